@@ -1,0 +1,28 @@
+# shardkit_library(NAME SOURCES... DEPS ...): one library target per folder, exported as
+# shardkit::NAME, with public headers under <folder>/include/shardkit/<folder>/.
+function(shardkit_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(shardkit_${name} ${ARG_SOURCES})
+  add_library(shardkit::${name} ALIAS shardkit_${name})
+  set_target_properties(shardkit_${name} PROPERTIES EXPORT_NAME ${name} OUTPUT_NAME shardkit_${name}
+                                                  POSITION_INDEPENDENT_CODE ON)
+  target_include_directories(shardkit_${name} PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_compile_options(shardkit_${name} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_link_libraries(shardkit_${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  set_property(GLOBAL APPEND PROPERTY SHARDKIT_LIBRARIES shardkit_${name})
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/include/shardkit)
+    install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/shardkit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  endif()
+endfunction()
+
+# shardkit_test(NAME SOURCES... DEPS ...): one GoogleTest binary, registered with CTest.
+function(shardkit_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest GTest::gtest_main)
+  include(GoogleTest)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()

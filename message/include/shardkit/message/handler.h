@@ -1,0 +1,69 @@
+// Handler: the one narrow interface every service implements — a message in, a reply or an error
+// out, asynchronously.
+//
+// Stores, shard routers, caches, CQRS command services, migrations and test fakes are all Handlers,
+// and most wrap another Handler (the one they override, reachable as Context::Prior).
+//
+// Contract: Handle calls `reply` exactly once, from any thread, before or after Handle returns.
+// A handler that throws must not have called `reply`; the bus turns the exception into an
+// `internal` error reply. Handle must not block an I/O thread: slow work (disk) goes to a pool.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "shardkit/message/message.h"
+#include "shardkit/message/status.h"
+
+namespace shardkit {
+
+class Bus;
+struct Route;
+
+// Receives the outcome of a request exactly once.
+using ReplyFn = std::function<void(Result<Message>)>;
+
+// What a handler knows besides the message: the route that chose it and the bus, to send further
+// messages as part of the same causal chain.
+class Context {
+ public:
+  Context(Bus* bus, std::shared_ptr<const Route> route, Meta origin)
+      : bus_(bus), route_(std::move(route)), origin_(std::move(origin)) {}
+
+  // Sends `child` through the bus as a consequence of the message being handled: it inherits the
+  // trace and the deadline, and its parent is the handled message's id.
+  void Act(Message child, ReplyFn reply) const;
+  // Fire-and-forget to every observer (see Bus::Publish), in the same causal chain.
+  void Publish(Message child) const;
+  // Calls the handler this route overrode, with the same context; replies `not_found` when there
+  // is none. This is how a cache reaches the store it sits in front of.
+  void Prior(Message message, ReplyFn reply) const;
+  bool has_prior() const;
+
+  Bus* bus() const { return bus_; }
+  const Route* route() const { return route_.get(); }
+  // The metadata of the message being handled.
+  const Meta& origin() const { return origin_; }
+
+ private:
+  void Inherit(Message& child) const;
+
+  Bus* bus_;
+  std::shared_ptr<const Route> route_;
+  Meta origin_;
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual void Handle(Message message, const Context& context, ReplyFn reply) = 0;
+};
+
+// Adapters for handlers written as functions.
+using AsyncHandlerFn = std::function<void(Message, const Context&, ReplyFn)>;
+using SyncHandlerFn = std::function<Result<Message>(Message, const Context&)>;
+std::shared_ptr<Handler> MakeHandler(AsyncHandlerFn fn);
+std::shared_ptr<Handler> MakeSyncHandler(SyncHandlerFn fn);
+
+}  // namespace shardkit

@@ -1,0 +1,265 @@
+// The in-process bus: act, publish (sidewinder), not_found, exceptions, hops, deadlines, prior,
+// atomic routing changes.
+#include "shardkit/message/bus.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "shardkit/message/codec.h"
+
+namespace shardkit {
+namespace {
+
+using ::testing::HasSubstr;
+
+Message M(std::string_view json) { return std::move(ParseMessage(json)).value(); }
+
+// Replies with the message it received plus {"by": name}.
+std::shared_ptr<Handler> Echo(std::string name) {
+  return MakeSyncHandler([name](Message m, const Context&) -> Result<Message> {
+    m.SetString("by", name);
+    return m;
+  });
+}
+
+TEST(Bus, ActReachesTheMostSpecificHandler) {
+  Bus bus;
+  ASSERT_TRUE(bus.Add("store:*", Echo("generic")).ok());
+  ASSERT_TRUE(bus.Add("store:load,kind:entry", Echo("entry")).ok());
+  auto reply = bus.ActAndWait(M(R"({"store":"load","kind":"entry","id":"1"})"));
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->GetString("by"), "entry");
+  EXPECT_EQ(bus.ActAndWait(M(R"({"store":"save","kind":"entry"})"))->GetString("by"), "generic");
+}
+
+TEST(Bus, UnmatchedActIsNotFoundNamingTheRoutingProperties) {
+  Bus bus;
+  ASSERT_TRUE(bus.Add("store:load", Echo("x")).ok());
+  auto reply = bus.ActAndWait(M(R"({"role":"search","cmd":"query","q":{"text":"a"}})"));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kNotFound);
+  EXPECT_THAT(reply.status().message(), HasSubstr("no handler for 'role:search,cmd:query'"));
+}
+
+TEST(Bus, AThrowingHandlerBecomesAnInternalErrorNotACrash) {
+  Bus bus;
+  ASSERT_TRUE(bus.Add("a:1", MakeSyncHandler([](Message, const Context&) -> Result<Message> {
+                        throw std::runtime_error("disk on fire");
+                      }))
+                  .ok());
+  auto reply = bus.ActAndWait(M(R"({"a":1})"));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInternal);
+  EXPECT_THAT(reply.status().message(), HasSubstr("disk on fire"));
+  // The bus keeps serving.
+  ASSERT_TRUE(bus.Add("b:1", Echo("b")).ok());
+  EXPECT_TRUE(bus.ActAndWait(M(R"({"b":1})")).ok());
+}
+
+TEST(Bus, RepliesCarryTheRequestIdAndMessagesGetIdsAndTraces) {
+  Bus bus(BusOptions{.id_prefix = "n1"});
+  Meta seen;
+  ASSERT_TRUE(bus.Add("a:1", MakeSyncHandler([&](Message m, const Context&) -> Result<Message> {
+                        seen = m.meta();
+                        return Message();
+                      }))
+                  .ok());
+  auto reply = bus.ActAndWait(M(R"({"a":1})"));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_THAT(seen.id, ::testing::StartsWith("n1-"));
+  EXPECT_EQ(seen.trace, seen.id);
+  EXPECT_EQ(seen.hops, 1);
+  EXPECT_EQ(reply->meta().id, seen.id);
+
+  auto with_id = bus.ActAndWait(M(R"({"a":1,"meta$":{"id":"client-7","trace":"t-9"}})"));
+  EXPECT_EQ(with_id->meta().id, "client-7");
+  EXPECT_EQ(seen.trace, "t-9");
+}
+
+TEST(Bus, ChildMessagesInheritTraceDeadlineAndParent) {
+  Bus bus;
+  Meta child_meta;
+  ASSERT_TRUE(bus.Add("b:1", MakeSyncHandler([&](Message m, const Context&) -> Result<Message> {
+                        child_meta = m.meta();
+                        return Message();
+                      }))
+                  .ok());
+  ASSERT_TRUE(bus.Add("a:1", [](Message m, const Context& ctx, ReplyFn reply) {
+                   ctx.Act(M(R"({"b":1})"), std::move(reply));
+                 }).ok());
+  int64_t deadline = SystemClock::Default().NowMs() + 60'000;
+  Message m = M(R"({"a":1})");
+  m.meta().id = "parent-1";
+  m.meta().trace = "trace-1";
+  m.meta().deadline = deadline;
+  ASSERT_TRUE(bus.ActAndWait(std::move(m)).ok());
+  EXPECT_EQ(child_meta.trace, "trace-1");
+  EXPECT_EQ(child_meta.parent, "parent-1");
+  EXPECT_EQ(child_meta.deadline, deadline);
+  EXPECT_EQ(child_meta.hops, 2);
+  EXPECT_NE(child_meta.id, "parent-1");
+}
+
+TEST(Bus, RoutingLoopsDieAtTheHopLimit) {
+  Bus bus(BusOptions{.max_hops = 8});
+  int calls = 0;
+  ASSERT_TRUE(bus.Add("loop:1", [&](Message m, const Context& ctx, ReplyFn reply) {
+                   ++calls;
+                   ctx.Act(M(R"({"loop":1})"), std::move(reply));
+                 }).ok());
+  auto reply = bus.ActAndWait(M(R"({"loop":1})"));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInvalid);
+  EXPECT_THAT(reply.status().message(), HasSubstr("hop limit of 8 exceeded"));
+  EXPECT_EQ(calls, 8);
+}
+
+TEST(Bus, PassedDeadlineAnswersTimeoutWithoutCallingTheHandler) {
+  ManualClock clock(1000);
+  Bus bus(BusOptions{.clock = &clock});
+  int calls = 0;
+  ASSERT_TRUE(bus.Add("a:1", MakeSyncHandler([&](Message m, const Context&) -> Result<Message> {
+                        ++calls;
+                        return m;
+                      }))
+                  .ok());
+  Message m = M(R"({"a":1})");
+  m.meta().deadline = 999;
+  auto reply = bus.ActAndWait(std::move(m));
+  EXPECT_EQ(reply.status().code(), Code::kTimeout);
+  Message in_time = M(R"({"a":1})");
+  in_time.meta().deadline = 1000;
+  EXPECT_TRUE(bus.ActAndWait(std::move(in_time)).ok());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(Bus, AnOverrideCallsItsPriorThroughTheContext) {
+  Bus bus;
+  ASSERT_TRUE(bus.Add("store:load,kind:entry", Echo("store")).ok());
+  int cache_calls = 0;
+  ASSERT_TRUE(bus.Override("store:load,kind:entry",
+                           MakeHandler([&](Message m, const Context& ctx, ReplyFn reply) {
+                             ++cache_calls;
+                             ctx.Prior(std::move(m), [reply](Result<Message> r) {
+                               if (r.ok()) r->SetBool("via_cache", true);
+                               reply(std::move(r));
+                             });
+                           }))
+                  .ok());
+  auto reply = bus.ActAndWait(M(R"({"store":"load","kind":"entry","id":"1"})"));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->GetString("by"), "store");
+  EXPECT_EQ(reply->GetBool("via_cache"), true);
+  EXPECT_EQ(cache_calls, 1);
+  // Removing the override restores the store alone.
+  ASSERT_TRUE(bus.Remove("store:load,kind:entry").ok());
+  EXPECT_FALSE(bus.ActAndWait(M(R"({"store":"load","kind":"entry"})"))->Has("via_cache"));
+}
+
+TEST(Bus, PriorWithoutAPriorIsNotFound) {
+  Bus bus;
+  ASSERT_TRUE(bus.Add("a:1", [](Message m, const Context& ctx, ReplyFn reply) {
+                   ctx.Prior(std::move(m), std::move(reply));
+                 }).ok());
+  EXPECT_EQ(bus.ActAndWait(M(R"({"a":1})")).status().code(), Code::kNotFound);
+}
+
+TEST(Bus, PublishReachesEveryMatchingObserver) {
+  Bus bus;
+  std::vector<std::string> seen;
+  auto observer = [&](std::string name) {
+    return MakeSyncHandler([&seen, name](Message m, const Context&) -> Result<Message> {
+      seen.push_back(name);
+      return m;
+    });
+  };
+  ASSERT_TRUE(bus.Observe("info:entry", observer("index")).ok());
+  ASSERT_TRUE(bus.Observe("info:entry", observer("fanout")).ok());
+  auto other = bus.Observe("info:*", observer("audit"));
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(bus.Observe("info:user", observer("users")).ok());
+  EXPECT_EQ(bus.Publish(M(R"({"info":"entry","ent":{"text":"hi"}})")), 3u);
+  EXPECT_THAT(seen, ::testing::UnorderedElementsAre("index", "fanout", "audit"));
+  ASSERT_TRUE(bus.Unobserve(*other).ok());
+  seen.clear();
+  EXPECT_EQ(bus.Publish(M(R"({"info":"entry"})")), 2u);
+  EXPECT_EQ(bus.Unobserve(*other).code(), Code::kNotFound);
+}
+
+TEST(Bus, AFailingObserverDoesNotStopTheOthers) {
+  Bus bus;
+  int ok_calls = 0;
+  ASSERT_TRUE(bus.Observe("info:*", MakeSyncHandler([](Message, const Context&) -> Result<Message> {
+                            throw std::runtime_error("observer bug");
+                          }))
+                  .ok());
+  ASSERT_TRUE(bus.Observe("info:*", MakeSyncHandler([&](Message m, const Context&) -> Result<Message> {
+                            ++ok_calls;
+                            return m;
+                          }))
+                  .ok());
+  EXPECT_EQ(bus.Publish(M(R"({"info":"x"})")), 2u);
+  EXPECT_EQ(ok_calls, 1);
+}
+
+TEST(Bus, BadPatternsAreRefused) {
+  Bus bus;
+  EXPECT_EQ(bus.Add("store:", Echo("x")).code(), Code::kInvalid);
+  EXPECT_EQ(bus.Observe("a:1,a:2", Echo("x")).status().code(), Code::kInvalid);
+  EXPECT_EQ(bus.routes()->size(), 0u);
+}
+
+TEST(Bus, AFailedBatchUpdateChangesNothing) {
+  Bus bus;
+  ASSERT_TRUE(bus.Add("a:1", Echo("a")).ok());
+  Status s = bus.Update([](Router& r) {
+    EXPECT_TRUE(r.Add(std::move(Pattern::Parse("b:1")).value(), Echo("b")).ok());
+    return r.Add(std::move(Pattern::Parse("a:1")).value(), Echo("dup"));
+  });
+  EXPECT_EQ(s.code(), Code::kConflict);
+  EXPECT_EQ(bus.routes()->size(), 1u);
+  EXPECT_EQ(bus.ActAndWait(M(R"({"b":1})")).status().code(), Code::kNotFound);
+}
+
+TEST(Bus, InFlightMessagesFinishOnTheTableTheyStartedWith) {
+  Bus bus;
+  ReplyFn pending;
+  ASSERT_TRUE(bus.Add("slow:1", [&](Message m, const Context&, ReplyFn reply) { pending = std::move(reply); }).ok());
+  std::optional<Result<Message>> got;
+  bus.Act(M(R"({"slow":1})"), [&](Result<Message> r) { got.emplace(std::move(r)); });
+  ASSERT_TRUE(bus.Remove("slow:1").ok());  // the table changes while the request is in flight
+  ASSERT_TRUE(pending);
+  pending(Message().SetString("done", "yes"));
+  ASSERT_TRUE(got && got->ok());
+  EXPECT_EQ((*got)->GetString("done"), "yes");
+}
+
+TEST(Bus, ConcurrentActsAndRoutingChangesAreSafe) {
+  Bus bus;
+  ASSERT_TRUE(bus.Add("a:1", Echo("a")).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::thread changer([&] {
+    for (int i = 0; i < 200; ++i) {
+      ASSERT_TRUE(bus.Add("b:" + std::to_string(i), Echo("b")).ok());
+    }
+    stop = true;
+  });
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 2; ++t) {
+    senders.emplace_back([&] {
+      while (!stop) {
+        if (!bus.ActAndWait(M(R"({"a":1})")).ok()) ++failures;
+      }
+    });
+  }
+  changer.join();
+  for (auto& s : senders) s.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(bus.routes()->size(), 201u);
+}
+
+}  // namespace
+}  // namespace shardkit

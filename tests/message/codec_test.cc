@@ -1,0 +1,217 @@
+// The codec: JSON text <-> Message, and the wire form of errors.
+#include "shardkit/message/codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace shardkit {
+namespace {
+
+using ::testing::HasSubstr;
+
+Message MustParse(std::string_view json) {
+  auto parsed = ParseMessage(json);
+  EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
+  return parsed.ok() ? std::move(parsed).value() : Message();
+}
+
+Status ParseError(std::string_view json, const CodecLimits& limits = {}) {
+  auto parsed = ParseMessage(json, limits);
+  EXPECT_FALSE(parsed.ok()) << "parsed: " << json;
+  return parsed.ok() ? Status::Ok() : parsed.status();
+}
+
+TEST(Codec, TopLevelScalarsBecomeRoutingProperties) {
+  Message m = MustParse(R"({"store":"load","kind":"entry","id":42,"cache":true,"x":null})");
+  EXPECT_EQ(m.GetString("store"), "load");
+  EXPECT_EQ(m.GetInt("id"), 42);
+  EXPECT_EQ(m.GetBool("cache"), true);
+  EXPECT_EQ(m.Find("x")->type, ValueType::kNull);
+  EXPECT_EQ(m.RoutingString(), "store:load,kind:entry,id:42,cache:true");
+}
+
+TEST(Codec, NestedDataIsKeptAsItsOriginalText) {
+  Message m = MustParse(R"({"store":"save","ent":{"id":"u1","tags":["a", "b"],"n":{"deep":[1,2]}},"ids":[1, 2]})");
+  EXPECT_EQ(m.GetObjectJson("ent"), R"({"id":"u1","tags":["a", "b"],"n":{"deep":[1,2]}})");
+  EXPECT_EQ(m.GetArrayJson("ids"), "[1, 2]");
+  EXPECT_FALSE(m.GetObjectJson("ids").has_value());
+}
+
+TEST(Codec, RoundTripIsCompactAndStable) {
+  const std::string text =
+      R"({"role":"store","cmd":"save","kind":"entry","ent":{"id":"u123","text":"hello","ts":1700000000}})";
+  Message m = MustParse(text);
+  EXPECT_EQ(ToJson(m), text);
+  EXPECT_EQ(MustParse(ToJson(m)), m);
+}
+
+TEST(Codec, StringEscapesAreDecodedAndReencoded) {
+  Message m = MustParse(R"({"s":"a\"b\\c\/d\n\t\u0001\u00e9\ud83d\ude00"})");
+  EXPECT_EQ(*m.GetString("s"), "a\"b\\c/d\n\t\x01\xc3\xa9\xf0\x9f\x98\x80");
+  std::string json = ToJson(m);
+  EXPECT_EQ(json, "{\"s\":\"a\\\"b\\\\c/d\\n\\t\\u0001\xc3\xa9\xf0\x9f\x98\x80\"}");
+  EXPECT_EQ(MustParse(json), m);
+}
+
+TEST(Codec, UnicodeTextPassesThrough) {
+  Message m = MustParse("{\"kind\":\"\xe6\x97\xa5\xe6\x9c\xac\",\"ent\":{\"t\":\"\xc3\xa9\"}}");
+  EXPECT_EQ(*m.GetString("kind"), "\xe6\x97\xa5\xe6\x9c\xac");
+  EXPECT_EQ(MustParse(ToJson(m)), m);
+}
+
+TEST(Codec, InvalidUtf8IsRejected) {
+  Status s = ParseError("{\"kind\":\"\xff\xfe\"}");
+  EXPECT_EQ(s.code(), Code::kInvalid);
+  EXPECT_THAT(s.message(), HasSubstr("encoding"));
+}
+
+TEST(Codec, NumbersKeepTheirExactText) {
+  Message m = MustParse(
+      R"({"big":18446744073709551615,"neg":-9223372036854775808,"d":1.50,"e":-2.5e-3,"z":0})");
+  EXPECT_EQ(m.Find("big")->text, "18446744073709551615");
+  EXPECT_EQ(m.GetUint("big"), 18446744073709551615ull);
+  EXPECT_FALSE(m.GetInt("big").has_value());  // out of int64 range
+  EXPECT_EQ(m.GetInt("neg"), INT64_MIN);
+  EXPECT_EQ(m.Find("d")->text, "1.50");
+  EXPECT_DOUBLE_EQ(*m.GetDouble("e"), -2.5e-3);
+  EXPECT_FALSE(m.GetInt("d").has_value());
+  EXPECT_EQ(ToJson(m), R"({"big":18446744073709551615,"neg":-9223372036854775808,"d":1.50,"e":-2.5e-3,"z":0})");
+}
+
+TEST(Codec, MalformedJsonNamesTheOffset) {
+  Status s = ParseError(R"({"store":"load",})");
+  EXPECT_EQ(s.code(), Code::kInvalid);
+  EXPECT_THAT(s.message(), HasSubstr("malformed JSON at offset"));
+  EXPECT_EQ(ParseError("").code(), Code::kInvalid);
+  EXPECT_EQ(ParseError("{").code(), Code::kInvalid);
+  EXPECT_EQ(ParseError(R"({"a":tru})").code(), Code::kInvalid);
+  EXPECT_EQ(ParseError(R"({"a":01})").code(), Code::kInvalid);
+  EXPECT_EQ(ParseError(R"({"a":{"b":[1,2}})").code(), Code::kInvalid);
+  EXPECT_EQ(ParseError(R"({"a":1} trailing)").code(), Code::kInvalid);
+  EXPECT_EQ(ParseError(std::string("{\"a\":1}\0", 8)).code(), Code::kInvalid);
+}
+
+TEST(Codec, NonObjectMessagesAreRejected) {
+  EXPECT_THAT(ParseError("[1,2]").message(), HasSubstr("must be a JSON object"));
+  EXPECT_THAT(ParseError("\"text\"").message(), HasSubstr("must be a JSON object"));
+  EXPECT_THAT(ParseError("42").message(), HasSubstr("must be a JSON object"));
+  EXPECT_THAT(ParseError("null").message(), HasSubstr("must be a JSON object"));
+}
+
+TEST(Codec, OversizedMessagesAreRejectedBeforeParsing) {
+  CodecLimits limits;
+  limits.max_bytes = 64;
+  std::string big = R"({"ent":")" + std::string(100, 'x') + R"("})";
+  Status s = ParseError(big, limits);
+  EXPECT_THAT(s.message(), HasSubstr("larger than the limit of 64 bytes"));
+}
+
+TEST(Codec, HugeInputWithinTheLimitParses) {
+  std::string text = R"({"store":"save","ent":{"blob":")" + std::string(8 << 20, 'a') + R"("}})";
+  Message m = MustParse(text);
+  EXPECT_EQ(m.GetObjectJson("ent")->size(), (8u << 20) + 11);
+  EXPECT_EQ(ToJson(m), text);
+}
+
+TEST(Codec, DeepNestingIsRejectedAtTheLimit) {
+  auto nested = [](int depth) {
+    std::string s = R"({"a":)";
+    for (int i = 1; i < depth; ++i) s += "[";  // the root object is level 1
+    s += "1";
+    for (int i = 1; i < depth; ++i) s += "]";
+    return s + "}";
+  };
+  CodecLimits limits;
+  limits.max_depth = 10;
+  EXPECT_TRUE(ParseMessage(nested(10), limits).ok());
+  Status s = ParseError(nested(11), limits);
+  EXPECT_THAT(s.message(), HasSubstr("nesting deeper than the limit of 10"));
+  // Far past the limit: refused without exhausting the stack.
+  std::string deep = R"({"a":)" + std::string(1'000'000, '[');
+  EXPECT_THAT(ParseError(deep).message(), HasSubstr("nesting deeper"));
+}
+
+TEST(Codec, DuplicateTopLevelPropertiesAreRejected) {
+  EXPECT_THAT(ParseError(R"({"kind":"a","kind":"b"})").message(), HasSubstr("duplicate property 'kind'"));
+  // Duplicates inside nested data are data, left to whoever reads it.
+  EXPECT_TRUE(ParseMessage(R"({"ent":{"a":1,"a":2}})").ok());
+}
+
+TEST(Codec, TooManyPropertiesAreRejected) {
+  CodecLimits limits;
+  limits.max_properties = 3;
+  EXPECT_THAT(ParseError(R"({"a":1,"b":2,"c":3,"d":4})", limits).message(),
+              HasSubstr("more than 3 top-level properties"));
+}
+
+TEST(Codec, MetaIsDecodedAndReencoded) {
+  Message m = MustParse(
+      R"({"a":1,"meta$":{"id":"m1","trace":"t1","parent":"p0","deadline":1700000000123,"hops":3,"other":{"x":1}}})");
+  EXPECT_EQ(m.meta().id, "m1");
+  EXPECT_EQ(m.meta().trace, "t1");
+  EXPECT_EQ(m.meta().parent, "p0");
+  EXPECT_EQ(m.meta().deadline, 1700000000123);
+  EXPECT_EQ(m.meta().hops, 3);
+  EXPECT_FALSE(m.Has("meta$"));
+  EXPECT_EQ(ToJson(m), R"({"a":1,"meta$":{"id":"m1","trace":"t1","parent":"p0","deadline":1700000000123,"hops":3}})");
+}
+
+TEST(Codec, BadMetaIsRejectedNamingTheField) {
+  EXPECT_THAT(ParseError(R"({"meta$":"x"})").message(), HasSubstr("meta$: must be an object"));
+  EXPECT_THAT(ParseError(R"({"meta$":[1]})").message(), HasSubstr("meta$: must be an object"));
+  EXPECT_THAT(ParseError(R"({"meta$":{"hops":"2"}})").message(), HasSubstr("meta$.hops: must be an integer"));
+  EXPECT_THAT(ParseError(R"({"meta$":{"id":5}})").message(), HasSubstr("meta$.id: must be a string"));
+  EXPECT_THAT(ParseError(R"({"meta$":{"deadline":1.5}})").message(), HasSubstr("meta$.deadline"));
+}
+
+TEST(Codec, BuiltMessagesSerialise) {
+  Message m;
+  m.SetString("store", "save").SetInt("n", -3).SetUint("u", 7).SetBool("b", false).SetDouble("d", 0.25);
+  m.SetObjectJson("ent", R"({"x":1})").SetArrayJson("l", "[]").SetNull("z");
+  m.SetString("store", "load");  // replaces in place
+  EXPECT_EQ(ToJson(m), R"({"store":"load","n":-3,"u":7,"b":false,"d":0.25,"ent":{"x":1},"l":[],"z":null})");
+  EXPECT_TRUE(m.Remove("n"));
+  EXPECT_FALSE(m.Remove("n"));
+  EXPECT_EQ(MustParse(ToJson(m)), m);
+}
+
+TEST(Codec, NonFiniteDoublesBecomeNull) {
+  Message m;
+  m.SetDouble("d", std::numeric_limits<double>::infinity());
+  EXPECT_EQ(ToJson(m), R"({"d":null})");
+}
+
+TEST(Codec, ErrorsHaveOneWireShape) {
+  Status status = Status::WrongShard("key outside 40-80", R"({"epoch":7})");
+  Message wire = ErrorMessage(status);
+  EXPECT_EQ(ToJson(wire),
+            R"({"error$":{"code":"wrong_shard","message":"key outside 40-80","details":{"epoch":7}}})");
+  auto back = FromWire(MustParse(ToJson(wire)));
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(back.status(), status);
+}
+
+TEST(Codec, SuccessfulRepliesPassThroughFromWire) {
+  auto back = FromWire(MustParse(R"({"id":"1","version":2})"));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->GetString("id"), "1");
+}
+
+TEST(Codec, MalformedWireErrorsBecomeInternal) {
+  EXPECT_EQ(FromWire(MustParse(R"({"error$":"boom"})")).status().code(), Code::kInternal);
+  EXPECT_EQ(FromWire(MustParse(R"({"error$":{"code":"nope"}})")).status().code(), Code::kInternal);
+  EXPECT_EQ(FromWire(MustParse(R"({"error$":{"message":"x"}})")).status().code(), Code::kInternal);
+}
+
+TEST(Codec, EveryCodeHasAWireName) {
+  for (int c = 0; c <= static_cast<int>(Code::kInternal); ++c) {
+    Code code = static_cast<Code>(c);
+    EXPECT_EQ(CodeFromName(CodeName(code)), code);
+  }
+  EXPECT_FALSE(CodeFromName("bogus").has_value());
+}
+
+}  // namespace
+}  // namespace shardkit
