@@ -140,6 +140,7 @@ class Router::Index {
       auto it = group.buckets.find(h);
       if (it == group.buckets.end()) continue;
       for (const RoutePtr& route : it->second) {
+        // A hash hit is checked term by term: hashes can collide.
         if (route->pattern.Matches(message) && visit(route)) return;
       }
     }

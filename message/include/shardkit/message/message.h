@@ -97,6 +97,11 @@ class Message {
   Message& SetObjectJson(std::string_view name, std::string_view json);
   Message& SetArrayJson(std::string_view name, std::string_view json);
   Message& Set(std::string_view name, Value value);
+  // Appends without checking for an existing property of that name (the codec checks first).
+  void Append(std::string name, Value value) {
+    properties_.push_back(Property{std::move(name), std::move(value)});
+  }
+  void Reserve(size_t n) { properties_.reserve(n); }
   // Removes `name`; returns whether it was present.
   bool Remove(std::string_view name);
 

@@ -1,0 +1,76 @@
+#include "runner.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+namespace shardkit::bench {
+namespace {
+
+class MedianCollector : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.run_type != Run::RT_Aggregate || run.aggregate_name != "median") continue;
+      auto it = run.counters.find("items_per_second");
+      if (it != run.counters.end()) medians[run.run_name.function_name] = it->second.value;
+    }
+  }
+  std::map<std::string, double> medians;
+};
+
+void InitializeOnce() {
+  static bool done = [] {
+    int argc = 1;
+    char name[] = "shardkit";
+    char* argv[] = {name, nullptr};
+    benchmark::Initialize(&argc, argv);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
+void Register(const std::string& name, std::function<void(benchmark::State&)> fn, const Options& options) {
+  InitializeOnce();
+  benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& state) { fn(state); })
+      ->Repetitions(options.repetitions)
+      ->ReportAggregatesOnly(true)
+      ->MinTime(options.min_time_s)
+      ->Unit(benchmark::kNanosecond);
+}
+
+std::map<std::string, double> RunRegistered() {
+  MedianCollector collector;
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  benchmark::ClearRegisteredBenchmarks();
+  return collector.medians;
+}
+
+std::string FiguresToJson(const Figures& figures) {
+  std::string out = "{";
+  for (size_t i = 0; i < figures.size(); ++i) {
+    if (i) out += ',';
+    double v = figures[i].second;
+    if (std::isfinite(v)) {
+      fmt::format_to(std::back_inserter(out), "\"{}\":{}", figures[i].first,
+                     std::abs(v) >= 100 ? fmt::format("{:.0f}", v) : fmt::format("{:.4g}", v));
+    } else {
+      fmt::format_to(std::back_inserter(out), "\"{}\":null", figures[i].first);
+    }
+  }
+  return out + "}";
+}
+
+std::string FiguresToTable(const Figures& figures) {
+  std::string out;
+  for (const auto& [name, value] : figures) {
+    fmt::format_to(std::back_inserter(out), "{:<28} {:>16.4g}\n", name, value);
+  }
+  return out;
+}
+
+}  // namespace shardkit::bench
