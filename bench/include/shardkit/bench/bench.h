@@ -7,6 +7,7 @@
 // Thread-safety: one benchmark at a time per process (Google Benchmark's registry is global).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,17 @@ using Figures = std::vector<std::pair<std::string, double>>;
 Figures RunRouterBench(const Options& options);
 // parse_per_s, serialize_per_s, roundtrip_per_s.
 Figures RunCodecBench(const Options& options);
+
+struct StoreBenchOptions {
+  std::string backend = "rocksdb";  // rocksdb | sqlite
+  uint64_t entities = 1'000'000;    // loaded before measuring (16-byte ids, ~100-byte values)
+  int repetitions = 3;
+  double min_time_s = 1.0;
+  std::string dir;  // where the data goes; empty: a temp dir removed afterwards
+};
+// raw_read_per_s, raw_write_per_s, load_per_s, save_per_s, load_ratio, save_ratio, peak_rss_mb.
+// Throws std::runtime_error if the store cannot be opened or loaded.
+Figures RunStoreBench(const StoreBenchOptions& options);
 
 // Helpers shared by the benchmarks.
 std::string FiguresToJson(const Figures& figures);

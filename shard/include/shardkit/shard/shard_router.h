@@ -1,0 +1,54 @@
+// The shard router and the shard guard: how store:* messages find their shard.
+//
+// ShardRouter (a Handler, routed e.g. as `store:*,kind:entry`) computes the ksid of a keyed
+// message — Ksid(id), or Ksid(value of the kind's shard-key field) — finds the shard in its map,
+// and forwards the message through the bus with `shard:<range>` and `epoch:<map epoch>` added, so
+// shard services listen on `store:*,shard:40-80` (more specific, so they win). A save without an
+// id gets one first (generated), then is routed.
+//   - A `wrong_shard` answer makes the router refresh its map and retry once; the client never
+//     sees the first failure.
+//   - store:list and store:remove by query scatter to every shard in parallel and gather: pages
+//     merge in list order (store/list_order.h), skip/limit apply across shards, and the cursor is
+//     one every shard accepts. A shard that fails makes the whole answer an error naming the
+//     shard, unless the message has `partial:true`: then the answer lists `missing` shards.
+//   - Bulk saves (`ents`) and loads (`ids`) are split per shard and answered per item, in order.
+//   - A load or remove by id of a kind sharded by a field needs that field's value as a message
+//     property (e.g. `user:"ann"`); without it the router asks every shard.
+//
+// ShardGuard wraps a shard's store service and refuses, with `wrong_shard` and details
+// {"epoch":E,"shard":"40-80"}, a message whose key is outside the shard's range, or whose `epoch`
+// differs from the shard's map (a newer epoch first makes the guard refresh its map).
+//
+// Thread-safety: both handlers may be called from any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <shardkit/message/handler.h>
+#include <shardkit/shard/shard_map.h>
+#include <shardkit/store/id_generator.h>
+
+namespace shardkit::shard {
+
+// Fetches the authoritative shard map (from config, a map service, a KV store…).
+using MapRefresher = std::function<Result<ShardMap>()>;
+
+struct ShardRouterOptions {
+  std::shared_ptr<ShardMapHolder> map;  // required
+  MapRefresher refresh;                 // nullptr: wrong_shard is answered as is
+  std::shared_ptr<store::IdGenerator> ids;  // for saves without an id; required
+};
+
+std::shared_ptr<Handler> MakeShardRouter(ShardRouterOptions options);
+
+struct ShardGuardOptions {
+  std::string shard;                    // the range this service owns, e.g. "40-80"
+  std::shared_ptr<ShardMapHolder> map;  // the node's map; required
+  MapRefresher refresh;                 // called when a message carries a newer epoch
+};
+
+std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options, std::shared_ptr<Handler> store_service);
+
+}  // namespace shardkit::shard

@@ -1,0 +1,490 @@
+// The shard router: keyed forwarding with one retry on wrong_shard, per-shard splitting of bulk
+// messages, and scatter/gather of lists and removes by query.
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include <shardkit/message/codec.h>
+#include <shardkit/message/json.h>
+#include <shardkit/shard/shard_router.h>
+#include <shardkit/store/keyspace.h>
+#include <shardkit/store/list_order.h>
+#include <shardkit/store/service.h>
+
+#include "shard_key.h"
+
+namespace shardkit::shard {
+namespace {
+
+using MapPtr = std::shared_ptr<const ShardMap>;
+
+Status ShardError(const Shard& shard, const Status& s) {
+  return Status(s.code(), fmt::format("shard {}: {}", shard.name, s.message()),
+                fmt::format(R"({{"shard":"{}"}})", shard.name));
+}
+
+// Collects one answer per shard, then calls `finish` once with all of them.
+struct Gather {
+  std::mutex mu;
+  size_t pending = 0;
+  std::vector<std::optional<Result<Message>>> answers;  // guarded by mu
+};
+
+class ShardRouter final : public Handler, public std::enable_shared_from_this<ShardRouter> {
+ public:
+  explicit ShardRouter(ShardRouterOptions options) : options_(std::move(options)) {}
+
+  void Handle(Message message, const Context& context, ReplyFn reply) override {
+    if (auto shard = message.GetString("shard")) {
+      // Already routed to a shard, yet it reached the router again: no service serves that shard.
+      reply(Status::Unavailable(fmt::format("no service answers for shard '{}'", *shard),
+                                fmt::format(R"({{"shard":"{}"}})", *shard)));
+      return;
+    }
+    auto op = message.GetString("store");
+    const Value* kind = message.Find("kind");
+    if (kind == nullptr || kind->type != ValueType::kString) {
+      reply(Status::Invalid(kind ? "kind: must be a string" : "kind: is required", R"({"field":"kind"})"));
+      return;
+    }
+    if (op && *op == "changes") {
+      reply(Status::Invalid("shard: store:changes reads one shard's feed; name it with shard:<range>",
+                            R"({"field":"shard"})"));
+      return;
+    }
+    MapPtr map = options_.map->Current();
+    auto ksid = internal::MessageKsid(message, *map);
+    if (!ksid.ok()) {
+      reply(std::move(ksid).status());
+      return;
+    }
+    if (*ksid) {
+      ForwardKeyed(context, std::move(message), **ksid, std::move(reply), false);
+      return;
+    }
+    if (op && *op == "save") {
+      if (message.Has("ents")) return SaveBulk(context, std::move(message), std::move(reply));
+      // A save without an id: the id is generated first, then routed.
+      message.SetString("id", options_.ids->NextId());
+      auto again = internal::MessageKsid(message, *map);
+      if (!again.ok() || !*again) {
+        reply(again.ok() ? Status::Internal("no shard key after generating an id") : std::move(again).status());
+        return;
+      }
+      ForwardKeyed(context, std::move(message), **again, std::move(reply), false);
+      return;
+    }
+    if (op && (*op == "load" || *op == "remove") && message.Has("id")) {
+      return FindAnywhere(context, std::move(message), std::move(reply));
+    }
+    if (op && *op == "load" && message.Has("ids")) return LoadBulk(context, std::move(message), std::move(reply));
+    if (op && *op == "list") return List(context, std::move(message), std::move(reply));
+    if (op && *op == "remove") return RemoveByQuery(context, std::move(message), std::move(reply));
+    // Anything else goes to every shard and must agree: let the first shard answer it.
+    ForwardKeyed(context, std::move(message), 0, std::move(reply), false);
+  }
+
+ private:
+  static Message ToShard(Message message, const Shard& shard, uint64_t epoch) {
+    message.SetString("shard", shard.name);
+    message.SetUint("epoch", epoch);
+    return message;
+  }
+
+  // After a wrong_shard: fetch the authoritative map; true if ours changed.
+  bool Refresh(uint64_t seen_epoch) {
+    if (!options_.refresh) return false;
+    auto fresh = options_.refresh();
+    if (!fresh.ok()) return false;
+    MapPtr current = options_.map->Current();
+    if (current->epoch() != seen_epoch) return true;  // someone refreshed meanwhile
+    if (fresh->epoch() <= current->epoch()) return false;
+    return options_.map->CompareAndSwap(current->epoch(), std::move(fresh).value()).ok() ||
+           options_.map->Current()->epoch() != seen_epoch;
+  }
+
+  void ForwardKeyed(const Context& context, Message message, uint64_t ksid, ReplyFn reply, bool retried) {
+    MapPtr map = options_.map->Current();
+    const Shard& shard = map->ShardFor(ksid);
+    uint64_t epoch = map->epoch();
+    auto self = shared_from_this();
+    context.Act(ToShard(message, shard, epoch),
+                [self, context, message, ksid, reply, retried, epoch](Result<Message> r) mutable {
+                  if (!r.ok() && r.status().code() == Code::kWrongShard && !retried && self->Refresh(epoch)) {
+                    self->ForwardKeyed(context, std::move(message), ksid, std::move(reply), true);
+                    return;
+                  }
+                  reply(std::move(r));
+                });
+  }
+
+  // Sends `make(shard)` to every shard; `finish(map, answers)` runs once all answered. A
+  // wrong_shard from any shard refreshes the map and repeats the whole scatter once.
+  using MakeChild = std::function<std::optional<Message>(const Shard&, size_t index)>;
+  using Finish = std::function<void(const MapPtr&, std::vector<std::optional<Result<Message>>>)>;
+
+  void Scatter(const Context& context, MakeChild make, Finish finish, bool retried = false) {
+    MapPtr map = options_.map->Current();
+    auto gather = std::make_shared<Gather>();
+    const auto& shards = map->shards();
+    gather->answers.resize(shards.size());
+    std::vector<std::pair<size_t, Message>> children;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      if (auto child = make(shards[i], i)) children.emplace_back(i, ToShard(std::move(*child), shards[i], map->epoch()));
+    }
+    gather->pending = children.size();
+    auto self = shared_from_this();
+    auto complete = [self, context, make, finish, map, gather, retried]() {
+      bool stale = false;
+      for (const auto& a : gather->answers) stale |= a && !a->ok() && a->status().code() == Code::kWrongShard;
+      if (stale && !retried && self->Refresh(map->epoch())) {
+        self->Scatter(context, make, finish, true);
+        return;
+      }
+      finish(map, std::move(gather->answers));
+    };
+    if (children.empty()) {
+      complete();
+      return;
+    }
+    for (auto& [index, child] : children) {
+      context.Act(std::move(child), [gather, index = index, complete](Result<Message> r) {
+        bool last;
+        {
+          std::lock_guard<std::mutex> lock(gather->mu);
+          gather->answers[index].emplace(std::move(r));
+          last = --gather->pending == 0;
+        }
+        if (last) complete();
+      });
+    }
+  }
+
+  // Load or remove by id when the kind is sharded by a field the message doesn't carry.
+  void FindAnywhere(const Context& context, Message message, ReplyFn reply) {
+    Scatter(context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
+            [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
+              std::optional<Status> not_found;
+              for (size_t i = 0; i < answers.size(); ++i) {
+                Result<Message>& a = *answers[i];
+                if (a.ok()) return reply(std::move(a));
+                if (a.status().code() == Code::kNotFound) {
+                  not_found = a.status();
+                } else {
+                  return reply(ShardError(map->shards()[i], a.status()));
+                }
+              }
+              reply(not_found ? *not_found : Status::NotFound("no such entity"));
+            });
+  }
+
+  // Splits `ents` per shard and answers per item, in request order.
+  void SaveBulk(const Context& context, Message message, ReplyFn reply) {
+    const Value* ents = message.Find("ents");
+    if (ents->type != ValueType::kArray) return reply(Status::Invalid("ents: must be an array of objects", R"({"field":"ents"})"));
+    auto doc = ParseJson(ents->text, "ents");
+    if (!doc.ok()) return reply(doc.status());
+    MapPtr map = options_.map->Current();
+    std::string kind(*message.GetString("kind"));
+    const std::string& key_field = map->ShardKeyOf(kind);
+    size_t n = doc->Size();
+    auto items = std::make_shared<std::vector<std::string>>(n);  // per-item answer JSON
+    // shard index -> (item positions, ents array text)
+    auto plan = std::make_shared<std::vector<std::pair<std::vector<size_t>, std::string>>>(map->shards().size());
+    for (size_t i = 0; i < n; ++i) {
+      rapidjson::Value& item = (*doc)[static_cast<rapidjson::SizeType>(i)];
+      Message probe;
+      probe.SetString("store", "save").SetString("kind", kind);
+      if (item.IsObject() && key_field == "id" && !item.HasMember("id")) {
+        std::string id = options_.ids->NextId();
+        item.AddMember("id", rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), doc->GetAllocator()),
+                       doc->GetAllocator());
+      }
+      std::string text = ToJsonText(item);
+      if (!item.IsObject()) {
+        (*items)[i] = ToJson(ErrorMessage(Status::Invalid(fmt::format("ents[{}]: must be an object", i), R"({"field":"ents"})")));
+        continue;
+      }
+      probe.SetObjectJson("ent", text);
+      auto ksid = internal::MessageKsid(probe, *map);
+      if (!ksid.ok() || !*ksid) {
+        Status s = ksid.ok() ? Status::Invalid("no shard key") : ksid.status();
+        (*items)[i] = ToJson(ErrorMessage(Status(s.code(), fmt::format("ents[{}]: {}", i, s.message()), s.details_json())));
+        continue;
+      }
+      size_t shard_index = &map->ShardFor(**ksid) - map->shards().data();
+      auto& [positions, array] = (*plan)[shard_index];
+      array += array.empty() ? "[" : ",";
+      array += text;
+      positions.push_back(i);
+    }
+    Scatter(context,
+            [plan, message](const Shard&, size_t index) -> std::optional<Message> {
+              auto& [positions, array] = (*plan)[index];
+              if (positions.empty()) return std::nullopt;
+              Message child = message;
+              child.SetArrayJson("ents", array + "]");
+              return child;
+            },
+            [plan, items, reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
+              for (size_t s = 0; s < answers.size(); ++s) {
+                if (!answers[s]) continue;
+                const auto& positions = (*plan)[s].first;
+                Result<Message>& a = *answers[s];
+                rapidjson::Document shard_items;
+                if (a.ok() && a->GetArrayJson("items")) shard_items.Parse(a->GetArrayJson("items")->data(), a->GetArrayJson("items")->size());
+                for (size_t j = 0; j < positions.size(); ++j) {
+                  if (a.ok() && shard_items.IsArray() && j < shard_items.Size()) {
+                    (*items)[positions[j]] = ToJsonText(shard_items[static_cast<rapidjson::SizeType>(j)]);
+                  } else {
+                    Status s2 = a.ok() ? Status::Internal("shard answered without items") : a.status();
+                    (*items)[positions[j]] = ToJson(ErrorMessage(ShardError(map->shards()[s], s2)));
+                  }
+                }
+              }
+              std::string array = "[";
+              for (size_t i = 0; i < items->size(); ++i) array += (i ? "," : "") + (*items)[i];
+              Message out;
+              out.SetArrayJson("items", array + "]");
+              reply(std::move(out));
+            });
+  }
+
+  // Bulk load: id-sharded kinds split per shard; field-sharded kinds ask every shard.
+  void LoadBulk(const Context& context, Message message, ReplyFn reply) {
+    const Value* ids = message.Find("ids");
+    if (ids->type != ValueType::kArray) return reply(Status::Invalid("ids: must be an array of ids", R"({"field":"ids"})"));
+    auto doc = ParseJson(ids->text, "ids");
+    if (!doc.ok()) return reply(doc.status());
+    MapPtr map = options_.map->Current();
+    bool by_id = map->ShardKeyOf(*message.GetString("kind")) == "id";
+    size_t n = doc->Size();
+    auto plan = std::make_shared<std::vector<std::pair<std::vector<size_t>, std::string>>>(map->shards().size());
+    for (size_t i = 0; i < n; ++i) {
+      const rapidjson::Value& id = (*doc)[static_cast<rapidjson::SizeType>(i)];
+      std::string text = ToJsonText(id);
+      for (size_t s = 0; s < map->shards().size(); ++s) {
+        if (by_id) {
+          std::string key = id.IsString() ? std::string(id.GetString(), id.GetStringLength()) : text;
+          if (&map->ShardFor(store::Ksid(key)) != &map->shards()[s]) continue;
+        }
+        auto& [positions, array] = (*plan)[s];
+        array += array.empty() ? "[" : ",";
+        array += text;
+        positions.push_back(i);
+      }
+    }
+    auto answers_per_item = std::make_shared<std::vector<std::string>>(n);
+    Scatter(context,
+            [plan, message](const Shard&, size_t index) -> std::optional<Message> {
+              auto& [positions, array] = (*plan)[index];
+              if (positions.empty()) return std::nullopt;
+              Message child = message;
+              child.SetArrayJson("ids", array + "]");
+              return child;
+            },
+            [plan, answers_per_item, reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
+              auto& out = *answers_per_item;
+              for (size_t s = 0; s < answers.size(); ++s) {
+                if (!answers[s]) continue;
+                Result<Message>& a = *answers[s];
+                if (!a.ok()) return reply(ShardError(map->shards()[s], a.status()));
+                rapidjson::Document shard_items;
+                auto text = a->GetArrayJson("items").value_or("[]");
+                shard_items.Parse(text.data(), text.size());
+                const auto& positions = (*plan)[s].first;
+                for (size_t j = 0; j < positions.size() && shard_items.IsArray() && j < shard_items.Size(); ++j) {
+                  const auto& item = shard_items[static_cast<rapidjson::SizeType>(j)];
+                  // A found entity beats another shard's not_found (field-sharded kinds ask all).
+                  if (out[positions[j]].empty() || item.HasMember("ent")) out[positions[j]] = ToJsonText(item);
+                }
+              }
+              std::string array = "[";
+              for (size_t i = 0; i < out.size(); ++i) array += (i ? "," : "") + out[i];
+              Message reply_message;
+              reply_message.SetArrayJson("items", array + "]");
+              reply(std::move(reply_message));
+            });
+  }
+
+  // Rewrites `q` for the shards: no skip, limit skip+limit, no projection (the router merges
+  // whole entities and projects after).
+  static Result<std::string> ShardQuery(const Message& message, const store::ListOrder& order) {
+    rapidjson::Document q;
+    if (auto text = message.GetObjectJson("q")) {
+      q.Parse(text->data(), text->size());
+    } else {
+      q.SetObject();
+    }
+    auto& alloc = q.GetAllocator();
+    q.RemoveMember("skip$");
+    q.RemoveMember("fields$");
+    q.RemoveMember("limit$");
+    if (order.limit()) q.AddMember("limit$", rapidjson::Value(static_cast<uint64_t>(order.skip() + *order.limit())), alloc);
+    return ToJsonText(q);
+  }
+
+  void List(const Context& context, Message message, ReplyFn reply) {
+    auto query = store::QueryFromMessage(message);
+    if (!query.ok()) return reply(query.status());
+    MapPtr map = options_.map->Current();
+    auto order = store::ListOrder::Make(*query, map->ShardKeyOf(query->kind));
+    if (!order.ok()) return reply(order.status());
+    auto shared_order = std::make_shared<store::ListOrder>(std::move(order).value());
+    auto q = ShardQuery(message, *shared_order);
+    if (!q.ok()) return reply(q.status());
+    bool partial = message.GetBool("partial").value_or(false);
+    Message child = message;
+    child.Remove("partial");
+    child.SetObjectJson("q", *q);
+    Scatter(context, [child](const Shard&, size_t) { return std::optional<Message>(child); },
+            [shared_order, partial, reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
+              struct Item {
+                std::string text;
+                std::shared_ptr<const store::ListOrder::Key> key;
+              };
+              std::vector<Item> merged;
+              std::vector<std::string> missing;
+              bool more = false;
+              for (size_t s = 0; s < answers.size(); ++s) {
+                Result<Message>& a = *answers[s];
+                if (!a.ok()) {
+                  if (!partial) return reply(ShardError(map->shards()[s], a.status()));
+                  missing.push_back(map->shards()[s].name);
+                  continue;
+                }
+                more |= a->Has("cursor");
+                rapidjson::Document items;
+                auto text = a->GetArrayJson("items").value_or("[]");
+                items.Parse(text.data(), text.size());
+                if (!items.IsArray()) return reply(ShardError(map->shards()[s], Status::Internal("answer without items")));
+                for (const auto& item : items.GetArray()) {
+                  std::string item_text = ToJsonText(item);
+                  auto key = shared_order->KeyOf(item_text);
+                  if (!key.ok()) return reply(ShardError(map->shards()[s], key.status()));
+                  merged.push_back(Item{std::move(item_text), std::move(key).value()});
+                }
+              }
+              std::stable_sort(merged.begin(), merged.end(), [&](const Item& a, const Item& b) {
+                return shared_order->Compare(*a.key, *b.key) < 0;
+              });
+              size_t begin = std::min(shared_order->skip(), merged.size());
+              size_t end = shared_order->limit() ? std::min(merged.size(), begin + *shared_order->limit()) : merged.size();
+              more |= end < merged.size();
+              std::string array = "[";
+              for (size_t i = begin; i < end; ++i) {
+                auto projected = shared_order->Project(merged[i].text);
+                if (!projected.ok()) return reply(projected.status());
+                array += (i > begin ? "," : "") + *projected;
+              }
+              Message out;
+              out.SetArrayJson("items", array + "]");
+              if (more && end > begin) out.SetString("cursor", shared_order->CursorAfter(*merged[end - 1].key));
+              if (partial) {
+                std::string list = "[";
+                for (size_t i = 0; i < missing.size(); ++i) list += (i ? ",\"" : "\"") + missing[i] + "\"";
+                out.SetArrayJson("missing", list + "]");
+              }
+              reply(std::move(out));
+            });
+  }
+
+  void RemoveByQuery(const Context& context, Message message, ReplyFn reply) {
+    if (message.GetBool("all") != true) {
+      return reply(Status::Invalid("all: removing by query needs all:true (or give an id)", R"({"field":"all"})"));
+    }
+    auto query = store::QueryFromMessage(message);
+    if (!query.ok()) return reply(query.status());
+    if (query->limit || query->skip != 0 || !query->cursor.empty()) {
+      return reply(Status::Invalid("q: limit$, skip$ and cursor$ are not supported when removing by query across shards",
+                                   R"({"field":"q"})"));
+    }
+    Scatter(context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
+            [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
+              std::string array = "[";
+              uint64_t count = 0;
+              bool first = true;
+              std::vector<std::string> failed;
+              std::optional<Status> error;
+              for (size_t s = 0; s < answers.size(); ++s) {
+                Result<Message>& a = *answers[s];
+                if (!a.ok()) {
+                  // Other shards may already have removed their part: say exactly which failed.
+                  failed.push_back(map->shards()[s].name);
+                  if (!error) error = ShardError(map->shards()[s], a.status());
+                  continue;
+                }
+                count += a->GetUint("count").value_or(0);
+                auto items = a->GetArrayJson("items").value_or("[]");
+                if (items.size() > 2) {
+                  array += first ? "" : ",";
+                  array += items.substr(1, items.size() - 2);
+                  first = false;
+                }
+              }
+              if (error) return reply(*error);
+              Message out;
+              out.SetArrayJson("items", array + "]");
+              out.SetUint("count", count);
+              reply(std::move(out));
+            });
+  }
+
+  ShardRouterOptions options_;
+};
+
+class ShardGuard final : public Handler {
+ public:
+  ShardGuard(ShardGuardOptions options, std::shared_ptr<Handler> inner)
+      : options_(std::move(options)), inner_(std::move(inner)) {}
+
+  void Handle(Message message, const Context& context, ReplyFn reply) override {
+    MapPtr map = options_.map->Current();
+    if (auto epoch = message.GetUint("epoch"); epoch && *epoch > map->epoch() && options_.refresh) {
+      if (auto fresh = options_.refresh(); fresh.ok() && fresh->epoch() > map->epoch()) {
+        (void)options_.map->CompareAndSwap(map->epoch(), std::move(fresh).value());
+        map = options_.map->Current();
+      }
+    }
+    const Shard* mine = map->Find(options_.shard);
+    auto refuse = [&](std::string why) {
+      reply(Status::WrongShard(fmt::format("shard {}: {}", options_.shard, why),
+                               fmt::format(R"({{"epoch":{},"shard":"{}"}})", map->epoch(), options_.shard)));
+    };
+    if (mine == nullptr) return refuse(fmt::format("this range is not in the shard map of epoch {}", map->epoch()));
+    if (auto epoch = message.GetUint("epoch"); epoch && *epoch != map->epoch()) {
+      return refuse(fmt::format("message routed with epoch {}, the shard map is at epoch {}", *epoch, map->epoch()));
+    }
+    auto ksid = internal::MessageKsid(message, *map);
+    if (!ksid.ok()) return reply(std::move(ksid).status());
+    if (*ksid && !mine->range.Contains(**ksid)) {
+      return refuse(fmt::format("key with ksid {:016x} is outside the range", **ksid));
+    }
+    if (!*ksid && message.GetString("store") == std::optional<std::string_view>("save") && !message.Has("ents") &&
+        !(mine->range.begin == 0 && mine->range.end == 0) &&
+        map->ShardKeyOf(message.GetString("kind").value_or("")) == "id") {
+      return refuse("a save without an id must go through the shard router");
+    }
+    message.Remove("shard");
+    message.Remove("epoch");
+    inner_->Handle(std::move(message), context, std::move(reply));
+  }
+
+ private:
+  ShardGuardOptions options_;
+  std::shared_ptr<Handler> inner_;
+};
+
+}  // namespace
+
+std::shared_ptr<Handler> MakeShardRouter(ShardRouterOptions options) {
+  return std::make_shared<ShardRouter>(std::move(options));
+}
+
+std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options, std::shared_ptr<Handler> store_service) {
+  return std::make_shared<ShardGuard>(std::move(options), std::move(store_service));
+}
+
+}  // namespace shardkit::shard

@@ -1,0 +1,75 @@
+// ChangeFeed: the ordered log of every mutation of an EntityStore.
+//
+// Every save, remove and expiry appends one ChangeRecord in the same write batch / transaction as
+// the data it describes, so after any crash the feed and the data agree: the latest record of a
+// (kind, ksid, id) is its stored value, or a tombstone if it is absent. Sequence numbers start at 1
+// and are contiguous (no gaps, never reused, also across trims and reopens).
+//
+// Consumers (migrations, projections, remote caches) register a *position*: the sequence number of
+// the next record they still need. TrimFeed() deletes only records below the lowest registered
+// position; with no consumer registered nothing is trimmed (a consumer about to register must not
+// find a hole). Consumer positions are persisted with the store.
+//
+// Thread-safety: all methods may be called from any thread; writes are serialized with the
+// store's entity writes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <shardkit/message/status.h>
+
+namespace shardkit::store {
+
+enum class ChangeOp : uint8_t { kSave = 1, kRemove = 2, kExpire = 3 };
+
+// "save", "remove", "expire".
+std::string_view ChangeOpName(ChangeOp op);
+
+struct ChangeRecord {
+  uint64_t sequence = 0;
+  uint64_t ksid = 0;
+  std::string kind;
+  std::string id;
+  ChangeOp op = ChangeOp::kSave;
+  uint64_t version = 0;  // kSave: the new version; kRemove/kExpire: the version that went away
+  std::string value;     // kSave: the stored entity (compact JSON); otherwise empty (tombstone)
+
+  friend bool operator==(const ChangeRecord&, const ChangeRecord&) = default;
+};
+
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+
+  // Up to `limit` records with sequence >= from_sequence, in sequence order; fewer (or none) at
+  // the end of the feed. invalid if from_sequence == 0 or limit == 0; not_found if records at or
+  // above from_sequence were trimmed (the caller missed changes and must resynchronise).
+  virtual Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) = 0;
+
+  // The sequence number of the latest record; 0 for a store that never changed.
+  virtual uint64_t LastSequence() const = 0;
+  // The lowest sequence number still readable (LastSequence() + 1 when the feed is empty).
+  virtual uint64_t FirstRetainedSequence() const = 0;
+
+  // Registers `name` at `position` (the next sequence it needs). invalid if the name is empty or
+  // contains NUL, or the position is below FirstRetainedSequence() or above LastSequence() + 1;
+  // conflict if the name is already registered.
+  virtual Status RegisterConsumer(std::string_view name, uint64_t position) = 0;
+  // Moves a consumer forward. not_found for an unknown name; invalid if the position moves
+  // backwards or beyond LastSequence() + 1.
+  virtual Status AdvanceConsumer(std::string_view name, uint64_t position) = 0;
+  // not_found for an unknown name.
+  virtual Status RemoveConsumer(std::string_view name) = 0;
+  // name -> position of every registered consumer.
+  virtual std::map<std::string, uint64_t> Consumers() const = 0;
+
+  // Deletes the records below the lowest registered position; returns how many were deleted
+  // (0 when no consumer is registered).
+  virtual Result<uint64_t> TrimFeed() = 0;
+};
+
+}  // namespace shardkit::store

@@ -1,0 +1,124 @@
+// EntityStore: a durable collection of JSON entities grouped by kind, with optimistic concurrency,
+// TTLs and a change feed. One interface, three backends: RocksDB, SQLite and memory (factories at
+// the end). The store:* message service translates messages into these calls.
+//
+// Entities are JSON objects. The store owns two top-level fields: "id" (a string, unique per kind)
+// and "version" (1 on insert, +1 per update). An entity is stored under the key
+// (kind, ksid, id) where ksid = Ksid(shard key) (keyspace.h): listing a kind is a prefix scan and
+// a ksid range is one contiguous key range. See docs/store.md for the on-disk layout.
+//
+// Errors (Status codes from <shardkit/message/status.h>):
+//   invalid    bad input; the message starts with the offending field ("kind: must not be empty")
+//              and details are {"field":"kind"}. Nothing was written.
+//   not_found  no such live entity.
+//   conflict   expected version mismatch or insert-only on an existing id.
+//   internal   the engine failed (I/O error, corruption).
+// An expired entity (TTL passed) is absent for every read and every precondition, even before
+// PurgeExpired() deletes it.
+//
+// Thread-safety: every method may be called concurrently from any thread. Writes (saves, removes,
+// purges, feed changes) are serialized internally, so each is atomic and the change feed is in
+// commit order; reads run in parallel with writes and see committed state only. Calls block on
+// disk I/O: call them from a worker pool, not an I/O thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <shardkit/message/status.h>
+#include <shardkit/store/change_feed.h>
+#include <shardkit/store/keyspace.h>
+#include <shardkit/store/options.h>
+#include <shardkit/store/query.h>
+
+namespace shardkit::store {
+
+struct SaveRequest {
+  std::string kind;
+  // The entity id. Empty: the "id" of `ent` if it has one (it must then be a string), else a
+  // generated one. If both are given they must be equal.
+  std::string id;
+  // The entity: JSON object text. Its "version" field, if any, is ignored (use expected_version).
+  std::string ent;
+  // Save only if the current version equals this; a missing (or expired) entity has version 0,
+  // so expected_version 0 means "only if absent" and any other value fails on a missing entity.
+  std::optional<uint64_t> expected_version;
+  // Save only if no live entity has this id.
+  bool insert_only = false;
+  // The entity expires this many seconds after the save (> 0). nullopt: never. A save without a
+  // ttl clears an earlier one (a save replaces the whole entity).
+  std::optional<int64_t> ttl_seconds;
+};
+
+struct EntityRef {
+  std::string kind;
+  std::string id;
+};
+
+// A stored entity with its key, as range scans see it.
+struct EntityRecord {
+  std::string kind;
+  uint64_t ksid = 0;
+  std::string id;
+  std::string value;          // compact JSON with "id" and "version"
+  uint64_t version = 0;
+  int64_t expires_at_ms = 0;  // 0: never
+};
+
+class EntityStore {
+ public:
+  virtual ~EntityStore() = default;
+
+  // Saves (inserts or wholly replaces) one entity and returns it as stored: compact JSON with
+  // "id" and "version" first. Appends one kSave change record (plus a kRemove for the old key if a
+  // changed shard-key field moved the entity to another ksid).
+  virtual Result<std::string> Save(const SaveRequest& request) = 0;
+
+  // Saves many entities in ONE atomic write: the answers are per item, in order. An item that is
+  // invalid or conflicts fails alone; all the others are written together (or, if the engine
+  // fails, none is and every item answers the engine's error). Later items see earlier ones (two
+  // saves of one id give versions n+1 and n+2).
+  virtual std::vector<Result<std::string>> SaveBatch(const std::vector<SaveRequest>& requests) = 0;
+
+  // The live entity; not_found if absent or expired.
+  virtual Result<std::string> Load(std::string_view kind, std::string_view id) = 0;
+  // Load for each reference, answers in order.
+  virtual std::vector<Result<std::string>> LoadBatch(const std::vector<EntityRef>& refs) = 0;
+
+  // One page of the live entities matching `query` (query.h).
+  virtual Result<ListPage> List(const Query& query) = 0;
+
+  // Removes a live entity and returns its last value; not_found if absent or expired.
+  virtual Result<std::string> Remove(std::string_view kind, std::string_view id) = 0;
+  // Removes, in one atomic write, exactly the entities List(query) would return (filters, sort,
+  // cursor, skip and limit apply; `fields` does not) and returns their full last values.
+  // The "remove everything needs an explicit all:true" rule belongs to the message service.
+  virtual Result<std::vector<std::string>> RemoveWhere(const Query& query) = 0;
+
+  // Visits live entities with ksid in `range`, in key order (kind, ksid, id), of one kind or of
+  // all kinds if `kind` is empty, until `visit` returns false. For shard splits and copies: the
+  // visitor must not call back into the store.
+  virtual Status ScanRange(std::string_view kind, KsidRange range,
+                           const std::function<bool(const EntityRecord&)>& visit) = 0;
+
+  // Deletes every expired entity, appending a kExpire change record for each; returns how many.
+  // Also runs in the background every StoreOptions::purge_interval_ms.
+  virtual Result<uint64_t> PurgeExpired() = 0;
+
+  // The store's change feed; lives as long as the store.
+  virtual ChangeFeed& feed() = 0;
+};
+
+// Opens (creating if needed) a RocksDB store in options.path.
+Result<std::unique_ptr<EntityStore>> OpenRocksDbStore(const StoreOptions& options);
+// Opens (creating if needed) a SQLite store: the database file options.path + "/store.db".
+Result<std::unique_ptr<EntityStore>> OpenSqliteStore(const StoreOptions& options);
+// A new, empty store in memory (for tests and caches); durability and path are ignored.
+Result<std::unique_ptr<EntityStore>> NewMemoryStore(const StoreOptions& options);
+
+}  // namespace shardkit::store

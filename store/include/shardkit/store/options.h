@@ -1,0 +1,58 @@
+// StoreOptions: everything an EntityStore backend is opened with. Plain data; the defaults are the
+// production choices explained in docs/store.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <shardkit/message/clock.h>
+
+namespace shardkit::store {
+
+class IdGenerator;
+
+// When a write counts as durable.
+enum class Durability {
+  kSync,   // fsync before every write is acknowledged; survives power loss, slowest
+  kGroup,  // acknowledged once in the OS page cache, fsynced in batches every few ms: a process
+           // crash loses nothing, a power loss loses at most the last few ms (the default)
+  kNone,   // never fsynced by us; a process crash loses nothing, a power loss may lose much
+};
+
+struct RocksDbTuning {
+  int bloom_bits_per_key = 10;                  // ~1% false positives on point lookups (Load)
+  size_t block_cache_bytes = size_t{256} << 20;  // shared LRU cache of uncompressed blocks
+  int group_sync_interval_ms = 5;               // kGroup: how often the WAL is fsynced
+  int max_background_jobs = 2;                  // flushes + compactions; this box has 2 cores
+};
+
+struct SqliteTuning {
+  int reader_connections = 4;       // read-only connections; reads never wait for the writer (WAL)
+  int busy_timeout_ms = 5000;       // how long a connection waits on a lock before failing
+  int cache_kib_per_connection = 16 * 1024;  // page cache per connection
+};
+
+struct StoreOptions {
+  // Directory of the store (created if missing). Ignored by the memory backend.
+  std::string path;
+  Durability durability = Durability::kGroup;
+  // Largest stored entity (compact JSON, "id" and "version" included). Larger saves are invalid.
+  size_t max_value_bytes = size_t{1} << 20;
+  // The source of "now" for TTLs; must outlive the store. nullptr: SystemClock::Default().
+  const Clock* clock = nullptr;
+  // Generates ids for saves without one; must outlive the store. nullptr: the store owns a
+  // generator with node id 0 (fine for one store per node, see id_generator.h).
+  IdGenerator* id_generator = nullptr;
+  // kind -> top-level field whose value is the shard key (e.g. {"entry","user"}); kinds not
+  // listed are sharded by id. String values hash their bytes, other scalars their compact JSON.
+  std::map<std::string, std::string> shard_key_fields;
+  // How often a background thread purges expired entities; 0 disables it (PurgeExpired() can
+  // still be called directly, which is what deterministic tests do).
+  int purge_interval_ms = 1000;
+  RocksDbTuning rocksdb;
+  SqliteTuning sqlite;
+};
+
+}  // namespace shardkit::store

@@ -1,0 +1,95 @@
+// Backend: the engine-specific part of an EntityStore, private to the store library.
+//
+// A backend stores rows and change records and commits a WriteSet atomically; it knows nothing of
+// JSON, versions, validation or TTL rules. StoreImpl (store_impl.h) holds all of that once, for
+// every engine, so the three backends cannot drift apart.
+//
+// Thread-safety: reads may run concurrently with each other and with one Commit. StoreImpl never
+// calls Commit from two threads at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <shardkit/message/status.h>
+#include <shardkit/store/change_feed.h>
+#include <shardkit/store/entity_store.h>
+
+namespace shardkit::store::internal {
+
+// A row written (or deleted) by a commit.
+struct EntityWrite {
+  EntityRecord row;                    // key (kind, ksid, id) and, unless remove, the new row
+  bool remove = false;
+  int64_t previous_expires_at_ms = 0;  // expiry of the row replaced or removed (0: none), so a
+                                       // backend keeping an expiry index can drop its old entry
+};
+
+// An entry of the id index (kind, id) -> ksid, kept only for kinds sharded by a field.
+struct IdIndexWrite {
+  std::string kind;
+  std::string id;
+  std::optional<uint64_t> ksid;  // nullopt: delete the entry
+};
+
+struct ConsumerWrite {
+  std::string name;
+  std::optional<uint64_t> position;  // nullopt: delete
+};
+
+// Everything one commit changes, applied all or nothing.
+struct WriteSet {
+  std::vector<EntityWrite> entities;
+  std::vector<IdIndexWrite> id_index;
+  std::vector<ChangeRecord> changes;
+  std::vector<ConsumerWrite> consumers;
+  // Non-zero: delete change records below this sequence and remember it (persisted), so the last
+  // sequence survives a reopen even when every record was trimmed.
+  uint64_t trim_below = 0;
+
+  bool empty() const {
+    return entities.empty() && id_index.empty() && changes.empty() && consumers.empty() &&
+           trim_below == 0;
+  }
+};
+
+// What a scan reads: one kind (or all kinds when empty), a ksid range, optionally starting
+// strictly after a (ksid, id) position of that kind.
+struct ScanSpec {
+  std::string kind;
+  KsidRange range;
+  std::optional<std::pair<uint64_t, std::string>> after;
+};
+
+// The persisted feed state, read once at open.
+struct FeedState {
+  uint64_t last_sequence = 0;   // max(last record, trim point - 1)
+  uint64_t first_retained = 1;  // first record, or last_sequence + 1 if none
+  std::map<std::string, uint64_t> consumers;
+};
+
+// Visitors return false to stop.
+using RowVisitor = std::function<bool(EntityRecord&&)>;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Result<std::optional<EntityRecord>> Get(std::string_view kind, uint64_t ksid,
+                                                  std::string_view id) = 0;
+  virtual Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) = 0;
+  // Rows (expired ones included) in key order (kind, ksid, id).
+  virtual Status Scan(const ScanSpec& spec, const RowVisitor& visit) = 0;
+  // Rows with 0 < expires_at_ms <= now_ms, at most `limit` of them, in no particular order.
+  virtual Status ScanExpired(int64_t now_ms, size_t limit, const RowVisitor& visit) = 0;
+  virtual Status Commit(const WriteSet& writes) = 0;
+  virtual Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) = 0;
+  virtual Result<FeedState> LoadFeedState() = 0;
+};
+
+}  // namespace shardkit::store::internal

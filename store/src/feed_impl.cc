@@ -1,0 +1,124 @@
+#include "feed_impl.h"
+
+#include <algorithm>
+
+#include "validation.h"
+
+namespace shardkit::store::internal {
+
+FeedImpl::FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state)
+    : backend_(backend),
+      write_mu_(write_mu),
+      last_sequence_(state.last_sequence),
+      first_retained_(state.first_retained),
+      consumers_(state.consumers.begin(), state.consumers.end()) {}
+
+Status FeedImpl::CommitLocked(WriteSet& writes) {
+  uint64_t sequence = LastSequence();
+  for (ChangeRecord& change : writes.changes) change.sequence = ++sequence;
+  if (Status s = backend_.Commit(writes); !s.ok()) return s;
+  last_sequence_.store(sequence, std::memory_order_release);
+  return Status::Ok();
+}
+
+Result<std::vector<ChangeRecord>> FeedImpl::ReadChanges(uint64_t from_sequence, size_t limit) {
+  if (from_sequence == 0) return InvalidField("from", "sequence numbers start at 1");
+  if (limit == 0) return InvalidField("limit", "must be positive");
+  Result<std::vector<ChangeRecord>> records = backend_.ReadChanges(from_sequence, limit);
+  // Checked after reading: a trim publishes its new start before it commits, so a read that raced
+  // a trim is refused rather than silently missing records.
+  const uint64_t first = FirstRetainedSequence();
+  if (from_sequence < first) {
+    return Status::NotFound("from: records below " + std::to_string(first) + " were trimmed",
+                            "{\"field\":\"from\",\"first_retained\":" + std::to_string(first) + "}");
+  }
+  return records;
+}
+
+Status FeedImpl::CheckPosition(uint64_t position) const {
+  if (position < FirstRetainedSequence()) {
+    return InvalidField("position", "records below " + std::to_string(FirstRetainedSequence()) +
+                                        " were trimmed");
+  }
+  if (position > LastSequence() + 1) {
+    return InvalidField("position", "is beyond the next sequence " + std::to_string(LastSequence() + 1));
+  }
+  return Status::Ok();
+}
+
+Status FeedImpl::RegisterConsumer(std::string_view name, uint64_t position) {
+  if (Status s = CheckId(name, "name"); !s.ok()) return s;
+  std::lock_guard lock(write_mu_);
+  if (Status s = CheckPosition(position); !s.ok()) return s;
+  if (consumers_.contains(name)) {
+    return Status::Conflict("name: consumer \"" + std::string(name) + "\" is already registered");
+  }
+  WriteSet writes;
+  writes.consumers.push_back({std::string(name), position});
+  if (Status s = CommitLocked(writes); !s.ok()) return s;
+  consumers_.emplace(name, position);
+  return Status::Ok();
+}
+
+Status FeedImpl::AdvanceConsumer(std::string_view name, uint64_t position) {
+  std::lock_guard lock(write_mu_);
+  auto it = consumers_.find(name);
+  if (it == consumers_.end()) return Status::NotFound("name: no consumer \"" + std::string(name) + "\"");
+  if (position < it->second) {
+    return InvalidField("position", "consumers only move forward (at " + std::to_string(it->second) + ")");
+  }
+  if (Status s = CheckPosition(position); !s.ok()) return s;
+  WriteSet writes;
+  writes.consumers.push_back({std::string(name), position});
+  if (Status s = CommitLocked(writes); !s.ok()) return s;
+  it->second = position;
+  return Status::Ok();
+}
+
+Status FeedImpl::RemoveConsumer(std::string_view name) {
+  std::lock_guard lock(write_mu_);
+  auto it = consumers_.find(name);
+  if (it == consumers_.end()) return Status::NotFound("name: no consumer \"" + std::string(name) + "\"");
+  WriteSet writes;
+  writes.consumers.push_back({std::string(name), std::nullopt});
+  if (Status s = CommitLocked(writes); !s.ok()) return s;
+  consumers_.erase(it);
+  return Status::Ok();
+}
+
+std::map<std::string, uint64_t> FeedImpl::Consumers() const {
+  std::lock_guard lock(write_mu_);
+  return {consumers_.begin(), consumers_.end()};
+}
+
+Result<uint64_t> FeedImpl::TrimFeed() {
+  std::lock_guard lock(write_mu_);
+  if (consumers_.empty()) return uint64_t{0};
+  uint64_t lowest = consumers_.begin()->second;
+  for (const auto& [name, position] : consumers_) lowest = std::min(lowest, position);
+  const uint64_t first = FirstRetainedSequence();
+  if (lowest <= first) return uint64_t{0};
+  first_retained_.store(lowest, std::memory_order_release);  // before the commit: see ReadChanges
+  WriteSet writes;
+  writes.trim_below = lowest;
+  if (Status s = CommitLocked(writes); !s.ok()) {
+    first_retained_.store(first, std::memory_order_release);
+    return s;
+  }
+  return lowest - first;
+}
+
+}  // namespace shardkit::store::internal
+
+namespace shardkit::store {
+
+std::string_view ChangeOpName(ChangeOp op) {
+  switch (op) {
+    case ChangeOp::kSave: return "save";
+    case ChangeOp::kRemove: return "remove";
+    case ChangeOp::kExpire: return "expire";
+  }
+  return "unknown";
+}
+
+}  // namespace shardkit::store

@@ -1,0 +1,46 @@
+// FeedImpl: the ChangeFeed of a StoreImpl. It numbers change records, tracks the retained range
+// and the consumers, and shares the store's write mutex so feed writes and entity writes are one
+// serial order.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include <shardkit/store/change_feed.h>
+
+#include "backend.h"
+
+namespace shardkit::store::internal {
+
+class FeedImpl final : public ChangeFeed {
+ public:
+  FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state);
+
+  Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) override;
+  uint64_t LastSequence() const override { return last_sequence_.load(std::memory_order_acquire); }
+  uint64_t FirstRetainedSequence() const override {
+    return first_retained_.load(std::memory_order_acquire);
+  }
+  Status RegisterConsumer(std::string_view name, uint64_t position) override;
+  Status AdvanceConsumer(std::string_view name, uint64_t position) override;
+  Status RemoveConsumer(std::string_view name) override;
+  std::map<std::string, uint64_t> Consumers() const override;
+  Result<uint64_t> TrimFeed() override;
+
+  // For the store, with the write mutex held: commits `writes` after numbering its change
+  // records from LastSequence() + 1, and publishes the new last sequence if it succeeded.
+  Status CommitLocked(WriteSet& writes);
+
+ private:
+  Status CheckPosition(uint64_t position) const;
+
+  Backend& backend_;
+  std::mutex& write_mu_;
+  std::atomic<uint64_t> last_sequence_;
+  std::atomic<uint64_t> first_retained_;
+  std::map<std::string, uint64_t, std::less<>> consumers_;  // guarded by write_mu_
+};
+
+}  // namespace shardkit::store::internal

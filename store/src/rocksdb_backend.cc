@@ -1,0 +1,336 @@
+// The RocksDB backend. Layout (docs/store.md):
+//   default CF  kind \0 ksid(8, BE) id  ->  version(8, BE) expires_at_ms(8, BE) json
+//   "changes"   sequence(8, BE)         ->  op(1) ksid(8) version(8) |kind|(8) kind |id|(8) id json
+//   "expiry"    expires_at_ms(8, BE) entity key -> ""      (TTL index, read by PurgeExpired)
+//   "meta"      "c" name -> position(8) | "i" kind \0 id -> ksid(8) | "t" -> trim point(8)
+// Every Commit is one WriteBatch across the column families, so data, feed and indexes agree
+// after any crash.
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "backend.h"
+#include "key_codec.h"
+#include "store_impl.h"
+
+namespace shardkit::store {
+namespace internal {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  return Status::Internal("rocksdb " + std::string(what) + ": " + s.ToString());
+}
+
+std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+std::string EncodeRow(const EntityRecord& row) {
+  std::string out;
+  out.reserve(16 + row.value.size());
+  AppendBigEndian64(out, row.version);
+  AppendBigEndian64(out, static_cast<uint64_t>(row.expires_at_ms));
+  out.append(row.value);
+  return out;
+}
+
+std::optional<EntityRecord> DecodeRow(std::string_view key, std::string_view value) {
+  std::optional<DecodedKey> k = DecodeEntityKey(key);
+  if (!k || value.size() < 16) return std::nullopt;
+  return EntityRecord{std::string(k->kind), k->ksid, std::string(k->id), std::string(value.substr(16)),
+                      ReadBigEndian64(value), static_cast<int64_t>(ReadBigEndian64(value.substr(8)))};
+}
+
+std::string EncodeChange(const ChangeRecord& c) {
+  std::string out(1, static_cast<char>(c.op));
+  AppendBigEndian64(out, c.ksid);
+  AppendBigEndian64(out, c.version);
+  AppendBigEndian64(out, c.kind.size());
+  out.append(c.kind);
+  AppendBigEndian64(out, c.id.size());
+  out.append(c.id);
+  out.append(c.value);
+  return out;
+}
+
+std::optional<ChangeRecord> DecodeChange(uint64_t sequence, std::string_view in) {
+  ChangeRecord c;
+  c.sequence = sequence;
+  if (in.size() < 25) return std::nullopt;
+  c.op = static_cast<ChangeOp>(in[0]);
+  c.ksid = ReadBigEndian64(in.substr(1));
+  c.version = ReadBigEndian64(in.substr(9));
+  uint64_t kind_size = ReadBigEndian64(in.substr(17));
+  in.remove_prefix(25);
+  if (in.size() < kind_size + 8) return std::nullopt;
+  c.kind.assign(in.substr(0, kind_size));
+  in.remove_prefix(kind_size);
+  uint64_t id_size = ReadBigEndian64(in);
+  in.remove_prefix(8);
+  if (in.size() < id_size) return std::nullopt;
+  c.id.assign(in.substr(0, id_size));
+  c.value.assign(in.substr(id_size));
+  return c;
+}
+
+std::string IdIndexKey(std::string_view kind, std::string_view id) {
+  std::string key("i");
+  key.append(kind);
+  key.push_back('\0');
+  key.append(id);
+  return key;
+}
+
+class RocksDbBackend final : public Backend {
+ public:
+  static Result<std::unique_ptr<Backend>> Open(const StoreOptions& options) {
+    if (options.path.empty()) return Status::Invalid("path: the RocksDB store needs a directory");
+    rocksdb::BlockBasedTableOptions table;
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(options.rocksdb.bloom_bits_per_key));
+    table.block_cache = rocksdb::NewLRUCache(options.rocksdb.block_cache_bytes);
+    rocksdb::ColumnFamilyOptions cf_options;
+    cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    db_options.max_background_jobs = options.rocksdb.max_background_jobs;
+    db_options.keep_log_file_num = 3;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, cf_options},
+        {"changes", cf_options},
+        {"expiry", cf_options},
+        {"meta", cf_options}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, families, &handles, &db);
+    if (!s.ok()) return FromRocks(s, "open " + options.path);
+    return std::unique_ptr<Backend>(new RocksDbBackend(db, handles, options));
+  }
+
+  ~RocksDbBackend() override {
+    {
+      std::lock_guard lock(sync_mu_);
+      stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    if (sync_thread_.joinable()) sync_thread_.join();
+    if (dirty_.load()) (void)db_->SyncWAL();
+    for (rocksdb::ColumnFamilyHandle* h : {entities_, changes_, expiry_, meta_}) {
+      (void)db_->DestroyColumnFamilyHandle(h);
+    }
+    (void)db_->Close();
+    delete db_;
+  }
+
+  Result<std::optional<EntityRecord>> Get(std::string_view kind, uint64_t ksid,
+                                          std::string_view id) override {
+    std::string key = EntityKey(kind, ksid, id);
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entities_, key, &value);
+    if (s.IsNotFound()) return std::optional<EntityRecord>();
+    if (!s.ok()) return FromRocks(s, "get");
+    std::optional<EntityRecord> row = DecodeRow(key, value);
+    if (!row) return Status::Internal("rocksdb: corrupt row under " + std::string(kind));
+    return row;
+  }
+
+  Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, IdIndexKey(kind, id), &value);
+    if (s.IsNotFound()) return std::optional<uint64_t>();
+    if (!s.ok() || value.size() != 8) return FromRocks(s, "get id index");
+    return std::optional<uint64_t>(ReadBigEndian64(value));
+  }
+
+  Status Scan(const ScanSpec& spec, const RowVisitor& visit) override {
+    if (spec.kind.empty()) return ScanAllKinds(spec.range, visit);
+    std::string lower = KindKsidPrefix(spec.kind, spec.range.begin);
+    std::string after_key;
+    if (spec.after) {
+      after_key = EntityKey(spec.kind, spec.after->first, spec.after->second);
+      if (after_key > lower) lower = after_key;
+    }
+    const std::string upper = spec.range.end != 0 ? KindKsidPrefix(spec.kind, spec.range.end)
+                                                  : KindEnd(spec.kind);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read;
+    read.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, entities_));
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+      if (!after_key.empty() && View(it->key()) == after_key) continue;
+      std::optional<EntityRecord> row = DecodeRow(View(it->key()), View(it->value()));
+      if (!row) return Status::Internal("rocksdb: corrupt row in scan");
+      if (!visit(std::move(*row))) return Status::Ok();
+    }
+    return it->status().ok() ? Status::Ok() : FromRocks(it->status(), "scan");
+  }
+
+  Status ScanExpired(int64_t now_ms, size_t limit, const RowVisitor& visit) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), expiry_));
+    size_t seen = 0;
+    for (it->SeekToFirst(); it->Valid() && seen < limit; it->Next()) {
+      std::string_view key = View(it->key());
+      const int64_t expires = static_cast<int64_t>(ReadBigEndian64(key));
+      if (expires > now_ms) break;
+      std::optional<DecodedKey> k = DecodeEntityKey(key.substr(8));
+      if (!k) return Status::Internal("rocksdb: corrupt expiry index");
+      Result<std::optional<EntityRecord>> row = Get(k->kind, k->ksid, k->id);
+      if (!row.ok()) return row.status();
+      if (!row->has_value() || (*row)->expires_at_ms != expires) continue;  // stale entry
+      ++seen;
+      if (!visit(std::move(**row))) break;
+    }
+    return it->status().ok() ? Status::Ok() : FromRocks(it->status(), "scan expiry");
+  }
+
+  Status Commit(const WriteSet& writes) override {
+    rocksdb::WriteBatch batch;
+    for (const EntityWrite& w : writes.entities) {
+      std::string key = EntityKey(w.row.kind, w.row.ksid, w.row.id);
+      if (w.previous_expires_at_ms != 0) {
+        (void)batch.Delete(expiry_, BigEndian64(static_cast<uint64_t>(w.previous_expires_at_ms)) + key);
+      }
+      if (w.remove) {
+        (void)batch.Delete(entities_, key);
+        continue;
+      }
+      (void)batch.Put(entities_, key, EncodeRow(w.row));
+      if (w.row.expires_at_ms != 0) {
+        (void)batch.Put(expiry_, BigEndian64(static_cast<uint64_t>(w.row.expires_at_ms)) + key, "");
+      }
+    }
+    for (const IdIndexWrite& w : writes.id_index) {
+      if (w.ksid) {
+        (void)batch.Put(meta_, IdIndexKey(w.kind, w.id), BigEndian64(*w.ksid));
+      } else {
+        (void)batch.Delete(meta_, IdIndexKey(w.kind, w.id));
+      }
+    }
+    for (const ChangeRecord& c : writes.changes) {
+      (void)batch.Put(changes_, BigEndian64(c.sequence), EncodeChange(c));
+    }
+    for (const ConsumerWrite& w : writes.consumers) {
+      if (w.position) {
+        (void)batch.Put(meta_, "c" + w.name, BigEndian64(*w.position));
+      } else {
+        (void)batch.Delete(meta_, "c" + w.name);
+      }
+    }
+    if (writes.trim_below != 0) {
+      (void)batch.DeleteRange(changes_, BigEndian64(0), BigEndian64(writes.trim_below));
+      (void)batch.Put(meta_, "t", BigEndian64(writes.trim_below));
+    }
+    rocksdb::WriteOptions write;
+    write.sync = durability_ == Durability::kSync;
+    rocksdb::Status s = db_->Write(write, &batch);
+    if (!s.ok()) return FromRocks(s, "write");
+    if (durability_ == Durability::kGroup) dirty_.store(true, std::memory_order_release);
+    return Status::Ok();
+  }
+
+  Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) override {
+    std::vector<ChangeRecord> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), changes_));
+    for (it->Seek(BigEndian64(from_sequence)); it->Valid() && out.size() < limit; it->Next()) {
+      std::optional<ChangeRecord> c = DecodeChange(ReadBigEndian64(View(it->key())), View(it->value()));
+      if (!c) return Status::Internal("rocksdb: corrupt change record");
+      out.push_back(std::move(*c));
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "read changes");
+    return out;
+  }
+
+  Result<FeedState> LoadFeedState() override {
+    FeedState state;
+    std::optional<uint64_t> first, last;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), changes_));
+      it->SeekToFirst();
+      if (it->Valid()) first = ReadBigEndian64(View(it->key()));
+      it->SeekToLast();
+      if (it->Valid()) last = ReadBigEndian64(View(it->key()));
+      if (!it->status().ok()) return FromRocks(it->status(), "load feed");
+    }
+    std::string trim;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, "t", &trim);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "load feed");
+    const uint64_t trimmed_below = s.ok() && trim.size() == 8 ? ReadBigEndian64(trim) : 0;
+    state.last_sequence = std::max(last.value_or(0), trimmed_below > 0 ? trimmed_below - 1 : 0);
+    state.first_retained = first.value_or(state.last_sequence + 1);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+    for (it->Seek("c"); it->Valid() && it->key().starts_with("c"); it->Next()) {
+      if (it->value().size() != 8) return Status::Internal("rocksdb: corrupt consumer record");
+      state.consumers[std::string(View(it->key()).substr(1))] = ReadBigEndian64(View(it->value()));
+    }
+    return state;
+  }
+
+ private:
+  RocksDbBackend(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles,
+                 const StoreOptions& options)
+      : db_(db),
+        entities_(handles[0]),
+        changes_(handles[1]),
+        expiry_(handles[2]),
+        meta_(handles[3]),
+        durability_(options.durability) {
+    if (durability_ == Durability::kGroup) {
+      const int interval = std::max(1, options.rocksdb.group_sync_interval_ms);
+      sync_thread_ = std::thread([this, interval] { SyncLoop(interval); });
+    }
+  }
+
+  // kGroup: writes reach the OS at once (sync=false); this thread fsyncs the WAL every few ms.
+  void SyncLoop(int interval_ms) {
+    std::unique_lock lock(sync_mu_);
+    while (!sync_cv_.wait_for(lock, std::chrono::milliseconds(interval_ms), [this] { return stopping_; })) {
+      if (dirty_.exchange(false, std::memory_order_acq_rel)) (void)db_->SyncWAL();
+    }
+  }
+
+  Status ScanAllKinds(KsidRange range, const RowVisitor& visit) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), entities_));
+    it->SeekToFirst();
+    while (it->Valid()) {
+      std::optional<EntityRecord> row = DecodeRow(View(it->key()), View(it->value()));
+      if (!row) return Status::Internal("rocksdb: corrupt row in scan");
+      if (row->ksid < range.begin) {
+        it->Seek(KindKsidPrefix(row->kind, range.begin));  // jump into the range of this kind
+      } else if (!range.Contains(row->ksid)) {
+        it->Seek(KindEnd(row->kind));  // past the range: on to the next kind
+      } else {
+        if (!visit(std::move(*row))) return Status::Ok();
+        it->Next();
+      }
+    }
+    return it->status().ok() ? Status::Ok() : FromRocks(it->status(), "scan");
+  }
+
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* entities_;
+  rocksdb::ColumnFamilyHandle* changes_;
+  rocksdb::ColumnFamilyHandle* expiry_;
+  rocksdb::ColumnFamilyHandle* meta_;
+  const Durability durability_;
+  std::atomic<bool> dirty_{false};
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool stopping_ = false;  // guarded by sync_mu_
+  std::thread sync_thread_;
+};
+
+}  // namespace
+}  // namespace internal
+
+Result<std::unique_ptr<EntityStore>> OpenRocksDbStore(const StoreOptions& options) {
+  Result<std::unique_ptr<internal::Backend>> backend = internal::RocksDbBackend::Open(options);
+  if (!backend.ok()) return backend.status();
+  return internal::NewStoreOn(std::move(backend).value(), options);
+}
+
+}  // namespace shardkit::store

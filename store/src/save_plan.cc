@@ -1,0 +1,83 @@
+#include "save_plan.h"
+
+#include <limits>
+
+#include "entity_json.h"
+#include "validation.h"
+
+namespace shardkit::store::internal {
+namespace {
+
+const std::string* ShardKeyField(const StoreOptions& options, std::string_view kind) {
+  auto it = options.shard_key_fields.find(std::string(kind));
+  if (it == options.shard_key_fields.end() || it->second == "id") return nullptr;
+  return &it->second;
+}
+
+}  // namespace
+
+bool ShardedByField(const StoreOptions& options, std::string_view kind) {
+  return ShardKeyField(options, kind) != nullptr;
+}
+
+Result<uint64_t> EntityKsid(const StoreOptions& options, std::string_view kind, std::string_view id,
+                            const rapidjson::Value& ent) {
+  const std::string* field = ShardKeyField(options, kind);
+  if (field == nullptr) return Ksid(id);
+  const rapidjson::Value* v = FindMember(ent, *field);
+  if (v == nullptr) return InvalidField(*field, "missing; it is the shard key of kind " + std::string(kind));
+  if (v->IsString()) return Ksid(std::string_view(v->GetString(), v->GetStringLength()));
+  if (!IsScalar(*v)) return InvalidField(*field, "the shard key must be a JSON scalar");
+  return Ksid(Compact(*v));
+}
+
+Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& options,
+                               IdGenerator& ids, int64_t now_ms) {
+  ValidSave save;
+  if (Status s = CheckKind(request.kind); !s.ok()) return s;
+  save.kind = request.kind;
+  if (request.ent.size() > options.max_value_bytes) {
+    return InvalidField("ent", std::to_string(request.ent.size()) + " bytes is above the limit of " +
+                                   std::to_string(options.max_value_bytes));
+  }
+  if (Status s = ParseObject(request.ent, "ent", save.ent); !s.ok()) return s;
+
+  // The id: the parameter, else the entity's own "id", else generated (below, once all else passed).
+  save.id = request.id;
+  if (!save.id.empty()) {
+    if (Status s = CheckId(save.id); !s.ok()) return s;
+  }
+  if (const rapidjson::Value* ent_id = FindMember(save.ent, "id"); ent_id != nullptr) {
+    if (!ent_id->IsString()) return InvalidField("id", "the entity's id must be a string");
+    std::string_view inner(ent_id->GetString(), ent_id->GetStringLength());
+    if (save.id.empty()) {
+      if (Status s = CheckId(inner); !s.ok()) return s;
+      save.id = inner;
+    } else if (inner != save.id) {
+      return InvalidField("id", "the entity's id \"" + std::string(inner) +
+                                    "\" differs from the id \"" + save.id + "\" it is saved under");
+    }
+  }
+  if (request.ttl_seconds) {
+    constexpr int64_t kMaxTtlSeconds = std::numeric_limits<int64_t>::max() / 1000 / 2;
+    if (*request.ttl_seconds <= 0 || *request.ttl_seconds > kMaxTtlSeconds) {
+      return InvalidField("ttl", "must be a positive number of seconds");
+    }
+    save.expires_at_ms = now_ms + *request.ttl_seconds * 1000;
+  }
+  save.expected_version = request.expected_version;
+  save.insert_only = request.insert_only;
+  if (save.id.empty() && !ShardedByField(options, save.kind)) {
+    save.id = ids.NextId();
+  } else if (save.id.empty()) {
+    // Check the shard key before spending an id on a request that will fail.
+    if (Result<uint64_t> k = EntityKsid(options, save.kind, "", save.ent); !k.ok()) return k.status();
+    save.id = ids.NextId();
+  }
+  Result<uint64_t> ksid = EntityKsid(options, save.kind, save.id, save.ent);
+  if (!ksid.ok()) return ksid.status();
+  save.ksid = *ksid;
+  return save;
+}
+
+}  // namespace shardkit::store::internal

@@ -1,0 +1,371 @@
+// The store:* protocol over an EntityStore: validation of message fields, translation to store
+// calls, and reply building. Replies embed stored JSON text as is (no re-encoding).
+#include "shardkit/store/service.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "shardkit/message/codec.h"
+#include "shardkit/message/json.h"
+
+namespace shardkit::store {
+namespace {
+
+Status FieldError(std::string_view field, std::string_view problem) {
+  return Status::Invalid(fmt::format("{}: {}", field, problem), fmt::format("{{\"field\":\"{}\"}}", field));
+}
+
+Result<std::string> RequireKind(const Message& m) {
+  const Value* kind = m.Find("kind");
+  if (kind == nullptr) return FieldError("kind", "is required");
+  if (kind->type != ValueType::kString) return FieldError("kind", "must be a string");
+  return kind->text;
+}
+
+bool IsUnsignedInteger(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// An id is a non-empty string or a non-negative integer (kept as its decimal text).
+Result<std::string> IdFromValue(const Value* id, std::string_view field) {
+  if (id == nullptr) return FieldError(field, "is required");
+  if (id->type == ValueType::kString) return id->text;
+  if (id->type == ValueType::kNumber && IsUnsignedInteger(id->text)) return id->text;
+  return FieldError(field, "must be a string or a non-negative integer");
+}
+
+Result<std::string> IdFromJson(const rapidjson::Value& v, std::string_view field) {
+  if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
+  if (v.IsUint64()) return std::to_string(v.GetUint64());
+  return FieldError(field, "must be a string or a non-negative integer");
+}
+
+void AppendItem(const Result<std::string>& item, std::string& out) {
+  if (item.ok()) {
+    out += "{\"ent\":";
+    out += *item;
+    out += '}';
+  } else {
+    AppendJson(ErrorMessage(item.status()), out);
+  }
+}
+
+Message EntReply(std::string ent) {
+  Message reply;
+  reply.SetObjectJson("ent", ent);
+  return reply;
+}
+
+Result<Message> ItemsReply(const std::vector<Result<std::string>>& items) {
+  std::string array = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) array += ',';
+    AppendItem(items[i], array);
+  }
+  array += ']';
+  Message reply;
+  reply.SetArrayJson("items", array);
+  return reply;
+}
+
+Status PrefixError(const Status& s, std::string_view prefix) {
+  return Status(s.code(), fmt::format("{}: {}", prefix, s.message()), s.details_json());
+}
+
+Result<Query> ParseQuery(const Message& m, const std::string& kind) {
+  Query query;
+  query.kind = kind;
+  const Value* q = m.Find("q");
+  if (q == nullptr) return query;
+  if (q->type != ValueType::kObject) return FieldError("q", "must be an object");
+  auto doc = ParseJson(q->text, "q");
+  if (!doc.ok()) return doc.status();
+  for (const auto& member : doc->GetObject()) {
+    std::string name(member.name.GetString(), member.name.GetStringLength());
+    const rapidjson::Value& v = member.value;
+    std::string field = "q." + name;
+    if (!name.empty() && name.back() == '$') {
+      if (name == "sort$") {
+        if (!v.IsObject() || v.MemberCount() != 1) {
+          return FieldError(field, "must be an object with one field: {\"field\":1|-1|\"asc\"|\"desc\"}");
+        }
+        const auto& s = *v.MemberBegin();
+        query.sort_field.assign(s.name.GetString(), s.name.GetStringLength());
+        if (s.value.IsInt() && (s.value.GetInt() == 1 || s.value.GetInt() == -1)) {
+          query.sort_direction = s.value.GetInt() == 1 ? "asc" : "desc";
+        } else if (s.value.IsString() &&
+                   (std::string_view(s.value.GetString()) == "asc" || std::string_view(s.value.GetString()) == "desc")) {
+          query.sort_direction = s.value.GetString();
+        } else {
+          return FieldError(field, "direction must be 1, -1, \"asc\" or \"desc\"");
+        }
+      } else if (name == "limit$" || name == "skip$") {
+        if (!v.IsInt64() || v.GetInt64() < 0) return FieldError(field, "must be a non-negative integer");
+        if (name == "limit$") {
+          query.limit = v.GetInt64();
+        } else {
+          query.skip = v.GetInt64();
+        }
+      } else if (name == "fields$") {
+        if (!v.IsArray()) return FieldError(field, "must be an array of field names");
+        for (const auto& f : v.GetArray()) {
+          if (!f.IsString()) return FieldError(field, "must be an array of field names");
+          query.fields.emplace_back(f.GetString(), f.GetStringLength());
+        }
+      } else if (name == "cursor$") {
+        if (!v.IsString()) return FieldError(field, "must be the string cursor of an earlier page");
+        query.cursor.assign(v.GetString(), v.GetStringLength());
+      } else {
+        return FieldError(field, "unknown query operator (known: sort$, limit$, skip$, fields$, cursor$)");
+      }
+      continue;
+    }
+    if (v.IsObject()) {
+      if (v.MemberCount() > 0 && v.MemberBegin()->name.GetStringLength() > 0 &&
+          v.MemberBegin()->name.GetString()[0] == '$') {
+        return FieldError(field, fmt::format("unknown query operator '{}' (only equality is supported)",
+                                             v.MemberBegin()->name.GetString()));
+      }
+      return FieldError(field, "must be a scalar (equality only)");
+    }
+    if (v.IsArray()) return FieldError(field, "must be a scalar (equality only)");
+    query.filters.push_back(Filter{std::move(name), ToJsonText(v)});
+  }
+  return query;
+}
+
+
+class StoreService final : public Handler {
+ public:
+  StoreService(std::shared_ptr<EntityStore> store, StoreServiceOptions options)
+      : store_(std::move(store)), options_(std::move(options)) {}
+
+  void Handle(Message message, const Context&, ReplyFn reply) override {
+    if (!options_.executor) {
+      reply(Serve(message));
+      return;
+    }
+    options_.executor([this, message = std::move(message), reply = std::move(reply)]() mutable {
+      reply(Serve(message));
+    });
+  }
+
+ private:
+  Result<Message> Serve(const Message& m) {
+    auto op = m.GetString("store");
+    if (!op) return FieldError("store", "must be one of save, load, list, remove, changes");
+    if (*op == "save") return Save(m);
+    if (*op == "load") return Load(m);
+    if (*op == "list") return List(m);
+    if (*op == "remove") return Remove(m);
+    if (*op == "changes") return Changes(m);
+    return FieldError("store", fmt::format("unknown operation '{}' (save, load, list, remove, changes)", *op));
+  }
+
+  // Options shared by single and bulk saves.
+  Status SaveOptions(const Message& m, SaveRequest& request) {
+    if (const Value* v = m.Find("version")) {
+      auto version = m.GetUint("version");
+      if (!version || v->type != ValueType::kNumber) return FieldError("version", "must be a non-negative integer");
+      request.expected_version = *version;
+    }
+    if (const Value* v = m.Find("insert_only")) {
+      if (v->type != ValueType::kBool) return FieldError("insert_only", "must be a boolean");
+      request.insert_only = *m.GetBool("insert_only");
+    }
+    if (const Value* v = m.Find("ttl")) {
+      auto ttl = m.GetInt("ttl");
+      if (!ttl || *ttl <= 0 || v->type != ValueType::kNumber) return FieldError("ttl", "must be a positive integer (seconds)");
+      request.ttl_seconds = *ttl;
+    }
+    return Status::Ok();
+  }
+
+  Result<Message> Save(const Message& m) {
+    auto kind = RequireKind(m);
+    if (!kind.ok()) return kind.status();
+    SaveRequest base;
+    base.kind = *kind;
+    if (Status s = SaveOptions(m, base); !s.ok()) return s;
+
+    if (const Value* ents = m.Find("ents")) {
+      if (m.Has("ent")) return FieldError("ents", "give either ent or ents, not both");
+      if (ents->type != ValueType::kArray) return FieldError("ents", "must be an array of objects");
+      auto doc = ParseJson(ents->text, "ents");
+      if (!doc.ok()) return doc.status();
+      if (doc->Size() > options_.max_batch_items) {
+        return FieldError("ents", fmt::format("has {} items; the limit is {}", doc->Size(), options_.max_batch_items));
+      }
+      std::vector<SaveRequest> requests;
+      requests.reserve(doc->Size());
+      for (const auto& item : doc->GetArray()) {
+        SaveRequest request = base;
+        request.ent = ToJsonText(item);
+        requests.push_back(std::move(request));
+      }
+      auto results = store_->SaveBatch(requests);
+      for (size_t i = 0; i < results.size(); ++i) {
+        if (!results[i].ok()) results[i] = PrefixError(results[i].status(), fmt::format("ents[{}]", i));
+      }
+      return ItemsReply(results);
+    }
+
+    const Value* ent = m.Find("ent");
+    if (ent == nullptr) return FieldError("ent", "is required (an object)");
+    if (ent->type != ValueType::kObject) return FieldError("ent", "must be an object");
+    base.ent = ent->text;
+    if (const Value* id = m.Find("id")) {
+      auto text = IdFromValue(id, "id");
+      if (!text.ok()) return text.status();
+      base.id = std::move(text).value();
+    }
+    auto saved = store_->Save(base);
+    if (!saved.ok()) return std::move(saved).status();
+    return EntReply(std::move(saved).value());
+  }
+
+  Result<Message> Load(const Message& m) {
+    auto kind = RequireKind(m);
+    if (!kind.ok()) return kind.status();
+    if (const Value* ids = m.Find("ids")) {
+      if (ids->type != ValueType::kArray) return FieldError("ids", "must be an array of ids");
+      auto doc = ParseJson(ids->text, "ids");
+      if (!doc.ok()) return doc.status();
+      if (doc->Size() > options_.max_batch_items) {
+        return FieldError("ids", fmt::format("has {} items; the limit is {}", doc->Size(), options_.max_batch_items));
+      }
+      std::vector<Result<std::string>> results;
+      std::vector<EntityRef> refs;
+      std::vector<size_t> positions;
+      size_t i = 0;
+      for (const auto& item : doc->GetArray()) {
+        auto id = IdFromJson(item, fmt::format("ids[{}]", i));
+        if (id.ok()) {
+          refs.push_back(EntityRef{*kind, std::move(id).value()});
+          positions.push_back(results.size());
+          results.emplace_back(std::string());
+        } else {
+          results.emplace_back(std::move(id).status());
+        }
+        ++i;
+      }
+      auto loaded = store_->LoadBatch(refs);
+      for (size_t j = 0; j < loaded.size(); ++j) results[positions[j]] = std::move(loaded[j]);
+      return ItemsReply(results);
+    }
+    auto id = IdFromValue(m.Find("id"), "id");
+    if (!id.ok()) return id.status();
+    auto loaded = store_->Load(*kind, *id);
+    if (!loaded.ok()) return std::move(loaded).status();
+    return EntReply(std::move(loaded).value());
+  }
+
+  Result<Message> List(const Message& m) {
+    auto kind = RequireKind(m);
+    if (!kind.ok()) return kind.status();
+    auto query = ParseQuery(m, *kind);
+    if (!query.ok()) return query.status();
+    auto page = store_->List(*query);
+    if (!page.ok()) return std::move(page).status();
+    std::string items = "[";
+    for (size_t i = 0; i < page->items.size(); ++i) {
+      if (i) items += ',';
+      items += page->items[i];
+    }
+    items += ']';
+    Message reply;
+    reply.SetArrayJson("items", items);
+    if (!page->next_cursor.empty()) reply.SetString("cursor", page->next_cursor);
+    return reply;
+  }
+
+  Result<Message> Remove(const Message& m) {
+    auto kind = RequireKind(m);
+    if (!kind.ok()) return kind.status();
+    if (m.Has("id")) {
+      auto id = IdFromValue(m.Find("id"), "id");
+      if (!id.ok()) return id.status();
+      auto removed = store_->Remove(*kind, *id);
+      if (!removed.ok()) return std::move(removed).status();
+      return EntReply(std::move(removed).value());
+    }
+    const Value* all = m.Find("all");
+    if (all == nullptr || all->type != ValueType::kBool || all->text != "true") {
+      return FieldError("all", "removing by query needs all:true (or give an id)");
+    }
+    auto query = ParseQuery(m, *kind);
+    if (!query.ok()) return query.status();
+    auto removed = store_->RemoveWhere(*query);
+    if (!removed.ok()) return std::move(removed).status();
+    std::string items = "[";
+    for (size_t i = 0; i < removed->size(); ++i) {
+      if (i) items += ',';
+      items += (*removed)[i];
+    }
+    items += ']';
+    Message reply;
+    reply.SetArrayJson("items", items);
+    reply.SetUint("count", removed->size());
+    return reply;
+  }
+
+  Result<Message> Changes(const Message& m) {
+    // Without `from`, reading starts at the oldest retained record (so `limit:1` also tells `last`).
+    uint64_t from = store_->feed().FirstRetainedSequence();
+    size_t limit = 1000;
+    if (m.Has("from")) {
+      auto v = m.GetUint("from");
+      if (!v || *v == 0) return FieldError("from", "must be a positive integer (a sequence number)");
+      from = *v;
+    }
+    if (m.Has("limit")) {
+      auto v = m.GetUint("limit");
+      if (!v || *v == 0) return FieldError("limit", "must be a positive integer");
+      limit = std::min<size_t>(*v, options_.max_changes_per_read);
+    }
+    auto records = store_->feed().ReadChanges(from, limit);
+    if (!records.ok()) return std::move(records).status();
+    std::string changes = "[";
+    for (size_t i = 0; i < records->size(); ++i) {
+      const ChangeRecord& r = (*records)[i];
+      if (i) changes += ',';
+      fmt::format_to(std::back_inserter(changes), "{{\"seq\":{},\"ksid\":\"{:016x}\",\"kind\":", r.sequence, r.ksid);
+      AppendJsonString(r.kind, changes);
+      changes += ",\"id\":";
+      AppendJsonString(r.id, changes);
+      fmt::format_to(std::back_inserter(changes), ",\"op\":\"{}\",\"version\":{}", ChangeOpName(r.op), r.version);
+      if (!r.value.empty()) {
+        changes += ",\"ent\":";
+        changes += r.value;
+      }
+      changes += '}';
+    }
+    changes += ']';
+    Message reply;
+    reply.SetArrayJson("changes", changes);
+    reply.SetUint("last", store_->feed().LastSequence());
+    return reply;
+  }
+
+  std::shared_ptr<EntityStore> store_;
+  StoreServiceOptions options_;
+};
+
+}  // namespace
+
+Result<Query> QueryFromMessage(const Message& message) {
+  auto kind = RequireKind(message);
+  if (!kind.ok()) return kind.status();
+  return ParseQuery(message, *kind);
+}
+
+std::shared_ptr<Handler> MakeStoreService(std::shared_ptr<EntityStore> store, StoreServiceOptions options) {
+  return std::make_shared<StoreService>(std::move(store), std::move(options));
+}
+
+}  // namespace shardkit::store

@@ -1,0 +1,419 @@
+// The SQLite backend: one database file in WAL mode, one writer connection (commits are already
+// serialized by the store) and a small pool of read-only connections, so reads never wait for a
+// writer. Every statement is prepared once per connection and reused.
+//
+//   entities(kind, ksid BLOB(8, BE), id, version, expires_at, value)
+//            PRIMARY KEY(kind, ksid, id) WITHOUT ROWID   + partial index on expires_at > 0
+//   changes(seq INTEGER PRIMARY KEY, ksid, kind, id, op, version, value)
+//   ids(kind, id, ksid) WITHOUT ROWID   (only kinds sharded by a field)
+//   consumers(name, position) WITHOUT ROWID,  meta(key, value) WITHOUT ROWID
+// ksid is a big-endian BLOB so SQLite's memcmp order is the unsigned numeric order.
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include <sqlite3.h>
+
+#include "backend.h"
+#include "key_codec.h"
+#include "store_impl.h"
+
+namespace shardkit::store {
+namespace internal {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS entities(
+  kind TEXT NOT NULL, ksid BLOB NOT NULL, id TEXT NOT NULL,
+  version INTEGER NOT NULL, expires_at INTEGER NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY(kind, ksid, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entities_by_expiry ON entities(expires_at) WHERE expires_at > 0;
+CREATE TABLE IF NOT EXISTS changes(
+  seq INTEGER PRIMARY KEY, ksid BLOB NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
+  op INTEGER NOT NULL, version INTEGER NOT NULL, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ids(
+  kind TEXT NOT NULL, id TEXT NOT NULL, ksid BLOB NOT NULL, PRIMARY KEY(kind, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consumers(name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kGet = "SELECT version, expires_at, value FROM entities WHERE kind=?1 AND ksid=?2 AND id=?3";
+constexpr const char* kFindKsid = "SELECT ksid FROM ids WHERE kind=?1 AND id=?2";
+constexpr const char* kScanKind =
+    "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE kind=?1 AND ksid>=?2 "
+    "AND ksid<?3 AND (ksid, id) > (?4, ?5) ORDER BY ksid, id";
+constexpr const char* kScanAll =
+    "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE ksid>=?1 AND ksid<?2 "
+    "ORDER BY kind, ksid, id";
+constexpr const char* kScanExpired =
+    "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE expires_at > 0 AND "
+    "expires_at <= ?1 LIMIT ?2";
+constexpr const char* kPut =
+    "INSERT OR REPLACE INTO entities(kind, ksid, id, version, expires_at, value) VALUES(?1,?2,?3,?4,?5,?6)";
+constexpr const char* kDelete = "DELETE FROM entities WHERE kind=?1 AND ksid=?2 AND id=?3";
+constexpr const char* kPutId = "INSERT OR REPLACE INTO ids(kind, id, ksid) VALUES(?1,?2,?3)";
+constexpr const char* kDeleteId = "DELETE FROM ids WHERE kind=?1 AND id=?2";
+constexpr const char* kAppendChange =
+    "INSERT INTO changes(seq, ksid, kind, id, op, version, value) VALUES(?1,?2,?3,?4,?5,?6,?7)";
+constexpr const char* kReadChanges =
+    "SELECT seq, ksid, kind, id, op, version, value FROM changes WHERE seq>=?1 ORDER BY seq LIMIT ?2";
+constexpr const char* kPutConsumer = "INSERT OR REPLACE INTO consumers(name, position) VALUES(?1,?2)";
+constexpr const char* kDeleteConsumer = "DELETE FROM consumers WHERE name=?1";
+constexpr const char* kTrim = "DELETE FROM changes WHERE seq<?1";
+constexpr const char* kPutTrimPoint = "INSERT OR REPLACE INTO meta(key, value) VALUES('trimmed_below', ?1)";
+constexpr const char* kGetTrimPoint = "SELECT value FROM meta WHERE key='trimmed_below'";
+constexpr const char* kFeedBounds = "SELECT min(seq), max(seq) FROM changes";
+constexpr const char* kConsumers = "SELECT name, position FROM consumers";
+
+// One connection and its prepared statements; used by one thread at a time.
+class Connection {
+ public:
+  ~Connection() {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  static Result<std::unique_ptr<Connection>> Open(const std::string& file, bool read_only,
+                                                  const StoreOptions& options) {
+    auto c = std::unique_ptr<Connection>(new Connection);
+    int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY
+                                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (sqlite3_open_v2(file.c_str(), &c->db_, flags, nullptr) != SQLITE_OK) {
+      return Status::Internal("sqlite open " + file + ": " + sqlite3_errmsg(c->db_));
+    }
+    sqlite3_busy_timeout(c->db_, options.sqlite.busy_timeout_ms);
+    std::string pragmas = "PRAGMA cache_size=-" + std::to_string(options.sqlite.cache_kib_per_connection) + ";";
+    if (!read_only) {
+      const char* sync = options.durability == Durability::kSync    ? "FULL"
+                         : options.durability == Durability::kGroup ? "NORMAL"
+                                                                    : "OFF";
+      pragmas += "PRAGMA journal_mode=WAL; PRAGMA synchronous=" + std::string(sync) + ";";
+      pragmas += kSchema;
+    }
+    if (Status s = c->Exec(pragmas.c_str()); !s.ok()) return s;
+    return c;
+  }
+
+  Status Exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      Status s = Status::Internal(std::string("sqlite: ") + (error ? error : "error"));
+      sqlite3_free(error);
+      return s;
+    }
+    return Status::Ok();
+  }
+
+  // The prepared statement for `sql` (a static string), reset and unbound.
+  Result<sqlite3_stmt*> Prepare(const char* sql) {
+    sqlite3_stmt*& stmt = statements_[sql];
+    if (stmt == nullptr && sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      return Error("prepare");
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return stmt;
+  }
+
+  Status Error(std::string_view what) const {
+    return Status::Internal("sqlite " + std::string(what) + ": " + sqlite3_errmsg(db_));
+  }
+
+ private:
+  Connection() = default;
+  sqlite3* db_ = nullptr;
+  std::map<const char*, sqlite3_stmt*> statements_;
+};
+
+// Resets a statement when a use of it ends (releases its read snapshot).
+struct StatementUse {
+  sqlite3_stmt* stmt;
+  ~StatementUse() { sqlite3_reset(stmt); }
+};
+
+void BindText(sqlite3_stmt* s, int i, std::string_view text) {
+  sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+void BindKsid(sqlite3_stmt* s, int i, uint64_t ksid) {
+  std::string bytes = BigEndian64(ksid);
+  sqlite3_bind_blob(s, i, bytes.data(), 8, SQLITE_TRANSIENT);
+}
+std::string_view ColumnText(sqlite3_stmt* s, int i) {
+  const char* text = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return text == nullptr ? std::string_view() : std::string_view(text, sqlite3_column_bytes(s, i));
+}
+uint64_t ColumnKsid(sqlite3_stmt* s, int i) {
+  const void* blob = sqlite3_column_blob(s, i);
+  if (blob == nullptr || sqlite3_column_bytes(s, i) != 8) return 0;
+  return ReadBigEndian64(std::string_view(static_cast<const char*>(blob), 8));
+}
+// Columns kind, ksid, id, version, expires_at, value.
+EntityRecord ColumnRow(sqlite3_stmt* s) {
+  return {std::string(ColumnText(s, 0)), ColumnKsid(s, 1), std::string(ColumnText(s, 2)),
+          std::string(ColumnText(s, 5)), static_cast<uint64_t>(sqlite3_column_int64(s, 3)),
+          sqlite3_column_int64(s, 4)};
+}
+
+class SqliteBackend final : public Backend {
+ public:
+  static Result<std::unique_ptr<Backend>> Open(const StoreOptions& options) {
+    if (options.path.empty()) return Status::Invalid("path: the SQLite store needs a directory");
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+    if (ec) return Status::Internal("sqlite: cannot create " + options.path + ": " + ec.message());
+    const std::string file = options.path + "/store.db";
+    auto backend = std::unique_ptr<SqliteBackend>(new SqliteBackend);
+    Result<std::unique_ptr<Connection>> writer = Connection::Open(file, false, options);
+    if (!writer.ok()) return writer.status();
+    backend->writer_ = std::move(writer).value();
+    for (int i = 0; i < std::max(1, options.sqlite.reader_connections); ++i) {
+      Result<std::unique_ptr<Connection>> reader = Connection::Open(file, true, options);
+      if (!reader.ok()) return reader.status();
+      backend->idle_readers_.push_back(std::move(reader).value());
+    }
+    return std::unique_ptr<Backend>(std::move(backend));
+  }
+
+  Result<std::optional<EntityRecord>> Get(std::string_view kind, uint64_t ksid,
+                                          std::string_view id) override {
+    Reader reader(*this);
+    Result<sqlite3_stmt*> stmt = reader->Prepare(kGet);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use{*stmt};
+    BindText(*stmt, 1, kind);
+    BindKsid(*stmt, 2, ksid);
+    BindText(*stmt, 3, id);
+    int rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_DONE) return std::optional<EntityRecord>();
+    if (rc != SQLITE_ROW) return reader->Error("get");
+    return std::optional<EntityRecord>(EntityRecord{
+        std::string(kind), ksid, std::string(id), std::string(ColumnText(*stmt, 2)),
+        static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0)), sqlite3_column_int64(*stmt, 1)});
+  }
+
+  Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) override {
+    Reader reader(*this);
+    Result<sqlite3_stmt*> stmt = reader->Prepare(kFindKsid);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use{*stmt};
+    BindText(*stmt, 1, kind);
+    BindText(*stmt, 2, id);
+    int rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_DONE) return std::optional<uint64_t>();
+    if (rc != SQLITE_ROW) return reader->Error("find ksid");
+    return std::optional<uint64_t>(ColumnKsid(*stmt, 0));
+  }
+
+  Status Scan(const ScanSpec& spec, const RowVisitor& visit) override {
+    Reader reader(*this);
+    const bool one_kind = !spec.kind.empty();
+    Result<sqlite3_stmt*> stmt = reader->Prepare(one_kind ? kScanKind : kScanAll);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use{*stmt};
+    const int first = one_kind ? 2 : 1;
+    if (one_kind) BindText(*stmt, 1, spec.kind);
+    BindKsid(*stmt, first, spec.range.begin);
+    if (spec.range.end != 0) {
+      BindKsid(*stmt, first + 1, spec.range.end);
+    } else {
+      const std::string above_all(9, '\xff');  // longer than any 8-byte ksid, so greater
+      sqlite3_bind_blob(*stmt, first + 1, above_all.data(), 9, SQLITE_TRANSIENT);
+    }
+    if (one_kind) {
+      if (spec.after) {
+        BindKsid(*stmt, 4, spec.after->first);
+        BindText(*stmt, 5, spec.after->second);
+      } else {
+        sqlite3_bind_zeroblob(*stmt, 4, 0);  // below every ksid
+        BindText(*stmt, 5, "");
+      }
+    }
+    return StepRows(*reader, *stmt, visit, "scan");
+  }
+
+  Status ScanExpired(int64_t now_ms, size_t limit, const RowVisitor& visit) override {
+    Reader reader(*this);
+    Result<sqlite3_stmt*> stmt = reader->Prepare(kScanExpired);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use{*stmt};
+    sqlite3_bind_int64(*stmt, 1, now_ms);
+    sqlite3_bind_int64(*stmt, 2, static_cast<int64_t>(limit));
+    return StepRows(*reader, *stmt, visit, "scan expired");
+  }
+
+  Status Commit(const WriteSet& writes) override {
+    std::lock_guard lock(writer_mu_);
+    Connection& c = *writer_;
+    if (Status s = c.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    Status s = Apply(c, writes);
+    if (s.ok()) s = c.Exec("COMMIT");
+    if (!s.ok()) (void)c.Exec("ROLLBACK");
+    return s;
+  }
+
+  Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) override {
+    Reader reader(*this);
+    Result<sqlite3_stmt*> stmt = reader->Prepare(kReadChanges);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use{*stmt};
+    sqlite3_bind_int64(*stmt, 1, static_cast<int64_t>(from_sequence));
+    sqlite3_bind_int64(*stmt, 2, static_cast<int64_t>(limit));
+    std::vector<ChangeRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+      out.push_back({static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0)), ColumnKsid(*stmt, 1),
+                     std::string(ColumnText(*stmt, 2)), std::string(ColumnText(*stmt, 3)),
+                     static_cast<ChangeOp>(sqlite3_column_int(*stmt, 4)),
+                     static_cast<uint64_t>(sqlite3_column_int64(*stmt, 5)), std::string(ColumnText(*stmt, 6))});
+    }
+    if (rc != SQLITE_DONE) return reader->Error("read changes");
+    return out;
+  }
+
+  Result<FeedState> LoadFeedState() override {
+    std::lock_guard lock(writer_mu_);
+    Connection& c = *writer_;
+    FeedState state;
+    uint64_t first = 0, last = 0, trimmed_below = 0;
+    {
+      Result<sqlite3_stmt*> stmt = c.Prepare(kFeedBounds);
+      if (!stmt.ok()) return stmt.status();
+      StatementUse use{*stmt};
+      if (sqlite3_step(*stmt) != SQLITE_ROW) return c.Error("load feed");
+      first = static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0));  // NULL reads as 0
+      last = static_cast<uint64_t>(sqlite3_column_int64(*stmt, 1));
+    }
+    {
+      Result<sqlite3_stmt*> stmt = c.Prepare(kGetTrimPoint);
+      if (!stmt.ok()) return stmt.status();
+      StatementUse use{*stmt};
+      if (sqlite3_step(*stmt) == SQLITE_ROW) trimmed_below = static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0));
+    }
+    state.last_sequence = std::max(last, trimmed_below > 0 ? trimmed_below - 1 : 0);
+    state.first_retained = first != 0 ? first : state.last_sequence + 1;
+    Result<sqlite3_stmt*> stmt = c.Prepare(kConsumers);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use{*stmt};
+    int rc;
+    while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+      state.consumers[std::string(ColumnText(*stmt, 0))] = static_cast<uint64_t>(sqlite3_column_int64(*stmt, 1));
+    }
+    if (rc != SQLITE_DONE) return c.Error("load consumers");
+    return state;
+  }
+
+ private:
+  // Leases a reader connection from the pool for one call.
+  class Reader {
+   public:
+    explicit Reader(SqliteBackend& backend) : backend_(backend) {
+      std::unique_lock lock(backend_.readers_mu_);
+      backend_.readers_cv_.wait(lock, [&] { return !backend_.idle_readers_.empty(); });
+      connection_ = std::move(backend_.idle_readers_.back());
+      backend_.idle_readers_.pop_back();
+    }
+    ~Reader() {
+      {
+        std::lock_guard lock(backend_.readers_mu_);
+        backend_.idle_readers_.push_back(std::move(connection_));
+      }
+      backend_.readers_cv_.notify_one();
+    }
+    Connection* operator->() { return connection_.get(); }
+    Connection& operator*() { return *connection_; }
+
+   private:
+    SqliteBackend& backend_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  SqliteBackend() = default;
+
+  static Status StepRows(Connection& c, sqlite3_stmt* stmt, const RowVisitor& visit, std::string_view what) {
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      if (!visit(ColumnRow(stmt))) return Status::Ok();
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : c.Error(what);
+  }
+
+  // Runs one prepared statement to completion with `bind` applied.
+  template <typename Bind>
+  static Status Run(Connection& c, const char* sql, Bind bind) {
+    Result<sqlite3_stmt*> stmt = c.Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use{*stmt};
+    bind(*stmt);
+    return sqlite3_step(*stmt) == SQLITE_DONE ? Status::Ok() : c.Error("write");
+  }
+
+  static Status Apply(Connection& c, const WriteSet& writes) {
+    for (const EntityWrite& w : writes.entities) {
+      const EntityRecord& r = w.row;
+      Status s = w.remove ? Run(c, kDelete, [&](sqlite3_stmt* st) {
+        BindText(st, 1, r.kind);
+        BindKsid(st, 2, r.ksid);
+        BindText(st, 3, r.id);
+      }) : Run(c, kPut, [&](sqlite3_stmt* st) {
+        BindText(st, 1, r.kind);
+        BindKsid(st, 2, r.ksid);
+        BindText(st, 3, r.id);
+        sqlite3_bind_int64(st, 4, static_cast<int64_t>(r.version));
+        sqlite3_bind_int64(st, 5, r.expires_at_ms);
+        BindText(st, 6, r.value);
+      });
+      if (!s.ok()) return s;
+    }
+    for (const IdIndexWrite& w : writes.id_index) {
+      Status s = Run(c, w.ksid ? kPutId : kDeleteId, [&](sqlite3_stmt* st) {
+        BindText(st, 1, w.kind);
+        BindText(st, 2, w.id);
+        if (w.ksid) BindKsid(st, 3, *w.ksid);
+      });
+      if (!s.ok()) return s;
+    }
+    for (const ChangeRecord& ch : writes.changes) {
+      Status s = Run(c, kAppendChange, [&](sqlite3_stmt* st) {
+        sqlite3_bind_int64(st, 1, static_cast<int64_t>(ch.sequence));
+        BindKsid(st, 2, ch.ksid);
+        BindText(st, 3, ch.kind);
+        BindText(st, 4, ch.id);
+        sqlite3_bind_int(st, 5, static_cast<int>(ch.op));
+        sqlite3_bind_int64(st, 6, static_cast<int64_t>(ch.version));
+        BindText(st, 7, ch.value);
+      });
+      if (!s.ok()) return s;
+    }
+    for (const ConsumerWrite& w : writes.consumers) {
+      Status s = Run(c, w.position ? kPutConsumer : kDeleteConsumer, [&](sqlite3_stmt* st) {
+        BindText(st, 1, w.name);
+        if (w.position) sqlite3_bind_int64(st, 2, static_cast<int64_t>(*w.position));
+      });
+      if (!s.ok()) return s;
+    }
+    if (writes.trim_below != 0) {
+      auto bind = [&](sqlite3_stmt* st) { sqlite3_bind_int64(st, 1, static_cast<int64_t>(writes.trim_below)); };
+      if (Status s = Run(c, kTrim, bind); !s.ok()) return s;
+      if (Status s = Run(c, kPutTrimPoint, bind); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  std::mutex writer_mu_;
+  std::unique_ptr<Connection> writer_;  // guarded by writer_mu_
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;  // guarded by readers_mu_
+};
+
+}  // namespace
+}  // namespace internal
+
+Result<std::unique_ptr<EntityStore>> OpenSqliteStore(const StoreOptions& options) {
+  Result<std::unique_ptr<internal::Backend>> backend = internal::SqliteBackend::Open(options);
+  if (!backend.ok()) return backend.status();
+  return internal::NewStoreOn(std::move(backend).value(), options);
+}
+
+}  // namespace shardkit::store

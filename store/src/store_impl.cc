@@ -1,0 +1,261 @@
+#include "store_impl.h"
+
+#include "entity_json.h"
+#include "list_query.h"
+#include "save_plan.h"
+#include "validation.h"
+
+namespace shardkit::store::internal {
+namespace {
+
+constexpr size_t kPurgeBatch = 1000;
+
+Status NotFound(std::string_view kind, std::string_view id) {
+  return Status::NotFound("no " + std::string(kind) + " with id \"" + std::string(id) + "\"");
+}
+
+IdGenerator* OwnedIds(const StoreOptions& options, std::unique_ptr<IdGenerator>& owned) {
+  if (options.id_generator != nullptr) return options.id_generator;
+  owned = std::make_unique<IdGenerator>(0, options.clock);
+  return owned.get();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EntityStore>> NewStoreOn(std::unique_ptr<Backend> backend,
+                                                const StoreOptions& options) {
+  Result<FeedState> state = backend->LoadFeedState();
+  if (!state.ok()) return state.status();
+  return std::unique_ptr<EntityStore>(
+      std::make_unique<StoreImpl>(std::move(backend), options, std::move(state).value()));
+}
+
+StoreImpl::StoreImpl(std::unique_ptr<Backend> backend, const StoreOptions& options,
+                     FeedState feed_state)
+    : options_(options),
+      clock_(options.clock != nullptr ? *options.clock : SystemClock::Default()),
+      ids_(*OwnedIds(options, owned_ids_)),
+      backend_(std::move(backend)),
+      feed_(*backend_, write_mu_, std::move(feed_state)) {
+  if (options_.purge_interval_ms > 0) purge_thread_ = std::thread([this] { PurgeLoop(); });
+}
+
+StoreImpl::~StoreImpl() {
+  {
+    std::lock_guard lock(purge_mu_);
+    stopping_ = true;
+  }
+  purge_cv_.notify_all();
+  if (purge_thread_.joinable()) purge_thread_.join();
+}
+
+void StoreImpl::PurgeLoop() {
+  std::unique_lock lock(purge_mu_);
+  while (!purge_cv_.wait_for(lock, std::chrono::milliseconds(options_.purge_interval_ms),
+                             [this] { return stopping_; })) {
+    lock.unlock();
+    // A failed round leaves the rows in place; they stay invisible and the next round retries.
+    (void)PurgeExpired();
+    lock.lock();
+  }
+}
+
+Result<std::optional<EntityRecord>> StoreImpl::Current(std::string_view kind, std::string_view id,
+                                                       const Overlay* overlay) {
+  if (overlay != nullptr) {
+    auto it = overlay->find({std::string(kind), std::string(id)});
+    if (it != overlay->end()) return it->second;
+  }
+  uint64_t ksid = Ksid(id);
+  if (ShardedByField(options_, kind)) {
+    Result<std::optional<uint64_t>> found = backend_->FindKsid(kind, id);
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return std::optional<EntityRecord>();
+    ksid = **found;
+  }
+  return backend_->Get(kind, ksid, id);
+}
+
+void StoreImpl::PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writes) {
+  EntityWrite removal;
+  removal.row.kind = row.kind;
+  removal.row.ksid = row.ksid;
+  removal.row.id = row.id;
+  removal.remove = true;
+  removal.previous_expires_at_ms = row.expires_at_ms;
+  writes.entities.push_back(std::move(removal));
+  if (ShardedByField(options_, row.kind)) writes.id_index.push_back({row.kind, row.id, std::nullopt});
+  writes.changes.push_back({0, row.ksid, row.kind, row.id, op, row.version, {}});
+}
+
+Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, Overlay& overlay,
+                                        WriteSet& writes) {
+  Result<std::optional<EntityRecord>> current = Current(save.kind, save.id, &overlay);
+  if (!current.ok()) return current.status();
+  const bool live = current->has_value() && !Expired(**current, now_ms);
+  const uint64_t current_version = live ? (*current)->version : 0;
+  if (save.insert_only && live) {
+    return Status::Conflict("id: " + save.kind + " \"" + save.id + "\" already exists (insert only)",
+                            "{\"field\":\"id\",\"version\":" + std::to_string(current_version) + "}");
+  }
+  if (save.expected_version && *save.expected_version != current_version) {
+    return Status::Conflict("version: expected " + std::to_string(*save.expected_version) +
+                                ", found " + std::to_string(current_version),
+                            "{\"field\":\"version\",\"expected\":" +
+                                std::to_string(*save.expected_version) +
+                                ",\"actual\":" + std::to_string(current_version) + "}");
+  }
+  EntityRecord row{save.kind, save.ksid, save.id,
+                   RenderStored(save.ent, save.id, current_version + 1), current_version + 1,
+                   save.expires_at_ms};
+  if (row.value.size() > options_.max_value_bytes) {
+    return InvalidField("ent", "stored entity of " + std::to_string(row.value.size()) +
+                                   " bytes is above the limit of " + std::to_string(options_.max_value_bytes));
+  }
+  int64_t previous_expiry = 0;
+  if (current->has_value()) {
+    if ((*current)->ksid != row.ksid) {
+      // A changed shard-key field moves the entity: the old key goes, with its own record.
+      PlanRemoval(**current, live ? ChangeOp::kRemove : ChangeOp::kExpire, writes);
+    } else {
+      previous_expiry = (*current)->expires_at_ms;
+    }
+  }
+  writes.entities.push_back({row, false, previous_expiry});
+  if (ShardedByField(options_, row.kind)) writes.id_index.push_back({row.kind, row.id, row.ksid});
+  writes.changes.push_back({0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value});
+  std::string stored = row.value;
+  overlay[{row.kind, row.id}] = std::move(row);
+  return stored;
+}
+
+Result<std::string> StoreImpl::Save(const SaveRequest& request) {
+  std::vector<Result<std::string>> results = SaveBatch({request});
+  return std::move(results.front());
+}
+
+std::vector<Result<std::string>> StoreImpl::SaveBatch(const std::vector<SaveRequest>& requests) {
+  // Parsing and validation need no lock; only the read-check-write part is serialized.
+  std::vector<Result<ValidSave>> valid;
+  valid.reserve(requests.size());
+  for (const SaveRequest& request : requests) {
+    valid.push_back(ValidateSave(request, options_, ids_, clock_.NowMs()));
+  }
+  std::vector<Result<std::string>> results;
+  results.reserve(requests.size());
+  std::lock_guard lock(write_mu_);
+  const int64_t now_ms = clock_.NowMs();
+  Overlay overlay;
+  WriteSet writes;
+  for (const Result<ValidSave>& save : valid) {
+    results.push_back(save.ok() ? PlanSave(*save, now_ms, overlay, writes) : save.status());
+  }
+  if (writes.empty()) return results;
+  if (Status s = feed_.CommitLocked(writes); !s.ok()) {
+    for (auto& r : results) {
+      if (r.ok()) r = s;
+    }
+  }
+  return results;
+}
+
+Result<std::string> StoreImpl::Load(std::string_view kind, std::string_view id) {
+  if (Status s = CheckKind(kind); !s.ok()) return s;
+  if (Status s = CheckId(id); !s.ok()) return s;
+  Result<std::optional<EntityRecord>> current = Current(kind, id, nullptr);
+  if (!current.ok()) return current.status();
+  if (!current->has_value() || Expired(**current, clock_.NowMs())) return NotFound(kind, id);
+  return std::move((*current)->value);
+}
+
+std::vector<Result<std::string>> StoreImpl::LoadBatch(const std::vector<EntityRef>& refs) {
+  std::vector<Result<std::string>> results;
+  results.reserve(refs.size());
+  for (const EntityRef& ref : refs) results.push_back(Load(ref.kind, ref.id));
+  return results;
+}
+
+Result<ListPage> StoreImpl::List(const Query& query) {
+  Result<QueryPlan> plan = PlanQuery(query);
+  if (!plan.ok()) return plan.status();
+  Result<Selection> selection = SelectRows(*backend_, *plan, clock_.NowMs());
+  if (!selection.ok()) return selection.status();
+  ListPage page;
+  page.next_cursor = std::move(selection->next_cursor);
+  page.items.reserve(selection->rows.size());
+  for (EntityRecord& row : selection->rows) {
+    if (plan->fields.empty()) {
+      page.items.push_back(std::move(row.value));
+      continue;
+    }
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseFullPrecisionFlag>(row.value.data(), row.value.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      return Status::Internal("corrupt stored entity " + row.kind + "/" + row.id);
+    }
+    page.items.push_back(Project(doc, plan->fields));
+  }
+  return page;
+}
+
+Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id) {
+  if (Status s = CheckKind(kind); !s.ok()) return s;
+  if (Status s = CheckId(id); !s.ok()) return s;
+  std::lock_guard lock(write_mu_);
+  Result<std::optional<EntityRecord>> current = Current(kind, id, nullptr);
+  if (!current.ok()) return current.status();
+  if (!current->has_value() || Expired(**current, clock_.NowMs())) return NotFound(kind, id);
+  WriteSet writes;
+  PlanRemoval(**current, ChangeOp::kRemove, writes);
+  if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
+  return std::move((*current)->value);
+}
+
+Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query) {
+  Result<QueryPlan> plan = PlanQuery(query);
+  if (!plan.ok()) return plan.status();
+  std::lock_guard lock(write_mu_);
+  Result<Selection> selection = SelectRows(*backend_, *plan, clock_.NowMs());
+  if (!selection.ok()) return selection.status();
+  WriteSet writes;
+  std::vector<std::string> removed;
+  removed.reserve(selection->rows.size());
+  for (EntityRecord& row : selection->rows) {
+    PlanRemoval(row, ChangeOp::kRemove, writes);
+    removed.push_back(std::move(row.value));
+  }
+  if (!writes.empty()) {
+    if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
+  }
+  return removed;
+}
+
+Status StoreImpl::ScanRange(std::string_view kind, KsidRange range,
+                            const std::function<bool(const EntityRecord&)>& visit) {
+  if (!kind.empty()) {
+    if (Status s = CheckKind(kind); !s.ok()) return s;
+  }
+  const int64_t now_ms = clock_.NowMs();
+  return backend_->Scan({std::string(kind), range, std::nullopt}, [&](EntityRecord&& row) {
+    return Expired(row, now_ms) || visit(row);
+  });
+}
+
+Result<uint64_t> StoreImpl::PurgeExpired() {
+  std::lock_guard lock(write_mu_);
+  const int64_t now_ms = clock_.NowMs();
+  uint64_t purged = 0;
+  for (;;) {
+    WriteSet writes;
+    Status s = backend_->ScanExpired(now_ms, kPurgeBatch, [&](EntityRecord&& row) {
+      PlanRemoval(row, ChangeOp::kExpire, writes);
+      return true;
+    });
+    if (!s.ok()) return s;
+    if (writes.entities.empty()) return purged;
+    if (Status c = feed_.CommitLocked(writes); !c.ok()) return c;
+    purged += writes.entities.size();
+  }
+}
+
+}  // namespace shardkit::store::internal

@@ -1,0 +1,75 @@
+// StoreImpl: the one EntityStore implementation, over any Backend. It owns the rules every engine
+// shares (validation, versions, TTL, change records, list semantics) and the write mutex that
+// serializes writes; the Backend only stores rows.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include <shardkit/store/entity_store.h>
+#include <shardkit/store/id_generator.h>
+
+#include "backend.h"
+#include "feed_impl.h"
+#include "save_plan.h"
+
+namespace shardkit::store::internal {
+
+// Wraps an opened backend into a store (loads the feed state, starts the purge thread).
+Result<std::unique_ptr<EntityStore>> NewStoreOn(std::unique_ptr<Backend> backend,
+                                                const StoreOptions& options);
+
+class StoreImpl final : public EntityStore {
+ public:
+  StoreImpl(std::unique_ptr<Backend> backend, const StoreOptions& options, FeedState feed_state);
+  ~StoreImpl() override;
+
+  Result<std::string> Save(const SaveRequest& request) override;
+  std::vector<Result<std::string>> SaveBatch(const std::vector<SaveRequest>& requests) override;
+  Result<std::string> Load(std::string_view kind, std::string_view id) override;
+  std::vector<Result<std::string>> LoadBatch(const std::vector<EntityRef>& refs) override;
+  Result<ListPage> List(const Query& query) override;
+  Result<std::string> Remove(std::string_view kind, std::string_view id) override;
+  Result<std::vector<std::string>> RemoveWhere(const Query& query) override;
+  Status ScanRange(std::string_view kind, KsidRange range,
+                   const std::function<bool(const EntityRecord&)>& visit) override;
+  Result<uint64_t> PurgeExpired() override;
+  ChangeFeed& feed() override { return feed_; }
+
+ private:
+  // Rows written earlier in the same batch, by (kind, id); nullopt: removed.
+  using Overlay = std::map<std::pair<std::string, std::string>, std::optional<EntityRecord>>;
+
+  // The stored row of (kind, id), expired or not.
+  Result<std::optional<EntityRecord>> Current(std::string_view kind, std::string_view id,
+                                              const Overlay* overlay);
+  // Appends the writes of one save to `writes`; the stored JSON or the item's error.
+  Result<std::string> PlanSave(const ValidSave& save, int64_t now_ms, Overlay& overlay,
+                               WriteSet& writes);
+  // Appends the removal of `row` (with a kRemove or kExpire record) to `writes`.
+  void PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writes);
+  bool Expired(const EntityRecord& row, int64_t now_ms) const {
+    return row.expires_at_ms != 0 && row.expires_at_ms <= now_ms;
+  }
+  void PurgeLoop();
+
+  const StoreOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<IdGenerator> owned_ids_;
+  IdGenerator& ids_;
+  std::unique_ptr<Backend> backend_;
+  std::mutex write_mu_;  // serializes every write, entity and feed
+  FeedImpl feed_;
+
+  std::mutex purge_mu_;
+  std::condition_variable purge_cv_;
+  bool stopping_ = false;  // guarded by purge_mu_
+  std::thread purge_thread_;
+};
+
+}  // namespace shardkit::store::internal

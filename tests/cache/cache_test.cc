@@ -1,0 +1,290 @@
+// The entry cache: read-through, invalidation, single-flight, stale-refill prevention, negative
+// caching, TTL, byte bound with LRU, lists, the feed follower, and the seed's transition sequence
+// under traffic.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <shardkit/cache/entity_cache.h>
+#include <shardkit/cache/feed_follower.h>
+#include <shardkit/message/bus.h>
+#include <shardkit/message/codec.h>
+#include <shardkit/store/entity_store.h>
+#include <shardkit/store/service.h>
+
+namespace shardkit::cache {
+namespace {
+
+Message M(std::string_view json) { return std::move(ParseMessage(json)).value(); }
+
+std::string TextOf(const Result<Message>& r) {
+  if (!r.ok()) return "error:" + std::string(CodeName(r.status().code()));
+  rapidjson::Document d;
+  auto ent = r->GetObjectJson("ent").value_or("{}");
+  d.Parse(ent.data(), ent.size());
+  return d.HasMember("text") ? d["text"].GetString() : "";
+}
+
+// A store behind `store:*,kind:entry,cache:true` that counts calls and can hold loads back.
+class CacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::StoreOptions o;
+    o.purge_interval_ms = 0;
+    store_ = std::move(store::NewMemoryStore(o)).value();
+    service_ = store::MakeStoreService(store_);
+    ASSERT_TRUE(bus_.Add("store:*,kind:entry,cache:true", MakeHandler([this](Message m, const Context& c, ReplyFn reply) {
+                           ++store_calls_;
+                           if (m.GetString("store") == std::optional<std::string_view>("load") && hold_loads_) {
+                             // Read now, answer later: the value is what the store held when the load ran.
+                             service_->Handle(std::move(m), c, [this, reply](Result<Message> r) {
+                               std::lock_guard<std::mutex> lock(mu_);
+                               held_.push_back([reply, r]() { reply(r); });
+                             });
+                             return;
+                           }
+                           if (fail_next_) {
+                             fail_next_ = false;
+                             return reply(Status::Internal("store hiccup"));
+                           }
+                           service_->Handle(std::move(m), c, std::move(reply));
+                         }))
+                    .ok());
+  }
+  void Install(CacheOptions options) {
+    options.clock = &clock_;
+    cache_ = MakeEntityCache(options);
+    ASSERT_TRUE(bus_.Add("store:*,kind:entry", cache_, "entry-cache").ok());
+    ASSERT_TRUE(bus_.Add("sys:cache,cmd:stats", cache_->StatsHandler()).ok());
+  }
+  Result<Message> Act(std::string_view json) { return bus_.ActAndWait(M(json)); }
+  void Release() {
+    std::vector<std::function<void()>> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& f : held) f();
+  }
+
+  ManualClock clock_;
+  std::shared_ptr<store::EntityStore> store_;
+  std::shared_ptr<Handler> service_;
+  std::shared_ptr<EntityCache> cache_;
+  Bus bus_;
+  std::atomic<int> store_calls_{0};
+  bool hold_loads_ = false;
+  bool fail_next_ = false;
+  std::mutex mu_;
+  std::vector<std::function<void()>> held_;
+};
+
+TEST_F(CacheTest, LoadsAreReadThroughAndHitsSkipTheStore) {
+  Install({});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  int before = store_calls_;
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "one");
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "one");
+  EXPECT_EQ(store_calls_ - before, 1);
+  CacheStats s = cache_->stats();
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_DOUBLE_EQ(s.hit_ratio(), 0.5);
+  auto stats = Act(R"({"sys":"cache","cmd":"stats"})");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->GetUint("hits"), 1u);
+}
+
+TEST_F(CacheTest, WritesGoToTheStoreFirstThenInvalidate) {
+  Install({});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "one");
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"two"}})").ok());
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "two");
+  ASSERT_TRUE(Act(R"({"store":"remove","kind":"entry","id":"a"})").ok());
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "error:not_found");
+}
+
+TEST_F(CacheTest, ConcurrentMissesForOneKeyCostOneStoreLoad) {
+  Install({});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  hold_loads_ = true;
+  int before = store_calls_;
+  std::vector<std::string> got(8);
+  for (int i = 0; i < 8; ++i) {
+    bus_.Act(M(R"({"store":"load","kind":"entry","id":"a"})"), [&got, i](Result<Message> r) { got[i] = TextOf(r); });
+  }
+  EXPECT_EQ(store_calls_ - before, 1);
+  Release();
+  for (const auto& g : got) EXPECT_EQ(g, "one");
+  EXPECT_EQ(cache_->stats().coalesced, 7u);
+}
+
+TEST_F(CacheTest, ARefillThatRacesAWriteDoesNotResurrectTheOldValue) {
+  Install({});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"old"}})").ok());
+  hold_loads_ = true;
+  std::string first;
+  bus_.Act(M(R"({"store":"load","kind":"entry","id":"a"})"), [&](Result<Message> r) { first = TextOf(r); });
+  // The load has read "old" and is in flight; a write lands meanwhile.
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"new"}})").ok());
+  Release();
+  EXPECT_EQ(first, "old");  // it began before the write
+  hold_loads_ = false;
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "new");
+  EXPECT_EQ(cache_->stats().stale_refills_prevented, 1u);
+}
+
+TEST_F(CacheTest, NotFoundIsCachedBrieflyAndEntriesExpire) {
+  Install({.ttl_ms = 10'000, .not_found_ttl_ms = 500});
+  int before = store_calls_;
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"x"})")), "error:not_found");
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"x"})")), "error:not_found");
+  EXPECT_EQ(store_calls_ - before, 1);
+  clock_.Advance(501);
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"x"})")), "error:not_found");
+  EXPECT_EQ(store_calls_ - before, 2);
+
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  before = store_calls_;
+  Act(R"({"store":"load","kind":"entry","id":"a"})");
+  Act(R"({"store":"load","kind":"entry","id":"a"})");
+  EXPECT_EQ(store_calls_ - before, 1);
+  clock_.Advance(10'001);
+  Act(R"({"store":"load","kind":"entry","id":"a"})");
+  EXPECT_EQ(store_calls_ - before, 2);
+}
+
+TEST_F(CacheTest, StoreErrorsAreNotCached) {
+  Install({});
+  fail_next_ = true;
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "error:internal");
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "error:not_found");
+}
+
+TEST_F(CacheTest, MemoryIsBoundedInBytesEvictingTheLeastRecentlyUsed) {
+  Install({.max_bytes = 4096});
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","text":"{}"}}}})", i,
+                                std::string(100, 'x')))
+                    .ok());
+  }
+  for (int i = 0; i < 100; ++i) {
+    Act(fmt::format(R"({{"store":"load","kind":"entry","id":"k{}"}})", i));
+    Act(R"({"store":"load","kind":"entry","id":"k0"})");  // keep k0 hot
+  }
+  CacheStats s = cache_->stats();
+  EXPECT_LE(s.bytes_used, 4096u);
+  EXPECT_GT(s.evictions, 50u);
+  int before = store_calls_;
+  Act(R"({"store":"load","kind":"entry","id":"k0"})");
+  EXPECT_EQ(store_calls_, before) << "the most recently used entry was evicted";
+}
+
+TEST_F(CacheTest, ListsPassThroughUnlessCachedAndCachedListsDropOnWrites) {
+  Install({});
+  int before = store_calls_;
+  Act(R"({"store":"list","kind":"entry"})");
+  Act(R"({"store":"list","kind":"entry"})");
+  EXPECT_EQ(store_calls_ - before, 2);
+}
+
+TEST_F(CacheTest, CachedListsAreDroppedOnAnyWriteToTheKind) {
+  Install({.cache_lists = true});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  int before = store_calls_;
+  auto first = Act(R"({"store":"list","kind":"entry"})");
+  Act(R"({"store":"list","kind":"entry"})");
+  EXPECT_EQ(store_calls_ - before, 1);
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"b","text":"two"}})").ok());
+  auto after = Act(R"({"store":"list","kind":"entry"})");
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE(*first->GetArrayJson("items"), *after->GetArrayJson("items"));
+}
+
+TEST_F(CacheTest, AMessageAlreadyMarkedCacheTrueDoesNotLoop) {
+  Install({});
+  ASSERT_TRUE(bus_.Remove("store:*,kind:entry,cache:true").ok());
+  auto r = Act(R"({"store":"load","kind":"entry","id":"a"})");
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+}
+
+TEST_F(CacheTest, TheFeedFollowerInvalidatesWritesMadeBehindTheCachesBackAcrossRestarts) {
+  Install({});
+  std::string state = (std::filesystem::temp_directory_path() / fmt::format("shardkit-feed-{}", getpid())).string();
+  std::filesystem::remove(state);
+  FeedFollowerOptions options{{{"entry", M(R"({"store":"changes","kind":"entry","cache":true})")}}, state};
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  {
+    FeedFollower follower(bus_, cache_, options);
+    ASSERT_TRUE(follower.PollOnce().ok());  // starts at the feed's end
+    EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "one");
+    // Another node writes straight to the store.
+    ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","cache":true,"ent":{"id":"a","text":"two"}})").ok());
+    EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "one");  // stale until followed
+    auto applied = follower.PollOnce();
+    ASSERT_TRUE(applied.ok());
+    EXPECT_EQ(*applied, 1u);
+    EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "two");
+  }
+  // While the follower is down, another write; a new follower replays from the saved position.
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","cache":true,"ent":{"id":"a","text":"three"}})").ok());
+  FeedFollower restarted(bus_, cache_, options);
+  auto applied = restarted.PollOnce();
+  ASSERT_TRUE(applied.ok());
+  EXPECT_EQ(*applied, 1u);
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "three");
+  std::filesystem::remove(state);
+}
+
+// The seed's sequence, as whole-table swaps (what a config reload does), with a client sending
+// throughout: no request fails.
+TEST(CacheTransition, AddingTheCacheUnderTrafficFailsNoRequest) {
+  store::StoreOptions o;
+  o.purge_interval_ms = 0;
+  std::shared_ptr<store::EntityStore> s = std::move(store::NewMemoryStore(o)).value();
+  auto service = store::MakeStoreService(s);
+  auto cache = MakeEntityCache();
+  Bus bus;
+  auto table = [&](bool plain_store, bool cache_true_store, bool with_cache) {
+    Router r;
+    if (plain_store && !with_cache) EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry"), service).ok());
+    if (cache_true_store) EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry,cache:true"), service).ok());
+    if (with_cache) EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry"), cache).ok());
+    return r;
+  };
+  bus.Replace(table(true, false, false));
+  ASSERT_TRUE(bus.ActAndWait(M(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})")).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, requests{0};
+  std::thread client([&] {
+    for (int i = 0; !stop && i < 1'000'000; ++i) {
+      auto r = bus.ActAndWait(M(i % 5 == 0 ? R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})"
+                                           : R"({"store":"load","kind":"entry","id":"a"})"));
+      ++requests;
+      if (!r.ok()) ++failures;
+    }
+  });
+  auto settle = [&] {
+    int target = requests + 200;
+    while (requests < target) std::this_thread::yield();
+  };
+  settle();
+  bus.Replace(table(true, true, false));  // 1. the store serves both patterns
+  settle();
+  bus.Replace(table(true, true, true));   // 2. the cache takes store:*,kind:entry
+  settle();
+  bus.Replace(table(false, true, true));  // 3. the store serves only cache:true
+  settle();
+  stop = true;
+  client.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(cache->stats().hits, 0u);
+}
+
+}  // namespace
+}  // namespace shardkit::cache

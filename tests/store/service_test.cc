@@ -1,0 +1,212 @@
+// The store:* message protocol, run against every backend through a real Bus: each message of the
+// protocol, bulk partial failure, and every bad-input case (invalid, field named, nothing written,
+// the service keeps serving).
+#include "shardkit/store/service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "shardkit/message/bus.h"
+#include "shardkit/message/codec.h"
+#include "store_test_util.h"
+
+namespace shardkit::store::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+template <typename B>
+class store_service : public StoreFixture<B> {
+ protected:
+  void SetUp() override {
+    StoreFixture<B>::SetUp();
+    this->options_.max_value_bytes = 4096;
+    this->Reopen();
+    shared_ = std::shared_ptr<EntityStore>(std::move(this->store_));
+    ASSERT_TRUE(bus_.Add("store:*", MakeStoreService(shared_), "store").ok());
+  }
+
+  Result<Message> Act(std::string_view json) {
+    auto m = ParseMessage(json);
+    EXPECT_TRUE(m.ok()) << json;
+    return bus_.ActAndWait(std::move(m).value());
+  }
+  Message MustAct(std::string_view json) {
+    auto r = Act(json);
+    EXPECT_TRUE(r.ok()) << json << " -> " << r.status().ToString();
+    return r.ok() ? std::move(r).value() : Message();
+  }
+  // Expects `invalid` naming `field`, with nothing written and the service still serving.
+  void ExpectRefused(std::string_view json, std::string_view field) {
+    uint64_t before = shared_->feed().LastSequence();
+    auto r = Act(json);
+    ASSERT_FALSE(r.ok()) << json;
+    EXPECT_EQ(r.status().code(), Code::kInvalid) << r.status().ToString();
+    EXPECT_THAT(r.status().message(), StartsWith(std::string(field))) << json;
+    EXPECT_EQ(shared_->feed().LastSequence(), before) << "something was written for " << json;
+    EXPECT_TRUE(Act(R"({"store":"list","kind":"ping"})").ok()) << "service stopped serving";
+  }
+  std::string Ent(const Message& reply) { return std::string(reply.GetObjectJson("ent").value_or("")); }
+
+  Bus bus_;
+  std::shared_ptr<EntityStore> shared_;
+};
+TYPED_TEST_SUITE(store_service, StoreBackends, BackendName);
+
+TYPED_TEST(store_service, SaveWithoutIdGeneratesOneAndLoadReturnsIt) {
+  Message saved = this->MustAct(R"({"store":"save","kind":"entry","ent":{"text":"hi","n":[1,{"a":null}]}})");
+  std::string ent = this->Ent(saved);
+  std::string id = IdOf(ent);
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(VersionOf(ent), 1u);
+  Message loaded = this->MustAct(R"({"store":"load","kind":"entry","id":")" + id + R"("})");
+  EXPECT_EQ(this->Ent(loaded), ent);
+  EXPECT_EQ(Json(ent)["text"].GetString(), std::string("hi"));
+}
+
+TYPED_TEST(store_service, SaveWithIdUpsertsAndCountsVersions) {
+  this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"e1","text":"a"}})");
+  Message second = this->MustAct(R"({"store":"save","kind":"entry","id":"e1","ent":{"text":"b"}})");
+  EXPECT_EQ(VersionOf(this->Ent(second)), 2u);
+  EXPECT_EQ(Json(this->Ent(this->MustAct(R"({"store":"load","kind":"entry","id":"e1"})")))["text"].GetString(),
+            std::string("b"));
+}
+
+TYPED_TEST(store_service, NumericIdsAreTheirDecimalText) {
+  this->MustAct(R"({"store":"save","kind":"entry","id":42,"ent":{"text":"a"}})");
+  EXPECT_EQ(IdOf(this->Ent(this->MustAct(R"({"store":"load","kind":"entry","id":"42"})"))), "42");
+  EXPECT_EQ(IdOf(this->Ent(this->MustAct(R"({"store":"load","kind":"entry","id":42})"))), "42");
+}
+
+TYPED_TEST(store_service, ExpectedVersionMismatchIsAConflict) {
+  this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"e1"}})");
+  auto r = this->Act(R"({"store":"save","kind":"entry","version":5,"ent":{"id":"e1"}})");
+  EXPECT_EQ(r.status().code(), Code::kConflict);
+  EXPECT_TRUE(this->Act(R"({"store":"save","kind":"entry","version":1,"ent":{"id":"e1"}})").ok());
+}
+
+TYPED_TEST(store_service, InsertOnlyOnAnExistingIdIsAConflict) {
+  this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"e1"}})");
+  auto r = this->Act(R"({"store":"save","kind":"entry","insert_only":true,"ent":{"id":"e1"}})");
+  EXPECT_EQ(r.status().code(), Code::kConflict);
+}
+
+TYPED_TEST(store_service, LoadOfAMissingIdIsNotFound) {
+  EXPECT_EQ(this->Act(R"({"store":"load","kind":"entry","id":"nope"})").status().code(), Code::kNotFound);
+}
+
+TYPED_TEST(store_service, ListFiltersSortsPagesAndProjects) {
+  for (int i = 0; i < 7; ++i) {
+    this->MustAct(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}","user":"{}","n":{}}}}})", i,
+                              i % 2 ? "bob" : "ann", 10 - i));
+  }
+  Message page = this->MustAct(
+      R"({"store":"list","kind":"entry","q":{"user":"ann","sort$":{"n":1},"limit$":2,"fields$":["n"]}})");
+  auto items = Json(*page.GetArrayJson("items"));
+  ASSERT_EQ(items.Size(), 2u);
+  EXPECT_EQ(items[0]["n"].GetInt(), 4);
+  EXPECT_EQ(items[1]["n"].GetInt(), 6);
+  EXPECT_FALSE(items[0].HasMember("user"));
+  ASSERT_TRUE(page.GetString("cursor").has_value());
+  Message next = this->MustAct(fmt::format(
+      R"({{"store":"list","kind":"entry","q":{{"user":"ann","sort$":{{"n":1}},"limit$":2,"fields$":["n"],"cursor$":"{}"}}}})",
+      *page.GetString("cursor")));
+  auto rest = Json(*next.GetArrayJson("items"));
+  ASSERT_EQ(rest.Size(), 2u);
+  EXPECT_EQ(rest[0]["n"].GetInt(), 8);
+  EXPECT_EQ(rest[1]["n"].GetInt(), 10);
+  EXPECT_FALSE(next.Has("cursor"));
+  Message skipped = this->MustAct(R"({"store":"list","kind":"entry","q":{"sort$":{"n":"desc"},"skip$":5}})");
+  EXPECT_EQ(Json(*skipped.GetArrayJson("items")).Size(), 2u);
+}
+
+TYPED_TEST(store_service, RemoveByIdAndByQueryWithAll) {
+  for (int i = 0; i < 4; ++i) {
+    this->MustAct(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}","user":"{}"}}}})", i,
+                              i < 3 ? "ann" : "bob"));
+  }
+  Message removed = this->MustAct(R"({"store":"remove","kind":"entry","id":"e0"})");
+  EXPECT_EQ(IdOf(this->Ent(removed)), "e0");
+  EXPECT_EQ(this->Act(R"({"store":"remove","kind":"entry","id":"e0"})").status().code(), Code::kNotFound);
+  this->ExpectRefused(R"({"store":"remove","kind":"entry","q":{"user":"ann"}})", "all");
+  Message by_query = this->MustAct(R"({"store":"remove","kind":"entry","q":{"user":"ann"},"all":true})");
+  EXPECT_EQ(by_query.GetUint("count"), 2u);
+  Message left = this->MustAct(R"({"store":"list","kind":"entry"})");
+  EXPECT_EQ(Json(*left.GetArrayJson("items")).Size(), 1u);
+}
+
+TYPED_TEST(store_service, BulkSaveFailsOnlyTheBadItemsAndWritesTheRestInOneBatch) {
+  uint64_t before = this->shared_->feed().LastSequence();
+  Message reply = this->MustAct(
+      R"({"store":"save","kind":"entry","ents":[{"id":"a","x":1},"not an object",{"id":"b","x":2},{"id":7}]})");
+  auto items = Json(*reply.GetArrayJson("items"));
+  ASSERT_EQ(items.Size(), 4u);
+  EXPECT_TRUE(items[0].HasMember("ent"));
+  ASSERT_TRUE(items[1].HasMember("error$"));
+  EXPECT_EQ(std::string(items[1]["error$"]["code"].GetString()), "invalid");
+  EXPECT_THAT(items[1]["error$"]["message"].GetString(), StartsWith("ents[1]: "));
+  EXPECT_TRUE(items[2].HasMember("ent"));
+  EXPECT_TRUE(items[3].HasMember("error$"));  // an id inside ent must be a string
+  EXPECT_EQ(this->shared_->feed().LastSequence(), before + 2);
+}
+
+TYPED_TEST(store_service, BulkLoadAnswersPerItem) {
+  this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"a"}})");
+  Message reply = this->MustAct(R"({"store":"load","kind":"entry","ids":["a","missing",true]})");
+  auto items = Json(*reply.GetArrayJson("items"));
+  ASSERT_EQ(items.Size(), 3u);
+  EXPECT_EQ(std::string(items[0]["ent"]["id"].GetString()), "a");
+  EXPECT_EQ(std::string(items[1]["error$"]["code"].GetString()), "not_found");
+  EXPECT_EQ(std::string(items[2]["error$"]["code"].GetString()), "invalid");
+}
+
+TYPED_TEST(store_service, TtlExpiresEntities) {
+  this->MustAct(R"({"store":"save","kind":"entry","ttl":10,"ent":{"id":"t"}})");
+  EXPECT_TRUE(this->Act(R"({"store":"load","kind":"entry","id":"t"})").ok());
+  this->clock_.Advance(10'001);
+  EXPECT_EQ(this->Act(R"({"store":"load","kind":"entry","id":"t"})").status().code(), Code::kNotFound);
+}
+
+TYPED_TEST(store_service, ChangesReadTheFeedInOrder) {
+  this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"a","v":1}})");
+  this->MustAct(R"({"store":"remove","kind":"entry","id":"a"})");
+  Message reply = this->MustAct(R"({"store":"changes","from":1,"limit":10})");
+  auto changes = Json(*reply.GetArrayJson("changes"));
+  ASSERT_EQ(changes.Size(), 2u);
+  EXPECT_EQ(changes[0]["seq"].GetUint64(), 1u);
+  EXPECT_EQ(std::string(changes[0]["op"].GetString()), "save");
+  EXPECT_EQ(changes[0]["ent"]["v"].GetInt(), 1);
+  EXPECT_EQ(std::string(changes[1]["op"].GetString()), "remove");
+  EXPECT_FALSE(changes[1].HasMember("ent"));
+  EXPECT_EQ(std::string(changes[1]["ksid"].GetString()).size(), 16u);
+  EXPECT_EQ(reply.GetUint("last"), 2u);
+}
+
+TYPED_TEST(store_service, BadInputIsRefusedNamingTheField) {
+  this->ExpectRefused(R"({"store":"save","ent":{"a":1}})", "kind");
+  this->ExpectRefused(R"({"store":"save","kind":7,"ent":{"a":1}})", "kind");
+  this->ExpectRefused(R"({"store":"save","kind":"entry","ent":[1]})", "ent");
+  this->ExpectRefused(R"({"store":"save","kind":"entry","ent":"text"})", "ent");
+  this->ExpectRefused(R"({"store":"save","kind":"entry"})", "ent");
+  this->ExpectRefused(R"({"store":"save","kind":"entry","id":true,"ent":{}})", "id");
+  this->ExpectRefused(R"({"store":"save","kind":"entry","id":-3,"ent":{}})", "id");
+  this->ExpectRefused(R"({"store":"load","kind":"entry","id":{"x":1}})", "id");
+  this->ExpectRefused(R"({"store":"load","kind":"entry"})", "id");
+  this->ExpectRefused(R"({"store":"list","kind":"entry","q":{"n":{"$gt":3}}})", "q.n");
+  this->ExpectRefused(R"({"store":"list","kind":"entry","q":{"where$":1}})", "q.where$");
+  this->ExpectRefused(R"({"store":"list","kind":"entry","q":{"limit$":-1}})", "q.limit$");
+  this->ExpectRefused(R"({"store":"list","kind":"entry","q":{"cursor$":"%%%not-a-cursor"}})", "cursor");
+  this->ExpectRefused(R"({"store":"list","kind":"entry","q":"all"})", "q");
+  this->ExpectRefused(R"({"store":"save","kind":"entry","ent":{"blob":")" + std::string(5000, 'x') + R"("}})", "ent");
+  this->ExpectRefused("{\"store\":\"save\",\"kind\":\"en\\u0000try\",\"ent\":{}}", "kind");
+  this->ExpectRefused(R"({"store":"save","kind":"entry","ttl":0,"ent":{}})", "ttl");
+  this->ExpectRefused(R"({"store":"save","kind":"entry","version":"1","ent":{}})", "version");
+  this->ExpectRefused(R"({"store":"frobnicate","kind":"entry"})", "store");
+  this->ExpectRefused(R"({"store":"changes","from":0})", "from");
+}
+
+}  // namespace
+}  // namespace shardkit::store::testing
