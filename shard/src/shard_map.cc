@@ -39,6 +39,10 @@ std::string FormatBound(uint64_t value) {
 }  // namespace
 
 Result<store::KsidRange> ParseRange(std::string_view text) {
+  if (size_t at = text.find('@'); at != std::string_view::npos) {
+    if (at + 1 == text.size()) return Status::Invalid(fmt::format("shard '{}': empty tag after '@'", text));
+    text = text.substr(0, at);
+  }
   size_t dash = text.find('-');
   if (dash == std::string_view::npos || text.find('-', dash + 1) != std::string_view::npos) {
     return Status::Invalid(fmt::format("shard range '{}': expected <start>-<end> in hex, e.g. 40-80, -40 or c0-", text));
@@ -67,6 +71,14 @@ std::string FormatRange(const store::KsidRange& range) {
   return out;
 }
 
+Result<std::string> CanonicalShardName(std::string_view text) {
+  auto range = ParseRange(text);
+  if (!range.ok()) return range.status();
+  std::string name = FormatRange(*range);
+  if (size_t at = text.find('@'); at != std::string_view::npos) name += text.substr(at);
+  return name;
+}
+
 Result<ShardMap> ShardMap::Make(uint64_t epoch, const std::vector<std::string>& ranges,
                                 std::map<std::string, std::string> shard_keys) {
   if (ranges.empty()) return Status::Invalid("shard map: no ranges (use \"-\" for one shard)");
@@ -75,7 +87,7 @@ Result<ShardMap> ShardMap::Make(uint64_t epoch, const std::vector<std::string>& 
   for (const std::string& text : ranges) {
     auto range = ParseRange(text);
     if (!range.ok()) return Status::Invalid("shard map: " + range.status().message());
-    map.shards_.push_back(Shard{FormatRange(*range), *range});
+    map.shards_.push_back(Shard{*CanonicalShardName(text), *range});
   }
   std::sort(map.shards_.begin(), map.shards_.end(),
             [](const Shard& a, const Shard& b) { return a.range.begin < b.range.begin; });

@@ -469,7 +469,26 @@ class ShardGuard final : public Handler {
     }
     message.Remove("shard");
     message.Remove("epoch");
-    inner_->Handle(std::move(message), context, std::move(reply));
+    auto op = message.GetString("store");
+    bool write = op && (*op == "save" || *op == "remove");
+    if (!write || !options_.gate) {
+      inner_->Handle(std::move(message), context, std::move(reply));
+      return;
+    }
+    auto inner = inner_;
+    std::string shard = options_.shard;
+    auto holder = options_.map;
+    options_.gate->Admit(
+        [inner, message, context, reply](std::function<void()> done) {
+          inner->Handle(message, context, [reply, done](Result<Message> r) {
+            done();
+            reply(std::move(r));
+          });
+        },
+        [reply, shard, holder] {
+          reply(Status::WrongShard(fmt::format("shard {}: the range has moved", shard),
+                                   fmt::format(R"({{"epoch":{},"shard":"{}"}})", holder->Current()->epoch(), shard)));
+        });
   }
 
  private:

@@ -10,8 +10,28 @@ FeedImpl::FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state)
     : backend_(backend),
       write_mu_(write_mu),
       last_sequence_(state.last_sequence),
-      first_retained_(state.first_retained),
-      consumers_(state.consumers.begin(), state.consumers.end()) {}
+      first_retained_(state.first_retained) {
+  for (const auto& [name, position] : state.consumers) {
+    if (name.compare(0, kReplicaPrefix.size(), kReplicaPrefix) == 0) {
+      replicas_.emplace(name.substr(kReplicaPrefix.size()), position);
+    } else {
+      consumers_.emplace(name, position);
+    }
+  }
+}
+
+uint64_t FeedImpl::ReplicaPositionLocked(std::string_view stream) const {
+  auto it = replicas_.find(stream);
+  return it == replicas_.end() ? 0 : it->second;
+}
+
+void FeedImpl::PlanReplicaPosition(std::string_view stream, uint64_t position, WriteSet& writes) {
+  writes.consumers.push_back({std::string(kReplicaPrefix) + std::string(stream), position});
+}
+
+void FeedImpl::SetReplicaPositionLocked(std::string_view stream, uint64_t position) {
+  replicas_[std::string(stream)] = position;
+}
 
 Status FeedImpl::CommitLocked(WriteSet& writes) {
   uint64_t sequence = LastSequence();
@@ -48,6 +68,9 @@ Status FeedImpl::CheckPosition(uint64_t position) const {
 
 Status FeedImpl::RegisterConsumer(std::string_view name, uint64_t position) {
   if (Status s = CheckId(name, "name"); !s.ok()) return s;
+  if (name.compare(0, kReplicaPrefix.size(), kReplicaPrefix) == 0) {
+    return InvalidField("name", "names starting with \"replica$\" are reserved");
+  }
   std::lock_guard lock(write_mu_);
   if (Status s = CheckPosition(position); !s.ok()) return s;
   if (consumers_.contains(name)) {

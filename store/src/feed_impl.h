@@ -33,6 +33,15 @@ class FeedImpl final : public ChangeFeed {
   // records from LastSequence() + 1, and publishes the new last sequence if it succeeded.
   Status CommitLocked(WriteSet& writes);
 
+  // Replication positions (positions in ANOTHER store's feed, see EntityStore::ApplyReplicated)
+  // are kept with the consumers under a reserved name prefix, so they commit atomically with the
+  // data; they are not consumers of this feed and never hold back trimming.
+  static constexpr std::string_view kReplicaPrefix = "replica$";
+  uint64_t ReplicaPositionLocked(std::string_view stream) const;
+  // Adds the position write to `writes`; call SetReplicaPositionLocked after a successful commit.
+  static void PlanReplicaPosition(std::string_view stream, uint64_t position, WriteSet& writes);
+  void SetReplicaPositionLocked(std::string_view stream, uint64_t position);
+
  private:
   Status CheckPosition(uint64_t position) const;
 
@@ -41,6 +50,7 @@ class FeedImpl final : public ChangeFeed {
   std::atomic<uint64_t> last_sequence_;
   std::atomic<uint64_t> first_retained_;
   std::map<std::string, uint64_t, std::less<>> consumers_;  // guarded by write_mu_
+  std::map<std::string, uint64_t, std::less<>> replicas_;   // guarded by write_mu_: stream -> position
 };
 
 }  // namespace shardkit::store::internal

@@ -50,6 +50,7 @@ std::string EncodeChange(const ChangeRecord& c) {
   std::string out(1, static_cast<char>(c.op));
   AppendBigEndian64(out, c.ksid);
   AppendBigEndian64(out, c.version);
+  AppendBigEndian64(out, static_cast<uint64_t>(c.expires_at_ms));
   AppendBigEndian64(out, c.kind.size());
   out.append(c.kind);
   AppendBigEndian64(out, c.id.size());
@@ -61,12 +62,13 @@ std::string EncodeChange(const ChangeRecord& c) {
 std::optional<ChangeRecord> DecodeChange(uint64_t sequence, std::string_view in) {
   ChangeRecord c;
   c.sequence = sequence;
-  if (in.size() < 25) return std::nullopt;
+  if (in.size() < 33) return std::nullopt;
   c.op = static_cast<ChangeOp>(in[0]);
   c.ksid = ReadBigEndian64(in.substr(1));
   c.version = ReadBigEndian64(in.substr(9));
-  uint64_t kind_size = ReadBigEndian64(in.substr(17));
-  in.remove_prefix(25);
+  c.expires_at_ms = static_cast<int64_t>(ReadBigEndian64(in.substr(17)));
+  uint64_t kind_size = ReadBigEndian64(in.substr(25));
+  in.remove_prefix(33);
   if (in.size() < kind_size + 8) return std::nullopt;
   c.kind.assign(in.substr(0, kind_size));
   in.remove_prefix(kind_size);

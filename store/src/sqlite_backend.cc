@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS entities(
 CREATE INDEX IF NOT EXISTS entities_by_expiry ON entities(expires_at) WHERE expires_at > 0;
 CREATE TABLE IF NOT EXISTS changes(
   seq INTEGER PRIMARY KEY, ksid BLOB NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
-  op INTEGER NOT NULL, version INTEGER NOT NULL, value TEXT NOT NULL);
+  op INTEGER NOT NULL, version INTEGER NOT NULL, value TEXT NOT NULL, expires_at INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS ids(
   kind TEXT NOT NULL, id TEXT NOT NULL, ksid BLOB NOT NULL, PRIMARY KEY(kind, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consumers(name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
@@ -55,9 +55,9 @@ constexpr const char* kDelete = "DELETE FROM entities WHERE kind=?1 AND ksid=?2 
 constexpr const char* kPutId = "INSERT OR REPLACE INTO ids(kind, id, ksid) VALUES(?1,?2,?3)";
 constexpr const char* kDeleteId = "DELETE FROM ids WHERE kind=?1 AND id=?2";
 constexpr const char* kAppendChange =
-    "INSERT INTO changes(seq, ksid, kind, id, op, version, value) VALUES(?1,?2,?3,?4,?5,?6,?7)";
+    "INSERT INTO changes(seq, ksid, kind, id, op, version, value, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)";
 constexpr const char* kReadChanges =
-    "SELECT seq, ksid, kind, id, op, version, value FROM changes WHERE seq>=?1 ORDER BY seq LIMIT ?2";
+    "SELECT seq, ksid, kind, id, op, version, value, expires_at FROM changes WHERE seq>=?1 ORDER BY seq LIMIT ?2";
 constexpr const char* kPutConsumer = "INSERT OR REPLACE INTO consumers(name, position) VALUES(?1,?2)";
 constexpr const char* kDeleteConsumer = "DELETE FROM consumers WHERE name=?1";
 constexpr const char* kTrim = "DELETE FROM changes WHERE seq<?1";
@@ -265,7 +265,8 @@ class SqliteBackend final : public Backend {
       out.push_back({static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0)), ColumnKsid(*stmt, 1),
                      std::string(ColumnText(*stmt, 2)), std::string(ColumnText(*stmt, 3)),
                      static_cast<ChangeOp>(sqlite3_column_int(*stmt, 4)),
-                     static_cast<uint64_t>(sqlite3_column_int64(*stmt, 5)), std::string(ColumnText(*stmt, 6))});
+                     static_cast<uint64_t>(sqlite3_column_int64(*stmt, 5)), std::string(ColumnText(*stmt, 6)),
+                     sqlite3_column_int64(*stmt, 7)});
     }
     if (rc != SQLITE_DONE) return reader->Error("read changes");
     return out;
@@ -382,6 +383,7 @@ class SqliteBackend final : public Backend {
         sqlite3_bind_int(st, 5, static_cast<int>(ch.op));
         sqlite3_bind_int64(st, 6, static_cast<int64_t>(ch.version));
         BindText(st, 7, ch.value);
+        sqlite3_bind_int64(st, 8, ch.expires_at_ms);
       });
       if (!s.ok()) return s;
     }

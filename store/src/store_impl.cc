@@ -1,5 +1,7 @@
 #include "store_impl.h"
 
+#include <tuple>
+
 #include "entity_json.h"
 #include "list_query.h"
 #include "save_plan.h"
@@ -123,7 +125,7 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   }
   writes.entities.push_back({row, false, previous_expiry});
   if (ShardedByField(options_, row.kind)) writes.id_index.push_back({row.kind, row.id, row.ksid});
-  writes.changes.push_back({0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value});
+  writes.changes.push_back({0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value, row.expires_at_ms});
   std::string stored = row.value;
   overlay[{row.kind, row.id}] = std::move(row);
   return stored;
@@ -239,6 +241,76 @@ Status StoreImpl::ScanRange(std::string_view kind, KsidRange range,
   return backend_->Scan({std::string(kind), range, std::nullopt}, [&](EntityRecord&& row) {
     return Expired(row, now_ms) || visit(row);
   });
+}
+
+Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
+                                  uint64_t position) {
+  if (Status s = CheckId(stream, "stream"); !s.ok()) return s;
+  std::lock_guard lock(write_mu_);
+  WriteSet writes;
+  // Rows and id-index entries as this batch leaves them, so repeated keys chain correctly.
+  std::map<std::tuple<std::string, uint64_t, std::string>, std::optional<EntityRecord>> rows;
+  std::map<std::pair<std::string, std::string>, std::optional<uint64_t>> index;
+  for (const ChangeRecord& c : changes) {
+    auto key = std::make_tuple(c.kind, c.ksid, c.id);
+    std::optional<EntityRecord> current;
+    if (auto it = rows.find(key); it != rows.end()) {
+      current = it->second;
+    } else {
+      Result<std::optional<EntityRecord>> got = backend_->Get(c.kind, c.ksid, c.id);
+      if (!got.ok()) return got.status();
+      current = std::move(got).value();
+    }
+    const int64_t previous_expiry = current ? current->expires_at_ms : 0;
+    const bool by_field = ShardedByField(options_, c.kind);
+    if (c.op == ChangeOp::kSave) {
+      EntityRecord row{c.kind, c.ksid, c.id, c.value, c.version, c.expires_at_ms};
+      writes.entities.push_back({row, false, previous_expiry});
+      if (by_field) {
+        writes.id_index.push_back({c.kind, c.id, c.ksid});
+        index[{c.kind, c.id}] = c.ksid;
+      }
+      rows[key] = std::move(row);
+    } else {
+      if (current) {
+        EntityWrite removal;
+        removal.row.kind = c.kind;
+        removal.row.ksid = c.ksid;
+        removal.row.id = c.id;
+        removal.remove = true;
+        removal.previous_expires_at_ms = previous_expiry;
+        writes.entities.push_back(std::move(removal));
+      }
+      if (by_field) {
+        std::optional<uint64_t> indexed;
+        if (auto it = index.find({c.kind, c.id}); it != index.end()) {
+          indexed = it->second;
+        } else {
+          Result<std::optional<uint64_t>> found = backend_->FindKsid(c.kind, c.id);
+          if (!found.ok()) return found.status();
+          indexed = *found;
+        }
+        // The entity may have moved to another ksid already: only drop an index entry of this key.
+        if (indexed == c.ksid) {
+          writes.id_index.push_back({c.kind, c.id, std::nullopt});
+          index[{c.kind, c.id}] = std::nullopt;
+        }
+      }
+      rows[key] = std::nullopt;
+    }
+    ChangeRecord copy = c;
+    copy.sequence = 0;
+    writes.changes.push_back(std::move(copy));
+  }
+  FeedImpl::PlanReplicaPosition(stream, position, writes);
+  if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
+  feed_.SetReplicaPositionLocked(stream, position);
+  return Status::Ok();
+}
+
+Result<uint64_t> StoreImpl::ReplicatedPosition(std::string_view stream) {
+  std::lock_guard lock(write_mu_);
+  return feed_.ReplicaPositionLocked(stream);
 }
 
 Result<uint64_t> StoreImpl::PurgeExpired() {

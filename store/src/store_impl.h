@@ -40,6 +40,9 @@ class StoreImpl final : public EntityStore {
                    const std::function<bool(const EntityRecord&)>& visit) override;
   Result<uint64_t> PurgeExpired() override;
   ChangeFeed& feed() override { return feed_; }
+  Status ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
+                         uint64_t position) override;
+  Result<uint64_t> ReplicatedPosition(std::string_view stream) override;
 
  private:
   // Rows written earlier in the same batch, by (kind, id); nullopt: removed.

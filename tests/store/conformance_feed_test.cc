@@ -12,6 +12,7 @@ TYPED_TEST(store_conformance, ChangeFeedRecordsEveryMutationInOrder) {
   std::string v1 = this->MustSave("thing", R"({"a":1})", "x");
   std::string v2 = this->MustSave("thing", R"({"a":2})", "x");
   ASSERT_TRUE(this->store().Remove("thing", "x").ok());
+  const int64_t saved_at = this->clock_.NowMs();
   ASSERT_TRUE(this->store().Save({"thing", "t", "{}", std::nullopt, false, 1}).ok());
   this->clock_.Advance(1'000);
   ASSERT_EQ(*this->store().PurgeExpired(), 1u);
@@ -23,7 +24,7 @@ TYPED_TEST(store_conformance, ChangeFeedRecordsEveryMutationInOrder) {
       {1, Ksid("x"), "thing", "x", ChangeOp::kSave, 1, v1},
       {2, Ksid("x"), "thing", "x", ChangeOp::kSave, 2, v2},
       {3, Ksid("x"), "thing", "x", ChangeOp::kRemove, 2, ""},
-      {4, Ksid("t"), "thing", "t", ChangeOp::kSave, 1, t1},
+      {4, Ksid("t"), "thing", "t", ChangeOp::kSave, 1, t1, saved_at + 1'000},  // carries its expiry
       {5, Ksid("t"), "thing", "t", ChangeOp::kExpire, 1, ""},
   };
   EXPECT_EQ(*changes, expected);

@@ -8,6 +8,9 @@
 //   "-"     the whole keyspace (one shard)
 // A bound has 2 to 16 hex digits (whole bytes), "4080" meaning 0x4080000000000000.
 //
+// A shard name is its range, optionally tagged with its owner: "80-@sqlite". The tag lets a
+// replacement (same range, another store or node) be routed apart from the shard it replaces.
+//
 // A valid map covers the keyspace exactly: no gap, no overlap. Every change of the map increments
 // its epoch; routed messages carry the epoch so a shard can refuse a message routed by a stale map.
 //
@@ -34,9 +37,11 @@ namespace shardkit::shard {
 Result<store::KsidRange> ParseRange(std::string_view text);
 // The canonical notation of a range ("40-80", "-40", "c0-", "-").
 std::string FormatRange(const store::KsidRange& range);
+// The canonical name of a shard: its canonical range plus "@tag" if tagged.
+Result<std::string> CanonicalShardName(std::string_view text);
 
 struct Shard {
-  std::string name;  // the canonical range notation; what `shard:<name>` carries
+  std::string name;  // the canonical name (range[@tag]); what `shard:<name>` carries
   store::KsidRange range;
 };
 

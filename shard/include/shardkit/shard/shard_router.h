@@ -17,7 +17,8 @@
 //
 // ShardGuard wraps a shard's store service and refuses, with `wrong_shard` and details
 // {"epoch":E,"shard":"40-80"}, a message whose key is outside the shard's range, or whose `epoch`
-// differs from the shard's map (a newer epoch first makes the guard refresh its map).
+// differs from the shard's map (a newer epoch first makes the guard refresh its map). Writes
+// (save, remove) pass through the optional WriteGate, which a migration's cutover closes.
 //
 // Thread-safety: both handlers may be called from any thread.
 #pragma once
@@ -28,6 +29,7 @@
 
 #include <shardkit/message/handler.h>
 #include <shardkit/shard/shard_map.h>
+#include <shardkit/shard/write_gate.h>
 #include <shardkit/store/id_generator.h>
 
 namespace shardkit::shard {
@@ -47,6 +49,7 @@ struct ShardGuardOptions {
   std::string shard;                    // the range this service owns, e.g. "40-80"
   std::shared_ptr<ShardMapHolder> map;  // the node's map; required
   MapRefresher refresh;                 // called when a message carries a newer epoch
+  std::shared_ptr<WriteGate> gate;      // optional: writes pass through it (live migration)
 };
 
 std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options, std::shared_ptr<Handler> store_service);

@@ -37,6 +37,7 @@ struct ChangeRecord {
   ChangeOp op = ChangeOp::kSave;
   uint64_t version = 0;  // kSave: the new version; kRemove/kExpire: the version that went away
   std::string value;     // kSave: the stored entity (compact JSON); otherwise empty (tombstone)
+  int64_t expires_at_ms = 0;  // kSave: when the saved entity expires (0: never)
 
   friend bool operator==(const ChangeRecord&, const ChangeRecord&) = default;
 };

@@ -75,8 +75,8 @@ class EntityStore {
   virtual ~EntityStore() = default;
 
   // Saves (inserts or wholly replaces) one entity and returns it as stored: compact JSON with
-  // "id" and "version" first. Appends one kSave change record (plus a kRemove for the old key if a
-  // changed shard-key field moved the entity to another ksid).
+  // "id" and "version" first. Appends one kSave change record (plus a kRemove — kExpire if it had
+  // expired — for the old key when a changed shard-key field moves the entity to another ksid).
   virtual Result<std::string> Save(const SaveRequest& request) = 0;
 
   // Saves many entities in ONE atomic write: the answers are per item, in order. An item that is
@@ -112,6 +112,18 @@ class EntityStore {
 
   // The store's change feed; lives as long as the store.
   virtual ChangeFeed& feed() = 0;
+
+  // --- Replication (live migration) -------------------------------------------------------------
+  // Applies `changes` read from ANOTHER store's feed verbatim — a save writes the record's value,
+  // version and expiry under its (kind, ksid, id); a remove or expire deletes that key — and
+  // records `position` (a sequence number of the other feed) as the applied position of `stream`,
+  // all in one atomic write, so a crash never applies a change twice or skips one. Each applied
+  // change is appended to this store's own feed (new sequence numbers) for its own consumers.
+  // Filtering by range is the caller's job.
+  virtual Status ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
+                                 uint64_t position) = 0;
+  // The position last recorded for `stream`; 0 if none.
+  virtual Result<uint64_t> ReplicatedPosition(std::string_view stream) = 0;
 };
 
 // Opens (creating if needed) a RocksDB store in options.path.

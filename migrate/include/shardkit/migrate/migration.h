@@ -1,0 +1,122 @@
+// Migration: a live split, merge or replace of shards, with zero downtime.
+//
+// One workflow moves the data of `sources` to `targets` while clients keep reading and writing:
+// split (1 -> 2), merge (2 adjacent -> 1) or replace (1 -> 1, e.g. RocksDB -> SQLite or to another
+// node). The targets together must own exactly the sources' ranges. Phases (DESIGN.md, "Live
+// migration"), each recorded in a durable journal before it takes effect:
+//
+//   copy      targets are emptied of the range, then filled from a scan of the sources; the
+//             sources' feed position P0 is read first and registered as a feed consumer, so no
+//             change after P0 can be trimmed before it is replicated
+//   catch-up  one replicator per (source, target) tails the source feed from P0, filtered to the
+//             target's range, applying changes verbatim with the applied position recorded in
+//             the same atomic write (exactly once across crashes)
+//   verify    key-ordered diff of sources vs targets; keys written during the diff are re-checked
+//   cutover   lag check; the sources' write gates close (new writes wait, they do not fail);
+//             in-flight writes drain; the fence Pf is read; the targets must reach Pf within the
+//             timeout, else the gates reopen and nothing is lost; the shard map is swapped to
+//             epoch+1 by compare-and-swap (the point of no return); the source gates retire, so
+//             held writes answer wrong_shard and routers resend them to the targets
+//   reverse   after cutover, targets replicate back to the sources, so `Rollback` can return the
+//             range to the sources (a cutover in the other direction) until `Complete`
+//   complete  replication stops, feed consumers are removed; the sources' copies of the range are
+//             kept (delete them with store:remove once satisfied) — "source data is untouched"
+//
+// Every step is idempotent; Open() on an existing journal resumes: replicators restart from the
+// positions stored with the targets' data, an interrupted cutover is finished (map already
+// swapped) or undone (gates reopened).
+//
+// Thread-safety: one thread drives a Migration (its methods are not concurrent); replicators run
+// on their own threads; progress() may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <shardkit/message/status.h>
+#include <shardkit/shard/shard_map.h>
+#include <shardkit/shard/write_gate.h>
+#include <shardkit/store/entity_store.h>
+
+namespace shardkit::migrate {
+
+struct Participant {
+  std::string shard;                            // the range it owns (sources) or will own
+  std::shared_ptr<store::EntityStore> store;
+  std::shared_ptr<shard::WriteGate> gate;       // the gate of this shard's guard
+};
+
+struct CutoverOptions {
+  uint64_t max_lag = 10'000;                              // records behind, checked first
+  std::chrono::milliseconds drain_timeout{2'000};         // in-flight writes at the sources
+  std::chrono::milliseconds fence_timeout{2'000};         // targets reaching the fence
+};
+
+struct MigrationSpec {
+  std::string id;                    // names the journal, feed consumers and streams
+  std::vector<Participant> sources;
+  std::vector<Participant> targets;
+  std::shared_ptr<shard::ShardMapHolder> map;  // the authoritative map, swapped at cutover
+  std::string journal_path;          // a file; its directory must exist
+  CutoverOptions cutover;
+  size_t copy_batch = 1000;
+};
+
+enum class Phase { kCreated, kCopied, kCutover, kCutoverDone, kRolledBack, kCompleted, kCancelled };
+std::string_view PhaseName(Phase phase);
+
+struct Progress {
+  Phase phase = Phase::kCreated;
+  uint64_t rows_copied = 0;
+  double copy_rows_per_s = 0;
+  uint64_t lag = 0;          // records the slowest replicator is behind its source
+  uint64_t epoch = 0;        // of the shard map
+};
+
+struct VerifyReport {
+  uint64_t compared = 0;
+  uint64_t missing = 0;      // in a source, not in the targets
+  uint64_t extra = 0;        // in a target, not in the sources
+  uint64_t different = 0;    // in both with another version or value
+  uint64_t in_flux = 0;      // differed, but written during the diff
+  bool ok() const { return missing == 0 && extra == 0 && different == 0; }
+};
+
+struct CutoverReport {
+  double pause_ms = 0;       // from closing the gates to retiring them
+  uint64_t fence = 0;        // Pf of the (first) source
+  uint64_t epoch = 0;        // the new map epoch
+};
+
+class Migration {
+ public:
+  // Validates the spec (ranges: targets must own exactly the sources' ranges; all sources in the
+  // current map) and creates or resumes the workflow from its journal.
+  static Result<std::unique_ptr<Migration>> Open(MigrationSpec spec);
+  ~Migration();
+
+  // copy (if not done), then start the replicators. Idempotent.
+  Status Start();
+  Result<VerifyReport> Verify();
+  Result<CutoverReport> Cutover();
+  // After cutover, before complete: the range goes back to the sources.
+  Result<CutoverReport> Rollback();
+  Status Complete();
+  // Before cutover: stop, drop consumers; targets keep what they copied (unused).
+  Status Cancel();
+
+  Progress progress() const;
+  Phase phase() const;
+  // Waits until every replicator is within `lag` records of its source; false on timeout.
+  bool WaitForLag(uint64_t lag, std::chrono::milliseconds timeout) const;
+
+ private:
+  class Impl;
+  explicit Migration(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shardkit::migrate

@@ -1,0 +1,97 @@
+#include "journal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace shardkit::migrate::internal {
+namespace {
+
+const Phase kPhases[] = {Phase::kCreated,     Phase::kCopied,     Phase::kCutover,  Phase::kCutoverDone,
+                         Phase::kRolledBack, Phase::kCompleted, Phase::kCancelled};
+
+void WriteMap(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* name, const std::map<std::string, uint64_t>& m) {
+  w.Key(name);
+  w.StartObject();
+  for (const auto& [k, v] : m) {
+    w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+    w.Uint64(v);
+  }
+  w.EndObject();
+}
+
+bool ReadMap(const rapidjson::Document& d, const char* name, std::map<std::string, uint64_t>& out) {
+  auto it = d.FindMember(name);
+  if (it == d.MemberEnd()) return true;
+  if (!it->value.IsObject()) return false;
+  for (const auto& m : it->value.GetObject()) {
+    if (!m.value.IsUint64()) return false;
+    out[m.name.GetString()] = m.value.GetUint64();
+  }
+  return true;
+}
+
+}  // namespace
+
+
+Result<JournalState> ReadJournal(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound(fmt::format("no journal at {}", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  rapidjson::Document d;
+  d.Parse(text.str().c_str());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("phase") || !d["phase"].IsString()) {
+    return Status::Internal(fmt::format("journal {} is corrupt", path));
+  }
+  JournalState state;
+  bool known = false;
+  for (Phase p : kPhases) {
+    if (PhaseName(p) == d["phase"].GetString()) {
+      state.phase = p;
+      known = true;
+    }
+  }
+  if (!known) return Status::Internal(fmt::format("journal {}: unknown phase '{}'", path, d["phase"].GetString()));
+  if (d.HasMember("epoch_before") && d["epoch_before"].IsUint64()) state.epoch_before = d["epoch_before"].GetUint64();
+  if (d.HasMember("epoch_after") && d["epoch_after"].IsUint64()) state.epoch_after = d["epoch_after"].GetUint64();
+  if (!ReadMap(d, "p0", state.p0) || !ReadMap(d, "fence", state.fence) || !ReadMap(d, "reverse_from", state.reverse_from)) {
+    return Status::Internal(fmt::format("journal {} is corrupt", path));
+  }
+  return state;
+}
+
+Status WriteJournal(const std::string& path, const JournalState& state) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("phase");
+  std::string phase(PhaseName(state.phase));
+  w.String(phase.c_str());
+  w.Key("epoch_before");
+  w.Uint64(state.epoch_before);
+  w.Key("epoch_after");
+  w.Uint64(state.epoch_after);
+  WriteMap(w, "p0", state.p0);
+  WriteMap(w, "fence", state.fence);
+  WriteMap(w, "reverse_from", state.reverse_from);
+  w.EndObject();
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Status::Internal(fmt::format("cannot write journal {}", tmp));
+  bool ok = ::write(fd, buffer.GetString(), buffer.GetSize()) == static_cast<ssize_t>(buffer.GetSize()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::Internal(fmt::format("cannot write journal {}", path));
+  return Status::Ok();
+}
+
+}  // namespace shardkit::migrate::internal

@@ -1,0 +1,27 @@
+// The durable journal of one migration: its phase and the positions each phase recorded.
+// Written whole to a temp file, fsynced and renamed over the old one: after a crash it is either
+// the old state or the new one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <shardkit/message/status.h>
+#include <shardkit/migrate/migration.h>
+
+namespace shardkit::migrate::internal {
+
+struct JournalState {
+  Phase phase = Phase::kCreated;
+  uint64_t epoch_before = 0;                  // map epoch when the cutover started
+  uint64_t epoch_after = 0;                   // map epoch the cutover installed
+  std::map<std::string, uint64_t> p0;         // source shard -> feed position at copy
+  std::map<std::string, uint64_t> fence;      // source shard -> Pf
+  std::map<std::string, uint64_t> reverse_from;  // target shard -> its feed position at cutover
+};
+
+Result<JournalState> ReadJournal(const std::string& path);  // not_found if absent
+Status WriteJournal(const std::string& path, const JournalState& state);
+
+}  // namespace shardkit::migrate::internal

@@ -1,0 +1,474 @@
+#include "shardkit/migrate/migration.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include "journal.h"
+#include "replicator.h"
+
+namespace shardkit::migrate {
+
+std::string_view PhaseName(Phase phase) {
+  switch (phase) {
+    case Phase::kCreated: return "created";
+    case Phase::kCopied: return "copied";
+    case Phase::kCutover: return "cutover";
+    case Phase::kCutoverDone: return "cutover_done";
+    case Phase::kRolledBack: return "rolled_back";
+    case Phase::kCompleted: return "completed";
+    case Phase::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::optional<store::KsidRange> Intersect(const store::KsidRange& a, const store::KsidRange& b) {
+  uint64_t begin = std::max(a.begin, b.begin);
+  // end 0 means "to the end of the keyspace".
+  auto end_of = [](const store::KsidRange& r) { return r.end == 0 ? ~uint64_t{0} : r.end - 1; };
+  uint64_t last = std::min(end_of(a), end_of(b));
+  if (begin > last) return std::nullopt;
+  return store::KsidRange{begin, last == ~uint64_t{0} ? 0 : last + 1};
+}
+
+}  // namespace
+
+class Migration::Impl {
+ public:
+  explicit Impl(MigrationSpec spec) : spec_(std::move(spec)) {}
+
+  Status Validate() {
+    if (spec_.id.empty() || spec_.id.find('\0') != std::string::npos) return Status::Invalid("id: must be a non-empty name");
+    if (spec_.sources.empty() || spec_.targets.empty()) return Status::Invalid("sources and targets: both are required");
+    if (!spec_.map) return Status::Invalid("map: the shard map holder is required");
+    auto map = spec_.map->Current();
+    std::vector<std::string> source_names, target_names;
+    for (auto* group : {&spec_.sources, &spec_.targets}) {
+      for (Participant& p : *group) {
+        auto range = shard::ParseRange(p.shard);
+        if (!range.ok()) return range.status();
+        p.shard = *shard::CanonicalShardName(p.shard);
+        ranges_[p.shard] = *range;
+        if (!p.store || !p.gate) return Status::Invalid(fmt::format("shard {}: store and gate are required", p.shard));
+      }
+    }
+    for (const Participant& s : spec_.sources) source_names.push_back(s.shard);
+    for (const Participant& t : spec_.targets) target_names.push_back(t.shard);
+    // The targets must own exactly what the sources own: replacing the sources by the targets in
+    // a map must give a valid map.
+    auto check = [&](const std::vector<std::string>& a, const std::vector<std::string>& b) -> Status {
+      std::vector<std::string> ranges = b;
+      auto other = ShardsWithout(*map, a);
+      ranges.insert(ranges.end(), other.begin(), other.end());
+      auto made = shard::ShardMap::Make(map->epoch() + 1, ranges, map->shard_keys());
+      if (!made.ok()) return Status::Invalid(fmt::format("targets do not own exactly the sources' ranges: {}", made.status().message()));
+      return Status::Ok();
+    };
+    bool sources_current = std::all_of(source_names.begin(), source_names.end(), [&](const std::string& n) { return map->Find(n); });
+    bool targets_current = std::all_of(target_names.begin(), target_names.end(), [&](const std::string& n) { return map->Find(n); });
+    if (!sources_current && !targets_current) {
+      return Status::Invalid(fmt::format("sources are not shards of the map at epoch {}", map->epoch()));
+    }
+    return sources_current ? check(source_names, target_names) : check(target_names, source_names);
+  }
+
+  Status Resume() {
+    auto journal = internal::ReadJournal(spec_.journal_path);
+    if (!journal.ok() && journal.status().code() != Code::kNotFound) return journal.status();
+    if (journal.ok()) state_ = std::move(journal).value();
+    if (!journal.ok()) return Save();
+    auto map = spec_.map->Current();
+    bool switched = std::all_of(spec_.targets.begin(), spec_.targets.end(), [&](const Participant& t) { return map->Find(t.shard); });
+    if (state_.phase == Phase::kCutover) {
+      // The coordinator died inside a cutover: the map says whether it passed the point of no
+      // return.
+      if (switched) {
+        state_.phase = Phase::kCutoverDone;
+        state_.epoch_after = map->epoch();
+        for (Participant& s : spec_.sources) s.gate->Retire();
+      } else {
+        state_.phase = Phase::kCopied;
+        for (Participant& s : spec_.sources) s.gate->Open();
+      }
+      if (Status s = Save(); !s.ok()) return s;
+    }
+    if (state_.phase == Phase::kCopied || state_.phase == Phase::kRolledBack) StartForward();
+    if (state_.phase == Phase::kCutoverDone) {
+      for (Participant& s : spec_.sources) s.gate->Retire();
+      StartReverse();
+    }
+    return Status::Ok();
+  }
+
+  Status Start() {
+    if (state_.phase == Phase::kCompleted || state_.phase == Phase::kCancelled) {
+      return Status::Invalid(fmt::format("migration {} is {}", spec_.id, PhaseName(state_.phase)));
+    }
+    if (state_.phase == Phase::kCreated) {
+      if (Status s = Copy(); !s.ok()) return s;
+      state_.phase = Phase::kCopied;
+      if (Status s = Save(); !s.ok()) return s;
+    }
+    if (state_.phase == Phase::kCopied || state_.phase == Phase::kRolledBack) StartForward();
+    return Status::Ok();
+  }
+
+  Result<VerifyReport> Verify() {
+    if (state_.phase != Phase::kCopied && state_.phase != Phase::kRolledBack) {
+      return Status::Invalid(fmt::format("verify needs a copied migration (phase is {})", PhaseName(state_.phase)));
+    }
+    VerifyReport report;
+    for (const Participant& source : spec_.sources) {
+      uint64_t start = source.store->feed().LastSequence();
+      // Compare only once the targets hold everything up to `start`.
+      for (size_t i = 0; i < forward_.size(); ++i) {
+        if (forward_pairs_[i].first == source.shard && !forward_[i]->WaitUntil(start, std::chrono::seconds(10))) {
+          return Status::Timeout(fmt::format("verify: {} did not catch up to {}", forward_[i]->stream(), start));
+        }
+      }
+      enum Kind { kMissing, kExtra, kDifferent };
+      std::vector<std::pair<std::pair<std::string, std::string>, Kind>> suspects;  // ((kind, id), why)
+      for (const Participant& target : spec_.targets) {
+        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        if (!range) continue;
+        std::vector<store::EntityRecord> left, right;
+        Status a = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) { left.push_back(r); return true; });
+        Status b = target.store->ScanRange("", *range, [&](const store::EntityRecord& r) { right.push_back(r); return true; });
+        if (!a.ok()) return a;
+        if (!b.ok()) return b;
+        auto key = [](const store::EntityRecord& r) { return std::tie(r.kind, r.ksid, r.id); };
+        size_t i = 0, j = 0;
+        while (i < left.size() || j < right.size()) {
+          if (j == right.size() || (i < left.size() && key(left[i]) < key(right[j]))) {
+            suspects.push_back({{left[i].kind, left[i].id}, kMissing});
+            ++i;
+          } else if (i == left.size() || key(right[j]) < key(left[i])) {
+            suspects.push_back({{right[j].kind, right[j].id}, kExtra});
+            ++j;
+          } else {
+            ++report.compared;
+            if (left[i].version != right[j].version || left[i].value != right[j].value) {
+              suspects.push_back({{left[i].kind, left[i].id}, kDifferent});
+            }
+            ++i, ++j;
+          }
+        }
+      }
+      if (suspects.empty()) continue;
+      // Keys written while we compared are in flux, not wrong: the replicators carry them.
+      std::set<std::pair<std::string, std::string>> written;
+      if (source.store->feed().LastSequence() > start) {
+        auto changed = source.store->feed().ReadChanges(start + 1, 10'000'000);
+        if (!changed.ok()) return changed.status();
+        for (const auto& c : *changed) written.emplace(c.kind, c.id);
+      }
+      for (const auto& [entity, why] : suspects) {
+        if (written.count(entity)) {
+          ++report.in_flux;
+        } else if (why == kMissing) {
+          ++report.missing;
+        } else if (why == kExtra) {
+          ++report.extra;
+        } else {
+          ++report.different;
+        }
+      }
+    }
+    return report;
+  }
+
+  Result<CutoverReport> Cutover() {
+    if (state_.phase != Phase::kCopied && state_.phase != Phase::kRolledBack) {
+      return Status::Invalid(fmt::format("cutover needs a copied migration (phase is {})", PhaseName(state_.phase)));
+    }
+    return Switch(spec_.sources, spec_.targets, forward_, /*forward=*/true);
+  }
+
+  Result<CutoverReport> Rollback() {
+    if (state_.phase != Phase::kCutoverDone) {
+      return Status::Invalid(fmt::format("rollback needs a cut-over migration (phase is {})", PhaseName(state_.phase)));
+    }
+    return Switch(spec_.targets, spec_.sources, reverse_, /*forward=*/false);
+  }
+
+  Status Complete() {
+    if (state_.phase == Phase::kCompleted) return Status::Ok();
+    if (state_.phase != Phase::kCutoverDone && state_.phase != Phase::kRolledBack) {
+      return Status::Invalid(fmt::format("complete needs a cut-over or rolled-back migration (phase is {})", PhaseName(state_.phase)));
+    }
+    StopAll();
+    DropConsumers();
+    state_.phase = Phase::kCompleted;
+    return Save();
+  }
+
+  Status Cancel() {
+    if (state_.phase == Phase::kCancelled) return Status::Ok();
+    if (state_.phase == Phase::kCutoverDone || state_.phase == Phase::kCompleted) {
+      return Status::Invalid("cancel is only possible before cutover; use rollback");
+    }
+    StopAll();
+    DropConsumers();
+    state_.phase = Phase::kCancelled;
+    return Save();
+  }
+
+  Progress progress() const {
+    Progress p;
+    p.phase = state_.phase;
+    p.rows_copied = rows_copied_.load();
+    p.copy_rows_per_s = copy_rate_.load();
+    for (const auto& r : forward_) p.lag = std::max(p.lag, r->lag());
+    for (const auto& r : reverse_) p.lag = std::max(p.lag, r->lag());
+    p.epoch = spec_.map->Current()->epoch();
+    return p;
+  }
+
+  Phase phase() const { return state_.phase; }
+
+  bool WaitForLag(uint64_t lag, std::chrono::milliseconds timeout) const {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (progress().lag <= lag) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return progress().lag <= lag;
+  }
+
+  ~Impl() { StopAll(); }
+
+ private:
+  static std::vector<std::string> ShardsWithout(const shard::ShardMap& map, const std::vector<std::string>& removed) {
+    std::vector<std::string> out;
+    for (const auto& s : map.shards()) {
+      if (std::find(removed.begin(), removed.end(), s.name) == removed.end()) out.push_back(s.name);
+    }
+    return out;
+  }
+
+  std::string Stream(const Participant& from, const Participant& to, bool forward) const {
+    return fmt::format("migrate:{}:{}:{}>{}", spec_.id, forward ? "fwd" : "rev", from.shard, to.shard);
+  }
+  std::string Consumer(const Participant& to, bool forward) const {
+    return fmt::format("migrate:{}:{}:{}", spec_.id, forward ? "fwd" : "rev", to.shard);
+  }
+
+  Status Save() { return internal::WriteJournal(spec_.journal_path, state_); }
+
+  // Empties the targets' ranges, then copies each source range into them; P0 first.
+  Status Copy() {
+    auto started = Clock::now();
+    rows_copied_ = 0;
+    for (const Participant& source : spec_.sources) {
+      uint64_t p0 = source.store->feed().LastSequence();
+      state_.p0[source.shard] = p0;
+      for (const Participant& target : spec_.targets) {
+        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        if (!range) continue;
+        std::string consumer = Consumer(target, true) + ":" + source.shard;
+        (void)source.store->feed().RemoveConsumer(consumer);
+        if (Status s = source.store->feed().RegisterConsumer(consumer, p0 + 1); !s.ok()) return s;
+        std::string stream = Stream(source, target, true);
+        // Leftovers of an earlier, interrupted copy.
+        std::vector<store::ChangeRecord> clear;
+        Status scanned = target.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
+          clear.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0});
+          return true;
+        });
+        if (!scanned.ok()) return scanned;
+        if (Status s = target.store->ApplyReplicated(stream, clear, 0); !s.ok()) return s;
+        std::vector<store::ChangeRecord> batch;
+        Status failed;
+        Status copied = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
+          batch.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kSave, r.version, r.value, r.expires_at_ms});
+          if (batch.size() >= spec_.copy_batch) {
+            failed = target.store->ApplyReplicated(stream, batch, 0);
+            rows_copied_ += batch.size();
+            batch.clear();
+            if (!failed.ok()) return false;
+          }
+          return true;
+        });
+        if (!copied.ok()) return copied;
+        if (!failed.ok()) return failed;
+        rows_copied_ += batch.size();
+        if (Status s = target.store->ApplyReplicated(stream, batch, p0); !s.ok()) return s;
+      }
+    }
+    double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    copy_rate_ = seconds > 0 ? rows_copied_.load() / seconds : 0;
+    return Status::Ok();
+  }
+
+  void StartForward() {
+    if (!forward_.empty()) return;
+    for (const Participant& source : spec_.sources) {
+      for (const Participant& target : spec_.targets) {
+        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        if (!range) continue;
+        auto r = std::make_unique<internal::Replicator>(Stream(source, target, true), Consumer(target, true) + ":" + source.shard,
+                                                        source.store, target.store, *range);
+        r->Start();
+        forward_.push_back(std::move(r));
+        forward_pairs_.emplace_back(source.shard, target.shard);
+      }
+    }
+  }
+
+  void StartReverse() {
+    if (!reverse_.empty()) return;
+    for (const Participant& target : spec_.targets) {
+      for (const Participant& source : spec_.sources) {
+        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        if (!range) continue;
+        std::string consumer = Consumer(source, false) + ":" + target.shard;
+        auto consumers = target.store->feed().Consumers();
+        if (!consumers.count(consumer)) {
+          (void)target.store->feed().RegisterConsumer(consumer, state_.reverse_from[target.shard] + 1);
+        }
+        auto r = std::make_unique<internal::Replicator>(Stream(target, source, false), consumer, target.store,
+                                                        source.store, *range);
+        r->Start();
+        reverse_.push_back(std::move(r));
+        reverse_pairs_.emplace_back(target.shard, source.shard);
+      }
+    }
+  }
+
+  void StopAll() {
+    for (auto& r : forward_) r->Stop();
+    for (auto& r : reverse_) r->Stop();
+    forward_.clear();
+    forward_pairs_.clear();
+    reverse_.clear();
+    reverse_pairs_.clear();
+  }
+
+  void DropConsumers() {
+    for (const Participant& source : spec_.sources) {
+      for (const Participant& target : spec_.targets) {
+        (void)source.store->feed().RemoveConsumer(Consumer(target, true) + ":" + source.shard);
+        (void)target.store->feed().RemoveConsumer(Consumer(source, false) + ":" + target.shard);
+      }
+    }
+  }
+
+  // Moves ownership from `from` to `to`; `replicators` carry from -> to.
+  Result<CutoverReport> Switch(std::vector<Participant>& from, std::vector<Participant>& to,
+                               std::vector<std::unique_ptr<internal::Replicator>>& replicators, bool forward) {
+    for (const auto& r : replicators) {
+      if (r->lag() > spec_.cutover.max_lag) {
+        return Status::Unavailable(fmt::format("cutover refused: replication lag {} is above {}", r->lag(), spec_.cutover.max_lag),
+                                   fmt::format(R"({{"lag":{}}})", r->lag()));
+      }
+    }
+    auto map = spec_.map->Current();
+    const Phase resting = state_.phase;
+    state_.phase = Phase::kCutover;
+    state_.epoch_before = map->epoch();
+    if (Status s = Save(); !s.ok()) return s;
+
+    auto started = Clock::now();
+    auto abandon = [&](Status why) -> Status {
+      for (Participant& p : from) p.gate->Open();
+      state_.phase = resting;
+      (void)Save();
+      spdlog::warn("migration {}: cutover abandoned: {}", spec_.id, why.ToString());
+      return why;
+    };
+    for (Participant& p : from) p.gate->Close();
+    for (Participant& p : from) {
+      if (!p.gate->Drain(spec_.cutover.drain_timeout)) {
+        return abandon(Status::Timeout(fmt::format("cutover abandoned: writes on shard {} did not drain", p.shard)));
+      }
+    }
+    // Only now, with no write in flight, is the fence meaningful.
+    std::map<std::string, uint64_t> fence;
+    for (Participant& p : from) fence[p.shard] = p.store->feed().LastSequence();
+    auto& pairs = forward ? forward_pairs_ : reverse_pairs_;
+    for (size_t i = 0; i < replicators.size(); ++i) {
+      uint64_t wanted = fence[pairs[i].first];
+      if (!replicators[i]->WaitUntil(wanted, spec_.cutover.fence_timeout)) {
+        return abandon(Status::Timeout(fmt::format("cutover abandoned: {} did not reach the fence {} in time",
+                                                   replicators[i]->stream(), wanted)));
+      }
+    }
+    // The new owners' own feeds so far hold only replicated changes: the reverse direction
+    // starts after them.
+    std::map<std::string, uint64_t> to_positions;
+    for (Participant& p : to) to_positions[p.shard] = p.store->feed().LastSequence();
+
+    std::vector<std::string> from_names, to_names;
+    for (const Participant& p : from) from_names.push_back(p.shard);
+    for (const Participant& p : to) to_names.push_back(p.shard);
+    std::vector<std::string> ranges = to_names;
+    for (const auto& name : ShardsWithout(*map, from_names)) ranges.push_back(name);
+    auto next = shard::ShardMap::Make(map->epoch() + 1, ranges, map->shard_keys());
+    if (!next.ok()) return abandon(next.status());
+    // The new owners must take writes the moment the map names them (a retired gate left from an
+    // earlier switch would refuse them). Before the swap their guards refuse by the map anyway.
+    for (Participant& p : to) p.gate->Open();
+    if (Status s = spec_.map->CompareAndSwap(map->epoch(), std::move(next).value()); !s.ok()) {
+      return abandon(Status(s.code(), "cutover abandoned: the shard map changed meanwhile: " + s.message()));
+    }
+    // Point of no return: the map names the new owners.
+    state_.epoch_after = map->epoch() + 1;
+    for (const auto& [name, position] : fence) state_.fence[name] = position;
+    for (const auto& [name, position] : to_positions) state_.reverse_from[name] = position;
+    state_.phase = forward ? Phase::kCutoverDone : Phase::kRolledBack;
+    Status saved = Save();
+    for (Participant& p : from) p.gate->Retire();
+    CutoverReport report;
+    report.pause_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+    report.fence = fence.begin()->second;
+    report.epoch = state_.epoch_after;
+    // Replication now runs the other way, so the switch can be undone.
+    StopAll();
+    if (forward) {
+      StartReverse();
+    } else {
+      StartForward();
+    }
+    if (!saved.ok()) return saved;
+    return report;
+  }
+
+  MigrationSpec spec_;
+  std::map<std::string, store::KsidRange> ranges_;
+  internal::JournalState state_;
+  std::vector<std::unique_ptr<internal::Replicator>> forward_, reverse_;
+  std::vector<std::pair<std::string, std::string>> forward_pairs_, reverse_pairs_;  // (from, to) shard names
+  std::atomic<uint64_t> rows_copied_{0};
+  std::atomic<double> copy_rate_{0};
+};
+
+Result<std::unique_ptr<Migration>> Migration::Open(MigrationSpec spec) {
+  auto impl = std::make_unique<Impl>(std::move(spec));
+  if (Status s = impl->Validate(); !s.ok()) return s;
+  if (Status s = impl->Resume(); !s.ok()) return s;
+  return std::unique_ptr<Migration>(new Migration(std::move(impl)));
+}
+
+Migration::Migration(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Migration::~Migration() = default;
+Status Migration::Start() { return impl_->Start(); }
+Result<VerifyReport> Migration::Verify() { return impl_->Verify(); }
+Result<CutoverReport> Migration::Cutover() { return impl_->Cutover(); }
+Result<CutoverReport> Migration::Rollback() { return impl_->Rollback(); }
+Status Migration::Complete() { return impl_->Complete(); }
+Status Migration::Cancel() { return impl_->Cancel(); }
+Progress Migration::progress() const { return impl_->progress(); }
+Phase Migration::phase() const { return impl_->phase(); }
+bool Migration::WaitForLag(uint64_t lag, std::chrono::milliseconds timeout) const { return impl_->WaitForLag(lag, timeout); }
+
+}  // namespace shardkit::migrate

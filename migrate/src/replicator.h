@@ -1,0 +1,48 @@
+// Replicator: tails one store's change feed, filtered to a ksid range, into another store, with
+// the applied position stored atomically with the applied data (EntityStore::ApplyReplicated).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <shardkit/store/entity_store.h>
+
+namespace shardkit::migrate::internal {
+
+class Replicator {
+ public:
+  // `consumer` is registered on `from`'s feed by the caller; the replicator advances it.
+  Replicator(std::string stream, std::string consumer, std::shared_ptr<store::EntityStore> from,
+             std::shared_ptr<store::EntityStore> to, store::KsidRange range);
+  ~Replicator();
+
+  void Start();
+  void Stop();
+  // Applies everything available now, on the calling thread (tests, and Start's loop).
+  Result<uint64_t> Step(size_t batch = 1000);
+
+  uint64_t applied() const { return applied_.load(); }
+  uint64_t lag() const;
+  // Waits until the applied position reaches `position`; false on timeout or a stop.
+  bool WaitUntil(uint64_t position, std::chrono::milliseconds timeout);
+  const std::string& stream() const { return stream_; }
+
+ private:
+  const std::string stream_;
+  const std::string consumer_;
+  std::shared_ptr<store::EntityStore> from_;
+  std::shared_ptr<store::EntityStore> to_;
+  const store::KsidRange range_;
+  std::atomic<uint64_t> applied_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable progressed_;
+  std::thread thread_;
+};
+
+}  // namespace shardkit::migrate::internal

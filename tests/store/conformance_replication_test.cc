@@ -1,0 +1,66 @@
+// Conformance: applying changes replicated from another store (live migration targets).
+#include "store_test_util.h"
+
+namespace shardkit::store::testing {
+namespace {
+
+TYPED_TEST_SUITE(store_conformance, StoreBackends, BackendName);
+
+TYPED_TEST(store_conformance, ReplicatedChangesApplyVerbatimWithTheirPosition) {
+  const std::string value = R"({"id":"r1","version":7,"text":"copied"})";
+  std::vector<ChangeRecord> changes = {
+      {11, Ksid("r1"), "thing", "r1", ChangeOp::kSave, 7, value, 0},
+      {12, Ksid("r2"), "thing", "r2", ChangeOp::kSave, 3, R"({"id":"r2","version":3})", 0},
+      {13, Ksid("r2"), "thing", "r2", ChangeOp::kRemove, 3, "", 0},
+  };
+  ASSERT_TRUE(this->store().ApplyReplicated("from-a", changes, 13).ok());
+  auto loaded = this->store().Load("thing", "r1");
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(*loaded, value);  // same version, same text: not re-versioned
+  EXPECT_EQ(this->store().Load("thing", "r2").status().code(), Code::kNotFound);
+  EXPECT_EQ(*this->store().ReplicatedPosition("from-a"), 13u);
+  EXPECT_EQ(*this->store().ReplicatedPosition("other"), 0u);
+  // Appended to this store's own feed, with its own sequence numbers.
+  auto feed = this->feed().ReadChanges(1, 10);
+  ASSERT_TRUE(feed.ok());
+  ASSERT_EQ(feed->size(), 3u);
+  EXPECT_EQ((*feed)[0].sequence, 1u);
+  EXPECT_EQ((*feed)[0].version, 7u);
+  EXPECT_EQ((*feed)[2].op, ChangeOp::kRemove);
+  // A later normal save continues from the replicated version.
+  std::string saved = this->MustSave("thing", R"({"text":"local"})", "r1");
+  EXPECT_EQ(VersionOf(saved), 8u);
+}
+
+TYPED_TEST(store_conformance, ReplicationPositionsAreNotConsumersAndDoNotHoldBackTrimming) {
+  for (int i = 0; i < 4; ++i) this->MustSave("thing", "{}");
+  ASSERT_TRUE(this->store().ApplyReplicated("from-a", {}, 99).ok());
+  EXPECT_TRUE(this->feed().Consumers().empty());
+  ASSERT_TRUE(this->feed().RegisterConsumer("reader", 3).ok());
+  EXPECT_EQ(*this->feed().TrimFeed(), 2u);
+  EXPECT_EQ(this->feed().RegisterConsumer("replica$x", 3).code(), Code::kInvalid);
+}
+
+TYPED_TEST(store_conformance, ReplicatedExpiryIsKept) {
+  const int64_t expires = this->clock_.NowMs() + 5'000;
+  ASSERT_TRUE(this->store()
+                  .ApplyReplicated("from-a", {{1, Ksid("t"), "thing", "t", ChangeOp::kSave, 1, R"({"id":"t","version":1})", expires}}, 1)
+                  .ok());
+  EXPECT_TRUE(this->store().Load("thing", "t").ok());
+  this->clock_.Advance(5'001);
+  EXPECT_EQ(this->store().Load("thing", "t").status().code(), Code::kNotFound);
+}
+
+TYPED_TEST(store_conformance, ReplicationPositionSurvivesReopen) {
+  if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
+  ASSERT_TRUE(this->store()
+                  .ApplyReplicated("from-a", {{5, Ksid("p"), "thing", "p", ChangeOp::kSave, 2, R"({"id":"p","version":2})", 0}}, 5)
+                  .ok());
+  this->Reopen();
+  EXPECT_EQ(*this->store().ReplicatedPosition("from-a"), 5u);
+  EXPECT_TRUE(this->store().Load("thing", "p").ok());
+  EXPECT_TRUE(this->feed().Consumers().empty());
+}
+
+}  // namespace
+}  // namespace shardkit::store::testing
