@@ -84,6 +84,8 @@ Message& Message::Set(std::string_view name, Value value) {
   if (Value* existing = FindMutable(name)) {
     *existing = std::move(value);
   } else {
+    // Most messages have a handful of properties: one allocation instead of three.
+    if (properties_.capacity() == 0) properties_.reserve(6);
     properties_.push_back(Property{std::string(name), std::move(value)});
   }
   return *this;
@@ -115,6 +117,10 @@ Message& Message::SetNull(std::string_view name) { return Set(name, Value{ValueT
 
 Message& Message::SetObjectJson(std::string_view name, std::string_view json) {
   return Set(name, Value{ValueType::kObject, std::string(json)});
+}
+
+Message& Message::SetObjectJson(std::string_view name, std::string&& json) {
+  return Set(name, Value{ValueType::kObject, std::move(json)});
 }
 
 Message& Message::SetArrayJson(std::string_view name, std::string_view json) {

@@ -57,7 +57,7 @@ void AppendItem(const Result<std::string>& item, std::string& out) {
 
 Message EntReply(std::string ent) {
   Message reply;
-  reply.SetObjectJson("ent", ent);
+  reply.SetObjectJson("ent", std::move(ent));
   return reply;
 }
 
