@@ -16,6 +16,9 @@
 #include "shardkit/store/entity_store.h"
 #include "shardkit/store/keyspace.h"
 #include "shardkit/store/service.h"
+#ifdef SHARDKIT_BENCH_WITH_SHARDS
+#include "shardkit/shard/shard_router.h"
+#endif
 
 namespace shardkit::bench {
 namespace {
@@ -249,6 +252,82 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
       {"peak_rss_mb", PeakRssMb()},
       {"entities", static_cast<double>(n)},
   };
+#ifdef SHARDKIT_BENCH_WITH_SHARDS
+  if (options.shards > 1) {
+    // The same entities over N RocksDB shards behind the shard router, against the one store.
+    std::vector<std::string> ranges;
+    const uint64_t step = ~uint64_t{0} / options.shards + 1;
+    for (int i = 0; i < options.shards; ++i) {
+      ranges.push_back(shard::FormatRange({step * i, i + 1 == options.shards ? 0 : step * (i + 1)}));
+    }
+    auto map = std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, ranges));
+    Bus sharded;
+    std::vector<std::shared_ptr<store::EntityStore>> stores;
+    for (const auto& range : ranges) {
+      store::StoreOptions o = store_options;
+      o.path = root + "/shard" + range;
+      o.rocksdb.block_cache_bytes = store_options.rocksdb.block_cache_bytes / options.shards;
+      auto s = store::OpenRocksDbStore(o);
+      if (!s.ok()) throw std::runtime_error(s.status().ToString());
+      stores.push_back(std::move(s).value());
+      (void)sharded.Add(fmt::format("store:*,shard:\"{}\"", range),
+                        shard::MakeShardGuard({range, map, nullptr, nullptr}, store::MakeStoreService(stores.back())));
+    }
+    (void)sharded.Add("store:*", shard::MakeShardRouter({map, nullptr, std::make_shared<store::IdGenerator>(1)}));
+    std::vector<std::vector<store::SaveRequest>> per_shard(options.shards);
+    for (uint64_t i = 0; i < n; ++i) {
+      store::SaveRequest r;
+      r.kind = kKind;
+      r.id = IdOf(i);
+      r.ent = ValueOf(i);
+      size_t index = &map->Current()->ShardFor(store::Ksid(r.id)) - map->Current()->shards().data();
+      per_shard[index].push_back(std::move(r));
+      if (per_shard[index].size() == 1000) {
+        (void)stores[index]->SaveBatch(per_shard[index]);
+        per_shard[index].clear();
+      }
+    }
+    for (size_t i = 0; i < per_shard.size(); ++i) (void)stores[i]->SaveBatch(per_shard[i]);
+    Register("single_load", [&](benchmark::State& state) {
+      std::mt19937_64 rng(3);
+      for (auto _ : state) {
+        Message msg;
+        msg.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(random_index(rng)));
+        bus.Act(std::move(msg), [](Result<Message>) {});
+      }
+      state.SetItemsProcessed(state.iterations());
+    }, bench_options);
+    Register("sharded_load", [&](benchmark::State& state) {
+      std::mt19937_64 rng(3);
+      size_t failures = 0;
+      for (auto _ : state) {
+        Message msg;
+        msg.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(random_index(rng)));
+        sharded.Act(std::move(msg), [&](Result<Message> r) { failures += !r.ok(); });
+      }
+      if (failures) state.SkipWithError("sharded store:load failed");
+      state.SetItemsProcessed(state.iterations());
+    }, bench_options);
+    auto sm = RunRegistered();
+    std::vector<double> list_ms;
+    for (int i = 0; i < 300; ++i) {
+      Message msg;
+      msg.SetString("store", "list").SetString("kind", kKind).SetObjectJson("q", R"({"limit$":20})");
+      auto start = std::chrono::steady_clock::now();
+      auto r = sharded.ActAndWait(std::move(msg));
+      list_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      if (!r.ok()) throw std::runtime_error("sharded list: " + r.status().ToString());
+    }
+    std::sort(list_ms.begin(), list_ms.end());
+    figures.push_back({"single_shard_load_per_s", sm["single_load"]});
+    figures.push_back({"sharded_load_per_s", sm["sharded_load"]});
+    figures.push_back({"sharded_ratio", sm["single_load"] > 0 ? sm["sharded_load"] / sm["single_load"] : 0});
+    figures.push_back({"list_p50_ms", list_ms[list_ms.size() / 2]});
+    figures.push_back({"list_p99_ms", list_ms[list_ms.size() * 99 / 100]});
+    figures.push_back({"shards", static_cast<double>(options.shards)});
+    sharded.Replace(Router());
+  }
+#endif
   bus.Replace(Router());
   entity_store.reset();
   raw.reset();

@@ -292,7 +292,7 @@ class Migration::Impl {
         Status copied = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
           batch.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kSave, r.version, r.value, r.expires_at_ms});
           if (batch.size() >= spec_.copy_batch) {
-            failed = target.store->ApplyReplicated(stream, batch, 0);
+            failed = target.store->ApplyReplicated(stream, batch, 0, /*assume_absent=*/true);
             rows_copied_ += batch.size();
             batch.clear();
             if (!failed.ok()) return false;
@@ -302,7 +302,7 @@ class Migration::Impl {
         if (!copied.ok()) return copied;
         if (!failed.ok()) return failed;
         rows_copied_ += batch.size();
-        if (Status s = target.store->ApplyReplicated(stream, batch, p0); !s.ok()) return s;
+        if (Status s = target.store->ApplyReplicated(stream, batch, p0, /*assume_absent=*/true); !s.ok()) return s;
       }
     }
     double seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -244,7 +244,7 @@ Status StoreImpl::ScanRange(std::string_view kind, KsidRange range,
 }
 
 Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
-                                  uint64_t position) {
+                                  uint64_t position, bool assume_absent) {
   if (Status s = CheckId(stream, "stream"); !s.ok()) return s;
   std::lock_guard lock(write_mu_);
   WriteSet writes;
@@ -256,7 +256,7 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
     std::optional<EntityRecord> current;
     if (auto it = rows.find(key); it != rows.end()) {
       current = it->second;
-    } else {
+    } else if (!assume_absent) {
       Result<std::optional<EntityRecord>> got = backend_->Get(c.kind, c.ksid, c.id);
       if (!got.ok()) return got.status();
       current = std::move(got).value();
@@ -270,7 +270,7 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
         writes.id_index.push_back({c.kind, c.id, c.ksid});
         index[{c.kind, c.id}] = c.ksid;
       }
-      rows[key] = std::move(row);
+      if (!assume_absent) rows[key] = std::move(row);  // a copy never repeats a key
     } else {
       if (current) {
         EntityWrite removal;
@@ -285,7 +285,7 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
         std::optional<uint64_t> indexed;
         if (auto it = index.find({c.kind, c.id}); it != index.end()) {
           indexed = it->second;
-        } else {
+        } else if (!assume_absent) {
           Result<std::optional<uint64_t>> found = backend_->FindKsid(c.kind, c.id);
           if (!found.ok()) return found.status();
           indexed = *found;
@@ -296,7 +296,7 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
           index[{c.kind, c.id}] = std::nullopt;
         }
       }
-      rows[key] = std::nullopt;
+      if (!assume_absent) rows[key] = std::nullopt;
     }
     ChangeRecord copy = c;
     copy.sequence = 0;

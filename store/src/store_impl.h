@@ -41,7 +41,7 @@ class StoreImpl final : public EntityStore {
   Result<uint64_t> PurgeExpired() override;
   ChangeFeed& feed() override { return feed_; }
   Status ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
-                         uint64_t position) override;
+                         uint64_t position, bool assume_absent) override;
   Result<uint64_t> ReplicatedPosition(std::string_view stream) override;
 
  private:

@@ -119,9 +119,10 @@ class EntityStore {
   // records `position` (a sequence number of the other feed) as the applied position of `stream`,
   // all in one atomic write, so a crash never applies a change twice or skips one. Each applied
   // change is appended to this store's own feed (new sequence numbers) for its own consumers.
-  // Filtering by range is the caller's job.
+  // Filtering by range is the caller's job. `assume_absent`: the caller guarantees no key of
+  // `changes` exists here yet (a bulk copy into an emptied range), which skips a read per key.
   virtual Status ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
-                                 uint64_t position) = 0;
+                                 uint64_t position, bool assume_absent = false) = 0;
   // The position last recorded for `stream`; 0 if none.
   virtual Result<uint64_t> ReplicatedPosition(std::string_view stream) = 0;
 };
