@@ -235,8 +235,11 @@ Result<Message> ParseMessage(std::string_view json, const CodecLimits& limits) {
   // RapidJSON's vectorised string scanning needs a NUL-terminated, writable buffer (in-situ
   // parsing decodes strings where they stand). Token positions do not move, so slices for nested
   // values are taken from the caller's untouched text at the same offsets.
+  // The padding matters: RapidJSON's SSE2 scanning reads whole aligned 16-byte blocks, up to 15
+  // bytes past the terminating NUL; they must belong to the buffer.
   thread_local std::string scratch;
   scratch.assign(json.data(), json.size());
+  scratch.resize(json.size() + 16, '\0');
   rapidjson::InsituStringStream stream(scratch.data());
   FlatBuilder builder(stream, json.data(), limits, message);
   rapidjson::Reader reader;
@@ -247,9 +250,11 @@ Result<Message> ParseMessage(std::string_view json, const CodecLimits& limits) {
     return Status::Invalid(fmt::format("malformed JSON at offset {}: {}", ok.Offset(),
                                        rapidjson::GetParseError_En(ok.Code())));
   }
+  const size_t end = stream.Tell();
+  if (scratch.capacity() > (size_t{1} << 20)) std::string().swap(scratch);  // don't keep a huge buffer
   // The reader stops at a NUL byte as if the text ended there.
-  if (stream.Tell() != json.size()) {
-    return Status::Invalid(fmt::format("malformed JSON at offset {}: unexpected NUL byte", stream.Tell()));
+  if (end != json.size()) {
+    return Status::Invalid(fmt::format("malformed JSON at offset {}: unexpected NUL byte", end));
   }
   return message;
 }

@@ -1,0 +1,113 @@
+// The two event sources: the command log (in process) and a store's change feed (by message).
+#include <fmt/format.h>
+#include <shardkit/message/codec.h>
+#include <shardkit/message/json.h>
+
+#include "shardkit/cqrs/projection_service.h"
+
+namespace shardkit::cqrs {
+namespace {
+
+// A logged command as an event.
+Event EventOfCommand(LoggedCommand command) {
+  Event event;
+  event.position = command.position;
+  auto message = ParseMessage(command.json);
+  if (message.ok()) {
+    auto op = message->GetString("store");
+    auto kind = message->GetString("kind");
+    if (op && kind && (*op == "save" || *op == "remove")) {
+      event.kind = *kind;
+      event.id = command.key.substr(command.key.find('\0') + 1);
+      if (*op == "save") {
+        event.op = EventOp::kSave;
+        event.value = std::string(message->GetObjectJson("ent").value_or("{}"));
+      } else {
+        event.op = EventOp::kRemove;
+      }
+    }
+  }
+  event.command = std::move(command.json);
+  return event;
+}
+
+class CommandLogSource final : public EventSource {
+ public:
+  explicit CommandLogSource(std::shared_ptr<CommandLog> log) : log_(std::move(log)) {}
+  ~CommandLogSource() override { SetWake(nullptr); }
+
+  Result<std::vector<Event>> Read(uint64_t from, size_t limit) override {
+    auto commands = log_->Read(from, limit);
+    if (!commands.ok()) return std::move(commands).status();
+    std::vector<Event> events;
+    events.reserve(commands->size());
+    for (LoggedCommand& c : *commands) events.push_back(EventOfCommand(std::move(c)));
+    return events;
+  }
+  uint64_t Head() const override { return log_->Head(); }
+  void SetWake(std::function<void()> wake) override {
+    if (listener_) log_->RemoveListener(listener_);
+    listener_ = wake ? log_->AddListener(std::move(wake)) : 0;
+  }
+  int64_t poll_interval_ms() const override { return 0; }
+
+ private:
+  std::shared_ptr<CommandLog> log_;
+  uint64_t listener_ = 0;
+};
+
+class ChangeFeedSource final : public EventSource {
+ public:
+  ChangeFeedSource(Bus& bus, Message request, int64_t poll_ms)
+      : bus_(bus), request_(std::move(request)), poll_ms_(poll_ms) {}
+
+  Result<std::vector<Event>> Read(uint64_t from, size_t limit) override {
+    Message request = request_;
+    request.SetUint("from", from);
+    request.SetUint("limit", limit);
+    auto reply = bus_.ActAndWait(std::move(request), std::chrono::seconds(10));
+    if (!reply.ok()) return std::move(reply).status();
+    if (auto last = reply->GetUint("last")) head_.store(*last, std::memory_order_release);
+    auto changes = reply->GetArrayJson("changes");
+    if (!changes) return Status::Internal("change feed reply: changes: missing");
+    auto doc = ParseJson(*changes, "changes");
+    if (!doc.ok()) return std::move(doc).status();
+    std::vector<Event> events;
+    for (const auto& c : doc->GetArray()) {
+      if (!c.IsObject() || !c.HasMember("seq") || !c["seq"].IsUint64() || !c.HasMember("kind") ||
+          !c["kind"].IsString() || !c.HasMember("id") || !c["id"].IsString() || !c.HasMember("op")) {
+        return Status::Internal("change feed reply: malformed change");
+      }
+      Event event;
+      event.position = c["seq"].GetUint64();
+      event.kind = c["kind"].GetString();
+      event.id = c["id"].GetString();
+      std::string_view op = c["op"].GetString();
+      event.op = op == "save" ? EventOp::kSave : EventOp::kRemove;
+      if (event.op == EventOp::kSave && c.HasMember("ent")) event.value = ToJsonText(c["ent"]);
+      events.push_back(std::move(event));
+    }
+    return events;
+  }
+  uint64_t Head() const override { return head_.load(std::memory_order_acquire); }
+  void SetWake(std::function<void()>) override {}
+  int64_t poll_interval_ms() const override { return poll_ms_; }
+
+ private:
+  Bus& bus_;
+  const Message request_;
+  const int64_t poll_ms_;
+  std::atomic<uint64_t> head_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<EventSource> MakeCommandLogSource(std::shared_ptr<CommandLog> log) {
+  return std::make_unique<CommandLogSource>(std::move(log));
+}
+
+std::unique_ptr<EventSource> MakeChangeFeedSource(Bus& bus, Message request, int64_t poll_interval_ms) {
+  return std::make_unique<ChangeFeedSource>(bus, std::move(request), std::max<int64_t>(1, poll_interval_ms));
+}
+
+}  // namespace shardkit::cqrs

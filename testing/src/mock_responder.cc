@@ -1,0 +1,300 @@
+// MockResponder: one route per distinct pattern (an override), plus a catch-all that reports
+// messages nothing expected.
+#include <shardkit/testing/mock_responder.h>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include <shardkit/message/codec.h>
+#include <shardkit/message/pattern.h>
+#include <shardkit/testing/capture.h>
+#include <shardkit/testing/messages.h>
+
+namespace shardkit::testing {
+
+struct MockResponder::Expectation::Shared {
+  std::mutex mu;  // guards every expectation and the mock's state
+};
+
+struct MockResponder::State {
+  Bus* bus = nullptr;
+  std::source_location where;
+  MockOptions options;
+  std::shared_ptr<Expectation::Shared> shared = std::make_shared<Expectation::Shared>();
+  // Guarded by shared->mu:
+  std::vector<std::unique_ptr<Expectation>> expectations;
+  struct OwnRoute {
+    std::string key;  // Pattern::key()
+    std::string text;  // as given to On()
+    std::shared_ptr<Handler> handler;
+  };
+  std::vector<OwnRoute> routes;
+  std::vector<Message> received;
+  std::unique_ptr<RealTimeScheduler> owned_scheduler;
+
+  Scheduler& scheduler() {
+    if (options.scheduler != nullptr) return *options.scheduler;
+    if (!owned_scheduler) owned_scheduler = std::make_unique<RealTimeScheduler>();
+    return *owned_scheduler;
+  }
+};
+
+namespace {
+
+std::string RoutingOf(const Message& m) {
+  std::string r = m.RoutingString();
+  return r.empty() ? "(no routing properties)" : r;
+}
+
+}  // namespace
+
+// --- Expectation ---------------------------------------------------------------------------------
+
+MockResponder::Expectation::Expectation(std::shared_ptr<Shared> shared, std::string pattern)
+    : shared_(std::move(shared)), pattern_(std::move(pattern)) {}
+
+MockResponder::Expectation& MockResponder::Expectation::Reply(std::string_view json) {
+  auto parsed = ParseMessage(json);
+  if (!parsed.ok()) {
+    ADD_FAILURE_AT(where_.file_name(), where_.line()) << "mock '" << pattern_ << "': Reply: " << parsed.status().ToString() << "\n  text: " << json;
+    Status error = Status::Internal("mock '" + pattern_ + "': malformed reply text");
+    return Reply([error](const Message&) -> Result<Message> { return error; });
+  }
+  return Reply(std::move(parsed).value());
+}
+
+MockResponder::Expectation& MockResponder::Expectation::Reply(Message reply) {
+  return Reply([reply = std::move(reply)](const Message&) -> Result<Message> { return reply; });
+}
+
+MockResponder::Expectation& MockResponder::Expectation::Reply(ReplyGenerator generate) {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  generate_ = std::move(generate);
+  forward_ = false;
+  return *this;
+}
+
+MockResponder::Expectation& MockResponder::Expectation::ReplyError(Code code, std::string message, std::string details) {
+  Status error(code, std::move(message), std::move(details));
+  return Reply([error](const Message&) -> Result<Message> { return error; });
+}
+
+MockResponder::Expectation& MockResponder::Expectation::Forward() {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  forward_ = true;
+  return *this;
+}
+
+MockResponder::Expectation& MockResponder::Expectation::Delay(int64_t ms) {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  delay_ms_ = ms;
+  return *this;
+}
+
+MockResponder::Expectation& MockResponder::Expectation::Times(int n) {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  times_ = n;
+  return *this;
+}
+
+int MockResponder::Expectation::calls() const {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  return static_cast<int>(received_.size());
+}
+
+std::vector<Message> MockResponder::Expectation::received() const {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  return received_;
+}
+
+// --- Routes --------------------------------------------------------------------------------------
+
+class MockResponder::Route final : public Handler {
+ public:
+  // `pattern_key` empty: the catch-all.
+  Route(std::weak_ptr<State> state, std::string pattern_key) : state_(std::move(state)), key_(std::move(pattern_key)) {}
+
+  void Handle(Message message, const Context& context, ReplyFn reply) override {
+    auto state = state_.lock();
+    if (!state) return reply(Status::Unavailable("the mock is gone"));
+    if (key_.empty()) return Unmatched(*state, std::move(message), context, std::move(reply));
+
+    ReplyGenerator generate;
+    bool forward = false;
+    int64_t delay = 0;
+    {
+      std::lock_guard<std::mutex> lock(state->shared->mu);
+      state->received.push_back(message);
+      Expectation* chosen = nullptr;
+      Expectation* last = nullptr;
+      for (auto& e : state->expectations) {
+        if (e->pattern_key_ != key_) continue;
+        last = e.get();
+        if (e->times_ < 0 || static_cast<int>(e->received_.size()) < e->times_) {
+          chosen = e.get();
+          break;
+        }
+      }
+      if (chosen == nullptr) {
+        chosen = last;
+        if (state->options.strictness == Strictness::kStrict || chosen->times_ >= 0) {
+          ADD_FAILURE_AT(chosen->where_.file_name(), chosen->where_.line()) << "mock '" << chosen->pattern_ << "': called more often than expected (Times("
+                        << chosen->times_ << "))\n  message: " << Describe(message);
+        }
+      }
+      chosen->received_.push_back(message);
+      generate = chosen->generate_;
+      forward = chosen->forward_;
+      delay = chosen->delay_ms_;
+    }
+    auto deliver = [generate, forward, message, context, reply]() mutable {
+      if (forward) return context.Prior(std::move(message), std::move(reply));
+      reply(generate ? generate(message) : Result<Message>(Message()));
+    };
+    if (delay > 0) {
+      Scheduler* scheduler;
+      {
+        std::lock_guard<std::mutex> lock(state->shared->mu);
+        scheduler = &state->scheduler();
+      }
+      scheduler->RunAfter(delay, std::move(deliver));
+    } else {
+      deliver();
+    }
+  }
+
+ private:
+  void Unmatched(State& state, Message message, const Context& context, ReplyFn reply) {
+    {
+      std::lock_guard<std::mutex> lock(state.shared->mu);
+      state.received.push_back(message);
+    }
+    if (context.has_prior()) return context.Prior(std::move(message), std::move(reply));
+    if (state.options.strictness == Strictness::kStrict) {
+      ADD_FAILURE_AT(state.where.file_name(), state.where.line())
+          << "mock: unexpected message " << Describe(message) << "\n"
+                    << ExplainUnmatched(*state.bus->routes(), message);
+    }
+    reply(Status::NotFound(fmt::format("mock: no expectation for {}", RoutingOf(message))));
+  }
+
+  std::weak_ptr<State> state_;
+  std::string key_;
+};
+
+// --- MockResponder -------------------------------------------------------------------------------
+
+MockResponder::MockResponder(Bus& bus, MockOptions options, std::source_location where)
+    : state_(std::make_shared<State>()) {
+  state_->bus = &bus;
+  state_->where = where;
+  state_->options = options;
+  auto catch_all = Recorded(bus, std::make_shared<Route>(state_, ""));
+  Status s = bus.Override("", catch_all, "mock: unexpected messages");
+  if (!s.ok()) ADD_FAILURE() << "mock: " << s.ToString();
+  state_->routes.push_back({"", "", catch_all});
+}
+
+MockResponder::~MockResponder() {
+  Verify();
+  std::vector<State::OwnRoute> routes;
+  {
+    std::lock_guard<std::mutex> lock(state_->shared->mu);
+    routes = state_->routes;
+  }
+  (void)state_->bus->Update([&](Router& router) {
+    for (const auto& route : routes) {
+      auto pattern = Pattern::Parse(route.text);
+      if (!pattern.ok()) continue;
+      auto current = router.Get(*pattern);
+      if (current && current->handler == route.handler) (void)router.Remove(*pattern);
+    }
+    return Status::Ok();
+  });
+}
+
+MockResponder::Expectation& MockResponder::On(std::string_view pattern, std::source_location where) {
+  auto parsed = Pattern::Parse(pattern);
+  std::string key = parsed.ok() ? parsed->key() : std::string(pattern);
+  if (!parsed.ok()) ADD_FAILURE() << "mock: On: " << parsed.status().ToString();
+  bool routed;
+  Expectation* e;
+  {
+    std::lock_guard<std::mutex> lock(state_->shared->mu);
+    state_->expectations.push_back(std::unique_ptr<Expectation>(new Expectation(state_->shared, std::string(pattern))));
+    e = state_->expectations.back().get();
+    e->pattern_key_ = key;
+    e->where_ = where;
+    routed = std::any_of(state_->routes.begin(), state_->routes.end(), [&](const auto& r) { return r.key == key; });
+  }
+  if (parsed.ok() && !routed) {
+    auto handler = Recorded(*state_->bus, std::make_shared<Route>(state_, key));
+    Status s = state_->bus->Override(pattern, handler, "mock: " + std::string(pattern));
+    if (!s.ok()) ADD_FAILURE() << "mock: On('" << pattern << "'): " << s.ToString();
+    std::lock_guard<std::mutex> lock(state_->shared->mu);
+    state_->routes.push_back({key, std::string(pattern), handler});
+  }
+  return *e;
+}
+
+std::vector<Message> MockResponder::received() const {
+  std::lock_guard<std::mutex> lock(state_->shared->mu);
+  return state_->received;
+}
+
+bool MockResponder::Verify() {
+  std::lock_guard<std::mutex> lock(state_->shared->mu);
+  bool ok = true;
+  for (const auto& e : state_->expectations) {
+    int calls = static_cast<int>(e->received_.size());
+    if (e->times_ >= 0 && calls < e->times_) {
+      ok = false;
+      ADD_FAILURE_AT(e->where_.file_name(), e->where_.line()) << "mock '" << e->pattern_ << "': expected " << e->times_ << " call(s), got " << calls;
+    }
+  }
+  return ok;
+}
+
+std::string ExplainUnmatched(const Router& routes, const Message& message, size_t max_patterns) {
+  struct Scored {
+    size_t matching;
+    size_t terms;
+    std::string pattern;
+    std::string why;
+  };
+  std::vector<Scored> scored;
+  for (const auto& route : routes.List()) {
+    const auto& terms = route->pattern.terms();
+    if (terms.empty()) continue;
+    Scored s{0, terms.size(), route->pattern.ToString(), {}};
+    for (const auto& term : terms) {
+      const Value* v = message.Find(term.name);
+      bool ok = v != nullptr && v->is_routable() &&
+                (term.glob ? GlobMatches(term.value, v->text) : term.value == v->text);
+      if (ok) {
+        ++s.matching;
+      } else if (s.why.empty()) {
+        s.why = v == nullptr ? fmt::format("no property '{}'", term.name)
+                             : fmt::format("{} is '{}', pattern wants '{}'", term.name, v->text, term.value);
+      }
+    }
+    scored.push_back(std::move(s));
+  }
+  std::stable_sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) {
+    if (a.matching != b.matching) return a.matching > b.matching;
+    return a.terms < b.terms;
+  });
+  std::string out = fmt::format("  routing properties: {}\n", RoutingOf(message));
+  if (scored.empty()) return out + "  no patterns are routed on this bus";
+  out += "  closest routed patterns:";
+  for (size_t i = 0; i < scored.size() && i < max_patterns; ++i) {
+    const auto& s = scored[i];
+    out += fmt::format("\n    {:<32} {} of {} terms match{}", s.pattern, s.matching, s.terms,
+                       s.why.empty() ? "" : "; " + s.why);
+  }
+  return out;
+}
+
+}  // namespace shardkit::testing
