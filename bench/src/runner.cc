@@ -13,7 +13,9 @@ class MedianCollector : public benchmark::BenchmarkReporter {
   bool ReportContext(const Context&) override { return true; }
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Aggregate || run.aggregate_name != "median") continue;
+      // With one repetition there are no aggregates: the one run is the median.
+      bool single = runs.size() == 1 && run.run_type == Run::RT_Iteration;
+      if (!single && (run.run_type != Run::RT_Aggregate || run.aggregate_name != "median")) continue;
       auto it = run.counters.find("items_per_second");
       if (it != run.counters.end()) medians[run.run_name.function_name] = it->second.value;
     }

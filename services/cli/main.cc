@@ -1,12 +1,15 @@
-// `shardkit`: the one binary. Subcommands: bench, demo, version (serve/act/migrate come with their
-// issues). Exit codes: 0 ok, 1 error reply, 2 usage or connection error.
+// `shardkit`: the one binary. Subcommands: serve, act, explain, routes, stats, reload (commands.h),
+// bench, demo, version (migrate comes with its issue). Exit codes: 0 ok, 1 error reply, 2 usage or
+// connection error.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <iostream>
 
+#include "commands.h"
 #include "shardkit/bench/bench.h"
+#include "shardkit/services/data_services.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
 
@@ -79,18 +82,29 @@ int RunRouterDemo() {
 
 }  // namespace
 
+// The benchmarks driven by Google Benchmark options; add one line here for a new one.
+struct BenchCommand {
+  const char* name;
+  const char* help;
+  shardkit::bench::Figures (*run)(const shardkit::bench::Options&);
+};
+constexpr BenchCommand kBenchCommands[] = {
+    {"router", "Pattern matching and in-process act", shardkit::bench::RunRouterBench},
+    {"codec", "JSON parse, serialize and parse-route-reply", shardkit::bench::RunCodecBench},
+};
+
 int main(int argc, char** argv) {
   CLI::App app{"shardkit: sharded, message-driven storage"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "shardkit 0.1.0");
+  int exit_code = 0;
 
   shardkit::bench::Options bench_options;
   bool json = false;
   auto* bench = app.add_subcommand("bench", "Run a benchmark and print its figures");
   bench->require_subcommand(1);
-  auto* bench_router = bench->add_subcommand("router", "Pattern matching and in-process act");
-  auto* bench_codec = bench->add_subcommand("codec", "JSON parse, serialize and parse-route-reply");
-  for (auto* sub : {bench_router, bench_codec}) {
+  for (const BenchCommand& command : kBenchCommands) {
+    auto* sub = bench->add_subcommand(command.name, command.help);
     sub->add_flag("--json", json, "Print one flat JSON object");
     sub->add_option("--repetitions", bench_options.repetitions, "Runs per figure (the median is reported)")
         ->check(CLI::PositiveNumber)
@@ -98,19 +112,71 @@ int main(int argc, char** argv) {
     sub->add_option("--min-time", bench_options.min_time_s, "Seconds per run")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    sub->callback([&, run = command.run] { PrintFigures(run(bench_options), json); });
   }
 
-  auto* demo = app.add_subcommand("demo", "Walk through shardkit's routing on an in-process bus");
+  shardkit::bench::NetOptions net_options;
+  auto* bench_net = bench->add_subcommand("net", "A node over TCP (depth 1 and N) and HTTP keep-alive");
+  bench_net->add_flag("--json", json, "Print one flat JSON object");
+  bench_net->add_option("--connections", net_options.connections, "Client connections")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  bench_net->add_option("--depth", net_options.depth, "Requests in flight per connection in the pipelined run")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  bench_net->add_option("--seconds", net_options.seconds, "Seconds per run")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_net->callback([&] { PrintFigures(shardkit::bench::RunNetBench(net_options), json); });
 
+  shardkit::bench::StoreBenchOptions store_options;
+  auto* bench_store = bench->add_subcommand("store", "store:load/save through the bus vs the raw engine (same run)");
+  bench_store->add_flag("--json", json, "Print one flat JSON object");
+  bench_store->add_option("--backend", store_options.backend, "rocksdb or sqlite")
+      ->check(CLI::IsMember({"rocksdb", "sqlite"}))
+      ->capture_default_str();
+  bench_store->add_option("--entities", store_options.entities, "Entities loaded before measuring")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_store->add_option("--shards", store_options.shards, "Also measure routed loads over this many RocksDB shards")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  bench_store->add_option("--repetitions", store_options.repetitions, "Runs per figure (the median is reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_store->add_option("--min-time", store_options.min_time_s, "Seconds per run")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_store->add_option("--dir", store_options.dir, "Data directory (default: a temp dir, removed afterwards)");
+  bench_store->callback([&] { PrintFigures(shardkit::bench::RunStoreBench(store_options), json); });
+
+  shardkit::bench::SplitBenchOptions split_options;
+  auto* bench_split = bench->add_subcommand("split", "Live splits under a steady write load: copy rate, lag, write pause");
+  bench_split->add_flag("--json", json, "Print one flat JSON object");
+  bench_split->add_option("--entities", split_options.entities, "Entities on the first source")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_split->add_option("--writes-per-s", split_options.writes_per_s, "Steady client writes per second")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_split->add_option("--splits", split_options.splits, "Splits to run (at most 5)")->check(CLI::Range(1, 5))->capture_default_str();
+  bench_split->callback([&] { PrintFigures(shardkit::bench::RunSplitBench(split_options), json); });
+
+  shardkit::bench::CqrsBenchOptions cqrs_options;
+  auto* bench_cqrs = bench->add_subcommand("cqrs", "Command ack throughput and projection lag");
+  bench_cqrs->add_flag("--json", json, "Print one flat JSON object");
+  bench_cqrs->add_option("--clients", cqrs_options.clients, "Concurrent clients")->check(CLI::Range(1, 1000))->capture_default_str();
+  bench_cqrs->add_option("--rate", cqrs_options.lag_rate, "Commands per second while measuring lag")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_cqrs->callback([&] { PrintFigures(shardkit::bench::RunCqrsBench(cqrs_options), json); });
+
+  auto* demo = app.add_subcommand("demo", "Walk through shardkit's routing on an in-process bus");
+  demo->callback([&] { exit_code = RunRouterDemo(); });
+
+  shardkit::cli::AddNodeCommands(app, exit_code);
+
+  shardkit::services::RegisterDataServices();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  } catch (const std::exception& e) {
+    std::cerr << "shardkit: " << e.what() << std::endl;
+    return 2;
   }
-
-  if (bench_router->parsed()) PrintFigures(shardkit::bench::RunRouterBench(bench_options), json);
-  if (bench_codec->parsed()) PrintFigures(shardkit::bench::RunCodecBench(bench_options), json);
-  if (demo->parsed()) return RunRouterDemo();
-  return 0;
+  return exit_code;
 }

@@ -33,10 +33,43 @@ struct StoreBenchOptions {
   int repetitions = 3;
   double min_time_s = 1.0;
   std::string dir;  // where the data goes; empty: a temp dir removed afterwards
+  int shards = 1;   // > 1: also store:load through the shard router over this many RocksDB shards
 };
 // raw_read_per_s, raw_write_per_s, load_per_s, save_per_s, load_ratio, save_ratio, peak_rss_mb.
 // Throws std::runtime_error if the store cannot be opened or loaded.
 Figures RunStoreBench(const StoreBenchOptions& options);
+
+// A node over the network, measured from clients in the same process (net_bench.cc).
+struct NetOptions {
+  int connections = 50;
+  int depth = 16;        // requests in flight per connection in the pipelined TCP run
+  double seconds = 2.0;  // per run
+};
+// tcp_depth1_per_s, tcp_depth16_per_s, http_per_s, tcp_depth1_p50_ms, tcp_depth1_p99_ms,
+// tcp_depth16_p99_ms, idle_rss_mb (tcp_depth16_* is measured at options.depth).
+Figures RunNetBench(const NetOptions& options);
+
+// CQRS (cqrs_bench.cc): command acks through the bus with `clients` concurrent clients (group
+// commit, Durability::kGroup), then projection lag at a steady `lag_rate` commands/s.
+struct CqrsBenchOptions {
+  int clients = 50;
+  double ack_seconds = 2.0;
+  double lag_rate = 20'000;  // commands per second
+  double lag_seconds = 3.0;
+  std::string dir;  // where the data goes; empty: a temp dir removed afterwards
+};
+// ack_per_s (`clients` asynchronous clients, one command in flight each), ack_per_s_threads (the
+// same with one blocking thread per client), lag_p50_ms, lag_p99_ms. Throws std::runtime_error if
+// a log or store cannot be opened or the projection does not catch up.
+Figures RunCqrsBench(const CqrsBenchOptions& options);
+
+struct SplitBenchOptions {
+  uint64_t entities = 1'000'000;  // on the first source
+  int writes_per_s = 5'000;       // the steady client load during the splits
+  int splits = 5;
+};
+// copy_per_s, catchup_lag_max_ms, pause_median_ms, pause_max_ms, client_errors, lost_writes.
+Figures RunSplitBench(const SplitBenchOptions& options);
 
 // Helpers shared by the benchmarks.
 std::string FiguresToJson(const Figures& figures);

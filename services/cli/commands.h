@@ -1,0 +1,16 @@
+// The `shardkit` subcommands that run or talk to nodes: serve, act, routes, stats, explain,
+// reload. main.cc registers them next to bench and demo.
+//
+// Exit codes (every subcommand): 0 ok, 1 the node answered with an error, 2 usage error or the
+// node could not be reached (`unavailable`); failures print one line on stderr.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace shardkit::cli {
+
+// Adds serve, act, routes, stats, explain and reload to `app`. When one of them is parsed, its
+// callback runs it and stores its exit code in `exit_code` (which must outlive app.parse).
+void AddNodeCommands(CLI::App& app, int& exit_code);
+
+}  // namespace shardkit::cli

@@ -1,0 +1,47 @@
+// Clients for remote endpoints. A client *is* a Handler: a route "pattern -> tcp://host:port" is a
+// route whose handler forwards the message and replies with the remote reply, so services never
+// know where their peers run (transport independence).
+//
+// Every call has a timeout: min(options.timeout, the message's meta$.deadline - now). The
+// forwarded message carries that deadline, so the remote node gives up when the caller does. A
+// call that does not finish in time is answered `timeout`; an endpoint that cannot be reached or
+// drops the connection answers `unavailable`; a message larger than max_message_bytes is refused
+// `invalid` before it is sent. The reply carries the request's meta$.id (the trace is kept).
+//
+//   tcp://    a pool of `connections` connections, many requests in flight on each (replies are
+//             matched by meta$.id); a lost connection fails its requests `unavailable` and the
+//             next request reconnects.
+//   http://   POST /act on keep-alive connections, one request at a time per connection, at most
+//             `connections` connections; a request whose reused connection turns out closed by
+//             the server (idle timeout, restart) is sent once more on a new connection.
+//   inproc:// the node listening on inproc://name in this process (unavailable when none).
+//
+// Thread-safety: Handle may be called from any thread; replies arrive on I/O threads of `runtime`.
+// The runtime must outlive the client.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "shardkit/message/handler.h"
+#include "shardkit/message/status.h"
+#include "shardkit/services/endpoint.h"
+#include "shardkit/services/runtime.h"
+
+namespace shardkit::services {
+
+struct ClientOptions {
+  std::chrono::milliseconds timeout{5'000};
+  int connections = 2;
+  std::string token;  // sent as the bearer token when set
+  size_t max_message_bytes = 4 * 1024 * 1024;
+};
+
+Result<std::shared_ptr<Handler>> MakeClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options = {});
+
+// Sends one message and waits for the reply (for tools and tests; never on an I/O thread).
+Result<Message> CallAndWait(Handler& client, Message message);
+
+}  // namespace shardkit::services

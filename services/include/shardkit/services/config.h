@@ -1,0 +1,90 @@
+// Node configuration: TOML loaded into typed, validated structs. Plain data — no expressions, no
+// includes, no templating (STYLE.md, habit 7).
+//
+//   [node]
+//   name = "orders-1"
+//   threads = 2                     # I/O threads
+//   request_timeout_ms = 30000      # deadline given to requests that arrive without one
+//   stop_grace_ms = 10000           # SIGTERM: how long in-flight requests may take to finish
+//
+//   [[listener]]
+//   url = "tcp://127.0.0.1:7001"    # tcp://, http:// or inproc://name; port 0 = any free port
+//   external = false                # strip shard, cache and meta$ (but trace); refuse sys:*
+//   token = ""                      # bearer token required when set
+//   max_message_bytes = 4194304
+//   read_timeout_ms = 10000         # a request (or frame) must arrive within this once begun
+//
+//   [[service]]
+//   name = "kv"                     # routes refer to it by this name
+//   type = "kv"                     # a registered type (registry.h)
+//   patterns = ["store:*"]          # optional: replaces the type's default patterns
+//   max_in_flight = 1024            # past this, requests are answered `overloaded` at once
+//   # ...type-specific keys, given to the factory as Settings
+//
+//   [[route]]
+//   pattern = "store:*,kind:user"
+//   to = "tcp://127.0.0.1:7002"     # a URL, or the name of a [[service]] of this node
+//   timeout_ms = 5000               # remote only: how long to wait (capped by the deadline)
+//   token = ""                      # remote only: bearer token of the remote listener
+//   connections = 2                 # remote tcp/http only: pool size
+//
+// Errors name the file, the key and the problem: "node.toml: listener[1].url: unsupported scheme
+// 'udp' (tcp://, http:// or inproc://)". Unknown keys are errors (typos should not be ignored).
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardkit/message/status.h"
+#include "shardkit/services/endpoint.h"
+#include "shardkit/services/settings.h"
+
+namespace shardkit::services {
+
+struct ListenerConfig {
+  Endpoint endpoint;
+  bool external = false;
+  std::string token;
+  size_t max_message_bytes = 4 * 1024 * 1024;
+  int64_t read_timeout_ms = 10'000;
+  int64_t request_timeout_ms = 30'000;  // copied from [node]
+};
+
+struct ServiceConfig {
+  std::string name;
+  std::string type;
+  std::vector<std::string> patterns;  // empty: the type's defaults
+  int64_t max_in_flight = 1024;
+  Settings settings;  // the remaining keys
+};
+
+struct RouteConfig {
+  std::string pattern;
+  std::string to;  // service name or URL
+  int64_t timeout_ms = 5'000;
+  std::string token;
+  int connections = 2;
+};
+
+struct NodeConfig {
+  std::string source;  // the file it was read from ("" when built in code)
+  std::string name = "node";
+  int threads = 2;
+  int64_t request_timeout_ms = 30'000;
+  int64_t stop_grace_ms = 10'000;
+  std::vector<ListenerConfig> listeners;
+  std::vector<ServiceConfig> services;
+  std::vector<RouteConfig> routes;
+};
+
+// Reads and validates `path`.
+Result<NodeConfig> LoadNodeConfig(const std::string& path);
+// Parses and validates TOML text; `source` names it in errors.
+Result<NodeConfig> ParseNodeConfig(std::string_view toml_text, std::string source);
+
+}  // namespace shardkit::services

@@ -1,0 +1,79 @@
+// Metrics: what a node counts, for GET /metrics (Prometheus text format) and sys:stats (JSON).
+//
+//   shardkit_messages_total{pattern,outcome}   per route: outcome is ok or an error code
+//   shardkit_requests_total{outcome}           per request entering a listener
+//   shardkit_request_seconds                   histogram of request latency at the listener
+//   shardkit_in_flight                         requests entered and not yet answered
+//   shardkit_queue_depth{service}              in-flight requests per service (its bounded queue)
+//
+// Counting is lock-free on the hot path (atomics); RouteStats objects are created once per route
+// pattern and reused across reloads.
+//
+// Thread-safety: every method is safe from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "shardkit/message/status.h"
+
+namespace shardkit::services {
+
+inline constexpr size_t kCodeCount = static_cast<size_t>(Code::kInternal) + 1;
+
+struct RouteStats {
+  std::array<std::atomic<uint64_t>, kCodeCount> by_code{};
+  void Count(Code code) { by_code[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed); }
+};
+
+// The in-flight counter of one service (its bounded queue).
+struct QueueStats {
+  std::atomic<int64_t> depth{0};
+};
+
+class Metrics {
+ public:
+  Metrics();
+
+  // The counters of route `pattern` (created on first use; the same object afterwards).
+  std::shared_ptr<RouteStats> Route(const std::string& pattern);
+  // The queue of service `name` (created on first use; the same object afterwards).
+  std::shared_ptr<QueueStats> Queue(const std::string& name);
+
+  // A request entered a listener / was answered after `micros` with `code`.
+  void RequestStarted() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void RequestFinished(Code code, int64_t micros);
+  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  uint64_t requests(Code code) const {
+    return requests_[static_cast<size_t>(code)].load(std::memory_order_relaxed);
+  }
+
+  std::string PrometheusText() const;
+  // {"in_flight":0,"requests":{"ok":12,…},"routes":{"store:*":{"ok":12}},"queues":{"kv":0},
+  //  "latency_ms":{"p50":…,"p99":…}}
+  std::string Json() const;
+
+  // Histogram bucket upper bounds, in seconds.
+  static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                      0.025,  0.05,    0.1,    0.25,  0.5,    1,     5};
+
+ private:
+  double QuantileMs(double q) const;
+
+  std::atomic<int64_t> in_flight_{0};
+  std::array<std::atomic<uint64_t>, kCodeCount> requests_{};
+  std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets_{};  // last: +Inf
+  std::atomic<uint64_t> latency_sum_us_{0};
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<RouteStats>> routes_;  // guarded by mutex_
+  std::map<std::string, std::shared_ptr<QueueStats>> queues_;  // guarded by mutex_
+};
+
+}  // namespace shardkit::services

@@ -1,0 +1,86 @@
+// The service registry: service type name -> factory. A node config's [[service]] tables name a
+// type; the node asks the registry's factory to build it.
+//
+// Registering a type is one call, made once before nodes start (for example at the top of main):
+//
+//   shardkit::services::RegisterServiceType("store",
+//       [](const shardkit::services::ServiceContext& ctx) -> shardkit::Result<ServiceInstance> {
+//         auto path = ctx.settings.GetString("path");
+//         if (!path.ok()) return path.status();
+//         auto store = OpenStore(*path);                  // may return an error: refused config
+//         if (!store.ok()) return store.status();
+//         return ServiceInstance{.handler = MakeStoreHandler(std::move(*store)),
+//                                .patterns = {"store:*"},
+//                                .stop = [s = ...] { s->Flush(); }};
+//       });
+//
+// Factory contract: validate every setting (ctx.settings getters name file, service and key in
+// their errors; call CheckOnly to refuse unknown keys); return an error rather than throw; do not
+// start serving traffic before the node routes to the handler. `patterns` are routed to the handler
+// unless the [[service]] table lists its own `patterns`. `stop` (optional) runs once when the node
+// stops, after in-flight requests have finished (flush and close files there).
+//
+// On reload, a service whose type and settings are unchanged keeps its instance (its data and
+// open files); a changed one is built anew.
+//
+// Built-in types (registered on first use of the registry; docs/services.md):
+//   echo  replies with the request's properties plus served_by; settings: delay_ms (int).
+//         A request may carry delay_ms (int) to delay its reply, or fail ("<code>") to be answered
+//         with that error.
+//   kv    an in-memory key/value store: store:save (id, ent), store:load (id), store:remove (id)
+//         for any kind; settings: preload (count of ids "0".."n-1"), value_bytes (their size).
+//
+// Thread-safety: Register and Find are safe from any thread; factories run on the thread that
+// starts or reloads a node.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardkit/message/handler.h"
+#include "shardkit/message/status.h"
+#include "shardkit/services/runtime.h"
+#include "shardkit/services/settings.h"
+
+namespace shardkit::services {
+
+// What a factory gets.
+struct ServiceContext {
+  std::string name;          // the [[service]] name ("orders")
+  const Settings& settings;  // its type-specific keys
+  IoRuntime& runtime;        // timers and non-blocking work (blocking work needs its own pool)
+};
+
+// What a factory builds.
+struct ServiceInstance {
+  std::shared_ptr<Handler> handler;
+  std::vector<std::string> patterns;  // default patterns, in pattern.h notation
+  std::function<void()> stop;         // optional, see above
+};
+
+using ServiceFactory = std::function<Result<ServiceInstance>(const ServiceContext&)>;
+
+class ServiceRegistry {
+ public:
+  // The process-wide registry, with the built-in types.
+  static ServiceRegistry& Global();
+
+  // `conflict` if `type` is already registered; `invalid` for an empty name or factory.
+  Status Register(std::string type, ServiceFactory factory);
+  // The factory for `type`, or null.
+  std::shared_ptr<const ServiceFactory> Find(std::string_view type) const;
+  std::vector<std::string> Types() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<std::string, std::shared_ptr<const ServiceFactory>>> types_;  // guarded
+};
+
+// ServiceRegistry::Global().Register(type, factory).
+Status RegisterServiceType(std::string type, ServiceFactory factory);
+
+}  // namespace shardkit::services

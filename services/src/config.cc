@@ -1,0 +1,228 @@
+#include "shardkit/services/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "settings_data.h"
+
+#include "shardkit/message/pattern.h"
+
+namespace shardkit::services {
+
+namespace {
+
+// Reads typed keys of one table, naming "<file>: <path>.<key>" in every error.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string prefix) : table_(table), prefix_(std::move(prefix)) {}
+
+  Status Error(std::string_view key, std::string_view problem) const {
+    return Status::Invalid(fmt::format("{}.{}: {}", prefix_, key, problem));
+  }
+  Status CheckOnly(std::initializer_list<std::string_view> known) const {
+    for (const auto& [key, value] : table_) {
+      bool ok = false;
+      for (std::string_view k : known) ok = ok || k == key.str();
+      if (!ok) return Error(key.str(), "unknown key");
+    }
+    return Status::Ok();
+  }
+  Status String(std::string_view key, std::string& out, bool required = false) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return required ? Error(key, "missing (a string is required)") : Status::Ok();
+    if (!node->is_string()) return Error(key, "must be a string");
+    out = node->as_string()->get();
+    return Status::Ok();
+  }
+  Status Int(std::string_view key, int64_t& out, int64_t min, int64_t max) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return Status::Ok();
+    if (!node->is_integer()) return Error(key, "must be an integer");
+    int64_t value = node->as_integer()->get();
+    if (value < min || value > max) return Error(key, fmt::format("must be from {} to {}, not {}", min, max, value));
+    out = value;
+    return Status::Ok();
+  }
+  Status Bool(std::string_view key, bool& out) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return Status::Ok();
+    if (!node->is_boolean()) return Error(key, "must be true or false");
+    out = node->as_boolean()->get();
+    return Status::Ok();
+  }
+  Status Patterns(std::string_view key, std::vector<std::string>& out) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return Status::Ok();
+    const toml::array* array = node->as_array();
+    if (array == nullptr) return Error(key, "must be an array of patterns");
+    for (const toml::node& item : *array) {
+      if (!item.is_string()) return Error(key, "must be an array of patterns (strings)");
+      std::string text = item.as_string()->get();
+      auto parsed = Pattern::Parse(text);
+      if (!parsed.ok()) return Error(key, parsed.status().message());
+      out.push_back(std::move(text));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  const toml::table& table_;
+  std::string prefix_;
+};
+
+#define SK_TRY(expr)                          \
+  do {                                        \
+    Status sk_status_ = (expr);               \
+    if (!sk_status_.ok()) return sk_status_;  \
+  } while (0)
+
+// Each [[name]] entry as a table; `invalid` if `name` is not an array of tables.
+Status ArrayOfTables(const toml::table& root, std::string_view name, const std::string& source,
+                     std::vector<const toml::table*>& out) {
+  const toml::node* node = root.get(name);
+  if (node == nullptr) return Status::Ok();
+  const toml::array* array = node->as_array();
+  if (array == nullptr || !array->is_array_of_tables()) {
+    return Status::Invalid(fmt::format("{}: {}: must be an array of tables ([[{}]])", source, name, name));
+  }
+  for (const toml::node& item : *array) out.push_back(item.as_table());
+  return Status::Ok();
+}
+
+Status ReadNode(const toml::table& root, const std::string& source, NodeConfig& config) {
+  const toml::node* node = root.get("node");
+  if (node == nullptr) return Status::Ok();
+  if (!node->is_table()) return Status::Invalid(fmt::format("{}: node: must be a table ([node])", source));
+  TableReader r(*node->as_table(), source + ": node");
+  SK_TRY(r.CheckOnly({"name", "threads", "request_timeout_ms", "stop_grace_ms"}));
+  SK_TRY(r.String("name", config.name));
+  int64_t threads = config.threads;
+  SK_TRY(r.Int("threads", threads, 1, 64));
+  config.threads = static_cast<int>(threads);
+  SK_TRY(r.Int("request_timeout_ms", config.request_timeout_ms, 1, 3'600'000));
+  SK_TRY(r.Int("stop_grace_ms", config.stop_grace_ms, 0, 3'600'000));
+  return Status::Ok();
+}
+
+Status ReadListeners(const toml::table& root, const std::string& source, NodeConfig& config) {
+  std::vector<const toml::table*> tables;
+  SK_TRY(ArrayOfTables(root, "listener", source, tables));
+  for (size_t i = 0; i < tables.size(); ++i) {
+    TableReader r(*tables[i], fmt::format("{}: listener[{}]", source, i));
+    SK_TRY(r.CheckOnly({"url", "external", "token", "max_message_bytes", "read_timeout_ms"}));
+    ListenerConfig listener;
+    std::string url;
+    SK_TRY(r.String("url", url, true));
+    auto endpoint = ParseEndpoint(url);
+    if (!endpoint.ok()) return r.Error("url", endpoint.status().message());
+    listener.endpoint = *endpoint;
+    SK_TRY(r.Bool("external", listener.external));
+    SK_TRY(r.String("token", listener.token));
+    int64_t max_bytes = static_cast<int64_t>(listener.max_message_bytes);
+    SK_TRY(r.Int("max_message_bytes", max_bytes, 64, 256LL * 1024 * 1024));
+    listener.max_message_bytes = static_cast<size_t>(max_bytes);
+    SK_TRY(r.Int("read_timeout_ms", listener.read_timeout_ms, 1, 3'600'000));
+    listener.request_timeout_ms = config.request_timeout_ms;
+    for (size_t j = 0; j < i; ++j) {
+      const Endpoint& other = config.listeners[j].endpoint;
+      if (other == listener.endpoint && (other.port != 0 || other.scheme == Scheme::kInproc)) {
+        return r.Error("url", fmt::format("'{}' is also listener[{}]", url, j));
+      }
+    }
+    config.listeners.push_back(std::move(listener));
+  }
+  return Status::Ok();
+}
+
+Status ReadServices(const toml::table& root, const std::string& source, NodeConfig& config) {
+  std::vector<const toml::table*> tables;
+  SK_TRY(ArrayOfTables(root, "service", source, tables));
+  std::set<std::string> names;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    TableReader r(*tables[i], fmt::format("{}: service[{}]", source, i));
+    ServiceConfig service;
+    SK_TRY(r.String("name", service.name, true));
+    SK_TRY(r.String("type", service.type, true));
+    if (service.name.empty() || LooksLikeUrl(service.name)) return r.Error("name", "must be a plain, non-empty name");
+    if (!names.insert(service.name).second) return r.Error("name", fmt::format("'{}' is used twice", service.name));
+    SK_TRY(r.Patterns("patterns", service.patterns));
+    SK_TRY(r.Int("max_in_flight", service.max_in_flight, 1, 1'000'000));
+    auto data = std::make_shared<Settings::Data>();
+    for (const auto& [key, value] : *tables[i]) {
+      std::string_view k = key.str();
+      if (k == "name" || k == "type" || k == "patterns" || k == "max_in_flight") continue;
+      data->table.insert(key, value);
+    }
+    service.settings = Settings(std::move(data), fmt::format("{}: service '{}' ({})", source, service.name, service.type));
+    config.services.push_back(std::move(service));
+  }
+  return Status::Ok();
+}
+
+Status ReadRoutes(const toml::table& root, const std::string& source, NodeConfig& config) {
+  std::vector<const toml::table*> tables;
+  SK_TRY(ArrayOfTables(root, "route", source, tables));
+  for (size_t i = 0; i < tables.size(); ++i) {
+    TableReader r(*tables[i], fmt::format("{}: route[{}]", source, i));
+    SK_TRY(r.CheckOnly({"pattern", "to", "timeout_ms", "token", "connections"}));
+    RouteConfig route;
+    SK_TRY(r.String("pattern", route.pattern, true));
+    auto pattern = Pattern::Parse(route.pattern);
+    if (!pattern.ok()) return r.Error("pattern", pattern.status().message());
+    SK_TRY(r.String("to", route.to, true));
+    if (LooksLikeUrl(route.to)) {
+      auto endpoint = ParseEndpoint(route.to);
+      if (!endpoint.ok()) return r.Error("to", endpoint.status().message());
+    } else {
+      bool known = false;
+      for (const ServiceConfig& s : config.services) known = known || s.name == route.to;
+      if (!known) return r.Error("to", fmt::format("no [[service]] named '{}' (and not a URL)", route.to));
+    }
+    SK_TRY(r.Int("timeout_ms", route.timeout_ms, 1, 3'600'000));
+    SK_TRY(r.String("token", route.token));
+    int64_t connections = route.connections;
+    SK_TRY(r.Int("connections", connections, 1, 256));
+    route.connections = static_cast<int>(connections);
+    config.routes.push_back(std::move(route));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<NodeConfig> ParseNodeConfig(std::string_view toml_text, std::string source) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, std::string_view(source));
+  } catch (const toml::parse_error& e) {
+    return Status::Invalid(fmt::format("{}:{}:{}: {}", source, e.source().begin.line, e.source().begin.column,
+                                       e.description()));
+  }
+  NodeConfig config;
+  config.source = source;
+  for (const auto& [key, value] : root) {
+    std::string_view k = key.str();
+    if (k != "node" && k != "listener" && k != "service" && k != "route") {
+      return Status::Invalid(fmt::format("{}: {}: unknown section (node, listener, service, route)", source, k));
+    }
+  }
+  SK_TRY(ReadNode(root, source, config));
+  SK_TRY(ReadListeners(root, source, config));
+  SK_TRY(ReadServices(root, source, config));
+  SK_TRY(ReadRoutes(root, source, config));
+  return config;
+}
+
+Result<NodeConfig> LoadNodeConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Invalid(fmt::format("{}: cannot read the file", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseNodeConfig(text.str(), path);
+}
+
+}  // namespace shardkit::services

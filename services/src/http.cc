@@ -1,0 +1,539 @@
+// The HTTP/1.1 transport (Beast): POST /act with the message as the body; GET /health; GET
+// /metrics. Keep-alive; one request at a time per connection.
+//
+// Server: one strand per connection. The whole request (headers and body) must arrive within
+// read_timeout_ms of the connection becoming ready for it, so a slow-loris client is dropped; a
+// body over max_message_bytes is answered 413 and the connection closed. A reply not ready by the
+// request's deadline is answered 504 `timeout`. Replies echo the seneca-id and seneca-origin
+// headers and carry seneca-kind: res, as Seneca's HTTP transport expects; a success is the bare
+// reply object (status 200), an error is {"error$":{…}} with the status of HttpStatusFor.
+//
+// Client: keep-alive connections on one strand, at most `connections` at once; more requests wait
+// in a bounded queue (`overloaded` past it).
+#include "io.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <deque>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "wire.h"
+
+namespace shardkit::services {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+constexpr size_t kHeaderLimit = 16 * 1024;
+constexpr size_t kClientQueueLimit = 10'000;
+
+std::string ErrorBody(const Status& status) { return ToJson(ErrorMessage(status)); }
+
+// --- Server ---------------------------------------------------------------------------------------
+
+class HttpConnection;
+
+struct HttpShared {
+  HttpShared(asio::io_context& io, ListenerConfig c, ListenerHooks h)
+      : io(io), acceptor(asio::make_strand(io)), config(std::move(c)), hooks(std::move(h)) {}
+
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  const ListenerConfig config;
+  const ListenerHooks hooks;
+  std::atomic<bool> draining{false};
+
+  std::mutex mutex;
+  std::unordered_map<uint64_t, std::weak_ptr<HttpConnection>> connections;  // guarded by mutex
+  uint64_t next_connection = 1;                                             // guarded by mutex
+};
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  HttpConnection(tcp::socket socket, std::shared_ptr<HttpShared> shared, uint64_t number)
+      : stream_(std::move(socket)), deadline_(stream_.get_executor()), shared_(std::move(shared)), number_(number) {}
+
+  ~HttpConnection() {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    shared_->connections.erase(number_);
+  }
+
+  void Start() {
+    error_code ignored;
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    DoRead();
+  }
+
+  // Closes when idle, or after the response being prepared.
+  void CloseWhenIdle() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->close_after_response_ = true;
+      if (!self->busy_) self->CloseNow();
+    });
+  }
+
+ private:
+  void DoRead() {
+    if (closed_) return;
+    if (close_after_response_ || shared_->draining.load()) {
+      CloseNow();
+      return;
+    }
+    busy_ = false;
+    parser_.emplace();
+    parser_->body_limit(shared_->config.max_message_bytes);
+    parser_->header_limit(kHeaderLimit);
+    stream_.expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](const error_code& ec, size_t) {
+      self->OnRead(ec);
+    });
+  }
+
+  void OnRead(const error_code& ec) {
+    if (ec == http::error::body_limit) {
+      busy_ = true;
+      keep_alive_ = false;
+      version_ = 11;
+      Respond(http::status::payload_too_large,
+              ErrorBody(Status::Invalid(fmt::format("body exceeds the limit of {} bytes", shared_->config.max_message_bytes))),
+              "application/json");
+      return;
+    }
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        spdlog::debug("http {}: dropping a connection that did not send a request in time", url());
+      }
+      CloseNow();
+      return;
+    }
+    busy_ = true;
+    stream_.expires_never();
+    http::request<http::string_body>& request = parser_->get();
+    version_ = request.version();
+    keep_alive_ = request.keep_alive();
+    seneca_id_ = std::string(request["seneca-id"]);
+    seneca_origin_ = std::string(request["seneca-origin"]);
+    std::string_view target(request.target().data(), request.target().size());
+    if (size_t q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+
+    if (target == "/act") {
+      if (request.method() != http::verb::post) {
+        Respond(http::status::method_not_allowed, ErrorBody(Status::Invalid("/act takes POST")), "application/json");
+        return;
+      }
+      Act(request);
+      return;
+    }
+    if (request.method() == http::verb::get && target == "/health") {
+      Respond(http::status::ok, shared_->hooks.health_json ? shared_->hooks.health_json() : "{\"status\":\"ok\"}",
+              "application/json");
+      return;
+    }
+    if (request.method() == http::verb::get && target == "/metrics") {
+      Respond(http::status::ok, shared_->hooks.metrics_text ? shared_->hooks.metrics_text() : "",
+              "text/plain; version=0.0.4");
+      return;
+    }
+    Respond(http::status::not_found,
+            ErrorBody(Status::NotFound(fmt::format("no resource '{}' (POST /act, GET /health, GET /metrics)", target))),
+            "application/json");
+  }
+
+  void Act(http::request<http::string_body>& request) {
+    if (!shared_->config.token.empty()) {
+      std::string_view authorization(request[http::field::authorization].data(),
+                                     request[http::field::authorization].size());
+      constexpr std::string_view kBearer = "Bearer ";
+      bool ok = authorization.substr(0, kBearer.size()) == kBearer &&
+                TokenMatches(authorization.substr(kBearer.size()), shared_->config.token);
+      if (!ok) {
+        RespondResult(Unauthorized());
+        return;
+      }
+    }
+    CodecLimits limits;
+    limits.max_bytes = shared_->config.max_message_bytes;
+    auto parsed = ParseMessage(request.body(), limits);
+    if (!parsed.ok()) {
+      RespondResult(parsed.status());
+      return;
+    }
+    Message message = std::move(parsed).value();
+    if (message.meta().id.empty() && !seneca_id_.empty()) message.meta().id = seneca_id_;
+    Status admitted = AdmitIncoming(message, shared_->config, NowMs());
+    if (!admitted.ok()) {
+      RespondResult(std::move(admitted));
+      return;
+    }
+    uint64_t seq = ++seq_;
+    waiting_ = true;
+    deadline_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, message.meta().deadline - NowMs())));
+    deadline_.async_wait([self = shared_from_this(), seq](const error_code& ec) {
+      if (ec || seq != self->seq_ || !self->waiting_) return;
+      self->waiting_ = false;
+      self->RespondResult(Status::Timeout("no reply before the request's deadline"));
+    });
+    shared_->hooks.dispatch(std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
+      HttpConnection* connection = self.get();
+      asio::dispatch(connection->stream_.get_executor(), [self = std::move(self), seq, result = std::move(result)]() mutable {
+        if (seq != self->seq_ || !self->waiting_) return;
+        self->waiting_ = false;
+        self->deadline_.cancel();
+        self->RespondResult(std::move(result));
+      });
+    });
+  }
+
+  void RespondResult(Result<Message> result) {
+    if (result.ok()) {
+      result->meta() = Meta{};
+      Respond(http::status::ok, ToJson(*result), "application/json");
+    } else {
+      Respond(static_cast<http::status>(HttpStatusFor(result.status())), ErrorBody(result.status()), "application/json");
+    }
+  }
+
+  void Respond(http::status status, std::string body, std::string_view content_type) {
+    if (closed_) return;
+    auto response = std::make_shared<http::response<http::string_body>>(status, version_);
+    response->set(http::field::server, "shardkit");
+    response->set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
+    response->set("seneca-kind", "res");
+    if (!seneca_id_.empty()) response->set("seneca-id", seneca_id_);
+    if (!seneca_origin_.empty()) response->set("seneca-origin", seneca_origin_);
+    response->keep_alive(keep_alive_ && !close_after_response_ && !shared_->draining.load() &&
+                         status != http::status::payload_too_large);
+    response->body() = std::move(body);
+    response->prepare_payload();
+    http::async_write(stream_, *response, [self = shared_from_this(), response](const error_code& ec, size_t) {
+      if (ec || !response->keep_alive()) {
+        self->CloseNow();
+        return;
+      }
+      self->DoRead();
+    });
+  }
+
+  void CloseNow() {
+    if (closed_) return;
+    closed_ = true;
+    busy_ = false;
+    deadline_.cancel();
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  std::string url() const { return shared_->config.endpoint.ToString(); }
+
+  beast::tcp_stream stream_;
+  asio::steady_timer deadline_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpShared> shared_;
+  const uint64_t number_;
+  uint64_t seq_ = 0;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool waiting_ = false;  // a reply from the node is awaited
+  bool busy_ = false;     // between a complete request and its response being written
+  bool close_after_response_ = false;
+  bool closed_ = false;
+  std::string seneca_id_;
+  std::string seneca_origin_;
+};
+
+void Accept(std::shared_ptr<HttpShared> shared) {
+  HttpShared* s = shared.get();
+  s->acceptor.async_accept(asio::make_strand(s->io), [shared = std::move(shared)](const error_code& ec,
+                                                                                  tcp::socket socket) mutable {
+    if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
+    if (!ec && !shared->draining.load()) {
+      std::shared_ptr<HttpConnection> connection;
+      {
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        uint64_t number = shared->next_connection++;
+        connection = std::make_shared<HttpConnection>(std::move(socket), shared, number);
+        shared->connections[number] = connection;
+      }
+      connection->Start();
+    } else if (ec) {
+      spdlog::warn("http {}: accept failed: {}", shared->config.endpoint.ToString(), ec.message());
+    }
+    Accept(std::move(shared));
+  });
+}
+
+class HttpListener final : public Listener {
+ public:
+  HttpListener(std::shared_ptr<HttpShared> shared, std::string url) : shared_(std::move(shared)), url_(std::move(url)) {}
+  ~HttpListener() override {
+    StopAccepting();
+    Close();
+  }
+  std::string url() const override { return url_; }
+
+  void StopAccepting() override {
+    if (shared_->draining.exchange(true)) return;
+    asio::dispatch(shared_->acceptor.get_executor(), [shared = shared_] {
+      error_code ignored;
+      shared->acceptor.close(ignored);
+    });
+    for (auto& connection : Snapshot()) connection->CloseWhenIdle();
+  }
+  void Close() override {
+    for (auto& connection : Snapshot()) connection->CloseWhenIdle();
+  }
+  size_t connections() const override {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    return shared_->connections.size();
+  }
+
+ private:
+  std::vector<std::shared_ptr<HttpConnection>> Snapshot() const {
+    std::vector<std::shared_ptr<HttpConnection>> out;
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    for (auto& [number, weak] : shared_->connections) {
+      if (auto connection = weak.lock()) out.push_back(std::move(connection));
+    }
+    return out;
+  }
+
+  std::shared_ptr<HttpShared> shared_;
+  std::string url_;
+};
+
+// --- Client ---------------------------------------------------------------------------------------
+
+class HttpClient final : public Handler, public std::enable_shared_from_this<HttpClient> {
+ public:
+  HttpClient(IoRuntime& runtime, Endpoint endpoint, ClientOptions options)
+      : strand_(asio::make_strand(runtime.impl().io)),
+        endpoint_(std::move(endpoint)),
+        url_(endpoint_.ToString()),
+        options_(std::move(options)) {}
+
+  void Handle(Message message, const Context&, ReplyFn reply) override {
+    asio::dispatch(strand_, [self = shared_from_this(), message = std::move(message), reply = std::move(reply)]() mutable {
+      self->Submit(Job{std::move(message), std::move(reply), 0, {}});
+    });
+  }
+
+ private:
+  struct Job {
+    Message message;
+    ReplyFn reply;
+    int64_t deadline_ms;
+    std::string original_id;
+    bool retried = false;  // sent again once after a reused connection turned out closed
+  };
+  struct Connection {
+    explicit Connection(asio::strand<asio::io_context::executor_type>& strand) : stream(strand) {}
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+    bool connected = false;
+    int served = 0;  // responses read on this connection
+    http::request<http::string_body> request;
+    std::optional<http::response_parser<http::string_body>> parser;
+  };
+
+  void Submit(Job job) {
+    int64_t now = NowMs();
+    int64_t budget = CallBudgetMs(job.message, options_.timeout.count(), now);
+    if (budget <= 0) {
+      job.reply(Status::Timeout(fmt::format("deadline passed before '{}' was sent to {}", job.message.RoutingString(), url_)));
+      return;
+    }
+    job.deadline_ms = now + budget;
+    job.original_id = job.message.meta().id;
+    if (!idle_.empty()) {
+      auto connection = std::move(idle_.back());
+      idle_.pop_back();
+      Run(std::move(connection), std::move(job));
+    } else if (open_ < std::max(1, options_.connections)) {
+      ++open_;
+      Run(std::make_shared<Connection>(strand_), std::move(job));
+    } else if (waiting_.size() < kClientQueueLimit) {
+      waiting_.push_back(std::move(job));
+    } else {
+      job.reply(Status::Overloaded(fmt::format("more than {} requests wait for a connection to {}", kClientQueueLimit, url_)));
+    }
+  }
+
+  // Starts the next waiting job on `connection`, or parks it as idle.
+  void Next(std::shared_ptr<Connection> connection) {
+    int64_t now = NowMs();
+    while (!waiting_.empty()) {
+      Job job = std::move(waiting_.front());
+      waiting_.pop_front();
+      if (job.deadline_ms <= now) {
+        job.reply(Status::Timeout(fmt::format("no connection to {} free in time", url_)));
+        continue;
+      }
+      if (connection) {
+        Run(std::move(connection), std::move(job));
+      } else {
+        ++open_;
+        Run(std::make_shared<Connection>(strand_), std::move(job));
+      }
+      return;
+    }
+    if (connection) idle_.push_back(std::move(connection));
+  }
+
+  void Run(std::shared_ptr<Connection> connection, Job job) {
+    std::string body = ToJson(job.message);
+    if (body.size() > options_.max_message_bytes) {
+      job.reply(Status::Invalid(fmt::format("message of {} bytes exceeds the limit of {}", body.size(), options_.max_message_bytes),
+                                "{\"http_status\":413}"));
+      Next(std::move(connection));
+      return;
+    }
+    auto& request = connection->request;
+    request = {};
+    request.method(http::verb::post);
+    request.target("/act");
+    request.version(11);
+    request.set(http::field::host, fmt::format("{}:{}", endpoint_.host, endpoint_.port));
+    request.set(http::field::content_type, "application/json");
+    if (!options_.token.empty()) request.set(http::field::authorization, "Bearer " + options_.token);
+    if (!job.message.meta().id.empty()) request.set("seneca-id", job.message.meta().id);
+    request.keep_alive(true);
+    request.body() = std::move(body);
+    request.prepare_payload();
+    connection->stream.expires_after(std::chrono::milliseconds(std::max<int64_t>(1, job.deadline_ms - NowMs())));
+    auto shared_job = std::make_shared<Job>(std::move(job));
+    if (connection->connected) {
+      Write(std::move(connection), std::move(shared_job));
+      return;
+    }
+    error_code ec;
+    auto address = asio::ip::make_address(endpoint_.host, ec);
+    if (ec) {
+      Fail(std::move(connection), shared_job, Status::Unavailable(fmt::format("{}: the host must be an IP address", url_)));
+      return;
+    }
+    connection->stream.async_connect(tcp::endpoint(address, endpoint_.port),
+                                     [self = shared_from_this(), connection, shared_job](const error_code& ec) mutable {
+                                       if (ec) {
+                                         self->Fail(std::move(connection), shared_job, self->StatusOf(ec, "cannot connect to"));
+                                         return;
+                                       }
+                                       connection->connected = true;
+                                       error_code ignored;
+                                       connection->stream.socket().set_option(tcp::no_delay(true), ignored);
+                                       self->Write(std::move(connection), std::move(shared_job));
+                                     });
+  }
+
+  void Write(std::shared_ptr<Connection> connection, std::shared_ptr<Job> job) {
+    Connection* c = connection.get();
+    http::async_write(c->stream, c->request, [self = shared_from_this(), connection, job](const error_code& ec, size_t) mutable {
+      if (ec) {
+        self->Fail(std::move(connection), job, self->StatusOf(ec, "cannot send to"));
+        return;
+      }
+      connection->parser.emplace();
+      connection->parser->body_limit(self->options_.max_message_bytes + 4096);
+      Connection* c = connection.get();
+      http::async_read(c->stream, c->buffer, *c->parser, [self, connection, job](const error_code& ec, size_t) mutable {
+        if (ec) {
+          self->Fail(std::move(connection), job, self->StatusOf(ec, "no reply from"));
+          return;
+        }
+        self->OnResponse(std::move(connection), std::move(job));
+      });
+    });
+  }
+
+  void OnResponse(std::shared_ptr<Connection> connection, std::shared_ptr<Job> job) {
+    connection->stream.expires_never();
+    auto& response = connection->parser->get();
+    unsigned status = response.result_int();
+    bool keep_alive = response.keep_alive();
+    auto parsed = ParseMessage(response.body());
+    Result<Message> result = Status::Internal("unset");
+    if (!parsed.ok()) {
+      result = Status::Unavailable(fmt::format("{} answered HTTP {} with a body that is not a message", url_, status));
+    } else if (status >= 200 && status < 300) {
+      result = std::move(parsed).value();
+      result->meta() = Meta{};
+      result->meta().id = job->original_id;
+    } else {
+      result = FromWire(std::move(parsed).value());
+      if (result.ok()) result = Status::Internal(fmt::format("{} answered HTTP {} without error$", url_, status));
+    }
+    job->reply(std::move(result));
+    ++connection->served;
+    if (!keep_alive) {
+      --open_;
+      connection.reset();
+    }
+    Next(std::move(connection));
+  }
+
+  Status StatusOf(const error_code& ec, std::string_view what) const {
+    if (ec == beast::error::timeout) return Status::Timeout(fmt::format("no reply from {} in time", url_));
+    return Status::Unavailable(fmt::format("{} {}: {}", what, url_, ec.message()));
+  }
+
+  // The connection is unusable: close it, answer the job, serve the queue with a new one.
+  // A keep-alive connection the server has closed meanwhile (idle timeout, restart) fails before
+  // any reply: the request is sent once more on a new connection.
+  void Fail(std::shared_ptr<Connection> connection, const std::shared_ptr<Job>& job, Status status) {
+    connection->stream.close();
+    if (connection->served > 0 && !job->retried && status.code() == Code::kUnavailable) {
+      job->retried = true;
+      Run(std::make_shared<Connection>(strand_), std::move(*job));
+      return;
+    }
+    --open_;
+    job->reply(std::move(status));
+    Next(nullptr);
+  }
+
+  asio::strand<asio::io_context::executor_type> strand_;
+  const Endpoint endpoint_;
+  const std::string url_;
+  const ClientOptions options_;
+  std::vector<std::shared_ptr<Connection>> idle_;  // on strand_
+  std::deque<Job> waiting_;                        // on strand_
+  int open_ = 0;                                   // on strand_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime, const ListenerConfig& config,
+                                                    ListenerHooks hooks) {
+  auto shared = std::make_shared<HttpShared>(runtime.impl().io, config, std::move(hooks));
+  error_code ec;
+  auto address = asio::ip::make_address(config.endpoint.host, ec);
+  if (ec) return Status::Invalid(fmt::format("{}: the host must be an IP address", config.endpoint.ToString()));
+  tcp::endpoint where(address, config.endpoint.port);
+  auto fail = [&](std::string_view step) {
+    return Status::Unavailable(fmt::format("cannot listen on {}: {}: {}", config.endpoint.ToString(), step, ec.message()));
+  };
+  if (shared->acceptor.open(where.protocol(), ec); ec) return fail("open");
+  if (shared->acceptor.set_option(tcp::acceptor::reuse_address(true), ec); ec) return fail("reuse_address");
+  if (shared->acceptor.bind(where, ec); ec) return fail("bind");
+  if (shared->acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return fail("listen");
+  Endpoint bound = config.endpoint;
+  bound.port = shared->acceptor.local_endpoint(ec).port();
+  asio::dispatch(shared->acceptor.get_executor(), [shared] { Accept(shared); });
+  return std::unique_ptr<Listener>(std::make_unique<HttpListener>(shared, bound.ToString()));
+}
+
+std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options) {
+  return std::make_shared<HttpClient>(runtime, endpoint, std::move(options));
+}
+
+}  // namespace shardkit::services

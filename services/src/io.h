@@ -1,0 +1,35 @@
+// Internal: the Boost.Asio side of IoRuntime, for the few translation units that do network I/O
+// (tcp.cc, http.cc, runtime.cc). Boost 1.74's awaitable.hpp needs <utility> first (DESIGN.md).
+#pragma once
+
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "shardkit/services/runtime.h"
+
+namespace shardkit::services {
+
+namespace asio = boost::asio;
+
+struct IoRuntime::Impl {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::vector<std::thread> threads;
+  std::mutex mutex;  // guards signals, handlers, stopped
+  std::unique_ptr<asio::signal_set> signals;
+  std::map<int, std::function<void()>> handlers;
+  bool stopped = false;
+};
+
+}  // namespace shardkit::services

@@ -1,0 +1,157 @@
+#include "shardkit/services/metrics.h"
+
+#include <fmt/format.h>
+
+#include "shardkit/message/json.h"
+
+namespace shardkit::services {
+namespace {
+
+// Prometheus label values: escape backslash, quote and newline.
+std::string LabelValue(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+Code CodeAt(size_t i) { return static_cast<Code>(i); }
+
+}  // namespace
+
+Metrics::Metrics() = default;
+
+std::shared_ptr<RouteStats> Metrics::Route(const std::string& pattern) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& slot = routes_[pattern];
+  if (!slot) slot = std::make_shared<RouteStats>();
+  return slot;
+}
+
+std::shared_ptr<QueueStats> Metrics::Queue(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& slot = queues_[name];
+  if (!slot) slot = std::make_shared<QueueStats>();
+  return slot;
+}
+
+void Metrics::RequestFinished(Code code, int64_t micros) {
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  requests_[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
+  double seconds = static_cast<double>(micros) / 1e6;
+  size_t bucket = 0;
+  while (bucket < kBuckets.size() && seconds > kBuckets[bucket]) ++bucket;
+  buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+  latency_sum_us_.fetch_add(static_cast<uint64_t>(micros < 0 ? 0 : micros), std::memory_order_relaxed);
+}
+
+double Metrics::QuantileMs(double q) const {
+  uint64_t total = 0;
+  for (const auto& b : buckets_) total += b.load(std::memory_order_relaxed);
+  if (total == 0) return 0;
+  uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(total));
+  uint64_t seen = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    seen += buckets_[i].load(std::memory_order_relaxed);
+    if (seen > rank) return i < kBuckets.size() ? kBuckets[i] * 1000 : kBuckets.back() * 1000;
+  }
+  return kBuckets.back() * 1000;
+}
+
+std::string Metrics::PrometheusText() const {
+  std::string out;
+  out += "# HELP shardkit_messages_total Messages handled per route pattern and outcome.\n";
+  out += "# TYPE shardkit_messages_total counter\n";
+  std::map<std::string, std::shared_ptr<RouteStats>> routes;
+  std::map<std::string, std::shared_ptr<QueueStats>> queues;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    routes = routes_;
+    queues = queues_;
+  }
+  for (const auto& [pattern, stats] : routes) {
+    for (size_t i = 0; i < kCodeCount; ++i) {
+      uint64_t n = stats->by_code[i].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      out += fmt::format("shardkit_messages_total{{pattern=\"{}\",outcome=\"{}\"}} {}\n", LabelValue(pattern),
+                         CodeName(CodeAt(i)), n);
+    }
+  }
+  out += "# HELP shardkit_requests_total Requests answered by the listeners, per outcome.\n";
+  out += "# TYPE shardkit_requests_total counter\n";
+  for (size_t i = 0; i < kCodeCount; ++i) {
+    out += fmt::format("shardkit_requests_total{{outcome=\"{}\"}} {}\n", CodeName(CodeAt(i)),
+                       requests_[i].load(std::memory_order_relaxed));
+  }
+  out += "# HELP shardkit_errors_total Error replies by code.\n# TYPE shardkit_errors_total counter\n";
+  for (size_t i = 1; i < kCodeCount; ++i) {
+    out += fmt::format("shardkit_errors_total{{code=\"{}\"}} {}\n", CodeName(CodeAt(i)),
+                       requests_[i].load(std::memory_order_relaxed));
+  }
+  out += "# HELP shardkit_request_seconds Request latency at the listener.\n";
+  out += "# TYPE shardkit_request_seconds histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kBuckets.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out += fmt::format("shardkit_request_seconds_bucket{{le=\"{}\"}} {}\n", kBuckets[i], cumulative);
+  }
+  cumulative += buckets_.back().load(std::memory_order_relaxed);
+  out += fmt::format("shardkit_request_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+  out += fmt::format("shardkit_request_seconds_sum {}\n",
+                     static_cast<double>(latency_sum_us_.load(std::memory_order_relaxed)) / 1e6);
+  out += fmt::format("shardkit_request_seconds_count {}\n", cumulative);
+  out += "# HELP shardkit_in_flight Requests being handled.\n# TYPE shardkit_in_flight gauge\n";
+  out += fmt::format("shardkit_in_flight {}\n", in_flight());
+  out += "# HELP shardkit_queue_depth In-flight requests per service.\n# TYPE shardkit_queue_depth gauge\n";
+  for (const auto& [name, stats] : queues) {
+    out += fmt::format("shardkit_queue_depth{{service=\"{}\"}} {}\n", LabelValue(name),
+                       stats->depth.load(std::memory_order_relaxed));
+  }
+  return out;
+}
+
+std::string Metrics::Json() const {
+  std::map<std::string, std::shared_ptr<RouteStats>> routes;
+  std::map<std::string, std::shared_ptr<QueueStats>> queues;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    routes = routes_;
+    queues = queues_;
+  }
+  auto codes = [](const std::array<std::atomic<uint64_t>, kCodeCount>& counts) {
+    std::string out = "{";
+    for (size_t i = 0; i < kCodeCount; ++i) {
+      uint64_t n = counts[i].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      if (out.size() > 1) out += ',';
+      out += fmt::format("\"{}\":{}", CodeName(CodeAt(i)), n);
+    }
+    return out + "}";
+  };
+  std::string out = fmt::format("{{\"in_flight\":{},\"requests\":{},\"routes\":{{", in_flight(), codes(requests_));
+  bool first = true;
+  for (const auto& [pattern, stats] : routes) {
+    if (!first) out += ',';
+    first = false;
+    AppendJsonString(pattern, out);
+    out += ':' + codes(stats->by_code);
+  }
+  out += "},\"queues\":{";
+  first = true;
+  for (const auto& [name, stats] : queues) {
+    if (!first) out += ',';
+    first = false;
+    AppendJsonString(name, out);
+    out += fmt::format(":{}", stats->depth.load(std::memory_order_relaxed));
+  }
+  out += fmt::format("}},\"latency_ms\":{{\"p50\":{},\"p99\":{}}}}}", QuantileMs(0.5), QuantileMs(0.99));
+  return out;
+}
+
+}  // namespace shardkit::services

@@ -1,0 +1,431 @@
+#include "shardkit/services/node.h"
+
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "shardkit/message/codec.h"
+#include "shardkit/message/json.h"
+#include "shardkit/services/client.h"
+#include "shardkit/services/registry.h"
+#include "wire.h"
+
+namespace shardkit::services {
+namespace {
+
+// A route's handler behind the service's bounded queue, counting outcomes per route pattern.
+class GateHandler final : public Handler {
+ public:
+  GateHandler(std::shared_ptr<Handler> inner, std::string service, std::shared_ptr<QueueStats> queue,
+              int64_t max_in_flight, std::shared_ptr<RouteStats> stats)
+      : inner_(std::move(inner)),
+        service_(std::move(service)),
+        queue_(std::move(queue)),
+        max_in_flight_(max_in_flight),
+        stats_(std::move(stats)) {}
+
+  void Handle(Message message, const Context& context, ReplyFn reply) override {
+    if (queue_ && queue_->depth.fetch_add(1, std::memory_order_acq_rel) >= max_in_flight_) {
+      queue_->depth.fetch_sub(1, std::memory_order_acq_rel);
+      stats_->Count(Code::kOverloaded);
+      reply(Status::Overloaded(fmt::format("service '{}' has {} requests in flight (its max_in_flight); retry later",
+                                           service_, max_in_flight_)));
+      return;
+    }
+    auto done = [queue = queue_, stats = stats_, reply = std::move(reply)](Result<Message> result) {
+      if (queue) queue->depth.fetch_sub(1, std::memory_order_acq_rel);
+      stats->Count(result.ok() ? Code::kOk : result.status().code());
+      reply(std::move(result));
+    };
+    try {
+      inner_->Handle(std::move(message), context, std::move(done));
+    } catch (...) {
+      if (queue_) queue_->depth.fetch_sub(1, std::memory_order_acq_rel);
+      stats_->Count(Code::kInternal);
+      throw;  // the bus turns it into an `internal` reply
+    }
+  }
+
+ private:
+  std::shared_ptr<Handler> inner_;
+  std::string service_;
+  std::shared_ptr<QueueStats> queue_;  // null: unbounded (remote routes)
+  int64_t max_in_flight_;
+  std::shared_ptr<RouteStats> stats_;
+};
+
+Message ReplyFromJson(std::string_view json) {
+  auto parsed = ParseMessage(json);
+  if (!parsed.ok()) return Message().SetString("error", parsed.status().ToString());
+  return std::move(parsed).value();
+}
+
+bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<ListenerConfig>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i].endpoint == b[i].endpoint) || a[i].external != b[i].external || a[i].token != b[i].token ||
+        a[i].max_message_bytes != b[i].max_message_bytes || a[i].read_timeout_ms != b[i].read_timeout_ms) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+class Node::Impl {
+ public:
+  explicit Impl(NodeConfig config)
+      : config_(std::move(config)),
+        runtime_(std::make_unique<IoRuntime>(config_.threads)),
+        metrics_(std::make_shared<Metrics>()) {}
+
+  ~Impl() { Stop(std::chrono::milliseconds(0)); }
+
+  Status Install(const NodeConfig& next);
+  Status StartListeners();
+  Status Reload(NodeConfig next);
+  Status ReloadFromFile();
+  void Stop(std::chrono::milliseconds grace);
+
+  void Dispatch(Message message, ReplyFn reply);
+  void AddSystemRoutes(Router& router);
+  Result<Message> Explain(const Message& request) const;
+  Message ListRoutes() const;
+
+  struct LiveService {
+    std::string type;
+    std::string fingerprint;  // type + settings: unchanged means the instance is kept on reload
+    ServiceInstance instance;
+  };
+
+  NodeConfig config_;  // guarded by mutex_ after start
+  std::unique_ptr<IoRuntime> runtime_;  // first: destroyed last
+  std::shared_ptr<Metrics> metrics_;
+  Bus bus_;
+  std::mutex mutex_;                                          // serialises Reload and Stop
+  std::map<std::string, LiveService> services_;               // guarded by mutex_
+  std::vector<ServiceInstance> retired_;                      // guarded by mutex_
+  std::map<std::string, std::shared_ptr<Handler>> clients_;   // guarded by mutex_
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::string> urls_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;  // guarded by mutex_
+};
+
+void Node::Impl::Dispatch(Message message, ReplyFn reply) {
+  Meta& meta = message.meta();
+  if (meta.id.empty()) meta.id = bus_.NewId();
+  if (meta.trace.empty()) meta.trace = meta.id;
+  metrics_->RequestStarted();
+  auto start = std::chrono::steady_clock::now();
+  bus_.Act(std::move(message), [metrics = metrics_, start, trace = meta.trace, reply = std::move(reply)](
+                                   Result<Message> result) {
+    Code code = result.ok() ? Code::kOk : result.status().code();
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    metrics->RequestFinished(code, micros.count());
+    if (!result.ok()) {
+      auto level = (code == Code::kInternal || code == Code::kUnavailable || code == Code::kTimeout)
+                       ? spdlog::level::info
+                       : spdlog::level::debug;
+      spdlog::log(level, "[trace {}] {}", trace, result.status().ToString());
+    }
+    reply(std::move(result));
+  });
+}
+
+Status Node::Impl::Install(const NodeConfig& next) {
+  Router router;
+  std::map<std::string, LiveService> services;
+  std::vector<std::string> created;  // names built in this attempt: stopped if it fails
+  std::map<std::string, std::shared_ptr<Handler>> clients;
+  auto fail = [&](Status status) {
+    for (const std::string& name : created) {
+      if (services[name].instance.stop) services[name].instance.stop();
+    }
+    return status;
+  };
+
+  for (const ServiceConfig& service : next.services) {
+    std::string fingerprint = service.type + '\n' + service.settings.Json();
+    auto existing = services_.find(service.name);
+    LiveService live;
+    if (existing != services_.end() && existing->second.fingerprint == fingerprint) {
+      live = existing->second;
+    } else {
+      auto factory = ServiceRegistry::Global().Find(service.type);
+      if (!factory) {
+        std::string known;
+        for (const std::string& t : ServiceRegistry::Global().Types()) known += (known.empty() ? "" : ", ") + t;
+        return fail(Status::Invalid(fmt::format("{}: service '{}': unknown type '{}' (registered: {})", next.source,
+                                                service.name, service.type, known)));
+      }
+      ServiceContext context{service.name, service.settings, *runtime_};
+      Result<ServiceInstance> instance = Status::Internal("unset");
+      try {
+        instance = (*factory)(context);
+      } catch (const std::exception& e) {
+        instance = Status::Internal(fmt::format("{}: factory threw: {}", service.settings.where(), e.what()));
+      }
+      if (!instance.ok()) return fail(instance.status());
+      if (!instance->handler) return fail(Status::Internal(fmt::format("{}: factory built no handler", service.settings.where())));
+      live = LiveService{service.type, fingerprint, std::move(instance).value()};
+      created.push_back(service.name);
+    }
+    const std::vector<std::string>& patterns = service.patterns.empty() ? live.instance.patterns : service.patterns;
+    auto queue = metrics_->Queue(service.name);
+    for (const std::string& text : patterns) {
+      auto pattern = Pattern::Parse(text);
+      if (!pattern.ok()) return fail(Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name, pattern.status().message())));
+      auto gate = std::make_shared<GateHandler>(live.instance.handler, service.name, queue, service.max_in_flight,
+                                                metrics_->Route(pattern->ToString()));
+      Status added = router.Add(std::move(pattern).value(), gate, fmt::format("service {} ({})", service.name, service.type));
+      if (!added.ok()) return fail(Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name, added.message())));
+    }
+    services.emplace(service.name, std::move(live));
+  }
+
+  for (size_t i = 0; i < next.routes.size(); ++i) {
+    const RouteConfig& route = next.routes[i];
+    auto pattern = Pattern::Parse(route.pattern);
+    if (!pattern.ok()) return fail(pattern.status());
+    std::shared_ptr<Handler> target;
+    std::string description;
+    if (LooksLikeUrl(route.to)) {
+      std::string key = fmt::format("{}|{}|{}|{}", route.to, route.timeout_ms, route.token, route.connections);
+      auto it = clients_.find(key);
+      if (it != clients_.end()) {
+        target = it->second;
+      } else {
+        auto endpoint = ParseEndpoint(route.to);
+        if (!endpoint.ok()) return fail(endpoint.status());
+        ClientOptions options;
+        options.timeout = std::chrono::milliseconds(route.timeout_ms);
+        options.token = route.token;
+        options.connections = route.connections;
+        auto client = MakeClient(*runtime_, *endpoint, options);
+        if (!client.ok()) return fail(client.status());
+        target = *client;
+      }
+      clients.emplace(key, target);
+      target = std::make_shared<GateHandler>(target, route.to, nullptr, 0, metrics_->Route(pattern->ToString()));
+      description = fmt::format("-> {} (timeout {} ms)", route.to, route.timeout_ms);
+    } else {
+      const ServiceConfig* service = nullptr;
+      for (const ServiceConfig& s : next.services) {
+        if (s.name == route.to) service = &s;
+      }
+      if (service == nullptr) return fail(Status::Invalid(fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to)));
+      target = std::make_shared<GateHandler>(services[route.to].instance.handler, service->name,
+                                             metrics_->Queue(service->name), service->max_in_flight,
+                                             metrics_->Route(pattern->ToString()));
+      description = fmt::format("service {} ({})", service->name, service->type);
+    }
+    Status added = router.Add(std::move(pattern).value(), target, description);
+    if (!added.ok()) return fail(Status::Invalid(fmt::format("{}: route[{}].pattern: {}", next.source, i, added.message())));
+  }
+
+  AddSystemRoutes(router);
+
+  // Everything is built and valid: swap. In-flight messages keep the old table.
+  bus_.Replace(std::move(router));
+  for (auto& [name, live] : services_) {
+    auto it = services.find(name);
+    if (it == services.end() || it->second.fingerprint != live.fingerprint) retired_.push_back(live.instance);
+  }
+  services_ = std::move(services);
+  clients_ = std::move(clients);
+  return Status::Ok();
+}
+
+void Node::Impl::AddSystemRoutes(Router& router) {
+  auto add = [&](std::string_view pattern, SyncHandlerFn fn, std::string description) {
+    (void)router.Add(std::move(Pattern::Parse(pattern)).value(), MakeSyncHandler(std::move(fn)), std::move(description));
+  };
+  add("sys:config,cmd:reload", [this](Message, const Context&) -> Result<Message> {
+        Status status = ReloadFromFile();
+        if (!status.ok()) return status;
+        return Message().SetBool("reloaded", true).SetUint("routes", bus_.routes()->size());
+      }, "node: reload the config file");
+  add("sys:config,cmd:explain", [this](Message m, const Context&) { return Explain(m); }, "node: explain a message's route");
+  add("sys:config,cmd:routes", [this](Message, const Context&) -> Result<Message> { return ListRoutes(); },
+      "node: list the routes");
+  add("sys:stats", [metrics = metrics_](Message, const Context&) -> Result<Message> { return ReplyFromJson(metrics->Json()); },
+      "node: metrics");
+}
+
+Result<Message> Node::Impl::Explain(const Message& request) const {
+  auto json = request.GetObjectJson("msg");
+  if (!json) return Status::Invalid("msg: must be an object (the message to explain)");
+  auto message = ParseMessage(*json);
+  if (!message.ok()) return Status::Invalid(fmt::format("msg: {}", message.status().message()));
+  Explanation explanation = bus_.routes()->Explain(*message);
+  std::string candidates = "[";
+  for (const auto& candidate : explanation.candidates) {
+    if (candidates.size() > 1) candidates += ',';
+    candidates += "{\"pattern\":";
+    AppendJsonString(candidate.route->pattern.ToString(), candidates);
+    candidates += ",\"to\":";
+    AppendJsonString(candidate.route->description, candidates);
+    candidates += candidate.matched ? ",\"matched\":true,\"reason\":" : ",\"matched\":false,\"reason\":";
+    AppendJsonString(candidate.reason, candidates);
+    candidates += '}';
+  }
+  candidates += ']';
+  Message reply;
+  if (explanation.winner) {
+    reply.SetString("pattern", explanation.winner->pattern.ToString());
+    reply.SetString("to", explanation.winner->description);
+  } else {
+    reply.SetNull("pattern");
+  }
+  reply.SetString("summary", explanation.summary);
+  reply.SetArrayJson("candidates", candidates);
+  return reply;
+}
+
+Message Node::Impl::ListRoutes() const {
+  std::string list = "[";
+  for (const auto& route : bus_.routes()->List()) {
+    if (list.size() > 1) list += ',';
+    list += "{\"pattern\":";
+    AppendJsonString(route->pattern.ToString(), list);
+    list += ",\"to\":";
+    AppendJsonString(route->description, list);
+    list += '}';
+  }
+  list += ']';
+  return Message().SetString("node", config_.name).SetArrayJson("routes", list);
+}
+
+Status Node::Impl::StartListeners() {
+  ListenerHooks hooks;
+  hooks.dispatch = [this](Message message, ReplyFn reply) { Dispatch(std::move(message), std::move(reply)); };
+  hooks.metrics_text = [metrics = metrics_] { return metrics->PrometheusText(); };
+  hooks.health_json = [this] {
+    std::string out = "{\"status\":";
+    out += stopping_.load() ? "\"stopping\"" : "\"ok\"";
+    out += ",\"node\":";
+    AppendJsonString(config_.name, out);
+    return out + fmt::format(",\"in_flight\":{}}}", metrics_->in_flight());
+  };
+  for (const ListenerConfig& config : config_.listeners) {
+    Result<std::unique_ptr<Listener>> listener = Status::Internal("unset");
+    switch (config.endpoint.scheme) {
+      case Scheme::kTcp: listener = StartTcpListener(*runtime_, config, hooks); break;
+      case Scheme::kHttp: listener = StartHttpListener(*runtime_, config, hooks); break;
+      case Scheme::kInproc: listener = StartInprocListener(*runtime_, config, hooks); break;
+    }
+    if (!listener.ok()) return listener.status();
+    urls_.push_back((*listener)->url());
+    listeners_.push_back(std::move(listener).value());
+  }
+  return Status::Ok();
+}
+
+Status Node::Impl::ReloadFromFile() {
+  std::string source;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    source = config_.source;
+  }
+  if (source.empty()) return Status::Invalid("the node was not started from a config file");
+  auto loaded = LoadNodeConfig(source);
+  if (!loaded.ok()) {
+    spdlog::warn("reload refused, the old config stays: {}", loaded.status().message());
+    return loaded.status();
+  }
+  return Reload(std::move(loaded).value());
+}
+
+Status Node::Impl::Reload(NodeConfig next) {
+  if (stopping_.load()) return Status::Unavailable("the node is stopping");
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopped_ || stopping_.load()) return Status::Unavailable("the node is stopping");
+  if (!SameListeners(config_.listeners, next.listeners)) {
+    return Status::Invalid(fmt::format("{}: listener: listeners cannot change on reload (restart the node)", next.source));
+  }
+  Status installed = Install(next);
+  if (!installed.ok()) {
+    spdlog::warn("reload refused, the old config stays: {}", installed.message());
+    return installed;
+  }
+  next.threads = config_.threads;
+  config_ = std::move(next);
+  spdlog::info("node '{}': reloaded, {} routes", config_.name, bus_.routes()->size());
+  return Status::Ok();
+}
+
+void Node::Impl::Stop(std::chrono::milliseconds grace) {
+  if (stopping_.exchange(true)) {
+    std::lock_guard<std::mutex> lock(mutex_);  // a concurrent Stop: wait for it to finish
+    return;
+  }
+  for (auto& listener : listeners_) listener->StopAccepting();
+  auto until = std::chrono::steady_clock::now() + grace;
+  while (metrics_->in_flight() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (metrics_->in_flight() > 0) spdlog::warn("node '{}': stopping with {} requests unanswered", config_.name, metrics_->in_flight());
+  for (auto& listener : listeners_) listener->Close();
+  auto close_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  auto open = [&] {
+    size_t n = 0;
+    for (auto& listener : listeners_) n += listener->connections();
+    return n;
+  };
+  while (open() > 0 && std::chrono::steady_clock::now() < close_until) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+    listeners_.clear();
+    bus_.Replace(Router());
+    clients_.clear();
+    for (auto& [name, live] : services_) {
+      if (live.instance.stop) live.instance.stop();
+    }
+    for (auto& instance : retired_) {
+      if (instance.stop) instance.stop();
+    }
+    services_.clear();
+    retired_.clear();
+  }
+  // Not under mutex_: an I/O thread may be waiting for it in Reload.
+  runtime_->Stop();
+}
+
+// --- Node -----------------------------------------------------------------------------------------
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() = default;
+
+Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
+  auto impl = std::make_unique<Impl>(std::move(config));
+  {
+    std::lock_guard<std::mutex> lock(impl->mutex_);
+    Status installed = impl->Install(impl->config_);
+    if (!installed.ok()) return installed;
+    Status listening = impl->StartListeners();
+    if (!listening.ok()) return listening;
+  }
+  spdlog::info("node '{}' serving on {}", impl->config_.name, fmt::join(impl->urls_, ", "));
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+std::vector<std::string> Node::listener_urls() const { return impl_->urls_; }
+const std::string& Node::name() const { return impl_->config_.name; }
+Status Node::Reload() { return impl_->ReloadFromFile(); }
+Status Node::Reload(NodeConfig next) {
+  if (next.source.empty()) next.source = "config";
+  return impl_->Reload(std::move(next));
+}
+void Node::Stop(std::chrono::milliseconds grace) { impl_->Stop(grace); }
+void Node::Stop() { impl_->Stop(std::chrono::milliseconds(impl_->config_.stop_grace_ms)); }
+Bus& Node::bus() { return impl_->bus_; }
+IoRuntime& Node::runtime() { return *impl_->runtime_; }
+Metrics& Node::metrics() { return *impl_->metrics_; }
+
+}  // namespace shardkit::services

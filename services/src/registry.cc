@@ -1,0 +1,48 @@
+#include "shardkit/services/registry.h"
+
+#include <fmt/format.h>
+
+#include "builtin_services.h"
+
+namespace shardkit::services {
+
+ServiceRegistry& ServiceRegistry::Global() {
+  static ServiceRegistry* registry = [] {
+    auto* r = new ServiceRegistry();  // never destroyed: factories may be looked up at exit
+    RegisterBuiltinServices(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+Status ServiceRegistry::Register(std::string type, ServiceFactory factory) {
+  if (type.empty()) return Status::Invalid("a service type needs a name");
+  if (!factory) return Status::Invalid(fmt::format("service type '{}': no factory", type));
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [name, f] : types_) {
+    if (name == type) return Status::Conflict(fmt::format("service type '{}' is already registered", type));
+  }
+  types_.emplace_back(std::move(type), std::make_shared<const ServiceFactory>(std::move(factory)));
+  return Status::Ok();
+}
+
+std::shared_ptr<const ServiceFactory> ServiceRegistry::Find(std::string_view type) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [name, f] : types_) {
+    if (name == type) return f;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> ServiceRegistry::Types() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, f] : types_) names.push_back(name);
+  return names;
+}
+
+Status RegisterServiceType(std::string type, ServiceFactory factory) {
+  return ServiceRegistry::Global().Register(std::move(type), std::move(factory));
+}
+
+}  // namespace shardkit::services

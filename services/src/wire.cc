@@ -1,0 +1,86 @@
+#include "wire.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace shardkit::services {
+
+void AppendFrame(const Message& message, std::string& out) {
+  size_t start = out.size();
+  out.append(kFrameHeaderBytes, '\0');
+  AppendJson(message, out);
+  uint32_t length = static_cast<uint32_t>(out.size() - start - kFrameHeaderBytes);
+  out[start] = static_cast<char>(length >> 24);
+  out[start + 1] = static_cast<char>(length >> 16);
+  out[start + 2] = static_cast<char>(length >> 8);
+  out[start + 3] = static_cast<char>(length);
+}
+
+Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now_ms) {
+  if (config.external) {
+    if (message.Has("sys")) return Status::Invalid("sys messages are not accepted on an external listener");
+    message.Remove("shard");
+    message.Remove("cache");
+    Meta kept;
+    kept.trace = std::move(message.meta().trace);
+    message.meta() = std::move(kept);
+  }
+  int64_t latest = now_ms + config.request_timeout_ms;
+  Meta& meta = message.meta();
+  if (meta.deadline == 0 || meta.deadline > latest) meta.deadline = latest;
+  return Status::Ok();
+}
+
+Message ReplyWire(Result<Message> result, const std::string& id) {
+  Message wire = ToWire(std::move(result));
+  wire.meta() = Meta{};
+  wire.meta().id = id;
+  return wire;
+}
+
+int HttpStatusFor(const Status& status) {
+  switch (status.code()) {
+    case Code::kOk: return 200;
+    case Code::kNotFound: return 404;
+    case Code::kInvalid:
+      if (status.details_json() == "{\"http_status\":401}") return 401;
+      if (status.details_json() == "{\"http_status\":413}") return 413;
+      return 400;
+    case Code::kConflict: return 409;
+    case Code::kWrongShard: return 421;
+    case Code::kTimeout: return 504;
+    case Code::kOverloaded: return 503;
+    case Code::kUnavailable: return 502;
+    case Code::kInternal: return 500;
+  }
+  return 500;
+}
+
+Status Unauthorized() {
+  return Status::Invalid("unauthorized: missing or wrong bearer token", "{\"http_status\":401}");
+}
+
+bool TokenMatches(std::string_view presented, std::string_view expected) {
+  if (expected.empty()) return false;
+  unsigned char diff = presented.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < presented.size(); ++i) {
+    diff |= static_cast<unsigned char>(presented[i] ^ expected[i % expected.size()]);
+  }
+  return diff == 0;
+}
+
+int64_t CallBudgetMs(Message& message, int64_t timeout_ms, int64_t now_ms) {
+  int64_t budget = timeout_ms;
+  int64_t deadline = message.meta().deadline;
+  if (deadline != 0 && deadline - now_ms < budget) budget = deadline - now_ms;
+  if (budget > 0) message.meta().deadline = now_ms + budget;
+  return budget;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace shardkit::services

@@ -1,0 +1,99 @@
+// Internal: what every transport shares — TCP frames, admission of incoming messages, the wire
+// form of replies, HTTP status codes for error codes, tokens.
+//
+// TCP frame: a 4-byte big-endian length, then that many bytes of JSON (one message or reply).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "shardkit/message/codec.h"
+#include "shardkit/message/handler.h"
+#include "shardkit/services/client.h"
+#include "shardkit/services/config.h"
+#include "shardkit/services/metrics.h"
+
+namespace shardkit::services {
+
+// Passes an admitted message to the node (its Bus) and receives the reply exactly once.
+using DispatchFn = std::function<void(Message, ReplyFn)>;
+
+// What a listener needs from its node.
+struct ListenerHooks {
+  DispatchFn dispatch;
+  std::function<std::string()> metrics_text;  // GET /metrics
+  std::function<std::string()> health_json;   // GET /health
+};
+
+// A bound listener. Created by the Start*Listener functions below.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // The URL with the bound port.
+  virtual std::string url() const = 0;
+  // Stops accepting connections and reading new requests; requests already read are answered.
+  virtual void StopAccepting() = 0;
+  // Closes every connection once its replies are written (or at once when `now`).
+  virtual void Close() = 0;
+  // Open connections.
+  virtual size_t connections() const = 0;
+};
+
+Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const ListenerConfig& config,
+                                                   ListenerHooks hooks);
+Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime, const ListenerConfig& config,
+                                                    ListenerHooks hooks);
+Result<std::unique_ptr<Listener>> StartInprocListener(IoRuntime& runtime, const ListenerConfig& config,
+                                                      ListenerHooks hooks);
+
+std::shared_ptr<Handler> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options);
+std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options);
+std::shared_ptr<Handler> MakeInprocClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options);
+
+// --- Frames ---------------------------------------------------------------------------------------
+inline constexpr size_t kFrameHeaderBytes = 4;
+// Appends the frame of `message` to `out`.
+void AppendFrame(const Message& message, std::string& out);
+inline uint32_t ReadFrameLength(const char* p) {
+  auto b = reinterpret_cast<const unsigned char*>(p);
+  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
+}
+
+// --- Requests and replies ---------------------------------------------------------------------------
+// Admission common to every listener: on an external listener strips `shard`, `cache` and meta$
+// (but the trace) and refuses sys:* messages; caps the deadline at now + request_timeout_ms.
+Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now_ms);
+// The wire form of a reply: the message or its error, with meta$.id = `id`.
+Message ReplyWire(Result<Message> result, const std::string& id);
+// The HTTP status for an error reply.
+int HttpStatusFor(const Status& status);
+// The refusal for a missing or wrong token (`invalid`, details {"http_status":401}).
+Status Unauthorized();
+// Compares in time independent of where the texts differ.
+bool TokenMatches(std::string_view presented, std::string_view expected);
+// The time a client call may take: min(timeout, deadline - now); <= 0 means already late. Also
+// sets the message's deadline to now + that time.
+int64_t CallBudgetMs(Message& message, int64_t timeout_ms, int64_t now_ms);
+int64_t NowMs();
+
+// Calls `reply` at most once, whichever of the reply and the timeout comes first.
+class ReplyOnce {
+ public:
+  explicit ReplyOnce(ReplyFn reply) : reply_(std::move(reply)) {}
+  bool Reply(Result<Message> result) {
+    if (done_.exchange(true)) return false;
+    ReplyFn fn = std::move(reply_);
+    fn(std::move(result));
+    return true;
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  ReplyFn reply_;
+};
+
+}  // namespace shardkit::services

@@ -1,0 +1,144 @@
+// Node config, endpoints, settings and the service registry: plain data, validated, with errors
+// that name the file, the key and the problem.
+#include <gmock/gmock.h>
+
+#include "shardkit/services/registry.h"
+#include "test_util.h"
+
+namespace shardkit::services::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(EndpointTest, ParsesTcpHttpAndInproc) {
+  auto tcp = ParseEndpoint("tcp://127.0.0.1:7001");
+  ASSERT_TRUE(tcp.ok());
+  EXPECT_EQ(tcp->scheme, Scheme::kTcp);
+  EXPECT_EQ(tcp->host, "127.0.0.1");
+  EXPECT_EQ(tcp->port, 7001);
+  EXPECT_EQ(tcp->ToString(), "tcp://127.0.0.1:7001");
+  EXPECT_EQ(ParseEndpoint("http://localhost:0")->port, 0);
+  EXPECT_EQ(ParseEndpoint("inproc://orders")->name, "orders");
+}
+
+TEST(EndpointTest, RefusesBadUrlsSayingWhy) {
+  EXPECT_THAT(ParseEndpoint("udp://1.2.3.4:5").status().message(), HasSubstr("unsupported scheme 'udp'"));
+  EXPECT_THAT(ParseEndpoint("tcp://127.0.0.1:99999").status().message(), HasSubstr("port '99999'"));
+  EXPECT_THAT(ParseEndpoint("tcp://127.0.0.1").status().message(), HasSubstr("host:port"));
+  EXPECT_FALSE(ParseEndpoint("orders").ok());
+}
+
+TEST(NodeConfigTest, ReadsEverySection) {
+  auto config = ParseNodeConfig(R"(
+[node]
+name = "orders-1"
+threads = 3
+request_timeout_ms = 2000
+[[listener]]
+url = "tcp://127.0.0.1:0"
+external = true
+token = "s3cret"
+max_message_bytes = 1000
+[[service]]
+name = "kv"
+type = "kv"
+patterns = ["store:*,kind:entry"]
+max_in_flight = 8
+preload = 5
+[[route]]
+pattern = "store:*,kind:user"
+to = "tcp://127.0.0.1:7002"
+timeout_ms = 250
+)",
+                                "node.toml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->name, "orders-1");
+  EXPECT_EQ(config->threads, 3);
+  ASSERT_EQ(config->listeners.size(), 1u);
+  EXPECT_TRUE(config->listeners[0].external);
+  EXPECT_EQ(config->listeners[0].token, "s3cret");
+  EXPECT_EQ(config->listeners[0].max_message_bytes, 1000u);
+  EXPECT_EQ(config->listeners[0].request_timeout_ms, 2000);
+  ASSERT_EQ(config->services.size(), 1u);
+  EXPECT_EQ(config->services[0].max_in_flight, 8);
+  EXPECT_EQ(config->services[0].patterns, std::vector<std::string>{"store:*,kind:entry"});
+  EXPECT_EQ(*config->services[0].settings.GetInt("preload"), 5);
+  EXPECT_FALSE(config->services[0].settings.Has("max_in_flight"));
+  ASSERT_EQ(config->routes.size(), 1u);
+  EXPECT_EQ(config->routes[0].timeout_ms, 250);
+}
+
+struct BadConfig {
+  const char* toml;
+  const char* error;
+};
+
+TEST(NodeConfigTest, ErrorsNameTheFileTheKeyAndTheProblem) {
+  const BadConfig cases[] = {
+      {"[[listener]]\nurl = \"udp://127.0.0.1:1\"", "node.toml: listener[0].url: 'udp://127.0.0.1:1': unsupported scheme"},
+      {"[[listener]]\nurl = 7", "node.toml: listener[0].url: must be a string"},
+      {"[[listener]]\nurl = \"tcp://127.0.0.1:0\"\nexternl = true", "node.toml: listener[0].externl: unknown key"},
+      {"[node]\nthreads = 0", "node.toml: node.threads: must be from 1 to 64, not 0"},
+      {"[[service]]\nname = \"a\"", "node.toml: service[0].type: missing"},
+      {"[[service]]\nname = \"a\"\ntype = \"kv\"\n[[service]]\nname = \"a\"\ntype = \"kv\"",
+       "node.toml: service[1].name: 'a' is used twice"},
+      {"[[route]]\npattern = \"kind:\"\nto = \"x\"", "node.toml: route[0].pattern: pattern 'kind:'"},
+      {"[[route]]\npattern = \"a:1\"\nto = \"nowhere\"", "node.toml: route[0].to: no [[service]] named 'nowhere'"},
+      {"[nodes]\nname = \"x\"", "node.toml: nodes: unknown section"},
+      {"[node\nname = 1", "node.toml:1:"},
+  };
+  for (const BadConfig& c : cases) {
+    auto config = ParseNodeConfig(c.toml, "node.toml");
+    ASSERT_FALSE(config.ok()) << c.toml;
+    EXPECT_EQ(config.status().code(), Code::kInvalid);
+    EXPECT_THAT(config.status().message(), HasSubstr(c.error)) << c.toml;
+  }
+}
+
+TEST(NodeConfigTest, MissingFileIsNamed) {
+  auto config = LoadNodeConfig("/nonexistent/node.toml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("/nonexistent/node.toml: cannot read"));
+}
+
+TEST(SettingsTest, GettersNameTheServiceAndKey) {
+  auto settings = Settings::FromToml("path = 3\nsize = 10\nnames = [\"a\", \"b\"]", "node.toml: service 'orders' (store)");
+  ASSERT_TRUE(settings.ok());
+  EXPECT_EQ(settings->GetString("path").status().message(), "node.toml: service 'orders' (store): key 'path': must be a string");
+  EXPECT_EQ(*settings->GetInt("size"), 10);
+  EXPECT_EQ(*settings->GetInt("absent", 7), 7);
+  EXPECT_FALSE(settings->GetInt("absent").ok());
+  EXPECT_EQ(*settings->GetStringList("names"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_THAT(settings->CheckOnly({"path", "size"}).message(), HasSubstr("key 'names': unknown key"));
+  EXPECT_THAT(settings->Json(), HasSubstr("\"size\":10"));
+}
+
+TEST(RegistryTest, RegisteringATypeIsOneCallAndNamesMustBeUnique) {
+  auto factory = [](const ServiceContext& ctx) -> Result<ServiceInstance> {
+    return ServiceInstance{MakeSyncHandler([](Message m, const Context&) -> Result<Message> { return m; }), {"t:1"}, nullptr};
+  };
+  ASSERT_TRUE(RegisterServiceType("registry-test-type", factory).ok());
+  EXPECT_NE(ServiceRegistry::Global().Find("registry-test-type"), nullptr);
+  EXPECT_EQ(RegisterServiceType("registry-test-type", factory).code(), Code::kConflict);
+  EXPECT_NE(ServiceRegistry::Global().Find("echo"), nullptr);
+  EXPECT_NE(ServiceRegistry::Global().Find("kv"), nullptr);
+}
+
+TEST(RegistryTest, NodeRefusesAnUnknownTypeListingTheKnownOnes) {
+  auto config = ParseNodeConfig("[[service]]\nname = \"a\"\ntype = \"nosuch\"", "node.toml");
+  ASSERT_TRUE(config.ok());
+  auto node = Node::Start(std::move(config).value());
+  ASSERT_FALSE(node.ok());
+  EXPECT_THAT(node.status().message(), HasSubstr("node.toml: service 'a': unknown type 'nosuch' (registered: echo, kv"));
+}
+
+TEST(RegistryTest, FactoryErrorsRefuseTheConfig) {
+  auto config = ParseNodeConfig("[[service]]\nname = \"a\"\ntype = \"kv\"\npreload = \"many\"", "node.toml");
+  ASSERT_TRUE(config.ok());
+  auto node = Node::Start(std::move(config).value());
+  ASSERT_FALSE(node.ok());
+  EXPECT_EQ(node.status().message(), "node.toml: service 'a' (kv): key 'preload': must be an integer");
+}
+
+}  // namespace
+}  // namespace shardkit::services::testing

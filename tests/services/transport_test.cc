@@ -1,0 +1,170 @@
+// One transport suite, run over TCP, HTTP and in-process: whatever carries a message, a service
+// sees the same requests and a caller the same replies, errors and timeouts.
+#include <atomic>
+#include <thread>
+
+#include "test_util.h"
+
+namespace shardkit::services::testing {
+namespace {
+
+std::string Listen(Scheme scheme, uint16_t port) {
+  static std::atomic<int> next{0};
+  switch (scheme) {
+    case Scheme::kTcp: return fmt::format("tcp://127.0.0.1:{}", port);
+    case Scheme::kHttp: return fmt::format("http://127.0.0.1:{}", port);
+    case Scheme::kInproc: return fmt::format("inproc://transport-{}", next++);
+  }
+  return {};
+}
+
+std::string EchoNodeToml(const std::string& url) {
+  return fmt::format(R"(
+[node]
+name = "echo-node"
+[[listener]]
+url = "{}"
+[[service]]
+name = "echo"
+type = "echo"
+max_in_flight = 100000
+)",
+                     url);
+}
+
+class TransportTest : public ::testing::TestWithParam<Scheme> {
+ protected:
+  void SetUp() override {
+    node_ = StartNode(EchoNodeToml(Listen(GetParam(), 0)));
+    ASSERT_NE(node_, nullptr);
+    url_ = node_->listener_urls().at(0);
+  }
+  void TearDown() override {
+    client_.reset();
+    if (node_) node_->Stop(std::chrono::milliseconds(500));
+  }
+  Handler& ClientWith(ClientOptions options) {
+    client_ = Client(runtime_, url_, options);
+    return *client_;
+  }
+  Handler& DefaultClient() {
+    if (!client_) client_ = Client(runtime_, url_);
+    return *client_;
+  }
+
+  IoRuntime runtime_{2};
+  std::unique_ptr<Node> node_;
+  std::string url_;
+  std::shared_ptr<Handler> client_;
+};
+
+TEST_P(TransportTest, RequestGetsItsReplyWithTheRequestId) {
+  Message request = Msg(R"({"role":"echo","x":1,"name":"ada","meta$":{"id":"req-1","trace":"tr-1"}})");
+  auto reply = CallAndWait(DefaultClient(), std::move(request));
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->GetInt("x"), 1);
+  EXPECT_EQ(reply->GetString("name"), "ada");
+  EXPECT_EQ(reply->GetString("served_by"), "echo");
+  EXPECT_EQ(reply->meta().id, "req-1");
+}
+
+TEST_P(TransportTest, ThousandsOfConcurrentRequestsAreAllAnswered) {
+  Handler& client = ClientWith(ClientOptions{.timeout = std::chrono::seconds(15), .connections = 4});
+  Replies replies;
+  constexpr int kRequests = 3000;
+  for (int i = 0; i < kRequests; ++i) {
+    Message m;
+    m.SetString("role", "echo").SetInt("i", i);
+    Context context(nullptr, nullptr, {});
+    client.Handle(std::move(m), context, replies.Collect());
+  }
+  auto results = replies.Wait();
+  ASSERT_EQ(results.size(), size_t{kRequests});
+  std::vector<bool> seen(kRequests, false);
+  for (auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    seen[static_cast<size_t>(*r->GetInt("i"))] = true;
+  }
+  for (bool s : seen) EXPECT_TRUE(s);
+}
+
+TEST_P(TransportTest, LargeMessageRoundTrips) {
+  std::string big(2 * 1024 * 1024, 'z');
+  Message m;
+  m.SetString("role", "echo").SetString("blob", big);
+  auto reply = CallAndWait(DefaultClient(), std::move(m));
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->GetString("blob")->size(), big.size());
+}
+
+TEST_P(TransportTest, MessageOverTheSizeLimitIsRefusedInvalid) {
+  Message m;
+  m.SetString("role", "echo").SetString("blob", std::string(5 * 1024 * 1024, 'z'));
+  auto reply = CallAndWait(DefaultClient(), std::move(m));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInvalid) << reply.status().ToString();
+  // The connection stays usable.
+  EXPECT_TRUE(CallAndWait(DefaultClient(), Msg(R"({"role":"echo"})")).ok());
+}
+
+TEST_P(TransportTest, ErrorRepliesKeepTheirCodeAndMessage) {
+  for (std::string code : {"not_found", "conflict", "overloaded", "internal"}) {
+    auto reply = CallAndWait(DefaultClient(), Msg(fmt::format(R"({{"role":"echo","fail":"{}"}})", code)));
+    ASSERT_FALSE(reply.ok());
+    EXPECT_EQ(CodeName(reply.status().code()), code);
+    EXPECT_EQ(reply.status().message(), "echo was asked to fail with " + code);
+  }
+}
+
+TEST_P(TransportTest, UnroutedMessageIsNotFound) {
+  auto reply = CallAndWait(DefaultClient(), Msg(R"({"role":"nobody"})"));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kNotFound);
+}
+
+TEST_P(TransportTest, SlowReplyTimesOutAtTheClientTimeout) {
+  Handler& client = ClientWith(ClientOptions{.timeout = std::chrono::milliseconds(200)});
+  auto start = std::chrono::steady_clock::now();
+  auto reply = CallAndWait(client, Msg(R"({"role":"echo","delay_ms":3000})"));
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kTimeout) << reply.status().ToString();
+  EXPECT_LT(took, std::chrono::milliseconds(1500));
+}
+
+TEST_P(TransportTest, DeadlineShorterThanTheTimeoutWins) {
+  Message m = Msg(R"({"role":"echo","delay_ms":3000})");
+  m.meta().deadline = SystemClock::Default().NowMs() + 150;
+  auto start = std::chrono::steady_clock::now();
+  auto reply = CallAndWait(DefaultClient(), std::move(m));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+}
+
+TEST_P(TransportTest, ClientRecoversWhenTheServerRestarts) {
+  ASSERT_TRUE(CallAndWait(DefaultClient(), Msg(R"({"role":"echo"})")).ok());
+  node_->Stop(std::chrono::milliseconds(500));
+  node_.reset();
+  auto down = CallAndWait(DefaultClient(), Msg(R"({"role":"echo"})"));
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), Code::kUnavailable) << down.status().ToString();
+
+  node_ = StartNode(EchoNodeToml(url_));  // the same port (or inproc name)
+  ASSERT_NE(node_, nullptr);
+  auto again = CallAndWait(DefaultClient(), Msg(R"({"role":"echo"})"));
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, TransportTest, ::testing::Values(Scheme::kTcp, Scheme::kHttp, Scheme::kInproc),
+                         [](const ::testing::TestParamInfo<Scheme>& info) {
+                           switch (info.param) {
+                             case Scheme::kTcp: return std::string("Tcp");
+                             case Scheme::kHttp: return std::string("Http");
+                             case Scheme::kInproc: return std::string("Inproc");
+                           }
+                           return std::string("Unknown");
+                         });
+
+}  // namespace
+}  // namespace shardkit::services::testing
