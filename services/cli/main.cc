@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "shardkit/bench/bench.h"
 #include "shardkit/services/data_services.h"
+#include "demo.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
 
@@ -163,8 +164,12 @@ int main(int argc, char** argv) {
   bench_cqrs->add_option("--rate", cqrs_options.lag_rate, "Commands per second while measuring lag")->check(CLI::PositiveNumber)->capture_default_str();
   bench_cqrs->callback([&] { PrintFigures(shardkit::bench::RunCqrsBench(cqrs_options), json); });
 
-  auto* demo = app.add_subcommand("demo", "Walk through shardkit's routing on an in-process bus");
-  demo->callback([&] { exit_code = RunRouterDemo(); });
+  shardkit::cli::DemoOptions demo_options;
+  bool routing_walkthrough = false;
+  auto* demo = app.add_subcommand("demo", "The seed's iterations on a node changed only by config reloads, under load");
+  demo->add_flag("--quick", demo_options.quick, "Smaller and shorter (for CI)");
+  demo->add_flag("--routing", routing_walkthrough, "Instead: a walk through pattern routing on an in-process bus");
+  demo->callback([&] { exit_code = routing_walkthrough ? RunRouterDemo() : shardkit::cli::RunDemo(demo_options); });
 
   shardkit::cli::AddNodeCommands(app, exit_code);
 

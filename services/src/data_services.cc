@@ -49,6 +49,27 @@ class MapDirectory {
   std::map<std::string, std::shared_ptr<shard::ShardMapHolder>> maps_;
 };
 
+class ShardDirectory {
+ public:
+  static ShardDirectory& Global() {
+    static ShardDirectory directory;
+    return directory;
+  }
+  ServedShard Find(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = shards_.find(name);
+    return it == shards_.end() ? ServedShard{} : it->second;
+  }
+  void Put(const std::string& name, ServedShard shard) {
+    std::lock_guard<std::mutex> lock(mu_);
+    shards_[name] = std::move(shard);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, ServedShard> shards_;
+};
+
 Result<std::map<std::string, std::string>> ShardKeys(const Settings& settings) {
   std::map<std::string, std::string> keys;
   if (!settings.Has("shard_keys")) return keys;
@@ -208,8 +229,12 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   if (!shard_name->empty()) {
     auto canonical = shard::CanonicalShardName(*shard_name);
     if (!canonical.ok()) return s.Error("shard", canonical.status().message());
-    handler = shard::MakeShardGuard({*canonical, map, RefreshFrom(map), std::make_shared<shard::WriteGate>()}, handler);
-    patterns = {fmt::format("store:*,shard:\"{}\"", *canonical)};
+    auto gate = std::make_shared<shard::WriteGate>();
+    handler = shard::MakeShardGuard({*canonical, map, RefreshFrom(map), gate}, handler);
+    // kind:* makes the shard route more specific (one more glob) than a router or cache on
+    // store:*,kind:K, so forwarded messages reach the shard (docs/sharding.md).
+    patterns = {fmt::format("store:*,kind:*,shard:\"{}\"", *canonical)};
+    ShardDirectory::Global().Put(*canonical, ServedShard{entity_store, gate});
   }
   // The id generator must outlive the store: both die with the stop callback's captures.
   auto stop = [pool, entity_store, ids]() mutable {
@@ -263,6 +288,12 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
 }
 
 }  // namespace
+
+ServedShard FindServedShard(const std::string& canonical_shard_name) {
+  return ShardDirectory::Global().Find(canonical_shard_name);
+}
+
+std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map) { return MapDirectory::Global().Find(map); }
 
 void RegisterDataServices() {
   static std::once_flag once;

@@ -88,6 +88,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
 
  private:
   static Message ToShard(Message message, const Shard& shard, uint64_t epoch) {
+    // `cache:true` only chose this router (a cache sits in front of it); shards don't care.
+    message.Remove("cache");
     message.SetString("shard", shard.name);
     message.SetUint("epoch", epoch);
     return message;

@@ -8,8 +8,25 @@
 // RegisterDataServices() registers them once (idempotent); `shardkit serve` calls it at start.
 #pragma once
 
+#include <memory>
+#include <string>
+
+#include "shardkit/shard/shard_map.h"
+#include "shardkit/shard/write_gate.h"
+#include "shardkit/store/entity_store.h"
+
 namespace shardkit::services {
 
 void RegisterDataServices();
+
+// What a live migration needs of a shard served in this process: its store and the gate of its
+// guard. Filled by `store` services with a `shard` key; `nullptr` store when unknown.
+struct ServedShard {
+  std::shared_ptr<store::EntityStore> store;
+  std::shared_ptr<shard::WriteGate> gate;
+};
+ServedShard FindServedShard(const std::string& canonical_shard_name);
+// The process's shard map named `map` ("main" by default), or null.
+std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map);
 
 }  // namespace shardkit::services
