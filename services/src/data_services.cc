@@ -6,6 +6,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -211,6 +212,8 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
     opened = store::NewMemoryStore(options);
   } else if (path->empty()) {
     return s.Error("path", fmt::format("is required for the {} backend", *backend));
+  } else if (std::error_code ec; !std::filesystem::create_directories(*path, ec) && ec) {
+    return s.Error("path", fmt::format("cannot create {}: {}", *path, ec.message()));
   } else if (*backend == "rocksdb") {
     opened = store::OpenRocksDbStore(options);
   } else if (*backend == "sqlite") {
