@@ -157,6 +157,14 @@ int main(int argc, char** argv) {
   bench_split->add_option("--splits", split_options.splits, "Splits to run (at most 5)")->check(CLI::Range(1, 5))->capture_default_str();
   bench_split->callback([&] { PrintFigures(shardkit::bench::RunSplitBench(split_options), json); });
 
+  shardkit::bench::CacheBenchOptions cache_options;
+  auto* bench_cache = bench->add_subcommand("cache", "Zipf loads over RocksDB with and without the entry cache");
+  bench_cache->add_flag("--json", json, "Print one flat JSON object");
+  bench_cache->add_option("--entities", cache_options.entities, "Entities in the store")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_cache->add_option("--clients", cache_options.clients, "Concurrent clients")->check(CLI::Range(1, 256))->capture_default_str();
+  bench_cache->add_option("--seconds", cache_options.seconds, "Seconds per measured run")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_cache->callback([&] { PrintFigures(shardkit::bench::RunCacheBench(cache_options), json); });
+
   shardkit::bench::CqrsBenchOptions cqrs_options;
   auto* bench_cqrs = bench->add_subcommand("cqrs", "Command ack throughput and projection lag");
   bench_cqrs->add_flag("--json", json, "Print one flat JSON object");

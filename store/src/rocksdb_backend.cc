@@ -5,6 +5,7 @@
 //   "meta"      "c" name -> position(8) | "i" kind \0 id -> ksid(8) | "t" -> trim point(8)
 // Every Commit is one WriteBatch across the column families, so data, feed and indexes agree
 // after any crash.
+#include <filesystem>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -330,6 +331,10 @@ class RocksDbBackend final : public Backend {
 }  // namespace internal
 
 Result<std::unique_ptr<EntityStore>> OpenRocksDbStore(const StoreOptions& options) {
+  // RocksDB creates its own directory but not missing parents; SQLite's opener does the same.
+  if (std::error_code ec; !options.path.empty() && !std::filesystem::create_directories(options.path, ec) && ec) {
+    return Status::Internal("cannot create " + options.path + ": " + ec.message());
+  }
   Result<std::unique_ptr<internal::Backend>> backend = internal::RocksDbBackend::Open(options);
   if (!backend.ok()) return backend.status();
   return internal::NewStoreOn(std::move(backend).value(), options);

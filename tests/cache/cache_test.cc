@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <array>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include <shardkit/cache/entity_cache.h>
@@ -284,6 +286,83 @@ TEST(CacheTransition, AddingTheCacheUnderTrafficFailsNoRequest) {
   client.join();
   EXPECT_EQ(failures, 0);
   EXPECT_GT(cache->stats().hits, 0u);
+}
+
+}  // namespace
+}  // namespace shardkit::cache
+
+namespace shardkit::cache {
+namespace {
+
+TEST_F(CacheTest, AHundredConcurrentLoadsOfAColdKeyCostOneStoreLoad) {
+  Install({});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"cold","text":"c"}})").ok());
+  hold_loads_ = true;
+  int before = store_calls_;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 100; ++i) {
+    bus_.Act(M(R"({"store":"load","kind":"entry","id":"cold"})"), [&](Result<Message> r) { answered += TextOf(r) == "c"; });
+  }
+  EXPECT_EQ(store_calls_ - before, 1);
+  Release();
+  EXPECT_EQ(answered, 100);
+  EXPECT_EQ(cache_->stats().coalesced, 99u);
+}
+
+TEST_F(CacheTest, NoReadAfterAnAcknowledgedSaveIsStale) {
+  Install({});
+  constexpr int kKeys = 4;
+  for (int k = 0; k < kKeys; ++k) {
+    ASSERT_TRUE(Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"h{}","text":"0"}}}})", k)).ok());
+  }
+  // Per key: the last acknowledged value. A reader that starts after an acknowledgement must see
+  // that value or a later one.
+  std::array<std::atomic<int>, kKeys> acknowledged{};
+  std::atomic<bool> stop{false};
+  std::atomic<int> stale{0}, reads{0};
+  std::vector<std::thread> threads;
+  for (int k = 0; k < kKeys; ++k) {
+    threads.emplace_back([&, k] {  // one writer per key: values only grow
+      for (int v = 1; v <= 300 && !stop; ++v) {
+        auto r = Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"h{}","text":"{}"}}}})", k, v));
+        if (r.ok()) acknowledged[k] = v;
+      }
+    });
+  }
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 3000; ++i) {
+        int k = rng() % kKeys;
+        int floor = acknowledged[k];
+        auto text = TextOf(Act(fmt::format(R"({{"store":"load","kind":"entry","id":"h{}"}})", k)));
+        ++reads;
+        if (text.rfind("error", 0) == 0 || std::stoi(text) < floor) ++stale;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stale, 0) << "of " << reads << " reads";
+  EXPECT_GT(cache_->stats().hits, 0u);
+}
+
+TEST_F(CacheTest, TheByteBoundHoldsWithin10PercentUnderRandomValueSizes) {
+  constexpr size_t kBound = 64 * 1024;
+  Install({.max_bytes = kBound});
+  std::mt19937 rng(5);
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_TRUE(Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"r{}","text":"{}"}}}})", i,
+                                std::string(rng() % 2000, 'v')))
+                    .ok());
+  }
+  size_t peak = 0;
+  for (int i = 0; i < 2000; ++i) {
+    Act(fmt::format(R"({{"store":"load","kind":"entry","id":"r{}"}})", rng() % 400));
+    peak = std::max<size_t>(peak, cache_->stats().bytes_used);
+  }
+  EXPECT_LE(peak, kBound);
+  EXPECT_GE(peak, kBound * 9 / 10) << "the cache should fill close to its bound";
+  EXPECT_GT(cache_->stats().evictions, 0u);
 }
 
 }  // namespace

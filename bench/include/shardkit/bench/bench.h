@@ -71,6 +71,17 @@ struct SplitBenchOptions {
 // copy_per_s, catchup_lag_max_ms, pause_median_ms, pause_max_ms, client_errors, lost_writes.
 Figures RunSplitBench(const SplitBenchOptions& options);
 
+struct CacheBenchOptions {
+  size_t entities = 100'000;     // on RocksDB behind the cache
+  double zipf_s = 0.99;          // load workload skew
+  double cached_fraction = 0.10;  // the cache holds this share of the entities
+  int clients = 2;               // synchronous clients (the same with and without the cache)
+  double seconds = 3;
+};
+// hit_ratio, with_cache_per_s, without_cache_per_s, speedup, hit_p50_ms, hit_p99_ms,
+// store_loads_for_100_concurrent_misses.
+Figures RunCacheBench(const CacheBenchOptions& options);
+
 // Helpers shared by the benchmarks.
 std::string FiguresToJson(const Figures& figures);
 std::string FiguresToTable(const Figures& figures);
