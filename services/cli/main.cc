@@ -11,6 +11,7 @@
 #include "shardkit/bench/bench.h"
 #include "shardkit/services/data_services.h"
 #include "demo.h"
+#include "migrate_command.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
 
@@ -180,6 +181,7 @@ int main(int argc, char** argv) {
   demo->callback([&] { exit_code = routing_walkthrough ? RunRouterDemo() : shardkit::cli::RunDemo(demo_options); });
 
   shardkit::cli::AddNodeCommands(app, exit_code);
+  shardkit::cli::AddMigrateCommand(app, exit_code);
 
   shardkit::services::RegisterDataServices();
   try {

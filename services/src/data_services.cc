@@ -7,12 +7,15 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 
 #include "shardkit/cache/entity_cache.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
+#include "shardkit/migrate/migration.h"
 #include "shardkit/services/data_services.h"
 #include "shardkit/services/registry.h"
 #include "shardkit/shard/shard_router.h"
@@ -103,7 +106,9 @@ shard::MapRefresher RefreshFrom(std::shared_ptr<shard::ShardMapHolder> holder) {
 // shard-map: the node's authoritative map. Answers shardmap:get and shardmap:set (compare-and-swap).
 Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st = s.CheckOnly({"map", "ranges", "epoch", "shard_keys"}); !st.ok()) return st;
+  if (Status st = s.CheckOnly({"map", "ranges", "epoch", "shard_keys", "path"}); !st.ok()) return st;
+  auto path = s.GetString("path", "");
+  if (!path.ok()) return path.status();
   auto name = s.GetString("map", "main");
   auto ranges = s.GetStringList("ranges", std::vector<std::string>{"-"});
   auto epoch = s.GetInt("epoch", 1);
@@ -118,7 +123,42 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   if (holder) {
     // Reload: keep the live map (a migration may have moved it past the config's epoch).
   } else {
+    // A persisted map newer than the config's wins: migrations move maps past their config.
+    if (!path->empty() && std::filesystem::exists(*path)) {
+      std::ifstream in(*path);
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      auto doc = ParseJson(text, *path);
+      if (!doc.ok() || !doc->IsObject() || !(*doc)["epoch"].IsUint64() || !(*doc)["ranges"].IsArray()) {
+        return s.Error("path", fmt::format("{} is not a saved shard map", *path));
+      }
+      std::vector<std::string> saved;
+      for (const auto& r : (*doc)["ranges"].GetArray()) saved.emplace_back(r.GetString());
+      auto restored = shard::ShardMap::Make((*doc)["epoch"].GetUint64(), saved, *keys);
+      if (!restored.ok()) return s.Error("path", restored.status().message());
+      if (restored->epoch() >= map->epoch()) map = std::move(restored);
+    }
     holder = std::make_shared<shard::ShardMapHolder>(std::move(map).value());
+    if (!path->empty()) {
+      holder->OnChange([file = *path](const shard::ShardMap& next) -> Status {
+        std::string json = fmt::format("{{\"epoch\":{},\"ranges\":[", next.epoch());
+        for (size_t i = 0; i < next.shards().size(); ++i) {
+          json += i ? "," : "";
+          AppendJsonString(next.shards()[i].name, json);
+        }
+        json += "]}";
+        std::string tmp = file + ".tmp";
+        {
+          std::ofstream out(tmp, std::ios::trunc);
+          out << json;
+          out.flush();
+          if (!out) return Status::Internal(fmt::format("cannot write {}", tmp));
+        }
+        std::error_code ec;
+        std::filesystem::rename(tmp, file, ec);
+        if (ec) return Status::Internal(fmt::format("cannot rename {}: {}", tmp, ec.message()));
+        return Status::Ok();
+      });
+    }
     MapDirectory::Global().Put(*name, holder);
   }
   auto handler = MakeSyncHandler([holder](Message m, const Context&) -> Result<Message> {
@@ -290,6 +330,169 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   return ServiceInstance{handler, {"store:*", fmt::format("sys:cache,cmd:stats,name:\"{}\"", ctx.name)}, nullptr};
 }
 
+// migrator: runs live migrations between shards served in this process (docs/migration.md).
+//   migrate:start,id:I + sources:[…], targets:[…]   create (or resume) and start copying
+//   migrate:status|verify|cutover|rollback|complete|cancel,id:I
+// Every operation runs on the migrator's own thread: a cutover waits for drains and fences and
+// must not hold an I/O thread.
+class Migrator {
+ public:
+  Migrator(std::string dir, std::shared_ptr<shard::ShardMapHolder> map)
+      : dir_(std::move(dir)), map_(std::move(map)), pool_(1) {}
+  ~Migrator() {
+    pool_.join();
+    for (auto& [id, entry] : migrations_) {
+      if (entry.starting.valid()) entry.starting.wait();
+    }
+  }
+
+  void Handle(Message m, ReplyFn reply) {
+    boost::asio::post(pool_, [this, m = std::move(m), reply = std::move(reply)]() mutable {
+      std::lock_guard<std::mutex> lock(mu_);
+      reply(Serve(m));
+    });
+  }
+
+ private:
+  static Result<std::vector<std::string>> Names(const Message& m, const char* field) {
+    auto text = m.GetArrayJson(field);
+    if (!text) return Status::Invalid(fmt::format("{}: must be an array of shard names", field), fmt::format(R"({{"field":"{}"}})", field));
+    auto doc = ParseJson(*text, field);
+    if (!doc.ok()) return doc.status();
+    std::vector<std::string> names;
+    for (const auto& v : doc->GetArray()) {
+      if (!v.IsString()) return Status::Invalid(fmt::format("{}: must be an array of shard names", field), fmt::format(R"({{"field":"{}"}})", field));
+      auto canonical = shard::CanonicalShardName(v.GetString());
+      if (!canonical.ok()) return Status::Invalid(fmt::format("{}: {}", field, canonical.status().message()));
+      names.push_back(*canonical);
+    }
+    return names;
+  }
+
+  Result<std::vector<migrate::Participant>> Participants(const std::vector<std::string>& names) {
+    std::vector<migrate::Participant> out;
+    for (const auto& name : names) {
+      ServedShard s = FindServedShard(name);
+      if (!s.store) {
+        return Status::Invalid(fmt::format("shard {}: no store serves it in this node (add a [[service]] of type store "
+                                           "with shard = \"{}\" and reload)", name, name));
+      }
+      out.push_back({name, s.store, s.gate});
+    }
+    return out;
+  }
+
+  static Message Describe(const migrate::Progress& p, const std::string& id) {
+    Message out;
+    out.SetString("id", id).SetString("phase", migrate::PhaseName(p.phase));
+    out.SetUint("rows_copied", p.rows_copied).SetDouble("copy_rows_per_s", p.copy_rows_per_s);
+    out.SetUint("lag", p.lag).SetUint("epoch", p.epoch);
+    return out;
+  }
+
+  Result<Message> Serve(const Message& m) {
+    auto op = m.GetString("migrate").value_or("");
+    auto id = m.GetString("id");
+    if (!id || id->empty()) return Status::Invalid("id: a migration id (string) is required", R"({"field":"id"})");
+    std::string key(*id);
+    if (op == "start") {
+      auto sources = Names(m, "sources");
+      if (!sources.ok()) return sources.status();
+      auto targets = Names(m, "targets");
+      if (!targets.ok()) return targets.status();
+      auto source_parts = Participants(*sources);
+      if (!source_parts.ok()) return source_parts.status();
+      auto target_parts = Participants(*targets);
+      if (!target_parts.ok()) return target_parts.status();
+      auto& entry = migrations_[key];
+      auto& slot = entry.migration;
+      if (!slot) {
+        migrate::MigrationSpec spec;
+        spec.id = key;
+        spec.sources = std::move(source_parts).value();
+        spec.targets = std::move(target_parts).value();
+        spec.map = map_;
+        spec.journal_path = dir_ + "/" + key + ".journal";
+        auto opened = migrate::Migration::Open(std::move(spec));
+        if (!opened.ok()) {
+          migrations_.erase(key);
+          return opened.status();
+        }
+        slot = std::move(opened).value();
+      }
+      if (entry.starting.valid() && entry.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        return Describe(slot->progress(), key);  // already copying
+      }
+      // The copy can take minutes: it runs on its own thread; status shows its progress.
+      migrate::Migration* migration = slot.get();
+      entry.starting = std::async(std::launch::async, [migration] { return migration->Start(); });
+      return Describe(slot->progress(), key);
+    }
+    auto it = migrations_.find(key);
+    if (it == migrations_.end()) return Status::NotFound(fmt::format("no migration '{}' in this node", key));
+    migrate::Migration& migration = *it->second.migration;
+    bool copying = it->second.starting.valid() &&
+                   it->second.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
+    if (op == "status") {
+      Message out = Describe(migration.progress(), key);
+      out.SetBool("copying", copying);
+      if (!copying && it->second.starting.valid()) {
+        Status started = it->second.starting.get();
+        it->second.starting = {};
+        if (!started.ok()) return started;
+      }
+      return out;
+    }
+    if (copying) return Status::Unavailable(fmt::format("migration '{}' is still copying; try again when status says copying:false", key));
+    if (op == "verify") {
+      auto r = migration.Verify();
+      if (!r.ok()) return r.status();
+      Message out = Describe(migration.progress(), key);
+      out.SetUint("compared", r->compared).SetUint("missing", r->missing).SetUint("extra", r->extra);
+      out.SetUint("different", r->different).SetUint("in_flux", r->in_flux).SetBool("ok", r->ok());
+      return out;
+    }
+    if (op == "cutover" || op == "rollback") {
+      auto r = op == "cutover" ? migration.Cutover() : migration.Rollback();
+      if (!r.ok()) return r.status();
+      Message out = Describe(migration.progress(), key);
+      out.SetDouble("pause_ms", r->pause_ms).SetUint("fence", r->fence);
+      return out;
+    }
+    if (op == "complete" || op == "cancel") {
+      Status s = op == "complete" ? migration.Complete() : migration.Cancel();
+      if (!s.ok()) return s;
+      return Describe(migration.progress(), key);
+    }
+    return Status::Invalid("migrate: must be start, status, verify, cutover, rollback, complete or cancel", R"({"field":"migrate"})");
+  }
+
+  const std::string dir_;
+  std::shared_ptr<shard::ShardMapHolder> map_;
+  boost::asio::thread_pool pool_;
+  std::mutex mu_;  // one operation at a time
+  struct Entry {
+    std::unique_ptr<migrate::Migration> migration;
+    std::future<Status> starting;  // the copy, while it runs
+  };
+  std::map<std::string, Entry> migrations_;  // guarded by mu_
+};
+
+Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
+  const Settings& s = ctx.settings;
+  if (Status st = s.CheckOnly({"map", "dir"}); !st.ok()) return st;
+  auto dir = s.GetString("dir");
+  if (!dir.ok()) return dir.status();
+  if (std::error_code ec; !std::filesystem::create_directories(*dir, ec) && ec) {
+    return s.Error("dir", fmt::format("cannot create {}: {}", *dir, ec.message()));
+  }
+  auto map = MapNamed(ctx);
+  if (!map.ok()) return map.status();
+  auto migrator = std::make_shared<Migrator>(*dir, *map);
+  auto handler = MakeHandler([migrator](Message m, const Context&, ReplyFn reply) { migrator->Handle(std::move(m), std::move(reply)); });
+  return ServiceInstance{handler, {"migrate:*"}, [migrator] {}};
+}
+
 }  // namespace
 
 ServedShard FindServedShard(const std::string& canonical_shard_name) {
@@ -306,6 +509,7 @@ void RegisterDataServices() {
     (void)registry.Register("store", MakeStore);
     (void)registry.Register("shard-router", MakeShardRouterService);
     (void)registry.Register("cache", MakeCache);
+    (void)registry.Register("migrator", MakeMigrator);
   });
 }
 

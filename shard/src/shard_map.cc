@@ -158,8 +158,17 @@ Status ShardMapHolder::CompareAndSwap(uint64_t expected_epoch, ShardMap next) {
   if (next.epoch() <= expected_epoch) {
     return Status::Invalid(fmt::format("new shard map epoch {} must be above {}", next.epoch(), expected_epoch));
   }
-  current_ = std::make_shared<const ShardMap>(std::move(next));
+  auto candidate = std::make_shared<const ShardMap>(std::move(next));
+  if (persist_) {
+    if (Status s = persist_(*candidate); !s.ok()) return s;
+  }
+  current_ = std::move(candidate);
   return Status::Ok();
+}
+
+void ShardMapHolder::OnChange(std::function<Status(const ShardMap&)> persist) {
+  std::lock_guard<std::mutex> lock(mu_);
+  persist_ = std::move(persist);
 }
 
 }  // namespace shardkit::shard

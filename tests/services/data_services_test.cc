@@ -211,3 +211,101 @@ TEST(Demo, TheQuickDemoFinishesWithZeroErrorsACacheHitRatioAndACompletedSplit) {
 
 }  // namespace
 }  // namespace shardkit::services::testing
+
+namespace shardkit::services::testing {
+namespace {
+
+std::string SplitNode(const TempDir& dir) {
+  std::string toml = fmt::format(R"(
+[node]
+name = "split"
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = ["-80", "80-"]
+path = "{0}/shardmap.json"
+[[service]]
+name = "router"
+type = "shard-router"
+[[service]]
+name = "migrator"
+type = "migrator"
+dir = "{0}/migrations"
+)",
+                                 dir.path());
+  for (const char* range : {"-80", "80-", "-40", "40-80"}) {
+    toml += fmt::format(R"(
+[[service]]
+name = "store{0}"
+type = "store"
+path = "{1}/store{0}"
+shard = "{0}"
+)",
+                        range, dir.path());
+  }
+  return toml;
+}
+
+// The CLI splits a shard of a real node while a client writes; nothing acknowledged is lost, no
+// request fails, and after kill -9 the node comes back with the split map and every write.
+TEST(LiveSplit, TheCliSplitsAServedShardUnderWritesAndTheSplitSurvivesKillNine) {
+  TempDir dir;
+  std::string config = dir.Write("node.toml", SplitNode(dir));
+  std::map<std::string, std::string> acknowledged;
+  std::atomic<int> failures{0};
+  {
+    ServeProcess serve(dir, config);
+    auto urls = serve.WaitReady();
+    ASSERT_EQ(urls.size(), 1u);
+    IoRuntime runtime(1);
+    auto client = Client(runtime, urls[0]);
+    for (int i = 0; i < 500; ++i) {
+      ASSERT_TRUE(CallAndWait(*client, Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"p{}","v":"0"}}}})", i))).ok());
+      acknowledged[fmt::format("p{}", i)] = "0";
+    }
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    std::thread writer([&] {
+      for (int i = 0; !stop && i < 100'000; ++i) {
+        std::string id = fmt::format("p{}", i % 500), v = std::to_string(i + 1);
+        auto r = CallAndWait(*client, Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})", id, v)));
+        std::lock_guard<std::mutex> lock(mu);
+        if (r.ok()) {
+          acknowledged[id] = v;
+        } else {
+          ++failures;
+        }
+      }
+    });
+    ShellRun split = Shell(dir, Cli("migrate split --to " + urls[0] + " --id s1 --source -80 --targets -40,40-80 --cutover --complete"));
+    stop = true;
+    writer.join();
+    EXPECT_EQ(split.exit_code, 0) << split.out << split.err;
+    EXPECT_THAT(split.out, HasSubstr("cutover: epoch 2"));
+    EXPECT_THAT(split.out, HasSubstr("completed"));
+    EXPECT_EQ(failures, 0);
+    ShellRun status = Shell(dir, Cli("migrate status --to " + urls[0] + " --id s1"));
+    EXPECT_THAT(status.out, HasSubstr("\"phase\":\"completed\""));
+    serve.Signal(SIGKILL);
+    serve.WaitExit(std::chrono::seconds(10));
+  }
+  ServeProcess again(dir, config);
+  auto urls = again.WaitReady();
+  ASSERT_EQ(urls.size(), 1u);
+  IoRuntime runtime(1);
+  auto client = Client(runtime, urls[0]);
+  auto map = CallAndWait(*client, Msg(R"({"shardmap":"get","map":"main"})"));
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  EXPECT_EQ(map->GetUint("epoch"), 2u);
+  EXPECT_EQ(*map->GetArrayJson("ranges"), R"(["-40","40-80","80-"])");
+  for (const auto& [id, v] : acknowledged) {
+    auto r = CallAndWait(*client, Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id)));
+    ASSERT_TRUE(r.ok()) << id << ": " << r.status().ToString();
+    EXPECT_THAT(std::string(*r->GetObjectJson("ent")), HasSubstr(fmt::format("\"v\":\"{}\"", v))) << id;
+  }
+}
+
+}  // namespace
+}  // namespace shardkit::services::testing

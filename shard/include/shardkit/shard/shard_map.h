@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -81,10 +82,14 @@ class ShardMapHolder {
   // Replaces the map if the current epoch is `expected_epoch` and next's epoch is greater;
   // `conflict` (naming both epochs) otherwise.
   Status CompareAndSwap(uint64_t expected_epoch, ShardMap next);
+  // Called after every successful swap, with the new map, before CompareAndSwap returns (e.g. to
+  // persist it). If it fails, the swap is undone and its error returned.
+  void OnChange(std::function<Status(const ShardMap&)> persist);
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const ShardMap> current_;  // guarded by mu_
+  std::function<Status(const ShardMap&)> persist_;  // guarded by mu_
 };
 
 }  // namespace shardkit::shard

@@ -1,0 +1,161 @@
+#include "migrate_command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "shardkit/message/codec.h"
+#include "shardkit/message/json.h"
+#include "shardkit/services/client.h"
+#include "shardkit/services/endpoint.h"
+
+namespace shardkit::cli {
+namespace {
+
+struct MigrateOptions {
+  std::string to;
+  std::string id;
+  std::vector<std::string> sources;
+  std::vector<std::string> targets;
+  bool cutover = false;
+  bool complete = false;
+  int64_t timeout_ms = 60'000;
+};
+
+std::string JsonArray(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += i ? "," : "";
+    AppendJsonString(names[i], out);
+  }
+  return out + "]";
+}
+
+class Session {
+ public:
+  explicit Session(const MigrateOptions& options) : options_(options), runtime_(1) {}
+
+  Status Connect() {
+    auto endpoint = services::ParseEndpoint(options_.to);
+    if (!endpoint.ok()) return endpoint.status();
+    services::ClientOptions client_options;
+    client_options.timeout = std::chrono::milliseconds(options_.timeout_ms);
+    client_options.connections = 1;
+    auto client = services::MakeClient(runtime_, *endpoint, client_options);
+    if (!client.ok()) return client.status();
+    client_ = std::move(client).value();
+    return Status::Ok();
+  }
+
+  Result<Message> Call(std::string_view op, Message extra = {}) {
+    extra.SetString("migrate", op).SetString("id", options_.id);
+    return services::CallAndWait(*client_, std::move(extra));
+  }
+
+ private:
+  const MigrateOptions& options_;
+  services::IoRuntime runtime_;
+  std::shared_ptr<Handler> client_;
+};
+
+int Fail(const Status& s) {
+  fmt::print(stderr, "shardkit: {}\n", s.ToString());
+  return s.code() == Code::kUnavailable ? 2 : 1;
+}
+
+void PrintProgress(const Message& status, bool tty) {
+  uint64_t rows = status.GetUint("rows_copied").value_or(0);
+  std::string line = fmt::format("{:<10} rows copied {:>10}  rate {:>9.0f}/s  lag {:>6}  epoch {}",
+                                 status.GetString("phase").value_or("?"), rows, status.GetDouble("copy_rows_per_s").value_or(0),
+                                 status.GetUint("lag").value_or(0), status.GetUint("epoch").value_or(0));
+  if (tty) {
+    fmt::print("\r{}", line);
+  } else {
+    fmt::print("{}\n", line);
+  }
+  std::fflush(stdout);
+}
+
+// start, then follow the copy and catch-up; optionally cut over and complete.
+int Run(const MigrateOptions& options) {
+  Session session(options);
+  if (Status s = session.Connect(); !s.ok()) return Fail(s);
+  Message start;
+  start.SetArrayJson("sources", JsonArray(options.sources));
+  start.SetArrayJson("targets", JsonArray(options.targets));
+  auto started = session.Call("start", std::move(start));
+  if (!started.ok()) return Fail(started.status());
+  bool tty = isatty(fileno(stdout));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.timeout_ms);
+  while (true) {
+    auto status = session.Call("status");
+    if (!status.ok()) return Fail(status.status());
+    PrintProgress(*status, tty);
+    if (!status->GetBool("copying").value_or(false) && status->GetUint("lag").value_or(0) <= 100) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      if (tty) fmt::print("\n");
+      return Fail(Status::Timeout("the copy and catch-up did not finish within --timeout-ms; `shardkit migrate status` follows it"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (tty) fmt::print("\n");
+  if (options.cutover) {
+    auto cut = session.Call("cutover");
+    if (!cut.ok()) return Fail(cut.status());
+    fmt::print("cutover: epoch {}, write pause {:.1f} ms\n", cut->GetUint("epoch").value_or(0), cut->GetDouble("pause_ms").value_or(0));
+  }
+  if (options.complete) {
+    auto done = session.Call("complete");
+    if (!done.ok()) return Fail(done.status());
+    fmt::print("completed\n");
+  }
+  return 0;
+}
+
+int Single(const MigrateOptions& options, std::string_view op) {
+  Session session(options);
+  if (Status s = session.Connect(); !s.ok()) return Fail(s);
+  auto reply = session.Call(op);
+  if (!reply.ok()) return Fail(reply.status());
+  reply->meta() = Meta{};
+  fmt::print("{}\n", ToJson(*reply));
+  return 0;
+}
+
+}  // namespace
+
+void AddMigrateCommand(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<MigrateOptions>();
+  auto* migrate = app.add_subcommand("migrate", "Split, merge or replace shards live (a node's migrator service)");
+  migrate->require_subcommand(1);
+  auto common = [&](CLI::App* sub) {
+    sub->add_option("--to", options->to, "The node running the migrator: tcp://host:port or http://host:port")->required();
+    sub->add_option("--id", options->id, "The migration's id")->required();
+    sub->add_option("--timeout-ms", options->timeout_ms, "How long to wait")->check(CLI::PositiveNumber)->capture_default_str();
+  };
+  struct Kind {
+    const char* name;
+    const char* help;
+    const char* sources_help;
+    const char* targets_help;
+  };
+  for (const Kind& kind : {Kind{"split", "One shard into several", "The shard to split", "Its parts, e.g. -40,40-80"},
+                           Kind{"merge", "Adjacent shards into one", "The shards to merge", "The merged shard"},
+                           Kind{"replace", "A shard onto another store", "The shard to replace", "Its replacement, e.g. 80-@sqlite"}}) {
+    auto* sub = migrate->add_subcommand(kind.name, kind.help);
+    common(sub);
+    sub->add_option("--sources,--source", options->sources, kind.sources_help)->required()->delimiter(',');
+    sub->add_option("--targets,--target", options->targets, kind.targets_help)->required()->delimiter(',');
+    sub->add_flag("--cutover", options->cutover, "Cut over once caught up");
+    sub->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
+    sub->callback([options, &exit_code] { exit_code = Run(*options); });
+  }
+  for (const char* op : {"status", "verify", "cutover", "rollback", "complete", "cancel"}) {
+    auto* sub = migrate->add_subcommand(op, fmt::format("The migration's {}", op));
+    common(sub);
+    sub->callback([options, &exit_code, op] { exit_code = Single(*options, op); });
+  }
+}
+
+}  // namespace shardkit::cli
