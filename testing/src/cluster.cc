@@ -94,10 +94,9 @@ Cluster::Cluster(ClusterOptions options)
         }));
         description = fmt::format("shard {} on {} (link {})", name, nodes_[owner]->name_, link);
       }
-      fail(node.Add(fmt::format("store:*,shard:\"{}\"", name), handler, description));
-      for (const auto& kind : options_.cached_kinds) {
-        fail(node.Add(fmt::format("store:*,kind:\"{}\",cache:true,shard:\"{}\"", kind, name), handler, description));
-      }
+      // kind:* makes the shard route beat a cache or router on store:*,kind:K (docs/sharding.md);
+      // the router drops `cache` when it forwards, so one route per shard serves every kind.
+      fail(node.Add(fmt::format("store:*,kind:*,shard:\"{}\"", name), handler, description));
     }
   }
 
