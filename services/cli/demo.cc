@@ -90,7 +90,9 @@ class LoadGenerator {
   }
   void StartStep(std::string name) {
     std::lock_guard<std::mutex> lock(mu_);
-    steps_.push_back(StepFigures{std::move(name)});
+    StepFigures step;
+    step.name = std::move(name);
+    steps_.push_back(std::move(step));
   }
   std::vector<StepFigures> steps() {
     std::lock_guard<std::mutex> lock(mu_);
