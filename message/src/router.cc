@@ -79,8 +79,32 @@ class Router::Index {
  public:
   struct Group {
     Shape shape;
-    std::unordered_map<uint64_t, std::vector<RoutePtr>> buckets;
+    std::unordered_map<uint64_t, std::vector<RoutePtr>> buckets;  // the source of truth
     size_t count = 0;
+    // The read path: open addressing over `buckets`, rebuilt after every change (routing changes
+    // are rare, lookups are per message; a node-based map's probe misses the caches at 10k routes).
+    std::vector<std::pair<uint64_t, const std::vector<RoutePtr>*>> table;
+    size_t mask = 0;
+
+    void Rebuild() {
+      size_t capacity = 8;
+      while (capacity < buckets.size() * 2) capacity <<= 1;
+      table.assign(capacity, {0, nullptr});
+      mask = capacity - 1;
+      for (const auto& [hash, routes] : buckets) {
+        size_t i = hash & mask;
+        while (table[i].second != nullptr) i = (i + 1) & mask;
+        table[i] = {hash, &routes};
+      }
+    }
+    const std::vector<RoutePtr>* Probe(uint64_t hash) const {
+      if (table.empty()) return nullptr;
+      for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        const auto& slot = table[i];
+        if (slot.second == nullptr) return nullptr;
+        if (slot.first == hash) return slot.second;
+      }
+    }
   };
 
   std::vector<Group> groups;  // in rank order
@@ -90,7 +114,9 @@ class Router::Index {
     auto it = std::lower_bound(groups.begin(), groups.end(), shape,
                                [](const Group& g, const Shape& s) { return CompareShapes(g.shape, s) < 0; });
     if (it != groups.end() && CompareShapes(it->shape, shape) == 0) return *it;
-    it = groups.insert(it, Group{shape, {}, 0});
+    Group group;
+    group.shape = shape;
+    it = groups.insert(it, std::move(group));
     return *it;
   }
 
@@ -103,6 +129,7 @@ class Router::Index {
     });
     bucket.insert(pos, route);
     ++group.count;
+    group.Rebuild();
     by_key[route->pattern.key()] = std::move(route);
   }
 
@@ -119,7 +146,11 @@ class Router::Index {
       if (bucket.empty()) git->buckets.erase(bit);
       --git->count;
     }
-    if (git->count == 0) groups.erase(git);
+    if (git->count == 0) {
+      groups.erase(git);
+    } else {
+      git->Rebuild();
+    }
     by_key.erase(route->pattern.key());
   }
 
@@ -137,9 +168,9 @@ class Router::Index {
         h = XXH3_64bits_withSeed(v->text.data(), v->text.size(), h);
       }
       if (!present) continue;
-      auto it = group.buckets.find(h);
-      if (it == group.buckets.end()) continue;
-      for (const RoutePtr& route : it->second) {
+      const std::vector<RoutePtr>* bucket = group.Probe(h);
+      if (bucket == nullptr) continue;
+      for (const RoutePtr& route : *bucket) {
         // A hash hit is checked term by term: hashes can collide.
         if (route->pattern.Matches(message) && visit(route)) return;
       }
@@ -149,9 +180,15 @@ class Router::Index {
 
 Router::Router() : index_(std::make_unique<Index>()) {}
 Router::~Router() = default;
-Router::Router(const Router& other) : index_(std::make_unique<Index>(*other.index_)) {}
+// A copied group's table points into the original's buckets: rebuild it over its own.
+Router::Router(const Router& other) : index_(std::make_unique<Index>(*other.index_)) {
+  for (auto& group : index_->groups) group.Rebuild();
+}
 Router& Router::operator=(const Router& other) {
-  if (this != &other) index_ = std::make_unique<Index>(*other.index_);
+  if (this != &other) {
+    index_ = std::make_unique<Index>(*other.index_);
+    for (auto& group : index_->groups) group.Rebuild();
+  }
   return *this;
 }
 Router::Router(Router&&) noexcept = default;
