@@ -14,6 +14,14 @@ FeedImpl::FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state)
   for (const auto& [name, position] : state.consumers) {
     if (name.compare(0, kReplicaPrefix.size(), kReplicaPrefix) == 0) {
       replicas_.emplace(name.substr(kReplicaPrefix.size()), position);
+    } else if (name.compare(0, kShardKeyPrefix.size(), kShardKeyPrefix) == 0) {
+      // shardkey$<kind length>:<kind><field>
+      std::string_view rest = std::string_view(name).substr(kShardKeyPrefix.size());
+      size_t colon = rest.find(':');
+      size_t length = colon == std::string_view::npos ? 0 : std::stoul(std::string(rest.substr(0, colon)));
+      if (colon != std::string_view::npos && colon + 1 + length <= rest.size()) {
+        shard_keys_.emplace(rest.substr(colon + 1, length), rest.substr(colon + 1 + length));
+      }
     } else {
       consumers_.emplace(name, position);
     }
@@ -27,6 +35,16 @@ uint64_t FeedImpl::ReplicaPositionLocked(std::string_view stream) const {
 
 void FeedImpl::PlanReplicaPosition(std::string_view stream, uint64_t position, WriteSet& writes) {
   writes.consumers.push_back({std::string(kReplicaPrefix) + std::string(stream), position});
+}
+
+void FeedImpl::PlanShardKey(std::string_view kind, std::string_view field, WriteSet& writes) {
+  writes.consumers.push_back({std::string(kShardKeyPrefix) + std::to_string(kind.size()) + ":" + std::string(kind) +
+                                  std::string(field),
+                              1});
+}
+
+void FeedImpl::SetShardKeyLocked(std::string_view kind, std::string_view field) {
+  shard_keys_.emplace(std::string(kind), std::string(field));
 }
 
 void FeedImpl::SetReplicaPositionLocked(std::string_view stream, uint64_t position) {
@@ -68,8 +86,9 @@ Status FeedImpl::CheckPosition(uint64_t position) const {
 
 Status FeedImpl::RegisterConsumer(std::string_view name, uint64_t position) {
   if (Status s = CheckId(name, "name"); !s.ok()) return s;
-  if (name.compare(0, kReplicaPrefix.size(), kReplicaPrefix) == 0) {
-    return InvalidField("name", "names starting with \"replica$\" are reserved");
+  if (name.compare(0, kReplicaPrefix.size(), kReplicaPrefix) == 0 ||
+      name.compare(0, kShardKeyPrefix.size(), kShardKeyPrefix) == 0) {
+    return InvalidField("name", "names starting with \"replica$\" or \"shardkey$\" are reserved");
   }
   std::lock_guard lock(write_mu_);
   if (Status s = CheckPosition(position); !s.ok()) return s;

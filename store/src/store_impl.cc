@@ -1,5 +1,6 @@
 #include "store_impl.h"
 
+#include <algorithm>
 #include <tuple>
 
 #include "entity_json.h"
@@ -28,8 +29,40 @@ Result<std::unique_ptr<EntityStore>> NewStoreOn(std::unique_ptr<Backend> backend
                                                 const StoreOptions& options) {
   Result<FeedState> state = backend->LoadFeedState();
   if (!state.ok()) return state.status();
-  return std::unique_ptr<EntityStore>(
-      std::make_unique<StoreImpl>(std::move(backend), options, std::move(state).value()));
+  auto store = std::make_unique<StoreImpl>(std::move(backend), options, std::move(state).value());
+  if (Status s = store->CheckShardKeys(); !s.ok()) return s;
+  return std::unique_ptr<EntityStore>(std::move(store));
+}
+
+namespace {
+std::string ShardKeyOf(const StoreOptions& options, std::string_view kind) {
+  auto it = options.shard_key_fields.find(std::string(kind));
+  return it == options.shard_key_fields.end() ? "id" : it->second;
+}
+}  // namespace
+
+Status StoreImpl::CheckShardKeys() {
+  std::lock_guard lock(write_mu_);
+  for (const auto& [kind, field] : feed_.shard_keys_locked()) {
+    std::string wanted = ShardKeyOf(options_, kind);
+    if (wanted != field) {
+      return Status::Invalid("shard_key_fields: kind '" + kind + "' already has data sharded by '" + field +
+                                 "'; its shard key cannot change to '" + wanted + "'",
+                             "{\"field\":\"shard_key_fields\"}");
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<std::pair<std::string, std::string>> StoreImpl::PlanNewShardKeys(WriteSet& writes) {
+  std::vector<std::pair<std::string, std::string>> added;
+  for (const EntityWrite& w : writes.entities) {
+    if (w.remove || feed_.shard_keys_locked().count(w.row.kind)) continue;
+    if (std::any_of(added.begin(), added.end(), [&](const auto& a) { return a.first == w.row.kind; })) continue;
+    added.emplace_back(w.row.kind, ShardKeyOf(options_, w.row.kind));
+  }
+  for (const auto& [kind, field] : added) FeedImpl::PlanShardKey(kind, field, writes);
+  return added;
 }
 
 StoreImpl::StoreImpl(std::unique_ptr<Backend> backend, const StoreOptions& options,
@@ -153,11 +186,14 @@ std::vector<Result<std::string>> StoreImpl::SaveBatch(const std::vector<SaveRequ
     results.push_back(save.ok() ? PlanSave(*save, now_ms, overlay, writes) : save.status());
   }
   if (writes.empty()) return results;
+  auto new_keys = PlanNewShardKeys(writes);
   if (Status s = feed_.CommitLocked(writes); !s.ok()) {
     for (auto& r : results) {
       if (r.ok()) r = s;
     }
+    return results;
   }
+  for (const auto& [kind, field] : new_keys) feed_.SetShardKeyLocked(kind, field);
   return results;
 }
 
@@ -303,8 +339,10 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
     writes.changes.push_back(std::move(copy));
   }
   FeedImpl::PlanReplicaPosition(stream, position, writes);
+  auto new_keys = PlanNewShardKeys(writes);
   if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
   feed_.SetReplicaPositionLocked(stream, position);
+  for (const auto& [kind, field] : new_keys) feed_.SetShardKeyLocked(kind, field);
   return Status::Ok();
 }
 

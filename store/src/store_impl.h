@@ -60,6 +60,14 @@ class StoreImpl final : public EntityStore {
     return row.expires_at_ms != 0 && row.expires_at_ms <= now_ms;
   }
   void PurgeLoop();
+  // Adds the shard-key records of kinds written for the first time; call with write_mu_ held.
+  std::vector<std::pair<std::string, std::string>> PlanNewShardKeys(WriteSet& writes);
+
+ public:
+  // invalid if a kind with data was written with another shard key than options give it.
+  Status CheckShardKeys();
+
+ private:
 
   const StoreOptions options_;
   const Clock& clock_;

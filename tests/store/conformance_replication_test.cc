@@ -64,3 +64,30 @@ TYPED_TEST(store_conformance, ReplicationPositionSurvivesReopen) {
 
 }  // namespace
 }  // namespace shardkit::store::testing
+
+namespace shardkit::store::testing {
+namespace {
+
+TYPED_TEST_SUITE(store_conformance, StoreBackends, BackendName);
+
+TYPED_TEST(store_conformance, APopulatedKindsShardKeyCannotChange) {
+  if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
+  this->options_.shard_key_fields = {{"timeline", "user"}};
+  this->Reopen();
+  this->MustSave("timeline", R"({"user":"ann","text":"hi"})");
+  this->MustSave("entry", R"({"text":"by id"})");
+  this->store_.reset();
+  this->options_.shard_key_fields = {};  // timeline would now be sharded by id
+  auto refused = TypeParam::Open(this->options_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalid);
+  EXPECT_EQ(refused.status().message(),
+            "shard_key_fields: kind 'timeline' already has data sharded by 'user'; its shard key cannot change to 'id'");
+  this->options_.shard_key_fields = {{"timeline", "user"}, {"fresh", "owner"}};  // a kind without data may choose
+  this->Open();
+  EXPECT_TRUE(this->store().Load("entry", IdOf(this->MustSave("entry", R"({"text":"again"})"))).ok());
+  EXPECT_TRUE(this->feed().Consumers().empty());
+}
+
+}  // namespace
+}  // namespace shardkit::store::testing
