@@ -84,7 +84,8 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
 
   void Clear() override {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [key, flight] : flights_) flight.stale = true;
+    for (auto& [key, flight] : flights_) flight->stale = true;
+    flights_.clear();
     entries_.clear();
     lru_.clear();
     bytes_ = 0;
@@ -123,6 +124,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   }
 
   void Read(const Context& context, Message message, std::string key, int64_t ttl_ms, ReplyFn reply) {
+    std::shared_ptr<Flight> flight;
     {
       std::unique_lock<std::mutex> lock(mu_);
       auto it = entries_.find(key);
@@ -138,30 +140,31 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
         EraseLocked(it);
       }
       ++stats_.misses;
-      auto flight = flights_.find(key);
-      if (flight != flights_.end()) {
+      auto existing = flights_.find(key);
+      if (existing != flights_.end()) {
         ++stats_.coalesced;
-        flight->second.waiters.push_back(std::move(reply));
+        existing->second->waiters.push_back(std::move(reply));
         return;
       }
-      flights_[key].waiters.push_back(std::move(reply));
+      flight = std::make_shared<Flight>();
+      flight->waiters.push_back(std::move(reply));
+      flights_[key] = flight;
     }
     auto self = shared_from_this();
-    Forward(context, std::move(message), [self, key, ttl_ms](Result<Message> answer) {
-      self->Land(key, ttl_ms, std::move(answer));
+    Forward(context, std::move(message), [self, key, ttl_ms, flight](Result<Message> answer) {
+      self->Land(key, ttl_ms, flight, std::move(answer));
     });
   }
 
   // A load came back: fill (unless stale or an error) and answer every waiter.
-  void Land(const std::string& key, int64_t ttl_ms, Result<Message> answer) {
+  void Land(const std::string& key, int64_t ttl_ms, const std::shared_ptr<Flight>& flight, Result<Message> answer) {
     std::vector<ReplyFn> waiters;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto flight = flights_.find(key);
-      if (flight == flights_.end()) return;
-      waiters = std::move(flight->second.waiters);
-      bool stale = flight->second.stale;
-      flights_.erase(flight);
+      waiters = std::move(flight->waiters);
+      bool stale = flight->stale;
+      auto current = flights_.find(key);
+      if (current != flights_.end() && current->second == flight) flights_.erase(current);
       bool cacheable = answer.ok() || (answer.status().code() == Code::kNotFound && options_.not_found_ttl_ms > 0);
       if (cacheable && stale) {
         ++stats_.stale_refills_prevented;
@@ -244,8 +247,13 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     ++stats_.invalidations;
     auto it = entries_.find(key);
     if (it != entries_.end()) EraseLocked(it);
+    // A load in flight may have read the old value: it must not fill, and nobody who asks after
+    // this write may wait for it — detach it, so the next reader starts a fresh load.
     auto flight = flights_.find(key);
-    if (flight != flights_.end()) flight->second.stale = true;
+    if (flight != flights_.end()) {
+      flight->second->stale = true;
+      flights_.erase(flight);
+    }
   }
 
   void InvalidateListsLocked(std::string_view kind) {
@@ -256,8 +264,13 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       if (it->first.compare(0, prefix.size(), prefix) == 0) EraseLocked(it);
       it = next;
     }
-    for (auto& [key, flight] : flights_) {
-      if (key.compare(0, prefix.size(), prefix) == 0) flight.stale = true;
+    for (auto it = flights_.begin(); it != flights_.end();) {
+      if (it->first.compare(0, prefix.size(), prefix) == 0) {
+        it->second->stale = true;
+        it = flights_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 
@@ -266,7 +279,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;  // guarded by mu_
   std::list<std::string> lru_;                      // guarded by mu_: most recent first
-  std::unordered_map<std::string, Flight> flights_;  // guarded by mu_
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // guarded by mu_: loads joinable now
   size_t bytes_ = 0;                                 // guarded by mu_
   CacheStats stats_;                                 // guarded by mu_ (bytes/entries computed)
 };
