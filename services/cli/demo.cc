@@ -14,6 +14,8 @@
 #include <random>
 #include <thread>
 
+#include <unistd.h>
+
 #include "shardkit/message/codec.h"
 #include "shardkit/migrate/migration.h"
 #include "shardkit/services/config.h"
@@ -251,15 +253,20 @@ int RunDemo(const DemoOptions& options) {
     copy_status = (*migration)->Start();
     copying = false;
   });
+  // The bar redraws in place on a terminal; piped output gets only the final line.
+  const bool tty = isatty(fileno(stdout));
   while (copying) {
     uint64_t done = std::min(rows, (*migration)->progress().rows_copied);
     int width = 40, filled = rows ? static_cast<int>(width * done / rows) : width;
-    fmt::print("\r   copy [{:<{}}] {}/{} rows", std::string(filled, '#'), width, done, rows);
-    std::fflush(stdout);
+    if (tty) {
+      fmt::print("\r   copy [{:<{}}] {}/{} rows", std::string(filled, '#'), width, done, rows);
+      std::fflush(stdout);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   copier.join();
-  fmt::print("\r   copy [{:#<40}] {}/{} rows at {:.0f} rows/s\n", "", rows, rows, (*migration)->progress().copy_rows_per_s);
+  fmt::print("{}   copy [{:#<40}] {}/{} rows at {:.0f} rows/s\n", tty ? "\r" : "", "", rows, rows,
+             (*migration)->progress().copy_rows_per_s);
   if (!copy_status.ok()) {
     fmt::print(stderr, "shardkit: copy: {}\n", copy_status.ToString());
     return 1;
