@@ -16,8 +16,9 @@
 //   store:*                                  shard router (map of epoch options.epoch)
 //   store:*,kind:K                           the cache, for K in cached_kinds; it forwards as
 //   store:*,kind:K,cache:true                … which goes to the shard router
-//   store:*,shard:"R" (+ kind:K,cache:true)  the shard's guarded store when node i owns R, else a
-//                                            link "node<i>->node<j>" to the owner's bus
+//   store:*,kind:*,shard:"R"                 the shard's guarded store when node i owns R, else a
+//                                            link "node<i>->node<j>" to the owner's bus (kind:*
+//                                            makes it beat store:*,kind:K; docs/sharding.md)
 // Every shard service is wrapped by the fault injector as route "shard:<R>" and every link as
 // "node<i>->node<j>". Add more services (a CQRS command service, a projection) with
 // node(i).Add(pattern, handler); they may send messages through the node's bus as usual.
