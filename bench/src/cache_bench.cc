@@ -29,7 +29,8 @@ class Zipf {
   }
   size_t operator()(std::mt19937_64& rng) const {
     double u = std::uniform_real_distribution<double>(0, 1)(rng);
-    return std::min<size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin(), cdf_.size() - 1);
+    return std::min<size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin(),
+                            cdf_.size() - 1);
   }
 
  private:
@@ -45,7 +46,8 @@ Message Load(size_t rank) {
 }
 
 // Runs `clients` threads of synchronous loads for `seconds`; returns ops/s.
-double Drive(Bus& bus, const Zipf& zipf, int clients, double seconds, std::atomic<uint64_t>& errors) {
+double Drive(Bus& bus, const Zipf& zipf, int clients, double seconds,
+             std::atomic<uint64_t>& errors) {
   std::atomic<uint64_t> ops{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
@@ -78,7 +80,9 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 Figures RunCacheBench(const CacheBenchOptions& options) {
-  std::string root = (std::filesystem::temp_directory_path() / fmt::format("shardkit-bench-cache-{}", getpid())).string();
+  std::string root =
+      (std::filesystem::temp_directory_path() / fmt::format("shardkit-bench-cache-{}", getpid()))
+          .string();
   std::filesystem::remove_all(root);
   store::StoreOptions store_options;
   store_options.path = root + "/store";
@@ -110,7 +114,8 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
     entry_bytes = probe->stats().bytes_used;
   }
   cache::CacheOptions cache_options;
-  cache_options.max_bytes = std::max<size_t>(1, entry_bytes * options.entities * options.cached_fraction);
+  cache_options.max_bytes =
+      std::max<size_t>(1, entry_bytes * options.entities * options.cached_fraction);
   Zipf zipf(options.entities, options.zipf_s);
   std::atomic<uint64_t> errors{0};
 
@@ -142,7 +147,8 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   std::vector<ReplyFn> held;
   std::mutex held_mu;
   Bus counting;
-  (void)counting.Add("store:*,kind:entry,cache:true", MakeHandler([&](Message m, const Context& c, ReplyFn reply) {
+  (void)counting.Add("store:*,kind:entry,cache:true",
+                     MakeHandler([&](Message m, const Context& c, ReplyFn reply) {
                        ++store_loads;
                        service->Handle(std::move(m), c, [&, reply](Result<Message> r) {
                          std::lock_guard<std::mutex> lock(held_mu);
@@ -152,7 +158,8 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   auto cold_cache = cache::MakeEntityCache(cache_options);
   (void)counting.Add("store:*,kind:entry", cold_cache);
   std::atomic<int> answered{0};
-  for (int i = 0; i < 100; ++i) counting.Act(Load(options.entities - 1), [&](Result<Message> r) { answered += r.ok(); });
+  for (int i = 0; i < 100; ++i)
+    counting.Act(Load(options.entities - 1), [&](Result<Message> r) { answered += r.ok(); });
   {
     std::lock_guard<std::mutex> lock(held_mu);
     for (auto& release : held) release(Status::Internal("unused"));

@@ -13,10 +13,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
-#include <mutex>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -40,7 +40,8 @@ using Clock = std::chrono::steady_clock;
 
 template <typename T>
 T Must(Result<T> r, std::string_view what) {
-  if (!r.ok()) throw std::runtime_error(fmt::format("cqrs bench: {}: {}", what, r.status().ToString()));
+  if (!r.ok())
+    throw std::runtime_error(fmt::format("cqrs bench: {}: {}", what, r.status().ToString()));
   return std::move(r).value();
 }
 void Must(const Status& s, std::string_view what) {
@@ -51,8 +52,9 @@ Message Command(uint64_t i) {
   Message m;
   m.SetString("store", "save");
   m.SetString("kind", "entry");
-  m.SetObjectJson("ent", fmt::format(R"({{"id":"e{}","user":"u{}","text":"bench entry number {}"}})", i % 100'000,
-                                     i % 1000, i));
+  m.SetObjectJson("ent",
+                  fmt::format(R"({{"id":"e{}","user":"u{}","text":"bench entry number {}"}})",
+                              i % 100'000, i % 1000, i));
   return m;
 }
 
@@ -95,7 +97,8 @@ double AsyncAckPerSecond(const std::string& dir, const CqrsBenchOptions& options
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::unique_lock lock(state.mu);
   state.cv.wait(lock, [&] { return state.running == 0; });
-  if (state.failed.load() > 0) throw std::runtime_error(fmt::format("cqrs bench: {} commands failed", state.failed.load()));
+  if (state.failed.load() > 0)
+    throw std::runtime_error(fmt::format("cqrs bench: {} commands failed", state.failed.load()));
   return static_cast<double>(acked) / seconds;
 }
 
@@ -120,7 +123,8 @@ double AckPerSecond(const std::string& dir, const CqrsBenchOptions& options) {
   stop = true;
   for (auto& t : clients) t.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (failed.load() > 0) throw std::runtime_error(fmt::format("cqrs bench: {} commands failed", failed.load()));
+  if (failed.load() > 0)
+    throw std::runtime_error(fmt::format("cqrs bench: {} commands failed", failed.load()));
   return static_cast<double>(acked.load()) / seconds;
 }
 
@@ -130,7 +134,8 @@ std::pair<double, double> LagPercentiles(const std::string& dir, const CqrsBench
   store::StoreOptions store_options;
   store_options.path = dir + "/lag-store";
   store_options.purge_interval_ms = 0;
-  std::shared_ptr<store::EntityStore> target = Must(store::OpenRocksDbStore(store_options), "open store");
+  std::shared_ptr<store::EntityStore> target =
+      Must(store::OpenRocksDbStore(store_options), "open store");
   Must(bus.Add("store:save,kind:entry", cqrs::MakeCommandService(log)), "route");
   Must(bus.Add("store:*,kind:entry,cqrs:apply", store::MakeStoreService(target)), "route");
   auto applier = Must(cqrs::Applier::Start(log, bus, {}), "start applier");
@@ -139,18 +144,22 @@ std::pair<double, double> LagPercentiles(const std::string& dir, const CqrsBench
   // Indexed by position (1..total): ns since `origin` of the ack and of the projection commit.
   std::vector<std::atomic<int64_t>> acked_at(total + 2), projected_at(total + 2);
   const auto origin = Clock::now();
-  auto since = [origin] { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - origin).count(); };
+  auto since = [origin] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - origin).count();
+  };
   uint64_t last_projected = 0;  // runner thread only
   cqrs::ProjectionOptions projection_options;
   projection_options.path = dir + "/lag-read-model";
   projection_options.on_applied = [&](uint64_t applied) {
     const int64_t now = since();
-    for (uint64_t p = last_projected + 1; p <= std::min(applied, total + 1); ++p) projected_at[p].store(now);
+    for (uint64_t p = last_projected + 1; p <= std::min(applied, total + 1); ++p)
+      projected_at[p].store(now);
     last_projected = applied;
   };
-  auto projection = Must(cqrs::ProjectionService::Start(cqrs::MakeEntriesPerUserProjection(),
-                                                        cqrs::MakeCommandLogSource(log), projection_options),
-                         "start projection");
+  auto projection =
+      Must(cqrs::ProjectionService::Start(cqrs::MakeEntriesPerUserProjection(),
+                                          cqrs::MakeCommandLogSource(log), projection_options),
+           "start projection");
 
   // Paced producer: every millisecond, the commands due by then (no catch-up bursts beyond that).
   std::atomic<uint64_t> failed{0};
@@ -158,7 +167,8 @@ std::pair<double, double> LagPercentiles(const std::string& dir, const CqrsBench
   uint64_t sent = 0;
   while (sent < total) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    const uint64_t due = std::min<uint64_t>(total, static_cast<uint64_t>(elapsed * options.lag_rate));
+    const uint64_t due =
+        std::min<uint64_t>(total, static_cast<uint64_t>(elapsed * options.lag_rate));
     for (; sent < due; ++sent) {
       bus.Act(Command(sent), [&](Result<Message> ack) {
         if (!ack.ok()) {
@@ -175,8 +185,9 @@ std::pair<double, double> LagPercentiles(const std::string& dir, const CqrsBench
   projection->Stop();
   applier->Stop();
   if (!caught_up || failed.load() > 0) {
-    throw std::runtime_error(fmt::format("cqrs bench: projection reached {} of {} ({} failed commands)",
-                                         projection->applied(), total, failed.load()));
+    throw std::runtime_error(
+        fmt::format("cqrs bench: projection reached {} of {} ({} failed commands)",
+                    projection->applied(), total, failed.load()));
   }
   std::vector<double> lags_ms;
   lags_ms.reserve(total);
@@ -186,7 +197,9 @@ std::pair<double, double> LagPercentiles(const std::string& dir, const CqrsBench
     if (a > 0 && b > 0) lags_ms.push_back(std::max<int64_t>(0, b - a) / 1e6);
   }
   std::sort(lags_ms.begin(), lags_ms.end());
-  auto at = [&](double q) { return lags_ms.empty() ? 0.0 : lags_ms[static_cast<size_t>(q * (lags_ms.size() - 1))]; };
+  auto at = [&](double q) {
+    return lags_ms.empty() ? 0.0 : lags_ms[static_cast<size_t>(q * (lags_ms.size() - 1))];
+  };
   return {at(0.50), at(0.99)};
 }
 
@@ -196,7 +209,9 @@ Figures RunCqrsBench(const CqrsBenchOptions& options) {
   std::string dir = options.dir;
   const bool temporary = dir.empty();
   if (temporary) {
-    dir = (std::filesystem::temp_directory_path() / fmt::format("shardkit-cqrs-bench-{}", ::getpid())).string();
+    dir =
+        (std::filesystem::temp_directory_path() / fmt::format("shardkit-cqrs-bench-{}", ::getpid()))
+            .string();
   }
   std::filesystem::create_directories(dir);
   Figures figures;

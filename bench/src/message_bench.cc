@@ -18,7 +18,9 @@ constexpr std::array<const char*, 4> kOps = {"save", "load", "list", "remove"};
 // The issue's sample: ~170 bytes, four routing-ish properties and a nested entity.
 std::string SampleMessage() {
   return R"({"role":"store","cmd":"save","kind":"entry","ent":{"id":"u123","text":")" +
-         std::string("The quick brown fox jumps over the lazy dog while shardkit routes its messages...").substr(0, 80) +
+         std::string(
+             "The quick brown fox jumps over the lazy dog while shardkit routes its messages...")
+             .substr(0, 80) +
          R"(","ts":1700000000}})";
 }
 
@@ -44,7 +46,8 @@ struct MatchFixture {
     for (int j = 0; j < 1024; ++j) {
       int i = static_cast<int>(rng() % n);
       auto m = ParseMessage(fmt::format(
-          R"({{"store":"{}","kind":"k{}","id":"{}","v":1,"ent":{{"id":"{}","text":"hello"}}}})", kOps[i % 4], i, j, j));
+          R"({{"store":"{}","kind":"k{}","id":"{}","v":1,"ent":{{"id":"{}","text":"hello"}}}})",
+          kOps[i % 4], i, j, j));
       messages.push_back(std::move(m).value());
     }
   }
@@ -98,8 +101,10 @@ void Serialize(benchmark::State& state) {
 // (as a store save does), serialize the reply.
 void RoundTrip(benchmark::State& state) {
   Bus bus;
-  for (int i = 0; i < 99; ++i) (void)bus.Add(fmt::format("role:store,cmd:{},kind:k{}", kOps[i % 4], i), Trivial());
-  (void)bus.Add("role:store,cmd:save,kind:entry", MakeSyncHandler([](Message m, const Context&) -> Result<Message> {
+  for (int i = 0; i < 99; ++i)
+    (void)bus.Add(fmt::format("role:store,cmd:{},kind:k{}", kOps[i % 4], i), Trivial());
+  (void)bus.Add("role:store,cmd:save,kind:entry",
+                MakeSyncHandler([](Message m, const Context&) -> Result<Message> {
                   Message reply;
                   if (auto ent = m.GetObjectJson("ent")) reply.SetObjectJson("ent", *ent);
                   return reply;
@@ -122,9 +127,12 @@ void RoundTrip(benchmark::State& state) {
 }  // namespace
 
 Figures RunRouterBench(const Options& options) {
-  Register("match_10", [](benchmark::State& s) { Match(s, 10); }, options);
-  Register("match_100", [](benchmark::State& s) { Match(s, 100); }, options);
-  Register("match_10000", [](benchmark::State& s) { Match(s, 10000); }, options);
+  Register(
+      "match_10", [](benchmark::State& s) { Match(s, 10); }, options);
+  Register(
+      "match_100", [](benchmark::State& s) { Match(s, 100); }, options);
+  Register(
+      "match_10000", [](benchmark::State& s) { Match(s, 10000); }, options);
   Register("act", Act, options);
   auto m = RunRegistered();
   return {{"match_per_s_10", m["match_10"]},

@@ -69,15 +69,21 @@ struct RunState {
 };
 
 std::string LoadRequest(uint64_t seq, int key) {
-  return fmt::format(R"({{"store":"load","kind":"entry","id":"{}","meta$":{{"id":"{}"}}}})", key, seq);
+  return fmt::format(R"({{"store":"load","kind":"entry","id":"{}","meta$":{{"id":"{}"}}}})", key,
+                     seq);
 }
 
-// --- TCP ------------------------------------------------------------------------------------------
+// --- TCP
+// ------------------------------------------------------------------------------------------
 
 class TcpDriver : public std::enable_shared_from_this<TcpDriver> {
  public:
   TcpDriver(asio::io_context& io, int depth, RunState& state, int seed)
-      : socket_(io), depth_(depth), state_(state), key_(seed), sent_at_(static_cast<size_t>(depth) * 2) {}
+      : socket_(io),
+        depth_(depth),
+        state_(state),
+        key_(seed),
+        sent_at_(static_cast<size_t>(depth) * 2) {}
 
   void Start(const tcp::endpoint& where) {
     socket_.connect(where);
@@ -95,7 +101,8 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver> {
     uint64_t seq = next_seq_++;
     std::string json = LoadRequest(seq, key_++ % kKeys);
     uint32_t n = static_cast<uint32_t>(json.size());
-    char header[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8), static_cast<char>(n)};
+    char header[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                      static_cast<char>(n >> 8), static_cast<char>(n)};
     out_.append(header, 4);
     out_ += json;
     sent_at_[seq % sent_at_.size()] = Clock::now();
@@ -106,11 +113,12 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver> {
     writing_ = true;
     writing_buffer_.swap(out_);
     out_.clear();
-    asio::async_write(socket_, asio::buffer(writing_buffer_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-      self->writing_ = false;
-      self->writing_buffer_.clear();
-      if (!ec) self->Flush();
-    });
+    asio::async_write(socket_, asio::buffer(writing_buffer_),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        self->writing_ = false;
+                        self->writing_buffer_.clear();
+                        if (!ec) self->Flush();
+                      });
   }
 
   void Read() {
@@ -144,8 +152,10 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver> {
       uint64_t seq = std::strtoull(reply.data() + at + 6, nullptr, 10);
       if (counting) {
         ++completed;
-        latencies_us.push_back(static_cast<uint32_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(now - sent_at_[seq % sent_at_.size()]).count()));
+        latencies_us.push_back(
+            static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                      now - sent_at_[seq % sent_at_.size()])
+                                      .count()));
       }
       Enqueue();
       pos += 4 + length;
@@ -166,11 +176,13 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver> {
   size_t used_ = 0;
 };
 
-// --- HTTP -----------------------------------------------------------------------------------------
+// --- HTTP
+// -----------------------------------------------------------------------------------------
 
 class HttpDriver : public std::enable_shared_from_this<HttpDriver> {
  public:
-  HttpDriver(asio::io_context& io, RunState& state, int seed) : stream_(io), state_(state), key_(seed) {}
+  HttpDriver(asio::io_context& io, RunState& state, int seed)
+      : stream_(io), state_(state), key_(seed) {}
 
   void Start(const tcp::endpoint& where, const std::string& host) {
     stream_.connect(where);
@@ -192,22 +204,29 @@ class HttpDriver : public std::enable_shared_from_this<HttpDriver> {
     request_.body() = LoadRequest(++seq_, key_++ % kKeys);
     request_.prepare_payload();
     sent_at_ = Clock::now();
-    http::async_write(stream_, request_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
-      if (ec) return;
-      self->response_ = {};
-      http::async_read(self->stream_, self->buffer_, self->response_, [self](boost::system::error_code ec, size_t) {
-        if (ec) return;
-        if (self->response_.result() != http::status::ok) {
-          throw std::runtime_error(fmt::format("bench net: HTTP {}: {}", self->response_.result_int(), self->response_.body()));
-        }
-        if (self->state_.counting.load(std::memory_order_relaxed)) {
-          ++self->completed;
-          self->latencies_us.push_back(static_cast<uint32_t>(
-              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - self->sent_at_).count()));
-        }
-        if (!self->state_.stopping.load(std::memory_order_relaxed)) self->Send();
-      });
-    });
+    http::async_write(
+        stream_, request_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
+          if (ec) return;
+          self->response_ = {};
+          http::async_read(self->stream_, self->buffer_, self->response_,
+                           [self](boost::system::error_code ec, size_t) {
+                             if (ec) return;
+                             if (self->response_.result() != http::status::ok) {
+                               throw std::runtime_error(fmt::format("bench net: HTTP {}: {}",
+                                                                    self->response_.result_int(),
+                                                                    self->response_.body()));
+                             }
+                             if (self->state_.counting.load(std::memory_order_relaxed)) {
+                               ++self->completed;
+                               self->latencies_us.push_back(static_cast<uint32_t>(
+                                   std::chrono::duration_cast<std::chrono::microseconds>(
+                                       Clock::now() - self->sent_at_)
+                                       .count()));
+                             }
+                             if (!self->state_.stopping.load(std::memory_order_relaxed))
+                               self->Send();
+                           });
+        });
   }
 
   beast::tcp_stream stream_;
@@ -222,14 +241,16 @@ class HttpDriver : public std::enable_shared_from_this<HttpDriver> {
 
 double Percentile(std::vector<uint32_t>& samples, double q) {
   if (samples.empty()) return 0;
-  size_t k = std::min(samples.size() - 1, static_cast<size_t>(q * static_cast<double>(samples.size())));
+  size_t k =
+      std::min(samples.size() - 1, static_cast<size_t>(q * static_cast<double>(samples.size())));
   std::nth_element(samples.begin(), samples.begin() + static_cast<long>(k), samples.end());
   return samples[k] / 1000.0;
 }
 
 // Runs `drivers` (already connected) for warm-up + seconds on `io` (one thread), returns figures.
 template <typename Driver>
-RunResult Drive(asio::io_context& io, std::vector<std::shared_ptr<Driver>>& drivers, RunState& state, double seconds) {
+RunResult Drive(asio::io_context& io, std::vector<std::shared_ptr<Driver>>& drivers,
+                RunState& state, double seconds) {
   const auto warmup = std::chrono::milliseconds(300);
   const auto measure = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   asio::steady_timer timer(io);
@@ -329,9 +350,9 @@ value_bytes = 100
   spdlog::set_level(level);
 
   return Figures{
-      {"tcp_depth1_per_s", depth1.per_s},       {"tcp_depth16_per_s", deep.per_s},
-      {"http_per_s", over_http.per_s},          {"tcp_depth1_p50_ms", depth1.p50_ms},
-      {"tcp_depth1_p99_ms", depth1.p99_ms},     {"tcp_depth16_p99_ms", deep.p99_ms},
+      {"tcp_depth1_per_s", depth1.per_s},   {"tcp_depth16_per_s", deep.per_s},
+      {"http_per_s", over_http.per_s},      {"tcp_depth1_p50_ms", depth1.p50_ms},
+      {"tcp_depth1_p99_ms", depth1.p99_ms}, {"tcp_depth16_p99_ms", deep.p99_ms},
       {"idle_rss_mb", idle_rss_mb},
   };
 }

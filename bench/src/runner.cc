@@ -15,7 +15,8 @@ class MedianCollector : public benchmark::BenchmarkReporter {
     for (const Run& run : runs) {
       // With one repetition there are no aggregates: the one run is the median.
       bool single = runs.size() == 1 && run.run_type == Run::RT_Iteration;
-      if (!single && (run.run_type != Run::RT_Aggregate || run.aggregate_name != "median")) continue;
+      if (!single && (run.run_type != Run::RT_Aggregate || run.aggregate_name != "median"))
+        continue;
       auto it = run.counters.find("items_per_second");
       if (it != run.counters.end()) medians[run.run_name.function_name] = it->second.value;
     }
@@ -36,7 +37,8 @@ void InitializeOnce() {
 
 }  // namespace
 
-void Register(const std::string& name, std::function<void(benchmark::State&)> fn, const Options& options) {
+void Register(const std::string& name, std::function<void(benchmark::State&)> fn,
+              const Options& options) {
   InitializeOnce();
   benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& state) { fn(state); })
       ->Repetitions(options.repetitions)

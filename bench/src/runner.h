@@ -12,7 +12,8 @@
 namespace shardkit::bench {
 
 // Registers `fn` as benchmark `name`; its items_per_second median becomes a figure.
-void Register(const std::string& name, std::function<void(benchmark::State&)> fn, const Options& options);
+void Register(const std::string& name, std::function<void(benchmark::State&)> fn,
+              const Options& options);
 // Runs everything registered since the last call; returns name -> median items_per_second.
 std::map<std::string, double> RunRegistered();
 

@@ -35,8 +35,10 @@ struct Node {
     if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
     migrate::Participant p{name, std::move(opened).value(), std::make_shared<shard::WriteGate>()};
     auto refresh = [m = map]() -> Result<shard::ShardMap> { return *m->Current(); };
-    auto guard = shard::MakeShardGuard({name, map, refresh, p.gate}, store::MakeStoreService(p.store));
-    if (Status s = bus.Add(fmt::format("store:*,shard:\"{}\"", name), guard); !s.ok()) throw std::runtime_error(s.ToString());
+    auto guard =
+        shard::MakeShardGuard({name, map, refresh, p.gate}, store::MakeStoreService(p.store));
+    if (Status s = bus.Add(fmt::format("store:*,shard:\"{}\"", name), guard); !s.ok())
+      throw std::runtime_error(s.ToString());
     shards[name] = p;
     return p;
   }
@@ -52,13 +54,16 @@ double Percentile(std::vector<double> v, double p) {
 
 Figures RunSplitBench(const SplitBenchOptions& options) {
   Node node;
-  node.root = (std::filesystem::temp_directory_path() / fmt::format("shardkit-bench-split-{}", getpid())).string();
+  node.root =
+      (std::filesystem::temp_directory_path() / fmt::format("shardkit-bench-split-{}", getpid()))
+          .string();
   std::filesystem::remove_all(node.root);
   std::filesystem::create_directories(node.root);
   node.map = std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, {"-"}));
   auto router_map = std::make_shared<shard::ShardMapHolder>(*node.map->Current());
   auto refresh = [m = node.map]() -> Result<shard::ShardMap> { return *m->Current(); };
-  (void)node.bus.Add("store:*", shard::MakeShardRouter({router_map, refresh, std::make_shared<store::IdGenerator>(1)}));
+  (void)node.bus.Add("store:*", shard::MakeShardRouter({router_map, refresh,
+                                                        std::make_shared<store::IdGenerator>(1)}));
   migrate::Participant whole = node.AddShard("-");
 
   fmt::print(stderr, "loading {} entities…\n", options.entities);
@@ -83,14 +88,17 @@ Figures RunSplitBench(const SplitBenchOptions& options) {
   std::map<std::string, std::string> acknowledged;
   std::thread writer([&] {
     auto next = SteadyClock::now();
-    const auto interval = std::chrono::nanoseconds(1'000'000'000 / std::max(1, options.writes_per_s));
+    const auto interval =
+        std::chrono::nanoseconds(1'000'000'000 / std::max(1, options.writes_per_s));
     for (uint64_t i = 0; !stop; ++i) {
       next += interval;
       std::this_thread::sleep_until(next);
       std::string id = fmt::format("w{}", i % 50'000);
       std::string value = fmt::format("{}", i);
       Message m;
-      m.SetString("store", "save").SetString("kind", "entry").SetObjectJson("ent", fmt::format(R"({{"id":"{}","v":"{}"}})", id, value));
+      m.SetString("store", "save")
+          .SetString("kind", "entry")
+          .SetObjectJson("ent", fmt::format(R"({{"id":"{}","v":"{}"}})", id, value));
       auto start = SteadyClock::now();
       auto r = node.bus.ActAndWait(std::move(m), std::chrono::seconds(10));
       auto end = SteadyClock::now();
@@ -106,8 +114,11 @@ Figures RunSplitBench(const SplitBenchOptions& options) {
 
   // Five splits, each halving a shard: - -> -80,80- -> …
   std::vector<std::pair<std::string, std::pair<std::string, std::string>>> plan = {
-      {"-", {"-80", "80-"}}, {"-80", {"-40", "40-80"}}, {"80-", {"80-c0", "c0-"}},
-      {"-40", {"-20", "20-40"}}, {"40-80", {"40-60", "60-80"}}};
+      {"-", {"-80", "80-"}},
+      {"-80", {"-40", "40-80"}},
+      {"80-", {"80-c0", "c0-"}},
+      {"-40", {"-20", "20-40"}},
+      {"40-80", {"40-60", "60-80"}}};
   plan.resize(std::min<size_t>(plan.size(), options.splits));
   uint64_t copied = 0;
   double copy_seconds = 0, lag_max_ms = 0;
@@ -131,7 +142,9 @@ Figures RunSplitBench(const SplitBenchOptions& options) {
     // Catch-up lag: sample until within 100 records, as time behind.
     auto catch_start = SteadyClock::now();
     (*m)->WaitForLag(100, std::chrono::seconds(30));
-    lag_max_ms = std::max(lag_max_ms, std::chrono::duration<double, std::milli>(SteadyClock::now() - catch_start).count());
+    lag_max_ms = std::max(
+        lag_max_ms,
+        std::chrono::duration<double, std::milli>(SteadyClock::now() - catch_start).count());
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     auto cut_start = SteadyClock::now();
     auto cut = (*m)->Cutover();
@@ -143,7 +156,8 @@ Figures RunSplitBench(const SplitBenchOptions& options) {
     {
       std::lock_guard<std::mutex> lock(mu);
       for (const auto& [s, e] : writes) {
-        if (s <= cut_end && e >= cut_start) pause = std::max(pause, std::chrono::duration<double, std::milli>(e - s).count());
+        if (s <= cut_end && e >= cut_start)
+          pause = std::max(pause, std::chrono::duration<double, std::milli>(e - s).count());
       }
     }
     pauses.push_back(pause);

@@ -25,7 +25,9 @@ namespace {
 
 constexpr char kKind[] = "entry";
 
-std::string IdOf(uint64_t i) { return fmt::format("{:016x}", i * 0x9E3779B97F4A7C15ull); }  // 16 bytes
+std::string IdOf(uint64_t i) {
+  return fmt::format("{:016x}", i * 0x9E3779B97F4A7C15ull);
+}  // 16 bytes
 
 std::string ValueOf(uint64_t i) {
   // ~100 bytes of entity JSON, as the issue asks.
@@ -99,7 +101,8 @@ class RawSqlite final : public RawEngine {
  public:
   explicit RawSqlite(const std::string& path) {
     std::filesystem::create_directories(path);
-    if (sqlite3_open((path + "/raw.db").c_str(), &db_) != SQLITE_OK) throw std::runtime_error("raw sqlite: open");
+    if (sqlite3_open((path + "/raw.db").c_str(), &db_) != SQLITE_OK)
+      throw std::runtime_error("raw sqlite: open");
     Exec("PRAGMA journal_mode=WAL");
     Exec("PRAGMA synchronous=NORMAL");  // as kGroup
     Exec("PRAGMA cache_size=-16384");
@@ -126,7 +129,9 @@ class RawSqlite final : public RawEngine {
   bool Get(const std::string& key, std::string& value) override {
     sqlite3_bind_blob(get_, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
     bool found = sqlite3_step(get_) == SQLITE_ROW;
-    if (found) value.assign(static_cast<const char*>(sqlite3_column_blob(get_, 0)), sqlite3_column_bytes(get_, 0));
+    if (found)
+      value.assign(static_cast<const char*>(sqlite3_column_blob(get_, 0)),
+                   sqlite3_column_bytes(get_, 0));
     sqlite3_reset(get_);
     return found;
   }
@@ -156,7 +161,8 @@ void LoadStore(store::EntityStore& s, uint64_t n) {
     batch.push_back(std::move(r));
     if (batch.size() == 1000 || i + 1 == n) {
       for (const auto& result : s.SaveBatch(batch)) {
-        if (!result.ok()) throw std::runtime_error("loading the store: " + result.status().ToString());
+        if (!result.ok())
+          throw std::runtime_error("loading the store: " + result.status().ToString());
       }
       batch.clear();
     }
@@ -167,7 +173,8 @@ void LoadStore(store::EntityStore& s, uint64_t n) {
 
 Figures RunStoreBench(const StoreBenchOptions& options) {
   const std::string root = options.dir.empty() ? (std::filesystem::temp_directory_path() /
-                                                  fmt::format("shardkit-bench-store-{}", getpid())).string()
+                                                  fmt::format("shardkit-bench-store-{}", getpid()))
+                                                     .string()
                                                : options.dir;
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root);
@@ -175,8 +182,9 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
   store::StoreOptions store_options;
   store_options.path = root + "/store";
   store_options.purge_interval_ms = 0;
-  Result<std::unique_ptr<store::EntityStore>> opened =
-      options.backend == "sqlite" ? store::OpenSqliteStore(store_options) : store::OpenRocksDbStore(store_options);
+  Result<std::unique_ptr<store::EntityStore>> opened = options.backend == "sqlite"
+                                                           ? store::OpenSqliteStore(store_options)
+                                                           : store::OpenRocksDbStore(store_options);
   if (!opened.ok()) throw std::runtime_error("opening the store: " + opened.status().ToString());
   std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
   std::unique_ptr<RawEngine> raw;
@@ -186,12 +194,15 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
     raw = std::make_unique<RawRocksDb>(root + "/raw", store_options.rocksdb);
   }
 
-  fmt::print(stderr, "loading {} entities into the {} store and the raw engine…\n", options.entities, options.backend);
+  fmt::print(stderr, "loading {} entities into the {} store and the raw engine…\n",
+             options.entities, options.backend);
   LoadStore(*entity_store, options.entities);
   raw->Load(options.entities);
 
   Bus bus;
-  if (Status s = bus.Add("store:*,kind:entry", store::MakeStoreService(entity_store), "entry-store"); !s.ok()) {
+  if (Status s =
+          bus.Add("store:*,kind:entry", store::MakeStoreService(entity_store), "entry-store");
+      !s.ok()) {
     throw std::runtime_error(s.ToString());
   }
 
@@ -199,47 +210,64 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
   auto random_index = [n](std::mt19937_64& rng) { return rng() % n; };
   Options bench_options{options.repetitions, options.min_time_s};
 
-  Register("raw_read", [&](benchmark::State& state) {
-    std::mt19937_64 rng(1);
-    std::string value;
-    size_t misses = 0;
-    for (auto _ : state) misses += !raw->Get(RawKey(IdOf(random_index(rng))), value);
-    if (misses) state.SkipWithError("raw read missed");
-    state.SetItemsProcessed(state.iterations());
-  }, bench_options);
-  Register("load", [&](benchmark::State& state) {
-    std::mt19937_64 rng(1);
-    size_t failures = 0;
-    for (auto _ : state) {
-      Message m;
-      m.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(random_index(rng)));
-      bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
-    }
-    if (failures) state.SkipWithError("store:load failed");
-    state.SetItemsProcessed(state.iterations());
-  }, bench_options);
-  Register("raw_write", [&](benchmark::State& state) {
-    std::mt19937_64 rng(2);
-    size_t failures = 0;
-    for (auto _ : state) {
-      uint64_t i = random_index(rng);
-      failures += !raw->Put(RawKey(IdOf(i)), ValueOf(i + 1));
-    }
-    if (failures) state.SkipWithError("raw write failed");
-    state.SetItemsProcessed(state.iterations());
-  }, bench_options);
-  Register("save", [&](benchmark::State& state) {
-    std::mt19937_64 rng(2);
-    size_t failures = 0;
-    for (auto _ : state) {
-      uint64_t i = random_index(rng);
-      Message m;
-      m.SetString("store", "save").SetString("kind", kKind).SetString("id", IdOf(i)).SetObjectJson("ent", ValueOf(i + 1));
-      bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
-    }
-    if (failures) state.SkipWithError("store:save failed");
-    state.SetItemsProcessed(state.iterations());
-  }, bench_options);
+  Register(
+      "raw_read",
+      [&](benchmark::State& state) {
+        std::mt19937_64 rng(1);
+        std::string value;
+        size_t misses = 0;
+        for (auto _ : state) misses += !raw->Get(RawKey(IdOf(random_index(rng))), value);
+        if (misses) state.SkipWithError("raw read missed");
+        state.SetItemsProcessed(state.iterations());
+      },
+      bench_options);
+  Register(
+      "load",
+      [&](benchmark::State& state) {
+        std::mt19937_64 rng(1);
+        size_t failures = 0;
+        for (auto _ : state) {
+          Message m;
+          m.SetString("store", "load")
+              .SetString("kind", kKind)
+              .SetString("id", IdOf(random_index(rng)));
+          bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
+        }
+        if (failures) state.SkipWithError("store:load failed");
+        state.SetItemsProcessed(state.iterations());
+      },
+      bench_options);
+  Register(
+      "raw_write",
+      [&](benchmark::State& state) {
+        std::mt19937_64 rng(2);
+        size_t failures = 0;
+        for (auto _ : state) {
+          uint64_t i = random_index(rng);
+          failures += !raw->Put(RawKey(IdOf(i)), ValueOf(i + 1));
+        }
+        if (failures) state.SkipWithError("raw write failed");
+        state.SetItemsProcessed(state.iterations());
+      },
+      bench_options);
+  Register(
+      "save",
+      [&](benchmark::State& state) {
+        std::mt19937_64 rng(2);
+        size_t failures = 0;
+        for (auto _ : state) {
+          uint64_t i = random_index(rng);
+          Message m;
+          m.SetString("store", "save")
+              .SetString("kind", kKind)
+              .SetString("id", IdOf(i))
+              .SetObjectJson("ent", ValueOf(i + 1));
+          bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
+        }
+        if (failures) state.SkipWithError("store:save failed");
+        state.SetItemsProcessed(state.iterations());
+      },
+      bench_options);
   auto m = RunRegistered();
 
   Figures figures = {
@@ -258,7 +286,8 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
     std::vector<std::string> ranges;
     const uint64_t step = ~uint64_t{0} / options.shards + 1;
     for (int i = 0; i < options.shards; ++i) {
-      ranges.push_back(shard::FormatRange({step * i, i + 1 == options.shards ? 0 : step * (i + 1)}));
+      ranges.push_back(
+          shard::FormatRange({step * i, i + 1 == options.shards ? 0 : step * (i + 1)}));
     }
     auto map = std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, ranges));
     Bus sharded;
@@ -271,9 +300,11 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
       if (!s.ok()) throw std::runtime_error(s.status().ToString());
       stores.push_back(std::move(s).value());
       (void)sharded.Add(fmt::format("store:*,shard:\"{}\"", range),
-                        shard::MakeShardGuard({range, map, nullptr, nullptr}, store::MakeStoreService(stores.back())));
+                        shard::MakeShardGuard({range, map, nullptr, nullptr},
+                                              store::MakeStoreService(stores.back())));
     }
-    (void)sharded.Add("store:*", shard::MakeShardRouter({map, nullptr, std::make_shared<store::IdGenerator>(1)}));
+    (void)sharded.Add(
+        "store:*", shard::MakeShardRouter({map, nullptr, std::make_shared<store::IdGenerator>(1)}));
     std::vector<std::vector<store::SaveRequest>> per_shard(options.shards);
     for (uint64_t i = 0; i < n; ++i) {
       store::SaveRequest r;
@@ -288,40 +319,55 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
       }
     }
     for (size_t i = 0; i < per_shard.size(); ++i) (void)stores[i]->SaveBatch(per_shard[i]);
-    Register("single_load", [&](benchmark::State& state) {
-      std::mt19937_64 rng(3);
-      for (auto _ : state) {
-        Message msg;
-        msg.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(random_index(rng)));
-        bus.Act(std::move(msg), [](Result<Message>) {});
-      }
-      state.SetItemsProcessed(state.iterations());
-    }, bench_options);
-    Register("sharded_load", [&](benchmark::State& state) {
-      std::mt19937_64 rng(3);
-      size_t failures = 0;
-      for (auto _ : state) {
-        Message msg;
-        msg.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(random_index(rng)));
-        sharded.Act(std::move(msg), [&](Result<Message> r) { failures += !r.ok(); });
-      }
-      if (failures) state.SkipWithError("sharded store:load failed");
-      state.SetItemsProcessed(state.iterations());
-    }, bench_options);
+    Register(
+        "single_load",
+        [&](benchmark::State& state) {
+          std::mt19937_64 rng(3);
+          for (auto _ : state) {
+            Message msg;
+            msg.SetString("store", "load")
+                .SetString("kind", kKind)
+                .SetString("id", IdOf(random_index(rng)));
+            bus.Act(std::move(msg), [](Result<Message>) {});
+          }
+          state.SetItemsProcessed(state.iterations());
+        },
+        bench_options);
+    Register(
+        "sharded_load",
+        [&](benchmark::State& state) {
+          std::mt19937_64 rng(3);
+          size_t failures = 0;
+          for (auto _ : state) {
+            Message msg;
+            msg.SetString("store", "load")
+                .SetString("kind", kKind)
+                .SetString("id", IdOf(random_index(rng)));
+            sharded.Act(std::move(msg), [&](Result<Message> r) { failures += !r.ok(); });
+          }
+          if (failures) state.SkipWithError("sharded store:load failed");
+          state.SetItemsProcessed(state.iterations());
+        },
+        bench_options);
     auto sm = RunRegistered();
     std::vector<double> list_ms;
     for (int i = 0; i < 300; ++i) {
       Message msg;
-      msg.SetString("store", "list").SetString("kind", kKind).SetObjectJson("q", R"({"limit$":20})");
+      msg.SetString("store", "list")
+          .SetString("kind", kKind)
+          .SetObjectJson("q", R"({"limit$":20})");
       auto start = std::chrono::steady_clock::now();
       auto r = sharded.ActAndWait(std::move(msg));
-      list_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      list_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
       if (!r.ok()) throw std::runtime_error("sharded list: " + r.status().ToString());
     }
     std::sort(list_ms.begin(), list_ms.end());
     figures.push_back({"single_shard_load_per_s", sm["single_load"]});
     figures.push_back({"sharded_load_per_s", sm["sharded_load"]});
-    figures.push_back({"sharded_ratio", sm["single_load"] > 0 ? sm["sharded_load"] / sm["single_load"] : 0});
+    figures.push_back(
+        {"sharded_ratio", sm["single_load"] > 0 ? sm["sharded_load"] / sm["single_load"] : 0});
     figures.push_back({"list_p50_ms", list_ms[list_ms.size() / 2]});
     figures.push_back({"list_p99_ms", list_ms[list_ms.size() * 99 / 100]});
     figures.push_back({"shards", static_cast<double>(options.shards)});

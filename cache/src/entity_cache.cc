@@ -33,7 +33,8 @@ std::string ListPrefix(std::string_view kind) {
 // The id of a load/save/remove message, as the store reads it (string or integer text).
 std::optional<std::string> IdOf(const Message& m) {
   const Value* id = m.Find("id");
-  if (id == nullptr || !(id->type == ValueType::kString || id->type == ValueType::kNumber)) return std::nullopt;
+  if (id == nullptr || !(id->type == ValueType::kString || id->type == ValueType::kNumber))
+    return std::nullopt;
   return id->text;
 }
 
@@ -50,21 +51,26 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     if (message.GetBool("cache") == true) {
-      reply(Status::Unavailable(fmt::format("no store answers '{}' with cache:true", message.RoutingString())));
+      reply(Status::Unavailable(
+          fmt::format("no store answers '{}' with cache:true", message.RoutingString())));
       return;
     }
     auto op = message.GetString("store");
     auto kind = message.GetString("kind");
     if (!op || !kind) return Forward(context, std::move(message), std::move(reply));
     if (*op == "load" && !message.Has("ids")) {
-      if (auto id = IdOf(message)) return Read(context, std::move(message), EntityKey(*kind, *id), options_.ttl_ms, std::move(reply));
+      if (auto id = IdOf(message))
+        return Read(context, std::move(message), EntityKey(*kind, *id), options_.ttl_ms,
+                    std::move(reply));
     }
     if (*op == "list" && options_.cache_lists) {
       Message key_source = message;
       key_source.meta() = Meta();
-      return Read(context, std::move(message), ListPrefix(*kind) + ToJson(key_source), options_.list_ttl_ms, std::move(reply));
+      return Read(context, std::move(message), ListPrefix(*kind) + ToJson(key_source),
+                  options_.list_ttl_ms, std::move(reply));
     }
-    if (*op == "save" || *op == "remove") return Write(context, std::move(message), std::string(*kind), std::move(reply));
+    if (*op == "save" || *op == "remove")
+      return Write(context, std::move(message), std::string(*kind), std::move(reply));
     Forward(context, std::move(message), std::move(reply));
   }
 
@@ -100,7 +106,8 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       Message out;
       out.SetUint("hits", s.hits).SetUint("misses", s.misses).SetDouble("hit_ratio", s.hit_ratio());
       out.SetUint("evictions", s.evictions).SetUint("coalesced", s.coalesced);
-      out.SetUint("stale_refills_prevented", s.stale_refills_prevented).SetUint("invalidations", s.invalidations);
+      out.SetUint("stale_refills_prevented", s.stale_refills_prevented)
+          .SetUint("invalidations", s.invalidations);
       out.SetUint("bytes_used", s.bytes_used).SetUint("entries", s.entries);
       return out;
     });
@@ -123,7 +130,8 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     context.Act(std::move(message), std::move(reply));
   }
 
-  void Read(const Context& context, Message message, std::string key, int64_t ttl_ms, ReplyFn reply) {
+  void Read(const Context& context, Message message, std::string key, int64_t ttl_ms,
+            ReplyFn reply) {
     std::shared_ptr<Flight> flight;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -157,7 +165,8 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   }
 
   // A load came back: fill (unless stale or an error) and answer every waiter.
-  void Land(const std::string& key, int64_t ttl_ms, const std::shared_ptr<Flight>& flight, Result<Message> answer) {
+  void Land(const std::string& key, int64_t ttl_ms, const std::shared_ptr<Flight>& flight,
+            Result<Message> answer) {
     std::vector<ReplyFn> waiters;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -165,14 +174,16 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       bool stale = flight->stale;
       auto current = flights_.find(key);
       if (current != flights_.end() && current->second == flight) flights_.erase(current);
-      bool cacheable = answer.ok() || (answer.status().code() == Code::kNotFound && options_.not_found_ttl_ms > 0);
+      bool cacheable = answer.ok() ||
+                       (answer.status().code() == Code::kNotFound && options_.not_found_ttl_ms > 0);
       if (cacheable && stale) {
         ++stats_.stale_refills_prevented;
       } else if (cacheable) {
         int64_t ttl = answer.ok() ? ttl_ms : std::min(ttl_ms, options_.not_found_ttl_ms);
         Message stored = answer.ok() ? *answer : Message();
         stored.meta() = Meta();
-        Result<Message> to_store = answer.ok() ? Result<Message>(std::move(stored)) : Result<Message>(answer.status());
+        Result<Message> to_store =
+            answer.ok() ? Result<Message>(std::move(stored)) : Result<Message>(answer.status());
         InsertLocked(key, std::move(to_store), clock_->NowMs() + ttl);
       }
     }
@@ -203,7 +214,8 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     auto add_from = [&](const rapidjson::Value& ent) {
       if (!ent.IsObject()) return;
       auto id = ent.FindMember("id");
-      if (id != ent.MemberEnd() && id->value.IsString()) out.emplace_back(id->value.GetString(), id->value.GetStringLength());
+      if (id != ent.MemberEnd() && id->value.IsString())
+        out.emplace_back(id->value.GetString(), id->value.GetStringLength());
     };
     if (auto ent = answer.GetObjectJson("ent")) {
       auto doc = ParseJson(*ent, "ent");
@@ -279,13 +291,16 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;  // guarded by mu_
   std::list<std::string> lru_;                      // guarded by mu_: most recent first
-  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // guarded by mu_: loads joinable now
-  size_t bytes_ = 0;                                 // guarded by mu_
-  CacheStats stats_;                                 // guarded by mu_ (bytes/entries computed)
+  std::unordered_map<std::string, std::shared_ptr<Flight>>
+      flights_;       // guarded by mu_: loads joinable now
+  size_t bytes_ = 0;  // guarded by mu_
+  CacheStats stats_;  // guarded by mu_ (bytes/entries computed)
 };
 
 }  // namespace
 
-std::shared_ptr<EntityCache> MakeEntityCache(CacheOptions options) { return std::make_shared<Cache>(options); }
+std::shared_ptr<EntityCache> MakeEntityCache(CacheOptions options) {
+  return std::make_shared<Cache>(options);
+}
 
 }  // namespace shardkit::cache

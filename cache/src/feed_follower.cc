@@ -12,7 +12,8 @@
 
 namespace shardkit::cache {
 
-FeedFollower::FeedFollower(Bus& bus, std::shared_ptr<EntityCache> cache, FeedFollowerOptions options)
+FeedFollower::FeedFollower(Bus& bus, std::shared_ptr<EntityCache> cache,
+                           FeedFollowerOptions options)
     : bus_(bus), cache_(std::move(cache)), options_(std::move(options)) {
   if (Status s = Load(); !s.ok()) spdlog::warn("feed follower: {}", s.ToString());
 }
@@ -25,7 +26,8 @@ uint64_t FeedFollower::position(const std::string& source) const {
 }
 
 Status FeedFollower::Load() {
-  if (options_.state_path.empty() || !std::filesystem::exists(options_.state_path)) return Status::Ok();
+  if (options_.state_path.empty() || !std::filesystem::exists(options_.state_path))
+    return Status::Ok();
   std::ifstream in(options_.state_path);
   std::string name;
   uint64_t position;
@@ -39,7 +41,8 @@ Status FeedFollower::Save() const {
   std::string tmp = options_.state_path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& [name, position] : positions_) out << std::quoted(name) << ' ' << position << '\n';
+    for (const auto& [name, position] : positions_)
+      out << std::quoted(name) << ' ' << position << '\n';
     out.flush();
     if (!out) return Status::Internal(fmt::format("cannot write {}", tmp));
   }
@@ -58,7 +61,9 @@ Result<uint64_t> FeedFollower::PollOnce() {
       Message probe = source.request;
       probe.SetUint("limit", 1);
       auto r = bus_.ActAndWait(std::move(probe), std::chrono::seconds(10));
-      if (!r.ok()) return Status(r.status().code(), fmt::format("feed {}: {}", source.name, r.status().message()));
+      if (!r.ok())
+        return Status(r.status().code(),
+                      fmt::format("feed {}: {}", source.name, r.status().message()));
       positions_[source.name] = r->GetUint("last").value_or(0) + 1;
       if (Status s = Save(); !s.ok()) return s;
       continue;
@@ -70,7 +75,8 @@ Result<uint64_t> FeedFollower::PollOnce() {
       auto r = bus_.ActAndWait(std::move(request), std::chrono::seconds(10));
       if (!r.ok() && r.status().code() == Code::kNotFound) {
         // Trimmed past our position: changes were missed. Start over from an empty cache.
-        spdlog::warn("feed {}: position {} was trimmed; clearing the cache", source.name, positions_[source.name]);
+        spdlog::warn("feed {}: position {} was trimmed; clearing the cache", source.name,
+                     positions_[source.name]);
         cache_->Clear();
         positions_.erase(source.name);
         Message probe = source.request;
@@ -82,9 +88,12 @@ Result<uint64_t> FeedFollower::PollOnce() {
         if (Status s = Save(); !s.ok()) return s;
         break;
       }
-      if (!r.ok()) return Status(r.status().code(), fmt::format("feed {}: {}", source.name, r.status().message()));
+      if (!r.ok())
+        return Status(r.status().code(),
+                      fmt::format("feed {}: {}", source.name, r.status().message()));
       auto changes = ParseJson(r->GetArrayJson("changes").value_or("[]"), "changes");
-      if (!changes.ok() || !changes->IsArray()) return Status::Internal(fmt::format("feed {}: malformed answer", source.name));
+      if (!changes.ok() || !changes->IsArray())
+        return Status::Internal(fmt::format("feed {}: malformed answer", source.name));
       if (changes->Empty()) break;
       uint64_t last_seq = 0;
       for (const auto& change : changes->GetArray()) {

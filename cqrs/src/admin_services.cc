@@ -20,7 +20,8 @@ Result<std::optional<uint64_t>> OptionalUint(const Message& m, std::string_view 
   const Value* v = m.Find(name);
   if (v == nullptr) return std::optional<uint64_t>();
   auto n = m.GetUint(name);
-  if (!n || v->type != ValueType::kNumber) return FieldError(name, "must be a non-negative integer");
+  if (!n || v->type != ValueType::kNumber)
+    return FieldError(name, "must be a non-negative integer");
   return std::optional<uint64_t>(*n);
 }
 
@@ -36,18 +37,19 @@ class DeadLetterService final : public Handler {
     } else if (cmd && *cmd == "replay") {
       auto position = OptionalUint(m, "position");
       if (!position.ok()) return reply(std::move(position).status());
-      applier_->Replay(*position, [reply = std::move(reply)](Result<std::vector<Replayed>> replayed) {
-        if (!replayed.ok()) return reply(std::move(replayed).status());
-        std::string items = "[";
-        for (const Replayed& r : *replayed) {
-          if (items.size() > 1) items += ',';
-          items += fmt::format(R"({{"from":{},"position":{}}})", r.from, r.position);
-        }
-        items += ']';
-        Message out;
-        out.SetArrayJson("replayed", items);
-        reply(std::move(out));
-      });
+      applier_->Replay(
+          *position, [reply = std::move(reply)](Result<std::vector<Replayed>> replayed) {
+            if (!replayed.ok()) return reply(std::move(replayed).status());
+            std::string items = "[";
+            for (const Replayed& r : *replayed) {
+              if (items.size() > 1) items += ',';
+              items += fmt::format(R"({{"from":{},"position":{}}})", r.from, r.position);
+            }
+            items += ']';
+            Message out;
+            out.SetArrayJson("replayed", items);
+            reply(std::move(out));
+          });
     } else {
       reply(FieldError("cmd", "must be list or replay"));
     }
@@ -89,7 +91,8 @@ class DeadLetterService final : public Handler {
 
 class StatusService final : public Handler {
  public:
-  explicit StatusService(std::vector<std::shared_ptr<const LagSource>> sources) : sources_(std::move(sources)) {}
+  explicit StatusService(std::vector<std::shared_ptr<const LagSource>> sources)
+      : sources_(std::move(sources)) {}
 
   void Handle(Message m, const Context&, ReplyFn reply) override {
     auto name = m.GetString("name");
@@ -103,11 +106,12 @@ class StatusService final : public Handler {
       AppendJsonString(info.name, items);
       items += R"(,"role":)";
       AppendJsonString(info.role, items);
-      items += fmt::format(R"(,"applied":{},"head":{},"lag":{},"errors":{},"dead_letters":{}}})", info.applied,
-                           info.head, info.lag(), info.errors, info.dead_letters);
+      items += fmt::format(R"(,"applied":{},"head":{},"lag":{},"errors":{},"dead_letters":{}}})",
+                           info.applied, info.head, info.lag(), info.errors, info.dead_letters);
     }
     items += ']';
-    if (name && items == "[]") return reply(Status::NotFound(fmt::format("name: no component '{}'", *name)));
+    if (name && items == "[]")
+      return reply(Status::NotFound(fmt::format("name: no component '{}'", *name)));
     Message out;
     out.SetArrayJson("items", items);
     reply(std::move(out));
@@ -119,7 +123,8 @@ class StatusService final : public Handler {
 
 }  // namespace
 
-std::shared_ptr<Handler> MakeDeadLetterService(std::shared_ptr<CommandLog> log, std::shared_ptr<Applier> applier) {
+std::shared_ptr<Handler> MakeDeadLetterService(std::shared_ptr<CommandLog> log,
+                                               std::shared_ptr<Applier> applier) {
   return std::make_shared<DeadLetterService>(std::move(log), std::move(applier));
 }
 

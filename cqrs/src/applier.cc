@@ -35,10 +35,10 @@ struct Inbox {
   };
   std::mutex mu;
   std::condition_variable cv;
-  std::vector<Completion> completions;   // guarded by mu
-  std::vector<ReplayRequest> replays;    // guarded by mu
-  bool stop = false;                     // guarded by mu
-  bool log_moved = false;                // guarded by mu
+  std::vector<Completion> completions;  // guarded by mu
+  std::vector<ReplayRequest> replays;   // guarded by mu
+  bool stop = false;                    // guarded by mu
+  bool log_moved = false;               // guarded by mu
 
   void Post(Completion c) {
     {
@@ -80,7 +80,10 @@ uint64_t StampOf(const Message& reply, const std::string& field) {
 class ApplierImpl final : public Applier, public std::enable_shared_from_this<ApplierImpl> {
  public:
   ApplierImpl(std::shared_ptr<CommandLog> log, Bus& bus, ApplierOptions options)
-      : log_(std::move(log)), bus_(bus), options_(std::move(options)), inbox_(std::make_shared<Inbox>()) {}
+      : log_(std::move(log)),
+        bus_(bus),
+        options_(std::move(options)),
+        inbox_(std::make_shared<Inbox>()) {}
 
   ~ApplierImpl() override { Stop(); }
 
@@ -134,7 +137,8 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
     for (auto& r : replays) r.done(Status::Unavailable("applier stopped"));
   }
 
-  void Replay(std::optional<uint64_t> position, std::function<void(Result<std::vector<Replayed>>)> done) override {
+  void Replay(std::optional<uint64_t> position,
+              std::function<void(Result<std::vector<Replayed>>)> done) override {
     {
       std::lock_guard lock(inbox_->mu);
       if (!inbox_->stop) {
@@ -168,10 +172,10 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
     Message message;  // what is sent: the command, marked (and stamped)
     bool is_save = false;
     bool is_remove = false;
-    bool in_doubt = false;  // may have been applied already: verify before saving
+    bool in_doubt = false;   // may have been applied already: verify before saving
     bool verifying = false;  // the attempt in flight is the verification load
     uint32_t attempts = 0;
-    uint64_t attempt = 0;    // id of the latest attempt, to ignore late replies
+    uint64_t attempt = 0;  // id of the latest attempt, to ignore late replies
   };
   struct Parking {
     uint64_t count = 0;      // dead letters of the key
@@ -299,7 +303,8 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
 
   void OnReply(Inbox::Completion& c) {
     auto it = unfinished_.find(c.position);
-    if (it == unfinished_.end() || it->second.attempt != c.attempt || !in_flight_.count(c.position)) return;
+    if (it == unfinished_.end() || it->second.attempt != c.attempt || !in_flight_.count(c.position))
+      return;
     in_flight_.erase(c.position);
     Pending& p = it->second;
     if (p.verifying) {
@@ -392,13 +397,15 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
   }
 
   void BlockedLetter(LoggedCommand command) {
-    ToDeadLetters(DeadLetter{std::move(command), "blocked: an earlier command of this key is a dead letter", 0});
+    ToDeadLetters(DeadLetter{std::move(command),
+                             "blocked: an earlier command of this key is a dead letter", 0});
   }
 
   void ToDeadLetters(DeadLetter letter) {
     Status s = log_->AddDeadLetter(letter);
-    if (!s.ok()) spdlog::error("applier '{}': dead letter {} not recorded: {}", options_.name,
-                               letter.command.position, s.ToString());
+    if (!s.ok())
+      spdlog::error("applier '{}': dead letter {} not recorded: {}", options_.name,
+                    letter.command.position, s.ToString());
     ++parked_[letter.command.key].count;
     dead_letters_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -417,10 +424,12 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
     }
     std::vector<uint64_t> positions;
     if (request.position) {
-      auto it = std::find_if(letters.begin(), letters.end(),
-                             [&](const DeadLetter& l) { return l.command.position == *request.position; });
+      auto it = std::find_if(letters.begin(), letters.end(), [&](const DeadLetter& l) {
+        return l.command.position == *request.position;
+      });
       if (it == letters.end()) {
-        request.done(Status::NotFound(fmt::format("position: {} is not a dead letter", *request.position)));
+        request.done(
+            Status::NotFound(fmt::format("position: {} is not a dead letter", *request.position)));
         return;
       }
       const std::string key = it->command.key;
@@ -449,7 +458,8 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
     const uint64_t applied = unfinished_.empty() ? next_read_ - 1 : unfinished_.begin()->first - 1;
     const uint64_t sent = next_read_ - 1;
     if (applied == persisted_applied_ && sent <= persisted_sent_) return;
-    Status s = log_->PutMeta({{options_.name + ":applied", applied}, {options_.name + ":sent", std::max(sent, persisted_sent_)}});
+    Status s = log_->PutMeta({{options_.name + ":applied", applied},
+                              {options_.name + ":sent", std::max(sent, persisted_sent_)}});
     if (!s.ok()) {
       spdlog::error("applier '{}': checkpoint failed: {}", options_.name, s.ToString());
       return;
@@ -475,20 +485,23 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
   uint64_t in_doubt_until_ = 0;
   uint64_t persisted_applied_ = 0;
   uint64_t persisted_sent_ = 0;
-  std::map<uint64_t, Pending> unfinished_;                       // read, not yet done
-  std::unordered_map<std::string, std::deque<uint64_t>> keys_;   // key -> its unfinished, in order
+  std::map<uint64_t, Pending> unfinished_;                      // read, not yet done
+  std::unordered_map<std::string, std::deque<uint64_t>> keys_;  // key -> its unfinished, in order
   std::unordered_map<std::string, Parking> parked_;
-  std::set<uint64_t> replayed_;                                  // replayed positions not yet done
-  std::deque<uint64_t> ready_;                                   // key fronts to send
-  std::map<uint64_t, SteadyTime> in_flight_;                     // position -> reply deadline
-  std::multimap<SteadyTime, uint64_t> timers_;                   // backoff: when -> position
+  std::set<uint64_t> replayed_;                 // replayed positions not yet done
+  std::deque<uint64_t> ready_;                  // key fronts to send
+  std::map<uint64_t, SteadyTime> in_flight_;    // position -> reply deadline
+  std::multimap<SteadyTime, uint64_t> timers_;  // backoff: when -> position
 };
 
 }  // namespace
 
-Result<std::shared_ptr<Applier>> Applier::Start(std::shared_ptr<CommandLog> log, Bus& bus, ApplierOptions options) {
-  if (options.name.empty()) return Status::Invalid("name: must not be empty", R"({"field":"name"})");
-  if (options.max_attempts == 0) return Status::Invalid("max_attempts: must be positive", R"({"field":"max_attempts"})");
+Result<std::shared_ptr<Applier>> Applier::Start(std::shared_ptr<CommandLog> log, Bus& bus,
+                                                ApplierOptions options) {
+  if (options.name.empty())
+    return Status::Invalid("name: must not be empty", R"({"field":"name"})");
+  if (options.max_attempts == 0)
+    return Status::Invalid("max_attempts: must be positive", R"({"field":"max_attempts"})");
   auto applier = std::make_shared<ApplierImpl>(std::move(log), bus, std::move(options));
   if (Status s = applier->Init(); !s.ok()) return s;
   return std::shared_ptr<Applier>(std::move(applier));

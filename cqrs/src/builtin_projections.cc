@@ -50,7 +50,8 @@ Result<uint64_t> OptionalLimit(const Message& m, uint64_t fallback) {
   const Value* v = m.Find("limit");
   if (v == nullptr) return fallback;
   auto n = m.GetUint("limit");
-  if (!n || *n == 0 || v->type != ValueType::kNumber) return FieldError("limit", "must be a positive integer");
+  if (!n || *n == 0 || v->type != ValueType::kNumber)
+    return FieldError("limit", "must be a positive integer");
   return *n;
 }
 
@@ -72,7 +73,8 @@ class GroupCounter {
       : owner_(1, owner_prefix), count_(1, count_prefix), member_(1, member_prefix) {}
 
   // Moves entity `id` to `group` (nullopt: to no group).
-  Result<std::vector<Write>> Move(const StateView& state, const std::string& id, const std::optional<std::string>& group) {
+  Result<std::vector<Write>> Move(const StateView& state, const std::string& id,
+                                  const std::optional<std::string>& group) {
     auto old = state.Get(Key({owner_, id}));
     if (!old.ok()) return std::move(old).status();
     if (*old == group) return std::vector<Write>{};
@@ -101,7 +103,8 @@ class GroupCounter {
     return v->has_value() ? std::strtoull((*v)->c_str(), nullptr, 10) : uint64_t{0};
   }
 
-  Result<std::vector<std::string>> Members(const ReadView& view, std::string_view group, uint64_t limit) const {
+  Result<std::vector<std::string>> Members(const ReadView& view, std::string_view group,
+                                           uint64_t limit) const {
     std::vector<std::string> ids;
     const std::string prefix = Key({member_, group, ""});
     Status s = view.Scan(prefix, "", [&](std::string_view key, std::string_view) {
@@ -129,7 +132,8 @@ class EntitiesProjection final : public Projection {
 
   Result<Message> Query(const Message& m, const ReadView& view) override {
     auto kind = m.GetString("kind");
-    if (!kind || *kind != kind_) return FieldError("kind", fmt::format("this read model holds '{}'", kind_));
+    if (!kind || *kind != kind_)
+      return FieldError("kind", fmt::format("this read model holds '{}'", kind_));
     auto op = m.GetString("store");
     if (op && *op == "load") return Load(m, view);
     if (op && *op == "list") return List(m, view);
@@ -159,7 +163,8 @@ class EntitiesProjection final : public Projection {
       for (const auto& member : doc->GetObject()) {
         std::string field(member.name.GetString(), member.name.GetStringLength());
         if (field == "limit$") {
-          if (!member.value.IsUint64()) return FieldError("q.limit$", "must be a non-negative integer");
+          if (!member.value.IsUint64())
+            return FieldError("q.limit$", "must be a non-negative integer");
           limit = member.value.GetUint64();
         } else if (field == "cursor$") {
           if (!member.value.IsString()) return FieldError("q.cursor$", "must be a string");
@@ -177,24 +182,26 @@ class EntitiesProjection final : public Projection {
     size_t count = 0;
     std::string last_id, next_cursor;
     const std::string prefix = Key({"e", ""});
-    Status s = view.Scan(prefix, cursor.empty() ? "" : Key({"e", cursor}), [&](std::string_view key, std::string_view value) {
-      if (!filters.empty()) {
-        auto doc = ParseJson(value, "ent");
-        if (!doc.ok() || !doc->IsObject()) return true;
-        for (const auto& [field, json] : filters) {
-          auto it = doc->FindMember(rapidjson::StringRef(field.data(), field.size()));
-          if (it == doc->MemberEnd() || ToJsonText(it->value) != json) return true;
-        }
-      }
-      if (count == limit) {
-        next_cursor = last_id;
-        return false;
-      }
-      if (count++) items += ',';
-      items.append(value);
-      last_id.assign(key.substr(prefix.size()));
-      return true;
-    });
+    Status s =
+        view.Scan(prefix, cursor.empty() ? "" : Key({"e", cursor}),
+                  [&](std::string_view key, std::string_view value) {
+                    if (!filters.empty()) {
+                      auto doc = ParseJson(value, "ent");
+                      if (!doc.ok() || !doc->IsObject()) return true;
+                      for (const auto& [field, json] : filters) {
+                        auto it = doc->FindMember(rapidjson::StringRef(field.data(), field.size()));
+                        if (it == doc->MemberEnd() || ToJsonText(it->value) != json) return true;
+                      }
+                    }
+                    if (count == limit) {
+                      next_cursor = last_id;
+                      return false;
+                    }
+                    if (count++) items += ',';
+                    items.append(value);
+                    last_id.assign(key.substr(prefix.size()));
+                    return true;
+                  });
     if (!s.ok()) return s;
     items += ']';
     Message out;
@@ -243,13 +250,16 @@ class EntriesPerUserProjection final : public Projection {
 class FollowerCountProjection final : public Projection {
  public:
   FollowerCountProjection(std::string kind, std::string follower_field, std::string followee_field)
-      : kind_(std::move(kind)), follower_field_(std::move(follower_field)), followee_field_(std::move(followee_field)) {}
+      : kind_(std::move(kind)),
+        follower_field_(std::move(follower_field)),
+        followee_field_(std::move(followee_field)) {}
   std::string name() const override { return "follower_count:" + kind_; }
 
   Result<std::vector<Write>> Apply(const Event& e, const StateView& state) override {
     if (e.kind != kind_ || e.op == EventOp::kOther) return std::vector<Write>{};
     std::optional<std::string> followee;
-    if (e.op == EventOp::kSave && StringField(e.value, follower_field_)) followee = StringField(e.value, followee_field_);
+    if (e.op == EventOp::kSave && StringField(e.value, follower_field_))
+      followee = StringField(e.value, followee_field_);
     return groups_.Move(state, e.id, followee);
   }
 
@@ -299,7 +309,8 @@ class SearchIndexProjection final : public Projection {
     }
     auto old_text = state.Get(Key({"d", e.id}));
     if (!old_text.ok()) return std::move(old_text).status();
-    std::set<std::string> before = old_text->has_value() ? Words(**old_text) : std::set<std::string>{};
+    std::set<std::string> before =
+        old_text->has_value() ? Words(**old_text) : std::set<std::string>{};
     std::vector<Write> writes;
     for (const auto& w : before) {
       if (!now.count(w)) writes.push_back({Key({"w", w, e.id}), std::nullopt});
@@ -365,7 +376,8 @@ std::unique_ptr<Projection> MakeEntriesPerUserProjection(std::string kind, std::
 std::unique_ptr<Projection> MakeSearchIndexProjection(std::string kind, std::string text_field) {
   return std::make_unique<SearchIndexProjection>(std::move(kind), std::move(text_field));
 }
-std::unique_ptr<Projection> MakeFollowerCountProjection(std::string kind, std::string follower_field,
+std::unique_ptr<Projection> MakeFollowerCountProjection(std::string kind,
+                                                        std::string follower_field,
                                                         std::string followee_field) {
   return std::make_unique<FollowerCountProjection>(std::move(kind), std::move(follower_field),
                                                    std::move(followee_field));

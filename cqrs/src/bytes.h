@@ -9,10 +9,12 @@
 namespace shardkit::cqrs::internal {
 
 inline void PutBe64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 inline void PutBe32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 // Reads a big-endian integer of `n` bytes from the front of `in` and consumes it.
 inline std::optional<uint64_t> TakeBe(std::string_view& in, int n) {

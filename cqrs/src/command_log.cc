@@ -83,7 +83,8 @@ class RocksCommandLog final : public CommandLog {
     if (options_.durability != store::Durability::kNone) (void)db_->SyncWAL();
   }
 
-  void Append(std::string command_id, std::string key, std::string json, AppendCallback done) override {
+  void Append(std::string command_id, std::string key, std::string json,
+              AppendCallback done) override {
     if (!command_id.empty() && command_id[0] == '@') {
       done(Status::Invalid("command_id: must not start with '@' (reserved for generated ids)",
                            R"({"field":"command_id"})"));
@@ -101,7 +102,8 @@ class RocksCommandLog final : public CommandLog {
         done(Status::Overloaded(fmt::format("command log: {} appends queued", options_.max_queue)));
         return;
       }
-      queue_.push_back(Item{std::move(command_id), std::move(key), std::move(json), std::move(done), {}, nullptr});
+      queue_.push_back(Item{
+          std::move(command_id), std::move(key), std::move(json), std::move(done), {}, nullptr});
       if (!writer_idle_) return;  // the writer looks at the queue again before it sleeps
     }
     cv_.notify_one();
@@ -116,7 +118,9 @@ class RocksCommandLog final : public CommandLog {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
     for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
       auto command = DecodeCommand(PositionOfKey(it->key()), it->value().ToStringView());
-      if (!command) return Status::Internal(fmt::format("command log: corrupt record at {}", PositionOfKey(it->key())));
+      if (!command)
+        return Status::Internal(
+            fmt::format("command log: corrupt record at {}", PositionOfKey(it->key())));
       out.push_back(std::move(*command));
     }
     if (!it->status().ok()) return Engine(it->status(), "read");
@@ -190,7 +194,9 @@ class RocksCommandLog final : public CommandLog {
       if (stop_) return Status::Unavailable("command log: shutting down");
       Item item;
       item.replay = std::move(positions);
-      item.replay_done = [promise](Result<std::vector<Replayed>> r) { promise->set_value(std::move(r)); };
+      item.replay_done = [promise](Result<std::vector<Replayed>> r) {
+        promise->set_value(std::move(r));
+      };
       queue_.push_back(std::move(item));
     }
     cv_.notify_one();
@@ -333,7 +339,8 @@ class RocksCommandLog final : public CommandLog {
     for (uint64_t p : positions) {
       std::string value;
       rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), NumberKey(kDead, p), &value);
-      if (s.IsNotFound()) return Status::NotFound(fmt::format("position: {} is not a dead letter", p));
+      if (s.IsNotFound())
+        return Status::NotFound(fmt::format("position: {} is not a dead letter", p));
       if (!s.ok()) return Engine(s, "read dead letter");
       auto letter = DecodeDeadLetter(p, value);
       if (!letter) return Status::Internal("command log: corrupt dead letter");
@@ -356,8 +363,8 @@ class RocksCommandLog final : public CommandLog {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;  // guarded by mu_
-  bool stop_ = false;       // guarded by mu_
+  std::deque<Item> queue_;    // guarded by mu_
+  bool stop_ = false;         // guarded by mu_
   bool writer_idle_ = false;  // guarded by mu_: the writer waits on cv_ (appends must wake it)
   std::thread writer_;
 
@@ -369,10 +376,13 @@ class RocksCommandLog final : public CommandLog {
 }  // namespace
 
 Result<std::unique_ptr<CommandLog>> CommandLog::Open(const CommandLogOptions& options) {
-  if (options.path.empty()) return Status::Invalid("path: must not be empty", R"({"field":"path"})");
+  if (options.path.empty())
+    return Status::Invalid("path: must not be empty", R"({"field":"path"})");
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
-  if (ec) return Status::Internal(fmt::format("command log: cannot create '{}': {}", options.path, ec.message()));
+  if (ec)
+    return Status::Internal(
+        fmt::format("command log: cannot create '{}': {}", options.path, ec.message()));
   rocksdb::Options ro;
   ro.create_if_missing = true;
   ro.max_background_jobs = 2;

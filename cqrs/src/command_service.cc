@@ -1,4 +1,5 @@
-// CommandService: validates a command, gives a save its id, logs it, acknowledges with its position.
+// CommandService: validates a command, gives a save its id, logs it, acknowledges with its
+// position.
 #include "shardkit/cqrs/command_service.h"
 
 #include <fmt/format.h>
@@ -61,11 +62,13 @@ Result<CommandPlan> PlanStoreCommand(Message message, std::string_view op, Comma
     }
   }
   if (op == "remove") {
-    if (message.Has("q") || message.Has("all")) return FieldError("q", "removal by query is not a command; remove by id");
+    if (message.Has("q") || message.Has("all"))
+      return FieldError("q", "removal by query is not a command; remove by id");
     if (top_id.empty()) return FieldError("id", "is required (a command removes one entity)");
     plan.entity_id = top_id;
   } else if (op == "save") {
-    if (message.Has("ents")) return FieldError("ents", "bulk saves are not commands; send one command per entity");
+    if (message.Has("ents"))
+      return FieldError("ents", "bulk saves are not commands; send one command per entity");
     const Value* ent = message.Find("ent");
     if (ent == nullptr) return FieldError("ent", "is required (an object)");
     if (ent->type != ValueType::kObject) return FieldError("ent", "must be an object");
@@ -73,7 +76,8 @@ Result<CommandPlan> PlanStoreCommand(Message message, std::string_view op, Comma
     if (!doc.ok()) return doc.status();
     std::string ent_id;
     if (auto it = doc->FindMember("id"); it != doc->MemberEnd()) {
-      if (!it->value.IsString() || it->value.GetStringLength() == 0) return FieldError("ent.id", "must be a non-empty string");
+      if (!it->value.IsString() || it->value.GetStringLength() == 0)
+        return FieldError("ent.id", "must be a non-empty string");
       ent_id.assign(it->value.GetString(), it->value.GetStringLength());
     }
     if (!top_id.empty() && !ent_id.empty() && top_id != ent_id) {
@@ -94,10 +98,13 @@ Result<CommandPlan> PlanStoreCommand(Message message, std::string_view op, Comma
 class CommandService final : public Handler {
  public:
   CommandService(std::shared_ptr<CommandLog> log, CommandServiceOptions options)
-      : log_(std::move(log)), options_(std::move(options)), ids_(options_.node_id, options_.clock) {}
+      : log_(std::move(log)),
+        options_(std::move(options)),
+        ids_(options_.node_id, options_.clock) {}
 
   void Handle(Message message, const Context&, ReplyFn reply) override {
-    auto plan = PlanCommand(std::move(message), options_.key_field, [this] { return ids_.NextId(); });
+    auto plan =
+        PlanCommand(std::move(message), options_.key_field, [this] { return ids_.NextId(); });
     if (!plan.ok()) {
       reply(std::move(plan).status());
       return;
@@ -117,7 +124,8 @@ class CommandService final : public Handler {
                    if (is_entity) {
                      // A duplicate's id is the one logged first (a save without an id got a new
                      // one just now, which was not logged).
-                     if (appended->duplicate) entity_id = LoggedEntityId(*log, appended->position, entity_id);
+                     if (appended->duplicate)
+                       entity_id = LoggedEntityId(*log, appended->position, entity_id);
                      ack.SetString("id", entity_id);
                    }
                    if (appended->duplicate) ack.SetBool("duplicate", true);
@@ -126,7 +134,8 @@ class CommandService final : public Handler {
   }
 
  private:
-  static std::string LoggedEntityId(const CommandLog& log, uint64_t position, std::string fallback) {
+  static std::string LoggedEntityId(const CommandLog& log, uint64_t position,
+                                    std::string fallback) {
     auto read = log.Read(position, 1);
     if (!read.ok() || read->empty() || read->front().position != position) return fallback;
     const std::string& key = read->front().key;
@@ -145,14 +154,16 @@ Result<CommandPlan> PlanCommand(Message message, const std::string& key_field,
                                 const std::function<std::string()>& new_id) {
   CommandPlan plan;
   if (const Value* id = message.Find("command_id")) {
-    if (id->type != ValueType::kString || id->text.empty() || id->text.size() > kMaxCommandIdBytes ||
-        id->text[0] == '@') {
-      return FieldError("command_id", "must be a non-empty string of at most 256 bytes not starting with '@'");
+    if (id->type != ValueType::kString || id->text.empty() ||
+        id->text.size() > kMaxCommandIdBytes || id->text[0] == '@') {
+      return FieldError("command_id",
+                        "must be a non-empty string of at most 256 bytes not starting with '@'");
     }
     plan.command_id = id->text;
   }
   if (const Value* store = message.Find("store")) {
-    if (store->type != ValueType::kString) return FieldError("store", "must be a string (save or remove)");
+    if (store->type != ValueType::kString)
+      return FieldError("store", "must be a string (save or remove)");
     std::string op = store->text;
     return PlanStoreCommand(std::move(message), op, std::move(plan), new_id);
   }
@@ -164,7 +175,8 @@ Result<CommandPlan> PlanCommand(Message message, const std::string& key_field,
   return plan;
 }
 
-std::shared_ptr<Handler> MakeCommandService(std::shared_ptr<CommandLog> log, CommandServiceOptions options) {
+std::shared_ptr<Handler> MakeCommandService(std::shared_ptr<CommandLog> log,
+                                            CommandServiceOptions options) {
   return std::make_shared<CommandService>(std::move(log), std::move(options));
 }
 

@@ -75,7 +75,8 @@ class ChangeFeedSource final : public EventSource {
     std::vector<Event> events;
     for (const auto& c : doc->GetArray()) {
       if (!c.IsObject() || !c.HasMember("seq") || !c["seq"].IsUint64() || !c.HasMember("kind") ||
-          !c["kind"].IsString() || !c.HasMember("id") || !c["id"].IsString() || !c.HasMember("op")) {
+          !c["kind"].IsString() || !c.HasMember("id") || !c["id"].IsString() ||
+          !c.HasMember("op")) {
         return Status::Internal("change feed reply: malformed change");
       }
       Event event;
@@ -106,8 +107,10 @@ std::unique_ptr<EventSource> MakeCommandLogSource(std::shared_ptr<CommandLog> lo
   return std::make_unique<CommandLogSource>(std::move(log));
 }
 
-std::unique_ptr<EventSource> MakeChangeFeedSource(Bus& bus, Message request, int64_t poll_interval_ms) {
-  return std::make_unique<ChangeFeedSource>(bus, std::move(request), std::max<int64_t>(1, poll_interval_ms));
+std::unique_ptr<EventSource> MakeChangeFeedSource(Bus& bus, Message request,
+                                                  int64_t poll_interval_ms) {
+  return std::make_unique<ChangeFeedSource>(bus, std::move(request),
+                                            std::max<int64_t>(1, poll_interval_ms));
 }
 
 }  // namespace shardkit::cqrs

@@ -79,7 +79,8 @@ class DbView final : public ReadView {
 // Committed state plus the batch's pending writes.
 class OverlayView final : public StateView {
  public:
-  OverlayView(const DbView& base, const std::map<std::string, std::optional<std::string>, std::less<>>& pending)
+  OverlayView(const DbView& base,
+              const std::map<std::string, std::optional<std::string>, std::less<>>& pending)
       : base_(base), pending_(pending) {}
   Result<std::optional<std::string>> Get(std::string_view key) const override {
     if (auto it = pending_.find(key); it != pending_.end()) return it->second;
@@ -94,7 +95,8 @@ class OverlayView final : public StateView {
 class ProjectionServiceImpl final : public ProjectionService {
  public:
   ProjectionServiceImpl(std::unique_ptr<Projection> projection, std::unique_ptr<EventSource> source,
-                        ProjectionOptions options, std::unique_ptr<rocksdb::DB> db, uint64_t applied)
+                        ProjectionOptions options, std::unique_ptr<rocksdb::DB> db,
+                        uint64_t applied)
       : projection_(std::move(projection)),
         source_(std::move(source)),
         options_(std::move(options)),
@@ -114,24 +116,28 @@ class ProjectionServiceImpl final : public ProjectionService {
     std::optional<uint64_t> min_position;
     if (const Value* v = query.Find("min_position")) {
       auto n = query.GetUint("min_position");
-      if (!n || v->type != ValueType::kNumber) return reply(FieldError("min_position", "must be a non-negative integer"));
+      if (!n || v->type != ValueType::kNumber)
+        return reply(FieldError("min_position", "must be a non-negative integer"));
       min_position = *n;
     }
     int64_t timeout_ms = options_.default_timeout_ms;
     if (const Value* v = query.Find("timeout_ms")) {
       auto n = query.GetInt("timeout_ms");
-      if (!n || *n < 0 || v->type != ValueType::kNumber) return reply(FieldError("timeout_ms", "must be a non-negative integer"));
+      if (!n || *n < 0 || v->type != ValueType::kNumber)
+        return reply(FieldError("timeout_ms", "must be a non-negative integer"));
       timeout_ms = std::min(*n, options_.max_timeout_ms);
     }
     if (!min_position || applied() >= *min_position) return Answer(query, reply);
     if (int64_t deadline = context.origin().deadline; deadline > 0 && context.bus() != nullptr) {
-      timeout_ms = std::min(timeout_ms, std::max<int64_t>(0, deadline - context.bus()->clock().NowMs()));
+      timeout_ms =
+          std::min(timeout_ms, std::max<int64_t>(0, deadline - context.bus()->clock().NowMs()));
     }
     {
       std::lock_guard lock(wake_->mu);
       if (!wake_->stop) {
-        waiters_.push_back(Waiter{*min_position, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms),
-                                  std::move(query), std::move(reply)});
+        waiters_.push_back(Waiter{
+            *min_position, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms),
+            std::move(query), std::move(reply)});
         wake_->flag = true;
         reply = nullptr;
       }
@@ -177,7 +183,8 @@ class ProjectionServiceImpl final : public ProjectionService {
       if (applied() >= w.min_position) {
         Answer(w.query, w.reply);
       } else {
-        w.reply(Status::Unavailable(fmt::format("projection '{}' is stopped", projection_->name())));
+        w.reply(
+            Status::Unavailable(fmt::format("projection '{}' is stopped", projection_->name())));
       }
     }
   }
@@ -208,7 +215,8 @@ class ProjectionServiceImpl final : public ProjectionService {
     try {
       answer = projection_->Query(query, view_);
     } catch (const std::exception& e) {
-      answer = Status::Internal(fmt::format("projection '{}' query threw: {}", projection_->name(), e.what()));
+      answer = Status::Internal(
+          fmt::format("projection '{}' query threw: {}", projection_->name(), e.what()));
     }
     reply(std::move(answer));
   }
@@ -222,7 +230,8 @@ class ProjectionServiceImpl final : public ProjectionService {
         SteadyTime wake_at = SteadyTime::max();
         for (const Waiter& w : waiters_) wake_at = std::min(wake_at, w.deadline);
         if (poll > 0 || retry_soon) {
-          wake_at = std::min(wake_at, std::chrono::steady_clock::now() + std::chrono::milliseconds(retry_soon ? 100 : poll));
+          wake_at = std::min(wake_at, std::chrono::steady_clock::now() +
+                                          std::chrono::milliseconds(retry_soon ? 100 : poll));
         }
         auto ready = [&] { return wake_->stop || wake_->flag || source_->Head() > applied(); };
         if (wake_at == SteadyTime::max()) {
@@ -247,7 +256,8 @@ class ProjectionServiceImpl final : public ProjectionService {
       }
       auto events = source_->Read(applied() + 1, options_.batch_size);
       if (!events.ok()) {
-        spdlog::warn("projection '{}': reading events: {}", projection_->name(), events.status().ToString());
+        spdlog::warn("projection '{}': reading events: {}", projection_->name(),
+                     events.status().ToString());
         return false;
       }
       if (events->empty()) return true;
@@ -311,7 +321,8 @@ class ProjectionServiceImpl final : public ProjectionService {
       std::lock_guard lock(wake_->mu);
       for (auto it = waiters_.begin(); it != waiters_.end();) {
         auto next = std::next(it);
-        if (it->min_position <= now_applied || it->deadline <= now) done.splice(done.end(), waiters_, it);
+        if (it->min_position <= now_applied || it->deadline <= now)
+          done.splice(done.end(), waiters_, it);
         it = next;
       }
     }
@@ -320,7 +331,8 @@ class ProjectionServiceImpl final : public ProjectionService {
         Answer(w.query, w.reply);
       } else {
         w.reply(Status::Timeout(
-            fmt::format("projection '{}' has applied {} < min_position {}", projection_->name(), now_applied, w.min_position),
+            fmt::format("projection '{}' has applied {} < min_position {}", projection_->name(),
+                        now_applied, w.min_position),
             fmt::format(R"({{"applied":{},"min_position":{}}})", now_applied, w.min_position)));
       }
     }
@@ -340,16 +352,21 @@ class ProjectionServiceImpl final : public ProjectionService {
 
 }  // namespace
 
-Result<std::shared_ptr<ProjectionService>> ProjectionService::Start(std::unique_ptr<Projection> projection,
-                                                                    std::unique_ptr<EventSource> source,
-                                                                    ProjectionOptions options) {
-  if (!projection) return Status::Invalid("projection: must not be null", R"({"field":"projection"})");
+Result<std::shared_ptr<ProjectionService>> ProjectionService::Start(
+    std::unique_ptr<Projection> projection, std::unique_ptr<EventSource> source,
+    ProjectionOptions options) {
+  if (!projection)
+    return Status::Invalid("projection: must not be null", R"({"field":"projection"})");
   if (!source) return Status::Invalid("source: must not be null", R"({"field":"source"})");
-  if (options.path.empty()) return Status::Invalid("path: must not be empty", R"({"field":"path"})");
-  if (options.batch_size == 0) return Status::Invalid("batch_size: must be positive", R"({"field":"batch_size"})");
+  if (options.path.empty())
+    return Status::Invalid("path: must not be empty", R"({"field":"path"})");
+  if (options.batch_size == 0)
+    return Status::Invalid("batch_size: must be positive", R"({"field":"batch_size"})");
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
-  if (ec) return Status::Internal(fmt::format("read model: cannot create '{}': {}", options.path, ec.message()));
+  if (ec)
+    return Status::Internal(
+        fmt::format("read model: cannot create '{}': {}", options.path, ec.message()));
   rocksdb::Options ro;
   ro.create_if_missing = true;
   ro.max_background_jobs = 2;
@@ -369,14 +386,14 @@ Result<std::shared_ptr<ProjectionService>> ProjectionService::Start(std::unique_
   } else if (!s.IsNotFound()) {
     return Engine(s, "read checkpoint");
   }
-  auto service = std::make_shared<ProjectionServiceImpl>(std::move(projection), std::move(source), std::move(options),
-                                                          std::move(db), applied);
+  auto service = std::make_shared<ProjectionServiceImpl>(
+      std::move(projection), std::move(source), std::move(options), std::move(db), applied);
   service->StartRunner();
   return std::shared_ptr<ProjectionService>(std::move(service));
 }
 
-Status SwapRoutes(Bus& bus, const std::vector<std::string>& patterns, std::shared_ptr<Handler> handler,
-                  std::string description) {
+Status SwapRoutes(Bus& bus, const std::vector<std::string>& patterns,
+                  std::shared_ptr<Handler> handler, std::string description) {
   std::vector<Pattern> parsed;
   for (const std::string& text : patterns) {
     auto pattern = Pattern::Parse(text);

@@ -46,7 +46,8 @@ std::shared_ptr<Handler> MakeSyncHandler(SyncHandlerFn fn) {
   return std::make_shared<SyncFunctionHandler>(std::move(fn));
 }
 
-// --- Context --------------------------------------------------------------------------------------
+// --- Context
+// --------------------------------------------------------------------------------------
 
 void Context::Inherit(Message& child) const {
   Meta& meta = child.meta();
@@ -73,13 +74,15 @@ bool Context::has_prior() const { return route_ && route_->prior; }
 
 void Context::Prior(Message message, ReplyFn reply) const {
   if (!has_prior()) {
-    reply(Status::NotFound(fmt::format("'{}' has no prior handler", route_ ? route_->pattern.ToString() : "")));
+    reply(Status::NotFound(
+        fmt::format("'{}' has no prior handler", route_ ? route_->pattern.ToString() : "")));
     return;
   }
   bus_->Dispatch(route_->prior, std::move(message), std::move(reply));
 }
 
-// --- Bus ------------------------------------------------------------------------------------------
+// --- Bus
+// ------------------------------------------------------------------------------------------
 
 Bus::Bus(BusOptions options)
     : options_(std::move(options)),
@@ -122,7 +125,8 @@ void Bus::Replace(Router router) {
 
 std::shared_ptr<const Router> Bus::routes() const { return routes_.load(); }
 
-Status Bus::Add(std::string_view pattern, std::shared_ptr<Handler> handler, std::string description) {
+Status Bus::Add(std::string_view pattern, std::shared_ptr<Handler> handler,
+                std::string description) {
   auto parsed = Pattern::Parse(pattern);
   if (!parsed.ok()) return parsed.status();
   return Update([&](Router& r) { return r.Add(std::move(parsed).value(), handler, description); });
@@ -132,10 +136,12 @@ Status Bus::Add(std::string_view pattern, AsyncHandlerFn fn, std::string descrip
   return Add(pattern, MakeHandler(std::move(fn)), std::move(description));
 }
 
-Status Bus::Override(std::string_view pattern, std::shared_ptr<Handler> handler, std::string description) {
+Status Bus::Override(std::string_view pattern, std::shared_ptr<Handler> handler,
+                     std::string description) {
   auto parsed = Pattern::Parse(pattern);
   if (!parsed.ok()) return parsed.status();
-  return Update([&](Router& r) { return r.Override(std::move(parsed).value(), handler, description); });
+  return Update(
+      [&](Router& r) { return r.Override(std::move(parsed).value(), handler, description); });
 }
 
 Status Bus::Remove(std::string_view pattern) {
@@ -150,7 +156,8 @@ Result<uint64_t> Bus::Observe(std::string_view pattern, std::shared_ptr<Handler>
   std::lock_guard<std::mutex> lock(write_mutex_);
   auto next = std::make_shared<std::vector<Observer>>(*observers_.load());
   uint64_t id = next_observer_id_++;
-  auto route = std::make_shared<const Route>(Route{std::move(parsed).value(), std::move(handler), nullptr, "observer"});
+  auto route = std::make_shared<const Route>(
+      Route{std::move(parsed).value(), std::move(handler), nullptr, "observer"});
   next->push_back(Observer{id, std::move(route)});
   observers_.store(std::move(next));
   return id;
@@ -171,12 +178,13 @@ Status Bus::Admit(Message& message) {
   if (meta.id.empty()) meta.id = NewId();
   if (meta.trace.empty()) meta.trace = meta.id;
   if (++meta.hops > options_.max_hops) {
-    return Status::Invalid(
-        fmt::format("hop limit of {} exceeded by '{}' (a routing loop?)", options_.max_hops, message.RoutingString()),
-        fmt::format("{{\"hops\":{}}}", meta.hops));
+    return Status::Invalid(fmt::format("hop limit of {} exceeded by '{}' (a routing loop?)",
+                                       options_.max_hops, message.RoutingString()),
+                           fmt::format("{{\"hops\":{}}}", meta.hops));
   }
   if (meta.deadline != 0 && options_.clock->NowMs() > meta.deadline) {
-    return Status::Timeout(fmt::format("deadline passed before '{}' was handled", message.RoutingString()));
+    return Status::Timeout(
+        fmt::format("deadline passed before '{}' was handled", message.RoutingString()));
   }
   return Status::Ok();
 }
@@ -208,7 +216,8 @@ void Bus::Dispatch(std::shared_ptr<const Route> route, Message message, ReplyFn 
     route->handler->Handle(std::move(message), context, reply);
   } catch (const std::exception& e) {
     spdlog::error("handler for '{}' threw: {}", route->pattern.ToString(), e.what());
-    reply(Status::Internal(fmt::format("handler for '{}' failed: {}", route->pattern.ToString(), e.what())));
+    reply(Status::Internal(
+        fmt::format("handler for '{}' failed: {}", route->pattern.ToString(), e.what())));
   } catch (...) {
     spdlog::error("handler for '{}' threw a non-exception", route->pattern.ToString());
     reply(Status::Internal(fmt::format("handler for '{}' failed", route->pattern.ToString())));
@@ -218,7 +227,8 @@ void Bus::Dispatch(std::shared_ptr<const Route> route, Message message, ReplyFn 
 Result<Message> Bus::ActAndWait(Message message, std::chrono::milliseconds timeout) {
   auto promise = std::make_shared<std::promise<Result<Message>>>();
   auto future = promise->get_future();
-  Act(std::move(message), [promise](Result<Message> result) { promise->set_value(std::move(result)); });
+  Act(std::move(message),
+      [promise](Result<Message> result) { promise->set_value(std::move(result)); });
   if (future.wait_for(timeout) != std::future_status::ready) {
     return Status::Timeout(fmt::format("no reply within {} ms", timeout.count()));
   }
@@ -237,7 +247,9 @@ size_t Bus::Publish(Message message) {
     if (!observer.route->pattern.Matches(message)) continue;
     ++delivered;
     Dispatch(observer.route, message, [route = observer.route](Result<Message> result) {
-      if (!result.ok()) spdlog::warn("observer '{}' failed: {}", route->pattern.ToString(), result.status().ToString());
+      if (!result.ok())
+        spdlog::warn("observer '{}' failed: {}", route->pattern.ToString(),
+                     result.status().ToString());
     });
   }
   return delivered;

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stream.h>
 #include <rapidjson/reader.h>
+#include <rapidjson/stream.h>
 #include <simdjson.h>
 
 #include <array>
@@ -97,7 +97,8 @@ class FlatBuilder {
       }
       size_t end = stream_.Tell();
       --depth_;
-      return AddProperty(Value{nested_type_, std::string(base_ + nested_start_, end - nested_start_)});
+      return AddProperty(
+          Value{nested_type_, std::string(base_ + nested_start_, end - nested_start_)});
     }
     --depth_;
     return true;
@@ -116,7 +117,8 @@ class FlatBuilder {
   bool SetMeta(ValueType type, std::string_view text) {
     Meta& meta = out_.meta();
     auto want_string = [&](std::string& field) {
-      if (type != ValueType::kString) return Fail(fmt::format("meta$.{}: must be a string", meta_key_));
+      if (type != ValueType::kString)
+        return Fail(fmt::format("meta$.{}: must be a string", meta_key_));
       field.assign(text);
       return true;
     };
@@ -205,14 +207,30 @@ void AppendJsonString(std::string_view value, std::string& out) {
     if (!kNeedsEscape[c]) continue;
     out.append(value.data() + run_start, i - run_start);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default: fmt::format_to(std::back_inserter(out), "\\u{:04x}", c); break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+        break;
     }
     run_start = i + 1;
   }
@@ -251,7 +269,8 @@ Result<Message> ParseMessage(std::string_view json, const CodecLimits& limits) {
                                        rapidjson::GetParseError_En(ok.Code())));
   }
   const size_t end = stream.Tell();
-  if (scratch.capacity() > (size_t{1} << 20)) std::string().swap(scratch);  // don't keep a huge buffer
+  if (scratch.capacity() > (size_t{1} << 20))
+    std::string().swap(scratch);  // don't keep a huge buffer
   // The reader stops at a NUL byte as if the text ended there.
   if (end != json.size()) {
     return Status::Invalid(fmt::format("malformed JSON at offset {}: unexpected NUL byte", end));
@@ -318,8 +337,8 @@ Result<Message> FromWire(Message wire) {
   }
   std::optional<Code> code = CodeFromName(code_it->value.GetString());
   if (!code || *code == Code::kOk) {
-    return Status::Internal(fmt::format("reply has an error$ with unknown code '{}'",
-                                        code_it->value.GetString()));
+    return Status::Internal(
+        fmt::format("reply has an error$ with unknown code '{}'", code_it->value.GetString()));
   }
   std::string message;
   auto message_it = d.FindMember("message");

@@ -113,7 +113,9 @@ Message& Message::SetBool(std::string_view name, bool value) {
   return Set(name, Value{ValueType::kBool, value ? "true" : "false"});
 }
 
-Message& Message::SetNull(std::string_view name) { return Set(name, Value{ValueType::kNull, "null"}); }
+Message& Message::SetNull(std::string_view name) {
+  return Set(name, Value{ValueType::kNull, "null"});
+}
 
 Message& Message::SetObjectJson(std::string_view name, std::string_view json) {
   return Set(name, Value{ValueType::kObject, std::string(json)});

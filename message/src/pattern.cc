@@ -48,7 +48,8 @@ class PatternParser {
       terms.push_back(std::move(term));
       SkipSpace();
       if (AtEnd()) break;
-      if (text_[pos_] != ',') return Error(fmt::format("expected ',' or the end, found '{}'", text_[pos_]));
+      if (text_[pos_] != ',')
+        return Error(fmt::format("expected ',' or the end, found '{}'", text_[pos_]));
       ++pos_;
     }
     return terms;
@@ -171,7 +172,8 @@ Result<Pattern> Pattern::FromTerms(std::vector<Term> terms, std::string_view tex
   Pattern pattern;
   std::vector<const Term*> sorted;
   for (const Term& t : terms) sorted.push_back(&t);
-  std::sort(sorted.begin(), sorted.end(), [](const Term* a, const Term* b) { return a->name < b->name; });
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Term* a, const Term* b) { return a->name < b->name; });
   for (size_t i = 1; i < sorted.size(); ++i) {
     if (sorted[i]->name == sorted[i - 1]->name) {
       return Status::Invalid(

@@ -111,8 +111,9 @@ class Router::Index {
   std::unordered_map<std::string, RoutePtr> by_key;
 
   Group& GroupFor(const Shape& shape) {
-    auto it = std::lower_bound(groups.begin(), groups.end(), shape,
-                               [](const Group& g, const Shape& s) { return CompareShapes(g.shape, s) < 0; });
+    auto it = std::lower_bound(
+        groups.begin(), groups.end(), shape,
+        [](const Group& g, const Shape& s) { return CompareShapes(g.shape, s) < 0; });
     if (it != groups.end() && CompareShapes(it->shape, shape) == 0) return *it;
     Group group;
     group.shape = shape;
@@ -124,9 +125,10 @@ class Router::Index {
     Shape shape = ShapeOf(route->pattern);
     Group& group = GroupFor(shape);
     auto& bucket = group.buckets[HashExactValues(route->pattern, shape.exact_names)];
-    auto pos = std::lower_bound(bucket.begin(), bucket.end(), route, [](const RoutePtr& a, const RoutePtr& b) {
-      return MoreSpecificSameShape(a->pattern, b->pattern);
-    });
+    auto pos = std::lower_bound(bucket.begin(), bucket.end(), route,
+                                [](const RoutePtr& a, const RoutePtr& b) {
+                                  return MoreSpecificSameShape(a->pattern, b->pattern);
+                                });
     bucket.insert(pos, route);
     ++group.count;
     group.Rebuild();
@@ -196,24 +198,25 @@ Router& Router::operator=(Router&&) noexcept = default;
 
 Status Router::Add(Pattern pattern, std::shared_ptr<Handler> handler, std::string description) {
   if (index_->by_key.count(pattern.key()) != 0) {
-    return Status::Conflict(fmt::format("pattern '{}' is already routed; use an override to replace it",
-                                        pattern.ToString()));
+    return Status::Conflict(fmt::format(
+        "pattern '{}' is already routed; use an override to replace it", pattern.ToString()));
   }
-  auto route = std::make_shared<Route>(Route{std::move(pattern), std::move(handler), nullptr,
-                                             std::move(description)});
+  auto route = std::make_shared<Route>(
+      Route{std::move(pattern), std::move(handler), nullptr, std::move(description)});
   index_->Insert(std::move(route));
   return Status::Ok();
 }
 
-Status Router::Override(Pattern pattern, std::shared_ptr<Handler> handler, std::string description) {
+Status Router::Override(Pattern pattern, std::shared_ptr<Handler> handler,
+                        std::string description) {
   auto existing = index_->by_key.find(pattern.key());
   RoutePtr prior;
   if (existing != index_->by_key.end()) {
     prior = existing->second;
     index_->Erase(prior);
   }
-  auto route = std::make_shared<Route>(Route{std::move(pattern), std::move(handler), std::move(prior),
-                                             std::move(description)});
+  auto route = std::make_shared<Route>(
+      Route{std::move(pattern), std::move(handler), std::move(prior), std::move(description)});
   index_->Insert(std::move(route));
   return Status::Ok();
 }
@@ -256,8 +259,9 @@ std::vector<std::shared_ptr<const Route>> Router::List() const {
   std::vector<RoutePtr> all;
   all.reserve(index_->by_key.size());
   for (const auto& [key, route] : index_->by_key) all.push_back(route);
-  std::sort(all.begin(), all.end(),
-            [](const RoutePtr& a, const RoutePtr& b) { return MoreSpecific(a->pattern, b->pattern); });
+  std::sort(all.begin(), all.end(), [](const RoutePtr& a, const RoutePtr& b) {
+    return MoreSpecific(a->pattern, b->pattern);
+  });
   return all;
 }
 
@@ -293,16 +297,18 @@ Explanation Router::Explain(const Message& message) const {
   for (const RoutePtr& route : List()) {
     std::string mismatch = Mismatch(route->pattern, message);
     if (mismatch.empty()) {
-      out.candidates.push_back({route, true,
-                                fmt::format("matches with {} exact and {} glob terms",
-                                            route->pattern.exact_count(), route->pattern.glob_count())});
+      out.candidates.push_back(
+          {route, true,
+           fmt::format("matches with {} exact and {} glob terms", route->pattern.exact_count(),
+                       route->pattern.glob_count())});
     } else {
       unmatched.push_back({route, false, std::move(mismatch)});
     }
   }
   std::string routing = message.RoutingString();
   if (out.candidates.empty()) {
-    out.summary = fmt::format("no pattern matches '{}' ({} patterns checked)", routing, unmatched.size());
+    out.summary =
+        fmt::format("no pattern matches '{}' ({} patterns checked)", routing, unmatched.size());
   } else {
     out.winner = out.candidates.front().route;
     const Route& w = *out.winner;

@@ -5,7 +5,7 @@
 namespace shardkit {
 namespace {
 constexpr std::array<std::string_view, 9> kCodeNames = {
-    "ok",      "not_found", "invalid",     "conflict", "wrong_shard",
+    "ok",      "not_found",  "invalid",     "conflict", "wrong_shard",
     "timeout", "overloaded", "unavailable", "internal",
 };
 }  // namespace

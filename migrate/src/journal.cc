@@ -16,10 +16,12 @@
 namespace shardkit::migrate::internal {
 namespace {
 
-const Phase kPhases[] = {Phase::kCreated,     Phase::kCopied,     Phase::kCutover,  Phase::kCutoverDone,
-                         Phase::kRolledBack, Phase::kCompleted, Phase::kCancelled};
+const Phase kPhases[] = {Phase::kCreated,     Phase::kCopied,     Phase::kCutover,
+                         Phase::kCutoverDone, Phase::kRolledBack, Phase::kCompleted,
+                         Phase::kCancelled};
 
-void WriteMap(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* name, const std::map<std::string, uint64_t>& m) {
+void WriteMap(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* name,
+              const std::map<std::string, uint64_t>& m) {
   w.Key(name);
   w.StartObject();
   for (const auto& [k, v] : m) {
@@ -42,7 +44,6 @@ bool ReadMap(const rapidjson::Document& d, const char* name, std::map<std::strin
 
 }  // namespace
 
-
 Result<JournalState> ReadJournal(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::NotFound(fmt::format("no journal at {}", path));
@@ -61,10 +62,15 @@ Result<JournalState> ReadJournal(const std::string& path) {
       known = true;
     }
   }
-  if (!known) return Status::Internal(fmt::format("journal {}: unknown phase '{}'", path, d["phase"].GetString()));
-  if (d.HasMember("epoch_before") && d["epoch_before"].IsUint64()) state.epoch_before = d["epoch_before"].GetUint64();
-  if (d.HasMember("epoch_after") && d["epoch_after"].IsUint64()) state.epoch_after = d["epoch_after"].GetUint64();
-  if (!ReadMap(d, "p0", state.p0) || !ReadMap(d, "fence", state.fence) || !ReadMap(d, "reverse_from", state.reverse_from)) {
+  if (!known)
+    return Status::Internal(
+        fmt::format("journal {}: unknown phase '{}'", path, d["phase"].GetString()));
+  if (d.HasMember("epoch_before") && d["epoch_before"].IsUint64())
+    state.epoch_before = d["epoch_before"].GetUint64();
+  if (d.HasMember("epoch_after") && d["epoch_after"].IsUint64())
+    state.epoch_after = d["epoch_after"].GetUint64();
+  if (!ReadMap(d, "p0", state.p0) || !ReadMap(d, "fence", state.fence) ||
+      !ReadMap(d, "reverse_from", state.reverse_from)) {
     return Status::Internal(fmt::format("journal {} is corrupt", path));
   }
   return state;
@@ -88,9 +94,12 @@ Status WriteJournal(const std::string& path, const JournalState& state) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return Status::Internal(fmt::format("cannot write journal {}", tmp));
-  bool ok = ::write(fd, buffer.GetString(), buffer.GetSize()) == static_cast<ssize_t>(buffer.GetSize()) && ::fsync(fd) == 0;
+  bool ok =
+      ::write(fd, buffer.GetString(), buffer.GetSize()) == static_cast<ssize_t>(buffer.GetSize()) &&
+      ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::Internal(fmt::format("cannot write journal {}", path));
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::Internal(fmt::format("cannot write journal {}", path));
   return Status::Ok();
 }
 

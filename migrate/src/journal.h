@@ -14,10 +14,10 @@ namespace shardkit::migrate::internal {
 
 struct JournalState {
   Phase phase = Phase::kCreated;
-  uint64_t epoch_before = 0;                  // map epoch when the cutover started
-  uint64_t epoch_after = 0;                   // map epoch the cutover installed
-  std::map<std::string, uint64_t> p0;         // source shard -> feed position at copy
-  std::map<std::string, uint64_t> fence;      // source shard -> Pf
+  uint64_t epoch_before = 0;                     // map epoch when the cutover started
+  uint64_t epoch_after = 0;                      // map epoch the cutover installed
+  std::map<std::string, uint64_t> p0;            // source shard -> feed position at copy
+  std::map<std::string, uint64_t> fence;         // source shard -> Pf
   std::map<std::string, uint64_t> reverse_from;  // target shard -> its feed position at cutover
 };
 

@@ -17,13 +17,20 @@ namespace shardkit::migrate {
 
 std::string_view PhaseName(Phase phase) {
   switch (phase) {
-    case Phase::kCreated: return "created";
-    case Phase::kCopied: return "copied";
-    case Phase::kCutover: return "cutover";
-    case Phase::kCutoverDone: return "cutover_done";
-    case Phase::kRolledBack: return "rolled_back";
-    case Phase::kCompleted: return "completed";
-    case Phase::kCancelled: return "cancelled";
+    case Phase::kCreated:
+      return "created";
+    case Phase::kCopied:
+      return "copied";
+    case Phase::kCutover:
+      return "cutover";
+    case Phase::kCutoverDone:
+      return "cutover_done";
+    case Phase::kRolledBack:
+      return "rolled_back";
+    case Phase::kCompleted:
+      return "completed";
+    case Phase::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -48,8 +55,10 @@ class Migration::Impl {
   explicit Impl(MigrationSpec spec) : spec_(std::move(spec)) {}
 
   Status Validate() {
-    if (spec_.id.empty() || spec_.id.find('\0') != std::string::npos) return Status::Invalid("id: must be a non-empty name");
-    if (spec_.sources.empty() || spec_.targets.empty()) return Status::Invalid("sources and targets: both are required");
+    if (spec_.id.empty() || spec_.id.find('\0') != std::string::npos)
+      return Status::Invalid("id: must be a non-empty name");
+    if (spec_.sources.empty() || spec_.targets.empty())
+      return Status::Invalid("sources and targets: both are required");
     if (!spec_.map) return Status::Invalid("map: the shard map holder is required");
     auto map = spec_.map->Current();
     std::vector<std::string> source_names, target_names;
@@ -59,25 +68,32 @@ class Migration::Impl {
         if (!range.ok()) return range.status();
         p.shard = *shard::CanonicalShardName(p.shard);
         ranges_[p.shard] = *range;
-        if (!p.store || !p.gate) return Status::Invalid(fmt::format("shard {}: store and gate are required", p.shard));
+        if (!p.store || !p.gate)
+          return Status::Invalid(fmt::format("shard {}: store and gate are required", p.shard));
       }
     }
     for (const Participant& s : spec_.sources) source_names.push_back(s.shard);
     for (const Participant& t : spec_.targets) target_names.push_back(t.shard);
     // The targets must own exactly what the sources own: replacing the sources by the targets in
     // a map must give a valid map.
-    auto check = [&](const std::vector<std::string>& a, const std::vector<std::string>& b) -> Status {
+    auto check = [&](const std::vector<std::string>& a,
+                     const std::vector<std::string>& b) -> Status {
       std::vector<std::string> ranges = b;
       auto other = ShardsWithout(*map, a);
       ranges.insert(ranges.end(), other.begin(), other.end());
       auto made = shard::ShardMap::Make(map->epoch() + 1, ranges, map->shard_keys());
-      if (!made.ok()) return Status::Invalid(fmt::format("targets do not own exactly the sources' ranges: {}", made.status().message()));
+      if (!made.ok())
+        return Status::Invalid(fmt::format("targets do not own exactly the sources' ranges: {}",
+                                           made.status().message()));
       return Status::Ok();
     };
-    bool sources_current = std::all_of(source_names.begin(), source_names.end(), [&](const std::string& n) { return map->Find(n); });
-    bool targets_current = std::all_of(target_names.begin(), target_names.end(), [&](const std::string& n) { return map->Find(n); });
+    bool sources_current = std::all_of(source_names.begin(), source_names.end(),
+                                       [&](const std::string& n) { return map->Find(n); });
+    bool targets_current = std::all_of(target_names.begin(), target_names.end(),
+                                       [&](const std::string& n) { return map->Find(n); });
     if (!sources_current && !targets_current) {
-      return Status::Invalid(fmt::format("sources are not shards of the map at epoch {}", map->epoch()));
+      return Status::Invalid(
+          fmt::format("sources are not shards of the map at epoch {}", map->epoch()));
     }
     return sources_current ? check(source_names, target_names) : check(target_names, source_names);
   }
@@ -88,7 +104,8 @@ class Migration::Impl {
     if (journal.ok()) state_ = std::move(journal).value();
     if (!journal.ok()) return Save();
     auto map = spec_.map->Current();
-    bool switched = std::all_of(spec_.targets.begin(), spec_.targets.end(), [&](const Participant& t) { return map->Find(t.shard); });
+    bool switched = std::all_of(spec_.targets.begin(), spec_.targets.end(),
+                                [&](const Participant& t) { return map->Find(t.shard); });
     if (state_.phase == Phase::kCutover) {
       // The coordinator died inside a cutover: the map says whether it passed the point of no
       // return.
@@ -125,25 +142,35 @@ class Migration::Impl {
 
   Result<VerifyReport> Verify() {
     if (state_.phase != Phase::kCopied && state_.phase != Phase::kRolledBack) {
-      return Status::Invalid(fmt::format("verify needs a copied migration (phase is {})", PhaseName(state_.phase)));
+      return Status::Invalid(
+          fmt::format("verify needs a copied migration (phase is {})", PhaseName(state_.phase)));
     }
     VerifyReport report;
     for (const Participant& source : spec_.sources) {
       uint64_t start = source.store->feed().LastSequence();
       // Compare only once the targets hold everything up to `start`.
       for (size_t i = 0; i < forward_.size(); ++i) {
-        if (forward_pairs_[i].first == source.shard && !forward_[i]->WaitUntil(start, std::chrono::seconds(10))) {
-          return Status::Timeout(fmt::format("verify: {} did not catch up to {}", forward_[i]->stream(), start));
+        if (forward_pairs_[i].first == source.shard &&
+            !forward_[i]->WaitUntil(start, std::chrono::seconds(10))) {
+          return Status::Timeout(
+              fmt::format("verify: {} did not catch up to {}", forward_[i]->stream(), start));
         }
       }
       enum Kind { kMissing, kExtra, kDifferent };
-      std::vector<std::pair<std::pair<std::string, std::string>, Kind>> suspects;  // ((kind, id), why)
+      std::vector<std::pair<std::pair<std::string, std::string>, Kind>>
+          suspects;  // ((kind, id), why)
       for (const Participant& target : spec_.targets) {
         auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
         std::vector<store::EntityRecord> left, right;
-        Status a = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) { left.push_back(r); return true; });
-        Status b = target.store->ScanRange("", *range, [&](const store::EntityRecord& r) { right.push_back(r); return true; });
+        Status a = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
+          left.push_back(r);
+          return true;
+        });
+        Status b = target.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
+          right.push_back(r);
+          return true;
+        });
         if (!a.ok()) return a;
         if (!b.ok()) return b;
         auto key = [](const store::EntityRecord& r) { return std::tie(r.kind, r.ksid, r.id); };
@@ -189,14 +216,16 @@ class Migration::Impl {
 
   Result<CutoverReport> Cutover() {
     if (state_.phase != Phase::kCopied && state_.phase != Phase::kRolledBack) {
-      return Status::Invalid(fmt::format("cutover needs a copied migration (phase is {})", PhaseName(state_.phase)));
+      return Status::Invalid(
+          fmt::format("cutover needs a copied migration (phase is {})", PhaseName(state_.phase)));
     }
     return Switch(spec_.sources, spec_.targets, forward_, /*forward=*/true);
   }
 
   Result<CutoverReport> Rollback() {
     if (state_.phase != Phase::kCutoverDone) {
-      return Status::Invalid(fmt::format("rollback needs a cut-over migration (phase is {})", PhaseName(state_.phase)));
+      return Status::Invalid(fmt::format("rollback needs a cut-over migration (phase is {})",
+                                         PhaseName(state_.phase)));
     }
     return Switch(spec_.targets, spec_.sources, reverse_, /*forward=*/false);
   }
@@ -204,7 +233,9 @@ class Migration::Impl {
   Status Complete() {
     if (state_.phase == Phase::kCompleted) return Status::Ok();
     if (state_.phase != Phase::kCutoverDone && state_.phase != Phase::kRolledBack) {
-      return Status::Invalid(fmt::format("complete needs a cut-over or rolled-back migration (phase is {})", PhaseName(state_.phase)));
+      return Status::Invalid(
+          fmt::format("complete needs a cut-over or rolled-back migration (phase is {})",
+                      PhaseName(state_.phase)));
     }
     StopAll();
     DropConsumers();
@@ -248,7 +279,8 @@ class Migration::Impl {
   ~Impl() { StopAll(); }
 
  private:
-  static std::vector<std::string> ShardsWithout(const shard::ShardMap& map, const std::vector<std::string>& removed) {
+  static std::vector<std::string> ShardsWithout(const shard::ShardMap& map,
+                                                const std::vector<std::string>& removed) {
     std::vector<std::string> out;
     for (const auto& s : map.shards()) {
       if (std::find(removed.begin(), removed.end(), s.name) == removed.end()) out.push_back(s.name);
@@ -257,7 +289,8 @@ class Migration::Impl {
   }
 
   std::string Stream(const Participant& from, const Participant& to, bool forward) const {
-    return fmt::format("migrate:{}:{}:{}>{}", spec_.id, forward ? "fwd" : "rev", from.shard, to.shard);
+    return fmt::format("migrate:{}:{}:{}>{}", spec_.id, forward ? "fwd" : "rev", from.shard,
+                       to.shard);
   }
   std::string Consumer(const Participant& to, bool forward) const {
     return fmt::format("migrate:{}:{}:{}", spec_.id, forward ? "fwd" : "rev", to.shard);
@@ -290,7 +323,8 @@ class Migration::Impl {
         std::vector<store::ChangeRecord> batch;
         Status failed;
         Status copied = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
-          batch.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kSave, r.version, r.value, r.expires_at_ms});
+          batch.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kSave, r.version, r.value,
+                           r.expires_at_ms});
           if (batch.size() >= spec_.copy_batch) {
             failed = target.store->ApplyReplicated(stream, batch, 0, /*assume_absent=*/true);
             rows_copied_ += batch.size();
@@ -302,7 +336,9 @@ class Migration::Impl {
         if (!copied.ok()) return copied;
         if (!failed.ok()) return failed;
         rows_copied_ += batch.size();
-        if (Status s = target.store->ApplyReplicated(stream, batch, p0, /*assume_absent=*/true); !s.ok()) return s;
+        if (Status s = target.store->ApplyReplicated(stream, batch, p0, /*assume_absent=*/true);
+            !s.ok())
+          return s;
       }
     }
     double seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -316,7 +352,8 @@ class Migration::Impl {
       for (const Participant& target : spec_.targets) {
         auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
-        auto r = std::make_unique<internal::Replicator>(Stream(source, target, true), Consumer(target, true) + ":" + source.shard,
+        auto r = std::make_unique<internal::Replicator>(Stream(source, target, true),
+                                                        Consumer(target, true) + ":" + source.shard,
                                                         source.store, target.store, *range);
         r->Start();
         forward_.push_back(std::move(r));
@@ -334,10 +371,11 @@ class Migration::Impl {
         std::string consumer = Consumer(source, false) + ":" + target.shard;
         auto consumers = target.store->feed().Consumers();
         if (!consumers.count(consumer)) {
-          (void)target.store->feed().RegisterConsumer(consumer, state_.reverse_from[target.shard] + 1);
+          (void)target.store->feed().RegisterConsumer(consumer,
+                                                      state_.reverse_from[target.shard] + 1);
         }
-        auto r = std::make_unique<internal::Replicator>(Stream(target, source, false), consumer, target.store,
-                                                        source.store, *range);
+        auto r = std::make_unique<internal::Replicator>(Stream(target, source, false), consumer,
+                                                        target.store, source.store, *range);
         r->Start();
         reverse_.push_back(std::move(r));
         reverse_pairs_.emplace_back(target.shard, source.shard);
@@ -365,10 +403,12 @@ class Migration::Impl {
 
   // Moves ownership from `from` to `to`; `replicators` carry from -> to.
   Result<CutoverReport> Switch(std::vector<Participant>& from, std::vector<Participant>& to,
-                               std::vector<std::unique_ptr<internal::Replicator>>& replicators, bool forward) {
+                               std::vector<std::unique_ptr<internal::Replicator>>& replicators,
+                               bool forward) {
     for (const auto& r : replicators) {
       if (r->lag() > spec_.cutover.max_lag) {
-        return Status::Unavailable(fmt::format("cutover refused: replication lag {} is above {}", r->lag(), spec_.cutover.max_lag),
+        return Status::Unavailable(fmt::format("cutover refused: replication lag {} is above {}",
+                                               r->lag(), spec_.cutover.max_lag),
                                    fmt::format(R"({{"lag":{}}})", r->lag()));
       }
     }
@@ -389,7 +429,8 @@ class Migration::Impl {
     for (Participant& p : from) p.gate->Close();
     for (Participant& p : from) {
       if (!p.gate->Drain(spec_.cutover.drain_timeout)) {
-        return abandon(Status::Timeout(fmt::format("cutover abandoned: writes on shard {} did not drain", p.shard)));
+        return abandon(Status::Timeout(
+            fmt::format("cutover abandoned: writes on shard {} did not drain", p.shard)));
       }
     }
     // Only now, with no write in flight, is the fence meaningful.
@@ -399,8 +440,9 @@ class Migration::Impl {
     for (size_t i = 0; i < replicators.size(); ++i) {
       uint64_t wanted = fence[pairs[i].first];
       if (!replicators[i]->WaitUntil(wanted, spec_.cutover.fence_timeout)) {
-        return abandon(Status::Timeout(fmt::format("cutover abandoned: {} did not reach the fence {} in time",
-                                                   replicators[i]->stream(), wanted)));
+        return abandon(
+            Status::Timeout(fmt::format("cutover abandoned: {} did not reach the fence {} in time",
+                                        replicators[i]->stream(), wanted)));
       }
     }
     // The new owners' own feeds so far hold only replicated changes: the reverse direction
@@ -419,7 +461,8 @@ class Migration::Impl {
     // earlier switch would refuse them). Before the swap their guards refuse by the map anyway.
     for (Participant& p : to) p.gate->Open();
     if (Status s = spec_.map->CompareAndSwap(map->epoch(), std::move(next).value()); !s.ok()) {
-      return abandon(Status(s.code(), "cutover abandoned: the shard map changed meanwhile: " + s.message()));
+      return abandon(
+          Status(s.code(), "cutover abandoned: the shard map changed meanwhile: " + s.message()));
     }
     // Point of no return: the map names the new owners.
     state_.epoch_after = map->epoch() + 1;
@@ -447,7 +490,8 @@ class Migration::Impl {
   std::map<std::string, store::KsidRange> ranges_;
   internal::JournalState state_;
   std::vector<std::unique_ptr<internal::Replicator>> forward_, reverse_;
-  std::vector<std::pair<std::string, std::string>> forward_pairs_, reverse_pairs_;  // (from, to) shard names
+  std::vector<std::pair<std::string, std::string>> forward_pairs_,
+      reverse_pairs_;  // (from, to) shard names
   std::atomic<uint64_t> rows_copied_{0};
   std::atomic<double> copy_rate_{0};
 };
@@ -469,6 +513,8 @@ Status Migration::Complete() { return impl_->Complete(); }
 Status Migration::Cancel() { return impl_->Cancel(); }
 Progress Migration::progress() const { return impl_->progress(); }
 Phase Migration::phase() const { return impl_->phase(); }
-bool Migration::WaitForLag(uint64_t lag, std::chrono::milliseconds timeout) const { return impl_->WaitForLag(lag, timeout); }
+bool Migration::WaitForLag(uint64_t lag, std::chrono::milliseconds timeout) const {
+  return impl_->WaitForLag(lag, timeout);
+}
 
 }  // namespace shardkit::migrate

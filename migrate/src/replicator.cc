@@ -4,9 +4,13 @@
 
 namespace shardkit::migrate::internal {
 
-Replicator::Replicator(std::string stream, std::string consumer, std::shared_ptr<store::EntityStore> from,
+Replicator::Replicator(std::string stream, std::string consumer,
+                       std::shared_ptr<store::EntityStore> from,
                        std::shared_ptr<store::EntityStore> to, store::KsidRange range)
-    : stream_(std::move(stream)), consumer_(std::move(consumer)), from_(std::move(from)), to_(std::move(to)),
+    : stream_(std::move(stream)),
+      consumer_(std::move(consumer)),
+      from_(std::move(from)),
+      to_(std::move(to)),
       range_(range) {
   auto position = to_->ReplicatedPosition(stream_);
   applied_ = position.ok() ? *position : 0;
@@ -67,7 +71,8 @@ uint64_t Replicator::lag() const {
 
 bool Replicator::WaitUntil(uint64_t position, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return progressed_.wait_for(lock, timeout, [&] { return applied_ >= position || stop_; }) && applied_ >= position;
+  return progressed_.wait_for(lock, timeout, [&] { return applied_ >= position || stop_; }) &&
+         applied_ >= position;
 }
 
 }  // namespace shardkit::migrate::internal

@@ -34,7 +34,8 @@ int Fail(int code, std::string_view line) {
   return code;
 }
 
-// --- serve ----------------------------------------------------------------------------------------
+// --- serve
+// ----------------------------------------------------------------------------------------
 
 struct ServeOptions {
   std::string config;
@@ -94,7 +95,8 @@ int RunServe(const ServeOptions& options) {
   return 0;
 }
 
-// --- act and friends ------------------------------------------------------------------------------
+// --- act and friends
+// ------------------------------------------------------------------------------
 
 struct CallOptions {
   std::string to;
@@ -103,7 +105,8 @@ struct CallOptions {
   bool compact = false;
 };
 
-// The seed notation as a message: `store:load,kind:entry,id:42` -> {"store":"load","kind":"entry","id":42}.
+// The seed notation as a message: `store:load,kind:entry,id:42` ->
+// {"store":"load","kind":"entry","id":42}.
 Result<Message> MessageFromNotation(std::string_view text) {
   auto pattern = Pattern::Parse(text);
   if (!pattern.ok()) return pattern.status();
@@ -125,7 +128,8 @@ Result<Message> ReadMessage(std::string text) {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return Status::Invalid("no message given (an argument or JSON on stdin)");
+  if (first == std::string::npos)
+    return Status::Invalid("no message given (an argument or JSON on stdin)");
   if (text[first] == '{') return ParseMessage(text);
   return MessageFromNotation(text);
 }
@@ -150,7 +154,8 @@ void PrintJson(const std::string& json, bool compact) {
 int Call(Message message, const CallOptions& options) {
   auto endpoint = services::ParseEndpoint(options.to);
   if (!endpoint.ok()) return Fail(2, endpoint.status().message());
-  if (endpoint->scheme == services::Scheme::kInproc) return Fail(2, "inproc:// endpoints exist only inside a process");
+  if (endpoint->scheme == services::Scheme::kInproc)
+    return Fail(2, "inproc:// endpoints exist only inside a process");
   services::IoRuntime runtime(1);
   Result<Message> reply = Status::Internal("unset");
   {
@@ -172,7 +177,8 @@ int Call(Message message, const CallOptions& options) {
 }
 
 void AddCallOptions(CLI::App* command, CallOptions& options) {
-  command->add_option("--to", options.to, "The node: tcp://host:port or http://host:port")->required();
+  command->add_option("--to", options.to, "The node: tcp://host:port or http://host:port")
+      ->required();
   command->add_option("--token", options.token, "Bearer token of the listener");
   command->add_option("--timeout-ms", options.timeout_ms, "How long to wait for the reply")
       ->check(CLI::PositiveNumber)
@@ -187,25 +193,33 @@ void AddNodeCommands(CLI::App& app, int& exit_code) {
   auto call_options = std::make_shared<CallOptions>();
   auto message_text = std::make_shared<std::string>();
 
-  auto* serve = app.add_subcommand("serve", "Run a node from a TOML config (SIGHUP reloads, SIGTERM stops)");
-  serve->add_option("--config", serve_options->config, "The node's TOML config")->required()->check(CLI::ExistingFile);
+  auto* serve =
+      app.add_subcommand("serve", "Run a node from a TOML config (SIGHUP reloads, SIGTERM stops)");
+  serve->add_option("--config", serve_options->config, "The node's TOML config")
+      ->required()
+      ->check(CLI::ExistingFile);
   serve->add_option("--ready-file", serve_options->ready_file,
                     "Write the bound listener URLs here, one per line, once serving");
-  serve->add_option("--log-level", serve_options->log_level, "trace, debug, info, warn, error or off")
+  serve
+      ->add_option("--log-level", serve_options->log_level,
+                   "trace, debug, info, warn, error or off")
       ->capture_default_str();
   serve->callback([serve_options, &exit_code] { exit_code = RunServe(*serve_options); });
 
   auto* act = app.add_subcommand("act", "Send one message to a node and print the reply");
-  act->add_option("message", *message_text,
-                  "The message: seed notation (store:load,kind:entry,id:42) or JSON; '-' or none reads stdin");
+  act->add_option(
+      "message", *message_text,
+      "The message: seed notation (store:load,kind:entry,id:42) or JSON; '-' or none reads stdin");
   AddCallOptions(act, *call_options);
   act->callback([message_text, call_options, &exit_code] {
     auto message = ReadMessage(*message_text);
-    exit_code = message.ok() ? Call(std::move(message).value(), *call_options) : Fail(2, message.status().message());
+    exit_code = message.ok() ? Call(std::move(message).value(), *call_options)
+                             : Fail(2, message.status().message());
   });
 
   auto* explain = app.add_subcommand("explain", "Show where a node would route a message, and why");
-  explain->add_option("message", *message_text, "The message (notation or JSON; '-' or none reads stdin)");
+  explain->add_option("message", *message_text,
+                      "The message (notation or JSON; '-' or none reads stdin)");
   AddCallOptions(explain, *call_options);
   explain->callback([message_text, call_options, &exit_code] {
     auto message = ReadMessage(*message_text);
@@ -214,7 +228,9 @@ void AddNodeCommands(CLI::App& app, int& exit_code) {
       return;
     }
     Message request;
-    request.SetString("sys", "config").SetString("cmd", "explain").SetObjectJson("msg", ToJson(*message));
+    request.SetString("sys", "config")
+        .SetString("cmd", "explain")
+        .SetObjectJson("msg", ToJson(*message));
     exit_code = Call(std::move(request), *call_options);
   });
 

@@ -27,7 +27,8 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-std::string NodeConfig(const std::string& dir, const std::vector<std::string>& shards, bool both_patterns, bool cache) {
+std::string NodeConfig(const std::string& dir, const std::vector<std::string>& shards,
+                       bool both_patterns, bool cache) {
   std::string toml = R"(
 [node]
 name = "entry-store"
@@ -50,8 +51,9 @@ shard = "{0}"
                         shard, dir);
   }
   std::string router_patterns = cache ? R"("store:*,kind:entry,cache:true")"
-                                : both_patterns ? R"("store:*,kind:entry", "store:*,kind:entry,cache:true")"
-                                                : R"("store:*,kind:entry")";
+                                : both_patterns
+                                    ? R"("store:*,kind:entry", "store:*,kind:entry,cache:true")"
+                                    : R"("store:*,kind:entry")";
   toml += fmt::format(R"(
 [[service]]
 name = "router"
@@ -114,7 +116,8 @@ class LoadGenerator {
       Message m;
       m.SetString("store", rng() % 5 == 0 ? "save" : "load").SetString("kind", "entry");
       if (*m.GetString("store") == "save") {
-        m.SetObjectJson("ent", fmt::format(R"({{"id":"e{}","text":"edited by client {}"}})", id, t));
+        m.SetObjectJson("ent",
+                        fmt::format(R"({{"id":"e{}","text":"edited by client {}"}})", id, t));
       } else {
         m.SetString("id", fmt::format("e{}", id));
       }
@@ -155,7 +158,8 @@ Status Reload(services::Node& node, const std::string& toml) {
 }
 
 double HitRatio(services::Node& node) {
-  auto stats = node.bus().ActAndWait(std::move(ParseMessage(R"({"sys":"cache","cmd":"stats"})")).value());
+  auto stats =
+      node.bus().ActAndWait(std::move(ParseMessage(R"({"sys":"cache","cmd":"stats"})")).value());
   return stats.ok() ? stats->GetDouble("hit_ratio").value_or(0) : 0;
 }
 
@@ -165,13 +169,17 @@ int RunDemo(const DemoOptions& options) {
   services::RegisterDataServices();
   const int entries = options.quick ? 2'000 : 20'000;
   const auto step_time = std::chrono::milliseconds(options.quick ? 800 : 3'000);
-  std::string dir = (std::filesystem::temp_directory_path() / fmt::format("shardkit-demo-{}", getpid())).string();
+  std::string dir =
+      (std::filesystem::temp_directory_path() / fmt::format("shardkit-demo-{}", getpid())).string();
   std::filesystem::create_directories(dir);
-  auto say = [](std::string_view title, std::string_view why) { fmt::print("\n== {}\n   {}\n", title, why); };
+  auto say = [](std::string_view title, std::string_view why) {
+    fmt::print("\n== {}\n   {}\n", title, why);
+  };
 
   say("Iteration 0: an entry-store, sharded over two RocksDB shards (-80, 80-)",
       "One node built from TOML: a shard map, one store per shard behind a guard, a shard router.");
-  auto config = services::ParseNodeConfig(NodeConfig(dir, {"-80", "80-"}, false, false), "demo.toml");
+  auto config =
+      services::ParseNodeConfig(NodeConfig(dir, {"-80", "80-"}, false, false), "demo.toml");
   if (!config.ok()) {
     fmt::print(stderr, "shardkit: {}\n", config.status().ToString());
     return 2;
@@ -186,7 +194,8 @@ int RunDemo(const DemoOptions& options) {
   for (int i = 0; i < entries; i += 500) {
     std::string ents = "[";
     for (int j = i; j < std::min(entries, i + 500); ++j) {
-      ents += fmt::format(R"({}{{"id":"e{}","user":"u{}","text":"post number {}"}})", j == i ? "" : ",", j, j % 50, j);
+      ents += fmt::format(R"({}{{"id":"e{}","user":"u{}","text":"post number {}"}})",
+                          j == i ? "" : ",", j, j % 50, j);
     }
     Message m;
     m.SetString("store", "save").SetString("kind", "entry").SetArrayJson("ents", ents + "]");
@@ -196,9 +205,15 @@ int RunDemo(const DemoOptions& options) {
       return 1;
     }
   }
-  auto latest = bus.ActAndWait(std::move(ParseMessage(R"({"store":"list","kind":"entry","q":{"user":"u7","limit$":3,"fields$":["text"]}})")).value());
-  fmt::print("   posted {} entries; store:list,kind:entry with q:{{user:u7, limit$:3}} answers\n   {}\n", entries,
-             latest.ok() ? std::string(*latest->GetArrayJson("items")) : latest.status().ToString());
+  auto latest = bus.ActAndWait(
+      std::move(
+          ParseMessage(
+              R"({"store":"list","kind":"entry","q":{"user":"u7","limit$":3,"fields$":["text"]}})"))
+          .value());
+  fmt::print(
+      "   posted {} entries; store:list,kind:entry with q:{{user:u7, limit$:3}} answers\n   {}\n",
+      entries,
+      latest.ok() ? std::string(*latest->GetArrayJson("items")) : latest.status().ToString());
 
   LoadGenerator load(bus, entries);
   load.StartStep("iteration 0: store only");
@@ -206,7 +221,8 @@ int RunDemo(const DemoOptions& options) {
 
   say("Iteration 2: add entry-cache by configuration, with the seed's transition sequence",
       "Reload 1: the router also answers store:*,kind:entry,cache:true. Reload 2: the cache takes\n"
-      "   store:*,kind:entry and forwards misses as cache:true. Nothing restarts; clients keep sending.");
+      "   store:*,kind:entry and forwards misses as cache:true. Nothing restarts; clients keep "
+      "sending.");
   load.StartStep("iteration 2: transition");
   if (Status s = Reload(*node, NodeConfig(dir, {"-80", "80-"}, true, false)); !s.ok()) {
     fmt::print(stderr, "shardkit: reload: {}\n", s.ToString());
@@ -220,13 +236,17 @@ int RunDemo(const DemoOptions& options) {
   load.StartStep("iteration 2: with cache");
   for (int i = 1; i <= 4; ++i) {
     std::this_thread::sleep_for(step_time / 4);
-    fmt::print("   cache hit ratio after {:4.1f} s: {:5.1f}%\n", i * step_time.count() / 4000.0, 100 * HitRatio(*node));
+    fmt::print("   cache hit ratio after {:4.1f} s: {:5.1f}%\n", i * step_time.count() / 4000.0,
+               100 * HitRatio(*node));
   }
 
   say("Iteration 4: split shard -80 into -40 and 40-80, live, under the same load",
-      "Targets are added by reload; the migration copies, catches up from the change feed, then cuts\n"
-      "   over: writes to -80 wait at its gate, the map moves to a new epoch, and they go on to the targets.");
-  if (Status s = Reload(*node, NodeConfig(dir, {"-80", "80-", "-40", "40-80"}, false, true)); !s.ok()) {
+      "Targets are added by reload; the migration copies, catches up from the change feed, then "
+      "cuts\n"
+      "   over: writes to -80 wait at its gate, the map moves to a new epoch, and they go on to "
+      "the targets.");
+  if (Status s = Reload(*node, NodeConfig(dir, {"-80", "80-", "-40", "40-80"}, false, true));
+      !s.ok()) {
     fmt::print(stderr, "shardkit: reload: {}\n", s.ToString());
     return 1;
   }
@@ -274,15 +294,18 @@ int RunDemo(const DemoOptions& options) {
   (*migration)->WaitForLag(50, std::chrono::seconds(10));
   auto verified = (*migration)->Verify();
   if (verified.ok()) {
-    fmt::print("   verify: {} compared, {} missing, {} extra, {} different ({} written meanwhile)\n", verified->compared,
-               verified->missing, verified->extra, verified->different, verified->in_flux);
+    fmt::print(
+        "   verify: {} compared, {} missing, {} extra, {} different ({} written meanwhile)\n",
+        verified->compared, verified->missing, verified->extra, verified->different,
+        verified->in_flux);
   }
   auto cut = (*migration)->Cutover();
   if (!cut.ok()) {
     fmt::print(stderr, "shardkit: cutover: {}\n", cut.status().ToString());
     return 1;
   }
-  fmt::print("   cutover: map epoch {} -> {}, write gate closed for {:.1f} ms\n", cut->epoch - 1, cut->epoch, cut->pause_ms);
+  fmt::print("   cutover: map epoch {} -> {}, write gate closed for {:.1f} ms\n", cut->epoch - 1,
+             cut->epoch, cut->pause_ms);
   std::this_thread::sleep_for(step_time / 2);
   Status completed = (*migration)->Complete();
   std::this_thread::sleep_for(step_time / 2);
@@ -291,25 +314,34 @@ int RunDemo(const DemoOptions& options) {
   auto steps = load.steps();
   double hit_ratio = HitRatio(*node);
   fmt::print("\n== Summary (as the clients saw it)\n");
-  fmt::print("   {:<28} {:>9} {:>7} {:>9} {:>9}\n", "step", "requests", "errors", "p50 ms", "p99 ms");
+  fmt::print("   {:<28} {:>9} {:>7} {:>9} {:>9}\n", "step", "requests", "errors", "p50 ms",
+             "p99 ms");
   uint64_t errors = 0;
   double split_p99 = 0, split_max = 0;
   for (const auto& s : steps) {
     errors += s.errors;
-    fmt::print("   {:<28} {:>9} {:>7} {:>9.3f} {:>9.3f}\n", s.name, s.requests, s.errors, Percentile(s.latencies_ms, 0.5),
-               Percentile(s.latencies_ms, 0.99));
+    fmt::print("   {:<28} {:>9} {:>7} {:>9.3f} {:>9.3f}\n", s.name, s.requests, s.errors,
+               Percentile(s.latencies_ms, 0.5), Percentile(s.latencies_ms, 0.99));
     if (s.name.find("split") != std::string::npos) {
       split_p99 = Percentile(s.latencies_ms, 0.99);
-      split_max = s.latencies_ms.empty() ? 0 : *std::max_element(s.latencies_ms.begin(), s.latencies_ms.end());
+      split_max = s.latencies_ms.empty()
+                      ? 0
+                      : *std::max_element(s.latencies_ms.begin(), s.latencies_ms.end());
     }
   }
-  fmt::print("   cache hit ratio {:.1f}%, split write pause {:.1f} ms (slowest request during the split {:.1f} ms, p99 {:.2f} ms)\n",
-             100 * hit_ratio, cut->pause_ms, split_max, split_p99);
-  fmt::print("   split {}; shard map now: ", completed.ok() ? "completed" : "NOT completed: " + completed.ToString());
-  for (const auto& s : services::FindShardMap("main")->Current()->shards()) fmt::print("{} ", s.name);
+  fmt::print(
+      "   cache hit ratio {:.1f}%, split write pause {:.1f} ms (slowest request during the split "
+      "{:.1f} ms, p99 {:.2f} ms)\n",
+      100 * hit_ratio, cut->pause_ms, split_max, split_p99);
+  fmt::print("   split {}; shard map now: ",
+             completed.ok() ? "completed" : "NOT completed: " + completed.ToString());
+  for (const auto& s : services::FindShardMap("main")->Current()->shards())
+    fmt::print("{} ", s.name);
   fmt::print("\n   errors: {}{}\n", errors, errors ? " (last: " + load.last_error() + ")" : "");
-  fmt::print("\nNot in this demo yet: the seed's iterations 1 and 3 (index, follow, timeline, fanout services)\n"
-             "and separate node processes; see the README for serving nodes with `shardkit serve`.\n");
+  fmt::print(
+      "\nNot in this demo yet: the seed's iterations 1 and 3 (index, follow, timeline, fanout "
+      "services)\n"
+      "and separate node processes; see the README for serving nodes with `shardkit serve`.\n");
   node->Stop(std::chrono::milliseconds(2000));
   node.reset();
   std::filesystem::remove_all(dir);

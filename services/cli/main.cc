@@ -1,19 +1,19 @@
 // `shardkit`: the one binary. Subcommands: serve, act, explain, routes, stats, reload (commands.h),
 // bench, demo, version (migrate comes with its issue). Exit codes: 0 ok, 1 error reply, 2 usage or
 // connection error.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>
 
 #include "commands.h"
-#include "shardkit/bench/bench.h"
-#include "shardkit/services/data_services.h"
 #include "demo.h"
 #include "migrate_command.h"
+#include "shardkit/bench/bench.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
+#include "shardkit/services/data_services.h"
 
 namespace {
 
@@ -40,36 +40,44 @@ int RunRouterDemo() {
     }
     auto explanation = bus.routes()->Explain(*message);
     auto reply = bus.ActAndWait(std::move(message).value());
-    fmt::print("  {}\n    route: {}\n    reply: {}\n", json, explanation.summary, ToJson(ToWire(std::move(reply))));
+    fmt::print("  {}\n    route: {}\n    reply: {}\n", json, explanation.summary,
+               ToJson(ToWire(std::move(reply))));
   };
 
   say("A store service answers store:*,kind:entry");
-  (void)bus.Add("store:*,kind:entry", MakeSyncHandler([](Message m, const Context&) -> Result<Message> {
-                  Message reply;
-                  reply.SetString("served_by", "entry-store").SetString("op", *m.GetString("store"));
-                  return reply;
-                }), "entry-store");
+  (void)bus.Add(
+      "store:*,kind:entry", MakeSyncHandler([](Message m, const Context&) -> Result<Message> {
+        Message reply;
+        reply.SetString("served_by", "entry-store").SetString("op", *m.GetString("store"));
+        return reply;
+      }),
+      "entry-store");
   send(R"({"store":"load","kind":"entry","id":"1"})");
   send(R"({"store":"load","kind":"user","id":"1"})");
 
   say("Additivity: a cache overrides the pattern and still reaches the store as its prior");
-  (void)bus.Override("store:*,kind:entry", MakeHandler([](Message m, const Context& ctx, ReplyFn reply) {
+  (void)bus.Override("store:*,kind:entry",
+                     MakeHandler([](Message m, const Context& ctx, ReplyFn reply) {
                        ctx.Prior(std::move(m), [reply](Result<Message> r) {
                          if (r.ok()) r->SetBool("via_cache", true);
                          reply(std::move(r));
                        });
-                     }), "entry-cache");
+                     }),
+                     "entry-cache");
   send(R"({"store":"load","kind":"entry","id":"1"})");
 
   say("Most specific wins: a dedicated handler for loads of entry 42");
-  (void)bus.Add("store:load,kind:entry,id:42", MakeSyncHandler([](Message, const Context&) -> Result<Message> {
+  (void)bus.Add("store:load,kind:entry,id:42",
+                MakeSyncHandler([](Message, const Context&) -> Result<Message> {
                   return Message().SetString("served_by", "hot-entry");
-                }), "hot-entry");
+                }),
+                "hot-entry");
   send(R"({"store":"load","kind":"entry","id":42})");
 
   say("Sidewinder: info:entry is published to every observer");
   for (const char* name : {"index", "timeline"}) {
-    (void)bus.Observe("info:entry", MakeSyncHandler([name](Message m, const Context&) -> Result<Message> {
+    (void)bus.Observe("info:entry",
+                      MakeSyncHandler([name](Message m, const Context&) -> Result<Message> {
                         fmt::print("  {} observed {}\n", name, ToJson(m));
                         return m;
                       }));
@@ -108,7 +116,8 @@ int main(int argc, char** argv) {
   for (const BenchCommand& command : kBenchCommands) {
     auto* sub = bench->add_subcommand(command.name, command.help);
     sub->add_flag("--json", json, "Print one flat JSON object");
-    sub->add_option("--repetitions", bench_options.repetitions, "Runs per figure (the median is reported)")
+    sub->add_option("--repetitions", bench_options.repetitions,
+                    "Runs per figure (the median is reported)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     sub->add_option("--min-time", bench_options.min_time_s, "Seconds per run")
@@ -118,12 +127,15 @@ int main(int argc, char** argv) {
   }
 
   shardkit::bench::NetOptions net_options;
-  auto* bench_net = bench->add_subcommand("net", "A node over TCP (depth 1 and N) and HTTP keep-alive");
+  auto* bench_net =
+      bench->add_subcommand("net", "A node over TCP (depth 1 and N) and HTTP keep-alive");
   bench_net->add_flag("--json", json, "Print one flat JSON object");
   bench_net->add_option("--connections", net_options.connections, "Client connections")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  bench_net->add_option("--depth", net_options.depth, "Requests in flight per connection in the pipelined run")
+  bench_net
+      ->add_option("--depth", net_options.depth,
+                   "Requests in flight per connection in the pipelined run")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   bench_net->add_option("--seconds", net_options.seconds, "Seconds per run")
@@ -132,7 +144,8 @@ int main(int argc, char** argv) {
   bench_net->callback([&] { PrintFigures(shardkit::bench::RunNetBench(net_options), json); });
 
   shardkit::bench::StoreBenchOptions store_options;
-  auto* bench_store = bench->add_subcommand("store", "store:load/save through the bus vs the raw engine (same run)");
+  auto* bench_store = bench->add_subcommand(
+      "store", "store:load/save through the bus vs the raw engine (same run)");
   bench_store->add_flag("--json", json, "Print one flat JSON object");
   bench_store->add_option("--backend", store_options.backend, "rocksdb or sqlite")
       ->check(CLI::IsMember({"rocksdb", "sqlite"}))
@@ -140,45 +153,75 @@ int main(int argc, char** argv) {
   bench_store->add_option("--entities", store_options.entities, "Entities loaded before measuring")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  bench_store->add_option("--shards", store_options.shards, "Also measure routed loads over this many RocksDB shards")
+  bench_store
+      ->add_option("--shards", store_options.shards,
+                   "Also measure routed loads over this many RocksDB shards")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  bench_store->add_option("--repetitions", store_options.repetitions, "Runs per figure (the median is reported)")
+  bench_store
+      ->add_option("--repetitions", store_options.repetitions,
+                   "Runs per figure (the median is reported)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  bench_store->add_option("--min-time", store_options.min_time_s, "Seconds per run")->check(CLI::PositiveNumber)->capture_default_str();
-  bench_store->add_option("--dir", store_options.dir, "Data directory (default: a temp dir, removed afterwards)");
+  bench_store->add_option("--min-time", store_options.min_time_s, "Seconds per run")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_store->add_option("--dir", store_options.dir,
+                          "Data directory (default: a temp dir, removed afterwards)");
   bench_store->callback([&] { PrintFigures(shardkit::bench::RunStoreBench(store_options), json); });
 
   shardkit::bench::SplitBenchOptions split_options;
-  auto* bench_split = bench->add_subcommand("split", "Live splits under a steady write load: copy rate, lag, write pause");
+  auto* bench_split = bench->add_subcommand(
+      "split", "Live splits under a steady write load: copy rate, lag, write pause");
   bench_split->add_flag("--json", json, "Print one flat JSON object");
-  bench_split->add_option("--entities", split_options.entities, "Entities on the first source")->check(CLI::PositiveNumber)->capture_default_str();
-  bench_split->add_option("--writes-per-s", split_options.writes_per_s, "Steady client writes per second")->check(CLI::PositiveNumber)->capture_default_str();
-  bench_split->add_option("--splits", split_options.splits, "Splits to run (at most 5)")->check(CLI::Range(1, 5))->capture_default_str();
+  bench_split->add_option("--entities", split_options.entities, "Entities on the first source")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_split
+      ->add_option("--writes-per-s", split_options.writes_per_s, "Steady client writes per second")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_split->add_option("--splits", split_options.splits, "Splits to run (at most 5)")
+      ->check(CLI::Range(1, 5))
+      ->capture_default_str();
   bench_split->callback([&] { PrintFigures(shardkit::bench::RunSplitBench(split_options), json); });
 
   shardkit::bench::CacheBenchOptions cache_options;
-  auto* bench_cache = bench->add_subcommand("cache", "Zipf loads over RocksDB with and without the entry cache");
+  auto* bench_cache =
+      bench->add_subcommand("cache", "Zipf loads over RocksDB with and without the entry cache");
   bench_cache->add_flag("--json", json, "Print one flat JSON object");
-  bench_cache->add_option("--entities", cache_options.entities, "Entities in the store")->check(CLI::PositiveNumber)->capture_default_str();
-  bench_cache->add_option("--clients", cache_options.clients, "Concurrent clients")->check(CLI::Range(1, 256))->capture_default_str();
-  bench_cache->add_option("--seconds", cache_options.seconds, "Seconds per measured run")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_cache->add_option("--entities", cache_options.entities, "Entities in the store")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_cache->add_option("--clients", cache_options.clients, "Concurrent clients")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  bench_cache->add_option("--seconds", cache_options.seconds, "Seconds per measured run")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   bench_cache->callback([&] { PrintFigures(shardkit::bench::RunCacheBench(cache_options), json); });
 
   shardkit::bench::CqrsBenchOptions cqrs_options;
   auto* bench_cqrs = bench->add_subcommand("cqrs", "Command ack throughput and projection lag");
   bench_cqrs->add_flag("--json", json, "Print one flat JSON object");
-  bench_cqrs->add_option("--clients", cqrs_options.clients, "Concurrent clients")->check(CLI::Range(1, 1000))->capture_default_str();
-  bench_cqrs->add_option("--rate", cqrs_options.lag_rate, "Commands per second while measuring lag")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_cqrs->add_option("--clients", cqrs_options.clients, "Concurrent clients")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  bench_cqrs->add_option("--rate", cqrs_options.lag_rate, "Commands per second while measuring lag")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   bench_cqrs->callback([&] { PrintFigures(shardkit::bench::RunCqrsBench(cqrs_options), json); });
 
   shardkit::cli::DemoOptions demo_options;
   bool routing_walkthrough = false;
-  auto* demo = app.add_subcommand("demo", "The seed's iterations on a node changed only by config reloads, under load");
+  auto* demo = app.add_subcommand(
+      "demo", "The seed's iterations on a node changed only by config reloads, under load");
   demo->add_flag("--quick", demo_options.quick, "Smaller and shorter (for CI)");
-  demo->add_flag("--routing", routing_walkthrough, "Instead: a walk through pattern routing on an in-process bus");
-  demo->callback([&] { exit_code = routing_walkthrough ? RunRouterDemo() : shardkit::cli::RunDemo(demo_options); });
+  demo->add_flag("--routing", routing_walkthrough,
+                 "Instead: a walk through pattern routing on an in-process bus");
+  demo->callback([&] {
+    exit_code = routing_walkthrough ? RunRouterDemo() : shardkit::cli::RunDemo(demo_options);
+  });
 
   shardkit::cli::AddNodeCommands(app, exit_code);
   shardkit::cli::AddMigrateCommand(app, exit_code);

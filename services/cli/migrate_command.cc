@@ -66,9 +66,11 @@ int Fail(const Status& s) {
 
 void PrintProgress(const Message& status, bool tty) {
   uint64_t rows = status.GetUint("rows_copied").value_or(0);
-  std::string line = fmt::format("{:<10} rows copied {:>10}  rate {:>9.0f}/s  lag {:>6}  epoch {}",
-                                 status.GetString("phase").value_or("?"), rows, status.GetDouble("copy_rows_per_s").value_or(0),
-                                 status.GetUint("lag").value_or(0), status.GetUint("epoch").value_or(0));
+  std::string line =
+      fmt::format("{:<10} rows copied {:>10}  rate {:>9.0f}/s  lag {:>6}  epoch {}",
+                  status.GetString("phase").value_or("?"), rows,
+                  status.GetDouble("copy_rows_per_s").value_or(0),
+                  status.GetUint("lag").value_or(0), status.GetUint("epoch").value_or(0));
   if (tty) {
     fmt::print("\r{}", line);
   } else {
@@ -92,10 +94,13 @@ int Run(const MigrateOptions& options) {
     auto status = session.Call("status");
     if (!status.ok()) return Fail(status.status());
     PrintProgress(*status, tty);
-    if (!status->GetBool("copying").value_or(false) && status->GetUint("lag").value_or(0) <= 100) break;
+    if (!status->GetBool("copying").value_or(false) && status->GetUint("lag").value_or(0) <= 100)
+      break;
     if (std::chrono::steady_clock::now() > deadline) {
       if (tty) fmt::print("\n");
-      return Fail(Status::Timeout("the copy and catch-up did not finish within --timeout-ms; `shardkit migrate status` follows it"));
+      return Fail(
+          Status::Timeout("the copy and catch-up did not finish within --timeout-ms; `shardkit "
+                          "migrate status` follows it"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -103,7 +108,8 @@ int Run(const MigrateOptions& options) {
   if (options.cutover) {
     auto cut = session.Call("cutover");
     if (!cut.ok()) return Fail(cut.status());
-    fmt::print("cutover: epoch {}, write pause {:.1f} ms\n", cut->GetUint("epoch").value_or(0), cut->GetDouble("pause_ms").value_or(0));
+    fmt::print("cutover: epoch {}, write pause {:.1f} ms\n", cut->GetUint("epoch").value_or(0),
+               cut->GetDouble("pause_ms").value_or(0));
   }
   if (options.complete) {
     auto done = session.Call("complete");
@@ -127,12 +133,17 @@ int Single(const MigrateOptions& options, std::string_view op) {
 
 void AddMigrateCommand(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<MigrateOptions>();
-  auto* migrate = app.add_subcommand("migrate", "Split, merge or replace shards live (a node's migrator service)");
+  auto* migrate = app.add_subcommand(
+      "migrate", "Split, merge or replace shards live (a node's migrator service)");
   migrate->require_subcommand(1);
   auto common = [&](CLI::App* sub) {
-    sub->add_option("--to", options->to, "The node running the migrator: tcp://host:port or http://host:port")->required();
+    sub->add_option("--to", options->to,
+                    "The node running the migrator: tcp://host:port or http://host:port")
+        ->required();
     sub->add_option("--id", options->id, "The migration's id")->required();
-    sub->add_option("--timeout-ms", options->timeout_ms, "How long to wait")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--timeout-ms", options->timeout_ms, "How long to wait")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
   };
   struct Kind {
     const char* name;
@@ -140,13 +151,19 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
     const char* sources_help;
     const char* targets_help;
   };
-  for (const Kind& kind : {Kind{"split", "One shard into several", "The shard to split", "Its parts, e.g. -40,40-80"},
-                           Kind{"merge", "Adjacent shards into one", "The shards to merge", "The merged shard"},
-                           Kind{"replace", "A shard onto another store", "The shard to replace", "Its replacement, e.g. 80-@sqlite"}}) {
+  for (const Kind& kind :
+       {Kind{"split", "One shard into several", "The shard to split", "Its parts, e.g. -40,40-80"},
+        Kind{"merge", "Adjacent shards into one", "The shards to merge", "The merged shard"},
+        Kind{"replace", "A shard onto another store", "The shard to replace",
+             "Its replacement, e.g. 80-@sqlite"}}) {
     auto* sub = migrate->add_subcommand(kind.name, kind.help);
     common(sub);
-    sub->add_option("--sources,--source", options->sources, kind.sources_help)->required()->delimiter(',');
-    sub->add_option("--targets,--target", options->targets, kind.targets_help)->required()->delimiter(',');
+    sub->add_option("--sources,--source", options->sources, kind.sources_help)
+        ->required()
+        ->delimiter(',');
+    sub->add_option("--targets,--target", options->targets, kind.targets_help)
+        ->required()
+        ->delimiter(',');
     sub->add_flag("--cutover", options->cutover, "Cut over once caught up");
     sub->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
     sub->callback([options, &exit_code] { exit_code = Run(*options); });

@@ -20,24 +20,26 @@ Result<ServiceInstance> MakeEcho(const ServiceContext& ctx) {
   IoRuntime* runtime = &ctx.runtime;
   std::string name = ctx.name;
   int64_t default_delay = *delay;
-  auto handler = MakeHandler([runtime, name, default_delay](Message m, const Context&, ReplyFn reply) {
-    if (auto fail = m.GetString("fail")) {
-      auto code = CodeFromName(*fail);
-      if (code && *code != Code::kOk) {
-        reply(Status(*code, fmt::format("echo was asked to fail with {}", *fail)));
-        return;
-      }
-    }
-    int64_t delay_ms = m.GetInt("delay_ms").value_or(default_delay);
-    m.meta() = Meta{};
-    m.SetString("served_by", name);
-    if (delay_ms <= 0) {
-      reply(std::move(m));
-      return;
-    }
-    runtime->PostAfter(std::chrono::milliseconds(delay_ms),
-                       [m = std::move(m), reply = std::move(reply)]() mutable { reply(std::move(m)); });
-  });
+  auto handler =
+      MakeHandler([runtime, name, default_delay](Message m, const Context&, ReplyFn reply) {
+        if (auto fail = m.GetString("fail")) {
+          auto code = CodeFromName(*fail);
+          if (code && *code != Code::kOk) {
+            reply(Status(*code, fmt::format("echo was asked to fail with {}", *fail)));
+            return;
+          }
+        }
+        int64_t delay_ms = m.GetInt("delay_ms").value_or(default_delay);
+        m.meta() = Meta{};
+        m.SetString("served_by", name);
+        if (delay_ms <= 0) {
+          reply(std::move(m));
+          return;
+        }
+        runtime->PostAfter(
+            std::chrono::milliseconds(delay_ms),
+            [m = std::move(m), reply = std::move(reply)]() mutable { reply(std::move(m)); });
+      });
   return ServiceInstance{std::move(handler), {"role:echo"}, nullptr};
 }
 
@@ -63,7 +65,8 @@ class KvService {
     auto op = m.GetString("store");
     const Value* id = m.Find("id");
     if (!op) return Status::Invalid("store: must be a string (save, load or remove)");
-    if (id == nullptr || !id->is_routable()) return Status::Invalid("id: must be a string or number");
+    if (id == nullptr || !id->is_routable())
+      return Status::Invalid("id: must be a string or number");
     std::string key = std::string(m.GetString("kind").value_or("")) + '\0' + id->text;
     Message reply;
     reply.Set("id", *id);
@@ -101,8 +104,10 @@ Result<ServiceInstance> MakeKv(const ServiceContext& ctx) {
   if (!value_bytes.ok()) return value_bytes.status();
   auto kind = ctx.settings.GetString("kind", "entry");
   if (!kind.ok()) return kind.status();
-  if (*preload < 0 || *preload > 10'000'000) return ctx.settings.Error("preload", "must be from 0 to 10000000");
-  if (*value_bytes < 0 || *value_bytes > 1'000'000) return ctx.settings.Error("value_bytes", "must be from 0 to 1000000");
+  if (*preload < 0 || *preload > 10'000'000)
+    return ctx.settings.Error("preload", "must be from 0 to 10000000");
+  if (*value_bytes < 0 || *value_bytes > 1'000'000)
+    return ctx.settings.Error("value_bytes", "must be from 0 to 1000000");
   auto kv = std::make_shared<KvService>();
   std::string value = "{\"v\":";
   AppendJsonString(std::string(static_cast<size_t>(*value_bytes), 'x'), value);

@@ -18,7 +18,8 @@ namespace {
 // Reads typed keys of one table, naming "<file>: <path>.<key>" in every error.
 class TableReader {
  public:
-  TableReader(const toml::table& table, std::string prefix) : table_(table), prefix_(std::move(prefix)) {}
+  TableReader(const toml::table& table, std::string prefix)
+      : table_(table), prefix_(std::move(prefix)) {}
 
   Status Error(std::string_view key, std::string_view problem) const {
     return Status::Invalid(fmt::format("{}.{}: {}", prefix_, key, problem));
@@ -33,7 +34,8 @@ class TableReader {
   }
   Status String(std::string_view key, std::string& out, bool required = false) const {
     const toml::node* node = table_.get(key);
-    if (node == nullptr) return required ? Error(key, "missing (a string is required)") : Status::Ok();
+    if (node == nullptr)
+      return required ? Error(key, "missing (a string is required)") : Status::Ok();
     if (!node->is_string()) return Error(key, "must be a string");
     out = node->as_string()->get();
     return Status::Ok();
@@ -43,7 +45,8 @@ class TableReader {
     if (node == nullptr) return Status::Ok();
     if (!node->is_integer()) return Error(key, "must be an integer");
     int64_t value = node->as_integer()->get();
-    if (value < min || value > max) return Error(key, fmt::format("must be from {} to {}, not {}", min, max, value));
+    if (value < min || value > max)
+      return Error(key, fmt::format("must be from {} to {}, not {}", min, max, value));
     out = value;
     return Status::Ok();
   }
@@ -74,10 +77,10 @@ class TableReader {
   std::string prefix_;
 };
 
-#define SK_TRY(expr)                          \
-  do {                                        \
-    Status sk_status_ = (expr);               \
-    if (!sk_status_.ok()) return sk_status_;  \
+#define SK_TRY(expr)                         \
+  do {                                       \
+    Status sk_status_ = (expr);              \
+    if (!sk_status_.ok()) return sk_status_; \
   } while (0)
 
 // Each [[name]] entry as a table; `invalid` if `name` is not an array of tables.
@@ -87,7 +90,8 @@ Status ArrayOfTables(const toml::table& root, std::string_view name, const std::
   if (node == nullptr) return Status::Ok();
   const toml::array* array = node->as_array();
   if (array == nullptr || !array->is_array_of_tables()) {
-    return Status::Invalid(fmt::format("{}: {}: must be an array of tables ([[{}]])", source, name, name));
+    return Status::Invalid(
+        fmt::format("{}: {}: must be an array of tables ([[{}]])", source, name, name));
   }
   for (const toml::node& item : *array) out.push_back(item.as_table());
   return Status::Ok();
@@ -96,7 +100,8 @@ Status ArrayOfTables(const toml::table& root, std::string_view name, const std::
 Status ReadNode(const toml::table& root, const std::string& source, NodeConfig& config) {
   const toml::node* node = root.get("node");
   if (node == nullptr) return Status::Ok();
-  if (!node->is_table()) return Status::Invalid(fmt::format("{}: node: must be a table ([node])", source));
+  if (!node->is_table())
+    return Status::Invalid(fmt::format("{}: node: must be a table ([node])", source));
   TableReader r(*node->as_table(), source + ": node");
   SK_TRY(r.CheckOnly({"name", "threads", "request_timeout_ms", "stop_grace_ms"}));
   SK_TRY(r.String("name", config.name));
@@ -147,8 +152,10 @@ Status ReadServices(const toml::table& root, const std::string& source, NodeConf
     ServiceConfig service;
     SK_TRY(r.String("name", service.name, true));
     SK_TRY(r.String("type", service.type, true));
-    if (service.name.empty() || LooksLikeUrl(service.name)) return r.Error("name", "must be a plain, non-empty name");
-    if (!names.insert(service.name).second) return r.Error("name", fmt::format("'{}' is used twice", service.name));
+    if (service.name.empty() || LooksLikeUrl(service.name))
+      return r.Error("name", "must be a plain, non-empty name");
+    if (!names.insert(service.name).second)
+      return r.Error("name", fmt::format("'{}' is used twice", service.name));
     SK_TRY(r.Patterns("patterns", service.patterns));
     SK_TRY(r.Int("max_in_flight", service.max_in_flight, 1, 1'000'000));
     auto data = std::make_shared<Settings::Data>();
@@ -157,7 +164,8 @@ Status ReadServices(const toml::table& root, const std::string& source, NodeConf
       if (k == "name" || k == "type" || k == "patterns" || k == "max_in_flight") continue;
       data->table.insert(key, value);
     }
-    service.settings = Settings(std::move(data), fmt::format("{}: service '{}' ({})", source, service.name, service.type));
+    service.settings = Settings(
+        std::move(data), fmt::format("{}: service '{}' ({})", source, service.name, service.type));
     config.services.push_back(std::move(service));
   }
   return Status::Ok();
@@ -180,7 +188,8 @@ Status ReadRoutes(const toml::table& root, const std::string& source, NodeConfig
     } else {
       bool known = false;
       for (const ServiceConfig& s : config.services) known = known || s.name == route.to;
-      if (!known) return r.Error("to", fmt::format("no [[service]] named '{}' (and not a URL)", route.to));
+      if (!known)
+        return r.Error("to", fmt::format("no [[service]] named '{}' (and not a URL)", route.to));
     }
     SK_TRY(r.Int("timeout_ms", route.timeout_ms, 1, 3'600'000));
     SK_TRY(r.String("token", route.token));
@@ -199,15 +208,16 @@ Result<NodeConfig> ParseNodeConfig(std::string_view toml_text, std::string sourc
   try {
     root = toml::parse(toml_text, std::string_view(source));
   } catch (const toml::parse_error& e) {
-    return Status::Invalid(fmt::format("{}:{}:{}: {}", source, e.source().begin.line, e.source().begin.column,
-                                       e.description()));
+    return Status::Invalid(fmt::format("{}:{}:{}: {}", source, e.source().begin.line,
+                                       e.source().begin.column, e.description()));
   }
   NodeConfig config;
   config.source = source;
   for (const auto& [key, value] : root) {
     std::string_view k = key.str();
     if (k != "node" && k != "listener" && k != "service" && k != "route") {
-      return Status::Invalid(fmt::format("{}: {}: unknown section (node, listener, service, route)", source, k));
+      return Status::Invalid(
+          fmt::format("{}: {}: unknown section (node, listener, service, route)", source, k));
     }
   }
   SK_TRY(ReadNode(root, source, config));

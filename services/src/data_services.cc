@@ -2,9 +2,9 @@
 // docs/configuration.md lists every key.
 #include <utility>  // before Asio (Boost 1.74 + GCC 12, DESIGN.md)
 
+#include <fmt/format.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
@@ -82,7 +82,9 @@ Result<std::map<std::string, std::string>> ShardKeys(const Settings& settings) {
   const auto& table = (*doc)["shard_keys"];
   if (!table.IsObject()) return settings.Error("shard_keys", "must be a table of kind = \"field\"");
   for (const auto& m : table.GetObject()) {
-    if (!m.value.IsString()) return settings.Error("shard_keys", fmt::format("'{}' must name a field", m.name.GetString()));
+    if (!m.value.IsString())
+      return settings.Error("shard_keys",
+                            fmt::format("'{}' must name a field", m.name.GetString()));
     keys[m.name.GetString()] = m.value.GetString();
   }
   return keys;
@@ -93,8 +95,10 @@ Result<std::shared_ptr<shard::ShardMapHolder>> MapNamed(const ServiceContext& ct
   if (!name.ok()) return name.status();
   auto holder = MapDirectory::Global().Find(*name);
   if (!holder) {
-    return ctx.settings.Error("map", fmt::format("no shard map '{}' in this node: add a [[service]] of type "
-                                                 "shard-map named by `map` before this one", *name));
+    return ctx.settings.Error(
+        "map", fmt::format("no shard map '{}' in this node: add a [[service]] of type "
+                           "shard-map named by `map` before this one",
+                           *name));
   }
   return holder;
 }
@@ -103,10 +107,12 @@ shard::MapRefresher RefreshFrom(std::shared_ptr<shard::ShardMapHolder> holder) {
   return [holder]() -> Result<shard::ShardMap> { return *holder->Current(); };
 }
 
-// shard-map: the node's authoritative map. Answers shardmap:get and shardmap:set (compare-and-swap).
+// shard-map: the node's authoritative map. Answers shardmap:get and shardmap:set
+// (compare-and-swap).
 Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st = s.CheckOnly({"map", "ranges", "epoch", "shard_keys", "path"}); !st.ok()) return st;
+  if (Status st = s.CheckOnly({"map", "ranges", "epoch", "shard_keys", "path"}); !st.ok())
+    return st;
   auto path = s.GetString("path", "");
   if (!path.ok()) return path.status();
   auto name = s.GetString("map", "main");
@@ -128,7 +134,8 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
       std::ifstream in(*path);
       std::string text((std::istreambuf_iterator<char>(in)), {});
       auto doc = ParseJson(text, *path);
-      if (!doc.ok() || !doc->IsObject() || !(*doc)["epoch"].IsUint64() || !(*doc)["ranges"].IsArray()) {
+      if (!doc.ok() || !doc->IsObject() || !(*doc)["epoch"].IsUint64() ||
+          !(*doc)["ranges"].IsArray()) {
         return s.Error("path", fmt::format("{} is not a saved shard map", *path));
       }
       std::vector<std::string> saved;
@@ -179,18 +186,23 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
     if (op == "set") {
       auto expected = m.GetUint("expected_epoch");
       auto ranges_json = m.GetArrayJson("ranges");
-      if (!expected) return Status::Invalid("expected_epoch: must be the epoch being replaced", R"({"field":"expected_epoch"})");
-      if (!ranges_json) return Status::Invalid("ranges: must be an array of ranges", R"({"field":"ranges"})");
+      if (!expected)
+        return Status::Invalid("expected_epoch: must be the epoch being replaced",
+                               R"({"field":"expected_epoch"})");
+      if (!ranges_json)
+        return Status::Invalid("ranges: must be an array of ranges", R"({"field":"ranges"})");
       auto doc = ParseJson(*ranges_json, "ranges");
       if (!doc.ok()) return doc.status();
       std::vector<std::string> ranges;
       for (const auto& r : doc->GetArray()) {
-        if (!r.IsString()) return Status::Invalid("ranges: must be strings", R"({"field":"ranges"})");
+        if (!r.IsString())
+          return Status::Invalid("ranges: must be strings", R"({"field":"ranges"})");
         ranges.emplace_back(r.GetString());
       }
       auto next = shard::ShardMap::Make(*expected + 1, ranges, current->shard_keys());
       if (!next.ok()) return next.status();
-      if (Status st = holder->CompareAndSwap(*expected, std::move(next).value()); !st.ok()) return st;
+      if (Status st = holder->CompareAndSwap(*expected, std::move(next).value()); !st.ok())
+        return st;
       return describe(*holder->Current());
     }
     return Status::Invalid("shardmap: must be get or set", R"({"field":"shardmap"})");
@@ -201,8 +213,8 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
 // store: an entity store over rocksdb, sqlite or memory, optionally one shard behind a guard.
 Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st = s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id", "shard", "map",
-                               "shard_keys", "threads", "purge_interval_ms"});
+  if (Status st = s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id",
+                               "shard", "map", "shard_keys", "threads", "purge_interval_ms"});
       !st.ok()) {
     return st;
   }
@@ -215,9 +227,8 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   auto threads = s.GetInt("threads", 2);
   auto purge = s.GetInt("purge_interval_ms", 1000);
   auto keys = ShardKeys(s);
-  for (const Status& st : {St(backend), St(path), St(durability), St(max_value),
-                           St(node_id), St(shard_name), St(threads), St(purge),
-                           St(keys)}) {
+  for (const Status& st : {St(backend), St(path), St(durability), St(max_value), St(node_id),
+                           St(shard_name), St(threads), St(purge), St(keys)}) {
     if (!st.ok()) return st;
   }
   store::StoreOptions options;
@@ -232,7 +243,8 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
     return s.Error("durability", "must be sync, group or none");
   }
   if (*max_value <= 0) return s.Error("max_value_bytes", "must be positive");
-  if (*node_id < 0 || *node_id > store::IdGenerator::kMaxNodeId) return s.Error("node_id", "must be 0..1023");
+  if (*node_id < 0 || *node_id > store::IdGenerator::kMaxNodeId)
+    return s.Error("node_id", "must be 0..1023");
   if (*threads < 1 || *threads > 64) return s.Error("threads", "must be 1..64");
   options.max_value_bytes = static_cast<size_t>(*max_value);
   options.purge_interval_ms = static_cast<int>(*purge);
@@ -266,7 +278,9 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   // Disk work off the I/O threads: a small pool per store (STYLE.md, habit 5).
   auto pool = std::make_shared<boost::asio::thread_pool>(static_cast<size_t>(*threads));
   store::StoreServiceOptions service_options;
-  service_options.executor = [pool](std::function<void()> work) { boost::asio::post(*pool, std::move(work)); };
+  service_options.executor = [pool](std::function<void()> work) {
+    boost::asio::post(*pool, std::move(work));
+  };
   std::shared_ptr<Handler> handler = store::MakeStoreService(entity_store, service_options);
   std::vector<std::string> patterns = {"store:*"};
   if (!shard_name->empty()) {
@@ -280,9 +294,7 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
     ShardDirectory::Global().Put(*canonical, ServedShard{entity_store, gate});
   }
   // The id generator must outlive the store: both die with the stop callback's captures.
-  auto stop = [pool, entity_store, ids]() mutable {
-    pool->join();
-  };
+  auto stop = [pool, entity_store, ids]() mutable { pool->join(); };
   return ServiceInstance{handler, patterns, stop};
 }
 
@@ -294,8 +306,11 @@ Result<ServiceInstance> MakeShardRouterService(const ServiceContext& ctx) {
   if (!map.ok()) return map.status();
   auto node_id = s.GetInt("node_id", 0);
   if (!node_id.ok()) return node_id.status();
-  if (*node_id < 0 || *node_id > store::IdGenerator::kMaxNodeId) return s.Error("node_id", "must be 0..1023");
-  auto router = shard::MakeShardRouter({*map, RefreshFrom(*map), std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id))});
+  if (*node_id < 0 || *node_id > store::IdGenerator::kMaxNodeId)
+    return s.Error("node_id", "must be 0..1023");
+  auto router = shard::MakeShardRouter(
+      {*map, RefreshFrom(*map),
+       std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id))});
   return ServiceInstance{router, {"store:*"}, nullptr};
 }
 
@@ -303,7 +318,10 @@ Result<ServiceInstance> MakeShardRouterService(const ServiceContext& ctx) {
 // Also answers sys:cache,cmd:stats,name:<service name>.
 Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st = s.CheckOnly({"max_bytes", "ttl_ms", "not_found_ttl_ms", "cache_lists", "list_ttl_ms"}); !st.ok()) return st;
+  if (Status st =
+          s.CheckOnly({"max_bytes", "ttl_ms", "not_found_ttl_ms", "cache_lists", "list_ttl_ms"});
+      !st.ok())
+    return st;
   cache::CacheOptions options;
   auto max_bytes = s.GetInt("max_bytes", int64_t{64} << 20);
   auto ttl = s.GetInt("ttl_ms", 60'000);
@@ -324,10 +342,12 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   auto cache = cache::MakeEntityCache(options);
   auto stats = cache->StatsHandler();
   auto handler = MakeHandler([cache, stats](Message m, const Context& c, ReplyFn reply) {
-    if (m.GetString("sys") == std::optional<std::string_view>("cache")) return stats->Handle(std::move(m), c, std::move(reply));
+    if (m.GetString("sys") == std::optional<std::string_view>("cache"))
+      return stats->Handle(std::move(m), c, std::move(reply));
     cache->Handle(std::move(m), c, std::move(reply));
   });
-  return ServiceInstance{handler, {"store:*", fmt::format("sys:cache,cmd:stats,name:\"{}\"", ctx.name)}, nullptr};
+  return ServiceInstance{
+      handler, {"store:*", fmt::format("sys:cache,cmd:stats,name:\"{}\"", ctx.name)}, nullptr};
 }
 
 // migrator: runs live migrations between shards served in this process (docs/migration.md).
@@ -356,14 +376,19 @@ class Migrator {
  private:
   static Result<std::vector<std::string>> Names(const Message& m, const char* field) {
     auto text = m.GetArrayJson(field);
-    if (!text) return Status::Invalid(fmt::format("{}: must be an array of shard names", field), fmt::format(R"({{"field":"{}"}})", field));
+    if (!text)
+      return Status::Invalid(fmt::format("{}: must be an array of shard names", field),
+                             fmt::format(R"({{"field":"{}"}})", field));
     auto doc = ParseJson(*text, field);
     if (!doc.ok()) return doc.status();
     std::vector<std::string> names;
     for (const auto& v : doc->GetArray()) {
-      if (!v.IsString()) return Status::Invalid(fmt::format("{}: must be an array of shard names", field), fmt::format(R"({{"field":"{}"}})", field));
+      if (!v.IsString())
+        return Status::Invalid(fmt::format("{}: must be an array of shard names", field),
+                               fmt::format(R"({{"field":"{}"}})", field));
       auto canonical = shard::CanonicalShardName(v.GetString());
-      if (!canonical.ok()) return Status::Invalid(fmt::format("{}: {}", field, canonical.status().message()));
+      if (!canonical.ok())
+        return Status::Invalid(fmt::format("{}: {}", field, canonical.status().message()));
       names.push_back(*canonical);
     }
     return names;
@@ -374,8 +399,10 @@ class Migrator {
     for (const auto& name : names) {
       ServedShard s = FindServedShard(name);
       if (!s.store) {
-        return Status::Invalid(fmt::format("shard {}: no store serves it in this node (add a [[service]] of type store "
-                                           "with shard = \"{}\" and reload)", name, name));
+        return Status::Invalid(fmt::format(
+            "shard {}: no store serves it in this node (add a [[service]] of type store "
+            "with shard = \"{}\" and reload)",
+            name, name));
       }
       out.push_back({name, s.store, s.gate});
     }
@@ -393,7 +420,8 @@ class Migrator {
   Result<Message> Serve(const Message& m) {
     auto op = m.GetString("migrate").value_or("");
     auto id = m.GetString("id");
-    if (!id || id->empty()) return Status::Invalid("id: a migration id (string) is required", R"({"field":"id"})");
+    if (!id || id->empty())
+      return Status::Invalid("id: a migration id (string) is required", R"({"field":"id"})");
     std::string key(*id);
     if (op == "start") {
       auto sources = Names(m, "sources");
@@ -420,7 +448,8 @@ class Migrator {
         }
         slot = std::move(opened).value();
       }
-      if (entry.starting.valid() && entry.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      if (entry.starting.valid() &&
+          entry.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
         return Describe(slot->progress(), key);  // already copying
       }
       // The copy can take minutes: it runs on its own thread; status shows its progress.
@@ -429,10 +458,12 @@ class Migrator {
       return Describe(slot->progress(), key);
     }
     auto it = migrations_.find(key);
-    if (it == migrations_.end()) return Status::NotFound(fmt::format("no migration '{}' in this node", key));
+    if (it == migrations_.end())
+      return Status::NotFound(fmt::format("no migration '{}' in this node", key));
     migrate::Migration& migration = *it->second.migration;
-    bool copying = it->second.starting.valid() &&
-                   it->second.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
+    bool copying =
+        it->second.starting.valid() &&
+        it->second.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
     if (op == "status") {
       Message out = Describe(migration.progress(), key);
       out.SetBool("copying", copying);
@@ -443,12 +474,16 @@ class Migrator {
       }
       return out;
     }
-    if (copying) return Status::Unavailable(fmt::format("migration '{}' is still copying; try again when status says copying:false", key));
+    if (copying)
+      return Status::Unavailable(fmt::format(
+          "migration '{}' is still copying; try again when status says copying:false", key));
     if (op == "verify") {
       auto r = migration.Verify();
       if (!r.ok()) return r.status();
       Message out = Describe(migration.progress(), key);
-      out.SetUint("compared", r->compared).SetUint("missing", r->missing).SetUint("extra", r->extra);
+      out.SetUint("compared", r->compared)
+          .SetUint("missing", r->missing)
+          .SetUint("extra", r->extra);
       out.SetUint("different", r->different).SetUint("in_flux", r->in_flux).SetBool("ok", r->ok());
       return out;
     }
@@ -464,7 +499,9 @@ class Migrator {
       if (!s.ok()) return s;
       return Describe(migration.progress(), key);
     }
-    return Status::Invalid("migrate: must be start, status, verify, cutover, rollback, complete or cancel", R"({"field":"migrate"})");
+    return Status::Invalid(
+        "migrate: must be start, status, verify, cutover, rollback, complete or cancel",
+        R"({"field":"migrate"})");
   }
 
   const std::string dir_;
@@ -489,7 +526,9 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
   auto map = MapNamed(ctx);
   if (!map.ok()) return map.status();
   auto migrator = std::make_shared<Migrator>(*dir, *map);
-  auto handler = MakeHandler([migrator](Message m, const Context&, ReplyFn reply) { migrator->Handle(std::move(m), std::move(reply)); });
+  auto handler = MakeHandler([migrator](Message m, const Context&, ReplyFn reply) {
+    migrator->Handle(std::move(m), std::move(reply));
+  });
   return ServiceInstance{handler, {"migrate:*"}, [migrator] {}};
 }
 
@@ -499,7 +538,9 @@ ServedShard FindServedShard(const std::string& canonical_shard_name) {
   return ShardDirectory::Global().Find(canonical_shard_name);
 }
 
-std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map) { return MapDirectory::Global().Find(map); }
+std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map) {
+  return MapDirectory::Global().Find(map);
+}
 
 void RegisterDataServices() {
   static std::once_flag once;

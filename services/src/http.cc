@@ -38,7 +38,8 @@ constexpr size_t kClientQueueLimit = 10'000;
 
 std::string ErrorBody(const Status& status) { return ToJson(ErrorMessage(status)); }
 
-// --- Server ---------------------------------------------------------------------------------------
+// --- Server
+// ---------------------------------------------------------------------------------------
 
 class HttpConnection;
 
@@ -60,7 +61,10 @@ struct HttpShared {
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(tcp::socket socket, std::shared_ptr<HttpShared> shared, uint64_t number)
-      : stream_(std::move(socket)), deadline_(stream_.get_executor()), shared_(std::move(shared)), number_(number) {}
+      : stream_(std::move(socket)),
+        deadline_(stream_.get_executor()),
+        shared_(std::move(shared)),
+        number_(number) {}
 
   ~HttpConnection() {
     std::lock_guard<std::mutex> lock(shared_->mutex);
@@ -93,9 +97,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     parser_->body_limit(shared_->config.max_message_bytes);
     parser_->header_limit(kHeaderLimit);
     stream_.expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](const error_code& ec, size_t) {
-      self->OnRead(ec);
-    });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](const error_code& ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(const error_code& ec) {
@@ -104,7 +108,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       keep_alive_ = false;
       version_ = 11;
       Respond(http::status::payload_too_large,
-              ErrorBody(Status::Invalid(fmt::format("body exceeds the limit of {} bytes", shared_->config.max_message_bytes))),
+              ErrorBody(Status::Invalid(fmt::format("body exceeds the limit of {} bytes",
+                                                    shared_->config.max_message_bytes))),
               "application/json");
       return;
     }
@@ -127,14 +132,16 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
     if (target == "/act") {
       if (request.method() != http::verb::post) {
-        Respond(http::status::method_not_allowed, ErrorBody(Status::Invalid("/act takes POST")), "application/json");
+        Respond(http::status::method_not_allowed, ErrorBody(Status::Invalid("/act takes POST")),
+                "application/json");
         return;
       }
       Act(request);
       return;
     }
     if (request.method() == http::verb::get && target == "/health") {
-      Respond(http::status::ok, shared_->hooks.health_json ? shared_->hooks.health_json() : "{\"status\":\"ok\"}",
+      Respond(http::status::ok,
+              shared_->hooks.health_json ? shared_->hooks.health_json() : "{\"status\":\"ok\"}",
               "application/json");
       return;
     }
@@ -144,7 +151,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       return;
     }
     Respond(http::status::not_found,
-            ErrorBody(Status::NotFound(fmt::format("no resource '{}' (POST /act, GET /health, GET /metrics)", target))),
+            ErrorBody(Status::NotFound(
+                fmt::format("no resource '{}' (POST /act, GET /health, GET /metrics)", target))),
             "application/json");
   }
 
@@ -176,21 +184,24 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     }
     uint64_t seq = ++seq_;
     waiting_ = true;
-    deadline_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, message.meta().deadline - NowMs())));
+    deadline_.expires_after(
+        std::chrono::milliseconds(std::max<int64_t>(0, message.meta().deadline - NowMs())));
     deadline_.async_wait([self = shared_from_this(), seq](const error_code& ec) {
       if (ec || seq != self->seq_ || !self->waiting_) return;
       self->waiting_ = false;
       self->RespondResult(Status::Timeout("no reply before the request's deadline"));
     });
-    shared_->hooks.dispatch(std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
-      HttpConnection* connection = self.get();
-      asio::dispatch(connection->stream_.get_executor(), [self = std::move(self), seq, result = std::move(result)]() mutable {
-        if (seq != self->seq_ || !self->waiting_) return;
-        self->waiting_ = false;
-        self->deadline_.cancel();
-        self->RespondResult(std::move(result));
-      });
-    });
+    shared_->hooks.dispatch(
+        std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
+          HttpConnection* connection = self.get();
+          asio::dispatch(connection->stream_.get_executor(),
+                         [self = std::move(self), seq, result = std::move(result)]() mutable {
+                           if (seq != self->seq_ || !self->waiting_) return;
+                           self->waiting_ = false;
+                           self->deadline_.cancel();
+                           self->RespondResult(std::move(result));
+                         });
+        });
   }
 
   void RespondResult(Result<Message> result) {
@@ -198,7 +209,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       result->meta() = Meta{};
       Respond(http::status::ok, ToJson(*result), "application/json");
     } else {
-      Respond(static_cast<http::status>(HttpStatusFor(result.status())), ErrorBody(result.status()), "application/json");
+      Respond(static_cast<http::status>(HttpStatusFor(result.status())), ErrorBody(result.status()),
+              "application/json");
     }
   }
 
@@ -206,7 +218,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (closed_) return;
     auto response = std::make_shared<http::response<http::string_body>>(status, version_);
     response->set(http::field::server, "shardkit");
-    response->set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
+    response->set(http::field::content_type,
+                  beast::string_view(content_type.data(), content_type.size()));
     response->set("seneca-kind", "res");
     if (!seneca_id_.empty()) response->set("seneca-id", seneca_id_);
     if (!seneca_origin_.empty()) response->set("seneca-origin", seneca_origin_);
@@ -214,13 +227,14 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                          status != http::status::payload_too_large);
     response->body() = std::move(body);
     response->prepare_payload();
-    http::async_write(stream_, *response, [self = shared_from_this(), response](const error_code& ec, size_t) {
-      if (ec || !response->keep_alive()) {
-        self->CloseNow();
-        return;
-      }
-      self->DoRead();
-    });
+    http::async_write(stream_, *response,
+                      [self = shared_from_this(), response](const error_code& ec, size_t) {
+                        if (ec || !response->keep_alive()) {
+                          self->CloseNow();
+                          return;
+                        }
+                        self->DoRead();
+                      });
   }
 
   void CloseNow() {
@@ -254,8 +268,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
 void Accept(std::shared_ptr<HttpShared> shared) {
   HttpShared* s = shared.get();
-  s->acceptor.async_accept(asio::make_strand(s->io), [shared = std::move(shared)](const error_code& ec,
-                                                                                  tcp::socket socket) mutable {
+  s->acceptor.async_accept(asio::make_strand(s->io), [shared = std::move(shared)](
+                                                         const error_code& ec,
+                                                         tcp::socket socket) mutable {
     if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
     if (!ec && !shared->draining.load()) {
       std::shared_ptr<HttpConnection> connection;
@@ -275,7 +290,8 @@ void Accept(std::shared_ptr<HttpShared> shared) {
 
 class HttpListener final : public Listener {
  public:
-  HttpListener(std::shared_ptr<HttpShared> shared, std::string url) : shared_(std::move(shared)), url_(std::move(url)) {}
+  HttpListener(std::shared_ptr<HttpShared> shared, std::string url)
+      : shared_(std::move(shared)), url_(std::move(url)) {}
   ~HttpListener() override {
     StopAccepting();
     Close();
@@ -312,7 +328,8 @@ class HttpListener final : public Listener {
   std::string url_;
 };
 
-// --- Client ---------------------------------------------------------------------------------------
+// --- Client
+// ---------------------------------------------------------------------------------------
 
 class HttpClient final : public Handler, public std::enable_shared_from_this<HttpClient> {
  public:
@@ -323,7 +340,8 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
         options_(std::move(options)) {}
 
   void Handle(Message message, const Context&, ReplyFn reply) override {
-    asio::dispatch(strand_, [self = shared_from_this(), message = std::move(message), reply = std::move(reply)]() mutable {
+    asio::dispatch(strand_, [self = shared_from_this(), message = std::move(message),
+                             reply = std::move(reply)]() mutable {
       self->Submit(Job{std::move(message), std::move(reply), 0, {}});
     });
   }
@@ -350,7 +368,8 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
     int64_t now = NowMs();
     int64_t budget = CallBudgetMs(job.message, options_.timeout.count(), now);
     if (budget <= 0) {
-      job.reply(Status::Timeout(fmt::format("deadline passed before '{}' was sent to {}", job.message.RoutingString(), url_)));
+      job.reply(Status::Timeout(fmt::format("deadline passed before '{}' was sent to {}",
+                                            job.message.RoutingString(), url_)));
       return;
     }
     job.deadline_ms = now + budget;
@@ -365,7 +384,8 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
     } else if (waiting_.size() < kClientQueueLimit) {
       waiting_.push_back(std::move(job));
     } else {
-      job.reply(Status::Overloaded(fmt::format("more than {} requests wait for a connection to {}", kClientQueueLimit, url_)));
+      job.reply(Status::Overloaded(fmt::format("more than {} requests wait for a connection to {}",
+                                               kClientQueueLimit, url_)));
     }
   }
 
@@ -393,7 +413,8 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
   void Run(std::shared_ptr<Connection> connection, Job job) {
     std::string body = ToJson(job.message);
     if (body.size() > options_.max_message_bytes) {
-      job.reply(Status::Invalid(fmt::format("message of {} bytes exceeds the limit of {}", body.size(), options_.max_message_bytes),
+      job.reply(Status::Invalid(fmt::format("message of {} bytes exceeds the limit of {}",
+                                            body.size(), options_.max_message_bytes),
                                 "{\"http_status\":413}"));
       Next(std::move(connection));
       return;
@@ -405,12 +426,14 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
     request.version(11);
     request.set(http::field::host, fmt::format("{}:{}", endpoint_.host, endpoint_.port));
     request.set(http::field::content_type, "application/json");
-    if (!options_.token.empty()) request.set(http::field::authorization, "Bearer " + options_.token);
+    if (!options_.token.empty())
+      request.set(http::field::authorization, "Bearer " + options_.token);
     if (!job.message.meta().id.empty()) request.set("seneca-id", job.message.meta().id);
     request.keep_alive(true);
     request.body() = std::move(body);
     request.prepare_payload();
-    connection->stream.expires_after(std::chrono::milliseconds(std::max<int64_t>(1, job.deadline_ms - NowMs())));
+    connection->stream.expires_after(
+        std::chrono::milliseconds(std::max<int64_t>(1, job.deadline_ms - NowMs())));
     auto shared_job = std::make_shared<Job>(std::move(job));
     if (connection->connected) {
       Write(std::move(connection), std::move(shared_job));
@@ -419,40 +442,46 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
     error_code ec;
     auto address = asio::ip::make_address(endpoint_.host, ec);
     if (ec) {
-      Fail(std::move(connection), shared_job, Status::Unavailable(fmt::format("{}: the host must be an IP address", url_)));
+      Fail(std::move(connection), shared_job,
+           Status::Unavailable(fmt::format("{}: the host must be an IP address", url_)));
       return;
     }
-    connection->stream.async_connect(tcp::endpoint(address, endpoint_.port),
-                                     [self = shared_from_this(), connection, shared_job](const error_code& ec) mutable {
-                                       if (ec) {
-                                         self->Fail(std::move(connection), shared_job, self->StatusOf(ec, "cannot connect to"));
-                                         return;
-                                       }
-                                       connection->connected = true;
-                                       error_code ignored;
-                                       connection->stream.socket().set_option(tcp::no_delay(true), ignored);
-                                       self->Write(std::move(connection), std::move(shared_job));
-                                     });
+    connection->stream.async_connect(
+        tcp::endpoint(address, endpoint_.port),
+        [self = shared_from_this(), connection, shared_job](const error_code& ec) mutable {
+          if (ec) {
+            self->Fail(std::move(connection), shared_job, self->StatusOf(ec, "cannot connect to"));
+            return;
+          }
+          connection->connected = true;
+          error_code ignored;
+          connection->stream.socket().set_option(tcp::no_delay(true), ignored);
+          self->Write(std::move(connection), std::move(shared_job));
+        });
   }
 
   void Write(std::shared_ptr<Connection> connection, std::shared_ptr<Job> job) {
     Connection* c = connection.get();
-    http::async_write(c->stream, c->request, [self = shared_from_this(), connection, job](const error_code& ec, size_t) mutable {
-      if (ec) {
-        self->Fail(std::move(connection), job, self->StatusOf(ec, "cannot send to"));
-        return;
-      }
-      connection->parser.emplace();
-      connection->parser->body_limit(self->options_.max_message_bytes + 4096);
-      Connection* c = connection.get();
-      http::async_read(c->stream, c->buffer, *c->parser, [self, connection, job](const error_code& ec, size_t) mutable {
-        if (ec) {
-          self->Fail(std::move(connection), job, self->StatusOf(ec, "no reply from"));
-          return;
-        }
-        self->OnResponse(std::move(connection), std::move(job));
-      });
-    });
+    http::async_write(
+        c->stream, c->request,
+        [self = shared_from_this(), connection, job](const error_code& ec, size_t) mutable {
+          if (ec) {
+            self->Fail(std::move(connection), job, self->StatusOf(ec, "cannot send to"));
+            return;
+          }
+          connection->parser.emplace();
+          connection->parser->body_limit(self->options_.max_message_bytes + 4096);
+          Connection* c = connection.get();
+          http::async_read(c->stream, c->buffer, *c->parser,
+                           [self, connection, job](const error_code& ec, size_t) mutable {
+                             if (ec) {
+                               self->Fail(std::move(connection), job,
+                                          self->StatusOf(ec, "no reply from"));
+                               return;
+                             }
+                             self->OnResponse(std::move(connection), std::move(job));
+                           });
+        });
   }
 
   void OnResponse(std::shared_ptr<Connection> connection, std::shared_ptr<Job> job) {
@@ -463,14 +492,16 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
     auto parsed = ParseMessage(response.body());
     Result<Message> result = Status::Internal("unset");
     if (!parsed.ok()) {
-      result = Status::Unavailable(fmt::format("{} answered HTTP {} with a body that is not a message", url_, status));
+      result = Status::Unavailable(
+          fmt::format("{} answered HTTP {} with a body that is not a message", url_, status));
     } else if (status >= 200 && status < 300) {
       result = std::move(parsed).value();
       result->meta() = Meta{};
       result->meta().id = job->original_id;
     } else {
       result = FromWire(std::move(parsed).value());
-      if (result.ok()) result = Status::Internal(fmt::format("{} answered HTTP {} without error$", url_, status));
+      if (result.ok())
+        result = Status::Internal(fmt::format("{} answered HTTP {} without error$", url_, status));
     }
     job->reply(std::move(result));
     ++connection->served;
@@ -482,14 +513,16 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
   }
 
   Status StatusOf(const error_code& ec, std::string_view what) const {
-    if (ec == beast::error::timeout) return Status::Timeout(fmt::format("no reply from {} in time", url_));
+    if (ec == beast::error::timeout)
+      return Status::Timeout(fmt::format("no reply from {} in time", url_));
     return Status::Unavailable(fmt::format("{} {}: {}", what, url_, ec.message()));
   }
 
   // The connection is unusable: close it, answer the job, serve the queue with a new one.
   // A keep-alive connection the server has closed meanwhile (idle timeout, restart) fails before
   // any reply: the request is sent once more on a new connection.
-  void Fail(std::shared_ptr<Connection> connection, const std::shared_ptr<Job>& job, Status status) {
+  void Fail(std::shared_ptr<Connection> connection, const std::shared_ptr<Job>& job,
+            Status status) {
     connection->stream.close();
     if (connection->served > 0 && !job->retried && status.code() == Code::kUnavailable) {
       job->retried = true;
@@ -512,27 +545,34 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
 
 }  // namespace
 
-Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime, const ListenerConfig& config,
+Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime,
+                                                    const ListenerConfig& config,
                                                     ListenerHooks hooks) {
   auto shared = std::make_shared<HttpShared>(runtime.impl().io, config, std::move(hooks));
   error_code ec;
   auto address = asio::ip::make_address(config.endpoint.host, ec);
-  if (ec) return Status::Invalid(fmt::format("{}: the host must be an IP address", config.endpoint.ToString()));
+  if (ec)
+    return Status::Invalid(
+        fmt::format("{}: the host must be an IP address", config.endpoint.ToString()));
   tcp::endpoint where(address, config.endpoint.port);
   auto fail = [&](std::string_view step) {
-    return Status::Unavailable(fmt::format("cannot listen on {}: {}: {}", config.endpoint.ToString(), step, ec.message()));
+    return Status::Unavailable(
+        fmt::format("cannot listen on {}: {}: {}", config.endpoint.ToString(), step, ec.message()));
   };
   if (shared->acceptor.open(where.protocol(), ec); ec) return fail("open");
-  if (shared->acceptor.set_option(tcp::acceptor::reuse_address(true), ec); ec) return fail("reuse_address");
+  if (shared->acceptor.set_option(tcp::acceptor::reuse_address(true), ec); ec)
+    return fail("reuse_address");
   if (shared->acceptor.bind(where, ec); ec) return fail("bind");
-  if (shared->acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return fail("listen");
+  if (shared->acceptor.listen(asio::socket_base::max_listen_connections, ec); ec)
+    return fail("listen");
   Endpoint bound = config.endpoint;
   bound.port = shared->acceptor.local_endpoint(ec).port();
   asio::dispatch(shared->acceptor.get_executor(), [shared] { Accept(shared); });
   return std::unique_ptr<Listener>(std::make_unique<HttpListener>(shared, bound.ToString()));
 }
 
-std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options) {
+std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                        ClientOptions options) {
   return std::make_shared<HttpClient>(runtime, endpoint, std::move(options));
 }
 

@@ -61,14 +61,16 @@ class InprocClient final : public Handler {
     int64_t budget = CallBudgetMs(message, options_.timeout.count(), now);
     std::string url = endpoint_.ToString();
     if (budget <= 0) {
-      reply(Status::Timeout(fmt::format("deadline passed before '{}' was sent to {}", message.RoutingString(), url)));
+      reply(Status::Timeout(
+          fmt::format("deadline passed before '{}' was sent to {}", message.RoutingString(), url)));
       return;
     }
     // The same size limit as the network transports, on a lower bound of the JSON size.
     size_t bytes = 2;
     for (const Property& p : message.properties()) bytes += p.name.size() + p.value.text.size() + 4;
     if (bytes > options_.max_message_bytes) {
-      reply(Status::Invalid(fmt::format("message of at least {} bytes exceeds the limit of {}", bytes, options_.max_message_bytes),
+      reply(Status::Invalid(fmt::format("message of at least {} bytes exceeds the limit of {}",
+                                        bytes, options_.max_message_bytes),
                             "{\"http_status\":413}"));
       return;
     }
@@ -104,24 +106,34 @@ class InprocClient final : public Handler {
 
 }  // namespace
 
-Result<std::unique_ptr<Listener>> StartInprocListener(IoRuntime&, const ListenerConfig& config, ListenerHooks hooks) {
-  auto target = std::make_shared<const InprocTarget>(InprocTarget{config, std::move(hooks.dispatch)});
+Result<std::unique_ptr<Listener>> StartInprocListener(IoRuntime&, const ListenerConfig& config,
+                                                      ListenerHooks hooks) {
+  auto target =
+      std::make_shared<const InprocTarget>(InprocTarget{config, std::move(hooks.dispatch)});
   auto& registry = InprocRegistry::Get();
   std::lock_guard<std::mutex> lock(registry.mutex);
   auto [it, inserted] = registry.targets.emplace(config.endpoint.name, target);
-  if (!inserted) return Status::Unavailable(fmt::format("cannot listen on {}: already taken", config.endpoint.ToString()));
-  return std::unique_ptr<Listener>(std::make_unique<InprocListener>(config.endpoint.name, std::move(target)));
+  if (!inserted)
+    return Status::Unavailable(
+        fmt::format("cannot listen on {}: already taken", config.endpoint.ToString()));
+  return std::unique_ptr<Listener>(
+      std::make_unique<InprocListener>(config.endpoint.name, std::move(target)));
 }
 
-std::shared_ptr<Handler> MakeInprocClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options) {
+std::shared_ptr<Handler> MakeInprocClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                          ClientOptions options) {
   return std::make_shared<InprocClient>(runtime, endpoint, std::move(options));
 }
 
-Result<std::shared_ptr<Handler>> MakeClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options) {
+Result<std::shared_ptr<Handler>> MakeClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                            ClientOptions options) {
   switch (endpoint.scheme) {
-    case Scheme::kTcp: return MakeTcpClient(runtime, endpoint, std::move(options));
-    case Scheme::kHttp: return MakeHttpClient(runtime, endpoint, std::move(options));
-    case Scheme::kInproc: return MakeInprocClient(runtime, endpoint, std::move(options));
+    case Scheme::kTcp:
+      return MakeTcpClient(runtime, endpoint, std::move(options));
+    case Scheme::kHttp:
+      return MakeHttpClient(runtime, endpoint, std::move(options));
+    case Scheme::kInproc:
+      return MakeInprocClient(runtime, endpoint, std::move(options));
   }
   return Status::Invalid("unknown scheme");
 }
@@ -130,7 +142,8 @@ Result<Message> CallAndWait(Handler& client, Message message) {
   auto done = std::make_shared<std::promise<Result<Message>>>();
   auto future = done->get_future();
   Context context(nullptr, nullptr, message.meta());
-  client.Handle(std::move(message), context, [done](Result<Message> result) { done->set_value(std::move(result)); });
+  client.Handle(std::move(message), context,
+                [done](Result<Message> result) { done->set_value(std::move(result)); });
   return future.get();  // every client call has a timeout, so this returns
 }
 

@@ -48,7 +48,8 @@ void Metrics::RequestFinished(Code code, int64_t micros) {
   size_t bucket = 0;
   while (bucket < kBuckets.size() && seconds > kBuckets[bucket]) ++bucket;
   buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
-  latency_sum_us_.fetch_add(static_cast<uint64_t>(micros < 0 ? 0 : micros), std::memory_order_relaxed);
+  latency_sum_us_.fetch_add(static_cast<uint64_t>(micros < 0 ? 0 : micros),
+                            std::memory_order_relaxed);
 }
 
 double Metrics::QuantileMs(double q) const {
@@ -79,8 +80,8 @@ std::string Metrics::PrometheusText() const {
     for (size_t i = 0; i < kCodeCount; ++i) {
       uint64_t n = stats->by_code[i].load(std::memory_order_relaxed);
       if (n == 0) continue;
-      out += fmt::format("shardkit_messages_total{{pattern=\"{}\",outcome=\"{}\"}} {}\n", LabelValue(pattern),
-                         CodeName(CodeAt(i)), n);
+      out += fmt::format("shardkit_messages_total{{pattern=\"{}\",outcome=\"{}\"}} {}\n",
+                         LabelValue(pattern), CodeName(CodeAt(i)), n);
     }
   }
   out += "# HELP shardkit_requests_total Requests answered by the listeners, per outcome.\n";
@@ -89,7 +90,8 @@ std::string Metrics::PrometheusText() const {
     out += fmt::format("shardkit_requests_total{{outcome=\"{}\"}} {}\n", CodeName(CodeAt(i)),
                        requests_[i].load(std::memory_order_relaxed));
   }
-  out += "# HELP shardkit_errors_total Error replies by code.\n# TYPE shardkit_errors_total counter\n";
+  out +=
+      "# HELP shardkit_errors_total Error replies by code.\n# TYPE shardkit_errors_total counter\n";
   for (size_t i = 1; i < kCodeCount; ++i) {
     out += fmt::format("shardkit_errors_total{{code=\"{}\"}} {}\n", CodeName(CodeAt(i)),
                        requests_[i].load(std::memory_order_relaxed));
@@ -99,7 +101,8 @@ std::string Metrics::PrometheusText() const {
   uint64_t cumulative = 0;
   for (size_t i = 0; i < kBuckets.size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
-    out += fmt::format("shardkit_request_seconds_bucket{{le=\"{}\"}} {}\n", kBuckets[i], cumulative);
+    out +=
+        fmt::format("shardkit_request_seconds_bucket{{le=\"{}\"}} {}\n", kBuckets[i], cumulative);
   }
   cumulative += buckets_.back().load(std::memory_order_relaxed);
   out += fmt::format("shardkit_request_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
@@ -108,7 +111,9 @@ std::string Metrics::PrometheusText() const {
   out += fmt::format("shardkit_request_seconds_count {}\n", cumulative);
   out += "# HELP shardkit_in_flight Requests being handled.\n# TYPE shardkit_in_flight gauge\n";
   out += fmt::format("shardkit_in_flight {}\n", in_flight());
-  out += "# HELP shardkit_queue_depth In-flight requests per service.\n# TYPE shardkit_queue_depth gauge\n";
+  out +=
+      "# HELP shardkit_queue_depth In-flight requests per service.\n# TYPE shardkit_queue_depth "
+      "gauge\n";
   for (const auto& [name, stats] : queues) {
     out += fmt::format("shardkit_queue_depth{{service=\"{}\"}} {}\n", LabelValue(name),
                        stats->depth.load(std::memory_order_relaxed));
@@ -134,7 +139,8 @@ std::string Metrics::Json() const {
     }
     return out + "}";
   };
-  std::string out = fmt::format("{{\"in_flight\":{},\"requests\":{},\"routes\":{{", in_flight(), codes(requests_));
+  std::string out = fmt::format("{{\"in_flight\":{},\"requests\":{},\"routes\":{{", in_flight(),
+                                codes(requests_));
   bool first = true;
   for (const auto& [pattern, stats] : routes) {
     if (!first) out += ',';
@@ -150,7 +156,8 @@ std::string Metrics::Json() const {
     AppendJsonString(name, out);
     out += fmt::format(":{}", stats->depth.load(std::memory_order_relaxed));
   }
-  out += fmt::format("}},\"latency_ms\":{{\"p50\":{},\"p99\":{}}}}}", QuantileMs(0.5), QuantileMs(0.99));
+  out += fmt::format("}},\"latency_ms\":{{\"p50\":{},\"p99\":{}}}}}", QuantileMs(0.5),
+                     QuantileMs(0.99));
   return out;
 }
 

@@ -18,8 +18,9 @@ namespace {
 // A route's handler behind the service's bounded queue, counting outcomes per route pattern.
 class GateHandler final : public Handler {
  public:
-  GateHandler(std::shared_ptr<Handler> inner, std::string service, std::shared_ptr<QueueStats> queue,
-              int64_t max_in_flight, std::shared_ptr<RouteStats> stats)
+  GateHandler(std::shared_ptr<Handler> inner, std::string service,
+              std::shared_ptr<QueueStats> queue, int64_t max_in_flight,
+              std::shared_ptr<RouteStats> stats)
       : inner_(std::move(inner)),
         service_(std::move(service)),
         queue_(std::move(queue)),
@@ -30,8 +31,9 @@ class GateHandler final : public Handler {
     if (queue_ && queue_->depth.fetch_add(1, std::memory_order_acq_rel) >= max_in_flight_) {
       queue_->depth.fetch_sub(1, std::memory_order_acq_rel);
       stats_->Count(Code::kOverloaded);
-      reply(Status::Overloaded(fmt::format("service '{}' has {} requests in flight (its max_in_flight); retry later",
-                                           service_, max_in_flight_)));
+      reply(Status::Overloaded(
+          fmt::format("service '{}' has {} requests in flight (its max_in_flight); retry later",
+                      service_, max_in_flight_)));
       return;
     }
     auto done = [queue = queue_, stats = stats_, reply = std::move(reply)](Result<Message> result) {
@@ -65,8 +67,9 @@ Message ReplyFromJson(std::string_view json) {
 bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<ListenerConfig>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (!(a[i].endpoint == b[i].endpoint) || a[i].external != b[i].external || a[i].token != b[i].token ||
-        a[i].max_message_bytes != b[i].max_message_bytes || a[i].read_timeout_ms != b[i].read_timeout_ms) {
+    if (!(a[i].endpoint == b[i].endpoint) || a[i].external != b[i].external ||
+        a[i].token != b[i].token || a[i].max_message_bytes != b[i].max_message_bytes ||
+        a[i].read_timeout_ms != b[i].read_timeout_ms) {
       return false;
     }
   }
@@ -101,14 +104,14 @@ class Node::Impl {
     ServiceInstance instance;
   };
 
-  NodeConfig config_;  // guarded by mutex_ after start
+  NodeConfig config_;                   // guarded by mutex_ after start
   std::unique_ptr<IoRuntime> runtime_;  // first: destroyed last
   std::shared_ptr<Metrics> metrics_;
   Bus bus_;
-  std::mutex mutex_;                                          // serialises Reload and Stop
-  std::map<std::string, LiveService> services_;               // guarded by mutex_
-  std::vector<ServiceInstance> retired_;                      // guarded by mutex_
-  std::map<std::string, std::shared_ptr<Handler>> clients_;   // guarded by mutex_
+  std::mutex mutex_;                                         // serialises Reload and Stop
+  std::map<std::string, LiveService> services_;              // guarded by mutex_
+  std::vector<ServiceInstance> retired_;                     // guarded by mutex_
+  std::map<std::string, std::shared_ptr<Handler>> clients_;  // guarded by mutex_
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> urls_;
   std::atomic<bool> stopping_{false};
@@ -121,10 +124,11 @@ void Node::Impl::Dispatch(Message message, ReplyFn reply) {
   if (meta.trace.empty()) meta.trace = meta.id;
   metrics_->RequestStarted();
   auto start = std::chrono::steady_clock::now();
-  bus_.Act(std::move(message), [metrics = metrics_, start, trace = meta.trace, reply = std::move(reply)](
-                                   Result<Message> result) {
+  bus_.Act(std::move(message), [metrics = metrics_, start, trace = meta.trace,
+                                reply = std::move(reply)](Result<Message> result) {
     Code code = result.ok() ? Code::kOk : result.status().code();
-    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
     metrics->RequestFinished(code, micros.count());
     if (!result.ok()) {
       auto level = (code == Code::kInternal || code == Code::kUnavailable || code == Code::kTimeout)
@@ -158,31 +162,43 @@ Status Node::Impl::Install(const NodeConfig& next) {
       auto factory = ServiceRegistry::Global().Find(service.type);
       if (!factory) {
         std::string known;
-        for (const std::string& t : ServiceRegistry::Global().Types()) known += (known.empty() ? "" : ", ") + t;
-        return fail(Status::Invalid(fmt::format("{}: service '{}': unknown type '{}' (registered: {})", next.source,
-                                                service.name, service.type, known)));
+        for (const std::string& t : ServiceRegistry::Global().Types())
+          known += (known.empty() ? "" : ", ") + t;
+        return fail(
+            Status::Invalid(fmt::format("{}: service '{}': unknown type '{}' (registered: {})",
+                                        next.source, service.name, service.type, known)));
       }
       ServiceContext context{service.name, service.settings, *runtime_};
       Result<ServiceInstance> instance = Status::Internal("unset");
       try {
         instance = (*factory)(context);
       } catch (const std::exception& e) {
-        instance = Status::Internal(fmt::format("{}: factory threw: {}", service.settings.where(), e.what()));
+        instance = Status::Internal(
+            fmt::format("{}: factory threw: {}", service.settings.where(), e.what()));
       }
       if (!instance.ok()) return fail(instance.status());
-      if (!instance->handler) return fail(Status::Internal(fmt::format("{}: factory built no handler", service.settings.where())));
+      if (!instance->handler)
+        return fail(Status::Internal(
+            fmt::format("{}: factory built no handler", service.settings.where())));
       live = LiveService{service.type, fingerprint, std::move(instance).value()};
       created.push_back(service.name);
     }
-    const std::vector<std::string>& patterns = service.patterns.empty() ? live.instance.patterns : service.patterns;
+    const std::vector<std::string>& patterns =
+        service.patterns.empty() ? live.instance.patterns : service.patterns;
     auto queue = metrics_->Queue(service.name);
     for (const std::string& text : patterns) {
       auto pattern = Pattern::Parse(text);
-      if (!pattern.ok()) return fail(Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name, pattern.status().message())));
-      auto gate = std::make_shared<GateHandler>(live.instance.handler, service.name, queue, service.max_in_flight,
+      if (!pattern.ok())
+        return fail(Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name,
+                                                pattern.status().message())));
+      auto gate = std::make_shared<GateHandler>(live.instance.handler, service.name, queue,
+                                                service.max_in_flight,
                                                 metrics_->Route(pattern->ToString()));
-      Status added = router.Add(std::move(pattern).value(), gate, fmt::format("service {} ({})", service.name, service.type));
-      if (!added.ok()) return fail(Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name, added.message())));
+      Status added = router.Add(std::move(pattern).value(), gate,
+                                fmt::format("service {} ({})", service.name, service.type));
+      if (!added.ok())
+        return fail(Status::Invalid(
+            fmt::format("{}: service '{}': {}", next.source, service.name, added.message())));
     }
     services.emplace(service.name, std::move(live));
   }
@@ -194,7 +210,8 @@ Status Node::Impl::Install(const NodeConfig& next) {
     std::shared_ptr<Handler> target;
     std::string description;
     if (LooksLikeUrl(route.to)) {
-      std::string key = fmt::format("{}|{}|{}|{}", route.to, route.timeout_ms, route.token, route.connections);
+      std::string key =
+          fmt::format("{}|{}|{}|{}", route.to, route.timeout_ms, route.token, route.connections);
       auto it = clients_.find(key);
       if (it != clients_.end()) {
         target = it->second;
@@ -210,21 +227,26 @@ Status Node::Impl::Install(const NodeConfig& next) {
         target = *client;
       }
       clients.emplace(key, target);
-      target = std::make_shared<GateHandler>(target, route.to, nullptr, 0, metrics_->Route(pattern->ToString()));
+      target = std::make_shared<GateHandler>(target, route.to, nullptr, 0,
+                                             metrics_->Route(pattern->ToString()));
       description = fmt::format("-> {} (timeout {} ms)", route.to, route.timeout_ms);
     } else {
       const ServiceConfig* service = nullptr;
       for (const ServiceConfig& s : next.services) {
         if (s.name == route.to) service = &s;
       }
-      if (service == nullptr) return fail(Status::Invalid(fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to)));
+      if (service == nullptr)
+        return fail(Status::Invalid(
+            fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to)));
       target = std::make_shared<GateHandler>(services[route.to].instance.handler, service->name,
                                              metrics_->Queue(service->name), service->max_in_flight,
                                              metrics_->Route(pattern->ToString()));
       description = fmt::format("service {} ({})", service->name, service->type);
     }
     Status added = router.Add(std::move(pattern).value(), target, description);
-    if (!added.ok()) return fail(Status::Invalid(fmt::format("{}: route[{}].pattern: {}", next.source, i, added.message())));
+    if (!added.ok())
+      return fail(Status::Invalid(
+          fmt::format("{}: route[{}].pattern: {}", next.source, i, added.message())));
   }
 
   AddSystemRoutes(router);
@@ -233,7 +255,8 @@ Status Node::Impl::Install(const NodeConfig& next) {
   bus_.Replace(std::move(router));
   for (auto& [name, live] : services_) {
     auto it = services.find(name);
-    if (it == services.end() || it->second.fingerprint != live.fingerprint) retired_.push_back(live.instance);
+    if (it == services.end() || it->second.fingerprint != live.fingerprint)
+      retired_.push_back(live.instance);
   }
   services_ = std::move(services);
   clients_ = std::move(clients);
@@ -242,17 +265,29 @@ Status Node::Impl::Install(const NodeConfig& next) {
 
 void Node::Impl::AddSystemRoutes(Router& router) {
   auto add = [&](std::string_view pattern, SyncHandlerFn fn, std::string description) {
-    (void)router.Add(std::move(Pattern::Parse(pattern)).value(), MakeSyncHandler(std::move(fn)), std::move(description));
+    (void)router.Add(std::move(Pattern::Parse(pattern)).value(), MakeSyncHandler(std::move(fn)),
+                     std::move(description));
   };
-  add("sys:config,cmd:reload", [this](Message, const Context&) -> Result<Message> {
+  add(
+      "sys:config,cmd:reload",
+      [this](Message, const Context&) -> Result<Message> {
         Status status = ReloadFromFile();
         if (!status.ok()) return status;
         return Message().SetBool("reloaded", true).SetUint("routes", bus_.routes()->size());
-      }, "node: reload the config file");
-  add("sys:config,cmd:explain", [this](Message m, const Context&) { return Explain(m); }, "node: explain a message's route");
-  add("sys:config,cmd:routes", [this](Message, const Context&) -> Result<Message> { return ListRoutes(); },
+      },
+      "node: reload the config file");
+  add(
+      "sys:config,cmd:explain", [this](Message m, const Context&) { return Explain(m); },
+      "node: explain a message's route");
+  add(
+      "sys:config,cmd:routes",
+      [this](Message, const Context&) -> Result<Message> { return ListRoutes(); },
       "node: list the routes");
-  add("sys:stats", [metrics = metrics_](Message, const Context&) -> Result<Message> { return ReplyFromJson(metrics->Json()); },
+  add(
+      "sys:stats",
+      [metrics = metrics_](Message, const Context&) -> Result<Message> {
+        return ReplyFromJson(metrics->Json());
+      },
       "node: metrics");
 }
 
@@ -269,7 +304,8 @@ Result<Message> Node::Impl::Explain(const Message& request) const {
     AppendJsonString(candidate.route->pattern.ToString(), candidates);
     candidates += ",\"to\":";
     AppendJsonString(candidate.route->description, candidates);
-    candidates += candidate.matched ? ",\"matched\":true,\"reason\":" : ",\"matched\":false,\"reason\":";
+    candidates +=
+        candidate.matched ? ",\"matched\":true,\"reason\":" : ",\"matched\":false,\"reason\":";
     AppendJsonString(candidate.reason, candidates);
     candidates += '}';
   }
@@ -302,7 +338,9 @@ Message Node::Impl::ListRoutes() const {
 
 Status Node::Impl::StartListeners() {
   ListenerHooks hooks;
-  hooks.dispatch = [this](Message message, ReplyFn reply) { Dispatch(std::move(message), std::move(reply)); };
+  hooks.dispatch = [this](Message message, ReplyFn reply) {
+    Dispatch(std::move(message), std::move(reply));
+  };
   hooks.metrics_text = [metrics = metrics_] { return metrics->PrometheusText(); };
   hooks.health_json = [this] {
     std::string out = "{\"status\":";
@@ -314,9 +352,15 @@ Status Node::Impl::StartListeners() {
   for (const ListenerConfig& config : config_.listeners) {
     Result<std::unique_ptr<Listener>> listener = Status::Internal("unset");
     switch (config.endpoint.scheme) {
-      case Scheme::kTcp: listener = StartTcpListener(*runtime_, config, hooks); break;
-      case Scheme::kHttp: listener = StartHttpListener(*runtime_, config, hooks); break;
-      case Scheme::kInproc: listener = StartInprocListener(*runtime_, config, hooks); break;
+      case Scheme::kTcp:
+        listener = StartTcpListener(*runtime_, config, hooks);
+        break;
+      case Scheme::kHttp:
+        listener = StartHttpListener(*runtime_, config, hooks);
+        break;
+      case Scheme::kInproc:
+        listener = StartInprocListener(*runtime_, config, hooks);
+        break;
     }
     if (!listener.ok()) return listener.status();
     urls_.push_back((*listener)->url());
@@ -345,7 +389,8 @@ Status Node::Impl::Reload(NodeConfig next) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopped_ || stopping_.load()) return Status::Unavailable("the node is stopping");
   if (!SameListeners(config_.listeners, next.listeners)) {
-    return Status::Invalid(fmt::format("{}: listener: listeners cannot change on reload (restart the node)", next.source));
+    return Status::Invalid(fmt::format(
+        "{}: listener: listeners cannot change on reload (restart the node)", next.source));
   }
   Status installed = Install(next);
   if (!installed.ok()) {
@@ -368,7 +413,9 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
   while (metrics_->in_flight() > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  if (metrics_->in_flight() > 0) spdlog::warn("node '{}': stopping with {} requests unanswered", config_.name, metrics_->in_flight());
+  if (metrics_->in_flight() > 0)
+    spdlog::warn("node '{}': stopping with {} requests unanswered", config_.name,
+                 metrics_->in_flight());
   for (auto& listener : listeners_) listener->Close();
   auto close_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   auto open = [&] {
@@ -376,7 +423,8 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     for (auto& listener : listeners_) n += listener->connections();
     return n;
   };
-  while (open() > 0 && std::chrono::steady_clock::now() < close_until) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  while (open() > 0 && std::chrono::steady_clock::now() < close_until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
 
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -397,7 +445,8 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
   runtime_->Stop();
 }
 
-// --- Node -----------------------------------------------------------------------------------------
+// --- Node
+// -----------------------------------------------------------------------------------------
 
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() = default;

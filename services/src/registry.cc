@@ -20,7 +20,8 @@ Status ServiceRegistry::Register(std::string type, ServiceFactory factory) {
   if (!factory) return Status::Invalid(fmt::format("service type '{}': no factory", type));
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& [name, f] : types_) {
-    if (name == type) return Status::Conflict(fmt::format("service type '{}' is already registered", type));
+    if (name == type)
+      return Status::Conflict(fmt::format("service type '{}' is already registered", type));
   }
   types_.emplace_back(std::move(type), std::make_shared<const ServiceFactory>(std::move(factory)));
   return Status::Ok();

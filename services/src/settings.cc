@@ -61,7 +61,8 @@ Status Settings::CheckOnly(std::initializer_list<std::string_view> known) const 
   return Status::Ok();
 }
 
-Result<std::string> Settings::GetString(std::string_view key, std::optional<std::string> fallback) const {
+Result<std::string> Settings::GetString(std::string_view key,
+                                        std::optional<std::string> fallback) const {
   const toml::node* node = Lookup(data_.get(), key);
   if (node == nullptr) {
     if (fallback) return *fallback;
@@ -102,8 +103,8 @@ Result<bool> Settings::GetBool(std::string_view key, std::optional<bool> fallbac
   return Error(key, "must be true or false");
 }
 
-Result<std::vector<std::string>> Settings::GetStringList(std::string_view key,
-                                                         std::optional<std::vector<std::string>> fallback) const {
+Result<std::vector<std::string>> Settings::GetStringList(
+    std::string_view key, std::optional<std::vector<std::string>> fallback) const {
   const toml::node* node = Lookup(data_.get(), key);
   if (node == nullptr) {
     if (fallback) return *fallback;

@@ -59,7 +59,8 @@ struct ReadBuffer {
   }
 };
 
-// --- Server ---------------------------------------------------------------------------------------
+// --- Server
+// ---------------------------------------------------------------------------------------
 
 class ServerConnection;
 
@@ -82,7 +83,10 @@ struct ServerShared {
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  public:
   ServerConnection(tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t number)
-      : socket_(std::move(socket)), sweep_(socket_.get_executor()), shared_(std::move(shared)), number_(number) {}
+      : socket_(std::move(socket)),
+        sweep_(socket_.get_executor()),
+        shared_(std::move(shared)),
+        number_(number) {}
 
   ~ServerConnection() {
     std::lock_guard<std::mutex> lock(shared_->mutex);
@@ -120,9 +124,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  private:
   void ReadMore() {
     if (read_closed_ || closed_) return;
-    socket_.async_read_some(in_.Free(), [self = shared_from_this()](const error_code& ec, size_t n) {
-      self->OnRead(ec, n);
-    });
+    socket_.async_read_some(
+        in_.Free(),
+        [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(const error_code& ec, size_t n) {
@@ -146,10 +150,12 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     while (!close_after_flush_ && !closed_ && in_.used - pos >= kFrameHeaderBytes) {
       uint32_t length = ReadFrameLength(in_.bytes.data() + pos);
       if (length > max) {
-        spdlog::warn("tcp {}: dropping a connection that sent a frame of {} bytes (limit {})", url(), length, max);
-        QueueReply(Status::Invalid(fmt::format("frame of {} bytes exceeds the limit of {}", length, max),
-                                   "{\"http_status\":413}"),
-                   {});
+        spdlog::warn("tcp {}: dropping a connection that sent a frame of {} bytes (limit {})",
+                     url(), length, max);
+        QueueReply(
+            Status::Invalid(fmt::format("frame of {} bytes exceeds the limit of {}", length, max),
+                            "{\"http_status\":413}"),
+            {});
         close_after_flush_ = true;
         read_closed_ = true;
         break;
@@ -202,13 +208,14 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     }
     uint64_t seq = next_seq_++;
     pending_.emplace(seq, Pending{std::move(id), message.meta().deadline});
-    shared_->hooks.dispatch(std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
-      ServerConnection* connection = self.get();
-      asio::dispatch(connection->socket_.get_executor(),
-                     [self = std::move(self), seq, result = std::move(result)]() mutable {
-                       self->OnReply(seq, std::move(result));
-                     });
-    });
+    shared_->hooks.dispatch(
+        std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
+          ServerConnection* connection = self.get();
+          asio::dispatch(connection->socket_.get_executor(),
+                         [self = std::move(self), seq, result = std::move(result)]() mutable {
+                           self->OnReply(seq, std::move(result));
+                         });
+        });
   }
 
   void OnReply(uint64_t seq, Result<Message> result) {
@@ -312,8 +319,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
 void Accept(std::shared_ptr<ServerShared> shared) {
   ServerShared* s = shared.get();
-  s->acceptor.async_accept(asio::make_strand(s->io), [shared = std::move(shared)](const error_code& ec,
-                                                                                  tcp::socket socket) mutable {
+  s->acceptor.async_accept(asio::make_strand(s->io), [shared = std::move(shared)](
+                                                         const error_code& ec,
+                                                         tcp::socket socket) mutable {
     if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
     if (!ec) {
       if (shared->draining.load()) {
@@ -380,11 +388,13 @@ class TcpListener final : public Listener {
   std::string url_;
 };
 
-// --- Client ---------------------------------------------------------------------------------------
+// --- Client
+// ---------------------------------------------------------------------------------------
 
 class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
  public:
-  ClientConnection(asio::io_context& io, Endpoint endpoint, ClientOptions options, std::string id_prefix)
+  ClientConnection(asio::io_context& io, Endpoint endpoint, ClientOptions options,
+                   std::string id_prefix)
       : strand_(asio::make_strand(io)),
         socket_(strand_),
         sweep_(strand_),
@@ -395,7 +405,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
 
   void Send(Message message, ReplyFn reply) {
     asio::dispatch(strand_, [self = shared_from_this(), message = std::move(message),
-                             reply = std::move(reply)]() mutable { self->DoSend(std::move(message), std::move(reply)); });
+                             reply = std::move(reply)]() mutable {
+      self->DoSend(std::move(message), std::move(reply));
+    });
   }
 
   // Refuses new requests; requests in flight still get their replies (or time out), then the
@@ -428,23 +440,27 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     int64_t now = NowMs();
     int64_t budget = CallBudgetMs(message, options_.timeout.count(), now);
     if (budget <= 0) {
-      reply(Status::Timeout(fmt::format("deadline passed before '{}' was sent to {}", message.RoutingString(), url_)));
+      reply(Status::Timeout(fmt::format("deadline passed before '{}' was sent to {}",
+                                        message.RoutingString(), url_)));
       return;
     }
     std::string original = message.meta().id;
     std::string wire_id = original;
-    if (wire_id.empty() || pending_.count(wire_id) != 0) wire_id = fmt::format("{}{:x}", id_prefix_, next_id_++);
+    if (wire_id.empty() || pending_.count(wire_id) != 0)
+      wire_id = fmt::format("{}{:x}", id_prefix_, next_id_++);
     message.meta().id = wire_id;
     size_t before = out_.size();
     AppendFrame(message, out_);
     size_t bytes = out_.size() - before - kFrameHeaderBytes;
     if (bytes > options_.max_message_bytes) {
       out_.resize(before);
-      reply(Status::Invalid(fmt::format("message of {} bytes exceeds the limit of {}", bytes, options_.max_message_bytes),
+      reply(Status::Invalid(fmt::format("message of {} bytes exceeds the limit of {}", bytes,
+                                        options_.max_message_bytes),
                             "{\"http_status\":413}"));
       return;
     }
-    pending_.emplace(std::move(wire_id), Pending{std::move(reply), std::move(original), now + budget});
+    pending_.emplace(std::move(wire_id),
+                     Pending{std::move(reply), std::move(original), now + budget});
     ArmSweep();
     if (state_ == State::kDisconnected) {
       Connect();
@@ -461,22 +477,25 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     auto address = asio::ip::make_address(endpoint_.host, ec);
     if (ec) {
       auto resolver = std::make_shared<tcp::resolver>(strand_);
-      resolver->async_resolve(endpoint_.host, std::to_string(endpoint_.port),
-                              [self = shared_from_this(), resolver, generation](const error_code& ec,
-                                                                                tcp::resolver::results_type results) {
-                                if (generation != self->generation_) return;
-                                if (ec || results.empty()) {
-                                  self->OnConnect(generation, ec ? ec : asio::error::host_not_found);
-                                  return;
-                                }
-                                self->socket_.async_connect(*results.begin(), [self, generation](const error_code& ec) {
-                                  self->OnConnect(generation, ec);
-                                });
-                              });
+      resolver->async_resolve(
+          endpoint_.host, std::to_string(endpoint_.port),
+          [self = shared_from_this(), resolver, generation](const error_code& ec,
+                                                            tcp::resolver::results_type results) {
+            if (generation != self->generation_) return;
+            if (ec || results.empty()) {
+              self->OnConnect(generation, ec ? ec : asio::error::host_not_found);
+              return;
+            }
+            self->socket_.async_connect(*results.begin(), [self, generation](const error_code& ec) {
+              self->OnConnect(generation, ec);
+            });
+          });
       return;
     }
-    socket_.async_connect(tcp::endpoint(address, endpoint_.port), [self = shared_from_this(), generation](
-                                                                      const error_code& ec) { self->OnConnect(generation, ec); });
+    socket_.async_connect(tcp::endpoint(address, endpoint_.port),
+                          [self = shared_from_this(), generation](const error_code& ec) {
+                            self->OnConnect(generation, ec);
+                          });
   }
 
   void OnConnect(uint64_t generation, const error_code& ec) {
@@ -517,16 +536,18 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   }
 
   void ReadMore(uint64_t generation) {
-    socket_.async_read_some(in_.Free(), [self = shared_from_this(), generation](const error_code& ec, size_t n) {
-      if (generation != self->generation_) return;
-      if (ec) {
-        self->Disconnect(Status::Unavailable(fmt::format("connection to {} lost: {}", self->url_, ec.message())));
-        return;
-      }
-      self->in_.used += n;
-      if (!self->ProcessFrames()) return;
-      self->ReadMore(generation);
-    });
+    socket_.async_read_some(
+        in_.Free(), [self = shared_from_this(), generation](const error_code& ec, size_t n) {
+          if (generation != self->generation_) return;
+          if (ec) {
+            self->Disconnect(Status::Unavailable(
+                fmt::format("connection to {} lost: {}", self->url_, ec.message())));
+            return;
+          }
+          self->in_.used += n;
+          if (!self->ProcessFrames()) return;
+          self->ReadMore(generation);
+        });
   }
 
   // False when the connection was dropped.
@@ -537,8 +558,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     while (in_.used - pos >= kFrameHeaderBytes) {
       uint32_t length = ReadFrameLength(in_.bytes.data() + pos);
       if (length > options_.max_message_bytes + 4096) {
-        Disconnect(Status::Unavailable(fmt::format("{} sent a frame of {} bytes (limit {})", url_, length,
-                                                   options_.max_message_bytes)));
+        Disconnect(Status::Unavailable(fmt::format("{} sent a frame of {} bytes (limit {})", url_,
+                                                   length, options_.max_message_bytes)));
         return false;
       }
       if (in_.used - pos - kFrameHeaderBytes < length) {
@@ -595,16 +616,18 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     auto buffer = std::make_shared<std::string>(std::move(out_));
     out_.clear();
     uint64_t generation = generation_;
-    asio::async_write(socket_, asio::buffer(*buffer),
-                      [self = shared_from_this(), buffer, generation](const error_code& ec, size_t) {
-                        if (generation != self->generation_) return;
-                        self->writing_ = false;
-                        if (ec) {
-                          self->Disconnect(Status::Unavailable(fmt::format("write to {} failed: {}", self->url_, ec.message())));
-                          return;
-                        }
-                        self->Flush();
-                      });
+    asio::async_write(
+        socket_, asio::buffer(*buffer),
+        [self = shared_from_this(), buffer, generation](const error_code& ec, size_t) {
+          if (generation != self->generation_) return;
+          self->writing_ = false;
+          if (ec) {
+            self->Disconnect(Status::Unavailable(
+                fmt::format("write to {} failed: {}", self->url_, ec.message())));
+            return;
+          }
+          self->Flush();
+        });
   }
 
   void ArmSweep() {
@@ -623,8 +646,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   void Sweep() {
     int64_t now = NowMs();
     if (state_ == State::kConnecting && now - connect_started_ms_ > options_.timeout.count()) {
-      Disconnect(Status::Unavailable(fmt::format("cannot connect to {}: no answer within {} ms", url_,
-                                                 options_.timeout.count())));
+      Disconnect(Status::Unavailable(fmt::format("cannot connect to {}: no answer within {} ms",
+                                                 url_, options_.timeout.count())));
       return;
     }
     std::vector<ReplyFn> expired;
@@ -636,7 +659,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
         ++it;
       }
     }
-    for (auto& reply : expired) reply(Status::Timeout(fmt::format("no reply from {} in time", url_)));
+    for (auto& reply : expired)
+      reply(Status::Timeout(fmt::format("no reply from {} in time", url_)));
   }
 
   enum class State { kDisconnected, kConnecting, kConnected };
@@ -668,8 +692,8 @@ class TcpClient final : public Handler {
     uint64_t client = clients.fetch_add(1);
     int n = std::max(1, options.connections);
     for (int i = 0; i < n; ++i) {
-      connections_.push_back(std::make_shared<ClientConnection>(runtime.impl().io, endpoint, options,
-                                                                fmt::format("c{:x}.{:x}-", client, i)));
+      connections_.push_back(std::make_shared<ClientConnection>(
+          runtime.impl().io, endpoint, options, fmt::format("c{:x}.{:x}-", client, i)));
     }
   }
   ~TcpClient() override {
@@ -693,15 +717,20 @@ Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const Lis
   auto shared = std::make_shared<ServerShared>(runtime.impl().io, config, std::move(hooks));
   error_code ec;
   auto address = asio::ip::make_address(config.endpoint.host, ec);
-  if (ec) return Status::Invalid(fmt::format("{}: the host must be an IP address", config.endpoint.ToString()));
+  if (ec)
+    return Status::Invalid(
+        fmt::format("{}: the host must be an IP address", config.endpoint.ToString()));
   tcp::endpoint where(address, config.endpoint.port);
   auto fail = [&](std::string_view step) {
-    return Status::Unavailable(fmt::format("cannot listen on {}: {}: {}", config.endpoint.ToString(), step, ec.message()));
+    return Status::Unavailable(
+        fmt::format("cannot listen on {}: {}: {}", config.endpoint.ToString(), step, ec.message()));
   };
   if (shared->acceptor.open(where.protocol(), ec); ec) return fail("open");
-  if (shared->acceptor.set_option(tcp::acceptor::reuse_address(true), ec); ec) return fail("reuse_address");
+  if (shared->acceptor.set_option(tcp::acceptor::reuse_address(true), ec); ec)
+    return fail("reuse_address");
   if (shared->acceptor.bind(where, ec); ec) return fail("bind");
-  if (shared->acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return fail("listen");
+  if (shared->acceptor.listen(asio::socket_base::max_listen_connections, ec); ec)
+    return fail("listen");
   uint16_t port = shared->acceptor.local_endpoint(ec).port();
   Endpoint bound = config.endpoint;
   bound.port = port;
@@ -709,7 +738,8 @@ Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const Lis
   return std::unique_ptr<Listener>(std::make_unique<TcpListener>(shared, bound.ToString()));
 }
 
-std::shared_ptr<Handler> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options) {
+std::shared_ptr<Handler> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                       ClientOptions options) {
   return std::make_shared<TcpClient>(runtime, endpoint, options);
 }
 

@@ -19,7 +19,8 @@ void AppendFrame(const Message& message, std::string& out) {
 
 Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now_ms) {
   if (config.external) {
-    if (message.Has("sys")) return Status::Invalid("sys messages are not accepted on an external listener");
+    if (message.Has("sys"))
+      return Status::Invalid("sys messages are not accepted on an external listener");
     message.Remove("shard");
     message.Remove("cache");
     Meta kept;
@@ -41,18 +42,26 @@ Message ReplyWire(Result<Message> result, const std::string& id) {
 
 int HttpStatusFor(const Status& status) {
   switch (status.code()) {
-    case Code::kOk: return 200;
-    case Code::kNotFound: return 404;
+    case Code::kOk:
+      return 200;
+    case Code::kNotFound:
+      return 404;
     case Code::kInvalid:
       if (status.details_json() == "{\"http_status\":401}") return 401;
       if (status.details_json() == "{\"http_status\":413}") return 413;
       return 400;
-    case Code::kConflict: return 409;
-    case Code::kWrongShard: return 421;
-    case Code::kTimeout: return 504;
-    case Code::kOverloaded: return 503;
-    case Code::kUnavailable: return 502;
-    case Code::kInternal: return 500;
+    case Code::kConflict:
+      return 409;
+    case Code::kWrongShard:
+      return 421;
+    case Code::kTimeout:
+      return 504;
+    case Code::kOverloaded:
+      return 503;
+    case Code::kUnavailable:
+      return 502;
+    case Code::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -79,7 +88,8 @@ int64_t CallBudgetMs(Message& message, int64_t timeout_ms, int64_t now_ms) {
 }
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 

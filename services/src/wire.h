@@ -45,16 +45,22 @@ class Listener {
 
 Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const ListenerConfig& config,
                                                    ListenerHooks hooks);
-Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime, const ListenerConfig& config,
+Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime,
+                                                    const ListenerConfig& config,
                                                     ListenerHooks hooks);
-Result<std::unique_ptr<Listener>> StartInprocListener(IoRuntime& runtime, const ListenerConfig& config,
+Result<std::unique_ptr<Listener>> StartInprocListener(IoRuntime& runtime,
+                                                      const ListenerConfig& config,
                                                       ListenerHooks hooks);
 
-std::shared_ptr<Handler> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options);
-std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options);
-std::shared_ptr<Handler> MakeInprocClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options);
+std::shared_ptr<Handler> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                       ClientOptions options);
+std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                        ClientOptions options);
+std::shared_ptr<Handler> MakeInprocClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                          ClientOptions options);
 
-// --- Frames ---------------------------------------------------------------------------------------
+// --- Frames
+// ---------------------------------------------------------------------------------------
 inline constexpr size_t kFrameHeaderBytes = 4;
 // Appends the frame of `message` to `out`.
 void AppendFrame(const Message& message, std::string& out);
@@ -63,9 +69,10 @@ inline uint32_t ReadFrameLength(const char* p) {
   return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
 }
 
-// --- Requests and replies ---------------------------------------------------------------------------
-// Admission common to every listener: on an external listener strips `shard`, `cache` and meta$
-// (but the trace) and refuses sys:* messages; caps the deadline at now + request_timeout_ms.
+// --- Requests and replies
+// --------------------------------------------------------------------------- Admission common to
+// every listener: on an external listener strips `shard`, `cache` and meta$ (but the trace) and
+// refuses sys:* messages; caps the deadline at now + request_timeout_ms.
 Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now_ms);
 // The wire form of a reply: the message or its error, with meta$.id = `id`.
 Message ReplyWire(Result<Message> result, const std::string& id);

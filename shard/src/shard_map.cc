@@ -40,12 +40,14 @@ std::string FormatBound(uint64_t value) {
 
 Result<store::KsidRange> ParseRange(std::string_view text) {
   if (size_t at = text.find('@'); at != std::string_view::npos) {
-    if (at + 1 == text.size()) return Status::Invalid(fmt::format("shard '{}': empty tag after '@'", text));
+    if (at + 1 == text.size())
+      return Status::Invalid(fmt::format("shard '{}': empty tag after '@'", text));
     text = text.substr(0, at);
   }
   size_t dash = text.find('-');
   if (dash == std::string_view::npos || text.find('-', dash + 1) != std::string_view::npos) {
-    return Status::Invalid(fmt::format("shard range '{}': expected <start>-<end> in hex, e.g. 40-80, -40 or c0-", text));
+    return Status::Invalid(fmt::format(
+        "shard range '{}': expected <start>-<end> in hex, e.g. 40-80, -40 or c0-", text));
   }
   std::string_view begin_text = text.substr(0, dash), end_text = text.substr(dash + 1);
   auto begin = ParseBound(begin_text, text);
@@ -53,7 +55,9 @@ Result<store::KsidRange> ParseRange(std::string_view text) {
   auto end = ParseBound(end_text, text);
   if (!end.ok()) return end.status();
   if (!begin_text.empty() && *begin == 0) {
-    return Status::Invalid(fmt::format("shard range '{}': write the start of the keyspace as an empty bound ('-{}')", text, end_text));
+    return Status::Invalid(
+        fmt::format("shard range '{}': write the start of the keyspace as an empty bound ('-{}')",
+                    text, end_text));
   }
   if (!end_text.empty() && *end == 0) {
     return Status::Invalid(fmt::format("shard range '{}': the end bound must be above 0", text));
@@ -92,25 +96,30 @@ Result<ShardMap> ShardMap::Make(uint64_t epoch, const std::vector<std::string>& 
   std::sort(map.shards_.begin(), map.shards_.end(),
             [](const Shard& a, const Shard& b) { return a.range.begin < b.range.begin; });
   if (map.shards_.front().range.begin != 0) {
-    return Status::Invalid(fmt::format("shard map: gap before '{}' (the keyspace starts at 0; the first range must start with '-')",
-                                       map.shards_.front().name));
+    return Status::Invalid(
+        fmt::format("shard map: gap before '{}' (the keyspace starts at 0; the first range must "
+                    "start with '-')",
+                    map.shards_.front().name));
   }
   for (size_t i = 1; i < map.shards_.size(); ++i) {
     const Shard& prev = map.shards_[i - 1];
     const Shard& next = map.shards_[i];
     if (prev.range.end == 0 || prev.range.end > next.range.begin) {
-      return Status::Invalid(fmt::format("shard map: ranges '{}' and '{}' overlap", prev.name, next.name));
+      return Status::Invalid(
+          fmt::format("shard map: ranges '{}' and '{}' overlap", prev.name, next.name));
     }
     if (prev.range.end < next.range.begin) {
-      return Status::Invalid(fmt::format("shard map: gap between '{}' and '{}'", prev.name, next.name));
+      return Status::Invalid(
+          fmt::format("shard map: gap between '{}' and '{}'", prev.name, next.name));
     }
   }
   if (map.shards_.back().range.end != 0) {
-    return Status::Invalid(fmt::format("shard map: gap after '{}' (the last range must end with '-')",
-                                       map.shards_.back().name));
+    return Status::Invalid(fmt::format(
+        "shard map: gap after '{}' (the last range must end with '-')", map.shards_.back().name));
   }
   for (const auto& [kind, field] : shard_keys) {
-    if (kind.empty() || field.empty()) return Status::Invalid("shard map: shard_keys: kind and field must not be empty");
+    if (kind.empty() || field.empty())
+      return Status::Invalid("shard map: shard_keys: kind and field must not be empty");
   }
   map.shard_keys_ = std::move(shard_keys);
   return map;
@@ -142,7 +151,8 @@ ShardMap ShardMap::WithEpoch(uint64_t epoch) const {
   return copy;
 }
 
-ShardMapHolder::ShardMapHolder(ShardMap initial) : current_(std::make_shared<const ShardMap>(std::move(initial))) {}
+ShardMapHolder::ShardMapHolder(ShardMap initial)
+    : current_(std::make_shared<const ShardMap>(std::move(initial))) {}
 
 std::shared_ptr<const ShardMap> ShardMapHolder::Current() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -152,11 +162,13 @@ std::shared_ptr<const ShardMap> ShardMapHolder::Current() const {
 Status ShardMapHolder::CompareAndSwap(uint64_t expected_epoch, ShardMap next) {
   std::lock_guard<std::mutex> lock(mu_);
   if (current_->epoch() != expected_epoch) {
-    return Status::Conflict(fmt::format("shard map epoch is {}, not the expected {}", current_->epoch(), expected_epoch),
+    return Status::Conflict(fmt::format("shard map epoch is {}, not the expected {}",
+                                        current_->epoch(), expected_epoch),
                             fmt::format("{{\"epoch\":{}}}", current_->epoch()));
   }
   if (next.epoch() <= expected_epoch) {
-    return Status::Invalid(fmt::format("new shard map epoch {} must be above {}", next.epoch(), expected_epoch));
+    return Status::Invalid(
+        fmt::format("new shard map epoch {} must be above {}", next.epoch(), expected_epoch));
   }
   auto candidate = std::make_shared<const ShardMap>(std::move(next));
   if (persist_) {

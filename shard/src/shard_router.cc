@@ -46,12 +46,14 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     auto op = message.GetString("store");
     const Value* kind = message.Find("kind");
     if (kind == nullptr || kind->type != ValueType::kString) {
-      reply(Status::Invalid(kind ? "kind: must be a string" : "kind: is required", R"({"field":"kind"})"));
+      reply(Status::Invalid(kind ? "kind: must be a string" : "kind: is required",
+                            R"({"field":"kind"})"));
       return;
     }
     if (op && *op == "changes") {
-      reply(Status::Invalid("shard: store:changes reads one shard's feed; name it with shard:<range>",
-                            R"({"field":"shard"})"));
+      reply(
+          Status::Invalid("shard: store:changes reads one shard's feed; name it with shard:<range>",
+                          R"({"field":"shard"})"));
       return;
     }
     MapPtr map = options_.map->Current();
@@ -70,7 +72,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       message.SetString("id", options_.ids->NextId());
       auto again = internal::MessageKsid(message, *map);
       if (!again.ok() || !*again) {
-        reply(again.ok() ? Status::Internal("no shard key after generating an id") : std::move(again).status());
+        reply(again.ok() ? Status::Internal("no shard key after generating an id")
+                         : std::move(again).status());
         return;
       }
       ForwardKeyed(context, std::move(message), **again, std::move(reply), false);
@@ -79,7 +82,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     if (op && (*op == "load" || *op == "remove") && message.Has("id")) {
       return FindAnywhere(context, std::move(message), std::move(reply));
     }
-    if (op && *op == "load" && message.Has("ids")) return LoadBulk(context, std::move(message), std::move(reply));
+    if (op && *op == "load" && message.Has("ids"))
+      return LoadBulk(context, std::move(message), std::move(reply));
     if (op && *op == "list") return List(context, std::move(message), std::move(reply));
     if (op && *op == "remove") return RemoveByQuery(context, std::move(message), std::move(reply));
     // Anything else goes to every shard and must agree: let the first shard answer it.
@@ -107,19 +111,20 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
            options_.map->Current()->epoch() != seen_epoch;
   }
 
-  void ForwardKeyed(const Context& context, Message message, uint64_t ksid, ReplyFn reply, bool retried) {
+  void ForwardKeyed(const Context& context, Message message, uint64_t ksid, ReplyFn reply,
+                    bool retried) {
     MapPtr map = options_.map->Current();
     const Shard& shard = map->ShardFor(ksid);
     uint64_t epoch = map->epoch();
     auto self = shared_from_this();
-    context.Act(ToShard(message, shard, epoch),
-                [self, context, message, ksid, reply, retried, epoch](Result<Message> r) mutable {
-                  if (!r.ok() && r.status().code() == Code::kWrongShard && !retried && self->Refresh(epoch)) {
-                    self->ForwardKeyed(context, std::move(message), ksid, std::move(reply), true);
-                    return;
-                  }
-                  reply(std::move(r));
-                });
+    context.Act(ToShard(message, shard, epoch), [self, context, message, ksid, reply, retried,
+                                                 epoch](Result<Message> r) mutable {
+      if (!r.ok() && r.status().code() == Code::kWrongShard && !retried && self->Refresh(epoch)) {
+        self->ForwardKeyed(context, std::move(message), ksid, std::move(reply), true);
+        return;
+      }
+      reply(std::move(r));
+    });
   }
 
   // Sends `make(shard)` to every shard; `finish(map, answers)` runs once all answered. A
@@ -134,13 +139,15 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     gather->answers.resize(shards.size());
     std::vector<std::pair<size_t, Message>> children;
     for (size_t i = 0; i < shards.size(); ++i) {
-      if (auto child = make(shards[i], i)) children.emplace_back(i, ToShard(std::move(*child), shards[i], map->epoch()));
+      if (auto child = make(shards[i], i))
+        children.emplace_back(i, ToShard(std::move(*child), shards[i], map->epoch()));
     }
     gather->pending = children.size();
     auto self = shared_from_this();
     auto complete = [self, context, make, finish, map, gather, retried]() {
       bool stale = false;
-      for (const auto& a : gather->answers) stale |= a && !a->ok() && a->status().code() == Code::kWrongShard;
+      for (const auto& a : gather->answers)
+        stale |= a && !a->ok() && a->status().code() == Code::kWrongShard;
       if (stale && !retried && self->Refresh(map->epoch())) {
         self->Scatter(context, make, finish, true);
         return;
@@ -166,26 +173,28 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
 
   // Load or remove by id when the kind is sharded by a field the message doesn't carry.
   void FindAnywhere(const Context& context, Message message, ReplyFn reply) {
-    Scatter(context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
-            [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-              std::optional<Status> not_found;
-              for (size_t i = 0; i < answers.size(); ++i) {
-                Result<Message>& a = *answers[i];
-                if (a.ok()) return reply(std::move(a));
-                if (a.status().code() == Code::kNotFound) {
-                  not_found = a.status();
-                } else {
-                  return reply(ShardError(map->shards()[i], a.status()));
-                }
-              }
-              reply(not_found ? *not_found : Status::NotFound("no such entity"));
-            });
+    Scatter(
+        context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
+        [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
+          std::optional<Status> not_found;
+          for (size_t i = 0; i < answers.size(); ++i) {
+            Result<Message>& a = *answers[i];
+            if (a.ok()) return reply(std::move(a));
+            if (a.status().code() == Code::kNotFound) {
+              not_found = a.status();
+            } else {
+              return reply(ShardError(map->shards()[i], a.status()));
+            }
+          }
+          reply(not_found ? *not_found : Status::NotFound("no such entity"));
+        });
   }
 
   // Splits `ents` per shard and answers per item, in request order.
   void SaveBulk(const Context& context, Message message, ReplyFn reply) {
     const Value* ents = message.Find("ents");
-    if (ents->type != ValueType::kArray) return reply(Status::Invalid("ents: must be an array of objects", R"({"field":"ents"})"));
+    if (ents->type != ValueType::kArray)
+      return reply(Status::Invalid("ents: must be an array of objects", R"({"field":"ents"})"));
     auto doc = ParseJson(ents->text, "ents");
     if (!doc.ok()) return reply(doc.status());
     MapPtr map = options_.map->Current();
@@ -194,26 +203,31 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     size_t n = doc->Size();
     auto items = std::make_shared<std::vector<std::string>>(n);  // per-item answer JSON
     // shard index -> (item positions, ents array text)
-    auto plan = std::make_shared<std::vector<std::pair<std::vector<size_t>, std::string>>>(map->shards().size());
+    auto plan = std::make_shared<std::vector<std::pair<std::vector<size_t>, std::string>>>(
+        map->shards().size());
     for (size_t i = 0; i < n; ++i) {
       rapidjson::Value& item = (*doc)[static_cast<rapidjson::SizeType>(i)];
       Message probe;
       probe.SetString("store", "save").SetString("kind", kind);
       if (item.IsObject() && key_field == "id" && !item.HasMember("id")) {
         std::string id = options_.ids->NextId();
-        item.AddMember("id", rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), doc->GetAllocator()),
+        item.AddMember("id",
+                       rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()),
+                                        doc->GetAllocator()),
                        doc->GetAllocator());
       }
       std::string text = ToJsonText(item);
       if (!item.IsObject()) {
-        (*items)[i] = ToJson(ErrorMessage(Status::Invalid(fmt::format("ents[{}]: must be an object", i), R"({"field":"ents"})")));
+        (*items)[i] = ToJson(ErrorMessage(
+            Status::Invalid(fmt::format("ents[{}]: must be an object", i), R"({"field":"ents"})")));
         continue;
       }
       probe.SetObjectJson("ent", text);
       auto ksid = internal::MessageKsid(probe, *map);
       if (!ksid.ok() || !*ksid) {
         Status s = ksid.ok() ? Status::Invalid("no shard key") : ksid.status();
-        (*items)[i] = ToJson(ErrorMessage(Status(s.code(), fmt::format("ents[{}]: {}", i, s.message()), s.details_json())));
+        (*items)[i] = ToJson(ErrorMessage(
+            Status(s.code(), fmt::format("ents[{}]: {}", i, s.message()), s.details_json())));
         continue;
       }
       size_t shard_index = &map->ShardFor(**ksid) - map->shards().data();
@@ -222,54 +236,61 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       array += text;
       positions.push_back(i);
     }
-    Scatter(context,
-            [plan, message](const Shard&, size_t index) -> std::optional<Message> {
-              auto& [positions, array] = (*plan)[index];
-              if (positions.empty()) return std::nullopt;
-              Message child = message;
-              child.SetArrayJson("ents", array + "]");
-              return child;
-            },
-            [plan, items, reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-              for (size_t s = 0; s < answers.size(); ++s) {
-                if (!answers[s]) continue;
-                const auto& positions = (*plan)[s].first;
-                Result<Message>& a = *answers[s];
-                rapidjson::Document shard_items;
-                if (a.ok() && a->GetArrayJson("items")) shard_items.Parse(a->GetArrayJson("items")->data(), a->GetArrayJson("items")->size());
-                for (size_t j = 0; j < positions.size(); ++j) {
-                  if (a.ok() && shard_items.IsArray() && j < shard_items.Size()) {
-                    (*items)[positions[j]] = ToJsonText(shard_items[static_cast<rapidjson::SizeType>(j)]);
-                  } else {
-                    Status s2 = a.ok() ? Status::Internal("shard answered without items") : a.status();
-                    (*items)[positions[j]] = ToJson(ErrorMessage(ShardError(map->shards()[s], s2)));
-                  }
-                }
+    Scatter(
+        context,
+        [plan, message](const Shard&, size_t index) -> std::optional<Message> {
+          auto& [positions, array] = (*plan)[index];
+          if (positions.empty()) return std::nullopt;
+          Message child = message;
+          child.SetArrayJson("ents", array + "]");
+          return child;
+        },
+        [plan, items, reply](const MapPtr& map,
+                             std::vector<std::optional<Result<Message>>> answers) {
+          for (size_t s = 0; s < answers.size(); ++s) {
+            if (!answers[s]) continue;
+            const auto& positions = (*plan)[s].first;
+            Result<Message>& a = *answers[s];
+            rapidjson::Document shard_items;
+            if (a.ok() && a->GetArrayJson("items"))
+              shard_items.Parse(a->GetArrayJson("items")->data(), a->GetArrayJson("items")->size());
+            for (size_t j = 0; j < positions.size(); ++j) {
+              if (a.ok() && shard_items.IsArray() && j < shard_items.Size()) {
+                (*items)[positions[j]] =
+                    ToJsonText(shard_items[static_cast<rapidjson::SizeType>(j)]);
+              } else {
+                Status s2 = a.ok() ? Status::Internal("shard answered without items") : a.status();
+                (*items)[positions[j]] = ToJson(ErrorMessage(ShardError(map->shards()[s], s2)));
               }
-              std::string array = "[";
-              for (size_t i = 0; i < items->size(); ++i) array += (i ? "," : "") + (*items)[i];
-              Message out;
-              out.SetArrayJson("items", array + "]");
-              reply(std::move(out));
-            });
+            }
+          }
+          std::string array = "[";
+          for (size_t i = 0; i < items->size(); ++i) array += (i ? "," : "") + (*items)[i];
+          Message out;
+          out.SetArrayJson("items", array + "]");
+          reply(std::move(out));
+        });
   }
 
   // Bulk load: id-sharded kinds split per shard; field-sharded kinds ask every shard.
   void LoadBulk(const Context& context, Message message, ReplyFn reply) {
     const Value* ids = message.Find("ids");
-    if (ids->type != ValueType::kArray) return reply(Status::Invalid("ids: must be an array of ids", R"({"field":"ids"})"));
+    if (ids->type != ValueType::kArray)
+      return reply(Status::Invalid("ids: must be an array of ids", R"({"field":"ids"})"));
     auto doc = ParseJson(ids->text, "ids");
     if (!doc.ok()) return reply(doc.status());
     MapPtr map = options_.map->Current();
     bool by_id = map->ShardKeyOf(*message.GetString("kind")) == "id";
     size_t n = doc->Size();
-    auto plan = std::make_shared<std::vector<std::pair<std::vector<size_t>, std::string>>>(map->shards().size());
+    auto plan = std::make_shared<std::vector<std::pair<std::vector<size_t>, std::string>>>(
+        map->shards().size());
     for (size_t i = 0; i < n; ++i) {
       const rapidjson::Value& id = (*doc)[static_cast<rapidjson::SizeType>(i)];
       std::string text = ToJsonText(id);
       for (size_t s = 0; s < map->shards().size(); ++s) {
         if (by_id) {
-          std::string key = id.IsString() ? std::string(id.GetString(), id.GetStringLength()) : text;
+          std::string key =
+              id.IsString() ? std::string(id.GetString(), id.GetStringLength()) : text;
           if (&map->ShardFor(store::Ksid(key)) != &map->shards()[s]) continue;
         }
         auto& [positions, array] = (*plan)[s];
@@ -279,36 +300,40 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       }
     }
     auto answers_per_item = std::make_shared<std::vector<std::string>>(n);
-    Scatter(context,
-            [plan, message](const Shard&, size_t index) -> std::optional<Message> {
-              auto& [positions, array] = (*plan)[index];
-              if (positions.empty()) return std::nullopt;
-              Message child = message;
-              child.SetArrayJson("ids", array + "]");
-              return child;
-            },
-            [plan, answers_per_item, reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-              auto& out = *answers_per_item;
-              for (size_t s = 0; s < answers.size(); ++s) {
-                if (!answers[s]) continue;
-                Result<Message>& a = *answers[s];
-                if (!a.ok()) return reply(ShardError(map->shards()[s], a.status()));
-                rapidjson::Document shard_items;
-                auto text = a->GetArrayJson("items").value_or("[]");
-                shard_items.Parse(text.data(), text.size());
-                const auto& positions = (*plan)[s].first;
-                for (size_t j = 0; j < positions.size() && shard_items.IsArray() && j < shard_items.Size(); ++j) {
-                  const auto& item = shard_items[static_cast<rapidjson::SizeType>(j)];
-                  // A found entity beats another shard's not_found (field-sharded kinds ask all).
-                  if (out[positions[j]].empty() || item.HasMember("ent")) out[positions[j]] = ToJsonText(item);
-                }
-              }
-              std::string array = "[";
-              for (size_t i = 0; i < out.size(); ++i) array += (i ? "," : "") + out[i];
-              Message reply_message;
-              reply_message.SetArrayJson("items", array + "]");
-              reply(std::move(reply_message));
-            });
+    Scatter(
+        context,
+        [plan, message](const Shard&, size_t index) -> std::optional<Message> {
+          auto& [positions, array] = (*plan)[index];
+          if (positions.empty()) return std::nullopt;
+          Message child = message;
+          child.SetArrayJson("ids", array + "]");
+          return child;
+        },
+        [plan, answers_per_item, reply](const MapPtr& map,
+                                        std::vector<std::optional<Result<Message>>> answers) {
+          auto& out = *answers_per_item;
+          for (size_t s = 0; s < answers.size(); ++s) {
+            if (!answers[s]) continue;
+            Result<Message>& a = *answers[s];
+            if (!a.ok()) return reply(ShardError(map->shards()[s], a.status()));
+            rapidjson::Document shard_items;
+            auto text = a->GetArrayJson("items").value_or("[]");
+            shard_items.Parse(text.data(), text.size());
+            const auto& positions = (*plan)[s].first;
+            for (size_t j = 0;
+                 j < positions.size() && shard_items.IsArray() && j < shard_items.Size(); ++j) {
+              const auto& item = shard_items[static_cast<rapidjson::SizeType>(j)];
+              // A found entity beats another shard's not_found (field-sharded kinds ask all).
+              if (out[positions[j]].empty() || item.HasMember("ent"))
+                out[positions[j]] = ToJsonText(item);
+            }
+          }
+          std::string array = "[";
+          for (size_t i = 0; i < out.size(); ++i) array += (i ? "," : "") + out[i];
+          Message reply_message;
+          reply_message.SetArrayJson("items", array + "]");
+          reply(std::move(reply_message));
+        });
   }
 
   // Rewrites `q` for the shards: no skip, limit skip+limit, no projection (the router merges
@@ -324,7 +349,9 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     q.RemoveMember("skip$");
     q.RemoveMember("fields$");
     q.RemoveMember("limit$");
-    if (order.limit()) q.AddMember("limit$", rapidjson::Value(static_cast<uint64_t>(order.skip() + *order.limit())), alloc);
+    if (order.limit())
+      q.AddMember("limit$", rapidjson::Value(static_cast<uint64_t>(order.skip() + *order.limit())),
+                  alloc);
     return ToJsonText(q);
   }
 
@@ -341,97 +368,107 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     Message child = message;
     child.Remove("partial");
     child.SetObjectJson("q", *q);
-    Scatter(context, [child](const Shard&, size_t) { return std::optional<Message>(child); },
-            [shared_order, partial, reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-              struct Item {
-                std::string text;
-                std::shared_ptr<const store::ListOrder::Key> key;
-              };
-              std::vector<Item> merged;
-              std::vector<std::string> missing;
-              bool more = false;
-              for (size_t s = 0; s < answers.size(); ++s) {
-                Result<Message>& a = *answers[s];
-                if (!a.ok()) {
-                  if (!partial) return reply(ShardError(map->shards()[s], a.status()));
-                  missing.push_back(map->shards()[s].name);
-                  continue;
-                }
-                more |= a->Has("cursor");
-                rapidjson::Document items;
-                auto text = a->GetArrayJson("items").value_or("[]");
-                items.Parse(text.data(), text.size());
-                if (!items.IsArray()) return reply(ShardError(map->shards()[s], Status::Internal("answer without items")));
-                for (const auto& item : items.GetArray()) {
-                  std::string item_text = ToJsonText(item);
-                  auto key = shared_order->KeyOf(item_text);
-                  if (!key.ok()) return reply(ShardError(map->shards()[s], key.status()));
-                  merged.push_back(Item{std::move(item_text), std::move(key).value()});
-                }
-              }
-              std::stable_sort(merged.begin(), merged.end(), [&](const Item& a, const Item& b) {
-                return shared_order->Compare(*a.key, *b.key) < 0;
-              });
-              size_t begin = std::min(shared_order->skip(), merged.size());
-              size_t end = shared_order->limit() ? std::min(merged.size(), begin + *shared_order->limit()) : merged.size();
-              more |= end < merged.size();
-              std::string array = "[";
-              for (size_t i = begin; i < end; ++i) {
-                auto projected = shared_order->Project(merged[i].text);
-                if (!projected.ok()) return reply(projected.status());
-                array += (i > begin ? "," : "") + *projected;
-              }
-              Message out;
-              out.SetArrayJson("items", array + "]");
-              if (more && end > begin) out.SetString("cursor", shared_order->CursorAfter(*merged[end - 1].key));
-              if (partial) {
-                std::string list = "[";
-                for (size_t i = 0; i < missing.size(); ++i) list += (i ? ",\"" : "\"") + missing[i] + "\"";
-                out.SetArrayJson("missing", list + "]");
-              }
-              reply(std::move(out));
-            });
+    Scatter(
+        context, [child](const Shard&, size_t) { return std::optional<Message>(child); },
+        [shared_order, partial, reply](const MapPtr& map,
+                                       std::vector<std::optional<Result<Message>>> answers) {
+          struct Item {
+            std::string text;
+            std::shared_ptr<const store::ListOrder::Key> key;
+          };
+          std::vector<Item> merged;
+          std::vector<std::string> missing;
+          bool more = false;
+          for (size_t s = 0; s < answers.size(); ++s) {
+            Result<Message>& a = *answers[s];
+            if (!a.ok()) {
+              if (!partial) return reply(ShardError(map->shards()[s], a.status()));
+              missing.push_back(map->shards()[s].name);
+              continue;
+            }
+            more |= a->Has("cursor");
+            rapidjson::Document items;
+            auto text = a->GetArrayJson("items").value_or("[]");
+            items.Parse(text.data(), text.size());
+            if (!items.IsArray())
+              return reply(ShardError(map->shards()[s], Status::Internal("answer without items")));
+            for (const auto& item : items.GetArray()) {
+              std::string item_text = ToJsonText(item);
+              auto key = shared_order->KeyOf(item_text);
+              if (!key.ok()) return reply(ShardError(map->shards()[s], key.status()));
+              merged.push_back(Item{std::move(item_text), std::move(key).value()});
+            }
+          }
+          std::stable_sort(merged.begin(), merged.end(), [&](const Item& a, const Item& b) {
+            return shared_order->Compare(*a.key, *b.key) < 0;
+          });
+          size_t begin = std::min(shared_order->skip(), merged.size());
+          size_t end = shared_order->limit()
+                           ? std::min(merged.size(), begin + *shared_order->limit())
+                           : merged.size();
+          more |= end < merged.size();
+          std::string array = "[";
+          for (size_t i = begin; i < end; ++i) {
+            auto projected = shared_order->Project(merged[i].text);
+            if (!projected.ok()) return reply(projected.status());
+            array += (i > begin ? "," : "") + *projected;
+          }
+          Message out;
+          out.SetArrayJson("items", array + "]");
+          if (more && end > begin)
+            out.SetString("cursor", shared_order->CursorAfter(*merged[end - 1].key));
+          if (partial) {
+            std::string list = "[";
+            for (size_t i = 0; i < missing.size(); ++i)
+              list += (i ? ",\"" : "\"") + missing[i] + "\"";
+            out.SetArrayJson("missing", list + "]");
+          }
+          reply(std::move(out));
+        });
   }
 
   void RemoveByQuery(const Context& context, Message message, ReplyFn reply) {
     if (message.GetBool("all") != true) {
-      return reply(Status::Invalid("all: removing by query needs all:true (or give an id)", R"({"field":"all"})"));
+      return reply(Status::Invalid("all: removing by query needs all:true (or give an id)",
+                                   R"({"field":"all"})"));
     }
     auto query = store::QueryFromMessage(message);
     if (!query.ok()) return reply(query.status());
     if (query->limit || query->skip != 0 || !query->cursor.empty()) {
-      return reply(Status::Invalid("q: limit$, skip$ and cursor$ are not supported when removing by query across shards",
-                                   R"({"field":"q"})"));
+      return reply(Status::Invalid(
+          "q: limit$, skip$ and cursor$ are not supported when removing by query across shards",
+          R"({"field":"q"})"));
     }
-    Scatter(context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
-            [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-              std::string array = "[";
-              uint64_t count = 0;
-              bool first = true;
-              std::vector<std::string> failed;
-              std::optional<Status> error;
-              for (size_t s = 0; s < answers.size(); ++s) {
-                Result<Message>& a = *answers[s];
-                if (!a.ok()) {
-                  // Other shards may already have removed their part: say exactly which failed.
-                  failed.push_back(map->shards()[s].name);
-                  if (!error) error = ShardError(map->shards()[s], a.status());
-                  continue;
-                }
-                count += a->GetUint("count").value_or(0);
-                auto items = a->GetArrayJson("items").value_or("[]");
-                if (items.size() > 2) {
-                  array += first ? "" : ",";
-                  array += items.substr(1, items.size() - 2);
-                  first = false;
-                }
-              }
-              if (error) return reply(*error);
-              Message out;
-              out.SetArrayJson("items", array + "]");
-              out.SetUint("count", count);
-              reply(std::move(out));
-            });
+    Scatter(
+        context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
+        [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
+          std::string array = "[";
+          uint64_t count = 0;
+          bool first = true;
+          std::vector<std::string> failed;
+          std::optional<Status> error;
+          for (size_t s = 0; s < answers.size(); ++s) {
+            Result<Message>& a = *answers[s];
+            if (!a.ok()) {
+              // Other shards may already have removed their part: say exactly which failed.
+              failed.push_back(map->shards()[s].name);
+              if (!error) error = ShardError(map->shards()[s], a.status());
+              continue;
+            }
+            count += a->GetUint("count").value_or(0);
+            auto items = a->GetArrayJson("items").value_or("[]");
+            if (items.size() > 2) {
+              array += first ? "" : ",";
+              array += items.substr(1, items.size() - 2);
+              first = false;
+            }
+          }
+          if (error) return reply(*error);
+          Message out;
+          out.SetArrayJson("items", array + "]");
+          out.SetUint("count", count);
+          reply(std::move(out));
+        });
   }
 
   ShardRouterOptions options_;
@@ -452,20 +489,23 @@ class ShardGuard final : public Handler {
     }
     const Shard* mine = map->Find(options_.shard);
     auto refuse = [&](std::string why) {
-      reply(Status::WrongShard(fmt::format("shard {}: {}", options_.shard, why),
-                               fmt::format(R"({{"epoch":{},"shard":"{}"}})", map->epoch(), options_.shard)));
+      reply(Status::WrongShard(
+          fmt::format("shard {}: {}", options_.shard, why),
+          fmt::format(R"({{"epoch":{},"shard":"{}"}})", map->epoch(), options_.shard)));
     };
-    if (mine == nullptr) return refuse(fmt::format("this range is not in the shard map of epoch {}", map->epoch()));
+    if (mine == nullptr)
+      return refuse(fmt::format("this range is not in the shard map of epoch {}", map->epoch()));
     if (auto epoch = message.GetUint("epoch"); epoch && *epoch != map->epoch()) {
-      return refuse(fmt::format("message routed with epoch {}, the shard map is at epoch {}", *epoch, map->epoch()));
+      return refuse(fmt::format("message routed with epoch {}, the shard map is at epoch {}",
+                                *epoch, map->epoch()));
     }
     auto ksid = internal::MessageKsid(message, *map);
     if (!ksid.ok()) return reply(std::move(ksid).status());
     if (*ksid && !mine->range.Contains(**ksid)) {
       return refuse(fmt::format("key with ksid {:016x} is outside the range", **ksid));
     }
-    if (!*ksid && message.GetString("store") == std::optional<std::string_view>("save") && !message.Has("ents") &&
-        !(mine->range.begin == 0 && mine->range.end == 0) &&
+    if (!*ksid && message.GetString("store") == std::optional<std::string_view>("save") &&
+        !message.Has("ents") && !(mine->range.begin == 0 && mine->range.end == 0) &&
         map->ShardKeyOf(message.GetString("kind").value_or("")) == "id") {
       return refuse("a save without an id must go through the shard router");
     }
@@ -488,8 +528,9 @@ class ShardGuard final : public Handler {
           });
         },
         [reply, shard, holder] {
-          reply(Status::WrongShard(fmt::format("shard {}: the range has moved", shard),
-                                   fmt::format(R"({{"epoch":{},"shard":"{}"}})", holder->Current()->epoch(), shard)));
+          reply(Status::WrongShard(
+              fmt::format("shard {}: the range has moved", shard),
+              fmt::format(R"({{"epoch":{},"shard":"{}"}})", holder->Current()->epoch(), shard)));
         });
   }
 
@@ -504,7 +545,8 @@ std::shared_ptr<Handler> MakeShardRouter(ShardRouterOptions options) {
   return std::make_shared<ShardRouter>(std::move(options));
 }
 
-std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options, std::shared_ptr<Handler> store_service) {
+std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options,
+                                        std::shared_ptr<Handler> store_service) {
   return std::make_shared<ShardGuard>(std::move(options), std::move(store_service));
 }
 

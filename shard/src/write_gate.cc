@@ -9,7 +9,8 @@ void WriteGate::Run(std::function<void(std::function<void()>)> write) {
   });
 }
 
-void WriteGate::Admit(std::function<void(std::function<void()>)> write, std::function<void()> refuse) {
+void WriteGate::Admit(std::function<void(std::function<void()>)> write,
+                      std::function<void()> refuse) {
   State state;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -24,7 +24,7 @@ namespace shardkit::store::internal {
 
 // A row written (or deleted) by a commit.
 struct EntityWrite {
-  EntityRecord row;                    // key (kind, ksid, id) and, unless remove, the new row
+  EntityRecord row;  // key (kind, ksid, id) and, unless remove, the new row
   bool remove = false;
   int64_t previous_expires_at_ms = 0;  // expiry of the row replaced or removed (0: none), so a
                                        // backend keeping an expiry index can drop its old entry

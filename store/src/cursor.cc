@@ -51,7 +51,8 @@ Result<CursorPosition> DecodeCursor(std::string_view cursor, uint64_t query_fing
   // version + fingerprint + has_sort + ksid + checksum
   if (raw.size() < 1 + 8 + 1 + 8 + 8 || raw[0] != kVersion) return malformed;
   std::string_view body(raw.data(), raw.size() - 8);
-  if (XXH64(body.data(), body.size(), 0) != ReadBigEndian64(std::string_view(raw).substr(body.size()))) {
+  if (XXH64(body.data(), body.size(), 0) !=
+      ReadBigEndian64(std::string_view(raw).substr(body.size()))) {
     return malformed;
   }
   body.remove_prefix(1);

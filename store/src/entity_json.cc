@@ -32,7 +32,8 @@ Status InvalidField(std::string_view field, std::string_view problem) {
 
 Status CheckKind(std::string_view kind) {
   if (kind.empty()) return InvalidField("kind", "must not be empty");
-  if (kind.find('\0') != std::string_view::npos) return InvalidField("kind", "must not contain NUL");
+  if (kind.find('\0') != std::string_view::npos)
+    return InvalidField("kind", "must not contain NUL");
   return Status::Ok();
 }
 
@@ -46,8 +47,8 @@ Status ParseJson(std::string_view text, std::string_view field, rapidjson::Docum
   doc.Parse<kParseFlags>(text.data(), text.size());
   if (doc.HasParseError()) {
     return InvalidField(field, std::string("malformed JSON (") +
-                                   rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
-                                   std::to_string(doc.GetErrorOffset()) + ")");
+                                   rapidjson::GetParseError_En(doc.GetParseError()) +
+                                   " at offset " + std::to_string(doc.GetErrorOffset()) + ")");
   }
   return Status::Ok();
 }

@@ -18,7 +18,8 @@ FeedImpl::FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state)
       // shardkey$<kind length>:<kind><field>
       std::string_view rest = std::string_view(name).substr(kShardKeyPrefix.size());
       size_t colon = rest.find(':');
-      size_t length = colon == std::string_view::npos ? 0 : std::stoul(std::string(rest.substr(0, colon)));
+      size_t length =
+          colon == std::string_view::npos ? 0 : std::stoul(std::string(rest.substr(0, colon)));
       if (colon != std::string_view::npos && colon + 1 + length <= rest.size()) {
         shard_keys_.emplace(rest.substr(colon + 1, length), rest.substr(colon + 1 + length));
       }
@@ -38,8 +39,8 @@ void FeedImpl::PlanReplicaPosition(std::string_view stream, uint64_t position, W
 }
 
 void FeedImpl::PlanShardKey(std::string_view kind, std::string_view field, WriteSet& writes) {
-  writes.consumers.push_back({std::string(kShardKeyPrefix) + std::to_string(kind.size()) + ":" + std::string(kind) +
-                                  std::string(field),
+  writes.consumers.push_back({std::string(kShardKeyPrefix) + std::to_string(kind.size()) + ":" +
+                                  std::string(kind) + std::string(field),
                               1});
 }
 
@@ -67,19 +68,21 @@ Result<std::vector<ChangeRecord>> FeedImpl::ReadChanges(uint64_t from_sequence, 
   // a trim is refused rather than silently missing records.
   const uint64_t first = FirstRetainedSequence();
   if (from_sequence < first) {
-    return Status::NotFound("from: records below " + std::to_string(first) + " were trimmed",
-                            "{\"field\":\"from\",\"first_retained\":" + std::to_string(first) + "}");
+    return Status::NotFound(
+        "from: records below " + std::to_string(first) + " were trimmed",
+        "{\"field\":\"from\",\"first_retained\":" + std::to_string(first) + "}");
   }
   return records;
 }
 
 Status FeedImpl::CheckPosition(uint64_t position) const {
   if (position < FirstRetainedSequence()) {
-    return InvalidField("position", "records below " + std::to_string(FirstRetainedSequence()) +
-                                        " were trimmed");
+    return InvalidField(
+        "position", "records below " + std::to_string(FirstRetainedSequence()) + " were trimmed");
   }
   if (position > LastSequence() + 1) {
-    return InvalidField("position", "is beyond the next sequence " + std::to_string(LastSequence() + 1));
+    return InvalidField("position",
+                        "is beyond the next sequence " + std::to_string(LastSequence() + 1));
   }
   return Status::Ok();
 }
@@ -105,9 +108,11 @@ Status FeedImpl::RegisterConsumer(std::string_view name, uint64_t position) {
 Status FeedImpl::AdvanceConsumer(std::string_view name, uint64_t position) {
   std::lock_guard lock(write_mu_);
   auto it = consumers_.find(name);
-  if (it == consumers_.end()) return Status::NotFound("name: no consumer \"" + std::string(name) + "\"");
+  if (it == consumers_.end())
+    return Status::NotFound("name: no consumer \"" + std::string(name) + "\"");
   if (position < it->second) {
-    return InvalidField("position", "consumers only move forward (at " + std::to_string(it->second) + ")");
+    return InvalidField("position",
+                        "consumers only move forward (at " + std::to_string(it->second) + ")");
   }
   if (Status s = CheckPosition(position); !s.ok()) return s;
   WriteSet writes;
@@ -120,7 +125,8 @@ Status FeedImpl::AdvanceConsumer(std::string_view name, uint64_t position) {
 Status FeedImpl::RemoveConsumer(std::string_view name) {
   std::lock_guard lock(write_mu_);
   auto it = consumers_.find(name);
-  if (it == consumers_.end()) return Status::NotFound("name: no consumer \"" + std::string(name) + "\"");
+  if (it == consumers_.end())
+    return Status::NotFound("name: no consumer \"" + std::string(name) + "\"");
   WriteSet writes;
   writes.consumers.push_back({std::string(name), std::nullopt});
   if (Status s = CommitLocked(writes); !s.ok()) return s;
@@ -156,9 +162,12 @@ namespace shardkit::store {
 
 std::string_view ChangeOpName(ChangeOp op) {
   switch (op) {
-    case ChangeOp::kSave: return "save";
-    case ChangeOp::kRemove: return "remove";
-    case ChangeOp::kExpire: return "expire";
+    case ChangeOp::kSave:
+      return "save";
+    case ChangeOp::kRemove:
+      return "remove";
+    case ChangeOp::kExpire:
+      return "expire";
   }
   return "unknown";
 }

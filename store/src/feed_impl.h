@@ -45,7 +45,9 @@ class FeedImpl final : public ChangeFeed {
   // The shard-key field each kind's data was first written with, persisted the same way: once a
   // kind has data its shard key is fixed (a store opened with another one refuses to open).
   static constexpr std::string_view kShardKeyPrefix = "shardkey$";
-  const std::map<std::string, std::string, std::less<>>& shard_keys_locked() const { return shard_keys_; }
+  const std::map<std::string, std::string, std::less<>>& shard_keys_locked() const {
+    return shard_keys_;
+  }
   static void PlanShardKey(std::string_view kind, std::string_view field, WriteSet& writes);
   void SetShardKeyLocked(std::string_view kind, std::string_view field);
 
@@ -57,8 +59,10 @@ class FeedImpl final : public ChangeFeed {
   std::atomic<uint64_t> last_sequence_;
   std::atomic<uint64_t> first_retained_;
   std::map<std::string, uint64_t, std::less<>> consumers_;  // guarded by write_mu_
-  std::map<std::string, uint64_t, std::less<>> replicas_;   // guarded by write_mu_: stream -> position
-  std::map<std::string, std::string, std::less<>> shard_keys_;  // guarded by write_mu_: kind -> field
+  std::map<std::string, uint64_t, std::less<>>
+      replicas_;  // guarded by write_mu_: stream -> position
+  std::map<std::string, std::string, std::less<>>
+      shard_keys_;  // guarded by write_mu_: kind -> field
 };
 
 }  // namespace shardkit::store::internal

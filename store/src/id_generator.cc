@@ -13,8 +13,8 @@ constexpr uint32_t kMaxSequence = (1u << kSequenceBits) - 1;
 IdGenerator::IdGenerator(uint32_t node_id, const Clock* clock)
     : node_id_(node_id), clock_(clock != nullptr ? clock : &SystemClock::Default()) {
   if (node_id > kMaxNodeId) {
-    throw std::invalid_argument("IdGenerator: node id " + std::to_string(node_id) +
-                                " is above " + std::to_string(kMaxNodeId));
+    throw std::invalid_argument("IdGenerator: node id " + std::to_string(node_id) + " is above " +
+                                std::to_string(kMaxNodeId));
   }
 }
 

@@ -10,7 +10,8 @@
 namespace shardkit::store::internal {
 
 inline void AppendBigEndian64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
 inline uint64_t ReadBigEndian64(std::string_view in) {
@@ -57,7 +58,8 @@ struct DecodedKey {
 inline std::optional<DecodedKey> DecodeEntityKey(std::string_view key) {
   size_t nul = key.find('\0');
   if (nul == std::string_view::npos || key.size() < nul + 9) return std::nullopt;
-  return DecodedKey{key.substr(0, nul), ReadBigEndian64(key.substr(nul + 1, 8)), key.substr(nul + 9)};
+  return DecodedKey{key.substr(0, nul), ReadBigEndian64(key.substr(nul + 1, 8)),
+                    key.substr(nul + 9)};
 }
 
 }  // namespace shardkit::store::internal

@@ -4,8 +4,6 @@
 
 namespace shardkit::store {
 
-uint64_t Ksid(std::string_view shard_key) {
-  return XXH64(shard_key.data(), shard_key.size(), 0);
-}
+uint64_t Ksid(std::string_view shard_key) { return XXH64(shard_key.data(), shard_key.size(), 0); }
 
 }  // namespace shardkit::store

@@ -30,16 +30,19 @@ Result<ListOrder> ListOrder::Make(const Query& query, std::string shard_key_fiel
   if (!planned.ok()) return planned.status();
   auto plan = std::make_unique<Plan>();
   plan->query = std::move(planned).value();
-  if (shard_key_field != "id") plan->options.shard_key_fields[query.kind] = std::move(shard_key_field);
+  if (shard_key_field != "id")
+    plan->options.shard_key_fields[query.kind] = std::move(shard_key_field);
   return ListOrder(std::move(plan));
 }
 
 Result<std::shared_ptr<const ListOrder::Key>> ListOrder::KeyOf(std::string_view entity_json) const {
   rapidjson::Document doc;
   doc.Parse(entity_json.data(), entity_json.size());
-  if (doc.HasParseError() || !doc.IsObject()) return Status::Internal("list item is not a JSON object");
+  if (doc.HasParseError() || !doc.IsObject())
+    return Status::Internal("list item is not a JSON object");
   auto id_it = doc.FindMember("id");
-  if (id_it == doc.MemberEnd() || !id_it->value.IsString()) return Status::Internal("list item has no string id");
+  if (id_it == doc.MemberEnd() || !id_it->value.IsString())
+    return Status::Internal("list item has no string id");
   std::string id(id_it->value.GetString(), id_it->value.GetStringLength());
   auto ksid = internal::EntityKsid(plan_->options, plan_->query.kind, id, doc);
   if (!ksid.ok()) return ksid.status();
@@ -48,7 +51,8 @@ Result<std::shared_ptr<const ListOrder::Key>> ListOrder::KeyOf(std::string_view 
   key->position.id = std::move(id);
   if (!plan_->query.sort_field.empty()) {
     auto field = doc.FindMember(plan_->query.sort_field.c_str());
-    key->position.sort_value = internal::SortValue::From(field == doc.MemberEnd() ? nullptr : &field->value);
+    key->position.sort_value =
+        internal::SortValue::From(field == doc.MemberEnd() ? nullptr : &field->value);
   }
   return std::shared_ptr<const Key>(std::move(key));
 }
@@ -72,7 +76,8 @@ Result<std::string> ListOrder::Project(std::string_view entity_json) const {
   if (plan_->query.fields.empty()) return std::string(entity_json);
   rapidjson::Document doc;
   doc.Parse(entity_json.data(), entity_json.size());
-  if (doc.HasParseError() || !doc.IsObject()) return Status::Internal("list item is not a JSON object");
+  if (doc.HasParseError() || !doc.IsObject())
+    return Status::Internal("list item is not a JSON object");
   return internal::Project(doc, plan_->query.fields);
 }
 

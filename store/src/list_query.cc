@@ -35,8 +35,9 @@ struct Candidate {
   EntityRecord row;
 };
 
-int CompareCandidates(const std::optional<SortValue>& a_sort, uint64_t a_ksid, const std::string& a_id,
-                      const std::optional<SortValue>& b_sort, uint64_t b_ksid, const std::string& b_id) {
+int CompareCandidates(const std::optional<SortValue>& a_sort, uint64_t a_ksid,
+                      const std::string& a_id, const std::optional<SortValue>& b_sort,
+                      uint64_t b_ksid, const std::string& b_id) {
   if (a_sort && b_sort) {
     if (int c = Compare(*a_sort, *b_sort); c != 0) return c;
   }
@@ -105,7 +106,8 @@ Result<Selection> SelectSorted(Backend& backend, const QueryPlan& plan, int64_t 
   const int direction = plan.descending ? -1 : 1;
   auto before = [direction](const Candidate& a, const Candidate& b) {
     return direction * CompareCandidates(a.sort_value, a.row.ksid, a.row.id, b.sort_value,
-                                         b.row.ksid, b.row.id) < 0;
+                                         b.row.ksid, b.row.id) <
+           0;
   };
   std::vector<Candidate> candidates;
   RowMatcher matcher(plan);
@@ -114,7 +116,9 @@ Result<Selection> SelectSorted(Backend& backend, const QueryPlan& plan, int64_t 
     if (Expired(row, now_ms) || !matcher.Matches(row, c.sort_value)) return true;
     if (plan.after) {
       const CursorPosition& a = *plan.after;
-      if (direction * CompareCandidates(c.sort_value, row.ksid, row.id, a.sort_value, a.ksid, a.id) <= 0) {
+      if (direction *
+              CompareCandidates(c.sort_value, row.ksid, row.id, a.sort_value, a.ksid, a.id) <=
+          0) {
         return true;
       }
     }
@@ -149,7 +153,8 @@ Result<QueryPlan> PlanQuery(const Query& query) {
     auto value = std::make_unique<rapidjson::Document>();
     if (Status s = ParseJson(f.value_json, f.field, *value); !s.ok()) return s;
     if (!IsScalar(*value)) {
-      return InvalidField(f.field, "filter value must be a JSON scalar (string, number, bool or null)");
+      return InvalidField(f.field,
+                          "filter value must be a JSON scalar (string, number, bool or null)");
     }
     plan.filters.push_back({f.field, std::move(value)});
   }
@@ -157,7 +162,8 @@ Result<QueryPlan> PlanQuery(const Query& query) {
   if (query.sort_direction == "desc") {
     plan.descending = true;
   } else if (!query.sort_direction.empty() && query.sort_direction != "asc") {
-    return InvalidField("sort_direction", "must be \"asc\" or \"desc\", not \"" + query.sort_direction + "\"");
+    return InvalidField("sort_direction",
+                        "must be \"asc\" or \"desc\", not \"" + query.sort_direction + "\"");
   }
   if (query.limit) {
     if (*query.limit < 0) return InvalidField("limit", "must not be negative");

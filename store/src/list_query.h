@@ -29,7 +29,7 @@ struct QueryPlan {
   std::optional<size_t> limit;
   size_t skip = 0;
   std::vector<std::string> fields;
-  uint64_t fingerprint = 0;            // of kind, filters and sort: what a cursor must match
+  uint64_t fingerprint = 0;             // of kind, filters and sort: what a cursor must match
   std::optional<CursorPosition> after;  // from the cursor
 };
 

@@ -40,8 +40,9 @@ class MemoryBackend final : public Backend {
       for (; it != rows_.end() && (end.empty() || it->first < end); ++it) {
         const EntityRecord& row = it->second;
         if (!spec.range.Contains(row.ksid)) continue;
-        if (spec.after && std::make_pair(row.ksid, std::string_view(row.id)) <=
-                              std::make_pair(spec.after->first, std::string_view(spec.after->second))) {
+        if (spec.after &&
+            std::make_pair(row.ksid, std::string_view(row.id)) <=
+                std::make_pair(spec.after->first, std::string_view(spec.after->second))) {
           continue;
         }
         rows.push_back(row);
@@ -57,7 +58,8 @@ class MemoryBackend final : public Backend {
     std::vector<EntityRecord> rows;
     {
       std::shared_lock lock(mu_);
-      for (auto it = expiry_.begin(); it != expiry_.end() && it->first <= now_ms && rows.size() < limit; ++it) {
+      for (auto it = expiry_.begin();
+           it != expiry_.end() && it->first <= now_ms && rows.size() < limit; ++it) {
         rows.push_back(rows_.at(it->second));
       }
     }
@@ -95,14 +97,16 @@ class MemoryBackend final : public Backend {
         consumers_.erase(w.name);
       }
     }
-    if (writes.trim_below != 0) changes_.erase(changes_.begin(), changes_.lower_bound(writes.trim_below));
+    if (writes.trim_below != 0)
+      changes_.erase(changes_.begin(), changes_.lower_bound(writes.trim_below));
     return Status::Ok();
   }
 
   Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) override {
     std::shared_lock lock(mu_);
     std::vector<ChangeRecord> out;
-    for (auto it = changes_.lower_bound(from_sequence); it != changes_.end() && out.size() < limit; ++it) {
+    for (auto it = changes_.lower_bound(from_sequence); it != changes_.end() && out.size() < limit;
+         ++it) {
       out.push_back(it->second);
     }
     return out;

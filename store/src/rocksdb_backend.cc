@@ -5,9 +5,9 @@
 //   "meta"      "c" name -> position(8) | "i" kind \0 id -> ksid(8) | "t" -> trim point(8)
 // Every Commit is one WriteBatch across the column families, so data, feed and indexes agree
 // after any crash.
-#include <filesystem>
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -43,8 +43,10 @@ std::string EncodeRow(const EntityRecord& row) {
 std::optional<EntityRecord> DecodeRow(std::string_view key, std::string_view value) {
   std::optional<DecodedKey> k = DecodeEntityKey(key);
   if (!k || value.size() < 16) return std::nullopt;
-  return EntityRecord{std::string(k->kind), k->ksid, std::string(k->id), std::string(value.substr(16)),
-                      ReadBigEndian64(value), static_cast<int64_t>(ReadBigEndian64(value.substr(8)))};
+  return EntityRecord{
+      std::string(k->kind),   k->ksid,
+      std::string(k->id),     std::string(value.substr(16)),
+      ReadBigEndian64(value), static_cast<int64_t>(ReadBigEndian64(value.substr(8)))};
 }
 
 std::string EncodeChange(const ChangeRecord& c) {
@@ -158,8 +160,8 @@ class RocksDbBackend final : public Backend {
       after_key = EntityKey(spec.kind, spec.after->first, spec.after->second);
       if (after_key > lower) lower = after_key;
     }
-    const std::string upper = spec.range.end != 0 ? KindKsidPrefix(spec.kind, spec.range.end)
-                                                  : KindEnd(spec.kind);
+    const std::string upper =
+        spec.range.end != 0 ? KindKsidPrefix(spec.kind, spec.range.end) : KindEnd(spec.kind);
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions read;
     read.iterate_upper_bound = &upper_slice;
@@ -196,7 +198,8 @@ class RocksDbBackend final : public Backend {
     for (const EntityWrite& w : writes.entities) {
       std::string key = EntityKey(w.row.kind, w.row.ksid, w.row.id);
       if (w.previous_expires_at_ms != 0) {
-        (void)batch.Delete(expiry_, BigEndian64(static_cast<uint64_t>(w.previous_expires_at_ms)) + key);
+        (void)batch.Delete(expiry_,
+                           BigEndian64(static_cast<uint64_t>(w.previous_expires_at_ms)) + key);
       }
       if (w.remove) {
         (void)batch.Delete(entities_, key);
@@ -240,7 +243,8 @@ class RocksDbBackend final : public Backend {
     std::vector<ChangeRecord> out;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), changes_));
     for (it->Seek(BigEndian64(from_sequence)); it->Valid() && out.size() < limit; it->Next()) {
-      std::optional<ChangeRecord> c = DecodeChange(ReadBigEndian64(View(it->key())), View(it->value()));
+      std::optional<ChangeRecord> c =
+          DecodeChange(ReadBigEndian64(View(it->key())), View(it->value()));
       if (!c) return Status::Internal("rocksdb: corrupt change record");
       out.push_back(std::move(*c));
     }
@@ -291,7 +295,8 @@ class RocksDbBackend final : public Backend {
   // kGroup: writes reach the OS at once (sync=false); this thread fsyncs the WAL every few ms.
   void SyncLoop(int interval_ms) {
     std::unique_lock lock(sync_mu_);
-    while (!sync_cv_.wait_for(lock, std::chrono::milliseconds(interval_ms), [this] { return stopping_; })) {
+    while (!sync_cv_.wait_for(lock, std::chrono::milliseconds(interval_ms),
+                              [this] { return stopping_; })) {
       if (dirty_.exchange(false, std::memory_order_acq_rel)) (void)db_->SyncWAL();
     }
   }
@@ -332,7 +337,8 @@ class RocksDbBackend final : public Backend {
 
 Result<std::unique_ptr<EntityStore>> OpenRocksDbStore(const StoreOptions& options) {
   // RocksDB creates its own directory but not missing parents; SQLite's opener does the same.
-  if (std::error_code ec; !options.path.empty() && !std::filesystem::create_directories(options.path, ec) && ec) {
+  if (std::error_code ec;
+      !options.path.empty() && !std::filesystem::create_directories(options.path, ec) && ec) {
     return Status::Internal("cannot create " + options.path + ": " + ec.message());
   }
   Result<std::unique_ptr<internal::Backend>> backend = internal::RocksDbBackend::Open(options);

@@ -25,7 +25,8 @@ Result<uint64_t> EntityKsid(const StoreOptions& options, std::string_view kind, 
   const std::string* field = ShardKeyField(options, kind);
   if (field == nullptr) return Ksid(id);
   const rapidjson::Value* v = FindMember(ent, *field);
-  if (v == nullptr) return InvalidField(*field, "missing; it is the shard key of kind " + std::string(kind));
+  if (v == nullptr)
+    return InvalidField(*field, "missing; it is the shard key of kind " + std::string(kind));
   if (v->IsString()) return Ksid(std::string_view(v->GetString(), v->GetStringLength()));
   if (!IsScalar(*v)) return InvalidField(*field, "the shard key must be a JSON scalar");
   return Ksid(Compact(*v));
@@ -37,12 +38,14 @@ Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& o
   if (Status s = CheckKind(request.kind); !s.ok()) return s;
   save.kind = request.kind;
   if (request.ent.size() > options.max_value_bytes) {
-    return InvalidField("ent", std::to_string(request.ent.size()) + " bytes is above the limit of " +
+    return InvalidField("ent", std::to_string(request.ent.size()) +
+                                   " bytes is above the limit of " +
                                    std::to_string(options.max_value_bytes));
   }
   if (Status s = ParseObject(request.ent, "ent", save.ent); !s.ok()) return s;
 
-  // The id: the parameter, else the entity's own "id", else generated (below, once all else passed).
+  // The id: the parameter, else the entity's own "id", else generated (below, once all else
+  // passed).
   save.id = request.id;
   if (!save.id.empty()) {
     if (Status s = CheckId(save.id); !s.ok()) return s;
@@ -71,7 +74,8 @@ Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& o
     save.id = ids.NextId();
   } else if (save.id.empty()) {
     // Check the shard key before spending an id on a request that will fail.
-    if (Result<uint64_t> k = EntityKsid(options, save.kind, "", save.ent); !k.ok()) return k.status();
+    if (Result<uint64_t> k = EntityKsid(options, save.kind, "", save.ent); !k.ok())
+      return k.status();
     save.id = ids.NextId();
   }
   Result<uint64_t> ksid = EntityKsid(options, save.kind, save.id, save.ent);

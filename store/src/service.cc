@@ -13,7 +13,8 @@ namespace shardkit::store {
 namespace {
 
 Status FieldError(std::string_view field, std::string_view problem) {
-  return Status::Invalid(fmt::format("{}: {}", field, problem), fmt::format("{{\"field\":\"{}\"}}", field));
+  return Status::Invalid(fmt::format("{}: {}", field, problem),
+                         fmt::format("{{\"field\":\"{}\"}}", field));
 }
 
 Result<std::string> RequireKind(const Message& m) {
@@ -92,20 +93,22 @@ Result<Query> ParseQuery(const Message& m, const std::string& kind) {
     if (!name.empty() && name.back() == '$') {
       if (name == "sort$") {
         if (!v.IsObject() || v.MemberCount() != 1) {
-          return FieldError(field, "must be an object with one field: {\"field\":1|-1|\"asc\"|\"desc\"}");
+          return FieldError(field,
+                            "must be an object with one field: {\"field\":1|-1|\"asc\"|\"desc\"}");
         }
         const auto& s = *v.MemberBegin();
         query.sort_field.assign(s.name.GetString(), s.name.GetStringLength());
         if (s.value.IsInt() && (s.value.GetInt() == 1 || s.value.GetInt() == -1)) {
           query.sort_direction = s.value.GetInt() == 1 ? "asc" : "desc";
-        } else if (s.value.IsString() &&
-                   (std::string_view(s.value.GetString()) == "asc" || std::string_view(s.value.GetString()) == "desc")) {
+        } else if (s.value.IsString() && (std::string_view(s.value.GetString()) == "asc" ||
+                                          std::string_view(s.value.GetString()) == "desc")) {
           query.sort_direction = s.value.GetString();
         } else {
           return FieldError(field, "direction must be 1, -1, \"asc\" or \"desc\"");
         }
       } else if (name == "limit$" || name == "skip$") {
-        if (!v.IsInt64() || v.GetInt64() < 0) return FieldError(field, "must be a non-negative integer");
+        if (!v.IsInt64() || v.GetInt64() < 0)
+          return FieldError(field, "must be a non-negative integer");
         if (name == "limit$") {
           query.limit = v.GetInt64();
         } else {
@@ -121,15 +124,17 @@ Result<Query> ParseQuery(const Message& m, const std::string& kind) {
         if (!v.IsString()) return FieldError(field, "must be the string cursor of an earlier page");
         query.cursor.assign(v.GetString(), v.GetStringLength());
       } else {
-        return FieldError(field, "unknown query operator (known: sort$, limit$, skip$, fields$, cursor$)");
+        return FieldError(field,
+                          "unknown query operator (known: sort$, limit$, skip$, fields$, cursor$)");
       }
       continue;
     }
     if (v.IsObject()) {
       if (v.MemberCount() > 0 && v.MemberBegin()->name.GetStringLength() > 0 &&
           v.MemberBegin()->name.GetString()[0] == '$') {
-        return FieldError(field, fmt::format("unknown query operator '{}' (only equality is supported)",
-                                             v.MemberBegin()->name.GetString()));
+        return FieldError(field,
+                          fmt::format("unknown query operator '{}' (only equality is supported)",
+                                      v.MemberBegin()->name.GetString()));
       }
       return FieldError(field, "must be a scalar (equality only)");
     }
@@ -138,7 +143,6 @@ Result<Query> ParseQuery(const Message& m, const std::string& kind) {
   }
   return query;
 }
-
 
 class StoreService final : public Handler {
  public:
@@ -164,14 +168,16 @@ class StoreService final : public Handler {
     if (*op == "list") return List(m);
     if (*op == "remove") return Remove(m);
     if (*op == "changes") return Changes(m);
-    return FieldError("store", fmt::format("unknown operation '{}' (save, load, list, remove, changes)", *op));
+    return FieldError(
+        "store", fmt::format("unknown operation '{}' (save, load, list, remove, changes)", *op));
   }
 
   // Options shared by single and bulk saves.
   Status SaveOptions(const Message& m, SaveRequest& request) {
     if (const Value* v = m.Find("version")) {
       auto version = m.GetUint("version");
-      if (!version || v->type != ValueType::kNumber) return FieldError("version", "must be a non-negative integer");
+      if (!version || v->type != ValueType::kNumber)
+        return FieldError("version", "must be a non-negative integer");
       request.expected_version = *version;
     }
     if (const Value* v = m.Find("insert_only")) {
@@ -180,7 +186,8 @@ class StoreService final : public Handler {
     }
     if (const Value* v = m.Find("ttl")) {
       auto ttl = m.GetInt("ttl");
-      if (!ttl || *ttl <= 0 || v->type != ValueType::kNumber) return FieldError("ttl", "must be a positive integer (seconds)");
+      if (!ttl || *ttl <= 0 || v->type != ValueType::kNumber)
+        return FieldError("ttl", "must be a positive integer (seconds)");
       request.ttl_seconds = *ttl;
     }
     return Status::Ok();
@@ -199,7 +206,8 @@ class StoreService final : public Handler {
       auto doc = ParseJson(ents->text, "ents");
       if (!doc.ok()) return doc.status();
       if (doc->Size() > options_.max_batch_items) {
-        return FieldError("ents", fmt::format("has {} items; the limit is {}", doc->Size(), options_.max_batch_items));
+        return FieldError("ents", fmt::format("has {} items; the limit is {}", doc->Size(),
+                                              options_.max_batch_items));
       }
       std::vector<SaveRequest> requests;
       requests.reserve(doc->Size());
@@ -210,7 +218,8 @@ class StoreService final : public Handler {
       }
       auto results = store_->SaveBatch(requests);
       for (size_t i = 0; i < results.size(); ++i) {
-        if (!results[i].ok()) results[i] = PrefixError(results[i].status(), fmt::format("ents[{}]", i));
+        if (!results[i].ok())
+          results[i] = PrefixError(results[i].status(), fmt::format("ents[{}]", i));
       }
       return ItemsReply(results);
     }
@@ -237,7 +246,8 @@ class StoreService final : public Handler {
       auto doc = ParseJson(ids->text, "ids");
       if (!doc.ok()) return doc.status();
       if (doc->Size() > options_.max_batch_items) {
-        return FieldError("ids", fmt::format("has {} items; the limit is {}", doc->Size(), options_.max_batch_items));
+        return FieldError("ids", fmt::format("has {} items; the limit is {}", doc->Size(),
+                                             options_.max_batch_items));
       }
       std::vector<Result<std::string>> results;
       std::vector<EntityRef> refs;
@@ -315,12 +325,14 @@ class StoreService final : public Handler {
   }
 
   Result<Message> Changes(const Message& m) {
-    // Without `from`, reading starts at the oldest retained record (so `limit:1` also tells `last`).
+    // Without `from`, reading starts at the oldest retained record (so `limit:1` also tells
+    // `last`).
     uint64_t from = store_->feed().FirstRetainedSequence();
     size_t limit = 1000;
     if (m.Has("from")) {
       auto v = m.GetUint("from");
-      if (!v || *v == 0) return FieldError("from", "must be a positive integer (a sequence number)");
+      if (!v || *v == 0)
+        return FieldError("from", "must be a positive integer (a sequence number)");
       from = *v;
     }
     if (m.Has("limit")) {
@@ -334,11 +346,13 @@ class StoreService final : public Handler {
     for (size_t i = 0; i < records->size(); ++i) {
       const ChangeRecord& r = (*records)[i];
       if (i) changes += ',';
-      fmt::format_to(std::back_inserter(changes), "{{\"seq\":{},\"ksid\":\"{:016x}\",\"kind\":", r.sequence, r.ksid);
+      fmt::format_to(std::back_inserter(changes),
+                     "{{\"seq\":{},\"ksid\":\"{:016x}\",\"kind\":", r.sequence, r.ksid);
       AppendJsonString(r.kind, changes);
       changes += ",\"id\":";
       AppendJsonString(r.id, changes);
-      fmt::format_to(std::back_inserter(changes), ",\"op\":\"{}\",\"version\":{}", ChangeOpName(r.op), r.version);
+      fmt::format_to(std::back_inserter(changes), ",\"op\":\"{}\",\"version\":{}",
+                     ChangeOpName(r.op), r.version);
       if (!r.value.empty()) {
         changes += ",\"ent\":";
         changes += r.value;
@@ -364,7 +378,8 @@ Result<Query> QueryFromMessage(const Message& message) {
   return ParseQuery(message, *kind);
 }
 
-std::shared_ptr<Handler> MakeStoreService(std::shared_ptr<EntityStore> store, StoreServiceOptions options) {
+std::shared_ptr<Handler> MakeStoreService(std::shared_ptr<EntityStore> store,
+                                          StoreServiceOptions options) {
   return std::make_shared<StoreService>(std::move(store), std::move(options));
 }
 

@@ -12,7 +12,9 @@ int Cmp(const T& a, const T& b) {
   return a < b ? -1 : (b < a ? 1 : 0);
 }
 
-double AsDouble(const SortValue& v) { return v.is_integer ? static_cast<double>(v.integer) : v.number; }
+double AsDouble(const SortValue& v) {
+  return v.is_integer ? static_cast<double>(v.integer) : v.number;
+}
 
 }  // namespace
 
@@ -101,7 +103,8 @@ int Compare(const SortValue& a, const SortValue& b) {
     if (a.is_integer && b.is_integer) return Cmp(a.integer, b.integer);
     return Cmp(AsDouble(a), AsDouble(b));
   }
-  if (a.rank == SortValue::kString) return a.text.compare(b.text) < 0 ? -1 : (a.text == b.text ? 0 : 1);
+  if (a.rank == SortValue::kString)
+    return a.text.compare(b.text) < 0 ? -1 : (a.text == b.text ? 0 : 1);
   return 0;
 }
 

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS consumers(name TEXT PRIMARY KEY, position INTEGER NOT
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
 
-constexpr const char* kGet = "SELECT version, expires_at, value FROM entities WHERE kind=?1 AND ksid=?2 AND id=?3";
+constexpr const char* kGet =
+    "SELECT version, expires_at, value FROM entities WHERE kind=?1 AND ksid=?2 AND id=?3";
 constexpr const char* kFindKsid = "SELECT ksid FROM ids WHERE kind=?1 AND id=?2";
 constexpr const char* kScanKind =
     "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE kind=?1 AND ksid>=?2 "
@@ -50,18 +51,23 @@ constexpr const char* kScanExpired =
     "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE expires_at > 0 AND "
     "expires_at <= ?1 LIMIT ?2";
 constexpr const char* kPut =
-    "INSERT OR REPLACE INTO entities(kind, ksid, id, version, expires_at, value) VALUES(?1,?2,?3,?4,?5,?6)";
+    "INSERT OR REPLACE INTO entities(kind, ksid, id, version, expires_at, value) "
+    "VALUES(?1,?2,?3,?4,?5,?6)";
 constexpr const char* kDelete = "DELETE FROM entities WHERE kind=?1 AND ksid=?2 AND id=?3";
 constexpr const char* kPutId = "INSERT OR REPLACE INTO ids(kind, id, ksid) VALUES(?1,?2,?3)";
 constexpr const char* kDeleteId = "DELETE FROM ids WHERE kind=?1 AND id=?2";
 constexpr const char* kAppendChange =
-    "INSERT INTO changes(seq, ksid, kind, id, op, version, value, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)";
+    "INSERT INTO changes(seq, ksid, kind, id, op, version, value, expires_at) "
+    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)";
 constexpr const char* kReadChanges =
-    "SELECT seq, ksid, kind, id, op, version, value, expires_at FROM changes WHERE seq>=?1 ORDER BY seq LIMIT ?2";
-constexpr const char* kPutConsumer = "INSERT OR REPLACE INTO consumers(name, position) VALUES(?1,?2)";
+    "SELECT seq, ksid, kind, id, op, version, value, expires_at FROM changes WHERE seq>=?1 ORDER "
+    "BY seq LIMIT ?2";
+constexpr const char* kPutConsumer =
+    "INSERT OR REPLACE INTO consumers(name, position) VALUES(?1,?2)";
 constexpr const char* kDeleteConsumer = "DELETE FROM consumers WHERE name=?1";
 constexpr const char* kTrim = "DELETE FROM changes WHERE seq<?1";
-constexpr const char* kPutTrimPoint = "INSERT OR REPLACE INTO meta(key, value) VALUES('trimmed_below', ?1)";
+constexpr const char* kPutTrimPoint =
+    "INSERT OR REPLACE INTO meta(key, value) VALUES('trimmed_below', ?1)";
 constexpr const char* kGetTrimPoint = "SELECT value FROM meta WHERE key='trimmed_below'";
 constexpr const char* kFeedBounds = "SELECT min(seq), max(seq) FROM changes";
 constexpr const char* kConsumers = "SELECT name, position FROM consumers";
@@ -77,13 +83,14 @@ class Connection {
   static Result<std::unique_ptr<Connection>> Open(const std::string& file, bool read_only,
                                                   const StoreOptions& options) {
     auto c = std::unique_ptr<Connection>(new Connection);
-    int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY
-                                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     if (sqlite3_open_v2(file.c_str(), &c->db_, flags, nullptr) != SQLITE_OK) {
       return Status::Internal("sqlite open " + file + ": " + sqlite3_errmsg(c->db_));
     }
     sqlite3_busy_timeout(c->db_, options.sqlite.busy_timeout_ms);
-    std::string pragmas = "PRAGMA cache_size=-" + std::to_string(options.sqlite.cache_kib_per_connection) + ";";
+    std::string pragmas =
+        "PRAGMA cache_size=-" + std::to_string(options.sqlite.cache_kib_per_connection) + ";";
     if (!read_only) {
       const char* sync = options.durability == Durability::kSync    ? "FULL"
                          : options.durability == Durability::kGroup ? "NORMAL"
@@ -108,7 +115,8 @@ class Connection {
   // The prepared statement for `sql` (a static string), reset and unbound.
   Result<sqlite3_stmt*> Prepare(const char* sql) {
     sqlite3_stmt*& stmt = statements_[sql];
-    if (stmt == nullptr && sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+    if (stmt == nullptr &&
+        sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
       return Error("prepare");
     }
     sqlite3_reset(stmt);
@@ -150,8 +158,11 @@ uint64_t ColumnKsid(sqlite3_stmt* s, int i) {
 }
 // Columns kind, ksid, id, version, expires_at, value.
 EntityRecord ColumnRow(sqlite3_stmt* s) {
-  return {std::string(ColumnText(s, 0)), ColumnKsid(s, 1), std::string(ColumnText(s, 2)),
-          std::string(ColumnText(s, 5)), static_cast<uint64_t>(sqlite3_column_int64(s, 3)),
+  return {std::string(ColumnText(s, 0)),
+          ColumnKsid(s, 1),
+          std::string(ColumnText(s, 2)),
+          std::string(ColumnText(s, 5)),
+          static_cast<uint64_t>(sqlite3_column_int64(s, 3)),
           sqlite3_column_int64(s, 4)};
 }
 
@@ -265,8 +276,8 @@ class SqliteBackend final : public Backend {
       out.push_back({static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0)), ColumnKsid(*stmt, 1),
                      std::string(ColumnText(*stmt, 2)), std::string(ColumnText(*stmt, 3)),
                      static_cast<ChangeOp>(sqlite3_column_int(*stmt, 4)),
-                     static_cast<uint64_t>(sqlite3_column_int64(*stmt, 5)), std::string(ColumnText(*stmt, 6)),
-                     sqlite3_column_int64(*stmt, 7)});
+                     static_cast<uint64_t>(sqlite3_column_int64(*stmt, 5)),
+                     std::string(ColumnText(*stmt, 6)), sqlite3_column_int64(*stmt, 7)});
     }
     if (rc != SQLITE_DONE) return reader->Error("read changes");
     return out;
@@ -289,7 +300,8 @@ class SqliteBackend final : public Backend {
       Result<sqlite3_stmt*> stmt = c.Prepare(kGetTrimPoint);
       if (!stmt.ok()) return stmt.status();
       StatementUse use{*stmt};
-      if (sqlite3_step(*stmt) == SQLITE_ROW) trimmed_below = static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0));
+      if (sqlite3_step(*stmt) == SQLITE_ROW)
+        trimmed_below = static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0));
     }
     state.last_sequence = std::max(last, trimmed_below > 0 ? trimmed_below - 1 : 0);
     state.first_retained = first != 0 ? first : state.last_sequence + 1;
@@ -298,7 +310,8 @@ class SqliteBackend final : public Backend {
     StatementUse use{*stmt};
     int rc;
     while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
-      state.consumers[std::string(ColumnText(*stmt, 0))] = static_cast<uint64_t>(sqlite3_column_int64(*stmt, 1));
+      state.consumers[std::string(ColumnText(*stmt, 0))] =
+          static_cast<uint64_t>(sqlite3_column_int64(*stmt, 1));
     }
     if (rc != SQLITE_DONE) return c.Error("load consumers");
     return state;
@@ -331,7 +344,8 @@ class SqliteBackend final : public Backend {
 
   SqliteBackend() = default;
 
-  static Status StepRows(Connection& c, sqlite3_stmt* stmt, const RowVisitor& visit, std::string_view what) {
+  static Status StepRows(Connection& c, sqlite3_stmt* stmt, const RowVisitor& visit,
+                         std::string_view what) {
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
       if (!visit(ColumnRow(stmt))) return Status::Ok();
@@ -352,18 +366,20 @@ class SqliteBackend final : public Backend {
   static Status Apply(Connection& c, const WriteSet& writes) {
     for (const EntityWrite& w : writes.entities) {
       const EntityRecord& r = w.row;
-      Status s = w.remove ? Run(c, kDelete, [&](sqlite3_stmt* st) {
-        BindText(st, 1, r.kind);
-        BindKsid(st, 2, r.ksid);
-        BindText(st, 3, r.id);
-      }) : Run(c, kPut, [&](sqlite3_stmt* st) {
-        BindText(st, 1, r.kind);
-        BindKsid(st, 2, r.ksid);
-        BindText(st, 3, r.id);
-        sqlite3_bind_int64(st, 4, static_cast<int64_t>(r.version));
-        sqlite3_bind_int64(st, 5, r.expires_at_ms);
-        BindText(st, 6, r.value);
-      });
+      Status s = w.remove ? Run(c, kDelete,
+                                [&](sqlite3_stmt* st) {
+                                  BindText(st, 1, r.kind);
+                                  BindKsid(st, 2, r.ksid);
+                                  BindText(st, 3, r.id);
+                                })
+                          : Run(c, kPut, [&](sqlite3_stmt* st) {
+                              BindText(st, 1, r.kind);
+                              BindKsid(st, 2, r.ksid);
+                              BindText(st, 3, r.id);
+                              sqlite3_bind_int64(st, 4, static_cast<int64_t>(r.version));
+                              sqlite3_bind_int64(st, 5, r.expires_at_ms);
+                              BindText(st, 6, r.value);
+                            });
       if (!s.ok()) return s;
     }
     for (const IdIndexWrite& w : writes.id_index) {
@@ -395,7 +411,9 @@ class SqliteBackend final : public Backend {
       if (!s.ok()) return s;
     }
     if (writes.trim_below != 0) {
-      auto bind = [&](sqlite3_stmt* st) { sqlite3_bind_int64(st, 1, static_cast<int64_t>(writes.trim_below)); };
+      auto bind = [&](sqlite3_stmt* st) {
+        sqlite3_bind_int64(st, 1, static_cast<int64_t>(writes.trim_below));
+      };
       if (Status s = Run(c, kTrim, bind); !s.ok()) return s;
       if (Status s = Run(c, kPutTrimPoint, bind); !s.ok()) return s;
     }

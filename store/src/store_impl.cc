@@ -46,8 +46,8 @@ Status StoreImpl::CheckShardKeys() {
   for (const auto& [kind, field] : feed_.shard_keys_locked()) {
     std::string wanted = ShardKeyOf(options_, kind);
     if (wanted != field) {
-      return Status::Invalid("shard_key_fields: kind '" + kind + "' already has data sharded by '" + field +
-                                 "'; its shard key cannot change to '" + wanted + "'",
+      return Status::Invalid("shard_key_fields: kind '" + kind + "' already has data sharded by '" +
+                                 field + "'; its shard key cannot change to '" + wanted + "'",
                              "{\"field\":\"shard_key_fields\"}");
     }
   }
@@ -58,7 +58,9 @@ std::vector<std::pair<std::string, std::string>> StoreImpl::PlanNewShardKeys(Wri
   std::vector<std::pair<std::string, std::string>> added;
   for (const EntityWrite& w : writes.entities) {
     if (w.remove || feed_.shard_keys_locked().count(w.row.kind)) continue;
-    if (std::any_of(added.begin(), added.end(), [&](const auto& a) { return a.first == w.row.kind; })) continue;
+    if (std::any_of(added.begin(), added.end(),
+                    [&](const auto& a) { return a.first == w.row.kind; }))
+      continue;
     added.emplace_back(w.row.kind, ShardKeyOf(options_, w.row.kind));
   }
   for (const auto& [kind, field] : added) FeedImpl::PlanShardKey(kind, field, writes);
@@ -119,7 +121,8 @@ void StoreImpl::PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writ
   removal.remove = true;
   removal.previous_expires_at_ms = row.expires_at_ms;
   writes.entities.push_back(std::move(removal));
-  if (ShardedByField(options_, row.kind)) writes.id_index.push_back({row.kind, row.id, std::nullopt});
+  if (ShardedByField(options_, row.kind))
+    writes.id_index.push_back({row.kind, row.id, std::nullopt});
   writes.changes.push_back({0, row.ksid, row.kind, row.id, op, row.version, {}});
 }
 
@@ -130,22 +133,27 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   const bool live = current->has_value() && !Expired(**current, now_ms);
   const uint64_t current_version = live ? (*current)->version : 0;
   if (save.insert_only && live) {
-    return Status::Conflict("id: " + save.kind + " \"" + save.id + "\" already exists (insert only)",
-                            "{\"field\":\"id\",\"version\":" + std::to_string(current_version) + "}");
+    return Status::Conflict(
+        "id: " + save.kind + " \"" + save.id + "\" already exists (insert only)",
+        "{\"field\":\"id\",\"version\":" + std::to_string(current_version) + "}");
   }
   if (save.expected_version && *save.expected_version != current_version) {
-    return Status::Conflict("version: expected " + std::to_string(*save.expected_version) +
-                                ", found " + std::to_string(current_version),
-                            "{\"field\":\"version\",\"expected\":" +
-                                std::to_string(*save.expected_version) +
-                                ",\"actual\":" + std::to_string(current_version) + "}");
+    return Status::Conflict(
+        "version: expected " + std::to_string(*save.expected_version) + ", found " +
+            std::to_string(current_version),
+        "{\"field\":\"version\",\"expected\":" + std::to_string(*save.expected_version) +
+            ",\"actual\":" + std::to_string(current_version) + "}");
   }
-  EntityRecord row{save.kind, save.ksid, save.id,
-                   RenderStored(save.ent, save.id, current_version + 1), current_version + 1,
+  EntityRecord row{save.kind,
+                   save.ksid,
+                   save.id,
+                   RenderStored(save.ent, save.id, current_version + 1),
+                   current_version + 1,
                    save.expires_at_ms};
   if (row.value.size() > options_.max_value_bytes) {
     return InvalidField("ent", "stored entity of " + std::to_string(row.value.size()) +
-                                   " bytes is above the limit of " + std::to_string(options_.max_value_bytes));
+                                   " bytes is above the limit of " +
+                                   std::to_string(options_.max_value_bytes));
   }
   int64_t previous_expiry = 0;
   if (current->has_value()) {
@@ -158,7 +166,8 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   }
   writes.entities.push_back({row, false, previous_expiry});
   if (ShardedByField(options_, row.kind)) writes.id_index.push_back({row.kind, row.id, row.ksid});
-  writes.changes.push_back({0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value, row.expires_at_ms});
+  writes.changes.push_back(
+      {0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value, row.expires_at_ms});
   std::string stored = row.value;
   overlay[{row.kind, row.id}] = std::move(row);
   return stored;
@@ -274,9 +283,8 @@ Status StoreImpl::ScanRange(std::string_view kind, KsidRange range,
     if (Status s = CheckKind(kind); !s.ok()) return s;
   }
   const int64_t now_ms = clock_.NowMs();
-  return backend_->Scan({std::string(kind), range, std::nullopt}, [&](EntityRecord&& row) {
-    return Expired(row, now_ms) || visit(row);
-  });
+  return backend_->Scan({std::string(kind), range, std::nullopt},
+                        [&](EntityRecord&& row) { return Expired(row, now_ms) || visit(row); });
 }
 
 Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,

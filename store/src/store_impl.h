@@ -68,7 +68,6 @@ class StoreImpl final : public EntityStore {
   Status CheckShardKeys();
 
  private:
-
   const StoreOptions options_;
   const Clock& clock_;
   std::unique_ptr<IdGenerator> owned_ids_;

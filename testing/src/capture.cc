@@ -46,7 +46,8 @@ void RecordOnBus(const Bus* bus, const Message& message) {
 // The testing library's handlers: report every request to the captures of their bus.
 class RecordingHandler final : public Handler {
  public:
-  RecordingHandler(const Bus* bus, std::shared_ptr<Handler> inner) : bus_(bus), inner_(std::move(inner)) {}
+  RecordingHandler(const Bus* bus, std::shared_ptr<Handler> inner)
+      : bus_(bus), inner_(std::move(inner)) {}
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     RecordOnBus(bus_, message);
     inner_->Handle(std::move(message), context, std::move(reply));
@@ -69,7 +70,9 @@ class CaptureRoute final : public Handler {
     Context inner(context.bus(), original, context.origin());
     original->handler->Handle(std::move(message), inner, std::move(reply));
   }
-  bool owned_by(const std::shared_ptr<MessageCapture::State>& s) const { return state_.lock() == s; }
+  bool owned_by(const std::shared_ptr<MessageCapture::State>& s) const {
+    return state_.lock() == s;
+  }
 
  private:
   StatePtr state_;
@@ -88,14 +91,16 @@ MessageCapture::MessageCapture(Bus& bus) : bus_(bus), state_(std::make_shared<St
   }
   StatePtr weak = state_;
   auto observer = bus_.Observe("", MakeHandler([weak](Message m, const Context&, ReplyFn reply) {
-    if (auto s = weak.lock()) s->Add(CapturedMessage::Kind::kPublish, m);
-    reply(Message());
-  }));
+                                 if (auto s = weak.lock())
+                                   s->Add(CapturedMessage::Kind::kPublish, m);
+                                 reply(Message());
+                               }));
   if (observer.ok()) observer_id_ = *observer;
   (void)bus_.Update([&](Router& router) {
     for (const auto& route : router.List()) {
       if (dynamic_cast<RecordingHandler*>(route->handler.get()) != nullptr) continue;
-      Status s = router.Override(route->pattern, std::make_shared<CaptureRoute>(weak), route->description);
+      Status s =
+          router.Override(route->pattern, std::make_shared<CaptureRoute>(weak), route->description);
       if (!s.ok()) return s;
       wrapped_patterns_.push_back(route->pattern.ToString());
     }

@@ -14,7 +14,8 @@
 
 namespace shardkit::testing {
 
-Status Cluster::Node::Add(std::string_view pattern, std::shared_ptr<Handler> handler, std::string description) {
+Status Cluster::Node::Add(std::string_view pattern, std::shared_ptr<Handler> handler,
+                          std::string description) {
   return bus_->Add(pattern, Recorded(*bus_, std::move(handler)), std::move(description));
 }
 
@@ -24,7 +25,9 @@ std::shared_ptr<cache::EntityCache> Cluster::Node::cache(std::string_view kind) 
 }
 
 Cluster::Cluster(ClusterOptions options)
-    : options_(std::move(options)), clock_(options_.start_ms), scheduler_(&clock_),
+    : options_(std::move(options)),
+      clock_(options_.start_ms),
+      scheduler_(&clock_),
       faults_(std::make_unique<FaultInjector>(scheduler_, options_.faults)) {
   auto map = shard::ShardMap::Make(options_.epoch, options_.ranges, options_.shard_keys);
   if (!map.ok()) {
@@ -36,7 +39,9 @@ Cluster::Cluster(ClusterOptions options)
     return;
   }
   authority_ = std::make_shared<shard::ShardMapHolder>(*map);
-  shard::MapRefresher refresh = [authority = authority_]() -> Result<shard::ShardMap> { return *authority->Current(); };
+  shard::MapRefresher refresh = [authority = authority_]() -> Result<shard::ShardMap> {
+    return *authority->Current();
+  };
 
   for (int i = 0; i < options_.nodes; ++i) {
     auto node = std::make_unique<Node>();
@@ -62,7 +67,8 @@ Cluster::Cluster(ClusterOptions options)
     owners_[name] = owner;
     nodes_[owner]->shards_.push_back(name);
     auto guard_map = std::make_shared<shard::ShardMapHolder>(*map);
-    auto guard = shard::MakeShardGuard({name, guard_map, refresh, nullptr}, store::MakeStoreService(s));
+    auto guard =
+        shard::MakeShardGuard({name, guard_map, refresh, nullptr}, store::MakeStoreService(s));
     shard_services[name] = faults_->Wrap("shard:" + name, guard);
   }
 
@@ -72,7 +78,8 @@ Cluster::Cluster(ClusterOptions options)
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& node = *nodes_[i];
     auto ids = std::make_shared<store::IdGenerator>(static_cast<uint32_t>(i + 1), &clock_);
-    auto router = shard::MakeShardRouter({std::make_shared<shard::ShardMapHolder>(*map), refresh, ids});
+    auto router =
+        shard::MakeShardRouter({std::make_shared<shard::ShardMapHolder>(*map), refresh, ids});
     fail(node.Add("store:*", router, "shard router"));
     for (const auto& kind : options_.cached_kinds) {
       cache::CacheOptions cache_options = options_.cache;
@@ -80,7 +87,8 @@ Cluster::Cluster(ClusterOptions options)
       auto entity_cache = cache::MakeEntityCache(cache_options);
       node.caches_[kind] = entity_cache;
       fail(node.Add(fmt::format("store:*,kind:\"{}\"", kind), entity_cache, kind + " cache"));
-      fail(node.Add(fmt::format("store:*,kind:\"{}\",cache:true", kind), router, "shard router (behind the cache)"));
+      fail(node.Add(fmt::format("store:*,kind:\"{}\",cache:true", kind), router,
+                    "shard router (behind the cache)"));
     }
     for (const auto& [name, service] : shard_services) {
       int owner = owners_[name];
@@ -89,9 +97,10 @@ Cluster::Cluster(ClusterOptions options)
       if (owner != static_cast<int>(i)) {
         Bus* target = nodes_[owner]->bus_.get();
         std::string link = fmt::format("{}->{}", node.name_, nodes_[owner]->name_);
-        handler = faults_->Wrap(link, MakeHandler([target](Message m, const Context&, ReplyFn reply) {
-          target->Act(std::move(m), std::move(reply));
-        }));
+        handler =
+            faults_->Wrap(link, MakeHandler([target](Message m, const Context&, ReplyFn reply) {
+                            target->Act(std::move(m), std::move(reply));
+                          }));
         description = fmt::format("shard {} on {} (link {})", name, nodes_[owner]->name_, link);
       }
       // kind:* makes the shard route beat a cache or router on store:*,kind:K (docs/sharding.md);
@@ -103,7 +112,9 @@ Cluster::Cluster(ClusterOptions options)
   if (!options_.fixtures.empty()) {
     auto doc = ParseJson(options_.fixtures, "fixtures");
     if (!doc.ok() || !doc->IsObject()) {
-      ADD_FAILURE() << "Cluster: fixtures: " << (doc.ok() ? "must be an object of kind -> [entities]" : doc.status().ToString());
+      ADD_FAILURE() << "Cluster: fixtures: "
+                    << (doc.ok() ? "must be an object of kind -> [entities]"
+                                 : doc.status().ToString());
       return;
     }
     for (const auto& member : doc->GetObject()) {
@@ -118,7 +129,9 @@ Cluster::Cluster(ClusterOptions options)
         save.SetString("store", "save").SetString("kind", kind);
         if (ent.IsObject()) save.SetObjectJson("ent", ToJsonText(ent));
         auto saved = Act(0, std::move(save));
-        if (!saved.ok()) ADD_FAILURE() << "Cluster: fixtures." << kind << "[" << index << "]: " << saved.status().ToString();
+        if (!saved.ok())
+          ADD_FAILURE() << "Cluster: fixtures." << kind << "[" << index
+                        << "]: " << saved.status().ToString();
         ++index;
       }
     }
@@ -127,14 +140,17 @@ Cluster::Cluster(ClusterOptions options)
 
 Cluster::~Cluster() { faults_->Clear(); }
 
-PendingReply Cluster::Send(size_t node, Message message) { return testing::Send(*nodes_.at(node)->bus_, std::move(message)); }
+PendingReply Cluster::Send(size_t node, Message message) {
+  return testing::Send(*nodes_.at(node)->bus_, std::move(message));
+}
 
 Result<Message> Cluster::Act(size_t node, Message message) {
   std::string routing = message.RoutingString();
   PendingReply pending = Send(node, std::move(message));
   while (!pending.ready()) {
     if (!scheduler_.RunNext()) {
-      return Status::Internal(fmt::format("cluster: no reply to '{}' and nothing scheduled (held forever?)", routing));
+      return Status::Internal(
+          fmt::format("cluster: no reply to '{}' and nothing scheduled (held forever?)", routing));
     }
   }
   return pending.get();

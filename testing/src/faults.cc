@@ -47,8 +47,8 @@ struct FaultInjector::State {
   std::mutex mu;
   Scheduler& scheduler;
   FaultOptions options;
-  std::vector<std::unique_ptr<Rule>> rules;                // guarded by mu
-  std::vector<std::shared_ptr<Rule::Data>> data;           // guarded by mu (parallel to rules)
+  std::vector<std::unique_ptr<Rule>> rules;       // guarded by mu
+  std::vector<std::shared_ptr<Rule::Data>> data;  // guarded by mu (parallel to rules)
 };
 
 namespace {
@@ -61,7 +61,8 @@ void FlushReversed(std::vector<Held> held) {
 
 class FaultHandler final : public Handler {
  public:
-  FaultHandler(std::weak_ptr<FaultInjector::State> state, std::string name, std::shared_ptr<Handler> inner)
+  FaultHandler(std::weak_ptr<FaultInjector::State> state, std::string name,
+               std::shared_ptr<Handler> inner)
       : state_(std::move(state)), name_(std::move(name)), inner_(std::move(inner)) {}
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
@@ -108,10 +109,13 @@ class FaultHandler final : public Handler {
         });
         return;
       case Action::kDrop: {
-        int64_t deadline = message.meta().deadline != 0 ? message.meta().deadline : context.origin().deadline;
-        int64_t wait = deadline != 0 ? std::max<int64_t>(0, deadline - state->scheduler.clock().NowMs())
-                                     : state->options.drop_timeout_ms;
-        Status timeout = Status::Timeout(fmt::format("dropped by fault injection on route '{}'", name_));
+        int64_t deadline =
+            message.meta().deadline != 0 ? message.meta().deadline : context.origin().deadline;
+        int64_t wait = deadline != 0
+                           ? std::max<int64_t>(0, deadline - state->scheduler.clock().NowMs())
+                           : state->options.drop_timeout_ms;
+        Status timeout =
+            Status::Timeout(fmt::format("dropped by fault injection on route '{}'", name_));
         state->scheduler.RunAfter(wait, [reply = std::move(reply), timeout] { reply(timeout); });
         return;
       }
@@ -195,7 +199,8 @@ FaultInjector::FaultInjector(Scheduler& scheduler, FaultOptions options)
 
 FaultInjector::~FaultInjector() { Clear(); }
 
-std::shared_ptr<Handler> FaultInjector::Wrap(std::string route_name, std::shared_ptr<Handler> inner) {
+std::shared_ptr<Handler> FaultInjector::Wrap(std::string route_name,
+                                             std::shared_ptr<Handler> inner) {
   return std::make_shared<FaultHandler>(state_, std::move(route_name), std::move(inner));
 }
 

@@ -57,7 +57,8 @@ Status FixtureStore::Load(std::string_view fixture_json) {
   if (!doc->IsObject()) return Status::Invalid("fixture: must be an object of kind -> [entities]");
   for (const auto& member : doc->GetObject()) {
     std::string kind(member.name.GetString(), member.name.GetStringLength());
-    if (!member.value.IsArray()) return Status::Invalid(fmt::format("fixture.{}: must be an array of entities", kind));
+    if (!member.value.IsArray())
+      return Status::Invalid(fmt::format("fixture.{}: must be an array of entities", kind));
     size_t index = 0;
     for (const auto& ent : member.value.GetArray()) {
       std::string where = fmt::format("fixture.{}[{}]", kind, index++);
@@ -66,7 +67,8 @@ Status FixtureStore::Load(std::string_view fixture_json) {
       request.kind = kind;
       request.ent = ToJsonText(ent);
       auto saved = store_->Save(request);
-      if (!saved.ok()) return Status(saved.status().code(), where + ": " + saved.status().message());
+      if (!saved.ok())
+        return Status(saved.status().code(), where + ": " + saved.status().message());
     }
   }
   return Status::Ok();

@@ -63,7 +63,8 @@ std::string DescribeText(const MessageMatcher& m) {
 class HasFieldMatcher final : public ::testing::MatcherInterface<const Message&> {
  public:
   enum class Kind { kPresent, kText, kNumber, kBool };
-  HasFieldMatcher(std::string path, Kind kind, ::testing::Matcher<std::string> text, double number, bool flag)
+  HasFieldMatcher(std::string path, Kind kind, ::testing::Matcher<std::string> text, double number,
+                  bool flag)
       : path_(std::move(path)), kind_(kind), text_(std::move(text)), number_(number), flag_(flag) {}
 
   bool MatchAndExplain(const Message& message, MatchResultListener* listener) const override {
@@ -95,10 +96,18 @@ class HasFieldMatcher final : public ::testing::MatcherInterface<const Message&>
   void DescribeTo(std::ostream* os) const override {
     *os << "has field " << path_;
     switch (kind_) {
-      case Kind::kPresent: break;
-      case Kind::kNumber: *os << " == " << number_; break;
-      case Kind::kBool: *os << " == " << (flag_ ? "true" : "false"); break;
-      case Kind::kText: *os << " that "; text_.DescribeTo(os); break;
+      case Kind::kPresent:
+        break;
+      case Kind::kNumber:
+        *os << " == " << number_;
+        break;
+      case Kind::kBool:
+        *os << " == " << (flag_ ? "true" : "false");
+        break;
+      case Kind::kText:
+        *os << " that ";
+        text_.DescribeTo(os);
+        break;
     }
   }
 
@@ -112,7 +121,8 @@ class HasFieldMatcher final : public ::testing::MatcherInterface<const Message&>
 
 class MessageLikeMatcher final : public ::testing::MatcherInterface<const Message&> {
  public:
-  MessageLikeMatcher(std::string text, std::vector<MessageMatcher> inner) : text_(std::move(text)), inner_(std::move(inner)) {
+  MessageLikeMatcher(std::string text, std::vector<MessageMatcher> inner)
+      : text_(std::move(text)), inner_(std::move(inner)) {
     auto parsed = Pattern::Parse(text_);
     if (parsed.ok()) {
       pattern_ = std::move(parsed).value();
@@ -172,7 +182,8 @@ class OkReplyMatcher final : public ::testing::MatcherInterface<const Result<Mes
     for (const auto& m : inner_) {
       StringMatchResultListener inner;
       if (!m.MatchAndExplain(*reply, &inner)) {
-        *listener << "is ok, but " << (inner.str().empty() ? "an inner matcher failed" : inner.str());
+        *listener << "is ok, but "
+                  << (inner.str().empty() ? "an inner matcher failed" : inner.str());
         return false;
       }
     }
@@ -192,7 +203,8 @@ class OkReplyMatcher final : public ::testing::MatcherInterface<const Result<Mes
 
 class ErrorReplyMatcher final : public ::testing::MatcherInterface<const Result<Message>&> {
  public:
-  ErrorReplyMatcher(Code code, ::testing::Matcher<std::string> message) : code_(code), message_(std::move(message)) {}
+  ErrorReplyMatcher(Code code, ::testing::Matcher<std::string> message)
+      : code_(code), message_(std::move(message)) {}
   bool MatchAndExplain(const Result<Message>& reply, MatchResultListener* listener) const override {
     if (reply.ok()) {
       *listener << "is ok";
@@ -219,7 +231,8 @@ class ErrorReplyMatcher final : public ::testing::MatcherInterface<const Result<
 
 constexpr size_t kMaxListed = 20;
 
-void ListMessages(const std::vector<Message>& messages, const MessageMatcher* matcher, MatchResultListener* listener) {
+void ListMessages(const std::vector<Message>& messages, const MessageMatcher* matcher,
+                  MatchResultListener* listener) {
   for (size_t i = 0; i < messages.size() && i < kMaxListed; ++i) {
     *listener << "\n    #" << i << " " << Describe(messages[i]);
     if (matcher != nullptr) {
@@ -228,7 +241,8 @@ void ListMessages(const std::vector<Message>& messages, const MessageMatcher* ma
       if (!why.str().empty()) *listener << "\n        " << why.str();
     }
   }
-  if (messages.size() > kMaxListed) *listener << "\n    … and " << messages.size() - kMaxListed << " more";
+  if (messages.size() > kMaxListed)
+    *listener << "\n    … and " << messages.size() - kMaxListed << " more";
 }
 
 }  // namespace
@@ -258,7 +272,8 @@ std::optional<FieldValue> FindField(const Message& message, std::string_view pat
     } else if (v->IsArray()) {
       size_t index = 0;
       auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), index);
-      if (ec != std::errc() || end != part.data() + part.size() || index >= v->Size()) return std::nullopt;
+      if (ec != std::errc() || end != part.data() + part.size() || index >= v->Size())
+        return std::nullopt;
       v = &(*v)[static_cast<rapidjson::SizeType>(index)];
     } else {
       return std::nullopt;
@@ -274,19 +289,23 @@ std::optional<std::string> FieldText(const Message& message, std::string_view pa
 }
 
 MessageMatcher HasField(std::string path) {
-  return ::testing::MakeMatcher(new HasFieldMatcher(std::move(path), HasFieldMatcher::Kind::kPresent, ::testing::_, 0, false));
+  return ::testing::MakeMatcher(new HasFieldMatcher(
+      std::move(path), HasFieldMatcher::Kind::kPresent, ::testing::_, 0, false));
 }
 MessageMatcher HasField(std::string path, ::testing::Matcher<std::string> text) {
-  return ::testing::MakeMatcher(new HasFieldMatcher(std::move(path), HasFieldMatcher::Kind::kText, std::move(text), 0, false));
+  return ::testing::MakeMatcher(new HasFieldMatcher(std::move(path), HasFieldMatcher::Kind::kText,
+                                                    std::move(text), 0, false));
 }
 MessageMatcher HasField(std::string path, const char* text) {
   return HasField(std::move(path), ::testing::Matcher<std::string>(std::string(text)));
 }
 MessageMatcher HasField(std::string path, bool value) {
-  return ::testing::MakeMatcher(new HasFieldMatcher(std::move(path), HasFieldMatcher::Kind::kBool, ::testing::_, 0, value));
+  return ::testing::MakeMatcher(
+      new HasFieldMatcher(std::move(path), HasFieldMatcher::Kind::kBool, ::testing::_, 0, value));
 }
 MessageMatcher HasFieldNumber(std::string path, double value) {
-  return ::testing::MakeMatcher(new HasFieldMatcher(std::move(path), HasFieldMatcher::Kind::kNumber, ::testing::_, value, false));
+  return ::testing::MakeMatcher(new HasFieldMatcher(std::move(path), HasFieldMatcher::Kind::kNumber,
+                                                    ::testing::_, value, false));
 }
 
 MessageMatcher MessageLikeAll(std::string pattern, std::vector<MessageMatcher> inner) {
@@ -332,8 +351,8 @@ bool SentMatcher::Match(const std::vector<Message>& messages, MatchResultListene
         for (size_t i : at) *listener << " #" << i;
         return true;
       }
-      *listener << "step " << step + 1 << " of " << matchers_.size() << " (" << DescribeText(matchers_[step])
-                << ") was not sent";
+      *listener << "step " << step + 1 << " of " << matchers_.size() << " ("
+                << DescribeText(matchers_[step]) << ") was not sent";
       if (!at.empty()) *listener << " after message #" << at.back();
       *listener << "; captured:";
       ListMessages(messages, &matchers_[step], listener);

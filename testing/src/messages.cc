@@ -13,7 +13,8 @@ Message Msg(std::string_view text) {
   if (start != std::string_view::npos && text[start] == '{') {
     auto parsed = ParseMessage(text);
     if (!parsed.ok()) {
-      ADD_FAILURE() << "Msg: not a valid message: " << parsed.status().ToString() << "\n  text: " << text;
+      ADD_FAILURE() << "Msg: not a valid message: " << parsed.status().ToString()
+                    << "\n  text: " << text;
       return Message();
     }
     return std::move(parsed).value();
@@ -25,7 +26,8 @@ Message Msg(std::string_view text) {
   }
   Message message;
   for (const auto& term : pattern->terms()) {
-    if (term.glob) ADD_FAILURE() << "Msg: '" << text << "': term " << term.name << " is a glob, not a value";
+    if (term.glob)
+      ADD_FAILURE() << "Msg: '" << text << "': term " << term.name << " is a glob, not a value";
     message.SetString(term.name, term.value);
   }
   return message;
@@ -85,5 +87,7 @@ std::string Describe(const Result<Message>& reply) {
 namespace shardkit {
 void PrintTo(const Message& message, std::ostream* os) { *os << testing::Describe(message); }
 void PrintTo(const Result<Message>& reply, std::ostream* os) { *os << testing::Describe(reply); }
-void PrintTo(const Status& status, std::ostream* os) { *os << (status.ok() ? "ok" : status.ToString()); }
+void PrintTo(const Status& status, std::ostream* os) {
+  *os << (status.ok() ? "ok" : status.ToString());
+}
 }  // namespace shardkit

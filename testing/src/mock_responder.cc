@@ -26,7 +26,7 @@ struct MockResponder::State {
   // Guarded by shared->mu:
   std::vector<std::unique_ptr<Expectation>> expectations;
   struct OwnRoute {
-    std::string key;  // Pattern::key()
+    std::string key;   // Pattern::key()
     std::string text;  // as given to On()
     std::shared_ptr<Handler> handler;
   };
@@ -58,7 +58,9 @@ MockResponder::Expectation::Expectation(std::shared_ptr<Shared> shared, std::str
 MockResponder::Expectation& MockResponder::Expectation::Reply(std::string_view json) {
   auto parsed = ParseMessage(json);
   if (!parsed.ok()) {
-    ADD_FAILURE_AT(where_.file_name(), where_.line()) << "mock '" << pattern_ << "': Reply: " << parsed.status().ToString() << "\n  text: " << json;
+    ADD_FAILURE_AT(where_.file_name(), where_.line())
+        << "mock '" << pattern_ << "': Reply: " << parsed.status().ToString()
+        << "\n  text: " << json;
     Status error = Status::Internal("mock '" + pattern_ + "': malformed reply text");
     return Reply([error](const Message&) -> Result<Message> { return error; });
   }
@@ -76,7 +78,8 @@ MockResponder::Expectation& MockResponder::Expectation::Reply(ReplyGenerator gen
   return *this;
 }
 
-MockResponder::Expectation& MockResponder::Expectation::ReplyError(Code code, std::string message, std::string details) {
+MockResponder::Expectation& MockResponder::Expectation::ReplyError(Code code, std::string message,
+                                                                   std::string details) {
   Status error(code, std::move(message), std::move(details));
   return Reply([error](const Message&) -> Result<Message> { return error; });
 }
@@ -114,7 +117,8 @@ std::vector<Message> MockResponder::Expectation::received() const {
 class MockResponder::Route final : public Handler {
  public:
   // `pattern_key` empty: the catch-all.
-  Route(std::weak_ptr<State> state, std::string pattern_key) : state_(std::move(state)), key_(std::move(pattern_key)) {}
+  Route(std::weak_ptr<State> state, std::string pattern_key)
+      : state_(std::move(state)), key_(std::move(pattern_key)) {}
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     auto state = state_.lock();
@@ -140,8 +144,9 @@ class MockResponder::Route final : public Handler {
       if (chosen == nullptr) {
         chosen = last;
         if (state->options.strictness == Strictness::kStrict || chosen->times_ >= 0) {
-          ADD_FAILURE_AT(chosen->where_.file_name(), chosen->where_.line()) << "mock '" << chosen->pattern_ << "': called more often than expected (Times("
-                        << chosen->times_ << "))\n  message: " << Describe(message);
+          ADD_FAILURE_AT(chosen->where_.file_name(), chosen->where_.line())
+              << "mock '" << chosen->pattern_ << "': called more often than expected (Times("
+              << chosen->times_ << "))\n  message: " << Describe(message);
         }
       }
       chosen->received_.push_back(message);
@@ -175,7 +180,7 @@ class MockResponder::Route final : public Handler {
     if (state.options.strictness == Strictness::kStrict) {
       ADD_FAILURE_AT(state.where.file_name(), state.where.line())
           << "mock: unexpected message " << Describe(message) << "\n"
-                    << ExplainUnmatched(*state.bus->routes(), message);
+          << ExplainUnmatched(*state.bus->routes(), message);
     }
     reply(Status::NotFound(fmt::format("mock: no expectation for {}", RoutingOf(message))));
   }
@@ -215,7 +220,8 @@ MockResponder::~MockResponder() {
   });
 }
 
-MockResponder::Expectation& MockResponder::On(std::string_view pattern, std::source_location where) {
+MockResponder::Expectation& MockResponder::On(std::string_view pattern,
+                                              std::source_location where) {
   auto parsed = Pattern::Parse(pattern);
   std::string key = parsed.ok() ? parsed->key() : std::string(pattern);
   if (!parsed.ok()) ADD_FAILURE() << "mock: On: " << parsed.status().ToString();
@@ -223,11 +229,13 @@ MockResponder::Expectation& MockResponder::On(std::string_view pattern, std::sou
   Expectation* e;
   {
     std::lock_guard<std::mutex> lock(state_->shared->mu);
-    state_->expectations.push_back(std::unique_ptr<Expectation>(new Expectation(state_->shared, std::string(pattern))));
+    state_->expectations.push_back(
+        std::unique_ptr<Expectation>(new Expectation(state_->shared, std::string(pattern))));
     e = state_->expectations.back().get();
     e->pattern_key_ = key;
     e->where_ = where;
-    routed = std::any_of(state_->routes.begin(), state_->routes.end(), [&](const auto& r) { return r.key == key; });
+    routed = std::any_of(state_->routes.begin(), state_->routes.end(),
+                         [&](const auto& r) { return r.key == key; });
   }
   if (parsed.ok() && !routed) {
     auto handler = Recorded(*state_->bus, std::make_shared<Route>(state_, key));
@@ -251,7 +259,8 @@ bool MockResponder::Verify() {
     int calls = static_cast<int>(e->received_.size());
     if (e->times_ >= 0 && calls < e->times_) {
       ok = false;
-      ADD_FAILURE_AT(e->where_.file_name(), e->where_.line()) << "mock '" << e->pattern_ << "': expected " << e->times_ << " call(s), got " << calls;
+      ADD_FAILURE_AT(e->where_.file_name(), e->where_.line())
+          << "mock '" << e->pattern_ << "': expected " << e->times_ << " call(s), got " << calls;
     }
   }
   return ok;
@@ -276,8 +285,9 @@ std::string ExplainUnmatched(const Router& routes, const Message& message, size_
       if (ok) {
         ++s.matching;
       } else if (s.why.empty()) {
-        s.why = v == nullptr ? fmt::format("no property '{}'", term.name)
-                             : fmt::format("{} is '{}', pattern wants '{}'", term.name, v->text, term.value);
+        s.why = v == nullptr
+                    ? fmt::format("no property '{}'", term.name)
+                    : fmt::format("{} is '{}', pattern wants '{}'", term.name, v->text, term.value);
       }
     }
     scored.push_back(std::move(s));

@@ -16,7 +16,8 @@ ManualScheduler::ManualScheduler(ManualClock* clock) {
 
 void ManualScheduler::RunAfter(int64_t delay_ms, std::function<void()> task) {
   std::lock_guard<std::mutex> lock(mu_);
-  tasks_.emplace(std::make_pair(clock_->NowMs() + std::max<int64_t>(delay_ms, 0), next_seq_++), std::move(task));
+  tasks_.emplace(std::make_pair(clock_->NowMs() + std::max<int64_t>(delay_ms, 0), next_seq_++),
+                 std::move(task));
 }
 
 size_t ManualScheduler::Advance(int64_t ms) {
@@ -80,7 +81,8 @@ RealTimeScheduler::~RealTimeScheduler() {
 void RealTimeScheduler::RunAfter(int64_t delay_ms, std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    tasks_.emplace(std::make_pair(clock().NowMs() + std::max<int64_t>(delay_ms, 0), next_seq_++), std::move(task));
+    tasks_.emplace(std::make_pair(clock().NowMs() + std::max<int64_t>(delay_ms, 0), next_seq_++),
+                   std::move(task));
   }
   cv_.notify_all();
 }

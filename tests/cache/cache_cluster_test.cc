@@ -28,7 +28,9 @@ TEST(CacheInACluster, ConcurrentMissesOnAnotherNodeCostOneRemoteLoadOverASlowLin
   Cluster cluster(TwoNodes());
   auto& slow_link = cluster.faults().On("node1->node0", "store:load").Delay(50);
   std::vector<shardkit::testing::PendingReply> replies;
-  for (int i = 0; i < 10; ++i) replies.push_back(cluster.Send(1, shardkit::testing::Msg(R"({"store":"load","kind":"entry","id":"a"})")));
+  for (int i = 0; i < 10; ++i)
+    replies.push_back(
+        cluster.Send(1, shardkit::testing::Msg(R"({"store":"load","kind":"entry","id":"a"})")));
   cluster.scheduler().Advance(50);
   for (auto& r : replies) {
     ASSERT_TRUE(r.ready());
@@ -41,9 +43,12 @@ TEST(CacheInACluster, ConcurrentMissesOnAnotherNodeCostOneRemoteLoadOverASlowLin
 TEST(CacheInACluster, AnErrorFromTheRemoteShardIsNotCached) {
   Cluster cluster(TwoNodes());
   cluster.faults().On("node1->node0", "store:load").Error(Code::kUnavailable).Times(1);
-  EXPECT_THAT(cluster.Act(1, R"({"store":"load","kind":"entry","id":"a"})"), IsErrorReply(Code::kUnavailable));
-  EXPECT_THAT(cluster.Act(1, R"({"store":"load","kind":"entry","id":"a"})"), IsOkReply(HasField("ent.text", "hello")));
-  EXPECT_THAT(cluster.Act(1, R"({"store":"load","kind":"entry","id":"a"})"), IsOkReply(HasField("ent.text", "hello")));
+  EXPECT_THAT(cluster.Act(1, R"({"store":"load","kind":"entry","id":"a"})"),
+              IsErrorReply(Code::kUnavailable));
+  EXPECT_THAT(cluster.Act(1, R"({"store":"load","kind":"entry","id":"a"})"),
+              IsOkReply(HasField("ent.text", "hello")));
+  EXPECT_THAT(cluster.Act(1, R"({"store":"load","kind":"entry","id":"a"})"),
+              IsOkReply(HasField("ent.text", "hello")));
   EXPECT_EQ(cluster.node(1).cache("entry")->stats().hits, 1u);
 }
 

@@ -39,10 +39,13 @@ class CacheTest : public ::testing::Test {
     o.purge_interval_ms = 0;
     store_ = std::move(store::NewMemoryStore(o)).value();
     service_ = store::MakeStoreService(store_);
-    ASSERT_TRUE(bus_.Add("store:*,kind:entry,cache:true", MakeHandler([this](Message m, const Context& c, ReplyFn reply) {
+    ASSERT_TRUE(bus_.Add("store:*,kind:entry,cache:true",
+                         MakeHandler([this](Message m, const Context& c, ReplyFn reply) {
                            ++store_calls_;
-                           if (m.GetString("store") == std::optional<std::string_view>("load") && hold_loads_) {
-                             // Read now, answer later: the value is what the store held when the load ran.
+                           if (m.GetString("store") == std::optional<std::string_view>("load") &&
+                               hold_loads_) {
+                             // Read now, answer later: the value is what the store held when the
+                             // load ran.
                              service_->Handle(std::move(m), c, [this, reply](Result<Message> r) {
                                std::lock_guard<std::mutex> lock(mu_);
                                held_.push_back([reply, r]() { reply(r); });
@@ -118,7 +121,8 @@ TEST_F(CacheTest, ConcurrentMissesForOneKeyCostOneStoreLoad) {
   int before = store_calls_;
   std::vector<std::string> got(8);
   for (int i = 0; i < 8; ++i) {
-    bus_.Act(M(R"({"store":"load","kind":"entry","id":"a"})"), [&got, i](Result<Message> r) { got[i] = TextOf(r); });
+    bus_.Act(M(R"({"store":"load","kind":"entry","id":"a"})"),
+             [&got, i](Result<Message> r) { got[i] = TextOf(r); });
   }
   EXPECT_EQ(store_calls_ - before, 1);
   Release();
@@ -131,7 +135,8 @@ TEST_F(CacheTest, ARefillThatRacesAWriteDoesNotResurrectTheOldValue) {
   ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"old"}})").ok());
   hold_loads_ = true;
   std::string first;
-  bus_.Act(M(R"({"store":"load","kind":"entry","id":"a"})"), [&](Result<Message> r) { first = TextOf(r); });
+  bus_.Act(M(R"({"store":"load","kind":"entry","id":"a"})"),
+           [&](Result<Message> r) { first = TextOf(r); });
   // The load has read "old" and is in flight; a write lands meanwhile.
   ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"new"}})").ok());
   Release();
@@ -171,9 +176,10 @@ TEST_F(CacheTest, StoreErrorsAreNotCached) {
 TEST_F(CacheTest, MemoryIsBoundedInBytesEvictingTheLeastRecentlyUsed) {
   Install({.max_bytes = 4096});
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","text":"{}"}}}})", i,
-                                std::string(100, 'x')))
-                    .ok());
+    ASSERT_TRUE(
+        Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","text":"{}"}}}})", i,
+                        std::string(100, 'x')))
+            .ok());
   }
   for (int i = 0; i < 100; ++i) {
     Act(fmt::format(R"({{"store":"load","kind":"entry","id":"k{}"}})", i));
@@ -217,24 +223,29 @@ TEST_F(CacheTest, AMessageAlreadyMarkedCacheTrueDoesNotLoop) {
 
 TEST_F(CacheTest, TheFeedFollowerInvalidatesWritesMadeBehindTheCachesBackAcrossRestarts) {
   Install({});
-  std::string state = (std::filesystem::temp_directory_path() / fmt::format("shardkit-feed-{}", getpid())).string();
+  std::string state =
+      (std::filesystem::temp_directory_path() / fmt::format("shardkit-feed-{}", getpid())).string();
   std::filesystem::remove(state);
-  FeedFollowerOptions options{{{"entry", M(R"({"store":"changes","kind":"entry","cache":true})")}}, state};
+  FeedFollowerOptions options{{{"entry", M(R"({"store":"changes","kind":"entry","cache":true})")}},
+                              state};
   ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
   {
     FeedFollower follower(bus_, cache_, options);
     ASSERT_TRUE(follower.PollOnce().ok());  // starts at the feed's end
     EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "one");
     // Another node writes straight to the store.
-    ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","cache":true,"ent":{"id":"a","text":"two"}})").ok());
-    EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "one");  // stale until followed
+    ASSERT_TRUE(
+        Act(R"({"store":"save","kind":"entry","cache":true,"ent":{"id":"a","text":"two"}})").ok());
+    EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")),
+              "one");  // stale until followed
     auto applied = follower.PollOnce();
     ASSERT_TRUE(applied.ok());
     EXPECT_EQ(*applied, 1u);
     EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "two");
   }
   // While the follower is down, another write; a new follower replays from the saved position.
-  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","cache":true,"ent":{"id":"a","text":"three"}})").ok());
+  ASSERT_TRUE(
+      Act(R"({"store":"save","kind":"entry","cache":true,"ent":{"id":"a","text":"three"}})").ok());
   FeedFollower restarted(bus_, cache_, options);
   auto applied = restarted.PollOnce();
   ASSERT_TRUE(applied.ok());
@@ -254,19 +265,23 @@ TEST(CacheTransition, AddingTheCacheUnderTrafficFailsNoRequest) {
   Bus bus;
   auto table = [&](bool plain_store, bool cache_true_store, bool with_cache) {
     Router r;
-    if (plain_store && !with_cache) EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry"), service).ok());
-    if (cache_true_store) EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry,cache:true"), service).ok());
+    if (plain_store && !with_cache)
+      EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry"), service).ok());
+    if (cache_true_store)
+      EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry,cache:true"), service).ok());
     if (with_cache) EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry"), cache).ok());
     return r;
   };
   bus.Replace(table(true, false, false));
-  ASSERT_TRUE(bus.ActAndWait(M(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})")).ok());
+  ASSERT_TRUE(
+      bus.ActAndWait(M(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})")).ok());
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0}, requests{0};
   std::thread client([&] {
     for (int i = 0; !stop && i < 1'000'000; ++i) {
-      auto r = bus.ActAndWait(M(i % 5 == 0 ? R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})"
-                                           : R"({"store":"load","kind":"entry","id":"a"})"));
+      auto r = bus.ActAndWait(
+          M(i % 5 == 0 ? R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})"
+                       : R"({"store":"load","kind":"entry","id":"a"})"));
       ++requests;
       if (!r.ok()) ++failures;
     }
@@ -278,7 +293,7 @@ TEST(CacheTransition, AddingTheCacheUnderTrafficFailsNoRequest) {
   settle();
   bus.Replace(table(true, true, false));  // 1. the store serves both patterns
   settle();
-  bus.Replace(table(true, true, true));   // 2. the cache takes store:*,kind:entry
+  bus.Replace(table(true, true, true));  // 2. the cache takes store:*,kind:entry
   settle();
   bus.Replace(table(false, true, true));  // 3. the store serves only cache:true
   settle();
@@ -301,7 +316,8 @@ TEST_F(CacheTest, AHundredConcurrentLoadsOfAColdKeyCostOneStoreLoad) {
   int before = store_calls_;
   std::atomic<int> answered{0};
   for (int i = 0; i < 100; ++i) {
-    bus_.Act(M(R"({"store":"load","kind":"entry","id":"cold"})"), [&](Result<Message> r) { answered += TextOf(r) == "c"; });
+    bus_.Act(M(R"({"store":"load","kind":"entry","id":"cold"})"),
+             [&](Result<Message> r) { answered += TextOf(r) == "c"; });
   }
   EXPECT_EQ(store_calls_ - before, 1);
   Release();
@@ -313,7 +329,9 @@ TEST_F(CacheTest, NoReadAfterAnAcknowledgedSaveIsStale) {
   Install({});
   constexpr int kKeys = 4;
   for (int k = 0; k < kKeys; ++k) {
-    ASSERT_TRUE(Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"h{}","text":"0"}}}})", k)).ok());
+    ASSERT_TRUE(
+        Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"h{}","text":"0"}}}})", k))
+            .ok());
   }
   // Per key: the last acknowledged value. A reader that starts after an acknowledgement must see
   // that value or a later one.
@@ -324,7 +342,8 @@ TEST_F(CacheTest, NoReadAfterAnAcknowledgedSaveIsStale) {
   for (int k = 0; k < kKeys; ++k) {
     threads.emplace_back([&, k] {  // one writer per key: values only grow
       for (int v = 1; v <= 300 && !stop; ++v) {
-        auto r = Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"h{}","text":"{}"}}}})", k, v));
+        auto r = Act(fmt::format(
+            R"({{"store":"save","kind":"entry","ent":{{"id":"h{}","text":"{}"}}}})", k, v));
         if (r.ok()) acknowledged[k] = v;
       }
     });
@@ -351,9 +370,10 @@ TEST_F(CacheTest, TheByteBoundHoldsWithin10PercentUnderRandomValueSizes) {
   Install({.max_bytes = kBound});
   std::mt19937 rng(5);
   for (int i = 0; i < 400; ++i) {
-    ASSERT_TRUE(Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"r{}","text":"{}"}}}})", i,
-                                std::string(rng() % 2000, 'v')))
-                    .ok());
+    ASSERT_TRUE(
+        Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"r{}","text":"{}"}}}})", i,
+                        std::string(rng() % 2000, 'v')))
+            .ok());
   }
   size_t peak = 0;
   for (int i = 0; i < 2000; ++i) {

@@ -42,12 +42,14 @@ struct ThingNode {
   }
   ~ThingNode() { applier->Stop(); }
   uint64_t Save(const std::string& id, int seq) {
-    auto ack = bus.ActAndWait(Msg(R"({"store":"save","kind":"thing","ent":{"id":")" + id + R"(","seq":)" +
-                                  std::to_string(seq) + "}}"));
+    auto ack = bus.ActAndWait(Msg(R"({"store":"save","kind":"thing","ent":{"id":")" + id +
+                                  R"(","seq":)" + std::to_string(seq) + "}}"));
     EXPECT_TRUE(ack.ok()) << ack.status().ToString();
     return ack.ok() ? *ack->GetUint("position") : 0;
   }
-  bool Applied() { return Eventually([&] { return applier->applied() >= log->Head(); }); }
+  bool Applied() {
+    return Eventually([&] { return applier->applied() >= log->Head(); });
+  }
 
   Bus bus;
   FakeTarget target;
@@ -69,11 +71,11 @@ TEST(CqrsApplier, AckThenReadWithMinPositionAlwaysSeesTheWrite) {
   Node node(dir.path());
   for (int i = 0; i < 200; ++i) {
     std::string id = "e" + std::to_string(i % 20);
-    Message ack = node.Act(R"({"store":"save","kind":"entry","ent":{"id":")" + id + R"(","user":"ann","n":)" +
-                           std::to_string(i) + "}}");
+    Message ack = node.Act(R"({"store":"save","kind":"entry","ent":{"id":")" + id +
+                           R"(","user":"ann","n":)" + std::to_string(i) + "}}");
     const std::string pos = std::to_string(*ack.GetUint("position"));
-    Message got = node.Act(R"({"store":"load","kind":"entry","id":")" + id + R"(","min_position":)" + pos +
-                           R"(,"timeout_ms":5000})");
+    Message got = node.Act(R"({"store":"load","kind":"entry","id":")" + id +
+                           R"(","min_position":)" + pos + R"(,"timeout_ms":5000})");
     auto ent = ParseJson(*got.GetObjectJson("ent"), "ent");
     ASSERT_EQ((*ent)["n"].GetInt(), i);
   }
@@ -90,7 +92,8 @@ TEST(CqrsApplier, AckThenReadWithMinPositionAlwaysSeesTheWrite) {
 TEST(CqrsApplier, DuplicateCommandIdsAreAppliedOnce) {
   TempDir dir;
   Node node(dir.path());
-  for (int i = 0; i < 5; ++i) node.Act(R"({"store":"save","kind":"entry","command_id":"once","ent":{"id":"x","user":"u"}})");
+  for (int i = 0; i < 5; ++i)
+    node.Act(R"({"store":"save","kind":"entry","command_id":"once","ent":{"id":"x","user":"u"}})");
   ASSERT_TRUE(Eventually([&] { return node.CaughtUp(); }));
   auto stored = node.store->Load("entry", "x");
   ASSERT_TRUE(stored.ok());
@@ -103,8 +106,8 @@ TEST(CqrsApplier, InDoubtCommandsAfterACrashAreNotAppliedTwice) {
   {
     Node node(dir.path(), {.with_projections = false});
     for (int i = 0; i < 30; ++i) {
-      node.Act(R"({"store":"save","kind":"entry","ent":{"id":"e)" + std::to_string(i % 3) + R"(","n":)" +
-               std::to_string(i) + "}}");
+      node.Act(R"({"store":"save","kind":"entry","ent":{"id":"e)" + std::to_string(i % 3) +
+               R"(","n":)" + std::to_string(i) + "}}");
     }
     ASSERT_TRUE(Eventually([&] { return node.CaughtUp(); }));
     node.applier->Stop();
@@ -182,7 +185,8 @@ TEST(CqrsApplier, PoisonCommandGoesToDeadLetterWhileOthersProceedThenReplays) {
   EXPECT_EQ(node.applier->Lag().dead_letters, 2u);
 
   broken = false;
-  auto replay = node.bus.ActAndWait(Msg(R"({"cqrs":"deadletter","cmd":"replay","position":)" + std::to_string(bad2) + "}"));
+  auto replay = node.bus.ActAndWait(
+      Msg(R"({"cqrs":"deadletter","cmd":"replay","position":)" + std::to_string(bad2) + "}"));
   ASSERT_TRUE(replay.ok()) << replay.status().ToString();
   auto replayed = ParseJson(*replay->GetArrayJson("replayed"), "replayed");
   ASSERT_EQ(replayed->Size(), 2u);  // the key's letters go back together
@@ -195,8 +199,9 @@ TEST(CqrsApplier, PoisonCommandGoesToDeadLetterWhileOthersProceedThenReplays) {
 TEST(CqrsApplier, DeadLetterMessagesValidateTheirFields) {
   TempDir dir;
   ThingNode node(dir.path(), FastRetries(3));
-  for (const char* json : {R"({"cqrs":"deadletter","cmd":"drop"})", R"({"cqrs":"deadletter","cmd":"list","limit":0})",
-                           R"({"cqrs":"deadletter","cmd":"replay","position":"x"})"}) {
+  for (const char* json :
+       {R"({"cqrs":"deadletter","cmd":"drop"})", R"({"cqrs":"deadletter","cmd":"list","limit":0})",
+        R"({"cqrs":"deadletter","cmd":"replay","position":"x"})"}) {
     auto reply = node.bus.ActAndWait(Msg(json));
     ASSERT_FALSE(reply.ok());
     EXPECT_EQ(reply.status().code(), Code::kInvalid) << json;

@@ -9,7 +9,8 @@ namespace {
 TEST(CqrsCommand, AckCarriesCommandIdPositionAndEntityId) {
   TempDir dir;
   Node node(dir.path(), {.with_applier = false, .with_projections = false});
-  Message ack = node.Act(R"({"store":"save","kind":"entry","command_id":"c1","ent":{"id":"e1","text":"hi"}})");
+  Message ack = node.Act(
+      R"({"store":"save","kind":"entry","command_id":"c1","ent":{"id":"e1","text":"hi"}})");
   EXPECT_EQ(ack.GetString("command_id"), "c1");
   EXPECT_EQ(ack.GetUint("position"), 1u);
   EXPECT_EQ(ack.GetString("id"), "e1");
@@ -30,9 +31,11 @@ TEST(CqrsCommand, DuplicateCommandIdIsAcknowledgedWithItsOriginalPositionAcrossR
   {
     Node node(dir.path(), {.with_applier = false, .with_projections = false});
     node.Act(R"({"store":"save","kind":"entry","ent":{"text":"x"}})");
-    Message a = node.Act(R"({"store":"save","kind":"entry","command_id":"dup","ent":{"text":"y"}})");
+    Message a =
+        node.Act(R"({"store":"save","kind":"entry","command_id":"dup","ent":{"text":"y"}})");
     first_id = std::string(*a.GetString("id"));
-    Message b = node.Act(R"({"store":"save","kind":"entry","command_id":"dup","ent":{"text":"y"}})");
+    Message b =
+        node.Act(R"({"store":"save","kind":"entry","command_id":"dup","ent":{"text":"y"}})");
     EXPECT_EQ(b.GetUint("position"), 2u);
     EXPECT_EQ(b.GetBool("duplicate"), true);
     EXPECT_EQ(b.GetString("id"), first_id);
@@ -52,7 +55,9 @@ TEST(CqrsCommand, ConcurrentDuplicatesGetOnePosition) {
   std::vector<uint64_t> positions(16);
   for (int t = 0; t < 16; ++t) {
     threads.emplace_back([&, t] {
-      positions[t] = *node.Act(R"({"store":"save","kind":"entry","command_id":"same","ent":{"id":"a"}})").GetUint("position");
+      positions[t] =
+          *node.Act(R"({"store":"save","kind":"entry","command_id":"same","ent":{"id":"a"}})")
+               .GetUint("position");
     });
   }
   for (auto& t : threads) t.join();
@@ -69,7 +74,8 @@ TEST(CqrsCommand, ConcurrentAppendsGetContiguousUniquePositions) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
-        got[t].push_back(*node.Act(R"({"store":"save","kind":"entry","ent":{"text":"x"}})").GetUint("position"));
+        got[t].push_back(
+            *node.Act(R"({"store":"save","kind":"entry","ent":{"text":"x"}})").GetUint("position"));
       }
     });
   }
@@ -103,18 +109,21 @@ TEST(CqrsCommand, BadCommandsAnswerInvalidNamingTheFieldAndLogNothing) {
     auto reply = node.Try(json);
     ASSERT_FALSE(reply.ok()) << json;
     EXPECT_EQ(reply.status().code(), Code::kInvalid) << json;
-    EXPECT_EQ(reply.status().message().rfind(std::string(field) + ":", 0), 0u) << reply.status().ToString();
+    EXPECT_EQ(reply.status().message().rfind(std::string(field) + ":", 0), 0u)
+        << reply.status().ToString();
   }
   EXPECT_EQ(node.log->Head(), 0u);
   // A read routed to the command service by mistake is not a command either.
-  auto plan = PlanCommand(Msg(R"({"store":"load","kind":"entry","id":"a"})"), "id", [] { return "x"; });
+  auto plan =
+      PlanCommand(Msg(R"({"store":"load","kind":"entry","id":"a"})"), "id", [] { return "x"; });
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().message().rfind("store:", 0), 0u);
 }
 
 TEST(CqrsCommand, DomainCommandsAreLoggedWithTheirKeyField) {
-  auto plan = PlanCommand(Msg(R"({"post":"entry","id":"p1","command_id":"x","meta$":{"deadline":5}})"), "id",
-                          [] { return "unused"; });
+  auto plan =
+      PlanCommand(Msg(R"({"post":"entry","id":"p1","command_id":"x","meta$":{"deadline":5}})"),
+                  "id", [] { return "unused"; });
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->key, "p1");
   EXPECT_EQ(plan->command_id, "x");

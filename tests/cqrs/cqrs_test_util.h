@@ -26,7 +26,8 @@ namespace shardkit::cqrs::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "shardkit-cqrs-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "shardkit-cqrs-XXXXXX").string();
     char* made = mkdtemp(pattern.data());
     if (made == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = made;
@@ -43,7 +44,8 @@ class TempDir {
 };
 
 // Waits (polling every millisecond, never longer than `limit`) until `done` holds.
-inline bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+inline bool Eventually(const std::function<bool()>& done,
+                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
   const auto until = std::chrono::steady_clock::now() + limit;
   while (!done()) {
     if (std::chrono::steady_clock::now() > until) return false;
@@ -97,10 +99,13 @@ struct Node {
       lags.push_back(applier);
     }
     if (options.with_projections) {
-      entities = StartProjection(MakeEntitiesProjection("entry"), dir + "/rm-entities", options.durability);
-      per_user = StartProjection(MakeEntriesPerUserProjection(), dir + "/rm-per-user", options.durability);
+      entities = StartProjection(MakeEntitiesProjection("entry"), dir + "/rm-entities",
+                                 options.durability);
+      per_user =
+          StartProjection(MakeEntriesPerUserProjection(), dir + "/rm-per-user", options.durability);
       search = StartProjection(MakeSearchIndexProjection(), dir + "/rm-search", options.durability);
-      followers = StartProjection(MakeFollowerCountProjection(), dir + "/rm-followers", options.durability);
+      followers =
+          StartProjection(MakeFollowerCountProjection(), dir + "/rm-followers", options.durability);
       Check(bus.Add("store:load,kind:entry", entities));
       Check(bus.Add("store:list,kind:entry", entities));
       Check(bus.Add("entries:user", per_user));
@@ -118,12 +123,14 @@ struct Node {
     }
   }
 
-  std::shared_ptr<ProjectionService> StartProjection(std::unique_ptr<Projection> projection, std::string path,
+  std::shared_ptr<ProjectionService> StartProjection(std::unique_ptr<Projection> projection,
+                                                     std::string path,
                                                      store::Durability durability) {
     ProjectionOptions options;
     options.path = std::move(path);
     options.durability = durability;
-    return Must(ProjectionService::Start(std::move(projection), MakeCommandLogSource(log), options));
+    return Must(
+        ProjectionService::Start(std::move(projection), MakeCommandLogSource(log), options));
   }
 
   // Sends and waits; fails the test on an error reply.
@@ -132,7 +139,9 @@ struct Node {
     EXPECT_TRUE(reply.ok()) << json << " -> " << reply.status().ToString();
     return reply.ok() ? std::move(reply).value() : Message();
   }
-  Result<Message> Try(std::string_view json) { return bus.ActAndWait(Msg(json), std::chrono::seconds(20)); }
+  Result<Message> Try(std::string_view json) {
+    return bus.ActAndWait(Msg(json), std::chrono::seconds(20));
+  }
 
   // Everything logged so far is applied and projected.
   bool CaughtUp() const {

@@ -24,9 +24,9 @@ constexpr int kUsers = 7;
 
 std::string Command(int i) {
   const std::string key = "k" + std::to_string(i % kKeys);
-  return R"({"store":"save","kind":"entry","command_id":"c)" + std::to_string(i) + R"(","ent":{"id":")" + key +
-         R"(","user":"u)" + std::to_string(i % kUsers) + R"(","n":)" + std::to_string(i) + R"(,"text":"common w)" +
-         std::to_string(i % 13) + R"("}})";
+  return R"({"store":"save","kind":"entry","command_id":"c)" + std::to_string(i) +
+         R"(","ent":{"id":")" + key + R"(","user":"u)" + std::to_string(i % kUsers) + R"(","n":)" +
+         std::to_string(i) + R"(,"text":"common w)" + std::to_string(i % 13) + R"("}})";
 }
 
 void Report(int fd, const std::string& line) {
@@ -125,15 +125,20 @@ TEST(CqrsCrash, KillDuringApplyAndProjectionLosesAndDuplicatesNothing) {
     auto ent = ParseJson(*stored, "ent");
     EXPECT_EQ((*ent)["version"].GetUint64(), uint64_t(count)) << key << " applied twice or lost";
     EXPECT_EQ((*ent)["n"].GetInt(), last) << key;
-    auto projected = ParseJson(*node.Act(R"({"store":"load","kind":"entry","id":")" + key + R"("})").GetObjectJson("ent"), "ent");
+    auto projected = ParseJson(
+        *node.Act(R"({"store":"load","kind":"entry","id":")" + key + R"("})").GetObjectJson("ent"),
+        "ent");
     EXPECT_EQ((*projected)["n"].GetInt(), last) << key;
     ++users["u" + std::to_string(last % kUsers)];
   }
   for (int u = 0; u < kUsers; ++u) {
     const std::string user = "u" + std::to_string(u);
-    EXPECT_EQ(node.Act(R"({"entries":"user","user":")" + user + R"("})").GetUint("count"), uint64_t(users[user])) << user;
+    EXPECT_EQ(node.Act(R"({"entries":"user","user":")" + user + R"("})").GetUint("count"),
+              uint64_t(users[user]))
+        << user;
   }
-  auto common = ParseJson(*node.Act(R"({"search":"query","text":"common","limit":1000})").GetArrayJson("ids"), "ids");
+  auto common = ParseJson(
+      *node.Act(R"({"search":"query","text":"common","limit":1000})").GetArrayJson("ids"), "ids");
   EXPECT_EQ(common->Size(), size_t(kKeys));
   EXPECT_EQ(node.Act(R"({"cqrs":"deadletter","cmd":"list"})").GetArrayJson("items"), "[]");
 }

@@ -11,11 +11,14 @@ std::string Ids(Message m) { return std::string(m.GetArrayJson("ids").value_or("
 TEST(CqrsProjection, BuiltinsFollowSavesUpdatesAndRemoves) {
   TempDir dir;
   Node node(dir.path());
-  node.Act(R"({"store":"save","kind":"entry","ent":{"id":"1","user":"ann","text":"Hello brave World"}})");
+  node.Act(
+      R"({"store":"save","kind":"entry","ent":{"id":"1","user":"ann","text":"Hello brave World"}})");
   node.Act(R"({"store":"save","kind":"entry","ent":{"id":"2","user":"ann","text":"hello again"}})");
   node.Act(R"({"store":"save","kind":"entry","ent":{"id":"3","user":"bob","text":"world peace"}})");
-  node.Act(R"({"store":"save","kind":"follow","ent":{"id":"f1","follower":"bob","followee":"ann"}})");
-  node.Act(R"({"store":"save","kind":"follow","ent":{"id":"f2","follower":"cat","followee":"ann"}})");
+  node.Act(
+      R"({"store":"save","kind":"follow","ent":{"id":"f1","follower":"bob","followee":"ann"}})");
+  node.Act(
+      R"({"store":"save","kind":"follow","ent":{"id":"f2","follower":"cat","followee":"ann"}})");
   const uint64_t head = node.log->Head();
   const std::string wait = R"(,"min_position":)" + std::to_string(head) + "}";
   Message ann = node.Act(R"({"entries":"user","user":"ann")" + wait);
@@ -28,36 +31,41 @@ TEST(CqrsProjection, BuiltinsFollowSavesUpdatesAndRemoves) {
   // Entry 1 moves to bob with new text; entry 2 and follow f1 go away.
   node.Act(R"({"store":"save","kind":"entry","ent":{"id":"1","user":"bob","text":"goodbye"}})");
   node.Act(R"({"store":"remove","kind":"entry","id":"2"})");
-  const uint64_t pos = *node.Act(R"({"store":"remove","kind":"follow","id":"f1"})").GetUint("position");
+  const uint64_t pos =
+      *node.Act(R"({"store":"remove","kind":"follow","id":"f1"})").GetUint("position");
   const std::string wait2 = R"(,"min_position":)" + std::to_string(pos) + "}";
   EXPECT_EQ(node.Act(R"({"entries":"user","user":"ann")" + wait2).GetUint("count"), 0u);
   EXPECT_EQ(Ids(node.Act(R"({"entries":"user","user":"bob")" + wait2)), R"(["1","3"])");
   EXPECT_EQ(Ids(node.Act(R"({"search":"query","text":"hello")" + wait2)), "[]");
   EXPECT_EQ(Ids(node.Act(R"({"search":"query","text":"goodbye")" + wait2)), R"(["1"])");
   EXPECT_EQ(node.Act(R"({"followers":"count","user":"ann")" + wait2).GetUint("followers"), 1u);
-  EXPECT_EQ(node.Try(R"({"store":"load","kind":"entry","id":"2")" + wait2).status().code(), Code::kNotFound);
+  EXPECT_EQ(node.Try(R"({"store":"load","kind":"entry","id":"2")" + wait2).status().code(),
+            Code::kNotFound);
 }
 
 TEST(CqrsProjection, ListsAreServedFromTheReadModelWithFiltersAndCursors) {
   TempDir dir;
   Node node(dir.path());
   for (int i = 0; i < 5; ++i) {
-    node.Act(R"({"store":"save","kind":"entry","ent":{"id":"e)" + std::to_string(i) + R"(","user":")" +
-             (i % 2 ? "odd" : "even") + R"("}})");
+    node.Act(R"({"store":"save","kind":"entry","ent":{"id":"e)" + std::to_string(i) +
+             R"(","user":")" + (i % 2 ? "odd" : "even") + R"("}})");
   }
   const std::string wait = R"(,"min_position":5})";
-  Message page = node.Act(R"({"store":"list","kind":"entry","q":{"user":"even","limit$":2})" + wait);
+  Message page =
+      node.Act(R"({"store":"list","kind":"entry","q":{"user":"even","limit$":2})" + wait);
   auto items = ParseJson(*page.GetArrayJson("items"), "items");
   ASSERT_EQ(items->Size(), 2u);
   EXPECT_STREQ((*items)[1]["id"].GetString(), "e2");
   ASSERT_TRUE(page.GetString("cursor"));
-  Message rest = node.Act(R"({"store":"list","kind":"entry","q":{"user":"even","limit$":2,"cursor$":")" +
-                          std::string(*page.GetString("cursor")) + R"("}})");
+  Message rest =
+      node.Act(R"({"store":"list","kind":"entry","q":{"user":"even","limit$":2,"cursor$":")" +
+               std::string(*page.GetString("cursor")) + R"("}})");
   items = ParseJson(*rest.GetArrayJson("items"), "items");
   ASSERT_EQ(items->Size(), 1u);
   EXPECT_STREQ((*items)[0]["id"].GetString(), "e4");
   EXPECT_FALSE(rest.Has("cursor"));
-  EXPECT_EQ(node.Try(R"({"store":"list","kind":"entry","q":{"sort$":"user"}})").status().code(), Code::kInvalid);
+  EXPECT_EQ(node.Try(R"({"store":"list","kind":"entry","q":{"sort$":"user"}})").status().code(),
+            Code::kInvalid);
 }
 
 TEST(CqrsProjection, MinPositionNotReachedAnswersTimeout) {
@@ -85,7 +93,8 @@ TEST(CqrsProjection, BadQueryFieldsAnswerInvalid) {
     auto reply = node.Try(json);
     ASSERT_FALSE(reply.ok()) << json;
     EXPECT_EQ(reply.status().code(), Code::kInvalid) << json;
-    EXPECT_EQ(reply.status().message().rfind(std::string(field) + ":", 0), 0u) << reply.status().ToString();
+    EXPECT_EQ(reply.status().message().rfind(std::string(field) + ":", 0), 0u)
+        << reply.status().ToString();
   }
 }
 
@@ -95,7 +104,8 @@ TEST(CqrsProjection, RebuildBesideTheLiveOneAndSwapFailsNoQuery) {
   uint64_t last = 0;
   for (int i = 0; i < 1500; ++i) {
     last = *node.Act(R"({"store":"save","kind":"entry","ent":{"id":"e)" + std::to_string(i % 300) +
-                     R"(","user":"u)" + std::to_string(i % 7) + R"(","text":"w)" + std::to_string(i % 11) + R"("}})")
+                     R"(","user":"u)" + std::to_string(i % 7) + R"(","text":"w)" +
+                     std::to_string(i % 11) + R"("}})")
                 .GetUint("position");
   }
   std::atomic<bool> stop{false};
@@ -104,7 +114,8 @@ TEST(CqrsProjection, RebuildBesideTheLiveOneAndSwapFailsNoQuery) {
   for (int t = 0; t < 3; ++t) {
     readers.emplace_back([&, t] {
       for (int i = 0; !stop; ++i) {
-        auto reply = node.bus.ActAndWait(Msg(R"({"store":"load","kind":"entry","id":"e)" + std::to_string((i * 7 + t) % 300) +
+        auto reply = node.bus.ActAndWait(Msg(R"({"store":"load","kind":"entry","id":"e)" +
+                                             std::to_string((i * 7 + t) % 300) +
                                              R"(","min_position":)" + std::to_string(last) + "}"));
         (reply.ok() ? served : failed)++;
       }
@@ -113,26 +124,33 @@ TEST(CqrsProjection, RebuildBesideTheLiveOneAndSwapFailsNoQuery) {
   // Writers keep going while the rebuild runs.
   std::thread writer([&] {
     for (int i = 0; !stop && i < 500; ++i) {
-      (void)node.bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"e)" + std::to_string(i % 300) + R"(","user":"z"}})"));
+      (void)node.bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"e)" +
+                                    std::to_string(i % 300) + R"(","user":"z"}})"));
     }
   });
-  auto rebuilt = node.StartProjection(MakeEntitiesProjection("entry"), dir.Sub("rm-entities-v2"), store::Durability::kGroup);
+  auto rebuilt = node.StartProjection(MakeEntitiesProjection("entry"), dir.Sub("rm-entities-v2"),
+                                      store::Durability::kGroup);
   ASSERT_TRUE(rebuilt->WaitApplied(node.log->Head(), std::chrono::seconds(20)));
   const int before_swap = served.load();
-  ASSERT_TRUE(SwapRoutes(node.bus, {"store:load,kind:entry", "store:list,kind:entry"}, rebuilt, "entities v2").ok());
+  ASSERT_TRUE(SwapRoutes(node.bus, {"store:load,kind:entry", "store:list,kind:entry"}, rebuilt,
+                         "entities v2")
+                  .ok());
   ASSERT_TRUE(Eventually([&] { return served.load() > before_swap + 200; }));
   stop = true;
   for (auto& r : readers) r.join();
   writer.join();
   EXPECT_EQ(failed.load(), 0);
-  EXPECT_EQ(node.bus.routes()->Find(Msg(R"({"store":"load","kind":"entry","id":"e1"})"))->handler, rebuilt);
+  EXPECT_EQ(node.bus.routes()->Find(Msg(R"({"store":"load","kind":"entry","id":"e1"})"))->handler,
+            rebuilt);
   node.entities->Stop();
   ASSERT_TRUE(Eventually([&] { return rebuilt->applied() >= node.log->Head(); }));
   // The rebuilt read model agrees with the target store.
   ASSERT_TRUE(Eventually([&] { return node.applier->applied() >= node.log->Head(); }));
   for (int i = 0; i < 300; i += 37) {
     std::string id = "e" + std::to_string(i);
-    auto projected = ParseJson(*node.Act(R"({"store":"load","kind":"entry","id":")" + id + R"("})").GetObjectJson("ent"), "ent");
+    auto projected = ParseJson(
+        *node.Act(R"({"store":"load","kind":"entry","id":")" + id + R"("})").GetObjectJson("ent"),
+        "ent");
     auto stored = ParseJson(*node.store->Load("entry", id), "ent");
     EXPECT_STREQ((*projected)["user"].GetString(), (*stored)["user"].GetString()) << id;
   }
@@ -168,13 +186,17 @@ TEST(CqrsProjection, ChangeFeedSourceProjectsWhatTheStoreApplied) {
   ProjectionOptions options;
   options.path = dir.Sub("rm-feed");
   auto feed = Node::Must(ProjectionService::Start(
-      MakeEntriesPerUserProjection(), MakeChangeFeedSource(node.bus, Msg(R"({"store":"changes","kind":"entry","cqrs":"apply"})"), 1),
+      MakeEntriesPerUserProjection(),
+      MakeChangeFeedSource(node.bus, Msg(R"({"store":"changes","kind":"entry","cqrs":"apply"})"),
+                           1),
       options));
   Node::Check(node.bus.Add("entries:user", feed));
   node.Act(R"({"store":"save","kind":"entry","ent":{"id":"a","user":"ann"}})");
   node.Act(R"({"store":"save","kind":"entry","ent":{"id":"b","user":"ann"}})");
   node.Act(R"({"store":"remove","kind":"entry","id":"a"})");
-  ASSERT_TRUE(Eventually([&] { return node.applier->applied() == 3 && feed->applied() >= node.store->feed().LastSequence(); }));
+  ASSERT_TRUE(Eventually([&] {
+    return node.applier->applied() == 3 && feed->applied() >= node.store->feed().LastSequence();
+  }));
   Message ann = node.Act(R"({"entries":"user","user":"ann"})");
   EXPECT_EQ(ann.GetUint("count"), 1u);
   EXPECT_EQ(Ids(ann), R"(["b"])");

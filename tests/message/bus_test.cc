@@ -86,9 +86,9 @@ TEST(Bus, ChildMessagesInheritTraceDeadlineAndParent) {
                         return Message();
                       }))
                   .ok());
-  ASSERT_TRUE(bus.Add("a:1", [](Message m, const Context& ctx, ReplyFn reply) {
-                   ctx.Act(M(R"({"b":1})"), std::move(reply));
-                 }).ok());
+  ASSERT_TRUE(bus.Add("a:1", [](Message m, const Context& ctx,
+                                ReplyFn reply) { ctx.Act(M(R"({"b":1})"), std::move(reply)); })
+                  .ok());
   int64_t deadline = SystemClock::Default().NowMs() + 60'000;
   Message m = M(R"({"a":1})");
   m.meta().id = "parent-1";
@@ -105,10 +105,12 @@ TEST(Bus, ChildMessagesInheritTraceDeadlineAndParent) {
 TEST(Bus, RoutingLoopsDieAtTheHopLimit) {
   Bus bus(BusOptions{.max_hops = 8});
   int calls = 0;
-  ASSERT_TRUE(bus.Add("loop:1", [&](Message m, const Context& ctx, ReplyFn reply) {
-                   ++calls;
-                   ctx.Act(M(R"({"loop":1})"), std::move(reply));
-                 }).ok());
+  ASSERT_TRUE(bus.Add("loop:1",
+                      [&](Message m, const Context& ctx, ReplyFn reply) {
+                        ++calls;
+                        ctx.Act(M(R"({"loop":1})"), std::move(reply));
+                      })
+                  .ok());
   auto reply = bus.ActAndWait(M(R"({"loop":1})"));
   ASSERT_FALSE(reply.ok());
   EXPECT_EQ(reply.status().code(), Code::kInvalid);
@@ -160,9 +162,9 @@ TEST(Bus, AnOverrideCallsItsPriorThroughTheContext) {
 
 TEST(Bus, PriorWithoutAPriorIsNotFound) {
   Bus bus;
-  ASSERT_TRUE(bus.Add("a:1", [](Message m, const Context& ctx, ReplyFn reply) {
-                   ctx.Prior(std::move(m), std::move(reply));
-                 }).ok());
+  ASSERT_TRUE(bus.Add("a:1", [](Message m, const Context& ctx,
+                                ReplyFn reply) { ctx.Prior(std::move(m), std::move(reply)); })
+                  .ok());
   EXPECT_EQ(bus.ActAndWait(M(R"({"a":1})")).status().code(), Code::kNotFound);
 }
 
@@ -195,11 +197,12 @@ TEST(Bus, AFailingObserverDoesNotStopTheOthers) {
                             throw std::runtime_error("observer bug");
                           }))
                   .ok());
-  ASSERT_TRUE(bus.Observe("info:*", MakeSyncHandler([&](Message m, const Context&) -> Result<Message> {
-                            ++ok_calls;
-                            return m;
-                          }))
-                  .ok());
+  ASSERT_TRUE(
+      bus.Observe("info:*", MakeSyncHandler([&](Message m, const Context&) -> Result<Message> {
+                    ++ok_calls;
+                    return m;
+                  }))
+          .ok());
   EXPECT_EQ(bus.Publish(M(R"({"info":"x"})")), 2u);
   EXPECT_EQ(ok_calls, 1);
 }
@@ -226,7 +229,9 @@ TEST(Bus, AFailedBatchUpdateChangesNothing) {
 TEST(Bus, InFlightMessagesFinishOnTheTableTheyStartedWith) {
   Bus bus;
   ReplyFn pending;
-  ASSERT_TRUE(bus.Add("slow:1", [&](Message m, const Context&, ReplyFn reply) { pending = std::move(reply); }).ok());
+  ASSERT_TRUE(bus.Add("slow:1",
+                      [&](Message m, const Context&, ReplyFn reply) { pending = std::move(reply); })
+                  .ok());
   std::optional<Result<Message>> got;
   bus.Act(M(R"({"slow":1})"), [&](Result<Message> r) { got.emplace(std::move(r)); });
   ASSERT_TRUE(bus.Remove("slow:1").ok());  // the table changes while the request is in flight

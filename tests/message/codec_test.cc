@@ -33,7 +33,8 @@ TEST(Codec, TopLevelScalarsBecomeRoutingProperties) {
 }
 
 TEST(Codec, NestedDataIsKeptAsItsOriginalText) {
-  Message m = MustParse(R"({"store":"save","ent":{"id":"u1","tags":["a", "b"],"n":{"deep":[1,2]}},"ids":[1, 2]})");
+  Message m = MustParse(
+      R"({"store":"save","ent":{"id":"u1","tags":["a", "b"],"n":{"deep":[1,2]}},"ids":[1, 2]})");
   EXPECT_EQ(m.GetObjectJson("ent"), R"({"id":"u1","tags":["a", "b"],"n":{"deep":[1,2]}})");
   EXPECT_EQ(m.GetArrayJson("ids"), "[1, 2]");
   EXPECT_FALSE(m.GetObjectJson("ids").has_value());
@@ -77,7 +78,9 @@ TEST(Codec, NumbersKeepTheirExactText) {
   EXPECT_EQ(m.Find("d")->text, "1.50");
   EXPECT_DOUBLE_EQ(*m.GetDouble("e"), -2.5e-3);
   EXPECT_FALSE(m.GetInt("d").has_value());
-  EXPECT_EQ(ToJson(m), R"({"big":18446744073709551615,"neg":-9223372036854775808,"d":1.50,"e":-2.5e-3,"z":0})");
+  EXPECT_EQ(
+      ToJson(m),
+      R"({"big":18446744073709551615,"neg":-9223372036854775808,"d":1.50,"e":-2.5e-3,"z":0})");
 }
 
 TEST(Codec, MalformedJsonNamesTheOffset) {
@@ -134,7 +137,8 @@ TEST(Codec, DeepNestingIsRejectedAtTheLimit) {
 }
 
 TEST(Codec, DuplicateTopLevelPropertiesAreRejected) {
-  EXPECT_THAT(ParseError(R"({"kind":"a","kind":"b"})").message(), HasSubstr("duplicate property 'kind'"));
+  EXPECT_THAT(ParseError(R"({"kind":"a","kind":"b"})").message(),
+              HasSubstr("duplicate property 'kind'"));
   // Duplicates inside nested data are data, left to whoever reads it.
   EXPECT_TRUE(ParseMessage(R"({"ent":{"a":1,"a":2}})").ok());
 }
@@ -155,23 +159,32 @@ TEST(Codec, MetaIsDecodedAndReencoded) {
   EXPECT_EQ(m.meta().deadline, 1700000000123);
   EXPECT_EQ(m.meta().hops, 3);
   EXPECT_FALSE(m.Has("meta$"));
-  EXPECT_EQ(ToJson(m), R"({"a":1,"meta$":{"id":"m1","trace":"t1","parent":"p0","deadline":1700000000123,"hops":3}})");
+  EXPECT_EQ(
+      ToJson(m),
+      R"({"a":1,"meta$":{"id":"m1","trace":"t1","parent":"p0","deadline":1700000000123,"hops":3}})");
 }
 
 TEST(Codec, BadMetaIsRejectedNamingTheField) {
   EXPECT_THAT(ParseError(R"({"meta$":"x"})").message(), HasSubstr("meta$: must be an object"));
   EXPECT_THAT(ParseError(R"({"meta$":[1]})").message(), HasSubstr("meta$: must be an object"));
-  EXPECT_THAT(ParseError(R"({"meta$":{"hops":"2"}})").message(), HasSubstr("meta$.hops: must be an integer"));
-  EXPECT_THAT(ParseError(R"({"meta$":{"id":5}})").message(), HasSubstr("meta$.id: must be a string"));
+  EXPECT_THAT(ParseError(R"({"meta$":{"hops":"2"}})").message(),
+              HasSubstr("meta$.hops: must be an integer"));
+  EXPECT_THAT(ParseError(R"({"meta$":{"id":5}})").message(),
+              HasSubstr("meta$.id: must be a string"));
   EXPECT_THAT(ParseError(R"({"meta$":{"deadline":1.5}})").message(), HasSubstr("meta$.deadline"));
 }
 
 TEST(Codec, BuiltMessagesSerialise) {
   Message m;
-  m.SetString("store", "save").SetInt("n", -3).SetUint("u", 7).SetBool("b", false).SetDouble("d", 0.25);
+  m.SetString("store", "save")
+      .SetInt("n", -3)
+      .SetUint("u", 7)
+      .SetBool("b", false)
+      .SetDouble("d", 0.25);
   m.SetObjectJson("ent", R"({"x":1})").SetArrayJson("l", "[]").SetNull("z");
   m.SetString("store", "load");  // replaces in place
-  EXPECT_EQ(ToJson(m), R"({"store":"load","n":-3,"u":7,"b":false,"d":0.25,"ent":{"x":1},"l":[],"z":null})");
+  EXPECT_EQ(ToJson(m),
+            R"({"store":"load","n":-3,"u":7,"b":false,"d":0.25,"ent":{"x":1},"l":[],"z":null})");
   EXPECT_TRUE(m.Remove("n"));
   EXPECT_FALSE(m.Remove("n"));
   EXPECT_EQ(MustParse(ToJson(m)), m);
@@ -186,8 +199,9 @@ TEST(Codec, NonFiniteDoublesBecomeNull) {
 TEST(Codec, ErrorsHaveOneWireShape) {
   Status status = Status::WrongShard("key outside 40-80", R"({"epoch":7})");
   Message wire = ErrorMessage(status);
-  EXPECT_EQ(ToJson(wire),
-            R"({"error$":{"code":"wrong_shard","message":"key outside 40-80","details":{"epoch":7}}})");
+  EXPECT_EQ(
+      ToJson(wire),
+      R"({"error$":{"code":"wrong_shard","message":"key outside 40-80","details":{"epoch":7}}})");
   auto back = FromWire(MustParse(ToJson(wire)));
   ASSERT_FALSE(back.ok());
   EXPECT_EQ(back.status(), status);

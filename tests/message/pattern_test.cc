@@ -94,7 +94,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadPattern{"a:\"open", "at 2: unterminated quoted text"},
                       BadPattern{"a:\"\\x\"", "bad escape"},
                       BadPattern{"a:1,a:2", "property 'a' appears twice"},
-                      BadPattern{"{\"a\":{\"b\":1}}", "property 'a' must be a string, number or bool"},
+                      BadPattern{"{\"a\":{\"b\":1}}",
+                                 "property 'a' must be a string, number or bool"},
                       BadPattern{"{\"a\":", "malformed JSON"}));
 
 TEST(Pattern, MatchesWhenEveryTermIsPresentAndEqual) {

@@ -23,7 +23,9 @@ std::shared_ptr<Handler> Nop() {
 
 class RouterTest : public ::testing::Test {
  protected:
-  void Add(std::string_view pattern) { ASSERT_TRUE(router_.Add(P(pattern), Nop(), std::string(pattern)).ok()); }
+  void Add(std::string_view pattern) {
+    ASSERT_TRUE(router_.Add(P(pattern), Nop(), std::string(pattern)).ok());
+  }
   // The pattern text of the winner for `json`, or "none".
   std::string Winner(std::string_view json) {
     auto route = router_.Find(M(json));

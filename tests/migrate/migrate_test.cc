@@ -27,7 +27,8 @@ using namespace std::chrono_literals;
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "shardkit-migrate-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "shardkit-migrate-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp");
     path_ = pattern;
   }
@@ -48,7 +49,10 @@ class Cluster {
         router_map_(std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, ranges))) {
     for (const auto& r : ranges) AddShard(r, Engine::kRocksDb);
     auto refresh = [map = map_]() -> Result<shard::ShardMap> { return *map->Current(); };
-    EXPECT_TRUE(bus.Add("store:*", shard::MakeShardRouter({router_map_, refresh, std::make_shared<store::IdGenerator>(1)})).ok());
+    EXPECT_TRUE(
+        bus.Add("store:*", shard::MakeShardRouter(
+                               {router_map_, refresh, std::make_shared<store::IdGenerator>(1)}))
+            .ok());
   }
 
   Participant AddShard(const std::string& range, Engine engine) {
@@ -57,19 +61,21 @@ class Cluster {
     options.durability = store::Durability::kNone;
     options.purge_interval_ms = 0;
     options.rocksdb.block_cache_bytes = size_t{8} << 20;
-    auto opened = engine == Engine::kSqlite ? store::OpenSqliteStore(options)
+    auto opened = engine == Engine::kSqlite   ? store::OpenSqliteStore(options)
                   : engine == Engine::kMemory ? store::NewMemoryStore(options)
                                               : store::OpenRocksDbStore(options);
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
     Participant p{range, std::move(opened).value(), std::make_shared<shard::WriteGate>()};
     auto refresh = [map = map_]() -> Result<shard::ShardMap> { return *map->Current(); };
-    auto guard = shard::MakeShardGuard({range, map_, refresh, p.gate}, store::MakeStoreService(p.store));
+    auto guard =
+        shard::MakeShardGuard({range, map_, refresh, p.gate}, store::MakeStoreService(p.store));
     EXPECT_TRUE(bus.Add(fmt::format("store:*,shard:\"{}\"", range), guard).ok());
     shards[range] = p;
     return p;
   }
 
-  MigrationSpec Spec(std::string id, std::vector<Participant> sources, std::vector<Participant> targets) {
+  MigrationSpec Spec(std::string id, std::vector<Participant> sources,
+                     std::vector<Participant> targets) {
     MigrationSpec spec;
     spec.id = std::move(id);
     spec.sources = std::move(sources);
@@ -79,7 +85,9 @@ class Cluster {
     return spec;
   }
 
-  Result<Message> Act(const std::string& json) { return bus.ActAndWait(std::move(ParseMessage(json)).value(), 10s); }
+  Result<Message> Act(const std::string& json) {
+    return bus.ActAndWait(std::move(ParseMessage(json)).value(), 10s);
+  }
 
   TempDir dir_;
   std::shared_ptr<shard::ShardMapHolder> map_;         // the authority (shards and migrations)
@@ -150,7 +158,8 @@ class Workload {
       if (dice < 4) {
         std::string id = fmt::format("t{}-{}", t, rng() % 200);
         std::string value = fmt::format("{}-{}", t, i);
-        auto r = cluster_.Act(fmt::format(R"({{"store":"save","kind":"item","ent":{{"id":"{}","v":"{}"}}}})", id, value));
+        auto r = cluster_.Act(fmt::format(
+            R"({{"store":"save","kind":"item","ent":{{"id":"{}","v":"{}"}}}})", id, value));
         if (r.ok()) {
           mine_saved[id] = value;
         } else {
@@ -158,7 +167,9 @@ class Workload {
         }
       } else if (dice < 6) {
         std::string piece = fmt::format("{},", i);
-        auto r = cluster_.Act(fmt::format(R"({{"store":"save","kind":"log","ent":{{"id":"{}","text":"{}"}}}})", log_id, log_text + piece));
+        auto r = cluster_.Act(
+            fmt::format(R"({{"store":"save","kind":"log","ent":{{"id":"{}","text":"{}"}}}})",
+                        log_id, log_text + piece));
         if (r.ok()) {
           log_text += piece;
         } else {
@@ -177,7 +188,8 @@ class Workload {
         auto r = cluster_.Act(fmt::format(R"({{"store":"load","kind":"item","id":"{}"}})", id));
         if (!r.ok() && r.status().code() != Code::kNotFound) Fail(r.status());
         if (r.ok() && mine_saved.count(id) && EntField(r, "v") != mine_saved[id]) {
-          Fail(Status::Internal(fmt::format("read {} = {}, last acknowledged {}", id, EntField(r, "v"), mine_saved[id])));
+          Fail(Status::Internal(fmt::format("read {} = {}, last acknowledged {}", id,
+                                            EntField(r, "v"), mine_saved[id])));
         }
       }
       ++ops;
@@ -197,7 +209,8 @@ class Workload {
 void WaitOps(const Workload& w, int more) {
   int target = w.ops + more;
   auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (w.ops < target && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  while (w.ops < target && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
 }
 
 TEST(LiveMigration, SplitUnderLoadRollBackSplitAgainLosesNoWrite) {
@@ -213,7 +226,8 @@ TEST(LiveMigration, SplitUnderLoadRollBackSplitAgainLosesNoWrite) {
   WaitOps(load, 2000);
   auto verified = (*m)->Verify();
   ASSERT_TRUE(verified.ok()) << verified.status().ToString();
-  EXPECT_TRUE(verified->ok()) << "missing " << verified->missing << " extra " << verified->extra << " different " << verified->different;
+  EXPECT_TRUE(verified->ok()) << "missing " << verified->missing << " extra " << verified->extra
+                              << " different " << verified->different;
   EXPECT_GT(verified->compared, 0u);
   ASSERT_TRUE((*m)->WaitForLag(100, 10s));
   auto cut = (*m)->Cutover();
@@ -236,8 +250,8 @@ TEST(LiveMigration, SplitUnderLoadRollBackSplitAgainLosesNoWrite) {
   EXPECT_EQ((*m)->phase(), Phase::kCompleted);
   // Only the targets took writes for 40-80 after the last cutover; other shards untouched by it.
   EXPECT_EQ(c.map_->Current()->epoch(), 4u);
-  fmt::print("split: pauses {:.1f} ms, {:.1f} ms, {:.1f} ms over {} client ops\n", cut->pause_ms, back->pause_ms,
-             again->pause_ms, load.ops.load());
+  fmt::print("split: pauses {:.1f} ms, {:.1f} ms, {:.1f} ms over {} client ops\n", cut->pause_ms,
+             back->pause_ms, again->pause_ms, load.ops.load());
 }
 
 TEST(LiveMigration, MergeTwoShardsUnderLoad) {
@@ -278,7 +292,9 @@ TEST(LiveMigration, ReplaceRocksDbWithSqliteUnderLoad) {
   load.Verify();
   // The SQLite store now holds the range's data.
   uint64_t in_sqlite = 0;
-  ASSERT_TRUE(sqlite.store->ScanRange("", {}, [&](const store::EntityRecord&) { return ++in_sqlite > 0; }).ok());
+  ASSERT_TRUE(
+      sqlite.store->ScanRange("", {}, [&](const store::EntityRecord&) { return ++in_sqlite > 0; })
+          .ok());
   EXPECT_GT(in_sqlite, 0u);
 }
 
@@ -299,7 +315,9 @@ TEST(LiveMigration, ACutoverOverTheLagLimitIsRefusedAndLosesNothing) {
     auto cut = (*m)->Cutover();
     if (!cut.ok()) {
       ++refused;
-      EXPECT_TRUE(cut.status().code() == Code::kUnavailable || cut.status().code() == Code::kTimeout) << cut.status().ToString();
+      EXPECT_TRUE(cut.status().code() == Code::kUnavailable ||
+                  cut.status().code() == Code::kTimeout)
+          << cut.status().ToString();
     } else {
       break;
     }
@@ -376,7 +394,8 @@ TEST(LiveMigration, TargetsMustOwnExactlyTheSourcesRanges) {
   Participant a = c.AddShard("80-c0", Engine::kMemory);
   auto m = Migration::Open(c.Spec("bad", {c.shards["80-"]}, {a}));
   ASSERT_FALSE(m.ok());
-  EXPECT_THAT(m.status().message(), ::testing::HasSubstr("targets do not own exactly the sources' ranges"));
+  EXPECT_THAT(m.status().message(),
+              ::testing::HasSubstr("targets do not own exactly the sources' ranges"));
 }
 
 }  // namespace

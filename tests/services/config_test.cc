@@ -22,7 +22,8 @@ TEST(EndpointTest, ParsesTcpHttpAndInproc) {
 }
 
 TEST(EndpointTest, RefusesBadUrlsSayingWhy) {
-  EXPECT_THAT(ParseEndpoint("udp://1.2.3.4:5").status().message(), HasSubstr("unsupported scheme 'udp'"));
+  EXPECT_THAT(ParseEndpoint("udp://1.2.3.4:5").status().message(),
+              HasSubstr("unsupported scheme 'udp'"));
   EXPECT_THAT(ParseEndpoint("tcp://127.0.0.1:99999").status().message(), HasSubstr("port '99999'"));
   EXPECT_THAT(ParseEndpoint("tcp://127.0.0.1").status().message(), HasSubstr("host:port"));
   EXPECT_FALSE(ParseEndpoint("orders").ok());
@@ -75,15 +76,19 @@ struct BadConfig {
 
 TEST(NodeConfigTest, ErrorsNameTheFileTheKeyAndTheProblem) {
   const BadConfig cases[] = {
-      {"[[listener]]\nurl = \"udp://127.0.0.1:1\"", "node.toml: listener[0].url: 'udp://127.0.0.1:1': unsupported scheme"},
+      {"[[listener]]\nurl = \"udp://127.0.0.1:1\"",
+       "node.toml: listener[0].url: 'udp://127.0.0.1:1': unsupported scheme"},
       {"[[listener]]\nurl = 7", "node.toml: listener[0].url: must be a string"},
-      {"[[listener]]\nurl = \"tcp://127.0.0.1:0\"\nexternl = true", "node.toml: listener[0].externl: unknown key"},
+      {"[[listener]]\nurl = \"tcp://127.0.0.1:0\"\nexternl = true",
+       "node.toml: listener[0].externl: unknown key"},
       {"[node]\nthreads = 0", "node.toml: node.threads: must be from 1 to 64, not 0"},
       {"[[service]]\nname = \"a\"", "node.toml: service[0].type: missing"},
       {"[[service]]\nname = \"a\"\ntype = \"kv\"\n[[service]]\nname = \"a\"\ntype = \"kv\"",
        "node.toml: service[1].name: 'a' is used twice"},
-      {"[[route]]\npattern = \"kind:\"\nto = \"x\"", "node.toml: route[0].pattern: pattern 'kind:'"},
-      {"[[route]]\npattern = \"a:1\"\nto = \"nowhere\"", "node.toml: route[0].to: no [[service]] named 'nowhere'"},
+      {"[[route]]\npattern = \"kind:\"\nto = \"x\"",
+       "node.toml: route[0].pattern: pattern 'kind:'"},
+      {"[[route]]\npattern = \"a:1\"\nto = \"nowhere\"",
+       "node.toml: route[0].to: no [[service]] named 'nowhere'"},
       {"[nodes]\nname = \"x\"", "node.toml: nodes: unknown section"},
       {"[node\nname = 1", "node.toml:1:"},
   };
@@ -102,20 +107,26 @@ TEST(NodeConfigTest, MissingFileIsNamed) {
 }
 
 TEST(SettingsTest, GettersNameTheServiceAndKey) {
-  auto settings = Settings::FromToml("path = 3\nsize = 10\nnames = [\"a\", \"b\"]", "node.toml: service 'orders' (store)");
+  auto settings = Settings::FromToml("path = 3\nsize = 10\nnames = [\"a\", \"b\"]",
+                                     "node.toml: service 'orders' (store)");
   ASSERT_TRUE(settings.ok());
-  EXPECT_EQ(settings->GetString("path").status().message(), "node.toml: service 'orders' (store): key 'path': must be a string");
+  EXPECT_EQ(settings->GetString("path").status().message(),
+            "node.toml: service 'orders' (store): key 'path': must be a string");
   EXPECT_EQ(*settings->GetInt("size"), 10);
   EXPECT_EQ(*settings->GetInt("absent", 7), 7);
   EXPECT_FALSE(settings->GetInt("absent").ok());
   EXPECT_EQ(*settings->GetStringList("names"), (std::vector<std::string>{"a", "b"}));
-  EXPECT_THAT(settings->CheckOnly({"path", "size"}).message(), HasSubstr("key 'names': unknown key"));
+  EXPECT_THAT(settings->CheckOnly({"path", "size"}).message(),
+              HasSubstr("key 'names': unknown key"));
   EXPECT_THAT(settings->Json(), HasSubstr("\"size\":10"));
 }
 
 TEST(RegistryTest, RegisteringATypeIsOneCallAndNamesMustBeUnique) {
   auto factory = [](const ServiceContext& ctx) -> Result<ServiceInstance> {
-    return ServiceInstance{MakeSyncHandler([](Message m, const Context&) -> Result<Message> { return m; }), {"t:1"}, nullptr};
+    return ServiceInstance{
+        MakeSyncHandler([](Message m, const Context&) -> Result<Message> { return m; }),
+        {"t:1"},
+        nullptr};
   };
   ASSERT_TRUE(RegisterServiceType("registry-test-type", factory).ok());
   EXPECT_NE(ServiceRegistry::Global().Find("registry-test-type"), nullptr);
@@ -129,15 +140,18 @@ TEST(RegistryTest, NodeRefusesAnUnknownTypeListingTheKnownOnes) {
   ASSERT_TRUE(config.ok());
   auto node = Node::Start(std::move(config).value());
   ASSERT_FALSE(node.ok());
-  EXPECT_THAT(node.status().message(), HasSubstr("node.toml: service 'a': unknown type 'nosuch' (registered: echo, kv"));
+  EXPECT_THAT(node.status().message(),
+              HasSubstr("node.toml: service 'a': unknown type 'nosuch' (registered: echo, kv"));
 }
 
 TEST(RegistryTest, FactoryErrorsRefuseTheConfig) {
-  auto config = ParseNodeConfig("[[service]]\nname = \"a\"\ntype = \"kv\"\npreload = \"many\"", "node.toml");
+  auto config =
+      ParseNodeConfig("[[service]]\nname = \"a\"\ntype = \"kv\"\npreload = \"many\"", "node.toml");
   ASSERT_TRUE(config.ok());
   auto node = Node::Start(std::move(config).value());
   ASSERT_FALSE(node.ok());
-  EXPECT_EQ(node.status().message(), "node.toml: service 'a' (kv): key 'preload': must be an integer");
+  EXPECT_EQ(node.status().message(),
+            "node.toml: service 'a' (kv): key 'preload': must be an integer");
 }
 
 }  // namespace

@@ -56,11 +56,14 @@ TEST(DataServices, AShardedStoreNodeKeepsEveryAcknowledgedWriteAcrossKillNine) {
     IoRuntime runtime(1);
     auto client = Client(runtime, urls[0]);
     for (int i = 0; i < 200; ++i) {
-      auto r = CallAndWait(*client, Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","n":{}}}}})", i, i)));
+      auto r = CallAndWait(
+          *client, Msg(fmt::format(
+                       R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","n":{}}}}})", i, i)));
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       acknowledged.push_back(fmt::format("k{}", i));
     }
-    auto listed = CallAndWait(*client, Msg(R"({"store":"list","kind":"entry","q":{"sort$":{"n":-1},"limit$":3}})"));
+    auto listed = CallAndWait(
+        *client, Msg(R"({"store":"list","kind":"entry","q":{"sort$":{"n":-1},"limit$":3}})"));
     ASSERT_TRUE(listed.ok()) << listed.status().ToString();
     EXPECT_THAT(std::string(*listed->GetArrayJson("items")), HasSubstr("\"n\":199"));
     serve.Signal(SIGKILL);  // no goodbye: whatever was acknowledged must be on disk
@@ -72,7 +75,8 @@ TEST(DataServices, AShardedStoreNodeKeepsEveryAcknowledgedWriteAcrossKillNine) {
   IoRuntime runtime(1);
   auto client = Client(runtime, urls[0]);
   for (const auto& id : acknowledged) {
-    auto r = CallAndWait(*client, Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id)));
+    auto r = CallAndWait(*client,
+                         Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id)));
     EXPECT_TRUE(r.ok()) << id << ": " << r.status().ToString();
   }
   ShellRun act = Shell(dir, Cli("act store:load,kind:entry,id:k7 --to " + urls[0]));
@@ -110,21 +114,25 @@ TEST(DataServices, ACacheAddedByConfigReloadUnderTrafficFailsNoRequest) {
   RegisterDataServices();
   auto node = StartNode(Step(R"("store:*,kind:entry")", false));
   ASSERT_TRUE(node);
-  ASSERT_TRUE(node->bus().ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})")).ok());
+  ASSERT_TRUE(node->bus()
+                  .ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})"))
+                  .ok());
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0}, requests{0};
   std::thread client([&] {
     for (int i = 0; !stop && i < 2'000'000; ++i) {
-      auto r = node->bus().ActAndWait(Msg(i % 5 == 0 ? R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})"
-                                                      : R"({"store":"load","kind":"entry","id":"a"})"),
-                                      std::chrono::seconds(10));
+      auto r = node->bus().ActAndWait(
+          Msg(i % 5 == 0 ? R"({"store":"save","kind":"entry","ent":{"id":"a","text":"x"}})"
+                         : R"({"store":"load","kind":"entry","id":"a"})"),
+          std::chrono::seconds(10));
       ++requests;
       if (!r.ok()) ++failures;
     }
   });
   auto settle = [&] {
     int target = requests + 300;
-    for (int i = 0; requests < target && i < 10'000; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (int i = 0; requests < target && i < 10'000; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   };
   auto reload = [&](const std::string& toml) {
     auto config = ParseNodeConfig(toml, "step.toml");
@@ -132,9 +140,11 @@ TEST(DataServices, ACacheAddedByConfigReloadUnderTrafficFailsNoRequest) {
     ASSERT_TRUE(node->Reload(std::move(config).value()).ok());
   };
   settle();
-  reload(Step(R"("store:*,kind:entry", "store:*,kind:entry,cache:true")", false));  // 1. both patterns
+  reload(
+      Step(R"("store:*,kind:entry", "store:*,kind:entry,cache:true")", false));  // 1. both patterns
   settle();
-  reload(Step(R"("store:*,kind:entry,cache:true")", true));  // 2. the cache takes store:*,kind:entry
+  reload(
+      Step(R"("store:*,kind:entry,cache:true")", true));  // 2. the cache takes store:*,kind:entry
   settle();
   stop = true;
   client.join();
@@ -262,7 +272,11 @@ TEST(LiveSplit, TheCliSplitsAServedShardUnderWritesAndTheSplitSurvivesKillNine) 
     IoRuntime runtime(1);
     auto client = Client(runtime, urls[0]);
     for (int i = 0; i < 500; ++i) {
-      ASSERT_TRUE(CallAndWait(*client, Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"p{}","v":"0"}}}})", i))).ok());
+      ASSERT_TRUE(
+          CallAndWait(*client,
+                      Msg(fmt::format(
+                          R"({{"store":"save","kind":"entry","ent":{{"id":"p{}","v":"0"}}}})", i)))
+              .ok());
       acknowledged[fmt::format("p{}", i)] = "0";
     }
     std::atomic<bool> stop{false};
@@ -270,7 +284,10 @@ TEST(LiveSplit, TheCliSplitsAServedShardUnderWritesAndTheSplitSurvivesKillNine) 
     std::thread writer([&] {
       for (int i = 0; !stop && i < 100'000; ++i) {
         std::string id = fmt::format("p{}", i % 500), v = std::to_string(i + 1);
-        auto r = CallAndWait(*client, Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})", id, v)));
+        auto r = CallAndWait(
+            *client,
+            Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})", id,
+                            v)));
         std::lock_guard<std::mutex> lock(mu);
         if (r.ok()) {
           acknowledged[id] = v;
@@ -279,7 +296,9 @@ TEST(LiveSplit, TheCliSplitsAServedShardUnderWritesAndTheSplitSurvivesKillNine) 
         }
       }
     });
-    ShellRun split = Shell(dir, Cli("migrate split --to " + urls[0] + " --id s1 --source -80 --targets -40,40-80 --cutover --complete"));
+    ShellRun split =
+        Shell(dir, Cli("migrate split --to " + urls[0] +
+                       " --id s1 --source -80 --targets -40,40-80 --cutover --complete"));
     stop = true;
     writer.join();
     EXPECT_EQ(split.exit_code, 0) << split.out << split.err;
@@ -301,9 +320,11 @@ TEST(LiveSplit, TheCliSplitsAServedShardUnderWritesAndTheSplitSurvivesKillNine) 
   EXPECT_EQ(map->GetUint("epoch"), 2u);
   EXPECT_EQ(*map->GetArrayJson("ranges"), R"(["-40","40-80","80-"])");
   for (const auto& [id, v] : acknowledged) {
-    auto r = CallAndWait(*client, Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id)));
+    auto r = CallAndWait(*client,
+                         Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id)));
     ASSERT_TRUE(r.ok()) << id << ": " << r.status().ToString();
-    EXPECT_THAT(std::string(*r->GetObjectJson("ent")), HasSubstr(fmt::format("\"v\":\"{}\"", v))) << id;
+    EXPECT_THAT(std::string(*r->GetObjectJson("ent")), HasSubstr(fmt::format("\"v\":\"{}\"", v)))
+        << id;
   }
 }
 

@@ -110,7 +110,8 @@ TEST_F(NodeTest, ReloadAddingARouteLosesNoRequestSentMeanwhile) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   for (int i = 0; i < 5; ++i) {
-    auto next = ParseNodeConfig(std::string(kEchoNode) + "[[service]]\nname = \"kv\"\ntype = \"kv\"\npreload = 3\n" +
+    auto next = ParseNodeConfig(std::string(kEchoNode) +
+                                    "[[service]]\nname = \"kv\"\ntype = \"kv\"\npreload = 3\n" +
                                     (i % 2 ? "" : "[[route]]\npattern = \"kind:x\"\nto = \"kv\"\n"),
                                 "next.toml");
     ASSERT_TRUE(next.ok()) << next.status().ToString();
@@ -126,8 +127,9 @@ TEST_F(NodeTest, ReloadAddingARouteLosesNoRequestSentMeanwhile) {
 }
 
 TEST_F(NodeTest, BadReloadIsRefusedAndTheOldTableKeepsServing) {
-  auto bad = ParseNodeConfig(std::string(kEchoNode) + "[[service]]\nname = \"x\"\ntype = \"kv\"\nvalue_bytes = -1\n",
-                             "bad.toml");
+  auto bad = ParseNodeConfig(
+      std::string(kEchoNode) + "[[service]]\nname = \"x\"\ntype = \"kv\"\nvalue_bytes = -1\n",
+      "bad.toml");
   ASSERT_TRUE(bad.ok());
   Status refused = node_->Reload(std::move(bad).value());
   EXPECT_EQ(refused.code(), Code::kInvalid);
@@ -139,7 +141,8 @@ TEST_F(NodeTest, BadReloadIsRefusedAndTheOldTableKeepsServing) {
 TEST_F(NodeTest, ReloadCannotChangeListeners) {
   auto next = ParseNodeConfig("[[listener]]\nurl = \"tcp://127.0.0.1:0\"\n", "next.toml");
   ASSERT_TRUE(next.ok());
-  EXPECT_THAT(node_->Reload(std::move(next).value()).message(), HasSubstr("listeners cannot change"));
+  EXPECT_THAT(node_->Reload(std::move(next).value()).message(),
+              HasSubstr("listeners cannot change"));
 }
 
 TEST_F(NodeTest, MetricsAndHealthAnswerOverHttp) {
@@ -148,7 +151,8 @@ TEST_F(NodeTest, MetricsAndHealthAnswerOverHttp) {
   ASSERT_TRUE(socket.Send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::string metrics = socket.ReadHttpResponse();
   EXPECT_THAT(metrics, HasSubstr("HTTP/1.1 200"));
-  EXPECT_THAT(metrics, HasSubstr("shardkit_messages_total{pattern=\"role:echo\",outcome=\"ok\"} 1"));
+  EXPECT_THAT(metrics,
+              HasSubstr("shardkit_messages_total{pattern=\"role:echo\",outcome=\"ok\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("shardkit_request_seconds_bucket{le=\"+Inf\"}"));
   EXPECT_THAT(metrics, HasSubstr("shardkit_in_flight"));
   EXPECT_THAT(metrics, HasSubstr("shardkit_queue_depth{service=\"echo\"} 0"));
@@ -163,7 +167,8 @@ TEST_F(NodeTest, StatsMessageReportsCounts) {
   EXPECT_THAT(std::string(*stats->GetObjectJson("routes")), HasSubstr("\"role:echo\":{\"ok\":1}"));
 }
 
-// --- Hops -----------------------------------------------------------------------------------------
+// --- Hops
+// -----------------------------------------------------------------------------------------
 
 TEST(RemoteRouteTest, ForwardsKeepingTheTraceAndTimesOutAtTheRouteTimeout) {
   auto back = StartNode(R"(
@@ -186,7 +191,8 @@ timeout_ms = 300
   ASSERT_NE(front, nullptr);
   IoRuntime runtime(1);
   auto client = Client(runtime, front->listener_urls()[0]);
-  auto reply = CallAndWait(*client, Msg(R"({"role":"echo","v":7,"meta$":{"id":"r1","trace":"t-9"}})"));
+  auto reply =
+      CallAndWait(*client, Msg(R"({"role":"echo","v":7,"meta$":{"id":"r1","trace":"t-9"}})"));
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   EXPECT_EQ(reply->GetInt("v"), 7);
   EXPECT_EQ(reply->meta().id, "r1");
@@ -200,7 +206,8 @@ timeout_ms = 300
   back->Stop(std::chrono::milliseconds(100));
 }
 
-// --- Security -------------------------------------------------------------------------------------
+// --- Security
+// -------------------------------------------------------------------------------------
 
 TEST(SecurityTest, ListenersWithATokenRefuseCallersWithout) {
   auto node = StartNode(R"(
@@ -243,7 +250,9 @@ type = "echo"
   ASSERT_NE(node, nullptr);
   IoRuntime runtime(1);
   auto client = Client(runtime, node->listener_urls()[0]);
-  auto reply = CallAndWait(*client, Msg(R"({"role":"echo","shard":3,"cache":false,"x":1,"meta$":{"trace":"keep-me","hops":30}})"));
+  auto reply = CallAndWait(
+      *client,
+      Msg(R"({"role":"echo","shard":3,"cache":false,"x":1,"meta$":{"trace":"keep-me","hops":30}})"));
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   EXPECT_FALSE(reply->Has("shard"));
   EXPECT_FALSE(reply->Has("cache"));
@@ -254,7 +263,8 @@ type = "echo"
   node->Stop(std::chrono::milliseconds(100));
 }
 
-// --- Bad input ------------------------------------------------------------------------------------
+// --- Bad input
+// ------------------------------------------------------------------------------------
 
 TEST_F(NodeTest, MalformedFrameIsAnsweredAndTheConnectionCarriesOn) {
   RawSocket socket(PortOf(tcp_));
@@ -273,7 +283,8 @@ TEST_F(NodeTest, HugeLengthPrefixIsRefusedAndTheConnectionClosed) {
   ASSERT_TRUE(socket.Send(std::string("\x40\x00\x00\x00", 4)));  // 1 GiB
   auto error = socket.ReadFrame();
   ASSERT_TRUE(error.ok()) << error.status().ToString();
-  EXPECT_THAT(FromWire(std::move(error).value()).status().message(), HasSubstr("exceeds the limit"));
+  EXPECT_THAT(FromWire(std::move(error).value()).status().message(),
+              HasSubstr("exceeds the limit"));
   EXPECT_TRUE(socket.ClosedWithin(std::chrono::seconds(2)));
   EXPECT_TRUE(Call(tcp_, Msg(R"({"role":"echo"})")).ok());
 }
@@ -308,9 +319,10 @@ TEST_F(NodeTest, SlowLorisHttpClientIsDroppedWhileOthersAreServed) {
 TEST_F(NodeTest, HttpErrorsUseStatusCodesAndTheErrorObject) {
   RawSocket socket(PortOf(http_));
   std::string body = R"({"role":"nobody"})";
-  ASSERT_TRUE(socket.Send(fmt::format("POST /act HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nseneca-id: s1\r\n"
-                                      "seneca-origin: o1\r\n\r\n{}",
-                                      body.size(), body)));
+  ASSERT_TRUE(socket.Send(
+      fmt::format("POST /act HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nseneca-id: s1\r\n"
+                  "seneca-origin: o1\r\n\r\n{}",
+                  body.size(), body)));
   std::string response = socket.ReadHttpResponse();
   EXPECT_THAT(response, HasSubstr("HTTP/1.1 404"));
   EXPECT_THAT(response, HasSubstr("seneca-kind: res"));

@@ -27,14 +27,16 @@ inline std::string ReadFile(const std::string& path) {
 // One `shardkit serve` process; killed if still running when destroyed.
 class ServeProcess {
  public:
-  ServeProcess(const TempDir& dir, const std::string& config) : ready_(dir.File("ready")), log_(dir.File("serve.log")) {
+  ServeProcess(const TempDir& dir, const std::string& config)
+      : ready_(dir.File("ready")), log_(dir.File("serve.log")) {
     std::remove(ready_.c_str());
     pid_ = fork();
     if (pid_ == 0) {
       FILE* log = std::fopen(log_.c_str(), "w");
       dup2(fileno(log), 1);
       dup2(fileno(log), 2);
-      execl(SHARDKIT_BINARY, "shardkit", "serve", "--config", config.c_str(), "--ready-file", ready_.c_str(), nullptr);
+      execl(SHARDKIT_BINARY, "shardkit", "serve", "--config", config.c_str(), "--ready-file",
+            ready_.c_str(), nullptr);
       _exit(127);
     }
   }
@@ -99,7 +101,8 @@ inline ShellRun Shell(const TempDir& dir, const std::string& command) {
   return ShellRun{WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(out), ReadFile(err)};
 }
 
-
-inline std::string Cli(const std::string& args) { return fmt::format("{} {}", SHARDKIT_BINARY, args); }
+inline std::string Cli(const std::string& args) {
+  return fmt::format("{} {}", SHARDKIT_BINARY, args);
+}
 
 }  // namespace shardkit::services::testing

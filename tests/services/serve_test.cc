@@ -20,8 +20,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-
-
 constexpr char kNode[] = R"(
 [node]
 name = "serve-test"
@@ -51,7 +49,8 @@ TEST(ServeTest, CliActsOverTcpAndHttpWithItsExitCodes) {
     ShellRun missing = Shell(dir, Cli("act store:load,kind:entry,id:99 --to " + url));
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_EQ(missing.err, "shardkit: not_found: no entity with id '99'\n");
-    ShellRun stdin_json = Shell(dir, "echo '{\"role\":\"echo\",\"n\":[1]}' | " + Cli("act --to " + url));
+    ShellRun stdin_json =
+        Shell(dir, "echo '{\"role\":\"echo\",\"n\":[1]}' | " + Cli("act --to " + url));
     EXPECT_EQ(stdin_json.exit_code, 0) << stdin_json.err;
     EXPECT_THAT(stdin_json.out, HasSubstr("\"n\":[1]"));
   }
@@ -76,13 +75,17 @@ TEST(ServeTest, CurlActsOverHttp) {
   ServeProcess serve(dir, dir.Write("node.toml", kNode));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 2u);
-  ShellRun ok = Shell(dir, "curl -s -i -X POST -H 'seneca-id: c1' -d '{\"store\":\"load\",\"kind\":\"entry\",\"id\":2}' " +
+  ShellRun ok = Shell(dir,
+                      "curl -s -i -X POST -H 'seneca-id: c1' -d "
+                      "'{\"store\":\"load\",\"kind\":\"entry\",\"id\":2}' " +
                           urls[1] + "/act");
   EXPECT_EQ(ok.exit_code, 0);
   EXPECT_THAT(ok.out, HasSubstr("HTTP/1.1 200"));
   EXPECT_THAT(ok.out, HasSubstr("seneca-id: c1"));
   EXPECT_THAT(ok.out, HasSubstr("{\"id\":2,\"ent\":"));
-  ShellRun missing = Shell(dir, "curl -s -o /dev/null -w '%{http_code}' -d '{\"store\":\"load\",\"id\":9}' " + urls[1] + "/act");
+  ShellRun missing =
+      Shell(dir, "curl -s -o /dev/null -w '%{http_code}' -d '{\"store\":\"load\",\"id\":9}' " +
+                     urls[1] + "/act");
   EXPECT_EQ(missing.out, "404");
   ShellRun health = Shell(dir, "curl -s " + urls[1] + "/health");
   EXPECT_THAT(health.out, HasSubstr("\"status\":\"ok\""));
@@ -127,13 +130,15 @@ TEST(ServeTest, BadConfigIsRefusedAndTheOldOneKeepsServing) {
   ServeProcess serve(dir, config);
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 2u);
-  dir.Write("node.toml", std::string(kNode) + "[[route]]\npattern = \"color:*\"\nto = \"nowhere\"\n");
+  dir.Write("node.toml",
+            std::string(kNode) + "[[route]]\npattern = \"color:*\"\nto = \"nowhere\"\n");
   IoRuntime runtime(1);
   auto client = Client(runtime, urls[0]);
   auto refused = CallAndWait(*client, Msg(R"({"sys":"config","cmd":"reload"})"));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), Code::kInvalid);
-  EXPECT_THAT(refused.status().message(), HasSubstr("node.toml: route[0].to: no [[service]] named 'nowhere'"));
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("node.toml: route[0].to: no [[service]] named 'nowhere'"));
   serve.Signal(SIGHUP);  // refused as well, logged
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_TRUE(CallAndWait(*client, Msg(R"({"role":"echo"})")).ok());
@@ -147,11 +152,13 @@ TEST(ServeTest, SigtermFinishesEveryRequestInFlightThenExitsZero) {
   ASSERT_EQ(urls.size(), 2u);
   IoRuntime runtime(2);
   auto tcp = Client(runtime, urls[0]);
-  auto http = Client(runtime, urls[1], ClientOptions{.connections = 20});  // every request on the wire
+  auto http =
+      Client(runtime, urls[1], ClientOptions{.connections = 20});  // every request on the wire
   Replies replies;
   for (int i = 0; i < 40; ++i) {
     Context context(nullptr, nullptr, {});
-    (i % 2 ? tcp : http)->Handle(Msg(R"({"role":"echo","delay_ms":500})"), context, replies.Collect());
+    (i % 2 ? tcp : http)
+        ->Handle(Msg(R"({"role":"echo","delay_ms":500})"), context, replies.Collect());
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   serve.Signal(SIGTERM);

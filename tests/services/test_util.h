@@ -67,7 +67,8 @@ inline Message Msg(std::string_view json) {
   return parsed.ok() ? std::move(parsed).value() : Message();
 }
 
-inline std::shared_ptr<Handler> Client(IoRuntime& runtime, const std::string& url, ClientOptions options = {}) {
+inline std::shared_ptr<Handler> Client(IoRuntime& runtime, const std::string& url,
+                                       ClientOptions options = {}) {
   auto endpoint = ParseEndpoint(url);
   EXPECT_TRUE(endpoint.ok()) << endpoint.status().ToString();
   return std::move(MakeClient(runtime, *endpoint, options)).value();
@@ -103,7 +104,9 @@ class Replies {
 };
 
 // "tcp://127.0.0.1:40123" -> 40123.
-inline uint16_t PortOf(const std::string& url) { return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1))); }
+inline uint16_t PortOf(const std::string& url) {
+  return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
+}
 
 // A blocking POSIX socket to 127.0.0.1 with bounded reads.
 class RawSocket {
@@ -134,7 +137,8 @@ class RawSocket {
     std::string out;
     auto until = std::chrono::steady_clock::now() + timeout;
     while (out.size() < want) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
@@ -151,7 +155,8 @@ class RawSocket {
   // Whether the peer closes the connection within `timeout` (data read meanwhile is dropped).
   bool ClosedWithin(std::chrono::milliseconds timeout) {
     auto until = std::chrono::steady_clock::now() + timeout;
-    while (!closed_ && std::chrono::steady_clock::now() < until) Read(1 << 20, std::chrono::milliseconds(50));
+    while (!closed_ && std::chrono::steady_clock::now() < until)
+      Read(1 << 20, std::chrono::milliseconds(50));
     return closed_;
   }
   // One HTTP response (headers and a Content-Length body), as text.

@@ -11,9 +11,12 @@ namespace {
 std::string Listen(Scheme scheme, uint16_t port) {
   static std::atomic<int> next{0};
   switch (scheme) {
-    case Scheme::kTcp: return fmt::format("tcp://127.0.0.1:{}", port);
-    case Scheme::kHttp: return fmt::format("http://127.0.0.1:{}", port);
-    case Scheme::kInproc: return fmt::format("inproc://transport-{}", next++);
+    case Scheme::kTcp:
+      return fmt::format("tcp://127.0.0.1:{}", port);
+    case Scheme::kHttp:
+      return fmt::format("http://127.0.0.1:{}", port);
+    case Scheme::kInproc:
+      return fmt::format("inproc://transport-{}", next++);
   }
   return {};
 }
@@ -59,7 +62,8 @@ class TransportTest : public ::testing::TestWithParam<Scheme> {
 };
 
 TEST_P(TransportTest, RequestGetsItsReplyWithTheRequestId) {
-  Message request = Msg(R"({"role":"echo","x":1,"name":"ada","meta$":{"id":"req-1","trace":"tr-1"}})");
+  Message request =
+      Msg(R"({"role":"echo","x":1,"name":"ada","meta$":{"id":"req-1","trace":"tr-1"}})");
   auto reply = CallAndWait(DefaultClient(), std::move(request));
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   EXPECT_EQ(reply->GetInt("x"), 1);
@@ -69,7 +73,8 @@ TEST_P(TransportTest, RequestGetsItsReplyWithTheRequestId) {
 }
 
 TEST_P(TransportTest, ThousandsOfConcurrentRequestsAreAllAnswered) {
-  Handler& client = ClientWith(ClientOptions{.timeout = std::chrono::seconds(15), .connections = 4});
+  Handler& client =
+      ClientWith(ClientOptions{.timeout = std::chrono::seconds(15), .connections = 4});
   Replies replies;
   constexpr int kRequests = 3000;
   for (int i = 0; i < kRequests; ++i) {
@@ -109,7 +114,8 @@ TEST_P(TransportTest, MessageOverTheSizeLimitIsRefusedInvalid) {
 
 TEST_P(TransportTest, ErrorRepliesKeepTheirCodeAndMessage) {
   for (std::string code : {"not_found", "conflict", "overloaded", "internal"}) {
-    auto reply = CallAndWait(DefaultClient(), Msg(fmt::format(R"({{"role":"echo","fail":"{}"}})", code)));
+    auto reply =
+        CallAndWait(DefaultClient(), Msg(fmt::format(R"({{"role":"echo","fail":"{}"}})", code)));
     ASSERT_FALSE(reply.ok());
     EXPECT_EQ(CodeName(reply.status().code()), code);
     EXPECT_EQ(reply.status().message(), "echo was asked to fail with " + code);
@@ -156,12 +162,16 @@ TEST_P(TransportTest, ClientRecoversWhenTheServerRestarts) {
   EXPECT_TRUE(again.ok()) << again.status().ToString();
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, TransportTest, ::testing::Values(Scheme::kTcp, Scheme::kHttp, Scheme::kInproc),
+INSTANTIATE_TEST_SUITE_P(Transports, TransportTest,
+                         ::testing::Values(Scheme::kTcp, Scheme::kHttp, Scheme::kInproc),
                          [](const ::testing::TestParamInfo<Scheme>& info) {
                            switch (info.param) {
-                             case Scheme::kTcp: return std::string("Tcp");
-                             case Scheme::kHttp: return std::string("Http");
-                             case Scheme::kInproc: return std::string("Inproc");
+                             case Scheme::kTcp:
+                               return std::string("Tcp");
+                             case Scheme::kHttp:
+                               return std::string("Http");
+                             case Scheme::kInproc:
+                               return std::string("Inproc");
                            }
                            return std::string("Unknown");
                          });

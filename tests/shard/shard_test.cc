@@ -57,16 +57,20 @@ TEST(ShardMapTest, RangesUseVitessNotation) {
 }
 
 TEST(ShardMapTest, MalformedRangesAreRefusedNamingThem) {
-  for (const char* bad : {"4-80", "40", "40-80-c0", "zz-", "80-40", "40-40", "00-40", "-00", "0123456789abcdef01-"}) {
+  for (const char* bad :
+       {"4-80", "40", "40-80-c0", "zz-", "80-40", "40-40", "00-40", "-00", "0123456789abcdef01-"}) {
     auto r = ParseRange(bad);
     ASSERT_FALSE(r.ok()) << bad;
-    EXPECT_THAT(r.status().message(), HasSubstr(std::string("'") + bad + "'")) << r.status().message();
+    EXPECT_THAT(r.status().message(), HasSubstr(std::string("'") + bad + "'"))
+        << r.status().message();
   }
 }
 
 TEST(ShardMapTest, GapsAndOverlapsAreRefusedNamingTheRanges) {
-  EXPECT_THAT(ShardMap::Make(1, {"-40", "50-"}).status().message(), HasSubstr("gap between '-40' and '50-'"));
-  EXPECT_THAT(ShardMap::Make(1, {"-40", "30-"}).status().message(), HasSubstr("ranges '-40' and '30-' overlap"));
+  EXPECT_THAT(ShardMap::Make(1, {"-40", "50-"}).status().message(),
+              HasSubstr("gap between '-40' and '50-'"));
+  EXPECT_THAT(ShardMap::Make(1, {"-40", "30-"}).status().message(),
+              HasSubstr("ranges '-40' and '30-' overlap"));
   EXPECT_THAT(ShardMap::Make(1, {"40-"}).status().message(), HasSubstr("gap before '40-'"));
   EXPECT_THAT(ShardMap::Make(1, {"-40"}).status().message(), HasSubstr("gap after '-40'"));
   EXPECT_THAT(ShardMap::Make(1, {}).status().message(), HasSubstr("no ranges"));
@@ -98,14 +102,15 @@ TEST(ShardMapTest, CompareAndSwapNeedsTheCurrentEpoch) {
 // A bus with one memory store per shard behind a guard, and a shard router in front.
 class ShardedCluster {
  public:
-  ShardedCluster(const std::vector<std::string>& ranges, std::map<std::string, std::string> shard_keys = {},
-                 uint64_t epoch = 1)
+  ShardedCluster(const std::vector<std::string>& ranges,
+                 std::map<std::string, std::string> shard_keys = {}, uint64_t epoch = 1)
       : shard_keys_(shard_keys),
         authority_(std::make_shared<ShardMapHolder>(*ShardMap::Make(epoch, ranges, shard_keys))),
         router_map_(std::make_shared<ShardMapHolder>(*ShardMap::Make(epoch, ranges, shard_keys))),
         ids_(std::make_shared<store::IdGenerator>(1)) {
     for (const auto& range : ranges) AddShard(FormatRange(*ParseRange(range)));
-    EXPECT_TRUE(bus.Add("store:*", MakeShardRouter({router_map_, Refresher(), ids_}), "router").ok());
+    EXPECT_TRUE(
+        bus.Add("store:*", MakeShardRouter({router_map_, Refresher(), ids_}), "router").ok());
   }
 
   void AddShard(const std::string& name) {
@@ -122,7 +127,9 @@ class ShardedCluster {
     return [authority = authority_]() -> Result<ShardMap> { return *authority->Current(); };
   }
 
-  Result<Message> Act(const std::string& json) { return bus.ActAndWait(std::move(ParseMessage(json)).value()); }
+  Result<Message> Act(const std::string& json) {
+    return bus.ActAndWait(std::move(ParseMessage(json)).value());
+  }
 
   std::map<std::string, std::string> shard_keys_;
   std::shared_ptr<ShardMapHolder> authority_;   // what shards know (the "truth")
@@ -141,14 +148,15 @@ rapidjson::Document Json(std::string_view text) {
 TEST(ShardRouterTest, KeyedMessagesLandOnTheShardOwningTheirKsid) {
   ShardedCluster c({"-40", "40-80", "80-c0", "c0-"});
   for (int i = 0; i < 200; ++i) {
-    ASSERT_TRUE(c.Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}"}}}})", i)).ok());
+    ASSERT_TRUE(
+        c.Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}"}}}})", i)).ok());
   }
   for (const auto& [name, s] : c.stores) {
     auto range = *ParseRange(name);
     ASSERT_TRUE(s->ScanRange("entry", store::KsidRange{}, [&](const store::EntityRecord& r) {
-      EXPECT_TRUE(range.Contains(store::Ksid(r.id))) << r.id << " on " << name;
-      return true;
-    }).ok());
+                   EXPECT_TRUE(range.Contains(store::Ksid(r.id))) << r.id << " on " << name;
+                   return true;
+                 }).ok());
   }
   auto loaded = c.Act(R"({"store":"load","kind":"entry","id":"e7"})");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
@@ -185,8 +193,9 @@ TEST(ShardGuardTest, MessagesWithAPastOrFutureEpochOrAForeignKeyAreRefused) {
     if (store::Ksid("k" + std::to_string(i)) < 0x8000000000000000ull) id = "k" + std::to_string(i);
   }
   auto direct = [&](uint64_t epoch, const std::string& shard) {
-    return c.Act(fmt::format(R"({{"store":"save","kind":"entry","shard":"{}","epoch":{},"ent":{{"id":"{}"}}}})", shard,
-                             epoch, id));
+    return c.Act(fmt::format(
+        R"({{"store":"save","kind":"entry","shard":"{}","epoch":{},"ent":{{"id":"{}"}}}})", shard,
+        epoch, id));
   };
   auto past = direct(4, "-80");
   EXPECT_EQ(past.status().code(), Code::kWrongShard);
@@ -200,12 +209,16 @@ TEST(ShardGuardTest, MessagesWithAPastOrFutureEpochOrAForeignKeyAreRefused) {
 TEST(ShardRouterTest, APerKindShardKeyKeepsOneUsersEntitiesOnOneShard) {
   ShardedCluster c({"-40", "40-80", "80-c0", "c0-"}, {{"timeline", "user"}});
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(c.Act(fmt::format(R"({{"store":"save","kind":"timeline","ent":{{"user":"u{}","n":{}}}}})", i % 5, i)).ok());
+    ASSERT_TRUE(
+        c.Act(fmt::format(R"({{"store":"save","kind":"timeline","ent":{{"user":"u{}","n":{}}}}})",
+                          i % 5, i))
+            .ok());
   }
   for (int u = 0; u < 5; ++u) {
     int holders = 0;
     for (const auto& [name, s] : c.stores) {
-      auto page = s->List(store::Query{.kind = "timeline", .filters = {{"user", fmt::format("\"u{}\"", u)}}});
+      auto page = s->List(
+          store::Query{.kind = "timeline", .filters = {{"user", fmt::format("\"u{}\"", u)}}});
       ASSERT_TRUE(page.ok());
       holders += !page->items.empty();
       if (!page->items.empty()) {
@@ -222,14 +235,17 @@ TEST(ShardRouterTest, APerKindShardKeyKeepsOneUsersEntitiesOnOneShard) {
   auto listed = c.Act(R"({"store":"list","kind":"timeline","q":{"user":"u3","limit$":1}})");
   ASSERT_TRUE(listed.ok());
   std::string id = Json(*listed->GetArrayJson("items"))[0]["id"].GetString();
-  EXPECT_TRUE(c.Act(fmt::format(R"({{"store":"load","kind":"timeline","id":"{}","user":"u3"}})", id)).ok());
+  EXPECT_TRUE(
+      c.Act(fmt::format(R"({{"store":"load","kind":"timeline","id":"{}","user":"u3"}})", id)).ok());
   EXPECT_TRUE(c.Act(fmt::format(R"({{"store":"load","kind":"timeline","id":"{}"}})", id)).ok());
-  EXPECT_EQ(c.Act(R"({"store":"load","kind":"timeline","id":"nope"})").status().code(), Code::kNotFound);
+  EXPECT_EQ(c.Act(R"({"store":"load","kind":"timeline","id":"nope"})").status().code(),
+            Code::kNotFound);
 }
 
 TEST(ShardRouterTest, BulkSavesAndLoadsAreSplitPerShardAndAnsweredInOrder) {
   ShardedCluster c({"-40", "40-80", "80-c0", "c0-"});
-  auto saved = c.Act(R"({"store":"save","kind":"entry","ents":[{"id":"a"},{"id":"b"},7,{"id":"c"},{"text":"no id"}]})");
+  auto saved = c.Act(
+      R"({"store":"save","kind":"entry","ents":[{"id":"a"},{"id":"b"},7,{"id":"c"},{"text":"no id"}]})");
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
   auto items = Json(*saved->GetArrayJson("items"));
   ASSERT_EQ(items.Size(), 5u);
@@ -239,7 +255,8 @@ TEST(ShardRouterTest, BulkSavesAndLoadsAreSplitPerShardAndAnsweredInOrder) {
   EXPECT_EQ(std::string(items[3]["ent"]["id"].GetString()), "c");
   ASSERT_TRUE(items[4].HasMember("ent"));
   std::string generated = items[4]["ent"]["id"].GetString();
-  auto loaded = c.Act(fmt::format(R"({{"store":"load","kind":"entry","ids":["c","zz","a","{}"]}})", generated));
+  auto loaded = c.Act(
+      fmt::format(R"({{"store":"load","kind":"entry","ids":["c","zz","a","{}"]}})", generated));
   ASSERT_TRUE(loaded.ok());
   auto got = Json(*loaded->GetArrayJson("items"));
   ASSERT_EQ(got.Size(), 4u);
@@ -251,10 +268,15 @@ TEST(ShardRouterTest, BulkSavesAndLoadsAreSplitPerShardAndAnsweredInOrder) {
 
 TEST(ShardRouterTest, AFailingShardFailsTheListNamingItUnlessPartialIsAsked) {
   ShardedCluster c({"-80", "80-"});
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"p{}"}}}})", i)).ok());
-  ASSERT_TRUE(c.bus.Override("store:*,shard:\"80-\"", MakeSyncHandler([](Message, const Context&) -> Result<Message> {
-                               return Status::Unavailable("disk gone");
-                             })).ok());
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(
+        c.Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"p{}"}}}})", i)).ok());
+  ASSERT_TRUE(c.bus
+                  .Override("store:*,shard:\"80-\"",
+                            MakeSyncHandler([](Message, const Context&) -> Result<Message> {
+                              return Status::Unavailable("disk gone");
+                            }))
+                  .ok());
   auto failed = c.Act(R"({"store":"list","kind":"entry"})");
   EXPECT_EQ(failed.status().code(), Code::kUnavailable);
   EXPECT_THAT(failed.status().message(), HasSubstr("shard 80-"));
@@ -267,9 +289,13 @@ TEST(ShardRouterTest, AFailingShardFailsTheListNamingItUnlessPartialIsAsked) {
 TEST(ShardRouterTest, RemoveByQueryReachesEveryShard) {
   ShardedCluster c({"-40", "40-80", "80-c0", "c0-"});
   for (int i = 0; i < 40; ++i) {
-    ASSERT_TRUE(c.Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"r{}","odd":{}}}}})", i, i % 2 ? "true" : "false")).ok());
+    ASSERT_TRUE(
+        c.Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"r{}","odd":{}}}}})", i,
+                          i % 2 ? "true" : "false"))
+            .ok());
   }
-  EXPECT_EQ(c.Act(R"({"store":"remove","kind":"entry","q":{"odd":true}})").status().code(), Code::kInvalid);
+  EXPECT_EQ(c.Act(R"({"store":"remove","kind":"entry","q":{"odd":true}})").status().code(),
+            Code::kInvalid);
   auto removed = c.Act(R"({"store":"remove","kind":"entry","q":{"odd":true},"all":true})");
   ASSERT_TRUE(removed.ok()) << removed.status().ToString();
   EXPECT_EQ(removed->GetUint("count"), 20u);
@@ -286,9 +312,11 @@ TEST(ScatterGather, ListsOverFourShardsEqualOneUnshardedStore) {
   const char* users[] = {"ann", "bob", "cy"};
   for (int i = 0; i < 300; ++i) {
     std::string score = rng() % 10 == 0 ? "null" : std::to_string(rng() % 40);
-    std::string ent = fmt::format(R"({{"id":"i{}","user":"{}","score":{},"t":"{}"}})", i, users[rng() % 3], score,
-                                  std::string(1, static_cast<char>('a' + rng() % 26)));
-    if (rng() % 7 == 0) ent = fmt::format(R"({{"id":"i{}","user":"{}"}})", i, users[rng() % 3]);  // no score
+    std::string ent =
+        fmt::format(R"({{"id":"i{}","user":"{}","score":{},"t":"{}"}})", i, users[rng() % 3], score,
+                    std::string(1, static_cast<char>('a' + rng() % 26)));
+    if (rng() % 7 == 0)
+      ent = fmt::format(R"({{"id":"i{}","user":"{}"}})", i, users[rng() % 3]);  // no score
     std::string save = fmt::format(R"({{"store":"save","kind":"entry","ent":{}}})", ent);
     ASSERT_TRUE(sharded.Act(save).ok());
     ASSERT_TRUE(single.Act(save).ok());
@@ -297,14 +325,16 @@ TEST(ScatterGather, ListsOverFourShardsEqualOneUnshardedStore) {
     std::string q = "{";
     auto add = [&](const std::string& member) { q += (q.size() > 1 ? "," : "") + member; };
     if (rng() % 2) add(fmt::format(R"("user":"{}")", users[rng() % 3]));
-    if (rng() % 3) add(fmt::format(R"("sort$":{{"{}":{}}})", rng() % 2 ? "score" : "t", rng() % 2 ? "1" : "-1"));
+    if (rng() % 3)
+      add(fmt::format(R"("sort$":{{"{}":{}}})", rng() % 2 ? "score" : "t", rng() % 2 ? "1" : "-1"));
     add(fmt::format(R"("limit$":{})", 1 + rng() % 25));
     if (rng() % 2) add(fmt::format(R"("skip$":{})", rng() % 10));
     if (rng() % 4 == 0) add(R"("fields$":["score"])");
     int pages = 0;
     std::string cursor;
     while (pages++ < 200) {
-      std::string with_cursor = q + (cursor.empty() ? "" : fmt::format(R"(,"cursor$":"{}")", cursor)) + "}";
+      std::string with_cursor =
+          q + (cursor.empty() ? "" : fmt::format(R"(,"cursor$":"{}")", cursor)) + "}";
       std::string list = fmt::format(R"({{"store":"list","kind":"entry","q":{}}})", with_cursor);
       auto a = sharded.Act(list);
       auto b = single.Act(list);

@@ -39,45 +39,80 @@ std::vector<BadInput> BadInputs(const std::string& valid_cursor) {
   tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'a' ? 'b' : 'a';
   return {
       {"empty kind", "kind", [](EntityStore& s) { return SaveStatus(s, Save("", "a", "{}")); }},
-      {"kind with NUL", "kind", [=](EntityStore& s) { return SaveStatus(s, Save(nul_kind, "a", "{}")); }},
-      {"entity not an object", "ent", [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", "[1,2]")); }},
-      {"entity a string", "ent", [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", R"("x")")); }},
-      {"malformed entity", "ent", [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", R"({"a":})")); }},
-      {"trailing garbage", "ent", [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", "{} x")); }},
-      {"empty entity text", "ent", [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", "")); }},
-      {"invalid UTF-8", "ent", [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", "{\"a\":\"\xff\"}")); }},
-      {"id with NUL", "id", [=](EntityStore& s) { return SaveStatus(s, Save("thing", nul_id, "{}")); }},
-      {"entity id empty", "id", [](EntityStore& s) { return SaveStatus(s, Save("thing", "", R"({"id":""})")); }},
-      {"entity id a number", "id", [](EntityStore& s) { return SaveStatus(s, Save("thing", "", R"({"id":7})")); }},
-      {"ids disagree", "id", [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", R"({"id":"b"})")); }},
-      {"value too large", "ent", [=](EntityStore& s) { return SaveStatus(s, Save("thing", "a", big)); }},
+      {"kind with NUL", "kind",
+       [=](EntityStore& s) { return SaveStatus(s, Save(nul_kind, "a", "{}")); }},
+      {"entity not an object", "ent",
+       [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", "[1,2]")); }},
+      {"entity a string", "ent",
+       [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", R"("x")")); }},
+      {"malformed entity", "ent",
+       [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", R"({"a":})")); }},
+      {"trailing garbage", "ent",
+       [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", "{} x")); }},
+      {"empty entity text", "ent",
+       [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", "")); }},
+      {"invalid UTF-8", "ent",
+       [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", "{\"a\":\"\xff\"}")); }},
+      {"id with NUL", "id",
+       [=](EntityStore& s) { return SaveStatus(s, Save("thing", nul_id, "{}")); }},
+      {"entity id empty", "id",
+       [](EntityStore& s) { return SaveStatus(s, Save("thing", "", R"({"id":""})")); }},
+      {"entity id a number", "id",
+       [](EntityStore& s) { return SaveStatus(s, Save("thing", "", R"({"id":7})")); }},
+      {"ids disagree", "id",
+       [](EntityStore& s) { return SaveStatus(s, Save("thing", "a", R"({"id":"b"})")); }},
+      {"value too large", "ent",
+       [=](EntityStore& s) { return SaveStatus(s, Save("thing", "a", big)); }},
       {"ttl not positive", "ttl", [=](EntityStore& s) { return SaveStatus(s, ttl); }},
-      {"batch item", "ent", [](EntityStore& s) { return s.SaveBatch({Save("thing", "a", "nope")})[0].status(); }},
+      {"batch item", "ent",
+       [](EntityStore& s) { return s.SaveBatch({Save("thing", "a", "nope")})[0].status(); }},
       {"load empty id", "id", [](EntityStore& s) { return s.Load("thing", "").status(); }},
       {"load empty kind", "kind", [](EntityStore& s) { return s.Load("", "a").status(); }},
-      {"remove id with NUL", "id", [=](EntityStore& s) { return s.Remove("thing", nul_id).status(); }},
-      {"negative limit", "limit", [](EntityStore& s) { return ListStatus(s, {.kind = "thing", .limit = -1}); }},
-      {"negative skip", "skip", [](EntityStore& s) { return ListStatus(s, {.kind = "thing", .skip = -3}); }},
+      {"remove id with NUL", "id",
+       [=](EntityStore& s) { return s.Remove("thing", nul_id).status(); }},
+      {"negative limit", "limit",
+       [](EntityStore& s) { return ListStatus(s, {.kind = "thing", .limit = -1}); }},
+      {"negative skip", "skip",
+       [](EntityStore& s) { return ListStatus(s, {.kind = "thing", .skip = -3}); }},
       {"unknown direction", "sort_direction",
-       [](EntityStore& s) { return ListStatus(s, {.kind = "thing", .sort_field = "n", .sort_direction = "up"}); }},
-      {"cursor not hex", "cursor", [](EntityStore& s) { return ListStatus(s, {.kind = "thing", .cursor = "zz!"}); }},
+       [](EntityStore& s) {
+         return ListStatus(s, {.kind = "thing", .sort_field = "n", .sort_direction = "up"});
+       }},
+      {"cursor not hex", "cursor",
+       [](EntityStore& s) { return ListStatus(s, {.kind = "thing", .cursor = "zz!"}); }},
       {"cursor truncated", "cursor",
-       [=](EntityStore& s) { return ListStatus(s, {.kind = "thing", .limit = 1, .cursor = valid_cursor.substr(0, 20)}); }},
+       [=](EntityStore& s) {
+         return ListStatus(s, {.kind = "thing", .limit = 1, .cursor = valid_cursor.substr(0, 20)});
+       }},
       {"cursor tampered", "cursor",
-       [=](EntityStore& s) { return ListStatus(s, {.kind = "thing", .limit = 1, .cursor = tampered}); }},
+       [=](EntityStore& s) {
+         return ListStatus(s, {.kind = "thing", .limit = 1, .cursor = tampered});
+       }},
       {"cursor of another query", "cursor",
-       [=](EntityStore& s) { return ListStatus(s, {.kind = "thing", .sort_field = "n", .cursor = valid_cursor}); }},
+       [=](EntityStore& s) {
+         return ListStatus(s, {.kind = "thing", .sort_field = "n", .cursor = valid_cursor});
+       }},
       {"filter value an object", "user",
-       [](EntityStore& s) { return ListStatus(s, {.kind = "thing", .filters = {{"user", R"({"a":1})"}}}); }},
+       [](EntityStore& s) {
+         return ListStatus(s, {.kind = "thing", .filters = {{"user", R"({"a":1})"}}});
+       }},
       {"filter value an array", "user",
-       [](EntityStore& s) { return RemoveWhereStatus(s, {.kind = "thing", .filters = {{"user", "[1]"}}}); }},
+       [](EntityStore& s) {
+         return RemoveWhereStatus(s, {.kind = "thing", .filters = {{"user", "[1]"}}});
+       }},
       {"filter value malformed", "user",
-       [](EntityStore& s) { return ListStatus(s, {.kind = "thing", .filters = {{"user", "alice"}}}); }},
+       [](EntityStore& s) {
+         return ListStatus(s, {.kind = "thing", .filters = {{"user", "alice"}}});
+       }},
       {"list empty kind", "kind", [](EntityStore& s) { return ListStatus(s, {.kind = ""}); }},
       {"scan kind with NUL", "kind",
-       [=](EntityStore& s) { return s.ScanRange(nul_kind, {}, [](const EntityRecord&) { return true; }); }},
-      {"read changes from 0", "from", [](EntityStore& s) { return s.feed().ReadChanges(0, 10).status(); }},
-      {"consumer without name", "name", [](EntityStore& s) { return s.feed().RegisterConsumer("", 1); }},
+       [=](EntityStore& s) {
+         return s.ScanRange(nul_kind, {}, [](const EntityRecord&) { return true; });
+       }},
+      {"read changes from 0", "from",
+       [](EntityStore& s) { return s.feed().ReadChanges(0, 10).status(); }},
+      {"consumer without name", "name",
+       [](EntityStore& s) { return s.feed().RegisterConsumer("", 1); }},
   };
 }
 

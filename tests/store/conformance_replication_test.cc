@@ -44,7 +44,10 @@ TYPED_TEST(store_conformance, ReplicationPositionsAreNotConsumersAndDoNotHoldBac
 TYPED_TEST(store_conformance, ReplicatedExpiryIsKept) {
   const int64_t expires = this->clock_.NowMs() + 5'000;
   ASSERT_TRUE(this->store()
-                  .ApplyReplicated("from-a", {{1, Ksid("t"), "thing", "t", ChangeOp::kSave, 1, R"({"id":"t","version":1})", expires}}, 1)
+                  .ApplyReplicated("from-a",
+                                   {{1, Ksid("t"), "thing", "t", ChangeOp::kSave, 1,
+                                     R"({"id":"t","version":1})", expires}},
+                                   1)
                   .ok());
   EXPECT_TRUE(this->store().Load("thing", "t").ok());
   this->clock_.Advance(5'001);
@@ -53,9 +56,12 @@ TYPED_TEST(store_conformance, ReplicatedExpiryIsKept) {
 
 TYPED_TEST(store_conformance, ReplicationPositionSurvivesReopen) {
   if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
-  ASSERT_TRUE(this->store()
-                  .ApplyReplicated("from-a", {{5, Ksid("p"), "thing", "p", ChangeOp::kSave, 2, R"({"id":"p","version":2})", 0}}, 5)
-                  .ok());
+  ASSERT_TRUE(
+      this->store()
+          .ApplyReplicated(
+              "from-a",
+              {{5, Ksid("p"), "thing", "p", ChangeOp::kSave, 2, R"({"id":"p","version":2})", 0}}, 5)
+          .ok());
   this->Reopen();
   EXPECT_EQ(*this->store().ReplicatedPosition("from-a"), 5u);
   EXPECT_TRUE(this->store().Load("thing", "p").ok());
@@ -82,10 +88,13 @@ TYPED_TEST(store_conformance, APopulatedKindsShardKeyCannotChange) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), Code::kInvalid);
   EXPECT_EQ(refused.status().message(),
-            "shard_key_fields: kind 'timeline' already has data sharded by 'user'; its shard key cannot change to 'id'");
-  this->options_.shard_key_fields = {{"timeline", "user"}, {"fresh", "owner"}};  // a kind without data may choose
+            "shard_key_fields: kind 'timeline' already has data sharded by 'user'; its shard key "
+            "cannot change to 'id'");
+  this->options_.shard_key_fields = {{"timeline", "user"},
+                                     {"fresh", "owner"}};  // a kind without data may choose
   this->Open();
-  EXPECT_TRUE(this->store().Load("entry", IdOf(this->MustSave("entry", R"({"text":"again"})"))).ok());
+  EXPECT_TRUE(
+      this->store().Load("entry", IdOf(this->MustSave("entry", R"({"text":"again"})"))).ok());
   EXPECT_TRUE(this->feed().Consumers().empty());
 }
 

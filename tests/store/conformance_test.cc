@@ -11,11 +11,12 @@ namespace {
 TYPED_TEST_SUITE(store_conformance, StoreBackends, BackendName);
 
 TYPED_TEST(store_conformance, SaveThenLoadRoundTripsEveryJsonValueType) {
-  const std::string ent = R"({"s":"h\u00e9llo \u2713 \ud83d\ude00 日本","esc":"q\"b\\s/n\nt\tc\u0001z\u0000end",)"
-                          R"("u64":18446744073709551615,"i64":-9223372036854775808,"zero":0,"neg":-1,)"
-                          R"("pi":3.141592653589793,"tiny":1e-300,"tenth":0.1,"big":1.7976931348623157e308,)"
-                          R"("t":true,"f":false,"n":null,"nested":{"a":{"b":[1,{"c":"d"}]}},)"
-                          R"("arr":[1,"two",3.5,null,[],{}],"empty_obj":{},"empty_arr":[]})";
+  const std::string ent =
+      R"({"s":"h\u00e9llo \u2713 \ud83d\ude00 日本","esc":"q\"b\\s/n\nt\tc\u0001z\u0000end",)"
+      R"("u64":18446744073709551615,"i64":-9223372036854775808,"zero":0,"neg":-1,)"
+      R"("pi":3.141592653589793,"tiny":1e-300,"tenth":0.1,"big":1.7976931348623157e308,)"
+      R"("t":true,"f":false,"n":null,"nested":{"a":{"b":[1,{"c":"d"}]}},)"
+      R"("arr":[1,"two",3.5,null,[],{}],"empty_obj":{},"empty_arr":[]})";
   std::string saved = this->MustSave("thing", ent, "x1");
   Result<std::string> loaded = this->store().Load("thing", "x1");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
@@ -120,7 +121,7 @@ TYPED_TEST(store_conformance, SaveBatchWritesValidItemsAndFailsBadOnesAlone) {
   const uint64_t before = this->feed().LastSequence();
   std::vector<SaveRequest> batch = {
       {"thing", "a", R"({"n":1})", std::nullopt, false, std::nullopt},
-      {"thing", "b", R"({"n":)", std::nullopt, false, std::nullopt},  // malformed
+      {"thing", "b", R"({"n":)", std::nullopt, false, std::nullopt},   // malformed
       {"thing", "exists", R"({})", std::nullopt, true, std::nullopt},  // insert-only conflict
       {"thing", "c", R"({"n":3})", std::nullopt, false, std::nullopt},
       {"thing", "a", R"({"n":4})", std::nullopt, false, std::nullopt},  // sees the first item
@@ -152,7 +153,8 @@ TYPED_TEST(store_conformance, ExpiredEntitiesAreNeverReturned) {
   ASSERT_EQ(page->items.size(), 1u);
   EXPECT_EQ(IdOf(page->items[0]), "forever");
   int scanned = 0;
-  ASSERT_TRUE(this->store().ScanRange("", {}, [&](const EntityRecord&) { return ++scanned, true; }).ok());
+  ASSERT_TRUE(
+      this->store().ScanRange("", {}, [&](const EntityRecord&) { return ++scanned, true; }).ok());
   EXPECT_EQ(scanned, 1);
   // Insert-only and expected version treat it as absent; a new save starts at version 1.
   SaveRequest again{"thing", "t", R"({"a":2})", 0, true, std::nullopt};
@@ -228,10 +230,13 @@ TYPED_TEST(store_conformance, ShardKeyFieldPlacesEntitiesAndMovesThemWhenItChang
   std::string saved = this->MustSave("entry", R"({"user":"alice","text":"hi"})", "e1");
   EXPECT_EQ(*this->store().Load("entry", "e1"), saved);
   std::vector<uint64_t> ksids;
-  ASSERT_TRUE(this->store().ScanRange("entry", {}, [&](const EntityRecord& r) {
-    ksids.push_back(r.ksid);
-    return true;
-  }).ok());
+  ASSERT_TRUE(this->store()
+                  .ScanRange("entry", {},
+                             [&](const EntityRecord& r) {
+                               ksids.push_back(r.ksid);
+                               return true;
+                             })
+                  .ok());
   EXPECT_EQ(ksids, std::vector<uint64_t>{Ksid("alice")});
 
   const uint64_t before = this->feed().LastSequence();
@@ -244,7 +249,9 @@ TYPED_TEST(store_conformance, ShardKeyFieldPlacesEntitiesAndMovesThemWhenItChang
   EXPECT_EQ(changes[1].op, ChangeOp::kSave);
   EXPECT_EQ(changes[1].ksid, Ksid("bob"));
   int count = 0;
-  ASSERT_TRUE(this->store().ScanRange("entry", {}, [&](const EntityRecord&) { return ++count, true; }).ok());
+  ASSERT_TRUE(this->store()
+                  .ScanRange("entry", {}, [&](const EntityRecord&) { return ++count, true; })
+                  .ok());
   EXPECT_EQ(count, 1);
   ASSERT_TRUE(this->store().Remove("entry", "e1").ok());
   EXPECT_EQ(this->store().Load("entry", "e1").status().code(), Code::kNotFound);
@@ -261,21 +268,27 @@ TYPED_TEST(store_conformance, ScanRangeVisitsLiveKeysOfTheRangeInKeyOrder) {
   }
   const KsidRange range{uint64_t{1} << 62, uint64_t{3} << 62};
   std::vector<std::pair<std::string, uint64_t>> seen;
-  ASSERT_TRUE(this->store().ScanRange("", range, [&](const EntityRecord& r) {
-    EXPECT_TRUE(range.Contains(r.ksid));
-    EXPECT_EQ(r.ksid, Ksid(r.id));
-    seen.emplace_back(r.kind, r.ksid);
-    return true;
-  }).ok());
+  ASSERT_TRUE(this->store()
+                  .ScanRange("", range,
+                             [&](const EntityRecord& r) {
+                               EXPECT_TRUE(range.Contains(r.ksid));
+                               EXPECT_EQ(r.ksid, Ksid(r.id));
+                               seen.emplace_back(r.kind, r.ksid);
+                               return true;
+                             })
+                  .ok());
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
   size_t expected = 0;
   for (int i = 0; i < 40; ++i) expected += range.Contains(Ksid("id" + std::to_string(i)));
   EXPECT_EQ(seen.size(), expected);
   size_t only_a = 0;
-  ASSERT_TRUE(this->store().ScanRange("a", range, [&](const EntityRecord& r) {
-    EXPECT_EQ(r.kind, "a");
-    return ++only_a, true;
-  }).ok());
+  ASSERT_TRUE(this->store()
+                  .ScanRange("a", range,
+                             [&](const EntityRecord& r) {
+                               EXPECT_EQ(r.kind, "a");
+                               return ++only_a, true;
+                             })
+                  .ok());
   EXPECT_LT(only_a, expected);
 }
 

@@ -77,7 +77,8 @@ void Report(int fd, const std::string& line) {
     Result<std::string> saved = store.Save({"c", counter, ent, std::nullopt, false, std::nullopt});
     if (!saved.ok()) _exit(4);
     Report(fd, Line({"S", "c", counter, std::to_string(VersionOf(*saved))}));
-    Result<std::string> temp_saved = store.Save({"t", temp, ent, std::nullopt, false, std::nullopt});
+    Result<std::string> temp_saved =
+        store.Save({"t", temp, ent, std::nullopt, false, std::nullopt});
     if (!temp_saved.ok()) _exit(4);
     Report(fd, Line({"S", "t", temp, "1"}));
     if (!store.Remove("t", temp).ok()) _exit(4);
@@ -98,7 +99,8 @@ std::string ReadUntil(int fd, std::optional<std::chrono::steady_clock::time_poin
   for (;;) {
     int timeout_ms = -1;
     if (deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return text;
       timeout_ms = static_cast<int>(left.count());
     }
@@ -130,10 +132,13 @@ void CheckFeedAgreesWithData(EntityStore& store) {
   EXPECT_EQ(expected_sequence - 1, store.feed().LastSequence());
 
   std::map<std::tuple<std::string, uint64_t, std::string>, std::string> stored;
-  ASSERT_TRUE(store.ScanRange("", {}, [&](const EntityRecord& r) {
-    stored[{r.kind, r.ksid, r.id}] = r.value;
-    return true;
-  }).ok());
+  ASSERT_TRUE(store
+                  .ScanRange("", {},
+                             [&](const EntityRecord& r) {
+                               stored[{r.kind, r.ksid, r.id}] = r.value;
+                               return true;
+                             })
+                  .ok());
   for (const auto& [key, value] : stored) {
     auto it = latest.find(key);
     ASSERT_NE(it, latest.end()) << "stored entity without a feed record: " << std::get<2>(key);
@@ -152,7 +157,8 @@ void CheckFeedAgreesWithData(EntityStore& store) {
 void RunCrashRounds(OpenFn open, int rounds) {
   TempDir dir;
   const std::string path = dir.path() + "/store";
-  const unsigned seed = static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const unsigned seed =
+      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
   std::mt19937 rng(seed);
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::map<std::pair<std::string, std::string>, Acked> acked;  // (kind, id) -> last acknowledged
@@ -167,15 +173,18 @@ void RunCrashRounds(OpenFn open, int rounds) {
       WriteUntilKilled(open, path, fds[1], round);
     }
     close(fds[1]);
-    std::string text = ReadUntil(fds[0], std::chrono::steady_clock::now() + std::chrono::seconds(20), "ready\n");
+    std::string text =
+        ReadUntil(fds[0], std::chrono::steady_clock::now() + std::chrono::seconds(20), "ready\n");
     ASSERT_NE(text.find("ready\n"), std::string::npos) << "child did not start: " << text;
-    const auto kill_at = std::chrono::steady_clock::now() +
-                         std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 250)(rng));
+    const auto kill_at =
+        std::chrono::steady_clock::now() +
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 250)(rng));
     text += ReadUntil(fds[0], kill_at);
     ASSERT_EQ(kill(child, SIGKILL), 0);
     int wstatus = 0;
     ASSERT_EQ(waitpid(child, &wstatus, 0), child);
-    EXPECT_TRUE(WIFSIGNALED(wstatus)) << "child exited by itself, status " << wstatus << ": " << text;
+    EXPECT_TRUE(WIFSIGNALED(wstatus))
+        << "child exited by itself, status " << wstatus << ": " << text;
     text += ReadUntil(fds[0], std::nullopt);
     close(fds[0]);
 
@@ -215,7 +224,8 @@ void RunCrashRounds(OpenFn open, int rounds) {
     }
   }
   EXPECT_GT(total_acked, 0u);
-  std::cout << "crash rounds: " << rounds << ", acknowledged writes checked: " << total_acked << "\n";
+  std::cout << "crash rounds: " << rounds << ", acknowledged writes checked: " << total_acked
+            << "\n";
 }
 
 TEST(store_crash, RocksDbKilledMidWriteKeepsEveryAcknowledgedWriteAndFeedAgreesWithData) {

@@ -49,7 +49,9 @@ class store_service : public StoreFixture<B> {
     EXPECT_EQ(shared_->feed().LastSequence(), before) << "something was written for " << json;
     EXPECT_TRUE(Act(R"({"store":"list","kind":"ping"})").ok()) << "service stopped serving";
   }
-  std::string Ent(const Message& reply) { return std::string(reply.GetObjectJson("ent").value_or("")); }
+  std::string Ent(const Message& reply) {
+    return std::string(reply.GetObjectJson("ent").value_or(""));
+  }
 
   Bus bus_;
   std::shared_ptr<EntityStore> shared_;
@@ -57,7 +59,8 @@ class store_service : public StoreFixture<B> {
 TYPED_TEST_SUITE(store_service, StoreBackends, BackendName);
 
 TYPED_TEST(store_service, SaveWithoutIdGeneratesOneAndLoadReturnsIt) {
-  Message saved = this->MustAct(R"({"store":"save","kind":"entry","ent":{"text":"hi","n":[1,{"a":null}]}})");
+  Message saved =
+      this->MustAct(R"({"store":"save","kind":"entry","ent":{"text":"hi","n":[1,{"a":null}]}})");
   std::string ent = this->Ent(saved);
   std::string id = IdOf(ent);
   ASSERT_FALSE(id.empty());
@@ -71,7 +74,8 @@ TYPED_TEST(store_service, SaveWithIdUpsertsAndCountsVersions) {
   this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"e1","text":"a"}})");
   Message second = this->MustAct(R"({"store":"save","kind":"entry","id":"e1","ent":{"text":"b"}})");
   EXPECT_EQ(VersionOf(this->Ent(second)), 2u);
-  EXPECT_EQ(Json(this->Ent(this->MustAct(R"({"store":"load","kind":"entry","id":"e1"})")))["text"].GetString(),
+  EXPECT_EQ(Json(this->Ent(this->MustAct(R"({"store":"load","kind":"entry","id":"e1"})")))["text"]
+                .GetString(),
             std::string("b"));
 }
 
@@ -95,13 +99,15 @@ TYPED_TEST(store_service, InsertOnlyOnAnExistingIdIsAConflict) {
 }
 
 TYPED_TEST(store_service, LoadOfAMissingIdIsNotFound) {
-  EXPECT_EQ(this->Act(R"({"store":"load","kind":"entry","id":"nope"})").status().code(), Code::kNotFound);
+  EXPECT_EQ(this->Act(R"({"store":"load","kind":"entry","id":"nope"})").status().code(),
+            Code::kNotFound);
 }
 
 TYPED_TEST(store_service, ListFiltersSortsPagesAndProjects) {
   for (int i = 0; i < 7; ++i) {
-    this->MustAct(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}","user":"{}","n":{}}}}})", i,
-                              i % 2 ? "bob" : "ann", 10 - i));
+    this->MustAct(
+        fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}","user":"{}","n":{}}}}})",
+                    i, i % 2 ? "bob" : "ann", 10 - i));
   }
   Message page = this->MustAct(
       R"({"store":"list","kind":"entry","q":{"user":"ann","sort$":{"n":1},"limit$":2,"fields$":["n"]}})");
@@ -119,20 +125,24 @@ TYPED_TEST(store_service, ListFiltersSortsPagesAndProjects) {
   EXPECT_EQ(rest[0]["n"].GetInt(), 8);
   EXPECT_EQ(rest[1]["n"].GetInt(), 10);
   EXPECT_FALSE(next.Has("cursor"));
-  Message skipped = this->MustAct(R"({"store":"list","kind":"entry","q":{"sort$":{"n":"desc"},"skip$":5}})");
+  Message skipped =
+      this->MustAct(R"({"store":"list","kind":"entry","q":{"sort$":{"n":"desc"},"skip$":5}})");
   EXPECT_EQ(Json(*skipped.GetArrayJson("items")).Size(), 2u);
 }
 
 TYPED_TEST(store_service, RemoveByIdAndByQueryWithAll) {
   for (int i = 0; i < 4; ++i) {
-    this->MustAct(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}","user":"{}"}}}})", i,
-                              i < 3 ? "ann" : "bob"));
+    this->MustAct(
+        fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}","user":"{}"}}}})", i,
+                    i < 3 ? "ann" : "bob"));
   }
   Message removed = this->MustAct(R"({"store":"remove","kind":"entry","id":"e0"})");
   EXPECT_EQ(IdOf(this->Ent(removed)), "e0");
-  EXPECT_EQ(this->Act(R"({"store":"remove","kind":"entry","id":"e0"})").status().code(), Code::kNotFound);
+  EXPECT_EQ(this->Act(R"({"store":"remove","kind":"entry","id":"e0"})").status().code(),
+            Code::kNotFound);
   this->ExpectRefused(R"({"store":"remove","kind":"entry","q":{"user":"ann"}})", "all");
-  Message by_query = this->MustAct(R"({"store":"remove","kind":"entry","q":{"user":"ann"},"all":true})");
+  Message by_query =
+      this->MustAct(R"({"store":"remove","kind":"entry","q":{"user":"ann"},"all":true})");
   EXPECT_EQ(by_query.GetUint("count"), 2u);
   Message left = this->MustAct(R"({"store":"list","kind":"entry"})");
   EXPECT_EQ(Json(*left.GetArrayJson("items")).Size(), 1u);
@@ -167,7 +177,8 @@ TYPED_TEST(store_service, TtlExpiresEntities) {
   this->MustAct(R"({"store":"save","kind":"entry","ttl":10,"ent":{"id":"t"}})");
   EXPECT_TRUE(this->Act(R"({"store":"load","kind":"entry","id":"t"})").ok());
   this->clock_.Advance(10'001);
-  EXPECT_EQ(this->Act(R"({"store":"load","kind":"entry","id":"t"})").status().code(), Code::kNotFound);
+  EXPECT_EQ(this->Act(R"({"store":"load","kind":"entry","id":"t"})").status().code(),
+            Code::kNotFound);
 }
 
 TYPED_TEST(store_service, ChangesReadTheFeedInOrder) {
@@ -198,9 +209,12 @@ TYPED_TEST(store_service, BadInputIsRefusedNamingTheField) {
   this->ExpectRefused(R"({"store":"list","kind":"entry","q":{"n":{"$gt":3}}})", "q.n");
   this->ExpectRefused(R"({"store":"list","kind":"entry","q":{"where$":1}})", "q.where$");
   this->ExpectRefused(R"({"store":"list","kind":"entry","q":{"limit$":-1}})", "q.limit$");
-  this->ExpectRefused(R"({"store":"list","kind":"entry","q":{"cursor$":"%%%not-a-cursor"}})", "cursor");
+  this->ExpectRefused(R"({"store":"list","kind":"entry","q":{"cursor$":"%%%not-a-cursor"}})",
+                      "cursor");
   this->ExpectRefused(R"({"store":"list","kind":"entry","q":"all"})", "q");
-  this->ExpectRefused(R"({"store":"save","kind":"entry","ent":{"blob":")" + std::string(5000, 'x') + R"("}})", "ent");
+  this->ExpectRefused(
+      R"({"store":"save","kind":"entry","ent":{"blob":")" + std::string(5000, 'x') + R"("}})",
+      "ent");
   this->ExpectRefused("{\"store\":\"save\",\"kind\":\"en\\u0000try\",\"ent\":{}}", "kind");
   this->ExpectRefused(R"({"store":"save","kind":"entry","ttl":0,"ent":{}})", "ttl");
   this->ExpectRefused(R"({"store":"save","kind":"entry","version":"1","ent":{}})", "version");

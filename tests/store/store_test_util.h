@@ -21,7 +21,8 @@ namespace shardkit::store::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "shardkit-store-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "shardkit-store-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }
@@ -42,23 +43,31 @@ class TempDir {
 struct MemoryBackend {
   static constexpr const char* kName = "memory";
   static constexpr bool kPersistent = false;
-  static Result<std::unique_ptr<EntityStore>> Open(const StoreOptions& o) { return NewMemoryStore(o); }
+  static Result<std::unique_ptr<EntityStore>> Open(const StoreOptions& o) {
+    return NewMemoryStore(o);
+  }
 };
 struct RocksDbBackend {
   static constexpr const char* kName = "rocksdb";
   static constexpr bool kPersistent = true;
-  static Result<std::unique_ptr<EntityStore>> Open(const StoreOptions& o) { return OpenRocksDbStore(o); }
+  static Result<std::unique_ptr<EntityStore>> Open(const StoreOptions& o) {
+    return OpenRocksDbStore(o);
+  }
 };
 struct SqliteBackend {
   static constexpr const char* kName = "sqlite";
   static constexpr bool kPersistent = true;
-  static Result<std::unique_ptr<EntityStore>> Open(const StoreOptions& o) { return OpenSqliteStore(o); }
+  static Result<std::unique_ptr<EntityStore>> Open(const StoreOptions& o) {
+    return OpenSqliteStore(o);
+  }
 };
 using StoreBackends = ::testing::Types<MemoryBackend, RocksDbBackend, SqliteBackend>;
 
 struct BackendName {
   template <typename Backend>
-  static std::string GetName(int) { return Backend::kName; }
+  static std::string GetName(int) {
+    return Backend::kName;
+  }
 };
 
 // A store of backend B over a temp dir, with a manual clock and no background purge.
@@ -117,7 +126,9 @@ inline std::string IdOf(std::string_view text) {
 
 inline uint64_t VersionOf(std::string_view text) {
   rapidjson::Document d = Json(text);
-  return d.IsObject() && d.HasMember("version") && d["version"].IsUint64() ? d["version"].GetUint64() : 0;
+  return d.IsObject() && d.HasMember("version") && d["version"].IsUint64()
+             ? d["version"].GetUint64()
+             : 0;
 }
 
 inline int64_t IntField(std::string_view text, const char* field) {

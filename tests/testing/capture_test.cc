@@ -17,7 +17,8 @@ using ::testing::SizeIs;
 // A service that saves, then announces, then answers.
 std::shared_ptr<Handler> SavingService() {
   return MakeHandler([](Message m, const Context& context, ReplyFn reply) {
-    Message save = Msg(R"({"store":"save","kind":"entry","ent":{"text":"hi","tags":["a","b"],"n":3,"deep":{"ok":true}}})");
+    Message save = Msg(
+        R"({"store":"save","kind":"entry","ent":{"text":"hi","tags":["a","b"],"n":3,"deep":{"ok":true}}})");
     context.Act(std::move(save), [context, reply](Result<Message> saved) {
       context.Publish(Msg("info:entry,id:1"));
       reply(std::move(saved));
@@ -65,10 +66,13 @@ TEST(MessageCapture, UnwrapsTheRoutesItWrappedWhenDestroyed) {
 
 TEST(MessageCapture, AWrappedRouteKeepsItsOwnPrior) {
   Bus bus;
-  ASSERT_TRUE(bus.Add("a:1", MakeSyncHandler([](Message, const Context&) -> Result<Message> { return Msg("from:prior"); })).ok());
+  ASSERT_TRUE(bus.Add("a:1", MakeSyncHandler([](Message, const Context&) -> Result<Message> {
+                        return Msg("from:prior");
+                      }))
+                  .ok());
   ASSERT_TRUE(bus.Override("a:1", MakeHandler([](Message m, const Context& c, ReplyFn reply) {
-                                 c.Prior(std::move(m), std::move(reply));
-                               }))
+                             c.Prior(std::move(m), std::move(reply));
+                           }))
                   .ok());
   MessageCapture sent(bus);
   EXPECT_THAT(bus.ActAndWait(Msg("a:1")), IsOkReply(HasField("from", "prior")));
@@ -78,13 +82,17 @@ TEST(MessageCapture, AWrappedRouteKeepsItsOwnPrior) {
 TEST(MessageCapture, TapRecordsHandlersAddedLater) {
   Bus bus;
   MessageCapture sent(bus);
-  ASSERT_TRUE(bus.Add("late:1", sent.Tap(MakeSyncHandler([](Message, const Context&) -> Result<Message> { return Message(); }))).ok());
+  ASSERT_TRUE(
+      bus.Add("late:1", sent.Tap(MakeSyncHandler(
+                            [](Message, const Context&) -> Result<Message> { return Message(); })))
+          .ok());
   (void)bus.ActAndWait(Msg("late:1"));
   EXPECT_THAT(sent, SentMessage("late:1"));
 }
 
 TEST(Matchers, HasFieldWalksNestedObjectsAndArrays) {
-  Message m = Msg(R"({"ent":{"text":"hi","tags":["a","b"],"n":3,"deep":{"ok":true}},"top":1.5,"flag":false})");
+  Message m = Msg(
+      R"({"ent":{"text":"hi","tags":["a","b"],"n":3,"deep":{"ok":true}},"top":1.5,"flag":false})");
   EXPECT_THAT(m, HasField("ent.text", "hi"));
   EXPECT_THAT(m, HasField("ent.tags.1", "b"));
   EXPECT_THAT(m, HasField("ent.tags", R"(["a","b"])"));
@@ -111,19 +119,24 @@ TEST(Matchers, MessageLikeSaysWhichTermFails) {
   EXPECT_THAT(m, Not(MessageLike("store:load,kind:entry")));
   EXPECT_EQ(Explain(MessageLike("store:load,kind:entry"), m),
             "does not route as 'store:load,kind:entry': kind is 'user', pattern wants 'entry'");
-  EXPECT_EQ(Explain(MessageLike("store:load,id:1"), m), "does not route as 'store:load,id:1': no property 'id'");
+  EXPECT_EQ(Explain(MessageLike("store:load,id:1"), m),
+            "does not route as 'store:load,id:1': no property 'id'");
 }
 
 TEST(Matchers, SentMessageFailureListsEveryCapturedMessageWithWhyItDoesNotMatch) {
-  std::vector<Message> sent = {Msg(R"({"store":"save","kind":"entry","ent":{"text":"hi"}})"), Msg("info:entry,id:1")};
+  std::vector<Message> sent = {Msg(R"({"store":"save","kind":"entry","ent":{"text":"hi"}})"),
+                               Msg("info:entry,id:1")};
   EXPECT_THAT(sent, SentMessage("store:save,kind:entry", HasField("ent.text", "hi")));
   auto why = Explain(SentMessage("store:save,kind:entry", HasField("ent.text", "hello")), sent);
-  EXPECT_THAT(why, AllOf(HasSubstr("none of the 2 captured message(s) matches"),
-                         HasSubstr(R"(#0 {"store":"save","kind":"entry","ent":{"text":"hi"}})"),
-                         HasSubstr("routes as 'store:save,kind:entry' but ent.text is \"hi\""),
-                         HasSubstr(R"(#1 {"info":"entry","id":"1"})"), HasSubstr("no property 'store'")));
-  EXPECT_EQ(::testing::DescribeMatcher<std::vector<Message>>(SentMessage("store:save", HasField("ent.text", "hi"))),
-            "has sent a message routed as 'store:save' that has field ent.text that is equal to \"hi\"");
+  EXPECT_THAT(
+      why, AllOf(HasSubstr("none of the 2 captured message(s) matches"),
+                 HasSubstr(R"(#0 {"store":"save","kind":"entry","ent":{"text":"hi"}})"),
+                 HasSubstr("routes as 'store:save,kind:entry' but ent.text is \"hi\""),
+                 HasSubstr(R"(#1 {"info":"entry","id":"1"})"), HasSubstr("no property 'store'")));
+  EXPECT_EQ(
+      ::testing::DescribeMatcher<std::vector<Message>>(
+          SentMessage("store:save", HasField("ent.text", "hi"))),
+      "has sent a message routed as 'store:save' that has field ent.text that is equal to \"hi\"");
 }
 
 TEST(Matchers, SentInOrderAllowsInterleavingButNotReordering) {
@@ -149,7 +162,8 @@ TEST(Matchers, ReplyMatchersSeparateSuccessFromEachErrorCode) {
 }
 
 TEST(Msg, AcceptsJsonOrTheSeedNotation) {
-  EXPECT_EQ(Msg("store:load,kind:entry,id:42"), Msg(R"({"store":"load","kind":"entry","id":"42"})"));
+  EXPECT_EQ(Msg("store:load,kind:entry,id:42"),
+            Msg(R"({"store":"load","kind":"entry","id":"42"})"));
   auto failures = FailuresOf([] { (void)Msg("{broken"); });
   ASSERT_THAT(failures, SizeIs(1));
   EXPECT_THAT(failures[0], HasSubstr("Msg: not a valid message"));

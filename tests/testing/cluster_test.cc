@@ -39,25 +39,30 @@ TEST(Cluster, ShardsAreSpreadOverTheNodes) {
 TEST(Cluster, AnEntitySavedThroughOneNodeLoadsThroughEveryOther) {
   Cluster cluster(ThreeNodesFourShards());
   for (int i = 0; i < 20; ++i) {
-    ASSERT_THAT(cluster.Act(i % 3, Msg(R"({"store":"save","kind":"entry","ent":{"id":")" + std::to_string(i) + R"("}})")),
+    ASSERT_THAT(cluster.Act(i % 3, Msg(R"({"store":"save","kind":"entry","ent":{"id":")" +
+                                       std::to_string(i) + R"("}})")),
                 IsOkReply());
   }
   for (int i = 0; i < 20; ++i) {
     for (size_t node = 0; node < cluster.size(); ++node) {
-      EXPECT_THAT(cluster.Act(node, "store:load,kind:entry,id:" + std::to_string(i)), IsOkReply(HasField("ent.id", std::to_string(i))));
+      EXPECT_THAT(cluster.Act(node, "store:load,kind:entry,id:" + std::to_string(i)),
+                  IsOkReply(HasField("ent.id", std::to_string(i))));
     }
   }
   size_t total = 0;
-  for (const auto& shard : cluster.shard_map()->shards()) total += StoredOn(cluster, shard.name, "entry");
+  for (const auto& shard : cluster.shard_map()->shards())
+    total += StoredOn(cluster, shard.name, "entry");
   EXPECT_EQ(total, 20u);
 }
 
 TEST(Cluster, FixturesAreSavedThroughTheRouterAndListsGatherEveryShard) {
   ClusterOptions options = ThreeNodesFourShards();
-  options.fixtures = R"({"entry":[{"id":"a","n":1},{"id":"b","n":2},{"id":"c","n":3},{"id":"d","n":4},{"id":"e","n":5}]})";
+  options.fixtures =
+      R"({"entry":[{"id":"a","n":1},{"id":"b","n":2},{"id":"c","n":3},{"id":"d","n":4},{"id":"e","n":5}]})";
   Cluster cluster(options);
   EXPECT_THAT(cluster.Act(2, R"({"store":"list","kind":"entry","q":{"sort$":{"n":-1}}})"),
-              IsOkReply(HasField("items.0.id", "e"), HasField("items.4.id", "a"), ::testing::Not(HasField("items.5"))));
+              IsOkReply(HasField("items.0.id", "e"), HasField("items.4.id", "a"),
+                        ::testing::Not(HasField("items.5"))));
   EXPECT_GT(StoredOn(cluster, "-40", "entry") + StoredOn(cluster, "40-80", "entry"), 0u);
 }
 
@@ -67,8 +72,10 @@ TEST(Cluster, TheCacheAnswersRepeatedLoadsWithoutTheShard) {
   options.fixtures = R"({"entry":[{"id":"x","text":"cached"}]})";
   Cluster cluster(options);
   MessageCapture sent(cluster.node(1).bus());
-  EXPECT_THAT(cluster.Act(1, "store:load,kind:entry,id:x"), IsOkReply(HasField("ent.text", "cached")));
-  EXPECT_THAT(cluster.Act(1, "store:load,kind:entry,id:x"), IsOkReply(HasField("ent.text", "cached")));
+  EXPECT_THAT(cluster.Act(1, "store:load,kind:entry,id:x"),
+              IsOkReply(HasField("ent.text", "cached")));
+  EXPECT_THAT(cluster.Act(1, "store:load,kind:entry,id:x"),
+              IsOkReply(HasField("ent.text", "cached")));
   EXPECT_EQ(cluster.node(1).cache("entry")->stats().hits, 1u);
   EXPECT_THAT(sent, SentCount("store:load,shard:*", 1));
   EXPECT_EQ(cluster.node(1).cache("user"), nullptr);
@@ -81,7 +88,8 @@ TEST(Cluster, ADroppedLinkIsATimeoutAfterExactlyTheDropTimeout) {
   cluster.faults().On("node0->*", "store:save").Drop().Times(1);
   int timeouts = 0;
   for (int i = 0; i < 10; ++i) {
-    auto r = cluster.Act(0, Msg(R"({"store":"save","kind":"entry","ent":{"id":"k)" + std::to_string(i) + R"("}})"));
+    auto r = cluster.Act(
+        0, Msg(R"({"store":"save","kind":"entry","ent":{"id":"k)" + std::to_string(i) + R"("}})"));
     timeouts += !r.ok() && r.status().code() == Code::kTimeout;
   }
   EXPECT_EQ(timeouts, 1);
@@ -91,7 +99,8 @@ TEST(Cluster, ADroppedLinkIsATimeoutAfterExactlyTheDropTimeout) {
 TEST(Cluster, AnErrorInjectedOnOneShardFailsAScatterNamingTheShard) {
   Cluster cluster(ThreeNodesFourShards());
   cluster.faults().On("shard:80-c0", "store:list").Error(Code::kUnavailable, "disk gone");
-  EXPECT_THAT(cluster.Act(0, "store:list,kind:entry"), IsErrorReply(Code::kUnavailable, HasSubstr("80-c0")));
+  EXPECT_THAT(cluster.Act(0, "store:list,kind:entry"),
+              IsErrorReply(Code::kUnavailable, HasSubstr("80-c0")));
   EXPECT_THAT(cluster.Act(0, R"({"store":"list","kind":"entry","partial":true})"),
               IsOkReply(HasField("missing", HasSubstr("80-c0"))));
 }
@@ -99,8 +108,10 @@ TEST(Cluster, AnErrorInjectedOnOneShardFailsAScatterNamingTheShard) {
 TEST(Cluster, ADuplicatedSaveShowsUpAsAnExtraVersion) {
   Cluster cluster(ThreeNodesFourShards());
   cluster.faults().On("shard:*", "store:save").Duplicate().Times(1);
-  ASSERT_THAT(cluster.Act(0, R"({"store":"save","kind":"entry","ent":{"id":"dup"}})"), IsOkReply(HasField("ent.version", 1)));
-  EXPECT_THAT(cluster.Act(1, "store:load,kind:entry,id:dup"), IsOkReply(HasField("ent.version", 2)));
+  ASSERT_THAT(cluster.Act(0, R"({"store":"save","kind":"entry","ent":{"id":"dup"}})"),
+              IsOkReply(HasField("ent.version", 1)));
+  EXPECT_THAT(cluster.Act(1, "store:load,kind:entry,id:dup"),
+              IsOkReply(HasField("ent.version", 2)));
 }
 
 TEST(Cluster, DelayedShardsStillAnswerAndTimeMovesOnlyAsFarAsNeeded) {
@@ -116,16 +127,19 @@ TEST(Cluster, ExtraServicesJoinANodeAndTalkToTheStore) {
   options.nodes = 2;
   options.ranges = {"-80", "80-"};
   Cluster cluster(options);
-  ASSERT_TRUE(cluster.node(1)
-                  .Add("count:entries", MakeHandler([](Message, const Context& context, ReplyFn reply) {
-                         context.Act(Msg("store:list,kind:entry"), [reply](Result<Message> page) {
-                           if (!page.ok()) return reply(std::move(page));
-                           reply(Message().SetString("listed", std::string(page->GetArrayJson("items").value_or(""))));
-                         });
-                       }))
-                  .ok());
+  ASSERT_TRUE(
+      cluster.node(1)
+          .Add("count:entries", MakeHandler([](Message, const Context& context, ReplyFn reply) {
+                 context.Act(Msg("store:list,kind:entry"), [reply](Result<Message> page) {
+                   if (!page.ok()) return reply(std::move(page));
+                   reply(Message().SetString(
+                       "listed", std::string(page->GetArrayJson("items").value_or(""))));
+                 });
+               }))
+          .ok());
   ASSERT_THAT(cluster.Act(0, R"({"store":"save","kind":"entry","ent":{"id":"1"}})"), IsOkReply());
-  EXPECT_THAT(cluster.Act(1, "count:entries"), IsOkReply(HasField("listed", HasSubstr(R"("id":"1")"))));
+  EXPECT_THAT(cluster.Act(1, "count:entries"),
+              IsOkReply(HasField("listed", HasSubstr(R"("id":"1")"))));
 }
 
 TEST(Cluster, AMessageHeldForeverIsReportedInsteadOfHanging) {

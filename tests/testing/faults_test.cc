@@ -51,7 +51,8 @@ TEST_F(Faulty, DropAnswersTimeoutAtTheDeadlineWithoutReachingTheHandler) {
   scheduler_.Advance(299);
   EXPECT_FALSE(r.ready());
   scheduler_.Advance(1);
-  EXPECT_THAT(r.get(), IsErrorReply(Code::kTimeout, HasSubstr("dropped by fault injection on route 'echo'")));
+  EXPECT_THAT(r.get(), IsErrorReply(Code::kTimeout,
+                                    HasSubstr("dropped by fault injection on route 'echo'")));
   EXPECT_TRUE(seen_.empty());
 }
 
@@ -95,7 +96,8 @@ TEST_F(Faulty, ReorderReleasesAPartialWindowAfterTheFlushDelay) {
   PendingReply b = Send(bus_, Msg("echo:go,n:2"));
   EXPECT_TRUE(WaitFor(scheduler_, [&] { return a.ready() && b.ready(); }));
   EXPECT_THAT(seen_, ElementsAre("2", "1"));
-  EXPECT_EQ(scheduler_.manual_clock().NowMs() - ManualClock().NowMs(), FaultOptions{}.reorder_flush_ms);
+  EXPECT_EQ(scheduler_.manual_clock().NowMs() - ManualClock().NowMs(),
+            FaultOptions{}.reorder_flush_ms);
 }
 
 TEST_F(Faulty, RulesApplyOnlyToTheRoutesAndMessagesTheyName) {
@@ -117,10 +119,12 @@ TEST(WaitFor, SimulatedTimeStopsAtTheTimeoutAndSaysSo) {
   ManualScheduler scheduler;
   bool done = false;
   scheduler.RunAfter(500, [&] { done = true; });
-  auto result = WaitFor(scheduler, [&] { return done; }, 100);
+  auto result = WaitFor(
+      scheduler, [&] { return done; }, 100);
   EXPECT_FALSE(result);
   EXPECT_THAT(result.message(), HasSubstr("after 100 ms of simulated time (1 task(s) pending)"));
-  EXPECT_TRUE(WaitFor(scheduler, [&] { return done; }, 1000));
+  EXPECT_TRUE(WaitFor(
+      scheduler, [&] { return done; }, 1000));
   EXPECT_THAT(WaitFor(scheduler, [] { return false; }).message(), HasSubstr("nothing scheduled"));
 }
 

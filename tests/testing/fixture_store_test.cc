@@ -28,14 +28,19 @@ TEST(FixtureStore, ServesTheWholeStoreProtocolOverItsFixtures) {
   auto store = FixtureStore::FromJson(kFixture);
   ASSERT_TRUE(store.Register(bus).ok());
 
-  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:2")), IsOkReply(HasField("ent.text", "yo"), HasField("ent.version", 1)));
-  EXPECT_THAT(bus.ActAndWait(Msg(R"({"store":"list","kind":"entry","q":{"user":"ann","sort$":{"id":1}}})")),
-              IsOkReply(HasField("items.0.id", "1"), HasField("items.1.id", "3"), ::testing::Not(HasField("items.2"))));
-  EXPECT_THAT(bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"2","text":"edited"}})")),
-              IsOkReply(HasField("ent.version", 2)));
+  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:2")),
+              IsOkReply(HasField("ent.text", "yo"), HasField("ent.version", 1)));
+  EXPECT_THAT(
+      bus.ActAndWait(Msg(R"({"store":"list","kind":"entry","q":{"user":"ann","sort$":{"id":1}}})")),
+      IsOkReply(HasField("items.0.id", "1"), HasField("items.1.id", "3"),
+                ::testing::Not(HasField("items.2"))));
+  EXPECT_THAT(
+      bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"2","text":"edited"}})")),
+      IsOkReply(HasField("ent.version", 2)));
   EXPECT_THAT(bus.ActAndWait(Msg("store:remove,kind:entry,id:1")), IsOkReply());
   EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")), IsErrorReply(Code::kNotFound));
-  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:user,id:ann")), IsOkReply(HasField("ent.name", "Ann")));
+  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:user,id:ann")),
+              IsOkReply(HasField("ent.name", "Ann")));
   EXPECT_EQ(store.Count("entry"), 2u);
   EXPECT_THAT(store.Get("entry", "2"), Optional(HasSubstr(R"("text":"edited")")));
 }
@@ -57,7 +62,8 @@ TEST(FixtureStore, AMalformedFixtureFailsTheTestNamingKindAndIndex) {
 }
 
 TEST(FixtureStore, LoadsFromAFile) {
-  auto path = std::filesystem::temp_directory_path() / ("shardkit-fixture-" + std::to_string(::getpid()) + ".json");
+  auto path = std::filesystem::temp_directory_path() /
+              ("shardkit-fixture-" + std::to_string(::getpid()) + ".json");
   std::ofstream(path) << kFixture;
   auto store = FixtureStore::FromFile(path.string());
   std::filesystem::remove(path);
@@ -82,7 +88,8 @@ TEST(FixtureStore, TtlsFollowTheInjectedClock) {
   options.clock = &clock;
   FixtureStore store(options);
   ASSERT_TRUE(store.Register(bus).ok());
-  ASSERT_THAT(bus.ActAndWait(Msg(R"({"store":"save","kind":"s","ttl":10,"ent":{"id":"x"}})")), IsOkReply());
+  ASSERT_THAT(bus.ActAndWait(Msg(R"({"store":"save","kind":"s","ttl":10,"ent":{"id":"x"}})")),
+              IsOkReply());
   clock.Advance(9'999);
   EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:s,id:x")), IsOkReply());
   clock.Advance(1);

@@ -19,7 +19,8 @@ TEST(MockResponder, RepliesWithTheConfiguredJson) {
   Bus bus;
   MockResponder mock(bus);
   mock.On("store:load,kind:entry").Reply(R"({"ent":{"id":"1","text":"hi"}})");
-  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")), IsOkReply(HasField("ent.text", "hi")));
+  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")),
+              IsOkReply(HasField("ent.text", "hi")));
 }
 
 TEST(MockResponder, ComputedRepliesSeeTheRequest) {
@@ -28,14 +29,16 @@ TEST(MockResponder, ComputedRepliesSeeTheRequest) {
   mock.On("store:load,kind:entry").Reply([](const Message& m) -> Result<Message> {
     return Msg(R"({"ent":{}})").SetString("echo", m.GetString("id").value_or("?"));
   });
-  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:42")), IsOkReply(HasField("echo", "42")));
+  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:42")),
+              IsOkReply(HasField("echo", "42")));
 }
 
 TEST(MockResponder, ReplyErrorAnswersTheCanonicalCode) {
   Bus bus;
   MockResponder mock(bus);
   mock.On("store:save").ReplyError(Code::kConflict, "version 3, expected 2");
-  EXPECT_THAT(bus.ActAndWait(Msg("store:save,kind:entry")), IsErrorReply(Code::kConflict, HasSubstr("version 3")));
+  EXPECT_THAT(bus.ActAndWait(Msg("store:save,kind:entry")),
+              IsErrorReply(Code::kConflict, HasSubstr("version 3")));
 }
 
 TEST(MockResponder, TheMostSpecificPatternAnswers) {
@@ -55,10 +58,11 @@ TEST(MockResponder, AnUnexpectedMessageFailsAStrictTestNamingTheClosestPatterns)
   Result<Message> reply = Status::Internal("unset");
   auto failures = FailuresOf([&] { reply = bus.ActAndWait(Msg("store:load,kind:user,id:7")); });
   ASSERT_THAT(failures, SizeIs(1));
-  EXPECT_THAT(failures[0], AllOf(HasSubstr("unexpected message"), HasSubstr("store:load,kind:user,id:7"),
-                                 HasSubstr("closest routed patterns"), HasSubstr("store:load,kind:entry"),
-                                 HasSubstr("1 of 2 terms match"),
-                                 HasSubstr("kind is 'user', pattern wants 'entry'")));
+  EXPECT_THAT(
+      failures[0],
+      AllOf(HasSubstr("unexpected message"), HasSubstr("store:load,kind:user,id:7"),
+            HasSubstr("closest routed patterns"), HasSubstr("store:load,kind:entry"),
+            HasSubstr("1 of 2 terms match"), HasSubstr("kind is 'user', pattern wants 'entry'")));
   // The closest pattern is listed before the unrelated one.
   EXPECT_LT(failures[0].find("store:load,kind:entry"), failures[0].find("cache:stats"));
   EXPECT_THAT(reply, IsErrorReply(Code::kNotFound, HasSubstr("no expectation")));
@@ -121,7 +125,8 @@ TEST(MockResponder, ForwardReachesTheHandlerThePatternOverrode) {
   MockResponder mock(bus);
   mock.On("store:*,kind:entry").Forward().Times(1);
   mock.On("store:*,kind:entry").ReplyError(Code::kUnavailable, "second call fails");
-  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")), IsOkReply(HasField("ent.text", "real")));
+  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")),
+              IsOkReply(HasField("ent.text", "real")));
   EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")), IsErrorReply(Code::kUnavailable));
 }
 
@@ -136,7 +141,8 @@ TEST(MockResponder, DestroyingTheMockRestoresTheRoutesItOverrode) {
     EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")), IsErrorReply(Code::kInternal));
   }
   EXPECT_EQ(bus.routes()->size(), routes_before);
-  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")), IsOkReply(HasField("ent.text", "real")));
+  EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")),
+              IsOkReply(HasField("ent.text", "real")));
   EXPECT_THAT(bus.ActAndWait(Msg("other:thing")), IsErrorReply(Code::kNotFound));
 }
 

@@ -21,7 +21,8 @@ class TimelineService final : public shardkit::Handler {
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     auto op = message.GetString("timeline");
     auto user = message.GetString("user");
-    if (!user || user->empty()) return reply(Status::Invalid("user: required", R"({"field":"user"})"));
+    if (!user || user->empty())
+      return reply(Status::Invalid("user: required", R"({"field":"user"})"));
     if (op == "post") return Post(std::string(*user), message, context, std::move(reply));
     if (op == "list") return List(std::string(*user), message, context, std::move(reply));
     reply(Status::Invalid("timeline: expected post or list", R"({"field":"timeline"})"));
@@ -30,10 +31,12 @@ class TimelineService final : public shardkit::Handler {
  private:
   void Post(std::string user, const Message& message, const Context& context, ReplyFn reply) {
     auto text = message.GetString("text");
-    if (!text || text->empty()) return reply(Status::Invalid("text: required", R"({"field":"text"})"));
+    if (!text || text->empty())
+      return reply(Status::Invalid("text: required", R"({"field":"text"})"));
     if (text->size() > options_.max_text_bytes) {
-      return reply(Status::Invalid("text: longer than " + std::to_string(options_.max_text_bytes) + " bytes",
-                                   R"({"field":"text"})"));
+      return reply(
+          Status::Invalid("text: longer than " + std::to_string(options_.max_text_bytes) + " bytes",
+                          R"({"field":"text"})"));
     }
     std::string ent = "{\"user\":";
     shardkit::AppendJsonString(user, ent);
@@ -60,7 +63,8 @@ class TimelineService final : public shardkit::Handler {
 
   void List(std::string user, const Message& message, const Context& context, ReplyFn reply) {
     int64_t limit = message.GetInt("limit").value_or(options_.default_limit);
-    if (limit < 0) return reply(Status::Invalid("limit: must not be negative", R"({"field":"limit"})"));
+    if (limit < 0)
+      return reply(Status::Invalid("limit: must not be negative", R"({"field":"limit"})"));
     std::string q = "{\"user\":";
     shardkit::AppendJsonString(user, q);
     q += ",\"sort$\":{\"at\":-1},\"limit$\":" + std::to_string(limit) + "}";

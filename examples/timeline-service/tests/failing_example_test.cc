@@ -15,7 +15,8 @@ using namespace shardkit;           // NOLINT
 using namespace shardkit::testing;  // NOLINT
 
 TEST(FailingExample, WhatAUserSeesWhenExpectationsAreWrong) {
-  if (std::getenv("SHARDKIT_SHOW_FAILURES") == nullptr) GTEST_SKIP() << "set SHARDKIT_SHOW_FAILURES=1 to see the failures";
+  if (std::getenv("SHARDKIT_SHOW_FAILURES") == nullptr)
+    GTEST_SKIP() << "set SHARDKIT_SHOW_FAILURES=1 to see the failures";
   ManualClock clock;
   Bus bus;
   ASSERT_TRUE(bus.Add("timeline:*", timeline::MakeTimelineService({&clock})).ok());

@@ -16,7 +16,9 @@ using namespace shardkit::testing;  // NOLINT: the helpers under test
 
 class TimelineWithMocks : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(bus.Add("timeline:*", timeline::MakeTimelineService({&clock})).ok()); }
+  void SetUp() override {
+    ASSERT_TRUE(bus.Add("timeline:*", timeline::MakeTimelineService({&clock})).ok());
+  }
 
   ManualClock clock{1'700'000'000'000};
   Bus bus;
@@ -25,27 +27,33 @@ class TimelineWithMocks : public ::testing::Test {
 };
 
 TEST_F(TimelineWithMocks, PostSavesTheEntryAndAnnouncesIt) {
-  store.On("store:save,kind:entry").Reply(R"({"ent":{"id":"7","user":"ann","text":"hi"}})").Times(1);
+  store.On("store:save,kind:entry")
+      .Reply(R"({"ent":{"id":"7","user":"ann","text":"hi"}})")
+      .Times(1);
 
   auto reply = bus.ActAndWait(Msg(R"({"timeline":"post","user":"ann","text":"hi"})"));
 
   EXPECT_THAT(reply, IsOkReply(HasField("id", "7")));
-  EXPECT_THAT(sent, SentMessage("store:save,kind:entry", HasField("ent.text", "hi"), HasField("ent.user", "ann"),
-                                HasField("ent.at", 1'700'000'000'000)));
-  EXPECT_THAT(sent, SentInOrder(MessageLike("store:save,kind:entry"), MessageLike("info:entry,user:ann", HasField("id", "7"))));
+  EXPECT_THAT(sent,
+              SentMessage("store:save,kind:entry", HasField("ent.text", "hi"),
+                          HasField("ent.user", "ann"), HasField("ent.at", 1'700'000'000'000)));
+  EXPECT_THAT(sent, SentInOrder(MessageLike("store:save,kind:entry"),
+                                MessageLike("info:entry,user:ann", HasField("id", "7"))));
 }
 
 TEST_F(TimelineWithMocks, AnEmptyPostIsRefusedAndNothingIsSaved) {
   store.On("store:save").Reply("{}").Times(0);
 
-  EXPECT_THAT(bus.ActAndWait(Msg("timeline:post,user:ann")), IsErrorReply(Code::kInvalid, HasSubstr("text")));
+  EXPECT_THAT(bus.ActAndWait(Msg("timeline:post,user:ann")),
+              IsErrorReply(Code::kInvalid, HasSubstr("text")));
   EXPECT_THAT(sent, SentCount("store:save", 0));
 }
 
 TEST_F(TimelineWithMocks, AStoreFailureReachesTheCallerAndNothingIsAnnounced) {
   store.On("store:save,kind:entry").ReplyError(Code::kUnavailable, "disk on fire");
 
-  EXPECT_THAT(bus.ActAndWait(Msg("timeline:post,user:ann,text:hi")), IsErrorReply(Code::kUnavailable));
+  EXPECT_THAT(bus.ActAndWait(Msg("timeline:post,user:ann,text:hi")),
+              IsErrorReply(Code::kUnavailable));
   EXPECT_THAT(sent, SentCount("info:entry", 0));
 }
 
@@ -57,8 +65,8 @@ TEST_F(TimelineWithMocks, ListAsksTheStoreForTheUsersNewestEntries) {
   auto reply = bus.ActAndWait(Msg(R"({"timeline":"list","user":"ann","limit":2})"));
 
   EXPECT_THAT(reply, IsOkReply(HasField("items.0.text", "second"), HasField("items.1.id", "1")));
-  EXPECT_THAT(sent, SentMessage("store:list,kind:entry", HasField("q.user", "ann"), HasField("q.limit$", 2),
-                                HasField("q.sort$.at", -1)));
+  EXPECT_THAT(sent, SentMessage("store:list,kind:entry", HasField("q.user", "ann"),
+                                HasField("q.limit$", 2), HasField("q.sort$.at", -1)));
 }
 
 TEST(TimelineDelays, APostWaitsForASlowStoreWithoutSleeping) {
@@ -120,7 +128,8 @@ ClusterOptions TwoNodes() {
 TEST(TimelineInACluster, PostsFromAnyNodeAreListedFromAnyOther) {
   Cluster cluster(TwoNodes());
   for (size_t i = 0; i < cluster.size(); ++i) {
-    ASSERT_TRUE(cluster.node(i).Add("timeline:*", timeline::MakeTimelineService({&cluster.clock()})).ok());
+    ASSERT_TRUE(
+        cluster.node(i).Add("timeline:*", timeline::MakeTimelineService({&cluster.clock()})).ok());
   }
   ASSERT_THAT(cluster.Act(0, "timeline:post,user:ann,text:one"), IsOkReply());
   cluster.clock().Advance(1);
@@ -132,7 +141,8 @@ TEST(TimelineInACluster, PostsFromAnyNodeAreListedFromAnyOther) {
 
 TEST(TimelineInACluster, ALostSaveIsReportedAsATimeoutAndNothingIsAnnounced) {
   Cluster cluster(TwoNodes());
-  ASSERT_TRUE(cluster.node(0).Add("timeline:*", timeline::MakeTimelineService({&cluster.clock()})).ok());
+  ASSERT_TRUE(
+      cluster.node(0).Add("timeline:*", timeline::MakeTimelineService({&cluster.clock()})).ok());
   MessageCapture sent(cluster.node(0).bus());
   cluster.faults().On("shard:*", "store:save").Drop().Times(1);
 

@@ -15,8 +15,8 @@
 namespace shardkit::bench {
 
 struct Options {
-  int repetitions = 5;       // median over this many runs
-  double min_time_s = 0.2;   // per repetition
+  int repetitions = 5;      // median over this many runs
+  double min_time_s = 0.2;  // per repetition
 };
 
 // Flat, ordered figures: printed as one JSON object ({"match_per_s_10": 1.2e7, …}).
@@ -72,10 +72,10 @@ struct SplitBenchOptions {
 Figures RunSplitBench(const SplitBenchOptions& options);
 
 struct CacheBenchOptions {
-  size_t entities = 100'000;     // on RocksDB behind the cache
-  double zipf_s = 0.99;          // load workload skew
+  size_t entities = 100'000;      // on RocksDB behind the cache
+  double zipf_s = 0.99;           // load workload skew
   double cached_fraction = 0.10;  // the cache holds this share of the entities
-  int clients = 2;               // synchronous clients (the same with and without the cache)
+  int clients = 2;                // synchronous clients (the same with and without the cache)
   double seconds = 3;
 };
 // hit_ratio, with_cache_per_s, without_cache_per_s, speedup, hit_p50_ms, hit_p99_ms,

@@ -47,12 +47,14 @@ struct CacheStats {
   uint64_t hits = 0;
   uint64_t misses = 0;
   uint64_t evictions = 0;
-  uint64_t coalesced = 0;               // callers that waited for another caller's load
+  uint64_t coalesced = 0;  // callers that waited for another caller's load
   uint64_t stale_refills_prevented = 0;
   uint64_t invalidations = 0;
   uint64_t bytes_used = 0;
   uint64_t entries = 0;
-  double hit_ratio() const { return hits + misses == 0 ? 0.0 : static_cast<double>(hits) / (hits + misses); }
+  double hit_ratio() const {
+    return hits + misses == 0 ? 0.0 : static_cast<double>(hits) / (hits + misses);
+  }
 };
 
 class EntityCache : public Handler {

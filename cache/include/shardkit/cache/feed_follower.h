@@ -25,8 +25,8 @@
 namespace shardkit::cache {
 
 struct FeedSource {
-  std::string name;     // stable: positions are saved under it
-  Message request;      // the store:changes template
+  std::string name;  // stable: positions are saved under it
+  Message request;   // the store:changes template
 };
 
 struct FeedFollowerOptions {

@@ -9,8 +9,8 @@
 //
 // Ordering: commands of one key (command_service.h) are applied one at a time, in position order;
 // commands of different keys run concurrently (up to `max_in_flight`). A failure is retried with
-// exponential backoff (`initial_backoff_ms` doubling up to `max_backoff_ms`) while later commands of
-// the SAME key wait; other keys go on. `invalid` and `conflict` answers are not retried. After
+// exponential backoff (`initial_backoff_ms` doubling up to `max_backoff_ms`) while later commands
+// of the SAME key wait; other keys go on. `invalid` and `conflict` answers are not retried. After
 // `max_attempts` (or at once for those) the command moves to the dead-letter log with its error,
 // and its key is parked: later commands of that key are dead-lettered too ("blocked by the dead
 // letter at position P"), so a key's commands are never applied out of order. Replay appends a
@@ -62,7 +62,8 @@ class Applier : public LagSource {
  public:
   // Reads its checkpoints and the dead letters and starts the applier thread. `bus` must outlive
   // the applier. Errors: `internal` if the log cannot be read.
-  static Result<std::shared_ptr<Applier>> Start(std::shared_ptr<CommandLog> log, Bus& bus, ApplierOptions options);
+  static Result<std::shared_ptr<Applier>> Start(std::shared_ptr<CommandLog> log, Bus& bus,
+                                                ApplierOptions options);
   virtual ~Applier() = default;
 
   // Stops the thread; attempts in flight are abandoned (in doubt at the next start). Idempotent.
@@ -71,7 +72,8 @@ class Applier : public LagSource {
   // Replays dead letters: with `position`, every dead letter of that position's key (a key's
   // letters go back together, in order); without, all of them. `done` receives where each went
   // (`not_found` if `position` is not a dead letter). Runs on the applier thread.
-  virtual void Replay(std::optional<uint64_t> position, std::function<void(Result<std::vector<Replayed>>)> done) = 0;
+  virtual void Replay(std::optional<uint64_t> position,
+                      std::function<void(Result<std::vector<Replayed>>)> done) = 0;
 
   // Every position <= this is applied or dead-lettered.
   virtual uint64_t applied() const = 0;
@@ -81,6 +83,7 @@ class Applier : public LagSource {
 //                                                   "attempts","error","command":{…}}…]}
 // cqrs:deadletter,cmd:replay [position:P]       -> {"replayed":[{"from":P,"position":N},…]}
 // (`key` is shown with its NUL separator as '/'.) Bad input answers `invalid` naming the field.
-std::shared_ptr<Handler> MakeDeadLetterService(std::shared_ptr<CommandLog> log, std::shared_ptr<Applier> applier);
+std::shared_ptr<Handler> MakeDeadLetterService(std::shared_ptr<CommandLog> log,
+                                               std::shared_ptr<Applier> applier);
 
 }  // namespace shardkit::cqrs

@@ -31,8 +31,10 @@
 namespace shardkit::cqrs {
 
 std::unique_ptr<Projection> MakeEntitiesProjection(std::string kind);
-std::unique_ptr<Projection> MakeEntriesPerUserProjection(std::string kind = "entry", std::string user_field = "user");
-std::unique_ptr<Projection> MakeSearchIndexProjection(std::string kind = "entry", std::string text_field = "text");
+std::unique_ptr<Projection> MakeEntriesPerUserProjection(std::string kind = "entry",
+                                                         std::string user_field = "user");
+std::unique_ptr<Projection> MakeSearchIndexProjection(std::string kind = "entry",
+                                                      std::string text_field = "text");
 std::unique_ptr<Projection> MakeFollowerCountProjection(std::string kind = "follow",
                                                         std::string follower_field = "follower",
                                                         std::string followee_field = "followee");

@@ -1,5 +1,5 @@
-// CommandLog: the durable, ordered log of accepted commands (RocksDB), with group commit, command-id
-// de-duplication, checkpoints of its consumers and a dead-letter log.
+// CommandLog: the durable, ordered log of accepted commands (RocksDB), with group commit,
+// command-id de-duplication, checkpoints of its consumers and a dead-letter log.
 //
 // Positions start at 1, are contiguous and never reused. Every append goes through one writer
 // thread: the appends waiting when it wakes become ONE RocksDB write batch (and, with
@@ -82,7 +82,8 @@ class CommandLog {
   // Queues one command; `done` is called once with its position (or an error: `overloaded` when
   // the queue is full, `invalid` for an id starting with '@', `unavailable` after shutdown,
   // `internal` if RocksDB fails). `command_id` empty: generated, never de-duplicated.
-  virtual void Append(std::string command_id, std::string key, std::string json, AppendCallback done) = 0;
+  virtual void Append(std::string command_id, std::string key, std::string json,
+                      AppendCallback done) = 0;
 
   // Up to `limit` commands with position >= from, in order.
   virtual Result<std::vector<LoggedCommand>> Read(uint64_t from, size_t limit) const = 0;

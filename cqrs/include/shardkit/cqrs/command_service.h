@@ -55,6 +55,7 @@ Result<CommandPlan> PlanCommand(Message message, const std::string& key_field,
                                 const std::function<std::string()>& new_id);
 
 // The handler. Throws std::invalid_argument for node_id > 1023 (a start-up error).
-std::shared_ptr<Handler> MakeCommandService(std::shared_ptr<CommandLog> log, CommandServiceOptions options = {});
+std::shared_ptr<Handler> MakeCommandService(std::shared_ptr<CommandLog> log,
+                                            CommandServiceOptions options = {});
 
 }  // namespace shardkit::cqrs

@@ -4,7 +4,8 @@
 // A projection is pure logic over a key-value read model: it never writes itself. The runner
 // (projection_service.h) applies a batch of events, collects their writes and commits them in ONE
 // RocksDB write together with the checkpoint (the last applied position), so after a crash the read
-// model is exactly the state after some prefix of the events: nothing applied twice, nothing skipped.
+// model is exactly the state after some prefix of the events: nothing applied twice, nothing
+// skipped.
 //
 // Thread-safety: Apply is called from the runner thread only, one event at a time, in position
 // order. Query may run concurrently with Apply and with other queries (it sees committed state).
@@ -56,8 +57,9 @@ class ReadView : public StateView {
  public:
   // Visits keys starting with `prefix`, in byte order, beginning after `after` (a full key; empty:
   // from the first), until `visit` returns false.
-  virtual Status Scan(std::string_view prefix, std::string_view after,
-                      const std::function<bool(std::string_view key, std::string_view value)>& visit) const = 0;
+  virtual Status Scan(
+      std::string_view prefix, std::string_view after,
+      const std::function<bool(std::string_view key, std::string_view value)>& visit) const = 0;
 };
 
 class Projection {

@@ -17,8 +17,8 @@
 //
 // Rebuild: start a second service with a fresh `path` over the same source (it starts at position
 // 0), wait until it has caught up (WaitApplied), then SwapRoutes the query patterns to it; queries
-// in flight finish on the old instance (the old routing snapshot keeps it alive), new ones go to the
-// new one, so no query fails. Stop the old one afterwards.
+// in flight finish on the old instance (the old routing snapshot keeps it alive), new ones go to
+// the new one, so no query fails. Stop the old one afterwards.
 //
 // Thread-safety: Handle, Lag, applied and WaitApplied may be called from any thread.
 #pragma once
@@ -61,7 +61,8 @@ std::unique_ptr<EventSource> MakeCommandLogSource(std::shared_ptr<CommandLog> lo
 // {"store":"changes"} or with routing properties that reach one store). save -> kSave (value =
 // stored entity), remove and expire -> kRemove. Polled every `poll_interval_ms`. `bus` must outlive
 // the source. The feed must not be trimmed past the projection (register a consumer on the store).
-std::unique_ptr<EventSource> MakeChangeFeedSource(Bus& bus, Message request, int64_t poll_interval_ms = 5);
+std::unique_ptr<EventSource> MakeChangeFeedSource(Bus& bus, Message request,
+                                                  int64_t poll_interval_ms = 5);
 
 struct ProjectionOptions {
   std::string path;  // the read model's RocksDB directory (created if missing)
@@ -91,7 +92,7 @@ class ProjectionService : public Handler, public LagSource {
 
 // Routes every pattern of `patterns` to `handler` in one atomic table change, replacing the routes
 // already there (their overrides included). `invalid` for a bad pattern (nothing changes).
-Status SwapRoutes(Bus& bus, const std::vector<std::string>& patterns, std::shared_ptr<Handler> handler,
-                  std::string description = {});
+Status SwapRoutes(Bus& bus, const std::vector<std::string>& patterns,
+                  std::shared_ptr<Handler> handler, std::string description = {});
 
 }  // namespace shardkit::cqrs

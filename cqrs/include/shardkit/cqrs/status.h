@@ -19,10 +19,10 @@ namespace shardkit::cqrs {
 
 struct LagInfo {
   std::string name;
-  std::string role;       // "applier" or "projection"
-  uint64_t applied = 0;   // every position <= applied is done
-  uint64_t head = 0;      // the last position of its source
-  uint64_t errors = 0;    // failed attempts (applier) / events the projection could not apply
+  std::string role;      // "applier" or "projection"
+  uint64_t applied = 0;  // every position <= applied is done
+  uint64_t head = 0;     // the last position of its source
+  uint64_t errors = 0;   // failed attempts (applier) / events the projection could not apply
   uint64_t dead_letters = 0;
   uint64_t lag() const { return head > applied ? head - applied : 0; }
 };

@@ -45,9 +45,11 @@ class Bus {
 
   // --- Routing (each is one atomic table swap) ------------------------------------------------
   // `pattern` in the notation of pattern.h. Errors: `invalid` pattern, `conflict` duplicate.
-  Status Add(std::string_view pattern, std::shared_ptr<Handler> handler, std::string description = {});
+  Status Add(std::string_view pattern, std::shared_ptr<Handler> handler,
+             std::string description = {});
   Status Add(std::string_view pattern, AsyncHandlerFn fn, std::string description = {});
-  Status Override(std::string_view pattern, std::shared_ptr<Handler> handler, std::string description = {});
+  Status Override(std::string_view pattern, std::shared_ptr<Handler> handler,
+                  std::string description = {});
   Status Remove(std::string_view pattern);
   // Applies several changes at once: `change` edits a copy of the table; the copy is swapped in
   // only if `change` returns OK, so a failed batch changes nothing.
@@ -68,7 +70,8 @@ class Bus {
   void Act(Message message, ReplyFn reply);
   // Blocks until the reply arrives or `timeout` passes (then `timeout`). For tests, tools and
   // start-up code — never on an I/O thread.
-  Result<Message> ActAndWait(Message message, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  Result<Message> ActAndWait(Message message,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Fire-and-forget: delivered to every matching observer, now, on this thread. Observers' replies
   // are discarded (errors are logged). Returns how many observers received it.
   size_t Publish(Message message);

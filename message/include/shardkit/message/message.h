@@ -95,8 +95,11 @@ class Message {
   // `json` must be the valid JSON text of an object (resp. array); the caller vouches for it
   // (it came from a parser or a JSON writer). Use ParseMessage to validate untrusted text.
   Message& SetObjectJson(std::string_view name, std::string_view json);
-  Message& SetObjectJson(std::string_view name, std::string&& json);  // takes the text without a copy
-  Message& SetObjectJson(std::string_view name, const char* json) { return SetObjectJson(name, std::string_view(json)); }
+  Message& SetObjectJson(std::string_view name,
+                         std::string&& json);  // takes the text without a copy
+  Message& SetObjectJson(std::string_view name, const char* json) {
+    return SetObjectJson(name, std::string_view(json));
+  }
   Message& SetArrayJson(std::string_view name, std::string_view json);
   Message& Set(std::string_view name, Value value);
   // Appends without checking for an existing property of that name (the codec checks first).

@@ -46,14 +46,30 @@ class Status {
       : code_(code), message_(std::move(message)), details_json_(std::move(details_json)) {}
 
   static Status Ok() { return Status(); }
-  static Status NotFound(std::string m, std::string d = {}) { return {Code::kNotFound, std::move(m), std::move(d)}; }
-  static Status Invalid(std::string m, std::string d = {}) { return {Code::kInvalid, std::move(m), std::move(d)}; }
-  static Status Conflict(std::string m, std::string d = {}) { return {Code::kConflict, std::move(m), std::move(d)}; }
-  static Status WrongShard(std::string m, std::string d = {}) { return {Code::kWrongShard, std::move(m), std::move(d)}; }
-  static Status Timeout(std::string m, std::string d = {}) { return {Code::kTimeout, std::move(m), std::move(d)}; }
-  static Status Overloaded(std::string m, std::string d = {}) { return {Code::kOverloaded, std::move(m), std::move(d)}; }
-  static Status Unavailable(std::string m, std::string d = {}) { return {Code::kUnavailable, std::move(m), std::move(d)}; }
-  static Status Internal(std::string m, std::string d = {}) { return {Code::kInternal, std::move(m), std::move(d)}; }
+  static Status NotFound(std::string m, std::string d = {}) {
+    return {Code::kNotFound, std::move(m), std::move(d)};
+  }
+  static Status Invalid(std::string m, std::string d = {}) {
+    return {Code::kInvalid, std::move(m), std::move(d)};
+  }
+  static Status Conflict(std::string m, std::string d = {}) {
+    return {Code::kConflict, std::move(m), std::move(d)};
+  }
+  static Status WrongShard(std::string m, std::string d = {}) {
+    return {Code::kWrongShard, std::move(m), std::move(d)};
+  }
+  static Status Timeout(std::string m, std::string d = {}) {
+    return {Code::kTimeout, std::move(m), std::move(d)};
+  }
+  static Status Overloaded(std::string m, std::string d = {}) {
+    return {Code::kOverloaded, std::move(m), std::move(d)};
+  }
+  static Status Unavailable(std::string m, std::string d = {}) {
+    return {Code::kUnavailable, std::move(m), std::move(d)};
+  }
+  static Status Internal(std::string m, std::string d = {}) {
+    return {Code::kInternal, std::move(m), std::move(d)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -77,7 +93,8 @@ class Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value)
+      : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
   Result(Status status) : state_(std::in_place_index<1>, std::move(status)) {  // NOLINT
     assert(!std::get<1>(state_).ok() && "a Result holding a Status must hold an error");
   }
@@ -86,17 +103,32 @@ class [[nodiscard]] Result {
   explicit operator bool() const { return ok(); }
 
   // The value; only when ok().
-  T& value() & { assert(ok()); return std::get<0>(state_); }
-  const T& value() const& { assert(ok()); return std::get<0>(state_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(state_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(state_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(state_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(state_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
   // The error; only when !ok().
-  const Status& status() const& { assert(!ok()); return std::get<1>(state_); }
-  Status&& status() && { assert(!ok()); return std::get<1>(std::move(state_)); }
+  const Status& status() const& {
+    assert(!ok());
+    return std::get<1>(state_);
+  }
+  Status&& status() && {
+    assert(!ok());
+    return std::get<1>(std::move(state_));
+  }
 
  private:
   std::variant<T, Status> state_;

@@ -44,23 +44,23 @@
 namespace shardkit::migrate {
 
 struct Participant {
-  std::string shard;                            // the range it owns (sources) or will own
+  std::string shard;  // the range it owns (sources) or will own
   std::shared_ptr<store::EntityStore> store;
-  std::shared_ptr<shard::WriteGate> gate;       // the gate of this shard's guard
+  std::shared_ptr<shard::WriteGate> gate;  // the gate of this shard's guard
 };
 
 struct CutoverOptions {
-  uint64_t max_lag = 10'000;                              // records behind, checked first
-  std::chrono::milliseconds drain_timeout{2'000};         // in-flight writes at the sources
-  std::chrono::milliseconds fence_timeout{2'000};         // targets reaching the fence
+  uint64_t max_lag = 10'000;                       // records behind, checked first
+  std::chrono::milliseconds drain_timeout{2'000};  // in-flight writes at the sources
+  std::chrono::milliseconds fence_timeout{2'000};  // targets reaching the fence
 };
 
 struct MigrationSpec {
-  std::string id;                    // names the journal, feed consumers and streams
+  std::string id;  // names the journal, feed consumers and streams
   std::vector<Participant> sources;
   std::vector<Participant> targets;
   std::shared_ptr<shard::ShardMapHolder> map;  // the authoritative map, swapped at cutover
-  std::string journal_path;          // a file; its directory must exist
+  std::string journal_path;                    // a file; its directory must exist
   CutoverOptions cutover;
   size_t copy_batch = 1000;
 };
@@ -72,23 +72,23 @@ struct Progress {
   Phase phase = Phase::kCreated;
   uint64_t rows_copied = 0;
   double copy_rows_per_s = 0;
-  uint64_t lag = 0;          // records the slowest replicator is behind its source
-  uint64_t epoch = 0;        // of the shard map
+  uint64_t lag = 0;    // records the slowest replicator is behind its source
+  uint64_t epoch = 0;  // of the shard map
 };
 
 struct VerifyReport {
   uint64_t compared = 0;
-  uint64_t missing = 0;      // in a source, not in the targets
-  uint64_t extra = 0;        // in a target, not in the sources
-  uint64_t different = 0;    // in both with another version or value
-  uint64_t in_flux = 0;      // differed, but written during the diff
+  uint64_t missing = 0;    // in a source, not in the targets
+  uint64_t extra = 0;      // in a target, not in the sources
+  uint64_t different = 0;  // in both with another version or value
+  uint64_t in_flux = 0;    // differed, but written during the diff
   bool ok() const { return missing == 0 && extra == 0 && different == 0; }
 };
 
 struct CutoverReport {
-  double pause_ms = 0;       // from closing the gates to retiring them
-  uint64_t fence = 0;        // Pf of the (first) source
-  uint64_t epoch = 0;        // the new map epoch
+  double pause_ms = 0;  // from closing the gates to retiring them
+  uint64_t fence = 0;   // Pf of the (first) source
+  uint64_t epoch = 0;   // the new map epoch
 };
 
 class Migration {

@@ -39,7 +39,8 @@ struct ClientOptions {
   size_t max_message_bytes = 4 * 1024 * 1024;
 };
 
-Result<std::shared_ptr<Handler>> MakeClient(IoRuntime& runtime, const Endpoint& endpoint, ClientOptions options = {});
+Result<std::shared_ptr<Handler>> MakeClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                            ClientOptions options = {});
 
 // Sends one message and waits for the reply (for tools and tests; never on an I/O thread).
 Result<Message> CallAndWait(Handler& client, Message message);

@@ -29,7 +29,9 @@ inline constexpr size_t kCodeCount = static_cast<size_t>(Code::kInternal) + 1;
 
 struct RouteStats {
   std::array<std::atomic<uint64_t>, kCodeCount> by_code{};
-  void Count(Code code) { by_code[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed); }
+  void Count(Code code) {
+    by_code[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 // The in-flight counter of one service (its bounded queue).
@@ -60,8 +62,8 @@ class Metrics {
   std::string Json() const;
 
   // Histogram bucket upper bounds, in seconds.
-  static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                      0.025,  0.05,    0.1,    0.25,  0.5,    1,     5};
+  static constexpr std::array<double, 14> kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
  private:
   double QuantileMs(double q) const;

@@ -30,9 +30,12 @@ class Settings {
   // From TOML text (for tests and tools); `invalid` if it does not parse.
   static Result<Settings> FromToml(std::string_view toml_text, std::string where = "settings");
 
-  Result<std::string> GetString(std::string_view key, std::optional<std::string> fallback = std::nullopt) const;
-  Result<int64_t> GetInt(std::string_view key, std::optional<int64_t> fallback = std::nullopt) const;
-  Result<double> GetDouble(std::string_view key, std::optional<double> fallback = std::nullopt) const;
+  Result<std::string> GetString(std::string_view key,
+                                std::optional<std::string> fallback = std::nullopt) const;
+  Result<int64_t> GetInt(std::string_view key,
+                         std::optional<int64_t> fallback = std::nullopt) const;
+  Result<double> GetDouble(std::string_view key,
+                           std::optional<double> fallback = std::nullopt) const;
   Result<bool> GetBool(std::string_view key, std::optional<bool> fallback = std::nullopt) const;
   Result<std::vector<std::string>> GetStringList(
       std::string_view key, std::optional<std::vector<std::string>> fallback = std::nullopt) const;

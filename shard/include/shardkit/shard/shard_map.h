@@ -88,7 +88,7 @@ class ShardMapHolder {
 
  private:
   mutable std::mutex mu_;
-  std::shared_ptr<const ShardMap> current_;  // guarded by mu_
+  std::shared_ptr<const ShardMap> current_;         // guarded by mu_
   std::function<Status(const ShardMap&)> persist_;  // guarded by mu_
 };
 

@@ -38,8 +38,8 @@ namespace shardkit::shard {
 using MapRefresher = std::function<Result<ShardMap>()>;
 
 struct ShardRouterOptions {
-  std::shared_ptr<ShardMapHolder> map;  // required
-  MapRefresher refresh;                 // nullptr: wrong_shard is answered as is
+  std::shared_ptr<ShardMapHolder> map;      // required
+  MapRefresher refresh;                     // nullptr: wrong_shard is answered as is
   std::shared_ptr<store::IdGenerator> ids;  // for saves without an id; required
 };
 
@@ -52,6 +52,7 @@ struct ShardGuardOptions {
   std::shared_ptr<WriteGate> gate;      // optional: writes pass through it (live migration)
 };
 
-std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options, std::shared_ptr<Handler> store_service);
+std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options,
+                                        std::shared_ptr<Handler> store_service);
 
 }  // namespace shardkit::shard

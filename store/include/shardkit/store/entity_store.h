@@ -65,7 +65,7 @@ struct EntityRecord {
   std::string kind;
   uint64_t ksid = 0;
   std::string id;
-  std::string value;          // compact JSON with "id" and "version"
+  std::string value;  // compact JSON with "id" and "version"
   uint64_t version = 0;
   int64_t expires_at_ms = 0;  // 0: never
 };

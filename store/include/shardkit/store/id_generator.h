@@ -2,7 +2,8 @@
 // strings (DESIGN.md: no random GUIDs, they hurt index locality).
 //
 // Layout, most significant bit first:
-//   1 bit zero | 41 bits milliseconds since 2015-01-01T00:00:00Z | 10 bits node id | 12 bits sequence
+//   1 bit zero | 41 bits milliseconds since 2015-01-01T00:00:00Z | 10 bits node id | 12 bits
+//   sequence
 // 41 bits of milliseconds last until 2084. Ids generated from mid-2022 to 2084 all have 19 decimal
 // digits, so comparing them as strings gives the same order as comparing them as numbers.
 //

@@ -22,15 +22,15 @@ enum class Durability {
 };
 
 struct RocksDbTuning {
-  int bloom_bits_per_key = 10;                  // ~1% false positives on point lookups (Load)
+  int bloom_bits_per_key = 10;                   // ~1% false positives on point lookups (Load)
   size_t block_cache_bytes = size_t{256} << 20;  // shared LRU cache of uncompressed blocks
-  int group_sync_interval_ms = 5;               // kGroup: how often the WAL is fsynced
-  int max_background_jobs = 2;                  // flushes + compactions; this box has 2 cores
+  int group_sync_interval_ms = 5;                // kGroup: how often the WAL is fsynced
+  int max_background_jobs = 2;                   // flushes + compactions; this box has 2 cores
 };
 
 struct SqliteTuning {
-  int reader_connections = 4;       // read-only connections; reads never wait for the writer (WAL)
-  int busy_timeout_ms = 5000;       // how long a connection waits on a lock before failing
+  int reader_connections = 4;  // read-only connections; reads never wait for the writer (WAL)
+  int busy_timeout_ms = 5000;  // how long a connection waits on a lock before failing
   int cache_kib_per_connection = 16 * 1024;  // page cache per connection
 };
 

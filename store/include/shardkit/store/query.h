@@ -33,10 +33,10 @@ struct Filter {
 struct Query {
   std::string kind;
   std::vector<Filter> filters;
-  std::string sort_field;      // empty: key order
-  std::string sort_direction;  // "", "asc" or "desc"
-  std::optional<int64_t> limit;  // >= 0; nullopt: no limit
-  int64_t skip = 0;              // >= 0
+  std::string sort_field;           // empty: key order
+  std::string sort_direction;       // "", "asc" or "desc"
+  std::optional<int64_t> limit;     // >= 0; nullopt: no limit
+  int64_t skip = 0;                 // >= 0
   std::vector<std::string> fields;  // empty: whole entities
   std::string cursor;               // empty: from the start; else ListPage::next_cursor
 };

@@ -52,13 +52,13 @@ namespace shardkit::testing {
 
 struct ClusterOptions {
   int nodes = 1;
-  std::vector<std::string> ranges = {"-"};            // Vitess notation, covering the keyspace
-  std::map<std::string, std::string> shard_keys;      // kind -> shard key field (default id)
+  std::vector<std::string> ranges = {"-"};        // Vitess notation, covering the keyspace
+  std::map<std::string, std::string> shard_keys;  // kind -> shard key field (default id)
   uint64_t epoch = 1;
-  std::vector<std::string> cached_kinds;              // kinds with an EntityCache on every node
-  cache::CacheOptions cache;                          // its clock is replaced by the cluster's
-  std::string fixtures;                               // {"kind":[…]} saved through node 0 at start
-  int64_t start_ms = 1'700'000'000'000;               // the clock's start
+  std::vector<std::string> cached_kinds;  // kinds with an EntityCache on every node
+  cache::CacheOptions cache;              // its clock is replaced by the cluster's
+  std::string fixtures;                   // {"kind":[…]} saved through node 0 at start
+  int64_t start_ms = 1'700'000'000'000;   // the clock's start
   FaultOptions faults;
 };
 
@@ -71,7 +71,8 @@ class Cluster {
     // The shards this node owns.
     const std::vector<std::string>& shards() const { return shards_; }
     // Routes `pattern` on this node (recorded by MessageCaptures on its bus).
-    Status Add(std::string_view pattern, std::shared_ptr<Handler> handler, std::string description = {});
+    Status Add(std::string_view pattern, std::shared_ptr<Handler> handler,
+               std::string description = {});
     // The cache of `kind` on this node, or null.
     std::shared_ptr<cache::EntityCache> cache(std::string_view kind) const;
 

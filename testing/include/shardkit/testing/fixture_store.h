@@ -6,9 +6,8 @@
 //     "entry": [{"id":"1","user":"ann","text":"hi"}, {"id":"2","user":"bob","text":"yo"}],
 //     "user":  [{"id":"ann","name":"Ann"}]
 //   })");
-//   store.Register(bus);                       // store:*  (or store.Register(bus, "store:*,kind:entry"))
-//   … run the service under test …
-//   EXPECT_EQ(store.Count("entry"), 3);
+//   store.Register(bus);                       // store:*  (or store.Register(bus,
+//   "store:*,kind:entry")) … run the service under test … EXPECT_EQ(store.Count("entry"), 3);
 //   EXPECT_THAT(store.Get("entry", "1"), Optional(HasSubstr("\"text\":\"hi\"")));
 //
 // The fixture is an object of kind -> array of entities. An entity without "id" gets a generated
@@ -32,7 +31,7 @@
 namespace shardkit::testing {
 
 struct FixtureOptions {
-  const Clock* clock = nullptr;                        // for TTLs; must outlive the store
+  const Clock* clock = nullptr;                         // for TTLs; must outlive the store
   std::map<std::string, std::string> shard_key_fields;  // as StoreOptions::shard_key_fields
 };
 

@@ -5,8 +5,8 @@
 //   HasField("ent.text", "hi")                    dotted path into nested JSON; array indexes as
 //                                                 numbers ("items.0.id"); the value compared is a
 //                                                 string's content, else the compact JSON text
-//   HasField("ent.n", 3), HasField("ok", true)    numbers compare by value (3 == 3.0), bools exactly
-//   HasField("ent.text", HasSubstr("h"))          any string matcher on that text
+//   HasField("ent.n", 3), HasField("ok", true)    numbers compare by value (3 == 3.0), bools
+//   exactly HasField("ent.text", HasSubstr("h"))          any string matcher on that text
 //   HasField("ent.id")                            present (any value)
 // On a MessageCapture, a std::vector<Message> or a std::vector<CapturedMessage>:
 //   SentMessage("store:save,kind:entry", inner…)  some recorded message is MessageLike(…)
@@ -56,8 +56,8 @@ MessageMatcher HasField(std::string path, const char* text);
 MessageMatcher HasField(std::string path, bool value);
 MessageMatcher HasFieldNumber(std::string path, double value);
 template <typename T>
-  requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
-MessageMatcher HasField(std::string path, T value) {
+requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) MessageMatcher
+    HasField(std::string path, T value) {
   return HasFieldNumber(std::move(path), static_cast<double>(value));
 }
 
@@ -72,16 +72,20 @@ MessageMatcher MessageLike(std::string pattern, Inner... inner) {
 class SentMatcher {
  public:
   enum class Mode { kAny, kInOrder, kCount };
-  SentMatcher(Mode mode, std::vector<MessageMatcher> matchers, std::string pattern = {}, size_t count = 0)
+  SentMatcher(Mode mode, std::vector<MessageMatcher> matchers, std::string pattern = {},
+              size_t count = 0)
       : mode_(mode), matchers_(std::move(matchers)), pattern_(std::move(pattern)), count_(count) {}
 
-  bool MatchAndExplain(const MessageCapture& capture, ::testing::MatchResultListener* listener) const {
+  bool MatchAndExplain(const MessageCapture& capture,
+                       ::testing::MatchResultListener* listener) const {
     return Match(capture.messages(), listener);
   }
-  bool MatchAndExplain(const std::vector<Message>& messages, ::testing::MatchResultListener* listener) const {
+  bool MatchAndExplain(const std::vector<Message>& messages,
+                       ::testing::MatchResultListener* listener) const {
     return Match(messages, listener);
   }
-  bool MatchAndExplain(const std::vector<CapturedMessage>& entries, ::testing::MatchResultListener* listener) const {
+  bool MatchAndExplain(const std::vector<CapturedMessage>& entries,
+                       ::testing::MatchResultListener* listener) const {
     std::vector<Message> messages;
     for (const auto& e : entries) messages.push_back(e.message);
     return Match(messages, listener);
@@ -105,8 +109,8 @@ template <typename... Inner>
 }
 template <typename... Steps>
 ::testing::PolymorphicMatcher<SentMatcher> SentInOrder(Steps... steps) {
-  return ::testing::MakePolymorphicMatcher(
-      SentMatcher(SentMatcher::Mode::kInOrder, std::vector<MessageMatcher>{MessageMatcher(steps)...}));
+  return ::testing::MakePolymorphicMatcher(SentMatcher(
+      SentMatcher::Mode::kInOrder, std::vector<MessageMatcher>{MessageMatcher(steps)...}));
 }
 ::testing::PolymorphicMatcher<SentMatcher> SentCount(std::string pattern, size_t count);
 

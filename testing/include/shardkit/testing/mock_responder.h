@@ -61,7 +61,8 @@ class MockResponder {
     Expectation& Reply(Message reply);
     Expectation& Reply(ReplyGenerator generate);
     // An error reply with a canonical code.
-    Expectation& ReplyError(Code code, std::string message = "mocked error", std::string details_json = {});
+    Expectation& ReplyError(Code code, std::string message = "mocked error",
+                            std::string details_json = {});
     // Passes the message to the handler this pattern overrode (a real or fixture store).
     Expectation& Forward();
     // Answers `ms` later by the scheduler's clock.
@@ -87,7 +88,7 @@ class MockResponder {
     ReplyGenerator generate_;  // null: reply {} (an empty object)
     bool forward_ = false;
     int64_t delay_ms_ = 0;
-    int times_ = -1;           // -1: any number
+    int times_ = -1;  // -1: any number
     std::vector<Message> received_;
   };
 
@@ -100,7 +101,8 @@ class MockResponder {
 
   // A new expectation for `pattern` (pattern.h notation). An invalid pattern fails the test.
   // Failures about this expectation (Times) are reported at `where`, the line calling On.
-  Expectation& On(std::string_view pattern, std::source_location where = std::source_location::current());
+  Expectation& On(std::string_view pattern,
+                  std::source_location where = std::source_location::current());
   // Every message the mock received (answered or not), in arrival order.
   std::vector<Message> received() const;
   // Fails the test for every expectation with fewer calls than its Times(n); returns whether all

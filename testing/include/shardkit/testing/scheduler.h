@@ -60,7 +60,7 @@ class ManualScheduler final : public Scheduler {
   std::unique_ptr<ManualClock> owned_clock_;
   ManualClock* clock_;
   mutable std::mutex mu_;
-  uint64_t next_seq_ = 0;                                               // guarded by mu_
+  uint64_t next_seq_ = 0;                                                // guarded by mu_
   std::map<std::pair<int64_t, uint64_t>, std::function<void()>> tasks_;  // guarded by mu_
 };
 

@@ -1,7 +1,8 @@
 // Waiting for a condition instead of sleeping.
 //
 //   EXPECT_TRUE(WaitFor([&] { return follower.position("a") > 3; }));              // real time
-//   EXPECT_TRUE(WaitFor(scheduler, [&] { return reply.ready(); }, /*timeout_ms=*/500));  // simulated
+//   EXPECT_TRUE(WaitFor(scheduler, [&] { return reply.ready(); }, /*timeout_ms=*/500));  //
+//   simulated
 //
 // The real-time form polls every `poll` until the condition holds or `timeout` passes; use it when
 // another thread makes progress. The scheduler form runs the scheduler's tasks one by one (moving
@@ -24,7 +25,8 @@ namespace shardkit::testing {
                                    std::chrono::milliseconds timeout = std::chrono::seconds(5),
                                    std::chrono::milliseconds poll = std::chrono::milliseconds(1));
 
-::testing::AssertionResult WaitFor(ManualScheduler& scheduler, const std::function<bool()>& condition,
+::testing::AssertionResult WaitFor(ManualScheduler& scheduler,
+                                   const std::function<bool()>& condition,
                                    int64_t timeout_ms = 60'000);
 
 }  // namespace shardkit::testing
