@@ -84,7 +84,7 @@ TEST(Linearizability, ASimulatedConcurrentRegisterPassesAndOneCorruptedReadFails
     int64_t call = now - static_cast<int64_t>(rng() % 25), ret = now + rng() % 25;
     int pick = static_cast<int>(rng() % 10);
     if (pick < 4) {
-      value = "v" + std::to_string(i);
+      value = std::string("v").append(std::to_string(i));
       history.push_back(Save(*value, call, ret));
     } else if (pick == 4) {
       value.reset();
