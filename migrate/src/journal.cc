@@ -1,6 +1,7 @@
 #include "journal.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +13,10 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <cstring>
 
 namespace shardkit::migrate::internal {
 namespace {
@@ -101,6 +106,14 @@ Status WriteJournal(const std::string& path, const JournalState& state) {
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
     return Status::Internal(fmt::format("cannot write journal {}", path));
   return Status::Ok();
+}
+
+void CrashPoint(const char* name) {
+  static const char* const wanted = std::getenv("SHARDKIT_CRASH_POINT");
+  if (wanted == nullptr || std::strcmp(wanted, name) != 0) return;
+  spdlog::error("crash point {} reached (SHARDKIT_CRASH_POINT): kill -9 now", name);
+  spdlog::default_logger()->flush();
+  ::raise(SIGKILL);
 }
 
 }  // namespace shardkit::migrate::internal

@@ -24,4 +24,9 @@ struct JournalState {
 Result<JournalState> ReadJournal(const std::string& path);  // not_found if absent
 Status WriteJournal(const std::string& path, const JournalState& state);
 
+// Crash points for the process-level tests: when the environment variable SHARDKIT_CRASH_POINT
+// equals `name` ("migrate:copied", …; docs/migration.md lists them), the process kills itself
+// with SIGKILL here — the same as kill -9 at that instant. Otherwise a no-op.
+void CrashPoint(const char* name);
+
 }  // namespace shardkit::migrate::internal

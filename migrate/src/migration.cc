@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -135,6 +136,7 @@ class Migration::Impl {
       if (Status s = Copy(); !s.ok()) return s;
       state_.phase = Phase::kCopied;
       if (Status s = Save(); !s.ok()) return s;
+      internal::CrashPoint("migrate:copied");
     }
     if (state_.phase == Phase::kCopied || state_.phase == Phase::kRolledBack) StartForward();
     return Status::Ok();
@@ -240,7 +242,9 @@ class Migration::Impl {
     StopAll();
     DropConsumers();
     state_.phase = Phase::kCompleted;
-    return Save();
+    Status saved = Save();
+    internal::CrashPoint("migrate:completed");
+    return saved;
   }
 
   Status Cancel() {
@@ -257,6 +261,7 @@ class Migration::Impl {
   Progress progress() const {
     Progress p;
     p.phase = state_.phase;
+    p.rows_to_copy = rows_to_copy_.load();
     p.rows_copied = rows_copied_.load();
     p.copy_rows_per_s = copy_rate_.load();
     for (const auto& r : forward_) p.lag = std::max(p.lag, r->lag());
@@ -296,12 +301,32 @@ class Migration::Impl {
     return fmt::format("migrate:{}:{}:{}", spec_.id, forward ? "fwd" : "rev", to.shard);
   }
 
-  Status Save() { return internal::WriteJournal(spec_.journal_path, state_); }
+  Status Save() {
+    Status saved = internal::WriteJournal(spec_.journal_path, state_);
+    if (saved.ok() && spec_.on_progress && state_.phase != published_phase_) {
+      published_phase_ = state_.phase;
+      spec_.on_progress(progress());
+    }
+    return saved;
+  }
 
   // Empties the targets' ranges, then copies each source range into them; P0 first.
   Status Copy() {
     auto started = Clock::now();
     rows_copied_ = 0;
+    uint64_t total = 0;
+    for (const Participant& source : spec_.sources) {
+      for (const Participant& target : spec_.targets) {
+        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        if (!range) continue;
+        Status counted = source.store->ScanRange("", *range, [&](const store::EntityRecord&) {
+          ++total;
+          return true;
+        });
+        if (!counted.ok()) return counted;
+      }
+    }
+    rows_to_copy_ = total;
     for (const Participant& source : spec_.sources) {
       uint64_t p0 = source.store->feed().LastSequence();
       state_.p0[source.shard] = p0;
@@ -330,6 +355,8 @@ class Migration::Impl {
             rows_copied_ += batch.size();
             batch.clear();
             if (!failed.ok()) return false;
+            internal::CrashPoint("migrate:copying");
+            ReportCopy(started);
           }
           return true;
         });
@@ -344,6 +371,15 @@ class Migration::Impl {
     double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     copy_rate_ = seconds > 0 ? rows_copied_.load() / seconds : 0;
     return Status::Ok();
+  }
+
+  void ReportCopy(Clock::time_point started) {
+    auto now = Clock::now();
+    double seconds = std::chrono::duration<double>(now - started).count();
+    copy_rate_ = seconds > 0 ? rows_copied_.load() / seconds : 0;
+    if (!spec_.on_progress || now - last_progress_ < std::chrono::milliseconds(250)) return;
+    last_progress_ = now;
+    spec_.on_progress(progress());
   }
 
   void StartForward() {
@@ -417,6 +453,7 @@ class Migration::Impl {
     state_.phase = Phase::kCutover;
     state_.epoch_before = map->epoch();
     if (Status s = Save(); !s.ok()) return s;
+    internal::CrashPoint(forward ? "migrate:cutover" : "migrate:rollback");
 
     auto started = Clock::now();
     auto abandon = [&](Status why) -> Status {
@@ -449,6 +486,12 @@ class Migration::Impl {
     // starts after them.
     std::map<std::string, uint64_t> to_positions;
     for (Participant& p : to) to_positions[p.shard] = p.store->feed().LastSequence();
+    // Journaled before the map swap: a coordinator that dies right after the swap resumes with
+    // the positions the reverse replication must start from.
+    for (const auto& [name, position] : fence) state_.fence[name] = position;
+    for (const auto& [name, position] : to_positions) state_.reverse_from[name] = position;
+    if (Status s = Save(); !s.ok()) return abandon(s);
+    internal::CrashPoint(forward ? "migrate:fenced" : "migrate:fenced_back");
 
     std::vector<std::string> from_names, to_names;
     for (const Participant& p : from) from_names.push_back(p.shard);
@@ -465,11 +508,11 @@ class Migration::Impl {
           Status(s.code(), "cutover abandoned: the shard map changed meanwhile: " + s.message()));
     }
     // Point of no return: the map names the new owners.
+    internal::CrashPoint(forward ? "migrate:map_swapped" : "migrate:map_swapped_back");
     state_.epoch_after = map->epoch() + 1;
-    for (const auto& [name, position] : fence) state_.fence[name] = position;
-    for (const auto& [name, position] : to_positions) state_.reverse_from[name] = position;
     state_.phase = forward ? Phase::kCutoverDone : Phase::kRolledBack;
     Status saved = Save();
+    internal::CrashPoint(forward ? "migrate:cutover_done" : "migrate:rolled_back");
     for (Participant& p : from) p.gate->Retire();
     CutoverReport report;
     report.pause_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
@@ -492,7 +535,10 @@ class Migration::Impl {
   std::vector<std::unique_ptr<internal::Replicator>> forward_, reverse_;
   std::vector<std::pair<std::string, std::string>> forward_pairs_,
       reverse_pairs_;  // (from, to) shard names
+  std::atomic<uint64_t> rows_to_copy_{0};
   std::atomic<uint64_t> rows_copied_{0};
+  std::optional<Phase> published_phase_;
+  Clock::time_point last_progress_{};
   std::atomic<double> copy_rate_{0};
 };
 

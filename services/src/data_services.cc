@@ -2,20 +2,29 @@
 // docs/configuration.md lists every key.
 #include <utility>  // before Asio (Boost 1.74 + GCC 12, DESIGN.md)
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "shardkit/cache/entity_cache.h"
+#include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
 #include "shardkit/migrate/migration.h"
+#include "shardkit/services/client.h"
 #include "shardkit/services/data_services.h"
 #include "shardkit/services/registry.h"
 #include "shardkit/shard/shard_router.h"
@@ -29,6 +38,21 @@ namespace {
 template <typename T>
 Status St(const Result<T>& r) {
   return r.ok() ? Status::Ok() : r.status();
+}
+
+// Writes `text` to `path` so that a crash leaves the old file or the new one: a temp file,
+// fsynced, renamed over it.
+Status WriteFileAtomically(const std::string& path, std::string_view text) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Status::Internal(fmt::format("cannot write {}: {}", tmp, strerror(errno)));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return Status::Internal(fmt::format("cannot write {}", tmp));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::Internal(fmt::format("cannot rename {}: {}", tmp, strerror(errno)));
+  return Status::Ok();
 }
 
 // Shard maps by name, shared by the services of this process that name them.
@@ -47,10 +71,22 @@ class MapDirectory {
     std::lock_guard<std::mutex> lock(mu_);
     maps_[name] = std::move(holder);
   }
+  // A follower map's pull: fetches the authority's map into the holder (see MakeShardMap).
+  using Pull = std::function<void()>;
+  void PutPull(const shard::ShardMapHolder* holder, Pull pull) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pulls_[holder] = std::move(pull);
+  }
+  Pull FindPull(const shard::ShardMapHolder* holder) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pulls_.find(holder);
+    return it == pulls_.end() ? nullptr : it->second;
+  }
 
  private:
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<shard::ShardMapHolder>> maps_;
+  std::map<const shard::ShardMapHolder*, Pull> pulls_;
 };
 
 class ShardDirectory {
@@ -103,14 +139,223 @@ Result<std::shared_ptr<shard::ShardMapHolder>> MapNamed(const ServiceContext& ct
   return holder;
 }
 
+// What a router or guard calls when it meets a newer epoch: the holder's map, pulled from the
+// authority first when the holder is a follower.
 shard::MapRefresher RefreshFrom(std::shared_ptr<shard::ShardMapHolder> holder) {
-  return [holder]() -> Result<shard::ShardMap> { return *holder->Current(); };
+  auto pull = MapDirectory::Global().FindPull(holder.get());
+  return [holder, pull]() -> Result<shard::ShardMap> {
+    if (pull) pull();
+    return *holder->Current();
+  };
+}
+
+std::string DescribeRanges(const shard::ShardMap& map) {
+  std::string ranges = "[";
+  for (size_t i = 0; i < map.shards().size(); ++i) {
+    ranges += i ? "," : "";
+    AppendJsonString(map.shards()[i].name, ranges);
+  }
+  return ranges + "]";
+}
+
+// The reply to shardmap:get: {"epoch":E,"ranges":[…],"shard_keys":{kind:field}}.
+Message DescribeMap(const shard::ShardMap& map) {
+  Message out;
+  out.SetUint("epoch", map.epoch());
+  out.SetArrayJson("ranges", DescribeRanges(map));
+  std::string keys = "{";
+  for (const auto& [kind, field] : map.shard_keys()) {
+    if (keys.size() > 1) keys += ",";
+    AppendJsonString(kind, keys);
+    keys += ":";
+    AppendJsonString(field, keys);
+  }
+  out.SetObjectJson("shard_keys", keys + "}");
+  return out;
+}
+
+// Parses a shardmap:get reply back into a map.
+Result<shard::ShardMap> MapFromReply(const Message& reply) {
+  auto epoch = reply.GetUint("epoch");
+  auto ranges_json = reply.GetArrayJson("ranges");
+  if (!epoch || !ranges_json) return Status::Internal("the shard map reply has no epoch or ranges");
+  auto ranges = ParseJson(*ranges_json, "ranges");
+  if (!ranges.ok()) return ranges.status();
+  std::vector<std::string> names;
+  for (const auto& r : ranges->GetArray()) {
+    if (r.IsString()) names.emplace_back(r.GetString());
+  }
+  std::map<std::string, std::string> keys;
+  if (auto keys_json = reply.GetObjectJson("shard_keys")) {
+    auto doc = ParseJson(*keys_json, "shard_keys");
+    if (!doc.ok()) return doc.status();
+    for (const auto& m : doc->GetObject()) {
+      if (m.value.IsString()) keys[m.name.GetString()] = m.value.GetString();
+    }
+  }
+  return shard::ShardMap::Make(*epoch, names, keys);
+}
+
+// shard-map with `from`: a follower of another node's authoritative map. It fetches the map at
+// start (waiting up to connect_timeout_ms for the authority), again whenever a router or guard of
+// this node meets a newer epoch (at most once per 20 ms), and every refresh_ms in the background.
+// It answers shardmap:get with its copy; shardmap:set must go to the authority.
+class MapFollower {
+ public:
+  MapFollower(std::shared_ptr<shard::ShardMapHolder> holder, std::string name)
+      : runtime_(1), holder_(std::move(holder)), name_(std::move(name)) {}
+  ~MapFollower() { StopPolling(); }
+
+  // Connects to `from` and fetches the map, waiting up to `connect_timeout` for the authority.
+  static Result<std::shared_ptr<MapFollower>> Open(const std::string& name,
+                                                   const Endpoint& endpoint,
+                                                   std::chrono::milliseconds connect_timeout) {
+    auto follower = std::make_shared<MapFollower>(nullptr, name);
+    ClientOptions options;
+    options.timeout = std::chrono::milliseconds(1000);
+    options.connections = 1;
+    auto client = MakeClient(follower->runtime_, endpoint, options);
+    if (!client.ok()) return client.status();
+    follower->client_ = std::move(client).value();
+    Result<shard::ShardMap> map = Status::Unavailable("not asked");
+    auto until = std::chrono::steady_clock::now() + connect_timeout;
+    do {
+      map = follower->Fetch();
+      if (map.ok() || map.status().code() != Code::kUnavailable) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } while (std::chrono::steady_clock::now() < until);
+    if (!map.ok()) return map.status();
+    follower->holder_ = std::make_shared<shard::ShardMapHolder>(std::move(map).value());
+    return follower;
+  }
+
+  const std::shared_ptr<shard::ShardMapHolder>& holder() const { return holder_; }
+
+  // Fetches the authority's map; adopts it when its epoch is newer.
+  Status Pull() {
+    std::lock_guard<std::mutex> lock(pull_mu_);
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_pull_ < std::chrono::milliseconds(20)) return Status::Ok();
+    last_pull_ = now;
+    auto map = Fetch();
+    if (!map.ok()) return map.status();
+    auto current = holder_->Current();
+    if (map->epoch() > current->epoch()) {
+      return holder_->CompareAndSwap(current->epoch(), std::move(map).value());
+    }
+    return Status::Ok();
+  }
+
+  // Every service instance built on this follower holds it while it lives: a reload builds the
+  // new instance (Acquire) before it stops the old one (Release), so polling never stops between.
+  void Acquire(std::chrono::milliseconds every) {
+    std::lock_guard<std::mutex> lock(poll_mu_);
+    if (users_++ > 0 || every.count() <= 0 || poller_.joinable()) return;
+    stopping_ = false;
+    poller_ = std::thread([this, every] {
+      std::unique_lock<std::mutex> held(poll_mu_);
+      while (!poll_cv_.wait_for(held, every, [this] { return stopping_; })) {
+        held.unlock();
+        (void)Pull();  // a failed pull keeps the current map; the next one retries
+        held.lock();
+      }
+    });
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(poll_mu_);
+      if (--users_ > 0) return;
+    }
+    StopPolling();
+  }
+
+  void StopPolling() {
+    {
+      std::lock_guard<std::mutex> lock(poll_mu_);
+      stopping_ = true;
+    }
+    poll_cv_.notify_all();
+    if (poller_.joinable()) poller_.join();
+  }
+
+ private:
+  Result<shard::ShardMap> Fetch() {
+    Message get;
+    get.SetString("shardmap", "get").SetString("map", name_);
+    auto reply = CallAndWait(*client_, std::move(get));
+    if (!reply.ok()) return reply.status();
+    return MapFromReply(*reply);
+  }
+
+  // Its own I/O thread: a pull blocks its caller (a router on a node I/O thread) until the reply
+  // arrives, which must not need that thread.
+  IoRuntime runtime_;
+  std::shared_ptr<Handler> client_;
+  std::shared_ptr<shard::ShardMapHolder> holder_;
+  std::string name_;
+  std::mutex pull_mu_;
+  std::chrono::steady_clock::time_point last_pull_{};
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
+  bool stopping_ = false;
+  int users_ = 0;
+  std::thread poller_;
+};
+
+Result<ServiceInstance> MakeFollowerMap(const ServiceContext& ctx) {
+  const Settings& s = ctx.settings;
+  if (Status st = s.CheckOnly({"map", "from", "refresh_ms", "connect_timeout_ms"}); !st.ok())
+    return st;
+  auto name = s.GetString("map", "main");
+  auto from = s.GetString("from", "");
+  auto refresh = s.GetInt("refresh_ms", 1000);
+  auto connect_timeout = s.GetInt("connect_timeout_ms", 5000);
+  for (const Status& st : {St(name), St(from), St(refresh), St(connect_timeout)}) {
+    if (!st.ok()) return st;
+  }
+  if (*refresh < 0) return s.Error("refresh_ms", "must be 0 (no polling) or more");
+  if (*connect_timeout < 0) return s.Error("connect_timeout_ms", "must be 0 or more");
+  auto endpoint = ParseEndpoint(*from);
+  if (!endpoint.ok()) return s.Error("from", endpoint.status().message());
+  // Followers live as long as the process (like authoritative maps): a reload reuses this one.
+  static std::mutex followers_mu;
+  static std::map<std::string, std::shared_ptr<MapFollower>> followers;
+  std::shared_ptr<MapFollower> follower;
+  {
+    std::lock_guard<std::mutex> lock(followers_mu);
+    auto it = followers.find(*name);
+    if (it != followers.end()) follower = it->second;
+  }
+  if (!follower) {
+    if (MapDirectory::Global().Find(*name)) {
+      return s.Error("map", fmt::format("a shard map '{}' already exists in this node", *name));
+    }
+    auto opened = MapFollower::Open(*name, *endpoint, std::chrono::milliseconds(*connect_timeout));
+    if (!opened.ok()) {
+      return s.Error("from", fmt::format("cannot get shard map '{}' from {}: {}", *name, *from,
+                                         opened.status().ToString()));
+    }
+    follower = *opened;
+    std::lock_guard<std::mutex> lock(followers_mu);
+    followers[*name] = follower;
+    MapDirectory::Global().Put(*name, follower->holder());
+    MapDirectory::Global().PutPull(follower->holder().get(),
+                                   [raw = follower.get()] { (void)raw->Pull(); });
+  }
+  follower->Acquire(std::chrono::milliseconds(*refresh));
+  auto handler =
+      MakeSyncHandler([holder = follower->holder()](Message, const Context&) -> Result<Message> {
+        return DescribeMap(*holder->Current());
+      });
+  auto stop = [follower] { follower->Release(); };
+  return ServiceInstance{handler, {fmt::format("shardmap:get,map:\"{}\"", *name)}, stop};
 }
 
 // shard-map: the node's authoritative map. Answers shardmap:get and shardmap:set
 // (compare-and-swap).
 Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
+  if (s.Has("from")) return MakeFollowerMap(ctx);
   if (Status st = s.CheckOnly({"map", "ranges", "epoch", "shard_keys", "path"}); !st.ok())
     return st;
   auto path = s.GetString("path", "");
@@ -153,34 +398,14 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
           AppendJsonString(next.shards()[i].name, json);
         }
         json += "]}";
-        std::string tmp = file + ".tmp";
-        {
-          std::ofstream out(tmp, std::ios::trunc);
-          out << json;
-          out.flush();
-          if (!out) return Status::Internal(fmt::format("cannot write {}", tmp));
-        }
-        std::error_code ec;
-        std::filesystem::rename(tmp, file, ec);
-        if (ec) return Status::Internal(fmt::format("cannot rename {}: {}", tmp, ec.message()));
-        return Status::Ok();
+        return WriteFileAtomically(file, json);
       });
     }
     MapDirectory::Global().Put(*name, holder);
   }
   auto handler = MakeSyncHandler([holder](Message m, const Context&) -> Result<Message> {
     auto current = holder->Current();
-    auto describe = [](const shard::ShardMap& map) {
-      std::string ranges = "[";
-      for (size_t i = 0; i < map.shards().size(); ++i) {
-        ranges += i ? "," : "";
-        AppendJsonString(map.shards()[i].name, ranges);
-      }
-      Message out;
-      out.SetUint("epoch", map.epoch());
-      out.SetArrayJson("ranges", ranges + "]");
-      return out;
-    };
+    auto describe = DescribeMap;
     auto op = m.GetString("shardmap").value_or("");
     if (op == "get") return describe(*current);
     if (op == "set") {
@@ -366,14 +591,83 @@ class Migrator {
     }
   }
 
-  void Handle(Message m, ReplyFn reply) {
+  // One migrator per directory for the whole process: a reload builds a new service instance on
+  // the same migrator, so a migration in progress is never opened twice.
+  static std::shared_ptr<Migrator> For(const std::string& dir,
+                                       std::shared_ptr<shard::ShardMapHolder> map) {
+    static std::mutex mu;
+    static std::map<std::string, std::shared_ptr<Migrator>> migrators;
+    std::lock_guard<std::mutex> lock(mu);
+    auto& slot = migrators[dir];
+    if (!slot) slot = std::make_shared<Migrator>(dir, std::move(map));
+    return slot;
+  }
+
+  void Handle(Message m, const Context& context, ReplyFn reply) {
+    Attach(context.bus());
     boost::asio::post(pool_, [this, m = std::move(m), reply = std::move(reply)]() mutable {
       std::lock_guard<std::mutex> lock(mu_);
       reply(Serve(m));
     });
   }
 
+  // The bus progress is published on (info:migrate): the node's, while a service instance on
+  // this migrator is routed there.
+  void Attach(Bus* bus) {
+    std::lock_guard<std::mutex> lock(bus_mu_);
+    bus_ = bus;
+  }
+  void Acquire(Bus* bus) {
+    std::lock_guard<std::mutex> lock(bus_mu_);
+    ++users_;
+    if (bus) bus_ = bus;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(bus_mu_);
+    if (--users_ == 0) bus_ = nullptr;
+  }
+
+  // Resumes the migrations of earlier runs of this process (their specs are in dir), unless they
+  // completed or were cancelled. A resumed copy continues; a cutover interrupted by the crash is
+  // finished or undone (Migration::Open).
+  void ResumeFromDisk() {
+    boost::asio::post(pool_, [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::error_code ec;
+      for (const auto& file : std::filesystem::directory_iterator(dir_, ec)) {
+        if (file.path().extension() != ".spec") continue;
+        std::string id = file.path().stem().string();
+        if (migrations_.count(id)) continue;
+        std::ifstream in(file.path());
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        auto spec = Decode(text);
+        if (!spec.ok()) {
+          spdlog::warn("migrator: cannot resume {}: {}", file.path().string(),
+                       spec.status().ToString());
+          continue;
+        }
+        auto resumed = Serve(*spec);
+        if (!resumed.ok()) {
+          spdlog::warn("migrator: cannot resume migration '{}': {}", id,
+                       resumed.status().ToString());
+        } else {
+          spdlog::info("migrator: resumed migration '{}' in phase {}", id,
+                       resumed->GetString("phase").value_or("?"));
+        }
+      }
+    });
+  }
+
  private:
+  static Result<Message> Decode(const std::string& text) { return ParseMessage(text); }
+
+  void Publish(const std::string& id, const migrate::Progress& progress) {
+    Message event = Describe(progress, id);
+    event.SetString("info", "migrate");
+    std::lock_guard<std::mutex> lock(bus_mu_);
+    if (bus_) bus_->Publish(std::move(event));
+  }
+
   static Result<std::vector<std::string>> Names(const Message& m, const char* field) {
     auto text = m.GetArrayJson(field);
     if (!text)
@@ -412,7 +706,8 @@ class Migrator {
   static Message Describe(const migrate::Progress& p, const std::string& id) {
     Message out;
     out.SetString("id", id).SetString("phase", migrate::PhaseName(p.phase));
-    out.SetUint("rows_copied", p.rows_copied).SetDouble("copy_rows_per_s", p.copy_rows_per_s);
+    out.SetUint("rows_to_copy", p.rows_to_copy).SetUint("rows_copied", p.rows_copied);
+    out.SetDouble("copy_rows_per_s", p.copy_rows_per_s);
     out.SetUint("lag", p.lag).SetUint("epoch", p.epoch);
     return out;
   }
@@ -441,10 +736,20 @@ class Migrator {
         spec.targets = std::move(target_parts).value();
         spec.map = map_;
         spec.journal_path = dir_ + "/" + key + ".journal";
+        spec.on_progress = [this, key](const migrate::Progress& p) { Publish(key, p); };
         auto opened = migrate::Migration::Open(std::move(spec));
         if (!opened.ok()) {
           migrations_.erase(key);
           return opened.status();
+        }
+        // What a restarted process needs to resume it (the journal holds the positions).
+        Message saved;
+        saved.SetString("migrate", "start").SetString("id", key);
+        saved.SetArrayJson("sources", *m.GetArrayJson("sources"));
+        saved.SetArrayJson("targets", *m.GetArrayJson("targets"));
+        if (Status s = WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved)); !s.ok()) {
+          migrations_.erase(key);
+          return s;
         }
         slot = std::move(opened).value();
       }
@@ -506,6 +811,9 @@ class Migrator {
 
   const std::string dir_;
   std::shared_ptr<shard::ShardMapHolder> map_;
+  std::mutex bus_mu_;
+  Bus* bus_ = nullptr;  // guarded by bus_mu_
+  int users_ = 0;       // guarded by bus_mu_
   boost::asio::thread_pool pool_;
   std::mutex mu_;  // one operation at a time
   struct Entry {
@@ -525,11 +833,13 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
   }
   auto map = MapNamed(ctx);
   if (!map.ok()) return map.status();
-  auto migrator = std::make_shared<Migrator>(*dir, *map);
-  auto handler = MakeHandler([migrator](Message m, const Context&, ReplyFn reply) {
-    migrator->Handle(std::move(m), std::move(reply));
+  auto migrator = Migrator::For(*dir, *map);
+  migrator->Acquire(nullptr);
+  migrator->ResumeFromDisk();
+  auto handler = MakeHandler([migrator](Message m, const Context& context, ReplyFn reply) {
+    migrator->Handle(std::move(m), context, std::move(reply));
   });
-  return ServiceInstance{handler, {"migrate:*"}, [migrator] {}};
+  return ServiceInstance{handler, {"migrate:*"}, [migrator] { migrator->Release(); }};
 }
 
 }  // namespace

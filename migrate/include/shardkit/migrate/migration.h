@@ -32,6 +32,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,8 @@ struct CutoverOptions {
   std::chrono::milliseconds fence_timeout{2'000};  // targets reaching the fence
 };
 
+struct Progress;
+
 struct MigrationSpec {
   std::string id;  // names the journal, feed consumers and streams
   std::vector<Participant> sources;
@@ -63,6 +66,9 @@ struct MigrationSpec {
   std::string journal_path;                    // a file; its directory must exist
   CutoverOptions cutover;
   size_t copy_batch = 1000;
+  // Called after every phase change (once the journal has it) and during the copy at most every
+  // 250 ms: the seed's batch progress reporter. On the thread doing the work; must not block.
+  std::function<void(const Progress&)> on_progress;
 };
 
 enum class Phase { kCreated, kCopied, kCutover, kCutoverDone, kRolledBack, kCompleted, kCancelled };
@@ -70,6 +76,7 @@ std::string_view PhaseName(Phase phase);
 
 struct Progress {
   Phase phase = Phase::kCreated;
+  uint64_t rows_to_copy = 0;  // the sources' entity count in the range, counted before the copy
   uint64_t rows_copied = 0;
   double copy_rows_per_s = 0;
   uint64_t lag = 0;    // records the slowest replicator is behind its source
