@@ -366,6 +366,7 @@ class Migration::Impl {
         if (Status s = target.store->ApplyReplicated(stream, batch, p0, /*assume_absent=*/true);
             !s.ok())
           return s;
+        internal::CrashPoint("migrate:copying");
       }
     }
     double seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -753,6 +753,10 @@ class Migrator {
         }
         slot = std::move(opened).value();
       }
+      if (slot->phase() == migrate::Phase::kCompleted ||
+          slot->phase() == migrate::Phase::kCancelled) {
+        return Describe(slot->progress(), key);  // finished: start is a no-op
+      }
       if (entry.starting.valid() &&
           entry.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
         return Describe(slot->progress(), key);  // already copying
