@@ -242,18 +242,31 @@ class LiveMigrationProcesses {
 
   // --- clients --------------------------------------------------------------------------------
   void Preload(int entities) {
-    auto client = Client(client_runtime_, router_url_);
-    for (int i = 0; i < entities; ++i) {
-      std::string key = fmt::format("k{}", i % kSharedKeys);
-      if (i >= kSharedKeys) key = fmt::format("bulk{}", i);  // only for the copy's volume
-      std::string value = fmt::format("pre{}", i);
-      auto r = CallAndWait(
-          *client,
-          Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})", key,
-                          value)));
-      ASSERT_TRUE(r.ok()) << r.status().ToString();
-      if (i < kSharedKeys) initial_[key] = value;
+    std::vector<std::thread> loaders;
+    std::atomic<int> failed{0};
+    std::mutex mu;
+    for (int t = 0; t < 8; ++t) {
+      loaders.emplace_back([&, t] {
+        auto client = Client(client_runtime_, router_url_);
+        for (int i = t; i < entities; i += 8) {
+          // k0…: the shared keys the clients work on; bulk…: volume for the copy.
+          std::string key = i < kSharedKeys ? fmt::format("k{}", i) : fmt::format("bulk{}", i);
+          std::string value = fmt::format("pre{}", i);
+          auto r = CallAndWait(
+              *client,
+              Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})",
+                              key, value)));
+          if (!r.ok()) {
+            ++failed;
+          } else if (i < kSharedKeys) {
+            std::lock_guard<std::mutex> lock(mu);
+            initial_[key] = value;
+          }
+        }
+      });
     }
+    for (auto& t : loaders) t.join();
+    ASSERT_EQ(failed.load(), 0);
   }
 
   void StartTraffic(int clients, int ops_per_s_each) {
