@@ -109,7 +109,12 @@ class Migration::Impl {
                                 [&](const Participant& t) { return map->Find(t.shard); });
     if (state_.phase == Phase::kCutover) {
       // The coordinator died inside a cutover: the map says whether it passed the point of no
-      // return.
+      // return, and in which direction (a rollback is a cutover back to the sources).
+      if (map->epoch() > state_.epoch_before) {
+        Status marked = switched ? MarkMoved(spec_.sources, spec_.targets, map->epoch())
+                                 : MarkMoved(spec_.targets, spec_.sources, map->epoch());
+        if (!marked.ok()) return marked;
+      }
       if (switched) {
         state_.phase = Phase::kCutoverDone;
         state_.epoch_after = map->epoch();
@@ -299,6 +304,40 @@ class Migration::Impl {
   }
   std::string Consumer(const Participant& to, bool forward) const {
     return fmt::format("migrate:{}:{}:{}", spec_.id, forward ? "fwd" : "rev", to.shard);
+  }
+
+  // Appends the kMoved marker (store/change_feed.h) to each old owner's feed, right after its
+  // fence: {"epoch":E,"to":{new owner: its first sequence after the fence}}. Idempotent: a feed
+  // already holding the marker after its fence is left alone.
+  Status MarkMoved(const std::vector<Participant>& from, const std::vector<Participant>& to,
+                   uint64_t epoch) {
+    std::string value = fmt::format(R"({{"epoch":{},"to":{{)", epoch);
+    bool first = true;
+    for (const Participant& p : to) {
+      value += fmt::format(R"({}"{}":{})", first ? "" : ",", p.shard,
+                           state_.reverse_from[p.shard] + 1);
+      first = false;
+    }
+    value += "}}";
+    for (const Participant& p : from) {
+      uint64_t fence = state_.fence[p.shard];
+      if (p.store->feed().LastSequence() > fence) {
+        auto after = p.store->feed().ReadChanges(fence + 1, 1);
+        if (after.ok() && !after->empty() && after->front().op == store::ChangeOp::kMoved &&
+            after->front().value == value) {
+          continue;  // already marked
+        }
+      }
+      store::ChangeRecord marker;
+      marker.op = store::ChangeOp::kMoved;
+      marker.version = epoch;
+      marker.value = value;
+      if (Status s = p.store->ApplyReplicated(fmt::format("migrate:{}:moved", spec_.id),
+                                              {marker}, epoch);
+          !s.ok())
+        return s;
+    }
+    return Status::Ok();
   }
 
   Status Save() {
@@ -511,6 +550,11 @@ class Migration::Impl {
     // Point of no return: the map names the new owners.
     internal::CrashPoint(forward ? "migrate:map_swapped" : "migrate:map_swapped_back");
     state_.epoch_after = map->epoch() + 1;
+    // Feed consumers of the old owners are told where to continue (before their gates retire,
+    // so the marker directly follows the fence).
+    if (Status s = MarkMoved(from, to, state_.epoch_after); !s.ok()) {
+      spdlog::error("migration {}: cannot append the move marker: {}", spec_.id, s.ToString());
+    }
     state_.phase = forward ? Phase::kCutoverDone : Phase::kRolledBack;
     Status saved = Save();
     internal::CrashPoint(forward ? "migrate:cutover_done" : "migrate:rolled_back");

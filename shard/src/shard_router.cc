@@ -493,6 +493,14 @@ class ShardGuard final : public Handler {
           fmt::format("shard {}: {}", options_.shard, why),
           fmt::format(R"({{"epoch":{},"shard":"{}"}})", map->epoch(), options_.shard)));
     };
+    // A shard's feed stays readable after its range moved: its consumers read up to the move
+    // marker there, then follow it to the new owners (store/change_feed.h, kMoved).
+    if (message.GetString("store") == std::optional<std::string_view>("changes")) {
+      message.Remove("shard");
+      message.Remove("epoch");
+      inner_->Handle(std::move(message), context, std::move(reply));
+      return;
+    }
     if (mine == nullptr)
       return refuse(fmt::format("this range is not in the shard map of epoch {}", map->epoch()));
     if (auto epoch = message.GetUint("epoch"); epoch && *epoch != map->epoch()) {

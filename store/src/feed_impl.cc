@@ -168,6 +168,8 @@ std::string_view ChangeOpName(ChangeOp op) {
       return "remove";
     case ChangeOp::kExpire:
       return "expire";
+    case ChangeOp::kMoved:
+      return "moved";
   }
   return "unknown";
 }

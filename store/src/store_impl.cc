@@ -296,6 +296,12 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
   std::map<std::tuple<std::string, uint64_t, std::string>, std::optional<EntityRecord>> rows;
   std::map<std::pair<std::string, std::string>, std::optional<uint64_t>> index;
   for (const ChangeRecord& c : changes) {
+    if (c.op == ChangeOp::kMoved) {  // a feed marker: no data changes
+      ChangeRecord copy = c;
+      copy.sequence = 0;
+      writes.changes.push_back(std::move(copy));
+      continue;
+    }
     auto key = std::make_tuple(c.kind, c.ksid, c.id);
     std::optional<EntityRecord> current;
     if (auto it = rows.find(key); it != rows.end()) {

@@ -24,9 +24,14 @@
 
 namespace shardkit::store {
 
-enum class ChangeOp : uint8_t { kSave = 1, kRemove = 2, kExpire = 3 };
+// kMoved is not a data change: a live migration appends it to a shard's feed when the shard's
+// range moves to other shards (its cutover), right after the last change the shard took for that
+// range. Its value is {"epoch":E,"to":{"<shard>":<next sequence to read there>,…}}: a consumer
+// reads this feed up to the marker, then continues on each named shard's feed at the position
+// given — no change missed, none seen twice (docs/migration.md, "Feed consumers").
+enum class ChangeOp : uint8_t { kSave = 1, kRemove = 2, kExpire = 3, kMoved = 4 };
 
-// "save", "remove", "expire".
+// "save", "remove", "expire", "moved".
 std::string_view ChangeOpName(ChangeOp op);
 
 struct ChangeRecord {
