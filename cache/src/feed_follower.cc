@@ -3,11 +3,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <sstream>
 
+#include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
 
 namespace shardkit::cache {
@@ -25,24 +28,83 @@ uint64_t FeedFollower::position(const std::string& source) const {
   return it == positions_.end() ? 0 : it->second;
 }
 
+std::vector<std::string> FeedFollower::sources() const {
+  std::vector<std::string> out;
+  for (const auto& s : options_.sources) {
+    if (!retired_.count(s.name)) out.push_back(s.name);
+  }
+  for (const auto& s : added_) {
+    if (!retired_.count(s.name)) out.push_back(s.name);
+  }
+  return out;
+}
+
+// The state file: {"positions":{source:next},"added":[{"name":…,"request":{…}}],"retired":[…]}.
+// The first format (lines of `"name" position`) is still read.
 Status FeedFollower::Load() {
   if (options_.state_path.empty() || !std::filesystem::exists(options_.state_path))
     return Status::Ok();
   std::ifstream in(options_.state_path);
-  std::string name;
-  uint64_t position;
-  while (in >> std::quoted(name) >> position) positions_[name] = position;
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  if (text.empty() || text[0] != '{') {
+    std::istringstream lines(text);
+    std::string name;
+    uint64_t position;
+    while (lines >> std::quoted(name) >> position) positions_[name] = position;
+    return Status::Ok();
+  }
+  auto doc = ParseJson(text, options_.state_path);
+  if (!doc.ok()) return doc.status();
+  if (doc->HasMember("positions") && (*doc)["positions"].IsObject()) {
+    for (const auto& m : (*doc)["positions"].GetObject()) {
+      if (m.value.IsUint64()) positions_[m.name.GetString()] = m.value.GetUint64();
+    }
+  }
+  if (doc->HasMember("added") && (*doc)["added"].IsArray()) {
+    for (const auto& a : (*doc)["added"].GetArray()) {
+      if (!a.IsObject() || !a.HasMember("name") || !a.HasMember("request")) continue;
+      auto request = ParseMessage(ToJsonText(a["request"]));
+      if (!request.ok()) return request.status();
+      added_.push_back({a["name"].GetString(), std::move(request).value()});
+    }
+  }
+  if (doc->HasMember("retired") && (*doc)["retired"].IsArray()) {
+    for (const auto& r : (*doc)["retired"].GetArray()) {
+      if (r.IsString()) retired_.insert(r.GetString());
+    }
+  }
   return Status::Ok();
 }
 
 Status FeedFollower::Save() const {
   if (options_.state_path.empty()) return Status::Ok();
+  std::string json = "{\"positions\":{";
+  bool first = true;
+  for (const auto& [name, position] : positions_) {
+    if (!first) json += ",";
+    first = false;
+    AppendJsonString(name, json);
+    json += fmt::format(":{}", position);
+  }
+  json += "},\"added\":[";
+  for (size_t i = 0; i < added_.size(); ++i) {
+    json += i ? ",{\"name\":" : "{\"name\":";
+    AppendJsonString(added_[i].name, json);
+    json += ",\"request\":" + ToJson(added_[i].request) + "}";
+  }
+  json += "],\"retired\":[";
+  first = true;
+  for (const auto& name : retired_) {
+    if (!first) json += ",";
+    first = false;
+    AppendJsonString(name, json);
+  }
+  json += "]}";
   // Write-then-rename: a crash leaves the old file or the new one, never half of one.
   std::string tmp = options_.state_path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& [name, position] : positions_)
-      out << std::quoted(name) << ' ' << position << '\n';
+    out << json;
     out.flush();
     if (!out) return Status::Internal(fmt::format("cannot write {}", tmp));
   }
@@ -52,9 +114,50 @@ Status FeedFollower::Save() const {
   return Status::Ok();
 }
 
+Status FeedFollower::FollowMove(const FeedSource& source, std::string_view to_json) {
+  auto to = ParseJson(to_json, "moved.to");
+  if (!to.ok() || !to->IsObject())
+    return Status::Internal(fmt::format("feed {}: malformed move marker", source.name));
+  for (const auto& m : to->GetObject()) {
+    if (!m.value.IsUint64()) continue;
+    std::string shard = m.name.GetString();
+    // Two old owners merging into one name the same new owner: follow it once.
+    bool known = false;
+    for (const auto& s : added_) {
+      known = known || (s.request.GetString("shard") == std::optional<std::string_view>(shard) &&
+                        !retired_.count(s.name));
+    }
+    if (known) continue;
+    // Named after the configured source it descends from: a range that comes back (rollback)
+    // is followed under its earlier name again.
+    std::string root = source.name.substr(0, source.name.find('>'));
+    FeedSource next{fmt::format("{}>{}", root, shard), source.request};
+    next.request.SetString("shard", shard);
+    retired_.erase(next.name);
+    positions_[next.name] = m.value.GetUint64();
+    auto same = std::find_if(added_.begin(), added_.end(),
+                             [&](const FeedSource& s) { return s.name == next.name; });
+    if (same != added_.end()) {
+      *same = std::move(next);
+    } else {
+      added_.push_back(std::move(next));
+    }
+  }
+  retired_.insert(source.name);
+  positions_.erase(source.name);
+  spdlog::info("feed {}: the shard moved; following {}", source.name, to_json);
+  return Save();
+}
+
 Result<uint64_t> FeedFollower::PollOnce() {
   uint64_t applied = 0;
-  for (const FeedSource& source : options_.sources) {
+  // Moves add sources while we read: walk a snapshot, then the sources added meanwhile.
+  for (size_t next = 0;; ++next) {
+    std::vector<FeedSource> all = options_.sources;
+    all.insert(all.end(), added_.begin(), added_.end());
+    if (next >= all.size()) break;
+    const FeedSource source = all[next];
+    if (retired_.count(source.name)) continue;
     auto known = positions_.find(source.name);
     if (known == positions_.end()) {
       // New source: start at the feed's end (an empty cache has nothing to invalidate).
@@ -96,11 +199,27 @@ Result<uint64_t> FeedFollower::PollOnce() {
         return Status::Internal(fmt::format("feed {}: malformed answer", source.name));
       if (changes->Empty()) break;
       uint64_t last_seq = 0;
+      bool moved = false;
       for (const auto& change : changes->GetArray()) {
+        std::string_view op = change["op"].GetString();
+        if (op == "moved") {
+          // Everything before the marker is applied; the rest of this feed is not ours.
+          positions_[source.name] = change["seq"].GetUint64();
+          const auto& ent = change["ent"];
+          std::string to = ent.IsObject() && ent.HasMember("to") ? ToJsonText(ent["to"]) : "";
+          if (Status s = FollowMove(source, to); !s.ok()) return s;
+          moved = true;
+          break;
+        }
         cache_->Invalidate(change["kind"].GetString(), change["id"].GetString());
+        if (options_.on_change) {
+          options_.on_change(change["kind"].GetString(), change["id"].GetString(), op,
+                             change["version"].GetUint64());
+        }
         last_seq = change["seq"].GetUint64();
         ++applied;
       }
+      if (moved) break;
       positions_[source.name] = last_seq + 1;
       if (Status s = Save(); !s.ok()) return s;
       if (changes->Size() < options_.batch) break;

@@ -8,13 +8,23 @@
 // saved position, changes were missed: the follower clears the whole cache and continues from the
 // feed's end. A source without a saved position starts at the feed's current end.
 //
+// Live migrations: when a source's shard moves (split, merge, replace), its feed ends with a
+// `moved` marker naming the new owners and where to read them (store/change_feed.h). The
+// follower retires the source and follows the new owners from those positions — the changes
+// before the move on the old shard, the changes after it on the new ones: none missed, none
+// twice. The new sources (named "<source>><shard>", the request with `shard` replaced) and the
+// retired ones are saved with the positions, so a restart keeps following the new owners even
+// though the configured sources still name the old shard.
+//
 // Thread-safety: PollOnce may be called from one thread at a time; Start runs it on a background
 // thread until Stop (or destruction).
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +44,10 @@ struct FeedFollowerOptions {
   std::string state_path;  // file of positions; empty: not saved
   int poll_interval_ms = 100;
   size_t batch = 1000;
+  // Optional: called for every change applied (after its invalidation), in feed order per source.
+  std::function<void(std::string_view kind, std::string_view id, std::string_view op,
+                     uint64_t version)>
+      on_change;
 };
 
 class FeedFollower {
@@ -49,6 +63,8 @@ class FeedFollower {
 
   // The next sequence number wanted from `source` (0 before the first poll).
   uint64_t position(const std::string& source) const;
+  // The sources followed now (configured ones not retired, plus those added by moves).
+  std::vector<std::string> sources() const;
 
  private:
   Status Load();
@@ -57,7 +73,12 @@ class FeedFollower {
   Bus& bus_;
   std::shared_ptr<EntityCache> cache_;
   FeedFollowerOptions options_;
+  // Follows a `moved` marker of `source`: retires it, adds the new owners.
+  Status FollowMove(const FeedSource& source, std::string_view to_json);
+
   std::map<std::string, uint64_t> positions_;
+  std::vector<FeedSource> added_;  // sources added by moves
+  std::set<std::string> retired_;  // sources whose shard moved
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
