@@ -8,7 +8,8 @@
 #include <iostream>
 
 #include "commands.h"
-#include "demo.h"
+#include "microblog/demo.h"
+#include "microblog/services.h"
 #include "migrate_command.h"
 #include "shardkit/bench/bench.h"
 #include "shardkit/message/bus.h"
@@ -27,7 +28,8 @@ void PrintFigures(const Figures& figures, bool json) {
   }
 }
 
-// Until the microblog demo exists: the seed's first moves, on the in-process bus.
+// `shardkit demo --routing`: the seed's first moves (routing, override, observers), on the
+// in-process bus.
 int RunRouterDemo() {
   using namespace shardkit;
   Bus bus;
@@ -86,7 +88,6 @@ int RunRouterDemo() {
 
   say("Bad input is refused with a clear error");
   send(R"({"store":"load",)");
-  fmt::print("\nThe microblog demo of the seed replaces this walk-through when it lands.\n");
   return 0;
 }
 
@@ -212,21 +213,29 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bench_cqrs->callback([&] { PrintFigures(shardkit::bench::RunCqrsBench(cqrs_options), json); });
 
-  shardkit::cli::DemoOptions demo_options;
+  microblog::DemoOptions demo_options;
   bool routing_walkthrough = false;
   auto* demo = app.add_subcommand(
-      "demo", "The seed's iterations on a node changed only by config reloads, under load");
-  demo->add_flag("--quick", demo_options.quick, "Smaller and shorter (for CI)");
+      "demo",
+      "The seed's microblog: one `shardkit serve` process per service, grown by adding processes "
+      "and reloading routes, under load (docs/microblog.md)");
+  demo->add_flag("--quick", demo_options.quick, "A few seconds per step (for CI)");
+  demo->add_flag("--keep-running", demo_options.keep_running,
+                 "Leave the nodes up until ctrl-C and print commands to try");
+  demo->add_option("--dir", demo_options.dir,
+                   "Directory for configs, data and logs (default: a new temp dir)");
   demo->add_flag("--routing", routing_walkthrough,
                  "Instead: a walk through pattern routing on an in-process bus");
   demo->callback([&] {
-    exit_code = routing_walkthrough ? RunRouterDemo() : shardkit::cli::RunDemo(demo_options);
+    exit_code = routing_walkthrough ? RunRouterDemo() : microblog::RunDemo(demo_options);
   });
 
   shardkit::cli::AddNodeCommands(app, exit_code);
   shardkit::cli::AddMigrateCommand(app, exit_code);
 
   shardkit::services::RegisterDataServices();
+  // The example's service types (microblog.*), so `shardkit serve` can host the demo's nodes.
+  microblog::RegisterMicroblogServices();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -210,21 +210,6 @@ ranges = ["-40", "50-"]
 namespace shardkit::services::testing {
 namespace {
 
-TEST(Demo, TheQuickDemoFinishesWithZeroErrorsACacheHitRatioAndACompletedSplit) {
-  TempDir dir;
-  ShellRun demo = Shell(dir, Cli("demo --quick"));
-  EXPECT_EQ(demo.exit_code, 0) << demo.out << demo.err;
-  EXPECT_THAT(demo.out, HasSubstr("errors: 0\n"));
-  EXPECT_THAT(demo.out, HasSubstr("split completed"));
-  EXPECT_THAT(demo.out, ::testing::ContainsRegex("cache hit ratio [1-9][0-9]*\\.[0-9]%"));
-}
-
-}  // namespace
-}  // namespace shardkit::services::testing
-
-namespace shardkit::services::testing {
-namespace {
-
 std::string SplitNode(const TempDir& dir) {
   std::string toml = fmt::format(R"(
 [node]
