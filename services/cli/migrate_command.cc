@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "shardkit/message/codec.h"
@@ -66,10 +67,21 @@ int Fail(const Status& s) {
 
 void PrintProgress(const Message& status, bool tty) {
   uint64_t rows = status.GetUint("rows_copied").value_or(0);
+  uint64_t total = status.GetUint("rows_to_copy").value_or(0);
+  double rate = status.GetDouble("copy_rows_per_s").value_or(0);
+  std::string bar;
+  std::string eta = "   -";
+  if (total > 0) {
+    double done = std::min(1.0, static_cast<double>(rows) / static_cast<double>(total));
+    int filled = static_cast<int>(done * 20);
+    bar = fmt::format("[{}{}] {:>3.0f}% ", std::string(filled, '#'), std::string(20 - filled, '.'),
+                      done * 100);
+    if (rate > 0 && rows < total) eta = fmt::format("{:>3.0f}s", (total - rows) / rate);
+    if (rows >= total) eta = "  0s";
+  }
   std::string line =
-      fmt::format("{:<10} rows copied {:>10}  rate {:>9.0f}/s  lag {:>6}  epoch {}",
-                  status.GetString("phase").value_or("?"), rows,
-                  status.GetDouble("copy_rows_per_s").value_or(0),
+      fmt::format("{:<12} {}rows {:>9}/{:<9} rate {:>8.0f}/s  eta {}  lag {:>6}  epoch {}",
+                  status.GetString("phase").value_or("?"), bar, rows, total, rate, eta,
                   status.GetUint("lag").value_or(0), status.GetUint("epoch").value_or(0));
   if (tty) {
     fmt::print("\r{}", line);

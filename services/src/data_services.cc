@@ -631,7 +631,20 @@ class Migrator {
   // completed or were cancelled. A resumed copy continues; a cutover interrupted by the crash is
   // finished or undone (Migration::Open).
   void ResumeFromDisk() {
+    // The stores a migration names may be built after the migrator (config order): retry for a
+    // few seconds; an operation on a migration not resumed yet also resumes it (Serve).
     boost::asio::post(pool_, [this] {
+      for (int attempt = 0; attempt < 50 && !ResumeAll(); ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+
+ private:
+  // Resumes every migration with a spec on disk not open yet; false if one still lacks a store.
+  bool ResumeAll() {
+    bool all = true;
+    {
       std::lock_guard<std::mutex> lock(mu_);
       std::error_code ec;
       for (const auto& file : std::filesystem::directory_iterator(dir_, ec)) {
@@ -648,17 +661,26 @@ class Migrator {
         }
         auto resumed = Serve(*spec);
         if (!resumed.ok()) {
-          spdlog::warn("migrator: cannot resume migration '{}': {}", id,
+          all = false;
+          spdlog::warn("migrator: cannot resume migration '{}' yet: {}", id,
                        resumed.status().ToString());
         } else {
           spdlog::info("migrator: resumed migration '{}' in phase {}", id,
                        resumed->GetString("phase").value_or("?"));
         }
       }
-    });
+    }
+    return all;
   }
 
- private:
+  // The saved spec of migration `id` (written by its start), or not_found.
+  Result<Message> SavedSpec(const std::string& id) {
+    std::ifstream in(dir_ + "/" + id + ".spec");
+    if (!in) return Status::NotFound(fmt::format("no migration '{}' in this node", id));
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    return Decode(text);
+  }
+
   static Result<Message> Decode(const std::string& text) { return ParseMessage(text); }
 
   void Publish(const std::string& id, const migrate::Progress& progress) {
@@ -767,8 +789,15 @@ class Migrator {
       return Describe(slot->progress(), key);
     }
     auto it = migrations_.find(key);
-    if (it == migrations_.end())
-      return Status::NotFound(fmt::format("no migration '{}' in this node", key));
+    if (it == migrations_.end()) {
+      // Started by an earlier run of this process and not resumed yet: resume it now.
+      auto spec = SavedSpec(key);
+      if (!spec.ok()) return spec.status();
+      if (auto resumed = Serve(*spec); !resumed.ok()) return resumed.status();
+      it = migrations_.find(key);
+      if (it == migrations_.end())
+        return Status::NotFound(fmt::format("no migration '{}' in this node", key));
+    }
     migrate::Migration& migration = *it->second.migration;
     bool copying =
         it->second.starting.valid() &&
