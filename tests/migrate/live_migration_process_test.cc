@@ -59,6 +59,8 @@ struct Variant {
   std::vector<std::string> targets;
 };
 
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
 std::string JsonList(const std::vector<std::string>& names) {
   std::string out = "[";
   for (size_t i = 0; i < names.size(); ++i) out += fmt::format("{}\"{}\"", i ? "," : "", names[i]);
@@ -543,6 +545,8 @@ struct CrashCase {
   std::string point;               // SHARDKIT_CRASH_POINT
   std::vector<std::string> steps;  // migrate ops that run (one of them reaches the point)
 };
+
+void PrintTo(const CrashCase& c, std::ostream* os) { *os << c.point; }
 
 class CoordinatorCrashTest : public ::testing::TestWithParam<CrashCase> {};
 
