@@ -31,48 +31,9 @@ Status St(const Result<T>& r) {
   return r.ok() ? Status::Ok() : r.status();
 }
 
-// Shard maps by name, shared by the services of this process that name them.
-class MapDirectory {
- public:
-  static MapDirectory& Global() {
-    static MapDirectory directory;
-    return directory;
-  }
-  std::shared_ptr<shard::ShardMapHolder> Find(const std::string& name) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = maps_.find(name);
-    return it == maps_.end() ? nullptr : it->second;
-  }
-  void Put(const std::string& name, std::shared_ptr<shard::ShardMapHolder> holder) {
-    std::lock_guard<std::mutex> lock(mu_);
-    maps_[name] = std::move(holder);
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<shard::ShardMapHolder>> maps_;
-};
-
-class ShardDirectory {
- public:
-  static ShardDirectory& Global() {
-    static ShardDirectory directory;
-    return directory;
-  }
-  ServedShard Find(const std::string& name) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = shards_.find(name);
-    return it == shards_.end() ? ServedShard{} : it->second;
-  }
-  void Put(const std::string& name, ServedShard shard) {
-    std::lock_guard<std::mutex> lock(mu_);
-    shards_[name] = std::move(shard);
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, ServedShard> shards_;
-};
+// Shard maps and served shards are kept in the node's ServiceDirectory (registry.h).
+std::string MapKey(const std::string& name) { return "shard-map/" + name; }
+std::string ShardKey(const std::string& name) { return "shard/" + name; }
 
 Result<std::map<std::string, std::string>> ShardKeys(const Settings& settings) {
   std::map<std::string, std::string> keys;
@@ -93,7 +54,7 @@ Result<std::map<std::string, std::string>> ShardKeys(const Settings& settings) {
 Result<std::shared_ptr<shard::ShardMapHolder>> MapNamed(const ServiceContext& ctx) {
   auto name = ctx.settings.GetString("map", "main");
   if (!name.ok()) return name.status();
-  auto holder = MapDirectory::Global().Find(*name);
+  auto holder = ctx.environment.directory_or_process().Find<shard::ShardMapHolder>(MapKey(*name));
   if (!holder) {
     return ctx.settings.Error(
         "map", fmt::format("no shard map '{}' in this node: add a [[service]] of type "
@@ -125,7 +86,8 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   if (*epoch < 1) return s.Error("epoch", "must be at least 1");
   auto map = shard::ShardMap::Make(static_cast<uint64_t>(*epoch), *ranges, *keys);
   if (!map.ok()) return s.Error("ranges", map.status().message());
-  auto holder = MapDirectory::Global().Find(*name);
+  ServiceDirectory& directory = ctx.environment.directory_or_process();
+  auto holder = directory.Find<shard::ShardMapHolder>(MapKey(*name));
   if (holder) {
     // Reload: keep the live map (a migration may have moved it past the config's epoch).
   } else {
@@ -166,7 +128,7 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
         return Status::Ok();
       });
     }
-    MapDirectory::Global().Put(*name, holder);
+    directory.Put(MapKey(*name), holder);
   }
   auto handler = MakeSyncHandler([holder](Message m, const Context&) -> Result<Message> {
     auto current = holder->Current();
@@ -248,7 +210,8 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   if (*threads < 1 || *threads > 64) return s.Error("threads", "must be 1..64");
   options.max_value_bytes = static_cast<size_t>(*max_value);
   options.purge_interval_ms = static_cast<int>(*purge);
-  auto ids = std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id));
+  options.clock = &ctx.environment.clock_or_system();
+  auto ids = std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id), options.clock);
   options.id_generator = ids.get();
   std::shared_ptr<shard::ShardMapHolder> map;
   if (!shard_name->empty()) {
@@ -275,12 +238,18 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   }
   if (!opened.ok()) return s.Error("path", opened.status().message());
   std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
-  // Disk work off the I/O threads: a small pool per store (STYLE.md, habit 5).
-  auto pool = std::make_shared<boost::asio::thread_pool>(static_cast<size_t>(*threads));
+  // Disk work off the I/O threads: a small pool per store (STYLE.md, habit 5), unless the node
+  // runs blocking work itself (the testing cluster: inline, deterministic).
+  std::shared_ptr<boost::asio::thread_pool> pool;
   store::StoreServiceOptions service_options;
-  service_options.executor = [pool](std::function<void()> work) {
-    boost::asio::post(*pool, std::move(work));
-  };
+  if (ctx.environment.run_blocking) {
+    service_options.executor = ctx.environment.run_blocking;
+  } else {
+    pool = std::make_shared<boost::asio::thread_pool>(static_cast<size_t>(*threads));
+    service_options.executor = [pool](std::function<void()> work) {
+      boost::asio::post(*pool, std::move(work));
+    };
+  }
   std::shared_ptr<Handler> handler = store::MakeStoreService(entity_store, service_options);
   std::vector<std::string> patterns = {"store:*"};
   if (!shard_name->empty()) {
@@ -291,10 +260,13 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
     // kind:* makes the shard route more specific (one more glob) than a router or cache on
     // store:*,kind:K, so forwarded messages reach the shard (docs/sharding.md).
     patterns = {fmt::format("store:*,kind:*,shard:\"{}\"", *canonical)};
-    ShardDirectory::Global().Put(*canonical, ServedShard{entity_store, gate});
+    ctx.environment.directory_or_process().Put(ShardKey(*canonical),
+                                               std::make_shared<ServedShard>(entity_store, gate));
   }
   // The id generator must outlive the store: both die with the stop callback's captures.
-  auto stop = [pool, entity_store, ids]() mutable { pool->join(); };
+  auto stop = [pool, entity_store, ids]() mutable {
+    if (pool) pool->join();
+  };
   return ServiceInstance{handler, patterns, stop};
 }
 
@@ -310,7 +282,8 @@ Result<ServiceInstance> MakeShardRouterService(const ServiceContext& ctx) {
     return s.Error("node_id", "must be 0..1023");
   auto router = shard::MakeShardRouter(
       {*map, RefreshFrom(*map),
-       std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id))});
+       std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id),
+                                            &ctx.environment.clock_or_system())});
   return ServiceInstance{router, {"store:*"}, nullptr};
 }
 
@@ -339,6 +312,7 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   options.not_found_ttl_ms = *nf;
   options.cache_lists = *lists;
   options.list_ttl_ms = *list_ttl;
+  options.clock = &ctx.environment.clock_or_system();
   auto cache = cache::MakeEntityCache(options);
   auto stats = cache->StatsHandler();
   auto handler = MakeHandler([cache, stats](Message m, const Context& c, ReplyFn reply) {
@@ -357,8 +331,9 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
 // must not hold an I/O thread.
 class Migrator {
  public:
-  Migrator(std::string dir, std::shared_ptr<shard::ShardMapHolder> map)
-      : dir_(std::move(dir)), map_(std::move(map)), pool_(1) {}
+  Migrator(std::string dir, std::shared_ptr<shard::ShardMapHolder> map,
+           std::shared_ptr<ServiceDirectory> directory)
+      : dir_(std::move(dir)), map_(std::move(map)), directory_(std::move(directory)), pool_(1) {}
   ~Migrator() {
     pool_.join();
     for (auto& [id, entry] : migrations_) {
@@ -397,7 +372,7 @@ class Migrator {
   Result<std::vector<migrate::Participant>> Participants(const std::vector<std::string>& names) {
     std::vector<migrate::Participant> out;
     for (const auto& name : names) {
-      ServedShard s = FindServedShard(name);
+      ServedShard s = directory_ ? FindServedShard(*directory_, name) : FindServedShard(name);
       if (!s.store) {
         return Status::Invalid(fmt::format(
             "shard {}: no store serves it in this node (add a [[service]] of type store "
@@ -506,6 +481,7 @@ class Migrator {
 
   const std::string dir_;
   std::shared_ptr<shard::ShardMapHolder> map_;
+  std::shared_ptr<ServiceDirectory> directory_;  // null: the process's
   boost::asio::thread_pool pool_;
   std::mutex mu_;  // one operation at a time
   struct Entry {
@@ -525,7 +501,7 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
   }
   auto map = MapNamed(ctx);
   if (!map.ok()) return map.status();
-  auto migrator = std::make_shared<Migrator>(*dir, *map);
+  auto migrator = std::make_shared<Migrator>(*dir, *map, ctx.environment.directory);
   auto handler = MakeHandler([migrator](Message m, const Context&, ReplyFn reply) {
     migrator->Handle(std::move(m), std::move(reply));
   });
@@ -534,13 +510,26 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
 
 }  // namespace
 
+ServedShard FindServedShard(const ServiceDirectory& directory,
+                            const std::string& canonical_shard_name) {
+  auto shard = directory.Find<ServedShard>(ShardKey(canonical_shard_name));
+  return shard ? *shard : ServedShard{};
+}
+
 ServedShard FindServedShard(const std::string& canonical_shard_name) {
-  return ShardDirectory::Global().Find(canonical_shard_name);
+  return FindServedShard(ServiceDirectory::Process(), canonical_shard_name);
+}
+
+std::shared_ptr<shard::ShardMapHolder> FindShardMap(const ServiceDirectory& directory,
+                                                    const std::string& map) {
+  return directory.Find<shard::ShardMapHolder>(MapKey(map));
 }
 
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map) {
-  return MapDirectory::Global().Find(map);
+  return FindShardMap(ServiceDirectory::Process(), map);
 }
+
+void RegisterCqrsServices(ServiceRegistry& registry);  // cqrs_services.cc
 
 void RegisterDataServices() {
   static std::once_flag once;
@@ -551,6 +540,7 @@ void RegisterDataServices() {
     (void)registry.Register("shard-router", MakeShardRouterService);
     (void)registry.Register("cache", MakeCache);
     (void)registry.Register("migrator", MakeMigrator);
+    RegisterCqrsServices(registry);
   });
 }
 
