@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -282,17 +283,32 @@ Status Cluster::Restart(size_t index) {
     return Status::Invalid("Cluster::Restart: only nodes built from TOML can restart");
   if (node.runtime_->node) {
     std::unique_ptr<services::Node> stopping = std::move(node.runtime_->node);
-    stopping->Stop(std::chrono::milliseconds(0));
+    StopDriving({stopping.get()});
   }
   return StartTomlNode(index);
 }
 
 Cluster::~Cluster() {
   faults_->Clear();
+  // Stopping joins the nodes' own threads (a projection runner may be waiting for a message that
+  // a delay holds in the scheduler): keep running scheduled tasks until every node has stopped.
+  std::vector<services::Node*> running;
   for (auto& node : nodes_) {
-    if (node->runtime_ && node->runtime_->node)
-      node->runtime_->node->Stop(std::chrono::milliseconds(0));
+    if (node->runtime_ && node->runtime_->node) running.push_back(node->runtime_->node.get());
   }
+  StopDriving(running);
+}
+
+void Cluster::StopDriving(const std::vector<services::Node*>& nodes) {
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    for (services::Node* node : nodes) node->Stop(std::chrono::milliseconds(0));
+    stopped = true;
+  });
+  while (!stopped) {
+    if (!scheduler_.RunNext()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  stopper.join();
 }
 
 PendingReply Cluster::Send(size_t node, Message message) {
@@ -316,6 +332,22 @@ Result<Message> Cluster::Act(size_t node, Message message) {
     pending.Wait(std::chrono::milliseconds(1));
   }
   return pending.get();
+}
+
+::testing::AssertionResult Cluster::Await(const std::function<bool()>& condition,
+                                          std::chrono::milliseconds real_timeout) {
+  auto start = std::chrono::steady_clock::now();
+  int64_t simulated_start = clock_.NowMs();
+  while (!condition()) {
+    if (scheduler_.RunNext()) continue;
+    if (std::chrono::steady_clock::now() - start >= real_timeout) {
+      return ::testing::AssertionFailure()
+             << "the condition did not hold within " << real_timeout.count() << " ms of real time ("
+             << clock_.NowMs() - simulated_start << " ms simulated)";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return ::testing::AssertionSuccess();
 }
 
 std::shared_ptr<store::EntityStore> Cluster::store(std::string_view range) const {

@@ -56,7 +56,11 @@
 // Thread-safety: meant for one test thread; the handlers themselves are thread-safe.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -71,6 +75,10 @@
 #include <shardkit/testing/faults.h>
 #include <shardkit/testing/messages.h>
 #include <shardkit/testing/scheduler.h>
+
+namespace shardkit::services {
+class Node;
+}  // namespace shardkit::services
 
 namespace shardkit::testing {
 
@@ -145,6 +153,12 @@ class Cluster {
   Status Restart(size_t node);
   // Sends without driving the scheduler.
   PendingReply Send(size_t node, Message message);
+  // Until `condition` holds: runs due scheduler tasks (moving the clock to each pending one) and
+  // waits in real time for components with their own threads (an applier, a projection's runner
+  // polling through a faulty link). Fails after `real_timeout`, saying how long it waited.
+  ::testing::AssertionResult Await(
+      const std::function<bool()>& condition,
+      std::chrono::milliseconds real_timeout = std::chrono::seconds(10));
 
   ManualClock& clock() { return clock_; }
   ManualScheduler& scheduler() { return scheduler_; }
@@ -166,6 +180,8 @@ class Cluster {
   struct TomlTag {};
   Cluster(ClusterOptions options, TomlTag);
   Status StartTomlNode(size_t node);
+  // Stops `nodes` on another thread while this one runs scheduled tasks their threads may wait for.
+  void StopDriving(const std::vector<services::Node*>& nodes);
   void SaveFixtures();
 
   ClusterOptions options_;
