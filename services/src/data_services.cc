@@ -55,60 +55,14 @@ Status WriteFileAtomically(const std::string& path, std::string_view text) {
   return Status::Ok();
 }
 
-// Shard maps by name, shared by the services of this process that name them.
-class MapDirectory {
- public:
-  static MapDirectory& Global() {
-    static MapDirectory directory;
-    return directory;
-  }
-  std::shared_ptr<shard::ShardMapHolder> Find(const std::string& name) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = maps_.find(name);
-    return it == maps_.end() ? nullptr : it->second;
-  }
-  void Put(const std::string& name, std::shared_ptr<shard::ShardMapHolder> holder) {
-    std::lock_guard<std::mutex> lock(mu_);
-    maps_[name] = std::move(holder);
-  }
-  // A follower map's pull: fetches the authority's map into the holder (see MakeShardMap).
-  using Pull = std::function<void()>;
-  void PutPull(const shard::ShardMapHolder* holder, Pull pull) {
-    std::lock_guard<std::mutex> lock(mu_);
-    pulls_[holder] = std::move(pull);
-  }
-  Pull FindPull(const shard::ShardMapHolder* holder) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = pulls_.find(holder);
-    return it == pulls_.end() ? nullptr : it->second;
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<shard::ShardMapHolder>> maps_;
-  std::map<const shard::ShardMapHolder*, Pull> pulls_;
-};
-
-class ShardDirectory {
- public:
-  static ShardDirectory& Global() {
-    static ShardDirectory directory;
-    return directory;
-  }
-  ServedShard Find(const std::string& name) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = shards_.find(name);
-    return it == shards_.end() ? ServedShard{} : it->second;
-  }
-  void Put(const std::string& name, ServedShard shard) {
-    std::lock_guard<std::mutex> lock(mu_);
-    shards_[name] = std::move(shard);
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, ServedShard> shards_;
-};
+// Shard maps and served shards are kept in the node's ServiceDirectory (registry.h).
+std::string MapKey(const std::string& name) { return "shard-map/" + name; }
+std::string ShardKey(const std::string& name) { return "shard/" + name; }
+// A follower map's pull (MakeFollowerMap), kept in the directory beside the map it refreshes.
+using MapPull = std::function<void()>;
+std::string PullKey(const shard::ShardMapHolder* holder) {
+  return fmt::format("shard-map-pull/{}", static_cast<const void*>(holder));
+}
 
 Result<std::map<std::string, std::string>> ShardKeys(const Settings& settings) {
   std::map<std::string, std::string> keys;
@@ -129,7 +83,7 @@ Result<std::map<std::string, std::string>> ShardKeys(const Settings& settings) {
 Result<std::shared_ptr<shard::ShardMapHolder>> MapNamed(const ServiceContext& ctx) {
   auto name = ctx.settings.GetString("map", "main");
   if (!name.ok()) return name.status();
-  auto holder = MapDirectory::Global().Find(*name);
+  auto holder = ctx.environment.directory_or_process().Find<shard::ShardMapHolder>(MapKey(*name));
   if (!holder) {
     return ctx.settings.Error(
         "map", fmt::format("no shard map '{}' in this node: add a [[service]] of type "
@@ -141,10 +95,11 @@ Result<std::shared_ptr<shard::ShardMapHolder>> MapNamed(const ServiceContext& ct
 
 // What a router or guard calls when it meets a newer epoch: the holder's map, pulled from the
 // authority first when the holder is a follower.
-shard::MapRefresher RefreshFrom(std::shared_ptr<shard::ShardMapHolder> holder) {
-  auto pull = MapDirectory::Global().FindPull(holder.get());
+shard::MapRefresher RefreshFrom(const ServiceContext& ctx,
+                                std::shared_ptr<shard::ShardMapHolder> holder) {
+  auto pull = ctx.environment.directory_or_process().Find<MapPull>(PullKey(holder.get()));
   return [holder, pull]() -> Result<shard::ShardMap> {
-    if (pull) pull();
+    if (pull) (*pull)();
     return *holder->Current();
   };
 }
@@ -317,17 +272,11 @@ Result<ServiceInstance> MakeFollowerMap(const ServiceContext& ctx) {
   if (*connect_timeout < 0) return s.Error("connect_timeout_ms", "must be 0 or more");
   auto endpoint = ParseEndpoint(*from);
   if (!endpoint.ok()) return s.Error("from", endpoint.status().message());
-  // Followers live as long as the process (like authoritative maps): a reload reuses this one.
-  static std::mutex followers_mu;
-  static std::map<std::string, std::shared_ptr<MapFollower>> followers;
-  std::shared_ptr<MapFollower> follower;
-  {
-    std::lock_guard<std::mutex> lock(followers_mu);
-    auto it = followers.find(*name);
-    if (it != followers.end()) follower = it->second;
-  }
+  // Followers live as long as the node's directory (like authoritative maps): a reload reuses it.
+  ServiceDirectory& directory = ctx.environment.directory_or_process();
+  auto follower = directory.Find<MapFollower>("shard-map-follower/" + *name);
   if (!follower) {
-    if (MapDirectory::Global().Find(*name)) {
+    if (directory.Find<shard::ShardMapHolder>(MapKey(*name))) {
       return s.Error("map", fmt::format("a shard map '{}' already exists in this node", *name));
     }
     auto opened = MapFollower::Open(*name, *endpoint, std::chrono::milliseconds(*connect_timeout));
@@ -336,11 +285,10 @@ Result<ServiceInstance> MakeFollowerMap(const ServiceContext& ctx) {
                                          opened.status().ToString()));
     }
     follower = *opened;
-    std::lock_guard<std::mutex> lock(followers_mu);
-    followers[*name] = follower;
-    MapDirectory::Global().Put(*name, follower->holder());
-    MapDirectory::Global().PutPull(follower->holder().get(),
-                                   [raw = follower.get()] { (void)raw->Pull(); });
+    directory.Put("shard-map-follower/" + *name, follower);
+    directory.Put(MapKey(*name), follower->holder());
+    directory.Put(PullKey(follower->holder().get()),
+                  std::make_shared<MapPull>([raw = follower.get()] { (void)raw->Pull(); }));
   }
   follower->Acquire(std::chrono::milliseconds(*refresh));
   auto handler =
@@ -370,7 +318,8 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   if (*epoch < 1) return s.Error("epoch", "must be at least 1");
   auto map = shard::ShardMap::Make(static_cast<uint64_t>(*epoch), *ranges, *keys);
   if (!map.ok()) return s.Error("ranges", map.status().message());
-  auto holder = MapDirectory::Global().Find(*name);
+  ServiceDirectory& directory = ctx.environment.directory_or_process();
+  auto holder = directory.Find<shard::ShardMapHolder>(MapKey(*name));
   if (holder) {
     // Reload: keep the live map (a migration may have moved it past the config's epoch).
   } else {
@@ -401,7 +350,7 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
         return WriteFileAtomically(file, json);
       });
     }
-    MapDirectory::Global().Put(*name, holder);
+    directory.Put(MapKey(*name), holder);
   }
   auto handler = MakeSyncHandler([holder](Message m, const Context&) -> Result<Message> {
     auto current = holder->Current();
@@ -473,7 +422,8 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   if (*threads < 1 || *threads > 64) return s.Error("threads", "must be 1..64");
   options.max_value_bytes = static_cast<size_t>(*max_value);
   options.purge_interval_ms = static_cast<int>(*purge);
-  auto ids = std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id));
+  options.clock = &ctx.environment.clock_or_system();
+  auto ids = std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id), options.clock);
   options.id_generator = ids.get();
   std::shared_ptr<shard::ShardMapHolder> map;
   if (!shard_name->empty()) {
@@ -500,26 +450,35 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   }
   if (!opened.ok()) return s.Error("path", opened.status().message());
   std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
-  // Disk work off the I/O threads: a small pool per store (STYLE.md, habit 5).
-  auto pool = std::make_shared<boost::asio::thread_pool>(static_cast<size_t>(*threads));
+  // Disk work off the I/O threads: a small pool per store (STYLE.md, habit 5), unless the node
+  // runs blocking work itself (the testing cluster: inline, deterministic).
+  std::shared_ptr<boost::asio::thread_pool> pool;
   store::StoreServiceOptions service_options;
-  service_options.executor = [pool](std::function<void()> work) {
-    boost::asio::post(*pool, std::move(work));
-  };
+  if (ctx.environment.run_blocking) {
+    service_options.executor = ctx.environment.run_blocking;
+  } else {
+    pool = std::make_shared<boost::asio::thread_pool>(static_cast<size_t>(*threads));
+    service_options.executor = [pool](std::function<void()> work) {
+      boost::asio::post(*pool, std::move(work));
+    };
+  }
   std::shared_ptr<Handler> handler = store::MakeStoreService(entity_store, service_options);
   std::vector<std::string> patterns = {"store:*"};
   if (!shard_name->empty()) {
     auto canonical = shard::CanonicalShardName(*shard_name);
     if (!canonical.ok()) return s.Error("shard", canonical.status().message());
     auto gate = std::make_shared<shard::WriteGate>();
-    handler = shard::MakeShardGuard({*canonical, map, RefreshFrom(map), gate}, handler);
+    handler = shard::MakeShardGuard({*canonical, map, RefreshFrom(ctx, map), gate}, handler);
     // kind:* makes the shard route more specific (one more glob) than a router or cache on
     // store:*,kind:K, so forwarded messages reach the shard (docs/sharding.md).
     patterns = {fmt::format("store:*,kind:*,shard:\"{}\"", *canonical)};
-    ShardDirectory::Global().Put(*canonical, ServedShard{entity_store, gate});
+    ctx.environment.directory_or_process().Put(ShardKey(*canonical),
+                                               std::make_shared<ServedShard>(entity_store, gate));
   }
   // The id generator must outlive the store: both die with the stop callback's captures.
-  auto stop = [pool, entity_store, ids]() mutable { pool->join(); };
+  auto stop = [pool, entity_store, ids]() mutable {
+    if (pool) pool->join();
+  };
   return ServiceInstance{handler, patterns, stop};
 }
 
@@ -534,8 +493,9 @@ Result<ServiceInstance> MakeShardRouterService(const ServiceContext& ctx) {
   if (*node_id < 0 || *node_id > store::IdGenerator::kMaxNodeId)
     return s.Error("node_id", "must be 0..1023");
   auto router = shard::MakeShardRouter(
-      {*map, RefreshFrom(*map),
-       std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id))});
+      {*map, RefreshFrom(ctx, *map),
+       std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id),
+                                            &ctx.environment.clock_or_system())});
   return ServiceInstance{router, {"store:*"}, nullptr};
 }
 
@@ -564,6 +524,7 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   options.not_found_ttl_ms = *nf;
   options.cache_lists = *lists;
   options.list_ttl_ms = *list_ttl;
+  options.clock = &ctx.environment.clock_or_system();
   auto cache = cache::MakeEntityCache(options);
   auto stats = cache->StatsHandler();
   auto handler = MakeHandler([cache, stats](Message m, const Context& c, ReplyFn reply) {
@@ -582,8 +543,10 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
 // must not hold an I/O thread.
 class Migrator {
  public:
-  Migrator(std::string dir, std::shared_ptr<shard::ShardMapHolder> map)
-      : dir_(std::move(dir)), map_(std::move(map)), pool_(1) {}
+  // `directory` holds the migrator (For), so it outlives it: a plain pointer, no cycle.
+  Migrator(std::string dir, std::shared_ptr<shard::ShardMapHolder> map,
+           ServiceDirectory& directory)
+      : dir_(std::move(dir)), map_(std::move(map)), directory_(directory), pool_(1) {}
   ~Migrator() {
     pool_.join();
     for (auto& [id, entry] : migrations_) {
@@ -591,16 +554,20 @@ class Migrator {
     }
   }
 
-  // One migrator per directory for the whole process: a reload builds a new service instance on
+  // One migrator per migrations directory in a node: a reload builds a new service instance on
   // the same migrator, so a migration in progress is never opened twice.
   static std::shared_ptr<Migrator> For(const std::string& dir,
-                                       std::shared_ptr<shard::ShardMapHolder> map) {
+                                       std::shared_ptr<shard::ShardMapHolder> map,
+                                       std::shared_ptr<ServiceDirectory> directory) {
     static std::mutex mu;
-    static std::map<std::string, std::shared_ptr<Migrator>> migrators;
     std::lock_guard<std::mutex> lock(mu);
-    auto& slot = migrators[dir];
-    if (!slot) slot = std::make_shared<Migrator>(dir, std::move(map));
-    return slot;
+    ServiceDirectory& where = directory ? *directory : ServiceDirectory::Process();
+    auto migrator = where.Find<Migrator>("migrator/" + dir);
+    if (!migrator) {
+      migrator = std::make_shared<Migrator>(dir, std::move(map), where);
+      where.Put("migrator/" + dir, migrator);
+    }
+    return migrator;
   }
 
   void Handle(Message m, const Context& context, ReplyFn reply) {
@@ -713,7 +680,7 @@ class Migrator {
   Result<std::vector<migrate::Participant>> Participants(const std::vector<std::string>& names) {
     std::vector<migrate::Participant> out;
     for (const auto& name : names) {
-      ServedShard s = FindServedShard(name);
+      ServedShard s = FindServedShard(directory_, name);
       if (!s.store) {
         return Status::Invalid(fmt::format(
             "shard {}: no store serves it in this node (add a [[service]] of type store "
@@ -844,6 +811,7 @@ class Migrator {
 
   const std::string dir_;
   std::shared_ptr<shard::ShardMapHolder> map_;
+  ServiceDirectory& directory_;  // where the node's shards are
   std::mutex bus_mu_;
   Bus* bus_ = nullptr;  // guarded by bus_mu_
   int users_ = 0;       // guarded by bus_mu_
@@ -866,7 +834,7 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
   }
   auto map = MapNamed(ctx);
   if (!map.ok()) return map.status();
-  auto migrator = Migrator::For(*dir, *map);
+  auto migrator = Migrator::For(*dir, *map, ctx.environment.directory);
   migrator->Acquire(nullptr);
   migrator->ResumeFromDisk();
   auto handler = MakeHandler([migrator](Message m, const Context& context, ReplyFn reply) {
@@ -877,13 +845,26 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
 
 }  // namespace
 
+ServedShard FindServedShard(const ServiceDirectory& directory,
+                            const std::string& canonical_shard_name) {
+  auto shard = directory.Find<ServedShard>(ShardKey(canonical_shard_name));
+  return shard ? *shard : ServedShard{};
+}
+
 ServedShard FindServedShard(const std::string& canonical_shard_name) {
-  return ShardDirectory::Global().Find(canonical_shard_name);
+  return FindServedShard(ServiceDirectory::Process(), canonical_shard_name);
+}
+
+std::shared_ptr<shard::ShardMapHolder> FindShardMap(const ServiceDirectory& directory,
+                                                    const std::string& map) {
+  return directory.Find<shard::ShardMapHolder>(MapKey(map));
 }
 
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map) {
-  return MapDirectory::Global().Find(map);
+  return FindShardMap(ServiceDirectory::Process(), map);
 }
+
+void RegisterCqrsServices(ServiceRegistry& registry);  // cqrs_services.cc
 
 void RegisterDataServices() {
   static std::once_flag once;
@@ -894,6 +875,7 @@ void RegisterDataServices() {
     (void)registry.Register("shard-router", MakeShardRouterService);
     (void)registry.Register("cache", MakeCache);
     (void)registry.Register("migrator", MakeMigrator);
+    RegisterCqrsServices(registry);
   });
 }
 

@@ -76,14 +76,22 @@ bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<Liste
   return true;
 }
 
+BusOptions BusOptionsFor(const NodeOptions& options) {
+  BusOptions bus;
+  bus.clock = &options.environment.clock_or_system();
+  return bus;
+}
+
 }  // namespace
 
 class Node::Impl {
  public:
-  explicit Impl(NodeConfig config)
+  Impl(NodeConfig config, NodeOptions options)
       : config_(std::move(config)),
+        options_(std::move(options)),
         runtime_(std::make_unique<IoRuntime>(config_.threads)),
-        metrics_(std::make_shared<Metrics>()) {}
+        metrics_(std::make_shared<Metrics>()),
+        bus_(BusOptionsFor(options_)) {}
 
   ~Impl() { Stop(std::chrono::milliseconds(0)); }
 
@@ -104,7 +112,8 @@ class Node::Impl {
     ServiceInstance instance;
   };
 
-  NodeConfig config_;                   // guarded by mutex_ after start
+  NodeConfig config_;  // guarded by mutex_ after start
+  const NodeOptions options_;
   std::unique_ptr<IoRuntime> runtime_;  // first: destroyed last
   std::shared_ptr<Metrics> metrics_;
   Bus bus_;
@@ -168,7 +177,8 @@ Status Node::Impl::Install(const NodeConfig& next) {
             Status::Invalid(fmt::format("{}: service '{}': unknown type '{}' (registered: {})",
                                         next.source, service.name, service.type, known)));
       }
-      ServiceContext context{service.name, service.settings, *runtime_};
+      ServiceContext context{service.name, service.settings, *runtime_, options_.environment,
+                             &bus_};
       Result<ServiceInstance> instance = Status::Internal("unset");
       try {
         instance = (*factory)(context);
@@ -215,6 +225,12 @@ Status Node::Impl::Install(const NodeConfig& next) {
       auto it = clients_.find(key);
       if (it != clients_.end()) {
         target = it->second;
+      } else if (options_.connect) {
+        auto connected = options_.connect(route);
+        if (!connected.ok())
+          return fail(Status::Invalid(
+              fmt::format("{}: route[{}].to: {}", next.source, i, connected.status().message())));
+        target = *connected;
       } else {
         auto endpoint = ParseEndpoint(route.to);
         if (!endpoint.ok()) return fail(endpoint.status());
@@ -452,12 +468,17 @@ Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() = default;
 
 Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
-  auto impl = std::make_unique<Impl>(std::move(config));
+  return Start(std::move(config), NodeOptions{});
+}
+
+Result<std::unique_ptr<Node>> Node::Start(NodeConfig config, NodeOptions options) {
+  bool listen = options.listen;
+  auto impl = std::make_unique<Impl>(std::move(config), std::move(options));
   {
     std::lock_guard<std::mutex> lock(impl->mutex_);
     Status installed = impl->Install(impl->config_);
     if (!installed.ok()) return installed;
-    Status listening = impl->StartListeners();
+    Status listening = listen ? impl->StartListeners() : Status::Ok();
     if (!listening.ok()) return listening;
   }
   spdlog::info("node '{}' serving on {}", impl->config_.name, fmt::join(impl->urls_, ", "));

@@ -42,6 +42,35 @@ std::vector<std::string> ServiceRegistry::Types() const {
   return names;
 }
 
+ServiceDirectory& ServiceDirectory::Process() {
+  static auto* directory = new ServiceDirectory();  // never destroyed: used until exit
+  return *directory;
+}
+
+std::shared_ptr<void> ServiceDirectory::Find(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [name, value] : objects_) {
+    if (name == key) return value;
+  }
+  return nullptr;
+}
+
+void ServiceDirectory::Put(const std::string& key, std::shared_ptr<void> value) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [name, existing] : objects_) {
+    if (name == key) {
+      existing = std::move(value);
+      return;
+    }
+  }
+  objects_.emplace_back(key, std::move(value));
+}
+
+const ServiceEnvironment& ServiceContext::DefaultEnvironment() {
+  static const ServiceEnvironment environment;
+  return environment;
+}
+
 Status RegisterServiceType(std::string type, ServiceFactory factory) {
   return ServiceRegistry::Global().Register(std::move(type), std::move(factory));
 }

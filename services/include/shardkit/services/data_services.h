@@ -6,12 +6,16 @@
 //   shard-router  routes store:* messages to shards by a shard-map
 //   cache         the entry cache; route it as store:*,kind:K and have the store serve
 //                 store:*,kind:K,cache:true
+//   migrator      live migrations between shards served in this node (migrate:*)
+//   command-log   CQRS write side: command log + command service + applier (docs/cqrs.md)
+//   projection    CQRS read model over a command-log or a change feed (docs/cqrs.md)
 // RegisterDataServices() registers them once (idempotent); `shardkit serve` calls it at start.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "shardkit/services/registry.h"
 #include "shardkit/shard/shard_map.h"
 #include "shardkit/shard/write_gate.h"
 #include "shardkit/store/entity_store.h"
@@ -27,7 +31,12 @@ struct ServedShard {
   std::shared_ptr<shard::WriteGate> gate;
 };
 ServedShard FindServedShard(const std::string& canonical_shard_name);
+// The same in a node's own directory (an in-process node of the testing cluster).
+ServedShard FindServedShard(const ServiceDirectory& directory,
+                            const std::string& canonical_shard_name);
 // The process's shard map named `map` ("main" by default), or null.
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map);
+std::shared_ptr<shard::ShardMapHolder> FindShardMap(const ServiceDirectory& directory,
+                                                    const std::string& map);
 
 }  // namespace shardkit::services

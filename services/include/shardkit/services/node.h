@@ -21,6 +21,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,15 +30,29 @@
 #include "shardkit/message/status.h"
 #include "shardkit/services/config.h"
 #include "shardkit/services/metrics.h"
+#include "shardkit/services/registry.h"
 #include "shardkit/services/runtime.h"
 
 namespace shardkit::services {
+
+// How a node is hosted. The defaults are a `shardkit serve` process: it binds its listeners and
+// reaches remote routes with network clients. An embedding (the testing cluster) may keep the
+// node off the network and connect its remote routes itself.
+struct NodeOptions {
+  bool listen = true;  // false: no listener is bound; messages enter through bus()
+  // Builds the handler of a [[route]] whose `to` is a URL; null: a tcp/http/inproc client.
+  // An error refuses the config like a bad URL would.
+  std::function<Result<std::shared_ptr<Handler>>(const RouteConfig&)> connect;
+  // Clock (also the bus's), blocking-work executor and directory given to the services.
+  ServiceEnvironment environment;
+};
 
 class Node {
  public:
   // Builds services and routes, binds the listeners and starts serving. Errors: a refused config
   // (`invalid`, naming file and key) or a listener that cannot bind (`unavailable`).
   static Result<std::unique_ptr<Node>> Start(NodeConfig config);
+  static Result<std::unique_ptr<Node>> Start(NodeConfig config, NodeOptions options);
   // Stop() with no grace if still running.
   ~Node();
 

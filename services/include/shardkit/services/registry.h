@@ -41,6 +41,8 @@
 #include <string_view>
 #include <vector>
 
+#include "shardkit/message/bus.h"
+#include "shardkit/message/clock.h"
 #include "shardkit/message/handler.h"
 #include "shardkit/message/status.h"
 #include "shardkit/services/runtime.h"
@@ -48,11 +50,58 @@
 
 namespace shardkit::services {
 
+// Objects the services of one node share by name, e.g. the shard map "main" that stores and
+// routers name, the stores of served shards, a command log that projections read. Keys are
+// "<kind>/<name>" ("shard-map/main"); each kind's owner knows the type it stored. A `shardkit
+// serve` process is one node and uses Process(); the testing cluster gives each of its in-process
+// nodes its own directory.
+//
+// Thread-safety: every method is safe from any thread.
+class ServiceDirectory {
+ public:
+  // The process's directory (never destroyed).
+  static ServiceDirectory& Process();
+
+  // The object under `key`, or null.
+  std::shared_ptr<void> Find(const std::string& key) const;
+  template <typename T>
+  std::shared_ptr<T> Find(const std::string& key) const {
+    return std::static_pointer_cast<T>(Find(key));
+  }
+  // Sets (or replaces) `key`.
+  void Put(const std::string& key, std::shared_ptr<void> value);
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<std::string, std::shared_ptr<void>>> objects_;  // guarded by mutex_
+};
+
+// What a node hands its services besides their settings. The defaults are a `shardkit serve`
+// process; the testing cluster injects a manual clock, runs blocking work inline (deterministic)
+// and gives each in-process node its own directory.
+struct ServiceEnvironment {
+  const Clock* clock = nullptr;  // null: the system clock (TTLs, ids, deadlines)
+  // Runs blocking work (disk calls); null: services use their own thread pools.
+  std::function<void(std::function<void()>)> run_blocking;
+  std::shared_ptr<ServiceDirectory> directory;  // null: ServiceDirectory::Process()
+
+  const Clock& clock_or_system() const { return clock ? *clock : SystemClock::Default(); }
+  ServiceDirectory& directory_or_process() const {
+    return directory ? *directory : ServiceDirectory::Process();
+  }
+};
+
 // What a factory gets.
 struct ServiceContext {
   std::string name;          // the [[service]] name ("orders")
   const Settings& settings;  // its type-specific keys
   IoRuntime& runtime;        // timers and non-blocking work (blocking work needs its own pool)
+  const ServiceEnvironment& environment = DefaultEnvironment();
+  // The node's bus, for services that send messages (an applier, a change-feed projection); null
+  // when the factory runs outside a node (tools, tests).
+  Bus* bus = nullptr;
+
+  static const ServiceEnvironment& DefaultEnvironment();
 };
 
 // What a factory builds.
