@@ -112,6 +112,7 @@ class Node::Impl {
   std::map<std::string, LiveService> services_;              // guarded by mutex_
   std::vector<ServiceInstance> retired_;                     // guarded by mutex_
   std::map<std::string, std::shared_ptr<Handler>> clients_;  // guarded by mutex_
+  std::vector<std::string> served_;                          // guarded by mutex_
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> urls_;
   std::atomic<bool> stopping_{false};
@@ -145,6 +146,7 @@ Status Node::Impl::Install(const NodeConfig& next) {
   std::map<std::string, LiveService> services;
   std::vector<std::string> created;  // names built in this attempt: stopped if it fails
   std::map<std::string, std::shared_ptr<Handler>> clients;
+  std::vector<std::string> served;  // patterns routed to this node's own services
   auto fail = [&](Status status) {
     for (const std::string& name : created) {
       if (services[name].instance.stop) services[name].instance.stop();
@@ -194,6 +196,7 @@ Status Node::Impl::Install(const NodeConfig& next) {
       auto gate = std::make_shared<GateHandler>(live.instance.handler, service.name, queue,
                                                 service.max_in_flight,
                                                 metrics_->Route(pattern->ToString()));
+      served.push_back(pattern->ToString());
       Status added = router.Add(std::move(pattern).value(), gate,
                                 fmt::format("service {} ({})", service.name, service.type));
       if (!added.ok())
@@ -242,6 +245,7 @@ Status Node::Impl::Install(const NodeConfig& next) {
                                              metrics_->Queue(service->name), service->max_in_flight,
                                              metrics_->Route(pattern->ToString()));
       description = fmt::format("service {} ({})", service->name, service->type);
+      served.push_back(pattern->ToString());
     }
     Status added = router.Add(std::move(pattern).value(), target, description);
     if (!added.ok())
@@ -260,6 +264,8 @@ Status Node::Impl::Install(const NodeConfig& next) {
   }
   services_ = std::move(services);
   clients_ = std::move(clients);
+  served_ = std::move(served);
+  for (auto& listener : listeners_) listener->ServedPatternsChanged(served_);
   return Status::Ok();
 }
 
@@ -360,6 +366,9 @@ Status Node::Impl::StartListeners() {
         break;
       case Scheme::kInproc:
         listener = StartInprocListener(*runtime_, config, hooks);
+        break;
+      case Scheme::kNats:
+        listener = StartNatsListener(config, hooks, served_);
         break;
     }
     if (!listener.ok()) return listener.status();
