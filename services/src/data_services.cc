@@ -47,6 +47,12 @@ class MapDirectory {
     std::lock_guard<std::mutex> lock(mu_);
     maps_[name] = std::move(holder);
   }
+  std::vector<std::string> Names() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> names;
+    for (const auto& [name, holder] : maps_) names.push_back(name);
+    return names;
+  }
 
  private:
   std::mutex mu_;
@@ -537,6 +543,8 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
 ServedShard FindServedShard(const std::string& canonical_shard_name) {
   return ShardDirectory::Global().Find(canonical_shard_name);
 }
+
+std::vector<std::string> ShardMapNames() { return MapDirectory::Global().Names(); }
 
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map) {
   return MapDirectory::Global().Find(map);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cluster.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
 #include "shardkit/services/client.h"
@@ -94,6 +95,10 @@ class Node::Impl {
   void Stop(std::chrono::milliseconds grace);
 
   void Dispatch(Message message, ReplyFn reply);
+  Status StartCluster();
+  void AddClusterRoutes(const NodeConfig& next, Router& router,
+                        std::map<std::string, std::shared_ptr<Handler>>& clients);
+  void RebuildClusterRoutes();
   void AddSystemRoutes(Router& router);
   Result<Message> Explain(const Message& request) const;
   Message ListRoutes() const;
@@ -113,6 +118,8 @@ class Node::Impl {
   std::vector<ServiceInstance> retired_;                     // guarded by mutex_
   std::map<std::string, std::shared_ptr<Handler>> clients_;  // guarded by mutex_
   std::vector<std::string> served_;                          // guarded by mutex_
+  std::unique_ptr<ClusterAgent> cluster_;                    // null: the node runs alone
+  std::unique_ptr<Listener> cluster_listener_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> urls_;
   std::atomic<bool> stopping_{false};
@@ -253,6 +260,7 @@ Status Node::Impl::Install(const NodeConfig& next) {
           fmt::format("{}: route[{}].pattern: {}", next.source, i, added.message())));
   }
 
+  if (cluster_) AddClusterRoutes(next, router, clients);
   AddSystemRoutes(router);
 
   // Everything is built and valid: swap. In-flight messages keep the old table.
@@ -264,9 +272,56 @@ Status Node::Impl::Install(const NodeConfig& next) {
   }
   services_ = std::move(services);
   clients_ = std::move(clients);
-  served_ = std::move(served);
-  for (auto& listener : listeners_) listener->ServedPatternsChanged(served_);
+  if (served != served_) {
+    served_ = std::move(served);
+    for (auto& listener : listeners_) listener->ServedPatternsChanged(served_);
+    if (cluster_listener_) {
+      cluster_listener_->ServedPatternsChanged(served_);
+      Status announced = cluster_->Announce(served_);
+      if (!announced.ok()) spdlog::warn("{}", announced.ToString());
+    }
+  }
   return Status::Ok();
+}
+
+// One route per pattern that other nodes serve and this node does not: to its NATS subject, so
+// shardkit's matching picks the most specific pattern and NATS picks one instance serving it.
+void Node::Impl::AddClusterRoutes(const NodeConfig& next, Router& router,
+                                  std::map<std::string, std::shared_ptr<Handler>>& clients) {
+  auto endpoint = ParseEndpoint(next.cluster.nats);
+  for (const auto& [text, nodes] : cluster_->RemotePatterns()) {
+    auto pattern = Pattern::Parse(text);
+    if (!pattern.ok()) continue;
+    std::string key = "cluster|" + pattern->key();
+    std::shared_ptr<Handler> client;
+    if (auto it = clients_.find(key); it != clients_.end()) {
+      client = it->second;
+    } else {
+      ClientOptions options;
+      options.timeout = std::chrono::milliseconds(next.cluster.timeout_ms);
+      auto made = MakeNatsClient(*endpoint, options, text, next.cluster.resend_after_ms);
+      if (!made.ok()) {
+        spdlog::warn("cluster route {}: {}", text, made.status().ToString());
+        continue;
+      }
+      client = *made;
+    }
+    clients.emplace(key, client);
+    auto gate = std::make_shared<GateHandler>(client, "cluster", nullptr, 0,
+                                              metrics_->Route(pattern->ToString()));
+    std::string description = fmt::format("cluster: {} via {} ({})", fmt::join(nodes, ", "),
+                                          next.cluster.nats, PatternSubject(pattern->key()));
+    // A pattern this node serves itself stays local (Add refuses the duplicate).
+    (void)router.Add(std::move(pattern).value(), gate, std::move(description));
+  }
+}
+
+void Node::Impl::RebuildClusterRoutes() {
+  if (stopping_.load()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopped_ || stopping_.load()) return;
+  Status installed = Install(config_);
+  if (!installed.ok()) spdlog::warn("cluster routes not updated: {}", installed.ToString());
 }
 
 void Node::Impl::AddSystemRoutes(Router& router) {
@@ -375,6 +430,28 @@ Status Node::Impl::StartListeners() {
     urls_.push_back((*listener)->url());
     listeners_.push_back(std::move(listener).value());
   }
+  if (cluster_) {
+    ListenerConfig config;
+    config.endpoint = std::move(ParseEndpoint(config_.cluster.nats)).value();
+    config.request_timeout_ms = config_.request_timeout_ms;
+    auto listener = StartNatsListener(config, hooks, served_);
+    if (!listener.ok()) return listener.status();
+    cluster_listener_ = std::move(listener).value();
+    // Registered only once its subjects are subscribed: whoever routes here finds it.
+    if (Status announced = cluster_->Announce(served_); !announced.ok()) return announced;
+    if (Status attached = cluster_->AttachShardMaps(); !attached.ok()) return attached;
+  }
+  return Status::Ok();
+}
+
+Status Node::Impl::StartCluster() {
+  if (config_.cluster.nats.empty()) return Status::Ok();
+  auto agent =
+      ClusterAgent::Start(config_.cluster, config_.name, [this] { RebuildClusterRoutes(); });
+  if (!agent.ok()) return agent.status();
+  cluster_ = std::move(agent).value();
+  if (!cluster_->WaitForRegistry(std::chrono::seconds(2)))
+    spdlog::warn("cluster: the registry was not read within 2 s; routes to other nodes follow");
   return Status::Ok();
 }
 
@@ -401,10 +478,19 @@ Status Node::Impl::Reload(NodeConfig next) {
     return Status::Invalid(fmt::format(
         "{}: listener: listeners cannot change on reload (restart the node)", next.source));
   }
+  if (!(config_.cluster == next.cluster)) {
+    return Status::Invalid(
+        fmt::format("{}: cluster: the cluster settings cannot change on reload (restart the node)",
+                    next.source));
+  }
   Status installed = Install(next);
   if (!installed.ok()) {
     spdlog::warn("reload refused, the old config stays: {}", installed.message());
     return installed;
+  }
+  if (cluster_) {
+    if (Status attached = cluster_->AttachShardMaps(); !attached.ok())
+      spdlog::warn("{}", attached.ToString());
   }
   next.threads = config_.threads;
   config_ = std::move(next);
@@ -417,7 +503,10 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     std::lock_guard<std::mutex> lock(mutex_);  // a concurrent Stop: wait for it to finish
     return;
   }
+  // Leave the cluster first: routers stop sending here while what was sent is still answered.
+  if (cluster_) cluster_->Leave();
   for (auto& listener : listeners_) listener->StopAccepting();
+  if (cluster_listener_) cluster_listener_->StopAccepting();
   auto until = std::chrono::steady_clock::now() + grace;
   while (metrics_->in_flight() > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -426,6 +515,9 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     spdlog::warn("node '{}': stopping with {} requests unanswered", config_.name,
                  metrics_->in_flight());
   for (auto& listener : listeners_) listener->Close();
+  if (cluster_listener_) cluster_listener_->Close();
+  cluster_listener_.reset();
+  cluster_.reset();  // joins its threads; not under mutex_ (a route rebuild may wait for it)
   auto close_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   auto open = [&] {
     size_t n = 0;
@@ -462,6 +554,7 @@ Node::~Node() = default;
 
 Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   auto impl = std::make_unique<Impl>(std::move(config));
+  if (Status clustered = impl->StartCluster(); !clustered.ok()) return clustered;
   {
     std::lock_guard<std::mutex> lock(impl->mutex_);
     Status installed = impl->Install(impl->config_);

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shardkit/shard/shard_map.h"
 #include "shardkit/shard/write_gate.h"
@@ -29,5 +30,7 @@ struct ServedShard {
 ServedShard FindServedShard(const std::string& canonical_shard_name);
 // The process's shard map named `map` ("main" by default), or null.
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map);
+// The names of the process's shard maps (cluster mode keeps each in the maps bucket).
+std::vector<std::string> ShardMapNames();
 
 }  // namespace shardkit::services
