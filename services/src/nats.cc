@@ -38,8 +38,7 @@ void PublishReply(NatsLink& link, const std::string& reply_to, Result<Message> r
   if (s != NATS_OK) spdlog::debug("nats {}: reply not sent: {}", link.url(), natsStatus_GetText(s));
 }
 
-void OnRequest(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  auto* core = static_cast<ListenerCore*>(closure);
+void Deliver(ListenerCore* core, natsMsg* msg, bool local_only) {
   const char* reply = natsMsg_GetReply(msg);
   std::string reply_to = reply != nullptr ? reply : "";
   CodecLimits limits;
@@ -59,10 +58,19 @@ void OnRequest(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
     PublishReply(*core->link, reply_to, std::move(admitted), id);
     return;
   }
-  core->hooks.dispatch(std::move(message), [link = core->link, reply_to = std::move(reply_to),
-                                            id = std::move(id)](Result<Message> result) {
-    PublishReply(*link, reply_to, std::move(result), id);
-  });
+  const DispatchFn& dispatch =
+      local_only && core->hooks.dispatch_local ? core->hooks.dispatch_local : core->hooks.dispatch;
+  dispatch(std::move(message),
+           [link = core->link, reply_to = std::move(reply_to), id = std::move(id)](
+               Result<Message> result) { PublishReply(*link, reply_to, std::move(result), id); });
+}
+
+void OnRequest(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  Deliver(static_cast<ListenerCore*>(closure), msg, false);
+}
+
+void OnInfo(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  Deliver(static_cast<ListenerCore*>(closure), msg, true);
 }
 
 class NatsListener final : public Listener {
@@ -104,12 +112,11 @@ class NatsListener final : public Listener {
     for (const auto& [subject, queue] : wanted) {
       if (subscriptions_.count(subject) != 0) continue;
       natsSubscription* sub = nullptr;
-      natsStatus s =
-          queue.empty()
-              ? natsConnection_Subscribe(&sub, core_->link->connection(), subject.c_str(),
-                                         OnRequest, core_.get())
-              : natsConnection_QueueSubscribe(&sub, core_->link->connection(), subject.c_str(),
-                                              queue.c_str(), OnRequest, core_.get());
+      natsStatus s = queue.empty() ? natsConnection_Subscribe(&sub, core_->link->connection(),
+                                                              subject.c_str(), OnInfo, core_.get())
+                                   : natsConnection_QueueSubscribe(&sub, core_->link->connection(),
+                                                                   subject.c_str(), queue.c_str(),
+                                                                   OnRequest, core_.get());
       if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub, 65'536, 256 * 1024 * 1024);
       if (s != NATS_OK) {
         if (sub != nullptr) natsSubscription_Destroy(sub);

@@ -113,6 +113,7 @@ class Node::Impl {
   std::unique_ptr<IoRuntime> runtime_;  // first: destroyed last
   std::shared_ptr<Metrics> metrics_;
   Bus bus_;
+  Bus local_bus_;                                            // the services of this node only
   std::mutex mutex_;                                         // serialises Reload and Stop
   std::map<std::string, LiveService> services_;              // guarded by mutex_
   std::vector<ServiceInstance> retired_;                     // guarded by mutex_
@@ -150,6 +151,7 @@ void Node::Impl::Dispatch(Message message, ReplyFn reply) {
 
 Status Node::Impl::Install(const NodeConfig& next) {
   Router router;
+  Router local_router;  // this node's services only (fire-and-forget from other nodes)
   std::map<std::string, LiveService> services;
   std::vector<std::string> created;  // names built in this attempt: stopped if it fails
   std::map<std::string, std::shared_ptr<Handler>> clients;
@@ -204,6 +206,7 @@ Status Node::Impl::Install(const NodeConfig& next) {
                                                 service.max_in_flight,
                                                 metrics_->Route(pattern->ToString()));
       served.push_back(pattern->ToString());
+      (void)local_router.Add(*pattern, gate, "service " + service.name);
       Status added = router.Add(std::move(pattern).value(), gate,
                                 fmt::format("service {} ({})", service.name, service.type));
       if (!added.ok())
@@ -253,6 +256,7 @@ Status Node::Impl::Install(const NodeConfig& next) {
                                              metrics_->Route(pattern->ToString()));
       description = fmt::format("service {} ({})", service->name, service->type);
       served.push_back(pattern->ToString());
+      (void)local_router.Add(*pattern, target, description);
     }
     Status added = router.Add(std::move(pattern).value(), target, description);
     if (!added.ok())
@@ -265,6 +269,7 @@ Status Node::Impl::Install(const NodeConfig& next) {
 
   // Everything is built and valid: swap. In-flight messages keep the old table.
   bus_.Replace(std::move(router));
+  local_bus_.Replace(std::move(local_router));
   for (auto& [name, live] : services_) {
     auto it = services.find(name);
     if (it == services.end() || it->second.fingerprint != live.fingerprint)
@@ -402,6 +407,9 @@ Status Node::Impl::StartListeners() {
   hooks.dispatch = [this](Message message, ReplyFn reply) {
     Dispatch(std::move(message), std::move(reply));
   };
+  hooks.dispatch_local = [this](Message message, ReplyFn reply) {
+    local_bus_.Act(std::move(message), std::move(reply));
+  };
   hooks.metrics_text = [metrics = metrics_] { return metrics->PrometheusText(); };
   hooks.health_json = [this] {
     std::string out = "{\"status\":";
@@ -532,6 +540,7 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     stopped_ = true;
     listeners_.clear();
     bus_.Replace(Router());
+    local_bus_.Replace(Router());
     clients_.clear();
     for (auto& [name, live] : services_) {
       if (live.instance.stop) live.instance.stop();

@@ -26,6 +26,9 @@ using DispatchFn = std::function<void(Message, ReplyFn)>;
 // What a listener needs from its node.
 struct ListenerHooks {
   DispatchFn dispatch;
+  // Fire-and-forget messages from other nodes: to this node's own services only, never routed
+  // on (else two nodes observing one event would pass it back and forth).
+  DispatchFn dispatch_local;
   std::function<std::string()> metrics_text;  // GET /metrics
   std::function<std::string()> health_json;   // GET /health
 };
