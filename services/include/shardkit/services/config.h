@@ -8,8 +8,8 @@
 //   stop_grace_ms = 10000           # SIGTERM: how long in-flight requests may take to finish
 //
 //   [[listener]]
-//   url = "tcp://127.0.0.1:7001"    # tcp://, http:// or inproc://name; port 0 = any free port
-//   external = false                # strip shard, cache and meta$ (but trace); refuse sys:*
+//   url = "tcp://127.0.0.1:7001"    # tcp://, http://, nats:// or inproc://name; port 0 = any free
+//   port external = false                # strip shard, cache and meta$ (but trace); refuse sys:*
 //   token = ""                      # bearer token required when set
 //   max_message_bytes = 4194304
 //   read_timeout_ms = 10000         # a request (or frame) must arrive within this once begun
