@@ -143,7 +143,10 @@ NatsLink::~NatsLink() {
   FailAll(Status::Unavailable(fmt::format("connection to {} closed", url_)));
   if (connection_ == nullptr) return;
   if (inbox_ != nullptr) {
-    natsSubscription_Unsubscribe(inbox_);
+    // Drained, so no reply callback is still running with `this` once it completes.
+    if (natsSubscription_Drain(inbox_) != NATS_OK ||
+        natsSubscription_WaitForDrainCompletion(inbox_, 2'000) != NATS_OK)
+      natsSubscription_Unsubscribe(inbox_);
     natsSubscription_Destroy(inbox_);
   }
   natsConnection_Close(connection_);
