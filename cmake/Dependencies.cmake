@@ -7,6 +7,9 @@ find_package(simdjson REQUIRED)
 find_package(xxHash QUIET)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+# libnats-dev: the NATS C client (private to services). Its CMake config names a libnats_static.a
+# that Debian does not ship, so it is found through pkg-config.
+pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
 find_package(RocksDB REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(Boost 1.74 REQUIRED)

@@ -32,8 +32,18 @@
 #include <spdlog/spdlog.h>
 
 #include "shardkit/bench/bench.h"
+#include "shardkit/message/codec.h"
+#include "shardkit/services/client.h"
 #include "shardkit/services/config.h"
 #include "shardkit/services/node.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
 
 namespace shardkit::bench {
 namespace {
@@ -305,6 +315,119 @@ RunResult RunHttp(const tcp::endpoint& where, const NetOptions& options) {
   return Drive(io, drivers, state, options.seconds);
 }
 
+// --- NATS
+// -----------------------------------------------------------------------------------------
+
+// `nats-server` on a free 127.0.0.1 port, killed when destroyed.
+class NatsServerProcess {
+ public:
+  NatsServerProcess() {
+    asio::io_context io;
+    tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port_ = probe.local_endpoint().port();
+    probe.close();
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::string port = std::to_string(port_);
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port.c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 300; ++i) {
+      boost::system::error_code ec;
+      tcp::socket socket(io);
+      socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
+      if (!ec) return;
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error(
+        "bench net: could not start nats-server (install it, or pass --nats URL)");
+  }
+  ~NatsServerProcess() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  std::string url() const { return fmt::format("nats://127.0.0.1:{}", port_); }
+
+ private:
+  unsigned short port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// Closed loop: `lanes` requests in flight through a shardkit NATS client; each reply sends the
+// next. Counts and latencies are taken between warm-up and the end, as in Drive().
+RunResult RunNats(const std::string& url, const NetOptions& options) {
+  services::IoRuntime runtime(1);
+  auto endpoint = services::ParseEndpoint(url);
+  if (!endpoint.ok()) throw std::runtime_error(endpoint.status().ToString());
+  auto client = services::MakeClient(runtime, *endpoint);
+  if (!client.ok()) throw std::runtime_error(client.status().ToString());
+  std::shared_ptr<Handler> handler = *client;
+
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable idle;
+    std::vector<uint32_t> latencies_us;  // guarded by mutex
+    uint64_t completed = 0;              // guarded by mutex
+    int in_flight = 0;                   // guarded by mutex
+    std::atomic<bool> counting{false};
+    std::atomic<bool> stopping{false};
+    std::atomic<uint64_t> seq{1};
+    std::string error;  // guarded by mutex
+  };
+  auto shared = std::make_shared<Shared>();
+  std::function<void(int)> send = [&, shared](int key) {
+    auto parsed = ParseMessage(LoadRequest(shared->seq.fetch_add(1), key % kKeys));
+    Message message = std::move(parsed).value();
+    auto sent = Clock::now();
+    Context context(nullptr, nullptr, message.meta());
+    handler->Handle(std::move(message), context, [&, shared, sent, key](Result<Message> reply) {
+      bool again = !shared->stopping.load();
+      {
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        if (!reply.ok() && shared->error.empty()) shared->error = reply.status().ToString();
+        if (reply.ok() && shared->counting.load()) {
+          ++shared->completed;
+          shared->latencies_us.push_back(static_cast<uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent).count()));
+        }
+        if (!again || !reply.ok()) {
+          --shared->in_flight;
+          shared->idle.notify_all();
+          return;
+        }
+      }
+      send(key + 1);
+    });
+  };
+  int lanes = options.connections * options.depth;
+  {
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    shared->in_flight = lanes;
+  }
+  for (int i = 0; i < lanes; ++i) send(i * 37);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  shared->counting = true;
+  auto started = Clock::now();
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(static_cast<int64_t>(options.seconds * 1000)));
+  shared->counting = false;
+  auto ended = Clock::now();
+  shared->stopping = true;
+  std::unique_lock<std::mutex> lock(shared->mutex);
+  shared->idle.wait_for(lock, std::chrono::seconds(10), [&] { return shared->in_flight == 0; });
+  if (!shared->error.empty()) throw std::runtime_error("bench net over NATS: " + shared->error);
+  RunResult result;
+  double elapsed = std::chrono::duration<double>(ended - started).count();
+  result.per_s = static_cast<double>(shared->completed) / elapsed;
+  result.p50_ms = Percentile(shared->latencies_us, 0.50);
+  result.p99_ms = Percentile(shared->latencies_us, 0.99);
+  return result;
+}
+
 tcp::endpoint EndpointOf(const std::string& url) {
   auto port = static_cast<unsigned short>(std::stoi(url.substr(url.rfind(':') + 1)));
   return tcp::endpoint(asio::ip::make_address("127.0.0.1"), port);
@@ -316,6 +439,15 @@ Figures RunNetBench(const NetOptions& options) {
   // The node's start-up log would go to stdout, where --json promises one object.
   auto level = spdlog::get_level();
   spdlog::set_level(spdlog::level::warn);
+  bool nats = options.transport == "nats";
+  std::unique_ptr<NatsServerProcess> nats_server;
+  std::string nats_url = options.nats_url;
+  if (nats && nats_url.empty()) {
+    nats_server = std::make_unique<NatsServerProcess>();
+    nats_url = nats_server->url();
+  }
+  std::string nats_listener =
+      nats ? fmt::format("[[listener]]\nurl = \"{}\"\n", nats_url) : std::string();
   auto config = services::ParseNodeConfig(fmt::format(R"(
 [node]
 name = "bench"
@@ -324,6 +456,7 @@ threads = 2
 url = "tcp://127.0.0.1:0"
 [[listener]]
 url = "http://127.0.0.1:0"
+{}
 [[service]]
 name = "store"
 type = "kv"
@@ -332,7 +465,7 @@ max_in_flight = 1000000
 preload = {}
 value_bytes = 100
 )",
-                                                      kKeys),
+                                                      nats_listener, kKeys),
                                           "bench-net.toml");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
@@ -346,15 +479,24 @@ value_bytes = 100
   RunResult depth1 = RunTcp(tcp_where, options, 1);
   RunResult deep = RunTcp(tcp_where, options, options.depth);
   RunResult over_http = RunHttp(http_where, options);
+  RunResult over_nats;
+  if (nats) over_nats = RunNats(nats_url, options);
   (*node)->Stop(std::chrono::milliseconds(1000));
   spdlog::set_level(level);
 
-  return Figures{
+  Figures figures{
       {"tcp_depth1_per_s", depth1.per_s},   {"tcp_depth16_per_s", deep.per_s},
       {"http_per_s", over_http.per_s},      {"tcp_depth1_p50_ms", depth1.p50_ms},
       {"tcp_depth1_p99_ms", depth1.p99_ms}, {"tcp_depth16_p99_ms", deep.p99_ms},
       {"idle_rss_mb", idle_rss_mb},
   };
+  if (nats) {
+    figures.push_back({"nats_depth16_per_s", over_nats.per_s});
+    figures.push_back({"nats_p50_ms", over_nats.p50_ms});
+    figures.push_back({"nats_p99_ms", over_nats.p99_ms});
+    figures.push_back({"nats_vs_tcp_ratio", deep.per_s > 0 ? over_nats.per_s / deep.per_s : 0});
+  }
+  return figures;
 }
 
 }  // namespace shardkit::bench

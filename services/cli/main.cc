@@ -139,6 +139,13 @@ int main(int argc, char** argv) {
                    "Requests in flight per connection in the pipelined run")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  bench_net
+      ->add_option("--transport", net_options.transport,
+                   "tcp, or nats: also the same node over NATS (nats_* figures)")
+      ->check(CLI::IsMember({"tcp", "nats"}));
+  bench_net->add_option("--nats", net_options.nats_url,
+                        "NATS server for --transport nats (default: start nats-server on a free "
+                        "127.0.0.1 port)");
   bench_net->add_option("--seconds", net_options.seconds, "Seconds per run")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

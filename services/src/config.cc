@@ -1,5 +1,6 @@
 #include "shardkit/services/config.h"
 
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -113,6 +114,40 @@ Status ReadNode(const toml::table& root, const std::string& source, NodeConfig& 
   return Status::Ok();
 }
 
+Status BucketName(const TableReader& r, std::string_view key, const std::string& name) {
+  if (name.empty()) return r.Error(key, "must not be empty");
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+      return r.Error(key, fmt::format("'{}': only letters, digits, '_' and '-'", name));
+  }
+  return Status::Ok();
+}
+
+Status ReadCluster(const toml::table& root, const std::string& source, NodeConfig& config) {
+  const toml::node* node = root.get("cluster");
+  if (node == nullptr) return Status::Ok();
+  if (!node->is_table())
+    return Status::Invalid(fmt::format(
+        "{}: cluster: must be a table ([cluster] or cluster = {{ nats = \"...\" }})", source));
+  TableReader r(*node->as_table(), source + ": cluster");
+  ClusterConfig& cluster = config.cluster;
+  SK_TRY(r.CheckOnly(
+      {"nats", "registry_bucket", "maps_bucket", "ttl_ms", "timeout_ms", "resend_after_ms"}));
+  SK_TRY(r.String("nats", cluster.nats, true));
+  auto endpoint = ParseEndpoint(cluster.nats);
+  if (!endpoint.ok()) return r.Error("nats", endpoint.status().message());
+  if (endpoint->scheme != Scheme::kNats || endpoint->port == 0)
+    return r.Error("nats", fmt::format("'{}': must be nats://host:port", cluster.nats));
+  SK_TRY(r.String("registry_bucket", cluster.registry_bucket));
+  SK_TRY(BucketName(r, "registry_bucket", cluster.registry_bucket));
+  SK_TRY(r.String("maps_bucket", cluster.maps_bucket));
+  SK_TRY(BucketName(r, "maps_bucket", cluster.maps_bucket));
+  SK_TRY(r.Int("ttl_ms", cluster.ttl_ms, 1'000, 3'600'000));
+  SK_TRY(r.Int("timeout_ms", cluster.timeout_ms, 1, 3'600'000));
+  SK_TRY(r.Int("resend_after_ms", cluster.resend_after_ms, 0, 3'600'000));
+  return Status::Ok();
+}
+
 Status ReadListeners(const toml::table& root, const std::string& source, NodeConfig& config) {
   std::vector<const toml::table*> tables;
   SK_TRY(ArrayOfTables(root, "listener", source, tables));
@@ -215,15 +250,16 @@ Result<NodeConfig> ParseNodeConfig(std::string_view toml_text, std::string sourc
   config.source = source;
   for (const auto& [key, value] : root) {
     std::string_view k = key.str();
-    if (k != "node" && k != "listener" && k != "service" && k != "route") {
-      return Status::Invalid(
-          fmt::format("{}: {}: unknown section (node, listener, service, route)", source, k));
+    if (k != "node" && k != "listener" && k != "service" && k != "route" && k != "cluster") {
+      return Status::Invalid(fmt::format(
+          "{}: {}: unknown section (node, listener, service, route, cluster)", source, k));
     }
   }
   SK_TRY(ReadNode(root, source, config));
   SK_TRY(ReadListeners(root, source, config));
   SK_TRY(ReadServices(root, source, config));
   SK_TRY(ReadRoutes(root, source, config));
+  SK_TRY(ReadCluster(root, source, config));
   return config;
 }
 

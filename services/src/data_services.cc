@@ -589,9 +589,22 @@ class Migrator {
     ++users_;
     if (bus) bus_ = bus;
   }
+  // The last service instance gone (the node stops, not a reload): the migrations are closed
+  // (their replicators stop; the journals keep their state) and the migrator leaves the directory,
+  // so a node started again in this process resumes them from disk.
   void Release() {
-    std::lock_guard<std::mutex> lock(bus_mu_);
-    if (--users_ == 0) bus_ = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(bus_mu_);
+      if (--users_ > 0) return;
+      bus_ = nullptr;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    for (auto& [id, entry] : migrations_) {
+      if (entry.starting.valid()) entry.starting.wait();
+    }
+    migrations_.clear();
+    directory_.Put("migrator/" + dir_, nullptr);
   }
 
   // Resumes the migrations of earlier runs of this process (their specs are in dir), unless they
@@ -613,6 +626,7 @@ class Migrator {
     bool all = true;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return true;
       std::error_code ec;
       for (const auto& file : std::filesystem::directory_iterator(dir_, ec)) {
         if (file.path().extension() != ".spec") continue;
@@ -822,6 +836,7 @@ class Migrator {
     std::future<Status> starting;  // the copy, while it runs
   };
   std::map<std::string, Entry> migrations_;  // guarded by mu_
+  bool closed_ = false;                      // guarded by mu_ (Release)
 };
 
 Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
@@ -858,6 +873,14 @@ ServedShard FindServedShard(const std::string& canonical_shard_name) {
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const ServiceDirectory& directory,
                                                     const std::string& map) {
   return directory.Find<shard::ShardMapHolder>(MapKey(map));
+}
+
+std::vector<std::string> ShardMapNames() {
+  std::vector<std::string> names;
+  for (const auto& key : ServiceDirectory::Process().Keys(MapKey(""))) {
+    names.push_back(key.substr(MapKey("").size()));
+  }
+  return names;
 }
 
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map) {

@@ -14,6 +14,8 @@ std::string Endpoint::ToString() const {
       return fmt::format("http://{}:{}", host, port);
     case Scheme::kInproc:
       return fmt::format("inproc://{}", name);
+    case Scheme::kNats:
+      return fmt::format("nats://{}:{}", host, port);
   }
   return {};
 }
@@ -24,8 +26,9 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
   Endpoint endpoint;
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) {
-    return Status::Invalid(
-        fmt::format("'{}' is not a URL (tcp://host:port, http://host:port or inproc://name)", url));
+    return Status::Invalid(fmt::format(
+        "'{}' is not a URL (tcp://host:port, http://host:port, nats://host:port or inproc://name)",
+        url));
   }
   std::string_view scheme = url.substr(0, sep);
   std::string_view rest = url.substr(sep + 3);
@@ -33,6 +36,8 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
     endpoint.scheme = Scheme::kTcp;
   } else if (scheme == "http") {
     endpoint.scheme = Scheme::kHttp;
+  } else if (scheme == "nats") {
+    endpoint.scheme = Scheme::kNats;
   } else if (scheme == "inproc") {
     endpoint.scheme = Scheme::kInproc;
     if (rest.empty() || rest.find_first_of("/:? ") != std::string_view::npos) {
@@ -41,8 +46,8 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
     endpoint.name = std::string(rest);
     return endpoint;
   } else {
-    return Status::Invalid(
-        fmt::format("'{}': unsupported scheme '{}' (tcp://, http:// or inproc://)", url, scheme));
+    return Status::Invalid(fmt::format(
+        "'{}': unsupported scheme '{}' (tcp://, http://, nats:// or inproc://)", url, scheme));
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   size_t colon = rest.rfind(':');

@@ -134,6 +134,8 @@ Result<std::shared_ptr<Handler>> MakeClient(IoRuntime& runtime, const Endpoint& 
       return MakeHttpClient(runtime, endpoint, std::move(options));
     case Scheme::kInproc:
       return MakeInprocClient(runtime, endpoint, std::move(options));
+    case Scheme::kNats:
+      return MakeNatsClient(endpoint, std::move(options));
   }
   return Status::Invalid("unknown scheme");
 }

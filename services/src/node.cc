@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cluster.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
 #include "shardkit/services/client.h"
@@ -102,6 +103,10 @@ class Node::Impl {
   void Stop(std::chrono::milliseconds grace);
 
   void Dispatch(Message message, ReplyFn reply);
+  Status StartCluster();
+  void AddClusterRoutes(const NodeConfig& next, Router& router,
+                        std::map<std::string, std::shared_ptr<Handler>>& clients);
+  void RebuildClusterRoutes();
   void AddSystemRoutes(Router& router);
   Result<Message> Explain(const Message& request) const;
   Message ListRoutes() const;
@@ -117,10 +122,14 @@ class Node::Impl {
   std::unique_ptr<IoRuntime> runtime_;  // first: destroyed last
   std::shared_ptr<Metrics> metrics_;
   Bus bus_;
+  Bus local_bus_;                                            // the services of this node only
   std::mutex mutex_;                                         // serialises Reload and Stop
   std::map<std::string, LiveService> services_;              // guarded by mutex_
   std::vector<ServiceInstance> retired_;                     // guarded by mutex_
   std::map<std::string, std::shared_ptr<Handler>> clients_;  // guarded by mutex_
+  std::vector<std::string> served_;                          // guarded by mutex_
+  std::unique_ptr<ClusterAgent> cluster_;                    // null: the node runs alone
+  std::unique_ptr<Listener> cluster_listener_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> urls_;
   std::atomic<bool> stopping_{false};
@@ -151,9 +160,11 @@ void Node::Impl::Dispatch(Message message, ReplyFn reply) {
 
 Status Node::Impl::Install(const NodeConfig& next) {
   Router router;
+  Router local_router;  // this node's services only (fire-and-forget from other nodes)
   std::map<std::string, LiveService> services;
   std::vector<std::string> created;  // names built in this attempt: stopped if it fails
   std::map<std::string, std::shared_ptr<Handler>> clients;
+  std::vector<std::string> served;  // patterns routed to this node's own services
   auto fail = [&](Status status) {
     for (const std::string& name : created) {
       if (services[name].instance.stop) services[name].instance.stop();
@@ -204,6 +215,8 @@ Status Node::Impl::Install(const NodeConfig& next) {
       auto gate = std::make_shared<GateHandler>(live.instance.handler, service.name, queue,
                                                 service.max_in_flight,
                                                 metrics_->Route(pattern->ToString()));
+      served.push_back(pattern->ToString());
+      (void)local_router.Add(*pattern, gate, "service " + service.name);
       Status added = router.Add(std::move(pattern).value(), gate,
                                 fmt::format("service {} ({})", service.name, service.type));
       if (!added.ok())
@@ -258,6 +271,8 @@ Status Node::Impl::Install(const NodeConfig& next) {
                                              metrics_->Queue(service->name), service->max_in_flight,
                                              metrics_->Route(pattern->ToString()));
       description = fmt::format("service {} ({})", service->name, service->type);
+      served.push_back(pattern->ToString());
+      (void)local_router.Add(*pattern, target, description);
     }
     Status added = router.Add(std::move(pattern).value(), target, description);
     if (!added.ok())
@@ -265,10 +280,12 @@ Status Node::Impl::Install(const NodeConfig& next) {
           fmt::format("{}: route[{}].pattern: {}", next.source, i, added.message())));
   }
 
+  if (cluster_) AddClusterRoutes(next, router, clients);
   AddSystemRoutes(router);
 
   // Everything is built and valid: swap. In-flight messages keep the old table.
   bus_.Replace(std::move(router));
+  local_bus_.Replace(std::move(local_router));
   for (auto& [name, live] : services_) {
     auto it = services.find(name);
     if (it == services.end() || it->second.fingerprint != live.fingerprint)
@@ -276,7 +293,56 @@ Status Node::Impl::Install(const NodeConfig& next) {
   }
   services_ = std::move(services);
   clients_ = std::move(clients);
+  if (served != served_) {
+    served_ = std::move(served);
+    for (auto& listener : listeners_) listener->ServedPatternsChanged(served_);
+    if (cluster_listener_) {
+      cluster_listener_->ServedPatternsChanged(served_);
+      Status announced = cluster_->Announce(served_);
+      if (!announced.ok()) spdlog::warn("{}", announced.ToString());
+    }
+  }
   return Status::Ok();
+}
+
+// One route per pattern that other nodes serve and this node does not: to its NATS subject, so
+// shardkit's matching picks the most specific pattern and NATS picks one instance serving it.
+void Node::Impl::AddClusterRoutes(const NodeConfig& next, Router& router,
+                                  std::map<std::string, std::shared_ptr<Handler>>& clients) {
+  auto endpoint = ParseEndpoint(next.cluster.nats);
+  for (const auto& [text, nodes] : cluster_->RemotePatterns()) {
+    auto pattern = Pattern::Parse(text);
+    if (!pattern.ok()) continue;
+    std::string key = "cluster|" + pattern->key();
+    std::shared_ptr<Handler> client;
+    if (auto it = clients_.find(key); it != clients_.end()) {
+      client = it->second;
+    } else {
+      ClientOptions options;
+      options.timeout = std::chrono::milliseconds(next.cluster.timeout_ms);
+      auto made = MakeNatsClient(*endpoint, options, text, next.cluster.resend_after_ms);
+      if (!made.ok()) {
+        spdlog::warn("cluster route {}: {}", text, made.status().ToString());
+        continue;
+      }
+      client = *made;
+    }
+    clients.emplace(key, client);
+    auto gate = std::make_shared<GateHandler>(client, "cluster", nullptr, 0,
+                                              metrics_->Route(pattern->ToString()));
+    std::string description = fmt::format("cluster: {} via {} ({})", fmt::join(nodes, ", "),
+                                          next.cluster.nats, PatternSubject(pattern->key()));
+    // A pattern this node serves itself stays local (Add refuses the duplicate).
+    (void)router.Add(std::move(pattern).value(), gate, std::move(description));
+  }
+}
+
+void Node::Impl::RebuildClusterRoutes() {
+  if (stopping_.load()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopped_ || stopping_.load()) return;
+  Status installed = Install(config_);
+  if (!installed.ok()) spdlog::warn("cluster routes not updated: {}", installed.ToString());
 }
 
 void Node::Impl::AddSystemRoutes(Router& router) {
@@ -357,6 +423,9 @@ Status Node::Impl::StartListeners() {
   hooks.dispatch = [this](Message message, ReplyFn reply) {
     Dispatch(std::move(message), std::move(reply));
   };
+  hooks.dispatch_local = [this](Message message, ReplyFn reply) {
+    local_bus_.Act(std::move(message), std::move(reply));
+  };
   hooks.metrics_text = [metrics = metrics_] { return metrics->PrometheusText(); };
   hooks.health_json = [this] {
     std::string out = "{\"status\":";
@@ -377,11 +446,36 @@ Status Node::Impl::StartListeners() {
       case Scheme::kInproc:
         listener = StartInprocListener(*runtime_, config, hooks);
         break;
+      case Scheme::kNats:
+        listener = StartNatsListener(config, hooks, served_);
+        break;
     }
     if (!listener.ok()) return listener.status();
     urls_.push_back((*listener)->url());
     listeners_.push_back(std::move(listener).value());
   }
+  if (cluster_) {
+    ListenerConfig config;
+    config.endpoint = std::move(ParseEndpoint(config_.cluster.nats)).value();
+    config.request_timeout_ms = config_.request_timeout_ms;
+    auto listener = StartNatsListener(config, hooks, served_);
+    if (!listener.ok()) return listener.status();
+    cluster_listener_ = std::move(listener).value();
+    // Registered only once its subjects are subscribed: whoever routes here finds it.
+    if (Status announced = cluster_->Announce(served_); !announced.ok()) return announced;
+    if (Status attached = cluster_->AttachShardMaps(); !attached.ok()) return attached;
+  }
+  return Status::Ok();
+}
+
+Status Node::Impl::StartCluster() {
+  if (config_.cluster.nats.empty()) return Status::Ok();
+  auto agent =
+      ClusterAgent::Start(config_.cluster, config_.name, [this] { RebuildClusterRoutes(); });
+  if (!agent.ok()) return agent.status();
+  cluster_ = std::move(agent).value();
+  if (!cluster_->WaitForRegistry(std::chrono::seconds(2)))
+    spdlog::warn("cluster: the registry was not read within 2 s; routes to other nodes follow");
   return Status::Ok();
 }
 
@@ -408,10 +502,19 @@ Status Node::Impl::Reload(NodeConfig next) {
     return Status::Invalid(fmt::format(
         "{}: listener: listeners cannot change on reload (restart the node)", next.source));
   }
+  if (!(config_.cluster == next.cluster)) {
+    return Status::Invalid(
+        fmt::format("{}: cluster: the cluster settings cannot change on reload (restart the node)",
+                    next.source));
+  }
   Status installed = Install(next);
   if (!installed.ok()) {
     spdlog::warn("reload refused, the old config stays: {}", installed.message());
     return installed;
+  }
+  if (cluster_) {
+    if (Status attached = cluster_->AttachShardMaps(); !attached.ok())
+      spdlog::warn("{}", attached.ToString());
   }
   next.threads = config_.threads;
   config_ = std::move(next);
@@ -424,7 +527,10 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     std::lock_guard<std::mutex> lock(mutex_);  // a concurrent Stop: wait for it to finish
     return;
   }
+  // Leave the cluster first: routers stop sending here while what was sent is still answered.
+  if (cluster_) cluster_->Leave();
   for (auto& listener : listeners_) listener->StopAccepting();
+  if (cluster_listener_) cluster_listener_->StopAccepting();
   auto until = std::chrono::steady_clock::now() + grace;
   while (metrics_->in_flight() > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -433,6 +539,9 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     spdlog::warn("node '{}': stopping with {} requests unanswered", config_.name,
                  metrics_->in_flight());
   for (auto& listener : listeners_) listener->Close();
+  if (cluster_listener_) cluster_listener_->Close();
+  cluster_listener_.reset();
+  cluster_.reset();  // joins its threads; not under mutex_ (a route rebuild may wait for it)
   auto close_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   auto open = [&] {
     size_t n = 0;
@@ -447,6 +556,7 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     stopped_ = true;
     listeners_.clear();
     bus_.Replace(Router());
+    local_bus_.Replace(Router());
     clients_.clear();
     for (auto& [name, live] : services_) {
       if (live.instance.stop) live.instance.stop();
@@ -474,6 +584,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
 Result<std::unique_ptr<Node>> Node::Start(NodeConfig config, NodeOptions options) {
   bool listen = options.listen;
   auto impl = std::make_unique<Impl>(std::move(config), std::move(options));
+  if (Status clustered = impl->StartCluster(); !clustered.ok()) return clustered;
   {
     std::lock_guard<std::mutex> lock(impl->mutex_);
     Status installed = impl->Install(impl->config_);

@@ -56,14 +56,29 @@ std::shared_ptr<void> ServiceDirectory::Find(const std::string& key) const {
 }
 
 void ServiceDirectory::Put(const std::string& key, std::shared_ptr<void> value) {
+  std::shared_ptr<void> replaced;  // destroyed after the lock is released
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& [name, existing] : objects_) {
-    if (name == key) {
-      existing = std::move(value);
+  for (auto it = objects_.begin(); it != objects_.end(); ++it) {
+    if (it->first == key) {
+      replaced = std::move(it->second);
+      if (value) {
+        it->second = std::move(value);
+      } else {
+        objects_.erase(it);
+      }
       return;
     }
   }
-  objects_.emplace_back(key, std::move(value));
+  if (value) objects_.emplace_back(key, std::move(value));
+}
+
+std::vector<std::string> ServiceDirectory::Keys(std::string_view prefix) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> keys;
+  for (const auto& [name, value] : objects_) {
+    if (std::string_view(name).substr(0, prefix.size()) == prefix) keys.push_back(name);
+  }
+  return keys;
 }
 
 const ServiceEnvironment& ServiceContext::DefaultEnvironment() {

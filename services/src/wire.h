@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "shardkit/message/codec.h"
 #include "shardkit/message/handler.h"
@@ -25,6 +26,9 @@ using DispatchFn = std::function<void(Message, ReplyFn)>;
 // What a listener needs from its node.
 struct ListenerHooks {
   DispatchFn dispatch;
+  // Fire-and-forget messages from other nodes: to this node's own services only, never routed
+  // on (else two nodes observing one event would pass it back and forth).
+  DispatchFn dispatch_local;
   std::function<std::string()> metrics_text;  // GET /metrics
   std::function<std::string()> health_json;   // GET /health
 };
@@ -41,6 +45,9 @@ class Listener {
   virtual void Close() = 0;
   // Open connections.
   virtual size_t connections() const = 0;
+  // The patterns this node's services serve changed (reload); a listener that subscribes per
+  // pattern (nats://) follows them.
+  virtual void ServedPatternsChanged(const std::vector<std::string>& patterns) {}
 };
 
 Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const ListenerConfig& config,
@@ -52,12 +59,23 @@ Result<std::unique_ptr<Listener>> StartInprocListener(IoRuntime& runtime,
                                                       const ListenerConfig& config,
                                                       ListenerHooks hooks);
 
+// `patterns`: what the node's services serve (canonical pattern texts), one subject each.
+Result<std::unique_ptr<Listener>> StartNatsListener(const ListenerConfig& config,
+                                                    ListenerHooks hooks,
+                                                    const std::vector<std::string>& patterns);
+
 std::shared_ptr<Handler> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint,
                                        ClientOptions options);
 std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint,
                                         ClientOptions options);
 std::shared_ptr<Handler> MakeInprocClient(IoRuntime& runtime, const Endpoint& endpoint,
                                           ClientOptions options);
+// A client of the NATS server at `endpoint`: requests go to the subject of `pattern`, or to
+// shardkit.node (any node) when it is empty. `resend_after_ms` > 0: a request without a reply in
+// that time is sent once more (nats_link.h). `unavailable` if the server cannot be reached.
+Result<std::shared_ptr<Handler>> MakeNatsClient(const Endpoint& endpoint, ClientOptions options,
+                                                std::string pattern = {},
+                                                int64_t resend_after_ms = 0);
 
 // --- Frames
 // ---------------------------------------------------------------------------------------

@@ -100,6 +100,39 @@ TEST(NodeConfigTest, ErrorsNameTheFileTheKeyAndTheProblem) {
   }
 }
 
+TEST(NodeConfigTest, ClusterSectionIsReadWithDefaults) {
+  auto alone = ParseNodeConfig("[node]\nname = \"a\"\n", "node.toml");
+  ASSERT_TRUE(alone.ok());
+  EXPECT_TRUE(alone->cluster.nats.empty());
+  auto config = ParseNodeConfig("cluster = { nats = \"nats://10.0.0.5:4222\", ttl_ms = 9000 }\n",
+                                "node.toml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->cluster.nats, "nats://10.0.0.5:4222");
+  EXPECT_EQ(config->cluster.ttl_ms, 9000);
+  EXPECT_EQ(config->cluster.registry_bucket, "shardkit_registry");
+  EXPECT_EQ(config->cluster.maps_bucket, "shardkit_maps");
+  EXPECT_EQ(config->cluster.resend_after_ms, 1000);
+  EXPECT_EQ(ParseEndpoint("nats://127.0.0.1:4222")->scheme, Scheme::kNats);
+}
+
+TEST(NodeConfigTest, ClusterErrorsNameTheKey) {
+  auto error = [](std::string_view toml) {
+    return ParseNodeConfig(toml, "node.toml").status().message();
+  };
+  EXPECT_EQ(error("[cluster]\nttl_ms = 5000\n"),
+            "node.toml: cluster.nats: missing (a string is required)");
+  EXPECT_THAT(
+      error("[cluster]\nnats = \"tcp://127.0.0.1:4222\"\n"),
+      HasSubstr("node.toml: cluster.nats: 'tcp://127.0.0.1:4222': must be nats://host:port"));
+  EXPECT_THAT(error("[cluster]\nnats = \"nats://h:1\"\nregistry_bucket = \"a.b\"\n"),
+              HasSubstr("cluster.registry_bucket: 'a.b': only letters, digits"));
+  EXPECT_THAT(error("[cluster]\nnats = \"nats://h:1\"\nttl_ms = 10\n"),
+              HasSubstr("cluster.ttl_ms: must be from 1000"));
+  EXPECT_THAT(error("[cluster]\nnats = \"nats://h:1\"\nnatz = 1\n"),
+              HasSubstr("cluster.natz: unknown key"));
+  EXPECT_THAT(error("cluster = 3\n"), HasSubstr("node.toml: cluster: must be a table"));
+}
+
 TEST(NodeConfigTest, MissingFileIsNamed) {
   auto config = LoadNodeConfig("/nonexistent/node.toml");
   ASSERT_FALSE(config.ok());

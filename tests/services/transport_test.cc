@@ -1,12 +1,22 @@
-// One transport suite, run over TCP, HTTP and in-process: whatever carries a message, a service
-// sees the same requests and a caller the same replies, errors and timeouts.
+// One transport suite, run over TCP, HTTP, in-process and NATS: whatever carries a message, a
+// service sees the same requests and a caller the same replies, errors and timeouts. The NATS
+// runs use one real nats-server started by the suite (nats_server.h).
 #include <atomic>
 #include <thread>
 
+#include "nats_server.h"
 #include "test_util.h"
 
 namespace shardkit::services::testing {
 namespace {
+
+// One server for every NATS test of this process (started on first use, killed at exit).
+NatsServer& SharedNatsServer() {
+  static auto* server = new NatsServer();
+  static bool cleanup = (std::atexit([] { delete server; }), true);
+  (void)cleanup;
+  return *server;
+}
 
 std::string Listen(Scheme scheme, uint16_t port) {
   static std::atomic<int> next{0};
@@ -17,6 +27,8 @@ std::string Listen(Scheme scheme, uint16_t port) {
       return fmt::format("http://127.0.0.1:{}", port);
     case Scheme::kInproc:
       return fmt::format("inproc://transport-{}", next++);
+    case Scheme::kNats:
+      return SharedNatsServer().url();
   }
   return {};
 }
@@ -38,6 +50,8 @@ max_in_flight = 100000
 class TransportTest : public ::testing::TestWithParam<Scheme> {
  protected:
   void SetUp() override {
+    if (GetParam() == Scheme::kNats && !SharedNatsServer().ok())
+      GTEST_SKIP() << SharedNatsServer().problem();
     node_ = StartNode(EchoNodeToml(Listen(GetParam(), 0)));
     ASSERT_NE(node_, nullptr);
     url_ = node_->listener_urls().at(0);
@@ -163,7 +177,8 @@ TEST_P(TransportTest, ClientRecoversWhenTheServerRestarts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, TransportTest,
-                         ::testing::Values(Scheme::kTcp, Scheme::kHttp, Scheme::kInproc),
+                         ::testing::Values(Scheme::kTcp, Scheme::kHttp, Scheme::kInproc,
+                                           Scheme::kNats),
                          [](const ::testing::TestParamInfo<Scheme>& info) {
                            switch (info.param) {
                              case Scheme::kTcp:
@@ -172,6 +187,8 @@ INSTANTIATE_TEST_SUITE_P(Transports, TransportTest,
                                return std::string("Http");
                              case Scheme::kInproc:
                                return std::string("Inproc");
+                             case Scheme::kNats:
+                               return std::string("Nats");
                            }
                            return std::string("Unknown");
                          });

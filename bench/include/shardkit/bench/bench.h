@@ -42,11 +42,15 @@ Figures RunStoreBench(const StoreBenchOptions& options);
 // A node over the network, measured from clients in the same process (net_bench.cc).
 struct NetOptions {
   int connections = 50;
-  int depth = 16;        // requests in flight per connection in the pipelined TCP run
-  double seconds = 2.0;  // per run
+  int depth = 16;                 // requests in flight per connection in the pipelined TCP run
+  double seconds = 2.0;           // per run
+  std::string transport = "tcp";  // "nats": also the same node over NATS
+  std::string nats_url;           // empty: start nats-server on a free 127.0.0.1 port
 };
 // tcp_depth1_per_s, tcp_depth16_per_s, http_per_s, tcp_depth1_p50_ms, tcp_depth1_p99_ms,
 // tcp_depth16_p99_ms, idle_rss_mb (tcp_depth16_* is measured at options.depth).
+// With transport "nats": nats_depth16_per_s, nats_p99_ms and nats_vs_tcp_ratio
+// (nats_depth16_per_s / tcp_depth16_per_s, both in this run).
 Figures RunNetBench(const NetOptions& options);
 
 // CQRS (cqrs_bench.cc): command acks through the bus with `clients` concurrent clients (group

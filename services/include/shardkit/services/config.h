@@ -8,8 +8,8 @@
 //   stop_grace_ms = 10000           # SIGTERM: how long in-flight requests may take to finish
 //
 //   [[listener]]
-//   url = "tcp://127.0.0.1:7001"    # tcp://, http:// or inproc://name; port 0 = any free port
-//   external = false                # strip shard, cache and meta$ (but trace); refuse sys:*
+//   url = "tcp://127.0.0.1:7001"    # tcp://, http://, nats:// or inproc://name; port 0 = any free
+//   port external = false                # strip shard, cache and meta$ (but trace); refuse sys:*
 //   token = ""                      # bearer token required when set
 //   max_message_bytes = 4194304
 //   read_timeout_ms = 10000         # a request (or frame) must arrive within this once begun
@@ -27,6 +27,15 @@
 //   timeout_ms = 5000               # remote only: how long to wait (capped by the deadline)
 //   token = ""                      # remote only: bearer token of the remote listener
 //   connections = 2                 # remote tcp/http only: pool size
+//
+//   [cluster]                       # optional: without it the node runs alone (docs/cluster.md)
+//   nats = "nats://127.0.0.1:4222"  # the NATS server (JetStream enabled) the nodes meet on
+//   registry_bucket = "shardkit_registry"  # KV bucket: one key per running node, its patterns
+//   maps_bucket = "shardkit_maps"   # KV bucket: one key per shard map (map.<name>)
+//   ttl_ms = 6000                   # a node's key is dropped when not refreshed in this time
+//   timeout_ms = 5000               # how long a request to another node may take (capped by the
+//                                   # deadline)
+//   resend_after_ms = 1000          # no reply in this time: sent once more (0: never)
 //
 // Errors name the file, the key and the problem: "node.toml: listener[1].url: unsupported scheme
 // 'udp' (tcp://, http:// or inproc://)". Unknown keys are errors (typos should not be ignored).
@@ -71,6 +80,16 @@ struct RouteConfig {
   int connections = 2;
 };
 
+struct ClusterConfig {
+  std::string nats;  // empty: no cluster
+  std::string registry_bucket = "shardkit_registry";
+  std::string maps_bucket = "shardkit_maps";
+  int64_t ttl_ms = 6'000;
+  int64_t timeout_ms = 5'000;
+  int64_t resend_after_ms = 1'000;
+  friend bool operator==(const ClusterConfig&, const ClusterConfig&) = default;
+};
+
 struct NodeConfig {
   std::string source;  // the file it was read from ("" when built in code)
   std::string name = "node";
@@ -80,6 +99,7 @@ struct NodeConfig {
   std::vector<ListenerConfig> listeners;
   std::vector<ServiceConfig> services;
   std::vector<RouteConfig> routes;
+  ClusterConfig cluster;
 };
 
 // Reads and validates `path`.

@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shardkit/services/registry.h"
 #include "shardkit/shard/shard_map.h"
@@ -38,5 +39,7 @@ ServedShard FindServedShard(const ServiceDirectory& directory,
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map);
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const ServiceDirectory& directory,
                                                     const std::string& map);
+// The names of the process's shard maps (cluster mode keeps each in the maps bucket).
+std::vector<std::string> ShardMapNames();
 
 }  // namespace shardkit::services

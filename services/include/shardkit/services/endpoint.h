@@ -3,6 +3,8 @@
 //   tcp://127.0.0.1:7001     length-prefixed JSON frames (docs/services.md, "TCP frames")
 //   http://127.0.0.1:8001    HTTP/1.1 keep-alive, POST /act
 //   inproc://orders          an in-process node in the same process (tests, embedding)
+//   nats://127.0.0.1:4222    a NATS server: a listener subscribes there, a client sends requests
+//                            there (docs/cluster.md, "Subjects")
 //
 // Port 0 is allowed for listeners (the bound port is reported). Hosts are IP literals or names;
 // nothing here resolves them.
@@ -18,7 +20,7 @@
 
 namespace shardkit::services {
 
-enum class Scheme { kTcp, kHttp, kInproc };
+enum class Scheme { kTcp, kHttp, kInproc, kNats };
 
 struct Endpoint {
   Scheme scheme = Scheme::kTcp;

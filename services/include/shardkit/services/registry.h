@@ -68,8 +68,10 @@ class ServiceDirectory {
   std::shared_ptr<T> Find(const std::string& key) const {
     return std::static_pointer_cast<T>(Find(key));
   }
-  // Sets (or replaces) `key`.
+  // Sets (or replaces) `key`; a null value removes it.
   void Put(const std::string& key, std::shared_ptr<void> value);
+  // The keys starting with `prefix`, in insertion order.
+  std::vector<std::string> Keys(std::string_view prefix) const;
 
  private:
   mutable std::mutex mutex_;

@@ -1,0 +1,510 @@
+#include "cluster.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "shardkit/message/json.h"
+#include "shardkit/message/pattern.h"
+#include "shardkit/services/data_services.h"
+#include "shardkit/shard/shard_map.h"
+#include "wire.h"
+
+namespace shardkit::services {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Set while a map read from the KV is applied to a holder: its change hook must not write it back.
+thread_local bool t_applying_from_kv = false;
+
+// KV keys allow [-/_=.a-zA-Z0-9]; anything else in a node name becomes '_'.
+std::string KeyToken(std::string_view text) {
+  std::string out;
+  for (char c : text) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
+  return out.empty() ? "_" : out;
+}
+
+std::string MapJson(const shard::ShardMap& map) {
+  std::string json = fmt::format("{{\"epoch\":{},\"ranges\":[", map.epoch());
+  for (size_t i = 0; i < map.shards().size(); ++i) {
+    if (i > 0) json += ',';
+    AppendJsonString(map.shards()[i].name, json);
+  }
+  return json + "]}";
+}
+
+// {"epoch":N,"ranges":[…]} as a map with `shard_keys` (the local map's: they are config).
+Result<shard::ShardMap> ParseMapJson(std::string_view text, const shard::ShardMap& local) {
+  auto doc = ParseJson(text, "shard map");
+  if (!doc.ok()) return doc.status();
+  if (!doc->IsObject() || !doc->HasMember("epoch") || !(*doc)["epoch"].IsUint64() ||
+      !doc->HasMember("ranges") || !(*doc)["ranges"].IsArray())
+    return Status::Invalid("not a shard map ({\"epoch\":N,\"ranges\":[...]})");
+  std::vector<std::string> ranges;
+  for (const auto& r : (*doc)["ranges"].GetArray()) {
+    if (!r.IsString()) return Status::Invalid("ranges: must be strings");
+    ranges.emplace_back(r.GetString());
+  }
+  return shard::ShardMap::Make((*doc)["epoch"].GetUint64(), ranges, local.shard_keys());
+}
+
+// Opens `bucket`, creating it with `config` if it does not exist yet.
+Result<kvStore*> OpenBucket(jsCtx* js, kvConfig& config) {
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, js, config.Bucket);
+  if (s == NATS_OK) return kv;
+  s = js_CreateKeyValue(&kv, js, &config);
+  if (s == NATS_OK) return kv;
+  Status failed = NatsError(s, fmt::format("cannot open or create the JetStream KV bucket '{}' "
+                                           "(is JetStream enabled on the server? nats-server -js)",
+                                           config.Bucket));
+  // Another node may have created it meanwhile.
+  if (js_KeyValue(&kv, js, config.Bucket) == NATS_OK) return kv;
+  return failed;
+}
+
+// The shard maps' side of the agent; shared with the holders' change hooks, which may outlive the
+// agent (holders are process-wide).
+struct MapsState {
+  std::mutex mutex;
+  kvStore* kv = nullptr;                     // guarded by mutex; null once the agent stopped
+  std::map<std::string, uint64_t> revision;  // map name -> last revision seen; guarded by mutex
+  std::set<std::string> attached;            // guarded by mutex
+};
+
+}  // namespace
+
+class ClusterAgent::Impl {
+ public:
+  Impl(ClusterConfig config, std::string node_name, std::function<void()> routes_changed)
+      : config_(std::move(config)),
+        node_name_(std::move(node_name)),
+        routes_changed_(std::move(routes_changed)),
+        maps_state_(std::make_shared<MapsState>()) {
+    key_ = fmt::format("node.{}.{:x}{:x}", KeyToken(node_name_), getpid(),
+                       SteadyClock::now().time_since_epoch().count() & 0xffffff);
+  }
+
+  ~Impl() { Stop(); }
+
+  Status Open() {
+    auto endpoint = ParseEndpoint(config_.nats);
+    if (!endpoint.ok()) return endpoint.status();
+    auto link = NatsLink::Shared(*endpoint);
+    if (!link.ok())
+      return Status::Unavailable(fmt::format("cluster.nats: {}", link.status().message()));
+    link_ = *link;
+    if (natsStatus s = natsConnection_JetStream(&js_, link_->connection(), nullptr); s != NATS_OK)
+      return NatsError(s, "cluster.nats: JetStream context");
+    kvConfig registry;
+    kvConfig_Init(&registry);
+    registry.Bucket = config_.registry_bucket.c_str();
+    registry.Description = "shardkit: the patterns each running node serves";
+    registry.History = 1;
+    // In nanoseconds. Storage clean-up only: readers drop a key not refreshed for ttl_ms.
+    registry.TTL = config_.ttl_ms * 2 * 1'000'000;
+    registry.StorageType = js_MemoryStorage;
+    auto opened = OpenBucket(js_, registry);
+    if (!opened.ok())
+      return Status::Unavailable(fmt::format("cluster: {}", opened.status().message()));
+    registry_ = *opened;
+    kvConfig maps;
+    kvConfig_Init(&maps);
+    maps.Bucket = config_.maps_bucket.c_str();
+    maps.Description = "shardkit: shard maps (epoch and ranges), changed by compare-and-swap";
+    maps.History = 8;
+    maps.StorageType = js_FileStorage;
+    opened = OpenBucket(js_, maps);
+    if (!opened.ok())
+      return Status::Unavailable(fmt::format("cluster: {}", opened.status().message()));
+    maps_state_->kv = *opened;
+    state_listener_ = link_->OnStateChange([this](bool connected) {
+      if (connected) {
+        resync_.store(true);
+        resync_maps_.store(true);
+      }
+    });
+    registry_thread_ = std::thread([this] { RegistryLoop(); });
+    maps_thread_ = std::thread([this] { MapsLoop(); });
+    return Status::Ok();
+  }
+
+  Status Announce(std::vector<std::string> patterns) {
+    std::string list = "[";
+    for (const std::string& p : patterns) {
+      if (list.size() > 1) list += ',';
+      AppendJsonString(p, list);
+    }
+    list += ']';
+    std::string value = "{\"node\":";
+    AppendJsonString(node_name_, value);
+    value += ",\"patterns\":" + list + "}";
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      announcement_ = value;
+      if (left_) return Status::Ok();
+    }
+    return PutOwnKey();
+  }
+
+  Status PutOwnKey() {
+    std::string value;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (left_ || announcement_.empty()) return Status::Ok();  // not announced yet
+      value = announcement_;
+    }
+    natsStatus s =
+        kvStore_Put(nullptr, registry_, key_.c_str(), value.data(), static_cast<int>(value.size()));
+    if (s != NATS_OK)
+      return NatsError(
+          s, fmt::format("cluster: cannot register in bucket '{}'", config_.registry_bucket));
+    return Status::Ok();
+  }
+
+  std::map<std::string, std::set<std::string>> RemotePatterns() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::map<std::string, std::set<std::string>> out;
+    for (const auto& [key, entry] : remote_) {
+      for (const std::string& p : entry.patterns) out[p].insert(entry.node);
+    }
+    return out;
+  }
+
+  void Leave() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (left_) return;
+      left_ = true;
+    }
+    if (registry_ != nullptr && link_->connected()) {
+      natsStatus s = kvStore_Delete(registry_, key_.c_str());
+      if (s != NATS_OK)
+        spdlog::warn("cluster: could not delete this node's key {} (it expires in {} ms): {}", key_,
+                     config_.ttl_ms, natsStatus_GetText(s));
+    }
+  }
+
+  void Stop() {
+    Leave();
+    stopping_.store(true);
+    if (registry_thread_.joinable()) registry_thread_.join();
+    if (maps_thread_.joinable()) maps_thread_.join();
+    if (link_ && state_listener_ != 0) link_->RemoveStateListener(state_listener_);
+    {
+      std::lock_guard<std::mutex> lock(maps_state_->mutex);
+      if (maps_state_->kv != nullptr) kvStore_Destroy(maps_state_->kv);
+      maps_state_->kv = nullptr;
+    }
+    if (registry_ != nullptr) kvStore_Destroy(registry_);
+    registry_ = nullptr;
+    if (js_ != nullptr) jsCtx_Destroy(js_);
+    js_ = nullptr;
+  }
+
+  Status AttachShardMaps() {
+    for (const std::string& name : ShardMapNames()) {
+      auto holder = FindShardMap(name);
+      if (!holder) continue;
+      std::shared_ptr<MapsState> state = maps_state_;
+      std::lock_guard<std::mutex> lock(state->mutex);
+      if (state->attached.count(name) != 0 || state->kv == nullptr) continue;
+      std::string key = "map." + KeyToken(name);
+      auto local = holder->Current();
+      kvEntry* entry = nullptr;
+      natsStatus s = kvStore_Get(&entry, state->kv, key.c_str());
+      if (s == NATS_NOT_FOUND) {
+        std::string json = MapJson(*local);
+        uint64_t revision = 0;
+        s = kvStore_Create(&revision, state->kv, key.c_str(), json.data(),
+                           static_cast<int>(json.size()));
+        if (s == NATS_OK) {
+          state->revision[name] = revision;
+        } else {
+          s = kvStore_Get(&entry, state->kv, key.c_str());  // created by another node meanwhile
+        }
+      }
+      if (s != NATS_OK)
+        return NatsError(
+            s, fmt::format("cluster: shard map '{}' in bucket '{}'", name, config_.maps_bucket));
+      if (entry != nullptr) {
+        uint64_t revision = kvEntry_Revision(entry);
+        std::string_view text(static_cast<const char*>(kvEntry_Value(entry)),
+                              static_cast<size_t>(kvEntry_ValueLen(entry)));
+        auto remote = ParseMapJson(text, *local);
+        kvEntry_Destroy(entry);
+        if (!remote.ok())
+          return Status::Invalid(fmt::format("cluster: key {} in bucket '{}': {}", key,
+                                             config_.maps_bucket, remote.status().message()));
+        state->revision[name] = revision;
+        if (remote->epoch() > local->epoch()) {
+          t_applying_from_kv = true;
+          Status applied = holder->CompareAndSwap(local->epoch(), std::move(remote).value());
+          t_applying_from_kv = false;
+          if (!applied.ok()) return applied;
+        } else if (remote->epoch() < local->epoch()) {
+          std::string json = MapJson(*local);
+          uint64_t next = 0;
+          if (kvStore_Update(&next, state->kv, key.c_str(), json.data(),
+                             static_cast<int>(json.size()), revision) == NATS_OK)
+            state->revision[name] = next;
+        }
+      }
+      holder->OnChange([state, name, key](const shard::ShardMap& next) -> Status {
+        if (t_applying_from_kv) return Status::Ok();
+        std::lock_guard<std::mutex> lock(state->mutex);
+        if (state->kv == nullptr)
+          return Status::Unavailable(fmt::format(
+              "shard map '{}': the node left the cluster; the change cannot be committed", name));
+        std::string json = MapJson(next);
+        uint64_t revision = 0;
+        natsStatus s = kvStore_Update(&revision, state->kv, key.c_str(), json.data(),
+                                      static_cast<int>(json.size()), state->revision[name]);
+        if (s == NATS_OK) {
+          state->revision[name] = revision;
+          return Status::Ok();
+        }
+        if (s == NATS_ERR)  // JetStream refused: the revision is not the latest
+          return Status::Conflict(fmt::format(
+              "shard map '{}' changed in the cluster since revision {} (this node has not seen "
+              "it yet); read it again and retry",
+              name, state->revision[name]));
+        return NatsError(s, fmt::format("shard map '{}': commit to the cluster", name));
+      });
+      state->attached.insert(name);
+      spdlog::info("cluster: shard map '{}' kept in bucket '{}' (epoch {})", name,
+                   config_.maps_bucket, holder->Current()->epoch());
+    }
+    return Status::Ok();
+  }
+
+  const std::shared_ptr<NatsLink>& link() const { return link_; }
+
+  bool WaitForRegistry(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return loaded_changed_.wait_for(lock, timeout, [this] { return loaded_; });
+  }
+
+ private:
+  void MarkLoaded() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      loaded_ = true;
+    }
+    loaded_changed_.notify_all();
+  }
+
+  struct Remote {
+    std::string node;
+    std::vector<std::string> patterns;
+    SteadyClock::time_point seen;
+  };
+
+  // Returns whether the remote pattern set changed.
+  bool Apply(kvEntry* entry) {
+    std::string key = kvEntry_Key(entry);
+    if (key == key_) return false;
+    kvOperation op = kvEntry_Operation(entry);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (op != kvOp_Put) return remote_.erase(key) > 0;
+    std::string_view text(static_cast<const char*>(kvEntry_Value(entry)),
+                          static_cast<size_t>(kvEntry_ValueLen(entry)));
+    auto doc = ParseJson(text, key);
+    if (!doc.ok() || !doc->IsObject() || !doc->HasMember("patterns") ||
+        !(*doc)["patterns"].IsArray()) {
+      spdlog::warn("cluster: ignoring registry key {}: not a node entry", key);
+      return false;
+    }
+    Remote next;
+    next.seen = SteadyClock::now();
+    if (doc->HasMember("node") && (*doc)["node"].IsString()) next.node = (*doc)["node"].GetString();
+    for (const auto& p : (*doc)["patterns"].GetArray()) {
+      if (!p.IsString()) continue;
+      auto pattern = Pattern::Parse(p.GetString());
+      if (pattern.ok()) next.patterns.push_back(pattern->ToString());
+    }
+    auto it = remote_.find(key);
+    bool changed = it == remote_.end() || it->second.patterns != next.patterns;
+    remote_[key] = std::move(next);
+    return changed;
+  }
+
+  bool ExpireSilentNodes() {
+    auto oldest = SteadyClock::now() - std::chrono::milliseconds(config_.ttl_ms);
+    std::lock_guard<std::mutex> lock(mutex_);
+    bool changed = false;
+    for (auto it = remote_.begin(); it != remote_.end();) {
+      if (it->second.seen < oldest) {
+        spdlog::info("cluster: node '{}' ({}) not refreshed for {} ms: its routes are dropped",
+                     it->second.node, it->first, config_.ttl_ms);
+        it = remote_.erase(it);
+        changed = true;
+      } else {
+        ++it;
+      }
+    }
+    return changed;
+  }
+
+  void RegistryLoop() {
+    kvWatcher* watcher = nullptr;
+    auto next_heartbeat = SteadyClock::now() + std::chrono::milliseconds(config_.ttl_ms / 3);
+    while (!stopping_.load()) {
+      if (watcher == nullptr || resync_.exchange(false)) {
+        if (watcher != nullptr) kvWatcher_Destroy(watcher);
+        watcher = nullptr;
+        if (kvStore_WatchAll(&watcher, registry_, nullptr) != NATS_OK) {
+          watcher = nullptr;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          continue;
+        }
+        next_heartbeat = SteadyClock::now();  // (re)register at once after a reconnect
+      }
+      bool changed = false;
+      kvEntry* entry = nullptr;
+      natsStatus s = kvWatcher_Next(&entry, watcher, 100);
+      if (s == NATS_OK && entry != nullptr) {
+        changed = Apply(entry);
+        kvEntry_Destroy(entry);
+      } else if (s == NATS_OK) {
+        MarkLoaded();  // a null entry: every key present at the start was delivered
+      } else if (s != NATS_OK && s != NATS_TIMEOUT) {
+        resync_.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (SteadyClock::now() >= next_heartbeat) {
+        if (link_->connected()) {
+          Status put = PutOwnKey();
+          if (!put.ok()) spdlog::warn("{}", put.ToString());
+        }
+        next_heartbeat = SteadyClock::now() + std::chrono::milliseconds(config_.ttl_ms / 3);
+      }
+      changed = ExpireSilentNodes() || changed;
+      if (changed && routes_changed_) routes_changed_();
+    }
+    if (watcher != nullptr) kvWatcher_Destroy(watcher);
+  }
+
+  void MapsLoop() {
+    kvWatcher* watcher = nullptr;
+    bool resync = true;
+    while (!stopping_.load()) {
+      if (watcher == nullptr || resync) {
+        resync = false;
+        if (watcher != nullptr) kvWatcher_Destroy(watcher);
+        watcher = nullptr;
+        std::lock_guard<std::mutex> lock(maps_state_->mutex);
+        if (maps_state_->kv == nullptr ||
+            kvStore_Watch(&watcher, maps_state_->kv, "map.>", nullptr) != NATS_OK) {
+          watcher = nullptr;
+        }
+      }
+      if (watcher == nullptr) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      kvEntry* entry = nullptr;
+      natsStatus s = kvWatcher_Next(&entry, watcher, 100);
+      if (s == NATS_OK && entry != nullptr) {
+        ApplyMap(entry);
+        kvEntry_Destroy(entry);
+      } else if (s != NATS_OK && s != NATS_TIMEOUT) {
+        resync = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (resync_maps_.exchange(false)) resync = true;
+    }
+    if (watcher != nullptr) kvWatcher_Destroy(watcher);
+  }
+
+  void ApplyMap(kvEntry* entry) {
+    if (kvEntry_Operation(entry) != kvOp_Put) return;
+    std::string key = kvEntry_Key(entry);
+    std::string name = key.substr(4);  // "map."
+    auto holder = FindShardMap(name);
+    if (!holder) return;
+    uint64_t revision = kvEntry_Revision(entry);
+    std::string_view text(static_cast<const char*>(kvEntry_Value(entry)),
+                          static_cast<size_t>(kvEntry_ValueLen(entry)));
+    {
+      std::lock_guard<std::mutex> lock(maps_state_->mutex);
+      if (maps_state_->attached.count(name) == 0) return;
+      uint64_t& seen = maps_state_->revision[name];
+      if (revision > seen) seen = revision;
+    }
+    auto local = holder->Current();
+    auto remote = ParseMapJson(text, *local);
+    if (!remote.ok()) {
+      spdlog::warn("cluster: ignoring {} revision {}: {}", key, revision,
+                   remote.status().message());
+      return;
+    }
+    if (remote->epoch() <= local->epoch()) return;
+    uint64_t epoch = remote->epoch();
+    t_applying_from_kv = true;
+    Status applied = holder->CompareAndSwap(local->epoch(), std::move(remote).value());
+    t_applying_from_kv = false;
+    if (applied.ok()) {
+      spdlog::info("cluster: shard map '{}' is now epoch {} (revision {})", name, epoch, revision);
+    } else {
+      spdlog::warn("cluster: shard map '{}' epoch {} not applied: {}", name, epoch,
+                   applied.ToString());
+    }
+  }
+
+  const ClusterConfig config_;
+  const std::string node_name_;
+  const std::function<void()> routes_changed_;
+  std::string key_;
+  std::shared_ptr<NatsLink> link_;
+  jsCtx* js_ = nullptr;
+  kvStore* registry_ = nullptr;
+  std::shared_ptr<MapsState> maps_state_;
+  uint64_t state_listener_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> resync_{false};
+  std::atomic<bool> resync_maps_{false};
+  std::thread registry_thread_;
+  std::thread maps_thread_;
+
+  mutable std::mutex mutex_;
+  std::string announcement_;              // guarded by mutex_
+  std::map<std::string, Remote> remote_;  // registry key -> entry; guarded by mutex_
+  bool left_ = false;                     // guarded by mutex_
+  bool loaded_ = false;                   // guarded by mutex_
+  std::condition_variable loaded_changed_;
+};
+
+ClusterAgent::ClusterAgent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ClusterAgent::~ClusterAgent() = default;
+
+Result<std::unique_ptr<ClusterAgent>> ClusterAgent::Start(const ClusterConfig& config,
+                                                          const std::string& node_name,
+                                                          std::function<void()> routes_changed) {
+  auto impl = std::make_unique<Impl>(config, node_name, std::move(routes_changed));
+  Status opened = impl->Open();
+  if (!opened.ok()) return opened;
+  return std::unique_ptr<ClusterAgent>(new ClusterAgent(std::move(impl)));
+}
+
+const std::shared_ptr<NatsLink>& ClusterAgent::link() const { return impl_->link(); }
+Status ClusterAgent::Announce(std::vector<std::string> patterns) {
+  return impl_->Announce(std::move(patterns));
+}
+std::map<std::string, std::set<std::string>> ClusterAgent::RemotePatterns() const {
+  return impl_->RemotePatterns();
+}
+bool ClusterAgent::WaitForRegistry(std::chrono::milliseconds timeout) {
+  return impl_->WaitForRegistry(timeout);
+}
+Status ClusterAgent::AttachShardMaps() { return impl_->AttachShardMaps(); }
+void ClusterAgent::Leave() { impl_->Leave(); }
+
+}  // namespace shardkit::services

@@ -1,0 +1,342 @@
+// Cluster mode over a real nats-server (started by each test) and real `shardkit serve` processes:
+// winner-take-all across instances, an instance killed under load, an instance joining with no
+// config change, fire-and-forget fan-out, shard map epochs seen by every node, and the failure
+// behaviour of the NATS connection (docs/cluster.md).
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "nats_server.h"
+#include "serve_process.h"
+
+namespace shardkit::services::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One `shardkit serve` process in cluster mode with a TCP listener (for the test to talk to it).
+struct ClusterNode {
+  ClusterNode(const std::string& nats_url, const std::string& name, const std::string& services,
+              const std::string& cluster_extra = {}) {
+    std::string config =
+        dir.Write("node.toml", fmt::format(R"(
+[node]
+name = "{}"
+stop_grace_ms = 2000
+[[listener]]
+url = "tcp://127.0.0.1:0"
+{}
+[cluster]
+nats = "{}"
+ttl_ms = 3000
+{}
+)",
+                                           name, services, nats_url, cluster_extra));
+    process = std::make_unique<ServeProcess>(dir, config);
+    auto urls = process->WaitReady();
+    if (!urls.empty()) url = urls.at(0);
+  }
+  Handler& client() {
+    if (!client_) client_ = Client(runtime, url, ClientOptions{.timeout = 5s});
+    return *client_;
+  }
+  Result<Message> Act(std::string_view json) { return CallAndWait(client(), Msg(json)); }
+
+  TempDir dir;
+  std::unique_ptr<ServeProcess> process;
+  std::string url;
+  IoRuntime runtime{1};
+  std::shared_ptr<Handler> client_;
+};
+
+std::string EchoService(const std::string& name, const std::string& pattern = "role:echo") {
+  return fmt::format(R"(
+[[service]]
+name = "{}"
+type = "echo"
+patterns = ["{}"]
+)",
+                     name, pattern);
+}
+
+// Polls `ready` every 20 ms for up to `timeout`.
+bool Eventually(const std::function<bool()>& ready, std::chrono::milliseconds timeout = 5s) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return ready();
+}
+
+// Whether `node` routes `pattern` to the cluster (it has seen another node serve it).
+bool RoutesToCluster(ClusterNode& node, const std::string& pattern, size_t nodes = 1) {
+  auto routes = node.Act(R"({"sys":"config","cmd":"routes"})");
+  if (!routes.ok()) return false;
+  std::string text = std::string(routes->GetArrayJson("routes").value_or(""));
+  size_t at = text.find("\"pattern\":\"" + pattern + "\"");
+  if (at == std::string::npos) return false;
+  size_t end = text.find('}', at);
+  std::string route = text.substr(at, end - at);
+  if (route.find("cluster:") == std::string::npos) return false;
+  return static_cast<size_t>(std::count(route.begin(), route.end(), ',')) + 1 >= nodes + 1;
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!nats_.ok()) GTEST_SKIP() << nats_.problem();
+  }
+  NatsServer nats_;
+};
+
+TEST_F(ClusterTest, RequestsAreSpreadOverThreeInstancesAndEachIsServedOnce) {
+  std::vector<std::unique_ptr<ClusterNode>> instances;
+  for (int i = 1; i <= 3; ++i)
+    instances.push_back(std::make_unique<ClusterNode>(nats_.url(), fmt::format("echo-{}", i),
+                                                      EchoService(fmt::format("echo-{}", i))));
+  ClusterNode router(nats_.url(), "router", "");
+  for (auto& instance : instances) ASSERT_FALSE(instance->url.empty());
+  ASSERT_FALSE(router.url.empty());
+  ASSERT_TRUE(Eventually([&] { return RoutesToCluster(router, "role:echo", 3); }))
+      << "the router did not see the three instances";
+
+  std::map<std::string, int> served;
+  for (int i = 0; i < 90; ++i) {
+    auto reply = router.Act(fmt::format(R"({{"role":"echo","i":{}}})", i));
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    EXPECT_EQ(reply->GetInt("i"), i);
+    served[std::string(reply->GetString("served_by").value_or(""))]++;
+  }
+  // NATS spreads a queue group's messages at random: every instance gets a fair part.
+  ASSERT_EQ(served.size(), 3u);
+  for (auto& [name, count] : served) EXPECT_GE(count, 10) << name;
+  // Exactly one instance answered each request: the instances' counters add up to the requests.
+  int total = 0;
+  for (auto& instance : instances) {
+    auto stats = instance->Act(R"({"sys":"stats"})");
+    ASSERT_TRUE(stats.ok());
+    auto doc = ParseMessage(std::string(stats->GetObjectJson("routes").value_or("{}")));
+    ASSERT_TRUE(doc.ok());
+    auto route = ParseMessage(std::string(doc->GetObjectJson("role:echo").value_or("{}")));
+    total += static_cast<int>(route->GetInt("ok").value_or(0));
+  }
+  EXPECT_EQ(total, 90);
+}
+
+TEST_F(ClusterTest, AnInstanceKilledUnderLoadLosesNoRequest) {
+  std::vector<std::unique_ptr<ClusterNode>> instances;
+  for (int i = 1; i <= 3; ++i)
+    instances.push_back(std::make_unique<ClusterNode>(nats_.url(), fmt::format("echo-{}", i),
+                                                      EchoService(fmt::format("echo-{}", i))));
+  ClusterNode router(nats_.url(), "router", "", "resend_after_ms = 300");
+  ASSERT_TRUE(Eventually([&] { return RoutesToCluster(router, "role:echo", 3); }));
+
+  // 600 requests, 40 ms of work each, 30 in flight at a time; echo-2 is killed a third of the way.
+  Handler& client = router.client();
+  constexpr int kRequests = 600;
+  Replies replies;
+  std::atomic<int> in_flight{0};
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRequests; ++i) {
+    while (in_flight.load() >= 30) std::this_thread::sleep_for(1ms);
+    if (i == kRequests / 3) instances[1]->process->Signal(SIGKILL);
+    Message m = Msg(fmt::format(R"({{"role":"echo","i":{},"delay_ms":40}})", i));
+    m.meta().deadline = SystemClock::Default().NowMs() + 3000;
+    in_flight++;
+    auto collect = replies.Collect();
+    Context context(nullptr, nullptr, m.meta());
+    client.Handle(std::move(m), context, [&in_flight, collect](Result<Message> r) {
+      in_flight--;
+      collect(std::move(r));
+    });
+  }
+  auto results = replies.Wait(30s);
+  ASSERT_EQ(results.size(), size_t{kRequests});
+  std::set<int64_t> answered;
+  std::map<std::string, int> served;
+  for (auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    answered.insert(*r->GetInt("i"));
+    served[std::string(r->GetString("served_by").value_or(""))]++;
+  }
+  EXPECT_EQ(answered.size(), size_t{kRequests});
+  EXPECT_GT(served["echo-2"], 0) << "echo-2 was killed before it served anything";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 25s);
+  // The killed node's routes go when its key is deleted by the TTL sweep (3 s here).
+  EXPECT_TRUE(Eventually([&] { return !RoutesToCluster(router, "role:echo", 3); }, 8s));
+}
+
+TEST_F(ClusterTest, ANewInstanceTakesRequestsWithNoConfigChange) {
+  ClusterNode first(nats_.url(), "echo-1", EchoService("echo-1"));
+  ClusterNode router(nats_.url(), "router", "");
+  ASSERT_TRUE(Eventually([&] { return RoutesToCluster(router, "role:echo", 1); }));
+  ASSERT_EQ(router.Act(R"({"role":"echo"})")->GetString("served_by"), "echo-1");
+
+  ClusterNode second(nats_.url(), "echo-2", EchoService("echo-2"));
+  ASSERT_FALSE(second.url.empty());
+  std::set<std::string> served;
+  ASSERT_TRUE(Eventually([&] {
+    auto reply = router.Act(R"({"role":"echo"})");
+    if (reply.ok()) served.insert(std::string(reply->GetString("served_by").value_or("")));
+    return served.count("echo-2") == 1;
+  }));
+}
+
+TEST_F(ClusterTest, MostSpecificPatternWinsAcrossNodes) {
+  ClusterNode general(nats_.url(), "general", EchoService("general", "role:echo"));
+  ClusterNode special(nats_.url(), "special", EchoService("special", "role:echo,vip:true"));
+  ClusterNode router(nats_.url(), "router", "");
+  ASSERT_TRUE(Eventually([&] {
+    return RoutesToCluster(router, "role:echo") && RoutesToCluster(router, "role:echo,vip:true");
+  }));
+  EXPECT_EQ(router.Act(R"({"role":"echo","vip":true})")->GetString("served_by"), "special");
+  EXPECT_EQ(router.Act(R"({"role":"echo","vip":false})")->GetString("served_by"), "general");
+}
+
+TEST_F(ClusterTest, GracefulStopRemovesTheNodesRoutesAtOnce) {
+  auto echo = std::make_unique<ClusterNode>(nats_.url(), "echo-1", EchoService("echo-1"));
+  ClusterNode router(nats_.url(), "router", "");
+  ASSERT_TRUE(Eventually([&] { return RoutesToCluster(router, "role:echo"); }));
+  echo->process->Signal(SIGTERM);
+  EXPECT_EQ(echo->process->WaitExit(5s), 0);
+  // Deleted on stop: gone well before the 3 s TTL.
+  EXPECT_TRUE(Eventually([&] { return !RoutesToCluster(router, "role:echo"); }, 1500ms));
+  auto reply = router.Act(R"({"role":"echo"})");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kNotFound);
+}
+
+TEST_F(ClusterTest, FireAndForgetInfoReachesEverySubscribedNode) {
+  ClusterNode a(nats_.url(), "observer-a", EchoService("audit", "info:*"));
+  ClusterNode b(nats_.url(), "observer-b", EchoService("index", "info:entry"));
+  ClusterNode router(nats_.url(), "router", "");
+  ASSERT_TRUE(Eventually([&] { return RoutesToCluster(router, "info:entry"); }));
+  auto published = router.Act(R"({"info":"entry","id":"7"})");
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ(published->GetBool("published"), true);
+  auto handled = [](ClusterNode& node, const std::string& pattern) {
+    auto stats = node.Act(R"({"sys":"stats"})");
+    if (!stats.ok()) return int64_t{-1};
+    auto routes = ParseMessage(std::string(stats->GetObjectJson("routes").value_or("{}")));
+    auto route = ParseMessage(std::string(routes->GetObjectJson(pattern).value_or("{}")));
+    return route->GetInt("ok").value_or(0);
+  };
+  EXPECT_TRUE(Eventually([&] {
+    return handled(a, "info:*") == 1 && handled(b, "info:entry") == 1;
+  })) << handled(a, "info:*")
+      << " " << handled(b, "info:entry");
+}
+
+std::string ShardMapService() {
+  return R"(
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = ["-"]
+)";
+}
+
+int64_t EpochOf(ClusterNode& node) {
+  auto reply = node.Act(R"({"shardmap":"get","map":"main"})");
+  return reply.ok() ? static_cast<int64_t>(reply->GetUint("epoch").value_or(0)) : -1;
+}
+
+TEST_F(ClusterTest, AShardMapChangeIsSeenByEveryNodeAndAStaleChangeConflicts) {
+  std::vector<std::unique_ptr<ClusterNode>> nodes;
+  for (int i = 1; i <= 3; ++i)
+    nodes.push_back(
+        std::make_unique<ClusterNode>(nats_.url(), fmt::format("router-{}", i), ShardMapService()));
+  for (auto& node : nodes) ASSERT_EQ(EpochOf(*node), 1);
+
+  auto set =
+      nodes[0]->Act(R"({"shardmap":"set","map":"main","expected_epoch":1,"ranges":["-80","80-"]})");
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->GetUint("epoch"), 2u);
+  for (auto& node : nodes) EXPECT_TRUE(Eventually([&] { return EpochOf(*node) == 2; }));
+  auto ranges = nodes[2]->Act(R"({"shardmap":"get","map":"main"})");
+  EXPECT_EQ(ranges->GetArrayJson("ranges"), R"(["-80","80-"])");
+
+  // Node 3 has seen epoch 2: a change made against epoch 1 is refused, and nothing changes.
+  auto stale =
+      nodes[2]->Act(R"({"shardmap":"set","map":"main","expected_epoch":1,"ranges":["-"]})");
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.status().code(), Code::kConflict);
+
+  // A node started later takes the cluster's map, not its config's.
+  ClusterNode late(nats_.url(), "router-4", ShardMapService());
+  EXPECT_EQ(EpochOf(late), 2);
+}
+
+TEST_F(ClusterTest, UnreachableNatsAtStartIsAClearError) {
+  TempDir dir;
+  uint16_t closed = FreePort();
+  std::string config = dir.Write("node.toml", fmt::format(R"(
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[cluster]
+nats = "nats://127.0.0.1:{}"
+)",
+                                                          closed));
+  auto run = Shell(dir, Cli("serve --config " + config));
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(
+      run.err.find(fmt::format("cluster.nats: cannot connect to nats://127.0.0.1:{}", closed)),
+      std::string::npos)
+      << run.err;
+}
+
+// In process: the node and the NATS server under the test's control.
+TEST_F(ClusterTest, LostConnectionAnswersInFlightUnavailableKeepsLocalRoutesAndRecovers) {
+  ClusterNode remote(nats_.url(), "slow", EchoService("slow", "role:slow"));
+  auto node = StartNode(fmt::format(R"(
+[node]
+name = "local"
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[[service]]
+name = "echo"
+type = "echo"
+[cluster]
+nats = "{}"
+ttl_ms = 3000
+)",
+                                    nats_.url()));
+  ASSERT_NE(node, nullptr);
+  IoRuntime runtime(1);
+  auto client = Client(runtime, node->listener_urls().at(0), ClientOptions{.timeout = 10s});
+  ASSERT_TRUE(Eventually([&] { return CallAndWait(*client, Msg(R"({"role":"slow"})")).ok(); }));
+
+  // A request in flight to the other node when the server dies: answered `unavailable`, soon.
+  Replies replies;
+  Message slow = Msg(R"({"role":"slow","delay_ms":5000})");
+  Context context(nullptr, nullptr, {});
+  client->Handle(std::move(slow), context, replies.Collect());
+  std::this_thread::sleep_for(200ms);
+  auto killed_at = std::chrono::steady_clock::now();
+  nats_.Stop();
+  auto results = replies.Wait(8s);
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_FALSE(results[0].ok());
+  EXPECT_EQ(results[0].status().code(), Code::kUnavailable) << results[0].status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 4s);
+
+  // Local routes keep working; cluster routes answer `unavailable` at once, not after a timeout.
+  auto local = CallAndWait(*client, Msg(R"({"role":"echo"})"));
+  EXPECT_TRUE(local.ok()) << local.status().ToString();
+  auto start = std::chrono::steady_clock::now();
+  auto down = CallAndWait(*client, Msg(R"({"role":"slow"})"));
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), Code::kUnavailable) << down.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+
+  // The server comes back on the same port: the node reconnects by itself.
+  ASSERT_TRUE(nats_.Start()) << nats_.problem();
+  EXPECT_TRUE(
+      Eventually([&] { return CallAndWait(*client, Msg(R"({"role":"slow"})")).ok(); }, 10s));
+  node->Stop(500ms);
+}
+
+}  // namespace
+}  // namespace shardkit::services::testing
