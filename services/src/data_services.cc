@@ -544,8 +544,7 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
 class Migrator {
  public:
   // `directory` holds the migrator (For), so it outlives it: a plain pointer, no cycle.
-  Migrator(std::string dir, std::shared_ptr<shard::ShardMapHolder> map,
-           ServiceDirectory& directory)
+  Migrator(std::string dir, std::shared_ptr<shard::ShardMapHolder> map, ServiceDirectory& directory)
       : dir_(std::move(dir)), map_(std::move(map)), directory_(directory), pool_(1) {}
   ~Migrator() {
     pool_.join();

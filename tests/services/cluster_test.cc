@@ -269,6 +269,113 @@ TEST_F(ClusterTest, AShardMapChangeIsSeenByEveryNodeAndAStaleChangeConflicts) {
   EXPECT_EQ(EpochOf(late), 2);
 }
 
+// A live split in cluster mode: the storage node's migrator commits its cutover to the shard map
+// in the KV (compare-and-swap on the key's revision); a router on another node sees the new epoch
+// through its watch and routes to the new shards, while a client writing through it sees no error
+// and loses nothing.
+TEST_F(ClusterTest, ALiveSplitCommitsItsCutoverThroughTheKvAndEveryRouterSeesIt) {
+  TempDir data;
+  std::string storage_services = R"(
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = ["-80", "80-"]
+)";
+  for (const char* shard : {"-80", "80-", "-40", "40-80"}) {
+    storage_services += fmt::format(R"(
+[[service]]
+name = "store{0}"
+type = "store"
+path = "{1}/store{0}"
+shard = "{0}"
+)",
+                                    shard, data.path());
+  }
+  storage_services += fmt::format(R"(
+[[service]]
+name = "migrator"
+type = "migrator"
+dir = "{}/migrations"
+)",
+                                  data.path());
+  ClusterNode storage(nats_.url(), "storage", storage_services);
+  ASSERT_FALSE(storage.url.empty()) << storage.process->log();
+  ClusterNode router(nats_.url(), "router", R"(
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = ["-80", "80-"]
+[[service]]
+name = "router"
+type = "shard-router"
+node_id = 2
+)");
+  ASSERT_FALSE(router.url.empty()) << router.process->log();
+  ASSERT_TRUE(Eventually([&] { return RoutesToCluster(router, "store:*,kind:*,shard:-80"); }))
+      << router.Act(R"({"sys":"config","cmd":"routes"})")->GetArrayJson("routes").value_or("");
+
+  std::map<std::string, std::string> acknowledged;
+  for (int i = 0; i < 300; ++i) {
+    auto r = router.Act(
+        fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}","v":"0"}}}})", i));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    acknowledged[fmt::format("e{}", i)] = "0";
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::mutex mu;
+  std::string first_error;
+  std::thread writer([&] {
+    ClusterNode* via = &router;
+    IoRuntime runtime(1);
+    auto client = Client(runtime, via->url, ClientOptions{.timeout = 5s});
+    for (int i = 1; !stop; ++i) {
+      std::string id = fmt::format("e{}", i % 300), v = std::to_string(i);
+      auto r = CallAndWait(
+          *client,
+          Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})", id,
+                          v)));
+      std::lock_guard<std::mutex> lock(mu);
+      if (r.ok()) {
+        acknowledged[id] = v;
+      } else if (errors++ == 0) {
+        first_error = r.status().ToString();
+      }
+    }
+  });
+  std::this_thread::sleep_for(200ms);
+  auto started =
+      storage.Act(R"({"migrate":"start","id":"s1","sources":["-80"],"targets":["-40","40-80"]})");
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto status = storage.Act(R"({"migrate":"status","id":"s1"})");
+        return status.ok() && status->GetBool("copying") == std::optional<bool>(false);
+      },
+      20s));
+  auto cutover = storage.Act(R"({"migrate":"cutover","id":"s1"})");
+  ASSERT_TRUE(cutover.ok()) << cutover.status().ToString() << storage.process->log();
+  EXPECT_EQ(cutover->GetUint("epoch"), 2u);
+  // The router node learns the new map from the KV, not from the storage node.
+  EXPECT_TRUE(Eventually([&] { return EpochOf(router) == 2; }));
+  auto map = router.Act(R"({"shardmap":"get","map":"main"})");
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ(map->GetArrayJson("ranges"), R"(["-40","40-80","80-"])");
+  std::this_thread::sleep_for(200ms);
+  stop = true;
+  writer.join();
+  EXPECT_EQ(errors.load(), 0) << first_error;
+  ASSERT_TRUE(storage.Act(R"({"migrate":"complete","id":"s1"})").ok());
+  for (const auto& [id, v] : acknowledged) {
+    auto r = router.Act(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id));
+    ASSERT_TRUE(r.ok()) << id << ": " << r.status().ToString();
+    EXPECT_NE(
+        std::string(r->GetObjectJson("ent").value_or("")).find(fmt::format("\"v\":\"{}\"", v)),
+        std::string::npos)
+        << id;
+  }
+}
+
 TEST_F(ClusterTest, UnreachableNatsAtStartIsAClearError) {
   TempDir dir;
   uint16_t closed = FreePort();
