@@ -21,22 +21,7 @@ using shardkit::testing::IsErrorReply;
 using shardkit::testing::IsOkReply;
 using shardkit::testing::Msg;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "shardkit-cqrs-cluster-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using shardkit::testing::TempDir;
 
 // writer: commands for store:save|remove,kind:entry; the applier writes the memory store (which
 // also serves its change feed, routed as store:changes,kind:entry); entities read model.

@@ -27,22 +27,7 @@ using shardkit::testing::IsErrorReply;
 using shardkit::testing::IsOkReply;
 using shardkit::testing::Msg;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "shardkit-migrate-cluster-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using shardkit::testing::TempDir;
 
 std::string Store(const std::string& name, const std::string& shard) {
   return fmt::format(R"(

@@ -9,4 +9,5 @@
 #include <shardkit/testing/messages.h>
 #include <shardkit/testing/mock_responder.h>
 #include <shardkit/testing/scheduler.h>
+#include <shardkit/testing/temp_dir.h>
 #include <shardkit/testing/wait.h>
