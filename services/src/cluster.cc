@@ -357,6 +357,10 @@ class ClusterAgent::Impl {
     kvWatcher* watcher = nullptr;
     auto next_heartbeat = SteadyClock::now() + std::chrono::milliseconds(config_.ttl_ms / 3);
     while (!stopping_.load()) {
+      if (watcher != nullptr && resync_.load() && !link_->connected()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // see MapsLoop
+        continue;
+      }
       if (watcher == nullptr || resync_.exchange(false)) {
         if (watcher != nullptr) kvWatcher_Destroy(watcher);
         watcher = nullptr;
@@ -396,6 +400,12 @@ class ClusterAgent::Impl {
     kvWatcher* watcher = nullptr;
     bool resync = true;
     while (!stopping_.load()) {
+      if (watcher != nullptr && resync && !link_->connected()) {
+        // libnats 3.4 formats a freed error text when a watcher is destroyed while the
+        // connection is down (heap-use-after-free under ASan): resync once reconnected.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
       if (watcher == nullptr || resync) {
         resync = false;
         if (watcher != nullptr) kvWatcher_Destroy(watcher);
