@@ -128,13 +128,13 @@ dir = "{}/migrations"
   return toml;
 }
 
-std::string RouterConfig(const std::string& storage_url) {
+std::string RouterConfig(const std::string& storage_url, uint16_t port) {
   return fmt::format(R"(
 [node]
 name = "router"
 threads = 2
 [[listener]]
-url = "tcp://127.0.0.1:0"
+url = "tcp://127.0.0.1:{1}"
 [[service]]
 name = "map"
 type = "shard-map"
@@ -149,7 +149,7 @@ pattern = "store:*,kind:*,shard:*"
 to = "{0}"
 timeout_ms = 5000
 )",
-                     storage_url);
+                     storage_url, port);
 }
 
 // One recorded operation on one key.
@@ -189,7 +189,7 @@ class LiveMigrationProcesses {
     admin_ = Client(admin_runtime_, storage_url_, options);
   }
   void StartRouter() {
-    std::string config = router_dir_.Write("router.toml", RouterConfig(storage_url_));
+    std::string config = router_dir_.Write("router.toml", RouterConfig(storage_url_, router_port_));
     router_ = std::make_unique<ServeProcess>(router_dir_, config);
     auto urls = router_->WaitReady();
     ASSERT_EQ(urls.size(), 1u);
@@ -205,6 +205,11 @@ class LiveMigrationProcesses {
     storage_.reset();
   }
   ServeProcess& storage() { return *storage_; }
+  void KillRouter() {
+    router_->Signal(SIGKILL);
+    router_->WaitExit(std::chrono::seconds(10));
+    router_.reset();
+  }
   std::string logs() const {
     return "--- storage log ---\n" + (storage_ ? storage_->log() : std::string("(gone)")) +
            "\n--- router log ---\n" + (router_ ? router_->log() : std::string("(gone)"));
@@ -460,6 +465,7 @@ class LiveMigrationProcesses {
   TempDir data_dir_, storage_dir_, router_dir_;
   std::string data_;
   const uint16_t storage_port_ = FreePort();
+  const uint16_t router_port_ = FreePort();
   std::unique_ptr<ServeProcess> storage_, router_;
   std::string storage_url_, router_url_;
   IoRuntime admin_runtime_{1};
@@ -513,8 +519,7 @@ TEST_P(LiveMigrationProcessTest, UnderSixteenClientsNothingIsLostDuplicatedOrSee
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   cluster.StopTraffic();
-  const double traffic_s =
-      std::chrono::duration<double>(Clock::now() - traffic_started).count();
+  const double traffic_s = std::chrono::duration<double>(Clock::now() - traffic_started).count();
   std::printf("%zu operations in %.1f s: %.0f ops/s achieved\n", cluster.operations(), traffic_s,
               cluster.operations() / traffic_s);
   // The reverse replication carries the targets' last writes back before it stops.
@@ -544,6 +549,38 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{"replace_rocksdb_with_sqlite", {"40-80"}, {"40-80@sqlite"}},
                       Variant{"merge", {"80-c0", "c0-"}, {"80-"}}),
     [](const auto& info) { return info.param.name; });
+
+// The router process killed (-9) between the copy and the cutover and started again after it: its
+// clients fail while it is down (outcome unknown), then carry on through the new router, which
+// starts with the new map; rollback and completion follow; nothing acknowledged is lost.
+TEST(RouterCrash, ARouterKilledAcrossTheCutoverComesBackWithTheNewMapAndLosesNothing) {
+  LiveMigrationProcesses cluster(Variant{"split", {"40-80"}, {"40-60", "60-80"}});
+  ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
+  ASSERT_NO_FATAL_FAILURE(cluster.Preload(3000));
+  cluster.ForgiveErrors();
+  cluster.StartTraffic(4, 300);
+  ASSERT_TRUE(cluster.Migrate("start").ok());
+  ASSERT_TRUE(cluster.WaitCopied().ok());
+  cluster.KillRouter();
+  ASSERT_TRUE(cluster.WaitLag(100).ok());
+  auto cutover = cluster.Migrate("cutover");
+  ASSERT_TRUE(cutover.ok()) << cutover.status().ToString();
+  ASSERT_NO_FATAL_FAILURE(cluster.StartRouter());  // same port: the clients reconnect
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(cluster.WaitLag(100).ok());
+  ASSERT_TRUE(cluster.Migrate("rollback").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(cluster.WaitLag(100).ok());
+  ASSERT_TRUE(cluster.Migrate("cutover").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  cluster.StopTraffic();
+  EXPECT_GT(cluster.errors(), 0) << "no request was cut by the router's death";
+  ASSERT_TRUE(cluster.WaitLag(0).ok());
+  ASSERT_TRUE(cluster.Migrate("complete").ok());
+  ASSERT_NO_FATAL_FAILURE(cluster.CheckHistories());
+  cluster.KillAll();
+  cluster.CheckStoreFiles();
+}
 
 // --- kill -9 of the coordinator at every journal state ----------------------------------------
 
