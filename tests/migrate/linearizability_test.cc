@@ -59,9 +59,9 @@ TEST(Linearizability, AWriteWithAnUnknownOutcomeMayOrMayNotHaveHappened) {
   // Happened: visible later.
   EXPECT_TRUE(CheckRegister({Save("a", 0, 1), Save("b", 2, kNever), Load("b", 9, 10)}, {}).ok);
   // Happened, then un-happened: impossible.
-  EXPECT_FALSE(CheckRegister(
-                   {Save("a", 0, 1), Save("b", 2, kNever), Load("b", 3, 4), Load("a", 5, 6)}, {})
-                   .ok);
+  EXPECT_FALSE(
+      CheckRegister({Save("a", 0, 1), Save("b", 2, kNever), Load("b", 3, 4), Load("a", 5, 6)}, {})
+          .ok);
   // Cannot have taken effect before it was called.
   EXPECT_FALSE(CheckRegister({Save("a", 0, 1), Load("b", 2, 3), Save("b", 4, kNever)}, {}).ok);
   // Loads with unknown outcomes are dropped.

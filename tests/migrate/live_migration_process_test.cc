@@ -370,6 +370,15 @@ class LiveMigrationProcesses {
   }
 
   int64_t errors() const { return errors_.load(); }
+  // Waits until the clients did `more` operations (at most 60 s): every step of a test runs under
+  // real traffic however slow the machine (ASan, other jobs).
+  void WaitOps(int64_t more) {
+    int64_t target = ops_.load() + more;
+    auto until = Clock::now() + std::chrono::seconds(60);
+    while (ops_.load() < target && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
   size_t operations() const { return recorded_.size(); }
   size_t checked_ops() const { return checked_ops_; }
   void ForgiveErrors() { forgive_errors_ = true; }
@@ -444,6 +453,7 @@ class LiveMigrationProcesses {
         ++errors_;
       }
       mine.push_back({key, std::move(op)});
+      ++ops_;
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& r : mine) recorded_.push_back(std::move(r));
@@ -481,6 +491,7 @@ class LiveMigrationProcesses {
   std::vector<std::string> first_errors_;     // guarded by mu_
   std::map<std::string, std::string> initial_;
   std::atomic<int64_t> errors_{0};
+  std::atomic<int64_t> ops_{0};
   size_t checked_ops_ = 0;
 };
 
@@ -496,7 +507,7 @@ TEST_P(LiveMigrationProcessTest, UnderSixteenClientsNothingIsLostDuplicatedOrSee
   // the router and the storage node share 2 cores).
   const auto traffic_started = Clock::now();
   cluster.StartTraffic(16, 650);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  cluster.WaitOps(500);
 
   auto started = cluster.Migrate("start");
   ASSERT_TRUE(started.ok()) << started.status().ToString();
@@ -509,7 +520,7 @@ TEST_P(LiveMigrationProcessTest, UnderSixteenClientsNothingIsLostDuplicatedOrSee
   EXPECT_EQ(verified->GetBool("ok"), std::optional<bool>(true)) << ToJson(*verified);
 
   for (const char* op : {"cutover", "rollback", "cutover"}) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    cluster.WaitOps(500);
     ASSERT_TRUE(cluster.WaitLag(100).ok());
     auto r = cluster.Migrate(op);
     ASSERT_TRUE(r.ok()) << op << ": " << r.status().ToString() << cluster.logs();
@@ -517,7 +528,7 @@ TEST_P(LiveMigrationProcessTest, UnderSixteenClientsNothingIsLostDuplicatedOrSee
                 static_cast<unsigned long long>(r->GetUint("epoch").value_or(0)),
                 r->GetDouble("pause_ms").value_or(-1));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  cluster.WaitOps(500);
   cluster.StopTraffic();
   const double traffic_s = std::chrono::duration<double>(Clock::now() - traffic_started).count();
   std::printf("%zu operations in %.1f s: %.0f ops/s achieved\n", cluster.operations(), traffic_s,

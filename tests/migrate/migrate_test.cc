@@ -302,11 +302,54 @@ TEST(LiveMigration, ReplaceRocksDbWithSqliteUnderLoad) {
   EXPECT_GT(in_sqlite, 0u);
 }
 
+// A target store whose replicated applies take `delay` each: replication lags deterministically.
+class SlowApplyStore final : public store::EntityStore {
+ public:
+  SlowApplyStore(std::shared_ptr<store::EntityStore> inner, std::chrono::milliseconds delay)
+      : inner_(std::move(inner)), delay_(delay) {}
+  Result<std::string> Save(const store::SaveRequest& r) override { return inner_->Save(r); }
+  std::vector<Result<std::string>> SaveBatch(const std::vector<store::SaveRequest>& r) override {
+    return inner_->SaveBatch(r);
+  }
+  Result<std::string> Load(std::string_view kind, std::string_view id) override {
+    return inner_->Load(kind, id);
+  }
+  std::vector<Result<std::string>> LoadBatch(const std::vector<store::EntityRef>& r) override {
+    return inner_->LoadBatch(r);
+  }
+  Result<store::ListPage> List(const store::Query& q) override { return inner_->List(q); }
+  Result<std::string> Remove(std::string_view kind, std::string_view id) override {
+    return inner_->Remove(kind, id);
+  }
+  Result<std::vector<std::string>> RemoveWhere(const store::Query& q) override {
+    return inner_->RemoveWhere(q);
+  }
+  Status ScanRange(std::string_view kind, store::KsidRange range,
+                   const std::function<bool(const store::EntityRecord&)>& visit) override {
+    return inner_->ScanRange(kind, range, visit);
+  }
+  Result<uint64_t> PurgeExpired() override { return inner_->PurgeExpired(); }
+  store::ChangeFeed& feed() override { return inner_->feed(); }
+  Status ApplyReplicated(std::string_view stream, const std::vector<store::ChangeRecord>& changes,
+                         uint64_t position, bool assume_absent) override {
+    std::this_thread::sleep_for(delay_);
+    return inner_->ApplyReplicated(stream, changes, position, assume_absent);
+  }
+  Result<uint64_t> ReplicatedPosition(std::string_view stream) override {
+    return inner_->ReplicatedPosition(stream);
+  }
+
+ private:
+  std::shared_ptr<store::EntityStore> inner_;
+  std::chrono::milliseconds delay_;
+};
+
 TEST(LiveMigration, ACutoverOverTheLagLimitIsRefusedAndLosesNothing) {
   Cluster c({"-80", "80-"});
   Participant a = c.AddShard("80-c0", Engine::kMemory);
   Participant b = c.AddShard("c0-", Engine::kMemory);
   Workload load(c, 4);
+  a.store = std::make_shared<SlowApplyStore>(a.store, 300ms);
   MigrationSpec spec = c.Spec("refused", {c.shards["80-"]}, {a, b});
   spec.cutover.max_lag = 0;
   spec.cutover.fence_timeout = 0ms;
@@ -316,6 +359,11 @@ TEST(LiveMigration, ACutoverOverTheLagLimitIsRefusedAndLosesNothing) {
   int refused = 0;
   for (int i = 0; i < 20; ++i) {
     WaitOps(load, 50);
+    if (refused == 0) {
+      // A change on the source while the targets apply slowly: the lag check sees it, however
+      // fast or slow the machine.
+      ASSERT_TRUE(c.shards["80-"].store->Save({"burst", fmt::format("b{}", i), "{}"}).ok());
+    }
     auto cut = (*m)->Cutover();
     if (!cut.ok()) {
       ++refused;
@@ -432,6 +480,14 @@ TEST(LiveMigration, FeedConsumersMoveWithTheRangeAndSeeEveryChangeExactlyOnce) {
   // Writers record what was acknowledged: (kind, id, op, version) of every save and remove.
   std::set<Change> acknowledged;
   std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  // Every step runs under real traffic, however slow the machine (ASan, other jobs).
+  auto wait_writes = [&](int more) {
+    int target = writes + more;
+    auto until = std::chrono::steady_clock::now() + 60s;
+    while (writes < target && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(1ms);
+  };
   std::vector<std::thread> writers;
   for (int t = 0; t < 4; ++t) {
     writers.emplace_back([&, t] {
@@ -450,6 +506,7 @@ TEST(LiveMigration, FeedConsumersMoveWithTheRangeAndSeeEveryChangeExactlyOnce) {
                    : fmt::format(R"({{"store":"save","kind":"item","ent":{{"id":"{}","v":"{}"}}}})",
                                  id, i));
         if (r.ok()) mine.emplace("item", id, remove ? "remove" : "save", EntVersion(r));
+        ++writes;
         ASSERT_TRUE(r.ok() || r.status().code() == Code::kNotFound) << r.status().ToString();
       }
       std::lock_guard<std::mutex> lock(mu);
@@ -461,19 +518,19 @@ TEST(LiveMigration, FeedConsumersMoveWithTheRangeAndSeeEveryChangeExactlyOnce) {
   Migration& m = **opened;
   ASSERT_TRUE(m.Start().ok());
   ASSERT_TRUE(m.WaitForLag(10, 10s));
-  std::this_thread::sleep_for(100ms);
+  wait_writes(150);
   ASSERT_TRUE(m.Cutover().ok());
-  std::this_thread::sleep_for(100ms);
+  wait_writes(150);
   // A restart of the consumer between the moves: it must keep following the new owners.
   follower.reset();
   follower = std::make_unique<cache::FeedFollower>(cluster.bus, cache, options);
   follower->Start();
   ASSERT_TRUE(m.WaitForLag(10, 10s));
   ASSERT_TRUE(m.Rollback().ok());
-  std::this_thread::sleep_for(100ms);
+  wait_writes(150);
   ASSERT_TRUE(m.WaitForLag(10, 10s));
   ASSERT_TRUE(m.Cutover().ok());
-  std::this_thread::sleep_for(100ms);
+  wait_writes(150);
   stop = true;
   for (auto& w : writers) w.join();
   follower->Stop();
