@@ -353,8 +353,25 @@ class ClusterAgent::Impl {
     return changed;
   }
 
+  // libnats 3.4 reads freed memory when a watcher's consumer cannot be deleted (the connection
+  // dropped, or the server restarted and forgot it): kvWatcher_Destroy formats an error from a
+  // freed string (heap-use-after-free under ASan). A watcher that saw an error is therefore never
+  // destroyed: it is parked here, reachable, for the life of the process (one per reconnect).
+  static void Retire(kvWatcher* watcher, bool healthy) {
+    if (watcher == nullptr) return;
+    if (healthy) {
+      kvWatcher_Destroy(watcher);
+      return;
+    }
+    static std::mutex mu;
+    static auto* parked = new std::vector<kvWatcher*>();
+    std::lock_guard<std::mutex> lock(mu);
+    parked->push_back(watcher);
+  }
+
   void RegistryLoop() {
     kvWatcher* watcher = nullptr;
+    bool failed = false;  // the watcher saw an error (see Retire)
     auto next_heartbeat = SteadyClock::now() + std::chrono::milliseconds(config_.ttl_ms / 3);
     while (!stopping_.load()) {
       if (watcher != nullptr && resync_.load() && !link_->connected()) {
@@ -362,7 +379,9 @@ class ClusterAgent::Impl {
         continue;
       }
       if (watcher == nullptr || resync_.exchange(false)) {
-        if (watcher != nullptr) kvWatcher_Destroy(watcher);
+        // A resync follows an error or a reconnect: the old watcher's consumer may be gone.
+        Retire(watcher, /*healthy=*/false);
+        failed = false;
         watcher = nullptr;
         if (kvStore_WatchAll(&watcher, registry_, nullptr) != NATS_OK) {
           watcher = nullptr;
@@ -381,6 +400,7 @@ class ClusterAgent::Impl {
         MarkLoaded();  // a null entry: every key present at the start was delivered
       } else if (s != NATS_OK && s != NATS_TIMEOUT) {
         resync_.store(true);
+        failed = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       if (SteadyClock::now() >= next_heartbeat) {
@@ -393,22 +413,22 @@ class ClusterAgent::Impl {
       changed = ExpireSilentNodes() || changed;
       if (changed && routes_changed_) routes_changed_();
     }
-    if (watcher != nullptr) kvWatcher_Destroy(watcher);
+    Retire(watcher, /*healthy=*/!failed && !resync_.load() && link_->connected());
   }
 
   void MapsLoop() {
     kvWatcher* watcher = nullptr;
     bool resync = true;
+    bool failed = false;  // the watcher saw an error (see Retire)
     while (!stopping_.load()) {
       if (watcher != nullptr && resync && !link_->connected()) {
-        // libnats 3.4 formats a freed error text when a watcher is destroyed while the
-        // connection is down (heap-use-after-free under ASan): resync once reconnected.
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // resync once reconnected
         continue;
       }
       if (watcher == nullptr || resync) {
+        Retire(watcher, /*healthy=*/!failed);
+        failed = false;
         resync = false;
-        if (watcher != nullptr) kvWatcher_Destroy(watcher);
         watcher = nullptr;
         std::lock_guard<std::mutex> lock(maps_state_->mutex);
         if (maps_state_->kv == nullptr ||
@@ -427,11 +447,15 @@ class ClusterAgent::Impl {
         kvEntry_Destroy(entry);
       } else if (s != NATS_OK && s != NATS_TIMEOUT) {
         resync = true;
+        failed = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      if (resync_maps_.exchange(false)) resync = true;
+      if (resync_maps_.exchange(false)) {
+        resync = true;
+        failed = true;  // asked after a reconnect: the consumer may be gone
+      }
     }
-    if (watcher != nullptr) kvWatcher_Destroy(watcher);
+    Retire(watcher, /*healthy=*/!failed && link_->connected());
   }
 
   void ApplyMap(kvEntry* entry) {
