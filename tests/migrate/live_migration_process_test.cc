@@ -77,18 +77,26 @@ std::string DirName(std::string shard) {
   return shard.empty() || shard == "-" ? "all" : shard;
 }
 
-// A port free now (bound then released), so a restarted node comes back where its peers expect.
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+// `n` distinct ports free now (all bound at once, then released), so restarted nodes come back
+// where their peers expect. Bound together: one at a time, the kernel may hand out the same port
+// twice.
+std::vector<uint16_t> FreePorts(size_t n) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    fds.push_back(fd);
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (int fd : fds) close(fd);
+  return ports;
 }
 
 std::string StorageConfig(const std::string& data, uint16_t port, const Variant& v) {
@@ -474,8 +482,9 @@ class LiveMigrationProcesses {
   Variant variant_;
   TempDir data_dir_, storage_dir_, router_dir_;
   std::string data_;
-  const uint16_t storage_port_ = FreePort();
-  const uint16_t router_port_ = FreePort();
+  const std::vector<uint16_t> ports_ = FreePorts(2);
+  const uint16_t storage_port_ = ports_[0];
+  const uint16_t router_port_ = ports_[1];
   std::unique_ptr<ServeProcess> storage_, router_;
   std::string storage_url_, router_url_;
   IoRuntime admin_runtime_{1};
