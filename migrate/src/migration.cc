@@ -314,8 +314,8 @@ class Migration::Impl {
     std::string value = fmt::format(R"({{"epoch":{},"to":{{)", epoch);
     bool first = true;
     for (const Participant& p : to) {
-      value += fmt::format(R"({}"{}":{})", first ? "" : ",", p.shard,
-                           state_.reverse_from[p.shard] + 1);
+      value +=
+          fmt::format(R"({}"{}":{})", first ? "" : ",", p.shard, state_.reverse_from[p.shard] + 1);
       first = false;
     }
     value += "}}";
@@ -332,8 +332,8 @@ class Migration::Impl {
       marker.op = store::ChangeOp::kMoved;
       marker.version = epoch;
       marker.value = value;
-      if (Status s = p.store->ApplyReplicated(fmt::format("migrate:{}:moved", spec_.id),
-                                              {marker}, epoch);
+      if (Status s =
+              p.store->ApplyReplicated(fmt::format("migrate:{}:moved", spec_.id), {marker}, epoch);
           !s.ok())
         return s;
     }

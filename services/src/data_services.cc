@@ -631,9 +631,7 @@ class Migrator {
         if (file.path().extension() != ".spec") continue;
         std::string id = file.path().stem().string();
         if (migrations_.count(id)) continue;
-        std::ifstream in(file.path());
-        std::string text((std::istreambuf_iterator<char>(in)), {});
-        auto spec = Decode(text);
+        auto spec = SavedSpec(id);
         if (!spec.ok()) {
           spdlog::warn("migrator: cannot resume {}: {}", file.path().string(),
                        spec.status().ToString());
@@ -658,10 +656,8 @@ class Migrator {
     std::ifstream in(dir_ + "/" + id + ".spec");
     if (!in) return Status::NotFound(fmt::format("no migration '{}' in this node", id));
     std::string text((std::istreambuf_iterator<char>(in)), {});
-    return Decode(text);
+    return ParseMessage(text);
   }
-
-  static Result<Message> Decode(const std::string& text) { return ParseMessage(text); }
 
   void Publish(const std::string& id, const migrate::Progress& progress) {
     Message event = Describe(progress, id);

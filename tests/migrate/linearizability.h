@@ -38,9 +38,9 @@ struct RegisterOp {
 
 struct LinearizabilityResult {
   bool ok = true;
-  size_t operations = 0;      // checked (unknown loads dropped)
+  size_t operations = 0;  // checked (unknown loads dropped)
   size_t states_explored = 0;
-  std::string explanation;    // when !ok: the history around the failure
+  std::string explanation;  // when !ok: the history around the failure
 };
 
 namespace detail {
