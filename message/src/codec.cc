@@ -134,6 +134,7 @@ class FlatBuilder {
     if (meta_key_ == "parent") return want_string(meta.parent);
     if (meta_key_ == "deadline") return want_integer(meta.deadline);
     if (meta_key_ == "hops") return want_integer(meta.hops);
+    if (meta_key_ == "idempotency_key") return want_string(meta.idempotency_key);
     return true;  // other meta$ members are not kept
   }
 
@@ -194,6 +195,7 @@ void AppendMeta(const Meta& meta, std::string& out) {
     separator();
     fmt::format_to(std::back_inserter(out), "\"hops\":{}", meta.hops);
   }
+  string_field("idempotency_key", meta.idempotency_key);
   out += '}';
 }
 

@@ -25,6 +25,7 @@ Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now
     message.Remove("cache");
     Meta kept;
     kept.trace = std::move(message.meta().trace);
+    kept.idempotency_key = std::move(message.meta().idempotency_key);  // the client's own
     message.meta() = std::move(kept);
   }
   int64_t latest = now_ms + config.request_timeout_ms;

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <shardkit/message/status.h>
@@ -42,19 +43,29 @@ struct ConsumerWrite {
   std::optional<uint64_t> position;  // nullopt: delete
 };
 
+// An idempotency receipt (entity_store.h): `body` is opaque to the backend (receipt.h encodes
+// it); `expires_at_ms` orders the purge.
+struct ReceiptWrite {
+  std::string key;
+  int64_t expires_at_ms = 0;
+  std::string body;     // empty with remove
+  bool remove = false;  // delete the receipt of `key` that expires at `expires_at_ms`
+};
+
 // Everything one commit changes, applied all or nothing.
 struct WriteSet {
   std::vector<EntityWrite> entities;
   std::vector<IdIndexWrite> id_index;
   std::vector<ChangeRecord> changes;
   std::vector<ConsumerWrite> consumers;
+  std::vector<ReceiptWrite> receipts;
   // Non-zero: delete change records below this sequence and remember it (persisted), so the last
   // sequence survives a reopen even when every record was trimmed.
   uint64_t trim_below = 0;
 
   bool empty() const {
     return entities.empty() && id_index.empty() && changes.empty() && consumers.empty() &&
-           trim_below == 0;
+           receipts.empty() && trim_below == 0;
   }
 };
 
@@ -88,6 +99,11 @@ class Backend {
   // Rows with 0 < expires_at_ms <= now_ms, at most `limit` of them, in no particular order.
   virtual Status ScanExpired(int64_t now_ms, size_t limit, const RowVisitor& visit) = 0;
   virtual Status Commit(const WriteSet& writes) = 0;
+  // The receipt of `key` (expired or not), or nullopt.
+  virtual Result<std::optional<std::string>> GetReceipt(std::string_view key) = 0;
+  // Keys and expiries of receipts with expires_at_ms <= now_ms, at most `limit`.
+  virtual Result<std::vector<std::pair<std::string, int64_t>>> ExpiredReceipts(int64_t now_ms,
+                                                                               size_t limit) = 0;
   virtual Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) = 0;
   virtual Result<FeedState> LoadFeedState() = 0;
 };

@@ -97,9 +97,36 @@ class MemoryBackend final : public Backend {
         consumers_.erase(w.name);
       }
     }
+    for (const ReceiptWrite& w : writes.receipts) {
+      if (w.remove) {
+        receipts_.erase(w.key);
+        receipt_expiry_.erase({w.expires_at_ms, w.key});
+        continue;
+      }
+      receipts_[w.key] = w.body;
+      receipt_expiry_.insert({w.expires_at_ms, w.key});
+    }
     if (writes.trim_below != 0)
       changes_.erase(changes_.begin(), changes_.lower_bound(writes.trim_below));
     return Status::Ok();
+  }
+
+  Result<std::optional<std::string>> GetReceipt(std::string_view key) override {
+    std::shared_lock lock(mu_);
+    auto it = receipts_.find(std::string(key));
+    if (it == receipts_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+
+  Result<std::vector<std::pair<std::string, int64_t>>> ExpiredReceipts(int64_t now_ms,
+                                                                       size_t limit) override {
+    std::shared_lock lock(mu_);
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (auto it = receipt_expiry_.begin();
+         it != receipt_expiry_.end() && it->first <= now_ms && out.size() < limit; ++it) {
+      out.emplace_back(it->second, it->first);
+    }
+    return out;
   }
 
   Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) override {
@@ -121,6 +148,8 @@ class MemoryBackend final : public Backend {
   std::map<std::string, uint64_t> id_index_;          // EntityKey(kind, 0, id) -> ksid
   std::map<uint64_t, ChangeRecord> changes_;
   std::map<std::string, uint64_t> consumers_;
+  std::map<std::string, std::string> receipts_;               // key -> body
+  std::set<std::pair<int64_t, std::string>> receipt_expiry_;  // (expires_at_ms, key)
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 //   "changes"   sequence(8, BE)         ->  op(1) ksid(8) version(8) |kind|(8) kind |id|(8) id json
 //   "expiry"    expires_at_ms(8, BE) entity key -> ""      (TTL index, read by PurgeExpired)
 //   "meta"      "c" name -> position(8) | "i" kind \0 id -> ksid(8) | "t" -> trim point(8)
+//               | "r" key -> receipt body | "x" expires_at_ms(8, BE) key -> ""  (receipt expiry)
 // Every Commit is one WriteBatch across the column families, so data, feed and indexes agree
 // after any crash.
 #include <atomic>
@@ -227,6 +228,16 @@ class RocksDbBackend final : public Backend {
         (void)batch.Delete(meta_, "c" + w.name);
       }
     }
+    for (const ReceiptWrite& w : writes.receipts) {
+      std::string expiry = "x" + BigEndian64(static_cast<uint64_t>(w.expires_at_ms)) + w.key;
+      if (w.remove) {
+        (void)batch.Delete(meta_, "r" + w.key);
+        (void)batch.Delete(meta_, expiry);
+      } else {
+        (void)batch.Put(meta_, "r" + w.key, w.body);
+        (void)batch.Put(meta_, expiry, "");
+      }
+    }
     if (writes.trim_below != 0) {
       (void)batch.DeleteRange(changes_, BigEndian64(0), BigEndian64(writes.trim_below));
       (void)batch.Put(meta_, "t", BigEndian64(writes.trim_below));
@@ -237,6 +248,30 @@ class RocksDbBackend final : public Backend {
     if (!s.ok()) return FromRocks(s, "write");
     if (durability_ == Durability::kGroup) dirty_.store(true, std::memory_order_release);
     return Status::Ok();
+  }
+
+  Result<std::optional<std::string>> GetReceipt(std::string_view key) override {
+    std::string body;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, "r" + std::string(key), &body);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "get receipt");
+    return std::optional<std::string>(std::move(body));
+  }
+
+  Result<std::vector<std::pair<std::string, int64_t>>> ExpiredReceipts(int64_t now_ms,
+                                                                       size_t limit) override {
+    std::vector<std::pair<std::string, int64_t>> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+    for (it->Seek("x"); it->Valid() && it->key().starts_with("x") && out.size() < limit;
+         it->Next()) {
+      std::string_view key = View(it->key()).substr(1);
+      if (key.size() < 8) return Status::Internal("rocksdb: corrupt receipt expiry index");
+      const auto expires = static_cast<int64_t>(ReadBigEndian64(key));
+      if (expires > now_ms) break;
+      out.emplace_back(std::string(key.substr(8)), expires);
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scan receipts");
+    return out;
   }
 
   Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) override {

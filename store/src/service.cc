@@ -216,7 +216,14 @@ class StoreService final : public Handler {
         request.ent = ToJsonText(item);
         requests.push_back(std::move(request));
       }
-      auto results = store_->SaveBatch(requests);
+      const std::string& key = m.meta().idempotency_key;
+      auto results = store_->SaveBatch(requests, key);
+      // A bad or reused key fails every item alike: it is the request's error, not an item's.
+      if (!key.empty() && !results.empty() && !results.front().ok() &&
+          results.front().status().details_json().find("meta$.idempotency_key") !=
+              std::string::npos) {
+        return results.front().status();
+      }
       for (size_t i = 0; i < results.size(); ++i) {
         if (!results[i].ok())
           results[i] = PrefixError(results[i].status(), fmt::format("ents[{}]", i));
@@ -233,7 +240,7 @@ class StoreService final : public Handler {
       if (!text.ok()) return text.status();
       base.id = std::move(text).value();
     }
-    auto saved = store_->Save(base);
+    auto saved = store_->Save(base, m.meta().idempotency_key);
     if (!saved.ok()) return std::move(saved).status();
     return EntReply(std::move(saved).value());
   }
@@ -300,7 +307,7 @@ class StoreService final : public Handler {
     if (m.Has("id")) {
       auto id = IdFromValue(m.Find("id"), "id");
       if (!id.ok()) return id.status();
-      auto removed = store_->Remove(*kind, *id);
+      auto removed = store_->Remove(*kind, *id, m.meta().idempotency_key);
       if (!removed.ok()) return std::move(removed).status();
       return EntReply(std::move(removed).value());
     }
@@ -310,7 +317,7 @@ class StoreService final : public Handler {
     }
     auto query = ParseQuery(m, *kind);
     if (!query.ok()) return query.status();
-    auto removed = store_->RemoveWhere(*query);
+    auto removed = store_->RemoveWhere(*query, m.meta().idempotency_key);
     if (!removed.ok()) return std::move(removed).status();
     std::string items = "[";
     for (size_t i = 0; i < removed->size(); ++i) {

@@ -7,6 +7,7 @@
 //   changes(seq INTEGER PRIMARY KEY, ksid, kind, id, op, version, value)
 //   ids(kind, id, ksid) WITHOUT ROWID   (only kinds sharded by a field)
 //   consumers(name, position) WITHOUT ROWID,  meta(key, value) WITHOUT ROWID
+//   receipts(key, expires_at, body) WITHOUT ROWID   + index on expires_at (idempotency receipts)
 // ksid is a big-endian BLOB so SQLite's memcmp order is the unsigned numeric order.
 #include <condition_variable>
 #include <filesystem>
@@ -36,6 +37,9 @@ CREATE TABLE IF NOT EXISTS ids(
   kind TEXT NOT NULL, id TEXT NOT NULL, ksid BLOB NOT NULL, PRIMARY KEY(kind, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consumers(name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS receipts(
+  key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body BLOB NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS receipts_by_expiry ON receipts(expires_at);
 )sql";
 
 constexpr const char* kGet =
@@ -71,6 +75,12 @@ constexpr const char* kPutTrimPoint =
 constexpr const char* kGetTrimPoint = "SELECT value FROM meta WHERE key='trimmed_below'";
 constexpr const char* kFeedBounds = "SELECT min(seq), max(seq) FROM changes";
 constexpr const char* kConsumers = "SELECT name, position FROM consumers";
+constexpr const char* kGetReceipt = "SELECT body FROM receipts WHERE key=?1";
+constexpr const char* kPutReceipt =
+    "INSERT OR REPLACE INTO receipts(key, expires_at, body) VALUES(?1,?2,?3)";
+constexpr const char* kDeleteReceipt = "DELETE FROM receipts WHERE key=?1 AND expires_at=?2";
+constexpr const char* kExpiredReceipts =
+    "SELECT key, expires_at FROM receipts WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
 
 // One connection and its prepared statements; used by one thread at a time.
 class Connection {
@@ -263,6 +273,37 @@ class SqliteBackend final : public Backend {
     return s;
   }
 
+  Result<std::optional<std::string>> GetReceipt(std::string_view key) override {
+    Reader reader(*this);
+    Result<sqlite3_stmt*> stmt = reader->Prepare(kGetReceipt);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use{*stmt};
+    BindText(*stmt, 1, key);
+    int rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return reader->Error("get receipt");
+    const void* blob = sqlite3_column_blob(*stmt, 0);
+    const int size = sqlite3_column_bytes(*stmt, 0);
+    return std::optional<std::string>(
+        blob == nullptr ? std::string() : std::string(static_cast<const char*>(blob), size));
+  }
+
+  Result<std::vector<std::pair<std::string, int64_t>>> ExpiredReceipts(int64_t now_ms,
+                                                                       size_t limit) override {
+    Reader reader(*this);
+    Result<sqlite3_stmt*> stmt = reader->Prepare(kExpiredReceipts);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use{*stmt};
+    sqlite3_bind_int64(*stmt, 1, now_ms);
+    sqlite3_bind_int64(*stmt, 2, static_cast<int64_t>(limit));
+    std::vector<std::pair<std::string, int64_t>> out;
+    int rc;
+    while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW)
+      out.emplace_back(std::string(ColumnText(*stmt, 0)), sqlite3_column_int64(*stmt, 1));
+    if (rc != SQLITE_DONE) return reader->Error("scan receipts");
+    return out;
+  }
+
   Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) override {
     Reader reader(*this);
     Result<sqlite3_stmt*> stmt = reader->Prepare(kReadChanges);
@@ -407,6 +448,16 @@ class SqliteBackend final : public Backend {
       Status s = Run(c, w.position ? kPutConsumer : kDeleteConsumer, [&](sqlite3_stmt* st) {
         BindText(st, 1, w.name);
         if (w.position) sqlite3_bind_int64(st, 2, static_cast<int64_t>(*w.position));
+      });
+      if (!s.ok()) return s;
+    }
+    for (const ReceiptWrite& w : writes.receipts) {
+      Status s = Run(c, w.remove ? kDeleteReceipt : kPutReceipt, [&](sqlite3_stmt* st) {
+        BindText(st, 1, w.key);
+        sqlite3_bind_int64(st, 2, w.expires_at_ms);
+        if (!w.remove)
+          sqlite3_bind_blob(st, 3, w.body.data(), static_cast<int>(w.body.size()),
+                            SQLITE_TRANSIENT);
       });
       if (!s.ok()) return s;
     }

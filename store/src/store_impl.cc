@@ -5,6 +5,7 @@
 
 #include "entity_json.h"
 #include "list_query.h"
+#include "receipt.h"
 #include "save_plan.h"
 #include "validation.h"
 
@@ -173,12 +174,56 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   return stored;
 }
 
-Result<std::string> StoreImpl::Save(const SaveRequest& request) {
-  std::vector<Result<std::string>> results = SaveBatch({request});
+Result<StoreImpl::ReceiptLookup> StoreImpl::LookUpReceipt(std::string_view key,
+                                                          uint64_t fingerprint, int64_t now_ms) {
+  Result<std::optional<std::string>> body = backend_->GetReceipt(key);
+  if (!body.ok()) return body.status();
+  if (!body->has_value()) return ReceiptLookup{};
+  std::optional<Receipt> receipt = DecodeReceipt(**body);
+  if (!receipt)
+    return Status::Internal("corrupt idempotency receipt under '" + std::string(key) + "'");
+  // Expired but not purged yet: as if absent; the new receipt replaces it.
+  if (receipt->expires_at_ms <= now_ms) return ReceiptLookup{std::nullopt, receipt->expires_at_ms};
+  if (receipt->fingerprint != fingerprint) return KeyReusedError(key);
+  return ReceiptLookup{std::move(receipt->answers), 0};
+}
+
+void StoreImpl::PlanReceipt(std::string_view key, uint64_t fingerprint,
+                            const std::vector<Result<std::string>>& answers, int64_t now_ms,
+                            const ReceiptLookup& found, WriteSet& writes) {
+  if (found.stale_expiry != 0)
+    writes.receipts.push_back({std::string(key), found.stale_expiry, {}, true});
+  Receipt receipt{fingerprint, now_ms + options_.idempotency_ttl_ms, answers};
+  writes.receipts.push_back({std::string(key), receipt.expires_at_ms, EncodeReceipt(receipt)});
+}
+
+Status StoreImpl::PurgeReceiptsLocked(int64_t now_ms) {
+  for (;;) {
+    Result<std::vector<std::pair<std::string, int64_t>>> expired =
+        backend_->ExpiredReceipts(now_ms, kPurgeBatch);
+    if (!expired.ok()) return expired.status();
+    if (expired->empty()) return Status::Ok();
+    WriteSet writes;
+    for (auto& [key, expires_at_ms] : *expired)
+      writes.receipts.push_back({std::move(key), expires_at_ms, {}, true});
+    if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
+    if (writes.receipts.size() < kPurgeBatch) return Status::Ok();
+  }
+}
+
+Result<std::string> StoreImpl::Save(const SaveRequest& request, std::string_view idempotency_key) {
+  std::vector<Result<std::string>> results = SaveBatch({request}, idempotency_key);
+  if (results.size() != 1) return Status::Internal("corrupt idempotency receipt: not one answer");
   return std::move(results.front());
 }
 
-std::vector<Result<std::string>> StoreImpl::SaveBatch(const std::vector<SaveRequest>& requests) {
+std::vector<Result<std::string>> StoreImpl::SaveBatch(const std::vector<SaveRequest>& requests,
+                                                      std::string_view idempotency_key) {
+  const bool keyed = Keyed(idempotency_key);
+  if (keyed) {
+    if (Status s = CheckIdempotencyKey(idempotency_key); !s.ok())
+      return std::vector<Result<std::string>>(requests.size(), s);
+  }
   // Parsing and validation need no lock; only the read-check-write part is serialized.
   std::vector<Result<ValidSave>> valid;
   valid.reserve(requests.size());
@@ -189,12 +234,22 @@ std::vector<Result<std::string>> StoreImpl::SaveBatch(const std::vector<SaveRequ
   results.reserve(requests.size());
   std::lock_guard lock(write_mu_);
   const int64_t now_ms = clock_.NowMs();
+  ReceiptLookup found;
+  uint64_t fingerprint = 0;
+  if (keyed) {
+    fingerprint = FingerprintSaves(requests);
+    Result<ReceiptLookup> lookup = LookUpReceipt(idempotency_key, fingerprint, now_ms);
+    if (!lookup.ok()) return std::vector<Result<std::string>>(requests.size(), lookup.status());
+    if (lookup->replay) return std::move(*lookup->replay);
+    found = std::move(lookup).value();
+  }
   Overlay overlay;
   WriteSet writes;
   for (const Result<ValidSave>& save : valid) {
     results.push_back(save.ok() ? PlanSave(*save, now_ms, overlay, writes) : save.status());
   }
   if (writes.empty()) return results;
+  if (keyed) PlanReceipt(idempotency_key, fingerprint, results, now_ms, found, writes);
   auto new_keys = PlanNewShardKeys(writes);
   if (Status s = feed_.CommitLocked(writes); !s.ok()) {
     for (auto& r : results) {
@@ -245,24 +300,64 @@ Result<ListPage> StoreImpl::List(const Query& query) {
   return page;
 }
 
-Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id) {
+Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id,
+                                      std::string_view idempotency_key) {
   if (Status s = CheckKind(kind); !s.ok()) return s;
   if (Status s = CheckId(id); !s.ok()) return s;
+  const bool keyed = Keyed(idempotency_key);
+  if (keyed) {
+    if (Status s = CheckIdempotencyKey(idempotency_key); !s.ok()) return s;
+  }
   std::lock_guard lock(write_mu_);
+  const int64_t now_ms = clock_.NowMs();
+  ReceiptLookup found;
+  const uint64_t fingerprint = keyed ? FingerprintRemove(kind, id) : 0;
+  if (keyed) {
+    Result<ReceiptLookup> lookup = LookUpReceipt(idempotency_key, fingerprint, now_ms);
+    if (!lookup.ok()) return lookup.status();
+    if (lookup->replay) {
+      if (lookup->replay->size() != 1)
+        return Status::Internal("corrupt idempotency receipt: not one answer");
+      return std::move(lookup->replay->front());
+    }
+    found = std::move(lookup).value();
+  }
   Result<std::optional<EntityRecord>> current = Current(kind, id, nullptr);
   if (!current.ok()) return current.status();
-  if (!current->has_value() || Expired(**current, clock_.NowMs())) return NotFound(kind, id);
+  if (!current->has_value() || Expired(**current, now_ms)) return NotFound(kind, id);
   WriteSet writes;
   PlanRemoval(**current, ChangeOp::kRemove, writes);
+  if (keyed) PlanReceipt(idempotency_key, fingerprint, {(*current)->value}, now_ms, found, writes);
   if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
   return std::move((*current)->value);
 }
 
-Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query) {
+Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query,
+                                                        std::string_view idempotency_key) {
   Result<QueryPlan> plan = PlanQuery(query);
   if (!plan.ok()) return plan.status();
+  const bool keyed = Keyed(idempotency_key);
+  if (keyed) {
+    if (Status s = CheckIdempotencyKey(idempotency_key); !s.ok()) return s;
+  }
   std::lock_guard lock(write_mu_);
-  Result<Selection> selection = SelectRows(*backend_, *plan, clock_.NowMs());
+  const int64_t now_ms = clock_.NowMs();
+  ReceiptLookup found;
+  const uint64_t fingerprint = keyed ? FingerprintRemoveWhere(query) : 0;
+  if (keyed) {
+    Result<ReceiptLookup> lookup = LookUpReceipt(idempotency_key, fingerprint, now_ms);
+    if (!lookup.ok()) return lookup.status();
+    if (lookup->replay) {
+      std::vector<std::string> removed;
+      for (Result<std::string>& answer : *lookup->replay) {
+        if (!answer.ok()) return answer.status();
+        removed.push_back(std::move(answer).value());
+      }
+      return removed;
+    }
+    found = std::move(lookup).value();
+  }
+  Result<Selection> selection = SelectRows(*backend_, *plan, now_ms);
   if (!selection.ok()) return selection.status();
   WriteSet writes;
   std::vector<std::string> removed;
@@ -272,6 +367,10 @@ Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query) {
     removed.push_back(std::move(row.value));
   }
   if (!writes.empty()) {
+    if (keyed) {
+      std::vector<Result<std::string>> answers(removed.begin(), removed.end());
+      PlanReceipt(idempotency_key, fingerprint, answers, now_ms, found, writes);
+    }
     if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
   }
   return removed;
@@ -376,10 +475,12 @@ Result<uint64_t> StoreImpl::PurgeExpired() {
       return true;
     });
     if (!s.ok()) return s;
-    if (writes.entities.empty()) return purged;
+    if (writes.entities.empty()) break;
     if (Status c = feed_.CommitLocked(writes); !c.ok()) return c;
     purged += writes.entities.size();
   }
+  if (Status s = PurgeReceiptsLocked(now_ms); !s.ok()) return s;
+  return purged;
 }
 
 }  // namespace shardkit::store::internal

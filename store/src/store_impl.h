@@ -29,13 +29,17 @@ class StoreImpl final : public EntityStore {
   StoreImpl(std::unique_ptr<Backend> backend, const StoreOptions& options, FeedState feed_state);
   ~StoreImpl() override;
 
-  Result<std::string> Save(const SaveRequest& request) override;
-  std::vector<Result<std::string>> SaveBatch(const std::vector<SaveRequest>& requests) override;
+  Result<std::string> Save(const SaveRequest& request,
+                           std::string_view idempotency_key = {}) override;
+  std::vector<Result<std::string>> SaveBatch(const std::vector<SaveRequest>& requests,
+                                             std::string_view idempotency_key = {}) override;
   Result<std::string> Load(std::string_view kind, std::string_view id) override;
   std::vector<Result<std::string>> LoadBatch(const std::vector<EntityRef>& refs) override;
   Result<ListPage> List(const Query& query) override;
-  Result<std::string> Remove(std::string_view kind, std::string_view id) override;
-  Result<std::vector<std::string>> RemoveWhere(const Query& query) override;
+  Result<std::string> Remove(std::string_view kind, std::string_view id,
+                             std::string_view idempotency_key = {}) override;
+  Result<std::vector<std::string>> RemoveWhere(const Query& query,
+                                               std::string_view idempotency_key = {}) override;
   Status ScanRange(std::string_view kind, KsidRange range,
                    const std::function<bool(const EntityRecord&)>& visit) override;
   Result<uint64_t> PurgeExpired() override;
@@ -60,6 +64,21 @@ class StoreImpl final : public EntityStore {
     return row.expires_at_ms != 0 && row.expires_at_ms <= now_ms;
   }
   void PurgeLoop();
+  // Deletes expired receipts; call with write_mu_ held.
+  Status PurgeReceiptsLocked(int64_t now_ms);
+  // Whether a write with `key` records or replays a receipt (keys on, key given).
+  bool Keyed(std::string_view key) const { return !key.empty() && options_.idempotency_ttl_ms > 0; }
+  // What a keyed write finds under its key.
+  struct ReceiptLookup {
+    std::optional<std::vector<Result<std::string>>> replay;  // set: answer these, write nothing
+    int64_t stale_expiry = 0;  // an expired receipt still stored under the key (0: none)
+  };
+  // Call with write_mu_ held. The reused-key conflict when the live receipt is of another request.
+  Result<ReceiptLookup> LookUpReceipt(std::string_view key, uint64_t fingerprint, int64_t now_ms);
+  // Appends the receipt of a keyed write that changed something to `writes`.
+  void PlanReceipt(std::string_view key, uint64_t fingerprint,
+                   const std::vector<Result<std::string>>& answers, int64_t now_ms,
+                   const ReceiptLookup& found, WriteSet& writes);
   // Adds the shard-key records of kinds written for the first time; call with write_mu_ held.
   std::vector<std::pair<std::string, std::string>> PlanNewShardKeys(WriteSet& writes);
 

@@ -307,9 +307,12 @@ class SlowApplyStore final : public store::EntityStore {
  public:
   SlowApplyStore(std::shared_ptr<store::EntityStore> inner, std::chrono::milliseconds delay)
       : inner_(std::move(inner)), delay_(delay) {}
-  Result<std::string> Save(const store::SaveRequest& r) override { return inner_->Save(r); }
-  std::vector<Result<std::string>> SaveBatch(const std::vector<store::SaveRequest>& r) override {
-    return inner_->SaveBatch(r);
+  Result<std::string> Save(const store::SaveRequest& r, std::string_view key = {}) override {
+    return inner_->Save(r, key);
+  }
+  std::vector<Result<std::string>> SaveBatch(const std::vector<store::SaveRequest>& r,
+                                             std::string_view key = {}) override {
+    return inner_->SaveBatch(r, key);
   }
   Result<std::string> Load(std::string_view kind, std::string_view id) override {
     return inner_->Load(kind, id);
@@ -318,11 +321,13 @@ class SlowApplyStore final : public store::EntityStore {
     return inner_->LoadBatch(r);
   }
   Result<store::ListPage> List(const store::Query& q) override { return inner_->List(q); }
-  Result<std::string> Remove(std::string_view kind, std::string_view id) override {
-    return inner_->Remove(kind, id);
+  Result<std::string> Remove(std::string_view kind, std::string_view id,
+                             std::string_view key = {}) override {
+    return inner_->Remove(kind, id, key);
   }
-  Result<std::vector<std::string>> RemoveWhere(const store::Query& q) override {
-    return inner_->RemoveWhere(q);
+  Result<std::vector<std::string>> RemoveWhere(const store::Query& q,
+                                               std::string_view key = {}) override {
+    return inner_->RemoveWhere(q, key);
   }
   Status ScanRange(std::string_view kind, store::KsidRange range,
                    const std::function<bool(const store::EntityRecord&)>& visit) override {

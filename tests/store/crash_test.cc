@@ -228,12 +228,112 @@ void RunCrashRounds(OpenFn open, int rounds) {
             << "\n";
 }
 
+// Keyed updates of one counter entity: the request of step i of a round (its idempotency key and
+// entity) is a function of (round, i), so the parent can send the same request again.
+std::string KeyedEnt(int i) { return R"({"n":)" + std::to_string(i) + "}"; }
+std::string KeyOf(int round, int i) {
+  std::string key = "u";
+  key.append(std::to_string(round)).append("_").append(std::to_string(i));
+  return key;
+}
+
+// The child of the keyed crash test: updates the counter until killed, reporting "U <i> <version>"
+// after each acknowledged update.
+[[noreturn]] void UpdateKeyedUntilKilled(OpenFn open, const std::string& path, int fd, int round) {
+  auto opened = open(CrashOptions(path));
+  if (!opened.ok()) {
+    Report(fd, "E " + opened.status().ToString() + "\n");
+    _exit(2);
+  }
+  Report(fd, "ready\n");
+  for (int i = 0;; ++i) {
+    Result<std::string> saved = (*opened)->Save(
+        {"ctr", "c", KeyedEnt(i), std::nullopt, false, std::nullopt}, KeyOf(round, i));
+    if (!saved.ok()) _exit(4);
+    Report(fd, Line({"U", std::to_string(i), std::to_string(VersionOf(*saved))}));
+  }
+}
+
+// Kills the child at a random moment, reopens, and sends every update of the round again (and the
+// one that may have been in flight): the acknowledged ones must answer their first version and
+// the counter must count each update exactly once.
+void RunKeyedCrashRounds(OpenFn open, int rounds) {
+  TempDir dir;
+  const std::string path = dir.path() + "/store";
+  const unsigned seed =
+      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::mt19937 rng(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  uint64_t applied = 0;  // updates counted so far (the counter's version)
+  size_t replayed = 0;
+  for (int round = 0; round < rounds; ++round) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      close(fds[0]);
+      UpdateKeyedUntilKilled(open, path, fds[1], round);
+    }
+    close(fds[1]);
+    std::string text =
+        ReadUntil(fds[0], std::chrono::steady_clock::now() + std::chrono::seconds(20), "ready\n");
+    ASSERT_NE(text.find("ready\n"), std::string::npos) << "child did not start: " << text;
+    text += ReadUntil(
+        fds[0], std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 250)(rng)));
+    ASSERT_EQ(kill(child, SIGKILL), 0);
+    ASSERT_EQ(waitpid(child, nullptr, 0), child);
+    text += ReadUntil(fds[0], std::nullopt);
+    close(fds[0]);
+    std::map<int, uint64_t> acked;  // step -> version answered
+    std::istringstream lines(text);
+    std::string op;
+    while (lines >> op) {
+      if (op == "ready") continue;
+      ASSERT_EQ(op, "U");
+      int i = 0;
+      uint64_t version = 0;
+      lines >> i >> version;
+      acked[i] = version;
+    }
+    auto reopened = open(CrashOptions(path));
+    ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+    EntityStore& store = **reopened;
+    const int last = acked.empty() ? -1 : acked.rbegin()->first;
+    for (int i = 0; i <= last + 1; ++i) {
+      Result<std::string> again =
+          store.Save({"ctr", "c", KeyedEnt(i), std::nullopt, false, std::nullopt}, KeyOf(round, i));
+      ASSERT_TRUE(again.ok()) << again.status().ToString();
+      if (acked.contains(i)) {
+        EXPECT_EQ(VersionOf(*again), acked[i]) << "acknowledged update " << i << " applied twice";
+        ++replayed;
+      }
+    }
+    applied += static_cast<uint64_t>(last + 2);
+    Result<std::string> counter = store.Load("ctr", "c");
+    ASSERT_TRUE(counter.ok()) << counter.status().ToString();
+    EXPECT_EQ(VersionOf(*counter), applied) << "round " << round;
+  }
+  EXPECT_GT(replayed, 0u);
+  std::cout << "keyed crash rounds: " << rounds << ", acknowledged updates resent: " << replayed
+            << "\n";
+}
+
 TEST(store_crash, RocksDbKilledMidWriteKeepsEveryAcknowledgedWriteAndFeedAgreesWithData) {
   RunCrashRounds(&OpenRocksDbStore, 3);
 }
 
 TEST(store_crash, SqliteKilledMidWriteKeepsEveryAcknowledgedWriteAndFeedAgreesWithData) {
   RunCrashRounds(&OpenSqliteStore, 3);
+}
+
+TEST(store_crash, RocksDbKeyedUpdatesResentAfterAKillAreAppliedOnce) {
+  RunKeyedCrashRounds(&OpenRocksDbStore, 3);
+}
+
+TEST(store_crash, SqliteKeyedUpdatesResentAfterAKillAreAppliedOnce) {
+  RunKeyedCrashRounds(&OpenSqliteStore, 3);
 }
 
 }  // namespace

@@ -58,6 +58,34 @@ class store_service : public StoreFixture<B> {
 };
 TYPED_TEST_SUITE(store_service, StoreBackends, BackendName);
 
+TYPED_TEST(store_service, AMessageWithAnIdempotencyKeyIsAppliedOnceAcrossCopies) {
+  const char* save =
+      R"({"store":"save","kind":"k","ent":{"n":1},"meta$":{"idempotency_key":"abc"}})";
+  Message first = this->MustAct(save);
+  Message copy = this->MustAct(save);
+  EXPECT_EQ(this->Ent(copy), this->Ent(first)) << "a generated id must not give two entities";
+  auto listed = this->MustAct(R"({"store":"list","kind":"k"})");
+  EXPECT_EQ(
+      std::count(listed.GetArrayJson("items")->begin(), listed.GetArrayJson("items")->end(), '{'),
+      1);
+  // A batch under a key used by another request: one request-level conflict, nothing written.
+  uint64_t before = this->shared_->feed().LastSequence();
+  auto batch = this->Act(
+      R"({"store":"save","kind":"k","ents":[{"n":2},{"n":3}],"meta$":{"idempotency_key":"abc"}})");
+  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(batch.status().code(), Code::kConflict);
+  EXPECT_THAT(batch.status().message(), StartsWith("meta$.idempotency_key: "));
+  EXPECT_EQ(this->shared_->feed().LastSequence(), before);
+  // A key that is not a string is refused by the codec, naming it.
+  auto bad = ParseMessage(R"({"store":"save","kind":"k","ent":{},"meta$":{"idempotency_key":1}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("meta$.idempotency_key: must be a string"));
+  this->ExpectRefused(
+      fmt::format(R"({{"store":"save","kind":"k","ent":{{}},"meta$":{{"idempotency_key":"{}"}}}})",
+                  std::string(300, 'x')),
+      "meta$.idempotency_key");
+}
+
 TYPED_TEST(store_service, SaveWithoutIdGeneratesOneAndLoadReturnsIt) {
   Message saved =
       this->MustAct(R"({"store":"save","kind":"entry","ent":{"text":"hi","n":[1,{"a":null}]}})");

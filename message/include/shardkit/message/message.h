@@ -54,9 +54,15 @@ struct Meta {
   std::string parent;    // id of the message that caused this one
   int64_t deadline = 0;  // absolute, ms since the Unix epoch; 0 = none
   int32_t hops = 0;      // incremented by every bus the message passes through
+  // Set by the sender of a write that may be sent again (a resend, a client's retry): a store
+  // applies a write with a key it has seen once and answers the copies with its first answer
+  // (docs/store.md, "Idempotency keys"). Kept by forwarders that pass the message on (a shard
+  // router, a cache); a child message built afresh starts without one.
+  std::string idempotency_key;
 
   bool empty() const {
-    return id.empty() && trace.empty() && parent.empty() && deadline == 0 && hops == 0;
+    return id.empty() && trace.empty() && parent.empty() && deadline == 0 && hops == 0 &&
+           idempotency_key.empty();
   }
   friend bool operator==(const Meta&, const Meta&) = default;
 };

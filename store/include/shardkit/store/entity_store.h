@@ -16,6 +16,15 @@
 // An expired entity (TTL passed) is absent for every read and every precondition, even before
 // PurgeExpired() deletes it.
 //
+// Idempotency keys (docs/store.md): every write takes an optional key. A write with a key that
+// changes anything records a receipt — the key, a fingerprint of the request and the answer — in
+// the same atomic write as its data, so it survives exactly when the data does. A later write
+// with that key changes nothing and gets the recorded answer again; one whose request differs
+// answers `conflict` with details {"field":"meta$.idempotency_key"}. A write that changed nothing
+// (invalid, conflict, not_found) records no receipt: its retry is judged afresh. Receipts are kept
+// StoreOptions::idempotency_ttl_ms and purged with expired entities; they are not in the change
+// feed and do not move with a migrated range.
+//
 // Thread-safety: every method may be called concurrently from any thread. Writes (saves, removes,
 // purges, feed changes) are serialized internally, so each is atomic and the change feed is in
 // commit order; reads run in parallel with writes and see committed state only. Calls block on
@@ -77,13 +86,16 @@ class EntityStore {
   // Saves (inserts or wholly replaces) one entity and returns it as stored: compact JSON with
   // "id" and "version" first. Appends one kSave change record (plus a kRemove — kExpire if it had
   // expired — for the old key when a changed shard-key field moves the entity to another ksid).
-  virtual Result<std::string> Save(const SaveRequest& request) = 0;
+  virtual Result<std::string> Save(const SaveRequest& request,
+                                   std::string_view idempotency_key = {}) = 0;
 
   // Saves many entities in ONE atomic write: the answers are per item, in order. An item that is
   // invalid or conflicts fails alone; all the others are written together (or, if the engine
   // fails, none is and every item answers the engine's error). Later items see earlier ones (two
-  // saves of one id give versions n+1 and n+2).
-  virtual std::vector<Result<std::string>> SaveBatch(const std::vector<SaveRequest>& requests) = 0;
+  // saves of one id give versions n+1 and n+2). A key used for another request: every item
+  // answers that conflict.
+  virtual std::vector<Result<std::string>> SaveBatch(const std::vector<SaveRequest>& requests,
+                                                     std::string_view idempotency_key = {}) = 0;
 
   // The live entity; not_found if absent or expired.
   virtual Result<std::string> Load(std::string_view kind, std::string_view id) = 0;
@@ -94,11 +106,13 @@ class EntityStore {
   virtual Result<ListPage> List(const Query& query) = 0;
 
   // Removes a live entity and returns its last value; not_found if absent or expired.
-  virtual Result<std::string> Remove(std::string_view kind, std::string_view id) = 0;
+  virtual Result<std::string> Remove(std::string_view kind, std::string_view id,
+                                     std::string_view idempotency_key = {}) = 0;
   // Removes, in one atomic write, exactly the entities List(query) would return (filters, sort,
   // cursor, skip and limit apply; `fields` does not) and returns their full last values.
   // The "remove everything needs an explicit all:true" rule belongs to the message service.
-  virtual Result<std::vector<std::string>> RemoveWhere(const Query& query) = 0;
+  virtual Result<std::vector<std::string>> RemoveWhere(const Query& query,
+                                                       std::string_view idempotency_key = {}) = 0;
 
   // Visits live entities with ksid in `range`, in key order (kind, ksid, id), of one kind or of
   // all kinds if `kind` is empty, until `visit` returns false. For shard splits and copies: the
@@ -107,7 +121,8 @@ class EntityStore {
                            const std::function<bool(const EntityRecord&)>& visit) = 0;
 
   // Deletes every expired entity, appending a kExpire change record for each; returns how many.
-  // Also runs in the background every StoreOptions::purge_interval_ms.
+  // Also deletes expired idempotency receipts (not counted). Also runs in the background every
+  // StoreOptions::purge_interval_ms.
   virtual Result<uint64_t> PurgeExpired() = 0;
 
   // The store's change feed; lives as long as the store.

@@ -51,6 +51,10 @@ struct StoreOptions {
   // How often a background thread purges expired entities; 0 disables it (PurgeExpired() can
   // still be called directly, which is what deterministic tests do).
   int purge_interval_ms = 1000;
+  // How long a write's idempotency receipt is kept (entity_store.h): a copy of the write arriving
+  // later than this is applied again. It must cover the longest time a sender may resend (the
+  // requests' deadlines, a client's retry horizon). 0: keys are ignored and nothing is recorded.
+  int64_t idempotency_ttl_ms = 10 * 60 * 1000;
   RocksDbTuning rocksdb;
   SqliteTuning sqlite;
 };
