@@ -387,8 +387,9 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
 // store: an entity store over rocksdb, sqlite or memory, optionally one shard behind a guard.
 Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st = s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id",
-                               "shard", "map", "shard_keys", "threads", "purge_interval_ms"});
+  if (Status st =
+          s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id", "shard",
+                       "map", "shard_keys", "threads", "purge_interval_ms", "idempotency_ttl_ms"});
       !st.ok()) {
     return st;
   }
@@ -400,9 +401,10 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   auto shard_name = s.GetString("shard", "");
   auto threads = s.GetInt("threads", 2);
   auto purge = s.GetInt("purge_interval_ms", 1000);
+  auto receipts = s.GetInt("idempotency_ttl_ms", store::StoreOptions{}.idempotency_ttl_ms);
   auto keys = ShardKeys(s);
   for (const Status& st : {St(backend), St(path), St(durability), St(max_value), St(node_id),
-                           St(shard_name), St(threads), St(purge), St(keys)}) {
+                           St(shard_name), St(threads), St(purge), St(receipts), St(keys)}) {
     if (!st.ok()) return st;
   }
   store::StoreOptions options;
@@ -422,6 +424,8 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   if (*threads < 1 || *threads > 64) return s.Error("threads", "must be 1..64");
   options.max_value_bytes = static_cast<size_t>(*max_value);
   options.purge_interval_ms = static_cast<int>(*purge);
+  if (*receipts < 0) return s.Error("idempotency_ttl_ms", "must be 0 (keys off) or positive");
+  options.idempotency_ttl_ms = *receipts;
   options.clock = &ctx.environment.clock_or_system();
   auto ids = std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id), options.clock);
   options.id_generator = ids.get();

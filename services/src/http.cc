@@ -177,6 +177,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     }
     Message message = std::move(parsed).value();
     if (message.meta().id.empty() && !seneca_id_.empty()) message.meta().id = seneca_id_;
+    // The Idempotency-Key header (IETF httpapi draft) is meta$.idempotency_key unless the body
+    // gives one.
+    if (auto key = request.find("Idempotency-Key");
+        key != request.end() && message.meta().idempotency_key.empty())
+      message.meta().idempotency_key = std::string(key->value());
     Status admitted = AdmitIncoming(message, shared_->config, NowMs());
     if (!admitted.ok()) {
       RespondResult(std::move(admitted));

@@ -9,6 +9,7 @@
 //                        property: every such node gets every fire-and-forget message
 // A message is parsed with the listener's size limit and admitted like on every transport
 // (AdmitIncoming); its reply is published to the request's reply subject.
+#include <atomic>
 #include <map>
 #include <set>
 
@@ -172,7 +173,8 @@ class NatsClient final : public Handler {
       : link_(std::move(link)),
         subject_(std::move(subject)),
         options_(std::move(options)),
-        resend_after_ms_(resend_after_ms) {}
+        resend_after_ms_(resend_after_ms),
+        key_prefix_(resend_after_ms > 0 ? UniquePrefix() : std::string()) {}
 
   void Handle(Message message, const Context&, ReplyFn reply) override {
     int64_t budget = CallBudgetMs(message, options_.timeout.count(), NowMs());
@@ -181,6 +183,11 @@ class NatsClient final : public Handler {
                                         message.RoutingString(), link_->url())));
       return;
     }
+    // A request that may be sent twice carries an idempotency key (unless its sender gave one),
+    // so a store applies a resent write once (docs/cluster.md).
+    if (resend_after_ms_ > 0 && message.meta().idempotency_key.empty())
+      message.meta().idempotency_key =
+          key_prefix_ + std::to_string(next_key_.fetch_add(1, std::memory_order_relaxed));
     NatsLink::RequestOptions request;
     request.budget_ms = budget;
     request.resend_after_ms = resend_after_ms_;
@@ -203,10 +210,21 @@ class NatsClient final : public Handler {
   }
 
  private:
+  // "nats.<a NUID, unique to this client>." — idempotency keys are this plus a counter.
+  static std::string UniquePrefix() {
+    natsInbox* inbox = nullptr;
+    if (natsInbox_Create(&inbox) != NATS_OK) return fmt::format("nats.{}.", NowMs());
+    std::string name(inbox);  // "_INBOX.<nuid>"
+    natsInbox_Destroy(inbox);
+    return "nats." + name.substr(name.find('.') + 1) + ".";
+  }
+
   std::shared_ptr<NatsLink> link_;
   const std::string subject_;
   const ClientOptions options_;
   const int64_t resend_after_ms_;
+  const std::string key_prefix_;
+  std::atomic<uint64_t> next_key_{1};
 };
 
 }  // namespace

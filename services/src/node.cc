@@ -367,8 +367,14 @@ void Node::Impl::AddSystemRoutes(Router& router) {
       "node: list the routes");
   add(
       "sys:stats",
-      [metrics = metrics_](Message, const Context&) -> Result<Message> {
-        return ReplyFromJson(metrics->Json());
+      [this](Message, const Context&) -> Result<Message> {
+        std::string json = metrics_->Json();
+        if (cluster_) {  // the NATS link (process-wide): connected, requests resent on silence
+          json.pop_back();
+          fmt::format_to(std::back_inserter(json), R"(,"cluster":{{"connected":{},"resent":{}}}}})",
+                         cluster_->link()->connected(), cluster_->link()->resent());
+        }
+        return ReplyFromJson(json);
       },
       "node: metrics");
 }
