@@ -83,6 +83,32 @@ bool RoutesToCluster(ClusterNode& node, const std::string& pattern, size_t nodes
   return static_cast<size_t>(std::count(route.begin(), route.end(), ',')) + 1 >= nodes + 1;
 }
 
+// Sends `count` messages `make(i)` through `client`, at most `window` in flight, each with a
+// deadline `deadline` after it is sent; `before(i)` runs before message i is sent. All replies,
+// in the order they came (waits up to `wait`).
+std::vector<Result<Message>> SendWindowed(Handler& client, int count, int window,
+                                          std::chrono::milliseconds deadline,
+                                          const std::function<Message(int)>& make,
+                                          const std::function<void(int)>& before,
+                                          std::chrono::seconds wait) {
+  Replies replies;
+  std::atomic<int> in_flight{0};
+  for (int i = 0; i < count; ++i) {
+    while (in_flight.load() >= window) std::this_thread::sleep_for(1ms);
+    before(i);
+    Message m = make(i);
+    m.meta().deadline = SystemClock::Default().NowMs() + deadline.count();
+    in_flight++;
+    auto collect = replies.Collect();
+    Context context(nullptr, nullptr, m.meta());
+    client.Handle(std::move(m), context, [&in_flight, collect](Result<Message> r) {
+      in_flight--;
+      collect(std::move(r));
+    });
+  }
+  return replies.Wait(wait);
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -134,25 +160,15 @@ TEST_F(ClusterTest, AnInstanceKilledUnderLoadLosesNoRequest) {
   ASSERT_TRUE(Eventually([&] { return RoutesToCluster(router, "role:echo", 3); }));
 
   // 600 requests, 40 ms of work each, 30 in flight at a time; echo-2 is killed a third of the way.
-  Handler& client = router.client();
   constexpr int kRequests = 600;
-  Replies replies;
-  std::atomic<int> in_flight{0};
   auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < kRequests; ++i) {
-    while (in_flight.load() >= 30) std::this_thread::sleep_for(1ms);
-    if (i == kRequests / 3) instances[1]->process->Signal(SIGKILL);
-    Message m = Msg(fmt::format(R"({{"role":"echo","i":{},"delay_ms":40}})", i));
-    m.meta().deadline = SystemClock::Default().NowMs() + 3000;
-    in_flight++;
-    auto collect = replies.Collect();
-    Context context(nullptr, nullptr, m.meta());
-    client.Handle(std::move(m), context, [&in_flight, collect](Result<Message> r) {
-      in_flight--;
-      collect(std::move(r));
-    });
-  }
-  auto results = replies.Wait(30s);
+  auto results = SendWindowed(
+      router.client(), kRequests, 30, 3000ms,
+      [](int i) { return Msg(fmt::format(R"({{"role":"echo","i":{},"delay_ms":40}})", i)); },
+      [&](int i) {
+        if (i == kRequests / 3) instances[1]->process->Signal(SIGKILL);
+      },
+      30s);
   ASSERT_EQ(results.size(), size_t{kRequests});
   std::set<int64_t> answered;
   std::map<std::string, int> served;
@@ -221,24 +237,16 @@ node_id = {}
   for (auto& router : routers)
     ASSERT_TRUE(Eventually([&] { return RoutesToCluster(*router, "store:*,kind:*,shard:-80"); }));
 
-  Handler& client = front.client();
   constexpr int kSaves = 600;
-  Replies replies;
-  std::atomic<int> in_flight{0};
-  for (int i = 0; i < kSaves; ++i) {
-    while (in_flight.load() >= 30) std::this_thread::sleep_for(1ms);
-    if (i == kSaves / 3) routers[1]->process->Signal(SIGKILL);
-    Message m = Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}"}}}})", i));
-    m.meta().deadline = SystemClock::Default().NowMs() + 5000;
-    in_flight++;
-    auto collect = replies.Collect();
-    Context context(nullptr, nullptr, m.meta());
-    client.Handle(std::move(m), context, [&in_flight, collect](Result<Message> r) {
-      in_flight--;
-      collect(std::move(r));
-    });
-  }
-  auto results = replies.Wait(60s);
+  auto results = SendWindowed(
+      front.client(), kSaves, 30, 5000ms,
+      [](int i) {
+        return Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"e{}"}}}})", i));
+      },
+      [&](int i) {
+        if (i == kSaves / 3) routers[1]->process->Signal(SIGKILL);
+      },
+      60s);
   ASSERT_EQ(results.size(), size_t{kSaves});
   for (auto& r : results) {
     ASSERT_TRUE(r.ok()) << r.status().ToString();

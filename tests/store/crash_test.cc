@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <random>
@@ -154,6 +155,37 @@ void CheckFeedAgreesWithData(EntityStore& store) {
   }
 }
 
+// Forks a child running `write(fd)` (it reports "ready\n" first, then one line per acknowledged
+// write, until killed), SIGKILLs it 20..250 ms after it is ready and returns all it reported.
+// Failures are recorded with ADD_FAILURE; the text then lacks what was missing.
+std::string RunUntilKilled(std::mt19937& rng, const std::function<void(int fd)>& write) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return {};
+  }
+  const pid_t child = fork();
+  if (child == 0) {
+    close(fds[0]);
+    write(fds[1]);
+    _exit(5);  // writers never return
+  }
+  close(fds[1]);
+  std::string text =
+      ReadUntil(fds[0], std::chrono::steady_clock::now() + std::chrono::seconds(20), "ready\n");
+  EXPECT_NE(text.find("ready\n"), std::string::npos) << "child did not start: " << text;
+  text += ReadUntil(
+      fds[0], std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 250)(rng)));
+  EXPECT_EQ(kill(child, SIGKILL), 0);
+  int wstatus = 0;
+  EXPECT_EQ(waitpid(child, &wstatus, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(wstatus)) << "child exited by itself, status " << wstatus << ": " << text;
+  text += ReadUntil(fds[0], std::nullopt);
+  close(fds[0]);
+  return text;
+}
+
 void RunCrashRounds(OpenFn open, int rounds) {
   TempDir dir;
   const std::string path = dir.path() + "/store";
@@ -164,29 +196,9 @@ void RunCrashRounds(OpenFn open, int rounds) {
   std::map<std::pair<std::string, std::string>, Acked> acked;  // (kind, id) -> last acknowledged
   size_t total_acked = 0;
   for (int round = 0; round < rounds; ++round) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    const pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      close(fds[0]);
-      WriteUntilKilled(open, path, fds[1], round);
-    }
-    close(fds[1]);
     std::string text =
-        ReadUntil(fds[0], std::chrono::steady_clock::now() + std::chrono::seconds(20), "ready\n");
-    ASSERT_NE(text.find("ready\n"), std::string::npos) << "child did not start: " << text;
-    const auto kill_at =
-        std::chrono::steady_clock::now() +
-        std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 250)(rng));
-    text += ReadUntil(fds[0], kill_at);
-    ASSERT_EQ(kill(child, SIGKILL), 0);
-    int wstatus = 0;
-    ASSERT_EQ(waitpid(child, &wstatus, 0), child);
-    EXPECT_TRUE(WIFSIGNALED(wstatus))
-        << "child exited by itself, status " << wstatus << ": " << text;
-    text += ReadUntil(fds[0], std::nullopt);
-    close(fds[0]);
+        RunUntilKilled(rng, [&](int fd) { WriteUntilKilled(open, path, fd, round); });
+    ASSERT_FALSE(::testing::Test::HasFailure());
 
     std::istringstream lines(text);
     std::string op, kind, id;
@@ -267,25 +279,9 @@ void RunKeyedCrashRounds(OpenFn open, int rounds) {
   uint64_t applied = 0;  // updates counted so far (the counter's version)
   size_t replayed = 0;
   for (int round = 0; round < rounds; ++round) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    const pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      close(fds[0]);
-      UpdateKeyedUntilKilled(open, path, fds[1], round);
-    }
-    close(fds[1]);
     std::string text =
-        ReadUntil(fds[0], std::chrono::steady_clock::now() + std::chrono::seconds(20), "ready\n");
-    ASSERT_NE(text.find("ready\n"), std::string::npos) << "child did not start: " << text;
-    text += ReadUntil(
-        fds[0], std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 250)(rng)));
-    ASSERT_EQ(kill(child, SIGKILL), 0);
-    ASSERT_EQ(waitpid(child, nullptr, 0), child);
-    text += ReadUntil(fds[0], std::nullopt);
-    close(fds[0]);
+        RunUntilKilled(rng, [&](int fd) { UpdateKeyedUntilKilled(open, path, fd, round); });
+    ASSERT_FALSE(::testing::Test::HasFailure());
     std::map<int, uint64_t> acked;  // step -> version answered
     std::istringstream lines(text);
     std::string op;
