@@ -109,6 +109,45 @@ std::vector<Result<Message>> SendWindowed(Handler& client, int count, int window
   return replies.Wait(wait);
 }
 
+// The services of a storage node: the shard map ["-80", "80-"] and a store under `data` for each
+// of `shards`, each with the `store_settings` lines.
+std::string StorageServices(const std::string& data, std::initializer_list<const char*> shards,
+                            const std::string& store_settings = {}) {
+  std::string services = R"(
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = ["-80", "80-"]
+)";
+  for (const char* shard : shards) {
+    services += fmt::format(R"(
+[[service]]
+name = "store{0}"
+type = "store"
+path = "{1}/store{0}"
+shard = "{0}"
+{2}
+)",
+                            shard, data, store_settings);
+  }
+  return services;
+}
+
+// The services of a router node: the same shard map and a shard router.
+std::string RouterServices(int node_id) {
+  return fmt::format(R"(
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = ["-80", "80-"]
+[[service]]
+name = "router"
+type = "shard-router"
+node_id = {}
+)",
+                     node_id);
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -192,42 +231,16 @@ TEST_F(ClusterTest, AnInstanceKilledUnderLoadLosesNoRequest) {
 // make it 2, and a save without a key does).
 TEST_F(ClusterTest, WritesResentAfterAnInstanceIsKilledAreAppliedOnceThanksToIdempotencyKeys) {
   TempDir data;
-  std::string storage_services = R"(
-[[service]]
-name = "map"
-type = "shard-map"
-ranges = ["-80", "80-"]
-)";
-  for (const char* shard : {"-80", "80-"}) {
-    // sync: every write waits for its fsync, so writes queue at the storage node and a killed
-    // router instance surely has some applied and not yet answered.
-    storage_services += fmt::format(R"(
-[[service]]
-name = "store{0}"
-type = "store"
-path = "{1}/store{0}"
-shard = "{0}"
-durability = "sync"
-threads = 1
-)",
-                                    shard, data.path());
-  }
-  ClusterNode storage(nats_.url(), "storage", storage_services);
+  // sync: every write waits for its fsync, so writes queue at the storage node and a killed
+  // router instance surely has some applied and not yet answered.
+  ClusterNode storage(
+      nats_.url(), "storage",
+      StorageServices(data.path(), {"-80", "80-"}, "durability = \"sync\"\nthreads = 1"));
   ASSERT_FALSE(storage.url.empty()) << storage.process->log();
   std::vector<std::unique_ptr<ClusterNode>> routers;
   for (int i = 1; i <= 3; ++i) {
-    routers.push_back(std::make_unique<ClusterNode>(nats_.url(), fmt::format("router-{}", i),
-                                                    fmt::format(R"(
-[[service]]
-name = "map"
-type = "shard-map"
-ranges = ["-80", "80-"]
-[[service]]
-name = "router"
-type = "shard-router"
-node_id = {}
-)",
-                                                                i)));
+    routers.push_back(
+        std::make_unique<ClusterNode>(nats_.url(), fmt::format("router-{}", i), RouterServices(i)));
     ASSERT_FALSE(routers.back()->url.empty()) << routers.back()->process->log();
   }
   ClusterNode front(nats_.url(), "front", "", "resend_after_ms = 300");
@@ -385,22 +398,7 @@ TEST_F(ClusterTest, AShardMapChangeIsSeenByEveryNodeAndAStaleChangeConflicts) {
 // and loses nothing.
 TEST_F(ClusterTest, ALiveSplitCommitsItsCutoverThroughTheKvAndEveryRouterSeesIt) {
   TempDir data;
-  std::string storage_services = R"(
-[[service]]
-name = "map"
-type = "shard-map"
-ranges = ["-80", "80-"]
-)";
-  for (const char* shard : {"-80", "80-", "-40", "40-80"}) {
-    storage_services += fmt::format(R"(
-[[service]]
-name = "store{0}"
-type = "store"
-path = "{1}/store{0}"
-shard = "{0}"
-)",
-                                    shard, data.path());
-  }
+  std::string storage_services = StorageServices(data.path(), {"-80", "80-", "-40", "40-80"});
   storage_services += fmt::format(R"(
 [[service]]
 name = "migrator"
@@ -410,16 +408,7 @@ dir = "{}/migrations"
                                   data.path());
   ClusterNode storage(nats_.url(), "storage", storage_services);
   ASSERT_FALSE(storage.url.empty()) << storage.process->log();
-  ClusterNode router(nats_.url(), "router", R"(
-[[service]]
-name = "map"
-type = "shard-map"
-ranges = ["-80", "80-"]
-[[service]]
-name = "router"
-type = "shard-router"
-node_id = 2
-)");
+  ClusterNode router(nats_.url(), "router", RouterServices(2));
   ASSERT_FALSE(router.url.empty()) << router.process->log();
   ASSERT_TRUE(Eventually([&] { return RoutesToCluster(router, "store:*,kind:*,shard:-80"); }))
       << router.Act(R"({"sys":"config","cmd":"routes"})")->GetArrayJson("routes").value_or("");
