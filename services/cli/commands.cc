@@ -211,10 +211,18 @@ void AddNodeCommands(CLI::App& app, int& exit_code) {
       "message", *message_text,
       "The message: seed notation (store:load,kind:entry,id:42) or JSON; '-' or none reads stdin");
   AddCallOptions(act, *call_options);
-  act->callback([message_text, call_options, &exit_code] {
+  auto idempotency_key = std::make_shared<std::string>();
+  act->add_option("--idempotency-key", *idempotency_key,
+                  "Sets meta$.idempotency_key: a store applies the write once and answers a repeat "
+                  "of this command (same key, same message) with the first reply (docs/store.md)");
+  act->callback([message_text, call_options, idempotency_key, &exit_code] {
     auto message = ReadMessage(*message_text);
-    exit_code = message.ok() ? Call(std::move(message).value(), *call_options)
-                             : Fail(2, message.status().message());
+    if (!message.ok()) {
+      exit_code = Fail(2, message.status().message());
+      return;
+    }
+    if (!idempotency_key->empty()) message->meta().idempotency_key = *idempotency_key;
+    exit_code = Call(std::move(message).value(), *call_options);
   });
 
   auto* explain = app.add_subcommand("explain", "Show where a node would route a message, and why");

@@ -131,9 +131,17 @@ path = "{}/store"
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 1u);
   EXPECT_EQ(save(urls[0], "order-1"), first) << "the receipt did not survive the kill";
+  // The CLI's --idempotency-key: the same command twice is one order.
+  std::string command = Cli(R"(act '{"store":"save","kind":"order","ent":{"total":7}}' )"
+                            "--idempotency-key cli-1 --compact --to " +
+                            urls[0]);
+  ShellRun by_cli = Shell(dir, command);
+  EXPECT_EQ(by_cli.exit_code, 0) << by_cli.err;
+  EXPECT_THAT(by_cli.out, HasSubstr("\"version\":1"));
+  EXPECT_EQ(Shell(dir, command).out, by_cli.out);
   ShellRun listed =
       Shell(dir, "curl -s -d '{\"store\":\"list\",\"kind\":\"order\"}' " + urls[0] + "/act");
-  EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '{'), 3) << listed.out;  // 2 orders
+  EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '{'), 4) << listed.out;  // 3 orders
 }
 
 TEST(ServeTest, ANegativeIdempotencyTtlIsAConfigErrorNamingTheField) {
