@@ -8,20 +8,13 @@
 namespace shardkit::cqrs {
 namespace {
 
-Status FieldError(std::string_view field, std::string_view problem) {
-  std::string details = R"({"field":)";
-  AppendJsonString(field, details);
-  details += '}';
-  return Status::Invalid(fmt::format("{}: {}", field, problem), std::move(details));
-}
-
 // An optional non-negative integer property.
 Result<std::optional<uint64_t>> OptionalUint(const Message& m, std::string_view name) {
   const Value* v = m.Find(name);
   if (v == nullptr) return std::optional<uint64_t>();
   auto n = m.GetUint(name);
   if (!n || v->type != ValueType::kNumber)
-    return FieldError(name, "must be a non-negative integer");
+    return Status::InvalidField(name, "must be a non-negative integer");
   return std::optional<uint64_t>(*n);
 }
 
@@ -51,7 +44,7 @@ class DeadLetterService final : public Handler {
             reply(std::move(out));
           });
     } else {
-      reply(FieldError("cmd", "must be list or replay"));
+      reply(Status::InvalidField("cmd", "must be list or replay"));
     }
   }
 
@@ -61,7 +54,8 @@ class DeadLetterService final : public Handler {
     if (!from.ok()) return std::move(from).status();
     auto limit = OptionalUint(m, "limit");
     if (!limit.ok()) return std::move(limit).status();
-    if (limit->has_value() && **limit == 0) return FieldError("limit", "must be positive");
+    if (limit->has_value() && **limit == 0)
+      return Status::InvalidField("limit", "must be positive");
     auto letters = log_->ListDeadLetters(from->value_or(1), limit->value_or(1000));
     if (!letters.ok()) return std::move(letters).status();
     std::string items = "[";
@@ -96,7 +90,7 @@ class StatusService final : public Handler {
 
   void Handle(Message m, const Context&, ReplyFn reply) override {
     auto name = m.GetString("name");
-    if (m.Has("name") && !name) return reply(FieldError("name", "must be a string"));
+    if (m.Has("name") && !name) return reply(Status::InvalidField("name", "must be a string"));
     std::string items = "[";
     for (const auto& source : sources_) {
       LagInfo info = source->Lag();

@@ -10,13 +10,6 @@
 namespace shardkit::cqrs {
 namespace {
 
-Status FieldError(std::string_view field, std::string_view problem) {
-  std::string details = R"({"field":)";
-  AppendJsonString(field, details);
-  details += '}';
-  return Status::Invalid(fmt::format("{}: {}", field, problem), std::move(details));
-}
-
 // "a" "\0" "b" ... : keys whose parts may hold any text but NUL.
 std::string Key(std::initializer_list<std::string_view> parts) {
   std::string key;
@@ -51,7 +44,7 @@ Result<uint64_t> OptionalLimit(const Message& m, uint64_t fallback) {
   if (v == nullptr) return fallback;
   auto n = m.GetUint("limit");
   if (!n || *n == 0 || v->type != ValueType::kNumber)
-    return FieldError("limit", "must be a positive integer");
+    return Status::InvalidField("limit", "must be a positive integer");
   return *n;
 }
 
@@ -133,17 +126,17 @@ class EntitiesProjection final : public Projection {
   Result<Message> Query(const Message& m, const ReadView& view) override {
     auto kind = m.GetString("kind");
     if (!kind || *kind != kind_)
-      return FieldError("kind", fmt::format("this read model holds '{}'", kind_));
+      return Status::InvalidField("kind", fmt::format("this read model holds '{}'", kind_));
     auto op = m.GetString("store");
     if (op && *op == "load") return Load(m, view);
     if (op && *op == "list") return List(m, view);
-    return FieldError("store", "read models answer load and list");
+    return Status::InvalidField("store", "read models answer load and list");
   }
 
  private:
   Result<Message> Load(const Message& m, const ReadView& view) {
     auto id = m.GetString("id");
-    if (!id || id->empty()) return FieldError("id", "must be a non-empty string");
+    if (!id || id->empty()) return Status::InvalidField("id", "must be a non-empty string");
     auto value = view.Get(Key({"e", *id}));
     if (!value.ok()) return std::move(value).status();
     if (!value->has_value()) return Status::NotFound(fmt::format("{} '{}' not found", kind_, *id));
@@ -157,22 +150,24 @@ class EntitiesProjection final : public Projection {
     uint64_t limit = UINT64_MAX;
     std::string cursor;
     if (const Value* q = m.Find("q")) {
-      if (q->type != ValueType::kObject) return FieldError("q", "must be an object");
+      if (q->type != ValueType::kObject) return Status::InvalidField("q", "must be an object");
       auto doc = ParseJson(q->text, "q");
       if (!doc.ok()) return std::move(doc).status();
       for (const auto& member : doc->GetObject()) {
         std::string field(member.name.GetString(), member.name.GetStringLength());
         if (field == "limit$") {
           if (!member.value.IsUint64())
-            return FieldError("q.limit$", "must be a non-negative integer");
+            return Status::InvalidField("q.limit$", "must be a non-negative integer");
           limit = member.value.GetUint64();
         } else if (field == "cursor$") {
-          if (!member.value.IsString()) return FieldError("q.cursor$", "must be a string");
+          if (!member.value.IsString())
+            return Status::InvalidField("q.cursor$", "must be a string");
           cursor = member.value.GetString();
         } else if (!field.empty() && field.back() == '$') {
-          return FieldError("q." + field, "not supported by read models (limit$ and cursor$ are)");
+          return Status::InvalidField("q." + field,
+                                      "not supported by read models (limit$ and cursor$ are)");
         } else if (member.value.IsObject() || member.value.IsArray()) {
-          return FieldError("q." + field, "must be a scalar");
+          return Status::InvalidField("q." + field, "must be a scalar");
         } else {
           filters.emplace_back(std::move(field), ToJsonText(member.value));
         }
@@ -228,7 +223,7 @@ class EntriesPerUserProjection final : public Projection {
 
   Result<Message> Query(const Message& m, const ReadView& view) override {
     auto user = m.GetString("user");
-    if (!user) return FieldError("user", "must be a string");
+    if (!user) return Status::InvalidField("user", "must be a string");
     auto limit = OptionalLimit(m, 1000);
     if (!limit.ok()) return std::move(limit).status();
     auto count = groups_.CountOf(view, *user);
@@ -265,7 +260,7 @@ class FollowerCountProjection final : public Projection {
 
   Result<Message> Query(const Message& m, const ReadView& view) override {
     auto user = m.GetString("user");
-    if (!user) return FieldError("user", "must be a string");
+    if (!user) return Status::InvalidField("user", "must be a string");
     auto count = groups_.CountOf(view, *user);
     if (!count.ok()) return std::move(count).status();
     Message out;
@@ -331,9 +326,9 @@ class SearchIndexProjection final : public Projection {
 
   Result<Message> Query(const Message& m, const ReadView& view) override {
     auto text = m.GetString("text");
-    if (!text) return FieldError("text", "must be a string");
+    if (!text) return Status::InvalidField("text", "must be a string");
     std::set<std::string> words = Words(*text);
-    if (words.empty()) return FieldError("text", "has no words");
+    if (words.empty()) return Status::InvalidField("text", "has no words");
     auto limit = OptionalLimit(m, 100);
     if (!limit.ok()) return std::move(limit).status();
     std::vector<std::string> ids;

@@ -13,13 +13,6 @@ namespace {
 
 constexpr size_t kMaxCommandIdBytes = 256;
 
-Status FieldError(std::string_view field, std::string_view problem) {
-  std::string details = R"({"field":)";
-  AppendJsonString(field, details);
-  details += '}';
-  return Status::Invalid(fmt::format("{}: {}", field, problem), std::move(details));
-}
-
 bool IsUnsignedInteger(std::string_view text) {
   return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
 }
@@ -50,7 +43,7 @@ std::string EntityKey(std::string_view kind, std::string_view id) {
 Result<CommandPlan> PlanStoreCommand(Message message, std::string_view op, CommandPlan plan,
                                      const std::function<std::string()>& new_id) {
   auto kind = message.GetString("kind");
-  if (!kind || kind->empty()) return FieldError("kind", "must be a non-empty string");
+  if (!kind || kind->empty()) return Status::InvalidField("kind", "must be a non-empty string");
   std::string top_id;
   if (const Value* id = message.Find("id")) {
     if (id->type == ValueType::kString && !id->text.empty()) {
@@ -58,36 +51,40 @@ Result<CommandPlan> PlanStoreCommand(Message message, std::string_view op, Comma
     } else if (id->type == ValueType::kNumber && IsUnsignedInteger(id->text)) {
       top_id = id->text;
     } else {
-      return FieldError("id", "must be a non-empty string or a non-negative integer");
+      return Status::InvalidField("id", "must be a non-empty string or a non-negative integer");
     }
   }
   if (op == "remove") {
     if (message.Has("q") || message.Has("all"))
-      return FieldError("q", "removal by query is not a command; remove by id");
-    if (top_id.empty()) return FieldError("id", "is required (a command removes one entity)");
+      return Status::InvalidField("q", "removal by query is not a command; remove by id");
+    if (top_id.empty())
+      return Status::InvalidField("id", "is required (a command removes one entity)");
     plan.entity_id = top_id;
   } else if (op == "save") {
     if (message.Has("ents"))
-      return FieldError("ents", "bulk saves are not commands; send one command per entity");
+      return Status::InvalidField("ents",
+                                  "bulk saves are not commands; send one command per entity");
     const Value* ent = message.Find("ent");
-    if (ent == nullptr) return FieldError("ent", "is required (an object)");
-    if (ent->type != ValueType::kObject) return FieldError("ent", "must be an object");
+    if (ent == nullptr) return Status::InvalidField("ent", "is required (an object)");
+    if (ent->type != ValueType::kObject) return Status::InvalidField("ent", "must be an object");
     auto doc = ParseJson(ent->text, "ent");
     if (!doc.ok()) return doc.status();
     std::string ent_id;
     if (auto it = doc->FindMember("id"); it != doc->MemberEnd()) {
       if (!it->value.IsString() || it->value.GetStringLength() == 0)
-        return FieldError("ent.id", "must be a non-empty string");
+        return Status::InvalidField("ent.id", "must be a non-empty string");
       ent_id.assign(it->value.GetString(), it->value.GetStringLength());
     }
     if (!top_id.empty() && !ent_id.empty() && top_id != ent_id) {
-      return FieldError("id", fmt::format("'{}' differs from ent.id '{}'", top_id, ent_id));
+      return Status::InvalidField("id",
+                                  fmt::format("'{}' differs from ent.id '{}'", top_id, ent_id));
     }
     plan.entity_id = !top_id.empty() ? top_id : ent_id;
     if (plan.entity_id.empty()) plan.entity_id = new_id();
     if (ent_id.empty()) message.SetObjectJson("ent", WithId(*doc, plan.entity_id));
   } else {
-    return FieldError("store", fmt::format("'{}' is not a command (save and remove are)", op));
+    return Status::InvalidField("store",
+                                fmt::format("'{}' is not a command (save and remove are)", op));
   }
   plan.key = EntityKey(*kind, plan.entity_id);
   message.meta() = Meta{};
@@ -156,14 +153,14 @@ Result<CommandPlan> PlanCommand(Message message, const std::string& key_field,
   if (const Value* id = message.Find("command_id")) {
     if (id->type != ValueType::kString || id->text.empty() ||
         id->text.size() > kMaxCommandIdBytes || id->text[0] == '@') {
-      return FieldError("command_id",
-                        "must be a non-empty string of at most 256 bytes not starting with '@'");
+      return Status::InvalidField(
+          "command_id", "must be a non-empty string of at most 256 bytes not starting with '@'");
     }
     plan.command_id = id->text;
   }
   if (const Value* store = message.Find("store")) {
     if (store->type != ValueType::kString)
-      return FieldError("store", "must be a string (save or remove)");
+      return Status::InvalidField("store", "must be a string (save or remove)");
     std::string op = store->text;
     return PlanStoreCommand(std::move(message), op, std::move(plan), new_id);
   }

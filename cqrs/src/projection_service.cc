@@ -31,13 +31,6 @@ Status Engine(const rocksdb::Status& s, std::string_view what) {
   return Status::Internal(fmt::format("read model: {}: {}", what, s.ToString()));
 }
 
-Status FieldError(std::string_view field, std::string_view problem) {
-  std::string details = R"({"field":)";
-  AppendJsonString(field, details);
-  details += '}';
-  return Status::Invalid(fmt::format("{}: {}", field, problem), std::move(details));
-}
-
 std::string DataKey(std::string_view key) {
   std::string k(1, kData);
   k.append(key);
@@ -117,14 +110,14 @@ class ProjectionServiceImpl final : public ProjectionService {
     if (const Value* v = query.Find("min_position")) {
       auto n = query.GetUint("min_position");
       if (!n || v->type != ValueType::kNumber)
-        return reply(FieldError("min_position", "must be a non-negative integer"));
+        return reply(Status::InvalidField("min_position", "must be a non-negative integer"));
       min_position = *n;
     }
     int64_t timeout_ms = options_.default_timeout_ms;
     if (const Value* v = query.Find("timeout_ms")) {
       auto n = query.GetInt("timeout_ms");
       if (!n || *n < 0 || v->type != ValueType::kNumber)
-        return reply(FieldError("timeout_ms", "must be a non-negative integer"));
+        return reply(Status::InvalidField("timeout_ms", "must be a non-negative integer"));
       timeout_ms = std::min(*n, options_.max_timeout_ms);
     }
     if (!min_position || applied() >= *min_position) return Answer(query, reply);

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "shardkit/message/json.h"
+
 namespace shardkit {
 namespace {
 constexpr std::array<std::string_view, 9> kCodeNames = {
@@ -9,6 +11,16 @@ constexpr std::array<std::string_view, 9> kCodeNames = {
     "timeout", "overloaded", "unavailable", "internal",
 };
 }  // namespace
+
+Status Status::InvalidField(std::string_view field, std::string_view problem) {
+  std::string message(field);
+  message += ": ";
+  message += problem;
+  std::string details = R"({"field":)";
+  AppendJsonString(field, details);
+  details += '}';
+  return Invalid(std::move(message), std::move(details));
+}
 
 std::string_view CodeName(Code code) { return kCodeNames[static_cast<size_t>(code)]; }
 

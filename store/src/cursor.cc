@@ -39,7 +39,8 @@ std::string EncodeCursor(uint64_t query_fingerprint, const CursorPosition& posit
 }
 
 Result<CursorPosition> DecodeCursor(std::string_view cursor, uint64_t query_fingerprint) {
-  const Status malformed = InvalidField("cursor", "malformed (pass back a next_cursor unchanged)");
+  const Status malformed =
+      Status::InvalidField("cursor", "malformed (pass back a next_cursor unchanged)");
   if (cursor.size() % 2 != 0) return malformed;
   std::string raw;
   raw.reserve(cursor.size() / 2);
@@ -57,7 +58,8 @@ Result<CursorPosition> DecodeCursor(std::string_view cursor, uint64_t query_fing
   }
   body.remove_prefix(1);
   if (ReadBigEndian64(body) != query_fingerprint) {
-    return InvalidField("cursor", "belongs to another query (kind, filters or sort changed)");
+    return Status::InvalidField("cursor",
+                                "belongs to another query (kind, filters or sort changed)");
   }
   body.remove_prefix(8);
   CursorPosition position;

@@ -20,42 +20,33 @@ bool IsIntegral(const rapidjson::Value& v) { return v.IsInt64() || v.IsUint64();
 
 }  // namespace
 
-Status InvalidField(std::string_view field, std::string_view problem) {
-  rapidjson::StringBuffer details;
-  rapidjson::Writer<rapidjson::StringBuffer> w(details);
-  w.StartObject();
-  w.Key("field");
-  w.String(field.data(), static_cast<rapidjson::SizeType>(field.size()));
-  w.EndObject();
-  return Status::Invalid(std::string(field) + ": " + std::string(problem), details.GetString());
-}
-
 Status CheckKind(std::string_view kind) {
-  if (kind.empty()) return InvalidField("kind", "must not be empty");
+  if (kind.empty()) return Status::InvalidField("kind", "must not be empty");
   if (kind.find('\0') != std::string_view::npos)
-    return InvalidField("kind", "must not contain NUL");
+    return Status::InvalidField("kind", "must not contain NUL");
   return Status::Ok();
 }
 
 Status CheckId(std::string_view id, std::string_view field) {
-  if (id.empty()) return InvalidField(field, "must not be empty");
-  if (id.find('\0') != std::string_view::npos) return InvalidField(field, "must not contain NUL");
+  if (id.empty()) return Status::InvalidField(field, "must not be empty");
+  if (id.find('\0') != std::string_view::npos)
+    return Status::InvalidField(field, "must not contain NUL");
   return Status::Ok();
 }
 
 Status ParseJson(std::string_view text, std::string_view field, rapidjson::Document& doc) {
   doc.Parse<kParseFlags>(text.data(), text.size());
   if (doc.HasParseError()) {
-    return InvalidField(field, std::string("malformed JSON (") +
-                                   rapidjson::GetParseError_En(doc.GetParseError()) +
-                                   " at offset " + std::to_string(doc.GetErrorOffset()) + ")");
+    return Status::InvalidField(
+        field, std::string("malformed JSON (") + rapidjson::GetParseError_En(doc.GetParseError()) +
+                   " at offset " + std::to_string(doc.GetErrorOffset()) + ")");
   }
   return Status::Ok();
 }
 
 Status ParseObject(std::string_view text, std::string_view field, rapidjson::Document& doc) {
   if (Status s = ParseJson(text, field, doc); !s.ok()) return s;
-  if (!doc.IsObject()) return InvalidField(field, "must be a JSON object");
+  if (!doc.IsObject()) return Status::InvalidField(field, "must be a JSON object");
   return Status::Ok();
 }
 

@@ -61,8 +61,8 @@ Status FeedImpl::CommitLocked(WriteSet& writes) {
 }
 
 Result<std::vector<ChangeRecord>> FeedImpl::ReadChanges(uint64_t from_sequence, size_t limit) {
-  if (from_sequence == 0) return InvalidField("from", "sequence numbers start at 1");
-  if (limit == 0) return InvalidField("limit", "must be positive");
+  if (from_sequence == 0) return Status::InvalidField("from", "sequence numbers start at 1");
+  if (limit == 0) return Status::InvalidField("limit", "must be positive");
   Result<std::vector<ChangeRecord>> records = backend_.ReadChanges(from_sequence, limit);
   // Checked after reading: a trim publishes its new start before it commits, so a read that raced
   // a trim is refused rather than silently missing records.
@@ -77,12 +77,12 @@ Result<std::vector<ChangeRecord>> FeedImpl::ReadChanges(uint64_t from_sequence, 
 
 Status FeedImpl::CheckPosition(uint64_t position) const {
   if (position < FirstRetainedSequence()) {
-    return InvalidField(
+    return Status::InvalidField(
         "position", "records below " + std::to_string(FirstRetainedSequence()) + " were trimmed");
   }
   if (position > LastSequence() + 1) {
-    return InvalidField("position",
-                        "is beyond the next sequence " + std::to_string(LastSequence() + 1));
+    return Status::InvalidField(
+        "position", "is beyond the next sequence " + std::to_string(LastSequence() + 1));
   }
   return Status::Ok();
 }
@@ -91,7 +91,8 @@ Status FeedImpl::RegisterConsumer(std::string_view name, uint64_t position) {
   if (Status s = CheckId(name, "name"); !s.ok()) return s;
   if (name.compare(0, kReplicaPrefix.size(), kReplicaPrefix) == 0 ||
       name.compare(0, kShardKeyPrefix.size(), kShardKeyPrefix) == 0) {
-    return InvalidField("name", "names starting with \"replica$\" or \"shardkey$\" are reserved");
+    return Status::InvalidField("name",
+                                "names starting with \"replica$\" or \"shardkey$\" are reserved");
   }
   std::lock_guard lock(write_mu_);
   if (Status s = CheckPosition(position); !s.ok()) return s;
@@ -111,8 +112,8 @@ Status FeedImpl::AdvanceConsumer(std::string_view name, uint64_t position) {
   if (it == consumers_.end())
     return Status::NotFound("name: no consumer \"" + std::string(name) + "\"");
   if (position < it->second) {
-    return InvalidField("position",
-                        "consumers only move forward (at " + std::to_string(it->second) + ")");
+    return Status::InvalidField(
+        "position", "consumers only move forward (at " + std::to_string(it->second) + ")");
   }
   if (Status s = CheckPosition(position); !s.ok()) return s;
   WriteSet writes;

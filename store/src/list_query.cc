@@ -149,12 +149,13 @@ Result<QueryPlan> PlanQuery(const Query& query) {
   if (Status s = CheckKind(query.kind); !s.ok()) return s;
   plan.kind = query.kind;
   for (const Filter& f : query.filters) {
-    if (f.field.empty()) return InvalidField("filters", "a filter's field name must not be empty");
+    if (f.field.empty())
+      return Status::InvalidField("filters", "a filter's field name must not be empty");
     auto value = std::make_unique<rapidjson::Document>();
     if (Status s = ParseJson(f.value_json, f.field, *value); !s.ok()) return s;
     if (!IsScalar(*value)) {
-      return InvalidField(f.field,
-                          "filter value must be a JSON scalar (string, number, bool or null)");
+      return Status::InvalidField(
+          f.field, "filter value must be a JSON scalar (string, number, bool or null)");
     }
     plan.filters.push_back({f.field, std::move(value)});
   }
@@ -162,14 +163,14 @@ Result<QueryPlan> PlanQuery(const Query& query) {
   if (query.sort_direction == "desc") {
     plan.descending = true;
   } else if (!query.sort_direction.empty() && query.sort_direction != "asc") {
-    return InvalidField("sort_direction",
-                        "must be \"asc\" or \"desc\", not \"" + query.sort_direction + "\"");
+    return Status::InvalidField(
+        "sort_direction", "must be \"asc\" or \"desc\", not \"" + query.sort_direction + "\"");
   }
   if (query.limit) {
-    if (*query.limit < 0) return InvalidField("limit", "must not be negative");
+    if (*query.limit < 0) return Status::InvalidField("limit", "must not be negative");
     plan.limit = static_cast<size_t>(*query.limit);
   }
-  if (query.skip < 0) return InvalidField("skip", "must not be negative");
+  if (query.skip < 0) return Status::InvalidField("skip", "must not be negative");
   plan.skip = static_cast<size_t>(query.skip);
   plan.fields = query.fields;
   plan.fingerprint = Fingerprint(plan);
@@ -177,7 +178,8 @@ Result<QueryPlan> PlanQuery(const Query& query) {
     Result<CursorPosition> position = DecodeCursor(query.cursor, plan.fingerprint);
     if (!position.ok()) return position.status();
     if (position->sort_value.has_value() != !plan.sort_field.empty()) {
-      return InvalidField("cursor", "belongs to another query (kind, filters or sort changed)");
+      return Status::InvalidField("cursor",
+                                  "belongs to another query (kind, filters or sort changed)");
     }
     plan.after = std::move(position).value();
   }

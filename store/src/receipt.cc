@@ -120,9 +120,9 @@ Status KeyReusedError(std::string_view key) {
 
 Status CheckIdempotencyKey(std::string_view key) {
   if (key.size() > kMaxIdempotencyKeyBytes) {
-    return Status::Invalid("meta$.idempotency_key: must be at most " +
-                               std::to_string(kMaxIdempotencyKeyBytes) + " bytes",
-                           R"({"field":"meta$.idempotency_key"})");
+    return Status::InvalidField(
+        "meta$.idempotency_key",
+        "must be at most " + std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
   }
   return Status::Ok();
 }

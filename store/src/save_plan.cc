@@ -26,9 +26,10 @@ Result<uint64_t> EntityKsid(const StoreOptions& options, std::string_view kind, 
   if (field == nullptr) return Ksid(id);
   const rapidjson::Value* v = FindMember(ent, *field);
   if (v == nullptr)
-    return InvalidField(*field, "missing; it is the shard key of kind " + std::string(kind));
+    return Status::InvalidField(*field,
+                                "missing; it is the shard key of kind " + std::string(kind));
   if (v->IsString()) return Ksid(std::string_view(v->GetString(), v->GetStringLength()));
-  if (!IsScalar(*v)) return InvalidField(*field, "the shard key must be a JSON scalar");
+  if (!IsScalar(*v)) return Status::InvalidField(*field, "the shard key must be a JSON scalar");
   return Ksid(Compact(*v));
 }
 
@@ -38,9 +39,9 @@ Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& o
   if (Status s = CheckKind(request.kind); !s.ok()) return s;
   save.kind = request.kind;
   if (request.ent.size() > options.max_value_bytes) {
-    return InvalidField("ent", std::to_string(request.ent.size()) +
-                                   " bytes is above the limit of " +
-                                   std::to_string(options.max_value_bytes));
+    return Status::InvalidField("ent", std::to_string(request.ent.size()) +
+                                           " bytes is above the limit of " +
+                                           std::to_string(options.max_value_bytes));
   }
   if (Status s = ParseObject(request.ent, "ent", save.ent); !s.ok()) return s;
 
@@ -51,20 +52,21 @@ Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& o
     if (Status s = CheckId(save.id); !s.ok()) return s;
   }
   if (const rapidjson::Value* ent_id = FindMember(save.ent, "id"); ent_id != nullptr) {
-    if (!ent_id->IsString()) return InvalidField("id", "the entity's id must be a string");
+    if (!ent_id->IsString()) return Status::InvalidField("id", "the entity's id must be a string");
     std::string_view inner(ent_id->GetString(), ent_id->GetStringLength());
     if (save.id.empty()) {
       if (Status s = CheckId(inner); !s.ok()) return s;
       save.id = inner;
     } else if (inner != save.id) {
-      return InvalidField("id", "the entity's id \"" + std::string(inner) +
-                                    "\" differs from the id \"" + save.id + "\" it is saved under");
+      return Status::InvalidField("id", "the entity's id \"" + std::string(inner) +
+                                            "\" differs from the id \"" + save.id +
+                                            "\" it is saved under");
     }
   }
   if (request.ttl_seconds) {
     constexpr int64_t kMaxTtlSeconds = std::numeric_limits<int64_t>::max() / 1000 / 2;
     if (*request.ttl_seconds <= 0 || *request.ttl_seconds > kMaxTtlSeconds) {
-      return InvalidField("ttl", "must be a positive number of seconds");
+      return Status::InvalidField("ttl", "must be a positive number of seconds");
     }
     save.expires_at_ms = now_ms + *request.ttl_seconds * 1000;
   }

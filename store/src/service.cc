@@ -12,15 +12,10 @@
 namespace shardkit::store {
 namespace {
 
-Status FieldError(std::string_view field, std::string_view problem) {
-  return Status::Invalid(fmt::format("{}: {}", field, problem),
-                         fmt::format("{{\"field\":\"{}\"}}", field));
-}
-
 Result<std::string> RequireKind(const Message& m) {
   const Value* kind = m.Find("kind");
-  if (kind == nullptr) return FieldError("kind", "is required");
-  if (kind->type != ValueType::kString) return FieldError("kind", "must be a string");
+  if (kind == nullptr) return Status::InvalidField("kind", "is required");
+  if (kind->type != ValueType::kString) return Status::InvalidField("kind", "must be a string");
   return kind->text;
 }
 
@@ -34,16 +29,16 @@ bool IsUnsignedInteger(std::string_view text) {
 
 // An id is a non-empty string or a non-negative integer (kept as its decimal text).
 Result<std::string> IdFromValue(const Value* id, std::string_view field) {
-  if (id == nullptr) return FieldError(field, "is required");
+  if (id == nullptr) return Status::InvalidField(field, "is required");
   if (id->type == ValueType::kString) return id->text;
   if (id->type == ValueType::kNumber && IsUnsignedInteger(id->text)) return id->text;
-  return FieldError(field, "must be a string or a non-negative integer");
+  return Status::InvalidField(field, "must be a string or a non-negative integer");
 }
 
 Result<std::string> IdFromJson(const rapidjson::Value& v, std::string_view field) {
   if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
   if (v.IsUint64()) return std::to_string(v.GetUint64());
-  return FieldError(field, "must be a string or a non-negative integer");
+  return Status::InvalidField(field, "must be a string or a non-negative integer");
 }
 
 void AppendItem(const Result<std::string>& item, std::string& out) {
@@ -83,7 +78,7 @@ Result<Query> ParseQuery(const Message& m, const std::string& kind) {
   query.kind = kind;
   const Value* q = m.Find("q");
   if (q == nullptr) return query;
-  if (q->type != ValueType::kObject) return FieldError("q", "must be an object");
+  if (q->type != ValueType::kObject) return Status::InvalidField("q", "must be an object");
   auto doc = ParseJson(q->text, "q");
   if (!doc.ok()) return doc.status();
   for (const auto& member : doc->GetObject()) {
@@ -93,8 +88,8 @@ Result<Query> ParseQuery(const Message& m, const std::string& kind) {
     if (!name.empty() && name.back() == '$') {
       if (name == "sort$") {
         if (!v.IsObject() || v.MemberCount() != 1) {
-          return FieldError(field,
-                            "must be an object with one field: {\"field\":1|-1|\"asc\"|\"desc\"}");
+          return Status::InvalidField(
+              field, "must be an object with one field: {\"field\":1|-1|\"asc\"|\"desc\"}");
         }
         const auto& s = *v.MemberBegin();
         query.sort_field.assign(s.name.GetString(), s.name.GetStringLength());
@@ -104,41 +99,42 @@ Result<Query> ParseQuery(const Message& m, const std::string& kind) {
                                           std::string_view(s.value.GetString()) == "desc")) {
           query.sort_direction = s.value.GetString();
         } else {
-          return FieldError(field, "direction must be 1, -1, \"asc\" or \"desc\"");
+          return Status::InvalidField(field, "direction must be 1, -1, \"asc\" or \"desc\"");
         }
       } else if (name == "limit$" || name == "skip$") {
         if (!v.IsInt64() || v.GetInt64() < 0)
-          return FieldError(field, "must be a non-negative integer");
+          return Status::InvalidField(field, "must be a non-negative integer");
         if (name == "limit$") {
           query.limit = v.GetInt64();
         } else {
           query.skip = v.GetInt64();
         }
       } else if (name == "fields$") {
-        if (!v.IsArray()) return FieldError(field, "must be an array of field names");
+        if (!v.IsArray()) return Status::InvalidField(field, "must be an array of field names");
         for (const auto& f : v.GetArray()) {
-          if (!f.IsString()) return FieldError(field, "must be an array of field names");
+          if (!f.IsString()) return Status::InvalidField(field, "must be an array of field names");
           query.fields.emplace_back(f.GetString(), f.GetStringLength());
         }
       } else if (name == "cursor$") {
-        if (!v.IsString()) return FieldError(field, "must be the string cursor of an earlier page");
+        if (!v.IsString())
+          return Status::InvalidField(field, "must be the string cursor of an earlier page");
         query.cursor.assign(v.GetString(), v.GetStringLength());
       } else {
-        return FieldError(field,
-                          "unknown query operator (known: sort$, limit$, skip$, fields$, cursor$)");
+        return Status::InvalidField(
+            field, "unknown query operator (known: sort$, limit$, skip$, fields$, cursor$)");
       }
       continue;
     }
     if (v.IsObject()) {
       if (v.MemberCount() > 0 && v.MemberBegin()->name.GetStringLength() > 0 &&
           v.MemberBegin()->name.GetString()[0] == '$') {
-        return FieldError(field,
-                          fmt::format("unknown query operator '{}' (only equality is supported)",
-                                      v.MemberBegin()->name.GetString()));
+        return Status::InvalidField(
+            field, fmt::format("unknown query operator '{}' (only equality is supported)",
+                               v.MemberBegin()->name.GetString()));
       }
-      return FieldError(field, "must be a scalar (equality only)");
+      return Status::InvalidField(field, "must be a scalar (equality only)");
     }
-    if (v.IsArray()) return FieldError(field, "must be a scalar (equality only)");
+    if (v.IsArray()) return Status::InvalidField(field, "must be a scalar (equality only)");
     query.filters.push_back(Filter{std::move(name), ToJsonText(v)});
   }
   return query;
@@ -162,13 +158,14 @@ class StoreService final : public Handler {
  private:
   Result<Message> Serve(const Message& m) {
     auto op = m.GetString("store");
-    if (!op) return FieldError("store", "must be one of save, load, list, remove, changes");
+    if (!op)
+      return Status::InvalidField("store", "must be one of save, load, list, remove, changes");
     if (*op == "save") return Save(m);
     if (*op == "load") return Load(m);
     if (*op == "list") return List(m);
     if (*op == "remove") return Remove(m);
     if (*op == "changes") return Changes(m);
-    return FieldError(
+    return Status::InvalidField(
         "store", fmt::format("unknown operation '{}' (save, load, list, remove, changes)", *op));
   }
 
@@ -177,17 +174,18 @@ class StoreService final : public Handler {
     if (const Value* v = m.Find("version")) {
       auto version = m.GetUint("version");
       if (!version || v->type != ValueType::kNumber)
-        return FieldError("version", "must be a non-negative integer");
+        return Status::InvalidField("version", "must be a non-negative integer");
       request.expected_version = *version;
     }
     if (const Value* v = m.Find("insert_only")) {
-      if (v->type != ValueType::kBool) return FieldError("insert_only", "must be a boolean");
+      if (v->type != ValueType::kBool)
+        return Status::InvalidField("insert_only", "must be a boolean");
       request.insert_only = *m.GetBool("insert_only");
     }
     if (const Value* v = m.Find("ttl")) {
       auto ttl = m.GetInt("ttl");
       if (!ttl || *ttl <= 0 || v->type != ValueType::kNumber)
-        return FieldError("ttl", "must be a positive integer (seconds)");
+        return Status::InvalidField("ttl", "must be a positive integer (seconds)");
       request.ttl_seconds = *ttl;
     }
     return Status::Ok();
@@ -201,13 +199,14 @@ class StoreService final : public Handler {
     if (Status s = SaveOptions(m, base); !s.ok()) return s;
 
     if (const Value* ents = m.Find("ents")) {
-      if (m.Has("ent")) return FieldError("ents", "give either ent or ents, not both");
-      if (ents->type != ValueType::kArray) return FieldError("ents", "must be an array of objects");
+      if (m.Has("ent")) return Status::InvalidField("ents", "give either ent or ents, not both");
+      if (ents->type != ValueType::kArray)
+        return Status::InvalidField("ents", "must be an array of objects");
       auto doc = ParseJson(ents->text, "ents");
       if (!doc.ok()) return doc.status();
       if (doc->Size() > options_.max_batch_items) {
-        return FieldError("ents", fmt::format("has {} items; the limit is {}", doc->Size(),
-                                              options_.max_batch_items));
+        return Status::InvalidField("ents", fmt::format("has {} items; the limit is {}",
+                                                        doc->Size(), options_.max_batch_items));
       }
       std::vector<SaveRequest> requests;
       requests.reserve(doc->Size());
@@ -232,8 +231,8 @@ class StoreService final : public Handler {
     }
 
     const Value* ent = m.Find("ent");
-    if (ent == nullptr) return FieldError("ent", "is required (an object)");
-    if (ent->type != ValueType::kObject) return FieldError("ent", "must be an object");
+    if (ent == nullptr) return Status::InvalidField("ent", "is required (an object)");
+    if (ent->type != ValueType::kObject) return Status::InvalidField("ent", "must be an object");
     base.ent = ent->text;
     if (const Value* id = m.Find("id")) {
       auto text = IdFromValue(id, "id");
@@ -249,12 +248,13 @@ class StoreService final : public Handler {
     auto kind = RequireKind(m);
     if (!kind.ok()) return kind.status();
     if (const Value* ids = m.Find("ids")) {
-      if (ids->type != ValueType::kArray) return FieldError("ids", "must be an array of ids");
+      if (ids->type != ValueType::kArray)
+        return Status::InvalidField("ids", "must be an array of ids");
       auto doc = ParseJson(ids->text, "ids");
       if (!doc.ok()) return doc.status();
       if (doc->Size() > options_.max_batch_items) {
-        return FieldError("ids", fmt::format("has {} items; the limit is {}", doc->Size(),
-                                             options_.max_batch_items));
+        return Status::InvalidField("ids", fmt::format("has {} items; the limit is {}", doc->Size(),
+                                                       options_.max_batch_items));
       }
       std::vector<Result<std::string>> results;
       std::vector<EntityRef> refs;
@@ -313,7 +313,7 @@ class StoreService final : public Handler {
     }
     const Value* all = m.Find("all");
     if (all == nullptr || all->type != ValueType::kBool || all->text != "true") {
-      return FieldError("all", "removing by query needs all:true (or give an id)");
+      return Status::InvalidField("all", "removing by query needs all:true (or give an id)");
     }
     auto query = ParseQuery(m, *kind);
     if (!query.ok()) return query.status();
@@ -339,12 +339,12 @@ class StoreService final : public Handler {
     if (m.Has("from")) {
       auto v = m.GetUint("from");
       if (!v || *v == 0)
-        return FieldError("from", "must be a positive integer (a sequence number)");
+        return Status::InvalidField("from", "must be a positive integer (a sequence number)");
       from = *v;
     }
     if (m.Has("limit")) {
       auto v = m.GetUint("limit");
-      if (!v || *v == 0) return FieldError("limit", "must be a positive integer");
+      if (!v || *v == 0) return Status::InvalidField("limit", "must be a positive integer");
       limit = std::min<size_t>(*v, options_.max_changes_per_read);
     }
     auto records = store_->feed().ReadChanges(from, limit);

@@ -152,9 +152,9 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
                    current_version + 1,
                    save.expires_at_ms};
   if (row.value.size() > options_.max_value_bytes) {
-    return InvalidField("ent", "stored entity of " + std::to_string(row.value.size()) +
-                                   " bytes is above the limit of " +
-                                   std::to_string(options_.max_value_bytes));
+    return Status::InvalidField("ent", "stored entity of " + std::to_string(row.value.size()) +
+                                           " bytes is above the limit of " +
+                                           std::to_string(options_.max_value_bytes));
   }
   int64_t previous_expiry = 0;
   if (current->has_value()) {

@@ -9,8 +9,6 @@
 
 namespace shardkit::store::internal {
 
-Status InvalidField(std::string_view field, std::string_view problem);
-
 // Kinds and ids are non-empty and NUL-free (NUL ends the kind in the key layout).
 Status CheckKind(std::string_view kind);
 Status CheckId(std::string_view id, std::string_view field = "id");

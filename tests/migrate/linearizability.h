@@ -7,7 +7,10 @@
 // An operation whose outcome the client does not know (the request timed out, the connection
 // broke, the process was killed) is given a return time of +infinity: it may have taken effect at
 // any moment after its call, or never (linearised after everything, it affects nothing observed).
-// Loads with an unknown outcome observe nothing and are dropped.
+// Loads with an unknown outcome observe nothing and are dropped. So are unknown-outcome writes
+// that nothing could have observed — a save whose value no load returned, a remove with no load of
+// absence returning after its call: placed "never" they change no verdict, and kept they make the
+// search exponential in their number (clients of a node that is down produce hundreds of them).
 //
 // The search is depth-first with a cache of (set of linearised operations, register value)
 // states already explored, which keeps register histories of a few hundred operations per key
@@ -57,13 +60,30 @@ inline std::string Describe(const RegisterOp& op) {
 
 }  // namespace detail
 
-// Checks one key's history, starting from `initial` (nullopt: absent).
+// Checks one key's history, starting from `initial` (nullopt: absent). A search that explores more
+// than `max_states` states gives up: not ok, saying so (a bound on time and memory, not a verdict).
 inline LinearizabilityResult CheckRegister(std::vector<RegisterOp> history,
-                                           std::optional<std::string> initial) {
+                                           std::optional<std::string> initial,
+                                           size_t max_states = 2'000'000) {
   LinearizabilityResult result;
+  std::unordered_set<std::string> observed;  // values some load returned
+  int64_t last_absent_return = std::numeric_limits<int64_t>::min();
+  for (const auto& op : history) {
+    if (op.kind != RegisterOp::Kind::kLoad || op.ret == RegisterOp::kUnknown) continue;
+    if (op.value) {
+      observed.insert(*op.value);
+    } else {
+      last_absent_return = std::max(last_absent_return, op.ret);
+    }
+  }
   std::vector<RegisterOp> ops;
   for (auto& op : history) {
-    if (op.kind == RegisterOp::Kind::kLoad && op.ret == RegisterOp::kUnknown) continue;
+    if (op.ret == RegisterOp::kUnknown) {
+      if (op.kind == RegisterOp::Kind::kLoad) continue;
+      if (op.kind == RegisterOp::Kind::kSave && op.value && observed.count(*op.value) == 0)
+        continue;
+      if (op.kind == RegisterOp::Kind::kRemove && last_absent_return < op.call) continue;
+    }
     ops.push_back(std::move(op));
   }
   result.operations = ops.size();
@@ -164,7 +184,12 @@ inline LinearizabilityResult CheckRegister(std::vector<RegisterOp> history,
         linearized[event.op / 64] |= uint64_t{1} << (event.op % 64);
         bool fresh = seen.insert(key_of(after)).second;
         if (fresh) {
-          ++result.states_explored;
+          if (++result.states_explored > max_states) {
+            result.ok = false;
+            result.explanation = "the search gave up after " + std::to_string(max_states) +
+                                 " states (" + std::to_string(n) + " operations): no verdict";
+            return result;
+          }
           stack.push_back({event.op, state});
           deepest = std::max(deepest, stack.size());
           state = std::move(after);

@@ -70,6 +70,44 @@ TEST(Linearizability, AWriteWithAnUnknownOutcomeMayOrMayNotHaveHappened) {
   EXPECT_EQ(r.operations, 1u);
 }
 
+// A node that was down: hundreds of writes with unknown outcomes on one key, none of them seen by
+// anyone. They are dropped (placed "never" they change no verdict), so the search stays small —
+// kept, it is exponential in their number. Observed ones are kept and still judged.
+TEST(Linearizability, ManyUnobservedUnknownWritesAreDroppedAndObservedOnesStillCount) {
+  std::vector<RegisterOp> history = {Save("a", 0, 1)};
+  for (int i = 0; i < 300; ++i) {
+    history.push_back(Save("lost" + std::to_string(i), 10 + i, kNever));
+    if (i % 10 == 0) history.push_back(Remove(10 + i, kNever));
+  }
+  history.push_back(Save("seen", 400, kNever));
+  history.push_back(Load("a", 320, 330));
+  history.push_back(Load("seen", 500, 510));
+  auto r = CheckRegister(history, {});
+  EXPECT_TRUE(r.ok) << r.explanation;
+  EXPECT_EQ(r.operations, 4u);  // a, seen, and the two loads
+  EXPECT_LT(r.states_explored, 100u);
+  // The kept unknown write is still judged: seen, then a stale value, is not linearizable.
+  history.push_back(Load("a", 600, 610));
+  EXPECT_FALSE(CheckRegister(history, {}).ok);
+  // An unknown remove that a later load of absence may explain is kept.
+  auto absent = CheckRegister({Save("a", 0, 1), Remove(2, kNever), Load(std::nullopt, 5, 6)}, {});
+  EXPECT_TRUE(absent.ok) << absent.explanation;
+  EXPECT_EQ(absent.operations, 3u);
+  // A lost write stays lost when the only unknown remove came after the load of absence.
+  EXPECT_FALSE(
+      CheckRegister({Save("a", 0, 1), Load(std::nullopt, 2, 3), Remove(5, kNever)}, {}).ok);
+}
+
+TEST(Linearizability, ASearchOverItsStateBudgetGivesUpSayingSo) {
+  std::vector<RegisterOp> history;
+  for (int i = 0; i < 20; ++i) history.push_back(Save("v" + std::to_string(i), i, 100));
+  history.push_back(Load("v7", 200, 201));
+  auto r = CheckRegister(history, {}, 50);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.explanation.find("gave up after 50 states"), std::string::npos) << r.explanation;
+  EXPECT_TRUE(CheckRegister(history, {}).ok);
+}
+
 // A long history from a simulated register with concurrent clients is linearizable; corrupting
 // one read in it makes it fail. Also keeps the search fast on a realistic size.
 TEST(Linearizability, ASimulatedConcurrentRegisterPassesAndOneCorruptedReadFails) {

@@ -459,6 +459,9 @@ class LiveMigrationProcesses {
           if (first_errors_.size() < 5) first_errors_.push_back(r.status().ToString());
         }
         ++errors_;
+        // Back off like a real client: while a node is down, retrying at full rate only adds
+        // writes of unknown outcome to the history.
+        next = Clock::now() + std::chrono::milliseconds(50);
       }
       mine.push_back({key, std::move(op)});
       ++ops_;

@@ -26,15 +26,10 @@ using shardkit::ReplyFn;
 using shardkit::Result;
 using shardkit::Status;
 
-Status FieldError(std::string_view field, std::string_view problem) {
-  return Status::Invalid(fmt::format("{}: {}", field, problem),
-                         fmt::format(R"({{"field":"{}"}})", field));
-}
-
 // A required, non-empty string property.
 Result<std::string> RequiredString(const Message& m, std::string_view field) {
   auto value = m.GetString(field);
-  if (!value || value->empty()) return FieldError(field, "required (a non-empty string)");
+  if (!value || value->empty()) return Status::InvalidField(field, "required (a non-empty string)");
   return std::string(*value);
 }
 
@@ -42,7 +37,7 @@ Result<int> PageSize(const Message& m, const Limits& limits) {
   if (!m.Has("limit")) return limits.default_page;
   auto limit = m.GetInt("limit");
   if (!limit || *limit < 1 || *limit > limits.max_page)
-    return FieldError("limit", fmt::format("must be an integer 1..{}", limits.max_page));
+    return Status::InvalidField("limit", fmt::format("must be an integer 1..{}", limits.max_page));
   return static_cast<int>(*limit);
 }
 
@@ -61,15 +56,15 @@ struct Entry {
 
 Result<Entry> EntryOf(const Message& m) {
   auto text = m.GetObjectJson("ent");
-  if (!text) return FieldError("ent", "must be an object (the entry)");
+  if (!text) return Status::InvalidField("ent", "must be an object (the entry)");
   auto doc = shardkit::ParseJson(*text, "ent");
-  if (!doc.ok()) return FieldError("ent", doc.status().message());
+  if (!doc.ok()) return Status::InvalidField("ent", doc.status().message());
   Entry entry;
   entry.json = std::string(*text);
   for (const char* field : {"id", "user", "text"}) {
     auto it = doc->FindMember(field);
     if (it == doc->MemberEnd() || !it->value.IsString() || it->value.GetStringLength() == 0)
-      return FieldError(fmt::format("ent.{}", field), "required (a non-empty string)");
+      return Status::InvalidField(fmt::format("ent.{}", field), "required (a non-empty string)");
   }
   entry.id = (*doc)["id"].GetString();
   entry.user = (*doc)["user"].GetString();
@@ -98,13 +93,14 @@ class PostService final : public shardkit::Handler {
 
   void Handle(Message m, const Context& ctx, ReplyFn reply) override {
     if (m.GetString("post") != std::optional<std::string_view>("entry"))
-      return reply(FieldError("post", "must be entry"));
+      return reply(Status::InvalidField("post", "must be entry"));
     auto user = RequiredString(m, "user");
     if (!user.ok()) return reply(user.status());
     auto text = RequiredString(m, "text");
     if (!text.ok()) return reply(text.status());
     if (text->size() > limits_.max_text_bytes)
-      return reply(FieldError("text", fmt::format("longer than {} bytes", limits_.max_text_bytes)));
+      return reply(Status::InvalidField(
+          "text", fmt::format("longer than {} bytes", limits_.max_text_bytes)));
     Message save;
     save.SetString("store", "save").SetString("kind", "entry");
     save.SetObjectJson("ent", fmt::format(R"({{"user":{},"text":{},"at":{}}})", Quote(*user),
@@ -168,7 +164,7 @@ class IndexService final : public shardkit::Handler {
     auto op = m.GetString("search").value_or("");
     if (op == "insert") return reply(Insert(m));
     if (op == "query") return reply(Query(m));
-    reply(FieldError("search", "must be insert or query"));
+    reply(Status::InvalidField("search", "must be insert or query"));
   }
 
  private:
@@ -195,7 +191,7 @@ class IndexService final : public shardkit::Handler {
     auto user = RequiredString(m, "user");
     if (!user.ok()) return user.status();
     auto text = m.GetString("text");
-    if (!text) return FieldError("text", "required (a string)");
+    if (!text) return Status::InvalidField("text", "required (a string)");
     auto words = Words(*text);
     std::lock_guard<std::mutex> lock(mu_);
     if (auto old = docs_.find(*id); old != docs_.end()) {
@@ -212,7 +208,7 @@ class IndexService final : public shardkit::Handler {
     auto limit = PageSize(m, limits_);
     if (!limit.ok()) return limit.status();
     auto words = Words(*query);
-    if (words.empty()) return FieldError("query", "has no words (letters or digits)");
+    if (words.empty()) return Status::InvalidField("query", "has no words (letters or digits)");
     std::vector<std::pair<int64_t, std::string>> hits;  // (at, id)
     std::string items = "[";
     size_t count = 0;
@@ -261,7 +257,7 @@ class FollowService final : public shardkit::Handler {
     auto op = m.GetString("follow").value_or("");
     if (op == "user") return Follow(m, ctx, std::move(reply));
     if (op == "list") return List(m, ctx, std::move(reply));
-    reply(FieldError("follow", "must be user or list"));
+    reply(Status::InvalidField("follow", "must be user or list"));
   }
 
  private:
@@ -270,7 +266,8 @@ class FollowService final : public shardkit::Handler {
     if (!user.ok()) return reply(user.status());
     auto target = RequiredString(m, "target");
     if (!target.ok()) return reply(target.status());
-    if (*user == *target) return reply(FieldError("target", "a user cannot follow themselves"));
+    if (*user == *target)
+      return reply(Status::InvalidField("target", "a user cannot follow themselves"));
     // One entity per (user, target): following twice is the same save.
     Message save;
     save.SetString("store", "save").SetString("kind", "follow");
@@ -288,7 +285,7 @@ class FollowService final : public shardkit::Handler {
   void List(const Message& m, const Context& ctx, ReplyFn reply) {
     auto kind = m.GetString("kind").value_or("");
     if (kind != "followers" && kind != "following")
-      return reply(FieldError("kind", "must be followers or following"));
+      return reply(Status::InvalidField("kind", "must be followers or following"));
     auto user = RequiredString(m, "user");
     if (!user.ok()) return reply(user.status());
     // followers of U: rows whose target is U, answered by their user; following: the reverse.
@@ -328,7 +325,7 @@ class TimelineService final : public shardkit::Handler {
     auto op = m.GetString("timeline").value_or("");
     auto user = RequiredString(m, "user");
     if (op != "insert" && op != "list")
-      return reply(FieldError("timeline", "must be insert or list"));
+      return reply(Status::InvalidField("timeline", "must be insert or list"));
     if (!user.ok()) return reply(user.status());
     if (op == "insert") return Insert(*user, m, ctx, std::move(reply));
     List(*user, m, ctx, std::move(reply));

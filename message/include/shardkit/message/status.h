@@ -52,6 +52,9 @@ class Status {
   static Status Invalid(std::string m, std::string d = {}) {
     return {Code::kInvalid, std::move(m), std::move(d)};
   }
+  // The one shape of bad input: `invalid`, message "<field>: <problem>" (the field first, as the
+  // reply convention asks), details {"field":"<field>"}.
+  static Status InvalidField(std::string_view field, std::string_view problem);
   static Status Conflict(std::string m, std::string d = {}) {
     return {Code::kConflict, std::move(m), std::move(d)};
   }
