@@ -380,8 +380,12 @@ RunResult RunNats(const std::string& url, const NetOptions& options) {
   };
   auto shared = std::make_shared<Shared>();
   std::function<void(int)> send = [&, shared](int key) {
-    auto parsed = ParseMessage(LoadRequest(shared->seq.fetch_add(1), key % kKeys));
-    Message message = std::move(parsed).value();
+    // The message LoadRequest() writes, built as a client builds one (not parsed from JSON).
+    Message message;
+    message.SetString("store", "load")
+        .SetString("kind", "entry")
+        .SetString("id", std::to_string(key % kKeys));
+    message.meta().id = std::to_string(shared->seq.fetch_add(1));
     auto sent = Clock::now();
     Context context(nullptr, nullptr, message.meta());
     handler->Handle(std::move(message), context, [&, shared, sent, key](Result<Message> reply) {
