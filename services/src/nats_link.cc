@@ -234,9 +234,10 @@ class NatsLink::Loop {
       tasks.clear();
       // Optimistic: the socket almost always has room, so write before polling for it.
       if (writing && fd >= 0) natsConnection_ProcessWriteEvent(nc);
-      // After the write: cnats hands each destroyed message to its GC thread, waking it when it
-      // sleeps, so destroying a batch at once costs one wake-up, not one per message.
-      DestroySpent();
+      // cnats hands each destroyed message to its GC thread (under one library-wide lock),
+      // waking it when it sleeps: destroying many at once, when the thread is about to sleep or
+      // has a large batch, costs one wake-up per batch instead of one per message.
+      if (spent_.size() >= kSpentBatch) DestroySpent();
       pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {-1, 0, 0}};
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -252,10 +253,14 @@ class NatsLink::Loop {
         }
         sleeping_ = true;
       }
-      int ready = poll(fds, 2, -1);
+      int ready = poll(fds, 2, spent_.empty() ? -1 : 0);
       {
         std::lock_guard<std::mutex> lock(mutex_);
         sleeping_ = false;
+      }
+      if (ready == 0) {
+        DestroySpent();  // nothing to do now: a good moment
+        continue;
       }
       if (ready <= 0) continue;
       if (fds[0].revents != 0) {
@@ -277,6 +282,7 @@ class NatsLink::Loop {
     spent_.clear();
   }
 
+  static constexpr size_t kSpentBatch = 1024;
   const int wake_fd_;
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
