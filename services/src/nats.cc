@@ -28,13 +28,14 @@ struct ListenerCore {
   std::shared_ptr<NatsLink> link;
 };
 
-void PublishReply(NatsLink& link, const std::string& reply_to, Result<Message> result,
+// `answer_to`: the subject the answer goes to (AnswerSubject of the request's reply subject).
+void PublishReply(NatsLink& link, const std::string& answer_to, Result<Message> result,
                   const std::string& id) {
-  if (reply_to.empty()) return;  // fire-and-forget: nobody waits
-  std::string out;
+  if (answer_to.empty()) return;  // fire-and-forget: nobody waits
+  thread_local std::string out;   // reused: cnats copies it into its write buffer
+  out.clear();
   AppendJson(ReplyWire(std::move(result), id), out);
-  std::string answer = AnswerSubject(reply_to);
-  natsStatus s = natsConnection_Publish(link.connection(), answer.c_str(), out.data(),
+  natsStatus s = natsConnection_Publish(link.connection(), answer_to.c_str(), out.data(),
                                         static_cast<int>(out.size()));
   if (s != NATS_OK) spdlog::debug("nats {}: reply not sent: {}", link.url(), natsStatus_GetText(s));
 }
@@ -42,7 +43,7 @@ void PublishReply(NatsLink& link, const std::string& reply_to, Result<Message> r
 // `msg` stays the I/O thread's (it destroys messages in batches, see nats_link.cc).
 void Deliver(ListenerCore* core, natsMsg* msg, bool local_only) {
   const char* reply = natsMsg_GetReply(msg);
-  std::string reply_to = reply != nullptr ? reply : "";
+  std::string reply_to = reply != nullptr ? AnswerSubject(reply) : std::string();
   CodecLimits limits;
   limits.max_bytes = core->config.max_message_bytes;
   auto parsed = ParseMessage(

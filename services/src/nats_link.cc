@@ -451,7 +451,9 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
     return;
   }
   uint64_t seq = next_.fetch_add(1, std::memory_order_relaxed);
-  std::string reply_subject = fmt::format("{}{}{}", inbox_prefix_, seq, kReplyMark);
+  fmt::basic_memory_buffer<char, 80> reply_subject;
+  fmt::format_to(std::back_inserter(reply_subject), "{}{}{}", inbox_prefix_, seq, kReplyMark);
+  reply_subject.push_back('\0');
   int64_t now = NowMs();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -461,7 +463,7 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
     pending_.emplace(seq, Pending{subject, resend_at != 0 ? payload : std::string(), std::move(id),
                                   now + options.budget_ms, resend_at, std::move(reply)});
   }
-  natsStatus s = natsConnection_PublishRequest(connection_, subject.c_str(), reply_subject.c_str(),
+  natsStatus s = natsConnection_PublishRequest(connection_, subject.c_str(), reply_subject.data(),
                                                payload.data(), static_cast<int>(payload.size()));
   if (s != NATS_OK) {
     ReplyFn fn;
