@@ -125,6 +125,7 @@ class NatsLink::Loop {
       self->nc_ = nc;
       self->fd_ = socket;
       self->read_ = true;
+      ++self->attached_;
     });
     return NATS_OK;
   }
@@ -247,7 +248,7 @@ class NatsLink::Loop {
         fd = fd_;
         reading = read_;
         writing = write_;
-        if (fd >= 0 && (reading || writing)) {
+        if (fd >= 0 && (reading || writing) && attached_ != invalid_) {
           fds[1].fd = fd;
           fds[1].events = static_cast<short>((reading ? POLLIN : 0) | (writing ? POLLOUT : 0));
         }
@@ -269,6 +270,11 @@ class NatsLink::Loop {
         }  // EAGAIN: another reader got it first
       }
       if (fds[1].fd < 0 || fds[1].revents == 0) continue;
+      if (fds[1].revents & POLLNVAL) {  // closed under us: wait for the next Attach
+        std::lock_guard<std::mutex> lock(mutex_);
+        invalid_ = attached_;
+        continue;
+      }
       if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) {
         natsConnection_ProcessReadEvent(nc);
         DrainInline();
@@ -287,12 +293,14 @@ class NatsLink::Loop {
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
   std::mutex mutex_;
-  natsConnection* nc_ = nullptr;              // guarded by mutex_
-  int fd_ = -1;                               // guarded by mutex_
-  bool read_ = false;                         // guarded by mutex_
-  bool write_ = false;                        // guarded by mutex_
-  bool sleeping_ = false;                     // guarded by mutex_
-  bool stop_ = false;                         // guarded by mutex_
+  natsConnection* nc_ = nullptr;  // guarded by mutex_
+  int fd_ = -1;                   // guarded by mutex_
+  bool read_ = false;             // guarded by mutex_
+  bool write_ = false;            // guarded by mutex_
+  bool sleeping_ = false;         // guarded by mutex_
+  uint64_t attached_ = 0;         // guarded by mutex_: Attach calls so far
+  uint64_t invalid_ = 0;          // guarded by mutex_: attached_ when poll last said POLLNVAL
+  bool stop_ = false;             // guarded by mutex_
   std::vector<std::function<void()>> tasks_;  // guarded by mutex_
   // I/O thread only.
   std::vector<std::pair<natsSubscription*, std::function<void(natsMsg*)>>> inline_;
