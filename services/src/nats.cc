@@ -38,6 +38,7 @@ void PublishReply(NatsLink& link, const std::string& answer_to, Result<Message> 
   natsStatus s = natsConnection_Publish(link.connection(), answer_to.c_str(), out.data(),
                                         static_cast<int>(out.size()));
   if (s != NATS_OK) spdlog::debug("nats {}: reply not sent: {}", link.url(), natsStatus_GetText(s));
+  if (out.capacity() > 64 * 1024) std::string().swap(out);  // no large reply kept per thread
 }
 
 // `msg` stays the I/O thread's (it destroys messages in batches, see nats_link.cc).
