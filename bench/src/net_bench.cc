@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -318,7 +319,7 @@ RunResult RunHttp(const tcp::endpoint& where, const NetOptions& options) {
 // --- NATS
 // -----------------------------------------------------------------------------------------
 
-// `nats-server` on a free 127.0.0.1 port, killed when destroyed.
+// `nats-server` on a free 127.0.0.1 port (GOMAXPROCS=1 unless set), killed when destroyed.
 class NatsServerProcess {
  public:
   NatsServerProcess() {
@@ -332,6 +333,10 @@ class NatsServerProcess {
       int null = open("/dev/null", O_WRONLY);
       dup2(null, 1);
       dup2(null, 2);
+      // One Go scheduler thread: on a small machine the node and the client need the other
+      // cores, and a server with one P hands messages between its goroutines without waking OS
+      // threads (docs/performance.md, "Over NATS"). An explicit GOMAXPROCS is kept.
+      setenv("GOMAXPROCS", "1", /*overwrite=*/0);
       execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port.c_str(), nullptr);
       _exit(127);
     }
@@ -380,8 +385,12 @@ RunResult RunNats(const std::string& url, const NetOptions& options) {
   };
   auto shared = std::make_shared<Shared>();
   std::function<void(int)> send = [&, shared](int key) {
-    auto parsed = ParseMessage(LoadRequest(shared->seq.fetch_add(1), key % kKeys));
-    Message message = std::move(parsed).value();
+    // The message LoadRequest() writes, built as a client builds one (not parsed from JSON).
+    Message message;
+    message.SetString("store", "load")
+        .SetString("kind", "entry")
+        .SetString("id", std::to_string(key % kKeys));
+    message.meta().id = std::to_string(shared->seq.fetch_add(1));
     auto sent = Clock::now();
     Context context(nullptr, nullptr, message.meta());
     handler->Handle(std::move(message), context, [&, shared, sent, key](Result<Message> reply) {

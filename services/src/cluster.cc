@@ -97,7 +97,7 @@ class ClusterAgent::Impl {
   Status Open() {
     auto endpoint = ParseEndpoint(config_.nats);
     if (!endpoint.ok()) return endpoint.status();
-    auto link = NatsLink::Shared(*endpoint);
+    auto link = NatsLink::Shared(*endpoint, NatsLink::Use::kCluster);
     if (!link.ok())
       return Status::Unavailable(fmt::format("cluster.nats: {}", link.status().message()));
     link_ = *link;

@@ -29,25 +29,28 @@ struct ListenerCore {
   std::shared_ptr<NatsLink> link;
 };
 
-void PublishReply(NatsLink& link, const std::string& reply_to, Result<Message> result,
+// `answer_to`: the subject the answer goes to (AnswerSubject of the request's reply subject).
+void PublishReply(NatsLink& link, const std::string& answer_to, Result<Message> result,
                   const std::string& id) {
-  if (reply_to.empty()) return;  // fire-and-forget: nobody waits
-  std::string out;
+  if (answer_to.empty()) return;  // fire-and-forget: nobody waits
+  thread_local std::string out;   // reused: cnats copies it into its write buffer
+  out.clear();
   AppendJson(ReplyWire(std::move(result), id), out);
-  natsStatus s = natsConnection_Publish(link.connection(), reply_to.c_str(), out.data(),
+  natsStatus s = natsConnection_Publish(link.connection(), answer_to.c_str(), out.data(),
                                         static_cast<int>(out.size()));
   if (s != NATS_OK) spdlog::debug("nats {}: reply not sent: {}", link.url(), natsStatus_GetText(s));
+  if (out.capacity() > 64 * 1024) std::string().swap(out);  // no large reply kept per thread
 }
 
+// `msg` stays the I/O thread's (it destroys messages in batches, see nats_link.cc).
 void Deliver(ListenerCore* core, natsMsg* msg, bool local_only) {
   const char* reply = natsMsg_GetReply(msg);
-  std::string reply_to = reply != nullptr ? reply : "";
+  std::string reply_to = reply != nullptr ? AnswerSubject(reply) : std::string();
   CodecLimits limits;
   limits.max_bytes = core->config.max_message_bytes;
   auto parsed = ParseMessage(
       std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))),
       limits);
-  natsMsg_Destroy(msg);
   if (!parsed.ok()) {
     PublishReply(*core->link, reply_to, parsed.status(), {});
     return;
@@ -64,14 +67,6 @@ void Deliver(ListenerCore* core, natsMsg* msg, bool local_only) {
   dispatch(std::move(message),
            [link = core->link, reply_to = std::move(reply_to), id = std::move(id)](
                Result<Message> result) { PublishReply(*link, reply_to, std::move(result), id); });
-}
-
-void OnRequest(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  Deliver(static_cast<ListenerCore*>(closure), msg, false);
-}
-
-void OnInfo(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  Deliver(static_cast<ListenerCore*>(closure), msg, true);
 }
 
 class NatsListener final : public Listener {
@@ -103,6 +98,7 @@ class NatsListener final : public Listener {
     if (draining_) return Status::Ok();
     for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
       if (wanted.count(it->first) == 0) {
+        core_->link->RemoveInline(it->second);
         natsSubscription_Unsubscribe(it->second);
         natsSubscription_Destroy(it->second);
         it = subscriptions_.erase(it);
@@ -112,21 +108,27 @@ class NatsListener final : public Listener {
     }
     for (const auto& [subject, queue] : wanted) {
       if (subscriptions_.count(subject) != 0) continue;
+      // Synchronous subscriptions drained on the link's I/O thread: each request is parsed,
+      // dispatched and (for inline services) answered there, with no hand-off to another thread.
       natsSubscription* sub = nullptr;
-      natsStatus s = queue.empty() ? natsConnection_Subscribe(&sub, core_->link->connection(),
-                                                              subject.c_str(), OnInfo, core_.get())
-                                   : natsConnection_QueueSubscribe(&sub, core_->link->connection(),
-                                                                   subject.c_str(), queue.c_str(),
-                                                                   OnRequest, core_.get());
+      natsStatus s =
+          queue.empty()
+              ? natsConnection_SubscribeSync(&sub, core_->link->connection(), subject.c_str())
+              : natsConnection_QueueSubscribeSync(&sub, core_->link->connection(), subject.c_str(),
+                                                  queue.c_str());
       if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub, 65'536, 256 * 1024 * 1024);
       if (s != NATS_OK) {
         if (sub != nullptr) natsSubscription_Destroy(sub);
         return NatsError(s, fmt::format("{}: cannot subscribe to {}", url(), subject));
       }
+      bool local_only = queue.empty();
+      core_->link->AddInline(
+          sub, [core = core_, local_only](natsMsg* msg) { Deliver(core.get(), msg, local_only); });
       subscriptions_.emplace(subject, sub);
     }
-    // The server has the interest before the node says it is ready.
-    natsConnection_FlushTimeout(core_->link->connection(), 2'000);
+    // The server has the interest before the node says it is ready (on the I/O thread itself
+    // this wait could not end: the answer is read there).
+    if (!core_->link->OnIoThread()) natsConnection_FlushTimeout(core_->link->connection(), 2'000);
     return Status::Ok();
   }
 
@@ -151,8 +153,10 @@ class NatsListener final : public Listener {
     }
     for (auto& [subject, sub] : subscriptions) {
       // After this no callback runs with core_ (bounded: a wedged handler cannot block a stop).
-      if (natsSubscription_WaitForDrainCompletion(sub, 2'000) != NATS_OK)
+      if (core_->link->OnIoThread() ||
+          natsSubscription_WaitForDrainCompletion(sub, 2'000) != NATS_OK)
         natsSubscription_Unsubscribe(sub);
+      core_->link->RemoveInline(sub);
       natsSubscription_Destroy(sub);
     }
   }
@@ -236,7 +240,7 @@ Result<std::unique_ptr<Listener>> StartNatsListener(const ListenerConfig& config
     return Status::Invalid(fmt::format(
         "{}: token: not supported on nats:// listeners (use the NATS server's authorization)",
         config.endpoint.ToString()));
-  auto link = NatsLink::Shared(config.endpoint);
+  auto link = NatsLink::Shared(config.endpoint, NatsLink::Use::kServe);
   if (!link.ok()) return link.status();
   auto core = std::make_shared<ListenerCore>(ListenerCore{config, std::move(hooks), *link});
   auto listener = std::make_unique<NatsListener>(std::move(core));
@@ -247,7 +251,7 @@ Result<std::unique_ptr<Listener>> StartNatsListener(const ListenerConfig& config
 
 Result<std::shared_ptr<Handler>> MakeNatsClient(const Endpoint& endpoint, ClientOptions options,
                                                 std::string pattern, int64_t resend_after_ms) {
-  auto link = NatsLink::Shared(endpoint);
+  auto link = NatsLink::Shared(endpoint, NatsLink::Use::kCall);
   if (!link.ok()) return link.status();
   std::string subject(kNodeSubject);
   if (!pattern.empty()) {

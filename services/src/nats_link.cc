@@ -1,6 +1,7 @@
 #include "nats_link.h"
 
 #include <chrono>
+#include <future>
 #include <vector>
 
 #include <fmt/format.h>
@@ -8,6 +9,10 @@
 
 #include "shardkit/message/codec.h"
 #include "wire.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 namespace shardkit::services {
 namespace {
@@ -56,6 +61,15 @@ std::string InfoSubject(std::string_view info_value) {
   return "shardkit.info." + EscapeSubjectToken(info_value);
 }
 
+std::string AnswerSubject(std::string_view reply) {
+  if (reply.size() > kReplyMark.size() && reply.ends_with(kReplyMark)) {
+    std::string answer(reply.substr(0, reply.size() - kReplyMark.size()));
+    answer += kAnswerMark;
+    return answer;
+  }
+  return std::string(reply);
+}
+
 Status NatsError(natsStatus status, std::string_view what) {
   std::string text = natsStatus_GetText(status);
   natsStatus ignored;
@@ -79,24 +93,252 @@ Status NatsError(natsStatus status, std::string_view what) {
   }
 }
 
+// The I/O thread of a transport link: cnats' event-loop mode (natsOptions_SetEventLoop) driven by
+// poll(2), level-triggered, so a read that leaves bytes in the socket is simply polled again.
+// cnats calls Attach/Read/Write/Detach with its connection lock held, from any thread; they only
+// set flags here and wake the thread when it sleeps. The thread reads (natsConnection_
+// ProcessReadEvent parses and queues the messages on their subscriptions), drains the inline
+// subscriptions, then writes everything published meanwhile in one go (ProcessWriteEvent),
+// waiting for POLLOUT only when the socket is full.
+class NatsLink::Loop {
+ public:
+  Loop() : wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    thread_ = std::thread([this] { Main(); });
+  }
+  ~Loop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    Wake();
+    if (thread_.joinable()) thread_.join();
+    DestroySpent();
+    if (wake_fd_ >= 0) close(wake_fd_);
+  }
+  bool ok() const { return wake_fd_ >= 0; }
+  bool OnThread() const { return std::this_thread::get_id() == thread_id_.load(); }
+
+  static natsStatus Attach(void** user, void* loop, natsConnection* nc, natsSock socket) {
+    auto* self = static_cast<Loop*>(loop);
+    *user = self;
+    self->Update([&] {
+      self->nc_ = nc;
+      self->fd_ = socket;
+      self->read_ = true;
+      ++self->attached_;
+    });
+    return NATS_OK;
+  }
+  static natsStatus Read(void* user, bool add) {
+    auto* self = static_cast<Loop*>(user);
+    self->Update([&] { self->read_ = add; });
+    return NATS_OK;
+  }
+  static natsStatus Write(void* user, bool add) {
+    auto* self = static_cast<Loop*>(user);
+    self->Update([&] { self->write_ = add; });
+    return NATS_OK;
+  }
+  static natsStatus Detach(void* user) {
+    auto* self = static_cast<Loop*>(user);
+    self->Update([&] {
+      self->fd_ = -1;
+      self->read_ = self->write_ = false;
+    });
+    return NATS_OK;
+  }
+
+  // Runs `task` on the I/O thread: now when called there, else soon (and waits for it when
+  // `wait`, unless the thread has stopped).
+  void Run(std::function<void()> task, bool wait) {
+    if (OnThread()) {
+      task();
+      return;
+    }
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stop_) return;
+      tasks_.push_back([task = std::move(task), done] {
+        task();
+        done->set_value();
+      });
+    }
+    Wake();
+    if (wait) finished.wait();
+  }
+
+  void AddInline(natsSubscription* sub, std::function<void(natsMsg*)> fn) {
+    Run([this, sub, fn = std::move(fn)]() mutable { inline_.emplace_back(sub, std::move(fn)); },
+        false);
+  }
+  void RemoveInline(natsSubscription* sub) {
+    Run([this,
+         sub] { std::erase_if(inline_, [sub](const auto& entry) { return entry.first == sub; }); },
+        true);
+  }
+
+ private:
+  template <typename Fn>
+  void Update(Fn fn) {
+    bool wake;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fn();
+      wake = sleeping_;
+    }
+    if (wake && !OnThread()) Wake();
+  }
+  void Wake() {
+    uint64_t one = 1;
+    if (write(wake_fd_, &one, sizeof(one)) < 0) {
+    }  // already signalled (EAGAIN): the thread wakes anyway
+  }
+
+  // Hands each queued message of every inline subscription to its handler (at most those queued
+  // now, so writes are not starved by a stream of reads).
+  void DrainInline() {
+    for (size_t i = 0; i < inline_.size(); ++i) {
+      natsSubscription* sub = inline_[i].first;
+      uint64_t queued = 0;
+      if (natsSubscription_QueuedMsgs(sub, &queued) != NATS_OK) continue;
+      for (uint64_t n = 0; n < queued; ++n) {
+        natsMsg* msg = nullptr;
+        if (natsSubscription_NextMsg(&msg, sub, 0) != NATS_OK || msg == nullptr) break;
+        // A copy: the handler may add or remove inline subscriptions (entries move).
+        auto fn = inline_[i].second;
+        fn(msg);
+        spent_.push_back(msg);
+        if (i >= inline_.size() || inline_[i].first != sub) break;
+      }
+    }
+  }
+
+  void Main() {
+    thread_id_ = std::this_thread::get_id();
+    std::vector<std::function<void()>> tasks;
+    for (;;) {
+      natsConnection* nc;
+      int fd;
+      bool reading, writing;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stop_) return;
+        tasks.swap(tasks_);
+        nc = nc_;
+        fd = fd_;
+        writing = write_;
+      }
+      for (auto& task : tasks) task();
+      if (!tasks.empty()) DrainInline();
+      tasks.clear();
+      // Optimistic: the socket almost always has room, so write before polling for it.
+      if (writing && fd >= 0) natsConnection_ProcessWriteEvent(nc);
+      // cnats hands each destroyed message to its GC thread (under one library-wide lock),
+      // waking it when it sleeps: destroying many at once, when the thread is about to sleep or
+      // has a large batch, costs one wake-up per batch instead of one per message.
+      if (spent_.size() >= kSpentBatch) DestroySpent();
+      pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {-1, 0, 0}};
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stop_) return;
+        if (!tasks_.empty()) continue;
+        nc = nc_;
+        fd = fd_;
+        reading = read_;
+        writing = write_;
+        if (fd >= 0 && (reading || writing) && attached_ != invalid_) {
+          fds[1].fd = fd;
+          fds[1].events = static_cast<short>((reading ? POLLIN : 0) | (writing ? POLLOUT : 0));
+        }
+        sleeping_ = true;
+      }
+      int ready = poll(fds, 2, spent_.empty() ? -1 : 0);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        sleeping_ = false;
+      }
+      if (ready == 0) {
+        DestroySpent();  // nothing to do now: a good moment
+        continue;
+      }
+      if (ready <= 0) continue;
+      if (fds[0].revents != 0) {
+        uint64_t count;
+        if (read(wake_fd_, &count, sizeof(count)) < 0) {
+        }  // EAGAIN: another reader got it first
+      }
+      if (fds[1].fd < 0 || fds[1].revents == 0) continue;
+      if (fds[1].revents & POLLNVAL) {  // closed under us: wait for the next Attach
+        std::lock_guard<std::mutex> lock(mutex_);
+        invalid_ = attached_;
+        continue;
+      }
+      if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) {
+        natsConnection_ProcessReadEvent(nc);
+        DrainInline();
+      }
+      if (fds[1].revents & POLLOUT) natsConnection_ProcessWriteEvent(nc);
+    }
+  }
+
+  void DestroySpent() {
+    for (natsMsg* msg : spent_) natsMsg_Destroy(msg);
+    spent_.clear();
+  }
+
+  static constexpr size_t kSpentBatch = 1024;
+  const int wake_fd_;
+  std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};
+  std::mutex mutex_;
+  natsConnection* nc_ = nullptr;  // guarded by mutex_
+  int fd_ = -1;                   // guarded by mutex_
+  bool read_ = false;             // guarded by mutex_
+  bool write_ = false;            // guarded by mutex_
+  bool sleeping_ = false;         // guarded by mutex_
+  uint64_t attached_ = 0;         // guarded by mutex_: Attach calls so far
+  uint64_t invalid_ = 0;          // guarded by mutex_: attached_ when poll last said POLLNVAL
+  bool stop_ = false;             // guarded by mutex_
+  std::vector<std::function<void()>> tasks_;  // guarded by mutex_
+  // I/O thread only.
+  std::vector<std::pair<natsSubscription*, std::function<void(natsMsg*)>>> inline_;
+  std::vector<natsMsg*> spent_;  // handled, destroyed in a batch
+};
+
 NatsLink::NatsLink(std::string url) : url_(std::move(url)) {}
 
-Result<std::shared_ptr<NatsLink>> NatsLink::Shared(const Endpoint& endpoint) {
+Result<std::shared_ptr<NatsLink>> NatsLink::Shared(const Endpoint& endpoint, Use use) {
   std::string url = endpoint.ToString();
+  std::string key = url + (use == Use::kCluster ? " cluster"
+                           : use == Use::kServe ? " serve"
+                                                : " call");
   auto& cache = LinkCache::Get();
   std::lock_guard<std::mutex> lock(cache.mutex);
-  if (auto live = cache.links[url].lock()) return live;
+  if (auto live = cache.links[key].lock()) return live;
   std::shared_ptr<NatsLink> link(new NatsLink(url));
-  Status opened = link->Open(endpoint);
+  Status opened = link->Open(endpoint, use);
   if (!opened.ok()) return opened;
-  cache.links[url] = link;
+  cache.links[key] = link;
   return link;
 }
 
-Status NatsLink::Open(const Endpoint& endpoint) {
+Status NatsLink::Open(const Endpoint& endpoint, Use use) {
   natsOptions* options = nullptr;
   if (natsStatus s = natsOptions_Create(&options); s != NATS_OK)
     return NatsError(s, "nats options");
+  if (use != Use::kCluster) {
+    loop_ = std::make_unique<Loop>();
+    if (!loop_->ok()) {
+      natsOptions_Destroy(options);
+      return Status::Internal(fmt::format("{}: eventfd failed", url_));
+    }
+    // Published bytes go out on the I/O thread's next turn: no flusher thread, no 1 ms wait.
+    natsOptions_SetEventLoop(options, loop_.get(), Loop::Attach, Loop::Read, Loop::Write,
+                             Loop::Detach);
+    natsOptions_SetSendAsap(options, true);
+  }
   std::string target = fmt::format("nats://{}:{}", endpoint.host, endpoint.port);
   natsOptions_SetURL(options, target.c_str());
   natsOptions_SetName(options, "shardkit");
@@ -124,8 +366,24 @@ Status NatsLink::Open(const Endpoint& endpoint) {
   if (s = natsInbox_Create(&inbox_name); s != NATS_OK) return NatsError(s, "nats inbox");
   inbox_prefix_ = std::string(inbox_name) + ".";  // "_INBOX.<nuid>."
   natsInbox_Destroy(inbox_name);
-  std::string inbox = inbox_prefix_ + "*";
-  s = natsConnection_Subscribe(&inbox_, connection_, inbox.c_str(), OnInboxMessage, this);
+  // Requests carry the reply subject `<prefix><seq>.sk`; shardkit listeners answer on
+  // `<prefix><seq>.r` (AnswerSubject). NATS sends its "no responders" status to the reply subject
+  // itself, and a synchronous subscription drops those (natsSubscription_NextMsg), so the two go
+  // to different subscriptions: answers to one drained on the I/O thread, the rare statuses (and
+  // answers from listeners that reply on the subject itself) to an asynchronous one.
+  std::string marked = inbox_prefix_ + "*" + std::string(kReplyMark);
+  std::string answers = inbox_prefix_ + "*" + std::string(kAnswerMark);
+  if (loop_ != nullptr) {
+    s = natsConnection_Subscribe(&inbox_, connection_, marked.c_str(), OnInboxMessage, this);
+    if (s == NATS_OK) s = natsConnection_SubscribeSync(&answers_, connection_, answers.c_str());
+    if (s == NATS_OK) {
+      s = natsSubscription_SetPendingLimits(answers_, -1, -1);
+      AddInline(answers_, [this](natsMsg* msg) { HandleReply(msg); });
+    }
+  } else {
+    std::string all = inbox_prefix_ + ">";
+    s = natsConnection_Subscribe(&inbox_, connection_, all.c_str(), OnInboxMessage, this);
+  }
   if (s == NATS_OK) s = natsSubscription_SetPendingLimits(inbox_, -1, -1);
   if (s != NATS_OK) return NatsError(s, fmt::format("{}: cannot subscribe to the inbox", url_));
   sweeper_ = std::thread([this] { Sweep(); });
@@ -142,12 +400,14 @@ NatsLink::~NatsLink() {
   if (sweeper_.joinable()) sweeper_.join();
   FailAll(Status::Unavailable(fmt::format("connection to {} closed", url_)));
   if (connection_ == nullptr) return;
-  if (inbox_ != nullptr) {
+  for (natsSubscription* sub : {inbox_, answers_}) {
+    if (sub == nullptr) continue;
     // Drained, so no reply callback is still running with `this` once it completes.
-    if (natsSubscription_Drain(inbox_) != NATS_OK ||
-        natsSubscription_WaitForDrainCompletion(inbox_, 2'000) != NATS_OK)
-      natsSubscription_Unsubscribe(inbox_);
-    natsSubscription_Destroy(inbox_);
+    if (OnIoThread() || natsSubscription_Drain(sub) != NATS_OK ||
+        natsSubscription_WaitForDrainCompletion(sub, 2'000) != NATS_OK)
+      natsSubscription_Unsubscribe(sub);
+    RemoveInline(sub);
+    natsSubscription_Destroy(sub);
   }
   natsConnection_Close(connection_);
   // The closed callback is the last one cnats makes with `this`: wait for it (bounded).
@@ -155,8 +415,19 @@ NatsLink::~NatsLink() {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
   }
+  loop_.reset();  // the I/O thread no longer touches the connection
   natsConnection_Destroy(connection_);
 }
+
+void NatsLink::AddInline(natsSubscription* sub, std::function<void(natsMsg*)> fn) {
+  if (loop_ != nullptr) loop_->AddInline(sub, std::move(fn));
+}
+
+void NatsLink::RemoveInline(natsSubscription* sub) {
+  if (loop_ != nullptr) loop_->RemoveInline(sub);
+}
+
+bool NatsLink::OnIoThread() const { return loop_ != nullptr && loop_->OnThread(); }
 
 int64_t NatsLink::max_payload() const { return natsConnection_GetMaxPayload(connection_); }
 
@@ -188,7 +459,9 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
     return;
   }
   uint64_t seq = next_.fetch_add(1, std::memory_order_relaxed);
-  std::string reply_subject = inbox_prefix_ + std::to_string(seq);
+  fmt::basic_memory_buffer<char, 80> reply_subject;
+  fmt::format_to(std::back_inserter(reply_subject), "{}{}{}", inbox_prefix_, seq, kReplyMark);
+  reply_subject.push_back('\0');
   int64_t now = NowMs();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -198,7 +471,7 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
     pending_.emplace(seq, Pending{subject, resend_at != 0 ? payload : std::string(), std::move(id),
                                   now + options.budget_ms, resend_at, std::move(reply)});
   }
-  natsStatus s = natsConnection_PublishRequest(connection_, subject.c_str(), reply_subject.c_str(),
+  natsStatus s = natsConnection_PublishRequest(connection_, subject.c_str(), reply_subject.data(),
                                                payload.data(), static_cast<int>(payload.size()));
   if (s != NATS_OK) {
     ReplyFn fn;
@@ -214,7 +487,12 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
 }
 
 void NatsLink::OnInboxMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  auto* self = static_cast<NatsLink*>(closure);
+  static_cast<NatsLink*>(closure)->HandleReply(msg);
+  natsMsg_Destroy(msg);
+}
+
+void NatsLink::HandleReply(natsMsg* msg) {
+  NatsLink* self = this;
   std::string_view subject = natsMsg_GetSubject(msg);
   uint64_t seq = 0;
   for (char c : subject.substr(self->inbox_prefix_.size())) {
@@ -226,21 +504,18 @@ void NatsLink::OnInboxMessage(natsConnection*, natsSubscription*, natsMsg* msg, 
     std::lock_guard<std::mutex> lock(self->mutex_);
     auto it = self->pending_.find(seq);
     if (it == self->pending_.end()) {
-      natsMsg_Destroy(msg);
       return;  // answered already (timeout) or a second reply to a resent request
     }
     pending = std::move(it->second);
     self->pending_.erase(it);
   }
   if (natsMsg_IsNoResponders(msg)) {
-    natsMsg_Destroy(msg);
     pending.reply(Status::Unavailable(
         fmt::format("no service on {} serves '{}'", self->url_, pending.subject)));
     return;
   }
   std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
   auto parsed = ParseMessage(data);
-  natsMsg_Destroy(msg);
   if (!parsed.ok()) {
     pending.reply(Status::Internal(
         fmt::format("unreadable reply from {}: {}", pending.subject, parsed.status().message())));
@@ -277,7 +552,7 @@ void NatsLink::Sweep() {
       ++it;
     }
     for (auto& [seq, pending] : resend) {
-      std::string reply_subject = inbox_prefix_ + std::to_string(seq);
+      std::string reply_subject = fmt::format("{}{}{}", inbox_prefix_, seq, kReplyMark);
       if (connected()) {
         natsConnection_PublishRequest(connection_, pending->subject.c_str(), reply_subject.c_str(),
                                       pending->payload.data(),

@@ -7,12 +7,21 @@
 // dropped answer `unavailable` (never hang). Subscriptions come back by themselves on reconnect.
 //
 // Requests: Request() publishes with a reply subject in this link's own inbox
-// (`_INBOX.<nuid>.<n>`), so many requests share one subscription and replies are matched by n.
+// (`_INBOX.<nuid>.<n>.sk`, answered on `_INBOX.<nuid>.<n>.r`), so many requests share one
+// subscription and replies are matched by n.
 // A sweeper thread answers `timeout` at each request's deadline and, when `resend_after_ms` is
 // set, sends a request that has had no reply in that time once more, with the same meta$.id (the
 // instance that took it may have died; NATS gives the copy to another member of the queue group).
 //
-// Thread-safety: every method is safe from any thread. Replies come on cnats or sweeper threads.
+// Two kinds of link (docs/cluster.md, "Threads"): the transport's (listeners, clients) runs its
+// connection on one I/O thread of its own (cnats' event-loop mode: that thread reads, parses and
+// writes, publishing needs no flusher thread) and hands the messages of its inline subscriptions
+// to their handlers on that thread, with no hand-off; the cluster agent's (JetStream KV, blocking
+// calls) is a classic cnats connection with its reader and flusher threads, so a blocking KV call
+// never waits on the thread that would read its answer.
+//
+// Thread-safety: every method is safe from any thread. Replies come on cnats, I/O or sweeper
+// threads. A handler run on the I/O thread must not block on a reply over the same link.
 #pragma once
 
 #include <nats/nats.h>
@@ -47,14 +56,26 @@ std::string EscapeSubjectToken(std::string_view text);
 std::string PatternSubject(std::string_view canonical_pattern);
 std::string InfoSubject(std::string_view info_value);
 
+// The reply subject of a shardkit request ends with kReplyMark; its answer goes to the same
+// subject with kAnswerMark instead (AnswerSubject), any other reply subject gets the answer itself.
+// NATS's own "no responders" status still goes to the reply subject, so the client tells the two
+// apart by subscription (nats_link.cc).
+inline constexpr std::string_view kReplyMark = ".sk";
+inline constexpr std::string_view kAnswerMark = ".r";
+std::string AnswerSubject(std::string_view reply);
+
 // A natsStatus as a Status (`unavailable` for connection problems, `timeout`, else `internal`).
 Status NatsError(natsStatus status, std::string_view what);
 
 class NatsLink {
  public:
-  // The live link to `endpoint` in this process, or a new one. `unavailable` naming the URL when
-  // the server cannot be reached now.
-  static Result<std::shared_ptr<NatsLink>> Shared(const Endpoint& endpoint);
+  // kServe: listeners (requests in, replies out); kCall: clients (requests out, replies in);
+  // kCluster: the cluster agent. Each is a connection of its own, so a node's incoming and
+  // outgoing traffic run on two I/O threads.
+  enum class Use { kServe, kCall, kCluster };
+  // The live link of this `use` to `endpoint` in this process, or a new one. `unavailable` naming
+  // the URL when the server cannot be reached now.
+  static Result<std::shared_ptr<NatsLink>> Shared(const Endpoint& endpoint, Use use);
   ~NatsLink();
   NatsLink(const NatsLink&) = delete;
   NatsLink& operator=(const NatsLink&) = delete;
@@ -82,9 +103,18 @@ class NatsLink {
   // Requests resent (cumulative) and requests in flight now.
   uint64_t resent() const { return resent_.load(std::memory_order_relaxed); }
 
+  // Transport links only. `sub` (a synchronous subscription on this link's connection) is drained
+  // on the I/O thread right after each read: `fn` gets each message (and owns it), in order.
+  void AddInline(natsSubscription* sub, std::function<void(natsMsg*)> fn);
+  // After this returns, `fn` is not running and is not called again for `sub`.
+  void RemoveInline(natsSubscription* sub);
+  // True on this link's I/O thread (where a blocking wait for the server would never end).
+  bool OnIoThread() const;
+
  private:
+  class Loop;
   NatsLink(std::string url);
-  Status Open(const Endpoint& endpoint);
+  Status Open(const Endpoint& endpoint, Use use);
   struct Pending {
     std::string subject;
     std::string payload;
@@ -94,6 +124,7 @@ class NatsLink {
     ReplyFn reply;
   };
   static void OnInboxMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
+  void HandleReply(natsMsg* msg);  // does not destroy `msg`
   static void OnDisconnected(natsConnection*, void* closure);
   static void OnReconnected(natsConnection*, void* closure);
   static void OnClosed(natsConnection*, void* closure);
@@ -102,9 +133,11 @@ class NatsLink {
   void Sweep();
 
   const std::string url_;
+  std::unique_ptr<Loop> loop_;  // transport links: the I/O thread
   natsConnection* connection_ = nullptr;
-  natsSubscription* inbox_ = nullptr;
-  std::string inbox_prefix_;  // "_INBOX.<nuid>."
+  natsSubscription* inbox_ = nullptr;    // `<prefix>*.sk` (transport) or `<prefix>>` (cluster)
+  natsSubscription* answers_ = nullptr;  // transport links: `<prefix>*.r`, drained inline
+  std::string inbox_prefix_;             // "_INBOX.<nuid>."
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> next_{1};
   std::atomic<uint64_t> resent_{0};

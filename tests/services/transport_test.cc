@@ -4,6 +4,8 @@
 #include <atomic>
 #include <thread>
 
+#include <nats/nats.h>
+
 #include "nats_server.h"
 #include "test_util.h"
 
@@ -174,6 +176,29 @@ TEST_P(TransportTest, ClientRecoversWhenTheServerRestarts) {
   ASSERT_NE(node_, nullptr);
   auto again = CallAndWait(DefaultClient(), Msg(R"({"role":"echo"})"));
   EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
+// shardkit clients send requests with a reply subject ending in `.sk` and read the answer on
+// `.r` (docs/cluster.md); any other NATS client gets its answer on its own reply subject.
+TEST(NatsTransportTest, APlainNatsRequestIsAnsweredOnItsOwnReplySubject) {
+  if (!SharedNatsServer().ok()) GTEST_SKIP() << SharedNatsServer().problem();
+  auto node = StartNode(EchoNodeToml(SharedNatsServer().url()));
+  ASSERT_NE(node, nullptr);
+  natsConnection* connection = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&connection, SharedNatsServer().url().c_str()), NATS_OK);
+  natsMsg* reply = nullptr;
+  natsStatus status =
+      natsConnection_RequestString(&reply, connection, "shardkit.node",
+                                   R"({"role":"echo","x":7,"meta$":{"id":"plain-1"}})", 5'000);
+  ASSERT_EQ(status, NATS_OK) << natsStatus_GetText(status);
+  std::string body(natsMsg_GetData(reply), static_cast<size_t>(natsMsg_GetDataLength(reply)));
+  natsMsg_Destroy(reply);
+  natsConnection_Destroy(connection);
+  node->Stop(std::chrono::milliseconds(500));
+  auto answer = ParseMessage(body);
+  ASSERT_TRUE(answer.ok()) << body;
+  EXPECT_EQ(answer->GetInt("x"), 7) << body;
+  EXPECT_EQ(answer->meta().id, "plain-1") << body;
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, TransportTest,
