@@ -79,6 +79,55 @@ struct MapsState {
   std::set<std::string> attached;            // guarded by mutex
 };
 
+// Applies a maps-bucket entry to the process's shard map it names, if its epoch is newer.
+void ApplyMapEntry(MapsState& state, kvEntry* entry) {
+  if (kvEntry_Operation(entry) != kvOp_Put) return;
+  std::string key = kvEntry_Key(entry);
+  std::string name = key.substr(4);  // "map."
+  auto holder = FindShardMap(name);
+  if (!holder) return;
+  uint64_t revision = kvEntry_Revision(entry);
+  std::string_view text(static_cast<const char*>(kvEntry_Value(entry)),
+                        static_cast<size_t>(kvEntry_ValueLen(entry)));
+  {
+    std::lock_guard<std::mutex> lock(state.mutex);
+    if (state.attached.count(name) == 0) return;
+    uint64_t& seen = state.revision[name];
+    if (revision > seen) seen = revision;
+  }
+  auto local = holder->Current();
+  auto remote = ParseMapJson(text, *local);
+  if (!remote.ok()) {
+    spdlog::warn("cluster: ignoring {} revision {}: {}", key, revision, remote.status().message());
+    return;
+  }
+  if (remote->epoch() <= local->epoch()) return;
+  uint64_t epoch = remote->epoch();
+  t_applying_from_kv = true;
+  Status applied = holder->CompareAndSwap(local->epoch(), std::move(remote).value());
+  t_applying_from_kv = false;
+  if (applied.ok()) {
+    spdlog::info("cluster: shard map '{}' is now epoch {} (revision {})", name, epoch, revision);
+  } else if (holder->Current()->epoch() < epoch) {  // not a race with the watch or a pull
+    spdlog::warn("cluster: shard map '{}' epoch {} not applied: {}", name, epoch,
+                 applied.ToString());
+  }
+}
+
+// Reads `key` of the maps bucket now and applies it (ShardMapPull: a router's refresh after a
+// wrong_shard, which may come before the watch delivers the cutover).
+void PullMapFromKv(const std::weak_ptr<MapsState>& weak, const std::string& key) {
+  auto state = weak.lock();
+  if (!state) return;
+  kvEntry* entry = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(state->mutex);
+    if (state->kv == nullptr || kvStore_Get(&entry, state->kv, key.c_str()) != NATS_OK) return;
+  }
+  ApplyMapEntry(*state, entry);
+  kvEntry_Destroy(entry);
+}
+
 }  // namespace
 
 class ClusterAgent::Impl {
@@ -198,6 +247,12 @@ class ClusterAgent::Impl {
     if (registry_thread_.joinable()) registry_thread_.join();
     if (maps_thread_.joinable()) maps_thread_.join();
     if (link_ && state_listener_ != 0) link_->RemoveStateListener(state_listener_);
+    std::vector<std::shared_ptr<shard::ShardMapHolder>> pulled;
+    {
+      std::lock_guard<std::mutex> lock(maps_state_->mutex);
+      pulled.swap(pulled_);
+    }
+    for (const auto& holder : pulled) SetShardMapPull(holder.get(), nullptr);
     {
       std::lock_guard<std::mutex> lock(maps_state_->mutex);
       if (maps_state_->kv != nullptr) kvStore_Destroy(maps_state_->kv);
@@ -279,6 +334,11 @@ class ClusterAgent::Impl {
         return NatsError(s, fmt::format("shard map '{}': commit to the cluster", name));
       });
       state->attached.insert(name);
+      SetShardMapPull(holder.get(),
+                      std::make_shared<ShardMapPull>([weak = std::weak_ptr<MapsState>(state), key] {
+                        PullMapFromKv(weak, key);
+                      }));
+      pulled_.push_back(holder);
       spdlog::info("cluster: shard map '{}' kept in bucket '{}' (epoch {})", name,
                    config_.maps_bucket, holder->Current()->epoch());
     }
@@ -443,7 +503,7 @@ class ClusterAgent::Impl {
       kvEntry* entry = nullptr;
       natsStatus s = kvWatcher_Next(&entry, watcher, 100);
       if (s == NATS_OK && entry != nullptr) {
-        ApplyMap(entry);
+        ApplyMapEntry(*maps_state_, entry);
         kvEntry_Destroy(entry);
       } else if (s != NATS_OK && s != NATS_TIMEOUT) {
         resync = true;
@@ -458,41 +518,6 @@ class ClusterAgent::Impl {
     Retire(watcher, /*healthy=*/!failed && link_->connected());
   }
 
-  void ApplyMap(kvEntry* entry) {
-    if (kvEntry_Operation(entry) != kvOp_Put) return;
-    std::string key = kvEntry_Key(entry);
-    std::string name = key.substr(4);  // "map."
-    auto holder = FindShardMap(name);
-    if (!holder) return;
-    uint64_t revision = kvEntry_Revision(entry);
-    std::string_view text(static_cast<const char*>(kvEntry_Value(entry)),
-                          static_cast<size_t>(kvEntry_ValueLen(entry)));
-    {
-      std::lock_guard<std::mutex> lock(maps_state_->mutex);
-      if (maps_state_->attached.count(name) == 0) return;
-      uint64_t& seen = maps_state_->revision[name];
-      if (revision > seen) seen = revision;
-    }
-    auto local = holder->Current();
-    auto remote = ParseMapJson(text, *local);
-    if (!remote.ok()) {
-      spdlog::warn("cluster: ignoring {} revision {}: {}", key, revision,
-                   remote.status().message());
-      return;
-    }
-    if (remote->epoch() <= local->epoch()) return;
-    uint64_t epoch = remote->epoch();
-    t_applying_from_kv = true;
-    Status applied = holder->CompareAndSwap(local->epoch(), std::move(remote).value());
-    t_applying_from_kv = false;
-    if (applied.ok()) {
-      spdlog::info("cluster: shard map '{}' is now epoch {} (revision {})", name, epoch, revision);
-    } else {
-      spdlog::warn("cluster: shard map '{}' epoch {} not applied: {}", name, epoch,
-                   applied.ToString());
-    }
-  }
-
   const ClusterConfig config_;
   const std::string node_name_;
   const std::function<void()> routes_changed_;
@@ -501,6 +526,8 @@ class ClusterAgent::Impl {
   jsCtx* js_ = nullptr;
   kvStore* registry_ = nullptr;
   std::shared_ptr<MapsState> maps_state_;
+  // Maps given a KV pull (SetShardMapPull); guarded by maps_state_->mutex.
+  std::vector<std::shared_ptr<shard::ShardMapHolder>> pulled_;
   uint64_t state_listener_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> resync_{false};

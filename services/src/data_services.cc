@@ -58,8 +58,8 @@ Status WriteFileAtomically(const std::string& path, std::string_view text) {
 // Shard maps and served shards are kept in the node's ServiceDirectory (registry.h).
 std::string MapKey(const std::string& name) { return "shard-map/" + name; }
 std::string ShardKey(const std::string& name) { return "shard/" + name; }
-// A follower map's pull (MakeFollowerMap), kept in the directory beside the map it refreshes.
-using MapPull = std::function<void()>;
+// A map's pull (data_services.h), kept in the directory beside the map it refreshes.
+using MapPull = ShardMapPull;
 std::string PullKey(const shard::ShardMapHolder* holder) {
   return fmt::format("shard-map-pull/{}", static_cast<const void*>(holder));
 }
@@ -97,9 +97,10 @@ Result<std::shared_ptr<shard::ShardMapHolder>> MapNamed(const ServiceContext& ct
 // authority first when the holder is a follower.
 shard::MapRefresher RefreshFrom(const ServiceContext& ctx,
                                 std::shared_ptr<shard::ShardMapHolder> holder) {
-  auto pull = ctx.environment.directory_or_process().Find<MapPull>(PullKey(holder.get()));
-  return [holder, pull]() -> Result<shard::ShardMap> {
-    if (pull) (*pull)();
+  // Looked up at each call: in cluster mode the pull is registered after the services start.
+  ServiceDirectory* directory = &ctx.environment.directory_or_process();
+  return [holder, directory]() -> Result<shard::ShardMap> {
+    if (auto pull = directory->Find<MapPull>(PullKey(holder.get()))) (*pull)();
     return *holder->Current();
   };
 }
@@ -880,6 +881,10 @@ std::vector<std::string> ShardMapNames() {
     names.push_back(key.substr(MapKey("").size()));
   }
   return names;
+}
+
+void SetShardMapPull(const shard::ShardMapHolder* holder, std::shared_ptr<ShardMapPull> pull) {
+  ServiceDirectory::Process().Put(PullKey(holder), std::move(pull));
 }
 
 std::shared_ptr<shard::ShardMapHolder> FindShardMap(const std::string& map) {

@@ -27,6 +27,8 @@ int64_t ReconnectDelay(natsConnection*, int attempts, void*) {
   return delay + static_cast<int64_t>(std::rand() % (delay / 4 + 1));
 }
 
+std::atomic<uint64_t> g_resent_in_process{0};
+
 struct LinkCache {
   std::mutex mutex;
   std::map<std::string, std::weak_ptr<NatsLink>> links;  // guarded by mutex
@@ -429,6 +431,8 @@ void NatsLink::RemoveInline(natsSubscription* sub) {
 
 bool NatsLink::OnIoThread() const { return loop_ != nullptr && loop_->OnThread(); }
 
+uint64_t NatsLink::ResentInProcess() { return g_resent_in_process.load(std::memory_order_relaxed); }
+
 int64_t NatsLink::max_payload() const { return natsConnection_GetMaxPayload(connection_); }
 
 void NatsLink::Request(const std::string& subject, std::string payload, std::string id,
@@ -558,6 +562,7 @@ void NatsLink::Sweep() {
                                       pending->payload.data(),
                                       static_cast<int>(pending->payload.size()));
         resent_.fetch_add(1, std::memory_order_relaxed);
+        g_resent_in_process.fetch_add(1, std::memory_order_relaxed);
       }
     }
     lock.unlock();

@@ -100,8 +100,9 @@ class NatsLink {
   uint64_t OnStateChange(std::function<void(bool)> fn);
   void RemoveStateListener(uint64_t id);
 
-  // Requests resent (cumulative) and requests in flight now.
+  // Requests resent (cumulative) by this link, and by every link of the process.
   uint64_t resent() const { return resent_.load(std::memory_order_relaxed); }
+  static uint64_t ResentInProcess();
 
   // Transport links only. `sub` (a synchronous subscription on this link's connection) is drained
   // on the I/O thread right after each read: `fn` gets each message (and owns it), in order.

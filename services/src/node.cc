@@ -369,10 +369,10 @@ void Node::Impl::AddSystemRoutes(Router& router) {
       "sys:stats",
       [this](Message, const Context&) -> Result<Message> {
         std::string json = metrics_->Json();
-        if (cluster_) {  // the NATS link (process-wide): connected, requests resent on silence
+        if (cluster_) {  // the cluster's NATS connection; requests resent on silence (process)
           json.pop_back();
           fmt::format_to(std::back_inserter(json), R"(,"cluster":{{"connected":{},"resent":{}}}}})",
-                         cluster_->link()->connected(), cluster_->link()->resent());
+                         cluster_->link()->connected(), NatsLink::ResentInProcess());
         }
         return ReplyFromJson(json);
       },

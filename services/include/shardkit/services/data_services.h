@@ -41,5 +41,11 @@ std::shared_ptr<shard::ShardMapHolder> FindShardMap(const ServiceDirectory& dire
                                                     const std::string& map);
 // The names of the process's shard maps (cluster mode keeps each in the maps bucket).
 std::vector<std::string> ShardMapNames();
+// How to fetch the map of `holder` from its authority at once: a `from` follower's pull, or in
+// cluster mode a read of its KV key. Shard routers and guards call it after a `wrong_shard`, so a
+// request racing a cutover is retried with the new map instead of failing. Kept in the process's
+// directory; `pull` nullptr removes it.
+using ShardMapPull = std::function<void()>;
+void SetShardMapPull(const shard::ShardMapHolder* holder, std::shared_ptr<ShardMapPull> pull);
 
 }  // namespace shardkit::services
