@@ -250,45 +250,29 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
         state.SetItemsProcessed(state.iterations());
       },
       bench_options);
-  Register(
-      "save",
-      [&](benchmark::State& state) {
-        std::mt19937_64 rng(2);
-        size_t failures = 0;
-        for (auto _ : state) {
-          uint64_t i = random_index(rng);
-          Message m;
-          m.SetString("store", "save")
-              .SetString("kind", kKind)
-              .SetString("id", IdOf(i))
-              .SetObjectJson("ent", ValueOf(i + 1));
-          bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
-        }
-        if (failures) state.SkipWithError("store:save failed");
-        state.SetItemsProcessed(state.iterations());
-      },
-      bench_options);
-  Register(
-      "keyed_save",
-      [&](benchmark::State& state) {
-        // The same saves, each with its own idempotency key: a receipt read and written per save.
-        std::mt19937_64 rng(2);
-        static uint64_t next_key = 0;  // keys stay unique across the runner's repetitions
-        size_t failures = 0;
-        for (auto _ : state) {
-          uint64_t i = random_index(rng);
-          Message m;
-          m.SetString("store", "save")
-              .SetString("kind", kKind)
-              .SetString("id", IdOf(i))
-              .SetObjectJson("ent", ValueOf(i + 1));
-          m.meta().idempotency_key = fmt::format("bench-{}", next_key++);
-          bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
-        }
-        if (failures) state.SkipWithError("keyed store:save failed");
-        state.SetItemsProcessed(state.iterations());
-      },
-      bench_options);
+  // store:save of random existing ids; `keyed`: each with a fresh idempotency key (a receipt
+  // read and written per save).
+  uint64_t next_key = 0;  // keys stay unique across the runner's repetitions
+  auto saves = [&](bool keyed) {
+    return [&, keyed](benchmark::State& state) {
+      std::mt19937_64 rng(2);
+      size_t failures = 0;
+      for (auto _ : state) {
+        uint64_t i = random_index(rng);
+        Message m;
+        m.SetString("store", "save")
+            .SetString("kind", kKind)
+            .SetString("id", IdOf(i))
+            .SetObjectJson("ent", ValueOf(i + 1));
+        if (keyed) m.meta().idempotency_key = fmt::format("bench-{}", next_key++);
+        bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
+      }
+      if (failures) state.SkipWithError("store:save failed");
+      state.SetItemsProcessed(state.iterations());
+    };
+  };
+  Register("save", saves(false), bench_options);
+  Register("keyed_save", saves(true), bench_options);
   auto m = RunRegistered();
 
   Figures figures = {

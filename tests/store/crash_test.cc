@@ -155,6 +155,15 @@ void CheckFeedAgreesWithData(EntityStore& store) {
   }
 }
 
+// A random seed, printed with every failure of the calling test.
+unsigned Seed() {
+  const auto seed =
+      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
+  ::testing::Test::RecordProperty("seed", std::to_string(seed));
+  std::cout << "seed " << seed << "\n";
+  return seed;
+}
+
 // Forks a child running `write(fd)` (it reports "ready\n" first, then one line per acknowledged
 // write, until killed), SIGKILLs it 20..250 ms after it is ready and returns all it reported.
 // Failures are recorded with ADD_FAILURE; the text then lacks what was missing.
@@ -189,10 +198,7 @@ std::string RunUntilKilled(std::mt19937& rng, const std::function<void(int fd)>&
 void RunCrashRounds(OpenFn open, int rounds) {
   TempDir dir;
   const std::string path = dir.path() + "/store";
-  const unsigned seed =
-      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
-  std::mt19937 rng(seed);
-  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(Seed());
   std::map<std::pair<std::string, std::string>, Acked> acked;  // (kind, id) -> last acknowledged
   size_t total_acked = 0;
   for (int round = 0; round < rounds; ++round) {
@@ -272,10 +278,7 @@ std::string KeyOf(int round, int i) {
 void RunKeyedCrashRounds(OpenFn open, int rounds) {
   TempDir dir;
   const std::string path = dir.path() + "/store";
-  const unsigned seed =
-      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
-  std::mt19937 rng(seed);
-  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(Seed());
   uint64_t applied = 0;  // updates counted so far (the counter's version)
   size_t replayed = 0;
   for (int round = 0; round < rounds; ++round) {
