@@ -469,6 +469,7 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   }
   std::shared_ptr<Handler> handler = store::MakeStoreService(entity_store, service_options);
   std::vector<std::string> patterns = {"store:*"};
+  std::string served_key;  // the directory entry of a shard, removed when the service stops
   if (!shard_name->empty()) {
     auto canonical = shard::CanonicalShardName(*shard_name);
     if (!canonical.ok()) return s.Error("shard", canonical.status().message());
@@ -477,12 +478,19 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
     // kind:* makes the shard route more specific (one more glob) than a router or cache on
     // store:*,kind:K, so forwarded messages reach the shard (docs/sharding.md).
     patterns = {fmt::format("store:*,kind:*,shard:\"{}\"", *canonical)};
-    ctx.environment.directory_or_process().Put(ShardKey(*canonical),
+    served_key = ShardKey(*canonical);
+    ctx.environment.directory_or_process().Put(served_key,
                                                std::make_shared<ServedShard>(entity_store, gate));
   }
-  // The id generator must outlive the store: both die with the stop callback's captures.
-  auto stop = [pool, entity_store, ids]() mutable {
+  // The id generator and the clock must outlive the store: the directory entry goes at stop (unless
+  // a newer instance of the shard replaced it), so the store dies with the stop callback's captures
+  // and the node, not later with the process directory.
+  auto stop = [pool, entity_store, ids, served_key,
+               directory = &ctx.environment.directory_or_process()]() mutable {
     if (pool) pool->join();
+    if (served_key.empty()) return;
+    auto served = directory->Find<ServedShard>(served_key);
+    if (served && served->store == entity_store) directory->Put(served_key, nullptr);
   };
   return ServiceInstance{handler, patterns, stop};
 }
