@@ -473,7 +473,8 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
                             ? now + options.resend_after_ms
                             : 0;
     pending_.emplace(seq, Pending{subject, resend_at != 0 ? payload : std::string(), std::move(id),
-                                  now + options.budget_ms, resend_at, std::move(reply)});
+                                  now + options.budget_ms, resend_at, options.resend_after_ms,
+                                  std::move(reply)});
   }
   natsStatus s = natsConnection_PublishRequest(connection_, subject.c_str(), reply_subject.data(),
                                                payload.data(), static_cast<int>(payload.size()));
@@ -550,7 +551,12 @@ void NatsLink::Sweep() {
         continue;
       }
       if (it->second.resend_at_ms != 0 && it->second.resend_at_ms <= now) {
-        it->second.resend_at_ms = 0;  // once: a second copy is enough to route around one death
+        // Again after twice as long each time (300, 600, 1200 ms…) until the deadline: a copy
+        // sent while the first was only slow may go to the instance that then dies too, and
+        // the doubling keeps a slow service from being flooded with copies.
+        Pending& p = it->second;
+        p.resend_every_ms *= 2;
+        p.resend_at_ms = now + p.resend_every_ms < p.deadline_ms ? now + p.resend_every_ms : 0;
         resend.emplace_back(it->first, &it->second);
       }
       ++it;

@@ -10,7 +10,8 @@
 // (`_INBOX.<nuid>.<n>.sk`, answered on `_INBOX.<nuid>.<n>.r`), so many requests share one
 // subscription and replies are matched by n.
 // A sweeper thread answers `timeout` at each request's deadline and, when `resend_after_ms` is
-// set, sends a request that has had no reply in that time once more, with the same meta$.id (the
+// set, sends a request that has had no reply in that time again, with the same meta$.id and
+// payload (idempotency key included), then after twice as long each time until its deadline (the
 // instance that took it may have died; NATS gives the copy to another member of the queue group).
 //
 // Two kinds of link (docs/cluster.md, "Threads"): the transport's (listeners, clients) runs its
@@ -121,7 +122,8 @@ class NatsLink {
     std::string payload;
     std::string id;
     int64_t deadline_ms;
-    int64_t resend_at_ms;  // 0: never
+    int64_t resend_at_ms;     // 0: never
+    int64_t resend_every_ms;  // the wait before the next copy; doubles at each copy
     ReplyFn reply;
   };
   static void OnInboxMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);

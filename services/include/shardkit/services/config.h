@@ -35,7 +35,7 @@
 //   ttl_ms = 6000                   # a node's key is dropped when not refreshed in this time
 //   timeout_ms = 5000               # how long a request to another node may take (capped by the
 //                                   # deadline)
-//   resend_after_ms = 1000          # no reply in this time: sent once more (0: never)
+//   resend_after_ms = 1000          # no reply in this time: sent again, doubling (0: never)
 //
 // Errors name the file, the key and the problem: "node.toml: listener[1].url: unsupported scheme
 // 'udp' (tcp://, http:// or inproc://)". Unknown keys are errors (typos should not be ignored).
