@@ -42,6 +42,8 @@ class FingerprintBuilder {
   std::string bytes_;
 };
 
+constexpr std::string_view kKeyField = R"({"field":"meta$.idempotency_key"})";
+
 }  // namespace
 
 std::string EncodeReceipt(const Receipt& receipt) {
@@ -115,7 +117,11 @@ uint64_t FingerprintRemoveWhere(const Query& query) {
 Status KeyReusedError(std::string_view key) {
   return Status::Conflict(
       "meta$.idempotency_key: '" + std::string(key) + "' was already used for a different request",
-      R"({"field":"meta$.idempotency_key"})");
+      std::string(kKeyField));
+}
+
+bool IsIdempotencyKeyError(const Status& status) {
+  return !status.ok() && status.details_json() == kKeyField;
 }
 
 Status CheckIdempotencyKey(std::string_view key) {

@@ -36,6 +36,8 @@ uint64_t FingerprintRemoveWhere(const Query& query);
 
 // `conflict` for a key whose receipt is of another request.
 Status KeyReusedError(std::string_view key);
+// Whether `status` is about the key itself (overlong, reused): the request's error, not an item's.
+bool IsIdempotencyKeyError(const Status& status);
 // `invalid` unless the key is at most kMaxKeyBytes bytes.
 inline constexpr size_t kMaxIdempotencyKeyBytes = 256;
 Status CheckIdempotencyKey(std::string_view key);

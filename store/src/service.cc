@@ -6,6 +6,7 @@
 
 #include <charconv>
 
+#include "receipt.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
 
@@ -218,9 +219,8 @@ class StoreService final : public Handler {
       const std::string& key = m.meta().idempotency_key;
       auto results = store_->SaveBatch(requests, key);
       // A bad or reused key fails every item alike: it is the request's error, not an item's.
-      if (!key.empty() && !results.empty() && !results.front().ok() &&
-          results.front().status().details_json().find("meta$.idempotency_key") !=
-              std::string::npos) {
+      if (!results.empty() && !results.front().ok() &&
+          internal::IsIdempotencyKeyError(results.front().status())) {
         return results.front().status();
       }
       for (size_t i = 0; i < results.size(); ++i) {
