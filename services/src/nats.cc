@@ -29,44 +29,67 @@ struct ListenerCore {
   std::shared_ptr<NatsLink> link;
 };
 
-// `answer_to`: the subject the answer goes to (AnswerSubject of the request's reply subject).
-void PublishReply(NatsLink& link, const std::string& answer_to, Result<Message> result,
+// `reply`: the request's reply subject (empty: fire-and-forget, nobody waits).
+void PublishReply(NatsLink& link, const std::string& reply, Result<Message> result,
                   const std::string& id) {
-  if (answer_to.empty()) return;  // fire-and-forget: nobody waits
-  thread_local std::string out;   // reused: cnats copies it into its write buffer
+  if (reply.empty()) return;
+  thread_local std::string out;  // reused: the link copies it
   out.clear();
   AppendJson(ReplyWire(std::move(result), id), out);
-  natsStatus s = natsConnection_Publish(link.connection(), answer_to.c_str(), out.data(),
-                                        static_cast<int>(out.size()));
-  if (s != NATS_OK) spdlog::debug("nats {}: reply not sent: {}", link.url(), natsStatus_GetText(s));
+  link.Answer(reply, out);
   if (out.capacity() > 64 * 1024) std::string().swap(out);  // no large reply kept per thread
 }
 
-// `msg` stays the I/O thread's (it destroys messages in batches, see nats_link.cc).
-void Deliver(ListenerCore* core, natsMsg* msg, bool local_only) {
-  const char* reply = natsMsg_GetReply(msg);
-  std::string reply_to = reply != nullptr ? AnswerSubject(reply) : std::string();
+// One request (a message's JSON), answered on `reply`.
+void DeliverOne(ListenerCore* core, std::string_view data, std::string reply, bool local_only) {
   CodecLimits limits;
   limits.max_bytes = core->config.max_message_bytes;
-  auto parsed = ParseMessage(
-      std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))),
-      limits);
+  auto parsed = ParseMessage(data, limits);
   if (!parsed.ok()) {
-    PublishReply(*core->link, reply_to, parsed.status(), {});
+    PublishReply(*core->link, reply, parsed.status(), {});
     return;
   }
   Message message = std::move(parsed).value();
   std::string id = message.meta().id;
   Status admitted = AdmitIncoming(message, core->config, NowMs());
   if (!admitted.ok()) {
-    PublishReply(*core->link, reply_to, std::move(admitted), id);
+    PublishReply(*core->link, reply, std::move(admitted), id);
     return;
   }
   const DispatchFn& dispatch =
       local_only && core->hooks.dispatch_local ? core->hooks.dispatch_local : core->hooks.dispatch;
   dispatch(std::move(message),
-           [link = core->link, reply_to = std::move(reply_to), id = std::move(id)](
-               Result<Message> result) { PublishReply(*link, reply_to, std::move(result), id); });
+           [link = core->link, reply = std::move(reply), id = std::move(id)](
+               Result<Message> result) { PublishReply(*link, reply, std::move(result), id); });
+}
+
+// `msg` stays the I/O thread's (it destroys messages in batches, see nats_link.cc). A batch
+// (nats_link.h) from another shardkit process is its items, each answered on its own.
+void Deliver(ListenerCore* core, natsMsg* msg, bool local_only) {
+  const char* reply_subject = natsMsg_GetReply(msg);
+  std::string_view reply = reply_subject != nullptr ? reply_subject : "";
+  std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  if (!IsBatch(data)) {
+    DeliverOne(core, data, std::string(reply), local_only);
+    return;
+  }
+  // The batch's reply subject is "<prefix>b<batch>.sk"; item n is answered as "<prefix><n>.sk".
+  std::string_view prefix;
+  if (reply.ends_with(kReplyMark)) {
+    std::string_view head = reply.substr(0, reply.size() - kReplyMark.size());
+    size_t dot = head.rfind('.');
+    if (dot != std::string_view::npos) prefix = head.substr(0, dot + 1);
+  }
+  std::vector<BatchItem> items;
+  Status framing = ParseBatch(data, items);
+  if (!framing.ok())
+    spdlog::warn("nats {}: {} (from {}): its {} complete items are served, the rest dropped",
+                 core->link->url(), framing.message(), reply.empty() ? "?" : reply, items.size());
+  for (const BatchItem& item : items) {
+    std::string item_reply;
+    if (!prefix.empty()) item_reply = fmt::format("{}{}{}", prefix, item.n, kReplyMark);
+    DeliverOne(core, item.body, std::move(item_reply), local_only);
+  }
 }
 
 class NatsListener final : public Listener {

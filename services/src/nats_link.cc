@@ -18,6 +18,27 @@ namespace shardkit::services {
 namespace {
 
 constexpr auto kSweepInterval = std::chrono::milliseconds(10);
+// A batch is at most this large (and never larger than the server's max_payload).
+constexpr int64_t kMaxBatchBytes = 64 * 1024;
+// A request batch's numbers are kept this long, for NATS's "no responders" to it.
+constexpr int64_t kBatchMemoryMs = 1'000;
+
+// "<prefix>" and n when `reply` is a shardkit reply subject "<prefix><n>.sk", else n = 0.
+std::string_view SplitReply(std::string_view reply, uint64_t& n) {
+  n = 0;
+  if (!reply.ends_with(kReplyMark)) return {};
+  std::string_view head = reply.substr(0, reply.size() - kReplyMark.size());
+  size_t dot = head.rfind('.');
+  if (dot == std::string_view::npos || dot + 1 == head.size() || head.size() - dot > 20) return {};
+  for (char c : head.substr(dot + 1)) {
+    if (c < '0' || c > '9') {
+      n = 0;
+      return {};
+    }
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return head.substr(0, dot + 1);
+}
 
 int64_t ReconnectDelay(natsConnection*, int attempts, void*) {
   // 100 ms, doubling to 2 s, plus up to 25% jitter so restarted servers are not stampeded.
@@ -72,6 +93,38 @@ std::string AnswerSubject(std::string_view reply) {
   return std::string(reply);
 }
 
+bool IsBatch(std::string_view payload) { return payload.starts_with(kBatchMagic); }
+
+void AppendBatchItem(std::string& batch, uint64_t n, std::string_view body) {
+  fmt::format_to(std::back_inserter(batch), "{} {}\n", n, body.size());
+  batch.append(body);
+}
+
+Status ParseBatch(std::string_view payload, std::vector<BatchItem>& items) {
+  size_t at = kBatchMagic.size();
+  auto number = [&](char end, uint64_t& value) {
+    size_t start = at;
+    value = 0;
+    while (at < payload.size() && payload[at] >= '0' && payload[at] <= '9' && at - start < 19)
+      value = value * 10 + static_cast<uint64_t>(payload[at++] - '0');
+    if (at == start || at >= payload.size() || payload[at] != end) return false;
+    ++at;
+    return true;
+  };
+  while (at < payload.size()) {
+    size_t item_at = at;
+    BatchItem item;
+    uint64_t length = 0;
+    if (!number(' ', item.n) || !number('\n', length) || length > payload.size() - at)
+      return Status::Invalid(fmt::format(
+          "batch: item at byte {}: expected \"<n> <length>\\n\" and that many bytes", item_at));
+    item.body = payload.substr(at, length);
+    at += length;
+    items.push_back(item);
+  }
+  return Status::Ok();
+}
+
 Status NatsError(natsStatus status, std::string_view what) {
   std::string text = natsStatus_GetText(status);
   natsStatus ignored;
@@ -104,7 +157,9 @@ Status NatsError(natsStatus status, std::string_view what) {
 // waiting for POLLOUT only when the socket is full.
 class NatsLink::Loop {
  public:
-  Loop() : wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  // `on_turn` runs on the I/O thread before it writes, in each turn after MarkOutbox().
+  explicit Loop(std::function<void()> on_turn)
+      : on_turn_(std::move(on_turn)), wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
     thread_ = std::thread([this] { Main(); });
   }
   ~Loop() {
@@ -171,6 +226,12 @@ class NatsLink::Loop {
     if (wait) finished.wait();
   }
 
+  // There is something for on_turn: it runs in the thread's next turn (now, when it sleeps).
+  void MarkOutbox() {
+    if (outbox_.exchange(true, std::memory_order_acq_rel)) return;  // already marked
+    Update([] {});
+  }
+
   void AddInline(natsSubscription* sub, std::function<void(natsMsg*)> fn) {
     Run([this, sub, fn = std::move(fn)]() mutable { inline_.emplace_back(sub, std::move(fn)); },
         false);
@@ -228,13 +289,18 @@ class NatsLink::Loop {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stop_) return;
         tasks.swap(tasks_);
-        nc = nc_;
-        fd = fd_;
-        writing = write_;
       }
       for (auto& task : tasks) task();
       if (!tasks.empty()) DrainInline();
       tasks.clear();
+      // What was queued in this turn (and by other threads meanwhile) goes out now.
+      if (outbox_.exchange(false, std::memory_order_acq_rel)) on_turn_();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        nc = nc_;
+        fd = fd_;
+        writing = write_;
+      }
       // Optimistic: the socket almost always has room, so write before polling for it.
       if (writing && fd >= 0) natsConnection_ProcessWriteEvent(nc);
       // cnats hands each destroyed message to its GC thread (under one library-wide lock),
@@ -245,7 +311,7 @@ class NatsLink::Loop {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stop_) return;
-        if (!tasks_.empty()) continue;
+        if (!tasks_.empty() || outbox_.load(std::memory_order_acquire)) continue;
         nc = nc_;
         fd = fd_;
         reading = read_;
@@ -291,6 +357,8 @@ class NatsLink::Loop {
   }
 
   static constexpr size_t kSpentBatch = 1024;
+  const std::function<void()> on_turn_;
+  std::atomic<bool> outbox_{false};
   const int wake_fd_;
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
@@ -331,7 +399,7 @@ Status NatsLink::Open(const Endpoint& endpoint, Use use) {
   if (natsStatus s = natsOptions_Create(&options); s != NATS_OK)
     return NatsError(s, "nats options");
   if (use != Use::kCluster) {
-    loop_ = std::make_unique<Loop>();
+    loop_ = std::make_unique<Loop>([this] { Flush(); });
     if (!loop_->ok()) {
       natsOptions_Destroy(options);
       return Status::Internal(fmt::format("{}: eventfd failed", url_));
@@ -442,10 +510,11 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
         fmt::format("not connected to {} (reconnecting); '{}' was not sent", url_, subject)));
     return;
   }
-  if (static_cast<int64_t>(payload.size()) > max_payload()) {
+  int64_t max_bytes = max_payload();
+  if (static_cast<int64_t>(payload.size()) > max_bytes) {
     reply(Status::Invalid(fmt::format("message of {} bytes exceeds the NATS server's max_payload "
                                       "of {} bytes ({})",
-                                      payload.size(), max_payload(), url_),
+                                      payload.size(), max_bytes, url_),
                           "{\"http_status\":413}"));
     return;
   }
@@ -463,9 +532,6 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
     return;
   }
   uint64_t seq = next_.fetch_add(1, std::memory_order_relaxed);
-  fmt::basic_memory_buffer<char, 80> reply_subject;
-  fmt::format_to(std::back_inserter(reply_subject), "{}{}{}", inbox_prefix_, seq, kReplyMark);
-  reply_subject.push_back('\0');
   int64_t now = NowMs();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -476,6 +542,14 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
                                   now + options.budget_ms, resend_at, options.resend_after_ms,
                                   std::move(reply)});
   }
+  if (loop_ != nullptr) {  // out in the I/O thread's next turn, batched with its neighbours
+    Enqueue(requests_out_, subject, seq, payload, true,
+            static_cast<size_t>(std::min<int64_t>(kMaxBatchBytes, max_bytes)));
+    return;
+  }
+  fmt::basic_memory_buffer<char, 80> reply_subject;
+  fmt::format_to(std::back_inserter(reply_subject), "{}{}{}", inbox_prefix_, seq, kReplyMark);
+  reply_subject.push_back('\0');
   natsStatus s = natsConnection_PublishRequest(connection_, subject.c_str(), reply_subject.data(),
                                                payload.data(), static_cast<int>(payload.size()));
   if (s != NATS_OK) {
@@ -491,35 +565,161 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
   }
 }
 
+void NatsLink::Answer(std::string_view reply, std::string_view payload) {
+  uint64_t n = 0;
+  std::string_view prefix = SplitReply(reply, n);
+  if (loop_ != nullptr && n != 0) {
+    int64_t limit = std::min<int64_t>(kMaxBatchBytes, max_payload());
+    Enqueue(answers_out_, prefix, n, payload, false, static_cast<size_t>(limit));
+    return;
+  }
+  std::string subject = AnswerSubject(reply);
+  natsStatus s = natsConnection_Publish(connection_, subject.c_str(), payload.data(),
+                                        static_cast<int>(payload.size()));
+  if (s != NATS_OK) spdlog::debug("nats {}: answer not sent: {}", url_, natsStatus_GetText(s));
+}
+
+void NatsLink::Enqueue(Outbox& box, std::string_view key, uint64_t n, std::string_view body,
+                       bool request, size_t max_batch_bytes) {
+  {
+    std::lock_guard<std::mutex> lock(out_mutex_);
+    auto it = box.find(key);
+    if (it == box.end()) it = box.emplace(std::string(key), std::vector<Outgoing>()).first;
+    std::vector<Outgoing>& outs = it->second;
+    if (outs.empty() ||
+        (outs.back().count > 0 && outs.back().batch.size() + body.size() + 32 > max_batch_bytes)) {
+      outs.emplace_back();
+      outs.back().batch.append(kBatchMagic);
+    }
+    Outgoing& out = outs.back();
+    if (out.count == 0) out.first_n = n;
+    AppendBatchItem(out.batch, n, body);
+    if (out.count == 0) out.first_body = out.batch.size() - body.size();
+    ++out.count;
+    if (request) out.ns.push_back(n);
+  }
+  loop_->MarkOutbox();
+}
+
+void NatsLink::Flush() {
+  Outbox requests, answers;
+  {
+    std::lock_guard<std::mutex> lock(out_mutex_);
+    requests.swap(requests_out_);
+    answers.swap(answers_out_);
+  }
+  for (auto& [subject, outs] : requests)
+    for (Outgoing& out : outs) PublishRequests(subject, out);
+  fmt::basic_memory_buffer<char, 80> to;
+  for (auto& [prefix, outs] : answers) {
+    for (Outgoing& out : outs) {
+      to.clear();
+      std::string_view body(out.batch);
+      if (out.count == 1) {
+        fmt::format_to(std::back_inserter(to), "{}{}{}", prefix, out.first_n, kAnswerMark);
+        body = body.substr(out.first_body);
+      } else {
+        fmt::format_to(std::back_inserter(to), "{}a{}", prefix, kAnswerMark);
+      }
+      to.push_back('\0');
+      natsStatus s = natsConnection_Publish(connection_, to.data(), body.data(),
+                                            static_cast<int>(body.size()));
+      if (s != NATS_OK)
+        spdlog::debug("nats {}: {} answer(s) not sent: {}", url_, out.count, natsStatus_GetText(s));
+    }
+  }
+}
+
+void NatsLink::PublishRequests(const std::string& subject, Outgoing& out) {
+  fmt::basic_memory_buffer<char, 80> reply;
+  std::string_view body(out.batch);
+  uint64_t batch = 0;
+  if (out.count == 1) {
+    fmt::format_to(std::back_inserter(reply), "{}{}{}", inbox_prefix_, out.first_n, kReplyMark);
+    body = body.substr(out.first_body);
+  } else {
+    batch = next_batch_++;
+    fmt::format_to(std::back_inserter(reply), "{}b{}{}", inbox_prefix_, batch, kReplyMark);
+    std::lock_guard<std::mutex> lock(mutex_);
+    sent_batches_.push_back(SentBatch{NowMs(), batch, out.ns});
+  }
+  reply.push_back('\0');
+  natsStatus s = natsConnection_PublishRequest(connection_, subject.c_str(), reply.data(),
+                                               body.data(), static_cast<int>(body.size()));
+  if (s != NATS_OK) Fail(out.ns, NatsError(s, fmt::format("request to {} on {}", subject, url_)));
+}
+
+void NatsLink::Fail(const std::vector<uint64_t>& ns, const Status& status) {
+  std::vector<Pending> failed;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (uint64_t n : ns) {
+      auto it = pending_.find(n);
+      if (it == pending_.end()) continue;  // answered meanwhile
+      failed.push_back(std::move(it->second));
+      pending_.erase(it);
+    }
+  }
+  for (Pending& pending : failed) pending.reply(status);
+}
+
 void NatsLink::OnInboxMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
   static_cast<NatsLink*>(closure)->HandleReply(msg);
   natsMsg_Destroy(msg);
 }
 
 void NatsLink::HandleReply(natsMsg* msg) {
-  NatsLink* self = this;
   std::string_view subject = natsMsg_GetSubject(msg);
+  std::string_view token = subject.substr(std::min(inbox_prefix_.size(), subject.size()));
+  std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  bool no_responders = natsMsg_IsNoResponders(msg);
+  if (!token.empty() && (token[0] == 'a' || token[0] == 'b')) {
+    if (token[0] == 'b' && no_responders) {  // a request batch nobody subscribes to
+      uint64_t batch = 0;
+      for (char c : token.substr(1)) {
+        if (c < '0' || c > '9') break;
+        batch = batch * 10 + static_cast<uint64_t>(c - '0');
+      }
+      std::vector<uint64_t> ns;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto& sent : sent_batches_)
+          if (sent.id == batch) ns.swap(sent.ns);
+      }
+      for (uint64_t n : ns) Complete(n, {}, true);
+      return;
+    }
+    if (token[0] != 'a' || !IsBatch(data)) return;
+    std::vector<BatchItem> items;
+    Status parsed = ParseBatch(data, items);
+    if (!parsed.ok()) spdlog::warn("nats {}: answer batch: {}", url_, parsed.message());
+    for (const BatchItem& item : items) Complete(item.n, item.body, false);
+    return;
+  }
   uint64_t seq = 0;
-  for (char c : subject.substr(self->inbox_prefix_.size())) {
+  for (char c : token) {
     if (c < '0' || c > '9') break;
     seq = seq * 10 + static_cast<uint64_t>(c - '0');
   }
+  Complete(seq, data, no_responders);
+}
+
+void NatsLink::Complete(uint64_t seq, std::string_view data, bool no_responders) {
   Pending pending;
   {
-    std::lock_guard<std::mutex> lock(self->mutex_);
-    auto it = self->pending_.find(seq);
-    if (it == self->pending_.end()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = pending_.find(seq);
+    if (it == pending_.end()) {
       return;  // answered already (timeout) or a second reply to a resent request
     }
     pending = std::move(it->second);
-    self->pending_.erase(it);
+    pending_.erase(it);
   }
-  if (natsMsg_IsNoResponders(msg)) {
-    pending.reply(Status::Unavailable(
-        fmt::format("no service on {} serves '{}'", self->url_, pending.subject)));
+  if (no_responders) {
+    pending.reply(
+        Status::Unavailable(fmt::format("no service on {} serves '{}'", url_, pending.subject)));
     return;
   }
-  std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
   auto parsed = ParseMessage(data);
   if (!parsed.ok()) {
     pending.reply(Status::Internal(
@@ -542,6 +742,8 @@ void NatsLink::Sweep() {
     changed_.wait_for(lock, kSweepInterval);
     if (stopping_) break;
     int64_t now = NowMs();
+    while (!sent_batches_.empty() && sent_batches_.front().sent_ms + kBatchMemoryMs < now)
+      sent_batches_.pop_front();
     std::vector<Pending> expired;
     std::vector<std::pair<uint64_t, Pending*>> resend;
     for (auto it = pending_.begin(); it != pending_.end();) {

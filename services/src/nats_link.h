@@ -30,6 +30,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -38,6 +39,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "shardkit/message/handler.h"
 #include "shardkit/message/status.h"
@@ -64,6 +66,23 @@ std::string InfoSubject(std::string_view info_value);
 inline constexpr std::string_view kReplyMark = ".sk";
 inline constexpr std::string_view kAnswerMark = ".r";
 std::string AnswerSubject(std::string_view reply);
+
+// Batches (docs/cluster.md, "Batches"). Requests a link is handed for one subject, and answers for
+// one requesting connection, between two turns of its I/O thread go out as one NATS message when
+// there are several: kBatchMagic, then each item as "<n> <length>\n<bytes>", where n is the
+// request's number in its sender's inbox. A request batch has the reply subject
+// `<inbox prefix>b<batch>.sk` (item n's own reply subject is `<inbox prefix><n>.sk`); an answer
+// batch goes to `<inbox prefix>a.r`. One item alone goes out as a plain message, as before.
+inline constexpr std::string_view kBatchMagic = "SKB1\n";
+struct BatchItem {
+  uint64_t n = 0;
+  std::string_view body;
+};
+bool IsBatch(std::string_view payload);
+// The items of a batch, in order; `invalid` naming the offset and the problem when the framing is
+// broken (the items before it are in `items`).
+Status ParseBatch(std::string_view payload, std::vector<BatchItem>& items);
+void AppendBatchItem(std::string& batch, uint64_t n, std::string_view body);
 
 // A natsStatus as a Status (`unavailable` for connection problems, `timeout`, else `internal`).
 Status NatsError(natsStatus status, std::string_view what);
@@ -97,6 +116,10 @@ class NatsLink {
   void Request(const std::string& subject, std::string payload, std::string id,
                RequestOptions options, ReplyFn reply);
 
+  // Publishes `payload`, the answer to a request whose reply subject is `reply`, on
+  // AnswerSubject(reply); answers to one shardkit requester are batched (transport links).
+  void Answer(std::string_view reply, std::string_view payload);
+
   // Calls `fn(connected)` on a cnats thread each time the connection drops or comes back.
   uint64_t OnStateChange(std::function<void(bool)> fn);
   void RemoveStateListener(uint64_t id);
@@ -126,8 +149,33 @@ class NatsLink {
     int64_t resend_every_ms;  // the wait before the next copy; doubles at each copy
     ReplyFn reply;
   };
+  // Items waiting for the I/O thread's next turn: requests for one subject, or answers for one
+  // requester's inbox prefix. `batch` starts with kBatchMagic.
+  struct Outgoing {
+    std::string batch;
+    size_t count = 0;
+    uint64_t first_n = 0;
+    size_t first_body = 0;     // where the first item's bytes start in `batch`
+    std::vector<uint64_t> ns;  // requests: the items' numbers
+  };
+  struct KeyHash {  // lets the outboxes be searched with a string_view
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const { return std::hash<std::string_view>()(key); }
+  };
+  using Outbox = std::unordered_map<std::string, std::vector<Outgoing>, KeyHash, std::equal_to<>>;
+  struct SentBatch {
+    int64_t sent_ms;
+    uint64_t id;
+    std::vector<uint64_t> ns;
+  };
+  void Enqueue(Outbox& box, std::string_view key, uint64_t n, std::string_view body, bool request,
+               size_t max_batch_bytes);
+  void Flush();  // on the I/O thread, once per turn
+  void PublishRequests(const std::string& subject, Outgoing& out);
+  void Fail(const std::vector<uint64_t>& ns, const Status& status);
   static void OnInboxMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
   void HandleReply(natsMsg* msg);  // does not destroy `msg`
+  void Complete(uint64_t n, std::string_view data, bool no_responders);
   static void OnDisconnected(natsConnection*, void* closure);
   static void OnReconnected(natsConnection*, void* closure);
   static void OnClosed(natsConnection*, void* closure);
@@ -151,6 +199,13 @@ class NatsLink {
   uint64_t next_listener_ = 1;                                     // guarded by mutex_
   bool stopping_ = false;                                          // guarded by mutex_
   bool closed_ = false;                                            // guarded by mutex_
+  std::deque<SentBatch> sent_batches_;  // guarded by mutex_: the last second's request batches
+  uint64_t next_batch_ = 1;             // I/O thread only
+
+  std::mutex out_mutex_;
+  Outbox requests_out_;  // guarded by out_mutex_
+  Outbox answers_out_;   // guarded by out_mutex_
+
   std::condition_variable changed_;
   std::thread sweeper_;
 };

@@ -2,10 +2,12 @@
 // service sees the same requests and a caller the same replies, errors and timeouts. The NATS
 // runs use one real nats-server started by the suite (nats_server.h).
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include <nats/nats.h>
 
+#include "nats_link.h"
 #include "nats_server.h"
 #include "test_util.h"
 
@@ -199,6 +201,99 @@ TEST(NatsTransportTest, APlainNatsRequestIsAnsweredOnItsOwnReplySubject) {
   ASSERT_TRUE(answer.ok()) << body;
   EXPECT_EQ(answer->GetInt("x"), 7) << body;
   EXPECT_EQ(answer->meta().id, "plain-1") << body;
+}
+
+// Requests a shardkit NATS client sends in one turn of its I/O thread travel as one batch
+// (nats_link.h); a listener serves each item on its own: a bad item gets its own error, the good
+// ones their answers, and a batch whose framing breaks is served up to the break.
+TEST(NatsTransportTest, EachItemOfABatchIsAnsweredOnItsOwn) {
+  if (!SharedNatsServer().ok()) GTEST_SKIP() << SharedNatsServer().problem();
+  auto node = StartNode(EchoNodeToml(SharedNatsServer().url()));
+  ASSERT_NE(node, nullptr);
+  natsConnection* connection = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&connection, SharedNatsServer().url().c_str()), NATS_OK);
+  natsSubscription* answers = nullptr;
+  ASSERT_EQ(natsConnection_SubscribeSync(&answers, connection, "_INBOX.batchtest.*.r"), NATS_OK);
+  std::string batch(kBatchMagic);
+  AppendBatchItem(batch, 1, R"({"role":"echo","i":1})");
+  AppendBatchItem(batch, 2, R"({"role":"echo","i":)");  // not JSON
+  AppendBatchItem(batch, 3, R"({"role":"echo","i":3})");
+  batch += "9 999\n{}";  // longer than what is left: the framing breaks here
+  ASSERT_EQ(natsConnection_PublishRequest(connection, "shardkit.node", "_INBOX.batchtest.b7.sk",
+                                          batch.data(), static_cast<int>(batch.size())),
+            NATS_OK);
+  std::map<uint64_t, std::string> got;  // item -> answer
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got.size() < 3 && std::chrono::steady_clock::now() < until) {
+    natsMsg* msg = nullptr;
+    if (natsSubscription_NextMsg(&msg, answers, 200) != NATS_OK) continue;
+    std::string subject = natsMsg_GetSubject(msg);
+    std::string data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+    natsMsg_Destroy(msg);
+    if (subject == "_INBOX.batchtest.a.r") {
+      std::vector<BatchItem> items;
+      ASSERT_TRUE(ParseBatch(data, items).ok()) << data;
+      for (const BatchItem& item : items) got[item.n] = std::string(item.body);
+    } else {
+      std::string n = subject.substr(std::string("_INBOX.batchtest.").size());
+      got[std::stoull(n.substr(0, n.find('.')))] = data;
+    }
+  }
+  // Nothing for the item past the break.
+  natsMsg* extra = nullptr;
+  EXPECT_NE(natsSubscription_NextMsg(&extra, answers, 300), NATS_OK);
+  if (extra != nullptr) natsMsg_Destroy(extra);
+  natsSubscription_Destroy(answers);
+  natsConnection_Destroy(connection);
+  node->Stop(std::chrono::milliseconds(500));
+  ASSERT_EQ(got.size(), 3u);
+  for (uint64_t n : {1, 3}) {
+    auto answer = ParseMessage(got[n]);
+    ASSERT_TRUE(answer.ok()) << got[n];
+    EXPECT_EQ(answer->GetInt("i"), static_cast<int64_t>(n)) << got[n];
+  }
+  auto bad = ParseMessage(got[2]);
+  ASSERT_TRUE(bad.ok()) << got[2];
+  Status status = FromWire(std::move(bad).value()).status();
+  EXPECT_EQ(status.code(), Code::kInvalid) << got[2];
+}
+
+TEST(NatsTransportTest, ABatchOfMalformedFramingIsRefusedByTheParser) {
+  std::vector<BatchItem> items;
+  std::string batch(kBatchMagic);
+  AppendBatchItem(batch, 12, "abc");
+  batch += "x 3\nabc";
+  Status status = ParseBatch(batch, items);
+  EXPECT_EQ(status.code(), Code::kInvalid);
+  EXPECT_NE(status.message().find("byte"), std::string::npos) << status.message();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].n, 12u);
+  EXPECT_EQ(items[0].body, "abc");
+}
+
+// Requests sent together while nobody serves them answer `unavailable` at once (NATS's "no
+// responders" reaches the whole batch), long before their timeout.
+TEST(NatsTransportTest, ABatchNobodyServesAnswersUnavailableAtOnce) {
+  NatsServer server;  // its own server: no node of another test subscribes there
+  if (!server.ok()) GTEST_SKIP() << server.problem();
+  IoRuntime runtime(1);
+  auto client = Client(runtime, server.url(), ClientOptions{.timeout = std::chrono::seconds(20)});
+  Replies replies;
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 200; ++i) {
+    Message m;
+    m.SetString("role", "echo").SetInt("i", i);
+    Context context(nullptr, nullptr, {});
+    client->Handle(std::move(m), context, replies.Collect());
+  }
+  auto results = replies.Wait(std::chrono::seconds(10));
+  auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(results.size(), 200u);
+  for (auto& r : results) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+  }
+  EXPECT_LT(took, std::chrono::seconds(5));
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, TransportTest,
