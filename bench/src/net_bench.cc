@@ -71,6 +71,9 @@ struct RunResult {
   double per_s = 0;
   double p50_ms = 0;
   double p99_ms = 0;
+  uint64_t completed = 0;
+  double elapsed_s = 0;
+  std::vector<uint32_t> latencies_us;
 };
 
 // Shared by the connections of one run: counting starts after the warm-up and stops at the end.
@@ -290,7 +293,26 @@ RunResult Drive(asio::io_context& io, std::vector<std::shared_ptr<Driver>>& driv
   result.per_s = elapsed > 0 ? static_cast<double>(completed) / elapsed : 0;
   result.p50_ms = Percentile(latencies, 0.50);
   result.p99_ms = Percentile(latencies, 0.99);
+  result.completed = completed;
+  result.elapsed_s = elapsed;
+  result.latencies_us = std::move(latencies);
   return result;
+}
+
+// Slices of one run measured at different times, as one run.
+RunResult Merge(std::vector<RunResult>& slices) {
+  RunResult merged;
+  for (RunResult& slice : slices) {
+    merged.completed += slice.completed;
+    merged.elapsed_s += slice.elapsed_s;
+    merged.latencies_us.insert(merged.latencies_us.end(), slice.latencies_us.begin(),
+                               slice.latencies_us.end());
+  }
+  merged.per_s =
+      merged.elapsed_s > 0 ? static_cast<double>(merged.completed) / merged.elapsed_s : 0;
+  merged.p50_ms = Percentile(merged.latencies_us, 0.50);
+  merged.p99_ms = Percentile(merged.latencies_us, 0.99);
+  return merged;
 }
 
 RunResult RunTcp(const tcp::endpoint& where, const NetOptions& options, int depth) {
@@ -434,6 +456,9 @@ RunResult RunNats(const std::string& url, const NetOptions& options) {
   result.per_s = static_cast<double>(shared->completed) / elapsed;
   result.p50_ms = Percentile(shared->latencies_us, 0.50);
   result.p99_ms = Percentile(shared->latencies_us, 0.99);
+  result.completed = shared->completed;
+  result.elapsed_s = elapsed;
+  result.latencies_us = std::move(shared->latencies_us);
   return result;
 }
 
@@ -486,10 +511,24 @@ value_bytes = 100
   tcp::endpoint http_where = EndpointOf(urls.at(1));
 
   RunResult depth1 = RunTcp(tcp_where, options, 1);
-  RunResult deep = RunTcp(tcp_where, options, options.depth);
   RunResult over_http = RunHttp(http_where, options);
-  RunResult over_nats;
-  if (nats) over_nats = RunNats(nats_url, options);
+  RunResult deep, over_nats;
+  if (!nats) {
+    deep = RunTcp(tcp_where, options, options.depth);
+  } else {
+    // nats_vs_tcp_ratio compares two runs on a shared, noisy machine: they take turns in
+    // kNatsRounds slices each (tcp, nats, tcp, nats…), so a slow spell weighs on both.
+    constexpr int kNatsRounds = 3;
+    NetOptions slice = options;
+    slice.seconds = options.seconds / kNatsRounds;
+    std::vector<RunResult> tcp_slices, nats_slices;
+    for (int round = 0; round < kNatsRounds; ++round) {
+      tcp_slices.push_back(RunTcp(tcp_where, slice, options.depth));
+      nats_slices.push_back(RunNats(nats_url, slice));
+    }
+    deep = Merge(tcp_slices);
+    over_nats = Merge(nats_slices);
+  }
   (*node)->Stop(std::chrono::milliseconds(1000));
   spdlog::set_level(level);
 

@@ -50,7 +50,8 @@ struct NetOptions {
 // tcp_depth1_per_s, tcp_depth16_per_s, http_per_s, tcp_depth1_p50_ms, tcp_depth1_p99_ms,
 // tcp_depth16_p99_ms, idle_rss_mb (tcp_depth16_* is measured at options.depth).
 // With transport "nats": nats_depth16_per_s, nats_p99_ms and nats_vs_tcp_ratio
-// (nats_depth16_per_s / tcp_depth16_per_s, both in this run).
+// (nats_depth16_per_s / tcp_depth16_per_s, both in this run: the two take turns in three slices
+// of seconds/3 each, so a slow spell of a shared machine weighs on both).
 Figures RunNetBench(const NetOptions& options);
 
 // CQRS (cqrs_bench.cc): command acks through the bus with `clients` concurrent clients (group
