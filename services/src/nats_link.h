@@ -8,7 +8,8 @@
 //
 // Requests: Request() publishes with a reply subject in this link's own inbox
 // (`_INBOX.<nuid>.<n>.sk`, answered on `_INBOX.<nuid>.<n>.r`), so many requests share one
-// subscription and replies are matched by n.
+// subscription and replies are matched by n. On transport links requests and answers are queued
+// and sent in the I/O thread's next turn, several for one destination as one batch (below).
 // A sweeper thread answers `timeout` at each request's deadline and, when `resend_after_ms` is
 // set, sends a request that has had no reply in that time again, with the same meta$.id and
 // payload (idempotency key included), then after twice as long each time until its deadline (the
