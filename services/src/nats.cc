@@ -74,12 +74,7 @@ void Deliver(ListenerCore* core, natsMsg* msg, bool local_only) {
     return;
   }
   // The batch's reply subject is "<prefix>b<batch>.sk"; item n is answered as "<prefix><n>.sk".
-  std::string_view prefix;
-  if (reply.ends_with(kReplyMark)) {
-    std::string_view head = reply.substr(0, reply.size() - kReplyMark.size());
-    size_t dot = head.rfind('.');
-    if (dot != std::string_view::npos) prefix = head.substr(0, dot + 1);
-  }
+  std::string_view prefix = InboxPrefix(reply);
   std::vector<BatchItem> items;
   Status framing = ParseBatch(data, items);
   if (!framing.ok())

@@ -23,21 +23,28 @@ constexpr int64_t kMaxBatchBytes = 64 * 1024;
 // A request batch's numbers are kept this long, for NATS's "no responders" to it.
 constexpr int64_t kBatchMemoryMs = 1'000;
 
+// The number `text` starts with (0 when none); `digits` gets how many characters it took.
+uint64_t LeadingNumber(std::string_view text, size_t* digits = nullptr) {
+  uint64_t n = 0;
+  size_t i = 0;
+  for (; i < text.size() && i < 19 && text[i] >= '0' && text[i] <= '9'; ++i)
+    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+  if (digits != nullptr) *digits = i;
+  return n;
+}
+
 // "<prefix>" and n when `reply` is a shardkit reply subject "<prefix><n>.sk", else n = 0.
 std::string_view SplitReply(std::string_view reply, uint64_t& n) {
   n = 0;
-  if (!reply.ends_with(kReplyMark)) return {};
-  std::string_view head = reply.substr(0, reply.size() - kReplyMark.size());
-  size_t dot = head.rfind('.');
-  if (dot == std::string_view::npos || dot + 1 == head.size() || head.size() - dot > 20) return {};
-  for (char c : head.substr(dot + 1)) {
-    if (c < '0' || c > '9') {
-      n = 0;
-      return {};
-    }
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return head.substr(0, dot + 1);
+  std::string_view prefix = InboxPrefix(reply);
+  if (prefix.empty()) return {};
+  std::string_view token =
+      reply.substr(prefix.size(), reply.size() - prefix.size() - kReplyMark.size());
+  size_t digits = 0;
+  uint64_t value = LeadingNumber(token, &digits);
+  if (digits == 0 || digits != token.size()) return {};
+  n = value;
+  return prefix;
 }
 
 int64_t ReconnectDelay(natsConnection*, int attempts, void*) {
@@ -93,6 +100,14 @@ std::string AnswerSubject(std::string_view reply) {
   return std::string(reply);
 }
 
+std::string_view InboxPrefix(std::string_view reply) {
+  if (!reply.ends_with(kReplyMark)) return {};
+  std::string_view head = reply.substr(0, reply.size() - kReplyMark.size());
+  size_t dot = head.rfind('.');
+  if (dot == std::string_view::npos || dot + 1 == head.size()) return {};
+  return head.substr(0, dot + 1);
+}
+
 bool IsBatch(std::string_view payload) { return payload.starts_with(kBatchMagic); }
 
 void AppendBatchItem(std::string& batch, uint64_t n, std::string_view body) {
@@ -103,11 +118,10 @@ void AppendBatchItem(std::string& batch, uint64_t n, std::string_view body) {
 Status ParseBatch(std::string_view payload, std::vector<BatchItem>& items) {
   size_t at = kBatchMagic.size();
   auto number = [&](char end, uint64_t& value) {
-    size_t start = at;
-    value = 0;
-    while (at < payload.size() && payload[at] >= '0' && payload[at] <= '9' && at - start < 19)
-      value = value * 10 + static_cast<uint64_t>(payload[at++] - '0');
-    if (at == start || at >= payload.size() || payload[at] != end) return false;
+    size_t digits = 0;
+    value = LeadingNumber(payload.substr(at), &digits);
+    at += digits;
+    if (digits == 0 || at >= payload.size() || payload[at] != end) return false;
     ++at;
     return true;
   };
@@ -675,11 +689,7 @@ void NatsLink::HandleReply(natsMsg* msg) {
   bool no_responders = natsMsg_IsNoResponders(msg);
   if (!token.empty() && (token[0] == 'a' || token[0] == 'b')) {
     if (token[0] == 'b' && no_responders) {  // a request batch nobody subscribes to
-      uint64_t batch = 0;
-      for (char c : token.substr(1)) {
-        if (c < '0' || c > '9') break;
-        batch = batch * 10 + static_cast<uint64_t>(c - '0');
-      }
+      uint64_t batch = LeadingNumber(token.substr(1));
       std::vector<uint64_t> ns;
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -696,12 +706,7 @@ void NatsLink::HandleReply(natsMsg* msg) {
     for (const BatchItem& item : items) Complete(item.n, item.body, false);
     return;
   }
-  uint64_t seq = 0;
-  for (char c : token) {
-    if (c < '0' || c > '9') break;
-    seq = seq * 10 + static_cast<uint64_t>(c - '0');
-  }
-  Complete(seq, data, no_responders);
+  Complete(LeadingNumber(token), data, no_responders);
 }
 
 void NatsLink::Complete(uint64_t seq, std::string_view data, bool no_responders) {

@@ -80,6 +80,8 @@ struct BatchItem {
   std::string_view body;
 };
 bool IsBatch(std::string_view payload);
+// "<prefix>" of a shardkit reply subject "<prefix><token>.sk" (token: n, or b<batch>), else "".
+std::string_view InboxPrefix(std::string_view reply);
 // The items of a batch, in order; `invalid` naming the offset and the problem when the framing is
 // broken (the items before it are in `items`).
 Status ParseBatch(std::string_view payload, std::vector<BatchItem>& items);
