@@ -55,7 +55,13 @@ int64_t ReconnectDelay(natsConnection*, int attempts, void*) {
   return delay + static_cast<int64_t>(std::rand() % (delay / 4 + 1));
 }
 
-std::atomic<uint64_t> g_resent_in_process{0};
+struct ProcessCounters {
+  std::atomic<uint64_t> links{0};  // transport and cluster links open now
+  std::atomic<uint64_t> resent{0};
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> batched{0};
+};
+ProcessCounters g_counters;
 
 struct LinkCache {
   std::mutex mutex;
@@ -471,11 +477,14 @@ Status NatsLink::Open(const Endpoint& endpoint, Use use) {
   if (s == NATS_OK) s = natsSubscription_SetPendingLimits(inbox_, -1, -1);
   if (s != NATS_OK) return NatsError(s, fmt::format("{}: cannot subscribe to the inbox", url_));
   sweeper_ = std::thread([this] { Sweep(); });
+  counted_ = true;
+  g_counters.links.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("nats: connected to {}", url_);
   return Status::Ok();
 }
 
 NatsLink::~NatsLink() {
+  if (counted_) g_counters.links.fetch_sub(1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
@@ -513,7 +522,12 @@ void NatsLink::RemoveInline(natsSubscription* sub) {
 
 bool NatsLink::OnIoThread() const { return loop_ != nullptr && loop_->OnThread(); }
 
-uint64_t NatsLink::ResentInProcess() { return g_resent_in_process.load(std::memory_order_relaxed); }
+NatsLink::ProcessStats NatsLink::InProcess() {
+  return {g_counters.links.load(std::memory_order_relaxed),
+          g_counters.resent.load(std::memory_order_relaxed),
+          g_counters.batches.load(std::memory_order_relaxed),
+          g_counters.batched.load(std::memory_order_relaxed)};
+}
 
 int64_t NatsLink::max_payload() const { return natsConnection_GetMaxPayload(connection_); }
 
@@ -634,6 +648,8 @@ void NatsLink::Flush() {
         body = body.substr(out.first_body);
       } else {
         fmt::format_to(std::back_inserter(to), "{}a{}", prefix, kAnswerMark);
+        g_counters.batches.fetch_add(1, std::memory_order_relaxed);
+        g_counters.batched.fetch_add(out.count, std::memory_order_relaxed);
       }
       to.push_back('\0');
       natsStatus s = natsConnection_Publish(connection_, to.data(), body.data(),
@@ -653,6 +669,8 @@ void NatsLink::PublishRequests(const std::string& subject, Outgoing& out) {
     body = body.substr(out.first_body);
   } else {
     batch = next_batch_++;
+    g_counters.batches.fetch_add(1, std::memory_order_relaxed);
+    g_counters.batched.fetch_add(out.count, std::memory_order_relaxed);
     fmt::format_to(std::back_inserter(reply), "{}b{}{}", inbox_prefix_, batch, kReplyMark);
     std::lock_guard<std::mutex> lock(mutex_);
     sent_batches_.push_back(SentBatch{NowMs(), batch, out.ns});
@@ -775,7 +793,7 @@ void NatsLink::Sweep() {
                                       pending->payload.data(),
                                       static_cast<int>(pending->payload.size()));
         resent_.fetch_add(1, std::memory_order_relaxed);
-        g_resent_in_process.fetch_add(1, std::memory_order_relaxed);
+        g_counters.resent.fetch_add(1, std::memory_order_relaxed);
       }
     }
     lock.unlock();

@@ -127,9 +127,17 @@ class NatsLink {
   uint64_t OnStateChange(std::function<void(bool)> fn);
   void RemoveStateListener(uint64_t id);
 
-  // Requests resent (cumulative) by this link, and by every link of the process.
+  // Requests resent (cumulative) by this link.
   uint64_t resent() const { return resent_.load(std::memory_order_relaxed); }
-  static uint64_t ResentInProcess();
+  // Every link of the process: open now; requests resent, batches sent (requests and answers)
+  // and the items they carried (cumulative).
+  struct ProcessStats {
+    uint64_t links = 0;
+    uint64_t resent = 0;
+    uint64_t batches = 0;
+    uint64_t batched = 0;
+  };
+  static ProcessStats InProcess();
 
   // Transport links only. `sub` (a synchronous subscription on this link's connection) is drained
   // on the I/O thread right after each read: `fn` gets each message (and owns it), in order.
@@ -195,6 +203,7 @@ class NatsLink {
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> next_{1};
   std::atomic<uint64_t> resent_{0};
+  bool counted_ = false;  // in ProcessStats::links
 
   std::mutex mutex_;
   std::unordered_map<uint64_t, Pending> pending_;                  // guarded by mutex_

@@ -369,10 +369,16 @@ void Node::Impl::AddSystemRoutes(Router& router) {
       "sys:stats",
       [this](Message, const Context&) -> Result<Message> {
         std::string json = metrics_->Json();
-        if (cluster_) {  // the cluster's NATS connection; requests resent on silence (process)
+        NatsLink::ProcessStats nats = NatsLink::InProcess();
+        if (cluster_ || nats.links > 0) {  // this process's NATS links (docs/cluster.md)
           json.pop_back();
-          fmt::format_to(std::back_inserter(json), R"(,"cluster":{{"connected":{},"resent":{}}}}})",
-                         cluster_->link()->connected(), NatsLink::ResentInProcess());
+          fmt::format_to(std::back_inserter(json),
+                         R"(,"nats":{{"links":{},"resent":{},"batches":{},"batched_items":{}}})",
+                         nats.links, nats.resent, nats.batches, nats.batched);
+          if (cluster_)  // the cluster's NATS connection; requests resent on silence (process)
+            fmt::format_to(std::back_inserter(json), R"(,"cluster":{{"connected":{},"resent":{}}})",
+                           cluster_->link()->connected(), nats.resent);
+          json += '}';
         }
         return ReplyFromJson(json);
       },

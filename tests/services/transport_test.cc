@@ -258,6 +258,32 @@ TEST(NatsTransportTest, EachItemOfABatchIsAnsweredOnItsOwn) {
   EXPECT_EQ(status.code(), Code::kInvalid) << got[2];
 }
 
+// sys:stats reports the process's NATS links and how much went out in batches.
+TEST(NatsTransportTest, StatsCountTheBatchesOfABurst) {
+  if (!SharedNatsServer().ok()) GTEST_SKIP() << SharedNatsServer().problem();
+  auto node = StartNode(EchoNodeToml(SharedNatsServer().url()));
+  ASSERT_NE(node, nullptr);
+  IoRuntime runtime(1);
+  auto client = Client(runtime, SharedNatsServer().url());
+  Replies replies;
+  for (int i = 0; i < 500; ++i) {
+    Message m;
+    m.SetString("role", "echo").SetInt("i", i);
+    Context context(nullptr, nullptr, {});
+    client->Handle(std::move(m), context, replies.Collect());
+  }
+  for (auto& r : replies.Wait()) ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto stats = CallAndWait(*client, Msg(R"({"sys":"stats"})"));
+  node->Stop(std::chrono::milliseconds(500));
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  auto nats = ParseMessage(std::string(stats->GetObjectJson("nats").value_or("{}")));
+  ASSERT_TRUE(nats.ok());
+  uint64_t batches = nats->GetUint("batches").value_or(0);
+  EXPECT_GE(nats->GetUint("links").value_or(0), 2u);  // the listener's and the client's
+  EXPECT_GT(batches, 0u) << "500 requests sent at once went out one by one";
+  EXPECT_GE(nats->GetUint("batched_items").value_or(0), 2 * batches);
+}
+
 TEST(NatsTransportTest, ABatchOfMalformedFramingIsRefusedByTheParser) {
   std::vector<BatchItem> items;
   std::string batch(kBatchMagic);
