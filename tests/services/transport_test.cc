@@ -180,12 +180,23 @@ TEST_P(TransportTest, ClientRecoversWhenTheServerRestarts) {
   EXPECT_TRUE(again.ok()) << again.status().ToString();
 }
 
+// An echo node listening on the shared NATS server.
+class NatsTransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!SharedNatsServer().ok()) GTEST_SKIP() << SharedNatsServer().problem();
+    node_ = StartNode(EchoNodeToml(SharedNatsServer().url()));
+    ASSERT_NE(node_, nullptr);
+  }
+  void TearDown() override {
+    if (node_) node_->Stop(std::chrono::milliseconds(500));
+  }
+  std::unique_ptr<Node> node_;
+};
+
 // shardkit clients send requests with a reply subject ending in `.sk` and read the answer on
 // `.r` (docs/cluster.md); any other NATS client gets its answer on its own reply subject.
-TEST(NatsTransportTest, APlainNatsRequestIsAnsweredOnItsOwnReplySubject) {
-  if (!SharedNatsServer().ok()) GTEST_SKIP() << SharedNatsServer().problem();
-  auto node = StartNode(EchoNodeToml(SharedNatsServer().url()));
-  ASSERT_NE(node, nullptr);
+TEST_F(NatsTransportTest, APlainNatsRequestIsAnsweredOnItsOwnReplySubject) {
   natsConnection* connection = nullptr;
   ASSERT_EQ(natsConnection_ConnectTo(&connection, SharedNatsServer().url().c_str()), NATS_OK);
   natsMsg* reply = nullptr;
@@ -196,7 +207,6 @@ TEST(NatsTransportTest, APlainNatsRequestIsAnsweredOnItsOwnReplySubject) {
   std::string body(natsMsg_GetData(reply), static_cast<size_t>(natsMsg_GetDataLength(reply)));
   natsMsg_Destroy(reply);
   natsConnection_Destroy(connection);
-  node->Stop(std::chrono::milliseconds(500));
   auto answer = ParseMessage(body);
   ASSERT_TRUE(answer.ok()) << body;
   EXPECT_EQ(answer->GetInt("x"), 7) << body;
@@ -206,10 +216,7 @@ TEST(NatsTransportTest, APlainNatsRequestIsAnsweredOnItsOwnReplySubject) {
 // Requests a shardkit NATS client sends in one turn of its I/O thread travel as one batch
 // (nats_link.h); a listener serves each item on its own: a bad item gets its own error, the good
 // ones their answers, and a batch whose framing breaks is served up to the break.
-TEST(NatsTransportTest, EachItemOfABatchIsAnsweredOnItsOwn) {
-  if (!SharedNatsServer().ok()) GTEST_SKIP() << SharedNatsServer().problem();
-  auto node = StartNode(EchoNodeToml(SharedNatsServer().url()));
-  ASSERT_NE(node, nullptr);
+TEST_F(NatsTransportTest, EachItemOfABatchIsAnsweredOnItsOwn) {
   natsConnection* connection = nullptr;
   ASSERT_EQ(natsConnection_ConnectTo(&connection, SharedNatsServer().url().c_str()), NATS_OK);
   natsSubscription* answers = nullptr;
@@ -245,7 +252,6 @@ TEST(NatsTransportTest, EachItemOfABatchIsAnsweredOnItsOwn) {
   if (extra != nullptr) natsMsg_Destroy(extra);
   natsSubscription_Destroy(answers);
   natsConnection_Destroy(connection);
-  node->Stop(std::chrono::milliseconds(500));
   ASSERT_EQ(got.size(), 3u);
   for (uint64_t n : {1, 3}) {
     auto answer = ParseMessage(got[n]);
@@ -259,10 +265,7 @@ TEST(NatsTransportTest, EachItemOfABatchIsAnsweredOnItsOwn) {
 }
 
 // sys:stats reports the process's NATS links and how much went out in batches.
-TEST(NatsTransportTest, StatsCountTheBatchesOfABurst) {
-  if (!SharedNatsServer().ok()) GTEST_SKIP() << SharedNatsServer().problem();
-  auto node = StartNode(EchoNodeToml(SharedNatsServer().url()));
-  ASSERT_NE(node, nullptr);
+TEST_F(NatsTransportTest, StatsCountTheBatchesOfABurst) {
   IoRuntime runtime(1);
   auto client = Client(runtime, SharedNatsServer().url());
   Replies replies;
@@ -274,7 +277,6 @@ TEST(NatsTransportTest, StatsCountTheBatchesOfABurst) {
   }
   for (auto& r : replies.Wait()) ASSERT_TRUE(r.ok()) << r.status().ToString();
   auto stats = CallAndWait(*client, Msg(R"({"sys":"stats"})"));
-  node->Stop(std::chrono::milliseconds(500));
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
   auto nats = ParseMessage(std::string(stats->GetObjectJson("nats").value_or("{}")));
   ASSERT_TRUE(nats.ok());
@@ -284,7 +286,7 @@ TEST(NatsTransportTest, StatsCountTheBatchesOfABurst) {
   EXPECT_GE(nats->GetUint("batched_items").value_or(0), 2 * batches);
 }
 
-TEST(NatsTransportTest, ABatchOfMalformedFramingIsRefusedByTheParser) {
+TEST(NatsBatchTest, ABatchOfMalformedFramingIsRefusedByTheParser) {
   std::vector<BatchItem> items;
   std::string batch(kBatchMagic);
   AppendBatchItem(batch, 12, "abc");
@@ -299,7 +301,7 @@ TEST(NatsTransportTest, ABatchOfMalformedFramingIsRefusedByTheParser) {
 
 // Requests sent together while nobody serves them answer `unavailable` at once (NATS's "no
 // responders" reaches the whole batch), long before their timeout.
-TEST(NatsTransportTest, ABatchNobodyServesAnswersUnavailableAtOnce) {
+TEST(NatsBatchTest, ABatchNobodyServesAnswersUnavailableAtOnce) {
   NatsServer server;  // its own server: no node of another test subscribes there
   if (!server.ok()) GTEST_SKIP() << server.problem();
   IoRuntime runtime(1);
