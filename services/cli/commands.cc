@@ -177,7 +177,10 @@ int Call(Message message, const CallOptions& options) {
 }
 
 void AddCallOptions(CLI::App* command, CallOptions& options) {
-  command->add_option("--to", options.to, "The node: tcp://host:port or http://host:port")
+  command
+      ->add_option(
+          "--to", options.to,
+          "The node: tcp://host:port, http://host:port or nats://[user:password@]host:port")
       ->required();
   command->add_option("--token", options.token, "Bearer token of the listener");
   command->add_option("--timeout-ms", options.timeout_ms, "How long to wait for the reply")

@@ -137,7 +137,7 @@ Status ReadCluster(const toml::table& root, const std::string& source, NodeConfi
   auto endpoint = ParseEndpoint(cluster.nats);
   if (!endpoint.ok()) return r.Error("nats", endpoint.status().message());
   if (endpoint->scheme != Scheme::kNats || endpoint->port == 0)
-    return r.Error("nats", fmt::format("'{}': must be nats://host:port", cluster.nats));
+    return r.Error("nats", fmt::format("'{}': must be nats://host:port", Shown(cluster.nats)));
   SK_TRY(r.String("registry_bucket", cluster.registry_bucket));
   SK_TRY(BucketName(r, "registry_bucket", cluster.registry_bucket));
   SK_TRY(r.String("maps_bucket", cluster.maps_bucket));

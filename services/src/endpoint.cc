@@ -14,16 +14,34 @@ std::string Endpoint::ToString() const {
       return fmt::format("http://{}:{}", host, port);
     case Scheme::kInproc:
       return fmt::format("inproc://{}", name);
-    case Scheme::kNats:
-      return fmt::format("nats://{}:{}", host, port);
+    case Scheme::kNats: {
+      if (credentials.empty()) return fmt::format("nats://{}:{}", host, port);
+      size_t colon = credentials.find(':');
+      std::string shown =
+          colon == std::string::npos ? "***" : credentials.substr(0, colon + 1) + "***";
+      return fmt::format("nats://{}@{}:{}", shown, host, port);
+    }
   }
   return {};
+}
+
+std::string Endpoint::ToSecretString() const {
+  if (scheme != Scheme::kNats || credentials.empty()) return ToString();
+  return fmt::format("nats://{}@{}:{}", credentials, host, port);
+}
+
+std::string Shown(std::string_view text) {
+  if (!LooksLikeUrl(text)) return std::string(text);
+  auto endpoint = ParseEndpoint(text);
+  if (endpoint.ok()) return endpoint->ToString();
+  return text.find('@') == std::string_view::npos ? std::string(text) : "(a URL with credentials)";
 }
 
 bool LooksLikeUrl(std::string_view text) { return text.find("://") != std::string_view::npos; }
 
 Result<Endpoint> ParseEndpoint(std::string_view url) {
   Endpoint endpoint;
+  std::string redacted;
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) {
     return Status::Invalid(fmt::format(
@@ -50,6 +68,21 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
         "'{}': unsupported scheme '{}' (tcp://, http://, nats:// or inproc://)", url, scheme));
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    // Never echo the URL from here on: it holds a secret.
+    if (endpoint.scheme != Scheme::kNats)
+      return Status::Invalid(fmt::format(
+          "'{}://…@…': credentials in the URL are for nats:// only (a tcp:// or http:// listener "
+          "takes a `token`)",
+          scheme));
+    if (at == 0) return Status::Invalid("nats URL: empty credentials before '@'");
+    endpoint.credentials = std::string(rest.substr(0, at));
+    if (endpoint.credentials.front() == ':')
+      return Status::Invalid("nats URL: credentials have a password but no user before ':'");
+    rest = rest.substr(at + 1);
+    redacted = "nats://***@" + std::string(rest);
+    url = redacted;  // for the errors below
+  }
   size_t colon = rest.rfind(':');
   if (colon == std::string_view::npos || colon == 0) {
     return Status::Invalid(fmt::format("'{}': expected host:port", url));

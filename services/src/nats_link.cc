@@ -400,14 +400,13 @@ class NatsLink::Loop {
 NatsLink::NatsLink(std::string url) : url_(std::move(url)) {}
 
 Result<std::shared_ptr<NatsLink>> NatsLink::Shared(const Endpoint& endpoint, Use use) {
-  std::string url = endpoint.ToString();
-  std::string key = url + (use == Use::kCluster ? " cluster"
-                           : use == Use::kServe ? " serve"
-                                                : " call");
+  std::string key = endpoint.ToSecretString() + (use == Use::kCluster ? " cluster"
+                                                 : use == Use::kServe ? " serve"
+                                                                      : " call");
   auto& cache = LinkCache::Get();
   std::lock_guard<std::mutex> lock(cache.mutex);
   if (auto live = cache.links[key].lock()) return live;
-  std::shared_ptr<NatsLink> link(new NatsLink(url));
+  std::shared_ptr<NatsLink> link(new NatsLink(endpoint.ToString()));
   Status opened = link->Open(endpoint, use);
   if (!opened.ok()) return opened;
   cache.links[key] = link;
@@ -429,7 +428,7 @@ Status NatsLink::Open(const Endpoint& endpoint, Use use) {
                              Loop::Detach);
     natsOptions_SetSendAsap(options, true);
   }
-  std::string target = fmt::format("nats://{}:{}", endpoint.host, endpoint.port);
+  std::string target = endpoint.ToSecretString();  // cnats sends its credentials at connect
   natsOptions_SetURL(options, target.c_str());
   natsOptions_SetName(options, "shardkit");
   natsOptions_SetTimeout(options, 2'000);

@@ -256,9 +256,9 @@ Status Node::Impl::Install(const NodeConfig& next) {
         target = *client;
       }
       clients.emplace(key, target);
-      target = std::make_shared<GateHandler>(target, route.to, nullptr, 0,
+      target = std::make_shared<GateHandler>(target, Shown(route.to), nullptr, 0,
                                              metrics_->Route(pattern->ToString()));
-      description = fmt::format("-> {} (timeout {} ms)", route.to, route.timeout_ms);
+      description = fmt::format("-> {} (timeout {} ms)", Shown(route.to), route.timeout_ms);
     } else {
       const ServiceConfig* service = nullptr;
       for (const ServiceConfig& s : next.services) {
@@ -331,7 +331,7 @@ void Node::Impl::AddClusterRoutes(const NodeConfig& next, Router& router,
     auto gate = std::make_shared<GateHandler>(client, "cluster", nullptr, 0,
                                               metrics_->Route(pattern->ToString()));
     std::string description = fmt::format("cluster: {} via {} ({})", fmt::join(nodes, ", "),
-                                          next.cluster.nats, PatternSubject(pattern->key()));
+                                          Shown(next.cluster.nats), PatternSubject(pattern->key()));
     // A pattern this node serves itself stays local (Add refuses the duplicate).
     (void)router.Add(std::move(pattern).value(), gate, std::move(description));
   }

@@ -21,6 +21,32 @@ TEST(EndpointTest, ParsesTcpHttpAndInproc) {
   EXPECT_EQ(ParseEndpoint("inproc://orders")->name, "orders");
 }
 
+TEST(EndpointTest, NatsCredentialsAreKeptForConnectingAndNeverShown) {
+  auto user = ParseEndpoint("nats://ada:s3cret@10.0.0.5:4222");
+  ASSERT_TRUE(user.ok()) << user.status().ToString();
+  EXPECT_EQ(user->credentials, "ada:s3cret");
+  EXPECT_EQ(user->host, "10.0.0.5");
+  EXPECT_EQ(user->port, 4222);
+  EXPECT_EQ(user->ToString(), "nats://ada:***@10.0.0.5:4222");
+  EXPECT_EQ(user->ToSecretString(), "nats://ada:s3cret@10.0.0.5:4222");
+  auto token = ParseEndpoint("nats://t0ken@127.0.0.1:4222");
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->ToString(), "nats://***@127.0.0.1:4222");
+  EXPECT_EQ(Shown("nats://ada:s3cret@10.0.0.5:4222"), "nats://ada:***@10.0.0.5:4222");
+  EXPECT_EQ(Shown("orders"), "orders");
+  // Errors name the problem without the secret.
+  auto tcp = ParseEndpoint("tcp://ada:s3cret@127.0.0.1:7001");
+  ASSERT_FALSE(tcp.ok());
+  EXPECT_THAT(tcp.status().message(), HasSubstr("nats:// only"));
+  EXPECT_EQ(tcp.status().message().find("s3cret"), std::string::npos) << tcp.status().message();
+  auto port = ParseEndpoint("nats://ada:s3cret@127.0.0.1:99999");
+  ASSERT_FALSE(port.ok());
+  EXPECT_THAT(port.status().message(), HasSubstr("port '99999'"));
+  EXPECT_EQ(port.status().message().find("s3cret"), std::string::npos) << port.status().message();
+  EXPECT_FALSE(ParseEndpoint("nats://@127.0.0.1:4222").ok());
+  EXPECT_FALSE(ParseEndpoint("nats://:pw@127.0.0.1:4222").ok());
+}
+
 TEST(EndpointTest, RefusesBadUrlsSayingWhy) {
   EXPECT_THAT(ParseEndpoint("udp://1.2.3.4:5").status().message(),
               HasSubstr("unsupported scheme 'udp'"));

@@ -47,8 +47,9 @@ inline bool Accepts(const std::string& host, uint16_t port) {
 class NatsServer {
  public:
   // `wrap`: a command prefix (e.g. "ip netns exec ns1") to run the server under.
-  explicit NatsServer(std::string host = "127.0.0.1", std::string wrap = {})
-      : host_(std::move(host)), wrap_(std::move(wrap)) {
+  // `extra`: more server configuration (e.g. an `authorization { … }` block).
+  explicit NatsServer(std::string host = "127.0.0.1", std::string wrap = {}, std::string extra = {})
+      : host_(std::move(host)), wrap_(std::move(wrap)), extra_(std::move(extra)) {
     if (std::system("command -v nats-server >/dev/null 2>&1") != 0) {
       problem_ = "nats-server is not installed (scripts/bootstrap installs it)";
       return;
@@ -72,8 +73,8 @@ class NatsServer {
     if (pid_ > 0) return true;
     std::string config =
         dir_.Write("nats.conf", fmt::format("listen: \"{}:{}\"\nmax_payload: 8388608\n"
-                                            "jetstream {{\n  store_dir: \"{}\"\n}}\n",
-                                            host_, port_, dir_.File("js")));
+                                            "jetstream {{\n  store_dir: \"{}\"\n}}\n{}\n",
+                                            host_, port_, dir_.File("js"), extra_));
     std::string log = dir_.File("nats.log");
     pid_ = fork();
     if (pid_ == 0) {
@@ -120,6 +121,7 @@ class NatsServer {
   TempDir dir_;
   std::string host_;
   std::string wrap_;
+  std::string extra_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
   std::string problem_;

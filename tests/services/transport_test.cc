@@ -286,6 +286,34 @@ TEST_F(NatsTransportTest, StatsCountTheBatchesOfABurst) {
   EXPECT_GE(nats->GetUint("batched_items").value_or(0), 2 * batches);
 }
 
+// A NATS server that requires a user and password: the credentials go in the URL; wrong ones are a
+// clear error at start that never shows the password.
+TEST(NatsAuthTest, CredentialsInTheUrlAreSentAndAWrongPasswordIsAClearError) {
+  NatsServer server("127.0.0.1", {}, R"(authorization { user: "ada", password: "s3cret" })");
+  if (!server.ok()) GTEST_SKIP() << server.problem();
+  std::string url = fmt::format("nats://ada:s3cret@127.0.0.1:{}", server.port());
+  auto node = StartNode(EchoNodeToml(url));
+  ASSERT_NE(node, nullptr);
+  IoRuntime runtime(1);
+  auto reply = CallAndWait(*Client(runtime, url), Msg(R"({"role":"echo","x":5})"));
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->GetInt("x"), 5);
+  EXPECT_EQ(node->listener_urls().at(0).find("s3cret"), std::string::npos);
+  node->Stop(std::chrono::milliseconds(500));
+
+  for (std::string wrong : {fmt::format("nats://ada:wrong@127.0.0.1:{}", server.port()),
+                            fmt::format("nats://127.0.0.1:{}", server.port())}) {
+    auto config = ParseNodeConfig(EchoNodeToml(wrong), "test.toml");
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    auto refused = Node::Start(std::move(config).value());
+    ASSERT_FALSE(refused.ok()) << wrong;
+    std::string text = refused.status().ToString();
+    EXPECT_NE(text.find("cannot connect to nats://"), std::string::npos) << text;
+    EXPECT_NE(text.find("uthorization"), std::string::npos) << text;
+    EXPECT_EQ(text.find("wrong"), std::string::npos) << text;
+  }
+}
+
 TEST(NatsBatchTest, ABatchOfMalformedFramingIsRefusedByTheParser) {
   std::vector<BatchItem> items;
   std::string batch(kBatchMagic);

@@ -5,6 +5,8 @@
 //   inproc://orders          an in-process node in the same process (tests, embedding)
 //   nats://127.0.0.1:4222    a NATS server: a listener subscribes there, a client sends requests
 //                            there (docs/cluster.md, "Subjects")
+//   nats://user:pw@host:4222 the same with credentials (a user and password, or one token:
+//   nats://token@host:4222   `nats://s3cret@host:4222`), given to the NATS server at connect
 //
 // Port 0 is allowed for listeners (the bound port is reported). Hosts are IP literals or names;
 // nothing here resolves them.
@@ -26,15 +28,23 @@ struct Endpoint {
   Scheme scheme = Scheme::kTcp;
   std::string host;  // empty for inproc
   uint16_t port = 0;
-  std::string name;  // inproc only
+  std::string name;         // inproc only
+  std::string credentials;  // nats only: "user:password" or a token; empty for none
 
-  // The URL form ("tcp://127.0.0.1:7001").
+  // The URL form ("tcp://127.0.0.1:7001"), with any password or token written `***`: safe for
+  // logs, errors and sys:config.
   std::string ToString() const;
+  // The URL with its credentials: only for connecting.
+  std::string ToSecretString() const;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
 // Parses a URL of the forms above; `invalid` naming the problem otherwise.
 Result<Endpoint> ParseEndpoint(std::string_view url);
+
+// `text` as it may be shown: a URL with its credentials written `***` (Endpoint::ToString), any
+// other text (a service name) as it is.
+std::string Shown(std::string_view text);
 
 // Whether `text` looks like a URL (has "://"), as opposed to a local service name.
 bool LooksLikeUrl(std::string_view text);
