@@ -282,8 +282,8 @@ Result<ServiceInstance> MakeFollowerMap(const ServiceContext& ctx) {
     }
     auto opened = MapFollower::Open(*name, *endpoint, std::chrono::milliseconds(*connect_timeout));
     if (!opened.ok()) {
-      return s.Error("from", fmt::format("cannot get shard map '{}' from {}: {}", *name, *from,
-                                         opened.status().ToString()));
+      return s.Error("from", fmt::format("cannot get shard map '{}' from {}: {}", *name,
+                                         Shown(*from), opened.status().ToString()));
     }
     follower = *opened;
     directory.Put("shard-map-follower/" + *name, follower);
