@@ -710,8 +710,11 @@ void NatsLink::HandleReply(natsMsg* msg) {
       std::vector<uint64_t> ns;
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        for (auto& sent : sent_batches_)
-          if (sent.id == batch) ns.swap(sent.ns);
+        for (auto& sent : sent_batches_) {
+          if (sent.id != batch) continue;
+          ns.swap(sent.ns);
+          break;
+        }
       }
       for (uint64_t n : ns) Complete(n, {}, true);
       return;

@@ -327,15 +327,14 @@ TEST(NatsBatchTest, ABatchOfMalformedFramingIsRefusedByTheParser) {
   EXPECT_EQ(items[0].body, "abc");
 }
 
-// Requests sent together while nobody serves them answer `unavailable` at once (NATS's "no
-// responders" reaches the whole batch), long before their timeout.
+// Requests sent together while nobody serves them answer `unavailable` (NATS's "no responders"
+// reaches the whole batch), not `timeout` at their 20 s timeout.
 TEST(NatsBatchTest, ABatchNobodyServesAnswersUnavailableAtOnce) {
   NatsServer server;  // its own server: no node of another test subscribes there
   if (!server.ok()) GTEST_SKIP() << server.problem();
   IoRuntime runtime(1);
   auto client = Client(runtime, server.url(), ClientOptions{.timeout = std::chrono::seconds(20)});
   Replies replies;
-  auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < 200; ++i) {
     Message m;
     m.SetString("role", "echo").SetInt("i", i);
@@ -343,13 +342,11 @@ TEST(NatsBatchTest, ABatchNobodyServesAnswersUnavailableAtOnce) {
     client->Handle(std::move(m), context, replies.Collect());
   }
   auto results = replies.Wait(std::chrono::seconds(10));
-  auto took = std::chrono::steady_clock::now() - started;
   ASSERT_EQ(results.size(), 200u);
   for (auto& r : results) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
   }
-  EXPECT_LT(took, std::chrono::seconds(5));
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, TransportTest,
