@@ -15,7 +15,7 @@ namespace {
 
 constexpr std::array<const char*, 4> kOps = {"save", "load", "list", "remove"};
 
-// The issue's sample: ~170 bytes, four routing-ish properties and a nested entity.
+// A typical message: ~170 bytes, four routing-ish properties and a nested entity.
 std::string SampleMessage() {
   return R"({"role":"store","cmd":"save","kind":"entry","ent":{"id":"u123","text":")" +
          std::string(

@@ -30,7 +30,7 @@ std::string IdOf(uint64_t i) {
 }  // 16 bytes
 
 std::string ValueOf(uint64_t i) {
-  // ~100 bytes of entity JSON, as the issue asks.
+  // ~100 bytes of entity JSON: a typical small entity.
   return fmt::format(R"({{"text":"{:0>72}","n":{}}})", i, i);
 }
 

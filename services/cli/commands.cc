@@ -105,7 +105,7 @@ struct CallOptions {
   bool compact = false;
 };
 
-// The seed notation as a message: `store:load,kind:entry,id:42` ->
+// The pattern notation as a message: `store:load,kind:entry,id:42` ->
 // {"store":"load","kind":"entry","id":42}.
 Result<Message> MessageFromNotation(std::string_view text) {
   auto pattern = Pattern::Parse(text);

@@ -28,7 +28,7 @@ void PrintFigures(const Figures& figures, bool json) {
   }
 }
 
-// `shardkit demo --routing`: the seed's first moves (routing, override, observers), on the
+// `shardkit demo --routing`: the microblog's first moves (routing, override, observers), on the
 // in-process bus.
 int RunRouterDemo() {
   using namespace shardkit;
@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
   bool routing_walkthrough = false;
   auto* demo = app.add_subcommand(
       "demo",
-      "The seed's microblog: one `shardkit serve` process per service, grown by adding processes "
+      "The microblog of *The Tao of Microservices*: one `shardkit serve` process per service, grown by adding processes "
       "and reloading routes, under load (docs/microblog.md)");
   demo->add_flag("--quick", demo_options.quick, "A few seconds per step (for CI)");
   demo->add_flag("--keep-running", demo_options.keep_running,

@@ -1,6 +1,6 @@
 // The data service types a node config can name: shard-map, store, shard-router, cache.
 // docs/configuration.md lists every key.
-#include <utility>  // before Asio (Boost 1.74 + GCC 12, DESIGN.md)
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs it with GCC 12
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -455,7 +455,7 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   }
   if (!opened.ok()) return s.Error("path", opened.status().message());
   std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
-  // Disk work off the I/O threads: a small pool per store (STYLE.md, habit 5), unless the node
+  // Disk work off the I/O threads: a small pool per store (so a slow fsync never stalls the network threads), unless the node
   // runs blocking work itself (the testing cluster: inline, deterministic).
   std::shared_ptr<boost::asio::thread_pool> pool;
   store::StoreServiceOptions service_options;

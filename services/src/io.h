@@ -1,5 +1,5 @@
 // Internal: the Boost.Asio side of IoRuntime, for the few translation units that do network I/O
-// (tcp.cc, http.cc, runtime.cc). Boost 1.74's awaitable.hpp needs <utility> first (DESIGN.md).
+// (tcp.cc, http.cc, runtime.cc). Boost 1.74's awaitable.hpp needs <utility> first with GCC 12.
 #pragma once
 
 #include <utility>

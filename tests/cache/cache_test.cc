@@ -1,5 +1,5 @@
 // The entry cache: read-through, invalidation, single-flight, stale-refill prevention, negative
-// caching, TTL, byte bound with LRU, lists, the feed follower, and the seed's transition sequence
+// caching, TTL, byte bound with LRU, lists, the feed follower, and the book's transition sequence
 // under traffic.
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -254,7 +254,7 @@ TEST_F(CacheTest, TheFeedFollowerInvalidatesWritesMadeBehindTheCachesBackAcrossR
   std::filesystem::remove(state);
 }
 
-// The seed's sequence, as whole-table swaps (what a config reload does), with a client sending
+// The book's transition sequence, as whole-table swaps (what a config reload does), with a client sending
 // throughout: no request fails.
 TEST(CacheTransition, AddingTheCacheUnderTrafficFailsNoRequest) {
   store::StoreOptions o;

@@ -105,7 +105,7 @@ class NsServe {
 
 TEST(ClusterNetnsTest, NodesInSeparateNamespacesMeetOverAVethPair) {
   Namespaces ns;
-  if (!ns.ok) GTEST_SKIP() << ns.problem;
+  SHARDKIT_REQUIRE_COMPONENT(ns.ok, ns.problem, "iproute2");
   NatsServer nats(ns.address_a, "ip netns exec " + ns.a);
   ASSERT_TRUE(nats.ok()) << nats.problem();
 

@@ -151,7 +151,7 @@ node_id = {}
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!nats_.ok()) GTEST_SKIP() << nats_.problem();
+    SHARDKIT_REQUIRE_COMPONENT(nats_.ok(), nats_.problem(), "nats-server");
   }
   NatsServer nats_;
 };

@@ -243,7 +243,7 @@ shard = "{0}"
   return toml;
 }
 
-// The migrator publishes its progress as info:migrate messages on the node's bus (the seed's batch
+// The migrator publishes its progress as info:migrate messages on the node's bus (the batch
 // progress reporter): a service observing them sees every phase, with the copy's figures.
 TEST(LiveSplit, TheMigratorPublishesEveryPhaseAsAnInfoMigrateMessage) {
   RegisterDataServices();

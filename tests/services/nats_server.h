@@ -3,7 +3,7 @@
 // destroyed. Stop()/Start() restart it on the same port and store, to test reconnects.
 //
 //   NatsServer nats;                         // started; nats.ok() false if it could not start
-//   if (!nats.ok()) GTEST_SKIP() << nats.problem();
+//   SHARDKIT_REQUIRE_COMPONENT(nats.ok(), nats.problem(), "nats-server");
 //   std::string url = nats.url();            // "nats://127.0.0.1:40123"
 //
 // max_payload is 8 MiB so the transport suite's 2 MiB message fits (the server default is 1 MiB).

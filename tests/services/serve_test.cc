@@ -70,7 +70,8 @@ TEST(ServeTest, CliActsOverTcpAndHttpWithItsExitCodes) {
 }
 
 TEST(ServeTest, CurlActsOverHttp) {
-  if (std::system("command -v curl > /dev/null 2>&1") != 0) GTEST_SKIP() << "curl is not installed";
+  SHARDKIT_REQUIRE_COMPONENT(std::system("command -v curl > /dev/null 2>&1") == 0,
+                             "curl is not installed", "curl");
   TempDir dir;
   ServeProcess serve(dir, dir.Write("node.toml", kNode));
   auto urls = serve.WaitReady();
@@ -94,7 +95,8 @@ TEST(ServeTest, CurlActsOverHttp) {
 // The Idempotency-Key header over HTTP, on a RocksDB store, across a kill -9: the copy sent after
 // the restart is answered from the receipt written with the data.
 TEST(ServeTest, AnHttpSaveWithAnIdempotencyKeyIsAppliedOnceAcrossAKill) {
-  if (std::system("command -v curl > /dev/null 2>&1") != 0) GTEST_SKIP() << "curl is not installed";
+  SHARDKIT_REQUIRE_COMPONENT(std::system("command -v curl > /dev/null 2>&1") == 0,
+                             "curl is not installed", "curl");
   TempDir dir;
   std::string config = dir.Write("node.toml", fmt::format(R"(
 [node]

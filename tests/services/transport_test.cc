@@ -54,8 +54,8 @@ max_in_flight = 100000
 class TransportTest : public ::testing::TestWithParam<Scheme> {
  protected:
   void SetUp() override {
-    if (GetParam() == Scheme::kNats && !SharedNatsServer().ok())
-      GTEST_SKIP() << SharedNatsServer().problem();
+    if (GetParam() == Scheme::kNats)
+      SHARDKIT_REQUIRE_COMPONENT(SharedNatsServer().ok(), SharedNatsServer().problem(), "nats-server");
     node_ = StartNode(EchoNodeToml(Listen(GetParam(), 0)));
     ASSERT_NE(node_, nullptr);
     url_ = node_->listener_urls().at(0);
@@ -184,7 +184,7 @@ TEST_P(TransportTest, ClientRecoversWhenTheServerRestarts) {
 class NatsTransportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!SharedNatsServer().ok()) GTEST_SKIP() << SharedNatsServer().problem();
+    SHARDKIT_REQUIRE_COMPONENT(SharedNatsServer().ok(), SharedNatsServer().problem(), "nats-server");
     node_ = StartNode(EchoNodeToml(SharedNatsServer().url()));
     ASSERT_NE(node_, nullptr);
   }
@@ -290,7 +290,7 @@ TEST_F(NatsTransportTest, StatsCountTheBatchesOfABurst) {
 // clear error at start that never shows the password.
 TEST(NatsAuthTest, CredentialsInTheUrlAreSentAndAWrongPasswordIsAClearError) {
   NatsServer server("127.0.0.1", {}, R"(authorization { user: "ada", password: "s3cret" })");
-  if (!server.ok()) GTEST_SKIP() << server.problem();
+  SHARDKIT_REQUIRE_COMPONENT(server.ok(), server.problem(), "nats-server");
   std::string url = fmt::format("nats://ada:s3cret@127.0.0.1:{}", server.port());
   auto node = StartNode(EchoNodeToml(url));
   ASSERT_NE(node, nullptr);
@@ -331,7 +331,7 @@ TEST(NatsBatchTest, ABatchOfMalformedFramingIsRefusedByTheParser) {
 // reaches the whole batch), not `timeout` at their 20 s timeout.
 TEST(NatsBatchTest, ABatchNobodyServesAnswersUnavailableAtOnce) {
   NatsServer server;  // its own server: no node of another test subscribes there
-  if (!server.ok()) GTEST_SKIP() << server.problem();
+  SHARDKIT_REQUIRE_COMPONENT(server.ok(), server.problem(), "nats-server");
   IoRuntime runtime(1);
   auto client = Client(runtime, server.url(), ClientOptions{.timeout = std::chrono::seconds(20)});
   Replies replies;

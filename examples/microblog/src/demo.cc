@@ -1,4 +1,4 @@
-// `shardkit demo`: the seed's microblog, one `shardkit serve` process per service, grown by adding
+// `shardkit demo`: the microblog of *The Tao of Microservices*, one `shardkit serve` process per service, grown by adding
 // processes and reloading routes while a load generator posts, reads and searches through the
 // front's HTTP listener (demo.h, docs/microblog.md).
 #include "microblog/demo.h"
@@ -501,7 +501,7 @@ double Demo::HitRatio() {
 }
 
 Status Demo::Iteration2() {
-  Say("Iteration 2: add entry-cache with the seed's transition sequence, under load",
+  Say("Iteration 2: add entry-cache with the book's transition sequence, under load",
       "   1. entry-store also serves store:*,kind:entry,cache:true   2. start entry-cache\n"
       "   3. post and front send entry messages to the cache   4. entry-store serves only "
       "cache:true");
@@ -792,7 +792,7 @@ int RunDemo(const DemoOptions& options) {
   }
   InstallInterruptHandler();
   fmt::print(
-      "shardkit demo: the seed's microblog, one `shardkit serve` process per service\n"
+      "shardkit demo: the microblog of *The Tao of Microservices*, one `shardkit serve` process per service\n"
       "   configs, data and logs in {}\n",
       dir);
   int code;

@@ -173,7 +173,7 @@ class IndexService final : public shardkit::Handler {
     int64_t at;
   };
 
-  // The seed's iteration 1: index turns info:entry into search:insert, routed like any message.
+  // The book's iteration 1: index turns info:entry into search:insert, routed like any message.
   void FromInfo(const Message& m, const Context& ctx, ReplyFn reply) {
     auto entry = EntryOf(m);
     if (!entry.ok()) return reply(entry.status());

@@ -144,7 +144,7 @@ TEST(MicroblogDemo, QuickRunHasNoErrorsACacheThatHitsACompletedSplitAndNoOrphans
   EXPECT_EQ(result[4], "completed") << out;
   EXPECT_GE(std::stod(result[5]), 0.0) << out;
   EXPECT_EQ(result[6], "0") << out;
-  // Every iteration happened, with the services of the seed.
+  // Every iteration happened, with the services of the case study.
   for (const char* node :
        {"front", "post", "entry-store", "index", "entry-cache", "follow", "timeline", "fanout"}) {
     EXPECT_NE(out.find(std::string("started node ") + node), std::string::npos) << node;

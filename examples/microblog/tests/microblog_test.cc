@@ -1,4 +1,4 @@
-// The microblog services on one in-process bus over a memory store: the messages of the seed's
+// The microblog services on one in-process bus over a memory store: the messages of the book's
 // case study, end to end, and their bad input. (The real-process version is demo_test.cc.)
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // shardkit's benchmarks, run by `shardkit bench <name>`.
 //
-// Each benchmark measures shardkit and, where the issue names one, the raw engine or peer in the
+// Each benchmark measures shardkit and, where one exists, the raw engine or peer in the
 // same run, so figures can be read as ratios on a shared, noisy machine. Google Benchmark runs the
 // loops (repetitions, iteration counts); each figure is the median over the repetitions.
 //

@@ -1,5 +1,5 @@
 // EntityCache: a read-through cache in front of an entity store, added by configuration only
-// (the seed's iteration 2). It takes `store:*,kind:K` and forwards to the real store as
+// (the microblog's iteration 2, after *The Tao of Microservices*). It takes `store:*,kind:K` and forwards to the real store as
 // `store:*,kind:K,cache:true`, which the store is configured to serve.
 //
 // Behaviour:

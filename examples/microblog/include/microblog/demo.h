@@ -1,4 +1,4 @@
-// `shardkit demo`: the seed's microblog case study, end to end, with every service in its own
+// `shardkit demo`: the microblog case study of *The Tao of Microservices*, end to end, with every service in its own
 // `shardkit serve` process on 127.0.0.1, changed only by adding processes and reloading routes
 // while a load generator sends requests through the front's HTTP listener (docs/microblog.md).
 //

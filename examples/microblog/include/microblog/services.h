@@ -1,9 +1,9 @@
-// The microblog of the seed's case study (/docs/microblog.md), as shardkit services. Each is a
+// The microblog case study of *The Tao of Microservices* (docs/microblog.md), as shardkit services. Each is a
 // Handler that knows only messages: where its peers run is the routing of the node that hosts it.
 //
 //   post       post:entry      user, text          saves store:save,kind:entry, then sends
 //                                                  info:entry (ent) and answers {"ent":{…}}
-//   index      info:entry      ent                 turns it into search:insert (the seed's choice:
+//   index      info:entry      ent                 turns it into search:insert (the book's choice:
 //                                                  post does not know the index exists)
 //              search:insert   id, user, text      indexes the words of text -> {"id","terms"}
 //              search:query    query [limit]       entries holding every word, newest first

@@ -1,4 +1,4 @@
-// Pattern: the seed's notation for which messages a handler takes, e.g. `store:list,kind:entry`.
+// Pattern: the notation for which messages a handler takes, e.g. `store:list,kind:entry`.
 //
 // Grammar (whitespace around tokens is ignored):
 //   pattern := "" | term ("," term)*          (the empty pattern matches every message)

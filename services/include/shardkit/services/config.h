@@ -1,5 +1,5 @@
 // Node configuration: TOML loaded into typed, validated structs. Plain data — no expressions, no
-// includes, no templating (STYLE.md, habit 7).
+// includes, no templating: what a file says is what the node runs.
 //
 //   [node]
 //   name = "orders-1"

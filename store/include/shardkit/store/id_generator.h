@@ -1,5 +1,5 @@
 // IdGenerator: synthetic 64-bit, time-ordered entity ids, unique per node, rendered as decimal
-// strings (DESIGN.md: no random GUIDs, they hurt index locality).
+// strings (no random GUIDs: they scatter inserts over the key space and hurt index locality).
 //
 // Layout, most significant bit first:
 //   1 bit zero | 41 bits milliseconds since 2015-01-01T00:00:00Z | 10 bits node id | 12 bits

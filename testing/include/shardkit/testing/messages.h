@@ -1,7 +1,7 @@
 // Building messages and waiting for replies in tests, and how messages print in failure output.
 //
 //   Message m = Msg(R"({"store":"load","kind":"entry","id":"42"})");   // JSON
-//   Message m = Msg("store:load,kind:entry,id:42");                    // the seed's notation
+//   Message m = Msg("store:load,kind:entry,id:42");                    // the pattern notation
 //   PendingReply r = Send(bus, m);          // does not block: delayed or dropped replies are fine
 //   ASSERT_TRUE(r.ready());  EXPECT_THAT(r.get(), IsOkReply());
 //
