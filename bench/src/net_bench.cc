@@ -6,6 +6,7 @@
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
 // traffic: the node plus the benchmark's own code and libraries (an upper bound for a node alone).
+// idle_cpu_percent is measured first, on its own node with background workers (idle_node.h).
 #include <utility>
 
 #include <boost/asio/connect.hpp>
@@ -32,6 +33,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "idle_node.h"
 #include "shardkit/bench/bench.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/services/client.h"
@@ -474,6 +476,8 @@ Figures RunNetBench(const NetOptions& options) {
   auto level = spdlog::get_level();
   spdlog::set_level(spdlog::level::warn);
   bool nats = options.transport == "nats";
+  double idle_cpu_percent =
+      options.idle_seconds > 0 ? MeasureIdleNodeCpuPercent(options.idle_seconds) : -1;
   std::unique_ptr<NatsServerProcess> nats_server;
   std::string nats_url = options.nats_url;
   if (nats && nats_url.empty()) {
@@ -538,6 +542,7 @@ value_bytes = 100
       {"tcp_depth1_p99_ms", depth1.p99_ms}, {"tcp_depth16_p99_ms", deep.p99_ms},
       {"idle_rss_mb", idle_rss_mb},
   };
+  if (idle_cpu_percent >= 0) figures.push_back({"idle_cpu_percent", idle_cpu_percent});
   if (nats) {
     figures.push_back({"nats_depth16_per_s", over_nats.per_s});
     figures.push_back({"nats_p50_ms", over_nats.p50_ms});

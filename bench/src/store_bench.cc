@@ -7,7 +7,10 @@
 #include <sqlite3.h>
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "runner.h"
@@ -169,113 +172,104 @@ void LoadStore(store::EntityStore& s, uint64_t n) {
   }
 }
 
-}  // namespace
+// store:load of random existing ids through `bus`; a failed load fails the benchmark.
+std::function<void(benchmark::State&)> Loads(Bus& bus, uint64_t n, uint64_t seed,
+                                             const char* what) {
+  return [&bus, n, seed, what](benchmark::State& state) {
+    std::mt19937_64 rng(seed);
+    size_t failures = 0;
+    for (auto _ : state) {
+      Message m;
+      m.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(rng() % n));
+      bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
+    }
+    if (failures) state.SkipWithError(what);
+    state.SetItemsProcessed(state.iterations());
+  };
+}
 
-Figures RunStoreBench(const StoreBenchOptions& options) {
-  const std::string root = options.dir.empty() ? (std::filesystem::temp_directory_path() /
-                                                  fmt::format("shardkit-bench-store-{}", getpid()))
-                                                     .string()
-                                               : options.dir;
-  std::filesystem::remove_all(root);
-  std::filesystem::create_directories(root);
+// store:save of random existing ids; `keyed`: each with a fresh idempotency key (a receipt read
+// and written per save). `next_key` keeps keys unique across the runner's repetitions.
+std::function<void(benchmark::State&)> Saves(Bus& bus, uint64_t n, bool keyed,
+                                             uint64_t& next_key) {
+  return [&bus, n, keyed, &next_key](benchmark::State& state) {
+    std::mt19937_64 rng(2);
+    size_t failures = 0;
+    for (auto _ : state) {
+      uint64_t i = rng() % n;
+      Message m;
+      m.SetString("store", "save")
+          .SetString("kind", kKind)
+          .SetString("id", IdOf(i))
+          .SetObjectJson("ent", ValueOf(i + 1));
+      if (keyed) m.meta().idempotency_key = fmt::format("bench-{}", next_key++);
+      bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
+    }
+    if (failures) state.SkipWithError("store:save failed");
+    state.SetItemsProcessed(state.iterations());
+  };
+}
 
+// The store and the raw engine, loaded with the same entities.
+struct Engines {
   store::StoreOptions store_options;
-  store_options.path = root + "/store";
-  store_options.purge_interval_ms = 0;
-  Result<std::unique_ptr<store::EntityStore>> opened = options.backend == "sqlite"
-                                                           ? store::OpenSqliteStore(store_options)
-                                                           : store::OpenRocksDbStore(store_options);
-  if (!opened.ok()) throw std::runtime_error("opening the store: " + opened.status().ToString());
-  std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
+  std::shared_ptr<store::EntityStore> store;
   std::unique_ptr<RawEngine> raw;
-  if (options.backend == "sqlite") {
-    raw = std::make_unique<RawSqlite>(root + "/raw");
-  } else {
-    raw = std::make_unique<RawRocksDb>(root + "/raw", store_options.rocksdb);
-  }
+};
 
+Engines OpenEngines(const StoreBenchOptions& options, const std::string& root) {
+  Engines e;
+  e.store_options.path = root + "/store";
+  e.store_options.purge_interval_ms = 0;
+  Result<std::unique_ptr<store::EntityStore>> opened =
+      options.backend == "sqlite" ? store::OpenSqliteStore(e.store_options)
+                                  : store::OpenRocksDbStore(e.store_options);
+  if (!opened.ok()) throw std::runtime_error("opening the store: " + opened.status().ToString());
+  e.store = std::move(opened).value();
+  if (options.backend == "sqlite") {
+    e.raw = std::make_unique<RawSqlite>(root + "/raw");
+  } else {
+    e.raw = std::make_unique<RawRocksDb>(root + "/raw", e.store_options.rocksdb);
+  }
   fmt::print(stderr, "loading {} entities into the {} store and the raw engine…\n",
              options.entities, options.backend);
-  LoadStore(*entity_store, options.entities);
-  raw->Load(options.entities);
+  LoadStore(*e.store, options.entities);
+  e.raw->Load(options.entities);
+  return e;
+}
 
-  Bus bus;
-  if (Status s =
-          bus.Add("store:*,kind:entry", store::MakeStoreService(entity_store), "entry-store");
-      !s.ok()) {
-    throw std::runtime_error(s.ToString());
-  }
-
-  const uint64_t n = options.entities;
-  auto random_index = [n](std::mt19937_64& rng) { return rng() % n; };
-  Options bench_options{options.repetitions, options.min_time_s};
-
+// The store service against the raw engine: reads, writes, keyed writes.
+Figures RunEngineFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_options) {
   Register(
       "raw_read",
       [&](benchmark::State& state) {
         std::mt19937_64 rng(1);
         std::string value;
         size_t misses = 0;
-        for (auto _ : state) misses += !raw->Get(RawKey(IdOf(random_index(rng))), value);
+        for (auto _ : state) misses += !e.raw->Get(RawKey(IdOf(rng() % n)), value);
         if (misses) state.SkipWithError("raw read missed");
         state.SetItemsProcessed(state.iterations());
       },
       bench_options);
-  Register(
-      "load",
-      [&](benchmark::State& state) {
-        std::mt19937_64 rng(1);
-        size_t failures = 0;
-        for (auto _ : state) {
-          Message m;
-          m.SetString("store", "load")
-              .SetString("kind", kKind)
-              .SetString("id", IdOf(random_index(rng)));
-          bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
-        }
-        if (failures) state.SkipWithError("store:load failed");
-        state.SetItemsProcessed(state.iterations());
-      },
-      bench_options);
+  Register("load", Loads(bus, n, 1, "store:load failed"), bench_options);
   Register(
       "raw_write",
       [&](benchmark::State& state) {
         std::mt19937_64 rng(2);
         size_t failures = 0;
         for (auto _ : state) {
-          uint64_t i = random_index(rng);
-          failures += !raw->Put(RawKey(IdOf(i)), ValueOf(i + 1));
+          uint64_t i = rng() % n;
+          failures += !e.raw->Put(RawKey(IdOf(i)), ValueOf(i + 1));
         }
         if (failures) state.SkipWithError("raw write failed");
         state.SetItemsProcessed(state.iterations());
       },
       bench_options);
-  // store:save of random existing ids; `keyed`: each with a fresh idempotency key (a receipt
-  // read and written per save).
-  uint64_t next_key = 0;  // keys stay unique across the runner's repetitions
-  auto saves = [&](bool keyed) {
-    return [&, keyed](benchmark::State& state) {
-      std::mt19937_64 rng(2);
-      size_t failures = 0;
-      for (auto _ : state) {
-        uint64_t i = random_index(rng);
-        Message m;
-        m.SetString("store", "save")
-            .SetString("kind", kKind)
-            .SetString("id", IdOf(i))
-            .SetObjectJson("ent", ValueOf(i + 1));
-        if (keyed) m.meta().idempotency_key = fmt::format("bench-{}", next_key++);
-        bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
-      }
-      if (failures) state.SkipWithError("store:save failed");
-      state.SetItemsProcessed(state.iterations());
-    };
-  };
-  Register("save", saves(false), bench_options);
-  Register("keyed_save", saves(true), bench_options);
+  uint64_t next_key = 0;
+  Register("save", Saves(bus, n, false, next_key), bench_options);
+  Register("keyed_save", Saves(bus, n, true, next_key), bench_options);
   auto m = RunRegistered();
-
-  Figures figures = {
+  return {
       {"raw_read_per_s", m["raw_read"]},
       {"raw_write_per_s", m["raw_write"]},
       {"load_per_s", m["load"]},
@@ -287,103 +281,118 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
       {"peak_rss_mb", PeakRssMb()},
       {"entities", static_cast<double>(n)},
   };
+}
+
+#ifdef SHARDKIT_BENCH_WITH_SHARDS
+// The same entities over N RocksDB shards (each behind its guard) with a shard router in front.
+struct ShardedStores {
+  Bus bus;
+  std::vector<std::shared_ptr<store::EntityStore>> stores;
+};
+
+void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
+                 const store::StoreOptions& store_options, const std::string& root) {
+  std::vector<std::string> ranges;
+  const uint64_t step = ~uint64_t{0} / options.shards + 1;
+  for (int i = 0; i < options.shards; ++i) {
+    ranges.push_back(shard::FormatRange({step * i, i + 1 == options.shards ? 0 : step * (i + 1)}));
+  }
+  auto map = std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, ranges));
+  for (const auto& range : ranges) {
+    store::StoreOptions o = store_options;
+    o.path = root + "/shard" + range;
+    o.rocksdb.block_cache_bytes = store_options.rocksdb.block_cache_bytes / options.shards;
+    auto s = store::OpenRocksDbStore(o);
+    if (!s.ok()) throw std::runtime_error(s.status().ToString());
+    out.stores.push_back(std::move(s).value());
+    if (Status added = out.bus.Add(fmt::format("store:*,shard:\"{}\"", range),
+                                   shard::MakeShardGuard({range, map, nullptr, nullptr},
+                                                         store::MakeStoreService(out.stores.back())));
+        !added.ok())
+      throw std::runtime_error(added.ToString());
+  }
+  if (Status added = out.bus.Add("store:*", shard::MakeShardRouter({map, nullptr,
+                                               std::make_shared<store::IdGenerator>(1)}));
+      !added.ok())
+    throw std::runtime_error(added.ToString());
+  std::vector<std::vector<store::SaveRequest>> per_shard(options.shards);
+  auto flush = [&](size_t index) {
+    for (const auto& result : out.stores[index]->SaveBatch(per_shard[index]))
+      if (!result.ok()) throw std::runtime_error("loading a shard: " + result.status().ToString());
+    per_shard[index].clear();
+  };
+  for (uint64_t i = 0; i < options.entities; ++i) {
+    store::SaveRequest r;
+    r.kind = kKind;
+    r.id = IdOf(i);
+    r.ent = ValueOf(i);
+    size_t index = &map->Current()->ShardFor(store::Ksid(r.id)) - map->Current()->shards().data();
+    per_shard[index].push_back(std::move(r));
+    if (per_shard[index].size() == 1000) flush(index);
+  }
+  for (size_t i = 0; i < per_shard.size(); ++i) flush(i);
+}
+
+// Routed loads over the shards against loads from the one store, and list latency.
+Figures RunShardedFigures(Bus& single, const StoreBenchOptions& options,
+                          const store::StoreOptions& store_options, const std::string& root,
+                          const Options& bench_options) {
+  ShardedStores sharded;
+  BuildShards(sharded, options, store_options, root);
+  const uint64_t n = options.entities;
+  Register("single_load", Loads(single, n, 3, "store:load failed"), bench_options);
+  Register("sharded_load", Loads(sharded.bus, n, 3, "sharded store:load failed"), bench_options);
+  auto sm = RunRegistered();
+  std::vector<double> list_ms;
+  for (int i = 0; i < 300; ++i) {
+    Message msg;
+    msg.SetString("store", "list").SetString("kind", kKind).SetObjectJson("q", R"({"limit$":20})");
+    auto start = std::chrono::steady_clock::now();
+    auto r = sharded.bus.ActAndWait(std::move(msg));
+    list_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+    if (!r.ok()) throw std::runtime_error("sharded list: " + r.status().ToString());
+  }
+  std::sort(list_ms.begin(), list_ms.end());
+  sharded.bus.Replace(Router());
+  return {
+      {"single_shard_load_per_s", sm["single_load"]},
+      {"sharded_load_per_s", sm["sharded_load"]},
+      {"sharded_ratio", sm["single_load"] > 0 ? sm["sharded_load"] / sm["single_load"] : 0},
+      {"list_p50_ms", list_ms[list_ms.size() / 2]},
+      {"list_p99_ms", list_ms[list_ms.size() * 99 / 100]},
+      {"shards", static_cast<double>(options.shards)},
+  };
+}
+#endif
+
+}  // namespace
+
+Figures RunStoreBench(const StoreBenchOptions& options) {
+  const std::string root = options.dir.empty() ? (std::filesystem::temp_directory_path() /
+                                                  fmt::format("shardkit-bench-store-{}", getpid()))
+                                                     .string()
+                                               : options.dir;
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root);
+  Engines engines = OpenEngines(options, root);
+  Bus bus;
+  if (Status s = bus.Add("store:*,kind:entry", store::MakeStoreService(engines.store), "entry-store");
+      !s.ok()) {
+    throw std::runtime_error(s.ToString());
+  }
+  Options bench_options{options.repetitions, options.min_time_s};
+  Figures figures = RunEngineFigures(engines, bus, options.entities, bench_options);
 #ifdef SHARDKIT_BENCH_WITH_SHARDS
   if (options.shards > 1) {
-    // The same entities over N RocksDB shards behind the shard router, against the one store.
-    std::vector<std::string> ranges;
-    const uint64_t step = ~uint64_t{0} / options.shards + 1;
-    for (int i = 0; i < options.shards; ++i) {
-      ranges.push_back(
-          shard::FormatRange({step * i, i + 1 == options.shards ? 0 : step * (i + 1)}));
-    }
-    auto map = std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, ranges));
-    Bus sharded;
-    std::vector<std::shared_ptr<store::EntityStore>> stores;
-    for (const auto& range : ranges) {
-      store::StoreOptions o = store_options;
-      o.path = root + "/shard" + range;
-      o.rocksdb.block_cache_bytes = store_options.rocksdb.block_cache_bytes / options.shards;
-      auto s = store::OpenRocksDbStore(o);
-      if (!s.ok()) throw std::runtime_error(s.status().ToString());
-      stores.push_back(std::move(s).value());
-      (void)sharded.Add(fmt::format("store:*,shard:\"{}\"", range),
-                        shard::MakeShardGuard({range, map, nullptr, nullptr},
-                                              store::MakeStoreService(stores.back())));
-    }
-    (void)sharded.Add(
-        "store:*", shard::MakeShardRouter({map, nullptr, std::make_shared<store::IdGenerator>(1)}));
-    std::vector<std::vector<store::SaveRequest>> per_shard(options.shards);
-    for (uint64_t i = 0; i < n; ++i) {
-      store::SaveRequest r;
-      r.kind = kKind;
-      r.id = IdOf(i);
-      r.ent = ValueOf(i);
-      size_t index = &map->Current()->ShardFor(store::Ksid(r.id)) - map->Current()->shards().data();
-      per_shard[index].push_back(std::move(r));
-      if (per_shard[index].size() == 1000) {
-        (void)stores[index]->SaveBatch(per_shard[index]);
-        per_shard[index].clear();
-      }
-    }
-    for (size_t i = 0; i < per_shard.size(); ++i) (void)stores[i]->SaveBatch(per_shard[i]);
-    Register(
-        "single_load",
-        [&](benchmark::State& state) {
-          std::mt19937_64 rng(3);
-          for (auto _ : state) {
-            Message msg;
-            msg.SetString("store", "load")
-                .SetString("kind", kKind)
-                .SetString("id", IdOf(random_index(rng)));
-            bus.Act(std::move(msg), [](Result<Message>) {});
-          }
-          state.SetItemsProcessed(state.iterations());
-        },
-        bench_options);
-    Register(
-        "sharded_load",
-        [&](benchmark::State& state) {
-          std::mt19937_64 rng(3);
-          size_t failures = 0;
-          for (auto _ : state) {
-            Message msg;
-            msg.SetString("store", "load")
-                .SetString("kind", kKind)
-                .SetString("id", IdOf(random_index(rng)));
-            sharded.Act(std::move(msg), [&](Result<Message> r) { failures += !r.ok(); });
-          }
-          if (failures) state.SkipWithError("sharded store:load failed");
-          state.SetItemsProcessed(state.iterations());
-        },
-        bench_options);
-    auto sm = RunRegistered();
-    std::vector<double> list_ms;
-    for (int i = 0; i < 300; ++i) {
-      Message msg;
-      msg.SetString("store", "list")
-          .SetString("kind", kKind)
-          .SetObjectJson("q", R"({"limit$":20})");
-      auto start = std::chrono::steady_clock::now();
-      auto r = sharded.ActAndWait(std::move(msg));
-      list_ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count());
-      if (!r.ok()) throw std::runtime_error("sharded list: " + r.status().ToString());
-    }
-    std::sort(list_ms.begin(), list_ms.end());
-    figures.push_back({"single_shard_load_per_s", sm["single_load"]});
-    figures.push_back({"sharded_load_per_s", sm["sharded_load"]});
-    figures.push_back(
-        {"sharded_ratio", sm["single_load"] > 0 ? sm["sharded_load"] / sm["single_load"] : 0});
-    figures.push_back({"list_p50_ms", list_ms[list_ms.size() / 2]});
-    figures.push_back({"list_p99_ms", list_ms[list_ms.size() * 99 / 100]});
-    figures.push_back({"shards", static_cast<double>(options.shards)});
-    sharded.Replace(Router());
+    for (auto& figure :
+         RunShardedFigures(bus, options, engines.store_options, root, bench_options))
+      figures.push_back(std::move(figure));
   }
 #endif
   bus.Replace(Router());
-  entity_store.reset();
-  raw.reset();
+  engines = Engines();
   if (options.dir.empty()) std::filesystem::remove_all(root);
   return figures;
 }

@@ -149,6 +149,12 @@ int main(int argc, char** argv) {
   bench_net->add_option("--seconds", net_options.seconds, "Seconds per run")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  bench_net
+      ->add_option("--idle-seconds", net_options.idle_seconds,
+                   "Seconds an idle node with stores, a cache, a command log and a projection is "
+                   "watched for idle_cpu_percent (0: skip)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   bench_net->callback([&] { PrintFigures(shardkit::bench::RunNetBench(net_options), json); });
 
   shardkit::bench::StoreBenchOptions store_options;

@@ -46,9 +46,12 @@ struct NetOptions {
   double seconds = 2.0;           // per run
   std::string transport = "tcp";  // "nats": also the same node over NATS
   std::string nats_url;           // empty: start nats-server on a free 127.0.0.1 port
+  double idle_seconds = 10.0;     // idle_cpu_percent is measured over this long; 0: not measured
 };
 // tcp_depth1_per_s, tcp_depth16_per_s, http_per_s, tcp_depth1_p50_ms, tcp_depth1_p99_ms,
-// tcp_depth16_p99_ms, idle_rss_mb (tcp_depth16_* is measured at options.depth).
+// tcp_depth16_p99_ms, idle_rss_mb (tcp_depth16_* is measured at options.depth), idle_cpu_percent
+// (percent of one core used by an idle node with stores, a cache, a command log and a projection,
+// over idle_seconds, before the traffic runs).
 // With transport "nats": nats_depth16_per_s, nats_p99_ms and nats_vs_tcp_ratio
 // (nats_depth16_per_s / tcp_depth16_per_s, both in this run: the two take turns in three slices
 // of seconds/3 each, so a slow spell of a shared machine weighs on both).

@@ -1,0 +1,114 @@
+#include "idle_node.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "shardkit/services/config.h"
+#include "shardkit/services/node.h"
+
+namespace shardkit::bench {
+namespace {
+
+// Every service type whose instances keep threads: stores (TTL purge, WAL sync), a cache's feed
+// follower, a command log's applier, a projection reading the log.
+constexpr const char* kIdleNode = R"(
+[node]
+name = "idle"
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = ["-80", "80-"]
+[[service]]
+name = "left"
+type = "store"
+path = "{dir}/left"
+shard = "-80"
+[[service]]
+name = "right"
+type = "store"
+path = "{dir}/right"
+shard = "80-"
+[[service]]
+name = "router"
+type = "shard-router"
+patterns = ["store:*", "store:*,kind:entry,cache:true"]
+[[service]]
+name = "entry-cache"
+type = "cache"
+patterns = ["store:*,kind:entry"]
+[[service]]
+name = "commands"
+type = "command-log"
+path = "{dir}/log"
+[[service]]
+name = "target"
+type = "store"
+path = "{dir}/posts"
+patterns = ["store:*,kind:post,cqrs:apply", "store:changes,kind:post"]
+[[service]]
+name = "entities"
+type = "projection"
+projection = "entities"
+log = "commands"
+path = "{dir}/entities"
+[[route]]
+pattern = "store:save,kind:post"
+to = "commands"
+)";
+
+// User plus system CPU time of this process, in seconds (/proc/self/stat fields 14 and 15).
+double ProcessCpuSeconds() {
+  std::ifstream stat("/proc/self/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces; the fields after it start past its ')'.
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int index = 3; fields >> field; ++index) {
+    if (index == 14) utime = std::stol(field);
+    if (index == 15) {
+      stime = std::stol(field);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+double MeasureIdleNodeCpuPercent(double seconds) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / fmt::format("shardkit-bench-idle-{}", ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto config = services::ParseNodeConfig(fmt::format(fmt::runtime(kIdleNode),
+                                                      fmt::arg("dir", dir.string())),
+                                          "bench-idle.toml");
+  if (!config.ok()) throw std::runtime_error(config.status().ToString());
+  auto node = services::Node::Start(std::move(config).value());
+  if (!node.ok()) throw std::runtime_error(node.status().ToString());
+  // Let start-up work (opening RocksDB, first polls) settle before measuring.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  double cpu_before = ProcessCpuSeconds();
+  auto wall_before = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  double cpu = ProcessCpuSeconds() - cpu_before;
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+  (*node)->Stop(std::chrono::milliseconds(1000));
+  node->reset();
+  fs::remove_all(dir);
+  return wall > 0 ? 100.0 * cpu / wall : 0;
+}
+
+}  // namespace shardkit::bench
