@@ -92,9 +92,8 @@ double MeasureIdleNodeCpuPercent(double seconds) {
   fs::path dir = fs::temp_directory_path() / fmt::format("shardkit-bench-idle-{}", ::getpid());
   fs::remove_all(dir);
   fs::create_directories(dir);
-  auto config = services::ParseNodeConfig(fmt::format(fmt::runtime(kIdleNode),
-                                                      fmt::arg("dir", dir.string())),
-                                          "bench-idle.toml");
+  auto config = services::ParseNodeConfig(
+      fmt::format(fmt::runtime(kIdleNode), fmt::arg("dir", dir.string())), "bench-idle.toml");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
   if (!node.ok()) throw std::runtime_error(node.status().ToString());
@@ -104,7 +103,8 @@ double MeasureIdleNodeCpuPercent(double seconds) {
   auto wall_before = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   double cpu = ProcessCpuSeconds() - cpu_before;
-  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+  double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
   (*node)->Stop(std::chrono::milliseconds(1000));
   node->reset();
   fs::remove_all(dir);

@@ -190,8 +190,7 @@ std::function<void(benchmark::State&)> Loads(Bus& bus, uint64_t n, uint64_t seed
 
 // store:save of random existing ids; `keyed`: each with a fresh idempotency key (a receipt read
 // and written per save). `next_key` keeps keys unique across the runner's repetitions.
-std::function<void(benchmark::State&)> Saves(Bus& bus, uint64_t n, bool keyed,
-                                             uint64_t& next_key) {
+std::function<void(benchmark::State&)> Saves(Bus& bus, uint64_t n, bool keyed, uint64_t& next_key) {
   return [&bus, n, keyed, &next_key](benchmark::State& state) {
     std::mt19937_64 rng(2);
     size_t failures = 0;
@@ -305,14 +304,16 @@ void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
     auto s = store::OpenRocksDbStore(o);
     if (!s.ok()) throw std::runtime_error(s.status().ToString());
     out.stores.push_back(std::move(s).value());
-    if (Status added = out.bus.Add(fmt::format("store:*,shard:\"{}\"", range),
-                                   shard::MakeShardGuard({range, map, nullptr, nullptr},
-                                                         store::MakeStoreService(out.stores.back())));
+    if (Status added =
+            out.bus.Add(fmt::format("store:*,shard:\"{}\"", range),
+                        shard::MakeShardGuard({range, map, nullptr, nullptr},
+                                              store::MakeStoreService(out.stores.back())));
         !added.ok())
       throw std::runtime_error(added.ToString());
   }
-  if (Status added = out.bus.Add("store:*", shard::MakeShardRouter({map, nullptr,
-                                               std::make_shared<store::IdGenerator>(1)}));
+  if (Status added = out.bus.Add(
+          "store:*",
+          shard::MakeShardRouter({map, nullptr, std::make_shared<store::IdGenerator>(1)}));
       !added.ok())
     throw std::runtime_error(added.ToString());
   std::vector<std::vector<store::SaveRequest>> per_shard(options.shards);
@@ -378,7 +379,8 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
   std::filesystem::create_directories(root);
   Engines engines = OpenEngines(options, root);
   Bus bus;
-  if (Status s = bus.Add("store:*,kind:entry", store::MakeStoreService(engines.store), "entry-store");
+  if (Status s =
+          bus.Add("store:*,kind:entry", store::MakeStoreService(engines.store), "entry-store");
       !s.ok()) {
     throw std::runtime_error(s.ToString());
   }
@@ -386,8 +388,7 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
   Figures figures = RunEngineFigures(engines, bus, options.entities, bench_options);
 #ifdef SHARDKIT_BENCH_WITH_SHARDS
   if (options.shards > 1) {
-    for (auto& figure :
-         RunShardedFigures(bus, options, engines.store_options, root, bench_options))
+    for (auto& figure : RunShardedFigures(bus, options, engines.store_options, root, bench_options))
       figures.push_back(std::move(figure));
   }
 #endif

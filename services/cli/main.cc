@@ -228,10 +228,10 @@ int main(int argc, char** argv) {
 
   microblog::DemoOptions demo_options;
   bool routing_walkthrough = false;
-  auto* demo = app.add_subcommand(
-      "demo",
-      "The microblog of *The Tao of Microservices*: one `shardkit serve` process per service, grown by adding processes "
-      "and reloading routes, under load (docs/microblog.md)");
+  auto* demo = app.add_subcommand("demo",
+                                  "The microblog of *The Tao of Microservices*: one `shardkit "
+                                  "serve` process per service, grown by adding processes "
+                                  "and reloading routes, under load (docs/microblog.md)");
   demo->add_flag("--quick", demo_options.quick, "A few seconds per step (for CI)");
   demo->add_flag("--keep-running", demo_options.keep_running,
                  "Leave the nodes up until ctrl-C and print commands to try");

@@ -455,8 +455,9 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   }
   if (!opened.ok()) return s.Error("path", opened.status().message());
   std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
-  // Disk work off the I/O threads: a small pool per store (so a slow fsync never stalls the network threads), unless the node
-  // runs blocking work itself (the testing cluster: inline, deterministic).
+  // Disk work off the I/O threads: a small pool per store (so a slow fsync never stalls the network
+  // threads), unless the node runs blocking work itself (the testing cluster: inline,
+  // deterministic).
   std::shared_ptr<boost::asio::thread_pool> pool;
   store::StoreServiceOptions service_options;
   if (ctx.environment.run_blocking) {

@@ -254,8 +254,8 @@ TEST_F(CacheTest, TheFeedFollowerInvalidatesWritesMadeBehindTheCachesBackAcrossR
   std::filesystem::remove(state);
 }
 
-// The book's transition sequence, as whole-table swaps (what a config reload does), with a client sending
-// throughout: no request fails.
+// The book's transition sequence, as whole-table swaps (what a config reload does), with a client
+// sending throughout: no request fails.
 TEST(CacheTransition, AddingTheCacheUnderTrafficFailsNoRequest) {
   store::StoreOptions o;
   o.purge_interval_ms = 0;

@@ -150,9 +150,7 @@ node_id = {}
 
 class ClusterTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    SHARDKIT_REQUIRE_COMPONENT(nats_.ok(), nats_.problem(), "nats-server");
-  }
+  void SetUp() override { SHARDKIT_REQUIRE_COMPONENT(nats_.ok(), nats_.problem(), "nats-server"); }
   NatsServer nats_;
 };
 

@@ -29,14 +29,14 @@
 // A component a test needs (nats-server, curl, `ip netns`). Without CI the test is skipped and
 // says what to install; with CI set the test fails instead, naming the package: scripts/bootstrap
 // installs every component, so a CI machine without one is broken, not a reason to pass.
-#define SHARDKIT_REQUIRE_COMPONENT(ok, problem, package)                                    \
-  do {                                                                                     \
-    if (!(ok)) {                                                                           \
-      if (std::getenv("CI") != nullptr)                                                    \
+#define SHARDKIT_REQUIRE_COMPONENT(ok, problem, package)                                \
+  do {                                                                                  \
+    if (!(ok)) {                                                                        \
+      if (std::getenv("CI") != nullptr)                                                 \
         GTEST_FAIL() << (problem) << " (CI is set; install the Debian package " package \
-                     << ", as scripts/bootstrap does)";                                    \
-      GTEST_SKIP() << (problem) << " (install the Debian package " package ")";          \
-    }                                                                                      \
+                     << ", as scripts/bootstrap does)";                                 \
+      GTEST_SKIP() << (problem) << " (install the Debian package " package ")";         \
+    }                                                                                   \
   } while (false)
 
 namespace shardkit::services::testing {

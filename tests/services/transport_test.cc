@@ -55,7 +55,8 @@ class TransportTest : public ::testing::TestWithParam<Scheme> {
  protected:
   void SetUp() override {
     if (GetParam() == Scheme::kNats)
-      SHARDKIT_REQUIRE_COMPONENT(SharedNatsServer().ok(), SharedNatsServer().problem(), "nats-server");
+      SHARDKIT_REQUIRE_COMPONENT(SharedNatsServer().ok(), SharedNatsServer().problem(),
+                                 "nats-server");
     node_ = StartNode(EchoNodeToml(Listen(GetParam(), 0)));
     ASSERT_NE(node_, nullptr);
     url_ = node_->listener_urls().at(0);
@@ -184,7 +185,8 @@ TEST_P(TransportTest, ClientRecoversWhenTheServerRestarts) {
 class NatsTransportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    SHARDKIT_REQUIRE_COMPONENT(SharedNatsServer().ok(), SharedNatsServer().problem(), "nats-server");
+    SHARDKIT_REQUIRE_COMPONENT(SharedNatsServer().ok(), SharedNatsServer().problem(),
+                               "nats-server");
     node_ = StartNode(EchoNodeToml(SharedNatsServer().url()));
     ASSERT_NE(node_, nullptr);
   }

@@ -1,6 +1,7 @@
 // EntityCache: a read-through cache in front of an entity store, added by configuration only
-// (the microblog's iteration 2, after *The Tao of Microservices*). It takes `store:*,kind:K` and forwards to the real store as
-// `store:*,kind:K,cache:true`, which the store is configured to serve.
+// (the microblog's iteration 2, after *The Tao of Microservices*). It takes `store:*,kind:K` and
+// forwards to the real store as `store:*,kind:K,cache:true`, which the store is configured to
+// serve.
 //
 // Behaviour:
 //   - store:load by id is read-through: a hit answers from memory; a miss loads from the store

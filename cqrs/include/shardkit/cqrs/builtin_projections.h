@@ -12,8 +12,8 @@
 // EntriesPerUserProjection(kind, user_field): how many entities each user has, and which.
 //   entries:user,user:U [limit:N]                -> {"user":"U","count":N,"ids":[…]}
 //
-// SearchIndexProjection(kind, text_field): the microblog's iteration 1, words -> entity ids. Words are
-// runs of ASCII letters and digits (and any non-ASCII bytes), lower-cased.
+// SearchIndexProjection(kind, text_field): the microblog's iteration 1, words -> entity ids. Words
+// are runs of ASCII letters and digits (and any non-ASCII bytes), lower-cased.
 //   search:query,text:"…" [limit:N]              -> {"ids":[…]}   (entities holding every word)
 //
 // FollowerCountProjection(kind, follower_field, followee_field): a follow entity

@@ -1,6 +1,7 @@
-// `shardkit demo`: the microblog case study of *The Tao of Microservices*, end to end, with every service in its own
-// `shardkit serve` process on 127.0.0.1, changed only by adding processes and reloading routes
-// while a load generator sends requests through the front's HTTP listener (docs/microblog.md).
+// `shardkit demo`: the microblog case study of *The Tao of Microservices*, end to end, with every
+// service in its own `shardkit serve` process on 127.0.0.1, changed only by adding processes and
+// reloading routes while a load generator sends requests through the front's HTTP listener
+// (docs/microblog.md).
 //
 // Prints each iteration as it happens, then a summary table and one machine-readable line:
 //   demo-result: errors=0 requests=N cache_hit_ratio=0.87 split=completed pause_ms=4.2 restarts=0

@@ -1,5 +1,6 @@
-// The microblog case study of *The Tao of Microservices* (docs/microblog.md), as shardkit services. Each is a
-// Handler that knows only messages: where its peers run is the routing of the node that hosts it.
+// The microblog case study of *The Tao of Microservices* (docs/microblog.md), as shardkit services.
+// Each is a Handler that knows only messages: where its peers run is the routing of the node that
+// hosts it.
 //
 //   post       post:entry      user, text          saves store:save,kind:entry, then sends
 //                                                  info:entry (ent) and answers {"ent":{…}}

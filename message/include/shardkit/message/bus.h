@@ -1,5 +1,6 @@
 // Bus: the in-process transport. Request/response (Act) through the Router to the one most specific
-// handler, and fire-and-forget Publish to every matching observer (the sidewinder pattern of *The Tao of Microservices*).
+// handler, and fire-and-forget Publish to every matching observer (the sidewinder pattern of *The
+// Tao of Microservices*).
 //
 // On every Act the bus: gives the message an id if it has none and starts a trace; counts a hop
 // and refuses a message past the hop limit (loops die quickly, with an error, not silently);
