@@ -1,21 +1,10 @@
-// `shardkit`: the one binary. Subcommands: serve, act, explain, routes, stats, reload (commands.h),
-// bench, demo, version (migrate comes with its issue). Exit codes: 0 ok, 1 error reply, 2 usage or
-// connection error.
-#include <fmt/format.h>
-#include <CLI/CLI.hpp>
+#include "bench_commands.h"
 
-#include <cstdio>
 #include <iostream>
 
-#include "commands.h"
-#include "microblog/demo.h"
-#include "microblog/services.h"
-#include "migrate_command.h"
 #include "shardkit/bench/bench.h"
-#include "shardkit/message/bus.h"
-#include "shardkit/message/codec.h"
-#include "shardkit/services/data_services.h"
 
+namespace shardkit::cli {
 namespace {
 
 using shardkit::bench::Figures;
@@ -28,71 +17,6 @@ void PrintFigures(const Figures& figures, bool json) {
   }
 }
 
-// `shardkit demo --routing`: the microblog's first moves (routing, override, observers), on the
-// in-process bus.
-int RunRouterDemo() {
-  using namespace shardkit;
-  Bus bus;
-  auto say = [](std::string_view what) { fmt::print("\n== {}\n", what); };
-  auto send = [&](std::string_view json) {
-    auto message = ParseMessage(json);
-    if (!message.ok()) {
-      fmt::print("  {} -> {}\n", json, message.status().ToString());
-      return;
-    }
-    auto explanation = bus.routes()->Explain(*message);
-    auto reply = bus.ActAndWait(std::move(message).value());
-    fmt::print("  {}\n    route: {}\n    reply: {}\n", json, explanation.summary,
-               ToJson(ToWire(std::move(reply))));
-  };
-
-  say("A store service answers store:*,kind:entry");
-  (void)bus.Add(
-      "store:*,kind:entry", MakeSyncHandler([](Message m, const Context&) -> Result<Message> {
-        Message reply;
-        reply.SetString("served_by", "entry-store").SetString("op", *m.GetString("store"));
-        return reply;
-      }),
-      "entry-store");
-  send(R"({"store":"load","kind":"entry","id":"1"})");
-  send(R"({"store":"load","kind":"user","id":"1"})");
-
-  say("Additivity: a cache overrides the pattern and still reaches the store as its prior");
-  (void)bus.Override("store:*,kind:entry",
-                     MakeHandler([](Message m, const Context& ctx, ReplyFn reply) {
-                       ctx.Prior(std::move(m), [reply](Result<Message> r) {
-                         if (r.ok()) r->SetBool("via_cache", true);
-                         reply(std::move(r));
-                       });
-                     }),
-                     "entry-cache");
-  send(R"({"store":"load","kind":"entry","id":"1"})");
-
-  say("Most specific wins: a dedicated handler for loads of entry 42");
-  (void)bus.Add("store:load,kind:entry,id:42",
-                MakeSyncHandler([](Message, const Context&) -> Result<Message> {
-                  return Message().SetString("served_by", "hot-entry");
-                }),
-                "hot-entry");
-  send(R"({"store":"load","kind":"entry","id":42})");
-
-  say("Sidewinder: info:entry is published to every observer");
-  for (const char* name : {"index", "timeline"}) {
-    (void)bus.Observe("info:entry",
-                      MakeSyncHandler([name](Message m, const Context&) -> Result<Message> {
-                        fmt::print("  {} observed {}\n", name, ToJson(m));
-                        return m;
-                      }));
-  }
-  bus.Publish(std::move(ParseMessage(R"({"info":"entry","ent":{"text":"hello"}})")).value());
-
-  say("Bad input is refused with a clear error");
-  send(R"({"store":"load",)");
-  return 0;
-}
-
-}  // namespace
-
 // The benchmarks driven by Google Benchmark options; add one line here for a new one.
 struct BenchCommand {
   const char* name;
@@ -104,16 +28,25 @@ constexpr BenchCommand kBenchCommands[] = {
     {"codec", "JSON parse, serialize and parse-route-reply", shardkit::bench::RunCodecBench},
 };
 
-int main(int argc, char** argv) {
-  CLI::App app{"shardkit: sharded, message-driven storage"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "shardkit 0.1.0");
-  int exit_code = 0;
-
-  shardkit::bench::Options bench_options;
+// Each benchmark's options, kept for the life of the process (CLI11 writes into them on parse).
+struct BenchState {
   bool json = false;
-  auto* bench = app.add_subcommand("bench", "Run a benchmark and print its figures");
-  bench->require_subcommand(1);
+  shardkit::bench::Options bench_options;
+  shardkit::bench::NetOptions net_options;
+  shardkit::bench::StoreBenchOptions store_options;
+  shardkit::bench::SplitBenchOptions split_options;
+  shardkit::bench::CacheBenchOptions cache_options;
+  shardkit::bench::CqrsBenchOptions cqrs_options;
+};
+
+BenchState& State() {
+  static BenchState state;
+  return state;
+}
+
+void AddEngineBenchmarks(CLI::App* bench, BenchState& st) {
+  auto& bench_options = st.bench_options;
+  bool& json = st.json;
   for (const BenchCommand& command : kBenchCommands) {
     auto* sub = bench->add_subcommand(command.name, command.help);
     sub->add_flag("--json", json, "Print one flat JSON object");
@@ -126,8 +59,11 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     sub->callback([&, run = command.run] { PrintFigures(run(bench_options), json); });
   }
+}
 
-  shardkit::bench::NetOptions net_options;
+void AddNetBenchmark(CLI::App* bench, BenchState& st) {
+  auto& net_options = st.net_options;
+  bool& json = st.json;
   auto* bench_net =
       bench->add_subcommand("net", "A node over TCP (depth 1 and N) and HTTP keep-alive");
   bench_net->add_flag("--json", json, "Print one flat JSON object");
@@ -156,8 +92,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   bench_net->callback([&] { PrintFigures(shardkit::bench::RunNetBench(net_options), json); });
+}
 
-  shardkit::bench::StoreBenchOptions store_options;
+void AddStoreBenchmark(CLI::App* bench, BenchState& st) {
+  auto& store_options = st.store_options;
+  bool& json = st.json;
   auto* bench_store = bench->add_subcommand(
       "store", "store:load/save through the bus vs the raw engine (same run)");
   bench_store->add_flag("--json", json, "Print one flat JSON object");
@@ -183,8 +122,11 @@ int main(int argc, char** argv) {
   bench_store->add_option("--dir", store_options.dir,
                           "Data directory (default: a temp dir, removed afterwards)");
   bench_store->callback([&] { PrintFigures(shardkit::bench::RunStoreBench(store_options), json); });
+}
 
-  shardkit::bench::SplitBenchOptions split_options;
+void AddSplitBenchmark(CLI::App* bench, BenchState& st) {
+  auto& split_options = st.split_options;
+  bool& json = st.json;
   auto* bench_split = bench->add_subcommand(
       "split", "Live splits under a steady write load: copy rate, lag, write pause");
   bench_split->add_flag("--json", json, "Print one flat JSON object");
@@ -199,8 +141,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 5))
       ->capture_default_str();
   bench_split->callback([&] { PrintFigures(shardkit::bench::RunSplitBench(split_options), json); });
+}
 
-  shardkit::bench::CacheBenchOptions cache_options;
+void AddCacheBenchmark(CLI::App* bench, BenchState& st) {
+  auto& cache_options = st.cache_options;
+  bool& json = st.json;
   auto* bench_cache =
       bench->add_subcommand("cache", "Zipf loads over RocksDB with and without the entry cache");
   bench_cache->add_flag("--json", json, "Print one flat JSON object");
@@ -214,8 +159,11 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   bench_cache->callback([&] { PrintFigures(shardkit::bench::RunCacheBench(cache_options), json); });
+}
 
-  shardkit::bench::CqrsBenchOptions cqrs_options;
+void AddCqrsBenchmark(CLI::App* bench, BenchState& st) {
+  auto& cqrs_options = st.cqrs_options;
+  bool& json = st.json;
   auto* bench_cqrs = bench->add_subcommand("cqrs", "Command ack throughput and projection lag");
   bench_cqrs->add_flag("--json", json, "Print one flat JSON object");
   bench_cqrs->add_option("--clients", cqrs_options.clients, "Concurrent clients")
@@ -225,38 +173,20 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   bench_cqrs->callback([&] { PrintFigures(shardkit::bench::RunCqrsBench(cqrs_options), json); });
-
-  microblog::DemoOptions demo_options;
-  bool routing_walkthrough = false;
-  auto* demo = app.add_subcommand("demo",
-                                  "The microblog of *The Tao of Microservices*: one `shardkit "
-                                  "serve` process per service, grown by adding processes "
-                                  "and reloading routes, under load (docs/microblog.md)");
-  demo->add_flag("--quick", demo_options.quick, "A few seconds per step (for CI)");
-  demo->add_flag("--keep-running", demo_options.keep_running,
-                 "Leave the nodes up until ctrl-C and print commands to try");
-  demo->add_option("--dir", demo_options.dir,
-                   "Directory for configs, data and logs (default: a new temp dir)");
-  demo->add_flag("--routing", routing_walkthrough,
-                 "Instead: a walk through pattern routing on an in-process bus");
-  demo->callback([&] {
-    exit_code = routing_walkthrough ? RunRouterDemo() : microblog::RunDemo(demo_options);
-  });
-
-  shardkit::cli::AddNodeCommands(app, exit_code);
-  shardkit::cli::AddMigrateCommand(app, exit_code);
-
-  shardkit::services::RegisterDataServices();
-  // The example's service types (microblog.*), so `shardkit serve` can host the demo's nodes.
-  microblog::RegisterMicroblogServices();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  } catch (const std::exception& e) {
-    std::cerr << "shardkit: " << e.what() << std::endl;
-    return 2;
-  }
-  return exit_code;
 }
+
+}  // namespace
+
+void AddBenchCommands(CLI::App& app) {
+  BenchState& st = State();
+  auto* bench = app.add_subcommand("bench", "Run a benchmark and print its figures");
+  bench->require_subcommand(1);
+  AddEngineBenchmarks(bench, st);
+  AddNetBenchmark(bench, st);
+  AddStoreBenchmark(bench, st);
+  AddSplitBenchmark(bench, st);
+  AddCacheBenchmark(bench, st);
+  AddCqrsBenchmark(bench, st);
+}
+
+}  // namespace shardkit::cli
