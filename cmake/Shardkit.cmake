@@ -10,6 +10,8 @@ function(shardkit_library name)
     $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_compile_options(shardkit_${name} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  # Consumers of the installed package compile the public headers as C++20 too.
+  target_compile_features(shardkit_${name} PUBLIC cxx_std_20)
   target_link_libraries(shardkit_${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   set_property(GLOBAL APPEND PROPERTY SHARDKIT_LIBRARIES shardkit_${name})
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/include/shardkit)

@@ -1,27 +1,17 @@
-// `shardkit`: the one binary. Subcommands: serve, act, explain, routes, stats, reload (commands.h),
-// migrate (migrate_command.h), bench (bench_commands.h), demo, --version. Exit codes: 0 ok, 1 error
-// reply, 2 usage or connection error.
+#include "router_demo.h"
+
 #include <fmt/format.h>
-#include <CLI/CLI.hpp>
 
-#include <cstdio>
-#include <iostream>
+#include <string_view>
 
-#include "bench_commands.h"
-#include "commands.h"
-#include "microblog/demo.h"
-#include "microblog/services.h"
-#include "migrate_command.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
-#include "shardkit/services/data_services.h"
 
-namespace {
+namespace shardkit::cli {
 
 // `shardkit demo --routing`: the microblog's first moves (routing, override, observers), on the
 // in-process bus.
 int RunRouterDemo() {
-  using namespace shardkit;
   Bus bus;
   auto say = [](std::string_view what) { fmt::print("\n== {}\n", what); };
   auto send = [&](std::string_view json) {
@@ -81,47 +71,4 @@ int RunRouterDemo() {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"shardkit: sharded, message-driven storage"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "shardkit 0.1.0");
-  int exit_code = 0;
-
-  shardkit::cli::AddBenchCommands(app);
-
-  microblog::DemoOptions demo_options;
-  bool routing_walkthrough = false;
-  auto* demo = app.add_subcommand("demo",
-                                  "The microblog of *The Tao of Microservices*: one `shardkit "
-                                  "serve` process per service, grown by adding processes "
-                                  "and reloading routes, under load (docs/microblog.md)");
-  demo->add_flag("--quick", demo_options.quick, "A few seconds per step (for CI)");
-  demo->add_flag("--keep-running", demo_options.keep_running,
-                 "Leave the nodes up until ctrl-C and print commands to try");
-  demo->add_option("--dir", demo_options.dir,
-                   "Directory for configs, data and logs (default: a new temp dir)");
-  demo->add_flag("--routing", routing_walkthrough,
-                 "Instead: a walk through pattern routing on an in-process bus");
-  demo->callback([&] {
-    exit_code = routing_walkthrough ? RunRouterDemo() : microblog::RunDemo(demo_options);
-  });
-
-  shardkit::cli::AddNodeCommands(app, exit_code);
-  shardkit::cli::AddMigrateCommand(app, exit_code);
-
-  shardkit::services::RegisterDataServices();
-  // The example's service types (microblog.*), so `shardkit serve` can host the demo's nodes.
-  microblog::RegisterMicroblogServices();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  } catch (const std::exception& e) {
-    std::cerr << "shardkit: " << e.what() << std::endl;
-    return 2;
-  }
-  return exit_code;
-}
+}  // namespace shardkit::cli
