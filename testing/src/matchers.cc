@@ -60,6 +60,27 @@ std::string DescribeText(const MessageMatcher& m) {
   return os.str();
 }
 
+// The first of `inner` that `message` fails, with its explanation in `why_not`; null if all match.
+const MessageMatcher* FirstMismatch(const std::vector<MessageMatcher>& inner,
+                                    const Message& message, std::string& why_not) {
+  for (const auto& m : inner) {
+    StringMatchResultListener listener;
+    if (!m.MatchAndExplain(message, &listener)) {
+      why_not = listener.str();
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
+// " that A and B …" after a matcher's own description.
+void DescribeInner(const std::vector<MessageMatcher>& inner, std::ostream* os) {
+  for (size_t i = 0; i < inner.size(); ++i) {
+    *os << (i == 0 ? " that " : " and ");
+    inner[i].DescribeTo(os);
+  }
+}
+
 class HasFieldMatcher final : public ::testing::MatcherInterface<const Message&> {
  public:
   enum class Kind { kPresent, kText, kNumber, kBool };
@@ -141,27 +162,18 @@ class MessageLikeMatcher final : public ::testing::MatcherInterface<const Messag
       *listener << "does not route as '" << text_ << "': " << why;
       return false;
     }
-    for (const auto& m : inner_) {
-      StringMatchResultListener inner;
-      if (!m.MatchAndExplain(message, &inner)) {
-        *listener << "routes as '" << text_ << "' but ";
-        if (inner.str().empty()) {
-          *listener << "does not " << DescribeText(m);
-        } else {
-          *listener << inner.str();
-        }
-        return false;
-      }
+    std::string why_not;
+    if (const MessageMatcher* failed = FirstMismatch(inner_, message, why_not)) {
+      *listener << "routes as '" << text_ << "' but "
+                << (why_not.empty() ? "does not " + DescribeText(*failed) : why_not);
+      return false;
     }
     *listener << "routes as '" << text_ << "'";
     return true;
   }
   void DescribeTo(std::ostream* os) const override {
     *os << "a message routed as '" << text_ << "'";
-    for (size_t i = 0; i < inner_.size(); ++i) {
-      *os << (i == 0 ? " that " : " and ");
-      inner_[i].DescribeTo(os);
-    }
+    DescribeInner(inner_, os);
   }
 
  private:
@@ -179,22 +191,16 @@ class OkReplyMatcher final : public ::testing::MatcherInterface<const Result<Mes
       *listener << "which is an error";  // the value printed beside this names it
       return false;
     }
-    for (const auto& m : inner_) {
-      StringMatchResultListener inner;
-      if (!m.MatchAndExplain(*reply, &inner)) {
-        *listener << "is ok, but "
-                  << (inner.str().empty() ? "an inner matcher failed" : inner.str());
-        return false;
-      }
+    std::string why_not;
+    if (FirstMismatch(inner_, *reply, why_not) != nullptr) {
+      *listener << "is ok, but " << (why_not.empty() ? "an inner matcher failed" : why_not);
+      return false;
     }
     return true;
   }
   void DescribeTo(std::ostream* os) const override {
     *os << "is an ok reply";
-    for (size_t i = 0; i < inner_.size(); ++i) {
-      *os << (i == 0 ? " that " : " and ");
-      inner_[i].DescribeTo(os);
-    }
+    DescribeInner(inner_, os);
   }
 
  private:
