@@ -104,14 +104,17 @@ Result<std::optional<EntityRecord>> StoreImpl::Current(std::string_view kind, st
     auto it = overlay->find({std::string(kind), std::string(id)});
     if (it != overlay->end()) return it->second;
   }
-  uint64_t ksid = Ksid(id);
-  if (ShardedByField(options_, kind)) {
+  if (!ShardedByField(options_, kind)) return backend_->Get(kind, Ksid(id), id);
+  // Two reads, index then row: a reader without write_mu_ may read the index before a move of
+  // the entity to another ksid and the row after it. One commit writes both, so an index entry
+  // means the row exists: a row missing under one was moved meanwhile; read both again.
+  for (int attempt = 0;; ++attempt) {
     Result<std::optional<uint64_t>> found = backend_->FindKsid(kind, id);
     if (!found.ok()) return found.status();
     if (!found->has_value()) return std::optional<EntityRecord>();
-    ksid = **found;
+    Result<std::optional<EntityRecord>> row = backend_->Get(kind, **found, id);
+    if (!row.ok() || row->has_value() || overlay != nullptr || attempt == 100) return row;
   }
-  return backend_->Get(kind, ksid, id);
 }
 
 void StoreImpl::PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writes) {
