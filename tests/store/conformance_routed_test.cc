@@ -171,6 +171,54 @@ TYPED_TEST(store_routed_conformance, AKeyedBulkSaveWithoutIdsIsAppliedOnceFromCo
   for (const auto& e : stored) EXPECT_EQ(VersionOf(e), 1u) << e;
 }
 
+TYPED_TEST(store_routed_conformance, AKeyReusedForAnotherRequestIsAConflictAndWritesNothing) {
+  std::string first = this->Act(R"({"store":"save","kind":"g4","id":"a","ent":{"n":1}})", "R");
+  ASSERT_FALSE(Ent(first).empty()) << first;
+  std::string other = this->Act(R"({"store":"save","kind":"g4","id":"a","ent":{"n":2}})", "R");
+  EXPECT_NE(other.find(R"("field":"meta$.idempotency_key")"), std::string::npos) << other;
+  EXPECT_EQ(Ent(this->Load("g4", "a")), Ent(first));
+  // A keyed remove replays its removed value, not not_found.
+  std::string removed = this->Act(R"({"store":"remove","kind":"g4","id":"a"})", "RM");
+  ASSERT_EQ(Ent(removed), Ent(first)) << removed;
+  EXPECT_EQ(this->Act(R"({"store":"remove","kind":"g4","id":"a"})", "RM"), removed);
+}
+
+// For `entry` the values differ but stay on one shard: two first saves of one id with values on
+// different shards are not serialized by any shard (docs/sharding.md, "Shard-key changes").
+TYPED_TEST(store_routed_conformance, InsertOnlyRacesOfEightClientsHaveOneWinner) {
+  for (const std::string kind : {"g5", "entry"}) {
+    std::vector<std::string> replies(8);
+    std::vector<std::thread> clients;
+    for (size_t c = 0; c < replies.size(); ++c) {
+      clients.emplace_back([&, c] {
+        replies[c] = this->Act(fmt::format(
+            R"({{"store":"save","kind":"{}","id":"one","insert_only":true,)"
+            R"("ent":{{"user":"{}","c":{}}}}})",
+            kind, UsersOnShard(false)[c % 4], c));
+      });
+    }
+    for (auto& t : clients) t.join();
+    size_t won = 0;
+    for (const auto& r : replies) won += !Ent(r).empty();
+    EXPECT_EQ(won, 1u) << kind;
+    EXPECT_EQ(this->List(kind).size(), 1u) << kind;
+  }
+}
+
+TYPED_TEST(store_routed_conformance, ABulkSaveAnswersPerItemAndWritesTheGoodOnes) {
+  std::string reply = this->Act(
+      R"({"store":"save","kind":"entry","ents":[{"id":"x","user":"u"},{"id":"y"},7,)"
+      R"({"id":"z","user":"v"}]})");
+  rapidjson::Document items = Json(reply);
+  ASSERT_TRUE(items.HasMember("items")) << reply;
+  ASSERT_EQ(items["items"].Size(), 4u) << reply;
+  EXPECT_TRUE(items["items"][0].HasMember("ent")) << reply;
+  EXPECT_TRUE(items["items"][1].HasMember("error$")) << reply;
+  EXPECT_TRUE(items["items"][2].HasMember("error$")) << reply;
+  EXPECT_TRUE(items["items"][3].HasMember("ent")) << reply;
+  EXPECT_EQ(this->List("entry").size(), 2u);
+}
+
 // A save that changes the shard-key value: on one store the entity moves (version 2, the old key
 // gone); through the router, when the new value belongs to the other shard, the save is refused
 // naming the field. Either way exactly one copy exists, at the version the answers say.
