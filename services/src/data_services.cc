@@ -477,8 +477,10 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
     auto gate = std::make_shared<shard::WriteGate>();
     handler = shard::MakeShardGuard({*canonical, map, RefreshFrom(ctx, map), gate}, handler);
     // kind:* makes the shard route more specific (one more glob) than a router or cache on
-    // store:*,kind:K, so forwarded messages reach the shard (docs/sharding.md).
-    patterns = {fmt::format("store:*,kind:*,shard:\"{}\"", *canonical)};
+    // store:*,kind:K, so forwarded messages reach the shard (docs/sharding.md); store:changes
+    // names no kind, only the shard.
+    patterns = {fmt::format("store:*,kind:*,shard:\"{}\"", *canonical),
+                fmt::format("store:changes,shard:\"{}\"", *canonical)};
     served_key = ShardKey(*canonical);
     ctx.environment.directory_or_process().Put(served_key,
                                                std::make_shared<ServedShard>(entity_store, gate));

@@ -20,6 +20,39 @@ bool IsUnsignedInteger(std::string_view text) {
 
 std::string ShardKeyBytes(const Value& value) { return value.text; }
 
+std::optional<std::string> SaveId(const Message& message) {
+  if (const Value* id = message.Find("id"))
+    return id->text;  // a string's value or an integer's digits, as the store takes it
+  auto ent_text = message.GetObjectJson("ent");
+  if (!ent_text) return std::nullopt;
+  auto ent = ParseJson(*ent_text, "ent");
+  if (!ent.ok() || !ent->IsObject()) return std::nullopt;
+  auto id = ent->FindMember("id");
+  if (id == ent->MemberEnd() || !id->value.IsString()) return std::nullopt;
+  return std::string(id->value.GetString(), id->value.GetStringLength());
+}
+
+Status CrossShardMove(std::string_view field, std::string_view kind, std::string_view id,
+                      std::string_view from, std::string_view to) {
+  std::string quoted_id;
+  AppendJsonString(id, quoted_id);
+  return Status::Invalid(
+      fmt::format("ent.{}: {} {} is stored on shard {} and the new value belongs to shard {}; a "
+                  "shard router does not move an entity between shards (remove it, then save it "
+                  "anew)",
+                  field, kind, quoted_id, from, to),
+      fmt::format(R"({{"field":"ent.{}","shard":"{}","to":"{}"}})", field, from, to));
+}
+
+std::string KeyedId(std::string_view kind, std::string_view idempotency_key,
+                    std::optional<size_t> item) {
+  // Length-prefixed parts, so ("ab","c") and ("a","bc") differ; two seeds give 128 bits.
+  std::string input = fmt::format("{}:{}{}:{}", kind.size(), kind, idempotency_key.size(),
+                                  idempotency_key);
+  if (item) input += fmt::format("#{}", *item);
+  return fmt::format("{:016x}{:016x}", store::Ksid("1" + input), store::Ksid("2" + input));
+}
+
 Result<std::optional<uint64_t>> MessageKsid(const Message& message, const ShardMap& map) {
   auto op = message.GetString("store");
   auto kind = message.GetString("kind");

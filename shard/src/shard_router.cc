@@ -1,5 +1,5 @@
 // The shard router: keyed forwarding with one retry on wrong_shard, per-shard splitting of bulk
-// messages, and scatter/gather of lists and removes by query.
+// messages, and scatter/gather of lists and removes by query. The guard is in shard_guard.cc.
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 
@@ -44,16 +44,16 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       return;
     }
     auto op = message.GetString("store");
-    const Value* kind = message.Find("kind");
-    if (kind == nullptr || kind->type != ValueType::kString) {
-      reply(Status::Invalid(kind ? "kind: must be a string" : "kind: is required",
-                            R"({"field":"kind"})"));
-      return;
-    }
     if (op && *op == "changes") {
       reply(
           Status::Invalid("shard: store:changes reads one shard's feed; name it with shard:<range>",
                           R"({"field":"shard"})"));
+      return;
+    }
+    const Value* kind = message.Find("kind");
+    if (kind == nullptr || kind->type != ValueType::kString) {
+      reply(Status::Invalid(kind ? "kind: must be a string" : "kind: is required",
+                            R"({"field":"kind"})"));
       return;
     }
     MapPtr map = options_.map->Current();
@@ -63,13 +63,20 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       return;
     }
     if (*ksid) {
+      if (op && *op == "save" && map->ShardKeyOf(kind->text) != "id") {
+        if (auto id = internal::SaveId(message))
+          return SaveByField(context, std::move(message), **ksid, std::move(*id), std::move(reply));
+      }
       ForwardKeyed(context, std::move(message), **ksid, std::move(reply), false);
       return;
     }
     if (op && *op == "save") {
       if (message.Has("ents")) return SaveBulk(context, std::move(message), std::move(reply));
-      // A save without an id: the id is generated first, then routed.
-      message.SetString("id", options_.ids->NextId());
+      // A save without an id: the id is generated first, then routed. A keyed save's id comes
+      // from its key, so its copies meet the first one's receipt on the same shard.
+      const std::string& key = message.meta().idempotency_key;
+      message.SetString("id", key.empty() ? options_.ids->NextId()
+                                          : internal::KeyedId(*message.GetString("kind"), key));
       auto again = internal::MessageKsid(message, *map);
       if (!again.ok() || !*again) {
         reply(again.ok() ? Status::Internal("no shard key after generating an id")
@@ -125,6 +132,37 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       }
       reply(std::move(r));
     });
+  }
+
+  // A save with an id of a kind sharded by a field: the entity may be stored on another shard
+  // than its new value's. The other shards are asked first; where one has it, the save is refused
+  // rather than written as a second copy (docs/sharding.md).
+  void SaveByField(const Context& context, Message message, uint64_t ksid, std::string id,
+                   ReplyFn reply) {
+    std::string kind(*message.GetString("kind"));
+    std::string target = options_.map->Current()->ShardFor(ksid).name;
+    Message probe;
+    probe.SetString("store", "load").SetString("kind", kind).SetString("id", id);
+    auto self = shared_from_this();
+    Scatter(
+        context,
+        [probe, target](const Shard& shard, size_t) {
+          return shard.name == target ? std::nullopt : std::optional<Message>(probe);
+        },
+        [self, context, message, ksid, kind, id, target, reply](
+            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) mutable {
+          for (size_t s = 0; s < answers.size(); ++s) {
+            if (!answers[s]) continue;
+            const Result<Message>& a = *answers[s];
+            const Shard& shard = map->shards()[s];
+            if (a.ok())
+              return reply(
+                  internal::CrossShardMove(map->ShardKeyOf(kind), kind, id, shard.name, target));
+            // Unsure whether that shard has it: refuse rather than risk a second copy.
+            if (a.status().code() != Code::kNotFound) return reply(ShardError(shard, a.status()));
+          }
+          self->ForwardKeyed(context, std::move(message), ksid, std::move(reply), false);
+        });
   }
 
   // Sends `make(shard)` to every shard; `finish(map, answers)` runs once all answered. A
@@ -190,6 +228,16 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
         });
   }
 
+  // One item of a bulk save, planned for a shard; `id` is set for an item with an id of a kind
+  // sharded by a field (its entity may be stored elsewhere).
+  struct BulkItem {
+    size_t position;
+    std::string text;
+    std::optional<std::string> id;
+  };
+  using BulkPlan = std::vector<std::vector<BulkItem>>;  // per shard index, in request order
+  using ItemAnswers = std::shared_ptr<std::vector<std::string>>;  // per item answer JSON
+
   // Splits `ents` per shard and answers per item, in request order.
   void SaveBulk(const Context& context, Message message, ReplyFn reply) {
     const Value* ents = message.Find("ents");
@@ -201,16 +249,16 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     std::string kind(*message.GetString("kind"));
     const std::string& key_field = map->ShardKeyOf(kind);
     size_t n = doc->Size();
-    auto items = std::make_shared<std::vector<std::string>>(n);  // per-item answer JSON
-    // shard index -> (item positions, ents array text)
-    auto plan = std::make_shared<std::vector<std::pair<std::vector<size_t>, std::string>>>(
-        map->shards().size());
+    auto items = std::make_shared<std::vector<std::string>>(n);
+    auto plan = std::make_shared<BulkPlan>(map->shards().size());
+    bool placed_ids = false;
     for (size_t i = 0; i < n; ++i) {
       rapidjson::Value& item = (*doc)[static_cast<rapidjson::SizeType>(i)];
       Message probe;
       probe.SetString("store", "save").SetString("kind", kind);
       if (item.IsObject() && key_field == "id" && !item.HasMember("id")) {
-        std::string id = options_.ids->NextId();
+        const std::string& key = message.meta().idempotency_key;
+        std::string id = key.empty() ? options_.ids->NextId() : internal::KeyedId(kind, key, i);
         item.AddMember("id",
                        rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()),
                                         doc->GetAllocator()),
@@ -231,16 +279,83 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
         continue;
       }
       size_t shard_index = &map->ShardFor(**ksid) - map->shards().data();
-      auto& [positions, array] = (*plan)[shard_index];
-      array += array.empty() ? "[" : ",";
-      array += text;
-      positions.push_back(i);
+      std::optional<std::string> id;
+      if (key_field != "id") id = internal::SaveId(probe);
+      placed_ids |= id.has_value();
+      (*plan)[shard_index].push_back(BulkItem{i, std::move(text), std::move(id)});
     }
+    if (placed_ids && map->shards().size() > 1)
+      return CheckPlacement(context, std::move(message), plan, items, std::move(reply));
+    SendBulk(context, std::move(message), plan, items, std::move(reply));
+  }
+
+  // Items with ids of a field-sharded kind: every shard is asked for them first, and an item
+  // stored on another shard than its planned one is refused (as SaveByField does for one).
+  void CheckPlacement(const Context& context, Message message, std::shared_ptr<BulkPlan> plan,
+                      ItemAnswers items, ReplyFn reply) {
+    std::string kind(*message.GetString("kind"));
+    std::vector<std::pair<size_t, size_t>> asked;  // (shard index, index in plan[shard])
+    std::string ids = "[";
+    for (size_t s = 0; s < plan->size(); ++s) {
+      for (size_t j = 0; j < (*plan)[s].size(); ++j) {
+        const auto& id = (*plan)[s][j].id;
+        if (!id) continue;
+        ids += asked.empty() ? "" : ",";
+        AppendJsonString(*id, ids);
+        asked.emplace_back(s, j);
+      }
+    }
+    Message probe;
+    probe.SetString("store", "load").SetString("kind", kind).SetArrayJson("ids", ids + "]");
+    auto self = shared_from_this();
+    Scatter(
+        context, [probe](const Shard&, size_t) { return std::optional<Message>(probe); },
+        [self, context, message, plan, items, asked, kind, reply](
+            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) mutable {
+          std::vector<std::optional<Status>> refused(asked.size());
+          for (size_t s = 0; s < answers.size(); ++s) {
+            const Result<Message>& a = *answers[s];
+            if (!a.ok()) return reply(ShardError(map->shards()[s], a.status()));
+            rapidjson::Document found;
+            auto text = a->GetArrayJson("items").value_or("[]");
+            found.Parse(text.data(), text.size());
+            for (size_t k = 0; k < asked.size() && found.IsArray() && k < found.Size(); ++k) {
+              auto [home, j] = asked[k];
+              if (home == s || !found[static_cast<rapidjson::SizeType>(k)].HasMember("ent"))
+                continue;
+              const BulkItem& item = (*plan)[home][j];
+              Status e = internal::CrossShardMove(map->ShardKeyOf(kind), kind, *item.id,
+                                                  map->shards()[s].name, map->shards()[home].name);
+              refused[k] = Status(e.code(), fmt::format("ents[{}]: {}", item.position, e.message()),
+                                  e.details_json());
+            }
+          }
+          auto kept = std::make_shared<BulkPlan>(plan->size());
+          for (size_t k = 0, s = 0; s < plan->size(); ++s) {
+            for (size_t j = 0; j < (*plan)[s].size(); ++j) {
+              BulkItem& item = (*plan)[s][j];
+              bool checked = k < asked.size() && asked[k] == std::make_pair(s, j);
+              if (checked && refused[k]) {
+                (*items)[item.position] = ToJson(ErrorMessage(*refused[k]));
+              } else {
+                (*kept)[s].push_back(std::move(item));
+              }
+              k += checked;
+            }
+          }
+          self->SendBulk(context, std::move(message), kept, items, std::move(reply));
+        });
+  }
+
+  void SendBulk(const Context& context, Message message, std::shared_ptr<BulkPlan> plan,
+                ItemAnswers items, ReplyFn reply) {
     Scatter(
         context,
         [plan, message](const Shard&, size_t index) -> std::optional<Message> {
-          auto& [positions, array] = (*plan)[index];
-          if (positions.empty()) return std::nullopt;
+          const auto& planned = (*plan)[index];
+          if (planned.empty()) return std::nullopt;
+          std::string array = "[";
+          for (size_t j = 0; j < planned.size(); ++j) array += (j ? "," : "") + planned[j].text;
           Message child = message;
           child.SetArrayJson("ents", array + "]");
           return child;
@@ -249,18 +364,18 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
                              std::vector<std::optional<Result<Message>>> answers) {
           for (size_t s = 0; s < answers.size(); ++s) {
             if (!answers[s]) continue;
-            const auto& positions = (*plan)[s].first;
+            const auto& planned = (*plan)[s];
             Result<Message>& a = *answers[s];
             rapidjson::Document shard_items;
             if (a.ok() && a->GetArrayJson("items"))
               shard_items.Parse(a->GetArrayJson("items")->data(), a->GetArrayJson("items")->size());
-            for (size_t j = 0; j < positions.size(); ++j) {
+            for (size_t j = 0; j < planned.size(); ++j) {
+              size_t position = planned[j].position;
               if (a.ok() && shard_items.IsArray() && j < shard_items.Size()) {
-                (*items)[positions[j]] =
-                    ToJsonText(shard_items[static_cast<rapidjson::SizeType>(j)]);
+                (*items)[position] = ToJsonText(shard_items[static_cast<rapidjson::SizeType>(j)]);
               } else {
                 Status s2 = a.ok() ? Status::Internal("shard answered without items") : a.status();
-                (*items)[positions[j]] = ToJson(ErrorMessage(ShardError(map->shards()[s], s2)));
+                (*items)[position] = ToJson(ErrorMessage(ShardError(map->shards()[s], s2)));
               }
             }
           }
@@ -474,88 +589,10 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   ShardRouterOptions options_;
 };
 
-class ShardGuard final : public Handler {
- public:
-  ShardGuard(ShardGuardOptions options, std::shared_ptr<Handler> inner)
-      : options_(std::move(options)), inner_(std::move(inner)) {}
-
-  void Handle(Message message, const Context& context, ReplyFn reply) override {
-    MapPtr map = options_.map->Current();
-    if (auto epoch = message.GetUint("epoch"); epoch && *epoch > map->epoch() && options_.refresh) {
-      if (auto fresh = options_.refresh(); fresh.ok() && fresh->epoch() > map->epoch()) {
-        (void)options_.map->CompareAndSwap(map->epoch(), std::move(fresh).value());
-        map = options_.map->Current();
-      }
-    }
-    const Shard* mine = map->Find(options_.shard);
-    auto refuse = [&](std::string why) {
-      reply(Status::WrongShard(
-          fmt::format("shard {}: {}", options_.shard, why),
-          fmt::format(R"({{"epoch":{},"shard":"{}"}})", map->epoch(), options_.shard)));
-    };
-    // A shard's feed stays readable after its range moved: its consumers read up to the move
-    // marker there, then follow it to the new owners (store/change_feed.h, kMoved).
-    if (message.GetString("store") == std::optional<std::string_view>("changes")) {
-      message.Remove("shard");
-      message.Remove("epoch");
-      inner_->Handle(std::move(message), context, std::move(reply));
-      return;
-    }
-    if (mine == nullptr)
-      return refuse(fmt::format("this range is not in the shard map of epoch {}", map->epoch()));
-    if (auto epoch = message.GetUint("epoch"); epoch && *epoch != map->epoch()) {
-      return refuse(fmt::format("message routed with epoch {}, the shard map is at epoch {}",
-                                *epoch, map->epoch()));
-    }
-    auto ksid = internal::MessageKsid(message, *map);
-    if (!ksid.ok()) return reply(std::move(ksid).status());
-    if (*ksid && !mine->range.Contains(**ksid)) {
-      return refuse(fmt::format("key with ksid {:016x} is outside the range", **ksid));
-    }
-    if (!*ksid && message.GetString("store") == std::optional<std::string_view>("save") &&
-        !message.Has("ents") && !(mine->range.begin == 0 && mine->range.end == 0) &&
-        map->ShardKeyOf(message.GetString("kind").value_or("")) == "id") {
-      return refuse("a save without an id must go through the shard router");
-    }
-    message.Remove("shard");
-    message.Remove("epoch");
-    auto op = message.GetString("store");
-    bool write = op && (*op == "save" || *op == "remove");
-    if (!write || !options_.gate) {
-      inner_->Handle(std::move(message), context, std::move(reply));
-      return;
-    }
-    auto inner = inner_;
-    std::string shard = options_.shard;
-    auto holder = options_.map;
-    options_.gate->Admit(
-        [inner, message, context, reply](std::function<void()> done) {
-          inner->Handle(message, context, [reply, done](Result<Message> r) {
-            done();
-            reply(std::move(r));
-          });
-        },
-        [reply, shard, holder] {
-          reply(Status::WrongShard(
-              fmt::format("shard {}: the range has moved", shard),
-              fmt::format(R"({{"epoch":{},"shard":"{}"}})", holder->Current()->epoch(), shard)));
-        });
-  }
-
- private:
-  ShardGuardOptions options_;
-  std::shared_ptr<Handler> inner_;
-};
-
 }  // namespace
 
 std::shared_ptr<Handler> MakeShardRouter(ShardRouterOptions options) {
   return std::make_shared<ShardRouter>(std::move(options));
-}
-
-std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options,
-                                        std::shared_ptr<Handler> store_service) {
-  return std::make_shared<ShardGuard>(std::move(options), std::move(store_service));
 }
 
 }  // namespace shardkit::shard

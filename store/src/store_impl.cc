@@ -104,14 +104,27 @@ Result<std::optional<EntityRecord>> StoreImpl::Current(std::string_view kind, st
     auto it = overlay->find({std::string(kind), std::string(id)});
     if (it != overlay->end()) return it->second;
   }
-  uint64_t ksid = Ksid(id);
-  if (ShardedByField(options_, kind)) {
+  if (!ShardedByField(options_, kind)) return backend_->Get(kind, Ksid(id), id);
+  // Two reads, index then row: a reader without write_mu_ may read the index before a move of
+  // the entity to another ksid and the row after it. One commit writes both, so an index entry
+  // means the row exists: a row missing under one was moved meanwhile; read both again, the last
+  // time under write_mu_, where no move can come between.
+  bool moved = false;  // set by `read` when the row was missing under its index entry
+  auto read = [&]() -> Result<std::optional<EntityRecord>> {
     Result<std::optional<uint64_t>> found = backend_->FindKsid(kind, id);
     if (!found.ok()) return found.status();
     if (!found->has_value()) return std::optional<EntityRecord>();
-    ksid = **found;
+    Result<std::optional<EntityRecord>> row = backend_->Get(kind, **found, id);
+    moved = row.ok() && !row->has_value();
+    return row;
+  };
+  for (int attempt = 0; overlay == nullptr && attempt < 3; ++attempt) {
+    Result<std::optional<EntityRecord>> row = read();
+    if (!moved) return row;
   }
-  return backend_->Get(kind, ksid, id);
+  std::unique_lock<std::mutex> lock(write_mu_, std::defer_lock);
+  if (overlay == nullptr) lock.lock();
+  return read();
 }
 
 void StoreImpl::PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writes) {
@@ -322,7 +335,8 @@ Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id
     }
     found = std::move(lookup).value();
   }
-  Result<std::optional<EntityRecord>> current = Current(kind, id, nullptr);
+  const Overlay none;
+  Result<std::optional<EntityRecord>> current = Current(kind, id, &none);
   if (!current.ok()) return current.status();
   if (!current->has_value() || Expired(**current, now_ms)) return NotFound(kind, id);
   WriteSet writes;

@@ -52,7 +52,8 @@ class StoreImpl final : public EntityStore {
   // Rows written earlier in the same batch, by (kind, id); nullopt: removed.
   using Overlay = std::map<std::pair<std::string, std::string>, std::optional<EntityRecord>>;
 
-  // The stored row of (kind, id), expired or not.
+  // The stored row of (kind, id), expired or not. Writers pass an overlay (empty if none) and
+  // hold write_mu_; readers pass nullptr.
   Result<std::optional<EntityRecord>> Current(std::string_view kind, std::string_view id,
                                               const Overlay* overlay);
   // Appends the writes of one save to `writes`; the stored JSON or the item's error.

@@ -1,5 +1,6 @@
 // Conformance: saving, loading, updating, removing, TTL, persistence, shard keys and range scans.
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -260,6 +261,32 @@ TYPED_TEST(store_conformance, ShardKeyFieldPlacesEntitiesAndMovesThemWhenItChang
   Result<std::string> missing = this->store().Save(no_key);
   EXPECT_EQ(missing.status().code(), Code::kInvalid);
   EXPECT_NE(missing.status().message().find("user"), std::string::npos);
+}
+
+// Loads run without the write lock; a shard-key change moves the row in one commit, so a load
+// must find the entity before or after the move, never neither.
+TYPED_TEST(store_conformance, LoadsDuringShardKeyChangesAlwaysFindTheEntity) {
+  this->options_.shard_key_fields = {{"entry", "user"}};
+  this->store_.reset();
+  this->Open();
+  this->MustSave("entry", R"({"user":"u0"})", "e1");
+  std::atomic<bool> done{false};
+  std::atomic<int> missed{0}, loads{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&] {
+      while (!done) {
+        if (!this->store().Load("entry", "e1").ok()) ++missed;
+        ++loads;
+      }
+    });
+  }
+  for (int i = 1; i <= 400 || loads < 1000; ++i)
+    this->MustSave("entry", R"({"user":"u)" + std::to_string(i % 7) + R"("})", "e1");
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(missed.load(), 0) << "of " << loads.load() << " loads";
+  EXPECT_GT(loads.load(), 0);
 }
 
 TYPED_TEST(store_conformance, ScanRangeVisitsLiveKeysOfTheRangeInKeyOrder) {

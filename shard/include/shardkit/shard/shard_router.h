@@ -4,7 +4,11 @@
 // message — Ksid(id), or Ksid(value of the kind's shard-key field) — finds the shard in its map,
 // and forwards the message through the bus with `shard:<range>` and `epoch:<map epoch>` added, so
 // shard services listen on `store:*,shard:40-80` (more specific, so they win). A save without an
-// id gets one first (generated), then is routed.
+// id gets one first (generated; derived from the kind and the idempotency key for a keyed save,
+// so every copy reaches the same shard and its receipt), then is routed.
+//   - A save with an id of a field-sharded kind first asks the other shards for the id: if one
+//     stores it, the new value would move it across shards, and the save is refused (`invalid`,
+//     naming the field) rather than written as a second copy.
 //   - A `wrong_shard` answer makes the router refresh its map and retry once; the client never
 //     sees the first failure.
 //   - store:list and store:remove by query scatter to every shard in parallel and gather: pages

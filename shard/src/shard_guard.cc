@@ -1,0 +1,94 @@
+// The shard guard: refuses messages routed with a stale map or to the wrong range, and passes a
+// shard's writes through its write gate.
+#include <fmt/format.h>
+
+#include <shardkit/shard/shard_router.h>
+
+#include "shard_key.h"
+
+namespace shardkit::shard {
+namespace {
+
+using MapPtr = std::shared_ptr<const ShardMap>;
+
+class ShardGuard final : public Handler {
+ public:
+  ShardGuard(ShardGuardOptions options, std::shared_ptr<Handler> inner)
+      : options_(std::move(options)), inner_(std::move(inner)) {}
+
+  void Handle(Message message, const Context& context, ReplyFn reply) override {
+    MapPtr map = options_.map->Current();
+    if (auto epoch = message.GetUint("epoch"); epoch && *epoch > map->epoch() && options_.refresh) {
+      if (auto fresh = options_.refresh(); fresh.ok() && fresh->epoch() > map->epoch()) {
+        (void)options_.map->CompareAndSwap(map->epoch(), std::move(fresh).value());
+        map = options_.map->Current();
+      }
+    }
+    const Shard* mine = map->Find(options_.shard);
+    auto refuse = [&](std::string why) {
+      reply(Status::WrongShard(
+          fmt::format("shard {}: {}", options_.shard, why),
+          fmt::format(R"({{"epoch":{},"shard":"{}"}})", map->epoch(), options_.shard)));
+    };
+    // A shard's feed stays readable after its range moved: its consumers read up to the move
+    // marker there, then follow it to the new owners (store/change_feed.h, kMoved).
+    if (message.GetString("store") == std::optional<std::string_view>("changes")) {
+      message.Remove("shard");
+      message.Remove("epoch");
+      inner_->Handle(std::move(message), context, std::move(reply));
+      return;
+    }
+    if (mine == nullptr)
+      return refuse(fmt::format("this range is not in the shard map of epoch {}", map->epoch()));
+    if (auto epoch = message.GetUint("epoch"); epoch && *epoch != map->epoch()) {
+      return refuse(fmt::format("message routed with epoch {}, the shard map is at epoch {}",
+                                *epoch, map->epoch()));
+    }
+    auto ksid = internal::MessageKsid(message, *map);
+    if (!ksid.ok()) return reply(std::move(ksid).status());
+    if (*ksid && !mine->range.Contains(**ksid)) {
+      return refuse(fmt::format("key with ksid {:016x} is outside the range", **ksid));
+    }
+    if (!*ksid && message.GetString("store") == std::optional<std::string_view>("save") &&
+        !message.Has("ents") && !(mine->range.begin == 0 && mine->range.end == 0) &&
+        map->ShardKeyOf(message.GetString("kind").value_or("")) == "id") {
+      return refuse("a save without an id must go through the shard router");
+    }
+    message.Remove("shard");
+    message.Remove("epoch");
+    auto op = message.GetString("store");
+    bool write = op && (*op == "save" || *op == "remove");
+    if (!write || !options_.gate) {
+      inner_->Handle(std::move(message), context, std::move(reply));
+      return;
+    }
+    auto inner = inner_;
+    std::string shard = options_.shard;
+    auto holder = options_.map;
+    options_.gate->Admit(
+        [inner, message, context, reply](std::function<void()> done) {
+          inner->Handle(message, context, [reply, done](Result<Message> r) {
+            done();
+            reply(std::move(r));
+          });
+        },
+        [reply, shard, holder] {
+          reply(Status::WrongShard(
+              fmt::format("shard {}: the range has moved", shard),
+              fmt::format(R"({{"epoch":{},"shard":"{}"}})", holder->Current()->epoch(), shard)));
+        });
+  }
+
+ private:
+  ShardGuardOptions options_;
+  std::shared_ptr<Handler> inner_;
+};
+
+}  // namespace
+
+std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options,
+                                        std::shared_ptr<Handler> store_service) {
+  return std::make_shared<ShardGuard>(std::move(options), std::move(store_service));
+}
+
+}  // namespace shardkit::shard

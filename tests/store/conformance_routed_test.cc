@@ -1,0 +1,317 @@
+// Conformance of the store:* messages directly and through a shard router: every case runs on one
+// store, and on two shards (-80, 80-) behind a shard router, for each persistent engine. A promise
+// that holds on one store must hold through the router too: keyed saves without an id apply once
+// (alone, in bulk, from 8 concurrent clients), and a save that changes the shard-key value never
+// leaves a second copy of the entity.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include <shardkit/message/bus.h>
+#include <shardkit/message/codec.h>
+#include <shardkit/message/json.h>
+#include <shardkit/shard/shard_map.h>
+#include <shardkit/shard/shard_router.h>
+#include <shardkit/store/service.h>
+
+#include "store_test_util.h"
+
+namespace shardkit::store::testing {
+namespace {
+
+template <typename B, bool kRoutedTopology>
+struct Topology {
+  using Backend = B;
+  static constexpr bool kRouted = kRoutedTopology;
+};
+
+using Topologies = ::testing::Types<Topology<RocksDbBackend, false>, Topology<RocksDbBackend, true>,
+                                    Topology<SqliteBackend, false>, Topology<SqliteBackend, true>>;
+
+struct TopologyName {
+  template <typename T>
+  static std::string GetName(int) {
+    return fmt::format("{}_{}", T::Backend::kName, T::kRouted ? "routed" : "direct");
+  }
+};
+
+// Users whose entries live on shard -80 and on shard 80- (by the ksid of the value).
+std::vector<std::string> UsersOnShard(bool high) {
+  std::vector<std::string> users;
+  for (int i = 0; users.size() < 4; ++i) {
+    std::string user = fmt::format("user{}", i);
+    if ((Ksid(user) >> 63 == 1) == high) users.push_back(user);
+  }
+  return users;
+}
+
+template <typename T>
+class store_routed_conformance : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::map<std::string, std::string> keys = {{"entry", "user"}};
+    if (!T::kRouted) {
+      ASSERT_TRUE(bus_.Add("store:*", MakeStoreService(Open("one", keys, 1)), "store").ok());
+      return;
+    }
+    const std::vector<std::string> ranges = {"-80", "80-"};
+    auto map = std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, ranges, keys));
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      auto guard = shard::MakeShardGuard({ranges[i], map, nullptr, nullptr},
+                                         MakeStoreService(Open(ranges[i], keys, 2 + i)));
+      // The pattern a `shardkit serve` node gives a shard (services/src/data_services.cc).
+      ASSERT_TRUE(bus_.Add(fmt::format("store:*,kind:*,shard:\"{}\"", ranges[i]), guard,
+                           "shard " + ranges[i])
+                      .ok());
+    }
+    auto router = shard::MakeShardRouter({map, nullptr, std::make_shared<IdGenerator>(1)});
+    ASSERT_TRUE(bus_.Add("store:*", router, "router").ok());
+  }
+
+  std::shared_ptr<EntityStore> Open(const std::string& name,
+                                    const std::map<std::string, std::string>& keys,
+                                    uint32_t node_id) {
+    ids_.push_back(std::make_unique<IdGenerator>(node_id));
+    StoreOptions options;
+    options.path = dir_.path() + "/" + name;
+    options.purge_interval_ms = 0;
+    options.shard_key_fields = keys;
+    options.id_generator = ids_.back().get();
+    options.rocksdb.block_cache_bytes = size_t{8} << 20;
+    auto opened = T::Backend::Open(options);
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    return std::shared_ptr<EntityStore>(std::move(opened).value());
+  }
+
+  // Sends one message (with an idempotency key if `key` is set); the reply as JSON text.
+  std::string Act(const std::string& json, const std::string& key = {}) {
+    auto message = ParseMessage(json);
+    EXPECT_TRUE(message.ok()) << json;
+    message->meta().idempotency_key = key;
+    Result<Message> reply = bus_.ActAndWait(std::move(message).value());
+    if (!reply.ok()) return ToJson(ErrorMessage(reply.status()));
+    reply->meta() = Meta();  // the reply's message id differs per request; the answer must not
+    return ToJson(*reply);
+  }
+
+  // The entities of `kind` (optionally only `user`'s), as every reader sees them.
+  std::vector<std::string> List(const std::string& kind, const std::string& user = {}) {
+    std::string q = user.empty() ? "{}" : fmt::format(R"({{"user":"{}"}})", user);
+    rapidjson::Document reply =
+        Json(Act(fmt::format(R"({{"store":"list","kind":"{}","q":{}}})", kind, q)));
+    std::vector<std::string> out;
+    EXPECT_TRUE(reply.HasMember("items")) << ToJsonText(reply);
+    if (!reply.HasMember("items")) return out;
+    for (const auto& item : reply["items"].GetArray()) out.push_back(ToJsonText(item));
+    return out;
+  }
+
+  std::string Load(const std::string& kind, const std::string& id) {
+    return Act(fmt::format(R"({{"store":"load","kind":"{}","id":"{}"}})", kind, id));
+  }
+
+  TempDir dir_;
+  std::vector<std::unique_ptr<IdGenerator>> ids_;
+  Bus bus_;
+};
+
+TYPED_TEST_SUITE(store_routed_conformance, Topologies, TopologyName);
+
+std::string Ent(const std::string& reply) {
+  rapidjson::Document d = Json(reply);
+  return d.IsObject() && d.HasMember("ent") ? ToJsonText(d["ent"]) : std::string();
+}
+
+TYPED_TEST(store_routed_conformance, AKeyedSaveWithoutAnIdSentFourTimesStoresOneEntity) {
+  const std::string save = R"({"store":"save","kind":"g1","ent":{"n":1}})";
+  std::string first = this->Act(save, "K1");
+  ASSERT_FALSE(Ent(first).empty()) << first;
+  for (int copy = 1; copy < 4; ++copy) EXPECT_EQ(this->Act(save, "K1"), first) << "copy " << copy;
+  auto stored = this->List("g1");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0], Ent(first));
+  // Another key is another request: a second entity.
+  EXPECT_NE(IdOf(Ent(this->Act(save, "K2"))), IdOf(Ent(first)));
+  EXPECT_EQ(this->List("g1").size(), 2u);
+}
+
+TYPED_TEST(store_routed_conformance, AKeyedSaveWithoutAnIdFromEightConcurrentClientsStoresOne) {
+  for (int round = 0; round < 5; ++round) {
+    const std::string key = fmt::format("C{}", round);
+    const std::string save =
+        fmt::format(R"({{"store":"save","kind":"g2","ent":{{"round":{}}}}})", round);
+    std::vector<std::string> replies(8);
+    std::vector<std::thread> clients;
+    for (size_t c = 0; c < replies.size(); ++c)
+      clients.emplace_back([&, c] { replies[c] = this->Act(save, key); });
+    for (auto& t : clients) t.join();
+    ASSERT_FALSE(Ent(replies[0]).empty()) << replies[0];
+    for (const auto& r : replies) EXPECT_EQ(r, replies[0]);
+  }
+  EXPECT_EQ(this->List("g2").size(), 5u);
+}
+
+TYPED_TEST(store_routed_conformance, AKeyedBulkSaveWithoutIdsIsAppliedOnceFromConcurrentClients) {
+  std::string ents = "[";
+  for (int i = 0; i < 12; ++i) ents += fmt::format(R"({}{{"i":{}}})", i ? "," : "", i);
+  const std::string save = R"({"store":"save","kind":"g3","ents":)" + ents + "]}";
+  std::string first = this->Act(save, "B1");
+  ASSERT_EQ(first.find("\"error$\""), std::string::npos) << first;
+  std::vector<std::string> replies(8);
+  std::vector<std::thread> clients;
+  for (size_t c = 0; c < replies.size(); ++c)
+    clients.emplace_back([&, c] { replies[c] = this->Act(save, "B1"); });
+  for (auto& t : clients) t.join();
+  for (const auto& r : replies) EXPECT_EQ(r, first);
+  auto stored = this->List("g3");
+  ASSERT_EQ(stored.size(), 12u);
+  for (const auto& e : stored) EXPECT_EQ(VersionOf(e), 1u) << e;
+}
+
+TYPED_TEST(store_routed_conformance, AKeyReusedForAnotherRequestIsAConflictAndWritesNothing) {
+  std::string first = this->Act(R"({"store":"save","kind":"g4","id":"a","ent":{"n":1}})", "R");
+  ASSERT_FALSE(Ent(first).empty()) << first;
+  std::string other = this->Act(R"({"store":"save","kind":"g4","id":"a","ent":{"n":2}})", "R");
+  EXPECT_NE(other.find(R"("field":"meta$.idempotency_key")"), std::string::npos) << other;
+  EXPECT_EQ(Ent(this->Load("g4", "a")), Ent(first));
+  // A keyed remove replays its removed value, not not_found.
+  std::string removed = this->Act(R"({"store":"remove","kind":"g4","id":"a"})", "RM");
+  ASSERT_EQ(Ent(removed), Ent(first)) << removed;
+  EXPECT_EQ(this->Act(R"({"store":"remove","kind":"g4","id":"a"})", "RM"), removed);
+}
+
+// For `entry` the values differ but stay on one shard: two first saves of one id with values on
+// different shards are not serialized by any shard (docs/sharding.md, "Shard-key changes").
+TYPED_TEST(store_routed_conformance, InsertOnlyRacesOfEightClientsHaveOneWinner) {
+  for (const std::string kind : {"g5", "entry"}) {
+    std::vector<std::string> replies(8);
+    std::vector<std::thread> clients;
+    for (size_t c = 0; c < replies.size(); ++c) {
+      clients.emplace_back([&, c] {
+        replies[c] = this->Act(fmt::format(
+            R"({{"store":"save","kind":"{}","id":"one","insert_only":true,)"
+            R"("ent":{{"user":"{}","c":{}}}}})",
+            kind, UsersOnShard(false)[c % 4], c));
+      });
+    }
+    for (auto& t : clients) t.join();
+    size_t won = 0;
+    for (const auto& r : replies) won += !Ent(r).empty();
+    EXPECT_EQ(won, 1u) << kind;
+    EXPECT_EQ(this->List(kind).size(), 1u) << kind;
+  }
+}
+
+TYPED_TEST(store_routed_conformance, ABulkSaveAnswersPerItemAndWritesTheGoodOnes) {
+  std::string reply = this->Act(
+      R"({"store":"save","kind":"entry","ents":[{"id":"x","user":"u"},{"id":"y"},7,)"
+      R"({"id":"z","user":"v"}]})");
+  rapidjson::Document items = Json(reply);
+  ASSERT_TRUE(items.HasMember("items")) << reply;
+  ASSERT_EQ(items["items"].Size(), 4u) << reply;
+  EXPECT_TRUE(items["items"][0].HasMember("ent")) << reply;
+  EXPECT_TRUE(items["items"][1].HasMember("error$")) << reply;
+  EXPECT_TRUE(items["items"][2].HasMember("error$")) << reply;
+  EXPECT_TRUE(items["items"][3].HasMember("ent")) << reply;
+  EXPECT_EQ(this->List("entry").size(), 2u);
+}
+
+// A save that changes the shard-key value: on one store the entity moves (version 2, the old key
+// gone); through the router, when the new value belongs to the other shard, the save is refused
+// naming the field. Either way exactly one copy exists, at the version the answers say.
+TYPED_TEST(store_routed_conformance, AShardKeyChangeNeverLeavesASecondCopy) {
+  const std::string ann = UsersOnShard(false)[0], bob = UsersOnShard(true)[0];
+  ASSERT_FALSE(Ent(this->Act(fmt::format(
+                       R"({{"store":"save","kind":"entry","id":"e1","ent":{{"user":"{}"}}}})", ann)))
+                   .empty());
+  std::string moved = this->Act(fmt::format(
+      R"({{"store":"save","kind":"entry","id":"e1","version":1,"ent":{{"user":"{}","n":2}}}})",
+      bob));
+  auto all = this->List("entry");
+  ASSERT_EQ(all.size(), 1u) << moved;
+  if (TypeParam::kRouted) {
+    rapidjson::Document error = Json(moved);
+    ASSERT_TRUE(error.HasMember("error$")) << moved;
+    EXPECT_EQ(std::string(error["error$"]["code"].GetString()), "invalid") << moved;
+    EXPECT_EQ(std::string(error["error$"]["details"]["field"].GetString()), "ent.user") << moved;
+    EXPECT_EQ(VersionOf(all[0]), 1u);
+    EXPECT_EQ(this->List("entry", ann).size(), 1u);
+    EXPECT_EQ(this->List("entry", bob).size(), 0u);
+    // A stale version is still a conflict, and a save keeping the value's shard still works.
+    EXPECT_NE(this->Act(fmt::format(R"({{"store":"save","kind":"entry","id":"e1","version":7,)"
+                                    R"("ent":{{"user":"{}"}}}})",
+                                    ann))
+                  .find("\"conflict\""),
+              std::string::npos);
+    EXPECT_EQ(VersionOf(Ent(this->Act(fmt::format(
+                  R"({{"store":"save","kind":"entry","id":"e1","version":1,"ent":{{"user":"{}"}}}})",
+                  UsersOnShard(false)[1])))),
+              2u);
+  } else {
+    EXPECT_EQ(VersionOf(Ent(moved)), 2u) << moved;
+    EXPECT_EQ(this->List("entry", ann).size(), 0u);
+  }
+  EXPECT_EQ(Ent(this->Load("entry", "e1")), this->List("entry")[0]);
+}
+
+TYPED_TEST(store_routed_conformance, ABulkShardKeyChangeNeverLeavesASecondCopy) {
+  const auto low = UsersOnShard(false), high = UsersOnShard(true);
+  this->Act(fmt::format(R"({{"store":"save","kind":"entry","ents":[{{"id":"a","user":"{}"}},)"
+                        R"({{"id":"b","user":"{}"}}]}})",
+                        low[0], low[1]));
+  std::string reply = this->Act(fmt::format(
+      R"({{"store":"save","kind":"entry","ents":[{{"id":"a","user":"{}"}},{{"id":"b","user":"{}"}},)"
+      R"({{"id":"c","user":"{}"}}]}})",
+      high[0], low[2], high[1]));
+  rapidjson::Document items = Json(reply);
+  ASSERT_TRUE(items.HasMember("items")) << reply;
+  EXPECT_EQ(TypeParam::kRouted, items["items"][0].HasMember("error$")) << reply;
+  EXPECT_EQ(VersionOf(ToJsonText(items["items"][1]["ent"])), 2u) << reply;
+  EXPECT_EQ(VersionOf(ToJsonText(items["items"][2]["ent"])), 1u) << reply;
+  std::set<std::string> ids;
+  for (const auto& e : this->List("entry")) EXPECT_TRUE(ids.insert(IdOf(e)).second) << e;
+  EXPECT_EQ(ids, (std::set<std::string>{"a", "b", "c"}));
+}
+
+// Eight clients update one entity, mostly with read-modify-write saves, each to a user of either
+// shard.
+// Every acknowledged save counts: the entity exists once, at 1 + the number of saves that succeeded.
+TYPED_TEST(store_routed_conformance, ConcurrentShardKeyChangesLeaveOneEntityAtTheCountedVersion) {
+  const auto low = UsersOnShard(false), high = UsersOnShard(true);
+  ASSERT_FALSE(Ent(this->Act(fmt::format(
+                       R"({{"store":"save","kind":"entry","id":"hot","ent":{{"user":"{}"}}}})",
+                       low[0])))
+                   .empty());
+  std::atomic<uint64_t> saved{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 15; ++i) {
+        const std::string user = ((c + i) % 2 ? high : low)[(c + i) % 4];
+        // Every third save is blind (no version): it must not create a copy either.
+        std::string version;
+        if (i % 3 != 0) {
+          std::string loaded = this->Load("entry", "hot");
+          ASSERT_FALSE(Ent(loaded).empty()) << loaded;
+          version = fmt::format(R"("version":{},)", VersionOf(Ent(loaded)));
+        }
+        std::string reply = this->Act(fmt::format(
+            R"({{"store":"save","kind":"entry","id":"hot",{}"ent":{{"user":"{}"}}}})", version,
+            user));
+        if (!Ent(reply).empty()) ++saved;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  auto all = this->List("entry");
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_GT(saved.load(), 0u);
+  EXPECT_EQ(VersionOf(all[0]), 1 + saved.load()) << all[0];
+  EXPECT_EQ(Ent(this->Load("entry", "hot")), all[0]);
+}
+
+}  // namespace
+}  // namespace shardkit::store::testing
