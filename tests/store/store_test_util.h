@@ -62,6 +62,8 @@ struct SqliteBackend {
   }
 };
 using StoreBackends = ::testing::Types<MemoryBackend, RocksDbBackend, SqliteBackend>;
+// The backends that keep data across a reopen (tests of durability run on these only).
+using PersistentBackends = ::testing::Types<RocksDbBackend, SqliteBackend>;
 
 struct BackendName {
   template <typename Backend>
