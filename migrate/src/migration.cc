@@ -13,6 +13,7 @@
 
 #include "journal.h"
 #include "replicator.h"
+#include "rules.h"
 
 namespace shardkit::migrate {
 
@@ -102,8 +103,14 @@ class Migration::Impl {
   Status Resume() {
     auto journal = internal::ReadJournal(spec_.journal_path);
     if (!journal.ok() && journal.status().code() != Code::kNotFound) return journal.status();
-    if (journal.ok()) state_ = std::move(journal).value();
-    if (!journal.ok()) return Save();
+    if (!journal.ok()) return Create();
+    state_ = std::move(journal).value();
+    if (!state_.sources.empty()) {
+      if (Status s = CheckSameSpec(spec_.id, state_.sources, state_.targets, Names(spec_.sources),
+                                   Names(spec_.targets));
+          !s.ok())
+        return s;
+    }
     auto map = spec_.map->Current();
     bool switched = std::all_of(spec_.targets.begin(), spec_.targets.end(),
                                 [&](const Participant& t) { return map->Find(t.shard); });
@@ -119,6 +126,13 @@ class Migration::Impl {
         state_.phase = Phase::kCutoverDone;
         state_.epoch_after = map->epoch();
         for (Participant& s : spec_.sources) s.gate->Retire();
+        for (Participant& t : spec_.targets) t.gate->Open();
+      } else if (map->epoch() > state_.epoch_before) {
+        // A rollback that passed its map swap.
+        state_.phase = Phase::kRolledBack;
+        state_.epoch_after = map->epoch();
+        for (Participant& t : spec_.targets) t.gate->Retire();
+        for (Participant& s : spec_.sources) s.gate->Open();
       } else {
         state_.phase = Phase::kCopied;
         for (Participant& s : spec_.sources) s.gate->Open();
@@ -222,6 +236,7 @@ class Migration::Impl {
   }
 
   Result<CutoverReport> Cutover() {
+    if (state_.phase == Phase::kCutoverDone) return Done();
     if (state_.phase != Phase::kCopied && state_.phase != Phase::kRolledBack) {
       return Status::Invalid(
           fmt::format("cutover needs a copied migration (phase is {})", PhaseName(state_.phase)));
@@ -230,6 +245,7 @@ class Migration::Impl {
   }
 
   Result<CutoverReport> Rollback() {
+    if (state_.phase == Phase::kRolledBack) return Done();
     if (state_.phase != Phase::kCutoverDone) {
       return Status::Invalid(fmt::format("rollback needs a cut-over migration (phase is {})",
                                          PhaseName(state_.phase)));
@@ -239,15 +255,20 @@ class Migration::Impl {
 
   Status Complete() {
     if (state_.phase == Phase::kCompleted) return Status::Ok();
-    if (state_.phase != Phase::kCutoverDone && state_.phase != Phase::kRolledBack) {
+    if (state_.phase == Phase::kRolledBack) {
       return Status::Invalid(
-          fmt::format("complete needs a cut-over or rolled-back migration (phase is {})",
-                      PhaseName(state_.phase)));
+          "complete refused: the migration is rolled_back and the map routes to the sources; "
+          "cut over again, or cancel to keep the sources");
+    }
+    if (state_.phase != Phase::kCutoverDone) {
+      return Status::Invalid(fmt::format("complete needs a cut-over migration (phase is {})",
+                                         PhaseName(state_.phase)));
     }
     StopAll();
     DropConsumers();
     state_.phase = Phase::kCompleted;
     Status saved = Save();
+    if (saved.ok()) ReleaseClaims();
     internal::CrashPoint("migrate:completed");
     return saved;
   }
@@ -255,12 +276,17 @@ class Migration::Impl {
   Status Cancel() {
     if (state_.phase == Phase::kCancelled) return Status::Ok();
     if (state_.phase == Phase::kCutoverDone || state_.phase == Phase::kCompleted) {
-      return Status::Invalid("cancel is only possible before cutover; use rollback");
+      return Status::Invalid(fmt::format(
+          "cancel refused: the migration is {}; cancel is possible before a cutover or after a "
+          "rollback",
+          PhaseName(state_.phase)));
     }
     StopAll();
     DropConsumers();
     state_.phase = Phase::kCancelled;
-    return Save();
+    Status saved = Save();
+    if (saved.ok()) ReleaseClaims();
+    return saved;
   }
 
   Progress progress() const {
@@ -296,6 +322,75 @@ class Migration::Impl {
       if (std::find(removed.begin(), removed.end(), s.name) == removed.end()) out.push_back(s.name);
     }
     return out;
+  }
+
+  static std::vector<std::string> Names(const std::vector<Participant>& participants) {
+    return internal::Names(participants);
+  }
+
+  // A new id: the rules first (nothing changes on a refusal), then the claims, then the journal
+  // recording the spec and the fresh targets.
+  Status Create() {
+    auto map = spec_.map->Current();
+    if (Status s = internal::CheckNewMigration(spec_, *map); !s.ok()) return s;
+    if (Status s = internal::ClaimStores(spec_); !s.ok()) return s;
+    state_.sources = Names(spec_.sources);
+    state_.targets = Names(spec_.targets);
+    state_.fresh_targets = state_.targets;
+    Status saved = Save();
+    if (!saved.ok()) (void)internal::ReleaseStores(spec_);
+    return saved;
+  }
+
+  void ReleaseClaims() {
+    if (Status s = internal::ReleaseStores(spec_); !s.ok()) {
+      spdlog::warn("migration {}: cannot release the stores' claims: {}", spec_.id, s.ToString());
+    }
+  }
+
+  // The one place the migrator deletes data: `range` of a target that its journal records as a
+  // fresh target of this migration, that this migration claims and the map does not route to,
+  // while the copy is not done. Anything else is refused: a mistake elsewhere cannot empty a
+  // store that serves.
+  Status ClearFreshTarget(const Participant& target, const store::KsidRange& range,
+                          const std::string& stream) {
+    const auto& fresh = state_.fresh_targets;
+    std::string why;
+    if (state_.phase != Phase::kCreated) {
+      why = fmt::format("the migration is {}", PhaseName(state_.phase));
+    } else if (std::find(fresh.begin(), fresh.end(), target.shard) == fresh.end()) {
+      why = "the journal does not record it as a fresh target of this migration";
+    } else if (spec_.map->Current()->Find(target.shard)) {
+      why = "the shard map routes to it";
+    } else if (auto holder = target.store->Claimant(); !holder.ok() || *holder != spec_.id) {
+      why = "this migration does not hold its claim";
+    }
+    if (!why.empty()) {
+      return Status::Internal(
+          fmt::format("migration {}: refusing to clear shard {}: {}", spec_.id, target.shard, why));
+    }
+    std::vector<store::ChangeRecord> clear;
+    Status scanned = target.store->ScanRange("", range, [&](const store::EntityRecord& r) {
+      clear.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0});
+      return true;
+    });
+    if (!scanned.ok()) return scanned;
+    if (clear.empty()) return Status::Ok();
+    return target.store->ApplyReplicated(stream, clear, 0);
+  }
+
+  // The feed position of `p` when it last became an owner by a swap (0: never).
+  uint64_t SwapPosition(const Participant& p) const {
+    auto it = state_.reverse_from.find(p.shard);
+    return it == state_.reverse_from.end() ? 0 : it->second;
+  }
+
+  // A repeated cutover or rollback: the state it left.
+  CutoverReport Done() const {
+    CutoverReport report;
+    report.epoch = spec_.map->Current()->epoch();
+    if (!state_.fence.empty()) report.fence = state_.fence.begin()->second;
+    return report;
   }
 
   std::string Stream(const Participant& from, const Participant& to, bool forward) const {
@@ -377,13 +472,7 @@ class Migration::Impl {
         if (Status s = source.store->feed().RegisterConsumer(consumer, p0 + 1); !s.ok()) return s;
         std::string stream = Stream(source, target, true);
         // Leftovers of an earlier, interrupted copy.
-        std::vector<store::ChangeRecord> clear;
-        Status scanned = target.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
-          clear.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0});
-          return true;
-        });
-        if (!scanned.ok()) return scanned;
-        if (Status s = target.store->ApplyReplicated(stream, clear, 0); !s.ok()) return s;
+        if (Status s = ClearFreshTarget(target, *range, stream); !s.ok()) return s;
         std::vector<store::ChangeRecord> batch;
         Status failed;
         Status copied = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
@@ -428,9 +517,9 @@ class Migration::Impl {
       for (const Participant& target : spec_.targets) {
         auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
-        auto r = std::make_unique<internal::Replicator>(Stream(source, target, true),
-                                                        Consumer(target, true) + ":" + source.shard,
-                                                        source.store, target.store, *range);
+        auto r = std::make_unique<internal::Replicator>(
+            Stream(source, target, true), Consumer(target, true) + ":" + source.shard,
+            source.store, target.store, *range, SwapPosition(source));
         r->Start();
         forward_.push_back(std::move(r));
         forward_pairs_.emplace_back(source.shard, target.shard);
@@ -451,7 +540,8 @@ class Migration::Impl {
                                                       state_.reverse_from[target.shard] + 1);
         }
         auto r = std::make_unique<internal::Replicator>(Stream(target, source, false), consumer,
-                                                        target.store, source.store, *range);
+                                                        target.store, source.store, *range,
+                                                        SwapPosition(target));
         r->Start();
         reverse_.push_back(std::move(r));
         reverse_pairs_.emplace_back(target.shard, source.shard);
@@ -481,10 +571,11 @@ class Migration::Impl {
   Result<CutoverReport> Switch(std::vector<Participant>& from, std::vector<Participant>& to,
                                std::vector<std::unique_ptr<internal::Replicator>>& replicators,
                                bool forward) {
+    const char* step = forward ? "cutover" : "rollback";
     for (const auto& r : replicators) {
       if (r->lag() > spec_.cutover.max_lag) {
-        return Status::Unavailable(fmt::format("cutover refused: replication lag {} is above {}",
-                                               r->lag(), spec_.cutover.max_lag),
+        return Status::Unavailable(fmt::format("{} refused: replication lag {} is above {}",
+                                               step, r->lag(), spec_.cutover.max_lag),
                                    fmt::format(R"({{"lag":{}}})", r->lag()));
       }
     }
@@ -500,14 +591,14 @@ class Migration::Impl {
       for (Participant& p : from) p.gate->Open();
       state_.phase = resting;
       (void)Save();
-      spdlog::warn("migration {}: cutover abandoned: {}", spec_.id, why.ToString());
+      spdlog::warn("migration {}: {} abandoned: {}", spec_.id, step, why.ToString());
       return why;
     };
     for (Participant& p : from) p.gate->Close();
     for (Participant& p : from) {
       if (!p.gate->Drain(spec_.cutover.drain_timeout)) {
         return abandon(Status::Timeout(
-            fmt::format("cutover abandoned: writes on shard {} did not drain", p.shard)));
+            fmt::format("{} abandoned: writes on shard {} did not drain", step, p.shard)));
       }
     }
     // Only now, with no write in flight, is the fence meaningful.
@@ -518,7 +609,7 @@ class Migration::Impl {
       uint64_t wanted = fence[pairs[i].first];
       if (!replicators[i]->WaitUntil(wanted, spec_.cutover.fence_timeout)) {
         return abandon(
-            Status::Timeout(fmt::format("cutover abandoned: {} did not reach the fence {} in time",
+            Status::Timeout(fmt::format("{} abandoned: {} did not reach the fence {} in time", step,
                                         replicators[i]->stream(), wanted)));
       }
     }
@@ -545,7 +636,8 @@ class Migration::Impl {
     for (Participant& p : to) p.gate->Open();
     if (Status s = spec_.map->CompareAndSwap(map->epoch(), std::move(next).value()); !s.ok()) {
       return abandon(
-          Status(s.code(), "cutover abandoned: the shard map changed meanwhile: " + s.message()));
+          Status(s.code(), fmt::format("{} abandoned: the shard map changed meanwhile: {}", step,
+                                       s.message())));
     }
     // Point of no return: the map names the new owners.
     internal::CrashPoint(forward ? "migrate:map_swapped" : "migrate:map_swapped_back");

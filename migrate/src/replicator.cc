@@ -2,18 +2,21 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace shardkit::migrate::internal {
 
 Replicator::Replicator(std::string stream, std::string consumer,
                        std::shared_ptr<store::EntityStore> from,
-                       std::shared_ptr<store::EntityStore> to, store::KsidRange range)
+                       std::shared_ptr<store::EntityStore> to, store::KsidRange range,
+                       uint64_t start_after)
     : stream_(std::move(stream)),
       consumer_(std::move(consumer)),
       from_(std::move(from)),
       to_(std::move(to)),
       range_(range) {
   auto position = to_->ReplicatedPosition(stream_);
-  applied_ = position.ok() ? *position : 0;
+  applied_ = std::max(position.ok() ? *position : 0, start_after);
 }
 
 Replicator::~Replicator() { Stop(); }
