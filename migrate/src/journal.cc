@@ -94,6 +94,7 @@ Result<JournalState> ReadJournal(const std::string& path) {
         fmt::format("journal {}: unknown phase '{}'", path, d["phase"].GetString()));
   if (d.HasMember("epoch_before") && d["epoch_before"].IsUint64())
     state.epoch_before = d["epoch_before"].GetUint64();
+  if (d.HasMember("back") && d["back"].IsBool()) state.back = d["back"].GetBool();
   if (d.HasMember("epoch_after") && d["epoch_after"].IsUint64())
     state.epoch_after = d["epoch_after"].GetUint64();
   if (!ReadMap(d, "p0", state.p0) || !ReadMap(d, "fence", state.fence) ||
@@ -115,6 +116,8 @@ Status WriteJournal(const std::string& path, const JournalState& state) {
   WriteList(w, "sources", state.sources);
   WriteList(w, "targets", state.targets);
   WriteList(w, "fresh_targets", state.fresh_targets);
+  w.Key("back");
+  w.Bool(state.back);
   w.Key("epoch_before");
   w.Uint64(state.epoch_before);
   w.Key("epoch_after");

@@ -127,7 +127,7 @@ class Migration::Impl {
         state_.epoch_after = map->epoch();
         for (Participant& s : spec_.sources) s.gate->Retire();
         for (Participant& t : spec_.targets) t.gate->Open();
-      } else if (map->epoch() > state_.epoch_before) {
+      } else if (state_.back && map->epoch() > state_.epoch_before) {
         // A rollback that passed its map swap.
         state_.phase = Phase::kRolledBack;
         state_.epoch_after = map->epoch();
@@ -582,6 +582,7 @@ class Migration::Impl {
     auto map = spec_.map->Current();
     const Phase resting = state_.phase;
     state_.phase = Phase::kCutover;
+    state_.back = !forward;
     state_.epoch_before = map->epoch();
     if (Status s = Save(); !s.ok()) return s;
     internal::CrashPoint(forward ? "migrate:cutover" : "migrate:rollback");

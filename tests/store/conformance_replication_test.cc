@@ -54,6 +54,38 @@ TYPED_TEST(store_conformance, ReplicatedExpiryIsKept) {
   EXPECT_EQ(this->store().Load("thing", "t").status().code(), Code::kNotFound);
 }
 
+TYPED_TEST(store_conformance, AClaimIsHeldByOneOwnerAndIsNotAConsumer) {
+  EXPECT_EQ(*this->store().Claimant(), "");
+  ASSERT_TRUE(this->store().Claim("m1").ok());
+  EXPECT_TRUE(this->store().Claim("m1").ok());  // its holder again: no change
+  Status second = this->store().Claim("m2");
+  EXPECT_EQ(second.code(), Code::kConflict);
+  EXPECT_EQ(second.message(), "store is claimed by migration 'm1'");
+  EXPECT_TRUE(this->store().ReleaseClaim("m2").ok());  // not the holder: a no-op
+  EXPECT_EQ(*this->store().Claimant(), "m1");
+  EXPECT_TRUE(this->feed().Consumers().empty());
+  EXPECT_EQ(this->feed().LastSequence(), 0u) << "a claim is not a change";
+  EXPECT_EQ(this->feed().RegisterConsumer("claim$x", 1).code(), Code::kInvalid);
+  ASSERT_TRUE(this->store().ReleaseClaim("m1").ok());
+  EXPECT_EQ(*this->store().Claimant(), "");
+  EXPECT_TRUE(this->store().Claim("m2").ok());
+}
+
+TYPED_TEST(store_conformance, AClaimAndTheReplicatedStreamsSurviveReopen) {
+  if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
+  ASSERT_TRUE(this->store().Claim("m1").ok());
+  ASSERT_TRUE(this->store().ApplyReplicated("from-a", {}, 9).ok());
+  this->Reopen();
+  EXPECT_EQ(*this->store().Claimant(), "m1");
+  EXPECT_EQ(this->store().Claim("m2").code(), Code::kConflict);
+  auto streams = this->store().ReplicatedStreams();
+  ASSERT_TRUE(streams.ok());
+  EXPECT_EQ(*streams, (std::map<std::string, uint64_t>{{"from-a", 9}}));
+  ASSERT_TRUE(this->store().ReleaseClaim("m1").ok());
+  this->Reopen();
+  EXPECT_EQ(*this->store().Claimant(), "");
+}
+
 TYPED_TEST(store_conformance, ReplicationPositionSurvivesReopen) {
   if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
   ASSERT_TRUE(
