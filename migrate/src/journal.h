@@ -22,11 +22,11 @@ struct JournalState {
   // Targets this migration found fresh (empty, unrouted, unclaimed) and claimed: the only stores
   // whose range it may ever clear.
   std::vector<std::string> fresh_targets;
-  bool back = false;          // the switch in progress (phase cutover) is a rollback
-  uint64_t epoch_before = 0;                     // map epoch when the cutover started
-  uint64_t epoch_after = 0;                      // map epoch the cutover installed
-  std::map<std::string, uint64_t> p0;            // source shard -> feed position at copy
-  std::map<std::string, uint64_t> fence;         // source shard -> Pf
+  bool back = false;                      // the switch in progress (phase cutover) is a rollback
+  uint64_t epoch_before = 0;              // map epoch when the cutover started
+  uint64_t epoch_after = 0;               // map epoch the cutover installed
+  std::map<std::string, uint64_t> p0;     // source shard -> feed position at copy
+  std::map<std::string, uint64_t> fence;  // source shard -> Pf
   // New owner -> its feed position at the last swap (targets after a cutover, sources after a
   // rollback): the replication the other way starts there.
   std::map<std::string, uint64_t> reverse_from;

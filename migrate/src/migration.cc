@@ -14,6 +14,7 @@
 #include "journal.h"
 #include "replicator.h"
 #include "rules.h"
+#include "verify.h"
 
 namespace shardkit::migrate {
 
@@ -40,15 +41,6 @@ std::string_view PhaseName(Phase phase) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::optional<store::KsidRange> Intersect(const store::KsidRange& a, const store::KsidRange& b) {
-  uint64_t begin = std::max(a.begin, b.begin);
-  // end 0 means "to the end of the keyspace".
-  auto end_of = [](const store::KsidRange& r) { return r.end == 0 ? ~uint64_t{0} : r.end - 1; };
-  uint64_t last = std::min(end_of(a), end_of(b));
-  if (begin > last) return std::nullopt;
-  return store::KsidRange{begin, last == ~uint64_t{0} ? 0 : last + 1};
-}
 
 }  // namespace
 
@@ -166,73 +158,18 @@ class Migration::Impl {
       return Status::Invalid(
           fmt::format("verify needs a copied migration (phase is {})", PhaseName(state_.phase)));
     }
-    VerifyReport report;
-    for (const Participant& source : spec_.sources) {
-      uint64_t start = source.store->feed().LastSequence();
-      // Compare only once the targets hold everything up to `start`.
+    // Compare a source only once the targets hold everything up to `position` of it.
+    auto caught_up = [this](const std::string& source, uint64_t position) -> Status {
       for (size_t i = 0; i < forward_.size(); ++i) {
-        if (forward_pairs_[i].first == source.shard &&
-            !forward_[i]->WaitUntil(start, std::chrono::seconds(10))) {
+        if (forward_pairs_[i].first == source &&
+            !forward_[i]->WaitUntil(position, std::chrono::seconds(10))) {
           return Status::Timeout(
-              fmt::format("verify: {} did not catch up to {}", forward_[i]->stream(), start));
+              fmt::format("verify: {} did not catch up to {}", forward_[i]->stream(), position));
         }
       }
-      enum Kind { kMissing, kExtra, kDifferent };
-      std::vector<std::pair<std::pair<std::string, std::string>, Kind>>
-          suspects;  // ((kind, id), why)
-      for (const Participant& target : spec_.targets) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
-        if (!range) continue;
-        std::vector<store::EntityRecord> left, right;
-        Status a = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
-          left.push_back(r);
-          return true;
-        });
-        Status b = target.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
-          right.push_back(r);
-          return true;
-        });
-        if (!a.ok()) return a;
-        if (!b.ok()) return b;
-        auto key = [](const store::EntityRecord& r) { return std::tie(r.kind, r.ksid, r.id); };
-        size_t i = 0, j = 0;
-        while (i < left.size() || j < right.size()) {
-          if (j == right.size() || (i < left.size() && key(left[i]) < key(right[j]))) {
-            suspects.push_back({{left[i].kind, left[i].id}, kMissing});
-            ++i;
-          } else if (i == left.size() || key(right[j]) < key(left[i])) {
-            suspects.push_back({{right[j].kind, right[j].id}, kExtra});
-            ++j;
-          } else {
-            ++report.compared;
-            if (left[i].version != right[j].version || left[i].value != right[j].value) {
-              suspects.push_back({{left[i].kind, left[i].id}, kDifferent});
-            }
-            ++i, ++j;
-          }
-        }
-      }
-      if (suspects.empty()) continue;
-      // Keys written while we compared are in flux, not wrong: the replicators carry them.
-      std::set<std::pair<std::string, std::string>> written;
-      if (source.store->feed().LastSequence() > start) {
-        auto changed = source.store->feed().ReadChanges(start + 1, 10'000'000);
-        if (!changed.ok()) return changed.status();
-        for (const auto& c : *changed) written.emplace(c.kind, c.id);
-      }
-      for (const auto& [entity, why] : suspects) {
-        if (written.count(entity)) {
-          ++report.in_flux;
-        } else if (why == kMissing) {
-          ++report.missing;
-        } else if (why == kExtra) {
-          ++report.extra;
-        } else {
-          ++report.different;
-        }
-      }
-    }
-    return report;
+      return Status::Ok();
+    };
+    return internal::Diff(spec_.sources, spec_.targets, ranges_, caught_up);
   }
 
   Result<CutoverReport> Cutover() {
@@ -348,37 +285,6 @@ class Migration::Impl {
     }
   }
 
-  // The one place the migrator deletes data: `range` of a target that its journal records as a
-  // fresh target of this migration, that this migration claims and the map does not route to,
-  // while the copy is not done. Anything else is refused: a mistake elsewhere cannot empty a
-  // store that serves.
-  Status ClearFreshTarget(const Participant& target, const store::KsidRange& range,
-                          const std::string& stream) {
-    const auto& fresh = state_.fresh_targets;
-    std::string why;
-    if (state_.phase != Phase::kCreated) {
-      why = fmt::format("the migration is {}", PhaseName(state_.phase));
-    } else if (std::find(fresh.begin(), fresh.end(), target.shard) == fresh.end()) {
-      why = "the journal does not record it as a fresh target of this migration";
-    } else if (spec_.map->Current()->Find(target.shard)) {
-      why = "the shard map routes to it";
-    } else if (auto holder = target.store->Claimant(); !holder.ok() || *holder != spec_.id) {
-      why = "this migration does not hold its claim";
-    }
-    if (!why.empty()) {
-      return Status::Internal(
-          fmt::format("migration {}: refusing to clear shard {}: {}", spec_.id, target.shard, why));
-    }
-    std::vector<store::ChangeRecord> clear;
-    Status scanned = target.store->ScanRange("", range, [&](const store::EntityRecord& r) {
-      clear.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0});
-      return true;
-    });
-    if (!scanned.ok()) return scanned;
-    if (clear.empty()) return Status::Ok();
-    return target.store->ApplyReplicated(stream, clear, 0);
-  }
-
   // The feed position of `p` when it last became an owner by a swap (0: never).
   uint64_t SwapPosition(const Participant& p) const {
     auto it = state_.reverse_from.find(p.shard);
@@ -451,7 +357,7 @@ class Migration::Impl {
     uint64_t total = 0;
     for (const Participant& source : spec_.sources) {
       for (const Participant& target : spec_.targets) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
         Status counted = source.store->ScanRange("", *range, [&](const store::EntityRecord&) {
           ++total;
@@ -465,14 +371,15 @@ class Migration::Impl {
       uint64_t p0 = source.store->feed().LastSequence();
       state_.p0[source.shard] = p0;
       for (const Participant& target : spec_.targets) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
         std::string consumer = Consumer(target, true) + ":" + source.shard;
         (void)source.store->feed().RemoveConsumer(consumer);
         if (Status s = source.store->feed().RegisterConsumer(consumer, p0 + 1); !s.ok()) return s;
         std::string stream = Stream(source, target, true);
         // Leftovers of an earlier, interrupted copy.
-        if (Status s = ClearFreshTarget(target, *range, stream); !s.ok()) return s;
+        if (Status s = internal::ClearFreshTarget(spec_, state_, target, *range, stream); !s.ok())
+          return s;
         std::vector<store::ChangeRecord> batch;
         Status failed;
         Status copied = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
@@ -515,11 +422,11 @@ class Migration::Impl {
     if (!forward_.empty()) return;
     for (const Participant& source : spec_.sources) {
       for (const Participant& target : spec_.targets) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
         auto r = std::make_unique<internal::Replicator>(
-            Stream(source, target, true), Consumer(target, true) + ":" + source.shard,
-            source.store, target.store, *range, SwapPosition(source));
+            Stream(source, target, true), Consumer(target, true) + ":" + source.shard, source.store,
+            target.store, *range, SwapPosition(source));
         r->Start();
         forward_.push_back(std::move(r));
         forward_pairs_.emplace_back(source.shard, target.shard);
@@ -531,7 +438,7 @@ class Migration::Impl {
     if (!reverse_.empty()) return;
     for (const Participant& target : spec_.targets) {
       for (const Participant& source : spec_.sources) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
         std::string consumer = Consumer(source, false) + ":" + target.shard;
         auto consumers = target.store->feed().Consumers();
@@ -574,8 +481,8 @@ class Migration::Impl {
     const char* step = forward ? "cutover" : "rollback";
     for (const auto& r : replicators) {
       if (r->lag() > spec_.cutover.max_lag) {
-        return Status::Unavailable(fmt::format("{} refused: replication lag {} is above {}",
-                                               step, r->lag(), spec_.cutover.max_lag),
+        return Status::Unavailable(fmt::format("{} refused: replication lag {} is above {}", step,
+                                               r->lag(), spec_.cutover.max_lag),
                                    fmt::format(R"({{"lag":{}}})", r->lag()));
       }
     }
@@ -636,9 +543,9 @@ class Migration::Impl {
     // earlier switch would refuse them). Before the swap their guards refuse by the map anyway.
     for (Participant& p : to) p.gate->Open();
     if (Status s = spec_.map->CompareAndSwap(map->epoch(), std::move(next).value()); !s.ok()) {
-      return abandon(
-          Status(s.code(), fmt::format("{} abandoned: the shard map changed meanwhile: {}", step,
-                                       s.message())));
+      return abandon(Status(
+          s.code(),
+          fmt::format("{} abandoned: the shard map changed meanwhile: {}", step, s.message())));
     }
     // Point of no return: the map names the new owners.
     internal::CrashPoint(forward ? "migrate:map_swapped" : "migrate:map_swapped_back");

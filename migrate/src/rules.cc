@@ -107,6 +107,34 @@ Status ClaimStores(const MigrationSpec& spec) {
   return Status::Ok();
 }
 
+Status ClearFreshTarget(const MigrationSpec& spec, const JournalState& state,
+                        const Participant& target, const store::KsidRange& range,
+                        const std::string& stream) {
+  const auto& fresh = state.fresh_targets;
+  std::string why;
+  if (state.phase != Phase::kCreated) {
+    why = fmt::format("the migration is {}", PhaseName(state.phase));
+  } else if (std::find(fresh.begin(), fresh.end(), target.shard) == fresh.end()) {
+    why = "the journal does not record it as a fresh target of this migration";
+  } else if (spec.map->Current()->Find(target.shard)) {
+    why = "the shard map routes to it";
+  } else if (auto holder = target.store->Claimant(); !holder.ok() || *holder != spec.id) {
+    why = "this migration does not hold its claim";
+  }
+  if (!why.empty()) {
+    return Status::Internal(
+        fmt::format("migration {}: refusing to clear shard {}: {}", spec.id, target.shard, why));
+  }
+  std::vector<store::ChangeRecord> clear;
+  Status scanned = target.store->ScanRange("", range, [&](const store::EntityRecord& r) {
+    clear.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0});
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  if (clear.empty()) return Status::Ok();
+  return target.store->ApplyReplicated(stream, clear, 0);
+}
+
 Status ReleaseStores(const MigrationSpec& spec) {
   for (const auto* group : {&spec.sources, &spec.targets}) {
     for (const Participant& p : *group) {

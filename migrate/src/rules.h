@@ -9,6 +9,8 @@
 #include <shardkit/message/status.h>
 #include <shardkit/migrate/migration.h>
 
+#include "journal.h"
+
 namespace shardkit::migrate::internal {
 
 // Sources: shards of `map`, not used by another migration. Targets: not a source, not routed to
@@ -21,6 +23,14 @@ Status CheckNewMigration(const MigrationSpec& spec, const shard::ShardMap& map);
 Status ClaimStores(const MigrationSpec& spec);
 // Releases spec.id's claims (complete, cancel).
 Status ReleaseStores(const MigrationSpec& spec);
+
+// The one place the migrator deletes data: `range` of a target that its journal records as a
+// fresh target of this migration, that this migration claims and the map does not route to,
+// while the copy is not done. Anything else is refused: a mistake elsewhere cannot empty a
+// store that serves.
+Status ClearFreshTarget(const MigrationSpec& spec, const JournalState& state,
+                        const Participant& target, const store::KsidRange& range,
+                        const std::string& stream);
 
 // The shard names of `participants`, in order.
 std::vector<std::string> Names(const std::vector<Participant>& participants);

@@ -126,8 +126,8 @@ int Run(const MigrateOptions& options) {
     return 0;
   }
   if (now == "cancelled") {
-    return Fail(Status::Invalid(fmt::format(
-        "migration '{}' is cancelled; start another one with a new id", options.id)));
+    return Fail(Status::Invalid(
+        fmt::format("migration '{}' is cancelled; start another one with a new id", options.id)));
   }
   if (options.cutover) {
     auto cut = session.Call("cutover");

@@ -70,7 +70,7 @@ class FeedImpl final : public ChangeFeed {
   std::map<std::string, uint64_t, std::less<>>
       replicas_;  // guarded by write_mu_: stream -> position
   std::map<std::string, std::string, std::less<>>
-      shard_keys_;       // guarded by write_mu_: kind -> field
+      shard_keys_;        // guarded by write_mu_: kind -> field
   std::string claimant_;  // guarded by write_mu_; empty: unclaimed
 };
 

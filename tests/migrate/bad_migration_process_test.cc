@@ -19,7 +19,7 @@ void StartLoaded(LiveMigrationProcesses& cluster) {
   ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
   ASSERT_NO_FATAL_FAILURE(cluster.Preload(3000));
   cluster.StartTraffic(8, 300);
-  cluster.WaitOps(300);
+  cluster.WaitOps(1000);
 }
 
 // A refused command: exit code 1 and `expected` in what it printed.
@@ -31,7 +31,7 @@ void ExpectRefused(const services::testing::ShellRun& run, const std::string& ex
 
 // Stops the clients and checks everything they and the preload wrote.
 void CheckNothingLost(LiveMigrationProcesses& cluster) {
-  cluster.WaitOps(300);
+  cluster.WaitOps(1000);
   cluster.StopTraffic();
   EXPECT_EQ(cluster.errors(), 0) << ::testing::PrintToString(cluster.first_errors());
   ASSERT_NO_FATAL_FAILURE(cluster.CheckHistories());
@@ -69,7 +69,7 @@ TEST(BadMigration, TheLiveShardsOfANewerMapAreNotTargets) {
   // Written after the split: 40-60 and 60-80 own the range and serve it.
   ASSERT_NO_FATAL_FAILURE(cluster.Preload(3000));
   cluster.StartTraffic(8, 300);
-  cluster.WaitOps(300);
+  cluster.WaitOps(1000);
   ExpectRefused(cluster.MigrateCli("split --id again --source 40-80 --targets 40-60,60-80"),
                 "source 40-80: not a shard of the current map (epoch 2)");
   ASSERT_NO_FATAL_FAILURE(CheckNothingLost(cluster));
@@ -83,7 +83,7 @@ TEST(BadMigration, MigrationsOverStoresARunningOneUsesAreRefused) {
                 "source 40-80: the store is used by migration 'm1'");
   ExpectRefused(cluster.MigrateCli("replace --id m3 --source 40-80 --targets 40-80@sqlite"),
                 "source 40-80: the store is used by migration 'm1'");
-  cluster.WaitOps(300);
+  cluster.WaitOps(1000);
   ASSERT_TRUE(CutOverAndComplete(cluster).ok());
   ASSERT_NO_FATAL_FAILURE(CheckNothingLost(cluster));
   cluster.KillAll();
@@ -109,7 +109,7 @@ TEST(BadMigration, CompleteIsRefusedOnARolledBackMigrationAndCancelKeepsTheSourc
   ASSERT_TRUE(RunToCopied(cluster).ok());
   ASSERT_TRUE(cluster.WaitLag(100).ok());
   ASSERT_TRUE(cluster.Migrate("cutover").ok());
-  cluster.WaitOps(300);
+  cluster.WaitOps(1000);
   ASSERT_TRUE(cluster.WaitLag(100).ok());
   ASSERT_TRUE(cluster.Migrate("rollback").ok());
   ExpectRefused(cluster.MigrateCli("complete --id m1"),

@@ -391,8 +391,8 @@ class LiveMigrationProcesses {
     auto client = Client(client_runtime_, router_url_);
     int lost = 0;
     for (const auto& [key, value] : preloaded_) {
-      auto r = CallAndWait(
-          *client, Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", key)));
+      auto r = CallAndWait(*client,
+                           Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", key)));
       if (!r.ok() || ValueOf(*r) != value) ++lost;
     }
     return lost;
