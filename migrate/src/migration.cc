@@ -384,7 +384,7 @@ class Migration::Impl {
         Status failed;
         Status copied = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
           batch.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kSave, r.version, r.value,
-                           r.expires_at_ms});
+                           r.expires_at_ms, false});
           if (batch.size() >= spec_.copy_batch) {
             failed = target.store->ApplyReplicated(stream, batch, 0, /*assume_absent=*/true);
             rows_copied_ += batch.size();

@@ -29,8 +29,10 @@ Result<uint64_t> Replicator::Step(size_t batch) {
     if (records->empty()) break;
     std::vector<store::ChangeRecord> mine;
     for (store::ChangeRecord& r : *records) {
-      // Markers of other moves belong to the feed they are in, not to the data.
-      if (r.op != store::ChangeOp::kMoved && range_.Contains(r.ksid)) mine.push_back(std::move(r));
+      // Markers of other moves belong to the feed they are in, not to the data; a replicated
+      // change came from the other side of this or an earlier migration, never from a client.
+      if (r.op != store::ChangeOp::kMoved && !r.replicated && range_.Contains(r.ksid))
+        mine.push_back(std::move(r));
     }
     uint64_t last = records->back().sequence;
     if (Status s = to_->ApplyReplicated(stream_, mine, last); !s.ok()) return s;

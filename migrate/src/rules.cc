@@ -127,7 +127,7 @@ Status ClearFreshTarget(const MigrationSpec& spec, const JournalState& state,
   }
   std::vector<store::ChangeRecord> clear;
   Status scanned = target.store->ScanRange("", range, [&](const store::EntityRecord& r) {
-    clear.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0});
+    clear.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0, false});
     return true;
   });
   if (!scanned.ok()) return scanned;

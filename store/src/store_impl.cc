@@ -398,6 +398,7 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
     if (c.op == ChangeOp::kMoved) {  // a feed marker: no data changes
       ChangeRecord copy = c;
       copy.sequence = 0;
+      copy.replicated = true;
       writes.changes.push_back(std::move(copy));
       continue;
     }
@@ -449,6 +450,7 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
     }
     ChangeRecord copy = c;
     copy.sequence = 0;
+    copy.replicated = true;
     writes.changes.push_back(std::move(copy));
   }
   FeedImpl::PlanReplicaPosition(stream, position, writes);

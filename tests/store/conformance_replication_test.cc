@@ -54,6 +54,32 @@ TYPED_TEST(store_conformance, ReplicatedExpiryIsKept) {
   EXPECT_EQ(this->store().Load("thing", "t").status().code(), Code::kNotFound);
 }
 
+TYPED_TEST(store_conformance, ReplicatedChangesAreMarkedInTheFeedAndClientChangesAreNot) {
+  this->MustSave("thing", "{}", "local");
+  ASSERT_TRUE(this->store()
+                  .ApplyReplicated("from-a",
+                                   {{4, Ksid("r"), "thing", "r", ChangeOp::kSave, 2,
+                                     R"({"id":"r","version":2})", 0}},
+                                   4)
+                  .ok());
+  this->MustSave("thing", "{}", "r");  // a client write over the replicated entity
+  auto check = [&] {
+    auto feed = this->feed().ReadChanges(1, 10);
+    ASSERT_TRUE(feed.ok());
+    ASSERT_EQ(feed->size(), 3u);
+    EXPECT_FALSE((*feed)[0].replicated);
+    EXPECT_TRUE((*feed)[1].replicated);
+    EXPECT_EQ((*feed)[1].op, ChangeOp::kSave);
+    EXPECT_FALSE((*feed)[2].replicated);
+    EXPECT_EQ((*feed)[2].version, 3u);
+  };
+  check();
+  if (TypeParam::kPersistent) {
+    this->Reopen();
+    check();
+  }
+}
+
 TYPED_TEST(store_conformance, AClaimIsHeldByOneOwnerAndIsNotAConsumer) {
   EXPECT_EQ(*this->store().Claimant(), "");
   ASSERT_TRUE(this->store().Claim("m1").ok());
