@@ -98,11 +98,13 @@ class Migration::Impl {
     if (!journal.ok()) return Create();
     state_ = std::move(journal).value();
     if (!state_.sources.empty()) {
-      if (Status s = CheckSameSpec(spec_.id, state_.sources, state_.targets, Names(spec_.sources),
-                                   Names(spec_.targets));
+      if (Status s = CheckSameSpec(spec_.id, state_.sources, state_.targets,
+                                   internal::Names(spec_.sources), internal::Names(spec_.targets));
           !s.ok())
         return s;
     }
+    // A crash between a final phase and the release of the claims: release them now.
+    if (state_.phase == Phase::kCompleted || state_.phase == Phase::kCancelled) ReleaseClaims();
     auto map = spec_.map->Current();
     bool switched = std::all_of(spec_.targets.begin(), spec_.targets.end(),
                                 [&](const Participant& t) { return map->Find(t.shard); });
@@ -261,18 +263,14 @@ class Migration::Impl {
     return out;
   }
 
-  static std::vector<std::string> Names(const std::vector<Participant>& participants) {
-    return internal::Names(participants);
-  }
-
   // A new id: the rules first (nothing changes on a refusal), then the claims, then the journal
   // recording the spec and the fresh targets.
   Status Create() {
     auto map = spec_.map->Current();
     if (Status s = internal::CheckNewMigration(spec_, *map); !s.ok()) return s;
     if (Status s = internal::ClaimStores(spec_); !s.ok()) return s;
-    state_.sources = Names(spec_.sources);
-    state_.targets = Names(spec_.targets);
+    state_.sources = internal::Names(spec_.sources);
+    state_.targets = internal::Names(spec_.targets);
     state_.fresh_targets = state_.targets;
     Status saved = Save();
     if (!saved.ok()) (void)internal::ReleaseStores(spec_);
