@@ -784,6 +784,12 @@ class Migrator {
           entry.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
         return Describe(slot->progress(), key);  // already copying
       }
+      if (slot->phase() != migrate::Phase::kCreated) {
+        // Copied already: starting only (re)starts the replicators. Not in the background, so a
+        // resumed migration never reads as copying to the next command.
+        if (Status s = slot->Start(); !s.ok()) return s;
+        return Describe(slot->progress(), key);
+      }
       // The copy can take minutes: it runs on its own thread; status shows its progress.
       migrate::Migration* migration = slot.get();
       entry.starting = std::async(std::launch::async, [migration] { return migration->Start(); });
