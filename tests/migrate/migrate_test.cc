@@ -210,6 +210,35 @@ TEST(LiveMigration, ACutoverOverTheLagLimitIsRefusedAndLosesNothing) {
   load.Verify();
 }
 
+// After a cutover the sources take the reverse stream; with it behind, a rollback is refused, and
+// the refusal names the rollback.
+TEST(LiveMigration, ARollbackOverTheLagLimitIsRefusedNamingTheRollback) {
+  Cluster c({"-80", "80-"});
+  Participant a = c.AddShard("80-c0", Engine::kMemory);
+  Participant b = c.AddShard("c0-", Engine::kMemory);
+  Participant source = c.shards["80-"];
+  source.store = std::make_shared<SlowApplyStore>(source.store, 300ms);
+  MigrationSpec spec = c.Spec("refused-back", {source}, {a, b});
+  spec.cutover.max_lag = 0;
+  auto m = Migration::Open(std::move(spec));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE((*m)->Start().ok());
+  ASSERT_TRUE((*m)->WaitForLag(0, 10s));
+  ASSERT_TRUE((*m)->Cutover().ok());
+  // A client write in the moved range, on its new owner: the source applies it 300 ms later.
+  std::string id = "late";
+  while (store::Ksid(id) < 0x8000000000000000ull) id += "+";
+  ASSERT_TRUE(
+      c.Act(fmt::format(R"({{"store":"save","kind":"item","ent":{{"id":"{}","v":"x"}}}})", id))
+          .ok());
+  auto back = (*m)->Rollback();
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(back.status().code(), Code::kUnavailable);
+  EXPECT_THAT(back.status().message(), ::testing::HasSubstr("rollback refused: replication lag"));
+  ASSERT_TRUE((*m)->WaitForLag(0, 10s));
+  EXPECT_TRUE((*m)->Rollback().ok());
+}
+
 TEST(LiveMigration, ACoordinatorCrashResumesFromTheJournal) {
   Cluster c({"-80", "80-"});
   Participant a = c.AddShard("80-c0", Engine::kRocksDb);
