@@ -740,8 +740,8 @@ class Migrator {
         auto recorded_sources = Names(*saved, "sources");
         auto recorded_targets = Names(*saved, "targets");
         if (recorded_sources.ok() && recorded_targets.ok()) {
-          if (Status s = migrate::CheckSameSpec(key, *recorded_sources, *recorded_targets,
-                                                *sources, *targets);
+          if (Status s = migrate::CheckSameSpec(key, *recorded_sources, *recorded_targets, *sources,
+                                                *targets);
               !s.ok())
             return s;
         }

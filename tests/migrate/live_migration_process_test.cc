@@ -176,8 +176,8 @@ TEST_P(CoordinatorCrashTest, ResumesFromItsJournalAndLosesNothing) {
     ASSERT_TRUE(status.ok()) << status.status().ToString();
     EXPECT_EQ(status->GetString("phase"), std::optional<std::string_view>("rolled_back"));
   }
-  auto split =
-      cluster.MigrateCli("split --id m1 --sources 40-80 --targets 40-60,60-80 --cutover --complete");
+  auto split = cluster.MigrateCli(
+      "split --id m1 --sources 40-80 --targets 40-60,60-80 --cutover --complete");
   ASSERT_EQ(split.exit_code, 0) << split.out << split.err << cluster.logs();
   auto status = cluster.Migrate("status");
   ASSERT_TRUE(status.ok()) << status.status().ToString();

@@ -30,8 +30,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using inproc::Cluster;
-using inproc::EntField;
 using inproc::Engine;
+using inproc::EntField;
 using inproc::WaitOps;
 using inproc::Workload;
 

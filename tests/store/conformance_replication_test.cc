@@ -56,12 +56,12 @@ TYPED_TEST(store_conformance, ReplicatedExpiryIsKept) {
 
 TYPED_TEST(store_conformance, ReplicatedChangesAreMarkedInTheFeedAndClientChangesAreNot) {
   this->MustSave("thing", "{}", "local");
-  ASSERT_TRUE(this->store()
-                  .ApplyReplicated("from-a",
-                                   {{4, Ksid("r"), "thing", "r", ChangeOp::kSave, 2,
-                                     R"({"id":"r","version":2})", 0}},
-                                   4)
-                  .ok());
+  ASSERT_TRUE(
+      this->store()
+          .ApplyReplicated(
+              "from-a",
+              {{4, Ksid("r"), "thing", "r", ChangeOp::kSave, 2, R"({"id":"r","version":2})", 0}}, 4)
+          .ok());
   this->MustSave("thing", "{}", "r");  // a client write over the replicated entity
   auto check = [&] {
     auto feed = this->feed().ReadChanges(1, 10);
