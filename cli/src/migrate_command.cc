@@ -117,6 +117,18 @@ int Run(const MigrateOptions& options) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   if (tty) fmt::print("\n");
+  // The same command run again after a crash goes on from the journal's phase.
+  auto phase = session.Call("status");
+  if (!phase.ok()) return Fail(phase.status());
+  std::string_view now = phase->GetString("phase").value_or("");
+  if (now == "completed") {
+    fmt::print("completed (already)\n");
+    return 0;
+  }
+  if (now == "cancelled") {
+    return Fail(Status::Invalid(
+        fmt::format("migration '{}' is cancelled; start another one with a new id", options.id)));
+  }
   if (options.cutover) {
     auto cut = session.Call("cutover");
     if (!cut.ok()) return Fail(cut.status());

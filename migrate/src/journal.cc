@@ -37,6 +37,25 @@ void WriteMap(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* name,
   w.EndObject();
 }
 
+void WriteList(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* name,
+               const std::vector<std::string>& list) {
+  w.Key(name);
+  w.StartArray();
+  for (const auto& v : list) w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
+  w.EndArray();
+}
+
+bool ReadList(const rapidjson::Document& d, const char* name, std::vector<std::string>& out) {
+  auto it = d.FindMember(name);
+  if (it == d.MemberEnd()) return true;
+  if (!it->value.IsArray()) return false;
+  for (const auto& v : it->value.GetArray()) {
+    if (!v.IsString()) return false;
+    out.emplace_back(v.GetString(), v.GetStringLength());
+  }
+  return true;
+}
+
 bool ReadMap(const rapidjson::Document& d, const char* name, std::map<std::string, uint64_t>& out) {
   auto it = d.FindMember(name);
   if (it == d.MemberEnd()) return true;
@@ -75,10 +94,13 @@ Result<JournalState> ReadJournal(const std::string& path) {
         fmt::format("journal {}: unknown phase '{}'", path, d["phase"].GetString()));
   if (d.HasMember("epoch_before") && d["epoch_before"].IsUint64())
     state.epoch_before = d["epoch_before"].GetUint64();
+  if (d.HasMember("back") && d["back"].IsBool()) state.back = d["back"].GetBool();
   if (d.HasMember("epoch_after") && d["epoch_after"].IsUint64())
     state.epoch_after = d["epoch_after"].GetUint64();
   if (!ReadMap(d, "p0", state.p0) || !ReadMap(d, "fence", state.fence) ||
-      !ReadMap(d, "reverse_from", state.reverse_from)) {
+      !ReadMap(d, "reverse_from", state.reverse_from) || !ReadList(d, "sources", state.sources) ||
+      !ReadList(d, "targets", state.targets) ||
+      !ReadList(d, "fresh_targets", state.fresh_targets)) {
     return Status::Internal(fmt::format("journal {} is corrupt", path));
   }
   return state;
@@ -91,6 +113,11 @@ Status WriteJournal(const std::string& path, const JournalState& state) {
   w.Key("phase");
   std::string phase(PhaseName(state.phase));
   w.String(phase.c_str());
+  WriteList(w, "sources", state.sources);
+  WriteList(w, "targets", state.targets);
+  WriteList(w, "fresh_targets", state.fresh_targets);
+  w.Key("back");
+  w.Bool(state.back);
   w.Key("epoch_before");
   w.Uint64(state.epoch_before);
   w.Key("epoch_after");

@@ -13,6 +13,8 @@
 
 #include "journal.h"
 #include "replicator.h"
+#include "rules.h"
+#include "verify.h"
 
 namespace shardkit::migrate {
 
@@ -39,15 +41,6 @@ std::string_view PhaseName(Phase phase) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::optional<store::KsidRange> Intersect(const store::KsidRange& a, const store::KsidRange& b) {
-  uint64_t begin = std::max(a.begin, b.begin);
-  // end 0 means "to the end of the keyspace".
-  auto end_of = [](const store::KsidRange& r) { return r.end == 0 ? ~uint64_t{0} : r.end - 1; };
-  uint64_t last = std::min(end_of(a), end_of(b));
-  if (begin > last) return std::nullopt;
-  return store::KsidRange{begin, last == ~uint64_t{0} ? 0 : last + 1};
-}
 
 }  // namespace
 
@@ -102,8 +95,16 @@ class Migration::Impl {
   Status Resume() {
     auto journal = internal::ReadJournal(spec_.journal_path);
     if (!journal.ok() && journal.status().code() != Code::kNotFound) return journal.status();
-    if (journal.ok()) state_ = std::move(journal).value();
-    if (!journal.ok()) return Save();
+    if (!journal.ok()) return Create();
+    state_ = std::move(journal).value();
+    if (!state_.sources.empty()) {
+      if (Status s = CheckSameSpec(spec_.id, state_.sources, state_.targets,
+                                   internal::Names(spec_.sources), internal::Names(spec_.targets));
+          !s.ok())
+        return s;
+    }
+    // A crash between a final phase and the release of the claims: release them now.
+    if (state_.phase == Phase::kCompleted || state_.phase == Phase::kCancelled) ReleaseClaims();
     auto map = spec_.map->Current();
     bool switched = std::all_of(spec_.targets.begin(), spec_.targets.end(),
                                 [&](const Participant& t) { return map->Find(t.shard); });
@@ -119,6 +120,13 @@ class Migration::Impl {
         state_.phase = Phase::kCutoverDone;
         state_.epoch_after = map->epoch();
         for (Participant& s : spec_.sources) s.gate->Retire();
+        for (Participant& t : spec_.targets) t.gate->Open();
+      } else if (state_.back && map->epoch() > state_.epoch_before) {
+        // A rollback that passed its map swap.
+        state_.phase = Phase::kRolledBack;
+        state_.epoch_after = map->epoch();
+        for (Participant& t : spec_.targets) t.gate->Retire();
+        for (Participant& s : spec_.sources) s.gate->Open();
       } else {
         state_.phase = Phase::kCopied;
         for (Participant& s : spec_.sources) s.gate->Open();
@@ -152,76 +160,22 @@ class Migration::Impl {
       return Status::Invalid(
           fmt::format("verify needs a copied migration (phase is {})", PhaseName(state_.phase)));
     }
-    VerifyReport report;
-    for (const Participant& source : spec_.sources) {
-      uint64_t start = source.store->feed().LastSequence();
-      // Compare only once the targets hold everything up to `start`.
+    // Compare a source only once the targets hold everything up to `position` of it.
+    auto caught_up = [this](const std::string& source, uint64_t position) -> Status {
       for (size_t i = 0; i < forward_.size(); ++i) {
-        if (forward_pairs_[i].first == source.shard &&
-            !forward_[i]->WaitUntil(start, std::chrono::seconds(10))) {
+        if (forward_pairs_[i].first == source &&
+            !forward_[i]->WaitUntil(position, std::chrono::seconds(10))) {
           return Status::Timeout(
-              fmt::format("verify: {} did not catch up to {}", forward_[i]->stream(), start));
+              fmt::format("verify: {} did not catch up to {}", forward_[i]->stream(), position));
         }
       }
-      enum Kind { kMissing, kExtra, kDifferent };
-      std::vector<std::pair<std::pair<std::string, std::string>, Kind>>
-          suspects;  // ((kind, id), why)
-      for (const Participant& target : spec_.targets) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
-        if (!range) continue;
-        std::vector<store::EntityRecord> left, right;
-        Status a = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
-          left.push_back(r);
-          return true;
-        });
-        Status b = target.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
-          right.push_back(r);
-          return true;
-        });
-        if (!a.ok()) return a;
-        if (!b.ok()) return b;
-        auto key = [](const store::EntityRecord& r) { return std::tie(r.kind, r.ksid, r.id); };
-        size_t i = 0, j = 0;
-        while (i < left.size() || j < right.size()) {
-          if (j == right.size() || (i < left.size() && key(left[i]) < key(right[j]))) {
-            suspects.push_back({{left[i].kind, left[i].id}, kMissing});
-            ++i;
-          } else if (i == left.size() || key(right[j]) < key(left[i])) {
-            suspects.push_back({{right[j].kind, right[j].id}, kExtra});
-            ++j;
-          } else {
-            ++report.compared;
-            if (left[i].version != right[j].version || left[i].value != right[j].value) {
-              suspects.push_back({{left[i].kind, left[i].id}, kDifferent});
-            }
-            ++i, ++j;
-          }
-        }
-      }
-      if (suspects.empty()) continue;
-      // Keys written while we compared are in flux, not wrong: the replicators carry them.
-      std::set<std::pair<std::string, std::string>> written;
-      if (source.store->feed().LastSequence() > start) {
-        auto changed = source.store->feed().ReadChanges(start + 1, 10'000'000);
-        if (!changed.ok()) return changed.status();
-        for (const auto& c : *changed) written.emplace(c.kind, c.id);
-      }
-      for (const auto& [entity, why] : suspects) {
-        if (written.count(entity)) {
-          ++report.in_flux;
-        } else if (why == kMissing) {
-          ++report.missing;
-        } else if (why == kExtra) {
-          ++report.extra;
-        } else {
-          ++report.different;
-        }
-      }
-    }
-    return report;
+      return Status::Ok();
+    };
+    return internal::Diff(spec_.sources, spec_.targets, ranges_, caught_up);
   }
 
   Result<CutoverReport> Cutover() {
+    if (state_.phase == Phase::kCutoverDone) return Done();
     if (state_.phase != Phase::kCopied && state_.phase != Phase::kRolledBack) {
       return Status::Invalid(
           fmt::format("cutover needs a copied migration (phase is {})", PhaseName(state_.phase)));
@@ -230,6 +184,7 @@ class Migration::Impl {
   }
 
   Result<CutoverReport> Rollback() {
+    if (state_.phase == Phase::kRolledBack) return Done();
     if (state_.phase != Phase::kCutoverDone) {
       return Status::Invalid(fmt::format("rollback needs a cut-over migration (phase is {})",
                                          PhaseName(state_.phase)));
@@ -239,15 +194,20 @@ class Migration::Impl {
 
   Status Complete() {
     if (state_.phase == Phase::kCompleted) return Status::Ok();
-    if (state_.phase != Phase::kCutoverDone && state_.phase != Phase::kRolledBack) {
+    if (state_.phase == Phase::kRolledBack) {
       return Status::Invalid(
-          fmt::format("complete needs a cut-over or rolled-back migration (phase is {})",
-                      PhaseName(state_.phase)));
+          "complete refused: the migration is rolled_back and the map routes to the sources; "
+          "cut over again, or cancel to keep the sources");
+    }
+    if (state_.phase != Phase::kCutoverDone) {
+      return Status::Invalid(fmt::format("complete needs a cut-over migration (phase is {})",
+                                         PhaseName(state_.phase)));
     }
     StopAll();
     DropConsumers();
     state_.phase = Phase::kCompleted;
     Status saved = Save();
+    if (saved.ok()) ReleaseClaims();
     internal::CrashPoint("migrate:completed");
     return saved;
   }
@@ -255,12 +215,17 @@ class Migration::Impl {
   Status Cancel() {
     if (state_.phase == Phase::kCancelled) return Status::Ok();
     if (state_.phase == Phase::kCutoverDone || state_.phase == Phase::kCompleted) {
-      return Status::Invalid("cancel is only possible before cutover; use rollback");
+      return Status::Invalid(fmt::format(
+          "cancel refused: the migration is {}; cancel is possible before a cutover or after a "
+          "rollback",
+          PhaseName(state_.phase)));
     }
     StopAll();
     DropConsumers();
     state_.phase = Phase::kCancelled;
-    return Save();
+    Status saved = Save();
+    if (saved.ok()) ReleaseClaims();
+    return saved;
   }
 
   Progress progress() const {
@@ -296,6 +261,40 @@ class Migration::Impl {
       if (std::find(removed.begin(), removed.end(), s.name) == removed.end()) out.push_back(s.name);
     }
     return out;
+  }
+
+  // A new id: the rules first (nothing changes on a refusal), then the claims, then the journal
+  // recording the spec and the fresh targets.
+  Status Create() {
+    auto map = spec_.map->Current();
+    if (Status s = internal::CheckNewMigration(spec_, *map); !s.ok()) return s;
+    if (Status s = internal::ClaimStores(spec_); !s.ok()) return s;
+    state_.sources = internal::Names(spec_.sources);
+    state_.targets = internal::Names(spec_.targets);
+    state_.fresh_targets = state_.targets;
+    Status saved = Save();
+    if (!saved.ok()) (void)internal::ReleaseStores(spec_);
+    return saved;
+  }
+
+  void ReleaseClaims() {
+    if (Status s = internal::ReleaseStores(spec_); !s.ok()) {
+      spdlog::warn("migration {}: cannot release the stores' claims: {}", spec_.id, s.ToString());
+    }
+  }
+
+  // The feed position of `p` when it last became an owner by a swap (0: never).
+  uint64_t SwapPosition(const Participant& p) const {
+    auto it = state_.reverse_from.find(p.shard);
+    return it == state_.reverse_from.end() ? 0 : it->second;
+  }
+
+  // A repeated cutover or rollback: the state it left.
+  CutoverReport Done() const {
+    CutoverReport report;
+    report.epoch = spec_.map->Current()->epoch();
+    if (!state_.fence.empty()) report.fence = state_.fence.begin()->second;
+    return report;
   }
 
   std::string Stream(const Participant& from, const Participant& to, bool forward) const {
@@ -356,7 +355,7 @@ class Migration::Impl {
     uint64_t total = 0;
     for (const Participant& source : spec_.sources) {
       for (const Participant& target : spec_.targets) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
         Status counted = source.store->ScanRange("", *range, [&](const store::EntityRecord&) {
           ++total;
@@ -370,25 +369,20 @@ class Migration::Impl {
       uint64_t p0 = source.store->feed().LastSequence();
       state_.p0[source.shard] = p0;
       for (const Participant& target : spec_.targets) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
         std::string consumer = Consumer(target, true) + ":" + source.shard;
         (void)source.store->feed().RemoveConsumer(consumer);
         if (Status s = source.store->feed().RegisterConsumer(consumer, p0 + 1); !s.ok()) return s;
         std::string stream = Stream(source, target, true);
         // Leftovers of an earlier, interrupted copy.
-        std::vector<store::ChangeRecord> clear;
-        Status scanned = target.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
-          clear.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0});
-          return true;
-        });
-        if (!scanned.ok()) return scanned;
-        if (Status s = target.store->ApplyReplicated(stream, clear, 0); !s.ok()) return s;
+        if (Status s = internal::ClearFreshTarget(spec_, state_, target, *range, stream); !s.ok())
+          return s;
         std::vector<store::ChangeRecord> batch;
         Status failed;
         Status copied = source.store->ScanRange("", *range, [&](const store::EntityRecord& r) {
           batch.push_back({0, r.ksid, r.kind, r.id, store::ChangeOp::kSave, r.version, r.value,
-                           r.expires_at_ms});
+                           r.expires_at_ms, false});
           if (batch.size() >= spec_.copy_batch) {
             failed = target.store->ApplyReplicated(stream, batch, 0, /*assume_absent=*/true);
             rows_copied_ += batch.size();
@@ -426,11 +420,11 @@ class Migration::Impl {
     if (!forward_.empty()) return;
     for (const Participant& source : spec_.sources) {
       for (const Participant& target : spec_.targets) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
-        auto r = std::make_unique<internal::Replicator>(Stream(source, target, true),
-                                                        Consumer(target, true) + ":" + source.shard,
-                                                        source.store, target.store, *range);
+        auto r = std::make_unique<internal::Replicator>(
+            Stream(source, target, true), Consumer(target, true) + ":" + source.shard, source.store,
+            target.store, *range, SwapPosition(source));
         r->Start();
         forward_.push_back(std::move(r));
         forward_pairs_.emplace_back(source.shard, target.shard);
@@ -442,7 +436,7 @@ class Migration::Impl {
     if (!reverse_.empty()) return;
     for (const Participant& target : spec_.targets) {
       for (const Participant& source : spec_.sources) {
-        auto range = Intersect(ranges_[source.shard], ranges_[target.shard]);
+        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
         if (!range) continue;
         std::string consumer = Consumer(source, false) + ":" + target.shard;
         auto consumers = target.store->feed().Consumers();
@@ -451,7 +445,8 @@ class Migration::Impl {
                                                       state_.reverse_from[target.shard] + 1);
         }
         auto r = std::make_unique<internal::Replicator>(Stream(target, source, false), consumer,
-                                                        target.store, source.store, *range);
+                                                        target.store, source.store, *range,
+                                                        SwapPosition(target));
         r->Start();
         reverse_.push_back(std::move(r));
         reverse_pairs_.emplace_back(target.shard, source.shard);
@@ -481,9 +476,10 @@ class Migration::Impl {
   Result<CutoverReport> Switch(std::vector<Participant>& from, std::vector<Participant>& to,
                                std::vector<std::unique_ptr<internal::Replicator>>& replicators,
                                bool forward) {
+    const char* step = forward ? "cutover" : "rollback";
     for (const auto& r : replicators) {
       if (r->lag() > spec_.cutover.max_lag) {
-        return Status::Unavailable(fmt::format("cutover refused: replication lag {} is above {}",
+        return Status::Unavailable(fmt::format("{} refused: replication lag {} is above {}", step,
                                                r->lag(), spec_.cutover.max_lag),
                                    fmt::format(R"({{"lag":{}}})", r->lag()));
       }
@@ -491,6 +487,7 @@ class Migration::Impl {
     auto map = spec_.map->Current();
     const Phase resting = state_.phase;
     state_.phase = Phase::kCutover;
+    state_.back = !forward;
     state_.epoch_before = map->epoch();
     if (Status s = Save(); !s.ok()) return s;
     internal::CrashPoint(forward ? "migrate:cutover" : "migrate:rollback");
@@ -500,14 +497,14 @@ class Migration::Impl {
       for (Participant& p : from) p.gate->Open();
       state_.phase = resting;
       (void)Save();
-      spdlog::warn("migration {}: cutover abandoned: {}", spec_.id, why.ToString());
+      spdlog::warn("migration {}: {} abandoned: {}", spec_.id, step, why.ToString());
       return why;
     };
     for (Participant& p : from) p.gate->Close();
     for (Participant& p : from) {
       if (!p.gate->Drain(spec_.cutover.drain_timeout)) {
         return abandon(Status::Timeout(
-            fmt::format("cutover abandoned: writes on shard {} did not drain", p.shard)));
+            fmt::format("{} abandoned: writes on shard {} did not drain", step, p.shard)));
       }
     }
     // Only now, with no write in flight, is the fence meaningful.
@@ -518,7 +515,7 @@ class Migration::Impl {
       uint64_t wanted = fence[pairs[i].first];
       if (!replicators[i]->WaitUntil(wanted, spec_.cutover.fence_timeout)) {
         return abandon(
-            Status::Timeout(fmt::format("cutover abandoned: {} did not reach the fence {} in time",
+            Status::Timeout(fmt::format("{} abandoned: {} did not reach the fence {} in time", step,
                                         replicators[i]->stream(), wanted)));
       }
     }
@@ -544,8 +541,9 @@ class Migration::Impl {
     // earlier switch would refuse them). Before the swap their guards refuse by the map anyway.
     for (Participant& p : to) p.gate->Open();
     if (Status s = spec_.map->CompareAndSwap(map->epoch(), std::move(next).value()); !s.ok()) {
-      return abandon(
-          Status(s.code(), "cutover abandoned: the shard map changed meanwhile: " + s.message()));
+      return abandon(Status(
+          s.code(),
+          fmt::format("{} abandoned: the shard map changed meanwhile: {}", step, s.message())));
     }
     // Point of no return: the map names the new owners.
     internal::CrashPoint(forward ? "migrate:map_swapped" : "migrate:map_swapped_back");

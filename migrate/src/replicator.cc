@@ -2,18 +2,21 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace shardkit::migrate::internal {
 
 Replicator::Replicator(std::string stream, std::string consumer,
                        std::shared_ptr<store::EntityStore> from,
-                       std::shared_ptr<store::EntityStore> to, store::KsidRange range)
+                       std::shared_ptr<store::EntityStore> to, store::KsidRange range,
+                       uint64_t start_after)
     : stream_(std::move(stream)),
       consumer_(std::move(consumer)),
       from_(std::move(from)),
       to_(std::move(to)),
       range_(range) {
   auto position = to_->ReplicatedPosition(stream_);
-  applied_ = position.ok() ? *position : 0;
+  applied_ = std::max(position.ok() ? *position : 0, start_after);
 }
 
 Replicator::~Replicator() { Stop(); }
@@ -26,8 +29,10 @@ Result<uint64_t> Replicator::Step(size_t batch) {
     if (records->empty()) break;
     std::vector<store::ChangeRecord> mine;
     for (store::ChangeRecord& r : *records) {
-      // Markers of other moves belong to the feed they are in, not to the data.
-      if (r.op != store::ChangeOp::kMoved && range_.Contains(r.ksid)) mine.push_back(std::move(r));
+      // Markers of other moves belong to the feed they are in, not to the data; a replicated
+      // change came from the other side of this or an earlier migration, never from a client.
+      if (r.op != store::ChangeOp::kMoved && !r.replicated && range_.Contains(r.ksid))
+        mine.push_back(std::move(r));
     }
     uint64_t last = records->back().sequence;
     if (Status s = to_->ApplyReplicated(stream_, mine, last); !s.ok()) return s;

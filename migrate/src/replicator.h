@@ -16,9 +16,13 @@ namespace shardkit::migrate::internal {
 
 class Replicator {
  public:
-  // `consumer` is registered on `from`'s feed by the caller; the replicator advances it.
+  // `consumer` is registered on `from`'s feed by the caller; the replicator advances it. It reads
+  // `from`'s feed after the position recorded for `stream` in `to`, or after `start_after` if that
+  // is further: the position of the last swap, before which `from`'s feed holds only what
+  // replication brought in (replaying it would copy the migration's own traffic back).
   Replicator(std::string stream, std::string consumer, std::shared_ptr<store::EntityStore> from,
-             std::shared_ptr<store::EntityStore> to, store::KsidRange range);
+             std::shared_ptr<store::EntityStore> to, store::KsidRange range,
+             uint64_t start_after = 0);
   ~Replicator();
 
   void Start();

@@ -553,7 +553,8 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
 }
 
 // migrator: runs live migrations between shards served in this process (docs/migration.md).
-//   migrate:start,id:I + sources:[…], targets:[…]   create (or resume) and start copying
+//   migrate:start,id:I + sources:[…], targets:[…]   create (a new id: the rules of
+//       docs/migration.md) or resume (the same id and spec; another spec is a conflict); copy
 //   migrate:status|verify|cutover|rollback|complete|cancel,id:I
 // Every operation runs on the migrator's own thread: a cutover waits for drains and fences and
 // must not hold an I/O thread.
@@ -737,6 +738,17 @@ class Migrator {
       if (!sources.ok()) return sources.status();
       auto targets = Names(m, "targets");
       if (!targets.ok()) return targets.status();
+      // An id names one spec: a start with another spec is refused before anything is looked up.
+      if (auto saved = SavedSpec(key); saved.ok()) {
+        auto recorded_sources = Names(*saved, "sources");
+        auto recorded_targets = Names(*saved, "targets");
+        if (recorded_sources.ok() && recorded_targets.ok()) {
+          if (Status s = migrate::CheckSameSpec(key, *recorded_sources, *recorded_targets, *sources,
+                                                *targets);
+              !s.ok())
+            return s;
+        }
+      }
       auto source_parts = Participants(*sources);
       if (!source_parts.ok()) return source_parts.status();
       auto target_parts = Participants(*targets);
@@ -774,6 +786,12 @@ class Migrator {
       if (entry.starting.valid() &&
           entry.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
         return Describe(slot->progress(), key);  // already copying
+      }
+      if (slot->phase() != migrate::Phase::kCreated) {
+        // Copied already: starting only (re)starts the replicators. Not in the background, so a
+        // resumed migration never reads as copying to the next command.
+        if (Status s = slot->Start(); !s.ok()) return s;
+        return Describe(slot->progress(), key);
       }
       // The copy can take minutes: it runs on its own thread; status shows its progress.
       migrate::Migration* migration = slot.get();

@@ -23,6 +23,16 @@
 
 namespace shardkit::store::internal {
 
+// The op byte of a change record as the backends store it, with the replicated mark in the high
+// bit: a feed written before the mark existed reads as client changes.
+inline uint8_t StoredOp(const ChangeRecord& c) {
+  return static_cast<uint8_t>(static_cast<uint8_t>(c.op) | (c.replicated ? 0x80 : 0));
+}
+inline void SetStoredOp(ChangeRecord& c, uint8_t stored) {
+  c.op = static_cast<ChangeOp>(stored & 0x7f);
+  c.replicated = (stored & 0x80) != 0;
+}
+
 // A row written (or deleted) by a commit.
 struct EntityWrite {
   EntityRecord row;  // key (kind, ksid, id) and, unless remove, the new row

@@ -14,6 +14,8 @@ FeedImpl::FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state)
   for (const auto& [name, position] : state.consumers) {
     if (name.compare(0, kReplicaPrefix.size(), kReplicaPrefix) == 0) {
       replicas_.emplace(name.substr(kReplicaPrefix.size()), position);
+    } else if (name.compare(0, kClaimPrefix.size(), kClaimPrefix) == 0) {
+      claimant_ = name.substr(kClaimPrefix.size());
     } else if (name.compare(0, kShardKeyPrefix.size(), kShardKeyPrefix) == 0) {
       // shardkey$<kind length>:<kind><field>
       std::string_view rest = std::string_view(name).substr(kShardKeyPrefix.size());
@@ -42,6 +44,11 @@ void FeedImpl::PlanShardKey(std::string_view kind, std::string_view field, Write
   writes.consumers.push_back({std::string(kShardKeyPrefix) + std::to_string(kind.size()) + ":" +
                                   std::string(kind) + std::string(field),
                               1});
+}
+
+void FeedImpl::PlanClaim(std::string_view owner, bool held, WriteSet& writes) {
+  writes.consumers.push_back({std::string(kClaimPrefix) + std::string(owner),
+                              held ? std::optional<uint64_t>(1) : std::nullopt});
 }
 
 void FeedImpl::SetShardKeyLocked(std::string_view kind, std::string_view field) {
@@ -90,9 +97,10 @@ Status FeedImpl::CheckPosition(uint64_t position) const {
 Status FeedImpl::RegisterConsumer(std::string_view name, uint64_t position) {
   if (Status s = CheckId(name, "name"); !s.ok()) return s;
   if (name.compare(0, kReplicaPrefix.size(), kReplicaPrefix) == 0 ||
-      name.compare(0, kShardKeyPrefix.size(), kShardKeyPrefix) == 0) {
-    return Status::InvalidField("name",
-                                "names starting with \"replica$\" or \"shardkey$\" are reserved");
+      name.compare(0, kShardKeyPrefix.size(), kShardKeyPrefix) == 0 ||
+      name.compare(0, kClaimPrefix.size(), kClaimPrefix) == 0) {
+    return Status::InvalidField(
+        "name", "names starting with \"replica$\", \"shardkey$\" or \"claim$\" are reserved");
   }
   std::lock_guard lock(write_mu_);
   if (Status s = CheckPosition(position); !s.ok()) return s;

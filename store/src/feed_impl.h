@@ -48,6 +48,14 @@ class FeedImpl final : public ChangeFeed {
   const std::map<std::string, std::string, std::less<>>& shard_keys_locked() const {
     return shard_keys_;
   }
+  // The claim of a migration on this store (EntityStore::Claim), persisted the same way.
+  static constexpr std::string_view kClaimPrefix = "claim$";
+  const std::string& claimant_locked() const { return claimant_; }
+  const std::map<std::string, uint64_t, std::less<>>& replicas_locked() const { return replicas_; }
+  // Adds the claim's write (`held` false: its deletion) to `writes`.
+  static void PlanClaim(std::string_view owner, bool held, WriteSet& writes);
+  void SetClaimantLocked(std::string owner) { claimant_ = std::move(owner); }
+
   static void PlanShardKey(std::string_view kind, std::string_view field, WriteSet& writes);
   void SetShardKeyLocked(std::string_view kind, std::string_view field);
 
@@ -62,7 +70,8 @@ class FeedImpl final : public ChangeFeed {
   std::map<std::string, uint64_t, std::less<>>
       replicas_;  // guarded by write_mu_: stream -> position
   std::map<std::string, std::string, std::less<>>
-      shard_keys_;  // guarded by write_mu_: kind -> field
+      shard_keys_;        // guarded by write_mu_: kind -> field
+  std::string claimant_;  // guarded by write_mu_; empty: unclaimed
 };
 
 }  // namespace shardkit::store::internal

@@ -51,7 +51,7 @@ std::optional<EntityRecord> DecodeRow(std::string_view key, std::string_view val
 }
 
 std::string EncodeChange(const ChangeRecord& c) {
-  std::string out(1, static_cast<char>(c.op));
+  std::string out(1, static_cast<char>(StoredOp(c)));
   AppendBigEndian64(out, c.ksid);
   AppendBigEndian64(out, c.version);
   AppendBigEndian64(out, static_cast<uint64_t>(c.expires_at_ms));
@@ -67,7 +67,7 @@ std::optional<ChangeRecord> DecodeChange(uint64_t sequence, std::string_view in)
   ChangeRecord c;
   c.sequence = sequence;
   if (in.size() < 33) return std::nullopt;
-  c.op = static_cast<ChangeOp>(in[0]);
+  SetStoredOp(c, static_cast<uint8_t>(in[0]));
   c.ksid = ReadBigEndian64(in.substr(1));
   c.version = ReadBigEndian64(in.substr(9));
   c.expires_at_ms = static_cast<int64_t>(ReadBigEndian64(in.substr(17)));

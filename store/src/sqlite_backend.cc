@@ -314,11 +314,15 @@ class SqliteBackend final : public Backend {
     std::vector<ChangeRecord> out;
     int rc;
     while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
-      out.push_back({static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0)), ColumnKsid(*stmt, 1),
-                     std::string(ColumnText(*stmt, 2)), std::string(ColumnText(*stmt, 3)),
-                     static_cast<ChangeOp>(sqlite3_column_int(*stmt, 4)),
-                     static_cast<uint64_t>(sqlite3_column_int64(*stmt, 5)),
-                     std::string(ColumnText(*stmt, 6)), sqlite3_column_int64(*stmt, 7)});
+      ChangeRecord& c = out.emplace_back();
+      c.sequence = static_cast<uint64_t>(sqlite3_column_int64(*stmt, 0));
+      c.ksid = ColumnKsid(*stmt, 1);
+      c.kind = ColumnText(*stmt, 2);
+      c.id = ColumnText(*stmt, 3);
+      SetStoredOp(c, static_cast<uint8_t>(sqlite3_column_int(*stmt, 4)));
+      c.version = static_cast<uint64_t>(sqlite3_column_int64(*stmt, 5));
+      c.value = ColumnText(*stmt, 6);
+      c.expires_at_ms = sqlite3_column_int64(*stmt, 7);
     }
     if (rc != SQLITE_DONE) return reader->Error("read changes");
     return out;
@@ -437,7 +441,7 @@ class SqliteBackend final : public Backend {
         BindKsid(st, 2, ch.ksid);
         BindText(st, 3, ch.kind);
         BindText(st, 4, ch.id);
-        sqlite3_bind_int(st, 5, static_cast<int>(ch.op));
+        sqlite3_bind_int(st, 5, StoredOp(ch));
         sqlite3_bind_int64(st, 6, static_cast<int64_t>(ch.version));
         BindText(st, 7, ch.value);
         sqlite3_bind_int64(st, 8, ch.expires_at_ms);

@@ -412,6 +412,7 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
     if (c.op == ChangeOp::kMoved) {  // a feed marker: no data changes
       ChangeRecord copy = c;
       copy.sequence = 0;
+      copy.replicated = true;
       writes.changes.push_back(std::move(copy));
       continue;
     }
@@ -463,6 +464,7 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
     }
     ChangeRecord copy = c;
     copy.sequence = 0;
+    copy.replicated = true;
     writes.changes.push_back(std::move(copy));
   }
   FeedImpl::PlanReplicaPosition(stream, position, writes);
@@ -476,6 +478,43 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
 Result<uint64_t> StoreImpl::ReplicatedPosition(std::string_view stream) {
   std::lock_guard lock(write_mu_);
   return feed_.ReplicaPositionLocked(stream);
+}
+
+Result<std::map<std::string, uint64_t>> StoreImpl::ReplicatedStreams() {
+  std::lock_guard lock(write_mu_);
+  const auto& replicas = feed_.replicas_locked();
+  return std::map<std::string, uint64_t>(replicas.begin(), replicas.end());
+}
+
+Status StoreImpl::Claim(std::string_view owner) {
+  if (Status s = CheckId(owner, "owner"); !s.ok()) return s;
+  std::lock_guard lock(write_mu_);
+  const std::string& holder = feed_.claimant_locked();
+  if (holder == owner) return Status::Ok();
+  if (!holder.empty()) {
+    return Status::Conflict("store is claimed by migration '" + holder + "'",
+                            "{\"field\":\"owner\"}");
+  }
+  WriteSet writes;
+  FeedImpl::PlanClaim(owner, true, writes);
+  if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
+  feed_.SetClaimantLocked(std::string(owner));
+  return Status::Ok();
+}
+
+Status StoreImpl::ReleaseClaim(std::string_view owner) {
+  std::lock_guard lock(write_mu_);
+  if (owner.empty() || feed_.claimant_locked() != owner) return Status::Ok();
+  WriteSet writes;
+  FeedImpl::PlanClaim(owner, false, writes);
+  if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
+  feed_.SetClaimantLocked("");
+  return Status::Ok();
+}
+
+Result<std::string> StoreImpl::Claimant() {
+  std::lock_guard lock(write_mu_);
+  return feed_.claimant_locked();
 }
 
 Result<uint64_t> StoreImpl::PurgeExpired() {

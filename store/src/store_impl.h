@@ -47,6 +47,10 @@ class StoreImpl final : public EntityStore {
   Status ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
                          uint64_t position, bool assume_absent) override;
   Result<uint64_t> ReplicatedPosition(std::string_view stream) override;
+  Result<std::map<std::string, uint64_t>> ReplicatedStreams() override;
+  Status Claim(std::string_view owner) override;
+  Status ReleaseClaim(std::string_view owner) override;
+  Result<std::string> Claimant() override;
 
  private:
   // Rows written earlier in the same batch, by (kind, id); nullopt: removed.

@@ -54,6 +54,64 @@ TYPED_TEST(store_conformance, ReplicatedExpiryIsKept) {
   EXPECT_EQ(this->store().Load("thing", "t").status().code(), Code::kNotFound);
 }
 
+TYPED_TEST(store_conformance, ReplicatedChangesAreMarkedInTheFeedAndClientChangesAreNot) {
+  this->MustSave("thing", "{}", "local");
+  ASSERT_TRUE(
+      this->store()
+          .ApplyReplicated(
+              "from-a",
+              {{4, Ksid("r"), "thing", "r", ChangeOp::kSave, 2, R"({"id":"r","version":2})", 0}}, 4)
+          .ok());
+  this->MustSave("thing", "{}", "r");  // a client write over the replicated entity
+  auto check = [&] {
+    auto feed = this->feed().ReadChanges(1, 10);
+    ASSERT_TRUE(feed.ok());
+    ASSERT_EQ(feed->size(), 3u);
+    EXPECT_FALSE((*feed)[0].replicated);
+    EXPECT_TRUE((*feed)[1].replicated);
+    EXPECT_EQ((*feed)[1].op, ChangeOp::kSave);
+    EXPECT_FALSE((*feed)[2].replicated);
+    EXPECT_EQ((*feed)[2].version, 3u);
+  };
+  check();
+  if (TypeParam::kPersistent) {
+    this->Reopen();
+    check();
+  }
+}
+
+TYPED_TEST(store_conformance, AClaimIsHeldByOneOwnerAndIsNotAConsumer) {
+  EXPECT_EQ(*this->store().Claimant(), "");
+  ASSERT_TRUE(this->store().Claim("m1").ok());
+  EXPECT_TRUE(this->store().Claim("m1").ok());  // its holder again: no change
+  Status second = this->store().Claim("m2");
+  EXPECT_EQ(second.code(), Code::kConflict);
+  EXPECT_EQ(second.message(), "store is claimed by migration 'm1'");
+  EXPECT_TRUE(this->store().ReleaseClaim("m2").ok());  // not the holder: a no-op
+  EXPECT_EQ(*this->store().Claimant(), "m1");
+  EXPECT_TRUE(this->feed().Consumers().empty());
+  EXPECT_EQ(this->feed().LastSequence(), 0u) << "a claim is not a change";
+  EXPECT_EQ(this->feed().RegisterConsumer("claim$x", 1).code(), Code::kInvalid);
+  ASSERT_TRUE(this->store().ReleaseClaim("m1").ok());
+  EXPECT_EQ(*this->store().Claimant(), "");
+  EXPECT_TRUE(this->store().Claim("m2").ok());
+}
+
+TYPED_TEST(store_conformance, AClaimAndTheReplicatedStreamsSurviveReopen) {
+  if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
+  ASSERT_TRUE(this->store().Claim("m1").ok());
+  ASSERT_TRUE(this->store().ApplyReplicated("from-a", {}, 9).ok());
+  this->Reopen();
+  EXPECT_EQ(*this->store().Claimant(), "m1");
+  EXPECT_EQ(this->store().Claim("m2").code(), Code::kConflict);
+  auto streams = this->store().ReplicatedStreams();
+  ASSERT_TRUE(streams.ok());
+  EXPECT_EQ(*streams, (std::map<std::string, uint64_t>{{"from-a", 9}}));
+  ASSERT_TRUE(this->store().ReleaseClaim("m1").ok());
+  this->Reopen();
+  EXPECT_EQ(*this->store().Claimant(), "");
+}
+
 TYPED_TEST(store_conformance, ReplicationPositionSurvivesReopen) {
   if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
   ASSERT_TRUE(

@@ -2,10 +2,12 @@
 //
 // One workflow moves the data of `sources` to `targets` while clients keep reading and writing:
 // split (1 -> 2), merge (2 adjacent -> 1) or replace (1 -> 1, e.g. RocksDB -> SQLite or to another
-// node). The targets together must own exactly the sources' ranges. Phases (DESIGN.md, "Live
-// migration"), each recorded in a durable journal before it takes effect:
+// node). The targets together must own exactly the sources' ranges, and each target must be a
+// fresh store nothing routes to (docs/migration.md). Phases, each recorded in a durable journal
+// before it takes effect:
 //
-//   copy      targets are emptied of the range, then filled from a scan of the sources; the
+//   copy      targets are filled from a scan of the sources (leftovers of an interrupted copy are
+//             cleared first, the migrator's only delete, of its own fresh targets); the
 //             sources' feed position P0 is read first and registered as a feed consumer, so no
 //             change after P0 can be trimmed before it is replicated
 //   catch-up  one replicator per (source, target) tails the source feed from P0, filtered to the
@@ -18,13 +20,15 @@
 //             epoch+1 by compare-and-swap (the point of no return); the source gates retire, so
 //             held writes answer wrong_shard and routers resend them to the targets
 //   reverse   after cutover, targets replicate back to the sources, so `Rollback` can return the
-//             range to the sources (a cutover in the other direction) until `Complete`
+//             range to the sources (a cutover in the other direction) until `Complete`. Each
+//             direction starts at the new owners' feed positions recorded at the swap: what the
+//             feed held before is the migration's own traffic and is never replicated back
 //   complete  replication stops, feed consumers are removed; the sources' copies of the range are
 //             kept (delete them with store:remove once satisfied) — "source data is untouched"
 //
 // Every step is idempotent; Open() on an existing journal resumes: replicators restart from the
-// positions stored with the targets' data, an interrupted cutover is finished (map already
-// swapped) or undone (gates reopened).
+// positions stored with the receiving stores' data, an interrupted cutover or rollback is
+// finished (map already swapped) or undone (gates reopened).
 //
 // Thread-safety: one thread drives a Migration (its methods are not concurrent); replicators run
 // on their own threads; progress() may be called from any thread.
@@ -67,7 +71,7 @@ struct MigrationSpec {
   CutoverOptions cutover;
   size_t copy_batch = 1000;
   // Called after every phase change (once the journal has it) and during the copy at most every
-  // 250 ms: the seed's batch progress reporter. On the thread doing the work; must not block.
+  // 250 ms. On the thread doing the work; must not block.
   std::function<void(const Progress&)> on_progress;
 };
 
@@ -98,21 +102,32 @@ struct CutoverReport {
   uint64_t epoch = 0;   // the new map epoch
 };
 
+// `conflict` unless `sources` and `targets` are the shards recorded for migration `id` (in any
+// order): the message and details show the recorded spec.
+Status CheckSameSpec(std::string_view id, std::vector<std::string> recorded_sources,
+                     std::vector<std::string> recorded_targets, std::vector<std::string> sources,
+                     std::vector<std::string> targets);
+
 class Migration {
  public:
-  // Validates the spec (ranges: targets must own exactly the sources' ranges; all sources in the
-  // current map) and creates or resumes the workflow from its journal.
+  // Validates the spec (ranges: targets must own exactly the sources' ranges) and creates or
+  // resumes the workflow from its journal. A new id (no journal) must pass the rules of
+  // docs/migration.md ("Sources, targets and ids") and claims its stores; an existing id must
+  // name the shards it was started with (else `conflict`) and resumes from its recorded phase.
   static Result<std::unique_ptr<Migration>> Open(MigrationSpec spec);
   ~Migration();
 
   // copy (if not done), then start the replicators. Idempotent.
   Status Start();
   Result<VerifyReport> Verify();
+  // Cutover and Rollback answer the current state when already done (a repeated command).
   Result<CutoverReport> Cutover();
   // After cutover, before complete: the range goes back to the sources.
   Result<CutoverReport> Rollback();
+  // After a cutover only (refused when rolled back: the map routes to the sources).
   Status Complete();
-  // Before cutover: stop, drop consumers; targets keep what they copied (unused).
+  // Before cutover or after a rollback: stop, drop consumers, release the stores' claims; the
+  // sources keep serving; targets keep what they copied (unused). Deletes nothing.
   Status Cancel();
 
   Progress progress() const;

@@ -43,6 +43,9 @@ struct ChangeRecord {
   uint64_t version = 0;  // kSave: the new version; kRemove/kExpire: the version that went away
   std::string value;     // kSave: the stored entity (compact JSON); otherwise empty (tombstone)
   int64_t expires_at_ms = 0;  // kSave: when the saved entity expires (0: never)
+  // Written by ApplyReplicated: a change another store's feed already holds (a migration's copy
+  // or replication). Replicators skip it, so a migration never carries its own traffic back.
+  bool replicated = false;
 
   friend bool operator==(const ChangeRecord&, const ChangeRecord&) = default;
 };

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -140,6 +141,18 @@ class EntityStore {
                                  uint64_t position, bool assume_absent = false) = 0;
   // The position last recorded for `stream`; 0 if none.
   virtual Result<uint64_t> ReplicatedPosition(std::string_view stream) = 0;
+  // Every stream with a recorded position: a store that replicated from anywhere is not fresh.
+  virtual Result<std::map<std::string, uint64_t>> ReplicatedStreams() = 0;
+
+  // --- Claims (live migration) ------------------------------------------------------------------
+  // A migration claims every store it uses, and the claim is persisted in the store itself, so a
+  // second migration cannot take the same store whichever coordinator starts it. Claim is
+  // idempotent for its holder; `conflict` naming the holder for anyone else.
+  virtual Status Claim(std::string_view owner) = 0;
+  // Drops `owner`'s claim; a no-op if `owner` does not hold it.
+  virtual Status ReleaseClaim(std::string_view owner) = 0;
+  // The holder of the claim; empty if unclaimed.
+  virtual Result<std::string> Claimant() = 0;
 };
 
 // Opens (creating if needed) a RocksDB store in options.path.

@@ -1,0 +1,533 @@
+// The harness of the live-migration process tests: a storage node (the authoritative shard map,
+// four RocksDB shards -40, 40-80, 80-c0, c0-, the migration targets and the migrator) and a router
+// node, real `shardkit serve` processes; client threads recording every operation for the
+// linearizability and append-key checks; the stores' files opened directly once stopped.
+#pragma once
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <rapidjson/document.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "../services/serve_process.h"
+#include "linearizability.h"
+#include "shardkit/message/json.h"
+#include "shardkit/shard/shard_map.h"
+#include "shardkit/store/entity_store.h"
+
+namespace shardkit::migrate::testing {
+
+using services::CallAndWait;
+using services::ClientOptions;
+using services::IoRuntime;
+using services::testing::Client;
+using services::testing::Msg;
+using services::testing::ServeProcess;
+using services::testing::TempDir;
+using Clock = std::chrono::steady_clock;
+
+inline const std::vector<std::string> kInitialShards = {"-40", "40-80", "80-c0", "c0-"};
+
+struct Variant {
+  std::string name;
+  std::vector<std::string> sources;
+  std::vector<std::string> targets;
+  std::vector<std::string> other_stores;  // more stores on the storage node, for other specs
+};
+
+// Every store of the storage node, each once.
+inline std::vector<std::string> StoreShards(const Variant& v) {
+  std::vector<std::string> shards = kInitialShards;
+  for (const auto* more : {&v.targets, &v.other_stores}) {
+    for (const auto& s : *more) {
+      if (std::find(shards.begin(), shards.end(), s) == shards.end()) shards.push_back(s);
+    }
+  }
+  return shards;
+}
+
+inline void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
+inline std::string JsonList(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (size_t i = 0; i < names.size(); ++i) out += fmt::format("{}\"{}\"", i ? "," : "", names[i]);
+  return out + "]";
+}
+
+inline std::string Backend(const std::string& shard) {
+  return shard.find("@sqlite") != std::string::npos ? "sqlite" : "rocksdb";
+}
+
+// A directory name for a shard ("40-80@sqlite" -> "40-80_sqlite").
+inline std::string DirName(std::string shard) {
+  std::replace(shard.begin(), shard.end(), '@', '_');
+  return shard.empty() || shard == "-" ? "all" : shard;
+}
+
+// `n` distinct ports free now (all bound at once, then released), so restarted nodes come back
+// where their peers expect. Bound together: one at a time, the kernel may hand out the same port
+// twice.
+inline std::vector<uint16_t> FreePorts(size_t n) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    fds.push_back(fd);
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (int fd : fds) close(fd);
+  return ports;
+}
+
+inline std::string StorageConfig(const std::string& data, uint16_t port, const Variant& v) {
+  std::string toml = fmt::format(R"(
+[node]
+name = "storage"
+threads = 2
+[[listener]]
+url = "tcp://127.0.0.1:{}"
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = {}
+path = "{}/map.json"
+)",
+                                 port, JsonList(kInitialShards), data);
+  for (const auto& shard : StoreShards(v)) {
+    toml += fmt::format(R"(
+[[service]]
+name = "store-{0}"
+type = "store"
+backend = "{1}"
+path = "{2}/{3}"
+shard = "{0}"
+)",
+                        shard, Backend(shard), data, DirName(shard));
+  }
+  toml += fmt::format(R"(
+[[service]]
+name = "migrator"
+type = "migrator"
+dir = "{}/migrations"
+)",
+                      data);
+  return toml;
+}
+
+inline std::string RouterConfig(const std::string& storage_url, uint16_t port) {
+  return fmt::format(R"(
+[node]
+name = "router"
+threads = 2
+[[listener]]
+url = "tcp://127.0.0.1:{1}"
+[[service]]
+name = "map"
+type = "shard-map"
+from = "{0}"
+refresh_ms = 0
+[[service]]
+name = "router"
+type = "shard-router"
+node_id = 1
+[[route]]
+pattern = "store:*,kind:*,shard:*"
+to = "{0}"
+timeout_ms = 5000
+)",
+                     storage_url, port);
+}
+
+// One recorded operation on one key.
+struct Recorded {
+  std::string key;
+  RegisterOp op;
+};
+
+inline std::optional<std::string> ValueOf(const Message& reply) {
+  auto ent = reply.GetObjectJson("ent");
+  if (!ent) return std::nullopt;
+  auto doc = ParseJson(*ent, "ent");
+  if (!doc.ok() || !(*doc)["v"].IsString()) return std::nullopt;
+  return std::string((*doc)["v"].GetString());
+}
+
+class LiveMigrationProcesses {
+ public:
+  explicit LiveMigrationProcesses(Variant variant) : variant_(std::move(variant)) {
+    data_ = data_dir_.path();
+  }
+  ~LiveMigrationProcesses() { StopTraffic(); }
+
+  // --- processes ----------------------------------------------------------------------------
+  void StartStorage(const char* crash_point = nullptr) {
+    std::string config =
+        storage_dir_.Write("storage.toml", StorageConfig(data_, storage_port_, variant_));
+    if (crash_point) setenv("SHARDKIT_CRASH_POINT", crash_point, 1);
+    storage_ = std::make_unique<ServeProcess>(storage_dir_, config);
+    if (crash_point) unsetenv("SHARDKIT_CRASH_POINT");
+    auto urls = storage_->WaitReady();
+    ASSERT_EQ(urls.size(), 1u);
+    storage_url_ = urls[0];
+    ClientOptions options;
+    options.timeout = std::chrono::seconds(60);  // a copy or a cutover may take a while
+    options.connections = 1;
+    admin_ = Client(admin_runtime_, storage_url_, options);
+  }
+  void StartRouter() {
+    std::string config = router_dir_.Write("router.toml", RouterConfig(storage_url_, router_port_));
+    router_ = std::make_unique<ServeProcess>(router_dir_, config);
+    auto urls = router_->WaitReady();
+    ASSERT_EQ(urls.size(), 1u);
+    router_url_ = urls[0];
+  }
+  void KillAll() {
+    for (auto* p : {router_.get(), storage_.get()}) {
+      if (!p) continue;
+      p->Signal(SIGKILL);
+      p->WaitExit(std::chrono::seconds(10));
+    }
+    router_.reset();
+    storage_.reset();
+  }
+  ServeProcess& storage() { return *storage_; }
+  void KillRouter() {
+    router_->Signal(SIGKILL);
+    router_->WaitExit(std::chrono::seconds(10));
+    router_.reset();
+  }
+  std::string logs() const {
+    return "--- storage log ---\n" + (storage_ ? storage_->log() : std::string("(gone)")) +
+           "\n--- router log ---\n" + (router_ ? router_->log() : std::string("(gone)"));
+  }
+
+  // --- the migration ------------------------------------------------------------------------
+  Result<Message> Migrate(const std::string& op) {
+    return MigrateAs(op, "m1", variant_.sources, variant_.targets);
+  }
+  // Any migration: `sources` and `targets` go with a start only.
+  Result<Message> MigrateAs(const std::string& op, const std::string& id,
+                            const std::vector<std::string>& sources = {},
+                            const std::vector<std::string>& targets = {}) {
+    std::string extra;
+    if (op == "start") {
+      extra = fmt::format(R"(,"sources":{},"targets":{})", JsonList(sources), JsonList(targets));
+    }
+    return CallAndWait(*admin_,
+                       Msg(fmt::format(R"({{"migrate":"{}","id":"{}"{}}})", op, id, extra)));
+  }
+  // `shardkit migrate <args> --to <storage node>`, as an operator runs it.
+  services::testing::ShellRun MigrateCli(const std::string& args) {
+    return services::testing::Shell(
+        storage_dir_, services::testing::Cli(fmt::format("migrate {} --to {} --timeout-ms 120000",
+                                                         args, storage_url_)));
+  }
+  // Polls status until the copy has finished; the final status.
+  Result<Message> WaitCopied(std::chrono::seconds timeout = std::chrono::seconds(120)) {
+    auto until = Clock::now() + timeout;
+    Result<Message> status = Status::Timeout("never asked");
+    while (Clock::now() < until) {
+      status = Migrate("status");
+      if (!status.ok() && status.status().code() != Code::kNotFound) return status;
+      if (status.ok() && status->GetBool("copying") == std::optional<bool>(false)) return status;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return status;
+  }
+  Result<Message> WaitLag(uint64_t lag, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+    auto until = Clock::now() + timeout;
+    Result<Message> status = Status::Timeout("never asked");
+    while (Clock::now() < until) {
+      status = Migrate("status");
+      if (status.ok() && status->GetUint("lag").value_or(~0ull) <= lag) return status;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return status;
+  }
+
+  // --- clients --------------------------------------------------------------------------------
+  void Preload(int entities) {
+    std::vector<std::thread> loaders;
+    std::atomic<int> failed{0};
+    std::mutex mu;
+    for (int t = 0; t < 8; ++t) {
+      loaders.emplace_back([&, t] {
+        auto client = Client(client_runtime_, router_url_);
+        for (int i = t; i < entities; i += 8) {
+          // k0…: the shared keys the clients work on; bulk…: volume for the copy.
+          std::string key = i < kSharedKeys ? fmt::format("k{}", i) : fmt::format("bulk{}", i);
+          std::string value = fmt::format("pre{}", i);
+          auto r = CallAndWait(
+              *client,
+              Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})",
+                              key, value)));
+          if (!r.ok()) {
+            ++failed;
+            continue;
+          }
+          std::lock_guard<std::mutex> lock(mu);
+          if (i >= kSharedKeys) {
+            preloaded_[key] = value;  // no client writes these
+          } else {
+            initial_[key] = value;
+          }
+        }
+      });
+    }
+    for (auto& t : loaders) t.join();
+    ASSERT_EQ(failed.load(), 0);
+  }
+
+  void StartTraffic(int clients, int ops_per_s_each) {
+    stop_ = false;
+    for (int c = 0; c < clients; ++c) {
+      workers_.emplace_back([this, c, ops_per_s_each] { Work(c, ops_per_s_each); });
+    }
+  }
+  void StopTraffic() {
+    stop_ = true;
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  // Reads every key back through the router (after the restart) and adds the reads to the
+  // histories; then checks linearizability and the append keys.
+  void CheckHistories() {
+    auto client = Client(client_runtime_, router_url_);
+    std::map<std::string, std::vector<RegisterOp>> by_key;
+    for (auto& r : recorded_) by_key[r.key].push_back(r.op);
+    for (int i = 0; i < kSharedKeys; ++i) by_key[fmt::format("k{}", i)];
+    size_t checked_ops = 0;
+    for (auto& [key, history] : by_key) {
+      int64_t call = Now();
+      auto r = CallAndWait(*client,
+                           Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", key)));
+      int64_t ret = Now();
+      ASSERT_TRUE(r.ok() || r.status().code() == Code::kNotFound)
+          << key << ": " << r.status().ToString();
+      std::optional<std::string> value = r.ok() ? ValueOf(*r) : std::nullopt;
+      if (r.ok()) {
+        ASSERT_TRUE(value.has_value()) << key << ": " << ToJson(*r);
+      }
+      history.push_back({RegisterOp::Kind::kLoad, call, ret, value});
+      auto initial = initial_.find(key);
+      auto result = CheckRegister(history, initial == initial_.end()
+                                               ? std::nullopt
+                                               : std::optional<std::string>(initial->second));
+      checked_ops += result.operations;
+      EXPECT_TRUE(result.ok) << "key " << key << ": " << result.explanation;
+      auto append = appends_.find(key);
+      if (append != appends_.end()) {
+        const AppendKey& a = append->second;
+        bool exact = value == a.acknowledged;
+        bool with_unknown = a.unknown && value == *a.unknown;
+        EXPECT_TRUE(exact || with_unknown)
+            << "append key " << key << " is " << value.value_or("absent") << ", acknowledged "
+            << a.acknowledged.value_or("absent");
+      }
+    }
+    checked_ops_ = checked_ops;
+  }
+
+  // With the processes stopped: the stores' files, opened directly. `quiesced`: the migration
+  // completed with no traffic and no replication lag, so sources and targets must agree.
+  void CheckStoreFiles(bool quiesced = true) {
+    std::map<std::string, std::vector<store::EntityRecord>> contents;
+    for (const auto& shard : StoreShards(variant_)) {
+      store::StoreOptions options;
+      options.path = data_ + "/" + DirName(shard);
+      auto opened = Backend(shard) == "sqlite" ? store::OpenSqliteStore(options)
+                                               : store::OpenRocksDbStore(options);
+      ASSERT_TRUE(opened.ok()) << shard << ": " << opened.status().ToString();
+      auto range = shard::ParseRange(shard.substr(0, shard.find('@')));
+      ASSERT_TRUE(range.ok());
+      std::vector<store::EntityRecord>& records = contents[shard];
+      ASSERT_TRUE((*opened)
+                      ->ScanRange("", store::KsidRange{},
+                                  [&](const store::EntityRecord& r) {
+                                    records.push_back(r);
+                                    return true;
+                                  })
+                      .ok());
+      for (const auto& r : records) {
+        EXPECT_TRUE(range->Contains(r.ksid))
+            << "shard " << shard << " holds " << r.kind << "/" << r.id << " outside its range";
+      }
+    }
+    auto key = [](const store::EntityRecord& r) {
+      return std::make_tuple(r.kind, r.id, r.version, r.value);
+    };
+    std::set<std::tuple<std::string, std::string, uint64_t, std::string>> in_sources, in_targets;
+    for (const auto& s : variant_.sources)
+      for (const auto& r : contents[s]) in_sources.insert(key(r));
+    for (const auto& t : variant_.targets)
+      for (const auto& r : contents[t]) in_targets.insert(key(r));
+    EXPECT_FALSE(in_targets.empty());
+    if (!quiesced) return;
+    EXPECT_EQ(in_sources.size(), in_targets.size());
+    EXPECT_TRUE(in_sources == in_targets)
+        << "the targets do not hold exactly what the sources hold in the moved range";
+  }
+
+  // The preloaded entities no client touches, read back through the router: how many are
+  // missing or hold another value.
+  int LostPreloaded() {
+    auto client = Client(client_runtime_, router_url_);
+    int lost = 0;
+    for (const auto& [key, value] : preloaded_) {
+      auto r = CallAndWait(*client,
+                           Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", key)));
+      if (!r.ok() || ValueOf(*r) != value) ++lost;
+    }
+    return lost;
+  }
+  size_t preloaded() const { return preloaded_.size(); }
+
+  int64_t errors() const { return errors_.load(); }
+  // Waits until the clients did `more` operations (at most 60 s): every step of a test runs under
+  // real traffic however slow the machine (ASan, other jobs).
+  void WaitOps(int64_t more) {
+    int64_t target = ops_.load() + more;
+    auto until = Clock::now() + std::chrono::seconds(60);
+    while (ops_.load() < target && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  size_t operations() const { return recorded_.size(); }
+  size_t checked_ops() const { return checked_ops_; }
+  void ForgiveErrors() { forgive_errors_ = true; }
+
+  static constexpr int kSharedKeys = 300;
+
+ private:
+  struct AppendKey {
+    std::optional<std::string> acknowledged;
+    std::optional<std::string> unknown;  // an append whose outcome is unknown (then stopped)
+  };
+
+  int64_t Now() const {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - epoch_).count();
+  }
+
+  void Work(int c, int ops_per_s) {
+    ClientOptions options;
+    options.timeout = std::chrono::seconds(5);
+    options.connections = 1;
+    auto client = Client(client_runtime_, router_url_, options);
+    std::mt19937 rng(1000 + c);
+    std::vector<Recorded> mine;
+    std::map<std::string, AppendKey> my_appends;
+    auto interval = std::chrono::microseconds(1'000'000 / ops_per_s);
+    auto next = Clock::now();
+    for (uint64_t n = 0; !stop_; ++n) {
+      next += interval;
+      std::this_thread::sleep_until(next);
+      int pick = static_cast<int>(rng() % 100);
+      std::string key = fmt::format("k{}", rng() % kSharedKeys);
+      RegisterOp op;
+      std::string message;
+      AppendKey* append = nullptr;
+      if (pick < 35) {
+        op.kind = RegisterOp::Kind::kSave;
+        op.value = fmt::format("c{}n{}", c, n);
+        message = fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})",
+                              key, *op.value);
+      } else if (pick < 80) {
+        op.kind = RegisterOp::Kind::kLoad;
+        message = fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", key);
+      } else if (pick < 88) {
+        op.kind = RegisterOp::Kind::kRemove;
+        message = fmt::format(R"({{"store":"remove","kind":"entry","id":"{}"}})", key);
+      } else {
+        key = fmt::format("a{}_{}", c, rng() % 4);
+        append = &my_appends[key];
+        if (append->unknown) continue;  // its value is no longer predictable: leave it
+        op.kind = RegisterOp::Kind::kSave;
+        op.value = append->acknowledged.value_or("") + fmt::format(".{}", n);
+        message = fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})",
+                              key, *op.value);
+      }
+      op.call = Now();
+      auto r = CallAndWait(*client, Msg(message));
+      op.ret = Now();
+      if (r.ok()) {
+        if (op.kind == RegisterOp::Kind::kLoad) op.value = ValueOf(*r);
+        if (append) append->acknowledged = op.value;
+      } else if (r.status().code() == Code::kNotFound) {
+        // A load of an absent key, or a remove that found nothing: both observed absence.
+        op.kind = RegisterOp::Kind::kLoad;
+        op.value = std::nullopt;
+      } else {
+        op.ret = RegisterOp::kUnknown;
+        if (append) append->unknown = op.value;
+        if (!forgive_errors_) {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (first_errors_.size() < 5) first_errors_.push_back(r.status().ToString());
+        }
+        ++errors_;
+        // Back off like a real client: while a node is down, retrying at full rate only adds
+        // writes of unknown outcome to the history.
+        next = Clock::now() + std::chrono::milliseconds(50);
+      }
+      mine.push_back({key, std::move(op)});
+      ++ops_;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& r : mine) recorded_.push_back(std::move(r));
+    for (auto& [key, a] : my_appends) appends_[key] = a;
+  }
+
+ public:
+  std::vector<std::string> first_errors() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_errors_;
+  }
+  void StartAll() {
+    StartStorage();
+    StartRouter();
+  }
+
+ private:
+  Variant variant_;
+  TempDir data_dir_, storage_dir_, router_dir_;
+  std::string data_;
+  const std::vector<uint16_t> ports_ = FreePorts(2);
+  const uint16_t storage_port_ = ports_[0];
+  const uint16_t router_port_ = ports_[1];
+  std::unique_ptr<ServeProcess> storage_, router_;
+  std::string storage_url_, router_url_;
+  IoRuntime admin_runtime_{1};
+  IoRuntime client_runtime_{2};
+  std::shared_ptr<Handler> admin_;
+  const Clock::time_point epoch_ = Clock::now();
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> forgive_errors_{false};
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::vector<Recorded> recorded_;            // guarded by mu_ until the workers stop
+  std::map<std::string, AppendKey> appends_;  // guarded by mu_
+  std::vector<std::string> first_errors_;     // guarded by mu_
+  std::map<std::string, std::string> initial_;
+  std::map<std::string, std::string> preloaded_;  // bulk keys -> value
+  std::atomic<int64_t> errors_{0};
+  std::atomic<int64_t> ops_{0};
+  size_t checked_ops_ = 0;
+};
+
+}  // namespace shardkit::migrate::testing
