@@ -1,4 +1,4 @@
-// The proof of live migration with real processes (issue: live shard split, merge and replace).
+// The proof of live migration with real processes (live shard split, merge and replace).
 //
 // Two `shardkit serve` processes: the *storage* node (the authoritative shard map, four RocksDB
 // shards -40, 40-80, 80-c0, c0-, the migration targets and the migrator) and the *router* node (a

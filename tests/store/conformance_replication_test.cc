@@ -97,8 +97,9 @@ TYPED_TEST(store_conformance, AClaimIsHeldByOneOwnerAndIsNotAConsumer) {
   EXPECT_TRUE(this->store().Claim("m2").ok());
 }
 
-TYPED_TEST(store_conformance, AClaimAndTheReplicatedStreamsSurviveReopen) {
-  if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
+TYPED_TEST_SUITE(store_conformance_reopen, PersistentBackends, BackendName);
+
+TYPED_TEST(store_conformance_reopen, AClaimAndTheReplicatedStreamsSurviveReopen) {
   ASSERT_TRUE(this->store().Claim("m1").ok());
   ASSERT_TRUE(this->store().ApplyReplicated("from-a", {}, 9).ok());
   this->Reopen();
@@ -112,8 +113,7 @@ TYPED_TEST(store_conformance, AClaimAndTheReplicatedStreamsSurviveReopen) {
   EXPECT_EQ(*this->store().Claimant(), "");
 }
 
-TYPED_TEST(store_conformance, ReplicationPositionSurvivesReopen) {
-  if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
+TYPED_TEST(store_conformance_reopen, ReplicationPositionSurvivesReopen) {
   ASSERT_TRUE(
       this->store()
           .ApplyReplicated(
@@ -134,8 +134,7 @@ namespace {
 
 TYPED_TEST_SUITE(store_conformance, StoreBackends, BackendName);
 
-TYPED_TEST(store_conformance, APopulatedKindsShardKeyCannotChange) {
-  if (!TypeParam::kPersistent) GTEST_SKIP() << "nothing to reopen";
+TYPED_TEST(store_conformance_reopen, APopulatedKindsShardKeyCannotChange) {
   this->options_.shard_key_fields = {{"timeline", "user"}};
   this->Reopen();
   this->MustSave("timeline", R"({"user":"ann","text":"hi"})");

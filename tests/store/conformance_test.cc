@@ -200,9 +200,6 @@ TYPED_TEST(store_conformance, BackgroundPurgeRemovesExpiredEntitiesByItself) {
   EXPECT_EQ(this->feed().ReadChanges(2, 1)->front().op, ChangeOp::kExpire);
 }
 
-// Across a reopen: the backends that keep data.
-template <typename B>
-class store_conformance_reopen : public store_conformance<B> {};
 TYPED_TEST_SUITE(store_conformance_reopen, PersistentBackends, BackendName);
 
 TYPED_TEST(store_conformance_reopen, DataFeedAndConsumersPersistAcrossReopen) {

@@ -146,5 +146,8 @@ namespace shardkit::store::testing {
 // StoreBackends. Its tests are spread over the conformance_*_test.cc files by topic.
 template <typename B>
 class store_conformance : public StoreFixture<B> {};
+// The cases about what survives a reopen, on the backends that keep data (PersistentBackends).
+template <typename B>
+class store_conformance_reopen : public store_conformance<B> {};
 
 }  // namespace shardkit::store::testing
