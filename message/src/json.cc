@@ -26,3 +26,44 @@ std::string ToJsonText(const rapidjson::Value& value) {
 }
 
 }  // namespace shardkit
+
+namespace shardkit {
+
+void JsonObject::Name(std::string_view name) {
+  if (text_.size() > 1) text_ += ',';
+  AppendJsonString(name, text_);
+  text_ += ':';
+}
+
+JsonObject& JsonObject::Add(std::string_view name, std::string_view value) {
+  Name(name);
+  AppendJsonString(value, text_);
+  return *this;
+}
+
+JsonObject& JsonObject::AddBool(std::string_view name, bool value) {
+  Name(name);
+  text_ += value ? "true" : "false";
+  return *this;
+}
+
+JsonObject& JsonObject::Add(std::string_view name, const JsonObject& object) {
+  return AddRaw(name, object.str());
+}
+
+JsonObject& JsonObject::AddRaw(std::string_view name, std::string_view json) {
+  Name(name);
+  text_ += json;
+  return *this;
+}
+
+std::string JsonStringArray(const std::vector<std::string>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendJsonString(values[i], out);
+  }
+  return out + ']';
+}
+
+}  // namespace shardkit

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "journal.h"
+#include "shardkit/message/json.h"
 #include "replicator.h"
 #include "rules.h"
 #include "verify.h"
@@ -310,14 +311,9 @@ class Migration::Impl {
   // already holding the marker after its fence is left alone.
   Status MarkMoved(const std::vector<Participant>& from, const std::vector<Participant>& to,
                    uint64_t epoch) {
-    std::string value = fmt::format(R"({{"epoch":{},"to":{{)", epoch);
-    bool first = true;
-    for (const Participant& p : to) {
-      value +=
-          fmt::format(R"({}"{}":{})", first ? "" : ",", p.shard, state_.reverse_from[p.shard] + 1);
-      first = false;
-    }
-    value += "}}";
+    JsonObject positions;
+    for (const Participant& p : to) positions.Add(p.shard, state_.reverse_from[p.shard] + 1);
+    std::string value = JsonObject().Add("epoch", epoch).Add("to", positions).str();
     for (const Participant& p : from) {
       uint64_t fence = state_.fence[p.shard];
       if (p.store->feed().LastSequence() > fence) {
@@ -481,7 +477,7 @@ class Migration::Impl {
       if (r->lag() > spec_.cutover.max_lag) {
         return Status::Unavailable(fmt::format("{} refused: replication lag {} is above {}", step,
                                                r->lag(), spec_.cutover.max_lag),
-                                   fmt::format(R"({{"lag":{}}})", r->lag()));
+                                   JsonObject().Add("lag", r->lag()).str());
       }
     }
     auto map = spec_.map->Current();

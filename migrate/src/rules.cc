@@ -11,11 +11,9 @@ namespace {
 
 // `field` is "sources" or "targets".
 Status Refuse(std::string_view field, const std::string& shard, const std::string& why) {
-  std::string details = fmt::format(R"({{"field":"{}","shard":)", field);
-  AppendJsonString(shard, details);
   return Status::Invalid(
       fmt::format("{} {}: {}", field == "sources" ? "source" : "target", shard, why),
-      details + "}");
+      JsonObject().Add("field", field).Add("shard", shard).str());
 }
 
 // Another migration's claim on the store, as a refusal.
@@ -155,20 +153,16 @@ Status CheckSameSpec(std::string_view id, std::vector<std::string> recorded_sour
     std::sort(names->begin(), names->end());
   }
   if (recorded_sources == sources && recorded_targets == targets) return Status::Ok();
-  auto list = [](const std::vector<std::string>& names) {
-    std::string out = "[";
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (i) out += ",";
-      AppendJsonString(names[i], out);
-    }
-    return out + "]";
-  };
+  auto list = [](const std::vector<std::string>& names) { return JsonStringArray(names); };
   return Status::Conflict(
       fmt::format("id: migration '{}' exists with sources {} and targets {}; the same id must "
                   "name the same shards (use a new id for another migration)",
                   id, list(recorded_sources), list(recorded_targets)),
-      fmt::format(R"({{"field":"id","sources":{},"targets":{}}})", list(recorded_sources),
-                  list(recorded_targets)));
+      JsonObject()
+          .Add("field", "id")
+          .AddRaw("sources", list(recorded_sources))
+          .AddRaw("targets", list(recorded_targets))
+          .str());
 }
 
 }  // namespace shardkit::migrate

@@ -2,6 +2,7 @@
 // shard's writes through its write gate.
 #include <fmt/format.h>
 
+#include <shardkit/message/json.h>
 #include <shardkit/shard/shard_router.h>
 
 #include "shard_key.h"
@@ -28,7 +29,7 @@ class ShardGuard final : public Handler {
     auto refuse = [&](std::string why) {
       reply(Status::WrongShard(
           fmt::format("shard {}: {}", options_.shard, why),
-          fmt::format(R"({{"epoch":{},"shard":"{}"}})", map->epoch(), options_.shard)));
+          JsonObject().Add("epoch", map->epoch()).Add("shard", options_.shard).str()));
     };
     // A shard's feed stays readable after its range moved: its consumers read up to the move
     // marker there, then follow it to the new owners (store/change_feed.h, kMoved).
@@ -75,7 +76,7 @@ class ShardGuard final : public Handler {
         [reply, shard, holder] {
           reply(Status::WrongShard(
               fmt::format("shard {}: the range has moved", shard),
-              fmt::format(R"({{"epoch":{},"shard":"{}"}})", holder->Current()->epoch(), shard)));
+              JsonObject().Add("epoch", holder->Current()->epoch()).Add("shard", shard).str()));
         });
   }
 

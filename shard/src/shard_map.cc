@@ -1,3 +1,4 @@
+#include "shardkit/message/json.h"
 #include "shardkit/shard/shard_map.h"
 
 #include <algorithm>
@@ -164,7 +165,7 @@ Status ShardMapHolder::CompareAndSwap(uint64_t expected_epoch, ShardMap next) {
   if (current_->epoch() != expected_epoch) {
     return Status::Conflict(fmt::format("shard map epoch is {}, not the expected {}",
                                         current_->epoch(), expected_epoch),
-                            fmt::format("{{\"epoch\":{}}}", current_->epoch()));
+                            JsonObject().Add("epoch", current_->epoch()).str());
   }
   if (next.epoch() <= expected_epoch) {
     return Status::Invalid(

@@ -22,7 +22,7 @@ using MapPtr = std::shared_ptr<const ShardMap>;
 
 Status ShardError(const Shard& shard, const Status& s) {
   return Status(s.code(), fmt::format("shard {}: {}", shard.name, s.message()),
-                fmt::format(R"({{"shard":"{}"}})", shard.name));
+                JsonObject().Add("shard", shard.name).str());
 }
 
 // Collects one answer per shard, then calls `finish` once with all of them.
@@ -40,7 +40,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     if (auto shard = message.GetString("shard")) {
       // Already routed to a shard, yet it reached the router again: no service serves that shard.
       reply(Status::Unavailable(fmt::format("no service answers for shard '{}'", *shard),
-                                fmt::format(R"({{"shard":"{}"}})", *shard)));
+                                JsonObject().Add("shard", *shard).str()));
       return;
     }
     auto op = message.GetString("store");

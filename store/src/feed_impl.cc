@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "shardkit/message/json.h"
 #include "validation.h"
 
 namespace shardkit::store::internal {
@@ -77,7 +78,7 @@ Result<std::vector<ChangeRecord>> FeedImpl::ReadChanges(uint64_t from_sequence, 
   if (from_sequence < first) {
     return Status::NotFound(
         "from: records below " + std::to_string(first) + " were trimmed",
-        "{\"field\":\"from\",\"first_retained\":" + std::to_string(first) + "}");
+        JsonObject().Add("field", "from").Add("first_retained", first).str());
   }
   return records;
 }

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "entity_json.h"
+#include "shardkit/message/json.h"
 #include "list_query.h"
 #include "receipt.h"
 #include "save_plan.h"
@@ -149,14 +150,17 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   if (save.insert_only && live) {
     return Status::Conflict(
         "id: " + save.kind + " \"" + save.id + "\" already exists (insert only)",
-        "{\"field\":\"id\",\"version\":" + std::to_string(current_version) + "}");
+        JsonObject().Add("field", "id").Add("version", current_version).str());
   }
   if (save.expected_version && *save.expected_version != current_version) {
     return Status::Conflict(
         "version: expected " + std::to_string(*save.expected_version) + ", found " +
             std::to_string(current_version),
-        "{\"field\":\"version\",\"expected\":" + std::to_string(*save.expected_version) +
-            ",\"actual\":" + std::to_string(current_version) + "}");
+        JsonObject()
+            .Add("field", "version")
+            .Add("expected", *save.expected_version)
+            .Add("actual", current_version)
+            .str());
   }
   EntityRecord row{save.kind,
                    save.ksid,

@@ -1,5 +1,6 @@
 // The codec: JSON text <-> Message, and the wire form of errors.
 #include "shardkit/message/codec.h"
+#include "shardkit/message/json.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -225,6 +226,28 @@ TEST(Codec, EveryCodeHasAWireName) {
     EXPECT_EQ(CodeFromName(CodeName(code)), code);
   }
   EXPECT_FALSE(CodeFromName("bogus").has_value());
+}
+
+TEST(JsonObjectTest, EscapesNamesAndValuesAndKeepsOrder) {
+  std::string odd = "a\"b\\c\n\x01";
+  std::string text = JsonObject()
+                         .Add("shard", odd)
+                         .Add(odd, uint64_t{18446744073709551615u})
+                         .Add("n", -3)
+                         .AddBool("ok", true)
+                         .Add("to", JsonObject().Add("40-60", 12))
+                         .AddRaw("ids", JsonStringArray({"x", odd}))
+                         .str();
+  auto doc = ParseJson(text, "text");
+  ASSERT_TRUE(doc.ok()) << text;
+  EXPECT_EQ(std::string((*doc)["shard"].GetString()), odd);
+  EXPECT_EQ((*doc)[odd.c_str()].GetUint64(), 18446744073709551615u);
+  EXPECT_EQ((*doc)["n"].GetInt(), -3);
+  EXPECT_TRUE((*doc)["ok"].GetBool());
+  EXPECT_EQ((*doc)["to"]["40-60"].GetInt(), 12);
+  EXPECT_EQ(std::string((*doc)["ids"][1].GetString()), odd);
+  EXPECT_EQ(JsonObject().str(), "{}");
+  EXPECT_EQ(text.substr(0, 10), R"({"shard":")");
 }
 
 }  // namespace

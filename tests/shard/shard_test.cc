@@ -351,4 +351,36 @@ TEST(ScatterGather, ListsOverFourShardsEqualOneUnshardedStore) {
 }
 
 }  // namespace
+// Names a client or a config chose (a shard property, a shard name with an owner tag) reach error
+// details escaped: every reply stays valid JSON and says the name back as it was.
+TEST(ShardErrors, NamesWithQuotesAndControlCharactersGiveValidJson) {
+  const std::string odd = "-80@a\"b\\c\x01";
+  auto round_trip = [](Result<Message> reply) {
+    std::string wire = ToJson(ToWire(std::move(reply)));
+    rapidjson::Document doc;
+    doc.Parse(wire.data(), wire.size());
+    EXPECT_FALSE(doc.HasParseError()) << wire;
+    return doc;
+  };
+  ShardedCluster c({"-80", "80-"});
+  Message routed;
+  routed.SetString("store", "load").SetString("kind", "entry").SetString("id", "1");
+  routed.SetString("shard", odd);
+  auto doc = round_trip(c.bus.ActAndWait(std::move(routed)));
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("error$"));
+  EXPECT_EQ(std::string(doc["error$"]["details"]["shard"].GetString()), odd);
+
+  // A guard configured with a name the map does not know refuses with that name in its details.
+  auto guard = MakeShardGuard({odd, c.authority_, c.Refresher()},
+                              store::MakeStoreService(c.stores.begin()->second));
+  Bus bus;
+  ASSERT_TRUE(bus.Add("store:*", guard).ok());
+  Message direct;
+  direct.SetString("store", "load").SetString("kind", "entry").SetString("id", "1");
+  direct.SetString("shard", odd).SetInt("epoch", 1);
+  doc = round_trip(bus.ActAndWait(std::move(direct)));
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("error$")) << "the guard let it through";
+  EXPECT_EQ(std::string(doc["error$"]["details"]["shard"].GetString()), odd);
+}
+
 }  // namespace shardkit::shard

@@ -9,6 +9,8 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include <rapidjson/document.h>
 
@@ -25,5 +27,39 @@ Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view wh
 
 // Compact JSON text of a RapidJSON value.
 std::string ToJsonText(const rapidjson::Value& value);
+
+// JsonObject: JSON text built by hand (error details, small replies, change-record values), the
+// one way shardkit writes it. Names and string values are always escaped, so a shard name, an id
+// or a field path can never break the text around it.
+//
+//   JsonObject().Add("epoch", 7).Add("shard", name).str()        -> {"epoch":7,"shard":"-80"}
+//   JsonObject().Add("to", JsonObject().Add("40-60", 12)).str()  -> {"to":{"40-60":12}}
+class JsonObject {
+ public:
+  JsonObject& Add(std::string_view name, std::string_view value);  // a JSON string
+  JsonObject& Add(std::string_view name, const char* value) {
+    return Add(name, std::string_view(value));
+  }
+  template <typename Int>
+    requires std::is_integral_v<Int> && (!std::is_same_v<Int, bool>)
+  JsonObject& Add(std::string_view name, Int value) {
+    Name(name);
+    text_ += std::to_string(value);
+    return *this;
+  }
+  JsonObject& AddBool(std::string_view name, bool value);
+  JsonObject& Add(std::string_view name, const JsonObject& object);
+  // `json` must be valid JSON text (an array or value built elsewhere).
+  JsonObject& AddRaw(std::string_view name, std::string_view json);
+  bool empty() const { return text_.size() == 1; }
+  std::string str() const { return text_ + '}'; }
+
+ private:
+  void Name(std::string_view name);
+  std::string text_ = "{";
+};
+
+// A JSON array of strings, each escaped: ["a","b"].
+std::string JsonStringArray(const std::vector<std::string>& values);
 
 }  // namespace shardkit
