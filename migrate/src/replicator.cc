@@ -54,17 +54,41 @@ void Replicator::Start() {
   thread_ = std::thread([this] {
     while (!stop_) {
       auto applied = Step();
-      if (!applied.ok()) spdlog::warn("replicator {}: {}", stream_, applied.status().ToString());
-      if (!applied.ok() || *applied == 0) {
-        std::unique_lock<std::mutex> lock(mu_);
-        progressed_.wait_for(lock, std::chrono::milliseconds(1), [this] { return stop_.load(); });
+      if (!applied.ok()) {
+        spdlog::warn("replicator {}: {}", stream_, applied.status().ToString());
+        std::unique_lock<std::mutex> lock(mu_);  // back off, then try again
+        progressed_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_.load(); });
+        continue;
       }
+      WaitForRecords();
     }
   });
 }
 
+// Sleeps until the source's feed holds a record past what was read, or Stop.
+void Replicator::WaitForRecords() {
+  auto signal = signal_;
+  {
+    std::lock_guard<std::mutex> lock(signal->mu);
+    signal->appended = false;
+  }
+  // The wake may outlive this replicator (the feed keeps it until its next record): it holds
+  // only the shared signal.
+  from_->feed().WhenAppended(applied_.load(), [signal] {
+    std::lock_guard<std::mutex> lock(signal->mu);
+    signal->appended = true;
+    signal->cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(signal->mu);
+  signal->cv.wait(lock, [&] { return signal->appended || stop_.load(); });
+}
+
 void Replicator::Stop() {
-  stop_ = true;
+  {
+    std::lock_guard<std::mutex> lock(signal_->mu);
+    stop_ = true;
+    signal_->cv.notify_all();
+  }
   progressed_.notify_all();
   if (thread_.joinable()) thread_.join();
 }

@@ -37,6 +37,8 @@ class Replicator {
   const std::string& stream() const { return stream_; }
 
  private:
+  void WaitForRecords();
+
   const std::string stream_;
   const std::string consumer_;
   std::shared_ptr<store::EntityStore> from_;
@@ -46,6 +48,13 @@ class Replicator {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable progressed_;
+  // Set by the source feed's WhenAppended wake (shared: the wake may outlive the replicator).
+  struct Signal {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool appended = false;  // guarded by mu
+  };
+  std::shared_ptr<Signal> signal_ = std::make_shared<Signal>();
   std::thread thread_;
 };
 

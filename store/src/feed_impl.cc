@@ -65,7 +65,33 @@ Status FeedImpl::CommitLocked(WriteSet& writes) {
   for (ChangeRecord& change : writes.changes) change.sequence = ++sequence;
   if (Status s = backend_.Commit(writes); !s.ok()) return s;
   last_sequence_.store(sequence, std::memory_order_release);
+  if (!writes.changes.empty()) WakeUpTo(sequence);
   return Status::Ok();
+}
+
+void FeedImpl::WhenAppended(uint64_t after_sequence, std::function<void()> wake) {
+  {
+    std::lock_guard<std::mutex> lock(wakes_mu_);
+    // Checked under wakes_mu_: a commit publishes its sequence before it takes the lock to wake,
+    // so either this sees the new sequence or that commit sees this wake.
+    if (LastSequence() <= after_sequence) {
+      wakes_.emplace_back(after_sequence, std::move(wake));
+      return;
+    }
+  }
+  wake();
+}
+
+void FeedImpl::WakeUpTo(uint64_t sequence) {
+  std::vector<std::function<void()>> due;
+  {
+    std::lock_guard<std::mutex> lock(wakes_mu_);
+    auto keep = std::partition(wakes_.begin(), wakes_.end(),
+                               [sequence](const auto& w) { return w.first >= sequence; });
+    for (auto it = keep; it != wakes_.end(); ++it) due.push_back(std::move(it->second));
+    wakes_.erase(keep, wakes_.end());
+  }
+  for (auto& wake : due) wake();
 }
 
 Result<std::vector<ChangeRecord>> FeedImpl::ReadChanges(uint64_t from_sequence, size_t limit) {

@@ -7,6 +7,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <shardkit/store/change_feed.h>
 
@@ -28,6 +30,7 @@ class FeedImpl final : public ChangeFeed {
   Status RemoveConsumer(std::string_view name) override;
   std::map<std::string, uint64_t> Consumers() const override;
   Result<uint64_t> TrimFeed() override;
+  void WhenAppended(uint64_t after_sequence, std::function<void()> wake) override;
 
   // For the store, with the write mutex held: commits `writes` after numbering its change
   // records from LastSequence() + 1, and publishes the new last sequence if it succeeded.
@@ -61,6 +64,8 @@ class FeedImpl final : public ChangeFeed {
 
  private:
   Status CheckPosition(uint64_t position) const;
+  // Calls (and forgets) every wake waiting for a record up to `sequence`.
+  void WakeUpTo(uint64_t sequence);
 
   Backend& backend_;
   std::mutex& write_mu_;
@@ -72,6 +77,8 @@ class FeedImpl final : public ChangeFeed {
   std::map<std::string, std::string, std::less<>>
       shard_keys_;        // guarded by write_mu_: kind -> field
   std::string claimant_;  // guarded by write_mu_; empty: unclaimed
+  std::mutex wakes_mu_;   // after write_mu_ when both are held
+  std::vector<std::pair<uint64_t, std::function<void()>>> wakes_;  // guarded by wakes_mu_
 };
 
 }  // namespace shardkit::store::internal

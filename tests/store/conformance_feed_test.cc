@@ -1,4 +1,7 @@
 // Conformance: the change feed — a record per mutation, consumers, trimming.
+#include <atomic>
+#include <thread>
+
 #include "store_test_util.h"
 
 namespace shardkit::store::testing {
@@ -35,6 +38,29 @@ TYPED_TEST(store_conformance, ChangeFeedRecordsEveryMutationInOrder) {
   EXPECT_EQ((*middle)[0].sequence, 2u);
   EXPECT_EQ((*middle)[1].sequence, 3u);
   EXPECT_EQ(ChangeOpName(ChangeOp::kExpire), "expire");
+}
+
+// Feed readers wait for a record instead of polling: a wake fires once, when a record past its
+// position is committed (at once if there already is one), and not for writes without records.
+TYPED_TEST(store_conformance, AWakeFiresOnceWhenARecordPastItsPositionIsCommitted) {
+  std::atomic<int> woken{0};
+  this->feed().WhenAppended(0, [&] { ++woken; });
+  EXPECT_EQ(woken.load(), 0);
+  ASSERT_TRUE(this->feed().RegisterConsumer("c", 1).ok());  // a write, but no change record
+  EXPECT_EQ(woken.load(), 0);
+  this->MustSave("thing", R"({"a":1})", "x");
+  EXPECT_EQ(woken.load(), 1);
+  this->MustSave("thing", R"({"a":2})", "x");
+  EXPECT_EQ(woken.load(), 1);  // once
+
+  std::atomic<int> late{0};
+  this->feed().WhenAppended(1, [&] { ++late; });  // the feed is at 2 already
+  EXPECT_EQ(late.load(), 1);
+  std::atomic<int> waiting{0};
+  this->feed().WhenAppended(2, [&] { ++waiting; });
+  std::thread writer([&] { this->MustSave("thing", R"({"a":3})", "y"); });
+  writer.join();
+  EXPECT_EQ(waiting.load(), 1);
 }
 
 TYPED_TEST(store_conformance, TrimKeepsEverythingWithoutConsumers) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -79,6 +80,13 @@ class ChangeFeed {
   // Deletes the records below the lowest registered position; returns how many were deleted
   // (0 when no consumer is registered).
   virtual Result<uint64_t> TrimFeed() = 0;
+
+  // Calls `wake` once, as soon as LastSequence() > after_sequence: at once on this thread if it
+  // already is, else on the thread that commits such a record, right after the commit, with the
+  // store's write lock held — so `wake` must only signal (notify a condition, post work), never
+  // call into the store. Readers of the feed wait for a record with it instead of polling.
+  // Pending wakes are dropped, not called, when the feed is destroyed.
+  virtual void WhenAppended(uint64_t after_sequence, std::function<void()> wake) = 0;
 };
 
 }  // namespace shardkit::store
