@@ -328,7 +328,7 @@ TEST_F(ClusterTest, GracefulStopRemovesTheNodesRoutesAtOnce) {
   EXPECT_TRUE(Eventually([&] { return !RoutesToCluster(router, "role:echo"); }, 1500ms));
   auto reply = router.Act(R"({"role":"echo"})");
   ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.status().code(), Code::kNotFound);
+  EXPECT_EQ(reply.status().code(), Code::kNoRoute);
 }
 
 TEST_F(ClusterTest, FireAndForgetInfoReachesEverySubscribedNode) {
@@ -542,6 +542,58 @@ ttl_ms = 3000
   EXPECT_TRUE(
       Eventually([&] { return CallAndWait(*client, Msg(R"({"role":"slow"})")).ok(); }, 10s));
   node->Stop(500ms);
+}
+
+// A shard-router instance of a queue group killed -9 and started again, many times, under load: the
+// restarted instance subscribes only once its routes to the storage node are built, so no request
+// is answered `unavailable` (no service answers for a shard) or `no_route`; requests in flight at
+// a kill are resent by the front node after 300 ms of silence (same idempotency key).
+TEST_F(ClusterTest, ARouterRestartedUnderLoadAnswersNoRequestUnavailable) {
+  TempDir data;
+  ClusterNode storage(nats_.url(), "storage", StorageServices(data.path(), {"-80", "80-"}));
+  ASSERT_FALSE(storage.url.empty()) << storage.process->log();
+  ClusterNode steady(nats_.url(), "router-1", RouterServices(1));
+  auto restarted = std::make_unique<ClusterNode>(nats_.url(), "router-2", RouterServices(2));
+  ClusterNode front(nats_.url(), "front", "", "resend_after_ms = 300");
+  ASSERT_TRUE(Eventually([&] { return RoutesToCluster(front, "store:*", 2); }));
+  Handler& client = front.client();
+
+  std::atomic<bool> stop{false};
+  std::map<std::string, int> errors;  // written by the load thread only until it is joined
+  int answered = 0;
+  std::thread load([&] {
+    for (int round = 0; !stop.load(); ++round) {
+      auto results = SendWindowed(
+          client, 100, 16, 5000ms,
+          [round](int i) {
+            return Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"r{}-{}"}}}})",
+                                   round, i));
+          },
+          [](int) {}, 30s);
+      for (auto& r : results) {
+        if (r.ok()) {
+          ++answered;
+        } else {
+          ++errors[r.status().ToString()];
+        }
+      }
+    }
+  });
+  constexpr int kRestarts = 12;
+  for (int i = 0; i < kRestarts; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250 + 50 * (i % 4)));
+    restarted.reset();  // SIGKILL
+    restarted = std::make_unique<ClusterNode>(nats_.url(), "router-2", RouterServices(2));
+    ASSERT_FALSE(restarted->url.empty()) << restarted->process->log();
+  }
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  load.join();
+  std::string seen;
+  for (const auto& [error, count] : errors) seen += fmt::format("\n  {} x {}", count, error);
+  EXPECT_TRUE(errors.empty()) << kRestarts << " restarts, " << answered << " answered; errors:"
+                              << seen;
+  EXPECT_GT(answered, 0);
 }
 
 }  // namespace
