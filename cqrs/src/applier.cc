@@ -360,6 +360,10 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
     if (status.code() == Code::kNoRoute) {
       // Nothing answers the target yet (a node still starting, a reload in progress): the
       // command was not refused, so wait without spending an attempt.
+      if (!waiting_for_route_)
+        spdlog::warn("applier '{}': {}; commands wait for a route", options_.name,
+                     status.message());
+      waiting_for_route_ = true;
       timers_.emplace(std::chrono::steady_clock::now() + milliseconds(NoRouteWaitMs()),
                       p.command.position);
       return;
@@ -383,6 +387,7 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
 
   // The command at `pos` (its key's front) is done: the next of its key may go.
   void Finish(uint64_t pos) {
+    waiting_for_route_ = false;
     auto it = unfinished_.find(pos);
     auto queue = keys_.find(it->second.command.key);
     queue->second.pop_front();
@@ -502,6 +507,7 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
   uint64_t in_doubt_until_ = 0;
   uint64_t persisted_applied_ = 0;
   uint64_t persisted_sent_ = 0;
+  bool waiting_for_route_ = false;  // logged once per wait
   std::map<uint64_t, Pending> unfinished_;                      // read, not yet done
   std::unordered_map<std::string, std::deque<uint64_t>> keys_;  // key -> its unfinished, in order
   std::unordered_map<std::string, Parking> parked_;
