@@ -9,8 +9,8 @@
 namespace shardkit::services {
 namespace {
 
-// `unavailable` naming the loop: `message` reached `service` again along `via`.
-Status RouteLoop(const Message& message, const std::string& service,
+// `unavailable` naming the loop: `message` reached the route `mark` again along `via`.
+Status RouteLoop(const Message& message, const std::string& mark,
                  const std::vector<std::string>& via) {
   std::string details = R"({"loop":[)";
   for (size_t i = 0; i < via.size(); ++i) {
@@ -19,23 +19,23 @@ Status RouteLoop(const Message& message, const std::string& service,
   }
   details += "]}";
   return Status::Unavailable(
-      fmt::format("route loop: '{}' would go back to service '{}' (forwarded by {}); no other "
+      fmt::format("route loop: '{}' would go back to service {} (forwarded by {}); no other "
                   "route takes it: check the patterns (shardkit explain)",
-                  message.RoutingString(), service, fmt::join(via, " -> ")),
+                  message.RoutingString(), mark, fmt::join(via, " -> ")),
       std::move(details));
 }
 
 }  // namespace
 
 void GateHandler::Handle(Message message, const Context& context, ReplyFn reply) {
-  if (local_) {
+  if (!trail_mark_.empty()) {
     const std::vector<std::string>& via = context.origin().via;
-    if (std::find(via.begin(), via.end(), service_) != via.end()) {
+    if (std::find(via.begin(), via.end(), trail_mark_) != via.end()) {
       stats_->Count(Code::kUnavailable);
-      reply(RouteLoop(message, service_, via));
+      reply(RouteLoop(message, trail_mark_, via));
       return;
     }
-    Admitted(std::move(message), context.Via(service_), std::move(reply));
+    Admitted(std::move(message), context.Via(trail_mark_), std::move(reply));
     return;
   }
   Admitted(std::move(message), context, std::move(reply));

@@ -1,8 +1,9 @@
 // GateHandler: what stands between the bus and every handler a node routes to. It bounds the
-// service's requests in flight (`overloaded` past `max_in_flight`), counts outcomes per route
-// pattern, and, for a service of this node (`local`), refuses a message that the service already
-// forwarded (a route loop: `unavailable` naming it, at once) and marks the messages the service
-// sends on as forwarded by it (Meta::via).
+// service's requests in flight (`overloaded` past `max_in_flight`) and counts outcomes per route
+// pattern. The gate of a route to a service of this node also has a `trail_mark` ("<service>
+// '<pattern>'"): it refuses a message whose causal chain already passed this very route (a route
+// loop: `unavailable` naming it, at once) and adds its mark to the trail (Meta::via) of the
+// messages the service sends on. A service sending to another of its own patterns is no loop.
 //
 // Thread-safety: Handle may be called from any thread.
 #pragma once
@@ -19,13 +20,18 @@ class GateHandler final : public Handler {
  public:
   GateHandler(std::shared_ptr<Handler> inner, std::string service,
               std::shared_ptr<QueueStats> queue, int64_t max_in_flight,
-              std::shared_ptr<RouteStats> stats, bool local = false)
+              std::shared_ptr<RouteStats> stats, std::string trail_mark = {})
       : inner_(std::move(inner)),
         service_(std::move(service)),
         queue_(std::move(queue)),
         max_in_flight_(max_in_flight),
         stats_(std::move(stats)),
-        local_(local) {}
+        trail_mark_(std::move(trail_mark)) {}
+
+  // "<service> '<pattern>'": the mark of a route to a service of this node.
+  static std::string TrailMark(const std::string& service, const std::string& pattern) {
+    return service + " '" + pattern + "'";
+  }
 
   void Handle(Message message, const Context& context, ReplyFn reply) override;
 
@@ -38,7 +44,7 @@ class GateHandler final : public Handler {
   std::shared_ptr<QueueStats> queue_;  // null: unbounded (remote routes)
   int64_t max_in_flight_;
   std::shared_ptr<RouteStats> stats_;
-  bool local_;
+  std::string trail_mark_;  // empty: not a service of this node (a remote route)
 };
 
 }  // namespace shardkit::services

@@ -184,9 +184,10 @@ Status Node::Impl::Install(const NodeConfig& next) {
       if (!pattern.ok())
         return fail(Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name,
                                                 pattern.status().message())));
-      auto gate = std::make_shared<GateHandler>(live.instance.handler, service.name, queue,
-                                                service.max_in_flight,
-                                                metrics_->Route(pattern->ToString()), true);
+      auto gate = std::make_shared<GateHandler>(
+          live.instance.handler, service.name, queue, service.max_in_flight,
+          metrics_->Route(pattern->ToString()),
+          GateHandler::TrailMark(service.name, pattern->ToString()));
       served.push_back(pattern->ToString());
       (void)local_router.Add(*pattern, gate, "service " + service.name);
       Status added = router.Add(std::move(pattern).value(), gate,
@@ -239,9 +240,10 @@ Status Node::Impl::Install(const NodeConfig& next) {
       if (service == nullptr)
         return fail(Status::Invalid(
             fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to)));
-      target = std::make_shared<GateHandler>(services[route.to].instance.handler, service->name,
-                                             metrics_->Queue(service->name), service->max_in_flight,
-                                             metrics_->Route(pattern->ToString()), true);
+      target = std::make_shared<GateHandler>(
+          services[route.to].instance.handler, service->name, metrics_->Queue(service->name),
+          service->max_in_flight, metrics_->Route(pattern->ToString()),
+          GateHandler::TrailMark(service->name, pattern->ToString()));
       description = fmt::format("service {} ({})", service->name, service->type);
       served.push_back(pattern->ToString());
       (void)local_router.Add(*pattern, target, description);

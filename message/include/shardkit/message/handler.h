@@ -45,11 +45,11 @@ class Context {
   const Route* route() const { return route_.get(); }
   // The metadata of the message being handled.
   const Meta& origin() const { return origin_; }
-  // This context with `service` added to origin().via: the messages a handler sends through it
-  // carry the service in their trail (Meta::via).
-  Context Via(std::string service) const {
+  // This context with `mark` added to origin().via: the messages a handler sends through it
+  // carry the mark in their trail (Meta::via).
+  Context Via(std::string mark) const {
     Context out = *this;
-    out.origin_.via.push_back(std::move(service));
+    out.origin_.via.push_back(std::move(mark));
     return out;
   }
 
