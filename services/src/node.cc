@@ -254,7 +254,12 @@ Status Node::Impl::Install(const NodeConfig& next) {
           fmt::format("{}: route[{}].pattern: {}", next.source, i, added.message())));
   }
 
-  if (cluster_) AddClusterRoutes(next, router, clients);
+  if (cluster_) {
+    AddClusterRoutes(next, router, clients);
+    // The cluster's shard maps are routing state too: taken (a newer epoch replaces the config's)
+    // before any route, worker or listener acts on a map.
+    if (Status attached = cluster_->AttachShardMaps(); !attached.ok()) return fail(attached);
+  }
   AddSystemRoutes(router);
   auto warnings = std::make_shared<const std::vector<std::string>>(ForwardingLoopWarnings(router));
   if (*warnings != *warnings_.load()) {
@@ -463,7 +468,6 @@ Status Node::Impl::StartListeners() {
     cluster_listener_ = std::move(listener).value();
     // Registered only once its subjects are subscribed: whoever routes here finds it.
     if (Status announced = cluster_->Announce(served_); !announced.ok()) return announced;
-    if (Status attached = cluster_->AttachShardMaps(); !attached.ok()) return attached;
   }
   return Status::Ok();
 }
@@ -511,10 +515,6 @@ Status Node::Impl::Reload(NodeConfig next) {
   if (!installed.ok()) {
     spdlog::warn("reload refused, the old config stays: {}", installed.message());
     return installed;
-  }
-  if (cluster_) {
-    if (Status attached = cluster_->AttachShardMaps(); !attached.ok())
-      spdlog::warn("{}", attached.ToString());
   }
   next.threads = config_.threads;
   config_ = std::move(next);
@@ -593,8 +593,8 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
 // runs it backwards:
 //   1. the cluster connection, and the registry read, so routes to other nodes exist;
 //   2. Install: open stores, build the whole routing table and every outgoing link (TCP pools,
-//      NATS clients), swap the table in; then start the services' workers (appliers,
-//      projections, resumed migrations), which may now send;
+//      NATS clients), take the cluster's shard maps, swap the table in; then start the services'
+//      workers (appliers, projections, resumed migrations), which may now send;
 //   3. listeners accept and subscribe their queue groups; last, the node registers in the
 //      cluster, so whoever routes here finds it ready.
 Result<std::unique_ptr<Node>> Node::Start(NodeConfig config, NodeOptions options) {
