@@ -115,8 +115,13 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
         inbox->cv.notify_one();
       }
     });
-    thread_ = std::thread([this] { Run(); });
     return Status::Ok();
+  }
+
+  void Begin() override {
+    std::lock_guard lock(inbox_->mu);
+    if (inbox_->stop || thread_.joinable()) return;
+    thread_ = std::thread([this] { Run(); });
   }
 
   void Stop() override {
@@ -312,6 +317,7 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
         Finish(c.position);
         return;
       }
+      // Only the store's own not_found proves absence; no_route (nobody answered) proves nothing.
       if (c.reply.ok() || c.reply.status().code() == Code::kNotFound) {
         p.in_doubt = false;  // proven not applied: save now
         ready_.push_front(c.position);
@@ -351,6 +357,17 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
 
   void Failure(Pending& p, const Status& status) {
     errors_.fetch_add(1, std::memory_order_relaxed);
+    if (status.code() == Code::kNoRoute) {
+      // Nothing answers the target yet (a node still starting, a reload in progress): the
+      // command was not refused, so wait without spending an attempt.
+      if (!waiting_for_route_)
+        spdlog::warn("applier '{}': {}; commands wait for a route", options_.name,
+                     status.message());
+      waiting_for_route_ = true;
+      timers_.emplace(std::chrono::steady_clock::now() + milliseconds(NoRouteWaitMs()),
+                      p.command.position);
+      return;
+    }
     ++p.attempts;
     const bool permanent = (status.code() == Code::kInvalid || status.code() == Code::kConflict) &&
                            !(p.in_doubt && p.is_save && !options_.stamp_field.empty());
@@ -364,8 +381,13 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
     timers_.emplace(std::chrono::steady_clock::now() + milliseconds(backoff), p.command.position);
   }
 
+  int64_t NoRouteWaitMs() const {
+    return std::clamp<int64_t>(options_.max_backoff_ms / 4, options_.initial_backoff_ms, 100);
+  }
+
   // The command at `pos` (its key's front) is done: the next of its key may go.
   void Finish(uint64_t pos) {
+    waiting_for_route_ = false;
     auto it = unfinished_.find(pos);
     auto queue = keys_.find(it->second.command.key);
     queue->second.pop_front();
@@ -485,6 +507,7 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
   uint64_t in_doubt_until_ = 0;
   uint64_t persisted_applied_ = 0;
   uint64_t persisted_sent_ = 0;
+  bool waiting_for_route_ = false;  // logged once per wait
   std::map<uint64_t, Pending> unfinished_;                      // read, not yet done
   std::unordered_map<std::string, std::deque<uint64_t>> keys_;  // key -> its unfinished, in order
   std::unordered_map<std::string, Parking> parked_;
@@ -496,8 +519,8 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
 
 }  // namespace
 
-Result<std::shared_ptr<Applier>> Applier::Start(std::shared_ptr<CommandLog> log, Bus& bus,
-                                                ApplierOptions options) {
+Result<std::shared_ptr<Applier>> Applier::Open(std::shared_ptr<CommandLog> log, Bus& bus,
+                                               ApplierOptions options) {
   if (options.name.empty())
     return Status::Invalid("name: must not be empty", R"({"field":"name"})");
   if (options.max_attempts == 0)
@@ -505,6 +528,13 @@ Result<std::shared_ptr<Applier>> Applier::Start(std::shared_ptr<CommandLog> log,
   auto applier = std::make_shared<ApplierImpl>(std::move(log), bus, std::move(options));
   if (Status s = applier->Init(); !s.ok()) return s;
   return std::shared_ptr<Applier>(std::move(applier));
+}
+
+Result<std::shared_ptr<Applier>> Applier::Start(std::shared_ptr<CommandLog> log, Bus& bus,
+                                                ApplierOptions options) {
+  auto applier = Open(std::move(log), bus, std::move(options));
+  if (applier.ok()) (*applier)->Begin();
+  return applier;
 }
 
 }  // namespace shardkit::cqrs

@@ -99,7 +99,20 @@ class CommandService final : public Handler {
         options_(std::move(options)),
         ids_(options_.node_id, options_.clock) {}
 
+  bool CarriesAppliedMark(const Message& message) const {
+    for (const auto& [name, value] : options_.applied_mark) {
+      if (message.GetString(name) != std::optional<std::string_view>(value)) return false;
+    }
+    return true;
+  }
+
   void Handle(Message message, const Context&, ReplyFn reply) override {
+    if (!options_.applied_mark.empty() && CarriesAppliedMark(message)) {
+      reply(Status::NoRoute(fmt::format(
+          "'{}' is a command being applied: nothing routes it to its target (not logged again)",
+          message.RoutingString())));
+      return;
+    }
     auto plan =
         PlanCommand(std::move(message), options_.key_field, [this] { return ids_.NextId(); });
     if (!plan.ok()) {

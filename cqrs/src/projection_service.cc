@@ -99,7 +99,11 @@ class ProjectionServiceImpl final : public ProjectionService {
 
   ~ProjectionServiceImpl() override { Stop(); }
 
-  void StartRunner() {
+  void Begin() override {
+    {
+      std::lock_guard lock(wake_->mu);
+      if (wake_->stop || runner_.joinable()) return;
+    }
     auto wake_flag = wake_;
     source_->SetWake([wake_flag] { wake_flag->Notify(); });
     runner_ = std::thread([this] { Run(); });
@@ -345,7 +349,7 @@ class ProjectionServiceImpl final : public ProjectionService {
 
 }  // namespace
 
-Result<std::shared_ptr<ProjectionService>> ProjectionService::Start(
+Result<std::shared_ptr<ProjectionService>> ProjectionService::Open(
     std::unique_ptr<Projection> projection, std::unique_ptr<EventSource> source,
     ProjectionOptions options) {
   if (!projection)
@@ -381,8 +385,15 @@ Result<std::shared_ptr<ProjectionService>> ProjectionService::Start(
   }
   auto service = std::make_shared<ProjectionServiceImpl>(
       std::move(projection), std::move(source), std::move(options), std::move(db), applied);
-  service->StartRunner();
   return std::shared_ptr<ProjectionService>(std::move(service));
+}
+
+Result<std::shared_ptr<ProjectionService>> ProjectionService::Start(
+    std::unique_ptr<Projection> projection, std::unique_ptr<EventSource> source,
+    ProjectionOptions options) {
+  auto service = Open(std::move(projection), std::move(source), std::move(options));
+  if (service.ok()) (*service)->Begin();
+  return service;
 }
 
 Status SwapRoutes(Bus& bus, const std::vector<std::string>& patterns,

@@ -57,6 +57,7 @@ void Context::Inherit(Message& child) const {
     meta.deadline = origin_.deadline;
   }
   if (meta.hops < origin_.hops) meta.hops = origin_.hops;
+  meta.via = origin_.via;
   meta.id.clear();  // a child is a new message
 }
 
@@ -74,7 +75,7 @@ bool Context::has_prior() const { return route_ && route_->prior; }
 
 void Context::Prior(Message message, ReplyFn reply) const {
   if (!has_prior()) {
-    reply(Status::NotFound(
+    reply(Status::NoRoute(
         fmt::format("'{}' has no prior handler", route_ ? route_->pattern.ToString() : "")));
     return;
   }
@@ -198,7 +199,7 @@ void Bus::Act(Message message, ReplyFn reply) {
   std::shared_ptr<const Router> routes = routes_.load();
   std::shared_ptr<const Route> route = routes->Find(message);
   if (!route) {
-    reply(Status::NotFound(fmt::format("no handler for '{}'", message.RoutingString())));
+    reply(Status::NoRoute(fmt::format("no handler for '{}'", message.RoutingString())));
     return;
   }
   // Replies carry the request's id.

@@ -6,9 +6,9 @@
 
 namespace shardkit {
 namespace {
-constexpr std::array<std::string_view, 9> kCodeNames = {
-    "ok",      "not_found",  "invalid",     "conflict", "wrong_shard",
-    "timeout", "overloaded", "unavailable", "internal",
+constexpr std::array<std::string_view, 10> kCodeNames = {
+    "ok",         "not_found",   "invalid",  "conflict", "wrong_shard",
+    "timeout",    "overloaded",  "unavailable", "internal", "no_route",
 };
 }  // namespace
 

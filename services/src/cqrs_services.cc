@@ -114,9 +114,9 @@ Result<ServiceInstance> MakeCommandLogService(const ServiceContext& ctx) {
     applier_options.max_backoff_ms = *max_backoff;
     applier_options.reply_timeout_ms = *reply_timeout;
     applier_options.max_in_flight = static_cast<size_t>(*in_flight);
-    auto started = cqrs::Applier::Start(log, *ctx.bus, applier_options);
-    if (!started.ok()) return s.Error("path", started.status().message());
-    applier = std::move(started).value();
+    auto opened_applier = cqrs::Applier::Open(log, *ctx.bus, applier_options);
+    if (!opened_applier.ok()) return s.Error("path", opened_applier.status().message());
+    applier = std::move(opened_applier).value();
     admin.emplace_back("deadletter", cqrs::MakeDeadLetterService(log, applier));
     admin.emplace_back("status", cqrs::MakeStatusService({applier}));
   }
@@ -129,7 +129,9 @@ Result<ServiceInstance> MakeCommandLogService(const ServiceContext& ctx) {
   auto stop = [applier, log]() mutable {
     if (applier) applier->Stop();
   };
-  return ServiceInstance{WithAdmin(commands, std::move(admin)), std::move(patterns), stop};
+  std::function<void()> start;
+  if (applier) start = [applier] { applier->Begin(); };
+  return ServiceInstance{WithAdmin(commands, std::move(admin)), std::move(patterns), stop, start};
 }
 
 // The built-in projection a `projection` setting names, and its default query patterns.
@@ -239,13 +241,14 @@ Result<ServiceInstance> MakeProjectionService(const ServiceContext& ctx) {
   options.default_timeout_ms = *default_timeout;
   options.max_timeout_ms = *max_timeout;
   auto patterns = std::move(projection->second);
-  auto started =
-      cqrs::ProjectionService::Start(std::move(projection->first), std::move(source), options);
-  if (!started.ok()) return s.Error("path", started.status().message());
-  std::shared_ptr<cqrs::ProjectionService> service = std::move(started).value();
+  auto opened =
+      cqrs::ProjectionService::Open(std::move(projection->first), std::move(source), options);
+  if (!opened.ok()) return s.Error("path", opened.status().message());
+  std::shared_ptr<cqrs::ProjectionService> service = std::move(opened).value();
   patterns.push_back(fmt::format("cqrs:status,service:\"{}\"", ctx.name));
   auto handler = WithAdmin(service, {{"status", cqrs::MakeStatusService({service})}});
-  return ServiceInstance{handler, std::move(patterns), [service] { service->Stop(); }};
+  return ServiceInstance{handler, std::move(patterns), [service] { service->Stop(); },
+                         [service] { service->Begin(); }};
 }
 
 }  // namespace

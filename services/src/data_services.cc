@@ -880,11 +880,11 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
   if (!map.ok()) return map.status();
   auto migrator = Migrator::For(*dir, *map, ctx.environment.directory);
   migrator->Acquire(nullptr);
-  migrator->ResumeFromDisk();
   auto handler = MakeHandler([migrator](Message m, const Context& context, ReplyFn reply) {
     migrator->Handle(std::move(m), context, std::move(reply));
   });
-  return ServiceInstance{handler, {"migrate:*"}, [migrator] { migrator->Release(); }};
+  return ServiceInstance{handler, {"migrate:*"}, [migrator] { migrator->Release(); },
+                         [migrator] { migrator->ResumeFromDisk(); }};
 }
 
 }  // namespace

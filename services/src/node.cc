@@ -1,5 +1,6 @@
 #include "shardkit/services/node.h"
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -7,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include "cluster.h"
+#include "gate_handler.h"
+#include "route_checks.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
 #include "shardkit/services/client.h"
@@ -16,53 +19,19 @@
 namespace shardkit::services {
 namespace {
 
-// A route's handler behind the service's bounded queue, counting outcomes per route pattern.
-class GateHandler final : public Handler {
- public:
-  GateHandler(std::shared_ptr<Handler> inner, std::string service,
-              std::shared_ptr<QueueStats> queue, int64_t max_in_flight,
-              std::shared_ptr<RouteStats> stats)
-      : inner_(std::move(inner)),
-        service_(std::move(service)),
-        queue_(std::move(queue)),
-        max_in_flight_(max_in_flight),
-        stats_(std::move(stats)) {}
-
-  void Handle(Message message, const Context& context, ReplyFn reply) override {
-    if (queue_ && queue_->depth.fetch_add(1, std::memory_order_acq_rel) >= max_in_flight_) {
-      queue_->depth.fetch_sub(1, std::memory_order_acq_rel);
-      stats_->Count(Code::kOverloaded);
-      reply(Status::Overloaded(
-          fmt::format("service '{}' has {} requests in flight (its max_in_flight); retry later",
-                      service_, max_in_flight_)));
-      return;
-    }
-    auto done = [queue = queue_, stats = stats_, reply = std::move(reply)](Result<Message> result) {
-      if (queue) queue->depth.fetch_sub(1, std::memory_order_acq_rel);
-      stats->Count(result.ok() ? Code::kOk : result.status().code());
-      reply(std::move(result));
-    };
-    try {
-      inner_->Handle(std::move(message), context, std::move(done));
-    } catch (...) {
-      if (queue_) queue_->depth.fetch_sub(1, std::memory_order_acq_rel);
-      stats_->Count(Code::kInternal);
-      throw;  // the bus turns it into an `internal` reply
-    }
-  }
-
- private:
-  std::shared_ptr<Handler> inner_;
-  std::string service_;
-  std::shared_ptr<QueueStats> queue_;  // null: unbounded (remote routes)
-  int64_t max_in_flight_;
-  std::shared_ptr<RouteStats> stats_;
-};
-
 Message ReplyFromJson(std::string_view json) {
   auto parsed = ParseMessage(json);
   if (!parsed.ok()) return Message().SetString("error", parsed.status().ToString());
   return std::move(parsed).value();
+}
+
+std::string JsonStrings(const std::vector<std::string>& strings) {
+  std::string out = "[";
+  for (const std::string& s : strings) {
+    if (out.size() > 1) out += ',';
+    AppendJsonString(s, out);
+  }
+  return out + ']';
 }
 
 bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<ListenerConfig>& b) {
@@ -128,6 +97,9 @@ class Node::Impl {
   std::vector<ServiceInstance> retired_;                     // guarded by mutex_
   std::map<std::string, std::shared_ptr<Handler>> clients_;  // guarded by mutex_
   std::vector<std::string> served_;                          // guarded by mutex_
+  // The current table's route-loop warnings (route_checks.h); replaced with the table.
+  std::atomic<std::shared_ptr<const std::vector<std::string>>> warnings_{
+      std::make_shared<const std::vector<std::string>>()};
   std::unique_ptr<ClusterAgent> cluster_;                    // null: the node runs alone
   std::unique_ptr<Listener> cluster_listener_;
   std::vector<std::unique_ptr<Listener>> listeners_;
@@ -212,9 +184,10 @@ Status Node::Impl::Install(const NodeConfig& next) {
       if (!pattern.ok())
         return fail(Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name,
                                                 pattern.status().message())));
-      auto gate = std::make_shared<GateHandler>(live.instance.handler, service.name, queue,
-                                                service.max_in_flight,
-                                                metrics_->Route(pattern->ToString()));
+      auto gate = std::make_shared<GateHandler>(
+          live.instance.handler, service.name, queue, service.max_in_flight,
+          metrics_->Route(pattern->ToString()),
+          GateHandler::TrailMark(service.name, pattern->ToString()));
       served.push_back(pattern->ToString());
       (void)local_router.Add(*pattern, gate, "service " + service.name);
       Status added = router.Add(std::move(pattern).value(), gate,
@@ -267,9 +240,10 @@ Status Node::Impl::Install(const NodeConfig& next) {
       if (service == nullptr)
         return fail(Status::Invalid(
             fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to)));
-      target = std::make_shared<GateHandler>(services[route.to].instance.handler, service->name,
-                                             metrics_->Queue(service->name), service->max_in_flight,
-                                             metrics_->Route(pattern->ToString()));
+      target = std::make_shared<GateHandler>(
+          services[route.to].instance.handler, service->name, metrics_->Queue(service->name),
+          service->max_in_flight, metrics_->Route(pattern->ToString()),
+          GateHandler::TrailMark(service->name, pattern->ToString()));
       description = fmt::format("service {} ({})", service->name, service->type);
       served.push_back(pattern->ToString());
       (void)local_router.Add(*pattern, target, description);
@@ -280,12 +254,27 @@ Status Node::Impl::Install(const NodeConfig& next) {
           fmt::format("{}: route[{}].pattern: {}", next.source, i, added.message())));
   }
 
-  if (cluster_) AddClusterRoutes(next, router, clients);
+  if (cluster_) {
+    AddClusterRoutes(next, router, clients);
+    // The cluster's shard maps are routing state too: taken (a newer epoch replaces the config's)
+    // before any route, worker or listener acts on a map.
+    if (Status attached = cluster_->AttachShardMaps(); !attached.ok()) return fail(attached);
+  }
   AddSystemRoutes(router);
+  auto warnings = std::make_shared<const std::vector<std::string>>(ForwardingLoopWarnings(router));
+  if (*warnings != *warnings_.load()) {
+    for (const std::string& warning : *warnings) spdlog::warn("{}: {}", next.source, warning);
+  }
+  warnings_.store(std::move(warnings));
 
   // Everything is built and valid: swap. In-flight messages keep the old table.
   bus_.Replace(std::move(router));
   local_bus_.Replace(std::move(local_router));
+  // Only now may the new services' workers send: every route and link they need is in place.
+  for (const ServiceConfig& service : next.services) {
+    if (std::find(created.begin(), created.end(), service.name) == created.end()) continue;
+    if (const auto& start = services[service.name].instance.start) start();
+  }
   for (auto& [name, live] : services_) {
     auto it = services.find(name);
     if (it == services.end() || it->second.fingerprint != live.fingerprint)
@@ -355,7 +344,10 @@ void Node::Impl::AddSystemRoutes(Router& router) {
       [this](Message, const Context&) -> Result<Message> {
         Status status = ReloadFromFile();
         if (!status.ok()) return status;
-        return Message().SetBool("reloaded", true).SetUint("routes", bus_.routes()->size());
+        return Message()
+            .SetBool("reloaded", true)
+            .SetUint("routes", bus_.routes()->size())
+            .SetArrayJson("warnings", JsonStrings(*warnings_.load()));
       },
       "node: reload the config file");
   add(
@@ -413,6 +405,7 @@ Result<Message> Node::Impl::Explain(const Message& request) const {
   }
   reply.SetString("summary", explanation.summary);
   reply.SetArrayJson("candidates", candidates);
+  reply.SetArrayJson("warnings", JsonStrings(*warnings_.load()));
   return reply;
 }
 
@@ -475,7 +468,6 @@ Status Node::Impl::StartListeners() {
     cluster_listener_ = std::move(listener).value();
     // Registered only once its subjects are subscribed: whoever routes here finds it.
     if (Status announced = cluster_->Announce(served_); !announced.ok()) return announced;
-    if (Status attached = cluster_->AttachShardMaps(); !attached.ok()) return attached;
   }
   return Status::Ok();
 }
@@ -524,10 +516,6 @@ Status Node::Impl::Reload(NodeConfig next) {
     spdlog::warn("reload refused, the old config stays: {}", installed.message());
     return installed;
   }
-  if (cluster_) {
-    if (Status attached = cluster_->AttachShardMaps(); !attached.ok())
-      spdlog::warn("{}", attached.ToString());
-  }
   next.threads = config_.threads;
   config_ = std::move(next);
   spdlog::info("node '{}': reloaded, {} routes", config_.name, bus_.routes()->size());
@@ -567,15 +555,23 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     std::lock_guard<std::mutex> lock(mutex_);
     stopped_ = true;
     listeners_.clear();
+    // The start order backwards: workers stop while their routes still stand, then the routes and
+    // links go, then the stores close (docs/architecture.md, "Start and stop order").
+    std::vector<ServiceInstance> instances = retired_;
+    for (const ServiceConfig& service : config_.services) {
+      if (auto it = services_.find(service.name); it != services_.end())
+        instances.push_back(it->second.instance);
+    }
+    auto stop_all = [&](bool workers) {
+      for (auto it = instances.rbegin(); it != instances.rend(); ++it) {
+        if (it->stop && static_cast<bool>(it->start) == workers) it->stop();
+      }
+    };
+    stop_all(true);
     bus_.Replace(Router());
     local_bus_.Replace(Router());
     clients_.clear();
-    for (auto& [name, live] : services_) {
-      if (live.instance.stop) live.instance.stop();
-    }
-    for (auto& instance : retired_) {
-      if (instance.stop) instance.stop();
-    }
+    stop_all(false);
     services_.clear();
     retired_.clear();
   }
@@ -593,6 +589,14 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   return Start(std::move(config), NodeOptions{});
 }
 
+// The one place that orders a node's start (docs/architecture.md, "Start and stop order"); Stop
+// runs it backwards:
+//   1. the cluster connection, and the registry read, so routes to other nodes exist;
+//   2. Install: open stores, build the whole routing table and every outgoing link (TCP pools,
+//      NATS clients), take the cluster's shard maps, swap the table in; then start the services'
+//      workers (appliers, projections, resumed migrations), which may now send;
+//   3. listeners accept and subscribe their queue groups; last, the node registers in the
+//      cluster, so whoever routes here finds it ready.
 Result<std::unique_ptr<Node>> Node::Start(NodeConfig config, NodeOptions options) {
   bool listen = options.listen;
   auto impl = std::make_unique<Impl>(std::move(config), std::move(options));

@@ -63,6 +63,8 @@ int HttpStatusFor(const Status& status) {
       return 502;
     case Code::kInternal:
       return 500;
+    case Code::kNoRoute:  // nothing serves it here now: the service is unavailable, not the data
+      return 503;
   }
   return 500;
 }

@@ -2,6 +2,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "cqrs_test_util.h"
 
@@ -31,16 +32,18 @@ struct FakeTarget {
 };
 
 struct ThingNode {
-  explicit ThingNode(const std::string& dir, ApplierOptions options) {
+  // `routed`: whether the target is routed from the start (else: RouteTarget() later).
+  explicit ThingNode(const std::string& dir, ApplierOptions options, bool routed = true) {
     CommandLogOptions log_options;
     log_options.path = dir + "/log";
     log = Node::Must(CommandLog::Open(log_options));
     Node::Check(bus.Add("store:save,kind:thing", MakeCommandService(log)));
-    Node::Check(bus.Add("store:*,kind:thing,cqrs:apply", target.MakeHandler()));
+    if (routed) RouteTarget();
     applier = Node::Must(Applier::Start(log, bus, std::move(options)));
     Node::Check(bus.Add("cqrs:deadletter,cmd:*", MakeDeadLetterService(log, applier)));
   }
   ~ThingNode() { applier->Stop(); }
+  void RouteTarget() { Node::Check(bus.Add("store:*,kind:thing,cqrs:apply", target.MakeHandler())); }
   uint64_t Save(const std::string& id, int seq) {
     auto ack = bus.ActAndWait(Msg(R"({"store":"save","kind":"thing","ent":{"id":")" + id +
                                   R"(","seq":)" + std::to_string(seq) + "}}"));
@@ -193,6 +196,50 @@ TEST(CqrsApplier, PoisonCommandGoesToDeadLetterWhileOthersProceedThenReplays) {
   ASSERT_TRUE(node.Applied());
   std::lock_guard lock(node.target.mu);
   EXPECT_EQ(node.target.applied["bad"], (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(node.applier->Lag().dead_letters, 0u);
+}
+
+TEST(CqrsApplier, NoRouteToTheTargetWaitsWithoutSpendingAttemptsOrDeadLettering) {
+  TempDir dir;
+  ThingNode node(dir.path(), FastRetries(3), /*routed=*/false);
+  for (int i = 0; i < 5; ++i) node.Save("t" + std::to_string(i % 2), i);
+  // Far longer than 3 attempts with backoff 1..4 ms: nothing answers the target yet (`no_route`).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(node.applier->applied(), 0u);
+  EXPECT_GT(node.applier->Lag().errors, 3u);  // it kept trying
+  EXPECT_EQ(node.applier->Lag().dead_letters, 0u);
+  node.RouteTarget();
+  ASSERT_TRUE(node.Applied());
+  EXPECT_EQ(node.applier->Lag().dead_letters, 0u);
+  std::lock_guard lock(node.target.mu);
+  EXPECT_EQ(node.target.applied["t0"], (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(node.target.applied["t1"], (std::vector<int64_t>{1, 3}));
+}
+
+TEST(CqrsApplier, AnInDoubtSaveWithNoRouteForItsCheckIsNotSavedAgain) {
+  TempDir dir;
+  {
+    Node node(dir.path(), {.with_projections = false});
+    for (int i = 0; i < 12; ++i) {
+      node.Act(R"({"store":"save","kind":"entry","ent":{"id":"d)" + std::to_string(i % 3) +
+               R"(","n":)" + std::to_string(i) + "}}");
+    }
+    ASSERT_TRUE(Eventually([&] { return node.CaughtUp(); }));
+    node.applier->Stop();
+    // A crash after applying but before checkpointing: every command is in doubt.
+    ASSERT_TRUE(node.log->PutMeta({{"applier:applied", 0}}).ok());
+  }
+  // The node restarts with the target not routed yet: the in-doubt check's load finds no route,
+  // which must not be taken for "the entity does not exist".
+  Node node(dir.path(), {.with_projections = false, .target_routed = false});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(node.applier->Lag().dead_letters, 0u);
+  node.RouteTarget();
+  ASSERT_TRUE(Eventually([&] { return node.CaughtUp(); }));
+  for (int k = 0; k < 3; ++k) {
+    auto ent = ParseJson(*node.store->Load("entry", "d" + std::to_string(k)), "ent");
+    EXPECT_EQ((*ent)["version"].GetUint64(), 4u) << "d" << k << " applied twice";
+  }
   EXPECT_EQ(node.applier->Lag().dead_letters, 0u);
 }
 

@@ -65,6 +65,7 @@ struct NodeOptions {
   bool with_applier = true;
   bool with_projections = true;
   ApplierOptions applier;
+  bool target_routed = true;  // false: the store is routed only by RouteTarget()
 };
 
 // The whole picture on one bus, for kind "entry" (and "follow"):
@@ -86,12 +87,12 @@ struct Node {
     store_options.rocksdb.block_cache_bytes = size_t{8} << 20;
     store = Must(store::OpenRocksDbStore(store_options));
     auto commands = MakeCommandService(log);
-    auto store_service = store::MakeStoreService(store);
+    store_service = store::MakeStoreService(store);
     for (const char* kind : {"entry", "follow"}) {
       Check(bus.Add(std::string("store:save,kind:") + kind, commands));
       Check(bus.Add(std::string("store:remove,kind:") + kind, commands));
-      Check(bus.Add(std::string("store:*,kind:") + kind + ",cqrs:apply", store_service));
     }
+    if (options.target_routed) RouteTarget();
     std::vector<std::shared_ptr<const LagSource>> lags;
     if (options.with_applier) {
       applier = Must(Applier::Start(log, bus, options.applier));
@@ -133,6 +134,12 @@ struct Node {
         ProjectionService::Start(std::move(projection), MakeCommandLogSource(log), options));
   }
 
+  // Routes the applied commands to the store.
+  void RouteTarget() {
+    for (const char* kind : {"entry", "follow"})
+      Check(bus.Add(std::string("store:*,kind:") + kind + ",cqrs:apply", store_service));
+  }
+
   // Sends and waits; fails the test on an error reply.
   Message Act(std::string_view json) {
     auto reply = bus.ActAndWait(Msg(json), std::chrono::seconds(20));
@@ -165,6 +172,7 @@ struct Node {
   Bus bus;
   std::shared_ptr<CommandLog> log;
   std::shared_ptr<store::EntityStore> store;
+  std::shared_ptr<Handler> store_service;
   std::shared_ptr<Applier> applier;
   std::shared_ptr<ProjectionService> entities, per_user, search, followers;
 };

@@ -34,12 +34,12 @@ TEST(Bus, ActReachesTheMostSpecificHandler) {
   EXPECT_EQ(bus.ActAndWait(M(R"({"store":"save","kind":"entry"})"))->GetString("by"), "generic");
 }
 
-TEST(Bus, UnmatchedActIsNotFoundNamingTheRoutingProperties) {
+TEST(Bus, UnmatchedActIsNoRouteNamingTheRoutingProperties) {
   Bus bus;
   ASSERT_TRUE(bus.Add("store:load", Echo("x")).ok());
   auto reply = bus.ActAndWait(M(R"({"role":"search","cmd":"query","q":{"text":"a"}})"));
   ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.status().code(), Code::kNotFound);
+  EXPECT_EQ(reply.status().code(), Code::kNoRoute);
   EXPECT_THAT(reply.status().message(), HasSubstr("no handler for 'role:search,cmd:query'"));
 }
 
@@ -160,12 +160,12 @@ TEST(Bus, AnOverrideCallsItsPriorThroughTheContext) {
   EXPECT_FALSE(bus.ActAndWait(M(R"({"store":"load","kind":"entry"})"))->Has("via_cache"));
 }
 
-TEST(Bus, PriorWithoutAPriorIsNotFound) {
+TEST(Bus, PriorWithoutAPriorIsNoRoute) {
   Bus bus;
   ASSERT_TRUE(bus.Add("a:1", [](Message m, const Context& ctx,
                                 ReplyFn reply) { ctx.Prior(std::move(m), std::move(reply)); })
                   .ok());
-  EXPECT_EQ(bus.ActAndWait(M(R"({"a":1})")).status().code(), Code::kNotFound);
+  EXPECT_EQ(bus.ActAndWait(M(R"({"a":1})")).status().code(), Code::kNoRoute);
 }
 
 TEST(Bus, PublishReachesEveryMatchingObserver) {
@@ -223,7 +223,7 @@ TEST(Bus, AFailedBatchUpdateChangesNothing) {
   });
   EXPECT_EQ(s.code(), Code::kConflict);
   EXPECT_EQ(bus.routes()->size(), 1u);
-  EXPECT_EQ(bus.ActAndWait(M(R"({"b":1})")).status().code(), Code::kNotFound);
+  EXPECT_EQ(bus.ActAndWait(M(R"({"b":1})")).status().code(), Code::kNoRoute);
 }
 
 TEST(Bus, InFlightMessagesFinishOnTheTableTheyStartedWith) {

@@ -324,11 +324,11 @@ TEST_F(NodeTest, HttpErrorsUseStatusCodesAndTheErrorObject) {
                   "seneca-origin: o1\r\n\r\n{}",
                   body.size(), body)));
   std::string response = socket.ReadHttpResponse();
-  EXPECT_THAT(response, HasSubstr("HTTP/1.1 404"));
+  EXPECT_THAT(response, HasSubstr("HTTP/1.1 503"));  // no route: nothing serves it, not "no entity"
   EXPECT_THAT(response, HasSubstr("seneca-kind: res"));
   EXPECT_THAT(response, HasSubstr("seneca-id: s1"));
   EXPECT_THAT(response, HasSubstr("seneca-origin: o1"));
-  EXPECT_THAT(response, HasSubstr("{\"error$\":{\"code\":\"not_found\""));
+  EXPECT_THAT(response, HasSubstr("{\"error$\":{\"code\":\"no_route\""));
   ASSERT_TRUE(socket.Send("POST /act HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n{x}"));
   EXPECT_THAT(socket.ReadHttpResponse(), HasSubstr("HTTP/1.1 400"));
 }

@@ -141,10 +141,10 @@ TEST_P(TransportTest, ErrorRepliesKeepTheirCodeAndMessage) {
   }
 }
 
-TEST_P(TransportTest, UnroutedMessageIsNotFound) {
+TEST_P(TransportTest, UnroutedMessageIsNoRouteNotNotFound) {
   auto reply = CallAndWait(DefaultClient(), Msg(R"({"role":"nobody"})"));
   ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.status().code(), Code::kNotFound);
+  EXPECT_EQ(reply.status().code(), Code::kNoRoute);
 }
 
 TEST_P(TransportTest, SlowReplyTimesOutAtTheClientTimeout) {

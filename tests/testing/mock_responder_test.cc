@@ -143,7 +143,7 @@ TEST(MockResponder, DestroyingTheMockRestoresTheRoutesItOverrode) {
   EXPECT_EQ(bus.routes()->size(), routes_before);
   EXPECT_THAT(bus.ActAndWait(Msg("store:load,kind:entry,id:1")),
               IsOkReply(HasField("ent.text", "real")));
-  EXPECT_THAT(bus.ActAndWait(Msg("other:thing")), IsErrorReply(Code::kNotFound));
+  EXPECT_THAT(bus.ActAndWait(Msg("other:thing")), IsErrorReply(Code::kNoRoute));
 }
 
 TEST(MockResponder, AnInvalidReplyTextFailsTheTestAndAnswersInternal) {

@@ -117,7 +117,7 @@ class PostService final : public shardkit::Handler {
         answer.SetObjectJson("ent", ent);
         if (announced.ok()) {
           answer.SetUint("announced", announced->GetUint("delivered").value_or(1));
-        } else if (announced.status().code() == Code::kNotFound) {
+        } else if (announced.status().code() == Code::kNoRoute) {
           answer.SetUint("announced", 0);  // no route for info:entry: nobody listens yet
         } else {
           return reply(
@@ -446,7 +446,7 @@ std::shared_ptr<shardkit::Handler> MakeBroadcastService(std::vector<Subscriber> 
         auto gather = std::make_shared<Gather>(subscribers.size(), std::move(reply));
         for (const auto& subscriber : subscribers) {
           // A subscriber's error is `unavailable` here: to the sender it means "not delivered",
-          // whatever the subscriber's reason (a not_found there is not "nobody listens" here).
+          // whatever the subscriber's reason (a no_route there is not "nobody listens" here).
           subscriber.handler->Handle(m, ctx, [gather, name = subscriber.name](Result<Message> r) {
             gather->Done(r.ok() ? Status::Ok()
                                 : Status::Unavailable(fmt::format("broadcast to {}: {}", name,

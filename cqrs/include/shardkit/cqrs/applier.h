@@ -10,7 +10,9 @@
 // Ordering: commands of one key (command_service.h) are applied one at a time, in position order;
 // commands of different keys run concurrently (up to `max_in_flight`). A failure is retried with
 // exponential backoff (`initial_backoff_ms` doubling up to `max_backoff_ms`) while later commands
-// of the SAME key wait; other keys go on. `invalid` and `conflict` answers are not retried. After
+// of the SAME key wait; other keys go on. `no_route` (nothing answers the target yet, e.g. a node
+// still starting) is retried without spending an attempt and never makes a dead letter: dead
+// letters are for commands the target refuses. `invalid` and `conflict` answers are not retried. After
 // `max_attempts` (or at once for those) the command moves to the dead-letter log with its error,
 // and its key is parked: later commands of that key are dead-lettered too ("blocked by the dead
 // letter at position P"), so a key's commands are never applied out of order. Replay appends a
@@ -28,7 +30,10 @@
 // target can de-duplicate. With an empty `stamp_field`, store commands are at-least-once too
 // (same final entity, but a replayed save bumps its version).
 //
-// Threads: Start() runs one applier thread; Stop() (or the destructor) joins it. Replies may
+// Threads: Begin() (or Start() = Open() + Begin()) runs one applier thread; Stop() (or the
+// destructor) joins it. A node opens its applier while it builds its services and calls Begin()
+// only once its routing table and outgoing links are in place (docs/architecture.md, "Start and
+// stop order"). Replies may
 // come on any thread. Only one applier may consume one log (it owns the dead-letter log).
 #pragma once
 
@@ -60,11 +65,17 @@ struct ApplierOptions {
 
 class Applier : public LagSource {
  public:
-  // Reads its checkpoints and the dead letters and starts the applier thread. `bus` must outlive
-  // the applier. Errors: `internal` if the log cannot be read.
+  // Reads its checkpoints and the dead letters; sends nothing until Begin(). `bus` must outlive
+  // the applier. Errors: `invalid` options, `internal` if the log cannot be read.
+  static Result<std::shared_ptr<Applier>> Open(std::shared_ptr<CommandLog> log, Bus& bus,
+                                               ApplierOptions options);
+  // Open() then Begin().
   static Result<std::shared_ptr<Applier>> Start(std::shared_ptr<CommandLog> log, Bus& bus,
                                                 ApplierOptions options);
   virtual ~Applier() = default;
+
+  // Starts the applier thread. Idempotent; does nothing after Stop().
+  virtual void Begin() = 0;
 
   // Stops the thread; attempts in flight are abandoned (in doubt at the next start). Idempotent.
   virtual void Stop() = 0;

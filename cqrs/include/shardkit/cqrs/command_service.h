@@ -28,6 +28,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <shardkit/cqrs/command_log.h>
 #include <shardkit/message/clock.h>
@@ -39,6 +41,10 @@ struct CommandServiceOptions {
   uint32_t node_id = 0;  // of the IdGenerator giving ids to saves without one (0..1023)
   std::string key_field = "id";
   const Clock* clock = nullptr;  // nullptr: SystemClock::Default()
+  // The applier's mark (ApplierOptions::mark). A message carrying it is a command being applied
+  // whose target has no route, so it fell back to this service: answered `no_route` (the applier
+  // waits and sends it again), never logged a second time.
+  std::vector<std::pair<std::string, std::string>> applied_mark = {{"cqrs", "apply"}};
 };
 
 // What the service logs for one message: its ordering key and text, or `invalid`.

@@ -76,11 +76,18 @@ struct ProjectionOptions {
 
 class ProjectionService : public Handler, public LagSource {
  public:
-  // Opens the read model, reads its checkpoint and starts the runner. Errors: `invalid` options,
-  // `internal` if RocksDB cannot open the directory.
+  // Opens the read model and reads its checkpoint; reads no event until Begin() (a node calls it
+  // once its routes are in place: a change-feed source reads by message). Errors: `invalid`
+  // options, `internal` if RocksDB cannot open the directory.
+  static Result<std::shared_ptr<ProjectionService>> Open(std::unique_ptr<Projection> projection,
+                                                         std::unique_ptr<EventSource> source,
+                                                         ProjectionOptions options);
+  // Open() then Begin().
   static Result<std::shared_ptr<ProjectionService>> Start(std::unique_ptr<Projection> projection,
                                                           std::unique_ptr<EventSource> source,
                                                           ProjectionOptions options);
+  // Starts the runner thread. Idempotent; does nothing after Stop().
+  virtual void Begin() = 0;
   // Stops the runner (queries still waiting answer `unavailable`); queries without a wait are
   // still served from the read model. Idempotent; the destructor calls it.
   virtual void Stop() = 0;

@@ -4,8 +4,9 @@
 //
 // On every Act the bus: gives the message an id if it has none and starts a trace; counts a hop
 // and refuses a message past the hop limit (loops die quickly, with an error, not silently);
-// answers `timeout` for a message whose meta$.deadline has passed; answers `not_found` naming the
-// routing properties when no pattern matches; turns a handler's exception into an `internal`
+// answers `timeout` for a message whose meta$.deadline has passed; answers `no_route` (never
+// `not_found`: nothing is known about the data) naming the routing properties when no pattern
+// matches; turns a handler's exception into an `internal`
 // error. Replies carry the request's id in meta$.id.
 //
 // Routing changes are atomic: each change builds a new Router and swaps it in; messages already

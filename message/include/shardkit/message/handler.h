@@ -36,7 +36,7 @@ class Context {
   void Act(Message child, ReplyFn reply) const;
   // Fire-and-forget to every observer (see Bus::Publish), in the same causal chain.
   void Publish(Message child) const;
-  // Calls the handler this route overrode, with the same context; replies `not_found` when there
+  // Calls the handler this route overrode, with the same context; replies `no_route` when there
   // is none. This is how a cache reaches the store it sits in front of.
   void Prior(Message message, ReplyFn reply) const;
   bool has_prior() const;
@@ -45,6 +45,13 @@ class Context {
   const Route* route() const { return route_.get(); }
   // The metadata of the message being handled.
   const Meta& origin() const { return origin_; }
+  // This context with `mark` added to origin().via: the messages a handler sends through it
+  // carry the mark in their trail (Meta::via).
+  Context Via(std::string mark) const {
+    Context out = *this;
+    out.origin_.via.push_back(std::move(mark));
+    return out;
+  }
 
  private:
   void Inherit(Message& child) const;

@@ -59,6 +59,11 @@ struct Meta {
   // (docs/store.md, "Idempotency keys"). Kept by forwarders that pass the message on (a shard
   // router, a cache); a child message built afresh starts without one.
   std::string idempotency_key;
+  // The routes to services of this process that this causal chain passed, oldest first, so a
+  // message that would take one of them again is refused as a route loop at once
+  // (services/src/gate_handler.h).
+  // Process-local: never on the wire (a loop across processes dies at the hop limit).
+  std::vector<std::string> via;
 
   bool empty() const {
     return id.empty() && trace.empty() && parent.empty() && deadline == 0 && hops == 0 &&

@@ -21,7 +21,7 @@ namespace shardkit {
 // The canonical error codes. Their wire names are the snake_case strings of CodeName().
 enum class Code {
   kOk = 0,
-  kNotFound,     // no such entity / no handler for the message
+  kNotFound,     // no such entity (a fact about data: never "nobody answered")
   kInvalid,      // the request is malformed; nothing was changed
   kConflict,     // optimistic-concurrency or insert-only failure
   kWrongShard,   // the key is outside the shard's range or the epoch is stale
@@ -29,6 +29,10 @@ enum class Code {
   kOverloaded,   // a bounded queue is full; retry later
   kUnavailable,  // the target cannot be reached now
   kInternal,     // a bug or an unexpected failure (a handler threw, a disk failed)
+  // No route: no pattern matches the message here (the node is not ready yet, or no service is
+  // configured for it). Says nothing about data: the entity may well exist. Last, so the numbers
+  // of the older codes stay as they were.
+  kNoRoute,
 };
 
 // "ok", "not_found", "invalid", … — the wire name of a code.
@@ -72,6 +76,9 @@ class Status {
   }
   static Status Internal(std::string m, std::string d = {}) {
     return {Code::kInternal, std::move(m), std::move(d)};
+  }
+  static Status NoRoute(std::string m, std::string d = {}) {
+    return {Code::kNoRoute, std::move(m), std::move(d)};
   }
 
   bool ok() const { return code_ == Code::kOk; }

@@ -25,7 +25,7 @@
 
 namespace shardkit::services {
 
-inline constexpr size_t kCodeCount = static_cast<size_t>(Code::kInternal) + 1;
+inline constexpr size_t kCodeCount = static_cast<size_t>(Code::kNoRoute) + 1;
 
 struct RouteStats {
   std::array<std::atomic<uint64_t>, kCodeCount> by_code{};

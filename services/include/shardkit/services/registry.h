@@ -16,9 +16,14 @@
 //
 // Factory contract: validate every setting (ctx.settings getters name file, service and key in
 // their errors; call CheckOnly to refuse unknown keys); return an error rather than throw; do not
-// start serving traffic before the node routes to the handler. `patterns` are routed to the handler
-// unless the [[service]] table lists its own `patterns`. `stop` (optional) runs once when the node
-// stops, after in-flight requests have finished (flush and close files there).
+// start serving traffic before the node routes to the handler. Open files and outgoing links in the
+// factory, but send no message and start no background worker there: that belongs in `start`
+// (optional), which the node calls once its whole routing table and every outgoing link are in
+// place, before it accepts on listeners or joins a cluster (docs/architecture.md, "Start and stop
+// order"). `patterns` are routed to the handler unless the [[service]] table lists its own
+// `patterns`. `stop` (optional) runs once when the node stops, after in-flight requests have
+// finished: first for the services that have a `start` (their workers stop while the routes still
+// stand), in reverse config order, then for the others (flush and close files there).
 //
 // On reload, a service whose type and settings are unchanged keeps its instance (its data and
 // open files); a changed one is built anew.
@@ -111,6 +116,7 @@ struct ServiceInstance {
   std::shared_ptr<Handler> handler;
   std::vector<std::string> patterns;  // default patterns, in pattern.h notation
   std::function<void()> stop;         // optional, see above
+  std::function<void()> start;        // optional: starts background workers, see above
 };
 
 using ServiceFactory = std::function<Result<ServiceInstance>(const ServiceContext&)>;
