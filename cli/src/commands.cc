@@ -29,8 +29,13 @@ namespace {
 
 using services::Node;
 
+std::string& ProgramNameStorage() {
+  static std::string name = "shardkit";
+  return name;
+}
+
 int Fail(int code, std::string_view line) {
-  fmt::print(stderr, "shardkit: {}\n", line);
+  fmt::print(stderr, "{}: {}\n", ProgramName(), line);
   return code;
 }
 
@@ -190,6 +195,9 @@ void AddCallOptions(CLI::App* command, CallOptions& options) {
 }
 
 }  // namespace
+
+void SetProgramName(std::string name) { ProgramNameStorage() = std::move(name); }
+const std::string& ProgramName() { return ProgramNameStorage(); }
 
 void AddNodeCommands(CLI::App& app, int& exit_code) {
   auto serve_options = std::make_shared<ServeOptions>();

@@ -7,10 +7,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
 namespace shardkit::cli {
 
 // Adds serve, act, routes, stats, explain and reload to `app`. When one of them is parsed, its
 // callback runs it and stores its exit code in `exit_code` (which must outlive app.parse).
 void AddNodeCommands(CLI::App& app, int& exit_code);
+
+// The name failure lines start with: "shardkit", or a node binary's own (MainOptions::name).
+void SetProgramName(std::string name);
+const std::string& ProgramName();
 
 }  // namespace shardkit::cli

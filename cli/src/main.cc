@@ -17,6 +17,7 @@ int Main(int argc, char** argv, const MainOptions& options) {
   app.require_subcommand(1);
   app.set_version_flag("--version", options.name + " " + options.version);
   int exit_code = 0;
+  SetProgramName(options.name);
   AddNodeCommands(app, exit_code);
   AddMigrateCommand(app, exit_code);
   AddBenchCommands(app);

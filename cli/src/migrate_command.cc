@@ -11,6 +11,8 @@
 #include "shardkit/services/client.h"
 #include "shardkit/services/endpoint.h"
 
+#include "commands.h"
+
 namespace shardkit::cli {
 namespace {
 
@@ -61,7 +63,7 @@ class Session {
 };
 
 int Fail(const Status& s) {
-  fmt::print(stderr, "shardkit: {}\n", s.ToString());
+  fmt::print(stderr, "{}: {}\n", ProgramName(), s.ToString());
   return s.code() == Code::kUnavailable ? 2 : 1;
 }
 
