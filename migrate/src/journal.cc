@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -126,15 +127,21 @@ Status WriteJournal(const std::string& path, const JournalState& state) {
   WriteMap(w, "fence", state.fence);
   WriteMap(w, "reverse_from", state.reverse_from);
   w.EndObject();
+  if (!WriteFileAtomically(path, {buffer.GetString(), buffer.GetSize()}).ok())
+    return Status::Internal(fmt::format("cannot write journal {}", path));
+  return Status::Ok();
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view text) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::Internal(fmt::format("cannot write journal {}", tmp));
-  bool ok =
-      ::write(fd, buffer.GetString(), buffer.GetSize()) == static_cast<ssize_t>(buffer.GetSize()) &&
-      ::fsync(fd) == 0;
+  if (fd < 0) return Status::Internal(fmt::format("cannot write {}: {}", tmp, strerror(errno)));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::Internal(fmt::format("cannot write journal {}", path));
+  if (!ok) return Status::Internal(fmt::format("cannot write {}", tmp));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::Internal(fmt::format("cannot rename {}: {}", tmp, strerror(errno)));
   return Status::Ok();
 }
 
