@@ -25,15 +25,6 @@ Message ReplyFromJson(std::string_view json) {
   return std::move(parsed).value();
 }
 
-std::string JsonStrings(const std::vector<std::string>& strings) {
-  std::string out = "[";
-  for (const std::string& s : strings) {
-    if (out.size() > 1) out += ',';
-    AppendJsonString(s, out);
-  }
-  return out + ']';
-}
-
 bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<ListenerConfig>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -100,7 +91,7 @@ class Node::Impl {
   // The current table's route-loop warnings (route_checks.h); replaced with the table.
   std::atomic<std::shared_ptr<const std::vector<std::string>>> warnings_{
       std::make_shared<const std::vector<std::string>>()};
-  std::unique_ptr<ClusterAgent> cluster_;                    // null: the node runs alone
+  std::unique_ptr<ClusterAgent> cluster_;  // null: the node runs alone
   std::unique_ptr<Listener> cluster_listener_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> urls_;
@@ -184,10 +175,10 @@ Status Node::Impl::Install(const NodeConfig& next) {
       if (!pattern.ok())
         return fail(Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name,
                                                 pattern.status().message())));
-      auto gate = std::make_shared<GateHandler>(
-          live.instance.handler, service.name, queue, service.max_in_flight,
-          metrics_->Route(pattern->ToString()),
-          GateHandler::TrailMark(service.name, pattern->ToString()));
+      auto gate =
+          std::make_shared<GateHandler>(live.instance.handler, service.name, queue,
+                                        service.max_in_flight, metrics_->Route(pattern->ToString()),
+                                        GateHandler::TrailMark(service.name, pattern->ToString()));
       served.push_back(pattern->ToString());
       (void)local_router.Add(*pattern, gate, "service " + service.name);
       Status added = router.Add(std::move(pattern).value(), gate,
@@ -347,7 +338,7 @@ void Node::Impl::AddSystemRoutes(Router& router) {
         return Message()
             .SetBool("reloaded", true)
             .SetUint("routes", bus_.routes()->size())
-            .SetArrayJson("warnings", JsonStrings(*warnings_.load()));
+            .SetArrayJson("warnings", JsonStringArray(*warnings_.load()));
       },
       "node: reload the config file");
   add(
@@ -360,19 +351,22 @@ void Node::Impl::AddSystemRoutes(Router& router) {
   add(
       "sys:stats",
       [this](Message, const Context&) -> Result<Message> {
-        std::string json = metrics_->Json();
+        JsonObject stats;
+        metrics_->AddTo(stats);
         NatsLink::ProcessStats nats = NatsLink::InProcess();
         if (cluster_ || nats.links > 0) {  // this process's NATS links (docs/cluster.md)
-          json.pop_back();
-          fmt::format_to(std::back_inserter(json),
-                         R"(,"nats":{{"links":{},"resent":{},"batches":{},"batched_items":{}}})",
-                         nats.links, nats.resent, nats.batches, nats.batched);
-          if (cluster_)  // the cluster's NATS connection; requests resent on silence (process)
-            fmt::format_to(std::back_inserter(json), R"(,"cluster":{{"connected":{},"resent":{}}})",
-                           cluster_->link()->connected(), nats.resent);
-          json += '}';
+          stats.Add("nats", JsonObject()
+                                .Add("links", nats.links)
+                                .Add("resent", nats.resent)
+                                .Add("batches", nats.batches)
+                                .Add("batched_items", nats.batched));
         }
-        return ReplyFromJson(json);
+        if (cluster_) {  // the cluster's NATS connection; requests resent on silence (process)
+          stats.Add("cluster", JsonObject()
+                                   .AddBool("connected", cluster_->link()->connected())
+                                   .Add("resent", nats.resent));
+        }
+        return ReplyFromJson(stats.str());
       },
       "node: metrics");
 }
@@ -386,14 +380,12 @@ Result<Message> Node::Impl::Explain(const Message& request) const {
   std::string candidates = "[";
   for (const auto& candidate : explanation.candidates) {
     if (candidates.size() > 1) candidates += ',';
-    candidates += "{\"pattern\":";
-    AppendJsonString(candidate.route->pattern.ToString(), candidates);
-    candidates += ",\"to\":";
-    AppendJsonString(candidate.route->description, candidates);
-    candidates +=
-        candidate.matched ? ",\"matched\":true,\"reason\":" : ",\"matched\":false,\"reason\":";
-    AppendJsonString(candidate.reason, candidates);
-    candidates += '}';
+    candidates += JsonObject()
+                      .Add("pattern", candidate.route->pattern.ToString())
+                      .Add("to", candidate.route->description)
+                      .AddBool("matched", candidate.matched)
+                      .Add("reason", candidate.reason)
+                      .str();
   }
   candidates += ']';
   Message reply;
@@ -405,7 +397,7 @@ Result<Message> Node::Impl::Explain(const Message& request) const {
   }
   reply.SetString("summary", explanation.summary);
   reply.SetArrayJson("candidates", candidates);
-  reply.SetArrayJson("warnings", JsonStrings(*warnings_.load()));
+  reply.SetArrayJson("warnings", JsonStringArray(*warnings_.load()));
   return reply;
 }
 
@@ -413,11 +405,8 @@ Message Node::Impl::ListRoutes() const {
   std::string list = "[";
   for (const auto& route : bus_.routes()->List()) {
     if (list.size() > 1) list += ',';
-    list += "{\"pattern\":";
-    AppendJsonString(route->pattern.ToString(), list);
-    list += ",\"to\":";
-    AppendJsonString(route->description, list);
-    list += '}';
+    list +=
+        JsonObject().Add("pattern", route->pattern.ToString()).Add("to", route->description).str();
   }
   list += ']';
   return Message().SetString("node", config_.name).SetArrayJson("routes", list);
@@ -433,11 +422,11 @@ Status Node::Impl::StartListeners() {
   };
   hooks.metrics_text = [metrics = metrics_] { return metrics->PrometheusText(); };
   hooks.health_json = [this] {
-    std::string out = "{\"status\":";
-    out += stopping_.load() ? "\"stopping\"" : "\"ok\"";
-    out += ",\"node\":";
-    AppendJsonString(config_.name, out);
-    return out + fmt::format(",\"in_flight\":{}}}", metrics_->in_flight());
+    return JsonObject()
+        .Add("status", stopping_.load() ? "stopping" : "ok")
+        .Add("node", config_.name)
+        .Add("in_flight", metrics_->in_flight())
+        .str();
   };
   for (const ListenerConfig& config : config_.listeners) {
     Result<std::unique_ptr<Listener>> listener = Status::Internal("unset");
