@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "server.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -64,21 +65,7 @@ struct ReadBuffer {
 
 class ServerConnection;
 
-struct ServerShared {
-  ServerShared(asio::io_context& io, ListenerConfig c, ListenerHooks h)
-      : io(io), acceptor(asio::make_strand(io)), config(std::move(c)), hooks(std::move(h)) {}
-
-  asio::io_context& io;
-  tcp::acceptor acceptor;  // used on its own strand only
-  const ListenerConfig config;
-  const ListenerHooks hooks;
-  std::atomic<bool> draining{false};
-  std::atomic<bool> closing{false};
-
-  std::mutex mutex;
-  std::unordered_map<uint64_t, std::weak_ptr<ServerConnection>> connections;  // guarded by mutex
-  uint64_t next_connection = 1;                                               // guarded by mutex
-};
+using ServerShared = Server<ServerConnection>;
 
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  public:
@@ -317,33 +304,6 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   bool closed_ = false;
 };
 
-void Accept(std::shared_ptr<ServerShared> shared) {
-  ServerShared* s = shared.get();
-  s->acceptor.async_accept(asio::make_strand(s->io), [shared = std::move(shared)](
-                                                         const error_code& ec,
-                                                         tcp::socket socket) mutable {
-    if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
-    if (!ec) {
-      if (shared->draining.load()) {
-        error_code ignored;
-        socket.close(ignored);
-      } else {
-        std::shared_ptr<ServerConnection> connection;
-        {
-          std::lock_guard<std::mutex> lock(shared->mutex);
-          uint64_t number = shared->next_connection++;
-          connection = std::make_shared<ServerConnection>(std::move(socket), shared, number);
-          shared->connections[number] = connection;
-        }
-        connection->Start();
-      }
-    } else {
-      spdlog::warn("tcp {}: accept failed: {}", shared->config.endpoint.ToString(), ec.message());
-    }
-    Accept(std::move(shared));
-  });
-}
-
 class TcpListener final : public Listener {
  public:
   explicit TcpListener(std::shared_ptr<ServerShared> shared, std::string url)
@@ -356,34 +316,18 @@ class TcpListener final : public Listener {
   std::string url() const override { return url_; }
 
   void StopAccepting() override {
-    if (shared_->draining.exchange(true)) return;
-    asio::dispatch(shared_->acceptor.get_executor(), [shared = shared_] {
-      error_code ignored;
-      shared->acceptor.close(ignored);
-    });
-    for (auto& connection : Snapshot()) connection->Drain();
+    if (!services::StopAccepting(shared_)) return;
+    for (auto& connection : shared_->Snapshot()) connection->Drain();
   }
 
   void Close() override {
     if (shared_->closing.exchange(true)) return;
-    for (auto& connection : Snapshot()) connection->CloseAfterFlush();
+    for (auto& connection : shared_->Snapshot()) connection->CloseAfterFlush();
   }
 
-  size_t connections() const override {
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    return shared_->connections.size();
-  }
+  size_t connections() const override { return shared_->connection_count(); }
 
  private:
-  std::vector<std::shared_ptr<ServerConnection>> Snapshot() const {
-    std::vector<std::shared_ptr<ServerConnection>> out;
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    for (auto& [number, weak] : shared_->connections) {
-      if (auto connection = weak.lock()) out.push_back(std::move(connection));
-    }
-    return out;
-  }
-
   std::shared_ptr<ServerShared> shared_;
   std::string url_;
 };
@@ -715,27 +659,9 @@ class TcpClient final : public Handler {
 Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const ListenerConfig& config,
                                                    ListenerHooks hooks) {
   auto shared = std::make_shared<ServerShared>(runtime.impl().io, config, std::move(hooks));
-  error_code ec;
-  auto address = asio::ip::make_address(config.endpoint.host, ec);
-  if (ec)
-    return Status::Invalid(
-        fmt::format("{}: the host must be an IP address", config.endpoint.ToString()));
-  tcp::endpoint where(address, config.endpoint.port);
-  auto fail = [&](std::string_view step) {
-    return Status::Unavailable(
-        fmt::format("cannot listen on {}: {}: {}", config.endpoint.ToString(), step, ec.message()));
-  };
-  if (shared->acceptor.open(where.protocol(), ec); ec) return fail("open");
-  if (shared->acceptor.set_option(tcp::acceptor::reuse_address(true), ec); ec)
-    return fail("reuse_address");
-  if (shared->acceptor.bind(where, ec); ec) return fail("bind");
-  if (shared->acceptor.listen(asio::socket_base::max_listen_connections, ec); ec)
-    return fail("listen");
-  uint16_t port = shared->acceptor.local_endpoint(ec).port();
-  Endpoint bound = config.endpoint;
-  bound.port = port;
-  asio::dispatch(shared->acceptor.get_executor(), [shared] { Accept(shared); });
-  return std::unique_ptr<Listener>(std::make_unique<TcpListener>(shared, bound.ToString()));
+  auto url = Listen(shared);
+  if (!url.ok()) return url.status();
+  return std::unique_ptr<Listener>(std::make_unique<TcpListener>(shared, *url));
 }
 
 std::shared_ptr<Handler> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint,
