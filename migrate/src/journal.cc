@@ -14,6 +14,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <shardkit/message/file.h>
 #include <shardkit/message/json.h>
 #include <spdlog/spdlog.h>
 
@@ -129,19 +130,6 @@ Status WriteJournal(const std::string& path, const JournalState& state) {
   w.EndObject();
   if (!WriteFileAtomically(path, {buffer.GetString(), buffer.GetSize()}).ok())
     return Status::Internal(fmt::format("cannot write journal {}", path));
-  return Status::Ok();
-}
-
-Status WriteFileAtomically(const std::string& path, std::string_view text) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::Internal(fmt::format("cannot write {}: {}", tmp, strerror(errno)));
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return Status::Internal(fmt::format("cannot write {}", tmp));
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::Internal(fmt::format("cannot rename {}: {}", tmp, strerror(errno)));
   return Status::Ok();
 }
 

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <shardkit/message/status.h>
@@ -35,10 +34,6 @@ struct JournalState {
 
 Result<JournalState> ReadJournal(const std::string& path);  // not_found if absent
 Status WriteJournal(const std::string& path, const JournalState& state);
-
-// Writes `text` to `path` so that a crash leaves the old file or the new one: a temp file,
-// fsynced, renamed over it. The journal and the migrator service's saved specs use it.
-Status WriteFileAtomically(const std::string& path, std::string_view text);
 
 // Crash points for the process-level tests: when the environment variable SHARDKIT_CRASH_POINT
 // equals `name` ("migrate:copied", …; docs/migration.md lists them), the process kills itself

@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
+#include "shardkit/message/file.h"
 #include "shardkit/message/json.h"
 
 namespace shardkit::migrate {
@@ -223,7 +224,7 @@ class Migrator : public MigratorService {
       saved.SetString("migrate", "start").SetString("id", key);
       saved.SetArrayJson("sources", *m.GetArrayJson("sources"));
       saved.SetArrayJson("targets", *m.GetArrayJson("targets"));
-      if (Status s = internal::WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved));
+      if (Status s = WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved));
           !s.ok()) {
         migrations_.erase(key);
         return s;

@@ -1,40 +1,22 @@
 // shard-map: a node's shard map, authoritative (ranges, epoch, an optional file that keeps it
 // across restarts) or a follower of another node's (`from`). Answers shardmap:get|set.
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "adapters.h"
+#include "shardkit/message/file.h"
 #include "shardkit/message/json.h"
 #include "shardkit/services/client.h"
 #include "shardkit/services/runtime.h"
 
 namespace shardkit::services {
 namespace {
-
-// Writes `text` to `path` so that a crash leaves the old file or the new one: a temp file,
-// fsynced, renamed over it.
-Status WriteFileAtomically(const std::string& path, std::string_view text) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::Internal(fmt::format("cannot write {}: {}", tmp, strerror(errno)));
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return Status::Internal(fmt::format("cannot write {}", tmp));
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::Internal(fmt::format("cannot rename {}: {}", tmp, strerror(errno)));
-  return Status::Ok();
-}
 
 std::vector<std::string> ShardNames(const shard::ShardMap& map) {
   std::vector<std::string> names;
