@@ -87,6 +87,9 @@ std::string_view InboxPrefix(std::string_view reply);
 Status ParseBatch(std::string_view payload, std::vector<BatchItem>& items);
 void AppendBatchItem(std::string& batch, uint64_t n, std::string_view body);
 
+// The number `text` starts with (0 when none); `digits` gets how many characters it took.
+uint64_t LeadingNumber(std::string_view text, size_t* digits = nullptr);
+
 // A natsStatus as a Status (`unavailable` for connection problems, `timeout`, else `internal`).
 Status NatsError(natsStatus status, std::string_view what);
 

@@ -1,4 +1,4 @@
-// Internal: what the tcp and http listeners share (tcp.cc, http.cc): the acceptor, the live
+// Internal: what the tcp and http listeners share (tcp_server.cc, http.cc): the acceptor, the live
 // connections, the accept loop and the listen steps. Each transport brings its own Connection,
 // constructed as Connection(tcp::socket, std::shared_ptr<Server<Connection>>, number) and
 // started with Start(); it erases its number from `connections` when it dies.
