@@ -134,14 +134,14 @@ class Migrator : public MigratorService {
     auto text = m.GetArrayJson(field);
     if (!text)
       return Status::Invalid(fmt::format("{}: must be an array of shard names", field),
-                             fmt::format(R"({{"field":"{}"}})", field));
+                             JsonObject().Add("field", field).str());
     auto doc = ParseJson(*text, field);
     if (!doc.ok()) return doc.status();
     std::vector<std::string> names;
     for (const auto& v : doc->GetArray()) {
       if (!v.IsString())
         return Status::Invalid(fmt::format("{}: must be an array of shard names", field),
-                               fmt::format(R"({{"field":"{}"}})", field));
+                               JsonObject().Add("field", field).str());
       auto canonical = shard::CanonicalShardName(v.GetString());
       if (!canonical.ok())
         return Status::Invalid(fmt::format("{}: {}", field, canonical.status().message()));
@@ -224,8 +224,7 @@ class Migrator : public MigratorService {
       saved.SetString("migrate", "start").SetString("id", key);
       saved.SetArrayJson("sources", *m.GetArrayJson("sources"));
       saved.SetArrayJson("targets", *m.GetArrayJson("targets"));
-      if (Status s = WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved));
-          !s.ok()) {
+      if (Status s = WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved)); !s.ok()) {
         migrations_.erase(key);
         return s;
       }
