@@ -205,6 +205,55 @@ Result<ServiceInstance> MakeFollowerMap(const ServiceContext& ctx) {
   return ServiceInstance{handler, {fmt::format("shardmap:get,map:\"{}\"", *name)}, stop};
 }
 
+// A map saved at `path` by an earlier run (OnChange below), with the config's shard keys.
+Result<shard::ShardMap> ReadSavedMap(const Settings& s, const std::string& path,
+                                     const std::map<std::string, std::string>& keys) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  auto doc = ParseJson(text, path);
+  auto not_saved = [&] {
+    return s.Error("path", fmt::format("{} is not a saved shard map", path));
+  };
+  if (!doc.ok() || !doc->IsObject() || !(*doc)["epoch"].IsUint64() || !(*doc)["ranges"].IsArray())
+    return not_saved();
+  std::vector<std::string> saved;
+  for (const auto& r : (*doc)["ranges"].GetArray()) {
+    if (!r.IsString()) return not_saved();
+    saved.emplace_back(r.GetString());
+  }
+  auto restored = shard::ShardMap::Make((*doc)["epoch"].GetUint64(), saved, keys);
+  if (!restored.ok()) return s.Error("path", restored.status().message());
+  return restored;
+}
+
+// shardmap:get and shardmap:set (compare-and-swap) on the authoritative map.
+Result<Message> ServeShardMap(shard::ShardMapHolder& holder, const Message& m) {
+  auto current = holder.Current();
+  auto op = m.GetString("shardmap").value_or("");
+  if (op == "get") return DescribeMap(*current);
+  if (op == "set") {
+    auto expected = m.GetUint("expected_epoch");
+    auto ranges_json = m.GetArrayJson("ranges");
+    if (!expected)
+      return Status::Invalid("expected_epoch: must be the epoch being replaced",
+                             R"({"field":"expected_epoch"})");
+    if (!ranges_json)
+      return Status::Invalid("ranges: must be an array of ranges", R"({"field":"ranges"})");
+    auto doc = ParseJson(*ranges_json, "ranges");
+    if (!doc.ok()) return doc.status();
+    std::vector<std::string> ranges;
+    for (const auto& r : doc->GetArray()) {
+      if (!r.IsString()) return Status::Invalid("ranges: must be strings", R"({"field":"ranges"})");
+      ranges.emplace_back(r.GetString());
+    }
+    auto next = shard::ShardMap::Make(*expected + 1, ranges, current->shard_keys());
+    if (!next.ok()) return next.status();
+    if (Status st = holder.CompareAndSwap(*expected, std::move(next).value()); !st.ok()) return st;
+    return DescribeMap(*holder.Current());
+  }
+  return Status::Invalid("shardmap: must be get or set", R"({"field":"shardmap"})");
+}
+
 }  // namespace
 
 // shard-map: the node's authoritative map. Answers shardmap:get and shardmap:set
@@ -233,17 +282,8 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   } else {
     // A persisted map newer than the config's wins: migrations move maps past their config.
     if (!path->empty() && std::filesystem::exists(*path)) {
-      std::ifstream in(*path);
-      std::string text((std::istreambuf_iterator<char>(in)), {});
-      auto doc = ParseJson(text, *path);
-      if (!doc.ok() || !doc->IsObject() || !(*doc)["epoch"].IsUint64() ||
-          !(*doc)["ranges"].IsArray()) {
-        return s.Error("path", fmt::format("{} is not a saved shard map", *path));
-      }
-      std::vector<std::string> saved;
-      for (const auto& r : (*doc)["ranges"].GetArray()) saved.emplace_back(r.GetString());
-      auto restored = shard::ShardMap::Make((*doc)["epoch"].GetUint64(), saved, *keys);
-      if (!restored.ok()) return s.Error("path", restored.status().message());
+      auto restored = ReadSavedMap(s, *path, *keys);
+      if (!restored.ok()) return restored.status();
       if (restored->epoch() >= map->epoch()) map = std::move(restored);
     }
     holder = std::make_shared<shard::ShardMapHolder>(std::move(map).value());
@@ -257,35 +297,8 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
     }
     directory.Put(MapKey(*name), holder);
   }
-  auto handler = MakeSyncHandler([holder](Message m, const Context&) -> Result<Message> {
-    auto current = holder->Current();
-    auto describe = DescribeMap;
-    auto op = m.GetString("shardmap").value_or("");
-    if (op == "get") return describe(*current);
-    if (op == "set") {
-      auto expected = m.GetUint("expected_epoch");
-      auto ranges_json = m.GetArrayJson("ranges");
-      if (!expected)
-        return Status::Invalid("expected_epoch: must be the epoch being replaced",
-                               R"({"field":"expected_epoch"})");
-      if (!ranges_json)
-        return Status::Invalid("ranges: must be an array of ranges", R"({"field":"ranges"})");
-      auto doc = ParseJson(*ranges_json, "ranges");
-      if (!doc.ok()) return doc.status();
-      std::vector<std::string> ranges;
-      for (const auto& r : doc->GetArray()) {
-        if (!r.IsString())
-          return Status::Invalid("ranges: must be strings", R"({"field":"ranges"})");
-        ranges.emplace_back(r.GetString());
-      }
-      auto next = shard::ShardMap::Make(*expected + 1, ranges, current->shard_keys());
-      if (!next.ok()) return next.status();
-      if (Status st = holder->CompareAndSwap(*expected, std::move(next).value()); !st.ok())
-        return st;
-      return describe(*holder->Current());
-    }
-    return Status::Invalid("shardmap: must be get or set", R"({"field":"shardmap"})");
-  });
+  auto handler =
+      MakeSyncHandler([holder](Message m, const Context&) { return ServeShardMap(*holder, m); });
   return ServiceInstance{handler, {fmt::format("shardmap:*,map:\"{}\"", *name)}, nullptr};
 }
 
