@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <shardkit/message/file.h>
 #include <shardkit/message/json.h>
 #include <spdlog/spdlog.h>
 
@@ -126,14 +128,7 @@ Status WriteJournal(const std::string& path, const JournalState& state) {
   WriteMap(w, "fence", state.fence);
   WriteMap(w, "reverse_from", state.reverse_from);
   w.EndObject();
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::Internal(fmt::format("cannot write journal {}", tmp));
-  bool ok =
-      ::write(fd, buffer.GetString(), buffer.GetSize()) == static_cast<ssize_t>(buffer.GetSize()) &&
-      ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+  if (!WriteFileAtomically(path, {buffer.GetString(), buffer.GetSize()}).ok())
     return Status::Internal(fmt::format("cannot write journal {}", path));
   return Status::Ok();
 }

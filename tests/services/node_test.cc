@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "shardkit/message/json.h"
 #include "test_util.h"
 
 namespace shardkit::services::testing {
@@ -165,6 +166,47 @@ TEST_F(NodeTest, StatsMessageReportsCounts) {
   auto stats = Call(tcp_, Msg(R"({"sys":"stats"})"));
   ASSERT_TRUE(stats.ok());
   EXPECT_THAT(std::string(*stats->GetObjectJson("routes")), HasSubstr("\"role:echo\":{\"ok\":1}"));
+}
+
+// Names are user text: a service or node name with quotes and control characters still gives
+// valid JSON in sys:stats, the route list and /health, with the name intact.
+TEST(NodeJsonTest, NamesWithQuotesAndControlCharactersGiveValidJson) {
+  auto node = StartNode(R"(
+[node]
+name = "n\"1\u0001"
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[[listener]]
+url = "http://127.0.0.1:0"
+[[service]]
+name = "e\"c\\h\to\u0002"
+type = "echo"
+)");
+  ASSERT_NE(node, nullptr);
+  const std::string service = "e\"c\\h\to\x02";
+  IoRuntime runtime(1);
+  auto client = Client(runtime, node->listener_urls().at(0));
+  auto stats = CallAndWait(*client, Msg(R"({"sys":"stats"})"));
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  ASSERT_TRUE(stats->GetObjectJson("queues")) << ToJson(*stats);
+  auto queues = ParseJson(*stats->GetObjectJson("queues"), "queues");
+  ASSERT_TRUE(queues.ok()) << queues.status().ToString();
+  ASSERT_TRUE(queues->HasMember(service.c_str())) << *stats->GetObjectJson("queues");
+  EXPECT_EQ((*queues)[service.c_str()].GetInt(), 0);
+
+  auto routes = CallAndWait(*client, Msg(R"({"sys":"config","cmd":"routes"})"));
+  ASSERT_TRUE(routes.ok()) << routes.status().ToString();
+  EXPECT_EQ(routes->GetString("node"), std::optional<std::string_view>("n\"1\x01"));
+  auto list = ParseJson(*routes->GetArrayJson("routes"), "routes");
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+
+  RawSocket socket(PortOf(node->listener_urls().at(1)));
+  ASSERT_TRUE(socket.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string health = socket.ReadHttpResponse();
+  auto body = ParseJson(health.substr(health.find("\r\n\r\n") + 4), "health");
+  ASSERT_TRUE(body.ok()) << health;
+  EXPECT_EQ(std::string((*body)["node"].GetString()), "n\"1\x01");
+  node->Stop(std::chrono::milliseconds(500));
 }
 
 // --- Hops

@@ -62,7 +62,7 @@ class store_routed_conformance : public ::testing::Test {
     for (size_t i = 0; i < ranges.size(); ++i) {
       auto guard = shard::MakeShardGuard({ranges[i], map, nullptr, nullptr},
                                          MakeStoreService(Open(ranges[i], keys, 2 + i)));
-      // The pattern a `shardkit serve` node gives a shard (services/src/data_services.cc).
+      // The pattern a `shardkit serve` node gives a shard (services/adapters/store.cc).
       ASSERT_TRUE(bus_.Add(fmt::format("store:*,kind:*,shard:\"{}\"", ranges[i]), guard,
                            "shard " + ranges[i])
                       .ok());

@@ -61,7 +61,7 @@ struct Meta {
   std::string idempotency_key;
   // The routes to services of this process that this causal chain passed, oldest first, so a
   // message that would take one of them again is refused as a route loop at once
-  // (services/src/gate_handler.h).
+  // (services/node/gate_handler.h).
   // Process-local: never on the wire (a loop across processes dies at the hop limit).
   std::vector<std::string> via;
 

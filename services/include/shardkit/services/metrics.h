@@ -23,6 +23,10 @@
 
 #include "shardkit/message/status.h"
 
+namespace shardkit {
+class JsonObject;
+}  // namespace shardkit
+
 namespace shardkit::services {
 
 inline constexpr size_t kCodeCount = static_cast<size_t>(Code::kNoRoute) + 1;
@@ -60,6 +64,8 @@ class Metrics {
   // {"in_flight":0,"requests":{"ok":12,…},"routes":{"store:*":{"ok":12}},"queues":{"kv":0},
   //  "latency_ms":{"p50":…,"p99":…}}
   std::string Json() const;
+  // The same members, added to `out` (sys:stats adds the node's own after them).
+  void AddTo(JsonObject& out) const;
 
   // Histogram bucket upper bounds, in seconds.
   static constexpr std::array<double, 14> kBuckets = {

@@ -2,7 +2,7 @@
 //
 // Transports, clients and services that need timers share one runtime. It hides Boost.Asio, so
 // this header stays cheap to include; the transports reach the io_context through the internal
-// header services/src/io.h.
+// header services/transport/io.h.
 //
 // Contract: work posted here must not block (it runs on I/O threads). Objects that use the runtime
 // (listeners, clients) must be destroyed or closed before it.

@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "server.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -43,20 +44,7 @@ std::string ErrorBody(const Status& status) { return ToJson(ErrorMessage(status)
 
 class HttpConnection;
 
-struct HttpShared {
-  HttpShared(asio::io_context& io, ListenerConfig c, ListenerHooks h)
-      : io(io), acceptor(asio::make_strand(io)), config(std::move(c)), hooks(std::move(h)) {}
-
-  asio::io_context& io;
-  tcp::acceptor acceptor;
-  const ListenerConfig config;
-  const ListenerHooks hooks;
-  std::atomic<bool> draining{false};
-
-  std::mutex mutex;
-  std::unordered_map<uint64_t, std::weak_ptr<HttpConnection>> connections;  // guarded by mutex
-  uint64_t next_connection = 1;                                             // guarded by mutex
-};
+using HttpShared = Server<HttpConnection>;
 
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
@@ -271,28 +259,6 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::string seneca_origin_;
 };
 
-void Accept(std::shared_ptr<HttpShared> shared) {
-  HttpShared* s = shared.get();
-  s->acceptor.async_accept(asio::make_strand(s->io), [shared = std::move(shared)](
-                                                         const error_code& ec,
-                                                         tcp::socket socket) mutable {
-    if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
-    if (!ec && !shared->draining.load()) {
-      std::shared_ptr<HttpConnection> connection;
-      {
-        std::lock_guard<std::mutex> lock(shared->mutex);
-        uint64_t number = shared->next_connection++;
-        connection = std::make_shared<HttpConnection>(std::move(socket), shared, number);
-        shared->connections[number] = connection;
-      }
-      connection->Start();
-    } else if (ec) {
-      spdlog::warn("http {}: accept failed: {}", shared->config.endpoint.ToString(), ec.message());
-    }
-    Accept(std::move(shared));
-  });
-}
-
 class HttpListener final : public Listener {
  public:
   HttpListener(std::shared_ptr<HttpShared> shared, std::string url)
@@ -304,31 +270,15 @@ class HttpListener final : public Listener {
   std::string url() const override { return url_; }
 
   void StopAccepting() override {
-    if (shared_->draining.exchange(true)) return;
-    asio::dispatch(shared_->acceptor.get_executor(), [shared = shared_] {
-      error_code ignored;
-      shared->acceptor.close(ignored);
-    });
-    for (auto& connection : Snapshot()) connection->CloseWhenIdle();
+    if (!services::StopAccepting(shared_)) return;
+    for (auto& connection : shared_->Snapshot()) connection->CloseWhenIdle();
   }
   void Close() override {
-    for (auto& connection : Snapshot()) connection->CloseWhenIdle();
+    for (auto& connection : shared_->Snapshot()) connection->CloseWhenIdle();
   }
-  size_t connections() const override {
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    return shared_->connections.size();
-  }
+  size_t connections() const override { return shared_->connection_count(); }
 
  private:
-  std::vector<std::shared_ptr<HttpConnection>> Snapshot() const {
-    std::vector<std::shared_ptr<HttpConnection>> out;
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    for (auto& [number, weak] : shared_->connections) {
-      if (auto connection = weak.lock()) out.push_back(std::move(connection));
-    }
-    return out;
-  }
-
   std::shared_ptr<HttpShared> shared_;
   std::string url_;
 };
@@ -554,26 +504,9 @@ Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime,
                                                     const ListenerConfig& config,
                                                     ListenerHooks hooks) {
   auto shared = std::make_shared<HttpShared>(runtime.impl().io, config, std::move(hooks));
-  error_code ec;
-  auto address = asio::ip::make_address(config.endpoint.host, ec);
-  if (ec)
-    return Status::Invalid(
-        fmt::format("{}: the host must be an IP address", config.endpoint.ToString()));
-  tcp::endpoint where(address, config.endpoint.port);
-  auto fail = [&](std::string_view step) {
-    return Status::Unavailable(
-        fmt::format("cannot listen on {}: {}: {}", config.endpoint.ToString(), step, ec.message()));
-  };
-  if (shared->acceptor.open(where.protocol(), ec); ec) return fail("open");
-  if (shared->acceptor.set_option(tcp::acceptor::reuse_address(true), ec); ec)
-    return fail("reuse_address");
-  if (shared->acceptor.bind(where, ec); ec) return fail("bind");
-  if (shared->acceptor.listen(asio::socket_base::max_listen_connections, ec); ec)
-    return fail("listen");
-  Endpoint bound = config.endpoint;
-  bound.port = shared->acceptor.local_endpoint(ec).port();
-  asio::dispatch(shared->acceptor.get_executor(), [shared] { Accept(shared); });
-  return std::unique_ptr<Listener>(std::make_unique<HttpListener>(shared, bound.ToString()));
+  auto url = Listen(shared);
+  if (!url.ok()) return url.status();
+  return std::unique_ptr<Listener>(std::make_unique<HttpListener>(shared, *url));
 }
 
 std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint,

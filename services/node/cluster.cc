@@ -32,12 +32,9 @@ std::string KeyToken(std::string_view text) {
 }
 
 std::string MapJson(const shard::ShardMap& map) {
-  std::string json = fmt::format("{{\"epoch\":{},\"ranges\":[", map.epoch());
-  for (size_t i = 0; i < map.shards().size(); ++i) {
-    if (i > 0) json += ',';
-    AppendJsonString(map.shards()[i].name, json);
-  }
-  return json + "]}";
+  std::vector<std::string> names;
+  for (const auto& shard : map.shards()) names.push_back(shard.name);
+  return JsonObject().Add("epoch", map.epoch()).AddRaw("ranges", JsonStringArray(names)).str();
 }
 
 // {"epoch":N,"ranges":[…]} as a map with `shard_keys` (the local map's: they are config).
@@ -186,15 +183,8 @@ class ClusterAgent::Impl {
   }
 
   Status Announce(std::vector<std::string> patterns) {
-    std::string list = "[";
-    for (const std::string& p : patterns) {
-      if (list.size() > 1) list += ',';
-      AppendJsonString(p, list);
-    }
-    list += ']';
-    std::string value = "{\"node\":";
-    AppendJsonString(node_name_, value);
-    value += ",\"patterns\":" + list + "}";
+    std::string value =
+        JsonObject().Add("node", node_name_).AddRaw("patterns", JsonStringArray(patterns)).str();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       announcement_ = value;

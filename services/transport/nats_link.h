@@ -1,6 +1,6 @@
 // Internal: one connection to a NATS server (the cnats C client), shared in a process by every
 // NATS listener, client and cluster agent that names the same server. nats.h stays inside
-// services/src (nats_link.cc, nats.cc, cluster.cc).
+// services/ (transport/nats_link.cc, transport/nats.cc, node/cluster.cc).
 //
 // The connection reconnects forever with a growing delay (100 ms doubling to 2 s, with jitter);
 // while it is down, new requests answer `unavailable` at once and requests in flight when it
@@ -86,6 +86,9 @@ std::string_view InboxPrefix(std::string_view reply);
 // broken (the items before it are in `items`).
 Status ParseBatch(std::string_view payload, std::vector<BatchItem>& items);
 void AppendBatchItem(std::string& batch, uint64_t n, std::string_view body);
+
+// The number `text` starts with (0 when none); `digits` gets how many characters it took.
+uint64_t LeadingNumber(std::string_view text, size_t* digits = nullptr);
 
 // A natsStatus as a Status (`unavailable` for connection problems, `timeout`, else `internal`).
 Status NatsError(natsStatus status, std::string_view what);

@@ -121,7 +121,7 @@ std::string Metrics::PrometheusText() const {
   return out;
 }
 
-std::string Metrics::Json() const {
+void Metrics::AddTo(JsonObject& out) const {
   std::map<std::string, std::shared_ptr<RouteStats>> routes;
   std::map<std::string, std::shared_ptr<QueueStats>> queues;
   {
@@ -130,35 +130,31 @@ std::string Metrics::Json() const {
     queues = queues_;
   }
   auto codes = [](const std::array<std::atomic<uint64_t>, kCodeCount>& counts) {
-    std::string out = "{";
+    JsonObject out;
     for (size_t i = 0; i < kCodeCount; ++i) {
       uint64_t n = counts[i].load(std::memory_order_relaxed);
-      if (n == 0) continue;
-      if (out.size() > 1) out += ',';
-      out += fmt::format("\"{}\":{}", CodeName(CodeAt(i)), n);
+      if (n != 0) out.Add(CodeName(CodeAt(i)), n);
     }
-    return out + "}";
+    return out;
   };
-  std::string out = fmt::format("{{\"in_flight\":{},\"requests\":{},\"routes\":{{", in_flight(),
-                                codes(requests_));
-  bool first = true;
-  for (const auto& [pattern, stats] : routes) {
-    if (!first) out += ',';
-    first = false;
-    AppendJsonString(pattern, out);
-    out += ':' + codes(stats->by_code);
-  }
-  out += "},\"queues\":{";
-  first = true;
-  for (const auto& [name, stats] : queues) {
-    if (!first) out += ',';
-    first = false;
-    AppendJsonString(name, out);
-    out += fmt::format(":{}", stats->depth.load(std::memory_order_relaxed));
-  }
-  out += fmt::format("}},\"latency_ms\":{{\"p50\":{},\"p99\":{}}}}}", QuantileMs(0.5),
-                     QuantileMs(0.99));
-  return out;
+  JsonObject by_route;
+  for (const auto& [pattern, stats] : routes) by_route.Add(pattern, codes(stats->by_code));
+  JsonObject by_queue;
+  for (const auto& [name, stats] : queues)
+    by_queue.Add(name, stats->depth.load(std::memory_order_relaxed));
+  out.Add("in_flight", in_flight())
+      .Add("requests", codes(requests_))
+      .Add("routes", by_route)
+      .Add("queues", by_queue)
+      .Add("latency_ms", JsonObject()
+                             .AddRaw("p50", fmt::format("{}", QuantileMs(0.5)))
+                             .AddRaw("p99", fmt::format("{}", QuantileMs(0.99))));
+}
+
+std::string Metrics::Json() const {
+  JsonObject out;
+  AddTo(out);
+  return out.str();
 }
 
 }  // namespace shardkit::services

@@ -12,12 +12,7 @@ namespace {
 // `unavailable` naming the loop: `message` reached the route `mark` again along `via`.
 Status RouteLoop(const Message& message, const std::string& mark,
                  const std::vector<std::string>& via) {
-  std::string details = R"({"loop":[)";
-  for (size_t i = 0; i < via.size(); ++i) {
-    if (i > 0) details += ',';
-    AppendJsonString(via[i], details);
-  }
-  details += "]}";
+  std::string details = JsonObject().AddRaw("loop", JsonStringArray(via)).str();
   return Status::Unavailable(
       fmt::format("route loop: '{}' would go back to service {} (forwarded by {}); no other "
                   "route takes it: check the patterns (shardkit explain)",

@@ -1,5 +1,6 @@
 // Internal: the Boost.Asio side of IoRuntime, for the few translation units that do network I/O
-// (tcp.cc, http.cc, runtime.cc). Boost 1.74's awaitable.hpp needs <utility> first with GCC 12.
+// (tcp_server.cc, tcp_client.cc, http.cc, runtime.cc). Boost 1.74's awaitable.hpp needs <utility>
+// first with GCC 12.
 #pragma once
 
 #include <utility>

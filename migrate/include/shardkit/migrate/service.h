@@ -1,0 +1,47 @@
+// The migrator's message service: migrate:* over the live migrations of one migrations directory
+// (docs/migration.md). A node builds it from a `migrator` [[service]]; it is a Handler like the
+// store's (store/service.h), so it may be routed like any other service.
+//
+//   migrate:start,id:I  sources:[…] targets:[…]   create (a new id) or resume (the same id and
+//                                                 spec; another spec is a conflict), then copy
+//   migrate:status|verify|cutover|rollback|complete|cancel,id:I
+//
+// Every operation runs on the service's own thread, one at a time: a cutover waits for drains
+// and fences and must not hold an I/O thread. Progress is published as info:migrate on the bus
+// of the last message handled. Bad input answers `invalid` naming the field.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <shardkit/message/handler.h>
+#include <shardkit/migrate/migration.h>
+#include <shardkit/shard/shard_map.h>
+
+namespace shardkit::migrate {
+
+struct MigratorServiceOptions {
+  std::string dir;  // where each migration's spec (<id>.spec) and journal (<id>.journal) live
+  std::shared_ptr<shard::ShardMapHolder> map;  // the map a cutover moves
+  // The store and gate serving a canonical shard name in this process; a null store when none.
+  std::function<Participant(const std::string& shard)> find_shard;
+};
+
+class MigratorService : public Handler {
+ public:
+  // A service user (a node's service instance) holds it from Acquire to Release: a reload builds
+  // the new instance before it stops the old one, so migrations stay open across it. The last
+  // Release closes the migrations (their replicators stop; the journals keep their state) and
+  // returns true.
+  virtual void Acquire() = 0;
+  virtual bool Release() = 0;
+  // Resumes, on the service's thread, the migrations whose specs are in `dir`, unless they
+  // completed or were cancelled. The stores they name may appear later (config order): it
+  // retries for a few seconds, and any operation on a migration not resumed yet resumes it.
+  virtual void ResumeFromDisk() = 0;
+};
+
+std::shared_ptr<MigratorService> MakeMigratorService(MigratorServiceOptions options);
+
+}  // namespace shardkit::migrate

@@ -1,0 +1,24 @@
+// shard-router: shard/'s router over a shard map of this node.
+#include "adapters.h"
+#include "shardkit/store/id_generator.h"
+
+namespace shardkit::services {
+
+// shard-router: routes store:* to shards by the named map.
+Result<ServiceInstance> MakeShardRouterService(const ServiceContext& ctx) {
+  const Settings& s = ctx.settings;
+  if (Status st = s.CheckOnly({"map", "node_id"}); !st.ok()) return st;
+  auto map = MapNamed(ctx);
+  if (!map.ok()) return map.status();
+  auto node_id = s.GetInt("node_id", 0);
+  if (!node_id.ok()) return node_id.status();
+  if (*node_id < 0 || *node_id > store::IdGenerator::kMaxNodeId)
+    return s.Error("node_id", "must be 0..1023");
+  auto router = shard::MakeShardRouter(
+      {*map, RefreshFrom(ctx, *map),
+       std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id),
+                                            &ctx.environment.clock_or_system())});
+  return ServiceInstance{router, {"store:*"}, nullptr};
+}
+
+}  // namespace shardkit::services

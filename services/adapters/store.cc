@@ -1,0 +1,168 @@
+// store: an entity store over rocksdb, sqlite or memory, served by store/'s message service.
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs it with GCC 12
+
+#include <fmt/format.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <filesystem>
+#include <map>
+
+#include "adapters.h"
+#include "shardkit/store/entity_store.h"
+#include "shardkit/store/id_generator.h"
+#include "shardkit/store/service.h"
+
+namespace shardkit::services {
+namespace {
+
+// What a store service's settings say: the store's options and what the service itself uses.
+struct StoreSettings {
+  store::StoreOptions options;
+  std::string backend;
+  std::string shard;
+  uint32_t node_id = 0;
+  size_t threads = 2;
+  std::map<std::string, std::string> shard_keys;
+};
+
+Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
+  const Settings& s = ctx.settings;
+  if (Status st =
+          s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id", "shard",
+                       "map", "shard_keys", "threads", "purge_interval_ms", "idempotency_ttl_ms"});
+      !st.ok()) {
+    return st;
+  }
+  auto backend = s.GetString("backend", "rocksdb");
+  auto path = s.GetString("path", "");
+  auto durability = s.GetString("durability", "group");
+  auto max_value = s.GetInt("max_value_bytes", int64_t{1} << 20);
+  auto node_id = s.GetInt("node_id", 0);
+  auto shard_name = s.GetString("shard", "");
+  auto threads = s.GetInt("threads", 2);
+  auto purge = s.GetInt("purge_interval_ms", 1000);
+  auto receipts = s.GetInt("idempotency_ttl_ms", store::StoreOptions{}.idempotency_ttl_ms);
+  auto keys = ShardKeys(s);
+  for (const Status& st : {St(backend), St(path), St(durability), St(max_value), St(node_id),
+                           St(shard_name), St(threads), St(purge), St(receipts), St(keys)}) {
+    if (!st.ok()) return st;
+  }
+  store::StoreOptions options;
+  options.path = *path;
+  if (*durability == "sync") {
+    options.durability = store::Durability::kSync;
+  } else if (*durability == "group") {
+    options.durability = store::Durability::kGroup;
+  } else if (*durability == "none") {
+    options.durability = store::Durability::kNone;
+  } else {
+    return s.Error("durability", "must be sync, group or none");
+  }
+  if (*max_value <= 0) return s.Error("max_value_bytes", "must be positive");
+  if (*node_id < 0 || *node_id > store::IdGenerator::kMaxNodeId)
+    return s.Error("node_id", "must be 0..1023");
+  if (*threads < 1 || *threads > 64) return s.Error("threads", "must be 1..64");
+  options.max_value_bytes = static_cast<size_t>(*max_value);
+  options.purge_interval_ms = static_cast<int>(*purge);
+  if (*receipts < 0) return s.Error("idempotency_ttl_ms", "must be 0 (keys off) or positive");
+  options.idempotency_ttl_ms = *receipts;
+  options.clock = &ctx.environment.clock_or_system();
+  return StoreSettings{std::move(options),
+                       *backend,
+                       *shard_name,
+                       static_cast<uint32_t>(*node_id),
+                       static_cast<size_t>(*threads),
+                       *keys};
+}
+
+// Opens the store of `backend`, creating its directory.
+Result<std::unique_ptr<store::EntityStore>> OpenStore(const Settings& s, const std::string& backend,
+                                                      const store::StoreOptions& options) {
+  const std::string& path = options.path;
+  Result<std::unique_ptr<store::EntityStore>> opened = Status::Invalid("backend");
+  if (backend == "memory") {
+    opened = store::NewMemoryStore(options);
+  } else if (path.empty()) {
+    return s.Error("path", fmt::format("is required for the {} backend", backend));
+  } else if (std::error_code ec; !std::filesystem::create_directories(path, ec) && ec) {
+    return s.Error("path", fmt::format("cannot create {}: {}", path, ec.message()));
+  } else if (backend == "rocksdb") {
+    opened = store::OpenRocksDbStore(options);
+  } else if (backend == "sqlite") {
+    opened = store::OpenSqliteStore(options);
+  } else {
+    return s.Error("backend", "must be rocksdb, sqlite or memory");
+  }
+  if (!opened.ok()) return s.Error("path", opened.status().message());
+  return opened;
+}
+
+}  // namespace
+
+// store: an entity store over rocksdb, sqlite or memory, optionally one shard behind a guard.
+Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
+  const Settings& s = ctx.settings;
+  auto read = ReadStoreSettings(ctx);
+  if (!read.ok()) return read.status();
+  StoreSettings& settings = *read;
+  store::StoreOptions& options = settings.options;
+  const std::string& shard_name = settings.shard;
+  auto ids = std::make_shared<store::IdGenerator>(settings.node_id, options.clock);
+  options.id_generator = ids.get();
+  std::shared_ptr<shard::ShardMapHolder> map;
+  if (!shard_name.empty()) {
+    auto found = MapNamed(ctx);
+    if (!found.ok()) return found.status();
+    map = *found;
+    options.shard_key_fields = map->Current()->shard_keys();
+  } else {
+    options.shard_key_fields = settings.shard_keys;
+  }
+  auto opened = OpenStore(s, settings.backend, options);
+  if (!opened.ok()) return opened.status();
+  std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
+  // Disk work off the I/O threads: a small pool per store (so a slow fsync never stalls the network
+  // threads), unless the node runs blocking work itself (the testing cluster: inline,
+  // deterministic).
+  std::shared_ptr<boost::asio::thread_pool> pool;
+  store::StoreServiceOptions service_options;
+  if (ctx.environment.run_blocking) {
+    service_options.executor = ctx.environment.run_blocking;
+  } else {
+    pool = std::make_shared<boost::asio::thread_pool>(settings.threads);
+    service_options.executor = [pool](std::function<void()> work) {
+      boost::asio::post(*pool, std::move(work));
+    };
+  }
+  std::shared_ptr<Handler> handler = store::MakeStoreService(entity_store, service_options);
+  std::vector<std::string> patterns = {"store:*"};
+  std::string served_key;  // the directory entry of a shard, removed when the service stops
+  if (!shard_name.empty()) {
+    auto canonical = shard::CanonicalShardName(shard_name);
+    if (!canonical.ok()) return s.Error("shard", canonical.status().message());
+    auto gate = std::make_shared<shard::WriteGate>();
+    handler = shard::MakeShardGuard({*canonical, map, RefreshFrom(ctx, map), gate}, handler);
+    // kind:* makes the shard route more specific (one more glob) than a router or cache on
+    // store:*,kind:K, so forwarded messages reach the shard (docs/sharding.md); store:changes
+    // names no kind, only the shard.
+    patterns = {fmt::format("store:*,kind:*,shard:\"{}\"", *canonical),
+                fmt::format("store:changes,shard:\"{}\"", *canonical)};
+    served_key = ShardKey(*canonical);
+    ctx.environment.directory_or_process().Put(served_key,
+                                               std::make_shared<ServedShard>(entity_store, gate));
+  }
+  // The id generator and the clock must outlive the store: the directory entry goes at stop (unless
+  // a newer instance of the shard replaced it), so the store dies with the stop callback's captures
+  // and the node, not later with the process directory.
+  auto stop = [pool, entity_store, ids, served_key,
+               directory = &ctx.environment.directory_or_process()]() mutable {
+    if (pool) pool->join();
+    if (served_key.empty()) return;
+    auto served = directory->Find<ServedShard>(served_key);
+    if (served && served->store == entity_store) directory->Put(served_key, nullptr);
+  };
+  return ServiceInstance{handler, patterns, stop};
+}
+
+}  // namespace shardkit::services

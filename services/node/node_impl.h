@@ -1,0 +1,89 @@
+// Internal to services/node: Node's implementation, shared by node.cc (start, reload, stop),
+// node_table.cc (building and swapping the routing table) and node_system.cc (sys:* routes).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cluster.h"
+#include "shardkit/message/bus.h"
+#include "shardkit/services/metrics.h"
+#include "shardkit/services/node.h"
+#include "shardkit/services/registry.h"
+#include "wire.h"
+
+namespace shardkit::services {
+
+class Node::Impl {
+ public:
+  Impl(NodeConfig config, NodeOptions options);
+
+  ~Impl() { Stop(std::chrono::milliseconds(0)); }
+
+  struct LiveService {
+    std::string type;
+    std::string fingerprint;  // type + settings: unchanged means the instance is kept on reload
+    ServiceInstance instance;
+  };
+  // A routing table being built by Install: swapped in whole, or dropped (and the services built
+  // for it stopped) when anything in it is invalid.
+  struct Table {
+    Router router;
+    Router local_router;  // this node's services only (fire-and-forget from other nodes)
+    std::map<std::string, LiveService> services;
+    std::vector<std::string> created;  // names built for this table: stopped if it fails
+    std::map<std::string, std::shared_ptr<Handler>> clients;
+    std::vector<std::string> served;  // patterns routed to this node's own services
+    void StopCreated();
+  };
+
+  // Builds the table of `next` (services, routes, cluster and system routes) and swaps it in.
+  Status Install(const NodeConfig& next);
+  Result<LiveService> BuildService(const NodeConfig& next, const ServiceConfig& service,
+                                   Table& table);
+  Status AddServices(const NodeConfig& next, Table& table);
+  Status AddRoutes(const NodeConfig& next, Table& table);
+  Result<std::shared_ptr<Handler>> RouteClient(const NodeConfig& next, size_t i,
+                                               const std::string& key);
+  void Commit(const NodeConfig& next, Table table);
+  Status StartListeners();
+  Status Reload(NodeConfig next);
+  Status ReloadFromFile();
+  void Stop(std::chrono::milliseconds grace);
+
+  void Dispatch(Message message, ReplyFn reply);
+  Status StartCluster();
+  void AddClusterRoutes(const NodeConfig& next, Router& router,
+                        std::map<std::string, std::shared_ptr<Handler>>& clients);
+  void RebuildClusterRoutes();
+  void AddSystemRoutes(Router& router);
+  Result<Message> Explain(const Message& request) const;
+  Message ListRoutes() const;
+
+  NodeConfig config_;  // guarded by mutex_ after start
+  const NodeOptions options_;
+  std::unique_ptr<IoRuntime> runtime_;  // first: destroyed last
+  std::shared_ptr<Metrics> metrics_;
+  Bus bus_;
+  Bus local_bus_;                                            // the services of this node only
+  std::mutex mutex_;                                         // serialises Reload and Stop
+  std::map<std::string, LiveService> services_;              // guarded by mutex_
+  std::vector<ServiceInstance> retired_;                     // guarded by mutex_
+  std::map<std::string, std::shared_ptr<Handler>> clients_;  // guarded by mutex_
+  std::vector<std::string> served_;                          // guarded by mutex_
+  // The current table's route-loop warnings (route_checks.h); replaced with the table.
+  std::atomic<std::shared_ptr<const std::vector<std::string>>> warnings_{
+      std::make_shared<const std::vector<std::string>>()};
+  std::unique_ptr<ClusterAgent> cluster_;  // null: the node runs alone
+  std::unique_ptr<Listener> cluster_listener_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::string> urls_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;  // guarded by mutex_
+};
+
+}  // namespace shardkit::services

@@ -1,0 +1,234 @@
+// Building a node's routing table (Install): its services, its config routes, the cluster's
+// routes and its own sys:* routes, checked whole, then swapped in.
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "gate_handler.h"
+#include "node_impl.h"
+#include "route_checks.h"
+#include "shardkit/services/client.h"
+
+namespace shardkit::services {
+
+void Node::Impl::Table::StopCreated() {
+  for (const std::string& name : created) {
+    if (services[name].instance.stop) services[name].instance.stop();
+  }
+}
+
+Status Node::Impl::Install(const NodeConfig& next) {
+  Table table;
+  Status built = AddServices(next, table);
+  if (built.ok()) built = AddRoutes(next, table);
+  if (built.ok() && cluster_) {
+    AddClusterRoutes(next, table.router, table.clients);
+    // The cluster's shard maps are routing state too: taken (a newer epoch replaces the config's)
+    // before any route, worker or listener acts on a map.
+    built = cluster_->AttachShardMaps();
+  }
+  if (!built.ok()) {
+    table.StopCreated();
+    return built;
+  }
+  AddSystemRoutes(table.router);
+  auto warnings =
+      std::make_shared<const std::vector<std::string>>(ForwardingLoopWarnings(table.router));
+  if (*warnings != *warnings_.load()) {
+    for (const std::string& warning : *warnings) spdlog::warn("{}: {}", next.source, warning);
+  }
+  warnings_.store(std::move(warnings));
+  Commit(next, std::move(table));
+  return Status::Ok();
+}
+
+// The instance of `service`: the live one when its type and settings are unchanged, else a new
+// one (listed in table.created).
+Result<Node::Impl::LiveService> Node::Impl::BuildService(const NodeConfig& next,
+                                                         const ServiceConfig& service,
+                                                         Table& table) {
+  std::string fingerprint = service.type + '\n' + service.settings.Json();
+  auto existing = services_.find(service.name);
+  if (existing != services_.end() && existing->second.fingerprint == fingerprint)
+    return existing->second;
+  auto factory = ServiceRegistry::Global().Find(service.type);
+  if (!factory) {
+    std::string known;
+    for (const std::string& t : ServiceRegistry::Global().Types())
+      known += (known.empty() ? "" : ", ") + t;
+    return Status::Invalid(fmt::format("{}: service '{}': unknown type '{}' (registered: {})",
+                                       next.source, service.name, service.type, known));
+  }
+  ServiceContext context{service.name, service.settings, *runtime_, options_.environment, &bus_};
+  Result<ServiceInstance> instance = Status::Internal("unset");
+  try {
+    instance = (*factory)(context);
+  } catch (const std::exception& e) {
+    instance =
+        Status::Internal(fmt::format("{}: factory threw: {}", service.settings.where(), e.what()));
+  }
+  if (!instance.ok()) return instance.status();
+  if (!instance->handler)
+    return Status::Internal(fmt::format("{}: factory built no handler", service.settings.where()));
+  table.created.push_back(service.name);
+  return LiveService{service.type, fingerprint, std::move(instance).value()};
+}
+
+Status Node::Impl::AddServices(const NodeConfig& next, Table& table) {
+  for (const ServiceConfig& service : next.services) {
+    auto live = BuildService(next, service, table);
+    if (!live.ok()) return live.status();
+    const std::vector<std::string>& patterns =
+        service.patterns.empty() ? live->instance.patterns : service.patterns;
+    auto queue = metrics_->Queue(service.name);
+    for (const std::string& text : patterns) {
+      auto pattern = Pattern::Parse(text);
+      if (!pattern.ok())
+        return Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name,
+                                           pattern.status().message()));
+      auto gate =
+          std::make_shared<GateHandler>(live->instance.handler, service.name, queue,
+                                        service.max_in_flight, metrics_->Route(pattern->ToString()),
+                                        GateHandler::TrailMark(service.name, pattern->ToString()));
+      table.served.push_back(pattern->ToString());
+      (void)table.local_router.Add(*pattern, gate, "service " + service.name);
+      Status added = table.router.Add(std::move(pattern).value(), gate,
+                                      fmt::format("service {} ({})", service.name, service.type));
+      if (!added.ok())
+        return Status::Invalid(
+            fmt::format("{}: service '{}': {}", next.source, service.name, added.message()));
+    }
+    table.services.emplace(service.name, std::move(live).value());
+  }
+  return Status::Ok();
+}
+
+// The client of route `i` (to a URL): reused while its settings are unchanged.
+Result<std::shared_ptr<Handler>> Node::Impl::RouteClient(const NodeConfig& next, size_t i,
+                                                         const std::string& key) {
+  const RouteConfig& route = next.routes[i];
+  if (auto it = clients_.find(key); it != clients_.end()) return it->second;
+  if (options_.connect) {
+    auto connected = options_.connect(route);
+    if (!connected.ok())
+      return Status::Invalid(
+          fmt::format("{}: route[{}].to: {}", next.source, i, connected.status().message()));
+    return *connected;
+  }
+  auto endpoint = ParseEndpoint(route.to);
+  if (!endpoint.ok()) return endpoint.status();
+  ClientOptions options;
+  options.timeout = std::chrono::milliseconds(route.timeout_ms);
+  options.token = route.token;
+  options.connections = route.connections;
+  return MakeClient(*runtime_, *endpoint, options);
+}
+
+Status Node::Impl::AddRoutes(const NodeConfig& next, Table& table) {
+  for (size_t i = 0; i < next.routes.size(); ++i) {
+    const RouteConfig& route = next.routes[i];
+    auto pattern = Pattern::Parse(route.pattern);
+    if (!pattern.ok()) return pattern.status();
+    std::shared_ptr<Handler> target;
+    std::string description;
+    if (LooksLikeUrl(route.to)) {
+      std::string key =
+          fmt::format("{}|{}|{}|{}", route.to, route.timeout_ms, route.token, route.connections);
+      auto client = RouteClient(next, i, key);
+      if (!client.ok()) return client.status();
+      table.clients.emplace(key, *client);
+      target = std::make_shared<GateHandler>(*client, Shown(route.to), nullptr, 0,
+                                             metrics_->Route(pattern->ToString()));
+      description = fmt::format("-> {} (timeout {} ms)", Shown(route.to), route.timeout_ms);
+    } else {
+      const ServiceConfig* service = nullptr;
+      for (const ServiceConfig& s : next.services) {
+        if (s.name == route.to) service = &s;
+      }
+      if (service == nullptr)
+        return Status::Invalid(
+            fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to));
+      target = std::make_shared<GateHandler>(
+          table.services[route.to].instance.handler, service->name, metrics_->Queue(service->name),
+          service->max_in_flight, metrics_->Route(pattern->ToString()),
+          GateHandler::TrailMark(service->name, pattern->ToString()));
+      description = fmt::format("service {} ({})", service->name, service->type);
+      table.served.push_back(pattern->ToString());
+      (void)table.local_router.Add(*pattern, target, description);
+    }
+    Status added = table.router.Add(std::move(pattern).value(), target, description);
+    if (!added.ok())
+      return Status::Invalid(
+          fmt::format("{}: route[{}].pattern: {}", next.source, i, added.message()));
+  }
+  return Status::Ok();
+}
+
+// Everything is built and valid: swap. In-flight messages keep the old table.
+void Node::Impl::Commit(const NodeConfig& next, Table table) {
+  bus_.Replace(std::move(table.router));
+  local_bus_.Replace(std::move(table.local_router));
+  // Only now may the new services' workers send: every route and link they need is in place.
+  for (const ServiceConfig& service : next.services) {
+    if (std::find(table.created.begin(), table.created.end(), service.name) == table.created.end())
+      continue;
+    if (const auto& start = table.services[service.name].instance.start) start();
+  }
+  for (auto& [name, live] : services_) {
+    auto it = table.services.find(name);
+    if (it == table.services.end() || it->second.fingerprint != live.fingerprint)
+      retired_.push_back(live.instance);
+  }
+  services_ = std::move(table.services);
+  clients_ = std::move(table.clients);
+  if (table.served != served_) {
+    served_ = std::move(table.served);
+    for (auto& listener : listeners_) listener->ServedPatternsChanged(served_);
+    if (cluster_listener_) {
+      cluster_listener_->ServedPatternsChanged(served_);
+      Status announced = cluster_->Announce(served_);
+      if (!announced.ok()) spdlog::warn("{}", announced.ToString());
+    }
+  }
+}
+
+void Node::Impl::AddClusterRoutes(const NodeConfig& next, Router& router,
+                                  std::map<std::string, std::shared_ptr<Handler>>& clients) {
+  auto endpoint = ParseEndpoint(next.cluster.nats);
+  for (const auto& [text, nodes] : cluster_->RemotePatterns()) {
+    auto pattern = Pattern::Parse(text);
+    if (!pattern.ok()) continue;
+    std::string key = "cluster|" + pattern->key();
+    std::shared_ptr<Handler> client;
+    if (auto it = clients_.find(key); it != clients_.end()) {
+      client = it->second;
+    } else {
+      ClientOptions options;
+      options.timeout = std::chrono::milliseconds(next.cluster.timeout_ms);
+      auto made = MakeNatsClient(*endpoint, options, text, next.cluster.resend_after_ms);
+      if (!made.ok()) {
+        spdlog::warn("cluster route {}: {}", text, made.status().ToString());
+        continue;
+      }
+      client = *made;
+    }
+    clients.emplace(key, client);
+    auto gate = std::make_shared<GateHandler>(client, "cluster", nullptr, 0,
+                                              metrics_->Route(pattern->ToString()));
+    std::string description = fmt::format("cluster: {} via {} ({})", fmt::join(nodes, ", "),
+                                          Shown(next.cluster.nats), PatternSubject(pattern->key()));
+    // A pattern this node serves itself stays local (Add refuses the duplicate).
+    (void)router.Add(std::move(pattern).value(), gate, std::move(description));
+  }
+}
+
+void Node::Impl::RebuildClusterRoutes() {
+  if (stopping_.load()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopped_ || stopping_.load()) return;
+  Status installed = Install(config_);
+  if (!installed.ok()) spdlog::warn("cluster routes not updated: {}", installed.ToString());
+}
+
+}  // namespace shardkit::services

@@ -1,0 +1,305 @@
+// The TCP transport's listener (tcp.h).
+#include "tcp.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "server.h"
+#include "wire.h"
+
+namespace shardkit::services {
+namespace {
+
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+// --- Server
+// ---------------------------------------------------------------------------------------
+
+class ServerConnection;
+
+using ServerShared = Server<ServerConnection>;
+
+class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
+ public:
+  ServerConnection(tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t number)
+      : socket_(std::move(socket)),
+        sweep_(socket_.get_executor()),
+        shared_(std::move(shared)),
+        number_(number) {}
+
+  ~ServerConnection() {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    shared_->connections.erase(number_);
+  }
+
+  void Start() {
+    authed_ = shared_->config.token.empty();
+    error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    ReadMore();
+    ArmSweep();
+  }
+
+  // Stop reading requests; answer those already read, then close.
+  void Drain() {
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->read_closed_ || self->closed_) return;
+      self->read_closed_ = true;
+      error_code ignored;
+      self->socket_.shutdown(tcp::socket::shutdown_receive, ignored);
+      self->MaybeClose();
+    });
+  }
+
+  // Close once the replies queued so far are written.
+  void CloseAfterFlush() {
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      self->close_after_flush_ = true;
+      self->read_closed_ = true;
+      self->MaybeClose();
+    });
+  }
+
+ private:
+  void ReadMore() {
+    if (read_closed_ || closed_) return;
+    socket_.async_read_some(
+        in_.Free(),
+        [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
+  }
+
+  void OnRead(const error_code& ec, size_t n) {
+    if (ec) {
+      read_closed_ = true;
+      MaybeClose();
+      return;
+    }
+    in_.used += n;
+    ProcessFrames();
+    if (shared_->draining.load()) read_closed_ = true;
+    MaybeClose();
+    ReadMore();
+  }
+
+  void ProcessFrames() {
+    const size_t max = shared_->config.max_message_bytes;
+    in_batch_ = true;
+    size_t pos = 0;
+    size_t next_frame = 0;
+    while (!close_after_flush_ && !closed_ && in_.used - pos >= kFrameHeaderBytes) {
+      uint32_t length = ReadFrameLength(in_.bytes.data() + pos);
+      if (length > max) {
+        spdlog::warn("tcp {}: dropping a connection that sent a frame of {} bytes (limit {})",
+                     url(), length, max);
+        QueueReply(
+            Status::Invalid(fmt::format("frame of {} bytes exceeds the limit of {}", length, max),
+                            "{\"http_status\":413}"),
+            {});
+        close_after_flush_ = true;
+        read_closed_ = true;
+        break;
+      }
+      if (in_.used - pos - kFrameHeaderBytes < length) {
+        next_frame = kFrameHeaderBytes + length;
+        break;
+      }
+      HandleFrame(std::string_view(in_.bytes.data() + pos + kFrameHeaderBytes, length));
+      pos += kFrameHeaderBytes + length;
+    }
+    if (close_after_flush_) pos = in_.used;
+    in_.Consume(pos, next_frame);
+    if (in_.used == 0) {
+      partial_since_ms_ = 0;
+    } else if (pos > 0 || partial_since_ms_ == 0) {
+      partial_since_ms_ = NowMs();
+    }
+    in_batch_ = false;
+    Flush();
+  }
+
+  void HandleFrame(std::string_view frame) {
+    CodecLimits limits;
+    limits.max_bytes = shared_->config.max_message_bytes;
+    auto parsed = ParseMessage(frame, limits);
+    if (!parsed.ok()) {
+      QueueReply(parsed.status(), {});
+      return;
+    }
+    Message message = std::move(parsed).value();
+    std::string id = message.meta().id;
+    if (auto token = message.GetString("auth$")) {
+      if (authed_ || TokenMatches(*token, shared_->config.token)) {
+        authed_ = true;
+        QueueReply(Message().SetString("auth$", "ok"), id);
+        return;
+      }
+    }
+    if (!authed_) {
+      QueueReply(Unauthorized(), id);
+      close_after_flush_ = true;
+      read_closed_ = true;
+      return;
+    }
+    Status admitted = AdmitIncoming(message, shared_->config, NowMs());
+    if (!admitted.ok()) {
+      QueueReply(std::move(admitted), id);
+      return;
+    }
+    uint64_t seq = next_seq_++;
+    pending_.emplace(seq, Pending{std::move(id), message.meta().deadline});
+    shared_->hooks.dispatch(
+        std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
+          ServerConnection* connection = self.get();
+          asio::dispatch(connection->socket_.get_executor(),
+                         [self = std::move(self), seq, result = std::move(result)]() mutable {
+                           self->OnReply(seq, std::move(result));
+                         });
+        });
+  }
+
+  void OnReply(uint64_t seq, Result<Message> result) {
+    auto it = pending_.find(seq);
+    if (it == pending_.end()) return;  // answered `timeout` already
+    std::string id = std::move(it->second.id);
+    pending_.erase(it);
+    QueueReply(std::move(result), id);
+    MaybeClose();
+  }
+
+  void QueueReply(Result<Message> result, const std::string& id) {
+    if (closed_) return;
+    AppendFrame(ReplyWire(std::move(result), id), out_);
+    if (!in_batch_) Flush();
+  }
+
+  void Flush() {
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    auto buffer = std::make_shared<std::string>(std::move(out_));
+    out_.clear();
+    asio::async_write(socket_, asio::buffer(*buffer),
+                      [self = shared_from_this(), buffer](const error_code& ec, size_t) {
+                        self->writing_ = false;
+                        if (ec) {
+                          self->CloseNow();
+                          return;
+                        }
+                        self->Flush();
+                        self->MaybeClose();
+                      });
+  }
+
+  void MaybeClose() {
+    if (closed_ || writing_ || !out_.empty()) return;
+    if (close_after_flush_ || (read_closed_ && pending_.empty())) CloseNow();
+  }
+
+  void CloseNow() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    sweep_.cancel();
+  }
+
+  void ArmSweep() {
+    sweep_.expires_after(kSweepInterval);
+    sweep_.async_wait([self = shared_from_this()](const error_code& ec) {
+      if (ec || self->closed_) return;
+      self->Sweep();
+      self->ArmSweep();
+    });
+  }
+
+  void Sweep() {
+    int64_t now = NowMs();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline != 0 && it->second.deadline < now) {
+        std::string id = std::move(it->second.id);
+        it = pending_.erase(it);
+        QueueReply(Status::Timeout("no reply before the request's deadline"), id);
+      } else {
+        ++it;
+      }
+    }
+    if (partial_since_ms_ != 0 && now - partial_since_ms_ > shared_->config.read_timeout_ms) {
+      spdlog::warn("tcp {}: dropping a connection whose frame did not arrive within {} ms", url(),
+                   shared_->config.read_timeout_ms);
+      CloseNow();
+      return;
+    }
+    MaybeClose();
+  }
+
+  std::string url() const { return shared_->config.endpoint.ToString(); }
+
+  struct Pending {
+    std::string id;
+    int64_t deadline;
+  };
+
+  tcp::socket socket_;
+  asio::steady_timer sweep_;
+  std::shared_ptr<ServerShared> shared_;
+  const uint64_t number_;
+  ReadBuffer in_;
+  std::string out_;
+  std::unordered_map<uint64_t, Pending> pending_;
+  uint64_t next_seq_ = 1;
+  int64_t partial_since_ms_ = 0;  // when the incomplete frame in in_ started
+  bool authed_ = false;
+  bool writing_ = false;
+  bool in_batch_ = false;
+  bool read_closed_ = false;
+  bool close_after_flush_ = false;
+  bool closed_ = false;
+};
+
+class TcpListener final : public Listener {
+ public:
+  explicit TcpListener(std::shared_ptr<ServerShared> shared, std::string url)
+      : shared_(std::move(shared)), url_(std::move(url)) {}
+  ~TcpListener() override {
+    StopAccepting();
+    Close();
+  }
+
+  std::string url() const override { return url_; }
+
+  void StopAccepting() override {
+    if (!services::StopAccepting(shared_)) return;
+    for (auto& connection : shared_->Snapshot()) connection->Drain();
+  }
+
+  void Close() override {
+    if (shared_->closing.exchange(true)) return;
+    for (auto& connection : shared_->Snapshot()) connection->CloseAfterFlush();
+  }
+
+  size_t connections() const override { return shared_->connection_count(); }
+
+ private:
+  std::shared_ptr<ServerShared> shared_;
+  std::string url_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const ListenerConfig& config,
+                                                   ListenerHooks hooks) {
+  auto shared = std::make_shared<ServerShared>(runtime.impl().io, config, std::move(hooks));
+  auto url = Listen(shared);
+  if (!url.ok()) return url.status();
+  return std::unique_ptr<Listener>(std::make_unique<TcpListener>(shared, *url));
+}
+
+}  // namespace shardkit::services
