@@ -224,11 +224,11 @@ TEST_F(ClusterTest, AnInstanceKilledUnderLoadLosesNoRequest) {
 }
 
 // Three shard-router instances in front of one storage node. Two of them, frozen and then killed
-// -9 under load, take with them requests whose writes the storage node has already applied; the front node
-// resends each after 300 ms of silence with the same idempotency key, another instance forwards
-// it, and the store answers the copy from its receipt. So every save is applied exactly once:
-// the feeds hold one record per save and every entity has version 1 (a second application would
-// make it 2, and a save without a key does).
+// -9 under load, take with them requests whose writes the storage node has already applied; the
+// front node resends each after 300 ms of silence with the same idempotency key, the instance left
+// forwards it, and the store answers the copy from its receipt. So every save is applied exactly
+// once: the feeds hold one record per save and every entity has version 1 (a second application
+// would make it 2, and a save without a key does).
 TEST_F(ClusterTest, WritesResentAfterAnInstanceIsKilledAreAppliedOnceThanksToIdempotencyKeys) {
   TempDir data;
   // sync: every write waits for its fsync, so writes queue at the storage node and a killed
