@@ -241,16 +241,21 @@ void FeedFollower::WaitForChange() {
   for (const FeedSource& source : all) {
     auto known = positions_.find(source.name);
     if (retired_.count(source.name) || known == positions_.end()) continue;
+    {
+      // One long-poll per source: one still open from an earlier round answers in this one.
+      std::lock_guard lock(wake_->mu);
+      ++sent;
+      if (!wake_->open.insert(source.name).second) continue;
+    }
     Message request = source.request;
     request.SetUint("from", known->second);
     request.SetUint("limit", 1);
     request.SetInt("wait_ms", options_.wait_ms);
     request.meta().deadline = bus_.clock().NowMs() + options_.wait_ms + 10'000;
-    ++sent;
-    // Answers of an earlier wait find the counters reset: at worst one extra round.
-    bus_.Act(std::move(request), [wake = wake_](Result<Message> r) {
+    bus_.Act(std::move(request), [wake = wake_, name = source.name](Result<Message> r) {
       {
         std::lock_guard lock(wake->mu);
+        wake->open.erase(name);
         ++wake->answered;
         if (r.ok() && r->GetArrayJson("changes").value_or("[]") != "[]") wake->changed = true;
       }
@@ -262,7 +267,7 @@ void FeedFollower::WaitForChange() {
   if (wake_->changed) return;
   // Nothing changed: a store that does not wait is not asked again before poll_interval_ms.
   wake_->cv.wait_until(lock, start + std::chrono::milliseconds(options_.poll_interval_ms),
-                       [&] { return wake_->stop; });
+                       [&] { return wake_->stop || wake_->changed; });
 }
 
 void FeedFollower::Start() {

@@ -101,6 +101,7 @@ class FeedFollower {
     size_t answered = 0;   // guarded by mu
     bool changed = false;  // guarded by mu: an answer had changes
     bool stop = false;     // guarded by mu
+    std::set<std::string> open;  // guarded by mu: sources with a long-poll not yet answered
   };
   std::shared_ptr<Wake> wake_ = std::make_shared<Wake>();
 };
