@@ -144,7 +144,8 @@ class ChangeFeedSource final : public EventSource {
         if (wake) wake();
       };
       // An error, or a store that answered at once without waiting: not again before poll_ms.
-      const auto early = sent + std::chrono::milliseconds(poll_ms) - std::chrono::steady_clock::now();
+      const auto early =
+          sent + std::chrono::milliseconds(poll_ms) - std::chrono::steady_clock::now();
       if (news || early <= std::chrono::steady_clock::duration::zero()) return wake();
       store::Scheduler::Shared().After(
           std::chrono::duration_cast<std::chrono::milliseconds>(early) +

@@ -18,8 +18,8 @@
 #include <rocksdb/write_batch.h>
 
 #include "backend.h"
-#include "shardkit/store/scheduler.h"
 #include "key_codec.h"
+#include "shardkit/store/scheduler.h"
 #include "store_impl.h"
 
 namespace shardkit::store {
@@ -379,10 +379,10 @@ class RocksDbBackend final : public Backend {
   Scheduler& scheduler_;
   std::mutex sync_mu_;
   std::condition_variable sync_done_;
-  bool sync_scheduled_ = false;       // guarded by sync_mu_: a write awaits the next sync
-  bool syncing_ = false;              // guarded by sync_mu_: SyncNow is in SyncWAL
-  bool stopping_ = false;             // guarded by sync_mu_
-  Scheduler::TaskId sync_task_ = 0;   // guarded by sync_mu_: the latest sync scheduled
+  bool sync_scheduled_ = false;      // guarded by sync_mu_: a write awaits the next sync
+  bool syncing_ = false;             // guarded by sync_mu_: SyncNow is in SyncWAL
+  bool stopping_ = false;            // guarded by sync_mu_
+  Scheduler::TaskId sync_task_ = 0;  // guarded by sync_mu_: the latest sync scheduled
 };
 
 }  // namespace

@@ -394,11 +394,11 @@ class StoreService final : public Handler {
     if (!records.ok() || !records->empty() || request->wait_ms == 0) {
       return reply(ChangesReply(*store_, std::move(records)));
     }
-    waits_->Wait(request->from, std::chrono::milliseconds(request->wait_ms),
-                 [store = store_, request = *request, reply = std::move(reply)] {
-                   reply(ChangesReply(*store, store->feed().ReadChanges(request.from,
-                                                                        request.limit)));
-                 });
+    waits_->Wait(
+        request->from, std::chrono::milliseconds(request->wait_ms),
+        [store = store_, request = *request, reply = std::move(reply)] {
+          reply(ChangesReply(*store, store->feed().ReadChanges(request.from, request.limit)));
+        });
   }
 
   static Result<Message> ChangesReply(EntityStore& store,

@@ -8,8 +8,8 @@
 
 #include <array>
 #include <condition_variable>
-#include <mutex>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <thread>
 

@@ -50,7 +50,7 @@ struct FeedSource {
 
 struct FeedFollowerOptions {
   std::vector<FeedSource> sources;
-  std::string state_path;  // file of positions; empty: not saved
+  std::string state_path;      // file of positions; empty: not saved
   int poll_interval_ms = 100;  // least time between two rounds that found nothing
   int wait_ms = 10'000;        // how long one long-poll waits for a change
   size_t batch = 1000;
@@ -98,9 +98,9 @@ class FeedFollower {
   struct Wake {
     std::mutex mu;
     std::condition_variable cv;
-    size_t answered = 0;   // guarded by mu
-    bool changed = false;  // guarded by mu: an answer had changes
-    bool stop = false;     // guarded by mu
+    size_t answered = 0;         // guarded by mu
+    bool changed = false;        // guarded by mu: an answer had changes
+    bool stop = false;           // guarded by mu
     std::set<std::string> open;  // guarded by mu: sources with a long-poll not yet answered
   };
   std::shared_ptr<Wake> wake_ = std::make_shared<Wake>();

@@ -26,7 +26,7 @@ struct RocksDbTuning {
   int bloom_bits_per_key = 10;                   // ~1% false positives on point lookups (Load)
   size_t block_cache_bytes = size_t{256} << 20;  // shared LRU cache of uncompressed blocks
   int group_sync_interval_ms = 5;  // kGroup: a write's WAL is fsynced at most this long after it
-  int max_background_jobs = 2;                   // flushes + compactions; this box has 2 cores
+  int max_background_jobs = 2;     // flushes + compactions; this box has 2 cores
 };
 
 struct SqliteTuning {
