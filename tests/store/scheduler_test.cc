@@ -28,14 +28,20 @@ TEST(store_scheduler, TasksRunAtTheirTimesInTimeOrder) {
     ran.emplace_back(n, Clock::now() - start);
     if (ran.size() == 3) all.set_value();
   };
-  scheduler.After(150ms, [&] { record(3); });
-  scheduler.After(50ms, [&] { record(1); });
-  scheduler.After(100ms, [&] { record(2); });
+  // Due 200, 400 and 600 ms after `start`, scheduled out of order (delays taken from `start`, so a
+  // test thread descheduled between the calls does not reorder them).
+  auto in = [&](int n) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(start + n * 200ms -
+                                                                 Clock::now());
+  };
+  scheduler.After(in(3), [&] { record(3); });
+  scheduler.After(in(1), [&] { record(1); });
+  scheduler.After(in(2), [&] { record(2); });
   ASSERT_EQ(all.get_future().wait_for(5s), std::future_status::ready);
   std::lock_guard lock(mu);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(ran[i].first, i + 1);
-    EXPECT_GE(ran[i].second, (i + 1) * 50ms) << "task " << i + 1 << " ran early";
+    EXPECT_GE(ran[i].second, (i + 1) * 200ms - 1ms) << "task " << i + 1 << " ran early";
   }
   EXPECT_EQ(scheduler.pending(), 0u);
 }
