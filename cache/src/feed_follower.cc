@@ -228,15 +228,66 @@ Result<uint64_t> FeedFollower::PollOnce() {
   return applied;
 }
 
+void FeedFollower::WaitForChange() {
+  const auto start = std::chrono::steady_clock::now();
+  size_t sent = 0;
+  {
+    std::lock_guard lock(wake_->mu);
+    wake_->answered = 0;
+    wake_->changed = false;
+  }
+  std::vector<FeedSource> all = options_.sources;
+  all.insert(all.end(), added_.begin(), added_.end());
+  for (const FeedSource& source : all) {
+    auto known = positions_.find(source.name);
+    if (retired_.count(source.name) || known == positions_.end()) continue;
+    {
+      // One long-poll per source: one still open from an earlier round answers in this one.
+      std::lock_guard lock(wake_->mu);
+      ++sent;
+      if (!wake_->open.insert(source.name).second) continue;
+    }
+    Message request = source.request;
+    request.SetUint("from", known->second);
+    request.SetUint("limit", 1);
+    request.SetInt("wait_ms", options_.wait_ms);
+    request.meta().deadline = bus_.clock().NowMs() + options_.wait_ms + 10'000;
+    bus_.Act(std::move(request), [wake = wake_, name = source.name](Result<Message> r) {
+      {
+        std::lock_guard lock(wake->mu);
+        wake->open.erase(name);
+        ++wake->answered;
+        if (r.ok() && r->GetArrayJson("changes").value_or("[]") != "[]") wake->changed = true;
+      }
+      wake->cv.notify_all();
+    });
+  }
+  std::unique_lock lock(wake_->mu);
+  wake_->cv.wait(lock, [&] { return wake_->stop || wake_->changed || wake_->answered >= sent; });
+  if (wake_->changed) return;
+  // Nothing changed: a store that does not wait is not asked again before poll_interval_ms.
+  wake_->cv.wait_until(lock, start + std::chrono::milliseconds(options_.poll_interval_ms),
+                       [&] { return wake_->stop || wake_->changed; });
+}
+
 void FeedFollower::Start() {
   if (thread_.joinable()) return;
   stop_ = false;
+  {
+    std::lock_guard lock(wake_->mu);
+    wake_->stop = false;
+  }
   thread_ = std::thread([this] {
     while (!stop_) {
       auto r = PollOnce();
       if (!r.ok()) spdlog::warn("feed follower: {}", r.status().ToString());
-      for (int waited = 0; waited < options_.poll_interval_ms && !stop_; waited += 10) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (stop_ || (r.ok() && *r > 0)) continue;
+      if (r.ok()) {
+        WaitForChange();
+      } else {
+        std::unique_lock lock(wake_->mu);  // an error: try again after poll_interval_ms
+        wake_->cv.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
+                           [&] { return wake_->stop; });
       }
     }
   });
@@ -244,6 +295,11 @@ void FeedFollower::Start() {
 
 void FeedFollower::Stop() {
   stop_ = true;
+  {
+    std::lock_guard lock(wake_->mu);
+    wake_->stop = true;
+  }
+  wake_->cv.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 

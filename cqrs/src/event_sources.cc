@@ -2,6 +2,11 @@
 #include <fmt/format.h>
 #include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
+#include <shardkit/store/scheduler.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
 
 #include "shardkit/cqrs/projection_service.h"
 
@@ -56,10 +61,14 @@ class CommandLogSource final : public EventSource {
   uint64_t listener_ = 0;
 };
 
+// Reads by message; when a read finds nothing new, one long-poll (store:changes with wait_ms) is
+// left open and its answer wakes the runner: a record is projected as soon as the store commits
+// it, and an idle projection sends one request per wait_ms.
 class ChangeFeedSource final : public EventSource {
  public:
-  ChangeFeedSource(Bus& bus, Message request, int64_t poll_ms)
-      : bus_(bus), request_(std::move(request)), poll_ms_(poll_ms) {}
+  ChangeFeedSource(Bus& bus, Message request, int64_t poll_ms, int64_t wait_ms)
+      : bus_(bus), request_(std::move(request)), poll_ms_(poll_ms), wait_ms_(wait_ms) {}
+  ~ChangeFeedSource() override { SetWake(nullptr); }
 
   Result<std::vector<Event>> Read(uint64_t from, size_t limit) override {
     Message request = request_;
@@ -67,7 +76,7 @@ class ChangeFeedSource final : public EventSource {
     request.SetUint("limit", limit);
     auto reply = bus_.ActAndWait(std::move(request), std::chrono::seconds(10));
     if (!reply.ok()) return std::move(reply).status();
-    if (auto last = reply->GetUint("last")) head_.store(*last, std::memory_order_release);
+    if (auto last = reply->GetUint("last")) state_->head.store(*last, std::memory_order_release);
     auto changes = reply->GetArrayJson("changes");
     if (!changes) return Status::Internal("change feed reply: changes: missing");
     auto doc = ParseJson(*changes, "changes");
@@ -88,17 +97,68 @@ class ChangeFeedSource final : public EventSource {
       if (event.op == EventOp::kSave && c.HasMember("ent")) event.value = ToJsonText(c["ent"]);
       events.push_back(std::move(event));
     }
+    if (events.empty()) WaitAfter(from);
     return events;
   }
-  uint64_t Head() const override { return head_.load(std::memory_order_acquire); }
-  void SetWake(std::function<void()>) override {}
-  int64_t poll_interval_ms() const override { return poll_ms_; }
+  uint64_t Head() const override { return state_->head.load(std::memory_order_acquire); }
+  void SetWake(std::function<void()> wake) override {
+    std::lock_guard lock(state_->mu);
+    state_->wake = std::move(wake);
+  }
+  // Only a safety net: the long-poll's answer wakes the runner.
+  int64_t poll_interval_ms() const override { return wait_ms_ + poll_ms_; }
 
  private:
+  struct State {
+    std::mutex mu;
+    std::function<void()> wake;  // guarded by mu
+    bool waiting = false;        // guarded by mu: a long-poll is open
+    std::atomic<uint64_t> head{0};
+  };
+
+  // Opens a long-poll for a record at or past `from` (unless one is open already).
+  void WaitAfter(uint64_t from) {
+    {
+      std::lock_guard lock(state_->mu);
+      if (state_->waiting || !state_->wake) return;
+      state_->waiting = true;
+    }
+    Message request = request_;
+    request.SetUint("from", from);
+    request.SetUint("limit", 1);
+    request.SetInt("wait_ms", wait_ms_);
+    request.meta().deadline = bus_.clock().NowMs() + wait_ms_ + 10'000;
+    const auto sent = std::chrono::steady_clock::now();
+    bus_.Act(std::move(request), [state = state_, sent, poll_ms = poll_ms_](Result<Message> r) {
+      const bool news = r.ok() && r->GetArrayJson("changes").value_or("[]") != "[]";
+      if (r.ok()) {
+        if (auto last = r->GetUint("last")) state->head.store(*last, std::memory_order_release);
+      }
+      auto wake = [state] {
+        std::function<void()> wake;
+        {
+          std::lock_guard lock(state->mu);
+          state->waiting = false;
+          wake = state->wake;
+        }
+        if (wake) wake();
+      };
+      // An error, or a store that answered at once without waiting: not again before poll_ms.
+      const auto early =
+          sent + std::chrono::milliseconds(poll_ms) - std::chrono::steady_clock::now();
+      if (news || early <= std::chrono::steady_clock::duration::zero()) return wake();
+      store::Scheduler::Shared().After(
+          std::chrono::duration_cast<std::chrono::milliseconds>(early) +
+              std::chrono::milliseconds(1),
+          std::move(wake));
+    });
+  }
+
   Bus& bus_;
   const Message request_;
   const int64_t poll_ms_;
-  std::atomic<uint64_t> head_{0};
+  const int64_t wait_ms_;
+  std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 }  // namespace
@@ -108,9 +168,10 @@ std::unique_ptr<EventSource> MakeCommandLogSource(std::shared_ptr<CommandLog> lo
 }
 
 std::unique_ptr<EventSource> MakeChangeFeedSource(Bus& bus, Message request,
-                                                  int64_t poll_interval_ms) {
+                                                  int64_t poll_interval_ms, int64_t wait_ms) {
   return std::make_unique<ChangeFeedSource>(bus, std::move(request),
-                                            std::max<int64_t>(1, poll_interval_ms));
+                                            std::max<int64_t>(1, poll_interval_ms),
+                                            std::max<int64_t>(1, wait_ms));
 }
 
 }  // namespace shardkit::cqrs

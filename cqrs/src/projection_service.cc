@@ -190,7 +190,7 @@ class ProjectionServiceImpl final : public ProjectionService {
   struct Signal {
     std::mutex mu;
     std::condition_variable cv;
-    bool flag = false;  // guarded by mu: new events or a new waiter
+    bool flag = true;   // guarded by mu: new events or a new waiter (true: read once at start)
     bool stop = false;  // guarded by mu
     void Notify() {
       {

@@ -10,7 +10,6 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
-#include <thread>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -20,6 +19,7 @@
 
 #include "backend.h"
 #include "key_codec.h"
+#include "shardkit/store/scheduler.h"
 #include "store_impl.h"
 
 namespace shardkit::store {
@@ -123,9 +123,13 @@ class RocksDbBackend final : public Backend {
       std::lock_guard lock(sync_mu_);
       stopping_ = true;
     }
-    sync_cv_.notify_all();
-    if (sync_thread_.joinable()) sync_thread_.join();
-    if (dirty_.load()) (void)db_->SyncWAL();
+    if (sync_task_ != 0) scheduler_.Cancel(sync_task_);
+    {
+      // A sync taken off the schedule before the cancel may still be running.
+      std::unique_lock lock(sync_mu_);
+      sync_done_.wait(lock, [this] { return !syncing_; });
+    }
+    if (sync_scheduled_) (void)db_->SyncWAL();
     for (rocksdb::ColumnFamilyHandle* h : {entities_, changes_, expiry_, meta_}) {
       (void)db_->DestroyColumnFamilyHandle(h);
     }
@@ -246,7 +250,7 @@ class RocksDbBackend final : public Backend {
     write.sync = durability_ == Durability::kSync;
     rocksdb::Status s = db_->Write(write, &batch);
     if (!s.ok()) return FromRocks(s, "write");
-    if (durability_ == Durability::kGroup) dirty_.store(true, std::memory_order_release);
+    if (durability_ == Durability::kGroup) ScheduleSync();
     return Status::Ok();
   }
 
@@ -320,20 +324,31 @@ class RocksDbBackend final : public Backend {
         changes_(handles[1]),
         expiry_(handles[2]),
         meta_(handles[3]),
-        durability_(options.durability) {
-    if (durability_ == Durability::kGroup) {
-      const int interval = std::max(1, options.rocksdb.group_sync_interval_ms);
-      sync_thread_ = std::thread([this, interval] { SyncLoop(interval); });
-    }
+        durability_(options.durability),
+        sync_interval_(std::max(1, options.rocksdb.group_sync_interval_ms)),
+        scheduler_(options.scheduler != nullptr ? *options.scheduler : Scheduler::Shared()) {}
+
+  // kGroup: writes reach the OS at once (sync=false); the first write after a sync asks the
+  // scheduler for the next one, so an idle store never wakes and a write waits at most one
+  // interval for its fsync.
+  void ScheduleSync() {
+    std::lock_guard lock(sync_mu_);
+    if (sync_scheduled_ || stopping_) return;
+    sync_scheduled_ = true;
+    sync_task_ = scheduler_.After(std::chrono::milliseconds(sync_interval_), [this] { SyncNow(); });
   }
 
-  // kGroup: writes reach the OS at once (sync=false); this thread fsyncs the WAL every few ms.
-  void SyncLoop(int interval_ms) {
-    std::unique_lock lock(sync_mu_);
-    while (!sync_cv_.wait_for(lock, std::chrono::milliseconds(interval_ms),
-                              [this] { return stopping_; })) {
-      if (dirty_.exchange(false, std::memory_order_acq_rel)) (void)db_->SyncWAL();
+  void SyncNow() {
+    {
+      std::lock_guard lock(sync_mu_);
+      if (stopping_) return;
+      sync_scheduled_ = false;  // writes from here on need the next sync
+      syncing_ = true;
     }
+    (void)db_->SyncWAL();
+    std::lock_guard lock(sync_mu_);
+    syncing_ = false;
+    sync_done_.notify_all();  // under the lock: the destructor may free this right after
   }
 
   Status ScanAllKinds(KsidRange range, const RowVisitor& visit) {
@@ -360,11 +375,14 @@ class RocksDbBackend final : public Backend {
   rocksdb::ColumnFamilyHandle* expiry_;
   rocksdb::ColumnFamilyHandle* meta_;
   const Durability durability_;
-  std::atomic<bool> dirty_{false};
+  const int sync_interval_;
+  Scheduler& scheduler_;
   std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
-  bool stopping_ = false;  // guarded by sync_mu_
-  std::thread sync_thread_;
+  std::condition_variable sync_done_;
+  bool sync_scheduled_ = false;      // guarded by sync_mu_: a write awaits the next sync
+  bool syncing_ = false;             // guarded by sync_mu_: SyncNow is in SyncWAL
+  bool stopping_ = false;            // guarded by sync_mu_
+  Scheduler::TaskId sync_task_ = 0;  // guarded by sync_mu_: the latest sync scheduled
 };
 
 }  // namespace

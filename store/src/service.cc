@@ -6,12 +6,16 @@
 
 #include <charconv>
 
+#include "change_waits.h"
 #include "receipt.h"
+#include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
 
 namespace shardkit::store {
 namespace {
+
+using internal::ChangeWaits;
 
 Result<std::string> RequireKind(const Message& m) {
   const Value* kind = m.Find("kind");
@@ -144,16 +148,33 @@ Result<Query> ParseQuery(const Message& m, const std::string& kind) {
 class StoreService final : public Handler {
  public:
   StoreService(std::shared_ptr<EntityStore> store, StoreServiceOptions options)
-      : store_(std::move(store)), options_(std::move(options)) {}
-
-  void Handle(Message message, const Context&, ReplyFn reply) override {
-    if (!options_.executor) {
-      reply(Serve(message));
-      return;
+      : store_(std::move(store)), options_(std::move(options)) {
+    Scheduler& scheduler =
+        options_.scheduler != nullptr ? *options_.scheduler : Scheduler::Shared();
+    ChangeWaits::Run run = options_.executor;
+    if (!run) {
+      run = [scheduler = &scheduler](std::function<void()> work) {
+        scheduler->After(std::chrono::milliseconds(0), std::move(work));
+      };
     }
-    options_.executor([this, message = std::move(message), reply = std::move(reply)]() mutable {
+    waits_ = std::make_shared<ChangeWaits>(store_->feed(), scheduler, std::move(run));
+  }
+
+  void Handle(Message message, const Context& context, ReplyFn reply) override {
+    // A long-poll never waits past the message's deadline.
+    int64_t time_left_ms = -1;
+    if (const int64_t deadline = context.origin().deadline; deadline > 0 && context.bus()) {
+      time_left_ms = std::max<int64_t>(0, deadline - context.bus()->clock().NowMs());
+    }
+    auto serve = [this, message = std::move(message), reply = std::move(reply),
+                  time_left_ms]() mutable {
+      if (message.GetString("store") == std::optional<std::string_view>("changes")) {
+        return ServeChanges(message, time_left_ms, std::move(reply));
+      }
       reply(Serve(message));
-    });
+    };
+    if (!options_.executor) return serve();
+    options_.executor(std::move(serve));
   }
 
  private:
@@ -165,7 +186,6 @@ class StoreService final : public Handler {
     if (*op == "load") return Load(m);
     if (*op == "list") return List(m);
     if (*op == "remove") return Remove(m);
-    if (*op == "changes") return Changes(m);
     return Status::InvalidField(
         "store", fmt::format("unknown operation '{}' (save, load, list, remove, changes)", *op));
   }
@@ -331,23 +351,58 @@ class StoreService final : public Handler {
     return reply;
   }
 
-  Result<Message> Changes(const Message& m) {
+  struct ChangesRequest {
+    uint64_t from = 0;
+    size_t limit = 1000;
+    int64_t wait_ms = 0;
+  };
+
+  Result<ChangesRequest> ParseChanges(const Message& m, int64_t time_left_ms) {
+    ChangesRequest request;
     // Without `from`, reading starts at the oldest retained record (so `limit:1` also tells
     // `last`).
-    uint64_t from = store_->feed().FirstRetainedSequence();
-    size_t limit = 1000;
+    request.from = store_->feed().FirstRetainedSequence();
     if (m.Has("from")) {
       auto v = m.GetUint("from");
       if (!v || *v == 0)
         return Status::InvalidField("from", "must be a positive integer (a sequence number)");
-      from = *v;
+      request.from = *v;
     }
     if (m.Has("limit")) {
       auto v = m.GetUint("limit");
       if (!v || *v == 0) return Status::InvalidField("limit", "must be a positive integer");
-      limit = std::min<size_t>(*v, options_.max_changes_per_read);
+      request.limit = std::min<size_t>(*v, options_.max_changes_per_read);
     }
-    auto records = store_->feed().ReadChanges(from, limit);
+    if (const Value* w = m.Find("wait_ms")) {
+      auto v = m.GetInt("wait_ms");
+      if (!v || *v < 0 || w->type != ValueType::kNumber)
+        return Status::InvalidField("wait_ms", "must be a non-negative integer (milliseconds)");
+      if (*v > options_.max_wait_ms) {
+        return Status::InvalidField("wait_ms",
+                                    fmt::format("must be at most {}", options_.max_wait_ms));
+      }
+      request.wait_ms = time_left_ms >= 0 ? std::min(*v, time_left_ms) : *v;
+    }
+    return request;
+  }
+
+  // Answers at once when there are changes (or no wait); else parks the read in waits_.
+  void ServeChanges(const Message& m, int64_t time_left_ms, ReplyFn reply) {
+    auto request = ParseChanges(m, time_left_ms);
+    if (!request.ok()) return reply(std::move(request).status());
+    auto records = store_->feed().ReadChanges(request->from, request->limit);
+    if (!records.ok() || !records->empty() || request->wait_ms == 0) {
+      return reply(ChangesReply(*store_, std::move(records)));
+    }
+    waits_->Wait(
+        request->from, std::chrono::milliseconds(request->wait_ms),
+        [store = store_, request = *request, reply = std::move(reply)] {
+          reply(ChangesReply(*store, store->feed().ReadChanges(request.from, request.limit)));
+        });
+  }
+
+  static Result<Message> ChangesReply(EntityStore& store,
+                                      Result<std::vector<ChangeRecord>> records) {
     if (!records.ok()) return std::move(records).status();
     std::string changes = "[";
     for (size_t i = 0; i < records->size(); ++i) {
@@ -369,12 +424,13 @@ class StoreService final : public Handler {
     changes += ']';
     Message reply;
     reply.SetArrayJson("changes", changes);
-    reply.SetUint("last", store_->feed().LastSequence());
+    reply.SetUint("last", store.feed().LastSequence());
     return reply;
   }
 
   std::shared_ptr<EntityStore> store_;
   StoreServiceOptions options_;
+  std::shared_ptr<internal::ChangeWaits> waits_;  // store:changes long-polls
 };
 
 }  // namespace

@@ -76,27 +76,15 @@ StoreImpl::StoreImpl(std::unique_ptr<Backend> backend, const StoreOptions& optio
       ids_(*OwnedIds(options, owned_ids_)),
       backend_(std::move(backend)),
       feed_(*backend_, write_mu_, std::move(feed_state)) {
-  if (options_.purge_interval_ms > 0) purge_thread_ = std::thread([this] { PurgeLoop(); });
+  if (options_.purge_interval_ms > 0) {
+    // A failed round leaves the rows in place; they stay invisible and the next round retries.
+    purge_task_ = scheduler().Every(std::chrono::milliseconds(options_.purge_interval_ms),
+                                    [this] { (void)PurgeExpired(); });
+  }
 }
 
 StoreImpl::~StoreImpl() {
-  {
-    std::lock_guard lock(purge_mu_);
-    stopping_ = true;
-  }
-  purge_cv_.notify_all();
-  if (purge_thread_.joinable()) purge_thread_.join();
-}
-
-void StoreImpl::PurgeLoop() {
-  std::unique_lock lock(purge_mu_);
-  while (!purge_cv_.wait_for(lock, std::chrono::milliseconds(options_.purge_interval_ms),
-                             [this] { return stopping_; })) {
-    lock.unlock();
-    // A failed round leaves the rows in place; they stay invisible and the next round retries.
-    (void)PurgeExpired();
-    lock.lock();
-  }
+  if (purge_task_ != 0) scheduler().Cancel(purge_task_);  // waits for a round in progress
 }
 
 Result<std::optional<EntityRecord>> StoreImpl::Current(std::string_view kind, std::string_view id,

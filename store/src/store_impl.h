@@ -3,16 +3,15 @@
 // serializes writes; the Backend only stores rows.
 #pragma once
 
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #include <shardkit/store/entity_store.h>
 #include <shardkit/store/id_generator.h>
+#include <shardkit/store/scheduler.h>
 
 #include "backend.h"
 #include "feed_impl.h"
@@ -20,7 +19,7 @@
 
 namespace shardkit::store::internal {
 
-// Wraps an opened backend into a store (loads the feed state, starts the purge thread).
+// Wraps an opened backend into a store (loads the feed state, schedules the TTL purge).
 Result<std::unique_ptr<EntityStore>> NewStoreOn(std::unique_ptr<Backend> backend,
                                                 const StoreOptions& options);
 
@@ -65,10 +64,12 @@ class StoreImpl final : public EntityStore {
                                WriteSet& writes);
   // Appends the removal of `row` (with a kRemove or kExpire record) to `writes`.
   void PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writes);
+  Scheduler& scheduler() const {
+    return options_.scheduler != nullptr ? *options_.scheduler : Scheduler::Shared();
+  }
   bool Expired(const EntityRecord& row, int64_t now_ms) const {
     return row.expires_at_ms != 0 && row.expires_at_ms <= now_ms;
   }
-  void PurgeLoop();
   // Deletes expired receipts; call with write_mu_ held.
   Status PurgeReceiptsLocked(int64_t now_ms);
   // Whether a write with `key` records or replays a receipt (keys on, key given).
@@ -100,10 +101,7 @@ class StoreImpl final : public EntityStore {
   std::mutex write_mu_;  // serializes every write, entity and feed
   FeedImpl feed_;
 
-  std::mutex purge_mu_;
-  std::condition_variable purge_cv_;
-  bool stopping_ = false;  // guarded by purge_mu_
-  std::thread purge_thread_;
+  Scheduler::TaskId purge_task_ = 0;  // the periodic TTL purge (0: none)
 };
 
 }  // namespace shardkit::store::internal

@@ -7,7 +7,9 @@
 #include <rapidjson/document.h>
 
 #include <array>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -252,6 +254,45 @@ TEST_F(CacheTest, TheFeedFollowerInvalidatesWritesMadeBehindTheCachesBackAcrossR
   EXPECT_EQ(*applied, 1u);
   EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "three");
   std::filesystem::remove(state);
+}
+
+// The follower's thread waits on long-polls: a write behind the cache's back is followed as soon
+// as it is committed, long before the 10 s poll interval and wait would end.
+TEST_F(CacheTest, TheFeedFollowerReactsToAWriteWithoutWaitingForAPoll) {
+  Install({});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  std::mutex mu;
+  std::condition_variable seen;
+  std::vector<std::string> followed;  // guarded by mu
+  FeedFollowerOptions options;
+  options.sources = {{"entry", M(R"({"store":"changes","kind":"entry","cache":true})")}};
+  options.poll_interval_ms = 10'000;
+  options.wait_ms = 10'000;
+  options.on_change = [&](std::string_view, std::string_view id, std::string_view, uint64_t) {
+    std::lock_guard lock(mu);
+    followed.emplace_back(id);
+    seen.notify_all();
+  };
+  FeedFollower follower(bus_, cache_, options);
+  follower.Start();
+  // Let the thread find the feed's end and park its long-poll.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "one");
+  const auto written = std::chrono::steady_clock::now();
+  ASSERT_TRUE(
+      Act(R"({"store":"save","kind":"entry","cache":true,"ent":{"id":"a","text":"two"}})").ok());
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(seen.wait_for(lock, std::chrono::seconds(5), [&] { return !followed.empty(); }))
+        << "the write was not followed within 5 s";
+    EXPECT_EQ(followed, std::vector<std::string>{"a"});
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - written, std::chrono::seconds(5));
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "two");
+  const auto stopping = std::chrono::steady_clock::now();
+  follower.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, std::chrono::seconds(2))
+      << "Stop waited for the long-poll";
 }
 
 // The book's transition sequence, as whole-table swaps (what a config reload does), with a client

@@ -203,6 +203,34 @@ TEST(CqrsProjection, ChangeFeedSourceProjectsWhatTheStoreApplied) {
   feed->Stop();
 }
 
+// A projection over a store's feed waits on a long-poll, not a poll tick: with a 10 s poll
+// interval and wait, a new record is projected well within them.
+TEST(CqrsProjection, ChangeFeedSourceReactsToARecordWithoutWaitingForAPoll) {
+  TempDir dir;
+  Node node(dir.path(), {.with_projections = false});
+  ProjectionOptions options;
+  options.path = dir.Sub("rm-feed");
+  auto feed = Node::Must(ProjectionService::Start(
+      MakeEntriesPerUserProjection(),
+      MakeChangeFeedSource(node.bus, Msg(R"({"store":"changes","kind":"entry","cqrs":"apply"})"),
+                           10'000, 10'000),
+      options));
+  node.Act(R"({"store":"save","kind":"entry","ent":{"id":"a","user":"ann"}})");
+  ASSERT_TRUE(Eventually([&] { return node.applier->applied() == 1; }));
+  ASSERT_TRUE(feed->WaitApplied(1, std::chrono::seconds(3))) << "the first record took over 3 s";
+  // Caught up: the runner now waits. The next record must arrive long before 10 s.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto written = std::chrono::steady_clock::now();
+  node.Act(R"({"store":"save","kind":"entry","ent":{"id":"b","user":"ann"}})");
+  const uint64_t last = node.store->feed().LastSequence();
+  EXPECT_TRUE(feed->WaitApplied(last, std::chrono::seconds(3)))
+      << "not projected within 3 s (applied " << feed->applied() << " of " << last << ")";
+  EXPECT_LT(std::chrono::steady_clock::now() - written, std::chrono::seconds(3));
+  const auto stopping = std::chrono::steady_clock::now();
+  feed->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, std::chrono::seconds(2));
+}
+
 TEST(CqrsProjection, RestartContinuesFromTheCheckpoint) {
   TempDir dir;
   {

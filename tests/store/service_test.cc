@@ -8,6 +8,9 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <future>
+
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
 #include "store_test_util.h"
@@ -248,6 +251,50 @@ TYPED_TEST(store_service, BadInputIsRefusedNamingTheField) {
   this->ExpectRefused(R"({"store":"save","kind":"entry","version":"1","ent":{}})", "version");
   this->ExpectRefused(R"({"store":"frobnicate","kind":"entry"})", "store");
   this->ExpectRefused(R"({"store":"changes","from":0})", "from");
+  this->ExpectRefused(R"({"store":"changes","from":1,"wait_ms":-1})", "wait_ms");
+  this->ExpectRefused(R"({"store":"changes","from":1,"wait_ms":"100"})", "wait_ms");
+  this->ExpectRefused(R"({"store":"changes","from":1,"wait_ms":2.5})", "wait_ms");
+  this->ExpectRefused(R"({"store":"changes","from":1,"wait_ms":600000})", "wait_ms");
+}
+
+// A long-poll store:changes: the reply waits for a record past `from`, and comes as soon as one is
+// committed (well before the 10 s wait).
+TYPED_TEST(store_service, ChangesWithWaitMsAnswerWhenARecordArrives) {
+  this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"a"}})");
+  std::promise<Result<Message>> answered;
+  auto future = answered.get_future();
+  const auto start = std::chrono::steady_clock::now();
+  this->bus_.Act(*ParseMessage(R"({"store":"changes","from":2,"wait_ms":10000})"),
+                 [&](Result<Message> r) { answered.set_value(std::move(r)); });
+  ASSERT_EQ(future.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "answered before any record past `from` existed";
+  this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"b"}})");
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "no answer 5 s after the record arrived";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));
+  Result<Message> reply = future.get();
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  auto changes = Json(*reply->GetArrayJson("changes"));
+  ASSERT_EQ(changes.Size(), 1u);
+  EXPECT_EQ(changes[0]["seq"].GetUint64(), 2u);
+  EXPECT_EQ(std::string(changes[0]["id"].GetString()), "b");
+}
+
+// With no record arriving, the long-poll answers after wait_ms with no changes.
+TYPED_TEST(store_service, ChangesWithWaitMsAnswerEmptyWhenTheWaitEnds) {
+  this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"a"}})");
+  const auto start = std::chrono::steady_clock::now();
+  Message reply = this->MustAct(R"({"store":"changes","from":2,"wait_ms":300})");
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(290)) << "answered before wait_ms";
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  EXPECT_EQ(Json(*reply.GetArrayJson("changes")).Size(), 0u);
+  EXPECT_EQ(reply.GetUint("last"), 1u);
+  // With records there already, wait_ms changes nothing: the answer comes at once.
+  const auto again = std::chrono::steady_clock::now();
+  Message now = this->MustAct(R"({"store":"changes","from":1,"wait_ms":10000})");
+  EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(2));
+  EXPECT_EQ(Json(*now.GetArrayJson("changes")).Size(), 1u);
 }
 
 }  // namespace

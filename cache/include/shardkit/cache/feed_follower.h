@@ -16,14 +16,23 @@
 // retired ones are saved with the positions, so a restart keeps following the new owners even
 // though the configured sources still name the old shard.
 //
+// Waking: Start runs PollOnce on a background thread; when a round finds nothing, the thread sends
+// each source one long-poll (store:changes with `wait_ms`, docs/messages.md) and sleeps until one
+// of them answers with a change (the store answers as soon as one is committed) or all of them
+// time out, so a write behind the cache's back is followed at once and an idle follower costs one
+// request per source every `wait_ms`. A store that answers at once (an older node ignoring
+// wait_ms) is asked again only every `poll_interval_ms`.
+//
 // Thread-safety: PollOnce may be called from one thread at a time; Start runs it on a background
 // thread until Stop (or destruction).
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -41,8 +50,9 @@ struct FeedSource {
 
 struct FeedFollowerOptions {
   std::vector<FeedSource> sources;
-  std::string state_path;  // file of positions; empty: not saved
-  int poll_interval_ms = 100;
+  std::string state_path;      // file of positions; empty: not saved
+  int poll_interval_ms = 100;  // least time between two rounds that found nothing
+  int wait_ms = 10'000;        // how long one long-poll waits for a change
   size_t batch = 1000;
   // Optional: called for every change applied (after its invalidation), in feed order per source.
   std::function<void(std::string_view kind, std::string_view id, std::string_view op,
@@ -79,8 +89,21 @@ class FeedFollower {
   std::map<std::string, uint64_t> positions_;
   std::vector<FeedSource> added_;  // sources added by moves
   std::set<std::string> retired_;  // sources whose shard moved
+  // Sleeps until a source may have changes (see above) or Stop.
+  void WaitForChange();
+
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  // The long-polls of the current wait; Stop wakes it.
+  struct Wake {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t answered = 0;         // guarded by mu
+    bool changed = false;        // guarded by mu: an answer had changes
+    bool stop = false;           // guarded by mu
+    std::set<std::string> open;  // guarded by mu: sources with a long-poll not yet answered
+  };
+  std::shared_ptr<Wake> wake_ = std::make_shared<Wake>();
 };
 
 }  // namespace shardkit::cache

@@ -46,8 +46,8 @@ class EventSource {
   virtual Result<std::vector<Event>> Read(uint64_t from, size_t limit) = 0;
   // The last position known to exist.
   virtual uint64_t Head() const = 0;
-  // `wake` (non-blocking) is called when new events may exist; sources that cannot tell are
-  // polled every poll_interval_ms() instead (0: never polled).
+  // `wake` (non-blocking) is called when new events may exist; the runner also reads every
+  // poll_interval_ms() without one (0: never; a safety net for sources that wake).
   virtual void SetWake(std::function<void()> wake) = 0;
   virtual int64_t poll_interval_ms() const = 0;
 };
@@ -59,10 +59,14 @@ std::unique_ptr<EventSource> MakeCommandLogSource(std::shared_ptr<CommandLog> lo
 
 // Events from a store's change feed, read by message: `request` plus from/limit (e.g.
 // {"store":"changes"} or with routing properties that reach one store). save -> kSave (value =
-// stored entity), remove and expire -> kRemove. Polled every `poll_interval_ms`. `bus` must outlive
-// the source. The feed must not be trimmed past the projection (register a consumer on the store).
+// stored entity), remove and expire -> kRemove. Once caught up, the source leaves one long-poll
+// open (store:changes with `wait_ms`, docs/messages.md) whose answer wakes the runner as soon as
+// the store commits a record; `poll_interval_ms` is the least time between two reads when the
+// store answers without waiting (an older node) or fails. `bus` must outlive the source. The feed
+// must not be trimmed past the projection (register a consumer on the store).
 std::unique_ptr<EventSource> MakeChangeFeedSource(Bus& bus, Message request,
-                                                  int64_t poll_interval_ms = 5);
+                                                  int64_t poll_interval_ms = 5,
+                                                  int64_t wait_ms = 10'000);
 
 struct ProjectionOptions {
   std::string path;  // the read model's RocksDB directory (created if missing)

@@ -12,6 +12,7 @@
 namespace shardkit::store {
 
 class IdGenerator;
+class Scheduler;
 
 // When a write counts as durable.
 enum class Durability {
@@ -24,8 +25,8 @@ enum class Durability {
 struct RocksDbTuning {
   int bloom_bits_per_key = 10;                   // ~1% false positives on point lookups (Load)
   size_t block_cache_bytes = size_t{256} << 20;  // shared LRU cache of uncompressed blocks
-  int group_sync_interval_ms = 5;                // kGroup: how often the WAL is fsynced
-  int max_background_jobs = 2;                   // flushes + compactions; this box has 2 cores
+  int group_sync_interval_ms = 5;  // kGroup: a write's WAL is fsynced at most this long after it
+  int max_background_jobs = 2;     // flushes + compactions; this box has 2 cores
 };
 
 struct SqliteTuning {
@@ -48,9 +49,12 @@ struct StoreOptions {
   // kind -> top-level field whose value is the shard key (e.g. {"entry","user"}); kinds not
   // listed are sharded by id. String values hash their bytes, other scalars their compact JSON.
   std::map<std::string, std::string> shard_key_fields;
-  // How often a background thread purges expired entities; 0 disables it (PurgeExpired() can
-  // still be called directly, which is what deterministic tests do).
+  // How often the scheduler purges expired entities; 0 disables it (PurgeExpired() can still be
+  // called directly, which is what deterministic tests do).
   int purge_interval_ms = 1000;
+  // Runs the store's timed work (TTL purge, RocksDB WAL syncs); must outlive the store.
+  // nullptr: Scheduler::Shared(), one thread for every store of the process.
+  Scheduler* scheduler = nullptr;
   // How long a write's idempotency receipt is kept (entity_store.h): a copy of the write arriving
   // later than this is applied again. It must cover the longest time a sender may resend (the
   // requests' deadlines, a client's retry horizon). 0: keys are ignored and nothing is recorded.

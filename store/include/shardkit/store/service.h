@@ -10,7 +10,10 @@
 //                                                            -> {"items":[…],"cursor":"…"?}
 //   store:remove,kind:K   id:I                                                  -> {"ent":{…}}
 //   store:remove,kind:K   q:{…} all:true                         -> {"items":[…],"count":N}
-//   store:changes         [from:N] [limit:M]                     -> {"changes":[…],"last":L}
+//   store:changes         [from:N] [limit:M] [wait_ms:W]         -> {"changes":[…],"last":L}
+// store:changes with wait_ms is a long-poll: when nothing at or past `from` exists yet, the reply
+// waits until a record arrives (answered at once, woken by the feed) or W ms pass (answered with
+// what exists then, maybe nothing); never past the message's deadline. No thread waits meanwhile.
 // Per-item answers of bulk forms are {"ent":{…}} or {"error$":{…}}, in request order.
 //
 // Bad input answers `invalid` with a message that starts with the field ("ent: must be an
@@ -25,6 +28,7 @@
 
 #include <shardkit/message/handler.h>
 #include <shardkit/store/entity_store.h>
+#include <shardkit/store/scheduler.h>
 
 namespace shardkit::store {
 
@@ -35,6 +39,11 @@ struct StoreServiceOptions {
   // Most items one bulk message may carry, and the largest page of store:changes.
   size_t max_batch_items = 10'000;
   size_t max_changes_per_read = 10'000;
+  // The longest wait_ms a store:changes may ask for (more is refused as invalid).
+  int64_t max_wait_ms = 60'000;
+  // Ends the waits of store:changes long-polls; nullptr: Scheduler::Shared(). Must outlive the
+  // service.
+  Scheduler* scheduler = nullptr;
 };
 
 // The Query of a store:list or store:remove message (its `kind` and `q`), validated as the service
