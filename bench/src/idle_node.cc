@@ -18,8 +18,9 @@
 namespace shardkit::bench {
 namespace {
 
-// Every service type whose instances keep threads: stores (TTL purge, WAL sync), a cache's feed
-// follower, a command log's applier, a projection reading the log.
+// The service types whose instances do background work: stores (TTL purge, WAL sync), a cache
+// (the `cache` service type starts no feed follower), a command log's applier and writer, a
+// projection reading the log.
 constexpr const char* kIdleNode = R"(
 [node]
 name = "idle"

@@ -1,6 +1,6 @@
-// The CPU an idle node spends: a node with the services that run background work (a RocksDB store
-// and its change feed, a cache following that feed, a command log with its applier, a projection),
-// started in this process and left without traffic.
+// The CPU an idle node spends: a node with the services that run background work (RocksDB stores
+// and their change feeds, a cache, a command log with its applier, a projection), started in this
+// process and left without traffic.
 #pragma once
 
 namespace shardkit::bench {
