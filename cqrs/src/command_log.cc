@@ -19,6 +19,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "bytes.h"
+#include "rocksdb_open.h"
 
 namespace shardkit::cqrs {
 namespace {
@@ -63,7 +64,7 @@ uint64_t PositionOfKey(const rocksdb::Slice& key) {
 }
 
 Status Engine(const rocksdb::Status& s, std::string_view what) {
-  return Status::Internal(fmt::format("command log: {}: {}", what, s.ToString()));
+  return internal::EngineError("command log", s, what);
 }
 
 class RocksCommandLog final : public CommandLog {
@@ -378,21 +379,9 @@ class RocksCommandLog final : public CommandLog {
 Result<std::unique_ptr<CommandLog>> CommandLog::Open(const CommandLogOptions& options) {
   if (options.path.empty())
     return Status::Invalid("path: must not be empty", R"({"field":"path"})");
-  std::error_code ec;
-  std::filesystem::create_directories(options.path, ec);
-  if (ec)
-    return Status::Internal(
-        fmt::format("command log: cannot create '{}': {}", options.path, ec.message()));
-  rocksdb::Options ro;
-  ro.create_if_missing = true;
-  ro.max_background_jobs = 2;
-  rocksdb::BlockBasedTableOptions table;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(ro, options.path, &raw);
-  if (!s.ok()) return Engine(s, fmt::format("open '{}'", options.path));
-  std::unique_ptr<rocksdb::DB> db(raw);
+  auto opened = internal::OpenDatabase("command log", options.path);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<rocksdb::DB> db = std::move(opened).value();
   // The head is the last L key (or 0).
   uint64_t head = 0;
   {

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bytes.h"
+#include "rocksdb_open.h"
 
 namespace shardkit::cqrs {
 namespace {
@@ -28,7 +29,7 @@ constexpr char kData = 'd';
 const char* const kCheckpointKey = "mcheckpoint";
 
 Status Engine(const rocksdb::Status& s, std::string_view what) {
-  return Status::Internal(fmt::format("read model: {}: {}", what, s.ToString()));
+  return internal::EngineError("read model", s, what);
 }
 
 std::string DataKey(std::string_view key) {
@@ -359,24 +360,12 @@ Result<std::shared_ptr<ProjectionService>> ProjectionService::Open(
     return Status::Invalid("path: must not be empty", R"({"field":"path"})");
   if (options.batch_size == 0)
     return Status::Invalid("batch_size: must be positive", R"({"field":"batch_size"})");
-  std::error_code ec;
-  std::filesystem::create_directories(options.path, ec);
-  if (ec)
-    return Status::Internal(
-        fmt::format("read model: cannot create '{}': {}", options.path, ec.message()));
-  rocksdb::Options ro;
-  ro.create_if_missing = true;
-  ro.max_background_jobs = 2;
-  rocksdb::BlockBasedTableOptions table;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(ro, options.path, &raw);
-  if (!s.ok()) return Engine(s, fmt::format("open '{}'", options.path));
-  std::unique_ptr<rocksdb::DB> db(raw);
+  auto opened = internal::OpenDatabase("read model", options.path);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<rocksdb::DB> db = std::move(opened).value();
   std::string value;
   uint64_t applied = 0;
-  s = db->Get(rocksdb::ReadOptions(), kCheckpointKey, &value);
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kCheckpointKey, &value);
   if (s.ok()) {
     std::string_view v(value);
     applied = internal::TakeBe(v, 8).value_or(0);
