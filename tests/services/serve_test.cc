@@ -186,6 +186,10 @@ TEST(ServeTest, SighupReloadAddsARouteWhileAClientSends) {
       ++sent;
     }
   });
+  // The reload must land while the client is sending: wait for its first replies (a fast reload
+  // once finished before the sender thread had sent anything).
+  for (int i = 0; i < 500 && sent.load() < 10; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   dir.Write("node.toml", std::string(kNode) + "[[route]]\npattern = \"color:*\"\nto = \"echo\"\n");
   serve.Signal(SIGHUP);
   bool routed = false;
