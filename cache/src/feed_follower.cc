@@ -68,6 +68,14 @@ Status FeedFollower::Load() {
       added_.push_back({a["name"].GetString(), std::move(request).value()});
     }
   }
+  if (doc->HasMember("resume") && (*doc)["resume"].IsObject()) {
+    for (const auto& m : (*doc)["resume"].GetObject()) {
+      if (m.value.IsObject() && m.value.HasMember("epoch") && m.value["epoch"].IsUint64() &&
+          m.value.HasMember("position") && m.value["position"].IsUint64())
+        resume_[m.name.GetString()] = {m.value["epoch"].GetUint64(),
+                                       m.value["position"].GetUint64()};
+    }
+  }
   if (doc->HasMember("retired") && (*doc)["retired"].IsArray()) {
     for (const auto& r : (*doc)["retired"].GetArray()) {
       if (r.IsString()) retired_.insert(r.GetString());
@@ -78,29 +86,25 @@ Status FeedFollower::Load() {
 
 Status FeedFollower::Save() const {
   if (options_.state_path.empty()) return Status::Ok();
-  std::string json = "{\"positions\":{";
-  bool first = true;
-  for (const auto& [name, position] : positions_) {
-    if (!first) json += ",";
-    first = false;
-    AppendJsonString(name, json);
-    json += fmt::format(":{}", position);
-  }
-  json += "},\"added\":[";
+  JsonObject positions, resume;
+  for (const auto& [name, position] : positions_) positions.Add(name, position);
+  for (const auto& [name, at] : resume_)
+    resume.Add(name, JsonObject().Add("epoch", at.epoch).Add("position", at.position));
+  std::string added = "[";
   for (size_t i = 0; i < added_.size(); ++i) {
-    json += i ? ",{\"name\":" : "{\"name\":";
-    AppendJsonString(added_[i].name, json);
-    json += ",\"request\":" + ToJson(added_[i].request) + "}";
+    if (i) added += ',';
+    added +=
+        JsonObject().Add("name", added_[i].name).AddRaw("request", ToJson(added_[i].request)).str();
   }
-  json += "],\"retired\":[";
-  first = true;
-  for (const auto& name : retired_) {
-    if (!first) json += ",";
-    first = false;
-    AppendJsonString(name, json);
-  }
-  json += "]}";
-  // Write-then-rename: a crash leaves the old file or the new one, never half of one.
+  added += ']';
+  std::string json = JsonObject()
+                         .Add("positions", positions)
+                         .AddRaw("added", added)
+                         .AddRaw("retired", JsonStringArray({retired_.begin(), retired_.end()}))
+                         .Add("resume", resume)
+                         .str();
+  // Write-then-rename: a crash leaves the old file or the new one, never half of one. No fsync:
+  // it is saved after every batch, and a position lost to a crash only repeats invalidations.
   std::string tmp = options_.state_path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -114,7 +118,8 @@ Status FeedFollower::Save() const {
   return Status::Ok();
 }
 
-Status FeedFollower::FollowMove(const FeedSource& source, std::string_view to_json) {
+Status FeedFollower::FollowMove(const FeedSource& source, std::string_view to_json,
+                                uint64_t epoch) {
   auto to = ParseJson(to_json, "moved.to");
   if (!to.ok() || !to->IsObject())
     return Status::Internal(fmt::format("feed {}: malformed move marker", source.name));
@@ -122,12 +127,19 @@ Status FeedFollower::FollowMove(const FeedSource& source, std::string_view to_js
     if (!m.value.IsUint64()) continue;
     std::string shard = m.name.GetString();
     // Two old owners merging into one name the same new owner: follow it once.
-    bool known = false;
+    const FeedSource* known = nullptr;
     for (const auto& s : added_) {
-      known = known || (s.request.GetString("shard") == std::optional<std::string_view>(shard) &&
-                        !retired_.count(s.name));
+      if (s.request.GetString("shard") == std::optional<std::string_view>(shard) &&
+          !retired_.count(s.name))
+        known = &s;
     }
-    if (known) continue;
+    if (known) {
+      // Already followed, and not yet at the marker of an older move that it still holds: when
+      // it reaches that marker, it goes on from this move's position instead (StaleMarker).
+      Resume& at = resume_[known->name];
+      if (epoch > at.epoch) at = {epoch, m.value.GetUint64()};
+      continue;
+    }
     // Named after the configured source it descends from: a range that comes back (rollback)
     // is followed under its earlier name again.
     std::string root = source.name.substr(0, source.name.find('>'));
@@ -147,6 +159,20 @@ Status FeedFollower::FollowMove(const FeedSource& source, std::string_view to_js
   positions_.erase(source.name);
   spdlog::info("feed {}: the shard moved; following {}", source.name, to_json);
   return Save();
+}
+
+std::optional<uint64_t> FeedFollower::StaleMarker(const std::string& source, uint64_t epoch) {
+  auto at = resume_.find(source);
+  if (at == resume_.end()) return std::nullopt;
+  if (epoch != 0 && epoch >= at->second.epoch) {
+    resume_.erase(at);  // this marker is the newer move itself, or later: follow it
+    return std::nullopt;
+  }
+  uint64_t position = at->second.position;
+  resume_.erase(at);
+  spdlog::info("feed {}: a move marker older than epoch {} skipped; reading on at {}", source,
+               epoch, position);
+  return position;
 }
 
 Result<uint64_t> FeedFollower::PollOnce() {
@@ -199,15 +225,23 @@ Result<uint64_t> FeedFollower::PollOnce() {
         return Status::Internal(fmt::format("feed {}: malformed answer", source.name));
       if (changes->Empty()) break;
       uint64_t last_seq = 0;
-      bool moved = false;
+      bool moved = false, stale = false;
       for (const auto& change : changes->GetArray()) {
         std::string_view op = change["op"].GetString();
         if (op == "moved") {
+          const auto& ent = change["ent"];
+          const uint64_t epoch = ent.IsObject() && ent.HasMember("epoch") && ent["epoch"].IsUint64()
+                                     ? ent["epoch"].GetUint64()
+                                     : 0;
+          if (auto resume = StaleMarker(source.name, epoch)) {
+            positions_[source.name] = std::max(*resume, change["seq"].GetUint64() + 1);
+            stale = true;
+            break;
+          }
           // Everything before the marker is applied; the rest of this feed is not ours.
           positions_[source.name] = change["seq"].GetUint64();
-          const auto& ent = change["ent"];
           std::string to = ent.IsObject() && ent.HasMember("to") ? ToJsonText(ent["to"]) : "";
-          if (Status s = FollowMove(source, to); !s.ok()) return s;
+          if (Status s = FollowMove(source, to, epoch); !s.ok()) return s;
           moved = true;
           break;
         }
@@ -220,6 +254,10 @@ Result<uint64_t> FeedFollower::PollOnce() {
         ++applied;
       }
       if (moved) break;
+      if (stale) {
+        if (Status s = Save(); !s.ok()) return s;
+        continue;  // read on from where the newer move said
+      }
       positions_[source.name] = last_seq + 1;
       if (Status s = Save(); !s.ok()) return s;
       if (changes->Size() < options_.batch) break;

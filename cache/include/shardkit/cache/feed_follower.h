@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -83,12 +84,23 @@ class FeedFollower {
   Bus& bus_;
   std::shared_ptr<EntityCache> cache_;
   FeedFollowerOptions options_;
-  // Follows a `moved` marker of `source`: retires it, adds the new owners.
-  Status FollowMove(const FeedSource& source, std::string_view to_json);
+  // Follows a `moved` marker of map epoch `epoch` (0: unknown) of `source`: retires it, adds the
+  // new owners.
+  Status FollowMove(const FeedSource& source, std::string_view to_json, uint64_t epoch);
+  // A marker of an older move than the one that last named `source` as a new owner (read late,
+  // after that newer move): the position to read on from, or nullopt to follow the marker.
+  std::optional<uint64_t> StaleMarker(const std::string& source, uint64_t epoch);
 
   std::map<std::string, uint64_t> positions_;
   std::vector<FeedSource> added_;  // sources added by moves
   std::set<std::string> retired_;  // sources whose shard moved
+  // A source a newer move named while it still had an older move's marker ahead: that move's
+  // epoch and the position it gave (persisted).
+  struct Resume {
+    uint64_t epoch = 0;
+    uint64_t position = 0;
+  };
+  std::map<std::string, Resume> resume_;
   // Sleeps until a source may have changes (see above) or Stop.
   void WaitForChange();
 
