@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
     demo->add_flag("--quick", quick, "A few seconds per step (for CI)");
     demo->add_flag("--keep-running", keep_running,
                    "Leave the nodes up until ctrl-C and print commands to try");
-    demo->add_option("--dir", dir, "Directory for configs, data and logs (default: a new temp dir)");
+    demo->add_option("--dir", dir,
+                     "Directory for configs, data and logs (default: a new temp dir)");
     demo->add_flag("--routing", routing_walkthrough,
                    "Instead: a walk through pattern routing on an in-process bus");
     demo->callback([&] {

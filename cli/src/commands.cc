@@ -218,9 +218,9 @@ void AddNodeCommands(CLI::App& app, int& exit_code) {
   serve->callback([serve_options, &exit_code] { exit_code = RunServe(*serve_options); });
 
   auto* act = app.add_subcommand("act", "Send one message to a node and print the reply");
-  act->add_option(
-      "message", *message_text,
-      "The message: pattern notation (store:load,kind:entry,id:42) or JSON; '-' or none reads stdin");
+  act->add_option("message", *message_text,
+                  "The message: pattern notation (store:load,kind:entry,id:42) or JSON; '-' or "
+                  "none reads stdin");
   AddCallOptions(act, *call_options);
   auto idempotency_key = std::make_shared<std::string>();
   act->add_option("--idempotency-key", *idempotency_key,

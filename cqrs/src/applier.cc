@@ -507,7 +507,7 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
   uint64_t in_doubt_until_ = 0;
   uint64_t persisted_applied_ = 0;
   uint64_t persisted_sent_ = 0;
-  bool waiting_for_route_ = false;  // logged once per wait
+  bool waiting_for_route_ = false;                              // logged once per wait
   std::map<uint64_t, Pending> unfinished_;                      // read, not yet done
   std::unordered_map<std::string, std::deque<uint64_t>> keys_;  // key -> its unfinished, in order
   std::unordered_map<std::string, Parking> parked_;

@@ -7,8 +7,8 @@
 namespace shardkit {
 namespace {
 constexpr std::array<std::string_view, 10> kCodeNames = {
-    "ok",         "not_found",   "invalid",  "conflict", "wrong_shard",
-    "timeout",    "overloaded",  "unavailable", "internal", "no_route",
+    "ok",      "not_found",  "invalid",     "conflict", "wrong_shard",
+    "timeout", "overloaded", "unavailable", "internal", "no_route",
 };
 }  // namespace
 

@@ -12,9 +12,9 @@
 #include <tuple>
 
 #include "journal.h"
-#include "shardkit/message/json.h"
 #include "replicator.h"
 #include "rules.h"
+#include "shardkit/message/json.h"
 #include "verify.h"
 
 namespace shardkit::migrate {

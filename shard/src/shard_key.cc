@@ -41,14 +41,18 @@ Status CrossShardMove(std::string_view field, std::string_view kind, std::string
                   "shard router does not move an entity between shards (remove it, then save it "
                   "anew)",
                   field, kind, quoted_id, from, to),
-      JsonObject().Add("field", fmt::format("ent.{}", field)).Add("shard", from).Add("to", to).str());
+      JsonObject()
+          .Add("field", fmt::format("ent.{}", field))
+          .Add("shard", from)
+          .Add("to", to)
+          .str());
 }
 
 std::string KeyedId(std::string_view kind, std::string_view idempotency_key,
                     std::optional<size_t> item) {
   // Length-prefixed parts, so ("ab","c") and ("a","bc") differ; two seeds give 128 bits.
-  std::string input = fmt::format("{}:{}{}:{}", kind.size(), kind, idempotency_key.size(),
-                                  idempotency_key);
+  std::string input =
+      fmt::format("{}:{}{}:{}", kind.size(), kind, idempotency_key.size(), idempotency_key);
   if (item) input += fmt::format("#{}", *item);
   return fmt::format("{:016x}{:016x}", store::Ksid("1" + input), store::Ksid("2" + input));
 }

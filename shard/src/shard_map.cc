@@ -1,5 +1,5 @@
-#include "shardkit/message/json.h"
 #include "shardkit/shard/shard_map.h"
+#include "shardkit/message/json.h"
 
 #include <algorithm>
 

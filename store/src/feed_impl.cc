@@ -102,9 +102,8 @@ Result<std::vector<ChangeRecord>> FeedImpl::ReadChanges(uint64_t from_sequence, 
   // a trim is refused rather than silently missing records.
   const uint64_t first = FirstRetainedSequence();
   if (from_sequence < first) {
-    return Status::NotFound(
-        "from: records below " + std::to_string(first) + " were trimmed",
-        JsonObject().Add("field", "from").Add("first_retained", first).str());
+    return Status::NotFound("from: records below " + std::to_string(first) + " were trimmed",
+                            JsonObject().Add("field", "from").Add("first_retained", first).str());
   }
   return records;
 }

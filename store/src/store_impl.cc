@@ -4,10 +4,10 @@
 #include <tuple>
 
 #include "entity_json.h"
-#include "shardkit/message/json.h"
 #include "list_query.h"
 #include "receipt.h"
 #include "save_plan.h"
+#include "shardkit/message/json.h"
 #include "validation.h"
 
 namespace shardkit::store::internal {
@@ -141,14 +141,13 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
         JsonObject().Add("field", "id").Add("version", current_version).str());
   }
   if (save.expected_version && *save.expected_version != current_version) {
-    return Status::Conflict(
-        "version: expected " + std::to_string(*save.expected_version) + ", found " +
-            std::to_string(current_version),
-        JsonObject()
-            .Add("field", "version")
-            .Add("expected", *save.expected_version)
-            .Add("actual", current_version)
-            .str());
+    return Status::Conflict("version: expected " + std::to_string(*save.expected_version) +
+                                ", found " + std::to_string(current_version),
+                            JsonObject()
+                                .Add("field", "version")
+                                .Add("expected", *save.expected_version)
+                                .Add("actual", current_version)
+                                .str());
   }
   EntityRecord row{save.kind,
                    save.ksid,

@@ -43,7 +43,9 @@ struct ThingNode {
     Node::Check(bus.Add("cqrs:deadletter,cmd:*", MakeDeadLetterService(log, applier)));
   }
   ~ThingNode() { applier->Stop(); }
-  void RouteTarget() { Node::Check(bus.Add("store:*,kind:thing,cqrs:apply", target.MakeHandler())); }
+  void RouteTarget() {
+    Node::Check(bus.Add("store:*,kind:thing,cqrs:apply", target.MakeHandler()));
+  }
   uint64_t Save(const std::string& id, int seq) {
     auto ack = bus.ActAndWait(Msg(R"({"store":"save","kind":"thing","ent":{"id":")" + id +
                                   R"(","seq":)" + std::to_string(seq) + "}}"));

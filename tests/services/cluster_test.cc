@@ -606,8 +606,8 @@ TEST_F(ClusterTest, ARouterRestartedUnderLoadAnswersNoRequestUnavailable) {
   ClusterNode storage(nats_.url(), "storage",
                       StorageServices(data.path(), {"-40", "40-"}, "", R"(["-40", "40-"])"));
   ASSERT_FALSE(storage.url.empty()) << storage.process->log();
-  auto moved = storage.Act(
-      R"({"shardmap":"set","map":"main","expected_epoch":1,"ranges":["-40","40-"]})");
+  auto moved =
+      storage.Act(R"({"shardmap":"set","map":"main","expected_epoch":1,"ranges":["-40","40-"]})");
   ASSERT_TRUE(moved.ok()) << moved.status().ToString();
   ASSERT_EQ(moved->GetUint("epoch"), 2u);
   ClusterNode steady(nats_.url(), "router-1", RouterServices(1));

@@ -80,7 +80,7 @@ to = "commands"
 // Every command the clients sent: command id -> key, and the position of the acknowledged ones.
 struct Ledger {
   std::mutex mu;
-  std::map<std::string, std::string> key_of;     // guarded by mu
+  std::map<std::string, std::string> key_of;    // guarded by mu
   std::map<std::string, uint64_t> position_of;  // guarded by mu
 };
 
@@ -169,8 +169,7 @@ TEST(CqrsServeRestart, KillNineUnderCommandLoadAppliesEveryAcknowledgedCommandEx
     std::atomic<bool> stop{false};
     std::vector<std::thread> clients;
     for (int c = 0; c < kClients; ++c) {
-      clients.emplace_back(
-          [&, c] { SendCommands(urls[0], c, stop, ledger, sequences[c]); });
+      clients.emplace_back([&, c] { SendCommands(urls[0], c, stop, ledger, sequences[c]); });
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 400));
     serve.Signal(SIGKILL);
@@ -227,16 +226,15 @@ TEST(CqrsServeRestart, KillNineUnderCommandLoadAppliesEveryAcknowledgedCommandEx
   size_t wrong_versions = 0;
   for (const auto& [key, count] : commands_of_key) {
     auto loaded = CallAndWait(
-        *client,
-        Msg(R"({"store":"load","kind":"entry","cqrs":"apply","id":")" + key + R"("})"));
+        *client, Msg(R"({"store":"load","kind":"entry","cqrs":"apply","id":")" + key + R"("})"));
     ASSERT_TRUE(loaded.ok()) << key << ": " << loaded.status().ToString();
     rapidjson::Document ent;
     auto text = loaded->GetObjectJson("ent").value_or("{}");
     ent.Parse(text.data(), text.size());
     if (ent["version"].GetUint64() != count) ++wrong_versions;
   }
-  auto letters = CallAndWait(
-      *client, Msg(R"({"cqrs":"deadletter","cmd":"list","service":"commands"})"));
+  auto letters =
+      CallAndWait(*client, Msg(R"({"cqrs":"deadletter","cmd":"list","service":"commands"})"));
   ASSERT_TRUE(letters.ok()) << letters.status().ToString();
   std::cout << "[ figures  ] " << kCycles << " kill -9 cycles, " << acknowledged_in_cycles
             << " commands acknowledged during them, " << position_of.size() << " in all, "

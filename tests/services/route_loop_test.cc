@@ -85,9 +85,9 @@ TEST(RouteLoop, PerOperationCachePatternsAnswerUnavailableNamingTheLoopWithinMil
     EXPECT_THAT(reply.status().message(), HasSubstr("route loop"));
     EXPECT_THAT(reply.status().message(),
                 HasSubstr("would go back to service entry-cache 'store:"));
+    EXPECT_THAT(reply.status().details_json(), HasSubstr(R"("loop":["entry-cache 'store:)"));
     EXPECT_THAT(reply.status().details_json(),
-                HasSubstr(R"("loop":["entry-cache 'store:)"));
-    EXPECT_THAT(reply.status().details_json(), HasSubstr(R"(","router 'store:*,kind:entry,cache:true'"])"));
+                HasSubstr(R"(","router 'store:*,kind:entry,cache:true'"])"));
     EXPECT_LT(took, 200ms) << request << " took "
                            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                            << " ms";

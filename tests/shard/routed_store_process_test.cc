@@ -87,8 +87,8 @@ uint64_t VersionOf(const std::string& ent) {
 class RoutedStoreProcess : public ::testing::TestWithParam<std::string> {
  protected:
   void Start() {
-    node_ = std::make_unique<ServeProcess>(dir_, dir_.Write("node.toml", Config(data_.path(),
-                                                                                GetParam())));
+    node_ = std::make_unique<ServeProcess>(
+        dir_, dir_.Write("node.toml", Config(data_.path(), GetParam())));
     auto urls = node_->WaitReady();
     ASSERT_EQ(urls.size(), 1u);
     ClientOptions options;
@@ -143,7 +143,8 @@ TEST_P(RoutedStoreProcess, ChangesThroughTheRouterNeedOnlyTheShard) {
   EXPECT_EQ(unnamed.status().details_json(), R"({"field":"shard"})");
 }
 
-TEST_P(RoutedStoreProcess, AKillInTheMiddleOfKeyedSavesAndShardKeyChangesLosesAndDuplicatesNothing) {
+TEST_P(RoutedStoreProcess,
+       AKillInTheMiddleOfKeyedSavesAndShardKeyChangesLosesAndDuplicatesNothing) {
   Start();
   const auto low = UsersOnShard(false), high = UsersOnShard(true);
   ASSERT_FALSE(
@@ -159,9 +160,8 @@ TEST_P(RoutedStoreProcess, AKillInTheMiddleOfKeyedSavesAndShardKeyChangesLosesAn
     clients.emplace_back([&, c] {
       for (int i = 0; !stop; ++i) {
         std::string key = fmt::format("k{}-{}", c, i);
-        auto saved = Act(fmt::format(R"({{"store":"save","kind":"g","ent":{{"c":{},"i":{}}}}})", c,
-                                     i),
-                         key);
+        auto saved =
+            Act(fmt::format(R"({{"store":"save","kind":"g","ent":{{"c":{},"i":{}}}}})", c, i), key);
         {
           std::lock_guard lock(mu);
           keyed[key] = EntOf(saved);
@@ -174,9 +174,9 @@ TEST_P(RoutedStoreProcess, AKillInTheMiddleOfKeyedSavesAndShardKeyChangesLosesAn
           version = fmt::format(R"("version":{},)", VersionOf(EntOf(loaded)));
         }
         const std::string user = ((c + i) % 2 ? high : low)[(c + i) % 4];
-        auto moved = Act(fmt::format(
-            R"({{"store":"save","kind":"entry","id":"hot",{}"ent":{{"user":"{}"}}}})", version,
-            user));
+        auto moved = Act(
+            fmt::format(R"({{"store":"save","kind":"entry","id":"hot",{}"ent":{{"user":"{}"}}}})",
+                        version, user));
         if (moved.ok()) {
           ++acked;
         } else if (moved.status().code() != Code::kConflict &&
@@ -217,11 +217,12 @@ TEST_P(RoutedStoreProcess, AKillInTheMiddleOfKeyedSavesAndShardKeyChangesLosesAn
     ids.insert(d["id"].GetString());
   }
   EXPECT_GT(answered, 0u);
-  std::printf("hot: %llu saves acknowledged, %llu unknown (the kill), final version %llu; %zu keyed "
-              "saves, %zu answered before the kill\n",
-              static_cast<unsigned long long>(acked.load()),
-              static_cast<unsigned long long>(unknown.load()),
-              static_cast<unsigned long long>(version), keyed.size(), answered);
+  std::printf(
+      "hot: %llu saves acknowledged, %llu unknown (the kill), final version %llu; %zu keyed "
+      "saves, %zu answered before the kill\n",
+      static_cast<unsigned long long>(acked.load()),
+      static_cast<unsigned long long>(unknown.load()), static_cast<unsigned long long>(version),
+      keyed.size(), answered);
   EXPECT_EQ(ids.size(), keyed.size());
   EXPECT_EQ(List("g").size(), keyed.size()) << "a keyed save was stored twice";
 }

@@ -191,10 +191,10 @@ TYPED_TEST(store_routed_conformance, InsertOnlyRacesOfEightClientsHaveOneWinner)
     std::vector<std::thread> clients;
     for (size_t c = 0; c < replies.size(); ++c) {
       clients.emplace_back([&, c] {
-        replies[c] = this->Act(fmt::format(
-            R"({{"store":"save","kind":"{}","id":"one","insert_only":true,)"
-            R"("ent":{{"user":"{}","c":{}}}}})",
-            kind, UsersOnShard(false)[c % 4], c));
+        replies[c] =
+            this->Act(fmt::format(R"({{"store":"save","kind":"{}","id":"one","insert_only":true,)"
+                                  R"("ent":{{"user":"{}","c":{}}}}})",
+                                  kind, UsersOnShard(false)[c % 4], c));
       });
     }
     for (auto& t : clients) t.join();
@@ -206,9 +206,9 @@ TYPED_TEST(store_routed_conformance, InsertOnlyRacesOfEightClientsHaveOneWinner)
 }
 
 TYPED_TEST(store_routed_conformance, ABulkSaveAnswersPerItemAndWritesTheGoodOnes) {
-  std::string reply = this->Act(
-      R"({"store":"save","kind":"entry","ents":[{"id":"x","user":"u"},{"id":"y"},7,)"
-      R"({"id":"z","user":"v"}]})");
+  std::string reply =
+      this->Act(R"({"store":"save","kind":"entry","ents":[{"id":"x","user":"u"},{"id":"y"},7,)"
+                R"({"id":"z","user":"v"}]})");
   rapidjson::Document items = Json(reply);
   ASSERT_TRUE(items.HasMember("items")) << reply;
   ASSERT_EQ(items["items"].Size(), 4u) << reply;
@@ -224,9 +224,10 @@ TYPED_TEST(store_routed_conformance, ABulkSaveAnswersPerItemAndWritesTheGoodOnes
 // naming the field. Either way exactly one copy exists, at the version the answers say.
 TYPED_TEST(store_routed_conformance, AShardKeyChangeNeverLeavesASecondCopy) {
   const std::string ann = UsersOnShard(false)[0], bob = UsersOnShard(true)[0];
-  ASSERT_FALSE(Ent(this->Act(fmt::format(
-                       R"({{"store":"save","kind":"entry","id":"e1","ent":{{"user":"{}"}}}})", ann)))
-                   .empty());
+  ASSERT_FALSE(
+      Ent(this->Act(fmt::format(
+              R"({{"store":"save","kind":"entry","id":"e1","ent":{{"user":"{}"}}}})", ann)))
+          .empty());
   std::string moved = this->Act(fmt::format(
       R"({{"store":"save","kind":"entry","id":"e1","version":1,"ent":{{"user":"{}","n":2}}}})",
       bob));
@@ -246,10 +247,11 @@ TYPED_TEST(store_routed_conformance, AShardKeyChangeNeverLeavesASecondCopy) {
                                     ann))
                   .find("\"conflict\""),
               std::string::npos);
-    EXPECT_EQ(VersionOf(Ent(this->Act(fmt::format(
-                  R"({{"store":"save","kind":"entry","id":"e1","version":1,"ent":{{"user":"{}"}}}})",
-                  UsersOnShard(false)[1])))),
-              2u);
+    EXPECT_EQ(
+        VersionOf(Ent(this->Act(fmt::format(
+            R"({{"store":"save","kind":"entry","id":"e1","version":1,"ent":{{"user":"{}"}}}})",
+            UsersOnShard(false)[1])))),
+        2u);
   } else {
     EXPECT_EQ(VersionOf(Ent(moved)), 2u) << moved;
     EXPECT_EQ(this->List("entry", ann).size(), 0u);
@@ -278,13 +280,14 @@ TYPED_TEST(store_routed_conformance, ABulkShardKeyChangeNeverLeavesASecondCopy) 
 
 // Eight clients update one entity, mostly with read-modify-write saves, each to a user of either
 // shard.
-// Every acknowledged save counts: the entity exists once, at 1 + the number of saves that succeeded.
+// Every acknowledged save counts: the entity exists once, at 1 + the number of saves that
+// succeeded.
 TYPED_TEST(store_routed_conformance, ConcurrentShardKeyChangesLeaveOneEntityAtTheCountedVersion) {
   const auto low = UsersOnShard(false), high = UsersOnShard(true);
-  ASSERT_FALSE(Ent(this->Act(fmt::format(
-                       R"({{"store":"save","kind":"entry","id":"hot","ent":{{"user":"{}"}}}})",
-                       low[0])))
-                   .empty());
+  ASSERT_FALSE(
+      Ent(this->Act(fmt::format(
+              R"({{"store":"save","kind":"entry","id":"hot","ent":{{"user":"{}"}}}})", low[0])))
+          .empty());
   std::atomic<uint64_t> saved{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < 8; ++c) {
@@ -298,9 +301,9 @@ TYPED_TEST(store_routed_conformance, ConcurrentShardKeyChangesLeaveOneEntityAtTh
           ASSERT_FALSE(Ent(loaded).empty()) << loaded;
           version = fmt::format(R"("version":{},)", VersionOf(Ent(loaded)));
         }
-        std::string reply = this->Act(fmt::format(
-            R"({{"store":"save","kind":"entry","id":"hot",{}"ent":{{"user":"{}"}}}})", version,
-            user));
+        std::string reply = this->Act(
+            fmt::format(R"({{"store":"save","kind":"entry","id":"hot",{}"ent":{{"user":"{}"}}}})",
+                        version, user));
         if (!Ent(reply).empty()) ++saved;
       }
     });

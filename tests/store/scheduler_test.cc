@@ -31,8 +31,7 @@ TEST(store_scheduler, TasksRunAtTheirTimesInTimeOrder) {
   // Due 200, 400 and 600 ms after `start`, scheduled out of order (delays taken from `start`, so a
   // test thread descheduled between the calls does not reorder them).
   auto in = [&](int n) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(start + n * 200ms -
-                                                                 Clock::now());
+    return std::chrono::duration_cast<std::chrono::milliseconds>(start + n * 200ms - Clock::now());
   };
   scheduler.After(in(3), [&] { record(3); });
   scheduler.After(in(1), [&] { record(1); });

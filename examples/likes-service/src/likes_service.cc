@@ -44,8 +44,7 @@ class LikesService final : public shardkit::Handler {
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     auto post = message.GetString("post");
-    if (!post || post->empty())
-      return reply(Status::InvalidField("post", "required"));
+    if (!post || post->empty()) return reply(Status::InvalidField("post", "required"));
     auto op = message.GetString("likes");
     if (op == "get") return Load(std::string(*post), context, std::move(reply), -1);
     if (op == "add") return Load(std::string(*post), context, std::move(reply), 0);
@@ -72,8 +71,7 @@ class LikesService final : public shardkit::Handler {
     });
   }
 
-  void Save(std::string post, Counter counter, const Context& context, ReplyFn reply,
-            int attempt) {
+  void Save(std::string post, Counter counter, const Context& context, ReplyFn reply, int attempt) {
     std::string ent = "{\"id\":";
     shardkit::AppendJsonString(post, ent);
     ent += ",\"count\":" + std::to_string(counter.count + 1) + "}";
@@ -87,9 +85,8 @@ class LikesService final : public shardkit::Handler {
       if (saved.ok()) return reply(Answer(post, counter.count + 1));
       if (saved.status().code() != Code::kConflict) return reply(std::move(saved).status());
       if (attempt >= options_.max_retries) {
-        return reply(Status::Conflict(
-                            "likes: gave up after " + std::to_string(attempt + 1) +
-                                " conflicting saves of post " + post));
+        return reply(Status::Conflict("likes: gave up after " + std::to_string(attempt + 1) +
+                                      " conflicting saves of post " + post));
       }
       Load(std::move(post), context, std::move(reply), attempt + 1);  // someone else won: again
     });

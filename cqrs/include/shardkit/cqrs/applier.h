@@ -12,10 +12,10 @@
 // exponential backoff (`initial_backoff_ms` doubling up to `max_backoff_ms`) while later commands
 // of the SAME key wait; other keys go on. `no_route` (nothing answers the target yet, e.g. a node
 // still starting) is retried without spending an attempt and never makes a dead letter: dead
-// letters are for commands the target refuses. `invalid` and `conflict` answers are not retried. After
-// `max_attempts` (or at once for those) the command moves to the dead-letter log with its error,
-// and its key is parked: later commands of that key are dead-lettered too ("blocked by the dead
-// letter at position P"), so a key's commands are never applied out of order. Replay appends a
+// letters are for commands the target refuses. `invalid` and `conflict` answers are not retried.
+// After `max_attempts` (or at once for those) the command moves to the dead-letter log with its
+// error, and its key is parked: later commands of that key are dead-lettered too ("blocked by the
+// dead letter at position P"), so a key's commands are never applied out of order. Replay appends a
 // key's dead letters again, in order, and unparks it. A `store:remove` answered `not_found` counts
 // as applied (the entity is absent either way).
 //

@@ -41,8 +41,8 @@ class JsonObject {
     return Add(name, std::string_view(value));
   }
   template <typename Int>
-    requires std::is_integral_v<Int> && (!std::is_same_v<Int, bool>)
-  JsonObject& Add(std::string_view name, Int value) {
+  requires std::is_integral_v<Int> &&
+      (!std::is_same_v<Int, bool>)JsonObject& Add(std::string_view name, Int value) {
     Name(name);
     text_ += std::to_string(value);
     return *this;

@@ -3,8 +3,8 @@
 //
 //   ksid = XXH64(shard key bytes, seed 0)
 //
-// The hash, the seed and the byte encoding never change once data exists: every stored key and
-// every shard range depends on them. The shard key is the entity id unless StoreOptions names a
+// The hash, its seed value and the byte encoding never change once data exists: every stored key
+// and every shard range depends on them. The shard key is the entity id unless StoreOptions names a
 // field for the kind (see options.h).
 //
 // Thread-safety: pure functions; safe from any thread.
