@@ -7,10 +7,18 @@ namespace shardkit::store::internal {
 ChangeWaits::ChangeWaits(ChangeFeed& feed, Scheduler& scheduler, Run run)
     : feed_(feed), scheduler_(scheduler), run_(std::move(run)) {}
 
-ChangeWaits::~ChangeWaits() {
-  // No timer or wake can reach this object any more (they hold weak pointers); cancel the timers
-  // so they do not linger in the scheduler, and answer every reader that still waits.
-  for (auto& [id, waiter] : waiters_) {
+ChangeWaits::~ChangeWaits() { Close(); }
+
+void ChangeWaits::Close() {
+  std::map<uint64_t, Waiter> left;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    left.swap(waiters_);
+  }
+  // Timers and wakes hold weak pointers and find nothing left to answer; cancel the timers so
+  // they do not linger in the scheduler. Each reply is sent exactly once.
+  for (auto& [id, waiter] : left) {
     if (waiter.timer != 0) scheduler_.Cancel(waiter.timer);
     waiter.then();
   }
@@ -21,7 +29,11 @@ void ChangeWaits::Wait(uint64_t from, std::chrono::milliseconds wait, std::funct
   uint64_t id = 0;
   bool arm = false;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (closed_) {
+      lock.unlock();
+      return then();
+    }
     id = next_id_++;
     waiters_.emplace(id, Waiter{from, 0, std::move(then)});
     // One wake serves every waiter at or above the armed position; a lower one needs its own.
@@ -55,11 +67,13 @@ void ChangeWaits::Arm(uint64_t after) {
 }
 
 void ChangeWaits::Deliver() {
-  const uint64_t last = feed_.LastSequence();
   std::vector<Waiter> due;
-  std::optional<uint64_t> rearm;
   {
+    // The feed is read under mu_ only while not closed: Close() runs before the store closes.
     std::lock_guard lock(mu_);
+    if (closed_) return;
+    const uint64_t last = feed_.LastSequence();
+    std::optional<uint64_t> rearm;
     armed_after_.reset();
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       if (it->second.from <= last) {
@@ -72,8 +86,9 @@ void ChangeWaits::Deliver() {
       }
     }
     armed_after_ = rearm;
+    // The feed calls the wake at once when the record is there already; it only posts.
+    if (rearm) Arm(*rearm);
   }
-  if (rearm) Arm(*rearm);
   for (Waiter& waiter : due) {
     scheduler_.Cancel(waiter.timer);
     waiter.then();

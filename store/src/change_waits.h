@@ -23,8 +23,13 @@ class ChangeWaits : public std::enable_shared_from_this<ChangeWaits> {
   using Run = std::function<void(std::function<void()>)>;
 
   ChangeWaits(ChangeFeed& feed, Scheduler& scheduler, Run run);
-  // Calls the callbacks still waiting, on this thread: each reply is sent exactly once.
+  // Close() at destruction, if the owner did not call it.
   ~ChangeWaits();
+
+  // Answers every reader still waiting, on this thread, while the feed is still open, and stops
+  // every later wake from touching the feed: the owner calls it before it closes the store (a
+  // delivery already posted to another thread may outlive the store otherwise).
+  void Close();
 
   // Calls `then` once, through `run`: as soon as the feed's last sequence is >= from, or after
   // `wait`. `then` reads the feed again (it may still find nothing when the wait ran out).
@@ -53,6 +58,7 @@ class ChangeWaits : public std::enable_shared_from_this<ChangeWaits> {
   uint64_t next_id_ = 1;                // guarded by mu_
   // guarded by mu_: the lowest `after` of the wakes registered with the feed and not yet fired
   std::optional<uint64_t> armed_after_;
+  bool closed_ = false;  // guarded by mu_
 };
 
 }  // namespace shardkit::store::internal

@@ -159,6 +159,8 @@ class StoreService final : public Handler {
     }
     waits_ = std::make_shared<ChangeWaits>(store_->feed(), scheduler, std::move(run));
   }
+  // Waiting readers are answered while the store is still open.
+  ~StoreService() override { waits_->Close(); }
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     // A long-poll never waits past the message's deadline.
@@ -394,11 +396,17 @@ class StoreService final : public Handler {
     if (!records.ok() || !records->empty() || request->wait_ms == 0) {
       return reply(ChangesReply(*store_, std::move(records)));
     }
-    waits_->Wait(
-        request->from, std::chrono::milliseconds(request->wait_ms),
-        [store = store_, request = *request, reply = std::move(reply)] {
-          reply(ChangesReply(*store, store->feed().ReadChanges(request.from, request.limit)));
-        });
+    waits_->Wait(request->from, std::chrono::milliseconds(request->wait_ms),
+                 [store = store_, request = *request, reply = std::move(reply)]() mutable {
+                   Result<Message> answer =
+                       ChangesReply(*store, store->feed().ReadChanges(request.from, request.limit));
+                   // This runs on the waits' thread: the store is let go before the reply, so the
+                   // reader that gets the reply may close the store at once (it is never closed on
+                   // this thread, racing the reader's shutdown).
+                   store.reset();
+                   ReplyFn send = std::move(reply);
+                   send(std::move(answer));
+                 });
   }
 
   static Result<Message> ChangesReply(EntityStore& store,
