@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <mutex>
-#include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "shardkit/bench/bench.h"
 #include "shardkit/message/bus.h"
@@ -50,6 +52,141 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
+void Load(migrate::Participant& whole, uint64_t entities) {
+  fmt::print(stderr, "loading {} entities…\n", entities);
+  std::vector<store::SaveRequest> batch;
+  for (uint64_t i = 0; i < entities; ++i) {
+    store::SaveRequest r;
+    r.kind = "entry";
+    r.id = fmt::format("{:016x}", i * 0x9E3779B97F4A7C15ull);
+    r.ent = fmt::format(R"({{"text":"{:0>72}"}})", i);
+    batch.push_back(std::move(r));
+    if (batch.size() == 1000 || i + 1 == entities) {
+      (void)whole.store->SaveBatch(batch);
+      batch.clear();
+    }
+  }
+}
+
+// The steady writer: `writes_per_s` saves over 50,000 keys through the router, each timed as the
+// client sees it; what it acknowledged is checked at the end.
+class SteadyWriter {
+ public:
+  SteadyWriter(Bus& bus, int writes_per_s) : bus_(bus) {
+    thread_ = std::thread([this, writes_per_s] { Run(writes_per_s); });
+  }
+  ~SteadyWriter() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // The longest write that overlapped [from, to], in ms.
+  double LongestOverlapping(SteadyClock::time_point from, SteadyClock::time_point to) {
+    std::lock_guard<std::mutex> lock(mu_);
+    double longest = 0;
+    for (const auto& [s, e] : writes_) {
+      if (s <= to && e >= from)
+        longest = std::max(longest, std::chrono::duration<double, std::milli>(e - s).count());
+    }
+    return longest;
+  }
+  uint64_t errors() const { return errors_.load(); }
+  // Call after Stop().
+  const std::map<std::string, std::string>& acknowledged() const { return acknowledged_; }
+
+ private:
+  void Run(int writes_per_s) {
+    auto next = SteadyClock::now();
+    const auto interval = std::chrono::nanoseconds(1'000'000'000 / std::max(1, writes_per_s));
+    for (uint64_t i = 0; !stop_; ++i) {
+      next += interval;
+      std::this_thread::sleep_until(next);
+      std::string id = fmt::format("w{}", i % 50'000);
+      std::string value = fmt::format("{}", i);
+      Message m;
+      m.SetString("store", "save")
+          .SetString("kind", "entry")
+          .SetObjectJson("ent", fmt::format(R"({{"id":"{}","v":"{}"}})", id, value));
+      auto start = SteadyClock::now();
+      auto r = bus_.ActAndWait(std::move(m), std::chrono::seconds(10));
+      auto end = SteadyClock::now();
+      std::lock_guard<std::mutex> lock(mu_);
+      writes_.emplace_back(start, end);
+      if (r.ok()) {
+        acknowledged_[id] = value;
+      } else {
+        ++errors_;
+      }
+    }
+  }
+
+  Bus& bus_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> errors_{0};
+  std::mutex mu_;
+  std::vector<std::pair<SteadyClock::time_point, SteadyClock::time_point>> writes_;  // start, end
+  std::map<std::string, std::string> acknowledged_;  // id -> value, guarded by mu_
+  std::thread thread_;
+};
+
+struct SplitTotals {
+  uint64_t copied = 0;
+  double copy_seconds = 0;
+  double lag_max_ms = 0;
+  std::vector<double> pauses;
+};
+
+// One live split of `source` into `targets` while the writer runs: copy, catch up, cut over.
+void Split(Node& node, SteadyWriter& writer, const std::string& id, const std::string& source,
+           const std::pair<std::string, std::string>& targets, SplitTotals& totals) {
+  migrate::Participant a = node.AddShard(targets.first);
+  migrate::Participant b = node.AddShard(targets.second);
+  migrate::MigrationSpec spec;
+  spec.id = id;
+  spec.sources = {node.shards[source]};
+  spec.targets = {a, b};
+  spec.map = node.map;
+  spec.journal_path = node.root + "/" + spec.id + ".journal";
+  auto m = migrate::Migration::Open(spec);
+  if (!m.ok()) throw std::runtime_error(m.status().ToString());
+  auto copy_start = SteadyClock::now();
+  if (Status s = (*m)->Start(); !s.ok()) throw std::runtime_error(s.ToString());
+  totals.copy_seconds += std::chrono::duration<double>(SteadyClock::now() - copy_start).count();
+  totals.copied += (*m)->progress().rows_copied;
+  // Catch-up lag: the time until the targets are within 100 records of the source.
+  auto catch_start = SteadyClock::now();
+  (*m)->WaitForLag(100, std::chrono::seconds(30));
+  totals.lag_max_ms =
+      std::max(totals.lag_max_ms,
+               std::chrono::duration<double, std::milli>(SteadyClock::now() - catch_start).count());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto cut_start = SteadyClock::now();
+  auto cut = (*m)->Cutover();
+  auto cut_end = SteadyClock::now();
+  if (!cut.ok()) throw std::runtime_error("cutover: " + cut.status().ToString());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let held writes land
+  // The pause as clients saw it: the longest write overlapping the cutover.
+  totals.pauses.push_back(writer.LongestOverlapping(cut_start, cut_end));
+  if (Status s = (*m)->Complete(); !s.ok()) throw std::runtime_error(s.ToString());
+}
+
+// Acknowledged writes whose value a load no longer returns.
+uint64_t CountLost(Bus& bus, const std::map<std::string, std::string>& acknowledged) {
+  uint64_t lost = 0;
+  for (const auto& [id, value] : acknowledged) {
+    Message m;
+    m.SetString("store", "load").SetString("kind", "entry").SetString("id", id);
+    auto r = bus.ActAndWait(std::move(m), std::chrono::seconds(10));
+    rapidjson::Document d;
+    if (r.ok()) {
+      auto ent = r->GetObjectJson("ent").value_or("{}");
+      d.Parse(ent.data(), ent.size());
+    }
+    if (!r.ok() || !d.IsObject() || !d.HasMember("v") || value != d["v"].GetString()) ++lost;
+  }
+  return lost;
+}
+
 }  // namespace
 
 Figures RunSplitBench(const SplitBenchOptions& options) {
@@ -65,53 +202,9 @@ Figures RunSplitBench(const SplitBenchOptions& options) {
   (void)node.bus.Add("store:*", shard::MakeShardRouter({router_map, refresh,
                                                         std::make_shared<store::IdGenerator>(1)}));
   migrate::Participant whole = node.AddShard("-");
+  Load(whole, options.entities);
 
-  fmt::print(stderr, "loading {} entities…\n", options.entities);
-  std::vector<store::SaveRequest> batch;
-  for (uint64_t i = 0; i < options.entities; ++i) {
-    store::SaveRequest r;
-    r.kind = "entry";
-    r.id = fmt::format("{:016x}", i * 0x9E3779B97F4A7C15ull);
-    r.ent = fmt::format(R"({{"text":"{:0>72}"}})", i);
-    batch.push_back(std::move(r));
-    if (batch.size() == 1000 || i + 1 == options.entities) {
-      (void)whole.store->SaveBatch(batch);
-      batch.clear();
-    }
-  }
-
-  // The steady writer: `writes_per_s` unique-key saves, each timed as the client sees it.
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> errors{0};
-  std::mutex mu;
-  std::vector<std::pair<SteadyClock::time_point, SteadyClock::time_point>> writes;  // start, end
-  std::map<std::string, std::string> acknowledged;
-  std::thread writer([&] {
-    auto next = SteadyClock::now();
-    const auto interval =
-        std::chrono::nanoseconds(1'000'000'000 / std::max(1, options.writes_per_s));
-    for (uint64_t i = 0; !stop; ++i) {
-      next += interval;
-      std::this_thread::sleep_until(next);
-      std::string id = fmt::format("w{}", i % 50'000);
-      std::string value = fmt::format("{}", i);
-      Message m;
-      m.SetString("store", "save")
-          .SetString("kind", "entry")
-          .SetObjectJson("ent", fmt::format(R"({{"id":"{}","v":"{}"}})", id, value));
-      auto start = SteadyClock::now();
-      auto r = node.bus.ActAndWait(std::move(m), std::chrono::seconds(10));
-      auto end = SteadyClock::now();
-      std::lock_guard<std::mutex> lock(mu);
-      writes.emplace_back(start, end);
-      if (r.ok()) {
-        acknowledged[id] = value;
-      } else {
-        ++errors;
-      }
-    }
-  });
-
+  SteadyWriter writer(node.bus, options.writes_per_s);
   // Five splits, each halving a shard: - -> -80,80- -> …
   std::vector<std::pair<std::string, std::pair<std::string, std::string>>> plan = {
       {"-", {"-80", "80-"}},
@@ -120,70 +213,20 @@ Figures RunSplitBench(const SplitBenchOptions& options) {
       {"-40", {"-20", "20-40"}},
       {"40-80", {"40-60", "60-80"}}};
   plan.resize(std::min<size_t>(plan.size(), options.splits));
-  uint64_t copied = 0;
-  double copy_seconds = 0, lag_max_ms = 0;
-  std::vector<double> pauses;
+  SplitTotals totals;
   int n = 0;
-  for (const auto& [source, targets] : plan) {
-    migrate::Participant a = node.AddShard(targets.first);
-    migrate::Participant b = node.AddShard(targets.second);
-    migrate::MigrationSpec spec;
-    spec.id = fmt::format("split{}", n++);
-    spec.sources = {node.shards[source]};
-    spec.targets = {a, b};
-    spec.map = node.map;
-    spec.journal_path = node.root + "/" + spec.id + ".journal";
-    auto m = migrate::Migration::Open(spec);
-    if (!m.ok()) throw std::runtime_error(m.status().ToString());
-    auto copy_start = SteadyClock::now();
-    if (Status s = (*m)->Start(); !s.ok()) throw std::runtime_error(s.ToString());
-    copy_seconds += std::chrono::duration<double>(SteadyClock::now() - copy_start).count();
-    copied += (*m)->progress().rows_copied;
-    // Catch-up lag: sample until within 100 records, as time behind.
-    auto catch_start = SteadyClock::now();
-    (*m)->WaitForLag(100, std::chrono::seconds(30));
-    lag_max_ms = std::max(
-        lag_max_ms,
-        std::chrono::duration<double, std::milli>(SteadyClock::now() - catch_start).count());
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    auto cut_start = SteadyClock::now();
-    auto cut = (*m)->Cutover();
-    auto cut_end = SteadyClock::now();
-    if (!cut.ok()) throw std::runtime_error("cutover: " + cut.status().ToString());
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let held writes land
-    // The pause as clients saw it: the longest write overlapping the cutover.
-    double pause = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      for (const auto& [s, e] : writes) {
-        if (s <= cut_end && e >= cut_start)
-          pause = std::max(pause, std::chrono::duration<double, std::milli>(e - s).count());
-      }
-    }
-    pauses.push_back(pause);
-    if (Status s = (*m)->Complete(); !s.ok()) throw std::runtime_error(s.ToString());
-  }
-  stop = true;
-  writer.join();
+  for (const auto& [source, targets] : plan)
+    Split(node, writer, fmt::format("split{}", n++), source, targets, totals);
+  writer.Stop();
 
-  uint64_t lost = 0;
-  for (const auto& [id, value] : acknowledged) {
-    Message m;
-    m.SetString("store", "load").SetString("kind", "entry").SetString("id", id);
-    auto r = node.bus.ActAndWait(std::move(m), std::chrono::seconds(10));
-    rapidjson::Document d;
-    if (r.ok()) {
-      auto ent = r->GetObjectJson("ent").value_or("{}");
-      d.Parse(ent.data(), ent.size());
-    }
-    if (!r.ok() || !d.IsObject() || !d.HasMember("v") || value != d["v"].GetString()) ++lost;
-  }
+  const uint64_t lost = CountLost(node.bus, writer.acknowledged());
   std::filesystem::remove_all(node.root);
-  return {{"copy_per_s", copy_seconds > 0 ? copied / copy_seconds : 0},
-          {"catchup_lag_max_ms", lag_max_ms},
+  const std::vector<double>& pauses = totals.pauses;
+  return {{"copy_per_s", totals.copy_seconds > 0 ? totals.copied / totals.copy_seconds : 0},
+          {"catchup_lag_max_ms", totals.lag_max_ms},
           {"pause_median_ms", Percentile(pauses, 0.5)},
           {"pause_max_ms", pauses.empty() ? 0 : *std::max_element(pauses.begin(), pauses.end())},
-          {"client_errors", static_cast<double>(errors.load())},
+          {"client_errors", static_cast<double>(writer.errors())},
           {"lost_writes", static_cast<double>(lost)},
           {"splits", static_cast<double>(pauses.size())},
           {"entities", static_cast<double>(options.entities)}};
