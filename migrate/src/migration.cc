@@ -468,6 +468,33 @@ class Migration::Impl {
     }
   }
 
+  // Closes the gates of `from`, drains their writes and waits until every replicator has carried
+  // all they committed: the positions returned are the fence, per shard of `from`.
+  Result<std::map<std::string, uint64_t>> Fence(
+      std::vector<Participant>& from,
+      std::vector<std::unique_ptr<internal::Replicator>>& replicators, bool forward) {
+    const char* step = forward ? "cutover" : "rollback";
+    for (Participant& p : from) p.gate->Close();
+    for (Participant& p : from) {
+      if (!p.gate->Drain(spec_.cutover.drain_timeout)) {
+        return Status::Timeout(
+            fmt::format("{} abandoned: writes on shard {} did not drain", step, p.shard));
+      }
+    }
+    // Only now, with no write in flight, is the fence meaningful.
+    std::map<std::string, uint64_t> fence;
+    for (Participant& p : from) fence[p.shard] = p.store->feed().LastSequence();
+    auto& pairs = forward ? forward_pairs_ : reverse_pairs_;
+    for (size_t i = 0; i < replicators.size(); ++i) {
+      uint64_t wanted = fence[pairs[i].first];
+      if (!replicators[i]->WaitUntil(wanted, spec_.cutover.fence_timeout)) {
+        return Status::Timeout(fmt::format("{} abandoned: {} did not reach the fence {} in time",
+                                           step, replicators[i]->stream(), wanted));
+      }
+    }
+    return fence;
+  }
+
   // Moves ownership from `from` to `to`; `replicators` carry from -> to.
   Result<CutoverReport> Switch(std::vector<Participant>& from, std::vector<Participant>& to,
                                std::vector<std::unique_ptr<internal::Replicator>>& replicators,
@@ -496,32 +523,15 @@ class Migration::Impl {
       spdlog::warn("migration {}: {} abandoned: {}", spec_.id, step, why.ToString());
       return why;
     };
-    for (Participant& p : from) p.gate->Close();
-    for (Participant& p : from) {
-      if (!p.gate->Drain(spec_.cutover.drain_timeout)) {
-        return abandon(Status::Timeout(
-            fmt::format("{} abandoned: writes on shard {} did not drain", step, p.shard)));
-      }
-    }
-    // Only now, with no write in flight, is the fence meaningful.
-    std::map<std::string, uint64_t> fence;
-    for (Participant& p : from) fence[p.shard] = p.store->feed().LastSequence();
-    auto& pairs = forward ? forward_pairs_ : reverse_pairs_;
-    for (size_t i = 0; i < replicators.size(); ++i) {
-      uint64_t wanted = fence[pairs[i].first];
-      if (!replicators[i]->WaitUntil(wanted, spec_.cutover.fence_timeout)) {
-        return abandon(
-            Status::Timeout(fmt::format("{} abandoned: {} did not reach the fence {} in time", step,
-                                        replicators[i]->stream(), wanted)));
-      }
-    }
+    auto fence = Fence(from, replicators, forward);
+    if (!fence.ok()) return abandon(fence.status());
     // The new owners' own feeds so far hold only replicated changes: the reverse direction
     // starts after them.
     std::map<std::string, uint64_t> to_positions;
     for (Participant& p : to) to_positions[p.shard] = p.store->feed().LastSequence();
     // Journaled before the map swap: a coordinator that dies right after the swap resumes with
     // the positions the reverse replication must start from.
-    for (const auto& [name, position] : fence) state_.fence[name] = position;
+    for (const auto& [name, position] : *fence) state_.fence[name] = position;
     for (const auto& [name, position] : to_positions) state_.reverse_from[name] = position;
     if (Status s = Save(); !s.ok()) return abandon(s);
     internal::CrashPoint(forward ? "migrate:fenced" : "migrate:fenced_back");
@@ -555,7 +565,7 @@ class Migration::Impl {
     for (Participant& p : from) p.gate->Retire();
     CutoverReport report;
     report.pause_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-    report.fence = fence.begin()->second;
+    report.fence = fence->begin()->second;
     report.epoch = state_.epoch_after;
     // Replication now runs the other way, so the switch can be undone.
     StopAll();
