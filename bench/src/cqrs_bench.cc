@@ -9,6 +9,9 @@
 // Lag: a paced producer sends `lag_rate` commands/s for `lag_seconds` while an applier writes them
 // to a RocksDB store and a projection (entries per user) to its RocksDB read model; a command's lag
 // is the time from its ack to the commit of the projection batch holding it.
+// Feed lag: the same pace of saves straight into a RocksDB store, and an entities projection that
+// reads the store's change feed by store:changes messages; an entity's lag is the time from its
+// save's ack to the commit of the projection batch holding it.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -128,6 +131,68 @@ double AckPerSecond(const std::string& dir, const CqrsBenchOptions& options) {
   return static_cast<double>(acked.load()) / seconds;
 }
 
+// Lag of one paced run: the ack and the projection commit of each position 1..total, in ns since
+// a common origin.
+struct LagClock {
+  explicit LagClock(uint64_t total) : total(total), acked_at(total + 2), projected_at(total + 2) {}
+  int64_t Since() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - origin).count();
+  }
+  void Acked(uint64_t position) {
+    if (position >= 1 && position <= total) acked_at[position].store(Since());
+  }
+  // The projection's on_applied (one thread): every position up to `applied` is projected now.
+  void Projected(uint64_t applied) {
+    const int64_t now = Since();
+    for (uint64_t p = last_projected + 1; p <= std::min(applied, total); ++p)
+      projected_at[p].store(now);
+    last_projected = std::max(last_projected, applied);
+  }
+  std::pair<double, double> Percentiles() const {
+    std::vector<double> lags_ms;
+    lags_ms.reserve(total);
+    for (uint64_t p = 1; p <= total; ++p) {
+      const int64_t a = acked_at[p].load(), b = projected_at[p].load();
+      // The ack callback and the projection commit race; a projection that wins counts as 0.
+      if (a > 0 && b > 0) lags_ms.push_back(std::max<int64_t>(0, b - a) / 1e6);
+    }
+    std::sort(lags_ms.begin(), lags_ms.end());
+    auto at = [&](double q) {
+      return lags_ms.empty() ? 0.0 : lags_ms[static_cast<size_t>(q * (lags_ms.size() - 1))];
+    };
+    return {at(0.50), at(0.99)};
+  }
+
+  const Clock::time_point origin = Clock::now();
+  const uint64_t total;
+  std::vector<std::atomic<int64_t>> acked_at, projected_at;
+  uint64_t last_projected = 0;  // the projection's thread only
+};
+
+// Paced producer: every millisecond, send(i) for the messages due by then at `rate` per second
+// (no catch-up bursts beyond that).
+void Pace(uint64_t total, double rate, const std::function<void(uint64_t)>& send) {
+  const auto start = Clock::now();
+  uint64_t sent = 0;
+  while (sent < total) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const uint64_t due = std::min<uint64_t>(total, static_cast<uint64_t>(elapsed * rate));
+    for (; sent < due; ++sent) send(sent);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void WaitCaughtUp(cqrs::ProjectionService& projection, uint64_t total, uint64_t failed) {
+  const bool caught_up = projection.WaitApplied(total, std::chrono::seconds(60));
+  projection.Stop();
+  if (!caught_up || failed > 0) {
+    throw std::runtime_error(fmt::format("cqrs bench: projection reached {} of {} ({} failed)",
+                                         projection.applied(), total, failed));
+  }
+}
+
+// Commands through a command service; an applier writes them to a store and a projection reads
+// the command log (woken by the log's listener).
 std::pair<double, double> LagPercentiles(const std::string& dir, const CqrsBenchOptions& options) {
   Bus bus;
   auto log = OpenLog(dir + "/lag-log");
@@ -141,66 +206,64 @@ std::pair<double, double> LagPercentiles(const std::string& dir, const CqrsBench
   auto applier = Must(cqrs::Applier::Start(log, bus, {}), "start applier");
 
   const uint64_t total = static_cast<uint64_t>(options.lag_rate * options.lag_seconds);
-  // Indexed by position (1..total): ns since `origin` of the ack and of the projection commit.
-  std::vector<std::atomic<int64_t>> acked_at(total + 2), projected_at(total + 2);
-  const auto origin = Clock::now();
-  auto since = [origin] {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - origin).count();
-  };
-  uint64_t last_projected = 0;  // runner thread only
+  LagClock lag(total);
   cqrs::ProjectionOptions projection_options;
   projection_options.path = dir + "/lag-read-model";
-  projection_options.on_applied = [&](uint64_t applied) {
-    const int64_t now = since();
-    for (uint64_t p = last_projected + 1; p <= std::min(applied, total + 1); ++p)
-      projected_at[p].store(now);
-    last_projected = applied;
-  };
+  projection_options.on_applied = [&lag](uint64_t applied) { lag.Projected(applied); };
   auto projection =
       Must(cqrs::ProjectionService::Start(cqrs::MakeEntriesPerUserProjection(),
                                           cqrs::MakeCommandLogSource(log), projection_options),
            "start projection");
-
-  // Paced producer: every millisecond, the commands due by then (no catch-up bursts beyond that).
   std::atomic<uint64_t> failed{0};
-  const auto start = Clock::now();
-  uint64_t sent = 0;
-  while (sent < total) {
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    const uint64_t due =
-        std::min<uint64_t>(total, static_cast<uint64_t>(elapsed * options.lag_rate));
-    for (; sent < due; ++sent) {
-      bus.Act(Command(sent), [&](Result<Message> ack) {
-        if (!ack.ok()) {
-          failed.fetch_add(1);
-          return;
-        }
-        const uint64_t pos = *ack->GetUint("position");
-        if (pos <= total + 1) acked_at[pos].store(since());
-      });
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  const bool caught_up = projection->WaitApplied(total, std::chrono::seconds(60));
-  projection->Stop();
+  Pace(total, options.lag_rate, [&](uint64_t i) {
+    bus.Act(Command(i), [&](Result<Message> ack) {
+      if (!ack.ok()) return (void)failed.fetch_add(1);
+      lag.Acked(*ack->GetUint("position"));
+    });
+  });
+  WaitCaughtUp(*projection, total, failed.load());
   applier->Stop();
-  if (!caught_up || failed.load() > 0) {
-    throw std::runtime_error(
-        fmt::format("cqrs bench: projection reached {} of {} ({} failed commands)",
-                    projection->applied(), total, failed.load()));
-  }
-  std::vector<double> lags_ms;
-  lags_ms.reserve(total);
-  for (uint64_t p = 1; p <= total; ++p) {
-    const int64_t a = acked_at[p].load(), b = projected_at[p].load();
-    // The ack callback and the projection commit race; a projection that wins counts as 0.
-    if (a > 0 && b > 0) lags_ms.push_back(std::max<int64_t>(0, b - a) / 1e6);
-  }
-  std::sort(lags_ms.begin(), lags_ms.end());
-  auto at = [&](double q) {
-    return lags_ms.empty() ? 0.0 : lags_ms[static_cast<size_t>(q * (lags_ms.size() - 1))];
-  };
-  return {at(0.50), at(0.99)};
+  return lag.Percentiles();
+}
+
+// Saves straight into a RocksDB store through its store:* service; an entities projection reads
+// the store's change feed by store:changes messages. A save of a new entity into the fresh store
+// is the feed record of its position: the i-th save is record i.
+std::pair<double, double> FeedLagPercentiles(const std::string& dir,
+                                             const CqrsBenchOptions& options) {
+  Bus bus;
+  store::StoreOptions store_options;
+  store_options.path = dir + "/feed-store";
+  store_options.purge_interval_ms = 0;
+  std::shared_ptr<store::EntityStore> source =
+      Must(store::OpenRocksDbStore(store_options), "open store");
+  Must(bus.Add("store:*,kind:entry", store::MakeStoreService(source)), "route");
+  Must(bus.Add("store:changes", store::MakeStoreService(source)), "route");
+
+  const uint64_t total = static_cast<uint64_t>(options.lag_rate * options.lag_seconds);
+  LagClock lag(total);
+  cqrs::ProjectionOptions projection_options;
+  projection_options.path = dir + "/feed-read-model";
+  projection_options.on_applied = [&lag](uint64_t applied) { lag.Projected(applied); };
+  Message changes;
+  changes.SetString("store", "changes");
+  auto projection = Must(
+      cqrs::ProjectionService::Start(cqrs::MakeEntitiesProjection("entry"),
+                                     cqrs::MakeChangeFeedSource(bus, changes), projection_options),
+      "start projection");
+  std::atomic<uint64_t> failed{0};
+  Pace(total, options.lag_rate, [&](uint64_t i) {
+    Message save = Command(i);
+    save.SetObjectJson("ent", fmt::format(R"({{"id":"f{}","user":"u{}","text":"bench entry {}"}})",
+                                          i, i % 1000, i));
+    // The store service answers on this thread, in order: the ack of save i is record i + 1.
+    bus.Act(std::move(save), [&, position = i + 1](Result<Message> ack) {
+      if (!ack.ok()) return (void)failed.fetch_add(1);
+      lag.Acked(position);
+    });
+  });
+  WaitCaughtUp(*projection, total, failed.load());
+  return lag.Percentiles();
 }
 
 }  // namespace
@@ -221,6 +284,9 @@ Figures RunCqrsBench(const CqrsBenchOptions& options) {
     auto [p50, p99] = LagPercentiles(dir, options);
     figures.emplace_back("lag_p50_ms", p50);
     figures.emplace_back("lag_p99_ms", p99);
+    auto [feed_p50, feed_p99] = FeedLagPercentiles(dir, options);
+    figures.emplace_back("feed_lag_p50_ms", feed_p50);
+    figures.emplace_back("feed_lag_p99_ms", feed_p99);
   } catch (...) {
     if (temporary) std::filesystem::remove_all(dir);
     throw;
