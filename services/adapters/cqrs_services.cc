@@ -143,12 +143,13 @@ Result<ProjectionInstance> RegisteredProjection(const Settings& s) {
   if (!which.ok()) return which.status();
   auto type = ProjectionRegistry::Global().Find(*which);
   if (!type) {
-    return s.Error("projection", fmt::format("unknown projection '{}' (registered: {})", *which,
-                                             fmt::join(ProjectionRegistry::Global().Names(), ", ")));
+    return s.Error("projection",
+                   fmt::format("unknown projection '{}' (registered: {})", *which,
+                               fmt::join(ProjectionRegistry::Global().Names(), ", ")));
   }
-  std::vector<std::string_view> known = {"projection",       "path",          "durability",
-                                         "log",              "feed",          "poll_interval_ms",
-                                         "batch_size",       "default_timeout_ms", "max_timeout_ms"};
+  std::vector<std::string_view> known = {
+      "projection",       "path",       "durability",         "log",           "feed",
+      "poll_interval_ms", "batch_size", "default_timeout_ms", "max_timeout_ms"};
   known.insert(known.end(), type->settings.begin(), type->settings.end());
   if (Status st = s.CheckOnly(known); !st.ok()) return st;
   Result<ProjectionInstance> built = Status::Internal("unset");

@@ -12,9 +12,9 @@ Result<ProjectionInstance> MakeEntities(const Settings& s) {
   auto kind = s.GetString("kind", "entry");
   if (!kind.ok()) return kind.status();
   if (kind->empty()) return s.Error("kind", "must not be empty");
-  return ProjectionInstance{cqrs::MakeEntitiesProjection(*kind),
-                            {fmt::format("store:load,kind:\"{}\"", *kind),
-                             fmt::format("store:list,kind:\"{}\"", *kind)}};
+  return ProjectionInstance{
+      cqrs::MakeEntitiesProjection(*kind),
+      {fmt::format("store:load,kind:\"{}\"", *kind), fmt::format("store:list,kind:\"{}\"", *kind)}};
 }
 
 }  // namespace

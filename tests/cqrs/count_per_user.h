@@ -1,6 +1,7 @@
 // A small projection for the CQRS tests, written as a user would (projection.h, read_model.h):
 // how many entities of kind "entry" each user has, and which.
-//   entries:user,user:U      -> {"user":"U","count":N,"ids":[…]}   (ids in byte order, at most 1000)
+//   entries:user,user:U      -> {"user":"U","count":N,"ids":[…]}   (ids in byte order, at most
+//   1000)
 #pragma once
 
 #include <memory>

@@ -1,4 +1,5 @@
-// Projections: the entities read model and a test one (count_per_user.h), read-your-writes waits, rebuild and swap, lag, change feeds.
+// Projections: the entities read model and a test one (count_per_user.h), read-your-writes waits,
+// rebuild and swap, lag, change feeds.
 #include <atomic>
 
 #include "cqrs_test_util.h"

@@ -41,13 +41,13 @@ class SavesProjection final : public cqrs::Projection {
 
 void RegisterSaves() {
   static const Status registered = RegisterProjectionType(
-      "test.saves", {.settings = {"kind"}, .factory = [](const Settings& s) -> Result<ProjectionInstance> {
-                       auto kind = s.GetString("kind", "entry");
-                       if (!kind.ok()) return kind.status();
-                       if (kind->empty()) return s.Error("kind", "must not be empty");
-                       return ProjectionInstance{std::make_unique<SavesProjection>(*kind),
-                                                 {"saves:count"}};
-                     }});
+      "test.saves",
+      {.settings = {"kind"}, .factory = [](const Settings& s) -> Result<ProjectionInstance> {
+         auto kind = s.GetString("kind", "entry");
+         if (!kind.ok()) return kind.status();
+         if (kind->empty()) return s.Error("kind", "must not be empty");
+         return ProjectionInstance{std::make_unique<SavesProjection>(*kind), {"saves:count"}};
+       }});
   ASSERT_TRUE(registered.ok()) << registered.ToString();
 }
 
@@ -99,7 +99,8 @@ kind = "entry")"));
   Bus& bus = (*node)->bus();
   uint64_t position = 0;
   for (const char* id : {"a", "b", "a"}) {
-    auto ack = bus.ActAndWait(Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}"}}}})", id)));
+    auto ack = bus.ActAndWait(
+        Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}"}}}})", id)));
     ASSERT_TRUE(ack.ok()) << ack.status().ToString();
     position = ack->GetUint("position").value_or(0);
   }

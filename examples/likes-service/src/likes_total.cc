@@ -16,9 +16,7 @@ using shardkit::cqrs::StateView;
 using shardkit::cqrs::Write;
 
 // Read-model keys: "post/<id>" -> that post's count; "likes", "posts" -> the totals.
-int64_t Number(const std::optional<std::string>& text) {
-  return text ? std::stoll(*text) : 0;
-}
+int64_t Number(const std::optional<std::string>& text) { return text ? std::stoll(*text) : 0; }
 
 class LikesTotal final : public shardkit::cqrs::Projection {
  public:
@@ -40,16 +38,13 @@ class LikesTotal final : public shardkit::cqrs::Projection {
       if (!r->ok()) return r->status();
     }
     const int64_t old = Number(*before);
-    const int64_t post_delta = (count > 0) - (old > 0);
-    std::vector<Write> writes;
-    if (count > 0) {
-      writes.push_back({"post/" + e.id, std::to_string(count)});
-    } else {
-      writes.push_back({"post/" + e.id, std::nullopt});
-    }
-    writes.push_back({"likes", std::to_string(Number(*likes) + count - old)});
-    writes.push_back({"posts", std::to_string(Number(*posts) + post_delta)});
-    return writes;
+    std::optional<std::string> now;  // absent: the post has no likes (any more)
+    if (count > 0) now = std::to_string(count);
+    return std::vector<Write>{
+        {"post/" + e.id, now},
+        {"likes", std::to_string(Number(*likes) + count - old)},
+        {"posts", std::to_string(Number(*posts) + (count > 0) - (old > 0))},
+    };
   }
 
   Result<Message> Query(const Message&, const ReadView& view) override {
@@ -81,8 +76,8 @@ std::unique_ptr<shardkit::cqrs::Projection> MakeLikesTotal(std::string kind) {
 }
 
 shardkit::Status RegisterLikesTotalType() {
-  return shardkit::services::RegisterProjectionType(
-      "likes-total", {.settings = {"kind"}, .factory = FromConfig});
+  return shardkit::services::RegisterProjectionType("likes-total",
+                                                    {.settings = {"kind"}, .factory = FromConfig});
 }
 
 }  // namespace likes

@@ -261,8 +261,8 @@ void RegisterMicroblogProjections() {
   static std::once_flag once;
   std::call_once(once, [] {
     using shardkit::services::RegisterProjectionType;
-    (void)RegisterProjectionType("microblog.entries-per-user",
-                                 {.settings = {"kind", "user_field"}, .factory = EntriesPerUserFrom});
+    (void)RegisterProjectionType("microblog.entries-per-user", {.settings = {"kind", "user_field"},
+                                                                .factory = EntriesPerUserFrom});
     (void)RegisterProjectionType("microblog.search-index",
                                  {.settings = {"kind", "text_field"}, .factory = SearchIndexFrom});
     (void)RegisterProjectionType(
