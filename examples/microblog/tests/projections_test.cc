@@ -3,9 +3,6 @@
 // queries with read-your-writes; bad queries and bad settings name the field or key.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -13,6 +10,7 @@
 #include <shardkit/services/config.h>
 #include <shardkit/services/data_services.h>
 #include <shardkit/services/node.h>
+#include <shardkit/testing/temp_dir.h>
 
 #include "microblog/services.h"
 
@@ -24,20 +22,7 @@ using shardkit::Message;
 using shardkit::Result;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "microblog-projections-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using shardkit::testing::TempDir;
 
 // Commands for entries and follows go to a command log applied to a memory store; three read
 // models follow the log. `extra` is appended to the entries-per-user table.
