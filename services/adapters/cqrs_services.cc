@@ -2,18 +2,20 @@
 //   command-log  the write side: a CommandLog, its CommandService and (by default) an Applier that
 //                applies the logged commands through the node's bus; also answers
 //                cqrs:deadletter,cmd:*,service:<name> and cqrs:status,service:<name>
-//   projection   a built-in projection over a command-log of this node or a store's change feed
-//                (by message), served from its own RocksDB read model with read-your-writes
+//   projection   a projection type (projection_types.h) over a command-log of this node or a
+//                store's change feed (by message), served from its own RocksDB read model with
+//                read-your-writes
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 
 #include "shardkit/cqrs/applier.h"
-#include "shardkit/cqrs/builtin_projections.h"
 #include "shardkit/cqrs/command_log.h"
 #include "shardkit/cqrs/command_service.h"
 #include "shardkit/cqrs/projection_service.h"
 #include "shardkit/message/codec.h"
+#include "shardkit/services/projection_types.h"
 #include "shardkit/services/registry.h"
 #include "shardkit/store/id_generator.h"
 
@@ -134,62 +136,39 @@ Result<ServiceInstance> MakeCommandLogService(const ServiceContext& ctx) {
   return ServiceInstance{WithAdmin(commands, std::move(admin)), std::move(patterns), stop, start};
 }
 
-// The built-in projection a `projection` setting names, and its default query patterns.
-Result<std::pair<std::unique_ptr<cqrs::Projection>, std::vector<std::string>>> BuiltinProjection(
-    const Settings& s) {
+// The projection the `projection` setting names (projection_types.h), once the table holds only the
+// service's keys and the type's.
+Result<ProjectionInstance> RegisteredProjection(const Settings& s) {
   auto which = s.GetString("projection");
   if (!which.ok()) return which.status();
-  auto field = [&](std::string_view key, std::string fallback) {
-    return s.GetString(key, std::move(fallback));
-  };
-  if (*which == "entities") {
-    auto kind = field("kind", "entry");
-    if (!kind.ok()) return kind.status();
-    return std::make_pair(cqrs::MakeEntitiesProjection(*kind),
-                          std::vector<std::string>{fmt::format("store:load,kind:\"{}\"", *kind),
-                                                   fmt::format("store:list,kind:\"{}\"", *kind)});
+  auto type = ProjectionRegistry::Global().Find(*which);
+  if (!type) {
+    return s.Error("projection",
+                   fmt::format("unknown projection '{}' (registered: {})", *which,
+                               fmt::join(ProjectionRegistry::Global().Names(), ", ")));
   }
-  if (*which == "entries-per-user") {
-    auto kind = field("kind", "entry");
-    auto user = field("user_field", "user");
-    if (!kind.ok()) return kind.status();
-    if (!user.ok()) return user.status();
-    return std::make_pair(cqrs::MakeEntriesPerUserProjection(*kind, *user),
-                          std::vector<std::string>{"entries:user"});
+  std::vector<std::string_view> known = {
+      "projection",       "path",       "durability",         "log",           "feed",
+      "poll_interval_ms", "batch_size", "default_timeout_ms", "max_timeout_ms"};
+  known.insert(known.end(), type->settings.begin(), type->settings.end());
+  if (Status st = s.CheckOnly(known); !st.ok()) return st;
+  Result<ProjectionInstance> built = Status::Internal("unset");
+  try {
+    built = type->factory(s);
+  } catch (const std::exception& e) {
+    return s.Error("projection", fmt::format("the factory of '{}' threw: {}", *which, e.what()));
   }
-  if (*which == "search-index") {
-    auto kind = field("kind", "entry");
-    auto text = field("text_field", "text");
-    if (!kind.ok()) return kind.status();
-    if (!text.ok()) return text.status();
-    return std::make_pair(cqrs::MakeSearchIndexProjection(*kind, *text),
-                          std::vector<std::string>{"search:query"});
-  }
-  if (*which == "follower-count") {
-    auto kind = field("kind", "follow");
-    auto follower = field("follower_field", "follower");
-    auto followee = field("followee_field", "followee");
-    for (const Status& st : {St(kind), St(follower), St(followee)}) {
-      if (!st.ok()) return st;
-    }
-    return std::make_pair(cqrs::MakeFollowerCountProjection(*kind, *follower, *followee),
-                          std::vector<std::string>{"followers:count"});
-  }
-  return s.Error("projection",
-                 fmt::format("unknown projection '{}' (entities, entries-per-user, search-index, "
-                             "follower-count)",
-                             *which));
+  if (built.ok() && !built->projection)
+    return s.Error("projection", fmt::format("the factory of '{}' built no projection", *which));
+  return built;
 }
 
-// projection: a built-in projection over a command log (`log`) or a change feed (`feed`).
+// projection: a registered projection type over a command log (`log`) or a change feed (`feed`).
 Result<ServiceInstance> MakeProjectionService(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st =
-          s.CheckOnly({"projection", "kind", "user_field", "text_field", "follower_field",
-                       "followee_field", "path", "durability", "log", "feed", "poll_interval_ms",
-                       "batch_size", "default_timeout_ms", "max_timeout_ms"});
-      !st.ok())
-    return st;
+  // First: an unknown type or key is refused before anything is created on disk.
+  auto projection = RegisteredProjection(s);
+  if (!projection.ok()) return projection.status();
   auto path = s.GetString("path", "");
   auto durability = DurabilityOf(s);
   auto log_name = s.GetString("log", "");
@@ -201,13 +180,10 @@ Result<ServiceInstance> MakeProjectionService(const ServiceContext& ctx) {
        {St(durability), St(log_name), St(poll), St(batch), St(default_timeout), St(max_timeout)}) {
     if (!st.ok()) return st;
   }
-  if (Status st = NeedPath(s, path); !st.ok()) return st;
   if (*poll < 1) return s.Error("poll_interval_ms", "must be positive");
   if (*batch < 1) return s.Error("batch_size", "must be positive");
   if (*default_timeout < 0 || *max_timeout < *default_timeout)
     return s.Error("default_timeout_ms", "must be 0..max_timeout_ms");
-  auto projection = BuiltinProjection(s);
-  if (!projection.ok()) return projection.status();
 
   std::unique_ptr<cqrs::EventSource> source;
   bool has_feed = s.Has("feed");
@@ -233,6 +209,7 @@ Result<ServiceInstance> MakeProjectionService(const ServiceContext& ctx) {
                      "must be a table of the request's properties, with store = \"changes\"");
     source = cqrs::MakeChangeFeedSource(*ctx.bus, std::move(request).value(), *poll);
   }
+  if (Status st = NeedPath(s, path); !st.ok()) return st;
 
   cqrs::ProjectionOptions options;
   options.path = *path;
@@ -240,9 +217,9 @@ Result<ServiceInstance> MakeProjectionService(const ServiceContext& ctx) {
   options.batch_size = static_cast<size_t>(*batch);
   options.default_timeout_ms = *default_timeout;
   options.max_timeout_ms = *max_timeout;
-  auto patterns = std::move(projection->second);
+  auto patterns = std::move(projection->patterns);
   auto opened =
-      cqrs::ProjectionService::Open(std::move(projection->first), std::move(source), options);
+      cqrs::ProjectionService::Open(std::move(projection->projection), std::move(source), options);
   if (!opened.ok()) return s.Error("path", opened.status().message());
   std::shared_ptr<cqrs::ProjectionService> service = std::move(opened).value();
   patterns.push_back(fmt::format("cqrs:status,service:\"{}\"", ctx.name));

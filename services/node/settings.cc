@@ -49,6 +49,10 @@ std::vector<std::string> Settings::Keys() const {
 }
 
 Status Settings::CheckOnly(std::initializer_list<std::string_view> known) const {
+  return CheckOnly(std::vector<std::string_view>(known));
+}
+
+Status Settings::CheckOnly(const std::vector<std::string_view>& known) const {
   for (const std::string& key : Keys()) {
     bool ok = false;
     for (std::string_view k : known) ok = ok || k == key;

@@ -10,7 +10,10 @@
 
 #include <filesystem>
 
+#include <shardkit/services/projection_types.h>
 #include <shardkit/testing/testing.h>
+
+#include "count_per_user.h"
 
 namespace shardkit::cqrs {
 namespace {
@@ -73,7 +76,7 @@ name = "reader"
 [[service]]
 name = "per-user"
 type = "projection"
-projection = "entries-per-user"
+projection = "test.count-per-user"
 feed = {{ store = "changes", kind = "entry" }}
 poll_interval_ms = 2
 path = "{0}/per-user"
@@ -94,7 +97,20 @@ timeout_ms = 500
 constexpr size_t kWriter = 0;
 constexpr size_t kReader = 1;
 
+// The reader's read model is a projection type of the test's own, registered as a user would.
+void RegisterCountPerUser() {
+  static const Status registered = services::RegisterProjectionType(
+      "test.count-per-user",
+      {.settings = {},
+       .factory = [](const services::Settings&) -> Result<services::ProjectionInstance> {
+         return services::ProjectionInstance{testing::MakeCountPerUserProjection(),
+                                             {"entries:user"}};
+       }});
+  ASSERT_TRUE(registered.ok()) << registered.ToString();
+}
+
 std::unique_ptr<Cluster> WriterAndReader(const TempDir& dir) {
+  RegisterCountPerUser();
   return Cluster::FromToml({WriterToml(dir), ReaderToml(dir)});
 }
 

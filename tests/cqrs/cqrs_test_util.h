@@ -11,14 +11,16 @@
 #include <thread>
 
 #include <shardkit/cqrs/applier.h>
-#include <shardkit/cqrs/builtin_projections.h>
 #include <shardkit/cqrs/command_service.h>
+#include <shardkit/cqrs/entities_projection.h>
 #include <shardkit/cqrs/projection_service.h>
 #include <shardkit/message/bus.h>
 #include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
 #include <shardkit/store/entity_store.h>
 #include <shardkit/store/service.h>
+
+#include "count_per_user.h"
 
 namespace shardkit::cqrs::testing {
 
@@ -72,7 +74,7 @@ struct NodeOptions {
 //   store:save|remove,kind:entry|follow  -> command service -> command log
 //   store:*,kind:entry|follow,cqrs:apply -> RocksDB store (the applier's target)
 //   store:load|list,kind:entry           -> entities read model
-//   entries:user / search:query / followers:count -> their read models
+//   entries:user                         -> the count-per-user read model (count_per_user.h)
 //   cqrs:status, cqrs:deadletter,cmd:*
 struct Node {
   explicit Node(const std::string& dir, NodeOptions options = {}) {
@@ -103,23 +105,18 @@ struct Node {
       entities = StartProjection(MakeEntitiesProjection("entry"), dir + "/rm-entities",
                                  options.durability);
       per_user =
-          StartProjection(MakeEntriesPerUserProjection(), dir + "/rm-per-user", options.durability);
-      search = StartProjection(MakeSearchIndexProjection(), dir + "/rm-search", options.durability);
-      followers =
-          StartProjection(MakeFollowerCountProjection(), dir + "/rm-followers", options.durability);
+          StartProjection(MakeCountPerUserProjection(), dir + "/rm-per-user", options.durability);
       Check(bus.Add("store:load,kind:entry", entities));
       Check(bus.Add("store:list,kind:entry", entities));
       Check(bus.Add("entries:user", per_user));
-      Check(bus.Add("search:query", search));
-      Check(bus.Add("followers:count", followers));
-      for (auto* p : {&entities, &per_user, &search, &followers}) lags.push_back(*p);
+      for (auto* p : {&entities, &per_user}) lags.push_back(*p);
     }
     Check(bus.Add("cqrs:status", MakeStatusService(lags)));
   }
 
   ~Node() {
     if (applier) applier->Stop();
-    for (auto* p : {&entities, &per_user, &search, &followers}) {
+    for (auto* p : {&entities, &per_user}) {
       if (*p) (*p)->Stop();
     }
   }
@@ -154,7 +151,7 @@ struct Node {
   bool CaughtUp() const {
     const uint64_t head = log->Head();
     if (applier && applier->applied() < head) return false;
-    for (auto* p : {&entities, &per_user, &search, &followers}) {
+    for (auto* p : {&entities, &per_user}) {
       if (*p && (*p)->applied() < head) return false;
     }
     return true;
@@ -174,7 +171,7 @@ struct Node {
   std::shared_ptr<store::EntityStore> store;
   std::shared_ptr<Handler> store_service;
   std::shared_ptr<Applier> applier;
-  std::shared_ptr<ProjectionService> entities, per_user, search, followers;
+  std::shared_ptr<ProjectionService> entities, per_user;
 };
 
 }  // namespace shardkit::cqrs::testing

@@ -46,30 +46,33 @@ projection = "entities"
 log = "commands"
 path = "{0}/entities"
 [[service]]
-name = "per-user"
+name = "copy-1"
 type = "projection"
-projection = "entries-per-user"
+projection = "entities"
 log = "commands"
-path = "{0}/per-user"
+path = "{0}/copy-1"
+patterns = ["store:load,kind:entry,copy:1"]
 [[service]]
-name = "search"
+name = "copy-2"
 type = "projection"
-projection = "search-index"
+projection = "entities"
 log = "commands"
-path = "{0}/search"
+path = "{0}/copy-2"
+patterns = ["store:load,kind:entry,copy:2"]
 [[service]]
-name = "followers"
+name = "copy-3"
 type = "projection"
-projection = "follower-count"
+projection = "entities"
 log = "commands"
-path = "{0}/followers"
+path = "{0}/copy-3"
+patterns = ["store:load,kind:entry,copy:3"]
 [[service]]
-name = "feed-search"
+name = "feed-copy"
 type = "projection"
-projection = "search-index"
+projection = "entities"
 feed = {{ store = "changes", kind = "entry" }}
-path = "{0}/feed-search"
-patterns = ["feedsearch:query"]
+path = "{0}/feed-copy"
+patterns = ["store:load,kind:entry,copy:feed"]
 [[route]]
 pattern = "store:save,kind:entry"
 to = "commands"

@@ -1,5 +1,6 @@
-// The node binary end to end: `likes-node serve` from a TOML config with a SQLite store and the
-// "likes" service type, then `likes-node act` over TCP, as a user would run them.
+// The node binary end to end: `likes-node serve` from a TOML config with a SQLite store, the
+// "likes" service type and a "likes-total" read model over the store's change feed, then
+// `likes-node act` over TCP, as a user would run them.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -38,7 +39,7 @@ std::string ReadFile(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-TEST(LikesNode, ServesItsOwnServiceTypeBesideAStore) {
+TEST(LikesNode, ServesItsOwnServiceAndProjectionTypesBesideAStore) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("likes-node-test-" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -58,6 +59,12 @@ patterns = ["store:*,kind:likes"]
 name = "likes"
 type = "likes"
 max_retries = 10
+[[service]]
+name = "total"
+type = "projection"
+projection = "likes-total"
+feed = { store = "changes", kind = "likes" }
+path = "data/total"
 )";
   std::string node = LIKES_NODE;
   std::string serve = "cd " + dir.string() + " && exec " + node +
@@ -87,6 +94,14 @@ max_retries = 10
   auto [get_code, got] = Shell(node + " act likes:get,post:p1 --to " + url);
   EXPECT_EQ(get_code, 0) << got;
   EXPECT_NE(got.find("\"likes\":3"), std::string::npos) << got;
+  // The read model follows the store's feed: it has every like once the feed is read.
+  EXPECT_EQ(Shell(node + " act likes:add,post:p2 --to " + url).first, 0);
+  std::string total;
+  for (int i = 0; i < 100 && total.find(R"("likes":4,"posts":2)") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    total = Shell(node + " act likes:total --to " + url).second;
+  }
+  EXPECT_NE(total.find(R"("likes":4,"posts":2)"), std::string::npos) << total;
 
   kill(server, SIGTERM);  // a graceful stop: the node drains and exits 0
   int status = 0;

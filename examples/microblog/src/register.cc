@@ -7,6 +7,7 @@
 #include <shardkit/services/endpoint.h>
 #include <shardkit/services/registry.h>
 
+#include "microblog/projections.h"
 #include "microblog/services.h"
 
 namespace microblog {
@@ -99,6 +100,7 @@ void RegisterMicroblogServices() {
                             });
     (void)registry.Register("microblog.broadcast", MakeBroadcast);
   });
+  RegisterMicroblogProjections();
 }
 
 }  // namespace microblog

@@ -56,8 +56,9 @@ struct Subscriber {
 std::shared_ptr<shardkit::Handler> MakeBroadcastService(std::vector<Subscriber> subscribers);
 
 // Registers the node service types microblog.post, microblog.index, microblog.follow,
-// microblog.timeline, microblog.fanout and microblog.broadcast (settings: docs/configuration.md).
-// Idempotent. The `shardkit` binary calls it, so `shardkit serve` hosts these types.
+// microblog.timeline, microblog.fanout and microblog.broadcast (settings: docs/configuration.md),
+// and the microblog's projection types (projections.h). Idempotent. The `shardkit-microblog`
+// binary calls it, so `shardkit-microblog serve` hosts these types.
 void RegisterMicroblogServices();
 
 }  // namespace microblog

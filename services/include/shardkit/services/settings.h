@@ -44,6 +44,7 @@ class Settings {
   std::vector<std::string> Keys() const;
   // `invalid` naming the first key not in `known`.
   Status CheckOnly(std::initializer_list<std::string_view> known) const;
+  Status CheckOnly(const std::vector<std::string_view>& known) const;
   // The whole table as compact JSON text.
   std::string Json() const;
   // "node.toml: service 'orders' (store)" — the prefix of error messages.
