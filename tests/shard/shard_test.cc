@@ -119,8 +119,12 @@ class ShardedCluster {
     options.purge_interval_ms = 0;
     std::shared_ptr<store::EntityStore> s = std::move(store::NewMemoryStore(options)).value();
     stores[name] = s;
-    auto guard = MakeShardGuard({name, authority_, Refresher()}, store::MakeStoreService(s));
-    EXPECT_TRUE(bus.Add(fmt::format("store:*,shard:\"{}\"", name), guard, "shard " + name).ok());
+    // The store's route, then the guard over it (a decorator: it calls the store as Prior).
+    std::string pattern = fmt::format("store:*,shard:\"{}\"", name);
+    EXPECT_TRUE(bus.Add(pattern, store::MakeStoreService(s), "store " + name).ok());
+    EXPECT_TRUE(bus.Override(pattern, MakeShardGuard({name, authority_, Refresher()}),
+                             "shard " + name)
+                    .ok());
   }
 
   MapRefresher Refresher() {
@@ -371,10 +375,9 @@ TEST(ShardErrors, NamesWithQuotesAndControlCharactersGiveValidJson) {
   EXPECT_EQ(std::string(doc["error$"]["details"]["shard"].GetString()), odd);
 
   // A guard configured with a name the map does not know refuses with that name in its details.
-  auto guard = MakeShardGuard({odd, c.authority_, c.Refresher()},
-                              store::MakeStoreService(c.stores.begin()->second));
   Bus bus;
-  ASSERT_TRUE(bus.Add("store:*", guard).ok());
+  ASSERT_TRUE(bus.Add("store:*", store::MakeStoreService(c.stores.begin()->second)).ok());
+  ASSERT_TRUE(bus.Override("store:*", MakeShardGuard({odd, c.authority_, c.Refresher()})).ok());
   Message direct;
   direct.SetString("store", "load").SetString("kind", "entry").SetString("id", "1");
   direct.SetString("shard", odd).SetInt("epoch", 1);
