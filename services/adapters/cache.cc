@@ -12,9 +12,8 @@ namespace shardkit::services {
 // Also answers sys:cache,cmd:stats,name:<service name>.
 Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st =
-          s.CheckOnly({"max_bytes", "ttl_ms", "not_found_ttl_ms", "cache_lists", "list_ttl_ms",
-                       "decorates"});
+  if (Status st = s.CheckOnly(
+          {"max_bytes", "ttl_ms", "not_found_ttl_ms", "cache_lists", "list_ttl_ms", "decorates"});
       !st.ok())
     return st;
   cache::CacheOptions options;
@@ -24,7 +23,8 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   auto lists = s.GetBool("cache_lists", false);
   auto list_ttl = s.GetInt("list_ttl_ms", 5'000);
   auto decorates = s.GetString("decorates", "");
-  for (const Status& st : {St(max_bytes), St(ttl), St(nf), St(lists), St(list_ttl), St(decorates)}) {
+  for (const Status& st :
+       {St(max_bytes), St(ttl), St(nf), St(lists), St(list_ttl), St(decorates)}) {
     if (!st.ok()) return st;
   }
   if (s.Has("decorates") && decorates->empty())

@@ -37,7 +37,7 @@ class Node::Impl {
     std::map<std::string, LiveService> services;
     std::vector<std::string> created;  // names built for this table: stopped if it fails
     std::map<std::string, std::shared_ptr<Handler>> clients;
-    std::vector<std::string> served;  // patterns routed to this node's own services
+    std::vector<std::string> served;                  // patterns routed to this node's own services
     std::map<std::string, std::string> decorator_of;  // decorated service -> its decorator
     void StopCreated();
   };

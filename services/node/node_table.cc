@@ -94,17 +94,19 @@ Status Node::Impl::CheckDecorators(const NodeConfig& next, Table& table) {
     if (d.service.empty()) continue;
     const ServiceConfig* target = FindService(next, d.service);
     if (target == nullptr || target == &service)
-      return service.settings.Error(
-          d.setting, fmt::format("no {}service '{}' in this node to decorate",
-                                 target == &service ? "other " : "", d.service));
+      return service.settings.Error(d.setting,
+                                    fmt::format("no {}service '{}' in this node to decorate",
+                                                target == &service ? "other " : "", d.service));
     if (std::find(d.types.begin(), d.types.end(), target->type) == d.types.end())
       return service.settings.Error(
-          d.setting, fmt::format("service '{}' is a {}, which a {} cannot decorate (it decorates: {})",
-                                 d.service, target->type, service.type, fmt::join(d.types, ", ")));
+          d.setting,
+          fmt::format("service '{}' is a {}, which a {} cannot decorate (it decorates: {})",
+                      d.service, target->type, service.type, fmt::join(d.types, ", ")));
     auto [it, fresh] = table.decorator_of.emplace(d.service, service.name);
     if (!fresh)
       return service.settings.Error(
-          d.setting, fmt::format("service '{}' is already decorated by '{}'", d.service, it->second));
+          d.setting,
+          fmt::format("service '{}' is already decorated by '{}'", d.service, it->second));
   }
   return Status::Ok();
 }
@@ -122,9 +124,9 @@ Status Node::Impl::AddStack(const NodeConfig& next, Table& table, const std::str
   // The service's gate (admission, metrics, loop trail) stands over its outermost layer.
   auto gated = [&](std::shared_ptr<Handler> handler, const ServiceConfig& owner,
                    const std::string& key) -> std::shared_ptr<Handler> {
-    return std::make_shared<GateHandler>(std::move(handler), owner.name, metrics_->Queue(owner.name),
-                                         owner.max_in_flight, metrics_->Route(key),
-                                         GateHandler::TrailMark(owner.name, text));
+    return std::make_shared<GateHandler>(
+        std::move(handler), owner.name, metrics_->Queue(owner.name), owner.max_in_flight,
+        metrics_->Route(key), GateHandler::TrailMark(owner.name, text));
   };
   std::vector<std::shared_ptr<Handler>> layers = {instance.handler};
   layers.insert(layers.end(), instance.overrides.begin(), instance.overrides.end());
@@ -138,8 +140,8 @@ Status Node::Impl::AddStack(const NodeConfig& next, Table& table, const std::str
     return added;
   for (size_t i = 1; i < layers.size(); ++i) {
     bool decorating = decorator != table.decorator_of.end() && i + 1 == layers.size();
-    std::string over = decorating ? fmt::format("service {} over {}", decorator->second, name)
-                                  : description;
+    std::string over =
+        decorating ? fmt::format("service {} over {}", decorator->second, name) : description;
     (void)table.router.Override(pattern, layers[i], over);
     if (local) (void)table.local_router.Override(pattern, layers[i], over);
   }
@@ -211,9 +213,9 @@ Status Node::Impl::AddRoutes(const NodeConfig& next, Table& table) {
       table.clients.emplace(key, *client);
       auto target = std::make_shared<GateHandler>(*client, Shown(route.to), nullptr, 0,
                                                   metrics_->Route(pattern->ToString()));
-      added = table.router.Add(std::move(pattern).value(), target,
-                               fmt::format("-> {} (timeout {} ms)", Shown(route.to),
-                                           route.timeout_ms));
+      added =
+          table.router.Add(std::move(pattern).value(), target,
+                           fmt::format("-> {} (timeout {} ms)", Shown(route.to), route.timeout_ms));
     }
     if (!added.ok())
       return Status::Invalid(

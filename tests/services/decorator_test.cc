@@ -33,10 +33,12 @@ decorates = "entries"
 // forwarded through the bus with cache:true would land on it.
 std::shared_ptr<std::atomic<int>> CountCacheTrueTrips(Bus& bus) {
   auto trips = std::make_shared<std::atomic<int>>(0);
-  EXPECT_TRUE(bus.Add("store:*,cache:true", [trips](Message m, const Context&, ReplyFn reply) {
-                   ++*trips;
-                   reply(Status::Internal("a cache:true trip: " + m.RoutingString()));
-                 }).ok());
+  EXPECT_TRUE(bus.Add("store:*,cache:true",
+                      [trips](Message m, const Context&, ReplyFn reply) {
+                        ++*trips;
+                        reply(Status::Internal("a cache:true trip: " + m.RoutingString()));
+                      })
+                  .ok());
   return trips;
 }
 
@@ -52,14 +54,16 @@ TEST(Decorators, ACacheDecoratingAStoreOfItsNodeReachesItAsPriorWithNoBusTrip) {
   ASSERT_TRUE(node);
   auto trips = CountCacheTrueTrips(node->bus());
   Bus& bus = node->bus();
-  ASSERT_TRUE(bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"a","v":1}})")).ok());
+  ASSERT_TRUE(
+      bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"a","v":1}})")).ok());
   for (int i = 0; i < 3; ++i) {
     auto loaded = bus.ActAndWait(Msg(R"({"store":"load","kind":"entry","id":"a"})"));
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     EXPECT_THAT(std::string(*loaded->GetObjectJson("ent")), HasSubstr(R"("v":1)"));
   }
   // A write through the cache invalidates: the next load sees it.
-  ASSERT_TRUE(bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"a","v":2}})")).ok());
+  ASSERT_TRUE(
+      bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"a","v":2}})")).ok());
   auto reloaded = bus.ActAndWait(Msg(R"({"store":"load","kind":"entry","id":"a"})"));
   ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
   EXPECT_THAT(std::string(*reloaded->GetObjectJson("ent")), HasSubstr(R"("v":2)"));
@@ -145,7 +149,7 @@ TEST(Decorators, ACacheOverAShardGuardOverAStoreInOneNode) {
   ASSERT_TRUE(route && route->prior && route->prior->prior);
   EXPECT_EQ(route->description, "service entry-cache over left");
   EXPECT_EQ(route->prior->description, "service left (store)");  // the guard
-  EXPECT_EQ(route->prior->prior->prior, nullptr);                 // the store
+  EXPECT_EQ(route->prior->prior->prior, nullptr);                // the store
 }
 
 std::string Refused(const std::string& toml) {

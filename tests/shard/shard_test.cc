@@ -122,9 +122,9 @@ class ShardedCluster {
     // The store's route, then the guard over it (a decorator: it calls the store as Prior).
     std::string pattern = fmt::format("store:*,shard:\"{}\"", name);
     EXPECT_TRUE(bus.Add(pattern, store::MakeStoreService(s), "store " + name).ok());
-    EXPECT_TRUE(bus.Override(pattern, MakeShardGuard({name, authority_, Refresher()}),
-                             "shard " + name)
-                    .ok());
+    EXPECT_TRUE(
+        bus.Override(pattern, MakeShardGuard({name, authority_, Refresher()}), "shard " + name)
+            .ok());
   }
 
   MapRefresher Refresher() {

@@ -116,9 +116,9 @@ struct ServiceContext {
 // `service`, so the handler reaches that service with Context::Prior, with no second trip
 // through the bus.
 struct Decorates {
-  std::string service;              // the decorated service's name; empty: not a decorator
-  std::string setting;              // the setting that named it, for errors ("decorates")
-  std::vector<std::string> types;   // the service types it can decorate
+  std::string service;             // the decorated service's name; empty: not a decorator
+  std::string setting;             // the setting that named it, for errors ("decorates")
+  std::vector<std::string> types;  // the service types it can decorate
 };
 
 // What a factory builds.
