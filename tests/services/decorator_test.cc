@@ -42,6 +42,13 @@ std::shared_ptr<std::atomic<int>> CountCacheTrueTrips(Bus& bus) {
   return trips;
 }
 
+// `json` through `bus`; a failure names the message and the error.
+Result<Message> Act(Bus& bus, std::string_view json) {
+  auto result = bus.ActAndWait(Msg(json));
+  EXPECT_TRUE(result.ok()) << json << ": " << result.status().ToString();
+  return result;
+}
+
 Message Stats(Node& node) {
   auto stats = node.bus().ActAndWait(Msg(R"({"sys":"cache","cmd":"stats","name":"entry-cache"})"));
   EXPECT_TRUE(stats.ok()) << stats.status().ToString();
@@ -54,16 +61,14 @@ TEST(Decorators, ACacheDecoratingAStoreOfItsNodeReachesItAsPriorWithNoBusTrip) {
   ASSERT_TRUE(node);
   auto trips = CountCacheTrueTrips(node->bus());
   Bus& bus = node->bus();
-  ASSERT_TRUE(
-      bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"a","v":1}})")).ok());
+  ASSERT_TRUE(Act(bus, R"({"store":"save","kind":"entry","ent":{"id":"a","v":1}})").ok());
   for (int i = 0; i < 3; ++i) {
     auto loaded = bus.ActAndWait(Msg(R"({"store":"load","kind":"entry","id":"a"})"));
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     EXPECT_THAT(std::string(*loaded->GetObjectJson("ent")), HasSubstr(R"("v":1)"));
   }
   // A write through the cache invalidates: the next load sees it.
-  ASSERT_TRUE(
-      bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"a","v":2}})")).ok());
+  ASSERT_TRUE(Act(bus, R"({"store":"save","kind":"entry","ent":{"id":"a","v":2}})").ok());
   auto reloaded = bus.ActAndWait(Msg(R"({"store":"load","kind":"entry","id":"a"})"));
   ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
   EXPECT_THAT(std::string(*reloaded->GetObjectJson("ent")), HasSubstr(R"("v":2)"));
@@ -191,8 +196,8 @@ TEST(Decorators, AReloadWithABadDecoratesKeepsTheOldConfigServing) {
   auto node = StartNode(kCachedStore);
   ASSERT_TRUE(node);
   Bus& bus = node->bus();
-  ASSERT_TRUE(bus.ActAndWait(Msg(R"({"store":"save","kind":"entry","ent":{"id":"a"}})")).ok());
-  ASSERT_TRUE(bus.ActAndWait(Msg(R"({"store":"load","kind":"entry","id":"a"})")).ok());
+  ASSERT_TRUE(Act(bus, R"({"store":"save","kind":"entry","ent":{"id":"a"}})").ok());
+  ASSERT_TRUE(Act(bus, R"({"store":"load","kind":"entry","id":"a"})").ok());
   std::string bad = kCachedStore;
   bad.replace(bad.find(R"(decorates = "entries")"), 21, R"(decorates = "nowhere")");
   auto config = ParseNodeConfig(bad, "bad.toml");
