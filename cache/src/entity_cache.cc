@@ -50,8 +50,8 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       : options_(options), clock_(options.clock ? options.clock : &SystemClock::Default()) {}
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
-    // Decorating (installed over the store's routes), the message was sent to the store: another
-    // node's cache may have marked it.
+    // Without a prior, a marked message came back: no store serves the marked pattern. A cache
+    // that decorates a store serves a marked one like any other (another node's cache sent it).
     if (message.GetBool("cache") == true && !context.has_prior()) {
       reply(Status::Unavailable(
           fmt::format("no store answers '{}' with cache:true", message.RoutingString())));
