@@ -37,10 +37,11 @@ struct Node {
     if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
     migrate::Participant p{name, std::move(opened).value(), std::make_shared<shard::WriteGate>()};
     auto refresh = [m = map]() -> Result<shard::ShardMap> { return *m->Current(); };
-    auto guard =
-        shard::MakeShardGuard({name, map, refresh, p.gate}, store::MakeStoreService(p.store));
-    if (Status s = bus.Add(fmt::format("store:*,shard:\"{}\"", name), guard); !s.ok())
-      throw std::runtime_error(s.ToString());
+    // The store's route, then its guard over it (reaching the store as Prior).
+    std::string pattern = fmt::format("store:*,shard:\"{}\"", name);
+    Status s = bus.Add(pattern, store::MakeStoreService(p.store));
+    if (s.ok()) s = bus.Override(pattern, shard::MakeShardGuard({name, map, refresh, p.gate}));
+    if (!s.ok()) throw std::runtime_error(s.ToString());
     shards[name] = p;
     return p;
   }

@@ -304,12 +304,12 @@ void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
     auto s = store::OpenRocksDbStore(o);
     if (!s.ok()) throw std::runtime_error(s.status().ToString());
     out.stores.push_back(std::move(s).value());
-    if (Status added =
-            out.bus.Add(fmt::format("store:*,shard:\"{}\"", range),
-                        shard::MakeShardGuard({range, map, nullptr, nullptr},
-                                              store::MakeStoreService(out.stores.back())));
-        !added.ok())
-      throw std::runtime_error(added.ToString());
+    // The store's route, then its guard over it (reaching the store as Prior).
+    std::string pattern = fmt::format("store:*,shard:\"{}\"", range);
+    Status added = out.bus.Add(pattern, store::MakeStoreService(out.stores.back()));
+    if (added.ok())
+      added = out.bus.Override(pattern, shard::MakeShardGuard({range, map, nullptr, nullptr}));
+    if (!added.ok()) throw std::runtime_error(added.ToString());
   }
   if (Status added = out.bus.Add(
           "store:*",

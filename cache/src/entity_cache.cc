@@ -50,7 +50,9 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       : options_(options), clock_(options.clock ? options.clock : &SystemClock::Default()) {}
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
-    if (message.GetBool("cache") == true) {
+    // Without a prior, a marked message came back: no store serves the marked pattern. A cache
+    // that decorates a store serves a marked one like any other (another node's cache sent it).
+    if (message.GetBool("cache") == true && !context.has_prior()) {
       reply(Status::Unavailable(
           fmt::format("no store answers '{}' with cache:true", message.RoutingString())));
       return;
@@ -125,7 +127,10 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     bool stale = false;  // an invalidation happened while the load was in flight
   };
 
+  // To the store: the route this cache overrides when it decorates the store in the same node,
+  // else a second trip through the bus marked cache:true (the store is elsewhere).
   static void Forward(const Context& context, Message message, ReplyFn reply) {
+    if (context.has_prior()) return context.Prior(std::move(message), std::move(reply));
     message.SetBool("cache", true);
     context.Act(std::move(message), std::move(reply));
   }

@@ -79,7 +79,7 @@ void Context::Prior(Message message, ReplyFn reply) const {
         fmt::format("'{}' has no prior handler", route_ ? route_->pattern.ToString() : "")));
     return;
   }
-  bus_->Dispatch(route_->prior, std::move(message), std::move(reply));
+  bus_->Dispatch(route_->prior, std::move(message), std::move(reply), &origin_);
 }
 
 // --- Bus
@@ -211,8 +211,9 @@ void Bus::Act(Message message, ReplyFn reply) {
            });
 }
 
-void Bus::Dispatch(std::shared_ptr<const Route> route, Message message, ReplyFn reply) {
-  Context context(this, route, message.meta());
+void Bus::Dispatch(std::shared_ptr<const Route> route, Message message, ReplyFn reply,
+                   const Meta* origin) {
+  Context context(this, route, origin ? *origin : message.meta());
   try {
     route->handler->Handle(std::move(message), context, reply);
   } catch (const std::exception& e) {

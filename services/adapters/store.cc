@@ -137,12 +137,14 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   }
   std::shared_ptr<Handler> handler = store::MakeStoreService(entity_store, service_options);
   std::vector<std::string> patterns = {"store:*"};
+  std::vector<std::shared_ptr<Handler>> overrides;
   std::string served_key;  // the directory entry of a shard, removed when the service stops
   if (!shard_name.empty()) {
     auto canonical = shard::CanonicalShardName(shard_name);
     if (!canonical.ok()) return s.Error("shard", canonical.status().message());
     auto gate = std::make_shared<shard::WriteGate>();
-    handler = shard::MakeShardGuard({*canonical, map, RefreshFrom(ctx, map), gate}, handler);
+    // The guard decorates the store: the node installs it over the shard's routes.
+    overrides.push_back(shard::MakeShardGuard({*canonical, map, RefreshFrom(ctx, map), gate}));
     // kind:* makes the shard route more specific (one more glob) than a router or cache on
     // store:*,kind:K, so forwarded messages reach the shard (docs/sharding.md); store:changes
     // names no kind, only the shard.
@@ -162,7 +164,9 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
     auto served = directory->Find<ServedShard>(served_key);
     if (served && served->store == entity_store) directory->Put(served_key, nullptr);
   };
-  return ServiceInstance{handler, patterns, stop};
+  ServiceInstance instance{handler, patterns, stop};
+  instance.overrides = std::move(overrides);
+  return instance;
 }
 
 }  // namespace shardkit::services

@@ -37,7 +37,8 @@ class Node::Impl {
     std::map<std::string, LiveService> services;
     std::vector<std::string> created;  // names built for this table: stopped if it fails
     std::map<std::string, std::shared_ptr<Handler>> clients;
-    std::vector<std::string> served;  // patterns routed to this node's own services
+    std::vector<std::string> served;                  // patterns routed to this node's own services
+    std::map<std::string, std::string> decorator_of;  // decorated service -> its decorator
     void StopCreated();
   };
 
@@ -46,6 +47,10 @@ class Node::Impl {
   Result<LiveService> BuildService(const NodeConfig& next, const ServiceConfig& service,
                                    Table& table);
   Status AddServices(const NodeConfig& next, Table& table);
+  Status CheckDecorators(const NodeConfig& next, Table& table);
+  // Routes `pattern` to service `name`: its handler, its own overrides, then its decorator's.
+  Status AddStack(const NodeConfig& next, Table& table, const std::string& name,
+                  const Pattern& pattern);
   Status AddRoutes(const NodeConfig& next, Table& table);
   Result<std::shared_ptr<Handler>> RouteClient(const NodeConfig& next, size_t i,
                                                const std::string& key);

@@ -75,31 +75,100 @@ Result<Node::Impl::LiveService> Node::Impl::BuildService(const NodeConfig& next,
   return LiveService{service.type, fingerprint, std::move(instance).value()};
 }
 
+namespace {
+
+const ServiceConfig* FindService(const NodeConfig& config, const std::string& name) {
+  for (const ServiceConfig& s : config.services) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// Each decorator names a service of this node, of a type it can decorate, that no other
+// decorator decorates.
+Status Node::Impl::CheckDecorators(const NodeConfig& next, Table& table) {
+  for (const ServiceConfig& service : next.services) {
+    const Decorates& d = table.services[service.name].instance.decorates;
+    if (d.service.empty()) continue;
+    const ServiceConfig* target = FindService(next, d.service);
+    if (target == nullptr || target == &service)
+      return service.settings.Error(d.setting,
+                                    fmt::format("no {}service '{}' in this node to decorate",
+                                                target == &service ? "other " : "", d.service));
+    if (std::find(d.types.begin(), d.types.end(), target->type) == d.types.end())
+      return service.settings.Error(
+          d.setting,
+          fmt::format("service '{}' is a {}, which a {} cannot decorate (it decorates: {})",
+                      d.service, target->type, service.type, fmt::join(d.types, ", ")));
+    auto [it, fresh] = table.decorator_of.emplace(d.service, service.name);
+    if (!fresh)
+      return service.settings.Error(
+          d.setting,
+          fmt::format("service '{}' is already decorated by '{}'", d.service, it->second));
+  }
+  return Status::Ok();
+}
+
+Status Node::Impl::AddStack(const NodeConfig& next, Table& table, const std::string& name,
+                            const Pattern& pattern) {
+  const ServiceConfig& service = *FindService(next, name);
+  const ServiceInstance& instance = table.services[name].instance;
+  std::string text = pattern.ToString();
+  auto decorator = table.decorator_of.find(name);
+  // The route's counts belong to the outermost service: the decorated one counts apart.
+  std::string stats_key =
+      decorator == table.decorator_of.end() ? text : fmt::format("{} ({})", text, name);
+  std::string description = fmt::format("service {} ({})", name, service.type);
+  // The service's gate (admission, metrics, loop trail) stands over its outermost layer.
+  auto gated = [&](std::shared_ptr<Handler> handler, const ServiceConfig& owner,
+                   const std::string& key) -> std::shared_ptr<Handler> {
+    return std::make_shared<GateHandler>(
+        std::move(handler), owner.name, metrics_->Queue(owner.name), owner.max_in_flight,
+        metrics_->Route(key), GateHandler::TrailMark(owner.name, text));
+  };
+  std::vector<std::shared_ptr<Handler>> layers = {instance.handler};
+  layers.insert(layers.end(), instance.overrides.begin(), instance.overrides.end());
+  layers.back() = gated(layers.back(), service, stats_key);
+  if (decorator != table.decorator_of.end()) {
+    const ServiceConfig& outer = *FindService(next, decorator->second);
+    layers.push_back(gated(table.services[outer.name].instance.handler, outer, text));
+  }
+  bool local = table.local_router.Add(pattern, layers.front(), description).ok();
+  if (Status added = table.router.Add(pattern, layers.front(), description); !added.ok())
+    return added;
+  for (size_t i = 1; i < layers.size(); ++i) {
+    bool decorating = decorator != table.decorator_of.end() && i + 1 == layers.size();
+    std::string over =
+        decorating ? fmt::format("service {} over {}", decorator->second, name) : description;
+    (void)table.router.Override(pattern, layers[i], over);
+    if (local) (void)table.local_router.Override(pattern, layers[i], over);
+  }
+  table.served.push_back(text);
+  return Status::Ok();
+}
+
 Status Node::Impl::AddServices(const NodeConfig& next, Table& table) {
   for (const ServiceConfig& service : next.services) {
     auto live = BuildService(next, service, table);
     if (!live.ok()) return live.status();
+    table.services.emplace(service.name, std::move(live).value());
+  }
+  if (Status checked = CheckDecorators(next, table); !checked.ok()) return checked;
+  for (const ServiceConfig& service : next.services) {
+    const ServiceInstance& instance = table.services[service.name].instance;
     const std::vector<std::string>& patterns =
-        service.patterns.empty() ? live->instance.patterns : service.patterns;
-    auto queue = metrics_->Queue(service.name);
+        service.patterns.empty() ? instance.patterns : service.patterns;
     for (const std::string& text : patterns) {
       auto pattern = Pattern::Parse(text);
       if (!pattern.ok())
         return Status::Invalid(fmt::format("{}: service '{}': {}", next.source, service.name,
                                            pattern.status().message()));
-      auto gate =
-          std::make_shared<GateHandler>(live->instance.handler, service.name, queue,
-                                        service.max_in_flight, metrics_->Route(pattern->ToString()),
-                                        GateHandler::TrailMark(service.name, pattern->ToString()));
-      table.served.push_back(pattern->ToString());
-      (void)table.local_router.Add(*pattern, gate, "service " + service.name);
-      Status added = table.router.Add(std::move(pattern).value(), gate,
-                                      fmt::format("service {} ({})", service.name, service.type));
-      if (!added.ok())
+      if (Status added = AddStack(next, table, service.name, *pattern); !added.ok())
         return Status::Invalid(
             fmt::format("{}: service '{}': {}", next.source, service.name, added.message()));
     }
-    table.services.emplace(service.name, std::move(live).value());
   }
   return Status::Ok();
 }
@@ -130,34 +199,24 @@ Status Node::Impl::AddRoutes(const NodeConfig& next, Table& table) {
     const RouteConfig& route = next.routes[i];
     auto pattern = Pattern::Parse(route.pattern);
     if (!pattern.ok()) return pattern.status();
-    std::shared_ptr<Handler> target;
-    std::string description;
-    if (LooksLikeUrl(route.to)) {
+    Status added = Status::Ok();
+    if (!LooksLikeUrl(route.to)) {
+      if (FindService(next, route.to) == nullptr)
+        return Status::Invalid(
+            fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to));
+      added = AddStack(next, table, route.to, *pattern);
+    } else {
       std::string key =
           fmt::format("{}|{}|{}|{}", route.to, route.timeout_ms, route.token, route.connections);
       auto client = RouteClient(next, i, key);
       if (!client.ok()) return client.status();
       table.clients.emplace(key, *client);
-      target = std::make_shared<GateHandler>(*client, Shown(route.to), nullptr, 0,
-                                             metrics_->Route(pattern->ToString()));
-      description = fmt::format("-> {} (timeout {} ms)", Shown(route.to), route.timeout_ms);
-    } else {
-      const ServiceConfig* service = nullptr;
-      for (const ServiceConfig& s : next.services) {
-        if (s.name == route.to) service = &s;
-      }
-      if (service == nullptr)
-        return Status::Invalid(
-            fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to));
-      target = std::make_shared<GateHandler>(
-          table.services[route.to].instance.handler, service->name, metrics_->Queue(service->name),
-          service->max_in_flight, metrics_->Route(pattern->ToString()),
-          GateHandler::TrailMark(service->name, pattern->ToString()));
-      description = fmt::format("service {} ({})", service->name, service->type);
-      table.served.push_back(pattern->ToString());
-      (void)table.local_router.Add(*pattern, target, description);
+      auto target = std::make_shared<GateHandler>(*client, Shown(route.to), nullptr, 0,
+                                                  metrics_->Route(pattern->ToString()));
+      added =
+          table.router.Add(std::move(pattern).value(), target,
+                           fmt::format("-> {} (timeout {} ms)", Shown(route.to), route.timeout_ms));
     }
-    Status added = table.router.Add(std::move(pattern).value(), target, description);
     if (!added.ok())
       return Status::Invalid(
           fmt::format("{}: route[{}].pattern: {}", next.source, i, added.message()));

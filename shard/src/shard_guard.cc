@@ -1,5 +1,6 @@
 // The shard guard: refuses messages routed with a stale map or to the wrong range, and passes a
-// shard's writes through its write gate.
+// shard's writes through its write gate. A decorator: installed as an override of the shard's
+// routes, it reaches the store it guards with Context::Prior.
 #include <fmt/format.h>
 
 #include <shardkit/message/json.h>
@@ -14,8 +15,7 @@ using MapPtr = std::shared_ptr<const ShardMap>;
 
 class ShardGuard final : public Handler {
  public:
-  ShardGuard(ShardGuardOptions options, std::shared_ptr<Handler> inner)
-      : options_(std::move(options)), inner_(std::move(inner)) {}
+  explicit ShardGuard(ShardGuardOptions options) : options_(std::move(options)) {}
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     MapPtr map = options_.map->Current();
@@ -36,7 +36,7 @@ class ShardGuard final : public Handler {
     if (message.GetString("store") == std::optional<std::string_view>("changes")) {
       message.Remove("shard");
       message.Remove("epoch");
-      inner_->Handle(std::move(message), context, std::move(reply));
+      context.Prior(std::move(message), std::move(reply));
       return;
     }
     if (mine == nullptr)
@@ -60,15 +60,14 @@ class ShardGuard final : public Handler {
     auto op = message.GetString("store");
     bool write = op && (*op == "save" || *op == "remove");
     if (!write || !options_.gate) {
-      inner_->Handle(std::move(message), context, std::move(reply));
+      context.Prior(std::move(message), std::move(reply));
       return;
     }
-    auto inner = inner_;
     std::string shard = options_.shard;
     auto holder = options_.map;
     options_.gate->Admit(
-        [inner, message, context, reply](std::function<void()> done) {
-          inner->Handle(message, context, [reply, done](Result<Message> r) {
+        [message, context, reply](std::function<void()> done) {
+          context.Prior(message, [reply, done](Result<Message> r) {
             done();
             reply(std::move(r));
           });
@@ -82,14 +81,12 @@ class ShardGuard final : public Handler {
 
  private:
   ShardGuardOptions options_;
-  std::shared_ptr<Handler> inner_;
 };
 
 }  // namespace
 
-std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options,
-                                        std::shared_ptr<Handler> store_service) {
-  return std::make_shared<ShardGuard>(std::move(options), std::move(store_service));
+std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options) {
+  return std::make_shared<ShardGuard>(std::move(options));
 }
 
 }  // namespace shardkit::shard

@@ -88,8 +88,13 @@ Cluster::Cluster(ClusterOptions options)
     nodes_.push_back(std::move(node));
   }
 
-  // Shard k lives on node k % nodes, behind its guard and the fault injector ("shard:<range>").
-  std::map<std::string, std::shared_ptr<Handler>> shard_services;
+  // Shard k lives on node k % nodes: its store, and over it its guard behind the fault injector
+  // ("shard:<range>"), which reaches the store as Prior.
+  struct ShardServices {
+    std::shared_ptr<Handler> store;
+    std::shared_ptr<Handler> guard;
+  };
+  std::map<std::string, ShardServices> shard_services;
   for (size_t k = 0; k < map->shards().size(); ++k) {
     const std::string& name = map->shards()[k].name;
     store::StoreOptions store_options;
@@ -102,9 +107,9 @@ Cluster::Cluster(ClusterOptions options)
     owners_[name] = owner;
     nodes_[owner]->shards_.push_back(name);
     auto guard_map = std::make_shared<shard::ShardMapHolder>(*map);
-    auto guard =
-        shard::MakeShardGuard({name, guard_map, refresh, nullptr}, store::MakeStoreService(s));
-    shard_services[name] = faults_->Wrap("shard:" + name, guard);
+    shard_services[name] = {
+        store::MakeStoreService(s),
+        faults_->Wrap("shard:" + name, shard::MakeShardGuard({name, guard_map, refresh, nullptr}))};
   }
 
   auto fail = [](const Status& s) {
@@ -127,20 +132,23 @@ Cluster::Cluster(ClusterOptions options)
     }
     for (const auto& [name, service] : shard_services) {
       int owner = owners_[name];
-      std::shared_ptr<Handler> handler = service;
-      std::string description = "shard " + name;
-      if (owner != static_cast<int>(i)) {
-        Bus* target = nodes_[owner]->bus_;
-        std::string link = fmt::format("{}->{}", node.name_, nodes_[owner]->name_);
-        handler =
-            faults_->Wrap(link, MakeHandler([target](Message m, const Context&, ReplyFn reply) {
-                            target->Act(std::move(m), std::move(reply));
-                          }));
-        description = fmt::format("shard {} on {} (link {})", name, nodes_[owner]->name_, link);
-      }
       // kind:* makes the shard route beat a cache or router on store:*,kind:K (docs/sharding.md);
       // the router drops `cache` when it forwards, so one route per shard serves every kind.
-      fail(node.Add(fmt::format("store:*,kind:*,shard:\"{}\"", name), handler, description));
+      std::string pattern = fmt::format("store:*,kind:*,shard:\"{}\"", name);
+      if (owner == static_cast<int>(i)) {
+        fail(node.bus_->Add(pattern, service.store, "store " + name));
+        fail(node.bus_->Override(pattern, Recorded(*node.bus_, service.guard), "shard " + name));
+        continue;
+      }
+      Bus* target = nodes_[owner]->bus_;
+      std::string link = fmt::format("{}->{}", node.name_, nodes_[owner]->name_);
+      auto handler =
+          faults_->Wrap(link, MakeHandler([target](Message m, const Context&, ReplyFn reply) {
+                          target->Act(std::move(m), std::move(reply));
+                        }));
+      std::string description =
+          fmt::format("shard {} on {} (link {})", name, nodes_[owner]->name_, link);
+      fail(node.Add(pattern, handler, description));
     }
   }
 

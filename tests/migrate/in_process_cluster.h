@@ -67,9 +67,10 @@ class Cluster {
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
     Participant p{range, std::move(opened).value(), std::make_shared<shard::WriteGate>()};
     auto refresh = [map = map_]() -> Result<shard::ShardMap> { return *map->Current(); };
-    auto guard =
-        shard::MakeShardGuard({range, map_, refresh, p.gate}, store::MakeStoreService(p.store));
-    EXPECT_TRUE(bus.Add(fmt::format("store:*,shard:\"{}\"", range), guard).ok());
+    // The store's route, then its guard over it (which reaches the store as Prior).
+    std::string pattern = fmt::format("store:*,shard:\"{}\"", range);
+    EXPECT_TRUE(bus.Add(pattern, store::MakeStoreService(p.store)).ok());
+    EXPECT_TRUE(bus.Override(pattern, shard::MakeShardGuard({range, map_, refresh, p.gate})).ok());
     shards[range] = p;
     return p;
   }

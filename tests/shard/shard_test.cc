@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <atomic>
+#include <future>
 #include <random>
 
 #include <shardkit/message/bus.h>
@@ -119,8 +121,12 @@ class ShardedCluster {
     options.purge_interval_ms = 0;
     std::shared_ptr<store::EntityStore> s = std::move(store::NewMemoryStore(options)).value();
     stores[name] = s;
-    auto guard = MakeShardGuard({name, authority_, Refresher()}, store::MakeStoreService(s));
-    EXPECT_TRUE(bus.Add(fmt::format("store:*,shard:\"{}\"", name), guard, "shard " + name).ok());
+    // The store's route, then the guard over it (a decorator: it calls the store as Prior).
+    std::string pattern = fmt::format("store:*,shard:\"{}\"", name);
+    EXPECT_TRUE(bus.Add(pattern, store::MakeStoreService(s), "store " + name).ok());
+    EXPECT_TRUE(
+        bus.Override(pattern, MakeShardGuard({name, authority_, Refresher()}), "shard " + name)
+            .ok());
   }
 
   MapRefresher Refresher() {
@@ -353,6 +359,61 @@ TEST(ScatterGather, ListsOverFourShardsEqualOneUnshardedStore) {
 }  // namespace
 // Names a client or a config chose (a shard property, a shard name with an owner tag) reach error
 // details escaped: every reply stays valid JSON and says the name back as it was.
+// The guard is a decorator: an override of the store's route that reaches the store as Prior,
+// holding writes at its write gate; another decorator stacks over it by overriding again.
+TEST(ShardGuardTest, TheGuardOverridesTheStoreRouteAndGatesWritesItPassesToPrior) {
+  auto map = std::make_shared<ShardMapHolder>(*ShardMap::Make(1, {"-"}));
+  auto gate = std::make_shared<WriteGate>();
+  store::StoreOptions options;
+  options.purge_interval_ms = 0;
+  std::shared_ptr<store::EntityStore> s = std::move(store::NewMemoryStore(options)).value();
+  auto msg = [](std::string_view op, std::string_view id) {
+    Message m;
+    m.SetString("store", op).SetString("kind", "entry").SetString("shard", "-").SetInt("epoch", 1);
+    if (op == "save") {
+      m.SetObjectJson("ent", fmt::format(R"({{"id":"{}"}})", id));
+    } else {
+      m.SetString("id", id);
+    }
+    return m;
+  };
+  Bus alone;  // nothing under the guard: it has no prior to call
+  ASSERT_TRUE(alone.Add("store:*", MakeShardGuard({"-", map, nullptr, gate})).ok());
+  auto nothing = alone.ActAndWait(msg("load", "a"));
+  ASSERT_FALSE(nothing.ok());
+  EXPECT_EQ(nothing.status().code(), Code::kNoRoute) << nothing.status().ToString();
+
+  Bus bus;
+  ASSERT_TRUE(bus.Add("store:*", store::MakeStoreService(s), "store").ok());
+  ASSERT_TRUE(bus.Override("store:*", MakeShardGuard({"-", map, nullptr, gate}), "guard").ok());
+  auto passed = std::make_shared<std::atomic<int>>(0);
+  ASSERT_TRUE(bus.Override("store:*",
+                           MakeHandler([passed](Message m, const Context& c, ReplyFn reply) {
+                             ++*passed;
+                             c.Prior(std::move(m), std::move(reply));
+                           }),
+                           "counter")
+                  .ok());
+  ASSERT_TRUE(bus.ActAndWait(msg("save", "a")).ok());
+  gate->Close();
+  std::promise<Result<Message>> held;
+  auto answer = held.get_future();
+  bus.Act(msg("save", "b"), [&held](Result<Message> r) { held.set_value(std::move(r)); });
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(20)), std::future_status::timeout)
+      << "the write passed a closed gate";
+  EXPECT_EQ(gate->held(), 1u);
+  gate->Open();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(answer.get().ok());
+  EXPECT_TRUE(bus.ActAndWait(msg("load", "b")).ok());
+  gate->Retire();
+  auto moved = bus.ActAndWait(msg("save", "c"));
+  ASSERT_FALSE(moved.ok());
+  EXPECT_EQ(moved.status().code(), Code::kWrongShard) << moved.status().ToString();
+  EXPECT_EQ(passed->load(), 4);  // save a, save b, load b, save c: each through the stack
+  EXPECT_FALSE(s->Load("entry", "c").ok()) << "a write reached the store past a retired gate";
+}
+
 TEST(ShardErrors, NamesWithQuotesAndControlCharactersGiveValidJson) {
   const std::string odd = "-80@a\"b\\c\x01";
   auto round_trip = [](Result<Message> reply) {
@@ -371,10 +432,9 @@ TEST(ShardErrors, NamesWithQuotesAndControlCharactersGiveValidJson) {
   EXPECT_EQ(std::string(doc["error$"]["details"]["shard"].GetString()), odd);
 
   // A guard configured with a name the map does not know refuses with that name in its details.
-  auto guard = MakeShardGuard({odd, c.authority_, c.Refresher()},
-                              store::MakeStoreService(c.stores.begin()->second));
   Bus bus;
-  ASSERT_TRUE(bus.Add("store:*", guard).ok());
+  ASSERT_TRUE(bus.Add("store:*", store::MakeStoreService(c.stores.begin()->second)).ok());
+  ASSERT_TRUE(bus.Override("store:*", MakeShardGuard({odd, c.authority_, c.Refresher()})).ok());
   Message direct;
   direct.SetString("store", "load").SetString("kind", "entry").SetString("id", "1");
   direct.SetString("shard", odd).SetInt("epoch", 1);

@@ -60,11 +60,14 @@ class store_routed_conformance : public ::testing::Test {
     const std::vector<std::string> ranges = {"-80", "80-"};
     auto map = std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, ranges, keys));
     for (size_t i = 0; i < ranges.size(); ++i) {
-      auto guard = shard::MakeShardGuard({ranges[i], map, nullptr, nullptr},
-                                         MakeStoreService(Open(ranges[i], keys, 2 + i)));
-      // The pattern a `shardkit serve` node gives a shard (services/adapters/store.cc).
-      ASSERT_TRUE(bus_.Add(fmt::format("store:*,kind:*,shard:\"{}\"", ranges[i]), guard,
-                           "shard " + ranges[i])
+      // The pattern a `shardkit serve` node gives a shard (services/adapters/store.cc): the store,
+      // then its guard as an override that reaches the store as Prior.
+      std::string pattern = fmt::format("store:*,kind:*,shard:\"{}\"", ranges[i]);
+      ASSERT_TRUE(
+          bus_.Add(pattern, MakeStoreService(Open(ranges[i], keys, 2 + i)), "store " + ranges[i])
+              .ok());
+      ASSERT_TRUE(bus_.Override(pattern, shard::MakeShardGuard({ranges[i], map, nullptr, nullptr}),
+                                "shard " + ranges[i])
                       .ok());
     }
     auto router = shard::MakeShardRouter({map, nullptr, std::make_shared<IdGenerator>(1)});

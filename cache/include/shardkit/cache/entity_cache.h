@@ -1,7 +1,10 @@
 // EntityCache: a read-through cache in front of an entity store, added by configuration only
-// (the microblog's iteration 2, after *The Tao of Microservices*). It takes `store:*,kind:K` and
-// forwards to the real store as `store:*,kind:K,cache:true`, which the store is configured to
-// serve.
+// (the microblog's iteration 2, after *The Tao of Microservices*). It reaches the store one of two
+// ways (docs/architecture.md, "Composing a decorator"):
+//   - installed as an override of the store's routes (the store is in the same process), it
+//     calls the store with Context::Prior;
+//   - otherwise it takes `store:*,kind:K` and forwards to the real store through the bus as
+//     `store:*,kind:K,cache:true`, which the store (or a shard router) is configured to serve.
 //
 // Behaviour:
 //   - store:load by id is read-through: a hit answers from memory; a miss loads from the store
@@ -19,8 +22,8 @@
 //     per-entry overhead, evicting the least recently used entry.
 //   - Invalidate(kind, id) drops one key from outside (the change-feed follower calls it for
 //     writes made behind the cache's back, by other nodes).
-//   - A message already marked cache:true reaching the cache means no store serves that pattern:
-//     it answers `unavailable` rather than loop.
+//   - A message already marked cache:true reaching a cache that has no prior means no store serves
+//     that pattern: it answers `unavailable` rather than loop.
 //
 // Thread-safety: all methods may be called from any thread; one mutex guards the table.
 #pragma once

@@ -1,8 +1,10 @@
 // Handler: the one narrow interface every service implements — a message in, a reply or an error
 // out, asynchronously.
 //
-// Stores, shard routers, caches, CQRS command services, migrations and test fakes are all Handlers,
-// and most wrap another Handler (the one they override, reachable as Context::Prior).
+// Stores, shard routers, caches, CQRS command services, migrations and test fakes are all Handlers.
+// A decorator (a cache, a shard guard) is a Handler installed as an override of the routes it
+// decorates; it reaches the handler it replaced with Context::Prior (docs/architecture.md,
+// "Composing a decorator").
 //
 // Contract: Handle calls `reply` exactly once, from any thread, before or after Handle returns.
 // A handler that throws must not have called `reply`; the bus turns the exception into an

@@ -1,11 +1,11 @@
 // The data service types of a node config (docs/configuration.md):
 //   shard-map     the node's shard map: ranges, epoch, shard_keys; answers shardmap:get|set
-//   store         an entity store (rocksdb | sqlite | memory), optionally one shard (shard =
-//   "40-80")
-//                 behind a guard; its disk calls run on a small pool, never on I/O threads
+//   store         an entity store (rocksdb | sqlite | memory), optionally one shard
+//                 (shard = "40-80") behind its guard, installed over the store's routes; its disk
+//                 calls run on a small pool, never on I/O threads
 //   shard-router  routes store:* messages to shards by a shard-map
-//   cache         the entry cache; route it as store:*,kind:K and have the store serve
-//                 store:*,kind:K,cache:true
+//   cache         the entry cache: over a store of this node (decorates = "<store>"), or routed
+//                 as store:*,kind:K with the store elsewhere serving store:*,kind:K,cache:true
 //   migrator      live migrations between shards served in this node (migrate:*)
 //   command-log   CQRS write side: command log + command service + applier (docs/cqrs.md)
 //   projection    CQRS read model over a command-log or a change feed (docs/cqrs.md)

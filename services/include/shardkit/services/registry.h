@@ -111,12 +111,28 @@ struct ServiceContext {
   static const ServiceEnvironment& DefaultEnvironment();
 };
 
+// A decorator of another service of the same node (docs/architecture.md, "Composing a
+// decorator"): the node installs the decorator's handler as an override of every route of
+// `service`, so the handler reaches that service with Context::Prior, with no second trip
+// through the bus.
+struct Decorates {
+  std::string service;             // the decorated service's name; empty: not a decorator
+  std::string setting;             // the setting that named it, for errors ("decorates")
+  std::vector<std::string> types;  // the service types it can decorate
+};
+
 // What a factory builds.
 struct ServiceInstance {
   std::shared_ptr<Handler> handler;
   std::vector<std::string> patterns;  // default patterns, in pattern.h notation
   std::function<void()> stop;         // optional, see above
   std::function<void()> start;        // optional: starts background workers, see above
+  // Decorators of this service's own routes, innermost first: the node routes each pattern to
+  // `handler`, then installs each of these as an override of it; each reaches the one below with
+  // Context::Prior (a store serving a shard puts its shard guard here).
+  std::vector<std::shared_ptr<Handler>> overrides;
+  // Set when this service decorates another one; its `patterns` are routed as well.
+  Decorates decorates;
 };
 
 using ServiceFactory = std::function<Result<ServiceInstance>(const ServiceContext&)>;

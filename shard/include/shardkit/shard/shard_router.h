@@ -19,7 +19,8 @@
 //   - A load or remove by id of a kind sharded by a field needs that field's value as a message
 //     property (e.g. `user:"ann"`); without it the router asks every shard.
 //
-// ShardGuard wraps a shard's store service and refuses, with `wrong_shard` and details
+// ShardGuard decorates a shard's store service (it overrides the store's routes and reaches the
+// store with Context::Prior) and refuses, with `wrong_shard` and details
 // {"epoch":E,"shard":"40-80"}, a message whose key is outside the shard's range, or whose `epoch`
 // differs from the shard's map (a newer epoch first makes the guard refresh its map). Writes
 // (save, remove) pass through the optional WriteGate, which a migration's cutover closes.
@@ -56,7 +57,9 @@ struct ShardGuardOptions {
   std::shared_ptr<WriteGate> gate;      // optional: writes pass through it (live migration)
 };
 
-std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options,
-                                        std::shared_ptr<Handler> store_service);
+// The guard of one shard, a decorator: route the shard's patterns to its store service, then
+// override them with the guard (Router::Override, Bus::Override); it reaches the store with
+// Context::Prior (docs/architecture.md, "Composing a decorator").
+std::shared_ptr<Handler> MakeShardGuard(ShardGuardOptions options);
 
 }  // namespace shardkit::shard

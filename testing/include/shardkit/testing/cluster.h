@@ -39,10 +39,11 @@
 //   store:*                                  shard router (map of epoch options.epoch)
 //   store:*,kind:K                           the cache, for K in cached_kinds; it forwards as
 //   store:*,kind:K,cache:true                … which goes to the shard router
-//   store:*,kind:*,shard:"R"                 the shard's guarded store when node i owns R, else a
-//                                            link "node<i>->node<j>" to the owner's bus (kind:*
-//                                            makes it beat store:*,kind:K; docs/sharding.md)
-//   Every shard service is wrapped by the fault injector as route "shard:<R>" and every link as
+//   store:*,kind:*,shard:"R"                 the shard's store with its guard as an override over
+//                                            it, when node i owns R, else a link
+//                                            "node<i>->node<j>" to the owner's bus (kind:* makes
+//                                            it beat store:*,kind:K; docs/sharding.md)
+//   Every shard's guard is wrapped by the fault injector as route "shard:<R>" and every link as
 //   "node<i>->node<j>". Routers refresh from one authoritative map (SetShardMap).
 //
 // Either way, add services with node(i).Add(pattern, handler); they may send messages through the
