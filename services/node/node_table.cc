@@ -117,33 +117,43 @@ Status Node::Impl::AddStack(const NodeConfig& next, Table& table, const std::str
   const ServiceInstance& instance = table.services[name].instance;
   std::string text = pattern.ToString();
   auto decorator = table.decorator_of.find(name);
-  // The route's counts belong to the outermost service: the decorated one counts apart.
-  std::string stats_key =
-      decorator == table.decorator_of.end() ? text : fmt::format("{} ({})", text, name);
   std::string description = fmt::format("service {} ({})", name, service.type);
-  // The service's gate (admission, metrics, loop trail) stands over its outermost layer.
+  // Each service passes one gate (admission, metrics, loop trail) over its layers. The outermost
+  // gate counts the route's messages under the pattern; an inner one counts what reaches it
+  // apart, as "<pattern> (<service>)", so the pattern counts each message once.
   auto gated = [&](std::shared_ptr<Handler> handler, const ServiceConfig& owner,
-                   const std::string& key) -> std::shared_ptr<Handler> {
+                   bool outermost) -> std::shared_ptr<Handler> {
+    std::string key = outermost ? text : fmt::format("{} ({})", text, owner.name);
     return std::make_shared<GateHandler>(
         std::move(handler), owner.name, metrics_->Queue(owner.name), owner.max_in_flight,
         metrics_->Route(key), GateHandler::TrailMark(owner.name, text));
   };
-  std::vector<std::shared_ptr<Handler>> layers = {instance.handler};
-  layers.insert(layers.end(), instance.overrides.begin(), instance.overrides.end());
-  layers.back() = gated(layers.back(), service, stats_key);
+  // Bottom-up: the service, a decorator of it (a cache), then the service's own overrides (its
+  // shard guard), so the guard refuses a message for a range this shard no longer owns before a
+  // cache could answer it from an entry of the old owner.
+  struct Layer {
+    std::shared_ptr<Handler> handler;
+    std::string description;
+  };
+  std::vector<Layer> layers = {{instance.handler, description}};
   if (decorator != table.decorator_of.end()) {
     const ServiceConfig& outer = *FindService(next, decorator->second);
-    layers.push_back(gated(table.services[outer.name].instance.handler, outer, text));
+    const bool own_on_top = !instance.overrides.empty();
+    if (!own_on_top) layers.back().handler = gated(layers.back().handler, service, false);
+    layers.push_back({gated(table.services[outer.name].instance.handler, outer, !own_on_top),
+                      fmt::format("service {} over {}", outer.name, name)});
+    for (const auto& o : instance.overrides) layers.push_back({o, description});
+    if (own_on_top) layers.back().handler = gated(layers.back().handler, service, true);
+  } else {
+    for (const auto& o : instance.overrides) layers.push_back({o, description});
+    layers.back().handler = gated(layers.back().handler, service, true);
   }
-  bool local = table.local_router.Add(pattern, layers.front(), description).ok();
-  if (Status added = table.router.Add(pattern, layers.front(), description); !added.ok())
+  bool local = table.local_router.Add(pattern, layers.front().handler, description).ok();
+  if (Status added = table.router.Add(pattern, layers.front().handler, description); !added.ok())
     return added;
   for (size_t i = 1; i < layers.size(); ++i) {
-    bool decorating = decorator != table.decorator_of.end() && i + 1 == layers.size();
-    std::string over =
-        decorating ? fmt::format("service {} over {}", decorator->second, name) : description;
-    (void)table.router.Override(pattern, layers[i], over);
-    if (local) (void)table.local_router.Override(pattern, layers[i], over);
+    (void)table.router.Override(pattern, layers[i].handler, layers[i].description);
+    if (local) (void)table.local_router.Override(pattern, layers[i].handler, layers[i].description);
   }
   table.served.push_back(text);
   return Status::Ok();

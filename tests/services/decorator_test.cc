@@ -152,9 +152,18 @@ TEST(Decorators, ACacheOverAShardGuardOverAStoreInOneNode) {
   EXPECT_EQ(trips->load(), 0);
   auto route = bus.routes()->Find(Msg(R"({"store":"load","kind":"entry","id":"x","shard":"-80"})"));
   ASSERT_TRUE(route && route->prior && route->prior->prior);
-  EXPECT_EQ(route->description, "service entry-cache over left");
-  EXPECT_EQ(route->prior->description, "service left (store)");  // the guard
-  EXPECT_EQ(route->prior->prior->prior, nullptr);                // the store
+  EXPECT_EQ(route->description, "service left (store)");                  // the guard
+  EXPECT_EQ(route->prior->description, "service entry-cache over left");  // the cache
+  EXPECT_EQ(route->prior->prior->prior, nullptr);                         // the store
+  // Once the map no longer names -80, the guard refuses a load the cache holds an entry for: a
+  // router with the old map must hear wrong_shard, not the old owner's cached value.
+  auto set = bus.ActAndWait(
+      Msg(R"({"shardmap":"set","map":"main","expected_epoch":1,"ranges":["-40","40-80","80-"]})"));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  auto moved = bus.ActAndWait(
+      Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}","shard":"-80"}})", left_id)));
+  ASSERT_FALSE(moved.ok()) << "a cached entry was served for a range the shard no longer owns";
+  EXPECT_EQ(moved.status().code(), Code::kWrongShard) << moved.status().ToString();
 }
 
 std::string Refused(const std::string& toml) {

@@ -1,5 +1,5 @@
 // EntityCache: a read-through cache in front of an entity store, added by configuration only
-// (the microblog's iteration 2, after *The Tao of Microservices*). It reaches the store one of two
+// (after *The Tao of Microservices*). It reaches the store one of two
 // ways (docs/architecture.md, "Composing a decorator"):
 //   - installed as an override of the store's routes (the store is in the same process), it
 //     calls the store with Context::Prior;
