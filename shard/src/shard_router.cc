@@ -4,6 +4,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 
 #include <shardkit/message/codec.h>
@@ -13,6 +14,7 @@
 #include <shardkit/store/list_order.h>
 #include <shardkit/store/service.h>
 
+#include "cross_shard_move.h"
 #include "shard_key.h"
 
 namespace shardkit::shard {
@@ -37,6 +39,29 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   explicit ShardRouter(ShardRouterOptions options) : options_(std::move(options)) {}
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
+    // The steps of a cross-shard move are the router's own messages to shards.
+    for (const char* field : {"move", "at_version", "observed_version"}) {
+      if (message.Has(field) && !message.Has("shard"))
+        return reply(Status::InvalidField(field, "is set by a shard router only"));
+    }
+    if (auto ent = message.GetObjectJson("ent");
+        ent && ent->find("\"moving$\"") != std::string_view::npos) {
+      auto doc = ParseJson(*ent, "ent");
+      if (doc.ok() && doc->IsObject() && doc->HasMember("moving$"))
+        return reply(Status::InvalidField("ent.moving$",
+                                          "is reserved for the move markers of shard routers"));
+    }
+    Route(context, std::move(message), std::move(reply), 0);
+  }
+
+ private:
+  // A move met while routing is completed, then the message is routed again, at most this often.
+  static constexpr int kMaxAttempts = 8;
+  // An id absent from every shard is believed after this many rounds of asking them all: one
+  // move between two shards' reads hides it from one round, never from the next.
+  static constexpr int kAbsentRounds = 3;
+
+  void Route(const Context& context, Message message, ReplyFn reply, int attempt) {
     if (auto shard = message.GetString("shard")) {
       // Already routed to a shard, yet it reached the router again: no service serves that shard.
       reply(Status::Unavailable(fmt::format("no service answers for shard '{}'", *shard),
@@ -62,14 +87,24 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       reply(std::move(ksid).status());
       return;
     }
-    if (*ksid) {
-      if (op && *op == "save" && map->ShardKeyOf(kind->text) != "id") {
-        if (auto id = internal::SaveId(message))
-          return SaveByField(context, std::move(message), **ksid, std::move(*id), std::move(reply));
-      }
-      ForwardKeyed(context, std::move(message), **ksid, std::move(reply), false);
-      return;
+    const bool by_field = map->ShardKeyOf(kind->text) != "id";
+    if (*ksid && by_field && op && *op == "save" && internal::SaveId(message)) {
+      auto steps = Steps(context, message, attempt);  // before `message` moves
+      return internal::SaveByField(std::move(steps), std::move(message),
+                                   map->ShardFor(**ksid).name, attempt < kAbsentRounds - 1,
+                                   std::move(reply));
     }
+    if (*ksid && by_field && message.Has("id")) {
+      // A load or remove with the shard-key value: the shard may hold a move marker.
+      auto steps = Steps(context, message, attempt);
+      std::string shard = map->ShardFor(**ksid).name, id = message.Find("id")->text;
+      return ForwardKeyed(context, std::move(message), **ksid,
+                          [steps, shard, kind = kind->text, id, reply](Result<Message> r) {
+                            internal::Settle(steps, shard, kind, id, std::move(r), reply);
+                          },
+                          false);
+    }
+    if (*ksid) return ForwardKeyed(context, std::move(message), **ksid, std::move(reply), false);
     if (op && *op == "save") {
       if (message.Has("ents")) return SaveBulk(context, std::move(message), std::move(reply));
       // A save without an id: the id is generated first, then routed. A keyed save's id comes
@@ -87,17 +122,56 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       return;
     }
     if (op && (*op == "load" || *op == "remove") && message.Has("id")) {
-      return FindAnywhere(context, std::move(message), std::move(reply));
+      auto steps = Steps(context, message, attempt);
+      std::string id = message.Find("id")->text;
+      return steps.ask_all(message, [steps, kind = kind->text, id, attempt, reply](
+                                        std::vector<std::string> shards, Answers answers) {
+        internal::AnswerFromAll(steps, shards, std::move(answers), kind, id,
+                                attempt < kAbsentRounds - 1, reply);
+      });
     }
     if (op && *op == "load" && message.Has("ids"))
-      return LoadBulk(context, std::move(message), std::move(reply));
-    if (op && *op == "list") return List(context, std::move(message), std::move(reply));
+      return LoadBulk(context, std::move(message), std::move(reply), attempt);
+    if (op && *op == "list") return List(context, std::move(message), std::move(reply), attempt);
     if (op && *op == "remove") return RemoveByQuery(context, std::move(message), std::move(reply));
     // Anything else goes to every shard and must agree: let the first shard answer it.
     ForwardKeyed(context, std::move(message), 0, std::move(reply), false);
   }
 
- private:
+  using Answers = std::vector<std::optional<Result<Message>>>;
+
+  // What the cross-shard move code may do for `message` (cross_shard_move.h).
+  internal::RouterSteps Steps(const Context& context, const Message& message, int attempt) {
+    auto self = shared_from_this();
+    internal::RouterSteps steps;
+    steps.send = [self, context](const std::string& name, Message m, ReplyFn r) {
+      MapPtr map = self->options_.map->Current();
+      const Shard* shard = map->Find(name);
+      if (shard == nullptr)
+        return r(Status::Unavailable(fmt::format("shard {} is not in the shard map", name)));
+      context.Act(ToShard(std::move(m), *shard, map->epoch()), std::move(r));
+    };
+    steps.ask_all = [self, context](Message m,
+                                    std::function<void(std::vector<std::string>, Answers)> done) {
+      self->Scatter(
+          context, [m](const Shard&, size_t) { return std::optional<Message>(m); },
+          [done](const MapPtr& map, Answers answers) {
+            std::vector<std::string> names;
+            for (const Shard& shard : map->shards()) names.push_back(shard.name);
+            done(std::move(names), std::move(answers));
+          });
+    };
+    steps.retry = [self, context, message, attempt](ReplyFn r) {
+      if (attempt + 1 >= kMaxAttempts) {
+        return r(Status::Conflict("id: the entity kept changing or moving while it was routed; "
+                                  "send the message again",
+                                  R"({"field":"id"})"));
+      }
+      self->Route(context, message, std::move(r), attempt + 1);
+    };
+    return steps;
+  }
+
   static Message ToShard(Message message, const Shard& shard, uint64_t epoch) {
     // `cache:true` only chose this router (a cache sits in front of it); shards don't care.
     message.Remove("cache");
@@ -132,37 +206,6 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       }
       reply(std::move(r));
     });
-  }
-
-  // A save with an id of a kind sharded by a field: the entity may be stored on another shard
-  // than its new value's. The other shards are asked first; where one has it, the save is refused
-  // rather than written as a second copy (docs/sharding.md).
-  void SaveByField(const Context& context, Message message, uint64_t ksid, std::string id,
-                   ReplyFn reply) {
-    std::string kind(*message.GetString("kind"));
-    std::string target = options_.map->Current()->ShardFor(ksid).name;
-    Message probe;
-    probe.SetString("store", "load").SetString("kind", kind).SetString("id", id);
-    auto self = shared_from_this();
-    Scatter(
-        context,
-        [probe, target](const Shard& shard, size_t) {
-          return shard.name == target ? std::nullopt : std::optional<Message>(probe);
-        },
-        [self, context, message, ksid, kind, id, target, reply](
-            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) mutable {
-          for (size_t s = 0; s < answers.size(); ++s) {
-            if (!answers[s]) continue;
-            const Result<Message>& a = *answers[s];
-            const Shard& shard = map->shards()[s];
-            if (a.ok())
-              return reply(
-                  internal::CrossShardMove(map->ShardKeyOf(kind), kind, id, shard.name, target));
-            // Unsure whether that shard has it: refuse rather than risk a second copy.
-            if (a.status().code() != Code::kNotFound) return reply(ShardError(shard, a.status()));
-          }
-          self->ForwardKeyed(context, std::move(message), ksid, std::move(reply), false);
-        });
   }
 
   // Sends `make(shard)` to every shard; `finish(map, answers)` runs once all answered. A
@@ -207,25 +250,6 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
         if (last) complete();
       });
     }
-  }
-
-  // Load or remove by id when the kind is sharded by a field the message doesn't carry.
-  void FindAnywhere(const Context& context, Message message, ReplyFn reply) {
-    Scatter(
-        context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
-        [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-          std::optional<Status> not_found;
-          for (size_t i = 0; i < answers.size(); ++i) {
-            Result<Message>& a = *answers[i];
-            if (a.ok()) return reply(std::move(a));
-            if (a.status().code() == Code::kNotFound) {
-              not_found = a.status();
-            } else {
-              return reply(ShardError(map->shards()[i], a.status()));
-            }
-          }
-          reply(not_found ? *not_found : Status::NotFound("no such entity"));
-        });
   }
 
   // One item of a bulk save, planned for a shard; `id` is set for an item with an id of a kind
@@ -388,7 +412,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   }
 
   // Bulk load: id-sharded kinds split per shard; field-sharded kinds ask every shard.
-  void LoadBulk(const Context& context, Message message, ReplyFn reply) {
+  void LoadBulk(const Context& context, Message message, ReplyFn reply, int attempt) {
     const Value* ids = message.Find("ids");
     if (ids->type != ValueType::kArray)
       return reply(Status::Invalid("ids: must be an array of ids", R"({"field":"ids"})"));
@@ -415,6 +439,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       }
     }
     auto answers_per_item = std::make_shared<std::vector<std::string>>(n);
+    auto steps = Steps(context, message, attempt);
+    std::string kind(*message.GetString("kind"));
     Scatter(
         context,
         [plan, message](const Shard&, size_t index) -> std::optional<Message> {
@@ -424,9 +450,10 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           child.SetArrayJson("ids", array + "]");
           return child;
         },
-        [plan, answers_per_item, reply](const MapPtr& map,
-                                        std::vector<std::optional<Result<Message>>> answers) {
+        [plan, answers_per_item, steps, kind, reply](
+            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
           auto& out = *answers_per_item;
+          std::vector<internal::MoveMarker> markers;
           for (size_t s = 0; s < answers.size(); ++s) {
             if (!answers[s]) continue;
             Result<Message>& a = *answers[s];
@@ -438,10 +465,20 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
             for (size_t j = 0;
                  j < positions.size() && shard_items.IsArray() && j < shard_items.Size(); ++j) {
               const auto& item = shard_items[static_cast<rapidjson::SizeType>(j)];
-              // A found entity beats another shard's not_found (field-sharded kinds ask all).
-              if (out[positions[j]].empty() || item.HasMember("ent"))
-                out[positions[j]] = ToJsonText(item);
+              std::string text = ToJsonText(item);
+              if (auto marker = internal::MarkerOf(kind, map->shards()[s].name, text)) {
+                markers.push_back(std::move(*marker));
+                continue;
+              }
+              // A found entity beats another shard's not_found (field-sharded kinds ask all), a
+              // newer copy an older one (a load between two steps of a move).
+              if (out[positions[j]].empty() || (item.HasMember("ent") && Newer(item, out[positions[j]])))
+                out[positions[j]] = std::move(text);
             }
+          }
+          if (!markers.empty()) {
+            auto retry = steps.retry;
+            return internal::CompleteAll(steps, std::move(markers), [retry, reply] { retry(reply); });
           }
           std::string array = "[";
           for (size_t i = 0; i < out.size(); ++i) array += (i ? "," : "") + out[i];
@@ -470,7 +507,42 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     return ToJsonText(q);
   }
 
-  void List(const Context& context, Message message, ReplyFn reply) {
+  // Of two copies of an id (shards read before and after a move's step b), keeps the newer.
+  template <typename Items>
+  static void DropOlderCopies(Items& merged) {
+    std::map<std::string, std::pair<uint64_t, size_t>> newest;  // id -> (version, index)
+    std::vector<bool> drop(merged.size());
+    for (size_t i = 0; i < merged.size(); ++i) {
+      rapidjson::Document d;
+      d.Parse(merged[i].text.data(), merged[i].text.size());
+      if (!d.IsObject() || !d.HasMember("id") || !d["id"].IsString()) continue;
+      uint64_t v = d.HasMember("version") && d["version"].IsUint64() ? d["version"].GetUint64() : 0;
+      auto [it, fresh] = newest.try_emplace(d["id"].GetString(), v, i);
+      if (fresh) continue;
+      bool newer = v > it->second.first;
+      drop[newer ? it->second.second : i] = true;
+      if (newer) it->second = {v, i};
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < merged.size(); ++i)
+      if (!drop[i] && kept++ != i) merged[kept - 1] = std::move(merged[i]);
+    merged.resize(kept);
+  }
+
+  // Whether `item` ({"ent":…}) holds a newer entity than the answer `than` (JSON text).
+  static bool Newer(const rapidjson::Value& item, const std::string& than) {
+    rapidjson::Document other;
+    other.Parse(than.data(), than.size());
+    if (!other.IsObject() || !other.HasMember("ent")) return true;
+    auto version = [](const rapidjson::Value& ent) {
+      return ent.IsObject() && ent.HasMember("version") && ent["version"].IsUint64()
+                 ? ent["version"].GetUint64()
+                 : 0;
+    };
+    return version(item["ent"]) > version(other["ent"]);
+  }
+
+  void List(const Context& context, Message message, ReplyFn reply, int attempt) {
     auto query = store::QueryFromMessage(message);
     if (!query.ok()) return reply(query.status());
     MapPtr map = options_.map->Current();
@@ -483,15 +555,17 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     Message child = message;
     child.Remove("partial");
     child.SetObjectJson("q", *q);
+    auto steps = Steps(context, message, attempt);
     Scatter(
         context, [child](const Shard&, size_t) { return std::optional<Message>(child); },
-        [shared_order, partial, reply](const MapPtr& map,
-                                       std::vector<std::optional<Result<Message>>> answers) {
+        [shared_order, partial, steps, kind = query->kind, reply](
+            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
           struct Item {
             std::string text;
             std::shared_ptr<const store::ListOrder::Key> key;
           };
           std::vector<Item> merged;
+          std::vector<internal::MoveMarker> markers;
           std::vector<std::string> missing;
           bool more = false;
           for (size_t s = 0; s < answers.size(); ++s) {
@@ -509,14 +583,23 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
               return reply(ShardError(map->shards()[s], Status::Internal("answer without items")));
             for (const auto& item : items.GetArray()) {
               std::string item_text = ToJsonText(item);
+              if (auto marker = internal::MarkerOf(kind, map->shards()[s].name, item_text)) {
+                markers.push_back(std::move(*marker));  // never listed as an entity
+                continue;
+              }
               auto key = shared_order->KeyOf(item_text);
               if (!key.ok()) return reply(ShardError(map->shards()[s], key.status()));
               merged.push_back(Item{std::move(item_text), std::move(key).value()});
             }
           }
+          if (!markers.empty()) {
+            auto retry = steps.retry;
+            return internal::CompleteAll(steps, std::move(markers), [retry, reply] { retry(reply); });
+          }
           std::stable_sort(merged.begin(), merged.end(), [&](const Item& a, const Item& b) {
             return shared_order->Compare(*a.key, *b.key) < 0;
           });
+          DropOlderCopies(merged);
           size_t begin = std::min(shared_order->skip(), merged.size());
           size_t end = shared_order->limit()
                            ? std::min(merged.size(), begin + *shared_order->limit())

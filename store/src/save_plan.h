@@ -24,7 +24,13 @@ struct ValidSave {
   int64_t expires_at_ms = 0;  // 0: never
   std::optional<uint64_t> expected_version;
   bool insert_only = false;
+  std::optional<uint64_t> observed_version;
+  SaveRequest::MoveStep move = SaveRequest::MoveStep::kNone;
+  uint64_t at_version = 0;
 };
+
+// Whether a stored entity is a cross-shard move marker (it has the "moving$" property).
+bool IsMoveMarker(std::string_view stored);
 
 // invalid naming the field for bad input; generates the id last, so a rejected request uses none.
 Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& options,

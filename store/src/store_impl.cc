@@ -15,6 +15,14 @@ namespace {
 
 constexpr size_t kPurgeBatch = 1000;
 
+// A write to an entity that is a cross-shard move marker: the shard router completes the move
+// first (docs/sharding.md), so a client sees this only when it writes to a shard directly.
+Status MovingConflict(std::string_view kind, std::string_view id) {
+  return Status::Conflict("moving$: " + std::string(kind) + " \"" + std::string(id) +
+                              "\" is moving to another shard; a shard router completes the move",
+                          R"({"field":"moving$"})");
+}
+
 Status NotFound(std::string_view kind, std::string_view id) {
   return Status::NotFound("no " + std::string(kind) + " with id \"" + std::string(id) + "\"");
 }
@@ -135,12 +143,30 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   if (!current.ok()) return current.status();
   const bool live = current->has_value() && !Expired(**current, now_ms);
   const uint64_t current_version = live ? (*current)->version : 0;
+  if (live && IsMoveMarker((*current)->value)) return MovingConflict(save.kind, save.id);
+  if (save.move == SaveRequest::MoveStep::kInsert && live) {
+    return Status::Conflict(
+        "id: " + save.kind + " \"" + save.id + "\" already exists at version " +
+            std::to_string(current_version) + " (a moved entity is inserted where it is absent)",
+        JsonObject().Add("field", "id").Add("version", current_version).str());
+  }
+  if (save.observed_version && *save.observed_version != current_version) {
+    return Status::Conflict("version: the shard router found " +
+                                std::to_string(*save.observed_version) + ", the store has " +
+                                std::to_string(current_version),
+                            JsonObject()
+                                .Add("field", "observed_version")
+                                .Add("expected", *save.observed_version)
+                                .Add("actual", current_version)
+                                .str());
+  }
   if (save.insert_only && live) {
     return Status::Conflict(
         "id: " + save.kind + " \"" + save.id + "\" already exists (insert only)",
         JsonObject().Add("field", "id").Add("version", current_version).str());
   }
-  if (save.expected_version && *save.expected_version != current_version) {
+  if (save.move != SaveRequest::MoveStep::kInsert && save.expected_version &&
+      *save.expected_version != current_version) {
     return Status::Conflict("version: expected " + std::to_string(*save.expected_version) +
                                 ", found " + std::to_string(current_version),
                             JsonObject()
@@ -149,12 +175,10 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
                                 .Add("actual", current_version)
                                 .str());
   }
-  EntityRecord row{save.kind,
-                   save.ksid,
-                   save.id,
-                   RenderStored(save.ent, save.id, current_version + 1),
-                   current_version + 1,
-                   save.expires_at_ms};
+  const uint64_t version =
+      save.move == SaveRequest::MoveStep::kInsert ? save.at_version : current_version + 1;
+  EntityRecord row{save.kind,    save.ksid, save.id, RenderStored(save.ent, save.id, version),
+                   version,      save.expires_at_ms};
   if (row.value.size() > options_.max_value_bytes) {
     return Status::InvalidField("ent", "stored entity of " + std::to_string(row.value.size()) +
                                            " bytes is above the limit of " +
@@ -330,11 +354,29 @@ Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id
   Result<std::optional<EntityRecord>> current = Current(kind, id, &none);
   if (!current.ok()) return current.status();
   if (!current->has_value() || Expired(**current, now_ms)) return NotFound(kind, id);
+  if (IsMoveMarker((*current)->value)) return MovingConflict(kind, id);
   WriteSet writes;
   PlanRemoval(**current, ChangeOp::kRemove, writes);
   if (keyed) PlanReceipt(idempotency_key, fingerprint, {(*current)->value}, now_ms, found, writes);
   if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
   return std::move((*current)->value);
+}
+
+Result<bool> StoreImpl::ClearMoveMarker(std::string_view kind, std::string_view id,
+                                        uint64_t version) {
+  if (Status s = CheckKind(kind); !s.ok()) return s;
+  if (Status s = CheckId(id); !s.ok()) return s;
+  std::lock_guard lock(write_mu_);
+  const Overlay none;
+  Result<std::optional<EntityRecord>> current = Current(kind, id, &none);
+  if (!current.ok()) return current.status();
+  // Only the marker of this move: the id may since have moved back here as an entity.
+  if (!current->has_value() || (*current)->version != version || !IsMoveMarker((*current)->value))
+    return false;
+  WriteSet writes;
+  PlanRemoval(**current, ChangeOp::kRemove, writes);
+  if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
+  return true;
 }
 
 Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query,
@@ -368,6 +410,7 @@ Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query,
   std::vector<std::string> removed;
   removed.reserve(selection->rows.size());
   for (EntityRecord& row : selection->rows) {
+    if (IsMoveMarker(row.value)) continue;  // its move completes first; the entity is elsewhere
     PlanRemoval(row, ChangeOp::kRemove, writes);
     removed.push_back(std::move(row.value));
   }

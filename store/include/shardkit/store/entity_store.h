@@ -63,7 +63,21 @@ struct SaveRequest {
   // The entity expires this many seconds after the save (> 0). nullopt: never. A save without a
   // ttl clears an earlier one (a save replaces the whole entity).
   std::optional<int64_t> ttl_seconds;
+  // Checked like expected_version but not part of the request's identity (its idempotency
+  // fingerprint): a shard router sends the version it found, so a save never lands on a copy that
+  // moved to another shard meanwhile (docs/sharding.md, "Moving an entity between shards").
+  std::optional<uint64_t> observed_version;
+  // A step of a cross-shard move, sent by a shard router only. kMark turns the live entity into a
+  // move marker: `ent` carries the reserved property "moving$" and expected_version is required.
+  // kInsert writes the moved entity at exactly `at_version` where no live entity has the id
+  // (expected_version is then only part of the fingerprint). Other saves refuse "moving$".
+  enum class MoveStep { kNone, kMark, kInsert };
+  MoveStep move = MoveStep::kNone;
+  uint64_t at_version = 0;  // kInsert only
 };
+
+// The reserved property of a move marker (SaveRequest::MoveStep::kMark).
+inline constexpr std::string_view kMovingField = "moving$";
 
 struct EntityRef {
   std::string kind;
@@ -109,6 +123,10 @@ class EntityStore {
   // Removes a live entity and returns its last value; not_found if absent or expired.
   virtual Result<std::string> Remove(std::string_view kind, std::string_view id,
                                      std::string_view idempotency_key = {}) = 0;
+  // Step c of a cross-shard move: removes the move marker of (kind, id) if it is at `version`;
+  // true if it removed one, false if there is none (already cleared: idempotent).
+  virtual Result<bool> ClearMoveMarker(std::string_view kind, std::string_view id,
+                                       uint64_t version) = 0;
   // Removes, in one atomic write, exactly the entities List(query) would return (filters, sort,
   // cursor, skip and limit apply; `fields` does not) and returns their full last values.
   // The "remove everything needs an explicit all:true" rule belongs to the message service.

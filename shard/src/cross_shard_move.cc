@@ -1,0 +1,273 @@
+#include "cross_shard_move.h"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+
+#include <memory>
+
+#include <shardkit/message/json.h>
+#include <shardkit/store/entity_store.h>
+
+#include "shard_key.h"
+
+namespace shardkit::shard::internal {
+namespace {
+
+constexpr const char* kMoving = "moving$";
+
+// The details' "field" of an error answer ("" if none).
+std::string FieldOf(const Status& status) {
+  rapidjson::Document d;
+  d.Parse(status.details_json().data(), status.details_json().size());
+  if (!d.IsObject() || !d.HasMember("field") || !d["field"].IsString()) return {};
+  return d["field"].GetString();
+}
+
+uint64_t DetailsVersion(const Status& status) {
+  rapidjson::Document d;
+  d.Parse(status.details_json().data(), status.details_json().size());
+  return d.IsObject() && d.HasMember("version") && d["version"].IsUint64()
+             ? d["version"].GetUint64()
+             : 0;
+}
+
+// The stored version of a loaded entity's text (0 if none).
+uint64_t VersionOf(std::string_view ent_text) {
+  rapidjson::Document d;
+  d.Parse(ent_text.data(), ent_text.size());
+  return d.IsObject() && d.HasMember("version") && d["version"].IsUint64()
+             ? d["version"].GetUint64()
+             : 0;
+}
+
+Message Request(std::string_view op, std::string_view kind, std::string_view id) {
+  Message m;
+  m.SetString("store", op).SetString("kind", kind).SetString("id", id);
+  return m;
+}
+
+Status ShardError(const std::string& shard, const Status& s) {
+  return Status(s.code(), fmt::format("shard {}: {}", shard, s.message()),
+                JsonObject().Add("shard", shard).str());
+}
+
+// Steps b and c of a move. `done` gets step b's answer, the moved entity as stored (or a load of
+// it when an earlier completion inserted it), or the error that stopped the move.
+void CompleteMove(RouterSteps steps, MoveMarker marker, ReplyFn done) {
+  Message insert = Request("save", marker.kind, marker.id);
+  if (!marker.id_param) insert.Remove("id");
+  insert.SetObjectJson("ent", marker.ent).SetString("move", "insert");
+  insert.SetUint("at_version", marker.version);
+  if (marker.id_param) insert.SetString("id", *marker.id_param);
+  if (marker.expected) insert.SetUint("version", *marker.expected);
+  if (marker.ttl) insert.SetInt("ttl", *marker.ttl);
+  // A receipt makes step b idempotent for every completer, also after the entity moved on: the
+  // client's key (a replay of the client's save meets it), else one derived from the move.
+  insert.meta().idempotency_key =
+      marker.key.empty() ? KeyedId(marker.kind, "move:" + marker.id, marker.version) : marker.key;
+  steps.send(marker.to, insert, [steps, marker, done](Result<Message> b) mutable {
+    if (!b.ok() && !marker.key.empty() && FieldOf(b.status()) == "meta$.idempotency_key") {
+      marker.key.clear();  // the client's key was used before for another request
+      return CompleteMove(steps, std::move(marker), std::move(done));
+    }
+    const bool inserted_before = !b.ok() && b.status().code() == Code::kConflict &&
+                                 FieldOf(b.status()) == "id" &&
+                                 DetailsVersion(b.status()) >= marker.version;
+    if (!b.ok() && !inserted_before) return done(ShardError(marker.to, b.status()));
+    Message clear = Request("remove", marker.kind, marker.id);
+    clear.SetString("move", "clear").SetUint("version", marker.version);
+    steps.send(marker.from, clear, [steps, marker, b, done](Result<Message>) {
+      // A failed clear leaves the marker for the next reader to clear; the entity stands on `to`.
+      if (b.ok()) return done(b);
+      steps.send(marker.to, Request("load", marker.kind, marker.id), done);
+    });
+  });
+}
+
+// Loads the id from `shard` and completes the move of a marker found there; then `then`.
+void CompleteAt(RouterSteps steps, const std::string& shard, const std::string& kind,
+                const std::string& id, std::function<void()> then) {
+  steps.send(shard, Request("load", kind, id), [steps, shard, kind, then](Result<Message> r) {
+    auto ent = r.ok() ? r->GetObjectJson("ent") : std::nullopt;
+    auto marker = ent ? MarkerOf(kind, shard, *ent) : std::nullopt;
+    if (!marker) return then();
+    CompleteMove(steps, std::move(*marker), [then](Result<Message>) { then(); });
+  });
+}
+
+// Step a: the entity `current` (at `version` on shard `from`) becomes a marker of its move to
+// `target`, then steps b and c follow; the client gets step b's answer.
+void StartMove(RouterSteps steps, const Message& save, const std::string& from,
+               std::string_view current, uint64_t version, std::string target, ReplyFn reply) {
+  MoveMarker marker;
+  marker.kind = std::string(*save.GetString("kind"));
+  marker.id = *SaveId(save);
+  if (auto expected = save.GetUint("version"); expected && *expected != version) {
+    return reply(Status::Conflict(
+        fmt::format("version: expected {}, found {}", *expected, version),
+        JsonObject().Add("field", "version").Add("expected", *expected).Add("actual", version).str()));
+  }
+  if (save.GetBool("insert_only") == true) {
+    return reply(Status::Conflict(
+        fmt::format("id: {} \"{}\" already exists (insert only)", marker.kind, marker.id),
+        JsonObject().Add("field", "id").Add("version", version).str()));
+  }
+  marker.from = from;
+  marker.to = std::move(target);
+  marker.version = version + 1;
+  marker.ent = std::string(*save.GetObjectJson("ent"));
+  if (const Value* id = save.Find("id")) marker.id_param = id->text;
+  marker.expected = save.GetUint("version");
+  marker.ttl = save.GetInt("ttl");
+  marker.key = save.meta().idempotency_key;
+  JsonObject moving;
+  moving.Add("to", marker.to).Add("ent", marker.ent).Add("key", marker.key);
+  if (marker.id_param) moving.Add("id", *marker.id_param);
+  if (marker.expected) moving.Add("expected", *marker.expected);
+  if (marker.ttl) moving.Add("ttl", *marker.ttl);
+  // The marker keeps the old entity's fields (so its shard key stays on `from`) plus moving$.
+  auto doc = ParseJson(current, "ent");
+  if (!doc.ok()) return reply(doc.status());
+  doc->RemoveMember(kMoving);
+  std::string text = ToJsonText(*doc);
+  text.insert(text.size() - 1, (doc->MemberCount() ? ",\"" : "\"") + std::string(kMoving) +
+                                   "\":" + moving.str());
+  Message mark = Request("save", marker.kind, marker.id);
+  mark.SetObjectJson("ent", text).SetString("move", "mark").SetUint("version", version);
+  steps.send(from, mark, [steps, marker, reply](Result<Message> a) {
+    if (a.ok()) return CompleteMove(steps, marker, reply);
+    // The entity changed since it was found (another save, another move): route again.
+    if (a.status().code() == Code::kConflict) return steps.retry(reply);
+    reply(ShardError(marker.from, a.status()));
+  });
+}
+
+}  // namespace
+
+std::optional<MoveMarker> MarkerOf(std::string_view kind, std::string_view shard,
+                                   std::string_view ent_text) {
+  if (ent_text.find("\"moving$\"") == std::string_view::npos) return std::nullopt;
+  rapidjson::Document d;
+  d.Parse(ent_text.data(), ent_text.size());
+  if (!d.IsObject() || !d.HasMember(kMoving) || !d[kMoving].IsObject()) return std::nullopt;
+  const rapidjson::Value& m = d[kMoving];
+  if (!d.HasMember("id") || !d["id"].IsString() || !m.HasMember("to") || !m["to"].IsString() ||
+      !m.HasMember("ent") || !m["ent"].IsString())
+    return std::nullopt;
+  MoveMarker marker;
+  marker.kind = std::string(kind);
+  marker.id = d["id"].GetString();
+  marker.from = std::string(shard);
+  marker.to = m["to"].GetString();
+  marker.version = VersionOf(ent_text);
+  marker.ent = m["ent"].GetString();
+  if (m.HasMember("id") && m["id"].IsString()) marker.id_param = m["id"].GetString();
+  if (m.HasMember("expected") && m["expected"].IsUint64())
+    marker.expected = m["expected"].GetUint64();
+  if (m.HasMember("ttl") && m["ttl"].IsInt64()) marker.ttl = m["ttl"].GetInt64();
+  if (m.HasMember("key") && m["key"].IsString()) marker.key = m["key"].GetString();
+  return marker;
+}
+
+bool MeetsMarker(const Result<Message>& answer) {
+  if (!answer.ok())
+    return answer.status().code() == Code::kConflict && FieldOf(answer.status()) == kMoving;
+  auto ent = answer->GetObjectJson("ent");
+  return ent && ent->find("\"moving$\"") != std::string_view::npos;
+}
+
+void SaveByField(RouterSteps steps, Message save, std::string target, bool recheck_absent,
+                 ReplyFn reply) {
+  std::string kind(*save.GetString("kind"));
+  std::string id = *SaveId(save);
+  auto ask = steps.ask_all;
+  ask(Request("load", kind, id), [steps, save, target, kind, id, recheck_absent, reply](
+                                     std::vector<std::string> shards,
+                                     RouterSteps::Answers answers) mutable {
+    std::optional<size_t> found;
+    uint64_t found_version = 0;
+    for (size_t s = 0; s < answers.size(); ++s) {
+      if (!answers[s]) continue;
+      const Result<Message>& a = *answers[s];
+      if (!a.ok()) {
+        // Unsure where the entity is: refuse rather than risk a second copy.
+        if (a.status().code() != Code::kNotFound) return reply(ShardError(shards[s], a.status()));
+        continue;
+      }
+      std::string ent(a->GetObjectJson("ent").value_or("{}"));
+      if (auto marker = MarkerOf(kind, shards[s], ent)) {
+        auto retry = steps.retry;
+        return CompleteMove(steps, std::move(*marker),
+                            [retry, reply](Result<Message>) { retry(reply); });
+      }
+      if (!found || VersionOf(ent) > found_version) {
+        found = s;
+        found_version = VersionOf(ent);
+      }
+    }
+    if (found && shards[*found] != target) {
+      std::string ent(*(*answers[*found])->GetObjectJson("ent"));
+      return StartMove(steps, save, shards[*found], ent, found_version, target, reply);
+    }
+    // Absent everywhere may be a move between two shards' reads (see AnswerFromAll): asked again
+    // before the save may create the entity.
+    if (!found && recheck_absent) return steps.retry(reply);
+    save.SetUint("observed_version", found_version);
+    steps.send(target, save, [steps, reply](Result<Message> r) {
+      // The entity changed, moved or began moving since it was found: route again.
+      if (!r.ok() && r.status().code() == Code::kConflict &&
+          (FieldOf(r.status()) == "observed_version" || FieldOf(r.status()) == kMoving))
+        return steps.retry(reply);
+      reply(std::move(r));
+    });
+  });
+}
+
+void AnswerFromAll(const RouterSteps& steps, const std::vector<std::string>& shards,
+                   RouterSteps::Answers answers, const std::string& kind, const std::string& id,
+                   bool recheck_absent, ReplyFn reply) {
+  std::optional<size_t> best;
+  std::optional<Status> not_found;
+  for (size_t s = 0; s < answers.size(); ++s) {
+    if (!answers[s]) continue;
+    Result<Message>& a = *answers[s];
+    if (MeetsMarker(a)) {
+      auto retry = steps.retry;
+      return CompleteAt(steps, shards[s], kind, id, [retry, reply] { retry(reply); });
+    }
+    if (a.ok()) {
+      auto version = [&](size_t i) {
+        return VersionOf((*answers[i])->GetObjectJson("ent").value_or("{}"));
+      };
+      if (!best || version(s) > version(*best)) best = s;
+    } else if (a.status().code() == Code::kNotFound) {
+      not_found = a.status();
+    } else {
+      return reply(ShardError(shards[s], a.status()));
+    }
+  }
+  if (best) return reply(std::move(*answers[*best]));
+  // Each shard answered at its own moment: a move between two of them can hide the entity from
+  // both. Absent everywhere is asked once more before it is believed (docs/sharding.md).
+  if (recheck_absent) return steps.retry(reply);
+  reply(not_found ? *not_found : Status::NotFound("no such entity"));
+}
+
+void Settle(RouterSteps steps, const std::string& shard, std::string kind, std::string id,
+            Result<Message> answer, ReplyFn reply) {
+  if (!MeetsMarker(answer)) return reply(std::move(answer));
+  auto retry = steps.retry;
+  CompleteAt(steps, shard, kind, id, [retry, reply] { retry(reply); });
+}
+
+void CompleteAll(RouterSteps steps, std::vector<MoveMarker> markers, std::function<void()> then) {
+  if (markers.empty()) return then();
+  MoveMarker last = std::move(markers.back());
+  markers.pop_back();
+  CompleteMove(steps, std::move(last),
+               [steps, markers = std::move(markers), then](Result<Message>) mutable {
+                 CompleteAll(std::move(steps), std::move(markers), std::move(then));
+               });
+}
+
+}  // namespace shardkit::shard::internal
