@@ -84,13 +84,21 @@ void CompleteMove(RouterSteps steps, MoveMarker marker, ReplyFn done) {
   });
 }
 
+// The tombstone in an ok answer ({"ent":…}) of `shard`, if it is one.
+std::optional<MoveMarker> TombstoneOf(const Result<Message>& a, std::string_view kind,
+                                      std::string_view shard) {
+  auto ent = a.ok() ? a->GetObjectJson("ent") : std::nullopt;
+  auto marker = ent ? MarkerOf(kind, shard, *ent) : std::nullopt;
+  return marker && marker->done ? marker : std::nullopt;
+}
+
 // Loads the id from `shard` and completes the move of a marker found there; then `then`.
 void CompleteAt(RouterSteps steps, const std::string& shard, const std::string& kind,
                 const std::string& id, std::function<void()> then) {
   steps.send(shard, Request("load", kind, id), [steps, shard, kind, then](Result<Message> r) {
     auto ent = r.ok() ? r->GetObjectJson("ent") : std::nullopt;
     auto marker = ent ? MarkerOf(kind, shard, *ent) : std::nullopt;
-    if (!marker) return then();
+    if (!marker || marker->done) return then();
     CompleteMove(steps, std::move(*marker), [then](Result<Message>) { then(); });
   });
 }
@@ -166,6 +174,7 @@ std::optional<MoveMarker> MarkerOf(std::string_view kind, std::string_view shard
     marker.expected = m["expected"].GetUint64();
   if (m.HasMember("ttl") && m["ttl"].IsInt64()) marker.ttl = m["ttl"].GetInt64();
   if (m.HasMember("key") && m["key"].IsString()) marker.key = m["key"].GetString();
+  marker.done = m.HasMember("done") && m["done"].IsTrue();
   return marker;
 }
 
@@ -173,22 +182,29 @@ bool MeetsMarker(const Result<Message>& answer) {
   if (!answer.ok())
     return answer.status().code() == Code::kConflict && FieldOf(answer.status()) == kMoving;
   auto ent = answer->GetObjectJson("ent");
-  return ent && ent->find("\"moving$\"") != std::string_view::npos;
+  if (!ent || ent->find("\"moving$\"") == std::string_view::npos) return false;
+  auto marker = MarkerOf("", "", *ent);
+  return marker && !marker->done;
 }
 
-void SaveByField(RouterSteps steps, Message save, std::string target, bool recheck_absent,
-                 ReplyFn reply) {
+void SaveByField(RouterSteps steps, Message save, std::string target, ReplyFn reply) {
   std::string kind(*save.GetString("kind"));
   std::string id = *SaveId(save);
   auto ask = steps.ask_all;
-  ask(Request("load", kind, id), [steps, save, target, kind, id, recheck_absent, reply](
+  ask(Request("load", kind, id), [steps, save, target, kind, id, reply](
                                      std::vector<std::string> shards,
                                      RouterSteps::Answers answers) mutable {
     std::optional<size_t> found;
-    uint64_t found_version = 0;
+    uint64_t found_version = 0, target_tombstone = 0;
+    std::string tombstones;
     for (size_t s = 0; s < answers.size(); ++s) {
       if (!answers[s]) continue;
       const Result<Message>& a = *answers[s];
+      if (auto tombstone = TombstoneOf(a, kind, shards[s])) {
+        tombstones += fmt::format("{}@{};", shards[s], tombstone->version);
+        if (shards[s] == target) target_tombstone = tombstone->version;
+        continue;
+      }
       if (!a.ok()) {
         // Unsure where the entity is: refuse rather than risk a second copy.
         if (a.status().code() != Code::kNotFound) return reply(ShardError(shards[s], a.status()));
@@ -209,10 +225,11 @@ void SaveByField(RouterSteps steps, Message save, std::string target, bool reche
       std::string ent(*(*answers[*found])->GetObjectJson("ent"));
       return StartMove(steps, save, shards[*found], ent, found_version, target, reply);
     }
-    // Absent everywhere may be a move between two shards' reads (see AnswerFromAll): asked again
-    // before the save may create the entity.
-    if (!found && recheck_absent) return steps.retry(reply);
-    save.SetUint("observed_version", found_version);
+    // Found only as tombstones: perhaps moving between two shards' reads (see AnswerFromAll).
+    if (!found && !tombstones.empty() && tombstones != steps.seen)
+      return steps.recheck(tombstones, reply);
+    // Where the target holds a tombstone, the save replaces it if it is still that one.
+    save.SetUint("observed_version", found ? found_version : target_tombstone);
     steps.send(target, save, [steps, reply](Result<Message> r) {
       // The entity changed, moved or began moving since it was found: route again.
       if (!r.ok() && r.status().code() == Code::kConflict &&
@@ -225,15 +242,28 @@ void SaveByField(RouterSteps steps, Message save, std::string target, bool reche
 
 void AnswerFromAll(const RouterSteps& steps, const std::vector<std::string>& shards,
                    RouterSteps::Answers answers, const std::string& kind, const std::string& id,
-                   bool recheck_absent, ReplyFn reply) {
+                   bool answer_moved, ReplyFn reply) {
   std::optional<size_t> best;
   std::optional<Status> not_found;
+  std::string tombstones;
   for (size_t s = 0; s < answers.size(); ++s) {
     if (!answers[s]) continue;
     Result<Message>& a = *answers[s];
+    if (auto tombstone = TombstoneOf(a, kind, shards[s])) {
+      tombstones += fmt::format("{}@{};", shards[s], tombstone->version);
+      continue;
+    }
     if (MeetsMarker(a)) {
       auto retry = steps.retry;
-      return CompleteAt(steps, shards[s], kind, id, [retry, reply] { retry(reply); });
+      auto ent = a.ok() ? a->GetObjectJson("ent") : std::nullopt;
+      auto marker = ent && answer_moved ? MarkerOf(kind, shards[s], *ent) : std::nullopt;
+      if (!marker) return CompleteAt(steps, shards[s], kind, id, [retry, reply] { retry(reply); });
+      // A load answers the moved entity: from step a on, it is the entity's value. (Routing
+      // again could meet the next move's marker, and the next, while writers keep moving it.)
+      return CompleteMove(steps, std::move(*marker), [retry, reply](Result<Message> b) {
+        if (b.ok()) return reply(std::move(b));
+        retry(reply);
+      });
     }
     if (a.ok()) {
       auto version = [&](size_t i) {
@@ -247,14 +277,17 @@ void AnswerFromAll(const RouterSteps& steps, const std::vector<std::string>& sha
     }
   }
   if (best) return reply(std::move(*answers[*best]));
-  // Each shard answered at its own moment: a move between two of them can hide the entity from
-  // both. Absent everywhere is asked once more before it is believed (docs/sharding.md).
-  if (recheck_absent) return steps.retry(reply);
-  reply(not_found ? *not_found : Status::NotFound("no such entity"));
+  // Each shard answered at its own moment: a move completing between two of them hides the
+  // entity from both, but leaves a tombstone on its old shard. Asked again, after those reads,
+  // the new shard shows it, unless it is gone; the same tombstones twice in a row say it is gone.
+  if (!tombstones.empty() && tombstones != steps.seen) return steps.recheck(tombstones, reply);
+  reply(not_found ? *not_found : Status::NotFound("no " + kind + " with id \"" + id + "\""));
 }
 
 void Settle(RouterSteps steps, const std::string& shard, std::string kind, std::string id,
             Result<Message> answer, ReplyFn reply) {
+  if (TombstoneOf(answer, kind, shard))  // the entity moved away from this key
+    return reply(Status::NotFound("no " + kind + " with id \"" + id + "\""));
   if (!MeetsMarker(answer)) return reply(std::move(answer));
   auto retry = steps.retry;
   CompleteAt(steps, shard, kind, id, [retry, reply] { retry(reply); });

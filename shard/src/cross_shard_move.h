@@ -22,6 +22,10 @@ struct RouterSteps {
   std::function<void(Message message, std::function<void(std::vector<std::string>, Answers)>)>
       ask_all;
   std::function<void(ReplyFn reply)> retry;
+  // Routes the message again to look once more for an id found only as tombstones (`seen`, of
+  // the previous round): the same tombstones twice in a row mean the entity is absent.
+  std::function<void(std::string seen, ReplyFn reply)> recheck;
+  std::string seen;
 };
 
 // A move marker as loaded from the shard holding it.
@@ -34,29 +38,28 @@ struct MoveMarker {
   std::optional<uint64_t> expected;     // the client's `version` property
   std::optional<int64_t> ttl;
   std::string key;  // the client's idempotency key ("" if none)
+  bool done = false;  // a tombstone: the move completed
 };
 
 // The marker in a loaded entity's JSON text; nullopt if it is an ordinary entity.
 std::optional<MoveMarker> MarkerOf(std::string_view kind, std::string_view shard,
                                    std::string_view ent_text);
 
-// Whether an answer shows a marker: a loaded marker, or a write refused because of one.
+// Whether an answer shows a move under way: a loaded marker, or a write refused because of one.
 bool MeetsMarker(const Result<Message>& answer);
 
 // The save of a field-sharded kind with an id, to the shard `target` its new value belongs to:
 // every shard is asked where the entity is; a marker met is completed first; an entity stored on
 // another shard is moved (steps a to c); otherwise the save goes to `target`, checked against the
 // version found (`observed_version`) so it never lands beside a copy that moved meanwhile.
-// An entity found nowhere is looked for again while `recheck_absent`.
-void SaveByField(RouterSteps steps, Message save, std::string target, bool recheck_absent,
-                 ReplyFn reply);
+void SaveByField(RouterSteps steps, Message save, std::string target, ReplyFn reply);
 
 // Answers a load or remove by id from every shard's answer (`ask_all`): a marker met is completed
 // and the message routed again; of two copies (a reader between steps b and c) the newer answers.
-// Absent everywhere is believed only when `recheck_absent` is false (else routed again once).
+// With `answer_moved` (a load), a marker met answers the moved entity once its move completed.
 void AnswerFromAll(const RouterSteps& steps, const std::vector<std::string>& shards,
                    RouterSteps::Answers answers, const std::string& kind, const std::string& id,
-                   bool recheck_absent, ReplyFn reply);
+                   bool answer_moved, ReplyFn reply);
 
 // For an answer from one shard: completes the move of a marker it shows, then routes the
 // message again; any other answer is replied as is.

@@ -51,17 +51,16 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
         return reply(Status::InvalidField("ent.moving$",
                                           "is reserved for the move markers of shard routers"));
     }
-    Route(context, std::move(message), std::move(reply), 0);
+    Route(context, std::move(message), std::move(reply), 0, "");
   }
 
  private:
   // A move met while routing is completed, then the message is routed again, at most this often.
   static constexpr int kMaxAttempts = 8;
-  // An id absent from every shard is believed after this many rounds of asking them all: one
-  // move between two shards' reads hides it from one round, never from the next.
-  static constexpr int kAbsentRounds = 3;
 
-  void Route(const Context& context, Message message, ReplyFn reply, int attempt) {
+  // `seen`: the tombstones the previous round found (cross_shard_move.h, RouterSteps::recheck).
+  void Route(const Context& context, Message message, ReplyFn reply, int attempt,
+             const std::string& seen) {
     if (auto shard = message.GetString("shard")) {
       // Already routed to a shard, yet it reached the router again: no service serves that shard.
       reply(Status::Unavailable(fmt::format("no service answers for shard '{}'", *shard),
@@ -89,14 +88,13 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     }
     const bool by_field = map->ShardKeyOf(kind->text) != "id";
     if (*ksid && by_field && op && *op == "save" && internal::SaveId(message)) {
-      auto steps = Steps(context, message, attempt);  // before `message` moves
+      auto steps = Steps(context, message, attempt, seen);  // before `message` moves
       return internal::SaveByField(std::move(steps), std::move(message),
-                                   map->ShardFor(**ksid).name, attempt < kAbsentRounds - 1,
-                                   std::move(reply));
+                                   map->ShardFor(**ksid).name, std::move(reply));
     }
     if (*ksid && by_field && message.Has("id")) {
       // A load or remove with the shard-key value: the shard may hold a move marker.
-      auto steps = Steps(context, message, attempt);
+      auto steps = Steps(context, message, attempt, seen);
       std::string shard = map->ShardFor(**ksid).name, id = message.Find("id")->text;
       return ForwardKeyed(context, std::move(message), **ksid,
                           [steps, shard, kind = kind->text, id, reply](Result<Message> r) {
@@ -122,17 +120,17 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       return;
     }
     if (op && (*op == "load" || *op == "remove") && message.Has("id")) {
-      auto steps = Steps(context, message, attempt);
+      auto steps = Steps(context, message, attempt, seen);
       std::string id = message.Find("id")->text;
-      return steps.ask_all(message, [steps, kind = kind->text, id, attempt, reply](
+      bool load = *op == "load";
+      return steps.ask_all(message, [steps, kind = kind->text, id, load, attempt, reply](
                                         std::vector<std::string> shards, Answers answers) {
-        internal::AnswerFromAll(steps, shards, std::move(answers), kind, id,
-                                attempt < kAbsentRounds - 1, reply);
+        internal::AnswerFromAll(steps, shards, std::move(answers), kind, id, load, reply);
       });
     }
     if (op && *op == "load" && message.Has("ids"))
-      return LoadBulk(context, std::move(message), std::move(reply), attempt);
-    if (op && *op == "list") return List(context, std::move(message), std::move(reply), attempt);
+      return LoadBulk(context, std::move(message), std::move(reply), attempt, seen);
+    if (op && *op == "list") return List(context, std::move(message), std::move(reply), attempt, seen);
     if (op && *op == "remove") return RemoveByQuery(context, std::move(message), std::move(reply));
     // Anything else goes to every shard and must agree: let the first shard answer it.
     ForwardKeyed(context, std::move(message), 0, std::move(reply), false);
@@ -141,9 +139,11 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   using Answers = std::vector<std::optional<Result<Message>>>;
 
   // What the cross-shard move code may do for `message` (cross_shard_move.h).
-  internal::RouterSteps Steps(const Context& context, const Message& message, int attempt) {
+  internal::RouterSteps Steps(const Context& context, const Message& message, int attempt,
+                              const std::string& seen) {
     auto self = shared_from_this();
     internal::RouterSteps steps;
+    steps.seen = seen;
     steps.send = [self, context](const std::string& name, Message m, ReplyFn r) {
       MapPtr map = self->options_.map->Current();
       const Shard* shard = map->Find(name);
@@ -167,7 +167,14 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
                                   "send the message again",
                                   R"({"field":"id"})"));
       }
-      self->Route(context, message, std::move(r), attempt + 1);
+      self->Route(context, message, std::move(r), attempt + 1, "");
+    };
+    steps.recheck = [self, context, message, attempt](std::string tombstones, ReplyFn r) {
+      if (attempt + 1 >= kMaxAttempts)
+        return r(Status::Conflict(
+            "id: the entity kept moving while it was looked for; send the message again",
+            R"({"field":"id"})"));
+      self->Route(context, message, std::move(r), attempt + 1, tombstones);
     };
     return steps;
   }
@@ -412,7 +419,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   }
 
   // Bulk load: id-sharded kinds split per shard; field-sharded kinds ask every shard.
-  void LoadBulk(const Context& context, Message message, ReplyFn reply, int attempt) {
+  void LoadBulk(const Context& context, Message message, ReplyFn reply, int attempt,
+                const std::string& seen) {
     const Value* ids = message.Find("ids");
     if (ids->type != ValueType::kArray)
       return reply(Status::Invalid("ids: must be an array of ids", R"({"field":"ids"})"));
@@ -439,7 +447,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       }
     }
     auto answers_per_item = std::make_shared<std::vector<std::string>>(n);
-    auto steps = Steps(context, message, attempt);
+    auto steps = Steps(context, message, attempt, seen);
     std::string kind(*message.GetString("kind"));
     Scatter(
         context,
@@ -467,7 +475,9 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
               const auto& item = shard_items[static_cast<rapidjson::SizeType>(j)];
               std::string text = ToJsonText(item);
               if (auto marker = internal::MarkerOf(kind, map->shards()[s].name, text)) {
-                markers.push_back(std::move(*marker));
+                if (!marker->done) markers.push_back(std::move(*marker));
+                if (out[positions[j]].empty())  // a tombstone: not found here
+                  out[positions[j]] = ToJson(ErrorMessage(Status::NotFound("no such entity")));
                 continue;
               }
               // A found entity beats another shard's not_found (field-sharded kinds ask all), a
@@ -542,7 +552,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     return version(item["ent"]) > version(other["ent"]);
   }
 
-  void List(const Context& context, Message message, ReplyFn reply, int attempt) {
+  void List(const Context& context, Message message, ReplyFn reply, int attempt,
+            const std::string& seen) {
     auto query = store::QueryFromMessage(message);
     if (!query.ok()) return reply(query.status());
     MapPtr map = options_.map->Current();
@@ -555,7 +566,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     Message child = message;
     child.Remove("partial");
     child.SetObjectJson("q", *q);
-    auto steps = Steps(context, message, attempt);
+    auto steps = Steps(context, message, attempt, seen);
     Scatter(
         context, [child](const Shard&, size_t) { return std::optional<Message>(child); },
         [shared_order, partial, steps, kind = query->kind, reply](
@@ -584,8 +595,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
             for (const auto& item : items.GetArray()) {
               std::string item_text = ToJsonText(item);
               if (auto marker = internal::MarkerOf(kind, map->shards()[s].name, item_text)) {
-                markers.push_back(std::move(*marker));  // never listed as an entity
-                continue;
+                if (!marker->done) markers.push_back(std::move(*marker));
+                continue;  // never listed as an entity
               }
               auto key = shared_order->KeyOf(item_text);
               if (!key.ok()) return reply(ShardError(map->shards()[s], key.status()));

@@ -16,11 +16,23 @@ const std::string* ShardKeyField(const StoreOptions& options, std::string_view k
 
 }  // namespace
 
-bool IsMoveMarker(std::string_view stored) {
-  if (stored.find("\"moving$\"") == std::string_view::npos) return false;  // the common case
+MoveState MoveStateOf(std::string_view stored) {
+  if (stored.find("\"moving$\"") == std::string_view::npos) return MoveState::kNone;  // usually
   rapidjson::Document doc;
   doc.Parse(stored.data(), stored.size());
-  return doc.IsObject() && doc.HasMember(kMovingField.data());
+  const rapidjson::Value* moving = doc.IsObject() ? FindMember(doc, kMovingField) : nullptr;
+  if (moving == nullptr) return MoveState::kNone;
+  const rapidjson::Value* done = moving->IsObject() ? FindMember(*moving, "done") : nullptr;
+  return done != nullptr && done->IsTrue() ? MoveState::kMoved : MoveState::kMoving;
+}
+
+std::string MovedTombstone(std::string_view marker) {
+  rapidjson::Document doc;
+  doc.Parse(marker.data(), marker.size());
+  rapidjson::Value& moving = doc[kMovingField.data()];
+  moving.RemoveMember("done");
+  moving.AddMember("done", true, doc.GetAllocator());
+  return Compact(doc);
 }
 
 bool ShardedByField(const StoreOptions& options, std::string_view kind) {

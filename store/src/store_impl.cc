@@ -142,15 +142,22 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   Result<std::optional<EntityRecord>> current = Current(save.kind, save.id, &overlay);
   if (!current.ok()) return current.status();
   const bool live = current->has_value() && !Expired(**current, now_ms);
-  const uint64_t current_version = live ? (*current)->version : 0;
-  if (live && IsMoveMarker((*current)->value)) return MovingConflict(save.kind, save.id);
-  if (save.move == SaveRequest::MoveStep::kInsert && live) {
+  const MoveState state = live ? MoveStateOf((*current)->value) : MoveState::kNone;
+  if (state == MoveState::kMoving) return MovingConflict(save.kind, save.id);
+  // A tombstone is replaced by a moved-in entity, or by a save of a router that saw it (the
+  // entity is then absent everywhere: versions start again).
+  const bool over_tombstone =
+      state == MoveState::kMoved &&
+      (save.move == SaveRequest::MoveStep::kInsert || save.observed_version == (*current)->version);
+  if (state == MoveState::kMoved && !over_tombstone) return MovingConflict(save.kind, save.id);
+  const uint64_t current_version = live && !over_tombstone ? (*current)->version : 0;
+  if (save.move == SaveRequest::MoveStep::kInsert && live && !over_tombstone) {
     return Status::Conflict(
         "id: " + save.kind + " \"" + save.id + "\" already exists at version " +
             std::to_string(current_version) + " (a moved entity is inserted where it is absent)",
         JsonObject().Add("field", "id").Add("version", current_version).str());
   }
-  if (save.observed_version && *save.observed_version != current_version) {
+  if (save.observed_version && !over_tombstone && *save.observed_version != current_version) {
     return Status::Conflict("version: the shard router found " +
                                 std::to_string(*save.observed_version) + ", the store has " +
                                 std::to_string(current_version),
@@ -354,7 +361,9 @@ Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id
   Result<std::optional<EntityRecord>> current = Current(kind, id, &none);
   if (!current.ok()) return current.status();
   if (!current->has_value() || Expired(**current, now_ms)) return NotFound(kind, id);
-  if (IsMoveMarker((*current)->value)) return MovingConflict(kind, id);
+  const MoveState state = MoveStateOf((*current)->value);
+  if (state == MoveState::kMoved) return NotFound(kind, id);  // the entity lives elsewhere
+  if (state == MoveState::kMoving) return MovingConflict(kind, id);
   WriteSet writes;
   PlanRemoval(**current, ChangeOp::kRemove, writes);
   if (keyed) PlanReceipt(idempotency_key, fingerprint, {(*current)->value}, now_ms, found, writes);
@@ -371,10 +380,16 @@ Result<bool> StoreImpl::ClearMoveMarker(std::string_view kind, std::string_view 
   Result<std::optional<EntityRecord>> current = Current(kind, id, &none);
   if (!current.ok()) return current.status();
   // Only the marker of this move: the id may since have moved back here as an entity.
-  if (!current->has_value() || (*current)->version != version || !IsMoveMarker((*current)->value))
+  if (!current->has_value() || (*current)->version != version ||
+      MoveStateOf((*current)->value) != MoveState::kMoving)
     return false;
+  EntityRecord row = **current;
+  row.value = MovedTombstone(row.value);
+  row.expires_at_ms = clock_.NowMs() + kMovedTombstoneMs;
   WriteSet writes;
-  PlanRemoval(**current, ChangeOp::kRemove, writes);
+  writes.entities.push_back({row, false, (*current)->expires_at_ms});
+  writes.changes.push_back({0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value,
+                            row.expires_at_ms});
   if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
   return true;
 }
@@ -410,7 +425,8 @@ Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query,
   std::vector<std::string> removed;
   removed.reserve(selection->rows.size());
   for (EntityRecord& row : selection->rows) {
-    if (IsMoveMarker(row.value)) continue;  // its move completes first; the entity is elsewhere
+    // A marker's move completes first; a tombstone's entity is elsewhere.
+    if (MoveStateOf(row.value) != MoveState::kNone) continue;
     PlanRemoval(row, ChangeOp::kRemove, writes);
     removed.push_back(std::move(row.value));
   }
