@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 
+#include <map>
 #include <memory>
 
+#include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
 #include <shardkit/store/entity_store.h>
 
@@ -51,9 +53,21 @@ Status ShardError(const std::string& shard, const Status& s) {
                 JsonObject().Add("shard", shard).str());
 }
 
+void CompleteAt(RouterSteps steps, const std::string& shard, const std::string& kind,
+                const std::string& id, std::function<void()> then, int depth = 0);
+
+// The answer for a move that is decided (its marker committed) but could not be finished now.
+Status Unfinished(const MoveMarker& marker, const Status& why) {
+  return Status::Unavailable(
+      fmt::format("the move of {} \"{}\" to shard {} (version {}) is recorded but not finished "
+                  "({}); the next read or write of it finishes it",
+                  marker.kind, marker.id, marker.to, marker.version, why.ToString()),
+      JsonObject().Add("shard", marker.to).str());
+}
+
 // Steps b and c of a move. `done` gets step b's answer, the moved entity as stored (or a load of
-// it when an earlier completion inserted it), or the error that stopped the move.
-void CompleteMove(RouterSteps steps, MoveMarker marker, ReplyFn done) {
+// it when an earlier completion inserted it), or why the move could not be finished now.
+void CompleteMove(RouterSteps steps, MoveMarker marker, ReplyFn done, int depth = 0) {
   Message insert = Request("save", marker.kind, marker.id);
   if (!marker.id_param) insert.Remove("id");
   insert.SetObjectJson("ent", marker.ent).SetString("move", "insert");
@@ -65,21 +79,33 @@ void CompleteMove(RouterSteps steps, MoveMarker marker, ReplyFn done) {
   // client's key (a replay of the client's save meets it), else one derived from the move.
   insert.meta().idempotency_key =
       marker.key.empty() ? KeyedId(marker.kind, "move:" + marker.id, marker.version) : marker.key;
-  steps.send(marker.to, insert, [steps, marker, done](Result<Message> b) mutable {
+  steps.send(marker.to, insert, [steps, marker, done, depth](Result<Message> b) mutable {
     if (!b.ok() && !marker.key.empty() && FieldOf(b.status()) == "meta$.idempotency_key") {
       marker.key.clear();  // the client's key was used before for another request
-      return CompleteMove(steps, std::move(marker), std::move(done));
+      return CompleteMove(steps, std::move(marker), std::move(done), depth);
+    }
+    if (!b.ok() && FieldOf(b.status()) == kMoving && depth < 2) {
+      // The target still holds the marker of the move that brought the entity here (its insert
+      // is done, its clear is not): finish that one first.
+      return CompleteAt(steps, marker.to, marker.kind, marker.id, [=]() mutable {
+        CompleteMove(steps, std::move(marker), std::move(done), depth + 1);
+      });
     }
     const bool inserted_before = !b.ok() && b.status().code() == Code::kConflict &&
                                  FieldOf(b.status()) == "id" &&
                                  DetailsVersion(b.status()) >= marker.version;
-    if (!b.ok() && !inserted_before) return done(ShardError(marker.to, b.status()));
+    if (!b.ok() && !inserted_before) return done(Unfinished(marker, b.status()));
     Message clear = Request("remove", marker.kind, marker.id);
     clear.SetString("move", "clear").SetUint("version", marker.version);
     steps.send(marker.from, clear, [steps, marker, b, done](Result<Message>) {
       // A failed clear leaves the marker for the next reader to clear; the entity stands on `to`.
       if (b.ok()) return done(b);
-      steps.send(marker.to, Request("load", marker.kind, marker.id), done);
+      steps.send(marker.to, Request("load", marker.kind, marker.id),
+                 [marker, done](Result<Message> now) {
+                   auto ent = now.ok() ? now->GetObjectJson("ent") : std::nullopt;
+                   if (ent && !MarkerOf(marker.kind, marker.to, *ent)) return done(now);
+                   done(Unfinished(marker, now.ok() ? Status::Conflict("moving on") : now.status()));
+                 });
     });
   });
 }
@@ -94,13 +120,15 @@ std::optional<MoveMarker> TombstoneOf(const Result<Message>& a, std::string_view
 
 // Loads the id from `shard` and completes the move of a marker found there; then `then`.
 void CompleteAt(RouterSteps steps, const std::string& shard, const std::string& kind,
-                const std::string& id, std::function<void()> then) {
-  steps.send(shard, Request("load", kind, id), [steps, shard, kind, then](Result<Message> r) {
-    auto ent = r.ok() ? r->GetObjectJson("ent") : std::nullopt;
-    auto marker = ent ? MarkerOf(kind, shard, *ent) : std::nullopt;
-    if (!marker || marker->done) return then();
-    CompleteMove(steps, std::move(*marker), [then](Result<Message>) { then(); });
-  });
+                const std::string& id, std::function<void()> then, int depth) {
+  steps.send(shard, Request("load", kind, id),
+             [steps, shard, kind, then, depth](Result<Message> r) {
+               auto ent = r.ok() ? r->GetObjectJson("ent") : std::nullopt;
+               auto marker = ent ? MarkerOf(kind, shard, *ent) : std::nullopt;
+               if (!marker || marker->done) return then();
+               CompleteMove(
+                   steps, std::move(*marker), [then](Result<Message>) { then(); }, depth);
+             });
 }
 
 // Step a: the entity `current` (at `version` on shard `from`) becomes a marker of its move to
@@ -301,6 +329,102 @@ void CompleteAll(RouterSteps steps, std::vector<MoveMarker> markers, std::functi
                [steps, markers = std::move(markers), then](Result<Message>) mutable {
                  CompleteAll(std::move(steps), std::move(markers), std::move(then));
                });
+}
+
+void RefuseBulkMoves(RouterSteps steps, const std::string& kind, const std::string& key_field,
+                     std::shared_ptr<BulkPlan> plan,
+                     std::shared_ptr<std::vector<std::string>> items,
+                     std::function<void(std::shared_ptr<BulkPlan>)> send, ReplyFn reply) {
+  std::vector<std::pair<size_t, size_t>> asked;  // (shard index, index in plan[shard])
+  std::string ids = "[";
+  for (size_t s = 0; s < plan->size(); ++s) {
+    for (size_t j = 0; j < (*plan)[s].size(); ++j) {
+      if (!(*plan)[s][j].id) continue;
+      ids += asked.empty() ? "" : ",";
+      AppendJsonString(*(*plan)[s][j].id, ids);
+      asked.emplace_back(s, j);
+    }
+  }
+  Message probe;
+  probe.SetString("store", "load").SetString("kind", kind).SetArrayJson("ids", ids + "]");
+  auto ask = steps.ask_all;
+  ask(probe, [=](std::vector<std::string> shards, RouterSteps::Answers answers) {
+    std::vector<std::optional<Status>> refused(asked.size());
+    for (size_t s = 0; s < answers.size(); ++s) {
+      const Result<Message>& a = *answers[s];
+      if (!a.ok()) return reply(ShardError(shards[s], a.status()));
+      rapidjson::Document found;
+      auto text = a->GetArrayJson("items").value_or("[]");
+      found.Parse(text.data(), text.size());
+      for (size_t k = 0; k < asked.size() && found.IsArray() && k < found.Size(); ++k) {
+        auto [home, j] = asked[k];
+        const auto& item = found[static_cast<rapidjson::SizeType>(k)];
+        // A tombstone is not the entity: it moved away from that shard.
+        if (home == s || !item.HasMember("ent") ||
+            TombstoneOf(Message().SetObjectJson("ent", ToJsonText(item["ent"])), kind, shards[s]))
+          continue;
+        const BulkItem& planned = (*plan)[home][j];
+        Status e = CrossShardMove(key_field, kind, *planned.id, shards[s], shards[home]);
+        refused[k] = Status(e.code(), fmt::format("ents[{}]: {}", planned.position, e.message()),
+                            e.details_json());
+      }
+    }
+    auto kept = std::make_shared<BulkPlan>(plan->size());
+    for (size_t k = 0, s = 0; s < plan->size(); ++s) {
+      for (size_t j = 0; j < (*plan)[s].size(); ++j) {
+        BulkItem item = (*plan)[s][j];
+        bool checked = k < asked.size() && asked[k] == std::make_pair(s, j);
+        if (checked && refused[k]) {
+          (*items)[item.position] = ToJson(ErrorMessage(*refused[k]));
+        } else {
+          (*kept)[s].push_back(std::move(item));
+        }
+        k += checked;
+      }
+    }
+    send(std::move(kept));
+  });
+}
+
+Status RefuseMoveFields(const Message& message) {
+  for (const char* field : {"move", "at_version", "observed_version"}) {
+    if (message.Has(field) && !message.Has("shard"))
+      return Status::InvalidField(field, "is set by a shard router only");
+  }
+  auto ent = message.GetObjectJson("ent");
+  if (!ent || ent->find("\"moving$\"") == std::string_view::npos) return Status::Ok();
+  auto doc = ParseJson(*ent, "ent");
+  if (doc.ok() && doc->IsObject() && doc->HasMember(kMoving))
+    return Status::InvalidField("ent.moving$", "is reserved for the move markers of shard routers");
+  return Status::Ok();
+}
+
+std::vector<bool> OlderCopies(const std::vector<std::string_view>& entities) {
+  std::map<std::string, std::pair<uint64_t, size_t>> newest;  // id -> (version, index)
+  std::vector<bool> older(entities.size());
+  for (size_t i = 0; i < entities.size(); ++i) {
+    rapidjson::Document d;
+    d.Parse(entities[i].data(), entities[i].size());
+    if (!d.IsObject() || !d.HasMember("id") || !d["id"].IsString()) continue;
+    uint64_t version = VersionOf(entities[i]);
+    auto [it, fresh] = newest.try_emplace(d["id"].GetString(), version, i);
+    if (fresh) continue;
+    bool newer = version > it->second.first;
+    older[newer ? it->second.second : i] = true;
+    if (newer) it->second = {version, i};
+  }
+  return older;
+}
+
+bool NewerItem(std::string_view item, std::string_view than) {
+  auto ent_version = [](std::string_view text) -> std::optional<uint64_t> {
+    rapidjson::Document d;
+    d.Parse(text.data(), text.size());
+    if (!d.IsObject() || !d.HasMember("ent")) return std::nullopt;
+    return VersionOf(ToJsonText(d["ent"]));
+  };
+  auto other = ent_version(than);
+  return !other || ent_version(item).value_or(0) > *other;
 }
 
 }  // namespace shardkit::shard::internal

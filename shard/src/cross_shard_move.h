@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,5 +69,32 @@ void Settle(RouterSteps steps, const std::string& shard, std::string kind, std::
 
 // Completes the moves of `markers` (met by a list or a bulk load), one after another; then `then`.
 void CompleteAll(RouterSteps steps, std::vector<MoveMarker> markers, std::function<void()> then);
+
+// One item of a bulk save, planned for a shard; `id` is set for an item with an id of a kind
+// sharded by a field (its entity may be stored elsewhere).
+struct BulkItem {
+  size_t position;
+  std::string text;
+  std::optional<std::string> id;
+};
+using BulkPlan = std::vector<std::vector<BulkItem>>;  // per shard index, in request order
+
+// A bulk save does not move entities: every shard is asked for the items with ids, and an item
+// stored on another shard than its planned one is refused (`invalid`, naming `key_field`; its
+// answer is set in `items`). `send` gets the plan of the other items.
+void RefuseBulkMoves(RouterSteps steps, const std::string& kind, const std::string& key_field,
+                     std::shared_ptr<BulkPlan> plan,
+                     std::shared_ptr<std::vector<std::string>> items,
+                     std::function<void(std::shared_ptr<BulkPlan>)> send, ReplyFn reply);
+
+// invalid for a client's message with a move step's fields or an entity with `moving$`.
+Status RefuseMoveFields(const Message& message);
+
+// For entity texts of a merged list: true at each older copy of an id also found newer (shards
+// read before and after a move's insert).
+std::vector<bool> OlderCopies(const std::vector<std::string_view>& entities);
+
+// Whether the bulk-load item `item` ({"ent":…}) holds a newer entity than the item `than`.
+bool NewerItem(std::string_view item, std::string_view than);
 
 }  // namespace shardkit::shard::internal

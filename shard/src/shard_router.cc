@@ -4,7 +4,6 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
-#include <map>
 #include <mutex>
 
 #include <shardkit/message/codec.h>
@@ -39,18 +38,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   explicit ShardRouter(ShardRouterOptions options) : options_(std::move(options)) {}
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
-    // The steps of a cross-shard move are the router's own messages to shards.
-    for (const char* field : {"move", "at_version", "observed_version"}) {
-      if (message.Has(field) && !message.Has("shard"))
-        return reply(Status::InvalidField(field, "is set by a shard router only"));
-    }
-    if (auto ent = message.GetObjectJson("ent");
-        ent && ent->find("\"moving$\"") != std::string_view::npos) {
-      auto doc = ParseJson(*ent, "ent");
-      if (doc.ok() && doc->IsObject() && doc->HasMember("moving$"))
-        return reply(Status::InvalidField("ent.moving$",
-                                          "is reserved for the move markers of shard routers"));
-    }
+    if (Status refused = internal::RefuseMoveFields(message); !refused.ok())
+      return reply(std::move(refused));
     Route(context, std::move(message), std::move(reply), 0, "");
   }
 
@@ -123,7 +112,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       auto steps = Steps(context, message, attempt, seen);
       std::string id = message.Find("id")->text;
       bool load = *op == "load";
-      return steps.ask_all(message, [steps, kind = kind->text, id, load, attempt, reply](
+      return steps.ask_all(message, [steps, kind = kind->text, id, load, reply](
                                         std::vector<std::string> shards, Answers answers) {
         internal::AnswerFromAll(steps, shards, std::move(answers), kind, id, load, reply);
       });
@@ -161,21 +150,14 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
             done(std::move(names), std::move(answers));
           });
     };
-    steps.retry = [self, context, message, attempt](ReplyFn r) {
-      if (attempt + 1 >= kMaxAttempts) {
+    steps.recheck = [self, context, message, attempt](std::string tombstones, ReplyFn r) {
+      if (attempt + 1 >= kMaxAttempts)
         return r(Status::Conflict("id: the entity kept changing or moving while it was routed; "
                                   "send the message again",
                                   R"({"field":"id"})"));
-      }
-      self->Route(context, message, std::move(r), attempt + 1, "");
-    };
-    steps.recheck = [self, context, message, attempt](std::string tombstones, ReplyFn r) {
-      if (attempt + 1 >= kMaxAttempts)
-        return r(Status::Conflict(
-            "id: the entity kept moving while it was looked for; send the message again",
-            R"({"field":"id"})"));
       self->Route(context, message, std::move(r), attempt + 1, tombstones);
     };
+    steps.retry = [recheck = steps.recheck](ReplyFn r) { recheck("", std::move(r)); };
     return steps;
   }
 
@@ -259,14 +241,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     }
   }
 
-  // One item of a bulk save, planned for a shard; `id` is set for an item with an id of a kind
-  // sharded by a field (its entity may be stored elsewhere).
-  struct BulkItem {
-    size_t position;
-    std::string text;
-    std::optional<std::string> id;
-  };
-  using BulkPlan = std::vector<std::vector<BulkItem>>;  // per shard index, in request order
+  using BulkItem = internal::BulkItem;
+  using BulkPlan = internal::BulkPlan;
   using ItemAnswers = std::shared_ptr<std::vector<std::string>>;  // per item answer JSON
 
   // Splits `ents` per shard and answers per item, in request order.
@@ -315,67 +291,15 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       placed_ids |= id.has_value();
       (*plan)[shard_index].push_back(BulkItem{i, std::move(text), std::move(id)});
     }
-    if (placed_ids && map->shards().size() > 1)
-      return CheckPlacement(context, std::move(message), plan, items, std::move(reply));
-    SendBulk(context, std::move(message), plan, items, std::move(reply));
-  }
-
-  // Items with ids of a field-sharded kind: every shard is asked for them first, and an item
-  // stored on another shard than its planned one is refused (as SaveByField does for one).
-  void CheckPlacement(const Context& context, Message message, std::shared_ptr<BulkPlan> plan,
-                      ItemAnswers items, ReplyFn reply) {
-    std::string kind(*message.GetString("kind"));
-    std::vector<std::pair<size_t, size_t>> asked;  // (shard index, index in plan[shard])
-    std::string ids = "[";
-    for (size_t s = 0; s < plan->size(); ++s) {
-      for (size_t j = 0; j < (*plan)[s].size(); ++j) {
-        const auto& id = (*plan)[s][j].id;
-        if (!id) continue;
-        ids += asked.empty() ? "" : ",";
-        AppendJsonString(*id, ids);
-        asked.emplace_back(s, j);
-      }
+    if (placed_ids && map->shards().size() > 1) {
+      auto self = shared_from_this();
+      auto send = [self, context, message, items, reply](std::shared_ptr<BulkPlan> kept) {
+        self->SendBulk(context, message, std::move(kept), items, reply);
+      };
+      return internal::RefuseBulkMoves(Steps(context, message, 0, ""), kind, key_field, plan,
+                                       items, std::move(send), std::move(reply));
     }
-    Message probe;
-    probe.SetString("store", "load").SetString("kind", kind).SetArrayJson("ids", ids + "]");
-    auto self = shared_from_this();
-    Scatter(
-        context, [probe](const Shard&, size_t) { return std::optional<Message>(probe); },
-        [self, context, message, plan, items, asked, kind, reply](
-            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) mutable {
-          std::vector<std::optional<Status>> refused(asked.size());
-          for (size_t s = 0; s < answers.size(); ++s) {
-            const Result<Message>& a = *answers[s];
-            if (!a.ok()) return reply(ShardError(map->shards()[s], a.status()));
-            rapidjson::Document found;
-            auto text = a->GetArrayJson("items").value_or("[]");
-            found.Parse(text.data(), text.size());
-            for (size_t k = 0; k < asked.size() && found.IsArray() && k < found.Size(); ++k) {
-              auto [home, j] = asked[k];
-              if (home == s || !found[static_cast<rapidjson::SizeType>(k)].HasMember("ent"))
-                continue;
-              const BulkItem& item = (*plan)[home][j];
-              Status e = internal::CrossShardMove(map->ShardKeyOf(kind), kind, *item.id,
-                                                  map->shards()[s].name, map->shards()[home].name);
-              refused[k] = Status(e.code(), fmt::format("ents[{}]: {}", item.position, e.message()),
-                                  e.details_json());
-            }
-          }
-          auto kept = std::make_shared<BulkPlan>(plan->size());
-          for (size_t k = 0, s = 0; s < plan->size(); ++s) {
-            for (size_t j = 0; j < (*plan)[s].size(); ++j) {
-              BulkItem& item = (*plan)[s][j];
-              bool checked = k < asked.size() && asked[k] == std::make_pair(s, j);
-              if (checked && refused[k]) {
-                (*items)[item.position] = ToJson(ErrorMessage(*refused[k]));
-              } else {
-                (*kept)[s].push_back(std::move(item));
-              }
-              k += checked;
-            }
-          }
-          self->SendBulk(context, std::move(message), kept, items, std::move(reply));
-        });
+    SendBulk(context, std::move(message), plan, items, std::move(reply));
   }
 
   void SendBulk(const Context& context, Message message, std::shared_ptr<BulkPlan> plan,
@@ -482,7 +406,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
               }
               // A found entity beats another shard's not_found (field-sharded kinds ask all), a
               // newer copy an older one (a load between two steps of a move).
-              if (out[positions[j]].empty() || (item.HasMember("ent") && Newer(item, out[positions[j]])))
+              if (out[positions[j]].empty() ||
+                  (item.HasMember("ent") && internal::NewerItem(text, out[positions[j]])))
                 out[positions[j]] = std::move(text);
             }
           }
@@ -515,41 +440,6 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       q.AddMember("limit$", rapidjson::Value(static_cast<uint64_t>(order.skip() + *order.limit())),
                   alloc);
     return ToJsonText(q);
-  }
-
-  // Of two copies of an id (shards read before and after a move's step b), keeps the newer.
-  template <typename Items>
-  static void DropOlderCopies(Items& merged) {
-    std::map<std::string, std::pair<uint64_t, size_t>> newest;  // id -> (version, index)
-    std::vector<bool> drop(merged.size());
-    for (size_t i = 0; i < merged.size(); ++i) {
-      rapidjson::Document d;
-      d.Parse(merged[i].text.data(), merged[i].text.size());
-      if (!d.IsObject() || !d.HasMember("id") || !d["id"].IsString()) continue;
-      uint64_t v = d.HasMember("version") && d["version"].IsUint64() ? d["version"].GetUint64() : 0;
-      auto [it, fresh] = newest.try_emplace(d["id"].GetString(), v, i);
-      if (fresh) continue;
-      bool newer = v > it->second.first;
-      drop[newer ? it->second.second : i] = true;
-      if (newer) it->second = {v, i};
-    }
-    size_t kept = 0;
-    for (size_t i = 0; i < merged.size(); ++i)
-      if (!drop[i] && kept++ != i) merged[kept - 1] = std::move(merged[i]);
-    merged.resize(kept);
-  }
-
-  // Whether `item` ({"ent":…}) holds a newer entity than the answer `than` (JSON text).
-  static bool Newer(const rapidjson::Value& item, const std::string& than) {
-    rapidjson::Document other;
-    other.Parse(than.data(), than.size());
-    if (!other.IsObject() || !other.HasMember("ent")) return true;
-    auto version = [](const rapidjson::Value& ent) {
-      return ent.IsObject() && ent.HasMember("version") && ent["version"].IsUint64()
-                 ? ent["version"].GetUint64()
-                 : 0;
-    };
-    return version(item["ent"]) > version(other["ent"]);
   }
 
   void List(const Context& context, Message message, ReplyFn reply, int attempt,
@@ -610,7 +500,14 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           std::stable_sort(merged.begin(), merged.end(), [&](const Item& a, const Item& b) {
             return shared_order->Compare(*a.key, *b.key) < 0;
           });
-          DropOlderCopies(merged);
+          std::vector<std::string_view> texts;
+          for (const Item& item : merged) texts.push_back(item.text);
+          auto older = internal::OlderCopies(texts);
+          size_t kept = 0;
+          for (size_t i = 0; i < merged.size(); ++i) {
+            if (!older[i] && kept++ != i) merged[kept - 1] = std::move(merged[i]);
+          }
+          merged.resize(kept);
           size_t begin = std::min(shared_order->skip(), merged.size());
           size_t end = shared_order->limit()
                            ? std::min(merged.size(), begin + *shared_order->limit())

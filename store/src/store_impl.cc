@@ -144,12 +144,14 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   const bool live = current->has_value() && !Expired(**current, now_ms);
   const MoveState state = live ? MoveStateOf((*current)->value) : MoveState::kNone;
   if (state == MoveState::kMoving) return MovingConflict(save.kind, save.id);
-  // A tombstone is replaced by a moved-in entity, or by a save of a router that saw it (the
-  // entity is then absent everywhere: versions start again).
+  // A tombstone is absent to saves (versions start again), but a router's save that found none
+  // there must not replace it: it may have missed the entity moving away (docs/sharding.md).
   const bool over_tombstone =
       state == MoveState::kMoved &&
-      (save.move == SaveRequest::MoveStep::kInsert || save.observed_version == (*current)->version);
-  if (state == MoveState::kMoved && !over_tombstone) return MovingConflict(save.kind, save.id);
+      (!save.observed_version || save.move == SaveRequest::MoveStep::kInsert ||
+       *save.observed_version == (*current)->version);
+  if (state == MoveState::kMoved && save.move == SaveRequest::MoveStep::kMark)
+    return MovingConflict(save.kind, save.id);
   const uint64_t current_version = live && !over_tombstone ? (*current)->version : 0;
   if (save.move == SaveRequest::MoveStep::kInsert && live && !over_tombstone) {
     return Status::Conflict(
@@ -157,7 +159,8 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
             std::to_string(current_version) + " (a moved entity is inserted where it is absent)",
         JsonObject().Add("field", "id").Add("version", current_version).str());
   }
-  if (save.observed_version && !over_tombstone && *save.observed_version != current_version) {
+  if (save.observed_version && !over_tombstone &&
+      *save.observed_version != (live ? (*current)->version : 0)) {
     return Status::Conflict("version: the shard router found " +
                                 std::to_string(*save.observed_version) + ", the store has " +
                                 std::to_string(current_version),

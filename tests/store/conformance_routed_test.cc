@@ -270,6 +270,31 @@ TYPED_TEST(store_routed_conformance, AShardKeyChangeMovesTheEntityAtTheNextVersi
   EXPECT_EQ(VersionOf(all[0]), 4u);
 }
 
+// The old shard keeps a trace of a moved entity for a while: it is no entity to bulk saves, loads
+// or removes (a bulk save keeping the new shard is an ordinary save; a remove finds one copy).
+TYPED_TEST(store_routed_conformance, AMovedEntityLeavesNothingBehindForOtherMessages) {
+  const std::string ann = UsersOnShard(false)[0], bob = UsersOnShard(true)[0];
+  this->Act(fmt::format(R"({{"store":"save","kind":"entry","id":"t1","ent":{{"user":"{}"}}}})", ann));
+  this->Act(fmt::format(R"({{"store":"save","kind":"entry","id":"t1","ent":{{"user":"{}"}}}})", bob));
+  std::string bulk = this->Act(fmt::format(
+      R"({{"store":"save","kind":"entry","ents":[{{"id":"t1","user":"{}","n":3}}]}})",
+      UsersOnShard(true)[1]));
+  rapidjson::Document items = Json(bulk);
+  ASSERT_TRUE(items.HasMember("items") && items["items"][0].HasMember("ent")) << bulk;
+  EXPECT_EQ(VersionOf(ToJsonText(items["items"][0]["ent"])), 3u) << bulk;
+  std::string loaded = this->Act(R"({"store":"load","kind":"entry","ids":["t1"]})");
+  EXPECT_EQ(Json(loaded)["items"][0]["ent"]["version"].GetUint64(), 3u) << loaded;
+  std::string removed = this->Act(R"({"store":"remove","kind":"entry","id":"t1"})");
+  EXPECT_EQ(VersionOf(Ent(removed)), 3u) << removed;
+  EXPECT_NE(this->Load("entry", "t1").find("\"not_found\""), std::string::npos);
+  EXPECT_TRUE(this->List("entry").empty());
+  // Saved anew under the old shard's value: a new entity, version 1.
+  EXPECT_EQ(VersionOf(Ent(this->Act(fmt::format(
+                R"({{"store":"save","kind":"entry","id":"t1","ent":{{"user":"{}"}}}})", ann)))),
+            1u);
+  EXPECT_EQ(this->List("entry").size(), 1u);
+}
+
 // A move sent again with its idempotency key answers what the first one answered and moves
 // nothing more; an insert-only save of a stored entity is a conflict wherever it lives.
 TYPED_TEST(store_routed_conformance, AKeyedShardKeyChangeReplaysItsAnswer) {

@@ -120,11 +120,13 @@ class EntityStore {
   // One page of the live entities matching `query` (query.h).
   virtual Result<ListPage> List(const Query& query) = 0;
 
-  // Removes a live entity and returns its last value; not_found if absent or expired.
+  // Removes a live entity and returns its last value; not_found if absent or expired (or a
+  // moved entity's tombstone); conflict if it is a cross-shard move marker.
   virtual Result<std::string> Remove(std::string_view kind, std::string_view id,
                                      std::string_view idempotency_key = {}) = 0;
-  // Step c of a cross-shard move: removes the move marker of (kind, id) if it is at `version`;
-  // true if it removed one, false if there is none (already cleared: idempotent).
+  // The last step of a cross-shard move: the move marker of (kind, id) at `version` becomes a
+  // tombstone that expires after 10 minutes; true if it did, false if there is no such
+  // marker (already cleared: idempotent).
   virtual Result<bool> ClearMoveMarker(std::string_view kind, std::string_view id,
                                        uint64_t version) = 0;
   // Removes, in one atomic write, exactly the entities List(query) would return (filters, sort,
