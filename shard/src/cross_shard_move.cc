@@ -100,12 +100,12 @@ void CompleteMove(RouterSteps steps, MoveMarker marker, ReplyFn done, int depth 
     steps.send(marker.from, clear, [steps, marker, b, done](Result<Message>) {
       // A failed clear leaves the marker for the next reader to clear; the entity stands on `to`.
       if (b.ok()) return done(b);
-      steps.send(marker.to, Request("load", marker.kind, marker.id),
-                 [marker, done](Result<Message> now) {
-                   auto ent = now.ok() ? now->GetObjectJson("ent") : std::nullopt;
-                   if (ent && !MarkerOf(marker.kind, marker.to, *ent)) return done(now);
-                   done(Unfinished(marker, now.ok() ? Status::Conflict("moving on") : now.status()));
-                 });
+      steps.send(
+          marker.to, Request("load", marker.kind, marker.id), [marker, done](Result<Message> now) {
+            auto ent = now.ok() ? now->GetObjectJson("ent") : std::nullopt;
+            if (ent && !MarkerOf(marker.kind, marker.to, *ent)) return done(now);
+            done(Unfinished(marker, now.ok() ? Status::Conflict("moving on") : now.status()));
+          });
     });
   });
 }
@@ -139,9 +139,12 @@ void StartMove(RouterSteps steps, const Message& save, const std::string& from,
   marker.kind = std::string(*save.GetString("kind"));
   marker.id = *SaveId(save);
   if (auto expected = save.GetUint("version"); expected && *expected != version) {
-    return reply(Status::Conflict(
-        fmt::format("version: expected {}, found {}", *expected, version),
-        JsonObject().Add("field", "version").Add("expected", *expected).Add("actual", version).str()));
+    return reply(Status::Conflict(fmt::format("version: expected {}, found {}", *expected, version),
+                                  JsonObject()
+                                      .Add("field", "version")
+                                      .Add("expected", *expected)
+                                      .Add("actual", version)
+                                      .str()));
   }
   if (save.GetBool("insert_only") == true) {
     return reply(Status::Conflict(
@@ -166,8 +169,8 @@ void StartMove(RouterSteps steps, const Message& save, const std::string& from,
   if (!doc.ok()) return reply(doc.status());
   doc->RemoveMember(kMoving);
   std::string text = ToJsonText(*doc);
-  text.insert(text.size() - 1, (doc->MemberCount() ? ",\"" : "\"") + std::string(kMoving) +
-                                   "\":" + moving.str());
+  text.insert(text.size() - 1,
+              (doc->MemberCount() ? ",\"" : "\"") + std::string(kMoving) + "\":" + moving.str());
   Message mark = Request("save", marker.kind, marker.id);
   mark.SetObjectJson("ent", text).SetString("move", "mark").SetUint("version", version);
   steps.send(from, mark, [steps, marker, reply](Result<Message> a) {
@@ -219,53 +222,54 @@ void SaveByField(RouterSteps steps, Message save, std::string target, ReplyFn re
   std::string kind(*save.GetString("kind"));
   std::string id = *SaveId(save);
   auto ask = steps.ask_all;
-  ask(Request("load", kind, id), [steps, save, target, kind, id, reply](
-                                     std::vector<std::string> shards,
-                                     RouterSteps::Answers answers) mutable {
-    std::optional<size_t> found;
-    uint64_t found_version = 0, target_tombstone = 0;
-    std::string tombstones;
-    for (size_t s = 0; s < answers.size(); ++s) {
-      if (!answers[s]) continue;
-      const Result<Message>& a = *answers[s];
-      if (auto tombstone = TombstoneOf(a, kind, shards[s])) {
-        tombstones += fmt::format("{}@{};", shards[s], tombstone->version);
-        if (shards[s] == target) target_tombstone = tombstone->version;
-        continue;
-      }
-      if (!a.ok()) {
-        // Unsure where the entity is: refuse rather than risk a second copy.
-        if (a.status().code() != Code::kNotFound) return reply(ShardError(shards[s], a.status()));
-        continue;
-      }
-      std::string ent(a->GetObjectJson("ent").value_or("{}"));
-      if (auto marker = MarkerOf(kind, shards[s], ent)) {
-        auto retry = steps.retry;
-        return CompleteMove(steps, std::move(*marker),
-                            [retry, reply](Result<Message>) { retry(reply); });
-      }
-      if (!found || VersionOf(ent) > found_version) {
-        found = s;
-        found_version = VersionOf(ent);
-      }
-    }
-    if (found && shards[*found] != target) {
-      std::string ent(*(*answers[*found])->GetObjectJson("ent"));
-      return StartMove(steps, save, shards[*found], ent, found_version, target, reply);
-    }
-    // Found only as tombstones: perhaps moving between two shards' reads (see AnswerFromAll).
-    if (!found && !tombstones.empty() && tombstones != steps.seen)
-      return steps.recheck(tombstones, reply);
-    // Where the target holds a tombstone, the save replaces it if it is still that one.
-    save.SetUint("observed_version", found ? found_version : target_tombstone);
-    steps.send(target, save, [steps, reply](Result<Message> r) {
-      // The entity changed, moved or began moving since it was found: route again.
-      if (!r.ok() && r.status().code() == Code::kConflict &&
-          (FieldOf(r.status()) == "observed_version" || FieldOf(r.status()) == kMoving))
-        return steps.retry(reply);
-      reply(std::move(r));
-    });
-  });
+  ask(Request("load", kind, id),
+      [steps, save, target, kind, id, reply](std::vector<std::string> shards,
+                                             RouterSteps::Answers answers) mutable {
+        std::optional<size_t> found;
+        uint64_t found_version = 0, target_tombstone = 0;
+        std::string tombstones;
+        for (size_t s = 0; s < answers.size(); ++s) {
+          if (!answers[s]) continue;
+          const Result<Message>& a = *answers[s];
+          if (auto tombstone = TombstoneOf(a, kind, shards[s])) {
+            tombstones += fmt::format("{}@{};", shards[s], tombstone->version);
+            if (shards[s] == target) target_tombstone = tombstone->version;
+            continue;
+          }
+          if (!a.ok()) {
+            // Unsure where the entity is: refuse rather than risk a second copy.
+            if (a.status().code() != Code::kNotFound)
+              return reply(ShardError(shards[s], a.status()));
+            continue;
+          }
+          std::string ent(a->GetObjectJson("ent").value_or("{}"));
+          if (auto marker = MarkerOf(kind, shards[s], ent)) {
+            auto retry = steps.retry;
+            return CompleteMove(steps, std::move(*marker),
+                                [retry, reply](Result<Message>) { retry(reply); });
+          }
+          if (!found || VersionOf(ent) > found_version) {
+            found = s;
+            found_version = VersionOf(ent);
+          }
+        }
+        if (found && shards[*found] != target) {
+          std::string ent(*(*answers[*found])->GetObjectJson("ent"));
+          return StartMove(steps, save, shards[*found], ent, found_version, target, reply);
+        }
+        // Found only as tombstones: perhaps moving between two shards' reads (see AnswerFromAll).
+        if (!found && !tombstones.empty() && tombstones != steps.seen)
+          return steps.recheck(tombstones, reply);
+        // Where the target holds a tombstone, the save replaces it if it is still that one.
+        save.SetUint("observed_version", found ? found_version : target_tombstone);
+        steps.send(target, save, [steps, reply](Result<Message> r) {
+          // The entity changed, moved or began moving since it was found: route again.
+          if (!r.ok() && r.status().code() == Code::kConflict &&
+              (FieldOf(r.status()) == "observed_version" || FieldOf(r.status()) == kMoving))
+            return steps.retry(reply);
+          reply(std::move(r));
+        });
+      });
 }
 
 void AnswerFromAll(const RouterSteps& steps, const std::vector<std::string>& shards,

@@ -38,7 +38,7 @@ struct MoveMarker {
   std::optional<std::string> id_param;  // the client's `id` property
   std::optional<uint64_t> expected;     // the client's `version` property
   std::optional<int64_t> ttl;
-  std::string key;  // the client's idempotency key ("" if none)
+  std::string key;    // the client's idempotency key ("" if none)
   bool done = false;  // a tombstone: the move completed
 };
 

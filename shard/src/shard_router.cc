@@ -78,18 +78,19 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     const bool by_field = map->ShardKeyOf(kind->text) != "id";
     if (*ksid && by_field && op && *op == "save" && internal::SaveId(message)) {
       auto steps = Steps(context, message, attempt, seen);  // before `message` moves
-      return internal::SaveByField(std::move(steps), std::move(message),
-                                   map->ShardFor(**ksid).name, std::move(reply));
+      return internal::SaveByField(std::move(steps), std::move(message), map->ShardFor(**ksid).name,
+                                   std::move(reply));
     }
     if (*ksid && by_field && message.Has("id")) {
       // A load or remove with the shard-key value: the shard may hold a move marker.
       auto steps = Steps(context, message, attempt, seen);
       std::string shard = map->ShardFor(**ksid).name, id = message.Find("id")->text;
-      return ForwardKeyed(context, std::move(message), **ksid,
-                          [steps, shard, kind = kind->text, id, reply](Result<Message> r) {
-                            internal::Settle(steps, shard, kind, id, std::move(r), reply);
-                          },
-                          false);
+      return ForwardKeyed(
+          context, std::move(message), **ksid,
+          [steps, shard, kind = kind->text, id, reply](Result<Message> r) {
+            internal::Settle(steps, shard, kind, id, std::move(r), reply);
+          },
+          false);
     }
     if (*ksid) return ForwardKeyed(context, std::move(message), **ksid, std::move(reply), false);
     if (op && *op == "save") {
@@ -119,7 +120,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     }
     if (op && *op == "load" && message.Has("ids"))
       return LoadBulk(context, std::move(message), std::move(reply), attempt, seen);
-    if (op && *op == "list") return List(context, std::move(message), std::move(reply), attempt, seen);
+    if (op && *op == "list")
+      return List(context, std::move(message), std::move(reply), attempt, seen);
     if (op && *op == "remove") return RemoveByQuery(context, std::move(message), std::move(reply));
     // Anything else goes to every shard and must agree: let the first shard answer it.
     ForwardKeyed(context, std::move(message), 0, std::move(reply), false);
@@ -152,9 +154,10 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     };
     steps.recheck = [self, context, message, attempt](std::string tombstones, ReplyFn r) {
       if (attempt + 1 >= kMaxAttempts)
-        return r(Status::Conflict("id: the entity kept changing or moving while it was routed; "
-                                  "send the message again",
-                                  R"({"field":"id"})"));
+        return r(
+            Status::Conflict("id: the entity kept changing or moving while it was routed; "
+                             "send the message again",
+                             R"({"field":"id"})"));
       self->Route(context, message, std::move(r), attempt + 1, tombstones);
     };
     steps.retry = [recheck = steps.recheck](ReplyFn r) { recheck("", std::move(r)); };
@@ -296,8 +299,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       auto send = [self, context, message, items, reply](std::shared_ptr<BulkPlan> kept) {
         self->SendBulk(context, message, std::move(kept), items, reply);
       };
-      return internal::RefuseBulkMoves(Steps(context, message, 0, ""), kind, key_field, plan,
-                                       items, std::move(send), std::move(reply));
+      return internal::RefuseBulkMoves(Steps(context, message, 0, ""), kind, key_field, plan, items,
+                                       std::move(send), std::move(reply));
     }
     SendBulk(context, std::move(message), plan, items, std::move(reply));
   }
@@ -413,7 +416,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           }
           if (!markers.empty()) {
             auto retry = steps.retry;
-            return internal::CompleteAll(steps, std::move(markers), [retry, reply] { retry(reply); });
+            return internal::CompleteAll(steps, std::move(markers),
+                                         [retry, reply] { retry(reply); });
           }
           std::string array = "[";
           for (size_t i = 0; i < out.size(); ++i) array += (i ? "," : "") + out[i];
@@ -495,7 +499,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           }
           if (!markers.empty()) {
             auto retry = steps.retry;
-            return internal::CompleteAll(steps, std::move(markers), [retry, reply] { retry(reply); });
+            return internal::CompleteAll(steps, std::move(markers),
+                                         [retry, reply] { retry(reply); });
           }
           std::stable_sort(merged.begin(), merged.end(), [&](const Item& a, const Item& b) {
             return shared_order->Compare(*a.key, *b.key) < 0;

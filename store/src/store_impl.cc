@@ -23,6 +23,42 @@ Status MovingConflict(std::string_view kind, std::string_view id) {
                           R"({"field":"moving$"})");
 }
 
+// The cross-shard move rules of a save against the live row it replaces, if any
+// (docs/sharding.md, "Moving an entity between shards"). Clears `present` when the row is a
+// tombstone the save replaces.
+Status CheckMoveRules(const ValidSave& save, const EntityRecord* live, bool& present) {
+  using Step = SaveRequest::MoveStep;
+  const MoveState state = live ? MoveStateOf(live->value) : MoveState::kNone;
+  if (state == MoveState::kMoving) return MovingConflict(save.kind, save.id);
+  // A tombstone is absent to saves (versions start again), but a router's save that found none
+  // there must not replace it: it may have missed the entity moving away.
+  if (state == MoveState::kMoved) {
+    if (save.move == Step::kMark) return MovingConflict(save.kind, save.id);
+    present = save.observed_version && save.move != Step::kInsert &&
+              *save.observed_version != live->version;
+  }
+  const uint64_t version = live ? live->version : 0;
+  if (save.move == Step::kInsert && present) {
+    return Status::Conflict("id: " + save.kind + " \"" + save.id + "\" already exists at version " +
+                                std::to_string(version) +
+                                " (a moved entity is inserted where it is absent)",
+                            JsonObject().Add("field", "id").Add("version", version).str());
+  }
+  const uint64_t actual = present ? version : 0;
+  const bool replaces_tombstone = state == MoveState::kMoved && !present;
+  if (save.observed_version && !replaces_tombstone && *save.observed_version != actual) {
+    return Status::Conflict("observed_version: the shard router found " +
+                                std::to_string(*save.observed_version) + ", the store has " +
+                                std::to_string(actual),
+                            JsonObject()
+                                .Add("field", "observed_version")
+                                .Add("expected", *save.observed_version)
+                                .Add("actual", actual)
+                                .str());
+  }
+  return Status::Ok();
+}
+
 Status NotFound(std::string_view kind, std::string_view id) {
   return Status::NotFound("no " + std::string(kind) + " with id \"" + std::string(id) + "\"");
 }
@@ -142,35 +178,10 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   Result<std::optional<EntityRecord>> current = Current(save.kind, save.id, &overlay);
   if (!current.ok()) return current.status();
   const bool live = current->has_value() && !Expired(**current, now_ms);
-  const MoveState state = live ? MoveStateOf((*current)->value) : MoveState::kNone;
-  if (state == MoveState::kMoving) return MovingConflict(save.kind, save.id);
-  // A tombstone is absent to saves (versions start again), but a router's save that found none
-  // there must not replace it: it may have missed the entity moving away (docs/sharding.md).
-  const bool over_tombstone =
-      state == MoveState::kMoved &&
-      (!save.observed_version || save.move == SaveRequest::MoveStep::kInsert ||
-       *save.observed_version == (*current)->version);
-  if (state == MoveState::kMoved && save.move == SaveRequest::MoveStep::kMark)
-    return MovingConflict(save.kind, save.id);
-  const uint64_t current_version = live && !over_tombstone ? (*current)->version : 0;
-  if (save.move == SaveRequest::MoveStep::kInsert && live && !over_tombstone) {
-    return Status::Conflict(
-        "id: " + save.kind + " \"" + save.id + "\" already exists at version " +
-            std::to_string(current_version) + " (a moved entity is inserted where it is absent)",
-        JsonObject().Add("field", "id").Add("version", current_version).str());
-  }
-  if (save.observed_version && !over_tombstone &&
-      *save.observed_version != (live ? (*current)->version : 0)) {
-    return Status::Conflict("version: the shard router found " +
-                                std::to_string(*save.observed_version) + ", the store has " +
-                                std::to_string(current_version),
-                            JsonObject()
-                                .Add("field", "observed_version")
-                                .Add("expected", *save.observed_version)
-                                .Add("actual", current_version)
-                                .str());
-  }
-  if (save.insert_only && live) {
+  bool present = live;  // false for a tombstone this save replaces
+  if (Status s = CheckMoveRules(save, live ? &**current : nullptr, present); !s.ok()) return s;
+  const uint64_t current_version = present ? (*current)->version : 0;
+  if (save.insert_only && present) {
     return Status::Conflict(
         "id: " + save.kind + " \"" + save.id + "\" already exists (insert only)",
         JsonObject().Add("field", "id").Add("version", current_version).str());
@@ -187,8 +198,8 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   }
   const uint64_t version =
       save.move == SaveRequest::MoveStep::kInsert ? save.at_version : current_version + 1;
-  EntityRecord row{save.kind,    save.ksid, save.id, RenderStored(save.ent, save.id, version),
-                   version,      save.expires_at_ms};
+  EntityRecord row{save.kind, save.ksid,         save.id, RenderStored(save.ent, save.id, version),
+                   version,   save.expires_at_ms};
   if (row.value.size() > options_.max_value_bytes) {
     return Status::InvalidField("ent", "stored entity of " + std::to_string(row.value.size()) +
                                            " bytes is above the limit of " +
@@ -391,8 +402,8 @@ Result<bool> StoreImpl::ClearMoveMarker(std::string_view kind, std::string_view 
   row.expires_at_ms = clock_.NowMs() + kMovedTombstoneMs;
   WriteSet writes;
   writes.entities.push_back({row, false, (*current)->expires_at_ms});
-  writes.changes.push_back({0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value,
-                            row.expires_at_ms});
+  writes.changes.push_back(
+      {0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value, row.expires_at_ms});
   if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
   return true;
 }

@@ -14,9 +14,9 @@ namespace {
 // One client's entity: it alone saves it, so its version is known exactly.
 struct Owned {
   std::string id;
-  uint64_t version = 0;     // of the last acknowledged save
-  bool in_flight = false;   // a save without an answer: applied or not
-  uint64_t moves = 0;       // acknowledged saves that changed the shard
+  uint64_t version = 0;    // of the last acknowledged save
+  bool in_flight = false;  // a save without an answer: applied or not
+  uint64_t moves = 0;      // acknowledged saves that changed the shard
 };
 
 class CrossShardMoveCrash : public RoutedStoreProcess {
@@ -37,7 +37,8 @@ class CrossShardMoveCrash : public RoutedStoreProcess {
     std::map<std::string, std::string> by_id;
     if (load_first) {  // a load, not a list, meets any marker the kill left
       for (const auto& e : owned)
-        by_id[e.id] = EntOf(Act(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", e.id)));
+        by_id[e.id] =
+            EntOf(Act(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", e.id)));
     }
     auto all = List("entry");
     ASSERT_EQ(all.size(), owned.size());
@@ -64,8 +65,8 @@ class CrossShardMoveCrash : public RoutedStoreProcess {
                                       e.id, user))),
                 ent);
       const std::string other = UsersOnShard(version % 2 == 0)[0];  // a user of the other shard
-      auto old_key = Act(fmt::format(
-          R"({{"store":"load","kind":"entry","id":"{}","user":"{}"}})", e.id, other));
+      auto old_key = Act(
+          fmt::format(R"({{"store":"load","kind":"entry","id":"{}","user":"{}"}})", e.id, other));
       EXPECT_EQ(old_key.status().code(), Code::kNotFound) << e.id << " under " << other;
       applied_in_flight_ += e.in_flight && version == e.version + 1;
       e.version = version;

@@ -17,7 +17,6 @@
 
 namespace shardkit::shard::testing {
 
-
 using services::CallAndWait;
 using services::ClientOptions;
 using services::IoRuntime;
