@@ -189,7 +189,8 @@ TYPED_TEST(store_routed_conformance, AKeyReusedForAnotherRequestIsAConflictAndWr
 }
 
 // For `entry` the values differ but stay on one shard: two first saves of one id with values on
-// different shards are not serialized by any shard (docs/sharding.md, "Shard-key changes").
+// different shards are not serialized by any shard (docs/sharding.md, "Moving an entity
+// between shards").
 TYPED_TEST(store_routed_conformance, InsertOnlyRacesOfEightClientsHaveOneWinner) {
   for (const std::string kind : {"g5", "entry"}) {
     std::vector<std::string> replies(8);
