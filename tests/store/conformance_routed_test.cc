@@ -14,6 +14,8 @@
 #include <set>
 #include <thread>
 
+#include <shardkit/cache/entity_cache.h>
+#include <shardkit/cache/feed_follower.h>
 #include <shardkit/message/bus.h>
 #include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
@@ -59,7 +61,8 @@ class store_routed_conformance : public ::testing::Test {
   void SetUp() override {
     const std::map<std::string, std::string> keys = {{"entry", "user"}};
     if (!T::kRouted) {
-      ASSERT_TRUE(bus_.Add("store:*", MakeStoreService(Open("one", keys, 1)), "store").ok());
+      front_ = MakeStoreService(Open("one", keys, 1));
+      ASSERT_TRUE(bus_.Add("store:*", front_, "store").ok());
       return;
     }
     const std::vector<std::string> ranges = {"-80", "80-"};
@@ -72,8 +75,8 @@ class store_routed_conformance : public ::testing::Test {
                            "shard " + ranges[i])
                       .ok());
     }
-    auto router = shard::MakeShardRouter({map, nullptr, std::make_shared<IdGenerator>(1)});
-    ASSERT_TRUE(bus_.Add("store:*", router, "router").ok());
+    front_ = shard::MakeShardRouter({map, nullptr, std::make_shared<IdGenerator>(1)});
+    ASSERT_TRUE(bus_.Add("store:*", front_, "router").ok());
   }
 
   std::shared_ptr<EntityStore> Open(const std::string& name,
@@ -121,6 +124,7 @@ class store_routed_conformance : public ::testing::Test {
   TempDir dir_;
   std::vector<std::unique_ptr<IdGenerator>> ids_;
   Bus bus_;
+  std::shared_ptr<Handler> front_;  // the router, or the one store's service
 };
 
 TYPED_TEST_SUITE(store_routed_conformance, Topologies, TopologyName);
@@ -330,6 +334,42 @@ TYPED_TEST(store_routed_conformance, TheMoveMarkerPropertyIsRefusedInClientEntit
       R"({"store":"save","kind":"entry","id":"f","move":"insert","at_version":5,"ent":{"user":"u"}})");
   EXPECT_NE(step.find("\"invalid\""), std::string::npos) << step;
   EXPECT_TRUE(this->List("entry").empty());
+}
+
+// A cache in front (store:*,kind:entry, forwarding as cache:true) that follows the stores' feeds:
+// a move made behind its back (straight to the router) is not served from the old copy once the
+// feeds are followed, and the follower reads no marker as an entity.
+TYPED_TEST(store_routed_conformance, ACacheFollowingTheFeedsDropsTheOldCopyOfAMovedEntity) {
+  auto cache = cache::MakeEntityCache({});
+  ASSERT_TRUE(this->bus_.Add("store:*,kind:entry,cache:true", this->front_, "behind").ok());
+  ASSERT_TRUE(this->bus_.Add("store:*,kind:entry", cache, "entry-cache").ok());
+  cache::FeedFollowerOptions options;
+  for (const char* shard : {"-80", "80-"}) {
+    std::string source =
+        TypeParam::kRouted
+            ? fmt::format(R"({{"store":"changes","kind":"entry","shard":"{}"}})", shard)
+            : R"({"store":"changes","kind":"entry","cache":true})";
+    options.sources.push_back({shard, *ParseMessage(source)});
+    if (!TypeParam::kRouted) break;
+  }
+  std::vector<std::string> ops;
+  options.on_change = [&](std::string_view, std::string_view id, std::string_view op, uint64_t v) {
+    ops.push_back(fmt::format("{} {} {}", id, op, v));
+  };
+  cache::FeedFollower follower(this->bus_, cache, options);
+  ASSERT_TRUE(follower.PollOnce().ok());
+  const std::string ann = UsersOnShard(false)[0], bob = UsersOnShard(true)[0];
+  this->Act(
+      fmt::format(R"({{"store":"save","kind":"entry","id":"c1","ent":{{"user":"{}"}}}})", ann));
+  ASSERT_EQ(VersionOf(Ent(this->Load("entry", "c1"))), 1u);  // cached
+  std::string moved = this->Act(fmt::format(
+      R"({{"store":"save","kind":"entry","id":"c1","cache":true,"ent":{{"user":"{}"}}}})", bob));
+  ASSERT_EQ(VersionOf(Ent(moved)), 2u) << moved;
+  EXPECT_EQ(VersionOf(Ent(this->Load("entry", "c1"))), 1u);  // stale until the feeds are followed
+  ASSERT_TRUE(follower.PollOnce().ok());
+  EXPECT_EQ(Ent(this->Load("entry", "c1")), Ent(moved));
+  EXPECT_GE(cache->stats().invalidations, 1u);
+  EXPECT_FALSE(ops.empty());
 }
 
 // Eight clients move four entities between users of both shards with blind saves and load them

@@ -126,9 +126,12 @@ class EntityStore {
                                      std::string_view idempotency_key = {}) = 0;
   // The last step of a cross-shard move: the move marker of (kind, id) at `version` becomes a
   // tombstone that expires after 10 minutes; true if it did, false if there is no such
-  // marker (already cleared: idempotent).
-  virtual Result<bool> ClearMoveMarker(std::string_view kind, std::string_view id,
-                                       uint64_t version) = 0;
+  // marker (already cleared: idempotent). Not pure, so stores of your own keep compiling; they
+  // then refuse the step (and a router over them cannot finish moves).
+  virtual Result<bool> ClearMoveMarker(std::string_view /*kind*/, std::string_view /*id*/,
+                                       uint64_t /*version*/) {
+    return Status::InvalidField("move", "this store does not take a shard router's move steps");
+  }
   // Removes, in one atomic write, exactly the entities List(query) would return (filters, sort,
   // cursor, skip and limit apply; `fields` does not) and returns their full last values.
   // The "remove everything needs an explicit all:true" rule belongs to the message service.
