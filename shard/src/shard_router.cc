@@ -13,6 +13,7 @@
 #include <shardkit/store/list_order.h>
 #include <shardkit/store/service.h>
 
+#include "cross_shard_move.h"
 #include "shard_key.h"
 
 namespace shardkit::shard {
@@ -37,6 +38,18 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   explicit ShardRouter(ShardRouterOptions options) : options_(std::move(options)) {}
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
+    if (Status refused = internal::RefuseMoveFields(message); !refused.ok())
+      return reply(std::move(refused));
+    Route(context, std::move(message), std::move(reply), 0, "");
+  }
+
+ private:
+  // A move met while routing is completed, then the message is routed again, at most this often.
+  static constexpr int kMaxAttempts = 8;
+
+  // `seen`: the tombstones the previous round found (cross_shard_move.h, RouterSteps::recheck).
+  void Route(const Context& context, Message message, ReplyFn reply, int attempt,
+             const std::string& seen) {
     if (auto shard = message.GetString("shard")) {
       // Already routed to a shard, yet it reached the router again: no service serves that shard.
       reply(Status::Unavailable(fmt::format("no service answers for shard '{}'", *shard),
@@ -62,14 +75,24 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       reply(std::move(ksid).status());
       return;
     }
-    if (*ksid) {
-      if (op && *op == "save" && map->ShardKeyOf(kind->text) != "id") {
-        if (auto id = internal::SaveId(message))
-          return SaveByField(context, std::move(message), **ksid, std::move(*id), std::move(reply));
-      }
-      ForwardKeyed(context, std::move(message), **ksid, std::move(reply), false);
-      return;
+    const bool by_field = map->ShardKeyOf(kind->text) != "id";
+    if (*ksid && by_field && op && *op == "save" && internal::SaveId(message)) {
+      auto steps = Steps(context, message, attempt, seen);  // before `message` moves
+      return internal::SaveByField(std::move(steps), std::move(message), map->ShardFor(**ksid).name,
+                                   std::move(reply));
     }
+    if (*ksid && by_field && message.Has("id")) {
+      // A load or remove with the shard-key value: the shard may hold a move marker.
+      auto steps = Steps(context, message, attempt, seen);
+      std::string shard = map->ShardFor(**ksid).name, id = message.Find("id")->text;
+      return ForwardKeyed(
+          context, std::move(message), **ksid,
+          [steps, shard, kind = kind->text, id, reply](Result<Message> r) {
+            internal::Settle(steps, shard, kind, id, std::move(r), reply);
+          },
+          false);
+    }
+    if (*ksid) return ForwardKeyed(context, std::move(message), **ksid, std::move(reply), false);
     if (op && *op == "save") {
       if (message.Has("ents")) return SaveBulk(context, std::move(message), std::move(reply));
       // A save without an id: the id is generated first, then routed. A keyed save's id comes
@@ -87,17 +110,60 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       return;
     }
     if (op && (*op == "load" || *op == "remove") && message.Has("id")) {
-      return FindAnywhere(context, std::move(message), std::move(reply));
+      auto steps = Steps(context, message, attempt, seen);
+      std::string id = message.Find("id")->text;
+      bool load = *op == "load";
+      return steps.ask_all(message, [steps, kind = kind->text, id, load, reply](
+                                        std::vector<std::string> shards, Answers answers) {
+        internal::AnswerFromAll(steps, shards, std::move(answers), kind, id, load, reply);
+      });
     }
     if (op && *op == "load" && message.Has("ids"))
-      return LoadBulk(context, std::move(message), std::move(reply));
-    if (op && *op == "list") return List(context, std::move(message), std::move(reply));
+      return LoadBulk(context, std::move(message), std::move(reply), attempt, seen);
+    if (op && *op == "list")
+      return List(context, std::move(message), std::move(reply), attempt, seen);
     if (op && *op == "remove") return RemoveByQuery(context, std::move(message), std::move(reply));
     // Anything else goes to every shard and must agree: let the first shard answer it.
     ForwardKeyed(context, std::move(message), 0, std::move(reply), false);
   }
 
- private:
+  using Answers = std::vector<std::optional<Result<Message>>>;
+
+  // What the cross-shard move code may do for `message` (cross_shard_move.h).
+  internal::RouterSteps Steps(const Context& context, const Message& message, int attempt,
+                              const std::string& seen) {
+    auto self = shared_from_this();
+    internal::RouterSteps steps;
+    steps.seen = seen;
+    steps.send = [self, context](const std::string& name, Message m, ReplyFn r) {
+      MapPtr map = self->options_.map->Current();
+      const Shard* shard = map->Find(name);
+      if (shard == nullptr)
+        return r(Status::Unavailable(fmt::format("shard {} is not in the shard map", name)));
+      context.Act(ToShard(std::move(m), *shard, map->epoch()), std::move(r));
+    };
+    steps.ask_all = [self, context](Message m,
+                                    std::function<void(std::vector<std::string>, Answers)> done) {
+      self->Scatter(
+          context, [m](const Shard&, size_t) { return std::optional<Message>(m); },
+          [done](const MapPtr& map, Answers answers) {
+            std::vector<std::string> names;
+            for (const Shard& shard : map->shards()) names.push_back(shard.name);
+            done(std::move(names), std::move(answers));
+          });
+    };
+    steps.recheck = [self, context, message, attempt](std::string tombstones, ReplyFn r) {
+      if (attempt + 1 >= kMaxAttempts)
+        return r(
+            Status::Conflict("id: the entity kept changing or moving while it was routed; "
+                             "send the message again",
+                             R"({"field":"id"})"));
+      self->Route(context, message, std::move(r), attempt + 1, tombstones);
+    };
+    steps.retry = [recheck = steps.recheck](ReplyFn r) { recheck("", std::move(r)); };
+    return steps;
+  }
+
   static Message ToShard(Message message, const Shard& shard, uint64_t epoch) {
     // `cache:true` only chose this router (a cache sits in front of it); shards don't care.
     message.Remove("cache");
@@ -132,37 +198,6 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       }
       reply(std::move(r));
     });
-  }
-
-  // A save with an id of a kind sharded by a field: the entity may be stored on another shard
-  // than its new value's. The other shards are asked first; where one has it, the save is refused
-  // rather than written as a second copy (docs/sharding.md).
-  void SaveByField(const Context& context, Message message, uint64_t ksid, std::string id,
-                   ReplyFn reply) {
-    std::string kind(*message.GetString("kind"));
-    std::string target = options_.map->Current()->ShardFor(ksid).name;
-    Message probe;
-    probe.SetString("store", "load").SetString("kind", kind).SetString("id", id);
-    auto self = shared_from_this();
-    Scatter(
-        context,
-        [probe, target](const Shard& shard, size_t) {
-          return shard.name == target ? std::nullopt : std::optional<Message>(probe);
-        },
-        [self, context, message, ksid, kind, id, target, reply](
-            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) mutable {
-          for (size_t s = 0; s < answers.size(); ++s) {
-            if (!answers[s]) continue;
-            const Result<Message>& a = *answers[s];
-            const Shard& shard = map->shards()[s];
-            if (a.ok())
-              return reply(
-                  internal::CrossShardMove(map->ShardKeyOf(kind), kind, id, shard.name, target));
-            // Unsure whether that shard has it: refuse rather than risk a second copy.
-            if (a.status().code() != Code::kNotFound) return reply(ShardError(shard, a.status()));
-          }
-          self->ForwardKeyed(context, std::move(message), ksid, std::move(reply), false);
-        });
   }
 
   // Sends `make(shard)` to every shard; `finish(map, answers)` runs once all answered. A
@@ -209,33 +244,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     }
   }
 
-  // Load or remove by id when the kind is sharded by a field the message doesn't carry.
-  void FindAnywhere(const Context& context, Message message, ReplyFn reply) {
-    Scatter(
-        context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
-        [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-          std::optional<Status> not_found;
-          for (size_t i = 0; i < answers.size(); ++i) {
-            Result<Message>& a = *answers[i];
-            if (a.ok()) return reply(std::move(a));
-            if (a.status().code() == Code::kNotFound) {
-              not_found = a.status();
-            } else {
-              return reply(ShardError(map->shards()[i], a.status()));
-            }
-          }
-          reply(not_found ? *not_found : Status::NotFound("no such entity"));
-        });
-  }
-
-  // One item of a bulk save, planned for a shard; `id` is set for an item with an id of a kind
-  // sharded by a field (its entity may be stored elsewhere).
-  struct BulkItem {
-    size_t position;
-    std::string text;
-    std::optional<std::string> id;
-  };
-  using BulkPlan = std::vector<std::vector<BulkItem>>;  // per shard index, in request order
+  using BulkItem = internal::BulkItem;
+  using BulkPlan = internal::BulkPlan;
   using ItemAnswers = std::shared_ptr<std::vector<std::string>>;  // per item answer JSON
 
   // Splits `ents` per shard and answers per item, in request order.
@@ -284,67 +294,15 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       placed_ids |= id.has_value();
       (*plan)[shard_index].push_back(BulkItem{i, std::move(text), std::move(id)});
     }
-    if (placed_ids && map->shards().size() > 1)
-      return CheckPlacement(context, std::move(message), plan, items, std::move(reply));
-    SendBulk(context, std::move(message), plan, items, std::move(reply));
-  }
-
-  // Items with ids of a field-sharded kind: every shard is asked for them first, and an item
-  // stored on another shard than its planned one is refused (as SaveByField does for one).
-  void CheckPlacement(const Context& context, Message message, std::shared_ptr<BulkPlan> plan,
-                      ItemAnswers items, ReplyFn reply) {
-    std::string kind(*message.GetString("kind"));
-    std::vector<std::pair<size_t, size_t>> asked;  // (shard index, index in plan[shard])
-    std::string ids = "[";
-    for (size_t s = 0; s < plan->size(); ++s) {
-      for (size_t j = 0; j < (*plan)[s].size(); ++j) {
-        const auto& id = (*plan)[s][j].id;
-        if (!id) continue;
-        ids += asked.empty() ? "" : ",";
-        AppendJsonString(*id, ids);
-        asked.emplace_back(s, j);
-      }
+    if (placed_ids && map->shards().size() > 1) {
+      auto self = shared_from_this();
+      auto send = [self, context, message, items, reply](std::shared_ptr<BulkPlan> kept) {
+        self->SendBulk(context, message, std::move(kept), items, reply);
+      };
+      return internal::RefuseBulkMoves(Steps(context, message, 0, ""), kind, key_field, plan, items,
+                                       std::move(send), std::move(reply));
     }
-    Message probe;
-    probe.SetString("store", "load").SetString("kind", kind).SetArrayJson("ids", ids + "]");
-    auto self = shared_from_this();
-    Scatter(
-        context, [probe](const Shard&, size_t) { return std::optional<Message>(probe); },
-        [self, context, message, plan, items, asked, kind, reply](
-            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) mutable {
-          std::vector<std::optional<Status>> refused(asked.size());
-          for (size_t s = 0; s < answers.size(); ++s) {
-            const Result<Message>& a = *answers[s];
-            if (!a.ok()) return reply(ShardError(map->shards()[s], a.status()));
-            rapidjson::Document found;
-            auto text = a->GetArrayJson("items").value_or("[]");
-            found.Parse(text.data(), text.size());
-            for (size_t k = 0; k < asked.size() && found.IsArray() && k < found.Size(); ++k) {
-              auto [home, j] = asked[k];
-              if (home == s || !found[static_cast<rapidjson::SizeType>(k)].HasMember("ent"))
-                continue;
-              const BulkItem& item = (*plan)[home][j];
-              Status e = internal::CrossShardMove(map->ShardKeyOf(kind), kind, *item.id,
-                                                  map->shards()[s].name, map->shards()[home].name);
-              refused[k] = Status(e.code(), fmt::format("ents[{}]: {}", item.position, e.message()),
-                                  e.details_json());
-            }
-          }
-          auto kept = std::make_shared<BulkPlan>(plan->size());
-          for (size_t k = 0, s = 0; s < plan->size(); ++s) {
-            for (size_t j = 0; j < (*plan)[s].size(); ++j) {
-              BulkItem& item = (*plan)[s][j];
-              bool checked = k < asked.size() && asked[k] == std::make_pair(s, j);
-              if (checked && refused[k]) {
-                (*items)[item.position] = ToJson(ErrorMessage(*refused[k]));
-              } else {
-                (*kept)[s].push_back(std::move(item));
-              }
-              k += checked;
-            }
-          }
-          self->SendBulk(context, std::move(message), kept, items, std::move(reply));
-        });
+    SendBulk(context, std::move(message), plan, items, std::move(reply));
   }
 
   void SendBulk(const Context& context, Message message, std::shared_ptr<BulkPlan> plan,
@@ -388,7 +346,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   }
 
   // Bulk load: id-sharded kinds split per shard; field-sharded kinds ask every shard.
-  void LoadBulk(const Context& context, Message message, ReplyFn reply) {
+  void LoadBulk(const Context& context, Message message, ReplyFn reply, int attempt,
+                const std::string& seen) {
     const Value* ids = message.Find("ids");
     if (ids->type != ValueType::kArray)
       return reply(Status::Invalid("ids: must be an array of ids", R"({"field":"ids"})"));
@@ -415,6 +374,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       }
     }
     auto answers_per_item = std::make_shared<std::vector<std::string>>(n);
+    auto steps = Steps(context, message, attempt, seen);
+    std::string kind(*message.GetString("kind"));
     Scatter(
         context,
         [plan, message](const Shard&, size_t index) -> std::optional<Message> {
@@ -424,9 +385,10 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           child.SetArrayJson("ids", array + "]");
           return child;
         },
-        [plan, answers_per_item, reply](const MapPtr& map,
-                                        std::vector<std::optional<Result<Message>>> answers) {
+        [plan, answers_per_item, steps, kind, reply](
+            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
           auto& out = *answers_per_item;
+          std::vector<internal::MoveMarker> markers;
           for (size_t s = 0; s < answers.size(); ++s) {
             if (!answers[s]) continue;
             Result<Message>& a = *answers[s];
@@ -438,10 +400,24 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
             for (size_t j = 0;
                  j < positions.size() && shard_items.IsArray() && j < shard_items.Size(); ++j) {
               const auto& item = shard_items[static_cast<rapidjson::SizeType>(j)];
-              // A found entity beats another shard's not_found (field-sharded kinds ask all).
-              if (out[positions[j]].empty() || item.HasMember("ent"))
-                out[positions[j]] = ToJsonText(item);
+              std::string text = ToJsonText(item);
+              if (auto marker = internal::MarkerOf(kind, map->shards()[s].name, text)) {
+                if (!marker->done) markers.push_back(std::move(*marker));
+                if (out[positions[j]].empty())  // a tombstone: not found here
+                  out[positions[j]] = ToJson(ErrorMessage(Status::NotFound("no such entity")));
+                continue;
+              }
+              // A found entity beats another shard's not_found (field-sharded kinds ask all), a
+              // newer copy an older one (a load between two steps of a move).
+              if (out[positions[j]].empty() ||
+                  (item.HasMember("ent") && internal::NewerItem(text, out[positions[j]])))
+                out[positions[j]] = std::move(text);
             }
+          }
+          if (!markers.empty()) {
+            auto retry = steps.retry;
+            return internal::CompleteAll(steps, std::move(markers),
+                                         [retry, reply] { retry(reply); });
           }
           std::string array = "[";
           for (size_t i = 0; i < out.size(); ++i) array += (i ? "," : "") + out[i];
@@ -470,7 +446,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     return ToJsonText(q);
   }
 
-  void List(const Context& context, Message message, ReplyFn reply) {
+  void List(const Context& context, Message message, ReplyFn reply, int attempt,
+            const std::string& seen) {
     auto query = store::QueryFromMessage(message);
     if (!query.ok()) return reply(query.status());
     MapPtr map = options_.map->Current();
@@ -483,15 +460,17 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     Message child = message;
     child.Remove("partial");
     child.SetObjectJson("q", *q);
+    auto steps = Steps(context, message, attempt, seen);
     Scatter(
         context, [child](const Shard&, size_t) { return std::optional<Message>(child); },
-        [shared_order, partial, reply](const MapPtr& map,
-                                       std::vector<std::optional<Result<Message>>> answers) {
+        [shared_order, partial, steps, kind = query->kind, reply](
+            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
           struct Item {
             std::string text;
             std::shared_ptr<const store::ListOrder::Key> key;
           };
           std::vector<Item> merged;
+          std::vector<internal::MoveMarker> markers;
           std::vector<std::string> missing;
           bool more = false;
           for (size_t s = 0; s < answers.size(); ++s) {
@@ -509,14 +488,31 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
               return reply(ShardError(map->shards()[s], Status::Internal("answer without items")));
             for (const auto& item : items.GetArray()) {
               std::string item_text = ToJsonText(item);
+              if (auto marker = internal::MarkerOf(kind, map->shards()[s].name, item_text)) {
+                if (!marker->done) markers.push_back(std::move(*marker));
+                continue;  // never listed as an entity
+              }
               auto key = shared_order->KeyOf(item_text);
               if (!key.ok()) return reply(ShardError(map->shards()[s], key.status()));
               merged.push_back(Item{std::move(item_text), std::move(key).value()});
             }
           }
+          if (!markers.empty()) {
+            auto retry = steps.retry;
+            return internal::CompleteAll(steps, std::move(markers),
+                                         [retry, reply] { retry(reply); });
+          }
           std::stable_sort(merged.begin(), merged.end(), [&](const Item& a, const Item& b) {
             return shared_order->Compare(*a.key, *b.key) < 0;
           });
+          std::vector<std::string_view> texts;
+          for (const Item& item : merged) texts.push_back(item.text);
+          auto older = internal::OlderCopies(texts);
+          size_t kept = 0;
+          for (size_t i = 0; i < merged.size(); ++i) {
+            if (!older[i] && kept++ != i) merged[kept - 1] = std::move(merged[i]);
+          }
+          merged.resize(kept);
           size_t begin = std::min(shared_order->skip(), merged.size());
           size_t end = shared_order->limit()
                            ? std::min(merged.size(), begin + *shared_order->limit())

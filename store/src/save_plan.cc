@@ -16,6 +16,25 @@ const std::string* ShardKeyField(const StoreOptions& options, std::string_view k
 
 }  // namespace
 
+MoveState MoveStateOf(std::string_view stored) {
+  if (stored.find("\"moving$\"") == std::string_view::npos) return MoveState::kNone;  // usually
+  rapidjson::Document doc;
+  doc.Parse(stored.data(), stored.size());
+  const rapidjson::Value* moving = doc.IsObject() ? FindMember(doc, kMovingField) : nullptr;
+  if (moving == nullptr) return MoveState::kNone;
+  const rapidjson::Value* done = moving->IsObject() ? FindMember(*moving, "done") : nullptr;
+  return done != nullptr && done->IsTrue() ? MoveState::kMoved : MoveState::kMoving;
+}
+
+std::string MovedTombstone(std::string_view marker) {
+  rapidjson::Document doc;
+  doc.Parse(marker.data(), marker.size());
+  rapidjson::Value& moving = doc[kMovingField.data()];
+  moving.RemoveMember("done");
+  moving.AddMember("done", true, doc.GetAllocator());
+  return Compact(doc);
+}
+
 bool ShardedByField(const StoreOptions& options, std::string_view kind) {
   return ShardKeyField(options, kind) != nullptr;
 }
@@ -72,6 +91,19 @@ Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& o
   }
   save.expected_version = request.expected_version;
   save.insert_only = request.insert_only;
+  save.observed_version = request.observed_version;
+  save.move = request.move;
+  save.at_version = request.at_version;
+  const bool marker = FindMember(save.ent, kMovingField) != nullptr;
+  if (marker != (save.move == SaveRequest::MoveStep::kMark)) {
+    return marker ? Status::InvalidField("ent.moving$",
+                                         "is reserved for the move markers of shard routers")
+                  : Status::InvalidField("ent.moving$", "a move marker needs it");
+  }
+  if (save.move == SaveRequest::MoveStep::kMark && !save.expected_version)
+    return Status::InvalidField("version", "a move marker needs the version it replaces");
+  if (save.move == SaveRequest::MoveStep::kInsert && save.at_version == 0)
+    return Status::InvalidField("at_version", "must be a positive integer");
   if (save.id.empty() && !ShardedByField(options, save.kind)) {
     save.id = ids.NextId();
   } else if (save.id.empty()) {

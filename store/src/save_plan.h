@@ -24,7 +24,21 @@ struct ValidSave {
   int64_t expires_at_ms = 0;  // 0: never
   std::optional<uint64_t> expected_version;
   bool insert_only = false;
+  std::optional<uint64_t> observed_version;
+  SaveRequest::MoveStep move = SaveRequest::MoveStep::kNone;
+  uint64_t at_version = 0;
 };
+
+// What a stored row is to a cross-shard move (its "moving$" property): an entity, a move marker
+// (the move is under way), or the tombstone a completed move leaves on the old shard for a while
+// (moving$.done), so that a router looking for the id never finds it absent everywhere while it
+// moves (docs/sharding.md).
+enum class MoveState { kNone, kMoving, kMoved };
+MoveState MoveStateOf(std::string_view stored);
+// The tombstone of a completed move: the marker's text with moving$.done set.
+std::string MovedTombstone(std::string_view marker);
+// How long the tombstone of a completed move stays (it expires like an entity with a ttl).
+inline constexpr int64_t kMovedTombstoneMs = 10 * 60 * 1000;
 
 // invalid naming the field for bad input; generates the id last, so a rejected request uses none.
 Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& options,

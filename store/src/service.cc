@@ -205,6 +205,26 @@ class StoreService final : public Handler {
         return Status::InvalidField("insert_only", "must be a boolean");
       request.insert_only = *m.GetBool("insert_only");
     }
+    if (const Value* v = m.Find("observed_version")) {
+      auto version = m.GetUint("observed_version");
+      if (!version || v->type != ValueType::kNumber)
+        return Status::InvalidField("observed_version", "must be a non-negative integer");
+      request.observed_version = *version;
+    }
+    if (m.Has("move")) {
+      // The steps of a cross-shard move, which a shard router sends (docs/sharding.md).
+      auto step = m.GetString("move");
+      auto at = m.GetUint("at_version");
+      if (step == std::optional<std::string_view>("mark")) {
+        request.move = SaveRequest::MoveStep::kMark;
+      } else if (step == std::optional<std::string_view>("insert") && at) {
+        request.move = SaveRequest::MoveStep::kInsert;
+        request.at_version = *at;
+      } else {
+        return Status::InvalidField(
+            "move", "must be \"mark\", or \"insert\" with at_version (a shard router's steps)");
+      }
+    }
     if (const Value* v = m.Find("ttl")) {
       auto ttl = m.GetInt("ttl");
       if (!ttl || *ttl <= 0 || v->type != ValueType::kNumber)
@@ -329,6 +349,7 @@ class StoreService final : public Handler {
     if (m.Has("id")) {
       auto id = IdFromValue(m.Find("id"), "id");
       if (!id.ok()) return id.status();
+      if (m.Has("move")) return ClearMoveMarker(m, *kind, *id);
       auto removed = store_->Remove(*kind, *id, m.meta().idempotency_key);
       if (!removed.ok()) return std::move(removed).status();
       return EntReply(std::move(removed).value());
@@ -350,6 +371,19 @@ class StoreService final : public Handler {
     Message reply;
     reply.SetArrayJson("items", items);
     reply.SetUint("count", removed->size());
+    return reply;
+  }
+
+  // Step c of a cross-shard move: {"cleared":true} if the marker at `version` was removed.
+  Result<Message> ClearMoveMarker(const Message& m, const std::string& kind,
+                                  const std::string& id) {
+    auto version = m.GetUint("version");
+    if (m.GetString("move") != std::optional<std::string_view>("clear") || !version)
+      return Status::InvalidField("move", "a remove takes move:\"clear\" with the version");
+    auto cleared = store_->ClearMoveMarker(kind, id, *version);
+    if (!cleared.ok()) return std::move(cleared).status();
+    Message reply;
+    reply.SetBool("cleared", *cleared);
     return reply;
   }
 

@@ -15,6 +15,50 @@ namespace {
 
 constexpr size_t kPurgeBatch = 1000;
 
+// A write to an entity that is a cross-shard move marker: the shard router completes the move
+// first (docs/sharding.md), so a client sees this only when it writes to a shard directly.
+Status MovingConflict(std::string_view kind, std::string_view id) {
+  return Status::Conflict("moving$: " + std::string(kind) + " \"" + std::string(id) +
+                              "\" is moving to another shard; a shard router completes the move",
+                          R"({"field":"moving$"})");
+}
+
+// The cross-shard move rules of a save against the live row it replaces, if any
+// (docs/sharding.md, "Moving an entity between shards"). Clears `present` when the row is a
+// tombstone the save replaces.
+Status CheckMoveRules(const ValidSave& save, const EntityRecord* live, bool& present) {
+  using Step = SaveRequest::MoveStep;
+  const MoveState state = live ? MoveStateOf(live->value) : MoveState::kNone;
+  if (state == MoveState::kMoving) return MovingConflict(save.kind, save.id);
+  // A tombstone is absent to saves (versions start again), but a router's save that found none
+  // there must not replace it: it may have missed the entity moving away.
+  if (state == MoveState::kMoved) {
+    if (save.move == Step::kMark) return MovingConflict(save.kind, save.id);
+    present = save.observed_version && save.move != Step::kInsert &&
+              *save.observed_version != live->version;
+  }
+  const uint64_t version = live ? live->version : 0;
+  if (save.move == Step::kInsert && present) {
+    return Status::Conflict("id: " + save.kind + " \"" + save.id + "\" already exists at version " +
+                                std::to_string(version) +
+                                " (a moved entity is inserted where it is absent)",
+                            JsonObject().Add("field", "id").Add("version", version).str());
+  }
+  const uint64_t actual = present ? version : 0;
+  const bool replaces_tombstone = state == MoveState::kMoved && !present;
+  if (save.observed_version && !replaces_tombstone && *save.observed_version != actual) {
+    return Status::Conflict("observed_version: the shard router found " +
+                                std::to_string(*save.observed_version) + ", the store has " +
+                                std::to_string(actual),
+                            JsonObject()
+                                .Add("field", "observed_version")
+                                .Add("expected", *save.observed_version)
+                                .Add("actual", actual)
+                                .str());
+  }
+  return Status::Ok();
+}
+
 Status NotFound(std::string_view kind, std::string_view id) {
   return Status::NotFound("no " + std::string(kind) + " with id \"" + std::string(id) + "\"");
 }
@@ -134,13 +178,16 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   Result<std::optional<EntityRecord>> current = Current(save.kind, save.id, &overlay);
   if (!current.ok()) return current.status();
   const bool live = current->has_value() && !Expired(**current, now_ms);
-  const uint64_t current_version = live ? (*current)->version : 0;
-  if (save.insert_only && live) {
+  bool present = live;  // false for a tombstone this save replaces
+  if (Status s = CheckMoveRules(save, live ? &**current : nullptr, present); !s.ok()) return s;
+  const uint64_t current_version = present ? (*current)->version : 0;
+  if (save.insert_only && present) {
     return Status::Conflict(
         "id: " + save.kind + " \"" + save.id + "\" already exists (insert only)",
         JsonObject().Add("field", "id").Add("version", current_version).str());
   }
-  if (save.expected_version && *save.expected_version != current_version) {
+  if (save.move != SaveRequest::MoveStep::kInsert && save.expected_version &&
+      *save.expected_version != current_version) {
     return Status::Conflict("version: expected " + std::to_string(*save.expected_version) +
                                 ", found " + std::to_string(current_version),
                             JsonObject()
@@ -149,12 +196,10 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
                                 .Add("actual", current_version)
                                 .str());
   }
-  EntityRecord row{save.kind,
-                   save.ksid,
-                   save.id,
-                   RenderStored(save.ent, save.id, current_version + 1),
-                   current_version + 1,
-                   save.expires_at_ms};
+  const uint64_t version =
+      save.move == SaveRequest::MoveStep::kInsert ? save.at_version : current_version + 1;
+  EntityRecord row{save.kind, save.ksid,         save.id, RenderStored(save.ent, save.id, version),
+                   version,   save.expires_at_ms};
   if (row.value.size() > options_.max_value_bytes) {
     return Status::InvalidField("ent", "stored entity of " + std::to_string(row.value.size()) +
                                            " bytes is above the limit of " +
@@ -330,11 +375,37 @@ Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id
   Result<std::optional<EntityRecord>> current = Current(kind, id, &none);
   if (!current.ok()) return current.status();
   if (!current->has_value() || Expired(**current, now_ms)) return NotFound(kind, id);
+  const MoveState state = MoveStateOf((*current)->value);
+  if (state == MoveState::kMoved) return NotFound(kind, id);  // the entity lives elsewhere
+  if (state == MoveState::kMoving) return MovingConflict(kind, id);
   WriteSet writes;
   PlanRemoval(**current, ChangeOp::kRemove, writes);
   if (keyed) PlanReceipt(idempotency_key, fingerprint, {(*current)->value}, now_ms, found, writes);
   if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
   return std::move((*current)->value);
+}
+
+Result<bool> StoreImpl::ClearMoveMarker(std::string_view kind, std::string_view id,
+                                        uint64_t version) {
+  if (Status s = CheckKind(kind); !s.ok()) return s;
+  if (Status s = CheckId(id); !s.ok()) return s;
+  std::lock_guard lock(write_mu_);
+  const Overlay none;
+  Result<std::optional<EntityRecord>> current = Current(kind, id, &none);
+  if (!current.ok()) return current.status();
+  // Only the marker of this move: the id may since have moved back here as an entity.
+  if (!current->has_value() || (*current)->version != version ||
+      MoveStateOf((*current)->value) != MoveState::kMoving)
+    return false;
+  EntityRecord row = **current;
+  row.value = MovedTombstone(row.value);
+  row.expires_at_ms = clock_.NowMs() + kMovedTombstoneMs;
+  WriteSet writes;
+  writes.entities.push_back({row, false, (*current)->expires_at_ms});
+  writes.changes.push_back(
+      {0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value, row.expires_at_ms});
+  if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
+  return true;
 }
 
 Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query,
@@ -368,6 +439,8 @@ Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query,
   std::vector<std::string> removed;
   removed.reserve(selection->rows.size());
   for (EntityRecord& row : selection->rows) {
+    // A marker's move completes first; a tombstone's entity is elsewhere.
+    if (MoveStateOf(row.value) != MoveState::kNone) continue;
     PlanRemoval(row, ChangeOp::kRemove, writes);
     removed.push_back(std::move(row.value));
   }

@@ -2,14 +2,20 @@
 // store, and on two shards (-80, 80-) behind a shard router, for each persistent engine. A promise
 // that holds on one store must hold through the router too: keyed saves without an id apply once
 // (alone, in bulk, from 8 concurrent clients), and a save that changes the shard-key value never
-// leaves a second copy of the entity.
+// leaves a second copy of the entity: it moves it (version + 1, the old key gone), also when the
+// new value belongs to the other shard (docs/sharding.md, "Moving an entity between shards").
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
+#include <shardkit/cache/entity_cache.h>
+#include <shardkit/cache/feed_follower.h>
 #include <shardkit/message/bus.h>
 #include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
@@ -17,6 +23,7 @@
 #include <shardkit/shard/shard_router.h>
 #include <shardkit/store/service.h>
 
+#include "../migrate/linearizability.h"
 #include "store_test_util.h"
 
 namespace shardkit::store::testing {
@@ -54,7 +61,8 @@ class store_routed_conformance : public ::testing::Test {
   void SetUp() override {
     const std::map<std::string, std::string> keys = {{"entry", "user"}};
     if (!T::kRouted) {
-      ASSERT_TRUE(bus_.Add("store:*", MakeStoreService(Open("one", keys, 1)), "store").ok());
+      front_ = MakeStoreService(Open("one", keys, 1));
+      ASSERT_TRUE(bus_.Add("store:*", front_, "store").ok());
       return;
     }
     const std::vector<std::string> ranges = {"-80", "80-"};
@@ -70,8 +78,8 @@ class store_routed_conformance : public ::testing::Test {
                                 "shard " + ranges[i])
                       .ok());
     }
-    auto router = shard::MakeShardRouter({map, nullptr, std::make_shared<IdGenerator>(1)});
-    ASSERT_TRUE(bus_.Add("store:*", router, "router").ok());
+    front_ = shard::MakeShardRouter({map, nullptr, std::make_shared<IdGenerator>(1)});
+    ASSERT_TRUE(bus_.Add("store:*", front_, "router").ok());
   }
 
   std::shared_ptr<EntityStore> Open(const std::string& name,
@@ -119,6 +127,7 @@ class store_routed_conformance : public ::testing::Test {
   TempDir dir_;
   std::vector<std::unique_ptr<IdGenerator>> ids_;
   Bus bus_;
+  std::shared_ptr<Handler> front_;  // the router, or the one store's service
 };
 
 TYPED_TEST_SUITE(store_routed_conformance, Topologies, TopologyName);
@@ -187,7 +196,8 @@ TYPED_TEST(store_routed_conformance, AKeyReusedForAnotherRequestIsAConflictAndWr
 }
 
 // For `entry` the values differ but stay on one shard: two first saves of one id with values on
-// different shards are not serialized by any shard (docs/sharding.md, "Shard-key changes").
+// different shards are not serialized by any shard (docs/sharding.md, "Moving an entity
+// between shards").
 TYPED_TEST(store_routed_conformance, InsertOnlyRacesOfEightClientsHaveOneWinner) {
   for (const std::string kind : {"g5", "entry"}) {
     std::vector<std::string> replies(8);
@@ -222,10 +232,9 @@ TYPED_TEST(store_routed_conformance, ABulkSaveAnswersPerItemAndWritesTheGoodOnes
   EXPECT_EQ(this->List("entry").size(), 2u);
 }
 
-// A save that changes the shard-key value: on one store the entity moves (version 2, the old key
-// gone); through the router, when the new value belongs to the other shard, the save is refused
-// naming the field. Either way exactly one copy exists, at the version the answers say.
-TYPED_TEST(store_routed_conformance, AShardKeyChangeNeverLeavesASecondCopy) {
+// A save that changes the shard-key value moves the entity, on one store and through the router
+// to the other shard alike: version 2, the old key gone, exactly one copy.
+TYPED_TEST(store_routed_conformance, AShardKeyChangeMovesTheEntityAtTheNextVersion) {
   const std::string ann = UsersOnShard(false)[0], bob = UsersOnShard(true)[0];
   ASSERT_FALSE(
       Ent(this->Act(fmt::format(
@@ -234,32 +243,210 @@ TYPED_TEST(store_routed_conformance, AShardKeyChangeNeverLeavesASecondCopy) {
   std::string moved = this->Act(fmt::format(
       R"({{"store":"save","kind":"entry","id":"e1","version":1,"ent":{{"user":"{}","n":2}}}})",
       bob));
+  ASSERT_EQ(VersionOf(Ent(moved)), 2u) << moved;
   auto all = this->List("entry");
   ASSERT_EQ(all.size(), 1u) << moved;
-  if (TypeParam::kRouted) {
-    rapidjson::Document error = Json(moved);
-    ASSERT_TRUE(error.HasMember("error$")) << moved;
-    EXPECT_EQ(std::string(error["error$"]["code"].GetString()), "invalid") << moved;
-    EXPECT_EQ(std::string(error["error$"]["details"]["field"].GetString()), "ent.user") << moved;
-    EXPECT_EQ(VersionOf(all[0]), 1u);
-    EXPECT_EQ(this->List("entry", ann).size(), 1u);
-    EXPECT_EQ(this->List("entry", bob).size(), 0u);
-    // A stale version is still a conflict, and a save keeping the value's shard still works.
-    EXPECT_NE(this->Act(fmt::format(R"({{"store":"save","kind":"entry","id":"e1","version":7,)"
-                                    R"("ent":{{"user":"{}"}}}})",
-                                    ann))
-                  .find("\"conflict\""),
-              std::string::npos);
-    EXPECT_EQ(
-        VersionOf(Ent(this->Act(fmt::format(
-            R"({{"store":"save","kind":"entry","id":"e1","version":1,"ent":{{"user":"{}"}}}})",
-            UsersOnShard(false)[1])))),
-        2u);
-  } else {
-    EXPECT_EQ(VersionOf(Ent(moved)), 2u) << moved;
-    EXPECT_EQ(this->List("entry", ann).size(), 0u);
+  EXPECT_EQ(all[0], Ent(moved));
+  EXPECT_EQ(this->List("entry", ann).size(), 0u);
+  EXPECT_EQ(this->List("entry", bob).size(), 1u);
+  EXPECT_EQ(Ent(this->Load("entry", "e1")), Ent(moved));
+  EXPECT_EQ(Ent(this->Act(
+                fmt::format(R"({{"store":"load","kind":"entry","id":"e1","user":"{}"}})", bob))),
+            Ent(moved));
+  if (TypeParam::kRouted) {  // one store finds an id whatever `user` says; a router asks its shard
+    std::string old_key =
+        this->Act(fmt::format(R"({{"store":"load","kind":"entry","id":"e1","user":"{}"}})", ann));
+    EXPECT_NE(old_key.find("\"not_found\""), std::string::npos) << old_key;
   }
-  EXPECT_EQ(Ent(this->Load("entry", "e1")), this->List("entry")[0]);
+  // A stale version is a conflict wherever the entity lives, and changes nothing.
+  std::string stale = this->Act(fmt::format(
+      R"({{"store":"save","kind":"entry","id":"e1","version":1,"ent":{{"user":"{}"}}}})", ann));
+  EXPECT_NE(stale.find("\"conflict\""), std::string::npos) << stale;
+  EXPECT_NE(stale.find(R"("field":"version")"), std::string::npos) << stale;
+  EXPECT_EQ(this->List("entry"), std::vector<std::string>{Ent(moved)});
+  // And back, and on within a shard: the version keeps counting.
+  EXPECT_EQ(VersionOf(Ent(this->Act(fmt::format(
+                R"({{"store":"save","kind":"entry","id":"e1","version":2,"ent":{{"user":"{}"}}}})",
+                ann)))),
+            3u);
+  EXPECT_EQ(VersionOf(Ent(this->Act(
+                fmt::format(R"({{"store":"save","kind":"entry","id":"e1","ent":{{"user":"{}"}}}})",
+                            UsersOnShard(false)[1])))),
+            4u);
+  all = this->List("entry");
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(VersionOf(all[0]), 4u);
+}
+
+// The old shard keeps a trace of a moved entity for a while: it is no entity to bulk saves, loads
+// or removes (a bulk save keeping the new shard is an ordinary save; a remove finds one copy).
+TYPED_TEST(store_routed_conformance, AMovedEntityLeavesNothingBehindForOtherMessages) {
+  const std::string ann = UsersOnShard(false)[0], bob = UsersOnShard(true)[0];
+  this->Act(
+      fmt::format(R"({{"store":"save","kind":"entry","id":"t1","ent":{{"user":"{}"}}}})", ann));
+  this->Act(
+      fmt::format(R"({{"store":"save","kind":"entry","id":"t1","ent":{{"user":"{}"}}}})", bob));
+  std::string bulk = this->Act(
+      fmt::format(R"({{"store":"save","kind":"entry","ents":[{{"id":"t1","user":"{}","n":3}}]}})",
+                  UsersOnShard(true)[1]));
+  rapidjson::Document items = Json(bulk);
+  ASSERT_TRUE(items.HasMember("items") && items["items"][0].HasMember("ent")) << bulk;
+  EXPECT_EQ(VersionOf(ToJsonText(items["items"][0]["ent"])), 3u) << bulk;
+  std::string loaded = this->Act(R"({"store":"load","kind":"entry","ids":["t1"]})");
+  EXPECT_EQ(Json(loaded)["items"][0]["ent"]["version"].GetUint64(), 3u) << loaded;
+  std::string removed = this->Act(R"({"store":"remove","kind":"entry","id":"t1"})");
+  EXPECT_EQ(VersionOf(Ent(removed)), 3u) << removed;
+  EXPECT_NE(this->Load("entry", "t1").find("\"not_found\""), std::string::npos);
+  EXPECT_TRUE(this->List("entry").empty());
+  // Saved anew (insert only) under the old shard's value: a new entity, version 1.
+  std::string anew = this->Act(fmt::format(
+      R"({{"store":"save","kind":"entry","id":"t1","insert_only":true,"ent":{{"user":"{}"}}}})",
+      ann));
+  EXPECT_EQ(VersionOf(Ent(anew)), 1u) << anew;
+  EXPECT_EQ(this->List("entry").size(), 1u);
+}
+
+// A move sent again with its idempotency key answers what the first one answered and moves
+// nothing more; an insert-only save of a stored entity is a conflict wherever it lives.
+TYPED_TEST(store_routed_conformance, AKeyedShardKeyChangeReplaysItsAnswer) {
+  const std::string ann = UsersOnShard(false)[0], bob = UsersOnShard(true)[0];
+  this->Act(
+      fmt::format(R"({{"store":"save","kind":"entry","id":"k1","ent":{{"user":"{}"}}}})", ann));
+  const std::string move = fmt::format(
+      R"({{"store":"save","kind":"entry","id":"k1","ent":{{"user":"{}","n":1}}}})", bob);
+  std::string first = this->Act(move, "MOVE1");
+  ASSERT_EQ(VersionOf(Ent(first)), 2u) << first;
+  for (int copy = 1; copy < 3; ++copy) EXPECT_EQ(this->Act(move, "MOVE1"), first) << copy;
+  EXPECT_EQ(this->List("entry"), std::vector<std::string>{Ent(first)});
+  std::string insert = this->Act(fmt::format(
+      R"({{"store":"save","kind":"entry","id":"k1","insert_only":true,"ent":{{"user":"{}"}}}})",
+      ann));
+  EXPECT_NE(insert.find("\"conflict\""), std::string::npos) << insert;
+  EXPECT_EQ(this->List("entry"), std::vector<std::string>{Ent(first)});
+}
+
+// The marker property is the router's: a client's entity with it is refused, naming it, and so
+// is a message with a move step's fields sent to a router.
+TYPED_TEST(store_routed_conformance, TheMoveMarkerPropertyIsRefusedInClientEntities) {
+  std::string forged = this->Act(
+      R"({"store":"save","kind":"entry","id":"f","ent":{"user":"u","moving$":{"to":"80-"}}})");
+  EXPECT_NE(forged.find("\"invalid\""), std::string::npos) << forged;
+  EXPECT_NE(forged.find(R"("field":"ent.moving$")"), std::string::npos) << forged;
+  if (!TypeParam::kRouted) return;  // a store serves a router's move steps (docs/messages.md)
+  std::string step = this->Act(
+      R"({"store":"save","kind":"entry","id":"f","move":"insert","at_version":5,"ent":{"user":"u"}})");
+  EXPECT_NE(step.find("\"invalid\""), std::string::npos) << step;
+  EXPECT_TRUE(this->List("entry").empty());
+}
+
+// A cache in front (store:*,kind:entry, forwarding as cache:true) that follows the stores' feeds:
+// a move made behind its back (straight to the router) is not served from the old copy once the
+// feeds are followed, and the follower reads no marker as an entity.
+TYPED_TEST(store_routed_conformance, ACacheFollowingTheFeedsDropsTheOldCopyOfAMovedEntity) {
+  auto cache = cache::MakeEntityCache({});
+  ASSERT_TRUE(this->bus_.Add("store:*,kind:entry,cache:true", this->front_, "behind").ok());
+  ASSERT_TRUE(this->bus_.Add("store:*,kind:entry", cache, "entry-cache").ok());
+  cache::FeedFollowerOptions options;
+  for (const char* shard : {"-80", "80-"}) {
+    std::string source =
+        TypeParam::kRouted
+            ? fmt::format(R"({{"store":"changes","kind":"entry","shard":"{}"}})", shard)
+            : R"({"store":"changes","kind":"entry","cache":true})";
+    options.sources.push_back({shard, *ParseMessage(source)});
+    if (!TypeParam::kRouted) break;
+  }
+  std::vector<std::string> ops;
+  options.on_change = [&](std::string_view, std::string_view id, std::string_view op, uint64_t v) {
+    ops.push_back(fmt::format("{} {} {}", id, op, v));
+  };
+  cache::FeedFollower follower(this->bus_, cache, options);
+  ASSERT_TRUE(follower.PollOnce().ok());
+  const std::string ann = UsersOnShard(false)[0], bob = UsersOnShard(true)[0];
+  this->Act(
+      fmt::format(R"({{"store":"save","kind":"entry","id":"c1","ent":{{"user":"{}"}}}})", ann));
+  ASSERT_EQ(VersionOf(Ent(this->Load("entry", "c1"))), 1u);  // cached
+  std::string moved = this->Act(fmt::format(
+      R"({{"store":"save","kind":"entry","id":"c1","cache":true,"ent":{{"user":"{}"}}}})", bob));
+  ASSERT_EQ(VersionOf(Ent(moved)), 2u) << moved;
+  EXPECT_EQ(VersionOf(Ent(this->Load("entry", "c1"))), 1u);  // stale until the feeds are followed
+  ASSERT_TRUE(follower.PollOnce().ok());
+  EXPECT_EQ(Ent(this->Load("entry", "c1")), Ent(moved));
+  EXPECT_GE(cache->stats().invalidations, 1u);
+  EXPECT_FALSE(ops.empty());
+}
+
+// Eight clients move four entities between users of both shards with blind saves and load them
+// without the shard key: every load finds exactly the value of a save (never absent, never a
+// stale copy after a newer one was read: each entity's history is linearizable), and at the end
+// each entity exists once, at 1 + its acknowledged saves.
+TYPED_TEST(store_routed_conformance, ConcurrentMovesAndLoadsSeeOneCopyAtATime) {
+  using migrate::testing::RegisterOp;
+  const auto low = UsersOnShard(false), high = UsersOnShard(true);
+  const std::vector<std::string> ids = {"m0", "m1", "m2", "m3"};
+  std::mutex mu;
+  std::map<std::string, std::vector<RegisterOp>> history;
+  std::map<std::string, uint64_t> saved, unknown;  // acknowledged saves, saves without an answer
+  auto now = [] { return std::chrono::steady_clock::now().time_since_epoch().count(); };
+  for (const auto& id : ids) {
+    int64_t call = now();
+    std::string w = id + "-0";
+    ASSERT_FALSE(
+        Ent(this->Act(fmt::format(
+                R"({{"store":"save","kind":"entry","id":"{}","ent":{{"user":"{}","w":"{}"}}}})", id,
+                low[0], w)))
+            .empty());
+    history[id].push_back({RegisterOp::Kind::kSave, call, now(), w});
+    saved[id] = 1;
+  }
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 24; ++i) {
+        const std::string& id = ids[(c + i) % ids.size()];
+        RegisterOp op;
+        op.call = now();
+        std::string reply;
+        if (i % 2 == 0) {
+          op.kind = RegisterOp::Kind::kSave;
+          op.value = fmt::format("c{}-{}", c, i);
+          const std::string user = ((c + i / 2) % 2 ? high : low)[(c + i) % 4];
+          reply = this->Act(fmt::format(
+              R"({{"store":"save","kind":"entry","id":"{}","ent":{{"user":"{}","w":"{}"}}}})", id,
+              user, *op.value));
+          if (reply.find("\"conflict\"") != std::string::npos) continue;  // not applied
+          // A save is applied, or refused as a conflict; any other error leaves it unknown, but
+          // a refusal of the move itself fails the test.
+          EXPECT_EQ(reply.find("\"invalid\""), std::string::npos) << reply;
+          if (!Ent(reply).empty()) op.ret = now();
+        } else {
+          reply = this->Load("entry", id);
+          op.ret = now();
+          rapidjson::Document d = Json(reply);
+          if (d.HasMember("ent") && d["ent"].HasMember("w")) op.value = d["ent"]["w"].GetString();
+          EXPECT_TRUE(op.value.has_value()) << reply;
+        }
+        std::lock_guard lock(mu);
+        if (op.kind == RegisterOp::Kind::kSave)
+          ++(op.ret == RegisterOp::kUnknown ? unknown : saved)[id];
+        history[id].push_back(std::move(op));
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  auto all = this->List("entry");
+  ASSERT_EQ(all.size(), ids.size());
+  uint64_t acknowledged = 0;
+  for (const auto& [id, n] : saved) acknowledged += n - 1;
+  EXPECT_GT(acknowledged, 8u);  // most blind saves apply: each retries a conflict of the router's
+  for (const auto& e : all) {
+    EXPECT_GE(VersionOf(e), saved[IdOf(e)]) << e;
+    EXPECT_LE(VersionOf(e), saved[IdOf(e)] + unknown[IdOf(e)]) << e;
+    EXPECT_EQ(Ent(this->Load("entry", IdOf(e))), e);
+  }
+  for (auto& [id, ops] : history) {
+    auto verdict = migrate::testing::CheckRegister(ops, std::nullopt);
+    EXPECT_TRUE(verdict.ok) << id << ": " << verdict.explanation;
+  }
 }
 
 TYPED_TEST(store_routed_conformance, ABulkShardKeyChangeNeverLeavesASecondCopy) {

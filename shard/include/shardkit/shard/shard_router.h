@@ -6,9 +6,11 @@
 // shard services listen on `store:*,shard:40-80` (more specific, so they win). A save without an
 // id gets one first (generated; derived from the kind and the idempotency key for a keyed save,
 // so every copy reaches the same shard and its receipt), then is routed.
-//   - A save with an id of a field-sharded kind first asks the other shards for the id: if one
-//     stores it, the new value would move it across shards, and the save is refused (`invalid`,
-//     naming the field) rather than written as a second copy.
+//   - A save with an id of a field-sharded kind first asks every shard for the id: if another
+//     one stores it, the entity is moved to the new value's shard (a move marker, an insert at
+//     the next version, the marker cleared; any operation that meets a marker completes its move
+//     first — docs/sharding.md, "Moving an entity between shards"). In a bulk save such an item
+//     is refused (`invalid`, naming the field) rather than written as a second copy.
 //   - A `wrong_shard` answer makes the router refresh its map and retry once; the client never
 //     sees the first failure.
 //   - store:list and store:remove by query scatter to every shard in parallel and gather: pages

@@ -63,7 +63,21 @@ struct SaveRequest {
   // The entity expires this many seconds after the save (> 0). nullopt: never. A save without a
   // ttl clears an earlier one (a save replaces the whole entity).
   std::optional<int64_t> ttl_seconds;
+  // Checked like expected_version but not part of the request's identity (its idempotency
+  // fingerprint): a shard router sends the version it found, so a save never lands on a copy that
+  // moved to another shard meanwhile (docs/sharding.md, "Moving an entity between shards").
+  std::optional<uint64_t> observed_version;
+  // A step of a cross-shard move, sent by a shard router only. kMark turns the live entity into a
+  // move marker: `ent` carries the reserved property "moving$" and expected_version is required.
+  // kInsert writes the moved entity at exactly `at_version` where no live entity has the id
+  // (expected_version is then only part of the fingerprint). Other saves refuse "moving$".
+  enum class MoveStep { kNone, kMark, kInsert };
+  MoveStep move = MoveStep::kNone;
+  uint64_t at_version = 0;  // kInsert only
 };
+
+// The reserved property of a move marker (SaveRequest::MoveStep::kMark).
+inline constexpr std::string_view kMovingField = "moving$";
 
 struct EntityRef {
   std::string kind;
@@ -106,9 +120,18 @@ class EntityStore {
   // One page of the live entities matching `query` (query.h).
   virtual Result<ListPage> List(const Query& query) = 0;
 
-  // Removes a live entity and returns its last value; not_found if absent or expired.
+  // Removes a live entity and returns its last value; not_found if absent or expired (or a
+  // moved entity's tombstone); conflict if it is a cross-shard move marker.
   virtual Result<std::string> Remove(std::string_view kind, std::string_view id,
                                      std::string_view idempotency_key = {}) = 0;
+  // The last step of a cross-shard move: the move marker of (kind, id) at `version` becomes a
+  // tombstone that expires after 10 minutes; true if it did, false if there is no such
+  // marker (already cleared: idempotent). Not pure, so stores of your own keep compiling; they
+  // then refuse the step (and a router over them cannot finish moves).
+  virtual Result<bool> ClearMoveMarker(std::string_view /*kind*/, std::string_view /*id*/,
+                                       uint64_t /*version*/) {
+    return Status::InvalidField("move", "this store does not take a shard router's move steps");
+  }
   // Removes, in one atomic write, exactly the entities List(query) would return (filters, sort,
   // cursor, skip and limit apply; `fields` does not) and returns their full last values.
   // The "remove everything needs an explicit all:true" rule belongs to the message service.
