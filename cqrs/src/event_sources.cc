@@ -61,6 +61,19 @@ class CommandLogSource final : public EventSource {
   uint64_t listener_ = 0;
 };
 
+// A save in a shard's feed may be a step of a shard router's cross-shard move
+// (docs/sharding.md): the marker (the entity, still here, with `moving$`) changes nothing a
+// read model shows, so it is kOther; the tombstone (`moving$.done`: the entity left this shard)
+// is a removal. Anything else is a plain save.
+EventOp MoveStep(const rapidjson::Value& ent) {
+  if (!ent.IsObject()) return EventOp::kSave;
+  auto moving = ent.FindMember("moving$");
+  if (moving == ent.MemberEnd()) return EventOp::kSave;
+  const rapidjson::Value& m = moving->value;
+  const bool done = m.IsObject() && m.HasMember("done") && m["done"].IsTrue();
+  return done ? EventOp::kRemove : EventOp::kOther;
+}
+
 // Reads by message; when a read finds nothing new, one long-poll (store:changes with wait_ms) is
 // left open and its answer wakes the runner: a record is projected as soon as the store commits
 // it, and an idle projection sends one request per wait_ms.
@@ -94,7 +107,10 @@ class ChangeFeedSource final : public EventSource {
       event.id = c["id"].GetString();
       std::string_view op = c["op"].GetString();
       event.op = op == "save" ? EventOp::kSave : EventOp::kRemove;
-      if (event.op == EventOp::kSave && c.HasMember("ent")) event.value = ToJsonText(c["ent"]);
+      if (event.op == EventOp::kSave && c.HasMember("ent")) {
+        event.op = MoveStep(c["ent"]);
+        if (event.op == EventOp::kSave) event.value = ToJsonText(c["ent"]);
+      }
       events.push_back(std::move(event));
     }
     if (events.empty()) WaitAfter(from);

@@ -16,6 +16,8 @@
 
 #include <shardkit/cache/entity_cache.h>
 #include <shardkit/cache/feed_follower.h>
+#include <shardkit/cqrs/entities_projection.h>
+#include <shardkit/cqrs/projection_service.h>
 #include <shardkit/message/bus.h>
 #include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
@@ -373,6 +375,69 @@ TYPED_TEST(store_routed_conformance, ACacheFollowingTheFeedsDropsTheOldCopyOfAMo
   EXPECT_EQ(Ent(this->Load("entry", "c1")), Ent(moved));
   EXPECT_GE(cache->stats().invalidations, 1u);
   EXPECT_FALSE(ops.empty());
+}
+
+// A projection of each shard's change feed (the entities read model) sees a cross-shard move as
+// the entity leaving the old shard and arriving on the new one: the marker and the tombstone are
+// never copied as entities, and across the read models the entity is found once, at the moved
+// version.
+TYPED_TEST(store_routed_conformance, FeedProjectionsSeeAMovedEntityOnceAndNoMarkers) {
+  const std::vector<std::string> shards =
+      TypeParam::kRouted ? std::vector<std::string>{"-80", "80-"} : std::vector<std::string>{""};
+  auto changes = [&](const std::string& shard) {
+    return shard.empty()
+               ? std::string(R"({"store":"changes","kind":"entry"})")
+               : fmt::format(R"({{"store":"changes","kind":"entry","shard":"{}"}})", shard);
+  };
+  struct ReadModel {
+    std::shared_ptr<cqrs::ProjectionService> projection;
+    std::unique_ptr<Bus> bus;  // answers the read model's store:load / store:list
+  };
+  std::vector<ReadModel> models;
+  for (const std::string& shard : shards) {
+    cqrs::ProjectionOptions options;
+    options.path = this->dir_.path() + "/read-model" + shard;
+    auto started = cqrs::ProjectionService::Start(
+        cqrs::MakeEntitiesProjection("entry"),
+        cqrs::MakeChangeFeedSource(this->bus_, *ParseMessage(changes(shard))), options);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    ReadModel model{*started, std::make_unique<Bus>()};
+    ASSERT_TRUE(model.bus->Add("store:*", model.projection).ok());
+    models.push_back(std::move(model));
+  }
+  auto caught_up = [&] {
+    for (size_t i = 0; i < shards.size(); ++i) {
+      auto last = Json(this->Act(changes(shards[i])));
+      ASSERT_TRUE(last.HasMember("last")) << ToJsonText(last);
+      ASSERT_TRUE(
+          models[i].projection->WaitApplied(last["last"].GetUint64(), std::chrono::seconds(10)));
+    }
+  };
+  const std::string ann = UsersOnShard(false)[0], bob = UsersOnShard(true)[0];
+  this->Act(
+      fmt::format(R"({{"store":"save","kind":"entry","id":"p1","ent":{{"user":"{}"}}}})", ann));
+  std::string moved = this->Act(
+      fmt::format(R"({{"store":"save","kind":"entry","id":"p1","ent":{{"user":"{}"}}}})", bob));
+  ASSERT_EQ(VersionOf(Ent(moved)), 2u) << moved;
+  caught_up();
+  int found = 0;
+  for (ReadModel& model : models) {
+    auto load =
+        model.bus->ActAndWait(*ParseMessage(R"({"store":"load","kind":"entry","id":"p1"})"));
+    if (load.ok()) {
+      ++found;
+      EXPECT_EQ(std::string(load->GetObjectJson("ent").value_or("")), Ent(moved));
+    } else {
+      EXPECT_EQ(load.status().code(), Code::kNotFound) << load.status().ToString();
+    }
+    auto list = model.bus->ActAndWait(*ParseMessage(R"({"store":"list","kind":"entry"})"));
+    ASSERT_TRUE(list.ok()) << list.status().ToString();
+    EXPECT_EQ(std::string(list->GetArrayJson("items").value_or("")).find("moving$"),
+              std::string::npos)
+        << "a move marker was projected as an entity";
+  }
+  EXPECT_EQ(found, 1) << "the moved entity is in " << found << " read models";
+  for (ReadModel& model : models) model.projection->Stop();
 }
 
 // Eight clients move four entities between users of both shards with blind saves and load them
