@@ -84,6 +84,13 @@ class PerUserCount final : public cqrs::Projection {
   const cqrs::GroupIndex users_{'x', 'n', 'u'};
 };
 
+std::shared_ptr<store::EntityStore> OpenStore(const std::string& path) {
+  store::StoreOptions options;
+  options.path = path;
+  options.purge_interval_ms = 0;
+  return Must(store::OpenRocksDbStore(options), "open store");
+}
+
 std::shared_ptr<cqrs::CommandLog> OpenLog(const std::string& path) {
   cqrs::CommandLogOptions options;
   options.path = path;
@@ -219,11 +226,7 @@ void WaitCaughtUp(cqrs::ProjectionService& projection, uint64_t total, uint64_t 
 std::pair<double, double> LagPercentiles(const std::string& dir, const CqrsBenchOptions& options) {
   Bus bus;
   auto log = OpenLog(dir + "/lag-log");
-  store::StoreOptions store_options;
-  store_options.path = dir + "/lag-store";
-  store_options.purge_interval_ms = 0;
-  std::shared_ptr<store::EntityStore> target =
-      Must(store::OpenRocksDbStore(store_options), "open store");
+  std::shared_ptr<store::EntityStore> target = OpenStore(dir + "/lag-store");
   Must(bus.Add("store:save,kind:entry", cqrs::MakeCommandService(log)), "route");
   Must(bus.Add("store:*,kind:entry,cqrs:apply", store::MakeStoreService(target)), "route");
   auto applier = Must(cqrs::Applier::Start(log, bus, {}), "start applier");
@@ -255,11 +258,7 @@ std::pair<double, double> LagPercentiles(const std::string& dir, const CqrsBench
 std::pair<double, double> FeedLagPercentiles(const std::string& dir,
                                              const CqrsBenchOptions& options) {
   Bus bus;
-  store::StoreOptions store_options;
-  store_options.path = dir + "/feed-store";
-  store_options.purge_interval_ms = 0;
-  std::shared_ptr<store::EntityStore> source =
-      Must(store::OpenRocksDbStore(store_options), "open store");
+  std::shared_ptr<store::EntityStore> source = OpenStore(dir + "/feed-store");
   Must(bus.Add("store:*,kind:entry", store::MakeStoreService(source)), "route");
   Must(bus.Add("store:changes", store::MakeStoreService(source)), "route");
 

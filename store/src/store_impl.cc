@@ -225,6 +225,7 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
 
 Result<StoreImpl::ReceiptLookup> StoreImpl::LookUpReceipt(std::string_view key,
                                                           uint64_t fingerprint, int64_t now_ms) {
+  if (!Keyed(key)) return ReceiptLookup{};
   Result<std::optional<std::string>> body = backend_->GetReceipt(key);
   if (!body.ok()) return body.status();
   if (!body->has_value()) return ReceiptLookup{};
@@ -283,22 +284,17 @@ std::vector<Result<std::string>> StoreImpl::SaveBatch(const std::vector<SaveRequ
   results.reserve(requests.size());
   std::lock_guard lock(write_mu_);
   const int64_t now_ms = clock_.NowMs();
-  ReceiptLookup found;
-  uint64_t fingerprint = 0;
-  if (keyed) {
-    fingerprint = FingerprintSaves(requests);
-    Result<ReceiptLookup> lookup = LookUpReceipt(idempotency_key, fingerprint, now_ms);
-    if (!lookup.ok()) return std::vector<Result<std::string>>(requests.size(), lookup.status());
-    if (lookup->replay) return std::move(*lookup->replay);
-    found = std::move(lookup).value();
-  }
+  const uint64_t fingerprint = keyed ? FingerprintSaves(requests) : 0;
+  Result<ReceiptLookup> found = LookUpReceipt(idempotency_key, fingerprint, now_ms);
+  if (!found.ok()) return std::vector<Result<std::string>>(requests.size(), found.status());
+  if (found->replay) return std::move(*found->replay);
   Overlay overlay;
   WriteSet writes;
   for (const Result<ValidSave>& save : valid) {
     results.push_back(save.ok() ? PlanSave(*save, now_ms, overlay, writes) : save.status());
   }
   if (writes.empty()) return results;
-  if (keyed) PlanReceipt(idempotency_key, fingerprint, results, now_ms, found, writes);
+  if (keyed) PlanReceipt(idempotency_key, fingerprint, results, now_ms, *found, writes);
   auto new_keys = PlanNewShardKeys(writes);
   if (Status s = feed_.CommitLocked(writes); !s.ok()) {
     for (auto& r : results) {
@@ -359,17 +355,13 @@ Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id
   }
   std::lock_guard lock(write_mu_);
   const int64_t now_ms = clock_.NowMs();
-  ReceiptLookup found;
   const uint64_t fingerprint = keyed ? FingerprintRemove(kind, id) : 0;
-  if (keyed) {
-    Result<ReceiptLookup> lookup = LookUpReceipt(idempotency_key, fingerprint, now_ms);
-    if (!lookup.ok()) return lookup.status();
-    if (lookup->replay) {
-      if (lookup->replay->size() != 1)
-        return Status::Internal("corrupt idempotency receipt: not one answer");
-      return std::move(lookup->replay->front());
-    }
-    found = std::move(lookup).value();
+  Result<ReceiptLookup> found = LookUpReceipt(idempotency_key, fingerprint, now_ms);
+  if (!found.ok()) return found.status();
+  if (found->replay) {
+    if (found->replay->size() != 1)
+      return Status::Internal("corrupt idempotency receipt: not one answer");
+    return std::move(found->replay->front());
   }
   const Overlay none;
   Result<std::optional<EntityRecord>> current = Current(kind, id, &none);
@@ -380,7 +372,7 @@ Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id
   if (state == MoveState::kMoving) return MovingConflict(kind, id);
   WriteSet writes;
   PlanRemoval(**current, ChangeOp::kRemove, writes);
-  if (keyed) PlanReceipt(idempotency_key, fingerprint, {(*current)->value}, now_ms, found, writes);
+  if (keyed) PlanReceipt(idempotency_key, fingerprint, {(*current)->value}, now_ms, *found, writes);
   if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
   return std::move((*current)->value);
 }
@@ -418,20 +410,16 @@ Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query,
   }
   std::lock_guard lock(write_mu_);
   const int64_t now_ms = clock_.NowMs();
-  ReceiptLookup found;
   const uint64_t fingerprint = keyed ? FingerprintRemoveWhere(query) : 0;
-  if (keyed) {
-    Result<ReceiptLookup> lookup = LookUpReceipt(idempotency_key, fingerprint, now_ms);
-    if (!lookup.ok()) return lookup.status();
-    if (lookup->replay) {
-      std::vector<std::string> removed;
-      for (Result<std::string>& answer : *lookup->replay) {
-        if (!answer.ok()) return answer.status();
-        removed.push_back(std::move(answer).value());
-      }
-      return removed;
+  Result<ReceiptLookup> found = LookUpReceipt(idempotency_key, fingerprint, now_ms);
+  if (!found.ok()) return found.status();
+  if (found->replay) {
+    std::vector<std::string> removed;
+    for (Result<std::string>& answer : *found->replay) {
+      if (!answer.ok()) return answer.status();
+      removed.push_back(std::move(answer).value());
     }
-    found = std::move(lookup).value();
+    return removed;
   }
   Result<Selection> selection = SelectRows(*backend_, *plan, now_ms);
   if (!selection.ok()) return selection.status();
@@ -447,7 +435,7 @@ Result<std::vector<std::string>> StoreImpl::RemoveWhere(const Query& query,
   if (!writes.empty()) {
     if (keyed) {
       std::vector<Result<std::string>> answers(removed.begin(), removed.end());
-      PlanReceipt(idempotency_key, fingerprint, answers, now_ms, found, writes);
+      PlanReceipt(idempotency_key, fingerprint, answers, now_ms, *found, writes);
     }
     if (Status s = feed_.CommitLocked(writes); !s.ok()) return s;
   }

@@ -81,7 +81,8 @@ class StoreImpl final : public EntityStore {
     std::optional<std::vector<Result<std::string>>> replay;  // set: answer these, write nothing
     int64_t stale_expiry = 0;  // an expired receipt still stored under the key (0: none)
   };
-  // Call with write_mu_ held. The reused-key conflict when the live receipt is of another request.
+  // Call with write_mu_ held. Nothing found for an unkeyed write; the reused-key conflict when the
+  // live receipt is of another request.
   Result<ReceiptLookup> LookUpReceipt(std::string_view key, uint64_t fingerprint, int64_t now_ms);
   // Appends the receipt of a keyed write that changed something to `writes`.
   void PlanReceipt(std::string_view key, uint64_t fingerprint,
