@@ -2,8 +2,8 @@
 // across restarts) or a follower of another node's (`from`). Answers shardmap:get|set.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -14,6 +14,7 @@
 #include "shardkit/message/json.h"
 #include "shardkit/services/client.h"
 #include "shardkit/services/runtime.h"
+#include "shardkit/store/scheduler.h"
 
 namespace shardkit::services {
 namespace {
@@ -57,15 +58,27 @@ Result<shard::ShardMap> MapFromReply(const Message& reply) {
   return shard::ShardMap::Make(*epoch, names, keys);
 }
 
+// Adopts `map` when its epoch is newer than the holder's.
+Status Adopt(shard::ShardMapHolder& holder, Result<shard::ShardMap> map) {
+  if (!map.ok()) return map.status();
+  auto current = holder.Current();
+  if (map->epoch() > current->epoch()) {
+    return holder.CompareAndSwap(current->epoch(), std::move(map).value());
+  }
+  return Status::Ok();
+}
+
 // shard-map with `from`: a follower of another node's authoritative map. It fetches the map at
 // start (waiting up to connect_timeout_ms for the authority), again whenever a router or guard of
-// this node meets a newer epoch (at most once per 20 ms), and every refresh_ms in the background.
-// It answers shardmap:get with its copy; shardmap:set must go to the authority.
+// this node meets a newer epoch (at most once per 20 ms), and every refresh_ms in the background
+// (a timer on the process's store::Scheduler that sends the request; the reply is adopted on the
+// follower's client thread). It answers shardmap:get with its copy; shardmap:set must go to the
+// authority.
 class MapFollower {
  public:
   MapFollower(std::shared_ptr<shard::ShardMapHolder> holder, std::string name)
       : runtime_(1), holder_(std::move(holder)), name_(std::move(name)) {}
-  ~MapFollower() { StopPolling(); }
+  ~MapFollower() { StopRefresh(); }
 
   // Connects to `from` and fetches the map, waiting up to `connect_timeout` for the authority.
   static Result<std::shared_ptr<MapFollower>> Open(const std::string& name,
@@ -98,54 +111,58 @@ class MapFollower {
     auto now = std::chrono::steady_clock::now();
     if (now - last_pull_ < std::chrono::milliseconds(20)) return Status::Ok();
     last_pull_ = now;
-    auto map = Fetch();
-    if (!map.ok()) return map.status();
-    auto current = holder_->Current();
-    if (map->epoch() > current->epoch()) {
-      return holder_->CompareAndSwap(current->epoch(), std::move(map).value());
-    }
-    return Status::Ok();
+    return Adopt(*holder_, Fetch());
   }
 
   // Every service instance built on this follower holds it while it lives: a reload builds the
-  // new instance (Acquire) before it stops the old one (Release), so polling never stops between.
+  // new instance (Acquire) before it stops the old one (Release), so the refresh never stops
+  // between.
   void Acquire(std::chrono::milliseconds every) {
-    std::lock_guard<std::mutex> lock(poll_mu_);
-    if (users_++ > 0 || every.count() <= 0 || poller_.joinable()) return;
-    stopping_ = false;
-    poller_ = std::thread([this, every] {
-      std::unique_lock<std::mutex> held(poll_mu_);
-      while (!poll_cv_.wait_for(held, every, [this] { return stopping_; })) {
-        held.unlock();
-        (void)Pull();  // a failed pull keeps the current map; the next one retries
-        held.lock();
-      }
-    });
+    std::lock_guard<std::mutex> lock(refresh_mu_);
+    if (users_++ > 0 || every.count() <= 0 || refresh_ != 0) return;
+    refresh_ = store::Scheduler::Shared().Every(every, [this] { Refresh(); });
   }
   void Release() {
     {
-      std::lock_guard<std::mutex> lock(poll_mu_);
+      std::lock_guard<std::mutex> lock(refresh_mu_);
       if (--users_ > 0) return;
     }
-    StopPolling();
+    StopRefresh();
   }
 
-  void StopPolling() {
+  void StopRefresh() {
+    store::Scheduler::TaskId task = 0;
     {
-      std::lock_guard<std::mutex> lock(poll_mu_);
-      stopping_ = true;
+      std::lock_guard<std::mutex> lock(refresh_mu_);
+      std::swap(task, refresh_);
     }
-    poll_cv_.notify_all();
-    if (poller_.joinable()) poller_.join();
+    if (task != 0) store::Scheduler::Shared().Cancel(task);  // waits for a running Refresh
   }
 
  private:
-  Result<shard::ShardMap> Fetch() {
+  Message GetRequest() const {
     Message get;
     get.SetString("shardmap", "get").SetString("map", name_);
-    auto reply = CallAndWait(*client_, std::move(get));
+    return get;
+  }
+  Result<shard::ShardMap> Fetch() {
+    auto reply = CallAndWait(*client_, GetRequest());
     if (!reply.ok()) return reply.status();
     return MapFromReply(*reply);
+  }
+
+  // On the scheduler: sends shardmap:get without waiting for it (one at a time: an authority that
+  // does not answer is asked again only after the client's timeout). A failed refresh keeps the
+  // current map; the next one retries.
+  void Refresh() {
+    if (refreshing_->exchange(true)) return;
+    Message get = GetRequest();
+    Context context(nullptr, nullptr, get.meta());
+    client_->Handle(std::move(get), context,
+                    [holder = holder_, busy = refreshing_](Result<Message> reply) {
+                      if (reply.ok()) (void)Adopt(*holder, MapFromReply(*reply));
+                      busy->store(false);
+                    });
   }
 
   // Its own I/O thread: a pull blocks its caller (a router on a node I/O thread) until the reply
@@ -156,11 +173,10 @@ class MapFollower {
   std::string name_;
   std::mutex pull_mu_;
   std::chrono::steady_clock::time_point last_pull_{};
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;
-  bool stopping_ = false;
-  int users_ = 0;
-  std::thread poller_;
+  std::shared_ptr<std::atomic<bool>> refreshing_ = std::make_shared<std::atomic<bool>>(false);
+  std::mutex refresh_mu_;
+  int users_ = 0;                        // guarded by refresh_mu_
+  store::Scheduler::TaskId refresh_ = 0;  // guarded by refresh_mu_
 };
 
 Result<ServiceInstance> MakeFollowerMap(const ServiceContext& ctx) {

@@ -12,8 +12,10 @@
 
 #include "shardkit/message/json.h"
 #include "shardkit/message/pattern.h"
+#include "shardkit/message/thread_name.h"
 #include "shardkit/services/data_services.h"
 #include "shardkit/shard/shard_map.h"
+#include "shardkit/store/scheduler.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -172,13 +174,16 @@ class ClusterAgent::Impl {
       return Status::Unavailable(fmt::format("cluster: {}", opened.status().message()));
     maps_state_->kv = *opened;
     state_listener_ = link_->OnStateChange([this](bool connected) {
+      // The watchers' consumers may be gone with the old connection: both watches reopen.
       if (connected) {
-        resync_.store(true);
-        resync_maps_.store(true);
+        Interrupt(registry_watch_, /*stop=*/false);
+        Interrupt(maps_watch_, /*stop=*/false);
       }
     });
     registry_thread_ = std::thread([this] { RegistryLoop(); });
     maps_thread_ = std::thread([this] { MapsLoop(); });
+    heartbeat_ = store::Scheduler::Shared().Every(std::chrono::milliseconds(config_.ttl_ms / 3),
+                                                  [this] { Heartbeat(); });
     return Status::Ok();
   }
 
@@ -232,8 +237,11 @@ class ClusterAgent::Impl {
   }
 
   void Stop() {
+    if (heartbeat_ != 0) store::Scheduler::Shared().Cancel(heartbeat_);
+    heartbeat_ = 0;
     Leave();
-    stopping_.store(true);
+    Interrupt(registry_watch_, /*stop=*/true);
+    Interrupt(maps_watch_, /*stop=*/true);
     if (registry_thread_.joinable()) registry_thread_.join();
     if (maps_thread_.joinable()) maps_thread_.join();
     if (link_ && state_listener_ != 0) link_->RemoveStateListener(state_listener_);
@@ -419,94 +427,143 @@ class ClusterAgent::Impl {
     parked->push_back(watcher);
   }
 
-  void RegistryLoop() {
+  // A bucket watch. Its thread blocks in kvWatcher_Next until an entry comes (or, for the
+  // registry, until the next silent node is due to expire); Interrupt stops the watcher so the
+  // thread sees a stop or a resync at once.
+  struct Watch {
+    std::mutex mu;
+    std::condition_variable cv;    // a stop, or the connection came back
+    kvWatcher* current = nullptr;  // guarded by mu
+    bool resync = false;           // guarded by mu: reopen current (an error or a reconnect)
+    bool stop = false;             // guarded by mu
+  };
+  enum class Step { kEntry, kLoaded, kOpened, kNone, kStop };
+
+  static void Interrupt(Watch& w, bool stop) {
+    std::lock_guard<std::mutex> lock(w.mu);
+    (stop ? w.stop : w.resync) = true;
+    if (w.current != nullptr) kvWatcher_Stop(w.current);
+    w.cv.notify_all();
+  }
+
+  // One step of a watch of `keys` (all when null): (re)opens the watcher when it has none or must
+  // resync, else waits up to `wait_ms` for an entry (`kLoaded`: the keys present at the start were
+  // all delivered). Waits only while broken: 200 ms between failed opens, 100 ms after an error,
+  // and until the connection is back before a resync.
+  Step NextStep(Watch& w, kvStore* kv, const char* keys, int64_t wait_ms, kvEntry** entry) {
     kvWatcher* watcher = nullptr;
-    bool failed = false;  // the watcher saw an error (see Retire)
-    auto next_heartbeat = SteadyClock::now() + std::chrono::milliseconds(config_.ttl_ms / 3);
-    while (!stopping_.load()) {
-      if (watcher != nullptr && resync_.load() && !link_->connected()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // see MapsLoop
-        continue;
-      }
-      if (watcher == nullptr || resync_.exchange(false)) {
-        // A resync follows an error or a reconnect: the old watcher's consumer may be gone.
-        Retire(watcher, /*healthy=*/false);
-        failed = false;
-        watcher = nullptr;
-        if (kvStore_WatchAll(&watcher, registry_, nullptr) != NATS_OK) {
-          watcher = nullptr;
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
-          continue;
+    {
+      std::unique_lock<std::mutex> lock(w.mu);
+      if (w.stop) return Step::kStop;
+      if (w.current != nullptr && w.resync) {
+        if (!link_->connected()) {
+          w.cv.wait(lock, [&] { return w.stop || link_->connected(); });
+          return Step::kNone;
         }
-        next_heartbeat = SteadyClock::now();  // (re)register at once after a reconnect
+        Retire(w.current, /*healthy=*/false);
+        w.current = nullptr;
       }
-      bool changed = false;
+      watcher = w.current;
+      if (watcher == nullptr) w.resync = false;
+    }
+    if (watcher == nullptr) {
+      natsStatus s = keys != nullptr ? kvStore_Watch(&watcher, kv, keys, nullptr)
+                                     : kvStore_WatchAll(&watcher, kv, nullptr);
+      std::unique_lock<std::mutex> lock(w.mu);
+      if (s != NATS_OK) {
+        w.cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return w.stop; });
+        return Step::kNone;
+      }
+      w.current = watcher;  // a stop or resync meanwhile is seen by the next step
+      return Step::kOpened;
+    }
+    natsStatus s = kvWatcher_Next(entry, watcher, wait_ms);
+    if (s == NATS_OK) return *entry != nullptr ? Step::kEntry : Step::kLoaded;
+    if (s == NATS_TIMEOUT) return Step::kNone;
+    std::unique_lock<std::mutex> lock(w.mu);  // stopped by Interrupt, or failed by itself
+    if (!w.stop && !w.resync) {
+      w.resync = true;
+      w.cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return w.stop; });
+    }
+    return Step::kNone;
+  }
+
+  // Destroys the watcher at exit, or parks it (see Retire) when it may have lost its consumer.
+  void CloseWatch(Watch& w) {
+    std::lock_guard<std::mutex> lock(w.mu);
+    Retire(w.current, /*healthy=*/!w.resync && link_->connected());
+    w.current = nullptr;
+  }
+
+  // How long the registry watch may wait: until the least recently refreshed node expires.
+  int64_t UntilNextExpiryMs() const {
+    auto now = SteadyClock::now();
+    auto due = now + kIdleWait;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& [key, remote] : remote_)
+        due = std::min(due, remote.seen + std::chrono::milliseconds(config_.ttl_ms));
+    }
+    return std::max<int64_t>(
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(due - now).count() + 1);
+  }
+
+  void RegistryLoop() {
+    NameThisThread("sk-cl-registry");
+    for (;;) {
       kvEntry* entry = nullptr;
-      natsStatus s = kvWatcher_Next(&entry, watcher, 100);
-      if (s == NATS_OK && entry != nullptr) {
+      Step step = NextStep(registry_watch_, registry_, nullptr, UntilNextExpiryMs(), &entry);
+      if (step == Step::kStop) break;
+      bool changed = false;
+      if (step == Step::kEntry) {
         changed = Apply(entry);
         kvEntry_Destroy(entry);
-      } else if (s == NATS_OK) {
-        MarkLoaded();  // a null entry: every key present at the start was delivered
-      } else if (s != NATS_OK && s != NATS_TIMEOUT) {
-        resync_.store(true);
-        failed = true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      if (SteadyClock::now() >= next_heartbeat) {
-        if (link_->connected()) {
-          Status put = PutOwnKey();
-          if (!put.ok()) spdlog::warn("{}", put.ToString());
-        }
-        next_heartbeat = SteadyClock::now() + std::chrono::milliseconds(config_.ttl_ms / 3);
+      } else if (step == Step::kLoaded) {
+        MarkLoaded();
+      } else if (step == Step::kOpened && link_->connected()) {
+        Status put = PutOwnKey();  // register at once after a reconnect
+        if (!put.ok()) spdlog::warn("{}", put.ToString());
       }
       changed = ExpireSilentNodes() || changed;
       if (changed && routes_changed_) routes_changed_();
     }
-    Retire(watcher, /*healthy=*/!failed && !resync_.load() && link_->connected());
+    CloseWatch(registry_watch_);
+  }
+
+  // Every ttl_ms/3 on the scheduler: this node's key again. A plain publish on the bucket's
+  // subject, not a KV put: it waits for no acknowledgement, so the scheduler's other tasks never
+  // wait on the server (a lost one is covered by the next; a key lives ttl_ms).
+  void Heartbeat() {
+    std::lock_guard<std::mutex> lock(mutex_);  // Leave() cannot slip between the check and the put
+    if (left_ || announcement_.empty() || !link_->connected()) return;
+    std::string subject = fmt::format("$KV.{}.{}", config_.registry_bucket, key_);
+    natsStatus s = natsConnection_Publish(link_->connection(), subject.c_str(),
+                                          announcement_.data(),
+                                          static_cast<int>(announcement_.size()));
+    if (s != NATS_OK) spdlog::warn("cluster: heartbeat not sent: {}", natsStatus_GetText(s));
   }
 
   void MapsLoop() {
-    kvWatcher* watcher = nullptr;
-    bool resync = true;
-    bool failed = false;  // the watcher saw an error (see Retire)
-    while (!stopping_.load()) {
-      if (watcher != nullptr && resync && !link_->connected()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // resync once reconnected
-        continue;
-      }
-      if (watcher == nullptr || resync) {
-        Retire(watcher, /*healthy=*/!failed);
-        failed = false;
-        resync = false;
-        watcher = nullptr;
-        std::lock_guard<std::mutex> lock(maps_state_->mutex);
-        if (maps_state_->kv == nullptr ||
-            kvStore_Watch(&watcher, maps_state_->kv, "map.>", nullptr) != NATS_OK) {
-          watcher = nullptr;
-        }
-      }
-      if (watcher == nullptr) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        continue;
-      }
+    NameThisThread("sk-cl-maps");
+    kvStore* kv = nullptr;  // destroyed by Stop only after this thread has ended
+    {
+      std::lock_guard<std::mutex> lock(maps_state_->mutex);
+      kv = maps_state_->kv;
+    }
+    for (;;) {
       kvEntry* entry = nullptr;
-      natsStatus s = kvWatcher_Next(&entry, watcher, 100);
-      if (s == NATS_OK && entry != nullptr) {
+      Step step = NextStep(maps_watch_, kv, "map.>", kIdleWait.count(), &entry);
+      if (step == Step::kStop) break;
+      if (step == Step::kEntry) {
         ApplyMapEntry(*maps_state_, entry);
         kvEntry_Destroy(entry);
-      } else if (s != NATS_OK && s != NATS_TIMEOUT) {
-        resync = true;
-        failed = true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      if (resync_maps_.exchange(false)) {
-        resync = true;
-        failed = true;  // asked after a reconnect: the consumer may be gone
       }
     }
-    Retire(watcher, /*healthy=*/!failed && link_->connected());
+    CloseWatch(maps_watch_);
   }
+
+  // A watch with nothing to wait for waits this long, then simply waits again.
+  static constexpr std::chrono::milliseconds kIdleWait{3'600'000};
 
   const ClusterConfig config_;
   const std::string node_name_;
@@ -519,11 +576,11 @@ class ClusterAgent::Impl {
   // Maps given a KV pull (SetShardMapPull); guarded by maps_state_->mutex.
   std::vector<std::shared_ptr<shard::ShardMapHolder>> pulled_;
   uint64_t state_listener_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> resync_{false};
-  std::atomic<bool> resync_maps_{false};
+  Watch registry_watch_;
+  Watch maps_watch_;
   std::thread registry_thread_;
   std::thread maps_thread_;
+  store::Scheduler::TaskId heartbeat_ = 0;
 
   mutable std::mutex mutex_;
   std::string announcement_;              // guarded by mutex_
