@@ -1,6 +1,7 @@
-// The background work of a cluster node is woken by events and timers, not by polling: an idle
-// node (NATS listener, NATS client, cluster agent) barely wakes; a node that stops heartbeating is
-// still dropped by the others at its TTL; a shard-map follower still refreshes in the background.
+// A node's background work is woken by events and timers, not by polling: an idle cluster node
+// (NATS listener, NATS client, cluster agent) barely wakes; a node that stops heartbeating is
+// still dropped by the others at its TTL; a shard-map follower adopts a change on its authority
+// at once, through a long-poll.
 #include <dirent.h>
 
 #include <fstream>
@@ -87,9 +88,9 @@ TEST_F(ClusterIdleTest, ANodeThatStopsHeartbeatingIsExpiredAndComesBack) {
   EXPECT_TRUE(Eventually([&] { return RoutesToCluster(router, "role:echo"); }, 4s));
 }
 
-// A shard-map follower with refresh_ms = 100 sees a change made on the authority within a few
-// refresh periods, with no request of its own routers to prompt it.
-TEST(ShardMapFollowerTest, TheBackgroundRefreshAdoptsANewEpoch) {
+// A shard-map follower keeps a long-poll open on its authority: a change made there is adopted at
+// once, though refresh_ms (the old polling period) is a minute, and again for the next change.
+TEST(ShardMapFollowerTest, AChangeOnTheAuthorityIsAdoptedAtOnceNotAtTheNextRefresh) {
   RegisterDataServices();
   TempDir dir;  // the authority in a process of its own: one process holds one map of a name
   ServeProcess authority(dir, dir.Write("authority.toml", R"(
@@ -113,22 +114,67 @@ url = "tcp://127.0.0.1:0"
 name = "map"
 type = "shard-map"
 from = "{}"
-refresh_ms = 100
+refresh_ms = 60000
 )",
                                         urls[0]));
   ASSERT_NE(follower, nullptr);
   IoRuntime runtime(1);
   auto to_authority = Client(runtime, urls[0]);
   auto to_follower = Client(runtime, follower->listener_urls().at(0));
-  auto set = CallAndWait(*to_authority, Msg(R"({"shardmap":"set","map":"main","expected_epoch":1,
-                                                "ranges":["-40","40-80","80-"]})"));
-  ASSERT_TRUE(set.ok()) << set.status().ToString();
   auto epoch = [&] {
     auto got = CallAndWait(*to_follower, Msg(R"({"shardmap":"get","map":"main"})"));
     return got.ok() ? got->GetUint("epoch").value_or(0) : 0;
   };
-  EXPECT_TRUE(Eventually([&] { return epoch() == 2; }, 2s)) << "follower epoch " << epoch();
+  std::this_thread::sleep_for(300ms);  // the follower's long-poll is open
+  for (uint64_t next : {2u, 3u}) {
+    auto set = CallAndWait(*to_authority, Msg(fmt::format(
+                                              R"({{"shardmap":"set","map":"main",
+                                                   "expected_epoch":{},"ranges":["-80","80-"]}})",
+                                              next - 1)));
+    ASSERT_TRUE(set.ok()) << set.status().ToString();
+    auto set_at = std::chrono::steady_clock::now();
+    EXPECT_TRUE(Eventually([&] { return epoch() == next; }, 1s)) << "follower epoch " << epoch();
+    EXPECT_LT(std::chrono::steady_clock::now() - set_at, 1s);
+  }
   follower->Stop(std::chrono::milliseconds(500));
+}
+
+// A long-poll's fields are checked: the reply names the field, and nothing waits.
+TEST(ShardMapFollowerTest, ALongPollWithBadFieldsIsRefusedNamingTheField) {
+  RegisterDataServices();
+  auto node = StartNode(R"(
+[node]
+name = "authority"
+[[listener]]
+url = "inproc://map-long-poll"
+[[service]]
+name = "map"
+type = "shard-map"
+map = "long-poll"
+)");
+  ASSERT_NE(node, nullptr);
+  IoRuntime runtime(1);
+  auto client = Client(runtime, node->listener_urls().at(0));
+  for (auto [request, field] : std::vector<std::pair<const char*, const char*>>{
+           {R"({"shardmap":"get","map":"long-poll","wait_ms":100})", "after_epoch"},
+           {R"({"shardmap":"get","map":"long-poll","after_epoch":1,"wait_ms":-1})", "wait_ms"},
+           {R"({"shardmap":"get","map":"long-poll","after_epoch":1,"wait_ms":600000})",
+            "wait_ms"},
+           {R"({"shardmap":"get","map":"long-poll","after_epoch":"x","wait_ms":10})",
+            "after_epoch"}}) {
+    auto reply = CallAndWait(*client, Msg(request));
+    ASSERT_FALSE(reply.ok()) << request;
+    EXPECT_EQ(reply.status().code(), Code::kInvalid) << request;
+    EXPECT_EQ(reply.status().details_json(), fmt::format(R"({{"field":"{}"}})", field)) << request;
+  }
+  // At its epoch already: answered at the end of the wait with the same map.
+  auto start = std::chrono::steady_clock::now();
+  auto same = CallAndWait(
+      *client, Msg(R"({"shardmap":"get","map":"long-poll","after_epoch":1,"wait_ms":200})"));
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_EQ(same->GetUint("epoch"), 1u);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 190ms);
+  node->Stop(std::chrono::milliseconds(500));
 }
 
 }  // namespace
