@@ -80,7 +80,7 @@ void AddNetBenchmark(CLI::App* bench, BenchState& st) {
                    "tcp, or nats: also the same node over NATS (nats_* figures)")
       ->check(CLI::IsMember({"tcp", "nats"}));
   bench_net->add_option("--nats", net_options.nats_url,
-                        "NATS server for --transport nats (default: start nats-server on a free "
+                        "NATS server with JetStream for --transport nats (default: start nats-server -js on a free "
                         "127.0.0.1 port)");
   bench_net->add_option("--seconds", net_options.seconds, "Seconds per run")
       ->check(CLI::PositiveNumber)
