@@ -90,7 +90,11 @@ double ProcessCpuSeconds() {
 
 double MeasureIdleNodeCpuPercent(double seconds, const std::string& nats_url) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / fmt::format("shardkit-bench-idle-{}", ::getpid());
+  // A directory of its own per call: a node's command log and stores outlive it in the process's
+  // service directory.
+  static int calls = 0;
+  fs::path dir =
+      fs::temp_directory_path() / fmt::format("shardkit-bench-idle-{}-{}", ::getpid(), ++calls);
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::string toml = fmt::format(fmt::runtime(kIdleNode), fmt::arg("dir", dir.string()));
