@@ -82,13 +82,14 @@ struct FollowState {
   int64_t pause_ms = 0;  // after an error, or an authority that does not wait
   std::mutex mu;
   uint64_t run = 0;                         // guarded by mu: 0 while stopped
+  int quick = 0;                            // guarded by mu: quick answers with nothing newer
   store::Scheduler::TaskId pause_task = 0;  // guarded by mu
 };
 
 // Sends `shardmap:get,after_epoch:<ours>,wait_ms` unless run `run` has stopped. The authority
 // answers when its epoch passes ours, or after the wait with the same map; either way the next
-// long-poll follows at once. An error, or an authority that answers at once with nothing newer
-// (a build without long-polls), waits pause_ms first.
+// long-poll follows at once. An error, or two quick answers in a row with nothing newer (a build
+// without long-polls), wait pause_ms first.
 void Follow(const std::shared_ptr<FollowState>& st, uint64_t run) {
   auto client = st->client.lock();
   if (!client) return;
@@ -112,14 +113,20 @@ void Follow(const std::shared_ptr<FollowState>& st, uint64_t run) {
       (void)Adopt(*st->holder, std::move(map));  // a failed adoption keeps the current map
     }
     bool waited = std::chrono::steady_clock::now() - sent >= std::chrono::milliseconds(wait_ms / 2);
-    if (reply.ok() && (newer || waited)) {
-      Follow(st, run);
-      return;
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (st->run != run) return;
+      // One quick answer with nothing newer may be a reload or a stop of the authority; a
+      // second in a row is an authority that does not wait.
+      st->quick = !reply.ok() ? 2 : newer || waited ? 0 : st->quick + 1;
+      if (st->quick >= 2) {
+        st->quick = 0;
+        st->pause_task = store::Scheduler::Shared().After(std::chrono::milliseconds(st->pause_ms),
+                                                          [st, run] { Follow(st, run); });
+        return;
+      }
     }
-    std::lock_guard<std::mutex> lock(st->mu);
-    if (st->run != run) return;
-    st->pause_task = store::Scheduler::Shared().After(std::chrono::milliseconds(st->pause_ms),
-                                                      [st, run] { Follow(st, run); });
+    Follow(st, run);
   });
 }
 
@@ -304,6 +311,10 @@ class MapWaits {
   explicit MapWaits(std::weak_ptr<shard::ShardMapHolder> holder) : holder_(std::move(holder)) {}
 
   void Park(uint64_t after, int64_t wait_ms, ReplyFn reply) {
+    if (draining_.load()) {  // the node stops: no new long wait
+      if (auto live = holder_.lock()) reply(DescribeMap(*live->Current()));
+      return;
+    }
     auto waiter = std::make_shared<Waiter>();
     waiter->after = after;
     waiter->reply = std::move(reply);
@@ -320,6 +331,25 @@ class MapWaits {
     // progress, so either Wake saw this waiter or this sees the new epoch.
     if (auto live = holder_.lock(); live && live->Current()->epoch() > after)
       Answer(*waiter, *live->Current());
+  }
+
+  // The node stops taking requests (`drain`): every parked long-poll is answered now, with the
+  // map as it is, and new ones at once. Resume() when a node starts on this map again.
+  void Drain() {
+    draining_.store(true);
+    if (auto live = holder_.lock()) AnswerAll(*live->Current());
+  }
+  void Resume() { draining_.store(false); }
+
+  // Answers every parked long-poll now, with `map` (the service stops: no answer may come after
+  // its node's connections are gone).
+  void AnswerAll(const shard::ShardMap& map) {
+    std::vector<std::shared_ptr<Waiter>> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      all.swap(waiting_);
+    }
+    for (const auto& w : all) Answer(*w, map);
   }
 
   // Called with `next` about to be the map (the holder's change hook, under its lock): the
@@ -350,6 +380,7 @@ class MapWaits {
   }
 
   std::weak_ptr<shard::ShardMapHolder> holder_;
+  std::atomic<bool> draining_{false};
   std::mutex mu_;
   std::vector<std::shared_ptr<Waiter>> waiting_;  // guarded by mu_
 };
@@ -450,7 +481,12 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   auto handler = MakeHandler([holder, waits](Message m, const Context&, ReplyFn reply) {
     ServeShardMap(*holder, *waits, m, std::move(reply));
   });
-  return ServiceInstance{handler, {fmt::format("shardmap:*,map:\"{}\"", *name)}, nullptr};
+  waits->Resume();
+  auto stop = [holder, waits] { waits->AnswerAll(*holder->Current()); };
+  return ServiceInstance{.handler = handler,
+                         .patterns = {fmt::format("shardmap:*,map:\"{}\"", *name)},
+                         .stop = stop,
+                         .drain = [waits] { waits->Drain(); }};
 }
 
 }  // namespace shardkit::services

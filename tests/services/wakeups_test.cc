@@ -139,6 +139,45 @@ refresh_ms = 60000
   follower->Stop(std::chrono::milliseconds(500));
 }
 
+// A follower's open long-poll does not hold up its authority's stop: the stop answers it (and
+// any asked meanwhile) at once instead of waiting out the stop grace (10 s here).
+TEST(ShardMapFollowerTest, AnAuthorityStopsPromptlyWithAFollowersLongPollOpen) {
+  RegisterDataServices();
+  TempDir dir;
+  ServeProcess authority(dir, dir.Write("authority.toml", R"(
+[node]
+name = "authority"
+stop_grace_ms = 10000
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = ["-80", "80-"]
+)"));
+  auto urls = authority.WaitReady();
+  ASSERT_EQ(urls.size(), 1u);
+  auto follower = StartNode(fmt::format(R"(
+[node]
+name = "follower"
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[[service]]
+name = "map"
+type = "shard-map"
+from = "{}"
+refresh_ms = 60000
+)",
+                                        urls[0]));
+  ASSERT_NE(follower, nullptr);
+  std::this_thread::sleep_for(300ms);  // the follower's long-poll is open
+  auto stop_at = std::chrono::steady_clock::now();
+  authority.Signal(SIGTERM);
+  EXPECT_EQ(authority.WaitExit(8s), 0) << authority.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_at, 3s);
+  follower->Stop(std::chrono::milliseconds(500));
+}
+
 // A long-poll's fields are checked: the reply names the field, and nothing waits.
 TEST(ShardMapFollowerTest, ALongPollWithBadFieldsIsRefusedNamingTheField) {
   RegisterDataServices();
