@@ -236,8 +236,8 @@ class MapFollower {
   std::mutex pull_mu_;
   std::chrono::steady_clock::time_point last_pull_{};
   std::mutex users_mu_;
-  int users_ = 0;                        // guarded by users_mu_
-  uint64_t runs_ = 0;                    // guarded by users_mu_
+  int users_ = 0;                       // guarded by users_mu_
+  uint64_t runs_ = 0;                   // guarded by users_mu_
   std::shared_ptr<FollowState> state_;  // guarded by users_mu_: while following
 };
 
@@ -325,7 +325,8 @@ class MapWaits {
     }
     store::Scheduler::Shared().After(std::chrono::milliseconds(wait_ms),
                                      [waiter, holder = holder_] {
-                                       if (auto live = holder.lock()) Answer(*waiter, *live->Current());
+                                       if (auto live = holder.lock())
+                                         Answer(*waiter, *live->Current());
                                      });
     // A change between the caller's look and the push above: Current() waits for a swap in
     // progress, so either Wake saw this waiter or this sees the new epoch.
@@ -465,11 +466,11 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
     // is then the map's store and its watch the way changes travel.)
     holder->OnChange([file = *path, waits](const shard::ShardMap& next) -> Status {
       if (!file.empty()) {
-        Status saved = WriteFileAtomically(
-            file, JsonObject()
-                      .Add("epoch", next.epoch())
-                      .AddRaw("ranges", JsonStringArray(ShardNames(next)))
-                      .str());
+        Status saved =
+            WriteFileAtomically(file, JsonObject()
+                                          .Add("epoch", next.epoch())
+                                          .AddRaw("ranges", JsonStringArray(ShardNames(next)))
+                                          .str());
         if (!saved.ok()) return saved;
       }
       waits->Wake(next);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "kv_watch.h"
 #include "shardkit/message/json.h"
 #include "shardkit/message/pattern.h"
 #include "shardkit/message/thread_name.h"
@@ -173,11 +174,13 @@ class ClusterAgent::Impl {
     if (!opened.ok())
       return Status::Unavailable(fmt::format("cluster: {}", opened.status().message()));
     maps_state_->kv = *opened;
+    registry_watch_ = std::make_unique<KvWatch>(registry_, "", *link_);
+    maps_watch_ = std::make_unique<KvWatch>(maps_state_->kv, "map.>", *link_);
     state_listener_ = link_->OnStateChange([this](bool connected) {
       // The watchers' consumers may be gone with the old connection: both watches reopen.
       if (connected) {
-        Interrupt(registry_watch_, /*stop=*/false);
-        Interrupt(maps_watch_, /*stop=*/false);
+        registry_watch_->Interrupt(/*stop=*/false);
+        maps_watch_->Interrupt(/*stop=*/false);
       }
     });
     registry_thread_ = std::thread([this] { RegistryLoop(); });
@@ -240,8 +243,8 @@ class ClusterAgent::Impl {
     if (heartbeat_ != 0) store::Scheduler::Shared().Cancel(heartbeat_);
     heartbeat_ = 0;
     Leave();
-    Interrupt(registry_watch_, /*stop=*/true);
-    Interrupt(maps_watch_, /*stop=*/true);
+    if (registry_watch_) registry_watch_->Interrupt(/*stop=*/true);
+    if (maps_watch_) maps_watch_->Interrupt(/*stop=*/true);
     if (registry_thread_.joinable()) registry_thread_.join();
     if (maps_thread_.joinable()) maps_thread_.join();
     if (link_ && state_listener_ != 0) link_->RemoveStateListener(state_listener_);
@@ -411,90 +414,6 @@ class ClusterAgent::Impl {
     return changed;
   }
 
-  // libnats 3.4 reads freed memory when a watcher's consumer cannot be deleted (the connection
-  // dropped, or the server restarted and forgot it): kvWatcher_Destroy formats an error from a
-  // freed string (heap-use-after-free under ASan). A watcher that saw an error is therefore never
-  // destroyed: it is parked here, reachable, for the life of the process (one per reconnect).
-  static void Retire(kvWatcher* watcher, bool healthy) {
-    if (watcher == nullptr) return;
-    if (healthy) {
-      kvWatcher_Destroy(watcher);
-      return;
-    }
-    static std::mutex mu;
-    static auto* parked = new std::vector<kvWatcher*>();
-    std::lock_guard<std::mutex> lock(mu);
-    parked->push_back(watcher);
-  }
-
-  // A bucket watch. Its thread blocks in kvWatcher_Next until an entry comes (or, for the
-  // registry, until the next silent node is due to expire); Interrupt stops the watcher so the
-  // thread sees a stop or a resync at once.
-  struct Watch {
-    std::mutex mu;
-    std::condition_variable cv;    // a stop, or the connection came back
-    kvWatcher* current = nullptr;  // guarded by mu
-    bool resync = false;           // guarded by mu: reopen current (an error or a reconnect)
-    bool stop = false;             // guarded by mu
-  };
-  enum class Step { kEntry, kLoaded, kOpened, kNone, kStop };
-
-  static void Interrupt(Watch& w, bool stop) {
-    std::lock_guard<std::mutex> lock(w.mu);
-    (stop ? w.stop : w.resync) = true;
-    if (w.current != nullptr) kvWatcher_Stop(w.current);
-    w.cv.notify_all();
-  }
-
-  // One step of a watch of `keys` (all when null): (re)opens the watcher when it has none or must
-  // resync, else waits up to `wait_ms` for an entry (`kLoaded`: the keys present at the start were
-  // all delivered). Waits only while broken: 200 ms between failed opens, 100 ms after an error,
-  // and until the connection is back before a resync.
-  Step NextStep(Watch& w, kvStore* kv, const char* keys, int64_t wait_ms, kvEntry** entry) {
-    kvWatcher* watcher = nullptr;
-    {
-      std::unique_lock<std::mutex> lock(w.mu);
-      if (w.stop) return Step::kStop;
-      if (w.current != nullptr && w.resync) {
-        if (!link_->connected()) {
-          w.cv.wait(lock, [&] { return w.stop || link_->connected(); });
-          return Step::kNone;
-        }
-        Retire(w.current, /*healthy=*/false);
-        w.current = nullptr;
-      }
-      watcher = w.current;
-      if (watcher == nullptr) w.resync = false;
-    }
-    if (watcher == nullptr) {
-      natsStatus s = keys != nullptr ? kvStore_Watch(&watcher, kv, keys, nullptr)
-                                     : kvStore_WatchAll(&watcher, kv, nullptr);
-      std::unique_lock<std::mutex> lock(w.mu);
-      if (s != NATS_OK) {
-        w.cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return w.stop; });
-        return Step::kNone;
-      }
-      w.current = watcher;  // a stop or resync meanwhile is seen by the next step
-      return Step::kOpened;
-    }
-    natsStatus s = kvWatcher_Next(entry, watcher, wait_ms);
-    if (s == NATS_OK) return *entry != nullptr ? Step::kEntry : Step::kLoaded;
-    if (s == NATS_TIMEOUT) return Step::kNone;
-    std::unique_lock<std::mutex> lock(w.mu);  // stopped by Interrupt, or failed by itself
-    if (!w.stop && !w.resync) {
-      w.resync = true;
-      w.cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return w.stop; });
-    }
-    return Step::kNone;
-  }
-
-  // Destroys the watcher at exit, or parks it (see Retire) when it may have lost its consumer.
-  void CloseWatch(Watch& w) {
-    std::lock_guard<std::mutex> lock(w.mu);
-    Retire(w.current, /*healthy=*/!w.resync && link_->connected());
-    w.current = nullptr;
-  }
-
   // How long the registry watch may wait: until the least recently refreshed node expires.
   int64_t UntilNextExpiryMs() const {
     auto now = SteadyClock::now();
@@ -512,22 +431,22 @@ class ClusterAgent::Impl {
     NameThisThread("sk-cl-registry");
     for (;;) {
       kvEntry* entry = nullptr;
-      Step step = NextStep(registry_watch_, registry_, nullptr, UntilNextExpiryMs(), &entry);
-      if (step == Step::kStop) break;
+      KvWatch::Step step = registry_watch_->Next(UntilNextExpiryMs(), &entry);
+      if (step == KvWatch::Step::kStop) break;
       bool changed = false;
-      if (step == Step::kEntry) {
+      if (step == KvWatch::Step::kEntry) {
         changed = Apply(entry);
         kvEntry_Destroy(entry);
-      } else if (step == Step::kLoaded) {
+      } else if (step == KvWatch::Step::kLoaded) {
         MarkLoaded();
-      } else if (step == Step::kOpened && link_->connected()) {
+      } else if (step == KvWatch::Step::kOpened && link_->connected()) {
         Status put = PutOwnKey();  // register at once after a reconnect
         if (!put.ok()) spdlog::warn("{}", put.ToString());
       }
       changed = ExpireSilentNodes() || changed;
       if (changed && routes_changed_) routes_changed_();
     }
-    CloseWatch(registry_watch_);
+    registry_watch_->Close();
   }
 
   // Every ttl_ms/3 on the scheduler: this node's key again. A plain publish on the bucket's
@@ -537,29 +456,24 @@ class ClusterAgent::Impl {
     std::lock_guard<std::mutex> lock(mutex_);  // Leave() cannot slip between the check and the put
     if (left_ || announcement_.empty() || !link_->connected()) return;
     std::string subject = fmt::format("$KV.{}.{}", config_.registry_bucket, key_);
-    natsStatus s = natsConnection_Publish(link_->connection(), subject.c_str(),
-                                          announcement_.data(),
-                                          static_cast<int>(announcement_.size()));
+    natsStatus s =
+        natsConnection_Publish(link_->connection(), subject.c_str(), announcement_.data(),
+                               static_cast<int>(announcement_.size()));
     if (s != NATS_OK) spdlog::warn("cluster: heartbeat not sent: {}", natsStatus_GetText(s));
   }
 
   void MapsLoop() {
     NameThisThread("sk-cl-maps");
-    kvStore* kv = nullptr;  // destroyed by Stop only after this thread has ended
-    {
-      std::lock_guard<std::mutex> lock(maps_state_->mutex);
-      kv = maps_state_->kv;
-    }
     for (;;) {
       kvEntry* entry = nullptr;
-      Step step = NextStep(maps_watch_, kv, "map.>", kIdleWait.count(), &entry);
-      if (step == Step::kStop) break;
-      if (step == Step::kEntry) {
+      KvWatch::Step step = maps_watch_->Next(kIdleWait.count(), &entry);
+      if (step == KvWatch::Step::kStop) break;
+      if (step == KvWatch::Step::kEntry) {
         ApplyMapEntry(*maps_state_, entry);
         kvEntry_Destroy(entry);
       }
     }
-    CloseWatch(maps_watch_);
+    maps_watch_->Close();
   }
 
   // A watch with nothing to wait for waits this long, then simply waits again.
@@ -576,8 +490,9 @@ class ClusterAgent::Impl {
   // Maps given a KV pull (SetShardMapPull); guarded by maps_state_->mutex.
   std::vector<std::shared_ptr<shard::ShardMapHolder>> pulled_;
   uint64_t state_listener_ = 0;
-  Watch registry_watch_;
-  Watch maps_watch_;
+  // Both made by Open before the threads start; the maps bucket outlives them (Stop).
+  std::unique_ptr<KvWatch> registry_watch_;
+  std::unique_ptr<KvWatch> maps_watch_;
   std::thread registry_thread_;
   std::thread maps_thread_;
   store::Scheduler::TaskId heartbeat_ = 0;

@@ -1,6 +1,6 @@
 // Internal: one connection to a NATS server (the cnats C client), shared in a process by every
 // NATS listener, client and cluster agent that names the same server. nats.h stays inside
-// services/ (transport/nats_link.cc, transport/nats.cc, node/cluster.cc).
+// services/ (transport/nats_link.cc, transport/nats.cc, node/cluster.cc, node/kv_watch.cc).
 //
 // The connection reconnects forever with a growing delay (100 ms doubling to 2 s, with jitter);
 // while it is down, new requests answer `unavailable` at once and requests in flight when it

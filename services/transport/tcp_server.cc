@@ -215,7 +215,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   // The sweep timer is set only while something can expire (a request with a deadline, a frame
   // partly read), for the earliest such time: an idle connection has no timer.
   void ArmSweep() {
-    int64_t due = partial_since_ms_ != 0 ? partial_since_ms_ + shared_->config.read_timeout_ms + 1 : 0;
+    int64_t due =
+        partial_since_ms_ != 0 ? partial_since_ms_ + shared_->config.read_timeout_ms + 1 : 0;
     for (const auto& [seq, pending] : pending_) {
       if (pending.deadline != 0 && (due == 0 || pending.deadline < due)) due = pending.deadline;
     }

@@ -197,8 +197,7 @@ map = "long-poll"
   for (auto [request, field] : std::vector<std::pair<const char*, const char*>>{
            {R"({"shardmap":"get","map":"long-poll","wait_ms":100})", "after_epoch"},
            {R"({"shardmap":"get","map":"long-poll","after_epoch":1,"wait_ms":-1})", "wait_ms"},
-           {R"({"shardmap":"get","map":"long-poll","after_epoch":1,"wait_ms":600000})",
-            "wait_ms"},
+           {R"({"shardmap":"get","map":"long-poll","after_epoch":1,"wait_ms":600000})", "wait_ms"},
            {R"({"shardmap":"get","map":"long-poll","after_epoch":"x","wait_ms":10})",
             "after_epoch"}}) {
     auto reply = CallAndWait(*client, Msg(request));
