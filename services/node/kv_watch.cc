@@ -1,5 +1,6 @@
 #include "kv_watch.h"
 
+#include <algorithm>
 #include <chrono>
 #include <vector>
 
@@ -26,8 +27,10 @@ void Retire(kvWatcher* watcher, bool healthy) {
 
 void KvWatch::Interrupt(bool stop) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Stopping a watcher that lost its consumer reads freed memory (Retire): only a healthy one is
+  // stopped; otherwise the wait ends by itself within kResyncCheckMs.
+  if (stop && current_ != nullptr && !resync_ && link_.connected()) kvWatcher_Stop(current_);
   (stop ? stop_ : resync_) = true;
-  if (current_ != nullptr) kvWatcher_Stop(current_);
   cv_.notify_all();
 }
 
@@ -58,7 +61,7 @@ KvWatch::Step KvWatch::Next(int64_t wait_ms, kvEntry** entry) {
     current_ = watcher;  // a stop or resync meanwhile is seen by the next step
     return Step::kOpened;
   }
-  natsStatus s = kvWatcher_Next(entry, watcher, wait_ms);
+  natsStatus s = kvWatcher_Next(entry, watcher, std::min(wait_ms, kResyncCheckMs));
   if (s == NATS_OK) return *entry != nullptr ? Step::kEntry : Step::kLoaded;
   if (s == NATS_TIMEOUT) return Step::kNone;
   std::unique_lock<std::mutex> lock(mu_);  // stopped by Interrupt, or failed by itself

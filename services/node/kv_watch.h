@@ -1,8 +1,10 @@
 // Internal to cluster.cc: one watch of a JetStream KV bucket, stepped by the thread that owns it.
-// The thread blocks in kvWatcher_Next until the server sends an entry (or its own wait ends);
-// Interrupt, from any thread, stops the watcher so that the thread sees a stop or a resync at
-// once. It waits only while broken: 200 ms between failed opens, 100 ms after an error, and until
-// the connection is back before reopening after a reconnect.
+// The thread blocks in kvWatcher_Next until the server sends an entry, its own wait ends, or at
+// most kResyncCheckMs: a watcher whose consumer may be gone (after a reconnect) cannot be stopped
+// safely (libnats 3.4, see Retire in kv_watch.cc), so a reconnect is noticed at the next return,
+// not by interrupting the wait. A stop interrupts the wait when the watcher is healthy. It also
+// waits while broken: 200 ms between failed opens, 100 ms after an error, and until the
+// connection is back before reopening after a reconnect.
 #pragma once
 
 #include <nats/nats.h>
@@ -31,6 +33,9 @@ class KvWatch {
   ~KvWatch() { Close(); }
   KvWatch(const KvWatch&) = delete;
   KvWatch& operator=(const KvWatch&) = delete;
+
+  // The longest one wait for an entry lasts, so a resync is seen that soon.
+  static constexpr int64_t kResyncCheckMs = 1'000;
 
   // Any thread: stop (for good), or resync (reopen: a reconnect may have lost the consumer).
   void Interrupt(bool stop);
