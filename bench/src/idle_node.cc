@@ -88,13 +88,21 @@ double ProcessCpuSeconds() {
 
 }  // namespace
 
-double MeasureIdleNodeCpuPercent(double seconds) {
+double MeasureIdleNodeCpuPercent(double seconds, const std::string& nats_url) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / fmt::format("shardkit-bench-idle-{}", ::getpid());
+  // A directory of its own per call: a node's command log and stores outlive it in the process's
+  // service directory.
+  static int calls = 0;
+  fs::path dir =
+      fs::temp_directory_path() / fmt::format("shardkit-bench-idle-{}-{}", ::getpid(), ++calls);
   fs::remove_all(dir);
   fs::create_directories(dir);
-  auto config = services::ParseNodeConfig(
-      fmt::format(fmt::runtime(kIdleNode), fmt::arg("dir", dir.string())), "bench-idle.toml");
+  std::string toml = fmt::format(fmt::runtime(kIdleNode), fmt::arg("dir", dir.string()));
+  if (!nats_url.empty()) {
+    // The NATS link's I/O thread and the cluster agent's watches and heartbeat.
+    toml += fmt::format("[[listener]]\nurl = \"{0}\"\n[cluster]\nnats = \"{0}\"\n", nats_url);
+  }
+  auto config = services::ParseNodeConfig(toml, "bench-idle.toml");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
   if (!node.ok()) throw std::runtime_error(node.status().ToString());

@@ -3,11 +3,14 @@
 // process and left without traffic.
 #pragma once
 
+#include <string>
+
 namespace shardkit::bench {
 
 // Percent of one core that this process used over `seconds` of wall time while the idle node
-// was its only activity (utime + stime from /proc/self/stat). Throws std::runtime_error if the
-// node cannot start.
-double MeasureIdleNodeCpuPercent(double seconds);
+// was its only activity (utime + stime from /proc/self/stat). With `nats_url` (a server with
+// JetStream) the node also listens on NATS and joins a cluster there. Throws std::runtime_error if
+// the node cannot start.
+double MeasureIdleNodeCpuPercent(double seconds, const std::string& nats_url = {});
 
 }  // namespace shardkit::bench

@@ -6,7 +6,8 @@
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
 // traffic: the node plus the benchmark's own code and libraries (an upper bound for a node alone).
-// idle_cpu_percent is measured first, on its own node with background workers (idle_node.h).
+// idle_cpu_percent is measured first, on its own node with background workers (idle_node.h);
+// with --transport nats, idle_cpu_percent_nats the same with a NATS listener and a cluster.
 #include <utility>
 
 #include <boost/asio/connect.hpp>
@@ -23,6 +24,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -346,7 +348,7 @@ RunResult RunHttp(const tcp::endpoint& where, const NetOptions& options) {
 // `nats-server` on a free 127.0.0.1 port (GOMAXPROCS=1 unless set), killed when destroyed.
 class NatsServerProcess {
  public:
-  NatsServerProcess() {
+  NatsServerProcess() : store_(fmt::format("/tmp/shardkit-bench-nats-{}", getpid())) {
     asio::io_context io;
     tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     port_ = probe.local_endpoint().port();
@@ -361,7 +363,9 @@ class NatsServerProcess {
       // cores, and a server with one P hands messages between its goroutines without waking OS
       // threads (docs/performance.md, "Over NATS"). An explicit GOMAXPROCS is kept.
       setenv("GOMAXPROCS", "1", /*overwrite=*/0);
-      execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port.c_str(), nullptr);
+      // JetStream (in a temp dir) for the idle node's cluster.
+      execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port.c_str(), "-js", "-sd",
+             store_.c_str(), nullptr);
       _exit(127);
     }
     for (int i = 0; i < 300; ++i) {
@@ -378,10 +382,13 @@ class NatsServerProcess {
   ~NatsServerProcess() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
+    std::error_code ignored;
+    std::filesystem::remove_all(store_, ignored);
   }
   std::string url() const { return fmt::format("nats://127.0.0.1:{}", port_); }
 
  private:
+  std::string store_;
   unsigned short port_ = 0;
   pid_t pid_ = -1;
 };
@@ -484,6 +491,9 @@ Figures RunNetBench(const NetOptions& options) {
     nats_server = std::make_unique<NatsServerProcess>();
     nats_url = nats_server->url();
   }
+  double idle_cpu_percent_nats = nats && options.idle_seconds > 0
+                                     ? MeasureIdleNodeCpuPercent(options.idle_seconds, nats_url)
+                                     : -1;
   std::string nats_listener =
       nats ? fmt::format("[[listener]]\nurl = \"{}\"\n", nats_url) : std::string();
   auto config = services::ParseNodeConfig(fmt::format(R"(
@@ -543,6 +553,8 @@ value_bytes = 100
       {"idle_rss_mb", idle_rss_mb},
   };
   if (idle_cpu_percent >= 0) figures.push_back({"idle_cpu_percent", idle_cpu_percent});
+  if (idle_cpu_percent_nats >= 0)
+    figures.push_back({"idle_cpu_percent_nats", idle_cpu_percent_nats});
   if (nats) {
     figures.push_back({"nats_depth16_per_s", over_nats.per_s});
     figures.push_back({"nats_p50_ms", over_nats.p50_ms});

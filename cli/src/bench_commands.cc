@@ -79,9 +79,10 @@ void AddNetBenchmark(CLI::App* bench, BenchState& st) {
       ->add_option("--transport", net_options.transport,
                    "tcp, or nats: also the same node over NATS (nats_* figures)")
       ->check(CLI::IsMember({"tcp", "nats"}));
-  bench_net->add_option("--nats", net_options.nats_url,
-                        "NATS server for --transport nats (default: start nats-server on a free "
-                        "127.0.0.1 port)");
+  bench_net->add_option(
+      "--nats", net_options.nats_url,
+      "NATS server with JetStream for --transport nats (default: start nats-server -js on a free "
+      "127.0.0.1 port)");
   bench_net->add_option("--seconds", net_options.seconds, "Seconds per run")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

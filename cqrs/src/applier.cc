@@ -14,6 +14,7 @@
 #include <rapidjson/writer.h>
 #include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
+#include <shardkit/message/thread_name.h>
 #include <spdlog/spdlog.h>
 
 namespace shardkit::cqrs {
@@ -121,7 +122,10 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
   void Begin() override {
     std::lock_guard lock(inbox_->mu);
     if (inbox_->stop || thread_.joinable()) return;
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      NameThisThread("sk-applier");
+      Run();
+    });
   }
 
   void Stop() override {

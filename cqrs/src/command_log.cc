@@ -20,6 +20,7 @@
 
 #include "bytes.h"
 #include "rocksdb_open.h"
+#include "shardkit/message/thread_name.h"
 
 namespace shardkit::cqrs {
 namespace {
@@ -71,7 +72,10 @@ class RocksCommandLog final : public CommandLog {
  public:
   RocksCommandLog(CommandLogOptions options, std::unique_ptr<rocksdb::DB> db, uint64_t head)
       : options_(std::move(options)), db_(std::move(db)), head_(head) {
-    writer_ = std::thread([this] { WriterLoop(); });
+    writer_ = std::thread([this] {
+      NameThisThread("sk-cmdlog");
+      WriterLoop();
+    });
   }
 
   ~RocksCommandLog() override {

@@ -20,6 +20,7 @@
 
 #include "bytes.h"
 #include "rocksdb_open.h"
+#include "shardkit/message/thread_name.h"
 
 namespace shardkit::cqrs {
 namespace {
@@ -107,7 +108,10 @@ class ProjectionServiceImpl final : public ProjectionService {
     }
     auto wake_flag = wake_;
     source_->SetWake([wake_flag] { wake_flag->Notify(); });
-    runner_ = std::thread([this] { Run(); });
+    runner_ = std::thread([this] {
+      NameThisThread("sk-projection");
+      Run();
+    });
   }
 
   void Handle(Message query, const Context& context, ReplyFn reply) override {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "shardkit/message/thread_name.h"
+
 namespace shardkit::migrate::internal {
 
 Replicator::Replicator(std::string stream, std::string consumer,
@@ -52,6 +54,7 @@ void Replicator::Start() {
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] {
+    NameThisThread("sk-replicator");
     while (!stop_) {
       auto applied = Step();
       if (!applied.ok()) {

@@ -2,8 +2,8 @@
 // across restarts) or a follower of another node's (`from`). Answers shardmap:get|set.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -14,6 +14,7 @@
 #include "shardkit/message/json.h"
 #include "shardkit/services/client.h"
 #include "shardkit/services/runtime.h"
+#include "shardkit/store/scheduler.h"
 
 namespace shardkit::services {
 namespace {
@@ -57,15 +58,88 @@ Result<shard::ShardMap> MapFromReply(const Message& reply) {
   return shard::ShardMap::Make(*epoch, names, keys);
 }
 
+// Adopts `map` when its epoch is newer than the holder's.
+Status Adopt(shard::ShardMapHolder& holder, Result<shard::ShardMap> map) {
+  if (!map.ok()) return map.status();
+  auto current = holder.Current();
+  if (map->epoch() > current->epoch()) {
+    return holder.CompareAndSwap(current->epoch(), std::move(map).value());
+  }
+  return Status::Ok();
+}
+
+// A follower's long-poll waits at most this long (under a node's default request timeout).
+constexpr int64_t kFollowWaitMs = 20'000;
+// An authority keeps a shardmap:get with wait_ms open at most this long.
+constexpr int64_t kMaxMapWaitMs = 60'000;
+
+// A follower's long-poll of its authority, shared with the replies in flight (a reply may come
+// after the follower stopped: its run number is then old and it does nothing).
+struct FollowState {
+  std::shared_ptr<shard::ShardMapHolder> holder;
+  std::weak_ptr<Handler> client;  // the follower owns it
+  std::string name;
+  int64_t pause_ms = 0;  // after an error, or an authority that does not wait
+  std::mutex mu;
+  uint64_t run = 0;                         // guarded by mu: 0 while stopped
+  int quick = 0;                            // guarded by mu: quick answers with nothing newer
+  store::Scheduler::TaskId pause_task = 0;  // guarded by mu
+};
+
+// Sends `shardmap:get,after_epoch:<ours>,wait_ms` unless run `run` has stopped. The authority
+// answers when its epoch passes ours, or after the wait with the same map; either way the next
+// long-poll follows at once. An error, or two quick answers in a row with nothing newer (a build
+// without long-polls), wait pause_ms first.
+void Follow(const std::shared_ptr<FollowState>& st, uint64_t run) {
+  auto client = st->client.lock();
+  if (!client) return;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->run != run) return;
+  }
+  const uint64_t ours = st->holder->Current()->epoch();
+  const int64_t wait_ms = std::min(st->pause_ms, kFollowWaitMs);
+  Message get;
+  get.SetString("shardmap", "get").SetString("map", st->name);
+  get.SetUint("after_epoch", ours).SetInt("wait_ms", wait_ms);
+  get.meta().deadline = SystemClock::Default().NowMs() + wait_ms + 5'000;
+  auto sent = std::chrono::steady_clock::now();
+  Context context(nullptr, nullptr, get.meta());
+  client->Handle(std::move(get), context, [st, run, ours, wait_ms, sent](Result<Message> reply) {
+    bool newer = false;
+    if (reply.ok()) {
+      auto map = MapFromReply(*reply);
+      newer = map.ok() && map->epoch() > ours;
+      (void)Adopt(*st->holder, std::move(map));  // a failed adoption keeps the current map
+    }
+    bool waited = std::chrono::steady_clock::now() - sent >= std::chrono::milliseconds(wait_ms / 2);
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (st->run != run) return;
+      // One quick answer with nothing newer may be a reload or a stop of the authority; a
+      // second in a row is an authority that does not wait.
+      st->quick = !reply.ok() ? 2 : newer || waited ? 0 : st->quick + 1;
+      if (st->quick >= 2) {
+        st->quick = 0;
+        st->pause_task = store::Scheduler::Shared().After(std::chrono::milliseconds(st->pause_ms),
+                                                          [st, run] { Follow(st, run); });
+        return;
+      }
+    }
+    Follow(st, run);
+  });
+}
+
 // shard-map with `from`: a follower of another node's authoritative map. It fetches the map at
 // start (waiting up to connect_timeout_ms for the authority), again whenever a router or guard of
-// this node meets a newer epoch (at most once per 20 ms), and every refresh_ms in the background.
-// It answers shardmap:get with its copy; shardmap:set must go to the authority.
+// this node meets a newer epoch (at most once per 20 ms), and in the background keeps one
+// long-poll open (Follow), so a change on the authority is adopted at once. It answers
+// shardmap:get with its copy; shardmap:set must go to the authority.
 class MapFollower {
  public:
   MapFollower(std::shared_ptr<shard::ShardMapHolder> holder, std::string name)
       : runtime_(1), holder_(std::move(holder)), name_(std::move(name)) {}
-  ~MapFollower() { StopPolling(); }
+  ~MapFollower() { StopFollowing(); }
 
   // Connects to `from` and fetches the map, waiting up to `connect_timeout` for the authority.
   static Result<std::shared_ptr<MapFollower>> Open(const std::string& name,
@@ -78,12 +152,16 @@ class MapFollower {
     auto client = MakeClient(follower->runtime_, endpoint, options);
     if (!client.ok()) return client.status();
     follower->client_ = std::move(client).value();
+    options.timeout = std::chrono::milliseconds(kFollowWaitMs + 10'000);  // long-polls
+    client = MakeClient(follower->runtime_, endpoint, options);
+    if (!client.ok()) return client.status();
+    follower->follow_client_ = std::move(client).value();
     Result<shard::ShardMap> map = Status::Unavailable("not asked");
     auto until = std::chrono::steady_clock::now() + connect_timeout;
     do {
       map = follower->Fetch();
       if (map.ok() || map.status().code() != Code::kUnavailable) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the authority starts
     } while (std::chrono::steady_clock::now() < until);
     if (!map.ok()) return map.status();
     follower->holder_ = std::make_shared<shard::ShardMapHolder>(std::move(map).value());
@@ -98,45 +176,45 @@ class MapFollower {
     auto now = std::chrono::steady_clock::now();
     if (now - last_pull_ < std::chrono::milliseconds(20)) return Status::Ok();
     last_pull_ = now;
-    auto map = Fetch();
-    if (!map.ok()) return map.status();
-    auto current = holder_->Current();
-    if (map->epoch() > current->epoch()) {
-      return holder_->CompareAndSwap(current->epoch(), std::move(map).value());
-    }
-    return Status::Ok();
+    return Adopt(*holder_, Fetch());
   }
 
   // Every service instance built on this follower holds it while it lives: a reload builds the
-  // new instance (Acquire) before it stops the old one (Release), so polling never stops between.
-  void Acquire(std::chrono::milliseconds every) {
-    std::lock_guard<std::mutex> lock(poll_mu_);
-    if (users_++ > 0 || every.count() <= 0 || poller_.joinable()) return;
-    stopping_ = false;
-    poller_ = std::thread([this, every] {
-      std::unique_lock<std::mutex> held(poll_mu_);
-      while (!poll_cv_.wait_for(held, every, [this] { return stopping_; })) {
-        held.unlock();
-        (void)Pull();  // a failed pull keeps the current map; the next one retries
-        held.lock();
-      }
-    });
+  // new instance (Acquire) before it stops the old one (Release), so following never stops
+  // between. `refresh` 0: no long-poll (refreshed on demand only).
+  void Acquire(std::chrono::milliseconds refresh) {
+    std::lock_guard<std::mutex> lock(users_mu_);
+    if (users_++ > 0 || refresh.count() <= 0 || state_) return;
+    state_ = std::make_shared<FollowState>();
+    state_->holder = holder_;
+    state_->client = follow_client_;
+    state_->name = name_;
+    state_->pause_ms = refresh.count();
+    state_->run = ++runs_;
+    Follow(state_, state_->run);
   }
   void Release() {
     {
-      std::lock_guard<std::mutex> lock(poll_mu_);
+      std::lock_guard<std::mutex> lock(users_mu_);
       if (--users_ > 0) return;
     }
-    StopPolling();
+    StopFollowing();
   }
 
-  void StopPolling() {
+  void StopFollowing() {
+    std::shared_ptr<FollowState> state;
     {
-      std::lock_guard<std::mutex> lock(poll_mu_);
-      stopping_ = true;
+      std::lock_guard<std::mutex> lock(users_mu_);
+      state.swap(state_);
     }
-    poll_cv_.notify_all();
-    if (poller_.joinable()) poller_.join();
+    if (!state) return;
+    store::Scheduler::TaskId pause = 0;
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      state->run = 0;
+      std::swap(pause, state->pause_task);
+    }
+    if (pause != 0) store::Scheduler::Shared().Cancel(pause);
   }
 
  private:
@@ -151,16 +229,16 @@ class MapFollower {
   // Its own I/O thread: a pull blocks its caller (a router on a node I/O thread) until the reply
   // arrives, which must not need that thread.
   IoRuntime runtime_;
-  std::shared_ptr<Handler> client_;
+  std::shared_ptr<Handler> client_;         // Pull and Open: 1 s timeout
+  std::shared_ptr<Handler> follow_client_;  // long-polls
   std::shared_ptr<shard::ShardMapHolder> holder_;
   std::string name_;
   std::mutex pull_mu_;
   std::chrono::steady_clock::time_point last_pull_{};
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;
-  bool stopping_ = false;
-  int users_ = 0;
-  std::thread poller_;
+  std::mutex users_mu_;
+  int users_ = 0;                       // guarded by users_mu_
+  uint64_t runs_ = 0;                   // guarded by users_mu_
+  std::shared_ptr<FollowState> state_;  // guarded by users_mu_: while following
 };
 
 Result<ServiceInstance> MakeFollowerMap(const ServiceContext& ctx) {
@@ -226,32 +304,126 @@ Result<shard::ShardMap> ReadSavedMap(const Settings& s, const std::string& path,
   return restored;
 }
 
-// shardmap:get and shardmap:set (compare-and-swap) on the authoritative map.
-Result<Message> ServeShardMap(shard::ShardMapHolder& holder, const Message& m) {
+// The shardmap:get long-polls parked on an authoritative map: each is answered at the first
+// change past its after_epoch (Wake, from the holder's change hook) or at the end of its wait.
+class MapWaits {
+ public:
+  explicit MapWaits(std::weak_ptr<shard::ShardMapHolder> holder) : holder_(std::move(holder)) {}
+
+  void Park(uint64_t after, int64_t wait_ms, ReplyFn reply) {
+    if (draining_.load()) {  // the node stops: no new long wait
+      if (auto live = holder_.lock()) reply(DescribeMap(*live->Current()));
+      return;
+    }
+    auto waiter = std::make_shared<Waiter>();
+    waiter->after = after;
+    waiter->reply = std::move(reply);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::erase_if(waiting_, [](const auto& w) { return w->done.load(); });
+      waiting_.push_back(waiter);
+    }
+    store::Scheduler::Shared().After(std::chrono::milliseconds(wait_ms),
+                                     [waiter, holder = holder_] {
+                                       if (auto live = holder.lock())
+                                         Answer(*waiter, *live->Current());
+                                     });
+    // A change between the caller's look and the push above: Current() waits for a swap in
+    // progress, so either Wake saw this waiter or this sees the new epoch.
+    if (auto live = holder_.lock(); live && live->Current()->epoch() > after)
+      Answer(*waiter, *live->Current());
+  }
+
+  // The node stops taking requests (`drain`): every parked long-poll is answered now, with the
+  // map as it is, and new ones at once. Resume() when a node starts on this map again.
+  void Drain() {
+    draining_.store(true);
+    if (auto live = holder_.lock()) AnswerAll(*live->Current());
+  }
+  void Resume() { draining_.store(false); }
+
+  // Answers every parked long-poll now, with `map` (the service stops: no answer may come after
+  // its node's connections are gone).
+  void AnswerAll(const shard::ShardMap& map) {
+    std::vector<std::shared_ptr<Waiter>> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      all.swap(waiting_);
+    }
+    for (const auto& w : all) Answer(*w, map);
+  }
+
+  // Called with `next` about to be the map (the holder's change hook, under its lock): the
+  // answers go out from the scheduler's thread, not under that lock.
+  void Wake(const shard::ShardMap& next) {
+    std::vector<std::shared_ptr<Waiter>> due;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& w : waiting_) {
+        if (w->after < next.epoch() && !w->done.load()) due.push_back(w);
+      }
+    }
+    if (due.empty()) return;
+    store::Scheduler::Shared().After(std::chrono::milliseconds(0),
+                                     [due = std::move(due), map = next] {
+                                       for (const auto& w : due) Answer(*w, map);
+                                     });
+  }
+
+ private:
+  struct Waiter {
+    uint64_t after = 0;
+    ReplyFn reply;
+    std::atomic<bool> done{false};
+  };
+  static void Answer(Waiter& w, const shard::ShardMap& map) {
+    if (!w.done.exchange(true)) w.reply(DescribeMap(map));
+  }
+
+  std::weak_ptr<shard::ShardMapHolder> holder_;
+  std::atomic<bool> draining_{false};
+  std::mutex mu_;
+  std::vector<std::shared_ptr<Waiter>> waiting_;  // guarded by mu_
+};
+
+// shardmap:get (with after_epoch and wait_ms: a long-poll) and shardmap:set (compare-and-swap) on
+// the authoritative map.
+void ServeShardMap(shard::ShardMapHolder& holder, MapWaits& waits, const Message& m,
+                   ReplyFn reply) {
   auto current = holder.Current();
   auto op = m.GetString("shardmap").value_or("");
-  if (op == "get") return DescribeMap(*current);
+  if (op == "get") {
+    if (!m.Has("wait_ms")) return reply(DescribeMap(*current));
+    auto after = m.GetUint("after_epoch");
+    auto wait = m.GetInt("wait_ms");
+    if (!after)
+      return reply(Status::InvalidField("after_epoch", "must be an epoch (with wait_ms)"));
+    if (!wait || *wait < 0 || *wait > kMaxMapWaitMs)
+      return reply(Status::InvalidField(
+          "wait_ms", fmt::format("must be 0 to {} (milliseconds)", kMaxMapWaitMs)));
+    if (current->epoch() > *after || *wait == 0) return reply(DescribeMap(*current));
+    return waits.Park(*after, *wait, std::move(reply));
+  }
   if (op == "set") {
     auto expected = m.GetUint("expected_epoch");
     auto ranges_json = m.GetArrayJson("ranges");
     if (!expected)
-      return Status::Invalid("expected_epoch: must be the epoch being replaced",
-                             R"({"field":"expected_epoch"})");
-    if (!ranges_json)
-      return Status::Invalid("ranges: must be an array of ranges", R"({"field":"ranges"})");
+      return reply(Status::InvalidField("expected_epoch", "must be the epoch being replaced"));
+    if (!ranges_json) return reply(Status::InvalidField("ranges", "must be an array of ranges"));
     auto doc = ParseJson(*ranges_json, "ranges");
-    if (!doc.ok()) return doc.status();
+    if (!doc.ok()) return reply(doc.status());
     std::vector<std::string> ranges;
     for (const auto& r : doc->GetArray()) {
-      if (!r.IsString()) return Status::Invalid("ranges: must be strings", R"({"field":"ranges"})");
+      if (!r.IsString()) return reply(Status::InvalidField("ranges", "must be strings"));
       ranges.emplace_back(r.GetString());
     }
     auto next = shard::ShardMap::Make(*expected + 1, ranges, current->shard_keys());
-    if (!next.ok()) return next.status();
-    if (Status st = holder.CompareAndSwap(*expected, std::move(next).value()); !st.ok()) return st;
-    return DescribeMap(*holder.Current());
+    if (!next.ok()) return reply(next.status());
+    if (Status st = holder.CompareAndSwap(*expected, std::move(next).value()); !st.ok())
+      return reply(st);
+    return reply(DescribeMap(*holder.Current()));
   }
-  return Status::Invalid("shardmap: must be get or set", R"({"field":"shardmap"})");
+  reply(Status::InvalidField("shardmap", "must be get or set"));
 }
 
 }  // namespace
@@ -277,7 +449,8 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   if (!map.ok()) return s.Error("ranges", map.status().message());
   ServiceDirectory& directory = ctx.environment.directory_or_process();
   auto holder = directory.Find<shard::ShardMapHolder>(MapKey(*name));
-  if (holder) {
+  auto waits = directory.Find<MapWaits>("shard-map-waits/" + *name);
+  if (holder && waits) {
     // Reload: keep the live map (a migration may have moved it past the config's epoch).
   } else {
     // A persisted map newer than the config's wins: migrations move maps past their config.
@@ -287,19 +460,34 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
       if (restored->epoch() >= map->epoch()) map = std::move(restored);
     }
     holder = std::make_shared<shard::ShardMapHolder>(std::move(map).value());
-    if (!path->empty()) {
-      holder->OnChange([file = *path](const shard::ShardMap& next) -> Status {
-        return WriteFileAtomically(file, JsonObject()
-                                             .Add("epoch", next.epoch())
-                                             .AddRaw("ranges", JsonStringArray(ShardNames(next)))
-                                             .str());
-      });
-    }
+    waits = std::make_shared<MapWaits>(holder);
+    // Every change (shardmap:set, a migration's cutover) is saved first, then wakes the
+    // followers' long-polls. (In a cluster the agent's hook replaces this one: the KV bucket
+    // is then the map's store and its watch the way changes travel.)
+    holder->OnChange([file = *path, waits](const shard::ShardMap& next) -> Status {
+      if (!file.empty()) {
+        Status saved =
+            WriteFileAtomically(file, JsonObject()
+                                          .Add("epoch", next.epoch())
+                                          .AddRaw("ranges", JsonStringArray(ShardNames(next)))
+                                          .str());
+        if (!saved.ok()) return saved;
+      }
+      waits->Wake(next);
+      return Status::Ok();
+    });
     directory.Put(MapKey(*name), holder);
+    directory.Put("shard-map-waits/" + *name, waits);
   }
-  auto handler =
-      MakeSyncHandler([holder](Message m, const Context&) { return ServeShardMap(*holder, m); });
-  return ServiceInstance{handler, {fmt::format("shardmap:*,map:\"{}\"", *name)}, nullptr};
+  auto handler = MakeHandler([holder, waits](Message m, const Context&, ReplyFn reply) {
+    ServeShardMap(*holder, *waits, m, std::move(reply));
+  });
+  waits->Resume();
+  auto stop = [holder, waits] { waits->AnswerAll(*holder->Current()); };
+  return ServiceInstance{.handler = handler,
+                         .patterns = {fmt::format("shardmap:*,map:\"{}\"", *name)},
+                         .stop = stop,
+                         .drain = [waits] { waits->Drain(); }};
 }
 
 }  // namespace shardkit::services

@@ -10,10 +10,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "kv_watch.h"
 #include "shardkit/message/json.h"
 #include "shardkit/message/pattern.h"
+#include "shardkit/message/thread_name.h"
 #include "shardkit/services/data_services.h"
 #include "shardkit/shard/shard_map.h"
+#include "shardkit/store/scheduler.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -171,14 +174,19 @@ class ClusterAgent::Impl {
     if (!opened.ok())
       return Status::Unavailable(fmt::format("cluster: {}", opened.status().message()));
     maps_state_->kv = *opened;
+    registry_watch_ = std::make_unique<KvWatch>(registry_, "", *link_);
+    maps_watch_ = std::make_unique<KvWatch>(maps_state_->kv, "map.>", *link_);
     state_listener_ = link_->OnStateChange([this](bool connected) {
+      // The watchers' consumers may be gone with the old connection: both watches reopen.
       if (connected) {
-        resync_.store(true);
-        resync_maps_.store(true);
+        registry_watch_->Interrupt(/*stop=*/false);
+        maps_watch_->Interrupt(/*stop=*/false);
       }
     });
     registry_thread_ = std::thread([this] { RegistryLoop(); });
     maps_thread_ = std::thread([this] { MapsLoop(); });
+    heartbeat_ = store::Scheduler::Shared().Every(std::chrono::milliseconds(config_.ttl_ms / 3),
+                                                  [this] { Heartbeat(); });
     return Status::Ok();
   }
 
@@ -232,8 +240,11 @@ class ClusterAgent::Impl {
   }
 
   void Stop() {
+    if (heartbeat_ != 0) store::Scheduler::Shared().Cancel(heartbeat_);
+    heartbeat_ = 0;
     Leave();
-    stopping_.store(true);
+    if (registry_watch_) registry_watch_->Interrupt(/*stop=*/true);
+    if (maps_watch_) maps_watch_->Interrupt(/*stop=*/true);
     if (registry_thread_.joinable()) registry_thread_.join();
     if (maps_thread_.joinable()) maps_thread_.join();
     if (link_ && state_listener_ != 0) link_->RemoveStateListener(state_listener_);
@@ -403,110 +414,70 @@ class ClusterAgent::Impl {
     return changed;
   }
 
-  // libnats 3.4 reads freed memory when a watcher's consumer cannot be deleted (the connection
-  // dropped, or the server restarted and forgot it): kvWatcher_Destroy formats an error from a
-  // freed string (heap-use-after-free under ASan). A watcher that saw an error is therefore never
-  // destroyed: it is parked here, reachable, for the life of the process (one per reconnect).
-  static void Retire(kvWatcher* watcher, bool healthy) {
-    if (watcher == nullptr) return;
-    if (healthy) {
-      kvWatcher_Destroy(watcher);
-      return;
+  // How long the registry watch may wait: until the least recently refreshed node expires.
+  int64_t UntilNextExpiryMs() const {
+    auto now = SteadyClock::now();
+    auto due = now + kIdleWait;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& [key, remote] : remote_)
+        due = std::min(due, remote.seen + std::chrono::milliseconds(config_.ttl_ms));
     }
-    static std::mutex mu;
-    static auto* parked = new std::vector<kvWatcher*>();
-    std::lock_guard<std::mutex> lock(mu);
-    parked->push_back(watcher);
+    return std::max<int64_t>(
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(due - now).count() + 1);
   }
 
   void RegistryLoop() {
-    kvWatcher* watcher = nullptr;
-    bool failed = false;  // the watcher saw an error (see Retire)
-    auto next_heartbeat = SteadyClock::now() + std::chrono::milliseconds(config_.ttl_ms / 3);
-    while (!stopping_.load()) {
-      if (watcher != nullptr && resync_.load() && !link_->connected()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // see MapsLoop
-        continue;
-      }
-      if (watcher == nullptr || resync_.exchange(false)) {
-        // A resync follows an error or a reconnect: the old watcher's consumer may be gone.
-        Retire(watcher, /*healthy=*/false);
-        failed = false;
-        watcher = nullptr;
-        if (kvStore_WatchAll(&watcher, registry_, nullptr) != NATS_OK) {
-          watcher = nullptr;
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
-          continue;
-        }
-        next_heartbeat = SteadyClock::now();  // (re)register at once after a reconnect
-      }
-      bool changed = false;
+    NameThisThread("sk-cl-registry");
+    for (;;) {
       kvEntry* entry = nullptr;
-      natsStatus s = kvWatcher_Next(&entry, watcher, 100);
-      if (s == NATS_OK && entry != nullptr) {
+      KvWatch::Step step = registry_watch_->Next(UntilNextExpiryMs(), &entry);
+      if (step == KvWatch::Step::kStop) break;
+      bool changed = false;
+      if (step == KvWatch::Step::kEntry) {
         changed = Apply(entry);
         kvEntry_Destroy(entry);
-      } else if (s == NATS_OK) {
-        MarkLoaded();  // a null entry: every key present at the start was delivered
-      } else if (s != NATS_OK && s != NATS_TIMEOUT) {
-        resync_.store(true);
-        failed = true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      if (SteadyClock::now() >= next_heartbeat) {
-        if (link_->connected()) {
-          Status put = PutOwnKey();
-          if (!put.ok()) spdlog::warn("{}", put.ToString());
-        }
-        next_heartbeat = SteadyClock::now() + std::chrono::milliseconds(config_.ttl_ms / 3);
+      } else if (step == KvWatch::Step::kLoaded) {
+        MarkLoaded();
+      } else if (step == KvWatch::Step::kOpened && link_->connected()) {
+        Status put = PutOwnKey();  // register at once after a reconnect
+        if (!put.ok()) spdlog::warn("{}", put.ToString());
       }
       changed = ExpireSilentNodes() || changed;
       if (changed && routes_changed_) routes_changed_();
     }
-    Retire(watcher, /*healthy=*/!failed && !resync_.load() && link_->connected());
+    registry_watch_->Close();
+  }
+
+  // Every ttl_ms/3 on the scheduler: this node's key again. A plain publish on the bucket's
+  // subject, not a KV put: it waits for no acknowledgement, so the scheduler's other tasks never
+  // wait on the server (a lost one is covered by the next; a key lives ttl_ms).
+  void Heartbeat() {
+    std::lock_guard<std::mutex> lock(mutex_);  // Leave() cannot slip between the check and the put
+    if (left_ || announcement_.empty() || !link_->connected()) return;
+    std::string subject = fmt::format("$KV.{}.{}", config_.registry_bucket, key_);
+    natsStatus s =
+        natsConnection_Publish(link_->connection(), subject.c_str(), announcement_.data(),
+                               static_cast<int>(announcement_.size()));
+    if (s != NATS_OK) spdlog::warn("cluster: heartbeat not sent: {}", natsStatus_GetText(s));
   }
 
   void MapsLoop() {
-    kvWatcher* watcher = nullptr;
-    bool resync = true;
-    bool failed = false;  // the watcher saw an error (see Retire)
-    while (!stopping_.load()) {
-      if (watcher != nullptr && resync && !link_->connected()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // resync once reconnected
-        continue;
-      }
-      if (watcher == nullptr || resync) {
-        Retire(watcher, /*healthy=*/!failed);
-        failed = false;
-        resync = false;
-        watcher = nullptr;
-        std::lock_guard<std::mutex> lock(maps_state_->mutex);
-        if (maps_state_->kv == nullptr ||
-            kvStore_Watch(&watcher, maps_state_->kv, "map.>", nullptr) != NATS_OK) {
-          watcher = nullptr;
-        }
-      }
-      if (watcher == nullptr) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        continue;
-      }
+    NameThisThread("sk-cl-maps");
+    for (;;) {
       kvEntry* entry = nullptr;
-      natsStatus s = kvWatcher_Next(&entry, watcher, 100);
-      if (s == NATS_OK && entry != nullptr) {
+      KvWatch::Step step = maps_watch_->Next(kIdleWait.count(), &entry);
+      if (step == KvWatch::Step::kStop) break;
+      if (step == KvWatch::Step::kEntry) {
         ApplyMapEntry(*maps_state_, entry);
         kvEntry_Destroy(entry);
-      } else if (s != NATS_OK && s != NATS_TIMEOUT) {
-        resync = true;
-        failed = true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      if (resync_maps_.exchange(false)) {
-        resync = true;
-        failed = true;  // asked after a reconnect: the consumer may be gone
       }
     }
-    Retire(watcher, /*healthy=*/!failed && link_->connected());
+    maps_watch_->Close();
   }
+
+  // A watch with nothing to wait for waits this long, then simply waits again.
+  static constexpr std::chrono::milliseconds kIdleWait{3'600'000};
 
   const ClusterConfig config_;
   const std::string node_name_;
@@ -519,11 +490,12 @@ class ClusterAgent::Impl {
   // Maps given a KV pull (SetShardMapPull); guarded by maps_state_->mutex.
   std::vector<std::shared_ptr<shard::ShardMapHolder>> pulled_;
   uint64_t state_listener_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> resync_{false};
-  std::atomic<bool> resync_maps_{false};
+  // Both made by Open before the threads start; the maps bucket outlives them (Stop).
+  std::unique_ptr<KvWatch> registry_watch_;
+  std::unique_ptr<KvWatch> maps_watch_;
   std::thread registry_thread_;
   std::thread maps_thread_;
+  store::Scheduler::TaskId heartbeat_ = 0;
 
   mutable std::mutex mutex_;
   std::string announcement_;              // guarded by mutex_

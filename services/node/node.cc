@@ -163,6 +163,17 @@ Status Node::Impl::Reload(NodeConfig next) {
   return Status::Ok();
 }
 
+void Node::Impl::DrainServices() {
+  std::vector<std::function<void()>> drains;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [name, live] : services_) {
+      if (live.instance.drain) drains.push_back(live.instance.drain);
+    }
+  }
+  for (const auto& drain : drains) drain();
+}
+
 void Node::Impl::Stop(std::chrono::milliseconds grace) {
   if (stopping_.exchange(true)) {
     std::lock_guard<std::mutex> lock(mutex_);  // a concurrent Stop: wait for it to finish
@@ -172,6 +183,7 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
   if (cluster_) cluster_->Leave();
   for (auto& listener : listeners_) listener->StopAccepting();
   if (cluster_listener_) cluster_listener_->StopAccepting();
+  DrainServices();
   auto until = std::chrono::steady_clock::now() + grace;
   while (metrics_->in_flight() > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

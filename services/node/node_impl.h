@@ -59,6 +59,7 @@ class Node::Impl {
   Status Reload(NodeConfig next);
   Status ReloadFromFile();
   void Stop(std::chrono::milliseconds grace);
+  void DrainServices();  // each service's `drain`, as the node stops taking requests
 
   void Dispatch(Message message, ReplyFn reply);
   Status StartCluster();

@@ -9,6 +9,7 @@
 
 #include "nats_loop.h"
 #include "shardkit/message/codec.h"
+#include "shardkit/store/scheduler.h"
 #include "wire.h"
 
 #include <poll.h>
@@ -18,7 +19,6 @@
 namespace shardkit::services {
 namespace {
 
-constexpr auto kSweepInterval = std::chrono::milliseconds(10);
 // A batch is at most this large (and never larger than the server's max_payload).
 constexpr int64_t kMaxBatchBytes = 64 * 1024;
 // A request batch's numbers are kept this long, for NATS's "no responders" to it.
@@ -143,7 +143,6 @@ Status NatsLink::Open(const Endpoint& endpoint, Use use) {
   }
   if (s == NATS_OK) s = natsSubscription_SetPendingLimits(inbox_, -1, -1);
   if (s != NATS_OK) return NatsError(s, fmt::format("{}: cannot subscribe to the inbox", url_));
-  sweeper_ = std::thread([this] { Sweep(); });
   counted_ = true;
   g_counters.links.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("nats: connected to {}", url_);
@@ -156,8 +155,13 @@ NatsLink::~NatsLink() {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
-  changed_.notify_all();
-  if (sweeper_.joinable()) sweeper_.join();
+  std::vector<uint64_t> sweeps;
+  {
+    std::lock_guard<std::mutex> lock(sweep_mu_);
+    sweep_stopped_ = true;
+    sweeps.swap(sweep_tasks_);
+  }
+  for (uint64_t task : sweeps) store::Scheduler::Shared().Cancel(task);  // waits for a running one
   FailAll(Status::Unavailable(fmt::format("connection to {} closed", url_)));
   if (connection_ == nullptr) return;
   for (natsSubscription* sub : {inbox_, answers_}) {
@@ -228,15 +232,16 @@ void NatsLink::Request(const std::string& subject, std::string payload, std::str
   }
   uint64_t seq = next_.fetch_add(1, std::memory_order_relaxed);
   int64_t now = NowMs();
+  int64_t resend_at = options.resend_after_ms > 0 && options.resend_after_ms < options.budget_ms
+                          ? now + options.resend_after_ms
+                          : 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    int64_t resend_at = options.resend_after_ms > 0 && options.resend_after_ms < options.budget_ms
-                            ? now + options.resend_after_ms
-                            : 0;
     pending_.emplace(seq, Pending{subject, resend_at != 0 ? payload : std::string(), std::move(id),
                                   now + options.budget_ms, resend_at, options.resend_after_ms,
                                   std::move(reply)});
   }
+  ArmSweep(resend_at != 0 ? resend_at : now + options.budget_ms);
   if (loop_ != nullptr) {  // out in the I/O thread's next turn, batched with its neighbours
     Enqueue(requests_out_, subject, seq, payload, true,
             static_cast<size_t>(std::min<int64_t>(kMaxBatchBytes, max_bytes)));
@@ -339,8 +344,11 @@ void NatsLink::PublishRequests(const std::string& subject, Outgoing& out) {
     g_counters.batches.fetch_add(1, std::memory_order_relaxed);
     g_counters.batched.fetch_add(out.count, std::memory_order_relaxed);
     fmt::format_to(std::back_inserter(reply), "{}b{}{}", inbox_prefix_, batch, kReplyMark);
+    int64_t now = NowMs();
     std::lock_guard<std::mutex> lock(mutex_);
-    sent_batches_.push_back(SentBatch{NowMs(), batch, out.ns});
+    while (!sent_batches_.empty() && sent_batches_.front().sent_ms + kBatchMemoryMs < now)
+      sent_batches_.pop_front();
+    sent_batches_.push_back(SentBatch{now, batch, out.ns});
   }
   reply.push_back('\0');
   natsStatus s = natsConnection_PublishRequest(connection_, subject.c_str(), reply.data(),
@@ -429,49 +437,67 @@ void NatsLink::Complete(uint64_t seq, std::string_view data, bool no_responders)
   pending.reply(std::move(message));
 }
 
-void NatsLink::Sweep() {
+void NatsLink::ArmSweep(int64_t due_ms) {
+  int64_t armed = sweep_due_ms_.load(std::memory_order_acquire);
+  if (armed != 0 && armed <= due_ms) return;  // the common case under load: no lock
+  std::lock_guard<std::mutex> lock(sweep_mu_);
+  armed = sweep_due_ms_.load(std::memory_order_relaxed);
+  if (sweep_stopped_ || (armed != 0 && armed <= due_ms)) return;
+  sweep_due_ms_.store(due_ms, std::memory_order_release);
+  // The task learns its id under sweep_mu_, which it takes before it reads it.
+  auto task = std::make_shared<uint64_t>(0);
+  // +1: NowMs() and the scheduler's steady clock tick apart; a sweep a little late finds the
+  // request due instead of setting itself again for the same millisecond.
+  auto delay = std::chrono::milliseconds(std::max<int64_t>(0, due_ms - NowMs()) + 1);
+  *task = store::Scheduler::Shared().After(delay, [this, task] { Sweep(task); });
+  if (*task != 0) sweep_tasks_.push_back(*task);
+}
+
+void NatsLink::Sweep(const std::shared_ptr<uint64_t>& task) {
+  int64_t now = NowMs();
+  // Requests sent from here on set a sweep of their own when due before the next one below.
+  sweep_due_ms_.store(0, std::memory_order_release);
+  std::vector<Pending> expired;
+  std::vector<std::pair<uint64_t, Pending*>> resend;
+  int64_t next_due = 0;
   std::unique_lock<std::mutex> lock(mutex_);
-  while (!stopping_) {
-    changed_.wait_for(lock, kSweepInterval);
-    if (stopping_) break;
-    int64_t now = NowMs();
-    while (!sent_batches_.empty() && sent_batches_.front().sent_ms + kBatchMemoryMs < now)
-      sent_batches_.pop_front();
-    std::vector<Pending> expired;
-    std::vector<std::pair<uint64_t, Pending*>> resend;
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.deadline_ms <= now) {
-        expired.push_back(std::move(it->second));
-        it = pending_.erase(it);
-        continue;
-      }
-      if (it->second.resend_at_ms != 0 && it->second.resend_at_ms <= now) {
-        // Again after twice as long each time (300, 600, 1200 ms…) until the deadline: a copy
-        // sent while the first was only slow may go to the instance that then dies too, and
-        // the doubling keeps a slow service from being flooded with copies.
-        Pending& p = it->second;
-        p.resend_every_ms *= 2;
-        p.resend_at_ms = now + p.resend_every_ms < p.deadline_ms ? now + p.resend_every_ms : 0;
-        resend.emplace_back(it->first, &it->second);
-      }
-      ++it;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    Pending& p = it->second;
+    if (p.deadline_ms <= now) {
+      expired.push_back(std::move(p));
+      it = pending_.erase(it);
+      continue;
     }
-    for (auto& [seq, pending] : resend) {
-      std::string reply_subject = fmt::format("{}{}{}", inbox_prefix_, seq, kReplyMark);
-      if (connected()) {
-        natsConnection_PublishRequest(connection_, pending->subject.c_str(), reply_subject.c_str(),
-                                      pending->payload.data(),
-                                      static_cast<int>(pending->payload.size()));
-        resent_.fetch_add(1, std::memory_order_relaxed);
-        g_counters.resent.fetch_add(1, std::memory_order_relaxed);
-      }
+    if (p.resend_at_ms != 0 && p.resend_at_ms <= now) {
+      // Again after twice as long each time (300, 600, 1200 ms…) until the deadline: a copy
+      // sent while the first was only slow may go to the instance that then dies too, and the
+      // doubling keeps a slow service from being flooded with copies.
+      p.resend_every_ms *= 2;
+      p.resend_at_ms = now + p.resend_every_ms < p.deadline_ms ? now + p.resend_every_ms : 0;
+      resend.emplace_back(it->first, &p);
     }
-    lock.unlock();
-    for (Pending& pending : expired)
-      pending.reply(
-          Status::Timeout(fmt::format("no reply from {} on {} in time", pending.subject, url_)));
-    lock.lock();
+    int64_t due = p.resend_at_ms != 0 ? p.resend_at_ms : p.deadline_ms;
+    if (next_due == 0 || due < next_due) next_due = due;
+    ++it;
   }
+  for (auto& [seq, pending] : resend) {
+    std::string reply_subject = fmt::format("{}{}{}", inbox_prefix_, seq, kReplyMark);
+    if (connected()) {
+      natsConnection_PublishRequest(connection_, pending->subject.c_str(), reply_subject.c_str(),
+                                    pending->payload.data(),
+                                    static_cast<int>(pending->payload.size()));
+      resent_.fetch_add(1, std::memory_order_relaxed);
+      g_counters.resent.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  lock.unlock();
+  for (Pending& pending : expired)
+    pending.reply(
+        Status::Timeout(fmt::format("no reply from {} on {} in time", pending.subject, url_)));
+  if (next_due != 0) ArmSweep(next_due);
+  // Last: once its id is gone, the destructor no longer waits for this run.
+  std::lock_guard<std::mutex> done(sweep_mu_);
+  std::erase(sweep_tasks_, *task);
 }
 
 void NatsLink::FailAll(const Status& status) {

@@ -1,6 +1,6 @@
 // Internal: one connection to a NATS server (the cnats C client), shared in a process by every
 // NATS listener, client and cluster agent that names the same server. nats.h stays inside
-// services/ (transport/nats_link.cc, transport/nats.cc, node/cluster.cc).
+// services/ (transport/nats_link.cc, transport/nats.cc, node/cluster.cc, node/kv_watch.cc).
 //
 // The connection reconnects forever with a growing delay (100 ms doubling to 2 s, with jitter);
 // while it is down, new requests answer `unavailable` at once and requests in flight when it
@@ -10,10 +10,12 @@
 // (`_INBOX.<nuid>.<n>.sk`, answered on `_INBOX.<nuid>.<n>.r`), so many requests share one
 // subscription and replies are matched by n. On transport links requests and answers are queued
 // and sent in the I/O thread's next turn, several for one destination as one batch (below).
-// A sweeper thread answers `timeout` at each request's deadline and, when `resend_after_ms` is
-// set, sends a request that has had no reply in that time again, with the same meta$.id and
-// payload (idempotency key included), then after twice as long each time until its deadline (the
-// instance that took it may have died; NATS gives the copy to another member of the queue group).
+// A timer on the process's store::Scheduler, set for the earliest due time of a pending request
+// (none while nothing is pending), answers `timeout` at each request's deadline and, when
+// `resend_after_ms` is set, sends a request that has had no reply in that time again, with the
+// same meta$.id and payload (idempotency key included), then after twice as long each time until
+// its deadline (the instance that took it may have died; NATS gives the copy to another member of
+// the queue group).
 //
 // Two kinds of link (docs/cluster.md, "Threads"): the transport's (listeners, clients) runs its
 // connection on one I/O thread of its own (cnats' event-loop mode: that thread reads, parses and
@@ -22,8 +24,9 @@
 // calls) is a classic cnats connection with its reader and flusher threads, so a blocking KV call
 // never waits on the thread that would read its answer.
 //
-// Thread-safety: every method is safe from any thread. Replies come on cnats, I/O or sweeper
-// threads. A handler run on the I/O thread must not block on a reply over the same link.
+// Thread-safety: every method is safe from any thread. Replies come on cnats or I/O threads,
+// `timeout` answers on the scheduler's. A handler run on the I/O thread must not block on a reply
+// over the same link.
 #pragma once
 
 #include <nats/nats.h>
@@ -38,7 +41,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -195,7 +197,10 @@ class NatsLink {
   static void OnClosed(natsConnection*, void* closure);
   void StateChanged(bool connected);
   void FailAll(const Status& status);
-  void Sweep();
+  // Sets a sweep for `due_ms` unless one is set for then or earlier.
+  void ArmSweep(int64_t due_ms);
+  // The scheduler task: answers expired requests, resends due ones, sets the next sweep.
+  void Sweep(const std::shared_ptr<uint64_t>& task);
 
   const std::string url_;
   std::unique_ptr<Loop> loop_;  // transport links: the I/O thread
@@ -222,7 +227,13 @@ class NatsLink {
   Outbox answers_out_;   // guarded by out_mutex_
 
   std::condition_variable changed_;
-  std::thread sweeper_;
+
+  // The earliest due time a sweep is set for, 0 when none: Request() takes sweep_mu_ only when
+  // its request is due sooner.
+  std::atomic<int64_t> sweep_due_ms_{0};
+  std::mutex sweep_mu_;
+  std::vector<uint64_t> sweep_tasks_;  // guarded by sweep_mu_: scheduled or running sweeps
+  bool sweep_stopped_ = false;         // guarded by sweep_mu_
 };
 
 }  // namespace shardkit::services

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nats_link.h"
+#include "shardkit/message/thread_name.h"
 
 namespace shardkit::services {
 
@@ -146,6 +147,7 @@ class NatsLink::Loop {
   }
 
   void Main() {
+    NameThisThread("sk-nats-io");
     thread_id_ = std::this_thread::get_id();
     std::vector<std::function<void()>> tasks;
     for (;;) {

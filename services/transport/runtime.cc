@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "shardkit/message/thread_name.h"
+
 namespace shardkit::services {
 namespace {
 
@@ -25,6 +27,7 @@ IoRuntime::IoRuntime(int threads) : impl_(std::make_unique<Impl>()) {
   if (threads < 1) threads = 1;
   for (int i = 0; i < threads; ++i) {
     impl_->threads.emplace_back([this] {
+      NameThisThread("sk-io");
       for (;;) {
         try {
           impl_->io.run();

@@ -45,7 +45,6 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     ReadMore();
-    ArmSweep();
   }
 
   // Stop reading requests; answer those already read, then close.
@@ -120,6 +119,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
       partial_since_ms_ = 0;
     } else if (pos > 0 || partial_since_ms_ == 0) {
       partial_since_ms_ = NowMs();
+      ArmSweepAt(partial_since_ms_ + shared_->config.read_timeout_ms + 1);
     }
     in_batch_ = false;
     Flush();
@@ -155,6 +155,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     }
     uint64_t seq = next_seq_++;
     pending_.emplace(seq, Pending{std::move(id), message.meta().deadline});
+    ArmSweepAt(message.meta().deadline);
     shared_->hooks.dispatch(
         std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
           ServerConnection* connection = self.get();
@@ -211,10 +212,24 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     sweep_.cancel();
   }
 
+  // The sweep timer is set only while something can expire (a request with a deadline, a frame
+  // partly read), for the earliest such time: an idle connection has no timer.
   void ArmSweep() {
-    sweep_.expires_after(kSweepInterval);
+    int64_t due =
+        partial_since_ms_ != 0 ? partial_since_ms_ + shared_->config.read_timeout_ms + 1 : 0;
+    for (const auto& [seq, pending] : pending_) {
+      if (pending.deadline != 0 && (due == 0 || pending.deadline < due)) due = pending.deadline;
+    }
+    ArmSweepAt(due);
+  }
+  void ArmSweepAt(int64_t due_ms) {
+    if (due_ms == 0 || closed_ || (sweep_due_ms_ != 0 && sweep_due_ms_ <= due_ms)) return;
+    sweep_due_ms_ = due_ms;
+    // +1: Sweep() expires what is strictly past its time. Setting the time cancels an earlier wait.
+    sweep_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, due_ms - NowMs()) + 1));
     sweep_.async_wait([self = shared_from_this()](const error_code& ec) {
       if (ec || self->closed_) return;
+      self->sweep_due_ms_ = 0;
       self->Sweep();
       self->ArmSweep();
     });
@@ -249,6 +264,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   tcp::socket socket_;
   asio::steady_timer sweep_;
+  int64_t sweep_due_ms_ = 0;  // when sweep_ is set for (0: not set)
   std::shared_ptr<ServerShared> shared_;
   const uint64_t number_;
   ReadBuffer in_;

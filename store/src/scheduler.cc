@@ -1,5 +1,7 @@
 #include "shardkit/store/scheduler.h"
 
+#include "shardkit/message/thread_name.h"
+
 namespace shardkit::store {
 
 Scheduler::Scheduler() : thread_([this] { Loop(); }) {}
@@ -62,6 +64,7 @@ size_t Scheduler::pending() const {
 }
 
 void Scheduler::Loop() {
+  NameThisThread("sk-scheduler");
   std::unique_lock lock(mu_);
   while (!stopped_) {
     if (heap_.empty()) {

@@ -67,6 +67,7 @@ class ServeProcess {
     return {};
   }
   void Signal(int signal_number) { kill(pid_, signal_number); }
+  pid_t pid() const { return pid_; }
   // The exit code, or -1 if it does not exit within `timeout`.
   int WaitExit(std::chrono::milliseconds timeout) {
     auto until = std::chrono::steady_clock::now() + timeout;

@@ -196,6 +196,31 @@ class NatsTransportTest : public ::testing::Test {
   std::unique_ptr<Node> node_;
 };
 
+// A request's timeout is a timer set for its own deadline: one sent after a request with a later
+// deadline still times out at its own, not at the other's (nor at a periodic tick).
+TEST_F(NatsTransportTest, AShortTimeoutAfterALongOneEndsAtItsOwnDeadline) {
+  IoRuntime runtime(1);
+  auto slow = Client(runtime, SharedNatsServer().url(),
+                     ClientOptions{.timeout = std::chrono::milliseconds(4000)});
+  auto fast = Client(runtime, SharedNatsServer().url(),
+                     ClientOptions{.timeout = std::chrono::milliseconds(300)});
+  Replies long_reply;
+  Message first = Msg(R"({"role":"echo","delay_ms":2000})");
+  Context context(nullptr, nullptr, first.meta());
+  slow->Handle(std::move(first), context, long_reply.Collect());
+  auto start = std::chrono::steady_clock::now();
+  auto reply = CallAndWait(*fast, Msg(R"({"role":"echo","delay_ms":3000})"));
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kTimeout) << reply.status().ToString();
+  EXPECT_GE(took, std::chrono::milliseconds(290));
+  EXPECT_LT(took, std::chrono::milliseconds(1000));
+  // The long one is answered, not timed out by the short one's timer.
+  auto answers = long_reply.Wait(std::chrono::seconds(5));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_TRUE(answers[0].ok()) << answers[0].status().ToString();
+}
+
 // shardkit clients send requests with a reply subject ending in `.sk` and read the answer on
 // `.r` (docs/cluster.md); any other NATS client gets its answer on its own reply subject.
 TEST_F(NatsTransportTest, APlainNatsRequestIsAnsweredOnItsOwnReplySubject) {

@@ -23,7 +23,9 @@
 // order"). `patterns` are routed to the handler unless the [[service]] table lists its own
 // `patterns`. `stop` (optional) runs once when the node stops, after in-flight requests have
 // finished: first for the services that have a `start` (their workers stop while the routes still
-// stand), in reverse config order, then for the others (flush and close files there).
+// stand), in reverse config order, then for the others (flush and close files there). `drain`
+// (optional) runs when the node stops taking requests, before it waits for those in flight:
+// answer parked long-polls there (and at once from then on), or the stop waits out its grace.
 //
 // On reload, a service whose type and settings are unchanged keeps its instance (its data and
 // open files); a changed one is built anew.
@@ -133,6 +135,7 @@ struct ServiceInstance {
   std::vector<std::shared_ptr<Handler>> overrides;
   // Set when this service decorates another one; its `patterns` are routed as well.
   Decorates decorates;
+  std::function<void()> drain;        // optional: ends long-polls as the node stops, see above
 };
 
 using ServiceFactory = std::function<Result<ServiceInstance>(const ServiceContext&)>;
