@@ -26,11 +26,35 @@ struct StoreSettings {
   std::map<std::string, std::string> shard_keys;
 };
 
+// The change feed's retention (docs/store.md, "Feed retention"); 0 turns a limit off.
+Status ReadFeedRetention(const Settings& s, store::FeedRetention& retention) {
+  const store::FeedRetention defaults;
+  auto age = s.GetInt("feed_retention_ms", defaults.retention_ms);
+  auto bytes = s.GetInt("feed_max_bytes", static_cast<int64_t>(defaults.max_bytes));
+  auto lag = s.GetInt("max_consumer_lag_ms", defaults.max_consumer_lag_ms);
+  auto interval = s.GetInt("feed_trim_interval_ms", defaults.interval_ms);
+  for (const Status& st : {St(age), St(bytes), St(lag), St(interval)}) {
+    if (!st.ok()) return st;
+  }
+  if (*age < 0) return s.Error("feed_retention_ms", "must be 0 (no age limit) or positive");
+  if (*bytes < 0) return s.Error("feed_max_bytes", "must be 0 (no size limit) or positive");
+  if (*lag < 0) return s.Error("max_consumer_lag_ms", "must be 0 (never drop) or positive");
+  if (*interval < 0 || *interval > 3'600'000)
+    return s.Error("feed_trim_interval_ms", "must be 0 (never) to 3600000");
+  retention.retention_ms = *age;
+  retention.max_bytes = static_cast<uint64_t>(*bytes);
+  retention.max_consumer_lag_ms = *lag;
+  retention.interval_ms = static_cast<int>(*interval);
+  return Status::Ok();
+}
+
 Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
   if (Status st =
           s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id", "shard",
-                       "map", "shard_keys", "threads", "purge_interval_ms", "idempotency_ttl_ms"});
+                       "map", "shard_keys", "threads", "purge_interval_ms", "idempotency_ttl_ms",
+                       "feed_retention_ms", "feed_max_bytes", "max_consumer_lag_ms",
+                       "feed_trim_interval_ms"});
       !st.ok()) {
     return st;
   }
@@ -67,6 +91,7 @@ Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   options.purge_interval_ms = static_cast<int>(*purge);
   if (*receipts < 0) return s.Error("idempotency_ttl_ms", "must be 0 (keys off) or positive");
   options.idempotency_ttl_ms = *receipts;
+  if (Status st = ReadFeedRetention(s, options.feed_retention); !st.ok()) return st;
   options.clock = &ctx.environment.clock_or_system();
   return StoreSettings{std::move(options),
                        *backend,

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -291,6 +292,18 @@ class RocksDbBackend final : public Backend {
     return out;
   }
 
+  // A DeleteRange hides the trimmed records but frees nothing until compaction reaches them:
+  // whole files of trimmed records go at once, the rest by compacting the range (new records
+  // sort after it, so this never rewrites them; automatic compactions keep running alongside).
+  void ReclaimFeedSpace(uint64_t below) override {
+    const std::string begin = BigEndian64(0), end = BigEndian64(below);
+    const rocksdb::Slice b(begin), e(end);
+    (void)rocksdb::DeleteFilesInRange(db_, changes_, &b, &e, /*include_end=*/false);
+    rocksdb::CompactRangeOptions options;
+    options.exclusive_manual_compaction = false;
+    (void)db_->CompactRange(options, changes_, &b, &e);
+  }
+
   Result<FeedState> LoadFeedState() override {
     FeedState state;
     std::optional<uint64_t> first, last;
@@ -307,7 +320,9 @@ class RocksDbBackend final : public Backend {
     if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "load feed");
     const uint64_t trimmed_below = s.ok() && trim.size() == 8 ? ReadBigEndian64(trim) : 0;
     state.last_sequence = std::max(last.value_or(0), trimmed_below > 0 ? trimmed_below - 1 : 0);
-    state.first_retained = first.value_or(state.last_sequence + 1);
+    // ReclaimFeedSpace drops whole files of trimmed records, which may bare older copies of
+    // trimmed keys: the trim point, not the first key, says where the feed starts.
+    state.first_retained = std::max(first.value_or(state.last_sequence + 1), trimmed_below);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
     for (it->Seek("c"); it->Valid() && it->key().starts_with("c"); it->Next()) {
       if (it->value().size() != 8) return Status::Internal("rocksdb: corrupt consumer record");
