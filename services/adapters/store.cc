@@ -9,6 +9,7 @@
 #include <map>
 
 #include "adapters.h"
+#include "feed_stats.h"
 #include "shardkit/store/entity_store.h"
 #include "shardkit/store/id_generator.h"
 #include "shardkit/store/service.h"
@@ -180,9 +181,14 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   // The id generator and the clock must outlive the store: the directory entry goes at stop (unless
   // a newer instance of the shard replaced it), so the store dies with the stop callback's captures
   // and the node, not later with the process directory.
-  auto stop = [pool, entity_store, ids, served_key,
+  // Its feed in sys:stats and /metrics while it runs (a newer instance of the service, started by
+  // a reload before this one stops, replaces the entry and keeps it).
+  const std::string feed_key = FeedKey(ctx.name);
+  ctx.environment.directory_or_process().Put(feed_key, entity_store);
+  auto stop = [pool, entity_store, ids, served_key, feed_key,
                directory = &ctx.environment.directory_or_process()]() mutable {
     if (pool) pool->join();
+    if (directory->Find<store::EntityStore>(feed_key) == entity_store) directory->Put(feed_key, nullptr);
     if (served_key.empty()) return;
     auto served = directory->Find<ServedShard>(served_key);
     if (served && served->store == entity_store) directory->Put(served_key, nullptr);
