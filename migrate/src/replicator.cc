@@ -106,9 +106,9 @@ uint64_t Replicator::lag() const {
 
 bool Replicator::WaitUntil(uint64_t position, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return progressed_.wait_for(lock, timeout,
-                              [&] { return applied_ >= position || stop_ || !failure_.ok(); }) &&
-         applied_ >= position;
+  return progressed_.wait_for(lock, timeout, [&] {
+    return applied_ >= position || stop_ || !failure_.ok();
+  }) && applied_ >= position;
 }
 
 void Replicator::Fail(const Status& read) {

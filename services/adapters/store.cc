@@ -51,11 +51,10 @@ Status ReadFeedRetention(const Settings& s, store::FeedRetention& retention) {
 
 Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st =
-          s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id", "shard",
-                       "map", "shard_keys", "threads", "purge_interval_ms", "idempotency_ttl_ms",
-                       "feed_retention_ms", "feed_max_bytes", "max_consumer_lag_ms",
-                       "feed_trim_interval_ms"});
+  if (Status st = s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id",
+                               "shard", "map", "shard_keys", "threads", "purge_interval_ms",
+                               "idempotency_ttl_ms", "feed_retention_ms", "feed_max_bytes",
+                               "max_consumer_lag_ms", "feed_trim_interval_ms"});
       !st.ok()) {
     return st;
   }
@@ -188,7 +187,8 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   auto stop = [pool, entity_store, ids, served_key, feed_key,
                directory = &ctx.environment.directory_or_process()]() mutable {
     if (pool) pool->join();
-    if (directory->Find<store::EntityStore>(feed_key) == entity_store) directory->Put(feed_key, nullptr);
+    if (directory->Find<store::EntityStore>(feed_key) == entity_store)
+      directory->Put(feed_key, nullptr);
     if (served_key.empty()) return;
     auto served = directory->Find<ServedShard>(served_key);
     if (served && served->store == entity_store) directory->Put(served_key, nullptr);

@@ -75,8 +75,7 @@ Status Node::Impl::StartListeners() {
     local_bus_.Act(std::move(message), std::move(reply));
   };
   hooks.metrics_text = [this, metrics = metrics_] {
-    return metrics->PrometheusText() +
-           FeedMetricsText(options_.environment.directory_or_process());
+    return metrics->PrometheusText() + FeedMetricsText(options_.environment.directory_or_process());
   };
   hooks.health_json = [this] {
     return JsonObject()

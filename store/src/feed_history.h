@@ -2,8 +2,9 @@
 // retention (FeedImpl::TrimRetained) and stats. Records carry no timestamp, so the feed samples
 // (last sequence, time, bytes appended so far) once per retention round. A record was written
 // before the first sample at or above it; retention and consumer lag take that sample's age as
-// the record's, which is never more than the truth, so nothing is trimmed or dropped early. Records present at open
-// count as written at open. Not thread-safe: the feed guards it with its write mutex.
+// the record's, which is never more than the truth, so nothing is trimmed or dropped early. Records
+// present at open count as written at open. Not thread-safe: the feed guards it with its write
+// mutex.
 #pragma once
 
 #include <cstdint>

@@ -7,7 +7,9 @@
 // Every Commit is one WriteBatch across the column families, so data, feed and indexes agree
 // after any crash.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 
@@ -297,15 +299,23 @@ class RocksDbBackend final : public Backend {
     return out;
   }
 
-  // A DeleteRange hides the trimmed records but frees nothing until compaction reaches them:
-  // whole files of trimmed records go at once, the rest by compacting the range (new records
-  // sort after it, so this never rewrites them; automatic compactions keep running alongside).
+  // A DeleteRange hides the trimmed records but frees nothing until compaction reaches them.
+  // Whole files of trimmed records go at once (cheap, every round); the rest goes as the feed's
+  // own compactions carry the range tombstone down. A manual compaction of the range (it flushes
+  // the memtable first, so not every round) catches what a quiet feed's compactions leave.
   void ReclaimFeedSpace(uint64_t below) override {
     const std::string begin = BigEndian64(0), end = BigEndian64(below);
     const rocksdb::Slice b(begin), e(end);
     (void)rocksdb::DeleteFilesInRange(db_, changes_, &b, &e, /*include_end=*/false);
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    int64_t last = last_feed_compaction_s_.load();
+    if (now - last < kFeedCompactionIntervalS ||
+        !last_feed_compaction_s_.compare_exchange_strong(last, now))
+      return;
     rocksdb::CompactRangeOptions options;
-    options.exclusive_manual_compaction = false;
+    options.exclusive_manual_compaction = false;  // automatic compactions keep running
     (void)db_->CompactRange(options, changes_, &b, &e);
   }
 
@@ -392,6 +402,8 @@ class RocksDbBackend final : public Backend {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* entities_;
   rocksdb::ColumnFamilyHandle* changes_;
+  static constexpr int64_t kFeedCompactionIntervalS = 60;
+  std::atomic<int64_t> last_feed_compaction_s_{INT64_MIN / 2};  // steady clock, seconds
   rocksdb::ColumnFamilyHandle* expiry_;
   rocksdb::ColumnFamilyHandle* meta_;
   const Durability durability_;

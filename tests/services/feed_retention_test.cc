@@ -4,10 +4,10 @@
 // loadable (docs/store.md, "Feed retention").
 #include <gmock/gmock.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <cstdlib>
 #include <random>
 
 #include "serve_process.h"
@@ -61,6 +61,36 @@ uint64_t DirectoryBytes(const std::string& path, std::string_view suffix = "") {
   return total;
 }
 
+// sys:stats (`shardkit stats`) and GET /metrics show each store's feed.
+TEST(FeedRetention, StatsAndMetricsShowEachStoresFeed) {
+  TempDir dir;
+  std::string config = StoreNode(dir, "");
+  config.insert(config.find("[[service]]"), "[[listener]]\nurl = \"http://127.0.0.1:0\"\n");
+  ServeProcess serve(dir, dir.Write("node.toml", config));
+  auto urls = serve.WaitReady();
+  ASSERT_EQ(urls.size(), 2u);
+  IoRuntime runtime(1);
+  auto client = Client(runtime, urls[0]);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(
+        CallAndWait(*client, Msg(fmt::format(
+                                 R"({{"store":"save","kind":"entry","ent":{{"id":"k{}"}}}})", i)))
+            .ok());
+  }
+  auto stats = CallAndWait(*client, Msg(R"({"sys":"stats"})"));
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  std::string feeds(stats->GetObjectJson("feeds").value_or(""));
+  EXPECT_THAT(feeds, HasSubstr(R"("store":{"records":5,"bytes":)")) << feeds;
+  EXPECT_THAT(feeds, HasSubstr(R"("first_retained":1,"last_sequence":5,"trimmed":0,)")) << feeds;
+  EXPECT_THAT(feeds, HasSubstr(R"("dropped_consumers":0,"consumers":[])")) << feeds;
+  RawSocket socket(PortOf(urls[1]));
+  ASSERT_TRUE(socket.Send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string metrics = socket.ReadHttpResponse();
+  EXPECT_THAT(metrics, HasSubstr("shardkit_feed_records{store=\"store\"} 5\n"));
+  EXPECT_THAT(metrics, HasSubstr("shardkit_feed_first_retained{store=\"store\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("# TYPE shardkit_feed_consumer_lag_seconds gauge"));
+}
+
 uint64_t RssKib(pid_t pid) {
   std::ifstream status(fmt::format("/proc/{}/status", pid));
   for (std::string line; std::getline(status, line);) {
@@ -83,10 +113,10 @@ TEST(FeedRetention, DiskStaysFlatUnderSteadyWritesAndEveryAcknowledgedWriteLoads
   const auto kRun = std::chrono::seconds(SoakSetting("SHARDKIT_SOAK_SECONDS", 36));
   const int64_t interval = SoakSetting("SHARDKIT_SOAK_TRIM_INTERVAL_MS", 250);
   TempDir dir;
-  ServeProcess serve(dir, dir.Write("node.toml",
-                                    StoreNode(dir, fmt::format("feed_retention_ms = 3000\n"
-                                                               "feed_trim_interval_ms = {}\n",
-                                                               interval))));
+  ServeProcess serve(
+      dir, dir.Write("node.toml", StoreNode(dir, fmt::format("feed_retention_ms = 3000\n"
+                                                             "feed_trim_interval_ms = {}\n",
+                                                             interval))));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 1u);
   IoRuntime runtime(1);
@@ -101,12 +131,13 @@ TEST(FeedRetention, DiskStaysFlatUnderSteadyWritesAndEveryAcknowledgedWriteLoads
   while (std::chrono::steady_clock::now() - start < kRun) {
     const int key = static_cast<int>(random() % kKeys);
     // Random hex: the payload does not compress away, as real values mostly do not.
-    std::string payload = fmt::format("{:016x}{:016x}{:016x}{:016x}", random(), random(), random(),
-                                      random());
+    std::string payload =
+        fmt::format("{:016x}{:016x}{:016x}{:016x}", random(), random(), random(), random());
     payload += payload + payload + payload;  // 256 bytes
-    auto r = CallAndWait(*client, Msg(fmt::format(
-                                      R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","p":"{}"}}}})",
-                                      key, payload)));
+    auto r = CallAndWait(
+        *client,
+        Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","p":"{}"}}}})", key,
+                        payload)));
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     acknowledged[key] = std::move(payload);
     ++writes;
@@ -143,14 +174,16 @@ TEST(FeedRetention, DiskStaysFlatUnderSteadyWritesAndEveryAcknowledgedWriteLoads
     const auto& [at, sample] = samples[i];
     if (at <= middle) continue;
     EXPECT_LE(split[i].first, 5 * sst_band / 2) << "SST bytes at " << at << " s";
-    EXPECT_LE(sample.first, (uint64_t{80} << 20) + 5 * sst_band / 2) << "store size at " << at << " s";
+    EXPECT_LE(sample.first, (uint64_t{80} << 20) + 5 * sst_band / 2)
+        << "store size at " << at << " s";
     EXPECT_LE(sample.second, rss_base + 64 * 1024) << "RSS at " << at << " s";
   }
   for (const auto& [key, payload] : acknowledged) {
     auto r = CallAndWait(*client,
                          Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"k{}"}})", key)));
     ASSERT_TRUE(r.ok()) << "k" << key << ": " << r.status().ToString();
-    ASSERT_THAT(std::string(r->GetObjectJson("ent").value_or("")), HasSubstr(payload)) << "k" << key;
+    ASSERT_THAT(std::string(r->GetObjectJson("ent").value_or("")), HasSubstr(payload))
+        << "k" << key;
   }
 }
 

@@ -9,10 +9,8 @@ template <typename B>
 class store_retention : public StoreFixture<B> {
  public:
   void SetUp() override {
-    this->options_.feed_retention = {.retention_ms = 1'000,
-                                     .max_bytes = 0,
-                                     .max_consumer_lag_ms = 5'000,
-                                     .interval_ms = 0};
+    this->options_.feed_retention = {
+        .retention_ms = 1'000, .max_bytes = 0, .max_consumer_lag_ms = 5'000, .interval_ms = 0};
     StoreFixture<B>::SetUp();
   }
   void SaveMany(int n, const std::string& value = "{}") {
@@ -37,7 +35,8 @@ TYPED_TEST(store_retention, TrimsRecordsOlderThanTheRetentionWithoutConsumers) {
   EXPECT_EQ(old.status().code(), Code::kNotFound);
   EXPECT_EQ(this->feed().ReadChanges(11, 10)->size(), 5u);
   // Trimming the feed never touches the data.
-  for (int i = 0; i < 7; ++i) EXPECT_TRUE(this->store().Load("thing", "k" + std::to_string(i)).ok());
+  for (int i = 0; i < 7; ++i)
+    EXPECT_TRUE(this->store().Load("thing", "k" + std::to_string(i)).ok());
 }
 
 TYPED_TEST(store_retention, NeverTrimsPastAConsumerWithinTheLagLimit) {

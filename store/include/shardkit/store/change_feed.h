@@ -53,8 +53,8 @@ struct ChangeRecord {
 
 // What one retention round did (ChangeFeed::TrimRetained).
 struct TrimReport {
-  uint64_t trimmed = 0;               // records deleted
-  std::vector<std::string> dropped;   // consumers dropped for lagging beyond max_consumer_lag_ms
+  uint64_t trimmed = 0;              // records deleted
+  std::vector<std::string> dropped;  // consumers dropped for lagging beyond max_consumer_lag_ms
 };
 
 // A registered consumer as stats and metrics show it.
@@ -71,8 +71,8 @@ struct FeedStats {
   uint64_t bytes = 0;  // approximate: keys, values and a fixed overhead per record
   uint64_t first_retained = 1;
   uint64_t last_sequence = 0;
-  uint64_t trimmed_total = 0;           // records trimmed since the store was opened
-  uint64_t dropped_consumers_total = 0; // consumers dropped since the store was opened
+  uint64_t trimmed_total = 0;            // records trimmed since the store was opened
+  uint64_t dropped_consumers_total = 0;  // consumers dropped since the store was opened
   std::vector<FeedConsumerStats> consumers;
 };
 

@@ -41,8 +41,8 @@ struct SqliteTuning {
 // within `max_consumer_lag_ms` of the head; a consumer further behind that holds back a trim is
 // dropped (it reads not_found next and resynchronises).
 struct FeedRetention {
-  int64_t retention_ms = 24 * 60 * 60 * 1000;  // 0: no age limit
-  uint64_t max_bytes = uint64_t{1} << 30;      // 0: no size limit
+  int64_t retention_ms = 24 * 60 * 60 * 1000;         // 0: no age limit
+  uint64_t max_bytes = uint64_t{1} << 30;             // 0: no size limit
   int64_t max_consumer_lag_ms = 24 * 60 * 60 * 1000;  // 0: consumers are never dropped
   // How often the scheduler trims; 0: never (ChangeFeed::TrimRetained() can still be called,
   // which is what deterministic tests do).
