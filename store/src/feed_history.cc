@@ -8,6 +8,8 @@ namespace shardkit::store::internal {
 namespace {
 // Per record beyond kind, id and value: the sequence key, op, ksid, version, lengths, expiry.
 constexpr uint64_t kRecordOverhead = 48;
+// Samples kept at most (a day of 1 s rounds fits): ~24 bytes each.
+constexpr size_t kMaxPoints = 1 << 17;
 }  // namespace
 
 FeedHistory::FeedHistory(uint64_t first, uint64_t last, uint64_t bytes, int64_t now_ms)
@@ -23,6 +25,15 @@ uint64_t FeedHistory::BytesOf(const ChangeRecord& record) {
 void FeedHistory::Sample(uint64_t last, int64_t now_ms) {
   if (last <= points_.back().sequence) return;
   points_.push_back({last, now_ms, appended_});
+  if (points_.size() <= kMaxPoints) return;
+  // A feed that is not trimmed (no limits, or held back by a consumer) would keep a sample per
+  // round forever: drop every other one between the ends. A record then takes the age of a later
+  // sample — younger, so still never trimmed or dropped early — and byte counts get coarser.
+  std::deque<Point> kept;
+  for (size_t i = 0; i < points_.size(); ++i) {
+    if (i == 0 || i + 1 == points_.size() || i % 2 == 0) kept.push_back(points_[i]);
+  }
+  points_.swap(kept);
 }
 
 uint64_t FeedHistory::TrimTarget(const FeedRetention& retention, uint64_t first,

@@ -122,3 +122,38 @@ TYPED_TEST(store_retention, AReopenKeepsConsumersAndTheirHold) {
 
 }  // namespace
 }  // namespace shardkit::store::testing
+
+namespace shardkit::store::testing {
+namespace {
+
+// Without limits nothing is trimmed, so the feed's history of samples is thinned instead of
+// growing with every round: past that point the bytes stay exact and a consumer's lag is never
+// overstated (it would be dropped early).
+class store_retention_history : public StoreFixture<MemoryBackend> {};
+
+TEST_F(store_retention_history, AFeedNeverTrimmedKeepsItsStatsAcrossThinning) {
+  options_.feed_retention = {.retention_ms = 0, .max_bytes = 0, .interval_ms = 0};
+  Reopen();
+  // Ids of one length: every record has the same size.
+  auto id = [](int i) { return std::string(6 - std::to_string(i).size(), '0') + std::to_string(i); };
+  MustSave("thing", "{}", id(0));
+  ASSERT_TRUE(feed().RegisterConsumer("old", 1).ok());
+  const int64_t registered_at = clock_.NowMs();
+  const uint64_t one = feed().Stats().bytes;
+  constexpr int kRounds = 140'000;  // beyond the samples kept (131,072)
+  for (int i = 0; i < kRounds; ++i) {
+    clock_.Advance(1);
+    MustSave("thing", "{}", id(i + 1));
+    ASSERT_TRUE(feed().TrimRetained().ok());
+  }
+  FeedStats stats = feed().Stats();
+  EXPECT_EQ(stats.records, kRounds + 1u);
+  EXPECT_EQ(stats.first_retained, 1u);
+  EXPECT_EQ(stats.bytes, one * (kRounds + 1u));
+  ASSERT_EQ(stats.consumers.size(), 1u);
+  EXPECT_LE(stats.consumers[0].lag_ms, clock_.NowMs() - registered_at);
+  EXPECT_GT(stats.consumers[0].lag_ms, clock_.NowMs() - registered_at - 10);
+}
+
+}  // namespace
+}  // namespace shardkit::store::testing
