@@ -113,9 +113,12 @@ TEST(FeedRetention, DiskStaysFlatUnderSteadyWritesAndEveryAcknowledgedWriteLoads
   const auto kRun = std::chrono::seconds(SoakSetting("SHARDKIT_SOAK_SECONDS", 36));
   const int64_t interval = SoakSetting("SHARDKIT_SOAK_TRIM_INTERVAL_MS", 250);
   TempDir dir;
+  // An 8 MB block cache: the default 256 MB fills over minutes with blocks of rewritten files,
+  // which would hide in RSS whether anything else grows.
   ServeProcess serve(
       dir, dir.Write("node.toml", StoreNode(dir, fmt::format("feed_retention_ms = 3000\n"
-                                                             "feed_trim_interval_ms = {}\n",
+                                                             "feed_trim_interval_ms = {}\n"
+                                                             "block_cache_bytes = 8388608\n",
                                                              interval))));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 1u);
