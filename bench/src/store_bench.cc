@@ -8,10 +8,12 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <random>
+#include <thread>
 
 #include "runner.h"
 #include "shardkit/bench/bench.h"
@@ -220,6 +222,8 @@ Engines OpenEngines(const StoreBenchOptions& options, const std::string& root) {
   Engines e;
   e.store_options.path = root + "/store";
   e.store_options.purge_interval_ms = 0;
+  // Trimming runs only where SavesWhileTrimming drives it: records older than 1 s go.
+  e.store_options.feed_retention = {.retention_ms = 1'000, .max_bytes = 0, .interval_ms = 0};
   Result<std::unique_ptr<store::EntityStore>> opened =
       options.backend == "sqlite" ? store::OpenSqliteStore(e.store_options)
                                   : store::OpenRocksDbStore(e.store_options);
@@ -235,6 +239,61 @@ Engines OpenEngines(const StoreBenchOptions& options, const std::string& root) {
   LoadStore(*e.store, options.entities);
   e.raw->Load(options.entities);
   return e;
+}
+
+// store:save calls for `seconds` on this thread; with `trim`, another thread runs a retention
+// round every 100 ms meanwhile (what the scheduler does). Returns the saves per second.
+double SavesWhileTrimming(Engines& e, Bus& bus, uint64_t n, bool trim, double seconds,
+                          uint64_t& trimmed) {
+  std::atomic<bool> stop{false};
+  std::thread trimmer;
+  if (trim) {
+    trimmer = std::thread([&] {
+      while (!stop) {
+        if (auto round = e.store->feed().TrimRetained(); round.ok()) trimmed += round->trimmed;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  std::mt19937_64 rng(trim ? 3 : 4);
+  uint64_t saves = 0, failures = 0;
+  const auto start = std::chrono::steady_clock::now();
+  const auto until = start + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < 100; ++i, ++saves) {
+      uint64_t id = rng() % n;
+      Message m;
+      m.SetString("store", "save").SetString("kind", kKind).SetString("id", IdOf(id));
+      m.SetObjectJson("ent", ValueOf(id + 1));
+      bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
+    }
+  }
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stop = true;
+  if (trimmer.joinable()) trimmer.join();
+  if (failures) throw std::runtime_error("store:save failed while measuring trimming");
+  return saves / elapsed;
+}
+
+// Save throughput with feed trimming running against without it, interleaved on the same store:
+// 5 periods of each, alternating, so drift in the machine's load hits both alike; the medians.
+Figures TrimmingFigures(Engines& e, Bus& bus, uint64_t n, double seconds) {
+  std::vector<double> without, with;
+  uint64_t trimmed = 0;
+  for (int round = 0; round < 5; ++round) {
+    without.push_back(SavesWhileTrimming(e, bus, n, false, seconds, trimmed));
+    with.push_back(SavesWhileTrimming(e, bus, n, true, seconds, trimmed));
+  }
+  auto median = [](std::vector<double>& v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double untrimmed = median(without), trimming = median(with);
+  return {{"save_untrimmed_per_s", untrimmed},
+          {"save_trimming_per_s", trimming},
+          {"save_trimming_ratio", untrimmed > 0 ? trimming / untrimmed : 0},
+          {"feed_records_trimmed", static_cast<double>(trimmed)}};
 }
 
 // The store service against the raw engine: reads, writes, keyed writes.
@@ -386,6 +445,9 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
   }
   Options bench_options{options.repetitions, options.min_time_s};
   Figures figures = RunEngineFigures(engines, bus, options.entities, bench_options);
+  for (auto& figure :
+       TrimmingFigures(engines, bus, options.entities, std::max(1.0, options.min_time_s)))
+    figures.push_back(std::move(figure));
 #ifdef SHARDKIT_BENCH_WITH_SHARDS
   if (options.shards > 1) {
     for (auto& figure : RunShardedFigures(bus, options, engines.store_options, root, bench_options))

@@ -257,6 +257,13 @@ class ProjectionServiceImpl final : public ProjectionService {
         if (wake_->stop) return true;
       }
       auto events = source_->Read(applied() + 1, options_.batch_size);
+      if (!events.ok() && events.status().code() == Code::kNotFound) {
+        if (Status s = Rebuild(events.status()); !s.ok()) {
+          spdlog::error("projection '{}': rebuilding: {}", projection_->name(), s.ToString());
+          return false;
+        }
+        continue;
+      }
       if (!events.ok()) {
         spdlog::warn("projection '{}': reading events: {}", projection_->name(),
                      events.status().ToString());
@@ -269,6 +276,35 @@ class ProjectionServiceImpl final : public ProjectionService {
       }
       AnswerWaiters();
     }
+  }
+
+  // The source no longer holds the events after the checkpoint (a change feed trimmed past it):
+  // the read model is cleared and rebuilt from the first event the source still has.
+  Status Rebuild(const Status& missing) {
+    auto details = ParseJson(missing.details_json(), "details");
+    if (!details.ok() || !details->IsObject() || !details->HasMember("first_retained") ||
+        !(*details)["first_retained"].IsUint64() || (*details)["first_retained"].GetUint64() == 0)
+      return Status::Internal("the source's not_found names no first_retained: " +
+                              missing.ToString());
+    const uint64_t first = (*details)["first_retained"].GetUint64();
+    spdlog::error(
+        "projection '{}': the source no longer holds the events after {} ({}); rebuilding the "
+        "read model from scratch from event {}: entities last changed before it are missing "
+        "from it until they change again",
+        projection_->name(), applied(), missing.message(), first);
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(std::string(1, kData), std::string(1, kData + 1));
+    std::string checkpoint;
+    internal::PutBe64(checkpoint, first - 1);
+    batch.Put(kCheckpointKey, checkpoint);
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.durability == store::Durability::kSync;
+    if (rocksdb::Status s = db_->Write(wo, &batch); !s.ok()) return Engine(s, "rebuild");
+    {
+      std::lock_guard lock(wake_->mu);
+      applied_.store(first - 1, std::memory_order_release);
+    }
+    return Status::Ok();
   }
 
   Status ApplyBatch(const std::vector<Event>& events) {

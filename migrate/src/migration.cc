@@ -488,6 +488,7 @@ class Migration::Impl {
     for (size_t i = 0; i < replicators.size(); ++i) {
       uint64_t wanted = fence[pairs[i].first];
       if (!replicators[i]->WaitUntil(wanted, spec_.cutover.fence_timeout)) {
+        if (Status failed = replicators[i]->failure(); !failed.ok()) return failed;
         return Status::Timeout(fmt::format("{} abandoned: {} did not reach the fence {} in time",
                                            step, replicators[i]->stream(), wanted));
       }

@@ -1,5 +1,6 @@
 #include "replicator.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -57,6 +58,10 @@ void Replicator::Start() {
     NameThisThread("sk-replicator");
     while (!stop_) {
       auto applied = Step();
+      if (!applied.ok() && applied.status().code() == Code::kNotFound) {
+        Fail(applied.status());
+        return;
+      }
       if (!applied.ok()) {
         spdlog::warn("replicator {}: {}", stream_, applied.status().ToString());
         std::unique_lock<std::mutex> lock(mu_);  // back off, then try again
@@ -104,8 +109,28 @@ uint64_t Replicator::lag() const {
 
 bool Replicator::WaitUntil(uint64_t position, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return progressed_.wait_for(lock, timeout, [&] { return applied_ >= position || stop_; }) &&
-         applied_ >= position;
+  return progressed_.wait_for(lock, timeout, [&] {
+    return applied_ >= position || stop_ || !failure_.ok();
+  }) && applied_ >= position;
+}
+
+void Replicator::Fail(const Status& read) {
+  Status failure = Status::Unavailable(fmt::format(
+      "replicator {}: the source's feed no longer holds the records after {} ({}): its consumer "
+      "\"{}\" fell behind beyond max_consumer_lag_ms and was dropped; cancel the migration and "
+      "start it again",
+      stream_, applied_.load(), read.message(), consumer_));
+  spdlog::error("{}", failure.message());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failure_ = std::move(failure);
+  }
+  progressed_.notify_all();
+}
+
+Status Replicator::failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failure_;
 }
 
 }  // namespace shardkit::migrate::internal

@@ -32,12 +32,18 @@ class Replicator {
 
   uint64_t applied() const { return applied_.load(); }
   uint64_t lag() const;
-  // Waits until the applied position reaches `position`; false on timeout or a stop.
+  // Waits until the applied position reaches `position`; false on timeout, a stop or a failure.
   bool WaitUntil(uint64_t position, std::chrono::milliseconds timeout);
+  // Why the replicator stopped for good (ok while it runs): the records after its position were
+  // trimmed from the source's feed (its consumer lagged beyond max_consumer_lag_ms and was
+  // dropped), so it cannot catch up; the migration is cancelled and started again.
+  Status failure() const;
   const std::string& stream() const { return stream_; }
 
  private:
   void WaitForRecords();
+  // Records why the replicator stops for good and wakes WaitUntil.
+  void Fail(const Status& read);
 
   const std::string stream_;
   const std::string consumer_;
@@ -46,8 +52,9 @@ class Replicator {
   const store::KsidRange range_;
   std::atomic<uint64_t> applied_{0};
   std::atomic<bool> stop_{false};
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable progressed_;
+  Status failure_;  // guarded by mu_
   // Set by the source feed's WhenAppended wake (shared: the wake may outlive the replicator).
   struct Signal {
     std::mutex mu;

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "adapters.h"
+#include "feed_stats.h"
 #include "shardkit/store/entity_store.h"
 #include "shardkit/store/id_generator.h"
 #include "shardkit/store/service.h"
@@ -26,11 +27,35 @@ struct StoreSettings {
   std::map<std::string, std::string> shard_keys;
 };
 
+// The change feed's retention (docs/store.md, "Feed retention"); 0 turns a limit off.
+Status ReadFeedRetention(const Settings& s, store::FeedRetention& retention) {
+  const store::FeedRetention defaults;
+  auto age = s.GetInt("feed_retention_ms", defaults.retention_ms);
+  auto bytes = s.GetInt("feed_max_bytes", static_cast<int64_t>(defaults.max_bytes));
+  auto lag = s.GetInt("max_consumer_lag_ms", defaults.max_consumer_lag_ms);
+  auto interval = s.GetInt("feed_trim_interval_ms", defaults.interval_ms);
+  for (const Status& st : {St(age), St(bytes), St(lag), St(interval)}) {
+    if (!st.ok()) return st;
+  }
+  if (*age < 0) return s.Error("feed_retention_ms", "must be 0 (no age limit) or positive");
+  if (*bytes < 0) return s.Error("feed_max_bytes", "must be 0 (no size limit) or positive");
+  if (*lag < 0) return s.Error("max_consumer_lag_ms", "must be 0 (never drop) or positive");
+  if (*interval < 0 || *interval > 3'600'000)
+    return s.Error("feed_trim_interval_ms", "must be 0 (never) to 3600000");
+  retention.retention_ms = *age;
+  retention.max_bytes = static_cast<uint64_t>(*bytes);
+  retention.max_consumer_lag_ms = *lag;
+  retention.interval_ms = static_cast<int>(*interval);
+  return Status::Ok();
+}
+
 Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st =
-          s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id", "shard",
-                       "map", "shard_keys", "threads", "purge_interval_ms", "idempotency_ttl_ms"});
+  if (Status st = s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id",
+                               "shard", "map", "shard_keys", "threads", "purge_interval_ms",
+                               "idempotency_ttl_ms", "feed_retention_ms", "feed_max_bytes",
+                               "max_consumer_lag_ms", "feed_trim_interval_ms",
+                               "block_cache_bytes"});
       !st.ok()) {
     return st;
   }
@@ -67,6 +92,12 @@ Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   options.purge_interval_ms = static_cast<int>(*purge);
   if (*receipts < 0) return s.Error("idempotency_ttl_ms", "must be 0 (keys off) or positive");
   options.idempotency_ttl_ms = *receipts;
+  if (Status st = ReadFeedRetention(s, options.feed_retention); !st.ok()) return st;
+  auto cache = s.GetInt("block_cache_bytes",
+                        static_cast<int64_t>(store::RocksDbTuning{}.block_cache_bytes));
+  if (!cache.ok()) return cache.status();
+  if (*cache < (int64_t{1} << 20)) return s.Error("block_cache_bytes", "must be at least 1048576");
+  options.rocksdb.block_cache_bytes = static_cast<size_t>(*cache);
   options.clock = &ctx.environment.clock_or_system();
   return StoreSettings{std::move(options),
                        *backend,
@@ -157,9 +188,15 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   // The id generator and the clock must outlive the store: the directory entry goes at stop (unless
   // a newer instance of the shard replaced it), so the store dies with the stop callback's captures
   // and the node, not later with the process directory.
-  auto stop = [pool, entity_store, ids, served_key,
+  // Its feed in sys:stats and /metrics while it runs (a newer instance of the service, started by
+  // a reload before this one stops, replaces the entry and keeps it).
+  const std::string feed_key = FeedKey(ctx.name);
+  ctx.environment.directory_or_process().Put(feed_key, entity_store);
+  auto stop = [pool, entity_store, ids, served_key, feed_key,
                directory = &ctx.environment.directory_or_process()]() mutable {
     if (pool) pool->join();
+    if (directory->Find<store::EntityStore>(feed_key) == entity_store)
+      directory->Put(feed_key, nullptr);
     if (served_key.empty()) return;
     auto served = directory->Find<ServedShard>(served_key);
     if (served && served->store == entity_store) directory->Put(served_key, nullptr);

@@ -2,24 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "feed_stats.h"
 #include "shardkit/message/json.h"
 
 namespace shardkit::services {
 namespace {
-
-// Prometheus label values: escape backslash, quote and newline.
-std::string LabelValue(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
 
 Code CodeAt(size_t i) { return static_cast<Code>(i); }
 

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "feed_stats.h"
+
 #include "node_impl.h"
 #include "shardkit/message/json.h"
 #include "shardkit/services/client.h"
@@ -72,7 +74,9 @@ Status Node::Impl::StartListeners() {
   hooks.dispatch_local = [this](Message message, ReplyFn reply) {
     local_bus_.Act(std::move(message), std::move(reply));
   };
-  hooks.metrics_text = [metrics = metrics_] { return metrics->PrometheusText(); };
+  hooks.metrics_text = [this, metrics = metrics_] {
+    return metrics->PrometheusText() + FeedMetricsText(options_.environment.directory_or_process());
+  };
   hooks.health_json = [this] {
     return JsonObject()
         .Add("status", stopping_.load() ? "stopping" : "ok")

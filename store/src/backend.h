@@ -116,6 +116,9 @@ class Backend {
                                                                                size_t limit) = 0;
   virtual Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) = 0;
   virtual Result<FeedState> LoadFeedState() = 0;
+  // Called after records below `below` were trimmed, without the write lock: gives their space
+  // back where deleting alone does not (RocksDB). SQLite reuses freed pages by itself.
+  virtual void ReclaimFeedSpace(uint64_t below) { (void)below; }
 };
 
 }  // namespace shardkit::store::internal

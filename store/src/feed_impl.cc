@@ -2,16 +2,43 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "shardkit/message/json.h"
 #include "validation.h"
 
 namespace shardkit::store::internal {
+namespace {
 
-FeedImpl::FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state)
+// The most records one trim commit deletes: the write lock is released between batches, so a
+// large trim (SQLite deletes row by row) never holds up saves for long.
+constexpr uint64_t kTrimBatch = 4096;
+
+// The bytes of the records retained at open (one pass over the feed).
+uint64_t RetainedBytesAtOpen(Backend& backend, const FeedState& state) {
+  uint64_t bytes = 0;
+  for (uint64_t from = state.first_retained; from <= state.last_sequence;) {
+    Result<std::vector<ChangeRecord>> records = backend.ReadChanges(from, 1024);
+    if (!records.ok() || records->empty()) break;  // counted as far as readable: stats only
+    for (const ChangeRecord& r : *records) bytes += FeedHistory::BytesOf(r);
+    from = records->back().sequence + 1;
+  }
+  return bytes;
+}
+
+}  // namespace
+
+FeedImpl::FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state,
+                   const StoreOptions& options)
     : backend_(backend),
       write_mu_(write_mu),
       last_sequence_(state.last_sequence),
-      first_retained_(state.first_retained) {
+      first_retained_(state.first_retained),
+      retention_(options.feed_retention),
+      clock_(options.clock != nullptr ? *options.clock : SystemClock::Default()),
+      scheduler_(options.scheduler != nullptr ? *options.scheduler : Scheduler::Shared()),
+      history_(state.first_retained, state.last_sequence, RetainedBytesAtOpen(backend, state),
+               clock_.NowMs()) {
   for (const auto& [name, position] : state.consumers) {
     if (name.compare(0, kReplicaPrefix.size(), kReplicaPrefix) == 0) {
       replicas_.emplace(name.substr(kReplicaPrefix.size()), position);
@@ -30,6 +57,15 @@ FeedImpl::FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state)
       consumers_.emplace(name, position);
     }
   }
+  if (retention_.interval_ms > 0) {
+    // A failed round changes nothing; the next one retries.
+    trim_task_ = scheduler_.Every(std::chrono::milliseconds(retention_.interval_ms),
+                                  [this] { (void)TrimRetained(); });
+  }
+}
+
+FeedImpl::~FeedImpl() {
+  if (trim_task_ != 0) scheduler_.Cancel(trim_task_);  // waits for a round in progress
 }
 
 uint64_t FeedImpl::ReplicaPositionLocked(std::string_view stream) const {
@@ -64,6 +100,7 @@ Status FeedImpl::CommitLocked(WriteSet& writes) {
   uint64_t sequence = LastSequence();
   for (ChangeRecord& change : writes.changes) change.sequence = ++sequence;
   if (Status s = backend_.Commit(writes); !s.ok()) return s;
+  for (const ChangeRecord& change : writes.changes) history_.Appended(FeedHistory::BytesOf(change));
   last_sequence_.store(sequence, std::memory_order_release);
   if (!writes.changes.empty()) WakeUpTo(sequence);
   return Status::Ok();
@@ -174,21 +211,103 @@ std::map<std::string, uint64_t> FeedImpl::Consumers() const {
   return {consumers_.begin(), consumers_.end()};
 }
 
-Result<uint64_t> FeedImpl::TrimFeed() {
-  std::lock_guard lock(write_mu_);
-  if (consumers_.empty()) return uint64_t{0};
-  uint64_t lowest = consumers_.begin()->second;
-  for (const auto& [name, position] : consumers_) lowest = std::min(lowest, position);
+uint64_t FeedImpl::LowestConsumerLocked(uint64_t limit) const {
+  for (const auto& [name, position] : consumers_) limit = std::min(limit, position);
+  return limit;
+}
+
+Status FeedImpl::TrimBelowLocked(uint64_t below) {
   const uint64_t first = FirstRetainedSequence();
-  if (lowest <= first) return uint64_t{0};
-  first_retained_.store(lowest, std::memory_order_release);  // before the commit: see ReadChanges
+  first_retained_.store(below, std::memory_order_release);  // before the commit: see ReadChanges
   WriteSet writes;
-  writes.trim_below = lowest;
+  writes.trim_below = below;
   if (Status s = CommitLocked(writes); !s.ok()) {
     first_retained_.store(first, std::memory_order_release);
     return s;
   }
+  history_.Trimmed(below);
+  trimmed_total_ += below - first;
+  return Status::Ok();
+}
+
+Result<uint64_t> FeedImpl::TrimFeed() {
+  std::lock_guard lock(write_mu_);
+  if (consumers_.empty()) return uint64_t{0};
+  const uint64_t lowest = LowestConsumerLocked(consumers_.begin()->second);
+  const uint64_t first = FirstRetainedSequence();
+  if (lowest <= first) return uint64_t{0};
+  if (Status s = TrimBelowLocked(lowest); !s.ok()) return s;
   return lowest - first;
+}
+
+Result<uint64_t> FeedImpl::DropLaggardsLocked(uint64_t target, int64_t now_ms,
+                                              std::vector<std::string>& dropped) {
+  uint64_t kept = target;
+  for (auto it = consumers_.begin(); it != consumers_.end();) {
+    const auto& [name, position] = *it;
+    const int64_t lag_ms = history_.AgeMs(position, now_ms);
+    if (position >= target || retention_.max_consumer_lag_ms == 0 ||
+        lag_ms <= retention_.max_consumer_lag_ms) {
+      kept = std::min(kept, position);
+      ++it;
+      continue;
+    }
+    WriteSet writes;
+    writes.consumers.push_back({name, std::nullopt});
+    if (Status s = CommitLocked(writes); !s.ok()) return s;
+    spdlog::warn(
+        "change feed: consumer \"{}\" dropped: at {} it lags {} ms behind the head, beyond "
+        "max_consumer_lag_ms {}; its next read below the retained records is not_found",
+        name, position, lag_ms, retention_.max_consumer_lag_ms);
+    dropped.push_back(name);
+    ++dropped_total_;
+    it = consumers_.erase(it);
+  }
+  return kept;
+}
+
+Result<TrimReport> FeedImpl::TrimRetained() {
+  TrimReport report;
+  uint64_t target = 0;
+  {
+    std::lock_guard lock(write_mu_);
+    const int64_t now = clock_.NowMs();
+    history_.Sample(LastSequence(), now);
+    target = history_.TrimTarget(retention_, FirstRetainedSequence(), now);
+    if (target <= FirstRetainedSequence()) return report;
+    Result<uint64_t> kept = DropLaggardsLocked(target, now, report.dropped);
+    if (!kept.ok()) return kept.status();
+    target = *kept;
+  }
+  while (true) {
+    std::lock_guard lock(write_mu_);
+    const uint64_t first = FirstRetainedSequence();
+    // A consumer registered since the target was chosen holds it back too.
+    const uint64_t below = LowestConsumerLocked(std::min(target, first + kTrimBatch));
+    if (below <= first) break;
+    if (Status s = TrimBelowLocked(below); !s.ok()) return s;
+    report.trimmed += below - first;
+  }
+  if (report.trimmed > 0) backend_.ReclaimFeedSpace(FirstRetainedSequence());
+  return report;
+}
+
+FeedStats FeedImpl::Stats() const {
+  std::lock_guard lock(write_mu_);
+  FeedStats stats;
+  const int64_t now = clock_.NowMs();
+  stats.first_retained = FirstRetainedSequence();
+  stats.last_sequence = LastSequence();
+  stats.records = stats.last_sequence + 1 - stats.first_retained;
+  stats.bytes = history_.RetainedBytes(stats.first_retained);
+  stats.trimmed_total = trimmed_total_;
+  stats.dropped_consumers_total = dropped_total_;
+  for (const auto& [name, position] : consumers_) {
+    const uint64_t head = stats.last_sequence + 1;
+    stats.consumers.push_back({name, position, head > position ? head - position : 0,
+                               position < head ? history_.AgeMs(position, now) : 0});
+  }
+  return stats;
 }
 
 }  // namespace shardkit::store::internal

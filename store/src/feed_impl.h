@@ -10,15 +10,21 @@
 #include <utility>
 #include <vector>
 
+#include <shardkit/message/clock.h>
 #include <shardkit/store/change_feed.h>
+#include <shardkit/store/options.h>
+#include <shardkit/store/scheduler.h>
 
 #include "backend.h"
+#include "feed_history.h"
 
 namespace shardkit::store::internal {
 
 class FeedImpl final : public ChangeFeed {
  public:
-  FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state);
+  // Schedules the retention rounds of options.feed_retention (none when its interval is 0).
+  FeedImpl(Backend& backend, std::mutex& write_mu, FeedState state, const StoreOptions& options);
+  ~FeedImpl() override;
 
   Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from_sequence, size_t limit) override;
   uint64_t LastSequence() const override { return last_sequence_.load(std::memory_order_acquire); }
@@ -30,6 +36,8 @@ class FeedImpl final : public ChangeFeed {
   Status RemoveConsumer(std::string_view name) override;
   std::map<std::string, uint64_t> Consumers() const override;
   Result<uint64_t> TrimFeed() override;
+  Result<TrimReport> TrimRetained() override;
+  FeedStats Stats() const override;
   void WhenAppended(uint64_t after_sequence, std::function<void()> wake) override;
 
   // For the store, with the write mutex held: commits `writes` after numbering its change
@@ -64,6 +72,14 @@ class FeedImpl final : public ChangeFeed {
 
  private:
   Status CheckPosition(uint64_t position) const;
+  // Deletes the records below `below` (> FirstRetainedSequence()); call with write_mu_ held.
+  Status TrimBelowLocked(uint64_t below);
+  // The lowest position of a registered consumer, or `limit` if none is lower.
+  uint64_t LowestConsumerLocked(uint64_t limit) const;
+  // Removes the consumers behind `target` that lag beyond max_consumer_lag_ms; returns the
+  // target lowered to the positions of the others. Call with write_mu_ held.
+  Result<uint64_t> DropLaggardsLocked(uint64_t target, int64_t now_ms,
+                                      std::vector<std::string>& dropped);
   // Calls (and forgets) every wake waiting for a record up to `sequence`.
   void WakeUpTo(uint64_t sequence);
 
@@ -77,6 +93,13 @@ class FeedImpl final : public ChangeFeed {
   std::map<std::string, std::string, std::less<>>
       shard_keys_;        // guarded by write_mu_: kind -> field
   std::string claimant_;  // guarded by write_mu_; empty: unclaimed
+  const FeedRetention retention_;
+  const Clock& clock_;
+  Scheduler& scheduler_;
+  FeedHistory history_;         // guarded by write_mu_
+  uint64_t trimmed_total_ = 0;  // guarded by write_mu_
+  uint64_t dropped_total_ = 0;  // guarded by write_mu_
+  Scheduler::TaskId trim_task_ = 0;
   std::mutex wakes_mu_;   // after write_mu_ when both are held
   std::vector<std::pair<uint64_t, std::function<void()>>> wakes_;  // guarded by wakes_mu_
 };

@@ -7,11 +7,14 @@
 // Every Commit is one WriteBatch across the column families, so data, feed and indexes agree
 // after any crash.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 
 #include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -106,6 +109,11 @@ class RocksDbBackend final : public Backend {
     db_options.create_missing_column_families = true;
     db_options.max_background_jobs = options.rocksdb.max_background_jobs;
     db_options.keep_log_file_num = 3;
+    // A WAL file is deleted only once every column family has flushed what it holds, and "meta"
+    // and "expiry" take few writes: without a cap they would pin every WAL and the directory
+    // would grow with the write count however much of the feed is trimmed. Past the cap RocksDB
+    // flushes the families holding the oldest WAL.
+    db_options.max_total_wal_size = uint64_t{64} << 20;
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
         {rocksdb::kDefaultColumnFamilyName, cf_options},
         {"changes", cf_options},
@@ -291,6 +299,26 @@ class RocksDbBackend final : public Backend {
     return out;
   }
 
+  // A DeleteRange hides the trimmed records but frees nothing until compaction reaches them.
+  // Whole files of trimmed records go at once (cheap, every round); the rest goes as the feed's
+  // own compactions carry the range tombstone down. A manual compaction of the range (it flushes
+  // the memtable first, so not every round) catches what a quiet feed's compactions leave.
+  void ReclaimFeedSpace(uint64_t below) override {
+    const std::string begin = BigEndian64(0), end = BigEndian64(below);
+    const rocksdb::Slice b(begin), e(end);
+    (void)rocksdb::DeleteFilesInRange(db_, changes_, &b, &e, /*include_end=*/false);
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    int64_t last = last_feed_compaction_s_.load();
+    if (now - last < kFeedCompactionIntervalS ||
+        !last_feed_compaction_s_.compare_exchange_strong(last, now))
+      return;
+    rocksdb::CompactRangeOptions options;
+    options.exclusive_manual_compaction = false;  // automatic compactions keep running
+    (void)db_->CompactRange(options, changes_, &b, &e);
+  }
+
   Result<FeedState> LoadFeedState() override {
     FeedState state;
     std::optional<uint64_t> first, last;
@@ -307,7 +335,9 @@ class RocksDbBackend final : public Backend {
     if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "load feed");
     const uint64_t trimmed_below = s.ok() && trim.size() == 8 ? ReadBigEndian64(trim) : 0;
     state.last_sequence = std::max(last.value_or(0), trimmed_below > 0 ? trimmed_below - 1 : 0);
-    state.first_retained = first.value_or(state.last_sequence + 1);
+    // ReclaimFeedSpace drops whole files of trimmed records, which may bare older copies of
+    // trimmed keys: the trim point, not the first key, says where the feed starts.
+    state.first_retained = std::max(first.value_or(state.last_sequence + 1), trimmed_below);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
     for (it->Seek("c"); it->Valid() && it->key().starts_with("c"); it->Next()) {
       if (it->value().size() != 8) return Status::Internal("rocksdb: corrupt consumer record");
@@ -372,6 +402,8 @@ class RocksDbBackend final : public Backend {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* entities_;
   rocksdb::ColumnFamilyHandle* changes_;
+  static constexpr int64_t kFeedCompactionIntervalS = 60;
+  std::atomic<int64_t> last_feed_compaction_s_{INT64_MIN / 2};  // steady clock, seconds
   rocksdb::ColumnFamilyHandle* expiry_;
   rocksdb::ColumnFamilyHandle* meta_;
   const Durability durability_;

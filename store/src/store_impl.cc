@@ -119,7 +119,7 @@ StoreImpl::StoreImpl(std::unique_ptr<Backend> backend, const StoreOptions& optio
       clock_(options.clock != nullptr ? *options.clock : SystemClock::Default()),
       ids_(*OwnedIds(options, owned_ids_)),
       backend_(std::move(backend)),
-      feed_(*backend_, write_mu_, std::move(feed_state)) {
+      feed_(*backend_, write_mu_, std::move(feed_state), options_) {
   if (options_.purge_interval_ms > 0) {
     // A failed round leaves the rows in place; they stay invisible and the next round retries.
     purge_task_ = scheduler().Every(std::chrono::milliseconds(options_.purge_interval_ms),

@@ -205,6 +205,7 @@ TEST(MigrationRules, CompleteIsRefusedAfterARollbackAndCancelLeavesTheSourcesSer
   auto m = Migration::Open(c.Spec("back", {c.shards["80-"]}, {a, b}));
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE((*m)->Start().ok());
+  EXPECT_EQ(c.shards["80-"].store->feed().Consumers().size(), 2u);  // one per target
   ASSERT_TRUE((*m)->WaitForLag(100, 10s));
   ASSERT_TRUE((*m)->Cutover().ok());
   WaitOps(load, 500);
@@ -218,6 +219,9 @@ TEST(MigrationRules, CompleteIsRefusedAfterARollbackAndCancelLeavesTheSourcesSer
   EXPECT_TRUE((*m)->Rollback().ok());
   ASSERT_TRUE((*m)->Cancel().ok());
   EXPECT_NE(c.map_->Current()->Find("80-"), nullptr) << "the sources no longer serve";
+  // A cancelled migration's feed consumers end with it: none is left to hold back trimming.
+  for (const auto& store : {c.shards["80-"].store, a.store, b.store})
+    EXPECT_TRUE(store->feed().Consumers().empty());
   WaitOps(load, 500);
   CheckClients(load);
   EXPECT_EQ(LostEntities(c, written), 0) << "of " << written.size();

@@ -89,6 +89,9 @@ TEST(LiveMigration, MergeTwoShardsUnderLoad) {
   ASSERT_TRUE(cut.ok()) << cut.status().ToString();
   WaitOps(load, 2000);
   ASSERT_TRUE((*m)->Complete().ok());
+  // A completed migration's feed consumers end with it: none is left to hold back trimming.
+  for (const auto& store : {c.shards["-40"].store, c.shards["40-80"].store, merged.store})
+    EXPECT_TRUE(store->feed().Consumers().empty());
   load.Stop();
   EXPECT_EQ(load.errors, 0) << (load.error_samples.empty() ? "" : load.error_samples[0]);
   load.Verify();
@@ -155,6 +158,7 @@ class SlowApplyStore final : public store::EntityStore {
   store::ChangeFeed& feed() override { return inner_->feed(); }
   Status ApplyReplicated(std::string_view stream, const std::vector<store::ChangeRecord>& changes,
                          uint64_t position, bool assume_absent) override {
+    ++applies_started;
     std::this_thread::sleep_for(delay_);
     return inner_->ApplyReplicated(stream, changes, position, assume_absent);
   }
@@ -167,6 +171,8 @@ class SlowApplyStore final : public store::EntityStore {
   Status Claim(std::string_view owner) override { return inner_->Claim(owner); }
   Status ReleaseClaim(std::string_view owner) override { return inner_->ReleaseClaim(owner); }
   Result<std::string> Claimant() override { return inner_->Claimant(); }
+
+  std::atomic<int> applies_started{0};
 
  private:
   std::shared_ptr<store::EntityStore> inner_;
@@ -212,6 +218,69 @@ TEST(LiveMigration, ACutoverOverTheLagLimitIsRefusedAndLosesNothing) {
 
 // After a cutover the sources take the reverse stream; with it behind, a rollback is refused, and
 // the refusal names the rollback.
+// A migration's consumer dropped for lagging (as a retention round does it: removed, then the
+// feed trimmed past it): the replicator stops with a clear error, the cutover is refused with it
+// and changes nothing, and the migration is cancelled and started again.
+TEST(LiveMigration, AReplicatorTrimmedPastFailsTheCutoverClearlyAndAFreshStartWorks) {
+  Cluster c({"-80", "80-"});
+  Participant a = c.AddShard("80-c0", Engine::kMemory);
+  Participant b = c.AddShard("c0-", Engine::kMemory);
+  auto slow = std::make_shared<SlowApplyStore>(a.store, 300ms);
+  a.store = slow;
+  auto source = c.shards["80-"].store;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(source->Save({"item", fmt::format("i{}", i), "{}"}).ok());
+  auto m = Migration::Open(c.Spec("trimmed", {c.shards["80-"]}, {a, b}));
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE((*m)->Start().ok());
+  // The slow target's replicator takes a first change and sleeps in its apply; more changes
+  // follow, and the feed is trimmed past all of them before it reads again.
+  const int started = slow->applies_started.load();
+  ASSERT_TRUE(source->Save({"item", "first", "{}"}).ok());
+  for (int i = 0; i < 500 && slow->applies_started.load() == started; ++i)
+    std::this_thread::sleep_for(2ms);
+  ASSERT_GT(slow->applies_started.load(), started);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(source->Save({"item", fmt::format("late{}", i), "{}"}).ok());
+  for (const auto& [name, position] : source->feed().Consumers())
+    ASSERT_TRUE(source->feed().RemoveConsumer(name).ok());
+  ASSERT_TRUE(source->feed().RegisterConsumer("trim", source->feed().LastSequence() + 1).ok());
+  ASSERT_GT(*source->feed().TrimFeed(), 0u);
+  ASSERT_TRUE(source->feed().RemoveConsumer("trim").ok());
+
+  auto cut = (*m)->Cutover();
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.status().code(), Code::kUnavailable) << cut.status().ToString();
+  EXPECT_THAT(cut.status().message(), ::testing::HasSubstr("fell behind beyond max_consumer_lag_ms"));
+  EXPECT_THAT(cut.status().message(), ::testing::HasSubstr("cancel the migration and start it again"));
+  EXPECT_NE(c.map_->Current()->Find("80-"), nullptr) << "the source no longer serves";
+  ASSERT_TRUE((*m)->Cancel().ok());
+
+  // Started again, onto fresh targets (the cancelled ones hold the first copy).
+  for (const char* range : {"80-c0", "c0-"})
+    ASSERT_TRUE(c.bus.Remove(fmt::format("store:*,shard:\"{}\"", range)).ok());
+  Participant a2 = c.AddShard("80-c0", Engine::kMemory);
+  Participant b2 = c.AddShard("c0-", Engine::kMemory);
+  auto again = Migration::Open(c.Spec("trimmed-again", {c.shards["80-"]}, {a2, b2}));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_TRUE((*again)->Start().ok());
+  ASSERT_TRUE((*again)->WaitForLag(0, 10s));
+  auto recut = (*again)->Cutover();
+  ASSERT_TRUE(recut.ok()) << recut.status().ToString();
+  ASSERT_TRUE((*again)->Complete().ok());
+  // Everything the source held in its range "80-" (the saves above went to its store directly,
+  // whatever their ids' shard) is served from the new owners.
+  std::vector<std::string> ids = {"first"};
+  for (int i = 0; i < 20; ++i) ids.push_back(fmt::format("i{}", i));
+  for (int i = 0; i < 10; ++i) ids.push_back(fmt::format("late{}", i));
+  int checked = 0;
+  for (const std::string& id : ids) {
+    if (store::Ksid(id) < (uint64_t{1} << 63)) continue;  // shard "-80"'s range
+    ++checked;
+    auto loaded = c.Act(fmt::format(R"({{"store":"load","kind":"item","id":"{}"}})", id));
+    EXPECT_TRUE(loaded.ok()) << id << ": " << loaded.status().ToString();
+  }
+  EXPECT_GT(checked, 5);
+}
+
 TEST(LiveMigration, ARollbackOverTheLagLimitIsRefusedNamingTheRollback) {
   Cluster c({"-80", "80-"});
   Participant a = c.AddShard("80-c0", Engine::kMemory);

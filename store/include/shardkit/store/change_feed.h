@@ -51,6 +51,31 @@ struct ChangeRecord {
   friend bool operator==(const ChangeRecord&, const ChangeRecord&) = default;
 };
 
+// What one retention round did (ChangeFeed::TrimRetained).
+struct TrimReport {
+  uint64_t trimmed = 0;              // records deleted
+  std::vector<std::string> dropped;  // consumers dropped for lagging beyond max_consumer_lag_ms
+};
+
+// A registered consumer as stats and metrics show it.
+struct FeedConsumerStats {
+  std::string name;
+  uint64_t position = 0;     // the next sequence it needs
+  uint64_t lag_records = 0;  // records from its position to the head
+  int64_t lag_ms = 0;        // how long ago the record at its position was written (0: at head)
+};
+
+// The feed's size: records and bytes retained, and the counters of its retention.
+struct FeedStats {
+  uint64_t records = 0;
+  uint64_t bytes = 0;  // approximate: keys, values and a fixed overhead per record
+  uint64_t first_retained = 1;
+  uint64_t last_sequence = 0;
+  uint64_t trimmed_total = 0;            // records trimmed since the store was opened
+  uint64_t dropped_consumers_total = 0;  // consumers dropped since the store was opened
+  std::vector<FeedConsumerStats> consumers;
+};
+
 class ChangeFeed {
  public:
   virtual ~ChangeFeed() = default;
@@ -80,6 +105,17 @@ class ChangeFeed {
   // Deletes the records below the lowest registered position; returns how many were deleted
   // (0 when no consumer is registered).
   virtual Result<uint64_t> TrimFeed() = 0;
+
+  // One retention round (StoreOptions::feed_retention; the scheduler runs it every interval):
+  // deletes the records older than retention_ms, then the oldest while the feed holds more than
+  // max_bytes, but never a record a consumer within max_consumer_lag_ms of the head still needs.
+  // A consumer further behind than that which holds the trim back is removed (logged, counted);
+  // its next read below FirstRetainedSequence() is not_found. With no consumer registered,
+  // retention still trims. Deletes in bounded batches, releasing the write lock between them.
+  virtual Result<TrimReport> TrimRetained() = 0;
+
+  // The feed's records, bytes, bounds and consumers with their lag.
+  virtual FeedStats Stats() const = 0;
 
   // Calls `wake` once, as soon as LastSequence() > after_sequence: at once on this thread if it
   // already is, else on the thread that commits such a record, right after the commit, with the

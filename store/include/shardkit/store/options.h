@@ -35,6 +35,20 @@ struct SqliteTuning {
   int cache_kib_per_connection = 16 * 1024;  // page cache per connection
 };
 
+// How long the change feed keeps its records (docs/store.md, "Feed retention"). Each round of
+// the scheduler trims the records older than `retention_ms` and, while the feed holds more than
+// `max_bytes`, the oldest ones, but never records a registered consumer still needs while it is
+// within `max_consumer_lag_ms` of the head; a consumer further behind that holds back a trim is
+// dropped (it reads not_found next and resynchronises).
+struct FeedRetention {
+  int64_t retention_ms = 24 * 60 * 60 * 1000;         // 0: no age limit
+  uint64_t max_bytes = uint64_t{1} << 30;             // 0: no size limit
+  int64_t max_consumer_lag_ms = 24 * 60 * 60 * 1000;  // 0: consumers are never dropped
+  // How often the scheduler trims; 0: never (ChangeFeed::TrimRetained() can still be called,
+  // which is what deterministic tests do).
+  int interval_ms = 1000;
+};
+
 struct StoreOptions {
   // Directory of the store (created if missing). Ignored by the memory backend.
   std::string path;
@@ -59,6 +73,7 @@ struct StoreOptions {
   // later than this is applied again. It must cover the longest time a sender may resend (the
   // requests' deadlines, a client's retry horizon). 0: keys are ignored and nothing is recorded.
   int64_t idempotency_ttl_ms = 10 * 60 * 1000;
+  FeedRetention feed_retention;
   RocksDbTuning rocksdb;
   SqliteTuning sqlite;
 };

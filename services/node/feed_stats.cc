@@ -1,0 +1,113 @@
+#include "feed_stats.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+#include <vector>
+
+#include "shardkit/message/json.h"
+#include "shardkit/store/entity_store.h"
+
+namespace shardkit::services {
+namespace {
+
+// (store service name, its feed's stats), in the order the stores started.
+std::vector<std::pair<std::string, store::FeedStats>> Feeds(const ServiceDirectory& directory) {
+  std::vector<std::pair<std::string, store::FeedStats>> feeds;
+  const std::string prefix = FeedKey("");
+  for (const std::string& key : directory.Keys(prefix)) {
+    auto found = directory.Find<store::EntityStore>(key);
+    if (found) feeds.emplace_back(key.substr(prefix.size()), found->feed().Stats());
+  }
+  return feeds;
+}
+
+}  // namespace
+
+std::string LabelValue(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void AddFeedStats(const ServiceDirectory& directory, JsonObject& out) {
+  auto feeds = Feeds(directory);
+  if (feeds.empty()) return;
+  JsonObject by_store;
+  for (const auto& [name, stats] : feeds) {
+    std::string consumers = "[";
+    for (const store::FeedConsumerStats& c : stats.consumers) {
+      if (consumers.size() > 1) consumers += ',';
+      consumers += JsonObject()
+                       .Add("name", c.name)
+                       .Add("position", c.position)
+                       .Add("lag_records", c.lag_records)
+                       .Add("lag_ms", c.lag_ms)
+                       .str();
+    }
+    consumers += ']';
+    by_store.Add(name, JsonObject()
+                           .Add("records", stats.records)
+                           .Add("bytes", stats.bytes)
+                           .Add("first_retained", stats.first_retained)
+                           .Add("last_sequence", stats.last_sequence)
+                           .Add("trimmed", stats.trimmed_total)
+                           .Add("dropped_consumers", stats.dropped_consumers_total)
+                           .AddRaw("consumers", consumers));
+  }
+  out.Add("feeds", by_store);
+}
+
+std::string FeedMetricsText(const ServiceDirectory& directory) {
+  auto feeds = Feeds(directory);
+  if (feeds.empty()) return {};
+  std::string out;
+  auto family = [&](const char* name, const char* type, const char* help, auto value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    for (const auto& [store, stats] : feeds) {
+      out += fmt::format("{}{{store=\"{}\"}} {}\n", name, LabelValue(store), value(stats));
+    }
+  };
+  using S = store::FeedStats;
+  family("shardkit_feed_records", "gauge", "Change records a store's feed retains.",
+         [](const S& s) { return s.records; });
+  family("shardkit_feed_bytes", "gauge", "Approximate bytes of the retained change records.",
+         [](const S& s) { return s.bytes; });
+  family("shardkit_feed_first_retained", "gauge", "The oldest retained sequence number.",
+         [](const S& s) { return s.first_retained; });
+  family("shardkit_feed_last_sequence", "gauge", "The feed's latest sequence number.",
+         [](const S& s) { return s.last_sequence; });
+  family("shardkit_feed_trimmed_total", "counter", "Change records trimmed since the store opened.",
+         [](const S& s) { return s.trimmed_total; });
+  family("shardkit_feed_dropped_consumers_total", "counter",
+         "Consumers dropped for lagging beyond max_consumer_lag_ms since the store opened.",
+         [](const S& s) { return s.dropped_consumers_total; });
+  out +=
+      "# HELP shardkit_feed_consumer_position The next sequence a registered consumer needs.\n"
+      "# TYPE shardkit_feed_consumer_position gauge\n"
+      "# HELP shardkit_feed_consumer_lag_records Records from a consumer's position to the head.\n"
+      "# TYPE shardkit_feed_consumer_lag_records gauge\n"
+      "# HELP shardkit_feed_consumer_lag_seconds How long ago the record at a consumer's position "
+      "was written.\n"
+      "# TYPE shardkit_feed_consumer_lag_seconds gauge\n";
+  for (const auto& [store, stats] : feeds) {
+    for (const store::FeedConsumerStats& c : stats.consumers) {
+      const std::string labels =
+          fmt::format("store=\"{}\",consumer=\"{}\"", LabelValue(store), LabelValue(c.name));
+      out += fmt::format("shardkit_feed_consumer_position{{{}}} {}\n", labels, c.position);
+      out += fmt::format("shardkit_feed_consumer_lag_records{{{}}} {}\n", labels, c.lag_records);
+      out += fmt::format("shardkit_feed_consumer_lag_seconds{{{}}} {}\n", labels,
+                         static_cast<double>(c.lag_ms) / 1000);
+    }
+  }
+  return out;
+}
+
+}  // namespace shardkit::services
