@@ -279,7 +279,8 @@ class ProjectionServiceImpl final : public ProjectionService {
   }
 
   // The source no longer holds the events after the checkpoint (a change feed trimmed past it):
-  // the read model is cleared and rebuilt from the first event the source still has.
+  // the read model is cleared and rebuilt from the source's snapshot of the current state, or,
+  // for a source without one, from the first event it still has.
   Status Rebuild(const Status& missing) {
     auto details = ParseJson(missing.details_json(), "details");
     if (!details.ok() || !details->IsObject() || !details->HasMember("first_retained") ||
@@ -287,22 +288,37 @@ class ProjectionServiceImpl final : public ProjectionService {
       return Status::Internal("the source's not_found names no first_retained: " +
                               missing.ToString());
     const uint64_t first = (*details)["first_retained"].GetUint64();
+    const bool snapshot = source_->has_snapshot();
     spdlog::error(
         "projection '{}': the source no longer holds the events after {} ({}); rebuilding the "
-        "read model from scratch from event {}: entities last changed before it are missing "
-        "from it until they change again",
-        projection_->name(), applied(), missing.message(), first);
+        "read model from scratch, {}",
+        projection_->name(), applied(), missing.message(),
+        snapshot ? "from a snapshot of the source's current state"
+                 : fmt::format("from event {}: entities last changed before it are missing from "
+                               "it until they change again",
+                               first));
+    if (!snapshot) return Reset(first - 1);
+    // Cleared with checkpoint 0 first: a crash during the snapshot starts it again.
+    if (Status s = Reset(0); !s.ok()) return s;
+    auto position =
+        source_->Snapshot([this](const std::vector<Event>& events) { return ApplyBatch(events); });
+    if (!position.ok()) return std::move(position).status();
+    return Reset(*position, /*clear=*/false);
+  }
+
+  // Sets the checkpoint to `position`, clearing the read model first unless `clear` is false.
+  Status Reset(uint64_t position, bool clear = true) {
     rocksdb::WriteBatch batch;
-    batch.DeleteRange(std::string(1, kData), std::string(1, kData + 1));
+    if (clear) batch.DeleteRange(std::string(1, kData), std::string(1, kData + 1));
     std::string checkpoint;
-    internal::PutBe64(checkpoint, first - 1);
+    internal::PutBe64(checkpoint, position);
     batch.Put(kCheckpointKey, checkpoint);
     rocksdb::WriteOptions wo;
     wo.sync = options_.durability == store::Durability::kSync;
     if (rocksdb::Status s = db_->Write(wo, &batch); !s.ok()) return Engine(s, "rebuild");
     {
       std::lock_guard lock(wake_->mu);
-      applied_.store(first - 1, std::memory_order_release);
+      applied_.store(position, std::memory_order_release);
     }
     return Status::Ok();
   }

@@ -82,7 +82,6 @@ class ServeProcess {
     return -1;
   }
   std::string log() const { return ReadFile(log_); }
-  pid_t pid() const { return pid_; }
 
  private:
   std::string ready_;

@@ -50,6 +50,16 @@ class EventSource {
   // poll_interval_ms() without one (0: never; a safety net for sources that wake).
   virtual void SetWake(std::function<void()> wake) = 0;
   virtual int64_t poll_interval_ms() const = 0;
+  // For a source whose older events are gone (Read answered not_found): whether it can give the
+  // current state instead, and Snapshot(), which passes that state to `apply` as kSave events
+  // (position 0) in batches and returns the position to read on after (events after it may
+  // repeat what the state already holds).
+  virtual bool has_snapshot() const { return false; }
+  using ApplySnapshot = std::function<Status(const std::vector<Event>&)>;
+  virtual Result<uint64_t> Snapshot(const ApplySnapshot& apply) {
+    (void)apply;
+    return Status::Internal("this event source has no snapshot");
+  }
 };
 
 // Events from a command log: store:save -> kSave (value = ent, with the id the command service
@@ -62,8 +72,9 @@ std::unique_ptr<EventSource> MakeCommandLogSource(std::shared_ptr<CommandLog> lo
 // stored entity), remove and expire -> kRemove. Once caught up, the source leaves one long-poll
 // open (store:changes with `wait_ms`, docs/messages.md) whose answer wakes the runner as soon as
 // the store commits a record; `poll_interval_ms` is the least time between two reads when the
-// store answers without waiting (an older node) or fails. `bus` must outlive the source. The feed
-// must not be trimmed past the projection (register a consumer on the store).
+// store answers without waiting (an older node) or fails. `bus` must outlive the source. When the
+// feed was trimmed past the projection, a `request` naming a `kind` gives a snapshot: the last
+// sequence, then every entity of the kind by store:list pages (same routing properties).
 std::unique_ptr<EventSource> MakeChangeFeedSource(Bus& bus, Message request,
                                                   int64_t poll_interval_ms = 5,
                                                   int64_t wait_ms = 10'000);
