@@ -51,11 +51,10 @@ Status ReadFeedRetention(const Settings& s, store::FeedRetention& retention) {
 
 Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st = s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id",
-                               "shard", "map", "shard_keys", "threads", "purge_interval_ms",
-                               "idempotency_ttl_ms", "feed_retention_ms", "feed_max_bytes",
-                               "max_consumer_lag_ms", "feed_trim_interval_ms",
-                               "block_cache_bytes"});
+  if (Status st = s.CheckOnly(
+          {"backend", "path", "durability", "max_value_bytes", "node_id", "shard", "map",
+           "shard_keys", "threads", "purge_interval_ms", "idempotency_ttl_ms", "feed_retention_ms",
+           "feed_max_bytes", "max_consumer_lag_ms", "feed_trim_interval_ms", "block_cache_bytes"});
       !st.ok()) {
     return st;
   }
@@ -93,8 +92,8 @@ Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   if (*receipts < 0) return s.Error("idempotency_ttl_ms", "must be 0 (keys off) or positive");
   options.idempotency_ttl_ms = *receipts;
   if (Status st = ReadFeedRetention(s, options.feed_retention); !st.ok()) return st;
-  auto cache = s.GetInt("block_cache_bytes",
-                        static_cast<int64_t>(store::RocksDbTuning{}.block_cache_bytes));
+  auto cache =
+      s.GetInt("block_cache_bytes", static_cast<int64_t>(store::RocksDbTuning{}.block_cache_bytes));
   if (!cache.ok()) return cache.status();
   if (*cache < (int64_t{1} << 20)) return s.Error("block_cache_bytes", "must be at least 1048576");
   options.rocksdb.block_cache_bytes = static_cast<size_t>(*cache);

@@ -100,7 +100,7 @@ class FeedImpl final : public ChangeFeed {
   uint64_t trimmed_total_ = 0;  // guarded by write_mu_
   uint64_t dropped_total_ = 0;  // guarded by write_mu_
   Scheduler::TaskId trim_task_ = 0;
-  std::mutex wakes_mu_;   // after write_mu_ when both are held
+  std::mutex wakes_mu_;  // after write_mu_ when both are held
   std::vector<std::pair<uint64_t, std::function<void()>>> wakes_;  // guarded by wakes_mu_
 };
 

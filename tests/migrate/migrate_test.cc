@@ -228,7 +228,8 @@ TEST(LiveMigration, AReplicatorTrimmedPastFailsTheCutoverClearlyAndAFreshStartWo
   auto slow = std::make_shared<SlowApplyStore>(a.store, 300ms);
   a.store = slow;
   auto source = c.shards["80-"].store;
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(source->Save({"item", fmt::format("i{}", i), "{}"}).ok());
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(source->Save({"item", fmt::format("i{}", i), "{}"}).ok());
   auto m = Migration::Open(c.Spec("trimmed", {c.shards["80-"]}, {a, b}));
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE((*m)->Start().ok());
@@ -239,7 +240,8 @@ TEST(LiveMigration, AReplicatorTrimmedPastFailsTheCutoverClearlyAndAFreshStartWo
   for (int i = 0; i < 500 && slow->applies_started.load() == started; ++i)
     std::this_thread::sleep_for(2ms);
   ASSERT_GT(slow->applies_started.load(), started);
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(source->Save({"item", fmt::format("late{}", i), "{}"}).ok());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(source->Save({"item", fmt::format("late{}", i), "{}"}).ok());
   for (const auto& [name, position] : source->feed().Consumers())
     ASSERT_TRUE(source->feed().RemoveConsumer(name).ok());
   ASSERT_TRUE(source->feed().RegisterConsumer("trim", source->feed().LastSequence() + 1).ok());
@@ -249,8 +251,10 @@ TEST(LiveMigration, AReplicatorTrimmedPastFailsTheCutoverClearlyAndAFreshStartWo
   auto cut = (*m)->Cutover();
   ASSERT_FALSE(cut.ok());
   EXPECT_EQ(cut.status().code(), Code::kUnavailable) << cut.status().ToString();
-  EXPECT_THAT(cut.status().message(), ::testing::HasSubstr("fell behind beyond max_consumer_lag_ms"));
-  EXPECT_THAT(cut.status().message(), ::testing::HasSubstr("cancel the migration and start it again"));
+  EXPECT_THAT(cut.status().message(),
+              ::testing::HasSubstr("fell behind beyond max_consumer_lag_ms"));
+  EXPECT_THAT(cut.status().message(),
+              ::testing::HasSubstr("cancel the migration and start it again"));
   EXPECT_NE(c.map_->Current()->Find("80-"), nullptr) << "the source no longer serves";
   ASSERT_TRUE((*m)->Cancel().ok());
 

@@ -135,7 +135,9 @@ TEST_F(store_retention_history, AFeedNeverTrimmedKeepsItsStatsAcrossThinning) {
   options_.feed_retention = {.retention_ms = 0, .max_bytes = 0, .interval_ms = 0};
   Reopen();
   // Ids of one length: every record has the same size.
-  auto id = [](int i) { return std::string(6 - std::to_string(i).size(), '0') + std::to_string(i); };
+  auto id = [](int i) {
+    return std::string(6 - std::to_string(i).size(), '0') + std::to_string(i);
+  };
   MustSave("thing", "{}", id(0));
   ASSERT_TRUE(feed().RegisterConsumer("old", 1).ok());
   const int64_t registered_at = clock_.NowMs();

@@ -135,7 +135,7 @@ struct ServiceInstance {
   std::vector<std::shared_ptr<Handler>> overrides;
   // Set when this service decorates another one; its `patterns` are routed as well.
   Decorates decorates;
-  std::function<void()> drain;        // optional: ends long-polls as the node stops, see above
+  std::function<void()> drain;  // optional: ends long-polls as the node stops, see above
 };
 
 using ServiceFactory = std::function<Result<ServiceInstance>(const ServiceContext&)>;
