@@ -184,86 +184,90 @@ Result<uint64_t> FeedFollower::PollOnce() {
     if (next >= all.size()) break;
     const FeedSource source = all[next];
     if (retired_.count(source.name)) continue;
-    auto known = positions_.find(source.name);
-    if (known == positions_.end()) {
+    if (positions_.find(source.name) == positions_.end()) {
       // New source: start at the feed's end (an empty cache has nothing to invalidate).
-      Message probe = source.request;
-      probe.SetUint("limit", 1);
-      auto r = bus_.ActAndWait(std::move(probe), std::chrono::seconds(10));
-      if (!r.ok())
-        return Status(r.status().code(),
-                      fmt::format("feed {}: {}", source.name, r.status().message()));
-      positions_[source.name] = r->GetUint("last").value_or(0) + 1;
-      if (Status s = Save(); !s.ok()) return s;
+      if (Status s = StartAtTail(source); !s.ok()) return s;
       continue;
     }
-    while (true) {
-      Message request = source.request;
-      request.SetUint("from", positions_[source.name]);
-      request.SetUint("limit", options_.batch);
-      auto r = bus_.ActAndWait(std::move(request), std::chrono::seconds(10));
-      if (!r.ok() && r.status().code() == Code::kNotFound) {
-        // Trimmed past our position: changes were missed. Start over from an empty cache.
-        spdlog::warn("feed {}: position {} was trimmed; clearing the cache", source.name,
-                     positions_[source.name]);
-        cache_->Clear();
-        positions_.erase(source.name);
-        Message probe = source.request;
-        probe.Remove("from");
-        probe.SetUint("limit", 1);
-        auto tail = bus_.ActAndWait(std::move(probe), std::chrono::seconds(10));
-        if (!tail.ok()) return tail.status();
-        positions_[source.name] = tail->GetUint("last").value_or(0) + 1;
-        if (Status s = Save(); !s.ok()) return s;
-        break;
-      }
-      if (!r.ok())
-        return Status(r.status().code(),
-                      fmt::format("feed {}: {}", source.name, r.status().message()));
-      auto changes = ParseJson(r->GetArrayJson("changes").value_or("[]"), "changes");
-      if (!changes.ok() || !changes->IsArray())
-        return Status::Internal(fmt::format("feed {}: malformed answer", source.name));
-      if (changes->Empty()) break;
-      uint64_t last_seq = 0;
-      bool moved = false, stale = false;
-      for (const auto& change : changes->GetArray()) {
-        std::string_view op = change["op"].GetString();
-        if (op == "moved") {
-          const auto& ent = change["ent"];
-          const uint64_t epoch = ent.IsObject() && ent.HasMember("epoch") && ent["epoch"].IsUint64()
-                                     ? ent["epoch"].GetUint64()
-                                     : 0;
-          if (auto resume = StaleMarker(source.name, epoch)) {
-            positions_[source.name] = std::max(*resume, change["seq"].GetUint64() + 1);
-            stale = true;
-            break;
-          }
-          // Everything before the marker is applied; the rest of this feed is not ours.
-          positions_[source.name] = change["seq"].GetUint64();
-          std::string to = ent.IsObject() && ent.HasMember("to") ? ToJsonText(ent["to"]) : "";
-          if (Status s = FollowMove(source, to, epoch); !s.ok()) return s;
-          moved = true;
-          break;
-        }
-        cache_->Invalidate(change["kind"].GetString(), change["id"].GetString());
-        if (options_.on_change) {
-          options_.on_change(change["kind"].GetString(), change["id"].GetString(), op,
-                             change["version"].GetUint64());
-        }
-        last_seq = change["seq"].GetUint64();
-        ++applied;
-      }
-      if (moved) break;
-      if (stale) {
-        if (Status s = Save(); !s.ok()) return s;
-        continue;  // read on from where the newer move said
-      }
-      positions_[source.name] = last_seq + 1;
-      if (Status s = Save(); !s.ok()) return s;
-      if (changes->Size() < options_.batch) break;
-    }
+    auto read = ReadSource(source);
+    if (!read.ok()) return read.status();
+    applied += *read;
   }
   return applied;
+}
+
+Status FeedFollower::StartAtTail(const FeedSource& source) {
+  Message probe = source.request;
+  probe.Remove("from");
+  probe.SetUint("limit", 1);
+  auto r = bus_.ActAndWait(std::move(probe), std::chrono::seconds(10));
+  if (!r.ok())
+    return Status(r.status().code(), fmt::format("feed {}: {}", source.name, r.status().message()));
+  positions_[source.name] = r->GetUint("last").value_or(0) + 1;
+  return Save();
+}
+
+Result<uint64_t> FeedFollower::ReadSource(const FeedSource& source) {
+  uint64_t applied = 0;
+  while (true) {
+    Message request = source.request;
+    request.SetUint("from", positions_[source.name]);
+    request.SetUint("limit", options_.batch);
+    auto r = bus_.ActAndWait(std::move(request), std::chrono::seconds(10));
+    if (!r.ok() && r.status().code() == Code::kNotFound) {
+      // Trimmed past our position: changes were missed. Start over from an empty cache.
+      spdlog::warn("feed {}: position {} was trimmed; clearing the cache", source.name,
+                   positions_[source.name]);
+      cache_->Clear();
+      positions_.erase(source.name);
+      if (Status s = StartAtTail(source); !s.ok()) return s;
+      return applied;
+    }
+    if (!r.ok())
+      return Status(r.status().code(),
+                    fmt::format("feed {}: {}", source.name, r.status().message()));
+    auto changes = ParseJson(r->GetArrayJson("changes").value_or("[]"), "changes");
+    if (!changes.ok() || !changes->IsArray())
+      return Status::Internal(fmt::format("feed {}: malformed answer", source.name));
+    if (changes->Empty()) return applied;
+    uint64_t last_seq = 0;
+    bool moved = false, stale = false;
+    for (const auto& change : changes->GetArray()) {
+      std::string_view op = change["op"].GetString();
+      if (op == "moved") {
+        const auto& ent = change["ent"];
+        const uint64_t epoch = ent.IsObject() && ent.HasMember("epoch") && ent["epoch"].IsUint64()
+                                   ? ent["epoch"].GetUint64()
+                                   : 0;
+        if (auto resume = StaleMarker(source.name, epoch)) {
+          positions_[source.name] = std::max(*resume, change["seq"].GetUint64() + 1);
+          stale = true;
+          break;
+        }
+        // Everything before the marker is applied; the rest of this feed is not ours.
+        positions_[source.name] = change["seq"].GetUint64();
+        std::string to = ent.IsObject() && ent.HasMember("to") ? ToJsonText(ent["to"]) : "";
+        if (Status s = FollowMove(source, to, epoch); !s.ok()) return s;
+        moved = true;
+        break;
+      }
+      cache_->Invalidate(change["kind"].GetString(), change["id"].GetString());
+      if (options_.on_change) {
+        options_.on_change(change["kind"].GetString(), change["id"].GetString(), op,
+                           change["version"].GetUint64());
+      }
+      last_seq = change["seq"].GetUint64();
+      ++applied;
+    }
+    if (moved) return applied;
+    if (stale) {
+      if (Status s = Save(); !s.ok()) return s;
+      continue;  // read on from where the newer move said
+    }
+    positions_[source.name] = last_seq + 1;
+    if (Status s = Save(); !s.ok()) return s;
+    if (changes->Size() < options_.batch) return applied;
+  }
 }
 
 void FeedFollower::WaitForChange() {

@@ -80,6 +80,10 @@ class FeedFollower {
  private:
   Status Load();
   Status Save() const;
+  // A source seen for the first time: its position becomes the feed's end.
+  Status StartAtTail(const FeedSource& source);
+  // Applies what `source` holds past its position (following a move marker); the changes applied.
+  Result<uint64_t> ReadSource(const FeedSource& source);
 
   Bus& bus_;
   std::shared_ptr<EntityCache> cache_;
