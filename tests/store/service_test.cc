@@ -1,8 +1,7 @@
 // The store:* message protocol, run against every backend through a real Bus: each message of the
 // protocol, bulk partial failure, and every bad-input case (invalid, field named, nothing written,
-// the service keeps serving).
-#include "shardkit/store/service.h"
-
+// the service keeps serving). Each case runs on one store, and for the persistent engines also
+// through a shard router over two shards (service_fixture.h): a promise must hold both ways.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,9 +10,7 @@
 #include <chrono>
 #include <future>
 
-#include "shardkit/message/bus.h"
-#include "shardkit/message/codec.h"
-#include "store_test_util.h"
+#include "service_fixture.h"
 
 namespace shardkit::store::testing {
 namespace {
@@ -21,45 +18,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-template <typename B>
-class store_service : public StoreFixture<B> {
- protected:
-  void SetUp() override {
-    StoreFixture<B>::SetUp();
-    this->options_.max_value_bytes = 4096;
-    this->Reopen();
-    shared_ = std::shared_ptr<EntityStore>(std::move(this->store_));
-    ASSERT_TRUE(bus_.Add("store:*", MakeStoreService(shared_), "store").ok());
-  }
-
-  Result<Message> Act(std::string_view json) {
-    auto m = ParseMessage(json);
-    EXPECT_TRUE(m.ok()) << json;
-    return bus_.ActAndWait(std::move(m).value());
-  }
-  Message MustAct(std::string_view json) {
-    auto r = Act(json);
-    EXPECT_TRUE(r.ok()) << json << " -> " << r.status().ToString();
-    return r.ok() ? std::move(r).value() : Message();
-  }
-  // Expects `invalid` naming `field`, with nothing written and the service still serving.
-  void ExpectRefused(std::string_view json, std::string_view field) {
-    uint64_t before = shared_->feed().LastSequence();
-    auto r = Act(json);
-    ASSERT_FALSE(r.ok()) << json;
-    EXPECT_EQ(r.status().code(), Code::kInvalid) << r.status().ToString();
-    EXPECT_THAT(r.status().message(), StartsWith(std::string(field))) << json;
-    EXPECT_EQ(shared_->feed().LastSequence(), before) << "something was written for " << json;
-    EXPECT_TRUE(Act(R"({"store":"list","kind":"ping"})").ok()) << "service stopped serving";
-  }
-  std::string Ent(const Message& reply) {
-    return std::string(reply.GetObjectJson("ent").value_or(""));
-  }
-
-  Bus bus_;
-  std::shared_ptr<EntityStore> shared_;
-};
-TYPED_TEST_SUITE(store_service, StoreBackends, BackendName);
+TYPED_TEST_SUITE(store_service, StoreServiceTopologies, TopologyName);
 
 TYPED_TEST(store_service, AMessageWithAnIdempotencyKeyIsAppliedOnceAcrossCopies) {
   const char* save =
@@ -72,13 +31,16 @@ TYPED_TEST(store_service, AMessageWithAnIdempotencyKeyIsAppliedOnceAcrossCopies)
       std::count(listed.GetArrayJson("items")->begin(), listed.GetArrayJson("items")->end(), '{'),
       1);
   // A batch under a key used by another request: one request-level conflict, nothing written.
-  uint64_t before = this->shared_->feed().LastSequence();
+  // KNOWN BREAK through the router (routed variants fail here): it splits the batch per shard and
+  // each shard judges the key only against its own receipts, so a shard that never saw "abc"
+  // writes its items. Kept asserting the store's promise until the router checks the key first.
+  uint64_t before = this->Written();
   auto batch = this->Act(
       R"({"store":"save","kind":"k","ents":[{"n":2},{"n":3}],"meta$":{"idempotency_key":"abc"}})");
-  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(this->Written(), before) << "written under a key used for another request";
+  ASSERT_FALSE(batch.ok()) << ToJson(*batch);
   EXPECT_EQ(batch.status().code(), Code::kConflict);
   EXPECT_THAT(batch.status().message(), StartsWith("meta$.idempotency_key: "));
-  EXPECT_EQ(this->shared_->feed().LastSequence(), before);
   // A key that is not a string is refused by the codec, naming it.
   auto bad = ParseMessage(R"({"store":"save","kind":"k","ent":{},"meta$":{"idempotency_key":1}})");
   ASSERT_FALSE(bad.ok());
@@ -180,7 +142,7 @@ TYPED_TEST(store_service, RemoveByIdAndByQueryWithAll) {
 }
 
 TYPED_TEST(store_service, BulkSaveFailsOnlyTheBadItemsAndWritesTheRestInOneBatch) {
-  uint64_t before = this->shared_->feed().LastSequence();
+  uint64_t before = this->Written();
   Message reply = this->MustAct(
       R"({"store":"save","kind":"entry","ents":[{"id":"a","x":1},"not an object",{"id":"b","x":2},{"id":7}]})");
   auto items = Json(*reply.GetArrayJson("items"));
@@ -191,7 +153,7 @@ TYPED_TEST(store_service, BulkSaveFailsOnlyTheBadItemsAndWritesTheRestInOneBatch
   EXPECT_THAT(items[1]["error$"]["message"].GetString(), StartsWith("ents[1]: "));
   EXPECT_TRUE(items[2].HasMember("ent"));
   EXPECT_TRUE(items[3].HasMember("error$"));  // an id inside ent must be a string
-  EXPECT_EQ(this->shared_->feed().LastSequence(), before + 2);
+  EXPECT_EQ(this->Written(), before + 2);
 }
 
 TYPED_TEST(store_service, BulkLoadAnswersPerItem) {
@@ -215,7 +177,7 @@ TYPED_TEST(store_service, TtlExpiresEntities) {
 TYPED_TEST(store_service, ChangesReadTheFeedInOrder) {
   this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"a","v":1}})");
   this->MustAct(R"({"store":"remove","kind":"entry","id":"a"})");
-  Message reply = this->MustAct(R"({"store":"changes","from":1,"limit":10})");
+  Message reply = this->MustAct(this->Changes(R"("from":1,"limit":10)"));
   auto changes = Json(*reply.GetArrayJson("changes"));
   ASSERT_EQ(changes.Size(), 2u);
   EXPECT_EQ(changes[0]["seq"].GetUint64(), 1u);
@@ -250,25 +212,28 @@ TYPED_TEST(store_service, BadInputIsRefusedNamingTheField) {
   this->ExpectRefused(R"({"store":"save","kind":"entry","ttl":0,"ent":{}})", "ttl");
   this->ExpectRefused(R"({"store":"save","kind":"entry","version":"1","ent":{}})", "version");
   this->ExpectRefused(R"({"store":"frobnicate","kind":"entry"})", "store");
-  this->ExpectRefused(R"({"store":"changes","from":0})", "from");
-  this->ExpectRefused(R"({"store":"changes","from":1,"wait_ms":-1})", "wait_ms");
-  this->ExpectRefused(R"({"store":"changes","from":1,"wait_ms":"100"})", "wait_ms");
-  this->ExpectRefused(R"({"store":"changes","from":1,"wait_ms":2.5})", "wait_ms");
-  this->ExpectRefused(R"({"store":"changes","from":1,"wait_ms":600000})", "wait_ms");
+  this->ExpectRefused(this->Changes(R"("from":0)"), "from");
+  this->ExpectRefused(this->Changes(R"("from":1,"wait_ms":-1)"), "wait_ms");
+  this->ExpectRefused(this->Changes(R"("from":1,"wait_ms":"100")"), "wait_ms");
+  this->ExpectRefused(this->Changes(R"("from":1,"wait_ms":2.5)"), "wait_ms");
+  this->ExpectRefused(this->Changes(R"("from":1,"wait_ms":600000)"), "wait_ms");
+  // Through a router, a feed is one shard's: store:changes must name it.
+  if (TypeParam::kRouted) this->ExpectRefused(R"({"store":"changes","from":1})", "shard");
 }
 
 // A long-poll store:changes: the reply waits for a record past `from`, and comes as soon as one is
 // committed (well before the 10 s wait).
 TYPED_TEST(store_service, ChangesWithWaitMsAnswerWhenARecordArrives) {
   this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"a"}})");
+  const std::string b = this->IdNextTo("a", "b");  // routed: the next record of a's feed
   std::promise<Result<Message>> answered;
   auto future = answered.get_future();
   const auto start = std::chrono::steady_clock::now();
-  this->bus_.Act(*ParseMessage(R"({"store":"changes","from":2,"wait_ms":10000})"),
+  this->bus_.Act(*ParseMessage(this->Changes(R"("from":2,"wait_ms":10000)")),
                  [&](Result<Message> r) { answered.set_value(std::move(r)); });
   ASSERT_EQ(future.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
       << "answered before any record past `from` existed";
-  this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"b"}})");
+  this->MustAct(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}"}}}})", b));
   ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready)
       << "no answer 5 s after the record arrived";
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));
@@ -277,14 +242,14 @@ TYPED_TEST(store_service, ChangesWithWaitMsAnswerWhenARecordArrives) {
   auto changes = Json(*reply->GetArrayJson("changes"));
   ASSERT_EQ(changes.Size(), 1u);
   EXPECT_EQ(changes[0]["seq"].GetUint64(), 2u);
-  EXPECT_EQ(std::string(changes[0]["id"].GetString()), "b");
+  EXPECT_EQ(std::string(changes[0]["id"].GetString()), b);
 }
 
 // With no record arriving, the long-poll answers after wait_ms with no changes.
 TYPED_TEST(store_service, ChangesWithWaitMsAnswerEmptyWhenTheWaitEnds) {
   this->MustAct(R"({"store":"save","kind":"entry","ent":{"id":"a"}})");
   const auto start = std::chrono::steady_clock::now();
-  Message reply = this->MustAct(R"({"store":"changes","from":2,"wait_ms":300})");
+  Message reply = this->MustAct(this->Changes(R"("from":2,"wait_ms":300)"));
   const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_GE(waited, std::chrono::milliseconds(290)) << "answered before wait_ms";
   EXPECT_LT(waited, std::chrono::seconds(5));
@@ -292,7 +257,7 @@ TYPED_TEST(store_service, ChangesWithWaitMsAnswerEmptyWhenTheWaitEnds) {
   EXPECT_EQ(reply.GetUint("last"), 1u);
   // With records there already, wait_ms changes nothing: the answer comes at once.
   const auto again = std::chrono::steady_clock::now();
-  Message now = this->MustAct(R"({"store":"changes","from":1,"wait_ms":10000})");
+  Message now = this->MustAct(this->Changes(R"("from":1,"wait_ms":10000)"));
   EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(2));
   EXPECT_EQ(Json(*now.GetArrayJson("changes")).Size(), 1u);
 }
