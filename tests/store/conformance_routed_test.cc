@@ -26,26 +26,14 @@
 #include <shardkit/store/service.h>
 
 #include "../migrate/linearizability.h"
+#include "service_fixture.h"
 #include "store_test_util.h"
 
 namespace shardkit::store::testing {
 namespace {
 
-template <typename B, bool kRoutedTopology>
-struct Topology {
-  using Backend = B;
-  static constexpr bool kRouted = kRoutedTopology;
-};
-
 using Topologies = ::testing::Types<Topology<RocksDbBackend, false>, Topology<RocksDbBackend, true>,
                                     Topology<SqliteBackend, false>, Topology<SqliteBackend, true>>;
-
-struct TopologyName {
-  template <typename T>
-  static std::string GetName(int) {
-    return fmt::format("{}_{}", T::Backend::kName, T::kRouted ? "routed" : "direct");
-  }
-};
 
 // Users whose entries live on shard -80 and on shard 80- (by the ksid of the value).
 std::vector<std::string> UsersOnShard(bool high) {

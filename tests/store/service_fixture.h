@@ -1,6 +1,7 @@
 // The fixture of the store:* message suite (service_test.cc): the suite runs each case against one
 // store service directly, and against two shards (-80, 80-) of the same engine behind a shard
 // router, the pattern a `shardkit serve` node gives a shard (services/adapters/store.cc).
+// Topology and TopologyName also name the variants of store_routed_conformance.
 #pragma once
 
 #include <fmt/format.h>
