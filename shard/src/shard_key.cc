@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
 #include <shardkit/store/keyspace.h>
 
@@ -118,6 +119,24 @@ Result<std::optional<uint64_t>> MessageKsid(const Message& message, const ShardM
     return std::optional<uint64_t>(store::Ksid(ShardKeyBytes(*key)));
   }
   return std::optional<uint64_t>();
+}
+
+Message KeyClaim(const Message& write) {
+  Message request = write;
+  request.meta() = Meta();
+  Message claim;
+  claim.SetString("store", "claim")
+      .SetString("kind", write.GetString("kind").value_or(""))
+      .SetString("request", ToJson(request));
+  claim.meta().idempotency_key = KeyedId("claim$", write.meta().idempotency_key);
+  return claim;
+}
+
+Status ClaimRefused(std::string_view key, const Status& claim) {
+  if (claim.code() != Code::kConflict) return claim;
+  return Status::Conflict(
+      fmt::format("meta$.idempotency_key: '{}' was already used for a different request", key),
+      claim.details_json());
 }
 
 }  // namespace shardkit::shard::internal

@@ -40,10 +40,35 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     if (Status refused = internal::RefuseMoveFields(message); !refused.ok())
       return reply(std::move(refused));
+    if (NeedsClaim(message)) return ClaimThenRoute(context, std::move(message), std::move(reply));
     Route(context, std::move(message), std::move(reply), 0, "");
   }
 
  private:
+  // Each shard judges an idempotency key against its own receipts only, and a keyed write may
+  // reach several shards (a bulk save, a remove by query, a move), or another shard than the
+  // key's first request did: a key reused for another request would be written by the shards
+  // that never saw it. So a keyed write first claims its key for this request on the key's home
+  // shard (store:claim); a reuse is refused there before anything is written (docs/sharding.md).
+  static bool NeedsClaim(const Message& m) {
+    if (m.meta().idempotency_key.empty() || m.Has("shard") || !m.GetString("kind")) return false;
+    auto op = m.GetString("store");
+    return op && (*op == "save" || *op == "remove");
+  }
+
+  void ClaimThenRoute(const Context& context, Message message, ReplyFn reply) {
+    const std::string key = message.meta().idempotency_key;
+    Message claim = internal::KeyClaim(message);
+    auto self = shared_from_this();
+    ForwardKeyed(
+        context, std::move(claim), store::Ksid(key),
+        [self, context, message = std::move(message), reply, key](Result<Message> r) mutable {
+          if (!r.ok()) return reply(internal::ClaimRefused(key, r.status()));
+          self->Route(context, std::move(message), std::move(reply), 0, "");
+        },
+        false);
+  }
+
   // A move met while routing is completed, then the message is routed again, at most this often.
   static constexpr int kMaxAttempts = 8;
 

@@ -104,6 +104,10 @@ uint64_t FingerprintRemove(std::string_view kind, std::string_view id) {
   return FingerprintBuilder("remove").Add(kind).Add(id).Done();
 }
 
+uint64_t FingerprintClaim(std::string_view request) {
+  return FingerprintBuilder("claim").Add(request).Done();
+}
+
 uint64_t FingerprintRemoveWhere(const Query& query) {
   FingerprintBuilder f("remove_where");
   f.Add(query.kind);

@@ -32,6 +32,7 @@ std::optional<Receipt> DecodeReceipt(std::string_view body);
 // fingerprints; a different operation, kind, id, entity or option gives another.
 uint64_t FingerprintSaves(const std::vector<SaveRequest>& requests);
 uint64_t FingerprintRemove(std::string_view kind, std::string_view id);
+uint64_t FingerprintClaim(std::string_view request);
 uint64_t FingerprintRemoveWhere(const Query& query);
 
 // `conflict` for a key whose receipt is of another request.

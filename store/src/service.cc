@@ -188,8 +188,22 @@ class StoreService final : public Handler {
     if (*op == "load") return Load(m);
     if (*op == "list") return List(m);
     if (*op == "remove") return Remove(m);
+    if (*op == "claim") return Claim(m);
     return Status::InvalidField(
         "store", fmt::format("unknown operation '{}' (save, load, list, remove, changes)", *op));
+  }
+
+  // store:claim (a shard router's, docs/sharding.md): records the idempotency key's use for
+  // `request` without writing an entity.
+  Result<Message> Claim(const Message& m) {
+    auto request = m.GetString("request");
+    if (!request) return Status::InvalidField("request", "must be a string");
+    if (m.meta().idempotency_key.empty())
+      return Status::InvalidField("meta$.idempotency_key", "is required by store:claim");
+    if (Status s = store_->ClaimKey(m.meta().idempotency_key, *request); !s.ok()) return s;
+    Message reply;
+    reply.SetBool("claimed", true);
+    return reply;
   }
 
   // Options shared by single and bulk saves.

@@ -377,6 +377,20 @@ Result<std::string> StoreImpl::Remove(std::string_view kind, std::string_view id
   return std::move((*current)->value);
 }
 
+Status StoreImpl::ClaimKey(std::string_view key, std::string_view request) {
+  if (!Keyed(key)) return Status::Ok();
+  if (Status s = CheckIdempotencyKey(key); !s.ok()) return s;
+  const uint64_t fingerprint = FingerprintClaim(request);
+  std::lock_guard lock(write_mu_);
+  const int64_t now_ms = clock_.NowMs();
+  Result<ReceiptLookup> found = LookUpReceipt(key, fingerprint, now_ms);
+  if (!found.ok()) return found.status();
+  if (found->replay) return Status::Ok();
+  WriteSet writes;
+  PlanReceipt(key, fingerprint, {std::string("{}")}, now_ms, *found, writes);
+  return feed_.CommitLocked(writes);
+}
+
 Result<bool> StoreImpl::ClearMoveMarker(std::string_view kind, std::string_view id,
                                         uint64_t version) {
   if (Status s = CheckKind(kind); !s.ok()) return s;

@@ -37,6 +37,7 @@ class StoreImpl final : public EntityStore {
   Result<ListPage> List(const Query& query) override;
   Result<std::string> Remove(std::string_view kind, std::string_view id,
                              std::string_view idempotency_key = {}) override;
+  Status ClaimKey(std::string_view key, std::string_view request) override;
   Result<bool> ClearMoveMarker(std::string_view kind, std::string_view id,
                                uint64_t version) override;
   Result<std::vector<std::string>> RemoveWhere(const Query& query,

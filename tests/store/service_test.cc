@@ -38,11 +38,9 @@ TYPED_TEST(store_service, AMessageWithAnIdempotencyKeyIsAppliedOnceAcrossCopies)
       fmt::format(R"({{"store":"save","kind":"k","ent":{{}},"meta$":{{"idempotency_key":"{}"}}}})",
                   std::string(300, 'x')),
       "meta$.idempotency_key");
-  // A batch under a key used by another request: one request-level conflict, nothing written.
-  // Through a router this does not hold yet (docs/sharding.md, "Known gap": each shard judges the
-  // key against its own receipts only, so a shard that never saw "abc" writes its items); the
-  // routed variants stop here until the router checks a key against every shard first.
-  if (TypeParam::kRouted) return;
+  // A batch under a key used by another request: one request-level conflict, nothing written
+  // (through a router too: the key is claimed on its home shard before any shard writes). The
+  // batch's items would go to both shards of a routed topology.
   uint64_t before = this->Written();
   auto batch = this->Act(
       R"({"store":"save","kind":"k","ents":[{"n":2},{"n":3}],"meta$":{"idempotency_key":"abc"}})");
@@ -215,6 +213,9 @@ TYPED_TEST(store_service, BadInputIsRefusedNamingTheField) {
   this->ExpectRefused(R"({"store":"save","kind":"entry","ttl":0,"ent":{}})", "ttl");
   this->ExpectRefused(R"({"store":"save","kind":"entry","version":"1","ent":{}})", "version");
   this->ExpectRefused(R"({"store":"frobnicate","kind":"entry"})", "store");
+  this->ExpectRefused(R"({"store":"claim","kind":"entry","meta$":{"idempotency_key":"k"}})",
+                      "request");
+  this->ExpectRefused(R"({"store":"claim","kind":"entry","request":"r"})", "meta$.idempotency_key");
   this->ExpectRefused(this->Changes(R"("from":0)"), "from");
   this->ExpectRefused(this->Changes(R"("from":1,"wait_ms":-1)"), "wait_ms");
   this->ExpectRefused(this->Changes(R"("from":1,"wait_ms":"100")"), "wait_ms");

@@ -132,6 +132,15 @@ class EntityStore {
                                        uint64_t /*version*/) {
     return Status::InvalidField("move", "this store does not take a shard router's move steps");
   }
+  // Records that idempotency key `key` was used for `request` (any text that identifies the
+  // request, e.g. its JSON): OK the first time and for the same request again; the reused-key
+  // `conflict` (field meta$.idempotency_key) when the key's live receipt is of another request.
+  // Writes only a receipt. A shard router claims a key here before a write that may touch several
+  // shards (docs/sharding.md). OK without a write when keys are turned off. Not pure, so stores
+  // of your own keep compiling; they then refuse it.
+  virtual Status ClaimKey(std::string_view /*key*/, std::string_view /*request*/) {
+    return Status::InvalidField("store", "this store does not take a shard router's key claims");
+  }
   // Removes, in one atomic write, exactly the entities List(query) would return (filters, sort,
   // cursor, skip and limit apply; `fields` does not) and returns their full last values.
   // The "remove everything needs an explicit all:true" rule belongs to the message service.
