@@ -175,8 +175,10 @@ void StartMove(RouterSteps steps, const Message& save, const std::string& from,
   mark.SetObjectJson("ent", text).SetString("move", "mark").SetUint("version", version);
   steps.send(from, mark, [steps, marker, reply](Result<Message> a) {
     if (a.ok()) return CompleteMove(steps, marker, reply);
-    // The entity changed since it was found (another save, another move): route again.
-    if (a.status().code() == Code::kConflict) return steps.retry(reply);
+    // The entity changed since it was found (another save, another move), or the shard left
+    // the map meanwhile: route again.
+    if (a.status().code() == Code::kConflict || a.status().code() == Code::kWrongShard)
+      return steps.retry(reply);
     reply(ShardError(marker.from, a.status()));
   });
 }
@@ -263,9 +265,12 @@ void SaveByField(RouterSteps steps, Message save, std::string target, ReplyFn re
         // Where the target holds a tombstone, the save replaces it if it is still that one.
         save.SetUint("observed_version", found ? found_version : target_tombstone);
         steps.send(target, save, [steps, reply](Result<Message> r) {
-          // The entity changed, moved or began moving since it was found: route again.
-          if (!r.ok() && r.status().code() == Code::kConflict &&
-              (FieldOf(r.status()) == "observed_version" || FieldOf(r.status()) == kMoving))
+          // The entity changed, moved or began moving since it was found, or the target left
+          // the map meanwhile (a split cut over): route again.
+          if (!r.ok() &&
+              ((r.status().code() == Code::kConflict &&
+                (FieldOf(r.status()) == "observed_version" || FieldOf(r.status()) == kMoving)) ||
+               r.status().code() == Code::kWrongShard))
             return steps.retry(reply);
           reply(std::move(r));
         });

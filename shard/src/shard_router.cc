@@ -160,12 +160,22 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     auto self = shared_from_this();
     internal::RouterSteps steps;
     steps.seen = seen;
+    // A shard named by an earlier step may have left the map since (a split or merge cut over
+    // meanwhile): that is a wrong_shard, after which the map is refreshed and the message routed
+    // again (the steps retry on it).
     steps.send = [self, context](const std::string& name, Message m, ReplyFn r) {
       MapPtr map = self->options_.map->Current();
       const Shard* shard = map->Find(name);
       if (shard == nullptr)
-        return r(Status::Unavailable(fmt::format("shard {} is not in the shard map", name)));
-      context.Act(ToShard(std::move(m), *shard, map->epoch()), std::move(r));
+        return r(Status::WrongShard(fmt::format("shard {} is not in the shard map", name),
+                                    JsonObject().Add("shard", name).str()));
+      const uint64_t epoch = map->epoch();
+      context.Act(ToShard(std::move(m), *shard, epoch),
+                  [self, epoch, r = std::move(r)](Result<Message> answer) {
+                    if (!answer.ok() && answer.status().code() == Code::kWrongShard)
+                      self->Refresh(epoch);
+                    r(std::move(answer));
+                  });
     };
     steps.ask_all = [self, context](Message m,
                                     std::function<void(std::vector<std::string>, Answers)> done) {
