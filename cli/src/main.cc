@@ -1,5 +1,7 @@
 #include "shardkit/cli/main.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include <exception>
@@ -18,6 +20,9 @@ int Main(int argc, char** argv, const MainOptions& options) {
   app.set_version_flag("--version", options.name + " " + options.version);
   int exit_code = 0;
   SetProgramName(options.name);
+  // Logs go to standard error: standard output carries what a command answers (`--json` figures,
+  // replies, `listening` lines), so it stays machine-readable whatever a node logs meanwhile.
+  spdlog::set_default_logger(spdlog::stderr_color_mt(options.name));
   AddNodeCommands(app, exit_code);
   AddMigrateCommand(app, exit_code);
   AddBenchCommands(app);
