@@ -136,18 +136,16 @@ Status Node::Impl::AddStack(const NodeConfig& next, Table& table, const std::str
     std::string description;
   };
   std::vector<Layer> layers = {{instance.handler, description}};
-  if (decorator != table.decorator_of.end()) {
+  const bool decorated = decorator != table.decorator_of.end();
+  const bool own_on_top = !instance.overrides.empty();
+  if (decorated) {
     const ServiceConfig& outer = *FindService(next, decorator->second);
-    const bool own_on_top = !instance.overrides.empty();
     if (!own_on_top) layers.back().handler = gated(layers.back().handler, service, false);
     layers.push_back({gated(table.services[outer.name].instance.handler, outer, !own_on_top),
                       fmt::format("service {} over {}", outer.name, name)});
-    for (const auto& o : instance.overrides) layers.push_back({o, description});
-    if (own_on_top) layers.back().handler = gated(layers.back().handler, service, true);
-  } else {
-    for (const auto& o : instance.overrides) layers.push_back({o, description});
-    layers.back().handler = gated(layers.back().handler, service, true);
   }
+  for (const auto& o : instance.overrides) layers.push_back({o, description});
+  if (!decorated || own_on_top) layers.back().handler = gated(layers.back().handler, service, true);
   bool local = table.local_router.Add(pattern, layers.front().handler, description).ok();
   if (Status added = table.router.Add(pattern, layers.front().handler, description); !added.ok())
     return added;

@@ -127,7 +127,7 @@ Message KeyClaim(const Message& write) {
   Message claim;
   claim.SetString("store", "claim")
       .SetString("kind", write.GetString("kind").value_or(""))
-      .SetString("request", ToJson(request));
+      .SetString("request", KeyedId("request$", ToJson(request)));  // 128 bits, not the body
   claim.meta().idempotency_key = KeyedId("claim$", write.meta().idempotency_key);
   return claim;
 }

@@ -37,8 +37,9 @@ std::string KeyedId(std::string_view kind, std::string_view idempotency_key,
                     std::optional<size_t> item = std::nullopt);
 
 // The store:claim of a keyed write's idempotency key, for the key's home shard: the request is
-// the message without its metadata (copies of one request differ only there), under a key
-// derived from the client's, so the claim's receipt never meets the write's own.
+// named by a 128-bit hash of the message without its metadata (copies of one request differ only
+// there), under a key derived from the client's, so the claim's receipt never meets the write's
+// own.
 Message KeyClaim(const Message& write);
 // What the client hears when its key's claim failed: a reused key names the client's key.
 Status ClaimRefused(std::string_view key, const Status& claim);

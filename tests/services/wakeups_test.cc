@@ -88,24 +88,24 @@ TEST_F(ClusterIdleTest, ANodeThatStopsHeartbeatingIsExpiredAndComesBack) {
   EXPECT_TRUE(Eventually([&] { return RoutesToCluster(router, "role:echo"); }, 4s));
 }
 
-// A shard-map follower keeps a long-poll open on its authority: a change made there is adopted at
-// once, though refresh_ms (the old polling period) is a minute, and again for the next change.
-TEST(ShardMapFollowerTest, AChangeOnTheAuthorityIsAdoptedAtOnceNotAtTheNextRefresh) {
-  RegisterDataServices();
-  TempDir dir;  // the authority in a process of its own: one process holds one map of a name
-  ServeProcess authority(dir, dir.Write("authority.toml", R"(
+// The shard-map authority, in a process of its own (`node_extra`: more [node] settings).
+std::string AuthorityConfig(const std::string& node_extra) {
+  return R"(
 [node]
 name = "authority"
-[[listener]]
+)" + node_extra +
+         R"([[listener]]
 url = "tcp://127.0.0.1:0"
 [[service]]
 name = "map"
 type = "shard-map"
 ranges = ["-80", "80-"]
-)"));
-  auto urls = authority.WaitReady();
-  ASSERT_EQ(urls.size(), 1u);
-  auto follower = StartNode(fmt::format(R"(
+)";
+}
+
+// A follower of the map at `authority`, with a refresh period of a minute.
+std::string FollowerConfig(const std::string& authority) {
+  return fmt::format(R"(
 [node]
 name = "follower"
 [[listener]]
@@ -116,7 +116,18 @@ type = "shard-map"
 from = "{}"
 refresh_ms = 60000
 )",
-                                        urls[0]));
+                     authority);
+}
+
+// A shard-map follower keeps a long-poll open on its authority: a change made there is adopted at
+// once, though refresh_ms (the old polling period) is a minute, and again for the next change.
+TEST(ShardMapFollowerTest, AChangeOnTheAuthorityIsAdoptedAtOnceNotAtTheNextRefresh) {
+  RegisterDataServices();
+  TempDir dir;  // the authority in a process of its own: one process holds one map of a name
+  ServeProcess authority(dir, dir.Write("authority.toml", AuthorityConfig("")));
+  auto urls = authority.WaitReady();
+  ASSERT_EQ(urls.size(), 1u);
+  auto follower = StartNode(FollowerConfig(urls[0]));
   ASSERT_NE(follower, nullptr);
   IoRuntime runtime(1);
   auto to_authority = Client(runtime, urls[0]);
@@ -144,31 +155,11 @@ refresh_ms = 60000
 TEST(ShardMapFollowerTest, AnAuthorityStopsPromptlyWithAFollowersLongPollOpen) {
   RegisterDataServices();
   TempDir dir;
-  ServeProcess authority(dir, dir.Write("authority.toml", R"(
-[node]
-name = "authority"
-stop_grace_ms = 10000
-[[listener]]
-url = "tcp://127.0.0.1:0"
-[[service]]
-name = "map"
-type = "shard-map"
-ranges = ["-80", "80-"]
-)"));
+  ServeProcess authority(dir,
+                         dir.Write("authority.toml", AuthorityConfig("stop_grace_ms = 10000\n")));
   auto urls = authority.WaitReady();
   ASSERT_EQ(urls.size(), 1u);
-  auto follower = StartNode(fmt::format(R"(
-[node]
-name = "follower"
-[[listener]]
-url = "tcp://127.0.0.1:0"
-[[service]]
-name = "map"
-type = "shard-map"
-from = "{}"
-refresh_ms = 60000
-)",
-                                        urls[0]));
+  auto follower = StartNode(FollowerConfig(urls[0]));
   ASSERT_NE(follower, nullptr);
   std::this_thread::sleep_for(300ms);  // the follower's long-poll is open
   auto stop_at = std::chrono::steady_clock::now();
