@@ -7,7 +7,10 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <set>
+#include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include "shardkit/bench/bench.h"
 #include "shardkit/cache/entity_cache.h"
@@ -155,6 +158,67 @@ std::vector<double> HitLatenciesMs(Bus& cached, int n) {
   return hit_ms;
 }
 
+// The keys of `n` Zipf-distributed requests, from a fixed seed.
+std::vector<uint32_t> KeySequence(const Zipf& zipf, size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<uint32_t> keys(n);
+  for (uint32_t& key : keys) key = static_cast<uint32_t>(zipf(rng));
+  return keys;
+}
+
+// The hit ratio of a fresh cache with `policy` in front of `store`, over `keys` past `warmup`
+// (each load answered before the next is sent, so the cache sees exactly this sequence).
+double HitRatio(const std::shared_ptr<Handler>& store, cache::CacheOptions options,
+                cache::CachePolicy policy, const std::vector<uint32_t>& keys, size_t warmup) {
+  options.policy = policy;
+  auto cache = cache::MakeEntityCache(options);
+  Bus bus;
+  Compose(bus, store, cache);
+  cache::CacheStats at_warm;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i == warmup) at_warm = cache->stats();
+    if (!bus.ActAndWait(Load(keys[i])).ok()) throw std::runtime_error("cache bench: a load failed");
+  }
+  auto end = cache->stats();
+  const double hits = static_cast<double>(end.hits - at_warm.hits);
+  const double misses = static_cast<double>(end.misses - at_warm.misses);
+  bus.Replace(Router());
+  return hits + misses > 0 ? hits / (hits + misses) : 0;
+}
+
+// Belady's offline optimum for a cache of `capacity` equal-sized entries over `keys`, counted past
+// `warmup`: on a miss with the cache full, the entry used furthest in the future goes (or the
+// newcomer is not kept, when it is that one).
+double OptimalHitRatio(const std::vector<uint32_t>& keys, size_t capacity, size_t warmup) {
+  const size_t never = keys.size();
+  std::vector<size_t> next_use(keys.size());
+  std::unordered_map<uint32_t, size_t> seen;
+  for (size_t i = keys.size(); i-- > 0;) {
+    auto it = seen.find(keys[i]);
+    next_use[i] = it == seen.end() ? never : it->second;
+    seen[keys[i]] = i;
+  }
+  std::set<std::pair<size_t, uint32_t>> by_next;  // (next use, key) of each cached key
+  std::unordered_map<uint32_t, size_t> cached;    // key -> its next use
+  size_t hits = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const uint32_t key = keys[i];
+    auto it = cached.find(key);
+    if (it != cached.end()) {
+      hits += i >= warmup;
+      by_next.erase({it->second, key});
+    } else if (cached.size() >= capacity) {
+      auto furthest = std::prev(by_next.end());
+      if (furthest->first <= next_use[i]) continue;  // the newcomer is needed last: not kept
+      cached.erase(furthest->second);
+      by_next.erase(furthest);
+    }
+    cached[key] = next_use[i];
+    by_next.insert({next_use[i], key});
+  }
+  return keys.size() > warmup ? static_cast<double>(hits) / (keys.size() - warmup) : 0;
+}
+
 }  // namespace
 
 Figures RunCacheBench(const CacheBenchOptions& options) {
@@ -171,6 +235,15 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   Zipf zipf(options.entities, options.zipf_s);
   std::atomic<uint64_t> errors{0};
 
+  // Hit ratios on one fixed key sequence: this cache, a plain LRU of the same size, the optimum.
+  const auto keys = KeySequence(zipf, options.warmup + options.requests, options.seed);
+  const double hit_ratio =
+      HitRatio(service, cache_options, cache::CachePolicy::kTinyLfu, keys, options.warmup);
+  const double lru_hit_ratio =
+      HitRatio(service, cache_options, cache::CachePolicy::kLru, keys, options.warmup);
+  const double optimal_hit_ratio = OptimalHitRatio(
+      keys, static_cast<size_t>(options.entities * options.cached_fraction), options.warmup);
+
   Bus plain;
   (void)plain.Add("store:*,kind:entry", service);
   double without = Drive(plain, zipf, options.clients, options.seconds, errors);
@@ -182,8 +255,8 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   auto warm = cache->stats();
   double with = Drive(cached, zipf, options.clients, options.seconds, errors);
   auto after = cache->stats();
-  double hits = static_cast<double>(after.hits - warm.hits);
-  double misses = static_cast<double>(after.misses - warm.misses);
+  const double hits = static_cast<double>(after.hits - warm.hits);
+  const double misses = static_cast<double>(after.misses - warm.misses);
   std::vector<double> hit_ms = HitLatenciesMs(cached, 20'000);
   auto [store_loads, answered] = ConcurrentMisses(service, cache_options, options.entities - 1);
 
@@ -191,7 +264,10 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   cached.Replace(Router());
   entity_store.reset();
   std::filesystem::remove_all(root);
-  return {{"hit_ratio", hits + misses > 0 ? hits / (hits + misses) : 0},
+  return {{"hit_ratio", hit_ratio},
+          {"lru_hit_ratio", lru_hit_ratio},
+          {"optimal_hit_ratio", optimal_hit_ratio},
+          {"driven_hit_ratio", hits + misses > 0 ? hits / (hits + misses) : 0},
           {"with_cache_per_s", with},
           {"without_cache_per_s", without},
           {"speedup", without > 0 ? with / without : 0},

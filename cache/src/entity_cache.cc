@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <list>
+#include <algorithm>
+#include <bit>
+#include <functional>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -10,10 +12,19 @@
 #include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
 
+#include "policy.h"
+
 namespace shardkit::cache {
 namespace {
 
-constexpr size_t kEntryOverhead = 96;  // list node, hash node, bookkeeping: charged per entry
+// Hash node, policy slot and list node, the shared answer's control block: charged per entry.
+constexpr size_t kEntryOverhead = 160;
+// Stripes of at least this many bytes each (a small cache is one stripe: its bound stays exact
+// for the policy), at most kMaxStripes.
+constexpr size_t kStripeBytes = size_t{1} << 20;
+constexpr size_t kMaxStripes = 16;
+// What one entry is expected to take, to size the frequency sketch.
+constexpr size_t kTypicalEntryBytes = 256;
 
 std::string EntityKey(std::string_view kind, std::string_view id) {
   std::string key = "e";
@@ -44,10 +55,88 @@ size_t Charge(const std::string& key, const Message& reply) {
   return bytes;
 }
 
+// One share of the table, with its own lock, entries, policy and loads in flight: threads that
+// read different keys rarely share a lock.
+struct Stripe {
+  struct Entry {
+    std::shared_ptr<const Result<Message>> answer;  // immutable: every hit shares it
+    int64_t expires_at_ms = 0;
+    Slot slot;
+  };
+  struct Flight {
+    std::vector<ReplyFn> waiters;
+    bool stale = false;  // an invalidation happened while the load was in flight
+  };
+  mutable std::mutex mu;
+  size_t max_bytes = 0;
+  std::unique_ptr<Policy> policy;                                    // guarded by mu
+  std::unordered_map<std::string, Entry> entries;                    // guarded by mu
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights;  // guarded by mu
+  CacheStats stats;  // guarded by mu (bytes and entries computed)
+
+  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
+    policy->Remove(it->second.slot);
+    entries.erase(it);
+  }
+  void InsertLocked(const std::string& key, uint64_t hash, Result<Message> answer,
+                    int64_t expires_at_ms, size_t charge) {
+    if (auto existing = entries.find(key); existing != entries.end()) EraseLocked(existing);
+    if (charge > max_bytes) return;
+    auto [it, inserted] = entries.try_emplace(key);
+    Entry& e = it->second;
+    e.answer = std::make_shared<const Result<Message>>(std::move(answer));
+    e.expires_at_ms = expires_at_ms;
+    e.slot.key = key;
+    e.slot.hash = hash;
+    e.slot.charge = charge;
+    std::vector<std::string> evicted;
+    policy->Add(e.slot, evicted);
+    for (const std::string& gone : evicted) entries.erase(gone);  // unlinked by the policy
+    stats.evictions += evicted.size();
+  }
+  void InvalidateLocked(const std::string& key) {
+    ++stats.invalidations;
+    if (auto it = entries.find(key); it != entries.end()) EraseLocked(it);
+    // A load in flight may have read the old value: it must not fill, and nobody who asks after
+    // this write may wait for it — detach it, so the next reader starts a fresh load.
+    if (auto flight = flights.find(key); flight != flights.end()) {
+      flight->second->stale = true;
+      flights.erase(flight);
+    }
+  }
+  void DropPrefixLocked(const std::string& prefix) {
+    for (auto it = entries.begin(); it != entries.end();) {
+      auto next = std::next(it);
+      if (it->first.compare(0, prefix.size(), prefix) == 0) EraseLocked(it);
+      it = next;
+    }
+    for (auto it = flights.begin(); it != flights.end();) {
+      if (it->first.compare(0, prefix.size(), prefix) == 0) {
+        it->second->stale = true;
+        it = flights.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+};
+
 class Cache final : public EntityCache, public std::enable_shared_from_this<Cache> {
  public:
   explicit Cache(CacheOptions options)
-      : options_(options), clock_(options.clock ? options.clock : &SystemClock::Default()) {}
+      : options_(options), clock_(options.clock ? options.clock : &SystemClock::Default()) {
+    const size_t count = std::clamp<size_t>(
+        std::bit_floor(std::max<size_t>(1, options.max_bytes / kStripeBytes)), 1, kMaxStripes);
+    shift_ = 64 - std::countr_zero(count);
+    for (size_t i = 0; i < count; ++i) {
+      auto stripe = std::make_unique<Stripe>();
+      stripe->max_bytes = options.max_bytes / count;
+      stripe->policy = MakePolicy(
+          options.policy == CachePolicy::kLru ? PolicyKind::kLru : PolicyKind::kTinyLfu,
+          stripe->max_bytes, std::max<size_t>(1, stripe->max_bytes / kTypicalEntryBytes));
+      stripes_.push_back(std::move(stripe));
+    }
+  }
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     // Without a prior, a marked message came back: no store serves the marked pattern. A cache
@@ -77,26 +166,33 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   }
 
   CacheStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    CacheStats s = stats_;
-    s.bytes_used = bytes_;
-    s.entries = entries_.size();
-    return s;
+    CacheStats total;
+    for (const auto& stripe : stripes_) {
+      std::lock_guard<std::mutex> lock(stripe->mu);
+      const CacheStats& s = stripe->stats;
+      total.hits += s.hits;
+      total.misses += s.misses;
+      total.evictions += s.evictions;
+      total.coalesced += s.coalesced;
+      total.stale_refills_prevented += s.stale_refills_prevented;
+      total.invalidations += s.invalidations;
+      total.bytes_used += stripe->policy->bytes();
+      total.entries += stripe->entries.size();
+    }
+    return total;
   }
 
   void Invalidate(std::string_view kind, std::string_view id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    InvalidateLocked(EntityKey(kind, id));
-    InvalidateListsLocked(kind);
+    Invalidate(std::string(kind), std::vector<std::string>{std::string(id)});
   }
 
   void Clear() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [key, flight] : flights_) flight->stale = true;
-    flights_.clear();
-    entries_.clear();
-    lru_.clear();
-    bytes_ = 0;
+    for (auto& stripe : stripes_) {
+      std::lock_guard<std::mutex> lock(stripe->mu);
+      for (auto& [key, flight] : stripe->flights) flight->stale = true;
+      stripe->flights.clear();
+      while (!stripe->entries.empty()) stripe->EraseLocked(stripe->entries.begin());
+    }
   }
 
   std::shared_ptr<Handler> StatsHandler() override {
@@ -116,16 +212,13 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   }
 
  private:
-  struct Entry {
-    Result<Message> reply;  // a value or a cached not_found
-    int64_t expires_at_ms;
-    size_t charge;
-    std::list<std::string>::iterator lru;
-  };
-  struct Flight {
-    std::vector<ReplyFn> waiters;
-    bool stale = false;  // an invalidation happened while the load was in flight
-  };
+  using Flight = Stripe::Flight;
+
+  uint64_t HashOf(const std::string& key) const { return std::hash<std::string>{}(key); }
+  Stripe& StripeOf(uint64_t hash) const {
+    // The top bits pick the stripe (the sketch indexes by the low ones).
+    return *stripes_[shift_ >= 64 ? 0 : (hash * 0x9E3779B97F4A7C15ull) >> shift_];
+  }
 
   // To the store: the route this cache overrides when it decorates the store in the same node,
   // else a second trip through the bus marked cache:true (the store is elsewhere).
@@ -137,52 +230,55 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
 
   void Read(const Context& context, Message message, std::string key, int64_t ttl_ms,
             ReplyFn reply) {
+    const uint64_t hash = HashOf(key);
+    Stripe& stripe = StripeOf(hash);
     std::shared_ptr<Flight> flight;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      auto it = entries_.find(key);
-      if (it != entries_.end()) {
+      std::unique_lock<std::mutex> lock(stripe.mu);
+      stripe.policy->Record(hash);
+      auto it = stripe.entries.find(key);
+      if (it != stripe.entries.end()) {
         if (it->second.expires_at_ms > clock_->NowMs()) {
-          ++stats_.hits;
-          lru_.splice(lru_.begin(), lru_, it->second.lru);
-          Result<Message> answer = it->second.reply;
+          ++stripe.stats.hits;
+          stripe.policy->Hit(it->second.slot);
+          std::shared_ptr<const Result<Message>> answer = it->second.answer;
           lock.unlock();
-          reply(std::move(answer));
+          reply(*answer);  // the copy is made outside the lock
           return;
         }
-        EraseLocked(it);
+        stripe.EraseLocked(it);
       }
-      ++stats_.misses;
-      auto existing = flights_.find(key);
-      if (existing != flights_.end()) {
-        ++stats_.coalesced;
+      ++stripe.stats.misses;
+      if (auto existing = stripe.flights.find(key); existing != stripe.flights.end()) {
+        ++stripe.stats.coalesced;
         existing->second->waiters.push_back(std::move(reply));
         return;
       }
       flight = std::make_shared<Flight>();
       flight->waiters.push_back(std::move(reply));
-      flights_[key] = flight;
+      stripe.flights[key] = flight;
     }
     auto self = shared_from_this();
-    Forward(context, std::move(message), [self, key, ttl_ms, flight](Result<Message> answer) {
-      self->Land(key, ttl_ms, flight, std::move(answer));
+    Forward(context, std::move(message), [self, key, hash, ttl_ms, flight](Result<Message> answer) {
+      self->Land(key, hash, ttl_ms, flight, std::move(answer));
     });
   }
 
   // A load came back: fill (unless stale or an error) and answer every waiter.
-  void Land(const std::string& key, int64_t ttl_ms, const std::shared_ptr<Flight>& flight,
-            Result<Message> answer) {
+  void Land(const std::string& key, uint64_t hash, int64_t ttl_ms,
+            const std::shared_ptr<Flight>& flight, Result<Message> answer) {
+    Stripe& stripe = StripeOf(hash);
     std::vector<ReplyFn> waiters;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> lock(stripe.mu);
       waiters = std::move(flight->waiters);
-      bool stale = flight->stale;
-      auto current = flights_.find(key);
-      if (current != flights_.end() && current->second == flight) flights_.erase(current);
+      auto current = stripe.flights.find(key);
+      if (current != stripe.flights.end() && current->second == flight)
+        stripe.flights.erase(current);
       bool cacheable = answer.ok() ||
                        (answer.status().code() == Code::kNotFound && options_.not_found_ttl_ms > 0);
-      if (cacheable && stale) {
-        ++stats_.stale_refills_prevented;
+      if (cacheable && flight->stale) {
+        ++stripe.stats.stale_refills_prevented;
       } else if (cacheable) {
         int64_t ttl = answer.ok() ? ttl_ms : std::min(ttl_ms, options_.not_found_ttl_ms);
         int64_t expires_at_ms = clock_->NowMs() + ttl;
@@ -191,9 +287,10 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
           expires_at_ms = std::min(expires_at_ms, *lives_until);
         Message stored = answer.ok() ? *answer : Message();
         stored.meta() = Meta();
+        const size_t charge = Charge(key, stored);
         Result<Message> to_store =
             answer.ok() ? Result<Message>(std::move(stored)) : Result<Message>(answer.status());
-        InsertLocked(key, std::move(to_store), expires_at_ms);
+        stripe.InsertLocked(key, hash, std::move(to_store), expires_at_ms, charge);
       }
     }
     for (size_t i = 0; i < waiters.size(); ++i) {
@@ -209,13 +306,25 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       // Invalidate on every answer: even a failed write may have been applied.
       std::vector<std::string> affected = ids;
       if (answer.ok()) CollectIds(*answer, affected);
-      {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        for (const auto& id : affected) self->InvalidateLocked(EntityKey(kind, id));
-        self->InvalidateListsLocked(kind);
-      }
+      self->Invalidate(kind, affected);
       reply(std::move(answer));
     });
+  }
+
+  // Drops the entries of `ids` of `kind` and, when lists are cached, every list of `kind`.
+  void Invalidate(const std::string& kind, const std::vector<std::string>& ids) {
+    for (const std::string& id : ids) {
+      std::string key = EntityKey(kind, id);
+      Stripe& stripe = StripeOf(HashOf(key));
+      std::lock_guard<std::mutex> lock(stripe.mu);
+      stripe.InvalidateLocked(key);
+    }
+    if (!options_.cache_lists) return;
+    const std::string prefix = ListPrefix(kind);
+    for (auto& stripe : stripes_) {
+      std::lock_guard<std::mutex> lock(stripe->mu);
+      stripe->DropPrefixLocked(prefix);
+    }
   }
 
   // Ids named by a store's answer: {"ent":{id}} or {"items":[{"ent":{id}}|{id}…]}.
@@ -244,66 +353,10 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     }
   }
 
-  void InsertLocked(const std::string& key, Result<Message> reply, int64_t expires_at_ms) {
-    auto existing = entries_.find(key);
-    if (existing != entries_.end()) EraseLocked(existing);
-    size_t charge = Charge(key, reply.ok() ? *reply : Message());
-    if (charge > options_.max_bytes) return;
-    while (bytes_ + charge > options_.max_bytes && !lru_.empty()) {
-      EraseLocked(entries_.find(lru_.back()));
-      ++stats_.evictions;
-    }
-    lru_.push_front(key);
-    entries_.emplace(key, Entry{std::move(reply), expires_at_ms, charge, lru_.begin()});
-    bytes_ += charge;
-  }
-
-  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
-    bytes_ -= it->second.charge;
-    lru_.erase(it->second.lru);
-    entries_.erase(it);
-  }
-
-  void InvalidateLocked(const std::string& key) {
-    ++stats_.invalidations;
-    auto it = entries_.find(key);
-    if (it != entries_.end()) EraseLocked(it);
-    // A load in flight may have read the old value: it must not fill, and nobody who asks after
-    // this write may wait for it — detach it, so the next reader starts a fresh load.
-    auto flight = flights_.find(key);
-    if (flight != flights_.end()) {
-      flight->second->stale = true;
-      flights_.erase(flight);
-    }
-  }
-
-  void InvalidateListsLocked(std::string_view kind) {
-    if (!options_.cache_lists) return;
-    std::string prefix = ListPrefix(kind);
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      auto next = std::next(it);
-      if (it->first.compare(0, prefix.size(), prefix) == 0) EraseLocked(it);
-      it = next;
-    }
-    for (auto it = flights_.begin(); it != flights_.end();) {
-      if (it->first.compare(0, prefix.size(), prefix) == 0) {
-        it->second->stale = true;
-        it = flights_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-
   const CacheOptions options_;
   const Clock* clock_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;  // guarded by mu_
-  std::list<std::string> lru_;                      // guarded by mu_: most recent first
-  std::unordered_map<std::string, std::shared_ptr<Flight>>
-      flights_;       // guarded by mu_: loads joinable now
-  size_t bytes_ = 0;  // guarded by mu_
-  CacheStats stats_;  // guarded by mu_ (bytes/entries computed)
+  std::vector<std::unique_ptr<Stripe>> stripes_;  // fixed after construction
+  int shift_ = 64;                                // 64 - log2(stripes)
 };
 
 }  // namespace

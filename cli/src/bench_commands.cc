@@ -159,6 +159,15 @@ void AddCacheBenchmark(CLI::App* bench, BenchState& st) {
   bench_cache->add_option("--seconds", cache_options.seconds, "Seconds per measured run")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  bench_cache
+      ->add_option("--requests", cache_options.requests,
+                   "Loads counted for the hit ratios (one fixed key sequence)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_cache->add_option("--warmup", cache_options.warmup, "Loads before those, not counted")
+      ->capture_default_str();
+  bench_cache->add_option("--seed", cache_options.seed, "Seed of the key sequence")
+      ->capture_default_str();
   bench_cache->callback([&] { PrintFigures(shardkit::bench::RunCacheBench(cache_options), json); });
 }
 

@@ -46,7 +46,7 @@ Result<std::vector<cache::FeedSource>> FeedSources(const Settings& s) {
 Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
   if (Status st = s.CheckOnly({"max_bytes", "ttl_ms", "not_found_ttl_ms", "cache_lists",
-                               "list_ttl_ms", "decorates", "feed_kinds", "feed_shards"});
+                               "list_ttl_ms", "decorates", "feed_kinds", "feed_shards", "policy"});
       !st.ok())
     return st;
   auto sources = FeedSources(s);
@@ -60,8 +60,9 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   auto lists = s.GetBool("cache_lists", false);
   auto list_ttl = s.GetInt("list_ttl_ms", 5'000);
   auto decorates = s.GetString("decorates", "");
+  auto policy = s.GetString("policy", "w-tinylfu");
   for (const Status& st :
-       {St(max_bytes), St(ttl), St(nf), St(lists), St(list_ttl), St(decorates)}) {
+       {St(max_bytes), St(ttl), St(nf), St(lists), St(list_ttl), St(decorates), St(policy)}) {
     if (!st.ok()) return st;
   }
   if (s.Has("decorates") && decorates->empty())
@@ -69,6 +70,11 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   if (*max_bytes <= 0) return s.Error("max_bytes", "must be positive");
   if (*ttl <= 0) return s.Error("ttl_ms", "must be positive");
   if (*nf < 0) return s.Error("not_found_ttl_ms", "must be 0 or more");
+  if (*policy == "lru") {
+    options.policy = cache::CachePolicy::kLru;
+  } else if (*policy != "w-tinylfu") {
+    return s.Error("policy", "must be w-tinylfu or lru");
+  }
   options.max_bytes = static_cast<size_t>(*max_bytes);
   options.ttl_ms = *ttl;
   options.not_found_ttl_ms = *nf;

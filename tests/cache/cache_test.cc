@@ -203,7 +203,7 @@ TEST_F(CacheTest, StoreErrorsAreNotCached) {
 }
 
 TEST_F(CacheTest, MemoryIsBoundedInBytesEvictingTheLeastRecentlyUsed) {
-  Install({.max_bytes = 4096});
+  Install({.max_bytes = 4096, .policy = CachePolicy::kLru});
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(
         Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","text":"{}"}}}})", i,
@@ -499,6 +499,40 @@ TEST_F(CacheTest, NoReadAfterAnAcknowledgedSaveIsStale) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(stale, 0) << "of " << reads << " reads";
   EXPECT_GT(cache_->stats().hits, 0u);
+}
+
+// Ten hot keys read five times each, then a scan of 200 keys read once, through a cache of 8 KB
+// (room for about 30 entries) with `policy`: how many hot keys had to be loaded again after.
+class ScanTest : public CacheTest {
+ protected:
+  int HotKeysLostToAScan(CachePolicy policy) {
+    Install({.max_bytes = 8192, .policy = policy});
+    for (int i = 0; i < 300; ++i) {
+      EXPECT_TRUE(
+          Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","text":"{}"}}}})",
+                          i, std::string(100, 'x')))
+              .ok());
+    }
+    auto load = [&](int i) {
+      Act(fmt::format(R"({{"store":"load","kind":"entry","id":"k{}"}})", i));
+    };
+    for (int round = 0; round < 5; ++round)
+      for (int hot = 0; hot < 10; ++hot) load(hot);
+    for (int cold = 100; cold < 300; ++cold) load(cold);
+    const int before = store_calls_;
+    for (int hot = 0; hot < 10; ++hot) load(hot);
+    EXPECT_LE(cache_->stats().bytes_used, 8192u);
+    return store_calls_ - before;
+  }
+};
+
+// W-TinyLFU (the default) admits a newcomer only if it is used more often than what it displaces.
+TEST_F(ScanTest, AScanOfColdKeysLeavesTheHotKeysCachedUnderTinyLfu) {
+  EXPECT_EQ(HotKeysLostToAScan(CachePolicy::kTinyLfu), 0);
+}
+
+TEST_F(ScanTest, AScanOfColdKeysFlushesAnLru) {
+  EXPECT_EQ(HotKeysLostToAScan(CachePolicy::kLru), 10);
 }
 
 TEST_F(CacheTest, TheByteBoundHoldsWithin10PercentUnderRandomValueSizes) {

@@ -150,7 +150,8 @@ TEST(CacheFeed, BadFeedSettingsAreRefusedNamingTheKey) {
   for (const auto& [line, message] : std::vector<std::pair<std::string, std::string>>{
            {"feed_kinds = \"entry\"", "feed_kinds"},
            {"feed_kinds = [\"\"]", "key 'feed_kinds': a kind must not be empty"},
-           {"feed_shards = [\"-80\"]", "key 'feed_shards': needs feed_kinds"}}) {
+           {"feed_shards = [\"-80\"]", "key 'feed_shards': needs feed_kinds"},
+           {"policy = \"lfu\"", "key 'policy': must be w-tinylfu or lru"}}) {
     TempDir dir;
     ServeProcess front(dir, dir.Write("cache.toml", fmt::format(R"(
 [node]

@@ -85,8 +85,14 @@ struct CacheBenchOptions {
   double cached_fraction = 0.10;  // the cache holds this share of the entities
   int clients = 2;                // synchronous clients (the same with and without the cache)
   double seconds = 3;
+  // The hit ratios: measured over `requests` loads after `warmup` uncounted ones, one fixed
+  // Zipf key sequence from `seed` for the cache, a plain LRU of its size and Belady's optimum.
+  size_t requests = 4'000'000;
+  size_t warmup = 1'000'000;
+  uint64_t seed = 42;
 };
-// hit_ratio, with_cache_per_s, without_cache_per_s, speedup, hit_p50_ms, hit_p99_ms,
+// hit_ratio, lru_hit_ratio, optimal_hit_ratio (one key sequence), driven_hit_ratio (the
+// throughput run's), with_cache_per_s, without_cache_per_s, speedup, hit_p50_ms, hit_p99_ms,
 // store_loads_for_100_concurrent_misses.
 Figures RunCacheBench(const CacheBenchOptions& options);
 

@@ -20,13 +20,15 @@
 //   - store:list passes through, unless `cache_lists`: then pages are cached per query for
 //     `list_ttl_ms` and dropped on any write to the kind. Bulk loads (`ids`) pass through.
 //   - Memory is bounded in bytes, charged by the real size of keys and values plus a fixed
-//     per-entry overhead, evicting the least recently used entry.
+//     per-entry overhead. When full, W-TinyLFU (the default) or LRU decides what stays.
+//   - The table is striped by key hash (one lock per stripe of at least 1 MiB, up to 16), and a
+//     cached answer is immutable and shared: a hit holds a stripe's lock only to find it.
 //   - Invalidate(kind, id) drops one key from outside (the change-feed follower calls it for
 //     writes made behind the cache's back, by other nodes).
 //   - A message already marked cache:true reaching a cache that has no prior means no store serves
 //     that pattern: it answers `unavailable` rather than loop.
 //
-// Thread-safety: all methods may be called from any thread; one mutex guards the table.
+// Thread-safety: all methods may be called from any thread; each stripe has its own mutex.
 #pragma once
 
 #include <cstdint>
@@ -39,8 +41,15 @@
 
 namespace shardkit::cache {
 
+// Which entries stay when the cache is full (docs/cache.md, "Admission and eviction").
+enum class CachePolicy {
+  kTinyLfu,  // W-TinyLFU: a newcomer displaces an entry only if it is used more often
+  kLru,      // least recently used goes
+};
+
 struct CacheOptions {
   size_t max_bytes = size_t{64} << 20;
+  CachePolicy policy = CachePolicy::kTinyLfu;
   int64_t ttl_ms = 60'000;
   int64_t not_found_ttl_ms = 1'000;
   bool cache_lists = false;

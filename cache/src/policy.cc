@@ -1,0 +1,159 @@
+#include "policy.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace shardkit::cache {
+
+FrequencySketch::FrequencySketch(size_t entries)
+    : width_(std::bit_ceil(std::max<size_t>(entries, 64))), sample_size_(10 * width_) {
+  counters_.assign(4 * width_, 0);
+}
+
+size_t FrequencySketch::Index(uint64_t hash, int row) const {
+  // Double hashing: row i looks at h1 + i·h2 (h2 odd, so the rows differ).
+  const uint64_t h1 = hash, h2 = (hash >> 32) | 1;
+  return static_cast<size_t>(row) * width_ +
+         ((h1 + static_cast<uint64_t>(row) * h2) & (width_ - 1));
+}
+
+void FrequencySketch::Increment(uint64_t hash) {
+  bool added = false;
+  for (int row = 0; row < 4; ++row) {
+    uint8_t& c = counters_[Index(hash, row)];
+    if (c < 15) {
+      ++c;
+      added = true;
+    }
+  }
+  if (added && ++additions_ >= sample_size_) {
+    for (uint8_t& c : counters_) c >>= 1;  // ageing: yesterday's hits count half
+    additions_ /= 2;
+  }
+}
+
+int FrequencySketch::Estimate(uint64_t hash) const {
+  int least = 15;
+  for (int row = 0; row < 4; ++row) least = std::min<int>(least, counters_[Index(hash, row)]);
+  return least;
+}
+
+namespace {
+
+// One list of slots, most recent first, with its bytes.
+struct Segment {
+  std::list<Slot*> slots;
+  size_t bytes = 0;
+  void PushFront(Slot& s, int id) {
+    s.segment = id;
+    slots.push_front(&s);
+    s.at = slots.begin();
+    bytes += s.charge;
+  }
+  void Unlink(Slot& s) {
+    slots.erase(s.at);
+    bytes -= s.charge;
+  }
+};
+
+class Lru final : public Policy {
+ public:
+  explicit Lru(size_t max_bytes) : max_bytes_(max_bytes) {}
+  void Record(uint64_t) override {}
+  void Hit(Slot& s) override { all_.slots.splice(all_.slots.begin(), all_.slots, s.at); }
+  void Add(Slot& s, std::vector<std::string>& evicted) override {
+    all_.PushFront(s, 0);
+    while (all_.bytes > max_bytes_ && !all_.slots.empty()) {
+      Slot& last = *all_.slots.back();
+      all_.Unlink(last);
+      evicted.push_back(last.key);
+    }
+  }
+  void Remove(Slot& s) override { all_.Unlink(s); }
+  size_t bytes() const override { return all_.bytes; }
+
+ private:
+  const size_t max_bytes_;
+  Segment all_;
+};
+
+// W-TinyLFU: 1% of the bytes for the window, the rest for the main part, of which 80% protected
+// (entries read again while on probation).
+class TinyLfu final : public Policy {
+ public:
+  TinyLfu(size_t max_bytes, size_t entries)
+      : window_max_(std::max<size_t>(1, max_bytes / 100)),
+        main_max_(max_bytes - std::min(max_bytes, window_max_)),
+        protected_max_(main_max_ * 4 / 5),
+        sketch_(entries) {}
+
+  void Record(uint64_t hash) override { sketch_.Increment(hash); }
+
+  void Hit(Slot& s) override {
+    Segment& from = Of(s.segment);
+    if (s.segment == kProbation) {  // read again: promote, demoting the protected part's oldest
+      from.Unlink(s);
+      protected_.PushFront(s, kProtected);
+      while (protected_.bytes > protected_max_ && protected_.slots.size() > 1) {
+        Slot& old = *protected_.slots.back();
+        protected_.Unlink(old);
+        probation_.PushFront(old, kProbation);
+      }
+      return;
+    }
+    from.slots.splice(from.slots.begin(), from.slots, s.at);
+  }
+
+  void Add(Slot& s, std::vector<std::string>& evicted) override {
+    window_.PushFront(s, kWindow);
+    while (window_.bytes > window_max_ && !window_.slots.empty()) {
+      Slot& candidate = *window_.slots.back();
+      window_.Unlink(candidate);
+      Admit(candidate, evicted);
+    }
+  }
+
+  void Remove(Slot& s) override { Of(s.segment).Unlink(s); }
+  size_t bytes() const override { return window_.bytes + probation_.bytes + protected_.bytes; }
+
+ private:
+  static constexpr int kWindow = 0, kProbation = 1, kProtected = 2;
+  Segment& Of(int id) {
+    return id == kWindow ? window_ : id == kProbation ? probation_ : protected_;
+  }
+
+  // The window's oldest entry wants a place in the main part: it gets one while there is room,
+  // else only by being used more often than each entry it would push out.
+  void Admit(Slot& candidate, std::vector<std::string>& evicted) {
+    const int wanted = sketch_.Estimate(candidate.hash);
+    while (probation_.bytes + protected_.bytes + candidate.charge > main_max_) {
+      Segment& from = probation_.slots.empty() ? protected_ : probation_;
+      if (from.slots.empty()) break;
+      Slot& victim = *from.slots.back();
+      if (wanted <= sketch_.Estimate(victim.hash)) {
+        evicted.push_back(candidate.key);  // refused: the main part keeps its entries
+        return;
+      }
+      from.Unlink(victim);
+      evicted.push_back(victim.key);
+    }
+    if (probation_.bytes + protected_.bytes + candidate.charge > main_max_) {
+      evicted.push_back(candidate.key);  // larger than the main part itself
+      return;
+    }
+    probation_.PushFront(candidate, kProbation);
+  }
+
+  const size_t window_max_, main_max_, protected_max_;
+  FrequencySketch sketch_;
+  Segment window_, probation_, protected_;
+};
+
+}  // namespace
+
+std::unique_ptr<Policy> MakePolicy(PolicyKind kind, size_t max_bytes, size_t entries) {
+  if (kind == PolicyKind::kLru) return std::make_unique<Lru>(max_bytes);
+  return std::make_unique<TinyLfu>(max_bytes, entries);
+}
+
+}  // namespace shardkit::cache

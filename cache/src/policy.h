@@ -1,0 +1,65 @@
+// Which entries a cache keeps within its byte bound: plain LRU, or W-TinyLFU (a small window LRU
+// in front of a segmented LRU, admitting a newcomer to the main part only when a frequency sketch
+// says it is used more often than the entry it would push out, as Caffeine does). Skewed loads
+// keep their hot keys under W-TinyLFU where a scan of cold ones flushes an LRU (docs/cache.md,
+// "Admission and eviction").
+//
+// A policy orders Slots, which its owner keeps (the entry table); it never owns entries.
+// Thread-safety: none; the owner's lock guards it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace shardkit::cache {
+
+// A policy's view of one entry; lives as long as the entry.
+struct Slot {
+  std::string key;
+  uint64_t hash = 0;
+  size_t charge = 0;
+  int segment = 0;                // the policy's own
+  std::list<Slot*>::iterator at;  // in that segment's list
+};
+
+// Counts how often keys are used: a count-min sketch of 4-bit counters in 4 rows, halved every
+// 10 × `entries` increments so that old popularity fades.
+class FrequencySketch {
+ public:
+  explicit FrequencySketch(size_t entries);
+  void Increment(uint64_t hash);
+  int Estimate(uint64_t hash) const;
+
+ private:
+  size_t Index(uint64_t hash, int row) const;
+  std::vector<uint8_t> counters_;  // 4 rows of width_ counters (0..15)
+  size_t width_;
+  size_t additions_ = 0;
+  size_t sample_size_;
+};
+
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  // An access of `hash`, hit or miss (W-TinyLFU counts both).
+  virtual void Record(uint64_t hash) = 0;
+  // `slot` (present) was read.
+  virtual void Hit(Slot& slot) = 0;
+  // `slot` is new; afterwards the policy holds at most its bound. The keys it let go (possibly
+  // `slot`'s own, when admission refuses it) are unlinked and appended to `evicted`.
+  virtual void Add(Slot& slot, std::vector<std::string>& evicted) = 0;
+  // `slot` leaves (invalidated, expired, replaced).
+  virtual void Remove(Slot& slot) = 0;
+  virtual size_t bytes() const = 0;
+};
+
+enum class PolicyKind { kLru, kTinyLfu };
+
+// `max_bytes`: the bound; `entries`: about how many entries fit (sizes the sketch).
+std::unique_ptr<Policy> MakePolicy(PolicyKind kind, size_t max_bytes, size_t entries);
+
+}  // namespace shardkit::cache
