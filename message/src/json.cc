@@ -1,5 +1,8 @@
 #include "shardkit/message/json.h"
 
+#include <cmath>
+#include <iterator>
+
 #include <fmt/format.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
@@ -44,6 +47,16 @@ JsonObject& JsonObject::Add(std::string_view name, std::string_view value) {
 JsonObject& JsonObject::AddBool(std::string_view name, bool value) {
   Name(name);
   text_ += value ? "true" : "false";
+  return *this;
+}
+
+JsonObject& JsonObject::AddDouble(std::string_view name, double value) {
+  Name(name);
+  if (std::isfinite(value)) {
+    fmt::format_to(std::back_inserter(text_), "{}", value);
+  } else {
+    text_ += "null";
+  }
   return *this;
 }
 

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "adapters.h"
+#include "cache_stats.h"
 #include "shardkit/cache/entity_cache.h"
 #include "shardkit/cache/feed_follower.h"
 
@@ -96,13 +97,24 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
     // A decorator: the store's routes become the cache's (the node overrides them).
     instance.decorates = {*decorates, "decorates", {"store"}};
   }
+  // Its stats in sys:stats and /metrics while it runs (a newer instance, started by a reload
+  // before this one stops, replaces the entry and keeps it).
+  const std::string key = CacheKey(ctx.name);
+  ServiceDirectory* directory = &ctx.environment.directory_or_process();
+  directory->Put(key, cache);
+  instance.stop = [cache, key, directory] {
+    if (directory->Find<cache::EntityCache>(key) == cache) directory->Put(key, nullptr);
+  };
   if (!sources->empty()) {
     cache::FeedFollowerOptions follow;
     follow.sources = std::move(sources).value();
     auto follower = std::make_shared<cache::FeedFollower>(*ctx.bus, cache, std::move(follow));
     instance.start = [follower] { follower->Start(); };
     instance.drain = [follower] { follower->Stop(); };
-    instance.stop = [follower] { follower->Stop(); };
+    instance.stop = [follower, unlist = instance.stop] {
+      follower->Stop();
+      unlist();
+    };
   }
   return instance;
 }

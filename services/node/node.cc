@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cache_stats.h"
 #include "feed_stats.h"
 
 #include "node_impl.h"
@@ -75,7 +76,8 @@ Status Node::Impl::StartListeners() {
     local_bus_.Act(std::move(message), std::move(reply));
   };
   hooks.metrics_text = [this, metrics = metrics_] {
-    return metrics->PrometheusText() + FeedMetricsText(options_.environment.directory_or_process());
+    const ServiceDirectory& directory = options_.environment.directory_or_process();
+    return metrics->PrometheusText() + FeedMetricsText(directory) + CacheMetricsText(directory);
   };
   hooks.health_json = [this] {
     return JsonObject()

@@ -1,6 +1,7 @@
 // A node's own routes: sys:config (reload, explain, routes) and sys:stats.
 #include <fmt/format.h>
 
+#include "cache_stats.h"
 #include "feed_stats.h"
 #include "node_impl.h"
 #include "shardkit/message/codec.h"
@@ -46,6 +47,7 @@ void Node::Impl::AddSystemRoutes(Router& router) {
         JsonObject stats;
         metrics_->AddTo(stats);
         AddFeedStats(options_.environment.directory_or_process(), stats);
+        AddCacheStats(options_.environment.directory_or_process(), stats);
         NatsLink::ProcessStats nats = NatsLink::InProcess();
         if (cluster_ || nats.links > 0) {  // this process's NATS links (docs/cluster.md)
           stats.Add("nats", JsonObject()

@@ -145,6 +145,51 @@ TEST(CacheFeed, WithoutFollowingTheFeedAWriteBehindItsBackIsServedStale) {
               ::testing::HasSubstr("v0"));
 }
 
+// sys:stats (`shardkit stats`) and GET /metrics show each cache: hits, misses, the hit ratio.
+TEST(CacheFeed, StatsAndMetricsShowEachCache) {
+  RegisterDataServices();
+  TempDir dir;
+  ServeProcess node(dir, dir.Write("node.toml", fmt::format(R"(
+[node]
+name = "cached"
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[[listener]]
+url = "http://127.0.0.1:0"
+[[service]]
+name = "entries"
+type = "store"
+path = "{}/data"
+[[service]]
+name = "entry-cache"
+type = "cache"
+decorates = "entries"
+)",
+                                                            dir.path())));
+  auto urls = node.WaitReady();
+  ASSERT_EQ(urls.size(), 2u);
+  IoRuntime runtime(1);
+  auto client = Client(runtime, urls[0]);
+  ASSERT_TRUE(
+      CallAndWait(*client, Msg(R"({"store":"save","kind":"entry","ent":{"id":"a"}})")).ok());
+  for (int i = 0; i < 4; ++i)  // one miss, three hits
+    ASSERT_TRUE(CallAndWait(*client, Msg(R"({"store":"load","kind":"entry","id":"a"})")).ok());
+  auto stats = CallAndWait(*client, Msg(R"({"sys":"stats"})"));
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  std::string caches(stats->GetObjectJson("caches").value_or(""));
+  EXPECT_THAT(caches,
+              ::testing::HasSubstr(R"("entry-cache":{"hits":3,"misses":1,"hit_ratio":0.75,)"))
+      << caches;
+  RawSocket socket(PortOf(urls[1]));
+  ASSERT_TRUE(socket.Send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string metrics = socket.ReadHttpResponse();
+  EXPECT_THAT(metrics,
+              ::testing::HasSubstr("shardkit_cache_hits_total{cache=\"entry-cache\"} 3\n"));
+  EXPECT_THAT(metrics,
+              ::testing::HasSubstr("shardkit_cache_hit_ratio{cache=\"entry-cache\"} 0.75\n"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("# TYPE shardkit_cache_bytes gauge"));
+}
+
 TEST(CacheFeed, BadFeedSettingsAreRefusedNamingTheKey) {
   RegisterDataServices();
   for (const auto& [line, message] : std::vector<std::pair<std::string, std::string>>{

@@ -48,6 +48,8 @@ class JsonObject {
     return *this;
   }
   JsonObject& AddBool(std::string_view name, bool value);
+  // A finite number in its shortest exact form; NaN and infinities become null.
+  JsonObject& AddDouble(std::string_view name, double value);
   JsonObject& Add(std::string_view name, const JsonObject& object);
   // `json` must be valid JSON text (an array or value built elsewhere).
   JsonObject& AddRaw(std::string_view name, std::string_view json);
