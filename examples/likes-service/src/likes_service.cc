@@ -75,7 +75,8 @@ class LikesService final : public shardkit::Handler {
     Message save;
     save.SetString("store", "save")
         .SetString("kind", options_.kind)
-        .SetObjectJson("ent", shardkit::JsonObject().Add("id", post).Add("count", counter.count + 1).str())
+        .SetObjectJson("ent",
+                       shardkit::JsonObject().Add("id", post).Add("count", counter.count + 1).str())
         .SetInt("version", counter.version);
     context.Act(std::move(save), [this, post, counter, context, reply = std::move(reply),
                                   attempt](Result<Message> saved) mutable {
