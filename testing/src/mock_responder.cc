@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include <shardkit/message/closest.h>
 #include <shardkit/message/codec.h>
 #include <shardkit/message/pattern.h>
 #include <shardkit/testing/capture.h>
@@ -375,44 +376,12 @@ bool MockResponder::Verify() {
 }
 
 std::string ExplainUnmatched(const Router& routes, const Message& message, size_t max_patterns) {
-  struct Scored {
-    size_t matching;
-    size_t terms;
-    std::string pattern;
-    std::string why;
-  };
-  std::vector<Scored> scored;
-  for (const auto& route : routes.List()) {
-    const auto& terms = route->pattern.terms();
-    if (terms.empty()) continue;
-    Scored s{0, terms.size(), route->pattern.ToString(), {}};
-    for (const auto& term : terms) {
-      const Value* v = message.Find(term.name);
-      bool ok = v != nullptr && v->is_routable() &&
-                (term.glob ? GlobMatches(term.value, v->text) : term.value == v->text);
-      if (ok) {
-        ++s.matching;
-      } else if (s.why.empty()) {
-        s.why = v == nullptr
-                    ? fmt::format("no property '{}'", term.name)
-                    : fmt::format("{} is '{}', pattern wants '{}'", term.name, v->text, term.value);
-      }
-    }
-    scored.push_back(std::move(s));
-  }
-  std::stable_sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) {
-    if (a.matching != b.matching) return a.matching > b.matching;
-    return a.terms < b.terms;
-  });
+  std::vector<Pattern> patterns;
+  for (const auto& route : routes.List()) patterns.push_back(route->pattern);
+  auto near = ClosestPatterns(patterns, message, max_patterns);
   std::string out = fmt::format("  routing properties: {}\n", RoutingOf(message));
-  if (scored.empty()) return out + "  no patterns are routed on this bus";
-  out += "  closest routed patterns:";
-  for (size_t i = 0; i < scored.size() && i < max_patterns; ++i) {
-    const auto& s = scored[i];
-    out += fmt::format("\n    {:<32} {} of {} terms match{}", s.pattern, s.matching, s.terms,
-                       s.why.empty() ? "" : "; " + s.why);
-  }
-  return out;
+  if (near.empty()) return out + "  no patterns are routed on this bus";
+  return out + "  closest routed patterns:\n" + FormatNearPatterns(near, "    ");
 }
 
 }  // namespace shardkit::testing

@@ -127,7 +127,8 @@ class ReplyMatcherOf {
     static_assert(!std::is_same_v<std::remove_cvref_t<T>, PendingReply>,
                   "IsOkReply/IsErrorReply match a reply (Result<Message>), not a PendingReply: "
                   "write EXPECT_THAT(pending.get(), IsOkReply(...)), after pending.ready()");
-    static_assert(std::is_convertible_v<T, const Result<Message>&>,
+    static_assert(std::is_same_v<std::remove_cvref_t<T>, PendingReply> ||
+                      std::is_convertible_v<T, const Result<Message>&>,
                   "IsOkReply/IsErrorReply match a reply: a Result<Message>, as Bus::ActAndWait "
                   "and PendingReply::get() return");
     return ::testing::SafeMatcherCast<T>(matcher_);
