@@ -58,6 +58,7 @@ using ReplyGenerator = std::function<Result<Message>(const Message&)>;
 
 // Expectations that must be called in the order they joined the sequence (InSequence): a message
 // taken by one whose predecessors are not yet satisfied fails the test, naming the one missing.
+// A sequence orders the expectations of one MockResponder.
 class Sequence {
  public:
   Sequence() = default;
@@ -92,7 +93,8 @@ class MockResponder {
     // has none.
     Expectation& Drop();
     // Takes only messages that match every matcher (HasField with nested paths and any GoogleTest
-    // matcher, MessageLike, Not, AnyOf…); other messages go to the next expectation.
+    // matcher, MessageLike, Not, AnyOf…); other messages go to the next expectation for the
+    // pattern, then to the route the pattern overrode, else they are unexpected.
     template <typename... Matchers>
     Expectation& With(Matchers... matchers) {
       return WithAll({MessageMatcher(matchers)...});
