@@ -1,4 +1,5 @@
 #include "bench_commands.h"
+#include "commands.h"
 
 #include <iostream>
 
@@ -52,10 +53,10 @@ void AddEngineBenchmarks(CLI::App* bench, BenchState& st) {
     sub->add_flag("--json", json, "Print one flat JSON object");
     sub->add_option("--repetitions", bench_options.repetitions,
                     "Runs per figure (the median is reported)")
-        ->check(CLI::PositiveNumber)
+        ->check(Positive())
         ->capture_default_str();
     sub->add_option("--min-time", bench_options.min_time_s, "Seconds per run")
-        ->check(CLI::PositiveNumber)
+        ->check(Positive())
         ->capture_default_str();
     sub->callback([&, run = command.run] { PrintFigures(run(bench_options), json); });
   }
@@ -84,7 +85,7 @@ void AddNetBenchmark(CLI::App* bench, BenchState& st) {
       "NATS server with JetStream for --transport nats (default: start nats-server -js on a free "
       "127.0.0.1 port)");
   bench_net->add_option("--seconds", net_options.seconds, "Seconds per run")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_net
       ->add_option("--idle-seconds", net_options.idle_seconds,
@@ -105,7 +106,7 @@ void AddStoreBenchmark(CLI::App* bench, BenchState& st) {
       ->check(CLI::IsMember({"rocksdb", "sqlite"}))
       ->capture_default_str();
   bench_store->add_option("--entities", store_options.entities, "Entities loaded before measuring")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_store
       ->add_option("--shards", store_options.shards,
@@ -115,10 +116,10 @@ void AddStoreBenchmark(CLI::App* bench, BenchState& st) {
   bench_store
       ->add_option("--repetitions", store_options.repetitions,
                    "Runs per figure (the median is reported)")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_store->add_option("--min-time", store_options.min_time_s, "Seconds per run")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_store->add_option("--dir", store_options.dir,
                           "Data directory (default: a temp dir, removed afterwards)");
@@ -132,11 +133,11 @@ void AddSplitBenchmark(CLI::App* bench, BenchState& st) {
       "split", "Live splits under a steady write load: copy rate, lag, write pause");
   bench_split->add_flag("--json", json, "Print one flat JSON object");
   bench_split->add_option("--entities", split_options.entities, "Entities on the first source")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_split
       ->add_option("--writes-per-s", split_options.writes_per_s, "Steady client writes per second")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_split->add_option("--splits", split_options.splits, "Splits to run (at most 5)")
       ->check(CLI::Range(1, 5))
@@ -151,13 +152,13 @@ void AddCacheBenchmark(CLI::App* bench, BenchState& st) {
       bench->add_subcommand("cache", "Zipf loads over RocksDB with and without the entry cache");
   bench_cache->add_flag("--json", json, "Print one flat JSON object");
   bench_cache->add_option("--entities", cache_options.entities, "Entities in the store")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_cache->add_option("--clients", cache_options.clients, "Concurrent clients")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   bench_cache->add_option("--seconds", cache_options.seconds, "Seconds per measured run")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_cache
       ->add_option("--requests", cache_options.requests,
@@ -180,7 +181,7 @@ void AddCqrsBenchmark(CLI::App* bench, BenchState& st) {
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   bench_cqrs->add_option("--rate", cqrs_options.lag_rate, "Commands per second while measuring lag")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_cqrs->callback([&] { PrintFigures(shardkit::bench::RunCqrsBench(cqrs_options), json); });
 }

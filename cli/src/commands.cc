@@ -17,6 +17,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <spdlog/spdlog.h>
 
+#include "shardkit/message/closest.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
 #include "shardkit/message/pattern.h"
@@ -156,6 +157,32 @@ void PrintJson(const std::string& json, bool compact) {
   fmt::print("{}\n", buffer.GetString());
 }
 
+// For a `no handler` reply: the node's routed patterns closest to the message (from its routing
+// table) and the command that explains the routing.
+std::string NoRouteHint(Handler& client, const Message& message, const CallOptions& options) {
+  std::string hint;
+  Message list;
+  list.SetString("sys", "config").SetString("cmd", "routes");
+  auto routes = services::CallAndWait(client, std::move(list));
+  auto parsed =
+      ParseJson(routes.ok() ? routes->GetArrayJson("routes").value_or("[]") : "[]", "routes");
+  std::vector<Pattern> patterns;
+  if (parsed.ok() && parsed->IsArray()) {
+    for (const auto& route : parsed->GetArray()) {
+      if (!route.IsObject() || !route.HasMember("pattern") || !route["pattern"].IsString())
+        continue;
+      auto pattern = Pattern::Parse(route["pattern"].GetString());
+      if (pattern.ok()) patterns.push_back(std::move(pattern).value());
+    }
+  }
+  auto near = ClosestPatterns(patterns, message, 3);
+  if (!near.empty()) {
+    hint += "closest patterns routed on the node:\n" + FormatNearPatterns(near, "  ") + "\n";
+  }
+  return hint + fmt::format("how the node routes it: {} explain '{}' --to {}", ProgramName(),
+                            message.RoutingString(), options.to);
+}
+
 int Call(Message message, const CallOptions& options) {
   auto endpoint = services::ParseEndpoint(options.to);
   if (!endpoint.ok()) return Fail(2, endpoint.status().message());
@@ -163,6 +190,7 @@ int Call(Message message, const CallOptions& options) {
     return Fail(2, "inproc:// endpoints exist only inside a process");
   services::IoRuntime runtime(1);
   Result<Message> reply = Status::Internal("unset");
+  std::string hint;
   {
     services::ClientOptions client_options;
     client_options.timeout = std::chrono::milliseconds(options.timeout_ms);
@@ -170,7 +198,10 @@ int Call(Message message, const CallOptions& options) {
     client_options.connections = 1;
     auto client = services::MakeClient(runtime, *endpoint, client_options);
     if (!client.ok()) return Fail(2, client.status().message());
-    reply = services::CallAndWait(**client, std::move(message));
+    reply = services::CallAndWait(**client, message);
+    if (!reply.ok() && reply.status().code() == Code::kNoRoute) {
+      hint = NoRouteHint(**client, message, options);
+    }
   }
   if (reply.ok()) {
     reply->meta() = Meta{};
@@ -178,23 +209,37 @@ int Call(Message message, const CallOptions& options) {
     return 0;
   }
   PrintJson(ToJson(ErrorMessage(reply.status())), options.compact);
-  return Fail(reply.status().code() == Code::kUnavailable ? 2 : 1, reply.status().ToString());
+  int code = Fail(reply.status().code() == Code::kUnavailable ? 2 : 1, reply.status().ToString());
+  if (!hint.empty()) fmt::print(stderr, "{}\n", hint);
+  return code;
 }
 
 void AddCallOptions(CLI::App* command, CallOptions& options) {
-  command
-      ->add_option(
-          "--to", options.to,
-          "The node: tcp://host:port, http://host:port or nats://[user:password@]host:port")
-      ->required();
+  command->add_option("--to", options.to, kToHelp)->required();
   command->add_option("--token", options.token, "Bearer token of the listener");
   command->add_option("--timeout-ms", options.timeout_ms, "How long to wait for the reply")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   command->add_flag("--compact", options.compact, "Compact JSON even on a terminal");
 }
 
 }  // namespace
+
+CLI::Validator Positive() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        double value = 0;
+        size_t used = 0;
+        try {
+          value = std::stod(input, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == input.size() && used > 0 && value > 0) return {};
+        return input + " is not a number greater than 0";
+      },
+      "> 0");
+}
 
 void SetProgramName(std::string name) { ProgramNameStorage() = std::move(name); }
 const std::string& ProgramName() { return ProgramNameStorage(); }
@@ -211,9 +256,8 @@ void AddNodeCommands(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile);
   serve->add_option("--ready-file", serve_options->ready_file,
                     "Write the bound listener URLs here, one per line, once serving");
-  serve
-      ->add_option("--log-level", serve_options->log_level,
-                   "trace, debug, info, warn, error or off")
+  serve->add_option("--log-level", serve_options->log_level, "How much the node logs")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
   serve->callback([serve_options, &exit_code] { exit_code = RunServe(*serve_options); });
 

@@ -16,6 +16,14 @@ namespace shardkit::cli {
 void AddNodeCommands(CLI::App& app, int& exit_code);
 
 // The name failure lines start with: "shardkit", or a node binary's own (MainOptions::name).
+// The help of every --to naming a node, one text everywhere.
+inline constexpr const char* kToHelp =
+    "The node: tcp://host:port, http://host:port or nats://[user:password@]host:port";
+
+// A number > 0, refused in words ("0 is not a number greater than 0"): CLI11's PositiveNumber
+// prints its bounds as doubles (a 300-digit maximum).
+CLI::Validator Positive();
+
 void SetProgramName(std::string name);
 const std::string& ProgramName();
 

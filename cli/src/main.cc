@@ -10,6 +10,7 @@
 #include "bench_commands.h"
 #include "commands.h"
 #include "migrate_command.h"
+#include "suggest.h"
 #include "shardkit/services/data_services.h"
 
 namespace shardkit::cli {
@@ -29,6 +30,10 @@ int Main(int argc, char** argv, const MainOptions& options) {
   if (options.add_commands) options.add_commands(app, exit_code);
 
   services::RegisterDataServices();
+  if (auto unknown = UnknownCommand(app, argc, argv)) {
+    std::cerr << options.name << ": " << *unknown << "\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -163,12 +163,10 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
       "migrate", "Split, merge or replace shards live (a node's migrator service)");
   migrate->require_subcommand(1);
   auto common = [&](CLI::App* sub) {
-    sub->add_option("--to", options->to,
-                    "The node running the migrator: tcp://host:port or http://host:port")
-        ->required();
+    sub->add_option("--to", options->to, kToHelp)->required();
     sub->add_option("--id", options->id, "The migration's id")->required();
     sub->add_option("--timeout-ms", options->timeout_ms, "How long to wait")
-        ->check(CLI::PositiveNumber)
+        ->check(Positive())
         ->capture_default_str();
   };
   struct Kind {
@@ -194,10 +192,22 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
     sub->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
     sub->callback([options, &exit_code] { exit_code = Run(*options); });
   }
-  for (const char* op : {"status", "verify", "cutover", "rollback", "complete", "cancel"}) {
-    auto* sub = migrate->add_subcommand(op, fmt::format("The migration's {}", op));
+  struct Op {
+    const char* name;
+    const char* help;
+  };
+  for (const Op& op : {
+           Op{"status", "Print the migration's phase and progress"},
+           Op{"verify",
+              "Wait until the targets caught up, then compare them with the sources key by key"},
+           Op{"cutover", "Route the range to the targets (writes are held briefly, not failed)"},
+           Op{"rollback", "After a cutover, route the range back to the sources, losing nothing"},
+           Op{"complete", "Stop replicating: the cutover is final (source data is left in place)"},
+           Op{"cancel", "Stop a migration that has not cut over; nothing is deleted"},
+       }) {
+    auto* sub = migrate->add_subcommand(op.name, op.help);
     common(sub);
-    sub->callback([options, &exit_code, op] { exit_code = Single(*options, op); });
+    sub->callback([options, &exit_code, op] { exit_code = Single(*options, op.name); });
   }
 }
 

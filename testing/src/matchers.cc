@@ -321,7 +321,7 @@ MessageMatcher MessageLikeAll(std::string pattern, std::vector<MessageMatcher> i
 ReplyMatcher IsOkReplyAll(std::vector<MessageMatcher> inner) {
   return ::testing::MakeMatcher(new OkReplyMatcher(std::move(inner)));
 }
-ReplyMatcher IsErrorReply(Code code, ::testing::Matcher<std::string> message) {
+ReplyMatcher IsErrorReplyMatcher(Code code, ::testing::Matcher<std::string> message) {
   return ::testing::MakeMatcher(new ErrorReplyMatcher(code, std::move(message)));
 }
 

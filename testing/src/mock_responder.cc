@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
 
+#include <shardkit/message/closest.h>
 #include <shardkit/message/codec.h>
 #include <shardkit/message/pattern.h>
 #include <shardkit/testing/capture.h>
@@ -96,10 +98,56 @@ MockResponder::Expectation& MockResponder::Expectation::Delay(int64_t ms) {
   return *this;
 }
 
+MockResponder::Expectation& MockResponder::Expectation::Drop() {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  drop_ = true;
+  forward_ = false;
+  return *this;
+}
+
+MockResponder::Expectation& MockResponder::Expectation::WithAll(std::vector<MessageMatcher> m) {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  with_.insert(with_.end(), m.begin(), m.end());
+  return *this;
+}
+
 MockResponder::Expectation& MockResponder::Expectation::Times(int n) {
+  Times(::testing::Exactly(n));
   std::lock_guard<std::mutex> lock(shared_->mu);
   times_ = n;
   return *this;
+}
+
+MockResponder::Expectation& MockResponder::Expectation::Times(const ::testing::Cardinality& c) {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  cardinality_ = c;
+  times_ = -1;
+  return *this;
+}
+
+MockResponder::Expectation& MockResponder::Expectation::InSequence(Sequence& sequence) {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  for (const void* earlier : sequence.members_) {
+    after_.push_back(static_cast<const Expectation*>(earlier));
+  }
+  sequence.members_.push_back(this);
+  return *this;
+}
+
+bool MockResponder::Expectation::Accepts(const Message& message) const {
+  return std::all_of(with_.begin(), with_.end(),
+                     [&](const MessageMatcher& m) { return m.Matches(message); });
+}
+
+bool MockResponder::Expectation::Saturated() const {
+  return cardinality_.IsSaturatedByCallCount(static_cast<int>(received_.size()));
+}
+
+std::string MockResponder::Expectation::CardinalityText() const {
+  if (times_ >= 0) return fmt::format("Times({})", times_);
+  std::ostringstream os;
+  cardinality_.DescribeTo(&os);
+  return os.str();
 }
 
 int MockResponder::Expectation::calls() const {
@@ -125,35 +173,20 @@ class MockResponder::Route final : public Handler {
     if (!state) return reply(Status::Unavailable("the mock is gone"));
     if (key_.empty()) return Unmatched(*state, std::move(message), context, std::move(reply));
 
-    ReplyGenerator generate;
-    bool forward = false;
-    int64_t delay = 0;
+    Expectation* chosen;
     {
       std::lock_guard<std::mutex> lock(state->shared->mu);
-      state->received.push_back(message);
-      Expectation* chosen = nullptr;
-      Expectation* last = nullptr;
-      for (auto& e : state->expectations) {
-        if (e->pattern_key_ != key_) continue;
-        last = e.get();
-        if (e->times_ < 0 || static_cast<int>(e->received_.size()) < e->times_) {
-          chosen = e.get();
-          break;
-        }
+      chosen = Choose(*state, message);
+      if (chosen != nullptr) {
+        state->received.push_back(message);
+        chosen->received_.push_back(message);
       }
-      if (chosen == nullptr) {
-        chosen = last;
-        if (state->options.strictness == Strictness::kStrict || chosen->times_ >= 0) {
-          ADD_FAILURE_AT(chosen->where_.file_name(), chosen->where_.line())
-              << "mock '" << chosen->pattern_ << "': called more often than expected (Times("
-              << chosen->times_ << "))\n  message: " << Describe(message);
-        }
-      }
-      chosen->received_.push_back(message);
-      generate = chosen->generate_;
-      forward = chosen->forward_;
-      delay = chosen->delay_ms_;
     }
+    if (chosen == nullptr) return Unmatched(*state, std::move(message), context, std::move(reply));
+    ReplyGenerator generate = chosen->generate_;
+    bool forward = chosen->forward_;
+    int64_t delay = chosen->delay_ms_;
+    if (chosen->drop_) return DropReply(*state, message, context, std::move(reply));
     auto deliver = [generate, forward, message, context, reply]() mutable {
       if (forward) return context.Prior(std::move(message), std::move(reply));
       reply(generate ? generate(message) : Result<Message>(Message()));
@@ -171,6 +204,55 @@ class MockResponder::Route final : public Handler {
   }
 
  private:
+  // The expectation that takes `message` (shared->mu held): the first of this route whose With()
+  // accepts it and that is not used up; else the last that accepts it (which reports the extra
+  // call); null when none accepts it. Reports a call out of sequence.
+  Expectation* Choose(State& state, const Message& message) {
+    Expectation* chosen = nullptr;
+    Expectation* last = nullptr;
+    for (auto& e : state.expectations) {
+      if (e->pattern_key_ != key_ || !e->Accepts(message)) continue;
+      last = e.get();
+      if (!e->Saturated()) {
+        chosen = e.get();
+        break;
+      }
+    }
+    if (chosen == nullptr && last != nullptr) {
+      chosen = last;
+      ADD_FAILURE_AT(chosen->where_.file_name(), chosen->where_.line())
+          << "mock '" << chosen->pattern_ << "': called more often than expected ("
+          << chosen->CardinalityText() << ")\n  message: " << Describe(message);
+    }
+    if (chosen == nullptr) return nullptr;
+    for (const Expectation* before : chosen->after_) {
+      int calls = static_cast<int>(before->received_.size());
+      if (before->cardinality_.IsSatisfiedByCallCount(calls)) continue;
+      ADD_FAILURE_AT(chosen->where_.file_name(), chosen->where_.line())
+          << "mock '" << chosen->pattern_ << "': called out of sequence: '" << before->pattern_
+          << "' (line " << before->where_.line() << ") comes first and has " << calls
+          << " call(s), expected " << before->CardinalityText()
+          << "\n  message: " << Describe(message);
+      break;
+    }
+    return chosen;
+  }
+
+  // Drop(): no answer; a caller with a deadline is answered `timeout` when it passes.
+  void DropReply(State& state, const Message& message, const Context& context, ReplyFn reply) {
+    int64_t deadline =
+        message.meta().deadline != 0 ? message.meta().deadline : context.origin().deadline;
+    if (deadline == 0) return;  // nobody would ever time out: the reply never comes
+    Scheduler* scheduler;
+    {
+      std::lock_guard<std::mutex> lock(state.shared->mu);
+      scheduler = &state.scheduler();
+    }
+    int64_t wait = std::max<int64_t>(0, deadline - scheduler->clock().NowMs());
+    Status timeout = Status::Timeout(fmt::format("mock: dropped {}", RoutingOf(message)));
+    scheduler->RunAfter(wait, [reply = std::move(reply), timeout] { reply(timeout); });
+  }
+
   void Unmatched(State& state, Message message, const Context& context, ReplyFn reply) {
     {
       std::lock_guard<std::mutex> lock(state.shared->mu);
@@ -180,9 +262,28 @@ class MockResponder::Route final : public Handler {
     if (state.options.strictness == Strictness::kStrict) {
       ADD_FAILURE_AT(state.where.file_name(), state.where.line())
           << "mock: unexpected message " << Describe(message) << "\n"
-          << ExplainUnmatched(*state.bus->routes(), message);
+          << ExplainUnmatched(*state.bus->routes(), message) << ExplainWith(state, message);
     }
     reply(Status::NotFound(fmt::format("mock: no expectation for {}", RoutingOf(message))));
+  }
+
+  // Why each expectation of this route refused the message (With), for the failure message.
+  std::string ExplainWith(State& state, const Message& message) {
+    std::lock_guard<std::mutex> lock(state.shared->mu);
+    std::string out;
+    for (const auto& e : state.expectations) {
+      if (key_.empty() || e->pattern_key_ != key_) continue;
+      for (const auto& m : e->with_) {
+        ::testing::StringMatchResultListener why;
+        if (m.MatchAndExplain(message, &why)) continue;
+        std::ostringstream wanted;
+        m.DescribeTo(&wanted);
+        out += fmt::format("\n  On('{}') at line {}: With: expected {}; {}", e->pattern_,
+                           e->where_.line(), wanted.str(), why.str());
+        break;
+      }
+    }
+    return out;
   }
 
   std::weak_ptr<State> state_;
@@ -257,54 +358,30 @@ bool MockResponder::Verify() {
   bool ok = true;
   for (const auto& e : state_->expectations) {
     int calls = static_cast<int>(e->received_.size());
-    if (e->times_ >= 0 && calls < e->times_) {
-      ok = false;
+    // Too many calls were reported when they came.
+    if (e->cardinality_.IsSatisfiedByCallCount(calls) ||
+        e->cardinality_.IsOverSaturatedByCallCount(calls))
+      continue;
+    ok = false;
+    if (e->times_ >= 0) {
       ADD_FAILURE_AT(e->where_.file_name(), e->where_.line())
           << "mock '" << e->pattern_ << "': expected " << e->times_ << " call(s), got " << calls;
+    } else {
+      ADD_FAILURE_AT(e->where_.file_name(), e->where_.line())
+          << "mock '" << e->pattern_ << "': expected to be " << e->CardinalityText() << ", got "
+          << calls << " call(s)";
     }
   }
   return ok;
 }
 
 std::string ExplainUnmatched(const Router& routes, const Message& message, size_t max_patterns) {
-  struct Scored {
-    size_t matching;
-    size_t terms;
-    std::string pattern;
-    std::string why;
-  };
-  std::vector<Scored> scored;
-  for (const auto& route : routes.List()) {
-    const auto& terms = route->pattern.terms();
-    if (terms.empty()) continue;
-    Scored s{0, terms.size(), route->pattern.ToString(), {}};
-    for (const auto& term : terms) {
-      const Value* v = message.Find(term.name);
-      bool ok = v != nullptr && v->is_routable() &&
-                (term.glob ? GlobMatches(term.value, v->text) : term.value == v->text);
-      if (ok) {
-        ++s.matching;
-      } else if (s.why.empty()) {
-        s.why = v == nullptr
-                    ? fmt::format("no property '{}'", term.name)
-                    : fmt::format("{} is '{}', pattern wants '{}'", term.name, v->text, term.value);
-      }
-    }
-    scored.push_back(std::move(s));
-  }
-  std::stable_sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) {
-    if (a.matching != b.matching) return a.matching > b.matching;
-    return a.terms < b.terms;
-  });
+  std::vector<Pattern> patterns;
+  for (const auto& route : routes.List()) patterns.push_back(route->pattern);
+  auto near = ClosestPatterns(patterns, message, max_patterns);
   std::string out = fmt::format("  routing properties: {}\n", RoutingOf(message));
-  if (scored.empty()) return out + "  no patterns are routed on this bus";
-  out += "  closest routed patterns:";
-  for (size_t i = 0; i < scored.size() && i < max_patterns; ++i) {
-    const auto& s = scored[i];
-    out += fmt::format("\n    {:<32} {} of {} terms match{}", s.pattern, s.matching, s.terms,
-                       s.why.empty() ? "" : "; " + s.why);
-  }
-  return out;
+  if (near.empty()) return out + "  no patterns are routed on this bus";
+  return out + "  closest routed patterns:\n" + FormatNearPatterns(near, "    ");
 }
 
 }  // namespace shardkit::testing

@@ -72,13 +72,11 @@ class LikesService final : public shardkit::Handler {
   }
 
   void Save(std::string post, Counter counter, const Context& context, ReplyFn reply, int attempt) {
-    std::string ent = "{\"id\":";
-    shardkit::AppendJsonString(post, ent);
-    ent += ",\"count\":" + std::to_string(counter.count + 1) + "}";
     Message save;
     save.SetString("store", "save")
         .SetString("kind", options_.kind)
-        .SetObjectJson("ent", ent)
+        .SetObjectJson("ent",
+                       shardkit::JsonObject().Add("id", post).Add("count", counter.count + 1).str())
         .SetInt("version", counter.version);
     context.Act(std::move(save), [this, post, counter, context, reply = std::move(reply),
                                   attempt](Result<Message> saved) mutable {

@@ -107,8 +107,8 @@ class Cluster {
     // The shards this node owns.
     const std::vector<std::string>& shards() const { return shards_; }
     // Routes `pattern` on this node (recorded by MessageCaptures on its bus).
-    Status Add(std::string_view pattern, std::shared_ptr<Handler> handler,
-               std::string description = {});
+    [[nodiscard]] Status Add(std::string_view pattern, std::shared_ptr<Handler> handler,
+                             std::string description = {});
     // The cache of `kind` on this node, or null (ClusterOptions clusters).
     std::shared_ptr<cache::EntityCache> cache(std::string_view kind) const;
     // TOML clusters: this node's shard map named `map` (a shard-map service), or null.
@@ -151,7 +151,7 @@ class Cluster {
   Result<Message> Act(size_t node, std::string_view text) { return Act(node, Msg(text)); }
   // TOML clusters: stops node `node`'s services (messages to it meanwhile answer `unavailable`)
   // and builds them again from its TOML.
-  Status Restart(size_t node);
+  [[nodiscard]] Status Restart(size_t node);
   // Sends without driving the scheduler.
   PendingReply Send(size_t node, Message message);
   // Until `condition` holds: runs due scheduler tasks (moving the clock to each pending one) and
@@ -175,7 +175,7 @@ class Cluster {
   std::shared_ptr<const shard::ShardMap> shard_map() const;
   // Replaces the authoritative map (epoch must grow). Routers keep their old map until a
   // wrong_shard makes them refresh — as in a real cluster.
-  Status SetShardMap(shard::ShardMap next);
+  [[nodiscard]] Status SetShardMap(shard::ShardMap next);
 
  private:
   struct TomlTag {};

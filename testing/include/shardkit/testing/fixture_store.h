@@ -44,10 +44,10 @@ class FixtureStore {
   static FixtureStore FromFile(const std::string& path, FixtureOptions options = {});
 
   // Adds the entities of `fixture_json` ({"kind":[…]}); the first problem, naming kind and index.
-  Status Load(std::string_view fixture_json);
+  [[nodiscard]] Status Load(std::string_view fixture_json);
 
   // Routes `pattern` to this store on `bus` (recorded by the bus's MessageCaptures).
-  Status Register(Bus& bus, std::string_view pattern = "store:*") const;
+  [[nodiscard]] Status Register(Bus& bus, std::string_view pattern = "store:*") const;
   // The store:* handler itself (not recorded), to wrap or route by hand.
   std::shared_ptr<Handler> handler() const { return service_; }
   const std::shared_ptr<store::EntityStore>& store() const { return store_; }

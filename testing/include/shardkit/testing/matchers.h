@@ -17,6 +17,7 @@
 //   IsOkReply(inner…)                             ok, and the reply matches every inner
 //   IsErrorReply(Code::kNotFound)                 an error with that code
 //   IsErrorReply(Code::kInvalid, HasSubstr("ent"))  … whose message matches
+//   (on a PendingReply, .get() first: without it the compiler says so in words)
 //
 // Failure output lists the captured messages as JSON, numbered, with why the closest one failed.
 #pragma once
@@ -115,11 +116,37 @@ template <typename... Steps>
 ::testing::PolymorphicMatcher<SentMatcher> SentCount(std::string pattern, size_t count);
 
 using ReplyMatcher = ::testing::Matcher<const Result<Message>&>;
+
+// What IsOkReply and IsErrorReply return: a ReplyMatcher that refuses, at compile time and in
+// words, to match anything that is not a reply (a PendingReply is one only after .get()).
+class ReplyMatcherOf {
+ public:
+  explicit ReplyMatcherOf(ReplyMatcher matcher) : matcher_(std::move(matcher)) {}
+  template <typename T>
+  operator ::testing::Matcher<T>() const {  // NOLINT: implicit, as GMock's matchers are
+    static_assert(!std::is_same_v<std::remove_cvref_t<T>, PendingReply>,
+                  "IsOkReply/IsErrorReply match a reply (Result<Message>), not a PendingReply: "
+                  "write EXPECT_THAT(pending.get(), IsOkReply(...)), after pending.ready()");
+    static_assert(std::is_same_v<std::remove_cvref_t<T>, PendingReply> ||
+                      std::is_convertible_v<T, const Result<Message>&>,
+                  "IsOkReply/IsErrorReply match a reply: a Result<Message>, as Bus::ActAndWait "
+                  "and PendingReply::get() return");
+    return ::testing::SafeMatcherCast<T>(matcher_);
+  }
+
+ private:
+  ReplyMatcher matcher_;
+};
+
 ReplyMatcher IsOkReplyAll(std::vector<MessageMatcher> inner);
 template <typename... Inner>
-ReplyMatcher IsOkReply(Inner... inner) {
-  return IsOkReplyAll(std::vector<MessageMatcher>{MessageMatcher(inner)...});
+ReplyMatcherOf IsOkReply(Inner... inner) {
+  return ReplyMatcherOf(IsOkReplyAll(std::vector<MessageMatcher>{MessageMatcher(inner)...}));
 }
-ReplyMatcher IsErrorReply(Code code, ::testing::Matcher<std::string> message = ::testing::_);
+ReplyMatcher IsErrorReplyMatcher(Code code, ::testing::Matcher<std::string> message);
+inline ReplyMatcherOf IsErrorReply(Code code,
+                                   ::testing::Matcher<std::string> message = ::testing::_) {
+  return ReplyMatcherOf(IsErrorReplyMatcher(code, std::move(message)));
+}
 
 }  // namespace shardkit::testing

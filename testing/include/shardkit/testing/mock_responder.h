@@ -6,11 +6,15 @@
 //   mock.On("store:save,kind:entry").Reply([](const Message& m) -> Result<Message> { … }).Times(1);
 //   mock.On("store:remove").ReplyError(Code::kConflict, "version 3 != 2");
 //   mock.On("store:list").Reply(R"({"items":[]})").Delay(20);   // needs a scheduler, see below
+//   mock.On("store:save").With(HasField("version", 3), HasField("ent.count", 8)).Reply("{}");
+//   mock.On("store:load").Drop();                                // a store that never answers
+//   mock.On("store:load").Reply("{}").Times(AtLeast(2));         // GMock cardinalities
+//   Sequence s;  mock.On("a:1").InSequence(s);  mock.On("b:1").InSequence(s);   // a before b
 //
 // Each On() routes its pattern on the bus (as an override: a pattern already routed stays
 // reachable with Forward()). Expectations for the same pattern are used in the order declared:
-// the first one not yet used up (Times) answers. A message is answered by the most specific
-// pattern, as the router always does.
+// the first one whose With() matchers accept the message and that is not used up (Times) answers.
+// A message is answered by the most specific pattern, as the router always does.
 //
 // Modes:
 //   kStrict (default)  a message that no expectation takes fails the test (ADD_FAILURE) with its
@@ -35,7 +39,10 @@
 #include <string_view>
 #include <vector>
 
+#include <gmock/gmock.h>
+
 #include <shardkit/message/bus.h>
+#include <shardkit/testing/matchers.h>
 #include <shardkit/testing/scheduler.h>
 
 namespace shardkit::testing {
@@ -48,6 +55,20 @@ struct MockOptions {
 };
 
 using ReplyGenerator = std::function<Result<Message>(const Message&)>;
+
+// Expectations that must be called in the order they joined the sequence (InSequence): a message
+// taken by one whose predecessors are not yet satisfied fails the test, naming the one missing.
+// A sequence orders the expectations of one MockResponder.
+class Sequence {
+ public:
+  Sequence() = default;
+  Sequence(const Sequence&) = delete;
+  Sequence& operator=(const Sequence&) = delete;
+
+ private:
+  friend class MockResponder;
+  std::vector<const void*> members_;  // Expectation*, in order
+};
 
 class MockResponder {
   class Route;
@@ -67,8 +88,24 @@ class MockResponder {
     Expectation& Forward();
     // Answers `ms` later by the scheduler's clock.
     Expectation& Delay(int64_t ms);
+    // Never answers, as a store that is down: the caller sees `timeout` at the message's deadline
+    // (its own or the one it was sent under, by the scheduler's clock), or no reply at all when it
+    // has none.
+    Expectation& Drop();
+    // Takes only messages that match every matcher (HasField with nested paths and any GoogleTest
+    // matcher, MessageLike, Not, AnyOf…); other messages go to the next expectation for the
+    // pattern, then to the route the pattern overrode, else they are unexpected.
+    template <typename... Matchers>
+    Expectation& With(Matchers... matchers) {
+      return WithAll({MessageMatcher(matchers)...});
+    }
+    Expectation& WithAll(std::vector<MessageMatcher> matchers);
     // Exactly `n` calls (upper bound checked at once, lower bound by Verify).
     Expectation& Times(int n);
+    // A GMock cardinality: AtLeast(n), AtMost(n), Between(a, b), AnyNumber(), Exactly(n).
+    Expectation& Times(const ::testing::Cardinality& cardinality);
+    // Must be called after the expectations that joined `sequence` before it are satisfied.
+    Expectation& InSequence(Sequence& sequence);
 
     const std::string& pattern() const { return pattern_; }
     int calls() const;
@@ -85,10 +122,18 @@ class MockResponder {
     std::string pattern_;
     std::string pattern_key_;  // Pattern::key(): which route it belongs to
     std::source_location where_;
+    bool Accepts(const Message& message) const;
+    bool Saturated() const;  // one more call would be too many
+    std::string CardinalityText() const;  // "Times(2)" or GMock's description
+
     ReplyGenerator generate_;  // null: reply {} (an empty object)
     bool forward_ = false;
+    bool drop_ = false;
     int64_t delay_ms_ = 0;
-    int times_ = -1;  // -1: any number
+    ::testing::Cardinality cardinality_ = ::testing::AnyNumber();
+    int times_ = -1;  // set by Times(int): failures say "Times(n)"
+    std::vector<MessageMatcher> with_;
+    std::vector<const Expectation*> after_;  // earlier members of its sequences
     std::vector<Message> received_;
   };
 
