@@ -163,7 +163,7 @@ void AddCacheBenchmark(CLI::App* bench, BenchState& st) {
   bench_cache
       ->add_option("--requests", cache_options.requests,
                    "Loads counted for the hit ratios (one fixed key sequence)")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->capture_default_str();
   bench_cache->add_option("--warmup", cache_options.warmup, "Loads before those, not counted")
       ->capture_default_str();

@@ -40,7 +40,7 @@ std::string_view CodeName(Code code);
 // The inverse of CodeName; nullopt for an unknown name.
 std::optional<Code> CodeFromName(std::string_view name);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   // OK.
   Status() = default;
