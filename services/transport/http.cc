@@ -95,7 +95,6 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   }
 
   void OnRead(const error_code& ec) {
-    first_read_done_.store(true);
     if (ec == http::error::body_limit) {
       busy_ = true;
       keep_alive_ = false;
@@ -241,6 +240,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                            self->RespondResult(std::move(result));
                          });
         });
+    first_read_done_.store(true);  // only now: the request has reached its service
   }
 
   void RespondResult(Result<Message> result) {
@@ -260,6 +260,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   }
 
   void Respond(http::status status, std::string body, std::string_view content_type) {
+    first_read_done_.store(true);
     if (closed_) return;
     auto response = std::make_shared<http::response<http::string_body>>(status, version_);
     response->set(http::field::server, "shardkit");
@@ -285,6 +286,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void CloseNow() {
     if (closed_) return;
     closed_ = true;
+    first_read_done_.store(true);
     busy_ = false;
     deadline_.cancel();
     order_wait_.cancel();
@@ -304,7 +306,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   const uint64_t number_;
   uint64_t seq_ = 0;
   uint64_t requests_ = 0;                      // requests read on this connection
-  std::atomic<bool> first_read_done_{false};  // read by other connections (DispatchInOrder)
+  // The first request has been dispatched or answered (or none will come); read by the
+  // connections accepted after this one (DispatchInOrder).
+  std::atomic<bool> first_read_done_{false};
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool waiting_ = false;  // a reply from the node is awaited
