@@ -391,7 +391,11 @@ class SenecaEntityAdapter final : public Handler,
     Message save;
     save.SetString("store", "save").SetString("kind", r->kind).SetObjectJson("ent", ToJsonText(data));
     if (!id.empty()) save.SetString("id", id);
-    if (version) save.SetInt("version", *version);
+    if (version == 0) {
+      save.SetBool("insert_only", true);  // its conflict names the id
+    } else if (version) {
+      save.SetInt("version", *version);
+    }
     r->context.Act(std::move(save), std::move(done));
   }
 

@@ -3,6 +3,7 @@
 //   node run.js store sharded   ... against sharded.toml (four shards)
 //   node run.js store mem       ... against Seneca's own mem-store over the same transport
 //   node run.js errors          errors.test.js (starts its own nodes)
+//   node run.js split           split.test.js: saves and loads during `shardkit migrate split`
 // Node's exit code is lab's.
 'use strict'
 
@@ -10,7 +11,19 @@ const ChildProcess = require('child_process')
 const Path = require('path')
 const { startNode, startMemServer } = require('./lib/nodes')
 
+// The npm packages come from this folder's lockfile; name what is missing.
+function checkPackages() {
+  for (const name of ['seneca', 'seneca-transport', 'seneca-entity', 'seneca-store-test', '@hapi/lab']) {
+    try {
+      require.resolve(name)
+    } catch (err) {
+      throw new Error(`npm package ${name} is missing: run \`npm ci\` in ${__dirname} (scripts/bootstrap does)`)
+    }
+  }
+}
+
 async function main() {
+  checkPackages()
   const [test, target] = process.argv.slice(2)
   const env = { ...process.env }
   const nodes = []

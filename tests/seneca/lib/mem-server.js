@@ -4,18 +4,7 @@
 'use strict'
 
 const Seneca = require('seneca')
-const Net = require('net')
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = Net.createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const port = server.address().port
-      server.close(() => resolve(port))
-    })
-    server.on('error', reject)
-  })
-}
+const { freePort, waitListening } = require('./nodes')
 
 async function main() {
   const merge = !(process.argv[2] === '--merge' && process.argv[3] === 'false')
@@ -27,6 +16,7 @@ async function main() {
     .use('seneca-transport')
     .listen({ type: 'http', host: '127.0.0.1', port, pin: 'sys:entity' })
   await si.ready()
+  await waitListening(port)
   process.stdout.write(`http://127.0.0.1:${port}\n`)
 }
 

@@ -7,6 +7,7 @@ const Fs = require('fs')
 const Os = require('os')
 const Path = require('path')
 const ChildProcess = require('child_process')
+const Net = require('net')
 
 const binary = process.env.SHARDKIT_BINARY
 const examples =
@@ -17,15 +18,45 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL')
 })
 
+// A port free at the time of asking, for a Seneca listener (they take no port 0 to report).
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = Net.createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const port = server.address().port
+      server.close(() => resolve(port))
+    })
+    server.on('error', reject)
+  })
+}
+
+// Resolves once `port` accepts connections (a Seneca listener starts listening after ready()).
+async function waitListening(port) {
+  for (let i = 0; i < 500; i++) {
+    const open = await new Promise((resolve) => {
+      const socket = Net.connect(port, '127.0.0.1', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.on('error', () => resolve(false))
+    })
+    if (open) return
+    await sleep(10)
+  }
+  throw new Error(`nothing listens on port ${port} after 5 s`)
+}
+
 async function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
-// Starts `config` (a file of examples/seneca); resolves to {dir, urls, http, tcp, stop, child}.
-async function startNode(config) {
+// Starts `config` (a file of examples/seneca, or of `files`: {name: text} written beside them);
+// resolves to {dir, urls, http, tcp, stop, child}.
+async function startNode(config, files = {}) {
   if (!binary) throw new Error('SHARDKIT_BINARY must name the shardkit executable')
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), 'shardkit-seneca-'))
   Fs.cpSync(examples, dir, { recursive: true })
+  for (const [name, text] of Object.entries(files)) Fs.writeFileSync(Path.join(dir, name), text)
   const ready = Path.join(dir, 'ready')
   const log = Fs.openSync(Path.join(dir, 'serve.log'), 'w')
   const child = ChildProcess.spawn(binary, ['serve', '--config', config, '--ready-file', ready], {
@@ -75,4 +106,4 @@ async function startMemServer(args) {
   return { http, stop, child }
 }
 
-module.exports = { startNode, startMemServer, binary }
+module.exports = { startNode, startMemServer, freePort, waitListening, binary }
