@@ -205,7 +205,7 @@ void AddSenecaBenchmark(CLI::App* bench, BenchState& st) {
     std::error_code ec;
     auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (!ec) setenv("SHARDKIT_BINARY", self.c_str(), 1);
-    std::vector<std::string> args = {"node",     st.seneca_script,
+    std::vector<std::string> args = {"node",      st.seneca_script,
                                      "--seconds", std::to_string(st.seneca_seconds),
                                      "--rounds",  std::to_string(st.seneca_rounds)};
     if (st.json) args.push_back("--json");

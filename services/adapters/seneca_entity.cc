@@ -73,8 +73,11 @@ class KindOrder {
         {
           std::lock_guard<std::mutex> lock(mutex_);
           Lane& lane = lanes_[kind];
-          if (write) lane.write = false;
-          else --lane.reads;
+          if (write) {
+            lane.write = false;
+          } else {
+            --lane.reads;
+          }
         }
         Dispatch(kind);
       });
@@ -162,24 +165,24 @@ class SenecaEntityAdapter final : public Handler,
     r->canon = seneca::CanonOf(typed->IsObject() ? typed : nullptr, m);
     r->kind = r->canon.Kind();
     if (r->canon.name.empty())
-      return r->reply(Status::InvalidField("name", "no entity type (ent.entity$, qent.entity$ or name)"));
+      return r->reply(
+          Status::InvalidField("name", "no entity type (ent.entity$, qent.entity$ or name)"));
     if (cmd == "native") {
-      return r->reply(SenecaReply(JsonObject().Add("store", "shardkit").Add("kind", r->kind).str()));
+      return r->reply(
+          SenecaReply(JsonObject().Add("store", "shardkit").Add("kind", r->kind).str()));
     }
-    void (SenecaEntityAdapter::*run)(const RequestPtr&) = cmd == "save"     ? &SenecaEntityAdapter::Save
-                                                          : cmd == "load"   ? &SenecaEntityAdapter::Load
-                                                          : cmd == "list"   ? &SenecaEntityAdapter::List
-                                                          : cmd == "remove" ? &SenecaEntityAdapter::Remove
-                                                                            : nullptr;
-    if (run == nullptr)
-      return r->reply(Status::InvalidField("cmd", "must be save, load, list, remove or native"));
     bool write = cmd == "save" || cmd == "remove";
-    order_.Run(r->kind, write, [self = shared_from_this(), r, run](std::function<void()> done) {
+    if (!write && cmd != "load" && cmd != "list")
+      return r->reply(Status::InvalidField("cmd", "must be save, load, list, remove or native"));
+    order_.Run(r->kind, write, [self = shared_from_this(), r, cmd](std::function<void()> done) {
       r->reply = [reply = std::move(r->reply), done = std::move(done)](Result<Message> result) {
         done();
         reply(std::move(result));
       };
-      ((*self).*run)(r);
+      if (cmd == "save") return self->Save(r);
+      if (cmd == "load") return self->Load(r);
+      if (cmd == "list") return self->List(r);
+      self->Remove(r);
     });
   }
 
@@ -217,7 +220,8 @@ class SenecaEntityAdapter final : public Handler,
     JsonObject filters;
     for (const auto& m : q_copy->GetObject()) {
       std::string_view field(m.name.GetString(), m.name.GetStringLength());
-      if (field.find('$') != std::string_view::npos || field == "id" || field == "version") continue;
+      if (field.find('$') != std::string_view::npos || field == "id" || field == "version")
+        continue;
       if (m.value.IsString() || m.value.IsNumber() || m.value.IsBool())
         filters.AddRaw(field, ToJsonText(m.value));
     }
@@ -234,17 +238,17 @@ class SenecaEntityAdapter final : public Handler,
     if (i == ids.size()) return done(items + "]");
     Message load;
     load.SetString("store", "load").SetString("kind", r->kind).SetString("id", ids[i]);
-    r->context.Act(std::move(load), [self = shared_from_this(), r, ids = std::move(ids), i,
-                                     items = std::move(items),
-                                     done = std::move(done)](Result<Message> loaded) mutable {
-      if (loaded.ok()) {
-        if (items.size() > 1) items += ',';
-        items += loaded->GetObjectJson("ent").value_or("{}");
-      } else if (loaded.status().code() != Code::kNotFound) {
-        return done(loaded.status());
-      }
-      self->LoadEach(r, std::move(ids), i + 1, std::move(items), std::move(done));
-    });
+    r->context.Act(std::move(load),
+                   [self = shared_from_this(), r, ids = std::move(ids), i, items = std::move(items),
+                    done = std::move(done)](Result<Message> loaded) mutable {
+                     if (loaded.ok()) {
+                       if (items.size() > 1) items += ',';
+                       items += loaded->GetObjectJson("ent").value_or("{}");
+                     } else if (loaded.status().code() != Code::kNotFound) {
+                       return done(loaded.status());
+                     }
+                     self->LoadEach(r, std::move(ids), i + 1, std::move(items), std::move(done));
+                   });
   }
 
   void Load(const RequestPtr& r) {
@@ -273,8 +277,8 @@ class SenecaEntityAdapter final : public Handler,
     Find(r, r->q, [self = shared_from_this(), r](Result<Found> found) {
       if (!found.ok()) return r->reply(found.status());
       auto all = r->q.FindMember("all$");
-      bool remove_all = all != r->q.MemberEnd() && !all->value.IsFalse() &&
-                        !all->value.IsNull() && !(all->value.IsNumber() && all->value.GetDouble() == 0);
+      bool remove_all = all != r->q.MemberEnd() && !all->value.IsFalse() && !all->value.IsNull() &&
+                        !(all->value.IsNumber() && all->value.GetDouble() == 0);
       auto load = r->q.FindMember("load$");
       bool answer = !remove_all && load != r->q.MemberEnd() && load->value.IsTrue();
       if (!remove_all && found->list.size() > 1) found->list.resize(1);
@@ -291,12 +295,12 @@ class SenecaEntityAdapter final : public Handler,
     remove.SetString("store", "remove")
         .SetString("kind", r->kind)
         .SetString("id", seneca::IdText((*found->list[i])["id"]));
-    r->context.Act(std::move(remove), [self = shared_from_this(), r, found, i,
-                                       answer](Result<Message> removed) {
-      if (!removed.ok() && removed.status().code() != Code::kNotFound)
-        return r->reply(removed.status());
-      self->RemoveEach(r, found, i + 1, answer);
-    });
+    r->context.Act(std::move(remove),
+                   [self = shared_from_this(), r, found, i, answer](Result<Message> removed) {
+                     if (!removed.ok() && removed.status().code() != Code::kNotFound)
+                       return r->reply(removed.status());
+                     self->RemoveEach(r, found, i + 1, answer);
+                   });
   }
 
   // --- Saves ----------------------------------------------------------------------------------
@@ -347,8 +351,9 @@ class SenecaEntityAdapter final : public Handler,
   void MergeSave(const RequestPtr& r, std::shared_ptr<JsonDoc> data, std::shared_ptr<JsonDoc> match,
                  std::string id, int attempt, ReplyFn done) {
     JsonDoc by_id(rapidjson::kObjectType);
-    if (!match) by_id.AddMember("id", rapidjson::Value(id.c_str(), by_id.GetAllocator()),
-                                by_id.GetAllocator());
+    if (!match)
+      by_id.AddMember("id", rapidjson::Value(id.c_str(), by_id.GetAllocator()),
+                      by_id.GetAllocator());
     Find(r, match ? static_cast<const rapidjson::Value&>(*match) : by_id,
          [self = shared_from_this(), r, data, match, id, attempt,
           done = std::move(done)](Result<Found> found) mutable {
@@ -389,7 +394,9 @@ class SenecaEntityAdapter final : public Handler,
   void Put(const RequestPtr& r, const rapidjson::Value& data, const std::string& id,
            std::optional<int64_t> version, ReplyFn done) {
     Message save;
-    save.SetString("store", "save").SetString("kind", r->kind).SetObjectJson("ent", ToJsonText(data));
+    save.SetString("store", "save")
+        .SetString("kind", r->kind)
+        .SetObjectJson("ent", ToJsonText(data));
     if (!id.empty()) save.SetString("id", id);
     if (version == 0) {
       save.SetBool("insert_only", true);  // its conflict names the id

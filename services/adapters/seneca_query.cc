@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <string_view>
 
@@ -63,11 +64,23 @@ std::optional<int> Compare(const rapidjson::Value* a, const rapidjson::Value* b)
     int c = Name(*a).compare(Name(*b));
     return c < 0 ? -1 : c > 0 ? 1 : 0;
   }
+  // As JS converts for < and >: a string that is a whole number is that number ("" is 0);
+  // any other string is NaN, which compares neither way.
   auto numeric = [](const rapidjson::Value* v, double& out) {
-    if (v->IsNumber()) out = v->GetDouble();
-    else if (v->IsBool()) out = v->GetBool() ? 1 : 0;
-    else if (v->IsNull()) out = 0;
-    else return false;
+    if (v->IsNumber()) {
+      out = v->GetDouble();
+    } else if (v->IsBool()) {
+      out = v->GetBool() ? 1 : 0;
+    } else if (v->IsNull()) {
+      out = 0;
+    } else if (v->IsString()) {
+      std::string text(Name(*v));
+      char* end = nullptr;
+      out = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+      if (!text.empty() && (end != text.c_str() + text.size() || std::isnan(out))) return false;
+    } else {
+      return false;
+    }
     return true;
   };
   double x = 0, y = 0;
@@ -209,8 +222,8 @@ void Shape(std::vector<rapidjson::Value*>& list, const rapidjson::Value& q) {
     });
   }
   if (auto skip = PositiveCount(Member(q, "skip$"))) {
-    list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(
-                                                std::min(*skip, list.size())));
+    list.erase(list.begin(),
+               list.begin() + static_cast<std::ptrdiff_t>(std::min(*skip, list.size())));
   }
   if (auto limit = PositiveCount(Member(q, "limit$")); limit && *limit < list.size()) {
     list.resize(*limit);

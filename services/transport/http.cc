@@ -245,8 +245,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   void RespondResult(Result<Message> result) {
     if (caller_ != SenecaCaller::kNone) {
-      SenecaResponse answer = ToSeneca(caller_, result,
-                                       caller_ == SenecaCaller::kWeb ? seneca_web_id_ : seneca_id_);
+      SenecaResponse answer =
+          ToSeneca(caller_, result, caller_ == SenecaCaller::kWeb ? seneca_web_id_ : seneca_id_);
       Respond(static_cast<http::status>(answer.status), std::move(answer.body), "application/json");
       return;
     }
@@ -305,7 +305,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::shared_ptr<HttpShared> shared_;
   const uint64_t number_;
   uint64_t seq_ = 0;
-  uint64_t requests_ = 0;                      // requests read on this connection
+  uint64_t requests_ = 0;  // requests read on this connection
   // The first request has been dispatched or answered (or none will come); read by the
   // connections accepted after this one (DispatchInOrder).
   std::atomic<bool> first_read_done_{false};

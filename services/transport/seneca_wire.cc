@@ -46,8 +46,7 @@ std::optional<std::string> FromSenecaWeb(std::string_view body, std::string& id)
   return ToJsonText(*doc);
 }
 
-SenecaResponse ToSeneca(SenecaCaller caller, const Result<Message>& result,
-                        const std::string& id) {
+SenecaResponse ToSeneca(SenecaCaller caller, const Result<Message>& result, const std::string& id) {
   std::string meta;
   if (caller == SenecaCaller::kWeb) meta = JsonObject().Add("id", id).str();
   if (!result.ok()) {
@@ -59,7 +58,9 @@ SenecaResponse ToSeneca(SenecaCaller caller, const Result<Message>& result,
   }
   std::string value = ValueText(*result);
   if (caller == SenecaCaller::kTransport) return {200, std::move(value)};
-  if (value == "null") return {200, JsonObject().Add("meta$", JsonObject().Add("id", id).AddBool("empty", true)).str()};
+  if (value == "null")
+    return {200,
+            JsonObject().Add("meta$", JsonObject().Add("id", id).AddBool("empty", true)).str()};
   if (value.front() == '[') return {200, "{\"array$\":" + value + ",\"meta$\":" + meta + "}"};
   if (value == "{}") return {200, "{\"meta$\":" + meta + "}"};
   value.pop_back();
@@ -71,8 +72,10 @@ std::optional<Result<Message>> FromSenecaReply(unsigned status, std::string_view
   if (!doc.ok()) return std::nullopt;
   if (status >= 200 && status < 300 && (doc->IsNull() || doc->IsArray())) {
     Message reply;
-    if (doc->IsNull()) reply.SetNull("seneca$");
-    else reply.SetArrayJson("seneca$", body);
+    if (doc->IsNull())
+      reply.SetNull("seneca$");
+    else
+      reply.SetArrayJson("seneca$", body);
     return Result<Message>(std::move(reply));
   }
   if (status < 400 || !doc->IsObject()) return std::nullopt;
