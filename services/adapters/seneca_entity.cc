@@ -175,7 +175,9 @@ class SenecaEntityAdapter final : public Handler,
     if (!write && cmd != "load" && cmd != "list")
       return r->reply(Status::InvalidField("cmd", "must be save, load, list, remove or native"));
     order_.Run(r->kind, write, [self = shared_from_this(), r, cmd](std::function<void()> done) {
-      r->reply = [reply = std::move(r->reply), done = std::move(done)](Result<Message> result) {
+      // Holds the adapter (and its order_) until the request is answered.
+      r->reply = [self, reply = std::move(r->reply),
+                  done = std::move(done)](Result<Message> result) {
         done();
         reply(std::move(result));
       };
