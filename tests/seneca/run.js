@@ -8,6 +8,7 @@
 'use strict'
 
 const ChildProcess = require('child_process')
+const Fs = require('fs')
 const Path = require('path')
 const { startNode, startMemServer } = require('./lib/nodes')
 
@@ -42,6 +43,12 @@ async function main() {
   const file = Path.join(__dirname, `${test}.test.js`)
   const child = ChildProcess.spawn(lab, ['-v', '-m', '20000', file], { stdio: 'inherit', env })
   const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)))
+  if (code !== 0) {
+    for (const node of nodes.filter((n) => n.dir)) {
+      const log = Fs.readFileSync(Path.join(node.dir, 'serve.log'), 'utf8')
+      process.stderr.write(`--- ${node.dir}/serve.log (last 4 KB)\n${log.slice(-4096)}\n`)
+    }
+  }
   for (const node of nodes) await node.stop()
   process.exit(code)
 }

@@ -1,6 +1,7 @@
 // Real `shardkit serve` nodes for the Seneca tests: each starts from a fresh copy of
 // examples/seneca, in that copy (the configs' data paths are relative), and its bound URLs are
-// read from --ready-file. Killed (SIGKILL) by stop() and when the test process exits.
+// read from --ready-file. Killed (SIGKILL) by stop() and when the test process exits; stop()
+// also removes its folder.
 'use strict'
 
 const Fs = require('fs')
@@ -82,9 +83,9 @@ async function startNode(config, files = {}) {
   const http = urls.find((u) => u.startsWith('http://'))
   const tcp = urls.find((u) => u.startsWith('tcp://'))
   const stop = async () => {
-    if (exited !== null) return
-    child.kill('SIGKILL')
+    if (exited === null) child.kill('SIGKILL')
     while (exited === null) await sleep(5)
+    Fs.rmSync(dir, { recursive: true, force: true })
   }
   return { dir, urls, http, tcp, stop, child }
 }
