@@ -1,7 +1,15 @@
 #include "bench_commands.h"
 #include "commands.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "shardkit/bench/bench.h"
 
@@ -38,6 +46,9 @@ struct BenchState {
   shardkit::bench::SplitBenchOptions split_options;
   shardkit::bench::CacheBenchOptions cache_options;
   shardkit::bench::CqrsBenchOptions cqrs_options;
+  double seneca_seconds = 3;
+  int seneca_rounds = 3;
+  std::string seneca_script = SHARDKIT_SENECA_BENCH_SCRIPT;
 };
 
 BenchState& State() {
@@ -186,6 +197,38 @@ void AddCqrsBenchmark(CLI::App* bench, BenchState& st) {
   bench_cqrs->callback([&] { PrintFigures(shardkit::bench::RunCqrsBench(cqrs_options), json); });
 }
 
+// Seneca's client is Node.js: the benchmark is tests/seneca/bench.js (it needs that folder's npm
+// packages), run with node in place of this process, with SHARDKIT_BINARY naming this binary.
+void AddSenecaBenchmark(CLI::App* bench, BenchState& st) {
+  auto* sub = bench->add_subcommand(
+      "seneca", "Seneca save$/load$ round trips: mem-store vs the adapter (memory, RocksDB)");
+  sub->add_flag("--json", st.json, "Print one flat JSON object");
+  sub->add_option("--seconds", st.seneca_seconds, "Seconds per run")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--rounds", st.seneca_rounds, "Runs per target, interleaved (median reported)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  sub->add_option("--script", st.seneca_script, "The benchmark script (node)")
+      ->capture_default_str();
+  sub->callback([&st] {
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) setenv("SHARDKIT_BINARY", self.c_str(), 1);
+    std::vector<std::string> args = {"node",      st.seneca_script,
+                                     "--seconds", std::to_string(st.seneca_seconds),
+                                     "--rounds",  std::to_string(st.seneca_rounds)};
+    if (st.json) args.push_back("--json");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execvp("node", argv.data());
+    std::cerr << "bench seneca: cannot run node (Debian package nodejs): " << std::strerror(errno)
+              << std::endl;
+    std::exit(2);
+  });
+}
+
 }  // namespace
 
 void AddBenchCommands(CLI::App& app) {
@@ -198,6 +241,7 @@ void AddBenchCommands(CLI::App& app) {
   AddSplitBenchmark(bench, st);
   AddCacheBenchmark(bench, st);
   AddCqrsBenchmark(bench, st);
+  AddSenecaBenchmark(bench, st);
 }
 
 }  // namespace shardkit::cli

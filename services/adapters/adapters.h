@@ -36,6 +36,7 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx);            // s
 Result<ServiceInstance> MakeStore(const ServiceContext& ctx);               // store.cc
 Result<ServiceInstance> MakeShardRouterService(const ServiceContext& ctx);  // shard_router.cc
 Result<ServiceInstance> MakeCache(const ServiceContext& ctx);               // cache.cc
+Result<ServiceInstance> MakeSenecaEntity(const ServiceContext& ctx);        // seneca_entity.cc
 Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx);            // migrator.cc
 void RegisterCqrsServices(ServiceRegistry& registry);                       // cqrs_services.cc
 

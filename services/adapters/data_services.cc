@@ -94,6 +94,7 @@ void RegisterDataServices() {
     (void)registry.Register("store", MakeStore);
     (void)registry.Register("shard-router", MakeShardRouterService);
     (void)registry.Register("cache", MakeCache);
+    (void)registry.Register("seneca-entity", MakeSenecaEntity);
     (void)registry.Register("migrator", MakeMigrator);
     RegisterCqrsServices(registry);
   });

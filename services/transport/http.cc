@@ -6,7 +6,8 @@
 // body over max_message_bytes is answered 413 and the connection closed. A reply not ready by the
 // request's deadline is answered 504 `timeout`. Replies echo the seneca-id and seneca-origin
 // headers and carry seneca-kind: res, as Seneca's HTTP transport expects; a success is the bare
-// reply object (status 200), an error is {"error$":{…}} with the status of HttpStatusFor.
+// reply object (status 200), an error is {"error$":{…}} with the status of HttpStatusFor. Seneca
+// callers get replies and errors in the forms their transports read (seneca_wire.h).
 //
 // Client: keep-alive connections on one strand, at most `connections` at once; more requests wait
 // in a bounded queue (`overloaded` past it).
@@ -23,6 +24,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "seneca_wire.h"
 #include "server.h"
 #include "wire.h"
 
@@ -36,6 +38,7 @@ using error_code = boost::system::error_code;
 
 constexpr size_t kHeaderLimit = 16 * 1024;
 constexpr size_t kClientQueueLimit = 10'000;
+constexpr int kSenecaOrderWaits = 5;
 
 std::string ErrorBody(const Status& status) { return ToJson(ErrorMessage(status)); }
 
@@ -51,6 +54,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   HttpConnection(tcp::socket socket, std::shared_ptr<HttpShared> shared, uint64_t number)
       : stream_(std::move(socket)),
         deadline_(stream_.get_executor()),
+        order_wait_(stream_.get_executor()),
         shared_(std::move(shared)),
         number_(number) {}
 
@@ -115,6 +119,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     keep_alive_ = request.keep_alive();
     seneca_id_ = std::string(request["seneca-id"]);
     seneca_origin_ = std::string(request["seneca-origin"]);
+    caller_ = request["seneca-kind"] == "req" ? SenecaCaller::kTransport : SenecaCaller::kNone;
+    seneca_web_id_.clear();
     std::string_view target(request.target().data(), request.target().size());
     if (size_t q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
 
@@ -158,7 +164,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     }
     CodecLimits limits;
     limits.max_bytes = shared_->config.max_message_bytes;
-    auto parsed = ParseMessage(request.body(), limits);
+    std::string_view body = request.body();
+    std::optional<std::string> web;
+    if (caller_ == SenecaCaller::kNone && (web = FromSenecaWeb(body, seneca_web_id_))) {
+      caller_ = SenecaCaller::kWeb;
+      body = *web;
+    }
+    auto parsed = ParseMessage(body, limits);
     if (!parsed.ok()) {
       RespondResult(parsed.status());
       return;
@@ -175,6 +187,39 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       RespondResult(std::move(admitted));
       return;
     }
+    ++requests_;
+    if (caller_ == SenecaCaller::kTransport && requests_ == 1) {
+      DispatchInOrder(std::make_shared<Message>(std::move(message)), 0);
+      return;
+    }
+    Dispatch(std::move(message));
+  }
+
+  // seneca-transport opens a connection per request and does not wait for a save's reply before
+  // it sends the next request (an entity that came back over the transport saves without a
+  // promise), so an app's order is the order of its connections: a request waits, at most
+  // kSenecaOrderWaits ms, until the connections accepted before its own have delivered their
+  // first request. Seneca's own listener keeps that order by handling requests on one thread.
+  void DispatchInOrder(std::shared_ptr<Message> message, int waited) {
+    if (waited < kSenecaOrderWaits && EarlierConnectionPending()) {
+      order_wait_.expires_after(std::chrono::milliseconds(1));
+      order_wait_.async_wait([self = shared_from_this(), message, waited](const error_code& ec) {
+        if (ec || self->closed_) return;
+        self->DispatchInOrder(message, waited + 1);
+      });
+      return;
+    }
+    Dispatch(std::move(*message));
+  }
+
+  bool EarlierConnectionPending() const {
+    for (const auto& connection : shared_->Snapshot()) {
+      if (connection->number_ < number_ && !connection->first_read_done_.load()) return true;
+    }
+    return false;
+  }
+
+  void Dispatch(Message message) {
     uint64_t seq = ++seq_;
     waiting_ = true;
     deadline_.expires_after(
@@ -195,9 +240,16 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                            self->RespondResult(std::move(result));
                          });
         });
+    first_read_done_.store(true);  // only now: the request has reached its service
   }
 
   void RespondResult(Result<Message> result) {
+    if (caller_ != SenecaCaller::kNone) {
+      SenecaResponse answer =
+          ToSeneca(caller_, result, caller_ == SenecaCaller::kWeb ? seneca_web_id_ : seneca_id_);
+      Respond(static_cast<http::status>(answer.status), std::move(answer.body), "application/json");
+      return;
+    }
     if (result.ok()) {
       result->meta() = Meta{};
       Respond(http::status::ok, ToJson(*result), "application/json");
@@ -208,6 +260,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   }
 
   void Respond(http::status status, std::string body, std::string_view content_type) {
+    first_read_done_.store(true);
     if (closed_) return;
     auto response = std::make_shared<http::response<http::string_body>>(status, version_);
     response->set(http::field::server, "shardkit");
@@ -233,8 +286,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void CloseNow() {
     if (closed_) return;
     closed_ = true;
+    first_read_done_.store(true);
     busy_ = false;
     deadline_.cancel();
+    order_wait_.cancel();
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -244,11 +299,16 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   beast::tcp_stream stream_;
   asio::steady_timer deadline_;
+  asio::steady_timer order_wait_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpShared> shared_;
   const uint64_t number_;
   uint64_t seq_ = 0;
+  uint64_t requests_ = 0;  // requests read on this connection
+  // The first request has been dispatched or answered (or none will come); read by the
+  // connections accepted after this one (DispatchInOrder).
+  std::atomic<bool> first_read_done_{false};
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool waiting_ = false;  // a reply from the node is awaited
@@ -257,6 +317,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool closed_ = false;
   std::string seneca_id_;
   std::string seneca_origin_;
+  SenecaCaller caller_ = SenecaCaller::kNone;  // of the request being answered
+  std::string seneca_web_id_;                  // meta$.id of a built-in Seneca transport's request
 };
 
 class HttpListener final : public Listener {
@@ -446,7 +508,14 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
     bool keep_alive = response.keep_alive();
     auto parsed = ParseMessage(response.body());
     Result<Message> result = Status::Internal("unset");
-    if (!parsed.ok()) {
+    // A Seneca service answers null, an array, or an error body without error$.
+    std::optional<Result<Message>> seneca;
+    if (!parsed.ok() || (status >= 300 && !parsed->Has("error$")))
+      seneca = FromSenecaReply(status, response.body());
+    if (seneca) {
+      result = std::move(*seneca);
+      if (result.ok()) result->meta().id = job->original_id;
+    } else if (!parsed.ok()) {
       result = Status::Unavailable(
           fmt::format("{} answered HTTP {} with a body that is not a message", url_, status));
     } else if (status >= 200 && status < 300) {

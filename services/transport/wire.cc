@@ -19,7 +19,8 @@ void AppendFrame(const Message& message, std::string& out) {
 
 Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now_ms) {
   if (config.external) {
-    if (message.Has("sys"))
+    // sys:entity is Seneca's entity messages (the seneca-entity service type), not shardkit's own.
+    if (message.Has("sys") && message.GetString("sys") != std::optional<std::string_view>("entity"))
       return Status::Invalid("sys messages are not accepted on an external listener");
     message.Remove("shard");
     message.Remove("cache");
