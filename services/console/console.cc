@@ -13,7 +13,10 @@
 namespace shardkit::services {
 namespace {
 
-// Each sub-request of /console/state may take this long; a slow one is shown as its error.
+// The deadline of each query of /console/state: a client hop to another node answers `timeout`
+// past it (shown in its place). A handler in this process that is slow to answer (the migrator
+// inside a long verify) holds the whole state; the listener answers 504 past its
+// request_timeout_ms.
 constexpr int64_t kQueryTimeoutMs = 2'000;
 
 const std::vector<std::pair<std::string, std::string>>& SecurityHeaders() {
@@ -88,8 +91,9 @@ std::optional<std::string> QueryValue(std::string_view query, std::string_view n
     for (size_t i = 0; i < raw.size(); ++i) {
       if (raw[i] == '+') {
         out += ' ';
-      } else if (raw[i] == '%' && i + 2 < raw.size() && std::isxdigit(raw[i + 1]) &&
-                 std::isxdigit(raw[i + 2])) {
+      } else if (raw[i] == '%' && i + 2 < raw.size() &&
+                 std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
         out += static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 2)), nullptr, 16));
         i += 2;
       } else {
@@ -235,7 +239,8 @@ void Console::State(std::function<void(PageResponse)> respond) {
       Query(bus, JsonObject().Add("shardmap", "get").Add("map", service.map).str(),
             gather->Slot("maps", service.map));
     } else if (type == "cache") {
-      Query(bus, JsonObject().Add("sys", "cache").Add("cmd", "stats").Add("name", service.name).str(),
+      Query(bus,
+            JsonObject().Add("sys", "cache").Add("cmd", "stats").Add("name", service.name).str(),
             gather->Slot("caches", service.name));
     } else if (type == "migrator") {
       Query(bus, R"({"migrate":"list"})", gather->Slot("migrations", service.name));
@@ -254,11 +259,8 @@ void Console::Explain(const std::string& query, std::function<void(PageResponse)
     return respond(Error(Status::InvalidField("msg", "a pattern or a JSON object is required")));
   auto message = MessageToExplain(*text);
   if (!message.ok()) return respond(Error(message.status()));
-  std::string request = JsonObject()
-                            .Add("sys", "config")
-                            .Add("cmd", "explain")
-                            .AddRaw("msg", *message)
-                            .str();
+  std::string request =
+      JsonObject().Add("sys", "config").Add("cmd", "explain").AddRaw("msg", *message).str();
   Ask(*sources_.bus, request, [respond = std::move(respond)](Result<Message> result) {
     if (!result.ok()) return respond(Error(result.status()));
     result->meta() = Meta{};

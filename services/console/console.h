@@ -52,7 +52,8 @@ struct ConsoleService {
 };
 
 struct ConsoleSources {
-  Bus* bus = nullptr;  // the node's; outlives the console's requests (the node stops listeners first)
+  Bus* bus =
+      nullptr;  // the node's; outlives the console's requests (the node stops listeners first)
   std::string node;
   // The node's services; nullopt while a reload holds the config (the page keeps the last list).
   std::function<std::optional<std::vector<ConsoleService>>()> services;

@@ -165,7 +165,8 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
     SK_TRY(r.String("token", listener.token));
     listener.console = !listener.external;  // the web console: on unless the listener is external
     SK_TRY(r.Bool("console", listener.console));
-    if (listener.console && listener.endpoint.scheme != Scheme::kHttp && tables[i]->contains("console"))
+    if (listener.console && listener.endpoint.scheme != Scheme::kHttp &&
+        tables[i]->contains("console"))
       return r.Error("console", "only an http:// listener serves the web console");
     int64_t max_bytes = static_cast<int64_t>(listener.max_message_bytes);
     SK_TRY(r.Int("max_message_bytes", max_bytes, 64, 256LL * 1024 * 1024));

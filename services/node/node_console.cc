@@ -29,7 +29,7 @@ std::optional<std::vector<ConsoleService>> Node::Impl::ConsoleServices() {
   return out;
 }
 
-std::string Node::Impl::ConsoleCluster() const {
+std::string Node::Impl::ConsoleCluster(const std::string& self) const {
   if (!cluster_) return "";
   std::map<std::string, size_t> patterns;  // node -> patterns it serves
   for (const auto& [pattern, nodes] : cluster_->RemotePatterns()) {
@@ -37,13 +37,14 @@ std::string Node::Impl::ConsoleCluster() const {
   }
   std::string list = "[";
   list += JsonObject()
-              .Add("node", config_.name)
+              .Add("node", self)
               .AddBool("self", true)
               .AddBool("connected", cluster_->link()->connected())
               .str();
   for (const auto& [node, count] : patterns) {
     // In the registry: its key is refreshed, so the node is up (docs/cluster.md).
-    list += ',' + JsonObject().Add("node", node).AddBool("registered", true).Add("patterns", count).str();
+    list += ',' +
+            JsonObject().Add("node", node).AddBool("registered", true).Add("patterns", count).str();
   }
   return list + "]";
 }
@@ -57,7 +58,7 @@ void Node::Impl::StartConsole(ListenerHooks& hooks) {
   sources.bus = &bus_;
   sources.node = config_.name;
   sources.services = [this] { return ConsoleServices(); };
-  sources.cluster_json = [this] { return ConsoleCluster(); };
+  sources.cluster_json = [this, self = config_.name] { return ConsoleCluster(self); };
   console_ = std::make_shared<Console>(std::move(sources));
   // Phase changes of this node's migrations, for the history the page shows.
   (void)bus_.Observe("info:migrate",

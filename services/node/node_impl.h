@@ -74,7 +74,7 @@ class Node::Impl {
   // hooks.console.
   void StartConsole(ListenerHooks& hooks);
   std::optional<std::vector<ConsoleService>> ConsoleServices();
-  std::string ConsoleCluster() const;
+  std::string ConsoleCluster(const std::string& self) const;  // "" when the node runs alone
 
   NodeConfig config_;  // guarded by mutex_ after start
   const NodeOptions options_;

@@ -211,16 +211,23 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                      std::string(request[http::field::authorization])};
     uint64_t seq = ++seq_;
     waiting_ = true;
+    deadline_.expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms));
+    deadline_.async_wait([self = shared_from_this(), seq](const error_code& ec) {
+      if (ec || seq != self->seq_ || !self->waiting_) return;
+      self->waiting_ = false;
+      self->RespondResult(Status::Timeout("the console's answer was not ready in time"));
+    });
     shared_->hooks.console(
         std::move(page), shared_->config, [self = shared_from_this(), seq](PageResponse response) {
           HttpConnection* connection = self.get();
-          asio::dispatch(connection->stream_.get_executor(), [self = std::move(self), seq,
-                                                              response = std::move(response)] {
-            if (seq != self->seq_ || !self->waiting_) return;
-            self->waiting_ = false;
-            self->Respond(static_cast<http::status>(response.status), response.body,
-                          response.content_type, response.headers);
-          });
+          asio::dispatch(connection->stream_.get_executor(),
+                         [self = std::move(self), seq, response = std::move(response)] {
+                           if (seq != self->seq_ || !self->waiting_) return;
+                           self->waiting_ = false;
+                           self->deadline_.cancel();
+                           self->Respond(static_cast<http::status>(response.status), response.body,
+                                         response.content_type, response.headers);
+                         });
         });
   }
 

@@ -3,7 +3,8 @@
 // headless Chromium (Debian's `chromium`) loads /console. The DOM must show the ranges before and
 // after, the migration's phases and a non-zero cache hit ratio; the page must log no JavaScript
 // error and request nothing but the node (Chromium's network log). Screenshots are written to
-// $SHARDKIT_ARTIFACTS (default: the build folder's console-artifacts/).
+// $SHARDKIT_ARTIFACTS (default: the build folder's console-artifacts/). And the cluster's nodes
+// in /console/state, over a real nats-server.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,7 +13,7 @@
 #include <set>
 #include <thread>
 
-#include "serve_process.h"
+#include "cluster_node.h"
 #include "shardkit/message/json.h"
 
 namespace shardkit::services::testing {
@@ -118,10 +119,12 @@ std::vector<std::string> PageRequests(const std::string& net_log) {
   for (const auto& event : (*doc)["events"].GetArray()) {
     if (!event.HasMember("params") || !event["params"].IsObject()) continue;
     const auto& params = event["params"];
-    if (!params.HasMember("url") || !params.HasMember("initiator")) continue;  // URL_REQUEST_START_JOB
+    if (!params.HasMember("url") || !params.HasMember("initiator"))
+      continue;  // URL_REQUEST_START_JOB
     std::string initiator = params["initiator"].GetString();
     std::string type = params.HasMember("request_type") ? params["request_type"].GetString() : "";
-    if (initiator != "not an origin" || type == "main frame") urls.push_back(params["url"].GetString());
+    if (initiator != "not an origin" || type == "main frame")
+      urls.push_back(params["url"].GetString());
   }
   return urls;
 }
@@ -162,9 +165,11 @@ TEST(ConsoleProcess, ChromiumShowsASplitUnderLoadWithNoErrorAndNoOutsideRequest)
   std::atomic<bool> stop{false};
   std::atomic<int> failed{0};
   for (int i = 0; i < 200; ++i) {
-    ASSERT_TRUE(CallAndWait(*admin, Msg(fmt::format(
-                                        R"({{"store":"save","kind":"entry","ent":{{"id":"hot{}","v":1}}}})", i)))
-                    .ok());
+    ASSERT_TRUE(
+        CallAndWait(*admin,
+                    Msg(fmt::format(
+                        R"({{"store":"save","kind":"entry","ent":{{"id":"hot{}","v":1}}}})", i)))
+            .ok());
   }
   std::vector<std::thread> clients;
   for (int t = 0; t < 3; ++t) {
@@ -172,9 +177,11 @@ TEST(ConsoleProcess, ChromiumShowsASplitUnderLoadWithNoErrorAndNoOutsideRequest)
       auto client = Client(runtime, url);
       for (int i = 0; !stop; ++i) {
         std::string json =
-            i % 2 ? fmt::format(R"({{"store":"load","kind":"entry","id":"hot{}"}})", (i * 7 + t) % 200)
-                  : fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"c{}-{}","v":{}}}}})", t,
-                                i, i);
+            i % 2
+                ? fmt::format(R"({{"store":"load","kind":"entry","id":"hot{}"}})",
+                              (i * 7 + t) % 200)
+                : fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"c{}-{}","v":{}}}}})",
+                              t, i, i);
         if (!CallAndWait(*client, Msg(json)).ok()) ++failed;
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
@@ -199,7 +206,8 @@ TEST(ConsoleProcess, ChromiumShowsASplitUnderLoadWithNoErrorAndNoOutsideRequest)
     return reply;
   };
   ASSERT_TRUE(
-      call(R"({"migrate":"start","id":"m1","sources":["40-80"],"targets":["40-60","60-80"]})").ok());
+      call(R"({"migrate":"start","id":"m1","sources":["40-80"],"targets":["40-60","60-80"]})")
+          .ok());
   for (int i = 0; i < 600; ++i) {
     auto status = call(R"({"migrate":"status","id":"m1"})");
     if (!status.ok() || status->GetBool("copying") == std::optional<bool>(false)) break;
@@ -221,11 +229,41 @@ TEST(ConsoleProcess, ChromiumShowsASplitUnderLoadWithNoErrorAndNoOutsideRequest)
   std::vector<std::string> phases;
   for (std::sregex_iterator it(after.dom.begin(), after.dom.end(), phase), end; it != end; ++it)
     phases.push_back((*it)[1]);
-  EXPECT_THAT(phases, ::testing::ElementsAre("created", "copied", "cutover", "cutover_done",
-                                             "completed"))
+  EXPECT_THAT(phases,
+              ::testing::ElementsAre("created", "copied", "cutover", "cutover_done", "completed"))
       << after.dom;
   EXPECT_GT(std::stod("0" + Attribute(after.dom, "data-cache=\"entry-cache\"", "data-hit-ratio")),
             0.0);
+}
+
+// In cluster mode /console/state lists this node and every node of the registry; a node killed
+// leaves the list once its registry key is no longer refreshed.
+TEST(ConsoleProcess, InClusterModeTheStateListsEveryLiveNode) {
+  NatsServer nats;
+  SHARDKIT_REQUIRE_COMPONENT(nats.ok(), nats.problem(), "nats-server");
+  bool curl = std::system("command -v curl > /dev/null 2>&1") == 0;
+  SHARDKIT_REQUIRE_COMPONENT(curl, "curl is not installed", "curl");
+  ClusterNode echo(nats.url(), "echo-1", EchoService("echo-1"));
+  ClusterNode router(nats.url(), "router", "[[listener]]\nurl = \"http://127.0.0.1:0\"\n");
+  ASSERT_TRUE(Eventually([&] { return RoutesToCluster(router, "role:echo", 1); }));
+  std::istringstream ready(ReadFile(router.dir.File("ready")));
+  std::string tcp, http;
+  std::getline(ready, tcp);
+  std::getline(ready, http);
+  ASSERT_EQ(http.rfind("http://", 0), 0u) << http;
+  auto cluster = [&] {
+    auto run = Shell(router.dir, "curl -s " + http + "/console/state");
+    auto state = ParseJson(run.out, "state");
+    EXPECT_TRUE(state.ok()) << run.out;
+    return state.ok() ? ToJsonText((*state)["cluster"]) : std::string();
+  };
+  std::string both = cluster();
+  EXPECT_THAT(both, HasSubstr(R"({"node":"router","self":true,"connected":true})"));
+  EXPECT_THAT(both, HasSubstr(R"({"node":"echo-1","registered":true,"patterns":1})"));
+  echo.process->Signal(SIGKILL);
+  EXPECT_TRUE(Eventually([&] { return cluster().find("echo-1") == std::string::npos; }, 10s))
+      << cluster();
+  EXPECT_THAT(cluster(), HasSubstr(R"({"node":"router","self":true,"connected":true})"));
 }
 
 }  // namespace

@@ -120,8 +120,8 @@ TEST_F(ConsoleTest, ExplainNamesTheRouteAndRefusesBadInputNamingMsg) {
   EXPECT_THAT(Body(explained), HasSubstr("\"pattern\":\"store:*,kind:*,shard:-80\""));
   std::string json = Get(0, "/console/explain?msg=%7B%22store%22%3A%22load%22%7D");
   EXPECT_THAT(json, HasSubstr("HTTP/1.1 200"));
-  for (const char* bad : {"/console/explain", "/console/explain?msg=", "/console/explain?msg=kind%3A",
-                          "/console/explain?msg=%7Bnot%20json"}) {
+  for (const char* bad : {"/console/explain", "/console/explain?msg=",
+                          "/console/explain?msg=kind%3A", "/console/explain?msg=%7Bnot%20json"}) {
     std::string refused = Get(0, bad);
     EXPECT_THAT(refused, HasSubstr("HTTP/1.1 400")) << bad;
     auto body = ParseJson(Body(refused), "body");
@@ -131,18 +131,22 @@ TEST_F(ConsoleTest, ExplainNamesTheRouteAndRefusesBadInputNamingMsg) {
 }
 
 TEST(ConsoleConfig, TheConsoleKeyIsABoolOnHttpListenersOnly) {
-  auto tcp = ParseNodeConfig("[[listener]]\nurl = \"tcp://127.0.0.1:0\"\nconsole = true\n", "c.toml");
+  auto tcp =
+      ParseNodeConfig("[[listener]]\nurl = \"tcp://127.0.0.1:0\"\nconsole = true\n", "c.toml");
   ASSERT_FALSE(tcp.ok());
-  EXPECT_THAT(tcp.status().message(),
-              HasSubstr("c.toml: listener[0].console: only an http:// listener serves the web console"));
-  auto text = ParseNodeConfig("[[listener]]\nurl = \"http://127.0.0.1:0\"\nconsole = \"yes\"\n", "c.toml");
+  EXPECT_THAT(
+      tcp.status().message(),
+      HasSubstr("c.toml: listener[0].console: only an http:// listener serves the web console"));
+  auto text =
+      ParseNodeConfig("[[listener]]\nurl = \"http://127.0.0.1:0\"\nconsole = \"yes\"\n", "c.toml");
   ASSERT_FALSE(text.ok());
   EXPECT_THAT(text.status().message(), HasSubstr("listener[0].console: must be true or false"));
   auto external = ParseNodeConfig(
       "[[listener]]\nurl = \"http://127.0.0.1:0\"\nexternal = true\nconsole = true\n", "c.toml");
   ASSERT_TRUE(external.ok()) << external.status().ToString();
   EXPECT_TRUE(external->listeners[0].console);
-  auto plain = ParseNodeConfig("[[listener]]\nurl = \"http://127.0.0.1:0\"\nexternal = true\n", "c.toml");
+  auto plain =
+      ParseNodeConfig("[[listener]]\nurl = \"http://127.0.0.1:0\"\nexternal = true\n", "c.toml");
   ASSERT_TRUE(plain.ok());
   EXPECT_FALSE(plain->listeners[0].console);
 }

@@ -77,7 +77,6 @@ class Metrics {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
  private:
-
   std::atomic<int64_t> in_flight_{0};
   std::array<std::atomic<uint64_t>, kCodeCount> requests_{};
   std::array<std::atomic<uint64_t>, kLatencyBuckets> buckets_{};  // last: +Inf
