@@ -228,12 +228,13 @@ void Console::State(std::function<void(PageResponse)> respond) {
   std::string list = "[";
   for (const ConsoleService& service : services.value_or(std::vector<ConsoleService>{})) {
     if (list.size() > 1) list += ',';
-    list += JsonObject()
-                .Add("name", service.name)
-                .Add("type", service.type)
-                .Add("backend", service.backend)
-                .Add("shard", service.shard)
-                .str();
+    JsonObject shown;
+    shown.Add("name", service.name)
+        .Add("type", service.type)
+        .Add("backend", service.backend)
+        .Add("shard", service.shard);
+    if (service.bytes >= 0) shown.Add("bytes", service.bytes);
+    list += shown.str();
     const std::string& type = service.type;
     if (type == "shard-map") {
       Query(bus, JsonObject().Add("shardmap", "get").Add("map", service.map).str(),

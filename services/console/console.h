@@ -49,6 +49,7 @@ struct ConsoleService {
   std::string backend;  // a store's engine ("rocksdb", "sqlite", "memory"); else empty
   std::string shard;    // a store's range; else empty
   std::string map;      // a shard-map's map name; else empty
+  int64_t bytes = -1;   // a store's files on disk (RocksDB, SQLite); -1: not known (memory)
 };
 
 struct ConsoleSources {

@@ -104,19 +104,21 @@ function drawMaps(state, rates) {
       const route = routes.find((r) => hasTerm(r.pattern, 'shard', range));
       const where = owner.length ? owner.map((s) => s.name).join(', ') : (route ? route.to : 'elsewhere');
       const engine = owner.map((s) => s.backend).join(', ') || '–';
+      const known = owner.filter((s) => s.bytes !== undefined);
+      const size = known.length ? bytes(known.reduce((a, s) => a + s.bytes, 0)) : '–';
       let rate = 0;
       for (const [pattern, r] of Object.entries(rates)) if (hasTerm(pattern, 'shard', range)) rate += r;
       const cell = el('div', {class: 'range', title: `${range}: ${where} (${engine})`}, range);
       cell.style.flexGrow = String(Math.max(hi - lo, 0.0001));
       bar.append(cell);
-      rows.push([range, where, engine, fixed(rate)]);
+      rows.push([range, where, engine, size, fixed(rate)]);
     }
     parts.push(el('div', {}, el('b', {}, `map ${name}`), ` epoch ${map.epoch}`,
       el('span', {class: 'muted'}, '  keyspace - to -')));
     parts.push(bar);
     const list = el('div', {class: 'ranges', 'data-map': name, 'data-epoch': map.epoch,
       'data-ranges': ranges.join(' ')});
-    list.append(table(['range', 'owner', 'engine', 'req/s'], rows));
+    list.append(table(['range', 'owner', 'engine', 'on disk', 'req/s'], rows));
     parts.push(list);
   }
   fill('maps', ...parts);

@@ -1,4 +1,6 @@
 // The node's side of its web console (services/console): what the console reads of the node.
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "console.h"
@@ -6,6 +8,31 @@
 #include "shardkit/message/json.h"
 
 namespace shardkit::services {
+namespace {
+
+// The bytes of the files under `path` (a RocksDB folder or a SQLite file and its journal); -1 if
+// there is none.
+int64_t BytesOnDisk(const std::string& path) {
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::exists(path, ec)) return -1;
+  if (!std::filesystem::is_directory(path, ec)) {
+    int64_t total = 0;
+    for (const char* suffix : {"", "-wal", "-journal"}) {
+      auto size = std::filesystem::file_size(path + suffix, ec);
+      if (!ec) total += static_cast<int64_t>(size);
+    }
+    return total;
+  }
+  int64_t total = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) total += static_cast<int64_t>(it->file_size(size_ec));
+  }
+  return total;
+}
+
+}  // namespace
 
 std::optional<std::vector<ConsoleService>> Node::Impl::ConsoleServices() {
   // Called on an I/O thread: a reload holding the config must not block it.
@@ -21,6 +48,7 @@ std::optional<std::vector<ConsoleService>> Node::Impl::ConsoleServices() {
     if (service.type == "store") {
       shown.backend = setting("backend", "rocksdb");
       shown.shard = setting("shard", "");
+      if (shown.backend != "memory") shown.bytes = BytesOnDisk(setting("path", ""));
     } else if (service.type == "shard-map") {
       shown.map = setting("map", "main");
     }

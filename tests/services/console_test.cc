@@ -38,16 +38,22 @@ type = "store"
 backend = "memory"
 shard = "-80"
 [[service]]
+name = "right"
+type = "store"
+backend = "rocksdb"
+path = "{0}/right"
+shard = "80-"
+[[service]]
 name = "migrator"
 type = "migrator"
-dir = "{}"
+dir = "{0}/migrations"
 )";
 
 class ConsoleTest : public ::testing::Test {
  protected:
   void SetUp() override {
     RegisterDataServices();
-    node_ = StartNode(fmt::format(kConsoleNode, dir_.File("migrations")));
+    node_ = StartNode(fmt::format(kConsoleNode, dir_.path()));
     ASSERT_NE(node_, nullptr);
   }
   void TearDown() override {
@@ -108,6 +114,10 @@ TEST_F(ConsoleTest, StateGathersMapOwnersMigrationsRoutesAndStats) {
   EXPECT_EQ(ToJsonText(map["ranges"]), R"(["-80","80-"])");
   EXPECT_THAT(ToJsonText((*state)["services"]),
               HasSubstr(R"({"name":"left","type":"store","backend":"memory","shard":"-80"})"));
+  const auto& right = (*state)["services"][2];  // the RocksDB store: its files' size
+  EXPECT_STREQ(right["name"].GetString(), "right");
+  EXPECT_GT(right["bytes"].GetInt64(), 0);
+  EXPECT_FALSE((*state)["services"][1].HasMember("bytes")) << "memory: no size known";
   EXPECT_EQ(ToJsonText((*state)["migrations"]["migrator"]), R"({"migrations":[]})");
   EXPECT_THAT(ToJsonText((*state)["routes"]), HasSubstr("store:*,kind:*,shard:-80"));
   EXPECT_TRUE((*state)["stats"].HasMember("route_latency_ms"));
