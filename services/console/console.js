@@ -4,7 +4,7 @@
 
 const POLL_MS = Number(new URLSearchParams(location.search).get('interval_ms')) || 2000;
 const SAMPLES = 60;  // points per chart
-const history = {};  // key -> [numbers], the charts' points
+const charts = {};  // key -> [numbers], the charts' points
 let previous = null; // the last state, for rates
 
 function showError(text) {
@@ -33,18 +33,18 @@ function fill(id, ...children) {
   box.classList.remove('muted');
 }
 function push(key, value) {
-  const points = history[key] || (history[key] = []);
+  const points = charts[key] || (charts[key] = []);
   points.push(value);
   if (points.length > SAMPLES) points.shift();
   return points;
 }
-// A small line chart of `points` (inline SVG).
-function spark(points, width = 160, height = 28) {
+// A small line chart of `points` (inline SVG), scaled to `top` (default: the largest point).
+function spark(points, top = undefined, width = 160, height = 28) {
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('class', 'spark');
   svg.setAttribute('width', width);
   svg.setAttribute('height', height);
-  const max = Math.max(...points, 1e-9);
+  const max = top ?? Math.max(...points, 1e-9);
   const step = width / Math.max(SAMPLES - 1, 1);
   const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
   line.setAttribute('points', points.map((p, i) =>
@@ -181,7 +181,7 @@ function drawCaches(state) {
     const asked = p ? (c.hits - p.hits) + (c.misses - p.misses) : 0;
     const recent = asked > 0 ? (c.hits - p.hits) / asked : c.hit_ratio;
     const ratio = el('span', {class: 'hit-ratio', 'data-cache': name, 'data-hit-ratio': c.hit_ratio}, fixed(c.hit_ratio, 3));
-    rows.push([name, ratio, spark(push(`cache ${name}`, recent)), bytes(c.bytes_used), c.entries, c.evictions, c.coalesced]);
+    rows.push([name, ratio, spark(push(`cache ${name}`, recent), 1), bytes(c.bytes_used), c.entries, c.evictions, c.coalesced]);
   }
   fill('caches', table(['cache', 'hit ratio', 'recent', 'bytes', 'entries', 'evictions', 'coalesced'], rows));
 }
