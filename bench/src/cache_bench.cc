@@ -77,6 +77,84 @@ double Percentile(std::vector<double> v, double p) {
   return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1)))];
 }
 
+// A RocksDB store of `n` entities of about 90 bytes each, written in batches of 1000.
+std::shared_ptr<store::EntityStore> FilledStore(const std::string& path, size_t n) {
+  store::StoreOptions store_options;
+  store_options.path = path;
+  store_options.purge_interval_ms = 0;
+  auto opened = store::OpenRocksDbStore(store_options);
+  if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
+  std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
+  std::vector<store::SaveRequest> batch;
+  for (size_t i = 0; i < n; ++i) {
+    store::SaveRequest r;
+    r.kind = "entry";
+    r.id = IdOf(i);
+    r.ent = fmt::format(R"({{"text":"{:0>72}","n":{}}})", i, i);
+    batch.push_back(std::move(r));
+    if (batch.size() == 1000 || i + 1 == n) {
+      (void)entity_store->SaveBatch(batch);
+      batch.clear();
+    }
+  }
+  return entity_store;
+}
+
+// The cache in front of the store as a node composes it: the store's route, overridden by the
+// cache, which reaches the store with Context::Prior.
+void Compose(Bus& bus, std::shared_ptr<Handler> store, std::shared_ptr<Handler> cache) {
+  (void)bus.Add("store:*,kind:entry", std::move(store));
+  (void)bus.Override("store:*,kind:entry", std::move(cache));
+}
+
+// The cache's charge for one entry, from a probe cache that loaded one.
+size_t EntryBytes(const std::shared_ptr<Handler>& service) {
+  auto probe = cache::MakeEntityCache();
+  Bus bus;
+  Compose(bus, service, probe);
+  (void)bus.ActAndWait(Load(0));
+  return probe->stats().bytes_used;
+}
+
+// 100 concurrent loads of a cold key through a fresh cache, the store's replies held until all
+// 100 are sent: the loads that reached the store, and the requests answered.
+std::pair<int, int> ConcurrentMisses(const std::shared_ptr<Handler>& service,
+                                     const cache::CacheOptions& cache_options, size_t key) {
+  std::atomic<int> store_loads{0};
+  std::vector<ReplyFn> held;
+  std::mutex held_mu;
+  Bus counting;
+  Compose(counting, MakeHandler([&](Message m, const Context& c, ReplyFn reply) {
+            ++store_loads;
+            service->Handle(std::move(m), c, [&, reply](Result<Message> r) {
+              std::lock_guard<std::mutex> lock(held_mu);
+              held.push_back([reply, r](Result<Message>) { reply(r); });
+            });
+          }),
+          cache::MakeEntityCache(cache_options));
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 100; ++i)
+    counting.Act(Load(key), [&](Result<Message> r) { answered += r.ok(); });
+  {
+    std::lock_guard<std::mutex> lock(held_mu);
+    for (auto& release : held) release(Status::Internal("unused"));
+    held.clear();
+  }
+  counting.Replace(Router());
+  return {store_loads.load(), answered.load()};
+}
+
+// Latencies of `n` loads of the hottest key, certainly cached.
+std::vector<double> HitLatenciesMs(Bus& cached, int n) {
+  std::vector<double> hit_ms;
+  for (int i = 0; i < n; ++i) {
+    auto start = SteadyClock::now();
+    cached.Act(Load(0), [](Result<Message>) {});
+    hit_ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count());
+  }
+  return hit_ms;
+}
+
 }  // namespace
 
 Figures RunCacheBench(const CacheBenchOptions& options) {
@@ -84,38 +162,12 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
       (std::filesystem::temp_directory_path() / fmt::format("shardkit-bench-cache-{}", getpid()))
           .string();
   std::filesystem::remove_all(root);
-  store::StoreOptions store_options;
-  store_options.path = root + "/store";
-  store_options.purge_interval_ms = 0;
-  auto opened = store::OpenRocksDbStore(store_options);
-  if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
-  std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
-  std::vector<store::SaveRequest> batch;
-  for (size_t i = 0; i < options.entities; ++i) {
-    store::SaveRequest r;
-    r.kind = "entry";
-    r.id = IdOf(i);
-    r.ent = fmt::format(R"({{"text":"{:0>72}","n":{}}})", i, i);
-    batch.push_back(std::move(r));
-    if (batch.size() == 1000 || i + 1 == options.entities) {
-      (void)entity_store->SaveBatch(batch);
-      batch.clear();
-    }
-  }
-  auto service = store::MakeStoreService(entity_store);
-  // Size the cache to hold 10% of the entities, by the cache's own charge of one entry.
-  size_t entry_bytes = 0;
-  {
-    auto probe = cache::MakeEntityCache();
-    Bus bus;
-    (void)bus.Add("store:*,kind:entry,cache:true", service);
-    (void)bus.Add("store:*,kind:entry", probe);
-    (void)bus.ActAndWait(Load(0));
-    entry_bytes = probe->stats().bytes_used;
-  }
+  std::shared_ptr<store::EntityStore> entity_store = FilledStore(root + "/store", options.entities);
+  std::shared_ptr<Handler> service = store::MakeStoreService(entity_store);
+  // Size the cache to hold `cached_fraction` of the entities.
   cache::CacheOptions cache_options;
   cache_options.max_bytes =
-      std::max<size_t>(1, entry_bytes * options.entities * options.cached_fraction);
+      std::max<size_t>(1, EntryBytes(service) * options.entities * options.cached_fraction);
   Zipf zipf(options.entities, options.zipf_s);
   std::atomic<uint64_t> errors{0};
 
@@ -125,50 +177,18 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
 
   auto cache = cache::MakeEntityCache(cache_options);
   Bus cached;
-  (void)cached.Add("store:*,kind:entry,cache:true", service);
-  (void)cached.Add("store:*,kind:entry", cache);
+  Compose(cached, service, cache);
   Drive(cached, zipf, options.clients, options.seconds / 2, errors);  // warm up
   auto warm = cache->stats();
   double with = Drive(cached, zipf, options.clients, options.seconds, errors);
   auto after = cache->stats();
   double hits = static_cast<double>(after.hits - warm.hits);
   double misses = static_cast<double>(after.misses - warm.misses);
-
-  // The hit path: the hottest key, certainly cached.
-  std::vector<double> hit_ms;
-  for (int i = 0; i < 20'000; ++i) {
-    auto start = SteadyClock::now();
-    cached.Act(Load(0), [](Result<Message>) {});
-    hit_ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count());
-  }
-
-  // 100 concurrent loads of a cold key: count what reaches the store.
-  std::atomic<int> store_loads{0};
-  std::vector<ReplyFn> held;
-  std::mutex held_mu;
-  Bus counting;
-  (void)counting.Add("store:*,kind:entry,cache:true",
-                     MakeHandler([&](Message m, const Context& c, ReplyFn reply) {
-                       ++store_loads;
-                       service->Handle(std::move(m), c, [&, reply](Result<Message> r) {
-                         std::lock_guard<std::mutex> lock(held_mu);
-                         held.push_back([reply, r](Result<Message>) { reply(r); });
-                       });
-                     }));
-  auto cold_cache = cache::MakeEntityCache(cache_options);
-  (void)counting.Add("store:*,kind:entry", cold_cache);
-  std::atomic<int> answered{0};
-  for (int i = 0; i < 100; ++i)
-    counting.Act(Load(options.entities - 1), [&](Result<Message> r) { answered += r.ok(); });
-  {
-    std::lock_guard<std::mutex> lock(held_mu);
-    for (auto& release : held) release(Status::Internal("unused"));
-    held.clear();
-  }
+  std::vector<double> hit_ms = HitLatenciesMs(cached, 20'000);
+  auto [store_loads, answered] = ConcurrentMisses(service, cache_options, options.entities - 1);
 
   plain.Replace(Router());
   cached.Replace(Router());
-  counting.Replace(Router());
   entity_store.reset();
   std::filesystem::remove_all(root);
   return {{"hit_ratio", hits + misses > 0 ? hits / (hits + misses) : 0},
@@ -177,8 +197,8 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
           {"speedup", without > 0 ? with / without : 0},
           {"hit_p50_ms", Percentile(hit_ms, 0.5)},
           {"hit_p99_ms", Percentile(hit_ms, 0.99)},
-          {"store_loads_for_100_concurrent_misses", static_cast<double>(store_loads.load())},
-          {"answered_of_100", static_cast<double>(answered.load())},
+          {"store_loads_for_100_concurrent_misses", static_cast<double>(store_loads)},
+          {"answered_of_100", static_cast<double>(answered)},
           {"errors", static_cast<double>(errors.load())},
           {"cache_bytes", static_cast<double>(cache_options.max_bytes)}};
 }

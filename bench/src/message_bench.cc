@@ -70,9 +70,11 @@ void Act(benchmark::State& state) {
   (void)bus.Add("store:load,kind:entry", Trivial());
   Message request = std::move(ParseMessage(R"({"store":"load","kind":"entry","id":"42"})")).value();
   size_t failures = 0;
+  AllocationMeter allocations(state);
   for (auto _ : state) {
     bus.Act(request, [&failures](Result<Message> r) { failures += !r.ok(); });
   }
+  allocations.Done();
   if (failures != 0) state.SkipWithError("act failed");
   state.SetItemsProcessed(state.iterations());
 }
@@ -112,6 +114,7 @@ void RoundTrip(benchmark::State& state) {
   const std::string text = SampleMessage();
   std::string out;
   size_t failures = 0;
+  AllocationMeter allocations(state);
   for (auto _ : state) {
     auto m = ParseMessage(text);
     bus.Act(std::move(m).value(), [&](Result<Message> r) {
@@ -120,6 +123,7 @@ void RoundTrip(benchmark::State& state) {
     });
     failures += out.size() < 100;
   }
+  allocations.Done();
   if (failures != 0) state.SkipWithError("round trip produced a short reply");
   state.SetItemsProcessed(state.iterations());
 }
@@ -138,7 +142,8 @@ Figures RunRouterBench(const Options& options) {
   return {{"match_per_s_10", m["match_10"]},
           {"match_per_s_100", m["match_100"]},
           {"match_per_s_10000", m["match_10000"]},
-          {"act_per_s", m["act"]}};
+          {"act_per_s", m["act"]},
+          {"allocs_per_act", AllocsFigure(m, "act")}};
 }
 
 Figures RunCodecBench(const Options& options) {
@@ -149,6 +154,7 @@ Figures RunCodecBench(const Options& options) {
   return {{"parse_per_s", m["parse"]},
           {"serialize_per_s", m["serialize"]},
           {"roundtrip_per_s", m["roundtrip"]},
+          {"allocs_per_roundtrip", AllocsFigure(m, "roundtrip")},
           {"sample_bytes", static_cast<double>(SampleMessage().size())}};
 }
 

@@ -19,6 +19,9 @@ class MedianCollector : public benchmark::BenchmarkReporter {
         continue;
       auto it = run.counters.find("items_per_second");
       if (it != run.counters.end()) medians[run.run_name.function_name] = it->second.value;
+      auto allocs = run.counters.find("allocs_per_item");
+      if (allocs != run.counters.end())
+        medians[run.run_name.function_name + ".allocs"] = allocs->second.value;
     }
   }
   std::map<std::string, double> medians;
@@ -52,6 +55,12 @@ std::map<std::string, double> RunRegistered() {
   benchmark::RunSpecifiedBenchmarks(&collector);
   benchmark::ClearRegisteredBenchmarks();
   return collector.medians;
+}
+
+double AllocsFigure(const std::map<std::string, double>& medians, const std::string& name) {
+  auto it = medians.find(name + ".allocs");
+  if (!AllocationsCounted() || it == medians.end()) return std::nan("");
+  return it->second;
 }
 
 std::string FiguresToJson(const Figures& figures) {

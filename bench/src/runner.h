@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "shardkit/bench/allocations.h"
 #include "shardkit/bench/bench.h"
 
 namespace shardkit::bench {
@@ -14,7 +15,26 @@ namespace shardkit::bench {
 // Registers `fn` as benchmark `name`; its items_per_second median becomes a figure.
 void Register(const std::string& name, std::function<void(benchmark::State&)> fn,
               const Options& options);
-// Runs everything registered since the last call; returns name -> median items_per_second.
+// Runs everything registered since the last call; returns name -> median items_per_second, and
+// name + ".allocs" -> median allocations per item for the benchmarks that use AllocationMeter.
 std::map<std::string, double> RunRegistered();
+
+// Counts the allocations (on every thread) from its construction, just before a benchmark's
+// loop, to Done, just after it, as the benchmark's allocations per item.
+class AllocationMeter {
+ public:
+  explicit AllocationMeter(benchmark::State& state) : state_(state), start_(Allocations()) {}
+  void Done() {
+    state_.counters["allocs_per_item"] = benchmark::Counter(
+        static_cast<double>(Allocations() - start_), benchmark::Counter::kAvgIterations);
+  }
+
+ private:
+  benchmark::State& state_;
+  uint64_t start_;
+};
+
+// The figure for `name`'s allocations per item: null (NaN) when this program does not count.
+double AllocsFigure(const std::map<std::string, double>& medians, const std::string& name);
 
 }  // namespace shardkit::bench

@@ -180,11 +180,13 @@ std::function<void(benchmark::State&)> Loads(Bus& bus, uint64_t n, uint64_t seed
   return [&bus, n, seed, what](benchmark::State& state) {
     std::mt19937_64 rng(seed);
     size_t failures = 0;
+    AllocationMeter allocations(state);
     for (auto _ : state) {
       Message m;
       m.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(rng() % n));
       bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
     }
+    allocations.Done();
     if (failures) state.SkipWithError(what);
     state.SetItemsProcessed(state.iterations());
   };
@@ -196,6 +198,7 @@ std::function<void(benchmark::State&)> Saves(Bus& bus, uint64_t n, bool keyed, u
   return [&bus, n, keyed, &next_key](benchmark::State& state) {
     std::mt19937_64 rng(2);
     size_t failures = 0;
+    AllocationMeter allocations(state);
     for (auto _ : state) {
       uint64_t i = rng() % n;
       Message m;
@@ -206,6 +209,7 @@ std::function<void(benchmark::State&)> Saves(Bus& bus, uint64_t n, bool keyed, u
       if (keyed) m.meta().idempotency_key = fmt::format("bench-{}", next_key++);
       bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
     }
+    allocations.Done();
     if (failures) state.SkipWithError("store:save failed");
     state.SetItemsProcessed(state.iterations());
   };
@@ -336,6 +340,8 @@ Figures RunEngineFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_
       {"save_ratio", m["raw_write"] > 0 ? m["save"] / m["raw_write"] : 0},
       {"keyed_save_per_s", m["keyed_save"]},
       {"keyed_save_vs_save", m["save"] > 0 ? m["keyed_save"] / m["save"] : 0},
+      {"allocs_per_load", AllocsFigure(m, "load")},
+      {"allocs_per_save", AllocsFigure(m, "save")},
       {"peak_rss_mb", PeakRssMb()},
       {"entities", static_cast<double>(n)},
   };

@@ -185,11 +185,15 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
         ++stats_.stale_refills_prevented;
       } else if (cacheable) {
         int64_t ttl = answer.ok() ? ttl_ms : std::min(ttl_ms, options_.not_found_ttl_ms);
+        int64_t expires_at_ms = clock_->NowMs() + ttl;
+        // Never past the entity's own expiry (a store:load reply names it).
+        if (auto lives_until = answer.ok() ? answer->GetInt("expires_at") : std::nullopt)
+          expires_at_ms = std::min(expires_at_ms, *lives_until);
         Message stored = answer.ok() ? *answer : Message();
         stored.meta() = Meta();
         Result<Message> to_store =
             answer.ok() ? Result<Message>(std::move(stored)) : Result<Message>(answer.status());
-        InsertLocked(key, std::move(to_store), clock_->NowMs() + ttl);
+        InsertLocked(key, std::move(to_store), expires_at_ms);
       }
     }
     for (size_t i = 0; i < waiters.size(); ++i) {

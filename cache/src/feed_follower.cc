@@ -185,8 +185,11 @@ Result<uint64_t> FeedFollower::PollOnce() {
     const FeedSource source = all[next];
     if (retired_.count(source.name)) continue;
     if (positions_.find(source.name) == positions_.end()) {
-      // New source: start at the feed's end (an empty cache has nothing to invalidate).
+      // New source: start at the feed's end. What the cache filled before then was never
+      // followed, so it goes; cleared after the end was read, so a load that fills later read
+      // the store at or past that end (one in flight now is marked stale and does not fill).
       if (Status s = StartAtTail(source); !s.ok()) return s;
+      cache_->Clear();
       continue;
     }
     auto read = ReadSource(source);

@@ -3,6 +3,7 @@
 
 #include "adapters.h"
 #include "shardkit/cache/entity_cache.h"
+#include "shardkit/cache/feed_follower.h"
 
 namespace shardkit::services {
 
@@ -10,12 +11,48 @@ namespace shardkit::services {
 // store's routes (it reaches the store as Prior); without, route it as store:*,kind:K and have
 // the store (or a shard router, or another node) serve ...,cache:true.
 // Also answers sys:cache,cmd:stats,name:<service name>.
+//
+// With `feed_kinds`, the cache follows those kinds' change feeds (store:changes through the
+// node's bus, so over whatever link reaches the store) and drops every entry a write touches,
+// writes made behind its back on the store's node included; `feed_shards` names the shards to
+// follow when the store is sharded (docs/cache.md, "Writes behind the cache's back").
+namespace {
+
+Result<std::vector<cache::FeedSource>> FeedSources(const Settings& s) {
+  auto kinds = s.GetStringList("feed_kinds", std::vector<std::string>{});
+  auto shards = s.GetStringList("feed_shards", std::vector<std::string>{});
+  for (const Status& st : {St(kinds), St(shards)}) {
+    if (!st.ok()) return st;
+  }
+  if (kinds->empty() && !shards->empty())
+    return s.Error("feed_shards", "needs feed_kinds: the kinds whose feeds to follow");
+  std::vector<cache::FeedSource> sources;
+  for (const std::string& kind : *kinds) {
+    if (kind.empty()) return s.Error("feed_kinds", "a kind must not be empty");
+    Message request;
+    request.SetString("store", "changes").SetString("kind", kind);
+    if (shards->empty()) sources.push_back({kind, request});
+    for (const std::string& shard : *shards) {
+      Message to_shard = request;
+      to_shard.SetString("shard", shard);
+      sources.push_back({kind + "@" + shard, std::move(to_shard)});
+    }
+  }
+  return sources;
+}
+
+}  // namespace
+
 Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st = s.CheckOnly(
-          {"max_bytes", "ttl_ms", "not_found_ttl_ms", "cache_lists", "list_ttl_ms", "decorates"});
+  if (Status st = s.CheckOnly({"max_bytes", "ttl_ms", "not_found_ttl_ms", "cache_lists",
+                               "list_ttl_ms", "decorates", "feed_kinds", "feed_shards"});
       !st.ok())
     return st;
+  auto sources = FeedSources(s);
+  if (!sources.ok()) return sources.status();
+  if (!sources->empty() && ctx.bus == nullptr)
+    return s.Error("feed_kinds", "a cache follows change feeds only inside a node");
   cache::CacheOptions options;
   auto max_bytes = s.GetInt("max_bytes", int64_t{64} << 20);
   auto ttl = s.GetInt("ttl_ms", 60'000);
@@ -46,10 +83,21 @@ Result<ServiceInstance> MakeCache(const ServiceContext& ctx) {
     cache->Handle(std::move(m), c, std::move(reply));
   });
   std::string stats_pattern = fmt::format("sys:cache,cmd:stats,name:\"{}\"", ctx.name);
-  if (decorates->empty()) return ServiceInstance{handler, {"store:*", stats_pattern}, nullptr};
-  // A decorator: the store's routes become the cache's (the node overrides them).
   ServiceInstance instance{handler, {stats_pattern}, nullptr};
-  instance.decorates = {*decorates, "decorates", {"store"}};
+  if (decorates->empty()) {
+    instance.patterns.insert(instance.patterns.begin(), "store:*");
+  } else {
+    // A decorator: the store's routes become the cache's (the node overrides them).
+    instance.decorates = {*decorates, "decorates", {"store"}};
+  }
+  if (!sources->empty()) {
+    cache::FeedFollowerOptions follow;
+    follow.sources = std::move(sources).value();
+    auto follower = std::make_shared<cache::FeedFollower>(*ctx.bus, cache, std::move(follow));
+    instance.start = [follower] { follower->Start(); };
+    instance.drain = [follower] { follower->Stop(); };
+    instance.stop = [follower] { follower->Stop(); };
+  }
   return instance;
 }
 

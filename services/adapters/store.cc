@@ -49,12 +49,27 @@ Status ReadFeedRetention(const Settings& s, store::FeedRetention& retention) {
   return Status::Ok();
 }
 
+// The RocksDB engine's sizes: its block cache and its WAL cap (both part of the node's memory).
+Status ReadRocksDbTuning(const Settings& s, store::RocksDbTuning& tuning) {
+  auto cache = s.GetInt("block_cache_bytes", static_cast<int64_t>(tuning.block_cache_bytes));
+  auto wal = s.GetInt("wal_max_bytes", static_cast<int64_t>(tuning.max_wal_bytes));
+  for (const Status& st : {St(cache), St(wal)}) {
+    if (!st.ok()) return st;
+  }
+  if (*cache < (int64_t{1} << 20)) return s.Error("block_cache_bytes", "must be at least 1048576");
+  if (*wal < (int64_t{1} << 20)) return s.Error("wal_max_bytes", "must be at least 1048576");
+  tuning.block_cache_bytes = static_cast<size_t>(*cache);
+  tuning.max_wal_bytes = static_cast<uint64_t>(*wal);
+  return Status::Ok();
+}
+
 Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   const Settings& s = ctx.settings;
-  if (Status st = s.CheckOnly(
-          {"backend", "path", "durability", "max_value_bytes", "node_id", "shard", "map",
-           "shard_keys", "threads", "purge_interval_ms", "idempotency_ttl_ms", "feed_retention_ms",
-           "feed_max_bytes", "max_consumer_lag_ms", "feed_trim_interval_ms", "block_cache_bytes"});
+  if (Status st =
+          s.CheckOnly({"backend", "path", "durability", "max_value_bytes", "node_id", "shard",
+                       "map", "shard_keys", "threads", "purge_interval_ms", "idempotency_ttl_ms",
+                       "feed_retention_ms", "feed_max_bytes", "max_consumer_lag_ms",
+                       "feed_trim_interval_ms", "block_cache_bytes", "wal_max_bytes"});
       !st.ok()) {
     return st;
   }
@@ -92,11 +107,7 @@ Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   if (*receipts < 0) return s.Error("idempotency_ttl_ms", "must be 0 (keys off) or positive");
   options.idempotency_ttl_ms = *receipts;
   if (Status st = ReadFeedRetention(s, options.feed_retention); !st.ok()) return st;
-  auto cache =
-      s.GetInt("block_cache_bytes", static_cast<int64_t>(store::RocksDbTuning{}.block_cache_bytes));
-  if (!cache.ok()) return cache.status();
-  if (*cache < (int64_t{1} << 20)) return s.Error("block_cache_bytes", "must be at least 1048576");
-  options.rocksdb.block_cache_bytes = static_cast<size_t>(*cache);
+  if (Status st = ReadRocksDbTuning(s, options.rocksdb); !st.ok()) return st;
   options.clock = &ctx.environment.clock_or_system();
   return StoreSettings{std::move(options),
                        *backend,

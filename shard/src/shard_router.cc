@@ -564,10 +564,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           if (more && end > begin)
             out.SetString("cursor", shared_order->CursorAfter(*merged[end - 1].key));
           if (partial) {
-            std::string list = "[";
-            for (size_t i = 0; i < missing.size(); ++i)
-              list += (i ? ",\"" : "\"") + missing[i] + "\"";
-            out.SetArrayJson("missing", list + "]");
+            out.SetArrayJson("missing", JsonStringArray(missing));
           }
           reply(std::move(out));
         });

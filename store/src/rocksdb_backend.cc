@@ -109,11 +109,9 @@ class RocksDbBackend final : public Backend {
     db_options.create_missing_column_families = true;
     db_options.max_background_jobs = options.rocksdb.max_background_jobs;
     db_options.keep_log_file_num = 3;
-    // A WAL file is deleted only once every column family has flushed what it holds, and "meta"
-    // and "expiry" take few writes: without a cap they would pin every WAL and the directory
-    // would grow with the write count however much of the feed is trimmed. Past the cap RocksDB
-    // flushes the families holding the oldest WAL.
-    db_options.max_total_wal_size = uint64_t{64} << 20;
+    // A WAL file is deleted only once every column family has flushed what it holds: the cap
+    // keeps the rarely written families from pinning them all (RocksDbTuning::max_wal_bytes).
+    db_options.max_total_wal_size = options.rocksdb.max_wal_bytes;
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
         {rocksdb::kDefaultColumnFamilyName, cf_options},
         {"changes", cf_options},

@@ -333,9 +333,12 @@ class StoreService final : public Handler {
     }
     auto id = IdFromValue(m.Find("id"), "id");
     if (!id.ok()) return id.status();
-    auto loaded = store_->Load(*kind, *id);
+    auto loaded = store_->LoadRecord(*kind, *id);
     if (!loaded.ok()) return std::move(loaded).status();
-    return EntReply(std::move(loaded).value());
+    Message reply = EntReply(std::move(loaded->value));
+    // When it expires, for whoever keeps a copy (a cache).
+    if (loaded->expires_at_ms > 0) reply.SetInt("expires_at", loaded->expires_at_ms);
+    return reply;
   }
 
   Result<Message> List(const Message& m) {

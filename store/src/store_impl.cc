@@ -307,12 +307,18 @@ std::vector<Result<std::string>> StoreImpl::SaveBatch(const std::vector<SaveRequ
 }
 
 Result<std::string> StoreImpl::Load(std::string_view kind, std::string_view id) {
+  Result<EntityRecord> record = LoadRecord(kind, id);
+  if (!record.ok()) return record.status();
+  return std::move(record->value);
+}
+
+Result<EntityRecord> StoreImpl::LoadRecord(std::string_view kind, std::string_view id) {
   if (Status s = CheckKind(kind); !s.ok()) return s;
   if (Status s = CheckId(id); !s.ok()) return s;
   Result<std::optional<EntityRecord>> current = Current(kind, id, nullptr);
   if (!current.ok()) return current.status();
   if (!current->has_value() || Expired(**current, clock_.NowMs())) return NotFound(kind, id);
-  return std::move((*current)->value);
+  return std::move(**current);
 }
 
 std::vector<Result<std::string>> StoreImpl::LoadBatch(const std::vector<EntityRef>& refs) {

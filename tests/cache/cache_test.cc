@@ -170,6 +170,31 @@ TEST_F(CacheTest, NotFoundIsCachedBrieflyAndEntriesExpire) {
   EXPECT_EQ(store_calls_ - before, 2);
 }
 
+// The store's promise: an expired entity is absent for every read. The cache keeps an entry no
+// longer than the entity it holds lives, however long its own ttl_ms.
+TEST_F(CacheTest, AnEntitySavedWithATtlIsNotServedPastItsExpiry) {
+  store::StoreOptions o;
+  o.purge_interval_ms = 0;
+  o.clock = &clock_;  // the store and the cache share one clock
+  store_ = std::move(store::NewMemoryStore(o)).value();
+  service_ = store::MakeStoreService(store_);
+  Install({});  // ttl_ms 60 s
+  ASSERT_TRUE(
+      Act(R"({"store":"save","kind":"entry","ent":{"id":"t","text":"brief"},"ttl":1})").ok());
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"k","text":"kept"}})").ok());
+  const auto load_t = R"({"store":"load","kind":"entry","id":"t"})";
+  const auto load_k = R"({"store":"load","kind":"entry","id":"k"})";
+  EXPECT_EQ(TextOf(Act(load_t)), "brief");
+  EXPECT_EQ(TextOf(Act(load_k)), "kept");
+  const int calls = store_calls_;
+  EXPECT_EQ(TextOf(Act(load_t)), "brief");  // a hit while it lives
+  EXPECT_EQ(store_calls_, calls);
+  clock_.Advance(1'001);
+  EXPECT_EQ(TextOf(Act(load_t)), "error:not_found");
+  EXPECT_EQ(TextOf(Act(load_k)), "kept");  // an entity without a TTL stays cached
+  EXPECT_EQ(store_calls_, calls + 1);
+}
+
 TEST_F(CacheTest, StoreErrorsAreNotCached) {
   Install({});
   fail_next_ = true;

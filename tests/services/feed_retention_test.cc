@@ -41,7 +41,8 @@ TEST(FeedRetention, BadSettingsAreRefusedNamingTheField) {
            {"max_consumer_lag_ms = -1", "key 'max_consumer_lag_ms': must be 0 (never drop)"},
            {"feed_trim_interval_ms = -1", "key 'feed_trim_interval_ms': must be 0 (never)"},
            {"feed_retention_ms = \"1d\"", "feed_retention_ms"},
-           {"block_cache_bytes = 5", "key 'block_cache_bytes': must be at least 1048576"}}) {
+           {"block_cache_bytes = 5", "key 'block_cache_bytes': must be at least 1048576"},
+           {"wal_max_bytes = 1024", "key 'wal_max_bytes': must be at least 1048576"}}) {
     TempDir dir;
     ServeProcess serve(dir, dir.Write("node.toml", StoreNode(dir, line)));
     EXPECT_NE(serve.WaitExit(std::chrono::seconds(10)), 0) << line;
@@ -120,7 +121,8 @@ TEST(FeedRetention, DiskStaysFlatUnderSteadyWritesAndEveryAcknowledgedWriteLoads
   ServeProcess serve(
       dir, dir.Write("node.toml", StoreNode(dir, fmt::format("feed_retention_ms = 3000\n"
                                                              "feed_trim_interval_ms = {}\n"
-                                                             "block_cache_bytes = 8388608\n",
+                                                             "block_cache_bytes = 8388608\n"
+                                                             "wal_max_bytes = 67108864\n",
                                                              interval))));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 1u);
@@ -166,9 +168,9 @@ TEST(FeedRetention, DiskStaysFlatUnderSteadyWritesAndEveryAcknowledgedWriteLoads
   // The band, from the end of the second retention period on, scaled by the write rate: the SST
   // files (entities and the retained feed; no compression gain on random hex) stay under twice
   // the bytes one retention period of writes brings plus 8 MB. An untrimmed feed keeps every
-  // period's records and passes that after a few flushes. The WAL adds a sawtooth up to its
-  // 64 MB cap (RocksDB then flushes and deletes it). RSS may grow until RocksDB's memtables first
-  // flush: its bound is 64 MB above the first sample of the band.
+  // period's records and passes that after a few flushes. The WAL adds a sawtooth up to the
+  // 64 MB cap set above (RocksDB then flushes and deletes it). RSS may grow until RocksDB's
+  // memtables first flush: its bound is 64 MB above the first sample of the band.
   const auto end = acked_at.back();
   const auto period_from =
       std::lower_bound(acked_at.begin(), acked_at.end(), end - kRetention) - acked_at.begin();

@@ -318,8 +318,8 @@ Status Demo::Iteration4() {
     Message m;
     m.SetString("migrate", op).SetString("id", "split-" + split_source);
     if (op == "start") {
-      m.SetArrayJson("sources", fmt::format(R"(["{}"])", split_source));
-      m.SetArrayJson("targets", fmt::format(R"(["{}","{}"])", left, right));
+      m.SetArrayJson("sources", shardkit::JsonStringArray({split_source}));
+      m.SetArrayJson("targets", shardkit::JsonStringArray({left, right}));
     }
     return nodes_.Call("timeline", std::move(m), timeout);
   };

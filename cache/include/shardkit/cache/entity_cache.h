@@ -11,7 +11,8 @@
 //     and fills the cache. Concurrent misses for one key cost one store load (single-flight);
 //     the other callers wait for it ("coalesced").
 //   - not_found answers are cached for `not_found_ttl_ms` (0: not cached). Store errors are never
-//     cached. Every entry lives at most `ttl_ms`.
+//     cached. Every entry lives at most `ttl_ms`, and never past the entity's own expiry (the
+//     `expires_at` of a store:load reply, for an entity saved with a `ttl`).
 //   - store:save and store:remove go to the store first; on its answer the affected entries are
 //     deleted (never updated). A refill that started before a write must not put the old value
 //     back: each key has a generation bumped by every invalidation, and a refill only fills if

@@ -6,7 +6,8 @@
 // source) are saved to `state_path` after each batch is applied, so after a restart the follower
 // replays from where it stopped: no invalidation is lost. If a source's feed was trimmed past the
 // saved position, changes were missed: the follower clears the whole cache and continues from the
-// feed's end. A source without a saved position starts at the feed's current end.
+// feed's end. A source without a saved position starts at the feed's current end, and the cache
+// is cleared then: what it held before had not been followed.
 //
 // Live migrations: when a source's shard moves (split, merge, replace), its feed ends with a
 // `moved` marker naming the new owners and where to read them (store/change_feed.h). The

@@ -114,6 +114,18 @@ class EntityStore {
 
   // The live entity; not_found if absent or expired.
   virtual Result<std::string> Load(std::string_view kind, std::string_view id) = 0;
+  // Load, with the entity's version and expiry, for a reader that keeps a copy (a cache must not
+  // serve it past expires_at_ms). Not pure: by default Load's value with expires_at_ms 0 (never),
+  // which is right for a store of your own without TTLs.
+  virtual Result<EntityRecord> LoadRecord(std::string_view kind, std::string_view id) {
+    auto value = Load(kind, id);
+    if (!value.ok()) return value.status();
+    EntityRecord record;
+    record.kind = kind;
+    record.id = id;
+    record.value = std::move(value).value();
+    return record;
+  }
   // Load for each reference, answers in order.
   virtual std::vector<Result<std::string>> LoadBatch(const std::vector<EntityRef>& refs) = 0;
 

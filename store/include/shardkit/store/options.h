@@ -27,6 +27,11 @@ struct RocksDbTuning {
   size_t block_cache_bytes = size_t{256} << 20;  // shared LRU cache of uncompressed blocks
   int group_sync_interval_ms = 5;  // kGroup: a write's WAL is fsynced at most this long after it
   int max_background_jobs = 2;     // flushes + compactions; this box has 2 cores
+  // The WAL's size cap (RocksDB's max_total_wal_size): past it RocksDB flushes the column
+  // families holding the oldest WAL file, so the rarely written ones ("meta", "expiry") cannot
+  // pin every WAL file. It also bounds the memtables' memory. Smaller caps flush sooner into
+  // smaller files, which costs reads right after a bulk load (docs/store.md, "Feed retention").
+  uint64_t max_wal_bytes = uint64_t{256} << 20;
 };
 
 struct SqliteTuning {
