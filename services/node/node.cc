@@ -21,7 +21,8 @@ bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<Liste
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (!(a[i].endpoint == b[i].endpoint) || a[i].external != b[i].external ||
-        a[i].token != b[i].token || a[i].console != b[i].console || a[i].max_message_bytes != b[i].max_message_bytes ||
+        a[i].token != b[i].token || a[i].console != b[i].console ||
+        a[i].max_message_bytes != b[i].max_message_bytes ||
         a[i].read_timeout_ms != b[i].read_timeout_ms) {
       return false;
     }
