@@ -176,12 +176,25 @@ class Migrator : public MigratorService {
 
   Result<Message> Serve(const Message& m) {
     auto op = m.GetString("migrate").value_or("");
+    if (op == "list") return List();
     auto id = m.GetString("id");
     if (!id || id->empty())
       return Status::Invalid("id: a migration id (string) is required", R"({"field":"id"})");
     std::string key(*id);
     if (op == "start") return Start(m, key);
     return Operate(std::string(op), key);
+  }
+
+  // migrate:list: the migrations open in this process (resumed from disk or started since), each
+  // as status describes it.
+  Message List() const {
+    std::string items = "[";
+    for (const auto& [key, entry] : migrations_) {
+      if (!entry.migration) continue;
+      if (items.size() > 1) items += ',';
+      items += ToJson(Describe(entry.migration->progress(), key));
+    }
+    return Message().SetArrayJson("migrations", items + "]");
   }
 
   // migrate:start: opens the migration (saving its spec) unless open, then starts or resumes it.
@@ -301,7 +314,7 @@ class Migrator : public MigratorService {
       return Describe(migration.progress(), key);
     }
     return Status::Invalid(
-        "migrate: must be start, status, verify, cutover, rollback, complete or cancel",
+        "migrate: must be start, status, verify, cutover, rollback, complete, cancel or list",
         R"({"field":"migrate"})");
   }
 

@@ -153,7 +153,8 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
   SK_TRY(ArrayOfTables(root, "listener", source, tables));
   for (size_t i = 0; i < tables.size(); ++i) {
     TableReader r(*tables[i], fmt::format("{}: listener[{}]", source, i));
-    SK_TRY(r.CheckOnly({"url", "external", "token", "max_message_bytes", "read_timeout_ms"}));
+    SK_TRY(r.CheckOnly(
+        {"url", "external", "token", "max_message_bytes", "read_timeout_ms", "console"}));
     ListenerConfig listener;
     std::string url;
     SK_TRY(r.String("url", url, true));
@@ -162,6 +163,11 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
     listener.endpoint = *endpoint;
     SK_TRY(r.Bool("external", listener.external));
     SK_TRY(r.String("token", listener.token));
+    listener.console = !listener.external;  // the web console: on unless the listener is external
+    SK_TRY(r.Bool("console", listener.console));
+    if (listener.console && listener.endpoint.scheme != Scheme::kHttp &&
+        tables[i]->contains("console"))
+      return r.Error("console", "only an http:// listener serves the web console");
     int64_t max_bytes = static_cast<int64_t>(listener.max_message_bytes);
     SK_TRY(r.Int("max_message_bytes", max_bytes, 64, 256LL * 1024 * 1024));
     listener.max_message_bytes = static_cast<size_t>(max_bytes);

@@ -1,6 +1,7 @@
 #include "gate_handler.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include <fmt/format.h>
 
@@ -45,9 +46,12 @@ void GateHandler::Admitted(Message message, const Context& context, ReplyFn repl
                     service_, max_in_flight_)));
     return;
   }
-  auto done = [queue = queue_, stats = stats_, reply = std::move(reply)](Result<Message> result) {
+  auto done = [queue = queue_, stats = stats_, start = std::chrono::steady_clock::now(),
+               reply = std::move(reply)](Result<Message> result) {
     if (queue) queue->depth.fetch_sub(1, std::memory_order_acq_rel);
-    stats->Count(result.ok() ? Code::kOk : result.status().code());
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+    stats->Count(result.ok() ? Code::kOk : result.status().code(), micros.count());
     reply(std::move(result));
   };
   try {

@@ -10,6 +10,34 @@ namespace {
 
 Code CodeAt(size_t i) { return static_cast<Code>(i); }
 
+size_t BucketOf(int64_t micros) {
+  double seconds = static_cast<double>(micros) / 1e6;
+  size_t bucket = 0;
+  while (bucket < Metrics::kBuckets.size() && seconds > Metrics::kBuckets[bucket]) ++bucket;
+  return bucket;
+}
+
+// The upper bound (ms) of the bucket holding quantile `q`; 0 with no observations.
+double QuantileMs(const std::array<std::atomic<uint64_t>, kLatencyBuckets>& buckets, double q) {
+  const auto& bounds = Metrics::kBuckets;
+  uint64_t total = 0;
+  for (const auto& b : buckets) total += b.load(std::memory_order_relaxed);
+  if (total == 0) return 0;
+  uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(total));
+  uint64_t seen = 0;
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    seen += buckets[i].load(std::memory_order_relaxed);
+    if (seen > rank) return i < bounds.size() ? bounds[i] * 1000 : bounds.back() * 1000;
+  }
+  return bounds.back() * 1000;
+}
+
+JsonObject Quantiles(const std::array<std::atomic<uint64_t>, kLatencyBuckets>& buckets) {
+  return JsonObject()
+      .AddRaw("p50", fmt::format("{}", QuantileMs(buckets, 0.5)))
+      .AddRaw("p99", fmt::format("{}", QuantileMs(buckets, 0.99)));
+}
+
 }  // namespace
 
 Metrics::Metrics() = default;
@@ -31,25 +59,14 @@ std::shared_ptr<QueueStats> Metrics::Queue(const std::string& name) {
 void Metrics::RequestFinished(Code code, int64_t micros) {
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   requests_[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
-  double seconds = static_cast<double>(micros) / 1e6;
-  size_t bucket = 0;
-  while (bucket < kBuckets.size() && seconds > kBuckets[bucket]) ++bucket;
-  buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+  buckets_[BucketOf(micros)].fetch_add(1, std::memory_order_relaxed);
   latency_sum_us_.fetch_add(static_cast<uint64_t>(micros < 0 ? 0 : micros),
                             std::memory_order_relaxed);
 }
 
-double Metrics::QuantileMs(double q) const {
-  uint64_t total = 0;
-  for (const auto& b : buckets_) total += b.load(std::memory_order_relaxed);
-  if (total == 0) return 0;
-  uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(total));
-  uint64_t seen = 0;
-  for (size_t i = 0; i < buckets_.size(); ++i) {
-    seen += buckets_[i].load(std::memory_order_relaxed);
-    if (seen > rank) return i < kBuckets.size() ? kBuckets[i] * 1000 : kBuckets.back() * 1000;
-  }
-  return kBuckets.back() * 1000;
+void RouteStats::Count(Code code, int64_t micros) {
+  Count(code);
+  latency[BucketOf(micros)].fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string Metrics::PrometheusText() const {
@@ -124,8 +141,11 @@ void Metrics::AddTo(JsonObject& out) const {
     }
     return out;
   };
-  JsonObject by_route;
-  for (const auto& [pattern, stats] : routes) by_route.Add(pattern, codes(stats->by_code));
+  JsonObject by_route, route_latency;
+  for (const auto& [pattern, stats] : routes) {
+    by_route.Add(pattern, codes(stats->by_code));
+    route_latency.Add(pattern, Quantiles(stats->latency));
+  }
   JsonObject by_queue;
   for (const auto& [name, stats] : queues)
     by_queue.Add(name, stats->depth.load(std::memory_order_relaxed));
@@ -133,9 +153,8 @@ void Metrics::AddTo(JsonObject& out) const {
       .Add("requests", codes(requests_))
       .Add("routes", by_route)
       .Add("queues", by_queue)
-      .Add("latency_ms", JsonObject()
-                             .AddRaw("p50", fmt::format("{}", QuantileMs(0.5)))
-                             .AddRaw("p99", fmt::format("{}", QuantileMs(0.99))));
+      .Add("latency_ms", Quantiles(buckets_))
+      .Add("route_latency_ms", route_latency);
 }
 
 std::string Metrics::Json() const {

@@ -22,7 +22,8 @@ bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<Liste
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (!(a[i].endpoint == b[i].endpoint) || a[i].external != b[i].external ||
-        a[i].token != b[i].token || a[i].max_message_bytes != b[i].max_message_bytes ||
+        a[i].token != b[i].token || a[i].console != b[i].console ||
+        a[i].max_message_bytes != b[i].max_message_bytes ||
         a[i].read_timeout_ms != b[i].read_timeout_ms) {
       return false;
     }
@@ -86,6 +87,7 @@ Status Node::Impl::StartListeners() {
         .Add("in_flight", metrics_->in_flight())
         .str();
   };
+  StartConsole(hooks);
   for (const ListenerConfig& config : config_.listeners) {
     Result<std::unique_ptr<Listener>> listener = Status::Internal("unset");
     switch (config.endpoint.scheme) {

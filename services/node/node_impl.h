@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cluster.h"
+#include "console.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/services/metrics.h"
 #include "shardkit/services/node.h"
@@ -69,6 +70,11 @@ class Node::Impl {
   void AddSystemRoutes(Router& router);
   Result<Message> Explain(const Message& request) const;
   Message ListRoutes() const;
+  // The web console (node_console.cc): built when an http:// listener serves it; sets
+  // hooks.console.
+  void StartConsole(ListenerHooks& hooks);
+  std::optional<std::vector<ConsoleService>> ConsoleServices();
+  std::string ConsoleCluster(const std::string& self) const;  // "" when the node runs alone
 
   NodeConfig config_;  // guarded by mutex_ after start
   const NodeOptions options_;
@@ -86,6 +92,7 @@ class Node::Impl {
       std::make_shared<const std::vector<std::string>>()};
   std::unique_ptr<ClusterAgent> cluster_;  // null: the node runs alone
   std::unique_ptr<Listener> cluster_listener_;
+  std::shared_ptr<Console> console_;  // null: no listener serves the console
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> urls_;
   std::atomic<bool> stopping_{false};

@@ -1,5 +1,6 @@
 // The HTTP/1.1 transport (Beast): POST /act with the message as the body; GET /health; GET
-// /metrics. Keep-alive; one request at a time per connection.
+// /metrics; GET /console… (the node's web console, where the listener has `console`).
+// Keep-alive; one request at a time per connection.
 //
 // Server: one strand per connection. The whole request (headers and body) must arrive within
 // read_timeout_ms of the connection becoming ready for it, so a slow-loris client is dropped; a
@@ -144,6 +145,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
               "text/plain; version=0.0.4");
       return;
     }
+    if (request.method() == http::verb::get && shared_->config.console && shared_->hooks.console &&
+        (target == "/console" || target.starts_with("/console/"))) {
+      Page(request, target);
+      return;
+    }
     Respond(http::status::not_found,
             ErrorBody(Status::NotFound(
                 fmt::format("no resource '{}' (POST /act, GET /health, GET /metrics)", target))),
@@ -243,6 +249,34 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     first_read_done_.store(true);  // only now: the request has reached its service
   }
 
+  // The web console: answered by the node's console, possibly on another thread.
+  void Page(const http::request<http::string_body>& request, std::string_view path) {
+    std::string_view full(request.target().data(), request.target().size());
+    PageRequest page{std::string(path),
+                     std::string(full.size() > path.size() ? full.substr(path.size() + 1) : ""),
+                     std::string(request[http::field::authorization])};
+    uint64_t seq = ++seq_;
+    waiting_ = true;
+    deadline_.expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms));
+    deadline_.async_wait([self = shared_from_this(), seq](const error_code& ec) {
+      if (ec || seq != self->seq_ || !self->waiting_) return;
+      self->waiting_ = false;
+      self->RespondResult(Status::Timeout("the console's answer was not ready in time"));
+    });
+    shared_->hooks.console(
+        std::move(page), shared_->config, [self = shared_from_this(), seq](PageResponse response) {
+          HttpConnection* connection = self.get();
+          asio::dispatch(connection->stream_.get_executor(),
+                         [self = std::move(self), seq, response = std::move(response)] {
+                           if (seq != self->seq_ || !self->waiting_) return;
+                           self->waiting_ = false;
+                           self->deadline_.cancel();
+                           self->Respond(static_cast<http::status>(response.status), response.body,
+                                         response.content_type, response.headers);
+                         });
+        });
+  }
+
   void RespondResult(Result<Message> result) {
     if (caller_ != SenecaCaller::kNone) {
       SenecaResponse answer =
@@ -259,7 +293,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     }
   }
 
-  void Respond(http::status status, std::string body, std::string_view content_type) {
+  void Respond(http::status status, std::string body, std::string_view content_type,
+               const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     first_read_done_.store(true);
     if (closed_) return;
     auto response = std::make_shared<http::response<http::string_body>>(status, version_);
@@ -269,6 +304,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     response->set("seneca-kind", "res");
     if (!seneca_id_.empty()) response->set("seneca-id", seneca_id_);
     if (!seneca_origin_.empty()) response->set("seneca-origin", seneca_origin_);
+    for (const auto& [name, value] : headers) response->set(name, value);
     response->keep_alive(keep_alive_ && !close_after_response_ && !shared_->draining.load() &&
                          status != http::status::payload_too_large);
     response->body() = std::move(body);

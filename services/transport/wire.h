@@ -23,6 +23,22 @@ namespace shardkit::services {
 // Passes an admitted message to the node (its Bus) and receives the reply exactly once.
 using DispatchFn = std::function<void(Message, ReplyFn)>;
 
+// A GET of /console or below on an http:// listener with `console` (services/console).
+struct PageRequest {
+  std::string path;           // "/console/state"
+  std::string query;          // after '?', still percent-encoded
+  std::string authorization;  // the Authorization header, if any
+};
+struct PageResponse {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // more response headers
+};
+// Answers a page request exactly once, on any thread; `config` is the listener's.
+using PageFn = std::function<void(PageRequest, const ListenerConfig& config,
+                                  std::function<void(PageResponse)> respond)>;
+
 // What a listener needs from its node.
 struct ListenerHooks {
   DispatchFn dispatch;
@@ -31,6 +47,7 @@ struct ListenerHooks {
   DispatchFn dispatch_local;
   std::function<std::string()> metrics_text;  // GET /metrics
   std::function<std::string()> health_json;   // GET /health
+  PageFn console;                             // GET /console…
 };
 
 // A bound listener. Created by the Start*Listener functions below.

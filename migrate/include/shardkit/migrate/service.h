@@ -5,6 +5,7 @@
 //   migrate:start,id:I  sources:[…] targets:[…]   create (a new id) or resume (the same id and
 //                                                 spec; another spec is a conflict), then copy
 //   migrate:status|verify|cutover|rollback|complete|cancel,id:I
+//   migrate:list                                 {"migrations":[…]}: each open one, as status
 //
 // Every operation runs on the service's own thread, one at a time: a cutover waits for drains
 // and fences and must not hold an I/O thread. Progress is published as info:migrate on the bus

@@ -59,6 +59,9 @@ struct ListenerConfig {
   Endpoint endpoint;
   bool external = false;
   std::string token;
+  // An http:// listener serves the read-only web console at /console (docs/operations.md). TOML
+  // `console`; when absent, on unless the listener is external.
+  bool console = true;
   size_t max_message_bytes = 4 * 1024 * 1024;
   int64_t read_timeout_ms = 10'000;
   int64_t request_timeout_ms = 30'000;  // copied from [node]

@@ -31,11 +31,15 @@ namespace shardkit::services {
 
 inline constexpr size_t kCodeCount = static_cast<size_t>(Code::kNoRoute) + 1;
 
+inline constexpr size_t kLatencyBuckets = 15;  // Metrics::kBuckets, then +Inf
+
 struct RouteStats {
   std::array<std::atomic<uint64_t>, kCodeCount> by_code{};
+  std::array<std::atomic<uint64_t>, kLatencyBuckets> latency{};  // handled in, per bucket
   void Count(Code code) {
     by_code[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
   }
+  void Count(Code code, int64_t micros);  // and its latency
 };
 
 // The in-flight counter of one service (its bounded queue).
@@ -62,21 +66,20 @@ class Metrics {
 
   std::string PrometheusText() const;
   // {"in_flight":0,"requests":{"ok":12,…},"routes":{"store:*":{"ok":12}},"queues":{"kv":0},
-  //  "latency_ms":{"p50":…,"p99":…}}
+  //  "latency_ms":{"p50":…,"p99":…},"route_latency_ms":{"store:*":{"p50":…,"p99":…}}}
+  // Quantiles are bucket upper bounds (kBuckets), as Prometheus' histogram_quantile would bound.
   std::string Json() const;
   // The same members, added to `out` (sys:stats adds the node's own after them).
   void AddTo(JsonObject& out) const;
 
   // Histogram bucket upper bounds, in seconds.
-  static constexpr std::array<double, 14> kBuckets = {
+  static constexpr std::array<double, kLatencyBuckets - 1> kBuckets = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
  private:
-  double QuantileMs(double q) const;
-
   std::atomic<int64_t> in_flight_{0};
   std::array<std::atomic<uint64_t>, kCodeCount> requests_{};
-  std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets_{};  // last: +Inf
+  std::array<std::atomic<uint64_t>, kLatencyBuckets> buckets_{};  // last: +Inf
   std::atomic<uint64_t> latency_sum_us_{0};
 
   mutable std::mutex mutex_;
