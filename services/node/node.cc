@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "audit.h"
 #include "feed_stats.h"
 
 #include "node_impl.h"
@@ -21,7 +22,8 @@ bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<Liste
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (!(a[i].endpoint == b[i].endpoint) || a[i].external != b[i].external ||
-        a[i].token != b[i].token || a[i].max_message_bytes != b[i].max_message_bytes ||
+        a[i].token != b[i].token || a[i].tokens != b[i].tokens || a[i].allow != b[i].allow ||
+        a[i].insecure != b[i].insecure || a[i].max_message_bytes != b[i].max_message_bytes ||
         a[i].read_timeout_ms != b[i].read_timeout_ms) {
       return false;
     }
@@ -84,7 +86,19 @@ Status Node::Impl::StartListeners() {
         .Add("in_flight", metrics_->in_flight())
         .str();
   };
+  auto audit = AuditLog::Open(config_.audit_log, config_.name);
+  if (!audit.ok()) return audit.status();
+  hooks.audit = [audit = *audit](const AuditRecord& record) { audit->Write(record); };
+  hooks.is_operation = [this](const Message& message) {
+    for (const Pattern& pattern : *operations_.load()) {
+      if (pattern.Matches(message)) return true;
+    }
+    return false;
+  };
   for (const ListenerConfig& config : config_.listeners) {
+    if (config.insecure && !RequiresToken(config))
+      spdlog::warn("{}: insecure = true: this listener asks no token of anyone who reaches it",
+                   config.endpoint.ToString());
     Result<std::unique_ptr<Listener>> listener = Status::Internal("unset");
     switch (config.endpoint.scheme) {
       case Scheme::kTcp:
@@ -147,7 +161,7 @@ Status Node::Impl::Reload(NodeConfig next) {
   if (stopping_.load()) return Status::Unavailable("the node is stopping");
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopped_ || stopping_.load()) return Status::Unavailable("the node is stopping");
-  if (!SameListeners(config_.listeners, next.listeners)) {
+  if (!SameListeners(config_.listeners, next.listeners) || config_.audit_log != next.audit_log) {
     return Status::Invalid(fmt::format(
         "{}: listener: listeners cannot change on reload (restart the node)", next.source));
   }

@@ -88,6 +88,9 @@ class Node::Impl {
   std::unique_ptr<Listener> cluster_listener_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> urls_;
+  // The operations the current table's services declare (access.h); replaced with the table.
+  std::atomic<std::shared_ptr<const std::vector<Pattern>>> operations_{
+      std::make_shared<const std::vector<Pattern>>()};
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;  // guarded by mutex_
 };

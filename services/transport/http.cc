@@ -127,15 +127,24 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       Act(request);
       return;
     }
-    if (request.method() == http::verb::get && target == "/health") {
-      Respond(http::status::ok,
-              shared_->hooks.health_json ? shared_->hooks.health_json() : "{\"status\":\"ok\"}",
-              "application/json");
-      return;
-    }
-    if (request.method() == http::verb::get && target == "/metrics") {
-      Respond(http::status::ok, shared_->hooks.metrics_text ? shared_->hooks.metrics_text() : "",
-              "text/plain; version=0.0.4");
+    // /health details and /metrics follow the rules of a sys:stats message (access.h).
+    if (request.method() == http::verb::get && (target == "/health" || target == "/metrics")) {
+      auto caller = CallerOf(request);
+      bool may = caller && MayReadStats(*caller, shared_->config, shared_->hooks);
+      if (target == "/health") {
+        bool details = may && shared_->hooks.health_json;
+        Respond(http::status::ok,
+                details ? shared_->hooks.health_json() : "{\"status\":\"ok\"}",
+                "application/json");
+      } else if (!may) {
+        RespondResult(caller ? Status::Invalid("forbidden: /metrics needs an admin token on a "
+                                               "listener that serves sys:stats",
+                                               std::string(kForbiddenDetails))
+                             : Unauthorized());
+      } else {
+        Respond(http::status::ok, shared_->hooks.metrics_text ? shared_->hooks.metrics_text() : "",
+                "text/plain; version=0.0.4");
+      }
       return;
     }
     Respond(http::status::not_found,
@@ -144,17 +153,23 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
             "application/json");
   }
 
+  // Who sent `request` (access.h); nullopt: the listener asks for a token and it is wrong.
+  std::optional<Caller> CallerOf(const http::request<http::string_body>& request) {
+    error_code ignored;
+    std::string peer = stream_.socket().remote_endpoint(ignored).address().to_string();
+    if (!RequiresToken(shared_->config)) return AnonymousCaller(shared_->config, std::move(peer));
+    std::string_view authorization(request[http::field::authorization].data(),
+                                   request[http::field::authorization].size());
+    constexpr std::string_view kBearer = "Bearer ";
+    if (authorization.substr(0, kBearer.size()) != kBearer) return std::nullopt;
+    return Authenticate(shared_->config, authorization.substr(kBearer.size()), std::move(peer));
+  }
+
   void Act(http::request<http::string_body>& request) {
-    if (!shared_->config.token.empty()) {
-      std::string_view authorization(request[http::field::authorization].data(),
-                                     request[http::field::authorization].size());
-      constexpr std::string_view kBearer = "Bearer ";
-      bool ok = authorization.substr(0, kBearer.size()) == kBearer &&
-                TokenMatches(authorization.substr(kBearer.size()), shared_->config.token);
-      if (!ok) {
-        RespondResult(Unauthorized());
-        return;
-      }
+    std::optional<Caller> caller = CallerOf(request);
+    if (!caller) {
+      RespondResult(Unauthorized());
+      return;
     }
     CodecLimits limits;
     limits.max_bytes = shared_->config.max_message_bytes;
@@ -170,7 +185,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (auto key = request.find("Idempotency-Key");
         key != request.end() && message.meta().idempotency_key.empty())
       message.meta().idempotency_key = std::string(key->value());
-    Status admitted = AdmitIncoming(message, shared_->config, NowMs());
+    Status admitted = AdmitIncoming(message, shared_->config, shared_->hooks, *caller, NowMs());
     if (!admitted.ok()) {
       RespondResult(std::move(admitted));
       return;

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -41,9 +42,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   }
 
   void Start() {
-    authed_ = shared_->config.token.empty();
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
+    peer_ = socket_.remote_endpoint(ignored).address().to_string();
+    if (!RequiresToken(shared_->config)) caller_ = AnonymousCaller(shared_->config, peer_);
     ReadMore();
   }
 
@@ -136,19 +138,24 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     Message message = std::move(parsed).value();
     std::string id = message.meta().id;
     if (auto token = message.GetString("auth$")) {
-      if (authed_ || TokenMatches(*token, shared_->config.token)) {
-        authed_ = true;
+      // A listener without tokens answers ok to any; else the token decides the role from now on.
+      auto caller = RequiresToken(shared_->config)
+                        ? Authenticate(shared_->config, *token, peer_)
+                        : caller_;
+      if (caller) {
+        caller_ = std::move(caller);
         QueueReply(Message().SetString("auth$", "ok"), id);
         return;
       }
+      caller_.reset();
     }
-    if (!authed_) {
+    if (!caller_) {
       QueueReply(Unauthorized(), id);
       close_after_flush_ = true;
       read_closed_ = true;
       return;
     }
-    Status admitted = AdmitIncoming(message, shared_->config, NowMs());
+    Status admitted = AdmitIncoming(message, shared_->config, shared_->hooks, *caller_, NowMs());
     if (!admitted.ok()) {
       QueueReply(std::move(admitted), id);
       return;
@@ -272,7 +279,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   std::unordered_map<uint64_t, Pending> pending_;
   uint64_t next_seq_ = 1;
   int64_t partial_since_ms_ = 0;  // when the incomplete frame in in_ started
-  bool authed_ = false;
+  std::string peer_;
+  std::optional<Caller> caller_;  // set once authenticated
   bool writing_ = false;
   bool in_batch_ = false;
   bool read_closed_ = false;

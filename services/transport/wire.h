@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "access.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/handler.h"
 #include "shardkit/services/client.h"
@@ -31,6 +32,9 @@ struct ListenerHooks {
   DispatchFn dispatch_local;
   std::function<std::string()> metrics_text;  // GET /metrics
   std::function<std::string()> health_json;   // GET /health
+  // Whether a message is an operation (access.h); null: only sys:* messages are.
+  std::function<bool(const Message&)> is_operation;
+  std::function<void(const AuditRecord&)> audit;  // null: not audited
 };
 
 // A bound listener. Created by the Start*Listener functions below.
@@ -89,9 +93,10 @@ inline uint32_t ReadFrameLength(const char* p) {
 
 // --- Requests and replies
 // --------------------------------------------------------------------------- Admission common to
-// every listener: on an external listener strips `shard`, `cache` and meta$ (but the trace) and
-// refuses sys:* messages; caps the deadline at now + request_timeout_ms.
-Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now_ms);
+// every listener: refuses what `caller` may not send there (access.h); on an external listener
+// strips `shard`, `cache` and meta$ (but the trace); caps the deadline at now + request_timeout_ms.
+Status AdmitIncoming(Message& message, const ListenerConfig& config, const ListenerHooks& hooks,
+                     const Caller& caller, int64_t now_ms);
 // The wire form of a reply: the message or its error, with meta$.id = `id`.
 Message ReplyWire(Result<Message> result, const std::string& id);
 // The HTTP status for an error reply.

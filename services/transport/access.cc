@@ -1,0 +1,88 @@
+#include "access.h"
+
+#include <fmt/format.h>
+
+#include "shardkit/message/pattern.h"
+#include "wire.h"
+
+namespace shardkit::services {
+namespace {
+
+Role DefaultRole(const ListenerConfig& config) {
+  return config.external ? Role::kClient : Role::kAdmin;
+}
+
+bool Allowed(const Message& message, const ListenerConfig& config) {
+  for (const std::string& text : config.allow) {
+    auto pattern = Pattern::Parse(text);  // checked when the config was read
+    if (pattern.ok() && pattern->Matches(message)) return true;
+  }
+  return false;
+}
+
+Status Forbidden(std::string text) { return Status::Invalid(std::move(text), std::string(kForbiddenDetails));
+}
+
+// The refusal of `message` for `caller`, or OK; `operation`: the node classes it as one.
+Status Check(const Message& message, bool operation, const Caller& caller,
+             const ListenerConfig& config) {
+  std::string what = message.RoutingString();
+  if (!config.allow.empty() && !Allowed(message, config))
+    return Forbidden(fmt::format("forbidden: '{}' is not served on this listener (it serves {})",
+                                 what, fmt::join(config.allow, ", ")));
+  if (!operation) return Status::Ok();
+  if (config.external && config.allow.empty())
+    return Forbidden(fmt::format(
+        "forbidden: '{}' is an operation; an external listener serves operations only when its "
+        "allow list names them",
+        what));
+  if (caller.role != Role::kAdmin)
+    return Forbidden(fmt::format(
+        "forbidden: '{}' is an operation and the token '{}' has the role client (operations need "
+        "an admin token)",
+        what, caller.token));
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool RequiresToken(const ListenerConfig& config) {
+  return !config.token.empty() || !config.tokens.empty();
+}
+
+Caller AnonymousCaller(const ListenerConfig& config, std::string peer) {
+  return Caller{"anonymous", DefaultRole(config), std::move(peer)};
+}
+
+std::optional<Caller> Authenticate(const ListenerConfig& config, std::string_view secret,
+                                   std::string peer) {
+  // Every token is compared, so the time taken does not tell which one nearly matched.
+  std::optional<Caller> found;
+  for (const TokenConfig& token : config.tokens) {
+    if (TokenMatches(secret, token.secret) && !found)
+      found = Caller{token.name, token.role, peer};
+  }
+  if (TokenMatches(secret, config.token) && !found)
+    found = Caller{"listener", DefaultRole(config), peer};
+  return found;
+}
+
+Status Authorize(const Message& message, const Caller& caller, const ListenerConfig& config,
+                 const ListenerHooks& hooks) {
+  bool operation = message.Has("sys") || (hooks.is_operation && hooks.is_operation(message));
+  Status status = Check(message, operation, caller, config);
+  if (operation && hooks.audit) {
+    AuditRecord record{config.endpoint.ToString(), &caller, message.RoutingString(),
+                       status.ok() ? std::string() : status.message()};
+    hooks.audit(record);
+  }
+  return status;
+}
+
+bool MayReadStats(const Caller& caller, const ListenerConfig& config, const ListenerHooks&) {
+  Message stats;
+  stats.SetString("sys", "stats");
+  return Check(stats, true, caller, config).ok();
+}
+
+}  // namespace shardkit::services
