@@ -240,7 +240,9 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
   for (size_t i = 0; i < tables.size(); ++i) {
     TableReader r(*tables[i], fmt::format("{}: listener[{}]", source, i));
     SK_TRY(r.CheckOnly({"url", "external", "token", "tokens", "allow", "insecure",
-                        "max_message_bytes", "read_timeout_ms"}));
+                        "max_message_bytes", "read_timeout_ms", "max_connections",
+                        "max_connections_per_peer", "idle_timeout_ms", "write_timeout_ms",
+                        "max_in_flight_per_connection"}));
     ListenerConfig listener;
     std::string url;
     SK_TRY(r.String("url", url, true));
@@ -252,6 +254,12 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
     SK_TRY(r.Int("max_message_bytes", max_bytes, 64, 256LL * 1024 * 1024));
     listener.max_message_bytes = static_cast<size_t>(max_bytes);
     SK_TRY(r.Int("read_timeout_ms", listener.read_timeout_ms, 1, 3'600'000));
+    SK_TRY(r.Int("max_connections", listener.max_connections, 1, 1'000'000));
+    SK_TRY(r.Int("max_connections_per_peer", listener.max_connections_per_peer, 1, 1'000'000));
+    SK_TRY(r.Int("idle_timeout_ms", listener.idle_timeout_ms, 1, 86'400'000));
+    SK_TRY(r.Int("write_timeout_ms", listener.write_timeout_ms, 1, 3'600'000));
+    SK_TRY(r.Int("max_in_flight_per_connection", listener.max_in_flight_per_connection, 1,
+                 1'000'000));
     listener.request_timeout_ms = config.request_timeout_ms;
     for (size_t j = 0; j < i; ++j) {
       const Endpoint& other = config.listeners[j].endpoint;

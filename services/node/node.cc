@@ -24,7 +24,12 @@ bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<Liste
     if (!(a[i].endpoint == b[i].endpoint) || a[i].external != b[i].external ||
         a[i].token != b[i].token || a[i].tokens != b[i].tokens || a[i].allow != b[i].allow ||
         a[i].insecure != b[i].insecure || a[i].max_message_bytes != b[i].max_message_bytes ||
-        a[i].read_timeout_ms != b[i].read_timeout_ms) {
+        a[i].read_timeout_ms != b[i].read_timeout_ms ||
+        a[i].max_connections != b[i].max_connections ||
+        a[i].max_connections_per_peer != b[i].max_connections_per_peer ||
+        a[i].idle_timeout_ms != b[i].idle_timeout_ms ||
+        a[i].write_timeout_ms != b[i].write_timeout_ms ||
+        a[i].max_in_flight_per_connection != b[i].max_in_flight_per_connection) {
       return false;
     }
   }
@@ -77,7 +82,8 @@ Status Node::Impl::StartListeners() {
     local_bus_.Act(std::move(message), std::move(reply));
   };
   hooks.metrics_text = [this, metrics = metrics_] {
-    return metrics->PrometheusText() + FeedMetricsText(options_.environment.directory_or_process());
+    return metrics->PrometheusText() + counters_->PrometheusText() +
+           FeedMetricsText(options_.environment.directory_or_process());
   };
   hooks.health_json = [this] {
     return JsonObject()
@@ -86,6 +92,7 @@ Status Node::Impl::StartListeners() {
         .Add("in_flight", metrics_->in_flight())
         .str();
   };
+  hooks.counters = counters_;
   auto audit = AuditLog::Open(config_.audit_log, config_.name);
   if (!audit.ok()) return audit.status();
   hooks.audit = [audit = *audit](const AuditRecord& record) { audit->Write(record); };

@@ -74,6 +74,8 @@ class Node::Impl {
   const NodeOptions options_;
   std::unique_ptr<IoRuntime> runtime_;  // first: destroyed last
   std::shared_ptr<Metrics> metrics_;
+  // Connections the listeners refused or dropped (listener_limits.h), for GET /metrics.
+  std::shared_ptr<ListenerCounters> counters_ = std::make_shared<ListenerCounters>();
   Bus bus_;
   Bus local_bus_;                                            // the services of this node only
   std::mutex mutex_;                                         // serialises Reload and Stop

@@ -55,8 +55,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         number_(number) {}
 
   ~HttpConnection() {
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    shared_->connections.erase(number_);
+    shared_->Forget(number_);
   }
 
   void Start() {
@@ -104,6 +103,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (ec) {
       if (ec == beast::error::timeout) {
         spdlog::debug("http {}: dropping a connection that did not send a request in time", url());
+        shared_->counters->Dropped(parser_->got_some() ? Drop::kFrameTimeout : Drop::kIdle);
       }
       CloseNow();
       return;
@@ -235,8 +235,12 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                          status != http::status::payload_too_large);
     response->body() = std::move(body);
     response->prepare_payload();
+    // A client that does not read its response is dropped (write_timeout_ms).
+    stream_.expires_after(std::chrono::milliseconds(shared_->config.write_timeout_ms));
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response](const error_code& ec, size_t) {
+                        if (ec == beast::error::timeout)
+                          self->shared_->counters->Dropped(Drop::kNotReading);
                         if (ec || !response->keep_alive()) {
                           self->CloseNow();
                           return;

@@ -37,8 +37,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
         number_(number) {}
 
   ~ServerConnection() {
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    shared_->connections.erase(number_);
+    shared_->Forget(number_);
   }
 
   void Start() {
@@ -46,6 +45,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     socket_.set_option(tcp::no_delay(true), ignored);
     peer_ = socket_.remote_endpoint(ignored).address().to_string();
     if (!RequiresToken(shared_->config)) caller_ = AnonymousCaller(shared_->config, peer_);
+    NoteIdle();  // the first frame is due within read_timeout_ms
     ReadMore();
   }
 
@@ -70,8 +70,23 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   }
 
  private:
+  // Bounds what one connection holds: past max_in_flight_per_connection requests, or
+  // max_message_bytes of replies not yet written, it is not read until replies go out.
+  bool Saturated() const {
+    return static_cast<int64_t>(pending_.size()) >= shared_->config.max_in_flight_per_connection ||
+           out_.size() + writing_bytes_ >= shared_->config.max_message_bytes;
+  }
+  void ResumeIfPaused() {
+    if (read_paused_ && !Saturated()) ReadMore();
+  }
+
   void ReadMore() {
+    read_paused_ = false;
     if (read_closed_ || closed_) return;
+    if (Saturated()) {
+      read_paused_ = true;
+      return;
+    }
     socket_.async_read_some(
         in_.Free(),
         [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
@@ -84,6 +99,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
       return;
     }
     in_.used += n;
+    idle_since_ms_ = 0;
     ProcessFrames();
     if (shared_->draining.load()) read_closed_ = true;
     MaybeClose();
@@ -112,6 +128,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
         next_frame = kFrameHeaderBytes + length;
         break;
       }
+      got_frame_ = true;
       HandleFrame(std::string_view(in_.bytes.data() + pos + kFrameHeaderBytes, length));
       pos += kFrameHeaderBytes + length;
     }
@@ -125,6 +142,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     }
     in_batch_ = false;
     Flush();
+    NoteIdle();
   }
 
   void HandleFrame(std::string_view frame) {
@@ -180,6 +198,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     pending_.erase(it);
     QueueReply(std::move(result), id);
     MaybeClose();
+    NoteIdle();
+    ResumeIfPaused();
   }
 
   void QueueReply(Result<Message> result, const std::string& id) {
@@ -193,16 +213,44 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     writing_ = true;
     auto buffer = std::make_shared<std::string>(std::move(out_));
     out_.clear();
+    writing_bytes_ = buffer->size();
+    write_started_ms_ = NowMs();
+    ArmSweepAt(write_started_ms_ + shared_->config.write_timeout_ms + 1);
     asio::async_write(socket_, asio::buffer(*buffer),
                       [self = shared_from_this(), buffer](const error_code& ec, size_t) {
                         self->writing_ = false;
+                        self->writing_bytes_ = 0;
+                        self->write_started_ms_ = 0;
                         if (ec) {
                           self->CloseNow();
                           return;
                         }
                         self->Flush();
                         self->MaybeClose();
+                        self->NoteIdle();
+                        self->ResumeIfPaused();
                       });
+  }
+
+  // Starts the idle clock when nothing is in flight, unread or unwritten: the connection is
+  // closed if it stays so for idle_timeout_ms (read_timeout_ms before its first frame).
+  void NoteIdle() {
+    if (closed_ || !pending_.empty() || in_.used != 0 || writing_ || !out_.empty()) {
+      idle_since_ms_ = 0;
+      return;
+    }
+    if (idle_since_ms_ != 0) return;
+    idle_since_ms_ = NowMs();
+    ArmSweepAt(idle_since_ms_ + IdleLimitMs() + 1);
+  }
+  int64_t IdleLimitMs() const {
+    return got_frame_ ? shared_->config.idle_timeout_ms : shared_->config.read_timeout_ms;
+  }
+
+  void DropClient(services::Drop why, std::string_view what) {
+    spdlog::info("tcp {}: dropping the connection of {}: {}", url(), peer_, what);
+    shared_->counters->Dropped(why);
+    CloseNow();
   }
 
   void MaybeClose() {
@@ -224,6 +272,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void ArmSweep() {
     int64_t due =
         partial_since_ms_ != 0 ? partial_since_ms_ + shared_->config.read_timeout_ms + 1 : 0;
+    auto earliest = [&due](int64_t at) {
+      if (at != 0 && (due == 0 || at < due)) due = at;
+    };
+    if (idle_since_ms_ != 0) earliest(idle_since_ms_ + IdleLimitMs() + 1);
+    if (write_started_ms_ != 0) earliest(write_started_ms_ + shared_->config.write_timeout_ms + 1);
     for (const auto& [seq, pending] : pending_) {
       if (pending.deadline != 0 && (due == 0 || pending.deadline < due)) due = pending.deadline;
     }
@@ -254,9 +307,18 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
       }
     }
     if (partial_since_ms_ != 0 && now - partial_since_ms_ > shared_->config.read_timeout_ms) {
-      spdlog::warn("tcp {}: dropping a connection whose frame did not arrive within {} ms", url(),
-                   shared_->config.read_timeout_ms);
-      CloseNow();
+      DropClient(services::Drop::kFrameTimeout, fmt::format("its frame did not arrive within {} ms",
+                                            shared_->config.read_timeout_ms));
+      return;
+    }
+    if (write_started_ms_ != 0 && now - write_started_ms_ > shared_->config.write_timeout_ms) {
+      DropClient(services::Drop::kNotReading, fmt::format("it read no reply for {} ms",
+                                          shared_->config.write_timeout_ms));
+      return;
+    }
+    if (idle_since_ms_ != 0 && now - idle_since_ms_ > IdleLimitMs()) {
+      DropClient(got_frame_ ? services::Drop::kIdle : services::Drop::kFirstFrameTimeout,
+           fmt::format("{} for {} ms", got_frame_ ? "idle" : "no request", IdleLimitMs()));
       return;
     }
     MaybeClose();
@@ -281,6 +343,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   int64_t partial_since_ms_ = 0;  // when the incomplete frame in in_ started
   std::string peer_;
   std::optional<Caller> caller_;  // set once authenticated
+  int64_t idle_since_ms_ = 0;     // when it became idle (0: busy)
+  int64_t write_started_ms_ = 0;  // when the write in progress began (0: none)
+  size_t writing_bytes_ = 0;      // the size of the write in progress
+  bool got_frame_ = false;
+  bool read_paused_ = false;      // Saturated(): the next read waits for replies to go out
   bool writing_ = false;
   bool in_batch_ = false;
   bool read_closed_ = false;

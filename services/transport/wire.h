@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "access.h"
+#include "listener_limits.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/handler.h"
 #include "shardkit/services/client.h"
@@ -35,6 +36,7 @@ struct ListenerHooks {
   // Whether a message is an operation (access.h); null: only sys:* messages are.
   std::function<bool(const Message&)> is_operation;
   std::function<void(const AuditRecord&)> audit;  // null: not audited
+  std::shared_ptr<ListenerCounters> counters;     // refused and dropped connections
 };
 
 // A bound listener. Created by the Start*Listener functions below.

@@ -26,7 +26,14 @@
 //   insecure = false                # allow an external listener on a non-loopback address
 //                                   # without a token (logged)
 //   max_message_bytes = 4194304
-//   read_timeout_ms = 10000         # a request (or frame) must arrive within this once begun
+//   read_timeout_ms = 10000         # a request (or frame) must arrive within this once begun,
+//                                   # and a new connection's first one within this of connecting
+//   max_connections = 4096          # open connections; more are closed at accept
+//   max_connections_per_peer = 1024 # per remote address (every loopback address is one peer)
+//   idle_timeout_ms = 300000        # tcp: a connection with nothing in flight is closed after this
+//   write_timeout_ms = 30000        # a reply the client does not read in this time drops it
+//   max_in_flight_per_connection = 1024  # tcp: past this, the connection is not read until
+//                                   # replies are written
 //
 //   [[service]]
 //   name = "kv"                     # routes refer to it by this name
@@ -89,6 +96,11 @@ struct ListenerConfig {
   bool insecure = false;
   size_t max_message_bytes = 4 * 1024 * 1024;
   int64_t read_timeout_ms = 10'000;
+  int64_t max_connections = 4096;
+  int64_t max_connections_per_peer = 1024;
+  int64_t idle_timeout_ms = 300'000;
+  int64_t write_timeout_ms = 30'000;
+  int64_t max_in_flight_per_connection = 1024;
   int64_t request_timeout_ms = 30'000;  // copied from [node]
 };
 
