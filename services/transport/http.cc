@@ -61,6 +61,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void Start() {
     error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
+    peer_ = stream_.socket().remote_endpoint(ignored).address().to_string();
     DoRead();
   }
 
@@ -155,14 +156,12 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   // Who sent `request` (access.h); nullopt: the listener asks for a token and it is wrong.
   std::optional<Caller> CallerOf(const http::request<http::string_body>& request) {
-    error_code ignored;
-    std::string peer = stream_.socket().remote_endpoint(ignored).address().to_string();
-    if (!RequiresToken(shared_->config)) return AnonymousCaller(shared_->config, std::move(peer));
+    if (!RequiresToken(shared_->config)) return AnonymousCaller(shared_->config, peer_);
     std::string_view authorization(request[http::field::authorization].data(),
                                    request[http::field::authorization].size());
     constexpr std::string_view kBearer = "Bearer ";
     if (authorization.substr(0, kBearer.size()) != kBearer) return std::nullopt;
-    return Authenticate(shared_->config, authorization.substr(kBearer.size()), std::move(peer));
+    return Authenticate(shared_->config, authorization.substr(kBearer.size()), peer_);
   }
 
   void Act(http::request<http::string_body>& request) {
@@ -276,6 +275,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool closed_ = false;
   std::string seneca_id_;
   std::string seneca_origin_;
+  std::string peer_;  // the remote address, for the audit log
 };
 
 class HttpListener final : public Listener {
