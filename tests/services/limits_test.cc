@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 
+#include <set>
+
 #include "serve_process.h"
 #include "test_util.h"
 
@@ -188,6 +190,42 @@ TEST(LimitsTest, RunningOutOfDescriptorsCostsLittleAndTheNodeRecovers) {
   bool served = false;
   for (int i = 0; i < 20 && !served; ++i) served = OrdinaryClientAnswered(urls[0]);
   EXPECT_TRUE(served);
+}
+
+// SIGTERM while requests sit unread in the connection (reads are paused: one in flight at a time):
+// the one in flight gets its reply and every unread one `unavailable` "stopping", none nothing.
+TEST(LimitsTest, OnStopEveryRequestSentIsAnswered) {
+  TempDir dir;
+  ServeProcess serve(dir, EchoNode(dir, "max_in_flight_per_connection = 1"));
+  auto urls = serve.WaitReady();
+  ASSERT_EQ(urls.size(), 2u) << serve.log();
+  RawSocket socket(PortOf(urls[0]));
+  ASSERT_TRUE(socket.Send(Frame(R"({"role":"echo","delay_ms":1500,"meta$":{"id":"first"}})")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::string unread;
+  for (int i = 0; i < 16; ++i)
+    unread += Frame(fmt::format(R"({{"role":"echo","meta$":{{"id":"r{}"}}}})", i));
+  ASSERT_TRUE(socket.Send(unread));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  serve.Signal(SIGTERM);
+  int ok = 0, stopping = 0;
+  std::set<std::string> ids;
+  for (int i = 0; i < 17; ++i) {
+    auto frame = socket.ReadFrame(std::chrono::seconds(5));
+    if (!frame.ok()) break;
+    ids.insert(frame->meta().id);
+    Result<Message> reply = FromWire(std::move(frame).value());
+    if (reply.ok()) {
+      ++ok;
+    } else if (reply.status().code() == Code::kUnavailable &&
+               reply.status().message().find("stopping") != std::string::npos) {
+      ++stopping;
+    }
+  }
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(stopping, 16);
+  EXPECT_EQ(ids.size(), 17u);
+  EXPECT_EQ(serve.WaitExit(std::chrono::seconds(10)), 0);
 }
 
 }  // namespace
