@@ -49,14 +49,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     ReadMore();
   }
 
-  // Stop reading requests; answer those already read, then close.
+  // Stop reading requests; answer those already read, and those sent but not read yet with
+  // `unavailable` "stopping", then close.
   void Drain() {
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
       if (self->read_closed_ || self->closed_) return;
-      self->read_closed_ = true;
-      error_code ignored;
-      self->socket_.shutdown(tcp::socket::shutdown_receive, ignored);
-      self->MaybeClose();
+      self->stopping_ = true;
+      self->StopReading();
     });
   }
 
@@ -80,19 +79,53 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     if (read_paused_ && !Saturated()) ReadMore();
   }
 
+  // The read in progress must end before the socket is read here: cancelled at once, or after
+  // the write in progress (cancel would end that too).
+  void StopReading() {
+    if (!reading_) return FinishDrain();
+    if (writing_) return;  // the write's completion calls this again
+    error_code ignored;
+    socket_.cancel(ignored);  // OnRead finishes the drain
+  }
+
+  // Reads what the client has sent so far without waiting; every whole request in it is
+  // answered `stopping` (HandleFrame), so none is dropped unanswered.
+  void FinishDrain() {
+    if (read_closed_ || closed_) return;
+    error_code ec;
+    socket_.non_blocking(true, ec);
+    while (!ec && in_.used < shared_->config.max_message_bytes + kFrameHeaderBytes) {
+      size_t n = socket_.read_some(in_.Free(), ec);
+      in_.used += n;
+    }
+    ProcessFrames();
+    read_closed_ = true;
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_receive, ignored);
+    MaybeClose();
+  }
+
   void ReadMore() {
     read_paused_ = false;
-    if (read_closed_ || closed_) return;
+    if (read_closed_ || closed_ || stopping_) return;
     if (Saturated()) {
       read_paused_ = true;
       return;
     }
+    reading_ = true;
     socket_.async_read_some(
         in_.Free(),
         [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(const error_code& ec, size_t n) {
+    reading_ = false;
+    if (stopping_ || (shared_->draining.load() && !ec)) {
+      stopping_ = true;
+      in_.used += n;
+      FinishDrain();
+      return;
+    }
     if (ec) {
       read_closed_ = true;
       MaybeClose();
@@ -101,7 +134,6 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     in_.used += n;
     idle_since_ms_ = 0;
     ProcessFrames();
-    if (shared_->draining.load()) read_closed_ = true;
     MaybeClose();
     ReadMore();
   }
@@ -155,6 +187,12 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     }
     Message message = std::move(parsed).value();
     std::string id = message.meta().id;
+    if (stopping_) {
+      QueueReply(Status::Unavailable("stopping: the node is shutting down and did not start this "
+                                     "request; send it again"),
+                 id);
+      return;
+    }
     if (auto token = message.GetString("auth$")) {
       // A listener without tokens answers ok to any; else the token decides the role from now on.
       auto caller = RequiresToken(shared_->config)
@@ -225,6 +263,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
                           self->CloseNow();
                           return;
                         }
+                        if (self->stopping_ && self->reading_) self->StopReading();
                         self->Flush();
                         self->MaybeClose();
                         self->NoteIdle();
@@ -348,6 +387,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   size_t writing_bytes_ = 0;      // the size of the write in progress
   bool got_frame_ = false;
   bool read_paused_ = false;      // Saturated(): the next read waits for replies to go out
+  bool reading_ = false;          // a read is in progress
+  bool stopping_ = false;         // draining: requests read from now on are answered `stopping`
   bool writing_ = false;
   bool in_batch_ = false;
   bool read_closed_ = false;
