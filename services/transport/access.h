@@ -9,7 +9,7 @@
 //   - the listener's allow list is empty or one of its patterns matches it, and
 //   - it is data, or it is an operation (the node's services declare which, plus sys:*) and the
 //     caller is admin and the listener is internal or lists it in `allow`.
-// Every operation, admitted or refused, is audited with the caller's token name.
+// Every operation refused, and every one admitted for a token, is audited with the token's name.
 #pragma once
 
 #include <optional>
@@ -23,6 +23,8 @@
 namespace shardkit::services {
 
 struct ListenerHooks;
+
+inline constexpr std::string_view kAnonymous = "anonymous";  // the caller where no token is asked
 
 struct Caller {
   std::string token;  // the token's name, "listener" or "anonymous"
