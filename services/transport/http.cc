@@ -134,8 +134,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       bool may = caller && MayReadStats(*caller, shared_->config, shared_->hooks);
       if (target == "/health") {
         bool details = may && shared_->hooks.health_json;
-        Respond(http::status::ok,
-                details ? shared_->hooks.health_json() : "{\"status\":\"ok\"}",
+        std::string status = shared_->draining.load() ? "{\"status\":\"stopping\"}"
+                                                      : "{\"status\":\"ok\"}";
+        Respond(http::status::ok, details ? shared_->hooks.health_json() : std::move(status),
                 "application/json");
       } else if (!may) {
         RespondResult(caller ? Status::Invalid("forbidden: /metrics needs an admin token on a "
