@@ -97,7 +97,9 @@ Status Node::Impl::StartListeners() {
   if (!audit.ok()) return audit.status();
   hooks.audit = [audit = *audit](const AuditRecord& record) { audit->Write(record); };
   hooks.is_operation = [this](const Message& message) {
-    for (const Pattern& pattern : *operations_.load()) {
+    const std::vector<Pattern>* operations = operations_.load(std::memory_order_acquire);
+    if (operations == nullptr) return false;
+    for (const Pattern& pattern : *operations) {
       if (pattern.Matches(message)) return true;
     }
     return false;

@@ -90,9 +90,11 @@ class Node::Impl {
   std::unique_ptr<Listener> cluster_listener_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> urls_;
-  // The operations the current table's services declare (access.h); replaced with the table.
-  std::atomic<std::shared_ptr<const std::vector<Pattern>>> operations_{
-      std::make_shared<const std::vector<Pattern>>()};
+  // The operations the current table's services declare (access.h), read for every request:
+  // a plain pointer, replaced with the table; every list stays alive until the node is destroyed
+  // (a few per reload), so a reader never sees a freed one.
+  std::atomic<const std::vector<Pattern>*> operations_{nullptr};
+  std::vector<std::unique_ptr<const std::vector<Pattern>>> operation_lists_;  // guarded by mutex_
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;  // guarded by mutex_
 };

@@ -256,12 +256,13 @@ void Node::Impl::Commit(const NodeConfig& next, Table table) {
       retired_.push_back(live.instance);
   }
   services_ = std::move(table.services);
-  auto operations = std::make_shared<std::vector<Pattern>>();
+  auto operations = std::make_unique<std::vector<Pattern>>();
   for (const auto& [name, live] : services_) {
     for (const std::string& text : live.instance.operations)
       operations->push_back(std::move(Pattern::Parse(text)).value());  // checked when built
   }
-  operations_.store(std::move(operations));
+  operations_.store(operations.get());
+  operation_lists_.push_back(std::move(operations));
   clients_ = std::move(table.clients);
   if (table.served != served_) {
     served_ = std::move(table.served);

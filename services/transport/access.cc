@@ -26,11 +26,11 @@ Status Forbidden(std::string text) { return Status::Invalid(std::move(text), std
 // The refusal of `message` for `caller`, or OK; `operation`: the node classes it as one.
 Status Check(const Message& message, bool operation, const Caller& caller,
              const ListenerConfig& config) {
-  std::string what = message.RoutingString();
   if (!config.allow.empty() && !Allowed(message, config))
     return Forbidden(fmt::format("forbidden: '{}' is not served on this listener (it serves {})",
-                                 what, fmt::join(config.allow, ", ")));
+                                 message.RoutingString(), fmt::join(config.allow, ", ")));
   if (!operation) return Status::Ok();
+  std::string what = message.RoutingString();
   if (config.external && config.allow.empty())
     return Forbidden(fmt::format(
         "forbidden: '{}' is an operation; an external listener serves operations only when its "
