@@ -110,7 +110,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       return;
     }
     busy_ = true;
-    stream_.expires_never();
+    // The response must be written by the request's latest deadline plus write_timeout_ms: a
+    // client that does not read it is dropped. (One timer setting per request, as before.)
+    stream_.expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms +
+                                                    shared_->config.write_timeout_ms));
     http::request<http::string_body>& request = parser_->get();
     version_ = request.version();
     keep_alive_ = request.keep_alive();
@@ -235,8 +238,6 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                          status != http::status::payload_too_large);
     response->body() = std::move(body);
     response->prepare_payload();
-    // A client that does not read its response is dropped (write_timeout_ms).
-    stream_.expires_after(std::chrono::milliseconds(shared_->config.write_timeout_ms));
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response](const error_code& ec, size_t) {
                         if (ec == beast::error::timeout)
