@@ -133,7 +133,9 @@ Result<ServiceInstance> MakeCommandLogService(const ServiceContext& ctx) {
   };
   std::function<void()> start;
   if (applier) start = [applier] { applier->Begin(); };
-  return ServiceInstance{WithAdmin(commands, std::move(admin)), std::move(patterns), stop, start};
+  ServiceInstance instance{WithAdmin(commands, std::move(admin)), std::move(patterns), stop, start};
+  instance.operations = {"cqrs:deadletter", "cqrs:status"};
+  return instance;
 }
 
 // The projection the `projection` setting names (projection_types.h), once the table holds only the
@@ -224,8 +226,10 @@ Result<ServiceInstance> MakeProjectionService(const ServiceContext& ctx) {
   std::shared_ptr<cqrs::ProjectionService> service = std::move(opened).value();
   patterns.push_back(fmt::format("cqrs:status,service:\"{}\"", ctx.name));
   auto handler = WithAdmin(service, {{"status", cqrs::MakeStatusService({service})}});
-  return ServiceInstance{handler, std::move(patterns), [service] { service->Stop(); },
-                         [service] { service->Begin(); }};
+  ServiceInstance instance{handler, std::move(patterns), [service] { service->Stop(); },
+                           [service] { service->Begin(); }};
+  instance.operations = {"cqrs:status"};
+  return instance;
 }
 
 }  // namespace

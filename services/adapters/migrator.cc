@@ -45,7 +45,10 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
     std::lock_guard<std::mutex> lock(mu);
     if (migrator->Release()) directory->Put(key, nullptr);
   };
-  return ServiceInstance{migrator, {"migrate:*"}, stop, [migrator] { migrator->ResumeFromDisk(); }};
+  ServiceInstance instance{migrator, {"migrate:*"}, stop,
+                           [migrator] { migrator->ResumeFromDisk(); }};
+  instance.operations = {"migrate:*"};
+  return instance;
 }
 
 }  // namespace shardkit::services

@@ -487,7 +487,8 @@ Result<ServiceInstance> MakeShardMap(const ServiceContext& ctx) {
   return ServiceInstance{.handler = handler,
                          .patterns = {fmt::format("shardmap:*,map:\"{}\"", *name)},
                          .stop = stop,
-                         .drain = [waits] { waits->Drain(); }};
+                         .drain = [waits] { waits->Drain(); },
+                         .operations = {"shardmap:*"}};
 }
 
 }  // namespace shardkit::services

@@ -18,7 +18,9 @@ Result<ServiceInstance> MakeShardRouterService(const ServiceContext& ctx) {
       {*map, RefreshFrom(ctx, *map),
        std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id),
                                             &ctx.environment.clock_or_system())});
-  return ServiceInstance{router, {"store:*"}, nullptr};
+  ServiceInstance instance{router, {"store:*"}, nullptr};
+  instance.operations = {"store:changes"};
+  return instance;
 }
 
 }  // namespace shardkit::services

@@ -213,6 +213,7 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   };
   ServiceInstance instance{handler, patterns, stop};
   instance.overrides = std::move(overrides);
+  instance.operations = {"store:changes"};  // a feed: replication, not data access
   return instance;
 }
 

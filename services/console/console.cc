@@ -38,46 +38,6 @@ PageResponse Error(const Status& status) {
   return Json(HttpStatusFor(status), ToJson(ErrorMessage(status)));
 }
 
-std::string Base64Decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  uint32_t bits = 0;
-  int count = 0;
-  for (char c : in) {
-    int v = value(c);
-    if (v < 0) break;  // '=' padding or the end
-    bits = (bits << 6) | static_cast<uint32_t>(v);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out += static_cast<char>((bits >> count) & 0xff);
-    }
-  }
-  return out;
-}
-
-// The listener's token as a Bearer token, or as the password of Basic credentials.
-bool Authorized(std::string_view authorization, const std::string& token) {
-  if (token.empty()) return true;
-  constexpr std::string_view kBearer = "Bearer ", kBasic = "Basic ";
-  if (authorization.starts_with(kBearer))
-    return TokenMatches(authorization.substr(kBearer.size()), token);
-  if (authorization.starts_with(kBasic)) {
-    std::string pair = Base64Decode(authorization.substr(kBasic.size()));
-    size_t colon = pair.find(':');
-    return colon != std::string::npos &&
-           TokenMatches(std::string_view(pair).substr(colon + 1), token);
-  }
-  return false;
-}
-
 // The value of `name` in a query string, percent-decoded ('+' is a space); nullopt if absent.
 std::optional<std::string> QueryValue(std::string_view query, std::string_view name) {
   while (!query.empty()) {
@@ -193,11 +153,6 @@ Console::Console(ConsoleSources sources) : sources_(std::move(sources)) {}
 
 void Console::Serve(PageRequest request, const ListenerConfig& listener,
                     std::function<void(PageResponse)> respond) {
-  if (!Authorized(request.authorization, listener.token)) {
-    PageResponse refused = Error(Unauthorized());
-    refused.headers.push_back({"WWW-Authenticate", "Basic realm=\"shardkit console\""});
-    return respond(std::move(refused));
-  }
   if (request.path == "/console/state") return State(std::move(respond));
   if (request.path == "/console/explain") return Explain(request.query, std::move(respond));
   for (size_t i = 0; i < kConsoleAssetCount; ++i) {

@@ -1,5 +1,8 @@
 #include "shardkit/services/config.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <set>
@@ -58,6 +61,18 @@ class TableReader {
     out = node->as_boolean()->get();
     return Status::Ok();
   }
+  Status Strings(std::string_view key, std::vector<std::string>& out) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return Status::Ok();
+    const toml::array* array = node->as_array();
+    if (array == nullptr) return Error(key, "must be an array of strings");
+    for (const toml::node& item : *array) {
+      if (!item.is_string()) return Error(key, "must be an array of strings");
+      out.push_back(item.as_string()->get());
+    }
+    return Status::Ok();
+  }
+  bool Has(std::string_view key) const { return table_.get(key) != nullptr; }
   Status Patterns(std::string_view key, std::vector<std::string>& out) const {
     const toml::node* node = table_.get(key);
     if (node == nullptr) return Status::Ok();
@@ -104,8 +119,9 @@ Status ReadNode(const toml::table& root, const std::string& source, NodeConfig& 
   if (!node->is_table())
     return Status::Invalid(fmt::format("{}: node: must be a table ([node])", source));
   TableReader r(*node->as_table(), source + ": node");
-  SK_TRY(r.CheckOnly({"name", "threads", "request_timeout_ms", "stop_grace_ms"}));
+  SK_TRY(r.CheckOnly({"name", "threads", "request_timeout_ms", "stop_grace_ms", "audit_log"}));
   SK_TRY(r.String("name", config.name));
+  SK_TRY(r.String("audit_log", config.audit_log));
   int64_t threads = config.threads;
   SK_TRY(r.Int("threads", threads, 1, 64));
   config.threads = static_cast<int>(threads);
@@ -148,21 +164,93 @@ Status ReadCluster(const toml::table& root, const std::string& source, NodeConfi
   return Status::Ok();
 }
 
+Status ReadTokens(const toml::table& root, const std::string& source, NodeConfig& config) {
+  std::vector<const toml::table*> tables;
+  SK_TRY(ArrayOfTables(root, "token", source, tables));
+  for (size_t i = 0; i < tables.size(); ++i) {
+    TableReader r(*tables[i], fmt::format("{}: token[{}]", source, i));
+    SK_TRY(r.CheckOnly({"name", "secret", "role"}));
+    TokenConfig token;
+    SK_TRY(r.String("name", token.name, true));
+    SK_TRY(r.String("secret", token.secret, true));
+    std::string role;
+    SK_TRY(r.String("role", role, true));
+    if (token.name.empty()) return r.Error("name", "must not be empty");
+    for (const TokenConfig& other : config.tokens) {
+      if (other.name == token.name)
+        return r.Error("name", fmt::format("'{}' is used twice", Shown(token.name)));
+      if (other.secret == token.secret)
+        return r.Error("secret", fmt::format("the same as token '{}'", Shown(other.name)));
+    }
+    if (token.secret.size() < 16) return r.Error("secret", "must be at least 16 characters");
+    if (role == "client") {
+      token.role = Role::kClient;
+    } else if (role == "admin") {
+      token.role = Role::kAdmin;
+    } else {
+      return r.Error("role", fmt::format("'{}': must be client or admin", Shown(role)));
+    }
+    config.tokens.push_back(std::move(token));
+  }
+  return Status::Ok();
+}
+
+bool IsLoopback(const std::string& host) {
+  unsigned char bytes[16];
+  if (inet_pton(AF_INET, host.c_str(), bytes) == 1) return bytes[0] == 127;
+  return host == "::1";
+}
+
+// The listener's tokens, allow list and the refusal of an open external listener.
+Status ReadAccess(const TableReader& r, const NodeConfig& config, ListenerConfig& listener) {
+  SK_TRY(r.Bool("external", listener.external));
+  SK_TRY(r.String("token", listener.token));
+  SK_TRY(r.Bool("insecure", listener.insecure));
+  SK_TRY(r.Patterns("allow", listener.allow));
+  if (r.Has("allow") && listener.allow.empty())
+    return r.Error("allow", "must list at least one pattern (omit it to serve every pattern)");
+  std::vector<std::string> names;
+  SK_TRY(r.Strings("tokens", names));
+  if (r.Has("tokens") && names.empty())
+    return r.Error("tokens", "must name at least one [[token]] (omit it to accept every one)");
+  Scheme scheme = listener.endpoint.scheme;
+  bool bearer = scheme == Scheme::kTcp || scheme == Scheme::kHttp;
+  if (!bearer && r.Has("tokens"))
+    return r.Error("tokens", "only tcp:// and http:// listeners take bearer tokens");
+  if (!r.Has("tokens") && bearer) listener.tokens = config.tokens;
+  for (const std::string& name : names) {
+    auto it = std::find_if(config.tokens.begin(), config.tokens.end(),
+                           [&](const TokenConfig& t) { return t.name == name; });
+    if (it == config.tokens.end())
+      return r.Error("tokens", fmt::format("no [[token]] named '{}'", Shown(name)));
+    listener.tokens.push_back(*it);
+  }
+  bool open = listener.token.empty() && listener.tokens.empty();
+  if (listener.external && open && !listener.insecure && bearer &&
+      !IsLoopback(listener.endpoint.host)) {
+    return r.Error("url", fmt::format("an external listener on {} without a token serves anyone "
+                                      "who reaches it: give it a token, or set insecure = true",
+                                      listener.endpoint.host));
+  }
+  return Status::Ok();
+}
+
 Status ReadListeners(const toml::table& root, const std::string& source, NodeConfig& config) {
   std::vector<const toml::table*> tables;
   SK_TRY(ArrayOfTables(root, "listener", source, tables));
   for (size_t i = 0; i < tables.size(); ++i) {
     TableReader r(*tables[i], fmt::format("{}: listener[{}]", source, i));
-    SK_TRY(r.CheckOnly(
-        {"url", "external", "token", "max_message_bytes", "read_timeout_ms", "console"}));
+    SK_TRY(r.CheckOnly({"url", "external", "token", "tokens", "allow", "insecure",
+                        "max_message_bytes", "read_timeout_ms", "max_connections",
+                        "max_connections_per_peer", "idle_timeout_ms", "write_timeout_ms",
+                        "max_in_flight_per_connection", "console"}));
     ListenerConfig listener;
     std::string url;
     SK_TRY(r.String("url", url, true));
     auto endpoint = ParseEndpoint(url);
     if (!endpoint.ok()) return r.Error("url", endpoint.status().message());
     listener.endpoint = *endpoint;
-    SK_TRY(r.Bool("external", listener.external));
-    SK_TRY(r.String("token", listener.token));
+    SK_TRY(ReadAccess(r, config, listener));
     listener.console = !listener.external;  // the web console: on unless the listener is external
     SK_TRY(r.Bool("console", listener.console));
     if (listener.console && listener.endpoint.scheme != Scheme::kHttp &&
@@ -172,6 +260,12 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
     SK_TRY(r.Int("max_message_bytes", max_bytes, 64, 256LL * 1024 * 1024));
     listener.max_message_bytes = static_cast<size_t>(max_bytes);
     SK_TRY(r.Int("read_timeout_ms", listener.read_timeout_ms, 1, 3'600'000));
+    SK_TRY(r.Int("max_connections", listener.max_connections, 1, 1'000'000));
+    SK_TRY(r.Int("max_connections_per_peer", listener.max_connections_per_peer, 1, 1'000'000));
+    SK_TRY(r.Int("idle_timeout_ms", listener.idle_timeout_ms, 1, 86'400'000));
+    SK_TRY(r.Int("write_timeout_ms", listener.write_timeout_ms, 1, 3'600'000));
+    SK_TRY(
+        r.Int("max_in_flight_per_connection", listener.max_in_flight_per_connection, 1, 1'000'000));
     listener.request_timeout_ms = config.request_timeout_ms;
     for (size_t j = 0; j < i; ++j) {
       const Endpoint& other = config.listeners[j].endpoint;
@@ -256,12 +350,14 @@ Result<NodeConfig> ParseNodeConfig(std::string_view toml_text, std::string sourc
   config.source = source;
   for (const auto& [key, value] : root) {
     std::string_view k = key.str();
-    if (k != "node" && k != "listener" && k != "service" && k != "route" && k != "cluster") {
+    if (k != "node" && k != "token" && k != "listener" && k != "service" && k != "route" &&
+        k != "cluster") {
       return Status::Invalid(fmt::format(
-          "{}: {}: unknown section (node, listener, service, route, cluster)", source, k));
+          "{}: {}: unknown section (node, token, listener, service, route, cluster)", source, k));
     }
   }
   SK_TRY(ReadNode(root, source, config));
+  SK_TRY(ReadTokens(root, source, config));
   SK_TRY(ReadListeners(root, source, config));
   SK_TRY(ReadServices(root, source, config));
   SK_TRY(ReadRoutes(root, source, config));

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "audit.h"
 #include "cache_stats.h"
 #include "feed_stats.h"
 
@@ -22,9 +23,15 @@ bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<Liste
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (!(a[i].endpoint == b[i].endpoint) || a[i].external != b[i].external ||
-        a[i].token != b[i].token || a[i].console != b[i].console ||
+        a[i].token != b[i].token || a[i].console != b[i].console || a[i].tokens != b[i].tokens ||
+        a[i].allow != b[i].allow || a[i].insecure != b[i].insecure ||
         a[i].max_message_bytes != b[i].max_message_bytes ||
-        a[i].read_timeout_ms != b[i].read_timeout_ms) {
+        a[i].read_timeout_ms != b[i].read_timeout_ms ||
+        a[i].max_connections != b[i].max_connections ||
+        a[i].max_connections_per_peer != b[i].max_connections_per_peer ||
+        a[i].idle_timeout_ms != b[i].idle_timeout_ms ||
+        a[i].write_timeout_ms != b[i].write_timeout_ms ||
+        a[i].max_in_flight_per_connection != b[i].max_in_flight_per_connection) {
       return false;
     }
   }
@@ -78,7 +85,8 @@ Status Node::Impl::StartListeners() {
   };
   hooks.metrics_text = [this, metrics = metrics_] {
     const ServiceDirectory& directory = options_.environment.directory_or_process();
-    return metrics->PrometheusText() + FeedMetricsText(directory) + CacheMetricsText(directory);
+    return metrics->PrometheusText() + counters_->PrometheusText() + FeedMetricsText(directory) +
+           CacheMetricsText(directory);
   };
   hooks.health_json = [this] {
     return JsonObject()
@@ -87,8 +95,23 @@ Status Node::Impl::StartListeners() {
         .Add("in_flight", metrics_->in_flight())
         .str();
   };
+  hooks.counters = counters_;
+  auto audit = AuditLog::Open(config_.audit_log, config_.name);
+  if (!audit.ok()) return audit.status();
+  hooks.audit = [audit = *audit](const AuditRecord& record) { audit->Write(record); };
+  hooks.is_operation = [this](const Message& message) {
+    const std::vector<Pattern>* operations = operations_.load(std::memory_order_acquire);
+    if (operations == nullptr) return false;
+    for (const Pattern& pattern : *operations) {
+      if (pattern.Matches(message)) return true;
+    }
+    return false;
+  };
   StartConsole(hooks);
   for (const ListenerConfig& config : config_.listeners) {
+    if (config.insecure && !RequiresToken(config))
+      spdlog::warn("{}: insecure = true: this listener asks no token of anyone who reaches it",
+                   config.endpoint.ToString());
     Result<std::unique_ptr<Listener>> listener = Status::Internal("unset");
     switch (config.endpoint.scheme) {
       case Scheme::kTcp:
@@ -151,7 +174,7 @@ Status Node::Impl::Reload(NodeConfig next) {
   if (stopping_.load()) return Status::Unavailable("the node is stopping");
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopped_ || stopping_.load()) return Status::Unavailable("the node is stopping");
-  if (!SameListeners(config_.listeners, next.listeners)) {
+  if (!SameListeners(config_.listeners, next.listeners) || config_.audit_log != next.audit_log) {
     return Status::Invalid(fmt::format(
         "{}: listener: listeners cannot change on reload (restart the node)", next.source));
   }

@@ -80,6 +80,8 @@ class Node::Impl {
   const NodeOptions options_;
   std::unique_ptr<IoRuntime> runtime_;  // first: destroyed last
   std::shared_ptr<Metrics> metrics_;
+  // Connections the listeners refused or dropped (listener_limits.h), for GET /metrics.
+  std::shared_ptr<ListenerCounters> counters_ = std::make_shared<ListenerCounters>();
   Bus bus_;
   Bus local_bus_;                                            // the services of this node only
   std::mutex mutex_;                                         // serialises Reload and Stop
@@ -95,6 +97,11 @@ class Node::Impl {
   std::shared_ptr<Console> console_;  // null: no listener serves the console
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> urls_;
+  // The operations the current table's services declare (access.h), read for every request:
+  // a plain pointer, replaced with the table; every list stays alive until the node is destroyed
+  // (a few per reload), so a reader never sees a freed one.
+  std::atomic<const std::vector<Pattern>*> operations_{nullptr};
+  std::vector<std::unique_ptr<const std::vector<Pattern>>> operation_lists_;  // guarded by mutex_
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;  // guarded by mutex_
 };

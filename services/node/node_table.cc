@@ -71,6 +71,14 @@ Result<Node::Impl::LiveService> Node::Impl::BuildService(const NodeConfig& next,
   if (!instance.ok()) return instance.status();
   if (!instance->handler)
     return Status::Internal(fmt::format("{}: factory built no handler", service.settings.where()));
+  for (const std::string& text : instance->operations) {
+    if (auto pattern = Pattern::Parse(text); !pattern.ok()) {
+      if (instance->stop) instance->stop();
+      return Status::Internal(fmt::format("{}: the type's operations: '{}': {}",
+                                          service.settings.where(), text,
+                                          pattern.status().message()));
+    }
+  }
   table.created.push_back(service.name);
   return LiveService{service.type, fingerprint, std::move(instance).value()};
 }
@@ -248,6 +256,13 @@ void Node::Impl::Commit(const NodeConfig& next, Table table) {
       retired_.push_back(live.instance);
   }
   services_ = std::move(table.services);
+  auto operations = std::make_unique<std::vector<Pattern>>();
+  for (const auto& [name, live] : services_) {
+    for (const std::string& text : live.instance.operations)
+      operations->push_back(std::move(Pattern::Parse(text)).value());  // checked when built
+  }
+  operations_.store(operations.get());
+  operation_lists_.push_back(std::move(operations));
   clients_ = std::move(table.clients);
   if (table.served != served_) {
     served_ = std::move(table.served);

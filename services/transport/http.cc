@@ -59,14 +59,12 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         shared_(std::move(shared)),
         number_(number) {}
 
-  ~HttpConnection() {
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    shared_->connections.erase(number_);
-  }
+  ~HttpConnection() { shared_->Forget(number_); }
 
   void Start() {
     error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
+    peer_ = stream_.socket().remote_endpoint(ignored).address().to_string();
     DoRead();
   }
 
@@ -109,12 +107,16 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (ec) {
       if (ec == beast::error::timeout) {
         spdlog::debug("http {}: dropping a connection that did not send a request in time", url());
+        shared_->counters->Dropped(parser_->got_some() ? Drop::kFrameTimeout : Drop::kIdle);
       }
       CloseNow();
       return;
     }
     busy_ = true;
-    stream_.expires_never();
+    // The response must be written by the request's latest deadline plus write_timeout_ms: a
+    // client that does not read it is dropped. (One timer setting per request, as before.)
+    stream_.expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms +
+                                                    shared_->config.write_timeout_ms));
     http::request<http::string_body>& request = parser_->get();
     version_ = request.version();
     keep_alive_ = request.keep_alive();
@@ -134,20 +136,43 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       Act(request);
       return;
     }
-    if (request.method() == http::verb::get && target == "/health") {
-      Respond(http::status::ok,
-              shared_->hooks.health_json ? shared_->hooks.health_json() : "{\"status\":\"ok\"}",
-              "application/json");
-      return;
-    }
-    if (request.method() == http::verb::get && target == "/metrics") {
-      Respond(http::status::ok, shared_->hooks.metrics_text ? shared_->hooks.metrics_text() : "",
-              "text/plain; version=0.0.4");
+    // /health details and /metrics follow the rules of a sys:stats message (access.h).
+    if (request.method() == http::verb::get && (target == "/health" || target == "/metrics")) {
+      auto caller = CallerOf(request);
+      bool may = caller && MayReadStats(*caller, shared_->config, shared_->hooks);
+      if (target == "/health") {
+        bool details = may && shared_->hooks.health_json;
+        std::string status =
+            shared_->draining.load() ? "{\"status\":\"stopping\"}" : "{\"status\":\"ok\"}";
+        Respond(http::status::ok, details ? shared_->hooks.health_json() : std::move(status),
+                "application/json");
+      } else if (!may) {
+        RespondResult(caller ? Status::Invalid("forbidden: /metrics needs an admin token on a "
+                                               "listener that serves sys:stats",
+                                               std::string(kForbiddenDetails))
+                             : Unauthorized());
+      } else {
+        Respond(http::status::ok, shared_->hooks.metrics_text ? shared_->hooks.metrics_text() : "",
+                "text/plain; version=0.0.4");
+      }
       return;
     }
     if (request.method() == http::verb::get && shared_->config.console && shared_->hooks.console &&
         (target == "/console" || target.starts_with("/console/"))) {
-      Page(request, target);
+      // The console shows what sys:stats does: the rule of /metrics (access.h). A browser asked
+      // for credentials sends the token as a Basic password.
+      auto caller = CallerOf(request);
+      if (!caller) {
+        Respond(http::status::unauthorized, ErrorBody(Unauthorized()), "application/json",
+                {{"WWW-Authenticate", "Basic realm=\"shardkit console\""}});
+      } else if (!MayReadStats(*caller, shared_->config, shared_->hooks)) {
+        RespondResult(
+            Status::Invalid("forbidden: the console needs an admin token on a listener "
+                            "that serves sys:stats",
+                            std::string(kForbiddenDetails)));
+      } else {
+        Page(request, target);
+      }
       return;
     }
     Respond(http::status::not_found,
@@ -156,17 +181,20 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
             "application/json");
   }
 
+  // Who sent `request` (access.h); nullopt: the listener asks for a token and it is wrong.
+  std::optional<Caller> CallerOf(const http::request<http::string_body>& request) {
+    if (!RequiresToken(shared_->config)) return AnonymousCaller(shared_->config, peer_);
+    std::string secret = SecretOf(std::string_view(request[http::field::authorization].data(),
+                                                   request[http::field::authorization].size()));
+    if (secret.empty()) return std::nullopt;
+    return Authenticate(shared_->config, secret, peer_);
+  }
+
   void Act(http::request<http::string_body>& request) {
-    if (!shared_->config.token.empty()) {
-      std::string_view authorization(request[http::field::authorization].data(),
-                                     request[http::field::authorization].size());
-      constexpr std::string_view kBearer = "Bearer ";
-      bool ok = authorization.substr(0, kBearer.size()) == kBearer &&
-                TokenMatches(authorization.substr(kBearer.size()), shared_->config.token);
-      if (!ok) {
-        RespondResult(Unauthorized());
-        return;
-      }
+    std::optional<Caller> caller = CallerOf(request);
+    if (!caller) {
+      RespondResult(Unauthorized());
+      return;
     }
     CodecLimits limits;
     limits.max_bytes = shared_->config.max_message_bytes;
@@ -188,7 +216,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (auto key = request.find("Idempotency-Key");
         key != request.end() && message.meta().idempotency_key.empty())
       message.meta().idempotency_key = std::string(key->value());
-    Status admitted = AdmitIncoming(message, shared_->config, NowMs());
+    Status admitted = AdmitIncoming(message, shared_->config, shared_->hooks, *caller, NowMs());
     if (!admitted.ok()) {
       RespondResult(std::move(admitted));
       return;
@@ -253,8 +281,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void Page(const http::request<http::string_body>& request, std::string_view path) {
     std::string_view full(request.target().data(), request.target().size());
     PageRequest page{std::string(path),
-                     std::string(full.size() > path.size() ? full.substr(path.size() + 1) : ""),
-                     std::string(request[http::field::authorization])};
+                     std::string(full.size() > path.size() ? full.substr(path.size() + 1) : "")};
     uint64_t seq = ++seq_;
     waiting_ = true;
     deadline_.expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms));
@@ -311,6 +338,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     response->prepare_payload();
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response](const error_code& ec, size_t) {
+                        if (ec == beast::error::timeout)
+                          self->shared_->counters->Dropped(Drop::kNotReading);
                         if (ec || !response->keep_alive()) {
                           self->CloseNow();
                           return;
@@ -355,6 +384,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::string seneca_origin_;
   SenecaCaller caller_ = SenecaCaller::kNone;  // of the request being answered
   std::string seneca_web_id_;                  // meta$.id of a built-in Seneca transport's request
+  std::string peer_;                           // the remote address, for the audit log
 };
 
 class HttpListener final : public Listener {

@@ -13,7 +13,7 @@ namespace {
 
 struct InprocTarget {
   ListenerConfig config;
-  DispatchFn dispatch;
+  ListenerHooks hooks;
 };
 
 struct InprocRegistry {
@@ -84,12 +84,13 @@ class InprocClient final : public Handler {
     runtime_.PostAfter(std::chrono::milliseconds(budget), [once, url] {
       once->Reply(Status::Timeout(fmt::format("no reply from {} in time", url)));
     });
-    Status admitted = AdmitIncoming(message, target->config, now);
+    Status admitted = AdmitIncoming(message, target->config, target->hooks,
+                                    AnonymousCaller(target->config), now);
     if (!admitted.ok()) {
       once->Reply(std::move(admitted));
       return;
     }
-    target->dispatch(std::move(message), [once, original_id](Result<Message> result) {
+    target->hooks.dispatch(std::move(message), [once, original_id](Result<Message> result) {
       if (result.ok()) {
         result->meta() = Meta{};
         result->meta().id = original_id;
@@ -109,7 +110,7 @@ class InprocClient final : public Handler {
 Result<std::unique_ptr<Listener>> StartInprocListener(IoRuntime&, const ListenerConfig& config,
                                                       ListenerHooks hooks) {
   auto target =
-      std::make_shared<const InprocTarget>(InprocTarget{config, std::move(hooks.dispatch)});
+      std::make_shared<const InprocTarget>(InprocTarget{config, std::move(hooks)});
   auto& registry = InprocRegistry::Get();
   std::lock_guard<std::mutex> lock(registry.mutex);
   auto [it, inserted] = registry.targets.emplace(config.endpoint.name, target);

@@ -51,7 +51,8 @@ void DeliverOne(ListenerCore* core, std::string_view data, std::string reply, bo
   }
   Message message = std::move(parsed).value();
   std::string id = message.meta().id;
-  Status admitted = AdmitIncoming(message, core->config, NowMs());
+  Status admitted =
+      AdmitIncoming(message, core->config, core->hooks, AnonymousCaller(core->config), NowMs());
   if (!admitted.ok()) {
     PublishReply(*core->link, reply, std::move(admitted), id);
     return;

@@ -1,7 +1,12 @@
 // Internal: what the tcp and http listeners share (tcp_server.cc, http.cc): the acceptor, the live
 // connections, the accept loop and the listen steps. Each transport brings its own Connection,
 // constructed as Connection(tcp::socket, std::shared_ptr<Server<Connection>>, number) and
-// started with Start(); it erases its number from `connections` when it dies.
+// started with Start(); it calls Forget(number) when it dies.
+//
+// Limits at accept (listener_limits.h): past max_connections, or max_connections_per_peer for the peer,
+// a new connection is closed at once and counted. Out of descriptors (EMFILE, ENFILE), the loop
+// sheds one pending connection with the reserved descriptor, logs at most every 10 s and waits
+// (100 ms, doubling to 1 s) before accepting again, instead of spinning.
 #pragma once
 
 #include "io.h"
@@ -9,8 +14,11 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -19,6 +27,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "listener_limits.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -26,18 +35,58 @@ namespace shardkit::services {
 template <typename Connection>
 struct Server {
   Server(asio::io_context& io, ListenerConfig c, ListenerHooks h)
-      : io(io), acceptor(asio::make_strand(io)), config(std::move(c)), hooks(std::move(h)) {}
+      : io(io),
+        acceptor(asio::make_strand(io)),
+        retry(acceptor.get_executor()),
+        config(std::move(c)),
+        hooks(std::move(h)),
+        counters(hooks.counters ? hooks.counters : std::make_shared<ListenerCounters>()) {}
 
   asio::io_context& io;
   asio::ip::tcp::acceptor acceptor;  // used on its own strand only
+  asio::steady_timer retry;          // the accept loop's pause after an error; acceptor's strand
+  int64_t retry_ms = 0;              // its current length (0: no error since the last accept)
   const ListenerConfig config;
   const ListenerHooks hooks;
+  const std::shared_ptr<ListenerCounters> counters;
+  ReservedDescriptor reserve;
+  RateLimitedLog accept_log{10'000};
   std::atomic<bool> draining{false};
   std::atomic<bool> closing{false};
 
   mutable std::mutex mutex;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections;  // guarded by mutex
   uint64_t next_connection = 1;                                         // guarded by mutex
+  std::unordered_map<uint64_t, std::string> peer_of;                    // guarded by mutex
+  std::unordered_map<std::string, int64_t> per_peer;                    // guarded by mutex
+
+  // Registers a new connection from `peer`; nullopt (counted) when a limit refuses it.
+  std::optional<uint64_t> Admit(const std::string& peer) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (static_cast<int64_t>(connections.size()) >= config.max_connections) {
+      counters->Refused(Refusal::kMaxConnections);
+      return std::nullopt;
+    }
+    int64_t& open = per_peer[peer];
+    if (open >= config.max_connections_per_peer) {
+      counters->Refused(Refusal::kMaxPerPeer);
+      return std::nullopt;
+    }
+    ++open;
+    uint64_t number = next_connection++;
+    peer_of[number] = peer;
+    connections[number];  // counted at once; the connection is set by the caller
+    return number;
+  }
+  void Forget(uint64_t number) {
+    std::lock_guard<std::mutex> lock(mutex);
+    connections.erase(number);
+    auto it = peer_of.find(number);
+    if (it == peer_of.end()) return;
+    auto open = per_peer.find(it->second);
+    if (open != per_peer.end() && --open->second <= 0) per_peer.erase(open);
+    peer_of.erase(it);
+  }
 
   std::vector<std::shared_ptr<Connection>> Snapshot() const {
     std::vector<std::shared_ptr<Connection>> out;
@@ -64,26 +113,50 @@ bool StopAccepting(const std::shared_ptr<Server<Connection>>& shared) {
   return true;
 }
 
-// Accepts connections until the acceptor closes; one accepted while draining is closed at once.
+template <typename Connection>
+void Accept(std::shared_ptr<Server<Connection>> shared);
+
+// Out of descriptors, or another accept error: shed one waiting client, log (rate-limited) and
+// accept again after a pause, so the loop does not spin.
+template <typename Connection>
+void AcceptFailed(std::shared_ptr<Server<Connection>> shared, const boost::system::error_code& ec) {
+  bool out_of_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                    ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+  if (out_of_fds && shared->reserve.Shed(shared->acceptor.native_handle()))
+    shared->counters->Refused(Refusal::kNoDescriptors);
+  shared->accept_log.Warn(shared->config.endpoint.ToString(),
+                          fmt::format("accept failed: {}", ec.message()));
+  shared->retry_ms = std::clamp<int64_t>(shared->retry_ms * 2, 100, 1000);
+  shared->retry.expires_after(std::chrono::milliseconds(shared->retry_ms));
+  shared->retry.async_wait([shared](const boost::system::error_code& wait_ec) mutable {
+    if (!wait_ec) Accept(std::move(shared));
+  });
+}
+
+// Accepts connections until the acceptor closes; one accepted while draining, or past a limit,
+// is closed at once.
 template <typename Connection>
 void Accept(std::shared_ptr<Server<Connection>> shared) {
   Server<Connection>* s = shared.get();
+  if (!s->acceptor.is_open()) return;
   s->acceptor.async_accept(
       asio::make_strand(s->io), [shared = std::move(shared)](const boost::system::error_code& ec,
                                                              asio::ip::tcp::socket socket) mutable {
         if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
-        if (ec) {
-          spdlog::warn("{}: accept failed: {}", shared->config.endpoint.ToString(), ec.message());
-        } else if (shared->draining.load()) {
-          boost::system::error_code ignored;
+        if (ec) return AcceptFailed(std::move(shared), ec);
+        shared->retry_ms = 0;
+        boost::system::error_code ignored;
+        std::optional<uint64_t> number;
+        if (!shared->draining.load()) {
+          number = shared->Admit(PeerOf(socket.remote_endpoint(ignored).address().to_string()));
+        }
+        if (!number) {
           socket.close(ignored);
         } else {
-          std::shared_ptr<Connection> connection;
+          auto connection = std::make_shared<Connection>(std::move(socket), shared, *number);
           {
             std::lock_guard<std::mutex> lock(shared->mutex);
-            uint64_t number = shared->next_connection++;
-            connection = std::make_shared<Connection>(std::move(socket), shared, number);
-            shared->connections[number] = connection;
+            shared->connections[*number] = connection;
           }
           connection->Start();
         }

@@ -27,23 +27,25 @@ namespace shardkit::services {
 inline constexpr auto kSweepInterval = std::chrono::milliseconds(50);
 inline constexpr size_t kReadChunk = 64 * 1024;
 
-// Receive buffer: bytes [0, used) are data; grows to hold one whole frame when needed.
+inline constexpr size_t kInitialRead = 16 * 1024;
+
+// Receive buffer: bytes [0, used) are data. It grows as bytes arrive (doubling), never from a
+// frame's announced length: a peer that announces 4 MiB and sends 4 bytes costs 16 KiB.
 struct ReadBuffer {
-  std::vector<char> bytes = std::vector<char>(kReadChunk);
+  std::vector<char> bytes = std::vector<char>(kInitialRead);
   size_t used = 0;
 
   asio::mutable_buffer Free() {
     if (bytes.size() - used < 4096) bytes.resize(std::max(bytes.size() * 2, used + kReadChunk));
     return asio::buffer(bytes.data() + used, bytes.size() - used);
   }
-  // Drops [0, consumed), keeps the rest; reserves room for a frame of `next_frame` bytes.
+  // Drops [0, consumed), keeps the rest; gives back a large buffer once the big frame that needed
+  // it (`next_frame`: the length of the incomplete frame kept, 0 if none) is done.
   void Consume(size_t consumed, size_t next_frame) {
     if (consumed > 0) {
       std::memmove(bytes.data(), bytes.data() + consumed, used - consumed);
       used -= consumed;
     }
-    size_t want = std::max(kReadChunk, next_frame);
-    if (bytes.size() < want) bytes.resize(want);
     if (bytes.size() > 4 * kReadChunk && used < kReadChunk && next_frame <= kReadChunk) {
       bytes.resize(kReadChunk);
       bytes.shrink_to_fit();

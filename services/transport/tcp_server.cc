@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -36,25 +37,25 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
         number_(number) {}
 
   ~ServerConnection() {
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    shared_->connections.erase(number_);
+    shared_->Forget(number_);
   }
 
   void Start() {
-    authed_ = shared_->config.token.empty();
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
+    peer_ = socket_.remote_endpoint(ignored).address().to_string();
+    if (!RequiresToken(shared_->config)) caller_ = AnonymousCaller(shared_->config, peer_);
+    NoteIdle();  // the first frame is due within read_timeout_ms
     ReadMore();
   }
 
-  // Stop reading requests; answer those already read, then close.
+  // Stop reading requests; answer those already read, and those sent but not read yet with
+  // `unavailable` "stopping", then close.
   void Drain() {
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
       if (self->read_closed_ || self->closed_) return;
-      self->read_closed_ = true;
-      error_code ignored;
-      self->socket_.shutdown(tcp::socket::shutdown_receive, ignored);
-      self->MaybeClose();
+      self->stopping_ = true;
+      self->StopReading();
     });
   }
 
@@ -68,22 +69,71 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   }
 
  private:
-  void ReadMore() {
+  // Bounds what one connection holds: past max_in_flight_per_connection requests, or
+  // max_message_bytes of replies not yet written, it is not read until replies go out.
+  bool Saturated() const {
+    return static_cast<int64_t>(pending_.size()) >= shared_->config.max_in_flight_per_connection ||
+           out_.size() + writing_bytes_ >= shared_->config.max_message_bytes;
+  }
+  void ResumeIfPaused() {
+    if (read_paused_ && !Saturated()) ReadMore();
+  }
+
+  // The read in progress must end before the socket is read here: cancelled at once, or after
+  // the write in progress (cancel would end that too).
+  void StopReading() {
+    if (!reading_) return FinishDrain();
+    if (writing_) return;  // the write's completion calls this again
+    error_code ignored;
+    socket_.cancel(ignored);  // OnRead finishes the drain
+  }
+
+  // Reads what the client has sent so far without waiting; every whole request in it is
+  // answered `stopping` (HandleFrame), so none is dropped unanswered.
+  void FinishDrain() {
     if (read_closed_ || closed_) return;
+    error_code ec;
+    socket_.non_blocking(true, ec);
+    while (!ec && in_.used < shared_->config.max_message_bytes + kFrameHeaderBytes) {
+      size_t n = socket_.read_some(in_.Free(), ec);
+      in_.used += n;
+    }
+    ProcessFrames();
+    read_closed_ = true;
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_receive, ignored);
+    MaybeClose();
+  }
+
+  void ReadMore() {
+    read_paused_ = false;
+    if (read_closed_ || closed_ || stopping_) return;
+    if (Saturated()) {
+      read_paused_ = true;
+      return;
+    }
+    reading_ = true;
     socket_.async_read_some(
         in_.Free(),
         [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(const error_code& ec, size_t n) {
+    reading_ = false;
+    if (stopping_ || (shared_->draining.load() && !ec)) {
+      stopping_ = true;
+      in_.used += n;
+      FinishDrain();
+      return;
+    }
     if (ec) {
       read_closed_ = true;
       MaybeClose();
       return;
     }
     in_.used += n;
+    idle_since_ms_ = 0;
     ProcessFrames();
-    if (shared_->draining.load()) read_closed_ = true;
     MaybeClose();
     ReadMore();
   }
@@ -110,6 +160,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
         next_frame = kFrameHeaderBytes + length;
         break;
       }
+      got_frame_ = true;
       HandleFrame(std::string_view(in_.bytes.data() + pos + kFrameHeaderBytes, length));
       pos += kFrameHeaderBytes + length;
     }
@@ -123,6 +174,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     }
     in_batch_ = false;
     Flush();
+    NoteIdle();
   }
 
   void HandleFrame(std::string_view frame) {
@@ -135,20 +187,31 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     }
     Message message = std::move(parsed).value();
     std::string id = message.meta().id;
+    if (stopping_) {
+      QueueReply(Status::Unavailable("stopping: the node is shutting down and did not start this "
+                                     "request; send it again"),
+                 id);
+      return;
+    }
     if (auto token = message.GetString("auth$")) {
-      if (authed_ || TokenMatches(*token, shared_->config.token)) {
-        authed_ = true;
+      // A listener without tokens answers ok to any; else the token decides the role from now on.
+      auto caller = RequiresToken(shared_->config)
+                        ? Authenticate(shared_->config, *token, peer_)
+                        : caller_;
+      if (caller) {
+        caller_ = std::move(caller);
         QueueReply(Message().SetString("auth$", "ok"), id);
         return;
       }
+      caller_.reset();
     }
-    if (!authed_) {
+    if (!caller_) {
       QueueReply(Unauthorized(), id);
       close_after_flush_ = true;
       read_closed_ = true;
       return;
     }
-    Status admitted = AdmitIncoming(message, shared_->config, NowMs());
+    Status admitted = AdmitIncoming(message, shared_->config, shared_->hooks, *caller_, NowMs());
     if (!admitted.ok()) {
       QueueReply(std::move(admitted), id);
       return;
@@ -173,6 +236,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     pending_.erase(it);
     QueueReply(std::move(result), id);
     MaybeClose();
+    NoteIdle();
+    ResumeIfPaused();
   }
 
   void QueueReply(Result<Message> result, const std::string& id) {
@@ -186,16 +251,45 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     writing_ = true;
     auto buffer = std::make_shared<std::string>(std::move(out_));
     out_.clear();
+    writing_bytes_ = buffer->size();
+    write_started_ms_ = NowMs();
+    ArmSweepAt(write_started_ms_ + shared_->config.write_timeout_ms + 1);
     asio::async_write(socket_, asio::buffer(*buffer),
                       [self = shared_from_this(), buffer](const error_code& ec, size_t) {
                         self->writing_ = false;
+                        self->writing_bytes_ = 0;
+                        self->write_started_ms_ = 0;
                         if (ec) {
                           self->CloseNow();
                           return;
                         }
+                        if (self->stopping_ && self->reading_) self->StopReading();
                         self->Flush();
                         self->MaybeClose();
+                        self->NoteIdle();
+                        self->ResumeIfPaused();
                       });
+  }
+
+  // Starts the idle clock when nothing is in flight, unread or unwritten: the connection is
+  // closed if it stays so for idle_timeout_ms (read_timeout_ms before its first frame).
+  void NoteIdle() {
+    if (closed_ || !pending_.empty() || in_.used != 0 || writing_ || !out_.empty()) {
+      idle_since_ms_ = 0;
+      return;
+    }
+    if (idle_since_ms_ != 0) return;
+    idle_since_ms_ = NowMs();
+    ArmSweepAt(idle_since_ms_ + IdleLimitMs() + 1);
+  }
+  int64_t IdleLimitMs() const {
+    return got_frame_ ? shared_->config.idle_timeout_ms : shared_->config.read_timeout_ms;
+  }
+
+  void DropClient(services::Drop why, std::string_view what) {
+    spdlog::info("tcp {}: dropping the connection of {}: {}", url(), peer_, what);
+    shared_->counters->Dropped(why);
+    CloseNow();
   }
 
   void MaybeClose() {
@@ -217,6 +311,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void ArmSweep() {
     int64_t due =
         partial_since_ms_ != 0 ? partial_since_ms_ + shared_->config.read_timeout_ms + 1 : 0;
+    auto earliest = [&due](int64_t at) {
+      if (at != 0 && (due == 0 || at < due)) due = at;
+    };
+    if (idle_since_ms_ != 0) earliest(idle_since_ms_ + IdleLimitMs() + 1);
+    if (write_started_ms_ != 0) earliest(write_started_ms_ + shared_->config.write_timeout_ms + 1);
     for (const auto& [seq, pending] : pending_) {
       if (pending.deadline != 0 && (due == 0 || pending.deadline < due)) due = pending.deadline;
     }
@@ -247,9 +346,18 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
       }
     }
     if (partial_since_ms_ != 0 && now - partial_since_ms_ > shared_->config.read_timeout_ms) {
-      spdlog::warn("tcp {}: dropping a connection whose frame did not arrive within {} ms", url(),
-                   shared_->config.read_timeout_ms);
-      CloseNow();
+      DropClient(services::Drop::kFrameTimeout, fmt::format("its frame did not arrive within {} ms",
+                                            shared_->config.read_timeout_ms));
+      return;
+    }
+    if (write_started_ms_ != 0 && now - write_started_ms_ > shared_->config.write_timeout_ms) {
+      DropClient(services::Drop::kNotReading, fmt::format("it read no reply for {} ms",
+                                          shared_->config.write_timeout_ms));
+      return;
+    }
+    if (idle_since_ms_ != 0 && now - idle_since_ms_ > IdleLimitMs()) {
+      DropClient(got_frame_ ? services::Drop::kIdle : services::Drop::kFirstFrameTimeout,
+           fmt::format("{} for {} ms", got_frame_ ? "idle" : "no request", IdleLimitMs()));
       return;
     }
     MaybeClose();
@@ -272,7 +380,15 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   std::unordered_map<uint64_t, Pending> pending_;
   uint64_t next_seq_ = 1;
   int64_t partial_since_ms_ = 0;  // when the incomplete frame in in_ started
-  bool authed_ = false;
+  std::string peer_;
+  std::optional<Caller> caller_;  // set once authenticated
+  int64_t idle_since_ms_ = 0;     // when it became idle (0: busy)
+  int64_t write_started_ms_ = 0;  // when the write in progress began (0: none)
+  size_t writing_bytes_ = 0;      // the size of the write in progress
+  bool got_frame_ = false;
+  bool read_paused_ = false;      // Saturated(): the next read waits for replies to go out
+  bool reading_ = false;          // a read is in progress
+  bool stopping_ = false;         // draining: requests read from now on are answered `stopping`
   bool writing_ = false;
   bool in_batch_ = false;
   bool read_closed_ = false;

@@ -17,11 +17,9 @@ void AppendFrame(const Message& message, std::string& out) {
   out[start + 3] = static_cast<char>(length);
 }
 
-Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now_ms) {
+Status AdmitIncoming(Message& message, const ListenerConfig& config, const ListenerHooks& hooks,
+                     const Caller& caller, int64_t now_ms) {
   if (config.external) {
-    // sys:entity is Seneca's entity messages (the seneca-entity service type), not shardkit's own.
-    if (message.Has("sys") && message.GetString("sys") != std::optional<std::string_view>("entity"))
-      return Status::Invalid("sys messages are not accepted on an external listener");
     message.Remove("shard");
     message.Remove("cache");
     Meta kept;
@@ -29,6 +27,8 @@ Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now
     kept.idempotency_key = std::move(message.meta().idempotency_key);  // the client's own
     message.meta() = std::move(kept);
   }
+  // After stripping: what the node would act on is what is judged.
+  if (Status allowed = Authorize(message, caller, config, hooks); !allowed.ok()) return allowed;
   int64_t latest = now_ms + config.request_timeout_ms;
   Meta& meta = message.meta();
   if (meta.deadline == 0 || meta.deadline > latest) meta.deadline = latest;
@@ -51,6 +51,7 @@ int HttpStatusFor(const Status& status) {
     case Code::kInvalid:
       if (status.details_json() == "{\"http_status\":401}") return 401;
       if (status.details_json() == "{\"http_status\":413}") return 413;
+      if (status.details_json() == kForbiddenDetails) return 403;
       return 400;
     case Code::kConflict:
       return 409;

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "access.h"
+#include "listener_limits.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/handler.h"
 #include "shardkit/services/client.h"
@@ -25,9 +27,8 @@ using DispatchFn = std::function<void(Message, ReplyFn)>;
 
 // A GET of /console or below on an http:// listener with `console` (services/console).
 struct PageRequest {
-  std::string path;           // "/console/state"
-  std::string query;          // after '?', still percent-encoded
-  std::string authorization;  // the Authorization header, if any
+  std::string path;   // "/console/state"
+  std::string query;  // after '?', still percent-encoded
 };
 struct PageResponse {
   int status = 200;
@@ -48,6 +49,10 @@ struct ListenerHooks {
   std::function<std::string()> metrics_text;  // GET /metrics
   std::function<std::string()> health_json;   // GET /health
   PageFn console;                             // GET /console…
+  // Whether a message is an operation (access.h); null: only sys:* messages are.
+  std::function<bool(const Message&)> is_operation;
+  std::function<void(const AuditRecord&)> audit;  // null: not audited
+  std::shared_ptr<ListenerCounters> counters;     // refused and dropped connections
 };
 
 // A bound listener. Created by the Start*Listener functions below.
@@ -106,9 +111,10 @@ inline uint32_t ReadFrameLength(const char* p) {
 
 // --- Requests and replies
 // --------------------------------------------------------------------------- Admission common to
-// every listener: on an external listener strips `shard`, `cache` and meta$ (but the trace) and
-// refuses sys:* messages; caps the deadline at now + request_timeout_ms.
-Status AdmitIncoming(Message& message, const ListenerConfig& config, int64_t now_ms);
+// every listener: refuses what `caller` may not send there (access.h); on an external listener
+// strips `shard`, `cache` and meta$ (but the trace); caps the deadline at now + request_timeout_ms.
+Status AdmitIncoming(Message& message, const ListenerConfig& config, const ListenerHooks& hooks,
+                     const Caller& caller, int64_t now_ms);
 // The wire form of a reply: the message or its error, with meta$.id = `id`.
 Message ReplyWire(Result<Message> result, const std::string& id);
 // The HTTP status for an error reply.

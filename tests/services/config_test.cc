@@ -95,6 +95,38 @@ timeout_ms = 250
   EXPECT_EQ(config->routes[0].timeout_ms, 250);
 }
 
+TEST(NodeConfigTest, TokensHaveRolesAndListenersAcceptEveryTokenUnlessTheyNameSome) {
+  auto config = ParseNodeConfig(R"(
+[[token]]
+name = "app"
+secret = "app-secret-0123456789"
+role = "client"
+[[token]]
+name = "ops"
+secret = "ops-secret-0123456789"
+role = "admin"
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[[listener]]
+url = "http://0.0.0.0:0"
+external = true
+tokens = ["app"]
+allow = ["store:*"]
+max_connections_per_peer = 7
+)",
+                                "node.toml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->listeners.size(), 2u);
+  ASSERT_EQ(config->listeners[0].tokens.size(), 2u);
+  EXPECT_EQ(config->listeners[0].tokens[1].role, Role::kAdmin);
+  ASSERT_EQ(config->listeners[1].tokens.size(), 1u);
+  EXPECT_EQ(config->listeners[1].tokens[0].name, "app");
+  EXPECT_EQ(config->listeners[1].tokens[0].role, Role::kClient);
+  EXPECT_EQ(config->listeners[1].allow, std::vector<std::string>{"store:*"});
+  EXPECT_EQ(config->listeners[1].max_connections_per_peer, 7);
+  EXPECT_EQ(config->listeners[1].max_connections, 4096);
+}
+
 struct BadConfig {
   const char* toml;
   const char* error;
@@ -117,6 +149,18 @@ TEST(NodeConfigTest, ErrorsNameTheFileTheKeyAndTheProblem) {
        "node.toml: route[0].to: no [[service]] named 'nowhere'"},
       {"[nodes]\nname = \"x\"", "node.toml: nodes: unknown section"},
       {"[node\nname = 1", "node.toml:1:"},
+      {"[[token]]\nname = \"a\"\nsecret = \"short\"\nrole = \"client\"",
+       "node.toml: token[0].secret: must be at least 16 characters"},
+      {"[[token]]\nname = \"a\"\nsecret = \"0123456789abcdef\"\nrole = \"root\"",
+       "node.toml: token[0].role: 'root': must be client or admin"},
+      {"[[listener]]\nurl = \"tcp://127.0.0.1:0\"\ntokens = [\"nobody\"]",
+       "node.toml: listener[0].tokens: no [[token]] named 'nobody'"},
+      {"[[listener]]\nurl = \"tcp://127.0.0.1:0\"\nallow = [\"kind:\"]",
+       "node.toml: listener[0].allow: pattern 'kind:'"},
+      {"[[listener]]\nurl = \"http://10.1.2.3:0\"\nexternal = true",
+       "node.toml: listener[0].url: an external listener on 10.1.2.3 without a token"},
+      {"[[listener]]\nurl = \"tcp://127.0.0.1:0\"\nmax_connections = 0",
+       "node.toml: listener[0].max_connections: must be from 1"},
   };
   for (const BadConfig& c : cases) {
     auto config = ParseNodeConfig(c.toml, "node.toml");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,11 +28,16 @@ inline std::string ReadFile(const std::string& path) {
 // One `shardkit serve` process; killed if still running when destroyed.
 class ServeProcess {
  public:
-  ServeProcess(const TempDir& dir, const std::string& config)
+  // `max_open_files` > 0: the child's descriptor limit (as `ulimit -n`).
+  ServeProcess(const TempDir& dir, const std::string& config, int max_open_files = 0)
       : ready_(dir.File("ready")), log_(dir.File("serve.log")) {
     std::remove(ready_.c_str());
     pid_ = fork();
     if (pid_ == 0) {
+      if (max_open_files > 0) {
+        rlimit limit{static_cast<rlim_t>(max_open_files), static_cast<rlim_t>(max_open_files)};
+        setrlimit(RLIMIT_NOFILE, &limit);
+      }
       FILE* log = std::fopen(log_.c_str(), "w");
       dup2(fileno(log), 1);
       dup2(fileno(log), 2);

@@ -7,12 +7,33 @@
 //   request_timeout_ms = 30000      # deadline given to requests that arrive without one
 //   stop_grace_ms = 10000           # SIGTERM: how long in-flight requests may take to finish
 //
+//   audit_log = ""                  # admin operations, one JSON line each ("": the log)
+//
+//   [[token]]                       # bearer tokens the listeners accept (docs/security.md)
+//   name = "app"                    # named in the audit log and in refusals
+//   secret = "…"
+//   role = "client"                 # client: data patterns only; admin: operations too
+//
 //   [[listener]]
 //   url = "tcp://127.0.0.1:7001"    # tcp://, http://, nats:// or inproc://name; port 0 = any free
-//   port external = false                # strip shard, cache and meta$ (but trace); refuse sys:*
-//   token = ""                      # bearer token required when set
+//   external = false                # strip shard, cache and meta$ (but trace); operations only
+//                                   # when `allow` lists them
+//   tokens = ["app"]                # the [[token]] names accepted (default: every [[token]])
+//   token = ""                      # a single unnamed secret (role: client when external, else
+//                                   # admin); with neither, no token is asked for
+//   allow = ["store:*"]             # patterns served at all (default: everything, but operations
+//                                   # on an external listener)
+//   insecure = false                # allow an external listener on a non-loopback address
+//                                   # without a token (logged)
 //   max_message_bytes = 4194304
-//   read_timeout_ms = 10000         # a request (or frame) must arrive within this once begun
+//   read_timeout_ms = 10000         # a request (or frame) must arrive within this once begun,
+//                                   # and a new connection's first one within this of connecting
+//   max_connections = 4096          # open connections; more are closed at accept
+//   max_connections_per_peer = 1024 # per remote address (every loopback address is one peer)
+//   idle_timeout_ms = 300000        # tcp: a connection with nothing in flight is closed after this
+//   write_timeout_ms = 30000        # a reply the client does not read in this time drops it
+//   max_in_flight_per_connection = 1024  # tcp: past this, the connection is not read until
+//                                   # replies are written
 //
 //   [[service]]
 //   name = "kv"                     # routes refer to it by this name
@@ -55,15 +76,34 @@
 
 namespace shardkit::services {
 
+// Who a token lets in: `client` sends data messages (store:*, commands, queries); `admin` also
+// operations (migrations, shard maps, reload, feeds, dead letters, sys:*).
+enum class Role { kClient, kAdmin };
+
+struct TokenConfig {
+  std::string name;
+  std::string secret;
+  Role role = Role::kClient;
+  friend bool operator==(const TokenConfig&, const TokenConfig&) = default;
+};
+
 struct ListenerConfig {
   Endpoint endpoint;
   bool external = false;
-  std::string token;
+  std::string token;                // the unnamed token ("listener" in the audit log)
+  std::vector<TokenConfig> tokens;  // the named tokens accepted
+  std::vector<std::string> allow;   // patterns served; empty: all (external: data only)
+  bool insecure = false;
   // An http:// listener serves the read-only web console at /console (docs/operations.md). TOML
   // `console`; when absent, on unless the listener is external.
   bool console = true;
   size_t max_message_bytes = 4 * 1024 * 1024;
   int64_t read_timeout_ms = 10'000;
+  int64_t max_connections = 4096;
+  int64_t max_connections_per_peer = 1024;
+  int64_t idle_timeout_ms = 300'000;
+  int64_t write_timeout_ms = 30'000;
+  int64_t max_in_flight_per_connection = 1024;
   int64_t request_timeout_ms = 30'000;  // copied from [node]
 };
 
@@ -99,6 +139,8 @@ struct NodeConfig {
   int threads = 2;
   int64_t request_timeout_ms = 30'000;
   int64_t stop_grace_ms = 10'000;
+  std::string audit_log;  // empty: audit records go to the log
+  std::vector<TokenConfig> tokens;
   std::vector<ListenerConfig> listeners;
   std::vector<ServiceConfig> services;
   std::vector<RouteConfig> routes;

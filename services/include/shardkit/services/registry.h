@@ -136,6 +136,10 @@ struct ServiceInstance {
   // Set when this service decorates another one; its `patterns` are routed as well.
   Decorates decorates;
   std::function<void()> drain;  // optional: ends long-polls as the node stops, see above
+  // The messages among those it serves that are operations, in pattern.h notation: only admin
+  // tokens may send them, and external listeners serve them only when their allow list names
+  // them (docs/security.md). The rest are data. sys:* messages are always operations.
+  std::vector<std::string> operations;
 };
 
 using ServiceFactory = std::function<Result<ServiceInstance>(const ServiceContext&)>;
