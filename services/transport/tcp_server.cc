@@ -93,25 +93,25 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     in_batch_ = true;
     size_t pos = 0;
     size_t next_frame = 0;
-    while (!close_after_flush_ && !closed_ && in_.used - pos >= kFrameHeaderBytes) {
-      uint32_t length = ReadFrameLength(in_.bytes.data() + pos);
-      if (length > max) {
+    while (!close_after_flush_ && !closed_) {
+      FrameScan scan = ScanFrame({in_.bytes.data() + pos, in_.used - pos}, max);
+      if (scan.kind == FrameScan::Kind::kTooLarge) {
         spdlog::warn("tcp {}: dropping a connection that sent a frame of {} bytes (limit {})",
-                     url(), length, max);
-        QueueReply(
-            Status::Invalid(fmt::format("frame of {} bytes exceeds the limit of {}", length, max),
-                            "{\"http_status\":413}"),
-            {});
+                     url(), scan.size, max);
+        QueueReply(Status::Invalid(
+                       fmt::format("frame of {} bytes exceeds the limit of {}", scan.size, max),
+                       "{\"http_status\":413}"),
+                   {});
         close_after_flush_ = true;
         read_closed_ = true;
         break;
       }
-      if (in_.used - pos - kFrameHeaderBytes < length) {
-        next_frame = kFrameHeaderBytes + length;
+      if (scan.kind == FrameScan::Kind::kPartial) {
+        next_frame = scan.size;
         break;
       }
-      HandleFrame(std::string_view(in_.bytes.data() + pos + kFrameHeaderBytes, length));
-      pos += kFrameHeaderBytes + length;
+      HandleFrame(scan.body);
+      pos += scan.size;
     }
     if (close_after_flush_) pos = in_.used;
     in_.Consume(pos, next_frame);
