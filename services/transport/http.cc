@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "http_request.h"
 #include "server.h"
 #include "wire.h"
 
@@ -34,10 +35,40 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
-constexpr size_t kHeaderLimit = 16 * 1024;
 constexpr size_t kClientQueueLimit = 10'000;
 
 std::string ErrorBody(const Status& status) { return ToJson(ErrorMessage(status)); }
+
+}  // namespace
+
+Result<Message> ActRequestMessage(const HttpRequest& request, const ListenerConfig& config,
+                                  int64_t now_ms) {
+  if (!config.token.empty()) {
+    std::string_view authorization(request[http::field::authorization].data(),
+                                   request[http::field::authorization].size());
+    constexpr std::string_view kBearer = "Bearer ";
+    bool ok = authorization.substr(0, kBearer.size()) == kBearer &&
+              TokenMatches(authorization.substr(kBearer.size()), config.token);
+    if (!ok) return Unauthorized();
+  }
+  CodecLimits limits;
+  limits.max_bytes = config.max_message_bytes;
+  auto parsed = ParseMessage(request.body(), limits);
+  if (!parsed.ok()) return parsed.status();
+  Message message = std::move(parsed).value();
+  if (auto id = request.find("seneca-id"); id != request.end() && message.meta().id.empty())
+    message.meta().id = std::string(id->value());
+  // The Idempotency-Key header (IETF httpapi draft) is meta$.idempotency_key unless the body
+  // gives one.
+  if (auto key = request.find("Idempotency-Key");
+      key != request.end() && message.meta().idempotency_key.empty())
+    message.meta().idempotency_key = std::string(key->value());
+  Status admitted = AdmitIncoming(message, config, now_ms);
+  if (!admitted.ok()) return admitted;
+  return message;
+}
+
+namespace {
 
 // --- Server
 // ---------------------------------------------------------------------------------------
@@ -83,7 +114,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     busy_ = false;
     parser_.emplace();
     parser_->body_limit(shared_->config.max_message_bytes);
-    parser_->header_limit(kHeaderLimit);
+    parser_->header_limit(kHttpHeaderLimit);
     stream_.expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
     http::async_read(
         stream_, buffer_, *parser_,
@@ -145,36 +176,12 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   }
 
   void Act(http::request<http::string_body>& request) {
-    if (!shared_->config.token.empty()) {
-      std::string_view authorization(request[http::field::authorization].data(),
-                                     request[http::field::authorization].size());
-      constexpr std::string_view kBearer = "Bearer ";
-      bool ok = authorization.substr(0, kBearer.size()) == kBearer &&
-                TokenMatches(authorization.substr(kBearer.size()), shared_->config.token);
-      if (!ok) {
-        RespondResult(Unauthorized());
-        return;
-      }
-    }
-    CodecLimits limits;
-    limits.max_bytes = shared_->config.max_message_bytes;
-    auto parsed = ParseMessage(request.body(), limits);
-    if (!parsed.ok()) {
-      RespondResult(parsed.status());
-      return;
-    }
-    Message message = std::move(parsed).value();
-    if (message.meta().id.empty() && !seneca_id_.empty()) message.meta().id = seneca_id_;
-    // The Idempotency-Key header (IETF httpapi draft) is meta$.idempotency_key unless the body
-    // gives one.
-    if (auto key = request.find("Idempotency-Key");
-        key != request.end() && message.meta().idempotency_key.empty())
-      message.meta().idempotency_key = std::string(key->value());
-    Status admitted = AdmitIncoming(message, shared_->config, NowMs());
+    Result<Message> admitted = ActRequestMessage(request, shared_->config, NowMs());
     if (!admitted.ok()) {
-      RespondResult(std::move(admitted));
+      RespondResult(admitted.status());
       return;
     }
+    Message message = std::move(admitted).value();
     uint64_t seq = ++seq_;
     waiting_ = true;
     deadline_.expires_after(
