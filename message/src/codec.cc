@@ -8,6 +8,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 
 #include "shardkit/message/json.h"
 
@@ -31,6 +32,7 @@ class FlatBuilder {
     return Scalar(ValueType::kNumber, std::string_view(str, length));
   }
   bool String(const char* str, rapidjson::SizeType length, bool) {
+    if (HasLoneSurrogate(str, length)) return FailLoneSurrogate();
     return Scalar(ValueType::kString, std::string_view(str, length));
   }
   // Unused with kParseNumbersAsStringsFlag, but the reader's concept requires them.
@@ -46,6 +48,7 @@ class FlatBuilder {
   bool EndArray(rapidjson::SizeType) { return End(); }
 
   bool Key(const char* str, rapidjson::SizeType length, bool) {
+    if (HasLoneSurrogate(str, length)) return FailLoneSurrogate();
     if (depth_ == 1) {
       key_.assign(str, length);
       return true;
@@ -60,6 +63,21 @@ class FlatBuilder {
   bool Fail(std::string message) {
     error_ = std::move(message);
     return false;
+  }
+
+  // RapidJSON 1.1 decodes the escape of a lone low surrogate (\udc00-\udfff) to the bytes
+  // ED B0..BF xx, which are not UTF-8: such a message would print as JSON nobody reads back. The
+  // input text is valid UTF-8 (checked before parsing), so only an escape can put them there,
+  // and they appear in strings of every depth (a nested value is decoded again by its service).
+  static bool HasLoneSurrogate(const char* str, size_t length) {
+    const char* end = str + length;
+    for (const char* p = str; (p = static_cast<const char*>(std::memchr(p, '\xed', end - p)));) {
+      if (++p < end && static_cast<unsigned char>(*p) >= 0xa0) return true;
+    }
+    return false;
+  }
+  bool FailLoneSurrogate() {
+    return Fail("a string escapes a lone UTF-16 surrogate (\\udc00-\\udfff without its pair)");
   }
 
   bool Scalar(ValueType type, std::string_view text) {

@@ -104,6 +104,23 @@ TEST(Codec, NonObjectMessagesAreRejected) {
   EXPECT_THAT(ParseError("null").message(), HasSubstr("must be a JSON object"));
 }
 
+// Found by fuzz/codec_fuzz: RapidJSON decodes the escape of a lone low surrogate (\udc00-\udfff)
+// into bytes that are not UTF-8, so an accepted message printed JSON that no parser (this one
+// included) would read back. Refused wherever it appears: a top-level value, a name, a nested
+// value that a service would decode later.
+TEST(Codec, LoneSurrogateEscapesAreRejected) {
+  for (const char* text : {R"({"s":"d\ude00\n"})", R"({"\udfff":1})",
+                           R"({"ent":{"t":["x","\udc00"]}})", R"({"meta$":{"id":"\ude00"}})"}) {
+    Status s = ParseError(text);
+    EXPECT_EQ(s.code(), Code::kInvalid) << text;
+    EXPECT_THAT(s.message(), HasSubstr("lone UTF-16 surrogate")) << text;
+  }
+  // A pair is one character and round-trips as its UTF-8 bytes.
+  Message m = MustParse(R"({"s":"\ud83d\ude00"})");
+  EXPECT_EQ(*m.GetString("s"), "\xf0\x9f\x98\x80");
+  EXPECT_EQ(ToJson(m), "{\"s\":\"\xf0\x9f\x98\x80\"}");
+}
+
 TEST(Codec, OversizedMessagesAreRejectedBeforeParsing) {
   CodecLimits limits;
   limits.max_bytes = 64;
