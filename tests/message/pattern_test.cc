@@ -59,6 +59,23 @@ TEST(Pattern, ToStringRoundTrips) {
   }
 }
 
+// Found by fuzz/pattern_fuzz: a bare token took any bytes, so text that is not UTF-8 parsed, but
+// ToString() quotes a glob-like name as JSON, which does not parse back. Patterns are UTF-8 text,
+// like the messages they match; the error does not quote the bytes (it must stay valid JSON).
+TEST(Pattern, TextThatIsNotUtf8IsRejected) {
+  for (std::string_view text : {std::string_view("a*\xff?:x"), std::string_view("kind:\xc3"),
+                                std::string_view("a:\xed\xa0\x80")}) {
+    auto parsed = Pattern::Parse(text);
+    ASSERT_FALSE(parsed.ok()) << text;
+    EXPECT_EQ(parsed.status().code(), Code::kInvalid);
+    EXPECT_THAT(parsed.status().message(), HasSubstr("not valid UTF-8"));
+    EXPECT_TRUE(ParseMessage(ToJson(ErrorMessage(parsed.status()))).ok());
+  }
+  auto accented = Pattern::Parse("r\xc3\xb4le*:caf\xc3\xa9");
+  ASSERT_TRUE(accented.ok());
+  EXPECT_EQ(*Pattern::Parse(accented->ToString()), *accented);
+}
+
 TEST(Pattern, AcceptsAJsonObjectOfScalars) {
   Pattern p = P(R"({"store":"list","kind":"entry","n":3})");
   EXPECT_EQ(p, P("kind:entry,n:3,store:list"));
