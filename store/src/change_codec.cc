@@ -23,12 +23,14 @@ std::optional<ChangeRecord> DecodeChange(uint64_t sequence, std::string_view in)
   c.sequence = sequence;
   if (in.size() < 33) return std::nullopt;
   SetStoredOp(c, static_cast<uint8_t>(in[0]));
+  if (c.op < ChangeOp::kSave || c.op > ChangeOp::kMoved) return std::nullopt;
   c.ksid = ReadBigEndian64(in.substr(1));
   c.version = ReadBigEndian64(in.substr(9));
   c.expires_at_ms = static_cast<int64_t>(ReadBigEndian64(in.substr(17)));
   uint64_t kind_size = ReadBigEndian64(in.substr(25));
   in.remove_prefix(33);
-  if (in.size() < kind_size + 8) return std::nullopt;
+  // Compared without adding to the stored length, which may be anything (kind_size + 8 wraps).
+  if (in.size() < 8 || kind_size > in.size() - 8) return std::nullopt;
   c.kind.assign(in.substr(0, kind_size));
   in.remove_prefix(kind_size);
   uint64_t id_size = ReadBigEndian64(in);

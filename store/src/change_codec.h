@@ -13,7 +13,8 @@
 namespace shardkit::store::internal {
 
 std::string EncodeChange(const ChangeRecord& record);
-// nullopt for a record too short for its lengths. The caller reports it as a corrupt record.
+// nullopt for anything EncodeChange cannot have written: too short, a length past the end, an
+// unknown op. The caller reports it as a corrupt record.
 std::optional<ChangeRecord> DecodeChange(uint64_t sequence, std::string_view in);
 
 }  // namespace shardkit::store::internal
