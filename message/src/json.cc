@@ -4,8 +4,11 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <simdjson.h>
 
 namespace shardkit {
+
+bool IsUtf8(std::string_view text) { return simdjson::validate_utf8(text.data(), text.size()); }
 
 Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view what) {
   rapidjson::Document doc;

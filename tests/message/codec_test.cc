@@ -121,6 +121,24 @@ TEST(Codec, LoneSurrogateEscapesAreRejected) {
   EXPECT_EQ(ToJson(m), "{\"s\":\"\xf0\x9f\x98\x80\"}");
 }
 
+// Found by fuzz/codec_fuzz: RapidJSON's in-situ scanner let a raw control character through when
+// it followed an escape in the same string (and 16 bytes or so of text), in a name or a value at
+// any depth. A nested value keeps its raw text, so ToJson printed JSON that did not parse back.
+TEST(Codec, RawControlCharactersAfterAnEscapeAreRejected) {
+  const std::string run(40, 'S');
+  for (const std::string& text :
+       {"{\"a\":\"\\n" + run + "\x1a\"}", "{\"\\\"" + run + "\x01b\":1}",
+        "{\"ent\":{\"k\\t" + run + "\x1f\":1}}", "{\"ent\":[\"\\u0041" + run + "\n\"]}"}) {
+    Status s = ParseError(text);
+    EXPECT_EQ(s.code(), Code::kInvalid) << text;
+    EXPECT_THAT(s.message(), HasSubstr("malformed JSON at offset")) << text;
+  }
+  // Escaped, they are fine, and print escaped.
+  Message m = MustParse("{\"a\":\"\\n" + run + "\\u001a\"}");
+  EXPECT_EQ(*m.GetString("a"), "\n" + run + "\x1a");
+  EXPECT_TRUE(ParseMessage(ToJson(m)).ok());
+}
+
 TEST(Codec, OversizedMessagesAreRejectedBeforeParsing) {
   CodecLimits limits;
   limits.max_bytes = 64;
