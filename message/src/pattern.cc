@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include <fmt/format.h>
-#include <simdjson.h>
 
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
@@ -19,6 +18,7 @@ bool IsGlobText(std::string_view s) { return s.find_first_of("*?") != std::strin
 bool CanWriteBare(std::string_view s, bool glob) {
   if (s.empty()) return false;
   if (!glob && IsGlobText(s)) return false;
+  if (s.front() == '{') return false;  // a pattern that starts with '{' reads as a JSON object
   return std::all_of(s.begin(), s.end(), IsBare);
 }
 
@@ -150,8 +150,7 @@ bool GlobMatches(std::string_view glob, std::string_view text) {
 Result<Pattern> Pattern::Parse(std::string_view text) {
   // Patterns are UTF-8 like the messages they match; a bare token would otherwise keep any bytes,
   // and ToString() could not quote them. The error leaves the bytes out: it must stay valid JSON.
-  if (!simdjson::validate_utf8(text.data(), text.size()))
-    return Status::Invalid("a pattern must be text: this one is not valid UTF-8");
+  if (!IsUtf8(text)) return Status::Invalid("a pattern must be text: this one is not valid UTF-8");
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && text[first] == '{') {
     auto message = ParseMessage(text);

@@ -76,6 +76,15 @@ TEST(Pattern, TextThatIsNotUtf8IsRejected) {
   EXPECT_EQ(*Pattern::Parse(accented->ToString()), *accented);
 }
 
+// Found by fuzz/pattern_fuzz: the name "{s" was written bare, and `{s:t` reads as the JSON form.
+TEST(Pattern, ANameStartingWithABraceIsWrittenQuoted) {
+  Pattern p = P(R"("{s":t\,x:"{y")");
+  EXPECT_EQ(p.ToString(), R"("{s":t\,x:"{y")");
+  auto again = Pattern::Parse(p.ToString());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->terms(), p.terms());
+}
+
 TEST(Pattern, AcceptsAJsonObjectOfScalars) {
   Pattern p = P(R"({"store":"list","kind":"entry","n":3})");
   EXPECT_EQ(p, P("kind:entry,n:3,store:list"));
