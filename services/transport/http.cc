@@ -25,6 +25,7 @@
 
 #include "http_request.h"
 #include "server.h"
+#include "shardkit/message/json.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -56,6 +57,13 @@ Result<Message> ActRequestMessage(const HttpRequest& request, const ListenerConf
   auto parsed = ParseMessage(request.body(), limits);
   if (!parsed.ok()) return parsed.status();
   Message message = std::move(parsed).value();
+  // Header values become meta$ strings, so they must be text like the body (HTTP allows any
+  // byte from 0x80 on; the reply would not be JSON).
+  for (const char* header : {"seneca-id", "Idempotency-Key"}) {
+    auto field = request.find(header);
+    if (field != request.end() && !IsUtf8({field->value().data(), field->value().size()}))
+      return Status::InvalidField(header, "the header's value is not valid UTF-8");
+  }
   if (auto id = request.find("seneca-id"); id != request.end() && message.meta().id.empty())
     message.meta().id = std::string(id->value());
   // The Idempotency-Key header (IETF httpapi draft) is meta$.idempotency_key unless the body
