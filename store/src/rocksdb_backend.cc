@@ -1,6 +1,6 @@
 // The RocksDB backend. Layout (docs/store.md):
 //   default CF  kind \0 ksid(8, BE) id  ->  version(8, BE) expires_at_ms(8, BE) json
-//   "changes"   sequence(8, BE)         ->  op(1) ksid(8) version(8) expires(8) |kind|(8) kind |id|(8) id json
+//   "changes"   sequence(8, BE)         ->  the change record (change_codec.h)
 //   "expiry"    expires_at_ms(8, BE) entity key -> ""      (TTL index, read by PurgeExpired)
 //   "meta"      "c" name -> position(8) | "i" kind \0 id -> ksid(8) | "t" -> trim point(8)
 //               | "r" key -> receipt body | "x" expires_at_ms(8, BE) key -> ""  (receipt expiry)
