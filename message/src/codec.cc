@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "raw_control.h"
 #include "shardkit/message/json.h"
 
 namespace shardkit {
@@ -64,33 +65,17 @@ class FlatBuilder {
     return false;
   }
 
-  // RapidJSON 1.1 lets two faults through, both only in a string with an escape: it decodes
-  // the escape of a lone low surrogate (\udc00-\udfff) to bytes that are not UTF-8, and its
-  // in-situ SSE2 scanner misses a raw control character after an escape. Either way the message
-  // would print JSON that no parser reads back (a nested value keeps its raw text and is decoded
-  // again by its service), so both are checked in strings of every depth. A string without an
-  // escape is the same raw and decoded; the input is valid UTF-8 (checked before parsing).
+  // RapidJSON 1.1 decodes the escape of a lone low surrogate (\udc00-\udfff) to the bytes
+  // ED B0..BF xx, which are not UTF-8: the message would print as JSON nobody reads back. The
+  // input is valid UTF-8 (checked before parsing), so only an escape puts them there, in a
+  // string of any depth (a nested value keeps its raw text and is decoded again by its service).
   bool CheckEscapes(const char* str, size_t length) {
-    const size_t start = static_cast<size_t>(str - stream_.head_);
-    // The raw text begins like the decoded one up to its first escape.
-    const char* p = static_cast<const char*>(std::memchr(base_ + start, '\\', length));
-    if (p == nullptr) return true;
-    for (; *p != '"'; ++p) {  // to the closing quote, which RapidJSON found
-      if (*p == '\\') {
-        ++p;  // the escaped character
-      } else if (static_cast<unsigned char>(*p) < 0x20) {
-        return Fail(fmt::format(
-            "malformed JSON at offset {}: a control character in a string must be escaped",
-            p - base_));
-      }
-    }
     const char* const stop = str + length;
-    for (p = str; (p = static_cast<const char*>(std::memchr(p, '\xed', stop - p)));) {
+    for (const char* p = str; (p = static_cast<const char*>(std::memchr(p, '\xed', stop - p)));) {
       if (++p < stop && static_cast<unsigned char>(*p) >= 0xa0) {
         return Fail(
-            fmt::format("malformed JSON at offset {}: a string escapes a lone UTF-16 "
-                        "surrogate (\\udc00-\\udfff without its pair)",
-                        start));
+            "malformed JSON: a string escapes a lone UTF-16 surrogate (\\udc00-\\udfff "
+            "without its pair)");
       }
     }
     return true;
@@ -283,6 +268,10 @@ Result<Message> ParseMessage(std::string_view json, const CodecLimits& limits) {
   // transcoding check, so the reader below runs without kParseValidateEncodingFlag.
   if (!IsUtf8(json)) {
     return Status::Invalid("malformed JSON: the text is not valid UTF-8 (invalid encoding)");
+  }
+  if (size_t at = internal::FindUnscannedControl(json); at != std::string_view::npos) {
+    return Status::Invalid(fmt::format(
+        "malformed JSON at offset {}: a control character must be escaped in a string", at));
   }
   Message message;
   message.Reserve(8);

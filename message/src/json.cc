@@ -6,11 +6,18 @@
 #include <rapidjson/writer.h>
 #include <simdjson.h>
 
+#include "raw_control.h"
+
 namespace shardkit {
 
 bool IsUtf8(std::string_view text) { return simdjson::validate_utf8(text.data(), text.size()); }
 
 Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view what) {
+  if (size_t at = internal::FindUnscannedControl(text); at != std::string_view::npos) {
+    return Status::Invalid(fmt::format(
+        "{}: malformed JSON at offset {}: a control character must be escaped in a string", what,
+        at));
+  }
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
   if (doc.HasParseError()) {

@@ -393,9 +393,9 @@ TEST_F(NodeTest, HttpHeadersThatAreNotUtf8AreRefusedNamingTheHeader) {
   }
 }
 
-// Found by fuzz/codec_fuzz: strings the codec let through (a raw control character after an
-// escape, the escape of a lone surrogate) came back from the echo service as frames that are
-// not JSON. They are refused, and the connection carries on.
+// Found by fuzz/codec_fuzz: strings the codec let through (a raw control character 0x1a-0x1f,
+// the escape of a lone surrogate) came back from the echo service as frames that are not JSON.
+// They are refused, and the connection carries on.
 TEST_F(NodeTest, StringsThatWouldNotPrintAsJsonAreRefusedOverTcp) {
   RawSocket socket(PortOf(tcp_));
   const std::string run(40, 'S');
