@@ -1,5 +1,7 @@
 #include "shardkit/message/json.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
@@ -11,6 +13,24 @@
 namespace shardkit {
 
 bool IsUtf8(std::string_view text) { return simdjson::validate_utf8(text.data(), text.size()); }
+
+namespace {
+
+// RapidJSON 1.1 parses a number just past the largest double (5e308) as infinity instead of
+// refusing it, and its Writer stops at such a value: text written back would end mid-value.
+bool AllFinite(const rapidjson::Value& value) {
+  if (value.IsDouble()) return std::isfinite(value.GetDouble());
+  if (value.IsArray()) {
+    for (const auto& item : value.GetArray())
+      if (!AllFinite(item)) return false;
+  } else if (value.IsObject()) {
+    for (const auto& member : value.GetObject())
+      if (!AllFinite(member.value)) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view what) {
   if (size_t at = internal::FindUnscannedControl(text); at != std::string_view::npos) {
@@ -25,6 +45,8 @@ Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view wh
                                        doc.GetErrorOffset(),
                                        rapidjson::GetParseError_En(doc.GetParseError())));
   }
+  if (!AllFinite(doc))
+    return Status::Invalid(fmt::format("{}: a number is out of the range of a double", what));
   return doc;
 }
 

@@ -141,6 +141,20 @@ TEST(Codec, RawControlCharactersInStringsAreRejected) {
   EXPECT_TRUE(ParseMessage(ToJson(m)).ok());
 }
 
+// Found by fuzz/codec_fuzz: RapidJSON parsed 5e308 in an error's details as infinity, and the
+// details written back ended mid-value ({"n":), so the error a client passed on was not JSON.
+TEST(Codec, NumbersPastTheLargestDoubleAreRefusedWhereParsed) {
+  Result<Message> reply =
+      FromWire(MustParse(R"({"error$":{"code":"not_found","message":"m","details":{"n":5e308}}})"));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInternal);
+  EXPECT_THAT(reply.status().message(), HasSubstr("out of the range of a double"));
+  EXPECT_TRUE(ParseMessage(ToJson(ErrorMessage(reply.status()))).ok());
+  for (const char* text : {"[5e308]", "{\"a\":{\"b\":-1.8e308}}"})
+    EXPECT_EQ(ParseJson(text, "q").status().code(), Code::kInvalid) << text;
+  EXPECT_TRUE(ParseJson("[1.7e308,-1e-400]", "q").ok());
+}
+
 TEST(Codec, OversizedMessagesAreRejectedBeforeParsing) {
   CodecLimits limits;
   limits.max_bytes = 64;
