@@ -18,7 +18,6 @@ bool IsGlobText(std::string_view s) { return s.find_first_of("*?") != std::strin
 bool CanWriteBare(std::string_view s, bool glob) {
   if (s.empty()) return false;
   if (!glob && IsGlobText(s)) return false;
-  if (s.front() == '{') return false;  // a pattern that starts with '{' reads as a JSON object
   return std::all_of(s.begin(), s.end(), IsBare);
 }
 
@@ -208,7 +207,8 @@ std::string Pattern::ToString() const {
   std::string out;
   for (const Term& term : terms_) {
     if (!out.empty()) out += ',';
-    if (CanWriteBare(term.name, false)) {
+    // A pattern that starts with '{' reads as the JSON form; a bare glob value must stay bare.
+    if (CanWriteBare(term.name, false) && term.name.front() != '{') {
       out += term.name;
     } else {
       AppendJsonString(term.name, out);
