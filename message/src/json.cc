@@ -16,16 +16,18 @@ bool IsUtf8(std::string_view text) { return simdjson::validate_utf8(text.data(),
 
 namespace {
 
-// RapidJSON 1.1 parses a number just past the largest double (5e308) as infinity instead of
-// refusing it, and its Writer stops at such a value: text written back would end mid-value.
-bool AllFinite(const rapidjson::Value& value) {
+// What RapidJSON 1.1 accepts but cannot write back as JSON: a number just past the largest
+// double (5e308) parses as infinity, at which its Writer stops mid-value, and the escape of a
+// lone low surrogate (\udc00-\udfff) decodes to bytes that are not UTF-8.
+bool Writable(const rapidjson::Value& value) {
   if (value.IsDouble()) return std::isfinite(value.GetDouble());
+  if (value.IsString()) return IsUtf8({value.GetString(), value.GetStringLength()});
   if (value.IsArray()) {
     for (const auto& item : value.GetArray())
-      if (!AllFinite(item)) return false;
+      if (!Writable(item)) return false;
   } else if (value.IsObject()) {
     for (const auto& member : value.GetObject())
-      if (!AllFinite(member.value)) return false;
+      if (!Writable(member.name) || !Writable(member.value)) return false;
   }
   return true;
 }
@@ -45,8 +47,11 @@ Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view wh
                                        doc.GetErrorOffset(),
                                        rapidjson::GetParseError_En(doc.GetParseError())));
   }
-  if (!AllFinite(doc))
-    return Status::Invalid(fmt::format("{}: a number is out of the range of a double", what));
+  if (!Writable(doc)) {
+    return Status::Invalid(fmt::format(
+        "{}: a number out of the range of a double, or a string escaping a lone UTF-16 surrogate",
+        what));
+  }
   return doc;
 }
 

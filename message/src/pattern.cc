@@ -21,6 +21,13 @@ bool CanWriteBare(std::string_view s, bool glob) {
   return std::all_of(s.begin(), s.end(), IsBare);
 }
 
+// A character for an error message: one byte of a multi-byte UTF-8 character is not text, and
+// the error must stay valid JSON on the wire.
+std::string Shown(char c) {
+  if (static_cast<unsigned char>(c) < 0x80) return fmt::format("'{}'", c);
+  return fmt::format("byte 0x{:02x}", static_cast<unsigned char>(c));
+}
+
 class PatternParser {
  public:
   explicit PatternParser(std::string_view text) : text_(text) {}
@@ -49,7 +56,7 @@ class PatternParser {
       SkipSpace();
       if (AtEnd()) break;
       if (text_[pos_] != ',')
-        return Error(fmt::format("expected ',' or the end, found '{}'", text_[pos_]));
+        return Error(fmt::format("expected ',' or the end, found {}", Shown(text_[pos_])));
       ++pos_;
     }
     return terms;
@@ -76,7 +83,7 @@ class PatternParser {
     if (c == '"' || c == '\'') return Quoted(c);
     size_t start = pos_;
     while (!AtEnd() && IsBare(text_[pos_])) ++pos_;
-    if (pos_ == start) return Error(fmt::format("expected {}, found '{}'", what, c));
+    if (pos_ == start) return Error(fmt::format("expected {}, found {}", what, Shown(c)));
     return Parsed{std::string(text_.substr(start, pos_ - start)), false};
   }
 

@@ -89,6 +89,22 @@ TEST(Pattern, ANameStartingWithABraceIsWrittenQuoted) {
   EXPECT_EQ(again->glob_count(), 1u);
 }
 
+// Found by fuzz/pattern_fuzz: a quoted token escaping a lone surrogate decoded to bytes that are
+// not UTF-8 (ToString() then did not parse back); found by fuzz/config_fuzz: an error naming the
+// unexpected character printed one byte of a multi-byte character, so the error was not JSON.
+TEST(Pattern, ErrorsAndQuotedTextStayValidUtf8) {
+  auto surrogate = Pattern::Parse(R"(a:"x\udddd")");
+  ASSERT_FALSE(surrogate.ok());
+  EXPECT_EQ(surrogate.status().code(), Code::kInvalid);
+  for (std::string_view text :
+       {std::string_view("a:\"x\" \xcd\x9a"), std::string_view("a:b,\xc3\xa9:")}) {
+    auto parsed = Pattern::Parse(text);
+    ASSERT_FALSE(parsed.ok()) << text;
+    EXPECT_TRUE(ParseMessage(ToJson(ErrorMessage(parsed.status()))).ok())
+        << parsed.status().message();
+  }
+}
+
 TEST(Pattern, AcceptsAJsonObjectOfScalars) {
   Pattern p = P(R"({"store":"list","kind":"entry","n":3})");
   EXPECT_EQ(p, P("kind:entry,n:3,store:list"));
