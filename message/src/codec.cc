@@ -4,11 +4,12 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stream.h>
-#include <simdjson.h>
 
 #include <array>
 #include <charconv>
+#include <cstring>
 
+#include "raw_control.h"
 #include "shardkit/message/json.h"
 
 namespace shardkit {
@@ -31,6 +32,7 @@ class FlatBuilder {
     return Scalar(ValueType::kNumber, std::string_view(str, length));
   }
   bool String(const char* str, rapidjson::SizeType length, bool) {
+    if (!CheckEscapes(str, length)) return false;
     return Scalar(ValueType::kString, std::string_view(str, length));
   }
   // Unused with kParseNumbersAsStringsFlag, but the reader's concept requires them.
@@ -46,6 +48,7 @@ class FlatBuilder {
   bool EndArray(rapidjson::SizeType) { return End(); }
 
   bool Key(const char* str, rapidjson::SizeType length, bool) {
+    if (!CheckEscapes(str, length)) return false;
     if (depth_ == 1) {
       key_.assign(str, length);
       return true;
@@ -60,6 +63,22 @@ class FlatBuilder {
   bool Fail(std::string message) {
     error_ = std::move(message);
     return false;
+  }
+
+  // RapidJSON 1.1 decodes the escape of a lone low surrogate (\udc00-\udfff) to the bytes
+  // ED B0..BF xx, which are not UTF-8: the message would print as JSON nobody reads back. The
+  // input is valid UTF-8 (checked before parsing), so only an escape puts them there, in a
+  // string of any depth (a nested value keeps its raw text and is decoded again by its service).
+  bool CheckEscapes(const char* str, size_t length) {
+    const char* const stop = str + length;
+    for (const char* p = str; (p = static_cast<const char*>(std::memchr(p, '\xed', stop - p)));) {
+      if (++p < stop && static_cast<unsigned char>(*p) >= 0xa0) {
+        return Fail(
+            "malformed JSON: a string escapes a lone UTF-16 surrogate (\\udc00-\\udfff "
+            "without its pair)");
+      }
+    }
+    return true;
   }
 
   bool Scalar(ValueType type, std::string_view text) {
@@ -247,8 +266,12 @@ Result<Message> ParseMessage(std::string_view json, const CodecLimits& limits) {
   }
   // UTF-8 is checked by simdjson's vectorised validator, much faster than RapidJSON's per-character
   // transcoding check, so the reader below runs without kParseValidateEncodingFlag.
-  if (!simdjson::validate_utf8(json.data(), json.size())) {
+  if (!IsUtf8(json)) {
     return Status::Invalid("malformed JSON: the text is not valid UTF-8 (invalid encoding)");
+  }
+  if (size_t at = internal::FindUnscannedControl(json); at != std::string_view::npos) {
+    return Status::Invalid(fmt::format(
+        "malformed JSON at offset {}: a control character must be escaped in a string", at));
   }
   Message message;
   message.Reserve(8);

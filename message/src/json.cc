@@ -7,16 +7,51 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <simdjson.h>
+
+#include "raw_control.h"
 
 namespace shardkit {
 
+bool IsUtf8(std::string_view text) { return simdjson::validate_utf8(text.data(), text.size()); }
+
+namespace {
+
+// What RapidJSON 1.1 accepts but cannot write back as JSON: a number just past the largest
+// double (5e308) parses as infinity, at which its Writer stops mid-value, and the escape of a
+// lone low surrogate (\udc00-\udfff) decodes to bytes that are not UTF-8.
+bool Writable(const rapidjson::Value& value) {
+  if (value.IsDouble()) return std::isfinite(value.GetDouble());
+  if (value.IsString()) return IsUtf8({value.GetString(), value.GetStringLength()});
+  if (value.IsArray()) {
+    for (const auto& item : value.GetArray())
+      if (!Writable(item)) return false;
+  } else if (value.IsObject()) {
+    for (const auto& member : value.GetObject())
+      if (!Writable(member.name) || !Writable(member.value)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view what) {
+  if (size_t at = internal::FindUnscannedControl(text); at != std::string_view::npos) {
+    return Status::Invalid(fmt::format(
+        "{}: malformed JSON at offset {}: a control character must be escaped in a string", what,
+        at));
+  }
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
   if (doc.HasParseError()) {
     return Status::Invalid(fmt::format("{}: malformed JSON at offset {}: {}", what,
                                        doc.GetErrorOffset(),
                                        rapidjson::GetParseError_En(doc.GetParseError())));
+  }
+  if (!Writable(doc)) {
+    return Status::Invalid(fmt::format(
+        "{}: a number out of the range of a double, or a string escaping a lone UTF-16 surrogate",
+        what));
   }
   return doc;
 }

@@ -21,6 +21,13 @@ bool CanWriteBare(std::string_view s, bool glob) {
   return std::all_of(s.begin(), s.end(), IsBare);
 }
 
+// A character for an error message: one byte of a multi-byte UTF-8 character is not text, and
+// the error must stay valid JSON on the wire.
+std::string Shown(char c) {
+  if (static_cast<unsigned char>(c) < 0x80) return fmt::format("'{}'", c);
+  return fmt::format("byte 0x{:02x}", static_cast<unsigned char>(c));
+}
+
 class PatternParser {
  public:
   explicit PatternParser(std::string_view text) : text_(text) {}
@@ -49,7 +56,7 @@ class PatternParser {
       SkipSpace();
       if (AtEnd()) break;
       if (text_[pos_] != ',')
-        return Error(fmt::format("expected ',' or the end, found '{}'", text_[pos_]));
+        return Error(fmt::format("expected ',' or the end, found {}", Shown(text_[pos_])));
       ++pos_;
     }
     return terms;
@@ -76,7 +83,7 @@ class PatternParser {
     if (c == '"' || c == '\'') return Quoted(c);
     size_t start = pos_;
     while (!AtEnd() && IsBare(text_[pos_])) ++pos_;
-    if (pos_ == start) return Error(fmt::format("expected {}, found '{}'", what, c));
+    if (pos_ == start) return Error(fmt::format("expected {}, found {}", what, Shown(c)));
     return Parsed{std::string(text_.substr(start, pos_ - start)), false};
   }
 
@@ -147,6 +154,9 @@ bool GlobMatches(std::string_view glob, std::string_view text) {
 }
 
 Result<Pattern> Pattern::Parse(std::string_view text) {
+  // Patterns are UTF-8 like the messages they match; a bare token would otherwise keep any bytes,
+  // and ToString() could not quote them. The error leaves the bytes out: it must stay valid JSON.
+  if (!IsUtf8(text)) return Status::Invalid("a pattern must be text: this one is not valid UTF-8");
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && text[first] == '{') {
     auto message = ParseMessage(text);
@@ -204,7 +214,8 @@ std::string Pattern::ToString() const {
   std::string out;
   for (const Term& term : terms_) {
     if (!out.empty()) out += ',';
-    if (CanWriteBare(term.name, false)) {
+    // A pattern that starts with '{' reads as the JSON form; a bare glob value must stay bare.
+    if (CanWriteBare(term.name, false) && term.name.front() != '{') {
       out += term.name;
     } else {
       AppendJsonString(term.name, out);

@@ -76,8 +76,12 @@ Result<JournalState> ReadJournal(const std::string& path) {
   if (!in) return Status::NotFound(fmt::format("no journal at {}", path));
   std::stringstream text;
   text << in.rdbuf();
+  return ParseJournal(text.str(), path);
+}
+
+Result<JournalState> ParseJournal(std::string_view text, const std::string& path) {
   // ParseJson pads the text: RapidJSON's SSE2 scanner reads 16 bytes at a time.
-  auto parsed = ParseJson(text.str(), path);
+  auto parsed = ParseJson(text, path);
   if (!parsed.ok()) return Status::Internal(fmt::format("journal {} is corrupt", path));
   rapidjson::Document& d = *parsed;
   if (!d.IsObject() || !d.HasMember("phase") || !d["phase"].IsString()) {

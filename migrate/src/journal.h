@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <shardkit/message/status.h>
@@ -33,6 +34,8 @@ struct JournalState {
 };
 
 Result<JournalState> ReadJournal(const std::string& path);  // not_found if absent
+// The journal's text as ReadJournal reads it; `path` names it in errors (`internal`, "corrupt").
+Result<JournalState> ParseJournal(std::string_view text, const std::string& path);
 Status WriteJournal(const std::string& path, const JournalState& state);
 
 // Crash points for the process-level tests: when the environment variable SHARDKIT_CRASH_POINT

@@ -192,8 +192,8 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
     patterns = {fmt::format("store:*,kind:*,shard:\"{}\"", *canonical),
                 fmt::format("store:changes,shard:\"{}\"", *canonical)};
     served_key = ShardKey(*canonical);
-    ctx.environment.directory_or_process().Put(served_key,
-                                               std::make_shared<ServedShard>(entity_store, gate));
+    ctx.environment.directory_or_process().Put(
+        served_key, std::make_shared<ServedShard>(ServedShard{entity_store, gate}));
   }
   // The id generator and the clock must outlive the store: the directory entry goes at stop (unless
   // a newer instance of the shard replaced it), so the store dies with the stop callback's captures

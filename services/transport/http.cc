@@ -25,8 +25,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "http_request.h"
 #include "seneca_wire.h"
 #include "server.h"
+#include "shardkit/message/json.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -37,11 +39,51 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
-constexpr size_t kHeaderLimit = 16 * 1024;
 constexpr size_t kClientQueueLimit = 10'000;
 constexpr int kSenecaOrderWaits = 5;
 
 std::string ErrorBody(const Status& status) { return ToJson(ErrorMessage(status)); }
+
+}  // namespace
+
+std::optional<Caller> HttpCaller(const HttpRequest& request, const ListenerConfig& config,
+                                 std::string peer) {
+  if (!RequiresToken(config)) return AnonymousCaller(config, std::move(peer));
+  std::string secret = SecretOf(std::string_view(request[http::field::authorization].data(),
+                                                 request[http::field::authorization].size()));
+  if (secret.empty()) return std::nullopt;
+  return Authenticate(config, secret, std::move(peer));
+}
+
+Result<Message> ActRequestMessage(const HttpRequest& request, std::string_view body,
+                                  const std::optional<Caller>& caller, const ListenerConfig& config,
+                                  const ListenerHooks& hooks, int64_t now_ms) {
+  if (!caller) return Unauthorized();
+  CodecLimits limits;
+  limits.max_bytes = config.max_message_bytes;
+  auto parsed = ParseMessage(body, limits);
+  if (!parsed.ok()) return parsed.status();
+  Message message = std::move(parsed).value();
+  // Header values become meta$ strings, so they must be text like the body (HTTP allows any
+  // byte from 0x80 on; the reply would not be JSON).
+  for (const char* header : {"seneca-id", "Idempotency-Key"}) {
+    auto field = request.find(header);
+    if (field != request.end() && !IsUtf8({field->value().data(), field->value().size()}))
+      return Status::InvalidField(header, "the header's value is not valid UTF-8");
+  }
+  if (auto id = request.find("seneca-id"); id != request.end() && message.meta().id.empty())
+    message.meta().id = std::string(id->value());
+  // The Idempotency-Key header (IETF httpapi draft) is meta$.idempotency_key unless the body
+  // gives one.
+  if (auto key = request.find("Idempotency-Key");
+      key != request.end() && message.meta().idempotency_key.empty())
+    message.meta().idempotency_key = std::string(key->value());
+  Status admitted = AdmitIncoming(message, config, hooks, *caller, now_ms);
+  if (!admitted.ok()) return admitted;
+  return message;
+}
+
+namespace {
 
 // --- Server
 // ---------------------------------------------------------------------------------------
@@ -86,7 +128,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     busy_ = false;
     parser_.emplace();
     parser_->body_limit(shared_->config.max_message_bytes);
-    parser_->header_limit(kHeaderLimit);
+    parser_->header_limit(kHttpHeaderLimit);
     stream_.expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
     http::async_read(
         stream_, buffer_, *parser_,
@@ -183,44 +225,23 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   // Who sent `request` (access.h); nullopt: the listener asks for a token and it is wrong.
   std::optional<Caller> CallerOf(const http::request<http::string_body>& request) {
-    if (!RequiresToken(shared_->config)) return AnonymousCaller(shared_->config, peer_);
-    std::string secret = SecretOf(std::string_view(request[http::field::authorization].data(),
-                                                   request[http::field::authorization].size()));
-    if (secret.empty()) return std::nullopt;
-    return Authenticate(shared_->config, secret, peer_);
+    return HttpCaller(request, shared_->config, peer_);
   }
 
   void Act(http::request<http::string_body>& request) {
-    std::optional<Caller> caller = CallerOf(request);
-    if (!caller) {
-      RespondResult(Unauthorized());
-      return;
-    }
-    CodecLimits limits;
-    limits.max_bytes = shared_->config.max_message_bytes;
     std::string_view body = request.body();
     std::optional<std::string> web;
     if (caller_ == SenecaCaller::kNone && (web = FromSenecaWeb(body, seneca_web_id_))) {
       caller_ = SenecaCaller::kWeb;
       body = *web;
     }
-    auto parsed = ParseMessage(body, limits);
-    if (!parsed.ok()) {
-      RespondResult(parsed.status());
-      return;
-    }
-    Message message = std::move(parsed).value();
-    if (message.meta().id.empty() && !seneca_id_.empty()) message.meta().id = seneca_id_;
-    // The Idempotency-Key header (IETF httpapi draft) is meta$.idempotency_key unless the body
-    // gives one.
-    if (auto key = request.find("Idempotency-Key");
-        key != request.end() && message.meta().idempotency_key.empty())
-      message.meta().idempotency_key = std::string(key->value());
-    Status admitted = AdmitIncoming(message, shared_->config, shared_->hooks, *caller, NowMs());
+    Result<Message> admitted = ActRequestMessage(request, body, CallerOf(request), shared_->config,
+                                                 shared_->hooks, NowMs());
     if (!admitted.ok()) {
-      RespondResult(std::move(admitted));
+      RespondResult(admitted.status());
       return;
     }
+    Message message = std::move(admitted).value();
     ++requests_;
     if (caller_ == SenecaCaller::kTransport && requests_ == 1) {
       DispatchInOrder(std::make_shared<Message>(std::move(message)), 0);

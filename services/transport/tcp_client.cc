@@ -186,20 +186,21 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     size_t pos = 0;
     size_t next_frame = 0;
     uint64_t generation = generation_;
-    while (in_.used - pos >= kFrameHeaderBytes) {
-      uint32_t length = ReadFrameLength(in_.bytes.data() + pos);
-      if (length > options_.max_message_bytes + 4096) {
+    while (true) {
+      FrameScan scan =
+          ScanFrame({in_.bytes.data() + pos, in_.used - pos}, options_.max_message_bytes + 4096);
+      if (scan.kind == FrameScan::Kind::kTooLarge) {
         Disconnect(Status::Unavailable(fmt::format("{} sent a frame of {} bytes (limit {})", url_,
-                                                   length, options_.max_message_bytes)));
+                                                   scan.size, options_.max_message_bytes)));
         return false;
       }
-      if (in_.used - pos - kFrameHeaderBytes < length) {
-        next_frame = kFrameHeaderBytes + length;
+      if (scan.kind == FrameScan::Kind::kPartial) {
+        next_frame = scan.size;
         break;
       }
-      HandleReply(std::string_view(in_.bytes.data() + pos + kFrameHeaderBytes, length));
+      HandleReply(scan.body);
       if (generation != generation_) return false;  // a reply callback closed us
-      pos += kFrameHeaderBytes + length;
+      pos += scan.size;
     }
     in_.Consume(pos, next_frame);
     return true;

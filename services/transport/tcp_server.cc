@@ -36,9 +36,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
         shared_(std::move(shared)),
         number_(number) {}
 
-  ~ServerConnection() {
-    shared_->Forget(number_);
-  }
+  ~ServerConnection() { shared_->Forget(number_); }
 
   void Start() {
     error_code ignored;
@@ -143,26 +141,26 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     in_batch_ = true;
     size_t pos = 0;
     size_t next_frame = 0;
-    while (!close_after_flush_ && !closed_ && in_.used - pos >= kFrameHeaderBytes) {
-      uint32_t length = ReadFrameLength(in_.bytes.data() + pos);
-      if (length > max) {
+    while (!close_after_flush_ && !closed_) {
+      FrameScan scan = ScanFrame({in_.bytes.data() + pos, in_.used - pos}, max);
+      if (scan.kind == FrameScan::Kind::kTooLarge) {
         spdlog::warn("tcp {}: dropping a connection that sent a frame of {} bytes (limit {})",
-                     url(), length, max);
-        QueueReply(
-            Status::Invalid(fmt::format("frame of {} bytes exceeds the limit of {}", length, max),
-                            "{\"http_status\":413}"),
-            {});
+                     url(), scan.size, max);
+        QueueReply(Status::Invalid(
+                       fmt::format("frame of {} bytes exceeds the limit of {}", scan.size, max),
+                       "{\"http_status\":413}"),
+                   {});
         close_after_flush_ = true;
         read_closed_ = true;
         break;
       }
-      if (in_.used - pos - kFrameHeaderBytes < length) {
-        next_frame = kFrameHeaderBytes + length;
+      if (scan.kind == FrameScan::Kind::kPartial) {
+        next_frame = scan.size;
         break;
       }
       got_frame_ = true;
-      HandleFrame(std::string_view(in_.bytes.data() + pos + kFrameHeaderBytes, length));
-      pos += kFrameHeaderBytes + length;
+      HandleFrame(scan.body);
+      pos += scan.size;
     }
     if (close_after_flush_) pos = in_.used;
     in_.Consume(pos, next_frame);
@@ -195,9 +193,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     }
     if (auto token = message.GetString("auth$")) {
       // A listener without tokens answers ok to any; else the token decides the role from now on.
-      auto caller = RequiresToken(shared_->config)
-                        ? Authenticate(shared_->config, *token, peer_)
-                        : caller_;
+      auto caller =
+          RequiresToken(shared_->config) ? Authenticate(shared_->config, *token, peer_) : caller_;
       if (caller) {
         caller_ = std::move(caller);
         QueueReply(Message().SetString("auth$", "ok"), id);
@@ -347,17 +344,17 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     }
     if (partial_since_ms_ != 0 && now - partial_since_ms_ > shared_->config.read_timeout_ms) {
       DropClient(services::Drop::kFrameTimeout, fmt::format("its frame did not arrive within {} ms",
-                                            shared_->config.read_timeout_ms));
+                                                            shared_->config.read_timeout_ms));
       return;
     }
     if (write_started_ms_ != 0 && now - write_started_ms_ > shared_->config.write_timeout_ms) {
-      DropClient(services::Drop::kNotReading, fmt::format("it read no reply for {} ms",
-                                          shared_->config.write_timeout_ms));
+      DropClient(services::Drop::kNotReading,
+                 fmt::format("it read no reply for {} ms", shared_->config.write_timeout_ms));
       return;
     }
     if (idle_since_ms_ != 0 && now - idle_since_ms_ > IdleLimitMs()) {
       DropClient(got_frame_ ? services::Drop::kIdle : services::Drop::kFirstFrameTimeout,
-           fmt::format("{} for {} ms", got_frame_ ? "idle" : "no request", IdleLimitMs()));
+                 fmt::format("{} for {} ms", got_frame_ ? "idle" : "no request", IdleLimitMs()));
       return;
     }
     MaybeClose();
@@ -386,9 +383,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   int64_t write_started_ms_ = 0;  // when the write in progress began (0: none)
   size_t writing_bytes_ = 0;      // the size of the write in progress
   bool got_frame_ = false;
-  bool read_paused_ = false;      // Saturated(): the next read waits for replies to go out
-  bool reading_ = false;          // a read is in progress
-  bool stopping_ = false;         // draining: requests read from now on are answered `stopping`
+  bool read_paused_ = false;  // Saturated(): the next read waits for replies to go out
+  bool reading_ = false;      // a read is in progress
+  bool stopping_ = false;     // draining: requests read from now on are answered `stopping`
   bool writing_ = false;
   bool in_batch_ = false;
   bool read_closed_ = false;

@@ -17,6 +17,16 @@ void AppendFrame(const Message& message, std::string& out) {
   out[start + 3] = static_cast<char>(length);
 }
 
+FrameScan ScanFrame(std::string_view bytes, size_t max_bytes) {
+  if (bytes.size() < kFrameHeaderBytes) return {FrameScan::Kind::kPartial};
+  const size_t length = ReadFrameLength(bytes.data());
+  if (length > max_bytes) return {FrameScan::Kind::kTooLarge, length};
+  if (bytes.size() - kFrameHeaderBytes < length)
+    return {FrameScan::Kind::kPartial, kFrameHeaderBytes + length};
+  return {FrameScan::Kind::kFrame, kFrameHeaderBytes + length,
+          bytes.substr(kFrameHeaderBytes, length)};
+}
+
 Status AdmitIncoming(Message& message, const ListenerConfig& config, const ListenerHooks& hooks,
                      const Caller& caller, int64_t now_ms) {
   if (config.external) {

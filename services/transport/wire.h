@@ -109,6 +109,19 @@ inline uint32_t ReadFrameLength(const char* p) {
   return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
 }
 
+// The first frame in `bytes` (received, not yet consumed), as every TCP reader takes it apart.
+struct FrameScan {
+  enum class Kind {
+    kFrame,     // `body` is a whole frame's JSON; `size` (header + body) bytes are consumed
+    kPartial,   // more bytes needed: `size` is the whole frame's, 0 while the header is partial
+    kTooLarge,  // the header announces `size` bytes, over `max_bytes`: framing cannot go on
+  };
+  Kind kind;
+  size_t size = 0;
+  std::string_view body;
+};
+FrameScan ScanFrame(std::string_view bytes, size_t max_bytes);
+
 // --- Requests and replies
 // --------------------------------------------------------------------------- Admission common to
 // every listener: refuses what `caller` may not send there (access.h); on an external listener

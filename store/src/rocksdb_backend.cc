@@ -1,6 +1,6 @@
 // The RocksDB backend. Layout (docs/store.md):
 //   default CF  kind \0 ksid(8, BE) id  ->  version(8, BE) expires_at_ms(8, BE) json
-//   "changes"   sequence(8, BE)         ->  op(1) ksid(8) version(8) |kind|(8) kind |id|(8) id json
+//   "changes"   sequence(8, BE)         ->  the change record (change_codec.h)
 //   "expiry"    expires_at_ms(8, BE) entity key -> ""      (TTL index, read by PurgeExpired)
 //   "meta"      "c" name -> position(8) | "i" kind \0 id -> ksid(8) | "t" -> trim point(8)
 //               | "r" key -> receipt body | "x" expires_at_ms(8, BE) key -> ""  (receipt expiry)
@@ -21,6 +21,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "backend.h"
+#include "change_codec.h"
 #include "key_codec.h"
 #include "shardkit/store/scheduler.h"
 #include "store_impl.h"
@@ -51,40 +52,6 @@ std::optional<EntityRecord> DecodeRow(std::string_view key, std::string_view val
       std::string(k->kind),   k->ksid,
       std::string(k->id),     std::string(value.substr(16)),
       ReadBigEndian64(value), static_cast<int64_t>(ReadBigEndian64(value.substr(8)))};
-}
-
-std::string EncodeChange(const ChangeRecord& c) {
-  std::string out(1, static_cast<char>(StoredOp(c)));
-  AppendBigEndian64(out, c.ksid);
-  AppendBigEndian64(out, c.version);
-  AppendBigEndian64(out, static_cast<uint64_t>(c.expires_at_ms));
-  AppendBigEndian64(out, c.kind.size());
-  out.append(c.kind);
-  AppendBigEndian64(out, c.id.size());
-  out.append(c.id);
-  out.append(c.value);
-  return out;
-}
-
-std::optional<ChangeRecord> DecodeChange(uint64_t sequence, std::string_view in) {
-  ChangeRecord c;
-  c.sequence = sequence;
-  if (in.size() < 33) return std::nullopt;
-  SetStoredOp(c, static_cast<uint8_t>(in[0]));
-  c.ksid = ReadBigEndian64(in.substr(1));
-  c.version = ReadBigEndian64(in.substr(9));
-  c.expires_at_ms = static_cast<int64_t>(ReadBigEndian64(in.substr(17)));
-  uint64_t kind_size = ReadBigEndian64(in.substr(25));
-  in.remove_prefix(33);
-  if (in.size() < kind_size + 8) return std::nullopt;
-  c.kind.assign(in.substr(0, kind_size));
-  in.remove_prefix(kind_size);
-  uint64_t id_size = ReadBigEndian64(in);
-  in.remove_prefix(8);
-  if (in.size() < id_size) return std::nullopt;
-  c.id.assign(in.substr(0, id_size));
-  c.value.assign(in.substr(id_size));
-  return c;
 }
 
 std::string IdIndexKey(std::string_view kind, std::string_view id) {

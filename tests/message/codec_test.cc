@@ -104,6 +104,57 @@ TEST(Codec, NonObjectMessagesAreRejected) {
   EXPECT_THAT(ParseError("null").message(), HasSubstr("must be a JSON object"));
 }
 
+// Found by fuzz/codec_fuzz: RapidJSON decodes the escape of a lone low surrogate (\udc00-\udfff)
+// into bytes that are not UTF-8, so an accepted message printed JSON that no parser (this one
+// included) would read back. Refused wherever it appears: a top-level value, a name, a nested
+// value that a service would decode later.
+TEST(Codec, LoneSurrogateEscapesAreRejected) {
+  for (const char* text : {R"({"s":"d\ude00\n"})", R"({"\udfff":1})",
+                           R"({"ent":{"t":["x","\udc00"]}})", R"({"meta$":{"id":"\ude00"}})"}) {
+    Status s = ParseError(text);
+    EXPECT_EQ(s.code(), Code::kInvalid) << text;
+    EXPECT_THAT(s.message(), HasSubstr("lone UTF-16 surrogate")) << text;
+  }
+  // A pair is one character and round-trips as its UTF-8 bytes.
+  Message m = MustParse(R"({"s":"\ud83d\ude00"})");
+  EXPECT_EQ(*m.GetString("s"), "\xf0\x9f\x98\x80");
+  EXPECT_EQ(ToJson(m), "{\"s\":\"\xf0\x9f\x98\x80\"}");
+}
+
+// Found by fuzz/codec_fuzz: RapidJSON's SSE2 string scanner takes the raw bytes 0x1a-0x1f for
+// text (it tests c <= 0x19), in a name or a value at any depth, wherever a 16-byte block of the
+// string is scanned at once. A nested value keeps its raw text, so ToJson printed JSON that did
+// not parse back.
+TEST(Codec, RawControlCharactersInStringsAreRejected) {
+  const std::string run(40, 'S');
+  for (const std::string& text :
+       {"{\"a\":\"\\n" + run + "\x1a\"}", "{\"mes" + run + std::string(20, '\x1a') + "\":1}",
+        "{\"ent\":{\"k" + run + "\x1f\":1}}", "{\"ent\":[\"" + run + "\x1d\"]}",
+        "{\"a\":\"\\u0041" + run + "\n\"}"}) {
+    Status s = ParseError(text);
+    EXPECT_EQ(s.code(), Code::kInvalid) << text;
+    EXPECT_THAT(s.message(), HasSubstr("malformed JSON at offset")) << text;
+  }
+  // Escaped, they are fine, and print escaped.
+  Message m = MustParse("{\"a\":\"\\n" + run + "\\u001a\"}");
+  EXPECT_EQ(*m.GetString("a"), "\n" + run + "\x1a");
+  EXPECT_TRUE(ParseMessage(ToJson(m)).ok());
+}
+
+// Found by fuzz/codec_fuzz: RapidJSON parsed 5e308 in an error's details as infinity, and the
+// details written back ended mid-value ({"n":), so the error a client passed on was not JSON.
+TEST(Codec, NumbersPastTheLargestDoubleAreRefusedWhereParsed) {
+  Result<Message> reply =
+      FromWire(MustParse(R"({"error$":{"code":"not_found","message":"m","details":{"n":5e308}}})"));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInternal);
+  EXPECT_THAT(reply.status().message(), HasSubstr("out of the range of a double"));
+  EXPECT_TRUE(ParseMessage(ToJson(ErrorMessage(reply.status()))).ok());
+  for (const char* text : {"[5e308]", "{\"a\":{\"b\":-1.8e308}}"})
+    EXPECT_EQ(ParseJson(text, "q").status().code(), Code::kInvalid) << text;
+  EXPECT_TRUE(ParseJson("[1.7e308,-1e-400]", "q").ok());
+}
+
 TEST(Codec, OversizedMessagesAreRejectedBeforeParsing) {
   CodecLimits limits;
   limits.max_bytes = 64;

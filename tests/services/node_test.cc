@@ -375,5 +375,44 @@ TEST_F(NodeTest, HttpErrorsUseStatusCodesAndTheErrorObject) {
   EXPECT_THAT(socket.ReadHttpResponse(), HasSubstr("HTTP/1.1 400"));
 }
 
+// Found by fuzz/http_request_fuzz: a seneca-id or Idempotency-Key header that is not UTF-8 became
+// meta$ text, so the reply (and any message the node passed on) was not valid JSON.
+TEST_F(NodeTest, HttpHeadersThatAreNotUtf8AreRefusedNamingTheHeader) {
+  RawSocket socket(PortOf(http_));
+  const std::string body = R"({"role":"echo"})";
+  for (const std::string header : {"seneca-id", "Idempotency-Key"}) {
+    ASSERT_TRUE(socket.Send(
+        fmt::format("POST /act HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{}: a\xec/1\r\n\r\n{}",
+                    body.size(), header, body)));
+    const std::string response = socket.ReadHttpResponse();
+    EXPECT_THAT(response, HasSubstr("HTTP/1.1 400"));
+    EXPECT_THAT(response, HasSubstr(header + ": the header's value is not valid UTF-8"));
+    const size_t end = response.find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos);
+    EXPECT_TRUE(ParseMessage(response.substr(end + 4)).ok()) << response;
+  }
+}
+
+// Found by fuzz/codec_fuzz: strings the codec let through (a raw control character 0x1a-0x1f,
+// the escape of a lone surrogate) came back from the echo service as frames that are not JSON.
+// They are refused, and the connection carries on.
+TEST_F(NodeTest, StringsThatWouldNotPrintAsJsonAreRefusedOverTcp) {
+  RawSocket socket(PortOf(tcp_));
+  const std::string run(40, 'S');
+  for (const std::string& text : {R"({"role":"echo","x":{"k\n)" + run + "\x1a\":1}}",
+                                  std::string(R"({"role":"echo","x":"\udc00"})")}) {
+    ASSERT_TRUE(socket.Send(Frame(text)));
+    auto reply = socket.ReadFrame();
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    Result<Message> answer = FromWire(std::move(reply).value());
+    ASSERT_FALSE(answer.ok()) << text << " was accepted";
+    EXPECT_EQ(answer.status().code(), Code::kInvalid) << text;
+  }
+  ASSERT_TRUE(socket.Send(Frame(R"({"role":"echo","meta$":{"id":"after"}})")));
+  auto reply = socket.ReadFrame();
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->meta().id, "after");
+}
+
 }  // namespace
 }  // namespace shardkit::services::testing

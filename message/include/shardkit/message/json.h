@@ -21,6 +21,9 @@ namespace shardkit {
 // Appends `value` as a quoted, escaped JSON string. `value` must be UTF-8.
 void AppendJsonString(std::string_view value, std::string& out);
 
+// Whether `text` is valid UTF-8, as every JSON text and string must be (vectorised, simdjson).
+bool IsUtf8(std::string_view text);
+
 // Parses `text` as one JSON value into a DOM (full validation, UTF-8 checked). `what` names the
 // field in the error: ParseJson(q, "q") -> "invalid: q: malformed JSON at offset 3: …".
 Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view what);

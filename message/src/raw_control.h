@@ -1,0 +1,23 @@
+// Internal to message/: what RapidJSON 1.1 (Debian 12) fails to refuse in JSON text.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace shardkit::internal {
+
+// The offset of the first byte 0x1a-0x1f in `text`, or npos. JSON allows no raw control
+// character in a string (and none but tab, newline and return outside one), but RapidJSON's SSE2
+// string scanner takes these six for text: it tests c <= 0x19. A text that passed such a parse
+// would print as JSON that no parser reads back, so every parse looks for them first.
+inline size_t FindUnscannedControl(std::string_view text) {
+  bool any = false;
+  for (char c : text) any |= static_cast<uint8_t>(static_cast<uint8_t>(c) - 0x1a) < 6;
+  if (!any) return std::string_view::npos;  // the loop above vectorises; this one runs rarely
+  for (size_t i = 0; i < text.size(); ++i)
+    if (static_cast<uint8_t>(static_cast<uint8_t>(text[i]) - 0x1a) < 6) return i;
+  return std::string_view::npos;
+}
+
+}  // namespace shardkit::internal
