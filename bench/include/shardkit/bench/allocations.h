@@ -9,7 +9,8 @@
 
 namespace shardkit::bench {
 
-// Called by the replaced operator new on every allocation: one relaxed atomic increment.
+// Called by the replaced operator new on every allocation: one relaxed increment of this
+// thread's own counter.
 void CountAllocation() noexcept;
 // Called once by the program that counts.
 void EnableAllocationCounting() noexcept;
