@@ -10,8 +10,8 @@
 #include "bench_commands.h"
 #include "commands.h"
 #include "migrate_command.h"
-#include "suggest.h"
 #include "shardkit/services/data_services.h"
+#include "suggest.h"
 
 namespace shardkit::cli {
 

@@ -45,8 +45,8 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
     std::lock_guard<std::mutex> lock(mu);
     if (migrator->Release()) directory->Put(key, nullptr);
   };
-  ServiceInstance instance{migrator, {"migrate:*"}, stop,
-                           [migrator] { migrator->ResumeFromDisk(); }};
+  ServiceInstance instance{
+      migrator, {"migrate:*"}, stop, [migrator] { migrator->ResumeFromDisk(); }};
   instance.operations = {"migrate:*"};
   return instance;
 }

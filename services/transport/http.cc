@@ -178,49 +178,56 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       Act(request);
       return;
     }
-    // /health details and /metrics follow the rules of a sys:stats message (access.h).
     if (request.method() == http::verb::get && (target == "/health" || target == "/metrics")) {
-      auto caller = CallerOf(request);
-      bool may = caller && MayReadStats(*caller, shared_->config, shared_->hooks);
-      if (target == "/health") {
-        bool details = may && shared_->hooks.health_json;
-        std::string status =
-            shared_->draining.load() ? "{\"status\":\"stopping\"}" : "{\"status\":\"ok\"}";
-        Respond(http::status::ok, details ? shared_->hooks.health_json() : std::move(status),
-                "application/json");
-      } else if (!may) {
-        RespondResult(caller ? Status::Invalid("forbidden: /metrics needs an admin token on a "
-                                               "listener that serves sys:stats",
-                                               std::string(kForbiddenDetails))
-                             : Unauthorized());
-      } else {
-        Respond(http::status::ok, shared_->hooks.metrics_text ? shared_->hooks.metrics_text() : "",
-                "text/plain; version=0.0.4");
-      }
+      Stats(request, target);
       return;
     }
     if (request.method() == http::verb::get && shared_->config.console && shared_->hooks.console &&
         (target == "/console" || target.starts_with("/console/"))) {
-      // The console shows what sys:stats does: the rule of /metrics (access.h). A browser asked
-      // for credentials sends the token as a Basic password.
-      auto caller = CallerOf(request);
-      if (!caller) {
-        Respond(http::status::unauthorized, ErrorBody(Unauthorized()), "application/json",
-                {{"WWW-Authenticate", "Basic realm=\"shardkit console\""}});
-      } else if (!MayReadStats(*caller, shared_->config, shared_->hooks)) {
-        RespondResult(
-            Status::Invalid("forbidden: the console needs an admin token on a listener "
-                            "that serves sys:stats",
-                            std::string(kForbiddenDetails)));
-      } else {
-        Page(request, target);
-      }
+      Console(request, target);
       return;
     }
     Respond(http::status::not_found,
-            ErrorBody(Status::NotFound(
-                fmt::format("no resource '{}' (POST /act, GET /health, GET /metrics)", target))),
+            ErrorBody(Status::NotFound(fmt::format(
+                "no resource '{}' (POST /act, GET /health, GET /metrics, GET /console)", target))),
             "application/json");
+  }
+
+  // /health details and /metrics follow the rules of a sys:stats message (access.h).
+  void Stats(const http::request<http::string_body>& request, std::string_view target) {
+    auto caller = CallerOf(request);
+    bool may = caller && MayReadStats(*caller, shared_->config, shared_->hooks);
+    if (target == "/health") {
+      bool details = may && shared_->hooks.health_json;
+      std::string status =
+          shared_->draining.load() ? "{\"status\":\"stopping\"}" : "{\"status\":\"ok\"}";
+      Respond(http::status::ok, details ? shared_->hooks.health_json() : std::move(status),
+              "application/json");
+    } else if (!may) {
+      RespondResult(caller ? Status::Invalid("forbidden: /metrics needs an admin token on a "
+                                             "listener that serves sys:stats",
+                                             std::string(kForbiddenDetails))
+                           : Unauthorized());
+    } else {
+      Respond(http::status::ok, shared_->hooks.metrics_text ? shared_->hooks.metrics_text() : "",
+              "text/plain; version=0.0.4");
+    }
+  }
+
+  // The console shows what sys:stats does: the rule of /metrics (access.h). A browser asked for
+  // credentials sends the token as a Basic password.
+  void Console(const http::request<http::string_body>& request, std::string_view target) {
+    auto caller = CallerOf(request);
+    if (!caller) {
+      Respond(http::status::unauthorized, ErrorBody(Unauthorized()), "application/json",
+              {{"WWW-Authenticate", "Basic realm=\"shardkit console\""}});
+    } else if (!MayReadStats(*caller, shared_->config, shared_->hooks)) {
+      RespondResult(Status::Invalid(
+          "forbidden: the console needs an admin token on a listener that serves sys:stats",
+          std::string(kForbiddenDetails)));
+    } else {
+      Page(request, target);
+    }
   }
 
   // Who sent `request` (access.h); nullopt: the listener asks for a token and it is wrong.

@@ -84,8 +84,8 @@ class InprocClient final : public Handler {
     runtime_.PostAfter(std::chrono::milliseconds(budget), [once, url] {
       once->Reply(Status::Timeout(fmt::format("no reply from {} in time", url)));
     });
-    Status admitted = AdmitIncoming(message, target->config, target->hooks,
-                                    AnonymousCaller(target->config), now);
+    Status admitted =
+        AdmitIncoming(message, target->config, target->hooks, AnonymousCaller(target->config), now);
     if (!admitted.ok()) {
       once->Reply(std::move(admitted));
       return;
@@ -109,8 +109,7 @@ class InprocClient final : public Handler {
 
 Result<std::unique_ptr<Listener>> StartInprocListener(IoRuntime&, const ListenerConfig& config,
                                                       ListenerHooks hooks) {
-  auto target =
-      std::make_shared<const InprocTarget>(InprocTarget{config, std::move(hooks)});
+  auto target = std::make_shared<const InprocTarget>(InprocTarget{config, std::move(hooks)});
   auto& registry = InprocRegistry::Get();
   std::lock_guard<std::mutex> lock(registry.mutex);
   auto [it, inserted] = registry.targets.emplace(config.endpoint.name, target);

@@ -26,8 +26,8 @@ std::string ListenerCounters::PrometheusText() const {
       "# HELP shardkit_connections_refused_total Connections closed at accept, per reason.\n"
       "# TYPE shardkit_connections_refused_total counter\n";
   for (size_t i = 0; i < kRefusalNames.size(); ++i)
-    out += fmt::format("shardkit_connections_refused_total{{reason=\"{}\"}} {}\n",
-                       kRefusalNames[i], refused_[i].load());
+    out += fmt::format("shardkit_connections_refused_total{{reason=\"{}\"}} {}\n", kRefusalNames[i],
+                       refused_[i].load());
   out +=
       "# HELP shardkit_clients_dropped_total Connections the node closed, per reason.\n"
       "# TYPE shardkit_clients_dropped_total counter\n";
@@ -69,8 +69,8 @@ void RateLimitedLog::Warn(std::string_view where, std::string_view what) {
     ++suppressed_;
     return;
   }
-  spdlog::warn("{}: {} ({} more since the last report; reported at most every {} s)", where,
-               what, suppressed_, interval_ms_ / 1000);
+  spdlog::warn("{}: {} ({} more since the last report; reported at most every {} s)", where, what,
+               suppressed_, interval_ms_ / 1000);
   last_ms_ = now;
   suppressed_ = 0;
 }

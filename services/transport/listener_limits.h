@@ -61,8 +61,8 @@ class RateLimitedLog {
  private:
   const int64_t interval_ms_;
   std::mutex mutex_;
-  int64_t last_ms_ = 0;       // guarded by mutex_
-  uint64_t suppressed_ = 0;   // guarded by mutex_
+  int64_t last_ms_ = 0;      // guarded by mutex_
+  uint64_t suppressed_ = 0;  // guarded by mutex_
 };
 
 }  // namespace shardkit::services

@@ -3,9 +3,9 @@
 // constructed as Connection(tcp::socket, std::shared_ptr<Server<Connection>>, number) and
 // started with Start(); it calls Forget(number) when it dies.
 //
-// Limits at accept (listener_limits.h): past max_connections, or max_connections_per_peer for the peer,
-// a new connection is closed at once and counted. Out of descriptors (EMFILE, ENFILE), the loop
-// sheds one pending connection with the reserved descriptor, logs at most every 10 s and waits
+// Limits at accept (listener_limits.h): past max_connections, or max_connections_per_peer for the
+// peer, a new connection is closed at once and counted. Out of descriptors (EMFILE, ENFILE), the
+// loop sheds one pending connection with the reserved descriptor, logs at most every 10 s and waits
 // (100 ms, doubling to 1 s) before accepting again, instead of spinning.
 #pragma once
 
@@ -18,8 +18,8 @@
 #include <atomic>
 #include <cerrno>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>

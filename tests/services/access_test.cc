@@ -121,8 +121,8 @@ class AccessTest : public ::testing::Test {
   std::string HttpGet(const std::string& path, const std::string& secret) {
     RawSocket socket(PortOf(urls_[1]));
     std::string auth = secret.empty() ? "" : fmt::format("Authorization: Bearer {}\r\n", secret);
-    EXPECT_TRUE(socket.Send(fmt::format(
-        "GET {} HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n", path, auth)));
+    EXPECT_TRUE(socket.Send(
+        fmt::format("GET {} HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n", path, auth)));
     return socket.Read(1 << 20, std::chrono::seconds(3));
   }
 

@@ -112,8 +112,9 @@ TEST(LimitsTest, ConnectionsPastThePerPeerLimitAreRefusedAndCounted) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   RawSocket fourth(PortOf(urls[0]));
   EXPECT_TRUE(fourth.ClosedWithin(std::chrono::seconds(2)));
-  EXPECT_THAT(Metrics(urls[1]),
-              HasSubstr("shardkit_connections_refused_total{reason=\"max_connections_per_peer\"} 1"));
+  EXPECT_THAT(
+      Metrics(urls[1]),
+      HasSubstr("shardkit_connections_refused_total{reason=\"max_connections_per_peer\"} 1"));
   held.clear();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_TRUE(OrdinaryClientAnswered(urls[0]));
@@ -135,7 +136,8 @@ TEST(LimitsTest, AClientThatNeverReadsIsCutOffWithMemoryBounded) {
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   fcntl(fd, F_SETFL, O_NONBLOCK);
-  std::string frame = Frame(fmt::format(R"({{"role":"echo","pad":"{}"}})", std::string(65536, 'x')));
+  std::string frame =
+      Frame(fmt::format(R"({{"role":"echo","pad":"{}"}})", std::string(65536, 'x')));
   size_t sent_bytes = 0;
   bool cut_off = false;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -156,7 +158,8 @@ TEST(LimitsTest, AClientThatNeverReadsIsCutOffWithMemoryBounded) {
               cut_off, rss_kb / 1024.0);
   EXPECT_TRUE(cut_off);
   EXPECT_LT(rss_kb, 100 * 1024);
-  EXPECT_THAT(Metrics(urls[1]), HasSubstr("shardkit_clients_dropped_total{reason=\"not_reading\"} 1"));
+  EXPECT_THAT(Metrics(urls[1]),
+              HasSubstr("shardkit_clients_dropped_total{reason=\"not_reading\"} 1"));
   EXPECT_TRUE(OrdinaryClientAnswered(urls[0]));
 }
 
@@ -173,7 +176,8 @@ TEST(LimitsTest, RunningOutOfDescriptorsCostsLittleAndTheNodeRecovers) {
   double cpu_before = CpuSeconds(serve.pid());
   auto started = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(4));
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   double core_share = (CpuSeconds(serve.pid()) - cpu_before) / elapsed;
   std::string log = serve.log();
   size_t accept_lines = 0;

@@ -54,10 +54,10 @@ TEST(SenecaQuery, StoredFormDropsDirectivesKeepsNullsAndRenamesVersion) {
 TEST(SenecaQuery, MatchingIsStrictEqualityArraysAndOperators) {
   auto all = Doc(R"([{"id":"a","p":1,"s":"x"},{"id":"b","p":2,"s":"y"},{"id":"c","p":"1"},
                      {"id":"d","p":null}])");
-  EXPECT_EQ(Ids(all, R"({"p":1})"), "a ");               // "1" is not 1
-  EXPECT_EQ(Ids(all, R"({"p":[2,"1"]})"), "b c ");       // any of
-  EXPECT_EQ(Ids(all, R"({"p":null})"), "d ");            // a missing field is not null
-  EXPECT_EQ(Ids(all, R"({"p":{"$gte":2}})"), "b ");  // as in JS: "1" is 1 and null is 0
+  EXPECT_EQ(Ids(all, R"({"p":1})"), "a ");                 // "1" is not 1
+  EXPECT_EQ(Ids(all, R"({"p":[2,"1"]})"), "b c ");         // any of
+  EXPECT_EQ(Ids(all, R"({"p":null})"), "d ");              // a missing field is not null
+  EXPECT_EQ(Ids(all, R"({"p":{"$gte":2}})"), "b ");        // as in JS: "1" is 1 and null is 0
   EXPECT_EQ(Ids(all, R"({"q":{"$gte":2}})"), "a b c d ");  // undefined compares neither way
   EXPECT_EQ(Ids(all, R"({"p":{"$ne":1},"s":"y"})"), "b ");
   EXPECT_EQ(Ids(all, R"({"s":"x","sort$":{"p":1}})"), "a ");

@@ -123,7 +123,7 @@ class MockResponder {
     std::string pattern_key_;  // Pattern::key(): which route it belongs to
     std::source_location where_;
     bool Accepts(const Message& message) const;
-    bool Saturated() const;  // one more call would be too many
+    bool Saturated() const;               // one more call would be too many
     std::string CardinalityText() const;  // "Times(2)" or GMock's description
 
     ReplyGenerator generate_;  // null: reply {} (an empty object)
