@@ -15,11 +15,8 @@ namespace {
 // (cache service name, its stats), in the order the caches started.
 std::vector<std::pair<std::string, cache::CacheStats>> Caches(const ServiceDirectory& directory) {
   std::vector<std::pair<std::string, cache::CacheStats>> caches;
-  const std::string prefix = CacheKey("");
-  for (const std::string& key : directory.Keys(prefix)) {
-    auto found = directory.Find<cache::EntityCache>(key);
-    if (found) caches.emplace_back(key.substr(prefix.size()), found->stats());
-  }
+  for (const auto& [name, cache] : directory.FindAll<cache::EntityCache>(CacheKey("")))
+    caches.emplace_back(name, cache->stats());
   return caches;
 }
 

@@ -14,11 +14,8 @@ namespace {
 // (store service name, its feed's stats), in the order the stores started.
 std::vector<std::pair<std::string, store::FeedStats>> Feeds(const ServiceDirectory& directory) {
   std::vector<std::pair<std::string, store::FeedStats>> feeds;
-  const std::string prefix = FeedKey("");
-  for (const std::string& key : directory.Keys(prefix)) {
-    auto found = directory.Find<store::EntityStore>(key);
-    if (found) feeds.emplace_back(key.substr(prefix.size()), found->feed().Stats());
-  }
+  for (const auto& [name, store] : directory.FindAll<store::EntityStore>(FeedKey("")))
+    feeds.emplace_back(name, store->feed().Stats());
   return feeds;
 }
 

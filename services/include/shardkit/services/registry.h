@@ -46,6 +46,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shardkit/message/bus.h"
@@ -79,6 +80,15 @@ class ServiceDirectory {
   void Put(const std::string& key, std::shared_ptr<void> value);
   // The keys starting with `prefix`, in insertion order.
   std::vector<std::string> Keys(std::string_view prefix) const;
+  // (name, object) of every key starting with `prefix`, the prefix cut off, in insertion order.
+  template <typename T>
+  std::vector<std::pair<std::string, std::shared_ptr<T>>> FindAll(std::string_view prefix) const {
+    std::vector<std::pair<std::string, std::shared_ptr<T>>> found;
+    for (const std::string& key : Keys(prefix)) {
+      if (auto object = Find<T>(key)) found.emplace_back(key.substr(prefix.size()), object);
+    }
+    return found;
+  }
 
  private:
   mutable std::mutex mutex_;
