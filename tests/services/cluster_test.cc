@@ -196,6 +196,9 @@ TEST_F(ClusterTest, WritesResentAfterAnInstanceIsKilledAreAppliedOnceThanksToIde
           routers[2]->process->Signal(SIGSTOP);
         }
         if (i == kSaves / 3 + 15) {
+          // Time for the 15 saves sent since the freeze to reach the frozen instances (about 10
+          // of them): on a fast machine the kill could otherwise come before NATS delivered any.
+          std::this_thread::sleep_for(100ms);
           routers[1]->process->Signal(SIGKILL);
           routers[2]->process->Signal(SIGKILL);
         }
