@@ -88,15 +88,18 @@ Cluster::Cluster(ClusterOptions options)
     nodes_.push_back(std::move(node));
   }
 
-  // Shard k lives on node k % nodes: its store, and over it its guard behind the fault injector
-  // ("shard:<range>"), which reaches the store as Prior.
-  struct ShardServices {
-    std::shared_ptr<Handler> store;
-    std::shared_ptr<Handler> guard;
-  };
+  std::map<std::string, ShardServices> shards = AddShards(*map, refresh);
+  for (size_t i = 0; i < nodes_.size(); ++i) WireNode(i, *map, refresh, shards);
+  SaveFixtures();
+}
+
+// Shard k lives on node k % nodes: its store, and over it its guard behind the fault injector
+// ("shard:<range>"), which reaches the store as Prior.
+std::map<std::string, Cluster::ShardServices> Cluster::AddShards(
+    const shard::ShardMap& map, const shard::MapRefresher& refresh) {
   std::map<std::string, ShardServices> shard_services;
-  for (size_t k = 0; k < map->shards().size(); ++k) {
-    const std::string& name = map->shards()[k].name;
+  for (size_t k = 0; k < map.shards().size(); ++k) {
+    const std::string& name = map.shards()[k].name;
     store::StoreOptions store_options;
     store_options.clock = &clock_;
     store_options.shard_key_fields = options_.shard_keys;
@@ -106,53 +109,55 @@ Cluster::Cluster(ClusterOptions options)
     int owner = static_cast<int>(k % nodes_.size());
     owners_[name] = owner;
     nodes_[owner]->shards_.push_back(name);
-    auto guard_map = std::make_shared<shard::ShardMapHolder>(*map);
+    auto guard_map = std::make_shared<shard::ShardMapHolder>(map);
     shard_services[name] = {
         store::MakeStoreService(s),
         faults_->Wrap("shard:" + name, shard::MakeShardGuard({name, guard_map, refresh, nullptr}))};
   }
+  return shard_services;
+}
 
+// Node i: a shard router on store:*, a cache per cached kind in front of it, its own shards'
+// stores behind their guards, and links to the shards of other nodes.
+void Cluster::WireNode(size_t i, const shard::ShardMap& map, const shard::MapRefresher& refresh,
+                       const std::map<std::string, ShardServices>& shards) {
   auto fail = [](const Status& s) {
     if (!s.ok()) ADD_FAILURE() << "Cluster: " << s.ToString();
   };
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    Node& node = *nodes_[i];
-    auto ids = std::make_shared<store::IdGenerator>(static_cast<uint32_t>(i + 1), &clock_);
-    auto router =
-        shard::MakeShardRouter({std::make_shared<shard::ShardMapHolder>(*map), refresh, ids});
-    fail(node.Add("store:*", router, "shard router"));
-    for (const auto& kind : options_.cached_kinds) {
-      cache::CacheOptions cache_options = options_.cache;
-      cache_options.clock = &clock_;
-      auto entity_cache = cache::MakeEntityCache(cache_options);
-      node.caches_[kind] = entity_cache;
-      fail(node.Add(fmt::format("store:*,kind:\"{}\"", kind), entity_cache, kind + " cache"));
-      fail(node.Add(fmt::format("store:*,kind:\"{}\",cache:true", kind), router,
-                    "shard router (behind the cache)"));
-    }
-    for (const auto& [name, service] : shard_services) {
-      int owner = owners_[name];
-      // kind:* makes the shard route beat a cache or router on store:*,kind:K (docs/sharding.md);
-      // the router drops `cache` when it forwards, so one route per shard serves every kind.
-      std::string pattern = fmt::format("store:*,kind:*,shard:\"{}\"", name);
-      if (owner == static_cast<int>(i)) {
-        fail(node.bus_->Add(pattern, service.store, "store " + name));
-        fail(node.bus_->Override(pattern, Recorded(*node.bus_, service.guard), "shard " + name));
-        continue;
-      }
-      Bus* target = nodes_[owner]->bus_;
-      std::string link = fmt::format("{}->{}", node.name_, nodes_[owner]->name_);
-      auto handler =
-          faults_->Wrap(link, MakeHandler([target](Message m, const Context&, ReplyFn reply) {
-                          target->Act(std::move(m), std::move(reply));
-                        }));
-      std::string description =
-          fmt::format("shard {} on {} (link {})", name, nodes_[owner]->name_, link);
-      fail(node.Add(pattern, handler, description));
-    }
+  Node& node = *nodes_[i];
+  auto ids = std::make_shared<store::IdGenerator>(static_cast<uint32_t>(i + 1), &clock_);
+  auto router =
+      shard::MakeShardRouter({std::make_shared<shard::ShardMapHolder>(map), refresh, ids});
+  fail(node.Add("store:*", router, "shard router"));
+  for (const auto& kind : options_.cached_kinds) {
+    cache::CacheOptions cache_options = options_.cache;
+    cache_options.clock = &clock_;
+    auto entity_cache = cache::MakeEntityCache(cache_options);
+    node.caches_[kind] = entity_cache;
+    fail(node.Add(fmt::format("store:*,kind:\"{}\"", kind), entity_cache, kind + " cache"));
+    fail(node.Add(fmt::format("store:*,kind:\"{}\",cache:true", kind), router,
+                  "shard router (behind the cache)"));
   }
-
-  SaveFixtures();
+  for (const auto& [name, service] : shards) {
+    int owner = owners_[name];
+    // kind:* makes the shard route beat a cache or router on store:*,kind:K (docs/sharding.md);
+    // the router drops `cache` when it forwards, so one route per shard serves every kind.
+    std::string pattern = fmt::format("store:*,kind:*,shard:\"{}\"", name);
+    if (owner == static_cast<int>(i)) {
+      fail(node.bus_->Add(pattern, service.store, "store " + name));
+      fail(node.bus_->Override(pattern, Recorded(*node.bus_, service.guard), "shard " + name));
+      continue;
+    }
+    Bus* target = nodes_[owner]->bus_;
+    std::string link = fmt::format("{}->{}", node.name_, nodes_[owner]->name_);
+    auto handler =
+        faults_->Wrap(link, MakeHandler([target](Message m, const Context&, ReplyFn reply) {
+                        target->Act(std::move(m), std::move(reply));
+                      }));
+    std::string description =
+        fmt::format("shard {} on {} (link {})", name, nodes_[owner]->name_, link);
+    fail(node.Add(pattern, handler, description));
+  }
 }
 
 void Cluster::SaveFixtures() {

@@ -108,17 +108,8 @@ class FaultHandler final : public Handler {
           inner->Handle(std::move(message), context, std::move(reply));
         });
         return;
-      case Action::kDrop: {
-        int64_t deadline =
-            message.meta().deadline != 0 ? message.meta().deadline : context.origin().deadline;
-        int64_t wait = deadline != 0
-                           ? std::max<int64_t>(0, deadline - state->scheduler.clock().NowMs())
-                           : state->options.drop_timeout_ms;
-        Status timeout =
-            Status::Timeout(fmt::format("dropped by fault injection on route '{}'", name_));
-        state->scheduler.RunAfter(wait, [reply = std::move(reply), timeout] { reply(timeout); });
-        return;
-      }
+      case Action::kDrop:
+        return Drop(*state, message, context, std::move(reply));
       case Action::kError:
         return reply(error);
       case Action::kDuplicate: {
@@ -129,26 +120,43 @@ class FaultHandler final : public Handler {
       }
       case Action::kReorder:
         if (!release.empty()) FlushReversed(std::move(release));
-        if (schedule_flush) {
-          std::weak_ptr<FaultInjector::State> weak = state;
-          state->scheduler.RunAfter(state->options.reorder_flush_ms, [weak, rule, generation] {
-            auto s = weak.lock();
-            if (!s) return;
-            std::vector<Held> held;
-            {
-              std::lock_guard<std::mutex> lock(s->mu);
-              if (rule->flush_generation != generation) return;  // the window filled meanwhile
-              held.swap(rule->held);
-              ++rule->flush_generation;
-            }
-            FlushReversed(std::move(held));
-          });
-        }
+        if (schedule_flush) ScheduleFlush(state, rule, generation);
         return;
     }
   }
 
  private:
+  // Answers `timeout` when the request's deadline passes (or after drop_timeout_ms without one),
+  // as a request lost on the wire would be.
+  void Drop(FaultInjector::State& state, const Message& message, const Context& context,
+            ReplyFn reply) {
+    int64_t deadline =
+        message.meta().deadline != 0 ? message.meta().deadline : context.origin().deadline;
+    int64_t wait = deadline != 0 ? std::max<int64_t>(0, deadline - state.scheduler.clock().NowMs())
+                                 : state.options.drop_timeout_ms;
+    Status timeout =
+        Status::Timeout(fmt::format("dropped by fault injection on route '{}'", name_));
+    state.scheduler.RunAfter(wait, [reply = std::move(reply), timeout] { reply(timeout); });
+  }
+
+  // Releases a Reorder rule's held messages after reorder_flush_ms unless the window filled first.
+  static void ScheduleFlush(const std::shared_ptr<FaultInjector::State>& state,
+                            std::shared_ptr<FaultInjector::Rule::Data> rule, uint64_t generation) {
+    std::weak_ptr<FaultInjector::State> weak = state;
+    state->scheduler.RunAfter(state->options.reorder_flush_ms, [weak, rule, generation] {
+      auto s = weak.lock();
+      if (!s) return;
+      std::vector<Held> held;
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        if (rule->flush_generation != generation) return;  // the window filled meanwhile
+        held.swap(rule->held);
+        ++rule->flush_generation;
+      }
+      FlushReversed(std::move(held));
+    });
+  }
+
   std::weak_ptr<FaultInjector::State> state_;
   std::string name_;
   std::shared_ptr<Handler> inner_;

@@ -79,6 +79,8 @@ class Demo {
   Status Iteration2();
   Status Iteration3();
   Status Iteration4();
+  // Polls a migration's status, drawing its copy progress, until the copy ends.
+  Result<Message> FollowCopy(const std::function<Result<Message>()>& poll, uint64_t total);
   double HitRatio();
   int Summary();
 
@@ -288,6 +290,27 @@ Result<std::map<std::string, uint64_t>> ShardRows(NodeProcesses& nodes,
   return rows;
 }
 
+Result<Message> Demo::FollowCopy(const std::function<Result<Message>()>& poll, uint64_t total) {
+  const bool tty = isatty(fileno(stdout));
+  Result<Message> status = Status::Internal("unset");
+  for (;;) {
+    status = poll();
+    if (!status.ok()) return status.status();
+    uint64_t done = std::min(total, status->GetUint("rows_copied").value_or(0));
+    bool copying = status->GetBool("copying").value_or(false);
+    int width = 40, filled = total ? static_cast<int>(width * done / total) : width;
+    if (!copying) filled = width, done = std::max(done, total);
+    if (tty || !copying) {
+      fmt::print("{}   copy [{:<{}}] {}/{} rows{}", tty ? "\r" : "", std::string(filled, '#'),
+                 width, done, total, copying ? "" : "\n");
+      std::fflush(stdout);
+    }
+    if (!copying) break;
+    if (!Wait(std::chrono::milliseconds(50))) return Status::Unavailable("interrupted");
+  }
+  return status;
+}
+
 Status Demo::Iteration4() {
   Say("Iteration 4: split the busiest timeline shard live, under the load generator",
       "   New target shards are added by reload; the migrator copies, catches up from the change\n"
@@ -326,24 +349,8 @@ Status Demo::Iteration4() {
   fmt::print("   migrate:start sources:[{}] targets:[{}, {}]\n", split_source, left, right);
   auto started = migrate("start");
   if (!started.ok()) return started.status();
-  const uint64_t total = (*rows)[split_source];
-  const bool tty = isatty(fileno(stdout));
-  Result<Message> status = Status::Internal("unset");
-  for (;;) {
-    status = migrate("status");
-    if (!status.ok()) return status.status();
-    uint64_t done = std::min(total, status->GetUint("rows_copied").value_or(0));
-    bool copying = status->GetBool("copying").value_or(false);
-    int width = 40, filled = total ? static_cast<int>(width * done / total) : width;
-    if (!copying) filled = width, done = std::max(done, total);
-    if (tty || !copying) {
-      fmt::print("{}   copy [{:<{}}] {}/{} rows{}", tty ? "\r" : "", std::string(filled, '#'),
-                 width, done, total, copying ? "" : "\n");
-      std::fflush(stdout);
-    }
-    if (!copying) break;
-    if (!Wait(std::chrono::milliseconds(50))) return Status::Unavailable("interrupted");
-  }
+  auto status = FollowCopy([&] { return migrate("status"); }, (*rows)[split_source]);
+  if (!status.ok()) return status.status();
   split_rows = status->GetUint("rows_copied").value_or(0);
   fmt::print("   copied {} rows at {:.0f} rows/s, lag {}\n", split_rows,
              status->GetDouble("copy_rows_per_s").value_or(0), status->GetUint("lag").value_or(0));

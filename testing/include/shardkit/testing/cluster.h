@@ -184,6 +184,16 @@ class Cluster {
   // Stops `nodes` on another thread while this one runs scheduled tasks their threads may wait for.
   void StopDriving(const std::vector<services::Node*>& nodes);
   void SaveFixtures();
+  // A shard's store service and, over it, its guard behind the fault injector.
+  struct ShardServices {
+    std::shared_ptr<Handler> store;
+    std::shared_ptr<Handler> guard;
+  };
+  std::map<std::string, ShardServices> AddShards(
+      const shard::ShardMap& map, const std::function<Result<shard::ShardMap>()>& refresh);
+  void WireNode(size_t i, const shard::ShardMap& map,
+                const std::function<Result<shard::ShardMap>()>& refresh,
+                const std::map<std::string, ShardServices>& shards);
 
   ClusterOptions options_;
   ManualClock clock_;
