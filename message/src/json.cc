@@ -20,17 +20,28 @@ namespace {
 // What RapidJSON 1.1 accepts but cannot write back as JSON: a number just past the largest
 // double (5e308) parses as infinity, at which its Writer stops mid-value, and the escape of a
 // lone low surrogate (\udc00-\udfff) decodes to bytes that are not UTF-8.
-bool Writable(const rapidjson::Value& value) {
+// `strings`: whether a string may hold such an escape at all (most texts have none, and checking
+// every string again cost a few percent of a command's parse).
+bool Writable(const rapidjson::Value& value, bool strings) {
   if (value.IsDouble()) return std::isfinite(value.GetDouble());
-  if (value.IsString()) return IsUtf8({value.GetString(), value.GetStringLength()});
+  if (value.IsString()) return !strings || IsUtf8({value.GetString(), value.GetStringLength()});
   if (value.IsArray()) {
     for (const auto& item : value.GetArray())
-      if (!Writable(item)) return false;
+      if (!Writable(item, strings)) return false;
   } else if (value.IsObject()) {
     for (const auto& member : value.GetObject())
-      if (!Writable(member.name) || !Writable(member.value)) return false;
+      if (!Writable(member.name, strings) || !Writable(member.value, strings)) return false;
   }
   return true;
+}
+
+// Whether `text` holds an escape `\uD...` (a surrogate, lone or paired). The input is checked as
+// UTF-8 while it is parsed, so only such an escape can decode to bytes that are not.
+bool HasSurrogateEscape(std::string_view text) {
+  for (size_t at = text.find("\\u"); at != std::string_view::npos; at = text.find("\\u", at + 2)) {
+    if (at + 2 < text.size() && (text[at + 2] == 'd' || text[at + 2] == 'D')) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -48,7 +59,7 @@ Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view wh
                                        doc.GetErrorOffset(),
                                        rapidjson::GetParseError_En(doc.GetParseError())));
   }
-  if (!Writable(doc)) {
+  if (!Writable(doc, HasSurrogateEscape(text))) {
     return Status::Invalid(fmt::format(
         "{}: a number out of the range of a double, or a string escaping a lone UTF-16 surrogate",
         what));
