@@ -1,5 +1,6 @@
 #include "runner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -7,6 +8,8 @@
 
 namespace shardkit::bench {
 namespace {
+
+constexpr char kSliceMark = '@';
 
 class MedianCollector : public benchmark::BenchmarkReporter {
  public:
@@ -50,11 +53,45 @@ void Register(const std::string& name, std::function<void(benchmark::State&)> fn
       ->Unit(benchmark::kNanosecond);
 }
 
+void RegisterInterleaved(
+    const std::vector<std::pair<std::string, std::function<void(benchmark::State&)>>>& sides,
+    const Options& options) {
+  InitializeOnce();
+  for (int slice = 0; slice < std::max(1, options.repetitions); ++slice) {
+    for (const auto& [name, fn] : sides) {
+      benchmark::RegisterBenchmark(fmt::format("{}{}{}", name, kSliceMark, slice).c_str(),
+                                   [fn](benchmark::State& state) { fn(state); })
+          ->MinTime(options.min_time_s)
+          ->Unit(benchmark::kNanosecond);
+    }
+  }
+}
+
 std::map<std::string, double> RunRegistered() {
   MedianCollector collector;
   benchmark::RunSpecifiedBenchmarks(&collector);
   benchmark::ClearRegisteredBenchmarks();
-  return collector.medians;
+  // Slices of one side ("load@0", "load@1", … and their ".allocs") fold into their median.
+  std::map<std::string, std::vector<double>> slices;
+  std::map<std::string, double> out;
+  for (const auto& [name, value] : collector.medians) {
+    size_t mark = name.find(kSliceMark);
+    if (mark == std::string::npos) {
+      out[name] = value;
+      continue;
+    }
+    size_t suffix = name.find('.', mark);
+    std::string side =
+        name.substr(0, mark) + (suffix == std::string::npos ? "" : name.substr(suffix));
+    slices[side].push_back(value);
+  }
+  for (auto& [side, values] : slices) {
+    std::sort(values.begin(), values.end());
+    out[side] = values.size() % 2 == 1
+                    ? values[values.size() / 2]
+                    : (values[values.size() / 2 - 1] + values[values.size() / 2]) / 2;
+  }
+  return out;
 }
 
 double AllocsFigure(const std::map<std::string, double>& medians, const std::string& name) {

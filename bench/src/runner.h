@@ -6,6 +6,8 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "shardkit/bench/allocations.h"
 #include "shardkit/bench/bench.h"
@@ -15,6 +17,12 @@ namespace shardkit::bench {
 // Registers `fn` as benchmark `name`; its items_per_second median becomes a figure.
 void Register(const std::string& name, std::function<void(benchmark::State&)> fn,
               const Options& options);
+// Registers `sides` to run in turn, options.repetitions slices of each (a, b, c, a, b, c, …), so
+// that drift in a shared machine's load hits every side alike; each side's figure is the median
+// of its slices.
+void RegisterInterleaved(
+    const std::vector<std::pair<std::string, std::function<void(benchmark::State&)>>>& sides,
+    const Options& options);
 // Runs everything registered since the last call; returns name -> median items_per_second, and
 // name + ".allocs" -> median allocations per item for the benchmarks that use AllocationMeter.
 std::map<std::string, double> RunRegistered();

@@ -1,10 +1,7 @@
 // `shardkit bench store`: store:load / store:save through the bus and the store service, against
-// the raw engine (RocksDB or SQLite, its own API, same options, same keys) in the same run.
+// the raw engine (RocksDB or SQLite through its own API) on a copy of the store's own files, with
+// the store's options and sync policy, the two sides interleaved in slices (raw_engine.h).
 #include <fmt/format.h>
-#include <rocksdb/db.h>
-#include <rocksdb/filter_policy.h>
-#include <rocksdb/table.h>
-#include <sqlite3.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -15,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "raw_engine.h"
 #include "runner.h"
 #include "shardkit/bench/bench.h"
 #include "shardkit/message/bus.h"
@@ -54,106 +52,6 @@ double PeakRssMb() {
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss / 1024.0;
 }
-
-// The raw engine under the same options as the store's defaults.
-class RawEngine {
- public:
-  virtual ~RawEngine() = default;
-  virtual void Load(uint64_t n) = 0;
-  virtual bool Get(const std::string& key, std::string& value) = 0;
-  virtual bool Put(const std::string& key, const std::string& value) = 0;
-};
-
-class RawRocksDb final : public RawEngine {
- public:
-  explicit RawRocksDb(const std::string& path, const store::RocksDbTuning& tuning) {
-    rocksdb::Options options;
-    options.create_if_missing = true;
-    options.max_background_jobs = tuning.max_background_jobs;
-    rocksdb::BlockBasedTableOptions table;
-    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(tuning.bloom_bits_per_key));
-    table.block_cache = rocksdb::NewLRUCache(tuning.block_cache_bytes);
-    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    rocksdb::DB* db = nullptr;
-    rocksdb::Status s = rocksdb::DB::Open(options, path, &db);
-    if (!s.ok()) throw std::runtime_error("raw rocksdb: " + s.ToString());
-    db_.reset(db);
-  }
-  void Load(uint64_t n) override {
-    rocksdb::WriteBatch batch;
-    for (uint64_t i = 0; i < n; ++i) {
-      batch.Put(RawKey(IdOf(i)), ValueOf(i));
-      if (batch.Count() == 1000) {
-        db_->Write(rocksdb::WriteOptions(), &batch);
-        batch.Clear();
-      }
-    }
-    db_->Write(rocksdb::WriteOptions(), &batch);
-    db_->Flush(rocksdb::FlushOptions());
-  }
-  bool Get(const std::string& key, std::string& value) override {
-    return db_->Get(rocksdb::ReadOptions(), key, &value).ok();
-  }
-  bool Put(const std::string& key, const std::string& value) override {
-    return db_->Put(rocksdb::WriteOptions(), key, value).ok();  // sync=false, as kGroup writes
-  }
-
- private:
-  std::unique_ptr<rocksdb::DB> db_;
-};
-
-class RawSqlite final : public RawEngine {
- public:
-  explicit RawSqlite(const std::string& path) {
-    std::filesystem::create_directories(path);
-    if (sqlite3_open((path + "/raw.db").c_str(), &db_) != SQLITE_OK)
-      throw std::runtime_error("raw sqlite: open");
-    Exec("PRAGMA journal_mode=WAL");
-    Exec("PRAGMA synchronous=NORMAL");  // as kGroup
-    Exec("PRAGMA cache_size=-16384");
-    Exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID");
-    sqlite3_prepare_v2(db_, "SELECT v FROM kv WHERE k = ?", -1, &get_, nullptr);
-    sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", -1, &put_, nullptr);
-  }
-  ~RawSqlite() override {
-    sqlite3_finalize(get_);
-    sqlite3_finalize(put_);
-    sqlite3_close(db_);
-  }
-  void Load(uint64_t n) override {
-    Exec("BEGIN");
-    for (uint64_t i = 0; i < n; ++i) {
-      Put(RawKey(IdOf(i)), ValueOf(i));
-      if (i % 10000 == 9999) {
-        Exec("COMMIT");
-        Exec("BEGIN");
-      }
-    }
-    Exec("COMMIT");
-  }
-  bool Get(const std::string& key, std::string& value) override {
-    sqlite3_bind_blob(get_, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-    bool found = sqlite3_step(get_) == SQLITE_ROW;
-    if (found)
-      value.assign(static_cast<const char*>(sqlite3_column_blob(get_, 0)),
-                   sqlite3_column_bytes(get_, 0));
-    sqlite3_reset(get_);
-    return found;
-  }
-  bool Put(const std::string& key, const std::string& value) override {
-    sqlite3_bind_blob(put_, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-    sqlite3_bind_blob(put_, 2, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
-    bool ok = sqlite3_step(put_) == SQLITE_DONE;
-    sqlite3_reset(put_);
-    return ok;
-  }
-
- private:
-  void Exec(const char* sql) { sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* get_ = nullptr;
-  sqlite3_stmt* put_ = nullptr;
-};
 
 // Loads `n` entities into the store in batches of 1,000 (one write batch each).
 void LoadStore(store::EntityStore& s, uint64_t n) {
@@ -222,26 +120,33 @@ struct Engines {
   std::unique_ptr<RawEngine> raw;
 };
 
+Result<std::unique_ptr<store::EntityStore>> OpenStore(const StoreBenchOptions& options,
+                                                      const store::StoreOptions& store_options) {
+  return options.backend == "sqlite" ? store::OpenSqliteStore(store_options)
+                                     : store::OpenRocksDbStore(store_options);
+}
+
+// Loads the store, closes it, copies its files for the raw side and opens both: the two read
+// the same rows from the same files in the same state (the load's memtable flushed at reopen by
+// both alike).
 Engines OpenEngines(const StoreBenchOptions& options, const std::string& root) {
   Engines e;
   e.store_options.path = root + "/store";
   e.store_options.purge_interval_ms = 0;
   // Trimming runs only where SavesWhileTrimming drives it: records older than 1 s go.
   e.store_options.feed_retention = {.retention_ms = 1'000, .max_bytes = 0, .interval_ms = 0};
-  Result<std::unique_ptr<store::EntityStore>> opened =
-      options.backend == "sqlite" ? store::OpenSqliteStore(e.store_options)
-                                  : store::OpenRocksDbStore(e.store_options);
-  if (!opened.ok()) throw std::runtime_error("opening the store: " + opened.status().ToString());
-  e.store = std::move(opened).value();
-  if (options.backend == "sqlite") {
-    e.raw = std::make_unique<RawSqlite>(root + "/raw");
-  } else {
-    e.raw = std::make_unique<RawRocksDb>(root + "/raw", e.store_options.rocksdb);
-  }
-  fmt::print(stderr, "loading {} entities into the {} store and the raw engine…\n",
-             options.entities, options.backend);
+  auto must = [](Result<std::unique_ptr<store::EntityStore>> opened) {
+    if (!opened.ok()) throw std::runtime_error("opening the store: " + opened.status().ToString());
+    return std::shared_ptr<store::EntityStore>(std::move(opened).value());
+  };
+  e.store = must(OpenStore(options, e.store_options));
+  fmt::print(stderr, "loading {} entities into the {} store…\n", options.entities, options.backend);
   LoadStore(*e.store, options.entities);
-  e.raw->Load(options.entities);
+  e.store.reset();
+  std::filesystem::copy(e.store_options.path, root + "/raw",
+                        std::filesystem::copy_options::recursive);
+  e.store = must(OpenStore(options, e.store_options));
+  e.raw = OpenRawEngine(options.backend, root + "/raw", e.store_options);
   return e;
 }
 
@@ -300,36 +205,30 @@ Figures TrimmingFigures(Engines& e, Bus& bus, uint64_t n, double seconds) {
           {"feed_records_trimmed", static_cast<double>(trimmed)}};
 }
 
-// The store service against the raw engine: reads, writes, keyed writes.
+// The store service against the raw engine: reads, writes, keyed writes, interleaved in slices.
 Figures RunEngineFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_options) {
-  Register(
-      "raw_read",
-      [&](benchmark::State& state) {
-        std::mt19937_64 rng(1);
-        std::string value;
-        size_t misses = 0;
-        for (auto _ : state) misses += !e.raw->Get(RawKey(IdOf(rng() % n)), value);
-        if (misses) state.SkipWithError("raw read missed");
-        state.SetItemsProcessed(state.iterations());
-      },
-      bench_options);
-  Register("load", Loads(bus, n, 1, "store:load failed"), bench_options);
-  Register(
-      "raw_write",
-      [&](benchmark::State& state) {
-        std::mt19937_64 rng(2);
-        size_t failures = 0;
-        for (auto _ : state) {
-          uint64_t i = rng() % n;
-          failures += !e.raw->Put(RawKey(IdOf(i)), ValueOf(i + 1));
-        }
-        if (failures) state.SkipWithError("raw write failed");
-        state.SetItemsProcessed(state.iterations());
-      },
-      bench_options);
+  auto raw_read = [&](benchmark::State& state) {
+    std::mt19937_64 rng(1);
+    std::string row;
+    size_t misses = 0;
+    for (auto _ : state) misses += !e.raw->Get(RawKey(IdOf(rng() % n)), row);
+    if (misses) state.SkipWithError("raw read missed");
+    state.SetItemsProcessed(state.iterations());
+  };
+  auto raw_write = [&](benchmark::State& state) {
+    std::mt19937_64 rng(2);
+    size_t failures = 0;
+    for (auto _ : state) failures += !e.raw->Write(RawKey(IdOf(rng() % n)));
+    if (failures) state.SkipWithError("raw write failed");
+    state.SetItemsProcessed(state.iterations());
+  };
   uint64_t next_key = 0;
-  Register("save", Saves(bus, n, false, next_key), bench_options);
-  Register("keyed_save", Saves(bus, n, true, next_key), bench_options);
+  RegisterInterleaved({{"raw_read", raw_read},
+                       {"load", Loads(bus, n, 1, "store:load failed")},
+                       {"raw_write", raw_write},
+                       {"save", Saves(bus, n, false, next_key)},
+                       {"keyed_save", Saves(bus, n, true, next_key)}},
+                      bench_options);
   auto m = RunRegistered();
   return {
       {"raw_read_per_s", m["raw_read"]},
@@ -406,8 +305,9 @@ Figures RunShardedFigures(Bus& single, const StoreBenchOptions& options,
   ShardedStores sharded;
   BuildShards(sharded, options, store_options, root);
   const uint64_t n = options.entities;
-  Register("single_load", Loads(single, n, 3, "store:load failed"), bench_options);
-  Register("sharded_load", Loads(sharded.bus, n, 3, "sharded store:load failed"), bench_options);
+  RegisterInterleaved({{"single_load", Loads(single, n, 3, "store:load failed")},
+                       {"sharded_load", Loads(sharded.bus, n, 3, "sharded store:load failed")}},
+                      bench_options);
   auto sm = RunRegistered();
   std::vector<double> list_ms;
   for (int i = 0; i < 300; ++i) {

@@ -126,7 +126,7 @@ void AddStoreBenchmark(CLI::App* bench, BenchState& st) {
       ->capture_default_str();
   bench_store
       ->add_option("--repetitions", store_options.repetitions,
-                   "Runs per figure (the median is reported)")
+                   "Slices per side, the sides interleaved (the median is reported)")
       ->check(Positive())
       ->capture_default_str();
   bench_store->add_option("--min-time", store_options.min_time_s, "Seconds per run")
