@@ -1,13 +1,23 @@
 // Router and codec benchmarks (`shardkit bench router`, `shardkit bench codec`).
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <random>
 
+#include "patrun_compare.h"
 #include "runner.h"
 #include "shardkit/bench/bench.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
+#include "shardkit/message/json.h"
 #include "shardkit/message/router.h"
 
 namespace shardkit::bench {
@@ -32,24 +42,36 @@ std::shared_ptr<Handler> Trivial() {
   });
 }
 
-// A router of `n` patterns store:<op>,kind:k<i>, and 1024 pre-parsed messages that hit them
-// (4 routing properties plus a nested ent).
+// `n` patterns store:<op>,kind:k<i>, and 1024 messages that hit them (4 routing properties plus
+// a nested ent), as JSON texts: the same sets go to patrun.
+struct MatchSet {
+  std::vector<std::string> patterns;  // {"store":"<op>","kind":"k<i>"}
+  std::vector<std::string> messages;
+  explicit MatchSet(int n) {
+    for (int i = 0; i < n; ++i)
+      patterns.push_back(
+          JsonObject().Add("store", kOps[i % 4]).Add("kind", fmt::format("k{}", i)).str());
+    std::mt19937 rng(42);
+    for (int j = 0; j < 1024; ++j) {
+      int i = static_cast<int>(rng() % n);
+      messages.push_back(fmt::format(
+          R"({{"store":"{}","kind":"k{}","id":"{}","v":1,"ent":{{"id":"{}","text":"hello"}}}})",
+          kOps[i % 4], i, j, j));
+    }
+  }
+};
+
+// A router of the set's patterns and its messages, parsed.
 struct MatchFixture {
   Router router;
   std::vector<Message> messages;
   explicit MatchFixture(int n) {
+    MatchSet set(n);
     for (int i = 0; i < n; ++i) {
       auto p = Pattern::Parse(fmt::format("store:{},kind:k{}", kOps[i % 4], i));
       (void)router.Add(std::move(p).value(), Trivial());
     }
-    std::mt19937 rng(42);
-    for (int j = 0; j < 1024; ++j) {
-      int i = static_cast<int>(rng() % n);
-      auto m = ParseMessage(fmt::format(
-          R"({{"store":"{}","kind":"k{}","id":"{}","v":1,"ent":{{"id":"{}","text":"hello"}}}})",
-          kOps[i % 4], i, j, j));
-      messages.push_back(std::move(m).value());
-    }
+    for (const auto& text : set.messages) messages.push_back(std::move(ParseMessage(text)).value());
   }
 };
 
@@ -128,6 +150,67 @@ void RoundTrip(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Finds per second over `seconds`, the clock read once per 1,024 finds (as patrun_bench.js does).
+double MatchSlice(MatchFixture& fixture, double seconds) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto until = start + std::chrono::duration<double>(seconds);
+  size_t done = 0, misses = 0;
+  auto now = start;
+  while (now < until) {
+    for (size_t i = 0; i < 1024; ++i) misses += fixture.router.Find(fixture.messages[i]) == nullptr;
+    done += 1024;
+    now = Clock::now();
+  }
+  if (misses != 0) throw std::runtime_error("a benchmark message found no route");
+  return static_cast<double>(done) / std::chrono::duration<double>(now - start).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// This matcher and patrun on the same sets, slices interleaved: patrun_per_s_<n> and the ratios.
+// Null figures when patrun cannot run (no node, or tests/seneca's npm packages not installed).
+Figures PatrunFigures(const Options& options) {
+  constexpr std::array<int, 2> kSizes = {100, 10000};
+  const auto fixture_path = std::filesystem::temp_directory_path() /
+                            fmt::format("shardkit-bench-patrun-{}.json", getpid());
+  {
+    JsonObject sets;
+    for (int n : kSizes) {
+      MatchSet set(n);
+      std::string patterns = "[", messages = "[";
+      for (const auto& p : set.patterns) patterns += (patterns.size() > 1 ? "," : "") + p;
+      for (const auto& m : set.messages) messages += (messages.size() > 1 ? "," : "") + m;
+      sets.Add(std::to_string(n),
+               JsonObject().AddRaw("patterns", patterns + "]").AddRaw("messages", messages + "]"));
+    }
+    std::ofstream(fixture_path) << sets.str();
+  }
+  auto patrun = PatrunMatcher::Start(options.patrun_script, fixture_path.string());
+  std::map<int, std::vector<double>> ours, theirs;
+  for (int round = 0; patrun && round < options.repetitions; ++round) {
+    for (int n : kSizes) {
+      MatchFixture fixture(n);
+      ours[n].push_back(MatchSlice(fixture, options.min_time_s));
+      theirs[n].push_back(patrun->Slice(n, options.min_time_s));
+    }
+  }
+  patrun.reset();
+  std::filesystem::remove(fixture_path);
+  Figures figures;
+  for (int n : kSizes) {
+    const double them = Median(theirs[n]), us = Median(ours[n]);
+    const bool ok =
+        them > 0 && std::find(theirs[n].begin(), theirs[n].end(), 0.0) == theirs[n].end();
+    figures.emplace_back(fmt::format("patrun_per_s_{}", n), ok ? them : std::nan(""));
+    figures.emplace_back(fmt::format("match_vs_patrun_{}", n), ok ? us / them : std::nan(""));
+  }
+  return figures;
+}
+
 }  // namespace
 
 Figures RunRouterBench(const Options& options) {
@@ -139,11 +222,13 @@ Figures RunRouterBench(const Options& options) {
       "match_10000", [](benchmark::State& s) { Match(s, 10000); }, options);
   Register("act", Act, options);
   auto m = RunRegistered();
-  return {{"match_per_s_10", m["match_10"]},
-          {"match_per_s_100", m["match_100"]},
-          {"match_per_s_10000", m["match_10000"]},
-          {"act_per_s", m["act"]},
-          {"allocs_per_act", AllocsFigure(m, "act")}};
+  Figures figures = {{"match_per_s_10", m["match_10"]},
+                     {"match_per_s_100", m["match_100"]},
+                     {"match_per_s_10000", m["match_10000"]},
+                     {"act_per_s", m["act"]},
+                     {"allocs_per_act", AllocsFigure(m, "act")}};
+  for (auto& figure : PatrunFigures(options)) figures.push_back(std::move(figure));
+  return figures;
 }
 
 Figures RunCodecBench(const Options& options) {

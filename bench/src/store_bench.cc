@@ -349,7 +349,8 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
       !s.ok()) {
     throw std::runtime_error(s.ToString());
   }
-  Options bench_options{options.repetitions, options.min_time_s};
+  Options bench_options{
+      .repetitions = options.repetitions, .min_time_s = options.min_time_s, .patrun_script = {}};
   Figures figures = RunEngineFigures(engines, bus, options.entities, bench_options);
   for (auto& figure :
        TrimmingFigures(engines, bus, options.entities, std::max(1.0, options.min_time_s)))

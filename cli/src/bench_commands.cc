@@ -49,6 +49,7 @@ struct BenchState {
   double seneca_seconds = 3;
   int seneca_rounds = 3;
   std::string seneca_script = SHARDKIT_SENECA_BENCH_SCRIPT;
+  BenchState() { bench_options.patrun_script = SHARDKIT_PATRUN_BENCH_SCRIPT; }
 };
 
 BenchState& State() {
@@ -69,6 +70,12 @@ void AddEngineBenchmarks(CLI::App* bench, BenchState& st) {
     sub->add_option("--min-time", bench_options.min_time_s, "Seconds per run")
         ->check(Positive())
         ->capture_default_str();
+    if (std::string_view(command.name) == "router") {
+      sub->add_option("--patrun-script", bench_options.patrun_script,
+                      "Node.js script timing patrun on the same patterns (needs node and "
+                      "tests/seneca's npm packages; empty: no patrun figures)")
+          ->capture_default_str();
+    }
     sub->callback([&, run = command.run] { PrintFigures(run(bench_options), json); });
   }
 }

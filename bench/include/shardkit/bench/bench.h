@@ -17,12 +17,16 @@ namespace shardkit::bench {
 struct Options {
   int repetitions = 5;      // median over this many runs
   double min_time_s = 0.2;  // per repetition
+  // router: the Node.js script timing patrun on the same patterns (tests/seneca/patrun_bench.js);
+  // empty, or node or its npm packages missing: the patrun figures are null.
+  std::string patrun_script;
 };
 
 // Flat, ordered figures: printed as one JSON object ({"match_per_s_10": 1.2e7, …}).
 using Figures = std::vector<std::pair<std::string, double>>;
 
-// match_per_s_10, match_per_s_100, match_per_s_10000, act_per_s.
+// match_per_s_10, match_per_s_100, match_per_s_10000, act_per_s, allocs_per_act, and
+// patrun_per_s_<n> / match_vs_patrun_<n> for n = 100 and 10000.
 Figures RunRouterBench(const Options& options);
 // parse_per_s, serialize_per_s, roundtrip_per_s.
 Figures RunCodecBench(const Options& options);
