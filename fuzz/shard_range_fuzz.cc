@@ -37,10 +37,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto map = shard::ShardMap::Make(7, names);
   if (!map.ok()) return 0;
   FUZZ_CHECK(!map->shards().empty());
-  for (const auto& s : map->shards()) {
-    FUZZ_CHECK(map->Find(s.name) == &s);
-    FUZZ_CHECK(&map->ShardFor(s.range.begin) == &s);
+  // Find is a linear scan: checking it for every shard of a 2,000-line input made each run
+  // quadratic (about 1,200 runs/s); 64 shards spread over the map check the same code.
+  const auto& shards = map->shards();
+  for (size_t i = 0; i < shards.size(); i += std::max<size_t>(1, shards.size() / 64)) {
+    FUZZ_CHECK(map->Find(shards[i].name) == &shards[i]);
+    FUZZ_CHECK(&map->ShardFor(shards[i].range.begin) == &shards[i]);
   }
+  FUZZ_CHECK(map->Find(shards.back().name) == &shards.back());
   for (uint64_t ksid : {uint64_t{0}, uint64_t{1} << 63, ~uint64_t{0}})
     FUZZ_CHECK(map->ShardFor(ksid).range.Contains(ksid));
   return 0;
