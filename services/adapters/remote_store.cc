@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "adapters.h"
 #include "shardkit/message/json.h"
 #include "shardkit/store/replication.h"
 
@@ -62,7 +63,7 @@ class RemoteStore final : public store::EntityStore {
     auto client = MakeClient(runtime_, *endpoint, client_options);
     if (!client.ok()) return client.status();
     client_ = std::move(client).value();
-    return State().status();
+    return St(State());
   }
 
   // The store's replication state; `extra` adds fields (stream, claim, release, scan).
@@ -79,7 +80,7 @@ class RemoteStore final : public store::EntityStore {
     if (assume_absent) m.SetBool("assume_absent", true);
     if (assume_absent && position == 0) return Send(std::move(m));
     if (Status s = Flush(); !s.ok()) return s;
-    return Call(std::move(m)).status();
+    return St(Call(std::move(m)));
   }
   Result<uint64_t> ReplicatedPosition(std::string_view stream) override {
     auto state = State(Message().SetString("stream", stream));
@@ -98,10 +99,10 @@ class RemoteStore final : public store::EntityStore {
     return streams;
   }
   Status Claim(std::string_view owner) override {
-    return State(Message().SetString("claim", owner)).status();
+    return St(State(Message().SetString("claim", owner)));
   }
   Status ReleaseClaim(std::string_view owner) override {
-    return State(Message().SetString("release", owner)).status();
+    return St(State(Message().SetString("release", owner)));
   }
   Result<std::string> Claimant() override {
     auto state = State();
