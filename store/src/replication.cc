@@ -6,6 +6,9 @@
 #include <rapidjson/document.h>
 
 #include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <tuple>
 
 #include "shardkit/message/json.h"
@@ -176,8 +179,24 @@ Result<std::vector<EntityRecord>> RecordsFromReplicationJson(std::string_view js
   return records;
 }
 
+namespace {
+
+// Fault injection for the process tests (docs/migration.md): SHARDKIT_REPLICATE_DELAY_MS=<ms>
+// makes every store:replicate of this process wait that long first, a target much slower than
+// its source.
+void InjectedDelay() {
+  static const long delay_ms = [] {
+    const char* text = std::getenv("SHARDKIT_REPLICATE_DELAY_MS");
+    return text ? std::strtol(text, nullptr, 10) : 0L;
+  }();
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+}
+
+}  // namespace
+
 Result<Message> ServeReplicate(EntityStore& store, const Message& m) {
   if (Status s = CheckVersion(m); !s.ok()) return s;
+  InjectedDelay();
   auto stream = m.GetString("stream");
   if (!stream || stream->empty()) return Status::InvalidField("stream", "must be a non-empty name");
   auto position = m.GetUint("position");

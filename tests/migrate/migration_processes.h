@@ -232,10 +232,14 @@ class LiveMigrationProcesses {
     admin_ = Client(admin_runtime_, storage_url_, options);
   }
   // The target node of a remote variant (after the storage node: it follows its map).
-  void StartTarget() {
+  // `replicate_delay_ms`: the target applies each replicated batch that much later (a target
+  // much slower than its source).
+  void StartTarget(const char* replicate_delay_ms = nullptr) {
     std::string config = target_dir_.Write(
         "target.toml", TargetConfig(data_, storage_url_, target_port_, variant_));
+    if (replicate_delay_ms) setenv("SHARDKIT_REPLICATE_DELAY_MS", replicate_delay_ms, 1);
     target_ = std::make_unique<ServeProcess>(target_dir_, config);
+    if (replicate_delay_ms) unsetenv("SHARDKIT_REPLICATE_DELAY_MS");
     auto urls = target_->WaitReady();
     ASSERT_EQ(urls.size(), 1u);
   }
