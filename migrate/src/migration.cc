@@ -554,9 +554,9 @@ class Migration::Impl {
       to_positions[p.shard] = p.store->feed().LastSequence();
       // A remote target's feed answers UINT64_MAX when its node cannot be asked.
       if (to_positions[p.shard] == ~0ull)
-        return abandon(Status::Unavailable(fmt::format(
-            "{} abandoned: cannot read the feed position of {} on node {}", step, p.shard,
-            p.node)));
+        return abandon(Status::Unavailable(
+            fmt::format("{} abandoned: cannot read the feed position of {} on node {}", step,
+                        p.shard, p.node)));
     }
     // Journaled before the map swap: a coordinator that dies right after the swap resumes with
     // the positions the reverse replication must start from.

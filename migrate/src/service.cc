@@ -192,7 +192,10 @@ class Migrator : public MigratorService {
               fmt::format("target {} on node {}: that node serves the source {}; move the range "
                           "to another node",
                           name, node->second, source),
-              JsonObject().Add("field", "nodes").Add("shard", name).Add("node", node->second)
+              JsonObject()
+                  .Add("field", "nodes")
+                  .Add("shard", name)
+                  .Add("node", node->second)
                   .str());
         }
       }
@@ -283,8 +286,9 @@ class Migrator : public MigratorService {
     if (!slot) {
       // Looked up only to open the migration: an open one keeps its stores.
       auto source_parts = Participants(*sources);
-      auto target_parts = source_parts.ok() ? RemoteTargets(*targets, *nodes, *sources)
-                                            : Result<std::vector<Participant>>(source_parts.status());
+      auto target_parts = source_parts.ok()
+                              ? RemoteTargets(*targets, *nodes, *sources)
+                              : Result<std::vector<Participant>>(source_parts.status());
       if (!target_parts.ok()) {
         migrations_.erase(key);
         return target_parts.status();

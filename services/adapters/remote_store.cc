@@ -144,9 +144,10 @@ class RemoteStore final : public store::EntityStore {
   }
   // A failure, naming the node and the store.
   Status Named(const Status& s) const {
-    return Status(s.code(), fmt::format("target {} on node {}: {}", options_.shard, options_.node,
-                                        s.message()),
-                  s.details_json());
+    return Status(
+        s.code(),
+        fmt::format("target {} on node {}: {}", options_.shard, options_.node, s.message()),
+        s.details_json());
   }
 
   // A copy batch: sent without waiting for its answer unless `window` are in flight already.
@@ -225,7 +226,10 @@ Result<std::shared_ptr<store::EntityStore>> OpenRemoteStore(RemoteStoreOptions o
                           : s.message();
     return Status::Invalid(
         fmt::format("target {} on node {}: {}", options.shard, options.node, why),
-        JsonObject().Add("field", "nodes").Add("shard", options.shard).Add("node", options.node)
+        JsonObject()
+            .Add("field", "nodes")
+            .Add("shard", options.shard)
+            .Add("node", options.node)
             .str());
   }
   return std::shared_ptr<store::EntityStore>(std::move(remote));

@@ -25,8 +25,7 @@ Result<uint64_t> KsidFromHex(const rapidjson::Value& v, std::string_view field) 
   if (v.IsString()) {
     const char* s = v.GetString();
     auto [end, ec] = std::from_chars(s, s + v.GetStringLength(), ksid, 16);
-    if (ec == std::errc() && end == s + v.GetStringLength() && v.GetStringLength() > 0)
-      return ksid;
+    if (ec == std::errc() && end == s + v.GetStringLength() && v.GetStringLength() > 0) return ksid;
   }
   return Status::InvalidField(field, "must be a ksid in hex");
 }
@@ -36,8 +35,9 @@ Status CheckVersion(const Message& m) {
   if (!v) return Status::InvalidField("v", "the replication protocol version is required");
   if (*v != kReplicationProtocol) {
     return Status::InvalidField(
-        "v", fmt::format("replication protocol version {} is not spoken by this node (it speaks {})",
-                         *v, kReplicationProtocol));
+        "v",
+        fmt::format("replication protocol version {} is not spoken by this node (it speaks {})", *v,
+                    kReplicationProtocol));
   }
   return Status::Ok();
 }
@@ -219,7 +219,8 @@ Result<Message> ServeReplicationState(EntityStore& store, const Message& m) {
     if (!m.Has(field)) continue;
     auto owner = m.GetString(field);
     if (!owner || owner->empty()) return Status::InvalidField(field, "must be a migration id");
-    Status s = std::string_view(field) == "claim" ? store.Claim(*owner) : store.ReleaseClaim(*owner);
+    Status s =
+        std::string_view(field) == "claim" ? store.Claim(*owner) : store.ReleaseClaim(*owner);
     if (!s.ok()) return s;
   }
   Message reply;

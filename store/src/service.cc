@@ -184,7 +184,8 @@ class StoreService final : public Handler {
   Result<Message> Serve(const Message& m) {
     auto op = m.GetString("store");
     if (!op)
-      return Status::InvalidField("store", "must be one of save, load, list, remove, changes, replicate, replication");
+      return Status::InvalidField(
+          "store", "must be one of save, load, list, remove, changes, replicate, replication");
     if (*op == "save") return Save(m);
     if (*op == "load") return Load(m);
     if (*op == "list") return List(m);
@@ -193,7 +194,10 @@ class StoreService final : public Handler {
     if (*op == "replicate") return ServeReplicate(*store_, m);
     if (*op == "replication") return ServeReplicationState(*store_, m);
     return Status::InvalidField(
-        "store", fmt::format("unknown operation '{}' (save, load, list, remove, changes, replicate, replication)", *op));
+        "store",
+        fmt::format(
+            "unknown operation '{}' (save, load, list, remove, changes, replicate, replication)",
+            *op));
   }
 
   // store:claim (a shard router's, docs/sharding.md): records the idempotency key's use for

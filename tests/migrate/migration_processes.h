@@ -182,7 +182,7 @@ pattern = "store:*,kind:*,shard:*"
 to = "{0}"
 timeout_ms = 5000
 )",
-                     storage_url, port);
+                                 storage_url, port);
   for (const auto& t : targets) {
     toml += fmt::format(R"(
 [[route]]
@@ -235,8 +235,8 @@ class LiveMigrationProcesses {
   // `replicate_delay_ms`: the target applies each replicated batch that much later (a target
   // much slower than its source).
   void StartTarget(const char* replicate_delay_ms = nullptr) {
-    std::string config = target_dir_.Write(
-        "target.toml", TargetConfig(data_, storage_url_, target_port_, variant_));
+    std::string config =
+        target_dir_.Write("target.toml", TargetConfig(data_, storage_url_, target_port_, variant_));
     if (replicate_delay_ms) setenv("SHARDKIT_REPLICATE_DELAY_MS", replicate_delay_ms, 1);
     target_ = std::make_unique<ServeProcess>(target_dir_, config);
     if (replicate_delay_ms) unsetenv("SHARDKIT_REPLICATE_DELAY_MS");
@@ -437,7 +437,8 @@ class LiveMigrationProcesses {
   void CheckStoreFiles(bool quiesced = true) {
     std::map<std::string, std::vector<store::EntityRecord>> contents;
     std::vector<std::string> shards = StoreShards(variant_);
-    if (variant_.remote) shards.insert(shards.end(), variant_.targets.begin(), variant_.targets.end());
+    if (variant_.remote)
+      shards.insert(shards.end(), variant_.targets.begin(), variant_.targets.end());
     for (const auto& shard : shards) {
       store::StoreOptions options;
       options.path = data_ + "/" + DirName(shard);

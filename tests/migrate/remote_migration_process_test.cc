@@ -18,8 +18,8 @@ const Variant kSplitRemote{"split_remote", {"40-80"}, {"40-60", "60-80"}, {}, /*
 class RemoteMigrationTest : public ::testing::TestWithParam<Variant> {};
 
 // Start (the copy crosses the network), verify (a scan of the remote target), cutover under 16
-// clients to a slow target node, rollback refused (reverse replication over the network is not built), complete; then
-// every process is killed (-9), restarted, and every key read back.
+// clients to a slow target node, rollback refused (reverse replication over the network is not
+// built), complete; then every process is killed (-9), restarted, and every key read back.
 TEST_P(RemoteMigrationTest, UnderSixteenClientsNothingIsLostOrSeenOutOfOrder) {
   LiveMigrationProcesses cluster(GetParam());
   ASSERT_NO_FATAL_FAILURE(cluster.StartStorage());
@@ -118,9 +118,9 @@ TEST(RemoteTargetCrash, TheTargetNodeKilledDuringCopyAndCatchUpLosesNothing) {
   cluster.KillTarget();
   cluster.WaitOps(600);
   ASSERT_NO_FATAL_FAILURE(cluster.StartTarget());
-  auto move = cluster.MigrateCli(fmt::format(
-      "move --id m1 --source 40-80 --target 40-80@b --node {} --cutover --complete",
-      cluster.target_url()));
+  auto move = cluster.MigrateCli(
+      fmt::format("move --id m1 --source 40-80 --target 40-80@b --node {} --cutover --complete",
+                  cluster.target_url()));
   ASSERT_EQ(move.exit_code, 0) << move.out << move.err << cluster.logs();
   EXPECT_NE(move.out.find("completed"), std::string::npos) << move.out;
   cluster.WaitOps(500);
@@ -171,9 +171,9 @@ TEST_P(SourceNodeCrashTest, ResumesFromItsJournalAndLosesNothing) {
   // The storage node comes back (router and target keep running); the operator runs the same
   // move command again, which goes on from the journal's phase to the end.
   ASSERT_NO_FATAL_FAILURE(cluster.StartStorage());
-  auto move = cluster.MigrateCli(fmt::format(
-      "move --id m1 --source 40-80 --target 40-80@b --node {} --cutover --complete",
-      cluster.target_url()));
+  auto move = cluster.MigrateCli(
+      fmt::format("move --id m1 --source 40-80 --target 40-80@b --node {} --cutover --complete",
+                  cluster.target_url()));
   ASSERT_EQ(move.exit_code, 0) << move.out << move.err << cluster.logs();
   auto status = cluster.Migrate("status");
   ASSERT_TRUE(status.ok()) << status.status().ToString();
@@ -214,8 +214,8 @@ void ExpectRefused(LiveMigrationProcesses& cluster, const std::string& id, const
 
 // The target store's replication state on the target node: nothing applied, nothing claimed.
 void ExpectUntouched(LiveMigrationProcesses& cluster, const std::string& shard) {
-  auto state = cluster.CallTarget(
-      fmt::format(R"({{"store":"replication","v":1,"shard":"{}"}})", shard));
+  auto state =
+      cluster.CallTarget(fmt::format(R"({{"store":"replication","v":1,"shard":"{}"}})", shard));
   ASSERT_TRUE(state.ok()) << state.status().ToString();
   EXPECT_EQ(state->GetUint("last"), std::optional<uint64_t>(0)) << shard << ": " << ToJson(*state);
   EXPECT_EQ(state->GetString("claimant"), std::optional<std::string_view>("")) << shard;
@@ -239,11 +239,11 @@ TEST(RemoteBadInput, EachMistakeIsRefusedNamingNodeStoreAndProblemAndChangesNoth
                 start("unreachable", R"(["40-60","60-80"])",
                       fmt::format(R"({{"40-60":"{}","60-80":"{}"}})", dead, node)),
                 fmt::format("target 40-60 on node {}: the node is unreachable", dead));
-  ExpectRefused(cluster, "owner",
-                start("owner", R"(["40-80@b"])",
-                      fmt::format(R"({{"40-80@b":"{}"}})", cluster.storage_url())),
-                fmt::format("target 40-80@b on node {}: that node serves the source 40-80",
-                            cluster.storage_url()));
+  ExpectRefused(
+      cluster, "owner",
+      start("owner", R"(["40-80@b"])", fmt::format(R"({{"40-80@b":"{}"}})", cluster.storage_url())),
+      fmt::format("target 40-80@b on node {}: that node serves the source 40-80",
+                  cluster.storage_url()));
   ExpectRefused(cluster, "nostore",
                 start("nostore", R"(["40-80@zz"])", fmt::format(R"({{"40-80@zz":"{}"}})", node)),
                 fmt::format("target 40-80@zz on node {}:", node));

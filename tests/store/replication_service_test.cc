@@ -44,8 +44,8 @@ class ReplicationService : public ::testing::Test {
 };
 
 std::vector<ChangeRecord> TwoChanges() {
-  return {{0, Ksid("a"), "entry", "a", ChangeOp::kSave, 3,
-           R"({"id":"a","version":3,"t":"x\"y"})", 0, false},
+  return {{0, Ksid("a"), "entry", "a", ChangeOp::kSave, 3, R"({"id":"a","version":3,"t":"x\"y"})",
+           0, false},
           {0, Ksid("b"), "entry", "b", ChangeOp::kRemove, 2, "", 0, false}};
 }
 
@@ -106,11 +106,12 @@ TEST_F(ReplicationService, AScanPagesThroughARangeInKeyOrder) {
     after = JsonStringArray({last.kind, fmt::format("{:016x}", last.ksid), last.id});
   }
   std::vector<std::string> expected;
-  ASSERT_TRUE(store_->ScanRange("", {0x4000000000000000ull, 0x8000000000000000ull},
-                                [&](const EntityRecord& r) {
-                                  expected.push_back(r.kind + "/" + r.id);
-                                  return true;
-                                })
+  ASSERT_TRUE(store_
+                  ->ScanRange("", {0x4000000000000000ull, 0x8000000000000000ull},
+                              [&](const EntityRecord& r) {
+                                expected.push_back(r.kind + "/" + r.id);
+                                return true;
+                              })
                   .ok());
   EXPECT_EQ(expected.size(), 25u);
   EXPECT_EQ(seen, expected);
@@ -122,17 +123,19 @@ TEST_F(ReplicationService, BadInputIsRefusedNamingTheFieldAndWritesNothing) {
                             R"("changes":{}}})",
                             one),
                 "v: replication protocol version 2 is not spoken by this node (it speaks 1)");
-  ExpectRefused(fmt::format(R"({{"store":"replicate","stream":"s","position":1,"changes":{}}})",
-                            one),
-                "v: the replication protocol version is required");
+  ExpectRefused(
+      fmt::format(R"({{"store":"replicate","stream":"s","position":1,"changes":{}}})", one),
+      "v: the replication protocol version is required");
   ExpectRefused(fmt::format(R"({{"store":"replicate","v":1,"position":1,"changes":{}}})", one),
                 "stream: must be a non-empty name");
   ExpectRefused(fmt::format(R"({{"store":"replicate","v":1,"stream":"s","changes":{}}})", one),
                 "position: must be a non-negative integer");
-  ExpectRefused(R"({"store":"replicate","v":1,"stream":"s","position":1,"changes":[["zz","k","i",1,1,0,null]]})",
-                "changes: must be a ksid in hex");
-  ExpectRefused(R"({"store":"replicate","v":1,"stream":"s","position":1,"changes":[["00","k","i",9,1,0,null]]})",
-                "changes: each change must be");
+  ExpectRefused(
+      R"({"store":"replicate","v":1,"stream":"s","position":1,"changes":[["zz","k","i",1,1,0,null]]})",
+      "changes: must be a ksid in hex");
+  ExpectRefused(
+      R"({"store":"replicate","v":1,"stream":"s","position":1,"changes":[["00","k","i",9,1,0,null]]})",
+      "changes: each change must be");
   ExpectRefused(R"({"store":"replication","v":3})", "v: replication protocol version 3");
   ExpectRefused(R"({"store":"replication","v":1,"scan":{"begin":"x"}})", "scan.begin");
   ExpectRefused(R"({"store":"replication","v":1,"scan":{"after":[1]}})", "scan.after");

@@ -31,8 +31,7 @@ struct MigratorServiceOptions {
   // The store serving `shard` on the node at URL `node` (a migration target on another node), or
   // `invalid` naming the node and the shard (unreachable, no such store). Null: targets must be
   // in this process.
-  std::function<Result<Participant>(const std::string& shard, const std::string& node)>
-      find_remote;
+  std::function<Result<Participant>(const std::string& shard, const std::string& node)> find_remote;
 };
 
 class MigratorService : public Handler {
