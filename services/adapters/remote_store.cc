@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 #include "adapters.h"
 #include "shardkit/message/json.h"
 #include "shardkit/store/replication.h"
@@ -156,7 +158,7 @@ class RemoteStore final : public store::EntityStore {
     {
       std::unique_lock<std::mutex> lock(mu_);
       idle_.wait(lock, [&] { return in_flight_ < options_.window; });
-      if (!failed_.ok()) return failed_;
+      if (!failed_.ok()) return std::exchange(failed_, Status::Ok());  // reported once
       ++in_flight_;
     }
     Context context(nullptr, nullptr, m.meta());
@@ -172,9 +174,7 @@ class RemoteStore final : public store::EntityStore {
   Status Flush() {
     std::unique_lock<std::mutex> lock(mu_);
     idle_.wait(lock, [&] { return in_flight_ == 0; });
-    Status failed = failed_;
-    failed_ = Status::Ok();
-    return failed;
+    return std::exchange(failed_, Status::Ok());
   }
 
   const RemoteStoreOptions options_;
