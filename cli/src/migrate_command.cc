@@ -248,6 +248,7 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
            Op{"rollback", "After a cutover, route the range back to the sources, losing nothing"},
            Op{"complete", "Stop replicating: the cutover is final (source data is left in place)"},
            Op{"cancel", "Stop a migration that has not cut over; nothing is deleted"},
+           Op{"cleanup", "After complete: delete the sources' copies of the moved range"},
        }) {
     auto* sub = migrate->add_subcommand(op.name, op.help);
     common(sub);

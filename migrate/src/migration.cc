@@ -234,6 +234,14 @@ class Migration::Impl {
     return saved;
   }
 
+  Result<uint64_t> Cleanup() {
+    if (state_.phase != Phase::kCompleted) {
+      return Status::Invalid(fmt::format("cleanup needs a completed migration (phase is {})",
+                                         PhaseName(state_.phase)));
+    }
+    return internal::DeleteSourceCopies(spec_, ranges_);
+  }
+
   Progress progress() const {
     Progress p;
     p.phase = state_.phase;
@@ -635,6 +643,7 @@ Result<CutoverReport> Migration::Cutover() { return impl_->Cutover(); }
 Result<CutoverReport> Migration::Rollback() { return impl_->Rollback(); }
 Status Migration::Complete() { return impl_->Complete(); }
 Status Migration::Cancel() { return impl_->Cancel(); }
+Result<uint64_t> Migration::Cleanup() { return impl_->Cleanup(); }
 Progress Migration::progress() const { return impl_->progress(); }
 Phase Migration::phase() const { return impl_->phase(); }
 bool Migration::WaitForLag(uint64_t lag, std::chrono::milliseconds timeout) const {

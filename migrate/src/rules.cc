@@ -140,6 +140,47 @@ Status ClearFreshTarget(const MigrationSpec& spec, const JournalState& state,
   return target.store->ApplyReplicated(stream, clear, 0);
 }
 
+Result<uint64_t> DeleteSourceCopies(const MigrationSpec& spec,
+                                    const std::map<std::string, store::KsidRange>& ranges) {
+  auto map = spec.map->Current();
+  for (const Participant& s : spec.sources) {
+    if (map->Find(s.shard)) {
+      return Refuse(
+          "sources", s,
+          fmt::format("cleanup refused: the current map (epoch {}) routes to it", map->epoch()));
+    }
+    if (auto consumers = s.store->feed().Consumers(); !consumers.empty()) {
+      return Refuse("sources", s,
+                    fmt::format("cleanup refused: feed consumer '{}' still reads it",
+                                consumers.begin()->first));
+    }
+    auto holder = s.store->Claimant();
+    if (!holder.ok()) return holder.status();
+    if (!holder->empty())
+      return Refuse("sources", s,
+                    fmt::format("cleanup refused: migration '{}' claims it", *holder));
+  }
+  uint64_t deleted = 0;
+  const std::string stream = fmt::format("migrate:{}:cleanup", spec.id);
+  for (const Participant& s : spec.sources) {
+    // Rounds of at most one batch: a scan never runs over keys it deletes.
+    while (true) {
+      std::vector<store::ChangeRecord> batch;
+      Status scanned =
+          s.store->ScanRange("", ranges.at(s.shard), [&](const store::EntityRecord& r) {
+            batch.push_back(
+                {0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0, false});
+            return batch.size() < spec.copy_batch;
+          });
+      if (!scanned.ok()) return scanned;
+      if (batch.empty()) break;
+      if (Status st = s.store->ApplyReplicated(stream, batch, 0); !st.ok()) return st;
+      deleted += batch.size();
+    }
+  }
+  return deleted;
+}
+
 Status ReleaseStores(const MigrationSpec& spec) {
   for (const auto* group : {&spec.sources, &spec.targets}) {
     for (const Participant& p : *group) {

@@ -278,9 +278,12 @@ class Migrator : public MigratorService {
     auto nodes = Nodes(m);
     if (!nodes.ok()) return nodes.status();
     auto max_rows = m.GetUint("max_rows_per_s");
-    if (m.Has("max_rows_per_s") && !max_rows)
-      return Status::Invalid("max_rows_per_s: must be a non-negative integer",
-                             R"({"field":"max_rows_per_s"})");
+    auto max_lag = m.GetUint("max_lag");
+    for (const char* field : {"max_rows_per_s", "max_lag"}) {
+      if (m.Has(field) && !m.GetUint(field))
+        return Status::Invalid(fmt::format("{}: must be a non-negative integer", field),
+                               JsonObject().Add("field", field).str());
+    }
     auto& entry = migrations_[key];
     auto& slot = entry.migration;
     if (!slot) {
@@ -298,6 +301,7 @@ class Migrator : public MigratorService {
       spec.sources = std::move(source_parts).value();
       spec.targets = std::move(target_parts).value();
       spec.max_rows_per_s = max_rows.value_or(0);
+      if (max_lag) spec.cutover.max_lag = *max_lag;
       spec.map = map_;
       spec.journal_path = dir_ + "/" + key + ".journal";
       spec.on_progress = [this, key](const Progress& p) { Publish(key, p); };
@@ -313,6 +317,7 @@ class Migrator : public MigratorService {
       saved.SetArrayJson("targets", *m.GetArrayJson("targets"));
       if (m.Has("nodes")) saved.SetObjectJson("nodes", *m.GetObjectJson("nodes"));
       if (max_rows) saved.SetUint("max_rows_per_s", *max_rows);
+      if (max_lag) saved.SetUint("max_lag", *max_lag);
       if (Status s = WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved)); !s.ok()) {
         migrations_.erase(key);
         return s;
@@ -384,13 +389,19 @@ class Migrator : public MigratorService {
       out.SetDouble("pause_ms", r->pause_ms).SetUint("fence", r->fence);
       return out;
     }
+    if (op == "cleanup") {
+      auto deleted = migration.Cleanup();
+      if (!deleted.ok()) return deleted.status();
+      return Describe(migration.progress(), key).SetUint("deleted", *deleted);
+    }
     if (op == "complete" || op == "cancel") {
       Status s = op == "complete" ? migration.Complete() : migration.Cancel();
       if (!s.ok()) return s;
       return Describe(migration.progress(), key);
     }
     return Status::Invalid(
-        "migrate: must be start, status, verify, cutover, rollback, complete, cancel or list",
+        "migrate: must be start, status, verify, cutover, rollback, complete, cancel, cleanup or "
+        "list",
         R"({"field":"migrate"})");
   }
 

@@ -132,6 +132,49 @@ TEST(RemoteTargetCrash, TheTargetNodeKilledDuringCopyAndCatchUpLosesNothing) {
   cluster.CheckStoreFiles(/*quiesced=*/false);
 }
 
+// A target node far slower than the source (each batch lands 150 ms late) under 8 clients: the
+// cutover is refused over the migration's lag bound, touching nothing; once the clients pause and
+// the target catches up, the same cutover succeeds; the clients go on against the target node.
+TEST(RemoteSlowTarget, ACutoverOverTheLagBoundIsRefusedLosesNothingAndSucceedsLater) {
+  LiveMigrationProcesses cluster(kMove);
+  ASSERT_NO_FATAL_FAILURE(cluster.StartStorage());
+  ASSERT_NO_FATAL_FAILURE(cluster.StartTarget("150"));
+  ASSERT_NO_FATAL_FAILURE(cluster.StartRouter());
+  ASSERT_NO_FATAL_FAILURE(cluster.Preload(3000));
+  cluster.StartTraffic(8, 300);
+  auto started = cluster.MigrateRaw(
+      fmt::format(R"({{"migrate":"start","id":"m1","sources":["40-80"],"targets":["40-80@b"],)"
+                  R"("nodes":{},"max_lag":3}})",
+                  cluster.NodesJson({"40-80@b"})));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  ASSERT_TRUE(cluster.WaitCopied().ok());
+  cluster.WaitOps(1000);
+  auto refused = cluster.Migrate("cutover");
+  ASSERT_FALSE(refused.ok()) << "a target 150 ms behind was cut over: " << ToJson(*refused);
+  EXPECT_EQ(refused.status().code(), Code::kUnavailable);
+  EXPECT_NE(refused.status().message().find("cutover refused: replication lag"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("is above 3"), std::string::npos);
+  auto status = cluster.Migrate("status");
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->GetString("phase"), std::optional<std::string_view>("copied"));
+  EXPECT_EQ(status->GetUint("epoch"), std::optional<uint64_t>(1));
+
+  cluster.StopTraffic();
+  ASSERT_TRUE(cluster.WaitLag(0).ok());
+  auto cut = cluster.Migrate("cutover");
+  ASSERT_TRUE(cut.ok()) << cut.status().ToString() << cluster.logs();
+  cluster.StartTraffic(8, 300);
+  cluster.WaitOps(1000);
+  cluster.StopTraffic();
+  ASSERT_TRUE(cluster.Migrate("complete").ok());
+  EXPECT_EQ(cluster.errors(), 0) << ::testing::PrintToString(cluster.first_errors());
+  ASSERT_NO_FATAL_FAILURE(cluster.CheckHistories());
+  EXPECT_EQ(cluster.LostPreloaded(), 0) << "of " << cluster.preloaded();
+  cluster.KillAll();
+  cluster.CheckStoreFiles(/*quiesced=*/false);
+}
+
 // --- kill -9 of the coordinator (the source's node) at every journal state of a move -----------
 
 struct CrashCase {

@@ -24,7 +24,7 @@
 //             direction starts at the new owners' feed positions recorded at the swap: what the
 //             feed held before is the migration's own traffic and is never replicated back
 //   complete  replication stops, feed consumers are removed; the sources' copies of the range are
-//             kept (delete them with store:remove once satisfied) — "source data is untouched"
+//             kept ("source data is untouched") until `Cleanup` deletes them
 //
 // Every step is idempotent; Open() on an existing journal resumes: replicators restart from the
 // positions stored with the receiving stores' data, an interrupted cutover or rollback is
@@ -135,6 +135,9 @@ class Migration {
   // Before cutover or after a rollback: stop, drop consumers, release the stores' claims; the
   // sources keep serving; targets keep what they copied (unused). Deletes nothing.
   Status Cancel();
+  // After `complete`: deletes the sources' copies of the moved range; how many entities went.
+  // Refused while the map routes to a source, a feed consumer reads one or a migration claims one.
+  Result<uint64_t> Cleanup();
 
   Progress progress() const;
   Phase phase() const;

@@ -4,8 +4,9 @@
 //
 //   migrate:start,id:I  sources:[…] targets:[…]   create (a new id) or resume (the same id and
 //                       [nodes:{target:url}]      spec; another spec is a conflict), then copy;
-//                       [max_rows_per_s:N]        `nodes` places targets on other nodes
-//   migrate:status|verify|cutover|rollback|complete|cancel,id:I
+//                       [max_rows_per_s:N]        `nodes` places targets on other nodes;
+//                       [max_lag:N]               the cutover's lag bound (default 10,000)
+//   migrate:status|verify|cutover|rollback|complete|cancel|cleanup,id:I
 //   migrate:list                                 {"migrations":[…]}: each open one, as status
 //
 // Every operation runs on the service's own thread, one at a time: a cutover waits for drains
