@@ -132,6 +132,32 @@ TEST(RemoteTargetCrash, TheTargetNodeKilledDuringCopyAndCatchUpLosesNothing) {
   cluster.CheckStoreFiles(/*quiesced=*/false);
 }
 
+// The router node killed (-9) after the copy; the cutover to the target node happens while it is
+// down; it comes back on the same port with the new map and sends the range to the target node.
+// Only the requests cut by its death may fail.
+TEST(RemoteRouterCrash, ARouterKilledAcrossTheMoveComesBackWithTheNewMapAndLosesNothing) {
+  LiveMigrationProcesses cluster(kMove);
+  ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
+  ASSERT_NO_FATAL_FAILURE(cluster.Preload(3000));
+  cluster.ForgiveErrors();
+  cluster.StartTraffic(4, 300);
+  ASSERT_TRUE(cluster.Migrate("start").ok());
+  ASSERT_TRUE(cluster.WaitCopied().ok());
+  cluster.KillRouter();
+  ASSERT_TRUE(cluster.WaitLag(100).ok());
+  auto cutover = cluster.Migrate("cutover");
+  ASSERT_TRUE(cutover.ok()) << cutover.status().ToString();
+  ASSERT_NO_FATAL_FAILURE(cluster.StartRouter());
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  cluster.StopTraffic();
+  EXPECT_GT(cluster.errors(), 0) << "no request was cut by the router's death";
+  ASSERT_TRUE(cluster.Migrate("complete").ok());
+  ASSERT_NO_FATAL_FAILURE(cluster.CheckHistories());
+  EXPECT_EQ(cluster.LostPreloaded(), 0) << "of " << cluster.preloaded();
+  cluster.KillAll();
+  cluster.CheckStoreFiles(/*quiesced=*/false);
+}
+
 // A target node far slower than the source (each batch lands 150 ms late) under 8 clients: the
 // cutover is refused over the migration's lag bound, touching nothing; once the clients pause and
 // the target catches up, the same cutover succeeds; the clients go on against the target node.
