@@ -259,6 +259,48 @@ class Migrator : public MigratorService {
     return Message().SetArrayJson("migrations", items + "]");
   }
 
+  // A migration not open yet: its stores looked up (remote targets connected), opened or resumed
+  // from its journal, and its spec saved for a restarted process.
+  Result<std::unique_ptr<Migration>> Open(const Message& m, const std::string& key,
+                                          const std::vector<std::string>& sources,
+                                          const std::vector<std::string>& targets) {
+    auto nodes = Nodes(m);
+    if (!nodes.ok()) return nodes.status();
+    auto max_rows = m.GetUint("max_rows_per_s");
+    auto max_lag = m.GetUint("max_lag");
+    for (const char* field : {"max_rows_per_s", "max_lag"}) {
+      if (m.Has(field) && !m.GetUint(field))
+        return Status::Invalid(fmt::format("{}: must be a non-negative integer", field),
+                               JsonObject().Add("field", field).str());
+    }
+    auto source_parts = Participants(sources);
+    if (!source_parts.ok()) return source_parts.status();
+    auto target_parts = RemoteTargets(targets, *nodes, sources);
+    if (!target_parts.ok()) return target_parts.status();
+    MigrationSpec spec;
+    spec.id = key;
+    spec.sources = std::move(source_parts).value();
+    spec.targets = std::move(target_parts).value();
+    spec.max_rows_per_s = max_rows.value_or(0);
+    if (max_lag) spec.cutover.max_lag = *max_lag;
+    spec.map = map_;
+    spec.journal_path = dir_ + "/" + key + ".journal";
+    spec.on_progress = [this, key](const Progress& p) { Publish(key, p); };
+    auto opened = Migration::Open(std::move(spec));
+    if (!opened.ok()) return opened.status();
+    // What a restarted process needs to resume it (the journal holds the positions).
+    Message saved;
+    saved.SetString("migrate", "start").SetString("id", key);
+    saved.SetArrayJson("sources", *m.GetArrayJson("sources"));
+    saved.SetArrayJson("targets", *m.GetArrayJson("targets"));
+    if (m.Has("nodes")) saved.SetObjectJson("nodes", *m.GetObjectJson("nodes"));
+    if (max_rows) saved.SetUint("max_rows_per_s", *max_rows);
+    if (max_lag) saved.SetUint("max_lag", *max_lag);
+    if (Status s = WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved)); !s.ok())
+      return s;
+    return opened;
+  }
+
   // migrate:start: opens the migration (saving its spec) unless open, then starts or resumes it.
   Result<Message> Start(const Message& m, const std::string& key) {
     auto sources = Names(m, "sources");
@@ -275,52 +317,13 @@ class Migrator : public MigratorService {
           return s;
       }
     }
-    auto nodes = Nodes(m);
-    if (!nodes.ok()) return nodes.status();
-    auto max_rows = m.GetUint("max_rows_per_s");
-    auto max_lag = m.GetUint("max_lag");
-    for (const char* field : {"max_rows_per_s", "max_lag"}) {
-      if (m.Has(field) && !m.GetUint(field))
-        return Status::Invalid(fmt::format("{}: must be a non-negative integer", field),
-                               JsonObject().Add("field", field).str());
-    }
     auto& entry = migrations_[key];
     auto& slot = entry.migration;
     if (!slot) {
-      // Looked up only to open the migration: an open one keeps its stores.
-      auto source_parts = Participants(*sources);
-      auto target_parts = source_parts.ok()
-                              ? RemoteTargets(*targets, *nodes, *sources)
-                              : Result<std::vector<Participant>>(source_parts.status());
-      if (!target_parts.ok()) {
-        migrations_.erase(key);
-        return target_parts.status();
-      }
-      MigrationSpec spec;
-      spec.id = key;
-      spec.sources = std::move(source_parts).value();
-      spec.targets = std::move(target_parts).value();
-      spec.max_rows_per_s = max_rows.value_or(0);
-      if (max_lag) spec.cutover.max_lag = *max_lag;
-      spec.map = map_;
-      spec.journal_path = dir_ + "/" + key + ".journal";
-      spec.on_progress = [this, key](const Progress& p) { Publish(key, p); };
-      auto opened = Migration::Open(std::move(spec));
+      auto opened = Open(m, key, *sources, *targets);
       if (!opened.ok()) {
         migrations_.erase(key);
         return opened.status();
-      }
-      // What a restarted process needs to resume it (the journal holds the positions).
-      Message saved;
-      saved.SetString("migrate", "start").SetString("id", key);
-      saved.SetArrayJson("sources", *m.GetArrayJson("sources"));
-      saved.SetArrayJson("targets", *m.GetArrayJson("targets"));
-      if (m.Has("nodes")) saved.SetObjectJson("nodes", *m.GetObjectJson("nodes"));
-      if (max_rows) saved.SetUint("max_rows_per_s", *max_rows);
-      if (max_lag) saved.SetUint("max_lag", *max_lag);
-      if (Status s = WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved)); !s.ok()) {
-        migrations_.erase(key);
-        return s;
       }
       slot = std::move(opened).value();
     }
