@@ -21,10 +21,14 @@ struct MigrateOptions {
   std::string id;
   std::vector<std::string> sources;
   std::vector<std::string> targets;
+  std::vector<std::string> nodes;  // target=url
+  uint64_t max_rows_per_s = 0;
   bool cutover = false;
   bool complete = false;
   int64_t timeout_ms = 60'000;
 };
+
+constexpr const char* kMaxRowsHelp = "The copy's ceiling in rows per second (0: none)";
 
 std::string JsonArray(const std::vector<std::string>& names) {
   std::string out = "[";
@@ -93,13 +97,29 @@ void PrintProgress(const Message& status, bool tty) {
   std::fflush(stdout);
 }
 
+// The --node options as the `nodes` object of migrate:start: {"<target>":"<url>",…}.
+Result<std::string> NodesJson(const std::vector<std::string>& nodes) {
+  JsonObject out;
+  for (const auto& n : nodes) {
+    size_t eq = n.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == n.size())
+      return Status::Invalid(fmt::format("--node: '{}' must be <target shard>=<node url>", n));
+    out.Add(n.substr(0, eq), n.substr(eq + 1));
+  }
+  return out.str();
+}
+
 // start, then follow the copy and catch-up; optionally cut over and complete.
 int Run(const MigrateOptions& options) {
+  auto nodes = NodesJson(options.nodes);
+  if (!nodes.ok()) return Fail(nodes.status());
   Session session(options);
   if (Status s = session.Connect(); !s.ok()) return Fail(s);
   Message start;
   start.SetArrayJson("sources", JsonArray(options.sources));
   start.SetArrayJson("targets", JsonArray(options.targets));
+  if (!options.nodes.empty()) start.SetObjectJson("nodes", *nodes);
+  if (options.max_rows_per_s > 0) start.SetUint("max_rows_per_s", options.max_rows_per_s);
   auto started = session.Call("start", std::move(start));
   if (!started.ok()) return Fail(started.status());
   bool tty = isatty(fileno(stdout));
@@ -160,7 +180,7 @@ int Single(const MigrateOptions& options, std::string_view op) {
 void AddMigrateCommand(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<MigrateOptions>();
   auto* migrate = app.add_subcommand(
-      "migrate", "Split, merge or replace shards live (a node's migrator service)");
+      "migrate", "Split, merge, replace or move shards live (a node's migrator service)");
   migrate->require_subcommand(1);
   auto common = [&](CLI::App* sub) {
     sub->add_option("--to", options->to, kToHelp)->required();
@@ -175,6 +195,13 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
     const char* sources_help;
     const char* targets_help;
   };
+  auto copy_options = [&](CLI::App* sub) {
+    sub->add_option("--node", options->nodes,
+                    "A target on another node: <target>=<node url> (repeat for more)");
+    sub->add_option("--max-rows-per-s", options->max_rows_per_s, kMaxRowsHelp);
+    sub->add_flag("--cutover", options->cutover, "Cut over once caught up");
+    sub->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
+  };
   for (const Kind& kind :
        {Kind{"split", "One shard into several", "The shard to split", "Its parts, e.g. -40,40-80"},
         Kind{"merge", "Adjacent shards into one", "The shards to merge", "The merged shard"},
@@ -188,10 +215,27 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
     sub->add_option("--targets,--target", options->targets, kind.targets_help)
         ->required()
         ->delimiter(',');
-    sub->add_flag("--cutover", options->cutover, "Cut over once caught up");
-    sub->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
+    copy_options(sub);
     sub->callback([options, &exit_code] { exit_code = Run(*options); });
   }
+  // move: a whole range to a store on another node (the way to add a machine); a replace whose
+  // target is remote, named once with its node.
+  auto* move = migrate->add_subcommand("move", "A shard's range onto a store of another node");
+  common(move);
+  move->add_option("--source", options->sources, "The shard to move")->required()->expected(1);
+  move->add_option("--target", options->targets, "The store taking it there, e.g. 40-80@b")
+      ->required()
+      ->expected(1);
+  auto node_url = std::make_shared<std::string>();
+  move->add_option("--node", *node_url, "The node serving the target, e.g. tcp://10.0.0.2:7000")
+      ->required();
+  move->add_flag("--cutover", options->cutover, "Cut over once caught up");
+  move->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
+  move->add_option("--max-rows-per-s", options->max_rows_per_s, kMaxRowsHelp);
+  move->callback([options, node_url, &exit_code] {
+    options->nodes = {options->targets.at(0) + "=" + *node_url};
+    exit_code = Run(*options);
+  });
   struct Op {
     const char* name;
     const char* help;
@@ -204,6 +248,7 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
            Op{"rollback", "After a cutover, route the range back to the sources, losing nothing"},
            Op{"complete", "Stop replicating: the cutover is final (source data is left in place)"},
            Op{"cancel", "Stop a migration that has not cut over; nothing is deleted"},
+           Op{"cleanup", "After complete: delete the sources' copies of the moved range"},
        }) {
     auto* sub = migrate->add_subcommand(op.name, op.help);
     common(sub);

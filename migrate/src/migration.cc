@@ -186,6 +186,11 @@ class Migration::Impl {
 
   Result<CutoverReport> Rollback() {
     if (state_.phase == Phase::kRolledBack) return Done();
+    if (HasRemoteTarget()) {
+      return Status::Invalid(
+          "rollback refused: a target is on another node and reverse replication over the "
+          "network is not built; the targets serve the range");
+    }
     if (state_.phase != Phase::kCutoverDone) {
       return Status::Invalid(fmt::format("rollback needs a cut-over migration (phase is {})",
                                          PhaseName(state_.phase)));
@@ -227,6 +232,14 @@ class Migration::Impl {
     Status saved = Save();
     if (saved.ok()) ReleaseClaims();
     return saved;
+  }
+
+  Result<uint64_t> Cleanup() {
+    if (state_.phase != Phase::kCompleted) {
+      return Status::Invalid(fmt::format("cleanup needs a completed migration (phase is {})",
+                                         PhaseName(state_.phase)));
+    }
+    return internal::DeleteSourceCopies(spec_, ranges_);
   }
 
   Progress progress() const {
@@ -386,6 +399,7 @@ class Migration::Impl {
             if (!failed.ok()) return false;
             internal::CrashPoint("migrate:copying");
             ReportCopy(started);
+            Throttle(started, rows_copied_);
           }
           return true;
         });
@@ -428,8 +442,23 @@ class Migration::Impl {
     }
   }
 
+  bool HasRemoteTarget() const {
+    return std::any_of(spec_.targets.begin(), spec_.targets.end(),
+                       [](const Participant& t) { return !t.node.empty(); });
+  }
+
+  // Keeps the copy under spec_.max_rows_per_s: sleeps until `copied` rows are due.
+  void Throttle(Clock::time_point started, uint64_t copied) const {
+    if (spec_.max_rows_per_s == 0) return;
+    std::this_thread::sleep_until(
+        started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                      static_cast<double>(copied) / spec_.max_rows_per_s)));
+  }
+
+  // Reverse replication reads the targets' feeds, which is not built over the network (a
+  // migration with a remote target cannot roll back, so it needs none).
   void StartReverse() {
-    if (!reverse_.empty()) return;
+    if (!reverse_.empty() || HasRemoteTarget()) return;
     for (const Participant& target : spec_.targets) {
       for (const Participant& source : spec_.sources) {
         auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
@@ -529,7 +558,14 @@ class Migration::Impl {
     // The new owners' own feeds so far hold only replicated changes: the reverse direction
     // starts after them.
     std::map<std::string, uint64_t> to_positions;
-    for (Participant& p : to) to_positions[p.shard] = p.store->feed().LastSequence();
+    for (Participant& p : to) {
+      to_positions[p.shard] = p.store->feed().LastSequence();
+      // A remote target's feed answers UINT64_MAX when its node cannot be asked.
+      if (to_positions[p.shard] == ~0ull)
+        return abandon(Status::Unavailable(
+            fmt::format("{} abandoned: cannot read the feed position of {} on node {}", step,
+                        p.shard, p.node)));
+    }
     // Journaled before the map swap: a coordinator that dies right after the swap resumes with
     // the positions the reverse replication must start from.
     for (const auto& [name, position] : *fence) state_.fence[name] = position;
@@ -607,6 +643,7 @@ Result<CutoverReport> Migration::Cutover() { return impl_->Cutover(); }
 Result<CutoverReport> Migration::Rollback() { return impl_->Rollback(); }
 Status Migration::Complete() { return impl_->Complete(); }
 Status Migration::Cancel() { return impl_->Cancel(); }
+Result<uint64_t> Migration::Cleanup() { return impl_->Cleanup(); }
 Progress Migration::progress() const { return impl_->progress(); }
 Phase Migration::phase() const { return impl_->phase(); }
 bool Migration::WaitForLag(uint64_t lag, std::chrono::milliseconds timeout) const {

@@ -17,14 +17,27 @@ Replicator::Replicator(std::string stream, std::string consumer,
       consumer_(std::move(consumer)),
       from_(std::move(from)),
       to_(std::move(to)),
-      range_(range) {
+      range_(range),
+      start_after_(start_after) {
+  (void)ReadPosition();
+}
+
+// The position stored with the receiving store's data. A store on another node may not answer
+// (its node restarts): Step asks again before it reads anything, never guessing a position.
+Status Replicator::ReadPosition() {
   auto position = to_->ReplicatedPosition(stream_);
-  applied_ = std::max(position.ok() ? *position : 0, start_after);
+  if (!position.ok()) return position.status();
+  applied_ = std::max(*position, start_after_);
+  positioned_ = true;
+  return Status::Ok();
 }
 
 Replicator::~Replicator() { Stop(); }
 
 Result<uint64_t> Replicator::Step(size_t batch) {
+  if (!positioned_) {
+    if (Status s = ReadPosition(); !s.ok()) return s;
+  }
   uint64_t total = 0;
   while (!stop_) {
     auto records = from_->feed().ReadChanges(applied_ + 1, batch);

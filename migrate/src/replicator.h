@@ -41,6 +41,7 @@ class Replicator {
   const std::string& stream() const { return stream_; }
 
  private:
+  Status ReadPosition();
   void WaitForRecords();
   // Records why the replicator stops for good and wakes WaitUntil.
   void Fail(const Status& read);
@@ -50,6 +51,8 @@ class Replicator {
   std::shared_ptr<store::EntityStore> from_;
   std::shared_ptr<store::EntityStore> to_;
   const store::KsidRange range_;
+  const uint64_t start_after_;
+  bool positioned_ = false;  // applied_ holds the receiving store's position (Step's thread)
   std::atomic<uint64_t> applied_{0};
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;

@@ -9,11 +9,18 @@
 namespace shardkit::migrate::internal {
 namespace {
 
-// `field` is "sources" or "targets".
-Status Refuse(std::string_view field, const std::string& shard, const std::string& why) {
+// `field` is "sources" or "targets"; a store on another node is named with its node.
+Status Refuse(std::string_view field, const Participant& p, const std::string& why) {
+  JsonObject details;
+  details.Add("field", field).Add("shard", p.shard);
+  std::string where;
+  if (!p.node.empty()) {
+    details.Add("node", p.node);
+    where = fmt::format(" on node {}", p.node);
+  }
   return Status::Invalid(
-      fmt::format("{} {}: {}", field == "sources" ? "source" : "target", shard, why),
-      JsonObject().Add("field", field).Add("shard", shard).str());
+      fmt::format("{} {}{}: {}", field == "sources" ? "source" : "target", p.shard, where, why),
+      details.str());
 }
 
 // Another migration's claim on the store, as a refusal.
@@ -21,7 +28,7 @@ Status NotClaimed(const Participant& p, const char* field, const std::string& id
   auto holder = p.store->Claimant();
   if (!holder.ok()) return holder.status();
   if (!holder->empty() && *holder != id) {
-    return Refuse(field, p.shard,
+    return Refuse(field, p,
                   fmt::format("the store is used by migration '{}', which is not completed or "
                               "cancelled",
                               *holder));
@@ -36,15 +43,15 @@ Status Empty(const Participant& t) {
     return false;
   });
   if (!scanned.ok()) return scanned;
-  if (holds) return Refuse("targets", t.shard, "the store is not empty: it holds entities");
+  if (holds) return Refuse("targets", t, "the store is not empty: it holds entities");
   if (uint64_t records = t.store->feed().LastSequence(); records > 0) {
-    return Refuse("targets", t.shard,
+    return Refuse("targets", t,
                   fmt::format("the store is not empty: its change feed holds {} records", records));
   }
   auto streams = t.store->ReplicatedStreams();
   if (!streams.ok()) return streams.status();
   if (!streams->empty()) {
-    return Refuse("targets", t.shard,
+    return Refuse("targets", t,
                   fmt::format("the store is not empty: it replicated from stream '{}'",
                               streams->begin()->first));
   }
@@ -64,21 +71,21 @@ Status CheckNewMigration(const MigrationSpec& spec, const shard::ShardMap& map) 
   std::set<std::string> source_names;
   for (const Participant& s : spec.sources) {
     if (!map.Find(s.shard)) {
-      return Refuse("sources", s.shard,
+      return Refuse("sources", s,
                     fmt::format("not a shard of the current map (epoch {})", map.epoch()));
     }
-    if (!stores.insert(s.store.get()).second) return Refuse("sources", s.shard, "named twice");
+    if (!stores.insert(s.store.get()).second) return Refuse("sources", s, "named twice");
     source_names.insert(s.shard);
     if (Status st = NotClaimed(s, "sources", spec.id); !st.ok()) return st;
   }
   for (const Participant& t : spec.targets) {
     if (source_names.count(t.shard) || !stores.insert(t.store.get()).second) {
-      return Refuse("targets", t.shard,
+      return Refuse("targets", t,
                     "it is a source of this migration (or named twice); a target must be "
                     "another store");
     }
     if (map.Find(t.shard)) {
-      return Refuse("targets", t.shard,
+      return Refuse("targets", t,
                     fmt::format("the current map (epoch {}) routes to it; a target must be a "
                                 "store nothing routes to",
                                 map.epoch()));
@@ -97,7 +104,7 @@ Status ClaimStores(const MigrationSpec& spec) {
       if (!s.ok()) {
         for (const Participant* c : claimed) (void)c->store->ReleaseClaim(spec.id);
         const char* field = group == &spec.sources ? "sources" : "targets";
-        return s.code() == Code::kConflict ? Refuse(field, p.shard, s.message()) : s;
+        return s.code() == Code::kConflict ? Refuse(field, p, s.message()) : s;
       }
       claimed.push_back(&p);
     }
@@ -131,6 +138,47 @@ Status ClearFreshTarget(const MigrationSpec& spec, const JournalState& state,
   if (!scanned.ok()) return scanned;
   if (clear.empty()) return Status::Ok();
   return target.store->ApplyReplicated(stream, clear, 0);
+}
+
+Result<uint64_t> DeleteSourceCopies(const MigrationSpec& spec,
+                                    const std::map<std::string, store::KsidRange>& ranges) {
+  auto map = spec.map->Current();
+  for (const Participant& s : spec.sources) {
+    if (map->Find(s.shard)) {
+      return Refuse(
+          "sources", s,
+          fmt::format("cleanup refused: the current map (epoch {}) routes to it", map->epoch()));
+    }
+    if (auto consumers = s.store->feed().Consumers(); !consumers.empty()) {
+      return Refuse("sources", s,
+                    fmt::format("cleanup refused: feed consumer '{}' still reads it",
+                                consumers.begin()->first));
+    }
+    auto holder = s.store->Claimant();
+    if (!holder.ok()) return holder.status();
+    if (!holder->empty())
+      return Refuse("sources", s,
+                    fmt::format("cleanup refused: migration '{}' claims it", *holder));
+  }
+  uint64_t deleted = 0;
+  const std::string stream = fmt::format("migrate:{}:cleanup", spec.id);
+  for (const Participant& s : spec.sources) {
+    // Rounds of at most one batch: a scan never runs over keys it deletes.
+    while (true) {
+      std::vector<store::ChangeRecord> batch;
+      Status scanned =
+          s.store->ScanRange("", ranges.at(s.shard), [&](const store::EntityRecord& r) {
+            batch.push_back(
+                {0, r.ksid, r.kind, r.id, store::ChangeOp::kRemove, r.version, {}, 0, false});
+            return batch.size() < spec.copy_batch;
+          });
+      if (!scanned.ok()) return scanned;
+      if (batch.empty()) break;
+      if (Status st = s.store->ApplyReplicated(stream, batch, 0); !st.ok()) return st;
+      deleted += batch.size();
+    }
+  }
+  return deleted;
 }
 
 Status ReleaseStores(const MigrationSpec& spec) {

@@ -3,6 +3,7 @@
 // reason, and changes nothing.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,13 @@ Status ReleaseStores(const MigrationSpec& spec);
 Status ClearFreshTarget(const MigrationSpec& spec, const JournalState& state,
                         const Participant& target, const store::KsidRange& range,
                         const std::string& stream);
+
+// The other delete, run by `cleanup` after `complete`: the sources' copies of the moved range.
+// Refused (nothing deleted), naming the source, while the map routes to a source, a feed consumer
+// still reads one, or a migration claims one. Deletes in batches (each one atomic write, marked
+// replicated in the source's feed); returns how many entities went.
+Result<uint64_t> DeleteSourceCopies(const MigrationSpec& spec,
+                                    const std::map<std::string, store::KsidRange>& ranges);
 
 // The shard names of `participants`, in order.
 std::vector<std::string> Names(const std::vector<Participant>& participants);

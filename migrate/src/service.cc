@@ -30,6 +30,7 @@ class Migrator : public MigratorService {
       : dir_(std::move(options.dir)),
         map_(std::move(options.map)),
         find_shard_(std::move(options.find_shard)),
+        find_remote_(std::move(options.find_remote)),
         pool_(1) {}
   ~Migrator() {
     pool_.join();
@@ -150,6 +151,67 @@ class Migrator : public MigratorService {
     return names;
   }
 
+  // The `nodes` of a start: target shard -> URL of the node serving it.
+  static Result<std::map<std::string, std::string>> Nodes(const Message& m) {
+    std::map<std::string, std::string> nodes;
+    if (!m.Has("nodes")) return nodes;
+    auto bad = [] {
+      return Status::Invalid("nodes: must be an object of target shard -> node URL",
+                             R"({"field":"nodes"})");
+    };
+    auto text = m.GetObjectJson("nodes");
+    if (!text) return bad();
+    auto doc = ParseJson(*text, "nodes");
+    if (!doc.ok()) return doc.status();
+    for (const auto& member : doc->GetObject()) {
+      auto canonical = shard::CanonicalShardName(member.name.GetString());
+      if (!canonical.ok() || !member.value.IsString()) return bad();
+      nodes[*canonical] = member.value.GetString();
+    }
+    return nodes;
+  }
+
+  // Remote targets: each reachable and serving its store, and none on a node that serves a
+  // source (a move to the node that owns the range moves nothing).
+  Result<std::vector<Participant>> RemoteTargets(const std::vector<std::string>& targets,
+                                                 const std::map<std::string, std::string>& nodes,
+                                                 const std::vector<std::string>& sources) {
+    std::vector<Participant> out;
+    for (const auto& name : targets) {
+      auto node = nodes.find(name);
+      if (node == nodes.end()) {
+        auto local = Participants({name});
+        if (!local.ok()) return local.status();
+        out.push_back(local->front());
+        continue;
+      }
+      if (!find_remote_) return Status::Invalid("nodes: this migrator takes local targets only");
+      for (const auto& source : sources) {
+        if (find_remote_(source, node->second).ok()) {
+          return Status::Invalid(
+              fmt::format("target {} on node {}: that node serves the source {}; move the range "
+                          "to another node",
+                          name, node->second, source),
+              JsonObject()
+                  .Add("field", "nodes")
+                  .Add("shard", name)
+                  .Add("node", node->second)
+                  .str());
+        }
+      }
+      auto remote = find_remote_(name, node->second);
+      if (!remote.ok()) return remote.status();
+      out.push_back(std::move(remote).value());
+    }
+    for (const auto& [name, url] : nodes) {
+      if (std::find(targets.begin(), targets.end(), name) == targets.end()) {
+        return Status::Invalid(fmt::format("nodes: {} is not a target of this migration", name),
+                               R"({"field":"nodes"})");
+      }
+    }
+    return out;
+  }
+
   Result<std::vector<Participant>> Participants(const std::vector<std::string>& names) {
     std::vector<Participant> out;
     for (const auto& name : names) {
@@ -160,7 +222,7 @@ class Migrator : public MigratorService {
             "with shard = \"{}\" and reload)",
             name, name));
       }
-      out.push_back({name, p.store, p.gate});
+      out.push_back({name, p.store, p.gate, {}});
     }
     return out;
   }
@@ -197,6 +259,48 @@ class Migrator : public MigratorService {
     return Message().SetArrayJson("migrations", items + "]");
   }
 
+  // A migration not open yet: its stores looked up (remote targets connected), opened or resumed
+  // from its journal, and its spec saved for a restarted process.
+  Result<std::unique_ptr<Migration>> Open(const Message& m, const std::string& key,
+                                          const std::vector<std::string>& sources,
+                                          const std::vector<std::string>& targets) {
+    auto nodes = Nodes(m);
+    if (!nodes.ok()) return nodes.status();
+    auto max_rows = m.GetUint("max_rows_per_s");
+    auto max_lag = m.GetUint("max_lag");
+    for (const char* field : {"max_rows_per_s", "max_lag"}) {
+      if (m.Has(field) && !m.GetUint(field))
+        return Status::Invalid(fmt::format("{}: must be a non-negative integer", field),
+                               JsonObject().Add("field", field).str());
+    }
+    auto source_parts = Participants(sources);
+    if (!source_parts.ok()) return source_parts.status();
+    auto target_parts = RemoteTargets(targets, *nodes, sources);
+    if (!target_parts.ok()) return target_parts.status();
+    MigrationSpec spec;
+    spec.id = key;
+    spec.sources = std::move(source_parts).value();
+    spec.targets = std::move(target_parts).value();
+    spec.max_rows_per_s = max_rows.value_or(0);
+    if (max_lag) spec.cutover.max_lag = *max_lag;
+    spec.map = map_;
+    spec.journal_path = dir_ + "/" + key + ".journal";
+    spec.on_progress = [this, key](const Progress& p) { Publish(key, p); };
+    auto opened = Migration::Open(std::move(spec));
+    if (!opened.ok()) return opened.status();
+    // What a restarted process needs to resume it (the journal holds the positions).
+    Message saved;
+    saved.SetString("migrate", "start").SetString("id", key);
+    saved.SetArrayJson("sources", *m.GetArrayJson("sources"));
+    saved.SetArrayJson("targets", *m.GetArrayJson("targets"));
+    if (m.Has("nodes")) saved.SetObjectJson("nodes", *m.GetObjectJson("nodes"));
+    if (max_rows) saved.SetUint("max_rows_per_s", *max_rows);
+    if (max_lag) saved.SetUint("max_lag", *max_lag);
+    if (Status s = WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved)); !s.ok())
+      return s;
+    return opened;
+  }
+
   // migrate:start: opens the migration (saving its spec) unless open, then starts or resumes it.
   Result<Message> Start(const Message& m, const std::string& key) {
     auto sources = Names(m, "sources");
@@ -213,33 +317,13 @@ class Migrator : public MigratorService {
           return s;
       }
     }
-    auto source_parts = Participants(*sources);
-    if (!source_parts.ok()) return source_parts.status();
-    auto target_parts = Participants(*targets);
-    if (!target_parts.ok()) return target_parts.status();
     auto& entry = migrations_[key];
     auto& slot = entry.migration;
     if (!slot) {
-      MigrationSpec spec;
-      spec.id = key;
-      spec.sources = std::move(source_parts).value();
-      spec.targets = std::move(target_parts).value();
-      spec.map = map_;
-      spec.journal_path = dir_ + "/" + key + ".journal";
-      spec.on_progress = [this, key](const Progress& p) { Publish(key, p); };
-      auto opened = Migration::Open(std::move(spec));
+      auto opened = Open(m, key, *sources, *targets);
       if (!opened.ok()) {
         migrations_.erase(key);
         return opened.status();
-      }
-      // What a restarted process needs to resume it (the journal holds the positions).
-      Message saved;
-      saved.SetString("migrate", "start").SetString("id", key);
-      saved.SetArrayJson("sources", *m.GetArrayJson("sources"));
-      saved.SetArrayJson("targets", *m.GetArrayJson("targets"));
-      if (Status s = WriteFileAtomically(dir_ + "/" + key + ".spec", ToJson(saved)); !s.ok()) {
-        migrations_.erase(key);
-        return s;
       }
       slot = std::move(opened).value();
     }
@@ -308,19 +392,26 @@ class Migrator : public MigratorService {
       out.SetDouble("pause_ms", r->pause_ms).SetUint("fence", r->fence);
       return out;
     }
+    if (op == "cleanup") {
+      auto deleted = migration.Cleanup();
+      if (!deleted.ok()) return deleted.status();
+      return Describe(migration.progress(), key).SetUint("deleted", *deleted);
+    }
     if (op == "complete" || op == "cancel") {
       Status s = op == "complete" ? migration.Complete() : migration.Cancel();
       if (!s.ok()) return s;
       return Describe(migration.progress(), key);
     }
     return Status::Invalid(
-        "migrate: must be start, status, verify, cutover, rollback, complete, cancel or list",
+        "migrate: must be start, status, verify, cutover, rollback, complete, cancel, cleanup or "
+        "list",
         R"({"field":"migrate"})");
   }
 
   const std::string dir_;
   std::shared_ptr<shard::ShardMapHolder> map_;
   const std::function<Participant(const std::string&)> find_shard_;
+  const std::function<Result<Participant>(const std::string&, const std::string&)> find_remote_;
   std::mutex bus_mu_;
   Bus* bus_ = nullptr;  // guarded by bus_mu_
   int users_ = 0;       // guarded by bus_mu_

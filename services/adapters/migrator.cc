@@ -1,10 +1,12 @@
-// migrator: migrate/'s message service (migrate/service.h) over the shards this node serves.
+// migrator: migrate/'s message service (migrate/service.h) over the shards this node serves,
+// with targets on other nodes reached by the replication protocol (remote_store.h).
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <mutex>
 
 #include "adapters.h"
+#include "remote_store.h"
 #include "shardkit/migrate/service.h"
 
 namespace shardkit::services {
@@ -34,9 +36,17 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
     if (!migrator) {
       auto find_shard = [directory](const std::string& shard) {
         ServedShard served = FindServedShard(*directory, shard);
-        return migrate::Participant{shard, served.store, served.gate};
+        return migrate::Participant{shard, served.store, served.gate, {}};
       };
-      migrator = migrate::MakeMigratorService({*dir, *map, find_shard});
+      // A target on another node: its own guard keeps clients out until the map names it, so
+      // the gate given here is never closed (a remote target is never a rollback's source).
+      auto find_remote = [](const std::string& shard,
+                            const std::string& node) -> Result<migrate::Participant> {
+        auto remote = OpenRemoteStore({node, shard});
+        if (!remote.ok()) return remote.status();
+        return migrate::Participant{shard, *remote, std::make_shared<shard::WriteGate>(), node};
+      };
+      migrator = migrate::MakeMigratorService({*dir, *map, find_shard, find_remote});
       directory->Put(key, migrator);
     }
     migrator->Acquire();

@@ -190,7 +190,9 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
     // store:*,kind:K, so forwarded messages reach the shard (docs/sharding.md); store:changes
     // names no kind, only the shard.
     patterns = {fmt::format("store:*,kind:*,shard:\"{}\"", *canonical),
-                fmt::format("store:changes,shard:\"{}\"", *canonical)};
+                fmt::format("store:changes,shard:\"{}\"", *canonical),
+                fmt::format("store:replicate,shard:\"{}\"", *canonical),
+                fmt::format("store:replication,shard:\"{}\"", *canonical)};
     served_key = ShardKey(*canonical);
     ctx.environment.directory_or_process().Put(
         served_key, std::make_shared<ServedShard>(ServedShard{entity_store, gate}));
@@ -213,7 +215,8 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   };
   ServiceInstance instance{handler, patterns, stop};
   instance.overrides = std::move(overrides);
-  instance.operations = {"store:changes"};  // a feed: replication, not data access
+  // A feed and the replication protocol: replication, not data access.
+  instance.operations = {"store:changes", "store:replicate", "store:replication"};
   return instance;
 }
 

@@ -11,6 +11,7 @@
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
+#include "shardkit/store/replication.h"
 
 namespace shardkit::store {
 namespace {
@@ -183,14 +184,20 @@ class StoreService final : public Handler {
   Result<Message> Serve(const Message& m) {
     auto op = m.GetString("store");
     if (!op)
-      return Status::InvalidField("store", "must be one of save, load, list, remove, changes");
+      return Status::InvalidField(
+          "store", "must be one of save, load, list, remove, changes, replicate, replication");
     if (*op == "save") return Save(m);
     if (*op == "load") return Load(m);
     if (*op == "list") return List(m);
     if (*op == "remove") return Remove(m);
     if (*op == "claim") return Claim(m);
+    if (*op == "replicate") return ServeReplicate(*store_, m);
+    if (*op == "replication") return ServeReplicationState(*store_, m);
     return Status::InvalidField(
-        "store", fmt::format("unknown operation '{}' (save, load, list, remove, changes)", *op));
+        "store",
+        fmt::format(
+            "unknown operation '{}' (save, load, list, remove, changes, replicate, replication)",
+            *op));
   }
 
   // store:claim (a shard router's, docs/sharding.md): records the idempotency key's use for

@@ -505,3 +505,61 @@ TEST(LiveMigration, TargetsMustOwnExactlyTheSourcesRanges) {
 
 }  // namespace
 }  // namespace shardkit::migrate
+
+namespace shardkit::migrate {
+namespace {
+
+// `cleanup` after `complete` deletes the source's copy of the moved range, and only then: refused
+// before completion and while a feed consumer still reads the source, deleting nothing; every
+// acknowledged write is still served by the targets afterwards.
+TEST(LiveMigration, CleanupDeletesTheSourceCopyOnlyAfterCompleteAndWhenNothingReadsIt) {
+  inproc::Cluster c({"-40", "40-80", "80-c0", "c0-"});
+  Participant a = c.AddShard("40-60", inproc::Engine::kRocksDb);
+  Participant b = c.AddShard("60-80", inproc::Engine::kRocksDb);
+  inproc::Workload load(c, 4);
+  inproc::WaitOps(load, 2000);
+  auto m = Migration::Open(c.Spec("clean", {c.shards["40-80"]}, {a, b}));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE((*m)->Start().ok());
+  auto source = c.shards["40-80"].store;
+  auto count = [](store::EntityStore& s) {
+    uint64_t n = 0;
+    EXPECT_TRUE(s.ScanRange("", store::KsidRange{}, [&](const store::EntityRecord&) {
+                   ++n;
+                   return true;
+                 }).ok());
+    return n;
+  };
+  auto early = (*m)->Cleanup();
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(early.status().message(), "cleanup needs a completed migration (phase is copied)");
+  ASSERT_TRUE((*m)->WaitForLag(100, std::chrono::seconds(10)));
+  ASSERT_TRUE((*m)->Cutover().ok());
+  inproc::WaitOps(load, 2000);
+  ASSERT_TRUE((*m)->Complete().ok());
+  const uint64_t held = count(*source);
+  ASSERT_GT(held, 0u);
+
+  ASSERT_TRUE(source->feed().RegisterConsumer("projection-x", 1).ok());
+  auto read = (*m)->Cleanup();
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().message(),
+            "source 40-80: cleanup refused: feed consumer 'projection-x' still reads it");
+  EXPECT_EQ(count(*source), held) << "a refused cleanup deleted entities";
+  ASSERT_TRUE(source->feed().RemoveConsumer("projection-x").ok());
+
+  auto deleted = (*m)->Cleanup();
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(*deleted, held);
+  EXPECT_EQ(count(*source), 0u);
+  auto again = (*m)->Cleanup();  // idempotent
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u);
+  inproc::WaitOps(load, 1000);
+  load.Stop();
+  EXPECT_EQ(load.errors, 0) << (load.error_samples.empty() ? "" : load.error_samples[0]);
+  load.Verify();
+}
+
+}  // namespace
+}  // namespace shardkit::migrate

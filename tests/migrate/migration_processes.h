@@ -42,12 +42,16 @@ struct Variant {
   std::vector<std::string> sources;
   std::vector<std::string> targets;
   std::vector<std::string> other_stores;  // more stores on the storage node, for other specs
+  // The targets are served by a third process, the *target* node (a shard-map follower of the
+  // storage node); the router sends their shard messages there directly.
+  bool remote = false;
 };
 
 // Every store of the storage node, each once.
 inline std::vector<std::string> StoreShards(const Variant& v) {
   std::vector<std::string> shards = kInitialShards;
   for (const auto* more : {&v.targets, &v.other_stores}) {
+    if (more == &v.targets && v.remote) continue;
     for (const auto& s : *more) {
       if (std::find(shards.begin(), shards.end(), s) == shards.end()) shards.push_back(s);
     }
@@ -95,6 +99,22 @@ inline std::vector<uint16_t> FreePorts(size_t n) {
   return ports;
 }
 
+inline std::string StoreServices(const std::string& data, const std::vector<std::string>& shards) {
+  std::string toml;
+  for (const auto& shard : shards) {
+    toml += fmt::format(R"(
+[[service]]
+name = "store-{0}"
+type = "store"
+backend = "{1}"
+path = "{2}/{3}"
+shard = "{0}"
+)",
+                        shard, Backend(shard), data, DirName(shard));
+  }
+  return toml;
+}
+
 inline std::string StorageConfig(const std::string& data, uint16_t port, const Variant& v) {
   std::string toml = fmt::format(R"(
 [node]
@@ -109,17 +129,7 @@ ranges = {}
 path = "{}/map.json"
 )",
                                  port, JsonList(kInitialShards), data);
-  for (const auto& shard : StoreShards(v)) {
-    toml += fmt::format(R"(
-[[service]]
-name = "store-{0}"
-type = "store"
-backend = "{1}"
-path = "{2}/{3}"
-shard = "{0}"
-)",
-                        shard, Backend(shard), data, DirName(shard));
-  }
+  toml += StoreServices(data, StoreShards(v));
   toml += fmt::format(R"(
 [[service]]
 name = "migrator"
@@ -130,8 +140,29 @@ dir = "{}/migrations"
   return toml;
 }
 
-inline std::string RouterConfig(const std::string& storage_url, uint16_t port) {
+// The target node of a remote variant: a follower of the storage node's map and the targets.
+inline std::string TargetConfig(const std::string& data, const std::string& storage_url,
+                                uint16_t port, const Variant& v) {
   return fmt::format(R"(
+[node]
+name = "target"
+threads = 2
+[[listener]]
+url = "tcp://127.0.0.1:{}"
+[[service]]
+name = "map"
+type = "shard-map"
+from = "{}"
+refresh_ms = 0
+)",
+                     port, storage_url) +
+         StoreServices(data, v.targets);
+}
+
+inline std::string RouterConfig(const std::string& storage_url, uint16_t port,
+                                const std::string& target_url = {},
+                                const std::vector<std::string>& targets = {}) {
+  std::string toml = fmt::format(R"(
 [node]
 name = "router"
 threads = 2
@@ -151,7 +182,17 @@ pattern = "store:*,kind:*,shard:*"
 to = "{0}"
 timeout_ms = 5000
 )",
-                     storage_url, port);
+                                 storage_url, port);
+  for (const auto& t : targets) {
+    toml += fmt::format(R"(
+[[route]]
+pattern = 'store:*,kind:*,shard:"{}"'
+to = "{}"
+timeout_ms = 5000
+)",
+                        t, target_url);
+  }
+  return toml;
 }
 
 // One recorded operation on one key.
@@ -190,20 +231,48 @@ class LiveMigrationProcesses {
     options.connections = 1;
     admin_ = Client(admin_runtime_, storage_url_, options);
   }
+  // The target node of a remote variant (after the storage node: it follows its map).
+  // `replicate_delay_ms`: the target applies each replicated batch that much later (a target
+  // much slower than its source).
+  void StartTarget(const char* replicate_delay_ms = nullptr) {
+    std::string config =
+        target_dir_.Write("target.toml", TargetConfig(data_, storage_url_, target_port_, variant_));
+    if (replicate_delay_ms) setenv("SHARDKIT_REPLICATE_DELAY_MS", replicate_delay_ms, 1);
+    target_ = std::make_unique<ServeProcess>(target_dir_, config);
+    if (replicate_delay_ms) unsetenv("SHARDKIT_REPLICATE_DELAY_MS");
+    auto urls = target_->WaitReady();
+    ASSERT_EQ(urls.size(), 1u);
+  }
+  void KillTarget() {
+    target_->Signal(SIGKILL);
+    target_->WaitExit(std::chrono::seconds(10));
+    target_.reset();
+  }
+  // One message to the target node, as the migrator sends it (replication protocol).
+  Result<Message> CallTarget(const std::string& json) {
+    auto client = Client(admin_runtime_, target_url());
+    return CallAndWait(*client, Msg(json));
+  }
+  // Where the targets are: the target node's URL (remote variants).
+  std::string target_url() const { return fmt::format("tcp://127.0.0.1:{}", target_port_); }
   void StartRouter() {
-    std::string config = router_dir_.Write("router.toml", RouterConfig(storage_url_, router_port_));
+    std::string config = router_dir_.Write(
+        "router.toml",
+        RouterConfig(storage_url_, router_port_, target_url(),
+                     variant_.remote ? variant_.targets : std::vector<std::string>{}));
     router_ = std::make_unique<ServeProcess>(router_dir_, config);
     auto urls = router_->WaitReady();
     ASSERT_EQ(urls.size(), 1u);
     router_url_ = urls[0];
   }
   void KillAll() {
-    for (auto* p : {router_.get(), storage_.get()}) {
+    for (auto* p : {router_.get(), target_.get(), storage_.get()}) {
       if (!p) continue;
       p->Signal(SIGKILL);
       p->WaitExit(std::chrono::seconds(10));
     }
     router_.reset();
+    target_.reset();
     storage_.reset();
   }
   ServeProcess& storage() { return *storage_; }
@@ -214,7 +283,8 @@ class LiveMigrationProcesses {
   }
   std::string logs() const {
     return "--- storage log ---\n" + (storage_ ? storage_->log() : std::string("(gone)")) +
-           "\n--- router log ---\n" + (router_ ? router_->log() : std::string("(gone)"));
+           "\n--- router log ---\n" + (router_ ? router_->log() : std::string("(gone)")) +
+           "\n--- target log ---\n" + (target_ ? target_->log() : std::string("(none)"));
   }
 
   // --- the migration ------------------------------------------------------------------------
@@ -228,9 +298,26 @@ class LiveMigrationProcesses {
     std::string extra;
     if (op == "start") {
       extra = fmt::format(R"(,"sources":{},"targets":{})", JsonList(sources), JsonList(targets));
+      if (variant_.remote) extra += fmt::format(R"(,"nodes":{})", NodesJson(targets));
     }
     return CallAndWait(*admin_,
                        Msg(fmt::format(R"({{"migrate":"{}","id":"{}"{}}})", op, id, extra)));
+  }
+  // Any message to the migrator, as JSON text.
+  Result<Message> MigrateRaw(const std::string& json) { return CallAndWait(*admin_, Msg(json)); }
+  const std::string& storage_url() const { return storage_url_; }
+  // The `nodes` of a start: every target on the target node.
+  std::string NodesJson(const std::vector<std::string>& targets) const {
+    JsonObject nodes;
+    for (const auto& t : targets) nodes.Add(t, target_url());
+    return nodes.str();
+  }
+  // The --node options of a remote variant's `shardkit migrate` command line.
+  std::string NodeOptions() const {
+    std::string out;
+    if (!variant_.remote) return out;
+    for (const auto& t : variant_.targets) out += fmt::format(" --node {}={}", t, target_url());
+    return out;
   }
   // `shardkit migrate <args> --to <storage node>`, as an operator runs it.
   services::testing::ShellRun MigrateCli(const std::string& args) {
@@ -349,7 +436,10 @@ class LiveMigrationProcesses {
   // completed with no traffic and no replication lag, so sources and targets must agree.
   void CheckStoreFiles(bool quiesced = true) {
     std::map<std::string, std::vector<store::EntityRecord>> contents;
-    for (const auto& shard : StoreShards(variant_)) {
+    std::vector<std::string> shards = StoreShards(variant_);
+    if (variant_.remote)
+      shards.insert(shards.end(), variant_.targets.begin(), variant_.targets.end());
+    for (const auto& shard : shards) {
       store::StoreOptions options;
       options.path = data_ + "/" + DirName(shard);
       auto opened = Backend(shard) == "sqlite" ? store::OpenSqliteStore(options)
@@ -500,17 +590,19 @@ class LiveMigrationProcesses {
   }
   void StartAll() {
     StartStorage();
+    if (variant_.remote) StartTarget();
     StartRouter();
   }
 
  private:
   Variant variant_;
-  TempDir data_dir_, storage_dir_, router_dir_;
+  TempDir data_dir_, storage_dir_, router_dir_, target_dir_;
   std::string data_;
-  const std::vector<uint16_t> ports_ = FreePorts(2);
+  const std::vector<uint16_t> ports_ = FreePorts(3);
   const uint16_t storage_port_ = ports_[0];
   const uint16_t router_port_ = ports_[1];
-  std::unique_ptr<ServeProcess> storage_, router_;
+  const uint16_t target_port_ = ports_[2];
+  std::unique_ptr<ServeProcess> storage_, router_, target_;
   std::string storage_url_, router_url_;
   IoRuntime admin_runtime_{1};
   IoRuntime client_runtime_{2};

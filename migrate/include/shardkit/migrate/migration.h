@@ -24,7 +24,7 @@
 //             direction starts at the new owners' feed positions recorded at the swap: what the
 //             feed held before is the migration's own traffic and is never replicated back
 //   complete  replication stops, feed consumers are removed; the sources' copies of the range are
-//             kept (delete them with store:remove once satisfied) — "source data is untouched"
+//             kept ("source data is untouched") until `Cleanup` deletes them
 //
 // Every step is idempotent; Open() on an existing journal resumes: replicators restart from the
 // positions stored with the receiving stores' data, an interrupted cutover or rollback is
@@ -52,6 +52,10 @@ struct Participant {
   std::string shard;  // the range it owns (sources) or will own
   std::shared_ptr<store::EntityStore> store;
   std::shared_ptr<shard::WriteGate> gate;  // the gate of this shard's guard
+  // Empty: the store is in this process. Else the URL of the node serving it (a target only);
+  // `store` then speaks the replication protocol to it (store/replication.h) and `gate` is
+  // unused: the target's own guard refuses clients until the map names it.
+  std::string node;
 };
 
 struct CutoverOptions {
@@ -70,6 +74,8 @@ struct MigrationSpec {
   std::string journal_path;                    // a file; its directory must exist
   CutoverOptions cutover;
   size_t copy_batch = 1000;
+  // The copy's ceiling in rows per second, so that it does not starve clients; 0: none.
+  uint64_t max_rows_per_s = 0;
   // Called after every phase change (once the journal has it) and during the copy at most every
   // 250 ms. On the thread doing the work; must not block.
   std::function<void(const Progress&)> on_progress;
@@ -129,6 +135,9 @@ class Migration {
   // Before cutover or after a rollback: stop, drop consumers, release the stores' claims; the
   // sources keep serving; targets keep what they copied (unused). Deletes nothing.
   Status Cancel();
+  // After `complete`: deletes the sources' copies of the moved range; how many entities went.
+  // Refused while the map routes to a source, a feed consumer reads one or a migration claims one.
+  Result<uint64_t> Cleanup();
 
   Progress progress() const;
   Phase phase() const;

@@ -3,8 +3,10 @@
 // store's (store/service.h), so it may be routed like any other service.
 //
 //   migrate:start,id:I  sources:[…] targets:[…]   create (a new id) or resume (the same id and
-//                                                 spec; another spec is a conflict), then copy
-//   migrate:status|verify|cutover|rollback|complete|cancel,id:I
+//                       [nodes:{target:url}]      spec; another spec is a conflict), then copy;
+//                       [max_rows_per_s:N]        `nodes` places targets on other nodes;
+//                       [max_lag:N]               the cutover's lag bound (default 10,000)
+//   migrate:status|verify|cutover|rollback|complete|cancel|cleanup,id:I
 //   migrate:list                                 {"migrations":[…]}: each open one, as status
 //
 // Every operation runs on the service's own thread, one at a time: a cutover waits for drains
@@ -27,6 +29,10 @@ struct MigratorServiceOptions {
   std::shared_ptr<shard::ShardMapHolder> map;  // the map a cutover moves
   // The store and gate serving a canonical shard name in this process; a null store when none.
   std::function<Participant(const std::string& shard)> find_shard;
+  // The store serving `shard` on the node at URL `node` (a migration target on another node), or
+  // `invalid` naming the node and the shard (unreachable, no such store). Null: targets must be
+  // in this process.
+  std::function<Result<Participant>(const std::string& shard, const std::string& node)> find_remote;
 };
 
 class MigratorService : public Handler {

@@ -1,0 +1,33 @@
+// RemoteStore: a migration's target store served by another node, reached over TCP with the
+// replication protocol (store/replication.h). It is an EntityStore so the migration treats it as
+// it treats a local target; it answers only what a migration asks of a target (apply a batch,
+// the applied positions, the claim, the feed head, a scan of a range). Client data calls are
+// refused: clients reach that store through its own node.
+//
+// Copy batches (assume_absent, no position) are sent with up to `window` in flight, so the copy
+// is not bound by one round trip per batch; any other apply first waits for them, so a recorded
+// position always covers every batch sent before it.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "shardkit/services/client.h"
+#include "shardkit/store/entity_store.h"
+
+namespace shardkit::services {
+
+struct RemoteStoreOptions {
+  std::string node;   // tcp://host:port of the node serving the store
+  std::string shard;  // the store's canonical shard name there
+  std::chrono::milliseconds timeout{30'000};
+  size_t window = 4;  // copy batches in flight
+};
+
+// Connects and asks the store's replication state once: `invalid` naming the node and the shard
+// when the node cannot be reached or serves no such store.
+Result<std::shared_ptr<store::EntityStore>> OpenRemoteStore(RemoteStoreOptions options);
+
+}  // namespace shardkit::services
