@@ -340,8 +340,33 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     SendBulk(context, std::move(message), plan, items, std::move(reply));
   }
 
+  // Sends each shard its part of a bulk save. A shard that answers wrong_shard (the map moved:
+  // a split or move cut over meanwhile) applied none of its part; those items alone are placed
+  // again on the refreshed map and sent once more, so no item is applied twice.
   void SendBulk(const Context& context, Message message, std::shared_ptr<BulkPlan> plan,
-                ItemAnswers items, ReplyFn reply) {
+                ItemAnswers items, ReplyFn reply, bool replanned = false) {
+    auto self = shared_from_this();
+    auto finish = [self, context, message, plan, items, reply, replanned](
+                      const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
+      std::vector<BulkItem> stale;
+      for (size_t s = 0; s < answers.size(); ++s) {
+        if (!answers[s]) continue;
+        Result<Message>& a = *answers[s];
+        if (!replanned && !a.ok() && a.status().code() == Code::kWrongShard &&
+            self->Refresh(map->epoch())) {
+          for (const BulkItem& item : (*plan)[s]) stale.push_back(item);
+          continue;
+        }
+        FillBulkAnswers(map->shards()[s], (*plan)[s], a, *items);
+      }
+      if (!stale.empty()) return self->Replan(context, message, std::move(stale), items, reply);
+      std::string array = "[";
+      for (size_t i = 0; i < items->size(); ++i) array += (i ? "," : "") + (*items)[i];
+      Message out;
+      out.SetArrayJson("items", array + "]");
+      reply(std::move(out));
+    };
+    // Scatter's own retry would resend every part on the new map: this one resends the stale.
     Scatter(
         context,
         [plan, message](const Shard&, size_t index) -> std::optional<Message> {
@@ -353,31 +378,44 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           child.SetArrayJson("ents", array + "]");
           return child;
         },
-        [plan, items, reply](const MapPtr& map,
-                             std::vector<std::optional<Result<Message>>> answers) {
-          for (size_t s = 0; s < answers.size(); ++s) {
-            if (!answers[s]) continue;
-            const auto& planned = (*plan)[s];
-            Result<Message>& a = *answers[s];
-            rapidjson::Document shard_items;
-            if (a.ok() && a->GetArrayJson("items"))
-              shard_items.Parse(a->GetArrayJson("items")->data(), a->GetArrayJson("items")->size());
-            for (size_t j = 0; j < planned.size(); ++j) {
-              size_t position = planned[j].position;
-              if (a.ok() && shard_items.IsArray() && j < shard_items.Size()) {
-                (*items)[position] = ToJsonText(shard_items[static_cast<rapidjson::SizeType>(j)]);
-              } else {
-                Status s2 = a.ok() ? Status::Internal("shard answered without items") : a.status();
-                (*items)[position] = ToJson(ErrorMessage(ShardError(map->shards()[s], s2)));
-              }
-            }
-          }
-          std::string array = "[";
-          for (size_t i = 0; i < items->size(); ++i) array += (i ? "," : "") + (*items)[i];
-          Message out;
-          out.SetArrayJson("items", array + "]");
-          reply(std::move(out));
-        });
+        std::move(finish), /*retried=*/true);
+  }
+
+  // One shard's answer to its part of a bulk save, item by item into `items`.
+  static void FillBulkAnswers(const Shard& shard, const std::vector<BulkItem>& planned,
+                              const Result<Message>& a, std::vector<std::string>& items) {
+    rapidjson::Document shard_items;
+    if (a.ok() && a->GetArrayJson("items"))
+      shard_items.Parse(a->GetArrayJson("items")->data(), a->GetArrayJson("items")->size());
+    for (size_t j = 0; j < planned.size(); ++j) {
+      size_t position = planned[j].position;
+      if (a.ok() && shard_items.IsArray() && j < shard_items.Size()) {
+        items[position] = ToJsonText(shard_items[static_cast<rapidjson::SizeType>(j)]);
+      } else {
+        Status s = a.ok() ? Status::Internal("shard answered without items") : a.status();
+        items[position] = ToJson(ErrorMessage(ShardError(shard, s)));
+      }
+    }
+  }
+
+  // Places the items a stale shard refused on the current map and sends them (once).
+  void Replan(const Context& context, const Message& message, std::vector<BulkItem> stale,
+              ItemAnswers items, ReplyFn reply) {
+    MapPtr map = options_.map->Current();
+    auto plan = std::make_shared<BulkPlan>(map->shards().size());
+    std::string kind(message.GetString("kind").value_or(""));
+    for (BulkItem& item : stale) {
+      Message probe;
+      probe.SetString("store", "save").SetString("kind", kind).SetObjectJson("ent", item.text);
+      auto ksid = internal::MessageKsid(probe, *map);
+      if (!ksid.ok() || !*ksid) {
+        (*items)[item.position] = ToJson(ErrorMessage(
+            ksid.ok() ? Status::Internal("no shard key on the refreshed map") : ksid.status()));
+        continue;
+      }
+      (*plan)[&map->ShardFor(**ksid) - map->shards().data()].push_back(std::move(item));
+    }
+    SendBulk(context, message, std::move(plan), std::move(items), std::move(reply), true);
   }
 
   // Bulk load: id-sharded kinds split per shard; field-sharded kinds ask every shard.
@@ -420,13 +458,16 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           child.SetArrayJson("ids", array + "]");
           return child;
         },
-        [plan, answers_per_item, steps, kind, reply](
+        [self = shared_from_this(), plan, answers_per_item, steps, kind, reply](
             const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
           auto& out = *answers_per_item;
           std::vector<internal::MoveMarker> markers;
           for (size_t s = 0; s < answers.size(); ++s) {
             if (!answers[s]) continue;
             Result<Message>& a = *answers[s];
+            // The plan is per shard of `map`: a moved map means planning the whole load again.
+            if (!a.ok() && a.status().code() == Code::kWrongShard && self->Refresh(map->epoch()))
+              return steps.retry(reply);
             if (!a.ok()) return reply(ShardError(map->shards()[s], a.status()));
             rapidjson::Document shard_items;
             auto text = a->GetArrayJson("items").value_or("[]");
@@ -459,7 +500,8 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           Message reply_message;
           reply_message.SetArrayJson("items", array + "]");
           reply(std::move(reply_message));
-        });
+        },
+        /*retried=*/true);
   }
 
   // Rewrites `q` for the shards: no skip, limit skip+limit, no projection (the router merges
