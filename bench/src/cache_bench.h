@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shardkit/bench/bench.h"
@@ -38,11 +39,12 @@ inline std::string IdOf(size_t rank) {
   return fmt::format("{:016x}", rank * 0x9E3779B97F4A7C15ull);
 }
 
-inline Message Load(size_t rank) {
+inline Message LoadOf(std::string_view id) {
   Message m;
-  m.SetString("store", "load").SetString("kind", "entry").SetString("id", IdOf(rank));
+  m.SetString("store", "load").SetString("kind", "entry").SetString("id", id);
   return m;
 }
+inline Message Load(size_t rank) { return LoadOf(IdOf(rank)); }
 
 // The value of `v` at quantile `p` (0 for none).
 inline double Percentile(std::vector<double> v, double p) {
