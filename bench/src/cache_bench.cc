@@ -282,26 +282,26 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   service.reset();
   entity_store.reset();
 
-  Figures figures = {
-      {"hit_ratio", hit_ratio},
-      {"lru_hit_ratio", lru_hit_ratio},
-      {"optimal_hit_ratio", optimal_hit_ratio},
-      {"with_cache_per_s_2", two.with},
-      {"without_cache_per_s_2", two.without},
-      {"speedup_2", two.without > 0 ? two.with / two.without : 0},
-      {"driven_hit_ratio_2", two.hit_ratio},
-      {"with_cache_per_s_8", eight.with},
-      {"without_cache_per_s_8", eight.without},
-      {"speedup_8", eight.without > 0 ? eight.with / eight.without : 0},
-      {"driven_hit_ratio_8", eight.hit_ratio},
-      {"hit_p50_ms", Percentile(hit_ms, 0.5)},
-      {"hit_p99_ms", Percentile(hit_ms, 0.99)},
-      {"store_loads_for_100_concurrent_misses", static_cast<double>(store_loads)},
-      {"answered_of_100", static_cast<double>(answered)},
-      {"errors", static_cast<double>(errors.load())},
-      {"cache_bytes", static_cast<double>(cache_options.max_bytes)}};
+  Figures figures = {{"hit_ratio", hit_ratio},
+                     {"lru_hit_ratio", lru_hit_ratio},
+                     {"optimal_hit_ratio", optimal_hit_ratio},
+                     {"with_cache_per_s_2", two.with},
+                     {"without_cache_per_s_2", two.without},
+                     {"speedup_2", two.without > 0 ? two.with / two.without : 0},
+                     {"driven_hit_ratio_2", two.hit_ratio},
+                     {"with_cache_per_s_8", eight.with},
+                     {"without_cache_per_s_8", eight.without},
+                     {"speedup_8", eight.without > 0 ? eight.with / eight.without : 0},
+                     {"driven_hit_ratio_8", eight.hit_ratio},
+                     {"hit_p50_ms", Percentile(hit_ms, 0.5)},
+                     {"hit_p99_ms", Percentile(hit_ms, 0.99)},
+                     {"store_loads_for_100_concurrent_misses", static_cast<double>(store_loads)},
+                     {"answered_of_100", static_cast<double>(answered)},
+                     {"errors", static_cast<double>(errors.load())},
+                     {"cache_bytes", static_cast<double>(cache_options.max_bytes)}};
   if (options.remote) {
-    Figures remote = cache_bench::RunRemote(options, keys, root + "/store", cache_options.max_bytes);
+    Figures remote =
+        cache_bench::RunRemote(options, keys, root + "/store", cache_options.max_bytes);
     figures.insert(figures.end(), remote.begin(), remote.end());
   }
   std::filesystem::remove_all(root);

@@ -52,11 +52,11 @@ inline double Percentile(std::vector<double> v, double p) {
   return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1)))];
 }
 
-// The cache in one `shardkit serve` process, the store in another, over TCP (cache_remote_bench.cc).
-// `store_path` holds the entities (RocksDB, closed); the cache is given `cache_bytes`; the loads
-// follow `keys` (the first options.warmup of them are the uncounted warm-up).
-// remote_with_cache_per_s, remote_without_cache_per_s, remote_speedup, store_load_fraction,
-// remote_hit_ratio, remote_with_cache_p50_us, remote_without_cache_p50_us,
+// The cache in one `shardkit serve` process, the store in another, over TCP
+// (cache_remote_bench.cc). `store_path` holds the entities (RocksDB, closed); the cache is given
+// `cache_bytes`; the loads follow `keys` (the first options.warmup of them are the uncounted
+// warm-up). remote_with_cache_per_s, remote_without_cache_per_s, remote_speedup,
+// store_load_fraction, remote_hit_ratio, remote_with_cache_p50_us, remote_without_cache_p50_us,
 // remote_with_cache_p99_us, remote_without_cache_p99_us, remote_hit_p50_us, remote_nocache_p50_us,
 // remote_hit_vs_nocache_p50, stale_p50_ms, stale_p99_ms, stale_max_ms, stale_rounds, remote_errors
 // (docs/performance.md, "Cache").

@@ -11,9 +11,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -165,20 +165,21 @@ class SliceDriver : public std::enable_shared_from_this<SliceDriver> {
     const auto sent = SteadyClock::now();
     Message load = Load(key);
     const Context context(nullptr, nullptr, load.meta());
-    front_.Handle(std::move(load), context, [self = shared_from_this(), sent](Result<Message> reply) {
-      const double us =
-          std::chrono::duration<double, std::micro>(SteadyClock::now() - sent).count();
-      if (!reply.ok()) ++self->errors_;
-      bool again;
-      {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        self->slice_.latencies_us.push_back(us);
-        // A failed load ends its chain (counted in errors): an error answered inline must not
-        // recurse into the next load.
-        again = !self->stopping_ && reply.ok();
-      }
-      again ? self->Send() : self->Finish();
-    });
+    front_.Handle(
+        std::move(load), context, [self = shared_from_this(), sent](Result<Message> reply) {
+          const double us =
+              std::chrono::duration<double, std::micro>(SteadyClock::now() - sent).count();
+          if (!reply.ok()) ++self->errors_;
+          bool again;
+          {
+            std::lock_guard<std::mutex> lock(self->mu_);
+            self->slice_.latencies_us.push_back(us);
+            // A failed load ends its chain (counted in errors): an error answered inline must not
+            // recurse into the next load.
+            again = !self->stopping_ && reply.ok();
+          }
+          again ? self->Send() : self->Finish();
+        });
   }
   void Finish() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -193,7 +194,7 @@ class SliceDriver : public std::enable_shared_from_this<SliceDriver> {
   std::mutex mu_;
   std::condition_variable done_;
   size_t stop_at_ = SIZE_MAX;
-  int in_flight_ = 0;     // chains running; guarded by mu_
+  int in_flight_ = 0;      // chains running; guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   Slice slice_;            // guarded by mu_
 };
@@ -250,8 +251,8 @@ double StaleMs(Handler& store, Handler& front, size_t key, int round, double lim
   std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the readers are reading
   Message save;
   save.SetString("store", "save").SetString("kind", "entry");
-  save.SetObjectJson("ent", fmt::format(R"({{"id":"{}","text":"{:0>72}","n":{}}})", IdOf(key),
-                                        marker, key));
+  save.SetObjectJson(
+      "ent", fmt::format(R"({{"id":"{}","text":"{:0>72}","n":{}}})", IdOf(key), marker, key));
   auto saved = services::CallAndWait(store, save);
   ack_ns = since();
   if (!saved.ok()) ++errors;
@@ -278,7 +279,8 @@ patterns = ["store:*,kind:entry", "store:*,kind:entry,cache:true"]
 // The cache's node: the cache takes the loads and reaches the store with cache:true; it follows
 // the store's change feed, which is what keeps it fresh, so entries live an hour: with the default
 // minute, the entries filled early in the warm-up (a minute over TCP) would all expire together
-// inside the timed runs, a burst of misses that a steady state spreads over every minute. The baseline front has the same listener and route, and no cache.
+// inside the timed runs, a burst of misses that a steady state spreads over every minute. The
+// baseline front has the same listener and route, and no cache.
 std::string FrontConfig(const std::string& store_url, size_t cache_bytes, bool with_cache) {
   if (!with_cache) {
     return fmt::format(R"([node]
@@ -309,6 +311,44 @@ to = "{}"
                      cache_bytes, store_url);
 }
 
+// The loaded runs through both fronts, and what the store's node and the cache counted meanwhile.
+struct Fronts {
+  Slice with, without;
+  uint64_t store_loads = 0, hits = 0, misses = 0;  // during the slices through the cache
+};
+Fronts DriveFronts(Handler& store, Handler& cached, Handler& plain,
+                   const std::vector<uint32_t>& keys, const CacheBenchOptions& options,
+                   std::atomic<uint64_t>& errors) {
+  // Both fronts see the warm-up and then the same keys in the same order, in alternating slices
+  // (cache, no cache, …) so that a slow spell of a shared machine weighs on both.
+  const int clients = options.clients;
+  const size_t warmup = std::min(options.warmup, keys.size() - 1);
+  Warm(cached, keys, warmup, clients, errors);
+  Warm(plain, keys, warmup, clients, errors);
+  std::atomic<size_t> cached_cursor{warmup}, plain_cursor{warmup};
+  Fronts out;
+  constexpr int kSlices = 3;
+  for (int i = 0; i < kSlices; ++i) {
+    const uint64_t before = RouteCount(store, "store:*,kind:entry,cache:true");
+    const auto [hits_before, misses_before] = HitsAndMisses(cached);
+    Slice a = std::make_shared<SliceDriver>(cached, keys, cached_cursor, warmup, errors)
+                  ->Run(clients, options.seconds / kSlices);
+    out.store_loads += RouteCount(store, "store:*,kind:entry,cache:true") - before;
+    const auto [hits_after, misses_after] = HitsAndMisses(cached);
+    out.hits += hits_after - hits_before;
+    out.misses += misses_after - misses_before;
+    Slice b = std::make_shared<SliceDriver>(plain, keys, plain_cursor, warmup, errors)
+                  ->Run(clients, options.seconds / kSlices);
+    for (auto [from, to] : {std::pair{&a, &out.with}, std::pair{&b, &out.without}}) {
+      to->loads += from->loads;
+      to->seconds += from->seconds;
+      to->latencies_us.insert(to->latencies_us.end(), from->latencies_us.begin(),
+                              from->latencies_us.end());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Figures RunRemote(const CacheBenchOptions& options, const std::vector<uint32_t>& keys,
@@ -318,39 +358,15 @@ Figures RunRemote(const CacheBenchOptions& options, const std::vector<uint32_t>&
   ServeNode cache_node(dir + "/cache", FrontConfig(store_node.url(), cache_bytes, true));
   ServeNode plain_node(dir + "/plain", FrontConfig(store_node.url(), cache_bytes, false));
   services::IoRuntime runtime(1);
-  const int clients = options.clients;
   auto store = ClientOf(runtime, store_node.url(), 1);
-  auto cached = ClientOf(runtime, cache_node.url(), clients);
-  auto plain = ClientOf(runtime, plain_node.url(), clients);
+  auto cached = ClientOf(runtime, cache_node.url(), options.clients);
+  auto plain = ClientOf(runtime, plain_node.url(), options.clients);
   std::atomic<uint64_t> errors{0};
 
-  // Both fronts see the warm-up and then the same keys in the same order, in alternating slices
-  // (cache, no cache, …) so that a slow spell of a shared machine weighs on both.
-  const size_t warmup = std::min(options.warmup, keys.size() - 1);
-  Warm(*cached, keys, warmup, clients, errors);
-  Warm(*plain, keys, warmup, clients, errors);
-  std::atomic<size_t> cached_cursor{warmup}, plain_cursor{warmup};
-  Slice with, without;
-  uint64_t store_loads = 0, hits = 0, misses = 0;
-  constexpr int kSlices = 3;
-  for (int i = 0; i < kSlices; ++i) {
-    const uint64_t before = RouteCount(*store, "store:*,kind:entry,cache:true");
-    const auto [hits_before, misses_before] = HitsAndMisses(*cached);
-    Slice a = std::make_shared<SliceDriver>(*cached, keys, cached_cursor, warmup, errors)
-                  ->Run(clients, options.seconds / kSlices);
-    store_loads += RouteCount(*store, "store:*,kind:entry,cache:true") - before;
-    const auto [hits_after, misses_after] = HitsAndMisses(*cached);
-    hits += hits_after - hits_before;
-    misses += misses_after - misses_before;
-    Slice b = std::make_shared<SliceDriver>(*plain, keys, plain_cursor, warmup, errors)
-                  ->Run(clients, options.seconds / kSlices);
-    for (auto [from, to] : {std::pair{&a, &with}, std::pair{&b, &without}}) {
-      to->loads += from->loads;
-      to->seconds += from->seconds;
-      to->latencies_us.insert(to->latencies_us.end(), from->latencies_us.begin(),
-                              from->latencies_us.end());
-    }
-  }
+  const Fronts fronts = DriveFronts(*store, *cached, *plain, keys, options, errors);
+  const Slice& with = fronts.with;
+  const Slice& without = fronts.without;
+  const uint64_t hits = fronts.hits, misses = fronts.misses, store_loads = fronts.store_loads;
   const double with_per_s = with.seconds > 0 ? with.loads / with.seconds : 0;
   const double without_per_s = without.seconds > 0 ? without.loads / without.seconds : 0;
 
@@ -371,24 +387,25 @@ Figures RunRemote(const CacheBenchOptions& options, const std::vector<uint32_t>&
     stale_ms.push_back(StaleMs(*store, *cached, round % 100, round, 5'000, errors));
 
   const double hit_p50 = Percentile(hit_us, 0.5), nocache_p50 = Percentile(nocache_us, 0.5);
-  return {{"remote_with_cache_per_s", with_per_s},
-          {"remote_without_cache_per_s", without_per_s},
-          {"remote_speedup", without_per_s > 0 ? with_per_s / without_per_s : 0},
-          {"store_load_fraction",
-           with.loads > 0 ? static_cast<double>(store_loads) / static_cast<double>(with.loads) : 0},
-          {"remote_hit_ratio", hits + misses > 0 ? static_cast<double>(hits) / (hits + misses) : 0},
-          {"remote_with_cache_p50_us", Percentile(with.latencies_us, 0.5)},
-          {"remote_without_cache_p50_us", Percentile(without.latencies_us, 0.5)},
-          {"remote_with_cache_p99_us", Percentile(with.latencies_us, 0.99)},
-          {"remote_without_cache_p99_us", Percentile(without.latencies_us, 0.99)},
-          {"remote_hit_p50_us", hit_p50},
-          {"remote_nocache_p50_us", nocache_p50},
-          {"remote_hit_vs_nocache_p50", nocache_p50 > 0 ? hit_p50 / nocache_p50 : 0},
-          {"stale_p50_ms", Percentile(stale_ms, 0.5)},
-          {"stale_p99_ms", Percentile(stale_ms, 0.99)},
-          {"stale_max_ms", stale_ms.empty() ? 0 : *std::max_element(stale_ms.begin(), stale_ms.end())},
-          {"stale_rounds", static_cast<double>(stale_ms.size())},
-          {"remote_errors", static_cast<double>(errors.load())}};
+  return {
+      {"remote_with_cache_per_s", with_per_s},
+      {"remote_without_cache_per_s", without_per_s},
+      {"remote_speedup", without_per_s > 0 ? with_per_s / without_per_s : 0},
+      {"store_load_fraction",
+       with.loads > 0 ? static_cast<double>(store_loads) / static_cast<double>(with.loads) : 0},
+      {"remote_hit_ratio", hits + misses > 0 ? static_cast<double>(hits) / (hits + misses) : 0},
+      {"remote_with_cache_p50_us", Percentile(with.latencies_us, 0.5)},
+      {"remote_without_cache_p50_us", Percentile(without.latencies_us, 0.5)},
+      {"remote_with_cache_p99_us", Percentile(with.latencies_us, 0.99)},
+      {"remote_without_cache_p99_us", Percentile(without.latencies_us, 0.99)},
+      {"remote_hit_p50_us", hit_p50},
+      {"remote_nocache_p50_us", nocache_p50},
+      {"remote_hit_vs_nocache_p50", nocache_p50 > 0 ? hit_p50 / nocache_p50 : 0},
+      {"stale_p50_ms", Percentile(stale_ms, 0.5)},
+      {"stale_p99_ms", Percentile(stale_ms, 0.99)},
+      {"stale_max_ms", stale_ms.empty() ? 0 : *std::max_element(stale_ms.begin(), stale_ms.end())},
+      {"stale_rounds", static_cast<double>(stale_ms.size())},
+      {"remote_errors", static_cast<double>(errors.load())}};
 }
 
 }  // namespace shardkit::bench::cache_bench
