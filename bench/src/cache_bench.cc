@@ -1,18 +1,19 @@
-// `shardkit bench cache`: a Zipf(0.99) load workload over 100,000 RocksDB entities, with the entry
-// cache (holding 10% of them) in front and without it, at the same concurrency, in one run.
+// `shardkit bench cache`: a Zipf(0.99) load workload over 100,000 RocksDB entities with the entry
+// cache (holding 10% of them) in front and without it: the hit ratios on one fixed key sequence,
+// then the same sequence driven in this process at 2 and 8 client threads, then the cache and
+// the store in two `shardkit serve` processes over TCP (cache_remote_bench.cc).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
+#include <barrier>
 #include <filesystem>
-#include <random>
 #include <set>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
-#include "shardkit/bench/bench.h"
+#include "cache_bench.h"
 #include "shardkit/cache/entity_cache.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/store/service.h"
@@ -20,87 +21,69 @@
 namespace shardkit::bench {
 namespace {
 
+using cache_bench::IdOf;
+using cache_bench::Load;
+using cache_bench::Percentile;
+using cache_bench::Zipf;
+
 using SteadyClock = std::chrono::steady_clock;
 
-// Samples ranks 0..n-1 with P(k) proportional to 1/(k+1)^s.
-class Zipf {
- public:
-  Zipf(size_t n, double s) : cdf_(n) {
-    double sum = 0;
-    for (size_t k = 0; k < n; ++k) cdf_[k] = (sum += 1.0 / std::pow(static_cast<double>(k + 1), s));
-    for (double& c : cdf_) c /= sum;
-  }
-  size_t operator()(std::mt19937_64& rng) const {
-    double u = std::uniform_real_distribution<double>(0, 1)(rng);
-    return std::min<size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin(),
-                            cdf_.size() - 1);
-  }
-
- private:
-  std::vector<double> cdf_;
-};
-
-std::string IdOf(size_t rank) { return fmt::format("{:016x}", rank * 0x9E3779B97F4A7C15ull); }
-
-Message Load(size_t rank) {
-  Message m;
-  m.SetString("store", "load").SetString("kind", "entry").SetString("id", IdOf(rank));
-  return m;
-}
-
-// Runs `clients` threads of synchronous loads for `seconds`; returns ops/s.
-double Drive(Bus& bus, const Zipf& zipf, int clients, double seconds,
-             std::atomic<uint64_t>& errors) {
-  std::atomic<uint64_t> ops{0};
-  std::atomic<bool> stop{false};
+// `clients` threads send the loads of keys [from, to), thread t those at from + t, from + t +
+// clients, …, each answered before its next is sent. Returns the seconds that took. The ids are
+// formatted before (`ids`, by rank), keeping the clients' own work out of the timed loop.
+double DriveSequence(Bus& bus, const std::vector<uint32_t>& keys,
+                     const std::vector<std::string>& ids, size_t from, size_t to, int clients,
+                     std::atomic<uint64_t>& errors) {
+  std::barrier sync(clients + 1);
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t) {
     threads.emplace_back([&, t] {
-      std::mt19937_64 rng(t + 1);
-      // In-process handlers answer inline, so Act measures the request path without the cost
-      // of a blocking wait (which would dominate a 2 µs cache hit).
-      uint64_t mine = 0;
-      while (!stop) {
-        bus.Act(Load(zipf(rng)), [&errors](Result<Message> r) {
+      sync.arrive_and_wait();
+      // In-process handlers answer inline, so Act measures the request path without the cost of
+      // a blocking wait (which would dominate a cache hit of well under a microsecond).
+      for (size_t i = from + t; i < to; i += clients) {
+        bus.Act(cache_bench::LoadOf(ids[keys[i]]), [&errors](Result<Message> r) {
           if (!r.ok()) ++errors;
         });
-        if (++mine % 256 == 0) ops += 256;
       }
     });
   }
-  auto start = SteadyClock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
+  sync.arrive_and_wait();
+  const auto start = SteadyClock::now();
   for (auto& t : threads) t.join();
-  return ops / std::chrono::duration<double>(SteadyClock::now() - start).count();
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
 }
 
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1)))];
-}
-
-// A RocksDB store of `n` entities of about 90 bytes each, written in batches of 1000.
-std::shared_ptr<store::EntityStore> FilledStore(const std::string& path, size_t n) {
+std::shared_ptr<store::EntityStore> OpenStore(const std::string& path) {
   store::StoreOptions store_options;
   store_options.path = path;
   store_options.purge_interval_ms = 0;
   auto opened = store::OpenRocksDbStore(store_options);
   if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
-  std::shared_ptr<store::EntityStore> entity_store = std::move(opened).value();
-  std::vector<store::SaveRequest> batch;
-  for (size_t i = 0; i < n; ++i) {
-    store::SaveRequest r;
-    r.kind = "entry";
-    r.id = IdOf(i);
-    r.ent = fmt::format(R"({{"text":"{:0>72}","n":{}}})", i, i);
-    batch.push_back(std::move(r));
-    if (batch.size() == 1000 || i + 1 == n) {
-      (void)entity_store->SaveBatch(batch);
-      batch.clear();
+  return std::move(opened).value();
+}
+
+// A RocksDB store of `n` entities of about 90 bytes each, written in batches of 1000, then closed
+// and opened again, so they sit in table files (the reopening flushes the write-ahead log) rather
+// than in the memtable; the caller reads each once to bring them into the block cache.
+std::shared_ptr<store::EntityStore> FilledStore(const std::string& path, size_t n) {
+  {
+    std::shared_ptr<store::EntityStore> entity_store = OpenStore(path);
+    std::vector<store::SaveRequest> batch;
+    for (size_t i = 0; i < n; ++i) {
+      store::SaveRequest r;
+      r.kind = "entry";
+      r.id = IdOf(i);
+      r.ent = fmt::format(R"({{"text":"{:0>72}","n":{}}})", i, i);
+      batch.push_back(std::move(r));
+      if (batch.size() == 1000 || i + 1 == n) {
+        for (const auto& saved : entity_store->SaveBatch(batch))
+          if (!saved.ok()) throw std::runtime_error("cache bench: " + saved.status().ToString());
+        batch.clear();
+      }
     }
   }
-  return entity_store;
+  return OpenStore(path);
 }
 
 // The cache in front of the store as a node composes it: the store's route, overridden by the
@@ -219,6 +202,39 @@ double OptimalHitRatio(const std::vector<uint32_t>& keys, size_t capacity, size_
   return keys.size() > warmup ? static_cast<double>(hits) / (keys.size() - warmup) : 0;
 }
 
+// Loads/s without and with a fresh cache at `clients` threads over the same key sequence, and the
+// hit ratio of the run with the cache, past the warm-up. The timed loads go in kSlices slices, each
+// without then with the cache, so that a slow spell of a shared machine weighs on both.
+struct Driven {
+  double without = 0, with = 0, hit_ratio = 0;
+};
+Driven DriveBoth(Bus& plain, const std::shared_ptr<Handler>& service,
+                 const cache::CacheOptions& cache_options, const std::vector<uint32_t>& keys,
+                 const std::vector<std::string>& ids, size_t warmup, int clients,
+                 std::atomic<uint64_t>& errors) {
+  constexpr size_t kSlices = 8;
+  auto cache = cache::MakeEntityCache(cache_options);
+  Bus cached;
+  Compose(cached, service, cache);
+  (void)DriveSequence(plain, keys, ids, 0, warmup, clients, errors);
+  (void)DriveSequence(cached, keys, ids, 0, warmup, clients, errors);
+  const cache::CacheStats warm = cache->stats();
+  double without_s = 0, with_s = 0;
+  const size_t slice = (keys.size() - warmup + kSlices - 1) / kSlices;
+  for (size_t from = warmup; from < keys.size(); from += slice) {
+    const size_t to = std::min(keys.size(), from + slice);
+    without_s += DriveSequence(plain, keys, ids, from, to, clients, errors);
+    with_s += DriveSequence(cached, keys, ids, from, to, clients, errors);
+  }
+  const cache::CacheStats end = cache->stats();
+  cached.Replace(Router());
+  const double timed = static_cast<double>(keys.size() - warmup);
+  const double hits = static_cast<double>(end.hits - warm.hits);
+  const double misses = static_cast<double>(end.misses - warm.misses);
+  return {without_s > 0 ? timed / without_s : 0, with_s > 0 ? timed / with_s : 0,
+          hits + misses > 0 ? hits / (hits + misses) : 0};
+}
+
 }  // namespace
 
 Figures RunCacheBench(const CacheBenchOptions& options) {
@@ -228,6 +244,10 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   std::filesystem::remove_all(root);
   std::shared_ptr<store::EntityStore> entity_store = FilledStore(root + "/store", options.entities);
   std::shared_ptr<Handler> service = store::MakeStoreService(entity_store);
+  Bus plain;
+  (void)plain.Add("store:*,kind:entry", service);
+  for (size_t rank = 0; rank < options.entities; ++rank)  // into the block cache
+    if (!plain.ActAndWait(Load(rank)).ok()) throw std::runtime_error("cache bench: a load failed");
   // Size the cache to hold `cached_fraction` of the entities.
   cache::CacheOptions cache_options;
   cache_options.max_bytes =
@@ -244,39 +264,48 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   const double optimal_hit_ratio = OptimalHitRatio(
       keys, static_cast<size_t>(options.entities * options.cached_fraction), options.warmup);
 
-  Bus plain;
-  (void)plain.Add("store:*,kind:entry", service);
-  double without = Drive(plain, zipf, options.clients, options.seconds, errors);
+  // The same sequence driven by 2 and by 8 client threads, without and with the cache.
+  std::vector<std::string> ids(options.entities);
+  for (size_t rank = 0; rank < ids.size(); ++rank) ids[rank] = IdOf(rank);
+  const Driven two = DriveBoth(plain, service, cache_options, keys, ids, options.warmup, 2, errors);
+  const Driven eight =
+      DriveBoth(plain, service, cache_options, keys, ids, options.warmup, 8, errors);
 
   auto cache = cache::MakeEntityCache(cache_options);
   Bus cached;
   Compose(cached, service, cache);
-  Drive(cached, zipf, options.clients, options.seconds / 2, errors);  // warm up
-  auto warm = cache->stats();
-  double with = Drive(cached, zipf, options.clients, options.seconds, errors);
-  auto after = cache->stats();
-  const double hits = static_cast<double>(after.hits - warm.hits);
-  const double misses = static_cast<double>(after.misses - warm.misses);
+  (void)cached.ActAndWait(Load(0));
   std::vector<double> hit_ms = HitLatenciesMs(cached, 20'000);
   auto [store_loads, answered] = ConcurrentMisses(service, cache_options, options.entities - 1);
-
   plain.Replace(Router());
   cached.Replace(Router());
+  service.reset();
   entity_store.reset();
+
+  Figures figures = {{"hit_ratio", hit_ratio},
+                     {"lru_hit_ratio", lru_hit_ratio},
+                     {"optimal_hit_ratio", optimal_hit_ratio},
+                     {"with_cache_per_s_2", two.with},
+                     {"without_cache_per_s_2", two.without},
+                     {"speedup_2", two.without > 0 ? two.with / two.without : 0},
+                     {"driven_hit_ratio_2", two.hit_ratio},
+                     {"with_cache_per_s_8", eight.with},
+                     {"without_cache_per_s_8", eight.without},
+                     {"speedup_8", eight.without > 0 ? eight.with / eight.without : 0},
+                     {"driven_hit_ratio_8", eight.hit_ratio},
+                     {"hit_p50_ms", Percentile(hit_ms, 0.5)},
+                     {"hit_p99_ms", Percentile(hit_ms, 0.99)},
+                     {"store_loads_for_100_concurrent_misses", static_cast<double>(store_loads)},
+                     {"answered_of_100", static_cast<double>(answered)},
+                     {"errors", static_cast<double>(errors.load())},
+                     {"cache_bytes", static_cast<double>(cache_options.max_bytes)}};
+  if (options.remote) {
+    Figures remote =
+        cache_bench::RunRemote(options, keys, root + "/store", cache_options.max_bytes);
+    figures.insert(figures.end(), remote.begin(), remote.end());
+  }
   std::filesystem::remove_all(root);
-  return {{"hit_ratio", hit_ratio},
-          {"lru_hit_ratio", lru_hit_ratio},
-          {"optimal_hit_ratio", optimal_hit_ratio},
-          {"driven_hit_ratio", hits + misses > 0 ? hits / (hits + misses) : 0},
-          {"with_cache_per_s", with},
-          {"without_cache_per_s", without},
-          {"speedup", without > 0 ? with / without : 0},
-          {"hit_p50_ms", Percentile(hit_ms, 0.5)},
-          {"hit_p99_ms", Percentile(hit_ms, 0.99)},
-          {"store_loads_for_100_concurrent_misses", static_cast<double>(store_loads)},
-          {"answered_of_100", static_cast<double>(answered)},
-          {"errors", static_cast<double>(errors.load())},
-          {"cache_bytes", static_cast<double>(cache_options.max_bytes)}};
+  return figures;
 }
 
 }  // namespace shardkit::bench

@@ -172,12 +172,23 @@ void AddCacheBenchmark(CLI::App* bench, BenchState& st) {
   bench_cache->add_option("--entities", cache_options.entities, "Entities in the store")
       ->check(Positive())
       ->capture_default_str();
-  bench_cache->add_option("--clients", cache_options.clients, "Concurrent clients")
+  bench_cache
+      ->add_option("--clients", cache_options.clients,
+                   "Client threads of the two-process runs (in process: 2 and 8)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  bench_cache->add_option("--seconds", cache_options.seconds, "Seconds per measured run")
+  bench_cache
+      ->add_option("--seconds", cache_options.seconds,
+                   "Seconds of each timed two-process run (with and without the cache)")
       ->check(Positive())
       ->capture_default_str();
+  bench_cache
+      ->add_option("--stale-rounds", cache_options.stale_rounds,
+                   "Writes behind the cache's back, each timed until the cache shows it")
+      ->check(CLI::Range(1, 100'000))
+      ->capture_default_str();
+  bench_cache->add_flag("!--no-remote", cache_options.remote,
+                        "Leave out the runs with the cache and the store in two processes");
   bench_cache
       ->add_option("--requests", cache_options.requests,
                    "Loads counted for the hit ratios (one fixed key sequence)")

@@ -87,17 +87,24 @@ struct CacheBenchOptions {
   size_t entities = 100'000;      // on RocksDB behind the cache
   double zipf_s = 0.99;           // load workload skew
   double cached_fraction = 0.10;  // the cache holds this share of the entities
-  int clients = 2;                // synchronous clients (the same with and without the cache)
-  double seconds = 3;
-  // The hit ratios: measured over `requests` loads after `warmup` uncounted ones, one fixed
-  // Zipf key sequence from `seed` for the cache, a plain LRU of its size and Belady's optimum.
+  // One fixed Zipf key sequence from `seed`: `warmup` loads, then `requests` counted ones. The hit
+  // ratios (this cache, a plain LRU of its size, Belady's optimum) and the in-process runs (2 and
+  // 8 client threads, with and without the cache) all use it.
   size_t requests = 4'000'000;
   size_t warmup = 1'000'000;
   uint64_t seed = 42;
+  // The two-process runs (the cache's node and the store's node over TCP): `clients` client
+  // threads on the same key sequence, timed runs of `seconds` each; `stale_rounds` writes behind
+  // the cache's back. remote = false leaves them out.
+  bool remote = true;
+  int clients = 8;
+  double seconds = 3;
+  int stale_rounds = 200;
 };
-// hit_ratio, lru_hit_ratio, optimal_hit_ratio (one key sequence), driven_hit_ratio (the
-// throughput run's), with_cache_per_s, without_cache_per_s, speedup, hit_p50_ms, hit_p99_ms,
-// store_loads_for_100_concurrent_misses.
+// hit_ratio, lru_hit_ratio, optimal_hit_ratio; with_cache_per_s_N, without_cache_per_s_N,
+// speedup_N, driven_hit_ratio_N for N = 2 and 8 client threads in this process; hit_p50_ms,
+// hit_p99_ms, store_loads_for_100_concurrent_misses, answered_of_100, errors, cache_bytes; then
+// the remote figures (cache_bench.h, RunRemote).
 Figures RunCacheBench(const CacheBenchOptions& options);
 
 // Helpers shared by the benchmarks.
