@@ -346,6 +346,12 @@ class StoreService final : public Handler {
     if (!kind.ok()) return kind.status();
     auto query = ParseQuery(m, *kind);
     if (!query.ok()) return query.status();
+    if (!query->limit) query->limit = kDefaultListLimit;
+    // Room for the reply around the items (cursor, meta$) within the listener's bound.
+    const size_t envelope = 4096;
+    query->max_page_bytes = options_.max_reply_bytes > 2 * envelope
+                                ? options_.max_reply_bytes - envelope
+                                : options_.max_reply_bytes;
     auto page = store_->List(*query);
     if (!page.ok()) return std::move(page).status();
     std::string items = "[";
