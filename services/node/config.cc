@@ -263,6 +263,13 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
     int64_t max_bytes = static_cast<int64_t>(listener.max_message_bytes);
     SK_TRY(r.Int("max_message_bytes", max_bytes, 64, 256LL * 1024 * 1024));
     listener.max_message_bytes = static_cast<size_t>(max_bytes);
+    // A write's reply (its entities, with their versions) must always fit in a reply.
+    if (listener.max_message_bytes * 2 > config.max_reply_bytes) {
+      return r.Error("max_message_bytes",
+                     fmt::format("must be at most half of [node] max_reply_bytes ({}), so the "
+                                 "reply to any write fits",
+                                 config.max_reply_bytes));
+    }
     SK_TRY(r.Int("read_timeout_ms", listener.read_timeout_ms, 1, 3'600'000));
     SK_TRY(r.Int("max_connections", listener.max_connections, 1, 1'000'000));
     SK_TRY(r.Int("max_connections_per_peer", listener.max_connections_per_peer, 1, 1'000'000));

@@ -341,17 +341,20 @@ class StoreService final : public Handler {
     return reply;
   }
 
+  // The bound on a reply's items: max_reply_bytes less room for the rest (cursor, count, meta$).
+  size_t MaxPageBytes() const {
+    const size_t envelope = 4096;
+    const size_t max = options_.max_reply_bytes;
+    return max > 2 * envelope ? max - envelope : max;
+  }
+
   Result<Message> List(const Message& m) {
     auto kind = RequireKind(m);
     if (!kind.ok()) return kind.status();
     auto query = ParseQuery(m, *kind);
     if (!query.ok()) return query.status();
     if (!query->limit) query->limit = kDefaultListLimit;
-    // Room for the reply around the items (cursor, meta$) within the listener's bound.
-    const size_t envelope = 4096;
-    query->max_page_bytes = options_.max_reply_bytes > 2 * envelope
-                                ? options_.max_reply_bytes - envelope
-                                : options_.max_reply_bytes;
+    query->max_page_bytes = MaxPageBytes();
     auto page = store_->List(*query);
     if (!page.ok()) return std::move(page).status();
     std::string items = "[";
@@ -383,6 +386,7 @@ class StoreService final : public Handler {
     }
     auto query = ParseQuery(m, *kind);
     if (!query.ok()) return query.status();
+    query->max_page_bytes = MaxPageBytes();  // the removed entities are the reply: nothing removed
     auto removed = store_->RemoveWhere(*query, m.meta().idempotency_key);
     if (!removed.ok()) return std::move(removed).status();
     std::string items = "[";

@@ -13,7 +13,8 @@
 // - Skip and limit apply after the cursor. No limit means every remaining item here; the store:*
 //   message service (service.h) answers a store:list without a limit with kDefaultListLimit items.
 // - max_page_bytes bounds the stored bytes of one page's items: a page that would hold more is
-//   refused (invalid, naming q.limit$) before it is read any further.
+//   refused (invalid, naming q.limit$) before it is read any further; RemoveWhere then removes
+//   nothing.
 // - A cursor names the position after the last item of a page (sort value, ksid, id), never an
 //   offset: paging while others write neither skips nor repeats an item that existed throughout
 //   with an unchanged sort value. A cursor only fits the query (kind, filters, sort) it came
