@@ -586,7 +586,7 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
             return;
           }
           connection->parser.emplace();
-          connection->parser->body_limit(self->options_.max_message_bytes + 4096);
+          connection->parser->body_limit(self->options_.ReplyLimit());
           Connection* c = connection.get();
           http::async_read(c->stream, c->buffer, *c->parser,
                            [self, connection, job](const error_code& ec, size_t) mutable {
