@@ -455,12 +455,13 @@ class StoreService final : public Handler {
     if (!request.ok()) return reply(std::move(request).status());
     auto records = store_->feed().ReadChanges(request->from, request->limit);
     if (!records.ok() || !records->empty() || request->wait_ms == 0) {
-      return reply(ChangesReply(*store_, std::move(records)));
+      return reply(ChangesReply(*store_, std::move(records), MaxPageBytes()));
     }
     waits_->Wait(request->from, std::chrono::milliseconds(request->wait_ms),
-                 [store = store_, request = *request, reply = std::move(reply)]() mutable {
-                   Result<Message> answer =
-                       ChangesReply(*store, store->feed().ReadChanges(request.from, request.limit));
+                 [store = store_, request = *request, reply = std::move(reply),
+                  max_bytes = MaxPageBytes()]() mutable {
+                   Result<Message> answer = ChangesReply(
+                       *store, store->feed().ReadChanges(request.from, request.limit), max_bytes);
                    // This runs on the waits' thread: the store is let go before the reply, so the
                    // reader that gets the reply may close the store at once (it is never closed on
                    // this thread, racing the reader's shutdown).
@@ -470,12 +471,16 @@ class StoreService final : public Handler {
                  });
   }
 
-  static Result<Message> ChangesReply(EntityStore& store,
-                                      Result<std::vector<ChangeRecord>> records) {
+  // Records past `max_bytes` are left for the next read (the reader goes on from the last
+  // record's seq + 1), but the first is always sent.
+  static Result<Message> ChangesReply(EntityStore& store, Result<std::vector<ChangeRecord>> records,
+                                      size_t max_bytes) {
     if (!records.ok()) return std::move(records).status();
     std::string changes = "[";
     for (size_t i = 0; i < records->size(); ++i) {
       const ChangeRecord& r = (*records)[i];
+      if (i > 0 && changes.size() + r.value.size() + r.id.size() + r.kind.size() + 128 > max_bytes)
+        break;
       if (i) changes += ',';
       fmt::format_to(std::back_inserter(changes),
                      "{{\"seq\":{},\"ksid\":\"{:016x}\",\"kind\":", r.sequence, r.ksid);

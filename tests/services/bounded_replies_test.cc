@@ -99,6 +99,31 @@ TEST_F(BoundedRepliesTest, ARemoveByQueryWhoseReplyWouldBeOverTheBoundRemovesNot
   EXPECT_TRUE(last.ok()) << last.status().ToString();
 }
 
+// The change feed's reply holds fewer records instead; reading on from the last one gets the rest.
+TEST_F(BoundedRepliesTest, AChangesReplyHoldsWhatFitsAndTheRestFollows) {
+  std::set<std::string> ids;
+  uint64_t from = 1;
+  int reads = 0;
+  while (ids.size() < static_cast<size_t>(kEntities)) {
+    Message changes;
+    changes.SetString("store", "changes").SetUint("from", from).SetUint("limit", 1000);
+    auto reply = CallAndWait(*client_, std::move(changes));
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    rapidjson::Document records;
+    auto text = reply->GetArrayJson("changes").value_or("");
+    records.Parse(text.data(), text.size());
+    ASSERT_TRUE(records.IsArray());
+    ASSERT_GT(records.Size(), 0u);
+    EXPECT_LT(records.Size(), static_cast<size_t>(kEntities));  // 100 KiB do not fit in 64 KiB
+    for (const auto& r : records.GetArray()) {
+      ids.insert(r["id"].GetString());
+      from = r["seq"].GetUint64() + 1;
+    }
+    ASSERT_LT(++reads, 10);
+  }
+  EXPECT_GE(reads, 2);
+}
+
 TEST_F(BoundedRepliesTest, SmallerPagesFollowingTheCursorAnswerEveryEntityOnce) {
   std::set<std::string> seen;
   std::string cursor;
@@ -158,6 +183,44 @@ TEST_F(BoundedRepliesTest, AnyReplyOverTheBoundIsAClearErrorInValidJsonOverHttp)
   ASSERT_FALSE(doc.HasParseError()) << json;
   ASSERT_TRUE(doc.HasMember("error$")) << json;
   EXPECT_THAT(std::string(doc["error$"]["message"].GetString()), HasSubstr("max_reply_bytes"));
+}
+
+// Seneca's list$ applies its own sort$/skip$/limit$ to every match: the adapter follows the
+// store's pages (1000 each) to the end.
+TEST(SenecaListTest, AListReadsEveryPageOfTheStore) {
+  TempDir dir;
+  ServeProcess serve(dir, dir.Write("node.toml", fmt::format(R"(
+[[listener]]
+url = "tcp://127.0.0.1:0"
+[[service]]
+name = "items"
+type = "store"
+path = "{}/items"
+[[service]]
+name = "seneca"
+type = "seneca-entity"
+)",
+                                                           dir.path())));
+  auto urls = serve.WaitReady();
+  ASSERT_EQ(urls.size(), 1u) << serve.log();
+  IoRuntime runtime(1);
+  auto client = Client(runtime, urls[0]);
+  constexpr int kItems = 2500;
+  std::string ents = "[";
+  for (int i = 0; i < kItems; ++i) ents += fmt::format(R"({}{{"id":"{}","n":{}}})", i ? "," : "", Id(i), i);
+  Message save;
+  save.SetString("store", "save").SetString("kind", "item").SetArrayJson("ents", ents + "]");
+  ASSERT_TRUE(CallAndWait(*client, std::move(save)).ok());
+  auto listed = CallAndWait(
+      *client, Msg(R"({"sys":"entity","cmd":"list","name":"item","q":{"sort$":{"n":-1}}})"));
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  rapidjson::Document items;
+  auto text = listed->GetArrayJson("seneca$").value_or("");
+  items.Parse(text.data(), text.size());
+  ASSERT_TRUE(items.IsArray()) << text.substr(0, 200);
+  ASSERT_EQ(items.Size(), static_cast<size_t>(kItems));
+  EXPECT_EQ(items[0]["n"].GetInt(), kItems - 1);
+  EXPECT_EQ(items[kItems - 1]["n"].GetInt(), 0);
 }
 
 }  // namespace

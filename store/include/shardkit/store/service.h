@@ -41,7 +41,8 @@ struct StoreServiceOptions {
   size_t max_batch_items = 10'000;
   size_t max_changes_per_read = 10'000;
   // The bound on a store:list page's items (a node passes its max_reply_bytes): a page that would
-  // hold more is refused (`invalid`, naming q.limit$) without being read to the end. 0: none.
+  // hold more is refused (`invalid`, naming q.limit$) without being read to the end; a
+  // store:changes reply holds fewer records. 0: none.
   size_t max_reply_bytes = 16 * 1024 * 1024;
   // The longest wait_ms a store:changes may ask for (more is refused as invalid).
   int64_t max_wait_ms = 60'000;
