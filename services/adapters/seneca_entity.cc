@@ -242,21 +242,20 @@ class SenecaEntityAdapter final : public Handler,
     if (!cursor.empty()) q->AddMember("cursor$", rapidjson::Value(cursor.c_str(), alloc), alloc);
     Message page_request = list;
     page_request.SetObjectJson("q", ToJsonText(*q));
-    r->context.Act(std::move(page_request),
-                   [self = shared_from_this(), r, list = std::move(list),
-                    filters = std::move(filters), items = std::move(items),
-                    done = std::move(done)](Result<Message> page) mutable {
-                     if (!page.ok()) return done(page.status());
-                     std::string_view text = page->GetArrayJson("items").value_or("[]");
-                     if (text.size() > 2) {
-                       if (items.size() > 1) items += ',';
-                       items.append(text.substr(1, text.size() - 2));
-                     }
-                     std::string next(page->GetString("cursor").value_or(""));
-                     if (next.empty()) return done(items + "]");
-                     self->ListPages(r, std::move(list), std::move(filters), std::move(next),
-                                     std::move(items), std::move(done));
-                   });
+    r->context.Act(std::move(page_request), [self = shared_from_this(), r, list = std::move(list),
+                                             filters = std::move(filters), items = std::move(items),
+                                             done = std::move(done)](Result<Message> page) mutable {
+      if (!page.ok()) return done(page.status());
+      std::string_view text = page->GetArrayJson("items").value_or("[]");
+      if (text.size() > 2) {
+        if (items.size() > 1) items += ',';
+        items.append(text.substr(1, text.size() - 2));
+      }
+      std::string next(page->GetString("cursor").value_or(""));
+      if (next.empty()) return done(items + "]");
+      self->ListPages(r, std::move(list), std::move(filters), std::move(next), std::move(items),
+                      std::move(done));
+    });
   }
 
   // Loads ids[i…] one after another, appending the found ones to the array text `items`.

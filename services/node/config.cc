@@ -119,8 +119,8 @@ Status ReadNode(const toml::table& root, const std::string& source, NodeConfig& 
   if (!node->is_table())
     return Status::Invalid(fmt::format("{}: node: must be a table ([node])", source));
   TableReader r(*node->as_table(), source + ": node");
-  SK_TRY(r.CheckOnly({"name", "threads", "request_timeout_ms", "stop_grace_ms", "audit_log",
-                     "max_reply_bytes"}));
+  SK_TRY(r.CheckOnly(
+      {"name", "threads", "request_timeout_ms", "stop_grace_ms", "audit_log", "max_reply_bytes"}));
   SK_TRY(r.String("name", config.name));
   SK_TRY(r.String("audit_log", config.audit_log));
   int64_t threads = config.threads;

@@ -59,11 +59,10 @@ void DeliverOne(ListenerCore* core, std::string_view data, std::string reply, bo
   }
   const DispatchFn& dispatch =
       local_only && core->hooks.dispatch_local ? core->hooks.dispatch_local : core->hooks.dispatch;
-  dispatch(std::move(message),
-           [link = core->link, reply = std::move(reply), id = std::move(id),
-            max = core->config.max_reply_bytes](Result<Message> result) {
-             PublishReply(*link, reply, std::move(result), id, max);
-           });
+  dispatch(std::move(message), [link = core->link, reply = std::move(reply), id = std::move(id),
+                                max = core->config.max_reply_bytes](Result<Message> result) {
+    PublishReply(*link, reply, std::move(result), id, max);
+  });
 }
 
 // `msg` stays the I/O thread's (it destroys messages in batches, see nats_link.cc). A batch

@@ -187,8 +187,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     size_t next_frame = 0;
     uint64_t generation = generation_;
     while (true) {
-      FrameScan scan =
-          ScanFrame({in_.bytes.data() + pos, in_.used - pos}, options_.ReplyLimit());
+      FrameScan scan = ScanFrame({in_.bytes.data() + pos, in_.used - pos}, options_.ReplyLimit());
       if (scan.kind == FrameScan::Kind::kTooLarge) {
         Disconnect(Status::Unavailable(fmt::format("{} sent a frame of {} bytes (limit {})", url_,
                                                    scan.size, options_.ReplyLimit())));

@@ -200,14 +200,15 @@ path = "{}/items"
 name = "seneca"
 type = "seneca-entity"
 )",
-                                                           dir.path())));
+                                                             dir.path())));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 1u) << serve.log();
   IoRuntime runtime(1);
   auto client = Client(runtime, urls[0]);
   constexpr int kItems = 2500;
   std::string ents = "[";
-  for (int i = 0; i < kItems; ++i) ents += fmt::format(R"({}{{"id":"{}","n":{}}})", i ? "," : "", Id(i), i);
+  for (int i = 0; i < kItems; ++i)
+    ents += fmt::format(R"({}{{"id":"{}","n":{}}})", i ? "," : "", Id(i), i);
   Message save;
   save.SetString("store", "save").SetString("kind", "item").SetArrayJson("ents", ents + "]");
   ASSERT_TRUE(CallAndWait(*client, std::move(save)).ok());

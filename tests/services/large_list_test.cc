@@ -38,12 +38,14 @@ void Load(const std::vector<std::string>& paths, const std::function<size_t(int)
   }
   std::vector<std::vector<store::SaveRequest>> batches(paths.size());
   auto flush = [&](size_t s) {
-    for (const auto& r : stores[s]->SaveBatch(batches[s])) ASSERT_TRUE(r.ok()) << r.status().ToString();
+    for (const auto& r : stores[s]->SaveBatch(batches[s]))
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
     batches[s].clear();
   };
   for (int i = 0; i < kEntities; ++i) {
     size_t s = shard_of(i);
-    batches[s].push_back({"entry", Id(i), fmt::format(R"({{"n":{},"text":"entry number {}"}})", i, i)});
+    batches[s].push_back(
+        {"entry", Id(i), fmt::format(R"({{"n":{},"text":"entry number {}"}})", i, i)});
     if (batches[s].size() == 10'000) flush(s);
   }
   for (size_t s = 0; s < paths.size(); ++s) flush(s);
@@ -109,7 +111,7 @@ type = "store"
 path = "{}"
 {}
 )",
-                                                           dir.File("entries"), kStoreKeys)));
+                                                             dir.File("entries"), kStoreKeys)));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 1u) << serve.log();
   const int64_t started_kb = StatusKb(serve.pid(), "VmRSS:");
@@ -151,7 +153,7 @@ type = "shard-router"
 node_id = 1
 {}
 )",
-                                                           dir.path(), stores)));
+                                                             dir.path(), stores)));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 1u) << serve.log();
   const int64_t started_kb = StatusKb(serve.pid(), "VmRSS:");

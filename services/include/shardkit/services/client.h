@@ -36,7 +36,7 @@ namespace shardkit::services {
 struct ClientOptions {
   std::chrono::milliseconds timeout{5'000};
   int connections = 2;
-  std::string token;  // sent as the bearer token when set
+  std::string token;                           // sent as the bearer token when set
   size_t max_message_bytes = 4 * 1024 * 1024;  // the largest request sent
   // The largest reply read (the larger of this and max_message_bytes): a node's default
   // [node] max_reply_bytes, so any reply it sends can be read.

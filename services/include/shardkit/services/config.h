@@ -108,7 +108,7 @@ struct ListenerConfig {
   int64_t idle_timeout_ms = 300'000;
   int64_t write_timeout_ms = 30'000;
   int64_t max_in_flight_per_connection = 1024;
-  int64_t request_timeout_ms = 30'000;  // copied from [node]
+  int64_t request_timeout_ms = 30'000;             // copied from [node]
   size_t max_reply_bytes = kDefaultMaxReplyBytes;  // copied from [node]
 };
 
