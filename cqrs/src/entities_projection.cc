@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <shardkit/message/json.h>
+#include <shardkit/store/query.h>
 
 #include "shardkit/cqrs/read_model.h"
 
@@ -44,7 +45,7 @@ class EntitiesProjection final : public Projection {
 
   Result<Message> List(const Message& m, const ReadView& view) {
     std::vector<std::pair<std::string, std::string>> filters;  // field -> compact JSON
-    uint64_t limit = UINT64_MAX;
+    uint64_t limit = store::kDefaultListLimit;                 // as a store: one page unless asked
     std::string cursor;
     if (const Value* q = m.Find("q")) {
       if (q->type != ValueType::kObject) return Status::InvalidField("q", "must be an object");

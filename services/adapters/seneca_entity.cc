@@ -14,6 +14,7 @@
 #include "adapters.h"
 #include "seneca_query.h"
 #include "shardkit/message/json.h"
+#include "shardkit/store/query.h"
 
 namespace shardkit::services {
 namespace {
@@ -227,10 +228,33 @@ class SenecaEntityAdapter final : public Handler,
       if (m.value.IsString() || m.value.IsNumber() || m.value.IsBool())
         filters.AddRaw(field, ToJsonText(m.value));
     }
-    list.SetObjectJson("q", filters.str());
-    r->context.Act(std::move(list), [finish = std::move(finish)](Result<Message> page) mutable {
-      if (!page.ok()) return finish(page.status());
-      finish(std::string(page->GetArrayJson("items").value_or("[]")));
+    ListPages(r, std::move(list), filters.str(), "", "[", std::move(finish));
+  }
+
+  // Every page of `list` (whose q holds `filters`) from `cursor` on, appended to the array text
+  // `items`: Seneca's skip$/limit$/sort$ apply to all matches, and store:list answers a page.
+  void ListPages(const RequestPtr& r, Message list, std::string filters, std::string cursor,
+                 std::string items, std::function<void(Result<std::string>)> done) {
+    auto q = ParseJson(filters, "q");
+    if (!q.ok()) return done(q.status());
+    auto& alloc = q->GetAllocator();
+    q->AddMember("limit$", rapidjson::Value(static_cast<int64_t>(store::kDefaultListLimit)), alloc);
+    if (!cursor.empty()) q->AddMember("cursor$", rapidjson::Value(cursor.c_str(), alloc), alloc);
+    Message page_request = list;
+    page_request.SetObjectJson("q", ToJsonText(*q));
+    r->context.Act(std::move(page_request), [self = shared_from_this(), r, list = std::move(list),
+                                             filters = std::move(filters), items = std::move(items),
+                                             done = std::move(done)](Result<Message> page) mutable {
+      if (!page.ok()) return done(page.status());
+      std::string_view text = page->GetArrayJson("items").value_or("[]");
+      if (text.size() > 2) {
+        if (items.size() > 1) items += ',';
+        items.append(text.substr(1, text.size() - 2));
+      }
+      std::string next(page->GetString("cursor").value_or(""));
+      if (next.empty()) return done(items + "]");
+      self->ListPages(r, std::move(list), std::move(filters), std::move(next), std::move(items),
+                      std::move(done));
     });
   }
 

@@ -168,6 +168,7 @@ Result<ServiceInstance> MakeStore(const ServiceContext& ctx) {
   // deterministic).
   std::shared_ptr<boost::asio::thread_pool> pool;
   store::StoreServiceOptions service_options;
+  service_options.max_reply_bytes = ctx.max_reply_bytes;
   if (ctx.environment.run_blocking) {
     service_options.executor = ctx.environment.run_blocking;
   } else {

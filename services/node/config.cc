@@ -119,7 +119,8 @@ Status ReadNode(const toml::table& root, const std::string& source, NodeConfig& 
   if (!node->is_table())
     return Status::Invalid(fmt::format("{}: node: must be a table ([node])", source));
   TableReader r(*node->as_table(), source + ": node");
-  SK_TRY(r.CheckOnly({"name", "threads", "request_timeout_ms", "stop_grace_ms", "audit_log"}));
+  SK_TRY(r.CheckOnly(
+      {"name", "threads", "request_timeout_ms", "stop_grace_ms", "audit_log", "max_reply_bytes"}));
   SK_TRY(r.String("name", config.name));
   SK_TRY(r.String("audit_log", config.audit_log));
   int64_t threads = config.threads;
@@ -127,6 +128,9 @@ Status ReadNode(const toml::table& root, const std::string& source, NodeConfig& 
   config.threads = static_cast<int>(threads);
   SK_TRY(r.Int("request_timeout_ms", config.request_timeout_ms, 1, 3'600'000));
   SK_TRY(r.Int("stop_grace_ms", config.stop_grace_ms, 0, 3'600'000));
+  int64_t max_reply_bytes = static_cast<int64_t>(config.max_reply_bytes);
+  SK_TRY(r.Int("max_reply_bytes", max_reply_bytes, 65'536, 1LL << 30));
+  config.max_reply_bytes = static_cast<size_t>(max_reply_bytes);
   return Status::Ok();
 }
 
@@ -259,6 +263,13 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
     int64_t max_bytes = static_cast<int64_t>(listener.max_message_bytes);
     SK_TRY(r.Int("max_message_bytes", max_bytes, 64, 256LL * 1024 * 1024));
     listener.max_message_bytes = static_cast<size_t>(max_bytes);
+    // A write's reply (its entities, with their versions) must always fit in a reply.
+    if (listener.max_message_bytes * 2 > config.max_reply_bytes) {
+      return r.Error("max_message_bytes",
+                     fmt::format("must be at most half of [node] max_reply_bytes ({}), so the "
+                                 "reply to any write fits",
+                                 config.max_reply_bytes));
+    }
     SK_TRY(r.Int("read_timeout_ms", listener.read_timeout_ms, 1, 3'600'000));
     SK_TRY(r.Int("max_connections", listener.max_connections, 1, 1'000'000));
     SK_TRY(r.Int("max_connections_per_peer", listener.max_connections_per_peer, 1, 1'000'000));
@@ -267,6 +278,7 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
     SK_TRY(
         r.Int("max_in_flight_per_connection", listener.max_in_flight_per_connection, 1, 1'000'000));
     listener.request_timeout_ms = config.request_timeout_ms;
+    listener.max_reply_bytes = config.max_reply_bytes;
     for (size_t j = 0; j < i; ++j) {
       const Endpoint& other = config.listeners[j].endpoint;
       if (other == listener.endpoint && (other.port != 0 || other.scheme == Scheme::kInproc)) {

@@ -135,6 +135,7 @@ Status Node::Impl::StartListeners() {
     ListenerConfig config;
     config.endpoint = std::move(ParseEndpoint(config_.cluster.nats)).value();
     config.request_timeout_ms = config_.request_timeout_ms;
+    config.max_reply_bytes = config_.max_reply_bytes;
     auto listener = StartNatsListener(config, hooks, served_);
     if (!listener.ok()) return listener.status();
     cluster_listener_ = std::move(listener).value();
@@ -177,6 +178,10 @@ Status Node::Impl::Reload(NodeConfig next) {
   if (!SameListeners(config_.listeners, next.listeners) || config_.audit_log != next.audit_log) {
     return Status::Invalid(fmt::format(
         "{}: listener: listeners cannot change on reload (restart the node)", next.source));
+  }
+  if (config_.max_reply_bytes != next.max_reply_bytes) {
+    return Status::Invalid(fmt::format(
+        "{}: node.max_reply_bytes: cannot change on reload (restart the node)", next.source));
   }
   if (!(config_.cluster == next.cluster)) {
     return Status::Invalid(

@@ -60,7 +60,8 @@ Result<Node::Impl::LiveService> Node::Impl::BuildService(const NodeConfig& next,
     return Status::Invalid(fmt::format("{}: service '{}': unknown type '{}' (registered: {})",
                                        next.source, service.name, service.type, known));
   }
-  ServiceContext context{service.name, service.settings, *runtime_, options_.environment, &bus_};
+  ServiceContext context{service.name, service.settings,    *runtime_, options_.environment,
+                         &bus_,        next.max_reply_bytes};
   Result<ServiceInstance> instance = Status::Internal("unset");
   try {
     instance = (*factory)(context);

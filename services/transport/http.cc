@@ -333,15 +333,20 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   }
 
   void RespondResult(Result<Message> result) {
+    const size_t max_bytes = shared_->config.max_reply_bytes;
     if (caller_ != SenecaCaller::kNone) {
-      SenecaResponse answer =
-          ToSeneca(caller_, result, caller_ == SenecaCaller::kWeb ? seneca_web_id_ : seneca_id_);
+      const std::string& id = caller_ == SenecaCaller::kWeb ? seneca_web_id_ : seneca_id_;
+      SenecaResponse answer = ToSeneca(caller_, result, id);
+      if (answer.body.size() > max_bytes)
+        answer = ToSeneca(caller_, ReplyTooLarge(answer.body.size(), max_bytes), id);
       Respond(static_cast<http::status>(answer.status), std::move(answer.body), "application/json");
       return;
     }
     if (result.ok()) {
       result->meta() = Meta{};
-      Respond(http::status::ok, ToJson(*result), "application/json");
+      std::string body = ToJson(*result);
+      if (body.size() > max_bytes) return RespondResult(ReplyTooLarge(body.size(), max_bytes));
+      Respond(http::status::ok, std::move(body), "application/json");
     } else {
       Respond(static_cast<http::status>(HttpStatusFor(result.status())), ErrorBody(result.status()),
               "application/json");
@@ -581,7 +586,7 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
             return;
           }
           connection->parser.emplace();
-          connection->parser->body_limit(self->options_.max_message_bytes + 4096);
+          connection->parser->body_limit(self->options_.ReplyLimit());
           Connection* c = connection.get();
           http::async_read(c->stream, c->buffer, *c->parser,
                            [self, connection, job](const error_code& ec, size_t) mutable {

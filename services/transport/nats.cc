@@ -31,11 +31,11 @@ struct ListenerCore {
 
 // `reply`: the request's reply subject (empty: fire-and-forget, nobody waits).
 void PublishReply(NatsLink& link, const std::string& reply, Result<Message> result,
-                  const std::string& id) {
+                  const std::string& id, size_t max_bytes) {
   if (reply.empty()) return;
   thread_local std::string out;  // reused: the link copies it
   out.clear();
-  AppendJson(ReplyWire(std::move(result), id), out);
+  AppendReplyJson(std::move(result), id, max_bytes, out);
   link.Answer(reply, out);
   if (out.capacity() > 64 * 1024) std::string().swap(out);  // no large reply kept per thread
 }
@@ -46,7 +46,7 @@ void DeliverOne(ListenerCore* core, std::string_view data, std::string reply, bo
   limits.max_bytes = core->config.max_message_bytes;
   auto parsed = ParseMessage(data, limits);
   if (!parsed.ok()) {
-    PublishReply(*core->link, reply, parsed.status(), {});
+    PublishReply(*core->link, reply, parsed.status(), {}, core->config.max_reply_bytes);
     return;
   }
   Message message = std::move(parsed).value();
@@ -54,14 +54,15 @@ void DeliverOne(ListenerCore* core, std::string_view data, std::string reply, bo
   Status admitted =
       AdmitIncoming(message, core->config, core->hooks, AnonymousCaller(core->config), NowMs());
   if (!admitted.ok()) {
-    PublishReply(*core->link, reply, std::move(admitted), id);
+    PublishReply(*core->link, reply, std::move(admitted), id, core->config.max_reply_bytes);
     return;
   }
   const DispatchFn& dispatch =
       local_only && core->hooks.dispatch_local ? core->hooks.dispatch_local : core->hooks.dispatch;
-  dispatch(std::move(message),
-           [link = core->link, reply = std::move(reply), id = std::move(id)](
-               Result<Message> result) { PublishReply(*link, reply, std::move(result), id); });
+  dispatch(std::move(message), [link = core->link, reply = std::move(reply), id = std::move(id),
+                                max = core->config.max_reply_bytes](Result<Message> result) {
+    PublishReply(*link, reply, std::move(result), id, max);
+  });
 }
 
 // `msg` stays the I/O thread's (it destroys messages in batches, see nats_link.cc). A batch

@@ -187,11 +187,10 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     size_t next_frame = 0;
     uint64_t generation = generation_;
     while (true) {
-      FrameScan scan =
-          ScanFrame({in_.bytes.data() + pos, in_.used - pos}, options_.max_message_bytes + 4096);
+      FrameScan scan = ScanFrame({in_.bytes.data() + pos, in_.used - pos}, options_.ReplyLimit());
       if (scan.kind == FrameScan::Kind::kTooLarge) {
         Disconnect(Status::Unavailable(fmt::format("{} sent a frame of {} bytes (limit {})", url_,
-                                                   scan.size, options_.max_message_bytes)));
+                                                   scan.size, options_.ReplyLimit())));
         return false;
       }
       if (scan.kind == FrameScan::Kind::kPartial) {
@@ -208,7 +207,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
 
   void HandleReply(std::string_view frame) {
     CodecLimits limits;
-    limits.max_bytes = options_.max_message_bytes + 4096;
+    limits.max_bytes = options_.ReplyLimit();
     auto parsed = ParseMessage(frame, limits);
     if (!parsed.ok()) {
       spdlog::warn("tcp client of {}: unreadable reply: {}", url_, parsed.status().ToString());

@@ -239,7 +239,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   void QueueReply(Result<Message> result, const std::string& id) {
     if (closed_) return;
-    AppendFrame(ReplyWire(std::move(result), id), out_);
+    AppendReplyFrame(std::move(result), id, shared_->config.max_reply_bytes, out_);
     if (!in_batch_) Flush();
   }
 

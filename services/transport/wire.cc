@@ -6,15 +6,23 @@
 
 namespace shardkit::services {
 
-void AppendFrame(const Message& message, std::string& out) {
-  size_t start = out.size();
-  out.append(kFrameHeaderBytes, '\0');
-  AppendJson(message, out);
-  uint32_t length = static_cast<uint32_t>(out.size() - start - kFrameHeaderBytes);
+namespace {
+
+void WriteFrameLength(size_t start, std::string& out) {
+  const auto length = static_cast<uint32_t>(out.size() - start - kFrameHeaderBytes);
   out[start] = static_cast<char>(length >> 24);
   out[start + 1] = static_cast<char>(length >> 16);
   out[start + 2] = static_cast<char>(length >> 8);
   out[start + 3] = static_cast<char>(length);
+}
+
+}  // namespace
+
+void AppendFrame(const Message& message, std::string& out) {
+  size_t start = out.size();
+  out.append(kFrameHeaderBytes, '\0');
+  AppendJson(message, out);
+  WriteFrameLength(start, out);
 }
 
 FrameScan ScanFrame(std::string_view bytes, size_t max_bytes) {
@@ -50,6 +58,33 @@ Message ReplyWire(Result<Message> result, const std::string& id) {
   wire.meta() = Meta{};
   wire.meta().id = id;
   return wire;
+}
+
+Status ReplyTooLarge(size_t bytes, size_t max_bytes) {
+  return Status::Invalid(
+      fmt::format("reply too large: {} bytes, over max_reply_bytes ({}); ask for less per request "
+                  "(store:list: a smaller q.limit$, then follow each reply's cursor)",
+                  bytes, max_bytes),
+      fmt::format(R"({{"max_reply_bytes":{},"reply_bytes":{}}})", max_bytes, bytes));
+}
+
+void AppendReplyJson(Result<Message> result, const std::string& id, size_t max_bytes,
+                     std::string& out) {
+  const size_t start = out.size();
+  AppendJson(ReplyWire(std::move(result), id), out);
+  const size_t bytes = out.size() - start;
+  if (bytes <= max_bytes) return;
+  out.resize(start);
+  out.shrink_to_fit();  // the oversized text is not kept in the connection's buffer
+  AppendJson(ReplyWire(ReplyTooLarge(bytes, max_bytes), id), out);
+}
+
+void AppendReplyFrame(Result<Message> result, const std::string& id, size_t max_bytes,
+                      std::string& out) {
+  const size_t start = out.size();
+  out.append(kFrameHeaderBytes, '\0');
+  AppendReplyJson(std::move(result), id, max_bytes, out);
+  WriteFrameLength(start, out);
 }
 
 int HttpStatusFor(const Status& status) {

@@ -130,6 +130,15 @@ Status AdmitIncoming(Message& message, const ListenerConfig& config, const Liste
                      const Caller& caller, int64_t now_ms);
 // The wire form of a reply: the message or its error, with meta$.id = `id`.
 Message ReplyWire(Result<Message> result, const std::string& id);
+// What replaces a reply of `bytes` encoded bytes, over the listener's max_reply_bytes: `invalid`
+// naming the limit and how to page, details {"max_reply_bytes":N,"reply_bytes":M}.
+Status ReplyTooLarge(size_t bytes, size_t max_bytes);
+// Appends the JSON (AppendReplyJson) or the frame (AppendReplyFrame) of ReplyWire(result, id) to
+// `out`; a reply whose JSON exceeds `max_bytes` is replaced there by ReplyTooLarge's.
+void AppendReplyJson(Result<Message> result, const std::string& id, size_t max_bytes,
+                     std::string& out);
+void AppendReplyFrame(Result<Message> result, const std::string& id, size_t max_bytes,
+                      std::string& out);
 // The HTTP status for an error reply.
 int HttpStatusFor(const Status& status);
 // The refusal for a missing or wrong token (`invalid`, details {"http_status":401}).

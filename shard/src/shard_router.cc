@@ -527,6 +527,9 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
             const std::string& seen) {
     auto query = store::QueryFromMessage(message);
     if (!query.ok()) return reply(query.status());
+    // As a store: one page by default. Each shard then answers at most skip + limit items, so
+    // what is gathered is bounded by that times the shards, and the cursor resumes on every shard.
+    if (!query->limit) query->limit = store::kDefaultListLimit;
     MapPtr map = options_.map->Current();
     auto order = store::ListOrder::Make(*query, map->ShardKeyOf(query->kind));
     if (!order.ok()) return reply(order.status());

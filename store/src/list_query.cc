@@ -1,6 +1,9 @@
 #include "list_query.h"
 
 #include <algorithm>
+#include <cstdint>
+
+#include <fmt/format.h>
 
 #include <xxhash.h>
 
@@ -71,6 +74,27 @@ class RowMatcher {
 
 CursorPosition PositionOf(const Candidate& c) { return {c.sort_value, c.row.ksid, c.row.id}; }
 
+// Counts a page's stored bytes against the plan's bound.
+class PageBytes {
+ public:
+  explicit PageBytes(size_t max) : max_(max) {}
+  bool Add(const EntityRecord& row) {
+    bytes_ += row.value.size() + 1;  // +1: the comma between items
+    return max_ == 0 || bytes_ <= max_;
+  }
+  Status TooLarge() const {
+    return Status::Invalid(
+        fmt::format("q.limit$: the page's items exceed max_reply_bytes ({} bytes); ask for fewer "
+                    "with q.limit$ and follow each reply's cursor",
+                    max_),
+        fmt::format(R"({{"field":"q.limit$","max_reply_bytes":{}}})", max_));
+  }
+
+ private:
+  const size_t max_;
+  size_t bytes_ = 0;
+};
+
 // Key order, ascending: scan from the cursor and stop after the page.
 Result<Selection> SelectInKeyOrder(Backend& backend, const QueryPlan& plan, int64_t now_ms) {
   ScanSpec spec{plan.kind, {}, std::nullopt};
@@ -79,6 +103,8 @@ Result<Selection> SelectInKeyOrder(Backend& backend, const QueryPlan& plan, int6
   RowMatcher matcher(plan);
   size_t skipped = 0;
   bool more = false;
+  bool too_large = false;
+  PageBytes bytes(plan.max_page_bytes);
   Status s = backend.Scan(spec, [&](EntityRecord&& row) {
     std::optional<SortValue> unused;
     if (Expired(row, now_ms) || !matcher.Matches(row, unused)) return true;
@@ -90,10 +116,15 @@ Result<Selection> SelectInKeyOrder(Backend& backend, const QueryPlan& plan, int6
       more = true;
       return false;
     }
+    if (!bytes.Add(row)) {
+      too_large = true;
+      return false;
+    }
     out.rows.push_back(std::move(row));
     return true;
   });
   if (!s.ok()) return s;
+  if (too_large) return bytes.TooLarge();
   if (more && !out.rows.empty()) {
     const EntityRecord& last = out.rows.back();
     out.next_cursor = EncodeCursor(plan.fingerprint, {std::nullopt, last.ksid, last.id});
@@ -101,7 +132,9 @@ Result<Selection> SelectInKeyOrder(Backend& backend, const QueryPlan& plan, int6
   return out;
 }
 
-// Sorted by a field (or descending): read the kind, keep what follows the cursor, order the rest.
+// Sorted by a field (or descending): read the kind and keep, of what follows the cursor, the first
+// skip + limit + 1 in order (a heap whose top is the last kept), so memory is bounded by the page
+// and its skip, not by the kind. The extra one tells whether more follow.
 Result<Selection> SelectSorted(Backend& backend, const QueryPlan& plan, int64_t now_ms) {
   const int direction = plan.descending ? -1 : 1;
   auto before = [direction](const Candidate& a, const Candidate& b) {
@@ -109,7 +142,8 @@ Result<Selection> SelectSorted(Backend& backend, const QueryPlan& plan, int64_t 
                                          b.row.ksid, b.row.id) <
            0;
   };
-  std::vector<Candidate> candidates;
+  const size_t keep = plan.limit ? plan.skip + *plan.limit + 1 : SIZE_MAX;
+  std::vector<Candidate> heap;
   RowMatcher matcher(plan);
   Status s = backend.Scan({plan.kind, {}, std::nullopt}, [&](EntityRecord&& row) {
     Candidate c;
@@ -123,22 +157,30 @@ Result<Selection> SelectSorted(Backend& backend, const QueryPlan& plan, int64_t 
       }
     }
     c.row = std::move(row);
-    candidates.push_back(std::move(c));
+    if (heap.size() == keep) {
+      if (!before(c, heap.front())) return true;
+      std::pop_heap(heap.begin(), heap.end(), before);
+      heap.pop_back();
+    }
+    heap.push_back(std::move(c));
+    std::push_heap(heap.begin(), heap.end(), before);
     return true;
   });
   if (!s.ok()) return s;
+  std::sort_heap(heap.begin(), heap.end(), before);
 
-  const size_t begin = std::min(plan.skip, candidates.size());
-  size_t end = candidates.size();
+  const size_t begin = std::min(plan.skip, heap.size());
+  size_t end = heap.size();
   if (plan.limit) end = std::min(end, begin + *plan.limit);
-  const size_t needed = std::min(end + 1, candidates.size());  // one more tells whether more follow
-  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(needed),
-                    candidates.end(), before);
   Selection out;
-  if (end < candidates.size() && end > begin) {
-    out.next_cursor = EncodeCursor(plan.fingerprint, PositionOf(candidates[end - 1]));
+  if (end < heap.size() && end > begin) {
+    out.next_cursor = EncodeCursor(plan.fingerprint, PositionOf(heap[end - 1]));
   }
-  for (size_t i = begin; i < end; ++i) out.rows.push_back(std::move(candidates[i].row));
+  PageBytes bytes(plan.max_page_bytes);
+  for (size_t i = begin; i < end; ++i) {
+    if (!bytes.Add(heap[i].row)) return bytes.TooLarge();
+    out.rows.push_back(std::move(heap[i].row));
+  }
   return out;
 }
 
@@ -172,6 +214,7 @@ Result<QueryPlan> PlanQuery(const Query& query) {
   }
   if (query.skip < 0) return Status::InvalidField("skip", "must not be negative");
   plan.skip = static_cast<size_t>(query.skip);
+  plan.max_page_bytes = query.max_page_bytes;
   plan.fields = query.fields;
   plan.fingerprint = Fingerprint(plan);
   if (!query.cursor.empty()) {

@@ -28,6 +28,7 @@ struct QueryPlan {
   bool descending = false;
   std::optional<size_t> limit;
   size_t skip = 0;
+  size_t max_page_bytes = 0;  // 0: no bound
   std::vector<std::string> fields;
   uint64_t fingerprint = 0;             // of kind, filters and sort: what a cursor must match
   std::optional<CursorPosition> after;  // from the cursor

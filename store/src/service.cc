@@ -348,11 +348,20 @@ class StoreService final : public Handler {
     return reply;
   }
 
+  // The bound on a reply's items: max_reply_bytes less room for the rest (cursor, count, meta$).
+  size_t MaxPageBytes() const {
+    const size_t envelope = 4096;
+    const size_t max = options_.max_reply_bytes;
+    return max > 2 * envelope ? max - envelope : max;
+  }
+
   Result<Message> List(const Message& m) {
     auto kind = RequireKind(m);
     if (!kind.ok()) return kind.status();
     auto query = ParseQuery(m, *kind);
     if (!query.ok()) return query.status();
+    if (!query->limit) query->limit = kDefaultListLimit;
+    query->max_page_bytes = MaxPageBytes();
     auto page = store_->List(*query);
     if (!page.ok()) return std::move(page).status();
     std::string items = "[";
@@ -384,6 +393,7 @@ class StoreService final : public Handler {
     }
     auto query = ParseQuery(m, *kind);
     if (!query.ok()) return query.status();
+    query->max_page_bytes = MaxPageBytes();  // the removed entities are the reply: nothing removed
     auto removed = store_->RemoveWhere(*query, m.meta().idempotency_key);
     if (!removed.ok()) return std::move(removed).status();
     std::string items = "[";
@@ -452,12 +462,13 @@ class StoreService final : public Handler {
     if (!request.ok()) return reply(std::move(request).status());
     auto records = store_->feed().ReadChanges(request->from, request->limit);
     if (!records.ok() || !records->empty() || request->wait_ms == 0) {
-      return reply(ChangesReply(*store_, std::move(records)));
+      return reply(ChangesReply(*store_, std::move(records), MaxPageBytes()));
     }
     waits_->Wait(request->from, std::chrono::milliseconds(request->wait_ms),
-                 [store = store_, request = *request, reply = std::move(reply)]() mutable {
-                   Result<Message> answer =
-                       ChangesReply(*store, store->feed().ReadChanges(request.from, request.limit));
+                 [store = store_, request = *request, reply = std::move(reply),
+                  max_bytes = MaxPageBytes()]() mutable {
+                   Result<Message> answer = ChangesReply(
+                       *store, store->feed().ReadChanges(request.from, request.limit), max_bytes);
                    // This runs on the waits' thread: the store is let go before the reply, so the
                    // reader that gets the reply may close the store at once (it is never closed on
                    // this thread, racing the reader's shutdown).
@@ -467,12 +478,16 @@ class StoreService final : public Handler {
                  });
   }
 
-  static Result<Message> ChangesReply(EntityStore& store,
-                                      Result<std::vector<ChangeRecord>> records) {
+  // Records past `max_bytes` are left for the next read (the reader goes on from the last
+  // record's seq + 1), but the first is always sent.
+  static Result<Message> ChangesReply(EntityStore& store, Result<std::vector<ChangeRecord>> records,
+                                      size_t max_bytes) {
     if (!records.ok()) return std::move(records).status();
     std::string changes = "[";
     for (size_t i = 0; i < records->size(); ++i) {
       const ChangeRecord& r = (*records)[i];
+      if (i > 0 && changes.size() + r.value.size() + r.id.size() + r.kind.size() + 128 > max_bytes)
+        break;
       if (i) changes += ',';
       fmt::format_to(std::back_inserter(changes),
                      "{{\"seq\":{},\"ksid\":\"{:016x}\",\"kind\":", r.sequence, r.ksid);

@@ -95,6 +95,36 @@ timeout_ms = 250
   EXPECT_EQ(config->routes[0].timeout_ms, 250);
 }
 
+TEST(NodeConfigTest, MaxReplyBytesIsANodeSettingEveryListenerKeepsAndWritesFitUnderIt) {
+  auto config = ParseNodeConfig(R"(
+[node]
+max_reply_bytes = 1048576
+[[listener]]
+url = "tcp://127.0.0.1:0"
+max_message_bytes = 524288
+)",
+                                "node.toml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->max_reply_bytes, 1048576u);
+  EXPECT_EQ(config->listeners[0].max_reply_bytes, 1048576u);
+  EXPECT_EQ(ParseNodeConfig("", "node.toml")->max_reply_bytes, kDefaultMaxReplyBytes);
+  auto too_small = ParseNodeConfig("[node]\nmax_reply_bytes = 1000\n", "node.toml");
+  ASSERT_FALSE(too_small.ok());
+  EXPECT_THAT(too_small.status().message(), HasSubstr("node.toml: node.max_reply_bytes"));
+  // The default listener's max_message_bytes (4 MiB) is over half of 1 MiB.
+  auto request_too_large = ParseNodeConfig(R"(
+[node]
+max_reply_bytes = 1048576
+[[listener]]
+url = "tcp://127.0.0.1:0"
+)",
+                                           "node.toml");
+  ASSERT_FALSE(request_too_large.ok());
+  EXPECT_THAT(request_too_large.status().message(),
+              HasSubstr("listener[0].max_message_bytes: must be at most half of [node] "
+                        "max_reply_bytes (1048576)"));
+}
+
 TEST(NodeConfigTest, TokensHaveRolesAndListenersAcceptEveryTokenUnlessTheyNameSome) {
   auto config = ParseNodeConfig(R"(
 [[token]]

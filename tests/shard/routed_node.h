@@ -103,15 +103,24 @@ class RoutedStoreProcess : public ::testing::TestWithParam<std::string> {
     m.meta().idempotency_key = key;
     return CallAndWait(*client_, std::move(m));
   }
+  // Every entity of `kind`, following the list's cursor from page to page.
   std::vector<std::string> List(const std::string& kind) {
-    auto reply = Act(fmt::format(R"({{"store":"list","kind":"{}"}})", kind));
-    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
     std::vector<std::string> out;
-    if (!reply.ok()) return out;
-    rapidjson::Document items;
-    auto text = reply->GetArrayJson("items").value_or("[]");
-    items.Parse(text.data(), text.size());
-    for (const auto& item : items.GetArray()) out.push_back(ToJsonText(item));
+    std::string cursor;
+    do {
+      JsonObject q;
+      if (!cursor.empty()) q.Add("cursor$", cursor);
+      Message list;
+      list.SetString("store", "list").SetString("kind", kind).SetObjectJson("q", q.str());
+      auto reply = CallAndWait(*client_, std::move(list));
+      EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+      if (!reply.ok()) return out;
+      rapidjson::Document items;
+      auto text = reply->GetArrayJson("items").value_or("[]");
+      items.Parse(text.data(), text.size());
+      for (const auto& item : items.GetArray()) out.push_back(ToJsonText(item));
+      cursor = std::string(reply->GetString("cursor").value_or(""));
+    } while (!cursor.empty());
     return out;
   }
 

@@ -278,14 +278,21 @@ Result<std::map<std::string, uint64_t>> ShardRows(NodeProcesses& nodes,
                                                   const std::vector<std::string>& shards) {
   std::map<std::string, uint64_t> rows;
   for (const auto& shard : shards) {
-    Message list;
-    list.SetString("store", "list").SetString("kind", "timeline").SetString("shard", shard);
-    list.SetObjectJson("q", R"({"fields$":["id"]})");
-    auto r = nodes.Call("timeline", std::move(list));
-    if (!r.ok()) return r.status();
-    auto doc = shardkit::ParseJson(r->GetArrayJson("items").value_or("[]"), "items");
-    if (!doc.ok()) return doc.status();
-    rows[shard] = doc->Size();
+    std::string cursor;
+    do {  // a store:list answers one page: follow its cursor
+      Message list;
+      list.SetString("store", "list").SetString("kind", "timeline").SetString("shard", shard);
+      shardkit::JsonObject q;
+      q.AddRaw("fields$", R"(["id"])");
+      if (!cursor.empty()) q.Add("cursor$", cursor);
+      list.SetObjectJson("q", q.str());
+      auto r = nodes.Call("timeline", std::move(list));
+      if (!r.ok()) return r.status();
+      auto doc = shardkit::ParseJson(r->GetArrayJson("items").value_or("[]"), "items");
+      if (!doc.ok()) return doc.status();
+      rows[shard] += doc->Size();
+      cursor = std::string(r->GetString("cursor").value_or(""));
+    } while (!cursor.empty());
   }
   return rows;
 }

@@ -4,8 +4,9 @@
 //   store:load,kind:K id:I                       -> {"ent":{…}} | not_found
 //   store:list,kind:K [q:{field:value,…, limit$, cursor$}]
 //                                                -> {"items":[…],"cursor":"…"?}
-//   Lists are in id order (byte order); filters are equalities on top-level fields compared as
-//   compact JSON text (so 1 and 1.0 differ); sort$, skip$, fields$ answer `invalid`.
+//   Without limit$, one page of store::kDefaultListLimit items. Lists are in id order (byte order);
+//   filters are equalities on top-level fields compared as compact JSON text (so 1 and 1.0 differ);
+//   sort$, skip$, fields$ answer `invalid`.
 //
 // It is the one projection a node knows without registering (`projection = "entities"`); read
 // models of your own are projection types (shardkit/services/projection_types.h).

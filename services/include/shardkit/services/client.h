@@ -20,6 +20,7 @@
 // The runtime must outlive the client.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -35,8 +36,12 @@ namespace shardkit::services {
 struct ClientOptions {
   std::chrono::milliseconds timeout{5'000};
   int connections = 2;
-  std::string token;  // sent as the bearer token when set
-  size_t max_message_bytes = 4 * 1024 * 1024;
+  std::string token;                           // sent as the bearer token when set
+  size_t max_message_bytes = 4 * 1024 * 1024;  // the largest request sent
+  // The largest reply read (the larger of this and max_message_bytes): a node's default
+  // [node] max_reply_bytes, so any reply it sends can be read.
+  size_t max_reply_bytes = 16 * 1024 * 1024;
+  size_t ReplyLimit() const { return std::max(max_message_bytes, max_reply_bytes) + 4096; }
 };
 
 Result<std::shared_ptr<Handler>> MakeClient(IoRuntime& runtime, const Endpoint& endpoint,

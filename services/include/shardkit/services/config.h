@@ -6,6 +6,7 @@
 //   threads = 2                     # I/O threads
 //   request_timeout_ms = 30000      # deadline given to requests that arrive without one
 //   stop_grace_ms = 10000           # SIGTERM: how long in-flight requests may take to finish
+//   max_reply_bytes = 16777216      # larger replies are answered with an error saying how to page
 //
 //   audit_log = ""                  # admin operations, one JSON line each ("": the log)
 //
@@ -87,6 +88,9 @@ struct TokenConfig {
   friend bool operator==(const TokenConfig&, const TokenConfig&) = default;
 };
 
+// The default bound on one reply's encoded bytes ([node] max_reply_bytes).
+inline constexpr size_t kDefaultMaxReplyBytes = 16 * 1024 * 1024;
+
 struct ListenerConfig {
   Endpoint endpoint;
   bool external = false;
@@ -104,7 +108,8 @@ struct ListenerConfig {
   int64_t idle_timeout_ms = 300'000;
   int64_t write_timeout_ms = 30'000;
   int64_t max_in_flight_per_connection = 1024;
-  int64_t request_timeout_ms = 30'000;  // copied from [node]
+  int64_t request_timeout_ms = 30'000;             // copied from [node]
+  size_t max_reply_bytes = kDefaultMaxReplyBytes;  // copied from [node]
 };
 
 struct ServiceConfig {
@@ -139,6 +144,7 @@ struct NodeConfig {
   int threads = 2;
   int64_t request_timeout_ms = 30'000;
   int64_t stop_grace_ms = 10'000;
+  size_t max_reply_bytes = kDefaultMaxReplyBytes;
   std::string audit_log;  // empty: audit records go to the log
   std::vector<TokenConfig> tokens;
   std::vector<ListenerConfig> listeners;

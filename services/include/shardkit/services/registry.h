@@ -119,6 +119,9 @@ struct ServiceContext {
   // The node's bus, for services that send messages (an applier, a change-feed projection); null
   // when the factory runs outside a node (tools, tests).
   Bus* bus = nullptr;
+  // The node's [node] max_reply_bytes: a service that builds large replies (a store's lists)
+  // stops before one grows past it.
+  size_t max_reply_bytes = 16 * 1024 * 1024;
 
   static const ServiceEnvironment& DefaultEnvironment();
 };

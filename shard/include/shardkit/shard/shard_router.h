@@ -15,8 +15,10 @@
 //     sees the first failure.
 //   - store:list and store:remove by query scatter to every shard in parallel and gather: pages
 //     merge in list order (store/list_order.h), skip/limit apply across shards, and the cursor is
-//     one every shard accepts. A shard that fails makes the whole answer an error naming the
-//     shard, unless the message has `partial:true`: then the answer lists `missing` shards.
+//     one every shard accepts. Without a limit the answer is one page of kDefaultListLimit items
+//     (as a store's); each shard is asked for skip + limit, which bounds what is gathered. A shard
+//     that fails makes the whole answer an error naming the shard, unless the message has
+//     `partial:true`: then the answer lists `missing` shards.
 //   - Bulk saves (`ents`) and loads (`ids`) are split per shard and answered per item, in order.
 //   - A load or remove by id of a kind sharded by a field needs that field's value as a message
 //     property (e.g. `user:"ann"`); without it the router asks every shard.

@@ -10,7 +10,11 @@
 //   (ksid, id); values of different types order as
 //   missing < null < false < true < numbers < strings < arrays and objects (all equal).
 //   "desc" reverses the whole order. A sorted listing reads the whole kind (no secondary indexes).
-// - Skip and limit apply after the cursor. No limit means every remaining item.
+// - Skip and limit apply after the cursor. No limit means every remaining item here; the store:*
+//   message service (service.h) answers a store:list without a limit with kDefaultListLimit items.
+// - max_page_bytes bounds the stored bytes of one page's items: a page that would hold more is
+//   refused (invalid, naming q.limit$) before it is read any further; RemoveWhere then removes
+//   nothing.
 // - A cursor names the position after the last item of a page (sort value, ksid, id), never an
 //   offset: paging while others write neither skips nor repeats an item that existed throughout
 //   with an unchanged sort value. A cursor only fits the query (kind, filters, sort) it came
@@ -39,7 +43,11 @@ struct Query {
   int64_t skip = 0;                 // >= 0
   std::vector<std::string> fields;  // empty: whole entities
   std::string cursor;               // empty: from the start; else ListPage::next_cursor
+  size_t max_page_bytes = 0;        // 0: no bound
 };
+
+// The page size of a store:list message without `limit$` (docs/store.md).
+inline constexpr int64_t kDefaultListLimit = 1000;
 
 struct ListPage {
   std::vector<std::string> items;  // compact JSON entities, projected

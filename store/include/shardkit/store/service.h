@@ -8,6 +8,7 @@
 //   store:load,kind:K     ids:[I,…]                                             -> {"items":[…]}
 //   store:list,kind:K     [q:{field:value,…, sort$, limit$, skip$, fields$, cursor$}]
 //                                                            -> {"items":[…],"cursor":"…"?}
+//     (without limit$, one page of kDefaultListLimit items; follow the cursor for the rest)
 //   store:remove,kind:K   id:I                                                  -> {"ent":{…}}
 //   store:remove,kind:K   q:{…} all:true                         -> {"items":[…],"count":N}
 //   store:changes         [from:N] [limit:M] [wait_ms:W]         -> {"changes":[…],"last":L}
@@ -39,6 +40,10 @@ struct StoreServiceOptions {
   // Most items one bulk message may carry, and the largest page of store:changes.
   size_t max_batch_items = 10'000;
   size_t max_changes_per_read = 10'000;
+  // The bound on a store:list page's items (a node passes its max_reply_bytes): a page that would
+  // hold more is refused (`invalid`, naming q.limit$) without being read to the end; a
+  // store:changes reply holds fewer records. 0: none.
+  size_t max_reply_bytes = 16 * 1024 * 1024;
   // The longest wait_ms a store:changes may ask for (more is refused as invalid).
   int64_t max_wait_ms = 60'000;
   // Ends the waits of store:changes long-polls; nullptr: Scheduler::Shared(). Must outlive the
