@@ -91,7 +91,9 @@ class NodeLogger final : public rocksdb::Logger {
 };
 
 // Tells a store's WriteFault what RocksDB's own error handling sees: a background error (a flush
-// or compaction that finds the disk full stops writes too) and the end of a recovery.
+// or compaction that finds the disk full stops writes too) and the end of a recovery. RocksDB's
+// own recovery from a full disk polls every few seconds; the store's writes call Resume()
+// instead (RocksDbBackend::Recover), sooner and in one place.
 class FaultListener final : public rocksdb::EventListener {
  public:
   explicit FaultListener(std::shared_ptr<WriteFault> fault) : fault_(std::move(fault)) {}
@@ -99,6 +101,10 @@ class FaultListener final : public rocksdb::EventListener {
     if (error == nullptr || error->ok()) return;
     const std::string text = error->ToString();
     fault_->Set(WriteFault::CauseOfText(text), text);
+  }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
   }
   void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
     if (info.new_bg_error.ok()) fault_->Clear();
@@ -419,11 +425,9 @@ class RocksDbBackend final : public Backend {
   // on. Call with wal_mu_ held.
   Status Recover() {
     if (!fault_->RetryDue()) return fault_->Refuse();
-    rocksdb::Status s = db_->Resume();
-    if (!s.ok()) {
-      fault_->Set(WriteFault::CauseOfText(s.ToString()), s.ToString());
-      return fault_->Refuse();
-    }
+    // A failed Resume() leaves the fault as it was: its error ("Resource busy" while flushing,
+    // the same disk error) says nothing new.
+    if (!db_->Resume().ok()) return fault_->Refuse();
     fault_->Clear();
     return Status::Ok();
   }
