@@ -136,6 +136,7 @@ Status ClearFreshTarget(const MigrationSpec& spec, const JournalState& state,
 Status ReleaseStores(const MigrationSpec& spec) {
   for (const auto* group : {&spec.sources, &spec.targets}) {
     for (const Participant& p : *group) {
+      if (!p.store) continue;  // released already
       if (Status s = p.store->ReleaseClaim(spec.id); !s.ok()) return s;
     }
   }

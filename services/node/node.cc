@@ -245,7 +245,8 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     listeners_.clear();
     // The start order backwards: workers stop while their routes still stand, then the routes and
     // links go, then the stores close (docs/architecture.md, "Start and stop order").
-    std::vector<ServiceInstance> instances = retired_;
+    std::vector<ServiceInstance> instances;
+    for (const Retired& r : retired_) instances.push_back(r.instance);
     for (const ServiceConfig& service : config_.services) {
       if (auto it = services_.find(service.name); it != services_.end())
         instances.push_back(it->second.instance);

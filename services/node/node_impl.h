@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,6 +57,9 @@ class Node::Impl {
   Result<std::shared_ptr<Handler>> RouteClient(const NodeConfig& next, size_t i,
                                                const std::string& key);
   void Commit(const NodeConfig& next, Table table);
+  // Stops the retired services without a worker that were retired before `before`; call with
+  // mutex_ held.
+  void StopRetired(std::chrono::steady_clock::time_point before);
   Status StartListeners();
   Status Reload(NodeConfig next);
   Status ReloadFromFile();
@@ -86,7 +90,14 @@ class Node::Impl {
   Bus local_bus_;                                            // the services of this node only
   std::mutex mutex_;                                         // serialises Reload and Stop
   std::map<std::string, LiveService> services_;              // guarded by mutex_
-  std::vector<ServiceInstance> retired_;                     // guarded by mutex_
+  // Services a reload replaced or removed, with when: requests that took the old table may still
+  // run in them. Those without a worker are stopped (their stores closed) by the first reload
+  // after stop_grace_ms (StopRetired); the rest at node stop.
+  struct Retired {
+    ServiceInstance instance;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::vector<Retired> retired_;                             // guarded by mutex_
   std::map<std::string, std::shared_ptr<Handler>> clients_;  // guarded by mutex_
   std::vector<std::string> served_;                          // guarded by mutex_
   // The current table's route-loop warnings (route_checks.h); replaced with the table.

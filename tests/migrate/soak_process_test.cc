@@ -19,9 +19,10 @@
 namespace shardkit::migrate::testing {
 namespace {
 
-// "Flat": after a lifetime's first round, RSS may grow by at most the larger of 48 MiB and a
-// quarter of that first sample, and descriptors by at most 24 (RocksDB's files come and go with
-// flushes and compactions; a store's are closed when a reload retires it).
+// "Flat", within one process lifetime: no sample of its second half above the highest of its
+// first half (the warm-up: caches fill, and a service a reload retired stays open for
+// stop_grace_ms) by more than the larger of 48 MiB and a quarter, or by more than 24
+// descriptors (RocksDB's files come and go with flushes and compactions).
 constexpr uint64_t kRssSlackKib = 48 * 1024;
 constexpr int kFdSlack = 24;
 
@@ -60,23 +61,32 @@ struct Sample {
   int fds;
 };
 
-// One process lifetime's samples: the first is the baseline; a later one beyond the slack is a
-// violation, described.
+// One process lifetime's samples: each violation, described.
 std::vector<std::string> Violations(const std::vector<Sample>& lifetime) {
   std::vector<std::string> out;
-  if (lifetime.size() < 2) return out;
-  const Sample& base = lifetime.front();
-  const uint64_t rss_bound = base.rss_kib + std::max(kRssSlackKib, base.rss_kib / 4);
-  for (const Sample& s : lifetime) {
+  const size_t half = lifetime.size() / 2;
+  if (half == 0) return out;
+  Sample peak = lifetime.front();  // the warm-up's highest of each, and when
+  int peak_fds_round = peak.round;
+  for (size_t i = 0; i < half; ++i) {
+    if (lifetime[i].rss_kib > peak.rss_kib) peak = {lifetime[i].round, lifetime[i].rss_kib, peak.fds};
+    if (lifetime[i].fds > peak.fds) {
+      peak.fds = lifetime[i].fds;
+      peak_fds_round = lifetime[i].round;
+    }
+  }
+  const uint64_t rss_bound = peak.rss_kib + std::max(kRssSlackKib, peak.rss_kib / 4);
+  for (size_t i = half; i < lifetime.size(); ++i) {
+    const Sample& s = lifetime[i];
     if (s.rss_kib > rss_bound)
-      out.push_back(fmt::format("RSS grew: {:.1f} MiB after round {}, from {:.1f} MiB after round "
-                                "{} (bound {:.1f} MiB)",
-                                s.rss_kib / 1024.0, s.round, base.rss_kib / 1024.0, base.round,
+      out.push_back(fmt::format("RSS grew: {:.1f} MiB after round {}, the warm-up's peak {:.1f} "
+                                "MiB (round {}; bound {:.1f} MiB)",
+                                s.rss_kib / 1024.0, s.round, peak.rss_kib / 1024.0, peak.round,
                                 rss_bound / 1024.0));
-    if (s.fds > base.fds + kFdSlack)
-      out.push_back(fmt::format("open descriptors grew: {} after round {}, from {} after round {} "
-                                "(bound {})",
-                                s.fds, s.round, base.fds, base.round, base.fds + kFdSlack));
+    if (s.fds > peak.fds + kFdSlack)
+      out.push_back(fmt::format("open descriptors grew: {} after round {}, the warm-up's peak {} "
+                                "(round {}; bound {})",
+                                s.fds, s.round, peak.fds, peak_fds_round, peak.fds + kFdSlack));
   }
   return out;
 }
