@@ -7,11 +7,11 @@
 // Every Commit is one WriteBatch across the column families, so data, feed and indexes agree
 // after any crash.
 #include <atomic>
-#include <cstdarg>
-#include <cstdio>
 #include <chrono>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 
@@ -282,7 +282,8 @@ class RocksDbBackend final : public Backend {
       if (Status recovered = Recover(); !recovered.ok()) return recovered;
     }
     rocksdb::Status s = db_->Write(write, &batch);
-    if (!s.ok()) {
+    if (!s.ok() && !s.IsIOError()) return FromRocks(s, "write");
+    if (!s.ok()) {  // the WAL file may be broken: no more writes or syncs before Recover
       fault_->Set(WriteFault::CauseOfText(s.ToString()), s.ToString());
       return fault_->Refuse();
     }

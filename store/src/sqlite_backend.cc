@@ -139,7 +139,10 @@ class Connection {
   // The disk fault behind the last failed statement ("disk full", …), or empty. Read before
   // anything else runs on the connection (a ROLLBACK replaces the error).
   std::string DiskCause() const {
-    if (sqlite3_errcode(db_) == SQLITE_FULL) return WriteFault::CauseOfErrno(ENOSPC);
+    const int code = sqlite3_errcode(db_) & 0xff;  // the primary code of an extended one
+    if (code == SQLITE_FULL) return WriteFault::CauseOfErrno(ENOSPC);
+    // The system errno is the last OS error of the connection: it speaks for an I/O error only.
+    if (code != SQLITE_IOERR && code != SQLITE_READONLY && code != SQLITE_CANTOPEN) return {};
     return WriteFault::CauseOfErrno(sqlite3_system_errno(db_));
   }
 
