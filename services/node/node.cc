@@ -93,7 +93,9 @@ Status Node::Impl::StartListeners() {
     bool writable = true;
     std::string stores = StoreHealthJson(options_.environment.directory_or_process(), writable);
     JsonObject health;
-    health.Add("status", stopping_.load() ? "stopping" : writable ? "ok" : "degraded")
+    health.Add("status", stopping_.load() ? "stopping"
+                         : writable       ? "ok"
+                                          : "degraded")
         .Add("node", config_.name)
         .Add("in_flight", metrics_->in_flight());
     if (!stores.empty()) health.AddRaw("stores", stores);

@@ -31,6 +31,13 @@ class Node::Impl {
     std::string fingerprint;  // type + settings: unchanged means the instance is kept on reload
     ServiceInstance instance;
   };
+  // A service a reload replaced or removed, and when: requests that took the old table may still
+  // run in it. One without a worker is stopped (its store closed) by the first reload after
+  // stop_grace_ms (StopRetired); the rest at node stop.
+  struct Retired {
+    ServiceInstance instance;
+    std::chrono::steady_clock::time_point at;
+  };
   // A routing table being built by Install: swapped in whole, or dropped (and the services built
   // for it stopped) when anything in it is invalid.
   struct Table {
@@ -90,13 +97,6 @@ class Node::Impl {
   Bus local_bus_;                                            // the services of this node only
   std::mutex mutex_;                                         // serialises Reload and Stop
   std::map<std::string, LiveService> services_;              // guarded by mutex_
-  // Services a reload replaced or removed, with when: requests that took the old table may still
-  // run in them. Those without a worker are stopped (their stores closed) by the first reload
-  // after stop_grace_ms (StopRetired); the rest at node stop.
-  struct Retired {
-    ServiceInstance instance;
-    std::chrono::steady_clock::time_point at;
-  };
   std::vector<Retired> retired_;                             // guarded by mutex_
   std::map<std::string, std::shared_ptr<Handler>> clients_;  // guarded by mutex_
   std::vector<std::string> served_;                          // guarded by mutex_

@@ -81,9 +81,9 @@ class NodeLogger final : public rocksdb::Logger {
     if (level < GetInfoLogLevel()) return;
     char line[1024];
     std::vsnprintf(line, sizeof line, format, ap);
-    spdlog::log(level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? spdlog::level::err
-                                                            : spdlog::level::warn,
-                "store '{}': rocksdb: {}", store_, line);
+    spdlog::log(
+        level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? spdlog::level::err : spdlog::level::warn,
+        "store '{}': rocksdb: {}", store_, line);
   }
 
  private:

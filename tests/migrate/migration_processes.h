@@ -423,7 +423,7 @@ class LiveMigrationProcesses {
     }
   }
   size_t operations() const { return recorded_.size(); }  // once the traffic stopped
-  int64_t ops() const { return ops_.load(); }               // so far
+  int64_t ops() const { return ops_.load(); }             // so far
   size_t checked_ops() const { return checked_ops_; }
   void ForgiveErrors() { forgive_errors_ = true; }
 

@@ -69,7 +69,8 @@ std::vector<std::string> Violations(const std::vector<Sample>& lifetime) {
   Sample peak = lifetime.front();  // the warm-up's highest of each, and when
   int peak_fds_round = peak.round;
   for (size_t i = 0; i < half; ++i) {
-    if (lifetime[i].rss_kib > peak.rss_kib) peak = {lifetime[i].round, lifetime[i].rss_kib, peak.fds};
+    if (lifetime[i].rss_kib > peak.rss_kib)
+      peak = {lifetime[i].round, lifetime[i].rss_kib, peak.fds};
     if (lifetime[i].fds > peak.fds) {
       peak.fds = lifetime[i].fds;
       peak_fds_round = lifetime[i].round;
@@ -79,14 +80,15 @@ std::vector<std::string> Violations(const std::vector<Sample>& lifetime) {
   for (size_t i = half; i < lifetime.size(); ++i) {
     const Sample& s = lifetime[i];
     if (s.rss_kib > rss_bound)
-      out.push_back(fmt::format("RSS grew: {:.1f} MiB after round {}, the warm-up's peak {:.1f} "
-                                "MiB (round {}; bound {:.1f} MiB)",
-                                s.rss_kib / 1024.0, s.round, peak.rss_kib / 1024.0, peak.round,
-                                rss_bound / 1024.0));
+      out.push_back(fmt::format(
+          "RSS grew: {:.1f} MiB after round {}, the warm-up's peak {:.1f} "
+          "MiB (round {}; bound {:.1f} MiB)",
+          s.rss_kib / 1024.0, s.round, peak.rss_kib / 1024.0, peak.round, rss_bound / 1024.0));
     if (s.fds > peak.fds + kFdSlack)
-      out.push_back(fmt::format("open descriptors grew: {} after round {}, the warm-up's peak {} "
-                                "(round {}; bound {})",
-                                s.fds, s.round, peak.fds, peak_fds_round, peak.fds + kFdSlack));
+      out.push_back(
+          fmt::format("open descriptors grew: {} after round {}, the warm-up's peak {} "
+                      "(round {}; bound {})",
+                      s.fds, s.round, peak.fds, peak_fds_round, peak.fds + kFdSlack));
   }
   return out;
 }
@@ -173,13 +175,13 @@ TEST(Soak, SplitsMergesReloadsAndRestartsUnderLoadKeepMemoryAndDescriptorsFlatAn
     for (auto& v : Violations(lifetime)) violations.push_back(std::move(v));
   }
   if (lost > 0)
-    violations.push_back(fmt::format("{} of {} preloaded entities lost or changed", lost,
-                                     cluster.preloaded()));
+    violations.push_back(
+        fmt::format("{} of {} preloaded entities lost or changed", lost, cluster.preloaded()));
   if (HasFailure()) violations.push_back("a key's history is not linearizable (see above)");
-  std::printf("soak: %d rounds, %zu client operations (%lld failed during restarts, outcome "
-              "unknown), %zu checked for linearizability\n",
-              round, cluster.operations(), static_cast<long long>(cluster.errors()),
-              cluster.checked_ops());
+  std::printf(
+      "soak: %d rounds, %zu client operations (%lld failed during restarts, outcome "
+      "unknown), %zu checked for linearizability\n",
+      round, cluster.operations(), static_cast<long long>(cluster.errors()), cluster.checked_ops());
   for (const auto& v : violations) std::printf("soak: VIOLATION: %s\n", v.c_str());
   if (violations.empty()) std::printf("soak: OK\n");
   EXPECT_TRUE(violations.empty());

@@ -77,10 +77,10 @@ std::string SaveJson(const std::string& id) {
 // An HTTP exchange on a fresh connection: the whole response.
 std::string Http(const std::string& url, const std::string& request_line, std::string_view body) {
   RawSocket socket(PortOf(url));
-  EXPECT_TRUE(socket.Send(fmt::format(
-      "{}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
-      "Connection: close\r\n\r\n{}",
-      request_line, body.size(), body)));
+  EXPECT_TRUE(socket.Send(
+      fmt::format("{}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+                  "Connection: close\r\n\r\n{}",
+                  request_line, body.size(), body)));
   return socket.Read(1 << 20, std::chrono::seconds(5));
 }
 
@@ -191,8 +191,8 @@ TEST_P(DiskFull, WritesAreRefusedReadsGoOnAndWritesResumeWithNothingAcknowledged
   client = Client(runtime, urls[0]);
   size_t lost = 0;
   for (const std::string& id : acknowledged) {
-    auto r = CallAndWait(
-        *client, Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id)));
+    auto r = CallAndWait(*client,
+                         Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id)));
     const bool same = r.ok() && r->GetObjectJson("ent").value_or("").find(
                                     fmt::format(R"("p":"{}")", PayloadOf(id))) != std::string::npos;
     if (!same && ++lost <= 3)
