@@ -291,9 +291,19 @@ class Migration::Impl {
     return saved;
   }
 
+  // Called once the migration is completed or cancelled: it never touches its stores again, so
+  // it also lets go of them (a store a reload retired then closes instead of staying open for
+  // the process's life).
   void ReleaseClaims() {
     if (Status s = internal::ReleaseStores(spec_); !s.ok()) {
       spdlog::warn("migration {}: cannot release the stores' claims: {}", spec_.id, s.ToString());
+      return;
+    }
+    for (auto* side : {&spec_.sources, &spec_.targets}) {
+      for (Participant& p : *side) {
+        p.store.reset();
+        p.gate.reset();
+      }
     }
   }
 

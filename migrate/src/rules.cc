@@ -184,6 +184,7 @@ Result<uint64_t> DeleteSourceCopies(const MigrationSpec& spec,
 Status ReleaseStores(const MigrationSpec& spec) {
   for (const auto* group : {&spec.sources, &spec.targets}) {
     for (const Participant& p : *group) {
+      if (!p.store) continue;  // released already
       if (Status s = p.store->ReleaseClaim(spec.id); !s.ok()) return s;
     }
   }

@@ -89,6 +89,7 @@ Result<StoreSettings> ReadStoreSettings(const ServiceContext& ctx) {
   }
   store::StoreOptions options;
   options.path = *path;
+  options.name = ctx.name;
   if (*durability == "sync") {
     options.durability = store::Durability::kSync;
   } else if (*durability == "group") {

@@ -19,7 +19,48 @@ std::vector<std::pair<std::string, store::FeedStats>> Feeds(const ServiceDirecto
   return feeds;
 }
 
+std::vector<std::pair<std::string, store::StorageHealth>> Healths(
+    const ServiceDirectory& directory) {
+  std::vector<std::pair<std::string, store::StorageHealth>> healths;
+  for (const auto& [name, store] : directory.FindAll<store::EntityStore>(FeedKey("")))
+    healths.emplace_back(name, store->Health());
+  return healths;
+}
+
 }  // namespace
+
+std::string StoreHealthJson(const ServiceDirectory& directory, bool& all_writable) {
+  auto healths = Healths(directory);
+  all_writable = true;
+  if (healths.empty()) return {};
+  JsonObject by_store;
+  for (const auto& [name, health] : healths) {
+    all_writable = all_writable && health.writable;
+    by_store.Add(name, JsonObject()
+                           .AddBool("writable", health.writable)
+                           .Add("cause", health.cause)
+                           .Add("refused_writes", health.refused_writes));
+  }
+  return by_store.str();
+}
+
+std::string StoreHealthMetricsText(const ServiceDirectory& directory) {
+  auto healths = Healths(directory);
+  if (healths.empty()) return {};
+  std::string writable =
+      "# HELP shardkit_store_writable 1 while a store can write, 0 while a disk fault (full, "
+      "read-only) stops its writes.\n# TYPE shardkit_store_writable gauge\n";
+  std::string refused =
+      "# HELP shardkit_store_refused_writes_total Writes a store refused for a disk fault since it "
+      "opened.\n# TYPE shardkit_store_refused_writes_total counter\n";
+  for (const auto& [name, health] : healths) {
+    writable += fmt::format("shardkit_store_writable{{store=\"{}\"}} {}\n", LabelValue(name),
+                            health.writable ? 1 : 0);
+    refused += fmt::format("shardkit_store_refused_writes_total{{store=\"{}\"}} {}\n",
+                           LabelValue(name), health.refused_writes);
+  }
+  return writable + refused;
+}
 
 std::string LabelValue(std::string_view text) {
   std::string out;

@@ -24,6 +24,13 @@ void AddFeedStats(const ServiceDirectory& directory, JsonObject& out);
 // The same as Prometheus gauges and counters (shardkit_feed_*).
 std::string FeedMetricsText(const ServiceDirectory& directory);
 
+// The write health of a node's stores (docs/store.md, "A full disk"): {"<store>": {"writable":…,
+// "cause":…,"refused_writes":…}}, empty when the node serves no store; `all_writable` false
+// when one of them cannot write.
+std::string StoreHealthJson(const ServiceDirectory& directory, bool& all_writable);
+// The same as Prometheus gauges and counters (shardkit_store_writable, …).
+std::string StoreHealthMetricsText(const ServiceDirectory& directory);
+
 // A Prometheus label value, escaped.
 std::string LabelValue(std::string_view text);
 

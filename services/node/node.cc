@@ -86,14 +86,20 @@ Status Node::Impl::StartListeners() {
   hooks.metrics_text = [this, metrics = metrics_] {
     const ServiceDirectory& directory = options_.environment.directory_or_process();
     return metrics->PrometheusText() + counters_->PrometheusText() + FeedMetricsText(directory) +
-           CacheMetricsText(directory);
+           StoreHealthMetricsText(directory) + CacheMetricsText(directory);
   };
   hooks.health_json = [this] {
-    return JsonObject()
-        .Add("status", stopping_.load() ? "stopping" : "ok")
+    // "degraded": a store cannot write (a full or read-only disk) but the node serves the rest.
+    bool writable = true;
+    std::string stores = StoreHealthJson(options_.environment.directory_or_process(), writable);
+    JsonObject health;
+    health.Add("status", stopping_.load() ? "stopping"
+                         : writable       ? "ok"
+                                          : "degraded")
         .Add("node", config_.name)
-        .Add("in_flight", metrics_->in_flight())
-        .str();
+        .Add("in_flight", metrics_->in_flight());
+    if (!stores.empty()) health.AddRaw("stores", stores);
+    return health.str();
   };
   hooks.counters = counters_;
   auto audit = AuditLog::Open(config_.audit_log, config_.name);
@@ -246,7 +252,8 @@ void Node::Impl::Stop(std::chrono::milliseconds grace) {
     listeners_.clear();
     // The start order backwards: workers stop while their routes still stand, then the routes and
     // links go, then the stores close (docs/architecture.md, "Start and stop order").
-    std::vector<ServiceInstance> instances = retired_;
+    std::vector<ServiceInstance> instances;
+    for (const Retired& r : retired_) instances.push_back(r.instance);
     for (const ServiceConfig& service : config_.services) {
       if (auto it = services_.find(service.name); it != services_.end())
         instances.push_back(it->second.instance);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,13 @@ class Node::Impl {
     std::string fingerprint;  // type + settings: unchanged means the instance is kept on reload
     ServiceInstance instance;
   };
+  // A service a reload replaced or removed, and when: requests that took the old table may still
+  // run in it. One without a worker is stopped (its store closed) by the first reload after
+  // stop_grace_ms (StopRetired); the rest at node stop.
+  struct Retired {
+    ServiceInstance instance;
+    std::chrono::steady_clock::time_point at;
+  };
   // A routing table being built by Install: swapped in whole, or dropped (and the services built
   // for it stopped) when anything in it is invalid.
   struct Table {
@@ -56,6 +64,9 @@ class Node::Impl {
   Result<std::shared_ptr<Handler>> RouteClient(const NodeConfig& next, size_t i,
                                                const std::string& key);
   void Commit(const NodeConfig& next, Table table);
+  // Stops the retired services without a worker that were retired before `before`; call with
+  // mutex_ held.
+  void StopRetired(std::chrono::steady_clock::time_point before);
   Status StartListeners();
   Status Reload(NodeConfig next);
   Status ReloadFromFile();
@@ -86,7 +97,7 @@ class Node::Impl {
   Bus local_bus_;                                            // the services of this node only
   std::mutex mutex_;                                         // serialises Reload and Stop
   std::map<std::string, LiveService> services_;              // guarded by mutex_
-  std::vector<ServiceInstance> retired_;                     // guarded by mutex_
+  std::vector<Retired> retired_;                             // guarded by mutex_
   std::map<std::string, std::shared_ptr<Handler>> clients_;  // guarded by mutex_
   std::vector<std::string> served_;                          // guarded by mutex_
   // The current table's route-loop warnings (route_checks.h); replaced with the table.

@@ -241,6 +241,19 @@ Status Node::Impl::AddRoutes(const NodeConfig& next, Table& table) {
   return Status::Ok();
 }
 
+// A retired store stays open until here, so its files and memory do not pile up over many
+// reloads (a split's sources, for one). Workers are left to the node's stop: a worker's stop
+// order (before the routes go) only holds there.
+void Node::Impl::StopRetired(std::chrono::steady_clock::time_point before) {
+  auto done = std::stable_partition(retired_.begin(), retired_.end(), [&](const Retired& r) {
+    return r.at >= before || r.instance.start;
+  });
+  for (auto it = done; it != retired_.end(); ++it) {
+    if (it->instance.stop) it->instance.stop();
+  }
+  retired_.erase(done, retired_.end());
+}
+
 // Everything is built and valid: swap. In-flight messages keep the old table.
 void Node::Impl::Commit(const NodeConfig& next, Table table) {
   bus_.Replace(std::move(table.router));
@@ -251,10 +264,12 @@ void Node::Impl::Commit(const NodeConfig& next, Table table) {
       continue;
     if (const auto& start = table.services[service.name].instance.start) start();
   }
+  const auto now = std::chrono::steady_clock::now();
+  StopRetired(now - std::chrono::milliseconds(config_.stop_grace_ms));
   for (auto& [name, live] : services_) {
     auto it = table.services.find(name);
     if (it == table.services.end() || it->second.fingerprint != live.fingerprint)
-      retired_.push_back(live.instance);
+      retired_.push_back({live.instance, now});
   }
   services_ = std::move(table.services);
   auto operations = std::make_unique<std::vector<Pattern>>();

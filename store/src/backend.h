@@ -119,6 +119,9 @@ class Backend {
   // Called after records below `below` were trimmed, without the write lock: gives their space
   // back where deleting alone does not (RocksDB). SQLite reuses freed pages by itself.
   virtual void ReclaimFeedSpace(uint64_t below) { (void)below; }
+  // Whether writes are stopped by a disk fault (write_fault.h); a backend without a disk is
+  // always writable.
+  virtual StorageHealth Health() { return {}; }
 };
 
 }  // namespace shardkit::store::internal

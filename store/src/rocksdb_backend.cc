@@ -9,7 +9,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 
@@ -17,14 +19,17 @@
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include "backend.h"
 #include "change_codec.h"
 #include "key_codec.h"
 #include "shardkit/store/scheduler.h"
 #include "store_impl.h"
+#include "write_fault.h"
 
 namespace shardkit::store {
 namespace internal {
@@ -62,6 +67,53 @@ std::string IdIndexKey(std::string_view kind, std::string_view id) {
   return key;
 }
 
+// RocksDB's own log, warnings and errors only, goes to the node's log rather than to a LOG file in
+// the store's directory: RocksDB's file writer aborts the process on the first message after an
+// append failed, which a full disk brings.
+class NodeLogger final : public rocksdb::Logger {
+ public:
+  explicit NodeLogger(std::string store)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), store_(std::move(store)) {}
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[1024];
+    std::vsnprintf(line, sizeof line, format, ap);
+    spdlog::log(
+        level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? spdlog::level::err : spdlog::level::warn,
+        "store '{}': rocksdb: {}", store_, line);
+  }
+
+ private:
+  const std::string store_;
+};
+
+// Tells a store's WriteFault what RocksDB's own error handling sees: a background error (a flush
+// or compaction that finds the disk full stops writes too) and the end of a recovery. RocksDB's
+// own recovery from a full disk polls every few seconds; the store's writes call Resume()
+// instead (RocksDbBackend::Recover), sooner and in one place.
+class FaultListener final : public rocksdb::EventListener {
+ public:
+  explicit FaultListener(std::shared_ptr<WriteFault> fault) : fault_(std::move(fault)) {}
+  void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* error) override {
+    if (error == nullptr || error->ok()) return;
+    const std::string text = error->ToString();
+    fault_->Set(WriteFault::CauseOfText(text), text);
+  }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+  void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    if (info.new_bg_error.ok()) fault_->Clear();
+  }
+
+ private:
+  std::shared_ptr<WriteFault> fault_;
+};
+
 class RocksDbBackend final : public Backend {
  public:
   static Result<std::unique_ptr<Backend>> Open(const StoreOptions& options) {
@@ -84,11 +136,15 @@ class RocksDbBackend final : public Backend {
         {"changes", cf_options},
         {"expiry", cf_options},
         {"meta", cf_options}};
+    const std::string name = options.name.empty() ? options.path : options.name;
+    db_options.info_log = std::make_shared<NodeLogger>(name);
+    auto fault = std::make_shared<WriteFault>(name);
+    db_options.listeners.push_back(std::make_shared<FaultListener>(fault));
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, families, &handles, &db);
     if (!s.ok()) return FromRocks(s, "open " + options.path);
-    return std::unique_ptr<Backend>(new RocksDbBackend(db, handles, options));
+    return std::unique_ptr<Backend>(new RocksDbBackend(db, handles, options, std::move(fault)));
   }
 
   ~RocksDbBackend() override {
@@ -102,7 +158,7 @@ class RocksDbBackend final : public Backend {
       std::unique_lock lock(sync_mu_);
       sync_done_.wait(lock, [this] { return !syncing_; });
     }
-    if (sync_scheduled_) (void)db_->SyncWAL();
+    if (sync_scheduled_ && !fault_->active()) (void)db_->SyncWAL();
     for (rocksdb::ColumnFamilyHandle* h : {entities_, changes_, expiry_, meta_}) {
       (void)db_->DestroyColumnFamilyHandle(h);
     }
@@ -221,11 +277,21 @@ class RocksDbBackend final : public Backend {
     }
     rocksdb::WriteOptions write;
     write.sync = durability_ == Durability::kSync;
+    std::lock_guard wal(wal_mu_);
+    if (fault_->active()) {
+      if (Status recovered = Recover(); !recovered.ok()) return recovered;
+    }
     rocksdb::Status s = db_->Write(write, &batch);
-    if (!s.ok()) return FromRocks(s, "write");
+    if (!s.ok() && !s.IsIOError()) return FromRocks(s, "write");
+    if (!s.ok()) {  // the WAL file may be broken: no more writes or syncs before Recover
+      fault_->Set(WriteFault::CauseOfText(s.ToString()), s.ToString());
+      return fault_->Refuse();
+    }
     if (durability_ == Durability::kGroup) ScheduleSync();
     return Status::Ok();
   }
+
+  StorageHealth Health() override { return fault_->Health(); }
 
   Result<std::optional<std::string>> GetReceipt(std::string_view key) override {
     std::string body;
@@ -313,8 +379,9 @@ class RocksDbBackend final : public Backend {
 
  private:
   RocksDbBackend(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles,
-                 const StoreOptions& options)
+                 const StoreOptions& options, std::shared_ptr<WriteFault> fault)
       : db_(db),
+        fault_(std::move(fault)),
         entities_(handles[0]),
         changes_(handles[1]),
         expiry_(handles[2]),
@@ -340,10 +407,30 @@ class RocksDbBackend final : public Backend {
       sync_scheduled_ = false;  // writes from here on need the next sync
       syncing_ = true;
     }
-    (void)db_->SyncWAL();
+    {
+      // A WAL file that failed a write must not be synced (RocksDB asserts it never is) until
+      // Resume() replaced it; wal_mu_ keeps a failing write from slipping in between.
+      std::lock_guard wal(wal_mu_);
+      if (!fault_->active()) {
+        rocksdb::Status s = db_->SyncWAL();
+        if (!s.ok()) fault_->Set(WriteFault::CauseOfText(s.ToString()), s.ToString());
+      }
+    }
     std::lock_guard lock(sync_mu_);
     syncing_ = false;
     sync_done_.notify_all();  // under the lock: the destructor may free this right after
+  }
+
+  // While writes are stopped: at most once per interval, RocksDB's Resume() (it flushes the
+  // memtables, holding every acknowledged write, and starts a new WAL file); OK once writes may go
+  // on. Call with wal_mu_ held.
+  Status Recover() {
+    if (!fault_->RetryDue()) return fault_->Refuse();
+    // A failed Resume() leaves the fault as it was: its error ("Resource busy" while flushing,
+    // the same disk error) says nothing new.
+    if (!db_->Resume().ok()) return fault_->Refuse();
+    fault_->Clear();
+    return Status::Ok();
   }
 
   Status ScanAllKinds(KsidRange range, const RowVisitor& visit) {
@@ -365,6 +452,10 @@ class RocksDbBackend final : public Backend {
   }
 
   rocksdb::DB* db_;
+  const std::shared_ptr<WriteFault> fault_;
+  // Serializes writes with WAL syncs and recovery: a sync must not meet a WAL file that a write
+  // just failed on.
+  std::mutex wal_mu_;
   rocksdb::ColumnFamilyHandle* entities_;
   rocksdb::ColumnFamilyHandle* changes_;
   static constexpr int64_t kFeedCompactionIntervalS = 60;

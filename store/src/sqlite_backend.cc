@@ -9,6 +9,7 @@
 //   consumers(name, position) WITHOUT ROWID,  meta(key, value) WITHOUT ROWID
 //   receipts(key, expires_at, body) WITHOUT ROWID   + index on expires_at (idempotency receipts)
 // ksid is a big-endian BLOB so SQLite's memcmp order is the unsigned numeric order.
+#include <cerrno>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -19,6 +20,7 @@
 #include "backend.h"
 #include "key_codec.h"
 #include "store_impl.h"
+#include "write_fault.h"
 
 namespace shardkit::store {
 namespace internal {
@@ -134,6 +136,16 @@ class Connection {
     return stmt;
   }
 
+  // The disk fault behind the last failed statement ("disk full", …), or empty. Read before
+  // anything else runs on the connection (a ROLLBACK replaces the error).
+  std::string DiskCause() const {
+    const int code = sqlite3_errcode(db_) & 0xff;  // the primary code of an extended one
+    if (code == SQLITE_FULL) return WriteFault::CauseOfErrno(ENOSPC);
+    // The system errno is the last OS error of the connection: it speaks for an I/O error only.
+    if (code != SQLITE_IOERR && code != SQLITE_READONLY && code != SQLITE_CANTOPEN) return {};
+    return WriteFault::CauseOfErrno(sqlite3_system_errno(db_));
+  }
+
   Status Error(std::string_view what) const {
     return Status::Internal("sqlite " + std::string(what) + ": " + sqlite3_errmsg(db_));
   }
@@ -184,7 +196,8 @@ class SqliteBackend final : public Backend {
     std::filesystem::create_directories(options.path, ec);
     if (ec) return Status::Internal("sqlite: cannot create " + options.path + ": " + ec.message());
     const std::string file = options.path + "/store.db";
-    auto backend = std::unique_ptr<SqliteBackend>(new SqliteBackend);
+    auto backend = std::unique_ptr<SqliteBackend>(
+        new SqliteBackend(options.name.empty() ? options.path : options.name));
     Result<std::unique_ptr<Connection>> writer = Connection::Open(file, false, options);
     if (!writer.ok()) return writer.status();
     backend->writer_ = std::move(writer).value();
@@ -263,15 +276,26 @@ class SqliteBackend final : public Backend {
     return StepRows(*reader, *stmt, visit, "scan expired");
   }
 
+  // A failed commit rolls back whole, so while a disk fault lasts every write simply tries
+  // again: the first to find space resumes writing.
   Status Commit(const WriteSet& writes) override {
     std::lock_guard lock(writer_mu_);
     Connection& c = *writer_;
-    if (Status s = c.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-    Status s = Apply(c, writes);
+    Status s = c.Exec("BEGIN IMMEDIATE");
+    if (s.ok()) s = Apply(c, writes);
     if (s.ok()) s = c.Exec("COMMIT");
-    if (!s.ok()) (void)c.Exec("ROLLBACK");
-    return s;
+    if (s.ok()) {
+      fault_.Clear();
+      return s;
+    }
+    std::string cause = c.DiskCause();
+    (void)c.Exec("ROLLBACK");
+    if (cause.empty()) return s;
+    fault_.Set(cause, s.message());
+    return fault_.Refuse();
   }
+
+  StorageHealth Health() override { return fault_.Health(); }
 
   Result<std::optional<std::string>> GetReceipt(std::string_view key) override {
     Reader reader(*this);
@@ -387,7 +411,7 @@ class SqliteBackend final : public Backend {
     std::unique_ptr<Connection> connection_;
   };
 
-  SqliteBackend() = default;
+  explicit SqliteBackend(std::string name) : fault_(std::move(name)) {}
 
   static Status StepRows(Connection& c, sqlite3_stmt* stmt, const RowVisitor& visit,
                          std::string_view what) {
@@ -477,6 +501,7 @@ class SqliteBackend final : public Backend {
 
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;  // guarded by writer_mu_
+  WriteFault fault_;
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;  // guarded by readers_mu_

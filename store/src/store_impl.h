@@ -47,6 +47,7 @@ class StoreImpl final : public EntityStore {
                    const std::function<bool(const EntityRecord&)>& visit) override;
   Result<uint64_t> PurgeExpired() override;
   ChangeFeed& feed() override { return feed_; }
+  StorageHealth Health() override { return backend_->Health(); }
   Status ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
                          uint64_t position, bool assume_absent) override;
   Result<uint64_t> ReplicatedPosition(std::string_view stream) override;

@@ -45,15 +45,18 @@ struct Variant {
   // The targets are served by a third process, the *target* node (a shard-map follower of the
   // storage node); the router sends their shard messages there directly.
   bool remote = false;
+  std::vector<std::string> retired;       // stores taken out of the config (after a migration)
 };
 
 // Every store of the storage node, each once.
 inline std::vector<std::string> StoreShards(const Variant& v) {
-  std::vector<std::string> shards = kInitialShards;
-  for (const auto* more : {&v.targets, &v.other_stores}) {
+  std::vector<std::string> shards;
+  for (const auto* more : {&kInitialShards, &v.targets, &v.other_stores}) {
     if (more == &v.targets && v.remote) continue;
     for (const auto& s : *more) {
-      if (std::find(shards.begin(), shards.end(), s) == shards.end()) shards.push_back(s);
+      if (std::find(shards.begin(), shards.end(), s) == shards.end() &&
+          std::find(v.retired.begin(), v.retired.end(), s) == v.retired.end())
+        shards.push_back(s);
     }
   }
   return shards;
@@ -289,8 +292,18 @@ class LiveMigrationProcesses {
 
   // --- the migration ------------------------------------------------------------------------
   Result<Message> Migrate(const std::string& op) {
-    return MigrateAs(op, "m1", variant_.sources, variant_.targets);
+    return MigrateAs(op, migration_id_, variant_.sources, variant_.targets);
   }
+  // The next migration Migrate() drives: its id and the stores the storage node serves (written
+  // to its config and reloaded, so new targets exist and retired sources go).
+  Result<Message> Reconfigure(const std::string& migration_id, Variant variant) {
+    migration_id_ = migration_id;
+    variant_ = std::move(variant);
+    storage_dir_.Write("storage.toml", StorageConfig(data_, storage_port_, variant_));
+    return CallAndWait(*admin_, Msg(R"({"sys":"config","cmd":"reload"})"));
+  }
+  const std::string& data() const { return data_; }
+  ServeProcess& router() { return *router_; }
   // Any migration: `sources` and `targets` go with a start only.
   Result<Message> MigrateAs(const std::string& op, const std::string& id,
                             const std::vector<std::string>& sources = {},
@@ -499,7 +512,8 @@ class LiveMigrationProcesses {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
-  size_t operations() const { return recorded_.size(); }
+  size_t operations() const { return recorded_.size(); }  // once the traffic stopped
+  int64_t ops() const { return ops_.load(); }             // so far
   size_t checked_ops() const { return checked_ops_; }
   void ForgiveErrors() { forgive_errors_ = true; }
 
@@ -596,6 +610,7 @@ class LiveMigrationProcesses {
 
  private:
   Variant variant_;
+  std::string migration_id_ = "m1";
   TempDir data_dir_, storage_dir_, router_dir_, target_dir_;
   std::string data_;
   const std::vector<uint16_t> ports_ = FreePorts(3);

@@ -94,9 +94,21 @@ struct EntityRecord {
   int64_t expires_at_ms = 0;  // 0: never
 };
 
+// Whether a store can write now. A full or read-only disk stops its writes (answered
+// `unavailable`, naming the store and the cause) while reads go on; the next write after the
+// cause is gone resumes them (docs/store.md, "A full disk").
+struct StorageHealth {
+  bool writable = true;
+  std::string cause;            // why writes are refused ("disk full: …"); empty when writable
+  uint64_t refused_writes = 0;  // writes refused for a disk fault since the store opened
+};
+
 class EntityStore {
  public:
   virtual ~EntityStore() = default;
+
+  // Stores without a disk are always writable.
+  virtual StorageHealth Health() { return {}; }
 
   // Saves (inserts or wholly replaces) one entity and returns it as stored: compact JSON with
   // "id" and "version" first. Appends one kSave change record (plus a kRemove — kExpire if it had

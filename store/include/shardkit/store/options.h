@@ -57,6 +57,8 @@ struct FeedRetention {
 struct StoreOptions {
   // Directory of the store (created if missing). Ignored by the memory backend.
   std::string path;
+  // The store's name in its errors (a node's service name); empty: its path.
+  std::string name;
   Durability durability = Durability::kGroup;
   // Largest stored entity (compact JSON, "id" and "version" included). Larger saves are invalid.
   size_t max_value_bytes = size_t{1} << 20;
