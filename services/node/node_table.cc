@@ -207,7 +207,13 @@ Result<std::shared_ptr<Handler>> Node::Impl::RouteClient(const NodeConfig& next,
   options.timeout = std::chrono::milliseconds(route.timeout_ms);
   options.token = route.token;
   options.connections = route.connections;
-  return MakeClient(*runtime_, *endpoint, options);
+  options.tls_ca_file = route.tls_ca_file;
+  options.tls_cert_file = route.tls_cert_file;
+  options.tls_key_file = route.tls_key_file;
+  auto client = MakeClient(*runtime_, *endpoint, options);
+  if (!client.ok())
+    return Status::Invalid(fmt::format("{}: route[{}]: {}", next.source, i, client.status().message()));
+  return client;
 }
 
 Status Node::Impl::AddRoutes(const NodeConfig& next, Table& table) {
@@ -223,7 +229,8 @@ Status Node::Impl::AddRoutes(const NodeConfig& next, Table& table) {
       added = AddStack(next, table, route.to, *pattern);
     } else {
       std::string key =
-          fmt::format("{}|{}|{}|{}", route.to, route.timeout_ms, route.token, route.connections);
+          fmt::format("{}|{}|{}|{}|{}|{}|{}", route.to, route.timeout_ms, route.token,
+                      route.connections, route.tls_ca_file, route.tls_cert_file, route.tls_key_file);
       auto client = RouteClient(next, i, key);
       if (!client.ok()) return client.status();
       table.clients.emplace(key, *client);

@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <deque>
 #include <unordered_map>
@@ -29,6 +30,7 @@
 #include "seneca_wire.h"
 #include "server.h"
 #include "shardkit/message/json.h"
+#include "tls_stream.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -36,8 +38,10 @@ namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
+// http:// and https:// streams: the transports below are templates over one of these.
+using PlainHttp = beast::tcp_stream;
+using TlsHttp = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr size_t kClientQueueLimit = 10'000;
 constexpr int kSenecaOrderWaits = 5;
@@ -88,14 +92,24 @@ namespace {
 // --- Server
 // ---------------------------------------------------------------------------------------
 
-class HttpConnection;
+template <typename Stream>
+Stream MakeHttpStream(tcp::socket socket, const std::shared_ptr<ServerTls>& tls) {
+  if constexpr (std::is_same_v<Stream, TlsHttp>) {
+    return Stream(beast::tcp_stream(std::move(socket)), *tls->current());
+  } else {
+    return Stream(std::move(socket));
+  }
+}
 
-using HttpShared = Server<HttpConnection>;
+// One connection of an http:// (Stream = PlainHttp) or https:// (TlsHttp) listener.
+template <typename Stream>
+class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream>> {
+  using HttpShared = Server<HttpConnection<Stream>>;
+  using std::enable_shared_from_this<HttpConnection<Stream>>::shared_from_this;
 
-class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(tcp::socket socket, std::shared_ptr<HttpShared> shared, uint64_t number)
-      : stream_(std::move(socket)),
+      : stream_(MakeHttpStream<Stream>(std::move(socket), shared->tls)),
         deadline_(stream_.get_executor()),
         order_wait_(stream_.get_executor()),
         shared_(std::move(shared)),
@@ -105,20 +119,69 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   void Start() {
     error_code ignored;
-    stream_.socket().set_option(tcp::no_delay(true), ignored);
-    peer_ = stream_.socket().remote_endpoint(ignored).address().to_string();
-    DoRead();
+    Lowest().socket().set_option(tcp::no_delay(true), ignored);
+    peer_ = Lowest().socket().remote_endpoint(ignored).address().to_string();
+    if constexpr (std::is_same_v<Stream, TlsHttp>) {
+      Lowest().expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
+      Lowest().socket().async_wait(tcp::socket::wait_read,
+                                   [self = shared_from_this()](const error_code& ec) {
+                                     if (ec || self->closed_) return self->CloseNow();
+                                     self->Handshake();
+                                   });
+    } else {
+      DoRead();
+    }
   }
 
   // Closes when idle, or after the response being prepared.
   void CloseWhenIdle() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       self->close_after_response_ = true;
-      if (!self->busy_) self->CloseNow();
+      if (!self->busy_ && !self->handshaking_) self->CloseNow();
     });
   }
 
  private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  // The client's first bytes decide: a TLS handshake (within read_timeout_ms), or a plain-text
+  // client, answered 400 in plain HTTP that this port speaks TLS, then closed.
+  void Handshake() {
+    if (!LooksLikeTls(Lowest().socket())) return RefusePlainText();
+    handshaking_ = true;
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = shared_from_this()](const error_code& ec) {
+                              self->handshaking_ = false;
+                              if (!ec) return self->DoRead();
+                              spdlog::info("http {}: TLS handshake with {} failed: {}", self->url(),
+                                           self->peer_, ec.message());
+                              self->shared_->counters->Dropped(Drop::kTlsHandshake);
+                              self->CloseNow();
+                            });
+  }
+
+  // Discards what the client sent (so closing does not reset the connection before it reads the
+  // answer), answers 400 in plain text and closes.
+  void RefusePlainText() {
+    spdlog::info("http {}: {} sent plain text to a TLS port", url(), peer_);
+    shared_->counters->Dropped(Drop::kTlsHandshake);
+    tcp::socket& socket = Lowest().socket();
+    error_code ec;
+    socket.non_blocking(true, ec);
+    char discard[4096];
+    while (!ec) socket.read_some(asio::buffer(discard), ec);
+    std::string body = ErrorBody(
+        Status::Invalid(fmt::format("{} speaks TLS: connect with https://, not http://", url())));
+    auto answer = std::make_shared<std::string>(fmt::format(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        "Content-Length: {}\r\n\r\n{}",
+        body.size(), body));
+    asio::async_write(socket, asio::buffer(*answer),
+                      [self = shared_from_this(), answer](const error_code&, size_t) {
+                        self->CloseNow();
+                      });
+  }
+
   void DoRead() {
     if (closed_) return;
     if (close_after_response_ || shared_->draining.load()) {
@@ -129,7 +192,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     parser_.emplace();
     parser_->body_limit(shared_->config.max_message_bytes);
     parser_->header_limit(kHttpHeaderLimit);
-    stream_.expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
+    Lowest().expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](const error_code& ec, size_t) { self->OnRead(ec); });
@@ -157,8 +220,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     busy_ = true;
     // The response must be written by the request's latest deadline plus write_timeout_ms: a
     // client that does not read it is dropped. (One timer setting per request, as before.)
-    stream_.expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms +
-                                                    shared_->config.write_timeout_ms));
+    Lowest().expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms +
+                                                     shared_->config.write_timeout_ms));
     http::request<http::string_body>& request = parser_->get();
     version_ = request.version();
     keep_alive_ = request.keep_alive();
@@ -384,13 +447,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     deadline_.cancel();
     order_wait_.cancel();
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().close();
   }
 
   std::string url() const { return shared_->config.endpoint.ToString(); }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   asio::steady_timer deadline_;
   asio::steady_timer order_wait_;
   beast::flat_buffer buffer_;
@@ -408,6 +471,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool busy_ = false;     // between a complete request and its response being written
   bool close_after_response_ = false;
   bool closed_ = false;
+  bool handshaking_ = false;
   std::string seneca_id_;
   std::string seneca_origin_;
   SenecaCaller caller_ = SenecaCaller::kNone;  // of the request being answered
@@ -415,7 +479,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::string peer_;                           // the remote address, for the audit log
 };
 
+template <typename Stream>
 class HttpListener final : public Listener {
+  using HttpShared = Server<HttpConnection<Stream>>;
+
  public:
   HttpListener(std::shared_ptr<HttpShared> shared, std::string url)
       : shared_(std::move(shared)), url_(std::move(url)) {}
@@ -433,6 +500,9 @@ class HttpListener final : public Listener {
     for (auto& connection : shared_->Snapshot()) connection->CloseWhenIdle();
   }
   size_t connections() const override { return shared_->connection_count(); }
+  Status ReloadCertificates() override {
+    return shared_->tls ? shared_->tls->Reload() : Status::Ok();
+  }
 
  private:
   std::shared_ptr<HttpShared> shared_;
@@ -442,13 +512,20 @@ class HttpListener final : public Listener {
 // --- Client
 // ---------------------------------------------------------------------------------------
 
-class HttpClient final : public Handler, public std::enable_shared_from_this<HttpClient> {
+// The client of an http:// (Stream = PlainHttp) or https:// (TlsHttp) endpoint.
+template <typename Stream>
+class HttpClient final : public Handler, public std::enable_shared_from_this<HttpClient<Stream>> {
+  using std::enable_shared_from_this<HttpClient<Stream>>::shared_from_this;
+  static constexpr bool kTls = std::is_same_v<Stream, TlsHttp>;
+
  public:
-  HttpClient(IoRuntime& runtime, Endpoint endpoint, ClientOptions options)
+  HttpClient(IoRuntime& runtime, Endpoint endpoint, ClientOptions options,
+             std::shared_ptr<SslContext> tls)
       : strand_(asio::make_strand(runtime.impl().io)),
         endpoint_(std::move(endpoint)),
         url_(endpoint_.ToString()),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        tls_(std::move(tls)) {}
 
   void Handle(Message message, const Context&, ReplyFn reply) override {
     asio::dispatch(strand_, [self = shared_from_this(), message = std::move(message),
@@ -466,8 +543,18 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
     bool retried = false;  // sent again once after a reused connection turned out closed
   };
   struct Connection {
-    explicit Connection(asio::strand<asio::io_context::executor_type>& strand) : stream(strand) {}
-    beast::tcp_stream stream;
+    Connection(asio::strand<asio::io_context::executor_type>& strand, SslContext* tls)
+        : stream(MakeStream(strand, tls)) {}
+    static Stream MakeStream(asio::strand<asio::io_context::executor_type>& strand,
+                             SslContext* tls) {
+      if constexpr (kTls) {
+        return Stream(strand, *tls);
+      } else {
+        return Stream(strand);
+      }
+    }
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream); }
+    Stream stream;
     beast::flat_buffer buffer;
     bool connected = false;
     int served = 0;  // responses read on this connection
@@ -491,7 +578,7 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
       Run(std::move(connection), std::move(job));
     } else if (open_ < std::max(1, options_.connections)) {
       ++open_;
-      Run(std::make_shared<Connection>(strand_), std::move(job));
+      Run(NewConnection(), std::move(job));
     } else if (waiting_.size() < kClientQueueLimit) {
       waiting_.push_back(std::move(job));
     } else {
@@ -514,7 +601,7 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
         Run(std::move(connection), std::move(job));
       } else {
         ++open_;
-        Run(std::make_shared<Connection>(strand_), std::move(job));
+        Run(NewConnection(), std::move(job));
       }
       return;
     }
@@ -543,7 +630,7 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
     request.keep_alive(true);
     request.body() = std::move(body);
     request.prepare_payload();
-    connection->stream.expires_after(
+    connection->lowest().expires_after(
         std::chrono::milliseconds(std::max<int64_t>(1, job.deadline_ms - NowMs())));
     auto shared_job = std::make_shared<Job>(std::move(job));
     if (connection->connected) {
@@ -557,18 +644,41 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
            Status::Unavailable(fmt::format("{}: the host must be an IP address", url_)));
       return;
     }
-    connection->stream.async_connect(
+    connection->lowest().async_connect(
         tcp::endpoint(address, endpoint_.port),
         [self = shared_from_this(), connection, shared_job](const error_code& ec) mutable {
           if (ec) {
             self->Fail(std::move(connection), shared_job, self->StatusOf(ec, "cannot connect to"));
             return;
           }
-          connection->connected = true;
           error_code ignored;
-          connection->stream.socket().set_option(tcp::no_delay(true), ignored);
-          self->Write(std::move(connection), std::move(shared_job));
+          connection->lowest().socket().set_option(tcp::no_delay(true), ignored);
+          self->Handshake(std::move(connection), std::move(shared_job));
         });
+  }
+
+  void Handshake(std::shared_ptr<Connection> connection, std::shared_ptr<Job> job) {
+    if constexpr (kTls) {
+      PrepareClientStream(connection->stream.native_handle(), endpoint_.host);
+      Connection* c = connection.get();
+      c->stream.async_handshake(
+          asio::ssl::stream_base::client,
+          [self = shared_from_this(), connection, job](const error_code& ec) mutable {
+            if (!ec) {
+              connection->connected = true;
+              return self->Write(std::move(connection), std::move(job));
+            }
+            Status failed = ec == beast::error::timeout
+                                ? self->StatusOf(ec, "")
+                                : Status::Unavailable(fmt::format(
+                                      "TLS handshake with {} failed: {}", self->url_,
+                                      HandshakeError(connection->stream.native_handle(), ec)));
+            self->Fail(std::move(connection), job, std::move(failed));
+          });
+    } else {
+      connection->connected = true;
+      Write(std::move(connection), std::move(job));
+    }
   }
 
   void Write(std::shared_ptr<Connection> connection, std::shared_ptr<Job> job) {
@@ -596,7 +706,7 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
   }
 
   void OnResponse(std::shared_ptr<Connection> connection, std::shared_ptr<Job> job) {
-    connection->stream.expires_never();
+    connection->lowest().expires_never();
     auto& response = connection->parser->get();
     unsigned status = response.result_int();
     bool keep_alive = response.keep_alive();
@@ -641,10 +751,10 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
   // any reply: the request is sent once more on a new connection.
   void Fail(std::shared_ptr<Connection> connection, const std::shared_ptr<Job>& job,
             Status status) {
-    connection->stream.close();
+    connection->lowest().close();
     if (connection->served > 0 && !job->retried && status.code() == Code::kUnavailable) {
       job->retried = true;
-      Run(std::make_shared<Connection>(strand_), std::move(*job));
+      Run(NewConnection(), std::move(*job));
       return;
     }
     --open_;
@@ -652,29 +762,55 @@ class HttpClient final : public Handler, public std::enable_shared_from_this<Htt
     Next(nullptr);
   }
 
+  std::shared_ptr<Connection> NewConnection() {
+    return std::make_shared<Connection>(strand_, tls_.get());
+  }
+
   asio::strand<asio::io_context::executor_type> strand_;
   const Endpoint endpoint_;
   const std::string url_;
   const ClientOptions options_;
+  const std::shared_ptr<SslContext> tls_;  // https:// only
   std::vector<std::shared_ptr<Connection>> idle_;  // on strand_
   std::deque<Job> waiting_;                        // on strand_
   int open_ = 0;                                   // on strand_
 };
+
+template <typename Stream>
+Result<std::unique_ptr<Listener>> Start(IoRuntime& runtime, const ListenerConfig& config,
+                                        ListenerHooks hooks) {
+  auto shared = std::make_shared<Server<HttpConnection<Stream>>>(runtime.impl().io, config,
+                                                                 std::move(hooks));
+  if (config.endpoint.tls) {
+    auto tls = ServerTls::Load(config);
+    if (!tls.ok()) return tls.status();
+    shared->tls = std::move(tls).value();
+  }
+  auto url = Listen(shared);
+  if (!url.ok()) return url.status();
+  return std::unique_ptr<Listener>(std::make_unique<HttpListener<Stream>>(shared, *url));
+}
 
 }  // namespace
 
 Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime,
                                                     const ListenerConfig& config,
                                                     ListenerHooks hooks) {
-  auto shared = std::make_shared<HttpShared>(runtime.impl().io, config, std::move(hooks));
-  auto url = Listen(shared);
-  if (!url.ok()) return url.status();
-  return std::unique_ptr<Listener>(std::make_unique<HttpListener>(shared, *url));
+  if (config.endpoint.tls) return Start<TlsHttp>(runtime, config, std::move(hooks));
+  return Start<PlainHttp>(runtime, config, std::move(hooks));
 }
 
-std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint,
-                                        ClientOptions options) {
-  return std::make_shared<HttpClient>(runtime, endpoint, std::move(options));
+Result<std::shared_ptr<Handler>> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                                ClientOptions options) {
+  std::shared_ptr<Handler> client;
+  if (!endpoint.tls) {
+    client = std::make_shared<HttpClient<PlainHttp>>(runtime, endpoint, std::move(options), nullptr);
+    return client;
+  }
+  auto tls = MakeClientTlsContext(options);
+  if (!tls.ok()) return tls.status();
+  client = std::make_shared<HttpClient<TlsHttp>>(runtime, endpoint, std::move(options), *tls);
+  return client;
 }
 
 }  // namespace shardkit::services

@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include "listener_limits.h"
+#include "tls.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -49,6 +50,7 @@ struct Server {
   const ListenerConfig config;
   const ListenerHooks hooks;
   const std::shared_ptr<ListenerCounters> counters;
+  std::shared_ptr<ServerTls> tls;  // tls:// and https:// only; set before Listen
   ReservedDescriptor reserve;
   RateLimitedLog accept_log{10'000};
   std::atomic<bool> draining{false};

@@ -2,6 +2,8 @@
 //
 //   tcp://127.0.0.1:7001     length-prefixed JSON frames (docs/services.md, "TCP frames")
 //   http://127.0.0.1:8001    HTTP/1.1 keep-alive, POST /act
+//   tls://127.0.0.1:7001     tcp:// inside TLS (docs/security.md, "TLS")
+//   https://127.0.0.1:8001   http:// inside TLS
 //   inproc://orders          an in-process node in the same process (tests, embedding)
 //   nats://127.0.0.1:4222    a NATS server: a listener subscribes there, a client sends requests
 //                            there (docs/cluster.md, "Subjects")
@@ -30,6 +32,7 @@ struct Endpoint {
   uint16_t port = 0;
   std::string name;         // inproc only
   std::string credentials;  // nats only: "user:password" or a token; empty for none
+  bool tls = false;         // tcp and http only: tls:// and https://
 
   // The URL form ("tcp://127.0.0.1:7001"), with any password or token written `***`: safe for
   // logs, errors and sys:config.
