@@ -451,7 +451,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     Lowest().close();
   }
 
-  std::string url() const { return shared_->config.endpoint.ToString(); }
+  const std::string& url() const { return shared_->url; }
 
   Stream stream_;
   asio::steady_timer deadline_;

@@ -422,7 +422,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     MaybeClose();
   }
 
-  std::string url() const { return shared_->config.endpoint.ToString(); }
+  const std::string& url() const { return shared_->url; }
 
   struct Pending {
     std::string id;

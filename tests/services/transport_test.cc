@@ -1,6 +1,7 @@
-// One transport suite, run over TCP, HTTP, in-process and NATS: whatever carries a message, a
-// service sees the same requests and a caller the same replies, errors and timeouts. The NATS
-// runs use one real nats-server started by the suite (nats_server.h).
+// One transport suite, run over TCP, HTTP, TLS (tls:// and https://), in-process and NATS:
+// whatever carries a message, a service sees the same requests and a caller the same replies,
+// errors and timeouts. The NATS runs use one real nats-server started by the suite
+// (nats_server.h); the TLS runs certificates made when the suite starts (test_certs.h).
 #include <atomic>
 #include <map>
 #include <thread>
@@ -9,6 +10,7 @@
 
 #include "nats_link.h"
 #include "nats_server.h"
+#include "test_certs.h"
 #include "test_util.h"
 
 namespace shardkit::services::testing {
@@ -22,13 +24,25 @@ NatsServer& SharedNatsServer() {
   return *server;
 }
 
-std::string Listen(Scheme scheme, uint16_t port) {
+// The certificates of every TLS test of this process.
+const TestCerts& SharedCerts() {
+  static auto* dir = new TempDir();
+  static TestCerts certs = MakeTestCerts(dir->path());
+  return certs;
+}
+
+struct Transport {
+  Scheme scheme;
+  bool tls = false;
+};
+
+std::string Listen(Transport transport, uint16_t port) {
   static std::atomic<int> next{0};
-  switch (scheme) {
+  switch (transport.scheme) {
     case Scheme::kTcp:
-      return fmt::format("tcp://127.0.0.1:{}", port);
+      return fmt::format("{}://127.0.0.1:{}", transport.tls ? "tls" : "tcp", port);
     case Scheme::kHttp:
-      return fmt::format("http://127.0.0.1:{}", port);
+      return fmt::format("{}://127.0.0.1:{}", transport.tls ? "https" : "http", port);
     case Scheme::kInproc:
       return fmt::format("inproc://transport-{}", next++);
     case Scheme::kNats:
@@ -37,24 +51,30 @@ std::string Listen(Scheme scheme, uint16_t port) {
   return {};
 }
 
+// An echo node listening on `url` (tls:// and https:// with the shared server certificate).
 std::string EchoNodeToml(const std::string& url) {
+  std::string tls;
+  if (ParseEndpoint(url)->tls)
+    tls = fmt::format("tls_cert_file = \"{}\"\ntls_key_file = \"{}\"", SharedCerts().server_cert,
+                      SharedCerts().server_key);
   return fmt::format(R"(
 [node]
 name = "echo-node"
 [[listener]]
 url = "{}"
+{}
 [[service]]
 name = "echo"
 type = "echo"
 max_in_flight = 100000
 )",
-                     url);
+                     url, tls);
 }
 
-class TransportTest : public ::testing::TestWithParam<Scheme> {
+class TransportTest : public ::testing::TestWithParam<Transport> {
  protected:
   void SetUp() override {
-    if (GetParam() == Scheme::kNats)
+    if (GetParam().scheme == Scheme::kNats)
       SHARDKIT_REQUIRE_COMPONENT(SharedNatsServer().ok(), SharedNatsServer().problem(),
                                  "nats-server");
     node_ = StartNode(EchoNodeToml(Listen(GetParam(), 0)));
@@ -66,11 +86,12 @@ class TransportTest : public ::testing::TestWithParam<Scheme> {
     if (node_) node_->Stop(std::chrono::milliseconds(500));
   }
   Handler& ClientWith(ClientOptions options) {
+    if (GetParam().tls) options.tls_ca_file = SharedCerts().ca;
     client_ = Client(runtime_, url_, options);
     return *client_;
   }
   Handler& DefaultClient() {
-    if (!client_) client_ = Client(runtime_, url_);
+    if (!client_) ClientWith({});
     return *client_;
   }
 
@@ -377,14 +398,16 @@ TEST(NatsBatchTest, ABatchNobodyServesAnswersUnavailableAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, TransportTest,
-                         ::testing::Values(Scheme::kTcp, Scheme::kHttp, Scheme::kInproc,
-                                           Scheme::kNats),
-                         [](const ::testing::TestParamInfo<Scheme>& info) {
-                           switch (info.param) {
+                         ::testing::Values(Transport{Scheme::kTcp}, Transport{Scheme::kHttp},
+                                           Transport{Scheme::kTcp, true},
+                                           Transport{Scheme::kHttp, true},
+                                           Transport{Scheme::kInproc}, Transport{Scheme::kNats}),
+                         [](const ::testing::TestParamInfo<Transport>& info) {
+                           switch (info.param.scheme) {
                              case Scheme::kTcp:
-                               return std::string("Tcp");
+                               return std::string(info.param.tls ? "Tls" : "Tcp");
                              case Scheme::kHttp:
-                               return std::string("Http");
+                               return std::string(info.param.tls ? "Https" : "Http");
                              case Scheme::kInproc:
                                return std::string("Inproc");
                              case Scheme::kNats:
