@@ -1,16 +1,19 @@
 // TLS on tcp:// and http:// listeners (tls://, https://): what is refused, and how clearly. Each
 // refusal is checked with a real in-process node over real sockets, and a correctly configured
 // client then finds that nothing was saved. The transport suite (transport_test.cc) runs the
-// ordinary requests over TLS; certificates are made at test time (test_certs.h).
+// ordinary requests over TLS; certificates are made at test time (shardkit/testing/test_certs.h).
 #include <filesystem>
 
 #include <gmock/gmock.h>
 
-#include "test_certs.h"
+#include "shardkit/testing/test_certs.h"
 #include "test_util.h"
 
 namespace shardkit::services::testing {
 namespace {
+
+using ::shardkit::testing::MakeTestCerts;
+using ::shardkit::testing::TestCerts;
 
 using ::testing::HasSubstr;
 

@@ -1,7 +1,8 @@
 // One transport suite, run over TCP, HTTP, TLS (tls:// and https://), in-process and NATS:
 // whatever carries a message, a service sees the same requests and a caller the same replies,
 // errors and timeouts. The NATS runs use one real nats-server started by the suite
-// (nats_server.h); the TLS runs certificates made when the suite starts (test_certs.h).
+// (nats_server.h); the TLS runs certificates made when the suite starts
+// (shardkit/testing/test_certs.h).
 #include <atomic>
 #include <map>
 #include <thread>
@@ -10,11 +11,14 @@
 
 #include "nats_link.h"
 #include "nats_server.h"
-#include "test_certs.h"
+#include "shardkit/testing/test_certs.h"
 #include "test_util.h"
 
 namespace shardkit::services::testing {
 namespace {
+
+using ::shardkit::testing::MakeTestCerts;
+using ::shardkit::testing::TestCerts;
 
 // One server for every NATS test of this process (started on first use, killed at exit).
 NatsServer& SharedNatsServer() {

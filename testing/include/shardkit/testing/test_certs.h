@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace shardkit::services::testing {
+namespace shardkit::testing {
 
 struct TestCerts {
   std::string ca;  // PEM files in the directory given to MakeTestCerts
@@ -122,4 +122,4 @@ inline TestCerts MakeTestCerts(const std::string& dir) {
   return out;
 }
 
-}  // namespace shardkit::services::testing
+}  // namespace shardkit::testing
