@@ -147,8 +147,9 @@ Status ReadCluster(const toml::table& root, const std::string& source, NodeConfi
         "{}: cluster: must be a table ([cluster] or cluster = {{ nats = \"...\" }})", source));
   TableReader r(*node->as_table(), source + ": cluster");
   ClusterConfig& cluster = config.cluster;
-  SK_TRY(r.CheckOnly(
-      {"nats", "registry_bucket", "maps_bucket", "ttl_ms", "timeout_ms", "resend_after_ms"}));
+  SK_TRY(r.CheckOnly({"nats", "registry_bucket", "maps_bucket", "ttl_ms", "timeout_ms",
+                      "resend_after_ms", "tls_ca_file", "tls_cert_file", "tls_key_file",
+                      "creds_file", "nkey", "nkey_seed_file"}));
   SK_TRY(r.String("nats", cluster.nats, true));
   auto endpoint = ParseEndpoint(cluster.nats);
   if (!endpoint.ok()) return r.Error("nats", endpoint.status().message());
@@ -161,6 +162,21 @@ Status ReadCluster(const toml::table& root, const std::string& source, NodeConfi
   SK_TRY(r.Int("ttl_ms", cluster.ttl_ms, 1'000, 3'600'000));
   SK_TRY(r.Int("timeout_ms", cluster.timeout_ms, 1, 3'600'000));
   SK_TRY(r.Int("resend_after_ms", cluster.resend_after_ms, 0, 3'600'000));
+  NatsAuthFiles& files = cluster.files;
+  SK_TRY(r.String("tls_ca_file", files.tls_ca_file));
+  SK_TRY(r.String("tls_cert_file", files.tls_cert_file));
+  SK_TRY(r.String("tls_key_file", files.tls_key_file));
+  SK_TRY(r.String("creds_file", files.creds_file));
+  SK_TRY(r.String("nkey", files.nkey));
+  SK_TRY(r.String("nkey_seed_file", files.nkey_seed_file));
+  if (files.tls_cert_file.empty() != files.tls_key_file.empty())
+    return r.Error("tls_cert_file", "tls_cert_file and tls_key_file go together");
+  if (files.nkey.empty() != files.nkey_seed_file.empty())
+    return r.Error("nkey", "nkey and nkey_seed_file go together");
+  if (!files.creds_file.empty() && !files.nkey.empty())
+    return r.Error("nkey", "give creds_file or nkey, not both");
+  if (!endpoint->credentials.empty() && (!files.creds_file.empty() || !files.nkey.empty()))
+    return r.Error("nats", "credentials in the URL and a creds_file or nkey: give one");
   return Status::Ok();
 }
 
@@ -373,6 +389,13 @@ Status ReadRoutes(const toml::table& root, const std::string& source, NodeConfig
 }
 
 }  // namespace
+
+Result<Endpoint> ClusterEndpoint(const ClusterConfig& cluster) {
+  auto endpoint = ParseEndpoint(cluster.nats);
+  if (!endpoint.ok()) return endpoint.status();
+  endpoint->nats_files = cluster.files;
+  return endpoint;
+}
 
 Result<NodeConfig> ParseNodeConfig(std::string_view toml_text, std::string source) {
   toml::table root;

@@ -138,7 +138,7 @@ Status Node::Impl::StartListeners() {
   }
   if (cluster_) {
     ListenerConfig config;
-    config.endpoint = std::move(ParseEndpoint(config_.cluster.nats)).value();
+    config.endpoint = std::move(ClusterEndpoint(config_.cluster)).value();
     config.request_timeout_ms = config_.request_timeout_ms;
     auto listener = StartNatsListener(config, hooks, served_);
     if (!listener.ok()) return listener.status();

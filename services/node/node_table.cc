@@ -284,7 +284,7 @@ void Node::Impl::Commit(const NodeConfig& next, Table table) {
 
 void Node::Impl::AddClusterRoutes(const NodeConfig& next, Router& router,
                                   std::map<std::string, std::shared_ptr<Handler>>& clients) {
-  auto endpoint = ParseEndpoint(next.cluster.nats);
+  auto endpoint = ClusterEndpoint(next.cluster);
   for (const auto& [text, nodes] : cluster_->RemotePatterns()) {
     auto pattern = Pattern::Parse(text);
     if (!pattern.ok()) continue;

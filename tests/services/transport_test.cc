@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include <gmock/gmock.h>
 #include <nats/nats.h>
 
 #include "nats_link.h"
@@ -364,6 +365,65 @@ TEST(NatsAuthTest, CredentialsInTheUrlAreSentAndAWrongPasswordIsAClearError) {
     EXPECT_NE(text.find("uthorization"), std::string::npos) << text;
     EXPECT_EQ(text.find("wrong"), std::string::npos) << text;
   }
+}
+
+// A cluster over a NATS server that requires TLS and verifies client certificates: two nodes
+// find each other and a request crosses over the TLS links; a node without the CA, or without a
+// client certificate, is refused at start with a clear error.
+TEST(NatsTlsTest, ClusterLinksUseTlsWithAClientCertificate) {
+  const TestCerts& certs = SharedCerts();
+  NatsServer server("127.0.0.1", {},
+                    fmt::format("tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: "
+                                "\"{}\"\n  verify: true\n}}",
+                                certs.server_cert, certs.server_key, certs.ca));
+  SHARDKIT_REQUIRE_COMPONENT(server.ok(), server.problem(), "nats-server");
+  auto node_toml = [&](const std::string& name, bool echo, const std::string& files) {
+    return fmt::format(R"(
+[node]
+name = "{}"
+[[listener]]
+url = "tcp://127.0.0.1:0"
+{}
+[cluster]
+nats = "{}"
+ttl_ms = 2000
+{}
+)",
+                       name, echo ? "[[service]]\nname = \"echo\"\ntype = \"echo\"" : "",
+                       server.url(), files);
+  };
+  std::string files = fmt::format(
+      "tls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"", certs.ca,
+      certs.client_cert, certs.client_key);
+  auto serving = StartNode(node_toml("serving", true, files));
+  ASSERT_NE(serving, nullptr);
+  auto routing = StartNode(node_toml("routing", false, files));
+  ASSERT_NE(routing, nullptr);
+  IoRuntime runtime(1);
+  auto client = Client(runtime, routing->listener_urls().at(0));
+  Result<Message> reply = Status::Internal("not sent");
+  for (int i = 0; i < 100 && !reply.ok(); ++i) {
+    reply = CallAndWait(*client, Msg(R"({"role":"echo","x":7})"));
+    if (!reply.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->GetInt("x"), 7);
+
+  const std::string refusals[] = {
+      "",  // plain text to a TLS server
+      fmt::format("tls_ca_file = \"{}\"", certs.ca),  // no client certificate
+      fmt::format("tls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+                  certs.other_ca, certs.client_cert, certs.client_key)};  // the wrong CA
+  for (const std::string& wrong : refusals) {
+    auto config = ParseNodeConfig(node_toml("refused", true, wrong), "test.toml");
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    auto refused = Node::Start(std::move(config).value());
+    ASSERT_FALSE(refused.ok()) << wrong;
+    EXPECT_THAT(refused.status().ToString(), ::testing::HasSubstr("cannot connect to nats://"))
+        << wrong;
+  }
+  routing->Stop(std::chrono::milliseconds(500));
+  serving->Stop(std::chrono::milliseconds(500));
 }
 
 TEST(NatsBatchTest, ABatchOfMalformedFramingIsRefusedByTheParser) {

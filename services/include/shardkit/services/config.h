@@ -64,6 +64,12 @@
 //   timeout_ms = 5000               # how long a request to another node may take (capped by the
 //                                   # deadline)
 //   resend_after_ms = 1000          # no reply in this time: sent again, doubling (0: never)
+//   tls_ca_file = ""                # set: TLS to NATS, its certificate checked against these CAs
+//   tls_cert_file = ""              # a client certificate and key, for a server that verifies
+//   tls_key_file = ""               # clients (mTLS)
+//   creds_file = ""                 # a .creds file (user JWT and NKey seed)
+//   nkey = ""                       # or an NKey user: its public key ("U…")
+//   nkey_seed_file = ""             # and the file of its seed
 //
 // Errors name the file, the key and the problem: "node.toml: listener[1].url: unsupported scheme
 // 'udp' (tcp://, http:// or inproc://)". Unknown keys are errors (typos should not be ignored).
@@ -145,8 +151,12 @@ struct ClusterConfig {
   int64_t ttl_ms = 6'000;
   int64_t timeout_ms = 5'000;
   int64_t resend_after_ms = 1'000;
+  NatsAuthFiles files;  // TLS and credentials for the NATS links
   friend bool operator==(const ClusterConfig&, const ClusterConfig&) = default;
 };
+
+// The NATS endpoint of [cluster], with its TLS and credential files.
+Result<Endpoint> ClusterEndpoint(const ClusterConfig& cluster);
 
 struct NodeConfig {
   std::string source;  // the file it was read from ("" when built in code)
