@@ -504,7 +504,8 @@ RunResult RunNats(const std::string& url, const NetOptions& options) {
 // The test certificates (CA and a server certificate for 127.0.0.1) in a temp dir, removed after.
 struct CertDir {
   CertDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "shardkit-bench-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "shardkit-bench-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("bench net: mkdtemp failed");
     path = pattern;
     files = testing::MakeTestCerts(path);
@@ -543,7 +544,8 @@ Figures RunNetBench(const NetOptions& options) {
   std::string nats_listener =
       nats ? fmt::format("[[listener]]\nurl = \"{}\"\n", nats_url) : std::string();
   CertDir certs;
-  auto config = services::ParseNodeConfig(fmt::format(R"(
+  auto config = services::ParseNodeConfig(
+      fmt::format(R"(
 [node]
 name = "bench"
 threads = 2
@@ -564,9 +566,8 @@ max_in_flight = 1000000
 preload = {}
 value_bytes = 100
 )",
-                                                      certs.files.server_cert,
-                                                      certs.files.server_key, nats_listener, kKeys),
-                                          "bench-net.toml");
+                  certs.files.server_cert, certs.files.server_key, nats_listener, kKeys),
+      "bench-net.toml");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
   if (!node.ok()) throw std::runtime_error(node.status().ToString());
@@ -604,11 +605,15 @@ value_bytes = 100
   spdlog::set_level(level);
 
   Figures figures{
-      {"tcp_depth1_per_s", depth1.per_s},   {"tcp_depth16_per_s", deep.per_s},
-      {"http_per_s", over_http.per_s},      {"tcp_depth1_p50_ms", depth1.p50_ms},
-      {"tcp_depth1_p99_ms", depth1.p99_ms}, {"tcp_depth16_p99_ms", deep.p99_ms},
+      {"tcp_depth1_per_s", depth1.per_s},
+      {"tcp_depth16_per_s", deep.per_s},
+      {"http_per_s", over_http.per_s},
+      {"tcp_depth1_p50_ms", depth1.p50_ms},
+      {"tcp_depth1_p99_ms", depth1.p99_ms},
+      {"tcp_depth16_p99_ms", deep.p99_ms},
       {"idle_rss_mb", idle_rss_mb},
-      {"tls_depth1_per_s", tls1.per_s},     {"tls_depth16_per_s", tls_deep.per_s},
+      {"tls_depth1_per_s", tls1.per_s},
+      {"tls_depth16_per_s", tls_deep.per_s},
       {"tls_vs_tcp_depth1_ratio", depth1.per_s > 0 ? tls1.per_s / depth1.per_s : 0},
       {"tls_vs_tcp_depth16_ratio", deep.per_s > 0 ? tls_deep.per_s / deep.per_s : 0},
   };

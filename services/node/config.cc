@@ -242,8 +242,8 @@ Status ReadAccess(const TableReader& r, const NodeConfig& config, ListenerConfig
     listener.tokens.push_back(*it);
   }
   bool open = listener.token.empty() && listener.tokens.empty();
-  bool exposed = listener.external && !listener.insecure && bearer &&
-                 !IsLoopback(listener.endpoint.host);
+  bool exposed =
+      listener.external && !listener.insecure && bearer && !IsLoopback(listener.endpoint.host);
   if (exposed && open) {
     return r.Error("url", fmt::format("an external listener on {} without a token serves anyone "
                                       "who reaches it: give it a token, or set insecure = true",
@@ -280,11 +280,11 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
   SK_TRY(ArrayOfTables(root, "listener", source, tables));
   for (size_t i = 0; i < tables.size(); ++i) {
     TableReader r(*tables[i], fmt::format("{}: listener[{}]", source, i));
-    SK_TRY(r.CheckOnly({"url", "external", "token", "tokens", "allow", "insecure",
-                        "max_message_bytes", "read_timeout_ms", "max_connections",
-                        "max_connections_per_peer", "idle_timeout_ms", "write_timeout_ms",
-                        "max_in_flight_per_connection", "console", "tls_cert_file",
-                        "tls_key_file", "tls_client_ca_file"}));
+    SK_TRY(
+        r.CheckOnly({"url", "external", "token", "tokens", "allow", "insecure", "max_message_bytes",
+                     "read_timeout_ms", "max_connections", "max_connections_per_peer",
+                     "idle_timeout_ms", "write_timeout_ms", "max_in_flight_per_connection",
+                     "console", "tls_cert_file", "tls_key_file", "tls_client_ca_file"}));
     ListenerConfig listener;
     std::string url;
     SK_TRY(r.String("url", url, true));
@@ -379,7 +379,8 @@ Status ReadRoutes(const toml::table& root, const std::string& source, NodeConfig
     SK_TRY(r.String("tls_key_file", route.tls_key_file));
     bool tls = LooksLikeUrl(route.to) && ParseEndpoint(route.to)->tls;
     for (const char* key : {"tls_ca_file", "tls_cert_file", "tls_key_file"}) {
-      if (!tls && r.Has(key)) return r.Error(key, "only routes to tls:// or https:// take TLS files");
+      if (!tls && r.Has(key))
+        return r.Error(key, "only routes to tls:// or https:// take TLS files");
     }
     if (route.tls_cert_file.empty() != route.tls_key_file.empty())
       return r.Error("tls_cert_file", "tls_cert_file and tls_key_file go together");

@@ -212,7 +212,8 @@ Result<std::shared_ptr<Handler>> Node::Impl::RouteClient(const NodeConfig& next,
   options.tls_key_file = route.tls_key_file;
   auto client = MakeClient(*runtime_, *endpoint, options);
   if (!client.ok())
-    return Status::Invalid(fmt::format("{}: route[{}]: {}", next.source, i, client.status().message()));
+    return Status::Invalid(
+        fmt::format("{}: route[{}]: {}", next.source, i, client.status().message()));
   return client;
 }
 
@@ -228,9 +229,9 @@ Status Node::Impl::AddRoutes(const NodeConfig& next, Table& table) {
             fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to));
       added = AddStack(next, table, route.to, *pattern);
     } else {
-      std::string key =
-          fmt::format("{}|{}|{}|{}|{}|{}|{}", route.to, route.timeout_ms, route.token,
-                      route.connections, route.tls_ca_file, route.tls_cert_file, route.tls_key_file);
+      std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}", route.to, route.timeout_ms, route.token,
+                                    route.connections, route.tls_ca_file, route.tls_cert_file,
+                                    route.tls_key_file);
       auto client = RouteClient(next, i, key);
       if (!client.ok()) return client.status();
       table.clients.emplace(key, *client);

@@ -69,7 +69,8 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
     return endpoint;
   } else {
     return Status::Invalid(fmt::format(
-        "'{}': unsupported scheme '{}' (tcp://, http://, tls://, https://, nats:// or inproc://)", url, scheme));
+        "'{}': unsupported scheme '{}' (tcp://, http://, tls://, https://, nats:// or inproc://)",
+        url, scheme));
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (size_t at = rest.rfind('@'); at != std::string_view::npos) {

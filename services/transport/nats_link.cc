@@ -71,9 +71,9 @@ NatsLink::NatsLink(std::string url) : url_(std::move(url)) {}
 // credentials from files. cnats reads the files here: a missing one is an error naming it.
 Status NatsLink::Secure(natsOptions* options, const NatsAuthFiles& files) {
   auto failed = [&](natsStatus s, std::string_view key, const std::string& path) {
-    return Status::Invalid(fmt::format("{}: cluster.{} '{}': {}", url_, key, path,
-                                       nats_GetLastError(nullptr) ? nats_GetLastError(nullptr)
-                                                                  : natsStatus_GetText(s)));
+    return Status::Invalid(fmt::format(
+        "{}: cluster.{} '{}': {}", url_, key, path,
+        nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : natsStatus_GetText(s)));
   };
   if (files.tls()) {
     if (natsStatus s = natsOptions_SetSecure(options, true); s != NATS_OK)
@@ -103,12 +103,12 @@ Status NatsLink::Secure(natsOptions* options, const NatsAuthFiles& files) {
 
 Result<std::shared_ptr<NatsLink>> NatsLink::Shared(const Endpoint& endpoint, Use use) {
   const NatsAuthFiles& f = endpoint.nats_files;
-  std::string key = fmt::format("{} {} {} {} {} {} {}", endpoint.ToSecretString(), f.tls_ca_file,
-                                f.tls_cert_file, f.tls_key_file, f.creds_file, f.nkey,
-                                f.nkey_seed_file) +
-                    (use == Use::kCluster ? " cluster"
-                                                 : use == Use::kServe ? " serve"
-                                                                      : " call");
+  std::string key =
+      fmt::format("{} {} {} {} {} {} {}", endpoint.ToSecretString(), f.tls_ca_file, f.tls_cert_file,
+                  f.tls_key_file, f.creds_file, f.nkey, f.nkey_seed_file) +
+      (use == Use::kCluster ? " cluster"
+       : use == Use::kServe ? " serve"
+                            : " call");
   auto& cache = LinkCache::Get();
   std::lock_guard<std::mutex> lock(cache.mutex);
   if (auto live = cache.links[key].lock()) return live;

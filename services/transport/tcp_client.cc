@@ -129,10 +129,11 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
               self->OnConnect(generation, ec ? ec : asio::error::host_not_found);
               return;
             }
-            SocketOf(*self->stream_).async_connect(
-                *results.begin(), [self, generation, stream = self->stream_](const error_code& ec) {
-                  self->OnConnect(generation, ec);
-                });
+            SocketOf(*self->stream_)
+                .async_connect(*results.begin(),
+                               [self, generation, stream = self->stream_](const error_code& ec) {
+                                 self->OnConnect(generation, ec);
+                               });
           });
       return;
     }
@@ -157,8 +158,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
           [self = this->shared_from_this(), generation, stream = stream_](const error_code& ec) {
             if (generation != self->generation_) return;
             if (ec) {
-              self->Disconnect(Status::Unavailable(fmt::format(
-                  "TLS handshake with {} failed: {}", self->url_, HandshakeError(stream->native_handle(), ec))));
+              self->Disconnect(
+                  Status::Unavailable(fmt::format("TLS handshake with {} failed: {}", self->url_,
+                                                  HandshakeError(stream->native_handle(), ec))));
               return;
             }
             self->OnConnected(generation);
@@ -199,20 +201,18 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
   }
 
   void ReadMore(uint64_t generation) {
-    stream_->async_read_some(
-        in_.Free(),
-        [self = this->shared_from_this(), generation, stream = stream_](const error_code& ec,
-                                                                        size_t n) {
-          if (generation != self->generation_) return;
-          if (ec) {
-            self->Disconnect(Status::Unavailable(
-                fmt::format("connection to {} lost: {}", self->url_, ec.message())));
-            return;
-          }
-          self->in_.used += n;
-          if (!self->ProcessFrames()) return;
-          self->ReadMore(generation);
-        });
+    stream_->async_read_some(in_.Free(), [self = this->shared_from_this(), generation,
+                                          stream = stream_](const error_code& ec, size_t n) {
+      if (generation != self->generation_) return;
+      if (ec) {
+        self->Disconnect(Status::Unavailable(
+            fmt::format("connection to {} lost: {}", self->url_, ec.message())));
+        return;
+      }
+      self->in_.used += n;
+      if (!self->ProcessFrames()) return;
+      self->ReadMore(generation);
+    });
   }
 
   // False when the connection was dropped.
@@ -282,19 +282,18 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
     auto buffer = std::make_shared<std::string>(std::move(out_));
     out_.clear();
     uint64_t generation = generation_;
-    asio::async_write(
-        *stream_, asio::buffer(*buffer),
-        [self = this->shared_from_this(), buffer, generation, stream = stream_](
-            const error_code& ec, size_t) {
-          if (generation != self->generation_) return;
-          self->writing_ = false;
-          if (ec) {
-            self->Disconnect(Status::Unavailable(
-                fmt::format("write to {} failed: {}", self->url_, ec.message())));
-            return;
-          }
-          self->Flush();
-        });
+    asio::async_write(*stream_, asio::buffer(*buffer),
+                      [self = this->shared_from_this(), buffer, generation, stream = stream_](
+                          const error_code& ec, size_t) {
+                        if (generation != self->generation_) return;
+                        self->writing_ = false;
+                        if (ec) {
+                          self->Disconnect(Status::Unavailable(
+                              fmt::format("write to {} failed: {}", self->url_, ec.message())));
+                          return;
+                        }
+                        self->Flush();
+                      });
   }
 
   void ArmSweep() {

@@ -123,10 +123,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     char discard[4096];
     while (!ec) socket.read_some(asio::buffer(discard), ec);
     auto buffer = std::make_shared<std::string>(std::move(refusal));
-    asio::async_write(socket, asio::buffer(*buffer),
-                      [self = this->shared_from_this(), buffer](const error_code&, size_t) {
-                        self->CloseNow();
-                      });
+    asio::async_write(
+        socket, asio::buffer(*buffer),
+        [self = this->shared_from_this(), buffer](const error_code&, size_t) { self->CloseNow(); });
   }
 
   // Bounds what one connection holds: past max_in_flight_per_connection requests, or

@@ -80,8 +80,8 @@ Result<std::shared_ptr<ServerTls>> ServerTls::Load(const ListenerConfig& config)
 Status ServerTls::Reload() {
   auto context = MakeServerContext(config_);
   if (!context.ok()) {
-    return Status::Invalid(fmt::format("{}: {}", config_.endpoint.ToString(),
-                                       context.status().message()));
+    return Status::Invalid(
+        fmt::format("{}: {}", config_.endpoint.ToString(), context.status().message()));
   }
   std::lock_guard<std::mutex> lock(mutex_);
   current_ = std::move(context).value();

@@ -62,8 +62,9 @@ type = "kv"
     EXPECT_TRUE(endpoint.ok());
     auto client = MakeClient(runtime_, *endpoint, options);
     if (!client.ok()) return client.status();
-    return CallAndWait(**client, Msg(fmt::format(
-                                     R"({{"store":"save","kind":"entry","id":"{0}","ent":{{"id":"{0}"}}}})", id)));
+    return CallAndWait(
+        **client, Msg(fmt::format(
+                      R"({{"store":"save","kind":"entry","id":"{0}","ent":{{"id":"{0}"}}}})", id)));
   }
   // Whether entry `id` is in the store, asked by a client that trusts the right CA.
   bool Saved(const std::string& id, ClientOptions options = {}) {
@@ -88,7 +89,8 @@ TEST_P(TlsTest, AServerCertificateFromAnotherCaIsRefusedAndNothingIsSaved) {
   ASSERT_FALSE(saved.ok());
   EXPECT_EQ(saved.status().code(), Code::kUnavailable);
   EXPECT_THAT(saved.status().message(),
-              HasSubstr("TLS handshake with " + url_ + " failed: the server's certificate was "
+              HasSubstr("TLS handshake with " + url_ +
+                        " failed: the server's certificate was "
                         "refused: unable to get local issuer certificate"));
   EXPECT_FALSE(Saved("a"));
   EXPECT_TRUE(Save({.tls_ca_file = Certs().ca}, url_, "b").ok());
@@ -121,7 +123,8 @@ TEST_P(TlsTest, MutualTlsRefusesAClientWithoutACertificateOrWithAnUntrustedOne) 
   auto bare = Save({.tls_ca_file = Certs().ca}, url_, "a");
   ASSERT_FALSE(bare.ok());
   EXPECT_EQ(bare.status().code(), Code::kUnavailable);
-  EXPECT_THAT(bare.status().message(), HasSubstr("certificate required")) << bare.status().ToString();
+  EXPECT_THAT(bare.status().message(), HasSubstr("certificate required"))
+      << bare.status().ToString();
   auto untrusted = Save({.tls_ca_file = Certs().ca,
                          .tls_cert_file = Certs().other_server_cert,
                          .tls_key_file = Certs().other_server_key},

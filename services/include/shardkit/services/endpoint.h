@@ -43,9 +43,9 @@ struct Endpoint {
   Scheme scheme = Scheme::kTcp;
   std::string host;  // empty for inproc
   uint16_t port = 0;
-  std::string name;         // inproc only
-  std::string credentials;  // nats only: "user:password" or a token; empty for none
-  bool tls = false;         // tcp and http only: tls:// and https://
+  std::string name;          // inproc only
+  std::string credentials;   // nats only: "user:password" or a token; empty for none
+  bool tls = false;          // tcp and http only: tls:// and https://
   NatsAuthFiles nats_files;  // nats only
 
   // The URL form ("tcp://127.0.0.1:7001"), with any password or token written `***`: safe for
