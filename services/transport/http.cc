@@ -163,7 +163,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     error_code ec;
     socket.non_blocking(true, ec);
     char discard[4096];
-    while (!ec) socket.read_some(asio::buffer(discard), ec);
+    for (int i = 0; i < 16 && !ec; ++i) socket.read_some(asio::buffer(discard), ec);  // <= 64 KiB
     std::string body = ErrorBody(
         Status::Invalid(fmt::format("{} speaks TLS: connect with https://, not http://", url())));
     auto answer = std::make_shared<std::string>(fmt::format(

@@ -121,7 +121,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     error_code ec;
     socket.non_blocking(true, ec);
     char discard[4096];
-    while (!ec) socket.read_some(asio::buffer(discard), ec);
+    for (int i = 0; i < 16 && !ec; ++i) socket.read_some(asio::buffer(discard), ec);  // <= 64 KiB
     auto buffer = std::make_shared<std::string>(std::move(refusal));
     asio::async_write(
         socket, asio::buffer(*buffer),
