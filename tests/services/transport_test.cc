@@ -41,6 +41,20 @@ struct Transport {
   Scheme scheme;
   bool tls = false;
 };
+std::string Name(const Transport& transport) {
+  switch (transport.scheme) {
+    case Scheme::kTcp:
+      return transport.tls ? "Tls" : "Tcp";
+    case Scheme::kHttp:
+      return transport.tls ? "Https" : "Http";
+    case Scheme::kInproc:
+      return "Inproc";
+    case Scheme::kNats:
+      return "Nats";
+  }
+  return "Unknown";
+}
+void PrintTo(const Transport& transport, std::ostream* out) { *out << Name(transport); }
 
 std::string Listen(Transport transport, uint16_t port) {
   static std::atomic<int> next{0};
@@ -542,17 +556,7 @@ INSTANTIATE_TEST_SUITE_P(Transports, TransportTest,
                                            Transport{Scheme::kHttp, true},
                                            Transport{Scheme::kInproc}, Transport{Scheme::kNats}),
                          [](const ::testing::TestParamInfo<Transport>& info) {
-                           switch (info.param.scheme) {
-                             case Scheme::kTcp:
-                               return std::string(info.param.tls ? "Tls" : "Tcp");
-                             case Scheme::kHttp:
-                               return std::string(info.param.tls ? "Https" : "Http");
-                             case Scheme::kInproc:
-                               return std::string("Inproc");
-                             case Scheme::kNats:
-                               return std::string("Nats");
-                           }
-                           return std::string("Unknown");
+                           return Name(info.param);
                          });
 
 }  // namespace
