@@ -18,8 +18,8 @@ using ::shardkit::testing::TestCerts;
 using ::testing::HasSubstr;
 
 const TestCerts& Certs() {
-  static auto* dir = new TempDir();
-  static TestCerts certs = MakeTestCerts(dir->path());
+  static TempDir dir;  // removed at exit
+  static TestCerts certs = MakeTestCerts(dir.path());
   return certs;
 }
 

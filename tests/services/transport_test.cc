@@ -32,8 +32,8 @@ NatsServer& SharedNatsServer() {
 
 // The certificates of every TLS test of this process.
 const TestCerts& SharedCerts() {
-  static auto* dir = new TempDir();
-  static TestCerts certs = MakeTestCerts(dir->path());
+  static TempDir dir;  // removed at exit
+  static TestCerts certs = MakeTestCerts(dir.path());
   return certs;
 }
 
