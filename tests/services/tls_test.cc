@@ -6,6 +6,7 @@
 
 #include <gmock/gmock.h>
 
+#include "serve_process.h"
 #include "shardkit/testing/test_certs.h"
 #include "test_util.h"
 
@@ -187,6 +188,53 @@ tls_key_file = "/nonexistent/node.key"
   auto node = Node::Start(std::move(config).value());
   ASSERT_FALSE(node.ok());
   EXPECT_THAT(node.status().message(), HasSubstr("tls_key_file '/nonexistent/node.key'"));
+}
+
+// `shardkit serve` with a tls:// listener, driven by the command line: --tls-ca trusts the test
+// CA, a call without it is refused naming the certificate check, and `shardkit reload` puts a
+// renewed certificate in service for the connections after it.
+TEST(TlsServeTest, TheCliCallsOverTlsAndReloadRenewsTheCertificate) {
+  TempDir dir;
+  std::string cert = dir.File("node.crt");
+  std::string key = dir.File("node.key");
+  std::filesystem::copy_file(Certs().server_cert, cert);
+  std::filesystem::copy_file(Certs().server_key, key);
+  ServeProcess serve(dir, dir.Write("node.toml", fmt::format(R"(
+[node]
+name = "tls-serve"
+[[listener]]
+url = "tls://127.0.0.1:0"
+tls_cert_file = "{}"
+tls_key_file = "{}"
+[[service]]
+name = "echo"
+type = "echo"
+)",
+                                                             cert, key)));
+  auto urls = serve.WaitReady();
+  ASSERT_EQ(urls.size(), 1u) << serve.log();
+  const std::string& url = urls[0];
+  auto act = [&](const std::string& ca) {
+    return Shell(dir, Cli(fmt::format("act role:echo,x:3 --to {} --timeout-ms 3000{}", url,
+                                      ca.empty() ? "" : " --tls-ca " + ca)));
+  };
+  ShellRun trusted = act(Certs().ca);
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+  EXPECT_THAT(trusted.out, HasSubstr("\"x\":3"));
+  ShellRun untrusted = act("");  // the system's CAs do not know the test CA
+  EXPECT_EQ(untrusted.exit_code, 2) << untrusted.out;
+  EXPECT_THAT(untrusted.err, HasSubstr("the server's certificate was refused"));
+
+  auto overwrite = std::filesystem::copy_options::overwrite_existing;
+  std::filesystem::copy_file(Certs().other_server_cert, cert, overwrite);
+  std::filesystem::copy_file(Certs().other_server_key, key, overwrite);
+  ShellRun reload = Shell(dir, Cli(fmt::format("reload --to {} --tls-ca {}", url, Certs().ca)));
+  EXPECT_EQ(reload.exit_code, 0) << reload.err;
+  ShellRun renewed = act(Certs().other_ca);
+  EXPECT_EQ(renewed.exit_code, 0) << renewed.err;
+  ShellRun stale = act(Certs().ca);
+  EXPECT_EQ(stale.exit_code, 2) << stale.out;
+  EXPECT_THAT(stale.err, HasSubstr("unable to get local issuer certificate"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, TlsTest, ::testing::Values("tls", "https"),
