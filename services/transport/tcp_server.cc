@@ -140,8 +140,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
 
   // The read in progress must end before the socket is read here: cancelled at once, or after
   // the write in progress (cancel would end that too).
+  // TLS: the drain's plain read may need to write (a key update), which must not meet a write in
+  // progress on the same stream, so it too waits for the write.
   void StopReading() {
-    if (!reading_) return FinishDrain();
+    if (!reading_ && !(kTls && writing_)) return FinishDrain();
     if (writing_) return;  // the write's completion calls this again
     error_code ignored;
     SocketOf(socket_).cancel(ignored);  // OnRead finishes the drain
@@ -321,7 +323,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
                           self->CloseNow();
                           return;
                         }
-                        if (self->stopping_ && self->reading_) self->StopReading();
+                        if (self->stopping_ && (self->reading_ || kTls)) self->StopReading();
                         self->Flush();
                         self->MaybeClose();
                         self->NoteIdle();
