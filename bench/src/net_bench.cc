@@ -1,7 +1,9 @@
 // `shardkit bench net`: a node in this process serving store:load from the in-memory kv service
 // (100-byte values), driven over loopback by `connections` clients: TCP at depth 1 and at
 // options.depth requests in flight per connection, then HTTP/1.1 keep-alive (one request at a time
-// per connection). The node runs with its default two I/O threads and the clients on one more, all
+// per connection). The same TCP work over TLS (tls://, certificates made at start) takes turns
+// with the plain runs in slices (tcp, tls, tcp, tls…), so a slow spell of a shared machine weighs
+// on both alike. The node runs with its default two I/O threads and the clients on one more, all
 // on the same machine, so the figures are what the whole loop (client + node) achieves.
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
@@ -14,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -41,6 +44,7 @@
 #include "shardkit/services/client.h"
 #include "shardkit/services/config.h"
 #include "shardkit/services/node.h"
+#include "shardkit/testing/test_certs.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -94,18 +98,27 @@ std::string LoadRequest(uint64_t seq, int key) {
 // --- TCP
 // ------------------------------------------------------------------------------------------
 
-class TcpDriver : public std::enable_shared_from_this<TcpDriver> {
+using TlsSocket = asio::ssl::stream<tcp::socket>;
+
+// Frames over a plain socket (Stream = tcp::socket) or inside TLS (TlsSocket).
+template <typename Stream>
+class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
+  using std::enable_shared_from_this<TcpDriver<Stream>>::shared_from_this;
+  static constexpr bool kTls = std::is_same_v<Stream, TlsSocket>;
+
  public:
-  TcpDriver(asio::io_context& io, int depth, RunState& state, int seed)
-      : socket_(io),
+  TcpDriver(asio::io_context& io, int depth, RunState& state, int seed, asio::ssl::context* tls)
+      : socket_(MakeStream(io, tls)),
         depth_(depth),
         state_(state),
         key_(seed),
         sent_at_(static_cast<size_t>(depth) * 2) {}
 
   void Start(const tcp::endpoint& where) {
-    socket_.connect(where);
-    socket_.set_option(tcp::no_delay(true));
+    auto& lowest = socket_.lowest_layer();
+    lowest.connect(where);
+    lowest.set_option(tcp::no_delay(true));
+    if constexpr (kTls) socket_.handshake(asio::ssl::stream_base::client);
     for (int i = 0; i < depth_; ++i) Enqueue();
     Flush();
     Read();
@@ -115,6 +128,14 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver> {
   std::vector<uint32_t> latencies_us;
 
  private:
+  static Stream MakeStream(asio::io_context& io, asio::ssl::context* tls) {
+    if constexpr (kTls) {
+      return Stream(io, *tls);
+    } else {
+      return Stream(io);
+    }
+  }
+
   void Enqueue() {
     uint64_t seq = next_seq_++;
     std::string json = LoadRequest(seq, key_++ % kKeys);
@@ -182,7 +203,7 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver> {
     used_ -= pos;
   }
 
-  tcp::socket socket_;
+  Stream socket_;
   int depth_;
   RunState& state_;
   int key_;
@@ -319,15 +340,24 @@ RunResult Merge(std::vector<RunResult>& slices) {
   return merged;
 }
 
-RunResult RunTcp(const tcp::endpoint& where, const NetOptions& options, int depth) {
+template <typename Stream>
+RunResult RunTcpOver(const tcp::endpoint& where, const NetOptions& options, int depth,
+                     asio::ssl::context* tls) {
   asio::io_context io(1);
   RunState state;
-  std::vector<std::shared_ptr<TcpDriver>> drivers;
+  std::vector<std::shared_ptr<TcpDriver<Stream>>> drivers;
   for (int i = 0; i < options.connections; ++i) {
-    drivers.push_back(std::make_shared<TcpDriver>(io, depth, state, i * 37));
+    drivers.push_back(std::make_shared<TcpDriver<Stream>>(io, depth, state, i * 37, tls));
     drivers.back()->Start(where);
   }
   return Drive(io, drivers, state, options.seconds);
+}
+
+// Over TLS when `tls` (the client's context) is given.
+RunResult RunTcp(const tcp::endpoint& where, const NetOptions& options, int depth,
+                 asio::ssl::context* tls = nullptr) {
+  if (tls != nullptr) return RunTcpOver<TlsSocket>(where, options, depth, tls);
+  return RunTcpOver<tcp::socket>(where, options, depth, nullptr);
 }
 
 RunResult RunHttp(const tcp::endpoint& where, const NetOptions& options) {
@@ -471,6 +501,23 @@ RunResult RunNats(const std::string& url, const NetOptions& options) {
   return result;
 }
 
+// The test certificates (CA and a server certificate for 127.0.0.1) in a temp dir, removed after.
+struct CertDir {
+  CertDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "shardkit-bench-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("bench net: mkdtemp failed");
+    path = pattern;
+    files = testing::MakeTestCerts(path);
+  }
+  ~CertDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  std::string path;
+  testing::TestCerts files;
+};
+
 tcp::endpoint EndpointOf(const std::string& url) {
   auto port = static_cast<unsigned short>(std::stoi(url.substr(url.rfind(':') + 1)));
   return tcp::endpoint(asio::ip::make_address("127.0.0.1"), port);
@@ -496,7 +543,9 @@ Figures RunNetBench(const NetOptions& options) {
                                      : -1;
   std::string nats_listener =
       nats ? fmt::format("[[listener]]\nurl = \"{}\"\n", nats_url) : std::string();
-  auto config = services::ParseNodeConfig(fmt::format(R"(
+  CertDir certs;
+  auto config = services::ParseNodeConfig(
+      fmt::format(R"(
 [node]
 name = "bench"
 threads = 2
@@ -504,6 +553,10 @@ threads = 2
 url = "tcp://127.0.0.1:0"
 [[listener]]
 url = "http://127.0.0.1:0"
+[[listener]]
+url = "tls://127.0.0.1:0"
+tls_cert_file = "{}"
+tls_key_file = "{}"
 {}
 [[service]]
 name = "store"
@@ -513,8 +566,8 @@ max_in_flight = 1000000
 preload = {}
 value_bytes = 100
 )",
-                                                      nats_listener, kKeys),
-                                          "bench-net.toml");
+                  certs.files.server_cert, certs.files.server_key, nats_listener, kKeys),
+      "bench-net.toml");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
   if (!node.ok()) throw std::runtime_error(node.status().ToString());
@@ -523,34 +576,46 @@ value_bytes = 100
   auto urls = (*node)->listener_urls();
   tcp::endpoint tcp_where = EndpointOf(urls.at(0));
   tcp::endpoint http_where = EndpointOf(urls.at(1));
+  tcp::endpoint tls_where = EndpointOf(urls.at(2));
+  asio::ssl::context tls(asio::ssl::context::tls_client);
+  tls.load_verify_file(certs.files.ca);
+  tls.set_verify_mode(asio::ssl::verify_peer);
+  SSL_CTX_set_ciphersuites(tls.native_handle(), "TLS_AES_128_GCM_SHA256");  // as shardkit's client
 
-  RunResult depth1 = RunTcp(tcp_where, options, 1);
-  RunResult over_http = RunHttp(http_where, options);
-  RunResult deep, over_nats;
-  if (!nats) {
-    deep = RunTcp(tcp_where, options, options.depth);
-  } else {
-    // nats_vs_tcp_ratio compares two runs on a shared, noisy machine: they take turns in
-    // kNatsRounds slices each (tcp, nats, tcp, nats…), so a slow spell weighs on both.
-    constexpr int kNatsRounds = 3;
-    NetOptions slice = options;
-    slice.seconds = options.seconds / kNatsRounds;
-    std::vector<RunResult> tcp_slices, nats_slices;
-    for (int round = 0; round < kNatsRounds; ++round) {
-      tcp_slices.push_back(RunTcp(tcp_where, slice, options.depth));
-      nats_slices.push_back(RunNats(nats_url, slice));
-    }
-    deep = Merge(tcp_slices);
-    over_nats = Merge(nats_slices);
+  // Runs that are compared (tls and nats against plain tcp) take turns in kRounds slices each
+  // (tcp, tls, tcp, tls…): on a shared, noisy machine a slow spell weighs on both.
+  constexpr int kRounds = 3;
+  NetOptions slice = options;
+  slice.seconds = options.seconds / kRounds;
+  std::vector<RunResult> depth1_slices, tls1_slices, deep_slices, tls_deep_slices, nats_slices;
+  for (int round = 0; round < kRounds; ++round) {
+    depth1_slices.push_back(RunTcp(tcp_where, slice, 1));
+    tls1_slices.push_back(RunTcp(tls_where, slice, 1, &tls));
+    deep_slices.push_back(RunTcp(tcp_where, slice, options.depth));
+    tls_deep_slices.push_back(RunTcp(tls_where, slice, options.depth, &tls));
+    if (nats) nats_slices.push_back(RunNats(nats_url, slice));
   }
+  RunResult depth1 = Merge(depth1_slices);
+  RunResult deep = Merge(deep_slices);
+  RunResult tls1 = Merge(tls1_slices);
+  RunResult tls_deep = Merge(tls_deep_slices);
+  RunResult over_nats = nats ? Merge(nats_slices) : RunResult();
+  RunResult over_http = RunHttp(http_where, options);
   (*node)->Stop(std::chrono::milliseconds(1000));
   spdlog::set_level(level);
 
   Figures figures{
-      {"tcp_depth1_per_s", depth1.per_s},   {"tcp_depth16_per_s", deep.per_s},
-      {"http_per_s", over_http.per_s},      {"tcp_depth1_p50_ms", depth1.p50_ms},
-      {"tcp_depth1_p99_ms", depth1.p99_ms}, {"tcp_depth16_p99_ms", deep.p99_ms},
+      {"tcp_depth1_per_s", depth1.per_s},
+      {"tcp_depth16_per_s", deep.per_s},
+      {"http_per_s", over_http.per_s},
+      {"tcp_depth1_p50_ms", depth1.p50_ms},
+      {"tcp_depth1_p99_ms", depth1.p99_ms},
+      {"tcp_depth16_p99_ms", deep.p99_ms},
       {"idle_rss_mb", idle_rss_mb},
+      {"tls_depth1_per_s", tls1.per_s},
+      {"tls_depth16_per_s", tls_deep.per_s},
+      {"tls_vs_tcp_depth1_ratio", depth1.per_s > 0 ? tls1.per_s / depth1.per_s : 0},
+      {"tls_vs_tcp_depth16_ratio", deep.per_s > 0 ? tls_deep.per_s / deep.per_s : 0},
   };
   if (idle_cpu_percent >= 0) figures.push_back({"idle_cpu_percent", idle_cpu_percent});
   if (idle_cpu_percent_nats >= 0)

@@ -109,6 +109,7 @@ struct CallOptions {
   std::string token;
   int64_t timeout_ms = 5000;
   bool compact = false;
+  std::string tls_ca, tls_cert, tls_key;  // tls:// and https:// only
 };
 
 // The pattern notation as a message: `store:load,kind:entry,id:42` ->
@@ -195,6 +196,9 @@ int Call(Message message, const CallOptions& options) {
     services::ClientOptions client_options;
     client_options.timeout = std::chrono::milliseconds(options.timeout_ms);
     client_options.token = options.token;
+    client_options.tls_ca_file = options.tls_ca;
+    client_options.tls_cert_file = options.tls_cert;
+    client_options.tls_key_file = options.tls_key;
     client_options.connections = 1;
     auto client = services::MakeClient(runtime, *endpoint, client_options);
     if (!client.ok()) return Fail(2, client.status().message());
@@ -221,6 +225,12 @@ void AddCallOptions(CLI::App* command, CallOptions& options) {
       ->check(Positive())
       ->capture_default_str();
   command->add_flag("--compact", options.compact, "Compact JSON even on a terminal");
+  command->add_option("--tls-ca", options.tls_ca,
+                      "tls:// and https://: CAs (PEM) trusted for the node's certificate "
+                      "(default: the system's)");
+  command->add_option("--tls-cert", options.tls_cert,
+                      "tls:// and https://: a client certificate (PEM), for mutual TLS");
+  command->add_option("--tls-key", options.tls_key, "The key of --tls-cert (PEM)");
 }
 
 }  // namespace

@@ -144,7 +144,7 @@ class ClusterAgent::Impl {
   ~Impl() { Stop(); }
 
   Status Open() {
-    auto endpoint = ParseEndpoint(config_.nats);
+    auto endpoint = ClusterEndpoint(config_);
     if (!endpoint.ok()) return endpoint.status();
     auto link = NatsLink::Shared(*endpoint, NatsLink::Use::kCluster);
     if (!link.ok())

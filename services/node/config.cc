@@ -151,8 +151,9 @@ Status ReadCluster(const toml::table& root, const std::string& source, NodeConfi
         "{}: cluster: must be a table ([cluster] or cluster = {{ nats = \"...\" }})", source));
   TableReader r(*node->as_table(), source + ": cluster");
   ClusterConfig& cluster = config.cluster;
-  SK_TRY(r.CheckOnly(
-      {"nats", "registry_bucket", "maps_bucket", "ttl_ms", "timeout_ms", "resend_after_ms"}));
+  SK_TRY(r.CheckOnly({"nats", "registry_bucket", "maps_bucket", "ttl_ms", "timeout_ms",
+                      "resend_after_ms", "tls_ca_file", "tls_cert_file", "tls_key_file",
+                      "creds_file", "nkey", "nkey_seed_file"}));
   SK_TRY(r.String("nats", cluster.nats, true));
   auto endpoint = ParseEndpoint(cluster.nats);
   if (!endpoint.ok()) return r.Error("nats", endpoint.status().message());
@@ -165,6 +166,21 @@ Status ReadCluster(const toml::table& root, const std::string& source, NodeConfi
   SK_TRY(r.Int("ttl_ms", cluster.ttl_ms, 1'000, 3'600'000));
   SK_TRY(r.Int("timeout_ms", cluster.timeout_ms, 1, 3'600'000));
   SK_TRY(r.Int("resend_after_ms", cluster.resend_after_ms, 0, 3'600'000));
+  NatsAuthFiles& files = cluster.files;
+  SK_TRY(r.String("tls_ca_file", files.tls_ca_file));
+  SK_TRY(r.String("tls_cert_file", files.tls_cert_file));
+  SK_TRY(r.String("tls_key_file", files.tls_key_file));
+  SK_TRY(r.String("creds_file", files.creds_file));
+  SK_TRY(r.String("nkey", files.nkey));
+  SK_TRY(r.String("nkey_seed_file", files.nkey_seed_file));
+  if (files.tls_cert_file.empty() != files.tls_key_file.empty())
+    return r.Error("tls_cert_file", "tls_cert_file and tls_key_file go together");
+  if (files.nkey.empty() != files.nkey_seed_file.empty())
+    return r.Error("nkey", "nkey and nkey_seed_file go together");
+  if (!files.creds_file.empty() && !files.nkey.empty())
+    return r.Error("nkey", "give creds_file or nkey, not both");
+  if (!endpoint->credentials.empty() && (!files.creds_file.empty() || !files.nkey.empty()))
+    return r.Error("nats", "credentials in the URL and a creds_file or nkey: give one");
   return Status::Ok();
 }
 
@@ -230,12 +246,36 @@ Status ReadAccess(const TableReader& r, const NodeConfig& config, ListenerConfig
     listener.tokens.push_back(*it);
   }
   bool open = listener.token.empty() && listener.tokens.empty();
-  if (listener.external && open && !listener.insecure && bearer &&
-      !IsLoopback(listener.endpoint.host)) {
+  bool exposed =
+      listener.external && !listener.insecure && bearer && !IsLoopback(listener.endpoint.host);
+  if (exposed && open) {
     return r.Error("url", fmt::format("an external listener on {} without a token serves anyone "
                                       "who reaches it: give it a token, or set insecure = true",
                                       listener.endpoint.host));
   }
+  if (exposed && !listener.endpoint.tls) {
+    return r.Error("url", fmt::format("an external listener on {} without TLS sends its tokens and "
+                                      "data in plain text: use tls:// or https:// with "
+                                      "tls_cert_file and tls_key_file, or set insecure = true",
+                                      listener.endpoint.host));
+  }
+  return Status::Ok();
+}
+
+// tls_cert_file and tls_key_file: required on tls:// and https://, refused elsewhere.
+Status ReadListenerTls(const TableReader& r, ListenerConfig& listener) {
+  SK_TRY(r.String("tls_cert_file", listener.tls_cert_file));
+  SK_TRY(r.String("tls_key_file", listener.tls_key_file));
+  SK_TRY(r.String("tls_client_ca_file", listener.tls_client_ca_file));
+  for (const char* key : {"tls_cert_file", "tls_key_file", "tls_client_ca_file"}) {
+    if (!listener.endpoint.tls && r.Has(key))
+      return r.Error(key, "only tls:// and https:// listeners take TLS files");
+  }
+  if (!listener.endpoint.tls) return Status::Ok();
+  if (listener.tls_cert_file.empty())
+    return r.Error("tls_cert_file", "a tls:// or https:// listener needs its certificate (PEM)");
+  if (listener.tls_key_file.empty())
+    return r.Error("tls_key_file", "a tls:// or https:// listener needs its private key (PEM)");
   return Status::Ok();
 }
 
@@ -244,16 +284,18 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
   SK_TRY(ArrayOfTables(root, "listener", source, tables));
   for (size_t i = 0; i < tables.size(); ++i) {
     TableReader r(*tables[i], fmt::format("{}: listener[{}]", source, i));
-    SK_TRY(r.CheckOnly({"url", "external", "token", "tokens", "allow", "insecure",
-                        "max_message_bytes", "read_timeout_ms", "max_connections",
-                        "max_connections_per_peer", "idle_timeout_ms", "write_timeout_ms",
-                        "max_in_flight_per_connection", "console"}));
+    SK_TRY(
+        r.CheckOnly({"url", "external", "token", "tokens", "allow", "insecure", "max_message_bytes",
+                     "read_timeout_ms", "max_connections", "max_connections_per_peer",
+                     "idle_timeout_ms", "write_timeout_ms", "max_in_flight_per_connection",
+                     "console", "tls_cert_file", "tls_key_file", "tls_client_ca_file"}));
     ListenerConfig listener;
     std::string url;
     SK_TRY(r.String("url", url, true));
     auto endpoint = ParseEndpoint(url);
     if (!endpoint.ok()) return r.Error("url", endpoint.status().message());
     listener.endpoint = *endpoint;
+    SK_TRY(ReadListenerTls(r, listener));
     SK_TRY(ReadAccess(r, config, listener));
     listener.console = !listener.external;  // the web console: on unless the listener is external
     SK_TRY(r.Bool("console", listener.console));
@@ -323,7 +365,8 @@ Status ReadRoutes(const toml::table& root, const std::string& source, NodeConfig
   SK_TRY(ArrayOfTables(root, "route", source, tables));
   for (size_t i = 0; i < tables.size(); ++i) {
     TableReader r(*tables[i], fmt::format("{}: route[{}]", source, i));
-    SK_TRY(r.CheckOnly({"pattern", "to", "timeout_ms", "token", "connections"}));
+    SK_TRY(r.CheckOnly({"pattern", "to", "timeout_ms", "token", "connections", "tls_ca_file",
+                        "tls_cert_file", "tls_key_file"}));
     RouteConfig route;
     SK_TRY(r.String("pattern", route.pattern, true));
     auto pattern = Pattern::Parse(route.pattern);
@@ -343,12 +386,29 @@ Status ReadRoutes(const toml::table& root, const std::string& source, NodeConfig
     int64_t connections = route.connections;
     SK_TRY(r.Int("connections", connections, 1, 256));
     route.connections = static_cast<int>(connections);
+    SK_TRY(r.String("tls_ca_file", route.tls_ca_file));
+    SK_TRY(r.String("tls_cert_file", route.tls_cert_file));
+    SK_TRY(r.String("tls_key_file", route.tls_key_file));
+    bool tls = LooksLikeUrl(route.to) && ParseEndpoint(route.to)->tls;
+    for (const char* key : {"tls_ca_file", "tls_cert_file", "tls_key_file"}) {
+      if (!tls && r.Has(key))
+        return r.Error(key, "only routes to tls:// or https:// take TLS files");
+    }
+    if (route.tls_cert_file.empty() != route.tls_key_file.empty())
+      return r.Error("tls_cert_file", "tls_cert_file and tls_key_file go together");
     config.routes.push_back(std::move(route));
   }
   return Status::Ok();
 }
 
 }  // namespace
+
+Result<Endpoint> ClusterEndpoint(const ClusterConfig& cluster) {
+  auto endpoint = ParseEndpoint(cluster.nats);
+  if (!endpoint.ok()) return endpoint.status();
+  endpoint->nats_files = cluster.files;
+  return endpoint;
+}
 
 Result<NodeConfig> ParseNodeConfig(std::string_view toml_text, std::string source) {
   toml::table root;

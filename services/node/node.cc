@@ -31,7 +31,9 @@ bool SameListeners(const std::vector<ListenerConfig>& a, const std::vector<Liste
         a[i].max_connections_per_peer != b[i].max_connections_per_peer ||
         a[i].idle_timeout_ms != b[i].idle_timeout_ms ||
         a[i].write_timeout_ms != b[i].write_timeout_ms ||
-        a[i].max_in_flight_per_connection != b[i].max_in_flight_per_connection) {
+        a[i].max_in_flight_per_connection != b[i].max_in_flight_per_connection ||
+        a[i].tls_cert_file != b[i].tls_cert_file || a[i].tls_key_file != b[i].tls_key_file ||
+        a[i].tls_client_ca_file != b[i].tls_client_ca_file) {
       return false;
     }
   }
@@ -118,6 +120,9 @@ Status Node::Impl::StartListeners() {
     if (config.insecure && !RequiresToken(config))
       spdlog::warn("{}: insecure = true: this listener asks no token of anyone who reaches it",
                    config.endpoint.ToString());
+    if (config.insecure && config.external && !config.endpoint.tls)
+      spdlog::warn("{}: insecure = true: this external listener speaks plain text, without TLS",
+                   config.endpoint.ToString());
     Result<std::unique_ptr<Listener>> listener = Status::Internal("unset");
     switch (config.endpoint.scheme) {
       case Scheme::kTcp:
@@ -139,7 +144,7 @@ Status Node::Impl::StartListeners() {
   }
   if (cluster_) {
     ListenerConfig config;
-    config.endpoint = std::move(ParseEndpoint(config_.cluster.nats)).value();
+    config.endpoint = std::move(ClusterEndpoint(config_.cluster)).value();
     config.request_timeout_ms = config_.request_timeout_ms;
     config.max_reply_bytes = config_.max_reply_bytes;
     auto listener = StartNatsListener(config, hooks, served_);
@@ -193,6 +198,14 @@ Status Node::Impl::Reload(NodeConfig next) {
     return Status::Invalid(
         fmt::format("{}: cluster: the cluster settings cannot change on reload (restart the node)",
                     next.source));
+  }
+  // The certificate files are read again (renewed certificates); new connections use them.
+  for (auto& listener : listeners_) {
+    Status reloaded = listener->ReloadCertificates();
+    if (!reloaded.ok()) {
+      spdlog::warn("reload refused, the old config stays: {}", reloaded.message());
+      return Status::Invalid(fmt::format("{}: listener: {}", next.source, reloaded.message()));
+    }
   }
   Status installed = Install(next);
   if (!installed.ok()) {

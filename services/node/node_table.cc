@@ -208,7 +208,14 @@ Result<std::shared_ptr<Handler>> Node::Impl::RouteClient(const NodeConfig& next,
   options.timeout = std::chrono::milliseconds(route.timeout_ms);
   options.token = route.token;
   options.connections = route.connections;
-  return MakeClient(*runtime_, *endpoint, options);
+  options.tls_ca_file = route.tls_ca_file;
+  options.tls_cert_file = route.tls_cert_file;
+  options.tls_key_file = route.tls_key_file;
+  auto client = MakeClient(*runtime_, *endpoint, options);
+  if (!client.ok())
+    return Status::Invalid(
+        fmt::format("{}: route[{}]: {}", next.source, i, client.status().message()));
+  return client;
 }
 
 Status Node::Impl::AddRoutes(const NodeConfig& next, Table& table) {
@@ -223,8 +230,9 @@ Status Node::Impl::AddRoutes(const NodeConfig& next, Table& table) {
             fmt::format("{}: route[{}].to: no service '{}'", next.source, i, route.to));
       added = AddStack(next, table, route.to, *pattern);
     } else {
-      std::string key =
-          fmt::format("{}|{}|{}|{}", route.to, route.timeout_ms, route.token, route.connections);
+      std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}", route.to, route.timeout_ms, route.token,
+                                    route.connections, route.tls_ca_file, route.tls_cert_file,
+                                    route.tls_key_file);
       auto client = RouteClient(next, i, key);
       if (!client.ok()) return client.status();
       table.clients.emplace(key, *client);
@@ -293,7 +301,7 @@ void Node::Impl::Commit(const NodeConfig& next, Table table) {
 
 void Node::Impl::AddClusterRoutes(const NodeConfig& next, Router& router,
                                   std::map<std::string, std::shared_ptr<Handler>>& clients) {
-  auto endpoint = ParseEndpoint(next.cluster.nats);
+  auto endpoint = ClusterEndpoint(next.cluster);
   for (const auto& [text, nodes] : cluster_->RemotePatterns()) {
     auto pattern = Pattern::Parse(text);
     if (!pattern.ok()) continue;

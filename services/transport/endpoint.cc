@@ -9,9 +9,9 @@ namespace shardkit::services {
 std::string Endpoint::ToString() const {
   switch (scheme) {
     case Scheme::kTcp:
-      return fmt::format("tcp://{}:{}", host, port);
+      return fmt::format("{}://{}:{}", tls ? "tls" : "tcp", host, port);
     case Scheme::kHttp:
-      return fmt::format("http://{}:{}", host, port);
+      return fmt::format("{}://{}:{}", tls ? "https" : "http", host, port);
     case Scheme::kInproc:
       return fmt::format("inproc://{}", name);
     case Scheme::kNats: {
@@ -45,7 +45,8 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) {
     return Status::Invalid(fmt::format(
-        "'{}' is not a URL (tcp://host:port, http://host:port, nats://host:port or inproc://name)",
+        "'{}' is not a URL (tcp://host:port, http://host:port, tls://host:port, https://host:port, "
+        "nats://host:port or inproc://name)",
         url));
   }
   std::string_view scheme = url.substr(0, sep);
@@ -54,6 +55,9 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
     endpoint.scheme = Scheme::kTcp;
   } else if (scheme == "http") {
     endpoint.scheme = Scheme::kHttp;
+  } else if (scheme == "tls" || scheme == "https") {
+    endpoint.scheme = scheme == "tls" ? Scheme::kTcp : Scheme::kHttp;
+    endpoint.tls = true;
   } else if (scheme == "nats") {
     endpoint.scheme = Scheme::kNats;
   } else if (scheme == "inproc") {
@@ -65,15 +69,16 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
     return endpoint;
   } else {
     return Status::Invalid(fmt::format(
-        "'{}': unsupported scheme '{}' (tcp://, http://, nats:// or inproc://)", url, scheme));
+        "'{}': unsupported scheme '{}' (tcp://, http://, tls://, https://, nats:// or inproc://)",
+        url, scheme));
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
     // Never echo the URL from here on: it holds a secret.
     if (endpoint.scheme != Scheme::kNats)
       return Status::Invalid(fmt::format(
-          "'{}://…@…': credentials in the URL are for nats:// only (a tcp:// or http:// listener "
-          "takes a `token`)",
+          "'{}://…@…': credentials in the URL are for nats:// only (a tcp://, http://, tls:// or "
+          "https:// listener takes a `token`)",
           scheme));
     if (at == 0) return Status::Invalid("nats URL: empty credentials before '@'");
     endpoint.credentials = std::string(rest.substr(0, at));

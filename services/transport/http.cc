@@ -10,8 +10,7 @@
 // reply object (status 200), an error is {"error$":{…}} with the status of HttpStatusFor. Seneca
 // callers get replies and errors in the forms their transports read (seneca_wire.h).
 //
-// Client: keep-alive connections on one strand, at most `connections` at once; more requests wait
-// in a bounded queue (`overloaded` past it).
+// The client is in http_client.cc.
 #include "io.h"
 
 #include <boost/asio/dispatch.hpp>
@@ -26,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http_request.h"
+#include "http_stream.h"
 #include "seneca_wire.h"
 #include "server.h"
 #include "shardkit/message/json.h"
@@ -36,10 +36,8 @@ namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
-constexpr size_t kClientQueueLimit = 10'000;
 constexpr int kSenecaOrderWaits = 5;
 
 std::string ErrorBody(const Status& status) { return ToJson(ErrorMessage(status)); }
@@ -88,14 +86,24 @@ namespace {
 // --- Server
 // ---------------------------------------------------------------------------------------
 
-class HttpConnection;
+template <typename Stream>
+Stream MakeHttpStream(tcp::socket socket, const std::shared_ptr<ServerTls>& tls) {
+  if constexpr (std::is_same_v<Stream, TlsHttp>) {
+    return Stream(beast::tcp_stream(std::move(socket)), *tls->current());
+  } else {
+    return Stream(std::move(socket));
+  }
+}
 
-using HttpShared = Server<HttpConnection>;
+// One connection of an http:// (Stream = PlainHttp) or https:// (TlsHttp) listener.
+template <typename Stream>
+class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream>> {
+  using HttpShared = Server<HttpConnection<Stream>>;
+  using std::enable_shared_from_this<HttpConnection<Stream>>::shared_from_this;
 
-class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(tcp::socket socket, std::shared_ptr<HttpShared> shared, uint64_t number)
-      : stream_(std::move(socket)),
+      : stream_(MakeHttpStream<Stream>(std::move(socket), shared->tls)),
         deadline_(stream_.get_executor()),
         order_wait_(stream_.get_executor()),
         shared_(std::move(shared)),
@@ -105,20 +113,68 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   void Start() {
     error_code ignored;
-    stream_.socket().set_option(tcp::no_delay(true), ignored);
-    peer_ = stream_.socket().remote_endpoint(ignored).address().to_string();
-    DoRead();
+    Lowest().socket().set_option(tcp::no_delay(true), ignored);
+    peer_ = Lowest().socket().remote_endpoint(ignored).address().to_string();
+    if constexpr (std::is_same_v<Stream, TlsHttp>) {
+      Lowest().expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
+      Lowest().socket().async_wait(tcp::socket::wait_read,
+                                   [self = shared_from_this()](const error_code& ec) {
+                                     if (ec || self->closed_) return self->CloseNow();
+                                     self->Handshake();
+                                   });
+    } else {
+      DoRead();
+    }
   }
 
   // Closes when idle, or after the response being prepared.
   void CloseWhenIdle() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       self->close_after_response_ = true;
-      if (!self->busy_) self->CloseNow();
+      if (!self->busy_ && !self->handshaking_) self->CloseNow();
     });
   }
 
  private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  // The client's first bytes decide: a TLS handshake (within read_timeout_ms), or a plain-text
+  // client, answered 400 in plain HTTP that this port speaks TLS, then closed.
+  void Handshake() {
+    if (!LooksLikeTls(Lowest().socket())) return RefusePlainText();
+    handshaking_ = true;
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = shared_from_this()](const error_code& ec) {
+                              self->handshaking_ = false;
+                              if (!ec) return self->DoRead();
+                              spdlog::info("http {}: TLS handshake with {} failed: {}", self->url(),
+                                           self->peer_, ec.message());
+                              self->shared_->counters->Dropped(Drop::kTlsHandshake);
+                              self->CloseNow();
+                            });
+  }
+
+  // Discards what the client sent (so closing does not reset the connection before it reads the
+  // answer), answers 400 in plain text and closes.
+  void RefusePlainText() {
+    spdlog::info("http {}: {} sent plain text to a TLS port", url(), peer_);
+    shared_->counters->Dropped(Drop::kTlsHandshake);
+    tcp::socket& socket = Lowest().socket();
+    error_code ec;
+    socket.non_blocking(true, ec);
+    char discard[4096];
+    for (int i = 0; i < 16 && !ec; ++i) socket.read_some(asio::buffer(discard), ec);  // <= 64 KiB
+    std::string body = ErrorBody(
+        Status::Invalid(fmt::format("{} speaks TLS: connect with https://, not http://", url())));
+    auto answer = std::make_shared<std::string>(fmt::format(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        "Content-Length: {}\r\n\r\n{}",
+        body.size(), body));
+    asio::async_write(
+        socket, asio::buffer(*answer),
+        [self = shared_from_this(), answer](const error_code&, size_t) { self->CloseNow(); });
+  }
+
   void DoRead() {
     if (closed_) return;
     if (close_after_response_ || shared_->draining.load()) {
@@ -129,7 +185,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     parser_.emplace();
     parser_->body_limit(shared_->config.max_message_bytes);
     parser_->header_limit(kHttpHeaderLimit);
-    stream_.expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
+    Lowest().expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](const error_code& ec, size_t) { self->OnRead(ec); });
@@ -157,8 +213,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     busy_ = true;
     // The response must be written by the request's latest deadline plus write_timeout_ms: a
     // client that does not read it is dropped. (One timer setting per request, as before.)
-    stream_.expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms +
-                                                    shared_->config.write_timeout_ms));
+    Lowest().expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms +
+                                                     shared_->config.write_timeout_ms));
     http::request<http::string_body>& request = parser_->get();
     version_ = request.version();
     keep_alive_ = request.keep_alive();
@@ -389,13 +445,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     deadline_.cancel();
     order_wait_.cancel();
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().close();
   }
 
-  std::string url() const { return shared_->config.endpoint.ToString(); }
+  const std::string& url() const { return shared_->url; }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   asio::steady_timer deadline_;
   asio::steady_timer order_wait_;
   beast::flat_buffer buffer_;
@@ -413,6 +469,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool busy_ = false;     // between a complete request and its response being written
   bool close_after_response_ = false;
   bool closed_ = false;
+  bool handshaking_ = false;
   std::string seneca_id_;
   std::string seneca_origin_;
   SenecaCaller caller_ = SenecaCaller::kNone;  // of the request being answered
@@ -420,7 +477,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::string peer_;                           // the remote address, for the audit log
 };
 
+template <typename Stream>
 class HttpListener final : public Listener {
+  using HttpShared = Server<HttpConnection<Stream>>;
+
  public:
   HttpListener(std::shared_ptr<HttpShared> shared, std::string url)
       : shared_(std::move(shared)), url_(std::move(url)) {}
@@ -438,248 +498,37 @@ class HttpListener final : public Listener {
     for (auto& connection : shared_->Snapshot()) connection->CloseWhenIdle();
   }
   size_t connections() const override { return shared_->connection_count(); }
+  Status ReloadCertificates() override {
+    return shared_->tls ? shared_->tls->Reload() : Status::Ok();
+  }
 
  private:
   std::shared_ptr<HttpShared> shared_;
   std::string url_;
 };
 
-// --- Client
-// ---------------------------------------------------------------------------------------
-
-class HttpClient final : public Handler, public std::enable_shared_from_this<HttpClient> {
- public:
-  HttpClient(IoRuntime& runtime, Endpoint endpoint, ClientOptions options)
-      : strand_(asio::make_strand(runtime.impl().io)),
-        endpoint_(std::move(endpoint)),
-        url_(endpoint_.ToString()),
-        options_(std::move(options)) {}
-
-  void Handle(Message message, const Context&, ReplyFn reply) override {
-    asio::dispatch(strand_, [self = shared_from_this(), message = std::move(message),
-                             reply = std::move(reply)]() mutable {
-      self->Submit(Job{std::move(message), std::move(reply), 0, {}});
-    });
+template <typename Stream>
+Result<std::unique_ptr<Listener>> Start(IoRuntime& runtime, const ListenerConfig& config,
+                                        ListenerHooks hooks) {
+  auto shared =
+      std::make_shared<Server<HttpConnection<Stream>>>(runtime.impl().io, config, std::move(hooks));
+  if (config.endpoint.tls) {
+    auto tls = ServerTls::Load(config);
+    if (!tls.ok()) return tls.status();
+    shared->tls = std::move(tls).value();
   }
-
- private:
-  struct Job {
-    Message message;
-    ReplyFn reply;
-    int64_t deadline_ms;
-    std::string original_id;
-    bool retried = false;  // sent again once after a reused connection turned out closed
-  };
-  struct Connection {
-    explicit Connection(asio::strand<asio::io_context::executor_type>& strand) : stream(strand) {}
-    beast::tcp_stream stream;
-    beast::flat_buffer buffer;
-    bool connected = false;
-    int served = 0;  // responses read on this connection
-    http::request<http::string_body> request;
-    std::optional<http::response_parser<http::string_body>> parser;
-  };
-
-  void Submit(Job job) {
-    int64_t now = NowMs();
-    int64_t budget = CallBudgetMs(job.message, options_.timeout.count(), now);
-    if (budget <= 0) {
-      job.reply(Status::Timeout(fmt::format("deadline passed before '{}' was sent to {}",
-                                            job.message.RoutingString(), url_)));
-      return;
-    }
-    job.deadline_ms = now + budget;
-    job.original_id = job.message.meta().id;
-    if (!idle_.empty()) {
-      auto connection = std::move(idle_.back());
-      idle_.pop_back();
-      Run(std::move(connection), std::move(job));
-    } else if (open_ < std::max(1, options_.connections)) {
-      ++open_;
-      Run(std::make_shared<Connection>(strand_), std::move(job));
-    } else if (waiting_.size() < kClientQueueLimit) {
-      waiting_.push_back(std::move(job));
-    } else {
-      job.reply(Status::Overloaded(fmt::format("more than {} requests wait for a connection to {}",
-                                               kClientQueueLimit, url_)));
-    }
-  }
-
-  // Starts the next waiting job on `connection`, or parks it as idle.
-  void Next(std::shared_ptr<Connection> connection) {
-    int64_t now = NowMs();
-    while (!waiting_.empty()) {
-      Job job = std::move(waiting_.front());
-      waiting_.pop_front();
-      if (job.deadline_ms <= now) {
-        job.reply(Status::Timeout(fmt::format("no connection to {} free in time", url_)));
-        continue;
-      }
-      if (connection) {
-        Run(std::move(connection), std::move(job));
-      } else {
-        ++open_;
-        Run(std::make_shared<Connection>(strand_), std::move(job));
-      }
-      return;
-    }
-    if (connection) idle_.push_back(std::move(connection));
-  }
-
-  void Run(std::shared_ptr<Connection> connection, Job job) {
-    std::string body = ToJson(job.message);
-    if (body.size() > options_.max_message_bytes) {
-      job.reply(Status::Invalid(fmt::format("message of {} bytes exceeds the limit of {}",
-                                            body.size(), options_.max_message_bytes),
-                                "{\"http_status\":413}"));
-      Next(std::move(connection));
-      return;
-    }
-    auto& request = connection->request;
-    request = {};
-    request.method(http::verb::post);
-    request.target("/act");
-    request.version(11);
-    request.set(http::field::host, fmt::format("{}:{}", endpoint_.host, endpoint_.port));
-    request.set(http::field::content_type, "application/json");
-    if (!options_.token.empty())
-      request.set(http::field::authorization, "Bearer " + options_.token);
-    if (!job.message.meta().id.empty()) request.set("seneca-id", job.message.meta().id);
-    request.keep_alive(true);
-    request.body() = std::move(body);
-    request.prepare_payload();
-    connection->stream.expires_after(
-        std::chrono::milliseconds(std::max<int64_t>(1, job.deadline_ms - NowMs())));
-    auto shared_job = std::make_shared<Job>(std::move(job));
-    if (connection->connected) {
-      Write(std::move(connection), std::move(shared_job));
-      return;
-    }
-    error_code ec;
-    auto address = asio::ip::make_address(endpoint_.host, ec);
-    if (ec) {
-      Fail(std::move(connection), shared_job,
-           Status::Unavailable(fmt::format("{}: the host must be an IP address", url_)));
-      return;
-    }
-    connection->stream.async_connect(
-        tcp::endpoint(address, endpoint_.port),
-        [self = shared_from_this(), connection, shared_job](const error_code& ec) mutable {
-          if (ec) {
-            self->Fail(std::move(connection), shared_job, self->StatusOf(ec, "cannot connect to"));
-            return;
-          }
-          connection->connected = true;
-          error_code ignored;
-          connection->stream.socket().set_option(tcp::no_delay(true), ignored);
-          self->Write(std::move(connection), std::move(shared_job));
-        });
-  }
-
-  void Write(std::shared_ptr<Connection> connection, std::shared_ptr<Job> job) {
-    Connection* c = connection.get();
-    http::async_write(
-        c->stream, c->request,
-        [self = shared_from_this(), connection, job](const error_code& ec, size_t) mutable {
-          if (ec) {
-            self->Fail(std::move(connection), job, self->StatusOf(ec, "cannot send to"));
-            return;
-          }
-          connection->parser.emplace();
-          connection->parser->body_limit(self->options_.ReplyLimit());
-          Connection* c = connection.get();
-          http::async_read(c->stream, c->buffer, *c->parser,
-                           [self, connection, job](const error_code& ec, size_t) mutable {
-                             if (ec) {
-                               self->Fail(std::move(connection), job,
-                                          self->StatusOf(ec, "no reply from"));
-                               return;
-                             }
-                             self->OnResponse(std::move(connection), std::move(job));
-                           });
-        });
-  }
-
-  void OnResponse(std::shared_ptr<Connection> connection, std::shared_ptr<Job> job) {
-    connection->stream.expires_never();
-    auto& response = connection->parser->get();
-    unsigned status = response.result_int();
-    bool keep_alive = response.keep_alive();
-    auto parsed = ParseMessage(response.body());
-    Result<Message> result = Status::Internal("unset");
-    // A Seneca service answers null, an array, or an error body without error$.
-    std::optional<Result<Message>> seneca;
-    if (!parsed.ok() || (status >= 300 && !parsed->Has("error$")))
-      seneca = FromSenecaReply(status, response.body());
-    if (seneca) {
-      result = std::move(*seneca);
-      if (result.ok()) result->meta().id = job->original_id;
-    } else if (!parsed.ok()) {
-      result = Status::Unavailable(
-          fmt::format("{} answered HTTP {} with a body that is not a message", url_, status));
-    } else if (status >= 200 && status < 300) {
-      result = std::move(parsed).value();
-      result->meta() = Meta{};
-      result->meta().id = job->original_id;
-    } else {
-      result = FromWire(std::move(parsed).value());
-      if (result.ok())
-        result = Status::Internal(fmt::format("{} answered HTTP {} without error$", url_, status));
-    }
-    job->reply(std::move(result));
-    ++connection->served;
-    if (!keep_alive) {
-      --open_;
-      connection.reset();
-    }
-    Next(std::move(connection));
-  }
-
-  Status StatusOf(const error_code& ec, std::string_view what) const {
-    if (ec == beast::error::timeout)
-      return Status::Timeout(fmt::format("no reply from {} in time", url_));
-    return Status::Unavailable(fmt::format("{} {}: {}", what, url_, ec.message()));
-  }
-
-  // The connection is unusable: close it, answer the job, serve the queue with a new one.
-  // A keep-alive connection the server has closed meanwhile (idle timeout, restart) fails before
-  // any reply: the request is sent once more on a new connection.
-  void Fail(std::shared_ptr<Connection> connection, const std::shared_ptr<Job>& job,
-            Status status) {
-    connection->stream.close();
-    if (connection->served > 0 && !job->retried && status.code() == Code::kUnavailable) {
-      job->retried = true;
-      Run(std::make_shared<Connection>(strand_), std::move(*job));
-      return;
-    }
-    --open_;
-    job->reply(std::move(status));
-    Next(nullptr);
-  }
-
-  asio::strand<asio::io_context::executor_type> strand_;
-  const Endpoint endpoint_;
-  const std::string url_;
-  const ClientOptions options_;
-  std::vector<std::shared_ptr<Connection>> idle_;  // on strand_
-  std::deque<Job> waiting_;                        // on strand_
-  int open_ = 0;                                   // on strand_
-};
+  auto url = Listen(shared);
+  if (!url.ok()) return url.status();
+  return std::unique_ptr<Listener>(std::make_unique<HttpListener<Stream>>(shared, *url));
+}
 
 }  // namespace
 
 Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime,
                                                     const ListenerConfig& config,
                                                     ListenerHooks hooks) {
-  auto shared = std::make_shared<HttpShared>(runtime.impl().io, config, std::move(hooks));
-  auto url = Listen(shared);
-  if (!url.ok()) return url.status();
-  return std::unique_ptr<Listener>(std::make_unique<HttpListener>(shared, *url));
-}
-
-std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint,
-                                        ClientOptions options) {
-  return std::make_shared<HttpClient>(runtime, endpoint, std::move(options));
+  if (config.endpoint.tls) return Start<TlsHttp>(runtime, config, std::move(hooks));
+  return Start<PlainHttp>(runtime, config, std::move(hooks));
 }
 
 }  // namespace shardkit::services

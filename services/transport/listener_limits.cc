@@ -17,7 +17,7 @@ namespace {
 constexpr std::array<std::string_view, static_cast<size_t>(Refusal::kCount)> kRefusalNames = {
     "max_connections", "max_connections_per_peer", "no_descriptors"};
 constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> kDropNames = {
-    "first_frame_timeout", "frame_timeout", "idle", "not_reading"};
+    "first_frame_timeout", "frame_timeout", "idle", "not_reading", "tls_handshake"};
 
 }  // namespace
 

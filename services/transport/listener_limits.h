@@ -16,7 +16,8 @@ namespace shardkit::services {
 
 // Why a connection was refused at accept, or a client dropped later.
 enum class Refusal { kMaxConnections, kMaxPerPeer, kNoDescriptors, kCount };
-enum class Drop { kFirstFrameTimeout, kFrameTimeout, kIdle, kNotReading, kCount };
+// kTlsHandshake: a tls:// or https:// client whose handshake failed, or that spoke plain text.
+enum class Drop { kFirstFrameTimeout, kFrameTimeout, kIdle, kNotReading, kTlsHandshake, kCount };
 
 // Shared by every listener of a node.
 class ListenerCounters {

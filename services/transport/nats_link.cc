@@ -67,10 +67,48 @@ struct LinkCache {
 
 NatsLink::NatsLink(std::string url) : url_(std::move(url)) {}
 
+// TLS (the server's certificate checked against tls_ca_file; a client certificate when given) and
+// credentials from files. cnats reads the files here: a missing one is an error naming it.
+Status NatsLink::Secure(natsOptions* options, const NatsAuthFiles& files) {
+  auto failed = [&](natsStatus s, std::string_view key, const std::string& path) {
+    return Status::Invalid(fmt::format(
+        "{}: cluster.{} '{}': {}", url_, key, path,
+        nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : natsStatus_GetText(s)));
+  };
+  if (files.tls()) {
+    if (natsStatus s = natsOptions_SetSecure(options, true); s != NATS_OK)
+      return NatsError(s, "nats TLS");
+    if (!files.tls_ca_file.empty()) {
+      natsStatus s = natsOptions_LoadCATrustedCertificates(options, files.tls_ca_file.c_str());
+      if (s != NATS_OK) return failed(s, "tls_ca_file", files.tls_ca_file);
+    }
+    if (!files.tls_cert_file.empty()) {
+      natsStatus s = natsOptions_LoadCertificatesChain(options, files.tls_cert_file.c_str(),
+                                                       files.tls_key_file.c_str());
+      if (s != NATS_OK) return failed(s, "tls_cert_file", files.tls_cert_file);
+    }
+  }
+  if (!files.creds_file.empty()) {
+    natsStatus s =
+        natsOptions_SetUserCredentialsFromFiles(options, files.creds_file.c_str(), nullptr);
+    if (s != NATS_OK) return failed(s, "creds_file", files.creds_file);
+  }
+  if (!files.nkey.empty()) {
+    natsStatus s =
+        natsOptions_SetNKeyFromSeed(options, files.nkey.c_str(), files.nkey_seed_file.c_str());
+    if (s != NATS_OK) return failed(s, "nkey_seed_file", files.nkey_seed_file);
+  }
+  return Status::Ok();
+}
+
 Result<std::shared_ptr<NatsLink>> NatsLink::Shared(const Endpoint& endpoint, Use use) {
-  std::string key = endpoint.ToSecretString() + (use == Use::kCluster ? " cluster"
-                                                 : use == Use::kServe ? " serve"
-                                                                      : " call");
+  const NatsAuthFiles& f = endpoint.nats_files;
+  std::string key =
+      fmt::format("{} {} {} {} {} {} {}", endpoint.ToSecretString(), f.tls_ca_file, f.tls_cert_file,
+                  f.tls_key_file, f.creds_file, f.nkey, f.nkey_seed_file) +
+      (use == Use::kCluster ? " cluster"
+       : use == Use::kServe ? " serve"
+                            : " call");
   auto& cache = LinkCache::Get();
   std::lock_guard<std::mutex> lock(cache.mutex);
   if (auto live = cache.links[key].lock()) return live;
@@ -108,6 +146,10 @@ Status NatsLink::Open(const Endpoint& endpoint, Use use) {
   natsOptions_SetDisconnectedCB(options, OnDisconnected, this);
   natsOptions_SetReconnectedCB(options, OnReconnected, this);
   natsOptions_SetClosedCB(options, OnClosed, this);
+  if (Status secured = Secure(options, endpoint.nats_files); !secured.ok()) {
+    natsOptions_Destroy(options);
+    return secured;
+  }
   natsStatus s = natsConnection_Connect(&connection_, options);
   natsOptions_Destroy(options);
   if (s != NATS_OK) {

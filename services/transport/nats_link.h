@@ -156,6 +156,7 @@ class NatsLink {
   class Loop;
   NatsLink(std::string url);
   Status Open(const Endpoint& endpoint, Use use);
+  Status Secure(natsOptions* options, const NatsAuthFiles& files);
   struct Pending {
     std::string subject;
     std::string payload;

@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include "listener_limits.h"
+#include "tls.h"
 #include "wire.h"
 
 namespace shardkit::services {
@@ -49,6 +50,8 @@ struct Server {
   const ListenerConfig config;
   const ListenerHooks hooks;
   const std::shared_ptr<ListenerCounters> counters;
+  std::shared_ptr<ServerTls> tls;  // tls:// and https:// only; set before Listen
+  std::string url;                 // the URL with the bound port; set by Listen
   ReservedDescriptor reserve;
   RateLimitedLog accept_log{10'000};
   std::atomic<bool> draining{false};
@@ -186,6 +189,7 @@ Result<std::string> Listen(const std::shared_ptr<Server<Connection>>& shared) {
   if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return fail("listen");
   Endpoint bound = endpoint;
   bound.port = acceptor.local_endpoint(ec).port();
+  shared->url = bound.ToString();
   asio::dispatch(acceptor.get_executor(), [shared] { Accept(shared); });
   return bound.ToString();
 }

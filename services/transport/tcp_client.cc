@@ -11,31 +11,37 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "tls_stream.h"
 #include "wire.h"
 
 namespace shardkit::services {
 namespace {
 
-using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 // --- Client
 // ---------------------------------------------------------------------------------------
 
-class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
+// One connection of a tcp:// (Stream = tcp::socket) or tls:// (Stream = TlsStream) client. The
+// stream is made anew for each connect (a TLS stream cannot be reused); callbacks hold the one
+// they were started on.
+template <typename Stream>
+class ClientConnection : public std::enable_shared_from_this<ClientConnection<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
   ClientConnection(asio::io_context& io, Endpoint endpoint, ClientOptions options,
-                   std::string id_prefix)
+                   std::string id_prefix, std::shared_ptr<SslContext> tls)
       : strand_(asio::make_strand(io)),
-        socket_(strand_),
         sweep_(strand_),
         endpoint_(std::move(endpoint)),
         url_(endpoint_.ToString()),
         options_(std::move(options)),
-        id_prefix_(std::move(id_prefix)) {}
+        id_prefix_(std::move(id_prefix)),
+        tls_(std::move(tls)) {}
 
   void Send(Message message, ReplyFn reply) {
-    asio::dispatch(strand_, [self = shared_from_this(), message = std::move(message),
+    asio::dispatch(strand_, [self = this->shared_from_this(), message = std::move(message),
                              reply = std::move(reply)]() mutable {
       self->DoSend(std::move(message), std::move(reply));
     });
@@ -44,7 +50,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // Refuses new requests; requests in flight still get their replies (or time out), then the
   // connection closes. So a reload that drops a route does not fail requests already sent on it.
   void Close() {
-    asio::dispatch(strand_, [self = shared_from_this()] {
+    asio::dispatch(strand_, [self = this->shared_from_this()] {
       self->closed_ = true;
       self->CloseIfDone();
     });
@@ -104,29 +110,38 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     state_ = State::kConnecting;
     connect_started_ms_ = NowMs();
     uint64_t generation = ++generation_;
+    if constexpr (kTls) {
+      stream_ = std::make_shared<Stream>(strand_, *tls_);
+      PrepareClientStream(stream_->native_handle(), endpoint_.host);
+    } else {
+      stream_ = std::make_shared<Stream>(strand_);
+    }
     error_code ec;
     auto address = asio::ip::make_address(endpoint_.host, ec);
     if (ec) {
       auto resolver = std::make_shared<tcp::resolver>(strand_);
       resolver->async_resolve(
           endpoint_.host, std::to_string(endpoint_.port),
-          [self = shared_from_this(), resolver, generation](const error_code& ec,
-                                                            tcp::resolver::results_type results) {
+          [self = this->shared_from_this(), resolver, generation](
+              const error_code& ec, tcp::resolver::results_type results) {
             if (generation != self->generation_) return;
             if (ec || results.empty()) {
               self->OnConnect(generation, ec ? ec : asio::error::host_not_found);
               return;
             }
-            self->socket_.async_connect(*results.begin(), [self, generation](const error_code& ec) {
-              self->OnConnect(generation, ec);
-            });
+            SocketOf(*self->stream_)
+                .async_connect(*results.begin(),
+                               [self, generation, stream = self->stream_](const error_code& ec) {
+                                 self->OnConnect(generation, ec);
+                               });
           });
       return;
     }
-    socket_.async_connect(tcp::endpoint(address, endpoint_.port),
-                          [self = shared_from_this(), generation](const error_code& ec) {
-                            self->OnConnect(generation, ec);
-                          });
+    SocketOf(*stream_).async_connect(
+        tcp::endpoint(address, endpoint_.port),
+        [self = this->shared_from_this(), generation, stream = stream_](const error_code& ec) {
+          self->OnConnect(generation, ec);
+        });
   }
 
   void OnConnect(uint64_t generation, const error_code& ec) {
@@ -136,7 +151,26 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
       return;
     }
     error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
+    SocketOf(*stream_).set_option(tcp::no_delay(true), ignored);
+    if constexpr (kTls) {
+      stream_->async_handshake(
+          asio::ssl::stream_base::client,
+          [self = this->shared_from_this(), generation, stream = stream_](const error_code& ec) {
+            if (generation != self->generation_) return;
+            if (ec) {
+              self->Disconnect(
+                  Status::Unavailable(fmt::format("TLS handshake with {} failed: {}", self->url_,
+                                                  HandshakeError(stream->native_handle(), ec))));
+              return;
+            }
+            self->OnConnected(generation);
+          });
+    } else {
+      OnConnected(generation);
+    }
+  }
+
+  void OnConnected(uint64_t generation) {
     state_ = State::kConnected;
     refusal_ = Status::Ok();
     if (!options_.token.empty()) {
@@ -156,7 +190,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     ++generation_;
     state_ = State::kDisconnected;
     error_code ignored;
-    socket_.close(ignored);
+    if (stream_) SocketOf(*stream_).close(ignored);
     writing_ = false;
     out_.clear();
     in_ = ReadBuffer();
@@ -167,18 +201,18 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   }
 
   void ReadMore(uint64_t generation) {
-    socket_.async_read_some(
-        in_.Free(), [self = shared_from_this(), generation](const error_code& ec, size_t n) {
-          if (generation != self->generation_) return;
-          if (ec) {
-            self->Disconnect(Status::Unavailable(
-                fmt::format("connection to {} lost: {}", self->url_, ec.message())));
-            return;
-          }
-          self->in_.used += n;
-          if (!self->ProcessFrames()) return;
-          self->ReadMore(generation);
-        });
+    stream_->async_read_some(in_.Free(), [self = this->shared_from_this(), generation,
+                                          stream = stream_](const error_code& ec, size_t n) {
+      if (generation != self->generation_) return;
+      if (ec) {
+        self->Disconnect(Status::Unavailable(
+            fmt::format("connection to {} lost: {}", self->url_, ec.message())));
+        return;
+      }
+      self->in_.used += n;
+      if (!self->ProcessFrames()) return;
+      self->ReadMore(generation);
+    });
   }
 
   // False when the connection was dropped.
@@ -228,7 +262,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     pending_.erase(it);
     if (closed_ && pending_.empty()) {
       // The last reply of a closed client: answer it after closing (the caller may not re-enter).
-      asio::post(strand_, [self = shared_from_this()] { self->CloseIfDone(); });
+      asio::post(strand_, [self = this->shared_from_this()] { self->CloseIfDone(); });
     }
     if (message.Has("error$")) {
       auto result = FromWire(std::move(message));
@@ -247,25 +281,25 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     auto buffer = std::make_shared<std::string>(std::move(out_));
     out_.clear();
     uint64_t generation = generation_;
-    asio::async_write(
-        socket_, asio::buffer(*buffer),
-        [self = shared_from_this(), buffer, generation](const error_code& ec, size_t) {
-          if (generation != self->generation_) return;
-          self->writing_ = false;
-          if (ec) {
-            self->Disconnect(Status::Unavailable(
-                fmt::format("write to {} failed: {}", self->url_, ec.message())));
-            return;
-          }
-          self->Flush();
-        });
+    asio::async_write(*stream_, asio::buffer(*buffer),
+                      [self = this->shared_from_this(), buffer, generation, stream = stream_](
+                          const error_code& ec, size_t) {
+                        if (generation != self->generation_) return;
+                        self->writing_ = false;
+                        if (ec) {
+                          self->Disconnect(Status::Unavailable(
+                              fmt::format("write to {} failed: {}", self->url_, ec.message())));
+                          return;
+                        }
+                        self->Flush();
+                      });
   }
 
   void ArmSweep() {
     if (sweep_armed_) return;
     sweep_armed_ = true;
     sweep_.expires_after(kSweepInterval);
-    sweep_.async_wait([self = shared_from_this()](const error_code& ec) {
+    sweep_.async_wait([self = this->shared_from_this()](const error_code& ec) {
       self->sweep_armed_ = false;
       if (ec) return;
       self->Sweep();
@@ -297,12 +331,13 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   enum class State { kDisconnected, kConnecting, kConnected };
 
   asio::strand<asio::io_context::executor_type> strand_;
-  tcp::socket socket_;
+  std::shared_ptr<Stream> stream_;  // made on Connect
   asio::steady_timer sweep_;
   const Endpoint endpoint_;
   const std::string url_;
   const ClientOptions options_;
   const std::string id_prefix_;
+  const std::shared_ptr<SslContext> tls_;  // tls:// only
   uint64_t next_id_ = 1;
   State state_ = State::kDisconnected;
   uint64_t generation_ = 0;  // bumps on every (dis)connect; stale callbacks compare and return
@@ -316,15 +351,17 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   std::unordered_map<std::string, Pending> pending_;
 };
 
+template <typename Stream>
 class TcpClient final : public Handler {
  public:
-  TcpClient(IoRuntime& runtime, const Endpoint& endpoint, const ClientOptions& options) {
+  TcpClient(IoRuntime& runtime, const Endpoint& endpoint, const ClientOptions& options,
+            std::shared_ptr<SslContext> tls) {
     static std::atomic<uint64_t> clients{1};
     uint64_t client = clients.fetch_add(1);
     int n = std::max(1, options.connections);
     for (int i = 0; i < n; ++i) {
-      connections_.push_back(std::make_shared<ClientConnection>(
-          runtime.impl().io, endpoint, options, fmt::format("c{:x}.{:x}-", client, i)));
+      connections_.push_back(std::make_shared<ClientConnection<Stream>>(
+          runtime.impl().io, endpoint, options, fmt::format("c{:x}.{:x}-", client, i), tls));
     }
   }
   ~TcpClient() override {
@@ -337,15 +374,23 @@ class TcpClient final : public Handler {
   }
 
  private:
-  std::vector<std::shared_ptr<ClientConnection>> connections_;
+  std::vector<std::shared_ptr<ClientConnection<Stream>>> connections_;
   std::atomic<size_t> next_{0};
 };
 
 }  // namespace
 
-std::shared_ptr<Handler> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint,
-                                       ClientOptions options) {
-  return std::make_shared<TcpClient>(runtime, endpoint, options);
+Result<std::shared_ptr<Handler>> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                               ClientOptions options) {
+  std::shared_ptr<Handler> client;
+  if (!endpoint.tls) {
+    client = std::make_shared<TcpClient<tcp::socket>>(runtime, endpoint, options, nullptr);
+    return client;
+  }
+  auto tls = MakeClientTlsContext(options);
+  if (!tls.ok()) return tls.status();
+  client = std::make_shared<TcpClient<TlsStream>>(runtime, endpoint, options, *tls);
+  return client;
 }
 
 }  // namespace shardkit::services

@@ -13,25 +13,35 @@
 #include <spdlog/spdlog.h>
 
 #include "server.h"
+#include "tls_stream.h"
 #include "wire.h"
 
 namespace shardkit::services {
 namespace {
 
-using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 // --- Server
 // ---------------------------------------------------------------------------------------
 
-class ServerConnection;
+template <typename Stream>
+Stream MakeStream(tcp::socket socket, const std::shared_ptr<ServerTls>& tls) {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    return Stream(std::move(socket), *tls->current());
+  } else {
+    return socket;
+  }
+}
 
-using ServerShared = Server<ServerConnection>;
+// One connection of a tcp:// (Stream = tcp::socket) or tls:// (Stream = TlsStream) listener.
+template <typename Stream>
+class ServerConnection : public std::enable_shared_from_this<ServerConnection<Stream>> {
+  using ServerShared = Server<ServerConnection<Stream>>;
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
-class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  public:
   ServerConnection(tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t number)
-      : socket_(std::move(socket)),
+      : socket_(MakeStream<Stream>(std::move(socket), shared->tls)),
         sweep_(socket_.get_executor()),
         shared_(std::move(shared)),
         number_(number) {}
@@ -40,17 +50,27 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   void Start() {
     error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
-    peer_ = socket_.remote_endpoint(ignored).address().to_string();
+    SocketOf(socket_).set_option(tcp::no_delay(true), ignored);
+    peer_ = SocketOf(socket_).remote_endpoint(ignored).address().to_string();
     if (!RequiresToken(shared_->config)) caller_ = AnonymousCaller(shared_->config, peer_);
-    NoteIdle();  // the first frame is due within read_timeout_ms
-    ReadMore();
+    NoteIdle();  // the first frame (and the TLS handshake) is due within read_timeout_ms
+    if constexpr (kTls) {
+      handshaking_ = true;
+      SocketOf(socket_).async_wait(tcp::socket::wait_read,
+                                   [self = this->shared_from_this()](const error_code& ec) {
+                                     if (ec || self->closed_) return self->CloseNow();
+                                     self->Handshake();
+                                   });
+    } else {
+      ReadMore();
+    }
   }
 
   // Stop reading requests; answer those already read, and those sent but not read yet with
   // `unavailable` "stopping", then close.
   void Drain() {
-    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(socket_.get_executor(), [self = this->shared_from_this()] {
+      if (self->handshaking_) return self->CloseNow();  // nothing was read from it yet
       if (self->read_closed_ || self->closed_) return;
       self->stopping_ = true;
       self->StopReading();
@@ -59,7 +79,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   // Close once the replies queued so far are written.
   void CloseAfterFlush() {
-    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(socket_.get_executor(), [self = this->shared_from_this()] {
       self->close_after_flush_ = true;
       self->read_closed_ = true;
       self->MaybeClose();
@@ -67,6 +87,47 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   }
 
  private:
+  // The client's first bytes decide: a TLS handshake, or a plain-text client, told in a plain
+  // frame that this port speaks TLS, then closed.
+  void Handshake() {
+    if (!LooksLikeTls(SocketOf(socket_))) {
+      std::string refusal;
+      AppendFrame(ReplyWire(Status::Invalid(fmt::format("{} speaks TLS: connect with tls://, "
+                                                        "not plain text",
+                                                        url())),
+                            {}),
+                  refusal);
+      return RefusePlainText(std::move(refusal));
+    }
+    socket_.async_handshake(asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](const error_code& ec) {
+                              self->handshaking_ = false;
+                              if (self->closed_) return;
+                              if (ec) {
+                                self->DropClient(services::Drop::kTlsHandshake,
+                                                 fmt::format("TLS handshake: {}", ec.message()));
+                                return;
+                              }
+                              self->ReadMore();
+                            });
+  }
+
+  // Discards what the client sent (so closing does not reset the connection before the client
+  // reads the refusal), writes `refusal` in plain text and closes.
+  void RefusePlainText(std::string refusal) {
+    spdlog::info("tcp {}: {} sent plain text to a TLS port", url(), peer_);
+    shared_->counters->Dropped(services::Drop::kTlsHandshake);
+    tcp::socket& socket = SocketOf(socket_);
+    error_code ec;
+    socket.non_blocking(true, ec);
+    char discard[4096];
+    for (int i = 0; i < 16 && !ec; ++i) socket.read_some(asio::buffer(discard), ec);  // <= 64 KiB
+    auto buffer = std::make_shared<std::string>(std::move(refusal));
+    asio::async_write(
+        socket, asio::buffer(*buffer),
+        [self = this->shared_from_this(), buffer](const error_code&, size_t) { self->CloseNow(); });
+  }
+
   // Bounds what one connection holds: past max_in_flight_per_connection requests, or
   // max_message_bytes of replies not yet written, it is not read until replies go out.
   bool Saturated() const {
@@ -79,11 +140,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   // The read in progress must end before the socket is read here: cancelled at once, or after
   // the write in progress (cancel would end that too).
+  // TLS: the drain's plain read may need to write (a key update), which must not meet a write in
+  // progress on the same stream, so it too waits for the write.
   void StopReading() {
-    if (!reading_) return FinishDrain();
+    if (!reading_ && !(kTls && writing_)) return FinishDrain();
     if (writing_) return;  // the write's completion calls this again
     error_code ignored;
-    socket_.cancel(ignored);  // OnRead finishes the drain
+    SocketOf(socket_).cancel(ignored);  // OnRead finishes the drain
   }
 
   // Reads what the client has sent so far without waiting; every whole request in it is
@@ -91,7 +154,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void FinishDrain() {
     if (read_closed_ || closed_) return;
     error_code ec;
-    socket_.non_blocking(true, ec);
+    SocketOf(socket_).non_blocking(true, ec);
     while (!ec && in_.used < shared_->config.max_message_bytes + kFrameHeaderBytes) {
       size_t n = socket_.read_some(in_.Free(), ec);
       in_.used += n;
@@ -99,7 +162,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     ProcessFrames();
     read_closed_ = true;
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_receive, ignored);
+    SocketOf(socket_).shutdown(tcp::socket::shutdown_receive, ignored);
     MaybeClose();
   }
 
@@ -113,7 +176,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     reading_ = true;
     socket_.async_read_some(
         in_.Free(),
-        [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
+        [self = this->shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(const error_code& ec, size_t n) {
@@ -217,7 +280,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     pending_.emplace(seq, Pending{std::move(id), message.meta().deadline});
     ArmSweepAt(message.meta().deadline);
     shared_->hooks.dispatch(
-        std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
+        std::move(message), [self = this->shared_from_this(), seq](Result<Message> result) {
           ServerConnection* connection = self.get();
           asio::dispatch(connection->socket_.get_executor(),
                          [self = std::move(self), seq, result = std::move(result)]() mutable {
@@ -252,7 +315,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     write_started_ms_ = NowMs();
     ArmSweepAt(write_started_ms_ + shared_->config.write_timeout_ms + 1);
     asio::async_write(socket_, asio::buffer(*buffer),
-                      [self = shared_from_this(), buffer](const error_code& ec, size_t) {
+                      [self = this->shared_from_this(), buffer](const error_code& ec, size_t) {
                         self->writing_ = false;
                         self->writing_bytes_ = 0;
                         self->write_started_ms_ = 0;
@@ -260,7 +323,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
                           self->CloseNow();
                           return;
                         }
-                        if (self->stopping_ && self->reading_) self->StopReading();
+                        if (self->stopping_ && (self->reading_ || kTls)) self->StopReading();
                         self->Flush();
                         self->MaybeClose();
                         self->NoteIdle();
@@ -298,8 +361,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     if (closed_) return;
     closed_ = true;
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    SocketOf(socket_).shutdown(tcp::socket::shutdown_both, ignored);
+    SocketOf(socket_).close(ignored);
     sweep_.cancel();
   }
 
@@ -323,7 +386,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     sweep_due_ms_ = due_ms;
     // +1: Sweep() expires what is strictly past its time. Setting the time cancels an earlier wait.
     sweep_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, due_ms - NowMs()) + 1));
-    sweep_.async_wait([self = shared_from_this()](const error_code& ec) {
+    sweep_.async_wait([self = this->shared_from_this()](const error_code& ec) {
       if (ec || self->closed_) return;
       self->sweep_due_ms_ = 0;
       self->Sweep();
@@ -360,14 +423,14 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     MaybeClose();
   }
 
-  std::string url() const { return shared_->config.endpoint.ToString(); }
+  const std::string& url() const { return shared_->url; }
 
   struct Pending {
     std::string id;
     int64_t deadline;
   };
 
-  tcp::socket socket_;
+  Stream socket_;
   asio::steady_timer sweep_;
   int64_t sweep_due_ms_ = 0;  // when sweep_ is set for (0: not set)
   std::shared_ptr<ServerShared> shared_;
@@ -383,6 +446,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   int64_t write_started_ms_ = 0;  // when the write in progress began (0: none)
   size_t writing_bytes_ = 0;      // the size of the write in progress
   bool got_frame_ = false;
+  bool handshaking_ = false;  // tls: not readable until the handshake is done
   bool read_paused_ = false;  // Saturated(): the next read waits for replies to go out
   bool reading_ = false;      // a read is in progress
   bool stopping_ = false;     // draining: requests read from now on are answered `stopping`
@@ -393,7 +457,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   bool closed_ = false;
 };
 
+template <typename Stream>
 class TcpListener final : public Listener {
+  using ServerShared = Server<ServerConnection<Stream>>;
+
  public:
   explicit TcpListener(std::shared_ptr<ServerShared> shared, std::string url)
       : shared_(std::move(shared)), url_(std::move(url)) {}
@@ -416,19 +483,36 @@ class TcpListener final : public Listener {
 
   size_t connections() const override { return shared_->connection_count(); }
 
+  Status ReloadCertificates() override {
+    return shared_->tls ? shared_->tls->Reload() : Status::Ok();
+  }
+
  private:
   std::shared_ptr<ServerShared> shared_;
   std::string url_;
 };
 
+template <typename Stream>
+Result<std::unique_ptr<Listener>> Start(IoRuntime& runtime, const ListenerConfig& config,
+                                        ListenerHooks hooks) {
+  auto shared = std::make_shared<Server<ServerConnection<Stream>>>(runtime.impl().io, config,
+                                                                   std::move(hooks));
+  if (config.endpoint.tls) {
+    auto tls = ServerTls::Load(config);
+    if (!tls.ok()) return tls.status();
+    shared->tls = std::move(tls).value();
+  }
+  auto url = Listen(shared);
+  if (!url.ok()) return url.status();
+  return std::unique_ptr<Listener>(std::make_unique<TcpListener<Stream>>(shared, *url));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const ListenerConfig& config,
                                                    ListenerHooks hooks) {
-  auto shared = std::make_shared<ServerShared>(runtime.impl().io, config, std::move(hooks));
-  auto url = Listen(shared);
-  if (!url.ok()) return url.status();
-  return std::unique_ptr<Listener>(std::make_unique<TcpListener>(shared, *url));
+  if (config.endpoint.tls) return Start<TlsStream>(runtime, config, std::move(hooks));
+  return Start<tcp::socket>(runtime, config, std::move(hooks));
 }
 
 }  // namespace shardkit::services

@@ -70,6 +70,9 @@ class Listener {
   // The patterns this node's services serve changed (reload); a listener that subscribes per
   // pattern (nats://) follows them.
   virtual void ServedPatternsChanged(const std::vector<std::string>& patterns) {}
+  // Reads a tls:// or https:// listener's certificate and key again (reload): connections
+  // accepted afterwards use them. The old ones stay when the files are unreadable.
+  virtual Status ReloadCertificates() { return Status::Ok(); }
 };
 
 Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const ListenerConfig& config,
@@ -86,10 +89,11 @@ Result<std::unique_ptr<Listener>> StartNatsListener(const ListenerConfig& config
                                                     ListenerHooks hooks,
                                                     const std::vector<std::string>& patterns);
 
-std::shared_ptr<Handler> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint,
-                                       ClientOptions options);
-std::shared_ptr<Handler> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint,
-                                        ClientOptions options);
+// tls:// and https://: `invalid` when the options' TLS files cannot be read.
+Result<std::shared_ptr<Handler>> MakeTcpClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                               ClientOptions options);
+Result<std::shared_ptr<Handler>> MakeHttpClient(IoRuntime& runtime, const Endpoint& endpoint,
+                                                ClientOptions options);
 std::shared_ptr<Handler> MakeInprocClient(IoRuntime& runtime, const Endpoint& endpoint,
                                           ClientOptions options);
 // A client of the NATS server at `endpoint`: requests go to the subject of `pattern`, or to

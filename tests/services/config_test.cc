@@ -138,8 +138,10 @@ role = "admin"
 [[listener]]
 url = "tcp://127.0.0.1:0"
 [[listener]]
-url = "http://0.0.0.0:0"
+url = "https://0.0.0.0:0"
 external = true
+tls_cert_file = "node.crt"
+tls_key_file = "node.key"
 tokens = ["app"]
 allow = ["store:*"]
 max_connections_per_peer = 7
@@ -191,6 +193,18 @@ TEST(NodeConfigTest, ErrorsNameTheFileTheKeyAndTheProblem) {
        "node.toml: listener[0].url: an external listener on 10.1.2.3 without a token"},
       {"[[listener]]\nurl = \"tcp://127.0.0.1:0\"\nmax_connections = 0",
        "node.toml: listener[0].max_connections: must be from 1"},
+      {"[[listener]]\nurl = \"tcp://10.1.2.3:0\"\nexternal = true\ntoken = \"0123456789abcdef\"",
+       "node.toml: listener[0].url: an external listener on 10.1.2.3 without TLS sends its tokens"},
+      {"[[listener]]\nurl = \"tls://127.0.0.1:0\"\ntls_key_file = \"k.pem\"",
+       "node.toml: listener[0].tls_cert_file: a tls:// or https:// listener needs its "
+       "certificate"},
+      {"[[listener]]\nurl = \"https://127.0.0.1:0\"\ntls_cert_file = \"c.pem\"",
+       "node.toml: listener[0].tls_key_file: a tls:// or https:// listener needs its private key"},
+      {"[[listener]]\nurl = \"tcp://127.0.0.1:0\"\ntls_cert_file = \"c.pem\"",
+       "node.toml: listener[0].tls_cert_file: only tls:// and https:// listeners take TLS files"},
+      {"[[service]]\nname = \"a\"\ntype = \"kv\"\n[[route]]\npattern = \"a:1\"\nto = "
+       "\"tcp://127.0.0.1:1\"\ntls_ca_file = \"ca.pem\"",
+       "node.toml: route[0].tls_ca_file: only routes to tls:// or https:// take TLS files"},
   };
   for (const BadConfig& c : cases) {
     auto config = ParseNodeConfig(c.toml, "node.toml");

@@ -1,18 +1,26 @@
-// One transport suite, run over TCP, HTTP, in-process and NATS: whatever carries a message, a
-// service sees the same requests and a caller the same replies, errors and timeouts. The NATS
-// runs use one real nats-server started by the suite (nats_server.h).
+// One transport suite, run over TCP, HTTP, TLS (tls:// and https://), in-process and NATS:
+// whatever carries a message, a service sees the same requests and a caller the same replies,
+// errors and timeouts. The NATS runs use one real nats-server started by the suite
+// (nats_server.h); the TLS runs certificates made when the suite starts
+// (shardkit/testing/test_certs.h).
 #include <atomic>
 #include <map>
 #include <thread>
 
+#include <gmock/gmock.h>
 #include <nats/nats.h>
+#include <openssl/evp.h>
 
 #include "nats_link.h"
 #include "nats_server.h"
+#include "shardkit/testing/test_certs.h"
 #include "test_util.h"
 
 namespace shardkit::services::testing {
 namespace {
+
+using ::shardkit::testing::MakeTestCerts;
+using ::shardkit::testing::TestCerts;
 
 // One server for every NATS test of this process (started on first use, killed at exit).
 NatsServer& SharedNatsServer() {
@@ -22,13 +30,39 @@ NatsServer& SharedNatsServer() {
   return *server;
 }
 
-std::string Listen(Scheme scheme, uint16_t port) {
-  static std::atomic<int> next{0};
-  switch (scheme) {
+// The certificates of every TLS test of this process.
+const TestCerts& SharedCerts() {
+  static TempDir dir;  // removed at exit
+  static TestCerts certs = MakeTestCerts(dir.path());
+  return certs;
+}
+
+struct Transport {
+  Scheme scheme;
+  bool tls = false;
+};
+std::string Name(const Transport& transport) {
+  switch (transport.scheme) {
     case Scheme::kTcp:
-      return fmt::format("tcp://127.0.0.1:{}", port);
+      return transport.tls ? "Tls" : "Tcp";
     case Scheme::kHttp:
-      return fmt::format("http://127.0.0.1:{}", port);
+      return transport.tls ? "Https" : "Http";
+    case Scheme::kInproc:
+      return "Inproc";
+    case Scheme::kNats:
+      return "Nats";
+  }
+  return "Unknown";
+}
+void PrintTo(const Transport& transport, std::ostream* out) { *out << Name(transport); }
+
+std::string Listen(Transport transport, uint16_t port) {
+  static std::atomic<int> next{0};
+  switch (transport.scheme) {
+    case Scheme::kTcp:
+      return fmt::format("{}://127.0.0.1:{}", transport.tls ? "tls" : "tcp", port);
+    case Scheme::kHttp:
+      return fmt::format("{}://127.0.0.1:{}", transport.tls ? "https" : "http", port);
     case Scheme::kInproc:
       return fmt::format("inproc://transport-{}", next++);
     case Scheme::kNats:
@@ -37,24 +71,30 @@ std::string Listen(Scheme scheme, uint16_t port) {
   return {};
 }
 
+// An echo node listening on `url` (tls:// and https:// with the shared server certificate).
 std::string EchoNodeToml(const std::string& url) {
+  std::string tls;
+  if (ParseEndpoint(url)->tls)
+    tls = fmt::format("tls_cert_file = \"{}\"\ntls_key_file = \"{}\"", SharedCerts().server_cert,
+                      SharedCerts().server_key);
   return fmt::format(R"(
 [node]
 name = "echo-node"
 [[listener]]
 url = "{}"
+{}
 [[service]]
 name = "echo"
 type = "echo"
 max_in_flight = 100000
 )",
-                     url);
+                     url, tls);
 }
 
-class TransportTest : public ::testing::TestWithParam<Scheme> {
+class TransportTest : public ::testing::TestWithParam<Transport> {
  protected:
   void SetUp() override {
-    if (GetParam() == Scheme::kNats)
+    if (GetParam().scheme == Scheme::kNats)
       SHARDKIT_REQUIRE_COMPONENT(SharedNatsServer().ok(), SharedNatsServer().problem(),
                                  "nats-server");
     node_ = StartNode(EchoNodeToml(Listen(GetParam(), 0)));
@@ -66,11 +106,12 @@ class TransportTest : public ::testing::TestWithParam<Scheme> {
     if (node_) node_->Stop(std::chrono::milliseconds(500));
   }
   Handler& ClientWith(ClientOptions options) {
+    if (GetParam().tls) options.tls_ca_file = SharedCerts().ca;
     client_ = Client(runtime_, url_, options);
     return *client_;
   }
   Handler& DefaultClient() {
-    if (!client_) client_ = Client(runtime_, url_);
+    if (!client_) ClientWith({});
     return *client_;
   }
 
@@ -341,6 +382,139 @@ TEST(NatsAuthTest, CredentialsInTheUrlAreSentAndAWrongPasswordIsAClearError) {
   }
 }
 
+// A cluster over a NATS server that requires TLS and verifies client certificates: two nodes
+// find each other and a request crosses over the TLS links; a node without the CA, or without a
+// client certificate, is refused at start with a clear error.
+TEST(NatsTlsTest, ClusterLinksUseTlsWithAClientCertificate) {
+  const TestCerts& certs = SharedCerts();
+  NatsServer server("127.0.0.1", {},
+                    fmt::format("tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: "
+                                "\"{}\"\n  verify: true\n}}",
+                                certs.server_cert, certs.server_key, certs.ca));
+  SHARDKIT_REQUIRE_COMPONENT(server.ok(), server.problem(), "nats-server");
+  auto node_toml = [&](const std::string& name, bool echo, const std::string& files) {
+    return fmt::format(R"(
+[node]
+name = "{}"
+[[listener]]
+url = "tcp://127.0.0.1:0"
+{}
+[cluster]
+nats = "{}"
+ttl_ms = 2000
+{}
+)",
+                       name, echo ? "[[service]]\nname = \"echo\"\ntype = \"echo\"" : "",
+                       server.url(), files);
+  };
+  std::string files =
+      fmt::format("tls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"", certs.ca,
+                  certs.client_cert, certs.client_key);
+  auto serving = StartNode(node_toml("serving", true, files));
+  ASSERT_NE(serving, nullptr);
+  auto routing = StartNode(node_toml("routing", false, files));
+  ASSERT_NE(routing, nullptr);
+  IoRuntime runtime(1);
+  auto client = Client(runtime, routing->listener_urls().at(0));
+  Result<Message> reply = Status::Internal("not sent");
+  for (int i = 0; i < 100 && !reply.ok(); ++i) {
+    reply = CallAndWait(*client, Msg(R"({"role":"echo","x":7})"));
+    if (!reply.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->GetInt("x"), 7);
+
+  const std::string refusals[] = {
+      "",                                             // plain text to a TLS server
+      fmt::format("tls_ca_file = \"{}\"", certs.ca),  // no client certificate
+      fmt::format("tls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+                  certs.other_ca, certs.client_cert, certs.client_key)};  // the wrong CA
+  for (const std::string& wrong : refusals) {
+    auto config = ParseNodeConfig(node_toml("refused", true, wrong), "test.toml");
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    auto refused = Node::Start(std::move(config).value());
+    ASSERT_FALSE(refused.ok()) << wrong;
+    EXPECT_THAT(refused.status().ToString(), ::testing::HasSubstr("cannot connect to nats://"))
+        << wrong;
+  }
+  routing->Stop(std::chrono::milliseconds(500));
+  serving->Stop(std::chrono::milliseconds(500));
+}
+
+// An NKey user made here: an Ed25519 key in NATS's encoding (a prefix byte, the key, a CRC-16
+// (XMODEM) little-endian, in unpadded base32). Returns {public key "U…", seed "SU…"}.
+std::pair<std::string, std::string> MakeNKeyUser() {
+  auto crc16 = [](const std::string& bytes) {
+    uint16_t crc = 0;
+    for (unsigned char c : bytes) {
+      crc ^= static_cast<uint16_t>(c << 8);
+      for (int i = 0; i < 8; ++i) crc = (crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1;
+    }
+    return crc;
+  };
+  auto encode = [&](std::string raw) {
+    uint16_t crc = crc16(raw);
+    raw += static_cast<char>(crc & 0xff);
+    raw += static_cast<char>(crc >> 8);
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    std::string out;
+    uint32_t buffer = 0;
+    int bits = 0;
+    for (unsigned char c : raw) {
+      buffer = (buffer << 8) | c;
+      for (bits += 8; bits >= 5; bits -= 5) out += alphabet[(buffer >> (bits - 5)) & 31];
+    }
+    if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
+    return out;
+  };
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  unsigned char seed[32], pub[32];
+  size_t n = 32;
+  EVP_PKEY_get_raw_private_key(key, seed, &n);
+  n = 32;
+  EVP_PKEY_get_raw_public_key(key, pub, &n);
+  EVP_PKEY_free(key);
+  constexpr unsigned char kUser = 20 << 3, kSeed = 18 << 3;
+  std::string public_raw(1, static_cast<char>(kUser));
+  public_raw.append(reinterpret_cast<char*>(pub), 32);
+  std::string seed_raw = {static_cast<char>(kSeed | (kUser >> 5)),
+                          static_cast<char>((kUser & 31) << 3)};
+  seed_raw.append(reinterpret_cast<char*>(seed), 32);
+  return {encode(public_raw), encode(seed_raw)};
+}
+
+// A NATS server that knows one NKey user: a node signs in with `nkey` and `nkey_seed_file`; the
+// seed of another key, or none, is refused at start.
+TEST(NatsNKeyTest, AClusterNodeSignsInWithAnNKeySeedFile) {
+  auto [user, seed] = MakeNKeyUser();
+  auto [other_user, other_seed] = MakeNKeyUser();
+  NatsServer server("127.0.0.1", {},
+                    fmt::format("authorization {{ users = [ {{ nkey: \"{}\" }} ] }}", user));
+  SHARDKIT_REQUIRE_COMPONENT(server.ok(), server.problem(), "nats-server");
+  TempDir dir;
+  auto toml = [&](const std::string& auth) {
+    return fmt::format(
+        "[[service]]\nname = \"echo\"\ntype = \"echo\"\n[cluster]\nnats = "
+        "\"{}\"\n{}\n",
+        server.url(), auth);
+  };
+  std::string good =
+      fmt::format("nkey = \"{}\"\nnkey_seed_file = \"{}\"", user, dir.Write("user.nk", seed));
+  auto node = StartNode(toml(good));
+  ASSERT_NE(node, nullptr);
+  node->Stop(std::chrono::milliseconds(500));
+  for (const std::string& wrong : {fmt::format("nkey = \"{}\"\nnkey_seed_file = \"{}\"", user,
+                                               dir.Write("other.nk", other_seed)),
+                                   std::string()}) {
+    auto config = ParseNodeConfig(toml(wrong), "test.toml");
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    auto refused = Node::Start(std::move(config).value());
+    ASSERT_FALSE(refused.ok()) << wrong;
+    EXPECT_THAT(refused.status().ToString(), ::testing::HasSubstr("cannot connect to nats://"));
+    EXPECT_THAT(refused.status().ToString(), ::testing::HasSubstr("uthorization")) << wrong;
+  }
+}
+
 TEST(NatsBatchTest, ABatchOfMalformedFramingIsRefusedByTheParser) {
   std::vector<BatchItem> items;
   std::string batch(kBatchMagic);
@@ -377,20 +551,12 @@ TEST(NatsBatchTest, ABatchNobodyServesAnswersUnavailableAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, TransportTest,
-                         ::testing::Values(Scheme::kTcp, Scheme::kHttp, Scheme::kInproc,
-                                           Scheme::kNats),
-                         [](const ::testing::TestParamInfo<Scheme>& info) {
-                           switch (info.param) {
-                             case Scheme::kTcp:
-                               return std::string("Tcp");
-                             case Scheme::kHttp:
-                               return std::string("Http");
-                             case Scheme::kInproc:
-                               return std::string("Inproc");
-                             case Scheme::kNats:
-                               return std::string("Nats");
-                           }
-                           return std::string("Unknown");
+                         ::testing::Values(Transport{Scheme::kTcp}, Transport{Scheme::kHttp},
+                                           Transport{Scheme::kTcp, true},
+                                           Transport{Scheme::kHttp, true},
+                                           Transport{Scheme::kInproc}, Transport{Scheme::kNats}),
+                         [](const ::testing::TestParamInfo<Transport>& info) {
+                           return Name(info.param);
                          });
 
 }  // namespace

@@ -14,6 +14,9 @@
 //   http://   POST /act on keep-alive connections, one request at a time per connection, at most
 //             `connections` connections; a request whose reused connection turns out closed by
 //             the server (idle timeout, restart) is sent once more on a new connection.
+//   tls://, https://  the same inside TLS: the server's certificate must chain to a trusted CA and
+//             name the host (or IP) of the URL; a failed handshake answers `unavailable` with
+//             OpenSSL's reason ("certificate has expired").
 //   inproc:// the node listening on inproc://name in this process (unavailable when none).
 //
 // Thread-safety: Handle may be called from any thread; replies arrive on I/O threads of `runtime`.
@@ -42,6 +45,11 @@ struct ClientOptions {
   // [node] max_reply_bytes, so any reply it sends can be read.
   size_t max_reply_bytes = 16 * 1024 * 1024;
   size_t ReplyLimit() const { return std::max(max_message_bytes, max_reply_bytes) + 4096; }
+  // tls:// and https:// only: the CAs (PEM) trusted for the server's certificate (empty: the
+  // system's), and a client certificate chain and key (PEM) for a listener that asks for one.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 Result<std::shared_ptr<Handler>> MakeClient(IoRuntime& runtime, const Endpoint& endpoint,

@@ -25,7 +25,10 @@
 //   allow = ["store:*"]             # patterns served at all (default: everything, but operations
 //                                   # on an external listener)
 //   insecure = false                # allow an external listener on a non-loopback address
-//                                   # without a token (logged)
+//                                   # without a token or without TLS (logged)
+//   tls_cert_file = "node.crt"      # tls:// and https:// only: certificate chain (PEM), required
+//   tls_key_file = "node.key"       # its private key (PEM), required; both read again on reload
+//   tls_client_ca_file = ""         # set: clients must present a certificate signed by it (mTLS)
 //   max_message_bytes = 4194304
 //   read_timeout_ms = 10000         # a request (or frame) must arrive within this once begun,
 //                                   # and a new connection's first one within this of connecting
@@ -49,6 +52,10 @@
 //   timeout_ms = 5000               # remote only: how long to wait (capped by the deadline)
 //   token = ""                      # remote only: bearer token of the remote listener
 //   connections = 2                 # remote tcp/http only: pool size
+//   tls_ca_file = ""                # remote tls/https only: CAs trusted for the server's
+//                                   # certificate ("": the system's)
+//   tls_cert_file = ""              # remote tls/https only: a client certificate and key, for a
+//   tls_key_file = ""               # listener that asks for one (mTLS)
 //
 //   [cluster]                       # optional: without it the node runs alone (docs/cluster.md)
 //   nats = "nats://127.0.0.1:4222"  # the NATS server (JetStream enabled) the nodes meet on
@@ -58,6 +65,12 @@
 //   timeout_ms = 5000               # how long a request to another node may take (capped by the
 //                                   # deadline)
 //   resend_after_ms = 1000          # no reply in this time: sent again, doubling (0: never)
+//   tls_ca_file = ""                # set: TLS to NATS, its certificate checked against these CAs
+//   tls_cert_file = ""              # a client certificate and key, for a server that verifies
+//   tls_key_file = ""               # clients (mTLS)
+//   creds_file = ""                 # a .creds file (user JWT and NKey seed)
+//   nkey = ""                       # or an NKey user: its public key ("U…")
+//   nkey_seed_file = ""             # and the file of its seed
 //
 // Errors name the file, the key and the problem: "node.toml: listener[1].url: unsupported scheme
 // 'udp' (tcp://, http:// or inproc://)". Unknown keys are errors (typos should not be ignored).
@@ -110,6 +123,11 @@ struct ListenerConfig {
   int64_t max_in_flight_per_connection = 1024;
   int64_t request_timeout_ms = 30'000;             // copied from [node]
   size_t max_reply_bytes = kDefaultMaxReplyBytes;  // copied from [node]
+  // tls:// and https:// only (docs/security.md, "TLS"): the certificate chain and key (PEM), read
+  // again on reload; with a client CA, a client must present a certificate it signed (mTLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
 };
 
 struct ServiceConfig {
@@ -126,6 +144,9 @@ struct RouteConfig {
   int64_t timeout_ms = 5'000;
   std::string token;
   int connections = 2;
+  std::string tls_ca_file;  // tls:// and https:// only: as ClientOptions
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct ClusterConfig {
@@ -135,8 +156,12 @@ struct ClusterConfig {
   int64_t ttl_ms = 6'000;
   int64_t timeout_ms = 5'000;
   int64_t resend_after_ms = 1'000;
+  NatsAuthFiles files;  // TLS and credentials for the NATS links
   friend bool operator==(const ClusterConfig&, const ClusterConfig&) = default;
 };
+
+// The NATS endpoint of [cluster], with its TLS and credential files.
+Result<Endpoint> ClusterEndpoint(const ClusterConfig& cluster);
 
 struct NodeConfig {
   std::string source;  // the file it was read from ("" when built in code)

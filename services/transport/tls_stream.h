@@ -1,0 +1,36 @@
+// Internal: the SSL stream over a TCP socket, for the .cc files that do network I/O (tcp_server.cc,
+// tcp_client.cc, http.cc, tls.cc); Asio's SSL headers are heavy, so no other file includes this.
+// The transports are templates over their stream: `tcp::socket` (tcp://, http://) or `TlsStream`
+// (tls://, https://); the overloads below are what differs between the two.
+#pragma once
+
+#include "io.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include <string>
+
+#include "tls.h"
+
+namespace shardkit::services {
+
+using tcp = asio::ip::tcp;
+using TlsStream = asio::ssl::stream<tcp::socket>;
+
+inline tcp::socket& SocketOf(tcp::socket& stream) { return stream; }
+inline tcp::socket& SocketOf(TlsStream& stream) { return stream.next_layer(); }
+
+// Sets what the client checks in the server's certificate: the URL's host name (also sent as SNI)
+// or IP address.
+void PrepareClientStream(SSL* ssl, const std::string& host);
+
+// Why a client's handshake failed, in words: the certificate check's reason when there is one
+// ("certificate has expired", "unable to get local issuer certificate").
+std::string HandshakeError(SSL* ssl, const boost::system::error_code& ec);
+
+// Whether the first byte waiting on `socket` starts a TLS handshake (peeked, not consumed), so a
+// plain-text client on a TLS port is told so in its own protocol instead of a dropped connection.
+bool LooksLikeTls(const tcp::socket& socket);
+
+}  // namespace shardkit::services
