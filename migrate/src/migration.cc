@@ -239,7 +239,13 @@ class Migration::Impl {
       return Status::Invalid(fmt::format("cleanup needs a completed migration (phase is {})",
                                          PhaseName(state_.phase)));
     }
-    return internal::DeleteSourceCopies(spec_, ranges_);
+    // The sources were let go at completion (ReleaseClaims): still open if the node serves them.
+    MigrationSpec spec = spec_;
+    for (Participant& p : spec.sources) {
+      if (auto it = released_sources_.find(p.shard); !p.store && it != released_sources_.end())
+        p.store = it->second.lock();
+    }
+    return internal::DeleteSourceCopies(spec, ranges_);
   }
 
   Progress progress() const {
@@ -301,6 +307,8 @@ class Migration::Impl {
     }
     for (auto* side : {&spec_.sources, &spec_.targets}) {
       for (Participant& p : *side) {
+        // A source is remembered weakly for Cleanup: open while the node still serves it.
+        if (side == &spec_.sources) released_sources_[p.shard] = p.store;
         p.store.reset();
         p.gate.reset();
       }
@@ -626,6 +634,8 @@ class Migration::Impl {
   }
 
   MigrationSpec spec_;
+  // The sources' stores after ReleaseClaims, by shard, for Cleanup.
+  std::map<std::string, std::weak_ptr<store::EntityStore>> released_sources_;
   std::map<std::string, store::KsidRange> ranges_;
   internal::JournalState state_;
   std::vector<std::unique_ptr<internal::Replicator>> forward_, reverse_;

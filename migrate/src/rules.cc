@@ -144,6 +144,11 @@ Result<uint64_t> DeleteSourceCopies(const MigrationSpec& spec,
                                     const std::map<std::string, store::KsidRange>& ranges) {
   auto map = spec.map->Current();
   for (const Participant& s : spec.sources) {
+    if (!s.store) {
+      return Refuse("sources", s,
+                    "cleanup refused: the store is no longer open in this process (a reload "
+                    "retired it); nothing was deleted: its files can be removed directly");
+    }
     if (map->Find(s.shard)) {
       return Refuse(
           "sources", s,
