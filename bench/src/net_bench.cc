@@ -523,27 +523,10 @@ tcp::endpoint EndpointOf(const std::string& url) {
   return tcp::endpoint(asio::ip::make_address("127.0.0.1"), port);
 }
 
-}  // namespace
-
-Figures RunNetBench(const NetOptions& options) {
-  // The node's start-up log would go to stdout, where --json promises one object.
-  auto level = spdlog::get_level();
-  spdlog::set_level(spdlog::level::warn);
-  bool nats = options.transport == "nats";
-  double idle_cpu_percent =
-      options.idle_seconds > 0 ? MeasureIdleNodeCpuPercent(options.idle_seconds) : -1;
-  std::unique_ptr<NatsServerProcess> nats_server;
-  std::string nats_url = options.nats_url;
-  if (nats && nats_url.empty()) {
-    nats_server = std::make_unique<NatsServerProcess>();
-    nats_url = nats_server->url();
-  }
-  double idle_cpu_percent_nats = nats && options.idle_seconds > 0
-                                     ? MeasureIdleNodeCpuPercent(options.idle_seconds, nats_url)
-                                     : -1;
-  std::string nats_listener =
-      nats ? fmt::format("[[listener]]\nurl = \"{}\"\n", nats_url) : std::string();
-  CertDir certs;
+// The node measured: a kv store of 100-byte values behind TCP, HTTP and TLS listeners (and
+// NATS with `nats_listener`).
+std::unique_ptr<services::Node> StartBenchNode(const CertDir& certs,
+                                               const std::string& nats_listener) {
   auto config = services::ParseNodeConfig(
       fmt::format(R"(
 [node]
@@ -571,37 +554,70 @@ value_bytes = 100
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
   if (!node.ok()) throw std::runtime_error(node.status().ToString());
+  return std::move(node).value();
+}
+
+struct Runs {
+  RunResult depth1, deep, tls1, tls_deep, over_nats;
+};
+
+// Runs that are compared (tls and nats against plain tcp) take turns in kRounds slices each
+// (tcp, tls, tcp, tls…): on a shared, noisy machine a slow spell weighs on both. `nats_url`
+// empty: no NATS runs.
+Runs RunInTurns(const NetOptions& options, const tcp::endpoint& tcp_where,
+                const tcp::endpoint& tls_where, asio::ssl::context& tls,
+                const std::string& nats_url) {
+  constexpr int kRounds = 3;
+  NetOptions slice = options;
+  slice.seconds = options.seconds / kRounds;
+  std::vector<RunResult> depth1, tls1, deep, tls_deep, nats;
+  for (int round = 0; round < kRounds; ++round) {
+    depth1.push_back(RunTcp(tcp_where, slice, 1));
+    tls1.push_back(RunTcp(tls_where, slice, 1, &tls));
+    deep.push_back(RunTcp(tcp_where, slice, options.depth));
+    tls_deep.push_back(RunTcp(tls_where, slice, options.depth, &tls));
+    if (!nats_url.empty()) nats.push_back(RunNats(nats_url, slice));
+  }
+  return {Merge(depth1), Merge(deep), Merge(tls1), Merge(tls_deep),
+          nats_url.empty() ? RunResult() : Merge(nats)};
+}
+
+}  // namespace
+
+Figures RunNetBench(const NetOptions& options) {
+  // The node's start-up log would go to stdout, where --json promises one object.
+  auto level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::warn);
+  bool nats = options.transport == "nats";
+  double idle_cpu_percent =
+      options.idle_seconds > 0 ? MeasureIdleNodeCpuPercent(options.idle_seconds) : -1;
+  std::unique_ptr<NatsServerProcess> nats_server;
+  std::string nats_url = options.nats_url;
+  if (nats && nats_url.empty()) {
+    nats_server = std::make_unique<NatsServerProcess>();
+    nats_url = nats_server->url();
+  }
+  double idle_cpu_percent_nats = nats && options.idle_seconds > 0
+                                     ? MeasureIdleNodeCpuPercent(options.idle_seconds, nats_url)
+                                     : -1;
+  std::string nats_listener =
+      nats ? fmt::format("[[listener]]\nurl = \"{}\"\n", nats_url) : std::string();
+  CertDir certs;
+  std::unique_ptr<services::Node> node = StartBenchNode(certs, nats_listener);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   double idle_rss_mb = RssMb();
-  auto urls = (*node)->listener_urls();
-  tcp::endpoint tcp_where = EndpointOf(urls.at(0));
+  auto urls = node->listener_urls();
   tcp::endpoint http_where = EndpointOf(urls.at(1));
-  tcp::endpoint tls_where = EndpointOf(urls.at(2));
   asio::ssl::context tls(asio::ssl::context::tls_client);
   tls.load_verify_file(certs.files.ca);
   tls.set_verify_mode(asio::ssl::verify_peer);
   SSL_CTX_set_ciphersuites(tls.native_handle(), "TLS_AES_128_GCM_SHA256");  // as shardkit's client
-
-  // Runs that are compared (tls and nats against plain tcp) take turns in kRounds slices each
-  // (tcp, tls, tcp, tls…): on a shared, noisy machine a slow spell weighs on both.
-  constexpr int kRounds = 3;
-  NetOptions slice = options;
-  slice.seconds = options.seconds / kRounds;
-  std::vector<RunResult> depth1_slices, tls1_slices, deep_slices, tls_deep_slices, nats_slices;
-  for (int round = 0; round < kRounds; ++round) {
-    depth1_slices.push_back(RunTcp(tcp_where, slice, 1));
-    tls1_slices.push_back(RunTcp(tls_where, slice, 1, &tls));
-    deep_slices.push_back(RunTcp(tcp_where, slice, options.depth));
-    tls_deep_slices.push_back(RunTcp(tls_where, slice, options.depth, &tls));
-    if (nats) nats_slices.push_back(RunNats(nats_url, slice));
-  }
-  RunResult depth1 = Merge(depth1_slices);
-  RunResult deep = Merge(deep_slices);
-  RunResult tls1 = Merge(tls1_slices);
-  RunResult tls_deep = Merge(tls_deep_slices);
-  RunResult over_nats = nats ? Merge(nats_slices) : RunResult();
+  Runs runs = RunInTurns(options, EndpointOf(urls.at(0)), EndpointOf(urls.at(2)), tls,
+                         nats ? nats_url : std::string());
+  const RunResult &depth1 = runs.depth1, &deep = runs.deep, &tls1 = runs.tls1,
+                  &tls_deep = runs.tls_deep, &over_nats = runs.over_nats;
   RunResult over_http = RunHttp(http_where, options);
-  (*node)->Stop(std::chrono::milliseconds(1000));
+  node->Stop(std::chrono::milliseconds(1000));
   spdlog::set_level(level);
 
   Figures figures{

@@ -45,7 +45,7 @@ struct Variant {
   // The targets are served by a third process, the *target* node (a shard-map follower of the
   // storage node); the router sends their shard messages there directly.
   bool remote = false;
-  std::vector<std::string> retired;       // stores taken out of the config (after a migration)
+  std::vector<std::string> retired;  // stores taken out of the config (after a migration)
 };
 
 // Every store of the storage node, each once.
