@@ -418,6 +418,29 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     SendBulk(context, message, std::move(plan), std::move(items), std::move(reply), true);
   }
 
+  // Per shard of `map`: the positions of the ids it is asked for and their JSON array text.
+  using LoadPlan = std::vector<std::pair<std::vector<size_t>, std::string>>;
+  // Id-sharded kinds ask each id's shard; field-sharded kinds ask every shard for every id.
+  static LoadPlan PlanLoad(const rapidjson::Document& ids, const ShardMap& map, bool by_id) {
+    LoadPlan plan(map.shards().size());
+    for (size_t i = 0; i < ids.Size(); ++i) {
+      const rapidjson::Value& id = ids[static_cast<rapidjson::SizeType>(i)];
+      std::string text = ToJsonText(id);
+      for (size_t s = 0; s < map.shards().size(); ++s) {
+        if (by_id) {
+          std::string key =
+              id.IsString() ? std::string(id.GetString(), id.GetStringLength()) : text;
+          if (&map.ShardFor(store::Ksid(key)) != &map.shards()[s]) continue;
+        }
+        auto& [positions, array] = plan[s];
+        array += array.empty() ? "[" : ",";
+        array += text;
+        positions.push_back(i);
+      }
+    }
+    return plan;
+  }
+
   // Bulk load: id-sharded kinds split per shard; field-sharded kinds ask every shard.
   void LoadBulk(const Context& context, Message message, ReplyFn reply, int attempt,
                 const std::string& seen) {
@@ -429,23 +452,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     MapPtr map = options_.map->Current();
     bool by_id = map->ShardKeyOf(*message.GetString("kind")) == "id";
     size_t n = doc->Size();
-    auto plan = std::make_shared<std::vector<std::pair<std::vector<size_t>, std::string>>>(
-        map->shards().size());
-    for (size_t i = 0; i < n; ++i) {
-      const rapidjson::Value& id = (*doc)[static_cast<rapidjson::SizeType>(i)];
-      std::string text = ToJsonText(id);
-      for (size_t s = 0; s < map->shards().size(); ++s) {
-        if (by_id) {
-          std::string key =
-              id.IsString() ? std::string(id.GetString(), id.GetStringLength()) : text;
-          if (&map->ShardFor(store::Ksid(key)) != &map->shards()[s]) continue;
-        }
-        auto& [positions, array] = (*plan)[s];
-        array += array.empty() ? "[" : ",";
-        array += text;
-        positions.push_back(i);
-      }
-    }
+    auto plan = std::make_shared<LoadPlan>(PlanLoad(*doc, *map, by_id));
     auto answers_per_item = std::make_shared<std::vector<std::string>>(n);
     auto steps = Steps(context, message, attempt, seen);
     std::string kind(*message.GetString("kind"));
@@ -523,6 +530,45 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     return ToJsonText(q);
   }
 
+  struct ListItem {
+    std::string text;
+    std::shared_ptr<const store::ListOrder::Key> key;
+  };
+
+  // The page the shards' items make: sorted, older copies of a moving entity dropped, skip and
+  // limit applied, projected; a cursor when more follow.
+  static void ReplyPage(const store::ListOrder& order, std::vector<ListItem> merged, bool more,
+                        bool partial, const std::vector<std::string>& missing,
+                        const ReplyFn& reply) {
+    std::stable_sort(merged.begin(), merged.end(), [&](const ListItem& a, const ListItem& b) {
+      return order.Compare(*a.key, *b.key) < 0;
+    });
+    std::vector<std::string_view> texts;
+    for (const ListItem& item : merged) texts.push_back(item.text);
+    auto older = internal::OlderCopies(texts);
+    size_t kept = 0;
+    for (size_t i = 0; i < merged.size(); ++i) {
+      if (!older[i] && kept++ != i) merged[kept - 1] = std::move(merged[i]);
+    }
+    merged.resize(kept);
+    size_t begin = std::min(order.skip(), merged.size());
+    size_t end = order.limit() ? std::min(merged.size(), begin + *order.limit()) : merged.size();
+    more |= end < merged.size();
+    std::string array = "[";
+    for (size_t i = begin; i < end; ++i) {
+      auto projected = order.Project(merged[i].text);
+      if (!projected.ok()) return reply(projected.status());
+      array += (i > begin ? "," : "") + *projected;
+    }
+    Message out;
+    out.SetArrayJson("items", array + "]");
+    if (more && end > begin) out.SetString("cursor", order.CursorAfter(*merged[end - 1].key));
+    if (partial) {
+      out.SetArrayJson("missing", JsonStringArray(missing));
+    }
+    reply(std::move(out));
+  }
+
   void List(const Context& context, Message message, ReplyFn reply, int attempt,
             const std::string& seen) {
     auto query = store::QueryFromMessage(message);
@@ -545,11 +591,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
         context, [child](const Shard&, size_t) { return std::optional<Message>(child); },
         [shared_order, partial, steps, kind = query->kind, reply](
             const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-          struct Item {
-            std::string text;
-            std::shared_ptr<const store::ListOrder::Key> key;
-          };
-          std::vector<Item> merged;
+          std::vector<ListItem> merged;
           std::vector<internal::MoveMarker> markers;
           std::vector<std::string> missing;
           bool more = false;
@@ -574,7 +616,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
               }
               auto key = shared_order->KeyOf(item_text);
               if (!key.ok()) return reply(ShardError(map->shards()[s], key.status()));
-              merged.push_back(Item{std::move(item_text), std::move(key).value()});
+              merged.push_back(ListItem{std::move(item_text), std::move(key).value()});
             }
           }
           if (!markers.empty()) {
@@ -582,36 +624,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
             return internal::CompleteAll(steps, std::move(markers),
                                          [retry, reply] { retry(reply); });
           }
-          std::stable_sort(merged.begin(), merged.end(), [&](const Item& a, const Item& b) {
-            return shared_order->Compare(*a.key, *b.key) < 0;
-          });
-          std::vector<std::string_view> texts;
-          for (const Item& item : merged) texts.push_back(item.text);
-          auto older = internal::OlderCopies(texts);
-          size_t kept = 0;
-          for (size_t i = 0; i < merged.size(); ++i) {
-            if (!older[i] && kept++ != i) merged[kept - 1] = std::move(merged[i]);
-          }
-          merged.resize(kept);
-          size_t begin = std::min(shared_order->skip(), merged.size());
-          size_t end = shared_order->limit()
-                           ? std::min(merged.size(), begin + *shared_order->limit())
-                           : merged.size();
-          more |= end < merged.size();
-          std::string array = "[";
-          for (size_t i = begin; i < end; ++i) {
-            auto projected = shared_order->Project(merged[i].text);
-            if (!projected.ok()) return reply(projected.status());
-            array += (i > begin ? "," : "") + *projected;
-          }
-          Message out;
-          out.SetArrayJson("items", array + "]");
-          if (more && end > begin)
-            out.SetString("cursor", shared_order->CursorAfter(*merged[end - 1].key));
-          if (partial) {
-            out.SetArrayJson("missing", JsonStringArray(missing));
-          }
-          reply(std::move(out));
+          ReplyPage(*shared_order, std::move(merged), more, partial, missing, reply);
         });
   }
 
