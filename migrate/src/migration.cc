@@ -543,6 +543,31 @@ class Migration::Impl {
     return fence;
   }
 
+  // The feed positions of `participants` (the new owners: the reverse direction starts after
+  // them); unavailable when a remote one's node cannot be asked (its feed answers UINT64_MAX).
+  static Result<std::map<std::string, uint64_t>> FeedPositions(
+      std::vector<Participant>& participants, const char* step) {
+    std::map<std::string, uint64_t> positions;
+    for (Participant& p : participants) {
+      positions[p.shard] = p.store->feed().LastSequence();
+      if (positions[p.shard] == ~0ull)
+        return Status::Unavailable(fmt::format(
+            "{} abandoned: cannot read the feed position of {} on node {}", step, p.shard, p.node));
+    }
+    return positions;
+  }
+
+  // `map` with `from`'s ranges replaced by `to`'s, one epoch later.
+  static Result<shard::ShardMap> NextMap(const shard::ShardMap& map,
+                                         const std::vector<Participant>& from,
+                                         const std::vector<Participant>& to) {
+    std::vector<std::string> from_names, ranges;
+    for (const Participant& p : from) from_names.push_back(p.shard);
+    for (const Participant& p : to) ranges.push_back(p.shard);
+    for (const auto& name : ShardsWithout(map, from_names)) ranges.push_back(name);
+    return shard::ShardMap::Make(map.epoch() + 1, ranges, map.shard_keys());
+  }
+
   // Moves ownership from `from` to `to`; `replicators` carry from -> to.
   Result<CutoverReport> Switch(std::vector<Participant>& from, std::vector<Participant>& to,
                                std::vector<std::unique_ptr<internal::Replicator>>& replicators,
@@ -575,28 +600,16 @@ class Migration::Impl {
     if (!fence.ok()) return abandon(fence.status());
     // The new owners' own feeds so far hold only replicated changes: the reverse direction
     // starts after them.
-    std::map<std::string, uint64_t> to_positions;
-    for (Participant& p : to) {
-      to_positions[p.shard] = p.store->feed().LastSequence();
-      // A remote target's feed answers UINT64_MAX when its node cannot be asked.
-      if (to_positions[p.shard] == ~0ull)
-        return abandon(Status::Unavailable(
-            fmt::format("{} abandoned: cannot read the feed position of {} on node {}", step,
-                        p.shard, p.node)));
-    }
+    auto to_positions = FeedPositions(to, step);
+    if (!to_positions.ok()) return abandon(to_positions.status());
     // Journaled before the map swap: a coordinator that dies right after the swap resumes with
     // the positions the reverse replication must start from.
     for (const auto& [name, position] : *fence) state_.fence[name] = position;
-    for (const auto& [name, position] : to_positions) state_.reverse_from[name] = position;
+    for (const auto& [name, position] : *to_positions) state_.reverse_from[name] = position;
     if (Status s = Save(); !s.ok()) return abandon(s);
     internal::CrashPoint(forward ? "migrate:fenced" : "migrate:fenced_back");
 
-    std::vector<std::string> from_names, to_names;
-    for (const Participant& p : from) from_names.push_back(p.shard);
-    for (const Participant& p : to) to_names.push_back(p.shard);
-    std::vector<std::string> ranges = to_names;
-    for (const auto& name : ShardsWithout(*map, from_names)) ranges.push_back(name);
-    auto next = shard::ShardMap::Make(map->epoch() + 1, ranges, map->shard_keys());
+    auto next = NextMap(*map, from, to);
     if (!next.ok()) return abandon(next.status());
     // The new owners must take writes the moment the map names them (a retired gate left from an
     // earlier switch would refuse them). Before the swap their guards refuse by the map anyway.
