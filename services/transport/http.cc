@@ -512,12 +512,7 @@ Result<std::unique_ptr<Listener>> Start(IoRuntime& runtime, const ListenerConfig
                                         ListenerHooks hooks) {
   auto shared =
       std::make_shared<Server<HttpConnection<Stream>>>(runtime.impl().io, config, std::move(hooks));
-  if (config.endpoint.tls) {
-    auto tls = ServerTls::Load(config);
-    if (!tls.ok()) return tls.status();
-    shared->tls = std::move(tls).value();
-  }
-  auto url = Listen(shared);
+  auto url = LoadTlsAndListen(shared);
   if (!url.ok()) return url.status();
   return std::unique_ptr<Listener>(std::make_unique<HttpListener<Stream>>(shared, *url));
 }

@@ -194,4 +194,15 @@ Result<std::string> Listen(const std::shared_ptr<Server<Connection>>& shared) {
   return bound.ToString();
 }
 
+// Loads the listener's certificate and key (tls:// and https://), then listens (Listen).
+template <typename Connection>
+Result<std::string> LoadTlsAndListen(const std::shared_ptr<Server<Connection>>& shared) {
+  if (shared->config.endpoint.tls) {
+    auto tls = ServerTls::Load(shared->config);
+    if (!tls.ok()) return tls.status();
+    shared->tls = std::move(tls).value();
+  }
+  return Listen(shared);
+}
+
 }  // namespace shardkit::services
