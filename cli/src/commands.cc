@@ -155,7 +155,7 @@ void PrintJson(const std::string& json, bool compact) {
   rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
   writer.SetIndent(' ', 2);
   document->Accept(writer);
-  fmt::print("{}\n", buffer.GetString());
+  fmt::print("{}\n", WrittenJson(buffer));
 }
 
 // For a `no handler` reply: the node's routed patterns closest to the message (from its routing

@@ -65,7 +65,7 @@ std::string Stamped(std::string_view ent_json, const std::string& field, uint64_
   writer.Key(field.data(), static_cast<rapidjson::SizeType>(field.size()));
   writer.Uint64(position);
   writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return WrittenJson(buffer);
 }
 
 // The stamp of the entity in a store:load reply ({"ent":{…}}); 0 when absent.

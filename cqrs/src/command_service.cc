@@ -30,7 +30,7 @@ std::string WithId(const rapidjson::Document& ent, std::string_view id) {
     member.value.Accept(writer);
   }
   writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return WrittenJson(buffer);
 }
 
 std::string EntityKey(std::string_view kind, std::string_view id) {

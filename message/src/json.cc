@@ -71,7 +71,24 @@ std::string ToJsonText(const rapidjson::Value& value) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   value.Accept(writer);
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return WrittenJson(buffer);
+}
+
+std::string WrittenJson(const rapidjson::StringBuffer& buffer) {
+  std::string_view text(buffer.GetString(), buffer.GetSize());
+  size_t at = internal::FindUnscannedControl(text);
+  if (at == std::string_view::npos) return std::string(text);
+  // Outside a string the writer emits no control byte, so each one found is inside a string.
+  std::string out(text.substr(0, at));
+  for (; at < text.size(); ++at) {
+    const auto c = static_cast<uint8_t>(text[at]);
+    if (c >= 0x1a && c <= 0x1f) {
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+    } else {
+      out += text[at];
+    }
+  }
+  return out;
 }
 
 }  // namespace shardkit

@@ -132,7 +132,7 @@ Status WriteJournal(const std::string& path, const JournalState& state) {
   WriteMap(w, "fence", state.fence);
   WriteMap(w, "reverse_from", state.reverse_from);
   w.EndObject();
-  if (!WriteFileAtomically(path, {buffer.GetString(), buffer.GetSize()}).ok())
+  if (!WriteFileAtomically(path, WrittenJson(buffer)).ok())
     return Status::Internal(fmt::format("cannot write journal {}", path));
   return Status::Ok();
 }

@@ -5,6 +5,7 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <shardkit/message/json.h>
 
 #include "validation.h"
 
@@ -76,7 +77,7 @@ std::string Compact(const rapidjson::Value& v) {
   rapidjson::StringBuffer out;
   rapidjson::Writer<rapidjson::StringBuffer> w(out);
   v.Accept(w);
-  return std::string(out.GetString(), out.GetSize());
+  return WrittenJson(out);
 }
 
 namespace {
@@ -98,7 +99,7 @@ std::string RenderWith(const rapidjson::Value& object, std::string_view id, uint
     it->value.Accept(w);
   }
   w.EndObject();
-  return std::string(out.GetString(), out.GetSize());
+  return WrittenJson(out);
 }
 
 }  // namespace

@@ -305,4 +305,20 @@ TEST(JsonObjectTest, EscapesNamesAndValuesAndKeepsOrder) {
 }
 
 }  // namespace
+// Found by fuzz/codec_fuzz: RapidJSON 1.1's SSE2 string writer, like its reader, took the bytes
+// 0x1a-0x1f for text and wrote them raw, so an error's details (and any text a Writer wrote:
+// stored entities, command logs, journals) read back as JSON that no parser accepts.
+TEST(Codec, ControlBytesAWriterLetsThroughAreEscaped) {
+  const std::string escaped = R"({"error$":{"code":"not_found","message":"m","details":{")" +
+                              std::string(20, 'K') + R"(\u001e\u001a\u001f\u0019x":"y"}}})";
+  Result<Message> reply = FromWire(MustParse(escaped));
+  ASSERT_FALSE(reply.ok());
+  std::string wire = ToJson(ErrorMessage(reply.status()));
+  EXPECT_TRUE(ParseMessage(wire).ok()) << wire;
+  EXPECT_THAT(wire, HasSubstr(R"(\u001e\u001a\u001f\u0019x)"));
+  auto doc = ParseJson(R"(["0123456789abcdef\u001b0123456789abcdef"])", "t");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ(ToJsonText(*doc), R"(["0123456789abcdef\u001b0123456789abcdef"])");
+}
+
 }  // namespace shardkit

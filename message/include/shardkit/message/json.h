@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
 
 #include "shardkit/message/status.h"
 
@@ -30,6 +31,10 @@ Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view wh
 
 // Compact JSON text of a RapidJSON value.
 std::string ToJsonText(const rapidjson::Value& value);
+// The text a rapidjson::Writer wrote into `buffer`, as JSON: RapidJSON 1.1's SSE2 string writer,
+// like its reader, takes bytes 0x1a-0x1f for text (it tests c <= 0x19) and writes them raw, which
+// no JSON parser reads back; they are escaped here. Every Writer's output goes through this.
+std::string WrittenJson(const rapidjson::StringBuffer& buffer);
 
 // JsonObject: JSON text built by hand (error details, small replies, change-record values), the
 // one way shardkit writes it. Names and string values are always escaped, so a shard name, an id
