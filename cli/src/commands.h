@@ -18,7 +18,8 @@ void AddNodeCommands(CLI::App& app, int& exit_code);
 // The name failure lines start with: "shardkit", or a node binary's own (MainOptions::name).
 // The help of every --to naming a node, one text everywhere.
 inline constexpr const char* kToHelp =
-    "The node: tcp://host:port, http://host:port or nats://[user:password@]host:port";
+    "The node: tcp:// or tls://host:port, http:// or https://host:port, or "
+    "nats://[user:password@]host:port";
 
 // A number > 0, refused in words ("0 is not a number greater than 0"): CLI11's PositiveNumber
 // prints its bounds as doubles (a 300-digit maximum).

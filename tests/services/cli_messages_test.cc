@@ -79,7 +79,8 @@ TEST(CliMessages, ANonPositiveNumberIsRefusedInWords) {
 TEST(CliMessages, EachMigrateCommandSaysWhatItDoesAndToReadsTheSameEverywhere) {
   TempDir dir;
   const std::string to_help =
-      "The node: tcp://host:port, http://host:port or nats://[user:password@]host:port";
+      "The node: tcp:// or tls://host:port, http:// or https://host:port, or "
+      "nats://[user:password@]host:port";
   ShellRun migrate = Shell(dir, Cli("migrate --help"));
   EXPECT_EQ(migrate.exit_code, 0);
   EXPECT_THAT(migrate.out, Not(HasSubstr("The migration's")));
