@@ -39,6 +39,24 @@ std::string TomlList(const std::vector<std::string>& items) {
   return out + "]";
 }
 
+// A RocksDB store per timeline shard, its data under <dir>/data/<node>.<shard>.
+std::string TimelineStores(const System& s, const std::string& node,
+                           const std::vector<std::string>& shards) {
+  std::string toml;
+  for (const auto& shard : shards) {
+    toml += fmt::format(R"(
+[[service]]
+name = "timeline-shard{2}"
+type = "store"
+backend = "rocksdb"
+path = "{0}/data/{1}.{2}"
+shard = "{2}"
+)",
+                        s.dir, node, shard);
+  }
+  return toml;
+}
+
 }  // namespace
 
 std::string EntryStoreConfig(const System& s) {
@@ -140,18 +158,25 @@ type = "migrator"
 dir = "{0}/data/migrations"
 )",
                                                           s.dir);
-  for (const auto& shard : s.timeline_shards) {
-    toml += fmt::format(R"(
-[[service]]
-name = "timeline-shard{1}"
-type = "store"
-backend = "rocksdb"
-path = "{0}/data/timeline{1}"
-shard = "{1}"
-)",
-                        s.dir, shard);
-  }
+  toml += TimelineStores(s, "timeline", s.timeline_shards);
+  for (const auto& shard : s.remote_timeline_shards)
+    toml += Route(fmt::format(R"(store:*,kind:*,shard:"{}")", shard), s.url.at("timeline-b"));
   return toml;
+}
+
+// A node added for a split's targets: its map follows the timeline node's (the authority), so
+// each store's guard takes its range the moment a cutover names it.
+std::string TimelineShardsConfig(const System& s) {
+  return NodeHeader("timeline-b") +
+         fmt::format(R"(
+[[service]]
+name = "map"
+type = "shard-map"
+from = "{}"
+refresh_ms = 0
+)",
+                     s.url.at("timeline")) +
+         TimelineStores(s, "timeline-b", s.remote_timeline_shards);
 }
 
 std::string FanoutConfig(const System& s) {

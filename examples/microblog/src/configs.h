@@ -16,6 +16,9 @@ struct System {
   std::vector<std::string> entry_store_patterns = {"store:*,kind:entry"};
   bool index = false, social = false;
   std::vector<std::string> timeline_shards = {"-80", "80-"};
+  // Timeline shards served by the node a live split added ("timeline-b"); the timeline node
+  // routes their shard messages there.
+  std::vector<std::string> remote_timeline_shards;
   std::map<std::string, std::string> url;  // node name -> internal tcp URL
 };
 
@@ -26,6 +29,7 @@ std::string IndexConfig(const System& s);
 std::string CacheConfig(const System& s);
 std::string FollowConfig(const System& s);
 std::string TimelineConfig(const System& s);
+std::string TimelineShardsConfig(const System& s);
 std::string FanoutConfig(const System& s);
 
 }  // namespace microblog

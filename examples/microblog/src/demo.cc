@@ -319,10 +319,11 @@ Result<Message> Demo::FollowCopy(const std::function<Result<Message>()>& poll, u
 }
 
 Status Demo::Iteration4() {
-  Say("Iteration 4: split the busiest timeline shard live, under the load generator",
-      "   New target shards are added by reload; the migrator copies, catches up from the change\n"
-      "   feed, verifies, then cuts over: writes to the source wait at its gate, the shard map\n"
-      "   moves to a new epoch and they continue on the targets.");
+  Say("Iteration 4: split the busiest timeline shard live onto a new process, under the load",
+      "   A new node, timeline-b, serves the two empty target shards and follows the timeline\n"
+      "   node's shard map; a reload routes their shard messages there. The migrator copies over\n"
+      "   TCP, catches up from the change feed, verifies, then cuts over: writes to the source\n"
+      "   wait at its gate, the shard map moves to a new epoch and they continue on timeline-b.");
   auto rows = ShardRows(nodes_, system_.timeline_shards);
   if (!rows.ok()) return rows.status();
   for (const auto& [shard, n] : *rows) fmt::print("   timeline shard {:<4} {} rows\n", shard, n);
@@ -336,12 +337,14 @@ Status Demo::Iteration4() {
   std::string left = shardkit::shard::FormatRange({range->begin, mid});
   std::string right = shardkit::shard::FormatRange({mid, end});
   load_->StartStep("it4 live split");
-  system_.timeline_shards.push_back(left);
-  system_.timeline_shards.push_back(right);
-  if (Status s = Reload("timeline", TimelineConfig(system_),
-                        fmt::format("target shard stores {} and {} (empty)", left, right));
+  system_.remote_timeline_shards = {left, right};
+  if (Status s = Start("timeline-b", TimelineShardsConfig(system_), 4); !s.ok()) return s;
+  if (Status s = Reload(
+          "timeline", TimelineConfig(system_),
+          fmt::format("routes to the target shards {} and {} on timeline-b (empty)", left, right));
       !s.ok())
     return s;
+  const std::string target_node = system_.url.at("timeline-b");
 
   auto migrate = [&](std::string_view op,
                      std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
@@ -350,10 +353,13 @@ Status Demo::Iteration4() {
     if (op == "start") {
       m.SetArrayJson("sources", shardkit::JsonStringArray({split_source}));
       m.SetArrayJson("targets", shardkit::JsonStringArray({left, right}));
+      m.SetObjectJson("nodes",
+                      shardkit::JsonObject{}.Add(left, target_node).Add(right, target_node).str());
     }
     return nodes_.Call("timeline", std::move(m), timeout);
   };
-  fmt::print("   migrate:start sources:[{}] targets:[{}, {}]\n", split_source, left, right);
+  fmt::print("   migrate:start sources:[{}] targets:[{}, {}] on {}\n", split_source, left, right,
+             target_node);
   auto started = migrate("start");
   if (!started.ok()) return started.status();
   auto status = FollowCopy([&] { return migrate("status"); }, (*rows)[split_source]);

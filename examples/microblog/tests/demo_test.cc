@@ -145,12 +145,12 @@ TEST(MicroblogDemo, QuickRunHasNoErrorsACacheThatHitsACompletedSplitAndNoOrphans
   EXPECT_GE(std::stod(result[5]), 0.0) << out;
   EXPECT_EQ(result[6], "0") << out;
   // Every iteration happened, with the services of the case study.
-  for (const char* node :
-       {"front", "post", "entry-store", "index", "entry-cache", "follow", "timeline", "fanout"}) {
+  for (const char* node : {"front", "post", "entry-store", "index", "entry-cache", "follow",
+                           "timeline", "fanout", "timeline-b"}) {
     EXPECT_NE(out.find(std::string("started node ") + node), std::string::npos) << node;
   }
   auto pids = demo.NodePids();
-  EXPECT_EQ(pids.size(), 8u) << out;
+  EXPECT_EQ(pids.size(), 9u) << out;
   EXPECT_TRUE(Alive(pids, std::chrono::seconds(1)).empty()) << "node processes outlived the demo";
 }
 
