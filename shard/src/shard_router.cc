@@ -15,6 +15,7 @@
 
 #include "cross_shard_move.h"
 #include "list_merge.h"
+#include "remove_by_query.h"
 #include "shard_key.h"
 
 namespace shardkit::shard {
@@ -180,9 +181,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
       self->Scatter(
           context, [m](const Shard&, size_t) { return std::optional<Message>(m); },
           [done](const MapPtr& map, Answers answers) {
-            std::vector<std::string> names;
-            for (const Shard& shard : map->shards()) names.push_back(shard.name);
-            done(std::move(names), std::move(answers));
+            done(Names(*map), std::move(answers));
           });
     };
     steps.recheck = [self, context, message, attempt](std::string tombstones, ReplyFn r) {
@@ -522,7 +521,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     internal::ListMergeOptions merge;
     merge.order = std::make_shared<store::ListOrder>(std::move(order).value());
     merge.kind = query->kind;
-    for (const Shard& shard : map->shards()) merge.shards.push_back(shard.name);
+    merge.shards = Names(*map);
     merge.partial = message.GetBool("partial").value_or(false);
     merge.max_page = options_.max_shard_page;
     auto self = shared_from_this();
@@ -562,36 +561,44 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           "q: limit$, skip$ and cursor$ are not supported when removing by query across shards",
           R"({"field":"q"})"));
     }
+    auto measure = internal::MeasureRemoval(message);
+    if (!measure.ok()) return reply(measure.status());
+    // As a store's: room for the rest of the reply (count, meta$) besides the items.
+    const size_t bound = options_.max_reply_bytes > 8192 ? options_.max_reply_bytes - 4096
+                                                         : options_.max_reply_bytes;
+    auto self = shared_from_this();
     Scatter(
-        context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
-        [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-          std::string array = "[";
-          uint64_t count = 0;
-          bool first = true;
-          std::vector<std::string> failed;
-          std::optional<Status> error;
-          for (size_t s = 0; s < answers.size(); ++s) {
-            Result<Message>& a = *answers[s];
-            if (!a.ok()) {
-              // Other shards may already have removed their part: say exactly which failed.
-              failed.push_back(map->shards()[s].name);
-              if (!error) error = ShardError(map->shards()[s], a.status());
-              continue;
-            }
-            count += a->GetUint("count").value_or(0);
-            auto items = a->GetArrayJson("items").value_or("[]");
-            if (items.size() > 2) {
-              array += first ? "" : ",";
-              array += items.substr(1, items.size() - 2);
-              first = false;
-            }
-          }
-          if (error) return reply(*error);
-          Message out;
-          out.SetArrayJson("items", array + "]");
-          out.SetUint("count", count);
-          reply(std::move(out));
+        context, [list = *measure](const Shard&, size_t) { return std::optional<Message>(list); },
+        [self, context, message, reply, bound](const MapPtr& map, internal::ShardAnswers answers) {
+          auto shares = internal::RemovalShares(Names(*map), std::move(answers), bound);
+          if (!shares.ok()) return reply(shares.status());
+          self->RemoveShares(context, message, std::move(shares).value(), bound, reply);
         });
+  }
+
+  // Each shard removes its matches only if they fit in its share, else nothing (store service).
+  void RemoveShares(const Context& context, const Message& message,
+                    std::map<std::string, uint64_t> shares, size_t bound, ReplyFn reply) {
+    Scatter(
+        context,
+        [message, shares = std::move(shares), bound](const Shard& shard, size_t) {
+          Message child = message;
+          auto share = shares.find(shard.name);  // a shard new to the map: an equal share
+          child.SetUint("max_reply_bytes", share != shares.end()
+                                               ? share->second
+                                               : std::max<size_t>(bound / (shares.size() + 1), 1));
+          return std::optional<Message>(std::move(child));
+        },
+        [reply](const MapPtr& map, internal::ShardAnswers answers) {
+          reply(internal::JoinRemovals(Names(*map), std::move(answers)));
+        },
+        /*retried=*/true);  // a map that moved now would resend to shards that already removed
+  }
+
+  static std::vector<std::string> Names(const ShardMap& map) {
+    std::vector<std::string> names;
+    for (const Shard& shard : map.shards()) names.push_back(shard.name);
+    return names;
   }
 
   ShardRouterOptions options_;

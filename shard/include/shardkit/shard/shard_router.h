@@ -54,6 +54,9 @@ struct ShardRouterOptions {
   std::shared_ptr<store::IdGenerator> ids;  // for saves without an id; required
   // The most items a list asks one shard for at once (the page the merge holds per shard).
   size_t max_shard_page = 1000;
+  // The node's bound on one reply ([node] max_reply_bytes): a remove by query whose removed
+  // entities would not fit in it is refused before any shard removes anything.
+  size_t max_reply_bytes = 16 * 1024 * 1024;
 };
 
 std::shared_ptr<Handler> MakeShardRouter(ShardRouterOptions options);
