@@ -43,9 +43,9 @@ struct Item {
 // One shard's place in the merge: the rest of its current page and where its next page starts.
 struct ShardPages {
   std::deque<Item> items;
-  std::string cursor;    // "" when no item follows the page (or before the first page)
-  bool asked = false;    // the first page was asked for
-  bool failed = false;   // left out of the merge (`partial`)
+  std::string cursor;   // "" when no item follows the page (or before the first page)
+  bool asked = false;   // the first page was asked for
+  bool failed = false;  // left out of the merge (`partial`)
   bool NeedsPage() const { return !failed && items.empty() && (!asked || !cursor.empty()); }
   bool HasMore() const { return !failed && (!items.empty() || !cursor.empty()); }
 };
@@ -84,8 +84,8 @@ class Merge : public std::enable_shared_from_this<Merge> {
       for (ShardPages& shard : shards_) {
         if (shard.failed || shard.items.empty()) continue;
         // Ties keep map order, as a stable sort of the shards' pages would.
-        if (!first || options_.order->Compare(*shard.items.front().key,
-                                              *first->items.front().key) < 0)
+        if (!first ||
+            options_.order->Compare(*shard.items.front().key, *first->items.front().key) < 0)
           first = &shard;
       }
       if (first == nullptr) return End(false);
@@ -163,9 +163,8 @@ class Merge : public std::enable_shared_from_this<Merge> {
   bool EndedByAnswers() {
     if (fatal_) return Finish(*fatal_), true;
     if (!failures_.empty()) {
-      bool stale = std::any_of(failures_.begin(), failures_.end(), [](const auto& f) {
-        return f.second.code() == Code::kWrongShard;
-      });
+      bool stale = std::any_of(failures_.begin(), failures_.end(),
+                               [](const auto& f) { return f.second.code() == Code::kWrongShard; });
       if (stale && options_.refresh && options_.refresh()) {
         ListEnd end;
         end.restart = true;
@@ -206,9 +205,8 @@ class Merge : public std::enable_shared_from_this<Merge> {
   }
 
   bool AnyMore() const {
-    return std::any_of(shards_.begin(), shards_.end(), [](const ShardPages& s) {
-      return s.HasMore();
-    });
+    return std::any_of(shards_.begin(), shards_.end(),
+                       [](const ShardPages& s) { return s.HasMore(); });
   }
 
   void End(bool more) {
@@ -249,8 +247,8 @@ class Merge : public std::enable_shared_from_this<Merge> {
   // Read and written by one thread at a time, between rounds of pages:
   size_t skip_left_;
   const size_t limit_;
-  size_t kept_ = 0;                                     // answer items not dropped
-  std::vector<Listed> listed_;                          // the answer so far
+  size_t kept_ = 0;                                    // answer items not dropped
+  std::vector<Listed> listed_;                         // the answer so far
   std::unordered_map<std::string, size_t> positions_;  // id -> its newest copy in listed_
   std::shared_ptr<const store::ListOrder::Key> last_key_;
 };

@@ -90,14 +90,14 @@ Result<Message> JoinRemovals(const std::vector<std::string>& shards, ShardAnswer
   }
   if (error) {
     // The other shards may have removed their parts: say exactly which failed and what was done.
-    return Status(error->code(),
-                  fmt::format("{}; the shards that answered removed {} entities", error->message(),
-                              count),
-                  JsonObject()
-                      .Add("shard", failed[0])
-                      .AddRaw("failed", JsonStringArray(failed))
-                      .Add("removed", count)
-                      .str());
+    return Status(
+        error->code(),
+        fmt::format("{}; the shards that answered removed {} entities", error->message(), count),
+        JsonObject()
+            .Add("shard", failed[0])
+            .AddRaw("failed", JsonStringArray(failed))
+            .Add("removed", count)
+            .str());
   }
   Message out;
   out.SetArrayJson("items", array + "]");

@@ -23,7 +23,9 @@ namespace {
 
 using MapPtr = std::shared_ptr<const ShardMap>;
 
-Status ShardError(const Shard& shard, const Status& s) { return internal::ShardError(shard.name, s); }
+Status ShardError(const Shard& shard, const Status& s) {
+  return internal::ShardError(shard.name, s);
+}
 
 // Collects one answer per shard, then calls `finish` once with all of them.
 struct Gather {
@@ -180,9 +182,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
                                     std::function<void(std::vector<std::string>, Answers)> done) {
       self->Scatter(
           context, [m](const Shard&, size_t) { return std::optional<Message>(m); },
-          [done](const MapPtr& map, Answers answers) {
-            done(Names(*map), std::move(answers));
-          });
+          [done](const MapPtr& map, Answers answers) { done(Names(*map), std::move(answers)); });
     };
     steps.recheck = [self, context, message, attempt](std::string tombstones, ReplyFn r) {
       if (attempt + 1 >= kMaxAttempts)

@@ -8,10 +8,10 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <fstream>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -226,7 +226,8 @@ class Ext4Disk {
   bool TurnReadOnly() {
     std::string device;
     std::ifstream mounts("/proc/mounts");
-    for (std::string source, target, rest; mounts >> source >> target && std::getline(mounts, rest);)
+    for (std::string source, target, rest;
+         mounts >> source >> target && std::getline(mounts, rest);)
       if (target == path_) device = source.substr(source.rfind('/') + 1);
     std::ofstream trigger(fmt::format("/sys/fs/ext4/{}/trigger_fs_error", device));
     trigger << "1\n";
@@ -265,8 +266,8 @@ TEST_P(ReadOnlyDisk, WritesAreRefusedNamingTheCauseReadsGoOnAndNothingAcknowledg
     GTEST_SKIP() << disk.problem() << " (run as root)";
   }
   // Every acknowledged write synced: the unmount below drops what the page cache still held.
-  const std::string config = dir.Write(
-      "node.toml", Node(dir.File("disk"), GetParam()) + "durability = \"sync\"\n");
+  const std::string config =
+      dir.Write("node.toml", Node(dir.File("disk"), GetParam()) + "durability = \"sync\"\n");
   auto serve = std::make_unique<ServeProcess>(dir, config);
   auto urls = serve->WaitReady();
   ASSERT_EQ(urls.size(), 2u);

@@ -113,10 +113,9 @@ class ShardedCluster {
         router_map_(std::make_shared<ShardMapHolder>(*ShardMap::Make(epoch, ranges, shard_keys))),
         ids_(std::make_shared<store::IdGenerator>(1)) {
     for (const auto& range : ranges) AddShard(FormatRange(*ParseRange(range)));
-    EXPECT_TRUE(
-        bus.Add("store:*", MakeShardRouter({router_map_, Refresher(), ids_, max_shard_page}),
-                "router")
-            .ok());
+    EXPECT_TRUE(bus.Add("store:*",
+                        MakeShardRouter({router_map_, Refresher(), ids_, max_shard_page}), "router")
+                    .ok());
   }
 
   void AddShard(const std::string& name) {
@@ -405,7 +404,6 @@ TEST(ScatterGather, ListsOverFourShardsEqualOneUnshardedStore) {
 TEST(ScatterGather, ListsMergedFromSmallShardPagesEqualOneUnshardedStore) {
   ExpectListsEqualOneUnshardedStore(7, 320);
 }
-
 
 // A spy over every shard's store route: the largest `limit$` any shard was asked, and the most
 // items any one shard answer carried.
