@@ -107,15 +107,17 @@ class ShardedCluster {
  public:
   ShardedCluster(const std::vector<std::string>& ranges,
                  std::map<std::string, std::string> shard_keys = {}, uint64_t epoch = 1,
-                 size_t max_shard_page = 1000)
+                 size_t max_shard_page = 1000, size_t max_reply_bytes = 16 << 20)
       : shard_keys_(shard_keys),
         authority_(std::make_shared<ShardMapHolder>(*ShardMap::Make(epoch, ranges, shard_keys))),
         router_map_(std::make_shared<ShardMapHolder>(*ShardMap::Make(epoch, ranges, shard_keys))),
         ids_(std::make_shared<store::IdGenerator>(1)) {
     for (const auto& range : ranges) AddShard(FormatRange(*ParseRange(range)));
-    EXPECT_TRUE(bus.Add("store:*",
-                        MakeShardRouter({router_map_, Refresher(), ids_, max_shard_page}), "router")
-                    .ok());
+    EXPECT_TRUE(
+        bus.Add("store:*",
+                MakeShardRouter({router_map_, Refresher(), ids_, max_shard_page, max_reply_bytes}),
+                "router")
+            .ok());
   }
 
   void AddShard(const std::string& name) {
@@ -347,6 +349,36 @@ TEST(ShardRouterTest, RemoveByQueryReachesEveryShard) {
   EXPECT_EQ(removed->GetUint("count"), 20u);
   EXPECT_EQ(Json(*removed->GetArrayJson("items")).Size(), 20u);
   EXPECT_EQ(Json(*c.Act(R"({"store":"list","kind":"entry"})")->GetArrayJson("items")).Size(), 20u);
+}
+
+// Each shard removes by query within the share of max_reply_bytes the router measured for it, or
+// nothing: a shard whose matches grew past its share keeps them, and the error says which shard
+// failed and what the others removed.
+TEST(ShardRouterTest, AShardWhosePartOutgrewItsShareRemovesNothingAndTheErrorSaysSo) {
+  ShardedCluster c({"-80", "80-"}, {}, 1, 1000, 20000);  // 15,904 bytes of removed entities
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(
+        c.Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"g{}","p":"{}"}}}})", i,
+                          std::string(300, 'x')))
+            .ok());
+  const size_t high = c.stores["80-"]->List({"entry"})->items.size();
+  ASSERT_GT(high, 5u);
+  // 80- answers the measuring list as if it held nothing: its share is then too small.
+  auto measured_empty = MakeHandler([](Message m, const Context& context, ReplyFn reply) {
+    if (m.GetString("store") != "list") return context.Prior(std::move(m), std::move(reply));
+    Message none;
+    none.SetArrayJson("items", "[]");
+    reply(std::move(none));
+  });
+  ASSERT_TRUE(c.bus.Override("store:*,shard:\"80-\"", measured_empty).ok());
+  auto removed = c.Act(R"({"store":"remove","kind":"entry","all":true})");
+  ASSERT_FALSE(removed.ok());
+  EXPECT_THAT(removed.status().message(), HasSubstr("shard 80-"));
+  EXPECT_THAT(removed.status().details_json(), HasSubstr(R"("failed":["80-"])"));
+  EXPECT_THAT(removed.status().details_json(),
+              HasSubstr(fmt::format(R"("removed":{})", 40 - high)));
+  EXPECT_EQ(c.stores["80-"]->List({"entry"})->items.size(), high) << "80- removed past its share";
+  EXPECT_TRUE(c.stores["-80"]->List({"entry"})->items.empty());
 }
 
 // Property test: any list over 4 shards equals the same list over one unsharded store,
