@@ -14,10 +14,12 @@ Result<ServiceInstance> MakeShardRouterService(const ServiceContext& ctx) {
   if (!node_id.ok()) return node_id.status();
   if (*node_id < 0 || *node_id > store::IdGenerator::kMaxNodeId)
     return s.Error("node_id", "must be 0..1023");
-  auto router = shard::MakeShardRouter(
-      {*map, RefreshFrom(ctx, *map),
-       std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id),
-                                            &ctx.environment.clock_or_system())});
+  shard::ShardRouterOptions options{
+      *map, RefreshFrom(ctx, *map),
+      std::make_shared<store::IdGenerator>(static_cast<uint32_t>(*node_id),
+                                           &ctx.environment.clock_or_system())};
+  options.max_reply_bytes = ctx.max_reply_bytes;
+  auto router = shard::MakeShardRouter(std::move(options));
   ServiceInstance instance{router, {"store:*"}, nullptr};
   instance.operations = {"store:changes"};
   return instance;

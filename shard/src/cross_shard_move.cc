@@ -48,11 +48,6 @@ Message Request(std::string_view op, std::string_view kind, std::string_view id)
   return m;
 }
 
-Status ShardError(const std::string& shard, const Status& s) {
-  return Status(s.code(), fmt::format("shard {}: {}", shard, s.message()),
-                JsonObject().Add("shard", shard).str());
-}
-
 void CompleteAt(RouterSteps steps, const std::string& shard, const std::string& kind,
                 const std::string& id, std::function<void()> then, int depth = 0);
 
@@ -408,21 +403,9 @@ Status RefuseMoveFields(const Message& message) {
   return Status::Ok();
 }
 
-std::vector<bool> OlderCopies(const std::vector<std::string_view>& entities) {
-  std::map<std::string, std::pair<uint64_t, size_t>> newest;  // id -> (version, index)
-  std::vector<bool> older(entities.size());
-  for (size_t i = 0; i < entities.size(); ++i) {
-    rapidjson::Document d;
-    d.Parse(entities[i].data(), entities[i].size());
-    if (!d.IsObject() || !d.HasMember("id") || !d["id"].IsString()) continue;
-    uint64_t version = VersionOf(entities[i]);
-    auto [it, fresh] = newest.try_emplace(d["id"].GetString(), version, i);
-    if (fresh) continue;
-    bool newer = version > it->second.first;
-    older[newer ? it->second.second : i] = true;
-    if (newer) it->second = {version, i};
-  }
-  return older;
+Status ShardError(std::string_view shard, const Status& s) {
+  return Status(s.code(), fmt::format("shard {}: {}", shard, s.message()),
+                JsonObject().Add("shard", shard).str());
 }
 
 bool NewerItem(std::string_view item, std::string_view than) {

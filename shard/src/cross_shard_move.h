@@ -90,9 +90,8 @@ void RefuseBulkMoves(RouterSteps steps, const std::string& kind, const std::stri
 // invalid for a client's message with a move step's fields or an entity with `moving$`.
 Status RefuseMoveFields(const Message& message);
 
-// For entity texts of a merged list: true at each older copy of an id also found newer (shards
-// read before and after a move's insert).
-std::vector<bool> OlderCopies(const std::vector<std::string_view>& entities);
+// `s` from shard `shard`, its message prefixed and its details naming the shard.
+Status ShardError(std::string_view shard, const Status& s);
 
 // Whether the bulk-load item `item` ({"ent":…}) holds a newer entity than the item `than`.
 bool NewerItem(std::string_view item, std::string_view than);

@@ -14,6 +14,8 @@
 #include <shardkit/store/service.h>
 
 #include "cross_shard_move.h"
+#include "list_merge.h"
+#include "remove_by_query.h"
 #include "shard_key.h"
 
 namespace shardkit::shard {
@@ -22,8 +24,7 @@ namespace {
 using MapPtr = std::shared_ptr<const ShardMap>;
 
 Status ShardError(const Shard& shard, const Status& s) {
-  return Status(s.code(), fmt::format("shard {}: {}", shard.name, s.message()),
-                JsonObject().Add("shard", shard.name).str());
+  return internal::ShardError(shard.name, s);
 }
 
 // Collects one answer per shard, then calls `finish` once with all of them.
@@ -181,11 +182,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
                                     std::function<void(std::vector<std::string>, Answers)> done) {
       self->Scatter(
           context, [m](const Shard&, size_t) { return std::optional<Message>(m); },
-          [done](const MapPtr& map, Answers answers) {
-            std::vector<std::string> names;
-            for (const Shard& shard : map->shards()) names.push_back(shard.name);
-            done(std::move(names), std::move(answers));
-          });
+          [done](const MapPtr& map, Answers answers) { done(Names(*map), std::move(answers)); });
     };
     steps.recheck = [self, context, message, attempt](std::string tombstones, ReplyFn r) {
       if (attempt + 1 >= kMaxAttempts)
@@ -511,121 +508,45 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
         /*retried=*/true);
   }
 
-  // Rewrites `q` for the shards: no skip, limit skip+limit, no projection (the router merges
-  // whole entities and projects after).
-  static Result<std::string> ShardQuery(const Message& message, const store::ListOrder& order) {
-    rapidjson::Document q;
-    if (auto text = message.GetObjectJson("q")) {
-      q.Parse(text->data(), text->size());
-    } else {
-      q.SetObject();
-    }
-    auto& alloc = q.GetAllocator();
-    q.RemoveMember("skip$");
-    q.RemoveMember("fields$");
-    q.RemoveMember("limit$");
-    if (order.limit())
-      q.AddMember("limit$", rapidjson::Value(static_cast<uint64_t>(order.skip() + *order.limit())),
-                  alloc);
-    return ToJsonText(q);
-  }
-
-  struct ListItem {
-    std::string text;
-    std::shared_ptr<const store::ListOrder::Key> key;
-  };
-
-  // The page the shards' items make: sorted, older copies of a moving entity dropped, skip and
-  // limit applied, projected; a cursor when more follow.
-  static void ReplyPage(const store::ListOrder& order, std::vector<ListItem> merged, bool more,
-                        bool partial, const std::vector<std::string>& missing,
-                        const ReplyFn& reply) {
-    std::stable_sort(merged.begin(), merged.end(), [&](const ListItem& a, const ListItem& b) {
-      return order.Compare(*a.key, *b.key) < 0;
-    });
-    std::vector<std::string_view> texts;
-    for (const ListItem& item : merged) texts.push_back(item.text);
-    auto older = internal::OlderCopies(texts);
-    size_t kept = 0;
-    for (size_t i = 0; i < merged.size(); ++i) {
-      if (!older[i] && kept++ != i) merged[kept - 1] = std::move(merged[i]);
-    }
-    merged.resize(kept);
-    size_t begin = std::min(order.skip(), merged.size());
-    size_t end = order.limit() ? std::min(merged.size(), begin + *order.limit()) : merged.size();
-    more |= end < merged.size();
-    std::string array = "[";
-    for (size_t i = begin; i < end; ++i) {
-      auto projected = order.Project(merged[i].text);
-      if (!projected.ok()) return reply(projected.status());
-      array += (i > begin ? "," : "") + *projected;
-    }
-    Message out;
-    out.SetArrayJson("items", array + "]");
-    if (more && end > begin) out.SetString("cursor", order.CursorAfter(*merged[end - 1].key));
-    if (partial) {
-      out.SetArrayJson("missing", JsonStringArray(missing));
-    }
-    reply(std::move(out));
-  }
-
+  // The shards' pages merge as a stream (list_merge.h). `refreshed`: the map was refreshed
+  // after a wrong_shard once already, which this list does not repeat.
   void List(const Context& context, Message message, ReplyFn reply, int attempt,
-            const std::string& seen) {
+            const std::string& seen, bool refreshed = false) {
     auto query = store::QueryFromMessage(message);
     if (!query.ok()) return reply(query.status());
-    // As a store: one page by default. Each shard then answers at most skip + limit items, so
-    // what is gathered is bounded by that times the shards, and the cursor resumes on every shard.
-    if (!query->limit) query->limit = store::kDefaultListLimit;
+    if (!query->limit) query->limit = store::kDefaultListLimit;  // as a store: one page
     MapPtr map = options_.map->Current();
     auto order = store::ListOrder::Make(*query, map->ShardKeyOf(query->kind));
     if (!order.ok()) return reply(order.status());
-    auto shared_order = std::make_shared<store::ListOrder>(std::move(order).value());
-    auto q = ShardQuery(message, *shared_order);
-    if (!q.ok()) return reply(q.status());
-    bool partial = message.GetBool("partial").value_or(false);
+    internal::ListMergeOptions merge;
+    merge.order = std::make_shared<store::ListOrder>(std::move(order).value());
+    merge.kind = query->kind;
+    merge.shards = Names(*map);
+    merge.partial = message.GetBool("partial").value_or(false);
+    merge.max_page = options_.max_shard_page;
+    auto self = shared_from_this();
     Message child = message;
     child.Remove("partial");
-    child.SetObjectJson("q", *q);
+    merge.fetch = [context, child, map, q = std::string(message.GetObjectJson("q").value_or("{}"))](
+                      size_t index, const std::string& cursor, size_t limit, ReplyFn r) {
+      auto page_q = internal::ShardPageQuery(q, cursor, limit);
+      if (!page_q.ok()) return r(page_q.status());
+      Message ask = child;
+      ask.SetObjectJson("q", *page_q);
+      context.Act(ToShard(std::move(ask), map->shards()[index], map->epoch()), std::move(r));
+    };
+    merge.refresh = [self, map, refreshed] { return !refreshed && self->Refresh(map->epoch()); };
     auto steps = Steps(context, message, attempt, seen);
-    Scatter(
-        context, [child](const Shard&, size_t) { return std::optional<Message>(child); },
-        [shared_order, partial, steps, kind = query->kind, reply](
-            const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-          std::vector<ListItem> merged;
-          std::vector<internal::MoveMarker> markers;
-          std::vector<std::string> missing;
-          bool more = false;
-          for (size_t s = 0; s < answers.size(); ++s) {
-            Result<Message>& a = *answers[s];
-            if (!a.ok()) {
-              if (!partial) return reply(ShardError(map->shards()[s], a.status()));
-              missing.push_back(map->shards()[s].name);
-              continue;
-            }
-            more |= a->Has("cursor");
-            rapidjson::Document items;
-            auto text = a->GetArrayJson("items").value_or("[]");
-            items.Parse(text.data(), text.size());
-            if (!items.IsArray())
-              return reply(ShardError(map->shards()[s], Status::Internal("answer without items")));
-            for (const auto& item : items.GetArray()) {
-              std::string item_text = ToJsonText(item);
-              if (auto marker = internal::MarkerOf(kind, map->shards()[s].name, item_text)) {
-                if (!marker->done) markers.push_back(std::move(*marker));
-                continue;  // never listed as an entity
-              }
-              auto key = shared_order->KeyOf(item_text);
-              if (!key.ok()) return reply(ShardError(map->shards()[s], key.status()));
-              merged.push_back(ListItem{std::move(item_text), std::move(key).value()});
-            }
-          }
-          if (!markers.empty()) {
-            auto retry = steps.retry;
-            return internal::CompleteAll(steps, std::move(markers),
-                                         [retry, reply] { retry(reply); });
-          }
-          ReplyPage(*shared_order, std::move(merged), more, partial, missing, reply);
-        });
+    internal::MergeList(std::move(merge), [self, context, message, reply, attempt, seen,
+                                           steps](internal::ListEnd end) {
+      if (end.restart) return self->List(context, message, reply, attempt, seen, true);
+      if (!end.markers.empty()) {
+        auto retry = steps.retry;
+        return internal::CompleteAll(steps, std::move(end.markers),
+                                     [retry, reply] { retry(reply); });
+      }
+      reply(std::move(end.answer));
+    });
   }
 
   void RemoveByQuery(const Context& context, Message message, ReplyFn reply) {
@@ -640,36 +561,44 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           "q: limit$, skip$ and cursor$ are not supported when removing by query across shards",
           R"({"field":"q"})"));
     }
+    auto measure = internal::MeasureRemoval(message);
+    if (!measure.ok()) return reply(measure.status());
+    // As a store's: room for the rest of the reply (count, meta$) besides the items.
+    const size_t bound = options_.max_reply_bytes > 8192 ? options_.max_reply_bytes - 4096
+                                                         : options_.max_reply_bytes;
+    auto self = shared_from_this();
     Scatter(
-        context, [message](const Shard&, size_t) { return std::optional<Message>(message); },
-        [reply](const MapPtr& map, std::vector<std::optional<Result<Message>>> answers) {
-          std::string array = "[";
-          uint64_t count = 0;
-          bool first = true;
-          std::vector<std::string> failed;
-          std::optional<Status> error;
-          for (size_t s = 0; s < answers.size(); ++s) {
-            Result<Message>& a = *answers[s];
-            if (!a.ok()) {
-              // Other shards may already have removed their part: say exactly which failed.
-              failed.push_back(map->shards()[s].name);
-              if (!error) error = ShardError(map->shards()[s], a.status());
-              continue;
-            }
-            count += a->GetUint("count").value_or(0);
-            auto items = a->GetArrayJson("items").value_or("[]");
-            if (items.size() > 2) {
-              array += first ? "" : ",";
-              array += items.substr(1, items.size() - 2);
-              first = false;
-            }
-          }
-          if (error) return reply(*error);
-          Message out;
-          out.SetArrayJson("items", array + "]");
-          out.SetUint("count", count);
-          reply(std::move(out));
+        context, [list = *measure](const Shard&, size_t) { return std::optional<Message>(list); },
+        [self, context, message, reply, bound](const MapPtr& map, internal::ShardAnswers answers) {
+          auto shares = internal::RemovalShares(Names(*map), std::move(answers), bound);
+          if (!shares.ok()) return reply(shares.status());
+          self->RemoveShares(context, message, std::move(shares).value(), bound, reply);
         });
+  }
+
+  // Each shard removes its matches only if they fit in its share, else nothing (store service).
+  void RemoveShares(const Context& context, const Message& message,
+                    std::map<std::string, uint64_t> shares, size_t bound, ReplyFn reply) {
+    Scatter(
+        context,
+        [message, shares = std::move(shares), bound](const Shard& shard, size_t) {
+          Message child = message;
+          auto share = shares.find(shard.name);  // a shard new to the map: an equal share
+          child.SetUint("max_reply_bytes", share != shares.end()
+                                               ? share->second
+                                               : std::max<size_t>(bound / (shares.size() + 1), 1));
+          return std::optional<Message>(std::move(child));
+        },
+        [reply](const MapPtr& map, internal::ShardAnswers answers) {
+          reply(internal::JoinRemovals(Names(*map), std::move(answers)));
+        },
+        /*retried=*/true);  // a map that moved now would resend to shards that already removed
+  }
+
+  static std::vector<std::string> Names(const ShardMap& map) {
+    std::vector<std::string> names;
+    for (const Shard& shard : map.shards()) names.push_back(shard.name);
+    return names;
   }
 
   ShardRouterOptions options_;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "change_waits.h"
@@ -394,6 +395,13 @@ class StoreService final : public Handler {
     auto query = ParseQuery(m, *kind);
     if (!query.ok()) return query.status();
     query->max_page_bytes = MaxPageBytes();  // the removed entities are the reply: nothing removed
+    if (m.Has("max_reply_bytes")) {
+      // A shard router's share of its own bound: the shards' replies together must fit it.
+      auto share = m.GetUint("max_reply_bytes");
+      if (!share || *share == 0)
+        return Status::InvalidField("max_reply_bytes", "must be a positive integer");
+      query->max_page_bytes = std::min<size_t>(query->max_page_bytes, *share);
+    }
     auto removed = store_->RemoveWhere(*query, m.meta().idempotency_key);
     if (!removed.ok()) return std::move(removed).status();
     std::string items = "[";

@@ -143,7 +143,10 @@ class Connection {
     if (code == SQLITE_FULL) return WriteFault::CauseOfErrno(ENOSPC);
     // The system errno is the last OS error of the connection: it speaks for an I/O error only.
     if (code != SQLITE_IOERR && code != SQLITE_READONLY && code != SQLITE_CANTOPEN) return {};
-    return WriteFault::CauseOfErrno(sqlite3_system_errno(db_));
+    std::string cause = WriteFault::CauseOfErrno(sqlite3_system_errno(db_));
+    // An I/O error is the disk's, whichever call's errno the connection kept last.
+    if (cause.empty() && code == SQLITE_IOERR) cause = WriteFault::CauseOfErrno(EIO);
+    return cause;
   }
 
   Status Error(std::string_view what) const {

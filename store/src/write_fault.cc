@@ -11,7 +11,7 @@
 namespace shardkit::store::internal {
 namespace {
 
-constexpr int kDiskErrors[] = {ENOSPC, EROFS, EDQUOT};
+constexpr int kDiskErrors[] = {ENOSPC, EROFS, EDQUOT, EIO};
 
 }  // namespace
 
@@ -23,6 +23,8 @@ std::string WriteFault::CauseOfErrno(int error) {
       return "read-only file system";
     case EDQUOT:
       return "disk quota exceeded";
+    case EIO:  // the device failed, or the file system stopped after an error (ext4's remount-ro)
+      return "I/O error";
     default:
       return {};
   }

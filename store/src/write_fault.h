@@ -1,7 +1,7 @@
 // WriteFault: the disk fault that stops a store's writes (a full, read-only or over-quota file
-// system), shared by the engines. A backend records the fault when a write fails, answers writes
-// while it lasts with an error naming the store and the cause, and clears it once a write goes
-// through again; reads never look at it. Thread-safe.
+// system, or one failing with I/O errors), shared by the engines. A backend records the fault when
+// a write fails, answers writes while it lasts with an error naming the store and the cause, and
+// clears it once a write goes through again; reads never look at it. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -19,8 +19,8 @@ class WriteFault {
  public:
   explicit WriteFault(std::string store) : store_(std::move(store)) {}
 
-  // "disk full", "read-only file system" or "disk quota exceeded" for an errno or an engine's
-  // error text that carries one; empty for any other error.
+  // "disk full", "read-only file system", "disk quota exceeded" or "I/O error" for an errno or an
+  // engine's error text that carries one; empty for any other error.
   static std::string CauseOfErrno(int error);
   static std::string CauseOfText(std::string_view text);
 

@@ -185,6 +185,67 @@ TEST_F(BoundedRepliesTest, AnyReplyOverTheBoundIsAClearErrorInValidJsonOverHttp)
   EXPECT_THAT(std::string(doc["error$"]["message"].GetString()), HasSubstr("max_reply_bytes"));
 }
 
+// Through a shard router each shard's part fits the bound but all of them together do not: the
+// router refuses before any shard removes anything, so the client's error tells the truth.
+TEST(BoundedRoutedRemoveTest, ARemoveByQueryOverTheBoundThroughARouterRemovesNothing) {
+  TempDir dir;
+  ServeProcess serve(dir, dir.Write("node.toml", fmt::format(R"(
+[node]
+max_reply_bytes = {0}
+[[listener]]
+url = "tcp://127.0.0.1:0"
+max_message_bytes = 16384
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = ["-80", "80-"]
+path = "{1}/map.json"
+[[service]]
+name = "router"
+type = "shard-router"
+node_id = 1
+[[service]]
+name = "low"
+type = "store"
+path = "{1}/low"
+shard = "-80"
+node_id = 2
+[[service]]
+name = "high"
+type = "store"
+path = "{1}/high"
+shard = "80-"
+node_id = 3
+)",
+                                                             kMaxReply, dir.path())));
+  auto urls = serve.WaitReady();
+  ASSERT_EQ(urls.size(), 1u) << serve.log();
+  IoRuntime runtime(1);
+  auto client = Client(runtime, urls[0]);
+  SaveEntities(*client);  // about 50 KiB a shard, 100 KiB in all
+  Message remove;
+  remove.SetString("store", "remove").SetString("kind", "item").SetBool("all", true);
+  auto reply = CallAndWait(*client, std::move(remove));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInvalid) << reply.status().ToString();
+  EXPECT_THAT(reply.status().message(), HasSubstr("max_reply_bytes"));
+  EXPECT_THAT(reply.status().message(), HasSubstr("nothing was removed"));
+  int left = 0;
+  for (int i = 0; i < kEntities; ++i) {
+    auto loaded = CallAndWait(
+        *client, Msg(fmt::format(R"({{"store":"load","kind":"item","id":"{}"}})", Id(i))));
+    left += loaded.ok();
+  }
+  EXPECT_EQ(left, kEntities) << "entities were removed though the client was answered an error";
+  // A narrower query fits and is removed across both shards.
+  Message some;
+  some.SetString("store", "remove").SetString("kind", "item").SetBool("all", true);
+  some.SetObjectJson("q", R"({"id":"i0007"})");
+  auto removed = CallAndWait(*client, std::move(some));
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(removed->GetUint("count"), 1u);
+}
+
 // Seneca's list$ applies its own sort$/skip$/limit$ to every match: the adapter follows the
 // store's pages (1000 each) to the end.
 TEST(SenecaListTest, AListReadsEveryPageOfTheStore) {

@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -20,6 +22,7 @@
 namespace shardkit::services::testing {
 namespace {
 
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 
 // A tmpfs of `bytes` mounted on `path` for the test's lifetime.
@@ -200,6 +203,164 @@ TEST_P(DiskFull, WritesAreRefusedReadsGoOnAndWritesResumeWithNothingAcknowledged
   }
   EXPECT_EQ(lost, 0u) << "of " << acknowledged.size() << " acknowledged writes";
 }
+
+// An ext4 file system in a file, mounted through a loop device with errors=remount-ro. Linux
+// refuses `mount -o remount,ro` while files are open for writing (EBUSY, tmpfs and bind mounts
+// alike); what turns a file system read-only under a running store is an error the kernel finds,
+// which ext4's trigger_fs_error raises on demand. Such a file system stays read-only until it is
+// unmounted and checked.
+class Ext4Disk {
+ public:
+  Ext4Disk(std::string image, std::string path) : image_(std::move(image)), path_(std::move(path)) {
+    std::filesystem::create_directories(path_);
+    if (!Run(fmt::format("truncate -s 256M {0} && mkfs.ext4 -q -F {0}", image_)) || !Mount())
+      problem_ = fmt::format("cannot make and mount an ext4 loop file system on {}", path_);
+  }
+  ~Ext4Disk() {
+    if (mounted_) umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool ok() const { return problem_.empty(); }
+  const std::string& problem() const { return problem_; }
+
+  // The kernel's own reaction to a file system error: read-only at once, open files included.
+  bool TurnReadOnly() {
+    std::string device;
+    std::ifstream mounts("/proc/mounts");
+    for (std::string source, target, rest;
+         mounts >> source >> target && std::getline(mounts, rest);)
+      if (target == path_) device = source.substr(source.rfind('/') + 1);
+    std::ofstream trigger(fmt::format("/sys/fs/ext4/{}/trigger_fs_error", device));
+    trigger << "1\n";
+    trigger.close();
+    return !device.empty() && trigger.good();
+  }
+  // Unmount, repair (e2fsck exits 1 after fixing the recorded error) and mount again.
+  bool CheckAndMountAgain() {
+    if (umount2(path_.c_str(), 0) != 0) return false;
+    mounted_ = false;
+    return Run(fmt::format("e2fsck -fy {} >/dev/null 2>&1; test $? -le 1", image_)) && Mount();
+  }
+
+ private:
+  static bool Run(const std::string& command) { return std::system(command.c_str()) == 0; }
+  bool Mount() {
+    mounted_ = Run(fmt::format("mount -o loop,errors=remount-ro {} {}", image_, path_));
+    return mounted_;
+  }
+
+  std::string image_, path_, problem_;
+  bool mounted_ = false;
+};
+
+class ReadOnlyDisk : public ::testing::TestWithParam<std::string> {};
+
+// Files the store had open fail with EIO once ext4 stops, files it opens after with EROFS.
+constexpr const char* kCause = "(read-only file system|I/O error)";
+
+TEST_P(ReadOnlyDisk, WritesAreRefusedNamingTheCauseReadsGoOnAndNothingAcknowledgedIsLost) {
+  TempDir dir;
+  Ext4Disk disk(dir.File("disk.img"), dir.File("disk"));
+  if (!disk.ok()) {
+    if (std::getenv("CI") != nullptr)
+      GTEST_FAIL() << disk.problem() << " (CI is set: this test runs as root, as CI does)";
+    GTEST_SKIP() << disk.problem() << " (run as root)";
+  }
+  // Every acknowledged write synced: the unmount below drops what the page cache still held.
+  const std::string config =
+      dir.Write("node.toml", Node(dir.File("disk"), GetParam()) + "durability = \"sync\"\n");
+  auto serve = std::make_unique<ServeProcess>(dir, config);
+  auto urls = serve->WaitReady();
+  ASSERT_EQ(urls.size(), 2u);
+
+  IoRuntime runtime(2);
+  std::mutex mu;
+  std::set<std::string> acknowledged, causes;
+  std::set<std::string> late;  // acknowledged once the error was being raised (see below)
+  std::atomic<bool> failing{false};
+  std::atomic<int> written{0}, unexpected{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      auto client = Client(runtime, urls[0]);
+      int refused = 0;
+      for (int i = 0; refused < 5 && i < 20000; ++i) {
+        const std::string id = fmt::format("w{}-{}", w, i);
+        auto r = CallAndWait(*client, Msg(SaveJson(id)));
+        std::lock_guard lock(mu);
+        if (r.ok()) {
+          acknowledged.insert(id);
+          if (failing) late.insert(id);
+          ++written;
+        } else if (r.status().code() == Code::kUnavailable) {
+          EXPECT_THAT(r.status().message(),
+                      ContainsRegex(std::string("store 'entries' cannot write: ") + kCause));
+          EXPECT_THAT(r.status().details_json(),
+                      ContainsRegex(std::string(R"("store":"entries","cause":")") + kCause));
+          causes.insert(r.status().details_json());
+          ++refused;
+        } else if (++unexpected <= 3) {
+          ADD_FAILURE() << r.status().ToString();
+        }
+      }
+    });
+  }
+  while (written.load() < 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  failing = true;
+  ASSERT_TRUE(disk.TurnReadOnly());
+  for (std::thread& t : writers) t.join();
+  ASSERT_EQ(unexpected.load(), 0);
+
+  // Read-only: the node is up, reads are served, writes refused naming the cause, health says so.
+  auto client = Client(runtime, urls[0]);
+  auto read = CallAndWait(*client, Msg(R"({"store":"load","kind":"entry","id":"w0-0"})"));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  const std::string body = BodyOf(Http(urls[1], "POST /act HTTP/1.1", SaveJson("late")));
+  ASSERT_TRUE(ParseJson(body, "reply").ok()) << body;
+  EXPECT_THAT(body, ContainsRegex(std::string("store 'entries' cannot write: ") + kCause));
+  EXPECT_THAT(BodyOf(Http(urls[1], "GET /health HTTP/1.1", "")),
+              ContainsRegex(std::string(R"("entries":\{"writable":false,"cause":")") + kCause));
+
+  // Repaired and mounted again: the node restarts on it, writes go on, and every acknowledged
+  // write loads as it was saved.
+  serve->Signal(SIGKILL);
+  ASSERT_EQ(serve->WaitExit(std::chrono::seconds(10)), 128 + SIGKILL);
+  ASSERT_TRUE(disk.CheckAndMountAgain());
+  serve = std::make_unique<ServeProcess>(dir, config);
+  urls = serve->WaitReady();
+  ASSERT_EQ(urls.size(), 2u);
+  client = Client(runtime, urls[0]);
+  auto resumed = CallAndWait(*client, Msg(SaveJson("resumed")));
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  // A write acknowledged while the kernel was aborting the journal was lost in about one run in
+  // ten on either engine (docs/store.md, "A full disk"): those are counted and printed; every
+  // write acknowledged before the error was raised must load.
+  size_t lost = 0;
+  std::vector<std::string> lost_late;
+  for (const std::string& id : acknowledged) {
+    auto r = CallAndWait(*client,
+                         Msg(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id)));
+    const bool same = r.ok() && r->GetObjectJson("ent").value_or("").find(
+                                    fmt::format(R"("p":"{}")", PayloadOf(id))) != std::string::npos;
+    if (same) continue;
+    if (late.count(id)) {
+      lost_late.push_back(id);
+    } else if (++lost <= 3) {
+      ADD_FAILURE() << id << ": " << (r.ok() ? "changed" : r.status().ToString());
+    }
+  }
+  EXPECT_EQ(lost, 0u) << "of " << acknowledged.size() - late.size()
+                      << " writes acknowledged before the error";
+  std::printf(
+      "%s: %zu writes acknowledged before the error, %zu while it was raised (%zu of them "
+      "lost:%s); refusals:",
+      GetParam().c_str(), acknowledged.size() - late.size(), late.size(), lost_late.size(),
+      lost_late.empty() ? "" : fmt::format(" {}", fmt::join(lost_late, " ")).c_str());
+  for (const std::string& cause : causes) std::printf(" %s", cause.c_str());
+  std::printf("\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, ReadOnlyDisk, ::testing::Values("rocksdb", "sqlite"),
+                         [](const auto& info) { return info.param; });
 
 INSTANTIATE_TEST_SUITE_P(Engines, DiskFull, ::testing::Values("rocksdb", "sqlite"),
                          [](const auto& info) { return info.param; });

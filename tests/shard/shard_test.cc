@@ -106,14 +106,18 @@ TEST(ShardMapTest, CompareAndSwapNeedsTheCurrentEpoch) {
 class ShardedCluster {
  public:
   ShardedCluster(const std::vector<std::string>& ranges,
-                 std::map<std::string, std::string> shard_keys = {}, uint64_t epoch = 1)
+                 std::map<std::string, std::string> shard_keys = {}, uint64_t epoch = 1,
+                 size_t max_shard_page = 1000, size_t max_reply_bytes = 16 << 20)
       : shard_keys_(shard_keys),
         authority_(std::make_shared<ShardMapHolder>(*ShardMap::Make(epoch, ranges, shard_keys))),
         router_map_(std::make_shared<ShardMapHolder>(*ShardMap::Make(epoch, ranges, shard_keys))),
         ids_(std::make_shared<store::IdGenerator>(1)) {
     for (const auto& range : ranges) AddShard(FormatRange(*ParseRange(range)));
     EXPECT_TRUE(
-        bus.Add("store:*", MakeShardRouter({router_map_, Refresher(), ids_}), "router").ok());
+        bus.Add("store:*",
+                MakeShardRouter({router_map_, Refresher(), ids_, max_shard_page, max_reply_bytes}),
+                "router")
+            .ok());
   }
 
   void AddShard(const std::string& name) {
@@ -347,10 +351,40 @@ TEST(ShardRouterTest, RemoveByQueryReachesEveryShard) {
   EXPECT_EQ(Json(*c.Act(R"({"store":"list","kind":"entry"})")->GetArrayJson("items")).Size(), 20u);
 }
 
+// Each shard removes by query within the share of max_reply_bytes the router measured for it, or
+// nothing: a shard whose matches grew past its share keeps them, and the error says which shard
+// failed and what the others removed.
+TEST(ShardRouterTest, AShardWhosePartOutgrewItsShareRemovesNothingAndTheErrorSaysSo) {
+  ShardedCluster c({"-80", "80-"}, {}, 1, 1000, 20000);  // 15,904 bytes of removed entities
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(
+        c.Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"g{}","p":"{}"}}}})", i,
+                          std::string(300, 'x')))
+            .ok());
+  const size_t high = c.stores["80-"]->List({"entry"})->items.size();
+  ASSERT_GT(high, 5u);
+  // 80- answers the measuring list as if it held nothing: its share is then too small.
+  auto measured_empty = MakeHandler([](Message m, const Context& context, ReplyFn reply) {
+    if (m.GetString("store") != "list") return context.Prior(std::move(m), std::move(reply));
+    Message none;
+    none.SetArrayJson("items", "[]");
+    reply(std::move(none));
+  });
+  ASSERT_TRUE(c.bus.Override("store:*,shard:\"80-\"", measured_empty).ok());
+  auto removed = c.Act(R"({"store":"remove","kind":"entry","all":true})");
+  ASSERT_FALSE(removed.ok());
+  EXPECT_THAT(removed.status().message(), HasSubstr("shard 80-"));
+  EXPECT_THAT(removed.status().details_json(), HasSubstr(R"("failed":["80-"])"));
+  EXPECT_THAT(removed.status().details_json(),
+              HasSubstr(fmt::format(R"("removed":{})", 40 - high)));
+  EXPECT_EQ(c.stores["80-"]->List({"entry"})->items.size(), high) << "80- removed past its share";
+  EXPECT_TRUE(c.stores["-80"]->List({"entry"})->items.empty());
+}
+
 // Property test: any list over 4 shards equals the same list over one unsharded store,
-// page by page, following cursors.
-TEST(ScatterGather, ListsOverFourShardsEqualOneUnshardedStore) {
-  ShardedCluster sharded({"-40", "40-80", "80-c0", "c0-"});
+// page by page, following cursors. Shards answer pages of at most `shard_page` items.
+void ExpectListsEqualOneUnshardedStore(size_t shard_page, int max_skip) {
+  ShardedCluster sharded({"-40", "40-80", "80-c0", "c0-"}, {}, 1, shard_page);
   ShardedCluster single({"-"});
   std::mt19937 rng(99);
   const char* users[] = {"ann", "bob", "cy"};
@@ -371,8 +405,8 @@ TEST(ScatterGather, ListsOverFourShardsEqualOneUnshardedStore) {
     if (rng() % 2) add(fmt::format(R"("user":"{}")", users[rng() % 3]));
     if (rng() % 3)
       add(fmt::format(R"("sort$":{{"{}":{}}})", rng() % 2 ? "score" : "t", rng() % 2 ? "1" : "-1"));
-    add(fmt::format(R"("limit$":{})", 1 + rng() % 25));
-    if (rng() % 2) add(fmt::format(R"("skip$":{})", rng() % 10));
+    if (rng() % 8) add(fmt::format(R"("limit$":{})", 1 + rng() % 25));
+    if (rng() % 2) add(fmt::format(R"("skip$":{})", rng() % max_skip));
     if (rng() % 4 == 0) add(R"("fields$":["score"])");
     int pages = 0;
     std::string cursor;
@@ -394,6 +428,75 @@ TEST(ScatterGather, ListsOverFourShardsEqualOneUnshardedStore) {
   }
 }
 
+TEST(ScatterGather, ListsOverFourShardsEqualOneUnshardedStore) {
+  ExpectListsEqualOneUnshardedStore(1000, 10);
+}
+
+// Pages of 7 items: every list merges many pages of each shard, and skip$ crosses them.
+TEST(ScatterGather, ListsMergedFromSmallShardPagesEqualOneUnshardedStore) {
+  ExpectListsEqualOneUnshardedStore(7, 320);
+}
+
+// A spy over every shard's store route: the largest `limit$` any shard was asked, and the most
+// items any one shard answer carried.
+struct PageSpy {
+  std::atomic<int64_t> largest_ask{0};
+  std::atomic<size_t> largest_answer{0};
+  std::atomic<int> lists{0};
+};
+
+std::shared_ptr<PageSpy> SpyOnLists(ShardedCluster& c) {
+  auto spy = std::make_shared<PageSpy>();
+  for (const auto& [name, store] : c.stores) {
+    auto handler = MakeHandler([spy](Message m, const Context& context, ReplyFn reply) {
+      if (m.GetString("store") != "list") return context.Prior(std::move(m), std::move(reply));
+      ++spy->lists;
+      auto q = Json(m.GetObjectJson("q").value_or("{}"));
+      int64_t asked = q.HasMember("limit$") ? q["limit$"].GetInt64() : INT64_MAX;
+      int64_t seen = spy->largest_ask.load();
+      while (asked > seen && !spy->largest_ask.compare_exchange_weak(seen, asked)) {
+      }
+      context.Prior(std::move(m), [spy, reply](Result<Message> r) {
+        if (r.ok()) {
+          size_t n = Json(r->GetArrayJson("items").value_or("[]")).Size();
+          size_t most = spy->largest_answer.load();
+          while (n > most && !spy->largest_answer.compare_exchange_weak(most, n)) {
+          }
+        }
+        reply(std::move(r));
+      });
+    });
+    EXPECT_TRUE(c.bus.Override(fmt::format("store:*,shard:\"{}\"", name), handler).ok());
+  }
+  return spy;
+}
+
+// However large skip$ is, no shard is asked for more than one default page at a time: the
+// router merges pages as they come and discards the skipped items in order.
+TEST(ScatterGather, ALargeSkipAsksNoShardForMoreThanOnePage) {
+  ShardedCluster sharded({"-40", "40-80", "80-c0", "c0-"});
+  ShardedCluster single({"-"});
+  for (int i = 0; i < 4400; ++i) {  // about 1100 a shard: more than one page each
+    std::string save = fmt::format(
+        R"({{"store":"save","kind":"entry","ent":{{"id":"k{}","n":{}}}}})", i, (i * 7919) % 4400);
+    ASSERT_TRUE(sharded.Act(save).ok());
+    ASSERT_TRUE(single.Act(save).ok());
+  }
+  auto spy = SpyOnLists(sharded);
+  for (const char* q : {R"({"skip$":4200,"limit$":10})", R"({"skip$":4390,"sort$":{"n":-1}})",
+                        R"({"skip$":2500,"limit$":1200,"sort$":{"n":1}})"}) {
+    std::string list = fmt::format(R"({{"store":"list","kind":"entry","q":{}}})", q);
+    auto a = sharded.Act(list);
+    auto b = single.Act(list);
+    ASSERT_TRUE(a.ok()) << list << ": " << a.status().ToString();
+    ASSERT_TRUE(b.ok()) << list << ": " << b.status().ToString();
+    EXPECT_EQ(*a->GetArrayJson("items"), *b->GetArrayJson("items")) << list;
+    EXPECT_EQ(a->GetString("cursor"), b->GetString("cursor")) << list;
+  }
+  EXPECT_GT(spy->lists.load(), 12) << "the skipped items were read page by page";
+  EXPECT_LE(spy->largest_ask.load(), store::kDefaultListLimit);
+  EXPECT_LE(spy->largest_answer.load(), static_cast<size_t>(store::kDefaultListLimit));
+}
 }  // namespace
 // Names a client or a config chose (a shard property, a shard name with an owner tag) reach error
 // details escaped: every reply stays valid JSON and says the name back as it was.

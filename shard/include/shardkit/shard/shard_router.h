@@ -16,7 +16,9 @@
 //   - store:list and store:remove by query scatter to every shard in parallel and gather: pages
 //     merge in list order (store/list_order.h), skip/limit apply across shards, and the cursor is
 //     one every shard accepts. Without a limit the answer is one page of kDefaultListLimit items
-//     (as a store's); each shard is asked for skip + limit, which bounds what is gathered. A shard
+//     (as a store's). A list merges as a stream: each shard is asked for one page at a time (at
+//     most max_shard_page items), skipped items are discarded as they merge, so a list holds at
+//     most a page per shard besides its answer, however large skip$ is. A shard
 //     that fails makes the whole answer an error naming the shard, unless the message has
 //     `partial:true`: then the answer lists `missing` shards.
 //   - Bulk saves (`ents`) and loads (`ids`) are split per shard and answered per item, in order.
@@ -50,6 +52,11 @@ struct ShardRouterOptions {
   std::shared_ptr<ShardMapHolder> map;      // required
   MapRefresher refresh;                     // nullptr: wrong_shard is answered as is
   std::shared_ptr<store::IdGenerator> ids;  // for saves without an id; required
+  // The most items a list asks one shard for at once (the page the merge holds per shard).
+  size_t max_shard_page = 1000;
+  // The node's bound on one reply ([node] max_reply_bytes): a remove by query whose removed
+  // entities would not fit in it is refused before any shard removes anything.
+  size_t max_reply_bytes = 16 * 1024 * 1024;
 };
 
 std::shared_ptr<Handler> MakeShardRouter(ShardRouterOptions options);
