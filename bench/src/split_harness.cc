@@ -22,8 +22,7 @@ void SteadyWriter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-double SteadyWriter::LongestOverlapping(SteadyClock::time_point from,
-                                        SteadyClock::time_point to) {
+double SteadyWriter::LongestOverlapping(SteadyClock::time_point from, SteadyClock::time_point to) {
   std::lock_guard<std::mutex> lock(mu_);
   double longest = 0;
   for (const auto& [s, e] : writes_) {

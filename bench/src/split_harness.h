@@ -36,8 +36,7 @@ class SteadyWriter {
   // The longest write that overlapped [from, to], in ms.
   double LongestOverlapping(SteadyClock::time_point from, SteadyClock::time_point to);
   // The durations (ms) of the writes that started in [from, to].
-  std::vector<double> LatenciesStartedIn(SteadyClock::time_point from,
-                                         SteadyClock::time_point to);
+  std::vector<double> LatenciesStartedIn(SteadyClock::time_point from, SteadyClock::time_point to);
   uint64_t errors() const { return errors_.load(); }
   // The first error answered, for the report ("" if none).
   std::string first_error();

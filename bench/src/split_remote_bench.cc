@@ -5,10 +5,12 @@
 // store files before the node starts, then drives each move with the migrator's messages (as
 // `shardkit migrate move` sends them) while its writer saves over TCP through the source's router.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -183,9 +185,9 @@ void Move(Handler& admin, split::SteadyWriter& writer, const std::string& range,
   totals.copy_latencies_ms.insert(totals.copy_latencies_ms.end(), during.begin(), during.end());
   // Catch-up lag: the time until the target is within 100 records of the source.
   WaitStatus(admin, id, [](const Message& s) { return s.GetUint("lag").value_or(~0ull) <= 100; });
-  totals.lag_max_ms = std::max(
-      totals.lag_max_ms,
-      std::chrono::duration<double, std::milli>(SteadyClock::now() - copy_end).count());
+  totals.lag_max_ms =
+      std::max(totals.lag_max_ms,
+               std::chrono::duration<double, std::milli>(SteadyClock::now() - copy_end).count());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto cut_start = SteadyClock::now();
   Checked(admin, Migrate("cutover", id), "cutover " + id);
@@ -201,10 +203,9 @@ void Move(Handler& admin, split::SteadyWriter& writer, const std::string& range,
 Figures RunRemoteSplitBench(const SplitBenchOptions& options) {
   // The local split first, same entities and writes, for the ratio.
   const Figures local = RunSplitBench(options);
-  const std::string root =
-      (std::filesystem::temp_directory_path() / fmt::format("shardkit-bench-split-remote-{}",
-                                                            getpid()))
-          .string();
+  const std::string root = (std::filesystem::temp_directory_path() /
+                            fmt::format("shardkit-bench-split-remote-{}", getpid()))
+                               .string();
   std::filesystem::remove_all(root);
   LoadSourceFiles(root + "/source-data", options.entities);
 
@@ -222,7 +223,9 @@ Figures RunRemoteSplitBench(const SplitBenchOptions& options) {
     Checked(*admin, std::move(reload), "reload the source's config");
 
     auto client = ClientOf(runtime, source.url(), 1, std::chrono::seconds(10));
-    split::Call call = [&client](Message m) { return services::CallAndWait(*client, std::move(m)); };
+    split::Call call = [&client](Message m) {
+      return services::CallAndWait(*client, std::move(m));
+    };
     split::SteadyWriter writer(call, options.writes_per_s);
     for (const auto& range : kRanges) Move(*admin, writer, range, target.url(), totals);
     writer.Stop();
