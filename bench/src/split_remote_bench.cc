@@ -158,6 +158,7 @@ struct MoveTotals {
   double copy_seconds = 0;
   double lag_max_ms = 0;
   std::vector<double> pauses;
+  std::vector<double> gate_closed_ms;     // the migrator's own pause_ms: gate closed to retired
   std::vector<double> copy_latencies_ms;  // the writer's writes started during the copies
 };
 
@@ -190,7 +191,8 @@ void Move(Handler& admin, split::SteadyWriter& writer, const std::string& range,
                std::chrono::duration<double, std::milli>(SteadyClock::now() - copy_end).count());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto cut_start = SteadyClock::now();
-  Checked(admin, Migrate("cutover", id), "cutover " + id);
+  Message cut = Checked(admin, Migrate("cutover", id), "cutover " + id);
+  totals.gate_closed_ms.push_back(cut.GetDouble("pause_ms").value_or(0));
   const auto cut_end = SteadyClock::now();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let held writes land
   // The pause as clients saw it: the longest write overlapping the cutover.
@@ -250,6 +252,11 @@ Figures RunRemoteSplitBench(const SplitBenchOptions& options) {
       {"pause_max_ms", pauses.empty() ? 0 : *std::max_element(pauses.begin(), pauses.end())},
       {"client_errors", static_cast<double>(errors)},
       {"lost_writes", static_cast<double>(lost)},
+      {"cutover_gate_median_ms", split::Percentile(totals.gate_closed_ms, 0.5)},
+      {"cutover_gate_max_ms",
+       totals.gate_closed_ms.empty()
+           ? 0
+           : *std::max_element(totals.gate_closed_ms.begin(), totals.gate_closed_ms.end())},
       {"client_p99_ms_during_copy", split::Percentile(totals.copy_latencies_ms, 0.99)},
       {"rows_copied", static_cast<double>(totals.copied)},
       {"moves", static_cast<double>(pauses.size())},
