@@ -89,7 +89,6 @@ url = "tcp://127.0.0.1:0"
 name = "map"
 type = "shard-map"
 from = "{}"
-refresh_ms = 0
 )",
                                  source_url);
   for (const auto& range : kRanges)
