@@ -191,8 +191,8 @@ void Move(Handler& admin, split::SteadyWriter& writer, const std::string& range,
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto cut_start = SteadyClock::now();
   Message cut = Checked(admin, Migrate("cutover", id), "cutover " + id);
-  totals.gate_closed_ms.push_back(cut.GetDouble("pause_ms").value_or(0));
   const auto cut_end = SteadyClock::now();
+  totals.gate_closed_ms.push_back(cut.GetDouble("pause_ms").value_or(0));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let held writes land
   // The pause as clients saw it: the longest write overlapping the cutover.
   totals.pauses.push_back(writer.LongestOverlapping(cut_start, cut_end));
