@@ -3,102 +3,22 @@
 // third front process with the same listener and route but no cache, forwarding every load to the
 // same store. The clients are in this process and reach either front over TCP with the same client
 // and the same number of connections.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "cache_bench.h"
+#include "serve_node.h"
 #include "shardkit/services/client.h"
 
 namespace shardkit::bench::cache_bench {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// One `shardkit serve` child (this very binary) on its own config; stopped when destroyed.
-class ServeNode {
- public:
-  ServeNode(const std::string& dir, const std::string& config) : ready_(dir + "/ready") {
-    std::filesystem::create_directories(dir);
-    const std::string config_path = dir + "/node.toml";
-    std::ofstream(config_path) << config;
-    const std::string log = dir + "/serve.log";
-    std::error_code ec;
-    const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-    if (ec) throw std::runtime_error("bench cache: cannot find this executable");
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("bench cache: fork failed");
-    if (pid_ == 0) {
-      FILE* out = std::fopen(log.c_str(), "w");
-      if (out != nullptr) {
-        dup2(fileno(out), 1);
-        dup2(fileno(out), 2);
-      }
-      execl(self.c_str(), "shardkit", "serve", "--config", config_path.c_str(), "--ready-file",
-            ready_.c_str(), nullptr);
-      _exit(127);
-    }
-    // The node writes its bound URL (port 0 picked by the kernel) once it serves.
-    for (int i = 0; i < 3000 && url_.empty(); ++i) {
-      std::string text = ReadAll(ready_);
-      if (!text.empty() && text.back() == '\n') url_ = text.substr(0, text.find('\n'));
-      int status = 0;
-      if (url_.empty() && waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("bench cache: shardkit serve exited: " + ReadAll(log));
-      }
-      if (url_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (url_.empty()) throw std::runtime_error("bench cache: shardkit serve not ready in 30 s");
-  }
-  ~ServeNode() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 500; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  ServeNode(const ServeNode&) = delete;
-  ServeNode& operator=(const ServeNode&) = delete;
-  const std::string& url() const { return url_; }
-
- private:
-  std::string ready_;
-  std::string url_;
-  pid_t pid_ = -1;
-};
-
-std::shared_ptr<Handler> ClientOf(services::IoRuntime& runtime, const std::string& url,
-                                  int connections) {
-  auto endpoint = services::ParseEndpoint(url);
-  if (!endpoint.ok()) throw std::runtime_error(endpoint.status().ToString());
-  services::ClientOptions client_options;
-  client_options.connections = connections;
-  auto client = services::MakeClient(runtime, *endpoint, client_options);
-  if (!client.ok()) throw std::runtime_error(client.status().ToString());
-  return std::move(client).value();
-}
 
 // Messages answered ok on `pattern` by the node behind `client`, from its sys:stats.
 uint64_t RouteCount(Handler& client, std::string_view pattern) {

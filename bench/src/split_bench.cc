@@ -1,7 +1,6 @@
 // `shardkit bench split`: live splits under a steady write load, in one process: copy rate,
 // catch-up lag, the write pause at cutover as clients saw it, errors and lost writes.
 #include <fmt/format.h>
-#include <rapidjson/document.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,11 +16,14 @@
 #include "shardkit/migrate/migration.h"
 #include "shardkit/shard/shard_router.h"
 #include "shardkit/store/service.h"
+#include "split_harness.h"
 
 namespace shardkit::bench {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
+using split::Percentile;
+using split::SteadyClock;
+using split::SteadyWriter;
 
 struct Node {
   Bus bus;
@@ -48,12 +50,6 @@ struct Node {
   }
 };
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
-}
-
 void Load(migrate::Participant& whole, uint64_t entities) {
   fmt::print(stderr, "loading {} entities…\n", entities);
   std::vector<store::SaveRequest> batch;
@@ -69,67 +65,6 @@ void Load(migrate::Participant& whole, uint64_t entities) {
     }
   }
 }
-
-// The steady writer: `writes_per_s` saves over 50,000 keys through the router, each timed as the
-// client sees it; what it acknowledged is checked at the end.
-class SteadyWriter {
- public:
-  SteadyWriter(Bus& bus, int writes_per_s) : bus_(bus) {
-    thread_ = std::thread([this, writes_per_s] { Run(writes_per_s); });
-  }
-  ~SteadyWriter() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  // The longest write that overlapped [from, to], in ms.
-  double LongestOverlapping(SteadyClock::time_point from, SteadyClock::time_point to) {
-    std::lock_guard<std::mutex> lock(mu_);
-    double longest = 0;
-    for (const auto& [s, e] : writes_) {
-      if (s <= to && e >= from)
-        longest = std::max(longest, std::chrono::duration<double, std::milli>(e - s).count());
-    }
-    return longest;
-  }
-  uint64_t errors() const { return errors_.load(); }
-  // Call after Stop().
-  const std::map<std::string, std::string>& acknowledged() const { return acknowledged_; }
-
- private:
-  void Run(int writes_per_s) {
-    auto next = SteadyClock::now();
-    const auto interval = std::chrono::nanoseconds(1'000'000'000 / std::max(1, writes_per_s));
-    for (uint64_t i = 0; !stop_; ++i) {
-      next += interval;
-      std::this_thread::sleep_until(next);
-      std::string id = fmt::format("w{}", i % 50'000);
-      std::string value = fmt::format("{}", i);
-      Message m;
-      m.SetString("store", "save")
-          .SetString("kind", "entry")
-          .SetObjectJson("ent", fmt::format(R"({{"id":"{}","v":"{}"}})", id, value));
-      auto start = SteadyClock::now();
-      auto r = bus_.ActAndWait(std::move(m), std::chrono::seconds(10));
-      auto end = SteadyClock::now();
-      std::lock_guard<std::mutex> lock(mu_);
-      writes_.emplace_back(start, end);
-      if (r.ok()) {
-        acknowledged_[id] = value;
-      } else {
-        ++errors_;
-      }
-    }
-  }
-
-  Bus& bus_;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> errors_{0};
-  std::mutex mu_;
-  std::vector<std::pair<SteadyClock::time_point, SteadyClock::time_point>> writes_;  // start, end
-  std::map<std::string, std::string> acknowledged_;  // id -> value, guarded by mu_
-  std::thread thread_;
-};
 
 struct SplitTotals {
   uint64_t copied = 0;
@@ -172,23 +107,6 @@ void Split(Node& node, SteadyWriter& writer, const std::string& id, const std::s
   if (Status s = (*m)->Complete(); !s.ok()) throw std::runtime_error(s.ToString());
 }
 
-// Acknowledged writes whose value a load no longer returns.
-uint64_t CountLost(Bus& bus, const std::map<std::string, std::string>& acknowledged) {
-  uint64_t lost = 0;
-  for (const auto& [id, value] : acknowledged) {
-    Message m;
-    m.SetString("store", "load").SetString("kind", "entry").SetString("id", id);
-    auto r = bus.ActAndWait(std::move(m), std::chrono::seconds(10));
-    rapidjson::Document d;
-    if (r.ok()) {
-      auto ent = r->GetObjectJson("ent").value_or("{}");
-      d.Parse(ent.data(), ent.size());
-    }
-    if (!r.ok() || !d.IsObject() || !d.HasMember("v") || value != d["v"].GetString()) ++lost;
-  }
-  return lost;
-}
-
 }  // namespace
 
 Figures RunSplitBench(const SplitBenchOptions& options) {
@@ -206,7 +124,10 @@ Figures RunSplitBench(const SplitBenchOptions& options) {
   migrate::Participant whole = node.AddShard("-");
   Load(whole, options.entities);
 
-  SteadyWriter writer(node.bus, options.writes_per_s);
+  auto call = [&bus = node.bus](Message m) {
+    return bus.ActAndWait(std::move(m), std::chrono::seconds(10));
+  };
+  SteadyWriter writer(call, options.writes_per_s);
   // Five splits, each halving a shard: - -> -80,80- -> …
   std::vector<std::pair<std::string, std::pair<std::string, std::string>>> plan = {
       {"-", {"-80", "80-"}},
@@ -221,7 +142,7 @@ Figures RunSplitBench(const SplitBenchOptions& options) {
     Split(node, writer, fmt::format("split{}", n++), source, targets, totals);
   writer.Stop();
 
-  const uint64_t lost = CountLost(node.bus, writer.acknowledged());
+  const uint64_t lost = split::CountLost(call, writer.acknowledged());
   std::filesystem::remove_all(node.root);
   const std::vector<double>& pauses = totals.pauses;
   return {{"copy_per_s", totals.copy_seconds > 0 ? totals.copied / totals.copy_seconds : 0},

@@ -44,6 +44,7 @@ struct BenchState {
   shardkit::bench::NetOptions net_options;
   shardkit::bench::StoreBenchOptions store_options;
   shardkit::bench::SplitBenchOptions split_options;
+  bool split_remote = false;
   shardkit::bench::CacheBenchOptions cache_options;
   shardkit::bench::CqrsBenchOptions cqrs_options;
   double seneca_seconds = 3;
@@ -160,7 +161,18 @@ void AddSplitBenchmark(CLI::App* bench, BenchState& st) {
   bench_split->add_option("--splits", split_options.splits, "Splits to run (at most 5)")
       ->check(CLI::Range(1, 5))
       ->capture_default_str();
-  bench_split->callback([&] { PrintFigures(shardkit::bench::RunSplitBench(split_options), json); });
+  bench_split->add_flag(
+      "--remote", st.split_remote,
+      "Also move the same entities between two `shardkit serve` processes: a source node (four "
+      "RocksDB ranges, the router the writer uses over TCP, the migrator) and a target node; each "
+      "range is moved there with cutover and complete. The top-level figures are then the remote "
+      "run's (with client_p99_ms_during_copy and remote_vs_local_copy_ratio), the local run's "
+      "under local_*");
+  bench_split->callback([&] {
+    PrintFigures(st.split_remote ? shardkit::bench::RunRemoteSplitBench(split_options)
+                                 : shardkit::bench::RunSplitBench(split_options),
+                 json);
+  });
 }
 
 void AddCacheBenchmark(CLI::App* bench, BenchState& st) {

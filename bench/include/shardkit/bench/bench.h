@@ -82,6 +82,15 @@ struct SplitBenchOptions {
 };
 // copy_per_s, catchup_lag_max_ms, pause_median_ms, pause_max_ms, client_errors, lost_writes.
 Figures RunSplitBench(const SplitBenchOptions& options);
+// The same entities moved across processes (split_remote_bench.cc): a source `shardkit serve`
+// node with four RocksDB ranges and a target node; each range moved to the target in turn under
+// `writes_per_s` client writes over TCP (options.splits is for the local run only). The remote
+// run's copy_per_s, catchup_lag_max_ms, pause_median_ms, pause_max_ms, client_errors, lost_writes,
+// cutover_gate_median_ms, cutover_gate_max_ms (the migrator's own pause_ms),
+// client_p99_ms_during_copy, rows_copied, moves, entities; remote_vs_local_copy_ratio; then the
+// local run (RunSplitBench, same options, first) as local_<figure>. Throws std::runtime_error if a
+// node does not start or a migration step fails.
+Figures RunRemoteSplitBench(const SplitBenchOptions& options);
 
 struct CacheBenchOptions {
   size_t entities = 100'000;      // on RocksDB behind the cache
