@@ -11,8 +11,8 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 // Waits on `cv` until `ready()`, and at most until `deadline` (SteadyTime::max(): no deadline).
 template <typename Ready>
-void WaitReady(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-               SteadyTime deadline, Ready ready) {
+void WaitReady(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, SteadyTime deadline,
+               Ready ready) {
   if (deadline == SteadyTime::max()) {
     cv.wait(lock, ready);
   } else {
