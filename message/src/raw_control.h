@@ -22,4 +22,14 @@ inline size_t FindUnscannedControl(std::string_view text) {
   return std::string_view::npos;
 }
 
+// Whether `text` holds an escape `\uD...` (a surrogate, lone or paired). In text checked as UTF-8
+// only such an escape can decode to bytes that are not, so the checks of decoded strings for
+// them run only when it does.
+inline bool HasSurrogateEscape(std::string_view text) {
+  for (size_t at = text.find("\\u"); at != std::string_view::npos; at = text.find("\\u", at + 2)) {
+    if (at + 2 < text.size() && (text[at + 2] == 'd' || text[at + 2] == 'D')) return true;
+  }
+  return false;
+}
+
 }  // namespace shardkit::internal
