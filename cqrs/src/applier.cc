@@ -17,10 +17,12 @@
 #include <shardkit/message/thread_name.h>
 #include <spdlog/spdlog.h>
 
+#include "wait.h"
+
 namespace shardkit::cqrs {
 namespace {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
+using internal::SteadyTime;
 using std::chrono::milliseconds;
 
 // What arrives from other threads: replies, replay requests, "the log moved", "stop".
@@ -201,12 +203,7 @@ class ApplierImpl final : public Applier, public std::enable_shared_from_this<Ap
           return inbox_->stop || !inbox_->completions.empty() || !inbox_->replays.empty() ||
                  (unfinished_.size() < options_.max_buffered && log_->Head() >= next_read_);
         };
-        SteadyTime wake = NextWake();
-        if (wake == SteadyTime::max()) {
-          inbox_->cv.wait(lock, ready);
-        } else {
-          inbox_->cv.wait_until(lock, wake, ready);
-        }
+        internal::WaitReady(inbox_->cv, lock, NextWake(), ready);
         if (inbox_->stop) return;
         inbox_->log_moved = false;
         completions.swap(inbox_->completions);

@@ -115,21 +115,7 @@ class RocksCommandLog final : public CommandLog {
   }
 
   Result<std::vector<LoggedCommand>> Read(uint64_t from, size_t limit) const override {
-    std::vector<LoggedCommand> out;
-    const std::string start = NumberKey(kLog, from), end(1, kLog + 1);
-    rocksdb::Slice upper(end);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-    for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
-      auto command = DecodeCommand(PositionOfKey(it->key()), it->value().ToStringView());
-      if (!command)
-        return Status::Internal(
-            fmt::format("command log: corrupt record at {}", PositionOfKey(it->key())));
-      out.push_back(std::move(*command));
-    }
-    if (!it->status().ok()) return Engine(it->status(), "read");
-    return out;
+    return Scan<LoggedCommand>(kLog, from, limit, DecodeCommand, "record", "read");
   }
 
   uint64_t Head() const override { return head_.load(std::memory_order_acquire); }
@@ -174,19 +160,8 @@ class RocksCommandLog final : public CommandLog {
   }
 
   Result<std::vector<DeadLetter>> ListDeadLetters(uint64_t from, size_t limit) const override {
-    std::vector<DeadLetter> out;
-    const std::string start = NumberKey(kDead, from), end(1, kDead + 1);
-    rocksdb::Slice upper(end);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-    for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
-      auto letter = DecodeDeadLetter(PositionOfKey(it->key()), it->value().ToStringView());
-      if (!letter) return Status::Internal("command log: corrupt dead letter");
-      out.push_back(std::move(*letter));
-    }
-    if (!it->status().ok()) return Engine(it->status(), "list dead letters");
-    return out;
+    return Scan<DeadLetter>(kDead, from, limit, DecodeDeadLetter, "dead letter",
+                            "list dead letters");
   }
 
   Result<std::vector<Replayed>> ReplayDeadLetters(std::vector<uint64_t> positions) override {
@@ -215,6 +190,29 @@ class RocksCommandLog final : public CommandLog {
     std::vector<uint64_t> replay;  // non-empty (or replay_done set): a replay request
     std::function<void(Result<std::vector<Replayed>>)> replay_done;
   };
+
+  // Up to `limit` records under `prefix` from position `from` on, each decoded by `decode`
+  // (nullopt: the record is corrupt, named `record` in the error).
+  template <typename T>
+  Result<std::vector<T>> Scan(char prefix, uint64_t from, size_t limit,
+                              std::optional<T> (*decode)(uint64_t, std::string_view),
+                              std::string_view record, std::string_view what) const {
+    std::vector<T> out;
+    const std::string start = NumberKey(prefix, from), end(1, prefix + 1);
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
+      const uint64_t position = PositionOfKey(it->key());
+      auto item = decode(position, it->value().ToStringView());
+      if (!item)
+        return Status::Internal(fmt::format("command log: corrupt {} at {}", record, position));
+      out.push_back(std::move(*item));
+    }
+    if (!it->status().ok()) return Engine(it->status(), what);
+    return out;
+  }
 
   static std::string MetaKey(std::string_view name) {
     std::string key(1, kMeta);

@@ -21,11 +21,12 @@
 #include "bytes.h"
 #include "rocksdb_open.h"
 #include "shardkit/message/thread_name.h"
+#include "wait.h"
 
 namespace shardkit::cqrs {
 namespace {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
+using internal::SteadyTime;
 constexpr char kData = 'd';
 const char* const kCheckpointKey = "mcheckpoint";
 
@@ -236,11 +237,7 @@ class ProjectionServiceImpl final : public ProjectionService {
                                           std::chrono::milliseconds(retry_soon ? 100 : poll));
         }
         auto ready = [&] { return wake_->stop || wake_->flag || source_->Head() > applied(); };
-        if (wake_at == SteadyTime::max()) {
-          wake_->cv.wait(lock, ready);
-        } else {
-          wake_->cv.wait_until(lock, wake_at, ready);
-        }
+        internal::WaitReady(wake_->cv, lock, wake_at, ready);
         if (wake_->stop) return;
         wake_->flag = false;
       }

@@ -35,15 +35,6 @@ bool Writable(const rapidjson::Value& value, bool strings) {
   return true;
 }
 
-// Whether `text` holds an escape `\uD...` (a surrogate, lone or paired). The input is checked as
-// UTF-8 while it is parsed, so only such an escape can decode to bytes that are not.
-bool HasSurrogateEscape(std::string_view text) {
-  for (size_t at = text.find("\\u"); at != std::string_view::npos; at = text.find("\\u", at + 2)) {
-    if (at + 2 < text.size() && (text[at + 2] == 'd' || text[at + 2] == 'D')) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view what) {
@@ -59,7 +50,7 @@ Result<rapidjson::Document> ParseJson(std::string_view text, std::string_view wh
                                        doc.GetErrorOffset(),
                                        rapidjson::GetParseError_En(doc.GetParseError())));
   }
-  if (!Writable(doc, HasSurrogateEscape(text))) {
+  if (!Writable(doc, internal::HasSurrogateEscape(text))) {
     return Status::Invalid(fmt::format(
         "{}: a number out of the range of a double, or a string escaping a lone UTF-16 surrogate",
         what));

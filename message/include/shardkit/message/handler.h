@@ -30,8 +30,10 @@ using ReplyFn = std::function<void(Result<Message>)>;
 // messages as part of the same causal chain.
 class Context {
  public:
-  Context(Bus* bus, std::shared_ptr<const Route> route, Meta origin)
-      : bus_(bus), route_(std::move(route)), origin_(std::move(origin)) {}
+  // `origin` by reference: the bus copies it once per dispatch straight into the context (by
+  // value it was copied, then moved, then destroyed).
+  Context(Bus* bus, std::shared_ptr<const Route> route, const Meta& origin)
+      : bus_(bus), route_(std::move(route)), origin_(origin) {}
 
   // Sends `child` through the bus as a consequence of the message being handled: it inherits the
   // trace and the deadline, and its parent is the handled message's id.
