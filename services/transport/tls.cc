@@ -2,6 +2,8 @@
 
 #include "tls_stream.h"
 
+#include <cerrno>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -93,7 +95,10 @@ std::shared_ptr<SslContext> ServerTls::current() const {
   return current_;
 }
 
+void KeepRecordBuffers(SSL* ssl) { SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS); }
+
 void PrepareClientStream(SSL* ssl, const std::string& host) {
+  KeepRecordBuffers(ssl);
   boost::system::error_code ec;
   asio::ip::make_address(host, ec);
   if (ec) {
@@ -112,10 +117,14 @@ std::string HandshakeError(SSL* ssl, const boost::system::error_code& ec) {
   return ec.message();
 }
 
-bool LooksLikeTls(const tcp::socket& socket) {
+FirstByte PeekFirstByte(const tcp::socket& socket) {
   unsigned char first = 0;
-  ssize_t n = ::recv(const_cast<tcp::socket&>(socket).native_handle(), &first, 1, MSG_PEEK);
-  return n == 1 && first == 0x16;  // a TLS handshake record
+  ssize_t n = ::recv(const_cast<tcp::socket&>(socket).native_handle(), &first, 1,
+                     MSG_PEEK | MSG_DONTWAIT);
+  if (n == 1) return first == 0x16 ? FirstByte::kTls : FirstByte::kPlain;  // 0x16: a handshake
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return FirstByte::kNothingYet;
+  return FirstByte::kClosed;
 }
 
 }  // namespace shardkit::services
