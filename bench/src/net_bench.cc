@@ -561,7 +561,21 @@ value_bytes = 100
 
 struct Runs {
   RunResult depth1, deep, tls1, tls_deep, over_nats;
+  double tls1_median_ratio = 0, tls_deep_median_ratio = 0;
 };
+
+// The median of the ratios over[i] / plain[i], slice by slice: the two slices of a pair run within
+// about a second of each other, so a slow spell of the machine moves one pair, not the median.
+double MedianRatio(const std::vector<RunResult>& over, const std::vector<RunResult>& plain) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < over.size() && i < plain.size(); ++i) {
+    if (plain[i].per_s > 0) ratios.push_back(over[i].per_s / plain[i].per_s);
+  }
+  if (ratios.empty()) return 0;
+  std::sort(ratios.begin(), ratios.end());
+  size_t n = ratios.size();
+  return n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
+}
 
 // Runs that are compared (tls and nats against plain tcp) take turns in kRounds short slices
 // each, which of a pair goes first alternating (tcp, tls, then tls, tcp): on a shared, noisy
@@ -585,8 +599,14 @@ Runs RunInTurns(const NetOptions& options, const tcp::endpoint& tcp_where,
     pair(deep, tls_deep, options.depth);
     if (!nats_url.empty()) nats.push_back(RunNats(nats_url, slice));
   }
-  return {Merge(depth1), Merge(deep), Merge(tls1), Merge(tls_deep),
-          nats_url.empty() ? RunResult() : Merge(nats)};
+  double tls1_median = MedianRatio(tls1, depth1), tls_deep_median = MedianRatio(tls_deep, deep);
+  return {Merge(depth1),
+          Merge(deep),
+          Merge(tls1),
+          Merge(tls_deep),
+          nats_url.empty() ? RunResult() : Merge(nats),
+          tls1_median,
+          tls_deep_median};
 }
 
 }  // namespace
@@ -639,6 +659,8 @@ Figures RunNetBench(const NetOptions& options) {
       {"tls_depth16_per_s", tls_deep.per_s},
       {"tls_vs_tcp_depth1_ratio", depth1.per_s > 0 ? tls1.per_s / depth1.per_s : 0},
       {"tls_vs_tcp_depth16_ratio", deep.per_s > 0 ? tls_deep.per_s / deep.per_s : 0},
+      {"tls_vs_tcp_depth1_median_ratio", runs.tls1_median_ratio},
+      {"tls_vs_tcp_depth16_median_ratio", runs.tls_deep_median_ratio},
   };
   if (idle_cpu_percent >= 0) figures.push_back({"idle_cpu_percent", idle_cpu_percent});
   if (idle_cpu_percent_nats >= 0)
