@@ -34,6 +34,9 @@ Status FileError(std::string_view what, const std::string& path,
 
 Result<std::shared_ptr<SslContext>> MakeServerContext(const ListenerConfig& config) {
   auto context = NewContext(ssl::context::tls_server);
+  // The listener's order decides, so clients that list AES-256 first (OpenSSL's default) get
+  // AES-128-GCM too.
+  SSL_CTX_set_options(context->native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
   boost::system::error_code ec;
   if (context->use_certificate_chain_file(config.tls_cert_file, ec); ec)
     return FileError("tls_cert_file", config.tls_cert_file, ec);
