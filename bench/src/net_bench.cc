@@ -2,8 +2,8 @@
 // (100-byte values), driven over loopback by `connections` clients: TCP at depth 1 and at
 // options.depth requests in flight per connection, then HTTP/1.1 keep-alive (one request at a time
 // per connection). The same TCP work over TLS (tls://, certificates made at start) takes turns
-// with the plain runs in slices (tcp, tls, tcp, tls…), so a slow spell of a shared machine weighs
-// on both alike. The node runs with its default two I/O threads and the clients on one more, all
+// with the plain runs in slices (RunInTurns), so a slow spell of a shared machine weighs on both
+// alike. The node runs with its default two I/O threads and the clients on one more, all
 // on the same machine, so the figures are what the whole loop (client + node) achieves.
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
@@ -130,7 +130,9 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
  private:
   static Stream MakeStream(asio::io_context& io, asio::ssl::context* tls) {
     if constexpr (kTls) {
-      return Stream(io, *tls);
+      Stream stream(io, *tls);
+      SSL_clear_mode(stream.native_handle(), SSL_MODE_RELEASE_BUFFERS);  // as shardkit's client
+      return stream;
     } else {
       return Stream(io);
     }
@@ -559,27 +561,52 @@ value_bytes = 100
 
 struct Runs {
   RunResult depth1, deep, tls1, tls_deep, over_nats;
+  double tls1_median_ratio = 0, tls_deep_median_ratio = 0;
 };
 
-// Runs that are compared (tls and nats against plain tcp) take turns in kRounds slices each
-// (tcp, tls, tcp, tls…): on a shared, noisy machine a slow spell weighs on both. `nats_url`
-// empty: no NATS runs.
+// The median of the ratios over[i] / plain[i], slice by slice: the two slices of a pair run within
+// about a second of each other, so a slow spell of the machine moves one pair, not the median.
+double MedianRatio(const std::vector<RunResult>& over, const std::vector<RunResult>& plain) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < over.size() && i < plain.size(); ++i) {
+    if (plain[i].per_s > 0) ratios.push_back(over[i].per_s / plain[i].per_s);
+  }
+  if (ratios.empty()) return 0;
+  std::sort(ratios.begin(), ratios.end());
+  size_t n = ratios.size();
+  return n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
+}
+
+// Runs that are compared (tls and nats against plain tcp) take turns in kRounds short slices
+// each, which of a pair goes first alternating (tcp, tls, then tls, tcp): on a shared, noisy
+// machine a slow spell weighs on both, and neither side always runs just after the other's
+// connections close. `nats_url` empty: no NATS runs.
 Runs RunInTurns(const NetOptions& options, const tcp::endpoint& tcp_where,
                 const tcp::endpoint& tls_where, asio::ssl::context& tls,
                 const std::string& nats_url) {
-  constexpr int kRounds = 3;
+  constexpr int kRounds = 6;
   NetOptions slice = options;
   slice.seconds = options.seconds / kRounds;
   std::vector<RunResult> depth1, tls1, deep, tls_deep, nats;
   for (int round = 0; round < kRounds; ++round) {
-    depth1.push_back(RunTcp(tcp_where, slice, 1));
-    tls1.push_back(RunTcp(tls_where, slice, 1, &tls));
-    deep.push_back(RunTcp(tcp_where, slice, options.depth));
-    tls_deep.push_back(RunTcp(tls_where, slice, options.depth, &tls));
+    bool tls_first = round % 2 == 1;
+    auto pair = [&](std::vector<RunResult>& plain, std::vector<RunResult>& over_tls, int depth) {
+      if (tls_first) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+      plain.push_back(RunTcp(tcp_where, slice, depth));
+      if (!tls_first) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+    };
+    pair(depth1, tls1, 1);
+    pair(deep, tls_deep, options.depth);
     if (!nats_url.empty()) nats.push_back(RunNats(nats_url, slice));
   }
-  return {Merge(depth1), Merge(deep), Merge(tls1), Merge(tls_deep),
-          nats_url.empty() ? RunResult() : Merge(nats)};
+  double tls1_median = MedianRatio(tls1, depth1), tls_deep_median = MedianRatio(tls_deep, deep);
+  return {Merge(depth1),
+          Merge(deep),
+          Merge(tls1),
+          Merge(tls_deep),
+          nats_url.empty() ? RunResult() : Merge(nats),
+          tls1_median,
+          tls_deep_median};
 }
 
 }  // namespace
@@ -632,6 +659,8 @@ Figures RunNetBench(const NetOptions& options) {
       {"tls_depth16_per_s", tls_deep.per_s},
       {"tls_vs_tcp_depth1_ratio", depth1.per_s > 0 ? tls1.per_s / depth1.per_s : 0},
       {"tls_vs_tcp_depth16_ratio", deep.per_s > 0 ? tls_deep.per_s / deep.per_s : 0},
+      {"tls_vs_tcp_depth1_median_ratio", runs.tls1_median_ratio},
+      {"tls_vs_tcp_depth16_median_ratio", runs.tls_deep_median_ratio},
   };
   if (idle_cpu_percent >= 0) figures.push_back({"idle_cpu_percent", idle_cpu_percent});
   if (idle_cpu_percent_nats >= 0)

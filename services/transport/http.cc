@@ -89,7 +89,9 @@ namespace {
 template <typename Stream>
 Stream MakeHttpStream(tcp::socket socket, const std::shared_ptr<ServerTls>& tls) {
   if constexpr (std::is_same_v<Stream, TlsHttp>) {
-    return Stream(beast::tcp_stream(std::move(socket)), *tls->current());
+    Stream stream(beast::tcp_stream(std::move(socket)), *tls->current());
+    KeepRecordBuffers(stream.native_handle());
+    return stream;
   } else {
     return Stream(std::move(socket));
   }
@@ -117,11 +119,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     peer_ = Lowest().socket().remote_endpoint(ignored).address().to_string();
     if constexpr (std::is_same_v<Stream, TlsHttp>) {
       Lowest().expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
-      Lowest().socket().async_wait(tcp::socket::wait_read,
-                                   [self = shared_from_this()](const error_code& ec) {
-                                     if (ec || self->closed_) return self->CloseNow();
-                                     self->Handshake();
-                                   });
+      WaitForHello();
     } else {
       DoRead();
     }
@@ -140,8 +138,19 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
 
   // The client's first bytes decide: a TLS handshake (within read_timeout_ms), or a plain-text
   // client, answered 400 in plain HTTP that this port speaks TLS, then closed.
+  void WaitForHello() {
+    Lowest().socket().async_wait(tcp::socket::wait_read,
+                                 [self = shared_from_this()](const error_code& ec) {
+                                   if (ec || self->closed_) return self->CloseNow();
+                                   self->Handshake();
+                                 });
+  }
+
   void Handshake() {
-    if (!LooksLikeTls(Lowest().socket())) return RefusePlainText();
+    FirstByte first = PeekFirstByte(Lowest().socket());
+    if (first == FirstByte::kNothingYet) return WaitForHello();
+    if (first == FirstByte::kClosed) return CloseNow();
+    if (first == FirstByte::kPlain) return RefusePlainText();
     handshaking_ = true;
     stream_.async_handshake(asio::ssl::stream_base::server,
                             [self = shared_from_this()](const error_code& ec) {

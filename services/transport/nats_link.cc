@@ -1,6 +1,9 @@
 #include "nats_link.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <future>
 #include <vector>
 
@@ -63,6 +66,16 @@ struct LinkCache {
   }
 };
 
+// Which file's credentials a refused connection used, so the error names the file to check.
+std::string SignedInWith(const Endpoint& endpoint) {
+  const NatsAuthFiles& files = endpoint.nats_files;
+  if (!files.creds_file.empty())
+    return fmt::format(" with cluster.creds_file '{}'", files.creds_file);
+  if (!files.nkey_seed_file.empty())
+    return fmt::format(" with cluster.nkey_seed_file '{}'", files.nkey_seed_file);
+  return "";
+}
+
 }  // namespace
 
 NatsLink::NatsLink(std::string url) : url_(std::move(url)) {}
@@ -89,6 +102,12 @@ Status NatsLink::Secure(natsOptions* options, const NatsAuthFiles& files) {
     }
   }
   if (!files.creds_file.empty()) {
+    // cnats opens the file only when the server asks for a signature; a missing or unreadable
+    // one is named here, not reported as a failed connection.
+    if (std::ifstream(files.creds_file).fail()) {
+      return Status::Invalid(fmt::format("{}: cluster.creds_file '{}': {}", url_, files.creds_file,
+                                         std::strerror(errno)));
+    }
     natsStatus s =
         natsOptions_SetUserCredentialsFromFiles(options, files.creds_file.c_str(), nullptr);
     if (s != NATS_OK) return failed(s, "creds_file", files.creds_file);
@@ -158,7 +177,7 @@ Status NatsLink::Open(const Endpoint& endpoint, Use use) {
       std::lock_guard<std::mutex> lock(mutex_);
       closed_ = true;
     }
-    return NatsError(s, fmt::format("cannot connect to {}", url_));
+    return NatsError(s, fmt::format("cannot connect to {}{}", url_, SignedInWith(endpoint)));
   }
   connected_.store(true, std::memory_order_release);
   natsInbox* inbox_name = nullptr;

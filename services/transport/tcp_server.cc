@@ -27,7 +27,9 @@ using error_code = boost::system::error_code;
 template <typename Stream>
 Stream MakeStream(tcp::socket socket, const std::shared_ptr<ServerTls>& tls) {
   if constexpr (std::is_same_v<Stream, TlsStream>) {
-    return Stream(std::move(socket), *tls->current());
+    Stream stream(std::move(socket), *tls->current());
+    KeepRecordBuffers(stream.native_handle());
+    return stream;
   } else {
     return socket;
   }
@@ -56,11 +58,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     NoteIdle();  // the first frame (and the TLS handshake) is due within read_timeout_ms
     if constexpr (kTls) {
       handshaking_ = true;
-      SocketOf(socket_).async_wait(tcp::socket::wait_read,
-                                   [self = this->shared_from_this()](const error_code& ec) {
-                                     if (ec || self->closed_) return self->CloseNow();
-                                     self->Handshake();
-                                   });
+      WaitForHello();
     } else {
       ReadMore();
     }
@@ -87,10 +85,21 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
   }
 
  private:
+  void WaitForHello() {
+    SocketOf(socket_).async_wait(tcp::socket::wait_read,
+                                 [self = this->shared_from_this()](const error_code& ec) {
+                                   if (ec || self->closed_) return self->CloseNow();
+                                   self->Handshake();
+                                 });
+  }
+
   // The client's first bytes decide: a TLS handshake, or a plain-text client, told in a plain
   // frame that this port speaks TLS, then closed.
   void Handshake() {
-    if (!LooksLikeTls(SocketOf(socket_))) {
+    FirstByte first = PeekFirstByte(SocketOf(socket_));
+    if (first == FirstByte::kNothingYet) return WaitForHello();
+    if (first == FirstByte::kClosed) return CloseNow();
+    if (first == FirstByte::kPlain) {
       std::string refusal;
       AppendFrame(ReplyWire(Status::Invalid(fmt::format("{} speaks TLS: connect with tls://, "
                                                         "not plain text",

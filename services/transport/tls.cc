@@ -2,6 +2,8 @@
 
 #include "tls_stream.h"
 
+#include <cerrno>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -32,6 +34,9 @@ Status FileError(std::string_view what, const std::string& path,
 
 Result<std::shared_ptr<SslContext>> MakeServerContext(const ListenerConfig& config) {
   auto context = NewContext(ssl::context::tls_server);
+  // The listener's order decides, so clients that list AES-256 first (OpenSSL's default) get
+  // AES-128-GCM too.
+  SSL_CTX_set_options(context->native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
   boost::system::error_code ec;
   if (context->use_certificate_chain_file(config.tls_cert_file, ec); ec)
     return FileError("tls_cert_file", config.tls_cert_file, ec);
@@ -93,7 +98,10 @@ std::shared_ptr<SslContext> ServerTls::current() const {
   return current_;
 }
 
+void KeepRecordBuffers(SSL* ssl) { SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS); }
+
 void PrepareClientStream(SSL* ssl, const std::string& host) {
+  KeepRecordBuffers(ssl);
   boost::system::error_code ec;
   asio::ip::make_address(host, ec);
   if (ec) {
@@ -112,10 +120,14 @@ std::string HandshakeError(SSL* ssl, const boost::system::error_code& ec) {
   return ec.message();
 }
 
-bool LooksLikeTls(const tcp::socket& socket) {
+FirstByte PeekFirstByte(const tcp::socket& socket) {
   unsigned char first = 0;
-  ssize_t n = ::recv(const_cast<tcp::socket&>(socket).native_handle(), &first, 1, MSG_PEEK);
-  return n == 1 && first == 0x16;  // a TLS handshake record
+  ssize_t n = ::recv(const_cast<tcp::socket&>(socket).native_handle(), &first, 1,
+                     MSG_PEEK | MSG_DONTWAIT);
+  if (n == 1) return first == 0x16 ? FirstByte::kTls : FirstByte::kPlain;  // 0x16: a handshake
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return FirstByte::kNothingYet;
+  return FirstByte::kClosed;
 }
 
 }  // namespace shardkit::services

@@ -6,9 +6,12 @@
 
 #include <gmock/gmock.h>
 
+#include <boost/asio/write.hpp>
+
 #include "serve_process.h"
 #include "shardkit/testing/test_certs.h"
 #include "test_util.h"
+#include "tls_stream.h"
 
 namespace shardkit::services::testing {
 namespace {
@@ -235,6 +238,29 @@ type = "echo"
   ShellRun stale = act(Certs().ca);
   EXPECT_EQ(stale.exit_code, 2) << stale.out;
   EXPECT_THAT(stale.err, HasSubstr("unable to get local issuer certificate"));
+}
+
+// What a TLS listener makes of a connection's first byte. A wake-up with nothing to read yet (the
+// reactor can report readiness that an earlier socket with the same descriptor number had) is no
+// plain-text client: taken for one, a TLS client was once refused mid-handshake (`bench net`:
+// "handshake: wrong version number").
+TEST(TlsFirstByteTest, NothingToReadYetIsNotPlainText) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto peek_after = [&](const std::string& sent, bool close) {
+    tcp::socket client(io), server(io);
+    client.connect(acceptor.local_endpoint());
+    acceptor.accept(server);
+    server.non_blocking(true);
+    if (!sent.empty()) asio::write(client, asio::buffer(sent));
+    if (close) client.close();
+    if (!sent.empty() || close) server.wait(tcp::socket::wait_read);
+    return PeekFirstByte(server);
+  };
+  EXPECT_EQ(peek_after("", false), FirstByte::kNothingYet);
+  EXPECT_EQ(peek_after("\x16\x03\x01", false), FirstByte::kTls);
+  EXPECT_EQ(peek_after("GET / HTTP/1.1\r\n", false), FirstByte::kPlain);
+  EXPECT_EQ(peek_after("", true), FirstByte::kClosed);
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, TlsTest, ::testing::Values("tls", "https"),

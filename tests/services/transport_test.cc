@@ -9,10 +9,10 @@
 
 #include <gmock/gmock.h>
 #include <nats/nats.h>
-#include <openssl/evp.h>
 
 #include "nats_link.h"
 #include "nats_server.h"
+#include "nkeys.h"
 #include "shardkit/testing/test_certs.h"
 #include "test_util.h"
 
@@ -441,53 +441,11 @@ ttl_ms = 2000
   serving->Stop(std::chrono::milliseconds(500));
 }
 
-// An NKey user made here: an Ed25519 key in NATS's encoding (a prefix byte, the key, a CRC-16
-// (XMODEM) little-endian, in unpadded base32). Returns {public key "U…", seed "SU…"}.
-std::pair<std::string, std::string> MakeNKeyUser() {
-  auto crc16 = [](const std::string& bytes) {
-    uint16_t crc = 0;
-    for (unsigned char c : bytes) {
-      crc ^= static_cast<uint16_t>(c << 8);
-      for (int i = 0; i < 8; ++i) crc = (crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1;
-    }
-    return crc;
-  };
-  auto encode = [&](std::string raw) {
-    uint16_t crc = crc16(raw);
-    raw += static_cast<char>(crc & 0xff);
-    raw += static_cast<char>(crc >> 8);
-    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    std::string out;
-    uint32_t buffer = 0;
-    int bits = 0;
-    for (unsigned char c : raw) {
-      buffer = (buffer << 8) | c;
-      for (bits += 8; bits >= 5; bits -= 5) out += alphabet[(buffer >> (bits - 5)) & 31];
-    }
-    if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
-    return out;
-  };
-  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  unsigned char seed[32], pub[32];
-  size_t n = 32;
-  EVP_PKEY_get_raw_private_key(key, seed, &n);
-  n = 32;
-  EVP_PKEY_get_raw_public_key(key, pub, &n);
-  EVP_PKEY_free(key);
-  constexpr unsigned char kUser = 20 << 3, kSeed = 18 << 3;
-  std::string public_raw(1, static_cast<char>(kUser));
-  public_raw.append(reinterpret_cast<char*>(pub), 32);
-  std::string seed_raw = {static_cast<char>(kSeed | (kUser >> 5)),
-                          static_cast<char>((kUser & 31) << 3)};
-  seed_raw.append(reinterpret_cast<char*>(seed), 32);
-  return {encode(public_raw), encode(seed_raw)};
-}
-
 // A NATS server that knows one NKey user: a node signs in with `nkey` and `nkey_seed_file`; the
 // seed of another key, or none, is refused at start.
 TEST(NatsNKeyTest, AClusterNodeSignsInWithAnNKeySeedFile) {
-  auto [user, seed] = MakeNKeyUser();
-  auto [other_user, other_seed] = MakeNKeyUser();
+  NKey key = MakeNKey(NKey::kUser), other = MakeNKey(NKey::kUser);
+  const std::string& user = key.public_key;
   NatsServer server("127.0.0.1", {},
                     fmt::format("authorization {{ users = [ {{ nkey: \"{}\" }} ] }}", user));
   SHARDKIT_REQUIRE_COMPONENT(server.ok(), server.problem(), "nats-server");
@@ -499,12 +457,12 @@ TEST(NatsNKeyTest, AClusterNodeSignsInWithAnNKeySeedFile) {
         server.url(), auth);
   };
   std::string good =
-      fmt::format("nkey = \"{}\"\nnkey_seed_file = \"{}\"", user, dir.Write("user.nk", seed));
+      fmt::format("nkey = \"{}\"\nnkey_seed_file = \"{}\"", user, dir.Write("user.nk", key.seed));
   auto node = StartNode(toml(good));
   ASSERT_NE(node, nullptr);
   node->Stop(std::chrono::milliseconds(500));
   for (const std::string& wrong : {fmt::format("nkey = \"{}\"\nnkey_seed_file = \"{}\"", user,
-                                               dir.Write("other.nk", other_seed)),
+                                               dir.Write("other.nk", other.seed)),
                                    std::string()}) {
     auto config = ParseNodeConfig(toml(wrong), "test.toml");
     ASSERT_TRUE(config.ok()) << config.status().ToString();

@@ -57,8 +57,11 @@ struct NetOptions {
 // (percent of one core used by an idle node with stores, a cache, a command log and a projection,
 // over idle_seconds, before the traffic runs).
 // With transport "nats": nats_depth16_per_s, nats_p99_ms and nats_vs_tcp_ratio
-// (nats_depth16_per_s / tcp_depth16_per_s, both in this run: the two take turns in three slices
-// of seconds/3 each, so a slow spell of a shared machine weighs on both).
+// (nats_depth16_per_s / tcp_depth16_per_s, both in this run: the two take turns in six slices
+// of seconds/6 each, so a slow spell of a shared machine weighs on both). tls_depth1_per_s and
+// tls_depth16_per_s (the TCP runs over a tls:// listener) take turns with tcp_* the same way;
+// tls_vs_tcp_depth1_ratio and tls_vs_tcp_depth16_ratio divide the totals, and the *_median_ratio
+// figures are the median of the six slice pairs' ratios.
 Figures RunNetBench(const NetOptions& options);
 
 // CQRS (cqrs_bench.cc): command acks through the bus with `clients` concurrent clients (group
