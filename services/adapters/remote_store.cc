@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "adapters.h"
+#include "shardkit/message/clock.h"
 #include "shardkit/message/json.h"
 #include "shardkit/store/replication.h"
 
@@ -72,6 +73,13 @@ class RemoteStore final : public store::EntityStore {
   Result<Message> State(Message extra = {}) const {
     extra.SetString("store", "replication");
     return Call(std::move(extra));
+  }
+  // The head of the store's feed; unavailable after `position_timeout`.
+  Result<Message> Head() const {
+    Message m;
+    m.SetString("store", "replication");
+    m.meta().deadline = SystemClock::Default().NowMs() + options_.position_timeout.count();
+    return Call(std::move(m));
   }
 
   Status ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
@@ -188,7 +196,7 @@ class RemoteStore final : public store::EntityStore {
 };
 
 uint64_t RemoteFeed::LastSequence() const {
-  auto state = store_.State();
+  auto state = store_.Head();
   // A target that cannot answer counts as not empty (the rules refuse it) and never as caught up.
   return state.ok() ? state->GetUint("last").value_or(0) : ~0ull;
 }

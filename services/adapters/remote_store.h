@@ -23,6 +23,9 @@ struct RemoteStoreOptions {
   std::string node;   // tcp://host:port of the node serving the store
   std::string shard;  // the store's canonical shard name there
   std::chrono::milliseconds timeout{30'000};
+  // The bound of a feed-position query: a cutover asks it with the source's gates closed, so an
+  // unreachable target must count as unreachable well within the routers' timeouts.
+  std::chrono::milliseconds position_timeout{2'000};
   size_t window = 4;  // copy batches in flight
 };
 

@@ -122,8 +122,8 @@ std::string HandshakeError(SSL* ssl, const boost::system::error_code& ec) {
 
 FirstByte PeekFirstByte(const tcp::socket& socket) {
   unsigned char first = 0;
-  ssize_t n = ::recv(const_cast<tcp::socket&>(socket).native_handle(), &first, 1,
-                     MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n =
+      ::recv(const_cast<tcp::socket&>(socket).native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 1) return first == 0x16 ? FirstByte::kTls : FirstByte::kPlain;  // 0x16: a handshake
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
     return FirstByte::kNothingYet;

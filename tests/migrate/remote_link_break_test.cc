@@ -97,9 +97,9 @@ TEST_F(RemoteLinkBreak, PartitionDuringTheCatchUp) {
   ASSERT_NO_FATAL_FAILURE(CutOverCompleteAndCheck());
 }
 
-// The link partitioned as the cutover starts: the target cannot reach the fence, so the cutover
-// is abandoned (the source's gates reopen, the map stays at epoch 1, nothing served by two
-// owners); healed, the same cutover succeeds.
+// The link partitioned as the cutover starts: the target cannot reach the fence (or, already
+// there, cannot tell its feed position), so the cutover is abandoned (the source's gates reopen,
+// the map stays at epoch 1, nothing served by two owners); healed, the same cutover succeeds.
 TEST_F(RemoteLinkBreak, PartitionDuringTheCutover) {
   ASSERT_TRUE(Start().ok());
   ASSERT_NO_FATAL_FAILURE(CopyToTheEnd());
@@ -107,13 +107,39 @@ TEST_F(RemoteLinkBreak, PartitionDuringTheCutover) {
   proxy_->Hold();
   auto refused = cluster_.Migrate("cutover");
   ASSERT_FALSE(refused.ok()) << "cut over while the target was unreachable: " << ToJson(*refused);
-  EXPECT_NE(refused.status().message().find("did not reach the fence"), std::string::npos)
+  // Abandoned either waiting for the fence or, when the target had reached it before the
+  // partition, asking the target's feed position: each bounded well under the routers' timeout.
+  const std::string why = refused.status().message();
+  EXPECT_TRUE(why.find("did not reach the fence") != std::string::npos ||
+              why.find("cannot read the feed position") != std::string::npos)
       << refused.status().ToString();
   auto status = cluster_.Migrate("status");
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->GetString("phase"), std::optional<std::string_view>("copied"));
   EXPECT_EQ(status->GetUint("epoch"), std::optional<uint64_t>(1));
   proxy_->Heal();
+  ASSERT_NO_FATAL_FAILURE(CutOverCompleteAndCheck());
+}
+
+// The same partition with the target caught up (clients paused, lag 0), so that it is at the fence
+// already: the cutover then asks the target's feed position with the gates closed, and must give
+// up within the position query's bound, not the remote store's 30 s call timeout.
+TEST_F(RemoteLinkBreak, PartitionDuringTheCutoverOfACaughtUpTarget) {
+  ASSERT_TRUE(Start().ok());
+  ASSERT_NO_FATAL_FAILURE(CopyToTheEnd());
+  cluster_.StopTraffic();
+  ASSERT_TRUE(cluster_.WaitLag(0).ok());
+  proxy_->Hold();
+  const auto asked = std::chrono::steady_clock::now();
+  auto refused = cluster_.Migrate("cutover");
+  const auto took = std::chrono::steady_clock::now() - asked;
+  ASSERT_FALSE(refused.ok()) << "cut over while the target was unreachable: " << ToJson(*refused);
+  EXPECT_NE(refused.status().message().find("cannot read the feed position"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_LT(took, std::chrono::seconds(4)) << "the gates stayed closed that long";
+  EXPECT_EQ(cluster_.Migrate("status")->GetUint("epoch"), std::optional<uint64_t>(1));
+  proxy_->Heal();
+  cluster_.StartTraffic(4, 300);
   ASSERT_NO_FATAL_FAILURE(CutOverCompleteAndCheck());
 }
 

@@ -24,7 +24,8 @@ struct Operator {
         "operator: \"{}\"\nsystem_account: \"{}\"\nresolver: MEMORY\n"
         "resolver_preload: {{\n  {}: \"{}\"\n  {}: \"{}\"\n}}\n",
         dir.Write("operator.jwt", OperatorJwt(op)), system.public_key, system.public_key,
-        AccountJwt(op, system, "SYS", /*jetstream=*/false), account.public_key, AccountJwt(op, account, "nodes"));
+        AccountJwt(op, system, "SYS", /*jetstream=*/false), account.public_key,
+        AccountJwt(op, account, "nodes"));
   }
 
   // A .creds file for a new user of `signer` (the nodes' account unless given).
@@ -48,8 +49,7 @@ nats = "{}"
 ttl_ms = 2000
 {}
 )",
-                     name, echo ? "[[service]]\nname = \"echo\"\ntype = \"echo\"" : "", nats,
-                     auth);
+                     name, echo ? "[[service]]\nname = \"echo\"\ntype = \"echo\"" : "", nats, auth);
 }
 
 std::string Creds(const std::string& path) { return fmt::format("creds_file = \"{}\"", path); }
@@ -95,7 +95,8 @@ TEST(NatsCredsTest, AWrongOrAbsentCredsFileIsRefusedNamingTheFile) {
       dir.Write("mismatched.creds", CredsFile(UserJwt(trust.account, user), other));
   std::string missing = dir.File("missing.creds");
   for (const std::string& path : {untrusted, mismatched, missing}) {
-    auto config = ParseNodeConfig(ClusterToml("refused", true, server.url(), Creds(path)), "t.toml");
+    auto config =
+        ParseNodeConfig(ClusterToml("refused", true, server.url(), Creds(path)), "t.toml");
     ASSERT_TRUE(config.ok()) << config.status().ToString();
     auto refused = Node::Start(std::move(config).value());
     ASSERT_FALSE(refused.ok()) << path;

@@ -91,8 +91,8 @@ inline NKey MakeNKey(NKey::Type type) {
 }
 
 // A JWT about `subject` with `nats` (the claims' "nats" object), signed by `issuer`. No expiry.
-inline std::string SignJwt(const NKey& issuer, const std::string& subject,
-                           const std::string& name, const std::string& nats) {
+inline std::string SignJwt(const NKey& issuer, const std::string& subject, const std::string& name,
+                           const std::string& nats) {
   // jti: the hash of the claims without it, as NATS's tools make it (only unique matters here).
   std::string body = fmt::format(R"("iat":{},"iss":"{}","name":"{}","sub":"{}","nats":{})",
                                  std::time(nullptr), issuer.public_key, name, subject, nats);
@@ -101,8 +101,8 @@ inline std::string SignJwt(const NKey& issuer, const std::string& subject,
   std::string claims = fmt::format(
       R"({{"jti":"{}",{}}})",
       nkeys_detail::Base32(std::string(reinterpret_cast<char*>(digest), sizeof digest)), body);
-  std::string signed_part = nkeys_detail::Base64Url(R"({"typ":"JWT","alg":"ed25519-nkey"})") +
-                            "." + nkeys_detail::Base64Url(claims);
+  std::string signed_part = nkeys_detail::Base64Url(R"({"typ":"JWT","alg":"ed25519-nkey"})") + "." +
+                            nkeys_detail::Base64Url(claims);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
       EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
                                    reinterpret_cast<const unsigned char*>(issuer.raw_seed.data()),
