@@ -103,7 +103,8 @@ Status FeedImpl::CommitLocked(WriteSet& writes) {
   for (const ChangeRecord& change : writes.changes) history_.Appended(FeedHistory::BytesOf(change));
   last_sequence_.store(sequence, std::memory_order_release);
   if (!writes.changes.empty()) WakeUpTo(sequence);
-  return Status::Ok();
+  // Asked after publishing: the engine holds the records whatever the answer.
+  return backend_.ConfirmSynced();
 }
 
 void FeedImpl::WhenAppended(uint64_t after_sequence, std::function<void()> wake) {
