@@ -109,6 +109,10 @@ class Backend {
   // Rows with 0 < expires_at_ms <= now_ms, at most `limit` of them, in no particular order.
   virtual Status ScanExpired(int64_t now_ms, size_t limit, const RowVisitor& visit) = 0;
   virtual Status Commit(const WriteSet& writes) = 0;
+  // After a Commit that succeeded and is already visible: whether it stands, for a store that
+  // syncs every commit (write_fault.h, WriteFault::ConfirmSynced); an error makes its outcome
+  // unknown to the writer.
+  virtual Status ConfirmSynced() { return Status::Ok(); }
   // The receipt of `key` (expired or not), or nullopt.
   virtual Result<std::optional<std::string>> GetReceipt(std::string_view key) = 0;
   // Keys and expiries of receipts with expires_at_ms <= now_ms, at most `limit`.

@@ -97,6 +97,11 @@ void FeedImpl::SetReplicaPositionLocked(std::string_view stream, uint64_t positi
 }
 
 Status FeedImpl::CommitLocked(WriteSet& writes) {
+  if (Status s = ApplyLocked(writes); !s.ok()) return s;
+  return backend_.ConfirmSynced();
+}
+
+Status FeedImpl::ApplyLocked(WriteSet& writes) {
   uint64_t sequence = LastSequence();
   for (ChangeRecord& change : writes.changes) change.sequence = ++sequence;
   if (Status s = backend_.Commit(writes); !s.ok()) return s;
@@ -221,13 +226,13 @@ Status FeedImpl::TrimBelowLocked(uint64_t below) {
   first_retained_.store(below, std::memory_order_release);  // before the commit: see ReadChanges
   WriteSet writes;
   writes.trim_below = below;
-  if (Status s = CommitLocked(writes); !s.ok()) {
+  if (Status s = ApplyLocked(writes); !s.ok()) {
     first_retained_.store(first, std::memory_order_release);
     return s;
   }
   history_.Trimmed(below);
   trimmed_total_ += below - first;
-  return Status::Ok();
+  return backend_.ConfirmSynced();  // the records are gone whatever it answers
 }
 
 Result<uint64_t> FeedImpl::TrimFeed() {

@@ -41,7 +41,8 @@ class FeedImpl final : public ChangeFeed {
   void WhenAppended(uint64_t after_sequence, std::function<void()> wake) override;
 
   // For the store, with the write mutex held: commits `writes` after numbering its change
-  // records from LastSequence() + 1, and publishes the new last sequence if it succeeded.
+  // records from LastSequence() + 1, and publishes the new last sequence if it succeeded. An
+  // error after the engine applied the commit is possible (Backend::ConfirmSynced).
   Status CommitLocked(WriteSet& writes);
 
   // Replication positions (positions in ANOTHER store's feed, see EntityStore::ApplyReplicated)
@@ -71,6 +72,8 @@ class FeedImpl final : public ChangeFeed {
   void SetShardKeyLocked(std::string_view kind, std::string_view field);
 
  private:
+  // CommitLocked without Backend::ConfirmSynced: OK once the engine applied the commit.
+  Status ApplyLocked(WriteSet& writes);
   Status CheckPosition(uint64_t position) const;
   // Deletes the records below `below` (> FirstRetainedSequence()); call with write_mu_ held.
   Status TrimBelowLocked(uint64_t below);

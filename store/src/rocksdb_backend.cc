@@ -279,6 +279,10 @@ class RocksDbBackend final : public Backend {
     return Status::Ok();
   }
 
+  Status ConfirmSynced() override {
+    return durability_ == Durability::kSync ? fault_->ConfirmSynced(path_) : Status::Ok();
+  }
+
   StorageHealth Health() override { return fault_->Health(); }
 
   Result<std::optional<std::string>> GetReceipt(std::string_view key) override {
@@ -374,6 +378,7 @@ class RocksDbBackend final : public Backend {
         changes_(handles[1]),
         expiry_(handles[2]),
         meta_(handles[3]),
+        path_(options.path),
         durability_(options.durability),
         sync_interval_(std::max(1, options.rocksdb.group_sync_interval_ms)),
         scheduler_(options.scheduler != nullptr ? *options.scheduler : Scheduler::Shared()) {}
@@ -450,6 +455,7 @@ class RocksDbBackend final : public Backend {
   std::atomic<int64_t> last_feed_compaction_s_{INT64_MIN / 2};  // steady clock, seconds
   rocksdb::ColumnFamilyHandle* expiry_;
   rocksdb::ColumnFamilyHandle* meta_;
+  const std::string path_;
   const Durability durability_;
   const int sync_interval_;
   Scheduler& scheduler_;

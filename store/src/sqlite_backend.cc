@@ -199,8 +199,8 @@ class SqliteBackend final : public Backend {
     std::filesystem::create_directories(options.path, ec);
     if (ec) return Status::Internal("sqlite: cannot create " + options.path + ": " + ec.message());
     const std::string file = options.path + "/store.db";
-    auto backend = std::unique_ptr<SqliteBackend>(
-        new SqliteBackend(options.name.empty() ? options.path : options.name));
+    auto backend = std::unique_ptr<SqliteBackend>(new SqliteBackend(
+        options.name.empty() ? options.path : options.name, options.path, options.durability));
     Result<std::unique_ptr<Connection>> writer = Connection::Open(file, false, options);
     if (!writer.ok()) return writer.status();
     backend->writer_ = std::move(writer).value();
@@ -296,6 +296,10 @@ class SqliteBackend final : public Backend {
     if (cause.empty()) return s;
     fault_.Set(cause, s.message());
     return fault_.Refuse();
+  }
+
+  Status ConfirmSynced() override {
+    return durability_ == Durability::kSync ? fault_.ConfirmSynced(path_) : Status::Ok();
   }
 
   StorageHealth Health() override { return fault_.Health(); }
@@ -414,7 +418,8 @@ class SqliteBackend final : public Backend {
     std::unique_ptr<Connection> connection_;
   };
 
-  explicit SqliteBackend(std::string name) : fault_(std::move(name)) {}
+  SqliteBackend(std::string name, std::string path, Durability durability)
+      : path_(std::move(path)), durability_(durability), fault_(std::move(name)) {}
 
   static Status StepRows(Connection& c, sqlite3_stmt* stmt, const RowVisitor& visit,
                          std::string_view what) {
@@ -506,6 +511,8 @@ class SqliteBackend final : public Backend {
     return s.ok() ? Run(c, kPutTrimPoint, bind) : s;
   }
 
+  const std::string path_;
+  const Durability durability_;
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;  // guarded by writer_mu_
   WriteFault fault_;

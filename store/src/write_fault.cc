@@ -1,5 +1,8 @@
 #include "write_fault.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -66,6 +69,19 @@ void WriteFault::Clear() {
   spdlog::info("store '{}': writes resumed after {}", store_, cause_);
   answer_ = Status::Ok();
   cause_.clear();
+}
+
+Status WriteFault::ConfirmSynced(const std::string& directory) {
+  const int fd = open(directory.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    close(fd);  // an unnamed file: closing it deletes it
+    return Status::Ok();
+  }
+  const int error = errno;
+  if (error != EROFS && error != EIO) return Status::Ok();
+  Set(CauseOfErrno(error),
+      fmt::format("the file system stopped as the commit was synced: {}", std::strerror(error)));
+  return Refuse();
 }
 
 bool WriteFault::active() const {

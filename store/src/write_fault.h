@@ -32,6 +32,14 @@ class WriteFault {
   Status Refuse();
   // Ends the fault (logged) after a write went through; nothing when there was none.
   void Clear();
+  // After a commit the engine synced: OK while `directory`'s file system still takes changes,
+  // else the fault is recorded and the commit refused (applied, but whether it lasts is unknown).
+  // Linux's fsync can report success for data whose metadata an ext4 journal abort discards:
+  // the abort ends the running journal transaction without writing it, an fsync that waits for
+  // it then finds it done, and ext4 marks itself stopped only milliseconds later. Creating a
+  // file starts a journal transaction, which an aborted journal refuses; so the store creates
+  // (and drops) an unnamed one. Only EROFS and EIO count: any other failure says nothing.
+  Status ConfirmSynced(const std::string& directory);
   bool active() const;
   // While the fault lasts: whether a recovery attempt is due (at most one per interval), so a
   // stream of refused writes does not turn into a stream of recovery attempts.
