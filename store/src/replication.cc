@@ -227,8 +227,8 @@ Result<std::vector<EntityRecord>> RecordsFromReplicationJson(std::string_view js
 namespace {
 
 // Fault injection for the process tests (docs/migration.md): SHARDKIT_REPLICATE_DELAY_MS=<ms>
-// makes every store:replicate of this process wait that long first, a target much slower than
-// its source.
+// makes every store:replicate and every feed read of this process wait that long first, a target
+// much slower than its source (in both directions of a migration).
 void InjectedDelay() {
   static const long delay_ms = [] {
     const char* text = std::getenv("SHARDKIT_REPLICATE_DELAY_MS");
@@ -270,6 +270,7 @@ Status ReadFeed(EntityStore& store, const Message& m, Message& reply) {
       return Status::InvalidField("feed.limit", "must be a positive integer");
     limit = std::min<size_t>((*doc)["limit"].GetUint64(), 10'000);
   }
+  InjectedDelay();
   auto records = store.feed().ReadChanges((*doc)["from"].GetUint64(), limit);
   if (!records.ok()) return records.status();
   reply.SetArrayJson("feed", FeedToReplicationJson(*records));
