@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include <shardkit/message/crash_point.h>
 #include <shardkit/message/json.h>
 #include <shardkit/shard/shard_router.h>
 
@@ -110,7 +111,11 @@ class ShardGuard final : public Handler {
       if (!r.ok()) return reply(std::move(r));
       if (wanted == "close") gate->Close();
       if (wanted == "open") gate->Open();
-      if (wanted == "retire") gate->Retire();
+      if (wanted == "retire") {
+        CrashPoint("gate:retiring");  // a rollback past its map swap, before the gate retires
+        gate->Retire();
+      }
+      if (wanted == "close") CrashPoint("gate:closed");  // writes held, the close not answered
       static const char* kNames[] = {"open", "closed", "retired"};
       r->SetString("gate", kNames[static_cast<int>(gate->state())]);
       r->SetUint("in_flight", gate->in_flight());
