@@ -88,7 +88,9 @@ class RemoteStore final : public store::EntityStore {
   }
   // The head of the store's feed; unavailable after `position_timeout`.
   Result<Message> Head() const { return State({}, /*bounded=*/true); }
-  std::string name() const { return fmt::format("target {} on node {}", options_.shard, options_.node); }
+  std::string name() const {
+    return fmt::format("target {} on node {}", options_.shard, options_.node);
+  }
   // Any message to the store (store:changes long polls).
   Result<Message> Ask(Message m) const { return Call(std::move(m)); }
 
@@ -164,10 +166,7 @@ class RemoteStore final : public store::EntityStore {
   }
   // A failure, naming the node and the store.
   Status Named(const Status& s) const {
-    return Status(
-        s.code(),
-        fmt::format("{}: {}", name(), s.message()),
-        s.details_json());
+    return Status(s.code(), fmt::format("{}: {}", name(), s.message()), s.details_json());
   }
 
   // A copy batch: sent without waiting for its answer unless `window` are in flight already.
@@ -279,10 +278,10 @@ class RemoteGate final : public shard::WriteGate {
   void Close() override {
     auto reply = Throw("close");
     std::lock_guard<std::mutex> lock(mu_);
-    closed_boot_ = reply.ok() && reply->GetString("gate") == std::optional<std::string_view>(
-                                                                 "closed")
-                       ? std::string(reply->GetString("boot").value_or(""))
-                       : "";
+    closed_boot_ =
+        reply.ok() && reply->GetString("gate") == std::optional<std::string_view>("closed")
+            ? std::string(reply->GetString("boot").value_or(""))
+            : "";
   }
   // Polls until the node's gate, closed by Close in the same process life, has no write in
   // flight.

@@ -136,10 +136,9 @@ void AppendChange(const ChangeRecord& r, std::string& out) {
 // The seven fields of a change at `r[at]`…`r[at+6]`.
 template <typename Row>
 Result<ChangeRecord> ParseChange(const Row& r, size_t at, std::string_view field) {
-  if (r.Size() != at + 7 || !r[at + 1].IsString() || !r[at + 2].IsString() ||
-      !r[at + 3].IsUint() || r[at + 3].GetUint() < 1 || r[at + 3].GetUint() > 4 ||
-      !r[at + 4].IsUint64() || !r[at + 5].IsInt64() ||
-      !(r[at + 6].IsString() || r[at + 6].IsNull())) {
+  if (r.Size() != at + 7 || !r[at + 1].IsString() || !r[at + 2].IsString() || !r[at + 3].IsUint() ||
+      r[at + 3].GetUint() < 1 || r[at + 3].GetUint() > 4 || !r[at + 4].IsUint64() ||
+      !r[at + 5].IsInt64() || !(r[at + 6].IsString() || r[at + 6].IsNull())) {
     return Status::InvalidField(
         field, "each change must be [ksid, kind, id, op 1-4, version, expires_at_ms, value]");
   }
