@@ -295,7 +295,8 @@ class RemoteGate final : public shard::WriteGate {
     } while (std::chrono::steady_clock::now() < deadline);
     return false;
   }
-  void Open() override { (void)Retried("open"); }
+  // One attempt, bounded: a cutover opens the target's gate with the source's gates closed.
+  void Open() override { (void)Throw("open"); }
   void Retire() override { (void)Retried("retire"); }
   // The node's answer now. A node that cannot be asked answers kRetired: neither open nor closed
   // for sure, so a cutover that needs the gate open and a rollback that needs it closed abandon.
@@ -308,8 +309,8 @@ class RemoteGate final : public shard::WriteGate {
   Result<Message> Throw(std::string_view op) const {
     return store_->State(Message().SetString("gate", op), /*bounded=*/true);
   }
-  // Opening and retiring release held writes: tried three times before giving up (the node is
-  // then down, and a restarted node's gate is open and its map current).
+  // Retiring releases the writes held since the rollback's fence: tried three times before giving
+  // up (the node is then down, and a restarted node's gate is open and its map current).
   Status Retried(std::string_view op) {
     Status last;
     for (int attempt = 0; attempt < 3; ++attempt) {
