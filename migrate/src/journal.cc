@@ -137,12 +137,4 @@ Status WriteJournal(const std::string& path, const JournalState& state) {
   return Status::Ok();
 }
 
-void CrashPoint(const char* name) {
-  static const char* const wanted = std::getenv("SHARDKIT_CRASH_POINT");
-  if (wanted == nullptr || std::strcmp(wanted, name) != 0) return;
-  spdlog::error("crash point {} reached (SHARDKIT_CRASH_POINT): kill -9 now", name);
-  spdlog::default_logger()->flush();
-  ::raise(SIGKILL);
-}
-
 }  // namespace shardkit::migrate::internal

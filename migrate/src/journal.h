@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include <shardkit/message/crash_point.h>
 #include <shardkit/message/status.h>
 #include <shardkit/migrate/migration.h>
 
@@ -38,9 +39,6 @@ Result<JournalState> ReadJournal(const std::string& path);  // not_found if abse
 Result<JournalState> ParseJournal(std::string_view text, const std::string& path);
 Status WriteJournal(const std::string& path, const JournalState& state);
 
-// Crash points for the process-level tests: when the environment variable SHARDKIT_CRASH_POINT
-// equals `name` ("migrate:copied", …; docs/migration.md lists them), the process kills itself
-// with SIGKILL here — the same as kill -9 at that instant. Otherwise a no-op.
-void CrashPoint(const char* name);
+using ::shardkit::CrashPoint;  // the migration's crash points (docs/migration.md)
 
 }  // namespace shardkit::migrate::internal

@@ -177,11 +177,6 @@ class Migration::Impl {
 
   Result<CutoverReport> Rollback() {
     if (state_.phase == Phase::kRolledBack) return Done();
-    if (HasRemoteTarget()) {
-      return Status::Invalid(
-          "rollback refused: a target is on another node and reverse replication over the "
-          "network is not built; the targets serve the range");
-    }
     if (state_.phase != Phase::kCutoverDone) {
       return Status::Invalid(fmt::format("rollback needs a cut-over migration (phase is {})",
                                          PhaseName(state_.phase)));
@@ -451,11 +446,6 @@ class Migration::Impl {
     }
   }
 
-  bool HasRemoteTarget() const {
-    return std::any_of(spec_.targets.begin(), spec_.targets.end(),
-                       [](const Participant& t) { return !t.node.empty(); });
-  }
-
   // Keeps the copy under spec_.max_rows_per_s: sleeps until `copied` rows are due.
   void Throttle(Clock::time_point started, uint64_t copied) const {
     if (spec_.max_rows_per_s == 0) return;
@@ -464,10 +454,10 @@ class Migration::Impl {
                       static_cast<double>(copied) / spec_.max_rows_per_s)));
   }
 
-  // Reverse replication reads the targets' feeds, which is not built over the network (a
-  // migration with a remote target cannot roll back, so it needs none).
+  // Reverse replication reads the targets' feeds (a remote target's over the network, with its
+  // consumer kept on its node).
   void StartReverse() {
-    if (!reverse_.empty() || HasRemoteTarget()) return;
+    if (!reverse_.empty()) return;
     for (const Participant& target : spec_.targets) {
       for (const Participant& source : spec_.sources) {
         auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
@@ -521,7 +511,12 @@ class Migration::Impl {
     }
     // Only now, with no write in flight, is the fence meaningful.
     std::map<std::string, uint64_t> fence;
-    for (Participant& p : from) fence[p.shard] = p.store->feed().LastSequence();
+    for (Participant& p : from) {
+      fence[p.shard] = p.store->feed().LastSequence();
+      if (fence[p.shard] == ~0ull)  // a remote store's node did not answer
+        return Status::Unavailable(fmt::format(
+            "{} abandoned: cannot read the feed position of {} on node {}", step, p.shard, p.node));
+    }
     auto& pairs = forward ? forward_pairs_ : reverse_pairs_;
     for (size_t i = 0; i < replicators.size(); ++i) {
       uint64_t wanted = fence[pairs[i].first];
@@ -530,6 +525,15 @@ class Migration::Impl {
         return Status::Timeout(fmt::format("{} abandoned: {} did not reach the fence {} in time",
                                            step, replicators[i]->stream(), wanted));
       }
+    }
+    // A gate on another node is open again if that node restarted meanwhile: writes after the
+    // fence may have landed there, so the fence means nothing.
+    for (Participant& p : from) {
+      if (p.gate->state() != shard::WriteGate::State::kClosed)
+        return Status::Unavailable(
+            fmt::format("{} abandoned: the write gate of {} on node {} is no longer closed (the "
+                        "node restarted or cannot be asked)",
+                        step, p.shard, p.node));
     }
     return fence;
   }
@@ -604,7 +608,12 @@ class Migration::Impl {
     if (!next.ok()) return abandon(next.status());
     // The new owners must take writes the moment the map names them (a retired gate left from an
     // earlier switch would refuse them). Before the swap their guards refuse by the map anyway.
-    for (Participant& p : to) p.gate->Open();
+    for (Participant& p : to) {
+      p.gate->Open();
+      if (p.gate->state() != shard::WriteGate::State::kOpen)  // a remote one: its node's answer
+        return abandon(Status::Unavailable(fmt::format(
+            "{} abandoned: cannot open the write gate of {} on node {}", step, p.shard, p.node)));
+    }
     if (Status s = spec_.map->CompareAndSwap(map->epoch(), std::move(next).value()); !s.ok()) {
       return abandon(Status(
           s.code(),

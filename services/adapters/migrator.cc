@@ -38,13 +38,12 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
         ServedShard served = FindServedShard(*directory, shard);
         return migrate::Participant{shard, served.store, served.gate, {}};
       };
-      // A target on another node: its own guard keeps clients out until the map names it, so
-      // the gate given here is never closed (a remote target is never a rollback's source).
+      // A target on another node: its gate is its guard's there, thrown over the network.
       auto find_remote = [](const std::string& shard,
                             const std::string& node) -> Result<migrate::Participant> {
         auto remote = OpenRemoteStore({node, shard});
         if (!remote.ok()) return remote.status();
-        return migrate::Participant{shard, *remote, std::make_shared<shard::WriteGate>(), node};
+        return migrate::Participant{shard, remote->store, remote->gate, node};
       };
       migrator = migrate::MakeMigratorService({*dir, *map, find_shard, find_remote});
       directory->Put(key, migrator);

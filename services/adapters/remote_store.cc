@@ -2,12 +2,15 @@
 #include "remote_store.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include <thread>
 #include <utility>
 
 #include "adapters.h"
 #include "shardkit/message/clock.h"
 #include "shardkit/message/json.h"
+#include "shardkit/shard/write_gate.h"
 #include "shardkit/store/replication.h"
 
 namespace shardkit::services {
@@ -24,26 +27,32 @@ Status NotOverTheNetwork(std::string_view what) {
 
 class RemoteStore;
 
-// The feed of a remote store as a migration target needs it: its head. Reading it (reverse
-// replication, for a rollback) is not built: the migration refuses a rollback over the network.
+// The feed of a remote store as a migration needs it: its head, and, for the reverse replication
+// a rollback waits for, its records and the consumer that keeps them from being trimmed.
 class RemoteFeed final : public store::ChangeFeed {
  public:
   explicit RemoteFeed(RemoteStore& store) : store_(store) {}
-  Result<std::vector<ChangeRecord>> ReadChanges(uint64_t, size_t) override {
-    return NotOverTheNetwork("feed");
-  }
+  Result<std::vector<ChangeRecord>> ReadChanges(uint64_t from, size_t limit) override;
   uint64_t LastSequence() const override;
   uint64_t FirstRetainedSequence() const override { return 1; }
-  Status RegisterConsumer(std::string_view, uint64_t) override { return NotOverTheNetwork("feed"); }
-  Status AdvanceConsumer(std::string_view, uint64_t) override { return NotOverTheNetwork("feed"); }
-  Status RemoveConsumer(std::string_view) override { return Status::Ok(); }  // none registered
-  std::map<std::string, uint64_t> Consumers() const override { return {}; }
+  Status RegisterConsumer(std::string_view name, uint64_t position) override {
+    return ConsumerOp(name, "register", position);
+  }
+  Status AdvanceConsumer(std::string_view name, uint64_t position) override {
+    return ConsumerOp(name, "advance", position);
+  }
+  Status RemoveConsumer(std::string_view name) override { return ConsumerOp(name, "remove", 0); }
+  std::map<std::string, uint64_t> Consumers() const override;
   Result<uint64_t> TrimFeed() override { return 0; }
   Result<store::TrimReport> TrimRetained() override { return store::TrimReport{}; }
   store::FeedStats Stats() const override { return {}; }
-  void WhenAppended(uint64_t, std::function<void()>) override {}
+  // A long poll of the node's store:changes (at most kPollMs), then `wake`, on the calling thread:
+  // the replicator waiting on it stops within that time.
+  void WhenAppended(uint64_t after, std::function<void()> wake) override;
 
  private:
+  static constexpr int kPollMs = 200;
+  Status ConsumerOp(std::string_view name, std::string_view op, uint64_t position);
   RemoteStore& store_;
 };
 
@@ -69,18 +78,21 @@ class RemoteStore final : public store::EntityStore {
     return St(State());
   }
 
-  // The store's replication state; `extra` adds fields (stream, claim, release, scan).
-  Result<Message> State(Message extra = {}) const {
+  // The store's replication state; `extra` adds fields (stream, claim, release, scan, feed,
+  // consumer, gate). `bounded`: unavailable after `position_timeout` (asked with gates closed).
+  Result<Message> State(Message extra = {}, bool bounded = false) const {
     extra.SetString("store", "replication");
+    if (bounded)
+      extra.meta().deadline = SystemClock::Default().NowMs() + options_.position_timeout.count();
     return Call(std::move(extra));
   }
   // The head of the store's feed; unavailable after `position_timeout`.
-  Result<Message> Head() const {
-    Message m;
-    m.SetString("store", "replication");
-    m.meta().deadline = SystemClock::Default().NowMs() + options_.position_timeout.count();
-    return Call(std::move(m));
+  Result<Message> Head() const { return State({}, /*bounded=*/true); }
+  std::string name() const {
+    return fmt::format("target {} on node {}", options_.shard, options_.node);
   }
+  // Any message to the store (store:changes long polls).
+  Result<Message> Ask(Message m) const { return Call(std::move(m)); }
 
   Status ApplyReplicated(std::string_view stream, const std::vector<ChangeRecord>& changes,
                          uint64_t position, bool assume_absent) override {
@@ -154,10 +166,7 @@ class RemoteStore final : public store::EntityStore {
   }
   // A failure, naming the node and the store.
   Status Named(const Status& s) const {
-    return Status(
-        s.code(),
-        fmt::format("target {} on node {}: {}", options_.shard, options_.node, s.message()),
-        s.details_json());
+    return Status(s.code(), fmt::format("{}: {}", name(), s.message()), s.details_json());
   }
 
   // A copy batch: sent without waiting for its answer unless `window` are in flight already.
@@ -195,6 +204,42 @@ class RemoteStore final : public store::EntityStore {
   Status failed_;         // guarded by mu_
 };
 
+Result<std::vector<ChangeRecord>> RemoteFeed::ReadChanges(uint64_t from, size_t limit) {
+  auto page = store_.State(Message().SetObjectJson(
+      "feed", JsonObject().Add("from", from).Add("limit", static_cast<uint64_t>(limit)).str()));
+  if (!page.ok()) return page.status();
+  return store::FeedFromReplicationJson(page->GetArrayJson("feed").value_or("[]"));
+}
+
+Status RemoteFeed::ConsumerOp(std::string_view name, std::string_view op, uint64_t position) {
+  JsonObject consumer;
+  consumer.Add("name", name).Add("op", op).Add("position", position);
+  return St(store_.State(Message().SetObjectJson("consumer", consumer.str())));
+}
+
+std::map<std::string, uint64_t> RemoteFeed::Consumers() const {
+  std::map<std::string, uint64_t> consumers;
+  auto state = store_.State();
+  if (!state.ok()) return consumers;
+  auto doc = ParseJson(state->GetObjectJson("consumers").value_or("{}"), "consumers");
+  if (!doc.ok()) return consumers;
+  for (const auto& m : doc->GetObject()) {
+    if (m.value.IsUint64()) consumers[m.name.GetString()] = m.value.GetUint64();
+  }
+  return consumers;
+}
+
+void RemoteFeed::WhenAppended(uint64_t after, std::function<void()> wake) {
+  Message poll;
+  poll.SetString("store", "changes").SetUint("from", after + 1).SetUint("limit", 1);
+  poll.SetInt("wait_ms", kPollMs);
+  if (!store_.Ask(std::move(poll)).ok()) {
+    // The node does not answer: the replicator's next read fails and backs off; no busy loop.
+    std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+  }
+  wake();
+}
+
 uint64_t RemoteFeed::LastSequence() const {
   auto state = store_.Head();
   // A target that cannot answer counts as not empty (the rules refuse it) and never as caught up.
@@ -224,9 +269,75 @@ Status RemoteStore::ScanRange(std::string_view kind, store::KsidRange range,
   }
 }
 
+// The write gate of the store's shard on its node (its guard answers store:replication gate:…).
+// Every call is bounded by `position_timeout`: a rollback throws it with writes held.
+class RemoteGate final : public shard::WriteGate {
+ public:
+  explicit RemoteGate(std::shared_ptr<RemoteStore> store) : store_(std::move(store)) {}
+
+  void Close() override {
+    auto reply = Throw("close");
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_boot_ =
+        reply.ok() && reply->GetString("gate") == std::optional<std::string_view>("closed")
+            ? std::string(reply->GetString("boot").value_or(""))
+            : "";
+  }
+  // Polls until the node's gate, closed by Close in the same process life, has no write in
+  // flight.
+  bool Drain(std::chrono::milliseconds timeout) override {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+      auto reply = Throw("state");
+      if (!reply.ok() || Seen(*reply) != State::kClosed) return false;
+      if (reply->GetUint("in_flight").value_or(1) == 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+  }
+  // One attempt, bounded: a cutover opens the target's gate with the source's gates closed.
+  void Open() override { (void)Throw("open"); }
+  void Retire() override { (void)Retried("retire"); }
+  // The node's answer now. A node that cannot be asked answers kRetired: neither open nor closed
+  // for sure, so a cutover that needs the gate open and a rollback that needs it closed abandon.
+  State state() const override {
+    auto reply = Throw("state");
+    return reply.ok() ? Seen(*reply) : State::kRetired;
+  }
+
+ private:
+  Result<Message> Throw(std::string_view op) const {
+    return store_->State(Message().SetString("gate", op), /*bounded=*/true);
+  }
+  // Retiring releases the writes held since the rollback's fence: tried three times before giving
+  // up (the node is then down, and a restarted node's gate is open and its map current).
+  Status Retried(std::string_view op) {
+    Status last;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      last = St(Throw(op));
+      if (last.ok()) return last;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    spdlog::warn("{}: cannot {} the write gate: {}", store_->name(), op, last.ToString());
+    return last;
+  }
+  // A gate closed before the node restarted is open since.
+  State Seen(const Message& reply) const {
+    auto gate = reply.GetString("gate").value_or("");
+    if (gate == "retired") return State::kRetired;
+    if (gate != "closed") return State::kOpen;
+    std::lock_guard<std::mutex> lock(mu_);
+    return reply.GetString("boot").value_or("") == closed_boot_ ? State::kClosed : State::kOpen;
+  }
+
+  std::shared_ptr<RemoteStore> store_;
+  mutable std::mutex mu_;
+  std::string closed_boot_;  // guarded by mu_
+};
+
 }  // namespace
 
-Result<std::shared_ptr<store::EntityStore>> OpenRemoteStore(RemoteStoreOptions options) {
+Result<RemoteTarget> OpenRemoteStore(RemoteStoreOptions options) {
   auto remote = std::make_shared<RemoteStore>(options);
   if (Status s = remote->Connect(); !s.ok()) {
     std::string why = s.code() == Code::kUnavailable || s.code() == Code::kTimeout
@@ -240,7 +351,8 @@ Result<std::shared_ptr<store::EntityStore>> OpenRemoteStore(RemoteStoreOptions o
             .Add("node", options.node)
             .str());
   }
-  return std::shared_ptr<store::EntityStore>(std::move(remote));
+  auto gate = std::make_shared<RemoteGate>(remote);
+  return RemoteTarget{std::move(remote), std::move(gate)};
 }
 
 }  // namespace shardkit::services

@@ -1,8 +1,9 @@
 // RemoteStore: a migration's target store served by another node, reached over TCP with the
 // replication protocol (store/replication.h). It is an EntityStore so the migration treats it as
 // it treats a local target; it answers only what a migration asks of a target (apply a batch,
-// the applied positions, the claim, the feed head, a scan of a range). Client data calls are
-// refused: clients reach that store through its own node.
+// the applied positions, the claim, the feed and its consumers, a scan of a range) and its
+// shard's write gate there. Client data calls are refused: clients reach that store through its
+// own node.
 //
 // Copy batches (assume_absent, no position) are sent with up to `window` in flight, so the copy
 // is not bound by one round trip per batch; any other apply first waits for them, so a recorded
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "shardkit/services/client.h"
+#include "shardkit/shard/write_gate.h"
 #include "shardkit/store/entity_store.h"
 
 namespace shardkit::services {
@@ -29,8 +31,14 @@ struct RemoteStoreOptions {
   size_t window = 4;  // copy batches in flight
 };
 
+// The store, and the write gate of its shard on its node (a rollback closes it there).
+struct RemoteTarget {
+  std::shared_ptr<store::EntityStore> store;
+  std::shared_ptr<shard::WriteGate> gate;
+};
+
 // Connects and asks the store's replication state once: `invalid` naming the node and the shard
 // when the node cannot be reached or serves no such store.
-Result<std::shared_ptr<store::EntityStore>> OpenRemoteStore(RemoteStoreOptions options);
+Result<RemoteTarget> OpenRemoteStore(RemoteStoreOptions options);
 
 }  // namespace shardkit::services

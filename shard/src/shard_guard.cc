@@ -3,6 +3,9 @@
 // routes, it reaches the store it guards with Context::Prior.
 #include <fmt/format.h>
 
+#include <random>
+
+#include <shardkit/message/crash_point.h>
 #include <shardkit/message/json.h>
 #include <shardkit/shard/shard_router.h>
 
@@ -41,6 +44,8 @@ class ShardGuard final : public Handler {
         store_op == std::optional<std::string_view>("replication")) {
       message.Remove("shard");
       message.Remove("epoch");
+      if (store_op == std::optional<std::string_view>("replication") && message.Has("gate"))
+        return ServeGate(std::move(message), context, std::move(reply));
       context.Prior(std::move(message), std::move(reply));
       return;
     }
@@ -85,6 +90,49 @@ class ShardGuard final : public Handler {
   }
 
  private:
+  // store:replication gate:"close"|"open"|"retire"|"state": a migration coordinating from another
+  // node throws this shard's write gate (a rollback closes a remote target's gate). Applied once
+  // the store has accepted the message (its protocol version); the reply adds the gate's state,
+  // its writes in flight and this process's boot id, so the coordinator sees a restarted node
+  // (whose gate is open again) as such.
+  void ServeGate(Message message, const Context& context, ReplyFn reply) {
+    auto op = message.GetString("gate");
+    std::string wanted(op.value_or(""));
+    if (wanted != "close" && wanted != "open" && wanted != "retire" && wanted != "state") {
+      return reply(Status::InvalidField("gate", "must be one of close, open, retire, state"));
+    }
+    if (!options_.gate) {
+      return reply(Status::InvalidField(
+          "gate", fmt::format("shard {} has no write gate in this node", options_.shard)));
+    }
+    message.Remove("gate");
+    context.Prior(std::move(message), [gate = options_.gate, wanted,
+                                       reply = std::move(reply)](Result<Message> r) {
+      if (!r.ok()) return reply(std::move(r));
+      if (wanted == "close") gate->Close();
+      if (wanted == "open") gate->Open();
+      if (wanted == "retire") {
+        CrashPoint("gate:retiring");  // a rollback past its map swap, before the gate retires
+        gate->Retire();
+      }
+      if (wanted == "close") CrashPoint("gate:closed");  // writes held, the close not answered
+      static const char* kNames[] = {"open", "closed", "retired"};
+      r->SetString("gate", kNames[static_cast<int>(gate->state())]);
+      r->SetUint("in_flight", gate->in_flight());
+      r->SetString("boot", BootId());
+      reply(std::move(r));
+    });
+  }
+
+  // Random per process: a gate closed before a restart is open after it.
+  static const std::string& BootId() {
+    static const std::string id = [] {
+      std::random_device random;
+      return fmt::format("{:08x}{:08x}", random(), random());
+    }();
+    return id;
+  }
+
   ShardGuardOptions options_;
 };
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -114,23 +115,53 @@ Status Scan(EntityStore& store, const Message& m, Message& reply) {
 
 }  // namespace
 
+namespace {
+
+// The seven fields of a change, without the brackets.
+void AppendChange(const ChangeRecord& r, std::string& out) {
+  AppendKsid(r.ksid, out);
+  out += ',';
+  AppendJsonString(r.kind, out);
+  out += ',';
+  AppendJsonString(r.id, out);
+  fmt::format_to(std::back_inserter(out), ",{},{},{},", static_cast<int>(r.op), r.version,
+                 r.expires_at_ms);
+  if (r.value.empty()) {
+    out += "null";
+  } else {
+    AppendJsonString(r.value, out);
+  }
+}
+
+// The seven fields of a change at `r[at]`…`r[at+6]`.
+template <typename Row>
+Result<ChangeRecord> ParseChange(const Row& r, size_t at, std::string_view field) {
+  if (r.Size() != at + 7 || !r[at + 1].IsString() || !r[at + 2].IsString() || !r[at + 3].IsUint() ||
+      r[at + 3].GetUint() < 1 || r[at + 3].GetUint() > 4 || !r[at + 4].IsUint64() ||
+      !r[at + 5].IsInt64() || !(r[at + 6].IsString() || r[at + 6].IsNull())) {
+    return Status::InvalidField(
+        field, "each change must be [ksid, kind, id, op 1-4, version, expires_at_ms, value]");
+  }
+  auto ksid = KsidFromHex(r[at], field);
+  if (!ksid.ok()) return ksid.status();
+  ChangeRecord c;
+  c.ksid = *ksid;
+  c.kind.assign(r[at + 1].GetString(), r[at + 1].GetStringLength());
+  c.id.assign(r[at + 2].GetString(), r[at + 2].GetStringLength());
+  c.op = static_cast<ChangeOp>(r[at + 3].GetUint());
+  c.version = r[at + 4].GetUint64();
+  c.expires_at_ms = r[at + 5].GetInt64();
+  if (r[at + 6].IsString()) c.value.assign(r[at + 6].GetString(), r[at + 6].GetStringLength());
+  return c;
+}
+
+}  // namespace
+
 std::string ChangesToReplicationJson(const std::vector<ChangeRecord>& changes) {
   std::string out = "[";
   for (size_t i = 0; i < changes.size(); ++i) {
-    const ChangeRecord& r = changes[i];
     out += i ? ",[" : "[";
-    AppendKsid(r.ksid, out);
-    out += ',';
-    AppendJsonString(r.kind, out);
-    out += ',';
-    AppendJsonString(r.id, out);
-    fmt::format_to(std::back_inserter(out), ",{},{},{},", static_cast<int>(r.op), r.version,
-                   r.expires_at_ms);
-    if (r.value.empty()) {
-      out += "null";
-    } else {
-      AppendJsonString(r.value, out);
-    }
+    AppendChange(changes[i], out);
     out += ']';
   }
   return out + "]";
@@ -139,27 +170,40 @@ std::string ChangesToReplicationJson(const std::vector<ChangeRecord>& changes) {
 Result<std::vector<ChangeRecord>> ChangesFromReplicationJson(std::string_view json) {
   std::vector<ChangeRecord> changes;
   Status parsed = ForEachRow(json, "changes", [&](const auto& r) -> Status {
-    if (r.Size() != 7 || !r[1].IsString() || !r[2].IsString() || !r[3].IsUint() ||
-        r[3].GetUint() < 1 || r[3].GetUint() > 4 || !r[4].IsUint64() || !r[5].IsInt64() ||
-        !(r[6].IsString() || r[6].IsNull())) {
-      return Status::InvalidField(
-          "changes", "each change must be [ksid, kind, id, op 1-4, version, expires_at_ms, value]");
-    }
-    auto ksid = KsidFromHex(r[0], "changes");
-    if (!ksid.ok()) return ksid.status();
-    ChangeRecord c;
-    c.ksid = *ksid;
-    c.kind.assign(r[1].GetString(), r[1].GetStringLength());
-    c.id.assign(r[2].GetString(), r[2].GetStringLength());
-    c.op = static_cast<ChangeOp>(r[3].GetUint());
-    c.version = r[4].GetUint64();
-    c.expires_at_ms = r[5].GetInt64();
-    if (r[6].IsString()) c.value.assign(r[6].GetString(), r[6].GetStringLength());
-    changes.push_back(std::move(c));
+    auto c = ParseChange(r, 0, "changes");
+    if (!c.ok()) return c.status();
+    changes.push_back(std::move(c).value());
     return Status::Ok();
   });
   if (!parsed.ok()) return parsed;
   return changes;
+}
+
+std::string FeedToReplicationJson(const std::vector<ChangeRecord>& records) {
+  std::string out = "[";
+  for (size_t i = 0; i < records.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "{}[{},{},", i ? "," : "", records[i].sequence,
+                   records[i].replicated);
+    AppendChange(records[i], out);
+    out += ']';
+  }
+  return out + "]";
+}
+
+Result<std::vector<ChangeRecord>> FeedFromReplicationJson(std::string_view json) {
+  std::vector<ChangeRecord> records;
+  Status parsed = ForEachRow(json, "feed", [&](const auto& r) -> Status {
+    if (r.Size() < 2 || !r[0].IsUint64() || !r[1].IsBool())
+      return Status::InvalidField("feed", "each record must be [seq, replicated, change…]");
+    auto c = ParseChange(r, 2, "feed");
+    if (!c.ok()) return c.status();
+    c->sequence = r[0].GetUint64();
+    c->replicated = r[1].GetBool();
+    records.push_back(std::move(c).value());
+    return Status::Ok();
+  });
+  if (!parsed.ok()) return parsed;
+  return records;
 }
 
 Result<std::vector<EntityRecord>> RecordsFromReplicationJson(std::string_view json) {
@@ -182,14 +226,54 @@ Result<std::vector<EntityRecord>> RecordsFromReplicationJson(std::string_view js
 namespace {
 
 // Fault injection for the process tests (docs/migration.md): SHARDKIT_REPLICATE_DELAY_MS=<ms>
-// makes every store:replicate of this process wait that long first, a target much slower than
-// its source.
+// makes every store:replicate and every feed read of this process wait that long first, a target
+// much slower than its source (in both directions of a migration).
 void InjectedDelay() {
   static const long delay_ms = [] {
     const char* text = std::getenv("SHARDKIT_REPLICATE_DELAY_MS");
     return text ? std::strtol(text, nullptr, 10) : 0L;
   }();
   if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+}
+
+// consumer:{name, op: register|advance|remove, position}: a migration on another node tails
+// this feed (reverse replication) and keeps its consumer here, so nothing it has not read is
+// trimmed.
+Status ConsumerOp(EntityStore& store, const Message& m) {
+  auto doc = ParseJson(*m.GetObjectJson("consumer"), "consumer");
+  if (!doc.ok()) return doc.status();
+  if (!doc->HasMember("name") || !(*doc)["name"].IsString() ||
+      (*doc)["name"].GetStringLength() == 0)
+    return Status::InvalidField("consumer.name", "must be a non-empty name");
+  std::string name = (*doc)["name"].GetString();
+  std::string op = doc->HasMember("op") && (*doc)["op"].IsString() ? (*doc)["op"].GetString() : "";
+  if (op == "remove") return store.feed().RemoveConsumer(name);
+  if (!doc->HasMember("position") || !(*doc)["position"].IsUint64())
+    return Status::InvalidField("consumer.position", "must be a non-negative integer");
+  uint64_t position = (*doc)["position"].GetUint64();
+  if (op == "register") return store.feed().RegisterConsumer(name, position);
+  if (op == "advance") return store.feed().AdvanceConsumer(name, position);
+  return Status::InvalidField("consumer.op", "must be one of register, advance, remove");
+}
+
+// feed:{from, limit}: the feed's records from `from`, each with its sequence and whether it was
+// replicated, as `feed`.
+Status ReadFeed(EntityStore& store, const Message& m, Message& reply) {
+  auto doc = ParseJson(*m.GetObjectJson("feed"), "feed");
+  if (!doc.ok()) return doc.status();
+  if (!doc->HasMember("from") || !(*doc)["from"].IsUint64() || (*doc)["from"].GetUint64() == 0)
+    return Status::InvalidField("feed.from", "must be a positive integer (a sequence number)");
+  size_t limit = 1000;
+  if (doc->HasMember("limit")) {
+    if (!(*doc)["limit"].IsUint64() || (*doc)["limit"].GetUint64() == 0)
+      return Status::InvalidField("feed.limit", "must be a positive integer");
+    limit = std::min<size_t>((*doc)["limit"].GetUint64(), 10'000);
+  }
+  InjectedDelay();
+  auto records = store.feed().ReadChanges((*doc)["from"].GetUint64(), limit);
+  if (!records.ok()) return records.status();
+  reply.SetArrayJson("feed", FeedToReplicationJson(*records));
+  return Status::Ok();
 }
 
 }  // namespace
@@ -223,9 +307,16 @@ Result<Message> ServeReplicationState(EntityStore& store, const Message& m) {
         std::string_view(field) == "claim" ? store.Claim(*owner) : store.ReleaseClaim(*owner);
     if (!s.ok()) return s;
   }
+  if (m.Has("consumer")) {
+    if (!m.GetObjectJson("consumer")) return Status::InvalidField("consumer", "must be an object");
+    if (Status s = ConsumerOp(store, m); !s.ok()) return s;
+  }
   Message reply;
   reply.SetUint("v", kReplicationProtocol);
   reply.SetUint("last", store.feed().LastSequence());
+  JsonObject consumers;
+  for (const auto& [name, position] : store.feed().Consumers()) consumers.Add(name, position);
+  reply.SetObjectJson("consumers", consumers.str());
   auto claimant = store.Claimant();
   if (!claimant.ok()) return claimant.status();
   reply.SetString("claimant", *claimant);
@@ -237,6 +328,10 @@ Result<Message> ServeReplicationState(EntityStore& store, const Message& m) {
   if (auto stream = m.GetString("stream")) {
     auto it = streams->find(std::string(*stream));
     reply.SetUint("position", it == streams->end() ? 0 : it->second);
+  }
+  if (m.Has("feed")) {
+    if (!m.GetObjectJson("feed")) return Status::InvalidField("feed", "must be an object");
+    if (Status s = ReadFeed(store, m, reply); !s.ok()) return s;
   }
   if (m.Has("scan")) {
     if (!m.GetObjectJson("scan")) return Status::InvalidField("scan", "must be an object");

@@ -237,15 +237,19 @@ class LiveMigrationProcesses {
   // The target node of a remote variant (after the storage node: it follows its map).
   // `replicate_delay_ms`: the target applies each replicated batch that much later (a target
   // much slower than its source).
-  void StartTarget(const char* replicate_delay_ms = nullptr) {
+  // `crash_point`: SHARDKIT_CRASH_POINT of the target node (a rollback throws its gate).
+  void StartTarget(const char* replicate_delay_ms = nullptr, const char* crash_point = nullptr) {
     std::string config =
         target_dir_.Write("target.toml", TargetConfig(data_, storage_url_, target_port_, variant_));
     if (replicate_delay_ms) setenv("SHARDKIT_REPLICATE_DELAY_MS", replicate_delay_ms, 1);
+    if (crash_point) setenv("SHARDKIT_CRASH_POINT", crash_point, 1);
     target_ = std::make_unique<ServeProcess>(target_dir_, config);
     if (replicate_delay_ms) unsetenv("SHARDKIT_REPLICATE_DELAY_MS");
+    if (crash_point) unsetenv("SHARDKIT_CRASH_POINT");
     auto urls = target_->WaitReady();
     ASSERT_EQ(urls.size(), 1u);
   }
+  ServeProcess& target() { return *target_; }
   void KillTarget() {
     target_->Signal(SIGKILL);
     target_->WaitExit(std::chrono::seconds(10));

@@ -117,6 +117,40 @@ TEST_F(ReplicationService, AScanPagesThroughARangeInKeyOrder) {
   EXPECT_EQ(seen, expected);
 }
 
+// Reverse replication from a store on another node: its feed read with each record's sequence
+// and replicated mark, and the reader's consumer kept there.
+TEST_F(ReplicationService, TheFeedIsReadWithSequencesAndMarksAndItsConsumerKept) {
+  ASSERT_TRUE(store_->ApplyReplicated("s", {TwoChanges()[0]}, 5).ok());
+  ASSERT_TRUE(store_->Save({"entry", "c", R"({"id":"c","t":1})"}, "").ok());
+  uint64_t last = store_->feed().LastSequence();
+  ASSERT_GE(last, 2u);
+  auto r = Act(R"({"store":"replication","v":1,"feed":{"from":1,"limit":10},)"
+               R"("consumer":{"name":"rev","op":"register","position":2}})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->GetArrayJson("feed")) << ToJson(*r);
+  auto read = FeedFromReplicationJson(*r->GetArrayJson("feed"));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  auto direct = store_->feed().ReadChanges(1, 10);
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(*read, *direct);
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_TRUE(read->front().replicated);
+  EXPECT_FALSE(read->back().replicated);
+  EXPECT_EQ(read->back().sequence, last);
+  EXPECT_EQ(store_->feed().Consumers().at("rev"), 2u);
+  EXPECT_EQ(r->GetObjectJson("consumers"), std::optional<std::string_view>(R"({"rev":2})"));
+
+  ASSERT_TRUE(
+      Act(R"({"store":"replication","v":1,"consumer":{"name":"rev","op":"advance","position":3}})")
+          .ok());
+  EXPECT_EQ(store_->feed().Consumers().at("rev"), 3u);
+  ASSERT_TRUE(Act(R"({"store":"replication","v":1,"consumer":{"name":"rev","op":"remove"}})").ok());
+  EXPECT_EQ(store_->feed().Consumers().count("rev"), 0u);
+  auto past = Act(R"({"store":"replication","v":1,"feed":{"from":99}})");
+  ASSERT_TRUE(past.ok()) << past.status().ToString();
+  EXPECT_EQ(past->GetArrayJson("feed"), std::optional<std::string_view>("[]"));
+}
+
 TEST_F(ReplicationService, BadInputIsRefusedNamingTheFieldAndWritesNothing) {
   std::string one = ChangesToReplicationJson({TwoChanges()[0]});
   ExpectRefused(fmt::format(R"({{"store":"replicate","v":2,"stream":"s","position":1,)"
@@ -139,6 +173,16 @@ TEST_F(ReplicationService, BadInputIsRefusedNamingTheFieldAndWritesNothing) {
   ExpectRefused(R"({"store":"replication","v":3})", "v: replication protocol version 3");
   ExpectRefused(R"({"store":"replication","v":1,"scan":{"begin":"x"}})", "scan.begin");
   ExpectRefused(R"({"store":"replication","v":1,"scan":{"after":[1]}})", "scan.after");
+  ExpectRefused(R"({"store":"replication","v":1,"feed":{"from":0}})", "feed.from");
+  ExpectRefused(R"({"store":"replication","v":1,"feed":{"from":1,"limit":0}})", "feed.limit");
+  ExpectRefused(R"({"store":"replication","v":1,"feed":3})", "feed: must be an object");
+  ExpectRefused(R"({"store":"replication","v":1,"consumer":{"op":"register","position":1}})",
+                "consumer.name");
+  ExpectRefused(R"({"store":"replication","v":1,"consumer":{"name":"c","op":"x","position":1}})",
+                "consumer.op");
+  ExpectRefused(R"({"store":"replication","v":1,"consumer":{"name":"c","op":"register"}})",
+                "consumer.position");
+  EXPECT_TRUE(store_->feed().Consumers().empty());
   EXPECT_EQ(*store_->ReplicatedPosition("s"), 0u);
 }
 

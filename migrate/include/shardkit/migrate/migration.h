@@ -53,8 +53,8 @@ struct Participant {
   std::shared_ptr<store::EntityStore> store;
   std::shared_ptr<shard::WriteGate> gate;  // the gate of this shard's guard
   // Empty: the store is in this process. Else the URL of the node serving it (a target only);
-  // `store` then speaks the replication protocol to it (store/replication.h) and `gate` is
-  // unused: the target's own guard refuses clients until the map names it.
+  // `store` then speaks the replication protocol to it (store/replication.h) and `gate` throws
+  // the gate of the target's guard on that node (a rollback closes it there).
   std::string node;
 };
 

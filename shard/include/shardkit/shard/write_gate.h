@@ -6,6 +6,10 @@
 //            their map and resend to the new owner (the client sees no error)
 // Reopening a closed gate (an abandoned cutover) lets the held writes through in arrival order.
 //
+// A live migration may hold the gate of a shard served by another node: that node's guard is
+// driven over the network by a subclass (services/adapters/remote_store.h), so the state-changing
+// methods are virtual.
+//
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
@@ -20,18 +24,19 @@ namespace shardkit::shard {
 class WriteGate {
  public:
   enum class State { kOpen, kClosed, kRetired };
+  virtual ~WriteGate() = default;
 
   // Runs `write` now (open), later (closed), or calls `refuse` (retired). `write` receives a
   // `done` callback to call once the write has been answered, which ends its in-flight count.
   void Admit(std::function<void(std::function<void()> done)> write, std::function<void()> refuse);
 
-  void Close();
+  virtual void Close();
   // Waits until no admitted write is in flight; false if `timeout` passed first.
-  bool Drain(std::chrono::milliseconds timeout);
-  void Open();
-  void Retire();
+  virtual bool Drain(std::chrono::milliseconds timeout);
+  virtual void Open();
+  virtual void Retire();
 
-  State state() const;
+  virtual State state() const;
   size_t held() const;
   size_t in_flight() const;
 

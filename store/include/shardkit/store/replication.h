@@ -9,9 +9,15 @@
 //       The store's replication state (feed head, claim, streams), after taking or dropping the
 //       migration claim of owner O if asked; `scan` pages through the live entities of a ksid
 //       range (hex bounds) after the key `after` ([kind,ksid,id]).
+//       [feed:{from,limit}] -> "feed":[…]: the feed's records from `from` (reverse replication
+//       from this store, for a rollback); [consumer:{name,op,position}] registers, advances or
+//       removes that reader's feed consumer first; the reply lists "consumers".
+//   store:replication gate:close|open|retire|state (answered by the shard's guard): throws the
+//       shard's write gate, replying "gate", "in_flight" and the process's "boot" id.
 //
 // A change travels as [ksid_hex, kind, id, op, version, expires_at_ms, value or null]; a scanned
-// entity as [ksid_hex, kind, id, version, expires_at_ms, value]. `v` is the protocol version: a
+// entity as [ksid_hex, kind, id, version, expires_at_ms, value]; a feed record as [seq,
+// replicated, <the change's seven fields>]. `v` is the protocol version: a
 // store refuses one it does not speak (`invalid`, field v), so nodes of different releases never
 // misread each other's batches.
 #pragma once
@@ -32,6 +38,9 @@ inline constexpr uint64_t kReplicationProtocol = 1;
 // The `changes` array of a store:replicate.
 std::string ChangesToReplicationJson(const std::vector<ChangeRecord>& changes);
 Result<std::vector<ChangeRecord>> ChangesFromReplicationJson(std::string_view json);
+// The `feed` array of a store:replication feed read.
+std::string FeedToReplicationJson(const std::vector<ChangeRecord>& records);
+Result<std::vector<ChangeRecord>> FeedFromReplicationJson(std::string_view json);
 // The `records` array of a store:replication scan.
 Result<std::vector<EntityRecord>> RecordsFromReplicationJson(std::string_view json);
 
