@@ -40,15 +40,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
-
-std::string EncodeRow(const EntityRecord& row) {
-  std::string out;
-  out.reserve(16 + row.value.size());
-  AppendBigEndian64(out, row.version);
-  AppendBigEndian64(out, static_cast<uint64_t>(row.expires_at_ms));
-  out.append(row.value);
-  return out;
-}
+rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 
 std::optional<EntityRecord> DecodeRow(std::string_view key, std::string_view value) {
   std::optional<DecodedKey> k = DecodeEntityKey(key);
@@ -166,16 +158,21 @@ class RocksDbBackend final : public Backend {
     delete db_;
   }
 
+  // One point read: the key built on the stack, the value read pinned in the block cache and
+  // copied once, the row's key fields taken from the arguments rather than decoded again.
   Result<std::optional<EntityRecord>> Get(std::string_view kind, uint64_t ksid,
                                           std::string_view id) override {
-    std::string key = EntityKey(kind, ksid, id);
-    std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entities_, key, &value);
+    EntityKeyBuffer key(kind, ksid, id);
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entities_, ToSlice(key.view()), &value);
     if (s.IsNotFound()) return std::optional<EntityRecord>();
     if (!s.ok()) return FromRocks(s, "get");
-    std::optional<EntityRecord> row = DecodeRow(key, value);
-    if (!row) return Status::Internal("rocksdb: corrupt row under " + std::string(kind));
-    return row;
+    if (value.size() < 16)
+      return Status::Internal("rocksdb: corrupt row under " + std::string(kind));
+    const std::string_view row = View(value);
+    return std::optional<EntityRecord>(
+        EntityRecord{std::string(kind), ksid, std::string(id), std::string(row.substr(16)),
+                     ReadBigEndian64(row), static_cast<int64_t>(ReadBigEndian64(row.substr(8)))});
   }
 
   Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) override {
@@ -228,20 +225,23 @@ class RocksDbBackend final : public Backend {
   }
 
   Status Commit(const WriteSet& writes) override {
-    rocksdb::WriteBatch batch;
+    // Commits never overlap (backend.h): one batch and one buffer serve them all, and keep
+    // their capacity from one commit to the next.
+    rocksdb::WriteBatch& batch = batch_;
+    batch.Clear();
     for (const EntityWrite& w : writes.entities) {
-      std::string key = EntityKey(w.row.kind, w.row.ksid, w.row.id);
+      EntityKeyBuffer key_buffer(w.row.kind, w.row.ksid, w.row.id);
+      const std::string_view key = key_buffer.view();
       if (w.previous_expires_at_ms != 0) {
-        (void)batch.Delete(expiry_,
-                           BigEndian64(static_cast<uint64_t>(w.previous_expires_at_ms)) + key);
+        (void)batch.Delete(expiry_, ExpiryKey(w.previous_expires_at_ms, key));
       }
       if (w.remove) {
-        (void)batch.Delete(entities_, key);
+        (void)batch.Delete(entities_, ToSlice(key));
         continue;
       }
-      (void)batch.Put(entities_, key, EncodeRow(w.row));
+      PutRow(batch, key, w.row);
       if (w.row.expires_at_ms != 0) {
-        (void)batch.Put(expiry_, BigEndian64(static_cast<uint64_t>(w.row.expires_at_ms)) + key, "");
+        (void)batch.Put(expiry_, ExpiryKey(w.row.expires_at_ms, key), "");
       }
     }
     for (const IdIndexWrite& w : writes.id_index) {
@@ -251,9 +251,7 @@ class RocksDbBackend final : public Backend {
         (void)batch.Delete(meta_, IdIndexKey(w.kind, w.id));
       }
     }
-    for (const ChangeRecord& c : writes.changes) {
-      (void)batch.Put(changes_, BigEndian64(c.sequence), EncodeChange(c));
-    }
+    for (const ChangeRecord& c : writes.changes) PutChange(batch, c);
     for (const ConsumerWrite& w : writes.consumers) {
       if (w.position) {
         (void)batch.Put(meta_, "c" + w.name, BigEndian64(*w.position));
@@ -262,7 +260,9 @@ class RocksDbBackend final : public Backend {
       }
     }
     for (const ReceiptWrite& w : writes.receipts) {
-      std::string expiry = "x" + BigEndian64(static_cast<uint64_t>(w.expires_at_ms)) + w.key;
+      std::string expiry(1, 'x');
+      AppendBigEndian64(expiry, static_cast<uint64_t>(w.expires_at_ms));
+      expiry.append(w.key);
       if (w.remove) {
         (void)batch.Delete(meta_, "r" + w.key);
         (void)batch.Delete(meta_, expiry);
@@ -282,6 +282,7 @@ class RocksDbBackend final : public Backend {
       if (Status recovered = Recover(); !recovered.ok()) return recovered;
     }
     rocksdb::Status s = db_->Write(write, &batch);
+    if (batch.GetDataSize() > kKeptBatchBytes) batch = rocksdb::WriteBatch();  // a bulk write's
     if (!s.ok() && !s.IsIOError()) return FromRocks(s, "write");
     if (!s.ok()) {  // the WAL file may be broken: no more writes or syncs before Recover
       fault_->Set(WriteFault::CauseOfText(s.ToString()), s.ToString());
@@ -390,6 +391,40 @@ class RocksDbBackend final : public Backend {
         sync_interval_(std::max(1, options.rocksdb.group_sync_interval_ms)),
         scheduler_(options.scheduler != nullptr ? *options.scheduler : Scheduler::Shared()) {}
 
+  // The row (version, expiry, json) under `key`: the header and the stored json go into the
+  // batch as two slices, so the json is copied once.
+  static void PutRow(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* family,
+                     std::string_view key, const EntityRecord& row) {
+    char header[16];
+    WriteBigEndian64(header, row.version);
+    WriteBigEndian64(header + 8, static_cast<uint64_t>(row.expires_at_ms));
+    const rocksdb::Slice key_slice = ToSlice(key);
+    const rocksdb::Slice parts[2] = {{header, sizeof header}, ToSlice(row.value)};
+    (void)batch.Put(family, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(parts, 2));
+  }
+  void PutRow(rocksdb::WriteBatch& batch, std::string_view key, const EntityRecord& row) {
+    PutRow(batch, entities_, key, row);
+  }
+
+  // The change record (change_codec.h) under its sequence, its json as a slice of its own.
+  void PutChange(rocksdb::WriteBatch& batch, const ChangeRecord& c) {
+    char sequence[8];
+    WriteBigEndian64(sequence, c.sequence);
+    scratch_.clear();
+    AppendChangeHeader(c, scratch_);
+    const rocksdb::Slice key_slice(sequence, sizeof sequence);
+    const rocksdb::Slice parts[2] = {ToSlice(scratch_), ToSlice(c.value)};
+    (void)batch.Put(changes_, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(parts, 2));
+  }
+
+  static std::string ExpiryKey(int64_t expires_at_ms, std::string_view key) {
+    std::string out;
+    out.reserve(8 + key.size());
+    AppendBigEndian64(out, static_cast<uint64_t>(expires_at_ms));
+    out.append(key);
+    return out;
+  }
+
   // kGroup: writes reach the OS at once (sync=false); the first write after a sync asks the
   // scheduler for the next one, so an idle store never wakes and a write waits at most one
   // interval for its fsync.
@@ -452,6 +487,11 @@ class RocksDbBackend final : public Backend {
   }
 
   rocksdb::DB* db_;
+  // Reused by every Commit (they never overlap); a batch grown past kKeptBatchBytes by a bulk
+  // write is given back.
+  static constexpr size_t kKeptBatchBytes = size_t{1} << 20;
+  rocksdb::WriteBatch batch_;
+  std::string scratch_;
   const std::shared_ptr<WriteFault> fault_;
   // Serializes writes with WAL syncs and recovery: a sync must not meet a WAL file that a write
   // just failed on.
