@@ -29,6 +29,7 @@
 #include "key_codec.h"
 #include "shardkit/store/scheduler.h"
 #include "store_impl.h"
+#include "wal_sync.h"
 #include "write_fault.h"
 
 namespace shardkit::store {
@@ -150,7 +151,7 @@ class RocksDbBackend final : public Backend {
       std::unique_lock lock(sync_mu_);
       sync_done_.wait(lock, [this] { return !syncing_; });
     }
-    if (sync_scheduled_ && !fault_->active()) (void)db_->SyncWAL();
+    if (sync_scheduled_ && !fault_->active()) SyncWal();
     for (rocksdb::ColumnFamilyHandle* h : {entities_, changes_, expiry_, meta_}) {
       (void)db_->DestroyColumnFamilyHandle(h);
     }
@@ -277,14 +278,13 @@ class RocksDbBackend final : public Backend {
     }
     rocksdb::WriteOptions write;
     write.sync = durability_ == Durability::kSync;
-    std::lock_guard wal(wal_mu_);
     if (fault_->active()) {
       if (Status recovered = Recover(); !recovered.ok()) return recovered;
     }
     rocksdb::Status s = db_->Write(write, &batch);
     if (batch.GetDataSize() > kKeptBatchBytes) batch = rocksdb::WriteBatch();  // a bulk write's
     if (!s.ok() && !s.IsIOError()) return FromRocks(s, "write");
-    if (!s.ok()) {  // the WAL file may be broken: no more writes or syncs before Recover
+    if (!s.ok()) {  // the WAL file may be broken: no more writes before Recover
       fault_->Set(WriteFault::CauseOfText(s.ToString()), s.ToString());
       return fault_->Refuse();
     }
@@ -383,6 +383,7 @@ class RocksDbBackend final : public Backend {
                  const StoreOptions& options, std::shared_ptr<WriteFault> fault)
       : db_(db),
         fault_(std::move(fault)),
+        wal_sync_(options.path),
         entities_(handles[0]),
         changes_(handles[1]),
         expiry_(handles[2]),
@@ -442,23 +443,23 @@ class RocksDbBackend final : public Backend {
       sync_scheduled_ = false;  // writes from here on need the next sync
       syncing_ = true;
     }
-    {
-      // A WAL file that failed a write must not be synced (RocksDB asserts it never is) until
-      // Resume() replaced it; wal_mu_ keeps a failing write from slipping in between.
-      std::lock_guard wal(wal_mu_);
-      if (!fault_->active()) {
-        rocksdb::Status s = db_->SyncWAL();
-        if (!s.ok()) fault_->Set(WriteFault::CauseOfText(s.ToString()), s.ToString());
-      }
-    }
+    // Writes go on meanwhile (wal_sync.h); while they are stopped by a fault, Recover's Resume()
+    // flushes what the WAL holds.
+    if (!fault_->active()) SyncWal();
     std::lock_guard lock(sync_mu_);
     syncing_ = false;
     sync_done_.notify_all();  // under the lock: the destructor may free this right after
   }
 
+  void SyncWal() {
+    std::string detail;
+    if (const int error = wal_sync_.Sync(*db_, detail); error != 0)
+      fault_->Set(WriteFault::CauseOfErrno(error), detail);
+  }
+
   // While writes are stopped: at most once per interval, RocksDB's Resume() (it flushes the
   // memtables, holding every acknowledged write, and starts a new WAL file); OK once writes may go
-  // on. Call with wal_mu_ held.
+  // on. Called by Commit (commits never overlap).
   Status Recover() {
     if (!fault_->RetryDue()) return fault_->Refuse();
     // A failed Resume() leaves the fault as it was: its error ("Resource busy" while flushing,
@@ -493,9 +494,7 @@ class RocksDbBackend final : public Backend {
   rocksdb::WriteBatch batch_;
   std::string scratch_;
   const std::shared_ptr<WriteFault> fault_;
-  // Serializes writes with WAL syncs and recovery: a sync must not meet a WAL file that a write
-  // just failed on.
-  std::mutex wal_mu_;
+  WalSync wal_sync_;
   rocksdb::ColumnFamilyHandle* entities_;
   rocksdb::ColumnFamilyHandle* changes_;
   static constexpr int64_t kFeedCompactionIntervalS = 60;
@@ -508,7 +507,7 @@ class RocksDbBackend final : public Backend {
   std::mutex sync_mu_;
   std::condition_variable sync_done_;
   bool sync_scheduled_ = false;      // guarded by sync_mu_: a write awaits the next sync
-  bool syncing_ = false;             // guarded by sync_mu_: SyncNow is in SyncWAL
+  bool syncing_ = false;             // guarded by sync_mu_: SyncNow is syncing
   bool stopping_ = false;            // guarded by sync_mu_
   Scheduler::TaskId sync_task_ = 0;  // guarded by sync_mu_: the latest sync scheduled
 };
