@@ -394,17 +394,13 @@ class RocksDbBackend final : public Backend {
 
   // The row (version, expiry, json) under `key`: the header and the stored json go into the
   // batch as two slices, so the json is copied once.
-  static void PutRow(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* family,
-                     std::string_view key, const EntityRecord& row) {
+  void PutRow(rocksdb::WriteBatch& batch, std::string_view key, const EntityRecord& row) {
     char header[16];
     WriteBigEndian64(header, row.version);
     WriteBigEndian64(header + 8, static_cast<uint64_t>(row.expires_at_ms));
     const rocksdb::Slice key_slice = ToSlice(key);
     const rocksdb::Slice parts[2] = {{header, sizeof header}, ToSlice(row.value)};
-    (void)batch.Put(family, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(parts, 2));
-  }
-  void PutRow(rocksdb::WriteBatch& batch, std::string_view key, const EntityRecord& row) {
-    PutRow(batch, entities_, key, row);
+    (void)batch.Put(entities_, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(parts, 2));
   }
 
   // The change record (change_codec.h) under its sequence, its json as a slice of its own.
