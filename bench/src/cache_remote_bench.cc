@@ -183,17 +183,10 @@ double StaleMs(Handler& store, Handler& front, size_t key, int round, double lim
 }
 
 std::string StoreConfig(const std::string& store_path) {
-  return fmt::format(R"([node]
-name = "bench-store"
-[[listener]]
-url = "tcp://127.0.0.1:0"
-[[service]]
-name = "entries"
-type = "store"
-path = "{}"
-patterns = ["store:*,kind:entry", "store:*,kind:entry,cache:true"]
-)",
-                     store_path);
+  return NodeConfigHead("bench-store") + ServiceConfig("entries", "store",
+                                                       fmt::format(R"(path = "{}"
+patterns = ["store:*,kind:entry", "store:*,kind:entry,cache:true"])",
+                                                                   store_path));
 }
 
 // The cache's node: the cache takes the loads and reaches the store with cache:true; it follows
@@ -202,33 +195,16 @@ patterns = ["store:*,kind:entry", "store:*,kind:entry,cache:true"]
 // inside the timed runs, a burst of misses that a steady state spreads over every minute. The
 // baseline front has the same listener and route, and no cache.
 std::string FrontConfig(const std::string& store_url, size_t cache_bytes, bool with_cache) {
-  if (!with_cache) {
-    return fmt::format(R"([node]
-name = "bench-front"
-[[listener]]
-url = "tcp://127.0.0.1:0"
-[[route]]
-pattern = "store:*,kind:entry"
-to = "{}"
-)",
-                       store_url);
-  }
-  return fmt::format(R"([node]
-name = "bench-cache"
-[[listener]]
-url = "tcp://127.0.0.1:0"
-[[service]]
-name = "entry-cache"
-type = "cache"
-patterns = ["store:*,kind:entry", "sys:cache,cmd:stats"]
+  if (!with_cache)
+    return NodeConfigHead("bench-front") + RouteConfig("store:*,kind:entry", store_url);
+  return NodeConfigHead("bench-cache") +
+         ServiceConfig("entry-cache", "cache",
+                       fmt::format(R"(patterns = ["store:*,kind:entry", "sys:cache,cmd:stats"]
 max_bytes = {}
 feed_kinds = ["entry"]
-ttl_ms = 3600000
-[[route]]
-pattern = "store:*,kind:entry,cache:true"
-to = "{}"
-)",
-                     cache_bytes, store_url);
+ttl_ms = 3600000)",
+                                   cache_bytes)) +
+         RouteConfig("store:*,kind:entry,cache:true", store_url);
 }
 
 // The loaded runs through both fronts, and what the store's node and the cache counted meanwhile.

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "serve_node.h"
 #include "shardkit/services/config.h"
 #include "shardkit/services/node.h"
 
@@ -21,52 +22,26 @@ namespace {
 // The service types whose instances do background work: stores (TTL purge, WAL sync), a cache
 // (the `cache` service type starts no feed follower), a command log's applier and writer, a
 // projection reading the log.
-constexpr const char* kIdleNode = R"(
-[node]
-name = "idle"
-[[listener]]
-url = "tcp://127.0.0.1:0"
-[[service]]
-name = "map"
-type = "shard-map"
-ranges = ["-80", "80-"]
-[[service]]
-name = "left"
-type = "store"
-path = "{dir}/left"
-shard = "-80"
-[[service]]
-name = "right"
-type = "store"
-path = "{dir}/right"
-shard = "80-"
-[[service]]
-name = "router"
-type = "shard-router"
-patterns = ["store:*", "store:*,kind:entry,cache:true"]
-[[service]]
-name = "entry-cache"
-type = "cache"
-patterns = ["store:*,kind:entry"]
-[[service]]
-name = "commands"
-type = "command-log"
-path = "{dir}/log"
-[[service]]
-name = "target"
-type = "store"
-path = "{dir}/posts"
-patterns = ["store:*,kind:post,cqrs:apply", "store:changes,kind:post"]
-[[service]]
-name = "entities"
-type = "projection"
-projection = "entities"
-log = "commands"
-path = "{dir}/entities"
-[[route]]
-pattern = "store:save,kind:post"
-to = "commands"
-)";
+std::string IdleNodeConfig(const std::string& dir) {
+  std::string toml = NodeConfigHead("idle");
+  toml += ServiceConfig("map", "shard-map", "ranges = [\"-80\", \"80-\"]");
+  for (const auto& [name, shard] : {std::pair{"left", "-80"}, std::pair{"right", "80-"}}) {
+    toml += ServiceConfig(name, "store",
+                          fmt::format("path = \"{}/{}\"\nshard = \"{}\"", dir, name, shard));
+  }
+  toml += ServiceConfig("router", "shard-router",
+                        R"(patterns = ["store:*", "store:*,kind:entry,cache:true"])");
+  toml += ServiceConfig("entry-cache", "cache", R"(patterns = ["store:*,kind:entry"])");
+  toml += ServiceConfig("commands", "command-log", fmt::format("path = \"{}/log\"", dir));
+  toml += ServiceConfig("target", "store",
+                        fmt::format(R"(path = "{}/posts"
+patterns = ["store:*,kind:post,cqrs:apply", "store:changes,kind:post"])",
+                                    dir));
+  toml += ServiceConfig(
+      "entities", "projection",
+      fmt::format("projection = \"entities\"\nlog = \"commands\"\npath = \"{}/entities\"", dir));
+  return toml + RouteConfig("store:save,kind:post", "commands");
+}
 
 // User plus system CPU time of this process, in seconds (/proc/self/stat fields 14 and 15).
 double ProcessCpuSeconds() {
@@ -97,7 +72,7 @@ double MeasureIdleNodeCpuPercent(double seconds, const std::string& nats_url) {
       fs::temp_directory_path() / fmt::format("shardkit-bench-idle-{}-{}", ::getpid(), ++calls);
   fs::remove_all(dir);
   fs::create_directories(dir);
-  std::string toml = fmt::format(fmt::runtime(kIdleNode), fmt::arg("dir", dir.string()));
+  std::string toml = IdleNodeConfig(dir.string());
   if (!nats_url.empty()) {
     // The NATS link's I/O thread and the cluster agent's watches and heartbeat.
     toml += fmt::format("[[listener]]\nurl = \"{0}\"\n[cluster]\nnats = \"{0}\"\n", nats_url);

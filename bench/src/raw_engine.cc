@@ -1,8 +1,6 @@
 #include "raw_engine.h"
 
 #include <rocksdb/db.h>
-#include <rocksdb/filter_policy.h>
-#include <rocksdb/table.h>
 #include <sqlite3.h>
 
 #include <atomic>
@@ -13,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include "shardkit/store/rocksdb_options.h"
 
 namespace shardkit::bench {
 namespace {
@@ -55,22 +55,14 @@ class GroupSyncer {
   std::thread thread_;
 };
 
-// RocksDB with the store's options and column families (store/src/rocksdb_backend.cc): entities
-// in the default family, change records under big-endian sequence numbers in "changes".
+// RocksDB with the store's options and column families (store::RocksDbOpenOptions): entities in
+// the default family, change records under big-endian sequence numbers in "changes".
 class RawRocksDb final : public RawEngine {
  public:
   RawRocksDb(const std::string& path, const store::StoreOptions& o) {
-    rocksdb::BlockBasedTableOptions table;
-    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(o.rocksdb.bloom_bits_per_key));
-    table.block_cache = rocksdb::NewLRUCache(o.rocksdb.block_cache_bytes);
-    rocksdb::ColumnFamilyOptions cf;
-    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     rocksdb::DBOptions db;
-    db.max_background_jobs = o.rocksdb.max_background_jobs;
-    db.keep_log_file_num = 3;
-    db.max_total_wal_size = o.rocksdb.max_wal_bytes;
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, cf}, {"changes", cf}, {"expiry", cf}, {"meta", cf}};
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    store::RocksDbOpenOptions(o, db, families);
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db, path, families, &handles_, &raw);
     if (!s.ok()) throw std::runtime_error("raw rocksdb: " + s.ToString());

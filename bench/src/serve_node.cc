@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fmt/format.h>
+
 namespace shardkit::bench {
 namespace {
 
@@ -79,6 +81,22 @@ std::shared_ptr<Handler> ClientOf(services::IoRuntime& runtime, const std::strin
   auto client = services::MakeClient(runtime, *endpoint, client_options);
   if (!client.ok()) throw std::runtime_error(client.status().ToString());
   return std::move(client).value();
+}
+
+std::string NodeConfigHead(const std::string& name) {
+  return fmt::format("[node]\nname = \"{}\"\n[[listener]]\nurl = \"tcp://127.0.0.1:0\"\n", name);
+}
+
+std::string ServiceConfig(const std::string& name, const std::string& type,
+                          const std::string& settings) {
+  return fmt::format("[[service]]\nname = \"{}\"\ntype = \"{}\"\n{}{}", name, type, settings,
+                     settings.empty() ? "" : "\n");
+}
+
+std::string RouteConfig(const std::string& pattern, const std::string& to,
+                        const std::string& settings) {
+  return fmt::format("[[route]]\npattern = '{}'\nto = \"{}\"\n{}{}", pattern, to, settings,
+                     settings.empty() ? "" : "\n");
 }
 
 }  // namespace shardkit::bench

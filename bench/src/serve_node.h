@@ -40,4 +40,14 @@ std::shared_ptr<Handler> ClientOf(services::IoRuntime& runtime, const std::strin
                                   int connections,
                                   std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+// Config text for the benchmarks' nodes. The head: [node] called `name`, with one TCP listener on
+// 127.0.0.1, port 0.
+std::string NodeConfigHead(const std::string& name);
+// A [[service]] table: `name`, `type`, then `settings` (more TOML lines, newline-separated).
+std::string ServiceConfig(const std::string& name, const std::string& type,
+                          const std::string& settings = "");
+// A [[route]] table sending `pattern` (written as a TOML literal string) to `to`, then `settings`.
+std::string RouteConfig(const std::string& pattern, const std::string& to,
+                        const std::string& settings = "");
+
 }  // namespace shardkit::bench

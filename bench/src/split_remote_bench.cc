@@ -35,62 +35,31 @@ std::string DirOf(const std::string& range) { return range == "-40" ? "00-40" : 
 std::string TargetOf(const std::string& range) { return range + "@b"; }
 
 std::string StoreService(const std::string& shard, const std::string& path) {
-  return fmt::format(R"(
-[[service]]
-name = "store-{0}"
-type = "store"
-path = "{1}"
-shard = "{0}"
-)",
-                     shard, path);
+  return ServiceConfig("store-" + shard, "store",
+                       fmt::format("path = \"{}\"\nshard = \"{}\"", path, shard));
 }
 
 // The source node; with `target_url`, also the routes of the target's shards to it.
 std::string SourceConfig(const std::string& data, const std::string& target_url) {
-  std::string toml = fmt::format(R"([node]
-name = "bench-source"
-[[listener]]
-url = "tcp://127.0.0.1:0"
-[[service]]
-name = "map"
-type = "shard-map"
-ranges = ["-40", "40-80", "80-c0", "c0-"]
-path = "{0}/map.json"
-[[service]]
-name = "router"
-type = "shard-router"
-node_id = 1
-[[service]]
-name = "migrator"
-type = "migrator"
-dir = "{0}/migrations"
-)",
-                                 data);
+  std::string toml = NodeConfigHead("bench-source");
+  toml += ServiceConfig("map", "shard-map",
+                        fmt::format("ranges = [\"-40\", \"40-80\", \"80-c0\", \"c0-\"]\n"
+                                    "path = \"{}/map.json\"",
+                                    data));
+  toml += ServiceConfig("router", "shard-router", "node_id = 1");
+  toml += ServiceConfig("migrator", "migrator", fmt::format("dir = \"{}/migrations\"", data));
   for (const auto& range : kRanges) toml += StoreService(range, data + "/" + DirOf(range));
   if (target_url.empty()) return toml;
   for (const auto& range : kRanges) {
-    toml += fmt::format(R"(
-[[route]]
-pattern = 'store:*,kind:*,shard:"{}"'
-to = "{}"
-timeout_ms = 10000
-)",
-                        TargetOf(range), target_url);
+    toml += RouteConfig(fmt::format(R"(store:*,kind:*,shard:"{}")", TargetOf(range)), target_url,
+                        "timeout_ms = 10000");
   }
   return toml;
 }
 
 std::string TargetConfig(const std::string& data, const std::string& source_url) {
-  std::string toml = fmt::format(R"([node]
-name = "bench-target"
-[[listener]]
-url = "tcp://127.0.0.1:0"
-[[service]]
-name = "map"
-type = "shard-map"
-from = "{}"
-)",
-                                 source_url);
+  std::string toml = NodeConfigHead("bench-target");
+  toml += ServiceConfig("map", "shard-map", fmt::format("from = \"{}\"", source_url));
   for (const auto& range : kRanges)
     toml += StoreService(TargetOf(range), data + "/" + DirOf(range) + "_b");
   return toml;

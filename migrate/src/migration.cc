@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -20,23 +21,13 @@
 namespace shardkit::migrate {
 
 std::string_view PhaseName(Phase phase) {
-  switch (phase) {
-    case Phase::kCreated:
-      return "created";
-    case Phase::kCopied:
-      return "copied";
-    case Phase::kCutover:
-      return "cutover";
-    case Phase::kCutoverDone:
-      return "cutover_done";
-    case Phase::kRolledBack:
-      return "rolled_back";
-    case Phase::kCompleted:
-      return "completed";
-    case Phase::kCancelled:
-      return "cancelled";
-  }
-  return "unknown";
+  // Indexed by Phase, in its declaration order.
+  static constexpr std::array<std::string_view, 7> kNames = {
+      "created", "copied", "cutover", "cutover_done", "rolled_back", "completed", "cancelled",
+  };
+  static_assert(kNames.size() == static_cast<size_t>(Phase::kCancelled) + 1);
+  auto index = static_cast<size_t>(phase);
+  return index < kNames.size() ? kNames[index] : "unknown";
 }
 
 namespace {

@@ -2,7 +2,7 @@
 #include <fmt/format.h>
 
 #include "adapters.h"
-#include "cache_stats.h"
+#include "node_stats.h"
 #include "shardkit/cache/entity_cache.h"
 #include "shardkit/cache/feed_follower.h"
 

@@ -9,7 +9,7 @@
 #include <map>
 
 #include "adapters.h"
-#include "feed_stats.h"
+#include "node_stats.h"
 #include "shardkit/store/entity_store.h"
 #include "shardkit/store/id_generator.h"
 #include "shardkit/store/service.h"

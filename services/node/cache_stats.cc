@@ -1,11 +1,11 @@
-#include "cache_stats.h"
+#include "node_stats.h"
 
 #include <fmt/format.h>
 
 #include <utility>
 #include <vector>
 
-#include "feed_stats.h"
+#include "prometheus_text.h"
 #include "shardkit/cache/entity_cache.h"
 #include "shardkit/message/json.h"
 
@@ -41,31 +41,16 @@ void AddCacheStats(const ServiceDirectory& directory, JsonObject& out) {
 }
 
 std::string CacheMetricsText(const ServiceDirectory& directory) {
-  auto caches = Caches(directory);
-  if (caches.empty()) return {};
-  std::string out;
-  auto family = [&](const char* name, const char* type, const char* help, auto value) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-    for (const auto& [cache, stats] : caches)
-      out += fmt::format("{}{{cache=\"{}\"}} {}\n", name, LabelValue(cache), value(stats));
-  };
   using S = cache::CacheStats;
-  family("shardkit_cache_hits_total", "counter", "Loads answered from the cache.",
-         [](const S& s) { return s.hits; });
-  family("shardkit_cache_misses_total", "counter", "Loads the cache sent to the store.",
-         [](const S& s) { return s.misses; });
-  family("shardkit_cache_hit_ratio", "gauge", "Hits over hits and misses since the cache started.",
-         [](const S& s) { return s.hit_ratio(); });
-  family("shardkit_cache_evictions_total", "counter",
-         "Entries dropped for room (or refused admission).",
-         [](const S& s) { return s.evictions; });
-  family("shardkit_cache_invalidations_total", "counter", "Keys dropped by writes and the feed.",
-         [](const S& s) { return s.invalidations; });
-  family("shardkit_cache_bytes", "gauge", "Bytes the cache's entries are charged.",
-         [](const S& s) { return s.bytes_used; });
-  family("shardkit_cache_entries", "gauge", "Entries cached.",
-         [](const S& s) { return s.entries; });
-  return out;
+  return MetricsText(
+      "shardkit_cache_", "cache", Caches(directory),
+      Metric{"hits_total", "Loads answered from the cache.", &S::hits},
+      Metric{"misses_total", "Loads the cache sent to the store.", &S::misses},
+      Metric{"hit_ratio", "Hits over hits and misses since the cache started.", &S::hit_ratio},
+      Metric{"evictions_total", "Entries dropped for room (or refused admission).", &S::evictions},
+      Metric{"invalidations_total", "Keys dropped by writes and the feed.", &S::invalidations},
+      Metric{"bytes", "Bytes the cache's entries are charged.", &S::bytes_used},
+      Metric{"entries", "Entries cached.", &S::entries});
 }
 
 }  // namespace shardkit::services

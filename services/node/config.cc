@@ -19,12 +19,19 @@ namespace shardkit::services {
 
 namespace {
 
+#define SK_TRY(expr)                         \
+  do {                                       \
+    Status sk_status_ = (expr);              \
+    if (!sk_status_.ok()) return sk_status_; \
+  } while (0)
+
 // Reads typed keys of one table, naming "<file>: <path>.<key>" in every error.
 class TableReader {
  public:
   TableReader(const toml::table& table, std::string prefix)
       : table_(table), prefix_(std::move(prefix)) {}
 
+  const toml::table& table() const { return table_; }
   Status Error(std::string_view key, std::string_view problem) const {
     return Status::Invalid(fmt::format("{}.{}: {}", prefix_, key, problem));
   }
@@ -61,26 +68,24 @@ class TableReader {
     out = node->as_boolean()->get();
     return Status::Ok();
   }
-  Status Strings(std::string_view key, std::vector<std::string>& out) const {
+  // `what` names the items in the error: "must be an array of <what>".
+  Status Strings(std::string_view key, std::vector<std::string>& out,
+                 std::string_view what = "strings") const {
     const toml::node* node = table_.get(key);
     if (node == nullptr) return Status::Ok();
     const toml::array* array = node->as_array();
-    if (array == nullptr) return Error(key, "must be an array of strings");
-    for (const toml::node& item : *array) {
-      if (!item.is_string()) return Error(key, "must be an array of strings");
-      out.push_back(item.as_string()->get());
-    }
+    bool all_strings = array != nullptr;
+    for (size_t i = 0; all_strings && i < array->size(); ++i)
+      all_strings = array->get(i)->is_string();
+    if (!all_strings) return Error(key, fmt::format("must be an array of {}", what));
+    for (const toml::node& item : *array) out.push_back(item.as_string()->get());
     return Status::Ok();
   }
   bool Has(std::string_view key) const { return table_.get(key) != nullptr; }
   Status Patterns(std::string_view key, std::vector<std::string>& out) const {
-    const toml::node* node = table_.get(key);
-    if (node == nullptr) return Status::Ok();
-    const toml::array* array = node->as_array();
-    if (array == nullptr) return Error(key, "must be an array of patterns");
-    for (const toml::node& item : *array) {
-      if (!item.is_string()) return Error(key, "must be an array of patterns (strings)");
-      std::string text = item.as_string()->get();
+    std::vector<std::string> texts;
+    SK_TRY(Strings(key, texts, "patterns (strings)"));
+    for (std::string& text : texts) {
       auto parsed = Pattern::Parse(text);
       if (!parsed.ok()) return Error(key, parsed.status().message());
       out.push_back(std::move(text));
@@ -93,15 +98,11 @@ class TableReader {
   std::string prefix_;
 };
 
-#define SK_TRY(expr)                         \
-  do {                                       \
-    Status sk_status_ = (expr);              \
-    if (!sk_status_.ok()) return sk_status_; \
-  } while (0)
-
-// Each [[name]] entry as a table; `invalid` if `name` is not an array of tables.
-Status ArrayOfTables(const toml::table& root, std::string_view name, const std::string& source,
-                     std::vector<const toml::table*>& out) {
+// Reads each [[name]] entry with `read(reader)`, the reader's errors prefixed
+// "<source>: <name>[<i>]"; `invalid` if `name` is not an array of tables.
+template <typename Read>
+Status ForEachTable(const toml::table& root, std::string_view name, const std::string& source,
+                    Read read) {
   const toml::node* node = root.get(name);
   if (node == nullptr) return Status::Ok();
   const toml::array* array = node->as_array();
@@ -109,7 +110,10 @@ Status ArrayOfTables(const toml::table& root, std::string_view name, const std::
     return Status::Invalid(
         fmt::format("{}: {}: must be an array of tables ([[{}]])", source, name, name));
   }
-  for (const toml::node& item : *array) out.push_back(item.as_table());
+  for (size_t i = 0; i < array->size(); ++i) {
+    TableReader r(*array->get(i)->as_table(), fmt::format("{}: {}[{}]", source, name, i));
+    SK_TRY(read(r));
+  }
   return Status::Ok();
 }
 
@@ -185,10 +189,7 @@ Status ReadCluster(const toml::table& root, const std::string& source, NodeConfi
 }
 
 Status ReadTokens(const toml::table& root, const std::string& source, NodeConfig& config) {
-  std::vector<const toml::table*> tables;
-  SK_TRY(ArrayOfTables(root, "token", source, tables));
-  for (size_t i = 0; i < tables.size(); ++i) {
-    TableReader r(*tables[i], fmt::format("{}: token[{}]", source, i));
+  return ForEachTable(root, "token", source, [&](const TableReader& r) {
     SK_TRY(r.CheckOnly({"name", "secret", "role"}));
     TokenConfig token;
     SK_TRY(r.String("name", token.name, true));
@@ -211,8 +212,8 @@ Status ReadTokens(const toml::table& root, const std::string& source, NodeConfig
       return r.Error("role", fmt::format("'{}': must be client or admin", Shown(role)));
     }
     config.tokens.push_back(std::move(token));
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 bool IsLoopback(const std::string& host) {
@@ -280,10 +281,7 @@ Status ReadListenerTls(const TableReader& r, ListenerConfig& listener) {
 }
 
 Status ReadListeners(const toml::table& root, const std::string& source, NodeConfig& config) {
-  std::vector<const toml::table*> tables;
-  SK_TRY(ArrayOfTables(root, "listener", source, tables));
-  for (size_t i = 0; i < tables.size(); ++i) {
-    TableReader r(*tables[i], fmt::format("{}: listener[{}]", source, i));
+  return ForEachTable(root, "listener", source, [&](const TableReader& r) {
     SK_TRY(
         r.CheckOnly({"url", "external", "token", "tokens", "allow", "insecure", "max_message_bytes",
                      "read_timeout_ms", "max_connections", "max_connections_per_peer",
@@ -300,7 +298,7 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
     listener.console = !listener.external;  // the web console: on unless the listener is external
     SK_TRY(r.Bool("console", listener.console));
     if (listener.console && listener.endpoint.scheme != Scheme::kHttp &&
-        tables[i]->contains("console"))
+        r.table().contains("console"))
       return r.Error("console", "only an http:// listener serves the web console");
     int64_t max_bytes = static_cast<int64_t>(listener.max_message_bytes);
     SK_TRY(r.Int("max_message_bytes", max_bytes, 64, 256LL * 1024 * 1024));
@@ -321,23 +319,20 @@ Status ReadListeners(const toml::table& root, const std::string& source, NodeCon
         r.Int("max_in_flight_per_connection", listener.max_in_flight_per_connection, 1, 1'000'000));
     listener.request_timeout_ms = config.request_timeout_ms;
     listener.max_reply_bytes = config.max_reply_bytes;
-    for (size_t j = 0; j < i; ++j) {
+    for (size_t j = 0; j < config.listeners.size(); ++j) {
       const Endpoint& other = config.listeners[j].endpoint;
       if (other == listener.endpoint && (other.port != 0 || other.scheme == Scheme::kInproc)) {
         return r.Error("url", fmt::format("'{}' is also listener[{}]", url, j));
       }
     }
     config.listeners.push_back(std::move(listener));
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 Status ReadServices(const toml::table& root, const std::string& source, NodeConfig& config) {
-  std::vector<const toml::table*> tables;
-  SK_TRY(ArrayOfTables(root, "service", source, tables));
   std::set<std::string> names;
-  for (size_t i = 0; i < tables.size(); ++i) {
-    TableReader r(*tables[i], fmt::format("{}: service[{}]", source, i));
+  return ForEachTable(root, "service", source, [&](const TableReader& r) {
     ServiceConfig service;
     SK_TRY(r.String("name", service.name, true));
     SK_TRY(r.String("type", service.type, true));
@@ -348,7 +343,7 @@ Status ReadServices(const toml::table& root, const std::string& source, NodeConf
     SK_TRY(r.Patterns("patterns", service.patterns));
     SK_TRY(r.Int("max_in_flight", service.max_in_flight, 1, 1'000'000));
     auto data = std::make_shared<Settings::Data>();
-    for (const auto& [key, value] : *tables[i]) {
+    for (const auto& [key, value] : r.table()) {
       std::string_view k = key.str();
       if (k == "name" || k == "type" || k == "patterns" || k == "max_in_flight") continue;
       data->table.insert(key, value);
@@ -356,15 +351,12 @@ Status ReadServices(const toml::table& root, const std::string& source, NodeConf
     service.settings = Settings(
         std::move(data), fmt::format("{}: service '{}' ({})", source, service.name, service.type));
     config.services.push_back(std::move(service));
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 Status ReadRoutes(const toml::table& root, const std::string& source, NodeConfig& config) {
-  std::vector<const toml::table*> tables;
-  SK_TRY(ArrayOfTables(root, "route", source, tables));
-  for (size_t i = 0; i < tables.size(); ++i) {
-    TableReader r(*tables[i], fmt::format("{}: route[{}]", source, i));
+  return ForEachTable(root, "route", source, [&](const TableReader& r) {
     SK_TRY(r.CheckOnly({"pattern", "to", "timeout_ms", "token", "connections", "tls_ca_file",
                         "tls_cert_file", "tls_key_file"}));
     RouteConfig route;
@@ -397,8 +389,8 @@ Status ReadRoutes(const toml::table& root, const std::string& source, NodeConfig
     if (route.tls_cert_file.empty() != route.tls_key_file.empty())
       return r.Error("tls_cert_file", "tls_cert_file and tls_key_file go together");
     config.routes.push_back(std::move(route));
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 }  // namespace

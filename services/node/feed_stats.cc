@@ -1,10 +1,11 @@
-#include "feed_stats.h"
+#include "node_stats.h"
 
 #include <fmt/format.h>
 
 #include <utility>
 #include <vector>
 
+#include "prometheus_text.h"
 #include "shardkit/message/json.h"
 #include "shardkit/store/entity_store.h"
 
@@ -106,27 +107,18 @@ void AddFeedStats(const ServiceDirectory& directory, JsonObject& out) {
 std::string FeedMetricsText(const ServiceDirectory& directory) {
   auto feeds = Feeds(directory);
   if (feeds.empty()) return {};
-  std::string out;
-  auto family = [&](const char* name, const char* type, const char* help, auto value) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-    for (const auto& [store, stats] : feeds) {
-      out += fmt::format("{}{{store=\"{}\"}} {}\n", name, LabelValue(store), value(stats));
-    }
-  };
   using S = store::FeedStats;
-  family("shardkit_feed_records", "gauge", "Change records a store's feed retains.",
-         [](const S& s) { return s.records; });
-  family("shardkit_feed_bytes", "gauge", "Approximate bytes of the retained change records.",
-         [](const S& s) { return s.bytes; });
-  family("shardkit_feed_first_retained", "gauge", "The oldest retained sequence number.",
-         [](const S& s) { return s.first_retained; });
-  family("shardkit_feed_last_sequence", "gauge", "The feed's latest sequence number.",
-         [](const S& s) { return s.last_sequence; });
-  family("shardkit_feed_trimmed_total", "counter", "Change records trimmed since the store opened.",
-         [](const S& s) { return s.trimmed_total; });
-  family("shardkit_feed_dropped_consumers_total", "counter",
-         "Consumers dropped for lagging beyond max_consumer_lag_ms since the store opened.",
-         [](const S& s) { return s.dropped_consumers_total; });
+  std::string out = MetricsText(
+      "shardkit_feed_", "store", feeds,
+      Metric{"records", "Change records a store's feed retains.", &S::records},
+      Metric{"bytes", "Approximate bytes of the retained change records.", &S::bytes},
+      Metric{"first_retained", "The oldest retained sequence number.", &S::first_retained},
+      Metric{"last_sequence", "The feed's latest sequence number.", &S::last_sequence},
+      Metric{"trimmed_total", "Change records trimmed since the store opened.", &S::trimmed_total},
+      Metric{"dropped_consumers_total",
+             "Consumers dropped for lagging beyond max_consumer_lag_ms since the store "
+             "opened.",
+             &S::dropped_consumers_total});
   out +=
       "# HELP shardkit_feed_consumer_position The next sequence a registered consumer needs.\n"
       "# TYPE shardkit_feed_consumer_position gauge\n"

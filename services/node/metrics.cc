@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "feed_stats.h"
+#include "prometheus_text.h"
 #include "shardkit/message/json.h"
 
 namespace shardkit::services {

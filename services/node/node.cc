@@ -8,8 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "audit.h"
-#include "cache_stats.h"
-#include "feed_stats.h"
+#include "node_stats.h"
 
 #include "node_impl.h"
 #include "shardkit/message/json.h"

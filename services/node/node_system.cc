@@ -1,9 +1,8 @@
 // A node's own routes: sys:config (reload, explain, routes) and sys:stats.
 #include <fmt/format.h>
 
-#include "cache_stats.h"
-#include "feed_stats.h"
 #include "node_impl.h"
+#include "node_stats.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
 

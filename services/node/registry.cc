@@ -15,33 +15,6 @@ ServiceRegistry& ServiceRegistry::Global() {
   return *registry;
 }
 
-Status ServiceRegistry::Register(std::string type, ServiceFactory factory) {
-  if (type.empty()) return Status::Invalid("a service type needs a name");
-  if (!factory) return Status::Invalid(fmt::format("service type '{}': no factory", type));
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [name, f] : types_) {
-    if (name == type)
-      return Status::Conflict(fmt::format("service type '{}' is already registered", type));
-  }
-  types_.emplace_back(std::move(type), std::make_shared<const ServiceFactory>(std::move(factory)));
-  return Status::Ok();
-}
-
-std::shared_ptr<const ServiceFactory> ServiceRegistry::Find(std::string_view type) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [name, f] : types_) {
-    if (name == type) return f;
-  }
-  return nullptr;
-}
-
-std::vector<std::string> ServiceRegistry::Types() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<std::string> names;
-  for (const auto& [name, f] : types_) names.push_back(name);
-  return names;
-}
-
 ServiceDirectory& ServiceDirectory::Process() {
   static auto* directory = new ServiceDirectory();  // never destroyed: used until exit
   return *directory;

@@ -65,63 +65,71 @@ Status Settings::CheckOnly(const std::vector<std::string_view>& known) const {
   return Status::Ok();
 }
 
+namespace {
+
+// What a typed getter names in its errors: "missing (<required>)" and "must be <must>".
+struct Expect {
+  std::string_view required;
+  std::string_view must;
+};
+
+// Every typed getter: a missing key takes the fallback or is an error; a present one converts
+// (`convert` returns nullopt for a value of the wrong type) or is an error.
+template <typename T, typename Convert>
+Result<T> Get(const Settings& settings, std::string_view key, std::optional<T> fallback,
+              Expect expect, Convert convert) {
+  const toml::node* node = Lookup(settings.data(), key);
+  if (node == nullptr) {
+    if (fallback) return *std::move(fallback);
+    return settings.Error(key, fmt::format("missing ({})", expect.required));
+  }
+  std::optional<T> value = convert(*node);
+  if (!value) return settings.Error(key, fmt::format("must be {}", expect.must));
+  return *std::move(value);
+}
+
+std::optional<std::vector<std::string>> StringList(const toml::node& node) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) return std::nullopt;
+  std::vector<std::string> out;
+  for (const toml::node& item : *array) {
+    if (!item.is_string()) return std::nullopt;
+    out.push_back(item.as_string()->get());
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::string> Settings::GetString(std::string_view key,
                                         std::optional<std::string> fallback) const {
-  const toml::node* node = Lookup(data_.get(), key);
-  if (node == nullptr) {
-    if (fallback) return *fallback;
-    return Error(key, "missing (a string is required)");
-  }
-  if (auto v = node->value<std::string>(); v && node->is_string()) return *v;
-  return Error(key, "must be a string");
+  return Get(*this, key, std::move(fallback), {"a string is required", "a string"},
+             [](const toml::node& n) { return n.value_exact<std::string>(); });
 }
 
 Result<int64_t> Settings::GetInt(std::string_view key, std::optional<int64_t> fallback) const {
-  const toml::node* node = Lookup(data_.get(), key);
-  if (node == nullptr) {
-    if (fallback) return *fallback;
-    return Error(key, "missing (an integer is required)");
-  }
-  if (node->is_integer()) return node->as_integer()->get();
-  return Error(key, "must be an integer");
+  return Get(*this, key, fallback, {"an integer is required", "an integer"},
+             [](const toml::node& n) { return n.value_exact<int64_t>(); });
 }
 
 Result<double> Settings::GetDouble(std::string_view key, std::optional<double> fallback) const {
-  const toml::node* node = Lookup(data_.get(), key);
-  if (node == nullptr) {
-    if (fallback) return *fallback;
-    return Error(key, "missing (a number is required)");
-  }
-  if (node->is_floating_point()) return node->as_floating_point()->get();
-  if (node->is_integer()) return static_cast<double>(node->as_integer()->get());
-  return Error(key, "must be a number");
+  // An integer is a number too: `ratio = 1` reads as 1.0.
+  return Get(*this, key, fallback, {"a number is required", "a number"},
+             [](const toml::node& n) -> std::optional<double> {
+               if (n.is_integer()) return static_cast<double>(n.as_integer()->get());
+               return n.value_exact<double>();
+             });
 }
 
 Result<bool> Settings::GetBool(std::string_view key, std::optional<bool> fallback) const {
-  const toml::node* node = Lookup(data_.get(), key);
-  if (node == nullptr) {
-    if (fallback) return *fallback;
-    return Error(key, "missing (true or false is required)");
-  }
-  if (node->is_boolean()) return node->as_boolean()->get();
-  return Error(key, "must be true or false");
+  return Get(*this, key, fallback, {"true or false is required", "true or false"},
+             [](const toml::node& n) { return n.value_exact<bool>(); });
 }
 
 Result<std::vector<std::string>> Settings::GetStringList(
     std::string_view key, std::optional<std::vector<std::string>> fallback) const {
-  const toml::node* node = Lookup(data_.get(), key);
-  if (node == nullptr) {
-    if (fallback) return *fallback;
-    return Error(key, "missing (an array of strings is required)");
-  }
-  const toml::array* array = node->as_array();
-  if (array == nullptr) return Error(key, "must be an array of strings");
-  std::vector<std::string> out;
-  for (const toml::node& item : *array) {
-    if (!item.is_string()) return Error(key, "must be an array of strings");
-    out.push_back(item.as_string()->get());
-  }
-  return out;
+  return Get(*this, key, std::move(fallback),
+             {"an array of strings is required", "an array of strings"}, StringList);
 }
 
 std::string Settings::Json() const {

@@ -125,6 +125,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     }
   }
 
+  // What the listener asks of each connection (server.h): when it stops accepting and when it
+  // closes, an HTTP connection closes once idle.
+  void Drain() { CloseWhenIdle(); }
+  void CloseAfterFlush() { CloseWhenIdle(); }
+
   // Closes when idle, or after the response being prepared.
   void CloseWhenIdle() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
@@ -486,53 +491,15 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
   std::string peer_;                           // the remote address, for the audit log
 };
 
-template <typename Stream>
-class HttpListener final : public Listener {
-  using HttpShared = Server<HttpConnection<Stream>>;
-
- public:
-  HttpListener(std::shared_ptr<HttpShared> shared, std::string url)
-      : shared_(std::move(shared)), url_(std::move(url)) {}
-  ~HttpListener() override {
-    StopAccepting();
-    Close();
-  }
-  std::string url() const override { return url_; }
-
-  void StopAccepting() override {
-    if (!services::StopAccepting(shared_)) return;
-    for (auto& connection : shared_->Snapshot()) connection->CloseWhenIdle();
-  }
-  void Close() override {
-    for (auto& connection : shared_->Snapshot()) connection->CloseWhenIdle();
-  }
-  size_t connections() const override { return shared_->connection_count(); }
-  Status ReloadCertificates() override {
-    return shared_->tls ? shared_->tls->Reload() : Status::Ok();
-  }
-
- private:
-  std::shared_ptr<HttpShared> shared_;
-  std::string url_;
-};
-
-template <typename Stream>
-Result<std::unique_ptr<Listener>> Start(IoRuntime& runtime, const ListenerConfig& config,
-                                        ListenerHooks hooks) {
-  auto shared =
-      std::make_shared<Server<HttpConnection<Stream>>>(runtime.impl().io, config, std::move(hooks));
-  auto url = LoadTlsAndListen(shared);
-  if (!url.ok()) return url.status();
-  return std::unique_ptr<Listener>(std::make_unique<HttpListener<Stream>>(shared, *url));
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime,
                                                     const ListenerConfig& config,
                                                     ListenerHooks hooks) {
-  if (config.endpoint.tls) return Start<TlsHttp>(runtime, config, std::move(hooks));
-  return Start<PlainHttp>(runtime, config, std::move(hooks));
+  asio::io_context& io = runtime.impl().io;
+  if (config.endpoint.tls)
+    return StartServer<HttpConnection<TlsHttp>>(io, config, std::move(hooks));
+  return StartServer<HttpConnection<PlainHttp>>(io, config, std::move(hooks));
 }
 
 }  // namespace shardkit::services

@@ -1,7 +1,7 @@
 // Internal: what the tcp and http listeners share (tcp_server.cc, http.cc): the acceptor, the live
-// connections, the accept loop and the listen steps. Each transport brings its own Connection,
-// constructed as Connection(tcp::socket, std::shared_ptr<Server<Connection>>, number) and
-// started with Start(); it calls Forget(number) when it dies.
+// connections, the accept loop, the listen steps and the Listener itself. Each transport brings its
+// own Connection, constructed as Connection(tcp::socket, std::shared_ptr<Server<Connection>>,
+// number) and started with Start(); it calls Forget(number) when it dies.
 //
 // Limits at accept (listener_limits.h): past max_connections, or max_connections_per_peer for the
 // peer, a new connection is closed at once and counted. Out of descriptors (EMFILE, ENFILE), the
@@ -203,6 +203,52 @@ Result<std::string> LoadTlsAndListen(const std::shared_ptr<Server<Connection>>& 
     shared->tls = std::move(tls).value();
   }
   return Listen(shared);
+}
+
+// The Listener over a Server, the same for every transport. StopAccepting closes the acceptor
+// and calls each connection's Drain(); Close, the first time, each connection's
+// CloseAfterFlush(): a transport's Connection says what those mean for it.
+template <typename Connection>
+class ServerListener final : public Listener {
+ public:
+  ServerListener(std::shared_ptr<Server<Connection>> shared, std::string url)
+      : shared_(std::move(shared)), url_(std::move(url)) {}
+  ~ServerListener() override {
+    StopAccepting();
+    Close();
+  }
+
+  std::string url() const override { return url_; }
+
+  void StopAccepting() override {
+    if (!services::StopAccepting(shared_)) return;
+    for (auto& connection : shared_->Snapshot()) connection->Drain();
+  }
+
+  void Close() override {
+    if (shared_->closing.exchange(true)) return;
+    for (auto& connection : shared_->Snapshot()) connection->CloseAfterFlush();
+  }
+
+  size_t connections() const override { return shared_->connection_count(); }
+
+  Status ReloadCertificates() override {
+    return shared_->tls ? shared_->tls->Reload() : Status::Ok();
+  }
+
+ private:
+  std::shared_ptr<Server<Connection>> shared_;
+  std::string url_;
+};
+
+// Starts a listener whose connections are `Connection`s: certificates, bind, listen, accept.
+template <typename Connection>
+Result<std::unique_ptr<Listener>> StartServer(asio::io_context& io, const ListenerConfig& config,
+                                              ListenerHooks hooks) {
+  auto shared = std::make_shared<Server<Connection>>(io, config, std::move(hooks));
+  auto url = LoadTlsAndListen(shared);
+  if (!url.ok()) return url.status();
+  return std::unique_ptr<Listener>(std::make_unique<ServerListener<Connection>>(shared, *url));
 }
 
 }  // namespace shardkit::services

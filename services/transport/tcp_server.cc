@@ -466,57 +466,14 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
   bool closed_ = false;
 };
 
-template <typename Stream>
-class TcpListener final : public Listener {
-  using ServerShared = Server<ServerConnection<Stream>>;
-
- public:
-  explicit TcpListener(std::shared_ptr<ServerShared> shared, std::string url)
-      : shared_(std::move(shared)), url_(std::move(url)) {}
-  ~TcpListener() override {
-    StopAccepting();
-    Close();
-  }
-
-  std::string url() const override { return url_; }
-
-  void StopAccepting() override {
-    if (!services::StopAccepting(shared_)) return;
-    for (auto& connection : shared_->Snapshot()) connection->Drain();
-  }
-
-  void Close() override {
-    if (shared_->closing.exchange(true)) return;
-    for (auto& connection : shared_->Snapshot()) connection->CloseAfterFlush();
-  }
-
-  size_t connections() const override { return shared_->connection_count(); }
-
-  Status ReloadCertificates() override {
-    return shared_->tls ? shared_->tls->Reload() : Status::Ok();
-  }
-
- private:
-  std::shared_ptr<ServerShared> shared_;
-  std::string url_;
-};
-
-template <typename Stream>
-Result<std::unique_ptr<Listener>> Start(IoRuntime& runtime, const ListenerConfig& config,
-                                        ListenerHooks hooks) {
-  auto shared = std::make_shared<Server<ServerConnection<Stream>>>(runtime.impl().io, config,
-                                                                   std::move(hooks));
-  auto url = LoadTlsAndListen(shared);
-  if (!url.ok()) return url.status();
-  return std::unique_ptr<Listener>(std::make_unique<TcpListener<Stream>>(shared, *url));
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const ListenerConfig& config,
                                                    ListenerHooks hooks) {
-  if (config.endpoint.tls) return Start<TlsStream>(runtime, config, std::move(hooks));
-  return Start<tcp::socket>(runtime, config, std::move(hooks));
+  asio::io_context& io = runtime.impl().io;
+  if (config.endpoint.tls)
+    return StartServer<ServerConnection<TlsStream>>(io, config, std::move(hooks));
+  return StartServer<ServerConnection<tcp::socket>>(io, config, std::move(hooks));
 }
 
 }  // namespace shardkit::services

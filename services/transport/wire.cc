@@ -1,5 +1,6 @@
 #include "wire.h"
 
+#include <array>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -88,32 +89,28 @@ void AppendReplyFrame(Result<Message> result, const std::string& id, size_t max_
 }
 
 int HttpStatusFor(const Status& status) {
-  switch (status.code()) {
-    case Code::kOk:
-      return 200;
-    case Code::kNotFound:
-      return 404;
-    case Code::kInvalid:
-      if (status.details_json() == "{\"http_status\":401}") return 401;
-      if (status.details_json() == "{\"http_status\":413}") return 413;
-      if (status.details_json() == kForbiddenDetails) return 403;
-      return 400;
-    case Code::kConflict:
-      return 409;
-    case Code::kWrongShard:
-      return 421;
-    case Code::kTimeout:
-      return 504;
-    case Code::kOverloaded:
-      return 503;
-    case Code::kUnavailable:
-      return 502;
-    case Code::kInternal:
-      return 500;
-    case Code::kNoRoute:  // nothing serves it here now: the service is unavailable, not the data
-      return 503;
+  if (status.code() == Code::kInvalid) {
+    if (status.details_json() == "{\"http_status\":401}") return 401;
+    if (status.details_json() == "{\"http_status\":413}") return 413;
+    if (status.details_json() == kForbiddenDetails) return 403;
   }
-  return 500;
+  // Indexed by Code. no_route is 503: nothing serves it here now, so the service is unavailable,
+  // not the data.
+  static constexpr std::array<int, 10> kHttpStatus = {
+      200,  // ok
+      404,  // not_found
+      400,  // invalid
+      409,  // conflict
+      421,  // wrong_shard
+      504,  // timeout
+      503,  // overloaded
+      502,  // unavailable
+      500,  // internal
+      503,  // no_route
+  };
+  static_assert(kHttpStatus.size() == static_cast<size_t>(Code::kNoRoute) + 1);
+  auto index = static_cast<size_t>(status.code());
+  return index < kHttpStatus.size() ? kHttpStatus[index] : 500;
 }
 
 Status Unauthorized() {

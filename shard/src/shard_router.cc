@@ -27,6 +27,15 @@ Status ShardError(const Shard& shard, const Status& s) {
   return internal::ShardError(shard.name, s);
 }
 
+// The JSON array a bulk request carries in `field`; `invalid` naming the field otherwise.
+Result<rapidjson::Document> ArrayField(const Message& message, std::string_view field,
+                                       std::string_view items) {
+  const Value* value = message.Find(field);
+  if (value->type != ValueType::kArray)
+    return Status::InvalidField(field, fmt::format("must be an array of {}", items));
+  return ParseJson(value->text, field);
+}
+
 // Collects one answer per shard, then calls `finish` once with all of them.
 struct Gather {
   std::mutex mu;
@@ -282,10 +291,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
 
   // Splits `ents` per shard and answers per item, in request order.
   void SaveBulk(const Context& context, Message message, ReplyFn reply) {
-    const Value* ents = message.Find("ents");
-    if (ents->type != ValueType::kArray)
-      return reply(Status::Invalid("ents: must be an array of objects", R"({"field":"ents"})"));
-    auto doc = ParseJson(ents->text, "ents");
+    auto doc = ArrayField(message, "ents", "objects");
     if (!doc.ok()) return reply(doc.status());
     MapPtr map = options_.map->Current();
     std::string kind(*message.GetString("kind"));
@@ -441,10 +447,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
   // Bulk load: id-sharded kinds split per shard; field-sharded kinds ask every shard.
   void LoadBulk(const Context& context, Message message, ReplyFn reply, int attempt,
                 const std::string& seen) {
-    const Value* ids = message.Find("ids");
-    if (ids->type != ValueType::kArray)
-      return reply(Status::Invalid("ids: must be an array of ids", R"({"field":"ids"})"));
-    auto doc = ParseJson(ids->text, "ids");
+    auto doc = ArrayField(message, "ids", "ids");
     if (!doc.ok()) return reply(doc.status());
     MapPtr map = options_.map->Current();
     bool by_id = map->ShardKeyOf(*message.GetString("kind")) == "id";

@@ -27,6 +27,7 @@
 #include "backend.h"
 #include "change_codec.h"
 #include "key_codec.h"
+#include "shardkit/store/rocksdb_options.h"
 #include "shardkit/store/scheduler.h"
 #include "store_impl.h"
 #include "wal_sync.h"
@@ -111,24 +112,11 @@ class RocksDbBackend final : public Backend {
  public:
   static Result<std::unique_ptr<Backend>> Open(const StoreOptions& options) {
     if (options.path.empty()) return Status::Invalid("path: the RocksDB store needs a directory");
-    rocksdb::BlockBasedTableOptions table;
-    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(options.rocksdb.bloom_bits_per_key));
-    table.block_cache = rocksdb::NewLRUCache(options.rocksdb.block_cache_bytes);
-    rocksdb::ColumnFamilyOptions cf_options;
-    cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     rocksdb::DBOptions db_options;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    RocksDbOpenOptions(options, db_options, families);
     db_options.create_if_missing = true;
     db_options.create_missing_column_families = true;
-    db_options.max_background_jobs = options.rocksdb.max_background_jobs;
-    db_options.keep_log_file_num = 3;
-    // A WAL file is deleted only once every column family has flushed what it holds: the cap
-    // keeps the rarely written families from pinning them all (RocksDbTuning::max_wal_bytes).
-    db_options.max_total_wal_size = options.rocksdb.max_wal_bytes;
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, cf_options},
-        {"changes", cf_options},
-        {"expiry", cf_options},
-        {"meta", cf_options}};
     const std::string name = options.name.empty() ? options.path : options.name;
     db_options.info_log = std::make_shared<NodeLogger>(name);
     auto fault = std::make_shared<WriteFault>(name);
@@ -510,6 +498,24 @@ class RocksDbBackend final : public Backend {
 
 }  // namespace
 }  // namespace internal
+
+void RocksDbOpenOptions(const StoreOptions& options, rocksdb::DBOptions& db,
+                        std::vector<rocksdb::ColumnFamilyDescriptor>& families) {
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(options.rocksdb.bloom_bits_per_key));
+  table.block_cache = rocksdb::NewLRUCache(options.rocksdb.block_cache_bytes);
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  db.max_background_jobs = options.rocksdb.max_background_jobs;
+  db.keep_log_file_num = 3;
+  // A WAL file is deleted only once every column family has flushed what it holds: the cap
+  // keeps the rarely written families from pinning them all (RocksDbTuning::max_wal_bytes).
+  db.max_total_wal_size = options.rocksdb.max_wal_bytes;
+  families = {{rocksdb::kDefaultColumnFamilyName, cf_options},
+              {"changes", cf_options},
+              {"expiry", cf_options},
+              {"meta", cf_options}};
+}
 
 Result<std::unique_ptr<EntityStore>> OpenRocksDbStore(const StoreOptions& options) {
   // RocksDB creates its own directory but not missing parents; SQLite's opener does the same.

@@ -437,71 +437,75 @@ class SqliteBackend final : public Backend {
     return sqlite3_step(*stmt) == SQLITE_DONE ? Status::Ok() : c.Error("write");
   }
 
-  static Status Apply(Connection& c, const WriteSet& writes) {
-    for (const EntityWrite& w : writes.entities) {
-      const EntityRecord& r = w.row;
-      Status s = w.remove ? Run(c, kDelete,
-                                [&](sqlite3_stmt* st) {
-                                  BindText(st, 1, r.kind);
-                                  BindKsid(st, 2, r.ksid);
-                                  BindText(st, 3, r.id);
-                                })
-                          : Run(c, kPut, [&](sqlite3_stmt* st) {
-                              BindText(st, 1, r.kind);
-                              BindKsid(st, 2, r.ksid);
-                              BindText(st, 3, r.id);
-                              sqlite3_bind_int64(st, 4, static_cast<int64_t>(r.version));
-                              sqlite3_bind_int64(st, 5, r.expires_at_ms);
-                              BindText(st, 6, r.value);
-                            });
+  // The statement each write runs, and its parameters.
+  static const char* SqlOf(const EntityWrite& w) { return w.remove ? kDelete : kPut; }
+  static const char* SqlOf(const IdIndexWrite& w) { return w.ksid ? kPutId : kDeleteId; }
+  static const char* SqlOf(const ChangeRecord&) { return kAppendChange; }
+  static const char* SqlOf(const ConsumerWrite& w) {
+    return w.position ? kPutConsumer : kDeleteConsumer;
+  }
+  static const char* SqlOf(const ReceiptWrite& w) {
+    return w.remove ? kDeleteReceipt : kPutReceipt;
+  }
+
+  static void Bind(sqlite3_stmt* st, const EntityWrite& w) {
+    const EntityRecord& r = w.row;
+    BindText(st, 1, r.kind);
+    BindKsid(st, 2, r.ksid);
+    BindText(st, 3, r.id);
+    if (w.remove) return;  // the key is all a delete takes
+    sqlite3_bind_int64(st, 4, static_cast<int64_t>(r.version));
+    sqlite3_bind_int64(st, 5, r.expires_at_ms);
+    BindText(st, 6, r.value);
+  }
+  static void Bind(sqlite3_stmt* st, const IdIndexWrite& w) {
+    BindText(st, 1, w.kind);
+    BindText(st, 2, w.id);
+    if (w.ksid) BindKsid(st, 3, *w.ksid);
+  }
+  static void Bind(sqlite3_stmt* st, const ChangeRecord& ch) {
+    sqlite3_bind_int64(st, 1, static_cast<int64_t>(ch.sequence));
+    BindKsid(st, 2, ch.ksid);
+    BindText(st, 3, ch.kind);
+    BindText(st, 4, ch.id);
+    sqlite3_bind_int(st, 5, StoredOp(ch));
+    sqlite3_bind_int64(st, 6, static_cast<int64_t>(ch.version));
+    BindText(st, 7, ch.value);
+    sqlite3_bind_int64(st, 8, ch.expires_at_ms);
+  }
+  static void Bind(sqlite3_stmt* st, const ConsumerWrite& w) {
+    BindText(st, 1, w.name);
+    if (w.position) sqlite3_bind_int64(st, 2, static_cast<int64_t>(*w.position));
+  }
+  static void Bind(sqlite3_stmt* st, const ReceiptWrite& w) {
+    BindText(st, 1, w.key);
+    sqlite3_bind_int64(st, 2, w.expires_at_ms);
+    if (!w.remove)
+      sqlite3_bind_blob(st, 3, w.body.data(), static_cast<int>(w.body.size()), SQLITE_TRANSIENT);
+  }
+
+  // Runs each write's statement in order; the first error stops it.
+  template <typename Write>
+  static Status RunEach(Connection& c, const std::vector<Write>& writes) {
+    for (const Write& w : writes) {
+      Status s = Run(c, SqlOf(w), [&](sqlite3_stmt* st) { Bind(st, w); });
       if (!s.ok()) return s;
-    }
-    for (const IdIndexWrite& w : writes.id_index) {
-      Status s = Run(c, w.ksid ? kPutId : kDeleteId, [&](sqlite3_stmt* st) {
-        BindText(st, 1, w.kind);
-        BindText(st, 2, w.id);
-        if (w.ksid) BindKsid(st, 3, *w.ksid);
-      });
-      if (!s.ok()) return s;
-    }
-    for (const ChangeRecord& ch : writes.changes) {
-      Status s = Run(c, kAppendChange, [&](sqlite3_stmt* st) {
-        sqlite3_bind_int64(st, 1, static_cast<int64_t>(ch.sequence));
-        BindKsid(st, 2, ch.ksid);
-        BindText(st, 3, ch.kind);
-        BindText(st, 4, ch.id);
-        sqlite3_bind_int(st, 5, StoredOp(ch));
-        sqlite3_bind_int64(st, 6, static_cast<int64_t>(ch.version));
-        BindText(st, 7, ch.value);
-        sqlite3_bind_int64(st, 8, ch.expires_at_ms);
-      });
-      if (!s.ok()) return s;
-    }
-    for (const ConsumerWrite& w : writes.consumers) {
-      Status s = Run(c, w.position ? kPutConsumer : kDeleteConsumer, [&](sqlite3_stmt* st) {
-        BindText(st, 1, w.name);
-        if (w.position) sqlite3_bind_int64(st, 2, static_cast<int64_t>(*w.position));
-      });
-      if (!s.ok()) return s;
-    }
-    for (const ReceiptWrite& w : writes.receipts) {
-      Status s = Run(c, w.remove ? kDeleteReceipt : kPutReceipt, [&](sqlite3_stmt* st) {
-        BindText(st, 1, w.key);
-        sqlite3_bind_int64(st, 2, w.expires_at_ms);
-        if (!w.remove)
-          sqlite3_bind_blob(st, 3, w.body.data(), static_cast<int>(w.body.size()),
-                            SQLITE_TRANSIENT);
-      });
-      if (!s.ok()) return s;
-    }
-    if (writes.trim_below != 0) {
-      auto bind = [&](sqlite3_stmt* st) {
-        sqlite3_bind_int64(st, 1, static_cast<int64_t>(writes.trim_below));
-      };
-      if (Status s = Run(c, kTrim, bind); !s.ok()) return s;
-      if (Status s = Run(c, kPutTrimPoint, bind); !s.ok()) return s;
     }
     return Status::Ok();
+  }
+
+  static Status Apply(Connection& c, const WriteSet& writes) {
+    Status s = RunEach(c, writes.entities);
+    if (s.ok()) s = RunEach(c, writes.id_index);
+    if (s.ok()) s = RunEach(c, writes.changes);
+    if (s.ok()) s = RunEach(c, writes.consumers);
+    if (s.ok()) s = RunEach(c, writes.receipts);
+    if (!s.ok() || writes.trim_below == 0) return s;
+    auto bind = [&](sqlite3_stmt* st) {
+      sqlite3_bind_int64(st, 1, static_cast<int64_t>(writes.trim_below));
+    };
+    s = Run(c, kTrim, bind);
+    return s.ok() ? Run(c, kPutTrimPoint, bind) : s;
   }
 
   std::mutex writer_mu_;

@@ -9,10 +9,7 @@
 namespace likes {
 namespace {
 
-using shardkit::Code;
-using shardkit::Context;
 using shardkit::Message;
-using shardkit::ReplyFn;
 using shardkit::Result;
 using shardkit::Status;
 
@@ -42,7 +39,7 @@ class LikesService final : public shardkit::Handler {
  public:
   explicit LikesService(LikesOptions options) : options_(std::move(options)) {}
 
-  void Handle(Message message, const Context& context, ReplyFn reply) override {
+  void Handle(Message message, const shardkit::Context& context, shardkit::ReplyFn reply) override {
     auto post = message.GetString("post");
     if (!post || post->empty()) return reply(Status::InvalidField("post", "required"));
     auto op = message.GetString("likes");
@@ -53,7 +50,8 @@ class LikesService final : public shardkit::Handler {
 
  private:
   // Loads the counter; `attempt` < 0 answers it, otherwise saves it + 1.
-  void Load(std::string post, const Context& context, ReplyFn reply, int attempt) {
+  void Load(std::string post, const shardkit::Context& context, shardkit::ReplyFn reply,
+            int attempt) {
     Message load;
     load.SetString("store", "load").SetString("kind", options_.kind).SetString("id", post);
     context.Act(std::move(load), [this, post, context, reply = std::move(reply),
@@ -63,7 +61,7 @@ class LikesService final : public shardkit::Handler {
         auto parsed = CounterOf(*loaded);
         if (!parsed.ok()) return reply(parsed.status());
         counter = *parsed;
-      } else if (loaded.status().code() != Code::kNotFound) {
+      } else if (loaded.status().code() != shardkit::Code::kNotFound) {
         return reply(std::move(loaded).status());
       }
       if (attempt < 0) return reply(Answer(post, counter.count));
@@ -71,7 +69,8 @@ class LikesService final : public shardkit::Handler {
     });
   }
 
-  void Save(std::string post, Counter counter, const Context& context, ReplyFn reply, int attempt) {
+  void Save(std::string post, Counter counter, const shardkit::Context& context,
+            shardkit::ReplyFn reply, int attempt) {
     Message save;
     save.SetString("store", "save")
         .SetString("kind", options_.kind)
@@ -81,7 +80,8 @@ class LikesService final : public shardkit::Handler {
     context.Act(std::move(save), [this, post, counter, context, reply = std::move(reply),
                                   attempt](Result<Message> saved) mutable {
       if (saved.ok()) return reply(Answer(post, counter.count + 1));
-      if (saved.status().code() != Code::kConflict) return reply(std::move(saved).status());
+      if (saved.status().code() != shardkit::Code::kConflict)
+        return reply(std::move(saved).status());
       if (attempt >= options_.max_retries) {
         return reply(Status::Conflict("likes: gave up after " + std::to_string(attempt + 1) +
                                       " conflicting saves of post " + post));

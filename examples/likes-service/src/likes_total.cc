@@ -7,26 +7,22 @@
 namespace likes {
 namespace {
 
-using shardkit::Message;
+namespace cqrs = shardkit::cqrs;
 using shardkit::Result;
-using shardkit::cqrs::Event;
-using shardkit::cqrs::EventOp;
-using shardkit::cqrs::ReadView;
-using shardkit::cqrs::StateView;
-using shardkit::cqrs::Write;
 
 // Read-model keys: "post/<id>" -> that post's count; "likes", "posts" -> the totals.
 int64_t Number(const std::optional<std::string>& text) { return text ? std::stoll(*text) : 0; }
 
-class LikesTotal final : public shardkit::cqrs::Projection {
+class LikesTotal final : public cqrs::Projection {
  public:
   explicit LikesTotal(std::string kind) : kind_(std::move(kind)) {}
   std::string name() const override { return "likes-total:" + kind_; }
 
-  Result<std::vector<Write>> Apply(const Event& e, const StateView& state) override {
-    if (e.kind != kind_ || e.op == EventOp::kOther) return std::vector<Write>{};
+  Result<std::vector<cqrs::Write>> Apply(const cqrs::Event& e,
+                                         const cqrs::StateView& state) override {
+    if (e.kind != kind_ || e.op == cqrs::EventOp::kOther) return std::vector<cqrs::Write>{};
     int64_t count = 0;  // a removed post has none
-    if (e.op == EventOp::kSave) {
+    if (e.op == cqrs::EventOp::kSave) {
       auto ent = shardkit::ParseJson(e.value, "ent");
       if (!ent.ok()) return ent.status();
       if (ent->HasMember("count") && (*ent)["count"].IsInt64()) count = (*ent)["count"].GetInt64();
@@ -40,19 +36,19 @@ class LikesTotal final : public shardkit::cqrs::Projection {
     const int64_t old = Number(*before);
     std::optional<std::string> now;  // absent: the post has no likes (any more)
     if (count > 0) now = std::to_string(count);
-    return std::vector<Write>{
+    return std::vector<cqrs::Write>{
         {"post/" + e.id, now},
         {"likes", std::to_string(Number(*likes) + count - old)},
         {"posts", std::to_string(Number(*posts) + (count > 0) - (old > 0))},
     };
   }
 
-  Result<Message> Query(const Message&, const ReadView& view) override {
+  Result<shardkit::Message> Query(const shardkit::Message&, const cqrs::ReadView& view) override {
     auto likes = view.Get("likes");
     if (!likes.ok()) return likes.status();
     auto posts = view.Get("posts");
     if (!posts.ok()) return posts.status();
-    Message out;
+    shardkit::Message out;
     out.SetInt("likes", Number(*likes)).SetInt("posts", Number(*posts));
     return out;
   }
@@ -71,7 +67,7 @@ Result<shardkit::services::ProjectionInstance> FromConfig(const shardkit::servic
 
 }  // namespace
 
-std::unique_ptr<shardkit::cqrs::Projection> MakeLikesTotal(std::string kind) {
+std::unique_ptr<cqrs::Projection> MakeLikesTotal(std::string kind) {
   return std::make_unique<LikesTotal>(std::move(kind));
 }
 

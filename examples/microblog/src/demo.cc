@@ -110,10 +110,6 @@ void Demo::ShowNodes() {
 }
 
 Status Demo::Iteration0() {
-  Say("Iteration 0: front, post and entry-store, each its own process",
-      "   Posting is post:entry (post saves with store:save,kind:entry, then announces "
-      "info:entry,\n"
-      "   which nobody hears yet); reading is store:load|list,kind:entry, routed by the front.");
   system_.entries = "";
   if (Status s = Start("entry-store", EntryStoreConfig(system_), 0); !s.ok()) return s;
   system_.entries = system_.url["entry-store"];
@@ -154,9 +150,6 @@ Status Demo::Iteration0() {
 }
 
 Status Demo::Iteration1() {
-  Say("Iteration 1: add index (search:insert, search:query), by configuration",
-      "   index hears info:entry and turns it into search:insert; post does not know it exists.\n"
-      "   A new process, then routes added by reload: nothing running is edited or restarted.");
   load_->StartStep("it1 + search");
   if (Status s = Start("index", IndexConfig(system_), 1); !s.ok()) return s;
   system_.info_subscribers = {system_.url["index"]};
@@ -186,10 +179,6 @@ double Demo::HitRatio() {
 }
 
 Status Demo::Iteration2() {
-  Say("Iteration 2: add entry-cache with the book's transition sequence, under load",
-      "   1. entry-store also serves store:*,kind:entry,cache:true   2. start entry-cache\n"
-      "   3. post and front send entry messages to the cache   4. entry-store serves only "
-      "cache:true");
   load_->StartStep("it2 cache transition");
   system_.entry_store_patterns = {"store:*,kind:entry", "store:*,kind:entry,cache:true"};
   if (Status s = Reload("entry-store", EntryStoreConfig(system_),
@@ -223,9 +212,6 @@ Status Demo::Iteration2() {
 }
 
 Status Demo::Iteration3() {
-  Say("Iteration 3: timelines: follow, timeline (sharded by user) and fanout",
-      "   fanout hears info:entry, asks follow:list,kind:followers and sends timeline:insert to\n"
-      "   the author and each follower. Three processes, then routes added by reload.");
   load_->StartStep("it3 + timelines");
   for (const char* name : {"follow", "timeline"}) {
     std::string toml =
@@ -319,11 +305,6 @@ Result<Message> Demo::FollowCopy(const std::function<Result<Message>()>& poll, u
 }
 
 Status Demo::Iteration4() {
-  Say("Iteration 4: split the busiest timeline shard live onto a new process, under the load",
-      "   A new node, timeline-b, serves the two empty target shards and follows the timeline\n"
-      "   node's shard map; a reload routes their shard messages there. The migrator copies over\n"
-      "   TCP, catches up from the change feed, verifies, then cuts over: writes to the source\n"
-      "   wait at its gate, the shard map moves to a new epoch and they continue on timeline-b.");
   auto rows = ShardRows(nodes_, system_.timeline_shards);
   if (!rows.ok()) return rows.status();
   for (const auto& [shard, n] : *rows) fmt::print("   timeline shard {:<4} {} rows\n", shard, n);
@@ -428,11 +409,44 @@ int Demo::Summary() {
 }
 
 int Demo::Run() {
-  Status status = Iteration0();
-  if (status.ok() && !Interrupted()) status = Iteration1();
-  if (status.ok() && !Interrupted()) status = Iteration2();
-  if (status.ok() && !Interrupted()) status = Iteration3();
-  if (status.ok() && !Interrupted()) status = Iteration4();
+  // The iterations in order, each with what it adds and why, said before it runs.
+  struct Iteration {
+    std::string_view title;
+    std::string_view why;
+    Status (Demo::*run)();
+  };
+  const Iteration iterations[] = {
+      {"Iteration 0: front, post and entry-store, each its own process",
+       "   Posting is post:entry (post saves with store:save,kind:entry, then announces "
+       "info:entry,\n"
+       "   which nobody hears yet); reading is store:load|list,kind:entry, routed by the front.",
+       &Demo::Iteration0},
+      {"Iteration 1: add index (search:insert, search:query), by configuration",
+       "   index hears info:entry and turns it into search:insert; post does not know it exists.\n"
+       "   A new process, then routes added by reload: nothing running is edited or restarted.",
+       &Demo::Iteration1},
+      {"Iteration 2: add entry-cache with the book's transition sequence, under load",
+       "   1. entry-store also serves store:*,kind:entry,cache:true   2. start entry-cache\n"
+       "   3. post and front send entry messages to the cache   4. entry-store serves only "
+       "cache:true",
+       &Demo::Iteration2},
+      {"Iteration 3: timelines: follow, timeline (sharded by user) and fanout",
+       "   fanout hears info:entry, asks follow:list,kind:followers and sends timeline:insert to\n"
+       "   the author and each follower. Three processes, then routes added by reload.",
+       &Demo::Iteration3},
+      {"Iteration 4: split the busiest timeline shard live onto a new process, under the load",
+       "   A new node, timeline-b, serves the two empty target shards and follows the timeline\n"
+       "   node's shard map; a reload routes their shard messages there. The migrator copies over\n"
+       "   TCP, catches up from the change feed, verifies, then cuts over: writes to the source\n"
+       "   wait at its gate, the shard map moves to a new epoch and they continue on timeline-b.",
+       &Demo::Iteration4},
+  };
+  Status status;
+  for (const Iteration& iteration : iterations) {
+    if (!status.ok() || Interrupted()) break;
+    Say(iteration.title, iteration.why);
+    status = (this->*iteration.run)();
+  }
   if (Interrupted()) {
     fmt::print("\ninterrupted: stopping the nodes\n");
     return 130;

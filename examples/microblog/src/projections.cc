@@ -2,6 +2,7 @@
 #include "microblog/projections.h"
 
 #include <cctype>
+#include <functional>
 #include <mutex>
 #include <set>
 
@@ -49,18 +50,35 @@ std::string IdsJson(const std::vector<std::string>& ids) {
   return out;
 }
 
-class EntriesPerUserProjection final : public Projection {
+// A projection of one field of the entities of one kind: other kinds change nothing, and a
+// removed entity (or one saved without the field) has no value.
+class FieldProjection : public Projection {
  public:
-  EntriesPerUserProjection(std::string kind, std::string user_field)
-      : kind_(std::move(kind)), user_field_(std::move(user_field)) {}
-  std::string name() const override { return "entries_per_user:" + kind_; }
+  // Named "<prefix><kind>".
+  FieldProjection(std::string_view prefix, std::string kind, std::string field)
+      : name_(std::string(prefix) + kind), kind_(std::move(kind)), field_(std::move(field)) {}
+  std::string name() const override { return name_; }
 
-  Result<std::vector<Write>> Apply(const Event& e, const StateView& state) override {
+  Result<std::vector<Write>> Apply(const Event& e, const StateView& state) final {
     if (e.kind != kind_ || e.op == EventOp::kOther) return std::vector<Write>{};
-    std::optional<std::string> user;
-    if (e.op == EventOp::kSave) user = EntityStringField(e.value, user_field_);
-    return groups_.Move(state, e.id, user);
+    std::optional<std::string> value;
+    if (e.op == EventOp::kSave) value = EntityStringField(e.value, field_);
+    return ApplyField(e.id, value, state);
   }
+
+ protected:
+  // The writes for entity `id` whose field is now `value`.
+  virtual Result<std::vector<Write>> ApplyField(const std::string& id,
+                                                const std::optional<std::string>& value,
+                                                const StateView& state) = 0;
+
+ private:
+  const std::string name_, kind_, field_;
+};
+
+class EntriesPerUserProjection final : public FieldProjection {
+ public:
+  using FieldProjection::FieldProjection;
 
   Result<Message> Query(const Message& m, const ReadView& view) override {
     auto user = m.GetString("user");
@@ -79,7 +97,12 @@ class EntriesPerUserProjection final : public Projection {
   }
 
  private:
-  const std::string kind_, user_field_;
+  Result<std::vector<Write>> ApplyField(const std::string& id,
+                                        const std::optional<std::string>& user,
+                                        const StateView& state) override {
+    return groups_.Move(state, id, user);
+  }
+
   const GroupIndex groups_{'x', 'n', 'u'};
 };
 
@@ -131,40 +154,39 @@ std::set<std::string> Words(std::string_view text) {
   return words;
 }
 
-class SearchIndexProjection final : public Projection {
+class SearchIndexProjection final : public FieldProjection {
  public:
-  SearchIndexProjection(std::string kind, std::string text_field)
-      : kind_(std::move(kind)), text_field_(std::move(text_field)) {}
-  std::string name() const override { return "search:" + kind_; }
+  using FieldProjection::FieldProjection;
 
-  Result<std::vector<Write>> Apply(const Event& e, const StateView& state) override {
-    if (e.kind != kind_ || e.op == EventOp::kOther) return std::vector<Write>{};
+ private:
+  Result<std::vector<Write>> ApplyField(const std::string& id,
+                                        const std::optional<std::string>& text,
+                                        const StateView& state) override {
     std::set<std::string> now;
-    if (e.op == EventOp::kSave) {
-      if (auto text = EntityStringField(e.value, text_field_)) now = Words(*text);
-    }
-    auto old_text = state.Get(ReadModelKey({"d", e.id}));
+    if (text) now = Words(*text);
+    auto old_text = state.Get(ReadModelKey({"d", id}));
     if (!old_text.ok()) return std::move(old_text).status();
     std::set<std::string> before =
         old_text->has_value() ? Words(**old_text) : std::set<std::string>{};
     std::vector<Write> writes;
     for (const auto& w : before) {
-      if (!now.count(w)) writes.push_back({ReadModelKey({"w", w, e.id}), std::nullopt});
+      if (!now.count(w)) writes.push_back({ReadModelKey({"w", w, id}), std::nullopt});
     }
     std::string joined;
     for (const auto& w : now) {
-      if (!before.count(w)) writes.push_back({ReadModelKey({"w", w, e.id}), std::string()});
+      if (!before.count(w)) writes.push_back({ReadModelKey({"w", w, id}), std::string()});
       if (!joined.empty()) joined += ' ';
       joined += w;
     }
     if (joined.empty()) {
-      writes.push_back({ReadModelKey({"d", e.id}), std::nullopt});
+      writes.push_back({ReadModelKey({"d", id}), std::nullopt});
     } else if (!old_text->has_value() || **old_text != joined) {
-      writes.push_back({ReadModelKey({"d", e.id}), joined});
+      writes.push_back({ReadModelKey({"d", id}), joined});
     }
     return writes;
   }
 
+ public:
   Result<Message> Query(const Message& m, const ReadView& view) override {
     auto text = m.GetString("text");
     if (!text) return Status::InvalidField("text", "must be a string");
@@ -196,18 +218,16 @@ class SearchIndexProjection final : public Projection {
     out.SetArrayJson("ids", IdsJson(ids));
     return out;
   }
-
- private:
-  const std::string kind_, text_field_;
 };
 
 }  // namespace
 
 std::unique_ptr<Projection> MakeEntriesPerUserProjection(std::string kind, std::string user_field) {
-  return std::make_unique<EntriesPerUserProjection>(std::move(kind), std::move(user_field));
+  return std::make_unique<EntriesPerUserProjection>("entries_per_user:", std::move(kind),
+                                                    std::move(user_field));
 }
 std::unique_ptr<Projection> MakeSearchIndexProjection(std::string kind, std::string text_field) {
-  return std::make_unique<SearchIndexProjection>(std::move(kind), std::move(text_field));
+  return std::make_unique<SearchIndexProjection>("search:", std::move(kind), std::move(text_field));
 }
 std::unique_ptr<Projection> MakeFollowerCountProjection(std::string kind,
                                                         std::string follower_field,
@@ -221,38 +241,42 @@ namespace {
 using shardkit::services::ProjectionInstance;
 using shardkit::services::Settings;
 
-// The non-empty string setting `key`, or `fallback` when it is absent.
-Result<std::string> Field(const Settings& s, std::string_view key, std::string fallback) {
-  auto value = s.GetString(key, std::move(fallback));
-  if (value.ok() && value->empty()) return s.Error(key, "must not be empty");
-  return value;
+// A projection type whose settings are names of entity fields (and the kind), each non-empty
+// with a default: read in order, they are the arguments of `make`.
+struct FieldsType {
+  const char* name;
+  std::vector<std::pair<std::string, std::string>> settings;  // key, default
+  std::string query;                                          // the pattern it answers
+  std::function<std::unique_ptr<Projection>(std::vector<std::string>)> make;
+};
+
+Result<ProjectionInstance> FromFields(const FieldsType& type, const Settings& s) {
+  std::vector<std::string> fields;
+  for (const auto& [key, fallback] : type.settings) {
+    auto value = s.GetString(key, fallback);
+    if (!value.ok()) return value.status();
+    if (value->empty()) return s.Error(key, "must not be empty");
+    fields.push_back(*std::move(value));
+  }
+  return ProjectionInstance{type.make(std::move(fields)), {type.query}};
 }
 
-Result<ProjectionInstance> EntriesPerUserFrom(const Settings& s) {
-  auto kind = Field(s, "kind", "entry");
-  if (!kind.ok()) return kind.status();
-  auto user = Field(s, "user_field", "user");
-  if (!user.ok()) return user.status();
-  return ProjectionInstance{MakeEntriesPerUserProjection(*kind, *user), {"entries:user"}};
-}
-
-Result<ProjectionInstance> SearchIndexFrom(const Settings& s) {
-  auto kind = Field(s, "kind", "entry");
-  if (!kind.ok()) return kind.status();
-  auto text = Field(s, "text_field", "text");
-  if (!text.ok()) return text.status();
-  return ProjectionInstance{MakeSearchIndexProjection(*kind, *text), {"search:query"}};
-}
-
-Result<ProjectionInstance> FollowerCountFrom(const Settings& s) {
-  auto kind = Field(s, "kind", "follow");
-  if (!kind.ok()) return kind.status();
-  auto follower = Field(s, "follower_field", "follower");
-  if (!follower.ok()) return follower.status();
-  auto followee = Field(s, "followee_field", "followee");
-  if (!followee.ok()) return followee.status();
-  return ProjectionInstance{MakeFollowerCountProjection(*kind, *follower, *followee),
-                            {"followers:count"}};
+const std::vector<FieldsType>& Types() {
+  static const std::vector<FieldsType> types = {
+      {"microblog.entries-per-user",
+       {{"kind", "entry"}, {"user_field", "user"}},
+       "entries:user",
+       [](auto f) { return MakeEntriesPerUserProjection(f[0], f[1]); }},
+      {"microblog.search-index",
+       {{"kind", "entry"}, {"text_field", "text"}},
+       "search:query",
+       [](auto f) { return MakeSearchIndexProjection(f[0], f[1]); }},
+      {"microblog.follower-count",
+       {{"kind", "follow"}, {"follower_field", "follower"}, {"followee_field", "followee"}},
+       "followers:count",
+       [](auto f) { return MakeFollowerCountProjection(f[0], f[1], f[2]); }},
+  };
+  return types;
 }
 
 }  // namespace
@@ -260,14 +284,13 @@ Result<ProjectionInstance> FollowerCountFrom(const Settings& s) {
 void RegisterMicroblogProjections() {
   static std::once_flag once;
   std::call_once(once, [] {
-    using shardkit::services::RegisterProjectionType;
-    (void)RegisterProjectionType("microblog.entries-per-user", {.settings = {"kind", "user_field"},
-                                                                .factory = EntriesPerUserFrom});
-    (void)RegisterProjectionType("microblog.search-index",
-                                 {.settings = {"kind", "text_field"}, .factory = SearchIndexFrom});
-    (void)RegisterProjectionType(
-        "microblog.follower-count",
-        {.settings = {"kind", "follower_field", "followee_field"}, .factory = FollowerCountFrom});
+    for (const FieldsType& type : Types()) {
+      std::vector<std::string> keys;
+      for (const auto& setting : type.settings) keys.push_back(setting.first);
+      (void)shardkit::services::RegisterProjectionType(
+          type.name, {.settings = std::move(keys),
+                      .factory = [&type](const Settings& s) { return FromFields(type, s); }});
+    }
   });
 }
 

@@ -27,15 +27,14 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "shardkit/cqrs/projection.h"
 #include "shardkit/message/status.h"
+#include "shardkit/services/named_registry.h"
 #include "shardkit/services/settings.h"
 
 namespace shardkit::services {
@@ -53,23 +52,15 @@ using ProjectionFactory = std::function<Result<ProjectionInstance>(const Setting
 struct ProjectionType {
   std::vector<std::string> settings;  // the keys of the [[service]] table the factory reads
   ProjectionFactory factory;
+
+  explicit operator bool() const { return static_cast<bool>(factory); }  // has a factory
 };
 
-class ProjectionRegistry {
+class ProjectionRegistry : public NamedRegistry<ProjectionType> {
  public:
+  ProjectionRegistry() : NamedRegistry("projection type") {}
   // The process-wide registry, with `entities`.
   static ProjectionRegistry& Global();
-
-  // `conflict` if `name` is already registered; `invalid` for an empty name or factory.
-  Status Register(std::string name, ProjectionType type);
-  // The type called `name`, or null.
-  std::shared_ptr<const ProjectionType> Find(std::string_view name) const;
-  // The registered names, sorted.
-  std::vector<std::string> Names() const;
-
- private:
-  mutable std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<const ProjectionType>, std::less<>> types_;  // guarded
 };
 
 // ProjectionRegistry::Global().Register(name, type).

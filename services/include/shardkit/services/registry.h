@@ -53,6 +53,7 @@
 #include "shardkit/message/clock.h"
 #include "shardkit/message/handler.h"
 #include "shardkit/message/status.h"
+#include "shardkit/services/named_registry.h"
 #include "shardkit/services/runtime.h"
 #include "shardkit/services/settings.h"
 
@@ -157,20 +158,13 @@ struct ServiceInstance {
 
 using ServiceFactory = std::function<Result<ServiceInstance>(const ServiceContext&)>;
 
-class ServiceRegistry {
+class ServiceRegistry : public NamedRegistry<ServiceFactory> {
  public:
+  ServiceRegistry() : NamedRegistry("service type") {}
   // The process-wide registry, with the built-in types.
   static ServiceRegistry& Global();
-
-  // `conflict` if `type` is already registered; `invalid` for an empty name or factory.
-  Status Register(std::string type, ServiceFactory factory);
-  // The factory for `type`, or null.
-  std::shared_ptr<const ServiceFactory> Find(std::string_view type) const;
-  std::vector<std::string> Types() const;
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::pair<std::string, std::shared_ptr<const ServiceFactory>>> types_;  // guarded
+  // The registered type names, built-in ones first.
+  std::vector<std::string> Types() const { return Names(); }
 };
 
 // ServiceRegistry::Global().Register(type, factory).
