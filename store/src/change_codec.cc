@@ -6,7 +6,15 @@
 namespace shardkit::store::internal {
 
 std::string EncodeChange(const ChangeRecord& c) {
-  std::string out(1, static_cast<char>(StoredOp(c)));
+  std::string out;
+  out.reserve(41 + c.kind.size() + c.id.size() + c.value.size());
+  AppendChangeHeader(c, out);
+  out.append(c.value);
+  return out;
+}
+
+void AppendChangeHeader(const ChangeRecord& c, std::string& out) {
+  out.push_back(static_cast<char>(StoredOp(c)));
   AppendBigEndian64(out, c.ksid);
   AppendBigEndian64(out, c.version);
   AppendBigEndian64(out, static_cast<uint64_t>(c.expires_at_ms));
@@ -14,8 +22,6 @@ std::string EncodeChange(const ChangeRecord& c) {
   out.append(c.kind);
   AppendBigEndian64(out, c.id.size());
   out.append(c.id);
-  out.append(c.value);
-  return out;
 }
 
 std::optional<ChangeRecord> DecodeChange(uint64_t sequence, std::string_view in) {

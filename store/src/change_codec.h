@@ -13,6 +13,9 @@
 namespace shardkit::store::internal {
 
 std::string EncodeChange(const ChangeRecord& record);
+// Appends EncodeChange(record) without the json to `out`: a writer passes the json as a slice of
+// its own, so the entity's bytes are copied once, into the write batch.
+void AppendChangeHeader(const ChangeRecord& record, std::string& out);
 // nullopt for anything EncodeChange cannot have written: too short, a length past the end, an
 // unknown op. The caller reports it as a corrupt record.
 std::optional<ChangeRecord> DecodeChange(uint64_t sequence, std::string_view in);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,10 @@ namespace shardkit::store::internal {
 inline void AppendBigEndian64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8)
     out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+inline void WriteBigEndian64(char* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (56 - 8 * i)) & 0xff);
 }
 
 inline uint64_t ReadBigEndian64(std::string_view in) {
@@ -36,6 +41,33 @@ inline std::string EntityKey(std::string_view kind, uint64_t ksid, std::string_v
   key.append(id);
   return key;
 }
+
+// EntityKey in a buffer on the stack when it fits (almost every key), for the point reads and
+// writes that run once per message: they then allocate nothing for the key.
+class EntityKeyBuffer {
+ public:
+  EntityKeyBuffer(std::string_view kind, uint64_t ksid, std::string_view id) {
+    const size_t size = kind.size() + 9 + id.size();
+    char* out = inline_;
+    if (size > sizeof inline_) {
+      heap_.resize(size);
+      out = heap_.data();
+    }
+    std::memcpy(out, kind.data(), kind.size());
+    out[kind.size()] = '\0';
+    WriteBigEndian64(out + kind.size() + 1, ksid);
+    std::memcpy(out + kind.size() + 9, id.data(), id.size());
+    view_ = std::string_view(out, size);
+  }
+  EntityKeyBuffer(const EntityKeyBuffer&) = delete;
+  EntityKeyBuffer& operator=(const EntityKeyBuffer&) = delete;
+  std::string_view view() const { return view_; }
+
+ private:
+  char inline_[96];
+  std::string heap_;
+  std::string_view view_;
+};
 
 // The first key of `kind` at `ksid` (kind \0 ksid).
 inline std::string KindKsidPrefix(std::string_view kind, uint64_t ksid) {

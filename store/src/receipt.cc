@@ -89,7 +89,7 @@ std::optional<Receipt> DecodeReceipt(std::string_view in) {
   return receipt;
 }
 
-uint64_t FingerprintSaves(const std::vector<SaveRequest>& requests) {
+uint64_t FingerprintSaves(std::span<const SaveRequest> requests) {
   FingerprintBuilder f("save");
   for (const SaveRequest& r : requests) {
     f.Add(r.kind).Add(r.id).Add(r.ent);

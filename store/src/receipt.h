@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,7 +31,7 @@ std::optional<Receipt> DecodeReceipt(std::string_view body);
 
 // Fingerprints of the requests a key may name: equal requests (the same bytes resent) give equal
 // fingerprints; a different operation, kind, id, entity or option gives another.
-uint64_t FingerprintSaves(const std::vector<SaveRequest>& requests);
+uint64_t FingerprintSaves(std::span<const SaveRequest> requests);
 uint64_t FingerprintRemove(std::string_view kind, std::string_view id);
 uint64_t FingerprintClaim(std::string_view request);
 uint64_t FingerprintRemoveWhere(const Query& query);

@@ -30,6 +30,7 @@
 #include "shardkit/store/rocksdb_options.h"
 #include "shardkit/store/scheduler.h"
 #include "store_impl.h"
+#include "wal_sync.h"
 #include "write_fault.h"
 
 namespace shardkit::store {
@@ -41,15 +42,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
-
-std::string EncodeRow(const EntityRecord& row) {
-  std::string out;
-  out.reserve(16 + row.value.size());
-  AppendBigEndian64(out, row.version);
-  AppendBigEndian64(out, static_cast<uint64_t>(row.expires_at_ms));
-  out.append(row.value);
-  return out;
-}
+rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 
 std::optional<EntityRecord> DecodeRow(std::string_view key, std::string_view value) {
   std::optional<DecodedKey> k = DecodeEntityKey(key);
@@ -146,7 +139,7 @@ class RocksDbBackend final : public Backend {
       std::unique_lock lock(sync_mu_);
       sync_done_.wait(lock, [this] { return !syncing_; });
     }
-    if (sync_scheduled_ && !fault_->active()) (void)db_->SyncWAL();
+    if (sync_scheduled_ && !fault_->active()) SyncWal();
     for (rocksdb::ColumnFamilyHandle* h : {entities_, changes_, expiry_, meta_}) {
       (void)db_->DestroyColumnFamilyHandle(h);
     }
@@ -154,16 +147,21 @@ class RocksDbBackend final : public Backend {
     delete db_;
   }
 
+  // One point read: the key built on the stack, the value read pinned in the block cache and
+  // copied once, the row's key fields taken from the arguments rather than decoded again.
   Result<std::optional<EntityRecord>> Get(std::string_view kind, uint64_t ksid,
                                           std::string_view id) override {
-    std::string key = EntityKey(kind, ksid, id);
-    std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entities_, key, &value);
+    EntityKeyBuffer key(kind, ksid, id);
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entities_, ToSlice(key.view()), &value);
     if (s.IsNotFound()) return std::optional<EntityRecord>();
     if (!s.ok()) return FromRocks(s, "get");
-    std::optional<EntityRecord> row = DecodeRow(key, value);
-    if (!row) return Status::Internal("rocksdb: corrupt row under " + std::string(kind));
-    return row;
+    if (value.size() < 16)
+      return Status::Internal("rocksdb: corrupt row under " + std::string(kind));
+    const std::string_view row = View(value);
+    return std::optional<EntityRecord>(
+        EntityRecord{std::string(kind), ksid, std::string(id), std::string(row.substr(16)),
+                     ReadBigEndian64(row), static_cast<int64_t>(ReadBigEndian64(row.substr(8)))});
   }
 
   Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) override {
@@ -216,20 +214,23 @@ class RocksDbBackend final : public Backend {
   }
 
   Status Commit(const WriteSet& writes) override {
-    rocksdb::WriteBatch batch;
+    // Commits never overlap (backend.h): one batch and one buffer serve them all, and keep
+    // their capacity from one commit to the next.
+    rocksdb::WriteBatch& batch = batch_;
+    batch.Clear();
     for (const EntityWrite& w : writes.entities) {
-      std::string key = EntityKey(w.row.kind, w.row.ksid, w.row.id);
+      EntityKeyBuffer key_buffer(w.row.kind, w.row.ksid, w.row.id);
+      const std::string_view key = key_buffer.view();
       if (w.previous_expires_at_ms != 0) {
-        (void)batch.Delete(expiry_,
-                           BigEndian64(static_cast<uint64_t>(w.previous_expires_at_ms)) + key);
+        (void)batch.Delete(expiry_, ExpiryKey(w.previous_expires_at_ms, key));
       }
       if (w.remove) {
-        (void)batch.Delete(entities_, key);
+        (void)batch.Delete(entities_, ToSlice(key));
         continue;
       }
-      (void)batch.Put(entities_, key, EncodeRow(w.row));
+      PutRow(batch, key, w.row);
       if (w.row.expires_at_ms != 0) {
-        (void)batch.Put(expiry_, BigEndian64(static_cast<uint64_t>(w.row.expires_at_ms)) + key, "");
+        (void)batch.Put(expiry_, ExpiryKey(w.row.expires_at_ms, key), "");
       }
     }
     for (const IdIndexWrite& w : writes.id_index) {
@@ -239,9 +240,7 @@ class RocksDbBackend final : public Backend {
         (void)batch.Delete(meta_, IdIndexKey(w.kind, w.id));
       }
     }
-    for (const ChangeRecord& c : writes.changes) {
-      (void)batch.Put(changes_, BigEndian64(c.sequence), EncodeChange(c));
-    }
+    for (const ChangeRecord& c : writes.changes) PutChange(batch, c);
     for (const ConsumerWrite& w : writes.consumers) {
       if (w.position) {
         (void)batch.Put(meta_, "c" + w.name, BigEndian64(*w.position));
@@ -250,7 +249,9 @@ class RocksDbBackend final : public Backend {
       }
     }
     for (const ReceiptWrite& w : writes.receipts) {
-      std::string expiry = "x" + BigEndian64(static_cast<uint64_t>(w.expires_at_ms)) + w.key;
+      std::string expiry(1, 'x');
+      AppendBigEndian64(expiry, static_cast<uint64_t>(w.expires_at_ms));
+      expiry.append(w.key);
       if (w.remove) {
         (void)batch.Delete(meta_, "r" + w.key);
         (void)batch.Delete(meta_, expiry);
@@ -265,13 +266,13 @@ class RocksDbBackend final : public Backend {
     }
     rocksdb::WriteOptions write;
     write.sync = durability_ == Durability::kSync;
-    std::lock_guard wal(wal_mu_);
     if (fault_->active()) {
       if (Status recovered = Recover(); !recovered.ok()) return recovered;
     }
     rocksdb::Status s = db_->Write(write, &batch);
+    if (batch.GetDataSize() > kKeptBatchBytes) batch = rocksdb::WriteBatch();  // a bulk write's
     if (!s.ok() && !s.IsIOError()) return FromRocks(s, "write");
-    if (!s.ok()) {  // the WAL file may be broken: no more writes or syncs before Recover
+    if (!s.ok()) {  // the WAL file may be broken: no more writes before Recover
       fault_->Set(WriteFault::CauseOfText(s.ToString()), s.ToString());
       return fault_->Refuse();
     }
@@ -374,6 +375,7 @@ class RocksDbBackend final : public Backend {
                  const StoreOptions& options, std::shared_ptr<WriteFault> fault)
       : db_(db),
         fault_(std::move(fault)),
+        wal_sync_(options.path),
         entities_(handles[0]),
         changes_(handles[1]),
         expiry_(handles[2]),
@@ -382,6 +384,36 @@ class RocksDbBackend final : public Backend {
         durability_(options.durability),
         sync_interval_(std::max(1, options.rocksdb.group_sync_interval_ms)),
         scheduler_(options.scheduler != nullptr ? *options.scheduler : Scheduler::Shared()) {}
+
+  // The row (version, expiry, json) under `key`: the header and the stored json go into the
+  // batch as two slices, so the json is copied once.
+  void PutRow(rocksdb::WriteBatch& batch, std::string_view key, const EntityRecord& row) {
+    char header[16];
+    WriteBigEndian64(header, row.version);
+    WriteBigEndian64(header + 8, static_cast<uint64_t>(row.expires_at_ms));
+    const rocksdb::Slice key_slice = ToSlice(key);
+    const rocksdb::Slice parts[2] = {{header, sizeof header}, ToSlice(row.value)};
+    (void)batch.Put(entities_, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(parts, 2));
+  }
+
+  // The change record (change_codec.h) under its sequence, its json as a slice of its own.
+  void PutChange(rocksdb::WriteBatch& batch, const ChangeRecord& c) {
+    char sequence[8];
+    WriteBigEndian64(sequence, c.sequence);
+    scratch_.clear();
+    AppendChangeHeader(c, scratch_);
+    const rocksdb::Slice key_slice(sequence, sizeof sequence);
+    const rocksdb::Slice parts[2] = {ToSlice(scratch_), ToSlice(c.value)};
+    (void)batch.Put(changes_, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(parts, 2));
+  }
+
+  static std::string ExpiryKey(int64_t expires_at_ms, std::string_view key) {
+    std::string out;
+    out.reserve(8 + key.size());
+    AppendBigEndian64(out, static_cast<uint64_t>(expires_at_ms));
+    out.append(key);
+    return out;
+  }
 
   // kGroup: writes reach the OS at once (sync=false); the first write after a sync asks the
   // scheduler for the next one, so an idle store never wakes and a write waits at most one
@@ -400,23 +432,23 @@ class RocksDbBackend final : public Backend {
       sync_scheduled_ = false;  // writes from here on need the next sync
       syncing_ = true;
     }
-    {
-      // A WAL file that failed a write must not be synced (RocksDB asserts it never is) until
-      // Resume() replaced it; wal_mu_ keeps a failing write from slipping in between.
-      std::lock_guard wal(wal_mu_);
-      if (!fault_->active()) {
-        rocksdb::Status s = db_->SyncWAL();
-        if (!s.ok()) fault_->Set(WriteFault::CauseOfText(s.ToString()), s.ToString());
-      }
-    }
+    // Writes go on meanwhile (wal_sync.h); while they are stopped by a fault, Recover's Resume()
+    // flushes what the WAL holds.
+    if (!fault_->active()) SyncWal();
     std::lock_guard lock(sync_mu_);
     syncing_ = false;
     sync_done_.notify_all();  // under the lock: the destructor may free this right after
   }
 
+  void SyncWal() {
+    std::string detail;
+    if (const int error = wal_sync_.Sync(*db_, detail); error != 0)
+      fault_->Set(WriteFault::CauseOfErrno(error), detail);
+  }
+
   // While writes are stopped: at most once per interval, RocksDB's Resume() (it flushes the
   // memtables, holding every acknowledged write, and starts a new WAL file); OK once writes may go
-  // on. Call with wal_mu_ held.
+  // on. Called by Commit (commits never overlap).
   Status Recover() {
     if (!fault_->RetryDue()) return fault_->Refuse();
     // A failed Resume() leaves the fault as it was: its error ("Resource busy" while flushing,
@@ -445,10 +477,13 @@ class RocksDbBackend final : public Backend {
   }
 
   rocksdb::DB* db_;
+  // Reused by every Commit (they never overlap); a batch grown past kKeptBatchBytes by a bulk
+  // write is given back.
+  static constexpr size_t kKeptBatchBytes = size_t{1} << 20;
+  rocksdb::WriteBatch batch_;
+  std::string scratch_;
   const std::shared_ptr<WriteFault> fault_;
-  // Serializes writes with WAL syncs and recovery: a sync must not meet a WAL file that a write
-  // just failed on.
-  std::mutex wal_mu_;
+  WalSync wal_sync_;
   rocksdb::ColumnFamilyHandle* entities_;
   rocksdb::ColumnFamilyHandle* changes_;
   static constexpr int64_t kFeedCompactionIntervalS = 60;
@@ -462,7 +497,7 @@ class RocksDbBackend final : public Backend {
   std::mutex sync_mu_;
   std::condition_variable sync_done_;
   bool sync_scheduled_ = false;      // guarded by sync_mu_: a write awaits the next sync
-  bool syncing_ = false;             // guarded by sync_mu_: SyncNow is in SyncWAL
+  bool syncing_ = false;             // guarded by sync_mu_: SyncNow is syncing
   bool stopping_ = false;            // guarded by sync_mu_
   Scheduler::TaskId sync_task_ = 0;  // guarded by sync_mu_: the latest sync scheduled
 };

@@ -9,6 +9,7 @@ namespace shardkit::store::internal {
 namespace {
 
 const std::string* ShardKeyField(const StoreOptions& options, std::string_view kind) {
+  if (options.shard_key_fields.empty()) return nullptr;  // the usual case: every kind by id
   auto it = options.shard_key_fields.find(std::string(kind));
   if (it == options.shard_key_fields.end() || it->second == "id") return nullptr;
   return &it->second;

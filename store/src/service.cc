@@ -34,11 +34,13 @@ bool IsUnsignedInteger(std::string_view text) {
   return true;
 }
 
-// An id is a non-empty string or a non-negative integer (kept as its decimal text).
-Result<std::string> IdFromValue(const Value* id, std::string_view field) {
+// An id is a non-empty string or a non-negative integer (kept as its decimal text); a view of
+// the message's own text.
+Result<std::string_view> IdFromValue(const Value* id, std::string_view field) {
   if (id == nullptr) return Status::InvalidField(field, "is required");
-  if (id->type == ValueType::kString) return id->text;
-  if (id->type == ValueType::kNumber && IsUnsignedInteger(id->text)) return id->text;
+  if (id->type == ValueType::kString) return std::string_view(id->text);
+  if (id->type == ValueType::kNumber && IsUnsignedInteger(id->text))
+    return std::string_view(id->text);
   return Status::InvalidField(field, "must be a string or a non-negative integer");
 }
 
@@ -301,7 +303,7 @@ class StoreService final : public Handler {
     if (const Value* id = m.Find("id")) {
       auto text = IdFromValue(id, "id");
       if (!text.ok()) return text.status();
-      base.id = std::move(text).value();
+      base.id = *text;
     }
     auto saved = store_->Save(base, m.meta().idempotency_key);
     if (!saved.ok()) return std::move(saved).status();
@@ -417,8 +419,7 @@ class StoreService final : public Handler {
   }
 
   // Step c of a cross-shard move: {"cleared":true} if the marker at `version` was removed.
-  Result<Message> ClearMoveMarker(const Message& m, const std::string& kind,
-                                  const std::string& id) {
+  Result<Message> ClearMoveMarker(const Message& m, std::string_view kind, std::string_view id) {
     auto version = m.GetUint("version");
     if (m.GetString("move") != std::optional<std::string_view>("clear") || !version)
       return Status::InvalidField("move", "a remove takes move:\"clear\" with the version");

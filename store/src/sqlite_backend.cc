@@ -165,8 +165,10 @@ struct StatementUse {
   ~StatementUse() { sqlite3_reset(stmt); }
 };
 
+// Bound without a copy: every caller steps the statement while `text` lives, and the next use
+// clears the bindings first (Connection::Prepare).
 void BindText(sqlite3_stmt* s, int i, std::string_view text) {
-  sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
 }
 void BindKsid(sqlite3_stmt* s, int i, uint64_t ksid) {
   std::string bytes = BigEndian64(ksid);

@@ -133,7 +133,7 @@ StoreImpl::~StoreImpl() {
 
 Result<std::optional<EntityRecord>> StoreImpl::Current(std::string_view kind, std::string_view id,
                                                        const Overlay* overlay) {
-  if (overlay != nullptr) {
+  if (overlay != nullptr && !overlay->empty()) {
     auto it = overlay->find({std::string(kind), std::string(id)});
     if (it != overlay->end()) return it->second;
   }
@@ -173,9 +173,11 @@ void StoreImpl::PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writ
   writes.changes.push_back({0, row.ksid, row.kind, row.id, op, row.version, {}});
 }
 
-Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, Overlay& overlay,
+Result<std::string> StoreImpl::PlanSave(ValidSave& save, int64_t now_ms, Overlay* overlay,
                                         WriteSet& writes) {
-  Result<std::optional<EntityRecord>> current = Current(save.kind, save.id, &overlay);
+  static const Overlay kNoOverlay;
+  Result<std::optional<EntityRecord>> current =
+      Current(save.kind, save.id, overlay != nullptr ? overlay : &kNoOverlay);
   if (!current.ok()) return current.status();
   const bool live = current->has_value() && !Expired(**current, now_ms);
   bool present = live;  // false for a tombstone this save replaces
@@ -198,28 +200,32 @@ Result<std::string> StoreImpl::PlanSave(const ValidSave& save, int64_t now_ms, O
   }
   const uint64_t version =
       save.move == SaveRequest::MoveStep::kInsert ? save.at_version : current_version + 1;
-  EntityRecord row{save.kind, save.ksid,         save.id, RenderStored(save.ent, save.id, version),
-                   version,   save.expires_at_ms};
-  if (row.value.size() > options_.max_value_bytes) {
-    return Status::InvalidField("ent", "stored entity of " + std::to_string(row.value.size()) +
+  std::string value = RenderStored(save.ent, save.id, version);
+  if (value.size() > options_.max_value_bytes) {
+    return Status::InvalidField("ent", "stored entity of " + std::to_string(value.size()) +
                                            " bytes is above the limit of " +
                                            std::to_string(options_.max_value_bytes));
   }
   int64_t previous_expiry = 0;
   if (current->has_value()) {
-    if ((*current)->ksid != row.ksid) {
+    if ((*current)->ksid != save.ksid) {
       // A changed shard-key field moves the entity: the old key goes, with its own record.
       PlanRemoval(**current, live ? ChangeOp::kRemove : ChangeOp::kExpire, writes);
     } else {
       previous_expiry = (*current)->expires_at_ms;
     }
   }
-  writes.entities.push_back({row, false, previous_expiry});
-  if (ShardedByField(options_, row.kind)) writes.id_index.push_back({row.kind, row.id, row.ksid});
+  // The change record and the reply copy the stored json; the row takes the planned one.
   writes.changes.push_back(
-      {0, row.ksid, row.kind, row.id, ChangeOp::kSave, row.version, row.value, row.expires_at_ms});
-  std::string stored = row.value;
-  overlay[{row.kind, row.id}] = std::move(row);
+      {0, save.ksid, save.kind, save.id, ChangeOp::kSave, version, value, save.expires_at_ms});
+  std::string stored = value;
+  EntityWrite& write = writes.entities.emplace_back();
+  write.row = {std::move(save.kind), save.ksid, std::move(save.id),
+               std::move(value),     version,   save.expires_at_ms};
+  write.previous_expires_at_ms = previous_expiry;
+  const EntityRecord& row = write.row;
+  if (ShardedByField(options_, row.kind)) writes.id_index.push_back({row.kind, row.id, row.ksid});
+  if (overlay != nullptr) (*overlay)[{row.kind, row.id}] = row;
   return stored;
 }
 
@@ -262,12 +268,18 @@ Status StoreImpl::PurgeReceiptsLocked(int64_t now_ms) {
 }
 
 Result<std::string> StoreImpl::Save(const SaveRequest& request, std::string_view idempotency_key) {
-  std::vector<Result<std::string>> results = SaveBatch({request}, idempotency_key);
+  std::vector<Result<std::string>> results =
+      SaveItems(std::span<const SaveRequest>(&request, 1), idempotency_key);
   if (results.size() != 1) return Status::Internal("corrupt idempotency receipt: not one answer");
   return std::move(results.front());
 }
 
 std::vector<Result<std::string>> StoreImpl::SaveBatch(const std::vector<SaveRequest>& requests,
+                                                      std::string_view idempotency_key) {
+  return SaveItems(requests, idempotency_key);
+}
+
+std::vector<Result<std::string>> StoreImpl::SaveItems(std::span<const SaveRequest> requests,
                                                       std::string_view idempotency_key) {
   const bool keyed = Keyed(idempotency_key);
   if (keyed) {
@@ -289,9 +301,10 @@ std::vector<Result<std::string>> StoreImpl::SaveBatch(const std::vector<SaveRequ
   if (!found.ok()) return std::vector<Result<std::string>>(requests.size(), found.status());
   if (found->replay) return std::move(*found->replay);
   Overlay overlay;
+  Overlay* tracked = requests.size() > 1 ? &overlay : nullptr;
   WriteSet writes;
-  for (const Result<ValidSave>& save : valid) {
-    results.push_back(save.ok() ? PlanSave(*save, now_ms, overlay, writes) : save.status());
+  for (Result<ValidSave>& save : valid) {
+    results.push_back(save.ok() ? PlanSave(*save, now_ms, tracked, writes) : save.status());
   }
   if (writes.empty()) return results;
   if (keyed) PlanReceipt(idempotency_key, fingerprint, results, now_ms, *found, writes);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include <shardkit/store/entity_store.h>
@@ -64,9 +65,12 @@ class StoreImpl final : public EntityStore {
   // hold write_mu_; readers pass nullptr.
   Result<std::optional<EntityRecord>> Current(std::string_view kind, std::string_view id,
                                               const Overlay* overlay);
-  // Appends the writes of one save to `writes`; the stored JSON or the item's error.
-  Result<std::string> PlanSave(const ValidSave& save, int64_t now_ms, Overlay& overlay,
-                               WriteSet& writes);
+  // Save and SaveBatch: one save is not copied into a vector of one.
+  std::vector<Result<std::string>> SaveItems(std::span<const SaveRequest> requests,
+                                             std::string_view idempotency_key);
+  // Appends the writes of one save to `writes`; the stored JSON or the item's error. `overlay`:
+  // null when no later save of the same batch can read this one's row (a batch of one).
+  Result<std::string> PlanSave(ValidSave& save, int64_t now_ms, Overlay* overlay, WriteSet& writes);
   // Appends the removal of `row` (with a kRemove or kExpire record) to `writes`.
   void PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writes);
   Scheduler& scheduler() const {
