@@ -25,14 +25,14 @@ std::optional<T> ParseInteger(const Value* value) {
 }  // namespace
 
 const Value* Message::Find(std::string_view name) const {
-  for (const Property& p : properties_) {
+  for (const Property& p : properties()) {
     if (p.name == name) return &p.value;
   }
   return nullptr;
 }
 
 Value* Message::FindMutable(std::string_view name) {
-  for (Property& p : properties_) {
+  for (Property& p : Own()) {
     if (p.name == name) return &p.value;
   }
   return nullptr;
@@ -78,6 +78,20 @@ std::optional<std::string_view> Message::GetArrayJson(std::string_view name) con
   const Value* v = Find(name);
   if (v == nullptr || v->type != ValueType::kArray) return std::nullopt;
   return std::string_view(v->text);
+}
+
+std::vector<Property>& Message::Own() {
+  if (shared_) {
+    properties_ = *shared_;
+    shared_.reset();
+  }
+  return properties_;
+}
+
+void Message::Share() {
+  if (shared_) return;
+  shared_ = std::make_shared<const std::vector<Property>>(std::move(properties_));
+  properties_.clear();
 }
 
 Message& Message::Set(std::string_view name, Value value) {
@@ -130,6 +144,7 @@ Message& Message::SetArrayJson(std::string_view name, std::string_view json) {
 }
 
 bool Message::Remove(std::string_view name) {
+  Own();
   for (auto it = properties_.begin(); it != properties_.end(); ++it) {
     if (it->name == name) {
       properties_.erase(it);
@@ -141,7 +156,7 @@ bool Message::Remove(std::string_view name) {
 
 std::string Message::RoutingString() const {
   std::string out;
-  for (const Property& p : properties_) {
+  for (const Property& p : properties()) {
     if (!p.value.is_routable()) continue;
     if (!out.empty()) out += ',';
     out += p.name;
