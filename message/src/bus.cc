@@ -202,16 +202,11 @@ void Bus::Act(Message message, ReplyFn reply) {
     reply(Status::NoRoute(fmt::format("no handler for '{}'", message.RoutingString())));
     return;
   }
-  // Replies carry the request's id.
-  std::string id = message.meta().id;
-  Dispatch(std::move(route), std::move(message),
-           [id = std::move(id), reply = std::move(reply)](Result<Message> result) mutable {
-             if (result.ok()) result->meta().id = std::move(id);
-             reply(std::move(result));
-           });
+  reply.AnswerTo(message.meta().id);  // replies carry the request's id
+  Dispatch(std::move(route), std::move(message), std::move(reply));
 }
 
-void Bus::Dispatch(std::shared_ptr<const Route> route, Message message, ReplyFn reply,
+void Bus::Dispatch(std::shared_ptr<const Route> route, Message&& message, ReplyFn&& reply,
                    const Meta* origin) {
   Context context(this, route, origin ? *origin : message.meta());
   try {
@@ -248,7 +243,7 @@ size_t Bus::Publish(Message message) {
   for (const Observer& observer : *observers) {
     if (!observer.route->pattern.Matches(message)) continue;
     ++delivered;
-    Dispatch(observer.route, message, [route = observer.route](Result<Message> result) {
+    Dispatch(observer.route, Message(message), [route = observer.route](Result<Message> result) {
       if (!result.ok())
         spdlog::warn("observer '{}' failed: {}", route->pattern.ToString(),
                      result.status().ToString());
