@@ -208,16 +208,17 @@ void Bus::Act(Message message, ReplyFn reply) {
 
 void Bus::Dispatch(std::shared_ptr<const Route> route, Message&& message, ReplyFn&& reply,
                    const Meta* origin) {
-  Context context(this, route, origin ? *origin : message.meta());
+  const Route& chosen = *route;  // kept alive by the context, which takes the reference count
+  Context context(this, std::move(route), origin ? *origin : message.meta());
   try {
-    route->handler->Handle(std::move(message), context, reply);
+    chosen.handler->Handle(std::move(message), context, reply);
   } catch (const std::exception& e) {
-    spdlog::error("handler for '{}' threw: {}", route->pattern.ToString(), e.what());
+    spdlog::error("handler for '{}' threw: {}", chosen.pattern.ToString(), e.what());
     reply(Status::Internal(
-        fmt::format("handler for '{}' failed: {}", route->pattern.ToString(), e.what())));
+        fmt::format("handler for '{}' failed: {}", chosen.pattern.ToString(), e.what())));
   } catch (...) {
-    spdlog::error("handler for '{}' threw a non-exception", route->pattern.ToString());
-    reply(Status::Internal(fmt::format("handler for '{}' failed", route->pattern.ToString())));
+    spdlog::error("handler for '{}' threw a non-exception", chosen.pattern.ToString());
+    reply(Status::Internal(fmt::format("handler for '{}' failed", chosen.pattern.ToString())));
   }
 }
 

@@ -81,6 +81,23 @@ struct Meta {
 class Message {
  public:
   Message() = default;
+  Message(const Message&) = default;
+  Message& operator=(const Message&) = default;
+  Message& operator=(Message&&) noexcept = default;
+  // Moves only the metadata fields that are set: a message is moved several times on its way
+  // through a bus, and a move of an empty std::string still copies its terminator (a memcpy
+  // call). Most messages have no parent, idempotency key or trail.
+  Message(Message&& other) noexcept
+      : properties_(std::move(other.properties_)), shared_(std::move(other.shared_)) {
+    Meta& from = other.meta_;
+    if (!from.id.empty()) meta_.id = std::move(from.id);
+    if (!from.trace.empty()) meta_.trace = std::move(from.trace);
+    if (!from.parent.empty()) meta_.parent = std::move(from.parent);
+    meta_.deadline = from.deadline;
+    meta_.hops = from.hops;
+    if (!from.idempotency_key.empty()) meta_.idempotency_key = std::move(from.idempotency_key);
+    if (!from.via.empty()) meta_.via = std::move(from.via);
+  }
 
   // --- Reading ------------------------------------------------------------------------------
   // The property named `name`, or nullptr. "meta$" is never a property (see meta()).
@@ -121,7 +138,7 @@ class Message {
   Message& Set(std::string_view name, Value value);
   // Appends without checking for an existing property of that name (the codec checks first).
   void Append(std::string name, Value value) {
-    Own().push_back(Property{std::move(name), std::move(value)});
+    Own().emplace_back(std::move(name), std::move(value));
   }
   void Reserve(size_t n) { Own().reserve(n); }
   // Removes `name`; returns whether it was present.
