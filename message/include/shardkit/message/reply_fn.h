@@ -41,7 +41,7 @@ class ReplyFn {
       ::new (static_cast<void*>(storage_)) D(std::forward<F>(f));
       ops_ = &kInlineOps<D>;
     } else {
-      *reinterpret_cast<D**>(storage_) = new D(std::forward<F>(f));
+      ::new (static_cast<void*>(storage_)) D*(new D(std::forward<F>(f)));
       ops_ = &kHeapOps<D>;
     }
   }
@@ -136,9 +136,9 @@ class ReplyFn {
   static constexpr Ops kHeapOps = {
       [](void* t, Result<Message>&& r) { (void)std::invoke(*Heap<D>(t), std::move(r)); },
       [](const void* from, void* to) {
-        *static_cast<D**>(to) = new D(*Heap<D>(const_cast<void*>(from)));
+        ::new (to) D*(new D(*Heap<D>(const_cast<void*>(from))));
       },
-      [](void* from, void* to) noexcept { *static_cast<D**>(to) = Heap<D>(from); },
+      [](void* from, void* to) noexcept { ::new (to) D*(Heap<D>(from)); },
       [](void* t) noexcept { delete Heap<D>(t); }};
 
   void Take(ReplyFn& other) noexcept {
