@@ -100,12 +100,14 @@ TEST(ReplyFn, StampsTheIdOfTheRequestItAnswersOnSuccessOnly) {
 // the request it sent, as with a wrapper per act.
 TEST(ReplyFn, AForwardedReplyCarriesTheOuterRequestsId) {
   Bus bus;
-  ASSERT_TRUE(bus.Add("role:inner", [](Message, const Context&, ReplyFn reply) {
-                   reply(M(R"({"ok":true})"));
-                 }).ok());
-  ASSERT_TRUE(bus.Add("role:outer", [](Message, const Context& context, ReplyFn reply) {
-                   context.Act(M(R"({"role":"inner"})"), std::move(reply));
-                 }).ok());
+  ASSERT_TRUE(bus.Add("role:inner",
+                      [](Message, const Context&, ReplyFn reply) { reply(M(R"({"ok":true})")); })
+                  .ok());
+  ASSERT_TRUE(bus.Add("role:outer",
+                      [](Message, const Context& context, ReplyFn reply) {
+                        context.Act(M(R"({"role":"inner"})"), std::move(reply));
+                      })
+                  .ok());
   Message request = M(R"({"role":"outer"})");
   request.meta().id = "req-1";
   auto reply = bus.ActAndWait(std::move(request));
