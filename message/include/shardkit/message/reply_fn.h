@@ -96,9 +96,9 @@ class ReplyFn {
   };
 
   template <typename D>
-  static constexpr bool kFitsInline = sizeof(D) <= kInlineBytes &&
-                                      alignof(D) <= alignof(std::max_align_t) &&
-                                      std::is_nothrow_move_constructible_v<D>;
+  static constexpr bool kFitsInline =
+      sizeof(D) <= kInlineBytes &&
+      alignof(D) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<D>;
 
   template <typename D>
   static bool IsNull(const D& f) {
@@ -123,9 +123,7 @@ class ReplyFn {
   template <typename D>
   static constexpr Ops kInlineOps = {
       [](void* t, Result<Message>&& r) { (void)std::invoke(Inline<D>(t), std::move(r)); },
-      [](const void* from, void* to) {
-        ::new (to) D(Inline<D>(const_cast<void*>(from)));
-      },
+      [](const void* from, void* to) { ::new (to) D(Inline<D>(const_cast<void*>(from))); },
       [](void* from, void* to) noexcept {
         ::new (to) D(std::move(Inline<D>(from)));
         Inline<D>(from).~D();
@@ -135,9 +133,7 @@ class ReplyFn {
   template <typename D>
   static constexpr Ops kHeapOps = {
       [](void* t, Result<Message>&& r) { (void)std::invoke(*Heap<D>(t), std::move(r)); },
-      [](const void* from, void* to) {
-        ::new (to) D*(new D(*Heap<D>(const_cast<void*>(from))));
-      },
+      [](const void* from, void* to) { ::new (to) D*(new D(*Heap<D>(const_cast<void*>(from)))); },
       [](void* from, void* to) noexcept { ::new (to) D*(Heap<D>(from)); },
       [](void* t) noexcept { delete Heap<D>(t); }};
 
