@@ -202,27 +202,23 @@ void Bus::Act(Message message, ReplyFn reply) {
     reply(Status::NoRoute(fmt::format("no handler for '{}'", message.RoutingString())));
     return;
   }
-  // Replies carry the request's id.
-  std::string id = message.meta().id;
-  Dispatch(std::move(route), std::move(message),
-           [id = std::move(id), reply = std::move(reply)](Result<Message> result) mutable {
-             if (result.ok()) result->meta().id = std::move(id);
-             reply(std::move(result));
-           });
+  reply.AnswerTo(message.meta().id);  // replies carry the request's id
+  Dispatch(std::move(route), std::move(message), std::move(reply));
 }
 
-void Bus::Dispatch(std::shared_ptr<const Route> route, Message message, ReplyFn reply,
+void Bus::Dispatch(std::shared_ptr<const Route> route, Message&& message, ReplyFn&& reply,
                    const Meta* origin) {
-  Context context(this, route, origin ? *origin : message.meta());
+  const Route& chosen = *route;  // kept alive by the context, which takes the reference count
+  Context context(this, std::move(route), origin ? *origin : message.meta());
   try {
-    route->handler->Handle(std::move(message), context, reply);
+    chosen.handler->Handle(std::move(message), context, reply);
   } catch (const std::exception& e) {
-    spdlog::error("handler for '{}' threw: {}", route->pattern.ToString(), e.what());
+    spdlog::error("handler for '{}' threw: {}", chosen.pattern.ToString(), e.what());
     reply(Status::Internal(
-        fmt::format("handler for '{}' failed: {}", route->pattern.ToString(), e.what())));
+        fmt::format("handler for '{}' failed: {}", chosen.pattern.ToString(), e.what())));
   } catch (...) {
-    spdlog::error("handler for '{}' threw a non-exception", route->pattern.ToString());
-    reply(Status::Internal(fmt::format("handler for '{}' failed", route->pattern.ToString())));
+    spdlog::error("handler for '{}' threw a non-exception", chosen.pattern.ToString());
+    reply(Status::Internal(fmt::format("handler for '{}' failed", chosen.pattern.ToString())));
   }
 }
 
@@ -248,7 +244,7 @@ size_t Bus::Publish(Message message) {
   for (const Observer& observer : *observers) {
     if (!observer.route->pattern.Matches(message)) continue;
     ++delivered;
-    Dispatch(observer.route, message, [route = observer.route](Result<Message> result) {
+    Dispatch(observer.route, Message(message), [route = observer.route](Result<Message> result) {
       if (!result.ok())
         spdlog::warn("observer '{}' failed: {}", route->pattern.ToString(),
                      result.status().ToString());

@@ -50,11 +50,12 @@ class FlatBuilder {
 
   bool Key(const char* str, rapidjson::SizeType length, bool) {
     if (!CheckEscapes(str, length)) return false;
+    // Views into the in-situ buffer, which holds the decoded text until the parse ends.
     if (depth_ == 1) {
-      key_.assign(str, length);
+      key_ = std::string_view(str, length);
       return true;
     }
-    if (in_meta_ && depth_ == 2) meta_key_.assign(str, length);
+    if (in_meta_ && depth_ == 2) meta_key_ = std::string_view(str, length);
     return true;
   }
 
@@ -131,7 +132,7 @@ class FlatBuilder {
       return Fail(fmt::format("more than {} top-level properties", limits_.max_properties));
     }
     if (out_.Has(key_)) return Fail(fmt::format("duplicate property '{}'", key_));
-    out_.Append(std::move(key_), std::move(value));
+    out_.Append(std::string(key_), std::move(value));
     return true;
   }
 
@@ -165,8 +166,8 @@ class FlatBuilder {
   const bool surrogates_;
   Message& out_;
   int depth_ = 0;
-  std::string key_;
-  std::string meta_key_;
+  std::string_view key_;
+  std::string_view meta_key_;
   bool in_meta_ = false;
   size_t nested_start_ = 0;
   ValueType nested_type_ = ValueType::kObject;

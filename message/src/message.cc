@@ -24,15 +24,22 @@ std::optional<T> ParseInteger(const Value* value) {
 
 }  // namespace
 
+// The first byte is compared before the rest: names of one length mostly differ there, and it
+// spares a memcmp call per such name (routing looks up a message's properties several times).
+static bool SameName(const std::string& a, std::string_view b) {
+  return a.size() == b.size() &&
+         (b.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), b.size()) == 0));
+}
+
 const Value* Message::Find(std::string_view name) const {
-  for (const Property& p : properties_) {
-    if (p.name == name) return &p.value;
+  for (const Property& p : properties()) {
+    if (SameName(p.name, name)) return &p.value;
   }
   return nullptr;
 }
 
 Value* Message::FindMutable(std::string_view name) {
-  for (Property& p : properties_) {
+  for (Property& p : Own()) {
     if (p.name == name) return &p.value;
   }
   return nullptr;
@@ -80,13 +87,27 @@ std::optional<std::string_view> Message::GetArrayJson(std::string_view name) con
   return std::string_view(v->text);
 }
 
+std::vector<Property>& Message::Own() {
+  if (shared_) {
+    properties_ = *shared_;
+    shared_.reset();
+  }
+  return properties_;
+}
+
+void Message::Share() {
+  if (shared_) return;
+  shared_ = std::make_shared<const std::vector<Property>>(std::move(properties_));
+  properties_.clear();
+}
+
 Message& Message::Set(std::string_view name, Value value) {
   if (Value* existing = FindMutable(name)) {
     *existing = std::move(value);
   } else {
     // Most messages have a handful of properties: one allocation instead of three.
     if (properties_.capacity() == 0) properties_.reserve(6);
-    properties_.push_back(Property{std::string(name), std::move(value)});
+    properties_.emplace_back(std::string(name), std::move(value));
   }
   return *this;
 }
@@ -130,6 +151,7 @@ Message& Message::SetArrayJson(std::string_view name, std::string_view json) {
 }
 
 bool Message::Remove(std::string_view name) {
+  Own();
   for (auto it = properties_.begin(); it != properties_.end(); ++it) {
     if (it->name == name) {
       properties_.erase(it);
@@ -141,7 +163,7 @@ bool Message::Remove(std::string_view name) {
 
 std::string Message::RoutingString() const {
   std::string out;
-  for (const Property& p : properties_) {
+  for (const Property& p : properties()) {
     if (!p.value.is_routable()) continue;
     if (!out.empty()) out += ',';
     out += p.name;

@@ -244,6 +244,29 @@ TEST(Codec, BuiltMessagesSerialise) {
   EXPECT_EQ(MustParse(ToJson(m)), m);
 }
 
+TEST(Codec, SharedPropertiesAreCopiedOnWrite) {
+  Message original = MustParse(R"({"store":"load","ent":{"x":1},"n":2})");
+  original.meta().id = "m1";
+  Message shared = original;
+  shared.Share();
+  EXPECT_TRUE(shared.shared());
+  EXPECT_EQ(shared, original);
+  EXPECT_EQ(ToJson(shared), ToJson(original));
+  Message copy = shared;  // shares the same properties
+  EXPECT_TRUE(copy.shared());
+  EXPECT_EQ(&copy.properties(), &shared.properties());
+  copy.SetInt("n", 3).SetString("extra", "y");
+  EXPECT_FALSE(copy.shared());
+  EXPECT_EQ(copy.GetInt("n"), 3);
+  EXPECT_EQ(shared.GetInt("n"), 2);  // the shared list is untouched
+  EXPECT_FALSE(shared.Has("extra"));
+  Message removed = shared;
+  EXPECT_TRUE(removed.Remove("ent"));
+  EXPECT_TRUE(shared.GetObjectJson("ent").has_value());
+  EXPECT_EQ(removed.size(), 2u);
+  EXPECT_EQ(shared.size(), 3u);
+}
+
 TEST(Codec, NonFiniteDoublesBecomeNull) {
   Message m;
   m.SetDouble("d", std::numeric_limits<double>::infinity());

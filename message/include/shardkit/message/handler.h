@@ -16,15 +16,13 @@
 #include <string>
 
 #include "shardkit/message/message.h"
+#include "shardkit/message/reply_fn.h"
 #include "shardkit/message/status.h"
 
 namespace shardkit {
 
 class Bus;
 struct Route;
-
-// Receives the outcome of a request exactly once.
-using ReplyFn = std::function<void(Result<Message>)>;
 
 // What a handler knows besides the message: the route that chose it and the bus, to send further
 // messages as part of the same causal chain.

@@ -15,10 +15,16 @@
 //   bool   -> true / false
 //   null   -> null (never a routing value)
 //
-// Thread-safety: a Message is a value; distinct messages may be used from distinct threads.
+// A message can hold its properties shared (Share()): its copies then share one immutable list
+// and cost a reference count rather than a copy of every property; a write through any of them
+// first takes a private copy (a cache hands out its stored answers this way).
+//
+// Thread-safety: a Message is a value; distinct messages may be used from distinct threads, also
+// when they share their properties.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,6 +81,23 @@ struct Meta {
 class Message {
  public:
   Message() = default;
+  Message(const Message&) = default;
+  Message& operator=(const Message&) = default;
+  Message& operator=(Message&&) noexcept = default;
+  // Moves only the metadata fields that are set: a message is moved several times on its way
+  // through a bus, and a move of an empty std::string still copies its terminator (a memcpy
+  // call). Most messages have no parent, idempotency key or trail.
+  Message(Message&& other) noexcept
+      : properties_(std::move(other.properties_)), shared_(std::move(other.shared_)) {
+    Meta& from = other.meta_;
+    if (!from.id.empty()) meta_.id = std::move(from.id);
+    if (!from.trace.empty()) meta_.trace = std::move(from.trace);
+    if (!from.parent.empty()) meta_.parent = std::move(from.parent);
+    meta_.deadline = from.deadline;
+    meta_.hops = from.hops;
+    if (!from.idempotency_key.empty()) meta_.idempotency_key = std::move(from.idempotency_key);
+    if (!from.via.empty()) meta_.via = std::move(from.via);
+  }
 
   // --- Reading ------------------------------------------------------------------------------
   // The property named `name`, or nullptr. "meta$" is never a property (see meta()).
@@ -92,9 +115,9 @@ class Message {
   std::optional<std::string_view> GetObjectJson(std::string_view name) const;
   std::optional<std::string_view> GetArrayJson(std::string_view name) const;
 
-  const std::vector<Property>& properties() const { return properties_; }
-  size_t size() const { return properties_.size(); }
-  bool empty() const { return properties_.empty(); }
+  const std::vector<Property>& properties() const { return shared_ ? *shared_ : properties_; }
+  size_t size() const { return properties().size(); }
+  bool empty() const { return properties().empty(); }
 
   // --- Writing (each replaces an existing property of the same name in place) ---------------
   Message& SetString(std::string_view name, std::string_view value);
@@ -115,11 +138,15 @@ class Message {
   Message& Set(std::string_view name, Value value);
   // Appends without checking for an existing property of that name (the codec checks first).
   void Append(std::string name, Value value) {
-    properties_.push_back(Property{std::move(name), std::move(value)});
+    Own().emplace_back(std::move(name), std::move(value));
   }
-  void Reserve(size_t n) { properties_.reserve(n); }
+  void Reserve(size_t n) { Own().reserve(n); }
   // Removes `name`; returns whether it was present.
   bool Remove(std::string_view name);
+
+  // Makes the properties immutable and shared with every later copy of this message (see above).
+  void Share();
+  bool shared() const { return shared_ != nullptr; }
 
   Meta& meta() { return meta_; }
   const Meta& meta() const { return meta_; }
@@ -128,12 +155,17 @@ class Message {
   // "store:load,kind:entry,id:42" for the routing properties (string, number, bool), in order.
   std::string RoutingString() const;
 
-  friend bool operator==(const Message&, const Message&) = default;
+  friend bool operator==(const Message& a, const Message& b) {
+    return a.properties() == b.properties() && a.meta_ == b.meta_;
+  }
 
  private:
   Value* FindMutable(std::string_view name);
+  // The properties, made private to this message first when they are shared.
+  std::vector<Property>& Own();
 
-  std::vector<Property> properties_;
+  std::vector<Property> properties_;                     // empty while shared_ is set
+  std::shared_ptr<const std::vector<Property>> shared_;  // set by Share()
   Meta meta_;
 };
 
