@@ -6,18 +6,21 @@
 #include <bit>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include <shardkit/message/codec.h>
 #include <shardkit/message/json.h>
 
+#include "entry_table.h"
 #include "policy.h"
 
 namespace shardkit::cache {
 namespace {
 
-// Hash node, policy slot and list node, the shared answer's control block: charged per entry.
+// Table pair, entry with its policy slot, list node, the shared properties: charged per entry.
 constexpr size_t kEntryOverhead = 160;
 // Stripes of at least this many bytes each (a small cache is one stripe: its bound stays exact
 // for the policy), at most kMaxStripes.
@@ -34,6 +37,32 @@ std::string EntityKey(std::string_view kind, std::string_view id) {
   return key;
 }
 
+// EntityKey's text for one lookup, on the stack when it is short: a hit allocates nothing.
+class EntityKeyText {
+ public:
+  EntityKeyText(std::string_view kind, std::string_view id) {
+    const size_t size = 2 + kind.size() + id.size();
+    char* out = inline_;
+    if (size > sizeof(inline_)) {
+      heap_.resize(size);
+      out = heap_.data();
+    }
+    out[0] = 'e';
+    kind.copy(out + 1, kind.size());
+    out[1 + kind.size()] = '\0';
+    id.copy(out + 2 + kind.size(), id.size());
+    view_ = std::string_view(out, size);
+  }
+  EntityKeyText(const EntityKeyText&) = delete;
+  EntityKeyText& operator=(const EntityKeyText&) = delete;
+  std::string_view view() const { return view_; }
+
+ private:
+  char inline_[96];
+  std::string heap_;
+  std::string_view view_;
+};
+
 std::string ListPrefix(std::string_view kind) {
   std::string key = "l";
   key += kind;
@@ -42,14 +71,14 @@ std::string ListPrefix(std::string_view kind) {
 }
 
 // The id of a load/save/remove message, as the store reads it (string or integer text).
-std::optional<std::string> IdOf(const Message& m) {
+std::optional<std::string_view> IdOf(const Message& m) {
   const Value* id = m.Find("id");
   if (id == nullptr || !(id->type == ValueType::kString || id->type == ValueType::kNumber))
     return std::nullopt;
-  return id->text;
+  return std::string_view(id->text);
 }
 
-size_t Charge(const std::string& key, const Message& reply) {
+size_t Charge(std::string_view key, const Message& reply) {
   size_t bytes = key.size() + kEntryOverhead;
   for (const Property& p : reply.properties()) bytes += p.name.size() + p.value.text.size();
   return bytes;
@@ -58,10 +87,11 @@ size_t Charge(const std::string& key, const Message& reply) {
 // One share of the table, with its own lock, entries, policy and loads in flight: threads that
 // read different keys rarely share a lock.
 struct Stripe {
-  struct Entry {
-    std::shared_ptr<const Result<Message>> answer;  // immutable: every hit shares it
+  // The policy's slot is the entry's first part: the slots it evicts lead back to their entries.
+  struct Entry : Slot {
+    explicit Entry(Result<Message> a) : answer(std::move(a)) {}
+    Result<Message> answer;  // properties shared (Message::Share): a hit copies a reference
     int64_t expires_at_ms = 0;
-    Slot slot;
   };
   struct Flight {
     std::vector<ReplyFn> waiters;
@@ -70,33 +100,34 @@ struct Stripe {
   mutable std::mutex mu;
   size_t max_bytes = 0;
   std::unique_ptr<Policy> policy;                                    // guarded by mu
-  std::unordered_map<std::string, Entry> entries;                    // guarded by mu
+  EntryTable<Entry> entries;                                         // guarded by mu
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;  // guarded by mu
-  CacheStats stats;  // guarded by mu (bytes and entries computed)
+  std::vector<Slot*> evicted;  // guarded by mu; scratch of InsertLocked
+  CacheStats stats;            // guarded by mu (bytes and entries computed)
 
-  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
-    policy->Remove(it->second.slot);
-    entries.erase(it);
+  void EraseLocked(Entry* entry) {
+    policy->Remove(*entry);
+    entries.Erase(entry->hash, entry);
   }
-  void InsertLocked(const std::string& key, uint64_t hash, Result<Message> answer,
+  void InsertLocked(std::string_view key, uint64_t hash, Result<Message> answer,
                     int64_t expires_at_ms, size_t charge) {
-    if (auto existing = entries.find(key); existing != entries.end()) EraseLocked(existing);
+    if (Entry* existing = entries.Find(hash, key)) EraseLocked(existing);
     if (charge > max_bytes) return;
-    auto [it, inserted] = entries.try_emplace(key);
-    Entry& e = it->second;
-    e.answer = std::make_shared<const Result<Message>>(std::move(answer));
-    e.expires_at_ms = expires_at_ms;
-    e.slot.key = key;
-    e.slot.hash = hash;
-    e.slot.charge = charge;
-    std::vector<std::string> evicted;
-    policy->Add(e.slot, evicted);
-    for (const std::string& gone : evicted) entries.erase(gone);  // unlinked by the policy
+    auto made = std::make_unique<Entry>(std::move(answer));
+    made->expires_at_ms = expires_at_ms;
+    made->key = key;
+    made->hash = hash;
+    made->charge = charge;
+    Entry& e = entries.Insert(hash, std::move(made));
+    evicted.clear();
+    policy->Add(e, evicted);
+    for (Slot* gone : evicted)  // unlinked by the policy
+      entries.Erase(gone->hash, static_cast<Entry*>(gone));
     stats.evictions += evicted.size();
   }
-  void InvalidateLocked(const std::string& key) {
+  void InvalidateLocked(const std::string& key, uint64_t hash) {
     ++stats.invalidations;
-    if (auto it = entries.find(key); it != entries.end()) EraseLocked(it);
+    if (Entry* e = entries.Find(hash, key)) EraseLocked(e);
     // A load in flight may have read the old value: it must not fill, and nobody who asks after
     // this write may wait for it — detach it, so the next reader starts a fresh load.
     if (auto flight = flights.find(key); flight != flights.end()) {
@@ -105,11 +136,11 @@ struct Stripe {
     }
   }
   void DropPrefixLocked(const std::string& prefix) {
-    for (auto it = entries.begin(); it != entries.end();) {
-      auto next = std::next(it);
-      if (it->first.compare(0, prefix.size(), prefix) == 0) EraseLocked(it);
-      it = next;
-    }
+    std::vector<Entry*> matching;
+    entries.ForEach([&](Entry& e) {
+      if (e.key.compare(0, prefix.size(), prefix) == 0) matching.push_back(&e);
+    });
+    for (Entry* e : matching) EraseLocked(e);
     for (auto it = flights.begin(); it != flights.end();) {
       if (it->first.compare(0, prefix.size(), prefix) == 0) {
         it->second->stale = true;
@@ -118,6 +149,13 @@ struct Stripe {
         ++it;
       }
     }
+  }
+  void ClearLocked() {
+    for (auto& [key, flight] : flights) flight->stale = true;
+    flights.clear();
+    std::vector<Entry*> all;
+    entries.ForEach([&](Entry& e) { all.push_back(&e); });
+    for (Entry* e : all) EraseLocked(e);
   }
 };
 
@@ -150,9 +188,10 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     auto kind = message.GetString("kind");
     if (!op || !kind) return Forward(context, std::move(message), std::move(reply));
     if (*op == "load" && !message.Has("ids")) {
-      if (auto id = IdOf(message))
-        return Read(context, std::move(message), EntityKey(*kind, *id), options_.ttl_ms,
-                    std::move(reply));
+      if (auto id = IdOf(message)) {
+        const EntityKeyText key(*kind, *id);
+        return Read(context, std::move(message), key.view(), options_.ttl_ms, std::move(reply));
+      }
     }
     if (*op == "list" && options_.cache_lists) {
       Message key_source = message;
@@ -189,9 +228,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   void Clear() override {
     for (auto& stripe : stripes_) {
       std::lock_guard<std::mutex> lock(stripe->mu);
-      for (auto& [key, flight] : stripe->flights) flight->stale = true;
-      stripe->flights.clear();
-      while (!stripe->entries.empty()) stripe->EraseLocked(stripe->entries.begin());
+      stripe->ClearLocked();
     }
   }
 
@@ -214,7 +251,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
  private:
   using Flight = Stripe::Flight;
 
-  uint64_t HashOf(const std::string& key) const { return std::hash<std::string>{}(key); }
+  static uint64_t HashOf(std::string_view key) { return std::hash<std::string_view>{}(key); }
   Stripe& StripeOf(uint64_t hash) const {
     // The top bits pick the stripe (the sketch indexes by the low ones).
     return *stripes_[shift_ >= 64 ? 0 : (hash * 0x9E3779B97F4A7C15ull) >> shift_];
@@ -228,40 +265,43 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     context.Act(std::move(message), std::move(reply));
   }
 
-  void Read(const Context& context, Message message, std::string key, int64_t ttl_ms,
+  // `key` is read only before the store is asked (it may point into `message`).
+  void Read(const Context& context, Message message, std::string_view key, int64_t ttl_ms,
             ReplyFn reply) {
     const uint64_t hash = HashOf(key);
     Stripe& stripe = StripeOf(hash);
     std::shared_ptr<Flight> flight;
+    std::string owned_key;
     {
       std::unique_lock<std::mutex> lock(stripe.mu);
       stripe.policy->Record(hash);
-      auto it = stripe.entries.find(key);
-      if (it != stripe.entries.end()) {
-        if (it->second.expires_at_ms > clock_->NowMs()) {
+      if (Stripe::Entry* entry = stripe.entries.Find(hash, key)) {
+        if (entry->expires_at_ms > clock_->NowMs()) {
           ++stripe.stats.hits;
-          stripe.policy->Hit(it->second.slot);
-          std::shared_ptr<const Result<Message>> answer = it->second.answer;
+          stripe.policy->Hit(*entry);
+          Result<Message> answer = entry->answer;  // its properties are shared, not copied
           lock.unlock();
-          reply(*answer);  // the copy is made outside the lock
+          reply(std::move(answer));
           return;
         }
-        stripe.EraseLocked(it);
+        stripe.EraseLocked(entry);
       }
       ++stripe.stats.misses;
-      if (auto existing = stripe.flights.find(key); existing != stripe.flights.end()) {
+      owned_key = key;
+      if (auto existing = stripe.flights.find(owned_key); existing != stripe.flights.end()) {
         ++stripe.stats.coalesced;
         existing->second->waiters.push_back(std::move(reply));
         return;
       }
       flight = std::make_shared<Flight>();
       flight->waiters.push_back(std::move(reply));
-      stripe.flights[key] = flight;
+      stripe.flights[owned_key] = flight;
     }
     auto self = shared_from_this();
-    Forward(context, std::move(message), [self, key, hash, ttl_ms, flight](Result<Message> answer) {
-      self->Land(key, hash, ttl_ms, flight, std::move(answer));
-    });
+    Forward(context, std::move(message),
+            [self, key = std::move(owned_key), hash, ttl_ms, flight](Result<Message> answer) {
+              self->Land(key, hash, ttl_ms, flight, std::move(answer));
+            });
   }
 
   // A load came back: fill (unless stale or an error) and answer every waiter.
@@ -269,6 +309,9 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
             const std::shared_ptr<Flight>& flight, Result<Message> answer) {
     Stripe& stripe = StripeOf(hash);
     std::vector<ReplyFn> waiters;
+    // Shared once here, the answer's properties cost every waiter and every later hit a
+    // reference count rather than a copy.
+    if (answer.ok()) answer->Share();
     {
       std::lock_guard<std::mutex> lock(stripe.mu);
       waiters = std::move(flight->waiters);
@@ -300,7 +343,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
 
   void Write(const Context& context, Message message, std::string kind, ReplyFn reply) {
     std::vector<std::string> ids;
-    if (auto id = IdOf(message)) ids.push_back(*id);
+    if (auto id = IdOf(message)) ids.emplace_back(*id);
     auto self = shared_from_this();
     Forward(context, std::move(message), [self, kind, ids, reply](Result<Message> answer) {
       // Invalidate on every answer: even a failed write may have been applied.
@@ -314,10 +357,11 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   // Drops the entries of `ids` of `kind` and, when lists are cached, every list of `kind`.
   void Invalidate(const std::string& kind, const std::vector<std::string>& ids) {
     for (const std::string& id : ids) {
-      std::string key = EntityKey(kind, id);
-      Stripe& stripe = StripeOf(HashOf(key));
+      const std::string key = EntityKey(kind, id);
+      const uint64_t hash = HashOf(key);
+      Stripe& stripe = StripeOf(hash);
       std::lock_guard<std::mutex> lock(stripe.mu);
-      stripe.InvalidateLocked(key);
+      stripe.InvalidateLocked(key, hash);
     }
     if (!options_.cache_lists) return;
     const std::string prefix = ListPrefix(kind);

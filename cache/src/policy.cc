@@ -42,17 +42,30 @@ namespace {
 
 // One list of slots, most recent first, with its bytes.
 struct Segment {
-  std::list<Slot*> slots;
+  Slot* front = nullptr;
+  Slot* back = nullptr;
+  size_t count = 0;
   size_t bytes = 0;
+  bool empty() const { return count == 0; }
   void PushFront(Slot& s, int id) {
     s.segment = id;
-    slots.push_front(&s);
-    s.at = slots.begin();
+    s.prev = nullptr;
+    s.next = front;
+    (front ? front->prev : back) = &s;
+    front = &s;
+    ++count;
     bytes += s.charge;
   }
   void Unlink(Slot& s) {
-    slots.erase(s.at);
+    (s.prev ? s.prev->next : front) = s.next;
+    (s.next ? s.next->prev : back) = s.prev;
+    --count;
     bytes -= s.charge;
+  }
+  void MoveToFront(Slot& s) {
+    if (front == &s) return;  // the hottest entries: nothing to write
+    Unlink(s);
+    PushFront(s, s.segment);
   }
 };
 
@@ -60,13 +73,13 @@ class Lru final : public Policy {
  public:
   explicit Lru(size_t max_bytes) : max_bytes_(max_bytes) {}
   void Record(uint64_t) override {}
-  void Hit(Slot& s) override { all_.slots.splice(all_.slots.begin(), all_.slots, s.at); }
-  void Add(Slot& s, std::vector<std::string>& evicted) override {
+  void Hit(Slot& s) override { all_.MoveToFront(s); }
+  void Add(Slot& s, std::vector<Slot*>& evicted) override {
     all_.PushFront(s, 0);
-    while (all_.bytes > max_bytes_ && !all_.slots.empty()) {
-      Slot& last = *all_.slots.back();
+    while (all_.bytes > max_bytes_ && !all_.empty()) {
+      Slot& last = *all_.back;
       all_.Unlink(last);
-      evicted.push_back(last.key);
+      evicted.push_back(&last);
     }
   }
   void Remove(Slot& s) override { all_.Unlink(s); }
@@ -94,20 +107,20 @@ class TinyLfu final : public Policy {
     if (s.segment == kProbation) {  // read again: promote, demoting the protected part's oldest
       from.Unlink(s);
       protected_.PushFront(s, kProtected);
-      while (protected_.bytes > protected_max_ && protected_.slots.size() > 1) {
-        Slot& old = *protected_.slots.back();
+      while (protected_.bytes > protected_max_ && protected_.count > 1) {
+        Slot& old = *protected_.back;
         protected_.Unlink(old);
         probation_.PushFront(old, kProbation);
       }
       return;
     }
-    from.slots.splice(from.slots.begin(), from.slots, s.at);
+    from.MoveToFront(s);
   }
 
-  void Add(Slot& s, std::vector<std::string>& evicted) override {
+  void Add(Slot& s, std::vector<Slot*>& evicted) override {
     window_.PushFront(s, kWindow);
-    while (window_.bytes > window_max_ && !window_.slots.empty()) {
-      Slot& candidate = *window_.slots.back();
+    while (window_.bytes > window_max_ && !window_.empty()) {
+      Slot& candidate = *window_.back;
       window_.Unlink(candidate);
       Admit(candidate, evicted);
     }
@@ -124,21 +137,21 @@ class TinyLfu final : public Policy {
 
   // The window's oldest entry wants a place in the main part: it gets one while there is room,
   // else only by being used more often than each entry it would push out.
-  void Admit(Slot& candidate, std::vector<std::string>& evicted) {
+  void Admit(Slot& candidate, std::vector<Slot*>& evicted) {
     const int wanted = sketch_.Estimate(candidate.hash);
     while (probation_.bytes + protected_.bytes + candidate.charge > main_max_) {
-      Segment& from = probation_.slots.empty() ? protected_ : probation_;
-      if (from.slots.empty()) break;
-      Slot& victim = *from.slots.back();
+      Segment& from = probation_.empty() ? protected_ : probation_;
+      if (from.empty()) break;
+      Slot& victim = *from.back;
       if (wanted <= sketch_.Estimate(victim.hash)) {
-        evicted.push_back(candidate.key);  // refused: the main part keeps its entries
+        evicted.push_back(&candidate);  // refused: the main part keeps its entries
         return;
       }
       from.Unlink(victim);
-      evicted.push_back(victim.key);
+      evicted.push_back(&victim);
     }
     if (probation_.bytes + protected_.bytes + candidate.charge > main_max_) {
-      evicted.push_back(candidate.key);  // larger than the main part itself
+      evicted.push_back(&candidate);  // larger than the main part itself
       return;
     }
     probation_.PushFront(candidate, kProbation);

@@ -10,20 +10,21 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace shardkit::cache {
 
-// A policy's view of one entry; lives as long as the entry.
+// A policy's view of one entry; lives as long as the entry. The policy's lists run through the
+// slots themselves, so reordering one on a hit touches no separate list node.
 struct Slot {
   std::string key;
   uint64_t hash = 0;
   size_t charge = 0;
-  int segment = 0;                // the policy's own
-  std::list<Slot*>::iterator at;  // in that segment's list
+  int segment = 0;  // the policy's own
+  Slot* prev = nullptr;  // in that segment's list, most recent first
+  Slot* next = nullptr;
 };
 
 // Counts how often keys are used: a count-min sketch of 4-bit counters in 4 rows, halved every
@@ -49,9 +50,9 @@ class Policy {
   virtual void Record(uint64_t hash) = 0;
   // `slot` (present) was read.
   virtual void Hit(Slot& slot) = 0;
-  // `slot` is new; afterwards the policy holds at most its bound. The keys it let go (possibly
-  // `slot`'s own, when admission refuses it) are unlinked and appended to `evicted`.
-  virtual void Add(Slot& slot, std::vector<std::string>& evicted) = 0;
+  // `slot` is new; afterwards the policy holds at most its bound. The slots it let go (possibly
+  // `slot` itself, when admission refuses it) are unlinked and appended to `evicted`.
+  virtual void Add(Slot& slot, std::vector<Slot*>& evicted) = 0;
   // `slot` leaves (invalidated, expired, replaced).
   virtual void Remove(Slot& slot) = 0;
   virtual size_t bytes() const = 0;
