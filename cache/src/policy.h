@@ -22,7 +22,7 @@ struct Slot {
   std::string key;
   uint64_t hash = 0;
   size_t charge = 0;
-  int segment = 0;  // the policy's own
+  int segment = 0;       // the policy's own
   Slot* prev = nullptr;  // in that segment's list, most recent first
   Slot* next = nullptr;
 };

@@ -22,9 +22,7 @@ std::string Key(uint64_t n) {
   return key;
 }
 
-std::unique_ptr<Item> MakeItem(const std::string& key) {
-  return std::make_unique<Item>(Item{key});
-}
+std::unique_ptr<Item> MakeItem(const std::string& key) { return std::make_unique<Item>(Item{key}); }
 
 TEST(EntryTable, FindsWhatWasInsertedAndNothingElse) {
   EntryTable<Item> table;
