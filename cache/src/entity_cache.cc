@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <shardkit/message/codec.h>
+#include <shardkit/message/inline_text.h>
 #include <shardkit/message/json.h>
 
 #include "entry_table.h"
@@ -38,29 +39,16 @@ std::string EntityKey(std::string_view kind, std::string_view id) {
 }
 
 // EntityKey's text for one lookup, on the stack when it is short: a hit allocates nothing.
-class EntityKeyText {
+class EntityKeyText : public InlineText {
  public:
-  EntityKeyText(std::string_view kind, std::string_view id) {
-    const size_t size = 2 + kind.size() + id.size();
-    char* out = inline_;
-    if (size > sizeof(inline_)) {
-      heap_.resize(size);
-      out = heap_.data();
-    }
+  EntityKeyText(std::string_view kind, std::string_view id)
+      : InlineText(2 + kind.size() + id.size()) {
+    char* out = data();
     out[0] = 'e';
     kind.copy(out + 1, kind.size());
     out[1 + kind.size()] = '\0';
     id.copy(out + 2 + kind.size(), id.size());
-    view_ = std::string_view(out, size);
   }
-  EntityKeyText(const EntityKeyText&) = delete;
-  EntityKeyText& operator=(const EntityKeyText&) = delete;
-  std::string_view view() const { return view_; }
-
- private:
-  char inline_[96];
-  std::string heap_;
-  std::string_view view_;
 };
 
 std::string ListPrefix(std::string_view kind) {

@@ -107,7 +107,7 @@ Message& Message::Set(std::string_view name, Value value) {
   } else {
     // Most messages have a handful of properties: one allocation instead of three.
     if (properties_.capacity() == 0) properties_.reserve(6);
-    properties_.emplace_back(std::string(name), std::move(value));
+    properties_.push_back(Property{std::string(name), std::move(value)});
   }
   return *this;
 }

@@ -195,11 +195,7 @@ class Migration::Impl {
       return Status::Invalid(fmt::format("complete needs a cut-over migration (phase is {})",
                                          PhaseName(state_.phase)));
     }
-    StopAll();
-    DropConsumers();
-    state_.phase = Phase::kCompleted;
-    Status saved = Save();
-    if (saved.ok()) ReleaseClaims();
+    Status saved = End(Phase::kCompleted);
     internal::CrashPoint("migrate:completed");
     return saved;
   }
@@ -212,9 +208,15 @@ class Migration::Impl {
           "rollback",
           PhaseName(state_.phase)));
     }
+    return End(Phase::kCancelled);
+  }
+
+  // Completed or cancelled: nothing runs or reads a feed for it any more, and once that is
+  // journalled its stores are free for another migration.
+  Status End(Phase phase) {
     StopAll();
     DropConsumers();
-    state_.phase = Phase::kCancelled;
+    state_.phase = phase;
     Status saved = Save();
     if (saved.ok()) ReleaseClaims();
     return saved;

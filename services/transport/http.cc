@@ -114,9 +114,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
   ~HttpConnection() { shared_->Forget(number_); }
 
   void Start() {
-    error_code ignored;
-    Lowest().socket().set_option(tcp::no_delay(true), ignored);
-    peer_ = Lowest().socket().remote_endpoint(ignored).address().to_string();
+    peer_ = ReadyAccepted(Lowest().socket());
     if constexpr (std::is_same_v<Stream, TlsHttp>) {
       Lowest().expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
       WaitForHello();

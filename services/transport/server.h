@@ -105,6 +105,14 @@ struct Server {
   }
 };
 
+// An accepted connection's socket made ready for requests and replies (no Nagle delay: replies
+// are small and answered at once); returns the peer's address, for limits and the audit log.
+inline std::string ReadyAccepted(asio::ip::tcp::socket& socket) {
+  boost::system::error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  return socket.remote_endpoint(ignored).address().to_string();
+}
+
 // Marks the server draining and closes its acceptor; false if it was draining already.
 template <typename Connection>
 bool StopAccepting(const std::shared_ptr<Server<Connection>>& shared) {

@@ -51,9 +51,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
   ~ServerConnection() { shared_->Forget(number_); }
 
   void Start() {
-    error_code ignored;
-    SocketOf(socket_).set_option(tcp::no_delay(true), ignored);
-    peer_ = SocketOf(socket_).remote_endpoint(ignored).address().to_string();
+    peer_ = ReadyAccepted(SocketOf(socket_));
     if (!RequiresToken(shared_->config)) caller_ = AnonymousCaller(shared_->config, peer_);
     NoteIdle();  // the first frame (and the TLS handshake) is due within read_timeout_ms
     if constexpr (kTls) {

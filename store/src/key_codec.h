@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include <shardkit/message/inline_text.h>
+
 namespace shardkit::store::internal {
 
 inline void AppendBigEndian64(std::string& out, uint64_t v) {
@@ -44,29 +46,16 @@ inline std::string EntityKey(std::string_view kind, uint64_t ksid, std::string_v
 
 // EntityKey in a buffer on the stack when it fits (almost every key), for the point reads and
 // writes that run once per message: they then allocate nothing for the key.
-class EntityKeyBuffer {
+class EntityKeyBuffer : public InlineText {
  public:
-  EntityKeyBuffer(std::string_view kind, uint64_t ksid, std::string_view id) {
-    const size_t size = kind.size() + 9 + id.size();
-    char* out = inline_;
-    if (size > sizeof inline_) {
-      heap_.resize(size);
-      out = heap_.data();
-    }
+  EntityKeyBuffer(std::string_view kind, uint64_t ksid, std::string_view id)
+      : InlineText(kind.size() + 9 + id.size()) {
+    char* out = data();
     std::memcpy(out, kind.data(), kind.size());
     out[kind.size()] = '\0';
     WriteBigEndian64(out + kind.size() + 1, ksid);
     std::memcpy(out + kind.size() + 9, id.data(), id.size());
-    view_ = std::string_view(out, size);
   }
-  EntityKeyBuffer(const EntityKeyBuffer&) = delete;
-  EntityKeyBuffer& operator=(const EntityKeyBuffer&) = delete;
-  std::string_view view() const { return view_; }
-
- private:
-  char inline_[96];
-  std::string heap_;
-  std::string_view view_;
 };
 
 // The first key of `kind` at `ksid` (kind \0 ksid).

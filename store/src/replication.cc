@@ -133,9 +133,9 @@ void AppendChange(const ChangeRecord& r, std::string& out) {
   }
 }
 
-// The seven fields of a change at `r[at]`…`r[at+6]`.
+// The seven fields of a change at `r[at]`…`r[at+6]`, into `c`.
 template <typename Row>
-Result<ChangeRecord> ParseChange(const Row& r, size_t at, std::string_view field) {
+Status ParseChange(const Row& r, size_t at, std::string_view field, ChangeRecord& c) {
   if (r.Size() != at + 7 || !r[at + 1].IsString() || !r[at + 2].IsString() || !r[at + 3].IsUint() ||
       r[at + 3].GetUint() < 1 || r[at + 3].GetUint() > 4 || !r[at + 4].IsUint64() ||
       !r[at + 5].IsInt64() || !(r[at + 6].IsString() || r[at + 6].IsNull())) {
@@ -144,7 +144,6 @@ Result<ChangeRecord> ParseChange(const Row& r, size_t at, std::string_view field
   }
   auto ksid = KsidFromHex(r[at], field);
   if (!ksid.ok()) return ksid.status();
-  ChangeRecord c;
   c.ksid = *ksid;
   c.kind.assign(r[at + 1].GetString(), r[at + 1].GetStringLength());
   c.id.assign(r[at + 2].GetString(), r[at + 2].GetStringLength());
@@ -152,58 +151,67 @@ Result<ChangeRecord> ParseChange(const Row& r, size_t at, std::string_view field
   c.version = r[at + 4].GetUint64();
   c.expires_at_ms = r[at + 5].GetInt64();
   if (r[at + 6].IsString()) c.value.assign(r[at + 6].GetString(), r[at + 6].GetStringLength());
-  return c;
+  return Status::Ok();
 }
 
 }  // namespace
 
-std::string ChangesToReplicationJson(const std::vector<ChangeRecord>& changes) {
+namespace {
+
+// A row per change: what `head` writes (the feed's sequence and mark), then the change.
+template <typename Head>
+std::string ChangeRows(const std::vector<ChangeRecord>& rows, Head head) {
   std::string out = "[";
-  for (size_t i = 0; i < changes.size(); ++i) {
+  for (size_t i = 0; i < rows.size(); ++i) {
     out += i ? ",[" : "[";
-    AppendChange(changes[i], out);
+    head(rows[i], out);
+    AppendChange(rows[i], out);
     out += ']';
   }
   return out + "]";
 }
 
-Result<std::vector<ChangeRecord>> ChangesFromReplicationJson(std::string_view json) {
+// The rows of `field`, each a change from index `at`; `head` reads what comes before it.
+template <typename Head>
+Result<std::vector<ChangeRecord>> ChangeRowsFrom(std::string_view json, std::string_view field,
+                                                 size_t at, Head head) {
   std::vector<ChangeRecord> changes;
-  Status parsed = ForEachRow(json, "changes", [&](const auto& r) -> Status {
-    auto c = ParseChange(r, 0, "changes");
-    if (!c.ok()) return c.status();
-    changes.push_back(std::move(c).value());
-    return Status::Ok();
+  Status parsed = ForEachRow(json, field, [&](const auto& r) -> Status {
+    ChangeRecord c;
+    Status s = head(r, c);
+    if (s.ok()) s = ParseChange(r, at, field, c);
+    if (s.ok()) changes.push_back(std::move(c));
+    return s;
   });
   if (!parsed.ok()) return parsed;
   return changes;
 }
 
+}  // namespace
+
+std::string ChangesToReplicationJson(const std::vector<ChangeRecord>& changes) {
+  return ChangeRows(changes, [](const ChangeRecord&, std::string&) {});
+}
+
+Result<std::vector<ChangeRecord>> ChangesFromReplicationJson(std::string_view json) {
+  return ChangeRowsFrom(json, "changes", 0,
+                        [](const auto&, ChangeRecord&) { return Status::Ok(); });
+}
+
 std::string FeedToReplicationJson(const std::vector<ChangeRecord>& records) {
-  std::string out = "[";
-  for (size_t i = 0; i < records.size(); ++i) {
-    fmt::format_to(std::back_inserter(out), "{}[{},{},", i ? "," : "", records[i].sequence,
-                   records[i].replicated);
-    AppendChange(records[i], out);
-    out += ']';
-  }
-  return out + "]";
+  return ChangeRows(records, [](const ChangeRecord& r, std::string& out) {
+    fmt::format_to(std::back_inserter(out), "{},{},", r.sequence, r.replicated);
+  });
 }
 
 Result<std::vector<ChangeRecord>> FeedFromReplicationJson(std::string_view json) {
-  std::vector<ChangeRecord> records;
-  Status parsed = ForEachRow(json, "feed", [&](const auto& r) -> Status {
+  return ChangeRowsFrom(json, "feed", 2, [](const auto& r, ChangeRecord& c) {
     if (r.Size() < 2 || !r[0].IsUint64() || !r[1].IsBool())
       return Status::InvalidField("feed", "each record must be [seq, replicated, change…]");
-    auto c = ParseChange(r, 2, "feed");
-    if (!c.ok()) return c.status();
-    c->sequence = r[0].GetUint64();
-    c->replicated = r[1].GetBool();
-    records.push_back(std::move(c).value());
+    c.sequence = r[0].GetUint64();
+    c.replicated = r[1].GetBool();
     return Status::Ok();
   });
-  if (!parsed.ok()) return parsed;
-  return records;
 }
 
 Result<std::vector<EntityRecord>> RecordsFromReplicationJson(std::string_view json) {

@@ -138,7 +138,7 @@ class Message {
   Message& Set(std::string_view name, Value value);
   // Appends without checking for an existing property of that name (the codec checks first).
   void Append(std::string name, Value value) {
-    Own().emplace_back(std::move(name), std::move(value));
+    Own().push_back(Property{std::move(name), std::move(value)});
   }
   void Reserve(size_t n) { Own().reserve(n); }
   // Removes `name`; returns whether it was present.
