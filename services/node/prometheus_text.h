@@ -24,6 +24,9 @@ struct Metric {
   const char* help;
   Value value;
 };
+// Clang 14 does not deduce an aggregate's template arguments from its initialiser yet.
+template <typename Value>
+Metric(const char*, const char*, Value) -> Metric<Value>;
 
 // For each metric its HELP and TYPE lines, then one sample per item labelled
 // `<label>="<item name>"`; empty when there are no items.
