@@ -193,7 +193,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
     if (stream_) SocketOf(*stream_).close(ignored);
     writing_ = false;
     out_.clear();
-    in_ = ReadBuffer();
+    // A fresh buffer: the one the last read was given stays with that read's callback, since a TLS
+    // read can still copy bytes it already received into it after the close.
+    in_ = std::make_shared<ReadBuffer>();
     if (!refusal_.ok()) status = refusal_;
     auto pending = std::move(pending_);
     pending_.clear();
@@ -201,18 +203,19 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
   }
 
   void ReadMore(uint64_t generation) {
-    stream_->async_read_some(in_.Free(), [self = this->shared_from_this(), generation,
-                                          stream = stream_](const error_code& ec, size_t n) {
-      if (generation != self->generation_) return;
-      if (ec) {
-        self->Disconnect(Status::Unavailable(
-            fmt::format("connection to {} lost: {}", self->url_, ec.message())));
-        return;
-      }
-      self->in_.used += n;
-      if (!self->ProcessFrames()) return;
-      self->ReadMore(generation);
-    });
+    stream_->async_read_some(
+        in_->Free(), [self = this->shared_from_this(), generation, stream = stream_, in = in_](
+                         const error_code& ec, size_t n) {
+          if (generation != self->generation_) return;
+          if (ec) {
+            self->Disconnect(Status::Unavailable(
+                fmt::format("connection to {} lost: {}", self->url_, ec.message())));
+            return;
+          }
+          self->in_->used += n;
+          if (!self->ProcessFrames()) return;
+          self->ReadMore(generation);
+        });
   }
 
   // False when the connection was dropped.
@@ -221,7 +224,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
     size_t next_frame = 0;
     uint64_t generation = generation_;
     while (true) {
-      FrameScan scan = ScanFrame({in_.bytes.data() + pos, in_.used - pos}, options_.ReplyLimit());
+      FrameScan scan = ScanFrame({in_->bytes.data() + pos, in_->used - pos}, options_.ReplyLimit());
       if (scan.kind == FrameScan::Kind::kTooLarge) {
         Disconnect(Status::Unavailable(fmt::format("{} sent a frame of {} bytes (limit {})", url_,
                                                    scan.size, options_.ReplyLimit())));
@@ -235,7 +238,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
       if (generation != generation_) return false;  // a reply callback closed us
       pos += scan.size;
     }
-    in_.Consume(pos, next_frame);
+    in_->Consume(pos, next_frame);
     return true;
   }
 
@@ -347,7 +350,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
   bool writing_ = false;
   bool sweep_armed_ = false;
   bool closed_ = false;
-  ReadBuffer in_;
+  std::shared_ptr<ReadBuffer> in_ = std::make_shared<ReadBuffer>();  // see Disconnect
   std::unordered_map<std::string, Pending> pending_;
 };
 
