@@ -36,6 +36,13 @@ Result<rapidjson::Document> ArrayField(const Message& message, std::string_view 
   return ParseJson(value->text, field);
 }
 
+// The map's shard names, in its order: what a bulk reply's answers are joined by.
+std::vector<std::string> Names(const ShardMap& map) {
+  std::vector<std::string> names;
+  for (const Shard& shard : map.shards()) names.push_back(shard.name);
+  return names;
+}
+
 // Collects one answer per shard, then calls `finish` once with all of them.
 struct Gather {
   std::mutex mu;
@@ -596,12 +603,6 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           reply(internal::JoinRemovals(Names(*map), std::move(answers)));
         },
         /*retried=*/true);  // a map that moved now would resend to shards that already removed
-  }
-
-  static std::vector<std::string> Names(const ShardMap& map) {
-    std::vector<std::string> names;
-    for (const Shard& shard : map.shards()) names.push_back(shard.name);
-    return names;
   }
 
   ShardRouterOptions options_;

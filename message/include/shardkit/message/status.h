@@ -50,36 +50,24 @@ class [[nodiscard]] Status {
       : code_(code), message_(std::move(message)), details_json_(std::move(details_json)) {}
 
   static Status Ok() { return Status(); }
-  static Status NotFound(std::string m, std::string d = {}) {
-    return {Code::kNotFound, std::move(m), std::move(d)};
-  }
-  static Status Invalid(std::string m, std::string d = {}) {
-    return {Code::kInvalid, std::move(m), std::move(d)};
-  }
+  static Status NotFound(std::string m, std::string d = {}) { return Of(Code::kNotFound, m, d); }
+  static Status Invalid(std::string m, std::string d = {}) { return Of(Code::kInvalid, m, d); }
   // The one shape of bad input: `invalid`, message "<field>: <problem>" (the field first, as the
   // reply convention asks), details {"field":"<field>"}.
   static Status InvalidField(std::string_view field, std::string_view problem);
-  static Status Conflict(std::string m, std::string d = {}) {
-    return {Code::kConflict, std::move(m), std::move(d)};
-  }
+  static Status Conflict(std::string m, std::string d = {}) { return Of(Code::kConflict, m, d); }
   static Status WrongShard(std::string m, std::string d = {}) {
-    return {Code::kWrongShard, std::move(m), std::move(d)};
+    return Of(Code::kWrongShard, m, d);
   }
-  static Status Timeout(std::string m, std::string d = {}) {
-    return {Code::kTimeout, std::move(m), std::move(d)};
-  }
+  static Status Timeout(std::string m, std::string d = {}) { return Of(Code::kTimeout, m, d); }
   static Status Overloaded(std::string m, std::string d = {}) {
-    return {Code::kOverloaded, std::move(m), std::move(d)};
+    return Of(Code::kOverloaded, m, d);
   }
   static Status Unavailable(std::string m, std::string d = {}) {
-    return {Code::kUnavailable, std::move(m), std::move(d)};
+    return Of(Code::kUnavailable, m, d);
   }
-  static Status Internal(std::string m, std::string d = {}) {
-    return {Code::kInternal, std::move(m), std::move(d)};
-  }
-  static Status NoRoute(std::string m, std::string d = {}) {
-    return {Code::kNoRoute, std::move(m), std::move(d)};
-  }
+  static Status Internal(std::string m, std::string d = {}) { return Of(Code::kInternal, m, d); }
+  static Status NoRoute(std::string m, std::string d = {}) { return Of(Code::kNoRoute, m, d); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -94,6 +82,11 @@ class [[nodiscard]] Status {
   }
 
  private:
+  // The named constructors' one body: moves the message and details they were given.
+  static Status Of(Code code, std::string& m, std::string& d) {
+    return {code, std::move(m), std::move(d)};
+  }
+
   Code code_ = Code::kOk;
   std::string message_;
   std::string details_json_;
