@@ -29,12 +29,18 @@ std::string MoveCommand(const LiveMigrationProcesses& cluster) {
 class ThirdNodeCoordinatorTest : public ::testing::TestWithParam<Variant> {};
 
 // Start (the copy reads the remote source and fills the remote target), verify, cutover under 16
-// clients (the source's gate closed and retired on the storage node), rollback, cutover again,
+// clients to a slow target node (the source's gate closed and retired on the storage node),
+// rollback, cutover again,
 // complete and cleanup (the source's copy deleted over the network); then every process is killed
 // (-9), restarted, and every key read back.
 TEST_P(ThirdNodeCoordinatorTest, UnderSixteenClientsNothingIsLostOrServedByTwoOwners) {
   LiveMigrationProcesses cluster(GetParam());
-  ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
+  ASSERT_NO_FATAL_FAILURE(cluster.StartCoordinator());
+  ASSERT_NO_FATAL_FAILURE(cluster.StartStorage());
+  // A target node slower than the source (each replicated batch lands 20 ms late): the cutover
+  // must hold the source's writes on the storage node until the target reached the fence.
+  ASSERT_NO_FATAL_FAILURE(cluster.StartTarget("20"));
+  ASSERT_NO_FATAL_FAILURE(cluster.StartRouter());
   ASSERT_NO_FATAL_FAILURE(cluster.Preload(4000));
   cluster.StartTraffic(16, 300);
   cluster.WaitOps(500);
