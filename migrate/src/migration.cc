@@ -78,8 +78,9 @@ class Migration::Impl {
     bool targets_current = std::all_of(target_names.begin(), target_names.end(),
                                        [&](const std::string& n) { return map->Find(n); });
     if (!sources_current && !targets_current) {
-      const Participant& s = *std::find_if(spec_.sources.begin(), spec_.sources.end(),
-                                           [&](const Participant& p) { return !map->Find(p.shard); });
+      const Participant& s =
+          *std::find_if(spec_.sources.begin(), spec_.sources.end(),
+                        [&](const Participant& p) { return !map->Find(p.shard); });
       return Status::Invalid(
           fmt::format("source {}{}: not a shard of the current map (epoch {})", s.shard,
                       s.node.empty() ? "" : " on node " + s.node, map->epoch()),
@@ -389,9 +390,9 @@ class Migration::Impl {
     for (const Participant& source : spec_.sources) {
       uint64_t p0 = source.store->feed().LastSequence();
       if (p0 == ~0ull)  // a remote source's node did not answer
-        return Status::Unavailable(fmt::format(
-            "copy: cannot read the feed position of source {} on node {}", source.shard,
-            source.node));
+        return Status::Unavailable(
+            fmt::format("copy: cannot read the feed position of source {} on node {}", source.shard,
+                        source.node));
       state_.p0[source.shard] = p0;
       for (const Participant& target : spec_.targets) {
         auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);

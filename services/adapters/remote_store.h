@@ -22,8 +22,8 @@
 namespace shardkit::services {
 
 struct RemoteStoreOptions {
-  std::string node;   // tcp://host:port of the node serving the store
-  std::string shard;  // the store's canonical shard name there
+  std::string node;             // tcp://host:port of the node serving the store
+  std::string shard;            // the store's canonical shard name there
   std::string role = "target";  // "source" or "target": how errors name the store
   std::chrono::milliseconds timeout{30'000};
   // The bound of a feed-position query: a cutover asks it with the source's gates closed, so an

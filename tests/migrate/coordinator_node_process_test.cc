@@ -13,9 +13,19 @@
 namespace shardkit::migrate::testing {
 namespace {
 
-const Variant kMoveThird{"move", {"40-80"}, {"40-80@b"}, {}, /*remote=*/true, {},
+const Variant kMoveThird{"move",
+                         {"40-80"},
+                         {"40-80@b"},
+                         {},
+                         /*remote=*/true,
+                         {},
                          /*coordinator=*/true};
-const Variant kSplitThird{"split", {"40-80"}, {"40-60", "60-80"}, {}, /*remote=*/true, {},
+const Variant kSplitThird{"split",
+                          {"40-80"},
+                          {"40-60", "60-80"},
+                          {},
+                          /*remote=*/true,
+                          {},
                           /*coordinator=*/true};
 
 // The operator's move command with both nodes named.
@@ -253,7 +263,8 @@ void ExpectUntouched(LiveMigrationProcesses& cluster, const std::string& url,
 
 TEST(ThirdNodeBadInput, EachSourceMistakeIsRefusedNamingNodeStoreAndProblemAndChangesNothing) {
   Variant variant = kMoveThird;
-  variant.other_stores = {"40-80@old"};  // a store on the storage node that the map does not route to
+  // A store on the storage node that the map does not route to.
+  variant.other_stores = {"40-80@old"};
   LiveMigrationProcesses cluster(variant);
   ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
   ASSERT_NO_FATAL_FAILURE(cluster.Preload(2000));
@@ -264,17 +275,17 @@ TEST(ThirdNodeBadInput, EachSourceMistakeIsRefusedNamingNodeStoreAndProblemAndCh
   const std::string dead = fmt::format("tcp://127.0.0.1:{}", FreePorts(1)[0]);
   auto start = [](const std::string& id, const std::string& source, const std::string& nodes) {
     return fmt::format(
-        R"({{"migrate":"start","id":"{}","sources":["{}"],"targets":["40-80@b"],"nodes":{}}})",
-        id, source, nodes);
+        R"({{"migrate":"start","id":"{}","sources":["{}"],"targets":["40-80@b"],"nodes":{}}})", id,
+        source, nodes);
   };
   ExpectRefused(cluster, "unreachable",
                 start("unreachable", "40-80",
                       fmt::format(R"({{"40-80":"{}","40-80@b":"{}"}})", dead, target)),
                 fmt::format("source 40-80 on node {}: the node is unreachable", dead));
-  ExpectRefused(cluster, "nostore",
-                start("nostore", "40-80",
-                      fmt::format(R"({{"40-80":"{}","40-80@b":"{}"}})", target, target)),
-                fmt::format("source 40-80 on node {}:", target));
+  ExpectRefused(
+      cluster, "nostore",
+      start("nostore", "40-80", fmt::format(R"({{"40-80":"{}","40-80@b":"{}"}})", target, target)),
+      fmt::format("source 40-80 on node {}:", target));
   ExpectRefused(cluster, "unrouted",
                 start("unrouted", "40-80@old",
                       fmt::format(R"({{"40-80@old":"{}","40-80@b":"{}"}})", storage, target)),
@@ -283,17 +294,15 @@ TEST(ThirdNodeBadInput, EachSourceMistakeIsRefusedNamingNodeStoreAndProblemAndCh
   ExpectRefused(cluster, "local",
                 start("local", "40-80", fmt::format(R"({{"40-80@b":"{}"}})", target)),
                 "shard 40-80: no store serves it in this node");
-  ExpectRefused(cluster, "owner",
-                start("owner", "40-80",
-                      fmt::format(R"({{"40-80":"{}","40-80@b":"{}"}})", storage, storage)),
-                fmt::format("target 40-80@b on node {}: that node serves the source 40-80",
-                            storage));
   ExpectRefused(
-      cluster, "stranger",
-      start("stranger", "40-80",
-            fmt::format(R"({{"40-80":"{}","40-80@b":"{}","80-c0":"{}"}})", storage, target,
-                        storage)),
-      "nodes: 80-c0 is not a source or target of this migration");
+      cluster, "owner",
+      start("owner", "40-80", fmt::format(R"({{"40-80":"{}","40-80@b":"{}"}})", storage, storage)),
+      fmt::format("target 40-80@b on node {}: that node serves the source 40-80", storage));
+  ExpectRefused(cluster, "stranger",
+                start("stranger", "40-80",
+                      fmt::format(R"({{"40-80":"{}","40-80@b":"{}","80-c0":"{}"}})", storage,
+                                  target, storage)),
+                "nodes: 80-c0 is not a source or target of this migration");
   ASSERT_NO_FATAL_FAILURE(ExpectUntouched(cluster, storage, "40-80"));
   ASSERT_NO_FATAL_FAILURE(ExpectUntouched(cluster, storage, "40-80@old"));
   ASSERT_NO_FATAL_FAILURE(ExpectUntouched(cluster, target, "40-80@b"));
