@@ -155,6 +155,17 @@ TEST_P(CoordinatorNodeCrashTest, ResumesFromItsJournalAndLosesNothing) {
   EXPECT_NE(cluster.coordinator().log().find("crash point " + c.point), std::string::npos);
 
   ASSERT_NO_FATAL_FAILURE(cluster.StartCoordinator());
+  // Resumed (status resumes it if the node has not yet), the coordinator has thrown the source's
+  // gate on the storage node: reopened if the cutover had not swapped the map, else retired.
+  ASSERT_TRUE(cluster.Migrate("status").ok()) << cluster.logs();
+  if (c.steps.back() == "cutover") {
+    bool swapped = c.point == "migrate:map_swapped" || c.point == "migrate:cutover_done";
+    auto gate = cluster.CallNode(cluster.storage_address(),
+                                 R"({"store":"replication","v":1,"shard":"40-80","gate":"state"})");
+    ASSERT_TRUE(gate.ok()) << gate.status().ToString();
+    EXPECT_EQ(gate->GetString("gate"),
+              std::optional<std::string_view>(swapped ? "retired" : "open"));
+  }
   if (c.steps.back() == "rollback") {
     auto rollback = cluster.MigrateCli("rollback --id m1");
     ASSERT_EQ(rollback.exit_code, 0) << rollback.out << rollback.err << cluster.logs();
