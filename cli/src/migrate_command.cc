@@ -21,7 +21,7 @@ struct MigrateOptions {
   std::string id;
   std::vector<std::string> sources;
   std::vector<std::string> targets;
-  std::vector<std::string> nodes;  // target=url
+  std::vector<std::string> nodes;  // shard=url (a source or a target)
   uint64_t max_rows_per_s = 0;
   bool cutover = false;
   bool complete = false;
@@ -97,13 +97,13 @@ void PrintProgress(const Message& status, bool tty) {
   std::fflush(stdout);
 }
 
-// The --node options as the `nodes` object of migrate:start: {"<target>":"<url>",…}.
+// The --node options as the `nodes` object of migrate:start: {"<shard>":"<url>",…}.
 Result<std::string> NodesJson(const std::vector<std::string>& nodes) {
   JsonObject out;
   for (const auto& n : nodes) {
     size_t eq = n.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == n.size())
-      return Status::Invalid(fmt::format("--node: '{}' must be <target shard>=<node url>", n));
+      return Status::Invalid(fmt::format("--node: '{}' must be <shard>=<node url>", n));
     out.Add(n.substr(0, eq), n.substr(eq + 1));
   }
   return out.str();
@@ -197,7 +197,7 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
   };
   auto copy_options = [&](CLI::App* sub) {
     sub->add_option("--node", options->nodes,
-                    "A target on another node: <target>=<node url> (repeat for more)");
+                    "A source or target on another node: <shard>=<node url> (repeat for more)");
     sub->add_option("--max-rows-per-s", options->max_rows_per_s, kMaxRowsHelp);
     sub->add_flag("--cutover", options->cutover, "Cut over once caught up");
     sub->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
@@ -229,11 +229,15 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
   auto node_url = std::make_shared<std::string>();
   move->add_option("--node", *node_url, "The node serving the target, e.g. tcp://10.0.0.2:7000")
       ->required();
+  auto source_url = std::make_shared<std::string>();
+  move->add_option("--source-node", *source_url,
+                   "The node serving the source, when not the migrator's (--to) node");
   move->add_flag("--cutover", options->cutover, "Cut over once caught up");
   move->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
   move->add_option("--max-rows-per-s", options->max_rows_per_s, kMaxRowsHelp);
-  move->callback([options, node_url, &exit_code] {
+  move->callback([options, node_url, source_url, &exit_code] {
     options->nodes = {options->targets.at(0) + "=" + *node_url};
+    if (!source_url->empty()) options->nodes.push_back(options->sources.at(0) + "=" + *source_url);
     exit_code = Run(*options);
   });
   struct Op {

@@ -78,8 +78,13 @@ class Migration::Impl {
     bool targets_current = std::all_of(target_names.begin(), target_names.end(),
                                        [&](const std::string& n) { return map->Find(n); });
     if (!sources_current && !targets_current) {
+      const Participant& s =
+          *std::find_if(spec_.sources.begin(), spec_.sources.end(),
+                        [&](const Participant& p) { return !map->Find(p.shard); });
       return Status::Invalid(
-          fmt::format("sources are not shards of the map at epoch {}", map->epoch()));
+          fmt::format("source {}{}: not a shard of the current map (epoch {})", s.shard,
+                      s.node.empty() ? "" : " on node " + s.node, map->epoch()),
+          JsonObject().Add("field", "sources").Add("shard", s.shard).Add("node", s.node).str());
     }
     return sources_current ? check(source_names, target_names) : check(target_names, source_names);
   }
@@ -295,8 +300,10 @@ class Migration::Impl {
     }
     for (auto* side : {&spec_.sources, &spec_.targets}) {
       for (Participant& p : *side) {
-        // A source is remembered weakly for Cleanup: open while the node still serves it.
+        // A source is remembered weakly for Cleanup: open while the node still serves it; a
+        // remote one is only a connection, kept.
         if (side == &spec_.sources) released_sources_[p.shard] = p.store;
+        if (side == &spec_.sources && !p.node.empty()) remote_sources_.push_back(p.store);
         p.store.reset();
         p.gate.reset();
       }
@@ -382,6 +389,10 @@ class Migration::Impl {
     rows_to_copy_ = total;
     for (const Participant& source : spec_.sources) {
       uint64_t p0 = source.store->feed().LastSequence();
+      if (p0 == ~0ull)  // a remote source's node did not answer
+        return Status::Unavailable(
+            fmt::format("copy: cannot read the feed position of source {} on node {}", source.shard,
+                        source.node));
       state_.p0[source.shard] = p0;
       for (const Participant& target : spec_.targets) {
         auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
@@ -651,6 +662,7 @@ class Migration::Impl {
   MigrationSpec spec_;
   // The sources' stores after ReleaseClaims, by shard, for Cleanup.
   std::map<std::string, std::weak_ptr<store::EntityStore>> released_sources_;
+  std::vector<std::shared_ptr<store::EntityStore>> remote_sources_;  // sources on other nodes
   std::map<std::string, store::KsidRange> ranges_;
   internal::JournalState state_;
   std::vector<std::unique_ptr<internal::Replicator>> forward_, reverse_;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "journal.h"
+#include "participants.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/message/file.h"
@@ -29,8 +30,7 @@ class Migrator : public MigratorService {
   explicit Migrator(MigratorServiceOptions options)
       : dir_(std::move(options.dir)),
         map_(std::move(options.map)),
-        find_shard_(std::move(options.find_shard)),
-        find_remote_(std::move(options.find_remote)),
+        find_({{}, {}, std::move(options.find_shard), std::move(options.find_remote)}),
         pool_(1) {}
   ~Migrator() {
     pool_.join();
@@ -151,82 +151,6 @@ class Migrator : public MigratorService {
     return names;
   }
 
-  // The `nodes` of a start: target shard -> URL of the node serving it.
-  static Result<std::map<std::string, std::string>> Nodes(const Message& m) {
-    std::map<std::string, std::string> nodes;
-    if (!m.Has("nodes")) return nodes;
-    auto bad = [] {
-      return Status::Invalid("nodes: must be an object of target shard -> node URL",
-                             R"({"field":"nodes"})");
-    };
-    auto text = m.GetObjectJson("nodes");
-    if (!text) return bad();
-    auto doc = ParseJson(*text, "nodes");
-    if (!doc.ok()) return doc.status();
-    for (const auto& member : doc->GetObject()) {
-      auto canonical = shard::CanonicalShardName(member.name.GetString());
-      if (!canonical.ok() || !member.value.IsString()) return bad();
-      nodes[*canonical] = member.value.GetString();
-    }
-    return nodes;
-  }
-
-  // Remote targets: each reachable and serving its store, and none on a node that serves a
-  // source (a move to the node that owns the range moves nothing).
-  Result<std::vector<Participant>> RemoteTargets(const std::vector<std::string>& targets,
-                                                 const std::map<std::string, std::string>& nodes,
-                                                 const std::vector<std::string>& sources) {
-    std::vector<Participant> out;
-    for (const auto& name : targets) {
-      auto node = nodes.find(name);
-      if (node == nodes.end()) {
-        auto local = Participants({name});
-        if (!local.ok()) return local.status();
-        out.push_back(local->front());
-        continue;
-      }
-      if (!find_remote_) return Status::Invalid("nodes: this migrator takes local targets only");
-      for (const auto& source : sources) {
-        if (find_remote_(source, node->second).ok()) {
-          return Status::Invalid(
-              fmt::format("target {} on node {}: that node serves the source {}; move the range "
-                          "to another node",
-                          name, node->second, source),
-              JsonObject()
-                  .Add("field", "nodes")
-                  .Add("shard", name)
-                  .Add("node", node->second)
-                  .str());
-        }
-      }
-      auto remote = find_remote_(name, node->second);
-      if (!remote.ok()) return remote.status();
-      out.push_back(std::move(remote).value());
-    }
-    for (const auto& [name, url] : nodes) {
-      if (std::find(targets.begin(), targets.end(), name) == targets.end()) {
-        return Status::Invalid(fmt::format("nodes: {} is not a target of this migration", name),
-                               R"({"field":"nodes"})");
-      }
-    }
-    return out;
-  }
-
-  Result<std::vector<Participant>> Participants(const std::vector<std::string>& names) {
-    std::vector<Participant> out;
-    for (const auto& name : names) {
-      Participant p = find_shard_ ? find_shard_(name) : Participant{};
-      if (!p.store) {
-        return Status::Invalid(fmt::format(
-            "shard {}: no store serves it in this node (add a [[service]] of type store "
-            "with shard = \"{}\" and reload)",
-            name, name));
-      }
-      out.push_back({name, p.store, p.gate, {}});
-    }
-    return out;
-  }
-
   static Message Describe(const Progress& p, const std::string& id) {
     Message out;
     out.SetString("id", id).SetString("phase", PhaseName(p.phase));
@@ -259,12 +183,12 @@ class Migrator : public MigratorService {
     return Message().SetArrayJson("migrations", items + "]");
   }
 
-  // A migration not open yet: its stores looked up (remote targets connected), opened or resumed
+  // A migration not open yet: its stores looked up (remote ones connected), opened or resumed
   // from its journal, and its spec saved for a restarted process.
   Result<std::unique_ptr<Migration>> Open(const Message& m, const std::string& key,
                                           const std::vector<std::string>& sources,
                                           const std::vector<std::string>& targets) {
-    auto nodes = Nodes(m);
+    auto nodes = internal::ParseNodes(m);
     if (!nodes.ok()) return nodes.status();
     auto max_rows = m.GetUint("max_rows_per_s");
     auto max_lag = m.GetUint("max_lag");
@@ -273,14 +197,12 @@ class Migrator : public MigratorService {
         return Status::Invalid(fmt::format("{}: must be a non-negative integer", field),
                                JsonObject().Add("field", field).str());
     }
-    auto source_parts = Participants(sources);
-    if (!source_parts.ok()) return source_parts.status();
-    auto target_parts = RemoteTargets(targets, *nodes, sources);
-    if (!target_parts.ok()) return target_parts.status();
+    auto placed = internal::PlaceParticipants(sources, targets, *nodes, find_);
+    if (!placed.ok()) return placed.status();
     MigrationSpec spec;
     spec.id = key;
-    spec.sources = std::move(source_parts).value();
-    spec.targets = std::move(target_parts).value();
+    spec.sources = std::move(placed->sources);
+    spec.targets = std::move(placed->targets);
     spec.max_rows_per_s = max_rows.value_or(0);
     if (max_lag) spec.cutover.max_lag = *max_lag;
     spec.map = map_;
@@ -410,8 +332,7 @@ class Migrator : public MigratorService {
 
   const std::string dir_;
   std::shared_ptr<shard::ShardMapHolder> map_;
-  const std::function<Participant(const std::string&)> find_shard_;
-  const std::function<Result<Participant>(const std::string&, const std::string&)> find_remote_;
+  const MigratorServiceOptions find_;  // its find_shard and find_remote
   std::mutex bus_mu_;
   Bus* bus_ = nullptr;  // guarded by bus_mu_
   int users_ = 0;       // guarded by bus_mu_

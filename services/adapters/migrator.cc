@@ -1,5 +1,5 @@
 // migrator: migrate/'s message service (migrate/service.h) over the shards this node serves,
-// with targets on other nodes reached by the replication protocol (remote_store.h).
+// with sources and targets on other nodes reached by the replication protocol (remote_store.h).
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -38,10 +38,13 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
         ServedShard served = FindServedShard(*directory, shard);
         return migrate::Participant{shard, served.store, served.gate, {}};
       };
-      // A target on another node: its gate is its guard's there, thrown over the network.
-      auto find_remote = [](const std::string& shard,
-                            const std::string& node) -> Result<migrate::Participant> {
-        auto remote = OpenRemoteStore({node, shard});
+      // A source or target on another node: its gate is its guard's there, thrown over the
+      // network.
+      auto find_remote = [](const std::string& shard, const std::string& node,
+                            std::string_view role) -> Result<migrate::Participant> {
+        RemoteStoreOptions options{node, shard};
+        options.role = role;
+        auto remote = OpenRemoteStore(std::move(options));
         if (!remote.ok()) return remote.status();
         return migrate::Participant{shard, remote->store, remote->gate, node};
       };

@@ -1,4 +1,4 @@
-// RemoteStore (remote_store.h): the migration's view of a target store on another node.
+// RemoteStore (remote_store.h): the migration's view of a source or target store on another node.
 #include "remote_store.h"
 
 #include <fmt/format.h>
@@ -21,7 +21,7 @@ using store::EntityRecord;
 
 Status NotOverTheNetwork(std::string_view what) {
   return Status::Invalid(fmt::format(
-      "{}: a migration's remote target answers replication only; send it to the store's node",
+      "{}: a migration's remote store answers replication only; send it to the store's node",
       what));
 }
 
@@ -89,7 +89,7 @@ class RemoteStore final : public store::EntityStore {
   // The head of the store's feed; unavailable after `position_timeout`.
   Result<Message> Head() const { return State({}, /*bounded=*/true); }
   std::string name() const {
-    return fmt::format("target {} on node {}", options_.shard, options_.node);
+    return fmt::format("{} {} on node {}", options_.role, options_.shard, options_.node);
   }
   // Any message to the store (store:changes long polls).
   Result<Message> Ask(Message m) const { return Call(std::move(m)); }
@@ -242,7 +242,8 @@ void RemoteFeed::WhenAppended(uint64_t after, std::function<void()> wake) {
 
 uint64_t RemoteFeed::LastSequence() const {
   auto state = store_.Head();
-  // A target that cannot answer counts as not empty (the rules refuse it) and never as caught up.
+  // A store that cannot answer counts as not empty (the rules refuse it), never as caught up, and
+  // never as a fence or a copy's start (the migration checks for it).
   return state.ok() ? state->GetUint("last").value_or(0) : ~0ull;
 }
 
@@ -344,7 +345,7 @@ Result<RemoteTarget> OpenRemoteStore(RemoteStoreOptions options) {
                           ? fmt::format("the node is unreachable ({})", s.message())
                           : s.message();
     return Status::Invalid(
-        fmt::format("target {} on node {}: {}", options.shard, options.node, why),
+        fmt::format("{} {} on node {}: {}", options.role, options.shard, options.node, why),
         JsonObject()
             .Add("field", "nodes")
             .Add("shard", options.shard)

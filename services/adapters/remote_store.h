@@ -1,9 +1,9 @@
-// RemoteStore: a migration's target store served by another node, reached over TCP with the
-// replication protocol (store/replication.h). It is an EntityStore so the migration treats it as
-// it treats a local target; it answers only what a migration asks of a target (apply a batch,
-// the applied positions, the claim, the feed and its consumers, a scan of a range) and its
-// shard's write gate there. Client data calls are refused: clients reach that store through its
-// own node.
+// RemoteStore: a migration's source or target store served by another node, reached over TCP
+// with the replication protocol (store/replication.h). It is an EntityStore so the migration
+// treats it as it treats a local one; it answers only what a migration asks of a participant
+// (apply a batch, the applied positions, the claim, the feed, its records and its consumers, a
+// scan of a range) and its shard's write gate there. Client data calls are refused: clients reach
+// that store through its own node.
 //
 // Copy batches (assume_absent, no position) are sent with up to `window` in flight, so the copy
 // is not bound by one round trip per batch; any other apply first waits for them, so a recorded
@@ -22,8 +22,9 @@
 namespace shardkit::services {
 
 struct RemoteStoreOptions {
-  std::string node;   // tcp://host:port of the node serving the store
-  std::string shard;  // the store's canonical shard name there
+  std::string node;             // tcp://host:port of the node serving the store
+  std::string shard;            // the store's canonical shard name there
+  std::string role = "target";  // "source" or "target": how errors name the store
   std::chrono::milliseconds timeout{30'000};
   // The bound of a feed-position query: a cutover asks it with the source's gates closed, so an
   // unreachable target must count as unreachable well within the routers' timeouts.
@@ -31,14 +32,15 @@ struct RemoteStoreOptions {
   size_t window = 4;  // copy batches in flight
 };
 
-// The store, and the write gate of its shard on its node (a rollback closes it there).
+// The store, and the write gate of its shard on its node (a source's cutover and a target's
+// rollback close it there).
 struct RemoteTarget {
   std::shared_ptr<store::EntityStore> store;
   std::shared_ptr<shard::WriteGate> gate;
 };
 
-// Connects and asks the store's replication state once: `invalid` naming the node and the shard
-// when the node cannot be reached or serves no such store.
+// Connects and asks the store's replication state once: `invalid` naming the role, the shard and
+// the node when the node cannot be reached or serves no such store.
 Result<RemoteTarget> OpenRemoteStore(RemoteStoreOptions options);
 
 }  // namespace shardkit::services

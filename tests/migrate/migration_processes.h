@@ -1,6 +1,7 @@
 // The harness of the live-migration process tests: a storage node (the authoritative shard map,
 // four RocksDB shards -40, 40-80, 80-c0, c0-, the migration targets and the migrator) and a router
-// node, real `shardkit serve` processes; client threads recording every operation for the
+// node, real `shardkit serve` processes (with a target node and a coordinator node for the remote
+// variants); client threads recording every operation for the
 // linearizability and append-key checks; the stores' files opened directly once stopped.
 #pragma once
 
@@ -46,6 +47,10 @@ struct Variant {
   // storage node); the router sends their shard messages there directly.
   bool remote = false;
   std::vector<std::string> retired;  // stores taken out of the config (after a migration)
+  // The migrator runs on a fourth process of its own, the *coordinator* node (the authoritative
+  // map and the migrator, no store); the storage node follows its map and serves the sources,
+  // which the migrator reaches over TCP like the targets (a remote variant).
+  bool coordinator = false;
 };
 
 // Every store of the storage node, each once.
@@ -118,7 +123,46 @@ shard = "{0}"
   return toml;
 }
 
-inline std::string StorageConfig(const std::string& data, uint16_t port, const Variant& v) {
+// The coordinator node: the authoritative map and the migrator, no store.
+inline std::string CoordinatorConfig(const std::string& data, uint16_t port) {
+  return fmt::format(R"(
+[node]
+name = "coordinator"
+threads = 2
+[[listener]]
+url = "tcp://127.0.0.1:{0}"
+[[service]]
+name = "map"
+type = "shard-map"
+ranges = {1}
+path = "{2}/map.json"
+[[service]]
+name = "migrator"
+type = "migrator"
+dir = "{2}/migrations"
+)",
+                     port, JsonList(kInitialShards), data);
+}
+
+// With a coordinator node (`map_from`), the storage node follows its map and runs no migrator.
+inline std::string StorageConfig(const std::string& data, uint16_t port, const Variant& v,
+                                 const std::string& map_from = {}) {
+  if (v.coordinator) {
+    return fmt::format(R"(
+[node]
+name = "storage"
+threads = 2
+[[listener]]
+url = "tcp://127.0.0.1:{}"
+[[service]]
+name = "map"
+type = "shard-map"
+from = "{}"
+refresh_ms = 0
+)",
+                       port, map_from) +
+           StoreServices(data, StoreShards(v));
+  }
   std::string toml = fmt::format(R"(
 [node]
 name = "storage"
@@ -143,7 +187,7 @@ dir = "{}/migrations"
   return toml;
 }
 
-// The target node of a remote variant: a follower of the storage node's map and the targets.
+// The target node of a remote variant: a follower of the authoritative map and the targets.
 inline std::string TargetConfig(const std::string& data, const std::string& storage_url,
                                 uint16_t port, const Variant& v) {
   return fmt::format(R"(
@@ -162,9 +206,11 @@ refresh_ms = 0
          StoreServices(data, v.targets);
 }
 
+// `map_from`: the authoritative map's node, when not the storage node.
 inline std::string RouterConfig(const std::string& storage_url, uint16_t port,
                                 const std::string& target_url = {},
-                                const std::vector<std::string>& targets = {}) {
+                                const std::vector<std::string>& targets = {},
+                                const std::string& map_from = {}) {
   std::string toml = fmt::format(R"(
 [node]
 name = "router"
@@ -174,7 +220,7 @@ url = "tcp://127.0.0.1:{1}"
 [[service]]
 name = "map"
 type = "shard-map"
-from = "{0}"
+from = "{2}"
 refresh_ms = 0
 [[service]]
 name = "router"
@@ -185,7 +231,7 @@ pattern = "store:*,kind:*,shard:*"
 to = "{0}"
 timeout_ms = 5000
 )",
-                                 storage_url, port);
+                                 storage_url, port, map_from.empty() ? storage_url : map_from);
   for (const auto& t : targets) {
     toml += fmt::format(R"(
 [[route]]
@@ -220,19 +266,44 @@ class LiveMigrationProcesses {
   ~LiveMigrationProcesses() { StopTraffic(); }
 
   // --- processes ----------------------------------------------------------------------------
-  void StartStorage(const char* crash_point = nullptr) {
+  // The coordinator node of a coordinator variant (first: the others follow its map).
+  // `crash_point`: its SHARDKIT_CRASH_POINT (the migrator's journal states).
+  void StartCoordinator(const char* crash_point = nullptr) {
     std::string config =
-        storage_dir_.Write("storage.toml", StorageConfig(data_, storage_port_, variant_));
+        coordinator_dir_.Write("coordinator.toml", CoordinatorConfig(data_, coordinator_port_));
+    if (crash_point) setenv("SHARDKIT_CRASH_POINT", crash_point, 1);
+    coordinator_ = std::make_unique<ServeProcess>(coordinator_dir_, config);
+    if (crash_point) unsetenv("SHARDKIT_CRASH_POINT");
+    auto urls = coordinator_->WaitReady();
+    ASSERT_EQ(urls.size(), 1u);
+    Admin(urls[0]);
+  }
+  ServeProcess& coordinator() { return *coordinator_; }
+  void KillCoordinator() { Kill(coordinator_); }
+  void KillStorage() { Kill(storage_); }
+  // Where the authoritative map is: the coordinator node, else the storage node.
+  std::string map_url() const {
+    return variant_.coordinator ? fmt::format("tcp://127.0.0.1:{}", coordinator_port_)
+                                : fmt::format("tcp://127.0.0.1:{}", storage_port_);
+  }
+  void StartStorage(const char* crash_point = nullptr) {
+    std::string config = storage_dir_.Write(
+        "storage.toml", StorageConfig(data_, storage_port_, variant_, map_url()));
     if (crash_point) setenv("SHARDKIT_CRASH_POINT", crash_point, 1);
     storage_ = std::make_unique<ServeProcess>(storage_dir_, config);
     if (crash_point) unsetenv("SHARDKIT_CRASH_POINT");
     auto urls = storage_->WaitReady();
     ASSERT_EQ(urls.size(), 1u);
     storage_url_ = urls[0];
+    if (!variant_.coordinator) Admin(storage_url_);
+  }
+  // The migrator's node, which the migrate:* messages and commands go to.
+  void Admin(const std::string& url) {
+    migrator_url_ = url;
     ClientOptions options;
     options.timeout = std::chrono::seconds(60);  // a copy or a cutover may take a while
     options.connections = 1;
-    admin_ = Client(admin_runtime_, storage_url_, options);
+    admin_ = Client(admin_runtime_, url, options);
   }
   // The target node of a remote variant (after the storage node: it follows its map).
   // `replicate_delay_ms`: the target applies each replicated batch that much later (a target
@@ -240,7 +311,7 @@ class LiveMigrationProcesses {
   // `crash_point`: SHARDKIT_CRASH_POINT of the target node (a rollback throws its gate).
   void StartTarget(const char* replicate_delay_ms = nullptr, const char* crash_point = nullptr) {
     std::string config =
-        target_dir_.Write("target.toml", TargetConfig(data_, storage_url_, target_port_, variant_));
+        target_dir_.Write("target.toml", TargetConfig(data_, map_url(), target_port_, variant_));
     if (replicate_delay_ms) setenv("SHARDKIT_REPLICATE_DELAY_MS", replicate_delay_ms, 1);
     if (crash_point) setenv("SHARDKIT_CRASH_POINT", crash_point, 1);
     target_ = std::make_unique<ServeProcess>(target_dir_, config);
@@ -250,14 +321,16 @@ class LiveMigrationProcesses {
     ASSERT_EQ(urls.size(), 1u);
   }
   ServeProcess& target() { return *target_; }
-  void KillTarget() {
-    target_->Signal(SIGKILL);
-    target_->WaitExit(std::chrono::seconds(10));
-    target_.reset();
+  void KillTarget() { Kill(target_); }
+  static void Kill(std::unique_ptr<ServeProcess>& process) {
+    process->Signal(SIGKILL);
+    process->WaitExit(std::chrono::seconds(10));
+    process.reset();
   }
   // One message to the target node, as the migrator sends it (replication protocol).
-  Result<Message> CallTarget(const std::string& json) {
-    auto client = Client(admin_runtime_, target_url());
+  Result<Message> CallTarget(const std::string& json) { return CallNode(target_url(), json); }
+  Result<Message> CallNode(const std::string& url, const std::string& json) {
+    auto client = Client(admin_runtime_, url);
     return CallAndWait(*client, Msg(json));
   }
   // Where the targets are: the target node's URL (remote variants).
@@ -266,14 +339,14 @@ class LiveMigrationProcesses {
     std::string config = router_dir_.Write(
         "router.toml",
         RouterConfig(storage_url_, router_port_, target_url(),
-                     variant_.remote ? variant_.targets : std::vector<std::string>{}));
+                     variant_.remote ? variant_.targets : std::vector<std::string>{}, map_url()));
     router_ = std::make_unique<ServeProcess>(router_dir_, config);
     auto urls = router_->WaitReady();
     ASSERT_EQ(urls.size(), 1u);
     router_url_ = urls[0];
   }
   void KillAll() {
-    for (auto* p : {router_.get(), target_.get(), storage_.get()}) {
+    for (auto* p : {router_.get(), target_.get(), storage_.get(), coordinator_.get()}) {
       if (!p) continue;
       p->Signal(SIGKILL);
       p->WaitExit(std::chrono::seconds(10));
@@ -281,6 +354,7 @@ class LiveMigrationProcesses {
     router_.reset();
     target_.reset();
     storage_.reset();
+    coordinator_.reset();
   }
   ServeProcess& storage() { return *storage_; }
   void KillRouter() {
@@ -291,7 +365,9 @@ class LiveMigrationProcesses {
   std::string logs() const {
     return "--- storage log ---\n" + (storage_ ? storage_->log() : std::string("(gone)")) +
            "\n--- router log ---\n" + (router_ ? router_->log() : std::string("(gone)")) +
-           "\n--- target log ---\n" + (target_ ? target_->log() : std::string("(none)"));
+           "\n--- target log ---\n" + (target_ ? target_->log() : std::string("(none)")) +
+           "\n--- coordinator log ---\n" +
+           (coordinator_ ? coordinator_->log() : std::string("(none)"));
   }
 
   // --- the migration ------------------------------------------------------------------------
@@ -303,7 +379,7 @@ class LiveMigrationProcesses {
   Result<Message> Reconfigure(const std::string& migration_id, Variant variant) {
     migration_id_ = migration_id;
     variant_ = std::move(variant);
-    storage_dir_.Write("storage.toml", StorageConfig(data_, storage_port_, variant_));
+    storage_dir_.Write("storage.toml", StorageConfig(data_, storage_port_, variant_, map_url()));
     return CallAndWait(*admin_, Msg(R"({"sys":"config","cmd":"reload"})"));
   }
   const std::string& data() const { return data_; }
@@ -315,7 +391,7 @@ class LiveMigrationProcesses {
     std::string extra;
     if (op == "start") {
       extra = fmt::format(R"(,"sources":{},"targets":{})", JsonList(sources), JsonList(targets));
-      if (variant_.remote) extra += fmt::format(R"(,"nodes":{})", NodesJson(targets));
+      if (variant_.remote) extra += fmt::format(R"(,"nodes":{})", NodesJson(targets, sources));
     }
     return CallAndWait(*admin_,
                        Msg(fmt::format(R"({{"migrate":"{}","id":"{}"{}}})", op, id, extra)));
@@ -323,24 +399,35 @@ class LiveMigrationProcesses {
   // Any message to the migrator, as JSON text.
   Result<Message> MigrateRaw(const std::string& json) { return CallAndWait(*admin_, Msg(json)); }
   const std::string& storage_url() const { return storage_url_; }
-  // The `nodes` of a start: every target on the target node.
-  std::string NodesJson(const std::vector<std::string>& targets) const {
+  // The `nodes` of a start: every target on the target node; with a coordinator node, every
+  // source on the storage node.
+  std::string NodesJson(const std::vector<std::string>& targets,
+                        const std::vector<std::string>& sources = {}) const {
     JsonObject nodes;
     for (const auto& t : targets) nodes.Add(t, target_url());
+    if (variant_.coordinator) {
+      for (const auto& s : sources) nodes.Add(s, storage_address());
+    }
     return nodes.str();
   }
+  // The storage node's URL, known before it runs (its port is fixed).
+  std::string storage_address() const { return fmt::format("tcp://127.0.0.1:{}", storage_port_); }
   // The --node options of a remote variant's `shardkit migrate` command line.
   std::string NodeOptions() const {
     std::string out;
     if (!variant_.remote) return out;
     for (const auto& t : variant_.targets) out += fmt::format(" --node {}={}", t, target_url());
+    if (variant_.coordinator) {
+      for (const auto& s : variant_.sources)
+        out += fmt::format(" --node {}={}", s, storage_address());
+    }
     return out;
   }
-  // `shardkit migrate <args> --to <storage node>`, as an operator runs it.
+  // `shardkit migrate <args> --to <the migrator's node>`, as an operator runs it.
   services::testing::ShellRun MigrateCli(const std::string& args) {
     return services::testing::Shell(
         storage_dir_, services::testing::Cli(fmt::format("migrate {} --to {} --timeout-ms 120000",
-                                                         args, storage_url_)));
+                                                         args, migrator_url_)));
   }
   // After a crash: the operator's command line run again (it goes on from the journal's phase)
   // must complete the migration; then the clients stop and nothing may be lost or seen out of
@@ -624,6 +711,7 @@ class LiveMigrationProcesses {
     return first_errors_;
   }
   void StartAll() {
+    if (variant_.coordinator) StartCoordinator();
     StartStorage();
     if (variant_.remote) StartTarget();
     StartRouter();
@@ -632,14 +720,15 @@ class LiveMigrationProcesses {
  private:
   Variant variant_;
   std::string migration_id_ = "m1";
-  TempDir data_dir_, storage_dir_, router_dir_, target_dir_;
+  TempDir data_dir_, storage_dir_, router_dir_, target_dir_, coordinator_dir_;
   std::string data_;
-  const std::vector<uint16_t> ports_ = FreePorts(3);
+  const std::vector<uint16_t> ports_ = FreePorts(4);
   const uint16_t storage_port_ = ports_[0];
   const uint16_t router_port_ = ports_[1];
   const uint16_t target_port_ = ports_[2];
-  std::unique_ptr<ServeProcess> storage_, router_, target_;
-  std::string storage_url_, router_url_;
+  const uint16_t coordinator_port_ = ports_[3];
+  std::unique_ptr<ServeProcess> storage_, router_, target_, coordinator_;
+  std::string storage_url_, router_url_, migrator_url_;
   IoRuntime admin_runtime_{1};
   IoRuntime client_runtime_{2};
   std::shared_ptr<Handler> admin_;

@@ -52,9 +52,9 @@ struct Participant {
   std::string shard;  // the range it owns (sources) or will own
   std::shared_ptr<store::EntityStore> store;
   std::shared_ptr<shard::WriteGate> gate;  // the gate of this shard's guard
-  // Empty: the store is in this process. Else the URL of the node serving it (a target only);
-  // `store` then speaks the replication protocol to it (store/replication.h) and `gate` throws
-  // the gate of the target's guard on that node (a rollback closes it there).
+  // Empty: the store is in this process. Else the URL of the node serving it; `store` then
+  // speaks the replication protocol to it (store/replication.h) and `gate` throws the gate of the
+  // shard's guard on that node (a cutover closes a source's there, a rollback a target's).
   std::string node;
 };
 

@@ -3,8 +3,10 @@
 // store's (store/service.h), so it may be routed like any other service.
 //
 //   migrate:start,id:I  sources:[…] targets:[…]   create (a new id) or resume (the same id and
-//                       [nodes:{target:url}]      spec; another spec is a conflict), then copy;
-//                       [max_rows_per_s:N]        `nodes` places targets on other nodes;
+//                       [nodes:{shard:url}]       spec; another spec is a conflict), then copy;
+//                       [max_rows_per_s:N]        `nodes` places sources and targets on other
+//                                                 nodes (all of them: the migrator's node holds
+//                                                 none and only coordinates);
 //                       [max_lag:N]               the cutover's lag bound (default 10,000)
 //   migrate:status|verify|cutover|rollback|complete|cancel|cleanup,id:I
 //   migrate:list                                 {"migrations":[…]}: each open one, as status
@@ -29,10 +31,12 @@ struct MigratorServiceOptions {
   std::shared_ptr<shard::ShardMapHolder> map;  // the map a cutover moves
   // The store and gate serving a canonical shard name in this process; a null store when none.
   std::function<Participant(const std::string& shard)> find_shard;
-  // The store serving `shard` on the node at URL `node` (a migration target on another node), or
-  // `invalid` naming the node and the shard (unreachable, no such store). Null: targets must be
-  // in this process.
-  std::function<Result<Participant>(const std::string& shard, const std::string& node)> find_remote;
+  // The store serving `shard` on the node at URL `node` (a migration's source or target on
+  // another node; `role` is "source" or "target"), or `invalid` naming the role, the shard and the
+  // node (unreachable, no such store). Null: sources and targets must be in this process.
+  std::function<Result<Participant>(const std::string& shard, const std::string& node,
+                                    std::string_view role)>
+      find_remote;
 };
 
 class MigratorService : public Handler {
