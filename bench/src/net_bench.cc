@@ -5,6 +5,8 @@
 // with the plain runs in slices (RunInTurns), so a slow spell of a shared machine weighs on both
 // alike. The node runs with its default two I/O threads and the clients on one more, all
 // on the same machine, so the figures are what the whole loop (client + node) achieves.
+// The baseline, in the same turns: redis-server's GET on the same number of keys and value size,
+// timed by redis-benchmark with the same connections and depth (redis_baseline.h).
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
 // traffic: the node plus the benchmark's own code and libraries (an upper bound for a node alone).
@@ -25,6 +27,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -39,6 +42,7 @@
 #include <spdlog/spdlog.h>
 
 #include "idle_node.h"
+#include "redis_baseline.h"
 #include "shardkit/bench/bench.h"
 #include "shardkit/message/codec.h"
 #include "shardkit/services/client.h"
@@ -64,6 +68,7 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kKeys = 1000;
+constexpr int kValueBytes = 100;
 
 double RssMb() {
   std::ifstream status("/proc/self/status");
@@ -549,9 +554,10 @@ type = "kv"
 patterns = ["store:load"]
 max_in_flight = 1000000
 preload = {}
-value_bytes = 100
+value_bytes = {}
 )",
-                  certs.files.server_cert, certs.files.server_key, nats_listener, kKeys),
+                  certs.files.server_cert, certs.files.server_key, nats_listener, kKeys,
+                  kValueBytes),
       "bench-net.toml");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
@@ -562,6 +568,9 @@ value_bytes = 100
 struct Runs {
   RunResult depth1, deep, tls1, tls_deep, over_nats;
   double tls1_median_ratio = 0, tls_deep_median_ratio = 0;
+  // redis-benchmark's GETs per second (the mean of its slices) and the median of the slices'
+  // tcp / redis ratios; NaN (null) without redis.
+  double redis1 = NAN, redis_deep = NAN, redis1_median_ratio = NAN, redis_deep_median_ratio = NAN;
 };
 
 // The median of the ratios over[i] / plain[i], slice by slice: the two slices of a pair run within
@@ -577,36 +586,62 @@ double MedianRatio(const std::vector<RunResult>& over, const std::vector<RunResu
   return n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
 }
 
-// Runs that are compared (tls and nats against plain tcp) take turns in kRounds short slices
-// each, which of a pair goes first alternating (tcp, tls, then tls, tcp): on a shared, noisy
-// machine a slow spell weighs on both, and neither side always runs just after the other's
-// connections close. `nats_url` empty: no NATS runs.
+// Runs that are compared (tls, redis and nats against plain tcp) take turns in kRounds short
+// slices each, the order alternating (tcp, tls, redis, then redis, tls, tcp): on a shared, noisy
+// machine a slow spell weighs on all, and no side always runs just after another's connections
+// close. `redis` null: no redis runs; `nats_url` empty: no NATS runs.
 Runs RunInTurns(const NetOptions& options, const tcp::endpoint& tcp_where,
-                const tcp::endpoint& tls_where, asio::ssl::context& tls,
+                const tcp::endpoint& tls_where, asio::ssl::context& tls, RedisBaseline* redis,
                 const std::string& nats_url) {
   constexpr int kRounds = 6;
   NetOptions slice = options;
   slice.seconds = options.seconds / kRounds;
-  std::vector<RunResult> depth1, tls1, deep, tls_deep, nats;
+  std::vector<RunResult> depth1, tls1, deep, tls_deep, nats, redis1, redis_deep;
   for (int round = 0; round < kRounds; ++round) {
-    bool tls_first = round % 2 == 1;
-    auto pair = [&](std::vector<RunResult>& plain, std::vector<RunResult>& over_tls, int depth) {
-      if (tls_first) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+    bool forward = round % 2 == 0;
+    auto turn = [&](std::vector<RunResult>& plain, std::vector<RunResult>& over_tls,
+                    std::vector<RunResult>& baseline, int depth) {
+      auto redis_slice = [&] {
+        if (redis == nullptr) return;
+        RunResult result;
+        result.per_s = redis->Slice(options.connections, depth, slice.seconds);
+        baseline.push_back(result);
+      };
+      if (!forward) redis_slice();
+      if (!forward) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
       plain.push_back(RunTcp(tcp_where, slice, depth));
-      if (!tls_first) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+      if (forward) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+      if (forward) redis_slice();
     };
-    pair(depth1, tls1, 1);
-    pair(deep, tls_deep, options.depth);
+    turn(depth1, tls1, redis1, 1);
+    turn(deep, tls_deep, redis_deep, options.depth);
     if (!nats_url.empty()) nats.push_back(RunNats(nats_url, slice));
   }
-  double tls1_median = MedianRatio(tls1, depth1), tls_deep_median = MedianRatio(tls_deep, deep);
-  return {Merge(depth1),
-          Merge(deep),
-          Merge(tls1),
-          Merge(tls_deep),
-          nats_url.empty() ? RunResult() : Merge(nats),
-          tls1_median,
-          tls_deep_median};
+  Runs runs{Merge(depth1),
+            Merge(deep),
+            Merge(tls1),
+            Merge(tls_deep),
+            nats_url.empty() ? RunResult() : Merge(nats),
+            MedianRatio(tls1, depth1),
+            MedianRatio(tls_deep, deep)};
+  // A failed redis slice (0) makes its figures null rather than low.
+  auto failed = [](const std::vector<RunResult>& v) {
+    return v.empty() || std::any_of(v.begin(), v.end(), [](auto& r) { return r.per_s <= 0; });
+  };
+  if (!failed(redis1) && !failed(redis_deep)) {
+    // Each slice's rate weighs as long as the slice was meant to run (redis-benchmark is given
+    // a request count, not a time: its slices last about, not exactly, as long).
+    auto mean = [](const std::vector<RunResult>& v) {
+      double sum = 0;
+      for (const auto& r : v) sum += r.per_s;
+      return sum / static_cast<double>(v.size());
+    };
+    runs.redis1 = mean(redis1);
+    runs.redis_deep = mean(redis_deep);
+    runs.redis1_median_ratio = MedianRatio(depth1, redis1);
+    runs.redis_deep_median_ratio = MedianRatio(deep, redis_deep);
+  }
+  return runs;
 }
 
 }  // namespace
@@ -639,8 +674,10 @@ Figures RunNetBench(const NetOptions& options) {
   tls.load_verify_file(certs.files.ca);
   tls.set_verify_mode(asio::ssl::verify_peer);
   SSL_CTX_set_ciphersuites(tls.native_handle(), "TLS_AES_128_GCM_SHA256");  // as shardkit's client
+  std::unique_ptr<RedisBaseline> redis = RedisBaseline::Start(kKeys, kValueBytes);
   Runs runs = RunInTurns(options, EndpointOf(urls.at(0)), EndpointOf(urls.at(2)), tls,
-                         nats ? nats_url : std::string());
+                         redis.get(), nats ? nats_url : std::string());
+  redis.reset();
   const RunResult &depth1 = runs.depth1, &deep = runs.deep, &tls1 = runs.tls1,
                   &tls_deep = runs.tls_deep, &over_nats = runs.over_nats;
   RunResult over_http = RunHttp(http_where, options);
@@ -661,6 +698,13 @@ Figures RunNetBench(const NetOptions& options) {
       {"tls_vs_tcp_depth16_ratio", deep.per_s > 0 ? tls_deep.per_s / deep.per_s : 0},
       {"tls_vs_tcp_depth1_median_ratio", runs.tls1_median_ratio},
       {"tls_vs_tcp_depth16_median_ratio", runs.tls_deep_median_ratio},
+      {"redis_depth1_per_s", runs.redis1},
+      {"redis_depth16_per_s", runs.redis_deep},
+      {"tcp_vs_redis_depth1_ratio", depth1.per_s / runs.redis1},
+      {"tcp_vs_redis_depth16_ratio", deep.per_s / runs.redis_deep},
+      {"tcp_vs_redis_depth1_median_ratio", runs.redis1_median_ratio},
+      {"tcp_vs_redis_depth16_median_ratio", runs.redis_deep_median_ratio},
+      {"http_vs_tcp_depth1_ratio", depth1.per_s > 0 ? over_http.per_s / depth1.per_s : 0},
   };
   if (idle_cpu_percent >= 0) figures.push_back({"idle_cpu_percent", idle_cpu_percent});
   if (idle_cpu_percent_nats >= 0)
