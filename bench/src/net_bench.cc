@@ -534,8 +534,8 @@ tcp::endpoint EndpointOf(const std::string& url) {
 // NATS with `nats_listener`).
 std::unique_ptr<services::Node> StartBenchNode(const CertDir& certs,
                                                const std::string& nats_listener) {
-  auto config = services::ParseNodeConfig(
-      fmt::format(R"(
+  auto config =
+      services::ParseNodeConfig(fmt::format(R"(
 [node]
 name = "bench"
 threads = 2
@@ -556,9 +556,9 @@ max_in_flight = 1000000
 preload = {}
 value_bytes = {}
 )",
-                  certs.files.server_cert, certs.files.server_key, nats_listener, kKeys,
-                  kValueBytes),
-      "bench-net.toml");
+                                            certs.files.server_cert, certs.files.server_key,
+                                            nats_listener, kKeys, kValueBytes),
+                                "bench-net.toml");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
   if (!node.ok()) throw std::runtime_error(node.status().ToString());
@@ -675,8 +675,8 @@ Figures RunNetBench(const NetOptions& options) {
   tls.set_verify_mode(asio::ssl::verify_peer);
   SSL_CTX_set_ciphersuites(tls.native_handle(), "TLS_AES_128_GCM_SHA256");  // as shardkit's client
   std::unique_ptr<RedisBaseline> redis = RedisBaseline::Start(kKeys, kValueBytes);
-  Runs runs = RunInTurns(options, EndpointOf(urls.at(0)), EndpointOf(urls.at(2)), tls,
-                         redis.get(), nats ? nats_url : std::string());
+  Runs runs = RunInTurns(options, EndpointOf(urls.at(0)), EndpointOf(urls.at(2)), tls, redis.get(),
+                         nats ? nats_url : std::string());
   redis.reset();
   const RunResult &depth1 = runs.depth1, &deep = runs.deep, &tls1 = runs.tls1,
                   &tls_deep = runs.tls_deep, &over_nats = runs.over_nats;

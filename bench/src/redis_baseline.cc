@@ -16,11 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
 
 namespace shardkit::bench {
 namespace {
@@ -173,16 +173,17 @@ double RedisBaseline::Slice(int connections, int depth, double seconds) {
 }
 
 double RedisBaseline::Run(int connections, int depth, double requests) {
-  const auto [status, out] = RunCapturing(
-      {"redis-benchmark", "-h", "127.0.0.1", "-p", std::to_string(port_), "-t", "get", "-n",
-       std::to_string(static_cast<int64_t>(std::max(requests, 1000.0))), "-c",
-       std::to_string(connections), "-P", std::to_string(depth), "-d",
-       std::to_string(value_bytes_), "-r", std::to_string(keys_), "--csv"});
+  const auto [status, out] =
+      RunCapturing({"redis-benchmark", "-h", "127.0.0.1", "-p", std::to_string(port_), "-t", "get",
+                    "-n", std::to_string(static_cast<int64_t>(std::max(requests, 1000.0))), "-c",
+                    std::to_string(connections), "-P", std::to_string(depth), "-d",
+                    std::to_string(value_bytes_), "-r", std::to_string(keys_), "--csv"});
   // --csv: a header line, then "GET","<rps>",... per test.
   const size_t at = out.find("\"GET\",\"");
   double per_s = 0;
   if (status == 0 && at != std::string::npos) per_s = std::strtod(out.c_str() + at + 7, nullptr);
-  if (per_s <= 0) fmt::print(stderr, "bench net: redis-benchmark failed (exit {}): {}\n", status, out);
+  if (per_s <= 0)
+    fmt::print(stderr, "bench net: redis-benchmark failed (exit {}): {}\n", status, out);
   return per_s;
 }
 
