@@ -32,6 +32,9 @@ tcp::endpoint Loopback(unsigned short port) {
   return tcp::endpoint(asio::ip::make_address("127.0.0.1"), port);
 }
 
+// In a forked child: the bench's sockets (the node's listeners among them) stay with the bench.
+void CloseInherited() { close_range(3, ~0U, 0); }
+
 // Runs `argv` (searched in PATH) and returns its exit status and standard output; stderr is
 // inherited. Status 127: it could not be run.
 std::pair<int, std::string> RunCapturing(const std::vector<std::string>& argv) {
@@ -40,8 +43,7 @@ std::pair<int, std::string> RunCapturing(const std::vector<std::string>& argv) {
   pid_t pid = fork();
   if (pid == 0) {
     dup2(out[1], 1);
-    close(out[0]);
-    close(out[1]);
+    CloseInherited();
     std::vector<char*> args;
     for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
     args.push_back(nullptr);
@@ -90,6 +92,7 @@ std::unique_ptr<RedisBaseline> RedisBaseline::Start(int keys, int value_bytes) {
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
     dup2(null, 2);
+    CloseInherited();
     std::string port_text = std::to_string(port), log = dir + "/redis.log";
     // No snapshots, no append-only file: GETs from memory, as the node's kv store answers.
     execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port_text.c_str(),
