@@ -1,12 +1,12 @@
 // `shardkit bench net`: a node in this process serving store:load from the in-memory kv service
 // (100-byte values), driven over loopback by `connections` clients: TCP at depth 1 and at
-// options.depth requests in flight per connection, then HTTP/1.1 keep-alive (one request at a time
-// per connection). The same TCP work over TLS (tls://, certificates made at start) takes turns
-// with the plain runs in slices (RunInTurns), so a slow spell of a shared machine weighs on both
-// alike. The node runs with its default two I/O threads and the clients on one more, all
-// on the same machine, so the figures are what the whole loop (client + node) achieves.
-// The baseline, in the same turns: redis-server's GET on the same number of keys and value size,
-// timed by redis-benchmark with the same connections and depth (redis_baseline.h).
+// options.depth requests in flight per connection, and HTTP/1.1 keep-alive (one request at a time
+// per connection). The same TCP work over TLS (tls://, certificates made at start) and the HTTP
+// run take turns with the plain runs in slices (RunInTurns), so a slow spell of a shared machine
+// weighs on all alike. The node runs with its default two I/O threads and the clients on one more,
+// all on the same machine, so the figures are what the whole loop (client + node) achieves. The
+// baseline, in the same turns: redis-server's GET on the same number of keys and value size, timed
+// by redis-benchmark with the same connections and depth (redis_baseline.h).
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
 // traffic: the node plus the benchmark's own code and libraries (an upper bound for a node alone).
@@ -566,8 +566,8 @@ value_bytes = {}
 }
 
 struct Runs {
-  RunResult depth1, deep, tls1, tls_deep, over_nats;
-  double tls1_median_ratio = 0, tls_deep_median_ratio = 0;
+  RunResult depth1, deep, tls1, tls_deep, over_nats, over_http;
+  double tls1_median_ratio = 0, tls_deep_median_ratio = 0, http_median_ratio = 0;
   // redis-benchmark's GETs per second (the mean of its slices) and the median of the slices'
   // tcp / redis ratios; NaN (null) without redis.
   double redis1 = NAN, redis_deep = NAN, redis1_median_ratio = NAN, redis_deep_median_ratio = NAN;
@@ -586,21 +586,22 @@ double MedianRatio(const std::vector<RunResult>& over, const std::vector<RunResu
   return n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
 }
 
-// Runs that are compared (tls, redis and nats against plain tcp) take turns in kRounds short
-// slices each, the order alternating (tcp, tls, redis, then redis, tls, tcp): on a shared, noisy
-// machine a slow spell weighs on all, and no side always runs just after another's connections
-// close. `redis` null: no redis runs; `nats_url` empty: no NATS runs.
+// Runs that are compared (http, tls, redis and nats against plain tcp) take turns in kRounds
+// short slices each, the order alternating (tcp, http, tls, redis, then redis, tls, http, tcp;
+// http at depth 1 only): on a shared, noisy machine a slow spell weighs on all, and no side
+// always runs just after another's connections close. `redis` null: no redis runs; `nats_url`
+// empty: no NATS runs.
 Runs RunInTurns(const NetOptions& options, const tcp::endpoint& tcp_where,
-                const tcp::endpoint& tls_where, asio::ssl::context& tls, RedisBaseline* redis,
-                const std::string& nats_url) {
+                const tcp::endpoint& http_where, const tcp::endpoint& tls_where,
+                asio::ssl::context& tls, RedisBaseline* redis, const std::string& nats_url) {
   constexpr int kRounds = 6;
   NetOptions slice = options;
   slice.seconds = options.seconds / kRounds;
-  std::vector<RunResult> depth1, tls1, deep, tls_deep, nats, redis1, redis_deep;
+  std::vector<RunResult> depth1, tls1, deep, tls_deep, nats, redis1, redis_deep, http;
   for (int round = 0; round < kRounds; ++round) {
     bool forward = round % 2 == 0;
     auto turn = [&](std::vector<RunResult>& plain, std::vector<RunResult>& over_tls,
-                    std::vector<RunResult>& baseline, int depth) {
+                    std::vector<RunResult>& baseline, int depth, bool with_http) {
       auto redis_slice = [&] {
         if (redis == nullptr) return;
         RunResult result;
@@ -609,21 +610,26 @@ Runs RunInTurns(const NetOptions& options, const tcp::endpoint& tcp_where,
       };
       if (!forward) redis_slice();
       if (!forward) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+      if (!forward && with_http) http.push_back(RunHttp(http_where, slice));
       plain.push_back(RunTcp(tcp_where, slice, depth));
+      if (forward && with_http) http.push_back(RunHttp(http_where, slice));
       if (forward) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
       if (forward) redis_slice();
     };
-    turn(depth1, tls1, redis1, 1);
-    turn(deep, tls_deep, redis_deep, options.depth);
+    turn(depth1, tls1, redis1, 1, /*with_http=*/true);
+    turn(deep, tls_deep, redis_deep, options.depth, /*with_http=*/false);
     if (!nats_url.empty()) nats.push_back(RunNats(nats_url, slice));
   }
-  Runs runs{Merge(depth1),
-            Merge(deep),
-            Merge(tls1),
-            Merge(tls_deep),
-            nats_url.empty() ? RunResult() : Merge(nats),
-            MedianRatio(tls1, depth1),
-            MedianRatio(tls_deep, deep)};
+  Runs runs;
+  runs.depth1 = Merge(depth1);
+  runs.deep = Merge(deep);
+  runs.tls1 = Merge(tls1);
+  runs.tls_deep = Merge(tls_deep);
+  if (!nats_url.empty()) runs.over_nats = Merge(nats);
+  runs.over_http = Merge(http);
+  runs.tls1_median_ratio = MedianRatio(tls1, depth1);
+  runs.tls_deep_median_ratio = MedianRatio(tls_deep, deep);
+  runs.http_median_ratio = MedianRatio(http, depth1);
   // A failed redis slice (0) makes its figures null rather than low.
   auto failed = [](const std::vector<RunResult>& v) {
     return v.empty() || std::any_of(v.begin(), v.end(), [](auto& r) { return r.per_s <= 0; });
@@ -669,18 +675,17 @@ Figures RunNetBench(const NetOptions& options) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   double idle_rss_mb = RssMb();
   auto urls = node->listener_urls();
-  tcp::endpoint http_where = EndpointOf(urls.at(1));
   asio::ssl::context tls(asio::ssl::context::tls_client);
   tls.load_verify_file(certs.files.ca);
   tls.set_verify_mode(asio::ssl::verify_peer);
   SSL_CTX_set_ciphersuites(tls.native_handle(), "TLS_AES_128_GCM_SHA256");  // as shardkit's client
   std::unique_ptr<RedisBaseline> redis = RedisBaseline::Start(kKeys, kValueBytes);
-  Runs runs = RunInTurns(options, EndpointOf(urls.at(0)), EndpointOf(urls.at(2)), tls, redis.get(),
-                         nats ? nats_url : std::string());
+  Runs runs = RunInTurns(options, EndpointOf(urls.at(0)), EndpointOf(urls.at(1)),
+                         EndpointOf(urls.at(2)), tls, redis.get(), nats ? nats_url : std::string());
   redis.reset();
   const RunResult &depth1 = runs.depth1, &deep = runs.deep, &tls1 = runs.tls1,
-                  &tls_deep = runs.tls_deep, &over_nats = runs.over_nats;
-  RunResult over_http = RunHttp(http_where, options);
+                  &tls_deep = runs.tls_deep, &over_nats = runs.over_nats,
+                  &over_http = runs.over_http;
   node->Stop(std::chrono::milliseconds(1000));
   spdlog::set_level(level);
 
@@ -705,6 +710,7 @@ Figures RunNetBench(const NetOptions& options) {
       {"tcp_vs_redis_depth1_median_ratio", runs.redis1_median_ratio},
       {"tcp_vs_redis_depth16_median_ratio", runs.redis_deep_median_ratio},
       {"http_vs_tcp_depth1_ratio", depth1.per_s > 0 ? over_http.per_s / depth1.per_s : 0},
+      {"http_vs_tcp_depth1_median_ratio", runs.http_median_ratio},
   };
   if (idle_cpu_percent >= 0) figures.push_back({"idle_cpu_percent", idle_cpu_percent});
   if (idle_cpu_percent_nats >= 0)
