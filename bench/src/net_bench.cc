@@ -1,10 +1,12 @@
 // `shardkit bench net`: a node in this process serving store:load from the in-memory kv service
 // (100-byte values), driven over loopback by `connections` clients: TCP at depth 1 and at
-// options.depth requests in flight per connection, then HTTP/1.1 keep-alive (one request at a time
-// per connection). The same TCP work over TLS (tls://, certificates made at start) takes turns
-// with the plain runs in slices (RunInTurns), so a slow spell of a shared machine weighs on both
-// alike. The node runs with its default two I/O threads and the clients on one more, all
-// on the same machine, so the figures are what the whole loop (client + node) achieves.
+// options.depth requests in flight per connection, and HTTP/1.1 keep-alive (one request at a time
+// per connection). The same TCP work over TLS (tls://, certificates made at start) and the HTTP
+// run take turns with the plain runs in slices (RunInTurns), so a slow spell of a shared machine
+// weighs on all alike. The node runs with its default two I/O threads and the clients on one more,
+// all on the same machine, so the figures are what the whole loop (client + node) achieves. The
+// baseline, in the same turns: redis-server's GET on the same number of keys and value size, timed
+// by redis-benchmark with the same connections and depth (redis_baseline.h).
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
 // traffic: the node plus the benchmark's own code and libraries (an upper bound for a node alone).
@@ -25,6 +27,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -39,20 +42,14 @@
 #include <spdlog/spdlog.h>
 
 #include "idle_node.h"
+#include "net_nats.h"
+#include "net_run.h"
+#include "redis_baseline.h"
 #include "shardkit/bench/bench.h"
 #include "shardkit/message/codec.h"
-#include "shardkit/services/client.h"
 #include "shardkit/services/config.h"
 #include "shardkit/services/node.h"
 #include "shardkit/testing/test_certs.h"
-
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <condition_variable>
-#include <mutex>
 
 namespace shardkit::bench {
 namespace {
@@ -63,8 +60,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kKeys = 1000;
-
 double RssMb() {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -73,16 +68,6 @@ double RssMb() {
   }
   return 0;
 }
-
-// What one run measured.
-struct RunResult {
-  double per_s = 0;
-  double p50_ms = 0;
-  double p99_ms = 0;
-  uint64_t completed = 0;
-  double elapsed_s = 0;
-  std::vector<uint32_t> latencies_us;
-};
 
 // Shared by the connections of one run: counting starts after the warm-up and stops at the end.
 struct RunState {
@@ -280,14 +265,6 @@ class HttpDriver : public std::enable_shared_from_this<HttpDriver> {
   beast::flat_buffer buffer_;
 };
 
-double Percentile(std::vector<uint32_t>& samples, double q) {
-  if (samples.empty()) return 0;
-  size_t k =
-      std::min(samples.size() - 1, static_cast<size_t>(q * static_cast<double>(samples.size())));
-  std::nth_element(samples.begin(), samples.begin() + static_cast<long>(k), samples.end());
-  return samples[k] / 1000.0;
-}
-
 // Runs `drivers` (already connected) for warm-up + seconds on `io` (one thread), returns figures.
 template <typename Driver>
 RunResult Drive(asio::io_context& io, std::vector<std::shared_ptr<Driver>>& drivers,
@@ -374,135 +351,6 @@ RunResult RunHttp(const tcp::endpoint& where, const NetOptions& options) {
   return Drive(io, drivers, state, options.seconds);
 }
 
-// --- NATS
-// -----------------------------------------------------------------------------------------
-
-// `nats-server` on a free 127.0.0.1 port (GOMAXPROCS=1 unless set), killed when destroyed.
-class NatsServerProcess {
- public:
-  NatsServerProcess() : store_(fmt::format("/tmp/shardkit-bench-nats-{}", getpid())) {
-    asio::io_context io;
-    tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    port_ = probe.local_endpoint().port();
-    probe.close();
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::string port = std::to_string(port_);
-      int null = open("/dev/null", O_WRONLY);
-      dup2(null, 1);
-      dup2(null, 2);
-      // One Go scheduler thread: on a small machine the node and the client need the other
-      // cores, and a server with one P hands messages between its goroutines without waking OS
-      // threads (docs/performance.md, "Over NATS"). An explicit GOMAXPROCS is kept.
-      setenv("GOMAXPROCS", "1", /*overwrite=*/0);
-      // JetStream (in a temp dir) for the idle node's cluster.
-      execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port.c_str(), "-js", "-sd",
-             store_.c_str(), nullptr);
-      _exit(127);
-    }
-    for (int i = 0; i < 300; ++i) {
-      boost::system::error_code ec;
-      tcp::socket socket(io);
-      socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
-      if (!ec) return;
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    throw std::runtime_error(
-        "bench net: could not start nats-server (install it, or pass --nats URL)");
-  }
-  ~NatsServerProcess() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    std::error_code ignored;
-    std::filesystem::remove_all(store_, ignored);
-  }
-  std::string url() const { return fmt::format("nats://127.0.0.1:{}", port_); }
-
- private:
-  std::string store_;
-  unsigned short port_ = 0;
-  pid_t pid_ = -1;
-};
-
-// Closed loop: `lanes` requests in flight through a shardkit NATS client; each reply sends the
-// next. Counts and latencies are taken between warm-up and the end, as in Drive().
-RunResult RunNats(const std::string& url, const NetOptions& options) {
-  services::IoRuntime runtime(1);
-  auto endpoint = services::ParseEndpoint(url);
-  if (!endpoint.ok()) throw std::runtime_error(endpoint.status().ToString());
-  auto client = services::MakeClient(runtime, *endpoint);
-  if (!client.ok()) throw std::runtime_error(client.status().ToString());
-  std::shared_ptr<Handler> handler = *client;
-
-  struct Shared {
-    std::mutex mutex;
-    std::condition_variable idle;
-    std::vector<uint32_t> latencies_us;  // guarded by mutex
-    uint64_t completed = 0;              // guarded by mutex
-    int in_flight = 0;                   // guarded by mutex
-    std::atomic<bool> counting{false};
-    std::atomic<bool> stopping{false};
-    std::atomic<uint64_t> seq{1};
-    std::string error;  // guarded by mutex
-  };
-  auto shared = std::make_shared<Shared>();
-  std::function<void(int)> send = [&, shared](int key) {
-    // The message LoadRequest() writes, built as a client builds one (not parsed from JSON).
-    Message message;
-    message.SetString("store", "load")
-        .SetString("kind", "entry")
-        .SetString("id", std::to_string(key % kKeys));
-    message.meta().id = std::to_string(shared->seq.fetch_add(1));
-    auto sent = Clock::now();
-    Context context(nullptr, nullptr, message.meta());
-    handler->Handle(std::move(message), context, [&, shared, sent, key](Result<Message> reply) {
-      bool again = !shared->stopping.load();
-      {
-        std::lock_guard<std::mutex> lock(shared->mutex);
-        if (!reply.ok() && shared->error.empty()) shared->error = reply.status().ToString();
-        if (reply.ok() && shared->counting.load()) {
-          ++shared->completed;
-          shared->latencies_us.push_back(static_cast<uint32_t>(
-              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent).count()));
-        }
-        if (!again || !reply.ok()) {
-          --shared->in_flight;
-          shared->idle.notify_all();
-          return;
-        }
-      }
-      send(key + 1);
-    });
-  };
-  int lanes = options.connections * options.depth;
-  {
-    std::lock_guard<std::mutex> lock(shared->mutex);
-    shared->in_flight = lanes;
-  }
-  for (int i = 0; i < lanes; ++i) send(i * 37);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  shared->counting = true;
-  auto started = Clock::now();
-  std::this_thread::sleep_for(
-      std::chrono::milliseconds(static_cast<int64_t>(options.seconds * 1000)));
-  shared->counting = false;
-  auto ended = Clock::now();
-  shared->stopping = true;
-  std::unique_lock<std::mutex> lock(shared->mutex);
-  shared->idle.wait_for(lock, std::chrono::seconds(10), [&] { return shared->in_flight == 0; });
-  if (!shared->error.empty()) throw std::runtime_error("bench net over NATS: " + shared->error);
-  RunResult result;
-  double elapsed = std::chrono::duration<double>(ended - started).count();
-  result.per_s = static_cast<double>(shared->completed) / elapsed;
-  result.p50_ms = Percentile(shared->latencies_us, 0.50);
-  result.p99_ms = Percentile(shared->latencies_us, 0.99);
-  result.completed = shared->completed;
-  result.elapsed_s = elapsed;
-  result.latencies_us = std::move(shared->latencies_us);
-  return result;
-}
-
 // The test certificates (CA and a server certificate for 127.0.0.1) in a temp dir, removed after.
 struct CertDir {
   CertDir() {
@@ -529,8 +377,8 @@ tcp::endpoint EndpointOf(const std::string& url) {
 // NATS with `nats_listener`).
 std::unique_ptr<services::Node> StartBenchNode(const CertDir& certs,
                                                const std::string& nats_listener) {
-  auto config = services::ParseNodeConfig(
-      fmt::format(R"(
+  auto config =
+      services::ParseNodeConfig(fmt::format(R"(
 [node]
 name = "bench"
 threads = 2
@@ -549,10 +397,11 @@ type = "kv"
 patterns = ["store:load"]
 max_in_flight = 1000000
 preload = {}
-value_bytes = 100
+value_bytes = {}
 )",
-                  certs.files.server_cert, certs.files.server_key, nats_listener, kKeys),
-      "bench-net.toml");
+                                            certs.files.server_cert, certs.files.server_key,
+                                            nats_listener, kKeys, kValueBytes),
+                                "bench-net.toml");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
   if (!node.ok()) throw std::runtime_error(node.status().ToString());
@@ -560,8 +409,11 @@ value_bytes = 100
 }
 
 struct Runs {
-  RunResult depth1, deep, tls1, tls_deep, over_nats;
-  double tls1_median_ratio = 0, tls_deep_median_ratio = 0;
+  RunResult depth1, deep, tls1, tls_deep, over_nats, over_http;
+  double tls1_median_ratio = 0, tls_deep_median_ratio = 0, http_median_ratio = 0;
+  // redis-benchmark's GETs per second (the mean of its slices) and the median of the slices'
+  // tcp / redis ratios; NaN (null) without redis.
+  double redis1 = NAN, redis_deep = NAN, redis1_median_ratio = NAN, redis_deep_median_ratio = NAN;
 };
 
 // The median of the ratios over[i] / plain[i], slice by slice: the two slices of a pair run within
@@ -577,36 +429,68 @@ double MedianRatio(const std::vector<RunResult>& over, const std::vector<RunResu
   return n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
 }
 
-// Runs that are compared (tls and nats against plain tcp) take turns in kRounds short slices
-// each, which of a pair goes first alternating (tcp, tls, then tls, tcp): on a shared, noisy
-// machine a slow spell weighs on both, and neither side always runs just after the other's
-// connections close. `nats_url` empty: no NATS runs.
+// Runs that are compared (http, tls, redis and nats against plain tcp) take turns in kRounds
+// short slices each, the order alternating (tcp, http, tls, redis, then redis, tls, http, tcp;
+// http at depth 1 only): on a shared, noisy machine a slow spell weighs on all, and no side
+// always runs just after another's connections close. `redis` null: no redis runs; `nats_url`
+// empty: no NATS runs.
 Runs RunInTurns(const NetOptions& options, const tcp::endpoint& tcp_where,
-                const tcp::endpoint& tls_where, asio::ssl::context& tls,
-                const std::string& nats_url) {
+                const tcp::endpoint& http_where, const tcp::endpoint& tls_where,
+                asio::ssl::context& tls, RedisBaseline* redis, const std::string& nats_url) {
   constexpr int kRounds = 6;
   NetOptions slice = options;
   slice.seconds = options.seconds / kRounds;
-  std::vector<RunResult> depth1, tls1, deep, tls_deep, nats;
+  std::vector<RunResult> depth1, tls1, deep, tls_deep, nats, redis1, redis_deep, http;
   for (int round = 0; round < kRounds; ++round) {
-    bool tls_first = round % 2 == 1;
-    auto pair = [&](std::vector<RunResult>& plain, std::vector<RunResult>& over_tls, int depth) {
-      if (tls_first) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+    bool forward = round % 2 == 0;
+    auto turn = [&](std::vector<RunResult>& plain, std::vector<RunResult>& over_tls,
+                    std::vector<RunResult>& baseline, int depth, bool with_http) {
+      auto redis_slice = [&] {
+        if (redis == nullptr) return;
+        RunResult result;
+        result.per_s = redis->Slice(options.connections, depth, slice.seconds);
+        baseline.push_back(result);
+      };
+      if (!forward) redis_slice();
+      if (!forward) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+      if (!forward && with_http) http.push_back(RunHttp(http_where, slice));
       plain.push_back(RunTcp(tcp_where, slice, depth));
-      if (!tls_first) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+      if (forward && with_http) http.push_back(RunHttp(http_where, slice));
+      if (forward) over_tls.push_back(RunTcp(tls_where, slice, depth, &tls));
+      if (forward) redis_slice();
     };
-    pair(depth1, tls1, 1);
-    pair(deep, tls_deep, options.depth);
+    turn(depth1, tls1, redis1, 1, /*with_http=*/true);
+    turn(deep, tls_deep, redis_deep, options.depth, /*with_http=*/false);
     if (!nats_url.empty()) nats.push_back(RunNats(nats_url, slice));
   }
-  double tls1_median = MedianRatio(tls1, depth1), tls_deep_median = MedianRatio(tls_deep, deep);
-  return {Merge(depth1),
-          Merge(deep),
-          Merge(tls1),
-          Merge(tls_deep),
-          nats_url.empty() ? RunResult() : Merge(nats),
-          tls1_median,
-          tls_deep_median};
+  Runs runs;
+  runs.depth1 = Merge(depth1);
+  runs.deep = Merge(deep);
+  runs.tls1 = Merge(tls1);
+  runs.tls_deep = Merge(tls_deep);
+  if (!nats_url.empty()) runs.over_nats = Merge(nats);
+  runs.over_http = Merge(http);
+  runs.tls1_median_ratio = MedianRatio(tls1, depth1);
+  runs.tls_deep_median_ratio = MedianRatio(tls_deep, deep);
+  runs.http_median_ratio = MedianRatio(http, depth1);
+  // A failed redis slice (0) makes its figures null rather than low.
+  auto failed = [](const std::vector<RunResult>& v) {
+    return v.empty() || std::any_of(v.begin(), v.end(), [](auto& r) { return r.per_s <= 0; });
+  };
+  if (!failed(redis1) && !failed(redis_deep)) {
+    // Each slice's rate weighs as long as the slice was meant to run (redis-benchmark is given
+    // a request count, not a time: its slices last about, not exactly, as long).
+    auto mean = [](const std::vector<RunResult>& v) {
+      double sum = 0;
+      for (const auto& r : v) sum += r.per_s;
+      return sum / static_cast<double>(v.size());
+    };
+    runs.redis1 = mean(redis1);
+    runs.redis_deep = mean(redis_deep);
+    runs.redis1_median_ratio = MedianRatio(depth1, redis1);
+    runs.redis_deep_median_ratio = MedianRatio(deep, redis_deep);
+  }
+  return runs;
 }
 
 }  // namespace
@@ -634,16 +518,17 @@ Figures RunNetBench(const NetOptions& options) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   double idle_rss_mb = RssMb();
   auto urls = node->listener_urls();
-  tcp::endpoint http_where = EndpointOf(urls.at(1));
   asio::ssl::context tls(asio::ssl::context::tls_client);
   tls.load_verify_file(certs.files.ca);
   tls.set_verify_mode(asio::ssl::verify_peer);
   SSL_CTX_set_ciphersuites(tls.native_handle(), "TLS_AES_128_GCM_SHA256");  // as shardkit's client
-  Runs runs = RunInTurns(options, EndpointOf(urls.at(0)), EndpointOf(urls.at(2)), tls,
-                         nats ? nats_url : std::string());
+  std::unique_ptr<RedisBaseline> redis = RedisBaseline::Start(kKeys, kValueBytes);
+  Runs runs = RunInTurns(options, EndpointOf(urls.at(0)), EndpointOf(urls.at(1)),
+                         EndpointOf(urls.at(2)), tls, redis.get(), nats ? nats_url : std::string());
+  redis.reset();
   const RunResult &depth1 = runs.depth1, &deep = runs.deep, &tls1 = runs.tls1,
-                  &tls_deep = runs.tls_deep, &over_nats = runs.over_nats;
-  RunResult over_http = RunHttp(http_where, options);
+                  &tls_deep = runs.tls_deep, &over_nats = runs.over_nats,
+                  &over_http = runs.over_http;
   node->Stop(std::chrono::milliseconds(1000));
   spdlog::set_level(level);
 
@@ -661,6 +546,14 @@ Figures RunNetBench(const NetOptions& options) {
       {"tls_vs_tcp_depth16_ratio", deep.per_s > 0 ? tls_deep.per_s / deep.per_s : 0},
       {"tls_vs_tcp_depth1_median_ratio", runs.tls1_median_ratio},
       {"tls_vs_tcp_depth16_median_ratio", runs.tls_deep_median_ratio},
+      {"redis_depth1_per_s", runs.redis1},
+      {"redis_depth16_per_s", runs.redis_deep},
+      {"tcp_vs_redis_depth1_ratio", depth1.per_s / runs.redis1},
+      {"tcp_vs_redis_depth16_ratio", deep.per_s / runs.redis_deep},
+      {"tcp_vs_redis_depth1_median_ratio", runs.redis1_median_ratio},
+      {"tcp_vs_redis_depth16_median_ratio", runs.redis_deep_median_ratio},
+      {"http_vs_tcp_depth1_ratio", depth1.per_s > 0 ? over_http.per_s / depth1.per_s : 0},
+      {"http_vs_tcp_depth1_median_ratio", runs.http_median_ratio},
   };
   if (idle_cpu_percent >= 0) figures.push_back({"idle_cpu_percent", idle_cpu_percent});
   if (idle_cpu_percent_nats >= 0)

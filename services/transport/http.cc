@@ -15,6 +15,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -82,6 +83,25 @@ Result<Message> ActRequestMessage(const HttpRequest& request, std::string_view b
 }
 
 namespace {
+
+// The bytes Beast's serializer writes for `response`'s start line and fields, in one string: the
+// response then goes out as one buffer (Beast's writer hands the socket a buffer per field, and
+// iterating them cost more than the request's handling).
+std::string HeadOf(const http::response_header<>& response, size_t body_bytes) {
+  std::string head;
+  head.reserve(160 + body_bytes);
+  beast::string_view reason = response.reason();
+  fmt::format_to(std::back_inserter(head), "HTTP/{}.{} {:03} {}\r\n", response.version() / 10,
+                 response.version() % 10, response.result_int(),
+                 std::string_view(reason.data(), reason.size()));
+  for (const auto& field : response) {
+    beast::string_view name = field.name_string(), value = field.value();
+    head.append(name.data(), name.size()).append(": ").append(value.data(), value.size());
+    head += "\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
 
 // --- Server
 // ---------------------------------------------------------------------------------------
@@ -425,23 +445,25 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
                const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     first_read_done_.store(true);
     if (closed_) return;
-    auto response = std::make_shared<http::response<http::string_body>>(status, version_);
-    response->set(http::field::server, "shardkit");
-    response->set(http::field::content_type,
-                  beast::string_view(content_type.data(), content_type.size()));
-    response->set("seneca-kind", "res");
-    if (!seneca_id_.empty()) response->set("seneca-id", seneca_id_);
-    if (!seneca_origin_.empty()) response->set("seneca-origin", seneca_origin_);
-    for (const auto& [name, value] : headers) response->set(name, value);
-    response->keep_alive(keep_alive_ && !close_after_response_ && !shared_->draining.load() &&
-                         status != http::status::payload_too_large);
-    response->body() = std::move(body);
-    response->prepare_payload();
-    http::async_write(stream_, *response,
-                      [self = shared_from_this(), response](const error_code& ec, size_t) {
+    http::response<http::empty_body> response(status, version_);
+    response.set(http::field::server, "shardkit");
+    response.set(http::field::content_type,
+                 beast::string_view(content_type.data(), content_type.size()));
+    response.set("seneca-kind", "res");
+    if (!seneca_id_.empty()) response.set("seneca-id", seneca_id_);
+    if (!seneca_origin_.empty()) response.set("seneca-origin", seneca_origin_);
+    for (const auto& [name, value] : headers) response.set(name, value);
+    response.keep_alive(keep_alive_ && !close_after_response_ && !shared_->draining.load() &&
+                        status != http::status::payload_too_large);
+    response.content_length(body.size());
+    const bool keep_alive = response.keep_alive();
+    auto text = std::make_shared<std::string>(HeadOf(response, body.size()));
+    *text += body;
+    asio::async_write(stream_, asio::buffer(*text),
+                      [self = shared_from_this(), text, keep_alive](const error_code& ec, size_t) {
                         if (ec == beast::error::timeout)
                           self->shared_->counters->Dropped(Drop::kNotReading);
-                        if (ec || !response->keep_alive()) {
+                        if (ec || !keep_alive) {
                           self->CloseNow();
                           return;
                         }

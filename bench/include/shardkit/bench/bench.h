@@ -61,7 +61,12 @@ struct NetOptions {
 // of seconds/6 each, so a slow spell of a shared machine weighs on both). tls_depth1_per_s and
 // tls_depth16_per_s (the TCP runs over a tls:// listener) take turns with tcp_* the same way;
 // tls_vs_tcp_depth1_ratio and tls_vs_tcp_depth16_ratio divide the totals, and the *_median_ratio
-// figures are the median of the six slice pairs' ratios.
+// figures are the median of the six slice pairs' ratios. redis_depth1_per_s and
+// redis_depth16_per_s: redis-benchmark's GETs on a redis-server with the same keys and value
+// size, same connections and depth, in the same turns; tcp_vs_redis_depth{1,16}_ratio and their
+// *_median_ratio; null when redis-server or redis-benchmark is missing (stderr says why).
+// http_per_s is measured in slices taking turns with tcp_depth1_* the same way;
+// http_vs_tcp_depth1_ratio is http_per_s / tcp_depth1_per_s, and its *_median_ratio.
 Figures RunNetBench(const NetOptions& options);
 
 // CQRS (cqrs_bench.cc): command acks through the bus with `clients` concurrent clients (group
