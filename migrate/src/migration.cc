@@ -443,18 +443,30 @@ class Migration::Impl {
     spec_.on_progress(progress());
   }
 
-  void StartForward() {
-    if (!forward_.empty()) return;
-    for (const Participant& source : spec_.sources) {
-      for (const Participant& target : spec_.targets) {
-        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
+  void StartForward() { StartReplicators(true); }
+  // Reverse replication reads the targets' feeds (a remote target's over the network, with its
+  // consumer kept on its node).
+  void StartReverse() { StartReplicators(false); }
+
+  // One replicator per overlapping pair, from each `from` shard's feed into `to`: forward from the
+  // sources to the targets, reverse from the targets to the sources. A reverse consumer is
+  // registered here, at the position the swap recorded (the forward ones exist since the copy).
+  void StartReplicators(bool forward) {
+    auto& replicators = forward ? forward_ : reverse_;
+    if (!replicators.empty()) return;
+    auto& pairs = forward ? forward_pairs_ : reverse_pairs_;
+    for (const Participant& from : forward ? spec_.sources : spec_.targets) {
+      for (const Participant& to : forward ? spec_.targets : spec_.sources) {
+        auto range = internal::Intersect(ranges_[from.shard], ranges_[to.shard]);
         if (!range) continue;
+        std::string consumer = Consumer(to, forward) + ":" + from.shard;
+        if (!forward && !from.store->feed().Consumers().count(consumer))
+          (void)from.store->feed().RegisterConsumer(consumer, state_.reverse_from[from.shard] + 1);
         auto r = std::make_unique<internal::Replicator>(
-            Stream(source, target, true), Consumer(target, true) + ":" + source.shard, source.store,
-            target.store, *range, SwapPosition(source));
+            Stream(from, to, forward), consumer, from.store, to.store, *range, SwapPosition(from));
         r->Start();
-        forward_.push_back(std::move(r));
-        forward_pairs_.emplace_back(source.shard, target.shard);
+        replicators.push_back(std::move(r));
+        pairs.emplace_back(from.shard, to.shard);
       }
     }
   }
@@ -465,30 +477,6 @@ class Migration::Impl {
     std::this_thread::sleep_until(
         started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                       static_cast<double>(copied) / spec_.max_rows_per_s)));
-  }
-
-  // Reverse replication reads the targets' feeds (a remote target's over the network, with its
-  // consumer kept on its node).
-  void StartReverse() {
-    if (!reverse_.empty()) return;
-    for (const Participant& target : spec_.targets) {
-      for (const Participant& source : spec_.sources) {
-        auto range = internal::Intersect(ranges_[source.shard], ranges_[target.shard]);
-        if (!range) continue;
-        std::string consumer = Consumer(source, false) + ":" + target.shard;
-        auto consumers = target.store->feed().Consumers();
-        if (!consumers.count(consumer)) {
-          (void)target.store->feed().RegisterConsumer(consumer,
-                                                      state_.reverse_from[target.shard] + 1);
-        }
-        auto r = std::make_unique<internal::Replicator>(Stream(target, source, false), consumer,
-                                                        target.store, source.store, *range,
-                                                        SwapPosition(target));
-        r->Start();
-        reverse_.push_back(std::move(r));
-        reverse_pairs_.emplace_back(target.shard, source.shard);
-      }
-    }
   }
 
   void StopAll() {

@@ -286,16 +286,17 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection<St
     uint64_t generation = generation_;
     asio::async_write(*stream_, asio::buffer(*buffer),
                       [self = this->shared_from_this(), buffer, generation, stream = stream_](
-                          const error_code& ec, size_t) {
-                        if (generation != self->generation_) return;
-                        self->writing_ = false;
-                        if (ec) {
-                          self->Disconnect(Status::Unavailable(
-                              fmt::format("write to {} failed: {}", self->url_, ec.message())));
-                          return;
-                        }
-                        self->Flush();
-                      });
+                          const error_code& ec, size_t) { self->OnWritten(generation, ec); });
+  }
+
+  void OnWritten(uint64_t generation, const error_code& ec) {
+    if (generation != generation_) return;
+    writing_ = false;
+    if (ec) {
+      Disconnect(Status::Unavailable(fmt::format("write to {} failed: {}", url_, ec.message())));
+      return;
+    }
+    Flush();
   }
 
   void ArmSweep() {
