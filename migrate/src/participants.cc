@@ -73,14 +73,13 @@ Result<Placed> PlaceParticipants(const std::vector<std::string>& sources,
                                  const std::vector<std::string>& targets,
                                  const std::map<std::string, std::string>& nodes,
                                  const MigratorServiceOptions& find) {
-  for (const auto& [name, url] : nodes) {
+  for (const auto& node : nodes) {
     auto named = [&](const std::vector<std::string>& v) {
-      return std::find(v.begin(), v.end(), name) != v.end();
+      return std::find(v.begin(), v.end(), node.first) != v.end();
     };
     if (!named(sources) && !named(targets)) {
-      return Status::Invalid(
-          fmt::format("nodes: {} is not a source or target of this migration", name),
-          R"({"field":"nodes"})");
+      return Status::InvalidField(
+          "nodes", fmt::format("{} is not a source or target of this migration", node.first));
     }
   }
   Placed placed;
