@@ -63,10 +63,10 @@ bool MoreSpecificSameShape(const Pattern& a, const Pattern& b) {
   return a.key() < b.key();
 }
 
-// A hash of a few bytes (routing keys are mostly under 16), inline where XXH3's dispatch on the
-// length was a call: one 64x64->128 multiply per 8 bytes (as in wyhash), so that the low bits an
-// open-addressed table uses depend on every byte.
-uint64_t HashShort(std::string_view bytes) {
+// A hash of a few bytes (routing values are mostly under 16), without the call XXH3's dispatch on
+// the length was: one 64x64->128 multiply per 8 bytes (as in wyhash), so that the low bits an
+// open-addressed table uses depend on every byte. Chained over a route's exact values.
+uint64_t HashShort(std::string_view bytes, uint64_t seed) {
   constexpr uint64_t kMul = 0xa0761d6478bd642full, kXor = 0xe7037ed1a0b428dbull;
   auto mix = [](uint64_t a, uint64_t b) {
     unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
@@ -78,7 +78,7 @@ uint64_t HashShort(std::string_view bytes) {
   };
   const char* p = bytes.data();
   const size_t n = bytes.size();
-  uint64_t h = kHashSeed ^ (n * kMul);
+  uint64_t h = seed ^ (n * kMul);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) h = mix(h ^ load(p + i, uint64_t{}) ^ kXor, kMul);
   if (i < n) {
@@ -97,58 +97,68 @@ uint64_t HashShort(std::string_view bytes) {
   return mix(h ^ kXor, kMul ^ n);
 }
 
-// The exact values of a route or a message in its group's name order, each after its length (one
-// byte below 255, else 255 and four bytes), so that distinct lists of values never encode alike.
-// A route and the messages it takes encode the same bytes; lookups build theirs on the stack.
-class ValueKey {
- public:
-  void Add(std::string_view value) {
-    if (value.size() < 255) {
-      char n = static_cast<char>(value.size());
-      Put(&n, 1);
-    } else {
-      char n[5] = {static_cast<char>(255)};
-      uint32_t size = static_cast<uint32_t>(value.size());
-      std::memcpy(n + 1, &size, 4);
-      Put(n, 5);
-    }
-    Put(value.data(), value.size());
-  }
-  void Clear() {
-    size_ = 0;
-    heap_.clear();
-  }
-  std::string_view view() const {
-    return heap_.empty() ? std::string_view(inline_, size_) : std::string_view(heap_);
-  }
-  uint64_t hash() const { return HashShort(view()); }
+// The most exact terms a lookup holds on its stack; a group with more is matched term by term.
+constexpr size_t kMaxKeyValues = 8;
 
- private:
-  void Put(const char* p, size_t n) {
-    if (heap_.empty() && size_ + n <= sizeof inline_) {
-      internal::CopyBytes(inline_ + size_, p, n);
-      size_ += n;
-      return;
-    }
-    if (heap_.empty()) heap_.assign(inline_, size_);
-    heap_.append(p, n);
-  }
-  char inline_[192];
-  size_t size_ = 0;
-  std::string heap_;  // once the values outgrow inline_
-};
-
-ValueKey KeyOf(const Pattern& pattern, const std::vector<std::string>& exact_names) {
-  ValueKey key;
+// A route's exact values in its group's name order, each after its length (one byte below 255,
+// else 255 and four bytes), so that distinct lists of values never encode alike; and their hash.
+// A lookup hashes a message's values as they stand (a key built and read back at once stalls on
+// store forwarding) and compares them with SameKey.
+std::vector<std::string_view> ExactValues(const Pattern& pattern,
+                                          const std::vector<std::string>& exact_names) {
+  std::vector<std::string_view> values;
   for (const std::string& name : exact_names) {
     for (const Pattern::Term& t : pattern.terms()) {
       if (!t.glob && t.name == name) {
-        key.Add(t.value);
+        values.push_back(t.value);
         break;
       }
     }
   }
+  return values;
+}
+
+uint64_t HashValues(const Pattern& pattern, const std::vector<std::string>& exact_names) {
+  uint64_t h = kHashSeed;
+  for (std::string_view v : ExactValues(pattern, exact_names)) h = HashShort(v, h);
+  return h;
+}
+
+std::string EncodeValues(const Pattern& pattern, const std::vector<std::string>& exact_names) {
+  std::string key;
+  for (std::string_view v : ExactValues(pattern, exact_names)) {
+    if (v.size() < 255) {
+      key += static_cast<char>(v.size());
+    } else {
+      uint32_t size = static_cast<uint32_t>(v.size());
+      key += static_cast<char>(255);
+      key.append(reinterpret_cast<const char*>(&size), 4);
+    }
+    key += v;
+  }
   return key;
+}
+
+// Whether `key` (EncodeValues) encodes exactly `values`.
+bool SameKey(std::string_view key, const std::string* const* values, size_t n) {
+  size_t at = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& v = *values[i];
+    if (v.size() < 255) {
+      if (at >= key.size() || static_cast<unsigned char>(key[at]) != v.size()) return false;
+      at += 1;
+    } else {
+      uint32_t size = 0;
+      if (at + 5 > key.size() || key[at] != static_cast<char>(255)) return false;
+      std::memcpy(&size, key.data() + at + 1, 4);
+      if (size != v.size()) return false;
+      at += 5;
+    }
+    if (key.size() - at < v.size() || !internal::SameBytes(key.data() + at, v.data(), v.size()))
+      return false;
+    at += v.size();
+  }
+  return at == key.size();
 }
 
 }  // namespace
@@ -157,7 +167,7 @@ class Router::Index {
  public:
   struct Group {
     Shape shape;
-    std::unordered_map<uint64_t, std::vector<RoutePtr>> buckets;  // by ValueKey hash
+    std::unordered_map<uint64_t, std::vector<RoutePtr>> buckets;  // by HashValues
     size_t count = 0;
   };
   std::vector<Group> groups;  // in rank order
@@ -181,7 +191,7 @@ class Router::Index {
   void Insert(RoutePtr route) {
     Shape shape = ShapeOf(route->pattern);
     Group& group = GroupFor(shape);
-    auto& bucket = group.buckets[KeyOf(route->pattern, shape.exact_names).hash()];
+    auto& bucket = group.buckets[HashValues(route->pattern, shape.exact_names)];
     auto pos = std::lower_bound(bucket.begin(), bucket.end(), route,
                                 [](const RoutePtr& a, const RoutePtr& b) {
                                   return MoreSpecificSameShape(a->pattern, b->pattern);
@@ -198,7 +208,7 @@ class Router::Index {
     auto git = std::find_if(groups.begin(), groups.end(),
                             [&](const Group& g) { return CompareShapes(g.shape, shape) == 0; });
     if (git == groups.end()) return;
-    auto bit = git->buckets.find(KeyOf(route->pattern, shape.exact_names).hash());
+    auto bit = git->buckets.find(HashValues(route->pattern, shape.exact_names));
     if (bit != git->buckets.end()) {
       auto& bucket = bit->second;
       bucket.erase(std::remove(bucket.begin(), bucket.end(), route), bucket.end());
@@ -214,40 +224,39 @@ class Router::Index {
   template <typename Visit>
   void ForEachMatch(const Message& message, Visit visit) const {
     const std::vector<Table>& tables = Tables();
-    ValueKey key;
+    const std::string* values[kMaxKeyValues];
     for (size_t g = 0; g < groups.size(); ++g) {
       const Group& group = groups[g];
-      key.Clear();
+      const std::vector<std::string>& names = group.shape.exact_names;
+      uint64_t h = kHashSeed;
       bool present = true;
-      for (const std::string& name : group.shape.exact_names) {
-        const Value* v = message.Find(name);
+      for (size_t i = 0; i < names.size(); ++i) {
+        const Value* v = message.Find(names[i]);
         if (v == nullptr || !v->is_routable()) {
           present = false;
           break;
         }
-        key.Add(v->text);
+        if (i < kMaxKeyValues) values[i] = &v->text;
+        h = HashShort(v->text, h);
       }
       if (!present) continue;
-      const std::string_view k = key.view();
-      const bool globs = !group.shape.glob_names.empty();
-      for (const Entry& entry : tables[g].Probe(key.hash())) {
-        // Hashes can collide: the encoded values are compared, and glob terms checked.
-        if (entry.key.size() != k.size() ||
-            !internal::SameBytes(entry.key.data(), k.data(), k.size()))
+      // Hashes can collide: the values are compared, and glob terms checked.
+      const bool walk = !group.shape.glob_names.empty() || names.size() > kMaxKeyValues;
+      for (const Entry& entry : tables[g].Probe(h)) {
+        if (walk ? !entry.route->pattern.Matches(message)
+                 : !SameKey(entry.key, values, names.size()))
           continue;
-        if (globs && !entry.route->pattern.Matches(message)) continue;
         if (visit(entry.route, *entry.owner)) return;
       }
     }
   }
 
- private:
   // The read path of one group, built from its buckets on the first lookup after a change
   // (routing changes are rare, lookups are per message): open addressing over the hashes, each
   // slot a run of entries in specificity order, the encoded values beside each route, so that a
   // match costs one probe and one compare, with no node-based map or pattern walk.
   struct Entry {
-    std::string key;        // ValueKey of the route's exact values
+    std::string key;        // EncodeValues of the route
     const Route* route;     // *owner, without the load of the bucket's element
     const RoutePtr* owner;  // into the group's bucket, unchanged until the next change
   };
@@ -280,7 +289,7 @@ class Router::Index {
       Slot slot{hash, static_cast<uint32_t>(table.entries.size()), 0};
       for (const RoutePtr& route : routes) {
         table.entries.push_back(
-            {std::string(KeyOf(route->pattern, group.shape.exact_names).view()), route.get(),
+            {EncodeValues(route->pattern, group.shape.exact_names), route.get(),
              &route});
       }
       slot.end = static_cast<uint32_t>(table.entries.size());
