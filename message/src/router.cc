@@ -65,8 +65,9 @@ bool MoreSpecificSameShape(const Pattern& a, const Pattern& b) {
 
 // A hash of a few bytes (routing values are mostly under 16), without the call XXH3's dispatch on
 // the length was: one 64x64->128 multiply per 8 bytes (as in wyhash), so that the low bits an
-// open-addressed table uses depend on every byte. Chained over a route's exact values.
-uint64_t HashShort(std::string_view bytes, uint64_t seed) {
+// open-addressed table uses depend on every byte. Chained over a route's exact values (the seed
+// is the hash of those before).
+[[gnu::always_inline]] inline uint64_t HashShort(std::string_view bytes, uint64_t seed) {
   constexpr uint64_t kMul = 0xa0761d6478bd642full, kXor = 0xe7037ed1a0b428dbull;
   auto mix = [](uint64_t a, uint64_t b) {
     unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
@@ -94,7 +95,7 @@ uint64_t HashShort(std::string_view bytes, uint64_t seed) {
     }
     h = mix(h ^ tail ^ kXor, kMul);
   }
-  return mix(h ^ kXor, kMul ^ n);
+  return h;  // the length, seeded in above, sets apart the runs that the loads overlap
 }
 
 // The most exact terms a lookup holds on its stack; a group with more is matched term by term.
@@ -140,7 +141,8 @@ std::string EncodeValues(const Pattern& pattern, const std::vector<std::string>&
 }
 
 // Whether `key` (EncodeValues) encodes exactly `values`.
-bool SameKey(std::string_view key, const std::string* const* values, size_t n) {
+[[gnu::always_inline]] inline bool SameKey(std::string_view key, const std::string* const* values,
+                                           size_t n) {
   size_t at = 0;
   for (size_t i = 0; i < n; ++i) {
     const std::string& v = *values[i];
@@ -303,15 +305,15 @@ class Router::Index {
   // The tables, built once after a change; concurrent readers of an unchanged index (the
   // contract of router.h) wait for the one that builds them.
   const std::vector<Table>& Tables() const {
-    if (!built_.load(std::memory_order_acquire)) {
-      std::lock_guard<std::mutex> lock(build_mu_);
-      if (!built_.load(std::memory_order_relaxed)) {
-        tables_.clear();
-        for (const Group& group : groups) tables_.push_back(Build(group));
-        built_.store(true, std::memory_order_release);
-      }
-    }
+    if (!built_.load(std::memory_order_acquire)) BuildTables();
     return tables_;
+  }
+  [[gnu::noinline]] void BuildTables() const {
+    std::lock_guard<std::mutex> lock(build_mu_);
+    if (built_.load(std::memory_order_relaxed)) return;
+    tables_.clear();
+    for (const Group& group : groups) tables_.push_back(Build(group));
+    built_.store(true, std::memory_order_release);
   }
 
   mutable std::mutex build_mu_;
