@@ -46,7 +46,20 @@ std::unique_ptr<PatrunMatcher> PatrunMatcher::Start(const std::string& script,
     close(from[0]);
     return nullptr;
   }
-  return std::unique_ptr<PatrunMatcher>(new PatrunMatcher(pid, to[1], from[0]));
+  auto matcher = std::unique_ptr<PatrunMatcher>(new PatrunMatcher(pid, to[1], from[0]));
+  // Node's start-up (loading patrun, adding 10,100 patterns) must not overlap the first slice.
+  if (std::string line = matcher->ReadLine(); line != "ready") {
+    if (!line.empty()) fmt::print(stderr, "bench router: patrun: {}\n", line);
+    return nullptr;
+  }
+  return matcher;
+}
+
+std::string PatrunMatcher::ReadLine() {
+  std::string line;
+  char c;
+  while (read(from_, &c, 1) == 1 && c != '\n') line += c;
+  return line;
 }
 
 PatrunMatcher::~PatrunMatcher() {
@@ -59,9 +72,7 @@ PatrunMatcher::~PatrunMatcher() {
 double PatrunMatcher::Slice(int patterns, double seconds) {
   std::string request = fmt::format("{} {}\n", patterns, seconds);
   if (write(to_, request.data(), request.size()) != static_cast<ssize_t>(request.size())) return 0;
-  std::string line;
-  char c;
-  while (read(from_, &c, 1) == 1 && c != '\n') line += c;
+  std::string line = ReadLine();
   try {
     return std::stod(line);
   } catch (...) {

@@ -15,11 +15,13 @@ class PatrunMatcher {
   static std::unique_ptr<PatrunMatcher> Start(const std::string& script,
                                               const std::string& fixture_path);
   ~PatrunMatcher();
-  // Finds per second over `seconds` on the set of `patterns` patterns; 0 if the child failed.
+  // Finds per second of CPU time over `seconds` of it on the set of `patterns` patterns; 0 if
+  // the child failed.
   double Slice(int patterns, double seconds);
 
  private:
   PatrunMatcher(int pid, int to, int from) : pid_(pid), to_(to), from_(from) {}
+  std::string ReadLine();  // empty when the child died
   int pid_;
   int to_;    // the child's stdin
   int from_;  // the child's stdout

@@ -197,13 +197,15 @@ void Bus::Act(Message message, ReplyFn reply) {
     return;
   }
   std::shared_ptr<const Router> routes = routes_.load();
-  std::shared_ptr<const Route> route = routes->Find(message);
-  if (!route) {
+  const Route* route = routes->FindBorrowed(message);
+  if (route == nullptr) {
     reply(Status::NoRoute(fmt::format("no handler for '{}'", message.RoutingString())));
     return;
   }
   reply.AnswerTo(message.meta().id);  // replies carry the request's id
-  Dispatch(std::move(route), std::move(message), std::move(reply));
+  // The route is kept alive by the snapshot that holds it, whose reference the context takes.
+  Dispatch(std::shared_ptr<const Route>(std::move(routes), route), std::move(message),
+           std::move(reply));
 }
 
 void Bus::Dispatch(std::shared_ptr<const Route> route, Message&& message, ReplyFn&& reply,

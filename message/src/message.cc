@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "same_bytes.h"
 #include "shardkit/message/json.h"
 
 namespace shardkit {
@@ -24,16 +25,10 @@ std::optional<T> ParseInteger(const Value* value) {
 
 }  // namespace
 
-// The first byte is compared before the rest: names of one length mostly differ there, and it
-// spares a memcmp call per such name (routing looks up a message's properties several times).
-static bool SameName(const std::string& a, std::string_view b) {
-  return a.size() == b.size() &&
-         (b.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), b.size()) == 0));
-}
-
 const Value* Message::Find(std::string_view name) const {
   for (const Property& p : properties()) {
-    if (SameName(p.name, name)) return &p.value;
+    if (p.name.size() == name.size() && internal::SameBytes(p.name.data(), name.data(), name.size()))
+      return &p.value;
   }
   return nullptr;
 }

@@ -1,11 +1,14 @@
 #include "shardkit/message/router.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <span>
 #include <unordered_map>
 
 #include <fmt/format.h>
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "same_bytes.h"
 
 namespace shardkit {
 namespace {
@@ -60,17 +63,104 @@ bool MoreSpecificSameShape(const Pattern& a, const Pattern& b) {
   return a.key() < b.key();
 }
 
-uint64_t HashExactValues(const Pattern& pattern, const std::vector<std::string>& exact_names) {
-  uint64_t h = kHashSeed;
+// A hash of a few bytes (routing values are mostly under 16), without the call XXH3's dispatch on
+// the length was: one 64x64->128 multiply per 8 bytes (as in wyhash), so that the low bits an
+// open-addressed table uses depend on every byte. Chained over a route's exact values (the seed
+// is the hash of those before).
+[[gnu::always_inline]] inline uint64_t HashShort(std::string_view bytes, uint64_t seed) {
+  constexpr uint64_t kMul = 0xa0761d6478bd642full, kXor = 0xe7037ed1a0b428dbull;
+  auto mix = [](uint64_t a, uint64_t b) {
+    unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+    return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+  };
+  auto load = [](const char* p, auto word) {
+    std::memcpy(&word, p, sizeof word);
+    return static_cast<uint64_t>(word);
+  };
+  const char* p = bytes.data();
+  const size_t n = bytes.size();
+  uint64_t h = seed ^ (n * kMul);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) h = mix(h ^ load(p + i, uint64_t{}) ^ kXor, kMul);
+  if (i < n) {
+    uint64_t tail;
+    if (n >= 8) {
+      tail = load(p + n - 8, uint64_t{});  // overlaps the last word: n is in the hash already
+    } else if (n >= 4) {
+      tail = load(p, uint32_t{}) << 32 | load(p + n - 4, uint32_t{});
+    } else {
+      tail = static_cast<uint64_t>(static_cast<unsigned char>(p[0])) << 16 |
+             static_cast<uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8 |
+             static_cast<unsigned char>(p[n - 1]);
+    }
+    h = mix(h ^ tail ^ kXor, kMul);
+  }
+  return h;  // the length, seeded in above, sets apart the runs that the loads overlap
+}
+
+// The most exact terms a lookup holds on its stack; a group with more is matched term by term.
+constexpr size_t kMaxKeyValues = 8;
+
+// A route's exact values in its group's name order, each after its length (one byte below 255,
+// else 255 and four bytes), so that distinct lists of values never encode alike; and their hash.
+// A lookup hashes a message's values as they stand (a key built and read back at once stalls on
+// store forwarding) and compares them with SameKey.
+std::vector<std::string_view> ExactValues(const Pattern& pattern,
+                                          const std::vector<std::string>& exact_names) {
+  std::vector<std::string_view> values;
   for (const std::string& name : exact_names) {
     for (const Pattern::Term& t : pattern.terms()) {
-      if (t.name == name) {
-        h = XXH3_64bits_withSeed(t.value.data(), t.value.size(), h);
+      if (!t.glob && t.name == name) {
+        values.push_back(t.value);
         break;
       }
     }
   }
+  return values;
+}
+
+uint64_t HashValues(const Pattern& pattern, const std::vector<std::string>& exact_names) {
+  uint64_t h = kHashSeed;
+  for (std::string_view v : ExactValues(pattern, exact_names)) h = HashShort(v, h);
   return h;
+}
+
+std::string EncodeValues(const Pattern& pattern, const std::vector<std::string>& exact_names) {
+  std::string key;
+  for (std::string_view v : ExactValues(pattern, exact_names)) {
+    if (v.size() < 255) {
+      key += static_cast<char>(v.size());
+    } else {
+      uint32_t size = static_cast<uint32_t>(v.size());
+      key += static_cast<char>(255);
+      key.append(reinterpret_cast<const char*>(&size), 4);
+    }
+    key += v;
+  }
+  return key;
+}
+
+// Whether `key` (EncodeValues) encodes exactly `values`.
+[[gnu::always_inline]] inline bool SameKey(std::string_view key, const std::string* const* values,
+                                           size_t n) {
+  size_t at = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& v = *values[i];
+    if (v.size() < 255) {
+      if (at >= key.size() || static_cast<unsigned char>(key[at]) != v.size()) return false;
+      at += 1;
+    } else {
+      uint32_t size = 0;
+      if (at + 5 > key.size() || key[at] != static_cast<char>(255)) return false;
+      std::memcpy(&size, key.data() + at + 1, 4);
+      if (size != v.size()) return false;
+      at += 5;
+    }
+    if (key.size() - at < v.size() || !internal::SameBytes(key.data() + at, v.data(), v.size()))
+      return false;
+    at += v.size();
+  }
+  return at == key.size();
 }
 
 }  // namespace
@@ -79,36 +169,15 @@ class Router::Index {
  public:
   struct Group {
     Shape shape;
-    std::unordered_map<uint64_t, std::vector<RoutePtr>> buckets;  // the source of truth
+    std::unordered_map<uint64_t, std::vector<RoutePtr>> buckets;  // by HashValues
     size_t count = 0;
-    // The read path: open addressing over `buckets`, rebuilt after every change (routing changes
-    // are rare, lookups are per message; a node-based map's probe misses the caches at 10k routes).
-    std::vector<std::pair<uint64_t, const std::vector<RoutePtr>*>> table;
-    size_t mask = 0;
-
-    void Rebuild() {
-      size_t capacity = 8;
-      while (capacity < buckets.size() * 2) capacity <<= 1;
-      table.assign(capacity, {0, nullptr});
-      mask = capacity - 1;
-      for (const auto& [hash, routes] : buckets) {
-        size_t i = hash & mask;
-        while (table[i].second != nullptr) i = (i + 1) & mask;
-        table[i] = {hash, &routes};
-      }
-    }
-    const std::vector<RoutePtr>* Probe(uint64_t hash) const {
-      if (table.empty()) return nullptr;
-      for (size_t i = hash & mask;; i = (i + 1) & mask) {
-        const auto& slot = table[i];
-        if (slot.second == nullptr) return nullptr;
-        if (slot.first == hash) return slot.second;
-      }
-    }
   };
-
   std::vector<Group> groups;  // in rank order
   std::unordered_map<std::string, RoutePtr> by_key;
+
+  Index() = default;
+  // The read tables are not copied: they point into their own index's buckets.
+  Index(const Index& other) : groups(other.groups), by_key(other.by_key) {}
 
   Group& GroupFor(const Shape& shape) {
     auto it = std::lower_bound(
@@ -124,73 +193,139 @@ class Router::Index {
   void Insert(RoutePtr route) {
     Shape shape = ShapeOf(route->pattern);
     Group& group = GroupFor(shape);
-    auto& bucket = group.buckets[HashExactValues(route->pattern, shape.exact_names)];
+    auto& bucket = group.buckets[HashValues(route->pattern, shape.exact_names)];
     auto pos = std::lower_bound(bucket.begin(), bucket.end(), route,
                                 [](const RoutePtr& a, const RoutePtr& b) {
                                   return MoreSpecificSameShape(a->pattern, b->pattern);
                                 });
     bucket.insert(pos, route);
     ++group.count;
-    group.Rebuild();
     by_key[route->pattern.key()] = std::move(route);
+    built_.store(false, std::memory_order_relaxed);
   }
 
   void Erase(const RoutePtr& route) {
+    built_.store(false, std::memory_order_relaxed);
     Shape shape = ShapeOf(route->pattern);
     auto git = std::find_if(groups.begin(), groups.end(),
                             [&](const Group& g) { return CompareShapes(g.shape, shape) == 0; });
     if (git == groups.end()) return;
-    uint64_t h = HashExactValues(route->pattern, shape.exact_names);
-    auto bit = git->buckets.find(h);
+    auto bit = git->buckets.find(HashValues(route->pattern, shape.exact_names));
     if (bit != git->buckets.end()) {
       auto& bucket = bit->second;
       bucket.erase(std::remove(bucket.begin(), bucket.end(), route), bucket.end());
       if (bucket.empty()) git->buckets.erase(bit);
       --git->count;
     }
-    if (git->count == 0) {
-      groups.erase(git);
-    } else {
-      git->Rebuild();
-    }
+    if (git->count == 0) groups.erase(git);
     by_key.erase(route->pattern.key());
   }
 
-  template <typename Visit>  // Visit(const RoutePtr&) -> bool (true: stop)
+  // Visit(const Route*, const RoutePtr&) -> bool (true: stop); the pointers live as long as the
+  // index is unchanged.
+  template <typename Visit>
   void ForEachMatch(const Message& message, Visit visit) const {
-    for (const Group& group : groups) {
+    const std::vector<Table>& tables = Tables();
+    const std::string* values[kMaxKeyValues];
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const Group& group = groups[g];
+      const std::vector<std::string>& names = group.shape.exact_names;
       uint64_t h = kHashSeed;
       bool present = true;
-      for (const std::string& name : group.shape.exact_names) {
-        const Value* v = message.Find(name);
+      for (size_t i = 0; i < names.size(); ++i) {
+        const Value* v = message.Find(names[i]);
         if (v == nullptr || !v->is_routable()) {
           present = false;
           break;
         }
-        h = XXH3_64bits_withSeed(v->text.data(), v->text.size(), h);
+        if (i < kMaxKeyValues) values[i] = &v->text;
+        h = HashShort(v->text, h);
       }
       if (!present) continue;
-      const std::vector<RoutePtr>* bucket = group.Probe(h);
-      if (bucket == nullptr) continue;
-      for (const RoutePtr& route : *bucket) {
-        // A hash hit is checked term by term: hashes can collide.
-        if (route->pattern.Matches(message) && visit(route)) return;
+      // Hashes can collide: the values are compared, and glob terms checked.
+      const bool walk = !group.shape.glob_names.empty() || names.size() > kMaxKeyValues;
+      for (const Entry& entry : tables[g].Probe(h)) {
+        if (walk ? !entry.route->pattern.Matches(message)
+                 : !SameKey(entry.key, values, names.size()))
+          continue;
+        if (visit(entry.route, *entry.owner)) return;
       }
     }
   }
+
+  // The read path of one group, built from its buckets on the first lookup after a change
+  // (routing changes are rare, lookups are per message): open addressing over the hashes, each
+  // slot a run of entries in specificity order, the encoded values beside each route, so that a
+  // match costs one probe and one compare, with no node-based map or pattern walk.
+  struct Entry {
+    std::string key;        // EncodeValues of the route
+    const Route* route;     // *owner, without the load of the bucket's element
+    const RoutePtr* owner;  // into the group's bucket, unchanged until the next change
+  };
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t begin = 0, end = 0;  // entries; empty slot: begin == end
+  };
+  struct Table {
+    std::vector<Slot> slots;
+    size_t mask = 0;
+    std::vector<Entry> entries;
+
+    std::span<const Entry> Probe(uint64_t hash) const {
+      for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        const Slot& slot = slots[i];
+        if (slot.begin == slot.end) return {};
+        if (slot.hash == hash) return {entries.data() + slot.begin, entries.data() + slot.end};
+      }
+    }
+  };
+
+  static Table Build(const Group& group) {
+    Table table;
+    size_t capacity = 8;
+    while (capacity < group.buckets.size() * 2) capacity <<= 1;
+    table.slots.assign(capacity, Slot{});
+    table.mask = capacity - 1;
+    table.entries.reserve(group.count);
+    for (const auto& [hash, routes] : group.buckets) {
+      Slot slot{hash, static_cast<uint32_t>(table.entries.size()), 0};
+      for (const RoutePtr& route : routes) {
+        table.entries.push_back(
+            {EncodeValues(route->pattern, group.shape.exact_names), route.get(),
+             &route});
+      }
+      slot.end = static_cast<uint32_t>(table.entries.size());
+      size_t i = hash & table.mask;
+      while (table.slots[i].begin != table.slots[i].end) i = (i + 1) & table.mask;
+      table.slots[i] = slot;
+    }
+    return table;
+  }
+
+  // The tables, built once after a change; concurrent readers of an unchanged index (the
+  // contract of router.h) wait for the one that builds them.
+  const std::vector<Table>& Tables() const {
+    if (!built_.load(std::memory_order_acquire)) BuildTables();
+    return tables_;
+  }
+  [[gnu::noinline]] void BuildTables() const {
+    std::lock_guard<std::mutex> lock(build_mu_);
+    if (built_.load(std::memory_order_relaxed)) return;
+    tables_.clear();
+    for (const Group& group : groups) tables_.push_back(Build(group));
+    built_.store(true, std::memory_order_release);
+  }
+
+  mutable std::mutex build_mu_;
+  mutable std::atomic<bool> built_{false};
+  mutable std::vector<Table> tables_;  // per group, same order
 };
 
 Router::Router() : index_(std::make_unique<Index>()) {}
 Router::~Router() = default;
-// A copied group's table points into the original's buckets: rebuild it over its own.
-Router::Router(const Router& other) : index_(std::make_unique<Index>(*other.index_)) {
-  for (auto& group : index_->groups) group.Rebuild();
-}
+Router::Router(const Router& other) : index_(std::make_unique<Index>(*other.index_)) {}
 Router& Router::operator=(const Router& other) {
-  if (this != &other) {
-    index_ = std::make_unique<Index>(*other.index_);
-    for (auto& group : index_->groups) group.Rebuild();
-  }
+  if (this != &other) index_ = std::make_unique<Index>(*other.index_);
   return *this;
 }
 Router::Router(Router&&) noexcept = default;
@@ -234,7 +369,16 @@ Status Router::Remove(const Pattern& pattern) {
 
 std::shared_ptr<const Route> Router::Find(const Message& message) const {
   RoutePtr found;
-  index_->ForEachMatch(message, [&](const RoutePtr& route) {
+  index_->ForEachMatch(message, [&](const Route*, const RoutePtr& route) {
+    found = route;
+    return true;
+  });
+  return found;
+}
+
+const Route* Router::FindBorrowed(const Message& message) const {
+  const Route* found = nullptr;
+  index_->ForEachMatch(message, [&](const Route* route, const RoutePtr&) {
     found = route;
     return true;
   });
@@ -243,7 +387,7 @@ std::shared_ptr<const Route> Router::Find(const Message& message) const {
 
 std::vector<std::shared_ptr<const Route>> Router::FindAll(const Message& message) const {
   std::vector<RoutePtr> all;
-  index_->ForEachMatch(message, [&](const RoutePtr& route) {
+  index_->ForEachMatch(message, [&](const Route*, const RoutePtr& route) {
     all.push_back(route);
     return false;
   });

