@@ -103,6 +103,13 @@ class Backend {
 
   virtual Result<std::optional<EntityRecord>> Get(std::string_view kind, uint64_t ksid,
                                                   std::string_view id) = 0;
+  // Get for a writer: the caller holds the store's write lock, so no Commit runs meanwhile. It
+  // reads the same committed row as Get; an engine may read it where commits are made (SQLite:
+  // a reader connection drops its page cache whenever another connection committed).
+  virtual Result<std::optional<EntityRecord>> GetForWrite(std::string_view kind, uint64_t ksid,
+                                                          std::string_view id) {
+    return Get(kind, ksid, id);
+  }
   virtual Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) = 0;
   // Rows (expired ones included) in key order (kind, ksid, id).
   virtual Status Scan(const ScanSpec& spec, const RowVisitor& visit) = 0;
