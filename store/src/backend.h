@@ -120,7 +120,8 @@ class Backend {
   // syncs every commit (write_fault.h, WriteFault::ConfirmSynced); an error makes its outcome
   // unknown to the writer.
   virtual Status ConfirmSynced() { return Status::Ok(); }
-  // The receipt of `key` (expired or not), or nullopt.
+  // The receipt of `key` (expired or not), or nullopt. Writers only call it (holding the store's
+  // write lock), so an engine may read it as GetForWrite does.
   virtual Result<std::optional<std::string>> GetReceipt(std::string_view key) = 0;
   // Keys and expiries of receipts with expires_at_ms <= now_ms, at most `limit`.
   virtual Result<std::vector<std::pair<std::string, int64_t>>> ExpiredReceipts(int64_t now_ms,

@@ -304,15 +304,17 @@ class SqliteBackend final : public Backend {
 
   StorageHealth Health() override { return fault_.Health(); }
 
+  // Only writers look receipts up: on the writer connection, as GetForWrite.
   Result<std::optional<std::string>> GetReceipt(std::string_view key) override {
-    Reader reader(*this);
-    Result<sqlite3_stmt*> stmt = reader->Prepare(kGetReceipt);
+    std::lock_guard lock(writer_mu_);
+    Connection& c = *writer_;
+    Result<sqlite3_stmt*> stmt = c.Prepare(kGetReceipt);
     if (!stmt.ok()) return stmt.status();
     StatementUse use{*stmt};
     BindText(*stmt, 1, key);
     int rc = sqlite3_step(*stmt);
     if (rc == SQLITE_DONE) return std::optional<std::string>();
-    if (rc != SQLITE_ROW) return reader->Error("get receipt");
+    if (rc != SQLITE_ROW) return c.Error("get receipt");
     const void* blob = sqlite3_column_blob(*stmt, 0);
     const int size = sqlite3_column_bytes(*stmt, 0);
     return std::optional<std::string>(
