@@ -103,6 +103,13 @@ class Backend {
 
   virtual Result<std::optional<EntityRecord>> Get(std::string_view kind, uint64_t ksid,
                                                   std::string_view id) = 0;
+  // Get for a writer: the caller holds the store's write lock, so no Commit runs meanwhile. It
+  // reads the same committed row as Get; an engine may read it where commits are made (SQLite:
+  // a reader connection drops its page cache whenever another connection committed).
+  virtual Result<std::optional<EntityRecord>> GetForWrite(std::string_view kind, uint64_t ksid,
+                                                          std::string_view id) {
+    return Get(kind, ksid, id);
+  }
   virtual Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) = 0;
   // Rows (expired ones included) in key order (kind, ksid, id).
   virtual Status Scan(const ScanSpec& spec, const RowVisitor& visit) = 0;
@@ -113,7 +120,8 @@ class Backend {
   // syncs every commit (write_fault.h, WriteFault::ConfirmSynced); an error makes its outcome
   // unknown to the writer.
   virtual Status ConfirmSynced() { return Status::Ok(); }
-  // The receipt of `key` (expired or not), or nullopt.
+  // The receipt of `key` (expired or not), or nullopt. Writers only call it (holding the store's
+  // write lock), so an engine may read it as GetForWrite does.
   virtual Result<std::optional<std::string>> GetReceipt(std::string_view key) = 0;
   // Keys and expiries of receipts with expires_at_ms <= now_ms, at most `limit`.
   virtual Result<std::vector<std::pair<std::string, int64_t>>> ExpiredReceipts(int64_t now_ms,

@@ -137,7 +137,11 @@ Result<std::optional<EntityRecord>> StoreImpl::Current(std::string_view kind, st
     auto it = overlay->find({std::string(kind), std::string(id)});
     if (it != overlay->end()) return it->second;
   }
-  if (!ShardedByField(options_, kind)) return backend_->Get(kind, Ksid(id), id);
+  // A writer (it holds write_mu_) reads the row where its commits are made (Backend::GetForWrite).
+  auto get = [&](uint64_t ksid) {
+    return overlay != nullptr ? backend_->GetForWrite(kind, ksid, id) : backend_->Get(kind, ksid, id);
+  };
+  if (!ShardedByField(options_, kind)) return get(Ksid(id));
   // Two reads, index then row: a reader without write_mu_ may read the index before a move of
   // the entity to another ksid and the row after it. One commit writes both, so an index entry
   // means the row exists: a row missing under one was moved meanwhile; read both again, the last
@@ -147,7 +151,7 @@ Result<std::optional<EntityRecord>> StoreImpl::Current(std::string_view kind, st
     Result<std::optional<uint64_t>> found = backend_->FindKsid(kind, id);
     if (!found.ok()) return found.status();
     if (!found->has_value()) return std::optional<EntityRecord>();
-    Result<std::optional<EntityRecord>> row = backend_->Get(kind, **found, id);
+    Result<std::optional<EntityRecord>> row = get(**found);
     moved = row.ok() && !row->has_value();
     return row;
   };
@@ -506,7 +510,7 @@ Status StoreImpl::ApplyReplicated(std::string_view stream, const std::vector<Cha
     if (auto it = rows.find(key); it != rows.end()) {
       current = it->second;
     } else if (!assume_absent) {
-      Result<std::optional<EntityRecord>> got = backend_->Get(c.kind, c.ksid, c.id);
+      Result<std::optional<EntityRecord>> got = backend_->GetForWrite(c.kind, c.ksid, c.id);
       if (!got.ok()) return got.status();
       current = std::move(got).value();
     }
