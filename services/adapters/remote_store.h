@@ -42,8 +42,9 @@ struct RemoteTarget {
   std::string process;  // the boot id of the process whose guard answered, empty if none did
 };
 
-// Connects, asks the store's replication state once and its shard's gate state (for `process`): `invalid` naming the role, the shard and
-// the node when the node cannot be reached or serves no such store.
+// Connects, asks the store's replication state once and its shard's gate state (for `process`):
+// `invalid` naming the role, the shard and the node when the node cannot be reached or serves no
+// such store.
 Result<RemoteTarget> OpenRemoteStore(RemoteStoreOptions options);
 
 }  // namespace shardkit::services

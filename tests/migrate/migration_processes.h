@@ -222,7 +222,8 @@ inline std::string RouterConfig(const std::string& storage_url, uint16_t port,
                                 const std::string& target_url = {},
                                 const std::vector<std::string>& targets = {},
                                 const std::string& map_from = {}) {
-  std::string toml = fmt::format(R"(
+  std::string toml =
+      fmt::format(R"(
 [node]
 name = "router"
 threads = 2
@@ -236,8 +237,7 @@ name = "router"
 type = "shard-router"
 node_id = 1
 )",
-                                 storage_url, port,
-                                 FollowerMap(map_from.empty() ? storage_url : map_from));
+                  storage_url, port, FollowerMap(map_from.empty() ? storage_url : map_from));
   if (storage_url.empty()) return toml;
   toml += fmt::format(R"(
 [[route]]
@@ -333,7 +333,8 @@ class LiveMigrationProcesses {
   // `crash_point`: SHARDKIT_CRASH_POINT of the target node (a rollback throws its gate).
   void StartTarget(const char* replicate_delay_ms = nullptr, const char* crash_point = nullptr) {
     std::string config = target_dir_.Write(
-        "target.toml", Clustered(TargetConfig(data_, nats_ ? "" : map_url(), target_port_, variant_)));
+        "target.toml",
+        Clustered(TargetConfig(data_, nats_ ? "" : map_url(), target_port_, variant_)));
     if (replicate_delay_ms) setenv("SHARDKIT_REPLICATE_DELAY_MS", replicate_delay_ms, 1);
     if (crash_point) setenv("SHARDKIT_CRASH_POINT", crash_point, 1);
     target_ = std::make_unique<ServeProcess>(target_dir_, config);
@@ -344,8 +345,8 @@ class LiveMigrationProcesses {
     if (nats_) {
       // The storage node reaches the targets through the cluster once it has seen them.
       for (const auto& t : variant_.targets) {
-        ASSERT_TRUE(WaitAnswered(storage_url_, fmt::format(
-                                                   R"({{"store":"replication","v":1,"shard":"{}"}})", t)))
+        ASSERT_TRUE(WaitAnswered(storage_url_,
+                                 fmt::format(R"({{"store":"replication","v":1,"shard":"{}"}})", t)))
             << logs();
       }
     }
@@ -390,8 +391,8 @@ class LiveMigrationProcesses {
     if (nats_) {
       // Its routes to the stores come from the cluster's registry.
       for (const auto& shard : kInitialShards) {
-        ASSERT_TRUE(WaitAnswered(router_url_,
-                                 fmt::format(R"({{"store":"replication","v":1,"shard":"{}"}})", shard)))
+        ASSERT_TRUE(WaitAnswered(
+            router_url_, fmt::format(R"({{"store":"replication","v":1,"shard":"{}"}})", shard)))
             << logs();
       }
     }

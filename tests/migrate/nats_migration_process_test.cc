@@ -12,8 +12,8 @@
 namespace shardkit::migrate::testing {
 namespace {
 
-const Variant kMoveOverNats{"move_over_nats", {"40-80"}, {"40-80@b"}, {}, /*remote=*/true,
-                            {}, /*coordinator=*/false, /*nats=*/true};
+const Variant kMoveOverNats{"move_over_nats", {"40-80"}, {"40-80@b"},           {},
+                            /*remote=*/true,  {},        /*coordinator=*/false, /*nats=*/true};
 
 // The map as `url`'s node holds it.
 std::string RangesAt(LiveMigrationProcesses& cluster, const std::string& url) {
@@ -23,13 +23,17 @@ std::string RangesAt(LiveMigrationProcesses& cluster, const std::string& url) {
                      map->GetArrayJson("ranges").value_or(""));
 }
 
-// Start (the copy crosses NATS), verify, cutover under 8 clients (the map swapped in the KV by
-// compare-and-swap), rollback and a second cutover, complete; every process killed (-9) and
-// started again, every key read back.
+// Start (the copy crosses NATS), verify, cutover under 8 clients to a slow target node (the map
+// swapped in the KV by compare-and-swap), rollback and a second cutover, complete; every process
+// killed (-9) and started again, every key read back.
 TEST(NatsMigration, AMoveBetweenClusterNodesOverNatsLosesNothing) {
   LiveMigrationProcesses cluster(kMoveOverNats);
   SHARDKIT_REQUIRE_COMPONENT(cluster.nats()->ok(), cluster.nats()->problem(), "nats-server");
-  ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
+  ASSERT_NO_FATAL_FAILURE(cluster.StartStorage());
+  // A target much slower than the source (each replicated batch lands 20 ms late): the cutover
+  // must wait for it to reach the fence.
+  ASSERT_NO_FATAL_FAILURE(cluster.StartTarget("20"));
+  ASSERT_NO_FATAL_FAILURE(cluster.StartRouter());
   ASSERT_NO_FATAL_FAILURE(cluster.Preload(3000));
   cluster.StartTraffic(8, 300);
   cluster.WaitOps(500);
@@ -63,8 +67,7 @@ TEST(NatsMigration, AMoveBetweenClusterNodesOverNatsLosesNothing) {
   ASSERT_TRUE(cluster.WaitLag(100).ok());
   auto again = cluster.Migrate("cutover");
   ASSERT_TRUE(again.ok()) << again.status().ToString() << cluster.logs();
-  EXPECT_EQ(RangesAt(cluster, cluster.router_url()),
-            R"(epoch 4 ["-40","40-80@b","80-c0","c0-"])");
+  EXPECT_EQ(RangesAt(cluster, cluster.router_url()), R"(epoch 4 ["-40","40-80@b","80-c0","c0-"])");
   cluster.WaitOps(500);
   cluster.StopTraffic();
   auto completed = cluster.Migrate("complete");

@@ -71,7 +71,8 @@ struct Hosts {
     ok = true;
   }
   ~Hosts() {
-    for (const auto& ns : names) (void)std::system(fmt::format("ip netns del {} 2>/dev/null", ns).c_str());
+    for (const auto& ns : names)
+      (void)std::system(fmt::format("ip netns del {} 2>/dev/null", ns).c_str());
     (void)std::system(fmt::format("ip netns del {} 2>/dev/null", bridge).c_str());
   }
   // Moves this process's network into host `i`'s namespace (before any thread starts, so every
@@ -85,9 +86,9 @@ struct Hosts {
 };
 
 // A cluster-mode node on `host` (its address): the map, the `stores` and `extra` services.
-std::string HostConfig(const std::string& name, const std::string& address,
-                       const std::string& nats, const std::string& data,
-                       const std::vector<std::string>& stores, const std::string& extra = {}) {
+std::string HostConfig(const std::string& name, const std::string& address, const std::string& nats,
+                       const std::string& data, const std::vector<std::string>& stores,
+                       const std::string& extra = {}) {
   std::string toml = fmt::format(R"(
 [node]
 name = "{}"
@@ -159,9 +160,10 @@ class Writers {
     auto client = Client(runtime, url_, ClientOptions{.timeout = 10s});
     for (int i = 1; !stop_; ++i) {
       std::string id = fmt::format("w{}-{}", c, i % 64), v = std::to_string(i);
-      auto r = CallAndWait(*client, Msg(fmt::format(
-                                        R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})",
-                                        id, v)));
+      auto r = CallAndWait(
+          *client,
+          Msg(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","v":"{}"}}}})", id,
+                          v)));
       std::lock_guard<std::mutex> lock(mu_);
       if (r.ok()) {
         last_[id] = v;
@@ -198,36 +200,39 @@ TEST(NatsNetnsMigration, HostCJoinsAndHalfOfHostAsRangesMoveToItUnderLoad) {
   NatsServer nats(hosts.addresses[0], "ip netns exec " + hosts.names[0]);
   ASSERT_TRUE(nats.ok()) << nats.problem();
   TempDir data;
-  NsServe a(hosts.names[1],
-            HostConfig("host-a", hosts.addresses[1], nats.url(), data.path() + "/a",
-                       {"-40", "40-80"},
-                       fmt::format("path = \"{0}/a-map.json\"\n[[service]]\nname = \"migrator\"\n"
-                                   "type = \"migrator\"\ndir = \"{0}/migrations\"",
-                                   data.path())));
+  NsServe a(
+      hosts.names[1],
+      HostConfig("host-a", hosts.addresses[1], nats.url(), data.path() + "/a", {"-40", "40-80"},
+                 fmt::format("path = \"{0}/a-map.json\"\n[[service]]\nname = \"migrator\"\n"
+                             "type = \"migrator\"\ndir = \"{0}/migrations\"",
+                             data.path())));
   auto a_urls = a.WaitReady();
   ASSERT_FALSE(a_urls.empty());
-  NsServe b(hosts.names[2],
-            HostConfig("host-b", hosts.addresses[2], nats.url(), data.path() + "/b",
-                       {"80-c0", "c0-"},
-                       "[[service]]\nname = \"router\"\ntype = \"shard-router\"\nnode_id = 1"));
+  NsServe b(
+      hosts.names[2],
+      HostConfig("host-b", hosts.addresses[2], nats.url(), data.path() + "/b", {"80-c0", "c0-"},
+                 "[[service]]\nname = \"router\"\ntype = \"shard-router\"\nnode_id = 1"));
   auto b_urls = b.WaitReady();
   ASSERT_FALSE(b_urls.empty());
   const std::string host_a = a_urls[0], router = b_urls[0];
   for (const char* shard : {"-40", "40-80", "80-c0", "c0-"}) {
     ASSERT_TRUE(
         Answered(router, fmt::format(R"({{"store":"replication","v":1,"shard":"{}"}})", shard)))
-        << shard << "\n" << a.log() << b.log();
+        << shard << "\n"
+        << a.log() << b.log();
   }
   for (int i = 0; i < 2000; ++i) {
-    auto r = Ask(router, fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"p{}","v":"p"}}}})", i));
+    auto r =
+        Ask(router,
+            fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"p{}","v":"p"}}}})", i));
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
 
   Writers writers(router, 6);
   std::this_thread::sleep_for(500ms);
   // Host C joins with one empty store, which the map does not route to yet.
-  NsServe c(hosts.names[3], HostConfig("host-c", hosts.addresses[3], nats.url(),
-                                       data.path() + "/c", {"40-80@c"}));
+  NsServe c(hosts.names[3],
+            HostConfig("host-c", hosts.addresses[3], nats.url(), data.path() + "/c", {"40-80@c"}));
   auto c_urls = c.WaitReady();
   ASSERT_FALSE(c_urls.empty());
   ASSERT_TRUE(Answered(host_a, R"({"store":"replication","v":1,"shard":"40-80@c"})")) << c.log();
