@@ -12,8 +12,13 @@
 namespace shardkit::migrate::testing {
 namespace {
 
-const Variant kMoveOverNats{"move_over_nats", {"40-80"}, {"40-80@b"},           {},
-                            /*remote=*/true,  {},        /*coordinator=*/false, /*nats=*/true};
+// 40-80@own on the storage node: a target there would be a move to the range's owner.
+const Variant kMoveOverNats{.name = "move_over_nats",
+                            .sources = {"40-80"},
+                            .targets = {"40-80@b"},
+                            .other_stores = {"40-80@own"},
+                            .remote = true,
+                            .nats = true};
 
 // The map as `url`'s node holds it.
 std::string RangesAt(LiveMigrationProcesses& cluster, const std::string& url) {
@@ -38,6 +43,19 @@ TEST(NatsMigration, AMoveBetweenClusterNodesOverNatsLosesNothing) {
   cluster.StartTraffic(8, 300);
   cluster.WaitOps(500);
 
+  // One URL reaches every node of the cluster: a target served by the source's own process is
+  // still told apart, and refused before anything is created.
+  auto owner = cluster.MigrateRaw(
+      fmt::format(R"({{"migrate":"start","id":"own","sources":["40-80"],"targets":["40-80@own"],)"
+                  R"("nodes":{{"40-80@own":"{}"}}}})",
+                  cluster.nats()->url()));
+  ASSERT_FALSE(owner.ok());
+  EXPECT_NE(
+      owner.status().message().find(fmt::format(
+          "target 40-80@own on node {}: that node serves the source 40-80", cluster.nats()->url())),
+      std::string::npos)
+      << owner.status().ToString();
+  EXPECT_FALSE(cluster.MigrateAs("status", "own").ok()) << "a refused start recorded a migration";
   auto started = cluster.Migrate("start");
   ASSERT_TRUE(started.ok()) << started.status().ToString() << cluster.logs();
   auto copied = cluster.WaitCopied();
