@@ -38,7 +38,7 @@ struct Node {
     auto opened = store::OpenRocksDbStore(options);
     if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
     migrate::Participant p{
-        name, std::move(opened).value(), std::make_shared<shard::WriteGate>(), {}};
+        name, std::move(opened).value(), std::make_shared<shard::WriteGate>(), {}, {}};
     auto refresh = [m = map]() -> Result<shard::ShardMap> { return *m->Current(); };
     // The store's route, then its guard over it (reaching the store as Prior).
     std::string pattern = fmt::format("store:*,shard:\"{}\"", name);

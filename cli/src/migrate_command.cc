@@ -227,7 +227,9 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
       ->required()
       ->expected(1);
   auto node_url = std::make_shared<std::string>();
-  move->add_option("--node", *node_url, "The node serving the target, e.g. tcp://10.0.0.2:7000")
+  move->add_option(
+          "--node", *node_url,
+          "The node serving the target, e.g. tcp://10.0.0.2:7000 (or a cluster's nats://host:4222)")
       ->required();
   auto source_url = std::make_shared<std::string>();
   move->add_option("--source-node", *source_url,

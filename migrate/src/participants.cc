@@ -22,7 +22,7 @@ Result<Participant> Local(const std::string& name, const MigratorServiceOptions&
         "= \"{}\" and reload, or name the node serving it in `nodes`)",
         name, name));
   }
-  return Participant{name, p.store, p.gate, {}};
+  return Participant{name, p.store, p.gate, {}, {}};
 }
 
 // `name` on the node `nodes` names for it, else in this process.
@@ -37,12 +37,16 @@ Result<Participant> Find(const std::string& name, std::string_view role,
   return find.find_remote(name, node->second, role);
 }
 
-// A target on a node that serves a source: that node owns the range already.
+// A target on a node that serves a source: that node owns the range already. Through a cluster's
+// URL every shard of the cluster is reached, so there the processes answering (`process`, when
+// the target answered) must match too.
 Status NotOnASourceNode(const std::string& target, const std::string& url,
-                        const std::vector<std::string>& sources,
+                        const std::string& process, const std::vector<std::string>& sources,
                         const MigratorServiceOptions& find) {
   for (const auto& source : sources) {
-    if (!find.find_remote(source, url, "source").ok()) continue;
+    auto there = find.find_remote(source, url, "source");
+    if (!there.ok()) continue;
+    if (!process.empty() && !there->process.empty() && process != there->process) continue;
     return Status::Invalid(
         fmt::format("target {} on node {}: that node serves the source {}; move the range to "
                     "another node",
@@ -89,10 +93,12 @@ Result<Placed> PlaceParticipants(const std::vector<std::string>& sources,
     placed.sources.push_back(std::move(p).value());
   }
   for (const auto& name : targets) {
-    if (auto node = nodes.find(name); node != nodes.end() && find.find_remote) {
-      if (Status s = NotOnASourceNode(name, node->second, sources, find); !s.ok()) return s;
-    }
     auto p = Find(name, "target", nodes, find);
+    if (auto node = nodes.find(name); node != nodes.end() && find.find_remote) {
+      std::string process = p.ok() ? p->process : "";
+      if (Status s = NotOnASourceNode(name, node->second, process, sources, find); !s.ok())
+        return s;
+    }
     if (!p.ok()) return p.status();
     placed.targets.push_back(std::move(p).value());
   }

@@ -36,7 +36,7 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
     if (!migrator) {
       auto find_shard = [directory](const std::string& shard) {
         ServedShard served = FindServedShard(*directory, shard);
-        return migrate::Participant{shard, served.store, served.gate, {}};
+        return migrate::Participant{shard, served.store, served.gate, {}, {}};
       };
       // A source or target on another node: its gate is its guard's there, thrown over the
       // network.
@@ -46,7 +46,7 @@ Result<ServiceInstance> MakeMigrator(const ServiceContext& ctx) {
         options.role = role;
         auto remote = OpenRemoteStore(std::move(options));
         if (!remote.ok()) return remote.status();
-        return migrate::Participant{shard, remote->store, remote->gate, node};
+        return migrate::Participant{shard, remote->store, remote->gate, node, remote->process};
       };
       migrator = migrate::MakeMigratorService({*dir, *map, find_shard, find_remote});
       directory->Put(key, migrator);

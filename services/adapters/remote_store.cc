@@ -353,7 +353,9 @@ Result<RemoteTarget> OpenRemoteStore(RemoteStoreOptions options) {
             .str());
   }
   auto gate = std::make_shared<RemoteGate>(remote);
-  return RemoteTarget{std::move(remote), std::move(gate)};
+  auto state = remote->State(Message().SetString("gate", "state"), /*bounded=*/true);
+  std::string process = state.ok() ? std::string(state->GetString("boot").value_or("")) : "";
+  return RemoteTarget{std::move(remote), std::move(gate), std::move(process)};
 }
 
 }  // namespace shardkit::services

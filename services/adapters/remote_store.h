@@ -22,7 +22,9 @@
 namespace shardkit::services {
 
 struct RemoteStoreOptions {
-  std::string node;             // tcp://host:port of the node serving the store
+  // The node serving the store: tcp://host:port, or a cluster's nats://host:port (the request
+  // goes to whichever node of the cluster serves the shard)
+  std::string node;
   std::string shard;            // the store's canonical shard name there
   std::string role = "target";  // "source" or "target": how errors name the store
   std::chrono::milliseconds timeout{30'000};
@@ -37,10 +39,12 @@ struct RemoteStoreOptions {
 struct RemoteTarget {
   std::shared_ptr<store::EntityStore> store;
   std::shared_ptr<shard::WriteGate> gate;
+  std::string process;  // the boot id of the process whose guard answered, empty if none did
 };
 
-// Connects and asks the store's replication state once: `invalid` naming the role, the shard and
-// the node when the node cannot be reached or serves no such store.
+// Connects, asks the store's replication state once and its shard's gate state (for `process`):
+// `invalid` naming the role, the shard and the node when the node cannot be reached or serves no
+// such store.
 Result<RemoteTarget> OpenRemoteStore(RemoteStoreOptions options);
 
 }  // namespace shardkit::services

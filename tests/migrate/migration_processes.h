@@ -19,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "../services/nats_server.h"
 #include "../services/serve_process.h"
 #include "linearizability.h"
 #include "shardkit/message/json.h"
@@ -51,6 +52,10 @@ struct Variant {
   // map and the migrator, no store); the storage node follows its map and serves the sources,
   // which the migrator reaches over TCP like the targets (a remote variant).
   bool coordinator = false;
+  // Every node in cluster mode over one nats-server the harness starts: the JetStream KV holds
+  // the authoritative map, the target node and the router take it from there, and `nodes` names
+  // the target node by the NATS server's URL (a remote variant).
+  bool nats = false;
 };
 
 // Every store of the storage node, each once.
@@ -187,6 +192,13 @@ dir = "{}/migrations"
   return toml;
 }
 
+// How a non-authoritative node holds the map: a follower of `from`, or (empty: cluster mode) the
+// initial ranges, which the node replaces with the JetStream KV's newer map.
+inline std::string FollowerMap(const std::string& from) {
+  if (from.empty()) return fmt::format("ranges = {}\n", JsonList(kInitialShards));
+  return fmt::format("from = \"{}\"\nrefresh_ms = 0\n", from);
+}
+
 // The target node of a remote variant: a follower of the authoritative map and the targets.
 inline std::string TargetConfig(const std::string& data, const std::string& storage_url,
                                 uint16_t port, const Variant& v) {
@@ -199,19 +211,19 @@ url = "tcp://127.0.0.1:{}"
 [[service]]
 name = "map"
 type = "shard-map"
-from = "{}"
-refresh_ms = 0
-)",
-                     port, storage_url) +
+{})",
+                     port, FollowerMap(storage_url)) +
          StoreServices(data, v.targets);
 }
 
-// `map_from`: the authoritative map's node, when not the storage node.
+// `map_from`: the authoritative map's node, when not the storage node. An empty `storage_url`:
+// cluster mode, the routes and the map come from the cluster.
 inline std::string RouterConfig(const std::string& storage_url, uint16_t port,
                                 const std::string& target_url = {},
                                 const std::vector<std::string>& targets = {},
                                 const std::string& map_from = {}) {
-  std::string toml = fmt::format(R"(
+  std::string toml =
+      fmt::format(R"(
 [node]
 name = "router"
 threads = 2
@@ -220,18 +232,20 @@ url = "tcp://127.0.0.1:{1}"
 [[service]]
 name = "map"
 type = "shard-map"
-from = "{2}"
-refresh_ms = 0
-[[service]]
+{2}[[service]]
 name = "router"
 type = "shard-router"
 node_id = 1
+)",
+                  storage_url, port, FollowerMap(map_from.empty() ? storage_url : map_from));
+  if (storage_url.empty()) return toml;
+  toml += fmt::format(R"(
 [[route]]
 pattern = "store:*,kind:*,shard:*"
-to = "{0}"
+to = "{}"
 timeout_ms = 5000
 )",
-                                 storage_url, port, map_from.empty() ? storage_url : map_from);
+                      storage_url);
   for (const auto& t : targets) {
     toml += fmt::format(R"(
 [[route]]
@@ -262,6 +276,14 @@ class LiveMigrationProcesses {
  public:
   explicit LiveMigrationProcesses(Variant variant) : variant_(std::move(variant)) {
     data_ = data_dir_.path();
+    if (variant_.nats) nats_ = std::make_unique<services::testing::NatsServer>();
+  }
+  // The nats-server of a nats variant (null otherwise).
+  services::testing::NatsServer* nats() { return nats_.get(); }
+  // `toml` with a [cluster] section over the harness's nats-server (a nats variant).
+  std::string Clustered(std::string toml) const {
+    if (!nats_) return toml;
+    return toml + fmt::format("\n[cluster]\nnats = \"{}\"\nttl_ms = 3000\n", nats_->url());
   }
   ~LiveMigrationProcesses() { StopTraffic(); }
 
@@ -288,7 +310,7 @@ class LiveMigrationProcesses {
   }
   void StartStorage(const char* crash_point = nullptr) {
     std::string config = storage_dir_.Write(
-        "storage.toml", StorageConfig(data_, storage_port_, variant_, map_url()));
+        "storage.toml", Clustered(StorageConfig(data_, storage_port_, variant_, map_url())));
     if (crash_point) setenv("SHARDKIT_CRASH_POINT", crash_point, 1);
     storage_ = std::make_unique<ServeProcess>(storage_dir_, config);
     if (crash_point) unsetenv("SHARDKIT_CRASH_POINT");
@@ -310,8 +332,9 @@ class LiveMigrationProcesses {
   // much slower than its source).
   // `crash_point`: SHARDKIT_CRASH_POINT of the target node (a rollback throws its gate).
   void StartTarget(const char* replicate_delay_ms = nullptr, const char* crash_point = nullptr) {
-    std::string config =
-        target_dir_.Write("target.toml", TargetConfig(data_, map_url(), target_port_, variant_));
+    std::string config = target_dir_.Write(
+        "target.toml",
+        Clustered(TargetConfig(data_, nats_ ? "" : map_url(), target_port_, variant_)));
     if (replicate_delay_ms) setenv("SHARDKIT_REPLICATE_DELAY_MS", replicate_delay_ms, 1);
     if (crash_point) setenv("SHARDKIT_CRASH_POINT", crash_point, 1);
     target_ = std::make_unique<ServeProcess>(target_dir_, config);
@@ -319,6 +342,23 @@ class LiveMigrationProcesses {
     if (crash_point) unsetenv("SHARDKIT_CRASH_POINT");
     auto urls = target_->WaitReady();
     ASSERT_EQ(urls.size(), 1u);
+    if (nats_) {
+      // The storage node reaches the targets through the cluster once it has seen them.
+      for (const auto& t : variant_.targets) {
+        ASSERT_TRUE(WaitAnswered(storage_url_,
+                                 fmt::format(R"({{"store":"replication","v":1,"shard":"{}"}})", t)))
+            << logs();
+      }
+    }
+  }
+  // Polls `json` at `url` for up to 10 s until it is answered ok.
+  bool WaitAnswered(const std::string& url, const std::string& json) {
+    auto until = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < until) {
+      if (CallNode(url, json).ok()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
   }
   ServeProcess& target() { return *target_; }
   void KillTarget() { Kill(target_); }
@@ -335,15 +375,27 @@ class LiveMigrationProcesses {
   }
   // Where the targets are: the target node's URL (remote variants).
   std::string target_url() const { return fmt::format("tcp://127.0.0.1:{}", target_port_); }
+  // How the migrator names the target node: its URL, or the NATS server's (a nats variant).
+  std::string target_node() const { return nats_ ? nats_->url() : target_url(); }
   void StartRouter() {
     std::string config = router_dir_.Write(
         "router.toml",
-        RouterConfig(storage_url_, router_port_, target_url(),
-                     variant_.remote ? variant_.targets : std::vector<std::string>{}, map_url()));
+        nats_ ? Clustered(RouterConfig({}, router_port_))
+              : RouterConfig(storage_url_, router_port_, target_url(),
+                             variant_.remote ? variant_.targets : std::vector<std::string>{},
+                             map_url()));
     router_ = std::make_unique<ServeProcess>(router_dir_, config);
     auto urls = router_->WaitReady();
     ASSERT_EQ(urls.size(), 1u);
     router_url_ = urls[0];
+    if (nats_) {
+      // Its routes to the stores come from the cluster's registry.
+      for (const auto& shard : kInitialShards) {
+        ASSERT_TRUE(WaitAnswered(
+            router_url_, fmt::format(R"({{"store":"replication","v":1,"shard":"{}"}})", shard)))
+            << logs();
+      }
+    }
   }
   void KillAll() {
     for (auto* p : {router_.get(), target_.get(), storage_.get(), coordinator_.get()}) {
@@ -379,7 +431,8 @@ class LiveMigrationProcesses {
   Result<Message> Reconfigure(const std::string& migration_id, Variant variant) {
     migration_id_ = migration_id;
     variant_ = std::move(variant);
-    storage_dir_.Write("storage.toml", StorageConfig(data_, storage_port_, variant_, map_url()));
+    storage_dir_.Write("storage.toml",
+                       Clustered(StorageConfig(data_, storage_port_, variant_, map_url())));
     return CallAndWait(*admin_, Msg(R"({"sys":"config","cmd":"reload"})"));
   }
   const std::string& data() const { return data_; }
@@ -399,12 +452,13 @@ class LiveMigrationProcesses {
   // Any message to the migrator, as JSON text.
   Result<Message> MigrateRaw(const std::string& json) { return CallAndWait(*admin_, Msg(json)); }
   const std::string& storage_url() const { return storage_url_; }
+  const std::string& router_url() const { return router_url_; }
   // The `nodes` of a start: every target on the target node; with a coordinator node, every
   // source on the storage node.
   std::string NodesJson(const std::vector<std::string>& targets,
                         const std::vector<std::string>& sources = {}) const {
     JsonObject nodes;
-    for (const auto& t : targets) nodes.Add(t, target_url());
+    for (const auto& t : targets) nodes.Add(t, target_node());
     if (variant_.coordinator) {
       for (const auto& s : sources) nodes.Add(s, storage_address());
     }
@@ -416,7 +470,7 @@ class LiveMigrationProcesses {
   std::string NodeOptions() const {
     std::string out;
     if (!variant_.remote) return out;
-    for (const auto& t : variant_.targets) out += fmt::format(" --node {}={}", t, target_url());
+    for (const auto& t : variant_.targets) out += fmt::format(" --node {}={}", t, target_node());
     if (variant_.coordinator) {
       for (const auto& s : variant_.sources)
         out += fmt::format(" --node {}={}", s, storage_address());
@@ -721,6 +775,7 @@ class LiveMigrationProcesses {
   Variant variant_;
   std::string migration_id_ = "m1";
   TempDir data_dir_, storage_dir_, router_dir_, target_dir_, coordinator_dir_;
+  std::unique_ptr<services::testing::NatsServer> nats_;  // outlives the nodes (declared first)
   std::string data_;
   const std::vector<uint16_t> ports_ = FreePorts(4);
   const uint16_t storage_port_ = ports_[0];

@@ -56,6 +56,10 @@ struct Participant {
   // speaks the replication protocol to it (store/replication.h) and `gate` throws the gate of the
   // shard's guard on that node (a cutover closes a source's there, a rollback a target's).
   std::string node;
+  // A remote participant's: the id of the process answering for it there (its guard's `boot`),
+  // empty when unknown. A cluster's nats:// URL reaches every node of the cluster, so two
+  // participants with one `node` are on one process only when these match.
+  std::string process;
 };
 
 struct CutoverOptions {
