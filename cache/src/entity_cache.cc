@@ -78,8 +78,8 @@ struct Stripe {
   // The policy's slot is the entry's first part: the slots it evicts lead back to their entries.
   struct Entry : Slot {
     explicit Entry(Result<Message> a) : answer(std::move(a)) {}
-    Result<Message> answer;  // properties shared (Message::Share): a hit copies a reference
-    int64_t expires_at_ms = 0;
+    int64_t expires_at_ms = 0;  // before the answer: a hit reads it with the slot
+    Result<Message> answer;     // properties shared (Message::Share): a hit copies a reference
   };
   // One store load and its waiters. The load's callback holds only the cache and this, so it
   // fits a ReplyFn without an allocation.
@@ -145,7 +145,7 @@ struct Stripe {
   void DropPrefixLocked(const std::string& prefix) {
     std::vector<Entry*> matching;
     entries.ForEach([&](Entry& e) {
-      if (e.key.compare(0, prefix.size(), prefix) == 0) matching.push_back(&e);
+      if (e.key.view().starts_with(prefix)) matching.push_back(&e);
     });
     for (Entry* e : matching) EraseLocked(e);
     for (auto it = flights.begin(); it != flights.end();) {
