@@ -49,8 +49,7 @@ class IdTable {
 // clients, …, each answered before its next is sent. Returns the seconds that took. The ids are
 // formatted before (`ids`, by rank), keeping the clients' own work out of the timed loop.
 double DriveSequence(Bus& bus, const std::vector<uint32_t>& keys, const IdTable& ids, size_t from,
-                     size_t to, int clients,
-                     std::atomic<uint64_t>& errors) {
+                     size_t to, int clients, std::atomic<uint64_t>& errors) {
   std::barrier sync(clients + 1);
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t) {
@@ -227,8 +226,7 @@ struct Driven {
 };
 Driven DriveBoth(Bus& plain, const std::shared_ptr<Handler>& service,
                  const cache::CacheOptions& cache_options, const std::vector<uint32_t>& keys,
-                 const IdTable& ids, size_t warmup, int clients,
-                 std::atomic<uint64_t>& errors) {
+                 const IdTable& ids, size_t warmup, int clients, std::atomic<uint64_t>& errors) {
   constexpr size_t kSlices = 8;
   auto cache = cache::MakeEntityCache(cache_options);
   Bus cached;

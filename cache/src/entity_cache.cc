@@ -92,8 +92,8 @@ struct Stripe {
   };
   mutable std::mutex mu;
   size_t max_bytes = 0;
-  std::unique_ptr<Policy> policy;                                    // guarded by mu
-  EntryTable<Entry> entries;                                         // guarded by mu
+  std::unique_ptr<Policy> policy;  // guarded by mu
+  EntryTable<Entry> entries;       // guarded by mu
   // Keyed by a view of the flight's own key (the map holds the flight): no second copy of it.
   std::unordered_map<std::string_view, std::shared_ptr<Flight>> flights;  // guarded by mu
   std::vector<Slot*> evicted;  // guarded by mu; scratch of InsertLocked
@@ -305,9 +305,10 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       flight->ttl_ms = ttl_ms;
       flight->waiters.push_back(std::move(reply));
     }
-    Forward(context, std::move(message), [self = shared_from_this(), flight](Result<Message> answer) {
-      self->Land(*flight, std::move(answer));
-    });
+    Forward(context, std::move(message),
+            [self = shared_from_this(), flight](Result<Message> answer) {
+              self->Land(*flight, std::move(answer));
+            });
   }
 
   // A load came back: fill (unless stale or an error) and answer every waiter.
