@@ -78,30 +78,49 @@ struct Stripe {
   // The policy's slot is the entry's first part: the slots it evicts lead back to their entries.
   struct Entry : Slot {
     explicit Entry(Result<Message> a) : answer(std::move(a)) {}
-    Result<Message> answer;  // properties shared (Message::Share): a hit copies a reference
-    int64_t expires_at_ms = 0;
+    int64_t expires_at_ms = 0;  // before the answer: a hit reads it with the slot
+    Result<Message> answer;     // properties shared (Message::Share): a hit copies a reference
   };
+  // One store load and its waiters. The load's callback holds only the cache and this, so it
+  // fits a ReplyFn without an allocation.
   struct Flight {
+    std::string key;
+    uint64_t hash = 0;
+    int64_t ttl_ms = 0;
     std::vector<ReplyFn> waiters;
     bool stale = false;  // an invalidation happened while the load was in flight
   };
   mutable std::mutex mu;
   size_t max_bytes = 0;
-  std::unique_ptr<Policy> policy;                                    // guarded by mu
-  EntryTable<Entry> entries;                                         // guarded by mu
-  std::unordered_map<std::string, std::shared_ptr<Flight>> flights;  // guarded by mu
+  std::unique_ptr<Policy> policy;  // guarded by mu
+  EntryTable<Entry> entries;       // guarded by mu
+  // Keyed by a view of the flight's own key (the map holds the flight): no second copy of it.
+  std::unordered_map<std::string_view, std::shared_ptr<Flight>> flights;  // guarded by mu
   std::vector<Slot*> evicted;  // guarded by mu; scratch of InsertLocked
-  CacheStats stats;            // guarded by mu (bytes and entries computed)
+  // The last entry let go, kept for the next fill: at a steady state nearly every miss evicts (or
+  // refuses) one entry as it adds one, so this spares an allocation of the entry and its key.
+  std::unique_ptr<Entry> spare;  // guarded by mu
+  CacheStats stats;              // guarded by mu (bytes and entries computed)
 
   void EraseLocked(Entry* entry) {
     policy->Remove(*entry);
-    entries.Erase(entry->hash, entry);
+    Release(entries.Take(entry->hash, entry));
+  }
+  // Keeps `gone` as the spare; its answer is dropped at once (the memory bound counts it gone).
+  void Release(std::unique_ptr<Entry> gone) {
+    gone->answer = Message();
+    spare = std::move(gone);
   }
   void InsertLocked(std::string_view key, uint64_t hash, Result<Message> answer,
                     int64_t expires_at_ms, size_t charge) {
     if (Entry* existing = entries.Find(hash, key)) EraseLocked(existing);
     if (charge > max_bytes) return;
-    auto made = std::make_unique<Entry>(std::move(answer));
+    std::unique_ptr<Entry> made = std::move(spare);
+    if (made) {
+      made->answer = std::move(answer);
+    } else {
+      made = std::make_unique<Entry>(std::move(answer));
+    }
     made->expires_at_ms = expires_at_ms;
     made->key = key;
     made->hash = hash;
@@ -110,7 +129,7 @@ struct Stripe {
     evicted.clear();
     policy->Add(e, evicted);
     for (Slot* gone : evicted)  // unlinked by the policy
-      entries.Erase(gone->hash, static_cast<Entry*>(gone));
+      Release(entries.Take(gone->hash, static_cast<Entry*>(gone)));
     stats.evictions += evicted.size();
   }
   void InvalidateLocked(const std::string& key, uint64_t hash) {
@@ -126,7 +145,7 @@ struct Stripe {
   void DropPrefixLocked(const std::string& prefix) {
     std::vector<Entry*> matching;
     entries.ForEach([&](Entry& e) {
-      if (e.key.compare(0, prefix.size(), prefix) == 0) matching.push_back(&e);
+      if (e.key.view().starts_with(prefix)) matching.push_back(&e);
     });
     for (Entry* e : matching) EraseLocked(e);
     for (auto it = flights.begin(); it != flights.end();) {
@@ -259,7 +278,6 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     const uint64_t hash = HashOf(key);
     Stripe& stripe = StripeOf(hash);
     std::shared_ptr<Flight> flight;
-    std::string owned_key;
     {
       std::unique_lock<std::mutex> lock(stripe.mu);
       stripe.policy->Record(hash);
@@ -275,53 +293,54 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
         stripe.EraseLocked(entry);
       }
       ++stripe.stats.misses;
-      owned_key = key;
-      if (auto existing = stripe.flights.find(owned_key); existing != stripe.flights.end()) {
+      flight = std::make_shared<Flight>();
+      flight->key = key;
+      auto [existing, added] = stripe.flights.try_emplace(flight->key, flight);
+      if (!added) {
         ++stripe.stats.coalesced;
         existing->second->waiters.push_back(std::move(reply));
         return;
       }
-      flight = std::make_shared<Flight>();
+      flight->hash = hash;
+      flight->ttl_ms = ttl_ms;
       flight->waiters.push_back(std::move(reply));
-      stripe.flights[owned_key] = flight;
     }
-    auto self = shared_from_this();
     Forward(context, std::move(message),
-            [self, key = std::move(owned_key), hash, ttl_ms, flight](Result<Message> answer) {
-              self->Land(key, hash, ttl_ms, flight, std::move(answer));
+            [self = shared_from_this(), flight](Result<Message> answer) {
+              self->Land(*flight, std::move(answer));
             });
   }
 
   // A load came back: fill (unless stale or an error) and answer every waiter.
-  void Land(const std::string& key, uint64_t hash, int64_t ttl_ms,
-            const std::shared_ptr<Flight>& flight, Result<Message> answer) {
-    Stripe& stripe = StripeOf(hash);
+  void Land(Flight& flight, Result<Message> answer) {
+    Stripe& stripe = StripeOf(flight.hash);
     std::vector<ReplyFn> waiters;
     // Shared once here, the answer's properties cost every waiter and every later hit a
     // reference count rather than a copy.
     if (answer.ok()) answer->Share();
     {
       std::lock_guard<std::mutex> lock(stripe.mu);
-      waiters = std::move(flight->waiters);
-      auto current = stripe.flights.find(key);
-      if (current != stripe.flights.end() && current->second == flight)
+      waiters = std::move(flight.waiters);
+      auto current = stripe.flights.find(flight.key);
+      if (current != stripe.flights.end() && current->second.get() == &flight)
         stripe.flights.erase(current);
       bool cacheable = answer.ok() ||
                        (answer.status().code() == Code::kNotFound && options_.not_found_ttl_ms > 0);
-      if (cacheable && flight->stale) {
+      if (cacheable && flight.stale) {
         ++stripe.stats.stale_refills_prevented;
       } else if (cacheable) {
-        int64_t ttl = answer.ok() ? ttl_ms : std::min(ttl_ms, options_.not_found_ttl_ms);
+        int64_t ttl =
+            answer.ok() ? flight.ttl_ms : std::min(flight.ttl_ms, options_.not_found_ttl_ms);
         int64_t expires_at_ms = clock_->NowMs() + ttl;
         // Never past the entity's own expiry (a store:load reply names it).
         if (auto lives_until = answer.ok() ? answer->GetInt("expires_at") : std::nullopt)
           expires_at_ms = std::min(expires_at_ms, *lives_until);
         Message stored = answer.ok() ? *answer : Message();
         stored.meta() = Meta();
-        const size_t charge = Charge(key, stored);
+        const size_t charge = Charge(flight.key, stored);
         Result<Message> to_store =
             answer.ok() ? Result<Message>(std::move(stored)) : Result<Message>(answer.status());
-        stripe.InsertLocked(key, hash, std::move(to_store), expires_at_ms, charge);
+        stripe.InsertLocked(flight.key, flight.hash, std::move(to_store), expires_at_ms, charge);
       }
     }
     for (size_t i = 0; i < waiters.size(); ++i) {

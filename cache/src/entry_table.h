@@ -39,9 +39,13 @@ class EntryTable {
   }
 
   // Removes `entry` (present, found by `hash`).
-  void Erase(uint64_t hash, const E* entry) {
+  void Erase(uint64_t hash, const E* entry) { (void)Take(hash, entry); }
+
+  // Removes `entry` (present, found by `hash`) and hands it back.
+  std::unique_ptr<E> Take(uint64_t hash, const E* entry) {
     size_t i = hash & Mask();
     while (buckets_[i].entry.get() != entry) i = (i + 1) & Mask();
+    std::unique_ptr<E> taken = std::move(buckets_[i].entry);
     buckets_[i] = Bucket();
     --size_;
     // Backward shift: move up each later pair of the run whose home is not between the hole and
@@ -53,6 +57,7 @@ class EntryTable {
         hole = j;
       }
     }
+    return taken;
   }
 
   // Calls `f(entry)` for every entry; `f` must not change the table.

@@ -12,14 +12,43 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace shardkit::cache {
 
+// An entry's key, held in the entry itself up to kInline bytes (every entity key; list keys,
+// which hold a query, may be longer and go to the heap): a hit compares it without reading a
+// second block of memory.
+class SlotKey {
+ public:
+  static constexpr size_t kInline = 48;
+  SlotKey& operator=(std::string_view key) {
+    size_ = key.size();
+    if (size_ <= kInline) {
+      key.copy(inline_, size_);
+      heap_.clear();
+    } else {
+      heap_.assign(key);
+    }
+    return *this;
+  }
+  std::string_view view() const {
+    return size_ <= kInline ? std::string_view(inline_, size_) : std::string_view(heap_);
+  }
+  size_t size() const { return size_; }
+  friend bool operator==(const SlotKey& a, std::string_view b) { return a.view() == b; }
+
+ private:
+  char inline_[kInline];
+  size_t size_ = 0;
+  std::string heap_;  // keys longer than kInline
+};
+
 // A policy's view of one entry; lives as long as the entry. The policy's lists run through the
 // slots themselves, so reordering one on a hit touches no separate list node.
 struct Slot {
-  std::string key;
+  SlotKey key;
   uint64_t hash = 0;
   size_t charge = 0;
   int segment = 0;       // the policy's own

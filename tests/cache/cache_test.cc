@@ -555,5 +555,31 @@ TEST_F(CacheTest, TheByteBoundHoldsWithin10PercentUnderRandomValueSizes) {
   EXPECT_GT(cache_->stats().evictions, 0u);
 }
 
+// Under steady eviction every fill reuses the entry let go last, and keys longer than those held
+// in the entry itself go to the heap: each answer must still be its own key's value.
+TEST_F(CacheTest, EntriesReusedAfterEvictionsAnswerTheirOwnKeys) {
+  Install({.max_bytes = 4096});
+  auto id_of = [](int i) {  // every third id makes a key longer than 48 bytes
+    return i % 3 == 0 ? fmt::format("long-{}-{}", i, std::string(60, 'z')) : fmt::format("s{}", i);
+  };
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_TRUE(
+        Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"{}","text":"t{}"}}}})",
+                        id_of(i), i))
+            .ok());
+  }
+  std::mt19937 rng(11);
+  for (int n = 0; n < 3000; ++n) {
+    const int i = static_cast<int>(rng() % 60);
+    ASSERT_EQ(TextOf(Act(fmt::format(R"({{"store":"load","kind":"entry","id":"{}"}})", id_of(i)))),
+              fmt::format("t{}", i))
+        << "load " << n;
+  }
+  CacheStats s = cache_->stats();
+  EXPECT_GT(s.evictions, 100u);
+  EXPECT_GT(s.hits, 100u);
+  EXPECT_LE(s.bytes_used, 4096u);
+}
+
 }  // namespace
 }  // namespace shardkit::cache
