@@ -44,45 +44,31 @@ CREATE TABLE IF NOT EXISTS receipts(
 CREATE INDEX IF NOT EXISTS receipts_by_expiry ON receipts(expires_at);
 )sql";
 
-constexpr const char* kGet =
-    "SELECT version, expires_at, value FROM entities WHERE kind=?1 AND ksid=?2 AND id=?3";
+// The statements, one a line (SQL reads better unbroken).
+// clang-format off
+constexpr const char* kGet = "SELECT version, expires_at, value FROM entities WHERE kind=?1 AND ksid=?2 AND id=?3";
 constexpr const char* kFindKsid = "SELECT ksid FROM ids WHERE kind=?1 AND id=?2";
-constexpr const char* kScanKind =
-    "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE kind=?1 AND ksid>=?2 "
-    "AND ksid<?3 AND (ksid, id) > (?4, ?5) ORDER BY ksid, id";
-constexpr const char* kScanAll =
-    "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE ksid>=?1 AND ksid<?2 "
-    "ORDER BY kind, ksid, id";
-constexpr const char* kScanExpired =
-    "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE expires_at > 0 AND "
-    "expires_at <= ?1 LIMIT ?2";
-constexpr const char* kPut =
-    "INSERT OR REPLACE INTO entities(kind, ksid, id, version, expires_at, value) "
-    "VALUES(?1,?2,?3,?4,?5,?6)";
+constexpr const char* kScanKind = "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE kind=?1 AND ksid>=?2 AND ksid<?3 AND (ksid, id) > (?4, ?5) ORDER BY ksid, id";
+constexpr const char* kScanAll = "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE ksid>=?1 AND ksid<?2 ORDER BY kind, ksid, id";
+constexpr const char* kScanExpired = "SELECT kind, ksid, id, version, expires_at, value FROM entities WHERE expires_at > 0 AND expires_at <= ?1 LIMIT ?2";
+constexpr const char* kPut = "INSERT OR REPLACE INTO entities(kind, ksid, id, version, expires_at, value) VALUES(?1,?2,?3,?4,?5,?6)";
 constexpr const char* kDelete = "DELETE FROM entities WHERE kind=?1 AND ksid=?2 AND id=?3";
 constexpr const char* kPutId = "INSERT OR REPLACE INTO ids(kind, id, ksid) VALUES(?1,?2,?3)";
 constexpr const char* kDeleteId = "DELETE FROM ids WHERE kind=?1 AND id=?2";
-constexpr const char* kAppendChange =
-    "INSERT INTO changes(seq, ksid, kind, id, op, version, value, expires_at) "
-    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)";
-constexpr const char* kReadChanges =
-    "SELECT seq, ksid, kind, id, op, version, value, expires_at FROM changes WHERE seq>=?1 ORDER "
-    "BY seq LIMIT ?2";
-constexpr const char* kPutConsumer =
-    "INSERT OR REPLACE INTO consumers(name, position) VALUES(?1,?2)";
+constexpr const char* kAppendChange = "INSERT INTO changes(seq, ksid, kind, id, op, version, value, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)";
+constexpr const char* kReadChanges = "SELECT seq, ksid, kind, id, op, version, value, expires_at FROM changes WHERE seq>=?1 ORDER BY seq LIMIT ?2";
+constexpr const char* kPutConsumer = "INSERT OR REPLACE INTO consumers(name, position) VALUES(?1,?2)";
 constexpr const char* kDeleteConsumer = "DELETE FROM consumers WHERE name=?1";
 constexpr const char* kTrim = "DELETE FROM changes WHERE seq<?1";
-constexpr const char* kPutTrimPoint =
-    "INSERT OR REPLACE INTO meta(key, value) VALUES('trimmed_below', ?1)";
+constexpr const char* kPutTrimPoint = "INSERT OR REPLACE INTO meta(key, value) VALUES('trimmed_below', ?1)";
 constexpr const char* kGetTrimPoint = "SELECT value FROM meta WHERE key='trimmed_below'";
 constexpr const char* kFeedBounds = "SELECT min(seq), max(seq) FROM changes";
 constexpr const char* kConsumers = "SELECT name, position FROM consumers";
 constexpr const char* kGetReceipt = "SELECT body FROM receipts WHERE key=?1";
-constexpr const char* kPutReceipt =
-    "INSERT OR REPLACE INTO receipts(key, expires_at, body) VALUES(?1,?2,?3)";
+constexpr const char* kPutReceipt = "INSERT OR REPLACE INTO receipts(key, expires_at, body) VALUES(?1,?2,?3)";
 constexpr const char* kDeleteReceipt = "DELETE FROM receipts WHERE key=?1 AND expires_at=?2";
-constexpr const char* kExpiredReceipts =
-    "SELECT key, expires_at FROM receipts WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
+constexpr const char* kExpiredReceipts = "SELECT key, expires_at FROM receipts WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
+// clang-format on
 
 // One connection and its prepared statements; used by one thread at a time.
 class Connection {
@@ -173,6 +159,11 @@ void BindText(sqlite3_stmt* s, int i, std::string_view text) {
 void BindKsid(sqlite3_stmt* s, int i, uint64_t ksid) {
   std::string bytes = BigEndian64(ksid);
   sqlite3_bind_blob(s, i, bytes.data(), 8, SQLITE_TRANSIENT);
+}
+// The expiry scans' parameters: ?1 the time in ms, ?2 the most rows.
+void BindExpiryScan(sqlite3_stmt* s, int64_t now_ms, size_t limit) {
+  sqlite3_bind_int64(s, 1, now_ms);
+  sqlite3_bind_int64(s, 2, static_cast<int64_t>(limit));
 }
 std::string_view ColumnText(sqlite3_stmt* s, int i) {
   const char* text = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
@@ -274,8 +265,7 @@ class SqliteBackend final : public Backend {
     Result<sqlite3_stmt*> stmt = reader->Prepare(kScanExpired);
     if (!stmt.ok()) return stmt.status();
     StatementUse use{*stmt};
-    sqlite3_bind_int64(*stmt, 1, now_ms);
-    sqlite3_bind_int64(*stmt, 2, static_cast<int64_t>(limit));
+    BindExpiryScan(*stmt, now_ms, limit);
     return StepRows(*reader, *stmt, visit, "scan expired");
   }
 
@@ -327,8 +317,7 @@ class SqliteBackend final : public Backend {
     Result<sqlite3_stmt*> stmt = reader->Prepare(kExpiredReceipts);
     if (!stmt.ok()) return stmt.status();
     StatementUse use{*stmt};
-    sqlite3_bind_int64(*stmt, 1, now_ms);
-    sqlite3_bind_int64(*stmt, 2, static_cast<int64_t>(limit));
+    BindExpiryScan(*stmt, now_ms, limit);
     std::vector<std::pair<std::string, int64_t>> out;
     int rc;
     while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW)
