@@ -175,6 +175,42 @@ int Single(const MigrateOptions& options, std::string_view op) {
   return 0;
 }
 
+void AddCommonOptions(CLI::App* sub, MigrateOptions& options) {
+  sub->add_option("--to", options.to, kToHelp)->required();
+  sub->add_option("--id", options.id, "The migration's id")->required();
+  sub->add_option("--timeout-ms", options.timeout_ms, "How long to wait")
+      ->check(Positive())
+      ->capture_default_str();
+}
+
+void AddMoveCommand(CLI::App* migrate, const std::shared_ptr<MigrateOptions>& options,
+                    int& exit_code) {
+  // move: a whole range to a store on another node (the way to add a machine); a replace whose
+  // target is remote, named once with its node.
+  auto* move = migrate->add_subcommand("move", "A shard's range onto a store of another node");
+  AddCommonOptions(move, *options);
+  move->add_option("--source", options->sources, "The shard to move")->required()->expected(1);
+  move->add_option("--target", options->targets, "The store taking it there, e.g. 40-80@b")
+      ->required()
+      ->expected(1);
+  auto node_url = std::make_shared<std::string>();
+  move->add_option(
+          "--node", *node_url,
+          "The node serving the target, e.g. tcp://10.0.0.2:7000 (or a cluster's nats://host:4222)")
+      ->required();
+  auto source_url = std::make_shared<std::string>();
+  move->add_option("--source-node", *source_url,
+                   "The node serving the source, when not the migrator's (--to) node");
+  move->add_flag("--cutover", options->cutover, "Cut over once caught up");
+  move->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
+  move->add_option("--max-rows-per-s", options->max_rows_per_s, kMaxRowsHelp);
+  move->callback([options, node_url, source_url, &exit_code] {
+    options->nodes = {options->targets.at(0) + "=" + *node_url};
+    if (!source_url->empty()) options->nodes.push_back(options->sources.at(0) + "=" + *source_url);
+    exit_code = Run(*options);
+  });
+}
+
 }  // namespace
 
 void AddMigrateCommand(CLI::App& app, int& exit_code) {
@@ -182,13 +218,7 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
   auto* migrate = app.add_subcommand(
       "migrate", "Split, merge, replace or move shards live (a node's migrator service)");
   migrate->require_subcommand(1);
-  auto common = [&](CLI::App* sub) {
-    sub->add_option("--to", options->to, kToHelp)->required();
-    sub->add_option("--id", options->id, "The migration's id")->required();
-    sub->add_option("--timeout-ms", options->timeout_ms, "How long to wait")
-        ->check(Positive())
-        ->capture_default_str();
-  };
+  auto common = [&](CLI::App* sub) { AddCommonOptions(sub, *options); };
   struct Kind {
     const char* name;
     const char* help;
@@ -218,30 +248,7 @@ void AddMigrateCommand(CLI::App& app, int& exit_code) {
     copy_options(sub);
     sub->callback([options, &exit_code] { exit_code = Run(*options); });
   }
-  // move: a whole range to a store on another node (the way to add a machine); a replace whose
-  // target is remote, named once with its node.
-  auto* move = migrate->add_subcommand("move", "A shard's range onto a store of another node");
-  common(move);
-  move->add_option("--source", options->sources, "The shard to move")->required()->expected(1);
-  move->add_option("--target", options->targets, "The store taking it there, e.g. 40-80@b")
-      ->required()
-      ->expected(1);
-  auto node_url = std::make_shared<std::string>();
-  move->add_option(
-          "--node", *node_url,
-          "The node serving the target, e.g. tcp://10.0.0.2:7000 (or a cluster's nats://host:4222)")
-      ->required();
-  auto source_url = std::make_shared<std::string>();
-  move->add_option("--source-node", *source_url,
-                   "The node serving the source, when not the migrator's (--to) node");
-  move->add_flag("--cutover", options->cutover, "Cut over once caught up");
-  move->add_flag("--complete", options->complete, "Then complete (no rollback after that)");
-  move->add_option("--max-rows-per-s", options->max_rows_per_s, kMaxRowsHelp);
-  move->callback([options, node_url, source_url, &exit_code] {
-    options->nodes = {options->targets.at(0) + "=" + *node_url};
-    if (!source_url->empty()) options->nodes.push_back(options->sources.at(0) + "=" + *source_url);
-    exit_code = Run(*options);
-  });
+  AddMoveCommand(migrate, options, exit_code);
   struct Op {
     const char* name;
     const char* help;
