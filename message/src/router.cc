@@ -65,8 +65,8 @@ bool MoreSpecificSameShape(const Pattern& a, const Pattern& b) {
 
 // A hash of a few bytes (routing values are mostly under 16), without the call XXH3's dispatch on
 // the length was: one 64x64->128 multiply per 8 bytes (as in wyhash), so that the low bits an
-// open-addressed table uses depend on every byte. Chained over a route's exact values (the seed
-// is the hash of those before).
+// open-addressed table uses depend on every byte. Chained over a route's exact values: `seed` is
+// the hash of the values before.
 [[gnu::always_inline]] inline uint64_t HashShort(std::string_view bytes, uint64_t seed) {
   constexpr uint64_t kMul = 0xa0761d6478bd642full, kXor = 0xe7037ed1a0b428dbull;
   auto mix = [](uint64_t a, uint64_t b) {
