@@ -802,4 +802,50 @@ class LiveMigrationProcesses {
   size_t checked_ops_ = 0;
 };
 
+// Starts the migration, waits for the copy and verifies the targets against the sources.
+inline void StartCopyAndVerify(LiveMigrationProcesses& cluster) {
+  auto started = cluster.Migrate("start");
+  ASSERT_TRUE(started.ok()) << started.status().ToString() << cluster.logs();
+  auto copied = cluster.WaitCopied();
+  ASSERT_TRUE(copied.ok()) << copied.status().ToString() << cluster.logs();
+  EXPECT_EQ(copied->GetString("phase"), std::optional<std::string_view>("copied"));
+  EXPECT_GT(copied->GetUint("rows_copied").value_or(0), 0u);
+  auto verified = cluster.Migrate("verify");
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(verified->GetBool("ok"), std::optional<bool>(true)) << ToJson(*verified);
+}
+
+// Once the targets are within 100 records of the sources, a cutover or rollback; prints its
+// epoch and write pause after `what`.
+inline Result<Message> CaughtUpStep(LiveMigrationProcesses& cluster, const std::string& step,
+                                    std::string_view what) {
+  if (auto lag = cluster.WaitLag(100); !lag.ok()) return lag.status();
+  auto reply = cluster.Migrate(step);
+  if (reply.ok()) {
+    std::printf("%.*s: epoch %llu, pause %.1f ms\n", static_cast<int>(what.size()), what.data(),
+                static_cast<unsigned long long>(reply->GetUint("epoch").value_or(0)),
+                reply->GetDouble("pause_ms").value_or(-1));
+  }
+  return reply;
+}
+
+// The end of a finished migration's process test: every process killed (-9) and started again,
+// the migration still `completed`, every client history linearizable and no preloaded entity
+// lost; then killed again and the store files checked (the targets took the writes after the
+// cutover, the sources keep their copy of before).
+inline void CheckAfterKillAndRestart(LiveMigrationProcesses& cluster) {
+  cluster.KillAll();
+  ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
+  auto status = cluster.Migrate("status");
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(status->GetString("phase"), std::optional<std::string_view>("completed"));
+  ASSERT_NO_FATAL_FAILURE(cluster.CheckHistories());
+  EXPECT_EQ(cluster.LostPreloaded(), 0) << "of " << cluster.preloaded();
+  std::printf("%zu client operations, %zu checked for linearizability\n", cluster.operations(),
+              cluster.checked_ops());
+  EXPECT_GT(cluster.operations(), 1000u);
+  cluster.KillAll();
+  cluster.CheckStoreFiles(/*quiesced=*/false);
+}
+
 }  // namespace shardkit::migrate::testing

@@ -56,22 +56,11 @@ TEST(NatsMigration, AMoveBetweenClusterNodesOverNatsLosesNothing) {
       std::string::npos)
       << owner.status().ToString();
   EXPECT_FALSE(cluster.MigrateAs("status", "own").ok()) << "a refused start recorded a migration";
-  auto started = cluster.Migrate("start");
-  ASSERT_TRUE(started.ok()) << started.status().ToString() << cluster.logs();
-  auto copied = cluster.WaitCopied();
-  ASSERT_TRUE(copied.ok()) << copied.status().ToString() << cluster.logs();
-  EXPECT_GT(copied->GetUint("rows_copied").value_or(0), 0u);
-  auto verified = cluster.Migrate("verify");
-  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
-  EXPECT_EQ(verified->GetBool("ok"), std::optional<bool>(true)) << ToJson(*verified);
+  ASSERT_NO_FATAL_FAILURE(StartCopyAndVerify(cluster));
 
-  ASSERT_TRUE(cluster.WaitLag(100).ok());
-  auto cut = cluster.Migrate("cutover");
+  auto cut = CaughtUpStep(cluster, "cutover", "cutover over NATS");
   ASSERT_TRUE(cut.ok()) << cut.status().ToString() << cluster.logs();
   EXPECT_EQ(cut->GetUint("epoch"), 2u);
-  std::printf("cutover over NATS: epoch %llu, pause %.1f ms\n",
-              static_cast<unsigned long long>(cut->GetUint("epoch").value_or(0)),
-              cut->GetDouble("pause_ms").value_or(-1));
   // The router and the target node hold the KV's map, not a copy of the storage node's.
   const std::string moved = R"(epoch 2 ["-40","40-80@b","80-c0","c0-"])";
   EXPECT_EQ(RangesAt(cluster, cluster.router_url()), moved);
@@ -93,18 +82,7 @@ TEST(NatsMigration, AMoveBetweenClusterNodesOverNatsLosesNothing) {
   ASSERT_EQ(cluster.errors(), 0) << ::testing::PrintToString(cluster.first_errors())
                                  << cluster.logs();
 
-  cluster.KillAll();
-  ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
-  auto status = cluster.Migrate("status");
-  ASSERT_TRUE(status.ok()) << status.status().ToString();
-  EXPECT_EQ(status->GetString("phase"), std::optional<std::string_view>("completed"));
-  ASSERT_NO_FATAL_FAILURE(cluster.CheckHistories());
-  EXPECT_EQ(cluster.LostPreloaded(), 0) << "of " << cluster.preloaded();
-  std::printf("%zu client operations, %zu checked for linearizability\n", cluster.operations(),
-              cluster.checked_ops());
-  EXPECT_GT(cluster.operations(), 1000u);
-  cluster.KillAll();
-  cluster.CheckStoreFiles(/*quiesced=*/false);
+  ASSERT_NO_FATAL_FAILURE(CheckAfterKillAndRestart(cluster));
 }
 
 }  // namespace

@@ -33,30 +33,14 @@ TEST_P(RemoteMigrationTest, UnderSixteenClientsNothingIsLostOrSeenOutOfOrder) {
   cluster.StartTraffic(16, 400);
   cluster.WaitOps(500);
 
-  auto started = cluster.Migrate("start");
-  ASSERT_TRUE(started.ok()) << started.status().ToString() << cluster.logs();
-  auto copied = cluster.WaitCopied();
-  ASSERT_TRUE(copied.ok()) << copied.status().ToString() << cluster.logs();
-  EXPECT_EQ(copied->GetString("phase"), std::optional<std::string_view>("copied"));
-  EXPECT_GT(copied->GetUint("rows_copied").value_or(0), 0u);
-  auto verified = cluster.Migrate("verify");
-  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
-  EXPECT_EQ(verified->GetBool("ok"), std::optional<bool>(true)) << ToJson(*verified);
+  ASSERT_NO_FATAL_FAILURE(StartCopyAndVerify(cluster));
 
   cluster.WaitOps(500);
-  ASSERT_TRUE(cluster.WaitLag(100).ok());
-  auto cut = cluster.Migrate("cutover");
+  auto cut = CaughtUpStep(cluster, "cutover", "cutover to the target node");
   ASSERT_TRUE(cut.ok()) << cut.status().ToString() << cluster.logs();
-  std::printf("cutover to the target node: epoch %llu, pause %.1f ms\n",
-              static_cast<unsigned long long>(cut->GetUint("epoch").value_or(0)),
-              cut->GetDouble("pause_ms").value_or(-1));
   cluster.WaitOps(1000);
-  ASSERT_TRUE(cluster.WaitLag(100).ok());
-  auto rollback = cluster.Migrate("rollback");
+  auto rollback = CaughtUpStep(cluster, "rollback", "rollback from the target node");
   ASSERT_TRUE(rollback.ok()) << rollback.status().ToString() << cluster.logs();
-  std::printf("rollback from the target node: epoch %llu, pause %.1f ms\n",
-              static_cast<unsigned long long>(rollback->GetUint("epoch").value_or(0)),
-              rollback->GetDouble("pause_ms").value_or(-1));
   EXPECT_EQ(cluster.Migrate("status")->GetString("phase"),
             std::optional<std::string_view>("rolled_back"));
   cluster.WaitOps(1000);
@@ -70,19 +54,7 @@ TEST_P(RemoteMigrationTest, UnderSixteenClientsNothingIsLostOrSeenOutOfOrder) {
   ASSERT_EQ(cluster.errors(), 0) << ::testing::PrintToString(cluster.first_errors())
                                  << cluster.logs();
 
-  cluster.KillAll();
-  ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
-  auto status = cluster.Migrate("status");
-  ASSERT_TRUE(status.ok()) << status.status().ToString();
-  EXPECT_EQ(status->GetString("phase"), std::optional<std::string_view>("completed"));
-  ASSERT_NO_FATAL_FAILURE(cluster.CheckHistories());
-  EXPECT_EQ(cluster.LostPreloaded(), 0) << "of " << cluster.preloaded();
-  std::printf("%zu client operations, %zu checked for linearizability\n", cluster.operations(),
-              cluster.checked_ops());
-  EXPECT_GT(cluster.operations(), 1000u);
-  cluster.KillAll();
-  // The targets took the writes after the cutover; the sources keep their copy of before.
-  cluster.CheckStoreFiles(/*quiesced=*/false);
+  ASSERT_NO_FATAL_FAILURE(CheckAfterKillAndRestart(cluster));
 }
 
 INSTANTIATE_TEST_SUITE_P(Workflows, RemoteMigrationTest, ::testing::Values(kMove, kSplitRemote),
