@@ -27,7 +27,8 @@ std::optional<T> ParseInteger(const Value* value) {
 
 const Value* Message::Find(std::string_view name) const {
   for (const Property& p : properties()) {
-    if (p.name.size() == name.size() && internal::SameBytes(p.name.data(), name.data(), name.size()))
+    if (p.name.size() == name.size() &&
+        internal::SameBytes(p.name.data(), name.data(), name.size()))
       return &p.value;
   }
   return nullptr;

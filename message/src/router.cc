@@ -291,8 +291,7 @@ class Router::Index {
       Slot slot{hash, static_cast<uint32_t>(table.entries.size()), 0};
       for (const RoutePtr& route : routes) {
         table.entries.push_back(
-            {EncodeValues(route->pattern, group.shape.exact_names), route.get(),
-             &route});
+            {EncodeValues(route->pattern, group.shape.exact_names), route.get(), &route});
       }
       slot.end = static_cast<uint32_t>(table.entries.size());
       size_t i = hash & table.mask;

@@ -139,7 +139,8 @@ Result<std::optional<EntityRecord>> StoreImpl::Current(std::string_view kind, st
   }
   // A writer (it holds write_mu_) reads the row where its commits are made (Backend::GetForWrite).
   auto get = [&](uint64_t ksid) {
-    return overlay != nullptr ? backend_->GetForWrite(kind, ksid, id) : backend_->Get(kind, ksid, id);
+    return overlay != nullptr ? backend_->GetForWrite(kind, ksid, id)
+                              : backend_->Get(kind, ksid, id);
   };
   if (!ShardedByField(options_, kind)) return get(Ksid(id));
   // Two reads, index then row: a reader without write_mu_ may read the index before a move of
