@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -75,9 +76,15 @@ struct RunState {
   std::atomic<bool> stopping{false};
 };
 
+void AppendLoadRequest(uint64_t seq, int key, std::string& out) {
+  fmt::format_to(std::back_inserter(out),
+                 R"({{"store":"load","kind":"entry","id":"{}","meta$":{{"id":"{}"}}}})", key, seq);
+}
+
 std::string LoadRequest(uint64_t seq, int key) {
-  return fmt::format(R"({{"store":"load","kind":"entry","id":"{}","meta$":{{"id":"{}"}}}})", key,
-                     seq);
+  std::string out;
+  AppendLoadRequest(seq, key, out);
+  return out;
 }
 
 // --- TCP
@@ -104,8 +111,7 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
     lowest.connect(where);
     lowest.set_option(tcp::no_delay(true));
     if constexpr (kTls) socket_.handshake(asio::ssl::stream_base::client);
-    for (int i = 0; i < depth_; ++i) Enqueue();
-    Flush();
+    SendBatch();
     Read();
   }
 
@@ -123,15 +129,26 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
     }
   }
 
-  void Enqueue() {
+  // As redis-benchmark -P: `depth` requests in one write, the next batch once all their replies
+  // are in.
+  void SendBatch() {
+    auto now = Clock::now();
+    for (int i = 0; i < depth_; ++i) Enqueue(now);
+    awaited_ = depth_;
+    Flush();
+  }
+
+  void Enqueue(Clock::time_point now) {
     uint64_t seq = next_seq_++;
-    std::string json = LoadRequest(seq, key_++ % kKeys);
-    uint32_t n = static_cast<uint32_t>(json.size());
-    char header[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                      static_cast<char>(n >> 8), static_cast<char>(n)};
-    out_.append(header, 4);
-    out_ += json;
-    sent_at_[seq % sent_at_.size()] = Clock::now();
+    size_t start = out_.size();
+    out_.append(4, '\0');
+    AppendLoadRequest(seq, key_++ % kKeys, out_);
+    auto n = static_cast<uint32_t>(out_.size() - start - 4);
+    out_[start] = static_cast<char>(n >> 24);
+    out_[start + 1] = static_cast<char>(n >> 16);
+    out_[start + 2] = static_cast<char>(n >> 8);
+    out_[start + 3] = static_cast<char>(n);
+    sent_at_[seq % sent_at_.size()] = now;
   }
 
   void Flush() {
@@ -155,7 +172,7 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
                               self->used_ += n;
                               self->Process();
                               if (!self->state_.stopping.load(std::memory_order_relaxed)) {
-                                self->Flush();
+                                if (self->awaited_ == 0) self->SendBatch();
                                 self->Read();
                               }
                             });
@@ -183,7 +200,8 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
                                       now - sent_at_[seq % sent_at_.size()])
                                       .count()));
       }
-      Enqueue();
+      if (awaited_ == 0) throw std::runtime_error("bench net: a reply to no request");
+      --awaited_;
       pos += 4 + length;
     }
     std::memmove(in_.data(), in_.data() + pos, used_ - pos);
@@ -195,6 +213,7 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
   RunState& state_;
   int key_;
   uint64_t next_seq_ = 1;
+  int awaited_ = 0;  // replies of the batch in flight not yet read
   std::vector<Clock::time_point> sent_at_;
   std::string out_, writing_buffer_;
   bool writing_ = false;
