@@ -284,8 +284,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
       return;
     }
     uint64_t seq = next_seq_++;
-    pending_.emplace(seq, Pending{std::move(id), message.meta().deadline});
-    ArmSweepAt(message.meta().deadline);
+    const int64_t deadline = message.meta().deadline;
+    dispatching_ = {seq, &id, false};
     shared_->hooks.dispatch(
         std::move(message), [self = this->shared_from_this(), seq](Result<Message> result) {
           ServerConnection* connection = self.get();
@@ -294,14 +294,26 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
                            self->OnReply(seq, std::move(result));
                          });
         });
+    const bool answered = dispatching_.answered;
+    dispatching_ = {};
+    if (answered) return;
+    pending_.emplace(seq, Pending{std::move(id), deadline});
+    ArmSweepAt(deadline);
   }
 
   void OnReply(uint64_t seq, Result<Message> result) {
-    auto it = pending_.find(seq);
-    if (it == pending_.end()) return;  // answered `timeout` already
-    std::string id = std::move(it->second.id);
-    pending_.erase(it);
-    QueueReply(std::move(result), id);
+    if (seq == dispatching_.seq) {
+      // Answered inline, while HandleFrame dispatches it (an in-memory service): it never
+      // waits, so it takes no place in pending_ and no timer.
+      dispatching_.answered = true;
+      QueueReply(std::move(result), *dispatching_.id);
+    } else {
+      auto it = pending_.find(seq);
+      if (it == pending_.end()) return;  // answered `timeout` already
+      std::string id = std::move(it->second.id);
+      pending_.erase(it);
+      QueueReply(std::move(result), id);
+    }
     MaybeClose();
     NoteIdle();
     ResumeIfPaused();
@@ -436,6 +448,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     std::string id;
     int64_t deadline;
   };
+  // The request HandleFrame is handing to the node (seq 0: none): a reply to it that comes back
+  // before dispatch returns is queued at once.
+  struct Dispatching {
+    uint64_t seq = 0;
+    const std::string* id = nullptr;
+    bool answered = false;
+  };
 
   Stream socket_;
   asio::steady_timer sweep_;
@@ -445,6 +464,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
   ReadBuffer in_;
   std::string out_;
   std::unordered_map<uint64_t, Pending> pending_;
+  Dispatching dispatching_;
   uint64_t next_seq_ = 1;
   int64_t partial_since_ms_ = 0;  // when the incomplete frame in in_ started
   std::string peer_;
