@@ -372,13 +372,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
   void Dispatch(Message message) {
     uint64_t seq = ++seq_;
     waiting_ = true;
-    deadline_.expires_after(
-        std::chrono::milliseconds(std::max<int64_t>(0, message.meta().deadline - NowMs())));
-    deadline_.async_wait([self = shared_from_this(), seq](const error_code& ec) {
-      if (ec || seq != self->seq_ || !self->waiting_) return;
-      self->waiting_ = false;
-      self->RespondResult(Status::Timeout("no reply before the request's deadline"));
-    });
+    const int64_t deadline = message.meta().deadline;
     shared_->hooks.dispatch(
         std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
           HttpConnection* connection = self.get();
@@ -391,6 +385,16 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
                          });
         });
     first_read_done_.store(true);  // only now: the request has reached its service
+    // A reply given inline (an in-memory service) has been answered already: no timer for it. A
+    // later reply comes through this strand, so it cannot slip in before the timer is set.
+    if (waiting_ && seq == seq_) {
+      deadline_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, deadline - NowMs())));
+      deadline_.async_wait([self = shared_from_this(), seq](const error_code& ec) {
+        if (ec || seq != self->seq_ || !self->waiting_) return;
+        self->waiting_ = false;
+        self->RespondResult(Status::Timeout("no reply before the request's deadline"));
+      });
+    }
   }
 
   // The web console: answered by the node's console, possibly on another thread.
