@@ -31,8 +31,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <iterator>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -246,30 +246,31 @@ class HttpDriver : public std::enable_shared_from_this<HttpDriver> {
                    "Content-Length: {}\r\n\r\n{}",
                    host_, body_.size(), body_);
     sent_at_ = Clock::now();
-    asio::async_write(
-        stream_, asio::buffer(request_),
-        [self = shared_from_this()](boost::system::error_code ec, size_t) {
-          if (ec) return;
-          self->response_ = {};
-          http::async_read(self->stream_, self->buffer_, self->response_,
-                           [self](boost::system::error_code ec, size_t) {
-                             if (ec) return;
-                             if (self->response_.result() != http::status::ok) {
-                               throw std::runtime_error(fmt::format("bench net: HTTP {}: {}",
-                                                                    self->response_.result_int(),
-                                                                    self->response_.body()));
-                             }
-                             if (self->state_.counting.load(std::memory_order_relaxed)) {
-                               ++self->completed;
-                               self->latencies_us.push_back(static_cast<uint32_t>(
-                                   std::chrono::duration_cast<std::chrono::microseconds>(
-                                       Clock::now() - self->sent_at_)
-                                       .count()));
-                             }
-                             if (!self->state_.stopping.load(std::memory_order_relaxed))
-                               self->Send();
-                           });
-        });
+    asio::async_write(stream_, asio::buffer(request_),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        if (ec) return;
+                        self->response_ = {};
+                        http::async_read(
+                            self->stream_, self->buffer_, self->response_,
+                            [self](boost::system::error_code ec, size_t) {
+                              if (ec) return;
+                              if (self->response_.result() != http::status::ok ||
+                                  self->response_.body().find("\"ent\"") == std::string::npos) {
+                                throw std::runtime_error(fmt::format("bench net: HTTP {}: {}",
+                                                                     self->response_.result_int(),
+                                                                     self->response_.body()));
+                              }
+                              if (self->state_.counting.load(std::memory_order_relaxed)) {
+                                ++self->completed;
+                                self->latencies_us.push_back(static_cast<uint32_t>(
+                                    std::chrono::duration_cast<std::chrono::microseconds>(
+                                        Clock::now() - self->sent_at_)
+                                        .count()));
+                              }
+                              if (!self->state_.stopping.load(std::memory_order_relaxed))
+                                self->Send();
+                            });
+                      });
   }
 
   beast::tcp_stream stream_;

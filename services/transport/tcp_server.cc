@@ -304,7 +304,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
   void OnReply(uint64_t seq, Result<Message> result) {
     if (seq == dispatching_.seq) {
       // Answered inline, while HandleFrame dispatches it (an in-memory service): it never
-      // waits, so it takes no place in pending_ and no timer.
+      // waits, so it takes no place in pending_ and no timer. Answered once only, as from pending_.
+      if (dispatching_.answered) return;
       dispatching_.answered = true;
       QueueReply(std::move(result), *dispatching_.id);
     } else {

@@ -20,8 +20,7 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // The response as the listener used to build it, serialised by Beast.
 std::string BeastResponse(const ResponseHead& head, const std::string& body) {
-  http::response<http::string_body> response(static_cast<http::status>(head.status),
-                                             head.version);
+  http::response<http::string_body> response(static_cast<http::status>(head.status), head.version);
   response.set(http::field::server, "shardkit");
   response.set(http::field::content_type,
                boost::beast::string_view(head.content_type.data(), head.content_type.size()));
