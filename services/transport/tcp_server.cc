@@ -208,6 +208,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
 
   void ProcessFrames() {
     const size_t max = shared_->config.max_message_bytes;
+    // One clock reading for the frames of one read: each request's deadline counts from when it
+    // was read.
+    const int64_t now = NowMs();
     in_batch_ = true;
     size_t pos = 0;
     size_t next_frame = 0;
@@ -229,7 +232,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
         break;
       }
       got_frame_ = true;
-      HandleFrame(scan.body);
+      HandleFrame(scan.body, now);
       pos += scan.size;
     }
     if (close_after_flush_) pos = in_.used;
@@ -237,7 +240,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     if (in_.used == 0) {
       partial_since_ms_ = 0;
     } else if (pos > 0 || partial_since_ms_ == 0) {
-      partial_since_ms_ = NowMs();
+      partial_since_ms_ = now;
       ArmSweepAt(partial_since_ms_ + shared_->config.read_timeout_ms + 1);
     }
     in_batch_ = false;
@@ -245,7 +248,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     NoteIdle();
   }
 
-  void HandleFrame(std::string_view frame) {
+  void HandleFrame(std::string_view frame, int64_t now_ms) {
     CodecLimits limits;
     limits.max_bytes = shared_->config.max_message_bytes;
     auto parsed = ParseMessage(frame, limits);
@@ -278,7 +281,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
       read_closed_ = true;
       return;
     }
-    Status admitted = AdmitIncoming(message, shared_->config, shared_->hooks, *caller_, NowMs());
+    Status admitted = AdmitIncoming(message, shared_->config, shared_->hooks, *caller_, now_ms);
     if (!admitted.ok()) {
       QueueReply(std::move(admitted), id);
       return;
