@@ -288,20 +288,38 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     }
     uint64_t seq = next_seq_++;
     const int64_t deadline = message.meta().deadline;
-    dispatching_ = {seq, &id, false};
+    if (Dispatch(std::move(message), seq, id)) return;  // answered inline
+    pending_.emplace(seq, Pending{std::move(id), deadline});
+    ArmSweepAt(deadline);
+  }
+
+  // Hands `message` to the node; true if its reply came back before this returns (then queued).
+  // A reply given inline on this thread, within this strand, is taken at once; any other comes
+  // through the connection's strand.
+  bool Dispatch(Message message, uint64_t seq, const std::string& id) {
+    struct Scope {
+      explicit Scope(ServerConnection* connection, uint64_t seq, const std::string& id)
+          : connection(connection), outer(dispatching_here) {
+        connection->dispatching_ = {seq, &id, false};
+        dispatching_here = connection;
+      }
+      ~Scope() {
+        connection->dispatching_ = {};
+        dispatching_here = outer;
+      }
+      ServerConnection* connection;
+      const ServerConnection* outer;
+    } scope(this, seq, id);
     shared_->hooks.dispatch(
         std::move(message), [self = this->shared_from_this(), seq](Result<Message> result) {
           ServerConnection* connection = self.get();
+          if (dispatching_here == connection) return connection->OnReply(seq, std::move(result));
           asio::dispatch(connection->socket_.get_executor(),
                          [self = std::move(self), seq, result = std::move(result)]() mutable {
                            self->OnReply(seq, std::move(result));
                          });
         });
-    const bool answered = dispatching_.answered;
-    dispatching_ = {};
-    if (answered) return;
-    pending_.emplace(seq, Pending{std::move(id), deadline});
-    ArmSweepAt(deadline);
+    return dispatching_.answered;
   }
 
   void OnReply(uint64_t seq, Result<Message> result) {
@@ -469,6 +487,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
   std::string out_;
   std::unordered_map<uint64_t, Pending> pending_;
   Dispatching dispatching_;
+  // The connection whose Dispatch runs on this thread (inside its strand), if any.
+  static inline thread_local const ServerConnection* dispatching_here = nullptr;
   uint64_t next_seq_ = 1;
   int64_t partial_since_ms_ = 0;  // when the incomplete frame in in_ started
   std::string peer_;
