@@ -1,12 +1,12 @@
 // `shardkit bench net`: a node in this process serving store:load from the in-memory kv service
-// (100-byte values), driven over loopback by `connections` clients: TCP at depth 1 and at
-// options.depth requests in flight per connection, and HTTP/1.1 keep-alive (one request at a time
-// per connection). The same TCP work over TLS (tls://, certificates made at start) and the HTTP
-// run take turns with the plain runs in slices (RunInTurns), so a slow spell of a shared machine
-// weighs on all alike. The node runs with its default two I/O threads and the clients on one more,
-// all on the same machine, so the figures are what the whole loop (client + node) achieves. The
-// baseline, in the same turns: redis-server's GET on the same number of keys and value size, timed
-// by redis-benchmark with the same connections and depth (redis_baseline.h).
+// (100-byte values), driven over loopback by `connections` clients: TCP at depth 1 and in batches
+// of options.depth requests per connection (as redis-benchmark -P), and HTTP/1.1 keep-alive (one
+// request at a time per connection). The same TCP work over TLS (tls://, certificates made at
+// start) and the HTTP run take turns with the plain runs in slices (RunInTurns), so a slow spell of
+// a shared machine weighs on all alike. The node runs with its default two I/O threads and the
+// clients on one more, all on the same machine, so the figures are what the whole loop (client +
+// node) achieves. The baseline, in the same turns: redis-server's GET on the same number of keys
+// and value size, timed by redis-benchmark with the same connections and depth (redis_baseline.h).
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
 // traffic: the node plus the benchmark's own code and libraries (an upper bound for a node alone).
