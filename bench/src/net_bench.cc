@@ -1,12 +1,12 @@
 // `shardkit bench net`: a node in this process serving store:load from the in-memory kv service
-// (100-byte values), driven over loopback by `connections` clients: TCP at depth 1 and at
-// options.depth requests in flight per connection, and HTTP/1.1 keep-alive (one request at a time
-// per connection). The same TCP work over TLS (tls://, certificates made at start) and the HTTP
-// run take turns with the plain runs in slices (RunInTurns), so a slow spell of a shared machine
-// weighs on all alike. The node runs with its default two I/O threads and the clients on one more,
-// all on the same machine, so the figures are what the whole loop (client + node) achieves. The
-// baseline, in the same turns: redis-server's GET on the same number of keys and value size, timed
-// by redis-benchmark with the same connections and depth (redis_baseline.h).
+// (100-byte values), driven over loopback by `connections` clients: TCP at depth 1 and in batches
+// of options.depth requests per connection (as redis-benchmark -P), and HTTP/1.1 keep-alive (one
+// request at a time per connection). The same TCP work over TLS (tls://, certificates made at
+// start) and the HTTP run take turns with the plain runs in slices (RunInTurns), so a slow spell of
+// a shared machine weighs on all alike. The node runs with its default two I/O threads and the
+// clients on one more, all on the same machine, so the figures are what the whole loop (client +
+// node) achieves. The baseline, in the same turns: redis-server's GET on the same number of keys
+// and value size, timed by redis-benchmark with the same connections and depth (redis_baseline.h).
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
 // traffic: the node plus the benchmark's own code and libraries (an upper bound for a node alone).
@@ -32,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -75,9 +76,9 @@ struct RunState {
   std::atomic<bool> stopping{false};
 };
 
-std::string LoadRequest(uint64_t seq, int key) {
-  return fmt::format(R"({{"store":"load","kind":"entry","id":"{}","meta$":{{"id":"{}"}}}})", key,
-                     seq);
+void AppendLoadRequest(uint64_t seq, int key, std::string& out) {
+  fmt::format_to(std::back_inserter(out),
+                 R"({{"store":"load","kind":"entry","id":"{}","meta$":{{"id":"{}"}}}})", key, seq);
 }
 
 // --- TCP
@@ -104,8 +105,7 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
     lowest.connect(where);
     lowest.set_option(tcp::no_delay(true));
     if constexpr (kTls) socket_.handshake(asio::ssl::stream_base::client);
-    for (int i = 0; i < depth_; ++i) Enqueue();
-    Flush();
+    SendBatch();
     Read();
   }
 
@@ -123,15 +123,26 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
     }
   }
 
-  void Enqueue() {
+  // As redis-benchmark -P: `depth` requests in one write, the next batch once all their replies
+  // are in.
+  void SendBatch() {
+    auto now = Clock::now();
+    for (int i = 0; i < depth_; ++i) Enqueue(now);
+    awaited_ = depth_;
+    Flush();
+  }
+
+  void Enqueue(Clock::time_point now) {
     uint64_t seq = next_seq_++;
-    std::string json = LoadRequest(seq, key_++ % kKeys);
-    uint32_t n = static_cast<uint32_t>(json.size());
-    char header[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                      static_cast<char>(n >> 8), static_cast<char>(n)};
-    out_.append(header, 4);
-    out_ += json;
-    sent_at_[seq % sent_at_.size()] = Clock::now();
+    size_t start = out_.size();
+    out_.append(4, '\0');
+    AppendLoadRequest(seq, key_++ % kKeys, out_);
+    auto n = static_cast<uint32_t>(out_.size() - start - 4);
+    out_[start] = static_cast<char>(n >> 24);
+    out_[start + 1] = static_cast<char>(n >> 16);
+    out_[start + 2] = static_cast<char>(n >> 8);
+    out_[start + 3] = static_cast<char>(n);
+    sent_at_[seq % sent_at_.size()] = now;
   }
 
   void Flush() {
@@ -155,7 +166,7 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
                               self->used_ += n;
                               self->Process();
                               if (!self->state_.stopping.load(std::memory_order_relaxed)) {
-                                self->Flush();
+                                if (self->awaited_ == 0) self->SendBatch();
                                 self->Read();
                               }
                             });
@@ -183,7 +194,8 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
                                       now - sent_at_[seq % sent_at_.size()])
                                       .count()));
       }
-      Enqueue();
+      if (awaited_ == 0) throw std::runtime_error("bench net: a reply to no request");
+      --awaited_;
       pos += 4 + length;
     }
     std::memmove(in_.data(), in_.data() + pos, used_ - pos);
@@ -195,6 +207,7 @@ class TcpDriver : public std::enable_shared_from_this<TcpDriver<Stream>> {
   RunState& state_;
   int key_;
   uint64_t next_seq_ = 1;
+  int awaited_ = 0;  // replies of the batch in flight not yet read
   std::vector<Clock::time_point> sent_at_;
   std::string out_, writing_buffer_;
   bool writing_ = false;
@@ -213,12 +226,7 @@ class HttpDriver : public std::enable_shared_from_this<HttpDriver> {
   void Start(const tcp::endpoint& where, const std::string& host) {
     stream_.connect(where);
     stream_.socket().set_option(tcp::no_delay(true));
-    request_.method(http::verb::post);
-    request_.target("/act");
-    request_.version(11);
-    request_.set(http::field::host, host);
-    request_.set(http::field::content_type, "application/json");
-    request_.keep_alive(true);
+    host_ = host;
     Send();
   }
 
@@ -226,33 +234,43 @@ class HttpDriver : public std::enable_shared_from_this<HttpDriver> {
   std::vector<uint32_t> latencies_us;
 
  private:
+  // The request goes out as one buffer, as the TCP client's frames do: the bytes Beast's
+  // serializer writes for POST /act with Host, Content-Type and Content-Length (which hands the
+  // socket a buffer per field).
   void Send() {
-    request_.body() = LoadRequest(++seq_, key_++ % kKeys);
-    request_.prepare_payload();
+    body_.clear();
+    AppendLoadRequest(++seq_, key_++ % kKeys, body_);
+    request_.clear();
+    fmt::format_to(std::back_inserter(request_),
+                   "POST /act HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n"
+                   "Content-Length: {}\r\n\r\n{}",
+                   host_, body_.size(), body_);
     sent_at_ = Clock::now();
-    http::async_write(
-        stream_, request_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
-          if (ec) return;
-          self->response_ = {};
-          http::async_read(self->stream_, self->buffer_, self->response_,
-                           [self](boost::system::error_code ec, size_t) {
-                             if (ec) return;
-                             if (self->response_.result() != http::status::ok) {
-                               throw std::runtime_error(fmt::format("bench net: HTTP {}: {}",
-                                                                    self->response_.result_int(),
-                                                                    self->response_.body()));
-                             }
-                             if (self->state_.counting.load(std::memory_order_relaxed)) {
-                               ++self->completed;
-                               self->latencies_us.push_back(static_cast<uint32_t>(
-                                   std::chrono::duration_cast<std::chrono::microseconds>(
-                                       Clock::now() - self->sent_at_)
-                                       .count()));
-                             }
-                             if (!self->state_.stopping.load(std::memory_order_relaxed))
-                               self->Send();
-                           });
-        });
+    asio::async_write(stream_, asio::buffer(request_),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        if (ec) return;
+                        self->response_ = {};
+                        http::async_read(
+                            self->stream_, self->buffer_, self->response_,
+                            [self](boost::system::error_code ec, size_t) {
+                              if (ec) return;
+                              if (self->response_.result() != http::status::ok ||
+                                  self->response_.body().find("\"ent\"") == std::string::npos) {
+                                throw std::runtime_error(fmt::format("bench net: HTTP {}: {}",
+                                                                     self->response_.result_int(),
+                                                                     self->response_.body()));
+                              }
+                              if (self->state_.counting.load(std::memory_order_relaxed)) {
+                                ++self->completed;
+                                self->latencies_us.push_back(static_cast<uint32_t>(
+                                    std::chrono::duration_cast<std::chrono::microseconds>(
+                                        Clock::now() - self->sent_at_)
+                                        .count()));
+                              }
+                              if (!self->state_.stopping.load(std::memory_order_relaxed))
+                                self->Send();
+                            });
+                      });
   }
 
   beast::tcp_stream stream_;
@@ -260,7 +278,7 @@ class HttpDriver : public std::enable_shared_from_this<HttpDriver> {
   int key_;
   uint64_t seq_ = 0;
   Clock::time_point sent_at_;
-  http::request<http::string_body> request_;
+  std::string host_, body_, request_;
   http::response<http::string_body> response_;
   beast::flat_buffer buffer_;
 };

@@ -50,11 +50,13 @@ class KvService {
     std::unique_lock lock(mutex_);
     map_[std::move(key)] = std::move(value);
   }
-  std::optional<std::string> Get(const std::string& key) const {
+  // Sets `ent` of `reply` to the stored text, copied once, under the lock; false: no such key.
+  bool LoadInto(const std::string& key, Message& reply) const {
     std::shared_lock lock(mutex_);
     auto it = map_.find(key);
-    if (it == map_.end()) return std::nullopt;
-    return it->second;
+    if (it == map_.end()) return false;
+    reply.SetObjectJson("ent", it->second);
+    return true;
   }
   bool Erase(const std::string& key) {
     std::unique_lock lock(mutex_);
@@ -78,9 +80,8 @@ class KvService {
       return reply;
     }
     if (*op == "load") {
-      auto value = Get(key);
-      if (!value) return Status::NotFound(fmt::format("no entity with id '{}'", id->text));
-      reply.SetObjectJson("ent", *value);
+      if (!LoadInto(key, reply))
+        return Status::NotFound(fmt::format("no entity with id '{}'", id->text));
       return reply;
     }
     if (*op == "remove") {

@@ -20,6 +20,7 @@
 #include <boost/beast/http.hpp>
 
 #include <deque>
+#include <iterator>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -82,26 +83,29 @@ Result<Message> ActRequestMessage(const HttpRequest& request, std::string_view b
   return message;
 }
 
-namespace {
-
-// The bytes Beast's serializer writes for `response`'s start line and fields, in one string: the
-// response then goes out as one buffer (Beast's writer hands the socket a buffer per field, and
-// iterating them cost more than the request's handling).
-std::string HeadOf(const http::response_header<>& response, size_t body_bytes) {
-  std::string head;
-  head.reserve(160 + body_bytes);
-  beast::string_view reason = response.reason();
-  fmt::format_to(std::back_inserter(head), "HTTP/{}.{} {:03} {}\r\n", response.version() / 10,
-                 response.version() % 10, response.result_int(),
-                 std::string_view(reason.data(), reason.size()));
-  for (const auto& field : response) {
-    beast::string_view name = field.name_string(), value = field.value();
-    head.append(name.data(), name.size()).append(": ").append(value.data(), value.size());
-    head += "\r\n";
+void AppendResponseHead(const ResponseHead& head, std::string& out) {
+  beast::string_view reason = http::obsolete_reason(static_cast<http::status>(head.status));
+  fmt::format_to(std::back_inserter(out), "HTTP/{}.{} {:03} {}\r\n", head.version / 10,
+                 head.version % 10, head.status, std::string_view(reason.data(), reason.size()));
+  auto field = [&out](std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+  };
+  field("Server", "shardkit");
+  field("Content-Type", head.content_type);
+  field("seneca-kind", "res");
+  if (!head.seneca_id.empty()) field("seneca-id", head.seneca_id);
+  if (!head.seneca_origin.empty()) field("seneca-origin", head.seneca_origin);
+  if (head.headers != nullptr) {
+    for (const auto& [name, value] : *head.headers) field(name, value);
   }
-  head += "\r\n";
-  return head;
+  // Beast's keep_alive(): HTTP/1.1 keeps alive unless told to close, HTTP/1.0 closes unless told
+  // to keep alive.
+  if (head.version >= 11 && !head.keep_alive) field("Connection", "close");
+  if (head.version < 11 && head.keep_alive) field("Connection", "keep-alive");
+  fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n\r\n", head.body_bytes);
 }
+
+namespace {
 
 // --- Server
 // ---------------------------------------------------------------------------------------
@@ -372,13 +376,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
   void Dispatch(Message message) {
     uint64_t seq = ++seq_;
     waiting_ = true;
-    deadline_.expires_after(
-        std::chrono::milliseconds(std::max<int64_t>(0, message.meta().deadline - NowMs())));
-    deadline_.async_wait([self = shared_from_this(), seq](const error_code& ec) {
-      if (ec || seq != self->seq_ || !self->waiting_) return;
-      self->waiting_ = false;
-      self->RespondResult(Status::Timeout("no reply before the request's deadline"));
-    });
+    const int64_t deadline = message.meta().deadline;
     shared_->hooks.dispatch(
         std::move(message), [self = shared_from_this(), seq](Result<Message> result) {
           HttpConnection* connection = self.get();
@@ -391,6 +389,16 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
                          });
         });
     first_read_done_.store(true);  // only now: the request has reached its service
+    // A reply given inline (an in-memory service) has been answered already: no timer for it. A
+    // later reply comes through this strand, so it cannot slip in before the timer is set.
+    if (waiting_ && seq == seq_) {
+      deadline_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, deadline - NowMs())));
+      deadline_.async_wait([self = shared_from_this(), seq](const error_code& ec) {
+        if (ec || seq != self->seq_ || !self->waiting_) return;
+        self->waiting_ = false;
+        self->RespondResult(Status::Timeout("no reply before the request's deadline"));
+      });
+    }
   }
 
   // The web console: answered by the node's console, possibly on another thread.
@@ -445,19 +453,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
                const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     first_read_done_.store(true);
     if (closed_) return;
-    http::response<http::empty_body> response(status, version_);
-    response.set(http::field::server, "shardkit");
-    response.set(http::field::content_type,
-                 beast::string_view(content_type.data(), content_type.size()));
-    response.set("seneca-kind", "res");
-    if (!seneca_id_.empty()) response.set("seneca-id", seneca_id_);
-    if (!seneca_origin_.empty()) response.set("seneca-origin", seneca_origin_);
-    for (const auto& [name, value] : headers) response.set(name, value);
-    response.keep_alive(keep_alive_ && !close_after_response_ && !shared_->draining.load() &&
-                        status != http::status::payload_too_large);
-    response.content_length(body.size());
-    const bool keep_alive = response.keep_alive();
-    auto text = std::make_shared<std::string>(HeadOf(response, body.size()));
+    const bool keep_alive = keep_alive_ && !close_after_response_ && !shared_->draining.load() &&
+                            status != http::status::payload_too_large;
+    auto text = std::make_shared<std::string>();
+    text->reserve(256 + body.size());
+    AppendResponseHead({static_cast<unsigned>(status), version_, content_type, seneca_id_,
+                        seneca_origin_, &headers, keep_alive, body.size()},
+                       *text);
     *text += body;
     asio::async_write(stream_, asio::buffer(*text),
                       [self = shared_from_this(), text, keep_alive](const error_code& ec, size_t) {

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -37,5 +39,21 @@ std::optional<Caller> HttpCaller(const HttpRequest& request, const ListenerConfi
 Result<Message> ActRequestMessage(const HttpRequest& request, std::string_view body,
                                   const std::optional<Caller>& caller, const ListenerConfig& config,
                                   const ListenerHooks& hooks, int64_t now_ms);
+
+// A response's start line and fields, written straight into the text that goes out (building a
+// Beast response and serialising it allocated each field): the bytes Beast's serializer writes
+// for a response whose fields are set in this order: Server, Content-Type, seneca-kind,
+// seneca-id and seneca-origin when not empty, `headers`, then keep-alive and Content-Length.
+struct ResponseHead {
+  unsigned status = 200;
+  unsigned version = 11;  // 10: HTTP/1.0, 11: HTTP/1.1
+  std::string_view content_type;
+  std::string_view seneca_id;
+  std::string_view seneca_origin;
+  const std::vector<std::pair<std::string, std::string>>* headers = nullptr;  // each name once
+  bool keep_alive = true;
+  size_t body_bytes = 0;
+};
+void AppendResponseHead(const ResponseHead& head, std::string& out);
 
 }  // namespace shardkit::services

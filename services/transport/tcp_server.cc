@@ -208,6 +208,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
 
   void ProcessFrames() {
     const size_t max = shared_->config.max_message_bytes;
+    // One clock reading for the frames of one read: each request's deadline counts from when it
+    // was read.
+    const int64_t now = NowMs();
     in_batch_ = true;
     size_t pos = 0;
     size_t next_frame = 0;
@@ -229,7 +232,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
         break;
       }
       got_frame_ = true;
-      HandleFrame(scan.body);
+      HandleFrame(scan.body, now);
       pos += scan.size;
     }
     if (close_after_flush_) pos = in_.used;
@@ -237,7 +240,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     if (in_.used == 0) {
       partial_since_ms_ = 0;
     } else if (pos > 0 || partial_since_ms_ == 0) {
-      partial_since_ms_ = NowMs();
+      partial_since_ms_ = now;
       ArmSweepAt(partial_since_ms_ + shared_->config.read_timeout_ms + 1);
     }
     in_batch_ = false;
@@ -245,7 +248,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     NoteIdle();
   }
 
-  void HandleFrame(std::string_view frame) {
+  void HandleFrame(std::string_view frame, int64_t now_ms) {
     CodecLimits limits;
     limits.max_bytes = shared_->config.max_message_bytes;
     auto parsed = ParseMessage(frame, limits);
@@ -278,30 +281,61 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
       read_closed_ = true;
       return;
     }
-    Status admitted = AdmitIncoming(message, shared_->config, shared_->hooks, *caller_, NowMs());
+    Status admitted = AdmitIncoming(message, shared_->config, shared_->hooks, *caller_, now_ms);
     if (!admitted.ok()) {
       QueueReply(std::move(admitted), id);
       return;
     }
     uint64_t seq = next_seq_++;
-    pending_.emplace(seq, Pending{std::move(id), message.meta().deadline});
-    ArmSweepAt(message.meta().deadline);
+    const int64_t deadline = message.meta().deadline;
+    if (Dispatch(std::move(message), seq, id)) return;  // answered inline
+    pending_.emplace(seq, Pending{std::move(id), deadline});
+    ArmSweepAt(deadline);
+  }
+
+  // Hands `message` to the node; true if its reply came back before this returns (then queued).
+  // A reply given inline on this thread, within this strand, is taken at once; any other comes
+  // through the connection's strand.
+  bool Dispatch(Message message, uint64_t seq, const std::string& id) {
+    struct Scope {
+      explicit Scope(ServerConnection* connection, uint64_t seq, const std::string& id)
+          : connection(connection), outer(dispatching_here) {
+        connection->dispatching_ = {seq, &id, false};
+        dispatching_here = connection;
+      }
+      ~Scope() {
+        connection->dispatching_ = {};
+        dispatching_here = outer;
+      }
+      ServerConnection* connection;
+      const ServerConnection* outer;
+    } scope(this, seq, id);
     shared_->hooks.dispatch(
         std::move(message), [self = this->shared_from_this(), seq](Result<Message> result) {
           ServerConnection* connection = self.get();
+          if (dispatching_here == connection) return connection->OnReply(seq, std::move(result));
           asio::dispatch(connection->socket_.get_executor(),
                          [self = std::move(self), seq, result = std::move(result)]() mutable {
                            self->OnReply(seq, std::move(result));
                          });
         });
+    return dispatching_.answered;
   }
 
   void OnReply(uint64_t seq, Result<Message> result) {
-    auto it = pending_.find(seq);
-    if (it == pending_.end()) return;  // answered `timeout` already
-    std::string id = std::move(it->second.id);
-    pending_.erase(it);
-    QueueReply(std::move(result), id);
+    if (seq == dispatching_.seq) {
+      // Answered inline, while HandleFrame dispatches it (an in-memory service): it never
+      // waits, so it takes no place in pending_ and no timer. Answered once only, as from pending_.
+      if (dispatching_.answered) return;
+      dispatching_.answered = true;
+      QueueReply(std::move(result), *dispatching_.id);
+    } else {
+      auto it = pending_.find(seq);
+      if (it == pending_.end()) return;  // answered `timeout` already
+      std::string id = std::move(it->second.id);
+      pending_.erase(it);
+      QueueReply(std::move(result), id);
+    }
     MaybeClose();
     NoteIdle();
     ResumeIfPaused();
@@ -436,6 +470,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     std::string id;
     int64_t deadline;
   };
+  // The request HandleFrame is handing to the node (seq 0: none): a reply to it that comes back
+  // before dispatch returns is queued at once.
+  struct Dispatching {
+    uint64_t seq = 0;
+    const std::string* id = nullptr;
+    bool answered = false;
+  };
 
   Stream socket_;
   asio::steady_timer sweep_;
@@ -445,6 +486,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
   ReadBuffer in_;
   std::string out_;
   std::unordered_map<uint64_t, Pending> pending_;
+  Dispatching dispatching_;
+  // The connection whose Dispatch runs on this thread (inside its strand), if any.
+  static inline thread_local const ServerConnection* dispatching_here = nullptr;
   uint64_t next_seq_ = 1;
   int64_t partial_since_ms_ = 0;  // when the incomplete frame in in_ started
   std::string peer_;
