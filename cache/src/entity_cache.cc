@@ -15,6 +15,7 @@
 #include <shardkit/message/inline_text.h>
 #include <shardkit/message/json.h>
 
+#include "adaptive_lock.h"
 #include "entry_table.h"
 #include "policy.h"
 
@@ -90,7 +91,8 @@ struct Stripe {
     std::vector<ReplyFn> waiters;
     bool stale = false;  // an invalidation happened while the load was in flight
   };
-  mutable std::mutex mu;
+  // Held for a lookup or a fill, never across a call out of the cache: short enough to spin for.
+  mutable AdaptiveLock mu;
   size_t max_bytes = 0;
   std::unique_ptr<Policy> policy;  // guarded by mu
   EntryTable<Entry> entries;       // guarded by mu
@@ -214,7 +216,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   CacheStats stats() const override {
     CacheStats total;
     for (const auto& stripe : stripes_) {
-      std::lock_guard<std::mutex> lock(stripe->mu);
+      std::lock_guard<AdaptiveLock> lock(stripe->mu);
       const CacheStats& s = stripe->stats;
       total.hits += s.hits;
       total.misses += s.misses;
@@ -234,7 +236,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
 
   void Clear() override {
     for (auto& stripe : stripes_) {
-      std::lock_guard<std::mutex> lock(stripe->mu);
+      std::lock_guard<AdaptiveLock> lock(stripe->mu);
       stripe->ClearLocked();
     }
   }
@@ -279,7 +281,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     Stripe& stripe = StripeOf(hash);
     std::shared_ptr<Flight> flight;
     {
-      std::unique_lock<std::mutex> lock(stripe.mu);
+      std::unique_lock<AdaptiveLock> lock(stripe.mu);
       stripe.policy->Record(hash);
       if (Stripe::Entry* entry = stripe.entries.Find(hash, key)) {
         if (entry->expires_at_ms > clock_->NowMs()) {
@@ -319,7 +321,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     // reference count rather than a copy.
     if (answer.ok()) answer->Share();
     {
-      std::lock_guard<std::mutex> lock(stripe.mu);
+      std::lock_guard<AdaptiveLock> lock(stripe.mu);
       waiters = std::move(flight.waiters);
       auto current = stripe.flights.find(flight.key);
       if (current != stripe.flights.end() && current->second.get() == &flight)
@@ -367,13 +369,13 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       const std::string key = EntityKey(kind, id);
       const uint64_t hash = HashOf(key);
       Stripe& stripe = StripeOf(hash);
-      std::lock_guard<std::mutex> lock(stripe.mu);
+      std::lock_guard<AdaptiveLock> lock(stripe.mu);
       stripe.InvalidateLocked(key, hash);
     }
     if (!options_.cache_lists) return;
     const std::string prefix = ListPrefix(kind);
     for (auto& stripe : stripes_) {
-      std::lock_guard<std::mutex> lock(stripe->mu);
+      std::lock_guard<AdaptiveLock> lock(stripe->mu);
       stripe->DropPrefixLocked(prefix);
     }
   }

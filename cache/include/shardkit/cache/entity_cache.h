@@ -28,7 +28,7 @@
 //   - A message already marked cache:true reaching a cache that has no prior means no store serves
 //     that pattern: it answers `unavailable` rather than loop.
 //
-// Thread-safety: all methods may be called from any thread; each stripe has its own mutex.
+// Thread-safety: all methods may be called from any thread; each stripe has its own lock.
 #pragma once
 
 #include <cstdint>
