@@ -275,15 +275,16 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
 
   // To the store: the route this cache overrides when it decorates the store in the same node,
   // else a second trip through the bus marked cache:true (the store is elsewhere).
-  static void Forward(const Context& context, Message message, ReplyFn reply) {
+  // By reference, as Read: each move of a message or a reply costs the moves of its strings.
+  static void Forward(const Context& context, Message&& message, ReplyFn&& reply) {
     if (context.has_prior()) return context.Prior(std::move(message), std::move(reply));
     message.SetBool("cache", true);
     context.Act(std::move(message), std::move(reply));
   }
 
   // `key` is read only before the store is asked (it may point into `message`).
-  void Read(const Context& context, Message message, std::string_view key, int64_t ttl_ms,
-            ReplyFn reply) {
+  void Read(const Context& context, Message&& message, std::string_view key, int64_t ttl_ms,
+            ReplyFn&& reply) {
     const uint64_t hash = HashOf(key);
     Stripe& stripe = StripeOf(hash);
     std::shared_ptr<Flight> flight;
