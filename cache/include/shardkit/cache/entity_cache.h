@@ -21,14 +21,14 @@
 //     `list_ttl_ms` and dropped on any write to the kind. Bulk loads (`ids`) pass through.
 //   - Memory is bounded in bytes, charged by the real size of keys and values plus a fixed
 //     per-entry overhead. When full, W-TinyLFU (the default) or LRU decides what stays.
-//   - The table is striped by key hash (one lock per stripe of at least 1 MiB, up to 16), and a
+//   - The table is striped by key hash (one lock per stripe of at least 128 KiB, up to 16), and a
 //     cached answer is immutable and shared: a hit holds a stripe's lock only to find it.
 //   - Invalidate(kind, id) drops one key from outside (the change-feed follower calls it for
 //     writes made behind the cache's back, by other nodes).
 //   - A message already marked cache:true reaching a cache that has no prior means no store serves
 //     that pattern: it answers `unavailable` rather than loop.
 //
-// Thread-safety: all methods may be called from any thread; each stripe has its own mutex.
+// Thread-safety: all methods may be called from any thread; each stripe has its own lock.
 #pragma once
 
 #include <cstdint>
