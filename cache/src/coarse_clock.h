@@ -1,10 +1,13 @@
-// The wall clock for a hit's expiry check, read from the kernel's coarse clock: a vDSO read of the
-// time at the last timer tick, a few times cheaper than a precise read, on every hit.
+// The wall clock for a hit's expiry check, read from the kernel's coarse clock when that is
+// enough: a vDSO read of the time at the last timer tick, a few times cheaper than a precise
+// read, on every hit.
 //
-// The coarse clock lags the precise one by up to a tick (clock_getres says how long; 1 to 10 ms),
-// so it is rounded up, never down: NowMsOrLater() is no earlier than SystemClock::NowMs() read at
-// the same moment, and at most a few ticks later. An entry is then taken for expired a few
-// milliseconds early, never served late (an entity's store expiry is a promise; docs/store.md).
+// The coarse clock is never ahead of the precise one; it lags it by up to a tick (1 to 10 ms), and
+// by more when the core that keeps time was not running (a virtual machine's vCPU descheduled by
+// its host). So it decides only far from an expiry: an entry whose expiry is more than
+// kMarginMs after the coarse reading is fresh whatever that lag; nearer, the precise clock decides.
+// An entry is never served past its expiry (an entity's store expiry is a promise; docs/store.md)
+// unless the coarse clock lagged by more than a second.
 //
 // Thread-safety: safe from any thread.
 #pragma once
@@ -13,28 +16,26 @@
 
 #include <cstdint>
 
+#include <shardkit/message/clock.h>
+
 namespace shardkit::cache {
 
 class CoarseClock {
  public:
-  // Milliseconds since the Unix epoch, no earlier than now.
-  static int64_t NowMsOrLater() {
+  static constexpr int64_t kMarginMs = 1000;
+
+  // Milliseconds since the Unix epoch at the last timer tick: never later than now.
+  static int64_t NowMsOrEarlier() {
     timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1'000'000 + SlackMs();
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1'000'000;
   }
 
-  // What NowMsOrLater adds: two ticks, rounded up to whole milliseconds, and one more for the
-  // truncation of both readings to milliseconds. Two ticks, not one: a core coming out of idle
-  // without a tick may read the clock before the tick that catches it up.
-  static int64_t SlackMs() {
-    static const int64_t slack = [] {
-      timespec res;
-      if (clock_getres(CLOCK_REALTIME_COARSE, &res) != 0) return int64_t{20};
-      const int64_t tick_ms = (res.tv_sec * 1'000'000'000 + res.tv_nsec + 999'999) / 1'000'000;
-      return 2 * tick_ms + 1;
-    }();
-    return slack;
+  // Whether the system clock's now is before `expires_at_ms`; the precise clock is read only when
+  // the coarse one is within kMarginMs of the expiry.
+  static bool Before(int64_t expires_at_ms) {
+    if (expires_at_ms - NowMsOrEarlier() > kMarginMs) return true;
+    return expires_at_ms > SystemClock::Default().NowMs();
   }
 };
 

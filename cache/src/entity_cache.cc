@@ -271,9 +271,11 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     return *stripes_[shift_ >= 64 ? 0 : (hash * 0x9E3779B97F4A7C15ull) >> shift_];
   }
 
-  // "Now" for a hit's expiry check: the coarse wall clock rounded up (coarse_clock.h) when this
-  // cache reads the system clock, so a hit pays no precise clock read and still never serves late.
-  int64_t HitNowMs() const { return coarse_clock_ ? CoarseClock::NowMsOrLater() : clock_->NowMs(); }
+  // A hit's expiry check: the coarse wall clock far from the expiry (coarse_clock.h) when this
+  // cache reads the system clock, so a hit seldom pays a precise clock read and never serves late.
+  bool FreshAt(int64_t expires_at_ms) const {
+    return coarse_clock_ ? CoarseClock::Before(expires_at_ms) : expires_at_ms > clock_->NowMs();
+  }
 
   // To the store: the route this cache overrides when it decorates the store in the same node,
   // else a second trip through the bus marked cache:true (the store is elsewhere).
@@ -294,7 +296,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       std::unique_lock<AdaptiveLock> lock(stripe.mu);
       stripe.policy->Record(hash);
       if (Stripe::Entry* entry = stripe.entries.Find(hash, key)) {
-        if (entry->expires_at_ms > HitNowMs()) {
+        if (FreshAt(entry->expires_at_ms)) {
           ++stripe.stats.hits;
           stripe.policy->Hit(*entry);
           Result<Message> answer = entry->answer;  // its properties are shared, not copied
