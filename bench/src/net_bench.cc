@@ -4,9 +4,10 @@
 // request at a time per connection). The same TCP work over TLS (tls://, certificates made at
 // start) and the HTTP run take turns with the plain runs in slices (RunInTurns), so a slow spell of
 // a shared machine weighs on all alike. The node runs with its default two I/O threads and the
-// clients on one more, all on the same machine, so the figures are what the whole loop (client +
-// node) achieves. The baseline, in the same turns: redis-server's GET on the same number of keys
-// and value size, timed by redis-benchmark with the same connections and depth (redis_baseline.h).
+// clients on `client_threads` more (2: one thread's TLS work capped the TLS runs), all on the
+// same machine, so the figures are what the whole loop (client + node) achieves. The baseline, in
+// the same turns: redis-server's GET on the same number of keys and value size, timed by
+// redis-benchmark with the same connections and depth (redis_baseline.h).
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
 // traffic: the node plus the benchmark's own code and libraries (an upper bound for a node alone).
@@ -283,13 +284,25 @@ class HttpDriver : public std::enable_shared_from_this<HttpDriver> {
   beast::flat_buffer buffer_;
 };
 
-// Runs `drivers` (already connected) for warm-up + seconds on `io` (one thread), returns figures.
+// The client's threads: an io_context each, with the connections dealt out among them, so a
+// connection's handlers all run on one thread.
+struct ClientThreads {
+  explicit ClientThreads(int count) {
+    for (int i = 0; i < std::max(count, 1); ++i)
+      ios.push_back(std::make_unique<asio::io_context>(1));
+  }
+  asio::io_context& For(int connection) { return *ios[connection % ios.size()]; }
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+};
+
+// Runs `drivers` (already connected) for warm-up + seconds on `threads`, returns figures.
 template <typename Driver>
-RunResult Drive(asio::io_context& io, std::vector<std::shared_ptr<Driver>>& drivers,
+RunResult Drive(ClientThreads& threads, std::vector<std::shared_ptr<Driver>>& drivers,
                 RunState& state, double seconds) {
   const auto warmup = std::chrono::milliseconds(300);
   const auto measure = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-  asio::steady_timer timer(io);
+  asio::io_context& first = *threads.ios.front();
+  asio::steady_timer timer(first);
   Clock::time_point started, ended;
   timer.expires_after(warmup);
   timer.async_wait([&](boost::system::error_code) {
@@ -300,10 +313,14 @@ RunResult Drive(asio::io_context& io, std::vector<std::shared_ptr<Driver>>& driv
       state.counting = false;
       state.stopping = true;
       ended = Clock::now();
-      io.stop();
+      for (auto& io : threads.ios) io->stop();
     });
   });
-  io.run();
+  std::vector<std::thread> others;
+  for (size_t i = 1; i < threads.ios.size(); ++i)
+    others.emplace_back([io = threads.ios[i].get()] { io->run(); });
+  first.run();
+  for (std::thread& other : others) other.join();
   RunResult result;
   uint64_t completed = 0;
   std::vector<uint32_t> latencies;
@@ -340,14 +357,15 @@ RunResult Merge(std::vector<RunResult>& slices) {
 template <typename Stream>
 RunResult RunTcpOver(const tcp::endpoint& where, const NetOptions& options, int depth,
                      asio::ssl::context* tls) {
-  asio::io_context io(1);
+  ClientThreads threads(options.client_threads);
   RunState state;
   std::vector<std::shared_ptr<TcpDriver<Stream>>> drivers;
   for (int i = 0; i < options.connections; ++i) {
-    drivers.push_back(std::make_shared<TcpDriver<Stream>>(io, depth, state, i * 37, tls));
+    drivers.push_back(
+        std::make_shared<TcpDriver<Stream>>(threads.For(i), depth, state, i * 37, tls));
     drivers.back()->Start(where);
   }
-  return Drive(io, drivers, state, options.seconds);
+  return Drive(threads, drivers, state, options.seconds);
 }
 
 // Over TLS when `tls` (the client's context) is given.
@@ -358,15 +376,15 @@ RunResult RunTcp(const tcp::endpoint& where, const NetOptions& options, int dept
 }
 
 RunResult RunHttp(const tcp::endpoint& where, const NetOptions& options) {
-  asio::io_context io(1);
+  ClientThreads threads(options.client_threads);
   RunState state;
   std::vector<std::shared_ptr<HttpDriver>> drivers;
   std::string host = fmt::format("127.0.0.1:{}", where.port());
   for (int i = 0; i < options.connections; ++i) {
-    drivers.push_back(std::make_shared<HttpDriver>(io, state, i * 37));
+    drivers.push_back(std::make_shared<HttpDriver>(threads.For(i), state, i * 37));
     drivers.back()->Start(where, host);
   }
-  return Drive(io, drivers, state, options.seconds);
+  return Drive(threads, drivers, state, options.seconds);
 }
 
 // The test certificates (CA and a server certificate for 127.0.0.1) in a temp dir, removed after.
@@ -466,6 +484,8 @@ Runs RunInTurns(const NetOptions& options, const tcp::endpoint& tcp_where,
       auto redis_slice = [&] {
         if (redis == nullptr) return;
         RunResult result;
+        // redis-benchmark's single-threaded mode: in slices this short its threaded one ran at
+        // about half the rate (docs/performance.md, "Against redis-server").
         result.per_s = redis->Slice(options.connections, depth, slice.seconds);
         baseline.push_back(result);
       };
@@ -558,6 +578,7 @@ Figures RunNetBench(const NetOptions& options) {
       {"tcp_depth1_p99_ms", depth1.p99_ms},
       {"tcp_depth16_p99_ms", deep.p99_ms},
       {"idle_rss_mb", idle_rss_mb},
+      {"client_threads", static_cast<double>(options.client_threads)},
       {"tls_depth1_per_s", tls1.per_s},
       {"tls_depth16_per_s", tls_deep.per_s},
       {"tls_vs_tcp_depth1_ratio", depth1.per_s > 0 ? tls1.per_s / depth1.per_s : 0},

@@ -95,6 +95,10 @@ void AddNetBenchmark(CLI::App* bench, BenchState& st) {
   AddChecked(sub, "--connections", options.connections, "Client connections", CLI::Range(1, 1000));
   AddChecked(sub, "--depth", options.depth,
              "Requests in flight per connection in the pipelined run", CLI::Range(1, 1024));
+  AddChecked(sub, "--client-threads", options.client_threads,
+             "Threads of the bench's TCP, TLS and HTTP clients, the connections dealt out among "
+             "them (redis-benchmark keeps its single-threaded mode, faster in these short runs)",
+             CLI::Range(1, 16));
   sub->add_option("--transport", options.transport,
                   "tcp, or nats: also the same node over NATS (nats_* figures)")
       ->check(CLI::IsMember({"tcp", "nats"}));

@@ -46,7 +46,10 @@ Figures RunStoreBench(const StoreBenchOptions& options);
 // A node over the network, measured from clients in the same process (net_bench.cc).
 struct NetOptions {
   int connections = 50;
-  int depth = 16;                 // requests in flight per connection in the pipelined TCP run
+  int depth = 16;  // requests in flight per connection in the pipelined TCP run
+  // The bench's own client threads (TCP, TLS, HTTP; the connections dealt out among them). Two:
+  // one thread's TLS work (OpenSSL's per record) capped the TLS runs below what the node serves.
+  int client_threads = 2;
   double seconds = 2.0;           // per run
   std::string transport = "tcp";  // "nats": also the same node over NATS
   std::string nats_url;           // empty: start nats-server on a free 127.0.0.1 port
