@@ -132,6 +132,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
       : stream_(MakeHttpStream<Stream>(std::move(socket), shared->tls)),
         deadline_(stream_.get_executor()),
         order_wait_(stream_.get_executor()),
+        sweep_(stream_.get_executor()),
         shared_(std::move(shared)),
         number_(number) {}
 
@@ -182,6 +183,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     stream_.async_handshake(asio::ssl::stream_base::server,
                             [self = shared_from_this()](const error_code& ec) {
                               self->handshaking_ = false;
+                              // From here on the connection's own limit (ExpireAt) applies.
+                              self->Lowest().expires_never();
                               if (!ec) return self->DoRead();
                               spdlog::info("http {}: TLS handshake with {} failed: {}", self->url(),
                                            self->peer_, ec.message());
@@ -221,7 +224,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     parser_.emplace();
     parser_->body_limit(shared_->config.max_message_bytes);
     parser_->header_limit(kHttpHeaderLimit);
-    Lowest().expires_after(std::chrono::milliseconds(shared_->config.read_timeout_ms));
+    ExpireAt(NowMs() + shared_->config.read_timeout_ms);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](const error_code& ec, size_t) { self->OnRead(ec); });
@@ -239,18 +242,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
       return;
     }
     if (ec) {
-      if (ec == beast::error::timeout) {
-        spdlog::debug("http {}: dropping a connection that did not send a request in time", url());
-        shared_->counters->Dropped(parser_->got_some() ? Drop::kFrameTimeout : Drop::kIdle);
-      }
       CloseNow();
       return;
     }
     busy_ = true;
     // The response must be written by the request's latest deadline plus write_timeout_ms: a
-    // client that does not read it is dropped. (One timer setting per request, as before.)
-    Lowest().expires_after(std::chrono::milliseconds(shared_->config.request_timeout_ms +
-                                                     shared_->config.write_timeout_ms));
+    // client that does not read it is dropped.
+    ExpireAt(NowMs() + shared_->config.request_timeout_ms + shared_->config.write_timeout_ms);
     http::request<http::string_body>& request = parser_->get();
     version_ = request.version();
     keep_alive_ = request.keep_alive();
@@ -463,8 +461,6 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     *text += body;
     asio::async_write(stream_, asio::buffer(*text),
                       [self = shared_from_this(), text, keep_alive](const error_code& ec, size_t) {
-                        if (ec == beast::error::timeout)
-                          self->shared_->counters->Dropped(Drop::kNotReading);
                         if (ec || !keep_alive) {
                           self->CloseNow();
                           return;
@@ -480,9 +476,39 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     busy_ = false;
     deadline_.cancel();
     order_wait_.cancel();
+    sweep_.cancel();
     error_code ignored;
     Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     Lowest().close();
+  }
+
+  // The connection's one time limit: for the next request while reading, for the response once a
+  // request is read. A timer set for the earliest limit asked, moved on when it fires, checks it:
+  // a request costs a clock read and no timer operation (a timeout per stream operation set and
+  // cancelled a timer for every read and every write).
+  void ExpireAt(int64_t at_ms) {
+    expires_ms_ = at_ms;
+    if (closed_ || (sweep_due_ms_ != 0 && sweep_due_ms_ <= at_ms)) return;
+    sweep_due_ms_ = at_ms;
+    // +1: the limit is passed only strictly after it. Setting the time cancels an earlier wait.
+    sweep_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, at_ms - NowMs()) + 1));
+    sweep_.async_wait([self = shared_from_this()](const error_code& ec) {
+      if (ec || self->closed_) return;
+      self->sweep_due_ms_ = 0;
+      self->Sweep();
+    });
+  }
+
+  void Sweep() {
+    if (NowMs() <= expires_ms_) return ExpireAt(expires_ms_);
+    if (busy_) {
+      shared_->counters->Dropped(Drop::kNotReading);
+    } else {
+      spdlog::debug("http {}: dropping a connection that did not send a request in time", url());
+      shared_->counters->Dropped(parser_ && parser_->got_some() ? Drop::kFrameTimeout
+                                                                : Drop::kIdle);
+    }
+    CloseNow();
   }
 
   const std::string& url() const { return shared_->url; }
@@ -490,6 +516,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
   Stream stream_;
   asio::steady_timer deadline_;
   asio::steady_timer order_wait_;
+  asio::steady_timer sweep_;  // ExpireAt's
+  int64_t expires_ms_ = 0;    // the connection's time limit (ExpireAt)
+  int64_t sweep_due_ms_ = 0;  // when sweep_ fires; 0: not set
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpShared> shared_;

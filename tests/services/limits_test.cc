@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 
 #include <set>
+#include <thread>
 
 #include "serve_process.h"
 #include "test_util.h"
@@ -230,6 +231,43 @@ TEST(LimitsTest, OnStopEveryRequestSentIsAnswered) {
   EXPECT_EQ(stopping, 16);
   EXPECT_EQ(ids.size(), 17u);
   EXPECT_EQ(serve.WaitExit(std::chrono::seconds(10)), 0);
+}
+
+// The HTTP listener's read limit: a connection that sends nothing, or half a request, is closed
+// after read_timeout_ms and counted; one that sends a request within each read_timeout_ms stays
+// open however long it lives (the limit moves on with every request).
+TEST(LimitsTest, HttpConnectionsAreClosedOnlyWhenAReadTakesLongerThanTheLimit) {
+  TempDir dir;
+  ServeProcess serve(dir, dir.Write("node.toml", R"(
+[[listener]]
+url = "http://127.0.0.1:0"
+read_timeout_ms = 1000
+[[service]]
+name = "echo"
+type = "echo"
+)"));
+  auto urls = serve.WaitReady();
+  ASSERT_EQ(urls.size(), 1u) << serve.log();
+  RawSocket silent(PortOf(urls[0])), partial(PortOf(urls[0])), steady(PortOf(urls[0]));
+  ASSERT_TRUE(partial.Send("POST /act HTTP/1.1\r\nHost: x\r\n"));
+  const std::string body = R"({"role":"echo","n":1})";
+  const std::string request = fmt::format(
+      "POST /act HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}", body.size(), body);
+  // Ten requests 400 ms apart: four seconds, four times the limit, on one connection.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(steady.Send(request)) << i;
+    EXPECT_THAT(steady.ReadHttpResponse(), HasSubstr("HTTP/1.1 200")) << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  }
+  EXPECT_FALSE(steady.ClosedWithin(std::chrono::milliseconds(1))) << serve.log();
+  // The other two were closed within a second of their limit (long before now).
+  EXPECT_TRUE(silent.ClosedWithin(std::chrono::milliseconds(1)));
+  EXPECT_TRUE(partial.ClosedWithin(std::chrono::milliseconds(1)));
+  const std::string metrics = Metrics(urls[0]);
+  EXPECT_THAT(metrics, HasSubstr("shardkit_clients_dropped_total{reason=\"idle\"} 1")) << metrics;
+  EXPECT_THAT(metrics, HasSubstr("shardkit_clients_dropped_total{reason=\"frame_timeout\"} 1"));
+  // Past the limit with nothing sent after its last response, the steady one goes too.
+  EXPECT_TRUE(steady.ClosedWithin(std::chrono::seconds(3)));
 }
 
 }  // namespace
