@@ -476,7 +476,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     busy_ = false;
     deadline_.cancel();
     order_wait_.cancel();
-    sweep_.cancel();
+    sweep_.Cancel();
     error_code ignored;
     Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     Lowest().close();
@@ -488,14 +488,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
   // cancelled a timer for every read and every write).
   void ExpireAt(int64_t at_ms) {
     expires_ms_ = at_ms;
-    if (closed_ || (sweep_due_ms_ != 0 && sweep_due_ms_ <= at_ms)) return;
-    sweep_due_ms_ = at_ms;
-    // +1: the limit is passed only strictly after it. Setting the time cancels an earlier wait.
-    sweep_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, at_ms - NowMs()) + 1));
-    sweep_.async_wait([self = shared_from_this()](const error_code& ec) {
-      if (ec || self->closed_) return;
-      self->sweep_due_ms_ = 0;
-      self->Sweep();
+    if (closed_) return;
+    sweep_.ArmAt(at_ms, [self = shared_from_this()] {
+      if (!self->closed_) self->Sweep();
     });
   }
 
@@ -516,9 +511,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
   Stream stream_;
   asio::steady_timer deadline_;
   asio::steady_timer order_wait_;
-  asio::steady_timer sweep_;  // ExpireAt's
-  int64_t expires_ms_ = 0;    // the connection's time limit (ExpireAt)
-  int64_t sweep_due_ms_ = 0;  // when sweep_ fires; 0: not set
+  EarliestTimer sweep_;     // ExpireAt's
+  int64_t expires_ms_ = 0;  // the connection's time limit (ExpireAt)
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpShared> shared_;

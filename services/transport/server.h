@@ -105,6 +105,34 @@ struct Server {
   }
 };
 
+// A connection's wake-up for its time limits, set for the earliest time asked: asking for a later
+// time while an earlier one is set changes nothing, so a request moving its limit on costs no timer
+// operation. When it fires, `fire` runs on the timer's executor; the caller arms it again for what
+// is still to come. `fire` holds the connection alive (it captures the connection's shared_ptr).
+class EarliestTimer {
+ public:
+  template <typename Executor>
+  explicit EarliestTimer(const Executor& executor) : timer_(executor) {}
+
+  template <typename Fire>
+  void ArmAt(int64_t due_ms, Fire fire) {
+    if (due_ms == 0 || (due_ms_ != 0 && due_ms_ <= due_ms)) return;
+    due_ms_ = due_ms;
+    // +1: a limit is passed only strictly after it. Setting the time cancels an earlier wait.
+    timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, due_ms - NowMs()) + 1));
+    timer_.async_wait([this, fire = std::move(fire)](const boost::system::error_code& ec) mutable {
+      if (ec) return;
+      due_ms_ = 0;
+      fire();
+    });
+  }
+  void Cancel() { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+  int64_t due_ms_ = 0;  // when timer_ is set for (0: not set)
+};
+
 // An accepted connection's socket made ready for requests and replies (no Nagle delay: replies
 // are small and answered at once); returns the peer's address, for limits and the audit log.
 inline std::string ReadyAccepted(asio::ip::tcp::socket& socket) {

@@ -404,7 +404,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     error_code ignored;
     SocketOf(socket_).shutdown(tcp::socket::shutdown_both, ignored);
     SocketOf(socket_).close(ignored);
-    sweep_.cancel();
+    sweep_.Cancel();
   }
 
   // The sweep timer is set only while something can expire (a request with a deadline, a frame
@@ -423,13 +423,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
     ArmSweepAt(due);
   }
   void ArmSweepAt(int64_t due_ms) {
-    if (due_ms == 0 || closed_ || (sweep_due_ms_ != 0 && sweep_due_ms_ <= due_ms)) return;
-    sweep_due_ms_ = due_ms;
-    // +1: Sweep() expires what is strictly past its time. Setting the time cancels an earlier wait.
-    sweep_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, due_ms - NowMs()) + 1));
-    sweep_.async_wait([self = this->shared_from_this()](const error_code& ec) {
-      if (ec || self->closed_) return;
-      self->sweep_due_ms_ = 0;
+    if (closed_) return;
+    sweep_.ArmAt(due_ms, [self = this->shared_from_this()] {
+      if (self->closed_) return;
       self->Sweep();
       self->ArmSweep();
     });
@@ -479,8 +475,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
   };
 
   Stream socket_;
-  asio::steady_timer sweep_;
-  int64_t sweep_due_ms_ = 0;  // when sweep_ is set for (0: not set)
+  EarliestTimer sweep_;
   std::shared_ptr<ServerShared> shared_;
   const uint64_t number_;
   ReadBuffer in_;
