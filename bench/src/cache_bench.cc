@@ -1,7 +1,7 @@
 // `shardkit bench cache`: a Zipf(0.99) load workload over 100,000 RocksDB entities with the entry
 // cache (holding 10% of them) in front and without it: the hit ratios on one fixed key sequence,
-// then the same sequence driven in this process at 2 and 8 client threads, then the cache and
-// the store in two `shardkit serve` processes over TCP (cache_remote_bench.cc).
+// then the same sequence driven in this process at 2 and 8 client threads (--threads), then the
+// cache and the store in two `shardkit serve` processes over TCP (cache_remote_bench.cc).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -279,11 +279,18 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   const double optimal_hit_ratio = OptimalHitRatio(
       keys, static_cast<size_t>(options.entities * options.cached_fraction), options.warmup);
 
-  // The same sequence driven by 2 and by 8 client threads, without and with the cache.
+  // The same sequence driven by each number of client threads, without and with the cache.
   const IdTable ids(options.entities);
-  const Driven two = DriveBoth(plain, service, cache_options, keys, ids, options.warmup, 2, errors);
-  const Driven eight =
-      DriveBoth(plain, service, cache_options, keys, ids, options.warmup, 8, errors);
+  Figures driven;
+  for (int clients : options.threads) {
+    const Driven d =
+        DriveBoth(plain, service, cache_options, keys, ids, options.warmup, clients, errors);
+    driven.insert(driven.end(),
+                  {{fmt::format("with_cache_per_s_{}", clients), d.with},
+                   {fmt::format("without_cache_per_s_{}", clients), d.without},
+                   {fmt::format("speedup_{}", clients), d.without > 0 ? d.with / d.without : 0},
+                   {fmt::format("driven_hit_ratio_{}", clients), d.hit_ratio}});
+  }
 
   auto cache = cache::MakeEntityCache(cache_options);
   Bus cached;
@@ -298,21 +305,15 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
 
   Figures figures = {{"hit_ratio", hit_ratio},
                      {"lru_hit_ratio", lru_hit_ratio},
-                     {"optimal_hit_ratio", optimal_hit_ratio},
-                     {"with_cache_per_s_2", two.with},
-                     {"without_cache_per_s_2", two.without},
-                     {"speedup_2", two.without > 0 ? two.with / two.without : 0},
-                     {"driven_hit_ratio_2", two.hit_ratio},
-                     {"with_cache_per_s_8", eight.with},
-                     {"without_cache_per_s_8", eight.without},
-                     {"speedup_8", eight.without > 0 ? eight.with / eight.without : 0},
-                     {"driven_hit_ratio_8", eight.hit_ratio},
-                     {"hit_p50_ms", Percentile(hit_ms, 0.5)},
-                     {"hit_p99_ms", Percentile(hit_ms, 0.99)},
-                     {"store_loads_for_100_concurrent_misses", static_cast<double>(store_loads)},
-                     {"answered_of_100", static_cast<double>(answered)},
-                     {"errors", static_cast<double>(errors.load())},
-                     {"cache_bytes", static_cast<double>(cache_options.max_bytes)}};
+                     {"optimal_hit_ratio", optimal_hit_ratio}};
+  figures.insert(figures.end(), driven.begin(), driven.end());
+  figures.insert(figures.end(),
+                 {{"hit_p50_ms", Percentile(hit_ms, 0.5)},
+                  {"hit_p99_ms", Percentile(hit_ms, 0.99)},
+                  {"store_loads_for_100_concurrent_misses", static_cast<double>(store_loads)},
+                  {"answered_of_100", static_cast<double>(answered)},
+                  {"errors", static_cast<double>(errors.load())},
+                  {"cache_bytes", static_cast<double>(cache_options.max_bytes)}});
   if (options.remote) {
     Figures remote =
         cache_bench::RunRemote(options, keys, root + "/store", cache_options.max_bytes);

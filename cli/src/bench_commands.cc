@@ -157,8 +157,14 @@ void AddCacheBenchmark(CLI::App* bench, BenchState& st) {
   auto* sub =
       AddBench(bench, st, "cache", "Zipf loads over RocksDB with and without the entry cache");
   AddChecked(sub, "--entities", options.entities, "Entities in the store", Positive());
-  AddChecked(sub, "--clients", options.clients,
-             "Client threads of the two-process runs (in process: 2 and 8)", CLI::Range(1, 256));
+  AddChecked(sub, "--clients", options.clients, "Client threads of the two-process runs",
+             CLI::Range(1, 256));
+  sub->add_option("--threads", options.threads,
+                  "Client threads of the in-process runs, one run each (speedup_<n>)")
+      ->check(CLI::Range(1, 256))
+      ->expected(1, 16)
+      ->delimiter(',')
+      ->capture_default_str();
   AddChecked(sub, "--seconds", options.seconds,
              "Seconds of each timed two-process run (with and without the cache)", Positive());
   AddChecked(sub, "--stale-rounds", options.stale_rounds,

@@ -121,6 +121,43 @@ TEST(LimitsTest, ConnectionsPastThePerPeerLimitAreRefusedAndCounted) {
   EXPECT_TRUE(OrdinaryClientAnswered(urls[0]));
 }
 
+// A client that sends `request` over and over and never reads: whether the node cut it off
+// (the send failed or the socket hung up) within 20 s, and the bytes it had sent by then.
+struct NeverRead {
+  bool cut_off = false;
+  size_t sent_bytes = 0;
+};
+NeverRead SendWithoutReading(int port, const std::string& request) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int small = 64 * 1024;  // a small receive buffer: the node's writes stall soon
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  NeverRead run;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    ADD_FAILURE() << "connect to port " << port << " failed";
+    return run;
+  }
+  fcntl(fd, F_SETFL, O_NONBLOCK);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < until && !run.cut_off) {
+    pollfd p{fd, POLLOUT, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    if (p.revents & (POLLERR | POLLHUP)) {
+      run.cut_off = true;
+      break;
+    }
+    ssize_t n = send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN) run.cut_off = true;
+    if (n > 0) run.sent_bytes += static_cast<size_t>(n);
+  }
+  close(fd);
+  return run;
+}
+
 // Requests of 64 KiB are sent without ever reading a reply: the node stops reading the
 // connection once a bounded amount of replies waits, then drops it after write_timeout_ms.
 TEST(LimitsTest, AClientThatNeverReadsIsCutOffWithMemoryBounded) {
@@ -128,36 +165,13 @@ TEST(LimitsTest, AClientThatNeverReadsIsCutOffWithMemoryBounded) {
   ServeProcess serve(dir, EchoNode(dir, "write_timeout_ms = 1000"));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 2u) << serve.log();
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(PortOf(urls[0]));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int small = 64 * 1024;  // a small receive buffer: the node's writes stall soon
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  fcntl(fd, F_SETFL, O_NONBLOCK);
-  std::string frame =
+  const std::string frame =
       Frame(fmt::format(R"({{"role":"echo","pad":"{}"}})", std::string(65536, 'x')));
-  size_t sent_bytes = 0;
-  bool cut_off = false;
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < until && !cut_off) {
-    pollfd p{fd, POLLOUT, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    if (p.revents & (POLLERR | POLLHUP)) {
-      cut_off = true;
-      break;
-    }
-    ssize_t n = send(fd, frame.data(), frame.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno != EAGAIN) cut_off = true;
-    if (n > 0) sent_bytes += static_cast<size_t>(n);
-  }
+  const NeverRead run = SendWithoutReading(PortOf(urls[0]), frame);
   int64_t rss_kb = StatusKb(serve.pid(), "VmRSS:");
-  close(fd);
-  std::printf("sent %.1f MB without reading; cut off: %d; node RSS %.1f MB\n", sent_bytes / 1e6,
-              cut_off, rss_kb / 1024.0);
-  EXPECT_TRUE(cut_off);
+  std::printf("sent %.1f MB without reading; cut off: %d; node RSS %.1f MB\n", run.sent_bytes / 1e6,
+              run.cut_off, rss_kb / 1024.0);
+  EXPECT_TRUE(run.cut_off);
   EXPECT_LT(rss_kb, 100 * 1024);
   EXPECT_THAT(Metrics(urls[1]),
               HasSubstr("shardkit_clients_dropped_total{reason=\"not_reading\"} 1"));
@@ -268,6 +282,44 @@ type = "echo"
   EXPECT_THAT(metrics, HasSubstr("shardkit_clients_dropped_total{reason=\"frame_timeout\"} 1"));
   // Past the limit with nothing sent after its last response, the steady one goes too.
   EXPECT_TRUE(steady.ClosedWithin(std::chrono::seconds(3)));
+}
+
+// The HTTP listener's write limit: pipelined requests of 64 KiB whose echoed responses are never
+// read. The listener reads the next request only once a response is written, so the connection
+// stops at the first response the client does not take; it is closed once that write has taken
+// longer than request_timeout_ms + write_timeout_ms, and counted as not reading.
+TEST(LimitsTest, AnHttpClientThatNeverReadsItsResponsesIsCutOff) {
+  TempDir dir;
+  ServeProcess serve(dir, dir.Write("node.toml", R"(
+[node]
+request_timeout_ms = 500
+[[listener]]
+url = "http://127.0.0.1:0"
+write_timeout_ms = 500
+[[service]]
+name = "echo"
+type = "echo"
+)"));
+  auto urls = serve.WaitReady();
+  ASSERT_EQ(urls.size(), 1u) << serve.log();
+  auto post = [](std::string_view body) {
+    return fmt::format("POST /act HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}", body.size(),
+                       body);
+  };
+  const auto started = std::chrono::steady_clock::now();
+  const NeverRead run = SendWithoutReading(
+      PortOf(urls[0]),
+      post(fmt::format(R"({{"role":"echo","pad":"{}"}})", std::string(65536, 'x'))));
+  std::printf("sent %.1f MB without reading; cut off: %d after %.1f s\n", run.sent_bytes / 1e6,
+              run.cut_off,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  EXPECT_TRUE(run.cut_off) << serve.log();
+  const std::string metrics = Metrics(urls[0]);
+  EXPECT_THAT(metrics, HasSubstr("shardkit_clients_dropped_total{reason=\"not_reading\"} 1"))
+      << metrics;
+  RawSocket other(PortOf(urls[0]));  // another client is served as before
+  ASSERT_TRUE(other.Send(post(R"({"role":"echo","n":1})")));
+  EXPECT_THAT(other.ReadHttpResponse(), HasSubstr("HTTP/1.1 200"));
 }
 
 }  // namespace

@@ -108,11 +108,12 @@ struct CacheBenchOptions {
   double zipf_s = 0.99;           // load workload skew
   double cached_fraction = 0.10;  // the cache holds this share of the entities
   // One fixed Zipf key sequence from `seed`: `warmup` loads, then `requests` counted ones. The hit
-  // ratios (this cache, a plain LRU of its size, Belady's optimum) and the in-process runs (2 and
-  // 8 client threads, with and without the cache) all use it.
+  // ratios (this cache, a plain LRU of its size, Belady's optimum) and the in-process runs (at
+  // each of `threads` client threads, with and without the cache) all use it.
   size_t requests = 4'000'000;
   size_t warmup = 1'000'000;
   uint64_t seed = 42;
+  std::vector<int> threads = {2, 8};  // the in-process runs' client threads: speedup_<n> each
   // The two-process runs (the cache's node and the store's node over TCP): `clients` client
   // threads on the same key sequence, timed runs of `seconds` each; `stale_rounds` writes behind
   // the cache's back. remote = false leaves them out.
