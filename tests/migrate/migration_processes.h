@@ -832,8 +832,9 @@ inline Result<Message> CaughtUpStep(LiveMigrationProcesses& cluster, const std::
 // The end of a finished migration's process test: every process killed (-9) and started again,
 // the migration still `completed`, every client history linearizable and no preloaded entity
 // lost; then killed again and the store files checked (the targets took the writes after the
-// cutover, the sources keep their copy of before).
-inline void CheckAfterKillAndRestart(LiveMigrationProcesses& cluster) {
+// cutover, the sources keep their copy of before). `quiesced`: the clients stopped before the
+// migration completed, so the sources hold every write the targets hold.
+inline void CheckAfterKillAndRestart(LiveMigrationProcesses& cluster, bool quiesced = false) {
   cluster.KillAll();
   ASSERT_NO_FATAL_FAILURE(cluster.StartAll());
   auto status = cluster.Migrate("status");
@@ -845,7 +846,7 @@ inline void CheckAfterKillAndRestart(LiveMigrationProcesses& cluster) {
               cluster.checked_ops());
   EXPECT_GT(cluster.operations(), 1000u);
   cluster.KillAll();
-  cluster.CheckStoreFiles(/*quiesced=*/false);
+  cluster.CheckStoreFiles(quiesced);
 }
 
 }  // namespace shardkit::migrate::testing
