@@ -15,18 +15,33 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// A node of the echo service behind `listeners` (its [[listener]] tables), with `node_keys` in
+// its [node] table.
+std::string EchoNodeOf(const TempDir& dir, std::string_view listeners,
+                       std::string_view node_keys = "") {
+  return dir.Write("node.toml",
+                   fmt::format("[node]\n{}\n{}\n[[service]]\nname = \"echo\"\ntype = \"echo\"\n",
+                               node_keys, listeners));
+}
+
+// A TCP listener (`tcp_keys` added to it) and an HTTP one.
 std::string EchoNode(const TempDir& dir, std::string_view tcp_keys = "") {
-  return dir.Write("node.toml", fmt::format(R"(
-[[listener]]
-url = "tcp://127.0.0.1:0"
-{}
-[[listener]]
-url = "http://127.0.0.1:0"
-[[service]]
-name = "echo"
-type = "echo"
-)",
-                                            tcp_keys));
+  return EchoNodeOf(dir, fmt::format("[[listener]]\nurl = \"tcp://127.0.0.1:0\"\n{}\n"
+                                     "[[listener]]\nurl = \"http://127.0.0.1:0\"",
+                                     tcp_keys));
+}
+
+// One HTTP listener (`listener_keys` added to it); `node_keys` in the [node] table.
+std::string HttpEchoNode(const TempDir& dir, std::string_view node_keys,
+                         std::string_view listener_keys) {
+  return EchoNodeOf(
+      dir, fmt::format("[[listener]]\nurl = \"http://127.0.0.1:0\"\n{}", listener_keys), node_keys);
+}
+
+// An HTTP/1.1 POST /act of `body`.
+std::string Post(std::string_view body) {
+  return fmt::format("POST /act HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}", body.size(),
+                     body);
 }
 
 // A /proc/<pid>/status field in kB (VmRSS).
@@ -252,21 +267,12 @@ TEST(LimitsTest, OnStopEveryRequestSentIsAnswered) {
 // open however long it lives (the limit moves on with every request).
 TEST(LimitsTest, HttpConnectionsAreClosedOnlyWhenAReadTakesLongerThanTheLimit) {
   TempDir dir;
-  ServeProcess serve(dir, dir.Write("node.toml", R"(
-[[listener]]
-url = "http://127.0.0.1:0"
-read_timeout_ms = 1000
-[[service]]
-name = "echo"
-type = "echo"
-)"));
+  ServeProcess serve(dir, HttpEchoNode(dir, "", "read_timeout_ms = 1000"));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 1u) << serve.log();
   RawSocket silent(PortOf(urls[0])), partial(PortOf(urls[0])), steady(PortOf(urls[0]));
   ASSERT_TRUE(partial.Send("POST /act HTTP/1.1\r\nHost: x\r\n"));
-  const std::string body = R"({"role":"echo","n":1})";
-  const std::string request = fmt::format(
-      "POST /act HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}", body.size(), body);
+  const std::string request = Post(R"({"role":"echo","n":1})");
   // Ten requests 400 ms apart: four seconds, four times the limit, on one connection.
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(steady.Send(request)) << i;
@@ -290,26 +296,13 @@ type = "echo"
 // longer than request_timeout_ms + write_timeout_ms, and counted as not reading.
 TEST(LimitsTest, AnHttpClientThatNeverReadsItsResponsesIsCutOff) {
   TempDir dir;
-  ServeProcess serve(dir, dir.Write("node.toml", R"(
-[node]
-request_timeout_ms = 500
-[[listener]]
-url = "http://127.0.0.1:0"
-write_timeout_ms = 500
-[[service]]
-name = "echo"
-type = "echo"
-)"));
+  ServeProcess serve(dir, HttpEchoNode(dir, "request_timeout_ms = 500", "write_timeout_ms = 500"));
   auto urls = serve.WaitReady();
   ASSERT_EQ(urls.size(), 1u) << serve.log();
-  auto post = [](std::string_view body) {
-    return fmt::format("POST /act HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}", body.size(),
-                       body);
-  };
   const auto started = std::chrono::steady_clock::now();
   const NeverRead run = SendWithoutReading(
       PortOf(urls[0]),
-      post(fmt::format(R"({{"role":"echo","pad":"{}"}})", std::string(65536, 'x'))));
+      Post(fmt::format(R"({{"role":"echo","pad":"{}"}})", std::string(65536, 'x'))));
   std::printf("sent %.1f MB without reading; cut off: %d after %.1f s\n", run.sent_bytes / 1e6,
               run.cut_off,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -318,7 +311,7 @@ type = "echo"
   EXPECT_THAT(metrics, HasSubstr("shardkit_clients_dropped_total{reason=\"not_reading\"} 1"))
       << metrics;
   RawSocket other(PortOf(urls[0]));  // another client is served as before
-  ASSERT_TRUE(other.Send(post(R"({"role":"echo","n":1})")));
+  ASSERT_TRUE(other.Send(Post(R"({"role":"echo","n":1})")));
   EXPECT_THAT(other.ReadHttpResponse(), HasSubstr("HTTP/1.1 200"));
 }
 
