@@ -282,7 +282,7 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   // The same sequence driven by each number of client threads, without and with the cache.
   const IdTable ids(options.entities);
   Figures driven;
-  for (int clients : options.threads) {
+  for (int clients : std::set<int>(options.threads.begin(), options.threads.end())) {
     const Driven d =
         DriveBoth(plain, service, cache_options, keys, ids, options.warmup, clients, errors);
     driven.insert(driven.end(),

@@ -113,7 +113,8 @@ struct CacheBenchOptions {
   size_t requests = 4'000'000;
   size_t warmup = 1'000'000;
   uint64_t seed = 42;
-  std::vector<int> threads = {2, 8};  // the in-process runs' client threads: speedup_<n> each
+  // The in-process runs' client threads, each run once, ascending: speedup_<n> for each.
+  std::vector<int> threads = {2, 8};
   // The two-process runs (the cache's node and the store's node over TCP): `clients` client
   // threads on the same key sequence, timed runs of `seconds` each; `stale_rounds` writes behind
   // the cache's back. remote = false leaves them out.
