@@ -76,6 +76,23 @@ std::string SignedInWith(const Endpoint& endpoint) {
   return "";
 }
 
+// Connects with `options`. libnats 3.4 (Debian 12's; fixed upstream by nats.c pull request 705)
+// sends no signature when the Ed25519 signature of the server's nonce begins with a zero byte (its
+// base64 encoder takes a leading zero for an empty input), so 1 in 256 sign-ins with an NKey seed or a creds file is refused although the
+// key is right. Each try signs a fresh nonce: three tries leave 1 in 16 million, and a wrong key is
+// still refused, three times.
+natsStatus ConnectSigned(natsConnection** connection, natsOptions* options,
+                         const NatsAuthFiles& files) {
+  const int tries = files.nkey_seed_file.empty() && files.creds_file.empty() ? 1 : 3;
+  natsStatus s = NATS_OK;
+  for (int i = 0; i < tries; ++i) {
+    *connection = nullptr;
+    s = natsConnection_Connect(connection, options);
+    if (s != NATS_CONNECTION_AUTH_FAILED) break;
+  }
+  return s;
+}
+
 }  // namespace
 
 NatsLink::NatsLink(std::string url) : url_(std::move(url)) {}
@@ -169,7 +186,7 @@ Status NatsLink::Open(const Endpoint& endpoint, Use use) {
     natsOptions_Destroy(options);
     return secured;
   }
-  natsStatus s = natsConnection_Connect(&connection_, options);
+  natsStatus s = ConnectSigned(&connection_, options, endpoint.nats_files);
   natsOptions_Destroy(options);
   if (s != NATS_OK) {
     connection_ = nullptr;
