@@ -78,9 +78,9 @@ std::string SignedInWith(const Endpoint& endpoint) {
 
 // Connects with `options`. libnats 3.4 (Debian 12's; fixed upstream by nats.c pull request 705)
 // sends no signature when the Ed25519 signature of the server's nonce begins with a zero byte (its
-// base64 encoder takes a leading zero for an empty input), so 1 in 256 sign-ins with an NKey seed or a creds file is refused although the
-// key is right. Each try signs a fresh nonce: three tries leave 1 in 16 million, and a wrong key is
-// still refused, three times.
+// base64 encoder takes a leading zero for an empty input), so 1 in 256 sign-ins with an NKey seed
+// or a creds file is refused although the key is right. Each try signs a fresh nonce: three tries
+// leave 1 in 16 million, and a wrong key is still refused, three times.
 natsStatus ConnectSigned(natsConnection** connection, natsOptions* options,
                          const NatsAuthFiles& files) {
   const int tries = files.nkey_seed_file.empty() && files.creds_file.empty() ? 1 : 3;
