@@ -1,7 +1,6 @@
 #include "store_impl.h"
 
 #include <algorithm>
-#include <tuple>
 
 #include "entity_json.h"
 #include "list_query.h"
