@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "shardkit/message/codec.h"
@@ -264,6 +265,60 @@ TEST(Bus, ConcurrentActsAndRoutingChangesAreSafe) {
   for (auto& s : senders) s.join();
   EXPECT_EQ(failures, 0);
   EXPECT_EQ(bus.routes()->size(), 201u);
+}
+
+TEST(Bus, IdsAreUniqueAcrossThreadsAndBuses) {
+  // Each thread takes ids in blocks of its bus's counter; a thread that moves between two buses
+  // with one prefix must still never repeat an id.
+  BusOptions options;
+  options.id_prefix = "p";
+  Bus first(options), second(options);
+  std::vector<std::vector<std::string>> made(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < made.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5000; ++i) made[t].push_back((i % 3 == 0 ? second : first).NewId());
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> first_ids, second_ids;
+  size_t total = 0;
+  for (size_t t = 0; t < made.size(); ++t) {
+    for (size_t i = 0; i < made[t].size(); ++i) {
+      ++total;
+      EXPECT_TRUE((i % 3 == 0 ? second_ids : first_ids).insert(made[t][i]).second) << made[t][i];
+      EXPECT_TRUE(made[t][i].starts_with("p-")) << made[t][i];
+    }
+  }
+  EXPECT_EQ(first_ids.size() + second_ids.size(), total);
+}
+
+TEST(Bus, EveryThreadSeesARoutingChangeOnceItReturnsAndOldTablesAreLetGo) {
+  Bus bus;
+  auto old_handler = Echo("old");
+  std::weak_ptr<Handler> watch = old_handler;
+  ASSERT_TRUE(bus.Add("a:1", std::move(old_handler)).ok());
+  // Threads that acted on the old table, and so hold their own copy of it.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back(
+        [&] { EXPECT_EQ(bus.ActAndWait(M(R"({"a":1})"))->GetString("by"), "old"); });
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(bus.Update([](Router& r) {
+                   if (Status s = r.Remove(*Pattern::Parse("a:1")); !s.ok()) return s;
+                   return r.Add(*Pattern::Parse("a:1"), Echo("new"), "");
+                 })
+                  .ok());
+  EXPECT_TRUE(watch.expired()) << "a replaced table is still held";
+  threads.clear();
+  std::atomic<int> saw_new{0};
+  for (int t = 0; t < 20; ++t) {
+    threads.emplace_back([&] {
+      if (bus.ActAndWait(M(R"({"a":1})"))->GetString("by") == "new") ++saw_new;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(saw_new, 20);
 }
 
 }  // namespace

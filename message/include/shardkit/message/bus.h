@@ -78,7 +78,8 @@ class Bus {
   // are discarded (errors are logged). Returns how many observers received it.
   size_t Publish(Message message);
 
-  // A new unique message id ("<prefix>-<counter in hex>").
+  // A new unique message id ("<prefix>-<counter in hex>"). Each thread takes its counters in
+  // blocks, so ids are unique but not in the order they were made across threads.
   std::string NewId();
   const Clock& clock() const { return *options_.clock; }
 
@@ -93,11 +94,16 @@ class Bus {
   Status Admit(Message& message);
 
   BusOptions options_;
+  const uint64_t serial_;  // unique per bus in the process: tells NewId's per-thread blocks apart
   std::atomic<uint64_t> next_id_{1};
   std::string id_prefix_;
 
   mutable std::mutex write_mutex_;  // serialises routing and observer changes
   std::atomic<std::shared_ptr<const Router>> routes_;
+  // routes_ again, one copy per thread slot, each with its own reference count (bus.cc): an Act
+  // takes its reference from its own slot, not from the one line every thread would write.
+  struct ReaderSlots;
+  std::unique_ptr<ReaderSlots> reader_slots_;
 
   struct Observer {
     uint64_t id;
