@@ -345,7 +345,9 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       } else if (cacheable) {
         int64_t ttl =
             answer.ok() ? flight.ttl_ms : std::min(flight.ttl_ms, options_.not_found_ttl_ms);
-        int64_t expires_at_ms = clock_->NowMs() + ttl;
+        // The coarse clock is never ahead of the precise one: a fill dated by it expires no later.
+        int64_t expires_at_ms =
+            (coarse_clock_ ? CoarseClock::NowMsOrEarlier() : clock_->NowMs()) + ttl;
         // Never past the entity's own expiry (a store:load reply names it).
         if (auto lives_until = answer.ok() ? answer->GetInt("expires_at") : std::nullopt)
           expires_at_ms = std::min(expires_at_ms, *lives_until);
