@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -13,6 +14,9 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "patrun_compare.h"
 #include "runner.h"
@@ -104,6 +108,38 @@ void Act(benchmark::State& state) {
   allocations.Done();
   if (failures != 0) state.SkipWithError("act failed");
   state.SetItemsProcessed(state.iterations());
+}
+
+// Acts per second of `threads` threads acting at once on one bus, as a node's I/O threads do, for
+// `seconds`: what the bus's shared state (routing table, id counter) costs when cores share it.
+double ActsAtOnce(int threads, double seconds) {
+  Bus bus;
+  (void)bus.Add("store:load,kind:entry", Trivial());
+  Message request = std::move(ParseMessage(R"({"store":"load","kind":"entry","id":"42"})")).value();
+  request.Share();
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> acts{0}, failures{0};
+  std::vector<std::thread> actors;
+  const auto start = std::chrono::steady_clock::now();
+  for (int t = 0; t < threads; ++t) {
+    actors.emplace_back([&] {
+      uint64_t mine = 0, failed = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int i = 0; i < 1024; ++i)
+          bus.Act(request, [&failed](Result<Message> r) { failed += !r.ok(); });
+        mine += 1024;
+      }
+      acts += mine;
+      failures += failed;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& actor : actors) actor.join();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (failures != 0) throw std::runtime_error("bench router: an act failed");
+  return static_cast<double>(acts.load()) / elapsed;
 }
 
 void Parse(benchmark::State& state) {
@@ -244,6 +280,9 @@ Figures RunRouterBench(const Options& options) {
                      {"match_per_s_10000", m["match_10000"]},
                      {"act_per_s", m["act"]},
                      {"allocs_per_act", AllocsFigure(m, "act")}};
+  std::vector<double> two;
+  for (int r = 0; r < options.repetitions; ++r) two.push_back(ActsAtOnce(2, options.min_time_s));
+  figures.push_back({"act_per_s_2_threads", Median(two)});
   for (auto& figure : PatrunFigures(options)) figures.push_back(std::move(figure));
   return figures;
 }

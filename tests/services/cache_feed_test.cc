@@ -223,7 +223,8 @@ TEST(CacheFeed, TheBenchMeasuresTheCacheAndTheStoreInTwoServeProcesses) {
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   auto figures = ParseMessage(run.out.substr(0, run.out.find('\n')));
   ASSERT_TRUE(figures.ok()) << run.out;
-  for (const char* name : {"speedup_2", "speedup_8", "remote_speedup", "store_load_fraction",
+  for (const char* name : {"speedup_2", "speedup_8", "speedup_2_slice_median",
+                           "speedup_8_slice_median", "remote_speedup", "store_load_fraction",
                            "remote_hit_ratio", "remote_hit_p50_us", "remote_nocache_p50_us"})
     EXPECT_GT(figures->GetDouble(name).value_or(0), 0) << name << " in " << run.out;
   EXPECT_LT(figures->GetDouble("store_load_fraction").value_or(1), 1) << run.out;
