@@ -162,11 +162,11 @@ TEST_F(CacheTest, NotFoundIsCachedBrieflyAndEntriesExpire) {
 
   ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
   before = store_calls_;
-  Act(R"({"store":"load","kind":"entry","id":"a"})");
-  Act(R"({"store":"load","kind":"entry","id":"a"})");
+  (void)Act(R"({"store":"load","kind":"entry","id":"a"})");
+  (void)Act(R"({"store":"load","kind":"entry","id":"a"})");
   EXPECT_EQ(store_calls_ - before, 1);
   clock_.Advance(10'001);
-  Act(R"({"store":"load","kind":"entry","id":"a"})");
+  (void)Act(R"({"store":"load","kind":"entry","id":"a"})");
   EXPECT_EQ(store_calls_ - before, 2);
 }
 
@@ -211,22 +211,22 @@ TEST_F(CacheTest, MemoryIsBoundedInBytesEvictingTheLeastRecentlyUsed) {
             .ok());
   }
   for (int i = 0; i < 100; ++i) {
-    Act(fmt::format(R"({{"store":"load","kind":"entry","id":"k{}"}})", i));
-    Act(R"({"store":"load","kind":"entry","id":"k0"})");  // keep k0 hot
+    (void)Act(fmt::format(R"({{"store":"load","kind":"entry","id":"k{}"}})", i));
+    (void)Act(R"({"store":"load","kind":"entry","id":"k0"})");  // keep k0 hot
   }
   CacheStats s = cache_->stats();
   EXPECT_LE(s.bytes_used, 4096u);
   EXPECT_GT(s.evictions, 50u);
   int before = store_calls_;
-  Act(R"({"store":"load","kind":"entry","id":"k0"})");
+  (void)Act(R"({"store":"load","kind":"entry","id":"k0"})");
   EXPECT_EQ(store_calls_, before) << "the most recently used entry was evicted";
 }
 
 TEST_F(CacheTest, ListsPassThroughUnlessCachedAndCachedListsDropOnWrites) {
   Install({});
   int before = store_calls_;
-  Act(R"({"store":"list","kind":"entry"})");
-  Act(R"({"store":"list","kind":"entry"})");
+  (void)Act(R"({"store":"list","kind":"entry"})");
+  (void)Act(R"({"store":"list","kind":"entry"})");
   EXPECT_EQ(store_calls_ - before, 2);
 }
 
@@ -235,7 +235,7 @@ TEST_F(CacheTest, CachedListsAreDroppedOnAnyWriteToTheKind) {
   ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
   int before = store_calls_;
   auto first = Act(R"({"store":"list","kind":"entry"})");
-  Act(R"({"store":"list","kind":"entry"})");
+  (void)Act(R"({"store":"list","kind":"entry"})");
   EXPECT_EQ(store_calls_ - before, 1);
   ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"b","text":"two"}})").ok());
   auto after = Act(R"({"store":"list","kind":"entry"})");
@@ -401,11 +401,15 @@ TEST(CacheTransition, AddingTheCacheUnderTrafficFailsNoRequest) {
   Bus bus;
   auto table = [&](bool plain_store, bool cache_true_store, bool with_cache) {
     Router r;
-    if (plain_store && !with_cache)
+    if (plain_store && !with_cache) {
       EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry"), service).ok());
-    if (cache_true_store)
+    }
+    if (cache_true_store) {
       EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry,cache:true"), service).ok());
-    if (with_cache) EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry"), cache).ok());
+    }
+    if (with_cache) {
+      EXPECT_TRUE(r.Add(*Pattern::Parse("store:*,kind:entry"), cache).ok());
+    }
     return r;
   };
   bus.Replace(table(true, false, false));
@@ -514,7 +518,7 @@ class ScanTest : public CacheTest {
               .ok());
     }
     auto load = [&](int i) {
-      Act(fmt::format(R"({{"store":"load","kind":"entry","id":"k{}"}})", i));
+      (void)Act(fmt::format(R"({{"store":"load","kind":"entry","id":"k{}"}})", i));
     };
     for (int round = 0; round < 5; ++round)
       for (int hot = 0; hot < 10; ++hot) load(hot);
@@ -547,7 +551,7 @@ TEST_F(CacheTest, TheByteBoundHoldsWithin10PercentUnderRandomValueSizes) {
   }
   size_t peak = 0;
   for (int i = 0; i < 2000; ++i) {
-    Act(fmt::format(R"({{"store":"load","kind":"entry","id":"r{}"}})", rng() % 400));
+    (void)Act(fmt::format(R"({{"store":"load","kind":"entry","id":"r{}"}})", rng() % 400));
     peak = std::max<size_t>(peak, cache_->stats().bytes_used);
   }
   EXPECT_LE(peak, kBound);

@@ -571,7 +571,9 @@ TEST_F(ClusterTest, ARouterRestartedUnderLoadAnswersNoRequestUnavailable) {
                                 << answered << " answered, " << timeouts
                                 << " timeouts; errors:" << Listed(errors);
     EXPECT_GT(answered, 0);
-    if (client == &front.client()) EXPECT_EQ(timeouts, 0) << "the front resends on silence";
+    if (client == &front.client()) {
+      EXPECT_EQ(timeouts, 0) << "the front resends on silence";
+    }
   }
 }
 

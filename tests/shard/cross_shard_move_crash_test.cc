@@ -59,7 +59,9 @@ class CrossShardMoveCrash : public RoutedStoreProcess {
       rapidjson::Document d;
       d.Parse(ent.c_str());
       EXPECT_EQ(d["n"].GetUint64(), version) << ent;
-      if (load_first) EXPECT_EQ(by_id[e.id], ent);
+      if (load_first) {
+        EXPECT_EQ(by_id[e.id], ent);
+      }
       const std::string user = d["user"].GetString();
       EXPECT_EQ(EntOf(Act(fmt::format(R"({{"store":"load","kind":"entry","id":"{}","user":"{}"}})",
                                       e.id, user))),
