@@ -17,6 +17,7 @@
 #include "shardkit/cache/entity_cache.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/store/service.h"
+#include "stats.h"
 
 namespace shardkit::bench {
 namespace {
@@ -256,12 +257,8 @@ Driven DriveBoth(Bus& plain, const std::shared_ptr<Handler>& service,
   const double timed = static_cast<double>(keys.size() - warmup);
   const double hits = static_cast<double>(end.hits - warm.hits);
   const double misses = static_cast<double>(end.misses - warm.misses);
-  std::sort(slice_speedups.begin(), slice_speedups.end());
-  const size_t n = slice_speedups.size();
-  const double median =
-      n == 0 ? 0 : (slice_speedups[(n - 1) / 2] + slice_speedups[n / 2]) / 2;  // n odd: the middle
   return {without_s > 0 ? timed / without_s : 0, with_s > 0 ? timed / with_s : 0,
-          hits + misses > 0 ? hits / (hits + misses) : 0, median};
+          hits + misses > 0 ? hits / (hits + misses) : 0, Median(slice_speedups)};
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include "shardkit/message/codec.h"
 #include "shardkit/message/json.h"
 #include "shardkit/message/router.h"
+#include "stats.h"
 
 namespace shardkit::bench {
 namespace {
@@ -211,11 +212,6 @@ double MatchSlice(const MatchFixture& fixture, double seconds) {
   }
   if (misses != 0) throw std::runtime_error("a benchmark message found no route");
   return static_cast<double>(done) / (now - start);
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 // This matcher and patrun on the same sets, slices interleaved: patrun_per_s_<n> and the ratios.

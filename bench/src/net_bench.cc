@@ -44,6 +44,7 @@
 #include "shardkit/services/config.h"
 #include "shardkit/services/node.h"
 #include "shardkit/testing/test_certs.h"
+#include "stats.h"
 
 namespace shardkit::bench {
 namespace {
@@ -148,10 +149,7 @@ double MedianRatio(const std::vector<RunResult>& over, const std::vector<RunResu
   for (size_t i = 0; i < over.size() && i < plain.size(); ++i) {
     if (plain[i].per_s > 0) ratios.push_back(over[i].per_s / plain[i].per_s);
   }
-  if (ratios.empty()) return 0;
-  std::sort(ratios.begin(), ratios.end());
-  size_t n = ratios.size();
-  return n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
+  return Median(std::move(ratios));
 }
 
 // Runs that are compared (http, tls, redis and nats against plain tcp) take turns in kRounds

@@ -93,9 +93,9 @@ void Context::Prior(Message message, ReplyFn reply) const {
 // Every Act needs a reference to the routing table. Taken from one std::atomic<shared_ptr>, that
 // is a lock word and a reference count written by every thread that acts: two cache lines passed
 // from core to core on each message, which cost more than a cache hit's whole lookup. Each slot
-// holds the same table under a reference count of its own, on a line of its own; a thread uses
-// the slot of its index (threads are numbered as they first act), so two threads share a slot
-// only past kCount of them.
+// holds the table under a reference count of its own, on a line of its own; a thread uses the
+// slot of its index (threads are numbered as they first act), so two threads share a slot only
+// past kCount of them. Every slot holds the same table once a change returns.
 struct Bus::ReaderSlots {
   static constexpr size_t kCount = 16;
   struct alignas(64) Slot {
@@ -111,7 +111,7 @@ struct Bus::ReaderSlots {
     thread_local const size_t mine = next_thread.fetch_add(1, std::memory_order_relaxed) % kCount;
     return slots[mine].routes.load(std::memory_order_acquire);
   }
-  // Called with the bus's write mutex held, after routes_ changed.
+  // Makes `routes` the table; called with the bus's write mutex held.
   void Publish(const std::shared_ptr<const Router>& routes) {
     for (Slot& slot : slots) {
       auto holder = std::make_shared<Holder>(Holder{routes});
@@ -127,10 +127,9 @@ Bus::Bus(BusOptions options)
     : options_(std::move(options)),
       serial_(next_bus_serial.fetch_add(1, std::memory_order_relaxed)),
       id_prefix_(options_.id_prefix.empty() ? RandomPrefix() : options_.id_prefix),
-      routes_(std::make_shared<const Router>()),
       reader_slots_(std::make_unique<ReaderSlots>()),
       observers_(std::make_shared<const std::vector<Observer>>()) {
-  reader_slots_->Publish(routes_.load());
+  reader_slots_->Publish(std::make_shared<const Router>());
 }
 
 Bus::~Bus() = default;
@@ -165,22 +164,19 @@ std::string Bus::NewId() {
 
 Status Bus::Update(const std::function<Status(Router&)>& change) {
   std::lock_guard<std::mutex> lock(write_mutex_);
-  auto next = std::make_shared<Router>(*routes_.load());
+  auto next = std::make_shared<Router>(*reader_slots_->Load());
   Status status = change(*next);
   if (!status.ok()) return status;
-  routes_.store(next);
   reader_slots_->Publish(next);
   return Status::Ok();
 }
 
 void Bus::Replace(Router router) {
   std::lock_guard<std::mutex> lock(write_mutex_);
-  auto next = std::make_shared<const Router>(std::move(router));
-  routes_.store(next);
-  reader_slots_->Publish(next);
+  reader_slots_->Publish(std::make_shared<const Router>(std::move(router)));
 }
 
-std::shared_ptr<const Router> Bus::routes() const { return routes_.load(); }
+std::shared_ptr<const Router> Bus::routes() const { return reader_slots_->Load(); }
 
 Status Bus::Add(std::string_view pattern, std::shared_ptr<Handler> handler,
                 std::string description) {

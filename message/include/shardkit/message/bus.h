@@ -99,9 +99,8 @@ class Bus {
   std::string id_prefix_;
 
   mutable std::mutex write_mutex_;  // serialises routing and observer changes
-  std::atomic<std::shared_ptr<const Router>> routes_;
-  // routes_ again, one copy per thread slot, each with its own reference count (bus.cc): an Act
-  // takes its reference from its own slot, not from the one line every thread would write.
+  // The routing table, held once per thread slot, each copy with its own reference count
+  // (bus.cc): an Act takes its reference from its own slot, not from one line every thread writes.
   struct ReaderSlots;
   std::unique_ptr<ReaderSlots> reader_slots_;
 
