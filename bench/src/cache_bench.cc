@@ -8,12 +8,14 @@
 #include <atomic>
 #include <barrier>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
 #include "cache_bench.h"
+#include "shardkit/bench/allocations.h"
 #include "shardkit/cache/entity_cache.h"
 #include "shardkit/message/bus.h"
 #include "shardkit/store/service.h"
@@ -150,9 +152,12 @@ std::pair<int, int> ConcurrentMisses(const std::shared_ptr<Handler>& service,
   return {store_loads.load(), answered.load()};
 }
 
+constexpr int kHitSamples = 20'000;
+
 // Latencies of `n` loads of the hottest key, certainly cached.
 std::vector<double> HitLatenciesMs(Bus& cached, int n) {
   std::vector<double> hit_ms;
+  hit_ms.reserve(n);  // no allocation of its own between the loads (`allocs_per_hit`)
   for (int i = 0; i < n; ++i) {
     auto start = SteadyClock::now();
     cached.Act(Load(0), [](Result<Message>) {});
@@ -230,7 +235,16 @@ struct Driven {
   // The median of the slices' own speedups: a slow spell of the machine that falls on one side
   // of one slice moves it less than the ratio of the totals.
   double median_speedup = 0;
+  // Allocations per timed load on each side (NaN when this program does not count them).
+  double allocs_without = 0, allocs_with = 0;
 };
+
+// `allocations` per item over `items` items; NaN when this program does not count them.
+double AllocsPer(uint64_t allocations, double items) {
+  if (!AllocationsCounted()) return std::numeric_limits<double>::quiet_NaN();
+  return items > 0 ? static_cast<double>(allocations) / items : 0;
+}
+
 Driven DriveBoth(Bus& plain, const std::shared_ptr<Handler>& service,
                  const cache::CacheOptions& cache_options, const std::vector<uint32_t>& keys,
                  const IdTable& ids, size_t warmup, int clients, std::atomic<uint64_t>& errors) {
@@ -242,12 +256,17 @@ Driven DriveBoth(Bus& plain, const std::shared_ptr<Handler>& service,
   (void)DriveSequence(cached, keys, ids, 0, warmup, clients, errors);
   const cache::CacheStats warm = cache->stats();
   double without_s = 0, with_s = 0;
+  uint64_t allocs_without = 0, allocs_with = 0;
   std::vector<double> slice_speedups;
   const size_t slice = (keys.size() - warmup + kSlices - 1) / kSlices;
   for (size_t from = warmup; from < keys.size(); from += slice) {
     const size_t to = std::min(keys.size(), from + slice);
+    const uint64_t at_start = Allocations();
     const double without_slice = DriveSequence(plain, keys, ids, from, to, clients, errors);
+    const uint64_t at_middle = Allocations();
     const double with_slice = DriveSequence(cached, keys, ids, from, to, clients, errors);
+    allocs_without += at_middle - at_start;
+    allocs_with += Allocations() - at_middle;
     without_s += without_slice;
     with_s += with_slice;
     if (with_slice > 0) slice_speedups.push_back(without_slice / with_slice);
@@ -257,8 +276,12 @@ Driven DriveBoth(Bus& plain, const std::shared_ptr<Handler>& service,
   const double timed = static_cast<double>(keys.size() - warmup);
   const double hits = static_cast<double>(end.hits - warm.hits);
   const double misses = static_cast<double>(end.misses - warm.misses);
-  return {without_s > 0 ? timed / without_s : 0, with_s > 0 ? timed / with_s : 0,
-          hits + misses > 0 ? hits / (hits + misses) : 0, Median(slice_speedups)};
+  return {without_s > 0 ? timed / without_s : 0,
+          with_s > 0 ? timed / with_s : 0,
+          hits + misses > 0 ? hits / (hits + misses) : 0,
+          Median(slice_speedups),
+          AllocsPer(allocs_without, timed),
+          AllocsPer(allocs_with, timed)};
 }
 
 }  // namespace
@@ -296,6 +319,10 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   for (int clients : std::set<int>(options.threads.begin(), options.threads.end())) {
     const Driven d =
         DriveBoth(plain, service, cache_options, keys, ids, options.warmup, clients, errors);
+    if (driven.empty()) {  // the fewest threads' run: allocations hardly depend on the count
+      driven.insert(driven.end(), {{"allocs_per_load_with_cache", d.allocs_with},
+                                   {"allocs_per_load_without_cache", d.allocs_without}});
+    }
     driven.insert(driven.end(),
                   {{fmt::format("with_cache_per_s_{}", clients), d.with},
                    {fmt::format("without_cache_per_s_{}", clients), d.without},
@@ -308,7 +335,9 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   Bus cached;
   Compose(cached, service, cache);
   (void)cached.ActAndWait(Load(0));
-  std::vector<double> hit_ms = HitLatenciesMs(cached, 20'000);
+  const uint64_t before_hits = Allocations();
+  std::vector<double> hit_ms = HitLatenciesMs(cached, kHitSamples);
+  const double allocs_per_hit = AllocsPer(Allocations() - before_hits, kHitSamples);
   auto [store_loads, answered] = ConcurrentMisses(service, cache_options, options.entities - 1);
   plain.Replace(Router());
   cached.Replace(Router());
@@ -322,6 +351,7 @@ Figures RunCacheBench(const CacheBenchOptions& options) {
   figures.insert(figures.end(),
                  {{"hit_p50_ms", Percentile(hit_ms, 0.5)},
                   {"hit_p99_ms", Percentile(hit_ms, 0.99)},
+                  {"allocs_per_hit", allocs_per_hit},
                   {"store_loads_for_100_concurrent_misses", static_cast<double>(store_loads)},
                   {"answered_of_100", static_cast<double>(answered)},
                   {"errors", static_cast<double>(errors.load())},

@@ -8,7 +8,6 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <shardkit/message/codec.h>
@@ -33,6 +32,8 @@ constexpr size_t kStripeBytes = size_t{1} << 17;
 constexpr size_t kMaxStripes = 16;
 // What one entry is expected to take, to size the frequency sketch.
 constexpr size_t kTypicalEntryBytes = 256;
+// Landed flights a stripe keeps for reuse: about as many as loads it has in flight at once.
+constexpr size_t kSpareFlights = 8;
 
 std::string EntityKey(std::string_view kind, std::string_view id) {
   std::string key = "e";
@@ -77,8 +78,9 @@ size_t Charge(std::string_view key, const Message& reply) {
 }
 
 // One share of the table, with its own lock, entries, policy and loads in flight: threads that
-// read different keys rarely share a lock.
-struct Stripe {
+// read different keys rarely share a lock. On lines of its own, with the lock and the counters a
+// hit writes on the first, so a hit moves one line between cores and no neighbour's.
+struct alignas(64) Stripe {
   // The policy's slot is the entry's first part: the slots it evicts lead back to their entries.
   struct Entry : Slot {
     explicit Entry(Result<Message> a) : answer(std::move(a)) {}
@@ -86,26 +88,31 @@ struct Stripe {
     Result<Message> answer;     // properties shared (Message::Share): a hit copies a reference
   };
   // One store load and its waiters. The load's callback holds only the cache and this, so it
-  // fits a ReplyFn without an allocation.
+  // fits a ReplyFn without an allocation. Landed flights are kept for the next misses (`spare`):
+  // at a steady state a miss allocates no flight, key or waiter list.
   struct Flight {
     std::string key;
     uint64_t hash = 0;
     int64_t ttl_ms = 0;
-    std::vector<ReplyFn> waiters;
-    bool stale = false;  // an invalidation happened while the load was in flight
+    ReplyFn first;               // the caller whose miss started the load
+    std::vector<ReplyFn> later;  // callers of the same key while it was in flight
+    bool stale = false;          // an invalidation happened while the load was in flight
   };
   // Held for a lookup or a fill, never across a call out of the cache: short enough to spin for.
   mutable AdaptiveLock mu;
+  CacheStats stats;  // guarded by mu (bytes and entries computed)
   size_t max_bytes = 0;
   std::unique_ptr<Policy> policy;  // guarded by mu
   EntryTable<Entry> entries;       // guarded by mu
-  // Keyed by a view of the flight's own key (the map holds the flight): no second copy of it.
-  std::unordered_map<std::string_view, std::shared_ptr<Flight>> flights;  // guarded by mu
-  std::vector<Slot*> evicted;  // guarded by mu; scratch of InsertLocked
+  // Loads in flight that a reader of their key may still wait for; a stale one (its key was
+  // written meanwhile) is moved to `detached` until it lands.
+  EntryTable<Flight> flights;                          // guarded by mu
+  std::vector<std::unique_ptr<Flight>> detached;       // guarded by mu
+  std::vector<std::unique_ptr<Flight>> spare_flights;  // guarded by mu
+  std::vector<Slot*> evicted;                          // guarded by mu; scratch of InsertLocked
   // The last entry let go, kept for the next fill: at a steady state nearly every miss evicts (or
   // refuses) one entry as it adds one, so this spares an allocation of the entry and its key.
   std::unique_ptr<Entry> spare;  // guarded by mu
-  CacheStats stats;              // guarded by mu (bytes and entries computed)
 
   void EraseLocked(Entry* entry) {
     policy->Remove(*entry);
@@ -142,10 +149,32 @@ struct Stripe {
     if (Entry* e = entries.Find(hash, key)) EraseLocked(e);
     // A load in flight may have read the old value: it must not fill, and nobody who asks after
     // this write may wait for it — detach it, so the next reader starts a fresh load.
-    if (auto flight = flights.find(key); flight != flights.end()) {
-      flight->second->stale = true;
-      flights.erase(flight);
+    if (Flight* flight = flights.Find(hash, key)) Detach(flight);
+  }
+  void Detach(Flight* flight) {
+    flight->stale = true;
+    detached.push_back(flights.Take(flight->hash, flight));
+  }
+  // The flight that landed leaves the table (or the detached list) and is kept for reuse.
+  void RetireLocked(Flight& flight) {
+    std::unique_ptr<Flight> done;
+    if (flight.stale) {
+      auto it = std::find_if(detached.begin(), detached.end(),
+                             [&](const auto& d) { return d.get() == &flight; });
+      done = std::move(*it);
+      *it = std::move(detached.back());
+      detached.pop_back();
+    } else {
+      done = flights.Take(flight.hash, &flight);
     }
+    if (spare_flights.size() < kSpareFlights) spare_flights.push_back(std::move(done));
+  }
+  std::unique_ptr<Flight> NewFlightLocked() {
+    if (spare_flights.empty()) return std::make_unique<Flight>();
+    std::unique_ptr<Flight> reused = std::move(spare_flights.back());
+    spare_flights.pop_back();
+    reused->stale = false;
+    return reused;
   }
   void DropPrefixLocked(const std::string& prefix) {
     std::vector<Entry*> matching;
@@ -153,18 +182,17 @@ struct Stripe {
       if (e.key.view().starts_with(prefix)) matching.push_back(&e);
     });
     for (Entry* e : matching) EraseLocked(e);
-    for (auto it = flights.begin(); it != flights.end();) {
-      if (it->first.compare(0, prefix.size(), prefix) == 0) {
-        it->second->stale = true;
-        it = flights.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    DetachFlightsLocked(prefix);
+  }
+  void DetachFlightsLocked(std::string_view prefix) {
+    std::vector<Flight*> matching;
+    flights.ForEach([&](Flight& f) {
+      if (std::string_view(f.key).starts_with(prefix)) matching.push_back(&f);
+    });
+    for (Flight* f : matching) Detach(f);
   }
   void ClearLocked() {
-    for (auto& [key, flight] : flights) flight->stale = true;
-    flights.clear();
+    DetachFlightsLocked("");
     std::vector<Entry*> all;
     entries.ForEach([&](Entry& e) { all.push_back(&e); });
     for (Entry* e : all) EraseLocked(e);
@@ -291,7 +319,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
             ReplyFn&& reply) {
     const uint64_t hash = HashOf(key);
     Stripe& stripe = StripeOf(hash);
-    std::shared_ptr<Flight> flight;
+    Flight* flight = nullptr;
     {
       std::unique_lock<AdaptiveLock> lock(stripe.mu);
       stripe.policy->Record(hash);
@@ -307,18 +335,19 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
         stripe.EraseLocked(entry);
       }
       ++stripe.stats.misses;
-      flight = std::make_shared<Flight>();
-      flight->key = key;
-      auto [existing, added] = stripe.flights.try_emplace(flight->key, flight);
-      if (!added) {
+      if (Flight* existing = stripe.flights.Find(hash, key)) {
         ++stripe.stats.coalesced;
-        existing->second->waiters.push_back(std::move(reply));
+        existing->later.push_back(std::move(reply));
         return;
       }
-      flight->hash = hash;
-      flight->ttl_ms = ttl_ms;
-      flight->waiters.push_back(std::move(reply));
+      std::unique_ptr<Flight> made = stripe.NewFlightLocked();
+      made->key = key;
+      made->hash = hash;
+      made->ttl_ms = ttl_ms;
+      made->first = std::move(reply);
+      flight = &stripe.flights.Insert(hash, std::move(made));
     }
+    // The flight lives until it lands (the stripe keeps it, in its table or detached).
     Forward(context, std::move(message),
             [self = shared_from_this(), flight](Result<Message> answer) {
               self->Land(*flight, std::move(answer));
@@ -328,16 +357,15 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   // A load came back: fill (unless stale or an error) and answer every waiter.
   void Land(Flight& flight, Result<Message> answer) {
     Stripe& stripe = StripeOf(flight.hash);
-    std::vector<ReplyFn> waiters;
+    ReplyFn first;
+    std::vector<ReplyFn> later;
     // Shared once here, the answer's properties cost every waiter and every later hit a
     // reference count rather than a copy.
     if (answer.ok()) answer->Share();
     {
       std::lock_guard<AdaptiveLock> lock(stripe.mu);
-      waiters = std::move(flight.waiters);
-      auto current = stripe.flights.find(flight.key);
-      if (current != stripe.flights.end() && current->second.get() == &flight)
-        stripe.flights.erase(current);
+      first = std::move(flight.first);
+      later.swap(flight.later);
       bool cacheable = answer.ok() ||
                        (answer.status().code() == Code::kNotFound && options_.not_found_ttl_ms > 0);
       if (cacheable && flight.stale) {
@@ -351,17 +379,21 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
         // Never past the entity's own expiry (a store:load reply names it).
         if (auto lives_until = answer.ok() ? answer->GetInt("expires_at") : std::nullopt)
           expires_at_ms = std::min(expires_at_ms, *lives_until);
+        // The entry keeps no metadata: copied without it (the reply's is put back for the waiters).
+        Meta meta = answer.ok() ? std::move(answer->meta()) : Meta();
         Message stored = answer.ok() ? *answer : Message();
-        stored.meta() = Meta();
+        if (answer.ok()) answer->meta() = std::move(meta);
         const size_t charge = Charge(flight.key, stored);
         Result<Message> to_store =
             answer.ok() ? Result<Message>(std::move(stored)) : Result<Message>(answer.status());
         stripe.InsertLocked(flight.key, flight.hash, std::move(to_store), expires_at_ms, charge);
       }
+      stripe.RetireLocked(flight);  // `flight` may serve another miss from here on
     }
-    for (size_t i = 0; i < waiters.size(); ++i) {
-      waiters[i](i + 1 == waiters.size() ? std::move(answer) : answer);
-    }
+    if (later.empty()) return first(std::move(answer));
+    first(answer);
+    for (size_t i = 0; i < later.size(); ++i)
+      later[i](i + 1 == later.size() ? std::move(answer) : answer);
   }
 
   void Write(const Context& context, Message message, std::string kind, ReplyFn reply) {

@@ -51,8 +51,9 @@ struct Slot {
   SlotKey key;
   uint64_t hash = 0;
   size_t charge = 0;
-  int segment = 0;       // the policy's own
-  Slot* prev = nullptr;  // in that segment's list, most recent first
+  int segment = 0;        // the policy's own
+  uint64_t moved_at = 0;  // the policy's access count when it last put this slot at a front
+  Slot* prev = nullptr;   // in that segment's list, most recent first
   Slot* next = nullptr;
 };
 

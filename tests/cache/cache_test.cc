@@ -150,6 +150,39 @@ TEST_F(CacheTest, ARefillThatRacesAWriteDoesNotResurrectTheOldValue) {
   EXPECT_EQ(cache_->stats().stale_refills_prevented, 1u);
 }
 
+TEST_F(CacheTest, LoadsInFlightDetachedByWritesAndAClearAnswerEveryCallerAndLeaveNothingBehind) {
+  Install({});
+  constexpr int kIds = 20;
+  auto save = [&](int i, std::string_view text) {
+    return Act(fmt::format(R"({{"store":"save","kind":"entry","ent":{{"id":"a{}","text":"{}"}}}})",
+                           i, text));
+  };
+  auto load = [](int i) {
+    return M(fmt::format(R"({{"store":"load","kind":"entry","id":"a{}"}})", i));
+  };
+  for (int i = 0; i < kIds; ++i) ASSERT_TRUE(save(i, "old").ok());
+  hold_loads_ = true;
+  std::vector<std::string> got(2 * kIds);
+  for (int i = 0; i < 2 * kIds; ++i)  // two callers per id: one load each, the second waits
+    bus_.Act(load(i % kIds), [&got, i](Result<Message> r) { got[i] = TextOf(r); });
+  EXPECT_EQ(cache_->stats().coalesced, static_cast<uint64_t>(kIds));
+  // Writes detach the loads of the first five ids; a clear detaches the rest.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(save(i, "new").ok());
+  cache_->Clear();
+  Release();
+  for (int i = 0; i < 2 * kIds; ++i) EXPECT_EQ(got[i], "old") << i;  // read before the writes
+  EXPECT_EQ(cache_->stats().stale_refills_prevented, static_cast<uint64_t>(kIds));
+  EXPECT_EQ(cache_->stats().entries, 0u);
+  // No load is left for a new caller to wait on: each id is loaded afresh, then served cached.
+  hold_loads_ = false;
+  const int before = store_calls_;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < kIds; ++i)
+      EXPECT_EQ(TextOf(bus_.ActAndWait(load(i))), i < 5 ? "new" : "old") << i;
+  }
+  EXPECT_EQ(store_calls_ - before, kIds);
+}
+
 TEST_F(CacheTest, NotFoundIsCachedBrieflyAndEntriesExpire) {
   Install({.ttl_ms = 10'000, .not_found_ttl_ms = 500});
   int before = store_calls_;
