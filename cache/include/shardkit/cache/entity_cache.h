@@ -15,8 +15,9 @@
 //     `expires_at` of a store:load reply, for an entity saved with a `ttl`).
 //   - store:save and store:remove go to the store first; on its answer the affected entries are
 //     deleted (never updated). A refill that started before a write must not put the old value
-//     back: each key has a generation bumped by every invalidation, and a refill only fills if
-//     the generation it started with is still current ("stale refills prevented").
+//     back: every invalidation marks a load of that key in flight stale and detaches it, so it
+//     answers its waiters but does not fill ("stale refills prevented"), and later readers start
+//     a fresh load.
 //   - store:list passes through, unless `cache_lists`: then pages are cached per query for
 //     `list_ttl_ms` and dropped on any write to the kind. Bulk loads (`ids`) pass through.
 //   - Memory is bounded in bytes, charged by the real size of keys and values plus a fixed
