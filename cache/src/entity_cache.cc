@@ -88,7 +88,8 @@ struct alignas(64) Stripe {
     Result<Message> answer;     // properties shared (Message::Share): a hit copies a reference
   };
   // One store load and its waiters. The load's callback holds only the cache and this, so it
-  // fits a ReplyFn without an allocation. Landed flights are kept for the next misses (`spare`):
+  // fits a ReplyFn without an allocation. Landed flights are kept for the next misses
+  // (`spare_flights`):
   // at a steady state a miss allocates no flight, key or waiter list.
   struct Flight {
     std::string key;
@@ -149,9 +150,9 @@ struct alignas(64) Stripe {
     if (Entry* e = entries.Find(hash, key)) EraseLocked(e);
     // A load in flight may have read the old value: it must not fill, and nobody who asks after
     // this write may wait for it — detach it, so the next reader starts a fresh load.
-    if (Flight* flight = flights.Find(hash, key)) Detach(flight);
+    if (Flight* flight = flights.Find(hash, key)) DetachLocked(flight);
   }
-  void Detach(Flight* flight) {
+  void DetachLocked(Flight* flight) {
     flight->stale = true;
     detached.push_back(flights.Take(flight->hash, flight));
   }
@@ -189,7 +190,7 @@ struct alignas(64) Stripe {
     flights.ForEach([&](Flight& f) {
       if (std::string_view(f.key).starts_with(prefix)) matching.push_back(&f);
     });
-    for (Flight* f : matching) Detach(f);
+    for (Flight* f : matching) DetachLocked(f);
   }
   void ClearLocked() {
     DetachFlightsLocked("");
