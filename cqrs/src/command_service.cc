@@ -174,7 +174,7 @@ Result<CommandPlan> PlanCommand(Message message, const std::string& key_field,
   if (const Value* store = message.Find("store")) {
     if (store->type != ValueType::kString)
       return Status::InvalidField("store", "must be a string (save or remove)");
-    std::string op = store->text;
+    std::string op(store->text);
     return PlanStoreCommand(std::move(message), op, std::move(plan), new_id);
   }
   if (const Value* key = message.Find(key_field)) {

@@ -86,7 +86,7 @@ class FlatBuilder {
 
   bool Scalar(ValueType type, std::string_view text) {
     if (depth_ == 0) return Fail("a message must be a JSON object, not a scalar");
-    if (depth_ == 1) return AddProperty(Value{type, std::string(text)});
+    if (depth_ == 1) return AddProperty(Value{type, text});
     if (in_meta_ && depth_ == 2) return SetMeta(type, text);
     return true;
   }
@@ -120,19 +120,19 @@ class FlatBuilder {
       size_t end = stream_.Tell();
       --depth_;
       return AddProperty(
-          Value{nested_type_, std::string(base_ + nested_start_, end - nested_start_)});
+          Value{nested_type_, std::string_view(base_ + nested_start_, end - nested_start_)});
     }
     --depth_;
     return true;
   }
 
-  bool AddProperty(Value value) {
+  bool AddProperty(const Value& value) {
     if (key_ == kMetaName) return Fail("meta$: must be an object");
     if (out_.size() >= limits_.max_properties) {
       return Fail(fmt::format("more than {} top-level properties", limits_.max_properties));
     }
     if (out_.Has(key_)) return Fail(fmt::format("duplicate property '{}'", key_));
-    out_.Append(std::string(key_), std::move(value));
+    out_.Append(key_, value);
     return true;
   }
 
@@ -285,7 +285,8 @@ Result<Message> ParseMessage(std::string_view json, const CodecLimits& limits) {
         "malformed JSON at offset {}: a control character must be escaped in a string", at));
   }
   Message message;
-  message.Reserve(8);
+  // One block for the properties: their names and texts are at most the text's bytes.
+  message.Reserve(8, json.size());
   // RapidJSON's vectorised string scanning needs a NUL-terminated, writable buffer (in-situ
   // parsing decodes strings where they stand). Token positions do not move, so slices for nested
   // values are taken from the caller's untouched text at the same offsets.

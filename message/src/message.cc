@@ -2,7 +2,9 @@
 
 #include <charconv>
 #include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -23,7 +25,135 @@ std::optional<T> ParseInteger(const Value* value) {
   return out;
 }
 
+// Room for the first properties of a message built by hand (a reply): one allocation for a
+// handful of properties and their text.
+constexpr uint32_t kFirstSlots = 6;
+constexpr size_t kFirstText = 96;
+
+// Copies `bytes` to `out` and returns where they now are.
+std::string_view Put(char*& out, std::string_view bytes) {
+  if (bytes.empty()) return {out, 0};
+  std::memcpy(out, bytes.data(), bytes.size());
+  out += bytes.size();
+  return {out - bytes.size(), bytes.size()};
+}
+
 }  // namespace
+
+PropertyList* PropertyList::New(uint32_t capacity, size_t text_capacity) {
+  void* raw = ::operator new(sizeof(PropertyList) + capacity * sizeof(Property) + text_capacity);
+  return new (raw) PropertyList(capacity, text_capacity);
+}
+
+PropertyList* PropertyList::Copy(uint32_t capacity, size_t text_capacity) const {
+  PropertyList* to = New(capacity, text_capacity);
+  char* out = to->text();
+  Property* slot = to->slots();
+  for (const Property& p : *this) {
+    std::string_view name = Put(out, p.name);
+    new (slot++) Property{name, Value{p.value.type, Put(out, p.value.text)}};
+  }
+  to->count_ = count_;
+  to->text_used_ = out - to->text();
+  return to;
+}
+
+size_t PropertyList::LiveText() const {
+  size_t bytes = 0;
+  for (const Property& p : *this) bytes += p.name.size() + p.value.text.size();
+  return bytes;
+}
+
+const PropertyList& PropertyList::Empty() {
+  static const PropertyList empty(0, 0);
+  return empty;
+}
+
+bool operator==(const PropertyList& a, const PropertyList& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
+Message::Message(const Message& other) : shared_(other.shared_) {
+  if (other.meta_ != nullptr) NewMeta() = *other.meta_;
+  if (other.list_ == nullptr) return;
+  if (shared_) {
+    other.list_->refs_.fetch_add(1, std::memory_order_relaxed);
+    list_ = other.list_;
+  } else {
+    list_ = other.list_->Copy(other.list_->capacity_, other.list_->text_used_);
+  }
+}
+
+Message& Message::operator=(const Message& other) {
+  if (this != &other) *this = Message(other);
+  return *this;
+}
+
+Message& Message::operator=(Message&& other) noexcept {
+  if (this == &other) return *this;
+  Release(list_, shared_);
+  list_ = std::exchange(other.list_, nullptr);
+  shared_ = other.shared_;
+  std::swap(meta_, other.meta_);  // `other` ends with this message's old metadata, or none
+  return *this;
+}
+
+namespace {
+
+// Cleared Meta objects of this thread. A thread's pool is freed when the thread ends; a message
+// that ends after that (a thread_local's) frees its Meta itself.
+struct MetaPool {
+  static constexpr uint32_t kSize = 64;
+  Meta* free[kSize];
+  uint32_t count = 0;
+  bool alive = true;
+  ~MetaPool() {
+    for (uint32_t i = 0; i < count; ++i) delete free[i];
+    count = 0;
+    alive = false;
+  }
+};
+thread_local MetaPool meta_pool;
+
+// Empties a string, letting go of a buffer too large to keep in the pool.
+void Clear(std::string& text) {
+  if (text.capacity() > 64) {
+    std::string().swap(text);
+  } else {
+    text.clear();
+  }
+}
+
+}  // namespace
+
+Meta& Message::NewMeta() {
+  MetaPool& pool = meta_pool;
+  meta_ = pool.count != 0 ? pool.free[--pool.count] : new Meta();
+  return *meta_;
+}
+
+const Meta& Message::EmptyMeta() {
+  static const Meta empty;
+  return empty;
+}
+
+void Message::RecycleMeta(Meta* meta) noexcept {
+  MetaPool& pool = meta_pool;
+  if (!pool.alive || pool.count == MetaPool::kSize) {
+    delete meta;
+    return;
+  }
+  if (!meta->empty() || !meta->via.empty()) {
+    Clear(meta->id);
+    Clear(meta->trace);
+    Clear(meta->parent);
+    Clear(meta->idempotency_key);
+    meta->deadline = 0;
+    meta->hops = 0;
+    std::vector<std::string>().swap(meta->via);
+  }
+  pool.free[pool.count++] = meta;
+}
 
 const Value* Message::Find(std::string_view name) const {
   for (const Property& p : properties()) {
@@ -34,17 +164,82 @@ const Value* Message::Find(std::string_view name) const {
   return nullptr;
 }
 
-Value* Message::FindMutable(std::string_view name) {
-  for (Property& p : Own()) {
-    if (p.name == name) return &p.value;
+int Message::IndexOf(std::string_view name) const {
+  const PropertyList& list = properties();
+  for (uint32_t i = 0; i < list.count_; ++i) {
+    if (list[i].name == name) return static_cast<int>(i);
   }
-  return nullptr;
+  return -1;
+}
+
+void Message::Replace(PropertyList* grown) {
+  grown->previous_ = list_;
+  grown->previous_shared_ = shared_;
+  list_ = grown;
+  shared_ = false;
+}
+
+void Message::ReleaseChain(PropertyList* list, bool shared) {
+  while (list != nullptr) {
+    // A shared block others still hold keeps its own chain.
+    if (shared && list->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    PropertyList* previous = list->previous_;
+    shared = list->previous_shared_;
+    ::operator delete(list);
+    list = previous;
+  }
+}
+
+void Message::Unshare() {
+  if (shared_ && list_->refs_.load(std::memory_order_acquire) > 1) {
+    Replace(list_->Copy(list_->capacity_, list_->text_used_));
+  }
+  shared_ = false;
+}
+
+void Message::MakeRoom(uint32_t slots, size_t text_bytes) {
+  if (list_ == nullptr) {
+    list_ = PropertyList::New(std::max(kFirstSlots, slots), std::max(kFirstText, text_bytes));
+    shared_ = false;
+    return;
+  }
+  PropertyList& list = *list_;
+  const bool mine = !shared_ || list.refs_.load(std::memory_order_acquire) == 1;
+  const bool slot_room = list.capacity_ - list.count_ >= slots;
+  const bool text_room = list.text_capacity_ - list.text_used_ >= text_bytes;
+  if (mine && slot_room && text_room) {
+    shared_ = false;
+    return;
+  }
+  const uint32_t capacity =
+      slot_room ? list.capacity_ : std::max(2 * list.capacity_, list.count_ + slots);
+  const size_t live = list.LiveText() + text_bytes;
+  Replace(list.Copy(capacity, std::max(live, text_room ? list.text_capacity_ : 2 * list.text_capacity_)));
+}
+
+std::string_view Message::Store(std::string_view bytes) {
+  char* out = list_->text() + list_->text_used_;
+  std::string_view stored = Put(out, bytes);
+  list_->text_used_ += bytes.size();
+  return stored;
+}
+
+void Message::Append(std::string_view name, const Value& value) {
+  MakeRoom(1, name.size() + value.text.size());
+  std::string_view stored_name = Store(name);
+  new (list_->slots() + list_->count_) Property{stored_name, Value{value.type, Store(value.text)}};
+  ++list_->count_;
+}
+
+void Message::Reserve(size_t properties, size_t text_bytes) {
+  const size_t slots = properties - std::min(properties, size());
+  MakeRoom(static_cast<uint32_t>(slots), text_bytes);
 }
 
 std::optional<std::string_view> Message::GetString(std::string_view name) const {
   const Value* v = Find(name);
   if (v == nullptr || v->type != ValueType::kString) return std::nullopt;
-  return std::string_view(v->text);
+  return v->text;
 }
 
 std::optional<int64_t> Message::GetInt(std::string_view name) const {
@@ -74,50 +269,49 @@ std::optional<bool> Message::GetBool(std::string_view name) const {
 std::optional<std::string_view> Message::GetObjectJson(std::string_view name) const {
   const Value* v = Find(name);
   if (v == nullptr || v->type != ValueType::kObject) return std::nullopt;
-  return std::string_view(v->text);
+  return v->text;
 }
 
 std::optional<std::string_view> Message::GetArrayJson(std::string_view name) const {
   const Value* v = Find(name);
   if (v == nullptr || v->type != ValueType::kArray) return std::nullopt;
-  return std::string_view(v->text);
+  return v->text;
 }
 
-std::vector<Property>& Message::Own() {
-  if (shared_) {
-    properties_ = *shared_;
-    shared_.reset();
+Message& Message::Set(std::string_view name, const Value& value) {
+  const int index = IndexOf(name);
+  if (index < 0) {
+    Append(name, value);
+    return *this;
   }
-  return properties_;
-}
-
-void Message::Share() {
-  if (shared_) return;
-  shared_ = std::make_shared<const std::vector<Property>>(std::move(properties_));
-  properties_.clear();
-}
-
-Message& Message::Set(std::string_view name, Value value) {
-  if (Value* existing = FindMutable(name)) {
-    *existing = std::move(value);
+  Unshare();  // the shared block stays until this message dies: `value` may be a view into it
+  Property& existing = list_->slots()[index];
+  if (value.text.size() <= existing.value.text.size()) {
+    // In place: the new text may be part of the old one, hence memmove.
+    char* at = const_cast<char*>(existing.value.text.data());
+    if (!value.text.empty()) std::memmove(at, value.text.data(), value.text.size());
+    existing.value = Value{value.type, std::string_view(at, value.text.size())};
   } else {
-    // Most messages have a handful of properties: one allocation instead of three.
-    if (properties_.capacity() == 0) properties_.reserve(6);
-    properties_.push_back(Property{std::string(name), std::move(value)});
+    MakeRoom(0, value.text.size());
+    list_->slots()[index].value = Value{value.type, Store(value.text)};
   }
   return *this;
 }
 
 Message& Message::SetString(std::string_view name, std::string_view value) {
-  return Set(name, Value{ValueType::kString, std::string(value)});
+  return Set(name, Value{ValueType::kString, value});
 }
 
 Message& Message::SetInt(std::string_view name, int64_t value) {
-  return Set(name, Value{ValueType::kNumber, fmt::format("{}", value)});
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  return Set(name, Value{ValueType::kNumber, std::string_view(digits, end - digits)});
 }
 
 Message& Message::SetUint(std::string_view name, uint64_t value) {
-  return Set(name, Value{ValueType::kNumber, fmt::format("{}", value)});
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  return Set(name, Value{ValueType::kNumber, std::string_view(digits, end - digits)});
 }
 
 Message& Message::SetDouble(std::string_view name, double value) {
@@ -135,26 +329,21 @@ Message& Message::SetNull(std::string_view name) {
 }
 
 Message& Message::SetObjectJson(std::string_view name, std::string_view json) {
-  return Set(name, Value{ValueType::kObject, std::string(json)});
-}
-
-Message& Message::SetObjectJson(std::string_view name, std::string&& json) {
-  return Set(name, Value{ValueType::kObject, std::move(json)});
+  return Set(name, Value{ValueType::kObject, json});
 }
 
 Message& Message::SetArrayJson(std::string_view name, std::string_view json) {
-  return Set(name, Value{ValueType::kArray, std::string(json)});
+  return Set(name, Value{ValueType::kArray, json});
 }
 
 bool Message::Remove(std::string_view name) {
-  Own();
-  for (auto it = properties_.begin(); it != properties_.end(); ++it) {
-    if (it->name == name) {
-      properties_.erase(it);
-      return true;
-    }
-  }
-  return false;
+  const int index = IndexOf(name);
+  if (index < 0) return false;
+  Unshare();
+  Property* slots = list_->slots();
+  for (uint32_t j = index + 1; j < list_->count_; ++j) slots[j - 1] = slots[j];
+  --list_->count_;
+  return true;
 }
 
 std::string Message::RoutingString() const {

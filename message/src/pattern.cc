@@ -169,7 +169,7 @@ Result<Pattern> Pattern::Parse(std::string_view text) {
         return Status::Invalid(fmt::format(
             "pattern '{}': property '{}' must be a string, number or bool", text, p.name));
       }
-      terms.push_back(Term{p.name, p.value.text, false});
+      terms.push_back(Term{std::string(p.name), std::string(p.value.text), false});
     }
     return FromTerms(std::move(terms), text);
   }

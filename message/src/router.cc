@@ -141,11 +141,11 @@ std::string EncodeValues(const Pattern& pattern, const std::vector<std::string>&
 }
 
 // Whether `key` (EncodeValues) encodes exactly `values`.
-[[gnu::always_inline]] inline bool SameKey(std::string_view key, const std::string* const* values,
+[[gnu::always_inline]] inline bool SameKey(std::string_view key, const std::string_view* const* values,
                                            size_t n) {
   size_t at = 0;
   for (size_t i = 0; i < n; ++i) {
-    const std::string& v = *values[i];
+    const std::string_view v = *values[i];
     if (v.size() < 255) {
       if (at >= key.size() || static_cast<unsigned char>(key[at]) != v.size()) return false;
       at += 1;
@@ -226,7 +226,7 @@ class Router::Index {
   template <typename Visit>
   void ForEachMatch(const Message& message, Visit visit) const {
     const std::vector<Table>& tables = Tables();
-    const std::string* values[kMaxKeyValues];
+    const std::string_view* values[kMaxKeyValues];
     for (size_t g = 0; g < groups.size(); ++g) {
       const Group& group = groups[g];
       const std::vector<std::string>& names = group.shape.exact_names;

@@ -69,7 +69,8 @@ class KvService {
     if (!op) return Status::Invalid("store: must be a string (save, load or remove)");
     if (id == nullptr || !id->is_routable())
       return Status::Invalid("id: must be a string or number");
-    std::string key = std::string(m.GetString("kind").value_or("")) + '\0' + id->text;
+    std::string key = std::string(m.GetString("kind").value_or("")) + '\0';
+    key += id->text;
     Message reply;
     reply.Set("id", *id);
     if (*op == "save") {

@@ -27,7 +27,7 @@ std::string ValueText(const Message& reply) {
     copy.meta() = Meta{};
     return ToJson(copy);
   }
-  return v->type == ValueType::kNull ? "null" : v->text;
+  return std::string(v->type == ValueType::kNull ? "null" : v->text);
 }
 
 }  // namespace

@@ -19,11 +19,11 @@ bool IsUnsignedInteger(std::string_view text) {
 
 }  // namespace
 
-std::string ShardKeyBytes(const Value& value) { return value.text; }
+std::string ShardKeyBytes(const Value& value) { return std::string(value.text); }
 
 std::optional<std::string> SaveId(const Message& message) {
   if (const Value* id = message.Find("id"))
-    return id->text;  // a string's value or an integer's digits, as the store takes it
+    return std::string(id->text);  // a string's value or an integer's digits, as the store takes it
   auto ent_text = message.GetObjectJson("ent");
   if (!ent_text) return std::nullopt;
   auto ent = ParseJson(*ent_text, "ent");

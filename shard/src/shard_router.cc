@@ -126,10 +126,10 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     if (*ksid && by_field && message.Has("id")) {
       // A load or remove with the shard-key value: the shard may hold a move marker.
       auto steps = Steps(context, message, attempt, seen);
-      std::string shard = map->ShardFor(**ksid).name, id = message.Find("id")->text;
+      std::string shard = map->ShardFor(**ksid).name, id(message.Find("id")->text);
       return ForwardKeyed(
           context, std::move(message), **ksid,
-          [steps, shard, kind = kind->text, id, reply](Result<Message> r) {
+          [steps, shard, kind = std::string(kind->text), id, reply](Result<Message> r) {
             internal::Settle(steps, shard, kind, id, std::move(r), reply);
           },
           false);
@@ -153,9 +153,9 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     }
     if (op && (*op == "load" || *op == "remove") && message.Has("id")) {
       auto steps = Steps(context, message, attempt, seen);
-      std::string id = message.Find("id")->text;
+      std::string id(message.Find("id")->text);
       bool load = *op == "load";
-      return steps.ask_all(message, [steps, kind = kind->text, id, load, reply](
+      return steps.ask_all(message, [steps, kind = std::string(kind->text), id, load, reply](
                                         std::vector<std::string> shards, Answers answers) {
         internal::AnswerFromAll(steps, shards, std::move(answers), kind, id, load, reply);
       });

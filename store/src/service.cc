@@ -23,7 +23,7 @@ Result<std::string> RequireKind(const Message& m) {
   const Value* kind = m.Find("kind");
   if (kind == nullptr) return Status::InvalidField("kind", "is required");
   if (kind->type != ValueType::kString) return Status::InvalidField("kind", "must be a string");
-  return kind->text;
+  return std::string(kind->text);
 }
 
 bool IsUnsignedInteger(std::string_view text) {

@@ -262,7 +262,7 @@ std::optional<FieldValue> FindField(const Message& message, std::string_view pat
     out.text = top->text;
     out.is_number = top->type == ValueType::kNumber;
     out.is_bool = top->type == ValueType::kBool;
-    if (out.is_number) out.number = std::strtod(top->text.c_str(), nullptr);
+    if (out.is_number) out.number = std::strtod(out.text.c_str(), nullptr);
     return out;
   }
   if (top->is_scalar()) return std::nullopt;

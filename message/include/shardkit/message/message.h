@@ -15,29 +15,38 @@
 //   bool   -> true / false
 //   null   -> null (never a routing value)
 //
-// A message can hold its properties shared (Share()): its copies then share one immutable list
-// and cost a reference count rather than a copy of every property; a write through any of them
-// first takes a private copy (a cache hands out its stored answers this way).
+// The properties live in one block (PropertyList): the list of names and values and, after it,
+// their text, so parsing a message allocates once however many properties it has, and a copy,
+// a move or a destruction handles one block instead of a string per name and per value. A
+// property's name and text are views into that block. The block never moves: one that grows is
+// copied to a larger one and kept until the message is destroyed, so a view read from a message
+// stays valid, across moves too, until the message dies or that property is set or removed.
+//
+// A message can hold its properties shared (Share()): its copies then share one immutable block
+// and cost a reference count rather than a copy; a write through any of them first takes a
+// private copy (a cache hands out its stored answers this way).
 //
 // Thread-safety: a Message is a value; distinct messages may be used from distinct threads, also
 // when they share their properties.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace shardkit {
 
 enum class ValueType : uint8_t { kNull, kBool, kNumber, kString, kObject, kArray };
 
-// One top-level property value: a type and its text (canonical scalar text or raw JSON).
+// One top-level property value: a type and its text (canonical scalar text or raw JSON). In a
+// message, the text is a view into the message's block; a Value handed to Set is copied in.
 struct Value {
   ValueType type = ValueType::kNull;
-  std::string text;
+  std::string_view text;
 
   bool is_scalar() const { return type != ValueType::kObject && type != ValueType::kArray; }
   // True for the types that route a message: string, number, bool.
@@ -48,9 +57,51 @@ struct Value {
 };
 
 struct Property {
-  std::string name;
+  std::string_view name;
   Value value;
   friend bool operator==(const Property&, const Property&) = default;
+};
+
+// A message's properties and their text in one heap block: this header, `capacity` Property
+// slots, then the text their views point into. Made and changed only by Message.
+class alignas(8) PropertyList {
+ public:
+  PropertyList(const PropertyList&) = delete;
+  PropertyList& operator=(const PropertyList&) = delete;
+
+  const Property* begin() const { return slots(); }
+  const Property* end() const { return slots() + count_; }
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  const Property& operator[](size_t i) const { return slots()[i]; }
+  friend bool operator==(const PropertyList& a, const PropertyList& b);
+
+  // The list of a message without properties.
+  static const PropertyList& Empty();
+
+ private:
+  friend class Message;
+  PropertyList(uint32_t capacity, size_t text_capacity)
+      : capacity_(capacity), text_capacity_(text_capacity) {}
+  static PropertyList* New(uint32_t capacity, size_t text_capacity);
+  // A private copy with room for `capacity` properties and `text_capacity` bytes of text, its
+  // text packed (text a replaced value left behind is not copied).
+  PropertyList* Copy(uint32_t capacity, size_t text_capacity) const;
+  // Bytes of names and texts the properties use.
+  size_t LiveText() const;
+  Property* slots() { return reinterpret_cast<Property*>(this + 1); }
+  const Property* slots() const { return reinterpret_cast<const Property*>(this + 1); }
+  char* text() { return reinterpret_cast<char*>(slots() + capacity_); }
+
+  std::atomic<uint32_t> refs_{1};  // messages holding it; more than one only once shared
+  uint32_t count_ = 0;
+  uint32_t capacity_;
+  // The block this one replaced when it grew or was made private, kept (with one reference if
+  // shared) until this one is freed: a view read from a message stays valid while it lives.
+  bool previous_shared_ = false;
+  PropertyList* previous_ = nullptr;
+  size_t text_used_ = 0;
+  size_t text_capacity_;
 };
 
 // Message metadata ("meta$"). Empty strings / zero mean "not set".
@@ -81,22 +132,17 @@ struct Meta {
 class Message {
  public:
   Message() = default;
-  Message(const Message&) = default;
-  Message& operator=(const Message&) = default;
-  Message& operator=(Message&&) noexcept = default;
-  // Moves only the metadata fields that are set: a message is moved several times on its way
-  // through a bus, and a move of an empty std::string still copies its terminator (a memcpy
-  // call). Most messages have no parent, idempotency key or trail.
+  Message(const Message& other);
+  Message& operator=(const Message& other);
+  Message& operator=(Message&& other) noexcept;
+  // A move hands over two pointers: the properties' block and the metadata's.
   Message(Message&& other) noexcept
-      : properties_(std::move(other.properties_)), shared_(std::move(other.shared_)) {
-    Meta& from = other.meta_;
-    if (!from.id.empty()) meta_.id = std::move(from.id);
-    if (!from.trace.empty()) meta_.trace = std::move(from.trace);
-    if (!from.parent.empty()) meta_.parent = std::move(from.parent);
-    meta_.deadline = from.deadline;
-    meta_.hops = from.hops;
-    if (!from.idempotency_key.empty()) meta_.idempotency_key = std::move(from.idempotency_key);
-    if (!from.via.empty()) meta_.via = std::move(from.via);
+      : list_(std::exchange(other.list_, nullptr)),
+        shared_(other.shared_),
+        meta_(std::exchange(other.meta_, nullptr)) {}
+  ~Message() {
+    Release(list_, shared_);
+    if (meta_ != nullptr) RecycleMeta(meta_);
   }
 
   // --- Reading ------------------------------------------------------------------------------
@@ -115,9 +161,9 @@ class Message {
   std::optional<std::string_view> GetObjectJson(std::string_view name) const;
   std::optional<std::string_view> GetArrayJson(std::string_view name) const;
 
-  const std::vector<Property>& properties() const { return shared_ ? *shared_ : properties_; }
-  size_t size() const { return properties().size(); }
-  bool empty() const { return properties().empty(); }
+  const PropertyList& properties() const { return list_ ? *list_ : PropertyList::Empty(); }
+  size_t size() const { return list_ ? list_->count_ : 0; }
+  bool empty() const { return size() == 0; }
 
   // --- Writing (each replaces an existing property of the same name in place) ---------------
   Message& SetString(std::string_view name, std::string_view value);
@@ -129,44 +175,62 @@ class Message {
   // `json` must be the valid JSON text of an object (resp. array); the caller vouches for it
   // (it came from a parser or a JSON writer). Use ParseMessage to validate untrusted text.
   Message& SetObjectJson(std::string_view name, std::string_view json);
-  Message& SetObjectJson(std::string_view name,
-                         std::string&& json);  // takes the text without a copy
-  Message& SetObjectJson(std::string_view name, const char* json) {
-    return SetObjectJson(name, std::string_view(json));
-  }
   Message& SetArrayJson(std::string_view name, std::string_view json);
-  Message& Set(std::string_view name, Value value);
+  // `value.text` may point anywhere, into this message too: it is copied into the block.
+  Message& Set(std::string_view name, const Value& value);
   // Appends without checking for an existing property of that name (the codec checks first).
-  void Append(std::string name, Value value) {
-    Own().push_back(Property{std::move(name), std::move(value)});
-  }
-  void Reserve(size_t n) { Own().reserve(n); }
+  void Append(std::string_view name, const Value& value);
+  // Makes room for `properties` properties whose names and texts take `text_bytes` in all.
+  void Reserve(size_t properties, size_t text_bytes = 0);
   // Removes `name`; returns whether it was present.
   bool Remove(std::string_view name);
 
   // Makes the properties immutable and shared with every later copy of this message (see above).
-  void Share();
-  bool shared() const { return shared_ != nullptr; }
+  void Share() { shared_ = true; }
+  bool shared() const { return shared_; }
 
-  Meta& meta() { return meta_; }
-  const Meta& meta() const { return meta_; }
+  // The metadata; a message without any reads an empty Meta.
+  Meta& meta() { return meta_ != nullptr ? *meta_ : NewMeta(); }
+  const Meta& meta() const { return meta_ != nullptr ? *meta_ : EmptyMeta(); }
 
   // --- Seed notation -------------------------------------------------------------------------
   // "store:load,kind:entry,id:42" for the routing properties (string, number, bool), in order.
   std::string RoutingString() const;
 
   friend bool operator==(const Message& a, const Message& b) {
-    return a.properties() == b.properties() && a.meta_ == b.meta_;
+    return a.properties() == b.properties() && a.meta() == b.meta();
   }
 
  private:
-  Value* FindMutable(std::string_view name);
-  // The properties, made private to this message first when they are shared.
-  std::vector<Property>& Own();
+  // The index of the property named `name`, or -1.
+  int IndexOf(std::string_view name) const;
+  // Makes the block private to this message when it is shared; list_ must be set.
+  void Unshare();
+  // A private block with room for `slots` more properties and `text_bytes` more bytes of text.
+  void MakeRoom(uint32_t slots, size_t text_bytes);
+  // Puts `grown` in place of the current block, which it keeps until it is released.
+  void Replace(PropertyList* grown);
+  // Copies `bytes` into the block's text; room must have been made.
+  std::string_view Store(std::string_view bytes);
+  // Metadata comes from a per-thread pool of cleared Meta objects: a message is moved several
+  // times on its way through a bus, and moving a pointer costs less than moving the strings of an
+  // id and a trace (each a memcpy call); a message's end returns its Meta to the pool.
+  Meta& NewMeta();
+  static const Meta& EmptyMeta();
+  static void RecycleMeta(Meta* meta) noexcept;
+  static void Release(PropertyList* list, bool shared);
+  static void ReleaseChain(PropertyList* list, bool shared);
 
-  std::vector<Property> properties_;                     // empty while shared_ is set
-  std::shared_ptr<const std::vector<Property>> shared_;  // set by Share()
-  Meta meta_;
+  PropertyList* list_ = nullptr;  // null until the first property
+  bool shared_ = false;           // copies share list_ (set by Share())
+  Meta* meta_ = nullptr;  // from the pool; null until the metadata is first written
 };
+
+inline void Message::Release(PropertyList* list, bool shared) {
+  if (list == nullptr) return;
+  // An unshared block that replaced none has one holder and nothing to free after it.
+  if (!shared && list->previous_ == nullptr) return ::operator delete(list);
+  ReleaseChain(list, shared);
+}
 
 }  // namespace shardkit
