@@ -45,17 +45,51 @@ PropertyList* PropertyList::New(uint32_t capacity, size_t text_capacity) {
   return new (raw) PropertyList(capacity, text_capacity);
 }
 
+void PropertyList::Free(PropertyList* list) {
+  for (Chunk* chunk = list->chunks_; chunk != nullptr;) {
+    Chunk* next = chunk->next;
+    ::operator delete(chunk);
+    chunk = next;
+  }
+  if (list->copied_from_ != nullptr) ReleaseShared(list->copied_from_);
+  ::operator delete(list);
+}
+
 PropertyList* PropertyList::Copy(uint32_t capacity, size_t text_capacity) const {
   PropertyList* to = New(capacity, text_capacity);
-  char* out = to->text();
-  Property* slot = to->slots();
+  char* out = to->text_;
+  Property* slot = to->slots_;
   for (const Property& p : *this) {
     std::string_view name = Put(out, p.name);
     new (slot++) Property{name, Value{p.value.type, Put(out, p.value.text)}};
   }
   to->count_ = count_;
-  to->text_used_ = out - to->text();
+  to->text_used_ = out - to->text_;
   return to;
+}
+
+void* PropertyList::AddChunk(size_t bytes) {
+  static_assert(sizeof(Chunk) % alignof(Property) == 0);
+  auto* chunk = static_cast<Chunk*>(::operator new(sizeof(Chunk) + bytes));
+  chunk->next = chunks_;
+  chunks_ = chunk;
+  return chunk + 1;
+}
+
+void PropertyList::Grow(uint32_t slots, size_t text_bytes) {
+  if (capacity_ - count_ < slots) {
+    const uint32_t capacity = std::max(2 * capacity_, count_ + slots);
+    auto* grown = static_cast<Property*>(AddChunk(capacity * sizeof(Property)));
+    for (uint32_t i = 0; i < count_; ++i) new (grown + i) Property(slots_[i]);
+    slots_ = grown;
+    capacity_ = capacity;
+  }
+  if (text_capacity_ - text_used_ < text_bytes) {
+    const size_t size = std::max(2 * text_capacity_, text_bytes);
+    text_ = static_cast<char*>(AddChunk(size));
+    text_used_ = 0;
+    text_capacity_ = size;
+  }
 }
 
 size_t PropertyList::LiveText() const {
@@ -80,7 +114,7 @@ Message::Message(const Message& other) : shared_(other.shared_) {
     other.list_->refs_.fetch_add(1, std::memory_order_relaxed);
     list_ = other.list_;
   } else {
-    list_ = other.list_->Copy(other.list_->capacity_, other.list_->text_used_);
+    list_ = other.list_->Copy(other.list_->capacity_, other.list_->LiveText());
   }
 }
 
@@ -172,27 +206,15 @@ int Message::IndexOf(std::string_view name) const {
   return -1;
 }
 
-void Message::Replace(PropertyList* grown) {
-  grown->previous_ = list_;
-  grown->previous_shared_ = shared_;
-  list_ = grown;
-  shared_ = false;
-}
-
-void Message::ReleaseChain(PropertyList* list, bool shared) {
-  while (list != nullptr) {
-    // A shared block others still hold keeps its own chain.
-    if (shared && list->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    PropertyList* previous = list->previous_;
-    shared = list->previous_shared_;
-    ::operator delete(list);
-    list = previous;
-  }
+void PropertyList::ReleaseShared(PropertyList* list) {
+  if (list->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) PropertyList::Free(list);
 }
 
 void Message::Unshare() {
   if (shared_ && list_->refs_.load(std::memory_order_acquire) > 1) {
-    Replace(list_->Copy(list_->capacity_, list_->text_used_));
+    PropertyList* copy = list_->Copy(list_->capacity_, list_->LiveText());
+    copy->copied_from_ = list_;  // keeps this message's reference
+    list_ = copy;
   }
   shared_ = false;
 }
@@ -203,22 +225,12 @@ void Message::MakeRoom(uint32_t slots, size_t text_bytes) {
     shared_ = false;
     return;
   }
-  PropertyList& list = *list_;
-  const bool mine = !shared_ || list.refs_.load(std::memory_order_acquire) == 1;
-  const bool slot_room = list.capacity_ - list.count_ >= slots;
-  const bool text_room = list.text_capacity_ - list.text_used_ >= text_bytes;
-  if (mine && slot_room && text_room) {
-    shared_ = false;
-    return;
-  }
-  const uint32_t capacity =
-      slot_room ? list.capacity_ : std::max(2 * list.capacity_, list.count_ + slots);
-  const size_t live = list.LiveText() + text_bytes;
-  Replace(list.Copy(capacity, std::max(live, text_room ? list.text_capacity_ : 2 * list.text_capacity_)));
+  Unshare();
+  list_->Grow(slots, text_bytes);
 }
 
 std::string_view Message::Store(std::string_view bytes) {
-  char* out = list_->text() + list_->text_used_;
+  char* out = list_->text_ + list_->text_used_;
   std::string_view stored = Put(out, bytes);
   list_->text_used_ += bytes.size();
   return stored;

@@ -18,9 +18,9 @@
 // The properties live in one block (PropertyList): the list of names and values and, after it,
 // their text, so parsing a message allocates once however many properties it has, and a copy,
 // a move or a destruction handles one block instead of a string per name and per value. A
-// property's name and text are views into that block. The block never moves: one that grows is
-// copied to a larger one and kept until the message is destroyed, so a view read from a message
-// stays valid, across moves too, until the message dies or that property is set or removed.
+// property's name and text are views into that block. Nothing in it moves: properties added past
+// its room go to further chunks it holds, so a view read from a message stays valid, across
+// moves too, until the message dies or that property is set again or removed.
 //
 // A message can hold its properties shared (Share()): its copies then share one immutable block
 // and cost a reference count rather than a copy; a write through any of them first takes a
@@ -82,26 +82,41 @@ class alignas(8) PropertyList {
  private:
   friend class Message;
   PropertyList(uint32_t capacity, size_t text_capacity)
-      : capacity_(capacity), text_capacity_(text_capacity) {}
+      : capacity_(capacity),
+        slots_(reinterpret_cast<Property*>(this + 1)),
+        text_(reinterpret_cast<char*>(slots_ + capacity)),
+        text_capacity_(text_capacity) {}
+  // Another allocation a list holds: a grown slot array or a further chunk of text.
+  struct Chunk {
+    Chunk* next;
+  };
   static PropertyList* New(uint32_t capacity, size_t text_capacity);
+  static void Free(PropertyList* list);
+  // Drops a shared holder's reference; the last one frees the list.
+  static void ReleaseShared(PropertyList* list);
   // A private copy with room for `capacity` properties and `text_capacity` bytes of text, its
   // text packed (text a replaced value left behind is not copied).
   PropertyList* Copy(uint32_t capacity, size_t text_capacity) const;
   // Bytes of names and texts the properties use.
   size_t LiveText() const;
-  Property* slots() { return reinterpret_cast<Property*>(this + 1); }
-  const Property* slots() const { return reinterpret_cast<const Property*>(this + 1); }
-  char* text() { return reinterpret_cast<char*>(slots() + capacity_); }
+  // Room for `slots` more properties and `text_bytes` more bytes of text, in new chunks when
+  // the current ones are full; nothing moves, so every view stays valid.
+  void Grow(uint32_t slots, size_t text_bytes);
+  void* AddChunk(size_t bytes);
+  Property* slots() { return slots_; }
+  const Property* slots() const { return slots_; }
 
   std::atomic<uint32_t> refs_{1};  // messages holding it; more than one only once shared
   uint32_t count_ = 0;
   uint32_t capacity_;
-  // The block this one replaced when it grew or was made private, kept (with one reference if
-  // shared) until this one is freed: a view read from a message stays valid while it lives.
-  bool previous_shared_ = false;
-  PropertyList* previous_ = nullptr;
+  Property* slots_;  // after this header, until they outgrow it
+  char* text_;       // the chunk being filled: after the slots, until the text outgrows it
   size_t text_used_ = 0;
   size_t text_capacity_;
+  Chunk* chunks_ = nullptr;
+  // The shared list this one was copied from when its message was first written, held (one
+  // reference) until this one is freed: views read from the message before stay valid.
+  PropertyList* copied_from_ = nullptr;
 };
 
 // Message metadata ("meta$"). Empty strings / zero mean "not set".
@@ -208,8 +223,6 @@ class Message {
   void Unshare();
   // A private block with room for `slots` more properties and `text_bytes` more bytes of text.
   void MakeRoom(uint32_t slots, size_t text_bytes);
-  // Puts `grown` in place of the current block, which it keeps until it is released.
-  void Replace(PropertyList* grown);
   // Copies `bytes` into the block's text; room must have been made.
   std::string_view Store(std::string_view bytes);
   // Metadata comes from a per-thread pool of cleared Meta objects: a message is moved several
@@ -219,7 +232,6 @@ class Message {
   static const Meta& EmptyMeta();
   static void RecycleMeta(Meta* meta) noexcept;
   static void Release(PropertyList* list, bool shared);
-  static void ReleaseChain(PropertyList* list, bool shared);
 
   PropertyList* list_ = nullptr;  // null until the first property
   bool shared_ = false;           // copies share list_ (set by Share())
@@ -228,9 +240,9 @@ class Message {
 
 inline void Message::Release(PropertyList* list, bool shared) {
   if (list == nullptr) return;
-  // An unshared block that replaced none has one holder and nothing to free after it.
-  if (!shared && list->previous_ == nullptr) return ::operator delete(list);
-  ReleaseChain(list, shared);
+  // An unshared block has one holder: no atomic write to free it.
+  if (shared) return PropertyList::ReleaseShared(list);
+  PropertyList::Free(list);
 }
 
 }  // namespace shardkit

@@ -1,0 +1,100 @@
+// A message's properties in one block (message/include/shardkit/message/message.h): views read
+// from a message stay valid while it grows, moves and is copied; values may come from the message
+// itself; shared blocks are copied on write; metadata survives moves and copies.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardkit/message/codec.h"
+#include "shardkit/message/message.h"
+
+namespace shardkit {
+namespace {
+
+Message MustParse(std::string_view json) {
+  auto m = ParseMessage(json);
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return m.ok() ? std::move(m).value() : Message();
+}
+
+TEST(MessageBlock, ViewsStayValidWhileTheMessageGrowsAndMoves) {
+  Message m = MustParse(R"({"kind":"entry","ent":{"text":"first"}})");
+  const std::string_view kind = *m.GetString("kind");
+  const std::string_view ent = *m.GetObjectJson("ent");
+  const Value* first = m.Find("kind");
+  // Past the parsed block's room for properties and for text, many times over.
+  for (int i = 0; i < 200; ++i) m.SetString("p" + std::to_string(i), std::string(100, 'a' + i % 26));
+  Message moved = std::move(m);
+  EXPECT_EQ(kind, "entry");
+  EXPECT_EQ(ent, R"({"text":"first"})");
+  EXPECT_EQ(first->text, "entry");
+  ASSERT_EQ(moved.size(), 202u);
+  EXPECT_EQ(moved.properties()[0].name, "kind");
+  EXPECT_EQ(*moved.GetString("p199"), std::string(100, 'a' + 199 % 26));
+  EXPECT_EQ(MustParse(ToJson(moved)), moved);
+}
+
+TEST(MessageBlock, ManyPropertiesParseInOrder) {
+  std::string text = "{";
+  for (int i = 0; i < 100; ++i) text += (i ? "," : "") + fmt::format(R"("k{}":{})", i, i);
+  text += "}";
+  Message m = MustParse(text);
+  ASSERT_EQ(m.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(m.properties()[i].name, "k" + std::to_string(i));
+    EXPECT_EQ(m.GetInt("k" + std::to_string(i)), i);
+  }
+  EXPECT_EQ(ToJson(m), text);
+}
+
+TEST(MessageBlock, ValuesMayBeViewsIntoTheSameMessage) {
+  Message m;
+  m.SetString("a", "a fairly long value that is not held in place").SetString("b", "short");
+  m.SetString("c", *m.GetString("a"));  // appended from itself
+  m.SetString("b", *m.GetString("a"));  // longer than the value it replaces
+  m.SetString("a", m.GetString("a")->substr(2, 6));  // shorter: overwritten in place
+  EXPECT_EQ(m.GetString("a"), "fairly");
+  EXPECT_EQ(m.GetString("b"), "a fairly long value that is not held in place");
+  EXPECT_EQ(m.GetString("c"), "a fairly long value that is not held in place");
+  EXPECT_TRUE(m.Remove("b"));
+  EXPECT_EQ(ToJson(m), R"({"a":"fairly","c":"a fairly long value that is not held in place"})");
+}
+
+TEST(MessageBlock, AWriteToASharedMessageCopiesAndKeepsEarlierViews) {
+  Message shared = MustParse(R"({"store":"load","id":"42"})");
+  shared.Share();
+  Message copy = shared;
+  const std::string_view id = *copy.GetString("id");
+  copy.SetString("id", *copy.GetString("store"));  // first write: a private copy
+  shared = Message();                               // the other holder lets go
+  EXPECT_EQ(id, "42");
+  EXPECT_EQ(copy.GetString("id"), "load");
+  EXPECT_FALSE(copy.shared());
+}
+
+TEST(MessageBlock, MetadataFollowsMovesAndCopiesAndStartsEmpty) {
+  Message m = MustParse(R"({"a":1})");
+  m.meta().id = "id-1";
+  m.meta().trace = std::string(100, 't');  // not held in place
+  m.meta().via = {"r1"};
+  Message copy = m;
+  Message moved = std::move(m);
+  EXPECT_EQ(moved.meta().id, "id-1");
+  EXPECT_EQ(copy.meta().trace, std::string(100, 't'));
+  EXPECT_EQ(copy.meta().via, std::vector<std::string>{"r1"});
+  moved = Message();
+  copy = Message();
+  // Metadata a message got back from the pool starts empty.
+  for (int i = 0; i < 200; ++i) {
+    Message fresh;
+    EXPECT_TRUE(fresh.meta().empty());
+    EXPECT_TRUE(fresh.meta().via.empty());
+    fresh.meta().idempotency_key = "k";
+  }
+}
+
+}  // namespace
+}  // namespace shardkit
