@@ -1,8 +1,8 @@
 #include "shardkit/message/message.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -128,7 +128,8 @@ Message& Message::operator=(Message&& other) noexcept {
   Release(list_, shared_);
   list_ = std::exchange(other.list_, nullptr);
   shared_ = other.shared_;
-  std::swap(meta_, other.meta_);  // `other` ends with this message's old metadata, or none
+  if (meta_ != nullptr) RecycleMeta(meta_);
+  meta_ = std::exchange(other.meta_, nullptr);
   return *this;
 }
 
@@ -136,15 +137,15 @@ namespace {
 
 // Cleared Meta objects of this thread. A thread's pool is freed when the thread ends; a message
 // that ends after that (a thread_local's) frees its Meta itself.
+// (A plain flag says so: it lives until the thread's storage goes.)
+thread_local bool meta_pool_gone = false;
 struct MetaPool {
   static constexpr uint32_t kSize = 64;
   Meta* free[kSize];
   uint32_t count = 0;
-  bool alive = true;
   ~MetaPool() {
     for (uint32_t i = 0; i < count; ++i) delete free[i];
-    count = 0;
-    alive = false;
+    meta_pool_gone = true;
   }
 };
 thread_local MetaPool meta_pool;
@@ -161,6 +162,7 @@ void Clear(std::string& text) {
 }  // namespace
 
 Meta& Message::NewMeta() {
+  if (meta_pool_gone) return *(meta_ = new Meta());
   MetaPool& pool = meta_pool;
   meta_ = pool.count != 0 ? pool.free[--pool.count] : new Meta();
   return *meta_;
@@ -172,8 +174,7 @@ const Meta& Message::EmptyMeta() {
 }
 
 void Message::RecycleMeta(Meta* meta) noexcept {
-  MetaPool& pool = meta_pool;
-  if (!pool.alive || pool.count == MetaPool::kSize) {
+  if (meta_pool_gone || meta_pool.count == MetaPool::kSize) {
     delete meta;
     return;
   }
@@ -186,7 +187,7 @@ void Message::RecycleMeta(Meta* meta) noexcept {
     meta->hops = 0;
     std::vector<std::string>().swap(meta->via);
   }
-  pool.free[pool.count++] = meta;
+  meta_pool.free[meta_pool.count++] = meta;
 }
 
 const Value* Message::Find(std::string_view name) const {

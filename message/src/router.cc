@@ -141,8 +141,8 @@ std::string EncodeValues(const Pattern& pattern, const std::vector<std::string>&
 }
 
 // Whether `key` (EncodeValues) encodes exactly `values`.
-[[gnu::always_inline]] inline bool SameKey(std::string_view key, const std::string_view* const* values,
-                                           size_t n) {
+[[gnu::always_inline]] inline bool SameKey(std::string_view key,
+                                           const std::string_view* const* values, size_t n) {
   size_t at = 0;
   for (size_t i = 0; i < n; ++i) {
     const std::string_view v = *values[i];

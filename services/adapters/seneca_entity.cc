@@ -131,7 +131,10 @@ JsonDoc QueryOf(const Message& m) {
   if (v == nullptr) return q;
   auto& allocator = q.GetAllocator();
   if (v->type == ValueType::kString) {
-    q.AddMember("id", rapidjson::Value(v->text.data(), static_cast<rapidjson::SizeType>(v->text.size()), allocator), allocator);
+    q.AddMember("id",
+                rapidjson::Value(v->text.data(), static_cast<rapidjson::SizeType>(v->text.size()),
+                                 allocator),
+                allocator);
     return q;
   }
   if (v->type != ValueType::kObject && v->type != ValueType::kArray &&

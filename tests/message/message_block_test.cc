@@ -26,7 +26,8 @@ TEST(MessageBlock, ViewsStayValidWhileTheMessageGrowsAndMoves) {
   const std::string_view ent = *m.GetObjectJson("ent");
   const Value* first = m.Find("kind");
   // Past the parsed block's room for properties and for text, many times over.
-  for (int i = 0; i < 200; ++i) m.SetString("p" + std::to_string(i), std::string(100, 'a' + i % 26));
+  for (int i = 0; i < 200; ++i)
+    m.SetString("p" + std::to_string(i), std::string(100, 'a' + i % 26));
   Message moved = std::move(m);
   EXPECT_EQ(kind, "entry");
   EXPECT_EQ(ent, R"({"text":"first"})");
@@ -53,8 +54,8 @@ TEST(MessageBlock, ManyPropertiesParseInOrder) {
 TEST(MessageBlock, ValuesMayBeViewsIntoTheSameMessage) {
   Message m;
   m.SetString("a", "a fairly long value that is not held in place").SetString("b", "short");
-  m.SetString("c", *m.GetString("a"));  // appended from itself
-  m.SetString("b", *m.GetString("a"));  // longer than the value it replaces
+  m.SetString("c", *m.GetString("a"));               // appended from itself
+  m.SetString("b", *m.GetString("a"));               // longer than the value it replaces
   m.SetString("a", m.GetString("a")->substr(2, 6));  // shorter: overwritten in place
   EXPECT_EQ(m.GetString("a"), "fairly");
   EXPECT_EQ(m.GetString("b"), "a fairly long value that is not held in place");
@@ -69,7 +70,7 @@ TEST(MessageBlock, AWriteToASharedMessageCopiesAndKeepsEarlierViews) {
   Message copy = shared;
   const std::string_view id = *copy.GetString("id");
   copy.SetString("id", *copy.GetString("store"));  // first write: a private copy
-  shared = Message();                               // the other holder lets go
+  shared = Message();                              // the other holder lets go
   EXPECT_EQ(id, "42");
   EXPECT_EQ(copy.GetString("id"), "load");
   EXPECT_FALSE(copy.shared());

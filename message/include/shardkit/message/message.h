@@ -235,7 +235,7 @@ class Message {
 
   PropertyList* list_ = nullptr;  // null until the first property
   bool shared_ = false;           // copies share list_ (set by Share())
-  Meta* meta_ = nullptr;  // from the pool; null until the metadata is first written
+  Meta* meta_ = nullptr;          // from the pool; null until the metadata is first written
 };
 
 inline void Message::Release(PropertyList* list, bool shared) {
