@@ -108,7 +108,12 @@ void Context::Prior(Message message, ReplyFn reply) const {
         fmt::format("'{}' has no prior handler", route_ ? route_->pattern.ToString() : "")));
     return;
   }
-  bus_->Dispatch(route_->prior, std::move(message), std::move(reply), &origin_);
+  // The prior is owned by this route: a reference to the route (its own count, or its table's
+  // per-thread one) keeps it alive without a count on the prior, which every thread that misses
+  // in a cache in front of one store would write.
+  const Route* prior = route_->prior.get();
+  bus_->Dispatch(std::shared_ptr<const Route>(route_, prior), std::move(message), std::move(reply),
+                 &origin_);
 }
 
 // --- Bus

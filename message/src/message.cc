@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -108,7 +110,10 @@ bool operator==(const PropertyList& a, const PropertyList& b) {
 }
 
 Message::Message(const Message& other) : shared_(other.shared_) {
-  if (other.meta_ != nullptr) NewMeta() = *other.meta_;
+  // An empty Meta (one read, or moved out of) is not copied: a null one reads the same, and a
+  // cached answer copied on every hit would take one from the pool for nothing.
+  if (other.meta_ != nullptr && !(other.meta_->empty() && other.meta_->via.empty()))
+    NewMeta() = *other.meta_;
   if (other.list_ == nullptr) return;
   if (shared_) {
     other.list_->refs_.fetch_add(1, std::memory_order_relaxed);
@@ -200,20 +205,23 @@ const Value* Message::Find(std::string_view name) const {
 }
 
 int Message::IndexOf(std::string_view name) const {
-  const PropertyList& list = properties();
-  for (uint32_t i = 0; i < list.count_; ++i) {
-    if (list[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+  const Value* found = Find(name);
+  if (found == nullptr) return -1;
+  // Find's value is a member of its property, which sits in the slot array: one scan, Find's.
+  static_assert(std::is_standard_layout_v<Property>);
+  const auto* property = reinterpret_cast<const Property*>(reinterpret_cast<const char*>(found) -
+                                                           offsetof(Property, value));
+  return static_cast<int>(property - properties().begin());
 }
 
 void PropertyList::ReleaseShared(PropertyList* list) {
   if (list->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) PropertyList::Free(list);
 }
 
-void Message::Unshare() {
+void Message::Unshare(uint32_t slots, size_t text_bytes) {
   if (shared_ && list_->refs_.load(std::memory_order_acquire) > 1) {
-    PropertyList* copy = list_->Copy(list_->capacity_, list_->LiveText());
+    PropertyList* copy = list_->Copy(std::max(list_->capacity_, list_->count_ + slots),
+                                     list_->LiveText() + text_bytes);
     copy->copied_from_ = list_;  // keeps this message's reference
     list_ = copy;
   }
@@ -226,7 +234,7 @@ void Message::MakeRoom(uint32_t slots, size_t text_bytes) {
     shared_ = false;
     return;
   }
-  Unshare();
+  Unshare(slots, text_bytes);
   list_->Grow(slots, text_bytes);
 }
 
@@ -297,7 +305,8 @@ Message& Message::Set(std::string_view name, const Value& value) {
     Append(name, value);
     return *this;
   }
-  Unshare();  // the shared block stays until this message dies: `value` may be a view into it
+  // The shared block stays until this message dies: `value` may be a view into it.
+  Unshare(0, value.text.size());
   Property& existing = list_->slots()[index];
   if (value.text.size() <= existing.value.text.size()) {
     // In place: the new text may be part of the old one, hence memmove.

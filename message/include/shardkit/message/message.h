@@ -219,8 +219,10 @@ class Message {
  private:
   // The index of the property named `name`, or -1.
   int IndexOf(std::string_view name) const;
-  // Makes the block private to this message when it is shared; list_ must be set.
-  void Unshare();
+  // Makes the block private to this message when it is shared; list_ must be set. A copy made
+  // has room for `slots` more properties and `text_bytes` more text, so a write that follows
+  // does not grow it again.
+  void Unshare(uint32_t slots = 0, size_t text_bytes = 0);
   // A private block with room for `slots` more properties and `text_bytes` more bytes of text.
   void MakeRoom(uint32_t slots, size_t text_bytes);
   // Copies `bytes` into the block's text; room must have been made.

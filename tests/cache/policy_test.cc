@@ -1,0 +1,58 @@
+// The W-TinyLFU policy's frequency sketch (cache/src/policy.h): it never counts a key lower than it
+// was used (until ageing halves it), keeps keys apart, and ages. The policy's behaviour as a whole
+// is tested through the cache (cache_test.cc, ScanTest).
+#include "policy.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <string>
+
+namespace shardkit::cache {
+namespace {
+
+uint64_t HashOf(uint64_t n) { return std::hash<std::string>{}("key" + std::to_string(n)); }
+
+TEST(FrequencySketch, NeverCountsAKeyLowerThanItsUsesUpToFifteen) {
+  FrequencySketch sketch(1024);
+  for (uint64_t key = 0; key < 500; ++key) {
+    const int uses = static_cast<int>(key % 20);
+    for (int i = 0; i < uses; ++i) sketch.Increment(HashOf(key));
+  }
+  for (uint64_t key = 0; key < 500; ++key) {
+    const int uses = static_cast<int>(key % 20);
+    EXPECT_GE(sketch.Estimate(HashOf(key)), std::min(uses, 15)) << "key " << key;
+    EXPECT_LE(sketch.Estimate(HashOf(key)), 15);
+  }
+}
+
+TEST(FrequencySketch, KeepsKeysApart) {
+  // 500 keys used once each in a sketch sized for 1,024: a key never used reads mostly 0 (each of
+  // its four counters is shared with about half a key), and a key used ten times stands out.
+  FrequencySketch sketch(1024);
+  for (uint64_t key = 0; key < 500; ++key) sketch.Increment(HashOf(key));
+  for (int i = 0; i < 10; ++i) sketch.Increment(HashOf(5000));
+  int unseen_total = 0, unseen_above_one = 0;
+  for (uint64_t key = 10'000; key < 11'000; ++key) {
+    const int estimate = sketch.Estimate(HashOf(key));
+    unseen_total += estimate;
+    unseen_above_one += estimate > 1;
+  }
+  EXPECT_LT(unseen_total, 150) << "unseen keys should read mostly 0";
+  EXPECT_LT(unseen_above_one, 10);
+  EXPECT_GE(sketch.Estimate(HashOf(5000)), 10);
+}
+
+TEST(FrequencySketch, HalvesEveryCountAfterTenIncrementsPerEntry) {
+  FrequencySketch sketch(64);  // ages after 640 additions
+  for (int i = 0; i < 15; ++i) sketch.Increment(HashOf(1));
+  ASSERT_EQ(sketch.Estimate(HashOf(1)), 15);
+  // Other keys fill the sample; each new key's increment is an addition.
+  for (uint64_t key = 100; key < 100 + 640; ++key) sketch.Increment(HashOf(key));
+  EXPECT_LE(sketch.Estimate(HashOf(1)), 8) << "one halving (plus collisions) by now";
+  EXPECT_GE(sketch.Estimate(HashOf(1)), 7);
+}
+
+}  // namespace
+}  // namespace shardkit::cache
