@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "shardkit/message/thread_slots.h"
+
 namespace shardkit {
 namespace {
 
@@ -87,6 +89,7 @@ void Context::Inherit(Message& child) const {
   }
   if (meta.hops < origin_.hops) meta.hops = origin_.hops;
   meta.via = origin_.via;
+  if (mark_ != nullptr) meta.via.push_back(*mark_);
   meta.id.clear();  // a child is a new message
 }
 
@@ -112,6 +115,13 @@ void Context::Prior(Message message, ReplyFn reply) const {
   // per-thread one) keeps it alive without a count on the prior, which every thread that misses
   // in a cache in front of one store would write.
   const Route* prior = route_->prior.get();
+  if (mark_ != nullptr) {  // the prior's context carries the trail with this context's mark
+    Meta origin = origin_;
+    origin.via.push_back(*mark_);
+    bus_->Dispatch(std::shared_ptr<const Route>(route_, prior), std::move(message),
+                   std::move(reply), &origin);
+    return;
+  }
   bus_->Dispatch(std::shared_ptr<const Route>(route_, prior), std::move(message), std::move(reply),
                  &origin_);
 }
@@ -123,10 +133,9 @@ void Context::Prior(Message message, ReplyFn reply) const {
 // is a lock word and a reference count written by every thread that acts: two cache lines passed
 // from core to core on each message, which cost more than a cache hit's whole lookup. Each slot
 // holds the table under a reference count of its own, on a line of its own; a thread uses the
-// slot of its index (threads are numbered as they first act), so two threads share a slot only
-// past kCount of them. Every slot holds the same table once a change returns.
+// slot of its index (ThreadSlot), so two threads share a slot only past kThreadSlots of them.
+// Every slot holds the same table once a change returns.
 struct Bus::ReaderSlots {
-  static constexpr size_t kCount = 16;
   struct alignas(64) Slot {
     std::atomic<std::shared_ptr<const Router>> routes;
   };
@@ -136,9 +145,7 @@ struct Bus::ReaderSlots {
   };
 
   std::shared_ptr<const Router> Load() const {
-    static std::atomic<size_t> next_thread{0};
-    thread_local const size_t mine = next_thread.fetch_add(1, std::memory_order_relaxed) % kCount;
-    return slots[mine].routes.load(std::memory_order_acquire);
+    return slots[ThreadSlot()].routes.load(std::memory_order_acquire);
   }
   // Makes `routes` the table; called with the bus's write mutex held.
   void Publish(const std::shared_ptr<const Router>& routes) {
@@ -149,7 +156,7 @@ struct Bus::ReaderSlots {
     }
   }
 
-  Slot slots[kCount];
+  Slot slots[kThreadSlots];
 };
 
 Bus::Bus(BusOptions options)

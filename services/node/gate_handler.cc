@@ -46,12 +46,15 @@ void GateHandler::Admitted(Message message, const Context& context, ReplyFn repl
                     service_, max_in_flight_)));
     return;
   }
-  auto done = [queue = queue_, stats = stats_, start = std::chrono::steady_clock::now(),
+  // One reference, to this gate (which holds the queue and the counters), not one to each: every
+  // request's reference count is written by whichever I/O thread takes it and the one that
+  // answers it.
+  auto done = [self = shared_from_this(), start = std::chrono::steady_clock::now(),
                reply = std::move(reply)](Result<Message> result) {
-    if (queue) queue->depth.fetch_sub(1, std::memory_order_acq_rel);
+    if (self->queue_) self->queue_->depth.fetch_sub(1, std::memory_order_acq_rel);
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
-    stats->Count(result.ok() ? Code::kOk : result.status().code(), micros.count());
+    self->stats_->Count(result.ok() ? Code::kOk : result.status().code(), micros.count());
     reply(std::move(result));
   };
   try {

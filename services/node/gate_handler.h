@@ -16,7 +16,7 @@
 
 namespace shardkit::services {
 
-class GateHandler final : public Handler {
+class GateHandler final : public Handler, public std::enable_shared_from_this<GateHandler> {
  public:
   GateHandler(std::shared_ptr<Handler> inner, std::string service,
               std::shared_ptr<QueueStats> queue, int64_t max_in_flight,

@@ -18,21 +18,21 @@ size_t BucketOf(int64_t micros) {
 }
 
 // The upper bound (ms) of the bucket holding quantile `q`; 0 with no observations.
-double QuantileMs(const std::array<std::atomic<uint64_t>, kLatencyBuckets>& buckets, double q) {
+double QuantileMs(const std::array<int64_t, kLatencyBuckets>& buckets, double q) {
   const auto& bounds = Metrics::kBuckets;
-  uint64_t total = 0;
-  for (const auto& b : buckets) total += b.load(std::memory_order_relaxed);
-  if (total == 0) return 0;
-  uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(total));
-  uint64_t seen = 0;
+  int64_t total = 0;
+  for (int64_t b : buckets) total += b;
+  if (total <= 0) return 0;
+  auto rank = static_cast<int64_t>(q * static_cast<double>(total));
+  int64_t seen = 0;
   for (size_t i = 0; i < buckets.size(); ++i) {
-    seen += buckets[i].load(std::memory_order_relaxed);
+    seen += buckets[i];
     if (seen > rank) return i < bounds.size() ? bounds[i] * 1000 : bounds.back() * 1000;
   }
   return bounds.back() * 1000;
 }
 
-JsonObject Quantiles(const std::array<std::atomic<uint64_t>, kLatencyBuckets>& buckets) {
+JsonObject Quantiles(const std::array<int64_t, kLatencyBuckets>& buckets) {
   return JsonObject()
       .AddRaw("p50", fmt::format("{}", QuantileMs(buckets, 0.5)))
       .AddRaw("p99", fmt::format("{}", QuantileMs(buckets, 0.99)));
@@ -57,16 +57,15 @@ std::shared_ptr<QueueStats> Metrics::Queue(const std::string& name) {
 }
 
 void Metrics::RequestFinished(Code code, int64_t micros) {
-  in_flight_.fetch_sub(1, std::memory_order_relaxed);
-  requests_[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
-  buckets_[BucketOf(micros)].fetch_add(1, std::memory_order_relaxed);
-  latency_sum_us_.fetch_add(static_cast<uint64_t>(micros < 0 ? 0 : micros),
-                            std::memory_order_relaxed);
+  totals_.Add(kInFlight, -1);
+  totals_.Add(kLatencySumUs, micros < 0 ? 0 : micros);
+  requests_.Add(static_cast<size_t>(code));
+  buckets_.Add(BucketOf(micros));
 }
 
 void RouteStats::Count(Code code, int64_t micros) {
   Count(code);
-  latency[BucketOf(micros)].fetch_add(1, std::memory_order_relaxed);
+  latency.Add(BucketOf(micros));
 }
 
 std::string Metrics::PrometheusText() const {
@@ -81,8 +80,9 @@ std::string Metrics::PrometheusText() const {
     queues = queues_;
   }
   for (const auto& [pattern, stats] : routes) {
+    const auto by_code = stats->by_code.Sums();
     for (size_t i = 0; i < kCodeCount; ++i) {
-      uint64_t n = stats->by_code[i].load(std::memory_order_relaxed);
+      const int64_t n = by_code[i];
       if (n == 0) continue;
       out += fmt::format("shardkit_messages_total{{pattern=\"{}\",outcome=\"{}\"}} {}\n",
                          LabelValue(pattern), CodeName(CodeAt(i)), n);
@@ -90,28 +90,30 @@ std::string Metrics::PrometheusText() const {
   }
   out += "# HELP shardkit_requests_total Requests answered by the listeners, per outcome.\n";
   out += "# TYPE shardkit_requests_total counter\n";
+  const auto requests = requests_.Sums();
   for (size_t i = 0; i < kCodeCount; ++i) {
     out += fmt::format("shardkit_requests_total{{outcome=\"{}\"}} {}\n", CodeName(CodeAt(i)),
-                       requests_[i].load(std::memory_order_relaxed));
+                       requests[i]);
   }
   out +=
       "# HELP shardkit_errors_total Error replies by code.\n# TYPE shardkit_errors_total counter\n";
   for (size_t i = 1; i < kCodeCount; ++i) {
-    out += fmt::format("shardkit_errors_total{{code=\"{}\"}} {}\n", CodeName(CodeAt(i)),
-                       requests_[i].load(std::memory_order_relaxed));
+    out +=
+        fmt::format("shardkit_errors_total{{code=\"{}\"}} {}\n", CodeName(CodeAt(i)), requests[i]);
   }
   out += "# HELP shardkit_request_seconds Request latency at the listener.\n";
   out += "# TYPE shardkit_request_seconds histogram\n";
-  uint64_t cumulative = 0;
+  const auto buckets = buckets_.Sums();
+  int64_t cumulative = 0;
   for (size_t i = 0; i < kBuckets.size(); ++i) {
-    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    cumulative += buckets[i];
     out +=
         fmt::format("shardkit_request_seconds_bucket{{le=\"{}\"}} {}\n", kBuckets[i], cumulative);
   }
-  cumulative += buckets_.back().load(std::memory_order_relaxed);
+  cumulative += buckets.back();
   out += fmt::format("shardkit_request_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
   out += fmt::format("shardkit_request_seconds_sum {}\n",
-                     static_cast<double>(latency_sum_us_.load(std::memory_order_relaxed)) / 1e6);
+                     static_cast<double>(totals_.Sum(kLatencySumUs)) / 1e6);
   out += fmt::format("shardkit_request_seconds_count {}\n", cumulative);
   out += "# HELP shardkit_in_flight Requests being handled.\n# TYPE shardkit_in_flight gauge\n";
   out += fmt::format("shardkit_in_flight {}\n", in_flight());
@@ -133,10 +135,11 @@ void Metrics::AddTo(JsonObject& out) const {
     routes = routes_;
     queues = queues_;
   }
-  auto codes = [](const std::array<std::atomic<uint64_t>, kCodeCount>& counts) {
+  auto codes = [](const StripedCounters<kCodeCount>& counters) {
     JsonObject out;
+    const auto counts = counters.Sums();
     for (size_t i = 0; i < kCodeCount; ++i) {
-      uint64_t n = counts[i].load(std::memory_order_relaxed);
+      const auto n = static_cast<uint64_t>(counts[i]);
       if (n != 0) out.Add(CodeName(CodeAt(i)), n);
     }
     return out;
@@ -144,7 +147,7 @@ void Metrics::AddTo(JsonObject& out) const {
   JsonObject by_route, route_latency;
   for (const auto& [pattern, stats] : routes) {
     by_route.Add(pattern, codes(stats->by_code));
-    route_latency.Add(pattern, Quantiles(stats->latency));
+    route_latency.Add(pattern, Quantiles(stats->latency.Sums()));
   }
   JsonObject by_queue;
   for (const auto& [name, stats] : queues)
@@ -153,7 +156,7 @@ void Metrics::AddTo(JsonObject& out) const {
       .Add("requests", codes(requests_))
       .Add("routes", by_route)
       .Add("queues", by_queue)
-      .Add("latency_ms", Quantiles(buckets_))
+      .Add("latency_ms", Quantiles(buckets_.Sums()))
       .Add("route_latency_ms", route_latency);
 }
 

@@ -170,6 +170,38 @@ TEST(Bus, PriorWithoutAPriorIsNoRoute) {
   EXPECT_EQ(bus.ActAndWait(M(R"({"a":1})")).status().code(), Code::kNoRoute);
 }
 
+// Context::Via adds a mark to the trail of what a handler sends, without copying it before a
+// message is sent: a child, a second mark after the first, and a prior's context all carry it.
+TEST(Bus, ATrailMarkReachesChildrenAndThePriorsContext) {
+  Bus bus;
+  const std::string first = "gate 'a:1'", second = "gate 'a:2'";
+  std::vector<std::string> child_via, prior_via;
+  ASSERT_TRUE(bus.Add("child:1",
+                      [&](Message m, const Context& ctx, ReplyFn reply) {
+                        child_via = m.meta().via;
+                        (void)ctx;
+                        reply(Message());
+                      })
+                  .ok());
+  ASSERT_TRUE(bus.Add("b:1",
+                      [&](Message, const Context& ctx, ReplyFn reply) {
+                        prior_via = ctx.origin().via;
+                        reply(Message());
+                      })
+                  .ok());
+  ASSERT_TRUE(bus.Override("b:1", MakeHandler([&](Message m, const Context& ctx, ReplyFn reply) {
+                             const Context marked = ctx.Via(first).Via(second);
+                             marked.Act(M(R"({"child":1})"),
+                                        [&marked, m, reply](Result<Message>) mutable {
+                                          marked.Prior(std::move(m), reply);
+                                        });
+                           }))
+                  .ok());
+  ASSERT_TRUE(bus.ActAndWait(M(R"({"b":1})")).ok());
+  EXPECT_EQ(child_via, (std::vector<std::string>{first, second}));
+  EXPECT_EQ(prior_via, (std::vector<std::string>{first, second}));
+}
+
 TEST(Bus, PublishReachesEveryMatchingObserver) {
   Bus bus;
   std::vector<std::string> seen;

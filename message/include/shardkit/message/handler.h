@@ -47,13 +47,18 @@ class Context {
   const Route* route() const { return route_.get(); }
   // The metadata of the message being handled.
   const Meta& origin() const { return origin_; }
-  // This context with `mark` added to origin().via: the messages a handler sends through it
-  // carry the mark in their trail (Meta::via).
-  Context Via(std::string mark) const {
+  // This context with `mark` after origin().via: the messages a handler sends through it carry
+  // the mark in their trail (Meta::via). The mark is not copied until such a message is sent (a
+  // request whose handler sends none pays no allocation for it), so it must live as long as this
+  // context and its copies do: a gate's own mark, the gate kept alive by the route the context
+  // holds. origin().via does not show it.
+  Context Via(const std::string& mark) const {
     Context out = *this;
-    out.origin_.via.push_back(std::move(mark));
+    if (out.mark_ != nullptr) out.origin_.via.push_back(*out.mark_);
+    out.mark_ = &mark;
     return out;
   }
+  Context Via(std::string&&) const = delete;  // a temporary mark would die before its use
 
  private:
   void Inherit(Message& child) const;
@@ -61,6 +66,7 @@ class Context {
   Bus* bus_;
   std::shared_ptr<const Route> route_;
   Meta origin_;
+  const std::string* mark_ = nullptr;  // a trail mark that follows origin_.via (Via)
 };
 
 class Handler {

@@ -6,8 +6,10 @@
 //   shardkit_in_flight                         requests entered and not yet answered
 //   shardkit_queue_depth{service}              in-flight requests per service (its bounded queue)
 //
-// Counting is lock-free on the hot path (atomics); RouteStats objects are created once per route
-// pattern and reused across reloads.
+// Counting is lock-free on the hot path, each count kept per thread (StripedCounters: the node's
+// I/O threads count every request, and counters they shared passed their cache lines between the
+// cores on each one); RouteStats objects are created once per route pattern and reused across
+// reloads.
 //
 // Thread-safety: every method is safe from any thread.
 #pragma once
@@ -22,6 +24,7 @@
 #include <string_view>
 
 #include "shardkit/message/status.h"
+#include "shardkit/message/thread_slots.h"
 
 namespace shardkit {
 class JsonObject;
@@ -34,11 +37,9 @@ inline constexpr size_t kCodeCount = static_cast<size_t>(Code::kNoRoute) + 1;
 inline constexpr size_t kLatencyBuckets = 15;  // Metrics::kBuckets, then +Inf
 
 struct RouteStats {
-  std::array<std::atomic<uint64_t>, kCodeCount> by_code{};
-  std::array<std::atomic<uint64_t>, kLatencyBuckets> latency{};  // handled in, per bucket
-  void Count(Code code) {
-    by_code[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
-  }
+  StripedCounters<kCodeCount> by_code;
+  StripedCounters<kLatencyBuckets> latency;  // handled in, per bucket
+  void Count(Code code) { by_code.Add(static_cast<size_t>(code)); }
   void Count(Code code, int64_t micros);  // and its latency
 };
 
@@ -57,11 +58,11 @@ class Metrics {
   std::shared_ptr<QueueStats> Queue(const std::string& name);
 
   // A request entered a listener / was answered after `micros` with `code`.
-  void RequestStarted() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void RequestStarted() { totals_.Add(kInFlight); }
   void RequestFinished(Code code, int64_t micros);
-  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  int64_t in_flight() const { return totals_.Sum(kInFlight); }
   uint64_t requests(Code code) const {
-    return requests_[static_cast<size_t>(code)].load(std::memory_order_relaxed);
+    return static_cast<uint64_t>(requests_.Sum(static_cast<size_t>(code)));
   }
 
   std::string PrometheusText() const;
@@ -77,10 +78,10 @@ class Metrics {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
  private:
-  std::atomic<int64_t> in_flight_{0};
-  std::array<std::atomic<uint64_t>, kCodeCount> requests_{};
-  std::array<std::atomic<uint64_t>, kLatencyBuckets> buckets_{};  // last: +Inf
-  std::atomic<uint64_t> latency_sum_us_{0};
+  static constexpr size_t kInFlight = 0, kLatencySumUs = 1;
+  StripedCounters<2> totals_;  // kInFlight, kLatencySumUs
+  StripedCounters<kCodeCount> requests_;
+  StripedCounters<kLatencyBuckets> buckets_;  // last: +Inf
 
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<RouteStats>> routes_;  // guarded by mutex_
