@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <optional>
 #include <random>
 #include <string_view>
 
@@ -88,8 +89,7 @@ void Context::Inherit(Message& child) const {
     meta.deadline = origin_.deadline;
   }
   if (meta.hops < origin_.hops) meta.hops = origin_.hops;
-  meta.via = origin_.via;
-  if (mark_ != nullptr) meta.via.push_back(*mark_);
+  CopyTrail(meta.via);
   meta.id.clear();  // a child is a new message
 }
 
@@ -115,15 +115,14 @@ void Context::Prior(Message message, ReplyFn reply) const {
   // per-thread one) keeps it alive without a count on the prior, which every thread that misses
   // in a cache in front of one store would write.
   const Route* prior = route_->prior.get();
-  if (mark_ != nullptr) {  // the prior's context carries the trail with this context's mark
-    Meta origin = origin_;
-    origin.via.push_back(*mark_);
-    bus_->Dispatch(std::shared_ptr<const Route>(route_, prior), std::move(message),
-                   std::move(reply), &origin);
-    return;
+  // The prior's context carries the trail with this context's pending mark, if any.
+  std::optional<Meta> marked;
+  if (mark_ != nullptr) {
+    marked = origin_;
+    CopyTrail(marked->via);
   }
   bus_->Dispatch(std::shared_ptr<const Route>(route_, prior), std::move(message), std::move(reply),
-                 &origin_);
+                 marked ? &*marked : &origin_);
 }
 
 // --- Bus

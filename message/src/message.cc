@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstddef>
 #include <cstring>
 #include <new>
-#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -39,6 +37,9 @@ std::string_view Put(char*& out, std::string_view bytes) {
   out += bytes.size();
   return {out - bytes.size(), bytes.size()};
 }
+
+// Whether `meta` holds nothing: a null Meta reads the same.
+bool Blank(const Meta& meta) { return meta.empty() && meta.via.empty(); }
 
 }  // namespace
 
@@ -112,8 +113,7 @@ bool operator==(const PropertyList& a, const PropertyList& b) {
 Message::Message(const Message& other) : shared_(other.shared_) {
   // An empty Meta (one read, or moved out of) is not copied: a null one reads the same, and a
   // cached answer copied on every hit would take one from the pool for nothing.
-  if (other.meta_ != nullptr && !(other.meta_->empty() && other.meta_->via.empty()))
-    NewMeta() = *other.meta_;
+  if (other.meta_ != nullptr && !Blank(*other.meta_)) NewMeta() = *other.meta_;
   if (other.list_ == nullptr) return;
   if (shared_) {
     other.list_->refs_.fetch_add(1, std::memory_order_relaxed);
@@ -183,7 +183,7 @@ void Message::RecycleMeta(Meta* meta) noexcept {
     delete meta;
     return;
   }
-  if (!meta->empty() || !meta->via.empty()) {
+  if (!Blank(*meta)) {
     Clear(meta->id);
     Clear(meta->trace);
     Clear(meta->parent);
@@ -195,23 +195,23 @@ void Message::RecycleMeta(Meta* meta) noexcept {
   meta_pool.free[meta_pool.count++] = meta;
 }
 
-const Value* Message::Find(std::string_view name) const {
+const Property* Message::FindProperty(std::string_view name) const {
   for (const Property& p : properties()) {
     if (p.name.size() == name.size() &&
         internal::SameBytes(p.name.data(), name.data(), name.size()))
-      return &p.value;
+      return &p;
   }
   return nullptr;
 }
 
+const Value* Message::Find(std::string_view name) const {
+  const Property* found = FindProperty(name);
+  return found != nullptr ? &found->value : nullptr;
+}
+
 int Message::IndexOf(std::string_view name) const {
-  const Value* found = Find(name);
-  if (found == nullptr) return -1;
-  // Find's value is a member of its property, which sits in the slot array: one scan, Find's.
-  static_assert(std::is_standard_layout_v<Property>);
-  const auto* property = reinterpret_cast<const Property*>(reinterpret_cast<const char*>(found) -
-                                                           offsetof(Property, value));
-  return static_cast<int>(property - properties().begin());
+  const Property* found = FindProperty(name);
+  return found != nullptr ? static_cast<int>(found - properties().begin()) : -1;
 }
 
 void PropertyList::ReleaseShared(PropertyList* list) {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shardkit/message/message.h"
 #include "shardkit/message/reply_fn.h"
@@ -54,7 +55,7 @@ class Context {
   // holds. origin().via does not show it.
   Context Via(const std::string& mark) const {
     Context out = *this;
-    if (out.mark_ != nullptr) out.origin_.via.push_back(*out.mark_);
+    if (mark_ != nullptr) CopyTrail(out.origin_.via);
     out.mark_ = &mark;
     return out;
   }
@@ -62,6 +63,11 @@ class Context {
 
  private:
   void Inherit(Message& child) const;
+  // Sets `via` to this context's trail: origin().via, then the pending mark if there is one.
+  void CopyTrail(std::vector<std::string>& via) const {
+    via = origin_.via;
+    if (mark_ != nullptr) via.push_back(*mark_);
+  }
 
   Bus* bus_;
   std::shared_ptr<const Route> route_;

@@ -219,6 +219,8 @@ class Message {
  private:
   // The index of the property named `name`, or -1.
   int IndexOf(std::string_view name) const;
+  // The property named `name`, or nullptr: the one scan behind Find and IndexOf.
+  const Property* FindProperty(std::string_view name) const;
   // Makes the block private to this message when it is shared; list_ must be set. A copy made
   // has room for `slots` more properties and `text_bytes` more text, so a write that follows
   // does not grow it again.
