@@ -63,13 +63,43 @@ std::string ListPrefix(std::string_view kind) {
   return key;
 }
 
-// The id of a load/save/remove message, as the store reads it (string or integer text).
-std::optional<std::string_view> IdOf(const Message& m) {
-  const Value* id = m.Find("id");
+// An id as the store reads it (string or integer text).
+std::optional<std::string_view> IdText(const Value* id) {
   if (id == nullptr || !(id->type == ValueType::kString || id->type == ValueType::kNumber))
     return std::nullopt;
   return std::string_view(id->text);
 }
+
+// The id of a load/save/remove message.
+std::optional<std::string_view> IdOf(const Message& m) { return IdText(m.Find("id")); }
+
+// What the cache reads of a request, found in one pass over its properties (every request reads
+// all five, most of them absent: five lookups were five scans).
+struct Request {
+  const Value *cache = nullptr, *store = nullptr, *kind = nullptr, *id = nullptr;
+  bool has_ids = false;
+
+  explicit Request(const Message& m) {
+    for (const Property& p : m.properties()) {
+      if (p.name == "store") {
+        store = &p.value;
+      } else if (p.name == "kind") {
+        kind = &p.value;
+      } else if (p.name == "id") {
+        id = &p.value;
+      } else if (p.name == "ids") {
+        has_ids = true;
+      } else if (p.name == "cache") {
+        cache = &p.value;
+      }
+    }
+  }
+  bool marked() const { return cache && cache->type == ValueType::kBool && cache->text == "true"; }
+  static std::optional<std::string_view> String(const Value* v) {
+    if (v == nullptr || v->type != ValueType::kString) return std::nullopt;
+    return v->text;
+  }
+};
 
 size_t Charge(std::string_view key, const Message& reply) {
   size_t bytes = key.size() + kEntryOverhead;
@@ -115,6 +145,7 @@ struct alignas(64) Stripe {
   // refuses) one entry as it adds one, so this spares an allocation of the entry and its key.
   std::unique_ptr<Entry> spare;  // guarded by mu
 
+  uint64_t Lookups() const { return stats.hits + stats.misses; }  // the policy's clock
   void EraseLocked(Entry* entry) {
     policy->Remove(*entry);
     Release(entries.Take(entry->hash, entry));
@@ -140,7 +171,7 @@ struct alignas(64) Stripe {
     made->charge = charge;
     Entry& e = entries.Insert(hash, std::move(made));
     evicted.clear();
-    policy->Add(e, evicted);
+    policy->Add(e, evicted, Lookups());
     for (Slot* gone : evicted)  // unlinked by the policy
       Release(entries.Take(gone->hash, static_cast<Entry*>(gone)));
     stats.evictions += evicted.size();
@@ -222,16 +253,17 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   void Handle(Message message, const Context& context, ReplyFn reply) override {
     // Without a prior, a marked message came back: no store serves the marked pattern. A cache
     // that decorates a store serves a marked one like any other (another node's cache sent it).
-    if (message.GetBool("cache") == true && !context.has_prior()) {
+    const Request request(message);
+    if (request.marked() && !context.has_prior()) {
       reply(Status::Unavailable(
           fmt::format("no store answers '{}' with cache:true", message.RoutingString())));
       return;
     }
-    auto op = message.GetString("store");
-    auto kind = message.GetString("kind");
+    auto op = Request::String(request.store);
+    auto kind = Request::String(request.kind);
     if (!op || !kind) return Forward(context, std::move(message), std::move(reply));
-    if (*op == "load" && !message.Has("ids")) {
-      if (auto id = IdOf(message)) {
+    if (*op == "load" && !request.has_ids) {
+      if (auto id = IdText(request.id)) {
         const EntityKeyText key(*kind, *id);
         return Read(context, std::move(message), key.view(), options_.ttl_ms, std::move(reply));
       }
@@ -327,7 +359,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       if (Stripe::Entry* entry = stripe.entries.Find(hash, key)) {
         if (FreshAt(entry->expires_at_ms)) {
           ++stripe.stats.hits;
-          stripe.policy->Hit(*entry);
+          stripe.policy->Hit(*entry, stripe.Lookups());
           Result<Message> answer = entry->answer;  // its properties are shared, not copied
           lock.unlock();
           reply(std::move(answer));

@@ -6,7 +6,7 @@
 namespace shardkit::cache {
 
 FrequencySketch::FrequencySketch(size_t entries)
-    : width_(std::bit_ceil(std::max<size_t>(entries, 64))), sample_size_(10 * width_) {
+    : width_(std::bit_ceil(std::max<size_t>(4 * entries, 64))), sample_size_(5 * width_) {
   counters_.assign(4 * width_, 0);
 }
 
@@ -73,8 +73,8 @@ class Lru final : public Policy {
  public:
   explicit Lru(size_t max_bytes) : max_bytes_(max_bytes) {}
   void Record(uint64_t) override {}
-  void Hit(Slot& s) override { all_.MoveToFront(s); }
-  void Add(Slot& s, std::vector<Slot*>& evicted) override {
+  void Hit(Slot& s, uint64_t) override { all_.MoveToFront(s); }
+  void Add(Slot& s, std::vector<Slot*>& evicted, uint64_t) override {
     all_.PushFront(s, 0);
     while (all_.bytes > max_bytes_ && !all_.empty()) {
       Slot& last = *all_.back;
@@ -100,17 +100,14 @@ class TinyLfu final : public Policy {
         protected_max_(main_max_ * 4 / 5),
         sketch_(entries) {}
 
-  void Record(uint64_t hash) override {
-    ++accesses_;
-    sketch_.Increment(hash);
-  }
+  void Record(uint64_t hash) override { sketch_.Increment(hash); }
 
-  void Hit(Slot& s) override {
+  void Hit(Slot& s, uint64_t access) override {
     Segment& from = Of(s.segment);
     if (s.segment == kProbation) {  // read again: promote, demoting the protected part's oldest
       from.Unlink(s);
       protected_.PushFront(s, kProtected);
-      s.moved_at = accesses_;
+      s.moved_at = access;
       while (protected_.bytes > protected_max_ && protected_.count > 1) {
         Slot& old = *protected_.back;
         protected_.Unlink(old);
@@ -123,14 +120,14 @@ class TinyLfu final : public Policy {
     // back that evicts: moving it again would change no eviction soon. Skipped, a hot entry's
     // hits write neither its lines nor its neighbours' nor the segment's, which threads reading
     // it at once would otherwise pass between their cores on every hit.
-    if (accesses_ - s.moved_at < from.count / 4) return;
+    if (access - s.moved_at < from.count / 4) return;
     from.MoveToFront(s);
-    s.moved_at = accesses_;
+    s.moved_at = access;
   }
 
-  void Add(Slot& s, std::vector<Slot*>& evicted) override {
+  void Add(Slot& s, std::vector<Slot*>& evicted, uint64_t access) override {
     window_.PushFront(s, kWindow);
-    s.moved_at = accesses_;
+    s.moved_at = access;
     while (window_.bytes > window_max_ && !window_.empty()) {
       Slot& candidate = *window_.back;
       window_.Unlink(candidate);
@@ -171,7 +168,6 @@ class TinyLfu final : public Policy {
 
   const size_t window_max_, main_max_, protected_max_;
   FrequencySketch sketch_;
-  uint64_t accesses_ = 0;  // Record calls; beside the sketch's count, which most also write
   Segment window_, probation_, protected_;
 };
 

@@ -44,12 +44,14 @@ TEST(FrequencySketch, KeepsKeysApart) {
   EXPECT_GE(sketch.Estimate(HashOf(5000)), 10);
 }
 
-TEST(FrequencySketch, HalvesEveryCountAfterTenIncrementsPerEntry) {
-  FrequencySketch sketch(64);  // ages after 640 additions
+TEST(FrequencySketch, HalvesEveryCountAfterFiveIncrementsPerCounterOfARow) {
+  FrequencySketch sketch(64);  // 256 counters a row: ages after 1,280 additions
   for (int i = 0; i < 15; ++i) sketch.Increment(HashOf(1));
   ASSERT_EQ(sketch.Estimate(HashOf(1)), 15);
-  // Other keys fill the sample; each new key's increment is an addition.
-  for (uint64_t key = 100; key < 100 + 640; ++key) sketch.Increment(HashOf(key));
+  // Other keys fill the sample; each new key's increment is an addition (key 1's were 15).
+  for (uint64_t key = 100; key < 100 + 1280 - 30; ++key) sketch.Increment(HashOf(key));
+  EXPECT_EQ(sketch.Estimate(HashOf(1)), 15) << "no halving before the sample is full";
+  for (uint64_t key = 2000; key < 2000 + 15; ++key) sketch.Increment(HashOf(key));
   EXPECT_LE(sketch.Estimate(HashOf(1)), 8) << "one halving (plus collisions) by now";
   EXPECT_GE(sketch.Estimate(HashOf(1)), 7);
 }
