@@ -355,6 +355,9 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     Flight* flight = nullptr;
     {
       std::unique_lock<AdaptiveLock> lock(stripe.mu);
+      // The bucket's line and the sketch's are each a likely cache miss: both loads in flight at
+      // once, rather than the second after the first.
+      stripe.entries.Prefetch(hash);
       stripe.policy->Record(hash);
       if (Stripe::Entry* entry = stripe.entries.Find(hash, key)) {
         if (FreshAt(entry->expires_at_ms)) {
