@@ -236,7 +236,8 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
   explicit Cache(CacheOptions options)
       : options_(options),
         clock_(options.clock ? options.clock : &SystemClock::Default()),
-        coarse_clock_(options.clock == nullptr) {
+        // A node hands every cache its clock, the system's unless a test set another.
+        coarse_clock_(clock_ == &SystemClock::Default()) {
     const size_t count = std::clamp<size_t>(
         std::bit_floor(std::max<size_t>(1, options.max_bytes / kStripeBytes)), 1, kMaxStripes);
     shift_ = 64 - std::countr_zero(count);
