@@ -108,6 +108,28 @@ TEST_F(CacheTest, LoadsAreReadThroughAndHitsSkipTheStore) {
   EXPECT_EQ(stats->GetUint("hits"), 1u);
 }
 
+TEST_F(CacheTest, ALoadInFlightKeepsTheCacheAfterEveryOtherOwnerIsGoneAndNoLonger) {
+  Install({});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  std::shared_ptr<Handler> stats = cache_->StatsHandler();  // holds the cache weakly
+  auto stats_code = [&] {
+    Code code = Code::kOk;
+    stats->Handle(M(R"({"sys":"cache","cmd":"stats"})"), Context(nullptr, nullptr, Meta()),
+                  [&](Result<Message> r) { code = r.ok() ? Code::kOk : r.status().code(); });
+    return code;
+  };
+  hold_loads_ = true;
+  std::string got;
+  bus_.Act(M(R"({"store":"load","kind":"entry","id":"a"})"),
+           [&got](Result<Message> r) { got = TextOf(r); });
+  bus_.Replace(Router());
+  cache_.reset();
+  EXPECT_EQ(stats_code(), Code::kOk) << "the load in flight holds the cache";
+  Release();  // lands in the cache, which answers
+  EXPECT_EQ(got, "one");
+  EXPECT_EQ(stats_code(), Code::kUnavailable) << "nothing holds the cache once it landed";
+}
+
 TEST_F(CacheTest, WritesGoToTheStoreFirstThenInvalidate) {
   Install({});
   ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
