@@ -94,10 +94,9 @@ struct Request {
       }
     }
   }
-  bool marked() const { return cache && cache->type == ValueType::kBool && cache->text == "true"; }
+  bool marked() const { return cache && cache->AsBool() == true; }
   static std::optional<std::string_view> String(const Value* v) {
-    if (v == nullptr || v->type != ValueType::kString) return std::nullopt;
-    return v->text;
+    return v != nullptr ? v->AsString() : std::nullopt;
   }
 };
 

@@ -259,8 +259,7 @@ void Message::Reserve(size_t properties, size_t text_bytes) {
 
 std::optional<std::string_view> Message::GetString(std::string_view name) const {
   const Value* v = Find(name);
-  if (v == nullptr || v->type != ValueType::kString) return std::nullopt;
-  return v->text;
+  return v != nullptr ? v->AsString() : std::nullopt;
 }
 
 std::optional<int64_t> Message::GetInt(std::string_view name) const {
@@ -283,8 +282,7 @@ std::optional<double> Message::GetDouble(std::string_view name) const {
 
 std::optional<bool> Message::GetBool(std::string_view name) const {
   const Value* v = Find(name);
-  if (v == nullptr || v->type != ValueType::kBool) return std::nullopt;
-  return v->text == "true";
+  return v != nullptr ? v->AsBool() : std::nullopt;
 }
 
 std::optional<std::string_view> Message::GetObjectJson(std::string_view name) const {

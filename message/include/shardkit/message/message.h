@@ -53,6 +53,15 @@ struct Value {
   bool is_routable() const {
     return type == ValueType::kString || type == ValueType::kNumber || type == ValueType::kBool;
   }
+  // A string's text, a bool's value; nullopt for any other type (Message's typed getters).
+  std::optional<std::string_view> AsString() const {
+    if (type != ValueType::kString) return std::nullopt;
+    return text;
+  }
+  std::optional<bool> AsBool() const {
+    if (type != ValueType::kBool) return std::nullopt;
+    return text == "true";
+  }
   friend bool operator==(const Value&, const Value&) = default;
 };
 
