@@ -8,6 +8,10 @@
 // The three states of the lock word are those of Drepper's "Futexes Are Tricky" (mutex 3): the
 // holder's unlock wakes a sleeper only when one may be asleep.
 //
+// As with std::mutex, the thread that takes the lock after another's unlock may destroy it: past
+// its exchange, unlock reads and writes nothing of the lock (the wake names only its address), so
+// a cache whose last owner let go as a load landed may be freed as soon as that load unlocked.
+//
 // Thread-safety: that is its purpose; meets BasicLockable (std::lock_guard, std::unique_lock).
 #pragma once
 

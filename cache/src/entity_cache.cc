@@ -22,8 +22,6 @@
 namespace shardkit::cache {
 namespace {
 
-// Table pair, entry with its policy slot, list node, the shared properties: charged per entry.
-constexpr size_t kEntryOverhead = 160;
 // Stripes of at least this many bytes each (a small cache is one stripe: its bound stays exact
 // for the policy), at most kMaxStripes. Small enough that a cache of a few MiB already has 16:
 // threads then rarely meet on one stripe's lock and lines, while each stripe's policy still
@@ -100,18 +98,14 @@ struct Request {
   }
 };
 
-size_t Charge(std::string_view key, const Message& reply) {
-  size_t bytes = key.size() + kEntryOverhead;
-  for (const Property& p : reply.properties()) bytes += p.name.size() + p.value.text.size();
-  return bytes;
-}
-
 // One share of the table, with its own lock, entries, policy and loads in flight: threads that
 // read different keys rarely share a lock. On lines of its own, with the lock and the counters a
 // hit writes on the first, so a hit moves one line between cores and no neighbour's.
 struct alignas(64) Stripe {
   // The policy's slot is the entry's first part: the slots it evicts lead back to their entries.
-  struct Entry : Slot {
+  // On lines of its own: a hot entry, read by every thread, shares none with a block that one
+  // thread writes (the heap hands the blocks a thread frees back to that thread's next requests).
+  struct alignas(kCacheLine) Entry : Slot {
     explicit Entry(Result<Message> a) : answer(std::move(a)) {}
     int64_t expires_at_ms = 0;  // before the answer: a hit reads it with the slot
     Result<Message> answer;     // properties shared (Message::Share): a hit copies a reference
@@ -143,6 +137,10 @@ struct alignas(64) Stripe {
   // The last entry let go, kept for the next fill: at a steady state nearly every miss evicts (or
   // refuses) one entry as it adds one, so this spares an allocation of the entry and its key.
   std::unique_ptr<Entry> spare;  // guarded by mu
+  // The cache itself, held once its last handle is gone while loads of this stripe are still in
+  // flight (Cache::Abandon): their callbacks hold no reference of their own, which every miss
+  // would write on one line shared by all threads. Handed back when the last of them lands.
+  std::shared_ptr<void> keep_alive;  // guarded by mu
 
   uint64_t Lookups() const { return stats.hits + stats.misses; }  // the policy's clock
   void EraseLocked(Entry* entry) {
@@ -186,8 +184,10 @@ struct alignas(64) Stripe {
     flight->stale = true;
     detached.push_back(flights.Take(flight->hash, flight));
   }
-  // The flight that landed leaves the table (or the detached list) and is kept for reuse.
-  void RetireLocked(Flight& flight) {
+  // The flight that landed leaves the table (or the detached list) and is kept for reuse; when it
+  // was the last of an abandoned cache's, the cache's last reference comes back, to be dropped
+  // once the lock is released.
+  [[nodiscard]] std::shared_ptr<void> RetireLocked(Flight& flight) {
     std::unique_ptr<Flight> done;
     if (flight.stale) {
       auto it = std::find_if(detached.begin(), detached.end(),
@@ -199,6 +199,8 @@ struct alignas(64) Stripe {
       done = flights.Take(flight.hash, &flight);
     }
     if (spare_flights.size() < kSpareFlights) spare_flights.push_back(std::move(done));
+    if (flights.size() == 0 && detached.empty()) return std::move(keep_alive);
+    return nullptr;
   }
   std::unique_ptr<Flight> NewFlightLocked() {
     if (spare_flights.empty()) return std::make_unique<Flight>();
@@ -230,7 +232,22 @@ struct alignas(64) Stripe {
   }
 };
 
-class Cache final : public EntityCache, public std::enable_shared_from_this<Cache> {
+// What an entry costs beyond its key's and properties' text, charged against max_bytes: the entry
+// itself (its policy slot, its key's first 48 bytes, expiry and answer, on whole cache lines), its
+// table's two (hash, entry) pairs (the table stays at most half full) and the header of the
+// shared properties' block.
+constexpr size_t kEntryOverhead = sizeof(Stripe::Entry) + 2 * 16 + 64;
+
+size_t Charge(std::string_view key, const Message& reply) {
+  size_t bytes = (key.size() > SlotKey::kInline ? key.size() : 0) + kEntryOverhead;
+  for (const Property& p : reply.properties()) bytes += p.name.size() + p.value.text.size();
+  return bytes;
+}
+
+// On lines of its own: what every lookup reads (the stripes, the options) is then apart from the
+// reference counts of its shared_ptr's control block, which each miss's callback writes.
+class alignas(kCacheLine) Cache final : public EntityCache,
+                                        public std::enable_shared_from_this<Cache> {
  public:
   explicit Cache(CacheOptions options)
       : options_(options),
@@ -304,6 +321,15 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
     for (auto& stripe : stripes_) {
       std::lock_guard<AdaptiveLock> lock(stripe->mu);
       stripe->ClearLocked();
+    }
+  }
+
+  // The last handle is gone (MakeEntityCache's deleter): the cache goes with `self`, but for the
+  // stripes with loads in flight, each of which keeps a reference until its last load lands.
+  static void Abandon(std::shared_ptr<Cache> self) {
+    for (auto& stripe : self->stripes_) {
+      std::lock_guard<AdaptiveLock> lock(stripe->mu);
+      if (stripe->flights.size() > 0 || !stripe->detached.empty()) stripe->keep_alive = self;
     }
   }
 
@@ -383,16 +409,16 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
       made->first = std::move(reply);
       flight = &stripe.flights.Insert(hash, std::move(made));
     }
-    // The flight lives until it lands (the stripe keeps it, in its table or detached).
+    // The flight lives until it lands (the stripe keeps it, in its table or detached), and so does
+    // the cache (Abandon).
     Forward(context, std::move(message),
-            [self = shared_from_this(), flight](Result<Message> answer) {
-              self->Land(*flight, std::move(answer));
-            });
+            [this, flight](Result<Message> answer) { Land(*flight, std::move(answer)); });
   }
 
   // A load came back: fill (unless stale or an error) and answer every waiter.
   void Land(Flight& flight, Result<Message> answer) {
     Stripe& stripe = StripeOf(flight.hash);
+    std::shared_ptr<void> last_hold;  // destroyed last: it may be this cache's last reference
     ReplyFn first;
     std::vector<ReplyFn> later;
     // Shared once here, the answer's properties cost every waiter and every later hit a
@@ -424,7 +450,7 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
             answer.ok() ? Result<Message>(std::move(stored)) : Result<Message>(answer.status());
         stripe.InsertLocked(flight.key, flight.hash, std::move(to_store), expires_at_ms, charge);
       }
-      stripe.RetireLocked(flight);  // `flight` may serve another miss from here on
+      last_hold = stripe.RetireLocked(flight);  // `flight` may serve another miss from here on
     }
     if (later.empty()) return first(std::move(answer));
     first(answer);
@@ -498,7 +524,11 @@ class Cache final : public EntityCache, public std::enable_shared_from_this<Cach
 }  // namespace
 
 std::shared_ptr<EntityCache> MakeEntityCache(CacheOptions options) {
-  return std::make_shared<Cache>(options);
+  auto cache = std::make_shared<Cache>(options);
+  EntityCache* handle = cache.get();
+  return std::shared_ptr<EntityCache>(handle, [cache = std::move(cache)](EntityCache*) mutable {
+    Cache::Abandon(std::move(cache));
+  });
 }
 
 }  // namespace shardkit::cache

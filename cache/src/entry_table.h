@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <shardkit/message/cache_lines.h>
+
 namespace shardkit::cache {
 
 template <typename E>
@@ -88,12 +90,12 @@ class EntryTable {
   }
 
   void Grow() {
-    std::vector<Bucket> old = std::exchange(buckets_, std::vector<Bucket>(buckets_.size() * 2));
+    LineVector<Bucket> old = std::exchange(buckets_, LineVector<Bucket>(buckets_.size() * 2));
     for (Bucket& b : old)
       if (b.entry) Place(b.hash, std::move(b.entry));
   }
 
-  std::vector<Bucket> buckets_;  // a power of two of them
+  LineVector<Bucket> buckets_;  // a power of two of them, on lines of their own
   size_t size_ = 0;
 };
 

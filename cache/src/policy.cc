@@ -69,7 +69,7 @@ struct Segment {
   }
 };
 
-class Lru final : public Policy {
+class alignas(kCacheLine) Lru final : public Policy {
  public:
   explicit Lru(size_t max_bytes) : max_bytes_(max_bytes) {}
   void Record(uint64_t) override {}
@@ -90,9 +90,12 @@ class Lru final : public Policy {
   Segment all_;
 };
 
+// Each policy is on lines of its own (as its owner stripe): the stripes' policies, made one after
+// another, would otherwise share lines that threads holding different stripes' locks write.
+
 // W-TinyLFU: 1% of the bytes for the window, the rest for the main part, of which 80% protected
 // (entries read again while on probation).
-class TinyLfu final : public Policy {
+class alignas(kCacheLine) TinyLfu final : public Policy {
  public:
   TinyLfu(size_t max_bytes, size_t entries)
       : window_max_(std::max<size_t>(1, max_bytes / 100)),

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include <shardkit/message/cache_lines.h>
+
 namespace shardkit::cache {
 
 // An entry's key, held in the entry itself up to kInline bytes (every entity key; list keys,
@@ -70,7 +72,7 @@ class FrequencySketch {
 
  private:
   size_t Index(uint64_t hash, int row) const;
-  std::vector<uint8_t> counters_;  // 4 rows of width_ counters (0..15)
+  LineVector<uint8_t> counters_;  // 4 rows of width_ counters (0..15)
   size_t width_;
   size_t additions_ = 0;
   size_t sample_size_;

@@ -8,7 +8,9 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+
 #include "same_bytes.h"
+#include "shardkit/message/cache_lines.h"
 
 namespace shardkit {
 namespace {
@@ -165,7 +167,8 @@ std::string EncodeValues(const Pattern& pattern, const std::vector<std::string>&
 
 }  // namespace
 
-class Router::Index {
+// On lines of its own, as its tables (the lookup reads its first fields).
+class alignas(kCacheLine) Router::Index {
  public:
   struct Group {
     Shape shape;
@@ -225,11 +228,9 @@ class Router::Index {
   // index is unchanged.
   template <typename Visit>
   void ForEachMatch(const Message& message, Visit visit) const {
-    const std::vector<Table>& tables = Tables();
     const std::string_view* values[kMaxKeyValues];
-    for (size_t g = 0; g < groups.size(); ++g) {
-      const Group& group = groups[g];
-      const std::vector<std::string>& names = group.shape.exact_names;
+    for (const Table& table : Tables()) {
+      const std::span<const std::string_view> names = table.names;
       uint64_t h = kHashSeed;
       bool present = true;
       for (size_t i = 0; i < names.size(); ++i) {
@@ -243,10 +244,9 @@ class Router::Index {
       }
       if (!present) continue;
       // Hashes can collide: the values are compared, and glob terms checked.
-      const bool walk = !group.shape.glob_names.empty() || names.size() > kMaxKeyValues;
-      for (const Entry& entry : tables[g].Probe(h)) {
-        if (walk ? !entry.route->pattern.Matches(message)
-                 : !SameKey(entry.key, values, names.size()))
+      for (const Entry& entry : table.Probe(h)) {
+        if (table.walk ? !entry.route->pattern.Matches(message)
+                       : !SameKey(entry.key, values, names.size()))
           continue;
         if (visit(entry.route, *entry.owner)) return;
       }
@@ -256,9 +256,11 @@ class Router::Index {
   // The read path of one group, built from its buckets on the first lookup after a change
   // (routing changes are rare, lookups are per message): open addressing over the hashes, each
   // slot a run of entries in specificity order, the encoded values beside each route, so that a
-  // match costs one probe and one compare, with no node-based map or pattern walk.
+  // match costs one probe and one compare, with no node-based map or pattern walk. Everything a
+  // lookup reads sits in blocks of cache lines of their own (cache_lines.h): the first lookup
+  // after a change builds them, on whichever thread, amid whatever that thread writes next.
   struct Entry {
-    std::string key;        // EncodeValues of the route
+    std::string_view key;   // EncodeValues of the route, in the table's text
     const Route* route;     // *owner, without the load of the bucket's element
     const RoutePtr* owner;  // into the group's bucket, unchanged until the next change
   };
@@ -267,9 +269,12 @@ class Router::Index {
     uint32_t begin = 0, end = 0;  // entries; empty slot: begin == end
   };
   struct Table {
-    std::vector<Slot> slots;
+    LineVector<Slot> slots;
     size_t mask = 0;
-    std::vector<Entry> entries;
+    LineVector<Entry> entries;
+    LineVector<std::string_view> names;  // the group's exact names, in the text
+    bool walk = false;                   // glob terms, or more exact ones than a lookup holds
+    LineVector<char> text;               // the names and the keys; never reallocated once built
 
     std::span<const Entry> Probe(uint64_t hash) const {
       for (size_t i = hash & mask;; i = (i + 1) & mask) {
@@ -278,21 +283,37 @@ class Router::Index {
         if (slot.hash == hash) return {entries.data() + slot.begin, entries.data() + slot.end};
       }
     }
+    std::string_view Keep(std::string_view bytes) {
+      const size_t at = text.size();
+      text.insert(text.end(), bytes.begin(), bytes.end());
+      return std::string_view(text.data() + at, bytes.size());
+    }
   };
 
   static Table Build(const Group& group) {
     Table table;
+    std::vector<std::string> keys;
+    size_t text_bytes = 0;
+    for (const std::string& name : group.shape.exact_names) text_bytes += name.size();
+    for (const auto& [hash, routes] : group.buckets) {
+      for (const RoutePtr& route : routes) {
+        keys.push_back(EncodeValues(route->pattern, group.shape.exact_names));
+        text_bytes += keys.back().size();
+      }
+    }
+    table.text.reserve(text_bytes);  // the views below point into it
+    for (const std::string& name : group.shape.exact_names) table.names.push_back(table.Keep(name));
+    table.walk = !group.shape.glob_names.empty() || table.names.size() > kMaxKeyValues;
     size_t capacity = 8;
     while (capacity < group.buckets.size() * 2) capacity <<= 1;
     table.slots.assign(capacity, Slot{});
     table.mask = capacity - 1;
     table.entries.reserve(group.count);
+    size_t next_key = 0;
     for (const auto& [hash, routes] : group.buckets) {
       Slot slot{hash, static_cast<uint32_t>(table.entries.size()), 0};
-      for (const RoutePtr& route : routes) {
-        table.entries.push_back(
-            {EncodeValues(route->pattern, group.shape.exact_names), route.get(), &route});
-      }
+      for (const RoutePtr& route : routes)
+        table.entries.push_back({table.Keep(keys[next_key++]), route.get(), &route});
       slot.end = static_cast<uint32_t>(table.entries.size());
       size_t i = hash & table.mask;
       while (table.slots[i].begin != table.slots[i].end) i = (i + 1) & table.mask;
@@ -303,7 +324,7 @@ class Router::Index {
 
   // The tables, built once after a change; concurrent readers of an unchanged index (the
   // contract of router.h) wait for the one that builds them.
-  const std::vector<Table>& Tables() const {
+  const LineVector<Table>& Tables() const {
     if (!built_.load(std::memory_order_acquire)) BuildTables();
     return tables_;
   }
@@ -311,13 +332,14 @@ class Router::Index {
     std::lock_guard<std::mutex> lock(build_mu_);
     if (built_.load(std::memory_order_relaxed)) return;
     tables_.clear();
+    tables_.reserve(groups.size());
     for (const Group& group : groups) tables_.push_back(Build(group));
     built_.store(true, std::memory_order_release);
   }
 
   mutable std::mutex build_mu_;
   mutable std::atomic<bool> built_{false};
-  mutable std::vector<Table> tables_;  // per group, same order
+  mutable LineVector<Table> tables_;  // per group, same order
 };
 
 Router::Router() : index_(std::make_unique<Index>()) {}

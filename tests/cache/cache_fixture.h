@@ -69,6 +69,13 @@ class CacheTest : public ::testing::Test {
     ASSERT_TRUE(bus_.Add("sys:cache,cmd:stats", cache_->StatsHandler()).ok());
   }
   Result<Message> Act(std::string_view json) { return bus_.ActAndWait(M(json)); }
+  // Whether the cache behind `stats` (its StatsHandler, which holds it weakly) is still alive.
+  static bool Alive(const std::shared_ptr<Handler>& stats) {
+    bool answered = false;
+    stats->Handle(M(R"({"sys":"cache","cmd":"stats"})"), Context(nullptr, nullptr, Meta()),
+                  [&](Result<Message> r) { answered = r.ok(); });
+    return answered;
+  }
   void Release() {
     std::vector<std::function<void()>> held;
     {

@@ -51,22 +51,43 @@ TEST_F(CacheTest, ALoadInFlightKeepsTheCacheAfterEveryOtherOwnerIsGoneAndNoLonge
   Install({});
   ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
   std::shared_ptr<Handler> stats = cache_->StatsHandler();  // holds the cache weakly
-  auto stats_code = [&] {
-    Code code = Code::kOk;
-    stats->Handle(M(R"({"sys":"cache","cmd":"stats"})"), Context(nullptr, nullptr, Meta()),
-                  [&](Result<Message> r) { code = r.ok() ? Code::kOk : r.status().code(); });
-    return code;
-  };
   hold_loads_ = true;
   std::string got;
   bus_.Act(M(R"({"store":"load","kind":"entry","id":"a"})"),
            [&got](Result<Message> r) { got = TextOf(r); });
   bus_.Replace(Router());
   cache_.reset();
-  EXPECT_EQ(stats_code(), Code::kOk) << "the load in flight holds the cache";
+  EXPECT_TRUE(Alive(stats)) << "the load in flight holds the cache";
   Release();  // lands in the cache, which answers
   EXPECT_EQ(got, "one");
-  EXPECT_EQ(stats_code(), Code::kUnavailable) << "nothing holds the cache once it landed";
+  EXPECT_FALSE(Alive(stats)) << "nothing holds the cache once it landed";
+}
+
+TEST_F(CacheTest, AStaleLoadInFlightAlsoKeepsTheCacheUntilItLands) {
+  Install({});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  std::shared_ptr<Handler> stats = cache_->StatsHandler();
+  hold_loads_ = true;
+  std::string got;
+  bus_.Act(M(R"({"store":"load","kind":"entry","id":"a"})"),
+           [&got](Result<Message> r) { got = TextOf(r); });
+  cache_->Invalidate("entry", "a");  // the load in flight is detached: it will not fill
+  bus_.Replace(Router());
+  cache_.reset();
+  EXPECT_TRUE(Alive(stats)) << "the detached load holds the cache";
+  Release();
+  EXPECT_EQ(got, "one");
+  EXPECT_FALSE(Alive(stats)) << "nothing holds the cache once it landed";
+}
+
+TEST_F(CacheTest, ACacheWithNoLoadInFlightGoesWithItsLastOwner) {
+  Install({});
+  ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
+  EXPECT_EQ(TextOf(Act(R"({"store":"load","kind":"entry","id":"a"})")), "one");
+  std::shared_ptr<Handler> stats = cache_->StatsHandler();
+  bus_.Replace(Router());
+  cache_.reset();
+  EXPECT_FALSE(Alive(stats)) << "no load was in flight: the cache went with its last owner";
 }
 
 TEST_F(CacheTest, WritesGoToTheStoreFirstThenInvalidate) {
@@ -360,7 +381,7 @@ TEST_F(CacheTest, NoReadAfterAnAcknowledgedSaveIsStale) {
 }
 
 // Ten hot keys read five times each, then a scan of 200 keys read once, through a cache of 8 KB
-// (room for about 30 entries) with `policy`: how many hot keys had to be loaded again after.
+// (room for about 17 entries) with `policy`: how many hot keys had to be loaded again after.
 class ScanTest : public CacheTest {
  protected:
   int HotKeysLostToAScan(CachePolicy policy) {

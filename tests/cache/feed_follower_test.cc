@@ -30,8 +30,9 @@ TEST_F(CacheTest, TheFeedFollowerInvalidatesWritesMadeBehindTheCachesBackAcrossR
   std::string state =
       (std::filesystem::temp_directory_path() / fmt::format("shardkit-feed-{}", getpid())).string();
   std::filesystem::remove(state);
-  FeedFollowerOptions options{{{"entry", M(R"({"store":"changes","kind":"entry","cache":true})")}},
-                              state};
+  FeedFollowerOptions options;
+  options.sources = {{"entry", M(R"({"store":"changes","kind":"entry","cache":true})")}};
+  options.state_path = state;
   ASSERT_TRUE(Act(R"({"store":"save","kind":"entry","ent":{"id":"a","text":"one"}})").ok());
   {
     FeedFollower follower(bus_, cache_, options);
