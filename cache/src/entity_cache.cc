@@ -381,10 +381,6 @@ class alignas(kCacheLine) Cache final : public EntityCache,
     Flight* flight = nullptr;
     {
       std::unique_lock<AdaptiveLock> lock(stripe.mu);
-      // The bucket's line and the sketch's are each a likely cache miss: both loads in flight at
-      // once, rather than the second after the first.
-      stripe.entries.Prefetch(hash);
-      stripe.policy->Record(hash);
       if (Stripe::Entry* entry = stripe.entries.Find(hash, key)) {
         if (FreshAt(entry->expires_at_ms)) {
           ++stripe.stats.hits;
@@ -396,6 +392,7 @@ class alignas(kCacheLine) Cache final : public EntityCache,
         }
         stripe.EraseLocked(entry);
       }
+      stripe.policy->Record(hash);
       ++stripe.stats.misses;
       if (Flight* existing = stripe.flights.Find(hash, key)) {
         ++stripe.stats.coalesced;

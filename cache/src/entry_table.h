@@ -31,9 +31,6 @@ class EntryTable {
     }
   }
 
-  // Starts loading the home bucket of `hash` into the CPU's cache, for a Find after other work.
-  void Prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[hash & Mask()]); }
-
   // Adds `entry` (its key must be absent) and returns it.
   E& Insert(uint64_t hash, std::unique_ptr<E> entry) {
     if ((size_ + 1) * 2 > buckets_.size()) Grow();  // at most half full: short runs

@@ -17,19 +17,23 @@ size_t FrequencySketch::Index(uint64_t hash, int row) const {
          ((h1 + static_cast<uint64_t>(row) * h2) & (width_ - 1));
 }
 
-void FrequencySketch::Increment(uint64_t hash) {
-  bool added = false;
+bool FrequencySketch::Increment(uint64_t hash) {
+  bool added = false, full = true;
   for (int row = 0; row < 4; ++row) {
     uint8_t& c = counters_[Index(hash, row)];
     if (c < 15) {
       ++c;
       added = true;
     }
+    full = full && c == 15;
   }
   if (added && ++additions_ >= sample_size_) {
     for (uint8_t& c : counters_) c >>= 1;  // ageing: yesterday's hits count half
     additions_ /= 2;
+    ++ageings_;
+    return false;
   }
+  return full;
 }
 
 int FrequencySketch::Estimate(uint64_t hash) const {
@@ -106,6 +110,11 @@ class alignas(kCacheLine) TinyLfu final : public Policy {
   void Record(uint64_t hash) override { sketch_.Increment(hash); }
 
   void Hit(Slot& s, uint64_t access) override {
+    // A settled key's counters are all at the maximum, which only the next ageing lowers.
+    // (A slot settled before the last ageing counts again, and is written only once it settles:
+    // threads reading one entry at once do not pass its line between them for this.)
+    if (s.settled_at != sketch_.ageings() && sketch_.Increment(s.hash))
+      s.settled_at = sketch_.ageings();
     Segment& from = Of(s.segment);
     if (s.segment == kProbation) {  // read again: promote, demoting the protected part's oldest
       from.Unlink(s);
@@ -129,6 +138,7 @@ class alignas(kCacheLine) TinyLfu final : public Policy {
   }
 
   void Add(Slot& s, std::vector<Slot*>& evicted, uint64_t access) override {
+    s.settled_at = Slot::kUnsettled;  // its miss was counted, not its settling
     window_.PushFront(s, kWindow);
     s.moved_at = access;
     while (window_.bytes > window_max_ && !window_.empty()) {

@@ -53,7 +53,11 @@ struct Slot {
   SlotKey key;
   uint64_t hash = 0;
   size_t charge = 0;
-  int segment = 0;        // the policy's own
+  int segment = 0;  // the policy's own
+  // The sketch's ageing count when this slot's key last had every counter at its maximum: until
+  // the sketch ages again, counting a hit of it would change nothing, and is skipped.
+  uint32_t settled_at = kUnsettled;
+  static constexpr uint32_t kUnsettled = ~uint32_t{0};
   uint64_t moved_at = 0;  // the owner's lookup count when the policy last put this slot at a front
   Slot* prev = nullptr;   // in that segment's list, most recent first
   Slot* next = nullptr;
@@ -67,8 +71,12 @@ struct Slot {
 class FrequencySketch {
  public:
   explicit FrequencySketch(size_t entries);
-  void Increment(uint64_t hash);
+  // Counts one use of `hash`. True when each of its counters is then at the maximum, so that no
+  // further Increment of it changes anything before the next ageing.
+  bool Increment(uint64_t hash);
   int Estimate(uint64_t hash) const;
+  // How many times the counters were halved so far.
+  uint32_t ageings() const { return ageings_; }
 
  private:
   size_t Index(uint64_t hash, int row) const;
@@ -76,15 +84,17 @@ class FrequencySketch {
   size_t width_;
   size_t additions_ = 0;
   size_t sample_size_;
+  uint32_t ageings_ = 0;
 };
 
 class Policy {
  public:
   virtual ~Policy() = default;
-  // An access of `hash`, hit or miss (W-TinyLFU counts both).
+  // A miss of `hash` (W-TinyLFU counts every access, hit or miss).
   virtual void Record(uint64_t hash) = 0;
-  // `slot` (present) was read. `access` is the owner's count of lookups so far: the owner keeps
-  // it on a line that a lookup writes anyway, so a hit on a hot entry writes no line of the policy.
+  // `slot` (present) was read, and is counted as Record counts a miss. `access` is the owner's
+  // count of lookups so far: the owner keeps it on a line that a lookup writes anyway, so a hit on
+  // a hot entry writes no line of the policy, and reads none of the sketch while it is settled.
   virtual void Hit(Slot& slot, uint64_t access) = 0;
   // `slot` is new; afterwards the policy holds at most its bound. The slots it let go (possibly
   // `slot` itself, when admission refuses it) are unlinked and appended to `evicted`.

@@ -142,6 +142,21 @@ std::string EncodeValues(const Pattern& pattern, const std::vector<std::string>&
   return key;
 }
 
+// Whether each of the pattern's glob terms is `*` (a term that any routable value matches).
+bool StarsOnly(const Route& route) {
+  return std::all_of(route.pattern.terms().begin(), route.pattern.terms().end(),
+                     [](const Pattern::Term& t) { return !t.glob || t.value == "*"; });
+}
+
+// Whether `message` has a routable value for each of `names`.
+bool AllRoutable(const Message& message, std::span<const std::string_view> names) {
+  for (std::string_view name : names) {
+    const Value* v = message.Find(name);
+    if (v == nullptr || !v->is_routable()) return false;
+  }
+  return true;
+}
+
 // Whether `key` (EncodeValues) encodes exactly `values`.
 [[gnu::always_inline]] inline bool SameKey(std::string_view key,
                                            const std::string_view* const* values, size_t n) {
@@ -243,12 +258,21 @@ class alignas(kCacheLine) Router::Index {
         h = HashShort(v->text, h);
       }
       if (!present) continue;
-      // Hashes can collide: the values are compared, and glob terms checked.
+      // Hashes can collide: the values are compared, and glob terms checked (a `*` only for a
+      // routable value, as Pattern::Matches checks it).
+      int globs_present = -1;  // not yet looked up
       for (const Entry& entry : table.Probe(h)) {
-        if (table.walk ? !entry.route->pattern.Matches(message)
-                       : !SameKey(entry.key, values, names.size()))
-          continue;
-        if (visit(entry.route, *entry.owner)) return;
+        bool matches;
+        if (table.walk && !entry.stars_only) {
+          matches = entry.route->pattern.Matches(message);
+        } else {
+          matches = SameKey(entry.key, values, names.size());
+          if (matches && table.walk) {
+            if (globs_present < 0) globs_present = AllRoutable(message, table.glob_names);
+            matches = globs_present == 1;
+          }
+        }
+        if (matches && visit(entry.route, *entry.owner)) return;
       }
     }
   }
@@ -263,6 +287,7 @@ class alignas(kCacheLine) Router::Index {
     std::string_view key;   // EncodeValues of the route, in the table's text
     const Route* route;     // *owner, without the load of the bucket's element
     const RoutePtr* owner;  // into the group's bucket, unchanged until the next change
+    bool stars_only;        // every glob term is `*`: matched by its key and present values
   };
   struct Slot {
     uint64_t hash = 0;
@@ -272,9 +297,10 @@ class alignas(kCacheLine) Router::Index {
     LineVector<Slot> slots;
     size_t mask = 0;
     LineVector<Entry> entries;
-    LineVector<std::string_view> names;  // the group's exact names, in the text
-    bool walk = false;                   // glob terms, or more exact ones than a lookup holds
-    LineVector<char> text;               // the names and the keys; never reallocated once built
+    LineVector<std::string_view> names;       // the group's exact names, in the text
+    LineVector<std::string_view> glob_names;  // and its glob names
+    bool walk = false;                        // glob terms, or more exact ones than a lookup holds
+    LineVector<char> text;  // the names and the keys; never reallocated once built
 
     std::span<const Entry> Probe(uint64_t hash) const {
       for (size_t i = hash & mask;; i = (i + 1) & mask) {
@@ -294,7 +320,7 @@ class alignas(kCacheLine) Router::Index {
     Table table;
     std::vector<std::string> keys;
     size_t text_bytes = 0;
-    for (const std::string& name : group.shape.exact_names) text_bytes += name.size();
+    for (const std::string& name : group.shape.all_names) text_bytes += name.size();
     for (const auto& [hash, routes] : group.buckets) {
       for (const RoutePtr& route : routes) {
         keys.push_back(EncodeValues(route->pattern, group.shape.exact_names));
@@ -303,7 +329,10 @@ class alignas(kCacheLine) Router::Index {
     }
     table.text.reserve(text_bytes);  // the views below point into it
     for (const std::string& name : group.shape.exact_names) table.names.push_back(table.Keep(name));
+    for (const std::string& name : group.shape.glob_names)
+      table.glob_names.push_back(table.Keep(name));
     table.walk = !group.shape.glob_names.empty() || table.names.size() > kMaxKeyValues;
+    const bool few_names = table.names.size() <= kMaxKeyValues;
     size_t capacity = 8;
     while (capacity < group.buckets.size() * 2) capacity <<= 1;
     table.slots.assign(capacity, Slot{});
@@ -313,7 +342,8 @@ class alignas(kCacheLine) Router::Index {
     for (const auto& [hash, routes] : group.buckets) {
       Slot slot{hash, static_cast<uint32_t>(table.entries.size()), 0};
       for (const RoutePtr& route : routes)
-        table.entries.push_back({table.Keep(keys[next_key++]), route.get(), &route});
+        table.entries.push_back(
+            {table.Keep(keys[next_key++]), route.get(), &route, few_names && StarsOnly(*route)});
       slot.end = static_cast<uint32_t>(table.entries.size());
       size_t i = hash & table.mask;
       while (table.slots[i].begin != table.slots[i].end) i = (i + 1) & table.mask;

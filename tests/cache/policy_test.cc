@@ -44,6 +44,20 @@ TEST(FrequencySketch, KeepsKeysApart) {
   EXPECT_GE(sketch.Estimate(HashOf(5000)), 10);
 }
 
+// A key settles when every one of its counters reaches the maximum: no increment changes it
+// then, until the next ageing (which TinyLfu::Hit relies on to skip counting hot keys' hits).
+TEST(FrequencySketch, SaysWhenAKeyIsSettledAndAgeingUnsettlesIt) {
+  FrequencySketch sketch(16);  // 64 counters a row, halved every 320 additions
+  for (int i = 0; i < 14; ++i) EXPECT_FALSE(sketch.Increment(HashOf(1))) << "use " << i + 1;
+  EXPECT_TRUE(sketch.Increment(HashOf(1))) << "the 15th use fills its counters";
+  EXPECT_TRUE(sketch.Increment(HashOf(1))) << "and it stays settled";
+  EXPECT_EQ(sketch.ageings(), 0u);
+  uint64_t key = 100;
+  while (sketch.ageings() == 0) (void)sketch.Increment(HashOf(key++));
+  EXPECT_LE(sketch.Estimate(HashOf(1)), 8);
+  EXPECT_FALSE(sketch.Increment(HashOf(1))) << "halved: unsettled until filled again";
+}
+
 TEST(FrequencySketch, HalvesEveryCountAfterFiveIncrementsPerCounterOfARow) {
   FrequencySketch sketch(64);  // 256 counters a row: ages after 1,280 additions
   for (int i = 0; i < 15; ++i) sketch.Increment(HashOf(1));

@@ -95,6 +95,23 @@ TEST_F(RouterTest, Rule5ThenGlobsWithMoreLiteralCharacters) {
   EXPECT_EQ(Winner(R"({"kind":"user"})"), "kind:*");
 }
 
+// A `*` term is matched without its glob: by the presence of a routable value (string, number or
+// bool), beside exact terms and other globs of the same shape.
+TEST_F(RouterTest, AStarTermNeedsARoutableValueAndYieldsToLongerGlobs) {
+  Add("store:*,kind:entry");
+  Add("store:l*,kind:entry");
+  Add("store:*,kind:user");
+  EXPECT_EQ(Winner(R"({"store":"load","kind":"entry"})"), "store:l*,kind:entry");
+  EXPECT_EQ(Winner(R"({"store":"save","kind":"entry"})"), "store:*,kind:entry");
+  EXPECT_EQ(Winner(R"({"store":7,"kind":"entry"})"), "store:*,kind:entry");
+  EXPECT_EQ(Winner(R"({"store":false,"kind":"user"})"), "store:*,kind:user");
+  EXPECT_EQ(Winner(R"({"store":{"op":"save"},"kind":"entry"})"), "none");
+  EXPECT_EQ(Winner(R"({"store":["save"],"kind":"user"})"), "none");
+  EXPECT_EQ(Winner(R"({"store":null,"kind":"entry"})"), "none");
+  EXPECT_EQ(Winner(R"({"kind":"entry"})"), "none");
+  EXPECT_EQ(Winner(R"({"store":"save","kind":"other"})"), "none");
+}
+
 TEST_F(RouterTest, Rule6ThenThePatternKey) {
   Add("kind:*y");
   Add("kind:e*");
