@@ -73,6 +73,8 @@ struct Segment {
   }
 };
 
+// Each policy is on lines of its own (as its owner stripe): the stripes' policies, made one after
+// another, would otherwise share lines that threads holding different stripes' locks write.
 class alignas(kCacheLine) Lru final : public Policy {
  public:
   explicit Lru(size_t max_bytes) : max_bytes_(max_bytes) {}
@@ -93,9 +95,6 @@ class alignas(kCacheLine) Lru final : public Policy {
   const size_t max_bytes_;
   Segment all_;
 };
-
-// Each policy is on lines of its own (as its owner stripe): the stripes' policies, made one after
-// another, would otherwise share lines that threads holding different stripes' locks write.
 
 // W-TinyLFU: 1% of the bytes for the window, the rest for the main part, of which 80% protected
 // (entries read again while on probation).
