@@ -30,9 +30,8 @@ struct LineAllocator {
   T* allocate(size_t n) {
     return static_cast<T*>(::operator new (Bytes(n), std::align_val_t{kCacheLine}));
   }
-  void deallocate(T* p, size_t n) noexcept {
-    ::operator delete (p, Bytes(n), std::align_val_t{kCacheLine});
-  }
+  // The unsized form: clang before 19 declares no sized deallocation unless asked to.
+  void deallocate(T* p, size_t) noexcept { ::operator delete (p, std::align_val_t{kCacheLine}); }
   friend bool operator==(const LineAllocator&, const LineAllocator&) { return true; }
 };
 
