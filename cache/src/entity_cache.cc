@@ -101,7 +101,7 @@ struct Request {
 // One share of the table, with its own lock, entries, policy and loads in flight: threads that
 // read different keys rarely share a lock. On lines of its own, with the lock and the counters a
 // hit writes on the first, so a hit moves one line between cores and no neighbour's.
-struct alignas(64) Stripe {
+struct alignas(kCacheLine) Stripe {
   // The policy's slot is the entry's first part: the slots it evicts lead back to their entries.
   // On lines of its own: a hot entry, read by every thread, shares none with a block that one
   // thread writes (the heap hands the blocks a thread frees back to that thread's next requests).
@@ -199,9 +199,10 @@ struct alignas(64) Stripe {
       done = flights.Take(flight.hash, &flight);
     }
     if (spare_flights.size() < kSpareFlights) spare_flights.push_back(std::move(done));
-    if (flights.size() == 0 && detached.empty()) return std::move(keep_alive);
+    if (!LoadsInFlightLocked()) return std::move(keep_alive);
     return nullptr;
   }
+  bool LoadsInFlightLocked() const { return flights.size() > 0 || !detached.empty(); }
   std::unique_ptr<Flight> NewFlightLocked() {
     if (spare_flights.empty()) return std::make_unique<Flight>();
     std::unique_ptr<Flight> reused = std::move(spare_flights.back());
@@ -329,7 +330,7 @@ class alignas(kCacheLine) Cache final : public EntityCache,
   static void Abandon(std::shared_ptr<Cache> self) {
     for (auto& stripe : self->stripes_) {
       std::lock_guard<AdaptiveLock> lock(stripe->mu);
-      if (stripe->flights.size() > 0 || !stripe->detached.empty()) stripe->keep_alive = self;
+      if (stripe->LoadsInFlightLocked()) stripe->keep_alive = self;
     }
   }
 

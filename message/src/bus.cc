@@ -135,11 +135,11 @@ void Context::Prior(Message message, ReplyFn reply) const {
 // slot of its index (ThreadSlot), so two threads share a slot only past kThreadSlots of them.
 // Every slot holds the same table once a change returns.
 struct Bus::ReaderSlots {
-  struct alignas(64) Slot {
+  struct alignas(kCacheLine) Slot {
     std::atomic<std::shared_ptr<const Router>> routes;
   };
   // A slot's own owner of the table: over-aligned, so that no two slots' counts share a line.
-  struct alignas(64) Holder {
+  struct alignas(kCacheLine) Holder {
     std::shared_ptr<const Router> routes;
   };
 

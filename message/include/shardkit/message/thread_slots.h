@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "shardkit/message/cache_lines.h"
+
 namespace shardkit {
 
 inline constexpr size_t kThreadSlots = 16;
@@ -45,7 +47,7 @@ class StripedCounters {
   }
 
  private:
-  struct alignas(64) Slot {
+  struct alignas(kCacheLine) Slot {
     std::array<std::atomic<int64_t>, N> values{};
   };
   std::array<Slot, kThreadSlots> slots_;
