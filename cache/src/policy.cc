@@ -21,11 +21,11 @@ bool FrequencySketch::Increment(uint64_t hash) {
   bool added = false, full = true;
   for (int row = 0; row < 4; ++row) {
     uint8_t& c = counters_[Index(hash, row)];
-    if (c < 15) {
+    if (c < kMaxCount) {
       ++c;
       added = true;
     }
-    full = full && c == 15;
+    full = full && c == kMaxCount;
   }
   if (added && ++additions_ >= sample_size_) {
     for (uint8_t& c : counters_) c >>= 1;  // ageing: yesterday's hits count half
@@ -37,7 +37,7 @@ bool FrequencySketch::Increment(uint64_t hash) {
 }
 
 int FrequencySketch::Estimate(uint64_t hash) const {
-  int least = 15;
+  int least = kMaxCount;
   for (int row = 0; row < 4; ++row) least = std::min<int>(least, counters_[Index(hash, row)]);
   return least;
 }

@@ -14,16 +14,18 @@ namespace {
 
 uint64_t HashOf(uint64_t n) { return std::hash<std::string>{}("key" + std::to_string(n)); }
 
-TEST(FrequencySketch, NeverCountsAKeyLowerThanItsUsesUpToFifteen) {
+constexpr int kMax = FrequencySketch::kMaxCount;
+
+TEST(FrequencySketch, NeverCountsAKeyLowerThanItsUsesUpToTheMaximum) {
   FrequencySketch sketch(1024);
   for (uint64_t key = 0; key < 500; ++key) {
-    const int uses = static_cast<int>(key % 20);
+    const int uses = static_cast<int>(key % (kMax + 5));
     for (int i = 0; i < uses; ++i) sketch.Increment(HashOf(key));
   }
   for (uint64_t key = 0; key < 500; ++key) {
-    const int uses = static_cast<int>(key % 20);
-    EXPECT_GE(sketch.Estimate(HashOf(key)), std::min(uses, 15)) << "key " << key;
-    EXPECT_LE(sketch.Estimate(HashOf(key)), 15);
+    const int uses = static_cast<int>(key % (kMax + 5));
+    EXPECT_GE(sketch.Estimate(HashOf(key)), std::min(uses, kMax)) << "key " << key;
+    EXPECT_LE(sketch.Estimate(HashOf(key)), kMax);
   }
 }
 
@@ -48,26 +50,26 @@ TEST(FrequencySketch, KeepsKeysApart) {
 // then, until the next ageing (which TinyLfu::Hit relies on to skip counting hot keys' hits).
 TEST(FrequencySketch, SaysWhenAKeyIsSettledAndAgeingUnsettlesIt) {
   FrequencySketch sketch(16);  // 64 counters a row, halved every 320 additions
-  for (int i = 0; i < 14; ++i) EXPECT_FALSE(sketch.Increment(HashOf(1))) << "use " << i + 1;
-  EXPECT_TRUE(sketch.Increment(HashOf(1))) << "the 15th use fills its counters";
+  for (int i = 0; i < kMax - 1; ++i) EXPECT_FALSE(sketch.Increment(HashOf(1))) << "use " << i + 1;
+  EXPECT_TRUE(sketch.Increment(HashOf(1))) << "the last use up to the maximum fills its counters";
   EXPECT_TRUE(sketch.Increment(HashOf(1))) << "and it stays settled";
   EXPECT_EQ(sketch.ageings(), 0u);
   uint64_t key = 100;
   while (sketch.ageings() == 0) (void)sketch.Increment(HashOf(key++));
-  EXPECT_LE(sketch.Estimate(HashOf(1)), 8);
+  EXPECT_LE(sketch.Estimate(HashOf(1)), kMax / 2 + 1);
   EXPECT_FALSE(sketch.Increment(HashOf(1))) << "halved: unsettled until filled again";
 }
 
 TEST(FrequencySketch, HalvesEveryCountAfterFiveIncrementsPerCounterOfARow) {
   FrequencySketch sketch(64);  // 256 counters a row: ages after 1,280 additions
-  for (int i = 0; i < 15; ++i) sketch.Increment(HashOf(1));
-  ASSERT_EQ(sketch.Estimate(HashOf(1)), 15);
-  // Other keys fill the sample; each new key's increment is an addition (key 1's were 15).
-  for (uint64_t key = 100; key < 100 + 1280 - 30; ++key) sketch.Increment(HashOf(key));
-  EXPECT_EQ(sketch.Estimate(HashOf(1)), 15) << "no halving before the sample is full";
+  for (int i = 0; i < kMax; ++i) sketch.Increment(HashOf(1));
+  ASSERT_EQ(sketch.Estimate(HashOf(1)), kMax);
+  // Other keys fill the sample; each new key's increment is an addition (as were key 1's).
+  for (uint64_t key = 100; key < 100 + 1280 - kMax - 15; ++key) sketch.Increment(HashOf(key));
+  EXPECT_EQ(sketch.Estimate(HashOf(1)), kMax) << "no halving before the sample is full";
   for (uint64_t key = 2000; key < 2000 + 15; ++key) sketch.Increment(HashOf(key));
-  EXPECT_LE(sketch.Estimate(HashOf(1)), 8) << "one halving (plus collisions) by now";
-  EXPECT_GE(sketch.Estimate(HashOf(1)), 7);
+  EXPECT_LE(sketch.Estimate(HashOf(1)), kMax / 2 + 1) << "one halving (plus collisions) by now";
+  EXPECT_GE(sketch.Estimate(HashOf(1)), kMax / 2);
 }
 
 }  // namespace
