@@ -67,7 +67,7 @@ struct Slot {
 // counters each (4 × `entries`, rounded up to a power of two), halved every 5 × `width`
 // increments (20 to 40 per entry) so that old popularity fades. With four counters per entry in
 // each row, two keys seldom share all four (`bench cache`'s hit ratio at Zipf 0.99: 0.7843 with
-// one counter per entry and halving every 10 × `width`, 0.7925 with these).
+// one counter per entry and halving every 10 × `width`, 0.7925 with these, both counting to 15).
 class FrequencySketch {
  public:
   // Counters stop here. A byte holds more, but a key once hot keeps a high count through more
