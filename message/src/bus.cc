@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <future>
-#include <optional>
 #include <random>
 #include <string_view>
 
@@ -83,12 +82,13 @@ std::shared_ptr<Handler> MakeSyncHandler(SyncHandlerFn fn) {
 
 void Context::Inherit(Message& child) const {
   Meta& meta = child.meta();
-  if (meta.trace.empty()) meta.trace = origin_.trace;
-  if (meta.parent.empty()) meta.parent = origin_.id;
-  if (origin_.deadline != 0 && (meta.deadline == 0 || meta.deadline > origin_.deadline)) {
-    meta.deadline = origin_.deadline;
+  const Meta& origin = *origin_;
+  if (meta.trace.empty()) meta.trace = origin.trace;
+  if (meta.parent.empty()) meta.parent = origin.id;
+  if (origin.deadline != 0 && (meta.deadline == 0 || meta.deadline > origin.deadline)) {
+    meta.deadline = origin.deadline;
   }
-  if (meta.hops < origin_.hops) meta.hops = origin_.hops;
+  if (meta.hops < origin.hops) meta.hops = origin.hops;
   CopyTrail(meta.via);
   meta.id.clear();  // a child is a new message
 }
@@ -116,13 +116,9 @@ void Context::Prior(Message message, ReplyFn reply) const {
   // in a cache in front of one store would write.
   const Route* prior = route_->prior.get();
   // The prior's context carries the trail with this context's pending mark, if any.
-  std::optional<Meta> marked;
-  if (mark_ != nullptr) {
-    marked = origin_;
-    CopyTrail(marked->via);
-  }
+  const MetaRef marked = mark_ != nullptr ? MetaRef(Trailed()) : MetaRef();
   bus_->Dispatch(std::shared_ptr<const Route>(route_, prior), std::move(message), std::move(reply),
-                 marked ? &*marked : &origin_);
+                 mark_ != nullptr ? &marked : &origin_);
 }
 
 // --- Bus
@@ -184,12 +180,18 @@ std::string Bus::NewId() {
   // Hand-rolled: this runs once per message, and fmt's general machinery costs ~10x more.
   char digits[11];
   int len = IdDigits(block.next++, digits);
-  std::string id;
-  id.reserve(id_prefix_.size() + 1 + len);
-  id += id_prefix_;
-  id += '-';
-  while (len > 0) id += digits[--len];
-  return id;
+  // Written into a buffer and made a string once: appended a character at a time, each append
+  // checked the string's room.
+  char text[kPrefixDigits + 1 + sizeof digits];
+  if (id_prefix_.size() > kPrefixDigits) {  // a prefix of the caller's (BusOptions::id_prefix)
+    std::string id = id_prefix_ + '-';
+    while (len > 0) id += digits[--len];
+    return id;
+  }
+  char* out = std::copy(id_prefix_.begin(), id_prefix_.end(), text);
+  *out++ = '-';
+  while (len > 0) *out++ = digits[--len];
+  return std::string(text, out);
 }
 
 Status Bus::Update(const std::function<Status(Router&)>& change) {
@@ -291,9 +293,10 @@ void Bus::Act(Message message, ReplyFn reply) {
 }
 
 void Bus::Dispatch(std::shared_ptr<const Route> route, Message&& message, ReplyFn&& reply,
-                   const Meta* origin) {
+                   const MetaRef* origin) {
   const Route& chosen = *route;  // kept alive by the context, which takes the reference count
-  Context context(this, std::move(route), origin ? *origin : message.meta());
+  Context context(Context::Sharing{}, this, std::move(route),
+                  origin ? *origin : message.ShareMeta());
   try {
     chosen.handler->Handle(std::move(message), context, reply);
   } catch (const std::exception& e) {

@@ -33,7 +33,7 @@ constexpr size_t kFirstText = 96;
 // Copies `bytes` to `out` and returns where they now are.
 std::string_view Put(char*& out, std::string_view bytes) {
   if (bytes.empty()) return {out, 0};
-  std::memcpy(out, bytes.data(), bytes.size());
+  internal::CopyBytes(out, bytes.data(), bytes.size());
   out += bytes.size();
   return {out - bytes.size(), bytes.size()};
 }
@@ -113,7 +113,7 @@ bool operator==(const PropertyList& a, const PropertyList& b) {
 Message::Message(const Message& other) : shared_(other.shared_) {
   // An empty Meta (one read, or moved out of) is not copied: a null one reads the same, and a
   // cached answer copied on every hit would take one from the pool for nothing.
-  if (other.meta_ != nullptr && !Blank(*other.meta_)) NewMeta() = *other.meta_;
+  if (other.meta_ != nullptr && !Blank(other.meta_->meta)) NewMeta() = other.meta_->meta;
   if (other.list_ == nullptr) return;
   if (shared_) {
     other.list_->refs_.fetch_add(1, std::memory_order_relaxed);
@@ -133,7 +133,7 @@ Message& Message::operator=(Message&& other) noexcept {
   Release(list_, shared_);
   list_ = std::exchange(other.list_, nullptr);
   shared_ = other.shared_;
-  if (meta_ != nullptr) RecycleMeta(meta_);
+  if (meta_ != nullptr) ReleaseMeta(meta_);
   meta_ = std::exchange(other.meta_, nullptr);
   return *this;
 }
@@ -146,7 +146,7 @@ namespace {
 thread_local bool meta_pool_gone = false;
 struct MetaPool {
   static constexpr uint32_t kSize = 64;
-  Meta* free[kSize];
+  MetaBox* free[kSize];
   uint32_t count = 0;
   ~MetaPool() {
     for (uint32_t i = 0; i < count; ++i) delete free[i];
@@ -166,11 +166,21 @@ void Clear(std::string& text) {
 
 }  // namespace
 
-Meta& Message::NewMeta() {
-  if (meta_pool_gone) return *(meta_ = new Meta());
+MetaBox* Message::TakeBox() {
+  if (meta_pool_gone) return new MetaBox();
   MetaPool& pool = meta_pool;
-  meta_ = pool.count != 0 ? pool.free[--pool.count] : new Meta();
-  return *meta_;
+  return pool.count != 0 ? pool.free[--pool.count] : new MetaBox();
+}
+
+Meta& Message::NewMeta() {
+  meta_ = TakeBox();
+  return meta_->meta;
+}
+
+void Message::UnshareMeta() {
+  MetaBox* copy = TakeBox();
+  copy->meta = meta_->meta;
+  ReleaseMeta(std::exchange(meta_, copy));
 }
 
 const Meta& Message::EmptyMeta() {
@@ -178,11 +188,13 @@ const Meta& Message::EmptyMeta() {
   return empty;
 }
 
-void Message::RecycleMeta(Meta* meta) noexcept {
+void Message::RecycleMeta(MetaBox* box) noexcept {
   if (meta_pool_gone || meta_pool.count == MetaPool::kSize) {
-    delete meta;
+    delete box;
     return;
   }
+  box->refs.store(1, std::memory_order_relaxed);
+  Meta* meta = &box->meta;
   if (!Blank(*meta)) {
     Clear(meta->id);
     Clear(meta->trace);
@@ -192,7 +204,7 @@ void Message::RecycleMeta(Meta* meta) noexcept {
     meta->hops = 0;
     std::vector<std::string>().swap(meta->via);
   }
-  meta_pool.free[meta_pool.count++] = meta;
+  meta_pool.free[meta_pool.count++] = box;
 }
 
 const Property* Message::FindProperty(std::string_view name) const {
@@ -246,10 +258,20 @@ std::string_view Message::Store(std::string_view bytes) {
 }
 
 void Message::Append(std::string_view name, const Value& value) {
-  MakeRoom(1, name.size() + value.text.size());
-  std::string_view stored_name = Store(name);
-  new (list_->slots() + list_->count_) Property{stored_name, Value{value.type, Store(value.text)}};
-  ++list_->count_;
+  const size_t bytes = name.size() + value.text.size();
+  // Room checked here, without calls, for the common case: a message being built or parsed
+  // into a block with room (each call cost more than the copy of a short name or value).
+  if (list_ == nullptr || shared_ || list_->count_ == list_->capacity_ ||
+      list_->text_capacity_ - list_->text_used_ < bytes) {
+    MakeRoom(1, bytes);
+  }
+  PropertyList& list = *list_;
+  char* out = list.text_ + list.text_used_;
+  const std::string_view stored_name = Put(out, name);
+  const std::string_view stored_text = Put(out, value.text);
+  list.text_used_ = out - list.text_;
+  new (list.slots() + list.count_) Property{stored_name, Value{value.type, stored_text}};
+  ++list.count_;
 }
 
 void Message::Reserve(size_t properties, size_t text_bytes) {

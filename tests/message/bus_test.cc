@@ -36,6 +36,38 @@ TEST(Bus, ActReachesTheMostSpecificHandler) {
   EXPECT_EQ(bus.ActAndWait(M(R"({"store":"save","kind":"entry"})"))->GetString("by"), "generic");
 }
 
+TEST(Bus, TheContextKeepsTheDispatchedMetadataWhateverTheHandlerDoesToItsMessage) {
+  Bus bus;
+  std::string origin_id, origin_trace, child_parent;
+  ASSERT_TRUE(
+      bus.Add("role:store", MakeHandler([&](Message m, const Context& context, ReplyFn reply) {
+                const std::string id = m.meta().id;
+                m.meta().trace = "rewritten";
+                m.meta().id.clear();
+                m = Message();  // the handler's message is gone
+                origin_id = context.origin().id;
+                origin_trace = context.origin().trace;
+                EXPECT_EQ(origin_id, id);
+                Message child = M(R"({"role":"log"})");
+                context.Act(std::move(child), [&, reply](Result<Message> r) {
+                  if (r.ok()) child_parent = std::string(*r->GetString("parent"));
+                  reply(Message());
+                });
+              }))
+          .ok());
+  ASSERT_TRUE(bus.Add("role:log", MakeSyncHandler([](Message m, const Context&) -> Result<Message> {
+                        Message out;
+                        out.SetString("parent", m.meta().parent);
+                        return out;
+                      }))
+                  .ok());
+  Message request = M(R"({"role":"store","meta$":{"id":"req-1","trace":"t-1"}})");
+  ASSERT_TRUE(bus.ActAndWait(std::move(request)).ok());
+  EXPECT_EQ(origin_id, "req-1");
+  EXPECT_EQ(origin_trace, "t-1");
+  EXPECT_EQ(child_parent, "req-1");
+}
+
 TEST(Bus, UnmatchedActIsNoRouteNamingTheRoutingProperties) {
   Bus bus;
   ASSERT_TRUE(bus.Add("store:load", Echo("x")).ok());

@@ -6,6 +6,8 @@
 
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "shardkit/message/codec.h"
@@ -95,6 +97,52 @@ TEST(MessageBlock, MetadataFollowsMovesAndCopiesAndStartsEmpty) {
     EXPECT_TRUE(fresh.meta().via.empty());
     fresh.meta().idempotency_key = "k";
   }
+}
+
+TEST(MessageBlock, SharedMetadataStaysWhatItWasWhenShared) {
+  Message m = MustParse(R"({"a":1})");
+  m.meta().id = "id-1";
+  m.meta().trace = std::string(100, 't');
+  MetaRef held = m.ShareMeta();
+  EXPECT_EQ(&*held, &std::as_const(m).meta());  // shared, not copied
+  // A write through the message takes a copy: the holder keeps what was shared.
+  m.meta().id = "id-2";
+  m.meta().via.push_back("r1");
+  EXPECT_EQ(held->id, "id-1");
+  EXPECT_TRUE(held->via.empty());
+  EXPECT_EQ(m.meta().id, "id-2");
+  EXPECT_EQ(m.meta().trace, std::string(100, 't'));
+  // Each outlives the other.
+  MetaRef copy = held;
+  m = Message();
+  held = MetaRef();
+  EXPECT_EQ(copy->id, "id-1");
+  MetaRef none;
+  EXPECT_TRUE(none->empty());
+  Message n;
+  n.meta().id = "id-3";
+  { MetaRef brief = n.ShareMeta(); }
+  n.meta().hops = 2;  // the only holder again: written in place
+  EXPECT_EQ(n.meta().id, "id-3");
+  EXPECT_EQ(n.meta().hops, 2);
+}
+
+TEST(MessageBlock, SharedMetadataOutlivesItsMessageOnAnotherThread) {
+  std::vector<MetaRef> held;
+  for (int i = 0; i < 100; ++i) {
+    Message m;
+    m.meta().id = fmt::format("id-{}", i);
+    held.push_back(m.ShareMeta());
+  }
+  std::vector<std::string> seen;
+  std::thread reader([&] {
+    for (const MetaRef& ref : held) seen.push_back(ref->id);
+    held.clear();  // the last holders, on this thread
+  });
+  reader.join();
+  ASSERT_EQ(seen.size(), 100u);
+  EXPECT_EQ(seen.front(), "id-0");
+  EXPECT_EQ(seen.back(), "id-99");
 }
 
 }  // namespace

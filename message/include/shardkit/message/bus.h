@@ -86,10 +86,10 @@ class Bus {
  private:
   friend class Context;
   // Dispatch to `route` (already chosen), with exception safety. `origin`: the handled message's
-  // metadata when `route` is a prior (Context::Prior keeps the causal chain and its trail).
-  // Both by reference: every move of a message costs a move of each of its metadata strings.
+  // metadata when `route` is a prior (Context::Prior keeps the causal chain and its trail); else
+  // the context shares `message`'s.
   void Dispatch(std::shared_ptr<const Route> route, Message&& message, ReplyFn&& reply,
-                const Meta* origin = nullptr);
+                const MetaRef* origin = nullptr);
   // Prepares meta$ and checks hop/deadline limits; an error means "reply with it, do not route".
   Status Admit(Message& message);
 

@@ -29,8 +29,8 @@ struct Route;
 // messages as part of the same causal chain.
 class Context {
  public:
-  // `origin` by reference: the bus copies it once per dispatch straight into the context (by
-  // value it was copied, then moved, then destroyed).
+  // Holds a copy of `origin`. The bus makes its contexts with the dispatched message's own
+  // Meta, shared (Message::ShareMeta), so a dispatch copies none of its strings.
   Context(Bus* bus, std::shared_ptr<const Route> route, const Meta& origin)
       : bus_(bus), route_(std::move(route)), origin_(origin) {}
 
@@ -47,7 +47,7 @@ class Context {
   Bus* bus() const { return bus_; }
   const Route* route() const { return route_.get(); }
   // The metadata of the message being handled.
-  const Meta& origin() const { return origin_; }
+  const Meta& origin() const { return *origin_; }
   // This context with `mark` after origin().via: the messages a handler sends through it carry
   // the mark in their trail (Meta::via). The mark is not copied until such a message is sent (a
   // request whose handler sends none pays no allocation for it), so it must live as long as this
@@ -55,23 +55,34 @@ class Context {
   // holds. origin().via does not show it.
   Context Via(const std::string& mark) const {
     Context out = *this;
-    if (mark_ != nullptr) CopyTrail(out.origin_.via);
+    if (mark_ != nullptr) out.origin_ = MetaRef(Trailed());
     out.mark_ = &mark;
     return out;
   }
   Context Via(std::string&&) const = delete;  // a temporary mark would die before its use
 
  private:
+  friend class Bus;
+  struct Sharing {};  // tells the bus's constructor from the public one (`{}` reads as either)
+  Context(Sharing, Bus* bus, std::shared_ptr<const Route> route, MetaRef origin)
+      : bus_(bus), route_(std::move(route)), origin_(std::move(origin)) {}
+
   void Inherit(Message& child) const;
   // Sets `via` to this context's trail: origin().via, then the pending mark if there is one.
   void CopyTrail(std::vector<std::string>& via) const {
-    via = origin_.via;
+    via = origin_->via;
     if (mark_ != nullptr) via.push_back(*mark_);
+  }
+  // origin() with the pending mark after its trail.
+  Meta Trailed() const {
+    Meta out = *origin_;
+    CopyTrail(out.via);
+    return out;
   }
 
   Bus* bus_;
   std::shared_ptr<const Route> route_;
-  Meta origin_;
+  MetaRef origin_;                     // shared with the dispatched message, never written
   const std::string* mark_ = nullptr;  // a trail mark that follows origin_.via (Via)
 };
 

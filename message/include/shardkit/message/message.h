@@ -153,6 +153,15 @@ struct Meta {
   friend bool operator==(const Meta&, const Meta&) = default;
 };
 
+// A message's Meta with the count of its holders: the message, and the contexts its dispatches
+// made (MetaRef). Taken from a per-thread pool (Message::NewMeta).
+struct MetaBox {
+  Meta meta;
+  std::atomic<uint32_t> refs{1};
+};
+
+class MetaRef;
+
 class Message {
  public:
   Message() = default;
@@ -166,7 +175,7 @@ class Message {
         meta_(std::exchange(other.meta_, nullptr)) {}
   ~Message() {
     Release(list_, shared_);
-    if (meta_ != nullptr) RecycleMeta(meta_);
+    if (meta_ != nullptr) ReleaseMeta(meta_);
   }
 
   // --- Reading ------------------------------------------------------------------------------
@@ -213,9 +222,18 @@ class Message {
   void Share() { shared_ = true; }
   bool shared() const { return shared_; }
 
-  // The metadata; a message without any reads an empty Meta.
-  Meta& meta() { return meta_ != nullptr ? *meta_ : NewMeta(); }
-  const Meta& meta() const { return meta_ != nullptr ? *meta_ : EmptyMeta(); }
+  // The metadata; a message without any reads an empty Meta. A write through meta() while a
+  // context holds the same Meta (ShareMeta) first takes a private copy, so the context keeps
+  // what the message carried when it was dispatched; a reference it returned is for use before
+  // the message is dispatched or shared again.
+  Meta& meta() {
+    if (meta_ == nullptr) return NewMeta();
+    if (meta_->refs.load(std::memory_order_acquire) != 1) UnshareMeta();
+    return meta_->meta;
+  }
+  const Meta& meta() const { return meta_ != nullptr ? meta_->meta : EmptyMeta(); }
+  // The metadata held shared, not copied: the bus hands it to the handler's Context this way.
+  MetaRef ShareMeta() const;
 
   // --- Seed notation -------------------------------------------------------------------------
   // "store:load,kind:entry,id:42" for the routing properties (string, number, bool), in order.
@@ -242,14 +260,62 @@ class Message {
   // times on its way through a bus, and moving a pointer costs less than moving the strings of an
   // id and a trace (each a memcpy call); a message's end returns its Meta to the pool.
   Meta& NewMeta();
+  static MetaBox* TakeBox();
   static const Meta& EmptyMeta();
-  static void RecycleMeta(Meta* meta) noexcept;
+  // Drops a holder of `box`; the last one returns it to the pool.
+  static void ReleaseMeta(MetaBox* box) noexcept;
+  static void RecycleMeta(MetaBox* box) noexcept;
+  // Gives this message a private copy of its Meta, which a context holds too.
+  void UnshareMeta();
   static void Release(PropertyList* list, bool shared);
+  friend class MetaRef;
 
   PropertyList* list_ = nullptr;  // null until the first property
   bool shared_ = false;           // copies share list_ (set by Share())
-  Meta* meta_ = nullptr;          // from the pool; null until the metadata is first written
+  MetaBox* meta_ = nullptr;       // from the pool; null until the metadata is first written
 };
+
+// A shared, read-only hold on a Meta: what a Context keeps of the message it was made for, a
+// reference count where a copy cost the copies of its strings. Null reads an empty Meta.
+// Thread-safety: a value, as std::shared_ptr.
+class MetaRef {
+ public:
+  MetaRef() = default;
+  // Holds a copy of `meta`.
+  explicit MetaRef(const Meta& meta) : box_(Message::TakeBox()) { box_->meta = meta; }
+  MetaRef(const MetaRef& other) noexcept : box_(other.box_) {
+    if (box_ != nullptr) box_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  MetaRef(MetaRef&& other) noexcept : box_(std::exchange(other.box_, nullptr)) {}
+  MetaRef& operator=(MetaRef other) noexcept {
+    std::swap(box_, other.box_);
+    return *this;
+  }
+  ~MetaRef() {
+    if (box_ != nullptr) Message::ReleaseMeta(box_);
+  }
+
+  const Meta& operator*() const { return box_ != nullptr ? box_->meta : Message::EmptyMeta(); }
+  const Meta* operator->() const { return &**this; }
+
+ private:
+  friend class Message;
+  explicit MetaRef(MetaBox* box) noexcept : box_(box) {}
+  MetaBox* box_ = nullptr;
+};
+
+inline MetaRef Message::ShareMeta() const {
+  if (meta_ == nullptr) return MetaRef();
+  meta_->refs.fetch_add(1, std::memory_order_relaxed);
+  return MetaRef(meta_);
+}
+
+inline void Message::ReleaseMeta(MetaBox* box) noexcept {
+  // A sole holder writes no atomic: no one else can take a reference to a box only it holds.
+  if (box->refs.load(std::memory_order_acquire) == 1 ||
+      box->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    RecycleMeta(box);
+}
 
 inline void Message::Release(PropertyList* list, bool shared) {
   if (list == nullptr) return;
