@@ -224,8 +224,8 @@ class Message {
 
   // The metadata; a message without any reads an empty Meta. A write through meta() while a
   // context holds the same Meta (ShareMeta) first takes a private copy, so the context keeps
-  // what the message carried when it was dispatched; a reference it returned is for use before
-  // the message is dispatched or shared again.
+  // what the message carried when it was dispatched. A reference it returned must not be
+  // written after a ShareMeta(): take it again.
   Meta& meta() {
     if (meta_ == nullptr) return NewMeta();
     if (meta_->refs.load(std::memory_order_acquire) != 1) UnshareMeta();
