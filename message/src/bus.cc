@@ -180,18 +180,12 @@ std::string Bus::NewId() {
   // Hand-rolled: this runs once per message, and fmt's general machinery costs ~10x more.
   char digits[11];
   int len = IdDigits(block.next++, digits);
-  // Written into a buffer and made a string once: appended a character at a time, each append
-  // checked the string's room.
-  char text[kPrefixDigits + 1 + sizeof digits];
-  if (id_prefix_.size() > kPrefixDigits) {  // a prefix of the caller's (BusOptions::id_prefix)
-    std::string id = id_prefix_ + '-';
-    while (len > 0) id += digits[--len];
-    return id;
-  }
-  char* out = std::copy(id_prefix_.begin(), id_prefix_.end(), text);
-  *out++ = '-';
+  // Sized once and written in place: appended a character at a time, each append checked the
+  // string's room.
+  std::string id(id_prefix_.size() + 1 + len, '-');
+  char* out = std::copy(id_prefix_.begin(), id_prefix_.end(), id.data()) + 1;  // past the '-'
   while (len > 0) *out++ = digits[--len];
-  return std::string(text, out);
+  return id;
 }
 
 Status Bus::Update(const std::function<Status(Router&)>& change) {
