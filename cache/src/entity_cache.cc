@@ -13,6 +13,7 @@
 #include <shardkit/message/codec.h>
 #include <shardkit/message/inline_text.h>
 #include <shardkit/message/json.h>
+#include <shardkit/message/short_hash.h>
 
 #include "adaptive_lock.h"
 #include "coarse_clock.h"
@@ -353,7 +354,8 @@ class alignas(kCacheLine) Cache final : public EntityCache,
  private:
   using Flight = Stripe::Flight;
 
-  static uint64_t HashOf(std::string_view key) { return std::hash<std::string_view>{}(key); }
+  // ShortHash, not std::hash: a third of the instructions for a key of about 20 bytes.
+  static uint64_t HashOf(std::string_view key) { return ShortHash(key); }
   Stripe& StripeOf(uint64_t hash) const {
     // The top bits pick the stripe (the sketch indexes by the low ones).
     return *stripes_[shift_ >= 64 ? 0 : (hash * 0x9E3779B97F4A7C15ull) >> shift_];
@@ -422,30 +424,32 @@ class alignas(kCacheLine) Cache final : public EntityCache,
     // Shared once here, the answer's properties cost every waiter and every later hit a
     // reference count rather than a copy.
     if (answer.ok()) answer->Share();
+    const bool cacheable =
+        answer.ok() || (answer.status().code() == Code::kNotFound && options_.not_found_ttl_ms > 0);
+    // What the entry would hold, made before the lock is taken: it is held for the table alone.
+    // The entry keeps no metadata; the waiters' answer keeps the reply's.
+    Result<Message> to_store =
+        answer.ok() ? Result<Message>(answer->PropertiesOnly()) : Result<Message>(answer.status());
+    int64_t expires_at_ms = 0;
+    size_t charge = 0;
+    if (cacheable) {
+      const int64_t ttl =
+          answer.ok() ? flight.ttl_ms : std::min(flight.ttl_ms, options_.not_found_ttl_ms);
+      // The coarse clock is never ahead of the precise one: a fill dated by it expires no later.
+      expires_at_ms = (coarse_clock_ ? CoarseClock::NowMsOrEarlier() : clock_->NowMs()) + ttl;
+      // Never past the entity's own expiry (a store:load reply names it).
+      if (auto lives_until = answer.ok() ? answer->GetInt("expires_at") : std::nullopt)
+        expires_at_ms = std::min(expires_at_ms, *lives_until);
+      static const Message kNoProperties;
+      charge = Charge(flight.key, to_store.ok() ? *to_store : kNoProperties);
+    }
     {
       std::lock_guard<AdaptiveLock> lock(stripe.mu);
       first = std::move(flight.first);
       later.swap(flight.later);
-      bool cacheable = answer.ok() ||
-                       (answer.status().code() == Code::kNotFound && options_.not_found_ttl_ms > 0);
       if (cacheable && flight.stale) {
         ++stripe.stats.stale_refills_prevented;
       } else if (cacheable) {
-        int64_t ttl =
-            answer.ok() ? flight.ttl_ms : std::min(flight.ttl_ms, options_.not_found_ttl_ms);
-        // The coarse clock is never ahead of the precise one: a fill dated by it expires no later.
-        int64_t expires_at_ms =
-            (coarse_clock_ ? CoarseClock::NowMsOrEarlier() : clock_->NowMs()) + ttl;
-        // Never past the entity's own expiry (a store:load reply names it).
-        if (auto lives_until = answer.ok() ? answer->GetInt("expires_at") : std::nullopt)
-          expires_at_ms = std::min(expires_at_ms, *lives_until);
-        // The entry keeps no metadata: copied without it (the reply's is put back for the waiters).
-        Meta meta = answer.ok() ? std::move(answer->meta()) : Meta();
-        Message stored = answer.ok() ? *answer : Message();
-        if (answer.ok()) answer->meta() = std::move(meta);
-        const size_t charge = Charge(flight.key, stored);
-        Result<Message> to_store =
-            answer.ok() ? Result<Message>(std::move(stored)) : Result<Message>(answer.status());
         stripe.InsertLocked(flight.key, flight.hash, std::move(to_store), expires_at_ms, charge);
       }
       last_hold = stripe.RetireLocked(flight);  // `flight` may serve another miss from here on

@@ -114,6 +114,11 @@ Message::Message(const Message& other) : shared_(other.shared_) {
   // An empty Meta (one read, or moved out of) is not copied: a null one reads the same, and a
   // cached answer copied on every hit would take one from the pool for nothing.
   if (other.meta_ != nullptr && !Blank(other.meta_->meta)) NewMeta() = other.meta_->meta;
+  CopyPropertiesOf(other);
+}
+
+void Message::CopyPropertiesOf(const Message& other) {
+  shared_ = other.shared_;
   if (other.list_ == nullptr) return;
   if (shared_) {
     other.list_->refs_.fetch_add(1, std::memory_order_relaxed);
@@ -121,6 +126,12 @@ Message::Message(const Message& other) : shared_(other.shared_) {
   } else {
     list_ = other.list_->Copy(other.list_->capacity_, other.list_->LiveText());
   }
+}
+
+Message Message::PropertiesOnly() const {
+  Message copy;
+  copy.CopyPropertiesOf(*this);
+  return copy;
 }
 
 Message& Message::operator=(const Message& other) {

@@ -11,6 +11,7 @@
 
 #include "same_bytes.h"
 #include "shardkit/message/cache_lines.h"
+#include "shardkit/message/short_hash.h"
 
 namespace shardkit {
 namespace {
@@ -65,41 +66,6 @@ bool MoreSpecificSameShape(const Pattern& a, const Pattern& b) {
   return a.key() < b.key();
 }
 
-// A hash of a few bytes (routing values are mostly under 16), without the call XXH3's dispatch on
-// the length was: one 64x64->128 multiply per 8 bytes (as in wyhash), so that the low bits an
-// open-addressed table uses depend on every byte. Chained over a route's exact values: `seed` is
-// the hash of the values before.
-[[gnu::always_inline]] inline uint64_t HashShort(std::string_view bytes, uint64_t seed) {
-  constexpr uint64_t kMul = 0xa0761d6478bd642full, kXor = 0xe7037ed1a0b428dbull;
-  auto mix = [](uint64_t a, uint64_t b) {
-    unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
-    return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
-  };
-  auto load = [](const char* p, auto word) {
-    std::memcpy(&word, p, sizeof word);
-    return static_cast<uint64_t>(word);
-  };
-  const char* p = bytes.data();
-  const size_t n = bytes.size();
-  uint64_t h = seed ^ (n * kMul);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) h = mix(h ^ load(p + i, uint64_t{}) ^ kXor, kMul);
-  if (i < n) {
-    uint64_t tail;
-    if (n >= 8) {
-      tail = load(p + n - 8, uint64_t{});  // overlaps the last word: n is in the hash already
-    } else if (n >= 4) {
-      tail = load(p, uint32_t{}) << 32 | load(p + n - 4, uint32_t{});
-    } else {
-      tail = static_cast<uint64_t>(static_cast<unsigned char>(p[0])) << 16 |
-             static_cast<uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8 |
-             static_cast<unsigned char>(p[n - 1]);
-    }
-    h = mix(h ^ tail ^ kXor, kMul);
-  }
-  return h;  // the length, seeded in above, sets apart the runs that the loads overlap
-}
-
 // The most exact terms a lookup holds on its stack; a group with more is matched term by term.
 constexpr size_t kMaxKeyValues = 8;
 
@@ -123,7 +89,7 @@ std::vector<std::string_view> ExactValues(const Pattern& pattern,
 
 uint64_t HashValues(const Pattern& pattern, const std::vector<std::string>& exact_names) {
   uint64_t h = kHashSeed;
-  for (std::string_view v : ExactValues(pattern, exact_names)) h = HashShort(v, h);
+  for (std::string_view v : ExactValues(pattern, exact_names)) h = ShortHash(v, h);
   return h;
 }
 
@@ -255,7 +221,7 @@ class alignas(kCacheLine) Router::Index {
           break;
         }
         if (i < kMaxKeyValues) values[i] = &v->text;
-        h = HashShort(v->text, h);
+        h = ShortHash(v->text, h);
       }
       if (!present) continue;
       // Hashes can collide: the values are compared, and glob terms checked (a `*` only for a

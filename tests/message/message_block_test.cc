@@ -78,6 +78,29 @@ TEST(MessageBlock, AWriteToASharedMessageCopiesAndKeepsEarlierViews) {
   EXPECT_FALSE(copy.shared());
 }
 
+TEST(MessageBlock, PropertiesOnlyCopiesNoMetadataAndSharesASharedBlock) {
+  Message answer = MustParse(R"({"ent":{"a":1},"version":3})");
+  answer.meta().id = "id-1";
+  answer.meta().hops = 2;
+  answer.Share();
+  const Message kept = answer.PropertiesOnly();
+  EXPECT_TRUE(kept.meta().empty());
+  EXPECT_EQ(kept.properties(), answer.properties());
+  EXPECT_EQ(&kept.properties(), &answer.properties());  // one block, shared
+  EXPECT_TRUE(kept.shared());
+  EXPECT_EQ(answer.meta().id, "id-1");  // the source keeps its own
+  // A private block is copied: a write to the copy leaves the source as it was.
+  Message built;
+  built.SetString("kind", "entry");
+  built.meta().trace = "t";
+  Message copy = built.PropertiesOnly();
+  EXPECT_NE(&copy.properties(), &built.properties());
+  copy.SetString("kind", "other");
+  EXPECT_EQ(built.GetString("kind"), "entry");
+  EXPECT_TRUE(copy.meta().empty());
+  EXPECT_TRUE(Message().PropertiesOnly().empty());
+}
+
 TEST(MessageBlock, MetadataFollowsMovesAndCopiesAndStartsEmpty) {
   Message m = MustParse(R"({"a":1})");
   m.meta().id = "id-1";

@@ -220,6 +220,9 @@ class Message {
 
   // Makes the properties immutable and shared with every later copy of this message (see above).
   void Share() { shared_ = true; }
+  // A copy of the properties alone (shared as a copy shares them), without the metadata: what a
+  // cache keeps of an answer.
+  Message PropertiesOnly() const;
   bool shared() const { return shared_; }
 
   // The metadata; a message without any reads an empty Meta. A write through meta() while a
@@ -267,6 +270,8 @@ class Message {
   static void RecycleMeta(MetaBox* box) noexcept;
   // Gives this message a private copy of its Meta, which a context holds too.
   void UnshareMeta();
+  // Takes `other`'s properties as a copy does (a reference to a shared block, else a copy).
+  void CopyPropertiesOf(const Message& other);
   static void Release(PropertyList* list, bool shared);
   friend class MetaRef;
 
