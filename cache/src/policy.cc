@@ -11,10 +11,10 @@ FrequencySketch::FrequencySketch(size_t entries)
 }
 
 size_t FrequencySketch::Index(uint64_t hash, int row) const {
-  // Double hashing: row i looks at h1 + i·h2 (h2 odd, so the rows differ).
-  const uint64_t h1 = hash, h2 = (hash >> 32) | 1;
-  return static_cast<size_t>(row) * width_ +
-         ((h1 + static_cast<uint64_t>(row) * h2) & (width_ - 1));
+  // A key's four counters share one line (a block of 64): the low bits pick the block, and each
+  // row's counter is one of the 16 in that row's quarter of it, picked by other bits.
+  const size_t block = static_cast<size_t>(hash) & (width_ / 16 - 1);
+  return block * 64 + static_cast<size_t>(row) * 16 + ((hash >> (32 + 4 * row)) & 15);
 }
 
 bool FrequencySketch::Increment(uint64_t hash) {
