@@ -110,7 +110,7 @@ bool operator==(const PropertyList& a, const PropertyList& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end());
 }
 
-Message::Message(const Message& other) : shared_(other.shared_) {
+Message::Message(const Message& other) {
   // An empty Meta (one read, or moved out of) is not copied: a null one reads the same, and a
   // cached answer copied on every hit would take one from the pool for nothing.
   if (other.meta_ != nullptr && !Blank(other.meta_->meta)) NewMeta() = other.meta_->meta;
