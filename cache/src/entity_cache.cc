@@ -354,7 +354,7 @@ class alignas(kCacheLine) Cache final : public EntityCache,
  private:
   using Flight = Stripe::Flight;
 
-  // ShortHash, not std::hash: a third of the instructions for a key of about 20 bytes.
+  // ShortHash, not std::hash: under half the instructions for a key of about 20 bytes.
   static uint64_t HashOf(std::string_view key) { return ShortHash(key); }
   Stripe& StripeOf(uint64_t hash) const {
     // The top bits pick the stripe (the sketch indexes by the low ones).
