@@ -428,8 +428,7 @@ class alignas(kCacheLine) Cache final : public EntityCache,
         answer.ok() || (answer.status().code() == Code::kNotFound && options_.not_found_ttl_ms > 0);
     // What the entry would hold, made before the lock is taken: it is held for the table alone.
     // The entry keeps no metadata; the waiters' answer keeps the reply's.
-    Result<Message> to_store =
-        answer.ok() ? Result<Message>(answer->PropertiesOnly()) : Result<Message>(answer.status());
+    Message kept = answer.ok() ? answer->PropertiesOnly() : Message();
     int64_t expires_at_ms = 0;
     size_t charge = 0;
     if (cacheable) {
@@ -440,8 +439,7 @@ class alignas(kCacheLine) Cache final : public EntityCache,
       // Never past the entity's own expiry (a store:load reply names it).
       if (auto lives_until = answer.ok() ? answer->GetInt("expires_at") : std::nullopt)
         expires_at_ms = std::min(expires_at_ms, *lives_until);
-      static const Message kNoProperties;
-      charge = Charge(flight.key, to_store.ok() ? *to_store : kNoProperties);
+      charge = Charge(flight.key, kept);
     }
     {
       std::lock_guard<AdaptiveLock> lock(stripe.mu);
@@ -450,7 +448,10 @@ class alignas(kCacheLine) Cache final : public EntityCache,
       if (cacheable && flight.stale) {
         ++stripe.stats.stale_refills_prevented;
       } else if (cacheable) {
-        stripe.InsertLocked(flight.key, flight.hash, std::move(to_store), expires_at_ms, charge);
+        stripe.InsertLocked(
+            flight.key, flight.hash,
+            answer.ok() ? Result<Message>(std::move(kept)) : Result<Message>(answer.status()),
+            expires_at_ms, charge);
       }
       last_hold = stripe.RetireLocked(flight);  // `flight` may serve another miss from here on
     }
