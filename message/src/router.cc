@@ -119,7 +119,8 @@ bool StarsOnly(const Route& route) {
 [[gnu::always_inline]] inline const Value* FindValue(const Message& message,
                                                      std::string_view name) {
   for (const Property& p : message.properties()) {
-    if (p.name.size() == name.size() && internal::SameBytes(p.name.data(), name.data(), name.size()))
+    if (p.name.size() == name.size() &&
+        internal::SameBytes(p.name.data(), name.data(), name.size()))
       return &p.value;
   }
   return nullptr;
