@@ -238,8 +238,12 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     const Shard& shard = map->ShardFor(ksid);
     uint64_t epoch = map->epoch();
     auto self = shared_from_this();
-    context.Act(ToShard(message, shard, epoch), [self, context, message, ksid, reply, retried,
-                                                 epoch](Result<Message> r) mutable {
+    // The shard's copy first: the callback keeps the message itself (moved, not copied again)
+    // to route it once more after a wrong_shard.
+    Message to_shard = ToShard(message, shard, epoch);
+    context.Act(std::move(to_shard), [self, context, message = std::move(message), ksid,
+                                      reply = std::move(reply), retried,
+                                      epoch](Result<Message> r) mutable {
       if (!r.ok() && r.status().code() == Code::kWrongShard && !retried && self->Refresh(epoch)) {
         self->ForwardKeyed(context, std::move(message), ksid, std::move(reply), true);
         return;
