@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 
+#include <array>
 #include <map>
 #include <memory>
 
@@ -391,13 +392,25 @@ void RefuseBulkMoves(RouterSteps steps, const std::string& kind, const std::stri
 }
 
 Status RefuseMoveFields(const Message& message) {
-  for (const char* field : {"move", "at_version", "observed_version"}) {
-    if (message.Has(field) && !message.Has("shard"))
-      return Status::InvalidField(field, "is set by a shard router only");
+  // One pass over the properties: this runs for every message a shard router takes.
+  constexpr std::array<std::string_view, 3> kRouterFields = {"move", "at_version",
+                                                             "observed_version"};
+  std::array<bool, 3> present{};
+  const Value* ent = nullptr;
+  bool to_shard = false;
+  for (const Property& p : message.properties()) {
+    for (size_t i = 0; i < kRouterFields.size(); ++i) present[i] |= p.name == kRouterFields[i];
+    to_shard |= p.name == "shard";
+    if (p.name == "ent") ent = &p.value;
   }
-  auto ent = message.GetObjectJson("ent");
-  if (!ent || ent->find("\"moving$\"") == std::string_view::npos) return Status::Ok();
-  auto doc = ParseJson(*ent, "ent");
+  for (size_t i = 0; i < kRouterFields.size() && !to_shard; ++i) {
+    if (present[i]) return Status::InvalidField(kRouterFields[i], "is set by a shard router only");
+  }
+  if (ent == nullptr || ent->type != ValueType::kObject ||
+      ent->text.find("\"moving$\"") == std::string_view::npos)
+    return Status::Ok();
+  std::string_view ent_text = ent->text;
+  auto doc = ParseJson(ent_text, "ent");
   if (doc.ok() && doc->IsObject() && doc->HasMember(kMoving))
     return Status::InvalidField("ent.moving$", "is reserved for the move markers of shard routers");
   return Status::Ok();

@@ -4,6 +4,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 
 #include <shardkit/message/codec.h>
@@ -220,6 +221,15 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     return message;
   }
 
+  // ToShard of a message the caller keeps: the copy made once, with room for the two properties.
+  static Message CopyToShard(Message& message, const Shard& shard, uint64_t epoch) {
+    message.Share();  // the copy below takes a reference; its Reserve copies with room
+    Message copy(message);
+    copy.Reserve(copy.size() + 2, std::size("shard") + shard.name.size() + std::size("epoch") +
+                                      std::numeric_limits<uint64_t>::digits10 + 1);
+    return ToShard(std::move(copy), shard, epoch);
+  }
+
   // After a wrong_shard: fetch the authoritative map; true if ours changed.
   bool Refresh(uint64_t seen_epoch) {
     if (!options_.refresh) return false;
@@ -240,7 +250,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     auto self = shared_from_this();
     // The shard's copy first: the callback keeps the message itself (moved, not copied again)
     // to route it once more after a wrong_shard.
-    Message to_shard = ToShard(message, shard, epoch);
+    Message to_shard = CopyToShard(message, shard, epoch);
     context.Act(std::move(to_shard), [self, context, message = std::move(message), ksid,
                                       reply = std::move(reply), retried,
                                       epoch](Result<Message> r) mutable {
