@@ -3,11 +3,11 @@
 // of options.depth requests per connection (as redis-benchmark -P), and HTTP/1.1 keep-alive (one
 // request at a time per connection). The same TCP work over TLS (tls://, certificates made at
 // start) and the HTTP run take turns with the plain runs in slices (RunInTurns), so a slow spell of
-// a shared machine weighs on all alike. The node runs with its default two I/O threads and the
-// clients on `client_threads` more (2: one thread's TLS work capped the TLS runs), all on the
-// same machine, so the figures are what the whole loop (client + node) achieves. The baseline, in
-// the same turns: redis-server's GET on the same number of keys and value size, timed by
-// redis-benchmark with the same connections and depth (redis_baseline.h).
+// a shared machine weighs on all alike. The node runs with `node_threads` I/O threads (default
+// two, the node's own default) and the clients on `client_threads` more (2: one thread's TLS work
+// capped the TLS runs), all on the same machine, so the figures are what the whole loop (client +
+// node) achieves. The baseline, in the same turns: redis-server's GET on the same number of keys
+// and value size, timed by redis-benchmark with the same connections and depth (redis_baseline.h).
 //
 // idle_rss_mb is this process's resident memory after the node has started and before any
 // traffic: the node plus the benchmark's own code and libraries (an upper bound for a node alone).
@@ -101,13 +101,13 @@ tcp::endpoint EndpointOf(const std::string& url) {
 
 // The node measured: a kv store of 100-byte values behind TCP, HTTP and TLS listeners (and
 // NATS with `nats_listener`).
-std::unique_ptr<services::Node> StartBenchNode(const CertDir& certs,
+std::unique_ptr<services::Node> StartBenchNode(const CertDir& certs, int threads,
                                                const std::string& nats_listener) {
-  auto config =
-      services::ParseNodeConfig(fmt::format(R"(
+  auto config = services::ParseNodeConfig(
+      fmt::format(R"(
 [node]
 name = "bench"
-threads = 2
+threads = {}
 [[listener]]
 url = "tcp://127.0.0.1:0"
 [[listener]]
@@ -125,9 +125,9 @@ max_in_flight = 1000000
 preload = {}
 value_bytes = {}
 )",
-                                            certs.files.server_cert, certs.files.server_key,
-                                            nats_listener, kKeys, kValueBytes),
-                                "bench-net.toml");
+                  threads, certs.files.server_cert, certs.files.server_key, nats_listener, kKeys,
+                  kValueBytes),
+      "bench-net.toml");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   auto node = services::Node::Start(std::move(config).value());
   if (!node.ok()) throw std::runtime_error(node.status().ToString());
@@ -239,7 +239,7 @@ Figures RunNetBench(const NetOptions& options) {
   std::string nats_listener =
       nats ? fmt::format("[[listener]]\nurl = \"{}\"\n", nats_url) : std::string();
   CertDir certs;
-  std::unique_ptr<services::Node> node = StartBenchNode(certs, nats_listener);
+  std::unique_ptr<services::Node> node = StartBenchNode(certs, options.node_threads, nats_listener);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   double idle_rss_mb = RssMb();
   auto urls = node->listener_urls();
@@ -266,6 +266,7 @@ Figures RunNetBench(const NetOptions& options) {
       {"tcp_depth16_p99_ms", deep.p99_ms},
       {"idle_rss_mb", idle_rss_mb},
       {"client_threads", static_cast<double>(options.client_threads)},
+      {"node_threads", static_cast<double>(options.node_threads)},
       {"tls_depth1_per_s", tls1.per_s},
       {"tls_depth16_per_s", tls_deep.per_s},
       {"tls_vs_tcp_depth1_ratio", depth1.per_s > 0 ? tls1.per_s / depth1.per_s : 0},

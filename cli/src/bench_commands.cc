@@ -99,6 +99,8 @@ void AddNetBenchmark(CLI::App* bench, BenchState& st) {
              "Threads of the bench's TCP, TLS and HTTP clients, the connections dealt out among "
              "them (redis-benchmark keeps its single-threaded mode, faster in these short runs)",
              CLI::Range(1, 16));
+  AddChecked(sub, "--node-threads", options.node_threads,
+             "I/O threads of the node measured ([node] threads)", CLI::Range(1, 16));
   sub->add_option("--transport", options.transport,
                   "tcp, or nats: also the same node over NATS (nats_* figures)")
       ->check(CLI::IsMember({"tcp", "nats"}));

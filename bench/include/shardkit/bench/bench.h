@@ -50,6 +50,7 @@ struct NetOptions {
   // The bench's own client threads (TCP, TLS, HTTP; the connections dealt out among them). Two:
   // one thread's TLS work (OpenSSL's per record) capped the TLS runs below what the node serves.
   int client_threads = 2;
+  int node_threads = 2;           // the node's I/O threads ([node] threads)
   double seconds = 2.0;           // per run
   std::string transport = "tcp";  // "nats": also the same node over NATS
   std::string nats_url;           // empty: start nats-server on a free 127.0.0.1 port
