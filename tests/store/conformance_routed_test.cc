@@ -326,6 +326,12 @@ TYPED_TEST(store_routed_conformance, TheMoveMarkerPropertyIsRefusedInClientEntit
   std::string step = this->Act(
       R"({"store":"save","kind":"entry","id":"f","move":"insert","at_version":5,"ent":{"user":"u"}})");
   EXPECT_NE(step.find("\"invalid\""), std::string::npos) << step;
+  EXPECT_NE(step.find(R"("field":"move")"), std::string::npos) << step;
+  // The field named is the first of move, at_version, observed_version present, whatever the
+  // message's order.
+  std::string reordered = this->Act(
+      R"({"store":"save","kind":"entry","id":"f","observed_version":2,"at_version":5,"ent":{"user":"u"}})");
+  EXPECT_NE(reordered.find(R"("field":"at_version")"), std::string::npos) << reordered;
   EXPECT_TRUE(this->List("entry").empty());
 }
 
