@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "find_property.h"
 #include "same_bytes.h"
 #include "shardkit/message/json.h"
 
@@ -219,12 +220,7 @@ void Message::RecycleMeta(MetaBox* box) noexcept {
 }
 
 const Property* Message::FindProperty(std::string_view name) const {
-  for (const Property& p : properties()) {
-    if (p.name.size() == name.size() &&
-        internal::SameBytes(p.name.data(), name.data(), name.size()))
-      return &p;
-  }
-  return nullptr;
+  return internal::FindPropertyIn(properties(), name);
 }
 
 const Value* Message::Find(std::string_view name) const {

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "find_property.h"
 #include "same_bytes.h"
 #include "shardkit/message/cache_lines.h"
 #include "shardkit/message/short_hash.h"
@@ -114,16 +115,11 @@ bool StarsOnly(const Route& route) {
                      [](const Pattern::Term& t) { return !t.glob || t.value == "*"; });
 }
 
-// Message::Find, inline: a lookup finds two or three names in a message of a few properties,
-// where the call and its frame cost about as much as the scan.
+// Message::Find without the call (find_property.h).
 [[gnu::always_inline]] inline const Value* FindValue(const Message& message,
                                                      std::string_view name) {
-  for (const Property& p : message.properties()) {
-    if (p.name.size() == name.size() &&
-        internal::SameBytes(p.name.data(), name.data(), name.size()))
-      return &p.value;
-  }
-  return nullptr;
+  const Property* found = internal::FindPropertyIn(message.properties(), name);
+  return found != nullptr ? &found->value : nullptr;
 }
 
 // Whether `message` has a routable value for each of `names`.

@@ -409,8 +409,7 @@ Status RefuseMoveFields(const Message& message) {
   if (ent == nullptr || ent->type != ValueType::kObject ||
       ent->text.find("\"moving$\"") == std::string_view::npos)
     return Status::Ok();
-  std::string_view ent_text = ent->text;
-  auto doc = ParseJson(ent_text, "ent");
+  auto doc = ParseJson(ent->text, "ent");
   if (doc.ok() && doc->IsObject() && doc->HasMember(kMoving))
     return Status::InvalidField("ent.moving$", "is reserved for the move markers of shard routers");
   return Status::Ok();
