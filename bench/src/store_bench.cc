@@ -53,6 +53,24 @@ double PeakRssMb() {
   return usage.ru_maxrss / 1024.0;
 }
 
+// Waits until this process's threads (RocksDB's flushes and compactions, on either side) have
+// used under a tenth of a core for 300 ms, at most 60 s: a read slice timed while the previous
+// slices' writes are being compacted would pay for them, and always the side that comes first.
+void WaitForQuiet() {
+  auto cpu_s = [] {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  };
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < give_up) {
+    const double before = cpu_s();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (cpu_s() - before < 0.03) return;
+  }
+}
+
 // Loads `n` entities into the store in batches of 1,000 (one write batch each).
 void LoadStore(store::EntityStore& s, uint64_t n) {
   std::vector<store::SaveRequest> batch;
@@ -205,8 +223,9 @@ Figures TrimmingFigures(Engines& e, Bus& bus, uint64_t n, double seconds) {
           {"feed_records_trimmed", static_cast<double>(trimmed)}};
 }
 
-// The store service against the raw engine: reads, writes, keyed writes, interleaved in slices.
-Figures RunEngineFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_options) {
+// The store service against the raw engine, reads: on both sides' files as opened, once the
+// load's flushes and compactions are over, with no write in between.
+Figures RunReadFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_options) {
   auto raw_read = [&](benchmark::State& state) {
     std::mt19937_64 rng(1);
     std::string row;
@@ -215,6 +234,20 @@ Figures RunEngineFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_
     if (misses) state.SkipWithError("raw read missed");
     state.SetItemsProcessed(state.iterations());
   };
+  WaitForQuiet();
+  RegisterInterleaved({{"raw_read", raw_read}, {"load", Loads(bus, n, 1, "store:load failed")}},
+                      bench_options);
+  auto m = RunRegistered();
+  return {
+      {"raw_read_per_s", m["raw_read"]},
+      {"load_per_s", m["load"]},
+      {"load_ratio", m["raw_read"] > 0 ? m["load"] / m["raw_read"] : 0},
+      {"allocs_per_load", AllocsFigure(m, "load")},
+  };
+}
+
+// The store service against the raw engine, writes and keyed writes, interleaved in slices.
+Figures RunWriteFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_options) {
   auto raw_write = [&](benchmark::State& state) {
     std::mt19937_64 rng(2);
     size_t failures = 0;
@@ -223,23 +256,18 @@ Figures RunEngineFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_
     state.SetItemsProcessed(state.iterations());
   };
   uint64_t next_key = 0;
-  RegisterInterleaved({{"raw_read", raw_read},
-                       {"load", Loads(bus, n, 1, "store:load failed")},
-                       {"raw_write", raw_write},
+  WaitForQuiet();
+  RegisterInterleaved({{"raw_write", raw_write},
                        {"save", Saves(bus, n, false, next_key)},
                        {"keyed_save", Saves(bus, n, true, next_key)}},
                       bench_options);
   auto m = RunRegistered();
   return {
-      {"raw_read_per_s", m["raw_read"]},
       {"raw_write_per_s", m["raw_write"]},
-      {"load_per_s", m["load"]},
       {"save_per_s", m["save"]},
-      {"load_ratio", m["raw_read"] > 0 ? m["load"] / m["raw_read"] : 0},
       {"save_ratio", m["raw_write"] > 0 ? m["save"] / m["raw_write"] : 0},
       {"keyed_save_per_s", m["keyed_save"]},
       {"keyed_save_vs_save", m["save"] > 0 ? m["keyed_save"] / m["save"] : 0},
-      {"allocs_per_load", AllocsFigure(m, "load")},
       {"allocs_per_save", AllocsFigure(m, "save")},
       {"peak_rss_mb", PeakRssMb()},
       {"entities", static_cast<double>(n)},
@@ -253,6 +281,8 @@ struct ShardedStores {
   std::vector<std::shared_ptr<store::EntityStore>> stores;
 };
 
+// Loads the entities into their shards, then closes and opens each shard again, as the one store
+// is (OpenEngines), so both read the load from their files rather than from its memtables.
 void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
                  const store::StoreOptions& store_options, const std::string& root) {
   std::vector<std::string> ranges;
@@ -261,25 +291,15 @@ void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
     ranges.push_back(shard::FormatRange({step * i, i + 1 == options.shards ? 0 : step * (i + 1)}));
   }
   auto map = std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, ranges));
-  for (const auto& range : ranges) {
+  auto open = [&](const std::string& range) {
     store::StoreOptions o = store_options;
     o.path = root + "/shard" + range;
     o.rocksdb.block_cache_bytes = store_options.rocksdb.block_cache_bytes / options.shards;
     auto s = store::OpenRocksDbStore(o);
     if (!s.ok()) throw std::runtime_error(s.status().ToString());
-    out.stores.push_back(std::move(s).value());
-    // The store's route, then its guard over it (reaching the store as Prior).
-    std::string pattern = fmt::format("store:*,shard:\"{}\"", range);
-    Status added = out.bus.Add(pattern, store::MakeStoreService(out.stores.back()));
-    if (added.ok())
-      added = out.bus.Override(pattern, shard::MakeShardGuard({range, map, nullptr, nullptr}));
-    if (!added.ok()) throw std::runtime_error(added.ToString());
-  }
-  if (Status added = out.bus.Add(
-          "store:*",
-          shard::MakeShardRouter({map, nullptr, std::make_shared<store::IdGenerator>(1)}));
-      !added.ok())
-    throw std::runtime_error(added.ToString());
+    return std::shared_ptr<store::EntityStore>(std::move(s).value());
+  };
+  for (const auto& range : ranges) out.stores.push_back(open(range));
   std::vector<std::vector<store::SaveRequest>> per_shard(options.shards);
   auto flush = [&](size_t index) {
     for (const auto& result : out.stores[index]->SaveBatch(per_shard[index]))
@@ -296,6 +316,21 @@ void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
     if (per_shard[index].size() == 1000) flush(index);
   }
   for (size_t i = 0; i < per_shard.size(); ++i) flush(i);
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    out.stores[i].reset();
+    out.stores[i] = open(ranges[i]);
+    // The store's route, then its guard over it (reaching the store as Prior).
+    std::string pattern = fmt::format("store:*,shard:\"{}\"", ranges[i]);
+    Status added = out.bus.Add(pattern, store::MakeStoreService(out.stores[i]));
+    if (added.ok())
+      added = out.bus.Override(pattern, shard::MakeShardGuard({ranges[i], map, nullptr, nullptr}));
+    if (!added.ok()) throw std::runtime_error(added.ToString());
+  }
+  if (Status added = out.bus.Add(
+          "store:*",
+          shard::MakeShardRouter({map, nullptr, std::make_shared<store::IdGenerator>(1)}));
+      !added.ok())
+    throw std::runtime_error(added.ToString());
 }
 
 // Routed loads over the shards against loads from the one store, and list latency.
@@ -304,6 +339,7 @@ Figures RunShardedFigures(Bus& single, const StoreBenchOptions& options,
                           const Options& bench_options) {
   ShardedStores sharded;
   BuildShards(sharded, options, store_options, root);
+  WaitForQuiet();  // the shards' flushes and compactions after their load
   const uint64_t n = options.entities;
   RegisterInterleaved({{"single_load", Loads(single, n, 3, "store:load failed")},
                        {"sharded_load", Loads(sharded.bus, n, 3, "sharded store:load failed")}},
@@ -351,16 +387,17 @@ Figures RunStoreBench(const StoreBenchOptions& options) {
   }
   Options bench_options{
       .repetitions = options.repetitions, .min_time_s = options.min_time_s, .patrun_script = {}};
-  Figures figures = RunEngineFigures(engines, bus, options.entities, bench_options);
-  for (auto& figure :
-       TrimmingFigures(engines, bus, options.entities, std::max(1.0, options.min_time_s)))
-    figures.push_back(std::move(figure));
+  // Every read comparison before the first write: the one store and the shards as loaded.
+  Figures figures = RunReadFigures(engines, bus, options.entities, bench_options);
+  auto add = [&figures](Figures more) {
+    for (auto& figure : more) figures.push_back(std::move(figure));
+  };
 #ifdef SHARDKIT_BENCH_WITH_SHARDS
-  if (options.shards > 1) {
-    for (auto& figure : RunShardedFigures(bus, options, engines.store_options, root, bench_options))
-      figures.push_back(std::move(figure));
-  }
+  if (options.shards > 1)
+    add(RunShardedFigures(bus, options, engines.store_options, root, bench_options));
 #endif
+  add(RunWriteFigures(engines, bus, options.entities, bench_options));
+  add(TrimmingFigures(engines, bus, options.entities, std::max(1.0, options.min_time_s)));
   bus.Replace(Router());
   engines = Engines();
   if (options.dir.empty()) std::filesystem::remove_all(root);
