@@ -132,7 +132,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
       : stream_(MakeHttpStream<Stream>(std::move(socket), shared->tls)),
         deadline_(stream_.get_executor()),
         order_wait_(stream_.get_executor()),
-        sweep_(stream_.get_executor()),
+        read_sweep_(stream_.get_executor()),
+        busy_sweep_(stream_.get_executor()),
         shared_(std::move(shared)),
         number_(number) {}
 
@@ -476,20 +477,22 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     busy_ = false;
     deadline_.cancel();
     order_wait_.cancel();
-    sweep_.Cancel();
+    read_sweep_.Cancel();
+    busy_sweep_.Cancel();
     error_code ignored;
     Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     Lowest().close();
   }
 
   // The connection's one time limit: for the next request while reading, for the response once a
-  // request is read. A timer set for the earliest limit asked, moved on when it fires, checks it:
-  // a request costs a clock read and no timer operation (a timeout per stream operation set and
-  // cancelled a timer for every read and every write).
+  // request is read. A timer for each of the two, set for the earliest limit asked and moved on
+  // when it fires, checks it: each sees its limits only move later, so a request costs a clock
+  // read and no timer operation (one timer for both was set earlier, for the shorter read limit,
+  // after every response).
   void ExpireAt(int64_t at_ms) {
     expires_ms_ = at_ms;
     if (closed_) return;
-    sweep_.ArmAt(at_ms, [self = shared_from_this()] {
+    (busy_ ? busy_sweep_ : read_sweep_).ArmAt(at_ms, [self = shared_from_this()] {
       if (!self->closed_) self->Sweep();
     });
   }
@@ -511,8 +514,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
   Stream stream_;
   asio::steady_timer deadline_;
   asio::steady_timer order_wait_;
-  EarliestTimer sweep_;     // ExpireAt's
-  int64_t expires_ms_ = 0;  // the connection's time limit (ExpireAt)
+  EarliestTimer read_sweep_;  // ExpireAt's while reading a request
+  EarliestTimer busy_sweep_;  // ExpireAt's from a request read to its response written
+  int64_t expires_ms_ = 0;    // the connection's time limit (ExpireAt)
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpShared> shared_;
@@ -541,7 +545,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
 Result<std::unique_ptr<Listener>> StartHttpListener(IoRuntime& runtime,
                                                     const ListenerConfig& config,
                                                     ListenerHooks hooks) {
-  asio::io_context& io = runtime.impl().io;
+  IoRuntime::Impl& io = runtime.impl();
   if (config.endpoint.tls)
     return StartServer<HttpConnection<TlsHttp>>(io, config, std::move(hooks));
   return StartServer<HttpConnection<PlainHttp>>(io, config, std::move(hooks));

@@ -25,12 +25,17 @@ void WaitForSignal(IoRuntime::Impl& impl) {
 
 IoRuntime::IoRuntime(int threads) : impl_(std::make_unique<Impl>()) {
   if (threads < 1) threads = 1;
+  for (int i = 1; i < threads; ++i) {
+    impl_->more.push_back(std::make_unique<asio::io_context>(1));
+    impl_->more_work.emplace_back(impl_->more.back()->get_executor());
+  }
   for (int i = 0; i < threads; ++i) {
-    impl_->threads.emplace_back([this] {
+    asio::io_context* io = i == 0 ? &impl_->io : impl_->more[i - 1].get();
+    impl_->threads.emplace_back([io] {
       NameThisThread("sk-io");
       for (;;) {
         try {
-          impl_->io.run();
+          io->run();
           return;
         } catch (const std::exception& e) {
           // A completion handler threw: a bug. Log it and keep the thread serving.
@@ -76,6 +81,8 @@ void IoRuntime::Stop() {
   }
   impl_->work.reset();
   impl_->io.stop();
+  for (auto& work : impl_->more_work) work.reset();
+  for (auto& io : impl_->more) io->stop();
   for (auto& thread : impl_->threads) {
     if (thread.get_id() == std::this_thread::get_id()) {
       thread.detach();  // Stop called from an I/O thread: it returns from run() by itself

@@ -35,14 +35,16 @@ namespace shardkit::services {
 
 template <typename Connection>
 struct Server {
-  Server(asio::io_context& io, ListenerConfig c, ListenerHooks h)
-      : io(io),
+  Server(IoRuntime::Impl& runtime, ListenerConfig c, ListenerHooks h)
+      : runtime(runtime),
+        io(runtime.io),
         acceptor(asio::make_strand(io)),
         retry(acceptor.get_executor()),
         config(std::move(c)),
         hooks(std::move(h)),
         counters(hooks.counters ? hooks.counters : std::make_shared<ListenerCounters>()) {}
 
+  IoRuntime::Impl& runtime;
   asio::io_context& io;
   asio::ip::tcp::acceptor acceptor;  // used on its own strand only
   asio::steady_timer retry;          // the accept loop's pause after an error; acceptor's strand
@@ -179,8 +181,9 @@ void Accept(std::shared_ptr<Server<Connection>> shared) {
   Server<Connection>* s = shared.get();
   if (!s->acceptor.is_open()) return;
   s->acceptor.async_accept(
-      asio::make_strand(s->io), [shared = std::move(shared)](const boost::system::error_code& ec,
-                                                             asio::ip::tcp::socket socket) mutable {
+      asio::make_strand(s->runtime.ForConnection()),
+      [shared = std::move(shared)](const boost::system::error_code& ec,
+                                   asio::ip::tcp::socket socket) mutable {
         if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
         if (ec) return AcceptFailed(std::move(shared), ec);
         shared->retry_ms = 0;
@@ -279,9 +282,9 @@ class ServerListener final : public Listener {
 
 // Starts a listener whose connections are `Connection`s: certificates, bind, listen, accept.
 template <typename Connection>
-Result<std::unique_ptr<Listener>> StartServer(asio::io_context& io, const ListenerConfig& config,
-                                              ListenerHooks hooks) {
-  auto shared = std::make_shared<Server<Connection>>(io, config, std::move(hooks));
+Result<std::unique_ptr<Listener>> StartServer(IoRuntime::Impl& runtime,
+                                              const ListenerConfig& config, ListenerHooks hooks) {
+  auto shared = std::make_shared<Server<Connection>>(runtime, config, std::move(hooks));
   auto url = LoadTlsAndListen(shared);
   if (!url.ok()) return url.status();
   return std::unique_ptr<Listener>(std::make_unique<ServerListener<Connection>>(shared, *url));

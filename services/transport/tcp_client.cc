@@ -365,7 +365,8 @@ class TcpClient final : public Handler {
     int n = std::max(1, options.connections);
     for (int i = 0; i < n; ++i) {
       connections_.push_back(std::make_shared<ClientConnection<Stream>>(
-          runtime.impl().io, endpoint, options, fmt::format("c{:x}.{:x}-", client, i), tls));
+          runtime.impl().ForConnection(), endpoint, options, fmt::format("c{:x}.{:x}-", client, i),
+          tls));
     }
   }
   ~TcpClient() override {

@@ -507,7 +507,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection<St
 
 Result<std::unique_ptr<Listener>> StartTcpListener(IoRuntime& runtime, const ListenerConfig& config,
                                                    ListenerHooks hooks) {
-  asio::io_context& io = runtime.impl().io;
+  IoRuntime::Impl& io = runtime.impl();
   if (config.endpoint.tls)
     return StartServer<ServerConnection<TlsStream>>(io, config, std::move(hooks));
   return StartServer<ServerConnection<tcp::socket>>(io, config, std::move(hooks));

@@ -18,19 +18,23 @@ namespace shardkit::services {
 
 class IoRuntime {
  public:
-  // Starts `threads` I/O threads (at least 1).
+  // Starts `threads` I/O threads (at least 1), each running an event loop of its own: accepted
+  // and outgoing TCP connections are dealt out over all of them, and a connection stays on its
+  // thread; posted work, timers, signals and the other transports run on the first. No lock or
+  // wake-up is shared between two threads' connections.
   explicit IoRuntime(int threads = 1);
   // Stops and joins the threads.
   ~IoRuntime();
   IoRuntime(const IoRuntime&) = delete;
   IoRuntime& operator=(const IoRuntime&) = delete;
 
-  // Runs `fn` soon on an I/O thread.
+  // Runs `fn` soon on the first I/O thread.
   void Post(std::function<void()> fn);
-  // Runs `fn` on an I/O thread after `delay` (not before; Stop() drops it).
+  // Runs `fn` on the first I/O thread after `delay` (not before; Stop() drops it).
   void PostAfter(std::chrono::milliseconds delay, std::function<void()> fn);
-  // Calls `fn` on an I/O thread each time the process receives `signal_number` (SIGHUP, SIGTERM,
-  // SIGINT). Installs the handler process-wide; meant for the one runtime of `shardkit serve`.
+  // Calls `fn` on the first I/O thread each time the process receives `signal_number` (SIGHUP,
+  // SIGTERM, SIGINT). Installs the handler process-wide; meant for the one runtime of `shardkit
+  // serve`.
   void OnSignal(int signal_number, std::function<void()> fn);
 
   // Stops the threads and joins them; pending work is dropped. Idempotent.
