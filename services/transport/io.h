@@ -28,8 +28,9 @@ namespace asio = boost::asio;
 struct IoRuntime::Impl {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  // One context per further I/O thread, each run by that thread alone; accepted connections are
-  // dealt out over `io` and these.
+  // One context per further I/O thread, each run by that thread alone; the listeners' accepted
+  // connections and the TCP client's connections are dealt out over `io` and these
+  // (ForConnection).
   std::vector<std::unique_ptr<asio::io_context>> more;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> more_work;
   std::atomic<size_t> next_connection{0};

@@ -19,9 +19,10 @@ namespace shardkit::services {
 class IoRuntime {
  public:
   // Starts `threads` I/O threads (at least 1), each running an event loop of its own: accepted
-  // and outgoing TCP connections are dealt out over all of them, and a connection stays on its
-  // thread; posted work, timers, signals and the other transports run on the first. No lock or
-  // wake-up is shared between two threads' connections.
+  // TCP and HTTP connections and the TCP client's connections are dealt out over all of them,
+  // and a connection stays on its thread; posted work, timers, signals, the HTTP client and the
+  // other transports run on the first. No lock or wake-up is shared between two threads'
+  // connections.
   explicit IoRuntime(int threads = 1);
   // Stops and joins the threads.
   ~IoRuntime();
