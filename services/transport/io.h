@@ -25,13 +25,31 @@ namespace shardkit::services {
 
 namespace asio = boost::asio;
 
+// An io_context whose services can be shut down before it is destroyed. With several contexts, a
+// pending operation of one may hold an object of another (an accept on the listener's context
+// holds the socket made for a connection's context): every context is shut down, its pending
+// operations destroyed, while all still exist, and only then are they destroyed.
+class IoContext : public asio::io_context {
+ public:
+  using asio::io_context::io_context;
+  void ShutDown() { shutdown(); }
+};
+
 struct IoRuntime::Impl {
-  asio::io_context io;
+  ~Impl() {
+    // Twice: destroying one context's operations may post to another already shut down.
+    for (int round = 0; round < 2; ++round) {
+      io.ShutDown();
+      for (auto& context : more) context->ShutDown();
+    }
+  }
+
+  IoContext io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   // One context per further I/O thread, each run by that thread alone; the listeners' accepted
   // connections and the TCP client's connections are dealt out over `io` and these
   // (ForConnection).
-  std::vector<std::unique_ptr<asio::io_context>> more;
+  std::vector<std::unique_ptr<IoContext>> more;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> more_work;
   std::atomic<size_t> next_connection{0};
   asio::io_context& ForConnection() {

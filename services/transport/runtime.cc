@@ -26,7 +26,7 @@ void WaitForSignal(IoRuntime::Impl& impl) {
 IoRuntime::IoRuntime(int threads) : impl_(std::make_unique<Impl>()) {
   if (threads < 1) threads = 1;
   for (int i = 1; i < threads; ++i) {
-    impl_->more.push_back(std::make_unique<asio::io_context>(1));
+    impl_->more.push_back(std::make_unique<IoContext>(1));
     impl_->more_work.emplace_back(impl_->more.back()->get_executor());
   }
   for (int i = 0; i < threads; ++i) {
