@@ -333,6 +333,53 @@ void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
     throw std::runtime_error(added.ToString());
 }
 
+// Loads of random existing ids from `threads` threads at once for `seconds`; loads per second.
+double ThreadedLoads(Bus& bus, uint64_t n, int threads, double seconds) {
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> loads{0}, failures{0};
+  std::vector<std::thread> workers;
+  const auto start = std::chrono::steady_clock::now();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::mt19937_64 rng(10 + t);
+      uint64_t mine = 0, failed = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        Message m;
+        m.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(rng() % n));
+        bus.Act(std::move(m), [&failed](Result<Message> r) { failed += !r.ok(); });
+        ++mine;
+      }
+      loads += mine;
+      failures += failed;
+    });
+  }
+  std::this_thread::sleep_until(start + std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& worker : workers) worker.join();
+  if (failures > 0) throw std::runtime_error("store:load failed while loading from threads");
+  return loads / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The one store against the shards, each loaded from `threads` threads at once, in turns:
+// the router's shared state (the shard map, the routing table) read by threads together.
+Figures ThreadedShardedFigures(Bus& single, Bus& sharded, uint64_t n, int threads,
+                               const Options& bench_options) {
+  std::vector<double> one, routed;
+  for (int slice = 0; slice < bench_options.repetitions; ++slice) {
+    one.push_back(ThreadedLoads(single, n, threads, bench_options.min_time_s));
+    routed.push_back(ThreadedLoads(sharded, n, threads, bench_options.min_time_s));
+  }
+  auto median = [](std::vector<double>& v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double single_per_s = median(one), sharded_per_s = median(routed);
+  return {{"threaded_single_load_per_s", single_per_s},
+          {"threaded_sharded_load_per_s", sharded_per_s},
+          {"threaded_sharded_ratio", single_per_s > 0 ? sharded_per_s / single_per_s : 0},
+          {"load_threads", static_cast<double>(threads)}};
+}
+
 // Routed loads over the shards against loads from the one store, and list latency.
 Figures RunShardedFigures(Bus& single, const StoreBenchOptions& options,
                           const store::StoreOptions& store_options, const std::string& root,
@@ -357,8 +404,10 @@ Figures RunShardedFigures(Bus& single, const StoreBenchOptions& options,
     if (!r.ok()) throw std::runtime_error("sharded list: " + r.status().ToString());
   }
   std::sort(list_ms.begin(), list_ms.end());
+  Figures threaded =
+      ThreadedShardedFigures(single, sharded.bus, n, options.load_threads, bench_options);
   sharded.bus.Replace(Router());
-  return {
+  Figures figures = {
       {"single_shard_load_per_s", sm["single_load"]},
       {"sharded_load_per_s", sm["sharded_load"]},
       {"sharded_ratio", sm["single_load"] > 0 ? sm["sharded_load"] / sm["single_load"] : 0},
@@ -366,6 +415,8 @@ Figures RunShardedFigures(Bus& single, const StoreBenchOptions& options,
       {"list_p99_ms", list_ms[list_ms.size() * 99 / 100]},
       {"shards", static_cast<double>(options.shards)},
   };
+  figures.insert(figures.end(), threaded.begin(), threaded.end());
+  return figures;
 }
 #endif
 

@@ -125,6 +125,9 @@ void AddStoreBenchmark(CLI::App* bench, BenchState& st) {
   AddChecked(sub, "--entities", options.entities, "Entities loaded before measuring", Positive());
   AddChecked(sub, "--shards", options.shards,
              "Also measure routed loads over this many RocksDB shards", CLI::Range(1, 64));
+  AddChecked(sub, "--load-threads", options.load_threads,
+             "With --shards: the routed and single-store loads also from this many threads",
+             CLI::Range(1, 64));
   AddChecked(sub, "--repetitions", options.repetitions,
              "Slices per side, the sides interleaved (the median is reported)", Positive());
   AddChecked(sub, "--min-time", options.min_time_s, "Seconds per run", Positive());

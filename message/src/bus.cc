@@ -124,44 +124,18 @@ void Context::Prior(Message message, ReplyFn reply) const {
 // --- Bus
 // ------------------------------------------------------------------------------------------
 
-// Every Act needs a reference to the routing table. Taken from one std::atomic<shared_ptr>, that
-// is a lock word and a reference count written by every thread that acts: two cache lines passed
-// from core to core on each message, which cost more than a cache hit's whole lookup. Each slot
-// holds the table under a reference count of its own, on a line of its own; a thread uses the
-// slot of its index (ThreadSlot), so two threads share a slot only past kThreadSlots of them.
-// Every slot holds the same table once a change returns.
-struct Bus::ReaderSlots {
-  struct alignas(kCacheLine) Slot {
-    std::atomic<std::shared_ptr<const Router>> routes;
-  };
-  // A slot's own owner of the table: over-aligned, so that no two slots' counts share a line.
-  struct alignas(kCacheLine) Holder {
-    std::shared_ptr<const Router> routes;
-  };
-
-  std::shared_ptr<const Router> Load() const {
-    return slots[ThreadSlot()].routes.load(std::memory_order_acquire);
-  }
-  // Makes `routes` the table; called with the bus's write mutex held.
-  void Publish(const std::shared_ptr<const Router>& routes) {
-    for (Slot& slot : slots) {
-      auto holder = std::make_shared<Holder>(Holder{routes});
-      slot.routes.store(std::shared_ptr<const Router>(holder, routes.get()),
-                        std::memory_order_release);
-    }
-  }
-
-  Slot slots[kThreadSlots];
+// Every Act needs a reference to the routing table: read from per-thread slots (SnapshotSlots),
+// not from one atomic shared_ptr, whose lock word and count every acting thread would write.
+struct Bus::ReaderSlots : SnapshotSlots<Router> {
+  using SnapshotSlots<Router>::SnapshotSlots;
 };
 
 Bus::Bus(BusOptions options)
     : options_(std::move(options)),
       serial_(next_bus_serial.fetch_add(1, std::memory_order_relaxed)),
       id_prefix_(options_.id_prefix.empty() ? RandomPrefix() : options_.id_prefix),
-      reader_slots_(std::make_unique<ReaderSlots>()),
-      observers_(std::make_shared<const std::vector<Observer>>()) {
-  reader_slots_->Publish(std::make_shared<const Router>());
-}
+      reader_slots_(std::make_unique<ReaderSlots>(std::make_shared<const Router>())),
+      observers_(std::make_shared<const std::vector<Observer>>()) {}
 
 Bus::~Bus() = default;
 

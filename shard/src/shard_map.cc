@@ -155,17 +155,15 @@ ShardMap ShardMap::WithEpoch(uint64_t epoch) const {
 ShardMapHolder::ShardMapHolder(ShardMap initial)
     : current_(std::make_shared<const ShardMap>(std::move(initial))) {}
 
-std::shared_ptr<const ShardMap> ShardMapHolder::Current() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return current_;
-}
+std::shared_ptr<const ShardMap> ShardMapHolder::Current() const { return current_.Load(); }
 
 Status ShardMapHolder::CompareAndSwap(uint64_t expected_epoch, ShardMap next) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (current_->epoch() != expected_epoch) {
-    return Status::Conflict(fmt::format("shard map epoch is {}, not the expected {}",
-                                        current_->epoch(), expected_epoch),
-                            JsonObject().Add("epoch", current_->epoch()).str());
+  const uint64_t epoch = current_.Load()->epoch();
+  if (epoch != expected_epoch) {
+    return Status::Conflict(
+        fmt::format("shard map epoch is {}, not the expected {}", epoch, expected_epoch),
+        JsonObject().Add("epoch", epoch).str());
   }
   if (next.epoch() <= expected_epoch) {
     return Status::Invalid(
@@ -175,7 +173,7 @@ Status ShardMapHolder::CompareAndSwap(uint64_t expected_epoch, ShardMap next) {
   if (persist_) {
     if (Status s = persist_(*candidate); !s.ok()) return s;
   }
-  current_ = std::move(candidate);
+  current_.Publish(candidate);
   return Status::Ok();
 }
 

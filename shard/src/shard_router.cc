@@ -135,7 +135,9 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           },
           false);
     }
-    if (*ksid) return ForwardKeyed(context, std::move(message), **ksid, std::move(reply), false);
+    if (*ksid)
+      return ForwardKeyed(context, std::move(message), **ksid, std::move(reply), false,
+                          std::move(map));
     if (op && *op == "save") {
       if (message.Has("ents")) return SaveBulk(context, std::move(message), std::move(reply));
       // A save without an id: the id is generated first, then routed. A keyed save's id comes
@@ -242,9 +244,10 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
            options_.map->Current()->epoch() != seen_epoch;
   }
 
+  // `map`: the map the caller routed by, if it has one (read once per message, not twice).
   void ForwardKeyed(const Context& context, Message message, uint64_t ksid, ReplyFn reply,
-                    bool retried) {
-    MapPtr map = options_.map->Current();
+                    bool retried, MapPtr map = nullptr) {
+    if (map == nullptr) map = options_.map->Current();
     const Shard& shard = map->ShardFor(ksid);
     uint64_t epoch = map->epoch();
     auto self = shared_from_this();

@@ -38,6 +38,8 @@ struct StoreBenchOptions {
   double min_time_s = 1.0;
   std::string dir;  // where the data goes; empty: a temp dir removed afterwards
   int shards = 1;   // > 1: also store:load through the shard router over this many RocksDB shards
+  // With shards > 1: the routed and the single-store loads also from this many threads at once.
+  int load_threads = 2;
 };
 // raw_read_per_s, raw_write_per_s, load_per_s, save_per_s, load_ratio, save_ratio, peak_rss_mb.
 // Throws std::runtime_error if the store cannot be opened or loaded.

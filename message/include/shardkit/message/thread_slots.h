@@ -4,13 +4,15 @@
 // numbered as they first ask; past kThreadSlots threads, two share a slot, so what a slot holds
 // must stay safe to write from two threads (atomics).
 //
-// Thread-safety: ThreadSlot and StripedCounters' methods are safe from any thread.
+// Thread-safety: ThreadSlot and the methods of StripedCounters and SnapshotSlots are safe from
+// any thread.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "shardkit/message/cache_lines.h"
 
@@ -49,6 +51,38 @@ class StripedCounters {
  private:
   struct alignas(kCacheLine) Slot {
     std::array<std::atomic<int64_t>, N> values{};
+  };
+  std::array<Slot, kThreadSlots> slots_;
+};
+
+// An immutable snapshot (a routing table, a shard map) that every thread reads on every message
+// and that rarely changes. Taken from one std::atomic<shared_ptr>, a read writes a lock word and
+// a reference count shared by every reader: two cache lines passed from core to core on each
+// message. Here each slot holds the snapshot under a reference count of its own, on a line of its
+// own, and a thread reads the slot of its index. Publish is for one writer at a time (the
+// caller's lock); once it returns, every slot holds the new snapshot.
+template <typename T>
+class SnapshotSlots {
+ public:
+  explicit SnapshotSlots(std::shared_ptr<const T> initial) { Publish(initial); }
+
+  std::shared_ptr<const T> Load() const {
+    return slots_[ThreadSlot()].value.load(std::memory_order_acquire);
+  }
+  void Publish(const std::shared_ptr<const T>& value) {
+    for (Slot& slot : slots_) {
+      auto holder = std::make_shared<Holder>(Holder{value});
+      slot.value.store(std::shared_ptr<const T>(holder, value.get()), std::memory_order_release);
+    }
+  }
+
+ private:
+  struct alignas(kCacheLine) Slot {
+    std::atomic<std::shared_ptr<const T>> value;
+  };
+  // A slot's own owner of the snapshot: over-aligned, so that no two slots' counts share a line.
+  struct alignas(kCacheLine) Holder {
+    std::shared_ptr<const T> value;
   };
   std::array<Slot, kThreadSlots> slots_;
 };

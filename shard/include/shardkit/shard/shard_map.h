@@ -30,6 +30,7 @@
 #include <vector>
 
 #include <shardkit/message/status.h>
+#include <shardkit/message/thread_slots.h>
 #include <shardkit/store/keyspace.h>
 
 namespace shardkit::shard {
@@ -87,8 +88,10 @@ class ShardMapHolder {
   void OnChange(std::function<Status(const ShardMap&)> persist);
 
  private:
+  // Every routed message reads the map, from its thread's slot; a change takes mu_ and
+  // publishes to every slot.
   mutable std::mutex mu_;
-  std::shared_ptr<const ShardMap> current_;         // guarded by mu_
+  SnapshotSlots<ShardMap> current_;
   std::function<Status(const ShardMap&)> persist_;  // guarded by mu_
 };
 
