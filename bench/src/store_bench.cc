@@ -279,7 +279,31 @@ Figures RunWriteFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_o
 struct ShardedStores {
   Bus bus;
   std::vector<std::shared_ptr<store::EntityStore>> stores;
+  std::shared_ptr<shard::ShardMapHolder> map;
+  // A bus per shard with only the shard's store service: the shards without router or guard.
+  std::vector<std::unique_ptr<Bus>> direct;
 };
+
+// Loads as Loads does, each sent straight to the bus of its shard's store (ShardedStores::direct),
+// the shard found by the caller as the router would find it: what the shards cost without the
+// router's layer.
+std::function<void(benchmark::State&)> DirectLoads(ShardedStores& shards, uint64_t n,
+                                                   uint64_t seed) {
+  return [&shards, n, seed](benchmark::State& state) {
+    std::mt19937_64 rng(seed);
+    size_t failures = 0;
+    const auto map = shards.map->Current();
+    for (auto _ : state) {
+      std::string id = IdOf(rng() % n);
+      const size_t index = &map->ShardFor(store::Ksid(id)) - map->shards().data();
+      Message m;
+      m.SetString("store", "load").SetString("kind", kKind).SetString("id", std::move(id));
+      shards.direct[index]->Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
+    }
+    if (failures) state.SkipWithError("direct shard store:load failed");
+    state.SetItemsProcessed(state.iterations());
+  };
+}
 
 // Loads the entities into their shards, then closes and opens each shard again, as the one store
 // is (OpenEngines), so both read the load from their files rather than from its memtables.
@@ -291,6 +315,7 @@ void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
     ranges.push_back(shard::FormatRange({step * i, i + 1 == options.shards ? 0 : step * (i + 1)}));
   }
   auto map = std::make_shared<shard::ShardMapHolder>(*shard::ShardMap::Make(1, ranges));
+  out.map = map;
   auto open = [&](const std::string& range) {
     store::StoreOptions o = store_options;
     o.path = root + "/shard" + range;
@@ -320,6 +345,10 @@ void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
     out.stores[i].reset();
     out.stores[i] = open(ranges[i]);
     // The store's route, then its guard over it (reaching the store as Prior).
+    out.direct.push_back(std::make_unique<Bus>());
+    if (Status added = out.direct.back()->Add("store:*", store::MakeStoreService(out.stores[i]));
+        !added.ok())
+      throw std::runtime_error(added.ToString());
     std::string pattern = fmt::format("store:*,shard:\"{}\"", ranges[i]);
     Status added = out.bus.Add(pattern, store::MakeStoreService(out.stores[i]));
     if (added.ok())
@@ -389,6 +418,7 @@ Figures RunShardedFigures(Bus& single, const StoreBenchOptions& options,
   WaitForQuiet();  // the shards' flushes and compactions after their load
   const uint64_t n = options.entities;
   RegisterInterleaved({{"single_load", Loads(single, n, 3, "store:load failed")},
+                       {"direct_load", DirectLoads(sharded, n, 3)},
                        {"sharded_load", Loads(sharded.bus, n, 3, "sharded store:load failed")}},
                       bench_options);
   auto sm = RunRegistered();
@@ -411,6 +441,9 @@ Figures RunShardedFigures(Bus& single, const StoreBenchOptions& options,
       {"single_shard_load_per_s", sm["single_load"]},
       {"sharded_load_per_s", sm["sharded_load"]},
       {"sharded_ratio", sm["single_load"] > 0 ? sm["sharded_load"] / sm["single_load"] : 0},
+      {"direct_shards_load_per_s", sm["direct_load"]},
+      {"direct_shards_ratio", sm["single_load"] > 0 ? sm["direct_load"] / sm["single_load"] : 0},
+      {"allocs_per_sharded_load", AllocsFigure(sm, "sharded_load")},
       {"list_p50_ms", list_ms[list_ms.size() / 2]},
       {"list_p99_ms", list_ms[list_ms.size() * 99 / 100]},
       {"shards", static_cast<double>(options.shards)},
