@@ -250,18 +250,27 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     if (map == nullptr) map = options_.map->Current();
     const Shard& shard = map->ShardFor(ksid);
     uint64_t epoch = map->epoch();
-    auto self = shared_from_this();
     // The shard's copy first: the callback keeps the message itself (moved, not copied again)
     // to route it once more after a wrong_shard.
     Message to_shard = CopyToShard(message, shard, epoch);
-    context.Act(std::move(to_shard), [self, context, message = std::move(message), ksid,
-                                      reply = std::move(reply), retried,
-                                      epoch](Result<Message> r) mutable {
-      if (!r.ok() && r.status().code() == Code::kWrongShard && !retried && self->Refresh(epoch)) {
-        self->ForwardKeyed(context, std::move(message), ksid, std::move(reply), true);
+    // What the answer needs, in one block the callback shares: the bus copies the callback on
+    // each dispatch, and a callback of all this would not fit a ReplyFn's own room, so each of
+    // those copies would allocate and copy the message, context and reply it holds.
+    struct Pending {
+      std::shared_ptr<ShardRouter> self;
+      Context context;
+      Message message;
+      ReplyFn reply;
+    };
+    auto pending = std::make_shared<Pending>(
+        Pending{shared_from_this(), context, std::move(message), std::move(reply)});
+    context.Act(std::move(to_shard), [pending, ksid, retried, epoch](Result<Message> r) {
+      Pending& p = *pending;
+      if (!r.ok() && r.status().code() == Code::kWrongShard && !retried && p.self->Refresh(epoch)) {
+        p.self->ForwardKeyed(p.context, std::move(p.message), ksid, std::move(p.reply), true);
         return;
       }
-      reply(std::move(r));
+      p.reply(std::move(r));
     });
   }
 
