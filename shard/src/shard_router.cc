@@ -14,6 +14,7 @@
 #include <shardkit/store/list_order.h>
 #include <shardkit/store/service.h>
 
+#include "bulk_plan.h"
 #include "cross_shard_move.h"
 #include "list_merge.h"
 #include "remove_by_query.h"
@@ -393,7 +394,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
           for (const BulkItem& item : (*plan)[s]) stale.push_back(item);
           continue;
         }
-        FillBulkAnswers(map->shards()[s], (*plan)[s], a, *items);
+        internal::FillBulkAnswers(map->shards()[s], (*plan)[s], a, *items);
       }
       if (!stale.empty()) return self->Replan(context, message, std::move(stale), items, reply);
       std::string array = "[";
@@ -417,23 +418,6 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
         std::move(finish), /*retried=*/true);
   }
 
-  // One shard's answer to its part of a bulk save, item by item into `items`.
-  static void FillBulkAnswers(const Shard& shard, const std::vector<BulkItem>& planned,
-                              const Result<Message>& a, std::vector<std::string>& items) {
-    rapidjson::Document shard_items;
-    if (a.ok() && a->GetArrayJson("items"))
-      shard_items.Parse(a->GetArrayJson("items")->data(), a->GetArrayJson("items")->size());
-    for (size_t j = 0; j < planned.size(); ++j) {
-      size_t position = planned[j].position;
-      if (a.ok() && shard_items.IsArray() && j < shard_items.Size()) {
-        items[position] = ToJsonText(shard_items[static_cast<rapidjson::SizeType>(j)]);
-      } else {
-        Status s = a.ok() ? Status::Internal("shard answered without items") : a.status();
-        items[position] = ToJson(ErrorMessage(ShardError(shard, s)));
-      }
-    }
-  }
-
   // Places the items a stale shard refused on the current map and sends them (once).
   void Replan(const Context& context, const Message& message, std::vector<BulkItem> stale,
               ItemAnswers items, ReplyFn reply) {
@@ -454,28 +438,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     SendBulk(context, message, std::move(plan), std::move(items), std::move(reply), true);
   }
 
-  // Per shard of `map`: the positions of the ids it is asked for and their JSON array text.
-  using LoadPlan = std::vector<std::pair<std::vector<size_t>, std::string>>;
-  // Id-sharded kinds ask each id's shard; field-sharded kinds ask every shard for every id.
-  static LoadPlan PlanLoad(const rapidjson::Document& ids, const ShardMap& map, bool by_id) {
-    LoadPlan plan(map.shards().size());
-    for (size_t i = 0; i < ids.Size(); ++i) {
-      const rapidjson::Value& id = ids[static_cast<rapidjson::SizeType>(i)];
-      std::string text = ToJsonText(id);
-      for (size_t s = 0; s < map.shards().size(); ++s) {
-        if (by_id) {
-          std::string key =
-              id.IsString() ? std::string(id.GetString(), id.GetStringLength()) : text;
-          if (&map.ShardFor(store::Ksid(key)) != &map.shards()[s]) continue;
-        }
-        auto& [positions, array] = plan[s];
-        array += array.empty() ? "[" : ",";
-        array += text;
-        positions.push_back(i);
-      }
-    }
-    return plan;
-  }
+  using LoadPlan = internal::LoadPlan;
 
   // Bulk load: id-sharded kinds split per shard; field-sharded kinds ask every shard.
   void LoadBulk(const Context& context, Message message, ReplyFn reply, int attempt,
@@ -485,7 +448,7 @@ class ShardRouter final : public Handler, public std::enable_shared_from_this<Sh
     MapPtr map = options_.map->Current();
     bool by_id = map->ShardKeyOf(*message.GetString("kind")) == "id";
     size_t n = doc->Size();
-    auto plan = std::make_shared<LoadPlan>(PlanLoad(*doc, *map, by_id));
+    auto plan = std::make_shared<LoadPlan>(internal::PlanLoad(*doc, *map, by_id));
     auto answers_per_item = std::make_shared<std::vector<std::string>>(n);
     auto steps = Steps(context, message, attempt, seen);
     std::string kind(*message.GetString("kind"));
