@@ -19,6 +19,7 @@
 #include "shardkit/store/entity_store.h"
 #include "shardkit/store/keyspace.h"
 #include "shardkit/store/service.h"
+#include "stats.h"
 #ifdef SHARDKIT_BENCH_WITH_SHARDS
 #include "shardkit/shard/shard_router.h"
 #endif
@@ -212,11 +213,7 @@ Figures TrimmingFigures(Engines& e, Bus& bus, uint64_t n, double seconds) {
     without.push_back(SavesWhileTrimming(e, bus, n, false, seconds, trimmed));
     with.push_back(SavesWhileTrimming(e, bus, n, true, seconds, trimmed));
   }
-  auto median = [](std::vector<double>& v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  const double untrimmed = median(without), trimming = median(with);
+  const double untrimmed = Median(without), trimming = Median(with);
   return {{"save_untrimmed_per_s", untrimmed},
           {"save_trimming_per_s", trimming},
           {"save_trimming_ratio", untrimmed > 0 ? trimming / untrimmed : 0},
@@ -398,11 +395,7 @@ Figures ThreadedShardedFigures(Bus& single, Bus& sharded, uint64_t n, int thread
     one.push_back(ThreadedLoads(single, n, threads, bench_options.min_time_s));
     routed.push_back(ThreadedLoads(sharded, n, threads, bench_options.min_time_s));
   }
-  auto median = [](std::vector<double>& v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  const double single_per_s = median(one), sharded_per_s = median(routed);
+  const double single_per_s = Median(one), sharded_per_s = Median(routed);
   return {{"threaded_single_load_per_s", single_per_s},
           {"threaded_sharded_load_per_s", sharded_per_s},
           {"threaded_sharded_ratio", single_per_s > 0 ? sharded_per_s / single_per_s : 0},
