@@ -91,22 +91,36 @@ void LoadStore(store::EntityStore& s, uint64_t n) {
   }
 }
 
-// store:load of random existing ids through `bus`; a failed load fails the benchmark.
-std::function<void(benchmark::State&)> Loads(Bus& bus, uint64_t n, uint64_t seed,
-                                             const char* what) {
-  return [&bus, n, seed, what](benchmark::State& state) {
+// A store:load of `id`.
+Message LoadOf(std::string_view id) {
+  Message m;
+  m.SetString("store", "load").SetString("kind", kKind).SetString("id", id);
+  return m;
+}
+
+// store:load of random existing ids, each through the bus `pick(id)` returns; a failed load fails
+// the benchmark.
+template <typename PickBus>
+std::function<void(benchmark::State&)> LoadsVia(PickBus pick, uint64_t n, uint64_t seed,
+                                                const char* what) {
+  return [pick, n, seed, what](benchmark::State& state) {
     std::mt19937_64 rng(seed);
     size_t failures = 0;
     AllocationMeter allocations(state);
     for (auto _ : state) {
-      Message m;
-      m.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(rng() % n));
-      bus.Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
+      const std::string id = IdOf(rng() % n);
+      pick(id).Act(LoadOf(id), [&](Result<Message> r) { failures += !r.ok(); });
     }
     allocations.Done();
     if (failures) state.SkipWithError(what);
     state.SetItemsProcessed(state.iterations());
   };
+}
+
+// store:load of random existing ids through `bus`.
+std::function<void(benchmark::State&)> Loads(Bus& bus, uint64_t n, uint64_t seed,
+                                             const char* what) {
+  return LoadsVia([&bus](const std::string&) -> Bus& { return bus; }, n, seed, what);
 }
 
 // store:save of random existing ids; `keyed`: each with a fresh idempotency key (a receipt read
@@ -282,24 +296,13 @@ struct ShardedStores {
 };
 
 // Loads as Loads does, each sent straight to the bus of its shard's store (ShardedStores::direct),
-// the shard found by the caller as the router would find it: what the shards cost without the
-// router's layer.
+// the shard found as the router would find it: what the shards cost without the router's layer.
 std::function<void(benchmark::State&)> DirectLoads(ShardedStores& shards, uint64_t n,
                                                    uint64_t seed) {
-  return [&shards, n, seed](benchmark::State& state) {
-    std::mt19937_64 rng(seed);
-    size_t failures = 0;
-    const auto map = shards.map->Current();
-    for (auto _ : state) {
-      std::string id = IdOf(rng() % n);
-      const size_t index = &map->ShardFor(store::Ksid(id)) - map->shards().data();
-      Message m;
-      m.SetString("store", "load").SetString("kind", kKind).SetString("id", std::move(id));
-      shards.direct[index]->Act(std::move(m), [&](Result<Message> r) { failures += !r.ok(); });
-    }
-    if (failures) state.SkipWithError("direct shard store:load failed");
-    state.SetItemsProcessed(state.iterations());
+  auto pick = [&shards, map = shards.map->Current()](const std::string& id) -> Bus& {
+    return *shards.direct[&map->ShardFor(store::Ksid(id)) - map->shards().data()];
   };
+  return LoadsVia(pick, n, seed, "direct shard store:load failed");
 }
 
 // Loads the entities into their shards, then closes and opens each shard again, as the one store
@@ -341,11 +344,11 @@ void BuildShards(ShardedStores& out, const StoreBenchOptions& options,
   for (size_t i = 0; i < ranges.size(); ++i) {
     out.stores[i].reset();
     out.stores[i] = open(ranges[i]);
-    // The store's route, then its guard over it (reaching the store as Prior).
     out.direct.push_back(std::make_unique<Bus>());
     if (Status added = out.direct.back()->Add("store:*", store::MakeStoreService(out.stores[i]));
         !added.ok())
       throw std::runtime_error(added.ToString());
+    // The store's route, then its guard over it (reaching the store as Prior).
     std::string pattern = fmt::format("store:*,shard:\"{}\"", ranges[i]);
     Status added = out.bus.Add(pattern, store::MakeStoreService(out.stores[i]));
     if (added.ok())
@@ -370,9 +373,7 @@ double ThreadedLoads(Bus& bus, uint64_t n, int threads, double seconds) {
       std::mt19937_64 rng(10 + t);
       uint64_t mine = 0, failed = 0;
       while (!stop.load(std::memory_order_relaxed)) {
-        Message m;
-        m.SetString("store", "load").SetString("kind", kKind).SetString("id", IdOf(rng() % n));
-        bus.Act(std::move(m), [&failed](Result<Message> r) { failed += !r.ok(); });
+        bus.Act(LoadOf(IdOf(rng() % n)), [&failed](Result<Message> r) { failed += !r.ok(); });
         ++mine;
       }
       loads += mine;
