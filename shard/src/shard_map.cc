@@ -142,6 +142,7 @@ const Shard* ShardMap::Find(std::string_view name) const {
 
 const std::string& ShardMap::ShardKeyOf(std::string_view kind) const {
   static const std::string kId = "id";
+  if (shard_keys_.empty()) return kId;  // every kind by id: no key to build and look up
   auto it = shard_keys_.find(std::string(kind));
   return it == shard_keys_.end() ? kId : it->second;
 }

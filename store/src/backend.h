@@ -103,6 +103,15 @@ class Backend {
 
   virtual Result<std::optional<EntityRecord>> Get(std::string_view kind, uint64_t ksid,
                                                   std::string_view id) = 0;
+  // Get without a copy: `use` sees the row in place, during the call; false if there is none.
+  virtual Result<bool> GetInPlace(std::string_view kind, uint64_t ksid, std::string_view id,
+                                  const std::function<void(const EntityView&)>& use) {
+    Result<std::optional<EntityRecord>> row = Get(kind, ksid, id);
+    if (!row.ok()) return row.status();
+    if (!row->has_value()) return false;
+    use(EntityView{(*row)->value, (*row)->version, (*row)->expires_at_ms});
+    return true;
+  }
   // Get for a writer: the caller holds the store's write lock, so no Commit runs meanwhile. It
   // reads the same committed row as Get; an engine may read it where commits are made (SQLite:
   // a reader connection drops its page cache whenever another connection committed).

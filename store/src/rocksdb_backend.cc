@@ -164,6 +164,22 @@ class RocksDbBackend final : public Backend {
                      ReadBigEndian64(row), static_cast<int64_t>(ReadBigEndian64(row.substr(8)))});
   }
 
+  // The row's bytes as the block cache (or memtable) holds them, pinned for the call.
+  Result<bool> GetInPlace(std::string_view kind, uint64_t ksid, std::string_view id,
+                          const std::function<void(const EntityView&)>& use) override {
+    EntityKeyBuffer key(kind, ksid, id);
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entities_, ToSlice(key.view()), &value);
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) return FromRocks(s, "get");
+    if (value.size() < 16)
+      return Status::Internal("rocksdb: corrupt row under " + std::string(kind));
+    const std::string_view row = View(value);
+    use(EntityView{row.substr(16), ReadBigEndian64(row),
+                   static_cast<int64_t>(ReadBigEndian64(row.substr(8)))});
+    return true;
+  }
+
   Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) override {
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, IdIndexKey(kind, id), &value);

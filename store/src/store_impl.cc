@@ -338,6 +338,27 @@ Result<EntityRecord> StoreImpl::LoadRecord(std::string_view kind, std::string_vi
   return std::move(**current);
 }
 
+Status StoreImpl::LoadInPlace(std::string_view kind, std::string_view id,
+                              const std::function<void(const EntityView&)>& use) {
+  // A kind sharded by a field reads its id index first (Current): through the record.
+  if (ShardedByField(options_, kind)) return EntityStore::LoadInPlace(kind, id, use);
+  if (Status s = CheckKind(kind); !s.ok()) return s;
+  if (Status s = CheckId(id); !s.ok()) return s;
+  // What the callback needs, behind one pointer: a std::function holds that much without
+  // allocating.
+  struct Read {
+    const Clock& clock;
+    const std::function<void(const EntityView&)>& use;
+    bool live = false;
+  } read{clock_, use};
+  Result<bool> found = backend_->GetInPlace(kind, Ksid(id), id, [r = &read](const EntityView& row) {
+    r->live = row.expires_at_ms == 0 || row.expires_at_ms > r->clock.NowMs();
+    if (r->live) r->use(row);
+  });
+  if (!found.ok()) return found.status();
+  return read.live ? Status::Ok() : NotFound(kind, id);
+}
+
 std::vector<Result<std::string>> StoreImpl::LoadBatch(const std::vector<EntityRef>& refs) {
   std::vector<Result<std::string>> results;
   results.reserve(refs.size());

@@ -35,6 +35,8 @@ class StoreImpl final : public EntityStore {
                                              std::string_view idempotency_key = {}) override;
   Result<std::string> Load(std::string_view kind, std::string_view id) override;
   Result<EntityRecord> LoadRecord(std::string_view kind, std::string_view id) override;
+  Status LoadInPlace(std::string_view kind, std::string_view id,
+                     const std::function<void(const EntityView&)>& use) override;
   std::vector<Result<std::string>> LoadBatch(const std::vector<EntityRef>& refs) override;
   Result<ListPage> List(const Query& query) override;
   Result<std::string> Remove(std::string_view kind, std::string_view id,

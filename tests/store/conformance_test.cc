@@ -39,6 +39,37 @@ TYPED_TEST(store_conformance, SaveThenLoadRoundTripsEveryJsonValueType) {
             std::string("q\"b\\s/n\nt\tc\x01z\0end", 17));
 }
 
+TYPED_TEST(store_conformance, LoadInPlaceSeesWhatLoadRecordReturns) {
+  this->MustSave("thing", R"({"a":1})", "kept");
+  this->MustSave("thing", R"({"a":2})", "kept");
+  ASSERT_TRUE(this->store().Save({"thing", "brief", R"({"b":1})", std::nullopt, false, 2}).ok());
+  int calls = 0;
+  auto view_of = [&](std::string_view id, EntityRecord& out) {
+    return this->store().LoadInPlace("thing", id, [&](const EntityView& row) {
+      ++calls;
+      out.value = std::string(row.value);
+      out.version = row.version;
+      out.expires_at_ms = row.expires_at_ms;
+    });
+  };
+  for (std::string_view id : {"kept", "brief"}) {
+    EntityRecord seen;
+    ASSERT_TRUE(view_of(id, seen).ok()) << id;
+    Result<EntityRecord> record = this->store().LoadRecord("thing", id);
+    ASSERT_TRUE(record.ok()) << record.status().ToString();
+    EXPECT_EQ(seen.value, record->value);
+    EXPECT_EQ(seen.version, record->version);
+    EXPECT_EQ(seen.expires_at_ms, record->expires_at_ms);
+  }
+  EXPECT_EQ(calls, 2);
+  EntityRecord unused;
+  EXPECT_EQ(view_of("absent", unused).code(), Code::kNotFound);
+  EXPECT_EQ(view_of("", unused).code(), Code::kInvalid);
+  this->clock_.Advance(2'000);  // "brief" has expired, not yet purged
+  EXPECT_EQ(view_of("brief", unused).code(), Code::kNotFound);
+  EXPECT_EQ(calls, 2);  // never called without a live entity
+}
+
 TYPED_TEST(store_conformance, GeneratedIdsAreUniqueAndIncreasing) {
   std::vector<uint64_t> ids;
   for (int i = 0; i < 300; ++i) {

@@ -94,6 +94,13 @@ struct EntityRecord {
   int64_t expires_at_ms = 0;  // 0: never
 };
 
+// A stored entity read in place: the bytes stay valid only during the call that passes it.
+struct EntityView {
+  std::string_view value;  // compact JSON with "id" and "version"
+  uint64_t version = 0;
+  int64_t expires_at_ms = 0;  // 0: never
+};
+
 // Whether a store can write now. A full or read-only disk stops its writes (answered
 // `unavailable`, naming the store and the cause) while reads go on; the next write after the
 // cause is gone resumes them (docs/store.md, "A full disk").
@@ -137,6 +144,16 @@ class EntityStore {
     record.id = id;
     record.value = std::move(value).value();
     return record;
+  }
+  // LoadRecord without copies: `use` sees the live entity where the engine holds it (RocksDB: in
+  // its block cache) and copies what it keeps; it is not called for an absent or expired one
+  // (not_found). By default through LoadRecord.
+  virtual Status LoadInPlace(std::string_view kind, std::string_view id,
+                             const std::function<void(const EntityView&)>& use) {
+    auto record = LoadRecord(kind, id);
+    if (!record.ok()) return record.status();
+    use(EntityView{record->value, record->version, record->expires_at_ms});
+    return Status::Ok();
   }
   // Load for each reference, answers in order.
   virtual std::vector<Result<std::string>> LoadBatch(const std::vector<EntityRef>& refs) = 0;
