@@ -151,33 +151,18 @@ class RocksDbBackend final : public Backend {
   // copied once, the row's key fields taken from the arguments rather than decoded again.
   Result<std::optional<EntityRecord>> Get(std::string_view kind, uint64_t ksid,
                                           std::string_view id) override {
-    EntityKeyBuffer key(kind, ksid, id);
-    rocksdb::PinnableSlice value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entities_, ToSlice(key.view()), &value);
-    if (s.IsNotFound()) return std::optional<EntityRecord>();
-    if (!s.ok()) return FromRocks(s, "get");
-    if (value.size() < 16)
-      return Status::Internal("rocksdb: corrupt row under " + std::string(kind));
-    const std::string_view row = View(value);
-    return std::optional<EntityRecord>(
-        EntityRecord{std::string(kind), ksid, std::string(id), std::string(row.substr(16)),
-                     ReadBigEndian64(row), static_cast<int64_t>(ReadBigEndian64(row.substr(8)))});
+    std::optional<EntityRecord> out;
+    Result<bool> found = ReadRow(kind, ksid, id, [&](const EntityView& row) {
+      out = EntityRecord{std::string(kind),      ksid,        std::string(id),
+                         std::string(row.value), row.version, row.expires_at_ms};
+    });
+    if (!found.ok()) return found.status();
+    return out;
   }
 
-  // The row's bytes as the block cache (or memtable) holds them, pinned for the call.
   Result<bool> GetInPlace(std::string_view kind, uint64_t ksid, std::string_view id,
                           const std::function<void(const EntityView&)>& use) override {
-    EntityKeyBuffer key(kind, ksid, id);
-    rocksdb::PinnableSlice value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entities_, ToSlice(key.view()), &value);
-    if (s.IsNotFound()) return false;
-    if (!s.ok()) return FromRocks(s, "get");
-    if (value.size() < 16)
-      return Status::Internal("rocksdb: corrupt row under " + std::string(kind));
-    const std::string_view row = View(value);
-    use(EntityView{row.substr(16), ReadBigEndian64(row),
-                   static_cast<int64_t>(ReadBigEndian64(row.substr(8)))});
-    return true;
+    return ReadRow(kind, ksid, id, use);
   }
 
   Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) override {
@@ -387,6 +372,23 @@ class RocksDbBackend final : public Backend {
   }
 
  private:
+  // The row of (kind, ksid, id) as the block cache (or memtable) holds it, pinned while `use`
+  // runs; false if there is none.
+  template <typename Use>
+  Result<bool> ReadRow(std::string_view kind, uint64_t ksid, std::string_view id, Use&& use) {
+    EntityKeyBuffer key(kind, ksid, id);
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entities_, ToSlice(key.view()), &value);
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) return FromRocks(s, "get");
+    if (value.size() < 16)
+      return Status::Internal("rocksdb: corrupt row under " + std::string(kind));
+    const std::string_view row = View(value);
+    use(EntityView{row.substr(16), ReadBigEndian64(row),
+                   static_cast<int64_t>(ReadBigEndian64(row.substr(8)))});
+    return true;
+  }
+
   RocksDbBackend(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles,
                  const StoreOptions& options, std::shared_ptr<WriteFault> fault)
       : db_(db),
