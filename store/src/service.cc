@@ -167,20 +167,23 @@ class StoreService final : public Handler {
   ~StoreService() override { waits_->Close(); }
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
+    const bool changes =
+        message.GetString("store") == std::optional<std::string_view>("changes");
     // A long-poll never waits past the message's deadline.
     int64_t time_left_ms = -1;
-    if (const int64_t deadline = context.origin().deadline; deadline > 0 && context.bus()) {
+    if (const int64_t deadline = context.origin().deadline;
+        changes && deadline > 0 && context.bus()) {
       time_left_ms = std::max<int64_t>(0, deadline - context.bus()->clock().NowMs());
     }
-    auto serve = [this, message = std::move(message), reply = std::move(reply),
-                  time_left_ms]() mutable {
-      if (message.GetString("store") == std::optional<std::string_view>("changes")) {
-        return ServeChanges(message, time_left_ms, std::move(reply));
-      }
-      reply(Serve(message));
+    auto serve = [this, changes, time_left_ms](const Message& m, ReplyFn& r) {
+      if (changes) return ServeChanges(m, time_left_ms, std::move(r));
+      r(Serve(m));
     };
-    if (!options_.executor) return serve();
-    options_.executor(std::move(serve));
+    // Served in place (no executor), the message and the reply are not moved into a task first.
+    if (!options_.executor) return serve(message, reply);
+    options_.executor([serve, message = std::move(message), reply = std::move(reply)]() mutable {
+      serve(message, reply);
+    });
   }
 
  private:
