@@ -167,8 +167,7 @@ class StoreService final : public Handler {
   ~StoreService() override { waits_->Close(); }
 
   void Handle(Message message, const Context& context, ReplyFn reply) override {
-    const bool changes =
-        message.GetString("store") == std::optional<std::string_view>("changes");
+    const bool changes = message.GetString("store") == std::optional<std::string_view>("changes");
     // A long-poll never waits past the message's deadline.
     int64_t time_left_ms = -1;
     if (const int64_t deadline = context.origin().deadline;
