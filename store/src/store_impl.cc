@@ -352,7 +352,7 @@ Status StoreImpl::LoadInPlace(std::string_view kind, std::string_view id,
     bool live = false;
   } read{clock_, use};
   Result<bool> found = backend_->GetInPlace(kind, Ksid(id), id, [r = &read](const EntityView& row) {
-    r->live = row.expires_at_ms == 0 || row.expires_at_ms > r->clock.NowMs();
+    r->live = !Expired(row.expires_at_ms, r->clock.NowMs());
     if (r->live) r->use(row);
   });
   if (!found.ok()) return found.status();
