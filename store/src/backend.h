@@ -106,11 +106,7 @@ class Backend {
   // Get without a copy: `use` sees the row in place, during the call; false if there is none.
   virtual Result<bool> GetInPlace(std::string_view kind, uint64_t ksid, std::string_view id,
                                   const std::function<void(const EntityView&)>& use) {
-    Result<std::optional<EntityRecord>> row = Get(kind, ksid, id);
-    if (!row.ok()) return row.status();
-    if (!row->has_value()) return false;
-    use(EntityView{(*row)->value, (*row)->version, (*row)->expires_at_ms});
-    return true;
+    return UseRow(Get(kind, ksid, id), use);
   }
   // Get for a writer: the caller holds the store's write lock, so no Commit runs meanwhile. It
   // reads the same committed row as Get; an engine may read it where commits are made (SQLite:
@@ -118,6 +114,11 @@ class Backend {
   virtual Result<std::optional<EntityRecord>> GetForWrite(std::string_view kind, uint64_t ksid,
                                                           std::string_view id) {
     return Get(kind, ksid, id);
+  }
+  // GetForWrite without a copy, as GetInPlace is Get without one.
+  virtual Result<bool> GetForWriteInPlace(std::string_view kind, uint64_t ksid, std::string_view id,
+                                          const std::function<void(const EntityView&)>& use) {
+    return UseRow(GetForWrite(kind, ksid, id), use);
   }
   virtual Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) = 0;
   // Rows (expired ones included) in key order (kind, ksid, id).
@@ -143,6 +144,17 @@ class Backend {
   // Whether writes are stopped by a disk fault (write_fault.h); a backend without a disk is
   // always writable.
   virtual StorageHealth Health() { return {}; }
+
+ protected:
+  // A row read as a record, handed to `use` as a view (the in-place reads of an engine that has
+  // no cheaper way); false if there is none.
+  static Result<bool> UseRow(Result<std::optional<EntityRecord>> row,
+                             const std::function<void(const EntityView&)>& use) {
+    if (!row.ok()) return row.status();
+    if (!row->has_value()) return false;
+    use(EntityView{(*row)->value, (*row)->version, (*row)->expires_at_ms});
+    return true;
+  }
 };
 
 }  // namespace shardkit::store::internal

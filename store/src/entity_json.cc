@@ -1,5 +1,6 @@
 #include "entity_json.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <rapidjson/error/en.h>
@@ -84,8 +85,11 @@ namespace {
 
 template <typename Keep>
 std::string RenderWith(const rapidjson::Value& object, std::string_view id, uint64_t version,
-                       Keep keep) {
-  rapidjson::StringBuffer out;
+                       Keep keep, size_t expected_bytes = 0) {
+  // Room for the text, the id and the version: the buffer is not grown while writing.
+  constexpr size_t kIdAndVersion = 40;
+  rapidjson::StringBuffer out(nullptr, std::max(size_t{rapidjson::StringBuffer::kDefaultCapacity},
+                                                expected_bytes + id.size() + kIdAndVersion));
   rapidjson::Writer<rapidjson::StringBuffer> w(out);
   w.StartObject();
   w.Key("id");
@@ -104,8 +108,10 @@ std::string RenderWith(const rapidjson::Value& object, std::string_view id, uint
 
 }  // namespace
 
-std::string RenderStored(const rapidjson::Value& object, std::string_view id, uint64_t version) {
-  return RenderWith(object, id, version, [](std::string_view) { return true; });
+std::string RenderStored(const rapidjson::Value& object, std::string_view id, uint64_t version,
+                         size_t expected_bytes) {
+  return RenderWith(
+      object, id, version, [](std::string_view) { return true; }, expected_bytes);
 }
 
 std::string Project(const rapidjson::Value& object, const std::vector<std::string>& fields) {

@@ -28,8 +28,10 @@ bool ScalarEquals(const rapidjson::Value& a, const rapidjson::Value& b);
 
 std::string Compact(const rapidjson::Value& v);
 
-// {"id":id,"version":version, ...every other member of `object`}.
-std::string RenderStored(const rapidjson::Value& object, std::string_view id, uint64_t version);
+// {"id":id,"version":version, ...every other member of `object`}; `expected_bytes`, the length of
+// `object`'s text if known, sizes the buffer once.
+std::string RenderStored(const rapidjson::Value& object, std::string_view id, uint64_t version,
+                         size_t expected_bytes = 0);
 // {"id":…,"version":…, …the members of `object` named in `fields`} (fields not present skipped).
 std::string Project(const rapidjson::Value& object, const std::vector<std::string>& fields);
 

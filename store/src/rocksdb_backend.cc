@@ -164,6 +164,11 @@ class RocksDbBackend final : public Backend {
                           const std::function<void(const EntityView&)>& use) override {
     return ReadRow(kind, ksid, id, use);
   }
+  // Get and GetForWrite read the same rows here.
+  Result<bool> GetForWriteInPlace(std::string_view kind, uint64_t ksid, std::string_view id,
+                                  const std::function<void(const EntityView&)>& use) override {
+    return ReadRow(kind, ksid, id, use);
+  }
 
   Result<std::optional<uint64_t>> FindKsid(std::string_view kind, std::string_view id) override {
     std::string value;

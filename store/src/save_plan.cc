@@ -54,8 +54,10 @@ Result<uint64_t> EntityKsid(const StoreOptions& options, std::string_view kind, 
 }
 
 Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& options,
-                               IdGenerator& ids, int64_t now_ms) {
-  ValidSave save;
+                               IdGenerator& ids, int64_t now_ms,
+                               rapidjson::MemoryPoolAllocator<>& pool) {
+  ValidSave save(pool);
+  save.ent_bytes = request.ent.size();
   if (Status s = CheckKind(request.kind); !s.ok()) return s;
   save.kind = request.kind;
   if (request.ent.size() > options.max_value_bytes) {

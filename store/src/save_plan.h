@@ -17,9 +17,11 @@ namespace shardkit::store::internal {
 
 // A SaveRequest that passed every input check.
 struct ValidSave {
+  explicit ValidSave(rapidjson::MemoryPoolAllocator<>& pool) : ent(&pool) {}
   std::string kind;
   std::string id;
   rapidjson::Document ent;
+  size_t ent_bytes = 0;  // the entity's text as sent: the stored text is about as long
   uint64_t ksid = 0;
   int64_t expires_at_ms = 0;  // 0: never
   std::optional<uint64_t> expected_version;
@@ -35,14 +37,24 @@ struct ValidSave {
 // moves (docs/sharding.md).
 enum class MoveState { kNone, kMoving, kMoved };
 MoveState MoveStateOf(std::string_view stored);
+// What a save needs of the row it replaces, expired or not: read without a copy of its value.
+struct StoredHeader {
+  bool found = false;  // false: no row, the other fields are zero
+  uint64_t ksid = 0;
+  uint64_t version = 0;
+  int64_t expires_at_ms = 0;
+  MoveState move = MoveState::kNone;
+};
 // The tombstone of a completed move: the marker's text with moving$.done set.
 std::string MovedTombstone(std::string_view marker);
 // How long the tombstone of a completed move stays (it expires like an entity with a ttl).
 inline constexpr int64_t kMovedTombstoneMs = 10 * 60 * 1000;
 
 // invalid naming the field for bad input; generates the id last, so a rejected request uses none.
+// The parsed entity lives in `pool`, which must outlive the result.
 Result<ValidSave> ValidateSave(const SaveRequest& request, const StoreOptions& options,
-                               IdGenerator& ids, int64_t now_ms);
+                               IdGenerator& ids, int64_t now_ms,
+                               rapidjson::MemoryPoolAllocator<>& pool);
 
 // Whether `kind` is sharded by a field other than the id (then an id index maps id -> ksid).
 bool ShardedByField(const StoreOptions& options, std::string_view kind);

@@ -25,9 +25,9 @@ Status MovingConflict(std::string_view kind, std::string_view id) {
 // The cross-shard move rules of a save against the live row it replaces, if any
 // (docs/sharding.md, "Moving an entity between shards"). Clears `present` when the row is a
 // tombstone the save replaces.
-Status CheckMoveRules(const ValidSave& save, const EntityRecord* live, bool& present) {
+Status CheckMoveRules(const ValidSave& save, const StoredHeader* live, bool& present) {
   using Step = SaveRequest::MoveStep;
-  const MoveState state = live ? MoveStateOf(live->value) : MoveState::kNone;
+  const MoveState state = live ? live->move : MoveState::kNone;
   if (state == MoveState::kMoving) return MovingConflict(save.kind, save.id);
   // A tombstone is absent to saves (versions start again), but a router's save that found none
   // there must not replace it: it may have missed the entity moving away.
@@ -177,16 +177,33 @@ void StoreImpl::PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writ
   writes.changes.push_back({0, row.ksid, row.kind, row.id, op, row.version, {}});
 }
 
+Result<StoredHeader> StoreImpl::Replaced(const ValidSave& save, const Overlay& overlay) {
+  StoredHeader out;
+  // A row of this batch, or of a kind sharded by a field (its id index read first): as stored.
+  if (!overlay.empty() || ShardedByField(options_, save.kind)) {
+    Result<std::optional<EntityRecord>> current = Current(save.kind, save.id, &overlay);
+    if (!current.ok()) return current.status();
+    if (const std::optional<EntityRecord>& row = *current; row.has_value())
+      out = {true, row->ksid, row->version, row->expires_at_ms, MoveStateOf(row->value)};
+    return out;
+  }
+  Result<bool> found =
+      backend_->GetForWriteInPlace(save.kind, save.ksid, save.id, [&](const EntityView& row) {
+        out = {true, save.ksid, row.version, row.expires_at_ms, MoveStateOf(row.value)};
+      });
+  if (!found.ok()) return found.status();
+  return out;
+}
+
 Result<std::string> StoreImpl::PlanSave(ValidSave& save, int64_t now_ms, Overlay* overlay,
                                         WriteSet& writes) {
   static const Overlay kNoOverlay;
-  Result<std::optional<EntityRecord>> current =
-      Current(save.kind, save.id, overlay != nullptr ? overlay : &kNoOverlay);
+  Result<StoredHeader> current = Replaced(save, overlay != nullptr ? *overlay : kNoOverlay);
   if (!current.ok()) return current.status();
-  const bool live = current->has_value() && !Expired(**current, now_ms);
+  const bool live = current->found && !Expired(current->expires_at_ms, now_ms);
   bool present = live;  // false for a tombstone this save replaces
-  if (Status s = CheckMoveRules(save, live ? &**current : nullptr, present); !s.ok()) return s;
-  const uint64_t current_version = present ? (*current)->version : 0;
+  if (Status s = CheckMoveRules(save, live ? &*current : nullptr, present); !s.ok()) return s;
+  const uint64_t current_version = present ? current->version : 0;
   if (save.insert_only && present) {
     return Status::Conflict(
         "id: " + save.kind + " \"" + save.id + "\" already exists (insert only)",
@@ -204,19 +221,20 @@ Result<std::string> StoreImpl::PlanSave(ValidSave& save, int64_t now_ms, Overlay
   }
   const uint64_t version =
       save.move == SaveRequest::MoveStep::kInsert ? save.at_version : current_version + 1;
-  std::string value = RenderStored(save.ent, save.id, version);
+  std::string value = RenderStored(save.ent, save.id, version, save.ent_bytes);
   if (value.size() > options_.max_value_bytes) {
     return Status::InvalidField("ent", "stored entity of " + std::to_string(value.size()) +
                                            " bytes is above the limit of " +
                                            std::to_string(options_.max_value_bytes));
   }
   int64_t previous_expiry = 0;
-  if (current->has_value()) {
-    if ((*current)->ksid != save.ksid) {
+  if (current->found) {
+    if (current->ksid != save.ksid) {
       // A changed shard-key field moves the entity: the old key goes, with its own record.
-      PlanRemoval(**current, live ? ChangeOp::kRemove : ChangeOp::kExpire, writes);
+      PlanRemoval({save.kind, current->ksid, save.id, {}, current->version, current->expires_at_ms},
+                  live ? ChangeOp::kRemove : ChangeOp::kExpire, writes);
     } else {
-      previous_expiry = (*current)->expires_at_ms;
+      previous_expiry = current->expires_at_ms;
     }
   }
   // The change record and the reply copy the stored json; the row takes the planned one.
@@ -290,11 +308,14 @@ std::vector<Result<std::string>> StoreImpl::SaveItems(std::span<const SaveReques
     if (Status s = CheckIdempotencyKey(idempotency_key); !s.ok())
       return std::vector<Result<std::string>>(requests.size(), s);
   }
-  // Parsing and validation need no lock; only the read-check-write part is serialized.
+  // Parsing and validation need no lock; only the read-check-write part is serialized. The
+  // parsed entities share one pool whose first block is here: a usual one allocates nothing.
+  alignas(16) char first_block[4096];
+  rapidjson::MemoryPoolAllocator<> pool(first_block, sizeof first_block);
   std::vector<Result<ValidSave>> valid;
   valid.reserve(requests.size());
   for (const SaveRequest& request : requests) {
-    valid.push_back(ValidateSave(request, options_, ids_, clock_.NowMs()));
+    valid.push_back(ValidateSave(request, options_, ids_, clock_.NowMs(), pool));
   }
   std::vector<Result<std::string>> results;
   results.reserve(requests.size());

@@ -70,6 +70,8 @@ class StoreImpl final : public EntityStore {
   // Save and SaveBatch: one save is not copied into a vector of one.
   std::vector<Result<std::string>> SaveItems(std::span<const SaveRequest> requests,
                                              std::string_view idempotency_key);
+  // What `save` replaces (write_mu_ held): the batch's own row in `overlay` if it has one.
+  Result<StoredHeader> Replaced(const ValidSave& save, const Overlay& overlay);
   // Appends the writes of one save to `writes`; the stored JSON or the item's error. `overlay`:
   // null when no later save of the same batch can read this one's row (a batch of one).
   Result<std::string> PlanSave(ValidSave& save, int64_t now_ms, Overlay* overlay, WriteSet& writes);
