@@ -77,6 +77,16 @@ struct WriteSet {
     return entities.empty() && id_index.empty() && changes.empty() && consumers.empty() &&
            receipts.empty() && trim_below == 0;
   }
+  // Empties the set for the next commit, keeping the room of its vectors unless a batch grew them.
+  void Reset() {
+    constexpr size_t kKept = 16;
+    auto reset = [](auto& v) {
+      if (v.capacity() > kKept) v = {};
+      v.clear();
+    };
+    reset(entities), reset(id_index), reset(changes), reset(consumers), reset(receipts);
+    trim_below = 0;
+  }
 };
 
 // What a scan reads: one kind (or all kinds when empty), a ksid range, optionally starting

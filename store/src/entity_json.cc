@@ -86,11 +86,16 @@ namespace {
 template <typename Keep>
 std::string RenderWith(const rapidjson::Value& object, std::string_view id, uint64_t version,
                        Keep keep, size_t expected_bytes = 0) {
-  // Room for the text, the id and the version: the buffer is not grown while writing.
-  constexpr size_t kIdAndVersion = 40;
-  rapidjson::StringBuffer out(nullptr, std::max(size_t{rapidjson::StringBuffer::kDefaultCapacity},
-                                                expected_bytes + id.size() + kIdAndVersion));
-  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  // Room for the text, the id and the version, and for the writer's reserve before a string
+  // (six bytes a character, the longest escape): a usual entity's buffer is not grown.
+  constexpr size_t kIdAndVersion = 40, kMostReserved = 64 * 1024;
+  const size_t room = expected_bytes + id.size() + kIdAndVersion +
+                      std::min(6 * (expected_bytes + id.size()), kMostReserved);
+  // One allocator for the buffer and the writer's stack: each would make its own otherwise.
+  rapidjson::CrtAllocator heap;
+  rapidjson::StringBuffer out(&heap,
+                              std::max(size_t{rapidjson::StringBuffer::kDefaultCapacity}, room));
+  rapidjson::Writer<rapidjson::StringBuffer> w(out, &heap);
   w.StartObject();
   w.Key("id");
   w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));

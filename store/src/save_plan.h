@@ -17,7 +17,15 @@ namespace shardkit::store::internal {
 
 // A SaveRequest that passed every input check.
 struct ValidSave {
-  explicit ValidSave(rapidjson::MemoryPoolAllocator<>& pool) : ent(&pool) {}
+  // The entity's values live in `pool`; its parse stacks take their memory from the heap through
+  // one allocator that every parse shares (each would make its own otherwise).
+  explicit ValidSave(rapidjson::MemoryPoolAllocator<>& pool)
+      : ent(&pool, kParseStackBytes, &ParseStacks()) {}
+  static constexpr size_t kParseStackBytes = 1024;
+  static rapidjson::CrtAllocator& ParseStacks() {
+    static rapidjson::CrtAllocator heap;  // stateless
+    return heap;
+  }
   std::string kind;
   std::string id;
   rapidjson::Document ent;

@@ -327,7 +327,11 @@ std::vector<Result<std::string>> StoreImpl::SaveItems(std::span<const SaveReques
   if (found->replay) return std::move(*found->replay);
   Overlay overlay;
   Overlay* tracked = requests.size() > 1 ? &overlay : nullptr;
-  WriteSet writes;
+  WriteSet& writes = save_writes_;
+  struct ResetAfter {
+    WriteSet& writes;
+    ~ResetAfter() { writes.Reset(); }
+  } reset_after{writes};
   for (Result<ValidSave>& save : valid) {
     results.push_back(save.ok() ? PlanSave(*save, now_ms, tracked, writes) : save.status());
   }

@@ -116,6 +116,9 @@ class StoreImpl final : public EntityStore {
   IdGenerator& ids_;
   std::unique_ptr<Backend> backend_;
   std::mutex write_mu_;  // serializes every write, entity and feed
+  // The writes SaveItems plans (write_mu_ held), kept from one call to the next so that a save
+  // does not allocate their vectors again.
+  WriteSet save_writes_;
   FeedImpl feed_;
 
   Scheduler::TaskId purge_task_ = 0;  // the periodic TTL purge (0: none)
