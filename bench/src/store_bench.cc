@@ -123,11 +123,12 @@ std::function<void(benchmark::State&)> Loads(Bus& bus, uint64_t n, uint64_t seed
   return LoadsVia([&bus](const std::string&) -> Bus& { return bus; }, n, seed, what);
 }
 
-// store:save of random existing ids; `keyed`: each with a fresh idempotency key (a receipt read
-// and written per save). `next_key` keeps keys unique across the runner's repetitions.
-std::function<void(benchmark::State&)> Saves(Bus& bus, uint64_t n, bool keyed, uint64_t& next_key) {
-  return [&bus, n, keyed, &next_key](benchmark::State& state) {
-    std::mt19937_64 rng(2);
+// store:save of random existing ids, drawn from `rng`; `keyed`: each with a fresh idempotency key
+// (a receipt read and written per save). `next_key` keeps keys unique across the runner's
+// repetitions.
+std::function<void(benchmark::State&)> Saves(Bus& bus, uint64_t n, bool keyed, uint64_t& next_key,
+                                             std::mt19937_64& rng) {
+  return [&bus, n, keyed, &next_key, &rng](benchmark::State& state) {
     size_t failures = 0;
     AllocationMeter allocations(state);
     for (auto _ : state) {
@@ -257,20 +258,23 @@ Figures RunReadFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_op
   };
 }
 
-// The store service against the raw engine, writes and keyed writes, interleaved in slices.
+// The store service against the raw engine, writes and keyed writes, interleaved in slices. Each
+// side draws its ids from its own generator, all three seeded alike and each going on from slice
+// to slice: every side writes the same uniform sequence of ids at its own pace (restarted every
+// slice, a side would write again the ids its last slice wrote, a hot set as large as one slice).
 Figures RunWriteFigures(Engines& e, Bus& bus, uint64_t n, const Options& bench_options) {
+  std::mt19937_64 raw_ids(2), save_ids(2), keyed_save_ids(2);
   auto raw_write = [&](benchmark::State& state) {
-    std::mt19937_64 rng(2);
     size_t failures = 0;
-    for (auto _ : state) failures += !e.raw->Write(RawKey(IdOf(rng() % n)));
+    for (auto _ : state) failures += !e.raw->Write(RawKey(IdOf(raw_ids() % n)));
     if (failures) state.SkipWithError("raw write failed");
     state.SetItemsProcessed(state.iterations());
   };
   uint64_t next_key = 0;
   WaitForQuiet();
   RegisterInterleaved({{"raw_write", raw_write},
-                       {"save", Saves(bus, n, false, next_key)},
-                       {"keyed_save", Saves(bus, n, true, next_key)}},
+                       {"save", Saves(bus, n, false, next_key, save_ids)},
+                       {"keyed_save", Saves(bus, n, true, next_key, keyed_save_ids)}},
                       bench_options);
   auto m = RunRegistered();
   return {
