@@ -540,16 +540,10 @@ void RocksDbOpenOptions(const StoreOptions& options, rocksdb::DBOptions& db,
   // A WAL file is deleted only once every column family has flushed what it holds: the cap
   // keeps the rarely written families from pinning them all (RocksDbTuning::max_wal_bytes).
   db.max_total_wal_size = options.rocksdb.max_wal_bytes;
-  // Entities and receipts are read by key, each save's row and each keyed write's receipt before
-  // it is written: a bloom filter over the memtable's keys answers a key it does not hold without
-  // searching it. The feed and the expiry index are only scanned.
-  rocksdb::ColumnFamilyOptions point_read = cf_options;
-  point_read.memtable_prefix_bloom_size_ratio = 0.02;
-  point_read.memtable_whole_key_filtering = true;
-  families = {{rocksdb::kDefaultColumnFamilyName, point_read},
+  families = {{rocksdb::kDefaultColumnFamilyName, cf_options},
               {"changes", cf_options},
               {"expiry", cf_options},
-              {"meta", point_read}};
+              {"meta", cf_options}};
 }
 
 Result<std::unique_ptr<EntityStore>> OpenRocksDbStore(const StoreOptions& options) {
