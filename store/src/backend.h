@@ -84,7 +84,11 @@ struct WriteSet {
       if (v.capacity() > kKept) v = {};
       v.clear();
     };
-    reset(entities), reset(id_index), reset(changes), reset(consumers), reset(receipts);
+    reset(entities);
+    reset(id_index);
+    reset(changes);
+    reset(consumers);
+    reset(receipts);
     trim_below = 0;
   }
 };

@@ -70,6 +70,30 @@ TYPED_TEST(store_conformance, LoadInPlaceSeesWhatLoadRecordReturns) {
   EXPECT_EQ(calls, 2);  // never called without a live entity
 }
 
+// A save reads the version and expiry of the row it replaces: after a batch larger than the write
+// set the store keeps between saves, after an expiry, and under an expected version.
+TYPED_TEST(store_conformance, ASaveFindsTheRowItReplaces) {
+  std::vector<SaveRequest> batch;
+  for (int i = 0; i < 40; ++i)
+    batch.push_back({"thing", "b" + std::to_string(i), R"({"i":)" + std::to_string(i) + "}"});
+  for (const auto& saved : this->store().SaveBatch(batch)) ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(VersionOf(this->MustSave("thing", R"({"i":7})", "b7")), 2u);
+  Result<std::string> stale = this->store().Save({"thing", "b7", "{}", uint64_t{1}});
+  EXPECT_EQ(stale.status().code(), Code::kConflict);
+  Result<std::string> current = this->store().Save({"thing", "b7", R"({"x":1})", uint64_t{2}});
+  ASSERT_TRUE(current.ok()) << current.status().ToString();
+  EXPECT_EQ(VersionOf(*current), 3u);
+  EXPECT_EQ(this->store().Load("thing", "b7").value(), *current);
+  // An expired row is absent to a save: versions start again, the row's expiry goes with it.
+  ASSERT_TRUE(this->store().Save({"thing", "brief", "{}", std::nullopt, false, 1}).ok());
+  this->clock_.Advance(2'000);
+  EXPECT_TRUE(this->store().Save({"thing", "brief", "{}", std::nullopt, true}).ok());
+  Result<EntityRecord> again = this->store().LoadRecord("thing", "brief");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->version, 1u);
+  EXPECT_EQ(again->expires_at_ms, 0);
+}
+
 TYPED_TEST(store_conformance, GeneratedIdsAreUniqueAndIncreasing) {
   std::vector<uint64_t> ids;
   for (int i = 0; i < 300; ++i) {
