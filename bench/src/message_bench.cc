@@ -283,7 +283,9 @@ Figures RunRouterBench(const Options& options) {
   return figures;
 }
 
+// On one CPU: the codec has no baseline in the run to share a move between CPUs with.
 Figures RunCodecBench(const Options& options) {
+  PinnedToThisCpu pinned;
   Register("parse", Parse, options);
   Register("serialize", Serialize, options);
   Register("roundtrip", RoundTrip, options);
@@ -292,7 +294,8 @@ Figures RunCodecBench(const Options& options) {
           {"serialize_per_s", m["serialize"]},
           {"roundtrip_per_s", m["roundtrip"]},
           {"allocs_per_roundtrip", AllocsFigure(m, "roundtrip")},
-          {"sample_bytes", static_cast<double>(SampleMessage().size())}};
+          {"sample_bytes", static_cast<double>(SampleMessage().size())},
+          {"pinned_cpu", static_cast<double>(pinned.cpu())}};
 }
 
 }  // namespace shardkit::bench

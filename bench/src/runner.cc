@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <pthread.h>
+
 #include <fmt/format.h>
 
 namespace shardkit::bench {
@@ -98,6 +100,20 @@ double AllocsFigure(const std::map<std::string, double>& medians, const std::str
   auto it = medians.find(name + ".allocs");
   if (!AllocationsCounted() || it == medians.end()) return std::nan("");
   return it->second;
+}
+
+PinnedToThisCpu::PinnedToThisCpu() {
+  if (pthread_getaffinity_np(pthread_self(), sizeof previous_, &previous_) != 0) return;
+  const int cpu = sched_getcpu();
+  if (cpu < 0) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0) cpu_ = cpu;
+}
+
+PinnedToThisCpu::~PinnedToThisCpu() {
+  if (cpu_ >= 0) (void)pthread_setaffinity_np(pthread_self(), sizeof previous_, &previous_);
 }
 
 std::string FiguresToJson(const Figures& figures) {

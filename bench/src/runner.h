@@ -2,6 +2,7 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <sched.h>
 
 #include <functional>
 #include <map>
@@ -44,5 +45,22 @@ class AllocationMeter {
 
 // The figure for `name`'s allocations per item: null (NaN) when this program does not count.
 double AllocsFigure(const std::map<std::string, double>& medians, const std::string& name);
+
+// Pins the calling thread to the CPU it is on until destroyed, then gives it back the CPUs it had:
+// a single-threaded benchmark without a baseline in the same run is then not moved from one CPU
+// to another while it measures (on a VM each move showed as a slower run). cpu() is -1 where
+// pinning failed (the thread then runs as before).
+class PinnedToThisCpu {
+ public:
+  PinnedToThisCpu();
+  ~PinnedToThisCpu();
+  PinnedToThisCpu(const PinnedToThisCpu&) = delete;
+  PinnedToThisCpu& operator=(const PinnedToThisCpu&) = delete;
+  int cpu() const { return cpu_; }
+
+ private:
+  int cpu_ = -1;
+  cpu_set_t previous_;
+};
 
 }  // namespace shardkit::bench
