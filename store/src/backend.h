@@ -33,6 +33,15 @@ inline void SetStoredOp(ChangeRecord& c, uint8_t stored) {
   c.replicated = (stored & 0x80) != 0;
 }
 
+// Whether a row with this expiry (0: never) has expired at `now_ms`: the one rule for loads,
+// saves and lists alike.
+inline bool Expired(int64_t expires_at_ms, int64_t now_ms) {
+  return expires_at_ms != 0 && expires_at_ms <= now_ms;
+}
+inline bool Expired(const EntityRecord& row, int64_t now_ms) {
+  return Expired(row.expires_at_ms, now_ms);
+}
+
 // A row written (or deleted) by a commit.
 struct EntityWrite {
   EntityRecord row;  // key (kind, ksid, id) and, unless remove, the new row

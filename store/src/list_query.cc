@@ -13,10 +13,6 @@
 namespace shardkit::store::internal {
 namespace {
 
-bool Expired(const EntityRecord& row, int64_t now_ms) {
-  return row.expires_at_ms != 0 && row.expires_at_ms <= now_ms;
-}
-
 uint64_t Fingerprint(const QueryPlan& plan) {
   std::string text = plan.kind;
   text.push_back('\0');

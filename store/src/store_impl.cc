@@ -179,18 +179,19 @@ void StoreImpl::PlanRemoval(const EntityRecord& row, ChangeOp op, WriteSet& writ
 
 Result<StoredHeader> StoreImpl::Replaced(const ValidSave& save, const Overlay& overlay) {
   StoredHeader out;
+  auto header_of = [&out](uint64_t ksid, const EntityView& row) {
+    out = {true, ksid, row.version, row.expires_at_ms, MoveStateOf(row.value)};
+  };
   // A row of this batch, or of a kind sharded by a field (its id index read first): as stored.
   if (!overlay.empty() || ShardedByField(options_, save.kind)) {
     Result<std::optional<EntityRecord>> current = Current(save.kind, save.id, &overlay);
     if (!current.ok()) return current.status();
     if (const std::optional<EntityRecord>& row = *current; row.has_value())
-      out = {true, row->ksid, row->version, row->expires_at_ms, MoveStateOf(row->value)};
+      header_of(row->ksid, EntityView{row->value, row->version, row->expires_at_ms});
     return out;
   }
-  Result<bool> found =
-      backend_->GetForWriteInPlace(save.kind, save.ksid, save.id, [&](const EntityView& row) {
-        out = {true, save.ksid, row.version, row.expires_at_ms, MoveStateOf(row.value)};
-      });
+  Result<bool> found = backend_->GetForWriteInPlace(
+      save.kind, save.ksid, save.id, [&](const EntityView& row) { header_of(save.ksid, row); });
   if (!found.ok()) return found.status();
   return out;
 }
@@ -377,7 +378,8 @@ Status StoreImpl::LoadInPlace(std::string_view kind, std::string_view id,
     bool live = false;
   } read{clock_, use};
   Result<bool> found = backend_->GetInPlace(kind, Ksid(id), id, [r = &read](const EntityView& row) {
-    r->live = !Expired(row.expires_at_ms, r->clock.NowMs());
+    // Most rows never expire: those need no reading of the clock.
+    r->live = row.expires_at_ms == 0 || !Expired(row.expires_at_ms, r->clock.NowMs());
     if (r->live) r->use(row);
   });
   if (!found.ok()) return found.status();

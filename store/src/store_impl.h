@@ -80,12 +80,6 @@ class StoreImpl final : public EntityStore {
   Scheduler& scheduler() const {
     return options_.scheduler != nullptr ? *options_.scheduler : Scheduler::Shared();
   }
-  static bool Expired(int64_t expires_at_ms, int64_t now_ms) {
-    return expires_at_ms != 0 && expires_at_ms <= now_ms;
-  }
-  static bool Expired(const EntityRecord& row, int64_t now_ms) {
-    return Expired(row.expires_at_ms, now_ms);
-  }
   // Deletes expired receipts; call with write_mu_ held.
   Status PurgeReceiptsLocked(int64_t now_ms);
   // Whether a write with `key` records or replays a receipt (keys on, key given).
