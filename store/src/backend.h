@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include <shardkit/message/clock.h>
 #include <shardkit/message/status.h>
 #include <shardkit/store/change_feed.h>
 #include <shardkit/store/entity_store.h>
@@ -40,6 +41,14 @@ inline bool Expired(int64_t expires_at_ms, int64_t now_ms) {
 }
 inline bool Expired(const EntityRecord& row, int64_t now_ms) {
   return Expired(row.expires_at_ms, now_ms);
+}
+// The same, reading `clock` only for a row that expires (most never do).
+inline bool Expired(int64_t expires_at_ms, const Clock& clock) {
+  return expires_at_ms != 0 && expires_at_ms <= clock.NowMs();
+}
+// A record as the view the in-place reads hand out.
+inline EntityView ViewOf(const EntityRecord& row) {
+  return EntityView{row.value, row.version, row.expires_at_ms};
 }
 
 // A row written (or deleted) by a commit.
@@ -175,7 +184,7 @@ class Backend {
                              const std::function<void(const EntityView&)>& use) {
     if (!row.ok()) return row.status();
     if (!row->has_value()) return false;
-    use(EntityView{(*row)->value, (*row)->version, (*row)->expires_at_ms});
+    use(ViewOf(**row));
     return true;
   }
 };

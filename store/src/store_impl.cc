@@ -187,7 +187,7 @@ Result<StoredHeader> StoreImpl::Replaced(const ValidSave& save, const Overlay& o
     Result<std::optional<EntityRecord>> current = Current(save.kind, save.id, &overlay);
     if (!current.ok()) return current.status();
     if (const std::optional<EntityRecord>& row = *current; row.has_value())
-      header_of(row->ksid, EntityView{row->value, row->version, row->expires_at_ms});
+      header_of(row->ksid, ViewOf(*row));
     return out;
   }
   Result<bool> found = backend_->GetForWriteInPlace(
@@ -360,7 +360,8 @@ Result<EntityRecord> StoreImpl::LoadRecord(std::string_view kind, std::string_vi
   if (Status s = CheckId(id); !s.ok()) return s;
   Result<std::optional<EntityRecord>> current = Current(kind, id, nullptr);
   if (!current.ok()) return current.status();
-  if (!current->has_value() || Expired(**current, clock_.NowMs())) return NotFound(kind, id);
+  if (!current->has_value() || Expired((*current)->expires_at_ms, clock_))
+    return NotFound(kind, id);
   return std::move(**current);
 }
 
@@ -378,8 +379,7 @@ Status StoreImpl::LoadInPlace(std::string_view kind, std::string_view id,
     bool live = false;
   } read{clock_, use};
   Result<bool> found = backend_->GetInPlace(kind, Ksid(id), id, [r = &read](const EntityView& row) {
-    // Most rows never expire: those need no reading of the clock.
-    r->live = row.expires_at_ms == 0 || !Expired(row.expires_at_ms, r->clock.NowMs());
+    r->live = !Expired(row.expires_at_ms, r->clock);
     if (r->live) r->use(row);
   });
   if (!found.ok()) return found.status();
